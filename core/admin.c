@@ -1,0 +1,485 @@
+/*
+ * admin.c - what each path of the two listeners does.
+ *
+ * Both listeners answer /healthz (the process is up) and /readyz (the store
+ * is connected and migrated). The admin listener serves the admin API under
+ * /admin/v1/ (bearer token from the current generation's config, compared
+ * in constant time), /metrics (Prometheus text) and the console's static
+ * files at /. The merchant API arrives with the payments issue; until then
+ * the merchant listener answers 404 with a JSON error for everything else.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "admin.h"
+#include "crypto.h"
+#include "log.h"
+
+#ifndef PR_CONSOLE_DIR
+#define PR_CONSOLE_DIR "/usr/share/payroute/console"
+#endif
+
+static int is_get(struct pr_request *r)
+{
+	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
+
+	return c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD;
+}
+
+static int is_post(struct pr_request *r)
+{
+	return evhttp_request_get_command(r->req) == EVHTTP_REQ_POST;
+}
+
+static void method_not_allowed(struct pr_request *r, const char *allowed)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
+			  allowed);
+	pr_request_error(r, 405, "method_not_allowed",
+			 "%s is not allowed on %s (allowed: %s)",
+			 pr_http_method(r->req), r->path, allowed);
+}
+
+/* ------------------------------------------------------ health, ready */
+
+static int handle_health(struct pr_request *r)
+{
+	struct pr_daemon *d = r->d;
+
+	if (strcmp(r->path, "/healthz") == 0) {
+		if (!is_get(r)) {
+			method_not_allowed(r, "GET");
+			return 1;
+		}
+		pr_request_reply(r, 200, json_pack("{s:s}", "status", "ok"));
+		return 1;
+	}
+	if (strcmp(r->path, "/readyz") == 0) {
+		if (!is_get(r)) {
+			method_not_allowed(r, "GET");
+			return 1;
+		}
+		if (d->db && pr_db_ready(d->db))
+			pr_request_reply(r, 200,
+					 json_pack("{s:b}", "ready", 1));
+		else
+			pr_request_reply(r, 503,
+					 json_pack("{s:b,s:s}", "ready", 0,
+						   "reason",
+						   "store unavailable"));
+		return 1;
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------------- auth */
+
+static int authorized(struct pr_request *r)
+{
+	const char *h = evhttp_find_header(
+		evhttp_request_get_input_headers(r->req), "Authorization");
+	const char *tok = r->gen->config->admin_token;
+	size_t n;
+
+	if (!h || strncmp(h, "Bearer ", 7) != 0 || !tok)
+		return 0;
+	h += 7;
+	n = strlen(tok);
+	if (strlen(h) != n)
+		return 0;
+	return pr_memeq_ct(h, tok, n) == 0;
+}
+
+/* ------------------------------------------------------------ drivers */
+
+static void handle_drivers(struct pr_request *r)
+{
+	const struct pr_driver_set *set = &r->gen->drivers;
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < set->n; i++) {
+		const struct pr_module *m = set->mods[i];
+		char abi[32];
+
+		snprintf(abi, sizeof(abi), "%u.%u",
+			 (unsigned)m->desc->abi_major,
+			 (unsigned)m->desc->abi_minor);
+		json_array_append_new(
+			arr,
+			json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I}", "name",
+				  m->desc->name, "version",
+				  m->desc->version ? m->desc->version : "",
+				  "abi", abi, "file", m->file, "path", m->path,
+				  "description", m->desc->description,
+				  "generation", (json_int_t)m->loaded_in));
+	}
+	pr_request_reply(r, 200,
+			 json_pack("{s:I,s:o}", "generation",
+				   (json_int_t)r->gen->id, "drivers", arr));
+}
+
+/* ------------------------------------------------------------- status */
+
+static json_t *store_json(struct pr_daemon *d)
+{
+	struct pr_db_stats st;
+
+	pr_db_get_stats(d->db, &st);
+	return json_pack("{s:b,s:i,s:i,s:i,s:I,s:I,s:I}", "ready",
+			 pr_db_ready(d->db), "pool_size", st.pool_size,
+			 "connected", st.connected, "busy", st.busy, "queued",
+			 (json_int_t)st.queued, "reconnects",
+			 (json_int_t)st.reconnects, "errors",
+			 (json_int_t)st.errors);
+}
+
+static void store_unavailable(struct pr_request *r)
+{
+	pr_request_error(r, 503, "store_unavailable",
+			 "the store (PostgreSQL) is unavailable; retry later");
+}
+
+static void on_status(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	struct pr_daemon *d = r->d;
+	struct timespec ts;
+	int64_t now;
+
+	if (!res) {
+		pr_warn("admin: status query failed: %s", err);
+		store_unavailable(r);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	pr_request_reply(
+		r, 200,
+		json_pack("{s:I,s:I,s:s,s:o,s:o,s:i,s:I,s:I,s:I,s:I}",
+			  "generation", (json_int_t)r->gen->id,
+			  "current_generation", (json_int_t)d->gen->id,
+			  "version", PR_VERSION, "abi",
+			  json_sprintf("%d.%d", PAYROUTE_ABI_MAJOR,
+				       PAYROUTE_ABI_MINOR),
+			  "store",
+			  store_json(d), "schema_version",
+			  PQgetisnull(res, 0, 0) ? 0 :
+						   atoi(PQgetvalue(res, 0, 0)),
+			  "uptime_s", (json_int_t)((now - d->started_ms) / 1000),
+			  "drivers", (json_int_t)r->gen->drivers.n, "channels",
+			  (json_int_t)r->gen->n_channels, "inflight",
+			  (json_int_t)d->inflight));
+}
+
+static void handle_status(struct pr_request *r)
+{
+	if (pr_db_query(r->d->db, "SELECT max(version) FROM schema_migrations",
+			0, NULL, on_status, r) < 0)
+		store_unavailable(r);
+}
+
+/* ----------------------------------------------------------- channels */
+
+json_t *pr_mask_secrets(json_t *config)
+{
+	static const char *const secret_words[] = { "key",      "secret",
+						     "password", "token",
+						     "cert",     "pem" };
+	json_t *out = json_deep_copy(config);
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(out))
+		return out;
+	json_object_foreach(out, k, v)
+	{
+		if (json_is_object(v)) {
+			json_object_set_new(out, k, pr_mask_secrets(v));
+			continue;
+		}
+		for (size_t i = 0;
+		     i < sizeof(secret_words) / sizeof(secret_words[0]); i++) {
+			if (strcasestr(k, secret_words[i]) &&
+			    !strcasestr(k, "serial") && !strcasestr(k, "_id")) {
+				json_object_set_new(out, k,
+						    json_string("********"));
+				break;
+			}
+		}
+	}
+	return out;
+}
+
+static void on_channels(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_error_t jerr;
+	json_t *rows, *row;
+	size_t i;
+
+	if (!res) {
+		pr_warn("admin: channels query failed: %s", err);
+		store_unavailable(r);
+		return;
+	}
+	rows = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+	if (!rows) {
+		pr_err("admin: channels: bad JSON from store: %s", jerr.text);
+		pr_request_error(r, 500, "internal", "bad data in the store");
+		return;
+	}
+	json_array_foreach(rows, i, row)
+	{
+		json_t *dc = json_object_get(row, "driver_config");
+
+		if (dc)
+			json_object_set_new(row, "driver_config",
+					    pr_mask_secrets(dc));
+	}
+	pr_request_reply(r, 200, json_pack("{s:o}", "channels", rows));
+}
+
+static void handle_channels(struct pr_request *r)
+{
+	if (pr_db_query(r->d->db,
+			"SELECT coalesce(json_agg(row_to_json(c) ORDER BY "
+			"c.code), '[]')::text FROM channels c",
+			0, NULL, on_channels, r) < 0)
+		store_unavailable(r);
+}
+
+/* ------------------------------------------------------------- reload */
+
+static void on_reload(int ok, uint64_t gen, const char *reason, void *arg)
+{
+	struct pr_request *r = arg;
+
+	if (ok)
+		pr_request_reply(r, 200,
+				 json_pack("{s:I}", "generation",
+					   (json_int_t)gen));
+	else
+		pr_request_reply(
+			r, 500,
+			json_pack("{s:{s:s,s:s,s:I}}", "error", "code",
+				  "reload_failed", "message", reason,
+				  "generation", (json_int_t)gen));
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static void handle_metrics(struct pr_request *r)
+{
+	struct pr_daemon *d = r->d;
+	struct pr_db_stats st;
+	struct evbuffer *b = evbuffer_new();
+	size_t len;
+	char *text;
+
+	if (!b) {
+		pr_request_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	pr_db_get_stats(d->db, &st);
+	evbuffer_add_printf(
+		b,
+		"# HELP payroute_info Build information.\n"
+		"# TYPE payroute_info gauge\n"
+		"payroute_info{version=\"%s\",abi=\"%d.%d\"} 1\n"
+		"# HELP payroute_generation The active generation.\n"
+		"# TYPE payroute_generation gauge\n"
+		"payroute_generation %llu\n"
+		"# HELP payroute_generations_alive Generations in memory "
+		"(the active one and those still held by requests).\n"
+		"# TYPE payroute_generations_alive gauge\n"
+		"payroute_generations_alive %zu\n"
+		"# HELP payroute_reloads_total Reloads by outcome.\n"
+		"# TYPE payroute_reloads_total counter\n"
+		"payroute_reloads_total{result=\"ok\"} %lu\n"
+		"payroute_reloads_total{result=\"failed\"} %lu\n"
+		"# HELP payroute_drivers_loaded Driver modules open.\n"
+		"# TYPE payroute_drivers_loaded gauge\n"
+		"payroute_drivers_loaded %zu\n"
+		"# HELP payroute_channels Channels in the active generation.\n"
+		"# TYPE payroute_channels gauge\n"
+		"payroute_channels %zu\n"
+		"# HELP payroute_http_requests_total Requests received.\n"
+		"# TYPE payroute_http_requests_total counter\n"
+		"payroute_http_requests_total %lu\n"
+		"# HELP payroute_http_requests_inflight Requests being served.\n"
+		"# TYPE payroute_http_requests_inflight gauge\n"
+		"payroute_http_requests_inflight %zu\n"
+		"# HELP payroute_requests_finished_on_old_generation_total "
+		"Requests that ended after a reload replaced their generation.\n"
+		"# TYPE payroute_requests_finished_on_old_generation_total "
+		"counter\n"
+		"payroute_requests_finished_on_old_generation_total %lu\n"
+		"# HELP payroute_store_ready 1 when the store is usable.\n"
+		"# TYPE payroute_store_ready gauge\n"
+		"payroute_store_ready %d\n"
+		"# HELP payroute_store_connections Store connections up.\n"
+		"# TYPE payroute_store_connections gauge\n"
+		"payroute_store_connections %d\n"
+		"# HELP payroute_store_queued Queries waiting for a "
+		"connection.\n"
+		"# TYPE payroute_store_queued gauge\n"
+		"payroute_store_queued %zu\n"
+		"# HELP payroute_store_reconnects_total Reconnections.\n"
+		"# TYPE payroute_store_reconnects_total counter\n"
+		"payroute_store_reconnects_total %lu\n"
+		"# HELP payroute_store_queries_total Queries run.\n"
+		"# TYPE payroute_store_queries_total counter\n"
+		"payroute_store_queries_total %lu\n"
+		"# HELP payroute_store_errors_total Queries failed.\n"
+		"# TYPE payroute_store_errors_total counter\n"
+		"payroute_store_errors_total %lu\n"
+		"# HELP payroute_schema_version Highest applied migration.\n"
+		"# TYPE payroute_schema_version gauge\n"
+		"payroute_schema_version %d\n"
+		"# HELP payroute_channel_http_pending Channel requests in "
+		"flight.\n"
+		"# TYPE payroute_channel_http_pending gauge\n"
+		"payroute_channel_http_pending %zu\n",
+		PR_VERSION, PAYROUTE_ABI_MAJOR, PAYROUTE_ABI_MINOR,
+		(unsigned long long)d->gen->id, pr_gen_alive(), d->reloads_ok,
+		d->reloads_failed, pr_loader_open_count(), d->gen->n_channels,
+		d->requests_total, d->inflight, d->requests_on_old_gen,
+		pr_db_ready(d->db), st.connected, st.queued, st.reconnects,
+		st.queries, st.errors, st.schema_version,
+		pr_httpc_pending(d->httpc));
+	len = evbuffer_get_length(b);
+	text = (char *)evbuffer_pullup(b, -1);
+	pr_request_raw(r, 200, "text/plain; version=0.0.4", text, len);
+	evbuffer_free(b);
+}
+
+/* ------------------------------------------------------------ console */
+
+static const char *content_type(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	if (!dot)
+		return "application/octet-stream";
+	if (strcmp(dot, ".html") == 0)
+		return "text/html; charset=utf-8";
+	if (strcmp(dot, ".js") == 0)
+		return "text/javascript; charset=utf-8";
+	if (strcmp(dot, ".css") == 0)
+		return "text/css; charset=utf-8";
+	if (strcmp(dot, ".svg") == 0)
+		return "image/svg+xml";
+	if (strcmp(dot, ".png") == 0)
+		return "image/png";
+	return "application/octet-stream";
+}
+
+static void handle_console(struct pr_request *r)
+{
+	const char *dir = getenv("PAYROUTE_CONSOLE_DIR");
+	const char *rel = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
+	char path[PATH_MAX];
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n;
+	int fd;
+
+	if (!dir)
+		dir = PR_CONSOLE_DIR;
+	if (strstr(rel, "..") || strchr(rel, '\\')) {
+		pr_request_error(r, 400, "bad_request", "invalid path");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s%s", dir, rel);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > 8 * 1024 * 1024) {
+		if (fd >= 0)
+			close(fd);
+		pr_request_error(r, 404, "not_found", "no such page: %s",
+				 r->path);
+		return;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		pr_request_error(r, 500, "internal", "cannot read %s", rel);
+		return;
+	}
+	pr_request_raw(r, 200, content_type(path), buf, (size_t)n);
+	free(buf);
+}
+
+/* ----------------------------------------------------------- routing */
+
+void pr_admin_handle(struct pr_request *r)
+{
+	if (handle_health(r))
+		return;
+	if (strcmp(r->path, "/metrics") == 0) {
+		if (is_get(r))
+			handle_metrics(r);
+		else
+			method_not_allowed(r, "GET");
+		return;
+	}
+	if (strncmp(r->path, "/admin/", 7) != 0) {
+		if (is_get(r))
+			handle_console(r);
+		else
+			method_not_allowed(r, "GET");
+		return;
+	}
+	if (!authorized(r)) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "WWW-Authenticate", "Bearer");
+		pr_request_error(r, 401, "unauthorized",
+				 "a valid admin bearer token is required");
+		return;
+	}
+	if (strcmp(r->path, "/admin/v1/drivers") == 0) {
+		if (is_get(r))
+			handle_drivers(r);
+		else
+			method_not_allowed(r, "GET");
+	} else if (strcmp(r->path, "/admin/v1/status") == 0) {
+		if (is_get(r))
+			handle_status(r);
+		else
+			method_not_allowed(r, "GET");
+	} else if (strcmp(r->path, "/admin/v1/channels") == 0) {
+		if (is_get(r))
+			handle_channels(r);
+		else
+			method_not_allowed(r, "GET");
+	} else if (strcmp(r->path, "/admin/v1/reload") == 0) {
+		if (is_post(r))
+			pr_daemon_reload(r->d, "admin API", on_reload, r);
+		else
+			method_not_allowed(r, "POST");
+	} else {
+		pr_request_error(r, 404, "not_found", "no such endpoint: %s",
+				 r->path);
+	}
+}
+
+void pr_merchant_handle(struct pr_request *r)
+{
+	if (handle_health(r))
+		return;
+	pr_request_error(r, 404, "not_found", "no such endpoint: %s %s",
+			 pr_http_method(r->req), r->path);
+}

@@ -1,0 +1,93 @@
+/*
+ * config.h - payrouted.conf: a JSON object read with jansson, checked
+ * against a table of options (config.c), so that an unknown key or a wrong
+ * type is an error naming the key path ("database.pool_size: expected an
+ * integer, got a string"), and so that every option is listed (and
+ * documented: tests/optscan.sh) in one place.
+ */
+#ifndef PR_CONFIG_H
+#define PR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pr_listen {
+	char host[64];
+	int port;
+};
+
+struct pr_config {
+	char *path; /* the file it was read from, or NULL */
+
+	struct pr_listen merchant_listen; /* listen.merchant  "host:port" */
+	struct pr_listen admin_listen;    /* listen.admin     "host:port" */
+	char *admin_token;                /* admin.token or admin.token_file */
+
+	char *db_conninfo;     /* database.conninfo */
+	int db_pool_size;      /* database.pool_size (1..64, default 4) */
+	int db_reconnect_min_ms; /* database.reconnect_min_ms (default 250) */
+	int db_reconnect_max_ms; /* database.reconnect_max_ms (default 10000) */
+	int db_query_timeout_ms; /* database.query_timeout_ms (default 15000) */
+	char *migrations_dir;  /* database.migrations_dir (default: installed) */
+
+	char *driver_dir; /* drivers.dir */
+
+	int log_level;    /* log.level: error|warn|info|debug (default info) */
+	char *log_target; /* log.target: stderr|syslog|/path (default stderr) */
+
+	char *secrets_key_file;    /* secrets.key_file: 32 raw bytes or 64 hex */
+	unsigned char secret_key[32];
+	int has_secret_key;
+
+	int http_timeout_ms;         /* http_client.timeout_ms (default 15000) */
+	int http_connect_timeout_ms; /* http_client.connect_timeout_ms (3000) */
+	int http_verify_tls;         /* http_client.verify_tls (default true) */
+	char *http_ca_file;          /* http_client.ca_file (optional) */
+	int http_max_connections;    /* http_client.max_connections (64) */
+
+	size_t max_body_bytes;   /* server.max_body_bytes (default 1 MiB) */
+	int shutdown_timeout_ms; /* server.shutdown_timeout_ms (10000) */
+	char *pid_file;          /* server.pid_file (optional) */
+};
+
+enum pr_opt_type {
+	PR_OPT_STRING,
+	PR_OPT_INT,
+	PR_OPT_BOOL,
+	PR_OPT_LISTEN, /* "host:port" */
+	PR_OPT_LEVEL,  /* a log level name */
+};
+
+/* One known option: its dotted path, type, whether it needs a restart, and
+ * a one-line description (printed by `payrouted --options`). */
+struct pr_option {
+	const char *path;
+	enum pr_opt_type type;
+	int restart_only;
+	const char *help;
+};
+
+/* The table of every option, terminated by a row with path == NULL. */
+const struct pr_option *pr_config_options(void);
+
+/* Parses JSON text. Relative paths in the config are resolved against
+ * base_dir (the config file's directory), or kept when base_dir is NULL.
+ * Returns 0 and a new config in *out (free with pr_config_free), or a
+ * negative errno with err naming the key path. Reads the admin token file and
+ * the secrets key file when they are given. */
+int pr_config_parse(const char *text, const char *base_dir,
+		    struct pr_config **out, char *err, size_t errlen);
+
+/* Reads and parses a file. Errors are prefixed with the file name. */
+int pr_config_load(const char *path, struct pr_config **out, char *err,
+		   size_t errlen);
+
+void pr_config_free(struct pr_config *cfg);
+
+/* Fills names[] (up to max) with the paths of the restart-only options that
+ * differ between old and new; returns how many differ. */
+size_t pr_config_restart_changes(const struct pr_config *old_cfg,
+				 const struct pr_config *new_cfg,
+				 const char **names, size_t max);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * crypto.h - the cryptography payroute needs, on OpenSSL: RSA SHA256
+ * signatures, AES-256-GCM, HMAC-SHA256, SHA-256, base64, hex, URL encoding,
+ * secure random bytes. Pure functions over buffers, no globals; the
+ * driver services table (services.c) exposes them to drivers.
+ *
+ * Unless said otherwise, functions return 0 or a negative errno (-EINVAL,
+ * -ENOMEM, -EBADMSG when a signature or tag does not verify), and results
+ * they allocate are released with free().
+ */
+#ifndef PR_CRYPTO_H
+#define PR_CRYPTO_H
+
+#include <stddef.h>
+
+#include <payroute/driver.h>
+
+/* payroute_key wraps an EVP_PKEY. pem_or_path is PEM text or "@/path". A
+ * public key may also be given as an X.509 certificate. */
+int pr_key_load(const char *pem_or_path, int is_private, payroute_key **out,
+		char *err, size_t errlen);
+void pr_key_free(payroute_key *key);
+
+int pr_rsa_sha256_sign(const payroute_key *key, const void *data, size_t len,
+		       char **sig_b64);
+int pr_rsa_sha256_verify(const payroute_key *key, const void *data,
+			 size_t len, const char *sig_b64);
+
+int pr_aes256gcm_encrypt(const unsigned char key[32], const unsigned char *iv,
+			 size_t iv_len, const void *aad, size_t aad_len,
+			 const void *in, size_t len, unsigned char **out,
+			 size_t *out_len);
+int pr_aes256gcm_decrypt(const unsigned char key[32], const unsigned char *iv,
+			 size_t iv_len, const void *aad, size_t aad_len,
+			 const void *in, size_t len, unsigned char **out,
+			 size_t *out_len);
+
+int pr_hmac_sha256(const void *key, size_t key_len, const void *data,
+		   size_t len, unsigned char out[32]);
+int pr_sha256(const void *data, size_t len, unsigned char out[32]);
+
+char *pr_base64_encode(const void *data, size_t len);
+int pr_base64_decode(const char *text, unsigned char **out, size_t *out_len);
+char *pr_hex_encode(const void *data, size_t len);
+/* Decodes exactly out_len bytes of hex; -EINVAL otherwise. */
+int pr_hex_decode(const char *text, unsigned char *out, size_t out_len);
+char *pr_url_encode(const char *text);
+char *pr_url_decode(const char *text);
+int pr_random_bytes(void *buf, size_t len);
+
+/* Constant-time comparison of two buffers; 0 when equal. */
+int pr_memeq_ct(const void *a, const void *b, size_t len);
+
+#endif

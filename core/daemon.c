@@ -1,0 +1,587 @@
+/*
+ * daemon.c - the running daemon.
+ *
+ * One libevent loop carries everything. Signals arrive as libevent signal
+ * events, so the SIGHUP "handler" only schedules: the reload runs in the
+ * loop. A reload builds a complete generation aside (config file, driver
+ * directory rescan, channels from the store with each online channel's
+ * driver init), and only when every part validated is the current pointer
+ * swapped; on any error the old generation stays and the log says "no
+ * changes were applied" and why. Reloads do not overlap: a SIGHUP during a
+ * reload queues exactly one more.
+ *
+ * Requests hold a reference on the generation they started with (struct
+ * pr_request), so a swapped-out generation is freed when its last request
+ * answers. Shutdown stops accepting, lets in-flight requests finish within
+ * server.shutdown_timeout_ms, and leaves the loop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "admin.h"
+#include "daemon.h"
+#include "log.h"
+
+static const char channels_sql[] =
+	"SELECT coalesce(json_agg(row_to_json(c) ORDER BY c.code), '[]')::text "
+	"FROM channels c";
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------ requests */
+
+void pr_request_raw(struct pr_request *r, int status, const char *ctype,
+		    const void *body, size_t len)
+{
+	struct pr_daemon *d = r->d;
+
+	if (d->stopping)
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "Connection", "close");
+	pr_http_reply_raw(r->req, status, ctype, body, len);
+	if (r->gen != d->gen)
+		d->requests_on_old_gen++;
+	pr_gen_unref(r->gen);
+	free(r);
+	d->inflight--;
+	if (d->stopping && d->inflight == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+void pr_request_reply(struct pr_request *r, int status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	json_decref(body);
+	if (!text) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\","
+					  "\"message\":\"out of memory\"}}";
+
+		pr_request_raw(r, 500, "application/json", oom,
+			       sizeof(oom) - 1);
+		return;
+	}
+	pr_request_raw(r, status, "application/json", text, strlen(text));
+	free(text);
+}
+
+void pr_request_error(struct pr_request *r, int status, const char *code,
+		      const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_request_reply(r, status,
+			 json_pack("{s:{s:s,s:s}}", "error", "code", code,
+				   "message", msg));
+}
+
+static void request_begin(struct pr_daemon *d, struct evhttp_request *req,
+			  const char *listener,
+			  void (*handle)(struct pr_request *))
+{
+	struct pr_request *r;
+
+	if (d->stopping) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Connection", "close");
+		pr_http_reply_error(req, 503, "shutting_down",
+				    "payrouted is shutting down");
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		pr_http_reply_error(req, 500, "internal", "out of memory");
+		return;
+	}
+	r->d = d;
+	r->req = req;
+	r->listener = listener;
+	r->gen = pr_gen_ref(d->gen);
+	r->started_ms = now_ms();
+	d->inflight++;
+	d->requests_total++;
+	if (!pr_http_path(req, r->path, sizeof(r->path))) {
+		pr_request_error(r, 400, "bad_request",
+				 "the request URI cannot be parsed");
+		return;
+	}
+	handle(r);
+}
+
+static void on_merchant(struct evhttp_request *req, void *arg)
+{
+	request_begin(arg, req, "merchant", pr_merchant_handle);
+}
+
+static void on_admin(struct evhttp_request *req, void *arg)
+{
+	request_begin(arg, req, "admin", pr_admin_handle);
+}
+
+/* ------------------------------------------------------------- reload */
+
+static void waiters_call(struct pr_reload_waiter *w, int ok, uint64_t gen,
+			 const char *reason)
+{
+	while (w) {
+		struct pr_reload_waiter *next = w->next;
+
+		if (w->cb)
+			w->cb(ok, gen, reason, w->arg);
+		free(w);
+		w = next;
+	}
+}
+
+static void reload_begin(struct pr_daemon *d, const char *why);
+
+static void reload_finish(struct pr_daemon *d, int ok, const char *reason)
+{
+	struct pr_generation *g = d->reload_gen, *old = d->gen;
+	struct pr_reload_waiter *w = d->waiters;
+	char err[256];
+
+	d->reload_gen = NULL;
+	d->waiters = NULL;
+	if (ok) {
+		const struct pr_config *c = g->config;
+
+		if (pr_log_open(c->log_target, err, sizeof(err)) < 0)
+			pr_warn("reload: %s; logging stays where it was", err);
+		pr_log_set_level((enum payroute_log_level)c->log_level);
+		pr_listener_set_max_body(&d->merchant, c->max_body_bytes);
+		pr_listener_set_max_body(&d->admin, c->max_body_bytes);
+		d->gen = g;
+		d->last_gen_id = g->id;
+		d->reloads_ok++;
+		pr_info("reload: generation %llu active (%zu drivers, %zu "
+			"channels%s)",
+			(unsigned long long)g->id, g->drivers.n, g->n_channels,
+			g->channels_from_store ? "" :
+						 ", carried over: store unavailable");
+		pr_gen_unref(old);
+	} else {
+		d->reloads_failed++;
+		pr_err("reload failed: %s; no changes were applied (generation "
+		       "%llu stays active)",
+		       reason, (unsigned long long)d->gen->id);
+		if (g) {
+			g->unpublished = 1;
+			pr_gen_unref(g);
+		}
+	}
+	d->reload_running = 0;
+	waiters_call(w, ok, d->gen->id, ok ? NULL : reason);
+	if (d->reload_pending && !d->stopping) {
+		d->reload_pending = 0;
+		d->waiters = d->pending_waiters;
+		d->pending_waiters = NULL;
+		reload_begin(d, "queued reload");
+	}
+}
+
+static void reload_channels(struct pr_daemon *d, json_t *rows, int from_store)
+{
+	char err[512];
+
+	d->reload_gen->channels_from_store = from_store;
+	if (pr_gen_add_channels(d->reload_gen, rows, err, sizeof(err)) < 0) {
+		reload_finish(d, 0, err);
+		return;
+	}
+	reload_finish(d, 1, NULL);
+}
+
+static json_t *current_channel_rows(const struct pr_generation *g)
+{
+	json_t *rows = json_array();
+
+	for (size_t i = 0; rows && i < g->n_channels; i++)
+		json_array_append(rows, g->channels[i].row);
+	return rows;
+}
+
+struct reload_query {
+	struct pr_daemon *d;
+	uint64_t token;
+};
+
+static void on_channels(PGresult *res, const char *dberr, void *arg)
+{
+	struct reload_query *q = arg;
+	struct pr_daemon *d = q->d;
+	json_error_t jerr;
+	json_t *rows;
+	char err[512];
+
+	if (q->token != d->reload_token || !d->reload_gen) {
+		free(q);
+		return;
+	}
+	free(q);
+	if (!res || PQntuples(res) != 1) {
+		snprintf(err, sizeof(err), "cannot read channels: %s",
+			 dberr ? dberr : "no result");
+		reload_finish(d, 0, err);
+		return;
+	}
+	rows = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+	if (!rows) {
+		snprintf(err, sizeof(err), "channels: bad JSON from store: %s",
+			 jerr.text);
+		reload_finish(d, 0, err);
+		return;
+	}
+	reload_channels(d, rows, 1);
+	json_decref(rows);
+}
+
+/* Restart-only options keep their running values. */
+static void keep_restart_options(struct pr_config *nc,
+				 const struct pr_config *oc)
+{
+	const char *names[32];
+	size_t n = pr_config_restart_changes(oc, nc, names, 32);
+
+	for (size_t i = 0; i < n && i < 32; i++)
+		pr_warn("reload: option %s changed but needs a restart; not "
+			"applied",
+			names[i]);
+	nc->merchant_listen = oc->merchant_listen;
+	nc->admin_listen = oc->admin_listen;
+#define KEEP_STR(f)                                                            \
+	do {                                                                   \
+		free(nc->f);                                                   \
+		nc->f = oc->f ? strdup(oc->f) : NULL;                          \
+	} while (0)
+	KEEP_STR(pid_file);
+	KEEP_STR(db_conninfo);
+	KEEP_STR(migrations_dir);
+	KEEP_STR(http_ca_file);
+#undef KEEP_STR
+	nc->db_pool_size = oc->db_pool_size;
+	nc->db_reconnect_min_ms = oc->db_reconnect_min_ms;
+	nc->db_reconnect_max_ms = oc->db_reconnect_max_ms;
+	nc->db_query_timeout_ms = oc->db_query_timeout_ms;
+	nc->http_timeout_ms = oc->http_timeout_ms;
+	nc->http_connect_timeout_ms = oc->http_connect_timeout_ms;
+	nc->http_verify_tls = oc->http_verify_tls;
+	nc->http_max_connections = oc->http_max_connections;
+}
+
+static void reload_begin(struct pr_daemon *d, const char *why)
+{
+	struct pr_driver_set set;
+	struct pr_config *cfg = NULL;
+	struct reload_query *q;
+	char err[512];
+	json_t *rows;
+
+	d->reload_running = 1;
+	d->reload_token++;
+	pr_info("reload: %s; building generation %llu", why,
+		(unsigned long long)(d->last_gen_id + 1));
+	if (pr_config_load(d->config_path, &cfg, err, sizeof(err)) < 0) {
+		reload_finish(d, 0, err);
+		return;
+	}
+	keep_restart_options(cfg, d->gen->config);
+	if (pr_loader_scan(cfg->driver_dir, &d->gen->drivers,
+			   d->last_gen_id + 1, &set, err, sizeof(err)) < 0) {
+		pr_config_free(cfg);
+		reload_finish(d, 0, err);
+		return;
+	}
+	d->reload_gen = pr_gen_new(d->last_gen_id + 1, cfg);
+	if (!d->reload_gen) {
+		pr_driver_set_release(&set);
+		pr_config_free(cfg);
+		reload_finish(d, 0, "out of memory");
+		return;
+	}
+	d->reload_gen->drivers = set;
+	if (d->db && pr_db_ready(d->db)) {
+		q = malloc(sizeof(*q));
+		if (q) {
+			q->d = d;
+			q->token = d->reload_token;
+			if (pr_db_query(d->db, channels_sql, 0, NULL,
+					on_channels, q) == 0)
+				return;
+			free(q);
+		}
+	}
+	/* The store is unavailable: keep the channels we have, re-started
+	 * with the new drivers and config. */
+	rows = current_channel_rows(d->gen);
+	reload_channels(d, rows, 0);
+	json_decref(rows);
+}
+
+void pr_daemon_reload(struct pr_daemon *d, const char *why, pr_reload_cb cb,
+		      void *arg)
+{
+	struct pr_reload_waiter *w = NULL, **list;
+
+	if (cb) {
+		w = calloc(1, sizeof(*w));
+		if (!w) {
+			cb(0, d->gen->id, "out of memory", arg);
+			return;
+		}
+		w->cb = cb;
+		w->arg = arg;
+	}
+	if (d->stopping) {
+		if (w)
+			waiters_call(w, 0, d->gen->id, "shutting down");
+		return;
+	}
+	list = d->reload_running ? &d->pending_waiters : &d->waiters;
+	if (w) {
+		w->next = *list;
+		*list = w;
+	}
+	if (d->reload_running) {
+		d->reload_pending = 1;
+		return;
+	}
+	reload_begin(d, why);
+}
+
+/* ------------------------------------------------------------ signals */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct pr_daemon *d = arg;
+
+	if (sig == SIGHUP)
+		pr_daemon_reload(d, "SIGHUP", NULL, NULL);
+	else
+		pr_daemon_stop(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct pr_daemon *d = arg;
+
+	pr_warn("shutdown: %zu requests still in flight after %d ms; exiting",
+		d->inflight, d->gen->config->shutdown_timeout_ms);
+	event_base_loopexit(d->base, NULL);
+}
+
+void pr_daemon_stop(struct pr_daemon *d, const char *why)
+{
+	struct timeval tv;
+	int ms = d->gen->config->shutdown_timeout_ms;
+
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	pr_info("shutting down (%s): %zu requests in flight", why,
+		d->inflight);
+	pr_listener_stop_accepting(&d->merchant);
+	pr_listener_stop_accepting(&d->admin);
+	if (d->inflight == 0) {
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	d->ev_stop_timer = evtimer_new(d->base, on_stop_timer, d);
+	if (d->ev_stop_timer)
+		evtimer_add(d->ev_stop_timer, &tv);
+	else
+		event_base_loopexit(d->base, NULL);
+}
+
+/* -------------------------------------------------------------- store */
+
+static void on_store_state(int ready, void *arg)
+{
+	struct pr_daemon *d = arg;
+
+	if (ready && !d->stopping)
+		pr_daemon_reload(d, "store ready: loading channels", NULL,
+				 NULL);
+}
+
+/* ------------------------------------------------------------ startup */
+
+static int write_pid_file(const char *path, char *err, size_t errlen)
+{
+	char buf[32];
+	FILE *f;
+
+	f = fopen(path, "we");
+	if (!f) {
+		snprintf(err, errlen, "server.pid_file %s: %s", path,
+			 strerror(errno));
+		return -errno;
+	}
+	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	fputs(buf, f);
+	if (fclose(f) != 0) {
+		snprintf(err, errlen, "server.pid_file %s: %s", path,
+			 strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
+int pr_daemon_start(struct pr_daemon *d, const char *config_path,
+		    struct pr_config *cfg, char *err, size_t errlen)
+{
+	struct pr_driver_set set;
+	struct pr_db_opts dbo = { 0 };
+	struct pr_httpc_opts ho = { 0 };
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->started_ms = now_ms();
+	d->config_path = strdup(config_path);
+	d->base = event_base_new();
+	if (!d->config_path || !d->base) {
+		pr_config_free(cfg);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = pr_loader_init();
+	if (rc < 0) {
+		pr_config_free(cfg);
+		snprintf(err, errlen, "cannot initialise libltdl");
+		return rc;
+	}
+	rc = pr_loader_scan(cfg->driver_dir, NULL, 1, &set, err, errlen);
+	if (rc < 0) {
+		pr_config_free(cfg);
+		return rc;
+	}
+	d->gen = pr_gen_new(1, cfg);
+	if (!d->gen) {
+		pr_driver_set_release(&set);
+		pr_config_free(cfg);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->gen->drivers = set;
+	d->last_gen_id = 1;
+	pr_info("generation 1 active (%zu drivers; channels load when the "
+		"store is ready)",
+		set.n);
+
+	rc = pr_listener_open(&d->merchant, d->base, "merchant",
+			      &cfg->merchant_listen, cfg->max_body_bytes,
+			      on_merchant, d, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = pr_listener_open(&d->admin, d->base, "admin", &cfg->admin_listen,
+			      cfg->max_body_bytes, on_admin, d, err, errlen);
+	if (rc < 0)
+		return rc;
+
+	ho.timeout_ms = cfg->http_timeout_ms;
+	ho.connect_timeout_ms = cfg->http_connect_timeout_ms;
+	ho.verify_tls = cfg->http_verify_tls;
+	ho.ca_file = cfg->http_ca_file;
+	ho.max_connections = cfg->http_max_connections;
+	d->httpc = pr_httpc_new(d->base, &ho);
+	if (!d->httpc) {
+		snprintf(err, errlen, "cannot start the HTTP client");
+		return -ENOMEM;
+	}
+
+	dbo.conninfo = cfg->db_conninfo;
+	dbo.pool_size = cfg->db_pool_size;
+	dbo.reconnect_min_ms = cfg->db_reconnect_min_ms;
+	dbo.reconnect_max_ms = cfg->db_reconnect_max_ms;
+	dbo.query_timeout_ms = cfg->db_query_timeout_ms;
+	dbo.migrations_dir = cfg->migrations_dir;
+	d->db = pr_db_new(d->base, &dbo, on_store_state, d);
+	if (!d->db) {
+		snprintf(err, errlen, "cannot start the store");
+		return -ENOMEM;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	if (!d->ev_hup || !d->ev_term || !d->ev_int ||
+	    evsignal_add(d->ev_hup, NULL) < 0 ||
+	    evsignal_add(d->ev_term, NULL) < 0 ||
+	    evsignal_add(d->ev_int, NULL) < 0) {
+		snprintf(err, errlen, "cannot install signal events");
+		return -EIO;
+	}
+	if (cfg->pid_file) {
+		rc = write_pid_file(cfg->pid_file, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int pr_daemon_run(struct pr_daemon *d)
+{
+	pr_info("payrouted %s running (pid %ld)", PR_VERSION, (long)getpid());
+	event_base_dispatch(d->base);
+	return d->exit_code;
+}
+
+void pr_daemon_free(struct pr_daemon *d)
+{
+	/* The store and the client fail what they still hold: those
+	 * callbacks answer their requests while the listeners still exist. */
+	d->stopping = 1;
+	if (d->db)
+		pr_db_free(d->db);
+	if (d->httpc)
+		pr_httpc_free(d->httpc);
+	pr_listener_close(&d->merchant);
+	pr_listener_close(&d->admin);
+	if (d->reload_gen) {
+		d->reload_gen->unpublished = 1;
+		pr_gen_unref(d->reload_gen);
+	}
+	waiters_call(d->waiters, 0, 0, "shutting down");
+	waiters_call(d->pending_waiters, 0, 0, "shutting down");
+	if (d->gen) {
+		if (d->gen->config->pid_file)
+			unlink(d->gen->config->pid_file);
+		pr_gen_unref(d->gen);
+	}
+	if (d->ev_hup)
+		event_free(d->ev_hup);
+	if (d->ev_term)
+		event_free(d->ev_term);
+	if (d->ev_int)
+		event_free(d->ev_int);
+	if (d->ev_stop_timer)
+		event_free(d->ev_stop_timer);
+	if (d->base)
+		event_base_free(d->base);
+	pr_loader_exit();
+	free(d->config_path);
+	free(d->console_dir);
+	pr_info("exit");
+}

@@ -1,0 +1,103 @@
+/*
+ * daemon.h - the running daemon: one event loop, the current generation,
+ * the store, the HTTP client, the two listeners, signals, reload and
+ * shutdown. Requests are tracked here: each holds the generation it started
+ * with until its answer is sent.
+ */
+#ifndef PR_DAEMON_H
+#define PR_DAEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "db.h"
+#include "generation.h"
+#include "httpc.h"
+#include "server.h"
+
+/* Called when a reload ends: ok, the active generation, and the reason for
+ * a failure (NULL on success). */
+typedef void (*pr_reload_cb)(int ok, uint64_t gen, const char *reason,
+			     void *arg);
+
+struct pr_reload_waiter {
+	pr_reload_cb cb;
+	void *arg;
+	struct pr_reload_waiter *next;
+};
+
+struct pr_daemon {
+	struct event_base *base;
+	char *config_path;
+	struct pr_generation *gen; /* current; the daemon holds a reference */
+	uint64_t last_gen_id;
+
+	struct pr_db *db;
+	struct pr_httpc *httpc;
+	struct pr_listener merchant;
+	struct pr_listener admin;
+	char *console_dir;
+
+	struct event *ev_hup, *ev_term, *ev_int, *ev_stop_timer;
+	int stopping;
+	int exit_code;
+
+	/* reload state: one reload at a time, later requests coalesce */
+	int reload_running;
+	int reload_pending;
+	struct pr_generation *reload_gen; /* being built */
+	struct pr_reload_waiter *waiters;   /* of the running reload */
+	struct pr_reload_waiter *pending_waiters;
+	uint64_t reload_token; /* guards async steps of a reload */
+
+	size_t inflight;
+	int64_t started_ms;
+	unsigned long reloads_ok, reloads_failed;
+	unsigned long requests_total;
+	unsigned long requests_on_old_gen;
+};
+
+/* One HTTP request in flight. */
+struct pr_request {
+	struct pr_daemon *d;
+	struct evhttp_request *req;
+	struct pr_generation *gen; /* a reference, dropped at the answer */
+	const char *listener;
+	char path[1024];
+	int64_t started_ms;
+};
+
+/* Sets the daemon up from an already loaded config (ownership taken):
+ * first generation, listeners, store, HTTP client, signals. Returns 0 or a
+ * negative errno with err filled. */
+int pr_daemon_start(struct pr_daemon *d, const char *config_path,
+		    struct pr_config *cfg, char *err, size_t errlen);
+
+/* Runs the loop until shutdown; returns the exit code. */
+int pr_daemon_run(struct pr_daemon *d);
+
+/* Frees everything. */
+void pr_daemon_free(struct pr_daemon *d);
+
+/* Starts a reload (or joins the one running / queues one after it); cb,
+ * when given, is called once with the outcome. */
+void pr_daemon_reload(struct pr_daemon *d, const char *why, pr_reload_cb cb,
+		      void *arg);
+
+/* Begins graceful shutdown: stop accepting, finish in-flight requests
+ * (bounded by server.shutdown_timeout_ms), then leave the loop. */
+void pr_daemon_stop(struct pr_daemon *d, const char *why);
+
+/* Answers a request and releases it (its generation reference too). The
+ * body reference is stolen. */
+void pr_request_reply(struct pr_request *r, int status, json_t *body);
+void pr_request_error(struct pr_request *r, int status, const char *code,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void pr_request_raw(struct pr_request *r, int status, const char *ctype,
+		    const void *body, size_t len);
+
+#endif

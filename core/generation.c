@@ -1,0 +1,236 @@
+/*
+ * generation.c - generations and their channels.
+ *
+ * A generation bundles what a request runs with (config, driver modules,
+ * channels with their driver states) and is never modified once published.
+ * It is freed when its reference count drops to zero: the daemon holds one
+ * reference on the current generation and every request one on the
+ * generation it started with, so an old generation lives exactly as long as
+ * its last request, never on a timer. Freeing runs each channel's fini and
+ * drops the generation's driver references; a module no other generation
+ * uses is closed then.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "generation.h"
+#include "log.h"
+#include "services.h"
+
+static size_t gens_alive;
+
+size_t pr_gen_alive(void)
+{
+	return gens_alive;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct pr_generation *pr_gen_new(uint64_t id, struct pr_config *cfg)
+{
+	struct pr_generation *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->id = id;
+	g->refs = 1;
+	g->created_ms = now_ms();
+	g->config = cfg;
+	gens_alive++;
+	return g;
+}
+
+struct pr_generation *pr_gen_ref(struct pr_generation *g)
+{
+	g->refs++;
+	return g;
+}
+
+static void channel_clear(struct pr_channel *c)
+{
+	if (c->state && c->mod && c->mod->desc->fini)
+		c->mod->desc->fini(c->state);
+	json_decref(c->row);
+	free(c->code);
+	free(c->driver);
+	free(c->status);
+	memset(c, 0, sizeof(*c));
+}
+
+static void gen_free(struct pr_generation *g)
+{
+	for (size_t i = 0; i < g->n_channels; i++)
+		channel_clear(&g->channels[i]);
+	free(g->channels);
+	pr_driver_set_release(&g->drivers);
+	pr_config_free(g->config);
+	gens_alive--;
+	free(g);
+}
+
+int pr_gen_unref(struct pr_generation *g)
+{
+	uint64_t id;
+	int published;
+
+	if (!g)
+		return 0;
+	if (--g->refs > 0)
+		return g->refs;
+	id = g->id;
+	published = !g->unpublished;
+	gen_free(g);
+	if (published)
+		pr_info("generation %llu released", (unsigned long long)id);
+	return 0;
+}
+
+const struct pr_channel *pr_gen_channel(const struct pr_generation *g,
+					const char *code)
+{
+	size_t lo = 0, hi = g->n_channels;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(code, g->channels[mid].code);
+
+		if (c == 0)
+			return &g->channels[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static int cmp_channel(const void *a, const void *b)
+{
+	return strcmp(((const struct pr_channel *)a)->code,
+		      ((const struct pr_channel *)b)->code);
+}
+
+static const char *row_str(json_t *row, const char *key)
+{
+	return json_string_value(json_object_get(row, key));
+}
+
+/* Fills c from row and, for an online channel, runs its driver's init. */
+static int channel_init(struct pr_generation *g, struct pr_channel *c,
+			json_t *row, size_t idx, char *err, size_t errlen)
+{
+	const char *code = row_str(row, "code");
+	const char *driver = row_str(row, "driver");
+	const char *status = row_str(row, "status");
+	json_t *dc = json_object_get(row, "driver_config");
+	char derr[256] = "";
+	int rc;
+
+	if (!json_is_object(row) || !code || !driver || !status) {
+		snprintf(err, errlen,
+			 "channel #%zu: code, driver and status are required",
+			 idx);
+		return -EINVAL;
+	}
+	if (dc && !json_is_object(dc)) {
+		snprintf(err, errlen,
+			 "channel %s: driver_config must be an object", code);
+		return -EINVAL;
+	}
+	c->row = json_incref(row);
+	c->code = strdup(code);
+	c->driver = strdup(driver);
+	c->status = strdup(status);
+	if (!c->code || !c->driver || !c->status) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	c->driver_config = dc;
+	c->conf.root = dc;
+	c->mod = pr_driver_set_find(&g->drivers, driver);
+	if (strcmp(status, "online") != 0) {
+		/* Offline channels are kept but not started: their config is
+		 * checked when an operator brings them online (a reload that
+		 * fails then keeps the channel offline). */
+		if (!c->mod)
+			pr_warn("channel %s (offline): driver %s is not loaded",
+				code, driver);
+		return 0;
+	}
+	if (!c->mod) {
+		snprintf(err, errlen, "channel %s: driver %s is not loaded",
+			 code, driver);
+		return -ENOENT;
+	}
+	if (!dc) {
+		snprintf(err, errlen, "channel %s: driver_config missing",
+			 code);
+		return -EINVAL;
+	}
+	rc = c->mod->desc->init(pr_services(), code, &c->conf, &c->state,
+				derr, sizeof(derr));
+	if (rc < 0) {
+		c->state = NULL;
+		snprintf(err, errlen, "channel %s: driver %s: %s", code, driver,
+			 derr[0] ? derr : strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int pr_gen_add_channels(struct pr_generation *g, json_t *rows, char *err,
+			size_t errlen)
+{
+	struct pr_channel *chs;
+	size_t n, i;
+	int rc = 0;
+
+	if (!json_is_array(rows)) {
+		snprintf(err, errlen, "channels: expected an array");
+		return -EINVAL;
+	}
+	n = json_array_size(rows);
+	chs = calloc(n ? n : 1, sizeof(*chs));
+	if (!chs) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		rc = channel_init(g, &chs[i], json_array_get(rows, i), i, err,
+				  errlen);
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0) {
+		for (size_t j = 0; j <= i && j < n; j++)
+			channel_clear(&chs[j]);
+		free(chs);
+		return rc;
+	}
+	qsort(chs, n, sizeof(*chs), cmp_channel);
+	for (i = 1; i < n; i++) {
+		if (strcmp(chs[i - 1].code, chs[i].code) == 0) {
+			snprintf(err, errlen, "channel %s appears twice",
+				 chs[i].code);
+			for (size_t j = 0; j < n; j++)
+				channel_clear(&chs[j]);
+			free(chs);
+			return -EEXIST;
+		}
+	}
+	for (i = 0; i < g->n_channels; i++)
+		channel_clear(&g->channels[i]);
+	free(g->channels);
+	g->channels = chs;
+	g->n_channels = n;
+	return 0;
+}

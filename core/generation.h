@@ -1,0 +1,69 @@
+/*
+ * generation.h - a generation is everything a request runs with: the
+ * config, the driver modules and the channels (with each channel's driver
+ * state). It is immutable once published. The daemon holds one reference
+ * on the current generation; every request takes one when it starts and
+ * drops it when it ends. A reload builds a complete new generation aside,
+ * and publishing it drops the daemon's reference on the old one, which is
+ * freed (with the driver modules only it used) when its last request ends.
+ */
+#ifndef PR_GENERATION_H
+#define PR_GENERATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "drvobj.h"
+#include "loader.h"
+
+/* A channel as loaded from the store, with its driver's per-channel state. */
+struct pr_channel {
+	char *code;
+	char *driver;
+	char *status;        /* online | offline */
+	json_t *row;         /* the whole channel as JSON (owned reference) */
+	json_t *driver_config; /* borrowed from row */
+	struct payroute_conf conf;
+	struct pr_module *mod; /* the driver (a reference held by the gen) */
+	void *state;           /* from the driver's init; fini'd at free */
+};
+
+struct pr_generation {
+	uint64_t id;
+	int refs;
+	int64_t created_ms;
+	struct pr_config *config;      /* owned */
+	struct pr_driver_set drivers;  /* owned references */
+	struct pr_channel *channels;   /* owned, sorted by code */
+	size_t n_channels;
+	int channels_from_store;       /* 0 when carried over (store down) */
+	int unpublished; /* built but never made current: no release line */
+};
+
+/* A new, empty generation with one reference (the caller's). Takes
+ * ownership of cfg. */
+struct pr_generation *pr_gen_new(uint64_t id, struct pr_config *cfg);
+
+/* Adds the channels in `rows` (a JSON array of channel objects, each with
+ * at least code, driver, status and driver_config) and runs each driver's
+ * init. Returns 0, or a negative errno with err naming the channel. */
+int pr_gen_add_channels(struct pr_generation *g, json_t *rows, char *err,
+			size_t errlen);
+
+/* Finds a channel by code, or NULL. */
+const struct pr_channel *pr_gen_channel(const struct pr_generation *g,
+					const char *code);
+
+/* Reference counting. pr_gen_unref frees the generation at zero: fini of
+ * each channel state, its driver references released (modules nobody else
+ * uses are closed), its config freed. Returns the remaining count. */
+struct pr_generation *pr_gen_ref(struct pr_generation *g);
+int pr_gen_unref(struct pr_generation *g);
+
+/* Generations alive (for metrics and tests). */
+size_t pr_gen_alive(void);
+
+#endif

@@ -1,0 +1,451 @@
+/*
+ * payroute/driver.h - the payroute channel driver ABI, version 1.
+ *
+ * A driver is a codec, not a client. payrouted owns sockets, TLS, timeouts,
+ * retries, metrics and the event loop; a driver only translates:
+ *
+ *   build_*        a domain request + the channel's state -> an HTTP request
+ *                  description (method, URL, headers, body), written through
+ *                  the services table into a core-owned handle;
+ *   parse_*        the HTTP response -> a domain result (channel code, sub
+ *                  code, message, channel trade number, payer payload);
+ *   parse_notify   an inbound callback -> a verified notification, or a
+ *                  rejection when its signature does not verify;
+ *   init / fini    check a channel's driver config once and keep an opaque
+ *                  per-channel state;
+ *   default_codes  the driver's built-in result-code table.
+ *
+ * This header is self-contained (C99, no other payroute header, no library
+ * types) and is installed with payroute-driver.pc. A driver exports exactly
+ * one symbol, PAYROUTE_DRIVER_SYMBOL, a function returning its descriptor:
+ *
+ *     static const struct payroute_driver my_driver = {
+ *             PAYROUTE_DRIVER_HEADER_V1,
+ *             .name = "mychannel",
+ *             .version = "1.0.0",
+ *             .init = my_init,
+ *             ...
+ *     };
+ *     PAYROUTE_DRIVER_EXPORT(my_driver)
+ *
+ * and links with `libtool -module -avoid-version
+ * -export-symbols-regex '^payroute_driver_entry$'`.
+ *
+ * Versioning. The descriptor opens with a magic number, the ABI major and
+ * minor it was built against and its own sizeof. The loader checks them
+ * before running any other driver code: a wrong magic or a different major
+ * is refused; a smaller descriptor than the v1 layout is refused; a larger
+ * minor than the core's is refused (the driver may rely on services the core
+ * does not have). Every struct that crosses the boundary carries its size as
+ * its first member, set by whoever allocated it; fields are only ever
+ * appended. Use PAYROUTE_HAS_FIELD() before reading a field that was added
+ * after the minor you require.
+ *
+ * Ownership. Unless a comment says otherwise:
+ *   - every pointer the core passes in is owned by the core and valid only
+ *     for the duration of the call; copy what you keep;
+ *   - strings are NUL-terminated UTF-8;
+ *   - memory that a service function returns to the driver (a signature, an
+ *     encoding) is released by the driver with services->free();
+ *   - the descriptor and the code table are static data of the driver and
+ *     must stay valid while the module is loaded.
+ *
+ * Return values: 0 on success, a negative errno-style code on failure
+ * (-EINVAL bad input, -ENOMEM, -ENOTSUP operation not supported, -EBADMSG
+ * signature or format check failed, -EPROTO unexpected answer). Functions
+ * that can fail with a detail also fill an error buffer.
+ */
+#ifndef PAYROUTE_DRIVER_H
+#define PAYROUTE_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PAYROUTE_DRIVER_MAGIC 0x50524456u /* "PRDV" */
+#define PAYROUTE_ABI_MAJOR 1
+#define PAYROUTE_ABI_MINOR 0
+
+/* The one symbol a driver exports (a function: dlsym is only promised for
+ * functions). */
+#define PAYROUTE_DRIVER_SYMBOL "payroute_driver_entry"
+
+#if defined(__GNUC__)
+#define PAYROUTE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define PAYROUTE_EXPORT __attribute__((visibility("default")))
+#else
+#define PAYROUTE_PRINTF(f, a)
+#define PAYROUTE_EXPORT
+#endif
+
+/* True when the struct of type `type` pointed to by p (whose first member
+ * is its size) is large enough to contain the member m. */
+#define PAYROUTE_HAS_FIELD(p, type, m)                                         \
+	((size_t)(p)->size >= offsetof(type, m) + sizeof(((type *)0)->m))
+
+/* Fixed sizes of the short strings in results; all are NUL-terminated and
+ * truncated to fit. */
+#define PAYROUTE_CODE_LEN 64
+#define PAYROUTE_MSG_LEN 256
+#define PAYROUTE_ID_LEN 96
+
+/* ------------------------------------------------------------------------ */
+/* Opaque handles owned by the core                                         */
+/* ------------------------------------------------------------------------ */
+
+/* An outbound HTTP request being built by build_*(); written only through
+ * services->http_*(). */
+typedef struct payroute_http_req payroute_http_req;
+/* A string map (the payer payload of a result: qr_code, pay_url, form,
+ * prepay_id, ...); written through services->kv_set(). */
+typedef struct payroute_kv payroute_kv;
+/* A channel's driver config (a JSON object), read through services->conf_*. */
+typedef struct payroute_conf payroute_conf;
+/* A loaded RSA key (public or private). */
+typedef struct payroute_key payroute_key;
+
+/* ------------------------------------------------------------------------ */
+/* Enumerations                                                             */
+/* ------------------------------------------------------------------------ */
+
+enum payroute_log_level {
+	PAYROUTE_LOG_ERROR = 0,
+	PAYROUTE_LOG_WARN = 1,
+	PAYROUTE_LOG_INFO = 2,
+	PAYROUTE_LOG_DEBUG = 3,
+};
+
+/* What a channel answer does to an order. */
+enum payroute_effect {
+	PAYROUTE_EFFECT_UNKNOWN = 0,    /* outcome unknown: chase by query */
+	PAYROUTE_EFFECT_SUCCESS = 1,    /* final, money moved */
+	PAYROUTE_EFFECT_FAILED = 2,     /* final, no money moved */
+	PAYROUTE_EFFECT_PROCESSING = 3, /* accepted, outcome later */
+	PAYROUTE_EFFECT_CLOSED = 4,     /* final, closed / cancelled */
+};
+
+enum payroute_category {
+	PAYROUTE_CAT_NONE = 0,
+	PAYROUTE_CAT_USER = 1,    /* the payer can fix it (balance, password) */
+	PAYROUTE_CAT_RISK = 2,    /* refused by risk control */
+	PAYROUTE_CAT_LIMIT = 3,   /* a limit was hit */
+	PAYROUTE_CAT_CHANNEL = 4, /* the channel or its config */
+	PAYROUTE_CAT_SYSTEM = 5,  /* transient system trouble */
+};
+
+/* Which kind of order a notification or query concerns. */
+enum payroute_order_kind {
+	PAYROUTE_KIND_PAYMENT = 1,
+	PAYROUTE_KIND_REFUND = 2,
+	PAYROUTE_KIND_PAYOUT = 3,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Data crossing the boundary                                               */
+/* ------------------------------------------------------------------------ */
+
+/* One HTTP header, as the core hands them over (read-only). */
+struct payroute_header {
+	const char *name;
+	const char *value;
+};
+
+/* The order a build_* or parse_* call is about. Filled by the core; every
+ * string may be NULL when it does not apply to the operation. */
+struct payroute_order {
+	uint32_t size; /* sizeof(struct payroute_order) as the core built it */
+	uint32_t reserved;
+	const char *order_id;    /* payroute's id: the channel's out_trade_no */
+	const char *channel_trade_no; /* the channel's own number, once known */
+	int64_t amount;          /* minor units of currency */
+	char currency[4];        /* ISO 4217, e.g. "CNY" */
+	const char *method;      /* alipay, wechat_pay, debit_card, ... */
+	const char *environment; /* h5, mini_program, app, pc, native_qr, jsapi */
+	const char *product_code;
+	const char *subject;
+	const char *buyer_id;
+	const char *card_no;   /* in clear; never log it */
+	const char *bank_code; /* already mapped to the channel's bank code */
+	const char *notify_url; /* where the channel must send callbacks */
+	const char *client_ip;
+	int64_t created_at_ms;  /* ms since the epoch, UTC */
+	int64_t expire_at_ms;   /* 0: none */
+	/* refunds (refund, refund_query) */
+	const char *refund_id;  /* payroute's refund id: out_request_no */
+	int64_t refund_amount;
+	int64_t total_amount;   /* the original payment's amount */
+	const char *reason;
+	/* payouts (payout, payout_query) */
+	const char *payout_id;
+	const char *payee_kind; /* bank_card, alipay_account, wechat_openid */
+	const char *payee_account; /* in clear; never log it */
+	const char *payee_name;
+	const char *payee_bank_code;
+};
+
+/* An HTTP response as received by the core (read-only for the driver). */
+struct payroute_http_response {
+	uint32_t size;
+	int status; /* HTTP status; 0 when no response arrived */
+	const struct payroute_header *headers;
+	size_t n_headers;
+	const char *body; /* NUL-terminated for convenience; may contain NULs */
+	size_t body_len;
+};
+
+/* The outcome of a parse_* call. The core zeroes it, sets size and payer,
+ * and reads it after the call. */
+struct payroute_result {
+	uint32_t size;
+	uint32_t reserved;
+	char code[PAYROUTE_CODE_LEN];     /* the channel's code, e.g. "10000" */
+	char sub_code[PAYROUTE_CODE_LEN]; /* e.g. "ACQ.TRADE_HAS_SUCCESS" */
+	char message[PAYROUTE_MSG_LEN];   /* the channel's text, for logs */
+	char channel_trade_no[PAYROUTE_ID_LEN];
+	char status[PAYROUTE_CODE_LEN];   /* the channel's order status, e.g.
+	                                     TRADE_SUCCESS, SUCCESS, USERPAYING */
+	int64_t amount;                   /* amount the channel reports, or -1 */
+	payroute_kv *payer; /* what the payer needs (qr_code, pay_url, form,
+	                       prepay_id...): add with services->kv_set() */
+};
+
+/* An inbound callback (POST /notify/{channel}), read-only. */
+struct payroute_inbound {
+	uint32_t size;
+	uint32_t reserved;
+	const char *method;
+	const char *path;  /* without the query string */
+	const char *query; /* may be NULL */
+	const struct payroute_header *headers;
+	size_t n_headers;
+	const char *body;
+	size_t body_len;
+	int64_t received_at_ms;
+};
+
+/* A verified notification, filled by parse_notify(). The core zeroes it and
+ * sets size; the driver fills what it found. */
+struct payroute_notify {
+	uint32_t size;
+	uint32_t reserved;
+	enum payroute_order_kind kind;
+	char order_id[PAYROUTE_ID_LEN];  /* payroute's id (out_trade_no) */
+	char refund_id[PAYROUTE_ID_LEN]; /* for refund notifications */
+	char channel_trade_no[PAYROUTE_ID_LEN];
+	char code[PAYROUTE_CODE_LEN];
+	char sub_code[PAYROUTE_CODE_LEN];
+	char status[PAYROUTE_CODE_LEN];
+	char message[PAYROUTE_MSG_LEN];
+	int64_t amount; /* -1 when the notification carries none */
+	/* What to answer the channel when the core has accepted the
+	 * notification, and when it has not (e.g. "success" / "fail"). */
+	int reply_ok_status;
+	int reply_fail_status;
+	char reply_content_type[PAYROUTE_CODE_LEN];
+	char reply_ok_body[PAYROUTE_MSG_LEN];
+	char reply_fail_body[PAYROUTE_MSG_LEN];
+};
+
+/* One row of a driver's default result-code table. op is one of "pay",
+ * "query", "close", "refund", "refund_query", "payout", "payout_query",
+ * "notify" or "*"; code and sub_code match exactly, or "*" for any. */
+struct payroute_code_entry {
+	const char *op;
+	const char *code;
+	const char *sub_code;
+	const char *unified;  /* payroute's code, e.g. "INSUFFICIENT_BALANCE" */
+	enum payroute_effect effect;
+	int retryable;        /* may be retried on another channel */
+	enum payroute_category category;
+	const char *message_en; /* for the end user */
+	const char *message_zh;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Services the core hands to drivers at init                               */
+/* ------------------------------------------------------------------------ */
+
+struct payroute_services {
+	uint32_t size;     /* sizeof(struct payroute_services) in the core */
+	uint16_t abi_major;
+	uint16_t abi_minor;
+
+	/* Logging, tagged with the channel code. Never log secrets. */
+	void (*log)(enum payroute_log_level level, const char *channel,
+		    const char *fmt, ...) PAYROUTE_PRINTF(3, 4);
+
+	/* Wall clock, milliseconds since the epoch (UTC). */
+	int64_t (*now_ms)(void);
+
+	/* Memory, for anything the driver hands back to the core or frees
+	 * after a service returned it. */
+	void *(*alloc)(size_t size);
+	void (*free)(void *ptr);
+
+	/* Channel config (a JSON object; keys may be dotted paths "a.b"). */
+	const char *(*conf_str)(const payroute_conf *conf, const char *key);
+	/* Returns 0 and sets *out, -ENOENT when missing, -EINVAL wrong type. */
+	int (*conf_int)(const payroute_conf *conf, const char *key,
+			int64_t *out);
+	int (*conf_bool)(const payroute_conf *conf, const char *key, int *out);
+
+	/* Building an outbound request. Each copies its arguments. */
+	int (*http_set)(payroute_http_req *req, const char *method,
+			const char *url);
+	int (*http_header)(payroute_http_req *req, const char *name,
+			   const char *value);
+	int (*http_body)(payroute_http_req *req, const void *data, size_t len);
+	/* Per-request timeout override in milliseconds (0: the core's). */
+	int (*http_timeout)(payroute_http_req *req, int timeout_ms);
+
+	/* String maps (the payer payload). Copies key and value. */
+	int (*kv_set)(payroute_kv *kv, const char *key, const char *value);
+
+	/* RSA keys from PEM text or a file ("@/path/key.pem"). A private key
+	 * when is_private, else a public key or an X.509 certificate. */
+	int (*key_load)(const char *pem_or_path, int is_private,
+			payroute_key **out, char *err, size_t errlen);
+	void (*key_free)(payroute_key *key);
+	/* SHA256withRSA (PKCS#1 v1.5). *sig_b64 is allocated: services->free. */
+	int (*rsa_sha256_sign)(const payroute_key *key, const void *data,
+			       size_t len, char **sig_b64);
+	/* 0 when valid, -EBADMSG when not. */
+	int (*rsa_sha256_verify)(const payroute_key *key, const void *data,
+				 size_t len, const char *sig_b64);
+
+	/* AES-256-GCM. key: 32 bytes. Encrypt writes len + 16 bytes
+	 * (ciphertext then tag) to *out; decrypt takes ciphertext then tag and
+	 * returns -EBADMSG when the tag does not verify. *out is allocated
+	 * (len + 1 bytes at least, NUL-terminated): services->free. */
+	int (*aes256gcm_encrypt)(const unsigned char key[32],
+				 const unsigned char *iv, size_t iv_len,
+				 const void *aad, size_t aad_len,
+				 const void *in, size_t len,
+				 unsigned char **out, size_t *out_len);
+	int (*aes256gcm_decrypt)(const unsigned char key[32],
+				 const unsigned char *iv, size_t iv_len,
+				 const void *aad, size_t aad_len,
+				 const void *in, size_t len,
+				 unsigned char **out, size_t *out_len);
+
+	/* Digests. out must hold 32 bytes. */
+	int (*hmac_sha256)(const void *key, size_t key_len, const void *data,
+			   size_t len, unsigned char out[32]);
+	int (*sha256)(const void *data, size_t len, unsigned char out[32]);
+
+	/* Encodings; results are allocated: services->free. */
+	char *(*base64_encode)(const void *data, size_t len);
+	int (*base64_decode)(const char *text, unsigned char **out,
+			     size_t *out_len);
+	char *(*hex_encode)(const void *data, size_t len);
+	/* RFC 3986 percent-encoding of everything but unreserved characters. */
+	char *(*url_encode)(const char *text);
+	/* Decodes %XX and '+' (form encoding). */
+	char *(*url_decode)(const char *text);
+
+	/* Cryptographically secure random bytes. */
+	int (*random_bytes)(void *buf, size_t len);
+
+	/* Room to grow: new services go here, with a minor bump. */
+	void (*spare[16])(void);
+};
+
+/* ------------------------------------------------------------------------ */
+/* The descriptor                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* A build function: write the request for `order` into `req`.
+ * Return 0, -ENOTSUP, -EINVAL (with err filled). */
+typedef int (*payroute_build_fn)(void *state,
+				 const struct payroute_order *order,
+				 payroute_http_req *req, char *err,
+				 size_t errlen);
+
+/* A parse function: turn the channel's answer to the request built for
+ * `order` into `out`. Returns 0 when the answer was understood (whatever
+ * its business outcome), -EBADMSG when its signature did not verify,
+ * -EPROTO when it could not be understood. */
+typedef int (*payroute_parse_fn)(void *state,
+				 const struct payroute_order *order,
+				 const struct payroute_http_response *resp,
+				 struct payroute_result *out, char *err,
+				 size_t errlen);
+
+struct payroute_driver {
+	/* Filled by PAYROUTE_DRIVER_HEADER_V1; checked before anything else. */
+	uint32_t magic;
+	uint16_t abi_major;
+	uint16_t abi_minor;
+	uint32_t size; /* sizeof(struct payroute_driver) the driver saw */
+	uint32_t reserved;
+
+	const char *name;    /* unique, [a-z0-9_]+, what channels refer to */
+	const char *version; /* the driver's own version, free text */
+	const char *description;
+
+	/* Check a channel's driver config and build its state. `channel` is
+	 * the channel code, for log lines. svc stays valid until fini.
+	 * Returns 0 and sets *state, or a negative code with err filled. */
+	int (*init)(const struct payroute_services *svc, const char *channel,
+		    const payroute_conf *conf, void **state, char *err,
+		    size_t errlen);
+	/* Release a state from init. */
+	void (*fini)(void *state);
+
+	/* Operations; NULL when the driver does not support one. */
+	payroute_build_fn build_pay;
+	payroute_parse_fn parse_pay;
+	payroute_build_fn build_query;
+	payroute_parse_fn parse_query;
+	payroute_build_fn build_close;
+	payroute_parse_fn parse_close;
+	payroute_build_fn build_refund;
+	payroute_parse_fn parse_refund;
+	payroute_build_fn build_refund_query;
+	payroute_parse_fn parse_refund_query;
+	payroute_build_fn build_payout;
+	payroute_parse_fn parse_payout;
+	payroute_build_fn build_payout_query;
+	payroute_parse_fn parse_payout_query;
+
+	/* Verify and decode a callback. Returns 0 when verified, -EBADMSG when
+	 * the signature does not verify (reply fields are still filled), or
+	 * another negative code. */
+	int (*parse_notify)(void *state, const struct payroute_inbound *in,
+			    struct payroute_notify *out, char *err,
+			    size_t errlen);
+
+	/* The built-in result-code table: sets *n to its number of rows and
+	 * *entry_size to sizeof(struct payroute_code_entry) as compiled. */
+	const struct payroute_code_entry *(*default_codes)(size_t *n,
+							   size_t *entry_size);
+
+	/* Room to grow without breaking old drivers. */
+	void (*spare[16])(void);
+};
+
+#define PAYROUTE_DRIVER_HEADER_V1                                              \
+	.magic = PAYROUTE_DRIVER_MAGIC, .abi_major = PAYROUTE_ABI_MAJOR,       \
+	.abi_minor = PAYROUTE_ABI_MINOR,                                       \
+	.size = (uint32_t)sizeof(struct payroute_driver), .reserved = 0
+
+/* The entry point's type and the macro that defines it. */
+typedef const struct payroute_driver *(*payroute_driver_entry_fn)(void);
+
+#define PAYROUTE_DRIVER_EXPORT(desc)                                           \
+	PAYROUTE_EXPORT const struct payroute_driver *payroute_driver_entry(  \
+		void);                                                         \
+	PAYROUTE_EXPORT const struct payroute_driver *payroute_driver_entry(  \
+		void)                                                          \
+	{                                                                      \
+		return &(desc);                                                \
+	}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PAYROUTE_DRIVER_H */
