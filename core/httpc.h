@@ -47,9 +47,12 @@ struct pr_httpc *pr_httpc_new(struct event_base *base,
 /* Aborts pending requests (their callbacks are called with !ok, sent=1). */
 void pr_httpc_free(struct pr_httpc *c);
 
-/* Sends req (copied: the caller may clear it on return). cb is called
- * exactly once, from the loop, never from inside pr_httpc_send. Returns 0
- * or a negative errno. */
+/* Sends req (copied: the caller may clear it on return). Returns 0, and
+ * then cb is called exactly once, from the loop, never from inside
+ * pr_httpc_send; or a negative errno (-EINVAL: no URL or callback, a bad
+ * method, CR/LF in the URL or a header; -ENOMEM; -ESHUTDOWN while the client
+ * is being freed), and then cb is never called. Callbacks may send again and
+ * may free the client. */
 int pr_httpc_send(struct pr_httpc *c, const struct payroute_http_req *req,
 		  pr_httpc_cb cb, void *arg);
 

@@ -228,8 +228,9 @@ static struct pr_module *load_one(const char *path, const char *file,
 		return NULL;
 	}
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
-	if (lt_dladvise_init(&advise) == 0 && lt_dladvise_ext(&advise) == 0 &&
-	    lt_dladvise_local(&advise) == 0)
+	/* No lt_dladvise_ext: libltdl would append .la/.so to the memfd
+	 * path and never try it as it is. Symbols stay local to the module. */
+	if (lt_dladvise_init(&advise) == 0 && lt_dladvise_local(&advise) == 0)
 		h = lt_dlopenadvise(fdpath, advise);
 	lt_dladvise_destroy(&advise);
 	if (!h) {
