@@ -1,0 +1,564 @@
+#!/usr/bin/env bash
+# contrib/dev.sh - run payroute on this machine, and run every check CI runs.
+#
+#   contrib/dev.sh up       build, install into .dev/prefix, start a private
+#                           PostgreSQL (.dev/pg, unix socket only) and
+#                           payrouted; write .dev/env. Idempotent.
+#   contrib/dev.sh down     stop payrouted and that PostgreSQL
+#   contrib/dev.sh status   what is running, and where
+#   contrib/dev.sh logs [-f]  the daemon's log (tail; -f follows)
+#   contrib/dev.sh test     install what is missing, then: make check with
+#                           the integration tests required, the unit tests
+#                           under ASan+UBSan, make distcheck, and the
+#                           out-of-tree example driver against an install.
+#                           Ends with "N passed, N failed". (.ci/run)
+#
+# Environment: PAYROUTE_MERCHANT_PORT (default 8080), PAYROUTE_ADMIN_PORT
+# (8081), PAYROUTE_PG_USER (payroute: the unprivileged user PostgreSQL runs
+# as when this runs as root; initdb refuses root), JOBS (make -j, default 2).
+# Everything `up` makes lives in .dev/ (git-ignored); `test` builds in
+# build-test/ (git-ignored) and never inside the source tree.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+DEV=$ROOT/.dev
+BUILD=$DEV/build
+PREFIX=$DEV/prefix
+PG_DIR=$DEV/pg
+PG_DATA=$PG_DIR/data
+PG_SOCK=$PG_DIR/sock
+PG_USER=${PAYROUTE_PG_USER:-payroute}
+MERCHANT_PORT=${PAYROUTE_MERCHANT_PORT:-8080}
+ADMIN_PORT=${PAYROUTE_ADMIN_PORT:-8081}
+JOBS=${JOBS:-2}
+CONF=$DEV/payrouted.conf
+PID_FILE=$DEV/payrouted.pid
+LOG_FILE=$DEV/payrouted.log
+DRIVER_DIR=$PREFIX/lib/payroute/drivers
+
+PACKAGES="build-essential autoconf automake libtool libltdl-dev pkg-config
+libevent-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
+libcmocka-dev postgresql postgresql-client curl valgrind procps python3 jq"
+
+say() { printf 'dev.sh: %s\n' "$*"; }
+die() {
+	printf 'dev.sh: error: %s\n' "$*" >&2
+	exit 1
+}
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# ---------------------------------------------------------------- setup
+# ensure_deps: installs the Debian packages that are missing (apt-get
+# update only when something is).
+ensure_deps() {
+	local missing="" p
+
+	for p in $PACKAGES; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	is_root || die "missing packages:$missing (run as root, or: sudo apt-get install$missing)"
+	say "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# ensure_user: the unprivileged user PostgreSQL (initdb refuses root) and
+# the integration tests run as, when we are root.
+ensure_user() {
+	is_root || return 0
+	id -u "$PG_USER" >/dev/null 2>&1 && return 0
+	say "creating the system user $PG_USER (PostgreSQL runs as it)"
+	useradd --system --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin --user-group "$PG_USER"
+}
+
+ensure_configure() {
+	if [ ! -x "$ROOT/configure" ] || [ "$ROOT/configure.ac" -nt "$ROOT/configure" ] ||
+		[ "$ROOT/Makefile.am" -nt "$ROOT/Makefile.in" ]; then
+		say "autoreconf -fi"
+		autoreconf -fi >/dev/null
+	fi
+}
+
+pg_bin() {
+	local d
+
+	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$d" ] && [ -x "$d/initdb" ] ||
+		die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (apt-get install postgresql)"
+	echo "$d"
+}
+
+as_pg() {
+	if is_root; then
+		runuser -u "$PG_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# port_busy PORT: true when something listens on the TCP port.
+port_busy() {
+	local hex
+
+	hex=$(printf '%04X' "$1")
+	awk -v h="$hex" 'NR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == h) f = 1 }
+		END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+daemon_pid() {
+	local pid
+
+	[ -f "$PID_FILE" ] || return 1
+	pid=$(tr -dc '0-9' <"$PID_FILE")
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	grep -q payrouted "/proc/$pid/comm" 2>/dev/null || return 1
+	echo "$pid"
+}
+
+pg_running() {
+	[ -d "$PG_DATA" ] && as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
+}
+
+print_where() {
+	cat <<EOF
+
+  merchant API   http://127.0.0.1:$MERCHANT_PORT/   (GET /healthz, /readyz)
+  admin API      http://127.0.0.1:$ADMIN_PORT/admin/v1/   (bearer token)
+  console        http://127.0.0.1:$ADMIN_PORT/
+  metrics        http://127.0.0.1:$ADMIN_PORT/metrics
+  admin token    $DEV/admin_token
+  config         $CONF
+  log            $LOG_FILE   (contrib/dev.sh logs -f)
+  PostgreSQL     psql -h $PG_SOCK -U payroute payroute
+
+  In your shell:  . .dev/env
+  then e.g.:      curl -H "Authorization: Bearer \$PAYROUTE_ADMIN_TOKEN" \$PAYROUTE_ADMIN_URL/admin/v1/status
+
+  Not there yet: the channel simulator (PAYROUTE_SIM_URL is empty), demo
+  merchants (PAYROUTE_MERCHANT_KEY is empty) and the payment API, so no
+  sample payment can be made; they come with the next issues.
+EOF
+}
+
+# Reads the ports back from an existing config, so that `up` on a running
+# instance and `status` report what is really configured.
+read_ports() {
+	local m a
+
+	[ -f "$CONF" ] || return 0
+	m=$(sed -n 's/.*"merchant": *"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$CONF" | head -n 1)
+	a=$(sed -n 's/.*"admin": *"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$CONF" | head -n 1)
+	[ -n "$m" ] && MERCHANT_PORT=$m
+	[ -n "$a" ] && ADMIN_PORT=$a
+	return 0
+}
+
+# ---------------------------------------------------------------- up
+build_install() {
+	ensure_configure
+	mkdir -p "$BUILD"
+	if [ ! -f "$BUILD/Makefile" ]; then
+		say "configure --prefix=$PREFIX (in $BUILD)"
+		(cd "$BUILD" && "$ROOT/configure" -q --prefix="$PREFIX" --enable-werror)
+	fi
+	say "make -j$JOBS && make install"
+	make -C "$BUILD" -s -j"$JOBS" >"$DEV/build.log" 2>&1 &&
+		make -C "$BUILD" -s install >>"$DEV/build.log" 2>&1 ||
+		{ tail -n 40 "$DEV/build.log" >&2; die "build failed (full log: $DEV/build.log)"; }
+}
+
+pg_up() {
+	local bin
+
+	bin=$(pg_bin)
+	if [ "${#PG_SOCK}" -gt 90 ]; then
+		die "the socket path $PG_SOCK is too long for a unix socket; move the checkout to a shorter path"
+	fi
+	if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+		say "initdb $PG_DATA (owner $(is_root && echo "$PG_USER" || id -un))"
+		rm -rf "$PG_DIR"
+		mkdir -p "$PG_SOCK"
+		chmod 755 "$DEV" "$PG_DIR" "$PG_SOCK"
+		if is_root; then
+			chown -R "$PG_USER" "$PG_DIR"
+			runuser -u "$PG_USER" -- test -x "$PG_DIR" ||
+				die "user $PG_USER cannot reach $PG_DIR: make the directories above it traversable (chmod o+x)"
+		fi
+		as_pg "$bin/initdb" -D "$PG_DATA" -U payroute -A trust -E UTF8 \
+			--locale=C >"$PG_DIR/initdb.log" 2>&1 ||
+			{ cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+		cat >>"$PG_DATA/postgresql.conf" <<EOF
+# contrib/dev.sh: a private server on a unix socket only
+listen_addresses = ''
+unix_socket_directories = '$PG_SOCK'
+EOF
+	fi
+	if ! pg_running; then
+		say "starting PostgreSQL on $PG_SOCK"
+		as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/pg.log" -w -t 60 start >/dev/null ||
+			{ tail -n 20 "$PG_DIR/pg.log" >&2; die "PostgreSQL did not start"; }
+	fi
+	if [ -z "$(psql -X -At -h "$PG_SOCK" -U payroute -d postgres \
+		-c "SELECT 1 FROM pg_database WHERE datname = 'payroute'")" ]; then
+		psql -X -q -h "$PG_SOCK" -U payroute -d postgres \
+			-c 'CREATE DATABASE payroute' || die "createdb payroute failed"
+	fi
+}
+
+write_secrets() {
+	umask 077
+	if [ ! -s "$DEV/admin_token" ]; then
+		od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$DEV/admin_token"
+		say "generated $DEV/admin_token"
+	fi
+	if [ ! -s "$DEV/secret.key" ]; then
+		od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$DEV/secret.key"
+		say "generated $DEV/secret.key"
+	fi
+	umask 022
+}
+
+write_conf() {
+	cat >"$CONF" <<EOF
+{
+	"listen": {
+		"merchant": "127.0.0.1:$MERCHANT_PORT",
+		"admin": "127.0.0.1:$ADMIN_PORT"
+	},
+	"admin": { "token_file": "$DEV/admin_token" },
+	"database": {
+		"conninfo": "host=$PG_SOCK dbname=payroute user=payroute",
+		"pool_size": 4,
+		"migrations_dir": "$PREFIX/share/payroute/migrations"
+	},
+	"drivers": { "dir": "$DRIVER_DIR" },
+	"secrets": { "key_file": "$DEV/secret.key" },
+	"log": { "level": "info", "target": "$LOG_FILE" },
+	"server": { "pid_file": "$PID_FILE" }
+}
+EOF
+}
+
+write_env() {
+	cat >"$DEV/env" <<EOF
+# Written by contrib/dev.sh up; source it: . .dev/env
+export PAYROUTE_MERCHANT_URL=http://127.0.0.1:$MERCHANT_PORT
+export PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT
+export PAYROUTE_ADMIN_TOKEN=$(cat "$DEV/admin_token")
+# Empty for now: demo merchants and their API keys arrive with the payments
+# issue.
+export PAYROUTE_MERCHANT_KEY=
+# Empty for now: the channel simulator arrives with the drivers issue.
+export PAYROUTE_SIM_URL=
+export PAYROUTE_CONF=$CONF
+export PAYROUTE_PID=$PID_FILE
+export PAYROUTE_DRIVER_DIR=$DRIVER_DIR
+EOF
+}
+
+cmd_up() {
+	local pid i
+
+	mkdir -p "$DEV"
+	if pid=$(daemon_pid) && pg_running; then
+		read_ports
+		say "already up: payrouted pid $pid, PostgreSQL on $PG_SOCK"
+		print_where
+		return 0
+	fi
+	ensure_deps
+	ensure_user
+	build_install
+	pg_up
+	write_secrets
+	if pid=$(daemon_pid); then
+		# PostgreSQL was down but the daemon kept running: it reconnects.
+		read_ports
+		say "payrouted pid $pid was already running; it reconnects to PostgreSQL by itself"
+	else
+		port_busy "$MERCHANT_PORT" &&
+			die "port $MERCHANT_PORT (merchant API) is busy: set PAYROUTE_MERCHANT_PORT to another port"
+		port_busy "$ADMIN_PORT" &&
+			die "port $ADMIN_PORT (admin API) is busy: set PAYROUTE_ADMIN_PORT to another port"
+		write_conf
+		"$PREFIX/sbin/payrouted" -t -c "$CONF" 2>&1 | sed 's/^/  /' ||
+			die "the generated config does not pass payrouted -t"
+		say "starting payrouted (log: $LOG_FILE)"
+		rm -f "$PID_FILE"
+		setsid nohup "$PREFIX/sbin/payrouted" -f -c "$CONF" \
+			>>"$DEV/payrouted.out" 2>&1 </dev/null &
+		pid=$!
+	fi
+	for i in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null ||
+			{ tail -n 20 "$LOG_FILE" "$DEV/payrouted.out" >&2 2>/dev/null; die "payrouted exited during start-up"; }
+		curl -sf -m 2 -o /dev/null "http://127.0.0.1:$ADMIN_PORT/readyz" && break
+		sleep 0.1
+	done
+	curl -sf -m 2 -o /dev/null "http://127.0.0.1:$ADMIN_PORT/readyz" ||
+		{ tail -n 20 "$LOG_FILE" >&2; die "payrouted (pid $pid) is not ready after 30s (see $LOG_FILE)"; }
+	[ -s "$PID_FILE" ] || echo "$pid" >"$PID_FILE"
+	write_env
+	say "up: payrouted pid $pid is ready"
+	print_where
+}
+
+# ---------------------------------------------------------------- down etc.
+cmd_down() {
+	local pid i
+
+	if pid=$(daemon_pid); then
+		say "stopping payrouted pid $pid"
+		kill -TERM "$pid"
+		for i in $(seq 150); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			say "payrouted pid $pid still running after 15s: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	else
+		say "payrouted is not running"
+	fi
+	if pg_running; then
+		say "stopping PostgreSQL"
+		as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
+	else
+		say "PostgreSQL is not running"
+	fi
+}
+
+cmd_status() {
+	local pid rc=0
+
+	read_ports
+	if pid=$(daemon_pid); then
+		say "payrouted: running, pid $pid"
+		printf '  /readyz: %s\n' "$(curl -s -m 3 "http://127.0.0.1:$ADMIN_PORT/readyz" || echo 'no answer')"
+	else
+		say "payrouted: not running"
+		rc=1
+	fi
+	if pg_running; then
+		say "PostgreSQL: running on $PG_SOCK"
+	else
+		say "PostgreSQL: not running"
+		rc=1
+	fi
+	[ "$rc" = 0 ] && print_where
+	return "$rc"
+}
+
+cmd_logs() {
+	[ -f "$LOG_FILE" ] || die "no log yet ($LOG_FILE): contrib/dev.sh up"
+	if [ "${1:-}" = -f ]; then
+		exec tail -n 50 -F "$LOG_FILE"
+	fi
+	tail -n 100 "$LOG_FILE"
+}
+
+# ---------------------------------------------------------------- test
+BT=$ROOT/build-test
+N_PASS=0
+N_FAIL=0
+FAILED_STEPS=""
+
+step_fail() {
+	N_FAIL=$((N_FAIL + 1))
+	FAILED_STEPS="$FAILED_STEPS
+  - $1"
+	say "FAILED: $1"
+}
+
+# count_trs DIR LABEL: adds up automake's .trs results under DIR. A
+# skipped test counts as failed here: `test` requires everything to run.
+count_trs() {
+	local f r
+
+	while IFS= read -r f; do
+		r=$(sed -n 's/^:test-result: //p' "$f" | head -n 1)
+		case $r in
+		PASS | XFAIL) N_PASS=$((N_PASS + 1)) ;;
+		*) step_fail "$2: ${f#"$1"/} ($r)" ;;
+		esac
+	done < <(find "$1" -name '*.trs' | sort)
+}
+
+run_logged() {
+	local logf=$1
+
+	shift
+	"$@" >>"$logf" 2>&1
+}
+
+# (a) the normal build: make check, integration tests required.
+test_main() {
+	local d=$BT/main
+
+	say "(a) configure --enable-werror; make; make check (PR_REQUIRE_INTEGRATION=1)"
+	# A failed distcheck leaves its read-only tree behind.
+	[ -d "$d" ] && chmod -R u+w "$d" 2>/dev/null
+	rm -rf "$d" "$BT/prefix"
+	mkdir -p "$d"
+	if ! (cd "$d" && run_logged "$d/build.out" "$ROOT/configure" \
+		--enable-werror --prefix="$BT/prefix" &&
+		run_logged "$d/build.out" make -j"$JOBS" &&
+		run_logged "$d/build.out" make -j"$JOBS" check TESTS=); then
+		tail -n 60 "$d/build.out"
+		step_fail "(a) build"
+		return 1
+	fi
+	if ! (cd "$d" && PR_REQUIRE_INTEGRATION=1 make check >"$d/check.out" 2>&1); then
+		grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$d/check.out" || true
+		echo "---- $d/test-suite.log"
+		cat "$d/test-suite.log" 2>/dev/null || tail -n 60 "$d/check.out"
+	else
+		grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$d/check.out" || true
+	fi
+	count_trs "$d" "(a) make check"
+}
+
+# (b) ASan + UBSan build, unit tests only.
+test_sanitizers() {
+	local d=$BT/asan units probe
+
+	say "(b) configure --enable-sanitizers; unit tests under ASan+UBSan"
+	rm -rf "$d"
+	mkdir -p "$d"
+	units=$(cd "$ROOT" && ls tests/unit/test_*.c 2>/dev/null | sed 's/\.c$//' | tr '\n' ' ')
+	[ -n "$units" ] || { step_fail "(b) no unit tests found"; return 1; }
+	# LeakSanitizer needs ptrace; some containers forbid it. Probe once:
+	# with leak detection unusable, run with detect_leaks=0 and say so.
+	probe=$d/lsan-probe
+	printf 'int main(void) { return 0; }\n' >"$probe.c"
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+	if ! { cc -fsanitize=address "$probe.c" -o "$probe" 2>/dev/null &&
+		"$probe" >/dev/null 2>&1; }; then
+		say "LeakSanitizer cannot run here (no ptrace?): running with detect_leaks=0"
+		export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0
+	fi
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	if ! (cd "$d" && run_logged "$d/build.out" "$ROOT/configure" \
+		--enable-werror --enable-sanitizers &&
+		run_logged "$d/build.out" make -j"$JOBS" &&
+		run_logged "$d/build.out" make -j"$JOBS" check TESTS=); then
+		tail -n 60 "$d/build.out"
+		step_fail "(b) sanitizer build"
+		return 1
+	fi
+	if ! (cd "$d" && make check TESTS="$units" >"$d/check.out" 2>&1); then
+		grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$d/check.out" || true
+		echo "---- $d/test-suite.log"
+		cat "$d/test-suite.log" 2>/dev/null || tail -n 60 "$d/check.out"
+	else
+		grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$d/check.out" || true
+	fi
+	count_trs "$d" "(b) sanitizers"
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+}
+
+# (c) make distcheck (integration tests that need PostgreSQL skipped).
+test_distcheck() {
+	local d=$BT/main
+
+	say "(c) make distcheck (PR_INTEGRATION=0)"
+	[ -f "$d/Makefile" ] || { step_fail "(c) distcheck: no configured tree"; return 1; }
+	if (cd "$d" && PR_INTEGRATION=0 make -j"$JOBS" distcheck \
+		PR_INTEGRATION=0 >"$d/distcheck.out" 2>&1); then
+		N_PASS=$((N_PASS + 1))
+		grep -A3 'archives ready for distribution' "$d/distcheck.out" || true
+	else
+		tail -n 80 "$d/distcheck.out"
+		find "$d" -path '*/_build/*' -name test-suite.log -exec cat {} + 2>/dev/null || true
+		step_fail "(c) make distcheck (log: $d/distcheck.out)"
+	fi
+}
+
+# (d) install, then build contrib/example-driver out of tree with nothing
+# but the installed header and payroute-driver.pc.
+test_example() {
+	local d=$BT/main ex=$BT/example-driver pc
+
+	say "(d) install; build contrib/example-driver out of tree"
+	if ! (cd "$d" && make install >"$d/install.out" 2>&1); then
+		tail -n 40 "$d/install.out"
+		step_fail "(d) make install"
+		return 1
+	fi
+	pc=$(dirname "$(find "$BT/prefix" -name payroute-driver.pc | head -n 1)")
+	[ -f "$pc/payroute-driver.pc" ] ||
+		{ step_fail "(d) payroute-driver.pc not installed"; return 1; }
+	rm -rf "$ex"
+	cp -r "$ROOT/contrib/example-driver" "$ex"
+	# Then the installed payrouted must accept it: -t loads every driver
+	# in drivers.dir and checks its descriptor (no database needed).
+	mkdir -p "$ex/drivers"
+	cat >"$ex/test.conf" <<EOF
+{
+	"listen": { "merchant": "127.0.0.1:1", "admin": "127.0.0.1:2" },
+	"admin": { "token": "example-driver-check-token" },
+	"database": { "conninfo": "dbname=unused" },
+	"drivers": { "dir": "$ex/drivers" }
+}
+EOF
+	if (cd "$ex" && export PKG_CONFIG_PATH="$pc" &&
+		make >"$BT/example.out" 2>&1 &&
+		make check >>"$BT/example.out" 2>&1 &&
+		cp example.so drivers/ &&
+		"$BT/prefix/sbin/payrouted" -t -c "$ex/test.conf" \
+			>>"$BT/example.out" 2>&1); then
+		N_PASS=$((N_PASS + 1))
+		tail -n 4 "$BT/example.out"
+	else
+		cat "$BT/example.out"
+		step_fail "(d) example driver out of tree (log: $BT/example.out)"
+	fi
+}
+
+cmd_test() {
+	local t0=$SECONDS
+
+	ensure_deps
+	ensure_user
+	say "autoreconf -fi"
+	autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; die "autoreconf failed"; }
+	mkdir -p "$BT"
+	test_main || true
+	test_sanitizers || true
+	test_distcheck || true
+	if [ -f "$BT/main/payrouted" ]; then
+		test_example || true
+	else
+		step_fail "(d) example driver: (a) did not build"
+	fi
+	if [ -n "$FAILED_STEPS" ]; then
+		printf 'dev.sh: failures:%s\n' "$FAILED_STEPS"
+	fi
+	say "done in $((SECONDS - t0))s"
+	echo "$N_PASS passed, $N_FAIL failed"
+	[ "$N_FAIL" = 0 ]
+}
+
+# ---------------------------------------------------------------- main
+usage() {
+	sed -n '2,/^$/s/^# \{0,1\}//p' "$ROOT/contrib/dev.sh"
+	exit "${1:-0}"
+}
+
+case ${1:-} in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+logs) shift; cmd_logs "$@" ;;
+test) cmd_test ;;
+-h | --help | help) usage 0 ;;
+*) usage 2 >&2 ;;
+esac

@@ -1,0 +1,506 @@
+# tests/integration/lib.sh - shared helpers for the integration tests.
+#
+# Sourced (never run) by tests/integration/t_*.sh. `make check` runs each
+# test with top_srcdir and top_builddir exported; the test exits 0 (pass),
+# 1 (fail) or 77 (skip).
+#
+# What it gives a test:
+#   say/fail/skip/pass         report (fail and skip exit; the trap cleans up)
+#   require_pg                 skip (77) when the PostgreSQL parts cannot run:
+#                              PR_INTEGRATION=0, no server binaries, or (as
+#                              root) no unprivileged user ${PR_TEST_USER};
+#                              with PR_REQUIRE_INTEGRATION=1 these fail.
+#   pg_start, pg_stop, pg_start_again, pq
+#                              a private PostgreSQL in the test dir, on a
+#                              unix socket only; pq runs psql against it
+#   free_port                  PORT=a port nobody listens on (asks the kernel)
+#   new_instance NAME          sets the variables of one daemon: I_DIR, CONF,
+#                              LOG_FILE, PID_FILE, DRIVER_DIR, MERCHANT_PORT,
+#                              ADMIN_PORT, TOKEN (see write_conf)
+#   write_conf [FILE]          writes the config of the current instance
+#   install_drivers DIR NAME.. copies built drivers (real or test) into DIR
+#   daemon_spawn, wait_healthy, daemon_start, daemon_stop, daemon_alive
+#   wait_log PATTERN [SECS]    bounded wait for an ERE in LOG_FILE
+#   http_get URL, admin_get PATH, admin_post PATH, merchant_get PATH
+#                              set RESP_CODE and RESP_BODY (no subshell)
+#   json EXPR                  jq EXPR over RESP_BODY
+#
+# Every wait here is bounded in both iterations and seconds. The cleanup
+# trap stops every daemon and PostgreSQL it started and removes the test
+# directory (kept when PR_KEEP_TEST_DIR=1), and shows the daemon log tail
+# when a test fails.
+
+set -u
+set -o pipefail
+
+T_NAME=$(basename "$0" .sh)
+_lib_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_srcdir:=$(cd "$_lib_here/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+PR_TEST_USER=${PR_TEST_USER:-payroute}
+PAYROUTED=$top_builddir/payrouted
+
+TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/payroute-$T_NAME.XXXXXX") || {
+	echo "$T_NAME: cannot create a temporary directory" >&2
+	exit 99
+}
+# PostgreSQL runs as $PR_TEST_USER and must reach its directory below.
+chmod 755 "$TEST_DIR"
+
+DAEMON_PIDS=()  # every payrouted spawned
+BG_PIDS=()      # other background helpers (curl loops, psql sessions)
+PG_ROOT=""      # set by pg_start
+PG_UP=0
+RESP_CODE=""
+RESP_BODY=""
+_used_ports=" "
+
+say() { printf '%s: %s\n' "$T_NAME" "$*"; }
+pass() { printf '%s: ok - %s\n' "$T_NAME" "$*"; }
+fail() {
+	printf '%s: FAIL: %s\n' "$T_NAME" "$*" >&2
+	exit 1
+}
+skip() {
+	if [ "${PR_REQUIRE_INTEGRATION:-0}" = 1 ]; then
+		fail "cannot run (PR_REQUIRE_INTEGRATION=1): $*"
+	fi
+	printf '%s: SKIP: %s\n' "$T_NAME" "$*"
+	exit 77
+}
+
+# ---------------------------------------------------------------- cleanup
+_cleanup() {
+	local rc=$? pid i
+
+	trap - EXIT INT TERM
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		for f in "$TEST_DIR"/*/payrouted.log; do
+			[ -f "$f" ] || continue
+			echo "---- last lines of $f" >&2
+			tail -n 60 "$f" >&2
+		done
+		if [ -n "$PG_ROOT" ] && [ -f "$PG_ROOT/pg.log" ]; then
+			echo "---- last lines of the PostgreSQL log" >&2
+			tail -n 20 "$PG_ROOT/pg.log" >&2
+		fi
+	fi
+	for pid in "${BG_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${DAEMON_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${DAEMON_PIDS[@]}"; do
+		for i in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+	done
+	for pid in "${BG_PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if [ "$PG_UP" = 1 ]; then
+		_as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m immediate -w \
+			-t 20 stop >/dev/null 2>&1
+	fi
+	if [ "${PR_KEEP_TEST_DIR:-0}" = 1 ]; then
+		echo "$T_NAME: test directory kept: $TEST_DIR" >&2
+	else
+		rm -rf "$TEST_DIR"
+	fi
+	exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 1' INT TERM
+
+# ---------------------------------------------------------------- PostgreSQL
+PG_BIN=""
+
+# Finds the highest installed PostgreSQL server, or returns 1.
+_find_pg_bin() {
+	local d
+
+	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+		PG_BIN=$d
+		return 0
+	fi
+	return 1
+}
+
+# Runs a command as the PostgreSQL owner (initdb refuses root).
+_as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u "$PR_TEST_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+require_pg() {
+	if [ "${PR_INTEGRATION:-1}" = 0 ]; then
+		# Asked explicitly (e.g. by distcheck): not a failure.
+		printf '%s: SKIP: PR_INTEGRATION=0\n' "$T_NAME"
+		exit 77
+	fi
+	_find_pg_bin || skip "no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb): install postgresql"
+	command -v psql >/dev/null || skip "psql not found: install postgresql-client"
+	if [ "$(id -u)" = 0 ] && ! id -u "$PR_TEST_USER" >/dev/null 2>&1; then
+		skip "running as root and the unprivileged user '$PR_TEST_USER' does not exist (contrib/dev.sh test creates it; or set PR_TEST_USER)"
+	fi
+	command -v curl >/dev/null || skip "curl not found"
+	command -v jq >/dev/null || skip "jq not found"
+	[ -x "$PAYROUTED" ] || fail "$PAYROUTED is not built"
+}
+
+# pq ARGS...: psql against the test database, unaligned, tuples only,
+# stopping at the first error.
+pq() {
+	psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_ROOT/sock" -U payroute \
+		-d payroute "$@"
+}
+
+# pg_start: a fresh cluster in $TEST_DIR/pg, reachable only through the
+# socket directory $PG_ROOT/sock (listen_addresses=''), trust auth,
+# superuser and database named payroute.
+pg_start() {
+	PG_ROOT=$TEST_DIR/pg
+	mkdir -p "$PG_ROOT/sock"
+	if [ "$(id -u)" = 0 ]; then
+		chown -R "$PR_TEST_USER" "$PG_ROOT"
+	fi
+	chmod 755 "$PG_ROOT" "$PG_ROOT/sock"
+	_as_pg "$PG_BIN/initdb" -D "$PG_ROOT/data" -U payroute -A trust \
+		-E UTF8 --locale=C --no-sync >"$PG_ROOT/initdb.log" 2>&1 ||
+		{ cat "$PG_ROOT/initdb.log" >&2; fail "initdb failed"; }
+	cat >>"$PG_ROOT/data/postgresql.conf" <<EOF
+listen_addresses = ''
+unix_socket_directories = '$PG_ROOT/sock'
+unix_socket_permissions = 0777
+max_connections = 120
+shared_buffers = 32MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+	pg_start_again
+	pq -d postgres -c 'CREATE DATABASE payroute' >/dev/null ||
+		fail "createdb payroute failed"
+	say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') up on $PG_ROOT/sock"
+}
+
+# pg_start_again: starts the existing cluster (after pg_stop).
+pg_start_again() {
+	_as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/pg.log" -w \
+		-t 30 start >/dev/null ||
+		{ tail -n 20 "$PG_ROOT/pg.log" >&2; fail "pg_ctl start failed"; }
+	PG_UP=1
+}
+
+# pg_stop [MODE]: stops the cluster (default -m fast).
+pg_stop() {
+	_as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m "${1:-fast}" -w -t 30 \
+		stop >/dev/null || fail "pg_ctl stop failed"
+	PG_UP=0
+}
+
+# ---------------------------------------------------------------- ports
+_port_listening() {
+	local hex
+
+	hex=$(printf ':%04X ' "$1")
+	grep -q "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# free_port: sets PORT to a TCP port on 127.0.0.1 that nothing listens on
+# and that this test has not handed out yet (call it without $(...)).
+free_port() {
+	local p i
+
+	for i in $(seq 50); do
+		if command -v python3 >/dev/null 2>&1; then
+			p=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+		else
+			p=$((20000 + RANDOM % 40000))
+		fi
+		case $_used_ports in *" $p "*) continue ;; esac
+		_port_listening "$p" && continue
+		_used_ports="$_used_ports$p "
+		PORT=$p
+		return 0
+	done
+	fail "no free TCP port found"
+}
+
+# ---------------------------------------------------------------- daemon
+# new_instance NAME: a directory $TEST_DIR/NAME and the settings of one
+# daemon. write_conf reads these variables; change them in between to vary
+# the config (DB_EXTRA is raw JSON appended inside "database", TOP_EXTRA
+# raw JSON appended at the top level).
+new_instance() {
+	I_NAME=$1
+	I_DIR=$TEST_DIR/$1
+	mkdir -p "$I_DIR/drivers"
+	CONF=$I_DIR/payrouted.conf
+	LOG_FILE=$I_DIR/payrouted.log
+	PID_FILE=$I_DIR/payrouted.pid
+	DRIVER_DIR=$I_DIR/drivers
+	MIGRATIONS_DIR=$top_srcdir/etc/migrations
+	free_port
+	MERCHANT_PORT=$PORT
+	free_port
+	ADMIN_PORT=$PORT
+	TOKEN=test-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+	POOL_SIZE=4
+	DB_EXTRA=""
+	TOP_EXTRA=""
+	DAEMON_PID=""
+}
+
+# write_conf [FILE]: writes the current instance's config (to $CONF).
+write_conf() {
+	local out=${1:-$CONF}
+
+	cat >"$out" <<EOF
+{
+	"listen": {
+		"merchant": "127.0.0.1:$MERCHANT_PORT",
+		"admin": "127.0.0.1:$ADMIN_PORT"
+	},
+	"admin": { "token": "$TOKEN" },
+	"database": {
+		"conninfo": "host=$PG_ROOT/sock port=5432 dbname=payroute user=payroute",
+		"pool_size": $POOL_SIZE,
+		"migrations_dir": "$MIGRATIONS_DIR"$DB_EXTRA
+	},
+	"drivers": { "dir": "$DRIVER_DIR" },
+	"log": { "level": "info", "target": "$LOG_FILE" },
+	"server": { "pid_file": "$PID_FILE" }$TOP_EXTRA
+}
+EOF
+}
+
+# built_driver NAME: prints the path of a built driver: a real one
+# (alipay, wechat, bank) or a test one (good, good2, badmagic, ...).
+built_driver() {
+	local f
+
+	for f in "$top_builddir/drivers/$1/.libs/$1.so" \
+		"$top_builddir/tests/drivers/.libs/$1.so"; do
+		if [ -f "$f" ]; then
+			echo "$f"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# install_drivers DIR NAME...: copies the named built drivers into DIR;
+# fails when one is not built (test drivers are built by `make check`).
+install_drivers() {
+	local dir=$1 n f
+
+	shift
+	for n in "$@"; do
+		f=$(built_driver "$n") || fail "driver $n.so is not built (make check builds the test drivers)"
+		cp "$f" "$dir/$n.so" || fail "cannot copy $f"
+	done
+}
+
+# real_drivers: the names of the in-tree drivers that were built.
+real_drivers() {
+	local n
+
+	for n in alipay wechat bank; do
+		[ -f "$top_builddir/drivers/$n/.libs/$n.so" ] && echo "$n"
+	done
+	return 0
+}
+
+# daemon_spawn: starts payrouted -f on $CONF in the background, its stdout
+# and stderr appended to $I_DIR/stderr; sets DAEMON_PID.
+daemon_spawn() {
+	"$PAYROUTED" -f -c "$CONF" >>"$I_DIR/stderr" 2>&1 &
+	DAEMON_PID=$!
+	DAEMON_PIDS+=("$DAEMON_PID")
+}
+
+daemon_alive() {
+	kill -0 "${1:-$DAEMON_PID}" 2>/dev/null
+}
+
+# wait_healthy [SECS]: bounded wait (default 10 s) for GET /healthz = 200
+# on the current instance's admin port; fails if the daemon dies.
+wait_healthy() {
+	local secs=${1:-10} i
+
+	for i in $(seq $((secs * 10))); do
+		if ! daemon_alive; then
+			cat "$I_DIR/stderr" >&2 2>/dev/null
+			fail "payrouted ($I_NAME) exited during start-up"
+		fi
+		http_get "http://127.0.0.1:$ADMIN_PORT/healthz"
+		[ "$RESP_CODE" = 200 ] && return 0
+		sleep 0.1
+	done
+	fail "payrouted ($I_NAME) did not answer /healthz within ${secs}s"
+}
+
+# wait_ready [SECS]: bounded wait (default 15 s) for GET /readyz = 200.
+wait_ready() {
+	local secs=${1:-15} i
+
+	for i in $(seq $((secs * 10))); do
+		daemon_alive || fail "payrouted ($I_NAME) exited"
+		http_get "http://127.0.0.1:$ADMIN_PORT/readyz"
+		if [ "$RESP_CODE" = 200 ]; then
+			# The store being ready starts a reload (channels);
+			# let it land before the test reads the generation.
+			settle_generation
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "payrouted ($I_NAME) not ready within ${secs}s (last /readyz: $RESP_CODE $RESP_BODY)"
+}
+
+# settle_generation [POLLS] [SECS]: bounded wait (default 15 s) until the
+# active generation stays the same for POLLS polls 0.1 s apart (default
+# 5); sets GEN.
+settle_generation() {
+	local polls=${1:-5} secs=${2:-15} last=-1 stable=0 i
+
+	for i in $(seq $((secs * 10))); do
+		current_generation
+		if [ "$GEN" = "$last" ]; then
+			stable=$((stable + 1))
+			[ "$stable" -ge "$polls" ] && return 0
+		else
+			stable=0
+			last=$GEN
+		fi
+		sleep 0.1
+	done
+	fail "the generation did not settle within ${secs}s (now $GEN)"
+}
+
+daemon_start() {
+	daemon_spawn
+	wait_healthy "${1:-10}"
+	say "payrouted ($I_NAME) pid $DAEMON_PID up: merchant :$MERCHANT_PORT admin :$ADMIN_PORT"
+}
+
+# daemon_stop [PID]: SIGTERM, bounded wait (15 s), the exit status must be 0.
+daemon_stop() {
+	local pid=${1:-$DAEMON_PID} i rc
+
+	kill -TERM "$pid" 2>/dev/null || fail "payrouted pid $pid is not running"
+	for i in $(seq 150); do
+		daemon_alive "$pid" || break
+		sleep 0.1
+	done
+	daemon_alive "$pid" && fail "payrouted pid $pid still running 15s after SIGTERM"
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 0 ] || fail "payrouted pid $pid exited with status $rc after SIGTERM (expected 0)"
+	return 0
+}
+
+# wait_log ERE [SECS] [FILE]: bounded wait (default 10 s) until a line of
+# the log matches; prints nothing, returns 1 on time-out.
+wait_log() {
+	local pat=$1 secs=${2:-10} file=${3:-$LOG_FILE} i
+
+	for i in $(seq $((secs * 10))); do
+		grep -Eq -- "$pat" "$file" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# log_count ERE [FILE]: how many log lines match.
+log_count() {
+	grep -Ec -- "$1" "${2:-$LOG_FILE}" 2>/dev/null
+	return 0
+}
+
+# ---------------------------------------------------------------- HTTP
+# http METHOD URL [CURL ARGS...]: sets RESP_CODE (000 when the connection
+# failed) and RESP_BODY. Each request is bounded to 20 s.
+http() {
+	local method=$1 url=$2 out
+
+	shift 2
+	out=$(curl -s -m 20 -X "$method" -w '\n%{http_code}' "$@" "$url" \
+		2>/dev/null)
+	RESP_CODE=${out##*$'\n'}
+	RESP_BODY=${out%$'\n'*}
+	[ -n "$RESP_CODE" ] || RESP_CODE=000
+	return 0
+}
+
+http_get() { http GET "$@"; }
+admin_get() {
+	http GET "http://127.0.0.1:$ADMIN_PORT$1" \
+		-H "Authorization: Bearer $TOKEN" "${@:2}"
+}
+admin_post() {
+	http POST "http://127.0.0.1:$ADMIN_PORT$1" \
+		-H "Authorization: Bearer $TOKEN" "${@:2}"
+}
+merchant_get() { http GET "http://127.0.0.1:$MERCHANT_PORT$1" "${@:2}"; }
+
+# json EXPR: jq -r EXPR over RESP_BODY ("" when the body is not JSON).
+json() {
+	printf '%s' "$RESP_BODY" | jq -r "$1" 2>/dev/null
+	return 0
+}
+
+# expect_code CODE WHAT: fails unless the last response had status CODE.
+expect_code() {
+	[ "$RESP_CODE" = "$1" ] ||
+		fail "$2: expected HTTP $1, got $RESP_CODE: $RESP_BODY"
+}
+
+# current_generation: sets GEN to the active generation (from
+# /admin/v1/drivers); fails unless it is a number.
+current_generation() {
+	admin_get /admin/v1/drivers
+	expect_code 200 "GET /admin/v1/drivers"
+	GEN=$(json .generation)
+	case $GEN in
+	'' | *[!0-9]*) fail "/admin/v1/drivers: no numeric generation in $RESP_BODY" ;;
+	esac
+}
+
+# reload_hup: sends SIGHUP to the current daemon and waits (10 s) for the
+# outcome in the log; sets RELOAD_RESULT (ok or failed) and RELOAD_LINE.
+RE_RELOAD_OK='reload: generation [0-9]+ active'
+RE_RELOAD_FAILED='reload failed: '
+reload_hup() {
+	local ok0 bad0 i
+
+	ok0=$(log_count "$RE_RELOAD_OK")
+	bad0=$(log_count "$RE_RELOAD_FAILED")
+	kill -HUP "$DAEMON_PID" || fail "cannot signal payrouted pid $DAEMON_PID"
+	for i in $(seq 100); do
+		if [ "$(log_count "$RE_RELOAD_OK")" -gt "$ok0" ]; then
+			RELOAD_RESULT=ok
+			RELOAD_LINE=$(grep -E "$RE_RELOAD_OK" "$LOG_FILE" | tail -n 1)
+			return 0
+		fi
+		if [ "$(log_count "$RE_RELOAD_FAILED")" -gt "$bad0" ]; then
+			RELOAD_RESULT=failed
+			RELOAD_LINE=$(grep -E "$RE_RELOAD_FAILED" "$LOG_FILE" | tail -n 1)
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "no reload outcome ('reload: generation N active' or 'reload failed') in the log within 10s of SIGHUP"
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# t_migrate.sh - schema migrations: two daemons started at the same moment
+# on one database apply each migration exactly once (advisory lock) and both
+# become ready; a broken migration is rolled back, named in the log, and
+# keeps the daemon not ready.
+. "$(dirname "$0")/lib.sh"
+require_pg
+pg_start
+
+nmig=$(ls "$top_srcdir/etc/migrations"/[0-9]*.sql 2>/dev/null | wc -l)
+[ "$nmig" -gt 0 ] || fail "no migrations in $top_srcdir/etc/migrations"
+
+# ---- two daemons at once
+new_instance a
+install_drivers "$DRIVER_DIR" good
+write_conf
+a_dir=$I_DIR a_conf=$CONF a_log=$LOG_FILE a_admin=$ADMIN_PORT a_token=$TOKEN
+new_instance b
+install_drivers "$DRIVER_DIR" good
+write_conf
+b_dir=$I_DIR b_conf=$CONF b_log=$LOG_FILE b_admin=$ADMIN_PORT b_token=$TOKEN
+
+"$PAYROUTED" -f -c "$a_conf" >>"$a_dir/stderr" 2>&1 &
+a_pid=$!
+"$PAYROUTED" -f -c "$b_conf" >>"$b_dir/stderr" 2>&1 &
+b_pid=$!
+DAEMON_PIDS+=("$a_pid" "$b_pid")
+say "started two daemons at once: pids $a_pid and $b_pid"
+
+# use_a / use_b: point the helpers at one of the two.
+use_a() {
+	I_NAME=a I_DIR=$a_dir CONF=$a_conf LOG_FILE=$a_log
+	ADMIN_PORT=$a_admin TOKEN=$a_token DAEMON_PID=$a_pid
+}
+use_b() {
+	I_NAME=b I_DIR=$b_dir CONF=$b_conf LOG_FILE=$b_log
+	ADMIN_PORT=$b_admin TOKEN=$b_token DAEMON_PID=$b_pid
+}
+use_a
+wait_ready 20
+use_b
+wait_ready 20
+pass "both daemons ready"
+
+for x in a b; do
+	"use_$x"
+	wait_log 'store: ready' 1 || fail "daemon $x: no 'store: ready' line in its log"
+done
+pass "both logs say 'store: ready'"
+
+dups=$(pq -c "SELECT version || ' x' || count(*) FROM schema_migrations
+	GROUP BY version HAVING count(*) <> 1")
+[ -z "$dups" ] || fail "schema_migrations has versions recorded more than once: $dups"
+nrec=$(pq -c "SELECT count(*) FROM schema_migrations")
+[ "$nrec" = "$nmig" ] ||
+	fail "schema_migrations has $nrec rows for $nmig migration files"
+napplied=$(cat "$a_log" "$b_log" | grep -Ec 'store: applied migration 001_')
+[ "$napplied" = 1 ] ||
+	fail "'store: applied migration 001_...' logged $napplied times by the two daemons, expected once"
+pass "schema_migrations: $nrec versions, each once; 001 applied by one daemon only"
+
+use_a
+admin_get /admin/v1/status
+expect_code 200 "daemon a: GET /admin/v1/status"
+sv=$(json .schema_version)
+maxv=$(pq -c "SELECT max(version) FROM schema_migrations")
+[ "$sv" = "$maxv" ] || fail "status schema_version $sv, the table says $maxv"
+pass "status reports schema_version $sv"
+
+daemon_stop "$a_pid"
+daemon_stop "$b_pid"
+pass "both exit 0 on SIGTERM"
+
+# ---- a broken migration
+new_instance broken
+mkdir -p "$I_DIR/migrations"
+cp "$top_srcdir/etc/migrations"/*.sql "$I_DIR/migrations/"
+cat >"$I_DIR/migrations/900_broken.sql" <<'EOF'
+-- A deliberately broken migration (t_migrate.sh): the table must not
+-- survive the syntax error below.
+CREATE TABLE t_migrate_probe (id integer PRIMARY KEY);
+INSERT INTO t_migrate_probe VALUES (1);
+SELEC this is not sql;
+EOF
+MIGRATIONS_DIR=$I_DIR/migrations
+install_drivers "$DRIVER_DIR" good
+write_conf
+daemon_start
+wait_log '900_broken\.sql' 10 ||
+	fail "the log does not name 900_broken.sql within 10s"
+say "  $(grep -E '900_broken\.sql' "$LOG_FILE" | head -n 1 | cut -d' ' -f2-)"
+sleep 1
+for i in 1 2 3; do
+	daemon_alive || fail "payrouted exited on a broken migration (expected it to stay up, not ready)"
+	http_get "http://127.0.0.1:$ADMIN_PORT/readyz"
+	expect_code 503 "GET /readyz with a broken migration (check $i)"
+	sleep 0.5
+done
+pass "with 900_broken.sql: /readyz stays 503, the log names the file"
+[ -z "$(pq -c "SELECT to_regclass('t_migrate_probe')")" ] ||
+	fail "table t_migrate_probe exists: the broken migration was not rolled back"
+[ "$(pq -c "SELECT count(*) FROM schema_migrations WHERE version = 900")" = 0 ] ||
+	fail "schema_migrations records the broken migration 900"
+[ "$(pq -c "SELECT count(*) FROM schema_migrations")" = "$nmig" ] ||
+	fail "schema_migrations changed after the broken migration"
+pass "900_broken.sql rolled back: no t_migrate_probe table, not recorded"
+
+daemon_stop
+pass "payrouted exits 0 on SIGTERM"
+exit 0
