@@ -164,22 +164,22 @@ static void on_status(PGresult *res, const char *err, void *arg)
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	pr_request_reply(
-		r, 200,
-		json_pack("{s:I,s:I,s:s,s:o,s:o,s:i,s:I,s:I,s:I,s:I}",
-			  "generation", (json_int_t)r->gen->id,
-			  "current_generation", (json_int_t)d->gen->id,
-			  "version", PR_VERSION, "abi",
-			  json_sprintf("%d.%d", PAYROUTE_ABI_MAJOR,
-				       PAYROUTE_ABI_MINOR),
-			  "store",
-			  store_json(d), "schema_version",
-			  PQgetisnull(res, 0, 0) ? 0 :
-						   atoi(PQgetvalue(res, 0, 0)),
-			  "uptime_s", (json_int_t)((now - d->started_ms) / 1000),
-			  "drivers", (json_int_t)r->gen->drivers.n, "channels",
-			  (json_int_t)r->gen->n_channels, "inflight",
-			  (json_int_t)d->inflight));
+	pr_request_reply(r, 200,
+			 json_pack("{s:I,s:I,s:s,s:o,s:o,s:i,s:I,s:I,s:I,s:I}",
+				   "generation", (json_int_t)r->gen->id,
+				   "current_generation", (json_int_t)d->gen->id,
+				   "version", PR_VERSION, "abi",
+				   json_sprintf("%d.%d", PAYROUTE_ABI_MAJOR,
+						PAYROUTE_ABI_MINOR),
+				   "store", store_json(d), "schema_version",
+				   PQgetisnull(res, 0, 0) ?
+					   0 :
+					   atoi(PQgetvalue(res, 0, 0)),
+				   "uptime_s",
+				   (json_int_t)((now - d->started_ms) / 1000),
+				   "drivers", (json_int_t)r->gen->drivers.n,
+				   "channels", (json_int_t)r->gen->n_channels,
+				   "inflight", (json_int_t)d->inflight));
 }
 
 static void handle_status(struct pr_request *r)
@@ -193,17 +193,16 @@ static void handle_status(struct pr_request *r)
 
 json_t *pr_mask_secrets(json_t *config)
 {
-	static const char *const secret_words[] = { "key",      "secret",
-						     "password", "token",
-						     "cert",     "pem" };
+	static const char *const secret_words[] = { "key",	"secret",
+						    "password", "token",
+						    "cert",	"pem" };
 	json_t *out = json_deep_copy(config);
 	const char *k;
 	json_t *v;
 
 	if (!json_is_object(out))
 		return out;
-	json_object_foreach(out, k, v)
-	{
+	json_object_foreach(out, k, v) {
 		if (json_is_object(v)) {
 			json_object_set_new(out, k, pr_mask_secrets(v));
 			continue;
@@ -239,8 +238,7 @@ static void on_channels(PGresult *res, const char *err, void *arg)
 		pr_request_error(r, 500, "internal", "bad data in the store");
 		return;
 	}
-	json_array_foreach(rows, i, row)
-	{
+	json_array_foreach(rows, i, row) {
 		json_t *dc = json_object_get(row, "driver_config");
 
 		if (dc)
@@ -270,11 +268,10 @@ static void on_reload(int ok, uint64_t gen, const char *reason, void *arg)
 				 json_pack("{s:I}", "generation",
 					   (json_int_t)gen));
 	else
-		pr_request_reply(
-			r, 500,
-			json_pack("{s:{s:s,s:s,s:I}}", "error", "code",
-				  "reload_failed", "message", reason,
-				  "generation", (json_int_t)gen));
+		pr_request_reply(r, 500,
+				 json_pack("{s:{s:s,s:s,s:I}}", "error", "code",
+					   "reload_failed", "message", reason,
+					   "generation", (json_int_t)gen));
 }
 
 /* ------------------------------------------------------------ metrics */

@@ -58,70 +58,70 @@
  * strings and listen addresses take the default string (NULL: unset).
  * Keep it grouped by section, in the order of doc/payrouted.conf.5.
  */
-#define OPTION_TABLE(X)                                                       \
-	X("listen.merchant", PR_OPT_LISTEN, 1, FIELD(merchant_listen),        \
-	  FSIZE(merchant_listen), 0, 0, 0, "127.0.0.1:8080", 0,               \
-	  "merchant API and channel callbacks, \"host:port\"")                \
-	X("listen.admin", PR_OPT_LISTEN, 1, FIELD(admin_listen),              \
-	  FSIZE(admin_listen), 0, 0, 0, "127.0.0.1:8081", 0,                  \
-	  "admin API, console and metrics, \"host:port\"")                    \
-	X("admin.token", PR_OPT_STRING, 0, FIELD(admin_token),                \
-	  FSIZE(admin_token), 0, 0, 0, NULL, 0,                               \
-	  "admin API bearer token (>= 16 characters)")                       \
-	X("admin.token_file", PR_OPT_STRING, 0, NO_FIELD, 0, 0, 0, 0, NULL,   \
-	  F_PATH | F_NOFIELD, "file holding the admin API bearer token")      \
-	X("database.conninfo", PR_OPT_STRING, 1, FIELD(db_conninfo),          \
-	  FSIZE(db_conninfo), 0, 0, 0, NULL, F_REQUIRED,                      \
-	  "libpq connection string")                                          \
-	X("database.pool_size", PR_OPT_INT, 1, FIELD(db_pool_size),           \
-	  FSIZE(db_pool_size), 1, 64, 4, NULL, 0,                             \
-	  "PostgreSQL connections per process")                               \
-	X("database.reconnect_min_ms", PR_OPT_INT, 1,                         \
-	  FIELD(db_reconnect_min_ms), FSIZE(db_reconnect_min_ms), 10,         \
-	  600000, 250, NULL, 0, "first delay before reconnecting")            \
-	X("database.reconnect_max_ms", PR_OPT_INT, 1,                         \
-	  FIELD(db_reconnect_max_ms), FSIZE(db_reconnect_max_ms), 10,         \
-	  3600000, 10000, NULL, 0, "longest delay between reconnects")        \
-	X("database.query_timeout_ms", PR_OPT_INT, 1,                         \
-	  FIELD(db_query_timeout_ms), FSIZE(db_query_timeout_ms), 100,        \
-	  3600000, 15000, NULL, 0, "statement timeout")                       \
-	X("database.migrations_dir", PR_OPT_STRING, 1, FIELD(migrations_dir), \
-	  FSIZE(migrations_dir), 0, 0, 0, PR_MIGRATIONS_DIR, F_PATH,          \
-	  "directory of numbered SQL migrations")                             \
-	X("drivers.dir", PR_OPT_STRING, 0, FIELD(driver_dir),                 \
-	  FSIZE(driver_dir), 0, 0, 0, PR_DRIVER_DIR, F_PATH,                  \
-	  "directory the driver modules are loaded from")                     \
-	X("log.level", PR_OPT_LEVEL, 0, FIELD(log_level), FSIZE(log_level),   \
-	  0, 0, 0, "info", 0, "error, warn, info or debug")                   \
-	X("log.target", PR_OPT_STRING, 0, FIELD(log_target),                  \
-	  FSIZE(log_target), 0, 0, 0, "stderr", 0,                            \
-	  "stderr, syslog or a file path")                                    \
-	X("secrets.key_file", PR_OPT_STRING, 0, FIELD(secrets_key_file),      \
-	  FSIZE(secrets_key_file), 0, 0, 0, NULL, F_PATH,                     \
-	  "at-rest encryption key: 32 raw bytes or 64 hex characters")        \
-	X("http_client.timeout_ms", PR_OPT_INT, 1, FIELD(http_timeout_ms),    \
-	  FSIZE(http_timeout_ms), 100, 600000, 15000, NULL, 0,                \
-	  "whole channel request timeout")                                    \
-	X("http_client.connect_timeout_ms", PR_OPT_INT, 1,                    \
-	  FIELD(http_connect_timeout_ms), FSIZE(http_connect_timeout_ms),     \
-	  100, 600000, 3000, NULL, 0, "channel connect timeout")              \
-	X("http_client.verify_tls", PR_OPT_BOOL, 1, FIELD(http_verify_tls),   \
-	  FSIZE(http_verify_tls), 0, 1, 1, NULL, 0,                           \
-	  "verify channel TLS certificates")                                  \
-	X("http_client.ca_file", PR_OPT_STRING, 1, FIELD(http_ca_file),       \
-	  FSIZE(http_ca_file), 0, 0, 0, NULL, F_PATH,                         \
-	  "CA bundle for channel TLS (default: system)")                      \
-	X("http_client.max_connections", PR_OPT_INT, 1,                       \
-	  FIELD(http_max_connections), FSIZE(http_max_connections), 1, 4096,  \
-	  64, NULL, 0, "concurrent channel connections")                      \
-	X("server.max_body_bytes", PR_OPT_INT, 0, FIELD(max_body_bytes),      \
-	  FSIZE(max_body_bytes), 1024, 67108864, 1048576, NULL, 0,            \
-	  "largest request body accepted")                                    \
-	X("server.shutdown_timeout_ms", PR_OPT_INT, 0,                        \
-	  FIELD(shutdown_timeout_ms), FSIZE(shutdown_timeout_ms), 0, 3600000, \
-	  10000, NULL, 0, "grace period for in-flight requests on TERM")      \
-	X("server.pid_file", PR_OPT_STRING, 1, FIELD(pid_file),               \
-	  FSIZE(pid_file), 0, 0, 0, NULL, F_PATH,                             \
+#define OPTION_TABLE(X)                                                        \
+	X("listen.merchant", PR_OPT_LISTEN, 1, FIELD(merchant_listen),         \
+	  FSIZE(merchant_listen), 0, 0, 0, "127.0.0.1:8080", 0,                \
+	  "merchant API and channel callbacks, \"host:port\"")                 \
+	X("listen.admin", PR_OPT_LISTEN, 1, FIELD(admin_listen),               \
+	  FSIZE(admin_listen), 0, 0, 0, "127.0.0.1:8081", 0,                   \
+	  "admin API, console and metrics, \"host:port\"")                     \
+	X("admin.token", PR_OPT_STRING, 0, FIELD(admin_token),                 \
+	  FSIZE(admin_token), 0, 0, 0, NULL, 0,                                \
+	  "admin API bearer token (>= 16 characters)")                         \
+	X("admin.token_file", PR_OPT_STRING, 0, NO_FIELD, 0, 0, 0, 0, NULL,    \
+	  F_PATH | F_NOFIELD, "file holding the admin API bearer token")       \
+	X("database.conninfo", PR_OPT_STRING, 1, FIELD(db_conninfo),           \
+	  FSIZE(db_conninfo), 0, 0, 0, NULL, F_REQUIRED,                       \
+	  "libpq connection string")                                           \
+	X("database.pool_size", PR_OPT_INT, 1, FIELD(db_pool_size),            \
+	  FSIZE(db_pool_size), 1, 64, 4, NULL, 0,                              \
+	  "PostgreSQL connections per process")                                \
+	X("database.reconnect_min_ms", PR_OPT_INT, 1,                          \
+	  FIELD(db_reconnect_min_ms), FSIZE(db_reconnect_min_ms), 10, 600000,  \
+	  250, NULL, 0, "first delay before reconnecting")                     \
+	X("database.reconnect_max_ms", PR_OPT_INT, 1,                          \
+	  FIELD(db_reconnect_max_ms), FSIZE(db_reconnect_max_ms), 10, 3600000, \
+	  10000, NULL, 0, "longest delay between reconnects")                  \
+	X("database.query_timeout_ms", PR_OPT_INT, 1,                          \
+	  FIELD(db_query_timeout_ms), FSIZE(db_query_timeout_ms), 100,         \
+	  3600000, 15000, NULL, 0, "statement timeout")                        \
+	X("database.migrations_dir", PR_OPT_STRING, 1, FIELD(migrations_dir),  \
+	  FSIZE(migrations_dir), 0, 0, 0, PR_MIGRATIONS_DIR, F_PATH,           \
+	  "directory of numbered SQL migrations")                              \
+	X("drivers.dir", PR_OPT_STRING, 0, FIELD(driver_dir),                  \
+	  FSIZE(driver_dir), 0, 0, 0, PR_DRIVER_DIR, F_PATH,                   \
+	  "directory the driver modules are loaded from")                      \
+	X("log.level", PR_OPT_LEVEL, 0, FIELD(log_level), FSIZE(log_level), 0, \
+	  0, 0, "info", 0, "error, warn, info or debug")                       \
+	X("log.target", PR_OPT_STRING, 0, FIELD(log_target),                   \
+	  FSIZE(log_target), 0, 0, 0, "stderr", 0,                             \
+	  "stderr, syslog or a file path")                                     \
+	X("secrets.key_file", PR_OPT_STRING, 0, FIELD(secrets_key_file),       \
+	  FSIZE(secrets_key_file), 0, 0, 0, NULL, F_PATH,                      \
+	  "at-rest encryption key: 32 raw bytes or 64 hex characters")         \
+	X("http_client.timeout_ms", PR_OPT_INT, 1, FIELD(http_timeout_ms),     \
+	  FSIZE(http_timeout_ms), 100, 600000, 15000, NULL, 0,                 \
+	  "whole channel request timeout")                                     \
+	X("http_client.connect_timeout_ms", PR_OPT_INT, 1,                     \
+	  FIELD(http_connect_timeout_ms), FSIZE(http_connect_timeout_ms), 100, \
+	  600000, 3000, NULL, 0, "channel connect timeout")                    \
+	X("http_client.verify_tls", PR_OPT_BOOL, 1, FIELD(http_verify_tls),    \
+	  FSIZE(http_verify_tls), 0, 1, 1, NULL, 0,                            \
+	  "verify channel TLS certificates")                                   \
+	X("http_client.ca_file", PR_OPT_STRING, 1, FIELD(http_ca_file),        \
+	  FSIZE(http_ca_file), 0, 0, 0, NULL, F_PATH,                          \
+	  "CA bundle for channel TLS (default: system)")                       \
+	X("http_client.max_connections", PR_OPT_INT, 1,                        \
+	  FIELD(http_max_connections), FSIZE(http_max_connections), 1, 4096,   \
+	  64, NULL, 0, "concurrent channel connections")                       \
+	X("server.max_body_bytes", PR_OPT_INT, 0, FIELD(max_body_bytes),       \
+	  FSIZE(max_body_bytes), 1024, 67108864, 1048576, NULL, 0,             \
+	  "largest request body accepted")                                     \
+	X("server.shutdown_timeout_ms", PR_OPT_INT, 0,                         \
+	  FIELD(shutdown_timeout_ms), FSIZE(shutdown_timeout_ms), 0, 3600000,  \
+	  10000, NULL, 0, "grace period for in-flight requests on TERM")       \
+	X("server.pid_file", PR_OPT_STRING, 1, FIELD(pid_file),                \
+	  FSIZE(pid_file), 0, 0, 0, NULL, F_PATH,                              \
 	  "file the daemon's pid is written to")
 
 /* What the parser needs beyond the public row. */
@@ -133,14 +133,13 @@ struct opt_spec {
 	unsigned flags;
 };
 
-#define X_PUBLIC(path, type, restart, off, size, min, max, di, ds, fl, help) \
+#define X_PUBLIC(path, type, restart, off, size, min, max, di, ds, fl, help)   \
 	{ path, type, restart, help },
-#define X_SPEC(path, type, restart, off, size, min, max, di, ds, fl, help) \
+#define X_SPEC(path, type, restart, off, size, min, max, di, ds, fl, help)     \
 	{ off, size, min, max, di, ds, fl },
 
-static const struct pr_option options[] = {
-	OPTION_TABLE(X_PUBLIC){ NULL, PR_OPT_STRING, 0, NULL }
-};
+static const struct pr_option options[] = { OPTION_TABLE(X_PUBLIC){
+	NULL, PR_OPT_STRING, 0, NULL } };
 
 static const struct opt_spec specs[] = { OPTION_TABLE(X_SPEC) };
 
@@ -149,8 +148,8 @@ static const struct opt_spec specs[] = { OPTION_TABLE(X_SPEC) };
 _Static_assert(sizeof(options) / sizeof(options[0]) == N_OPTIONS + 1,
 	       "option table and spec table differ");
 
-static const char *const sections[] = { "listen",  "admin",	  "database",
-					"drivers", "log",	  "secrets",
+static const char *const sections[] = { "listen",      "admin", "database",
+					"drivers",     "log",	"secrets",
 					"http_client", "server" };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
@@ -500,8 +499,8 @@ static int load_secret_key(struct pr_config *cfg, char *err, size_t errlen)
 		"secrets.key_file: %s: expected 32 raw bytes or 64 hex "
 		"characters, got %zu bytes%s",
 		path, len,
-		hex_len == 2 * sizeof(cfg->secret_key) ? " that are not hex"
-						       : "");
+		hex_len == 2 * sizeof(cfg->secret_key) ? " that are not hex" :
+							 "");
 	explicit_bzero(buf, len);
 	free(buf);
 	return -EINVAL;
@@ -532,15 +531,15 @@ static int check_token(const char *key, const char *file, const char *tok,
 		set_err(err, errlen,
 			"%s%s%s: the token must be at least %d characters, "
 			"got %zu",
-			key, file ? ": " : "", file ? file : "",
-			MIN_TOKEN_LEN, len);
+			key, file ? ": " : "", file ? file : "", MIN_TOKEN_LEN,
+			len);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int load_token_file(struct pr_config *cfg, const char *path,
-			   char *err, size_t errlen)
+static int load_token_file(struct pr_config *cfg, const char *path, char *err,
+			   size_t errlen)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -548,8 +547,9 @@ static int load_token_file(struct pr_config *cfg, const char *path,
 
 	rc = read_small_file(path, MAX_TOKEN_FILE_BYTES, &buf, &len);
 	if (rc == -EFBIG) {
-		set_err(err, errlen, "admin.token_file: %s: larger than %d bytes",
-			path, MAX_TOKEN_FILE_BYTES);
+		set_err(err, errlen,
+			"admin.token_file: %s: larger than %d bytes", path,
+			MAX_TOKEN_FILE_BYTES);
 		return -EINVAL;
 	}
 	if (rc < 0) {
@@ -558,8 +558,8 @@ static int load_token_file(struct pr_config *cfg, const char *path,
 		return rc;
 	}
 	if (strlen(buf) != len) {
-		set_err(err, errlen, "admin.token_file: %s: contains a NUL byte",
-			path);
+		set_err(err, errlen,
+			"admin.token_file: %s: contains a NUL byte", path);
 		rc = -EINVAL;
 		goto out;
 	}
@@ -593,7 +593,7 @@ static int collect(json_t *root, json_t **values, char *err, size_t errlen)
 			json_type_phrase(root));
 		return -EINVAL;
 	}
-	json_object_foreach (root, skey, sect) {
+	json_object_foreach(root, skey, sect) {
 		if (!is_section(skey)) {
 			unknown_option(skey, 1, err, errlen);
 			return -EINVAL;
@@ -603,7 +603,7 @@ static int collect(json_t *root, json_t **values, char *err, size_t errlen)
 				skey, json_type_phrase(sect));
 			return -EINVAL;
 		}
-		json_object_foreach (sect, okey, v) {
+		json_object_foreach(sect, okey, v) {
 			int i;
 
 			snprintf(path, sizeof(path), "%s.%s", skey, okey);
@@ -613,9 +613,8 @@ static int collect(json_t *root, json_t **values, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			if (!json_type_ok(options[i].type, v)) {
-				set_err(err, errlen,
-					"%s: expected %s, got %s", path,
-					opt_type_phrase(options[i].type),
+				set_err(err, errlen, "%s: expected %s, got %s",
+					path, opt_type_phrase(options[i].type),
 					json_type_phrase(v));
 				return -EINVAL;
 			}
@@ -677,9 +676,9 @@ static int apply(struct pr_config *cfg, size_t i, json_t *v,
 		if (strlen(str) != json_string_length(v) ||
 		    (o->type == PR_OPT_STRING && str[0] == '\0')) {
 			set_err(err, errlen, "%s: must not %s", o->path,
-				strlen(str) != json_string_length(v)
-					? "contain a NUL byte"
-					: "be empty");
+				strlen(str) != json_string_length(v) ?
+					"contain a NUL byte" :
+					"be empty");
 			return -EINVAL;
 		}
 	} else if (!v) {
@@ -775,7 +774,8 @@ static int check_cross(struct pr_config *cfg, json_t **values,
 
 	/* log.target: the two keywords, else a file path. */
 	if (strcmp(cfg->log_target, "stderr") != 0 &&
-	    strcmp(cfg->log_target, "syslog") != 0 && cfg->log_target[0] != '/') {
+	    strcmp(cfg->log_target, "syslog") != 0 &&
+	    cfg->log_target[0] != '/') {
 		path = resolve_path(cfg->log_target, base_dir);
 		if (!path)
 			return -ENOMEM;

@@ -20,34 +20,34 @@ struct pr_config {
 	char *path; /* the file it was read from, or NULL */
 
 	struct pr_listen merchant_listen; /* listen.merchant  "host:port" */
-	struct pr_listen admin_listen;    /* listen.admin     "host:port" */
-	char *admin_token;                /* admin.token or admin.token_file */
+	struct pr_listen admin_listen;	  /* listen.admin     "host:port" */
+	char *admin_token;		  /* admin.token or admin.token_file */
 
-	char *db_conninfo;     /* database.conninfo */
-	int db_pool_size;      /* database.pool_size (1..64, default 4) */
+	char *db_conninfo;	 /* database.conninfo */
+	int db_pool_size;	 /* database.pool_size (1..64, default 4) */
 	int db_reconnect_min_ms; /* database.reconnect_min_ms (default 250) */
 	int db_reconnect_max_ms; /* database.reconnect_max_ms (default 10000) */
 	int db_query_timeout_ms; /* database.query_timeout_ms (default 15000) */
-	char *migrations_dir;  /* database.migrations_dir (default: installed) */
+	char *migrations_dir; /* database.migrations_dir (default: installed) */
 
 	char *driver_dir; /* drivers.dir */
 
-	int log_level;    /* log.level: error|warn|info|debug (default info) */
+	int log_level;	  /* log.level: error|warn|info|debug (default info) */
 	char *log_target; /* log.target: stderr|syslog|/path (default stderr) */
 
-	char *secrets_key_file;    /* secrets.key_file: 32 raw bytes or 64 hex */
+	char *secrets_key_file; /* secrets.key_file: 32 raw bytes or 64 hex */
 	unsigned char secret_key[32];
 	int has_secret_key;
 
-	int http_timeout_ms;         /* http_client.timeout_ms (default 15000) */
+	int http_timeout_ms; /* http_client.timeout_ms (default 15000) */
 	int http_connect_timeout_ms; /* http_client.connect_timeout_ms (3000) */
-	int http_verify_tls;         /* http_client.verify_tls (default true) */
-	char *http_ca_file;          /* http_client.ca_file (optional) */
+	int http_verify_tls;	     /* http_client.verify_tls (default true) */
+	char *http_ca_file;	     /* http_client.ca_file (optional) */
 	int http_max_connections;    /* http_client.max_connections (64) */
 
-	size_t max_body_bytes;   /* server.max_body_bytes (default 1 MiB) */
+	size_t max_body_bytes;	 /* server.max_body_bytes (default 1 MiB) */
 	int shutdown_timeout_ms; /* server.shutdown_timeout_ms (10000) */
-	char *pid_file;          /* server.pid_file (optional) */
+	char *pid_file;		 /* server.pid_file (optional) */
 };
 
 enum pr_opt_type {

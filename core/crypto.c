@@ -58,8 +58,7 @@ static void ossl_reason(char *buf, size_t len, const char *fallback)
 /* ------------------------------------------------------------------------ */
 
 /* Reads a whole (small) file into a NUL-terminated buffer. */
-static int read_key_file(const char *path, char **out, char *err,
-			 size_t errlen)
+static int read_key_file(const char *path, char **out, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -239,8 +238,7 @@ static int bare_to_pkey(const char *text, int is_private, EVP_PKEY **out,
 		goto out;
 	}
 	if (rc < 0 || der_len > LONG_MAX) {
-		snprintf(err, errlen,
-			 "key: neither PEM nor a base64 DER body");
+		snprintf(err, errlen, "key: neither PEM nor a base64 DER body");
 		rc = -EINVAL;
 		goto out;
 	}
@@ -248,8 +246,8 @@ static int bare_to_pkey(const char *text, int is_private, EVP_PKEY **out,
 	if (!*out) {
 		ERR_clear_error();
 		snprintf(err, errlen, "key: base64 body is not %s",
-			 is_private ? "a PKCS#8 or PKCS#1 private key"
-				    : "a public key or certificate");
+			 is_private ? "a PKCS#8 or PKCS#1 private key" :
+				      "a public key or certificate");
 		rc = -EINVAL;
 		goto out;
 	}
@@ -379,8 +377,8 @@ out:
 	return rc;
 }
 
-int pr_rsa_sha256_verify(const payroute_key *key, const void *data,
-			 size_t len, const char *sig_b64)
+int pr_rsa_sha256_verify(const payroute_key *key, const void *data, size_t len,
+			 const char *sig_b64)
 {
 	EVP_MD_CTX *ctx = NULL;
 	unsigned char *sig = NULL;
@@ -411,8 +409,7 @@ int pr_rsa_sha256_verify(const payroute_key *key, const void *data,
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = EVP_DigestVerify(ctx, sig, sig_len, data, len) == 1 ? 0
-								 : -EBADMSG;
+	rc = EVP_DigestVerify(ctx, sig, sig_len, data, len) == 1 ? 0 : -EBADMSG;
 out:
 	free(sig);
 	EVP_MD_CTX_free(ctx);
@@ -579,8 +576,7 @@ int pr_hmac_sha256(const void *key, size_t key_len, const void *data,
 		key = "";
 	if (!data)
 		data = "";
-	if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out,
-		  &out_len) ||
+	if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len) ||
 	    out_len != 32) {
 		ERR_clear_error();
 		return -EINVAL;
@@ -660,8 +656,7 @@ int pr_base64_decode(const char *text, unsigned char **out, size_t *out_len)
 	if (!buf)
 		return -ENOMEM;
 	if (n) {
-		got = EVP_DecodeBlock(buf, (const unsigned char *)text,
-				      (int)n);
+		got = EVP_DecodeBlock(buf, (const unsigned char *)text, (int)n);
 		if (got < 0 || (size_t)got != n / 4 * 3) {
 			ERR_clear_error();
 			free(buf);

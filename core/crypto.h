@@ -23,8 +23,8 @@ void pr_key_free(payroute_key *key);
 
 int pr_rsa_sha256_sign(const payroute_key *key, const void *data, size_t len,
 		       char **sig_b64);
-int pr_rsa_sha256_verify(const payroute_key *key, const void *data,
-			 size_t len, const char *sig_b64);
+int pr_rsa_sha256_verify(const payroute_key *key, const void *data, size_t len,
+			 const char *sig_b64);
 
 int pr_aes256gcm_encrypt(const unsigned char key[32], const unsigned char *iv,
 			 size_t iv_len, const void *aad, size_t aad_len,

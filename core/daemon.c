@@ -176,8 +176,9 @@ static void reload_finish(struct pr_daemon *d, int ok, const char *reason)
 		pr_info("reload: generation %llu active (%zu drivers, %zu "
 			"channels%s)",
 			(unsigned long long)g->id, g->drivers.n, g->n_channels,
-			g->channels_from_store ? "" :
-						 ", carried over: store unavailable");
+			g->channels_from_store ?
+				"" :
+				", carried over: store unavailable");
 		pr_gen_unref(old);
 	} else {
 		d->reloads_failed++;
@@ -397,8 +398,7 @@ void pr_daemon_stop(struct pr_daemon *d, const char *why)
 	if (d->stopping)
 		return;
 	d->stopping = 1;
-	pr_info("shutting down (%s): %zu requests in flight", why,
-		d->inflight);
+	pr_info("shutting down (%s): %zu requests in flight", why, d->inflight);
 	pr_listener_stop_accepting(&d->merchant);
 	pr_listener_stop_accepting(&d->admin);
 	if (d->inflight == 0) {

@@ -50,7 +50,7 @@ struct pr_daemon {
 	int reload_running;
 	int reload_pending;
 	struct pr_generation *reload_gen; /* being built */
-	struct pr_reload_waiter *waiters;   /* of the running reload */
+	struct pr_reload_waiter *waiters; /* of the running reload */
 	struct pr_reload_waiter *pending_waiters;
 	uint64_t reload_token; /* guards async steps of a reload */
 
@@ -96,7 +96,8 @@ void pr_daemon_stop(struct pr_daemon *d, const char *why);
  * body reference is stolen. */
 void pr_request_reply(struct pr_request *r, int status, json_t *body);
 void pr_request_error(struct pr_request *r, int status, const char *code,
-		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+		      const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 		    const void *body, size_t len);
 

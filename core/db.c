@@ -87,10 +87,10 @@ struct pr_db_conn {
 	struct event *timer; /* reconnect delay, connect or query timeout */
 	int backoff_ms;
 	int ever_up;
-	int flushing; /* PQflush returned 1: output still pending */
+	int flushing;	      /* PQflush returned 1: output still pending */
 	struct db_query *cur; /* the statement in flight */
-	PGresult *res;        /* its result so far */
-	int migrating;        /* running the migrations */
+	PGresult *res;	      /* its result so far */
+	int migrating;	      /* running the migrations */
 	/* Held by pr_db_acquire. */
 	int held;
 	int broken;    /* its session was lost while held */
@@ -179,8 +179,8 @@ static void first_line(char *dst, size_t len, const char *src)
 		src = "";
 	while (src[n] && src[n] != '\n' && n + 1 < len)
 		n++;
-	while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\t' ||
-			 src[n - 1] == '\r'))
+	while (n > 0 &&
+	       (src[n - 1] == ' ' || src[n - 1] == '\t' || src[n - 1] == '\r'))
 		n--;
 	memcpy(dst, src, n);
 	dst[n] = '\0';
@@ -847,9 +847,8 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 
 static void mig_cb(PGresult *res, const char *err, void *arg);
 
-static int mig_send(struct pr_db *db, enum mig_step step,
-		    enum query_kind kind, const char *sql, int nparams,
-		    const char *const *params)
+static int mig_send(struct pr_db *db, enum mig_step step, enum query_kind kind,
+		    const char *sql, int nparams, const char *const *params)
 {
 	struct pr_db_conn *c = db->mig_conn;
 	struct db_query *q = query_new(kind, sql, nparams, params);
@@ -997,8 +996,8 @@ out:
 	return 0;
 }
 
-static int mig_read_file(struct pr_db *db, const struct mig_file *f,
-			 char *err, size_t errlen)
+static int mig_read_file(struct pr_db *db, const struct mig_file *f, char *err,
+			 size_t errlen)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -1287,8 +1286,8 @@ struct pr_db *pr_db_new(struct event_base *base, const struct pr_db_opts *o,
 				       DB_DEFAULT_RECONNECT_MAX_MS;
 	if (db->reconnect_max_ms < db->reconnect_min_ms)
 		db->reconnect_max_ms = db->reconnect_min_ms;
-	db->query_timeout_ms =
-		o->query_timeout_ms > 0 ? o->query_timeout_ms : 0;
+	db->query_timeout_ms = o->query_timeout_ms > 0 ? o->query_timeout_ms :
+							 0;
 	db->max_queue = o->max_queue > 0 ? (size_t)o->max_queue :
 					   DB_DEFAULT_MAX_QUEUE;
 	db->schema_version = -1;

@@ -21,9 +21,9 @@ struct pr_db_opts {
 	int pool_size;
 	int reconnect_min_ms;
 	int reconnect_max_ms;
-	int query_timeout_ms;      /* a query running longer is cancelled */
+	int query_timeout_ms;	    /* a query running longer is cancelled */
 	const char *migrations_dir; /* NULL: no migrations */
-	int max_queue;             /* queued queries beyond this get -EAGAIN */
+	int max_queue;		    /* queued queries beyond this get -EAGAIN */
 };
 
 /* Called with the result of a query (res is NULL when it failed, with err

@@ -17,8 +17,8 @@ struct pr_hdr {
 };
 
 struct payroute_http_req {
-	char *method; /* owned */
-	char *url;    /* owned */
+	char *method;		/* owned */
+	char *url;		/* owned */
 	struct pr_hdr *headers; /* owned, n_headers of them */
 	size_t n_headers;
 	unsigned char *body; /* owned, NUL-terminated, body_len bytes */

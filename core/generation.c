@@ -176,8 +176,8 @@ static int channel_init(struct pr_generation *g, struct pr_channel *c,
 			 code);
 		return -EINVAL;
 	}
-	rc = c->mod->desc->init(pr_services(), code, &c->conf, &c->state,
-				derr, sizeof(derr));
+	rc = c->mod->desc->init(pr_services(), code, &c->conf, &c->state, derr,
+				sizeof(derr));
 	if (rc < 0) {
 		c->state = NULL;
 		snprintf(err, errlen, "channel %s: driver %s: %s", code, driver,

@@ -23,23 +23,23 @@
 struct pr_channel {
 	char *code;
 	char *driver;
-	char *status;        /* online | offline */
-	json_t *row;         /* the whole channel as JSON (owned reference) */
+	char *status;	       /* online | offline */
+	json_t *row;	       /* the whole channel as JSON (owned reference) */
 	json_t *driver_config; /* borrowed from row */
 	struct payroute_conf conf;
 	struct pr_module *mod; /* the driver (a reference held by the gen) */
-	void *state;           /* from the driver's init; fini'd at free */
+	void *state;	       /* from the driver's init; fini'd at free */
 };
 
 struct pr_generation {
 	uint64_t id;
 	int refs;
 	int64_t created_ms;
-	struct pr_config *config;      /* owned */
-	struct pr_driver_set drivers;  /* owned references */
-	struct pr_channel *channels;   /* owned, sorted by code */
+	struct pr_config *config;     /* owned */
+	struct pr_driver_set drivers; /* owned references */
+	struct pr_channel *channels;  /* owned, sorted by code */
 	size_t n_channels;
-	int channels_from_store;       /* 0 when carried over (store down) */
+	int channels_from_store; /* 0 when carried over (store down) */
 	int unpublished; /* built but never made current: no release line */
 };
 

@@ -53,7 +53,7 @@ struct httpc_xfer {
 	struct pr_httpc *c;
 	CURL *easy;
 	struct curl_slist *req_headers;
-	char *req_body;  /* our copy, alive until the transfer ends */
+	char *req_body; /* our copy, alive until the transfer ends */
 	pr_httpc_cb cb;
 	void *arg;
 
@@ -88,9 +88,9 @@ struct pr_httpc {
 	CURL *free_easy[HTTPC_FREE_EASY];
 	size_t n_free_easy;
 
-	int dispatching;   /* > 0 while callbacks may be running */
+	int dispatching;    /* > 0 while callbacks may be running */
 	int free_requested; /* pr_httpc_free called from a callback */
-	int closing;       /* pr_httpc_free in progress: no new requests */
+	int closing;	    /* pr_httpc_free in progress: no new requests */
 };
 
 static void httpc_destroy(struct pr_httpc *c);
@@ -230,8 +230,7 @@ static char *dup_trimmed(const char *s, size_t len)
 /* Called once per header line, status line and final blank line included.
  * A status line starts a new response (after a redirect, a 100 Continue or
  * proxy CONNECT): only the last response's headers are kept. */
-static size_t on_header(char *buf, size_t size, size_t nitems,
-			void *userdata)
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
 {
 	struct httpc_xfer *x = userdata;
 	size_t n = size * nitems;
@@ -320,14 +319,14 @@ static int failed_before_sending(CURL *easy, CURLcode rc)
 				      &pre) != CURLE_OK)
 			return 0;
 #else
-		{
-			double d = 0;
+	{
+		double d = 0;
 
-			if (curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME,
-					      &d) != CURLE_OK)
-				return 0;
-			pre = (curl_off_t)(d * 1e6);
-		}
+		if (curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME, &d) !=
+		    CURLE_OK)
+			return 0;
+		pre = (curl_off_t)(d * 1e6);
+	}
 #endif
 		return pre == 0;
 	default:
@@ -341,8 +340,8 @@ static void check_done(struct pr_httpc *c)
 	CURLMsg *msg;
 	int left;
 
-	while (!c->free_requested && (msg = curl_multi_info_read(c->multi,
-								 &left))) {
+	while (!c->free_requested &&
+	       (msg = curl_multi_info_read(c->multi, &left))) {
 		struct pr_httpc_result res;
 		struct httpc_xfer *x = NULL;
 		CURL *easy = msg->easy_handle;
@@ -372,7 +371,8 @@ static void check_done(struct pr_httpc *c)
 			res.sent = 1;
 		} else {
 			res.ok = 0;
-			res.sent = x->fail ? 1 : !failed_before_sending(easy, rc);
+			res.sent = x->fail ? 1 :
+					     !failed_before_sending(easy, rc);
 			if (x->fail)
 				res.error = x->fail;
 			else if (rc == CURLE_FILESIZE_EXCEEDED)
@@ -703,10 +703,10 @@ static CURLcode setup_easy(struct pr_httpc *c, struct httpc_xfer *x,
 	if (connect_timeout > timeout)
 		connect_timeout = timeout;
 
-#define SET(opt, val)                                          \
-	do {                                                   \
-		if ((rc = curl_easy_setopt(e, opt, val)) != CURLE_OK) \
-			return rc;                             \
+#define SET(opt, val)                                                          \
+	do {                                                                   \
+		if ((rc = curl_easy_setopt(e, opt, val)) != CURLE_OK)          \
+			return rc;                                             \
 	} while (0)
 
 	SET(CURLOPT_PRIVATE, x);

@@ -17,24 +17,24 @@
 struct pr_httpc;
 
 struct pr_httpc_opts {
-	int timeout_ms;         /* whole request, unless the request says */
+	int timeout_ms; /* whole request, unless the request says */
 	int connect_timeout_ms;
-	int verify_tls;         /* 1 by default */
-	const char *ca_file;    /* NULL: the system's */
-	int max_connections;    /* total connections kept */
+	int verify_tls;	     /* 1 by default */
+	const char *ca_file; /* NULL: the system's */
+	int max_connections; /* total connections kept */
 };
 
 /* What came back. `sent` says whether the request may have reached the
  * server: 0 when it certainly did not (DNS, connect or TLS failure), 1
  * otherwise (a timeout after sending leaves the outcome unknown). */
 struct pr_httpc_result {
-	int ok;              /* a complete HTTP response arrived */
+	int ok; /* a complete HTTP response arrived */
 	int status;
 	int sent;
-	const char *error;   /* curl's message when !ok */
+	const char *error; /* curl's message when !ok */
 	const struct payroute_header *headers;
 	size_t n_headers;
-	const char *body;    /* NUL-terminated */
+	const char *body; /* NUL-terminated */
 	size_t body_len;
 	double total_ms;
 };

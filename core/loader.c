@@ -326,8 +326,7 @@ static int cmp_mod(const void *a, const void *b)
 }
 
 static struct pr_module *find_unchanged(const struct pr_driver_set *prev,
-					const char *path,
-					const struct stat *st)
+					const char *path, const struct stat *st)
 {
 	if (!prev)
 		return NULL;

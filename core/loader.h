@@ -17,10 +17,10 @@
  * owns one reference. */
 struct pr_module {
 	int refs;
-	char *path;   /* absolute path of the .so */
-	char *file;   /* its base name */
-	dev_t dev;    /* identity of the file when it was loaded: a file that */
-	ino_t ino;    /* changes (rebuilt, replaced) is loaded anew */
+	char *path; /* absolute path of the .so */
+	char *file; /* its base name */
+	dev_t dev;  /* identity of the file when it was loaded: a file that */
+	ino_t ino;  /* changes (rebuilt, replaced) is loaded anew */
 	int64_t mtime_ns;
 	off_t fsize;
 	void *handle; /* lt_dlhandle; NULL for modules built in tests */

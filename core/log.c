@@ -23,8 +23,7 @@ static enum payroute_log_level log_level = PAYROUTE_LOG_INFO;
 static int log_fd = STDERR_FILENO;
 static int log_syslog;
 
-static const char *const level_names[] = { "error", "warn", "info",
-					   "debug" };
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 int pr_log_level_parse(const char *name)
 {
@@ -93,8 +92,7 @@ void pr_log_close(void)
 
 void pr_log(enum payroute_log_level level, const char *fmt, ...)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
-				    LOG_DEBUG };
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	char line[4096];
 	struct timespec ts;
 	struct tm tm;

@@ -205,9 +205,9 @@ int main(int argc, char **argv)
 	free(abs);
 	if (rc < 0) {
 		pr_err("cannot start: %s", err);
-		if (foreground && strcmp(d.gen ? d.gen->config->log_target :
-						 "stderr",
-					 "stderr") != 0)
+		if (foreground &&
+		    strcmp(d.gen ? d.gen->config->log_target : "stderr",
+			   "stderr") != 0)
 			fprintf(stderr, "payrouted: cannot start: %s\n", err);
 		pr_daemon_free(&d);
 		return 1;

@@ -17,8 +17,9 @@
 
 int pr_listener_open(struct pr_listener *l, struct event_base *base,
 		     const char *name, const struct pr_listen *addr,
-		     size_t max_body, void (*cb)(struct evhttp_request *, void *),
-		     void *arg, char *err, size_t errlen)
+		     size_t max_body,
+		     void (*cb)(struct evhttp_request *, void *), void *arg,
+		     char *err, size_t errlen)
 {
 	memset(l, 0, sizeof(*l));
 	l->name = name;
@@ -28,11 +29,10 @@ int pr_listener_open(struct pr_listener *l, struct event_base *base,
 		snprintf(err, errlen, "%s listener: out of memory", name);
 		return -ENOMEM;
 	}
-	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-						    EVHTTP_REQ_PUT |
-						    EVHTTP_REQ_DELETE |
-						    EVHTTP_REQ_PATCH |
-						    EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(l->http,
+				   EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+					   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+					   EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD);
 	evhttp_set_max_body_size(l->http, (ev_ssize_t)max_body);
 	evhttp_set_max_headers_size(l->http, 65536);
 	evhttp_set_timeout(l->http, 60);
@@ -77,24 +77,42 @@ void pr_listener_close(struct pr_listener *l)
 const char *pr_http_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Entity";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Entity";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -164,12 +182,19 @@ const char *pr_http_path(struct evhttp_request *req, char *buf, size_t len)
 const char *pr_http_method(struct evhttp_request *req)
 {
 	switch (evhttp_request_get_command(req)) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_PATCH: return "PATCH";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	default: return "OTHER";
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	default:
+		return "OTHER";
 	}
 }

@@ -23,8 +23,9 @@ struct pr_listener {
  * with err saying which address could not be bound and why. */
 int pr_listener_open(struct pr_listener *l, struct event_base *base,
 		     const char *name, const struct pr_listen *addr,
-		     size_t max_body, void (*cb)(struct evhttp_request *, void *),
-		     void *arg, char *err, size_t errlen);
+		     size_t max_body,
+		     void (*cb)(struct evhttp_request *, void *), void *arg,
+		     char *err, size_t errlen);
 void pr_listener_set_max_body(struct pr_listener *l, size_t max_body);
 /* Closes the listening socket; open connections carry on. */
 void pr_listener_stop_accepting(struct pr_listener *l);

@@ -120,8 +120,7 @@ static int svc_conf_int(const payroute_conf *conf, const char *key,
 	return 0;
 }
 
-static int svc_conf_bool(const payroute_conf *conf, const char *key,
-			 int *out)
+static int svc_conf_bool(const payroute_conf *conf, const char *key, int *out)
 {
 	json_t *v = conf_lookup(conf, key);
 
@@ -150,8 +149,7 @@ static int has_ctl_or_space(const char *s)
 static int svc_http_set(payroute_http_req *req, const char *method,
 			const char *url)
 {
-	static const char *const methods[] = { "GET", "POST", "PUT",
-					       "DELETE" };
+	static const char *const methods[] = { "GET", "POST", "PUT", "DELETE" };
 	char *m, *u;
 	size_t i;
 
@@ -198,8 +196,8 @@ static int svc_http_header(payroute_http_req *req, const char *name,
 	n = strdup(name);
 	v = strdup(value);
 	h = (n && v) ? realloc(req->headers,
-			       (req->n_headers + 1) * sizeof(*req->headers))
-		     : NULL;
+			       (req->n_headers + 1) * sizeof(*req->headers)) :
+		       NULL;
 	if (!h) {
 		free(n);
 		free(v);
@@ -272,8 +270,7 @@ static int svc_kv_set(payroute_kv *kv, const char *key, const char *value)
 		}
 	}
 	k = strdup(key);
-	items = k ? realloc(kv->items, (kv->n + 1) * sizeof(*kv->items))
-		  : NULL;
+	items = k ? realloc(kv->items, (kv->n + 1) * sizeof(*kv->items)) : NULL;
 	if (!items) {
 		free(k);
 		free(v);

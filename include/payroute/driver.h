@@ -120,18 +120,18 @@ enum payroute_log_level {
 
 /* What a channel answer does to an order. */
 enum payroute_effect {
-	PAYROUTE_EFFECT_UNKNOWN = 0,    /* outcome unknown: chase by query */
-	PAYROUTE_EFFECT_SUCCESS = 1,    /* final, money moved */
-	PAYROUTE_EFFECT_FAILED = 2,     /* final, no money moved */
+	PAYROUTE_EFFECT_UNKNOWN = 0,	/* outcome unknown: chase by query */
+	PAYROUTE_EFFECT_SUCCESS = 1,	/* final, money moved */
+	PAYROUTE_EFFECT_FAILED = 2,	/* final, no money moved */
 	PAYROUTE_EFFECT_PROCESSING = 3, /* accepted, outcome later */
-	PAYROUTE_EFFECT_CLOSED = 4,     /* final, closed / cancelled */
+	PAYROUTE_EFFECT_CLOSED = 4,	/* final, closed / cancelled */
 };
 
 enum payroute_category {
 	PAYROUTE_CAT_NONE = 0,
-	PAYROUTE_CAT_USER = 1,    /* the payer can fix it (balance, password) */
-	PAYROUTE_CAT_RISK = 2,    /* refused by risk control */
-	PAYROUTE_CAT_LIMIT = 3,   /* a limit was hit */
+	PAYROUTE_CAT_USER = 1,	  /* the payer can fix it (balance, password) */
+	PAYROUTE_CAT_RISK = 2,	  /* refused by risk control */
+	PAYROUTE_CAT_LIMIT = 3,	  /* a limit was hit */
 	PAYROUTE_CAT_CHANNEL = 4, /* the channel or its config */
 	PAYROUTE_CAT_SYSTEM = 5,  /* transient system trouble */
 };
@@ -158,25 +158,25 @@ struct payroute_header {
 struct payroute_order {
 	uint32_t size; /* sizeof(struct payroute_order) as the core built it */
 	uint32_t reserved;
-	const char *order_id;    /* payroute's id: the channel's out_trade_no */
+	const char *order_id; /* payroute's id: the channel's out_trade_no */
 	const char *channel_trade_no; /* the channel's own number, once known */
-	int64_t amount;          /* minor units of currency */
-	char currency[4];        /* ISO 4217, e.g. "CNY" */
-	const char *method;      /* alipay, wechat_pay, debit_card, ... */
+	int64_t amount;		      /* minor units of currency */
+	char currency[4];	      /* ISO 4217, e.g. "CNY" */
+	const char *method;	      /* alipay, wechat_pay, debit_card, ... */
 	const char *environment; /* h5, mini_program, app, pc, native_qr, jsapi */
 	const char *product_code;
 	const char *subject;
 	const char *buyer_id;
-	const char *card_no;   /* in clear; never log it */
-	const char *bank_code; /* already mapped to the channel's bank code */
+	const char *card_no;	/* in clear; never log it */
+	const char *bank_code;	/* already mapped to the channel's bank code */
 	const char *notify_url; /* where the channel must send callbacks */
 	const char *client_ip;
-	int64_t created_at_ms;  /* ms since the epoch, UTC */
-	int64_t expire_at_ms;   /* 0: none */
+	int64_t created_at_ms; /* ms since the epoch, UTC */
+	int64_t expire_at_ms;  /* 0: none */
 	/* refunds (refund, refund_query) */
-	const char *refund_id;  /* payroute's refund id: out_request_no */
+	const char *refund_id; /* payroute's refund id: out_request_no */
 	int64_t refund_amount;
-	int64_t total_amount;   /* the original payment's amount */
+	int64_t total_amount; /* the original payment's amount */
 	const char *reason;
 	/* payouts (payout, payout_query) */
 	const char *payout_id;
@@ -201,13 +201,13 @@ struct payroute_http_response {
 struct payroute_result {
 	uint32_t size;
 	uint32_t reserved;
-	char code[PAYROUTE_CODE_LEN];     /* the channel's code, e.g. "10000" */
+	char code[PAYROUTE_CODE_LEN];	  /* the channel's code, e.g. "10000" */
 	char sub_code[PAYROUTE_CODE_LEN]; /* e.g. "ACQ.TRADE_HAS_SUCCESS" */
-	char message[PAYROUTE_MSG_LEN];   /* the channel's text, for logs */
+	char message[PAYROUTE_MSG_LEN];	  /* the channel's text, for logs */
 	char channel_trade_no[PAYROUTE_ID_LEN];
-	char status[PAYROUTE_CODE_LEN];   /* the channel's order status, e.g.
+	char status[PAYROUTE_CODE_LEN]; /* the channel's order status, e.g.
 	                                     TRADE_SUCCESS, SUCCESS, USERPAYING */
-	int64_t amount;                   /* amount the channel reports, or -1 */
+	int64_t amount;			/* amount the channel reports, or -1 */
 	payroute_kv *payer; /* what the payer needs (qr_code, pay_url, form,
 	                       prepay_id...): add with services->kv_set() */
 };
@@ -232,7 +232,7 @@ struct payroute_notify {
 	uint32_t size;
 	uint32_t reserved;
 	enum payroute_order_kind kind;
-	char order_id[PAYROUTE_ID_LEN];  /* payroute's id (out_trade_no) */
+	char order_id[PAYROUTE_ID_LEN];	 /* payroute's id (out_trade_no) */
 	char refund_id[PAYROUTE_ID_LEN]; /* for refund notifications */
 	char channel_trade_no[PAYROUTE_ID_LEN];
 	char code[PAYROUTE_CODE_LEN];
@@ -256,9 +256,9 @@ struct payroute_code_entry {
 	const char *op;
 	const char *code;
 	const char *sub_code;
-	const char *unified;  /* payroute's code, e.g. "INSUFFICIENT_BALANCE" */
+	const char *unified; /* payroute's code, e.g. "INSUFFICIENT_BALANCE" */
 	enum payroute_effect effect;
-	int retryable;        /* may be retried on another channel */
+	int retryable; /* may be retried on another channel */
 	enum payroute_category category;
 	const char *message_en; /* for the end user */
 	const char *message_zh;
@@ -269,7 +269,7 @@ struct payroute_code_entry {
 /* ------------------------------------------------------------------------ */
 
 struct payroute_services {
-	uint32_t size;     /* sizeof(struct payroute_services) in the core */
+	uint32_t size; /* sizeof(struct payroute_services) in the core */
 	uint16_t abi_major;
 	uint16_t abi_minor;
 
@@ -436,9 +436,9 @@ struct payroute_driver {
 typedef const struct payroute_driver *(*payroute_driver_entry_fn)(void);
 
 #define PAYROUTE_DRIVER_EXPORT(desc)                                           \
-	PAYROUTE_EXPORT const struct payroute_driver *payroute_driver_entry(  \
+	PAYROUTE_EXPORT const struct payroute_driver *payroute_driver_entry(   \
 		void);                                                         \
-	PAYROUTE_EXPORT const struct payroute_driver *payroute_driver_entry(  \
+	PAYROUTE_EXPORT const struct payroute_driver *payroute_driver_entry(   \
 		void)                                                          \
 	{                                                                      \
 		return &(desc);                                                \

@@ -41,16 +41,31 @@ static const struct payroute_driver good = {
 struct abi_case {
 	const char *name;
 	void (*mutate)(struct payroute_driver *d);
-	int expect;               /* 0 or -ENOEXEC */
-	const char *expect_text;  /* substring of the error */
+	int expect;		 /* 0 or -ENOEXEC */
+	const char *expect_text; /* substring of the error */
 	const char *expect_text2;
 };
 
-static void m_none(struct payroute_driver *d) { (void)d; }
-static void m_magic(struct payroute_driver *d) { d->magic = 0xdeadbeef; }
-static void m_major_up(struct payroute_driver *d) { d->abi_major = 2; }
-static void m_major_down(struct payroute_driver *d) { d->abi_major = 0; }
-static void m_minor_up(struct payroute_driver *d) { d->abi_minor = 7; }
+static void m_none(struct payroute_driver *d)
+{
+	(void)d;
+}
+static void m_magic(struct payroute_driver *d)
+{
+	d->magic = 0xdeadbeef;
+}
+static void m_major_up(struct payroute_driver *d)
+{
+	d->abi_major = 2;
+}
+static void m_major_down(struct payroute_driver *d)
+{
+	d->abi_major = 0;
+}
+static void m_minor_up(struct payroute_driver *d)
+{
+	d->abi_minor = 7;
+}
 static void m_small(struct payroute_driver *d)
 {
 	d->size = (uint32_t)offsetof(struct payroute_driver, init);
@@ -59,9 +74,18 @@ static void m_big(struct payroute_driver *d)
 {
 	d->size = (uint32_t)sizeof(*d) + 64;
 }
-static void m_noname(struct payroute_driver *d) { d->name = NULL; }
-static void m_badname(struct payroute_driver *d) { d->name = "Bad-Name"; }
-static void m_noinit(struct payroute_driver *d) { d->init = NULL; }
+static void m_noname(struct payroute_driver *d)
+{
+	d->name = NULL;
+}
+static void m_badname(struct payroute_driver *d)
+{
+	d->name = "Bad-Name";
+}
+static void m_noinit(struct payroute_driver *d)
+{
+	d->init = NULL;
+}
 
 static const struct abi_case abi_cases[] = {
 	{ "good descriptor", m_none, 0, NULL, NULL },
@@ -93,7 +117,8 @@ static void test_abi_table(void **state)
 
 		c->mutate(&d);
 		rc = pr_abi_check(&d, err, sizeof(err));
-		if (rc != c->expect || (c->expect_text && !strstr(err, c->expect_text)) ||
+		if (rc != c->expect ||
+		    (c->expect_text && !strstr(err, c->expect_text)) ||
 		    (c->expect_text2 && !strstr(err, c->expect_text2)))
 			fail_msg("case \"%s\": rc %d (want %d), err \"%s\"",
 				 c->name, rc, c->expect, err);
@@ -161,9 +186,8 @@ static void test_loader_refuses_broken(void **state)
 	put_driver("badmajor.so", "badmajor.so");
 	put_driver("small.so", "small.so");
 	put_driver("newminor.so", "newminor.so");
-	assert_int_equal(pr_loader_scan(tmpdir, NULL, 1, &set, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+		pr_loader_scan(tmpdir, NULL, 1, &set, err, sizeof(err)), 0);
 	assert_int_equal(set.n, 1);
 	assert_int_equal(set.refused, 4);
 	assert_string_equal(set.mods[0]->desc->name, "testgood");
@@ -188,14 +212,14 @@ static void test_loader_shares_and_reloads(void **state)
 	snprintf(path, sizeof(path), "%s/newminor.so", tmpdir);
 	unlink(path);
 	put_driver("good.so", "good.so");
-	assert_int_equal(pr_loader_scan(tmpdir, NULL, 1, &a, err,
-					sizeof(err)), 0);
+	assert_int_equal(pr_loader_scan(tmpdir, NULL, 1, &a, err, sizeof(err)),
+			 0);
 	assert_int_equal(a.n, 1);
 
 	/* Unchanged file + a new one: the first module is shared. */
 	put_driver("good2.so", "good2.so");
-	assert_int_equal(pr_loader_scan(tmpdir, &a, 2, &b, err,
-					sizeof(err)), 0);
+	assert_int_equal(pr_loader_scan(tmpdir, &a, 2, &b, err, sizeof(err)),
+			 0);
 	assert_int_equal(b.n, 2);
 	assert_ptr_equal(pr_driver_set_find(&b, "testgood"), a.mods[0]);
 	assert_int_equal(a.mods[0]->refs, 2);
@@ -206,8 +230,8 @@ static void test_loader_shares_and_reloads(void **state)
 	 * while the old module stays open for the sets that hold it. */
 	sleep(1);
 	put_driver("good.so", "good.so");
-	assert_int_equal(pr_loader_scan(tmpdir, &b, 3, &c, err,
-					sizeof(err)), 0);
+	assert_int_equal(pr_loader_scan(tmpdir, &b, 3, &c, err, sizeof(err)),
+			 0);
 	assert_int_equal(c.n, 2);
 	assert_ptr_not_equal(pr_driver_set_find(&c, "testgood"), a.mods[0]);
 	assert_int_equal(pr_driver_set_find(&c, "testgood")->loaded_in, 3);

@@ -35,15 +35,16 @@ enum fixture {
 };
 
 static const char *const fx_names[FX_COUNT] = {
-	"@TOKEN@", "@TOKENCRLF@", "@TOKENSHORT@", "@KEYHEX@",
-	"@KEYRAW@", "@KEYSHORT@", "@KEYNOTHEX@",
+	"@TOKEN@",  "@TOKENCRLF@", "@TOKENSHORT@", "@KEYHEX@",
+	"@KEYRAW@", "@KEYSHORT@",  "@KEYNOTHEX@",
 };
 
 static char fx_path[FX_COUNT][64];
 
 #define GOOD_FILE_TOKEN "file-token-0123456789"
-#define KEY_HEX "000102030405060708090a0b0c0d0e0f" \
-		"101112131415161718191A1B1C1D1E1F"
+#define KEY_HEX                                                                \
+	"000102030405060708090a0b0c0d0e0f"                                     \
+	"101112131415161718191A1B1C1D1E1F"
 
 static unsigned char raw_key[32];
 
@@ -268,7 +269,8 @@ static const struct row rows[] = {
 	  "    \"pid_file\": \"/run/payrouted.pid\" } }",
 	  "/etc/payroute", NULL, check_all_set },
 	{ "listen on localhost, highest port",
-	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"localhost:65535\" } }",
+	  "{ " DB ", " ADMIN
+	  ", \"listen\": { \"admin\": \"localhost:65535\" } }",
 	  NULL, NULL, check_localhost },
 	{ "empty sections are fine",
 	  "{ " DB ", " ADMIN ", \"log\": {}, \"server\": {} }", NULL, NULL,
@@ -277,9 +279,8 @@ static const struct row rows[] = {
 	/* structure and unknown keys */
 	{ "root is an array", "[1, 2]", NULL,
 	  "must be a JSON object, got an array", NULL },
-	{ "unknown key at the root",
-	  "{ " DB ", " ADMIN ", \"databse\": {} }", NULL,
-	  "unknown option 'databse'; did you mean 'database'?", NULL },
+	{ "unknown key at the root", "{ " DB ", " ADMIN ", \"databse\": {} }",
+	  NULL, "unknown option 'databse'; did you mean 'database'?", NULL },
 	{ "unknown key, far from anything",
 	  "{ " DB ", " ADMIN ", \"frobnicate\": 1 }", NULL,
 	  "unknown option 'frobnicate'", NULL },
@@ -296,8 +297,9 @@ static const struct row rows[] = {
 	{ "dotted path at the root",
 	  "{ " DB ", " ADMIN ", \"log.level\": \"debug\" }", NULL,
 	  "unknown option 'log.level' at the top level", NULL },
-	{ "section is not an object", "{ " DB ", " ADMIN ", \"log\": \"debug\" }",
-	  NULL, "log: expected an object, got a string", NULL },
+	{ "section is not an object",
+	  "{ " DB ", " ADMIN ", \"log\": \"debug\" }", NULL,
+	  "log: expected an object, got a string", NULL },
 	{ "nested object where a value goes",
 	  "{ " DB ", " ADMIN ", \"log\": { \"level\": { \"x\": 1 } } }", NULL,
 	  "log.level: expected a string, got an object", NULL },
@@ -314,8 +316,9 @@ static const struct row rows[] = {
 	  "{ " DB ", " ADMIN ", \"http_client\": { \"verify_tls\": \"yes\" } }",
 	  NULL, "http_client.verify_tls: expected a boolean, got a string",
 	  NULL },
-	{ "null value", "{ " DB ", " ADMIN ", \"server\": { \"pid_file\": null } }",
-	  NULL, "server.pid_file: expected a string, got null", NULL },
+	{ "null value",
+	  "{ " DB ", " ADMIN ", \"server\": { \"pid_file\": null } }", NULL,
+	  "server.pid_file: expected a string, got null", NULL },
 	{ "duplicate key",
 	  "{ " DB ", " ADMIN ", \"log\": { \"level\": \"info\", "
 	  "\"level\": \"debug\" } }",
@@ -331,7 +334,8 @@ static const struct row rows[] = {
 	  " }",
 	  NULL, "database.pool_size: must be between 1 and 64, got 65", NULL },
 	{ "max_body_bytes too small",
-	  "{ " DB ", " ADMIN ", \"server\": { \"max_body_bytes\": 1023 } }", NULL,
+	  "{ " DB ", " ADMIN ", \"server\": { \"max_body_bytes\": 1023 } }",
+	  NULL,
 	  "server.max_body_bytes: must be between 1024 and 67108864, got 1023",
 	  NULL },
 	{ "max_body_bytes too large",
@@ -343,31 +347,37 @@ static const struct row rows[] = {
 	  NULL, "http_client.timeout_ms: must be between", NULL },
 	{ "negative integer",
 	  "{ " DB ", " ADMIN ", \"http_client\": { \"max_connections\": -1 } }",
-	  NULL, "http_client.max_connections: must be between 1 and 4096, got -1",
+	  NULL,
+	  "http_client.max_connections: must be between 1 and 4096, got -1",
 	  NULL },
 	{ "reconnect max below min",
 	  "{ \"database\": { \"conninfo\": \"x\", \"reconnect_min_ms\": 500, "
 	  "\"reconnect_max_ms\": 499 }, " ADMIN " }",
 	  NULL, "database.reconnect_max_ms: must be at least", NULL },
-	{ "bad log level", "{ " DB ", " ADMIN ", \"log\": { \"level\": \"loud\" } }",
-	  NULL, "log.level: expected one of error, warn, info, debug, got \"loud\"",
+	{ "bad log level",
+	  "{ " DB ", " ADMIN ", \"log\": { \"level\": \"loud\" } }", NULL,
+	  "log.level: expected one of error, warn, info, debug, got \"loud\"",
 	  NULL },
-	{ "empty string", "{ " DB ", " ADMIN ", \"drivers\": { \"dir\": \"\" } }",
-	  NULL, "drivers.dir: must not be empty", NULL },
+	{ "empty string",
+	  "{ " DB ", " ADMIN ", \"drivers\": { \"dir\": \"\" } }", NULL,
+	  "drivers.dir: must not be empty", NULL },
 
 	/* listen */
 	{ "listen without port",
-	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"127.0.0.1\" } }", NULL,
-	  "listen.admin: expected \"host:port\", got \"127.0.0.1\"", NULL },
+	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"127.0.0.1\" } }",
+	  NULL, "listen.admin: expected \"host:port\", got \"127.0.0.1\"",
+	  NULL },
 	{ "listen port 0",
 	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"127.0.0.1:0\" } }",
 	  NULL, "listen.admin: expected \"host:port\", got \"127.0.0.1:0\"",
 	  NULL },
 	{ "listen port too large",
-	  "{ " DB ", " ADMIN ", \"listen\": { \"merchant\": \"127.0.0.1:65536\" } }",
+	  "{ " DB ", " ADMIN
+	  ", \"listen\": { \"merchant\": \"127.0.0.1:65536\" } }",
 	  NULL, "listen.merchant: expected \"host:port\"", NULL },
 	{ "listen port not a number",
-	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"127.0.0.1:http\" } }",
+	  "{ " DB ", " ADMIN
+	  ", \"listen\": { \"admin\": \"127.0.0.1:http\" } }",
 	  NULL, "listen.admin: expected \"host:port\"", NULL },
 	{ "listen signed port",
 	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"127.0.0.1:+80\" } }",
@@ -376,20 +386,22 @@ static const struct row rows[] = {
 	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"300.1.1.1:80\" } }",
 	  NULL, "listen.admin: expected \"host:port\"", NULL },
 	{ "listen host name",
-	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"example.com:80\" } }",
+	  "{ " DB ", " ADMIN
+	  ", \"listen\": { \"admin\": \"example.com:80\" } }",
 	  NULL, "listen.admin: expected \"host:port\"", NULL },
 	{ "listen IPv6 without brackets",
 	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"::1:80\" } }", NULL,
 	  "listen.admin: expected \"host:port\"", NULL },
 	{ "listen bad IPv6",
-	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"[::g]:80\" } }", NULL,
-	  "listen.admin: expected \"host:port\"", NULL },
+	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"[::g]:80\" } }",
+	  NULL, "listen.admin: expected \"host:port\"", NULL },
 	{ "listen empty",
 	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": \"\" } }", NULL,
 	  "listen.admin: expected \"host:port\", got \"\"", NULL },
 	{ "listen an integer",
 	  "{ " DB ", " ADMIN ", \"listen\": { \"admin\": 8081 } }", NULL,
-	  "listen.admin: expected a string \"host:port\", got an integer", NULL },
+	  "listen.admin: expected a string \"host:port\", got an integer",
+	  NULL },
 
 	/* required */
 	{ "missing conninfo", "{ " ADMIN " }", NULL,
@@ -400,12 +412,14 @@ static const struct row rows[] = {
 	{ "token and token_file both",
 	  "{ " DB ", \"admin\": { \"token\": \"0123456789abcdef\", "
 	  "\"token_file\": \"@TOKEN@\" } }",
-	  NULL, "admin.token and admin.token_file are mutually exclusive", NULL },
+	  NULL, "admin.token and admin.token_file are mutually exclusive",
+	  NULL },
 	{ "neither token nor token_file", "{ " DB " }", NULL,
 	  "admin.token: required option missing", NULL },
 	{ "token too short",
 	  "{ " DB ", \"admin\": { \"token\": \"0123456789abcde\" } }", NULL,
-	  "admin.token: the token must be at least 16 characters, got 15", NULL },
+	  "admin.token: the token must be at least 16 characters, got 15",
+	  NULL },
 	{ "token with a space",
 	  "{ " DB ", \"admin\": { \"token\": \"0123456789 abcdef\" } }", NULL,
 	  "admin.token: the token must not contain spaces", NULL },
@@ -432,16 +446,19 @@ static const struct row rows[] = {
 	  "{ " DB ", " ADMIN ", \"secrets\": { \"key_file\": \"@KEYRAW@\" } }",
 	  NULL, NULL, check_key_raw },
 	{ "key_file of 31 bytes",
-	  "{ " DB ", " ADMIN ", \"secrets\": { \"key_file\": \"@KEYSHORT@\" } }",
+	  "{ " DB ", " ADMIN
+	  ", \"secrets\": { \"key_file\": \"@KEYSHORT@\" } }",
 	  NULL,
 	  "secrets.key_file: @KEYSHORT@: expected 32 raw bytes or 64 hex "
 	  "characters, got 31 bytes",
 	  NULL },
 	{ "key_file of 64 non-hex characters",
-	  "{ " DB ", " ADMIN ", \"secrets\": { \"key_file\": \"@KEYNOTHEX@\" } }",
+	  "{ " DB ", " ADMIN
+	  ", \"secrets\": { \"key_file\": \"@KEYNOTHEX@\" } }",
 	  NULL, "got 64 bytes that are not hex", NULL },
 	{ "key_file missing",
-	  "{ " DB ", " ADMIN ", \"secrets\": { \"key_file\": \"/nonexistent/k\" } }",
+	  "{ " DB ", " ADMIN
+	  ", \"secrets\": { \"key_file\": \"/nonexistent/k\" } }",
 	  NULL, "secrets.key_file: cannot read /nonexistent/k", NULL },
 
 	/* relative paths */
@@ -467,8 +484,8 @@ static const struct row rows[] = {
 	  "{\n  \"database\": { \"conninfo\": \"x\" },\n  \"admin\": { \"token\" "
 	  "\"0123456789abcdef\" }\n}",
 	  NULL, "JSON error at line 3", NULL },
-	{ "trailing comma",
-	  "{\n" DB ",\n" ADMIN ",\n}", NULL, "JSON error at line 4", NULL },
+	{ "trailing comma", "{\n" DB ",\n" ADMIN ",\n}", NULL,
+	  "JSON error at line 4", NULL },
 	{ "not JSON at all", "listen = 8080", NULL, "JSON error at line 1",
 	  NULL },
 };
@@ -533,8 +550,8 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(root);
 		assert_non_null(dot);
 		assert_true((size_t)(dot - o->path) < sizeof(section));
-		snprintf(section, sizeof(section), "%.*s",
-			 (int)(dot - o->path), o->path);
+		snprintf(section, sizeof(section), "%.*s", (int)(dot - o->path),
+			 o->path);
 		sect = json_object_get(root, section);
 		if (!sect) {
 			sect = json_object();
@@ -542,9 +559,9 @@ static void test_every_option_wrong_type(void **state)
 		}
 		json_object_set_new(sect, dot + 1,
 				    o->type == PR_OPT_INT ||
-						    o->type == PR_OPT_BOOL
-					    ? json_string("x")
-					    : json_integer(12));
+						    o->type == PR_OPT_BOOL ?
+					    json_string("x") :
+					    json_integer(12));
 		text = json_dumps(root, 0);
 		rc = pr_config_parse(text, NULL, &cfg, err, sizeof(err));
 		snprintf(want, sizeof(want), "%s: expected ", o->path);
@@ -608,13 +625,16 @@ static void test_restart_changes(void **state)
 	struct pr_config *a, *b, *c, *d;
 	const char *names[4] = { 0 };
 
-	a = parse_ok("{ " DB ", " ADMIN ", \"listen\": { \"admin\": "
-		     "\"127.0.0.1:9001\" }, \"log\": { \"level\": \"info\" } }");
-	b = parse_ok("{ " DB ", " ADMIN ", \"listen\": { \"admin\": "
-		     "\"127.0.0.1:9002\" }, \"log\": { \"level\": \"debug\" } }");
-	c = parse_ok("{ " ADMIN ", \"listen\": { \"admin\": "
-		     "\"127.0.0.1:9001\" }, \"log\": { \"level\": \"debug\" },"
-		     " \"database\": { \"conninfo\": \"x\", \"pool_size\": 9 } }");
+	a = parse_ok(
+		"{ " DB ", " ADMIN ", \"listen\": { \"admin\": "
+		"\"127.0.0.1:9001\" }, \"log\": { \"level\": \"info\" } }");
+	b = parse_ok(
+		"{ " DB ", " ADMIN ", \"listen\": { \"admin\": "
+		"\"127.0.0.1:9002\" }, \"log\": { \"level\": \"debug\" } }");
+	c = parse_ok(
+		"{ " ADMIN ", \"listen\": { \"admin\": "
+		"\"127.0.0.1:9001\" }, \"log\": { \"level\": \"debug\" },"
+		" \"database\": { \"conninfo\": \"x\", \"pool_size\": 9 } }");
 	d = parse_ok("{ " DB ", " ADMIN ", \"listen\": { \"admin\": "
 		     "\"localhost:9001\", \"merchant\": \"[::]:8080\" },"
 		     " \"server\": { \"pid_file\": \"/run/p.pid\" } }");
@@ -667,8 +687,8 @@ static void test_load(void **state)
 	char err[1024] = "", want[256];
 	int rc;
 
-	write_file(path, sizeof(path), "{ " DB ", " ADMIN
-			 ", \"drivers\": { \"dir\": \"drv\" } }");
+	write_file(path, sizeof(path),
+		   "{ " DB ", " ADMIN ", \"drivers\": { \"dir\": \"drv\" } }");
 	rc = pr_config_load(path, &cfg, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_string_equal(cfg->path, path);
@@ -677,8 +697,9 @@ static void test_load(void **state)
 	unlink(path);
 
 	/* errors are prefixed with the file */
-	write_file(path, sizeof(path), "{ \"database\": { \"conninfo\": \"x\", "
-			 "\"pool_size\": 0 }, " ADMIN " }");
+	write_file(path, sizeof(path),
+		   "{ \"database\": { \"conninfo\": \"x\", "
+		   "\"pool_size\": 0 }, " ADMIN " }");
 	cfg = NULL;
 	rc = pr_config_load(path, &cfg, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
@@ -759,7 +780,8 @@ static void test_sample(void **state)
 	assert_int_equal(cfg->merchant_listen.port, 8080);
 	assert_int_equal(cfg->admin_listen.port, 8081);
 	assert_true(strlen(cfg->admin_token) >= 16);
-	assert_non_null(strstr(cfg->driver_dir, "/etc/../lib/payroute/drivers"));
+	assert_non_null(
+		strstr(cfg->driver_dir, "/etc/../lib/payroute/drivers"));
 	pr_config_free(cfg);
 }
 

@@ -113,8 +113,7 @@ static void test_hmac_sha256(void **state)
 	for (size_t i = 0; i < N_ELEMS(hmac_rows); i++) {
 		print_message("hmac: %s\n", hmac_rows[i].name);
 		key = unhex(hmac_rows[i].key_hex, &key_len);
-		assert_int_equal(pr_hmac_sha256(key, key_len,
-						hmac_rows[i].data,
+		assert_int_equal(pr_hmac_sha256(key, key_len, hmac_rows[i].data,
 						strlen(hmac_rows[i].data), mac),
 				 0);
 		hex = pr_hex_encode(mac, sizeof(mac));
@@ -145,8 +144,8 @@ static const struct {
 	const char *name;
 	const char *key, *iv, *aad, *plain, *cipher, *tag;
 } gcm_rows[] = {
-	{ "test case 13: empty", ZERO32, "000000000000000000000000", "", "",
-	  "", "530f8afbc74536b9a963b4f1c4cb738b" },
+	{ "test case 13: empty", ZERO32, "000000000000000000000000", "", "", "",
+	  "530f8afbc74536b9a963b4f1c4cb738b" },
 	{ "test case 14: one zero block", ZERO32, "000000000000000000000000",
 	  "", ZERO16, "cea7403d4d606b6e074ec5d3baf39d18",
 	  "d0d1c8a799996bf0265b98b5d48ab919" },
@@ -180,9 +179,8 @@ static void test_aes256gcm_vectors(void **state)
 		plain = unhex(gcm_rows[i].plain, &plain_len);
 
 		assert_int_equal(pr_aes256gcm_encrypt(key, iv, iv_len, aad,
-						      aad_len, plain,
-						      plain_len, &out,
-						      &out_len),
+						      aad_len, plain, plain_len,
+						      &out, &out_len),
 				 0);
 		assert_int_equal(out_len, plain_len + 16);
 		assert_int_equal(out[out_len], '\0');
@@ -248,10 +246,9 @@ static void test_aes256gcm_tamper(void **state)
 	assert_int_equal(pr_random_bytes(iv, sizeof(iv)), 0);
 	for (size_t i = 0; i < N_ELEMS(gcm_tamper_rows); i++) {
 		print_message("gcm tamper: %s\n", gcm_tamper_rows[i].name);
-		assert_int_equal(pr_aes256gcm_encrypt(key, iv, sizeof(iv), aad,
-						      strlen(aad), plain,
-						      strlen(plain), &ct,
-						      &ct_len),
+		assert_int_equal(pr_aes256gcm_encrypt(
+					 key, iv, sizeof(iv), aad, strlen(aad),
+					 plain, strlen(plain), &ct, &ct_len),
 				 0);
 		aad_len = strlen(aad);
 		len = ct_len;
@@ -282,9 +279,9 @@ static void test_aes256gcm_tamper(void **state)
 		assert_int_equal(
 			pr_aes256gcm_decrypt(
 				key, iv,
-				gcm_tamper_rows[i].tamper == T_IV_EMPTY
-					? 0
-					: sizeof(iv),
+				gcm_tamper_rows[i].tamper == T_IV_EMPTY ?
+					0 :
+					sizeof(iv),
 				aad, aad_len, ct, len, &back, &back_len),
 			gcm_tamper_rows[i].rc);
 		if (gcm_tamper_rows[i].rc == 0) {
@@ -521,22 +518,22 @@ static void test_random_and_memeq(void **state)
 
 /* The key material of the RSA tests, generated once. */
 struct keys {
-	char *priv_pkcs8;  /* BEGIN PRIVATE KEY */
-	char *priv_pkcs1;  /* BEGIN RSA PRIVATE KEY */
-	char *pub_spki;    /* BEGIN PUBLIC KEY */
-	char *pub_pkcs1;   /* BEGIN RSA PUBLIC KEY */
-	char *cert;        /* BEGIN CERTIFICATE, self-signed */
-	char *bare_priv;   /* the PKCS#8 body, no armour (Alipay style) */
-	char *bare_priv1;  /* the PKCS#1 body, no armour */
-	char *bare_pub;    /* the SPKI body, no armour */
+	char *priv_pkcs8; /* BEGIN PRIVATE KEY */
+	char *priv_pkcs1; /* BEGIN RSA PRIVATE KEY */
+	char *pub_spki;	  /* BEGIN PUBLIC KEY */
+	char *pub_pkcs1;  /* BEGIN RSA PUBLIC KEY */
+	char *cert;	  /* BEGIN CERTIFICATE, self-signed */
+	char *bare_priv;  /* the PKCS#8 body, no armour (Alipay style) */
+	char *bare_priv1; /* the PKCS#1 body, no armour */
+	char *bare_pub;	  /* the SPKI body, no armour */
 	char *bare_cert;
-	char *other_pub;   /* a different 2048-bit key */
+	char *other_pub; /* a different 2048-bit key */
 	char *rsa1024_priv;
 	char *rsa1024_pub;
 	char *ec_priv;
 	char *ec_pub;
 	char *encrypted;   /* BEGIN ENCRYPTED PRIVATE KEY */
-	char path[64];     /* a file holding priv_pkcs8 */
+	char path[64];	   /* a file holding priv_pkcs8 */
 	char pub_path[64]; /* a file holding cert */
 };
 
@@ -575,8 +572,8 @@ static char *pem_of(EVP_PKEY *pkey, enum pem_kind kind)
 	assert_non_null(bio);
 	switch (kind) {
 	case PEM_PKCS8:
-		assert_int_equal(PEM_write_bio_PrivateKey(bio, pkey, NULL,
-							  NULL, 0, NULL, NULL),
+		assert_int_equal(PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL,
+							  0, NULL, NULL),
 				 1);
 		break;
 	case PEM_PKCS1:
@@ -737,33 +734,50 @@ enum key_src {
 	K_EMPTY,
 };
 
-static const char *key_text(const struct keys *k, enum key_src src,
-			    char *buf, size_t size)
+static const char *key_text(const struct keys *k, enum key_src src, char *buf,
+			    size_t size)
 {
 	switch (src) {
-	case K_PRIV_PKCS8: return k->priv_pkcs8;
-	case K_PRIV_PKCS1: return k->priv_pkcs1;
+	case K_PRIV_PKCS8:
+		return k->priv_pkcs8;
+	case K_PRIV_PKCS1:
+		return k->priv_pkcs1;
 	case K_PRIV_FILE:
 		snprintf(buf, size, "@%s", k->path);
 		return buf;
-	case K_BARE_PRIV: return k->bare_priv;
-	case K_BARE_PRIV1: return k->bare_priv1;
-	case K_PUB_SPKI: return k->pub_spki;
-	case K_PUB_PKCS1: return k->pub_pkcs1;
-	case K_CERT: return k->cert;
+	case K_BARE_PRIV:
+		return k->bare_priv;
+	case K_BARE_PRIV1:
+		return k->bare_priv1;
+	case K_PUB_SPKI:
+		return k->pub_spki;
+	case K_PUB_PKCS1:
+		return k->pub_pkcs1;
+	case K_CERT:
+		return k->cert;
 	case K_CERT_FILE:
 		snprintf(buf, size, "@%s", k->pub_path);
 		return buf;
-	case K_BARE_PUB: return k->bare_pub;
-	case K_BARE_CERT: return k->bare_cert;
-	case K_RSA1024_PRIV: return k->rsa1024_priv;
-	case K_RSA1024_PUB: return k->rsa1024_pub;
-	case K_EC_PRIV: return k->ec_priv;
-	case K_EC_PUB: return k->ec_pub;
-	case K_ENCRYPTED: return k->encrypted;
-	case K_MISSING_FILE: return "@/nonexistent/payroute/key.pem";
-	case K_GARBAGE: return "this is not a key";
-	case K_EMPTY: return "";
+	case K_BARE_PUB:
+		return k->bare_pub;
+	case K_BARE_CERT:
+		return k->bare_cert;
+	case K_RSA1024_PRIV:
+		return k->rsa1024_priv;
+	case K_RSA1024_PUB:
+		return k->rsa1024_pub;
+	case K_EC_PRIV:
+		return k->ec_priv;
+	case K_EC_PUB:
+		return k->ec_pub;
+	case K_ENCRYPTED:
+		return k->encrypted;
+	case K_MISSING_FILE:
+		return "@/nonexistent/payroute/key.pem";
+	case K_GARBAGE:
+		return "this is not a key";
+	case K_EMPTY:
+		return "";
 	}
 	return NULL;
 }
@@ -790,8 +804,8 @@ static const struct {
 	  "private key" },
 	{ "bare public body where a private one is needed", K_BARE_PUB, 1,
 	  -EINVAL, "private key" },
-	{ "private key where a public one is needed", K_PRIV_PKCS8, 0,
-	  -EINVAL, "public key" },
+	{ "private key where a public one is needed", K_PRIV_PKCS8, 0, -EINVAL,
+	  "public key" },
 	{ "1024-bit private key refused", K_RSA1024_PRIV, 1, -EINVAL,
 	  "1024 bits" },
 	{ "1024-bit public key refused", K_RSA1024_PUB, 0, -EINVAL,
@@ -857,8 +871,7 @@ static void test_rsa_sign_verify(void **state)
 	bare = load(k->bare_pub, 0);
 	other = load(k->other_pub, 0);
 
-	assert_int_equal(pr_rsa_sha256_sign(priv, data, strlen(data), &sig),
-			 0);
+	assert_int_equal(pr_rsa_sha256_sign(priv, data, strlen(data), &sig), 0);
 	assert_int_equal(strlen(sig), 344); /* 256 bytes in base64 */
 	/* PKCS#1 v1.5 is deterministic: the same key in another form signs
 	 * the same. */
@@ -866,16 +879,14 @@ static void test_rsa_sign_verify(void **state)
 			 0);
 	assert_string_equal(sig, sig1);
 
-	assert_int_equal(pr_rsa_sha256_verify(pub, data, strlen(data), sig),
-			 0);
+	assert_int_equal(pr_rsa_sha256_verify(pub, data, strlen(data), sig), 0);
 	assert_int_equal(pr_rsa_sha256_verify(cert, data, strlen(data), sig),
 			 0);
 	assert_int_equal(pr_rsa_sha256_verify(bare, data, strlen(data), sig),
 			 0);
 
 	/* Tampered data, another key, a tampered or mangled signature. */
-	assert_int_equal(pr_rsa_sha256_verify(pub, data, strlen(data) - 1,
-					      sig),
+	assert_int_equal(pr_rsa_sha256_verify(pub, data, strlen(data) - 1, sig),
 			 -EBADMSG);
 	assert_int_equal(pr_rsa_sha256_verify(other, data, strlen(data), sig),
 			 -EBADMSG);

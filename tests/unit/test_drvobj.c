@@ -156,9 +156,9 @@ static const struct {
 	const char *name;
 	enum getter getter;
 	const char *key;
-	int rc;              /* conf_int / conf_bool */
-	const char *str;     /* conf_str: expected value, NULL for none */
-	int64_t num;         /* conf_int / conf_bool: expected value */
+	int rc;		 /* conf_int / conf_bool */
+	const char *str; /* conf_str: expected value, NULL for none */
+	int64_t num;	 /* conf_int / conf_bool: expected value */
 } conf_rows[] = {
 	{ "top-level string", G_STR, "app_id", 0, "2021000000000000", 0 },
 	{ "nested string", G_STR, "gateway.url", 0,
@@ -188,8 +188,8 @@ static const struct {
 	{ "deep false", G_BOOL, "gateway.tls.verify", 0, NULL, 0 },
 	{ "top-level false", G_BOOL, "flag", 0, NULL, 0 },
 	{ "missing bool", G_BOOL, "gateway.tls.pin", -ENOENT, NULL, 0 },
-	{ "integer is not a bool", G_BOOL, "gateway.timeout_ms", -EINVAL,
-	  NULL, 0 },
+	{ "integer is not a bool", G_BOOL, "gateway.timeout_ms", -EINVAL, NULL,
+	  0 },
 	{ "string is not a bool", G_BOOL, "app_id", -EINVAL, NULL, 0 },
 };
 
@@ -221,18 +221,17 @@ static void test_conf_getters(void **state)
 			assert_int_equal(svc->conf_int(&conf, conf_rows[i].key,
 						       &num),
 					 conf_rows[i].rc);
-			assert_true(num == (conf_rows[i].rc == 0
-						    ? conf_rows[i].num
-						    : 12345));
+			assert_true(num == (conf_rows[i].rc == 0 ?
+						    conf_rows[i].num :
+						    12345));
 			break;
 		case G_BOOL:
 			b = 7;
-			assert_int_equal(svc->conf_bool(&conf,
-							conf_rows[i].key, &b),
+			assert_int_equal(svc->conf_bool(&conf, conf_rows[i].key,
+							&b),
 					 conf_rows[i].rc);
-			assert_int_equal(b, conf_rows[i].rc == 0
-						    ? conf_rows[i].num
-						    : 7);
+			assert_int_equal(
+				b, conf_rows[i].rc == 0 ? conf_rows[i].num : 7);
 			break;
 		}
 	}
@@ -270,8 +269,8 @@ static const struct {
 	{ "file scheme", "GET", "file:///etc/passwd", -EINVAL },
 	{ "no scheme", "GET", "api.example.com/pay", -EINVAL },
 	{ "scheme only", "GET", "https://", -EINVAL },
-	{ "CRLF in the URL", "GET",
-	  "https://api.example.com/\r\nX-Injected: 1", -EINVAL },
+	{ "CRLF in the URL", "GET", "https://api.example.com/\r\nX-Injected: 1",
+	  -EINVAL },
 	{ "space in the URL", "GET", "https://api.example.com/a b", -EINVAL },
 	{ "NULL URL", "GET", NULL, -EINVAL },
 };
@@ -385,8 +384,7 @@ static void test_http_body_and_timeout(void **state)
 	assert_int_equal(svc->http_timeout(&req, 0), 0);
 	assert_int_equal(req.timeout_ms, 0);
 
-	assert_int_equal(svc->http_set(&req, "POST", "https://x.example/"),
-			 0);
+	assert_int_equal(svc->http_set(&req, "POST", "https://x.example/"), 0);
 	assert_int_equal(svc->http_header(&req, "A", "1"), 0);
 	pr_http_req_clear(&req);
 	assert_null(req.body);
@@ -408,10 +406,10 @@ static const struct {
 	size_t n_after;
 } kv_rows[] = {
 	{ "first key", "qr_code", "https://qr.example/abc", 0, 1 },
-	{ "second key", "prepay_id", "wx201410272009395522657a690389285100",
-	  0, 2 },
-	{ "replace keeps the position", "qr_code", "https://qr.example/def",
-	  0, 2 },
+	{ "second key", "prepay_id", "wx201410272009395522657a690389285100", 0,
+	  2 },
+	{ "replace keeps the position", "qr_code", "https://qr.example/def", 0,
+	  2 },
 	{ "empty value", "form", "", 0, 3 },
 	{ "UTF-8 value", "subject", "\xe8\xae\xa2\xe5\x8d\x95", 0, 4 },
 	{ "invalid UTF-8 value", "bad", "\xff\xfe", -EINVAL, 4 },

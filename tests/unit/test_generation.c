@@ -44,11 +44,8 @@ static void fake_fini(void *state)
 }
 
 static const struct payroute_driver fake = {
-	PAYROUTE_DRIVER_HEADER_V1,
-	.name = "fake",
-	.version = "1",
-	.init = fake_init,
-	.fini = fake_fini,
+	PAYROUTE_DRIVER_HEADER_V1, .name = "fake",    .version = "1",
+	.init = fake_init,	   .fini = fake_fini,
 };
 
 static struct pr_config *new_config(void)

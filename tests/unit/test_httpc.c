@@ -241,11 +241,9 @@ static int blackhole_port(int fds[N_BLACKHOLE])
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fds[0] = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fds[0] >= 0);
-	assert_int_equal(bind(fds[0], (struct sockaddr *)&sin, sizeof(sin)),
-			 0);
+	assert_int_equal(bind(fds[0], (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(fds[0], 0), 0);
-	assert_int_equal(getsockname(fds[0], (struct sockaddr *)&sin, &len),
-			 0);
+	assert_int_equal(getsockname(fds[0], (struct sockaddr *)&sin, &len), 0);
 	for (int i = 1; i < N_BLACKHOLE; i++) {
 		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		assert_true(fds[i] >= 0);
@@ -399,8 +397,7 @@ static void make_req(struct req_buf *b, const char *method, const char *url,
 	b->req.timeout_ms = timeout_ms;
 }
 
-static int send_req(struct fx *f, struct req_buf *b, pr_httpc_cb cb,
-		    void *arg)
+static int send_req(struct fx *f, struct req_buf *b, pr_httpc_cb cb, void *arg)
 {
 	int rc;
 
@@ -426,48 +423,101 @@ struct httpc_case {
 	int timeout_ms;
 	/* expected */
 	int ok, sent, status;
-	const char *body_has; /* substring, NULL: not checked */
-	size_t body_len;      /* 0: not checked */
+	const char *body_has;  /* substring, NULL: not checked */
+	size_t body_len;       /* 0: not checked */
 	const char *reply_hdr; /* X-Reply value, NULL: not checked */
 	const char *error_has;
 };
 
 static const struct httpc_case cases[] = {
-	{ .name = "GET echo", .method = "GET", .path = "/echo?a=1",
-	  .xtest = "hello", .ok = 1, .sent = 1, .status = 200,
+	{ .name = "GET echo",
+	  .method = "GET",
+	  .path = "/echo?a=1",
+	  .xtest = "hello",
+	  .ok = 1,
+	  .sent = 1,
+	  .status = 200,
 	  .body_has = "method=GET\nx-test=hello\nexpect=(none)\nbody=",
 	  .reply_hdr = "hello" },
-	{ .name = "POST echo", .method = "POST", .path = "/echo",
-	  .xtest = "p1", .body = "{\"amount\":100}", .ok = 1, .sent = 1,
+	{ .name = "POST echo",
+	  .method = "POST",
+	  .path = "/echo",
+	  .xtest = "p1",
+	  .body = "{\"amount\":100}",
+	  .ok = 1,
+	  .sent = 1,
 	  .status = 200,
 	  .body_has = "method=POST\nx-test=p1\nexpect=(none)\n"
 		      "body={\"amount\":100}",
 	  .reply_hdr = "p1" },
-	{ .name = "PUT echo", .method = "PUT", .path = "/echo",
-	  .body = "k=v", .ok = 1, .sent = 1, .status = 200,
+	{ .name = "PUT echo",
+	  .method = "PUT",
+	  .path = "/echo",
+	  .body = "k=v",
+	  .ok = 1,
+	  .sent = 1,
+	  .status = 200,
 	  .body_has = "method=PUT\nx-test=(none)\nexpect=(none)\nbody=k=v",
 	  .reply_hdr = "none" },
-	{ .name = "DELETE echo", .method = "DELETE", .path = "/echo",
-	  .ok = 1, .sent = 1, .status = 200,
+	{ .name = "DELETE echo",
+	  .method = "DELETE",
+	  .path = "/echo",
+	  .ok = 1,
+	  .sent = 1,
+	  .status = 200,
 	  .body_has = "method=DELETE\n" },
-	{ .name = "404 is a response", .method = "GET", .path = "/nope",
-	  .ok = 1, .sent = 1, .status = 404 },
-	{ .name = "1 MiB body", .method = "GET", .path = "/big", .ok = 1,
-	  .sent = 1, .status = 200, .body_len = BIG_LEN,
+	{ .name = "404 is a response",
+	  .method = "GET",
+	  .path = "/nope",
+	  .ok = 1,
+	  .sent = 1,
+	  .status = 404 },
+	{ .name = "1 MiB body",
+	  .method = "GET",
+	  .path = "/big",
+	  .ok = 1,
+	  .sent = 1,
+	  .status = 200,
+	  .body_len = BIG_LEN,
 	  .body_has = "abcdefghijklmnopqrstuvwxyzabc" },
-	{ .name = "body over 8 MiB", .method = "GET", .path = "/huge",
-	  .ok = 0, .sent = 1, .error_has = "8 MiB" },
-	{ .name = "chunked body over 8 MiB", .method = "GET",
-	  .path = "/hugechunked", .ok = 0, .sent = 1, .error_has = "8 MiB" },
-	{ .name = "timeout after sending", .method = "GET", .path = "/slow",
-	  .timeout_ms = 200, .ok = 0, .sent = 1 },
-	{ .name = "connection refused", .method = "GET", .target = T_DEAD,
-	  .path = "/echo", .ok = 0, .sent = 0 },
-	{ .name = "timeout while connecting", .method = "POST",
-	  .target = T_BLACKHOLE, .path = "/echo", .body = "x",
-	  .timeout_ms = 300, .ok = 0, .sent = 0 },
-	{ .name = "unsupported scheme", .method = "GET",
-	  .target = T_BADSCHEME, .path = "/x", .ok = 0, .sent = 0 },
+	{ .name = "body over 8 MiB",
+	  .method = "GET",
+	  .path = "/huge",
+	  .ok = 0,
+	  .sent = 1,
+	  .error_has = "8 MiB" },
+	{ .name = "chunked body over 8 MiB",
+	  .method = "GET",
+	  .path = "/hugechunked",
+	  .ok = 0,
+	  .sent = 1,
+	  .error_has = "8 MiB" },
+	{ .name = "timeout after sending",
+	  .method = "GET",
+	  .path = "/slow",
+	  .timeout_ms = 200,
+	  .ok = 0,
+	  .sent = 1 },
+	{ .name = "connection refused",
+	  .method = "GET",
+	  .target = T_DEAD,
+	  .path = "/echo",
+	  .ok = 0,
+	  .sent = 0 },
+	{ .name = "timeout while connecting",
+	  .method = "POST",
+	  .target = T_BLACKHOLE,
+	  .path = "/echo",
+	  .body = "x",
+	  .timeout_ms = 300,
+	  .ok = 0,
+	  .sent = 0 },
+	{ .name = "unsupported scheme",
+	  .method = "GET",
+	  .target = T_BADSCHEME,
+	  .path = "/x",
+	  .ok = 0,
+	  .sent = 0 },
 };
 
 static void run_case(struct fx *f, const struct httpc_case *tc)
@@ -487,8 +537,8 @@ static void run_case(struct fx *f, const struct httpc_case *tc)
 			 tc->path);
 		break;
 	case T_DEAD:
-		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s",
-			 dead_port(), tc->path);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", dead_port(),
+			 tc->path);
 		break;
 	case T_BADSCHEME:
 		snprintf(url, sizeof(url), "ftp://127.0.0.1:%d%s", f->port,
@@ -534,8 +584,8 @@ static void run_case(struct fx *f, const struct httpc_case *tc)
 	    (s.total_ms < tc->timeout_ms * 0.8 || s.total_ms > 1500))
 		fail_msg("%s: took %.1f ms for a %d ms timeout", tc->name,
 			 s.total_ms, tc->timeout_ms);
-	print_message("  %-26s ok=%d sent=%d status=%d %.1f ms %s\n",
-		      tc->name, s.ok, s.sent, s.status, s.total_ms, s.error);
+	print_message("  %-26s ok=%d sent=%d status=%d %.1f ms %s\n", tc->name,
+		      s.ok, s.sent, s.status, s.total_ms, s.error);
 	free(s.body);
 }
 
@@ -733,8 +783,7 @@ static void on_first_frees(const struct pr_httpc_result *res, void *arg)
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo",
 			 fr->f->port);
 		make_req(&b, "GET", url, NULL, NULL, 0);
-		assert_int_equal(pr_httpc_send(fr->f->c, &b.req, on_result,
-					       s),
+		assert_int_equal(pr_httpc_send(fr->f->c, &b.req, on_result, s),
 				 -ESHUTDOWN);
 		fr->f->c = NULL;
 	}
@@ -755,8 +804,7 @@ static void test_free_from_callback(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", f->port);
 	for (int i = 1; i < 3; i++) {
 		make_req(&b, "GET", url, NULL, NULL, 0);
-		assert_int_equal(send_req(f, &b, on_result, &fr.s[i]),
-				 0);
+		assert_int_equal(send_req(f, &b, on_result, &fr.s[i]), 0);
 	}
 	assert_true(run_until(f, &fr.total, 1, 5000));
 	assert_null(f->c);
@@ -786,8 +834,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_pending, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_free_from_callback,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_from_callback, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
