@@ -1,0 +1,1643 @@
+/*
+ * policy_api.c - the admin API for the routing policy: channels (CRUD and a
+ * quick status switch), the whitelist, the routing rules, and the audit
+ * log that records every change.
+ *
+ * Reads are one query each on the views of migration 002 (channels_api,
+ * whitelist_api, routing_rules_api), with secrets masked before they leave.
+ * A write is one transaction on a held connection, serialised with every
+ * other policy write by an advisory lock:
+ *
+ *   BEGIN; lock; read the "before" image; check the change here (the same
+ *   parser the generation uses, the driver's init for an online channel);
+ *   write; re-read the whole policy (policy_snapshot) and build a catalogue
+ *   from it exactly as a reload will, rolling back if that fails; append to
+ *   audit_log and NOTIFY the other instances; COMMIT.
+ *
+ * Only then is a reload requested, and the answer waits for it, so that a
+ * client that got a 2xx sees its change in effect (the answer carries the
+ * generation). Because the whole policy was validated inside the
+ * transaction, a reload failing after a committed change means something
+ * else went wrong (the driver directory changed...), and is answered 500.
+ *
+ * Card numbers given to the whitelist are turned into HMAC-SHA256 (the
+ * config's secret key) at once; only the HMAC and the last four digits (the
+ * hint) are stored, audited or returned, and nothing here logs a body.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "admin.h"
+#include "catalogue.h"
+#include "crypto.h"
+#include "drvobj.h"
+#include "log.h"
+#include "policy_api.h"
+#include "services.h"
+
+#define MASKED "********"
+#define MAX_NOTE 512
+#define MAX_RULES 1000
+/* Every policy write takes this transaction-level advisory lock. */
+#define POLICY_LOCK_KEY "7291046533"
+
+/* ------------------------------------------------------------- replies */
+
+static void reply_err(struct pr_request *r, int status, const char *code,
+		      const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void reply_err(struct pr_request *r, int status, const char *code,
+		      const char *field, const char *fmt, ...)
+{
+	char msg[768];
+	json_t *e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e = json_pack("{s:s,s:s}", "code", code, "message", msg);
+	if (e && field)
+		json_object_set_new(e, "field", json_string(field));
+	pr_request_reply(r, status, json_pack("{s:o}", "error", e));
+}
+
+/* The field path of a parser message "limits.txn_max: must be ..." (the
+ * part before the first ": "), or "" when there is none. */
+static void err_field(const char *err, char *field, size_t len)
+{
+	const char *colon = strstr(err, ": ");
+	size_t n = colon ? (size_t)(colon - err) : 0;
+
+	if (n >= len || strchr("[.", err[0]))
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (err[i] == ' ') {
+			n = 0;
+			break;
+		}
+	}
+	memcpy(field, err, n);
+	field[n] = '\0';
+}
+
+static void store_unavailable(struct pr_request *r)
+{
+	reply_err(r, 503, "store_unavailable", NULL,
+		  "the store (PostgreSQL) is unavailable; retry later");
+}
+
+/* The SQLSTATE of a db.c error "message (SQLSTATE xxxxx)", or "". */
+static void err_sqlstate(const char *err, char state[6])
+{
+	const char *p = err ? strstr(err, "(SQLSTATE ") : NULL;
+
+	state[0] = '\0';
+	if (p && strlen(p) >= 16) {
+		memcpy(state, p + 10, 5);
+		state[5] = '\0';
+	}
+}
+
+/* Answers a failed statement: constraint violations are the client's,
+ * connection trouble is 503, the rest 500. */
+static void reply_db_error(struct pr_request *r, const char *what,
+			   const char *err)
+{
+	char st[6];
+
+	err_sqlstate(err, st);
+	if (!st[0] || strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 ||
+	    strncmp(st, "53", 2) == 0 || strcmp(st, "40001") == 0 ||
+	    strcmp(st, "40P01") == 0) {
+		pr_warn("policy: %s: %s", what,
+			err ? err : "store unavailable");
+		store_unavailable(r);
+	} else if (strcmp(st, "23514") == 0 || strcmp(st, "23502") == 0) {
+		reply_err(r, 400, "constraint_violation", NULL, "%s", err);
+	} else if (strcmp(st, "23505") == 0) {
+		reply_err(r, 409, "conflict", NULL, "%s", err);
+	} else if (strcmp(st, "23503") == 0) {
+		reply_err(r, 409, "in_use", NULL, "%s", err);
+	} else if (strcmp(st, "P0002") == 0) {
+		reply_err(r, 404, "not_found", NULL, "%s", err);
+	} else if (strncmp(st, "22", 2) == 0) {
+		reply_err(r, 400, "invalid_value", NULL, "%s", err);
+	} else {
+		pr_err("policy: %s: %s", what, err);
+		reply_err(r, 500, "internal", NULL, "%s: %s", what, err);
+	}
+}
+
+/* ------------------------------------------------------------ requests */
+
+static enum evhttp_cmd_type cmd_of(struct pr_request *r)
+{
+	return evhttp_request_get_command(r->req);
+}
+
+static void method_not_allowed(struct pr_request *r, const char *allowed)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
+			  allowed);
+	reply_err(r, 405, "method_not_allowed", NULL,
+		  "%s is not allowed on %s (allowed: %s)",
+		  pr_http_method(r->req), r->path, allowed);
+}
+
+static const char *req_header(struct pr_request *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->req),
+				  name);
+}
+
+/* 1 when s is 1..max bytes of printable ASCII. */
+static int printable(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+/* 1 when s contains no control characters and is at most max bytes. */
+static int text_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+static int code_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!(islower((unsigned char)s[i]) ||
+		      isdigit((unsigned char)s[i]) || s[i] == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Reads the JSON body; answers and returns NULL when it is unusable. */
+static json_t *read_body(struct pr_request *r)
+{
+	char err[256];
+	int status = 400;
+	json_t *j = pr_http_read_json(r->req, &status, err, sizeof(err));
+
+	if (!j)
+		reply_err(r, status,
+			  status == 415 ? "unsupported_media_type" :
+					  "bad_request",
+			  NULL, "%s", err);
+	return j;
+}
+
+static const char *instance_id(void)
+{
+	static char id[128];
+
+	if (!id[0]) {
+		char host[64] = "";
+
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			snprintf(host, sizeof(host), "unknown");
+		snprintf(id, sizeof(id), "%s:%ld", host, (long)getpid());
+	}
+	return id;
+}
+
+/* ------------------------------------------------------------- writes */
+
+struct pw;
+
+struct pw_ops {
+	const char *action; /* audit action */
+	const char *kind;   /* audit object_kind, NOTIFY kind */
+	/* Reads the before image; $1 is w->key. */
+	const char *before_sql;
+	/* Checks the change against the before image; fills the write
+	 * (write_sql, wp[]), the audit images and the answer. Returns 0, or
+	 * -1 after filling w->fail_* (the transaction is rolled back). */
+	int (*prepare)(struct pw *w, PGresult *before);
+	/* Optional: looks at the write's result. Same return convention. */
+	int (*written)(struct pw *w, PGresult *res);
+	/* Optional: completes the answer from the validated catalogue. */
+	void (*finish)(struct pw *w, json_t *snapshot_channels,
+		       json_t *snapshot_rules);
+	int verify_status; /* a catalogue that does not build: 400 or 409 */
+};
+
+enum pw_step {
+	PW_BEGIN,
+	PW_LOCK,
+	PW_BEFORE,
+	PW_WRITE,
+	PW_VERIFY,
+	PW_AUDIT,
+	PW_COMMIT,
+};
+
+#define PW_MAX_PARAMS 8
+
+struct pw {
+	struct pr_request *r;
+	struct pr_db_conn *conn;
+	const struct pw_ops *ops;
+	enum pw_step step;
+	char actor[65];
+	char *note;
+	char key[128]; /* channel code, whitelist id, "rules" */
+	json_t *body;  /* the request body */
+
+	const char *write_sql;
+	char *wp[PW_MAX_PARAMS];
+	int nwp;
+
+	json_t *audit_before; /* masked; NULL: none */
+	json_t *audit_after;
+	char object_id[128];
+
+	int status;    /* of the answer */
+	json_t *reply; /* the answer's body; NULL: no body (204) */
+
+	/* a refusal found while the transaction is open */
+	int fail_status;
+	json_t *fail_body;
+	char reload_why[160];
+};
+
+static void pw_free(struct pw *w)
+{
+	json_decref(w->body);
+	json_decref(w->audit_before);
+	json_decref(w->audit_after);
+	json_decref(w->reply);
+	json_decref(w->fail_body);
+	for (int i = 0; i < w->nwp; i++)
+		free(w->wp[i]);
+	free(w->note);
+	free(w);
+}
+
+static int pw_fail(struct pw *w, int status, const char *code,
+		   const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int pw_fail(struct pw *w, int status, const char *code,
+		   const char *field, const char *fmt, ...)
+{
+	char msg[768];
+	json_t *e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e = json_pack("{s:s,s:s}", "code", code, "message", msg);
+	if (e && field)
+		json_object_set_new(e, "field", json_string(field));
+	json_decref(w->fail_body);
+	w->fail_status = status;
+	w->fail_body = json_pack("{s:o}", "error", e);
+	return -1;
+}
+
+/* A parser error inside the transaction, with the field named. */
+static int pw_invalid(struct pw *w, const char *prefix, const char *err)
+{
+	char field[256], full[256 + 16];
+
+	err_field(err, field, sizeof(field));
+	if (!prefix)
+		return pw_fail(w, 400, "invalid_field", field[0] ? field : NULL,
+			       "%s", err);
+	snprintf(full, sizeof(full), "%s%s", prefix, field);
+	return pw_fail(w, 400, "invalid_field", field[0] ? full : prefix,
+		       "%s%s", prefix, err);
+}
+
+static int pw_param(struct pw *w, const char *v)
+{
+	char *c = NULL;
+
+	if (w->nwp >= PW_MAX_PARAMS)
+		return -1;
+	if (v && !(c = strdup(v)))
+		return -1;
+	w->wp[w->nwp++] = c;
+	return 0;
+}
+
+static int pw_param_json(struct pw *w, const json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	int rc;
+
+	if (!text)
+		return -1;
+	rc = pw_param(w, text);
+	free(text);
+	return rc;
+}
+
+/* Rolls back (by giving the connection back) and answers the refusal. */
+static void pw_abort(struct pw *w)
+{
+	struct pr_request *r = w->r;
+
+	if (w->conn)
+		pr_db_release(w->conn);
+	w->conn = NULL;
+	if (w->fail_body) {
+		pr_request_reply(r, w->fail_status, w->fail_body);
+		w->fail_body = NULL;
+	} else {
+		reply_err(r, 500, "internal", NULL, "out of memory");
+	}
+	pw_free(w);
+}
+
+static void pw_db_failed(struct pw *w, const char *err)
+{
+	struct pr_request *r = w->r;
+	static const char *const step_names[] = { "BEGIN", "lock",  "read",
+						  "write", "check", "audit",
+						  "COMMIT" };
+	char what[96];
+
+	if (w->conn)
+		pr_db_release(w->conn);
+	w->conn = NULL;
+	snprintf(what, sizeof(what), "%s %s (%s)", w->ops->action, w->ops->kind,
+		 step_names[w->step]);
+	reply_db_error(r, what, err);
+	pw_free(w);
+}
+
+static void on_reloaded(int ok, uint64_t gen, const char *reason, void *arg)
+{
+	struct pw *w = arg;
+	struct pr_request *r = w->r;
+	char g[32];
+
+	if (!ok) {
+		pr_request_reply(r, 500,
+				 json_pack("{s:{s:s,s:s,s:I}}", "error", "code",
+					   "reload_failed", "message",
+					   reason ? reason : "reload failed",
+					   "generation", (json_int_t)gen));
+		pr_err("policy: %s %s %s was committed but the reload failed: "
+		       "%s",
+		       w->ops->kind, w->object_id, w->ops->action,
+		       reason ? reason : "?");
+		pw_free(w);
+		return;
+	}
+	if (!w->reply) {
+		snprintf(g, sizeof(g), "%llu", (unsigned long long)gen);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "X-Payroute-Generation", g);
+		pr_request_raw(r, w->status, "application/json", "", 0);
+	} else {
+		json_object_set_new(w->reply, "generation",
+				    json_integer((json_int_t)gen));
+		pr_request_reply(r, w->status, w->reply);
+		w->reply = NULL;
+	}
+	pw_free(w);
+}
+
+static const char audit_sql[] =
+	"WITH a AS (INSERT INTO audit_log (actor, action, object_kind, "
+	"object_id, before, after, note) VALUES ($1, $2, $3, $4, $5::jsonb, "
+	"$6::jsonb, $7) RETURNING id) "
+	"SELECT pg_notify('" PR_POLICY_NOTIFY_CHANNEL "', $8) FROM a";
+
+static const char snapshot_sql[] =
+	"SELECT channels::text, whitelist::text, rules::text "
+	"FROM policy_snapshot";
+
+static void pw_next(PGresult *res, const char *err, void *arg);
+
+static int pw_run(struct pw *w, enum pw_step step, const char *sql, int nparams,
+		  const char *const *params)
+{
+	w->step = step;
+	return pr_db_conn_query(w->conn, sql, nparams, params, pw_next, w);
+}
+
+/* Builds the catalogue the next reload will build, from the transaction's
+ * view of the policy. */
+static int pw_verify(struct pw *w, PGresult *res)
+{
+	struct pr_catalogue cat;
+	json_t *j[3] = { NULL, NULL, NULL };
+	char err[512] = "";
+	int rc = -1;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 3)
+		return pw_fail(w, 500, "internal", NULL,
+			       "policy_snapshot returned no row");
+	for (int i = 0; i < 3; i++) {
+		j[i] = json_loads(PQgetvalue(res, 0, i), 0, NULL);
+		if (!j[i]) {
+			pw_fail(w, 500, "internal", NULL,
+				"policy_snapshot returned invalid JSON");
+			goto out;
+		}
+	}
+	memset(&cat, 0, sizeof(cat));
+	if (pr_catalogue_build(&cat, j[0], j[1], j[2], err, sizeof(err)) < 0) {
+		pw_fail(w, w->ops->verify_status,
+			w->ops->verify_status == 409 ? "in_use" :
+						       "invalid_catalogue",
+			NULL,
+			"the routing policy would not load after this change "
+			"(%s); nothing was changed",
+			err);
+		goto out;
+	}
+	pr_catalogue_clear(&cat);
+	if (w->ops->finish)
+		w->ops->finish(w, j[0], j[2]);
+	rc = 0;
+out:
+	for (int i = 0; i < 3; i++)
+		json_decref(j[i]);
+	return rc;
+}
+
+static int pw_audit(struct pw *w)
+{
+	char *before = w->audit_before ?
+			       json_dumps(w->audit_before,
+					  JSON_COMPACT | JSON_ENCODE_ANY) :
+			       NULL;
+	char *after = w->audit_after ?
+			      json_dumps(w->audit_after,
+					 JSON_COMPACT | JSON_ENCODE_ANY) :
+			      NULL;
+	json_t *n = json_pack("{s:s,s:s,s:s}", "kind", w->ops->kind, "id",
+			      w->object_id, "instance", instance_id());
+	char *notify = n ? json_dumps(n, JSON_COMPACT) : NULL;
+	const char *p[8] = { w->actor,	   w->ops->action, w->ops->kind,
+			     w->object_id, before,	   after,
+			     w->note,	   notify };
+	int rc = -ENOMEM;
+
+	if (notify && (!w->audit_before || before) &&
+	    (!w->audit_after || after))
+		rc = pw_run(w, PW_AUDIT, audit_sql, 8, p);
+	free(before);
+	free(after);
+	free(notify);
+	json_decref(n);
+	return rc;
+}
+
+static void pw_next(PGresult *res, const char *err, void *arg)
+{
+	struct pw *w = arg;
+	static const char *const lock_p[1] = { POLICY_LOCK_KEY };
+	const char *p1[1];
+	int rc = 0;
+
+	if (!res) {
+		pw_db_failed(w, err);
+		return;
+	}
+	switch (w->step) {
+	case PW_BEGIN:
+		rc = pw_run(w, PW_LOCK,
+			    "SELECT pg_advisory_xact_lock($1::bigint)", 1,
+			    lock_p);
+		break;
+	case PW_LOCK:
+		p1[0] = w->key;
+		rc = pw_run(w, PW_BEFORE, w->ops->before_sql, 1, p1);
+		break;
+	case PW_BEFORE:
+		if (w->ops->prepare(w, res) < 0) {
+			pw_abort(w);
+			return;
+		}
+		rc = pw_run(w, PW_WRITE, w->write_sql, w->nwp,
+			    (const char *const *)w->wp);
+		break;
+	case PW_WRITE:
+		if (w->ops->written && w->ops->written(w, res) < 0) {
+			pw_abort(w);
+			return;
+		}
+		rc = pw_run(w, PW_VERIFY, snapshot_sql, 0, NULL);
+		break;
+	case PW_VERIFY:
+		if (pw_verify(w, res) < 0) {
+			pw_abort(w);
+			return;
+		}
+		rc = pw_audit(w);
+		break;
+	case PW_AUDIT:
+		rc = pw_run(w, PW_COMMIT, "COMMIT", 0, NULL);
+		break;
+	case PW_COMMIT:
+		pr_db_release(w->conn);
+		w->conn = NULL;
+		pr_info("policy: %s %s %s by %s", w->ops->kind, w->object_id,
+			w->ops->action, w->actor);
+		pr_daemon_reload(w->r->d, w->reload_why, on_reloaded, w);
+		return;
+	}
+	if (rc < 0)
+		pw_db_failed(w, "the store connection was lost");
+}
+
+static void on_acquired(struct pr_db_conn *conn, const char *err, void *arg)
+{
+	struct pw *w = arg;
+
+	if (!conn) {
+		pw_db_failed(w, err);
+		return;
+	}
+	w->conn = conn;
+	if (pw_run(w, PW_BEGIN, "BEGIN", 0, NULL) < 0)
+		pw_db_failed(w, "the store connection was lost");
+}
+
+/* A write's state, the audit actor and note from the headers. Takes the
+ * body reference. Returns NULL after answering when the headers are bad. */
+static struct pw *pw_new(struct pr_request *r, const struct pw_ops *ops,
+			 const char *key, json_t *body)
+{
+	const char *actor = req_header(r, "X-Payroute-Actor");
+	const char *note = req_header(r, "X-Payroute-Note");
+	struct pw *w;
+
+	if (actor && !printable(actor, 64)) {
+		json_decref(body);
+		reply_err(r, 400, "bad_request", NULL,
+			  "X-Payroute-Actor: 1 to 64 printable ASCII "
+			  "characters");
+		return NULL;
+	}
+	if (note && !text_ok(note, MAX_NOTE)) {
+		json_decref(body);
+		reply_err(r, 400, "bad_request", NULL,
+			  "X-Payroute-Note: at most %d characters, no control "
+			  "characters",
+			  MAX_NOTE);
+		return NULL;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w || (note && !(w->note = strdup(note)))) {
+		free(w);
+		json_decref(body);
+		reply_err(r, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	w->r = r;
+	w->ops = ops;
+	w->body = body;
+	snprintf(w->actor, sizeof(w->actor), "%s", actor ? actor : "admin");
+	snprintf(w->key, sizeof(w->key), "%s", key);
+	snprintf(w->object_id, sizeof(w->object_id), "%s", key);
+	snprintf(w->reload_why, sizeof(w->reload_why), "policy change: %s %s",
+		 ops->kind, key);
+	return w;
+}
+
+/* Runs the write's transaction; the answer comes when it is over. */
+static void pw_go(struct pw *w)
+{
+	struct pr_request *r = w->r;
+
+	if (pr_db_acquire(r->d->db, on_acquired, w) < 0) {
+		pw_free(w);
+		store_unavailable(r);
+	}
+}
+
+static void pw_start(struct pr_request *r, const struct pw_ops *ops,
+		     const char *key, json_t *body)
+{
+	struct pw *w = pw_new(r, ops, key, body);
+
+	if (w)
+		pw_go(w);
+}
+
+/* ----------------------------------------------------------- channels */
+
+/* The channel with driver_config masked (a new reference). */
+static json_t *chan_masked(json_t *ch)
+{
+	json_t *c = json_deep_copy(ch);
+	json_t *dc = c ? json_object_get(c, "driver_config") : NULL;
+
+	if (dc)
+		json_object_set_new(c, "driver_config", pr_mask_secrets(dc));
+	return c;
+}
+
+/* Puts stored secrets back where the body holds the mask: a client that
+ * read a masked channel can write it back unchanged. */
+static int unmask(struct pw *w, json_t *given, json_t *stored, const char *path)
+{
+	const char *k;
+	json_t *v;
+	char sub[256];
+
+	json_object_foreach(given, k, v) {
+		json_t *s = json_is_object(stored) ?
+				    json_object_get(stored, k) :
+				    NULL;
+
+		snprintf(sub, sizeof(sub), "%s.%s", path, k);
+		if (json_is_object(v)) {
+			if (unmask(w, v, s, sub) < 0)
+				return -1;
+		} else if (json_is_string(v) &&
+			   strcmp(json_string_value(v), MASKED) == 0) {
+			if (!s)
+				return pw_fail(w, 400, "invalid_field", sub,
+					       "%s: \"" MASKED "\" stands for "
+					       "a stored secret, and none is "
+					       "stored here",
+					       sub);
+			json_object_set(given, k, s);
+		}
+	}
+	return 0;
+}
+
+/* Checks an online channel's driver: loaded in this generation, and its
+ * init accepts the driver config. */
+static int check_driver(struct pw *w, const struct pr_chan_spec *spec)
+{
+	struct pr_module *mod;
+	struct payroute_conf conf;
+	void *state = NULL;
+	char derr[256] = "";
+	int rc;
+
+	mod = pr_driver_set_find(&w->r->gen->drivers, spec->driver);
+	if (!mod) {
+		if (!spec->online)
+			return 0;
+		return pw_fail(w, 400, "invalid_field", "driver",
+			       "driver: no driver named %s is loaded "
+			       "(GET /admin/v1/drivers lists them); an "
+			       "offline channel may name it",
+			       spec->driver);
+	}
+	if (!spec->online)
+		return 0;
+	conf.root = spec->driver_config;
+	rc = mod->desc->init(pr_services(), spec->code, &conf, &state, derr,
+			     sizeof(derr));
+	if (rc < 0)
+		return pw_fail(w, 400, "invalid_field", "driver_config",
+			       "driver_config: the %s driver refused it: %s",
+			       spec->driver, derr[0] ? derr : strerror(-rc));
+	if (mod->desc->fini && state)
+		mod->desc->fini(state);
+	return 0;
+}
+
+/* Parses and checks ch; on success writes it with channel_save. */
+static int chan_write(struct pw *w, json_t *ch, int is_new)
+{
+	struct pr_chan_spec spec;
+	json_t *norm = NULL;
+	char err[512] = "";
+	int rc = -1;
+
+	memset(&spec, 0, sizeof(spec));
+	if (pr_chan_parse(ch, &spec, err, sizeof(err)) < 0) {
+		pr_chan_clear(&spec);
+		return pw_invalid(w, NULL, err);
+	}
+	if (strcmp(spec.code, w->key) != 0) {
+		pw_fail(w, 400, "invalid_field", "code",
+			"code: the body names channel %s, the path %s",
+			spec.code, w->key);
+		goto out;
+	}
+	if (check_driver(w, &spec) < 0)
+		goto out;
+	norm = pr_chan_to_json(&spec);
+	if (!norm ||
+	    json_object_set_new(norm, "refund_timeout_s",
+				json_integer(spec.refund_timeout_s)) < 0) {
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	w->write_sql = "SELECT channel_save($1::jsonb, $2::boolean)";
+	if (pw_param_json(w, norm) < 0 ||
+	    pw_param(w, is_new ? "true" : "false") < 0) {
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	json_object_del(norm, "refund_timeout_s");
+	w->audit_after = chan_masked(norm);
+	rc = 0;
+out:
+	json_decref(norm);
+	pr_chan_clear(&spec);
+	return rc;
+}
+
+/* The stored channel of a before image (column 0), or NULL. */
+static json_t *before_channel(PGresult *res)
+{
+	if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
+		return NULL;
+	return json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+}
+
+static const char chan_before_sql[] =
+	"SELECT a.channel::text FROM channels_api a "
+	"JOIN channels c ON c.code = a.code WHERE a.code = $1 "
+	"FOR UPDATE OF c";
+
+static int chan_create_prepare(struct pw *w, PGresult *res)
+{
+	json_t *dc;
+
+	if (PQntuples(res) > 0)
+		return pw_fail(w, 409, "conflict", "code",
+			       "channel %s exists already (PUT "
+			       "/admin/v1/channels/%s replaces it)",
+			       w->key, w->key);
+	dc = json_object_get(w->body, "driver_config");
+	if (json_is_object(dc) && unmask(w, dc, NULL, "driver_config") < 0)
+		return -1;
+	w->status = 201;
+	return chan_write(w, w->body, 1);
+}
+
+static int chan_update_prepare(struct pw *w, PGresult *res)
+{
+	json_t *before = before_channel(res), *dc, *sdc;
+	int rc;
+
+	if (!before)
+		return pw_fail(w, 404, "not_found", NULL, "no channel named %s",
+			       w->key);
+	w->audit_before = chan_masked(before);
+	if (!json_object_get(w->body, "code"))
+		json_object_set_new(w->body, "code", json_string(w->key));
+	dc = json_object_get(w->body, "driver_config");
+	sdc = json_object_get(before, "driver_config");
+	rc = 0;
+	if (json_is_object(dc))
+		rc = unmask(w, dc, sdc, "driver_config");
+	json_decref(before);
+	if (rc < 0)
+		return -1;
+	w->status = 200;
+	return chan_write(w, w->body, 0);
+}
+
+static int chan_status_prepare(struct pw *w, PGresult *res)
+{
+	json_t *before = before_channel(res), *after;
+	int rc;
+
+	if (!before)
+		return pw_fail(w, 404, "not_found", NULL, "no channel named %s",
+			       w->key);
+	w->audit_before = chan_masked(before);
+	after = json_deep_copy(before);
+	json_decref(before);
+	if (!after)
+		return pw_fail(w, 500, "internal", NULL, "out of memory");
+	json_object_set(after, "status", json_object_get(w->body, "status"));
+	w->status = 200;
+	rc = chan_write(w, after, 0);
+	json_decref(after);
+	return rc;
+}
+
+static const char chan_delete_before_sql[] =
+	"SELECT a.channel::text, "
+	"(SELECT count(*) FROM whitelist w WHERE w.channel = $1) "
+	"FROM channels_api a JOIN channels c ON c.code = a.code "
+	"WHERE a.code = $1 FOR UPDATE OF c";
+
+static int chan_delete_prepare(struct pw *w, PGresult *res)
+{
+	json_t *before = before_channel(res);
+	long refs;
+
+	if (!before)
+		return pw_fail(w, 404, "not_found", NULL, "no channel named %s",
+			       w->key);
+	w->audit_before = chan_masked(before);
+	json_decref(before);
+	refs = atol(PQgetvalue(res, 0, 1));
+	if (refs > 0)
+		return pw_fail(w, 409, "in_use", NULL,
+			       "channel %s is named by %ld whitelist "
+			       "entr%s; delete %s first",
+			       w->key, refs, refs == 1 ? "y" : "ies",
+			       refs == 1 ? "it" : "them");
+	w->write_sql = "DELETE FROM channels WHERE code = $1";
+	if (pw_param(w, w->key) < 0)
+		return pw_fail(w, 500, "internal", NULL, "out of memory");
+	w->status = 204;
+	return 0;
+}
+
+/* The answer: the channel as GET shows it, from the validated snapshot. */
+static void chan_finish(struct pw *w, json_t *channels, json_t *rules)
+{
+	size_t i;
+	json_t *ch;
+
+	(void)rules;
+	if (w->status == 204)
+		return;
+	json_array_foreach(channels, i, ch) {
+		const char *code =
+			json_string_value(json_object_get(ch, "code"));
+
+		if (code && strcmp(code, w->key) == 0) {
+			w->reply =
+				json_pack("{s:o}", "channel", chan_masked(ch));
+			return;
+		}
+	}
+}
+
+static const struct pw_ops chan_create_ops = {
+	.action = "create",
+	.kind = "channel",
+	.before_sql = chan_before_sql,
+	.prepare = chan_create_prepare,
+	.finish = chan_finish,
+	.verify_status = 400,
+};
+
+static const struct pw_ops chan_update_ops = {
+	.action = "update",
+	.kind = "channel",
+	.before_sql = chan_before_sql,
+	.prepare = chan_update_prepare,
+	.finish = chan_finish,
+	.verify_status = 400,
+};
+
+static const struct pw_ops chan_status_ops = {
+	.action = "status",
+	.kind = "channel",
+	.before_sql = chan_before_sql,
+	.prepare = chan_status_prepare,
+	.finish = chan_finish,
+	.verify_status = 400,
+};
+
+static const struct pw_ops chan_delete_ops = {
+	.action = "delete",
+	.kind = "channel",
+	.before_sql = chan_delete_before_sql,
+	.prepare = chan_delete_prepare,
+	.finish = chan_finish,
+	.verify_status = 409,
+};
+
+/* -------------------------------------------------------- channel reads */
+
+static void on_channels(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_t *arr, *out, *ch;
+	size_t i;
+
+	if (!res) {
+		reply_db_error(r, "list channels", err);
+		return;
+	}
+	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	out = json_array();
+	if (!arr || !out) {
+		json_decref(arr);
+		json_decref(out);
+		reply_err(r, 500, "internal", NULL, "cannot read the channels");
+		return;
+	}
+	json_array_foreach(arr, i, ch)
+		json_array_append_new(out, chan_masked(ch));
+	json_decref(arr);
+	pr_request_reply(r, 200, json_pack("{s:o}", "channels", out));
+}
+
+static void on_channel(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_t *ch;
+
+	if (!res) {
+		reply_db_error(r, "read channel", err);
+		return;
+	}
+	if (PQntuples(res) < 1) {
+		reply_err(r, 404, "not_found", NULL, "no such channel");
+		return;
+	}
+	ch = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	if (!ch) {
+		reply_err(r, 500, "internal", NULL, "cannot read the channel");
+		return;
+	}
+	pr_request_reply(r, 200, chan_masked(ch));
+	json_decref(ch);
+}
+
+static void query_or_503(struct pr_request *r, const char *sql, int n,
+			 const char *const *p, pr_db_cb cb)
+{
+	if (pr_db_query(r->d->db, sql, n, p, cb, r) < 0)
+		store_unavailable(r);
+}
+
+static void handle_channels(struct pr_request *r, const char *rest)
+{
+	enum evhttp_cmd_type c = cmd_of(r);
+	char code[128];
+	const char *p[1];
+	const char *slash;
+	json_t *body;
+
+	if (!*rest) {
+		if (c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD) {
+			query_or_503(
+				r,
+				"SELECT coalesce(json_agg(channel ORDER BY "
+				"code), '[]')::text FROM channels_api",
+				0, NULL, on_channels);
+		} else if (c == EVHTTP_REQ_POST) {
+			const char *cd;
+
+			if (!(body = read_body(r)))
+				return;
+			cd = json_string_value(json_object_get(body, "code"));
+			if (!cd || !code_ok(cd)) {
+				json_decref(body);
+				reply_err(r, 400, "invalid_field", "code",
+					  "code: required, 1 to 64 of a-z, "
+					  "0-9 and _");
+				return;
+			}
+			snprintf(code, sizeof(code), "%s", cd);
+			pw_start(r, &chan_create_ops, code, body);
+		} else {
+			method_not_allowed(r, "GET, POST");
+		}
+		return;
+	}
+	if (*rest != '/')
+		goto not_found;
+	rest++;
+	slash = strchr(rest, '/');
+	if ((size_t)(slash ? slash - rest : (long)strlen(rest)) >= sizeof(code))
+		goto not_found;
+	snprintf(code, sizeof(code), "%.*s",
+		 (int)(slash ? slash - rest : (long)strlen(rest)), rest);
+	if (!code_ok(code))
+		goto not_found;
+	if (slash) {
+		json_t *st;
+
+		if (strcmp(slash, "/status") != 0)
+			goto not_found;
+		if (c != EVHTTP_REQ_POST) {
+			method_not_allowed(r, "POST");
+			return;
+		}
+		if (!(body = read_body(r)))
+			return;
+		st = json_object_get(body, "status");
+		if (json_object_size(body) != 1 || !json_is_string(st) ||
+		    (strcmp(json_string_value(st), "online") != 0 &&
+		     strcmp(json_string_value(st), "offline") != 0)) {
+			json_decref(body);
+			reply_err(r, 400, "invalid_field", "status",
+				  "status: the body is {\"status\": "
+				  "\"online\"} or {\"status\": \"offline\"}");
+			return;
+		}
+		pw_start(r, &chan_status_ops, code, body);
+		return;
+	}
+	switch (c) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		p[0] = code;
+		query_or_503(r,
+			     "SELECT channel::text FROM channels_api "
+			     "WHERE code = $1",
+			     1, p, on_channel);
+		return;
+	case EVHTTP_REQ_PUT:
+		if (!(body = read_body(r)))
+			return;
+		pw_start(r, &chan_update_ops, code, body);
+		return;
+	case EVHTTP_REQ_DELETE:
+		pw_start(r, &chan_delete_ops, code, NULL);
+		return;
+	default:
+		method_not_allowed(r, "GET, PUT, DELETE");
+		return;
+	}
+not_found:
+	reply_err(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
+}
+
+/* ---------------------------------------------------------- whitelist */
+
+/* 1 when s looks like RFC 3339: 2025-01-31T16:00:00(.fff)(Z|+08:00). */
+static int rfc3339_ok(const char *s)
+{
+	static const char pat[] = "dddd-dd-ddTdd:dd:dd";
+	size_t i;
+
+	for (i = 0; pat[i]; i++) {
+		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) :
+				    s[i] != pat[i])
+			return 0;
+	}
+	s += i;
+	if (*s == '.') {
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return 0;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	if (strcmp(s, "Z") == 0)
+		return 1;
+	return (s[0] == '+' || s[0] == '-') && isdigit((unsigned char)s[1]) &&
+	       isdigit((unsigned char)s[2]) && s[3] == ':' &&
+	       isdigit((unsigned char)s[4]) && isdigit((unsigned char)s[5]) &&
+	       s[6] == '\0';
+}
+
+static int wl_create_prepare(struct pw *w, PGresult *res)
+{
+	if (PQntuples(res) < 1)
+		return pw_fail(w, 400, "invalid_field", "channel",
+			       "channel: no channel named %s", w->key);
+	w->write_sql =
+		"INSERT INTO whitelist (kind, value, hint, channel, note, "
+		"expires_at, created_by) VALUES ($1, $2, $3, $4, $5, "
+		"date_trunc('second', $6::timestamptz), $7) "
+		"RETURNING id, pr_rfc3339(expires_at)";
+	w->status = 201;
+	return 0;
+}
+
+static int wl_created(struct pw *w, PGresult *res)
+{
+	const char *kind = w->wp[0];
+	json_t *e;
+
+	if (PQntuples(res) != 1)
+		return pw_fail(w, 500, "internal", NULL, "no row inserted");
+	snprintf(w->object_id, sizeof(w->object_id), "%s",
+		 PQgetvalue(res, 0, 0));
+	e = json_pack("{s:I,s:s,s:s,s:s}", "id",
+		      (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+		      "kind", kind, "channel", w->wp[3], "note",
+		      w->wp[4] ? w->wp[4] : "");
+	if (!e)
+		return pw_fail(w, 500, "internal", NULL, "out of memory");
+	json_object_set_new(e, "expires_at",
+			    PQgetisnull(res, 0, 1) ?
+				    json_null() :
+				    json_string(PQgetvalue(res, 0, 1)));
+	if (strcmp(kind, "card_no") == 0)
+		json_object_set_new(e, "value_hint", json_string(w->wp[2]));
+	else
+		json_object_set_new(e, "value", json_string(w->wp[1]));
+	w->audit_after = json_incref(e);
+	w->reply = json_pack("{s:o}", "entry", e);
+	snprintf(w->reload_why, sizeof(w->reload_why),
+		 "policy change: whitelist entry %s", w->object_id);
+	return 0;
+}
+
+static int wl_delete_prepare(struct pw *w, PGresult *res)
+{
+	if (PQntuples(res) < 1)
+		return pw_fail(w, 404, "not_found", NULL,
+			       "no whitelist entry %s", w->key);
+	w->audit_before = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	w->write_sql = "DELETE FROM whitelist WHERE id = $1::bigint";
+	if (pw_param(w, w->key) < 0)
+		return pw_fail(w, 500, "internal", NULL, "out of memory");
+	w->status = 204;
+	return 0;
+}
+
+static const struct pw_ops wl_create_ops = {
+	.action = "create",
+	.kind = "whitelist",
+	.before_sql = "SELECT code FROM channels WHERE code = $1 "
+		      "FOR KEY SHARE",
+	.prepare = wl_create_prepare,
+	.written = wl_created,
+	.verify_status = 400,
+};
+
+static const struct pw_ops wl_delete_ops = {
+	.action = "delete",
+	.kind = "whitelist",
+	.before_sql = "SELECT a.entry::text FROM whitelist_api a "
+		      "JOIN whitelist w ON w.id = a.id "
+		      "WHERE a.id = $1::bigint FOR UPDATE OF w",
+	.prepare = wl_delete_prepare,
+	.verify_status = 409,
+};
+
+/* Checks a new whitelist entry and starts its write; the card number, if
+ * any, is replaced by its HMAC before anything else sees it. */
+static void wl_post(struct pr_request *r)
+{
+	const struct pr_config *cfg = r->gen->config;
+	json_t *body = read_body(r), *v;
+	const char *kind, *value, *channel, *note = "", *expires = NULL;
+	const char *k;
+	unsigned char mac[32];
+	char hint[5] = "";
+	char *hmac = NULL;
+	char chan[128];
+	struct pw *w;
+
+	if (!body)
+		return;
+	json_object_foreach(body, k, v) {
+		if (strcmp(k, "kind") && strcmp(k, "value") &&
+		    strcmp(k, "channel") && strcmp(k, "note") &&
+		    strcmp(k, "expires_at")) {
+			reply_err(r, 400, "invalid_field", k,
+				  "%s: unknown key (known: kind, value, "
+				  "channel, note, expires_at)",
+				  k);
+			goto out;
+		}
+	}
+	kind = json_string_value(json_object_get(body, "kind"));
+	if (!kind || (strcmp(kind, "card_no") && strcmp(kind, "buyer_id") &&
+		      strcmp(kind, "seller_id"))) {
+		reply_err(r, 400, "invalid_field", "kind",
+			  "kind: one of card_no, buyer_id, seller_id");
+		goto out;
+	}
+	value = json_string_value(json_object_get(body, "value"));
+	if (!value) {
+		reply_err(r, 400, "invalid_field", "value",
+			  "value: required, a string");
+		goto out;
+	}
+	channel = json_string_value(json_object_get(body, "channel"));
+	if (!channel || !code_ok(channel)) {
+		reply_err(r, 400, "invalid_field", "channel",
+			  "channel: required, a channel code");
+		goto out;
+	}
+	v = json_object_get(body, "note");
+	if (v && !json_is_null(v)) {
+		note = json_string_value(v);
+		if (!note || !text_ok(note, MAX_NOTE)) {
+			reply_err(r, 400, "invalid_field", "note",
+				  "note: a string of at most %d characters",
+				  MAX_NOTE);
+			goto out;
+		}
+	}
+	v = json_object_get(body, "expires_at");
+	if (v && !json_is_null(v)) {
+		expires = json_string_value(v);
+		if (!expires || !rfc3339_ok(expires)) {
+			reply_err(r, 400, "invalid_field", "expires_at",
+				  "expires_at: an RFC 3339 time "
+				  "(2025-12-31T16:00:00Z) or null");
+			goto out;
+		}
+	}
+	if (strcmp(kind, "card_no") == 0) {
+		size_t n = strlen(value);
+		int digits = n >= 12 && n <= 19;
+
+		for (size_t i = 0; digits && i < n; i++)
+			digits = isdigit((unsigned char)value[i]) != 0;
+		if (!digits) {
+			reply_err(r, 400, "invalid_field", "value",
+				  "value: a card number is 12 to 19 digits "
+				  "(no spaces)");
+			goto out;
+		}
+		if (!cfg->has_secret_key) {
+			reply_err(r, 409, "not_configured", NULL,
+				  "secrets.key_file is not configured: card "
+				  "numbers are stored only as an HMAC with "
+				  "that key");
+			goto out;
+		}
+		if (pr_hmac_sha256(cfg->secret_key, sizeof(cfg->secret_key),
+				   value, n, mac) < 0 ||
+		    !(hmac = pr_hex_encode(mac, sizeof(mac)))) {
+			reply_err(r, 500, "internal", NULL,
+				  "cannot compute the card's HMAC");
+			goto out;
+		}
+		memcpy(hint, value + n - 4, 4);
+		/* wipe the number from the parsed body */
+		memset((char *)value, 'x', n);
+		value = hmac;
+	} else if (!text_ok(value, 256) || !*value) {
+		reply_err(r, 400, "invalid_field", "value",
+			  "value: 1 to 256 characters, no control characters");
+		goto out;
+	}
+	snprintf(chan, sizeof(chan), "%s", channel);
+	w = pw_new(r, &wl_create_ops, chan, NULL);
+	if (!w)
+		goto out;
+	/* the parameters of the INSERT (see wl_create_prepare) */
+	if (pw_param(w, kind) < 0 || pw_param(w, value) < 0 ||
+	    pw_param(w, hint[0] ? hint : NULL) < 0 || pw_param(w, chan) < 0 ||
+	    pw_param(w, note) < 0 || pw_param(w, expires) < 0 ||
+	    pw_param(w, w->actor) < 0) {
+		pw_free(w);
+		reply_err(r, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	pw_go(w);
+out:
+	json_decref(body);
+	if (hmac) {
+		explicit_bzero(hmac, strlen(hmac));
+		free(hmac);
+	}
+}
+
+static void on_whitelist(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_t *arr;
+
+	if (!res) {
+		reply_db_error(r, "list whitelist", err);
+		return;
+	}
+	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	if (!arr) {
+		reply_err(r, 500, "internal", NULL,
+			  "cannot read the whitelist");
+		return;
+	}
+	pr_request_reply(r, 200, json_pack("{s:o}", "whitelist", arr));
+}
+
+static void handle_whitelist(struct pr_request *r, const char *rest)
+{
+	enum evhttp_cmd_type c = cmd_of(r);
+	char id[32];
+	size_t n;
+
+	if (!*rest) {
+		if (c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD)
+			query_or_503(r,
+				     "SELECT coalesce(json_agg(entry ORDER BY "
+				     "id), '[]')::text FROM whitelist_api",
+				     0, NULL, on_whitelist);
+		else if (c == EVHTTP_REQ_POST)
+			wl_post(r);
+		else
+			method_not_allowed(r, "GET, POST");
+		return;
+	}
+	n = strlen(rest);
+	if (rest[0] != '/' || n < 2 || n > 19 ||
+	    strspn(rest + 1, "0123456789") != n - 1) {
+		reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
+			  r->path);
+		return;
+	}
+	snprintf(id, sizeof(id), "%s", rest + 1);
+	if (c == EVHTTP_REQ_DELETE)
+		pw_start(r, &wl_delete_ops, id, NULL);
+	else
+		method_not_allowed(r, "DELETE");
+}
+
+/* ------------------------------------------------------------- rules */
+
+static const char rules_list_sql[] =
+	"SELECT coalesce(json_agg(rule ORDER BY position), '[]')::text "
+	"FROM routing_rules_api";
+
+/* 1 when code is in the JSON array of strings codes. */
+static int has_code(json_t *codes, const char *code)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(codes, i, v) {
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), code) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int rule_channels_ok(struct pw *w, size_t idx, json_t *rule,
+			    const char *list, json_t *codes)
+{
+	json_t *arr = json_object_get(rule, list), *v;
+	char field[64];
+	size_t i;
+
+	json_array_foreach(arr, i, v) {
+		const char *code = json_string_value(v);
+
+		if (code && !has_code(codes, code)) {
+			snprintf(field, sizeof(field), "rules[%zu].%s[%zu]",
+				 idx, list, i);
+			return pw_fail(w, 400, "invalid_field", field,
+				       "%s: no channel named %s", field, code);
+		}
+	}
+	return 0;
+}
+
+static int rules_prepare(struct pw *w, PGresult *res)
+{
+	json_t *given = json_object_get(w->body, "rules");
+	json_t *codes, *norm, *v;
+	const char *k;
+	char prefix[48], err[512];
+	size_t i;
+	int rc = -1;
+
+	json_object_foreach(w->body, k, v) {
+		if (strcmp(k, "rules") != 0)
+			return pw_fail(w, 400, "invalid_field", k,
+				       "%s: unknown key (the body is "
+				       "{\"rules\": [...]})",
+				       k);
+	}
+	if (!json_is_array(given))
+		return pw_fail(w, 400, "invalid_field", "rules",
+			       "rules: required, an array (in order: the "
+			       "first rule that matches applies)");
+	if (json_array_size(given) > MAX_RULES)
+		return pw_fail(w, 400, "invalid_field", "rules",
+			       "rules: at most %d rules", MAX_RULES);
+	w->audit_before = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	codes = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+	norm = json_array();
+	if (!codes || !norm) {
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	json_array_foreach(given, i, v) {
+		struct pr_rule rule;
+		json_t *copy, *one;
+
+		snprintf(prefix, sizeof(prefix), "rules[%zu].", i);
+		if (!json_is_object(v)) {
+			prefix[strlen(prefix) - 1] = '\0';
+			pw_fail(w, 400, "invalid_field", prefix,
+				"%s: a rule is an object", prefix);
+			goto out;
+		}
+		copy = json_deep_copy(v);
+		if (!copy) {
+			pw_fail(w, 500, "internal", NULL, "out of memory");
+			goto out;
+		}
+		/* ids are the store's; positions come from the order */
+		json_object_del(copy, "id");
+		memset(&rule, 0, sizeof(rule));
+		err[0] = '\0';
+		if (pr_rule_parse(copy, &rule, err, sizeof(err)) < 0) {
+			json_decref(copy);
+			pr_rule_clear(&rule);
+			pw_invalid(w, prefix, err);
+			goto out;
+		}
+		json_decref(copy);
+		one = pr_rule_to_json(&rule);
+		pr_rule_clear(&rule);
+		if (!one) {
+			pw_fail(w, 500, "internal", NULL, "out of memory");
+			goto out;
+		}
+		json_object_del(one, "id");
+		json_array_append_new(norm, one);
+		if (rule_channels_ok(w, i, one, "allow", codes) < 0 ||
+		    rule_channels_ok(w, i, one, "deny", codes) < 0)
+			goto out;
+	}
+	w->write_sql = "SELECT routing_rules_replace($1::jsonb)";
+	if (pw_param_json(w, norm) < 0) {
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	w->status = 200;
+	rc = 0;
+out:
+	json_decref(codes);
+	json_decref(norm);
+	return rc;
+}
+
+static void rules_finish(struct pw *w, json_t *channels, json_t *rules)
+{
+	(void)channels;
+	json_decref(w->audit_after);
+	w->audit_after = json_incref(rules);
+	w->reply = json_pack("{s:O}", "rules", rules);
+}
+
+static const struct pw_ops rules_ops = {
+	.action = "replace",
+	.kind = "routing_rules",
+	.before_sql =
+		"SELECT (SELECT coalesce(json_agg(rule ORDER BY position), "
+		"'[]')::text FROM routing_rules_api), "
+		"(SELECT coalesce(json_agg(code), '[]')::text FROM channels) "
+		"WHERE $1::text IS NOT NULL",
+	.prepare = rules_prepare,
+	.finish = rules_finish,
+	.verify_status = 400,
+};
+
+static void on_rules(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_t *arr;
+
+	if (!res) {
+		reply_db_error(r, "list rules", err);
+		return;
+	}
+	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	if (!arr) {
+		reply_err(r, 500, "internal", NULL, "cannot read the rules");
+		return;
+	}
+	pr_request_reply(r, 200, json_pack("{s:o}", "rules", arr));
+}
+
+static void handle_rules(struct pr_request *r)
+{
+	enum evhttp_cmd_type c = cmd_of(r);
+	json_t *body;
+
+	if (c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD) {
+		query_or_503(r, rules_list_sql, 0, NULL, on_rules);
+	} else if (c == EVHTTP_REQ_PUT) {
+		if ((body = read_body(r)))
+			pw_start(r, &rules_ops, "rules", body);
+	} else {
+		method_not_allowed(r, "GET, PUT");
+	}
+}
+
+/* ------------------------------------------------------------- audit */
+
+static const char audit_list_sql[] =
+	"SELECT coalesce(json_agg(json_build_object('id', a.id, 'at', "
+	"pr_rfc3339(a.at), 'actor', a.actor, 'action', a.action, "
+	"'object_kind', a.object_kind, 'object_id', a.object_id, 'before', "
+	"a.before, 'after', a.after, 'note', a.note) ORDER BY a.id DESC), "
+	"'[]')::text FROM (SELECT * FROM audit_log "
+	"WHERE ($2::text IS NULL OR object_kind = $2) "
+	"AND ($3::text IS NULL OR object_id = $3) "
+	"ORDER BY id DESC LIMIT $1::int) a";
+
+static void on_audit(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_t *arr;
+
+	if (!res) {
+		reply_db_error(r, "read audit log", err);
+		return;
+	}
+	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	if (!arr) {
+		reply_err(r, 500, "internal", NULL,
+			  "cannot read the audit log");
+		return;
+	}
+	pr_request_reply(r, 200, json_pack("{s:o}", "audit", arr));
+}
+
+static void handle_audit(struct pr_request *r)
+{
+	const char *q =
+		evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+	struct evkeyvalq args;
+	const char *v, *p[3];
+	char limit[16] = "100", kind[64], id[128];
+	long n;
+	char *end;
+
+	if (cmd_of(r) != EVHTTP_REQ_GET && cmd_of(r) != EVHTTP_REQ_HEAD) {
+		method_not_allowed(r, "GET");
+		return;
+	}
+	TAILQ_INIT(&args);
+	if (q && evhttp_parse_query_str(q, &args) < 0) {
+		reply_err(r, 400, "bad_request", NULL,
+			  "the query string cannot be parsed");
+		return;
+	}
+	p[1] = p[2] = NULL;
+	if ((v = evhttp_find_header(&args, "limit"))) {
+		n = strtol(v, &end, 10);
+		if (!*v || *end || n < 1 || n > 1000) {
+			evhttp_clear_headers(&args);
+			reply_err(r, 400, "invalid_field", "limit",
+				  "limit: an integer from 1 to 1000");
+			return;
+		}
+		snprintf(limit, sizeof(limit), "%ld", n);
+	}
+	if ((v = evhttp_find_header(&args, "object_kind")) && *v) {
+		snprintf(kind, sizeof(kind), "%s", v);
+		p[1] = kind;
+	}
+	if ((v = evhttp_find_header(&args, "object_id")) && *v) {
+		snprintf(id, sizeof(id), "%s", v);
+		p[2] = id;
+	}
+	evhttp_clear_headers(&args);
+	p[0] = limit;
+	query_or_503(r, audit_list_sql, 3, p, on_audit);
+}
+
+/* ------------------------------------------------------------ routing */
+
+int pr_policy_api_handle(struct pr_request *r)
+{
+	static const char ch[] = "/admin/v1/channels";
+	static const char wl[] = "/admin/v1/whitelist";
+	const char *path = r->path;
+
+	if (strncmp(path, ch, sizeof(ch) - 1) == 0 &&
+	    (path[sizeof(ch) - 1] == '\0' || path[sizeof(ch) - 1] == '/')) {
+		handle_channels(r, path + sizeof(ch) - 1);
+		return 1;
+	}
+	if (strncmp(path, wl, sizeof(wl) - 1) == 0 &&
+	    (path[sizeof(wl) - 1] == '\0' || path[sizeof(wl) - 1] == '/')) {
+		handle_whitelist(r, path + sizeof(wl) - 1);
+		return 1;
+	}
+	if (strcmp(path, "/admin/v1/routing/rules") == 0) {
+		handle_rules(r);
+		return 1;
+	}
+	if (strcmp(path, "/admin/v1/audit") == 0) {
+		handle_audit(r);
+		return 1;
+	}
+	return 0;
+}

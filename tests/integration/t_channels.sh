@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# t_channels.sh - the policy admin API (channels, whitelist, routing rules,
+# audit) against a real PostgreSQL: a CRUD round trip of a full channel,
+# 400s naming the bad field, 409 and 415, secrets masked when read and kept
+# when written back masked, every change audited (actor, before, after) and
+# in effect in a new generation when the answer comes, whitelisted cards
+# stored only as an HMAC (never in the table, the audit or the log), the
+# database's own CHECKs refusing a bad row, and the rules replaced as a
+# whole. Uses the test driver testgood (its init wants driver_config
+# {"endpoint": "..."}).
+. "$(dirname "$0")/lib.sh"
+require_pg
+pg_start
+
+new_instance chan
+install_drivers "$DRIVER_DIR" good
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$I_DIR/secret.key"
+TOP_EXTRA=$',\n\t"secrets": { "key_file": "'"$I_DIR/secret.key"$'" }'
+write_conf
+daemon_start
+wait_ready
+current_generation
+g=$GEN
+say "generation $g active"
+
+# send METHOD PATH [BODY] [CURL ARGS...]: an admin request with a JSON body.
+send() {
+	local m=$1 p=$2 body=${3-}
+
+	shift 3 2>/dev/null || shift $#
+	if [ -n "$body" ]; then
+		http "$m" "http://127.0.0.1:$ADMIN_PORT$p" \
+			-H "Authorization: Bearer $TOKEN" \
+			-H 'Content-Type: application/json' --data-binary "$body" "$@"
+	else
+		http "$m" "http://127.0.0.1:$ADMIN_PORT$p" \
+			-H "Authorization: Bearer $TOKEN" "$@"
+	fi
+}
+
+# generation_after WHAT: the answer's generation is newer than $g and is the
+# active one; sets g to it.
+generation_after() {
+	local n body=$RESP_BODY code=$RESP_CODE
+
+	n=$(json .generation)
+	case $n in '' | *[!0-9]*) fail "$1: no generation in the answer: $RESP_BODY" ;; esac
+	[ "$n" -gt "$g" ] || fail "$1: generation $n is not newer than $g"
+	current_generation
+	[ "$GEN" = "$n" ] || fail "$1: the answer says generation $n, /admin/v1/drivers says $GEN"
+	g=$n
+	RESP_BODY=$body
+	RESP_CODE=$code
+}
+
+# expect_field WHAT FIELD NEEDLE: a 400 naming FIELD, its message saying NEEDLE.
+expect_field() {
+	expect_code 400 "$1"
+	[ "$(json .error.field)" = "$2" ] ||
+		fail "$1: expected error.field $2: $RESP_BODY"
+	json .error.message | grep -Fq -- "$3" ||
+		fail "$1: the message does not say '$3': $RESP_BODY"
+	pass "$1: 400 $2: $(json .error.message)"
+}
+
+# canonical: what GET answers for FULL (keys sorted, secrets masked)
+FULL='{
+  "code": "t_full", "driver": "testgood", "institution": "Test Bank",
+  "business_types": ["pay", "refund"], "methods": ["alipay", "wechat_pay"],
+  "environments": ["h5", "app"], "product_codes": ["QUICK"],
+  "currencies": ["CNY"],
+  "banks": [{"bank_code": "CCB", "channel_bank_code": "105", "card_types": ["debit"], "txn_max": 500000, "daily_amount": 0},
+            {"bank_code": "ICBC", "channel_bank_code": "102", "card_types": ["debit", "credit"], "txn_max": 0, "daily_amount": 10000000}],
+  "status": "online", "timezone": "Asia/Shanghai",
+  "maintenance_windows": [{"kind": "daily", "start": "23:30", "end": "00:30"},
+                          {"kind": "weekly", "start": "02:00", "end": "04:00", "days": ["sun"]},
+                          {"kind": "once", "from": "2030-01-01T00:00:00Z", "to": "2030-01-01T06:00:00Z"}],
+  "limits": {"txn_min": 100, "txn_max": 5000000, "daily_amount": 100000000, "daily_count": 10000},
+  "fee": {"rate_bps": 60, "fixed": 0, "min": 1, "max": 2000},
+  "weight": 70, "refund_window_days": 180, "refund_timeout": "36h",
+  "refund_resend": false, "whitelist_only": false,
+  "driver_config": {"endpoint": "http://127.0.0.1:9/gw", "api_key": "s3cr3t-api-key", "nested": {"private_key_pem": "PEMDATA", "mode": "test"}}
+}'
+MASKED=$(printf '%s' "$FULL" | jq -S '.driver_config.api_key = "********" | .driver_config.nested.private_key_pem = "********"')
+
+# ---- create, read back
+send POST /admin/v1/channels "$FULL" -H 'X-Payroute-Actor: alice@ops' -H 'X-Payroute-Note: onboarding t_full'
+expect_code 201 "POST a full channel"
+generation_after "POST a full channel"
+[ "$(json '.channel | tojson' | jq -S .)" = "$MASKED" ] ||
+	fail "POST answer differs from the channel sent (masked): $RESP_BODY"
+send GET /admin/v1/channels/t_full
+expect_code 200 "GET /admin/v1/channels/t_full"
+[ "$(printf '%s' "$RESP_BODY" | jq -S .)" = "$MASKED" ] ||
+	fail "GET differs from what was sent (driver_config masked):
+got:  $(printf '%s' "$RESP_BODY" | jq -S -c .)
+want: $(printf '%s' "$MASKED" | jq -c .)"
+printf '%s' "$RESP_BODY" | grep -q 's3cr3t-api-key\|PEMDATA' && fail "GET shows a secret: $RESP_BODY"
+pass "POST then GET: the channel as sent, secrets masked"
+send GET /admin/v1/channels
+expect_code 200 "GET /admin/v1/channels"
+[ "$(json '[.channels[] | select(.code == "t_full")] | length')" = 1 ] ||
+	fail "the list does not hold t_full: $RESP_BODY"
+[ "$(json '.channels[] | select(.code == "t_full") | .driver_config.api_key')" = '********' ] ||
+	fail "the list does not mask api_key: $RESP_BODY"
+wait_log "reload: generation $g active \([0-9]+ drivers?, 1 channel" 5 ||
+	fail "no 'reload: generation $g active (..., 1 channel)' in the log"
+pass "the list holds t_full; generation $g has 1 channel"
+
+send POST /admin/v1/channels "$(printf '%s' "$MASKED" | jq -c '.code = "t_copy"')"
+expect_field "POST a copy with masked secrets" driver_config.api_key "stored secret"
+send POST /admin/v1/channels "$FULL"
+expect_code 409 "POST the same code again"
+pass "duplicate code: 409 $(json .error.code)"
+
+# ---- PUT with the masked secrets written back: they are kept
+body=$(printf '%s' "$MASKED" | jq -c '.weight = 90 | .fee.rate_bps = 55')
+send PUT /admin/v1/channels/t_full "$body" -H 'X-Payroute-Actor: bob'
+expect_code 200 "PUT the masked channel back with changes"
+generation_after "PUT"
+[ "$(json .channel.weight)" = 90 ] && [ "$(json .channel.fee.rate_bps)" = 55 ] ||
+	fail "PUT answer does not carry the change: $RESP_BODY"
+[ "$(pq -c "SELECT driver_config->>'api_key' || '|' || (driver_config->'nested'->>'private_key_pem') || '|' || weight FROM channels WHERE code = 't_full'")" = 's3cr3t-api-key|PEMDATA|90' ] ||
+	fail "the stored secrets were not kept by a PUT of '********': $(pq -c "SELECT driver_config FROM channels WHERE code = 't_full'")"
+pass "PUT with '********': the stored secrets are kept, the change applied"
+
+send PUT /admin/v1/channels/t_full "$(printf '%s' "$body" | jq -c '.code = "other"')"
+expect_field "PUT with another code in the body" code "code"
+send PUT /admin/v1/channels/t_none "$(printf '%s' "$body" | jq -c 'del(.code)')"
+expect_code 404 "PUT a channel that does not exist"
+pass "PUT of a missing channel: 404"
+
+# ---- validation: each row a bad variant of the channel, and the field
+bad() { # NAME JQ FIELD NEEDLE
+	send POST /admin/v1/channels "$(printf '%s' "$FULL" | jq -c ".code = \"t_bad\" | $2")"
+	expect_field "$1" "$3" "$4"
+}
+bad "fee.rate_bps above 10000" '.fee.rate_bps = 10001' fee.rate_bps fee.rate_bps
+bad "an unknown key" '.colour = "red"' colour colour
+bad "limits.txn_max below txn_min" '.limits.txn_max = 50' limits.txn_max limits.txn_max
+bad "an unknown time zone" '.timezone = "Mars/Olympus"' timezone timezone
+bad "an unknown driver, online" '.driver = "nosuch"' driver "no driver named nosuch is loaded"
+bad "testgood without an endpoint" '.driver_config = {"api_key": "x"}' driver_config "endpoint"
+bad "a currency in lower case" '.currencies = ["cny"]' 'currencies[0]' currencies
+send POST /admin/v1/channels '{"code": "t_bad", "driver": "testgood", "status": "online",'
+expect_code 400 "malformed JSON"
+json .error.message | grep -q 'line 1' || fail "malformed JSON: no line number: $RESP_BODY"
+pass "malformed JSON: 400 $(json .error.message)"
+http POST "http://127.0.0.1:$ADMIN_PORT/admin/v1/channels" -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: text/plain' --data-binary "$FULL"
+expect_code 415 "POST as text/plain"
+pass "text/plain body: 415"
+send POST /admin/v1/channels '{"code": "t_bad", "driver": "testgood"}' -H $'X-Payroute-Actor: \x01bad'
+expect_code 400 "a bad X-Payroute-Actor"
+[ "$(pq -c "SELECT count(*) FROM channels WHERE code = 't_bad'")" = 0 ] ||
+	fail "a refused channel was stored"
+current_generation
+[ "$GEN" = "$g" ] || fail "a refused change made generation $GEN (was $g)"
+pass "nothing refused was stored; generation $g unchanged"
+
+# an offline channel may name a driver that is not loaded; bringing it
+# online then is refused
+send POST /admin/v1/channels '{"code": "t_off", "driver": "nosuch", "currencies": ["CNY"]}'
+expect_code 201 "an offline channel with an unknown driver"
+generation_after "POST t_off"
+[ "$(json .channel.status)" = offline ] || fail "t_off is not offline by default: $RESP_BODY"
+send POST /admin/v1/channels/t_off/status '{"status": "online"}'
+expect_field "t_off online with driver nosuch" driver "no driver named nosuch"
+
+# ---- status switch
+send POST /admin/v1/channels/t_full/status '{"status": "offline"}' -H 'X-Payroute-Actor: carol'
+expect_code 200 "status offline"
+generation_after "status offline"
+[ "$(json .channel.status)" = offline ] || fail "status switch: $RESP_BODY"
+[ "$(pq -c "SELECT status FROM channels WHERE code = 't_full'")" = offline ] || fail "status not stored"
+send POST /admin/v1/channels/t_full/status '{"status": "paused"}'
+expect_field "status paused" status status
+send POST /admin/v1/channels/t_full/status '{"status": "online"}'
+expect_code 200 "status online"
+generation_after "status online"
+pass "status switch offline/online: generation $g"
+
+# ---- the database enforces the invariants itself
+for row in \
+	"fee_rate_bps = 10001|channels_fee_rate_check" \
+	"txn_min = 10, txn_max = 5|channels_txn_range_check" \
+	"fee_min = 10, fee_max = 5|channels_fee_range_check" \
+	"currencies = '{cny}'|channels_currencies_check" \
+	"business_types = '{pay,lend}'|channels_business_types_check" \
+	"daily_amount = -1|channels_limits_check" \
+	"weight = 10001|channels_weight_check"; do
+	set_sql=${row%%|*}
+	cons=${row#*|}
+	out=$(pq -c "UPDATE channels SET $set_sql WHERE code = 't_full'" 2>&1) &&
+		fail "the database accepted $set_sql"
+	printf '%s' "$out" | grep -q "$cons" || fail "$set_sql: not refused by $cons: $out"
+done
+out=$(pq -c "INSERT INTO whitelist (kind, value, channel) VALUES ('card_no', '4111111111111111', 't_full')" 2>&1) &&
+	fail "the database accepted a card number in clear"
+printf '%s' "$out" | grep -q whitelist_card_hmac_check || fail "clear card not refused by whitelist_card_hmac_check: $out"
+pass "the database refuses bad rows itself (7 channel CHECKs, clear card numbers)"
+
+# ---- whitelist
+CARD=6222020200112233445
+send POST /admin/v1/whitelist "{\"kind\": \"card_no\", \"value\": \"$CARD\", \"channel\": \"t_full\", \"note\": \"vip\", \"expires_at\": \"2031-01-01T00:00:00+08:00\"}" -H 'X-Payroute-Actor: dave'
+expect_code 201 "whitelist a card"
+generation_after "whitelist a card"
+wl_card=$(json .entry.id)
+[ "$(json .entry.value_hint)" = 3445 ] || fail "no value_hint 3445: $RESP_BODY"
+[ "$(json .entry.expires_at)" = 2030-12-31T16:00:00Z ] || fail "expires_at not normalised to UTC: $RESP_BODY"
+printf '%s' "$RESP_BODY" | grep -q "$CARD" && fail "the answer shows the card number"
+want=$(printf '%s' "$CARD" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$I_DIR/secret.key")" | awk '{print $NF}')
+[ "$(pq -c "SELECT value FROM whitelist WHERE id = $wl_card")" = "$want" ] ||
+	fail "the stored value is not HMAC-SHA256(key, card)"
+pq -c "SELECT * FROM whitelist" | grep -q "$CARD" && fail "the whitelist table holds the card number"
+pq -c "SELECT * FROM audit_log" | grep -q "$CARD" && fail "the audit log holds the card number"
+grep -q "$CARD" "$LOG_FILE" "$I_DIR/stderr" && fail "the daemon log holds the card number"
+send POST /admin/v1/whitelist "{\"kind\": \"card_no\", \"value\": \"$CARD\", \"channel\": \"t_full\"}"
+expect_code 409 "whitelist the same card again"
+send POST /admin/v1/whitelist '{"kind": "card_no", "value": "4111-1111", "channel": "t_full"}'
+expect_field "a card with dashes" value "12 to 19 digits"
+send POST /admin/v1/whitelist '{"kind": "buyer_id", "value": "buyer-42", "channel": "t_nosuch"}'
+expect_field "a whitelist entry for no channel" channel "no channel named t_nosuch"
+send POST /admin/v1/whitelist '{"kind": "buyer_id", "value": "buyer-42", "channel": "t_full"}'
+expect_code 201 "whitelist a buyer"
+generation_after "whitelist a buyer"
+wl_buyer=$(json .entry.id)
+send GET /admin/v1/whitelist
+expect_code 200 "GET /admin/v1/whitelist"
+[ "$(json '.whitelist | length')" = 2 ] || fail "whitelist: expected 2 entries: $RESP_BODY"
+[ "$(json ".whitelist[] | select(.id == $wl_card) | has(\"value\")")" = false ] ||
+	fail "the card entry shows a value: $RESP_BODY"
+[ "$(json ".whitelist[] | select(.id == $wl_buyer) | .value")" = buyer-42 ] ||
+	fail "the buyer entry does not show its value: $RESP_BODY"
+printf '%s' "$RESP_BODY" | grep -q "$want" && fail "GET /admin/v1/whitelist shows the card's HMAC"
+pass "whitelist: card stored only as HMAC-SHA256 (hint 3445), never in the table, audit or log; buyer entry"
+
+send DELETE /admin/v1/channels/t_full
+expect_code 409 "DELETE a channel named by the whitelist"
+pass "DELETE t_full while whitelisted: 409 $(json .error.message)"
+send DELETE "/admin/v1/whitelist/$wl_buyer"
+expect_code 204 "DELETE a whitelist entry"
+send DELETE "/admin/v1/whitelist/$wl_buyer"
+expect_code 404 "DELETE it again"
+
+# ---- routing rules
+RULES='{"rules": [
+  {"name": "big to t_full", "conditions": {"amount_min": 100000, "currencies": ["CNY"]}, "scoring": {"weight": 1, "fee": 2, "success_rate": 0}, "allow": ["t_full"]},
+  {"name": "no t_off", "enabled": false, "deny": ["t_off"]}]}'
+send PUT /admin/v1/routing/rules "$RULES" -H 'X-Payroute-Actor: erin'
+expect_code 200 "PUT rules"
+generation_after "PUT rules"
+[ "$(json '.rules | length')" = 2 ] && [ "$(json '.rules[0].name')" = "big to t_full" ] &&
+	[ "$(json '.rules[1].enabled')" = false ] || fail "PUT rules answer: $RESP_BODY"
+send GET /admin/v1/routing/rules
+[ "$(json '[.rules[].name] | join(",")')" = "big to t_full,no t_off" ] || fail "GET rules: $RESP_BODY"
+[ "$(pq -c "SELECT string_agg(name || '@' || position, ',' ORDER BY position) FROM routing_rules")" = "big to t_full@0,no t_off@1" ] ||
+	fail "rules not stored in order"
+send DELETE /admin/v1/channels/t_off
+expect_code 409 "DELETE a channel a rule names"
+json .error.message | grep -q 'rules\[1\]' || fail "DELETE t_off: the message does not name the rule: $RESP_BODY"
+pass "DELETE t_off while a rule denies it: 409 $(json .error.message)"
+send PUT /admin/v1/routing/rules '{"rules": [{"name": "x", "allow": ["t_nosuch"]}]}'
+expect_field "a rule naming no channel" 'rules[0].allow[0]' t_nosuch
+send PUT /admin/v1/routing/rules '{"rules": [{"name": "ok"}, {"name": "bad", "conditions": {"amount_min": 10, "amount_max": 5}}]}'
+expect_field "a rule with amount_max < amount_min" 'rules[1].conditions.amount_max' amount_max
+send PUT /admin/v1/routing/rules '{"rules": [{"name": "only"}]}'
+expect_code 200 "PUT one rule"
+generation_after "PUT one rule"
+[ "$(pq -c "SELECT count(*) FROM routing_rules")" = 1 ] || fail "the rules were not replaced as a whole"
+pass "routing rules replaced as a whole, in order; bad rules refused naming the field"
+
+# ---- delete
+send DELETE "/admin/v1/whitelist/$wl_card"
+expect_code 204 "DELETE the card entry"
+send DELETE /admin/v1/channels/t_full '' -H 'X-Payroute-Actor: frank'
+expect_code 204 "DELETE t_full"
+hdr=$(curl -s -m 20 -D - -o /dev/null -X DELETE -H "Authorization: Bearer $TOKEN" \
+	"http://127.0.0.1:$ADMIN_PORT/admin/v1/channels/t_off" | tr -d '\r' |
+	sed -n 's/^X-Payroute-Generation: //Ip')
+[ -n "$hdr" ] && [ "$hdr" -gt "$g" ] || fail "DELETE t_off: no newer X-Payroute-Generation header ($hdr)"
+current_generation
+g=$GEN
+send GET /admin/v1/channels/t_full
+expect_code 404 "GET a deleted channel"
+[ "$(json .error.code)" = not_found ] || fail "404 without error.code not_found: $RESP_BODY"
+send GET /admin/v1/channels
+[ "$(json '.channels | length')" = 0 ] || fail "channels left after DELETE: $RESP_BODY"
+pass "DELETE: 204, gone, generation $g"
+
+# ---- audit
+send GET '/admin/v1/audit?object_kind=channel&object_id=t_full&limit=50'
+expect_code 200 "GET /admin/v1/audit"
+[ "$(json '[.audit[].action] | join(",")')" = "delete,status,status,update,create" ] ||
+	fail "audit of t_full, newest first: $(json '[.audit[].action] | join(",")')"
+[ "$(json '.audit[-1].actor')" = alice@ops ] && [ "$(json '.audit[-1].note')" = "onboarding t_full" ] &&
+	[ "$(json '.audit[-1].before')" = null ] &&
+	[ "$(json '.audit[-1].after.driver_config.api_key')" = '********' ] ||
+	fail "the create row: $(json '.audit[-1]')"
+[ "$(json '.audit[-2].actor')" = bob ] && [ "$(json '.audit[-2].before.weight')" = 70 ] &&
+	[ "$(json '.audit[-2].after.weight')" = 90 ] ||
+	fail "the update row: $(json '.audit[-2]')"
+[ "$(json '.audit[0].actor')" = frank ] && [ "$(json '.audit[0].after')" = null ] &&
+	[ "$(json '.audit[0].before.code')" = t_full ] || fail "the delete row: $(json '.audit[0]')"
+pq -c "SELECT before::text || after::text FROM audit_log WHERE object_kind = 'channel'" |
+	grep -q 's3cr3t-api-key\|PEMDATA' && fail "the audit log holds a secret"
+send GET '/admin/v1/audit?object_kind=whitelist&limit=10'
+[ "$(json '.audit | length')" = 4 ] || fail "whitelist audit rows: $RESP_BODY"
+[ "$(json '[.audit[] | select(.action == "create") | .actor] | sort | join(",")')" = admin,dave ] ||
+	fail "whitelist audit actors: $RESP_BODY"
+send GET '/admin/v1/audit?object_kind=routing_rules'
+[ "$(json '.audit | length')" = 2 ] && [ "$(json '.audit[1].actor')" = erin ] ||
+	fail "rules audit rows: $RESP_BODY"
+send GET '/admin/v1/audit?limit=0'
+expect_field "audit limit 0" limit limit
+pass "audit: who, before and after of every change, newest first, secrets masked"
+
+current_generation
+[ "$(json '[.drivers[] | select(.name == "testgood")] | length')" = 1 ] ||
+	fail "GET /admin/v1/drivers no longer lists testgood: $RESP_BODY"
+daemon_stop
+pass "all done; generation $g"
