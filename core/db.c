@@ -21,6 +21,15 @@
  * public functions that queue work. A callback may call pr_db_free: the
  * free is then finished when the outermost event callback returns.
  *
+ * LISTEN/NOTIFY has a connection of its own (lconn, flagged `listener`),
+ * driven by the same code as the pool's but never given pool work: it is
+ * opened by the first pr_db_listen, issues one LISTEN per registered
+ * channel after each (re)connect, then only reads; PQnotifies after each
+ * PQconsumeInput hands notifications to the registered callbacks. Once all
+ * LISTENs of a session are done, each registration is told (channel NULL)
+ * that notifications may have been missed. Pool connections never LISTEN:
+ * notifications they see are dropped.
+ *
  * Host names in conninfo are resolved by libpq with a blocking
  * getaddrinfo() inside PQconnectStart; use host addresses (hostaddr=) or
  * Unix sockets where that matters.
@@ -96,6 +105,18 @@ struct pr_db_conn {
 	int broken;    /* its session was lost while held */
 	int releasing; /* pr_db_release called: give back when drained */
 	struct query_list hq;
+	/* The LISTEN connection. */
+	int listener;
+	size_t listen_idx; /* the registration whose LISTEN is in flight */
+};
+
+/* One pr_db_listen registration. */
+struct db_listen {
+	char *channel;
+	pr_db_notify_cb cb;
+	void *arg;
+	int active; /* LISTEN done on the current session */
+	int told;   /* the callback got this session's "maybe missed" call */
 };
 
 enum mig_step {
@@ -157,6 +178,14 @@ struct pr_db {
 	unsigned long queries;
 	unsigned long errors;
 
+	/* LISTEN/NOTIFY. */
+	struct pr_db_conn *lconn; /* NULL until the first pr_db_listen */
+	struct db_listen *listens;
+	size_t n_listens;
+	int l_down_logged; /* the listener's loss has been logged */
+	unsigned long l_reconnects;
+	unsigned long notifications;
+
 	int depth; /* nesting of our event callbacks */
 	int closing;
 	int free_pending;
@@ -167,6 +196,11 @@ static void conn_fail(struct pr_db_conn *c, const char *reason,
 static void conn_next(struct pr_db_conn *c);
 static void mig_start(struct pr_db *db, struct pr_db_conn *c);
 static void db_destroy(struct pr_db *db);
+static void listener_next(struct pr_db_conn *c);
+static void listener_down(struct pr_db_conn *c, int was_up, const char *why,
+			  struct db_query *q);
+static void listener_up(struct pr_db_conn *c);
+static void listener_notify(struct pr_db_conn *c, const PGnotify *n);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -473,6 +507,10 @@ static void conn_fail(struct pr_db_conn *c, const char *reason,
 	}
 	c->state = C_DOWN;
 	c->flushing = 0;
+	if (c->listener) {
+		listener_down(c, was_up, why, q);
+		return;
+	}
 	if (was_up)
 		db->connected--;
 	if (c->held) {
@@ -527,6 +565,10 @@ static void conn_up(struct pr_db_conn *c)
 	}
 	c->state = C_UP;
 	c->backoff_ms = 0;
+	if (c->listener) {
+		listener_up(c);
+		return;
+	}
 	if (c->ever_up)
 		db->reconnects++;
 	c->ever_up = 1;
@@ -638,9 +680,14 @@ static void conn_read(struct pr_db_conn *c, short what)
 			}
 		}
 	}
-	/* Nobody listens through this API: do not let them pile up. */
-	while ((n = PQnotifies(c->pg)) != NULL)
+	/* Only the listener LISTENs; anything else must not pile up. */
+	while ((n = PQnotifies(c->pg)) != NULL) {
+		if (c->listener && !c->db->closing)
+			listener_notify(c, n);
 		PQfreemem(n);
+		if (c->db->closing || c->state != C_UP)
+			return;
+	}
 	if (!c->cur) {
 		if (PQstatus(c->pg) == CONNECTION_BAD)
 			goto fail;
@@ -730,11 +777,19 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_fail(c, "connect timeout", NULL);
 		break;
 	case C_UP:
-		if (c->cur) {
+		if (c->cur && c->listener) {
+			pr_warn("store: LISTEN timed out after %d ms; closing "
+				"the notification connection",
+				db->query_timeout_ms);
+			conn_fail(c, "LISTEN timeout", "LISTEN timeout");
+		} else if (c->cur) {
 			pr_warn("store: query timed out after %d ms; closing "
 				"connection %d",
 				db->query_timeout_ms, c->id);
 			conn_fail(c, "query timeout", "query timeout");
+		} else if (c->listener) {
+			/* Kicked by pr_db_listen: a new registration. */
+			listener_next(c);
 		}
 		break;
 	}
@@ -829,6 +884,10 @@ static int conn_next_once(struct pr_db_conn *c)
 
 static void conn_next(struct pr_db_conn *c)
 {
+	if (c->listener) {
+		listener_next(c);
+		return;
+	}
 	while (conn_next_once(c))
 		;
 }
@@ -841,6 +900,191 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < db->pool_size && !db->closing; i++)
 		conn_next(&db->conns[i]);
 	db_leave(db);
+}
+
+/* ------------------------------------------------------- LISTEN/NOTIFY */
+
+static void listen_done(PGresult *res, const char *err, void *arg)
+{
+	struct pr_db_conn *c = arg;
+	struct pr_db *db = c->db;
+
+	if (db->closing || c->state != C_UP)
+		return;
+	if (err) {
+		pr_warn("store: LISTEN %s failed: %s",
+			db->listens[c->listen_idx].channel, err);
+		conn_fail(c, "LISTEN failed", NULL);
+		return;
+	}
+	db->listens[c->listen_idx].active = 1;
+}
+
+/* Sends LISTEN for registration i on the (up, idle) listener. */
+static void listener_send(struct pr_db_conn *c, size_t i)
+{
+	struct pr_db *db = c->db;
+	const char *ch = db->listens[i].channel;
+	struct db_query *q;
+	char sql[200];
+	char *ident;
+
+	ident = PQescapeIdentifier(c->pg, ch, strlen(ch));
+	if (!ident) {
+		conn_fail(c, "cannot quote a channel name", NULL);
+		return;
+	}
+	snprintf(sql, sizeof(sql), "LISTEN %s", ident);
+	PQfreemem(ident);
+	q = query_new(QK_PARAMS, sql, 0, NULL);
+	if (!q) {
+		conn_fail(c, "out of memory", NULL);
+		return;
+	}
+	q->internal = 1;
+	q->timed = 1;
+	q->cb = listen_done;
+	q->arg = c;
+	c->listen_idx = i;
+	conn_send(c, q);
+}
+
+/* The listener's next step: LISTEN for the next registration not yet
+ * active on this session; once all are, tell each registration not yet
+ * told on this session that notifications may have been missed. */
+static void listener_next(struct pr_db_conn *c)
+{
+	struct pr_db *db = c->db;
+	char names[512];
+	size_t i, len = 0;
+
+	if (db->closing || c->state != C_UP || c->cur)
+		return;
+	for (i = 0; i < db->n_listens; i++) {
+		if (!db->listens[i].active) {
+			listener_send(c, i);
+			return;
+		}
+	}
+	names[0] = '\0';
+	for (i = 0; i < db->n_listens; i++) {
+		int n;
+
+		if (db->listens[i].told)
+			continue;
+		n = snprintf(names + len, sizeof(names) - len, "%s%s",
+			     len ? ", " : "", db->listens[i].channel);
+		if (n > 0 && (size_t)n < sizeof(names) - len)
+			len += (size_t)n;
+	}
+	if (!names[0])
+		return;
+	db->l_down_logged = 0;
+	pr_info("store: listening for notifications on %s (backend pid %d)",
+		names, PQbackendPID(c->pg));
+	/* A callback may register more (the array may move) or free us. */
+	for (i = 0; i < db->n_listens; i++) {
+		if (db->listens[i].told)
+			continue;
+		db->listens[i].told = 1;
+		db->listens[i].cb(NULL, NULL, 0, db->listens[i].arg);
+		if (db->closing || c->state != C_UP)
+			return;
+	}
+}
+
+static void listener_up(struct pr_db_conn *c)
+{
+	struct pr_db *db = c->db;
+
+	if (c->ever_up)
+		db->l_reconnects++;
+	c->ever_up = 1;
+	pr_debug("store: notification connection up (backend pid %d)",
+		 PQbackendPID(c->pg));
+	listener_next(c);
+}
+
+/* The listener's session is gone (conn_fail has closed it). */
+static void listener_down(struct pr_db_conn *c, int was_up, const char *why,
+			  struct db_query *q)
+{
+	struct pr_db *db = c->db;
+
+	for (size_t i = 0; i < db->n_listens; i++) {
+		db->listens[i].active = 0;
+		db->listens[i].told = 0;
+	}
+	/* An internal LISTEN: nobody waits for it. */
+	free(q);
+	conn_schedule_reconnect(c);
+	if (was_up && !db->l_down_logged) {
+		db->l_down_logged = 1;
+		pr_warn("store: notification connection lost (%s); "
+			"reconnecting",
+			why);
+	} else {
+		pr_debug("store: notification connection: cannot connect "
+			 "(%s)",
+			 why);
+	}
+}
+
+static void listener_notify(struct pr_db_conn *c, const PGnotify *n)
+{
+	struct pr_db *db = c->db;
+
+	for (size_t i = 0; i < db->n_listens; i++) {
+		if (strcmp(db->listens[i].channel, n->relname) != 0)
+			continue;
+		db->notifications++;
+		db->listens[i].cb(n->relname, n->extra ? n->extra : "",
+				  n->be_pid, db->listens[i].arg);
+		return;
+	}
+}
+
+static struct pr_db_conn *listener_new(struct pr_db *db)
+{
+	struct pr_db_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->db = db;
+	c->id = -1;
+	c->listener = 1;
+	c->state = C_DOWN;
+	c->ev_fd = -1;
+	TAILQ_INIT(&c->hq);
+	c->timer = evtimer_new(db->base, conn_timer_cb, c);
+	if (!c->timer) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void listener_free(struct pr_db *db)
+{
+	struct pr_db_conn *c = db->lconn;
+
+	if (c) {
+		free(c->cur); /* an internal LISTEN */
+		PQclear(c->res);
+		if (c->ev)
+			event_free(c->ev);
+		if (c->timer)
+			event_free(c->timer);
+		if (c->pg)
+			PQfinish(c->pg);
+		free(c);
+		db->lconn = NULL;
+	}
+	for (size_t i = 0; i < db->n_listens; i++)
+		free(db->listens[i].channel);
+	free(db->listens);
+	db->listens = NULL;
+	db->n_listens = 0;
 }
 
 /* -------------------------------------------------------- migrations */
@@ -1360,6 +1604,7 @@ static void db_destroy(struct pr_db *db)
 		c->pg = NULL;
 		c->state = C_DOWN;
 	}
+	listener_free(db);
 	TAILQ_CONCAT(&fail, &db->queue, link);
 	db->queued = 0;
 	if (db->kick)
@@ -1475,6 +1720,74 @@ void pr_db_release(struct pr_db_conn *conn)
 	db_kick(conn->db);
 }
 
+int pr_db_listen(struct pr_db *db, const char *channel, pr_db_notify_cb cb,
+		 void *arg)
+{
+	struct timeval zero = { 0, 0 };
+	struct db_listen *nl;
+	struct pr_db_conn *c;
+	size_t len;
+	char *name;
+
+	if (!db || !channel || !cb)
+		return -EINVAL;
+	len = strlen(channel);
+	if (len == 0 || len > 63)
+		return -EINVAL; /* the server would truncate it (NAMEDATALEN) */
+	if (db->closing)
+		return -EAGAIN;
+	for (size_t i = 0; i < db->n_listens; i++) {
+		if (strcmp(db->listens[i].channel, channel) == 0) {
+			db->listens[i].cb = cb;
+			db->listens[i].arg = arg;
+			return 0;
+		}
+	}
+	if (!db->lconn) {
+		db->lconn = listener_new(db);
+		if (!db->lconn)
+			return -ENOMEM;
+	}
+	c = db->lconn;
+	name = strdup(channel);
+	if (!name)
+		return -ENOMEM;
+	nl = realloc(db->listens, (db->n_listens + 1) * sizeof(*nl));
+	if (!nl) {
+		free(name);
+		return -ENOMEM;
+	}
+	db->listens = nl;
+	memset(&nl[db->n_listens], 0, sizeof(*nl));
+	nl[db->n_listens].channel = name;
+	nl[db->n_listens].cb = cb;
+	nl[db->n_listens].arg = arg;
+	db->n_listens++;
+	/* Work happens in the loop: start connecting (unless a reconnect is
+	 * already scheduled) or, when up and idle, issue the LISTEN. */
+	if ((c->state == C_DOWN && !evtimer_pending(c->timer, NULL)) ||
+	    (c->state == C_UP && !c->cur))
+		evtimer_add(c->timer, &zero);
+	return 0;
+}
+
+int pr_db_own_backend(const struct pr_db *db, int backend_pid)
+{
+	if (!db || backend_pid <= 0)
+		return 0;
+	for (int i = 0; i < db->pool_size; i++) {
+		const struct pr_db_conn *c = &db->conns[i];
+
+		if (c->state == C_UP && c->pg &&
+		    PQbackendPID(c->pg) == backend_pid)
+			return 1;
+	}
+	if (db->lconn && db->lconn->state == C_UP && db->lconn->pg &&
+	    PQbackendPID(db->lconn->pg) == backend_pid)
+		return 1;
+	return 0;
+}
+
 void pr_db_get_stats(const struct pr_db *db, struct pr_db_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -1494,4 +1807,12 @@ void pr_db_get_stats(const struct pr_db *db, struct pr_db_stats *st)
 	st->queries = db->queries;
 	st->errors = db->errors;
 	st->schema_version = db->schema_version;
+	if (db->lconn && db->lconn->state == C_UP) {
+		st->listener_up = 1;
+		for (size_t i = 0; i < db->n_listens; i++)
+			if (!db->listens[i].active)
+				st->listener_up = 0;
+	}
+	st->listener_reconnects = db->l_reconnects;
+	st->notifications = db->notifications;
 }

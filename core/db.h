@@ -5,6 +5,11 @@
  * fail are re-opened with exponential back-off. After the first connection
  * is up, schema migrations are applied once (under an advisory lock, so
  * concurrent daemons apply them once) before the store reports ready.
+ *
+ * LISTEN/NOTIFY runs on one more connection of its own (not one of the
+ * pool's N), opened on the first pr_db_listen and re-opened like the others
+ * when it fails; it issues LISTEN for every registered channel after each
+ * (re)connect.
  */
 #ifndef PR_DB_H
 #define PR_DB_H
@@ -65,6 +70,28 @@ int pr_db_conn_query(struct pr_db_conn *conn, const char *sql, int nparams,
 /* Gives the connection back (rolling back an open transaction). */
 void pr_db_release(struct pr_db_conn *conn);
 
+/* Called with a notification (channel, payload, the server process id of
+ * the session that sent it), or with channel and payload NULL and
+ * backend_pid 0 once each time the LISTEN connection is (re-)established,
+ * the first time included: notifications sent before may have been missed,
+ * so re-read whatever they announce. The strings are only valid during the
+ * call. */
+typedef void (*pr_db_notify_cb)(const char *channel, const char *payload,
+				int backend_pid, void *arg);
+
+/* Registers cb for notifications on `channel` (a name of 1 to 63 bytes,
+ * case-sensitive: it is quoted as an identifier) and starts the LISTEN
+ * connection if it is not running. Registering a channel again replaces
+ * its callback. Never calls cb from here. Returns 0, -EINVAL (bad
+ * arguments or name), -ENOMEM, or -EAGAIN when the store is closing. */
+int pr_db_listen(struct pr_db *db, const char *channel, pr_db_notify_cb cb,
+		 void *arg);
+
+/* 1 when backend_pid is the server process of one of this store's own
+ * sessions (pool or LISTEN connection): a notification from it was sent by
+ * this process. */
+int pr_db_own_backend(const struct pr_db *db, int backend_pid);
+
 /* Figures for /metrics and status. */
 struct pr_db_stats {
 	int pool_size;
@@ -75,6 +102,9 @@ struct pr_db_stats {
 	unsigned long queries;
 	unsigned long errors;
 	int schema_version; /* highest applied migration, -1 unknown */
+	int listener_up;    /* the LISTEN connection is up, LISTENs issued */
+	unsigned long listener_reconnects;
+	unsigned long notifications; /* delivered to callbacks */
 };
 void pr_db_get_stats(const struct pr_db *db, struct pr_db_stats *st);
 

@@ -1,8 +1,9 @@
 /*
- * generation.c - generations and their channels.
+ * generation.c - generations, their channels and their routing catalogue.
  *
  * A generation bundles what a request runs with (config, driver modules,
- * channels with their driver states) and is never modified once published.
+ * channels with their driver states, the routing catalogue built from the
+ * policy's JSON, which it keeps as the source of the next rebuild) and is never modified once published.
  * It is freed when its reference count drops to zero: the daemon holds one
  * reference on the current generation and every request one on the
  * generation it started with, so an old generation lives exactly as long as
@@ -71,6 +72,10 @@ static void gen_free(struct pr_generation *g)
 	for (size_t i = 0; i < g->n_channels; i++)
 		channel_clear(&g->channels[i]);
 	free(g->channels);
+	pr_catalogue_clear(&g->cat);
+	json_decref(g->src_channels);
+	json_decref(g->src_whitelist);
+	json_decref(g->src_rules);
 	pr_driver_set_release(&g->drivers);
 	pr_config_free(g->config);
 	gens_alive--;
@@ -233,4 +238,45 @@ int pr_gen_add_channels(struct pr_generation *g, json_t *rows, char *err,
 	g->channels = chs;
 	g->n_channels = n;
 	return 0;
+}
+
+int pr_gen_set_policy(struct pr_generation *g, json_t *channels,
+		      json_t *whitelist, json_t *rules, char *err,
+		      size_t errlen)
+{
+	json_t *empty = NULL;
+	int rc;
+
+	if (g->src_channels || g->src_whitelist || g->src_rules ||
+	    g->n_channels) {
+		snprintf(err, errlen, "the generation has a policy already");
+		return -EBUSY;
+	}
+	rc = pr_catalogue_build(&g->cat, channels, whitelist, rules, err,
+				errlen);
+	if (rc < 0) {
+		pr_catalogue_clear(&g->cat);
+		memset(&g->cat, 0, sizeof(g->cat));
+		return rc;
+	}
+	if (!channels) {
+		empty = json_array();
+		if (!empty) {
+			rc = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	rc = pr_gen_add_channels(g, channels ? channels : empty, err, errlen);
+	json_decref(empty);
+	if (rc < 0)
+		goto fail;
+	g->src_channels = json_incref(channels);
+	g->src_whitelist = json_incref(whitelist);
+	g->src_rules = json_incref(rules);
+	return 0;
+fail:
+	pr_catalogue_clear(&g->cat);
+	memset(&g->cat, 0, sizeof(g->cat));
+	return rc;
 }

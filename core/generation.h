@@ -1,7 +1,7 @@
 /*
  * generation.h - a generation is everything a request runs with: the
- * config, the driver modules and the channels (with each channel's driver
- * state). It is immutable once published. The daemon holds one reference
+ * config, the driver modules, the channels (with each channel's driver
+ * state) and the routing catalogue (channels, whitelist, rules). It is immutable once published. The daemon holds one reference
  * on the current generation; every request takes one when it starts and
  * drops it when it ends. A reload builds a complete new generation aside,
  * and publishing it drops the daemon's reference on the old one, which is
@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "catalogue.h"
 #include "config.h"
 #include "drvobj.h"
 #include "loader.h"
@@ -39,6 +40,13 @@ struct pr_generation {
 	struct pr_driver_set drivers; /* owned references */
 	struct pr_channel *channels;  /* owned, sorted by code */
 	size_t n_channels;
+	struct pr_catalogue cat; /* owned; built by pr_gen_set_policy */
+	/* The JSON arrays the catalogue was built from (owned references;
+	 * NULL before the first policy): a reload that cannot reach the store
+	 * rebuilds from these. */
+	json_t *src_channels;
+	json_t *src_whitelist;
+	json_t *src_rules;
 	int channels_from_store; /* 0 when carried over (store down) */
 	int unpublished; /* built but never made current: no release line */
 };
@@ -52,6 +60,16 @@ struct pr_generation *pr_gen_new(uint64_t id, struct pr_config *cfg);
  * init. Returns 0, or a negative errno with err naming the channel. */
 int pr_gen_add_channels(struct pr_generation *g, json_t *rows, char *err,
 			size_t errlen);
+
+/* Sets the generation's routing policy from three JSON arrays in the admin
+ * API's shape (each may be NULL: empty): builds the catalogue
+ * (pr_catalogue_build), then adds the channels with their driver init
+ * (pr_gen_add_channels), and keeps references on the three arrays as the
+ * generation's source. Call once, on a generation being built. Returns 0,
+ * or a negative errno with err saying why (nothing is kept then). */
+int pr_gen_set_policy(struct pr_generation *g, json_t *channels,
+		      json_t *whitelist, json_t *rules, char *err,
+		      size_t errlen);
 
 /* Finds a channel by code, or NULL. */
 const struct pr_channel *pr_gen_channel(const struct pr_generation *g,
