@@ -24,6 +24,8 @@
 
 #include "admin.h"
 #include "crypto.h"
+#include "explain.h"
+#include "policy_api.h"
 #include "log.h"
 
 #ifndef PR_CONSOLE_DIR
@@ -218,43 +220,6 @@ json_t *pr_mask_secrets(json_t *config)
 		}
 	}
 	return out;
-}
-
-static void on_channels(PGresult *res, const char *err, void *arg)
-{
-	struct pr_request *r = arg;
-	json_error_t jerr;
-	json_t *rows, *row;
-	size_t i;
-
-	if (!res) {
-		pr_warn("admin: channels query failed: %s", err);
-		store_unavailable(r);
-		return;
-	}
-	rows = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-	if (!rows) {
-		pr_err("admin: channels: bad JSON from store: %s", jerr.text);
-		pr_request_error(r, 500, "internal", "bad data in the store");
-		return;
-	}
-	json_array_foreach(rows, i, row) {
-		json_t *dc = json_object_get(row, "driver_config");
-
-		if (dc)
-			json_object_set_new(row, "driver_config",
-					    pr_mask_secrets(dc));
-	}
-	pr_request_reply(r, 200, json_pack("{s:o}", "channels", rows));
-}
-
-static void handle_channels(struct pr_request *r)
-{
-	if (pr_db_query(r->d->db,
-			"SELECT coalesce(json_agg(row_to_json(c) ORDER BY "
-			"c.code), '[]')::text FROM channels c",
-			0, NULL, on_channels, r) < 0)
-		store_unavailable(r);
 }
 
 /* ------------------------------------------------------------- reload */
@@ -457,11 +422,13 @@ void pr_admin_handle(struct pr_request *r)
 			handle_status(r);
 		else
 			method_not_allowed(r, "GET");
-	} else if (strcmp(r->path, "/admin/v1/channels") == 0) {
-		if (is_get(r))
-			handle_channels(r);
+	} else if (strcmp(r->path, "/admin/v1/route/explain") == 0) {
+		if (is_post(r))
+			pr_explain_handle(r);
 		else
-			method_not_allowed(r, "GET");
+			method_not_allowed(r, "POST");
+	} else if (pr_policy_api_handle(r)) {
+		/* channels, whitelist, routing rules, audit */
 	} else if (strcmp(r->path, "/admin/v1/reload") == 0) {
 		if (is_post(r))
 			pr_daemon_reload(r->d, "admin API", on_reload, r);

@@ -4,11 +4,25 @@
  * One libevent loop carries everything. Signals arrive as libevent signal
  * events, so the SIGHUP "handler" only schedules: the reload runs in the
  * loop. A reload builds a complete generation aside (config file, driver
- * directory rescan, channels from the store with each online channel's
- * driver init), and only when every part validated is the current pointer
- * swapped; on any error the old generation stays and the log says "no
- * changes were applied" and why. Reloads do not overlap: a SIGHUP during a
- * reload queues exactly one more.
+ * directory rescan, the routing policy from the store in one round trip
+ * (policy_snapshot: channels, whitelist, rules) built into the routing
+ * catalogue, each online channel's driver init), and only when every part
+ * validated is the current pointer swapped; on any error the old generation
+ * stays and the log says "no changes were applied" and why. When the store
+ * is unavailable the policy is carried over from the current generation's
+ * source JSON. Reloads do not overlap: a request during a reload queues
+ * exactly one more, however many arrive.
+ *
+ * Other instances announce policy changes with NOTIFY on
+ * PR_POLICY_NOTIFY_CHANNEL; the store's LISTEN connection turns each into a
+ * reload request, and so does the LISTEN connection being
+ * (re-)established, since notifications may have been missed meanwhile.
+ * Such reloads start at most once per PR_NOTIFY_RELOAD_INTERVAL_MS: the
+ * first notification of a burst reloads at once, the rest of the burst is
+ * folded into one more reload at the end of the interval (reloads take
+ * about a millisecond, so the reload queue alone would let a burst spread
+ * over a few milliseconds cause one reload per notification). Our own
+ * notifications are skipped: the admin API reloads locally.
  *
  * Requests hold a reference on the generation they started with (struct
  * pr_request), so a swapped-out generation is freed when its last request
@@ -31,15 +45,23 @@
 #include "daemon.h"
 #include "log.h"
 
-static const char channels_sql[] =
-	"SELECT coalesce(json_agg(row_to_json(c) ORDER BY c.code), '[]')::text "
-	"FROM channels c";
+static const char policy_sql[] =
+	"SELECT channels::text, whitelist::text, rules::text "
+	"FROM policy_snapshot";
 
 static int64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -59,7 +81,7 @@ void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 	pr_gen_unref(r->gen);
 	free(r);
 	d->inflight--;
-	if (d->stopping && d->inflight == 0)
+	if (d->stopping && d->inflight == 0 && !d->usage_flushing)
 		event_base_loopexit(d->base, NULL);
 }
 
@@ -200,25 +222,19 @@ static void reload_finish(struct pr_daemon *d, int ok, const char *reason)
 	}
 }
 
-static void reload_channels(struct pr_daemon *d, json_t *rows, int from_store)
+/* The last step: the catalogue, then each online channel's driver. */
+static void reload_policy(struct pr_daemon *d, json_t *channels,
+			  json_t *whitelist, json_t *rules, int from_store)
 {
 	char err[512];
 
 	d->reload_gen->channels_from_store = from_store;
-	if (pr_gen_add_channels(d->reload_gen, rows, err, sizeof(err)) < 0) {
+	if (pr_gen_set_policy(d->reload_gen, channels, whitelist, rules, err,
+			      sizeof(err)) < 0) {
 		reload_finish(d, 0, err);
 		return;
 	}
 	reload_finish(d, 1, NULL);
-}
-
-static json_t *current_channel_rows(const struct pr_generation *g)
-{
-	json_t *rows = json_array();
-
-	for (size_t i = 0; rows && i < g->n_channels; i++)
-		json_array_append(rows, g->channels[i].row);
-	return rows;
 }
 
 struct reload_query {
@@ -226,12 +242,37 @@ struct reload_query {
 	uint64_t token;
 };
 
-static void on_channels(PGresult *res, const char *dberr, void *arg)
+/* Column col of the snapshot as a JSON array (NULL for SQL NULL). */
+static int snapshot_array(PGresult *res, int col, const char *name,
+			  json_t **out, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	*out = NULL;
+	if (PQgetisnull(res, 0, col))
+		return 0;
+	j = json_loads(PQgetvalue(res, 0, col), JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		snprintf(err, errlen, "%s: bad JSON from the store: %s", name,
+			 jerr.text);
+		return -EINVAL;
+	}
+	if (!json_is_array(j)) {
+		json_decref(j);
+		snprintf(err, errlen, "%s: the store did not give an array",
+			 name);
+		return -EINVAL;
+	}
+	*out = j;
+	return 0;
+}
+
+static void on_policy(PGresult *res, const char *dberr, void *arg)
 {
 	struct reload_query *q = arg;
 	struct pr_daemon *d = q->d;
-	json_error_t jerr;
-	json_t *rows;
+	json_t *ch = NULL, *wl = NULL, *rules = NULL;
 	char err[512];
 
 	if (q->token != d->reload_token || !d->reload_gen) {
@@ -239,21 +280,26 @@ static void on_channels(PGresult *res, const char *dberr, void *arg)
 		return;
 	}
 	free(q);
-	if (!res || PQntuples(res) != 1) {
-		snprintf(err, sizeof(err), "cannot read channels: %s",
-			 dberr ? dberr : "no result");
+	if (!res || PQntuples(res) != 1 || PQnfields(res) != 3) {
+		snprintf(err, sizeof(err), "cannot read the routing policy: %s",
+			 dberr ? dberr :
+				 "policy_snapshot did not give one row of "
+				 "three columns");
 		reload_finish(d, 0, err);
 		return;
 	}
-	rows = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-	if (!rows) {
-		snprintf(err, sizeof(err), "channels: bad JSON from store: %s",
-			 jerr.text);
+	if (snapshot_array(res, 0, "channels", &ch, err, sizeof(err)) < 0 ||
+	    snapshot_array(res, 1, "whitelist", &wl, err, sizeof(err)) < 0 ||
+	    snapshot_array(res, 2, "rules", &rules, err, sizeof(err)) < 0) {
+		json_decref(ch);
+		json_decref(wl);
 		reload_finish(d, 0, err);
 		return;
 	}
-	reload_channels(d, rows, 1);
-	json_decref(rows);
+	reload_policy(d, ch, wl, rules, 1);
+	json_decref(ch);
+	json_decref(wl);
+	json_decref(rules);
 }
 
 /* Restart-only options keep their running values. */
@@ -295,7 +341,6 @@ static void reload_begin(struct pr_daemon *d, const char *why)
 	struct pr_config *cfg = NULL;
 	struct reload_query *q;
 	char err[512];
-	json_t *rows;
 
 	d->reload_running = 1;
 	d->reload_token++;
@@ -325,17 +370,16 @@ static void reload_begin(struct pr_daemon *d, const char *why)
 		if (q) {
 			q->d = d;
 			q->token = d->reload_token;
-			if (pr_db_query(d->db, channels_sql, 0, NULL,
-					on_channels, q) == 0)
+			if (pr_db_query(d->db, policy_sql, 0, NULL, on_policy,
+					q) == 0)
 				return;
 			free(q);
 		}
 	}
-	/* The store is unavailable: keep the channels we have, re-started
-	 * with the new drivers and config. */
-	rows = current_channel_rows(d->gen);
-	reload_channels(d, rows, 0);
-	json_decref(rows);
+	/* The store is unavailable: keep the policy we have, rebuilt and
+	 * re-started with the new drivers and config. */
+	reload_policy(d, d->gen->src_channels, d->gen->src_whitelist,
+		      d->gen->src_rules, 0);
 }
 
 void pr_daemon_reload(struct pr_daemon *d, const char *why, pr_reload_cb cb,
@@ -390,6 +434,19 @@ static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+static void on_usage_flushed(int rc, void *arg)
+{
+	struct pr_daemon *d = arg;
+
+	if (rc < 0)
+		pr_warn("shutdown: some daily-limit leases could not be given "
+			"back (see above); they stay reserved until the day "
+			"ends");
+	d->usage_flushing = 0;
+	if (d->inflight == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
 void pr_daemon_stop(struct pr_daemon *d, const char *why)
 {
 	struct timeval tv;
@@ -401,7 +458,11 @@ void pr_daemon_stop(struct pr_daemon *d, const char *why)
 	pr_info("shutting down (%s): %zu requests in flight", why, d->inflight);
 	pr_listener_stop_accepting(&d->merchant);
 	pr_listener_stop_accepting(&d->admin);
-	if (d->inflight == 0) {
+	/* Unspent daily-limit leases go back to the store, so that the other
+	 * instances can use them today. */
+	if (d->usage && pr_usage_flush(d->usage, on_usage_flushed, d) == 0)
+		d->usage_flushing = 1;
+	if (d->inflight == 0 && !d->usage_flushing) {
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
@@ -416,13 +477,101 @@ void pr_daemon_stop(struct pr_daemon *d, const char *why)
 
 /* -------------------------------------------------------------- store */
 
-static void on_store_state(int ready, void *arg)
+/* The end of a notification interval: one reload for what arrived in it. */
+static void on_notify_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct pr_daemon *d = arg;
+	char why[160];
+
+	if (d->stopping || d->notify_folded == 0)
+		return;
+	snprintf(why, sizeof(why),
+		 "policy changed (%lu more NOTIFYs, the last from pid %d)",
+		 d->notify_folded, d->notify_last_pid);
+	d->notify_folded = 0;
+	d->notify_last_ms = mono_ms();
+	pr_daemon_reload(d, why, NULL, NULL);
+}
+
+/* A notification asks for a reload: now, or folded into the one at the
+ * end of the current interval. */
+static void notify_reload(struct pr_daemon *d, int pid)
+{
+	int64_t now = mono_ms(), wait;
+	struct timeval tv;
+	char why[128];
+
+	d->notify_last_pid = pid;
+	if (d->ev_notify && evtimer_pending(d->ev_notify, NULL)) {
+		d->notify_folded++;
+		return;
+	}
+	wait = d->notify_last_ms + PR_NOTIFY_RELOAD_INTERVAL_MS - now;
+	if (d->notify_last_ms == 0 || wait <= 0 || !d->ev_notify) {
+		d->notify_last_ms = now;
+		snprintf(why, sizeof(why),
+			 "policy changed (NOTIFY from pid %d)", pid);
+		pr_daemon_reload(d, why, NULL, NULL);
+		return;
+	}
+	d->notify_folded++;
+	tv.tv_sec = (time_t)(wait / 1000);
+	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
+	if (evtimer_add(d->ev_notify, &tv) < 0) {
+		d->notify_folded = 0;
+		d->notify_last_ms = now;
+		snprintf(why, sizeof(why),
+			 "policy changed (NOTIFY from pid %d)", pid);
+		pr_daemon_reload(d, why, NULL, NULL);
+	}
+}
+
+/* A NOTIFY on the policy channel, or (channel NULL) the LISTEN connection
+ * (re-)established. */
+static void on_policy_notify(const char *channel, const char *payload,
+			     int backend_pid, void *arg)
 {
 	struct pr_daemon *d = arg;
 
-	if (ready && !d->stopping)
-		pr_daemon_reload(d, "store ready: loading channels", NULL,
-				 NULL);
+	if (d->stopping)
+		return;
+	if (!channel) {
+		pr_daemon_reload(d,
+				 "listening for policy changes (any sent "
+				 "meanwhile may have been missed)",
+				 NULL, NULL);
+		return;
+	}
+	if (pr_db_own_backend(d->db, backend_pid)) {
+		pr_debug("policy change notified by this instance (pid %d): "
+			 "already reloaded here",
+			 backend_pid);
+		return;
+	}
+	d->notifications++;
+	notify_reload(d, backend_pid);
+}
+
+static void on_store_state(int ready, void *arg)
+{
+	struct pr_daemon *d = arg;
+	int rc;
+
+	if (!ready || d->stopping)
+		return;
+	if (!d->listening) {
+		rc = pr_db_listen(d->db, PR_POLICY_NOTIFY_CHANNEL,
+				  on_policy_notify, d);
+		if (rc < 0)
+			pr_warn("store: cannot listen for policy changes: %s; "
+				"changes made by other instances need a "
+				"reload here",
+				strerror(-rc));
+		else
+			d->listening = 1;
+	}
+	pr_daemon_reload(d, "store ready: loading the routing policy", NULL,
+			 NULL);
 }
 
 /* ------------------------------------------------------------ startup */
@@ -521,16 +670,23 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 		snprintf(err, errlen, "cannot start the store");
 		return -ENOMEM;
 	}
+	d->usage = pr_usage_new(d->base, d->db, NULL);
+	if (!d->usage) {
+		snprintf(err, errlen, "cannot start the usage tracker");
+		return -ENOMEM;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
 	d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
-	if (!d->ev_hup || !d->ev_term || !d->ev_int ||
+	d->ev_notify = evtimer_new(d->base, on_notify_timer, d);
+	if (!d->ev_hup || !d->ev_term || !d->ev_int || !d->ev_notify ||
 	    evsignal_add(d->ev_hup, NULL) < 0 ||
 	    evsignal_add(d->ev_term, NULL) < 0 ||
 	    evsignal_add(d->ev_int, NULL) < 0) {
-		snprintf(err, errlen, "cannot install signal events");
+		snprintf(err, errlen,
+			 "cannot create the signal and timer events");
 		return -EIO;
 	}
 	if (cfg->pid_file) {
@@ -553,6 +709,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	/* The store and the client fail what they still hold: those
 	 * callbacks answer their requests while the listeners still exist. */
 	d->stopping = 1;
+	if (d->usage)
+		pr_usage_free(d->usage);
 	if (d->db)
 		pr_db_free(d->db);
 	if (d->httpc)
@@ -578,6 +736,8 @@ void pr_daemon_free(struct pr_daemon *d)
 		event_free(d->ev_int);
 	if (d->ev_stop_timer)
 		event_free(d->ev_stop_timer);
+	if (d->ev_notify)
+		event_free(d->ev_notify);
 	if (d->base)
 		event_base_free(d->base);
 	pr_loader_exit();

@@ -18,6 +18,16 @@
 #include "generation.h"
 #include "httpc.h"
 #include "server.h"
+#include "usage.h"
+
+/* The NOTIFY channel announcing routing-policy changes (channels,
+ * whitelist, rules) to every instance on the database: whoever changes the
+ * policy runs `SELECT pg_notify(PR_POLICY_NOTIFY_CHANNEL, payload)` in the
+ * changing transaction, and every other instance reloads. */
+#define PR_POLICY_NOTIFY_CHANNEL "payroute_policy"
+
+/* The shortest time between two reloads caused by notifications. */
+#define PR_NOTIFY_RELOAD_INTERVAL_MS 200
 
 /* Called when a reload ends: ok, the active generation, and the reason for
  * a failure (NULL on success). */
@@ -37,6 +47,17 @@ struct pr_daemon {
 	uint64_t last_gen_id;
 
 	struct pr_db *db;
+	struct pr_usage *usage; /* daily limits (leases), success rates */
+	int usage_flushing;	/* shutdown: leases being given back */
+	int listening; /* LISTEN on PR_POLICY_NOTIFY_CHANNEL registered */
+	/* Reloads asked for by notifications start at most once per
+	 * PR_NOTIFY_RELOAD_INTERVAL_MS; those arriving sooner are folded into
+	 * one reload at the end of the interval. */
+	struct event *ev_notify;
+	int64_t notify_last_ms; /* monotonic start of the last such reload */
+	unsigned long notify_folded; /* notifications waiting for ev_notify */
+	int notify_last_pid;
+	unsigned long notifications;
 	struct pr_httpc *httpc;
 	struct pr_listener merchant;
 	struct pr_listener admin;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -197,4 +198,49 @@ const char *pr_http_method(struct evhttp_request *req)
 	default:
 		return "OTHER";
 	}
+}
+
+json_t *pr_http_read_json(struct evhttp_request *req, int *status, char *err,
+			  size_t errlen)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *ct = evhttp_find_header(
+		evhttp_request_get_input_headers(req), "Content-Type");
+	size_t len = in ? evbuffer_get_length(in) : 0;
+	json_error_t jerr;
+	const char *text;
+	json_t *j;
+
+	if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+		*status = 415;
+		snprintf(err, errlen,
+			 "the body must be JSON (Content-Type: "
+			 "application/json), got %s",
+			 ct ? ct : "no Content-Type");
+		return NULL;
+	}
+	if (len == 0) {
+		*status = 400;
+		snprintf(err, errlen,
+			 "the body is empty; a JSON object is "
+			 "expected");
+		return NULL;
+	}
+	text = (const char *)evbuffer_pullup(in, -1);
+	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		*status = 400;
+		snprintf(err, errlen,
+			 "malformed JSON at line %d, column %d: %s", jerr.line,
+			 jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		*status = 400;
+		snprintf(err, errlen, "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
 }

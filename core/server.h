@@ -45,4 +45,10 @@ const char *pr_http_reason(int status);
 const char *pr_http_path(struct evhttp_request *req, char *buf, size_t len);
 const char *pr_http_method(struct evhttp_request *req);
 
+/* Reads the request body as a JSON object. Returns the object (a new
+ * reference) or NULL with *status set (415 wrong Content-Type, 400 empty or
+ * malformed body, naming line and column) and err filled. */
+json_t *pr_http_read_json(struct evhttp_request *req, int *status, char *err,
+			  size_t errlen);
+
 #endif
