@@ -3,18 +3,23 @@
 #
 #   contrib/dev.sh up       build, install into .dev/prefix, start a private
 #                           PostgreSQL (.dev/pg, unix socket only) and
-#                           payrouted; write .dev/env. Idempotent.
+#                           payrouted; write .dev/env; generate dev RSA keys
+#                           (.dev/keys) and load etc/catalogue.sample.json
+#                           through the admin API when no channel exists.
+#                           Idempotent.
 #   contrib/dev.sh down     stop payrouted and that PostgreSQL
 #   contrib/dev.sh status   what is running, and where
 #   contrib/dev.sh logs [-f]  the daemon's log (tail; -f follows)
 #   contrib/dev.sh test     install what is missing, then: make check with
 #                           the integration tests required, the unit tests
-#                           under ASan+UBSan, make distcheck, and the
+#                           under ASan+UBSan and under valgrind, make bench
+#                           (built, not run), make distcheck, and the
 #                           out-of-tree example driver against an install.
 #                           Ends with "N passed, N failed". (.ci/run)
 #
 # Environment: PAYROUTE_MERCHANT_PORT (default 8080), PAYROUTE_ADMIN_PORT
-# (8081), PAYROUTE_PG_USER (payroute: the unprivileged user PostgreSQL runs
+# (8081), PAYROUTE_SIM_PORT (8082: the channel simulator the sample
+# channels point at), PAYROUTE_PG_USER (payroute: the unprivileged user PostgreSQL runs
 # as when this runs as root; initdb refuses root), JOBS (make -j, default 2).
 # Everything `up` makes lives in .dev/ (git-ignored); `test` builds in
 # build-test/ (git-ignored) and never inside the source tree.
@@ -33,6 +38,9 @@ PG_SOCK=$PG_DIR/sock
 PG_USER=${PAYROUTE_PG_USER:-payroute}
 MERCHANT_PORT=${PAYROUTE_MERCHANT_PORT:-8080}
 ADMIN_PORT=${PAYROUTE_ADMIN_PORT:-8081}
+SIM_PORT=${PAYROUTE_SIM_PORT:-8082}
+KEY_DIR=$DEV/keys
+SAMPLE=$ROOT/etc/catalogue.sample.json
 JOBS=${JOBS:-2}
 CONF=$DEV/payrouted.conf
 PID_FILE=$DEV/payrouted.pid
@@ -263,6 +271,115 @@ export PAYROUTE_DRIVER_DIR=$DRIVER_DIR
 EOF
 }
 
+# ---------------------------------------------------------------- sample
+# gen_rsa NAME: an RSA 2048 key pair NAME_private.pem / NAME_public.pem in
+# $KEY_DIR, unless it exists.
+gen_rsa() {
+	local priv=$KEY_DIR/$1_private.pem pub=$KEY_DIR/$1_public.pem
+
+	if [ ! -s "$priv" ]; then
+		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+			-out "$priv" 2>/dev/null || die "openssl genpkey failed for $priv"
+		rm -f "$pub"
+	fi
+	if [ ! -s "$pub" ]; then
+		openssl pkey -in "$priv" -pubout -out "$pub" 2>/dev/null ||
+			die "openssl pkey -pubout failed for $priv"
+	fi
+}
+
+# gen_keys: the dev keys the sample channels use: our side (alipay_app,
+# wechat_merchant, bank_sign) and the institutions' side that the channel
+# simulator signs with (alipay_platform, wechat_platform, bank_verify, the
+# last with a self-signed certificate, as UnionPay publishes one), plus the
+# WeChat APIv3 key. Never regenerated once there.
+gen_keys() {
+	local n
+
+	command -v openssl >/dev/null || die "openssl is needed to generate the dev keys"
+	mkdir -p "$KEY_DIR"
+	chmod 700 "$KEY_DIR"
+	umask 077
+	for n in alipay_app alipay_platform wechat_merchant wechat_platform \
+		bank_sign bank_verify; do
+		gen_rsa "$n"
+	done
+	if [ ! -s "$KEY_DIR/bank_verify_cert.pem" ]; then
+		openssl req -new -x509 -key "$KEY_DIR/bank_verify_private.pem" \
+			-subj "/CN=payroute dev bank verify" -days 3650 -sha256 \
+			-out "$KEY_DIR/bank_verify_cert.pem" 2>/dev/null ||
+			die "openssl req -x509 failed"
+	fi
+	if [ ! -s "$KEY_DIR/bank_sign_cert.pem" ]; then
+		openssl req -new -x509 -key "$KEY_DIR/bank_sign_private.pem" \
+			-subj "/CN=payroute dev bank sign" -days 3650 -sha256 \
+			-out "$KEY_DIR/bank_sign_cert.pem" 2>/dev/null ||
+			die "openssl req -x509 failed"
+	fi
+	if [ ! -s "$KEY_DIR/wechat_apiv3.key" ]; then
+		od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$KEY_DIR/wechat_apiv3.key"
+	fi
+	umask 022
+}
+
+# admin_call METHOD PATH [BODY]: the admin API; prints the body, then the
+# HTTP status on a line of its own.
+admin_call() {
+	local args=(-s -m 60 -X "$1" -w '\n%{http_code}'
+		-H "Authorization: Bearer $(cat "$DEV/admin_token")"
+		-H 'X-Payroute-Actor: dev.sh'
+		-H 'X-Payroute-Note: contrib/dev.sh up: sample catalogue')
+
+	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+	curl "${args[@]}" "http://127.0.0.1:$ADMIN_PORT$2" || printf '\n000'
+}
+
+# load_sample: when the store has no channel, loads etc/catalogue.sample.json
+# (KEYDIR, SIMPORT and APIV3KEY filled in) through the admin API: each
+# channel, each whitelist entry, then the rules. Prints how many channels
+# are loaded. Failures are reported one by one and do not stop `up`.
+load_sample() {
+	local out code n cat item failed=0
+
+	out=$(admin_call GET /admin/v1/channels)
+	code=${out##*$'\n'}
+	[ "$code" = 200 ] || die "GET /admin/v1/channels answered $code: ${out%$'\n'*}"
+	n=$(printf '%s' "${out%$'\n'*}" | jq '.channels | length')
+	if [ "$n" != 0 ]; then
+		say "$n channels in the store: the sample catalogue is not loaded again"
+		return 0
+	fi
+	[ -f "$SAMPLE" ] || die "no $SAMPLE"
+	cat=$(sed -e "s|@KEYDIR/|@$KEY_DIR/|g" -e "s|SIMPORT|$SIM_PORT|g" \
+		-e "s|APIV3KEY|$(cat "$KEY_DIR/wechat_apiv3.key")|g" "$SAMPLE")
+	say "loading the sample catalogue ($SAMPLE)"
+	while IFS= read -r item; do
+		out=$(admin_call POST /admin/v1/channels "$item")
+		code=${out##*$'\n'}
+		if [ "$code" != 201 ]; then
+			failed=$((failed + 1))
+			say "  channel $(printf '%s' "$item" | jq -r .code): HTTP $code: $(printf '%s' "${out%$'\n'*}" | jq -r '.error.message // .' 2>/dev/null)"
+		fi
+	done < <(printf '%s' "$cat" | jq -c '.channels[]')
+	while IFS= read -r item; do
+		out=$(admin_call POST /admin/v1/whitelist "$item")
+		code=${out##*$'\n'}
+		if [ "$code" != 201 ]; then
+			failed=$((failed + 1))
+			say "  whitelist entry for $(printf '%s' "$item" | jq -r .channel): HTTP $code: $(printf '%s' "${out%$'\n'*}" | jq -r '.error.message // .' 2>/dev/null)"
+		fi
+	done < <(printf '%s' "$cat" | jq -c '.whitelist[]')
+	out=$(admin_call PUT /admin/v1/routing/rules "$(printf '%s' "$cat" | jq -c '{rules: .rules}')")
+	code=${out##*$'\n'}
+	if [ "$code" != 200 ]; then
+		failed=$((failed + 1))
+		say "  routing rules: HTTP $code: $(printf '%s' "${out%$'\n'*}" | jq -r '.error.message // .' 2>/dev/null)"
+	fi
+	out=$(admin_call GET /admin/v1/channels)
+	n=$(printf '%s' "${out%$'\n'*}" | jq '.channels | length' 2>/dev/null || echo '?')
+	say "sample catalogue: $n channels loaded ($failed items refused)"
+}
+
 cmd_up() {
 	local pid i
 
@@ -270,6 +387,8 @@ cmd_up() {
 	if pid=$(daemon_pid) && pg_running; then
 		read_ports
 		say "already up: payrouted pid $pid, PostgreSQL on $PG_SOCK"
+		gen_keys
+		load_sample
 		print_where
 		return 0
 	fi
@@ -307,6 +426,8 @@ cmd_up() {
 	[ -s "$PID_FILE" ] || echo "$pid" >"$PID_FILE"
 	write_env
 	say "up: payrouted pid $pid is ready"
+	gen_keys
+	load_sample
 	print_where
 }
 
@@ -523,6 +644,38 @@ EOF
 	fi
 }
 
+# (e) the unit tests again under valgrind (memcheck: errors and definite or
+# indirect leaks fail), and the benchmarks built so that they cannot rot
+# (`make bench`; run them by hand, they print figures).
+test_valgrind() {
+	local d=$BT/main t name ok=1
+
+	say "(e) unit tests under valgrind; make bench"
+	[ -x "$d/libtool" ] || { step_fail "(e) valgrind: no configured tree"; return 1; }
+	for t in "$ROOT"/tests/unit/test_*.c; do
+		name=$(basename "$t" .c)
+		if (cd "$d" && ./libtool --mode=execute valgrind -q \
+			--leak-check=full --errors-for-leak-kinds=definite,indirect \
+			--error-exitcode=9 "./tests/unit/$name" \
+			>"$d/valgrind-$name.out" 2>&1); then
+			N_PASS=$((N_PASS + 1))
+			say "valgrind: $name ok"
+		else
+			tail -n 40 "$d/valgrind-$name.out"
+			step_fail "(e) valgrind: $name (log: $d/valgrind-$name.out)"
+			ok=0
+		fi
+	done
+	if (cd "$d" && run_logged "$d/bench.out" make -j"$JOBS" bench); then
+		N_PASS=$((N_PASS + 1))
+	else
+		tail -n 40 "$d/bench.out"
+		step_fail "(e) make bench (log: $d/bench.out)"
+		ok=0
+	fi
+	[ "$ok" = 1 ]
+}
+
 cmd_test() {
 	local t0=$SECONDS
 
@@ -533,6 +686,7 @@ cmd_test() {
 	mkdir -p "$BT"
 	test_main || true
 	test_sanitizers || true
+	test_valgrind || true
 	test_distcheck || true
 	if [ -f "$BT/main/payrouted" ]; then
 		test_example || true
