@@ -294,12 +294,12 @@ int main(int argc, char **argv)
 		case 'a':
 			amount = strtoll(optarg, NULL, 10);
 			break;
-		default:
+		default: /* getopt said what was wrong */
 			conninfo = NULL;
-			optind = argc + 1;
-			break;
+			goto usage;
 		}
 	}
+usage:
 	if (!conninfo || optind != argc || seconds < 1 || seconds > 600 ||
 	    conc < 1 || conc > MAX_CONC || pool < 1 || amount < 1) {
 		fprintf(stderr, "usage: bench_usage --conninfo S [--seconds N] "
