@@ -1,12 +1,9 @@
 /*
- * alipay.c - the Alipay channel driver (Alipay open platform, gateway
- * alipay.trade.* / alipay.fund.trans.*, RSA2 signatures).
- *
- * At this stage the driver checks a channel's driver config, loads its keys
- * and ships the default result-code table; the protocol codecs (build_* /
- * parse_* / parse_notify) are scheduled for the drivers issue. Until then
- * every operation pointer is NULL, which the core answers with -ENOTSUP:
- * nothing here pretends to talk to Alipay.
+ * alipay.c - the Alipay channel driver: the Alipay open platform gateway
+ * protocol (alipay.trade.* / alipay.fund.trans.*, RSA2 = SHA256withRSA).
+ * A codec only: it turns payroute's orders into signed gateway requests,
+ * verifies and decodes the gateway's answers and the asynchronous
+ * notifications, and does no I/O of its own.
  *
  * Driver config (the channel's driver_config object):
  *   app_id             required, the open platform application id
@@ -18,12 +15,91 @@
  *                      PEM text or "@/path"
  *   sign_type          optional, "RSA2" (the only one supported)
  *
+ * Requests. Every call is a POST of an application/x-www-form-urlencoded
+ * body to the gateway with the common parameters app_id, method,
+ * format=JSON, charset=utf-8, sign_type=RSA2, timestamp ("yyyy-MM-dd
+ * HH:mm:ss", Beijing time, UTC+8), version=1.0, notify_url (pay and refund,
+ * when the order has one), biz_content (compact JSON) and sign: base64 of
+ * SHA256withRSA with the app key over the non-empty parameters but sign,
+ * sorted by key, joined as "k=v&k=v" with the values NOT url-encoded.
+ * Amounts are yuan with exactly two decimals (1 -> "0.01"); only CNY is
+ * accepted. Operations:
+ *   pay       by order->environment:
+ *               native_qr            alipay.trade.precreate (a call; the
+ *                                    payer gets "qr_code")
+ *               mini_program, jsapi  alipay.trade.create, product_code
+ *                                    JSAPI_PAY, needs buyer_id (a call; the
+ *                                    payer gets "trade_no")
+ *               h5                   alipay.trade.wap.pay, QUICK_WAP_WAY
+ *               pc                   alipay.trade.page.pay,
+ *                                    FAST_INSTANT_TRADE_PAY
+ *               app                  alipay.trade.app.pay,
+ *                                    QUICK_MSECURITY_PAY
+ *             precreate and create send timeout_express (whole minutes
+ *             left until expire_at_ms), wap/page/app send time_expire.
+ *   query     alipay.trade.query {out_trade_no}
+ *   close     alipay.trade.close {out_trade_no}
+ *   refund    alipay.trade.refund {out_trade_no, refund_amount,
+ *             out_request_no = refund_id, refund_reason}
+ *   refund_query  alipay.trade.fastpay.refund.query {out_trade_no,
+ *             out_request_no}
+ *   payout    alipay.fund.trans.uni.transfer {out_biz_no = payout_id,
+ *             trans_amount, product_code TRANS_ACCOUNT_NO_PWD, biz_scene
+ *             DIRECT_TRANSFER, order_title, payee_info {identity =
+ *             payee_account, identity_type ALIPAY_LOGON_ID, name}}; only
+ *             payee_kind "alipay_account" (or none)
+ *   payout_query  alipay.fund.trans.common.query {out_biz_no, product_code,
+ *             biz_scene}
+ *
+ * Pay without a call (wap / page / app). Alipay never sees these orders
+ * until the payer opens them, so there is nothing to send: build_pay checks
+ * the order and writes NO request (req is left untouched, its method unset:
+ * the core skips the HTTP call), then the core calls parse_pay with a
+ * response of status 0 (or NULL), which signs the parameters and answers
+ * code "10000", sub_code and status "WAIT_BUYER_PAY" and the payer payload:
+ * "pay_url" = gateway?<url-encoded parameters with sign> (wap, page; a GET
+ * of it is the payer's cashier page) or "order_string" = the url-encoded
+ * signed parameters (app, for the Alipay app SDK). The signature covers a
+ * timestamp taken in parse_pay.
+ *
+ * Answers. The body is {"<method with '.' as '_'>_response": {...},
+ * "sign": "..."} (or "error_response" for gateway-level errors). The
+ * signature is verified with the Alipay public key over the exact bytes of
+ * the node's value as it appears in the body, never a re-serialisation.
+ * An answer with a sign field must verify (else -EBADMSG). An answer
+ * without a sign field is accepted only when its code is not 10000 (Alipay
+ * leaves gateway errors such as 40001/20001 unsigned); an unsigned 10000 is
+ * -EBADMSG. Anything that is not such JSON is -EPROTO, as is an answer that
+ * names another order (out_trade_no / out_request_no / out_biz_no differ).
+ * The result: code, sub_code, message ("msg: sub_msg"), channel_trade_no
+ * (trade_no; the transfer's order_id for payouts), amount (yuan parsed back
+ * to minor units exactly; -1 when absent: query total_amount, refund
+ * refund_fee (the total refunded so far), refund_query refund_amount,
+ * payout_query trans_amount), payer (qr_code for precreate, trade_no for
+ * create).
+ *
+ * Notifications: a POST of application/x-www-form-urlencoded parameters.
+ * The signature (sign_type RSA2) covers the url-DECODED parameters but
+ * sign and sign_type, sorted by key, "k=v&..." including empty values;
+ * when that fails and some values are empty, the string without them is
+ * tried too (some signers leave empty values out). A bad or missing
+ * signature is -EBADMSG, a notification for another app_id is -EPROTO.
+ * A notification with gmt_refund and refund_fee is a refund (kind REFUND,
+ * refund_id = out_biz_no, code "REFUND_SUCCESS" since Alipay only notifies
+ * refunds that succeeded, sub_code = trade_status, amount = refund_fee, the
+ * total refunded so far); any other is a payment (code = trade_status,
+ * amount = total_amount). order_id = out_trade_no, channel_trade_no =
+ * trade_no, status = trade_status. Replies: "success" to accept, "fail" to
+ * have Alipay send again, both 200 text/plain (Alipay retries on any body
+ * but "success").
+ *
  * Result codes. `code` is the gateway's code (10000, 40004...) and
  * `sub_code` its sub_code (ACQ.TRADE_HAS_SUCCESS...). When the gateway
  * answers 10000 the codecs put the order's own status in sub_code:
  * trade_status for query (and TRADE_SUCCESS for a barcode payment that
  * completed at once), refund_status for refund_query, the transfer status
- * for payout / payout_query. For notifications `code` is trade_status.
+ * for payout / payout_query. For notifications `code` is trade_status
+ * (REFUND_SUCCESS for refunds).
  * Rows are listed most specific first. A code missing here is left
  * unmapped on purpose: the core keeps the order unknown and chases it.
  * Errors of a query or close call never move the order (effect unknown);
@@ -31,10 +107,13 @@
  * refused before Alipay accepted it, so that certainly no money moved.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <jansson.h>
 #include <payroute/driver.h>
 
 #define ALIPAY_MAX_ID 64
@@ -244,11 +323,9 @@ static int alipay_init(const struct payroute_services *svc, const char *channel,
 				 "alipay: gateway %s is plain http (only for a "
 				 "simulator)",
 				 st->gateway);
-		svc->log(
-			PAYROUTE_LOG_INFO, st->channel,
-			"alipay: app_id %s, gateway %s: keys loaded; protocol "
-			"codecs not implemented yet, operations answer ENOTSUP",
-			st->app_id, st->gateway);
+		svc->log(PAYROUTE_LOG_INFO, st->channel,
+			 "alipay: app_id %s, gateway %s: keys loaded",
+			 st->app_id, st->gateway);
 	}
 	*state = st;
 	return 0;
@@ -258,6 +335,1545 @@ nomem:
 	rc = -ENOMEM;
 fail:
 	alipay_fini(st);
+	return rc;
+}
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+/* ------------------------------------------------------------------------ */
+
+#define ALIPAY_OK "10000"
+#define ALIPAY_MAX_PARAMS 12
+#define ALIPAY_MAX_BODY (1024 * 1024)
+#define ALIPAY_NOTIFY_MAX_BODY (64 * 1024)
+#define ALIPAY_NOTIFY_MAX_PARAMS 128
+#define ALIPAY_MAX_TIMEOUT_MIN (15 * 24 * 60) /* timeout_express: 15d */
+#define BEIJING_OFFSET_S (8 * 3600)
+
+/* Copies text, truncated to fit on a UTF-8 character boundary. */
+static void copy_text(char *dst, size_t dstlen, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= dstlen) {
+		n = dstlen - 1;
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* True when s is printable ASCII without spaces. */
+static int is_token(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Copies an identifier or a code of the channel's (printable ASCII, no
+ * spaces, fits dst): -EPROTO naming `what` when it is not one. */
+static int copy_token(char *dst, size_t dstlen, const char *src,
+		      const char *what, char *err, size_t errlen)
+{
+	if (strlen(src) >= dstlen || !is_token(src)) {
+		snprintf(err, errlen, "%s: not a valid identifier", what);
+		return -EPROTO;
+	}
+	memcpy(dst, src, strlen(src) + 1);
+	return 0;
+}
+
+/* An order field the operation needs: present, an identifier. */
+static int need_id(const char *v, const char *what, char *err, size_t errlen)
+{
+	if (!v || !*v) {
+		snprintf(err, errlen, "%s: required", what);
+		return -EINVAL;
+	}
+	return check_ident(what, v, ALIPAY_MAX_ID, err, errlen);
+}
+
+static int need_cny(const struct payroute_order *o, char *err, size_t errlen)
+{
+	if (strncmp(o->currency, "CNY", sizeof(o->currency)) != 0) {
+		snprintf(err, errlen, "currency: alipay supports CNY only");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Minor units to yuan with exactly two decimals: 1 -> "0.01". */
+static int format_yuan(int64_t minor, const char *what, char *buf, size_t len,
+		       char *err, size_t errlen)
+{
+	if (minor <= 0) {
+		snprintf(err, errlen, "%s: must be positive", what);
+		return -EINVAL;
+	}
+	snprintf(buf, len, "%" PRId64 ".%02d", minor / 100, (int)(minor % 100));
+	return 0;
+}
+
+/* Yuan ("12", "12.3", "12.34") to minor units, exactly; -EPROTO for
+ * anything else (sign, exponent, a third decimal, overflow). */
+static int parse_yuan(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	int frac = 0, nd = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EPROTO;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (INT64_MAX / 100 - 99) / 10)
+			return -EPROTO;
+		v = v * 10 + (*s - '0');
+	}
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++) {
+			if (++nd > 2)
+				return -EPROTO;
+			frac = frac * 10 + (*s - '0');
+		}
+		if (nd == 0)
+			return -EPROTO;
+		if (nd == 1)
+			frac *= 10;
+	}
+	if (*s)
+		return -EPROTO;
+	*out = v * 100 + frac;
+	return 0;
+}
+
+/* "yyyy-MM-dd HH:mm:ss" in Beijing time (UTC+8) for ms since the epoch. */
+static int beijing_time(int64_t ms, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t;
+
+	if (ms < 0)
+		return -EINVAL;
+	t = (time_t)(ms / 1000) + BEIJING_OFFSET_S;
+	if (!gmtime_r(&t, &tm) ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* A growing NUL-terminated buffer (malloc'd). */
+struct sbuf {
+	char *d;
+	size_t len, cap;
+	int oom;
+};
+
+static void sbuf_add(struct sbuf *b, const char *s, size_t n)
+{
+	char *d;
+	size_t cap;
+
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		d = realloc(b->d, cap);
+		if (!d) {
+			b->oom = 1;
+			return;
+		}
+		b->d = d;
+		b->cap = cap;
+	}
+	memcpy(b->d + b->len, s, n);
+	b->len += n;
+	b->d[b->len] = '\0';
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parameters and signatures                                                */
+/* ------------------------------------------------------------------------ */
+
+struct alipay_param {
+	const char *key;
+	const char *value;
+};
+
+static int param_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct alipay_param *)a)->key,
+		      ((const struct alipay_param *)b)->key);
+}
+
+#define JOIN_NO_SIGN 1	    /* leave out "sign" */
+#define JOIN_NO_SIGN_TYPE 2 /* leave out "sign_type" */
+#define JOIN_NO_EMPTY 4	    /* leave out empty values */
+#define JOIN_ENCODE 8	    /* percent-encode keys and values */
+
+/* Joins the pairs as "k=v&k=v" in their order. Returns a malloc'd string
+ * (free()) or NULL when out of memory. */
+static char *join_params(const struct payroute_services *svc,
+			 const struct alipay_param *p, size_t n, int flags)
+{
+	struct sbuf b = { 0 };
+	char *ek, *ev;
+	int first = 1;
+
+	sbuf_add(&b, "", 0);
+	for (size_t i = 0; i < n; i++) {
+		if ((flags & JOIN_NO_SIGN) && strcmp(p[i].key, "sign") == 0)
+			continue;
+		if ((flags & JOIN_NO_SIGN_TYPE) &&
+		    strcmp(p[i].key, "sign_type") == 0)
+			continue;
+		if ((flags & JOIN_NO_EMPTY) && !*p[i].value)
+			continue;
+		if (!first)
+			sbuf_add(&b, "&", 1);
+		first = 0;
+		if (flags & JOIN_ENCODE) {
+			ek = svc->url_encode(p[i].key);
+			ev = svc->url_encode(p[i].value);
+			if (!ek || !ev)
+				b.oom = 1;
+			else {
+				sbuf_add(&b, ek, strlen(ek));
+				sbuf_add(&b, "=", 1);
+				sbuf_add(&b, ev, strlen(ev));
+			}
+			svc->free(ek);
+			svc->free(ev);
+		} else {
+			sbuf_add(&b, p[i].key, strlen(p[i].key));
+			sbuf_add(&b, "=", 1);
+			sbuf_add(&b, p[i].value, strlen(p[i].value));
+		}
+	}
+	if (b.oom) {
+		free(b.d);
+		return NULL;
+	}
+	return b.d;
+}
+
+/* A signed request: the parameters (sorted, sign last) and what they point
+ * to. */
+struct alipay_req {
+	struct alipay_param p[ALIPAY_MAX_PARAMS];
+	size_t n;
+	char timestamp[32];
+	char *biz;  /* json_dumps(): free() */
+	char *sign; /* svc->free() */
+};
+
+static void req_clear(const struct payroute_services *svc,
+		      struct alipay_req *ar)
+{
+	free(ar->biz);
+	if (ar->sign)
+		svc->free(ar->sign);
+	memset(ar, 0, sizeof(*ar));
+}
+
+static void req_add(struct alipay_req *ar, const char *key, const char *value)
+{
+	if (value && *value && ar->n < ALIPAY_MAX_PARAMS) {
+		ar->p[ar->n].key = key;
+		ar->p[ar->n].value = value;
+		ar->n++;
+	}
+}
+
+/* Fills ar with the common parameters of `method` and biz, and signs them
+ * with the app key. notify_url may be NULL. */
+static int sign_request(struct alipay_state *st, struct alipay_req *ar,
+			const char *method, const char *notify_url,
+			const json_t *biz, char *err, size_t errlen)
+{
+	const struct payroute_services *svc = st->svc;
+	char *content;
+	int rc;
+
+	memset(ar, 0, sizeof(*ar));
+	ar->biz = json_dumps(biz, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!ar->biz) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (beijing_time(svc->now_ms(), ar->timestamp, sizeof(ar->timestamp))) {
+		snprintf(err, errlen, "clock out of range");
+		return -EINVAL;
+	}
+	if (notify_url && *notify_url) {
+		int plain;
+
+		rc = check_url("notify_url", notify_url, &plain, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	req_add(ar, "app_id", st->app_id);
+	req_add(ar, "method", method);
+	req_add(ar, "format", "JSON");
+	req_add(ar, "charset", "utf-8");
+	req_add(ar, "sign_type", "RSA2");
+	req_add(ar, "timestamp", ar->timestamp);
+	req_add(ar, "version", "1.0");
+	req_add(ar, "notify_url", notify_url);
+	req_add(ar, "biz_content", ar->biz);
+	qsort(ar->p, ar->n, sizeof(ar->p[0]), param_cmp);
+
+	content = join_params(svc, ar->p, ar->n, JOIN_NO_SIGN | JOIN_NO_EMPTY);
+	if (!content) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = svc->rsa_sha256_sign(st->app_private_key, content, strlen(content),
+				  &ar->sign);
+	free(content);
+	if (rc < 0 || !ar->sign) {
+		ar->sign = NULL;
+		snprintf(err, errlen, "cannot sign the request: %s",
+			 strerror(rc < 0 ? -rc : EINVAL));
+		return rc < 0 ? rc : -EINVAL;
+	}
+	req_add(ar, "sign", ar->sign);
+	return 0;
+}
+
+/* Signs and writes the gateway call: POST gateway, form body. */
+static int call_gateway(struct alipay_state *st, const char *method,
+			const char *notify_url, const json_t *biz,
+			payroute_http_req *req, char *err, size_t errlen)
+{
+	const struct payroute_services *svc = st->svc;
+	struct alipay_req ar;
+	char *body = NULL;
+	int rc;
+
+	rc = sign_request(st, &ar, method, notify_url, biz, err, errlen);
+	if (rc < 0)
+		goto out;
+	body = join_params(svc, ar.p, ar.n, JOIN_ENCODE | JOIN_NO_EMPTY);
+	if (!body) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = svc->http_set(req, "POST", st->gateway);
+	if (rc == 0)
+		rc = svc->http_header(
+			req, "Content-Type",
+			"application/x-www-form-urlencoded;charset=utf-8");
+	if (rc == 0)
+		rc = svc->http_header(req, "Accept", "application/json");
+	if (rc == 0)
+		rc = svc->http_body(req, body, strlen(body));
+	if (rc < 0)
+		snprintf(err, errlen, "cannot write the request: %s",
+			 strerror(-rc));
+out:
+	free(body);
+	req_clear(svc, &ar);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* biz_content                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Sets a string member; -EINVAL when v is not valid UTF-8. A NULL or empty
+ * v is left out. */
+static int biz_str(json_t *obj, const char *key, const char *v, char *err,
+		   size_t errlen)
+{
+	json_t *s;
+
+	if (!v || !*v)
+		return 0;
+	s = json_string(v);
+	if (!s || json_object_set_new(obj, key, s) < 0) {
+		snprintf(err, errlen, "%s: not valid UTF-8", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+enum pay_kind {
+	PAY_PRECREATE, /* API call, payer gets qr_code */
+	PAY_CREATE,    /* API call, payer gets trade_no */
+	PAY_URL,       /* no call, payer gets pay_url */
+	PAY_APP,       /* no call, payer gets order_string */
+};
+
+struct pay_env {
+	const char *environment;
+	const char *method;
+	const char *product_code;
+	enum pay_kind kind;
+};
+
+static const struct pay_env pay_envs[] = {
+	{ "native_qr", "alipay.trade.precreate", "FACE_TO_FACE_PAYMENT",
+	  PAY_PRECREATE },
+	{ "mini_program", "alipay.trade.create", "JSAPI_PAY", PAY_CREATE },
+	{ "jsapi", "alipay.trade.create", "JSAPI_PAY", PAY_CREATE },
+	{ "h5", "alipay.trade.wap.pay", "QUICK_WAP_WAY", PAY_URL },
+	{ "pc", "alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY", PAY_URL },
+	{ "app", "alipay.trade.app.pay", "QUICK_MSECURITY_PAY", PAY_APP },
+};
+
+static const struct pay_env *find_env(const struct payroute_order *o, char *err,
+				      size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(pay_envs) / sizeof(pay_envs[0]); i++)
+		if (o->environment &&
+		    strcmp(o->environment, pay_envs[i].environment) == 0)
+			return &pay_envs[i];
+	snprintf(err, errlen,
+		 "environment: \"%s\" is not supported by alipay (native_qr, "
+		 "mini_program, jsapi, h5, pc, app)",
+		 o->environment ? o->environment : "");
+	return NULL;
+}
+
+/* The biz_content of a payment. */
+static int pay_biz(struct alipay_state *st, const struct payroute_order *o,
+		   const struct pay_env *pe, json_t **out, char *err,
+		   size_t errlen)
+{
+	char amount[32], subject[PAYROUTE_ID_LEN + 16], when[32];
+	json_t *biz;
+	int64_t left;
+	int rc;
+
+	*out = NULL;
+	rc = need_id(o->order_id, "order_id", err, errlen);
+	if (rc == 0)
+		rc = need_cny(o, err, errlen);
+	if (rc == 0)
+		rc = format_yuan(o->amount, "amount", amount, sizeof(amount),
+				 err, errlen);
+	if (rc == 0 && pe->kind == PAY_CREATE)
+		rc = need_id(o->buyer_id, "buyer_id", err, errlen);
+	if (rc < 0)
+		return rc;
+	biz = json_object();
+	if (!biz) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* Alipay requires a subject. */
+	if (o->subject && *o->subject)
+		copy_text(subject, sizeof(subject), o->subject);
+	else
+		snprintf(subject, sizeof(subject), "order %s", o->order_id);
+
+	rc = biz_str(biz, "out_trade_no", o->order_id, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "total_amount", amount, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "subject", subject, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "product_code", pe->product_code, err,
+			     errlen);
+	if (rc == 0 && pe->kind == PAY_CREATE)
+		rc = biz_str(biz, "buyer_id", o->buyer_id, err, errlen);
+	if (rc == 0 && o->expire_at_ms > 0) {
+		if (pe->kind == PAY_URL || pe->kind == PAY_APP) {
+			if (beijing_time(o->expire_at_ms, when, sizeof(when))) {
+				snprintf(err, errlen,
+					 "expire_at_ms: out of range");
+				rc = -EINVAL;
+			} else {
+				rc = biz_str(biz, "time_expire", when, err,
+					     errlen);
+			}
+		} else {
+			left = o->expire_at_ms - st->svc->now_ms();
+			if (left <= 0) {
+				snprintf(err, errlen,
+					 "expire_at_ms: already past");
+				rc = -EINVAL;
+			} else {
+				left = (left + 59999) / 60000;
+				if (left > ALIPAY_MAX_TIMEOUT_MIN)
+					left = ALIPAY_MAX_TIMEOUT_MIN;
+				snprintf(when, sizeof(when), "%" PRId64 "m",
+					 left);
+				rc = biz_str(biz, "timeout_express", when, err,
+					     errlen);
+			}
+		}
+	}
+	if (rc < 0) {
+		json_decref(biz);
+		return rc;
+	}
+	*out = biz;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Builders                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int alipay_build_pay(void *state, const struct payroute_order *o,
+			    payroute_http_req *req, char *err, size_t errlen)
+{
+	struct alipay_state *st = state;
+	const struct pay_env *pe;
+	json_t *biz;
+	int rc;
+
+	if (!st || !o || !req) {
+		snprintf(err, errlen, "build_pay: missing argument");
+		return -EINVAL;
+	}
+	pe = find_env(o, err, errlen);
+	if (!pe)
+		return -ENOTSUP;
+	rc = pay_biz(st, o, pe, &biz, err, errlen);
+	if (rc < 0)
+		return rc;
+	/* wap / page / app: no call; parse_pay signs the payer's payload. */
+	if (pe->kind == PAY_PRECREATE || pe->kind == PAY_CREATE)
+		rc = call_gateway(st, pe->method, o->notify_url, biz, req, err,
+				  errlen);
+	json_decref(biz);
+	return rc;
+}
+
+/* biz_content with only the out_trade_no (query, close). */
+static int build_by_trade_no(void *state, const struct payroute_order *o,
+			     payroute_http_req *req, const char *method,
+			     char *err, size_t errlen)
+{
+	struct alipay_state *st = state;
+	json_t *biz;
+	int rc;
+
+	if (!st || !o || !req) {
+		snprintf(err, errlen, "build: missing argument");
+		return -EINVAL;
+	}
+	rc = need_id(o->order_id, "order_id", err, errlen);
+	if (rc < 0)
+		return rc;
+	biz = json_object();
+	if (!biz) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = biz_str(biz, "out_trade_no", o->order_id, err, errlen);
+	if (rc == 0)
+		rc = call_gateway(st, method, NULL, biz, req, err, errlen);
+	json_decref(biz);
+	return rc;
+}
+
+static int alipay_build_query(void *state, const struct payroute_order *o,
+			      payroute_http_req *req, char *err, size_t errlen)
+{
+	return build_by_trade_no(state, o, req, "alipay.trade.query", err,
+				 errlen);
+}
+
+static int alipay_build_close(void *state, const struct payroute_order *o,
+			      payroute_http_req *req, char *err, size_t errlen)
+{
+	return build_by_trade_no(state, o, req, "alipay.trade.close", err,
+				 errlen);
+}
+
+static int alipay_build_refund(void *state, const struct payroute_order *o,
+			       payroute_http_req *req, char *err, size_t errlen)
+{
+	struct alipay_state *st = state;
+	char amount[32];
+	json_t *biz;
+	int rc;
+
+	if (!st || !o || !req) {
+		snprintf(err, errlen, "build_refund: missing argument");
+		return -EINVAL;
+	}
+	rc = need_id(o->order_id, "order_id", err, errlen);
+	if (rc == 0)
+		rc = need_id(o->refund_id, "refund_id", err, errlen);
+	if (rc == 0)
+		rc = need_cny(o, err, errlen);
+	if (rc == 0)
+		rc = format_yuan(o->refund_amount, "refund_amount", amount,
+				 sizeof(amount), err, errlen);
+	if (rc < 0)
+		return rc;
+	biz = json_object();
+	if (!biz) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = biz_str(biz, "out_trade_no", o->order_id, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "refund_amount", amount, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "out_request_no", o->refund_id, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "refund_reason", o->reason, err, errlen);
+	if (rc == 0)
+		rc = call_gateway(st, "alipay.trade.refund", o->notify_url, biz,
+				  req, err, errlen);
+	json_decref(biz);
+	return rc;
+}
+
+static int alipay_build_refund_query(void *state,
+				     const struct payroute_order *o,
+				     payroute_http_req *req, char *err,
+				     size_t errlen)
+{
+	struct alipay_state *st = state;
+	json_t *biz;
+	int rc;
+
+	if (!st || !o || !req) {
+		snprintf(err, errlen, "build_refund_query: missing argument");
+		return -EINVAL;
+	}
+	rc = need_id(o->order_id, "order_id", err, errlen);
+	if (rc == 0)
+		rc = need_id(o->refund_id, "refund_id", err, errlen);
+	if (rc < 0)
+		return rc;
+	biz = json_object();
+	if (!biz) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = biz_str(biz, "out_trade_no", o->order_id, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "out_request_no", o->refund_id, err, errlen);
+	if (rc == 0)
+		rc = call_gateway(st, "alipay.trade.fastpay.refund.query", NULL,
+				  biz, req, err, errlen);
+	json_decref(biz);
+	return rc;
+}
+
+#define PAYOUT_PRODUCT "TRANS_ACCOUNT_NO_PWD"
+#define PAYOUT_SCENE "DIRECT_TRANSFER"
+
+static int alipay_build_payout(void *state, const struct payroute_order *o,
+			       payroute_http_req *req, char *err, size_t errlen)
+{
+	struct alipay_state *st = state;
+	const char *title;
+	char amount[32];
+	json_t *biz, *payee = NULL;
+	int rc;
+
+	if (!st || !o || !req) {
+		snprintf(err, errlen, "build_payout: missing argument");
+		return -EINVAL;
+	}
+	if (o->payee_kind && *o->payee_kind &&
+	    strcmp(o->payee_kind, "alipay_account") != 0) {
+		snprintf(err, errlen,
+			 "payee_kind: alipay pays out to alipay_account only");
+		return -EINVAL;
+	}
+	rc = need_id(o->payout_id, "payout_id", err, errlen);
+	if (rc == 0)
+		rc = need_cny(o, err, errlen);
+	if (rc == 0)
+		rc = format_yuan(o->amount, "amount", amount, sizeof(amount),
+				 err, errlen);
+	if (rc == 0 && (!o->payee_account || !*o->payee_account)) {
+		snprintf(err, errlen, "payee_account: required");
+		rc = -EINVAL;
+	}
+	if (rc < 0)
+		return rc;
+	title = o->subject && *o->subject ? o->subject :
+		o->reason && *o->reason	  ? o->reason :
+					    "withdrawal";
+	biz = json_object();
+	payee = json_object();
+	if (!biz || !payee) {
+		json_decref(biz);
+		json_decref(payee);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = biz_str(payee, "identity", o->payee_account, err, errlen);
+	if (rc == 0)
+		rc = biz_str(payee, "identity_type", "ALIPAY_LOGON_ID", err,
+			     errlen);
+	if (rc == 0)
+		rc = biz_str(payee, "name", o->payee_name, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "out_biz_no", o->payout_id, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "trans_amount", amount, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "product_code", PAYOUT_PRODUCT, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "biz_scene", PAYOUT_SCENE, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "order_title", title, err, errlen);
+	if (rc == 0 && json_object_set(biz, "payee_info", payee) < 0) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+	}
+	if (rc == 0)
+		rc = biz_str(biz, "remark", o->reason, err, errlen);
+	if (rc == 0)
+		rc = call_gateway(st, "alipay.fund.trans.uni.transfer", NULL,
+				  biz, req, err, errlen);
+	json_decref(payee);
+	json_decref(biz);
+	return rc;
+}
+
+static int alipay_build_payout_query(void *state,
+				     const struct payroute_order *o,
+				     payroute_http_req *req, char *err,
+				     size_t errlen)
+{
+	struct alipay_state *st = state;
+	json_t *biz;
+	int rc;
+
+	if (!st || !o || !req) {
+		snprintf(err, errlen, "build_payout_query: missing argument");
+		return -EINVAL;
+	}
+	rc = need_id(o->payout_id, "payout_id", err, errlen);
+	if (rc < 0)
+		return rc;
+	biz = json_object();
+	if (!biz) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = biz_str(biz, "out_biz_no", o->payout_id, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "product_code", PAYOUT_PRODUCT, err, errlen);
+	if (rc == 0)
+		rc = biz_str(biz, "biz_scene", PAYOUT_SCENE, err, errlen);
+	if (rc == 0)
+		rc = call_gateway(st, "alipay.fund.trans.common.query", NULL,
+				  biz, req, err, errlen);
+	json_decref(biz);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Answers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static size_t skip_ws(const char *s, size_t n, size_t i)
+{
+	while (i < n &&
+	       (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* s[*i] is '"': moves *i past the closing quote. -1 when unterminated. */
+static int scan_string(const char *s, size_t n, size_t *i)
+{
+	size_t j = *i + 1;
+
+	while (j < n) {
+		if (s[j] == '\\') {
+			j += 2;
+			continue;
+		}
+		if (s[j] == '"') {
+			*i = j + 1;
+			return 0;
+		}
+		j++;
+	}
+	return -1;
+}
+
+/* Moves *i past the JSON value starting at s[*i]: a string, an object or
+ * array (brackets counted outside strings), or a scalar. Bounded by n. */
+static int scan_value(const char *s, size_t n, size_t *i)
+{
+	size_t depth = 0, j = *i;
+
+	if (j >= n)
+		return -1;
+	if (s[j] == '"')
+		return scan_string(s, n, i);
+	if (s[j] != '{' && s[j] != '[') {
+		while (j < n && s[j] != ',' && s[j] != '}' && s[j] != ']' &&
+		       s[j] != ' ' && s[j] != '\t' && s[j] != '\n' &&
+		       s[j] != '\r')
+			j++;
+		if (j == *i)
+			return -1;
+		*i = j;
+		return 0;
+	}
+	while (j < n) {
+		if (s[j] == '"') {
+			if (scan_string(s, n, &j) < 0)
+				return -1;
+			continue;
+		}
+		if (s[j] == '{' || s[j] == '[') {
+			depth++;
+		} else if (s[j] == '}' || s[j] == ']') {
+			if (depth == 0)
+				return -1;
+			if (--depth == 0) {
+				*i = j + 1;
+				return 0;
+			}
+		}
+		j++;
+	}
+	return -1;
+}
+
+/* Finds the text of the value of the top-level member `name` of the JSON
+ * object in s[0..n): its first byte at *start, one past its last at *end.
+ * The key must be spelt without escapes. -1 when it is not there. */
+static int find_member(const char *s, size_t n, const char *name, size_t *start,
+		       size_t *end)
+{
+	size_t i = skip_ws(s, n, 0), ks, kl = strlen(name);
+
+	if (i >= n || s[i] != '{')
+		return -1;
+	i++;
+	for (;;) {
+		i = skip_ws(s, n, i);
+		if (i >= n || s[i] != '"')
+			return -1;
+		ks = i + 1;
+		if (scan_string(s, n, &i) < 0)
+			return -1;
+		int match = i - 1 - ks == kl && memcmp(s + ks, name, kl) == 0;
+		i = skip_ws(s, n, i);
+		if (i >= n || s[i] != ':')
+			return -1;
+		i = skip_ws(s, n, i + 1);
+		*start = i;
+		if (scan_value(s, n, &i) < 0)
+			return -1;
+		if (match) {
+			*end = i;
+			return 0;
+		}
+		i = skip_ws(s, n, i);
+		if (i >= n || s[i] != ',')
+			return -1;
+		i++;
+	}
+}
+
+/* A string member of an answer: sets *out (NULL when missing or null);
+ * -EPROTO when it is of another type. */
+static int get_field(const json_t *node, const char *key, const char **out,
+		     char *err, size_t errlen)
+{
+	json_t *v = json_object_get(node, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "answer: %s is not a string", key);
+		return -EPROTO;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* Reads the common part of an answer to `method`: checks the HTTP status,
+ * parses the JSON, verifies the signature of the response node over its
+ * text in the body, fills code, sub_code, message. On success *root is the
+ * parsed body (json_decref) and *node its response node (borrowed). */
+static int parse_answer(struct alipay_state *st, const char *method,
+			const struct payroute_http_response *resp,
+			struct payroute_result *out, json_t **root_out,
+			json_t **node_out, char *err, size_t errlen)
+{
+	char name[96], msg[PAYROUTE_MSG_LEN];
+	const char *used, *code, *sub, *m, *sm;
+	json_t *root = NULL, *node, *sign;
+	json_error_t jerr;
+	size_t start, end;
+	int rc;
+
+	*root_out = NULL;
+	*node_out = NULL;
+	out->amount = -1;
+	if (!resp || resp->status == 0) {
+		snprintf(err, errlen, "no answer from the gateway");
+		return -EPROTO;
+	}
+	if (resp->status != 200) {
+		snprintf(err, errlen, "gateway answered HTTP %d", resp->status);
+		return -EPROTO;
+	}
+	if (!resp->body || resp->body_len == 0) {
+		snprintf(err, errlen, "empty answer");
+		return -EPROTO;
+	}
+	if (resp->body_len > ALIPAY_MAX_BODY) {
+		snprintf(err, errlen, "answer larger than %d bytes",
+			 ALIPAY_MAX_BODY);
+		return -EPROTO;
+	}
+	root = json_loadb(resp->body, resp->body_len, JSON_REJECT_DUPLICATES,
+			  &jerr);
+	if (!root) {
+		snprintf(err, errlen, "answer is not JSON: %s (line %d)",
+			 jerr.text, jerr.line);
+		return -EPROTO;
+	}
+	rc = -EPROTO;
+	if (!json_is_object(root)) {
+		snprintf(err, errlen, "answer is not a JSON object");
+		goto fail;
+	}
+	snprintf(name, sizeof(name), "%s_response", method);
+	for (char *p = name; *p; p++)
+		if (*p == '.')
+			*p = '_';
+	used = name;
+	node = json_object_get(root, name);
+	if (!node) {
+		used = "error_response";
+		node = json_object_get(root, used);
+	}
+	if (!node) {
+		snprintf(err, errlen, "answer has no %s node", name);
+		goto fail;
+	}
+	if (!json_is_object(node)) {
+		snprintf(err, errlen, "answer: %s is not an object", used);
+		goto fail;
+	}
+	if (get_field(node, "code", &code, err, errlen) < 0)
+		goto fail;
+	if (!code || !*code) {
+		snprintf(err, errlen, "answer: %s has no code", used);
+		goto fail;
+	}
+	sign = json_object_get(root, "sign");
+	if (sign) {
+		if (!json_is_string(sign)) {
+			snprintf(err, errlen, "answer: sign is not a string");
+			goto fail;
+		}
+		if (find_member(resp->body, resp->body_len, used, &start,
+				&end) < 0) {
+			snprintf(err, errlen,
+				 "answer: cannot locate the text of %s", used);
+			goto fail;
+		}
+		if (st->svc->rsa_sha256_verify(st->alipay_public_key,
+					       resp->body + start, end - start,
+					       json_string_value(sign)) != 0) {
+			snprintf(err, errlen,
+				 "answer: the signature of %s does not verify",
+				 used);
+			rc = -EBADMSG;
+			goto fail;
+		}
+	} else if (strcmp(code, ALIPAY_OK) == 0) {
+		snprintf(err, errlen, "answer: %s code 10000 is not signed",
+			 used);
+		rc = -EBADMSG;
+		goto fail;
+	}
+	if (copy_token(out->code, sizeof(out->code), code, "code", err,
+		       errlen) < 0)
+		goto fail;
+	if (get_field(node, "sub_code", &sub, err, errlen) < 0 ||
+	    get_field(node, "msg", &m, err, errlen) < 0 ||
+	    get_field(node, "sub_msg", &sm, err, errlen) < 0)
+		goto fail;
+	if (sub && copy_token(out->sub_code, sizeof(out->sub_code), sub,
+			      "sub_code", err, errlen) < 0)
+		goto fail;
+	if (m && sm)
+		snprintf(msg, sizeof(msg), "%s: %s", m, sm);
+	else
+		snprintf(msg, sizeof(msg), "%s", m ? m : sm ? sm : "");
+	copy_text(out->message, sizeof(out->message), msg);
+	*root_out = root;
+	*node_out = node;
+	return 0;
+fail:
+	json_decref(root);
+	return rc;
+}
+
+/* How the answer to one operation is read beyond the common part. */
+struct answer_spec {
+	const char *method;
+	const char *status;	/* member into sub_code and status on 10000 */
+	int status_required;	/* 10000 without it is -EPROTO */
+	const char *trade_no;	/* member into channel_trade_no */
+	const char *amount;	/* member into amount (yuan) */
+	const char *echo_order; /* must equal order_id when present */
+	const char *echo_other; /* must equal refund_id / payout_id */
+};
+
+static const struct answer_spec spec_precreate = {
+	"alipay.trade.precreate", NULL, 0, NULL, NULL, "out_trade_no", NULL
+};
+static const struct answer_spec spec_create = {
+	"alipay.trade.create", NULL, 0, "trade_no", NULL, "out_trade_no", NULL
+};
+static const struct answer_spec spec_query = {
+	"alipay.trade.query", "trade_status", 1,   "trade_no",
+	"total_amount",	      "out_trade_no", NULL
+};
+static const struct answer_spec spec_close = {
+	"alipay.trade.close", NULL, 0, "trade_no", NULL, "out_trade_no", NULL
+};
+static const struct answer_spec spec_refund = {
+	"alipay.trade.refund", NULL,	       0,   "trade_no",
+	"refund_fee",	       "out_trade_no", NULL
+};
+static const struct answer_spec spec_refund_query = {
+	"alipay.trade.fastpay.refund.query",
+	"refund_status",
+	0,
+	"trade_no",
+	"refund_amount",
+	"out_trade_no",
+	"out_request_no"
+};
+static const struct answer_spec spec_payout = { "alipay.fund.trans.uni.transfer",
+						"status",
+						1,
+						"order_id",
+						NULL,
+						NULL,
+						"out_biz_no" };
+static const struct answer_spec spec_payout_query = {
+	"alipay.fund.trans.common.query",
+	"status",
+	1,
+	"order_id",
+	"trans_amount",
+	NULL,
+	"out_biz_no"
+};
+
+/* Checks that the answer's `key`, when present, names `want`. */
+static int check_echo(const json_t *node, const char *key, const char *want,
+		      char *err, size_t errlen)
+{
+	const char *v;
+
+	if (!key || get_field(node, key, &v, err, errlen) < 0)
+		return key ? -EPROTO : 0;
+	if (v && want && strcmp(v, want) != 0) {
+		snprintf(err, errlen, "answer: %s is another order's", key);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Parses an answer by `spec`; *root_out / *node_out as for parse_answer,
+ * or NULL to release them here. */
+static int parse_by_spec(void *state, const struct answer_spec *spec,
+			 const char *other_id, const struct payroute_order *o,
+			 const struct payroute_http_response *resp,
+			 struct payroute_result *out, json_t **node_out,
+			 json_t **root_out, char *err, size_t errlen)
+{
+	struct alipay_state *st = state;
+	const char *v, *fail_reason = NULL;
+	json_t *root, *node;
+	int ok, rc;
+
+	if (!st || !o || !out) {
+		snprintf(err, errlen, "parse: missing argument");
+		return -EINVAL;
+	}
+	rc = parse_answer(st, spec->method, resp, out, &root, &node, err,
+			  errlen);
+	if (rc < 0)
+		return rc;
+	rc = -EPROTO;
+	ok = strcmp(out->code, ALIPAY_OK) == 0;
+	if (check_echo(node, spec->echo_order, o->order_id, err, errlen) < 0 ||
+	    check_echo(node, spec->echo_other, other_id, err, errlen) < 0)
+		goto out;
+	if (spec->trade_no) {
+		if (get_field(node, spec->trade_no, &v, err, errlen) < 0)
+			goto out;
+		if (v && copy_token(out->channel_trade_no,
+				    sizeof(out->channel_trade_no), v,
+				    spec->trade_no, err, errlen) < 0)
+			goto out;
+	}
+	if (ok && spec->status) {
+		if (get_field(node, spec->status, &v, err, errlen) < 0)
+			goto out;
+		if (!v && spec->status_required) {
+			snprintf(err, errlen, "answer: no %s", spec->status);
+			goto out;
+		}
+		if (v && (copy_token(out->sub_code, sizeof(out->sub_code), v,
+				     spec->status, err, errlen) < 0 ||
+			  copy_token(out->status, sizeof(out->status), v,
+				     spec->status, err, errlen) < 0))
+			goto out;
+		/* A failed transfer says why. */
+		if (get_field(node, "fail_reason", &fail_reason, err, errlen) <
+		    0)
+			goto out;
+		if (fail_reason && *fail_reason) {
+			char msg[PAYROUTE_MSG_LEN * 2];
+
+			snprintf(msg, sizeof(msg), "%s: %s", out->message,
+				 fail_reason);
+			copy_text(out->message, sizeof(out->message), msg);
+		}
+	}
+	if (spec->amount) {
+		if (get_field(node, spec->amount, &v, err, errlen) < 0)
+			goto out;
+		if (v && parse_yuan(v, &out->amount) < 0) {
+			snprintf(err, errlen, "answer: %s is not an amount",
+				 spec->amount);
+			out->amount = -1;
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (rc == 0 && root_out) {
+		*root_out = root;
+		*node_out = node;
+	} else {
+		json_decref(root);
+	}
+	return rc;
+}
+
+/* wap / page / app: signs the parameters the payer's browser or app
+ * carries to Alipay and puts them in the payer payload. */
+static int pay_link(struct alipay_state *st, const struct payroute_order *o,
+		    const struct pay_env *pe, struct payroute_result *out,
+		    char *err, size_t errlen)
+{
+	const struct payroute_services *svc = st->svc;
+	struct sbuf url = { 0 };
+	struct alipay_req ar;
+	char *encoded = NULL;
+	json_t *biz;
+	int rc;
+
+	memset(&ar, 0, sizeof(ar));
+	out->amount = -1;
+	if (!out->payer) {
+		snprintf(err, errlen, "parse_pay: no payer map");
+		return -EINVAL;
+	}
+	rc = pay_biz(st, o, pe, &biz, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = sign_request(st, &ar, pe->method, o->notify_url, biz, err, errlen);
+	json_decref(biz);
+	if (rc < 0)
+		goto out;
+	rc = -ENOMEM;
+	encoded = join_params(svc, ar.p, ar.n, JOIN_ENCODE | JOIN_NO_EMPTY);
+	if (!encoded)
+		goto out;
+	if (pe->kind == PAY_URL) {
+		sbuf_add(&url, st->gateway, strlen(st->gateway));
+		sbuf_add(&url, strchr(st->gateway, '?') ? "&" : "?", 1);
+		sbuf_add(&url, encoded, strlen(encoded));
+		if (url.oom)
+			goto out;
+		rc = svc->kv_set(out->payer, "pay_url", url.d);
+	} else {
+		rc = svc->kv_set(out->payer, "order_string", encoded);
+	}
+	if (rc < 0)
+		goto out;
+	snprintf(out->code, sizeof(out->code), "%s", ALIPAY_OK);
+	snprintf(out->sub_code, sizeof(out->sub_code), "WAIT_BUYER_PAY");
+	snprintf(out->status, sizeof(out->status), "WAIT_BUYER_PAY");
+	snprintf(out->message, sizeof(out->message),
+		 "%s: waiting for the payer", pe->method);
+out:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	else if (rc < 0 && !err[0])
+		snprintf(err, errlen, "cannot fill the payer payload: %s",
+			 strerror(-rc));
+	free(encoded);
+	free(url.d);
+	req_clear(svc, &ar);
+	return rc;
+}
+
+static int alipay_parse_pay(void *state, const struct payroute_order *o,
+			    const struct payroute_http_response *resp,
+			    struct payroute_result *out, char *err,
+			    size_t errlen)
+{
+	struct alipay_state *st = state;
+	const struct pay_env *pe;
+	const struct answer_spec *spec;
+	const char *v = NULL;
+	json_t *root = NULL, *node = NULL;
+	int rc;
+
+	if (!st || !o || !out) {
+		snprintf(err, errlen, "parse_pay: missing argument");
+		return -EINVAL;
+	}
+	out->amount = -1;
+	pe = find_env(o, err, errlen);
+	if (!pe)
+		return -ENOTSUP;
+	if (pe->kind == PAY_URL || pe->kind == PAY_APP)
+		return pay_link(st, o, pe, out, err, errlen);
+	spec = pe->kind == PAY_PRECREATE ? &spec_precreate : &spec_create;
+	rc = parse_by_spec(st, spec, NULL, o, resp, out, &node, &root, err,
+			   errlen);
+	if (rc < 0)
+		return rc;
+	if (strcmp(out->code, ALIPAY_OK) == 0) {
+		const char *key = pe->kind == PAY_PRECREATE ? "qr_code" :
+							      "trade_no";
+
+		rc = get_field(node, key, &v, err, errlen);
+		if (rc == 0 && (!v || !*v)) {
+			snprintf(err, errlen, "answer: no %s", key);
+			rc = -EPROTO;
+		}
+		if (rc == 0 && out->payer &&
+		    st->svc->kv_set(out->payer, key, v) < 0) {
+			snprintf(err, errlen, "cannot fill the payer payload");
+			rc = -ENOMEM;
+		}
+	}
+	json_decref(root);
+	return rc;
+}
+
+static int alipay_parse_query(void *state, const struct payroute_order *o,
+			      const struct payroute_http_response *resp,
+			      struct payroute_result *out, char *err,
+			      size_t errlen)
+{
+	return parse_by_spec(state, &spec_query, NULL, o, resp, out, NULL, NULL,
+			     err, errlen);
+}
+
+static int alipay_parse_close(void *state, const struct payroute_order *o,
+			      const struct payroute_http_response *resp,
+			      struct payroute_result *out, char *err,
+			      size_t errlen)
+{
+	return parse_by_spec(state, &spec_close, NULL, o, resp, out, NULL, NULL,
+			     err, errlen);
+}
+
+static int alipay_parse_refund(void *state, const struct payroute_order *o,
+			       const struct payroute_http_response *resp,
+			       struct payroute_result *out, char *err,
+			       size_t errlen)
+{
+	return parse_by_spec(state, &spec_refund, NULL, o, resp, out, NULL,
+			     NULL, err, errlen);
+}
+
+static int alipay_parse_refund_query(void *state,
+				     const struct payroute_order *o,
+				     const struct payroute_http_response *resp,
+				     struct payroute_result *out, char *err,
+				     size_t errlen)
+{
+	return parse_by_spec(state, &spec_refund_query, o ? o->refund_id : NULL,
+			     o, resp, out, NULL, NULL, err, errlen);
+}
+
+static int alipay_parse_payout(void *state, const struct payroute_order *o,
+			       const struct payroute_http_response *resp,
+			       struct payroute_result *out, char *err,
+			       size_t errlen)
+{
+	return parse_by_spec(state, &spec_payout, o ? o->payout_id : NULL, o,
+			     resp, out, NULL, NULL, err, errlen);
+}
+
+static int alipay_parse_payout_query(void *state,
+				     const struct payroute_order *o,
+				     const struct payroute_http_response *resp,
+				     struct payroute_result *out, char *err,
+				     size_t errlen)
+{
+	return parse_by_spec(state, &spec_payout_query, o ? o->payout_id : NULL,
+			     o, resp, out, NULL, NULL, err, errlen);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Notifications                                                            */
+/* ------------------------------------------------------------------------ */
+
+struct notify_params {
+	struct alipay_param p[ALIPAY_NOTIFY_MAX_PARAMS];
+	size_t n;
+};
+
+static void notify_params_clear(const struct payroute_services *svc,
+				struct notify_params *np)
+{
+	for (size_t i = 0; i < np->n; i++) {
+		svc->free((char *)np->p[i].key);
+		svc->free((char *)np->p[i].value);
+	}
+	np->n = 0;
+}
+
+/* The value of `key` or NULL (np is sorted). */
+static const char *notify_get(const struct notify_params *np, const char *key)
+{
+	struct alipay_param probe = { key, NULL };
+	const struct alipay_param *hit;
+
+	hit = bsearch(&probe, np->p, np->n, sizeof(np->p[0]), param_cmp);
+	return hit ? hit->value : NULL;
+}
+
+/* Splits and decodes a form body into np, sorted by key. */
+static int parse_form(const struct payroute_services *svc, const char *body,
+		      size_t len, struct notify_params *np, char *err,
+		      size_t errlen)
+{
+	size_t i = 0, seg_end, eq;
+	char *k, *v, *raw;
+
+	np->n = 0;
+	while (i < len) {
+		seg_end = i;
+		while (seg_end < len && body[seg_end] != '&')
+			seg_end++;
+		if (seg_end == i) { /* "a=1&&b=2": an empty pair */
+			i++;
+			continue;
+		}
+		eq = i;
+		while (eq < seg_end && body[eq] != '=')
+			eq++;
+		if (eq == seg_end || eq == i) {
+			snprintf(err, errlen, "notification: malformed pair");
+			return -EPROTO;
+		}
+		if (np->n == ALIPAY_NOTIFY_MAX_PARAMS) {
+			snprintf(err, errlen,
+				 "notification: more than %d parameters",
+				 ALIPAY_NOTIFY_MAX_PARAMS);
+			return -EPROTO;
+		}
+		raw = malloc(seg_end - i + 1);
+		if (!raw) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		memcpy(raw, body + i, seg_end - i);
+		raw[seg_end - i] = '\0';
+		raw[eq - i] = '\0';
+		k = svc->url_decode(raw);
+		v = svc->url_decode(raw + (eq - i) + 1);
+		free(raw);
+		if (!k || !v || !*k) {
+			if (k)
+				svc->free(k);
+			if (v)
+				svc->free(v);
+			snprintf(err, errlen,
+				 "notification: bad percent-encoding");
+			return -EPROTO;
+		}
+		np->p[np->n].key = k;
+		np->p[np->n].value = v;
+		np->n++;
+		i = seg_end + 1;
+	}
+	qsort(np->p, np->n, sizeof(np->p[0]), param_cmp);
+	for (i = 1; i < np->n; i++) {
+		if (strcmp(np->p[i - 1].key, np->p[i].key) == 0) {
+			snprintf(err, errlen,
+				 "notification: parameter %s twice",
+				 is_token(np->p[i].key) ? np->p[i].key : "?");
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+/* Verifies the notification's signature (see the header comment). */
+static int verify_notify(struct alipay_state *st,
+			 const struct notify_params *np, char *err,
+			 size_t errlen)
+{
+	const struct payroute_services *svc = st->svc;
+	const char *sign = notify_get(np, "sign");
+	const char *sign_type = notify_get(np, "sign_type");
+	int flags = JOIN_NO_SIGN | JOIN_NO_SIGN_TYPE, has_empty = 0;
+	char *content;
+	int rc;
+
+	if (!sign || !*sign) {
+		snprintf(err, errlen, "notification: not signed");
+		return -EBADMSG;
+	}
+	if (sign_type && strcmp(sign_type, "RSA2") != 0) {
+		snprintf(err, errlen, "notification: sign_type is not RSA2");
+		return -EBADMSG;
+	}
+	for (size_t i = 0; i < np->n; i++)
+		if (!*np->p[i].value)
+			has_empty = 1;
+	for (int pass = 0; pass < 1 + has_empty; pass++) {
+		content = join_params(svc, np->p, np->n,
+				      flags | (pass ? JOIN_NO_EMPTY : 0));
+		if (!content) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		rc = svc->rsa_sha256_verify(st->alipay_public_key, content,
+					    strlen(content), sign);
+		free(content);
+		if (rc == 0)
+			return 0;
+	}
+	snprintf(err, errlen, "notification: the signature does not verify");
+	return -EBADMSG;
+}
+
+/* Copies the optional notification parameter `key` (an identifier). */
+static int notify_token(const struct notify_params *np, const char *key,
+			char *dst, size_t dstlen, int required, char *err,
+			size_t errlen)
+{
+	const char *v = notify_get(np, key);
+
+	if (!v || !*v) {
+		if (!required)
+			return 0;
+		snprintf(err, errlen, "notification: no %s", key);
+		return -EPROTO;
+	}
+	return copy_token(dst, dstlen, v, key, err, errlen);
+}
+
+static int alipay_parse_notify(void *state, const struct payroute_inbound *in,
+			       struct payroute_notify *out, char *err,
+			       size_t errlen)
+{
+	struct alipay_state *st = state;
+	struct notify_params *np = NULL;
+	const char *v, *amount_key;
+	int rc;
+
+	if (!st || !in || !out) {
+		snprintf(err, errlen, "parse_notify: missing argument");
+		return -EINVAL;
+	}
+	out->reply_ok_status = 200;
+	out->reply_fail_status = 200;
+	snprintf(out->reply_content_type, sizeof(out->reply_content_type),
+		 "text/plain");
+	snprintf(out->reply_ok_body, sizeof(out->reply_ok_body), "success");
+	snprintf(out->reply_fail_body, sizeof(out->reply_fail_body), "fail");
+	out->amount = -1;
+
+	if (in->method && strcmp(in->method, "POST") != 0) {
+		snprintf(err, errlen, "notification: method %s, not POST",
+			 is_token(in->method) ? in->method : "?");
+		return -EPROTO;
+	}
+	if (!in->body || in->body_len == 0) {
+		snprintf(err, errlen, "notification: empty body");
+		return -EPROTO;
+	}
+	if (in->body_len > ALIPAY_NOTIFY_MAX_BODY ||
+	    memchr(in->body, '\0', in->body_len)) {
+		snprintf(err, errlen,
+			 "notification: body too large or not text");
+		return -EPROTO;
+	}
+	np = calloc(1, sizeof(*np));
+	if (!np) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = parse_form(st->svc, in->body, in->body_len, np, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = verify_notify(st, np, err, errlen);
+	if (rc < 0)
+		goto out;
+
+	rc = -EPROTO;
+	v = notify_get(np, "app_id");
+	if (!v || strcmp(v, st->app_id) != 0) {
+		snprintf(err, errlen,
+			 "notification: app_id is not this channel's (%s)",
+			 st->app_id);
+		goto out;
+	}
+	if (notify_token(np, "out_trade_no", out->order_id,
+			 sizeof(out->order_id), 1, err, errlen) < 0 ||
+	    notify_token(np, "trade_no", out->channel_trade_no,
+			 sizeof(out->channel_trade_no), 0, err, errlen) < 0 ||
+	    notify_token(np, "trade_status", out->status, sizeof(out->status),
+			 1, err, errlen) < 0)
+		goto out;
+	v = notify_get(np, "gmt_refund");
+	if (v && *v && (v = notify_get(np, "refund_fee")) && *v) {
+		out->kind = PAYROUTE_KIND_REFUND;
+		if (notify_token(np, "out_biz_no", out->refund_id,
+				 sizeof(out->refund_id), 0, err, errlen) < 0)
+			goto out;
+		snprintf(out->code, sizeof(out->code), "REFUND_SUCCESS");
+		memcpy(out->sub_code, out->status, sizeof(out->sub_code));
+		amount_key = "refund_fee";
+	} else {
+		out->kind = PAYROUTE_KIND_PAYMENT;
+		memcpy(out->code, out->status, sizeof(out->code));
+		amount_key = "total_amount";
+	}
+	v = notify_get(np, amount_key);
+	if (v && *v && parse_yuan(v, &out->amount) < 0) {
+		out->amount = -1;
+		snprintf(err, errlen, "notification: %s is not an amount",
+			 amount_key);
+		goto out;
+	}
+	snprintf(out->message, sizeof(out->message), "%s %s",
+		 notify_get(np, "notify_type") &&
+				 is_token(notify_get(np, "notify_type")) ?
+			 notify_get(np, "notify_type") :
+			 "notification",
+		 out->status);
+	rc = 0;
+out:
+	notify_params_clear(st->svc, np);
+	free(np);
 	return rc;
 }
 
@@ -543,6 +2159,10 @@ static const struct payroute_code_entry alipay_codes[] = {
 	    "等待付款方完成支付。"),
 	ROW("notify", "TRADE_CLOSED", "*", "ORDER_CLOSED", CLOSED, 0, NONE,
 	    "The order has been closed.", "订单已关闭。"),
+	/* A refund notification (gmt_refund, refund_fee): Alipay only sends
+	 * one for a refund that succeeded. */
+	ROW("notify", "REFUND_SUCCESS", "*", "SUCCESS", SUCCESS, 0, NONE,
+	    "Refund succeeded.", "退款成功。"),
 };
 /* clang-format on */
 
@@ -558,12 +2178,26 @@ static const struct payroute_driver alipay_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "alipay",
 	.version = "0.1.0",
-	.description = "Alipay (open platform, RSA2): config and key checks "
-		       "and the default code table; protocol codecs not "
-		       "implemented yet",
+	.description = "Alipay open platform gateway (RSA2): precreate, "
+		       "create, wap/page/app pay, query, close, refund, "
+		       "refund query, transfer and its query, notifications",
 	.init = alipay_init,
 	.fini = alipay_fini,
-	/* build_* / parse_* / parse_notify: NULL until the codecs land. */
+	.build_pay = alipay_build_pay,
+	.parse_pay = alipay_parse_pay,
+	.build_query = alipay_build_query,
+	.parse_query = alipay_parse_query,
+	.build_close = alipay_build_close,
+	.parse_close = alipay_parse_close,
+	.build_refund = alipay_build_refund,
+	.parse_refund = alipay_parse_refund,
+	.build_refund_query = alipay_build_refund_query,
+	.parse_refund_query = alipay_parse_refund_query,
+	.build_payout = alipay_build_payout,
+	.parse_payout = alipay_parse_payout,
+	.build_payout_query = alipay_build_payout_query,
+	.parse_payout_query = alipay_parse_payout_query,
+	.parse_notify = alipay_parse_notify,
 	.default_codes = alipay_default_codes,
 };
 
