@@ -1,32 +1,105 @@
 /*
  * bank.c - the bank card channel driver, for a UnionPay online gateway
- * (China UnionPay's "ACP" full-channel gateway: form-encoded messages,
- * RSA-SHA256 signatures with a merchant signing certificate, respCode /
- * origRespCode result codes).
- *
- * At this stage the driver checks a channel's driver config, loads its keys
- * and ships the default result-code table; the protocol codecs (build_* /
- * parse_* / parse_notify) are scheduled for the drivers issue. Until then
- * every operation pointer is NULL, which the core answers with -ENOTSUP:
- * nothing here pretends to talk to a bank.
+ * (China UnionPay's "ACP" full-channel gateway, protocol version 5.1.0:
+ * form-encoded messages, RSA-SHA256 signatures with a merchant signing
+ * certificate, respCode / origRespCode result codes). A codec only: it
+ * builds requests, verifies and reads answers and notifications through the
+ * core's services table, and does no I/O of its own.
  *
  * Driver config (the channel's driver_config object):
  *   mer_id      required, the merchant id (merId)
  *   gateway     required, http:// or https:// base URL of the gateway
+ *               (https://gateway.95516.com; the simulator's .../bank)
  *   sign_key    required, the merchant's RSA private signing key: PEM
  *               text or "@/path/key.pem"
- *   verify_key  required, the gateway's public key or verification
- *               certificate, PEM text or "@/path"
- *   cert_id     required, the serial number of the signing certificate
- *               (certId)
+ *   verify_key  required, the gateway's verification certificate (or its
+ *               public key), PEM text or "@/path"
+ *   cert_id     required, the serial number of the signing certificate in
+ *               decimal (certId)
+ *   front_url   optional, frontUrl of front consumes (where the payer's
+ *               browser returns); sent only when set
+ *   allow_clear_accno  optional boolean, default false: see payouts
+ *
+ * Messages. Every request is a POST of application/x-www-form-urlencoded;
+ * charset=UTF-8 with version=5.1.0, encoding=UTF-8, signMethod=01,
+ * accessType=0, merId, certId and signature. Empty fields are neither sent
+ * nor signed. The signature is base64(SHA256withRSA(sign_key, hex)), where
+ * hex is the lower-case hex SHA-256 of the sorted string: every field but
+ * signature, sorted by key, "k=v" joined by "&", values not encoded. So
+ * the RSA signature is over the 64 hex characters, not the string itself
+ * (tests/keys/make_bank_vectors.sh computes vectors with openssl alone).
+ *
+ *   pay           front consume (txnType 01, txnSubType 01, bizType 000201)
+ *                 to /gateway/api/frontTransReq.do: the payer enters the
+ *                 card on the gateway's page, so no card number goes
+ *                 through us. channelType 08 for h5 / app / mini_program /
+ *                 jsapi, else 07 (PC); issInsCode = order->bank_code (the
+ *                 channel's bank code from the bank mapping) to go straight
+ *                 to that bank; payTimeout from expire_at_ms. The request
+ *                 is meant for the payer's browser: parse_pay does not read
+ *                 the answer (there is none for the merchant; the core may
+ *                 skip sending it) and returns, with code 00, the payer
+ *                 payload "form" (an auto-submitting HTML form carrying the
+ *                 same signed fields; RSA PKCS#1 v1.5 is deterministic, so
+ *                 build and parse sign the same bytes).
+ *   query         txnType 00, bizType 000000, /gateway/api/queryTrans.do,
+ *                 orderId and txnTime of the original transaction.
+ *   refund        txnType 04, origQryId = channel_trade_no, orderId =
+ *                 refund_id, txnAmt = refund_amount, /backTransReq.do.
+ *   refund_query  as query, orderId = refund_id.
+ *   payout        txnType 12 (代付, bizType 000401; 000501 is 代收, the
+ *                 collection product), accType 01, accNo = payee_account,
+ *                 customerInfo = base64("{customerNm=<payee_name>}"),
+ *                 issInsCode = payee_bank_code. The real gateway wants accNo
+ *                 RSA-encrypted with its encryption certificate
+ *                 (encryptCertId), and the services table has no RSA
+ *                 encryption yet (it needs a minor ABI bump). Until then
+ *                 the payout is refused with ENOTSUP unless the channel
+ *                 sets allow_clear_accno=true, which sends accNo in clear:
+ *                 only for the simulator and tests.
+ *   payout_query  as query, orderId = payout_id.
+ *   close         not supported (a front consume simply expires at its
+ *                 payTimeout).
+ * txnTime is created_at_ms in Beijing time (yyyyMMddHHmmss). A query must
+ * repeat the original's txnTime, so for refund / refund_query the core
+ * passes the refund's creation time in created_at_ms, and for payout /
+ * payout_query the payout's. txnAmt is in fen; only CNY (currencyCode 156).
+ *
+ * orderId. UnionPay takes 8 to 40 letters and digits. A payroute id that
+ * is such a string and does not start with "X0" is sent as it is; any
+ * other id of 3 to 19 bytes is sent as "X0" followed by the upper-case hex
+ * of its bytes, and an orderId of that shape is decoded back in answers
+ * and notifications. The mapping is one to one; other ids are refused.
+ *
+ * Answers (to back and query requests) are "k=v&k=v" as the gateway sends
+ * them: split on '&' outside {} and [] (the SDK's rule), key up to the
+ * first '=', values not form-decoded except %XX escapes ('+' stays a plus:
+ * it is common in base64). The signature is checked with verify_key over
+ * the sorted string of the decoded fields. 5.1.0 answers carry the
+ * signing certificate in signPubKeyCert; we pin the configured certificate
+ * instead of walking UnionPay's chain, and when signPubKeyCert is present
+ * it must be a PEM certificate whose key verifies the same signature
+ * (i.e. it is the configured key), else the answer is refused. An unsigned
+ * answer (even an error) is -EBADMSG; a wrong merId or orderId, a missing
+ * respCode or a non-200 status is -EPROTO.
+ *
+ * Notifications: the gateway POSTs a form (application/x-www-form-
+ * urlencoded, '+' is a space) to backUrl = order->notify_url. Verified like
+ * an answer; kind from txnType (01 payment, 04 refund, 12 payout); orderId
+ * (decoded) goes to order_id, or to refund_id for a refund (order_id is
+ * then empty: the notification names the payment only by origQryId);
+ * channel_trade_no = queryId, code = status = respCode, sub_code = txnType,
+ * amount = txnAmt. We answer HTTP 200 "ok" when the core took it and 400
+ * "fail" otherwise (text/plain): the gateway only looks at the status and
+ * retries anything but 200.
  *
  * Result codes. `code` is respCode. A respCode of 00 on a transaction
  * request (pay, refund, payout) only means the gateway accepted it: the
  * outcome comes by notification or query. On a status query (query,
  * refund_query, payout_query) a respCode of 00 means the query itself
  * worked, and the codecs put the original transaction's origRespCode in
- * sub_code: 00 / A6 success, 03 / 04 / 05 still unknown, anything else the
- * published failure it names. For notifications `code` is the notified
+ * sub_code (and status): 00 / A6 success, 03 / 04 / 05 still unknown,
+ * anything else the published failure it names. For notifications `code` is the notified
  * transaction's respCode and sub_code its txnType (01 consume, 04 refund,
  * 12 payout), so that a refund that failed on the card's state reads
  * "original route unavailable". Codes are published by UnionPay; a code missing
@@ -36,9 +109,11 @@
  * refused before acceptance, so that certainly no money moved.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <payroute/driver.h>
 
@@ -50,6 +125,8 @@ struct bank_state {
 	char *mer_id;
 	char *gateway; /* without a trailing '/' */
 	char *cert_id;
+	char *front_url; /* NULL when not configured */
+	int allow_clear_accno;
 	payroute_key *sign_key;
 	payroute_key *verify_key;
 };
@@ -183,6 +260,7 @@ static void bank_fini(void *state)
 	free(st->mer_id);
 	free(st->gateway);
 	free(st->cert_id);
+	free(st->front_url);
 	free(st);
 }
 
@@ -212,9 +290,9 @@ static int bank_init(const struct payroute_services *svc, const char *channel,
 		     size_t errlen)
 {
 	struct bank_state *st = NULL;
-	const char *gateway;
+	const char *gateway, *front_url;
 	size_t len;
-	int plain = 0;
+	int plain = 0, front_plain = 0;
 	int rc;
 
 	if (!svc || !conf || !state) {
@@ -262,6 +340,28 @@ static int bank_init(const struct payroute_services *svc, const char *channel,
 	if (rc < 0)
 		goto fail;
 
+	rc = conf_string(svc, conf, "front_url", 0, &front_url, err, errlen);
+	if (rc == 0 && front_url)
+		rc = check_url("front_url", front_url, &front_plain, err,
+			       errlen);
+	if (rc < 0)
+		goto fail;
+	if (front_url) {
+		st->front_url = strdup(front_url);
+		if (!st->front_url) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	rc = svc->conf_bool(conf, "allow_clear_accno", &st->allow_clear_accno);
+	if (rc == -ENOENT) {
+		st->allow_clear_accno = 0;
+	} else if (rc < 0) {
+		snprintf(err, errlen, "allow_clear_accno: must be a boolean");
+		goto fail;
+	}
+
 	rc = load_key(svc, conf, "sign_key", 1, &st->sign_key, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -275,11 +375,15 @@ static int bank_init(const struct payroute_services *svc, const char *channel,
 				 "bank: gateway %s is plain http (only for a "
 				 "simulator)",
 				 st->gateway);
-		svc->log(
-			PAYROUTE_LOG_INFO, st->channel,
-			"bank: mer_id %s, gateway %s: keys loaded; protocol "
-			"codecs not implemented yet, operations answer ENOTSUP",
-			st->mer_id, st->gateway);
+		if (st->allow_clear_accno)
+			svc->log(PAYROUTE_LOG_WARN, st->channel,
+				 "bank: allow_clear_accno is set: payouts send "
+				 "the card number unencrypted (only for a "
+				 "simulator)");
+		svc->log(PAYROUTE_LOG_INFO, st->channel,
+			 "bank: mer_id %s, gateway %s, cert_id %s: keys "
+			 "loaded",
+			 st->mer_id, st->gateway, st->cert_id);
 	}
 	*state = st;
 	return 0;
@@ -523,16 +627,1271 @@ static const struct payroute_code_entry *bank_default_codes(size_t *n,
 	return bank_codes;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Fields                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define BANK_VERSION "5.1.0"
+#define BANK_MAX_FIELDS 96
+#define BANK_MAX_BODY (256 * 1024)
+#define BANK_ORDER_ID_MAX 40
+#define BANK_AMOUNT_MAX 999999999999LL /* txnAmt: at most 12 digits */
+
+struct bank_field {
+	char *key;
+	char *value;
+};
+
+/* A message: owned copies of its fields, in insertion order. */
+struct bank_msg {
+	struct bank_field f[BANK_MAX_FIELDS];
+	size_t n;
+};
+
+/* A growing NUL-terminated string. */
+struct bank_buf {
+	char *p;
+	size_t len;
+	size_t cap;
+	int oom;
+};
+
+static void msg_clear(struct bank_msg *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->f[i].key);
+		free(m->f[i].value);
+	}
+	m->n = 0;
+}
+
+static const char *msg_get(const struct bank_msg *m, const char *key)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->f[i].key, key) == 0)
+			return m->f[i].value;
+	return NULL;
+}
+
+/* Adds key=value, taking copies of klen / vlen bytes. A duplicate key is
+ * -EPROTO (an answer naming a field twice is not understood). */
+static int msg_add_n(struct bank_msg *m, const char *key, size_t klen,
+		     const char *value, size_t vlen)
+{
+	char *k, *v;
+
+	for (size_t i = 0; i < m->n; i++)
+		if (strlen(m->f[i].key) == klen &&
+		    memcmp(m->f[i].key, key, klen) == 0)
+			return -EPROTO;
+	if (m->n == BANK_MAX_FIELDS)
+		return -EPROTO;
+	k = malloc(klen + 1);
+	v = malloc(vlen + 1);
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	memcpy(v, value, vlen);
+	v[vlen] = '\0';
+	m->f[m->n].key = k;
+	m->f[m->n].value = v;
+	m->n++;
+	return 0;
+}
+
+/* Adds a request field; an empty or NULL value is left out (UnionPay
+ * neither sends nor signs empty fields). */
+static int msg_add(struct bank_msg *m, const char *key, const char *value)
+{
+	if (!value || !*value)
+		return 0;
+	return msg_add_n(m, key, strlen(key), value, strlen(value));
+}
+
+static void buf_add(struct bank_buf *b, const char *s, size_t n)
+{
+	char *p;
+	size_t cap;
+
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void buf_str(struct bank_buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+static int cmp_field(const void *a, const void *b)
+{
+	const struct bank_field *const *x = a;
+	const struct bank_field *const *y = b;
+
+	return strcmp((*x)->key, (*y)->key);
+}
+
+/* Fills order[] with the fields sorted by key; returns their number. */
+static size_t msg_sorted(const struct bank_msg *m,
+			 const struct bank_field *order[BANK_MAX_FIELDS])
+{
+	for (size_t i = 0; i < m->n; i++)
+		order[i] = &m->f[i];
+	qsort(order, m->n, sizeof(order[0]), cmp_field);
+	return m->n;
+}
+
+/* The hex SHA-256 of the sorted string of every field but signature, in
+ * *hex (services->free). */
+static int msg_digest_hex(const struct payroute_services *svc,
+			  const struct bank_msg *m, char **hex)
+{
+	const struct bank_field *order[BANK_MAX_FIELDS];
+	struct bank_buf b = { 0 };
+	unsigned char md[32];
+	size_t n = msg_sorted(m, order);
+	int first = 1, rc;
+
+	*hex = NULL;
+	buf_add(&b, "", 0);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(order[i]->key, "signature") == 0)
+			continue;
+		if (!first)
+			buf_add(&b, "&", 1);
+		first = 0;
+		buf_str(&b, order[i]->key);
+		buf_add(&b, "=", 1);
+		buf_str(&b, order[i]->value);
+	}
+	if (b.oom) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = svc->sha256(b.p, b.len, md);
+	if (rc < 0)
+		goto out;
+	*hex = svc->hex_encode(md, sizeof(md));
+	rc = *hex ? 0 : -ENOMEM;
+out:
+	free(b.p);
+	return rc;
+}
+
+/* Adds certId and signature to a request. */
+static int msg_sign(struct bank_state *st, struct bank_msg *m)
+{
+	char *hex = NULL, *sig = NULL;
+	int rc;
+
+	rc = msg_add(m, "certId", st->cert_id);
+	if (rc == 0)
+		rc = msg_digest_hex(st->svc, m, &hex);
+	if (rc == 0)
+		rc = st->svc->rsa_sha256_sign(st->sign_key, hex, strlen(hex),
+					      &sig);
+	if (rc == 0)
+		rc = msg_add(m, "signature", sig);
+	if (hex)
+		st->svc->free(hex);
+	if (sig)
+		st->svc->free(sig);
+	return rc;
+}
+
+/* Checks the signature of an answer or notification (see the header). */
+static int msg_verify(struct bank_state *st, const struct bank_msg *m,
+		      char *err, size_t errlen)
+{
+	const struct payroute_services *svc = st->svc;
+	const char *sig = msg_get(m, "signature");
+	const char *method = msg_get(m, "signMethod");
+	const char *cert = msg_get(m, "signPubKeyCert");
+	static const char pem_cert[] = "-----BEGIN CERTIFICATE-----";
+	payroute_key *k = NULL;
+	char kerr[128];
+	char *hex = NULL;
+	int rc;
+
+	if (!sig || !*sig) {
+		snprintf(err, errlen, "bank: message is not signed");
+		return -EBADMSG;
+	}
+	if (method && strcmp(method, "01") != 0) {
+		snprintf(err, errlen, "bank: unsupported signMethod");
+		return -EBADMSG;
+	}
+	rc = msg_digest_hex(svc, m, &hex);
+	if (rc < 0) {
+		snprintf(err, errlen, "bank: cannot digest the message");
+		return rc;
+	}
+	rc = svc->rsa_sha256_verify(st->verify_key, hex, strlen(hex), sig);
+	if (rc < 0) {
+		snprintf(err, errlen, "bank: signature does not verify");
+		rc = rc == -ENOMEM ? rc : -EBADMSG;
+		goto out;
+	}
+	if (cert && *cert) {
+		/* Only PEM text: key_load would read "@/path" as a file. */
+		if (strncmp(cert, pem_cert, sizeof(pem_cert) - 1) != 0 ||
+		    svc->key_load(cert, 0, &k, kerr, sizeof(kerr)) < 0) {
+			snprintf(err, errlen,
+				 "bank: signPubKeyCert is not a certificate");
+			rc = -EBADMSG;
+			goto out;
+		}
+		rc = svc->rsa_sha256_verify(k, hex, strlen(hex), sig);
+		if (rc < 0) {
+			snprintf(err, errlen,
+				 "bank: signPubKeyCert is not the configured "
+				 "verification certificate");
+			rc = rc == -ENOMEM ? rc : -EBADMSG;
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (k)
+		svc->key_free(k);
+	svc->free(hex);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+/* ------------------------------------------------------------------------ */
+
+static int is_alnum(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z');
+}
+
+/* True when s is 1..max printable ASCII characters without spaces. */
+static int is_ident(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return n > 0 && n <= max;
+}
+
+static int all_alnum(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if (!is_alnum((unsigned char)*s))
+			return 0;
+	return n > 0 && n <= max;
+}
+
+/* Copies src to dst as valid UTF-8, truncated on a character boundary;
+ * bytes that are not UTF-8 or are control characters become '?'. */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0, len, i;
+	unsigned int cp;
+
+	while (*s) {
+		if (*s < 0x80) {
+			len = 1;
+			cp = *s;
+		} else if ((*s & 0xe0) == 0xc0) {
+			len = 2;
+			cp = *s & 0x1f;
+		} else if ((*s & 0xf0) == 0xe0) {
+			len = 3;
+			cp = *s & 0x0f;
+		} else if ((*s & 0xf8) == 0xf0) {
+			len = 4;
+			cp = *s & 0x07;
+		} else {
+			len = 0;
+			cp = 0;
+		}
+		for (i = 1; len && i < len; i++) {
+			if ((s[i] & 0xc0) != 0x80) {
+				len = 0;
+				break;
+			}
+			cp = cp << 6 | (s[i] & 0x3f);
+		}
+		if (len &&
+		    ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		     (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		     (cp >= 0xd800 && cp <= 0xdfff)))
+			len = 0;
+		if (len == 1 && (cp < 0x20 || cp == 0x7f))
+			len = 0;
+		if (len == 0) {
+			if (o + 1 >= size)
+				break;
+			dst[o++] = '?';
+			s++;
+			continue;
+		}
+		if (o + len >= size)
+			break;
+		memcpy(dst + o, s, len);
+		o += len;
+		s += len;
+	}
+	if (size)
+		dst[o] = '\0';
+}
+
+/* yyyyMMddHHmmss in Beijing time (UTC+8, no daylight saving). */
+static int beijing_time(int64_t ms, char out[15])
+{
+	time_t t;
+	struct tm tm;
+
+	if (ms <= 0 || ms / 1000 > (int64_t)253402300799LL - 8 * 3600)
+		return -EINVAL;
+	t = (time_t)(ms / 1000 + 8 * 3600);
+	if (!gmtime_r(&t, &tm))
+		return -EINVAL;
+	if (strftime(out, 15, "%Y%m%d%H%M%S", &tm) != 14)
+		return -EINVAL;
+	return 0;
+}
+
+/* payroute's id -> orderId (see the header). out holds 41 bytes. */
+static int map_order_id(const char *id, char out[BANK_ORDER_ID_MAX + 1])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = id ? strlen(id) : 0;
+
+	if (n >= 8 && all_alnum(id, BANK_ORDER_ID_MAX) &&
+	    strncmp(id, "X0", 2) != 0) {
+		memcpy(out, id, n + 1);
+		return 0;
+	}
+	if (n < 3 || 2 + 2 * n > BANK_ORDER_ID_MAX)
+		return -EINVAL;
+	out[0] = 'X';
+	out[1] = '0';
+	for (size_t i = 0; i < n; i++) {
+		out[2 + 2 * i] = hex[(unsigned char)id[i] >> 4];
+		out[3 + 2 * i] = hex[(unsigned char)id[i] & 0x0f];
+	}
+	out[2 + 2 * n] = '\0';
+	return 0;
+}
+
+static int upper_hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* orderId -> payroute's id, the inverse of map_order_id. -EPROTO when
+ * the orderId is no identifier. */
+static int unmap_order_id(const char *oid, char *out, size_t size)
+{
+	size_t n = strlen(oid), o = 0;
+	int hi, lo;
+
+	if (!is_ident(oid, BANK_ORDER_ID_MAX) || n >= size)
+		return -EPROTO;
+	if (strncmp(oid, "X0", 2) == 0 && n > 2 && n % 2 == 0) {
+		for (size_t i = 2; i < n; i += 2) {
+			hi = upper_hex_val(oid[i]);
+			lo = upper_hex_val(oid[i + 1]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				goto plain;
+			out[o++] = (char)(hi << 4 | lo);
+		}
+		out[o] = '\0';
+		return 0;
+	}
+plain:
+	memcpy(out, oid, n + 1);
+	return 0;
+}
+
+/* A decimal amount of at most 12 digits; -1 when absent. */
+static int parse_amount(const char *v, int64_t *out)
+{
+	int64_t a = 0;
+	size_t n = 0;
+
+	*out = -1;
+	if (!v)
+		return 0;
+	for (; *v; v++, n++) {
+		if (*v < '0' || *v > '9' || n >= 12)
+			return -EPROTO;
+		a = a * 10 + (*v - '0');
+	}
+	if (n == 0)
+		return -EPROTO;
+	*out = a;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Building requests                                                        */
+/* ------------------------------------------------------------------------ */
+
+enum bank_op {
+	OP_PAY,
+	OP_QUERY,
+	OP_REFUND,
+	OP_REFUND_QUERY,
+	OP_PAYOUT,
+	OP_PAYOUT_QUERY,
+};
+
+static const char *op_path(enum bank_op op)
+{
+	switch (op) {
+	case OP_PAY:
+		return "/gateway/api/frontTransReq.do";
+	case OP_QUERY:
+	case OP_REFUND_QUERY:
+	case OP_PAYOUT_QUERY:
+		return "/gateway/api/queryTrans.do";
+	default:
+		return "/gateway/api/backTransReq.do";
+	}
+}
+
+/* The id that is this operation's orderId. */
+static const char *op_id(enum bank_op op, const struct payroute_order *o)
+{
+	switch (op) {
+	case OP_REFUND:
+	case OP_REFUND_QUERY:
+		return o->refund_id;
+	case OP_PAYOUT:
+	case OP_PAYOUT_QUERY:
+		return o->payout_id;
+	default:
+		return o->order_id;
+	}
+}
+
+static const char *channel_type(const char *env)
+{
+	static const char *const mobile[] = { "h5", "app", "mini_program",
+					      "jsapi" };
+
+	for (size_t i = 0; env && i < sizeof(mobile) / sizeof(mobile[0]); i++)
+		if (strcmp(env, mobile[i]) == 0)
+			return "08";
+	return "07";
+}
+
+static int check_amount(const char *what, int64_t amount, char *err,
+			size_t errlen)
+{
+	if (amount <= 0 || amount > BANK_AMOUNT_MAX) {
+		snprintf(err, errlen, "bank: %s out of range", what);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Writes the signed message of operation op for order o into m. */
+static int make_msg(struct bank_state *st, enum bank_op op,
+		    const struct payroute_order *o, struct bank_msg *m,
+		    char *err, size_t errlen)
+{
+	char oid[BANK_ORDER_ID_MAX + 1], txn_time[15], pay_timeout[15];
+	char amount[24];
+	char *info = NULL;
+	const char *id = o ? op_id(op, o) : NULL;
+	int query = op == OP_QUERY || op == OP_REFUND_QUERY ||
+		    op == OP_PAYOUT_QUERY;
+	int rc;
+
+	if (!o || o->size < sizeof(*o)) {
+		snprintf(err, errlen, "bank: no order");
+		return -EINVAL;
+	}
+	if (!id || map_order_id(id, oid) < 0) {
+		snprintf(
+			err, errlen,
+			"bank: %s: missing, or not 8-40 letters and digits "
+			"nor 3-19 bytes to encode",
+			op == OP_REFUND || op == OP_REFUND_QUERY ? "refund_id" :
+			op == OP_PAYOUT || op == OP_PAYOUT_QUERY ? "payout_id" :
+								   "order_id");
+		return -EINVAL;
+	}
+	if (beijing_time(o->created_at_ms, txn_time) < 0) {
+		snprintf(err, errlen, "bank: created_at_ms out of range");
+		return -EINVAL;
+	}
+	if (!query && strcmp(o->currency, "CNY") != 0) {
+		snprintf(err, errlen,
+			 "bank: currency %.3s not supported "
+			 "(CNY only)",
+			 o->currency);
+		return -EINVAL;
+	}
+	if (!query && (!o->notify_url || !*o->notify_url)) {
+		snprintf(err, errlen, "bank: notify_url is required");
+		return -EINVAL;
+	}
+
+	rc = msg_add(m, "version", BANK_VERSION);
+	if (rc == 0)
+		rc = msg_add(m, "encoding", "UTF-8");
+	if (rc == 0)
+		rc = msg_add(m, "signMethod", "01");
+	if (rc == 0)
+		rc = msg_add(m, "accessType", "0");
+	if (rc == 0)
+		rc = msg_add(m, "merId", st->mer_id);
+	if (rc == 0)
+		rc = msg_add(m, "orderId", oid);
+	if (rc == 0)
+		rc = msg_add(m, "txnTime", txn_time);
+	if (rc < 0)
+		goto out;
+
+	switch (op) {
+	case OP_QUERY:
+	case OP_REFUND_QUERY:
+	case OP_PAYOUT_QUERY:
+		rc = msg_add(m, "txnType", "00");
+		if (rc == 0)
+			rc = msg_add(m, "txnSubType", "00");
+		if (rc == 0)
+			rc = msg_add(m, "bizType", "000000");
+		break;
+	case OP_PAY:
+		if ((rc = check_amount("amount", o->amount, err, errlen)) < 0)
+			goto out;
+		if (o->bank_code && *o->bank_code &&
+		    !all_alnum(o->bank_code, 20)) {
+			snprintf(err, errlen,
+				 "bank: bank_code is not a "
+				 "UnionPay issuer code");
+			rc = -EINVAL;
+			goto out;
+		}
+		pay_timeout[0] = '\0';
+		if (o->expire_at_ms > 0 &&
+		    beijing_time(o->expire_at_ms, pay_timeout) < 0) {
+			snprintf(err, errlen,
+				 "bank: expire_at_ms out of range");
+			rc = -EINVAL;
+			goto out;
+		}
+		snprintf(amount, sizeof(amount), "%lld", (long long)o->amount);
+		rc = msg_add(m, "txnType", "01");
+		if (rc == 0)
+			rc = msg_add(m, "txnSubType", "01");
+		if (rc == 0)
+			rc = msg_add(m, "bizType", "000201");
+		if (rc == 0)
+			rc = msg_add(m, "channelType",
+				     channel_type(o->environment));
+		if (rc == 0)
+			rc = msg_add(m, "txnAmt", amount);
+		if (rc == 0)
+			rc = msg_add(m, "currencyCode", "156");
+		if (rc == 0)
+			rc = msg_add(m, "backUrl", o->notify_url);
+		if (rc == 0)
+			rc = msg_add(m, "frontUrl", st->front_url);
+		if (rc == 0)
+			rc = msg_add(m, "payTimeout", pay_timeout);
+		if (rc == 0)
+			rc = msg_add(m, "issInsCode", o->bank_code);
+		break;
+	case OP_REFUND:
+		if ((rc = check_amount("refund_amount", o->refund_amount, err,
+				       errlen)) < 0)
+			goto out;
+		if (!o->channel_trade_no ||
+		    !is_ident(o->channel_trade_no, BANK_MAX_ID)) {
+			snprintf(err, errlen,
+				 "bank: refund needs the "
+				 "payment's channel_trade_no "
+				 "(queryId)");
+			rc = -EINVAL;
+			goto out;
+		}
+		snprintf(amount, sizeof(amount), "%lld",
+			 (long long)o->refund_amount);
+		rc = msg_add(m, "txnType", "04");
+		if (rc == 0)
+			rc = msg_add(m, "txnSubType", "00");
+		if (rc == 0)
+			rc = msg_add(m, "bizType", "000201");
+		if (rc == 0)
+			rc = msg_add(m, "channelType", "07");
+		if (rc == 0)
+			rc = msg_add(m, "txnAmt", amount);
+		if (rc == 0)
+			rc = msg_add(m, "currencyCode", "156");
+		if (rc == 0)
+			rc = msg_add(m, "backUrl", o->notify_url);
+		if (rc == 0)
+			rc = msg_add(m, "origQryId", o->channel_trade_no);
+		break;
+	case OP_PAYOUT:
+		if ((rc = check_amount("amount", o->amount, err, errlen)) < 0)
+			goto out;
+		if (o->payee_kind && strcmp(o->payee_kind, "bank_card") != 0) {
+			snprintf(err, errlen,
+				 "bank: payee_kind %s not "
+				 "supported (bank_card only)",
+				 o->payee_kind);
+			rc = -ENOTSUP;
+			goto out;
+		}
+		if (!st->allow_clear_accno) {
+			snprintf(err, errlen,
+				 "bank: payouts need accNo encrypted with the "
+				 "gateway's encryption certificate, which this "
+				 "core cannot do yet (allow_clear_accno is "
+				 "for simulators only)");
+			rc = -ENOTSUP;
+			goto out;
+		}
+		if (!o->payee_account || !all_alnum(o->payee_account, 32)) {
+			snprintf(err, errlen,
+				 "bank: payee_account is not a "
+				 "card number");
+			rc = -EINVAL;
+			goto out;
+		}
+		if (o->payee_bank_code && *o->payee_bank_code &&
+		    !all_alnum(o->payee_bank_code, 20)) {
+			snprintf(err, errlen,
+				 "bank: payee_bank_code is not "
+				 "a UnionPay issuer code");
+			rc = -EINVAL;
+			goto out;
+		}
+		if (o->payee_name && *o->payee_name) {
+			struct bank_buf b = { 0 };
+
+			if (strpbrk(o->payee_name, "{}&=")) {
+				snprintf(err, errlen,
+					 "bank: payee_name has "
+					 "reserved characters");
+				rc = -EINVAL;
+				goto out;
+			}
+			buf_str(&b, "{customerNm=");
+			buf_str(&b, o->payee_name);
+			buf_str(&b, "}");
+			info = b.oom ? NULL :
+				       st->svc->base64_encode(b.p, b.len);
+			free(b.p);
+			if (!info) {
+				rc = -ENOMEM;
+				goto out;
+			}
+		}
+		snprintf(amount, sizeof(amount), "%lld", (long long)o->amount);
+		rc = msg_add(m, "txnType", "12");
+		if (rc == 0)
+			rc = msg_add(m, "txnSubType", "00");
+		if (rc == 0)
+			rc = msg_add(m, "bizType", "000401");
+		if (rc == 0)
+			rc = msg_add(m, "channelType", "07");
+		if (rc == 0)
+			rc = msg_add(m, "txnAmt", amount);
+		if (rc == 0)
+			rc = msg_add(m, "currencyCode", "156");
+		if (rc == 0)
+			rc = msg_add(m, "backUrl", o->notify_url);
+		if (rc == 0)
+			rc = msg_add(m, "accType", "01");
+		if (rc == 0)
+			rc = msg_add(m, "accNo", o->payee_account);
+		if (rc == 0)
+			rc = msg_add(m, "customerInfo", info);
+		if (rc == 0)
+			rc = msg_add(m, "issInsCode", o->payee_bank_code);
+		break;
+	}
+	if (rc == 0)
+		rc = msg_sign(st, m);
+	if (rc < 0 && errlen && !err[0])
+		snprintf(err, errlen, "bank: cannot build the message: %s",
+			 strerror(-rc));
+out:
+	if (info)
+		st->svc->free(info);
+	return rc;
+}
+
+/* Writes the request of operation op. */
+static int build(void *state, enum bank_op op, const struct payroute_order *o,
+		 payroute_http_req *req, char *err, size_t errlen)
+{
+	struct bank_state *st = state;
+	const struct payroute_services *svc = st->svc;
+	const struct bank_field *order[BANK_MAX_FIELDS];
+	struct bank_msg m = { .n = 0 };
+	struct bank_buf body = { 0 }, url = { 0 };
+	char *k, *v;
+	size_t n;
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	rc = make_msg(st, op, o, &m, err, errlen);
+	if (rc < 0)
+		goto out;
+	n = msg_sorted(&m, order);
+	for (size_t i = 0; i < n; i++) {
+		k = svc->url_encode(order[i]->key);
+		v = svc->url_encode(order[i]->value);
+		if (k && v) {
+			if (i)
+				buf_add(&body, "&", 1);
+			buf_str(&body, k);
+			buf_add(&body, "=", 1);
+			buf_str(&body, v);
+		} else {
+			body.oom = 1;
+		}
+		if (k)
+			svc->free(k);
+		if (v)
+			svc->free(v);
+	}
+	buf_str(&url, st->gateway);
+	buf_str(&url, op_path(op));
+	if (body.oom || url.oom) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = svc->http_set(req, "POST", url.p);
+	if (rc == 0)
+		rc = svc->http_header(req, "Content-Type",
+				      "application/x-www-form-urlencoded; "
+				      "charset=UTF-8");
+	if (rc == 0)
+		rc = svc->http_body(req, body.p, body.len);
+	if (rc < 0)
+		snprintf(err, errlen, "bank: cannot write the request: %s",
+			 strerror(-rc));
+out:
+	msg_clear(&m);
+	free(body.p);
+	free(url.p);
+	return rc;
+}
+
+static int build_pay(void *st, const struct payroute_order *o,
+		     payroute_http_req *req, char *err, size_t errlen)
+{
+	return build(st, OP_PAY, o, req, err, errlen);
+}
+
+static int build_query(void *st, const struct payroute_order *o,
+		       payroute_http_req *req, char *err, size_t errlen)
+{
+	return build(st, OP_QUERY, o, req, err, errlen);
+}
+
+static int build_refund(void *st, const struct payroute_order *o,
+			payroute_http_req *req, char *err, size_t errlen)
+{
+	return build(st, OP_REFUND, o, req, err, errlen);
+}
+
+static int build_refund_query(void *st, const struct payroute_order *o,
+			      payroute_http_req *req, char *err, size_t errlen)
+{
+	return build(st, OP_REFUND_QUERY, o, req, err, errlen);
+}
+
+static int build_payout(void *st, const struct payroute_order *o,
+			payroute_http_req *req, char *err, size_t errlen)
+{
+	return build(st, OP_PAYOUT, o, req, err, errlen);
+}
+
+static int build_payout_query(void *st, const struct payroute_order *o,
+			      payroute_http_req *req, char *err, size_t errlen)
+{
+	return build(st, OP_PAYOUT_QUERY, o, req, err, errlen);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading answers and notifications                                        */
+/* ------------------------------------------------------------------------ */
+
+/* A key: letters, digits and '_' only. */
+static int good_key(const char *k, size_t n)
+{
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!is_alnum((unsigned char)k[i]) && k[i] != '_')
+			return 0;
+	return 1;
+}
+
+static int hexv(char c)
+{
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return upper_hex_val(c);
+}
+
+/* Decodes value bytes into a new string. form: '+' is a space and a bad
+ * '%' is an error (notifications); otherwise only well-formed %XX escapes
+ * are decoded (answers). %00 is always an error. */
+static char *decode_value(const char *s, size_t n, int form)
+{
+	char *out = malloc(n + 1);
+	size_t o = 0;
+	int hi, lo;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			hi = i + 2 < n ? hexv(s[i + 1]) : -1;
+			lo = hi >= 0 ? hexv(s[i + 2]) : -1;
+			if (hi >= 0 && lo >= 0) {
+				if (hi == 0 && lo == 0)
+					goto bad;
+				out[o++] = (char)(hi << 4 | lo);
+				i += 2;
+				continue;
+			}
+			if (form)
+				goto bad;
+			out[o++] = s[i];
+		} else if (s[i] == '+' && form) {
+			out[o++] = ' ';
+		} else if (s[i] == '\0') {
+			goto bad;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+/* Splits body into m. form: a form-encoded notification ('&' splits,
+ * '+' and %XX decoded); otherwise a gateway answer (the SDK's rule: '&'
+ * inside {} or [] does not split; %XX decoded, '+' kept). */
+static int parse_fields(const char *body, size_t len, int form,
+			struct bank_msg *m, char *err, size_t errlen)
+{
+	size_t i = 0, start, eq, end;
+	int depth, rc;
+	char *v;
+
+	if (!body || len == 0) {
+		snprintf(err, errlen, "bank: empty message");
+		return -EPROTO;
+	}
+	if (len > BANK_MAX_BODY) {
+		snprintf(err, errlen, "bank: message too large");
+		return -EPROTO;
+	}
+	while (i <= len) {
+		start = i;
+		eq = (size_t)-1;
+		depth = 0;
+		for (; i < len; i++) {
+			char c = body[i];
+
+			if (c == '=' && eq == (size_t)-1) {
+				eq = i;
+			} else if (eq != (size_t)-1 && !form &&
+				   (c == '{' || c == '[')) {
+				depth++;
+			} else if (eq != (size_t)-1 && !form &&
+				   (c == '}' || c == ']')) {
+				if (depth > 0)
+					depth--;
+			} else if (c == '&' && depth == 0) {
+				break;
+			}
+		}
+		end = i;
+		i++; /* past '&' or the end */
+		if (end == start && end == len && m->n > 0)
+			break; /* a trailing '&' */
+		if (eq == (size_t)-1 || !good_key(body + start, eq - start)) {
+			snprintf(err, errlen, "bank: malformed field");
+			return -EPROTO;
+		}
+		v = decode_value(body + eq + 1, end - eq - 1, form);
+		if (!v) {
+			snprintf(err, errlen, "bank: malformed value");
+			return -EPROTO;
+		}
+		rc = msg_add_n(m, body + start, eq - start, v, strlen(v));
+		free(v);
+		if (rc < 0) {
+			snprintf(
+				err, errlen,
+				rc == -ENOMEM ?
+					"out of memory" :
+					"bank: duplicate field or too many fields");
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Reads a verified message's common fields into code / message /
+ * channel_trade_no / amount. */
+static int read_common(struct bank_state *st, const struct bank_msg *m,
+		       char *code, size_t code_len, char *message,
+		       size_t msg_len, char *trade_no, size_t trade_len,
+		       int64_t *amount, char *err, size_t errlen)
+{
+	const char *resp = msg_get(m, "respCode");
+	const char *mer = msg_get(m, "merId");
+	const char *msg = msg_get(m, "respMsg");
+	const char *qid = msg_get(m, "queryId");
+
+	if (!resp || !all_alnum(resp, 8)) {
+		snprintf(err, errlen, "bank: no respCode");
+		return -EPROTO;
+	}
+	if (mer && strcmp(mer, st->mer_id) != 0) {
+		snprintf(err, errlen, "bank: message for another merId");
+		return -EPROTO;
+	}
+	if (qid && *qid && !is_ident(qid, trade_len - 1)) {
+		snprintf(err, errlen, "bank: malformed queryId");
+		return -EPROTO;
+	}
+	if (parse_amount(msg_get(m, "txnAmt"), amount) < 0) {
+		snprintf(err, errlen, "bank: malformed txnAmt");
+		return -EPROTO;
+	}
+	copy_text(code, code_len, resp);
+	copy_text(message, msg_len, msg ? msg : "");
+	copy_text(trade_no, trade_len, qid ? qid : "");
+	return 0;
+}
+
+/* Reads the answer to the request of operation op. */
+static int parse(void *state, enum bank_op op, const struct payroute_order *o,
+		 const struct payroute_http_response *resp,
+		 struct payroute_result *out, char *err, size_t errlen)
+{
+	struct bank_state *st = state;
+	struct bank_msg m = { .n = 0 };
+	char oid[BANK_ORDER_ID_MAX + 1];
+	const char *id = o ? op_id(op, o) : NULL;
+	const char *got, *orig;
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!resp || !out) {
+		snprintf(err, errlen, "bank: missing argument");
+		return -EINVAL;
+	}
+	out->amount = -1;
+	if (resp->status != 200) {
+		snprintf(err, errlen, "bank: HTTP status %d", resp->status);
+		return -EPROTO;
+	}
+	rc = parse_fields(resp->body, resp->body_len, 0, &m, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = msg_verify(st, &m, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = read_common(st, &m, out->code, sizeof(out->code), out->message,
+			 sizeof(out->message), out->channel_trade_no,
+			 sizeof(out->channel_trade_no), &out->amount, err,
+			 errlen);
+	if (rc < 0)
+		goto out;
+	got = msg_get(&m, "orderId");
+	if (got && id && map_order_id(id, oid) == 0 && strcmp(got, oid) != 0) {
+		snprintf(err, errlen, "bank: answer about another orderId");
+		rc = -EPROTO;
+		goto out;
+	}
+	if (op == OP_QUERY || op == OP_REFUND_QUERY || op == OP_PAYOUT_QUERY) {
+		orig = msg_get(&m, "origRespCode");
+		if (strcmp(out->code, "00") == 0) {
+			if (!orig || !all_alnum(orig, 8)) {
+				snprintf(err, errlen,
+					 "bank: query answer without "
+					 "origRespCode");
+				rc = -EPROTO;
+				goto out;
+			}
+			copy_text(out->sub_code, sizeof(out->sub_code), orig);
+			copy_text(out->status, sizeof(out->status), orig);
+		}
+	}
+	rc = 0;
+out:
+	msg_clear(&m);
+	return rc;
+}
+
+/* Escapes s for an HTML attribute value. */
+static void html_escape(struct bank_buf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&':
+			buf_str(b, "&amp;");
+			break;
+		case '<':
+			buf_str(b, "&lt;");
+			break;
+		case '>':
+			buf_str(b, "&gt;");
+			break;
+		case '"':
+			buf_str(b, "&quot;");
+			break;
+		case '\'':
+			buf_str(b, "&#39;");
+			break;
+		default:
+			buf_add(b, s, 1);
+		}
+	}
+}
+
+/* Front consume: the answer is for a browser; hand the payer the signed
+ * form (see the header). */
+static int parse_pay(void *state, const struct payroute_order *o,
+		     const struct payroute_http_response *resp,
+		     struct payroute_result *out, char *err, size_t errlen)
+{
+	struct bank_state *st = state;
+	const struct bank_field *order[BANK_MAX_FIELDS];
+	struct bank_msg m = { .n = 0 };
+	struct bank_buf b = { 0 };
+	size_t n;
+	int rc;
+
+	(void)resp;
+	if (errlen)
+		err[0] = '\0';
+	if (!out) {
+		snprintf(err, errlen, "bank: missing argument");
+		return -EINVAL;
+	}
+	out->amount = -1;
+	rc = make_msg(st, OP_PAY, o, &m, err, errlen);
+	if (rc < 0)
+		goto out;
+	n = msg_sorted(&m, order);
+	buf_str(&b, "<!DOCTYPE html><html><head><meta charset=\"UTF-8\">"
+		    "</head><body onload=\"document.forms[0].submit()\">"
+		    "<form id=\"pay_form\" method=\"post\" action=\"");
+	html_escape(&b, st->gateway);
+	html_escape(&b, op_path(OP_PAY));
+	buf_str(&b, "\">");
+	for (size_t i = 0; i < n; i++) {
+		buf_str(&b, "<input type=\"hidden\" name=\"");
+		html_escape(&b, order[i]->key);
+		buf_str(&b, "\" value=\"");
+		html_escape(&b, order[i]->value);
+		buf_str(&b, "\"/>");
+	}
+	buf_str(&b, "</form></body></html>");
+	if (b.oom) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = out->payer ? st->svc->kv_set(out->payer, "form", b.p) : 0;
+	if (rc < 0) {
+		snprintf(err, errlen, "bank: cannot set the payer form");
+		goto out;
+	}
+	copy_text(out->code, sizeof(out->code), "00");
+	copy_text(out->message, sizeof(out->message),
+		  "front consume: the payer submits the form");
+out:
+	msg_clear(&m);
+	free(b.p);
+	return rc;
+}
+
+static int parse_query(void *st, const struct payroute_order *o,
+		       const struct payroute_http_response *resp,
+		       struct payroute_result *out, char *err, size_t errlen)
+{
+	return parse(st, OP_QUERY, o, resp, out, err, errlen);
+}
+
+static int parse_refund(void *st, const struct payroute_order *o,
+			const struct payroute_http_response *resp,
+			struct payroute_result *out, char *err, size_t errlen)
+{
+	return parse(st, OP_REFUND, o, resp, out, err, errlen);
+}
+
+static int parse_refund_query(void *st, const struct payroute_order *o,
+			      const struct payroute_http_response *resp,
+			      struct payroute_result *out, char *err,
+			      size_t errlen)
+{
+	return parse(st, OP_REFUND_QUERY, o, resp, out, err, errlen);
+}
+
+static int parse_payout(void *st, const struct payroute_order *o,
+			const struct payroute_http_response *resp,
+			struct payroute_result *out, char *err, size_t errlen)
+{
+	return parse(st, OP_PAYOUT, o, resp, out, err, errlen);
+}
+
+static int parse_payout_query(void *st, const struct payroute_order *o,
+			      const struct payroute_http_response *resp,
+			      struct payroute_result *out, char *err,
+			      size_t errlen)
+{
+	return parse(st, OP_PAYOUT_QUERY, o, resp, out, err, errlen);
+}
+
+static int parse_notify(void *state, const struct payroute_inbound *in,
+			struct payroute_notify *out, char *err, size_t errlen)
+{
+	struct bank_state *st = state;
+	struct bank_msg m = { .n = 0 };
+	const char *type, *oid;
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!in || !out) {
+		snprintf(err, errlen, "bank: missing argument");
+		return -EINVAL;
+	}
+	out->amount = -1;
+	out->reply_ok_status = 200;
+	out->reply_fail_status = 400;
+	copy_text(out->reply_content_type, sizeof(out->reply_content_type),
+		  "text/plain; charset=UTF-8");
+	copy_text(out->reply_ok_body, sizeof(out->reply_ok_body), "ok");
+	copy_text(out->reply_fail_body, sizeof(out->reply_fail_body), "fail");
+	if (!in->method || strcmp(in->method, "POST") != 0) {
+		snprintf(err, errlen, "bank: notification is not a POST");
+		return -EPROTO;
+	}
+	rc = parse_fields(in->body, in->body_len, 1, &m, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = msg_verify(st, &m, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = read_common(st, &m, out->code, sizeof(out->code), out->message,
+			 sizeof(out->message), out->channel_trade_no,
+			 sizeof(out->channel_trade_no), &out->amount, err,
+			 errlen);
+	if (rc < 0)
+		goto out;
+	type = msg_get(&m, "txnType");
+	oid = msg_get(&m, "orderId");
+	rc = -EPROTO;
+	if (!type || !oid) {
+		snprintf(err, errlen,
+			 "bank: notification without txnType "
+			 "or orderId");
+		goto out;
+	}
+	if (strcmp(type, "01") == 0)
+		out->kind = PAYROUTE_KIND_PAYMENT;
+	else if (strcmp(type, "04") == 0)
+		out->kind = PAYROUTE_KIND_REFUND;
+	else if (strcmp(type, "12") == 0)
+		out->kind = PAYROUTE_KIND_PAYOUT;
+	else {
+		snprintf(err, errlen,
+			 "bank: notification of txnType %.8s "
+			 "not supported",
+			 type);
+		goto out;
+	}
+	rc = unmap_order_id(oid,
+			    out->kind == PAYROUTE_KIND_REFUND ? out->refund_id :
+								out->order_id,
+			    PAYROUTE_ID_LEN);
+	if (rc < 0) {
+		snprintf(err, errlen, "bank: malformed orderId");
+		goto out;
+	}
+	copy_text(out->sub_code, sizeof(out->sub_code), type);
+	copy_text(out->status, sizeof(out->status), out->code);
+	rc = 0;
+out:
+	msg_clear(&m);
+	if (rc < 0 && rc != -EBADMSG) {
+		/* Nothing half-read leaks out of a refused notification. */
+		out->kind = 0;
+		out->order_id[0] = out->refund_id[0] = '\0';
+		out->channel_trade_no[0] = out->code[0] = '\0';
+		out->sub_code[0] = out->status[0] = out->message[0] = '\0';
+		out->amount = -1;
+	}
+	return rc;
+}
+
 static const struct payroute_driver bank_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "bank",
-	.version = "0.1.0",
-	.description = "Bank cards over a UnionPay online gateway: config and "
-		       "key checks and the default code table; protocol "
-		       "codecs not implemented yet",
+	.version = "1.0.0",
+	.description = "Bank cards over the UnionPay online gateway "
+		       "(protocol 5.1.0, signMethod 01: RSA-SHA256)",
 	.init = bank_init,
 	.fini = bank_fini,
-	/* build_* / parse_* / parse_notify: NULL until the codecs land. */
+	.build_pay = build_pay,
+	.parse_pay = parse_pay,
+	.build_query = build_query,
+	.parse_query = parse_query,
+	.build_refund = build_refund,
+	.parse_refund = parse_refund,
+	.build_refund_query = build_refund_query,
+	.parse_refund_query = parse_refund_query,
+	.build_payout = build_payout,
+	.parse_payout = parse_payout,
+	.build_payout_query = build_payout_query,
+	.parse_payout_query = parse_payout_query,
+	.parse_notify = parse_notify,
 	.default_codes = bank_default_codes,
 };
 
