@@ -1,0 +1,1095 @@
+/*
+ * paysim.c - the channel simulator's front: options and config, the HTTP
+ * server (libevent evhttp, loopback only), routing to the three protocol
+ * modules, the control API (/_sim/...), delayed and held answers, timers,
+ * and the notification sender (core/httpc.h, libcurl multi on the same
+ * loop, with retries).
+ *
+ *   paysim --config FILE [--port N] [--verbose]
+ *
+ * With --port 0 (the default) the kernel picks a port; either way the
+ * simulator prints "paysim listening on 127.0.0.1:PORT" on stdout once it
+ * accepts connections.
+ *
+ * Config (JSON; keys are PEM text or "@/path"; a section may be left out):
+ *   {"alipay": {"platform_private_key", "apps": [{"app_id",
+ *               "app_public_key"}]},
+ *    "wechat": {"platform_private_key", "platform_serial",
+ *               "merchants": [{"mchid", "serial_no", "public_key",
+ *                              "apiv3_key"}]},
+ *    "bank":   {"platform_private_key", "platform_cert_id",
+ *               "merchants": [{"mer_id", "cert_id", "public_key"}]},
+ *    "notify_delay_ms": 50,  the payer pays / refunds finish after this
+ *    "auto_pay": true,       the payer pays every order by itself
+ *    "notify_attempts": 4}   deliveries of a notification not acknowledged
+ *
+ * Control API (JSON answers):
+ *   POST /_sim/script {"order": OUT_TRADE_NO | "*", "rate": 0..1 (for "*"),
+ *        "faults": {...} | null}  - see sim.h struct sim_fault; "timeout"
+ *        does the work and never answers (the outcome is unknown to the
+ *        caller, as with a real lost answer); "http_status" and "code"
+ *        answer at once and change nothing; "pay", "callback", "refund"
+ *        shape what happens next. Scripts match the merchant's order
+ *        number (out_trade_no, out_biz_no, out_batch_no, out_bill_no,
+ *        orderId) or, for refunds, the refund number.
+ *   POST /_sim/pay {"channel", "out_trade_no", ["result": "fail"]}
+ *   GET /_sim/ledger, GET /_sim/stats (cheap), POST /_sim/reset
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+
+#include "crypto.h"
+#include "httpc.h"
+#include "log.h"
+#include "services.h"
+#include "sim.h"
+
+#define SIM_MAX_BODY (1024 * 1024)
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers shared by the modules                                      */
+/* ------------------------------------------------------------------------ */
+
+void sim_out_set(struct sim_out *o, int status, const char *ctype,
+		 char *body_owned)
+{
+	free(o->ctype);
+	free(o->body);
+	o->status = status;
+	o->ctype = ctype ? strdup(ctype) : NULL;
+	o->body = body_owned;
+	o->body_len = body_owned ? strlen(body_owned) : 0;
+}
+
+void sim_out_header(struct sim_out *o, const char *name, const char *value)
+{
+	if (o->n_headers >= SIM_MAX_OUT_HEADERS)
+		return;
+	o->hname[o->n_headers] = strdup(name);
+	o->hval[o->n_headers] = strdup(value);
+	o->n_headers++;
+}
+
+void sim_out_clear(struct sim_out *o)
+{
+	free(o->ctype);
+	free(o->body);
+	for (int i = 0; i < o->n_headers; i++) {
+		free(o->hname[i]);
+		free(o->hval[i]);
+	}
+	memset(o, 0, sizeof(*o));
+}
+
+int64_t sim_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void beijing_tm(int64_t ms, struct tm *tm)
+{
+	time_t t = (time_t)(ms / 1000) + 8 * 3600;
+
+	gmtime_r(&t, tm);
+}
+
+void sim_time_alipay(int64_t ms, char *buf, size_t len)
+{
+	struct tm tm;
+
+	beijing_tm(ms, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+void sim_time_rfc3339(int64_t ms, char *buf, size_t len)
+{
+	struct tm tm;
+
+	beijing_tm(ms, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%S+08:00", &tm);
+}
+
+void sim_time_compact(int64_t ms, char *buf, size_t len)
+{
+	struct tm tm;
+
+	beijing_tm(ms, &tm);
+	strftime(buf, len, "%Y%m%d%H%M%S", &tm);
+}
+
+void sim_new_id(struct sim *s, const char *prefix, char *buf, size_t len)
+{
+	char day[16];
+
+	sim_time_compact(sim_now_ms(), day, sizeof(day));
+	day[8] = '\0';
+	s->seq++;
+	snprintf(buf, len, "%s%s%010llu", prefix, day,
+		 (unsigned long long)s->seq);
+}
+
+void sim_random_str(char *buf, size_t n)
+{
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				 "abcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char r[64];
+
+	if (n > sizeof(r))
+		n = sizeof(r);
+	if (pr_random_bytes(r, n) != 0)
+		memset(r, 7, n);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = al[r[i] % (sizeof(al) - 1)];
+	buf[n] = '\0';
+}
+
+int64_t sim_parse_yuan(const char *s)
+{
+	int64_t v = 0;
+	int frac = -1;
+
+	if (!s || !*s)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p == '.') {
+			if (frac >= 0 || p == s)
+				return -1;
+			frac = 0;
+			continue;
+		}
+		if (*p < '0' || *p > '9' || v > INT64_MAX / 100)
+			return -1;
+		if (frac >= 0 && ++frac > 2)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (frac == 0)
+		return -1;
+	for (int i = frac < 0 ? 0 : frac; i < 2; i++)
+		v *= 10;
+	return v;
+}
+
+void sim_fmt_yuan(int64_t cents, char *buf, size_t len)
+{
+	snprintf(buf, len, "%lld.%02lld", (long long)(cents / 100),
+		 (long long)(cents % 100));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Forms                                                                    */
+/* ------------------------------------------------------------------------ */
+
+int sim_form_add(struct sim_form *f, const char *k, const char *v)
+{
+	struct sim_kv *n = realloc(f->kv, (f->n + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	f->kv = n;
+	n[f->n].k = strdup(k);
+	n[f->n].v = strdup(v ? v : "");
+	if (!n[f->n].k || !n[f->n].v) {
+		free(n[f->n].k);
+		free(n[f->n].v);
+		return -ENOMEM;
+	}
+	f->n++;
+	return 0;
+}
+
+int sim_form_parse(struct sim_form *f, const char *text, size_t len)
+{
+	char *copy, *p, *end;
+	int rc = 0;
+
+	if (!text || !len)
+		return 0;
+	copy = strndup(text, len);
+	if (!copy)
+		return -ENOMEM;
+	p = copy;
+	end = copy + strlen(copy);
+	while (p < end && rc == 0) {
+		char *amp = strchr(p, '&'), *eq, *k, *v;
+
+		if (amp)
+			*amp = '\0';
+		if (*p) {
+			eq = strchr(p, '=');
+			if (eq)
+				*eq = '\0';
+			k = pr_url_decode(p);
+			v = pr_url_decode(eq ? eq + 1 : "");
+			if (!k || !v || !*k)
+				rc = -EINVAL;
+			else
+				rc = sim_form_add(f, k, v);
+			free(k);
+			free(v);
+		}
+		if (!amp)
+			break;
+		p = amp + 1;
+	}
+	free(copy);
+	return rc;
+}
+
+const char *sim_form_get(const struct sim_form *f, const char *k)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->kv[i].k, k) == 0)
+			return f->kv[i].v;
+	return NULL;
+}
+
+void sim_form_free(struct sim_form *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->kv[i].k);
+		free(f->kv[i].v);
+	}
+	free(f->kv);
+	f->kv = NULL;
+	f->n = 0;
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+	const struct sim_kv *x = *(const struct sim_kv *const *)a;
+	const struct sim_kv *y = *(const struct sim_kv *const *)b;
+
+	return strcmp(x->k, y->k);
+}
+
+static int skipped(const char *k, const char *const *skip)
+{
+	for (; skip && *skip; skip++)
+		if (strcmp(k, *skip) == 0)
+			return 1;
+	return 0;
+}
+
+char *sim_form_sign_string(const struct sim_form *f, const char *const *skip)
+{
+	const struct sim_kv **v = calloc(f->n + 1, sizeof(*v));
+	struct evbuffer *b = evbuffer_new();
+	size_t n = 0, len;
+	char *out = NULL;
+
+	if (!v || !b)
+		goto out;
+	for (size_t i = 0; i < f->n; i++)
+		if (*f->kv[i].v && !skipped(f->kv[i].k, skip))
+			v[n++] = &f->kv[i];
+	qsort(v, n, sizeof(*v), kv_cmp);
+	for (size_t i = 0; i < n; i++)
+		evbuffer_add_printf(b, "%s%s=%s", i ? "&" : "", v[i]->k,
+				    v[i]->v);
+	len = evbuffer_get_length(b);
+	out = malloc(len + 1);
+	if (out) {
+		evbuffer_remove(b, out, len);
+		out[len] = '\0';
+	}
+out:
+	free(v);
+	if (b)
+		evbuffer_free(b);
+	return out;
+}
+
+char *sim_form_serialize(const struct sim_form *f, int encode)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *out = NULL;
+	size_t len;
+
+	if (!b)
+		return NULL;
+	for (size_t i = 0; i < f->n; i++) {
+		char *v = encode ? pr_url_encode(f->kv[i].v) : NULL;
+
+		evbuffer_add_printf(b, "%s%s=%s", i ? "&" : "", f->kv[i].k,
+				    encode ? (v ? v : "") : f->kv[i].v);
+		free(v);
+	}
+	len = evbuffer_get_length(b);
+	out = malloc(len + 1);
+	if (out) {
+		evbuffer_remove(b, out, len);
+		out[len] = '\0';
+	}
+	evbuffer_free(b);
+	return out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct sim_timer {
+	struct sim *s;
+	struct event *ev;
+	void (*fn)(struct sim *, void *);
+	void *arg;
+	void (*free_arg)(void *);
+	struct sim_timer *prev, *next;
+};
+
+static void timer_unlink(struct sim_timer *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		t->s->timers = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+}
+
+static void timer_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct sim_timer *t = arg;
+
+	(void)fd;
+	(void)what;
+	timer_unlink(t);
+	t->fn(t->s, t->arg);
+	if (t->free_arg)
+		t->free_arg(t->arg);
+	event_free(t->ev);
+	free(t);
+}
+
+void sim_timer_add(struct sim *s, int ms, void (*fn)(struct sim *, void *),
+		   void *arg, void (*free_arg)(void *))
+{
+	struct sim_timer *t = calloc(1, sizeof(*t));
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (!t)
+		goto fail;
+	t->ev = evtimer_new(s->base, timer_fire, t);
+	if (!t->ev) {
+		free(t);
+		goto fail;
+	}
+	t->s = s;
+	t->fn = fn;
+	t->arg = arg;
+	t->free_arg = free_arg;
+	t->next = s->timers;
+	if (s->timers)
+		s->timers->prev = t;
+	s->timers = t;
+	evtimer_add(t->ev, &tv);
+	return;
+fail:
+	pr_err("paysim: out of memory for a timer");
+	if (free_arg)
+		free_arg(arg);
+}
+
+void sim_timers_cancel(struct sim *s)
+{
+	while (s->timers) {
+		struct sim_timer *t = s->timers;
+
+		timer_unlink(t);
+		if (t->free_arg)
+			t->free_arg(t->arg);
+		event_free(t->ev);
+		free(t);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Notifications                                                            */
+/* ------------------------------------------------------------------------ */
+
+struct notice {
+	struct sim *s;
+	struct payroute_http_req req;
+	char *ack_body;
+	char kind;
+	enum sim_chan chan;
+	char key[96];
+	int attempt;
+	struct event *ev;
+};
+
+static void notice_free(struct notice *n)
+{
+	pr_http_req_clear(&n->req);
+	free(n->ack_body);
+	if (n->ev)
+		event_free(n->ev);
+	free(n);
+}
+
+static void notice_go(struct notice *n);
+
+static void notice_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	notice_go(arg);
+}
+
+static void notice_schedule(struct notice *n, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (!n->ev)
+		n->ev = evtimer_new(n->s->base, notice_retry_cb, n);
+	if (!n->ev) {
+		notice_free(n);
+		return;
+	}
+	evtimer_add(n->ev, &tv);
+}
+
+static int body_is(const char *body, size_t len, const char *want)
+{
+	size_t wl = strlen(want);
+
+	while (len && (body[len - 1] == '\n' || body[len - 1] == '\r' ||
+		       body[len - 1] == ' '))
+		len--;
+	while (len && (*body == ' ' || *body == '\n' || *body == '\r')) {
+		body++;
+		len--;
+	}
+	return len == wl && memcmp(body, want, wl) == 0;
+}
+
+static void notice_done(const struct pr_httpc_result *res, void *arg)
+{
+	struct notice *n = arg;
+	int ok = res->ok && res->status >= 200 && res->status < 300;
+
+	if (ok && n->ack_body)
+		ok = body_is(res->body ? res->body : "", res->body_len,
+			     n->ack_body);
+	sim_ledger_notified(n->s, n->kind, n->chan, n->key, ok);
+	pr_debug("paysim: notify %s attempt %d: %s (%d)", n->req.url,
+		 n->attempt, ok ? "acknowledged" : "not acknowledged",
+		 res->status);
+	if (ok || n->attempt >= n->s->max_notify_attempts) {
+		notice_free(n);
+		return;
+	}
+	/* 250 ms, 500 ms, 1 s, ... (real channels back off over hours). */
+	notice_schedule(n, 250 << (n->attempt - 1 > 6 ? 6 : n->attempt - 1));
+}
+
+static void notice_go(struct notice *n)
+{
+	n->attempt++;
+	if (pr_httpc_send(n->s->httpc, &n->req, notice_done, n) != 0) {
+		pr_warn("paysim: cannot send a notification to %s",
+			n->req.url);
+		notice_free(n);
+	}
+}
+
+static int req_copy(struct payroute_http_req *dst,
+		    const struct payroute_http_req *src)
+{
+	const struct payroute_services *svc = pr_services();
+	int rc;
+
+	pr_http_req_init(dst);
+	rc = svc->http_set(dst, src->method, src->url);
+	for (size_t i = 0; rc == 0 && i < src->n_headers; i++)
+		rc = svc->http_header(dst, src->headers[i].name,
+				      src->headers[i].value);
+	if (rc == 0 && src->body)
+		rc = svc->http_body(dst, src->body, src->body_len);
+	if (rc == 0)
+		rc = svc->http_timeout(dst, 5000);
+	return rc;
+}
+
+void sim_notify_send(struct sim *s, const struct payroute_http_req *req,
+		     const char *ack_body, char kind, enum sim_chan chan,
+		     const char *key, int delay_ms)
+{
+	struct notice *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return;
+	n->s = s;
+	n->kind = kind;
+	n->chan = chan;
+	snprintf(n->key, sizeof(n->key), "%s", key);
+	if (req_copy(&n->req, req) != 0 ||
+	    (ack_body && !(n->ack_body = strdup(ack_body)))) {
+		pr_warn("paysim: bad notification request for %s", key);
+		notice_free(n);
+		return;
+	}
+	if (delay_ms > 0)
+		notice_schedule(n, delay_ms);
+	else
+		notice_go(n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sending answers (now, later or never)                                    */
+/* ------------------------------------------------------------------------ */
+
+static const char *reason_of(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Status";
+	}
+}
+
+static void send_now(struct evhttp_request *req, struct sim_out *o)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *b = evbuffer_new();
+
+	if (o->ctype)
+		evhttp_add_header(h, "Content-Type", o->ctype);
+	evhttp_add_header(h, "Server", "paysim");
+	for (int i = 0; i < o->n_headers; i++)
+		evhttp_add_header(h, o->hname[i], o->hval[i]);
+	if (b && o->body_len)
+		evbuffer_add(b, o->body, o->body_len);
+	evhttp_send_reply(req, o->status ? o->status : 500,
+			  reason_of(o->status), b);
+	if (b)
+		evbuffer_free(b);
+}
+
+struct delayed {
+	struct evhttp_request *req; /* NULL once the client went away */
+	struct evhttp_connection *con;
+	struct sim_out out;
+};
+
+static void delayed_closed(struct evhttp_connection *con, void *arg)
+{
+	struct delayed *d = arg;
+
+	(void)con;
+	d->req = NULL;
+	d->con = NULL;
+}
+
+static void delayed_fire(struct sim *s, void *arg)
+{
+	struct delayed *d = arg;
+
+	(void)s;
+	if (d->req) {
+		evhttp_connection_set_closecb(d->con, NULL, NULL);
+		send_now(d->req, &d->out);
+		d->req = NULL;
+	}
+}
+
+static void delayed_free(void *arg)
+{
+	struct delayed *d = arg;
+
+	if (d->req) /* cancelled by a reset: answer now */
+		delayed_fire(NULL, d);
+	sim_out_clear(&d->out);
+	free(d);
+}
+
+static void finish(struct sim *s, struct evhttp_request *req,
+		   struct sim_out *o)
+{
+	struct delayed *d;
+
+	if (o->fault.timeout) {
+		/* Hold the request: evhttp frees it when the client closes. */
+		pr_debug("paysim: holding %s (scripted timeout)",
+			 evhttp_request_get_uri(req));
+		sim_out_clear(o);
+		return;
+	}
+	if (o->fault.delay_ms <= 0) {
+		send_now(req, o);
+		sim_out_clear(o);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		send_now(req, o);
+		sim_out_clear(o);
+		return;
+	}
+	d->req = req;
+	d->con = evhttp_request_get_connection(req);
+	d->out = *o;
+	memset(o, 0, sizeof(*o));
+	if (d->con)
+		evhttp_connection_set_closecb(d->con, delayed_closed, d);
+	sim_timer_add(s, d->out.fault.delay_ms, delayed_fire, d,
+		      delayed_free);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Control API                                                              */
+/* ------------------------------------------------------------------------ */
+
+static void json_out(struct sim_out *o, int status, json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	json_decref(j);
+	sim_out_set(o, status, "application/json", text);
+}
+
+static void ctl_error(struct sim_out *o, int status, const char *msg)
+{
+	json_out(o, status, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+}
+
+static void control(struct sim *s, const struct sim_req *rq,
+		    struct sim_out *o)
+{
+	int post = strcmp(rq->method, "POST") == 0;
+	json_t *j = NULL;
+	json_error_t je;
+	char err[256];
+
+	if (post && strcmp(rq->path, "/_sim/reset") != 0) {
+		j = json_loadb(rq->body, rq->body_len, 0, &je);
+		if (!json_is_object(j)) {
+			json_decref(j);
+			ctl_error(o, 400, "the body must be a JSON object");
+			return;
+		}
+	}
+	if (!post && strcmp(rq->path, "/_sim/ledger") == 0) {
+		json_out(o, 200, sim_ledger_json(s));
+	} else if (!post && (strcmp(rq->path, "/_sim/stats") == 0 ||
+			     strcmp(rq->path, "/_sim/health") == 0)) {
+		json_out(o, 200, sim_stats_json(s));
+	} else if (post && strcmp(rq->path, "/_sim/reset") == 0) {
+		sim_ledger_reset(s);
+		json_out(o, 200, json_pack("{s:b}", "ok", 1));
+	} else if (post && strcmp(rq->path, "/_sim/script") == 0) {
+		if (sim_script_set(s, j, err, sizeof(err)) != 0)
+			ctl_error(o, 400, err);
+		else
+			json_out(o, 200, json_pack("{s:b}", "ok", 1));
+	} else if (post && strcmp(rq->path, "/_sim/pay") == 0) {
+		const char *ch = json_string_value(json_object_get(j, "channel"));
+		const char *no =
+			json_string_value(json_object_get(j, "out_trade_no"));
+		const char *res =
+			json_string_value(json_object_get(j, "result"));
+		int c = ch ? sim_chan_parse(ch) : -1;
+		struct sim_order *ord;
+
+		if (c < 0 || !no) {
+			ctl_error(o, 400, "channel (alipay, wechat, bank) and "
+					  "out_trade_no are required");
+		} else if (!(ord = sim_order_find(s, (enum sim_chan)c, no))) {
+			ctl_error(o, 404, "no such order");
+		} else if (sim_order_settle(s, ord,
+					    !res || strcmp(res, "fail")) != 0) {
+			json_out(o, 409,
+				 json_pack("{s:b,s:s,s:s}", "ok", 0, "error",
+					   "the order is not pending", "state",
+					   sim_state_name(ord->state)));
+		} else {
+			json_out(o, 200,
+				 json_pack("{s:b,s:s,s:s}", "ok", 1, "state",
+					   sim_state_name(ord->state),
+					   "trade_no", ord->trade_no));
+		}
+	} else {
+		ctl_error(o, 404, "unknown control path");
+	}
+	json_decref(j);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routing                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int has_prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct sim *s = arg;
+	struct sim_req rq = { .ev = req };
+	struct sim_out out = { 0 };
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *q;
+	char *path = NULL, *body = NULL;
+	size_t blen = evbuffer_get_length(in);
+
+	s->requests++;
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET: rq.method = "GET"; break;
+	case EVHTTP_REQ_POST: rq.method = "POST"; break;
+	default: rq.method = "OTHER"; break;
+	}
+	rq.uri = evhttp_request_get_uri(req);
+	q = strchr(rq.uri, '?');
+	path = q ? strndup(rq.uri, (size_t)(q - rq.uri)) : strdup(rq.uri);
+	body = malloc(blen + 1);
+	if (!path || !body) {
+		sim_out_set(&out, 500, "text/plain", strdup("out of memory"));
+		goto send;
+	}
+	if (blen)
+		evbuffer_copyout(in, body, blen);
+	body[blen] = '\0';
+	rq.path = path;
+	rq.query = q ? q + 1 : NULL;
+	rq.body = body;
+	rq.body_len = blen;
+
+	if (strcmp(rq.method, "OTHER") == 0)
+		sim_out_set(&out, 405, "text/plain",
+			    strdup("method not allowed\n"));
+	else if (has_prefix(path, "/_sim/"))
+		control(s, &rq, &out);
+	else if (strcmp(path, "/alipay/gateway.do") == 0)
+		sim_alipay_handle(s, &rq, &out);
+	else if (has_prefix(path, "/wechat/v3/"))
+		sim_wechat_handle(s, &rq, &out);
+	else if (has_prefix(path, "/bank/gateway/api/"))
+		sim_bank_handle(s, &rq, &out);
+	else
+		sim_out_set(&out, 404, "text/plain", strdup("not found\n"));
+send:
+	free(path);
+	free(body);
+	finish(s, req, &out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Config                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int load_key(json_t *obj, const char *name, int priv,
+		    payroute_key **out, const char *where)
+{
+	const char *v = json_string_value(json_object_get(obj, name));
+	char err[256];
+
+	if (!v) {
+		fprintf(stderr, "paysim: %s.%s is required\n", where, name);
+		return -EINVAL;
+	}
+	if (pr_key_load(v, priv, out, err, sizeof(err)) != 0) {
+		fprintf(stderr, "paysim: %s.%s: %s\n", where, name, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int copy_str(json_t *obj, const char *name, char *buf, size_t len,
+		    const char *where)
+{
+	const char *v = json_string_value(json_object_get(obj, name));
+
+	if (!v || !*v || strlen(v) >= len) {
+		fprintf(stderr, "paysim: %s.%s: a string is required\n",
+			where, name);
+		return -EINVAL;
+	}
+	snprintf(buf, len, "%s", v);
+	return 0;
+}
+
+static int load_config(struct sim *s, const char *file)
+{
+	json_error_t je;
+	json_t *root = json_load_file(file, 0, &je), *sec, *arr, *it;
+	size_t i;
+	int rc = -EINVAL;
+
+	if (!json_is_object(root)) {
+		fprintf(stderr, "paysim: %s:%d: %s\n", file, je.line,
+			root ? "not a JSON object" : je.text);
+		goto out;
+	}
+	s->notify_delay_ms = 50;
+	s->auto_pay = 1;
+	s->max_notify_attempts = 4;
+	if ((it = json_object_get(root, "notify_delay_ms")))
+		s->notify_delay_ms = (int)json_integer_value(it);
+	if ((it = json_object_get(root, "auto_pay")))
+		s->auto_pay = json_is_true(it);
+	if ((it = json_object_get(root, "notify_attempts")))
+		s->max_notify_attempts = (int)json_integer_value(it);
+	if (s->notify_delay_ms < 0 || s->max_notify_attempts < 1) {
+		fprintf(stderr, "paysim: bad notify_delay_ms/attempts\n");
+		goto out;
+	}
+
+	if ((sec = json_object_get(root, "alipay"))) {
+		if (load_key(sec, "platform_private_key", 1, &s->alipay_key,
+			     "alipay"))
+			goto out;
+		arr = json_object_get(sec, "apps");
+		s->apps = calloc(json_array_size(arr) + 1, sizeof(*s->apps));
+		if (!s->apps)
+			goto out;
+		json_array_foreach(arr, i, it) {
+			struct sim_alipay_app *a = &s->apps[s->n_apps++];
+
+			if (copy_str(it, "app_id", a->app_id,
+				     sizeof(a->app_id), "alipay.apps[]") ||
+			    load_key(it, "app_public_key", 0, &a->pub,
+				     "alipay.apps[]"))
+				goto out;
+		}
+	}
+	if ((sec = json_object_get(root, "wechat"))) {
+		if (load_key(sec, "platform_private_key", 1, &s->wechat_key,
+			     "wechat") ||
+		    copy_str(sec, "platform_serial", s->wechat_serial,
+			     sizeof(s->wechat_serial), "wechat"))
+			goto out;
+		arr = json_object_get(sec, "merchants");
+		s->mchs = calloc(json_array_size(arr) + 1, sizeof(*s->mchs));
+		if (!s->mchs)
+			goto out;
+		json_array_foreach(arr, i, it) {
+			struct sim_wechat_mch *m = &s->mchs[s->n_mchs++];
+			char k[64];
+
+			if (copy_str(it, "mchid", m->mchid, sizeof(m->mchid),
+				     "wechat.merchants[]") ||
+			    copy_str(it, "serial_no", m->serial_no,
+				     sizeof(m->serial_no),
+				     "wechat.merchants[]") ||
+			    load_key(it, "public_key", 0, &m->pub,
+				     "wechat.merchants[]") ||
+			    copy_str(it, "apiv3_key", k, sizeof(k),
+				     "wechat.merchants[]"))
+				goto out;
+			if (strlen(k) != 32) {
+				fprintf(stderr, "paysim: apiv3_key must have "
+						"32 characters\n");
+				goto out;
+			}
+			memcpy(m->apiv3_key, k, 32);
+		}
+	}
+	if ((sec = json_object_get(root, "bank"))) {
+		if (load_key(sec, "platform_private_key", 1, &s->bank_key,
+			     "bank"))
+			goto out;
+		snprintf(s->bank_cert_id, sizeof(s->bank_cert_id), "%s",
+			 json_string_value(json_object_get(
+				 sec, "platform_cert_id")) ?
+				 json_string_value(json_object_get(
+					 sec, "platform_cert_id")) :
+				 "0");
+		arr = json_object_get(sec, "merchants");
+		s->mers = calloc(json_array_size(arr) + 1, sizeof(*s->mers));
+		if (!s->mers)
+			goto out;
+		json_array_foreach(arr, i, it) {
+			struct sim_bank_mer *m = &s->mers[s->n_mers++];
+
+			if (copy_str(it, "mer_id", m->mer_id,
+				     sizeof(m->mer_id), "bank.merchants[]") ||
+			    copy_str(it, "cert_id", m->cert_id,
+				     sizeof(m->cert_id), "bank.merchants[]") ||
+			    load_key(it, "public_key", 0, &m->pub,
+				     "bank.merchants[]"))
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+static void free_config(struct sim *s)
+{
+	pr_key_free(s->alipay_key);
+	pr_key_free(s->wechat_key);
+	pr_key_free(s->bank_key);
+	for (size_t i = 0; i < s->n_apps; i++)
+		pr_key_free(s->apps[i].pub);
+	for (size_t i = 0; i < s->n_mchs; i++)
+		pr_key_free(s->mchs[i].pub);
+	for (size_t i = 0; i < s->n_mers; i++)
+		pr_key_free(s->mers[i].pub);
+	free(s->apps);
+	free(s->mchs);
+	free(s->mers);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Main                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	event_base_loopexit(arg, NULL);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: paysim --config FILE [--port N] [--verbose]\n"
+		"  Simulates Alipay (/alipay/gateway.do), WeChat Pay v3\n"
+		"  (/wechat/v3/...) and a UnionPay gateway (/bank/gateway/api/"
+		"...)\n"
+		"  on 127.0.0.1. Control API: POST /_sim/script, POST "
+		"/_sim/pay,\n"
+		"  GET /_sim/ledger, GET /_sim/stats, POST /_sim/reset.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sim s = { 0 };
+	const char *config = NULL;
+	long port = 0;
+	int c, rc = 1;
+	struct evhttp_bound_socket *bs;
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	struct event *sigint = NULL, *sigterm = NULL;
+	struct pr_httpc_opts hopts = { .timeout_ms = 5000,
+				       .connect_timeout_ms = 2000,
+				       .verify_tls = 1,
+				       .max_connections = 64 };
+	char err[128], *end;
+
+	while ((c = getopt_long(argc, argv, "c:p:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'p':
+			port = strtol(optarg, &end, 10);
+			if (*end || port < 0 || port > 65535) {
+				fprintf(stderr, "paysim: bad port %s\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'v': pr_log_set_level(PAYROUTE_LOG_DEBUG); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!config || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (pr_log_open("stderr", err, sizeof(err)) != 0)
+		fprintf(stderr, "paysim: %s\n", err);
+	signal(SIGPIPE, SIG_IGN);
+	sim_map_init(&s.orders);
+	sim_map_init(&s.orders_by_trade_no);
+	sim_map_init(&s.refunds);
+	sim_map_init(&s.payouts);
+	sim_map_init(&s.scripts);
+	if (load_config(&s, config) != 0)
+		goto out;
+	s.base = event_base_new();
+	s.http = s.base ? evhttp_new(s.base) : NULL;
+	s.httpc = s.base ? pr_httpc_new(s.base, &hopts) : NULL;
+	if (!s.http || !s.httpc) {
+		fprintf(stderr, "paysim: cannot set up the loop\n");
+		goto out;
+	}
+	evhttp_set_max_body_size(s.http, SIM_MAX_BODY);
+	evhttp_set_timeout(s.http, 120);
+	evhttp_set_gencb(s.http, on_request, &s);
+	bs = evhttp_bind_socket_with_handle(s.http, "127.0.0.1",
+					    (ev_uint16_t)port);
+	if (!bs) {
+		fprintf(stderr, "paysim: cannot listen on 127.0.0.1:%ld\n",
+			port);
+		goto out;
+	}
+	if (getsockname(evhttp_bound_socket_get_fd(bs),
+			(struct sockaddr *)&sin, &slen) != 0) {
+		perror("paysim: getsockname");
+		goto out;
+	}
+	sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
+	sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
+	if (sigint)
+		evsignal_add(sigint, NULL);
+	if (sigterm)
+		evsignal_add(sigterm, NULL);
+	printf("paysim listening on 127.0.0.1:%u\n", ntohs(sin.sin_port));
+	fflush(stdout);
+	event_base_dispatch(s.base);
+	rc = 0;
+out:
+	if (s.base)
+		sim_timers_cancel(&s);
+	sim_ledger_reset(&s);
+	sim_map_clear(&s.orders, NULL);
+	sim_map_clear(&s.orders_by_trade_no, NULL);
+	sim_map_clear(&s.refunds, NULL);
+	sim_map_clear(&s.payouts, NULL);
+	sim_map_clear(&s.scripts, NULL);
+	if (s.httpc)
+		pr_httpc_free(s.httpc);
+	if (s.http)
+		evhttp_free(s.http);
+	if (sigint)
+		event_free(sigint);
+	if (sigterm)
+		event_free(sigterm);
+	if (s.base)
+		event_base_free(s.base);
+	free_config(&s);
+	return rc;
+}

@@ -1,0 +1,625 @@
+/*
+ * sim_bank.c - the simulator's bank card channel: a UnionPay online
+ * gateway (ACP, version 5.1.0, signMethod 01) under /bank, so the driver's
+ * gateway is http://127.0.0.1:PORT/bank.
+ *
+ *   POST /bank/gateway/api/backTransReq.do   txnType 01 consume (back),
+ *                                            04 refund, 12 payout
+ *   POST /bank/gateway/api/queryTrans.do     txnType 00 status query
+ *   POST /bank/gateway/api/frontTransReq.do  txnType 01, the payer's
+ *                                            browser posts the form
+ *
+ * Requests are form-encoded. The signature: every non-empty parameter but
+ * `signature`, sorted by name, "k=v" joined with '&' (raw values), SHA-256
+ * of that in lowercase hex, SHA256withRSA over the hex string, base64; it
+ * is verified with the merchant certificate configured for certId (whose
+ * merId must match). Answers of the back endpoints are "k=v&..." in the
+ * gateway's own style: values NOT percent-encoded (as UnionPay answers; the
+ * signature's base64 keeps its '+', '/', '='), keys sorted, empty values
+ * left out, signed the same way with the bank platform key and carrying
+ * the platform certId (config bank.platform_cert_id). signPubKeyCert is
+ * not sent: drivers verify with their configured verify_key.
+ *
+ * respCode 00 on a transaction means accepted; the outcome comes by
+ * backUrl notification (form POST, values percent-encoded, signed; any
+ * 200 acknowledges) and by query, whose respCode 00 carries origRespCode:
+ * 00 success, 05 accepted / in progress, 60 failed, 61 refund to a closed
+ * card. Errors: 10 bad format, 11 signature, 12 duplicate, 13 missing
+ * fields, 34 no such transaction, 35 original transaction missing or in a
+ * wrong state, 36 inconsistent with the original.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "log.h"
+#include "services.h"
+#include "sim.h"
+
+/* The signature of a sorted string: base64(RSA-SHA256(hex(sha256(s)))). */
+static int bank_sign(payroute_key *key, const char *str, int bad, char **sig)
+{
+	unsigned char d[32];
+	char *hex;
+	int rc;
+
+	if (pr_sha256(str, strlen(str), d) != 0)
+		return -EINVAL;
+	hex = pr_hex_encode(d, sizeof(d));
+	if (!hex)
+		return -ENOMEM;
+	if (bad)
+		hex[0] = hex[0] == '0' ? '1' : '0';
+	rc = pr_rsa_sha256_sign(key, hex, strlen(hex), sig);
+	free(hex);
+	return rc;
+}
+
+static int bank_verify(payroute_key *key, const char *str, const char *sig)
+{
+	unsigned char d[32];
+	char *hex;
+	int rc;
+
+	if (pr_sha256(str, strlen(str), d) != 0)
+		return -EINVAL;
+	hex = pr_hex_encode(d, sizeof(d));
+	if (!hex)
+		return -ENOMEM;
+	rc = pr_rsa_sha256_verify(key, hex, strlen(hex), sig);
+	free(hex);
+	return rc;
+}
+
+static const char *resp_msg(const char *code)
+{
+	static const struct {
+		const char *c, *m;
+	} t[] = {
+		{ "00", "成功[0000000]" },
+		{ "01", "交易失败" },
+		{ "03", "交易通讯超时，请发起查询交易" },
+		{ "04", "交易状态未明，请查询对账结果" },
+		{ "05", "交易已受理，请稍后查询交易结果" },
+		{ "06", "系统繁忙，请稍后再试" },
+		{ "10", "报文格式错误" },
+		{ "11", "验证签名失败" },
+		{ "12", "重复交易" },
+		{ "13", "报文交易要素缺失" },
+		{ "34", "查无此交易" },
+		{ "35", "原交易不存在或状态不正确" },
+		{ "36", "与原交易信息不符" },
+		{ "60", "交易失败，详情请咨询您的发卡行" },
+		{ "61", "输入的卡号无效，请确认后输入" },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(t[i].c, code) == 0)
+			return t[i].m;
+	return "交易失败";
+}
+
+/* Signs f (adds certId, signMethod, signature) and serializes it raw and
+ * sorted into *body (or percent-encoded when `encode`). */
+static int sign_form(struct sim *s, struct sim_form *f, int bad, int encode,
+		     char **body)
+{
+	static const char *const skip[] = { "signature", NULL };
+	char *str, *sig = NULL;
+	int rc;
+
+	sim_form_add(f, "certId", s->bank_cert_id);
+	sim_form_add(f, "signMethod", "01");
+	str = sim_form_sign_string(f, skip);
+	if (!str)
+		return -ENOMEM;
+	rc = bank_sign(s->bank_key, str, bad, &sig);
+	if (rc == 0 && !encode) {
+		size_t len = strlen(str) + strlen(sig) + 16;
+
+		*body = malloc(len);
+		if (*body)
+			snprintf(*body, len, "%s&signature=%s", str, sig);
+		else
+			rc = -ENOMEM;
+	} else if (rc == 0) {
+		struct sim_form g = { 0 };
+		const struct sim_kv **v;
+
+		/* encoded: same sorted order */
+		v = calloc(f->n, sizeof(*v));
+		if (!v) {
+			rc = -ENOMEM;
+		} else {
+			for (size_t i = 0; i < f->n; i++)
+				v[i] = &f->kv[i];
+			for (size_t i = 1; i < f->n; i++)
+				for (size_t j = i; j > 0 &&
+				     strcmp(v[j - 1]->k, v[j]->k) > 0; j--) {
+					const struct sim_kv *t = v[j];
+
+					v[j] = v[j - 1];
+					v[j - 1] = t;
+				}
+			for (size_t i = 0; i < f->n; i++)
+				if (*v[i]->v)
+					sim_form_add(&g, v[i]->k, v[i]->v);
+			sim_form_add(&g, "signature", sig);
+			*body = sim_form_serialize(&g, 1);
+			if (!*body)
+				rc = -ENOMEM;
+			sim_form_free(&g);
+			free(v);
+		}
+	}
+	free(str);
+	free(sig);
+	return rc;
+}
+
+static void copy_field(struct sim_form *dst, const struct sim_form *src,
+		       const char *k)
+{
+	const char *v = sim_form_get(src, k);
+
+	if (v && *v)
+		sim_form_add(dst, k, v);
+}
+
+/* Answers the request `req` with respCode `code` plus extra fields. */
+static void answer(struct sim *s, struct sim_out *out,
+		   const struct sim_form *req, struct sim_form *extra,
+		   const char *code, const char *msg)
+{
+	struct sim_form f = { 0 };
+	char *body = NULL;
+
+	sim_form_add(&f, "version", "5.1.0");
+	sim_form_add(&f, "encoding", "UTF-8");
+	copy_field(&f, req, "bizType");
+	copy_field(&f, req, "txnTime");
+	copy_field(&f, req, "txnType");
+	copy_field(&f, req, "txnSubType");
+	copy_field(&f, req, "accessType");
+	copy_field(&f, req, "merId");
+	copy_field(&f, req, "orderId");
+	copy_field(&f, req, "reqReserved");
+	sim_form_add(&f, "respCode", code);
+	sim_form_add(&f, "respMsg", msg ? msg : resp_msg(code));
+	for (size_t i = 0; extra && i < extra->n; i++)
+		sim_form_add(&f, extra->kv[i].k, extra->kv[i].v);
+	if (sign_form(s, &f, 0, 0, &body) != 0)
+		sim_out_set(out, 500, "text/plain", strdup("sign failed\n"));
+	else
+		sim_out_set(out, 200, "text/plain;charset=UTF-8", body);
+	sim_form_free(&f);
+}
+
+static void mask_card(const char *acc, char *buf, size_t len)
+{
+	size_t n = acc ? strlen(acc) : 0;
+
+	if (n < 10)
+		snprintf(buf, len, "%s", "");
+	else
+		snprintf(buf, len, "%.6s*****%s", acc, acc + n - 4);
+}
+
+static int64_t parse_cents(const char *v)
+{
+	int64_t x = 0;
+
+	if (!v || !*v || strlen(v) > 12)
+		return -1;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9')
+			return -1;
+		x = x * 10 + (*v - '0');
+	}
+	return x;
+}
+
+static const struct sim_bank_mer *find_mer(struct sim *s, const char *cert_id)
+{
+	for (size_t i = 0; cert_id && i < s->n_mers; i++)
+		if (strcmp(s->mers[i].cert_id, cert_id) == 0)
+			return &s->mers[i];
+	return NULL;
+}
+
+static const char *order_orig(const struct sim_order *o)
+{
+	switch (o->state) {
+	case SIM_SUCCESS: return "00";
+	case SIM_PENDING: return "05";
+	default: return "60";
+	}
+}
+
+static const char *final_orig(enum sim_state st, int account_closed)
+{
+	switch (st) {
+	case SIM_SUCCESS: return "00";
+	case SIM_PROCESSING:
+	case SIM_PENDING: return "05";
+	default: return account_closed ? "61" : "60";
+	}
+}
+
+static void consume(struct sim *s, struct sim_out *out,
+		    const struct sim_form *f, const char *mer, int front)
+{
+	const char *oid = sim_form_get(f, "orderId");
+	const char *tt = sim_form_get(f, "txnTime");
+	int64_t amt = parse_cents(sim_form_get(f, "txnAmt"));
+	struct sim_order *o;
+	char *html;
+	size_t len;
+
+	if (!oid || !tt || strlen(tt) != 14 || amt <= 0 ||
+	    !sim_form_get(f, "backUrl") || strlen(oid) > 40) {
+		answer(s, out, f, NULL, "13", NULL);
+		return;
+	}
+	o = sim_order_find(s, SIM_BANK, oid);
+	if (o) {
+		answer(s, out, f, NULL, "12", NULL);
+		return;
+	}
+	o = sim_order_new(s, SIM_BANK, mer, oid, amt, "CNY",
+			  sim_form_get(f, "backUrl"));
+	if (!o) {
+		answer(s, out, f, NULL, "06", NULL);
+		return;
+	}
+	snprintf(o->txn_time, sizeof(o->txn_time), "%s", tt);
+	snprintf(o->trade_type, sizeof(o->trade_type), "%s",
+		 front ? "front" : "back");
+	mask_card(sim_form_get(f, "accNo"), o->payer, sizeof(o->payer));
+	if (!front) {
+		answer(s, out, f, NULL, "00", NULL);
+		return;
+	}
+	len = 512 + strlen(oid);
+	html = malloc(len);
+	if (html)
+		snprintf(html, len,
+			 "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+			 "<title>paysim UnionPay</title></head><body>"
+			 "<h1>UnionPay (simulated)</h1><p>order %s, amount "
+			 "%lld fen, queryId %s</p><p>POST /_sim/pay to pay."
+			 "</p></body></html>\n",
+			 oid, (long long)amt, o->trade_no);
+	sim_out_set(out, 200, "text/html;charset=UTF-8", html);
+}
+
+static void refund(struct sim *s, struct sim_out *out,
+		   const struct sim_form *f)
+{
+	const char *oid = sim_form_get(f, "orderId");
+	const char *tt = sim_form_get(f, "txnTime");
+	const char *qid = sim_form_get(f, "origQryId");
+	int64_t amt = parse_cents(sim_form_get(f, "txnAmt"));
+	struct sim_order *o;
+	struct sim_refund *r;
+
+	if (!oid || !tt || !qid || amt <= 0 || strlen(oid) > 40) {
+		answer(s, out, f, NULL, "13", NULL);
+		return;
+	}
+	if (sim_refund_find(s, SIM_BANK, oid) ||
+	    sim_order_find(s, SIM_BANK, oid)) {
+		answer(s, out, f, NULL, "12", NULL);
+		return;
+	}
+	o = sim_order_find_trade_no(s, SIM_BANK, qid);
+	if (!o || o->state != SIM_SUCCESS ||
+	    strcmp(o->merchant, sim_form_get(f, "merId")) != 0) {
+		answer(s, out, f, NULL, "35", NULL);
+		return;
+	}
+	if (amt > o->amount - o->refunded) {
+		answer(s, out, f, NULL, "36", NULL);
+		return;
+	}
+	r = sim_refund_new(s, o, oid, amt, sim_form_get(f, "backUrl"), 0);
+	if (!r) {
+		answer(s, out, f, NULL, "06", NULL);
+		return;
+	}
+	snprintf(r->txn_time, sizeof(r->txn_time), "%s", tt);
+	answer(s, out, f, NULL, "00", NULL);
+}
+
+static void payout(struct sim *s, struct sim_out *out,
+		   const struct sim_form *f, const char *mer)
+{
+	const char *oid = sim_form_get(f, "orderId");
+	const char *tt = sim_form_get(f, "txnTime");
+	const char *acc = sim_form_get(f, "accNo");
+	int64_t amt = parse_cents(sim_form_get(f, "txnAmt"));
+	struct sim_payout *p;
+
+	if (!oid || !tt || !acc || !*acc || amt <= 0 || strlen(oid) > 40) {
+		answer(s, out, f, NULL, "13", NULL);
+		return;
+	}
+	if (sim_payout_find(s, SIM_BANK, oid)) {
+		answer(s, out, f, NULL, "12", NULL);
+		return;
+	}
+	p = sim_payout_new(s, SIM_BANK, mer, oid, amt,
+			   sim_form_get(f, "backUrl"), 0);
+	if (!p) {
+		answer(s, out, f, NULL, "06", NULL);
+		return;
+	}
+	snprintf(p->txn_time, sizeof(p->txn_time), "%s", tt);
+	mask_card(acc, p->payee, sizeof(p->payee));
+	answer(s, out, f, NULL, "00", NULL);
+}
+
+static void query(struct sim *s, struct sim_out *out,
+		  const struct sim_form *f, const char *mer)
+{
+	const char *oid = sim_form_get(f, "orderId");
+	const char *tt = sim_form_get(f, "txnTime");
+	struct sim_form x = { 0 };
+	struct sim_order *o;
+	struct sim_refund *r;
+	struct sim_payout *p;
+	const char *orig, *txn_type, *qid = "", *otime;
+	char amt[24], settle[8];
+	int64_t cents, done;
+
+	if (!oid || !tt) {
+		answer(s, out, f, NULL, "13", NULL);
+		return;
+	}
+	if ((o = sim_order_find(s, SIM_BANK, oid))) {
+		orig = order_orig(o);
+		txn_type = "01";
+		qid = o->trade_no;
+		cents = o->amount;
+		otime = o->txn_time;
+		done = o->paid_ms;
+	} else if ((r = sim_refund_find(s, SIM_BANK, oid))) {
+		orig = final_orig(r->state,
+				  r->fault == SIM_REFUND_ACCOUNT_CLOSED);
+		txn_type = "04";
+		qid = r->refund_id;
+		cents = r->amount;
+		otime = r->txn_time;
+		done = r->done_ms;
+		sim_form_add(&x, "origQryId", r->order->trade_no);
+	} else if ((p = sim_payout_find(s, SIM_BANK, oid))) {
+		orig = final_orig(p->state, 0);
+		txn_type = "12";
+		qid = p->payout_id;
+		cents = p->amount;
+		otime = p->txn_time;
+		done = p->done_ms;
+	} else {
+		answer(s, out, f, NULL, "34", NULL);
+		return;
+	}
+	(void)mer;
+	if (strcmp(otime, tt) != 0) {
+		sim_form_free(&x);
+		answer(s, out, f, NULL, "34", NULL);
+		return;
+	}
+	snprintf(amt, sizeof(amt), "%lld", (long long)cents);
+	sim_form_add(&x, "origRespCode", orig);
+	sim_form_add(&x, "origRespMsg", resp_msg(orig));
+	sim_form_add(&x, "queryId", qid);
+	sim_form_add(&x, "txnAmt", amt);
+	sim_form_add(&x, "currencyCode", "156");
+	sim_form_add(&x, "origTxnType", txn_type);
+	if (strcmp(orig, "00") == 0) {
+		char t[16];
+
+		sim_time_compact(done, t, sizeof(t));
+		snprintf(settle, sizeof(settle), "%.4s", t + 4);
+		sim_form_add(&x, "settleAmt", amt);
+		sim_form_add(&x, "settleCurrencyCode", "156");
+		sim_form_add(&x, "settleDate", settle);
+		sim_form_add(&x, "traceNo", qid + strlen(qid) - 6);
+		sim_form_add(&x, "traceTime", t + 4);
+	}
+	answer(s, out, f, &x, "00", NULL);
+	sim_form_free(&x);
+}
+
+void sim_bank_handle(struct sim *s, const struct sim_req *rq,
+		     struct sim_out *out)
+{
+	static const char *const skip[] = { "signature", NULL };
+	const char *ep = rq->path + strlen("/bank/gateway/api/");
+	struct sim_form f = { 0 };
+	const struct sim_bank_mer *m;
+	const char *tt, *sig;
+	char *str = NULL;
+	struct sim_fault fault;
+	int front = strcmp(ep, "frontTransReq.do") == 0;
+
+	if (!s->bank_key) {
+		sim_out_set(out, 404, "text/plain",
+			    strdup("bank is not configured\n"));
+		return;
+	}
+	if (strcmp(rq->method, "POST") != 0 ||
+	    (!front && strcmp(ep, "backTransReq.do") != 0 &&
+	     strcmp(ep, "queryTrans.do") != 0)) {
+		sim_out_set(out, 404, "text/plain", strdup("not found\n"));
+		return;
+	}
+	if (sim_form_parse(&f, rq->body, rq->body_len) != 0) {
+		answer(s, out, &f, NULL, "10", NULL);
+		goto out;
+	}
+	m = find_mer(s, sim_form_get(&f, "certId"));
+	sig = sim_form_get(&f, "signature");
+	tt = sim_form_get(&f, "txnType");
+	if (!sim_form_get(&f, "merId") || !tt || !sig) {
+		answer(s, out, &f, NULL, "13", NULL);
+		goto out;
+	}
+	str = sim_form_sign_string(&f, skip);
+	if (!m || strcmp(m->mer_id, sim_form_get(&f, "merId")) != 0 ||
+	    !str || bank_verify(m->pub, str, sig) != 0) {
+		pr_debug("paysim: bank: bad signature over [%s]",
+			 str ? str : "");
+		answer(s, out, &f, NULL, "11", NULL);
+		goto out;
+	}
+	if (strcmp(sim_form_get(&f, "version") ?
+			   sim_form_get(&f, "version") : "",
+		   "5.1.0") != 0 ||
+	    strcmp(sim_form_get(&f, "signMethod") ?
+			   sim_form_get(&f, "signMethod") : "",
+		   "01") != 0) {
+		answer(s, out, &f, NULL, "10", NULL);
+		goto out;
+	}
+	sim_fault_lookup(s, sim_form_get(&f, "orderId"), NULL, &fault);
+	out->fault = fault;
+	if (fault.http_status) {
+		sim_out_set(out, fault.http_status, "text/html",
+			    strdup("<html><body>gateway error</body></html>\n"));
+		goto out;
+	}
+	if (fault.code[0]) {
+		answer(s, out, &f, NULL, fault.code,
+		       fault.sub_code[0] ? fault.sub_code : NULL);
+		goto out;
+	}
+	if (strcmp(ep, "queryTrans.do") == 0) {
+		if (strcmp(tt, "00") == 0)
+			query(s, out, &f, m->mer_id);
+		else
+			answer(s, out, &f, NULL, "10", NULL);
+	} else if (strcmp(tt, "01") == 0) {
+		consume(s, out, &f, m->mer_id, front);
+	} else if (!front && strcmp(tt, "04") == 0) {
+		refund(s, out, &f);
+	} else if (!front && strcmp(tt, "12") == 0) {
+		payout(s, out, &f, m->mer_id);
+	} else {
+		answer(s, out, &f, NULL, "10", NULL);
+	}
+out:
+	free(str);
+	sim_form_free(&f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* backUrl notifications                                                    */
+/* ------------------------------------------------------------------------ */
+
+int sim_bank_notice(struct sim *s, char kind, void *ent, int bad_sig,
+		    struct payroute_http_req *req, const char **ack_body)
+{
+	const struct payroute_services *svc = pr_services();
+	struct sim_form f = { 0 };
+	const char *url, *code, *txn, *sub, *biz, *oid, *qid, *tt, *acc = "";
+	char amt[24], t[16], settle[8], *body = NULL;
+	int64_t cents, done;
+	int rc;
+
+	if (kind == 'o') {
+		struct sim_order *o = ent;
+
+		if (o->state != SIM_SUCCESS)
+			return -ENOENT; /* consume: success only */
+		url = o->notify_url;
+		code = "00";
+		txn = "01";
+		sub = "01";
+		biz = "000201";
+		oid = o->out_trade_no;
+		qid = o->trade_no;
+		tt = o->txn_time;
+		cents = o->amount;
+		done = o->paid_ms;
+		acc = o->payer;
+	} else if (kind == 'r') {
+		struct sim_refund *r = ent;
+
+		url = r->notify_url;
+		code = final_orig(r->state,
+				  r->fault == SIM_REFUND_ACCOUNT_CLOSED);
+		txn = "04";
+		sub = "00";
+		biz = "000201";
+		oid = r->out_refund_no;
+		qid = r->refund_id;
+		tt = r->txn_time;
+		cents = r->amount;
+		done = r->done_ms;
+		sim_form_add(&f, "origQryId", r->order->trade_no);
+	} else {
+		struct sim_payout *p = ent;
+
+		url = p->notify_url;
+		code = final_orig(p->state, 0);
+		txn = "12";
+		sub = "00";
+		biz = "000401";
+		oid = p->out_no;
+		qid = p->payout_id;
+		tt = p->txn_time;
+		cents = p->amount;
+		done = p->done_ms;
+		acc = p->payee;
+	}
+	if (!url) {
+		sim_form_free(&f);
+		return -ENOENT;
+	}
+	snprintf(amt, sizeof(amt), "%lld", (long long)cents);
+	sim_time_compact(done ? done : sim_now_ms(), t, sizeof(t));
+	snprintf(settle, sizeof(settle), "%.4s", t + 4);
+	sim_form_add(&f, "version", "5.1.0");
+	sim_form_add(&f, "encoding", "UTF-8");
+	sim_form_add(&f, "bizType", biz);
+	sim_form_add(&f, "txnType", txn);
+	sim_form_add(&f, "txnSubType", sub);
+	sim_form_add(&f, "accessType", "0");
+	sim_form_add(&f, "merId", kind == 'r' ?
+					  ((struct sim_refund *)ent)->merchant :
+				  kind == 'p' ?
+					  ((struct sim_payout *)ent)->merchant :
+					  ((struct sim_order *)ent)->merchant);
+	sim_form_add(&f, "orderId", oid);
+	sim_form_add(&f, "txnTime", tt);
+	sim_form_add(&f, "txnAmt", amt);
+	sim_form_add(&f, "currencyCode", "156");
+	sim_form_add(&f, "queryId", qid);
+	sim_form_add(&f, "respCode", code);
+	sim_form_add(&f, "respMsg", resp_msg(code));
+	if (acc && *acc)
+		sim_form_add(&f, "accNo", acc);
+	if (strcmp(code, "00") == 0) {
+		sim_form_add(&f, "settleAmt", amt);
+		sim_form_add(&f, "settleCurrencyCode", "156");
+		sim_form_add(&f, "settleDate", settle);
+		sim_form_add(&f, "traceNo", qid + strlen(qid) - 6);
+		sim_form_add(&f, "traceTime", t + 4);
+	}
+	rc = sign_form(s, &f, bad_sig, 1, &body);
+	if (rc == 0)
+		rc = svc->http_set(req, "POST", url);
+	if (rc == 0)
+		rc = svc->http_header(req, "Content-Type",
+				      "application/x-www-form-urlencoded;"
+				      "charset=UTF-8");
+	if (rc == 0)
+		rc = svc->http_body(req, body, strlen(body));
+	*ack_body = NULL;
+	free(body);
+	sim_form_free(&f);
+	return rc;
+}
