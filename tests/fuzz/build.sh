@@ -1,0 +1,66 @@
+#!/bin/sh
+# build.sh - builds every libFuzzer target tests/fuzz/fuzz_*.c into the
+# directory given as $1 (created if needed), one executable per target.
+#
+# A target names the driver it exercises on a line of its own:
+#     // FUZZ_DRIVER: drivers/bank/bank.c
+# (a path relative to the source tree). The target is linked with that
+# driver's .c and the core files behind pr_services() (core/services.c,
+# core/crypto.c, core/drvobj.c, core/log.c), all compiled here with clang
+# -fsanitize=fuzzer,address,undefined -g -O1; nothing comes from the
+# automake build. FUZZ_KEY_DIR (the test keys) is defined for every target.
+#
+# Environment: CC (default clang), FUZZ_CFLAGS (added to the flags),
+# FUZZ_TARGETS (space-separated target names, default all).
+# Exits 0 when every target built, 1 when one failed, 2 on usage errors.
+set -eu
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 OUTPUT_DIR" >&2
+	exit 2
+fi
+out=$1
+src=$(cd "$(dirname "$0")/../.." && pwd)
+cc=${CC:-clang}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+deps=$(pkg-config --cflags --libs jansson libcrypto)
+flags="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+	-g -O1 -std=gnu11 -Wall -Wextra -Wno-unused-parameter
+	-I$src/include -I$src/core -DFUZZ_KEY_DIR=\"$src/tests/keys\"
+	${FUZZ_CFLAGS:-}"
+core="$src/core/services.c $src/core/crypto.c $src/core/drvobj.c
+	$src/core/log.c"
+
+status=0
+built=0
+for target in "$src"/tests/fuzz/fuzz_*.c; do
+	[ -e "$target" ] || continue
+	name=$(basename "$target" .c)
+	if [ -n "${FUZZ_TARGETS:-}" ]; then
+		case " $FUZZ_TARGETS " in
+		*" $name "*) ;;
+		*) continue ;;
+		esac
+	fi
+	driver=$(sed -n 's|^// FUZZ_DRIVER: *\([^ ]*\) *$|\1|p' "$target" |
+		head -n 1)
+	if [ -z "$driver" ] || [ ! -f "$src/$driver" ]; then
+		echo "build.sh: $name: no '// FUZZ_DRIVER: path' line naming" \
+			"an existing driver" >&2
+		status=1
+		continue
+	fi
+	echo "build.sh: $name ($driver)"
+	# shellcheck disable=SC2086 # word splitting of the flag lists
+	if ! $cc $flags -o "$out/$name" "$target" "$src/$driver" $core \
+		$deps; then
+		echo "build.sh: $name: build failed" >&2
+		status=1
+		continue
+	fi
+	built=$((built + 1))
+done
+echo "build.sh: $built target(s) built in $out"
+exit $status
