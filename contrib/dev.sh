@@ -49,7 +49,8 @@ DRIVER_DIR=$PREFIX/lib/payroute/drivers
 
 PACKAGES="build-essential autoconf automake libtool libltdl-dev pkg-config
 libevent-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
-libcmocka-dev postgresql postgresql-client curl valgrind procps python3 jq"
+libcmocka-dev postgresql postgresql-client curl valgrind procps python3 jq \
+clang libclang-rt-14-dev openssl"
 
 say() { printf 'dev.sh: %s\n' "$*"; }
 die() {
@@ -67,6 +68,11 @@ ensure_deps() {
 	for p in $PACKAGES; do
 		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 	done
+	# Node runs the SDK interop tests. A node from elsewhere (NodeSource's
+	# nodejs bundles npm) is fine; Debian's packages only when it is absent.
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		missing="$missing nodejs npm"
+	fi
 	[ -z "$missing" ] && return 0
 	is_root || die "missing packages:$missing (run as root, or: sudo apt-get install$missing)"
 	say "installing:$missing"
@@ -149,9 +155,16 @@ print_where() {
   In your shell:  . .dev/env
   then e.g.:      curl -H "Authorization: Bearer \$PAYROUTE_ADMIN_TOKEN" \$PAYROUTE_ADMIN_URL/admin/v1/status
 
-  Not there yet: the channel simulator (PAYROUTE_SIM_URL is empty), demo
-  merchants (PAYROUTE_MERCHANT_KEY is empty) and the payment API, so no
-  sample payment can be made; they come with the next issues.
+  simulator      http://127.0.0.1:$SIM_PORT/_sim/ledger   (Alipay, WeChat Pay, bank)
+
+  Route a payment without paying (the sample catalogue is loaded):
+    curl -s -H "Authorization: Bearer \$PAYROUTE_ADMIN_TOKEN" -H 'Content-Type: application/json' \\
+      -d '{"amount":10000,"currency":"CNY","method":"alipay","environment":"native_qr"}' \\
+      \$PAYROUTE_ADMIN_URL/admin/v1/route/explain
+
+  Not there yet: demo merchants (PAYROUTE_MERCHANT_KEY is empty) and the
+  payment API, so no sample payment can be made; they come with the
+  payments issue.
 EOF
 }
 
@@ -263,8 +276,9 @@ export PAYROUTE_ADMIN_TOKEN=$(cat "$DEV/admin_token")
 # Empty for now: demo merchants and their API keys arrive with the payments
 # issue.
 export PAYROUTE_MERCHANT_KEY=
-# Empty for now: the channel simulator arrives with the drivers issue.
-export PAYROUTE_SIM_URL=
+# The channel simulator (contrib/paysim): GET /_sim/ledger, POST /_sim/pay,
+# POST /_sim/script (faults), POST /_sim/reset.
+export PAYROUTE_SIM_URL=http://127.0.0.1:$SIM_PORT
 export PAYROUTE_CONF=$CONF
 export PAYROUTE_PID=$PID_FILE
 export PAYROUTE_DRIVER_DIR=$DRIVER_DIR
@@ -272,54 +286,92 @@ EOF
 }
 
 # ---------------------------------------------------------------- sample
-# gen_rsa NAME: an RSA 2048 key pair NAME_private.pem / NAME_public.pem in
-# $KEY_DIR, unless it exists.
-gen_rsa() {
-	local priv=$KEY_DIR/$1_private.pem pub=$KEY_DIR/$1_public.pem
-
-	if [ ! -s "$priv" ]; then
-		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-			-out "$priv" 2>/dev/null || die "openssl genpkey failed for $priv"
-		rm -f "$pub"
-	fi
-	if [ ! -s "$pub" ]; then
-		openssl pkey -in "$priv" -pubout -out "$pub" 2>/dev/null ||
-			die "openssl pkey -pubout failed for $priv"
-	fi
-}
-
-# gen_keys: the dev keys the sample channels use: our side (alipay_app,
-# wechat_merchant, bank_sign) and the institutions' side that the channel
-# simulator signs with (alipay_platform, wechat_platform, bank_verify, the
-# last with a self-signed certificate, as UnionPay publishes one), plus the
-# WeChat APIv3 key. Never regenerated once there.
+# gen_keys: the keys of the dev environment are the fixed test keys of
+# tests/keys (copied to .dev/keys): the channel simulator holds the
+# institutions' side (alipay_platform, wechat_platform, bank_platform) and
+# payroute's sample channels the merchant side. Never use them for real
+# money. Sets WX_SERIAL, WX_PSERIAL (WeChat certificate serials), BANK_CID,
+# BANK_PCID (UnionPay certIds: the decimal serials) and APIV3.
 gen_keys() {
-	local n
+	local f
 
-	command -v openssl >/dev/null || die "openssl is needed to generate the dev keys"
+	command -v openssl >/dev/null || die "openssl is needed to read the dev certificates"
 	mkdir -p "$KEY_DIR"
 	chmod 700 "$KEY_DIR"
-	umask 077
-	for n in alipay_app alipay_platform wechat_merchant wechat_platform \
-		bank_sign bank_verify; do
-		gen_rsa "$n"
+	for f in "$ROOT"/tests/keys/*.pem "$ROOT"/tests/keys/wechat_apiv3.key; do
+		[ -s "$KEY_DIR/$(basename "$f")" ] || install -m 600 "$f" "$KEY_DIR/"
 	done
-	if [ ! -s "$KEY_DIR/bank_verify_cert.pem" ]; then
-		openssl req -new -x509 -key "$KEY_DIR/bank_verify_private.pem" \
-			-subj "/CN=payroute dev bank verify" -days 3650 -sha256 \
-			-out "$KEY_DIR/bank_verify_cert.pem" 2>/dev/null ||
-			die "openssl req -x509 failed"
+	WX_SERIAL=$(cert_serial_hex "$KEY_DIR/wechat_merchant_cert.pem")
+	WX_PSERIAL=$(cert_serial_hex "$KEY_DIR/wechat_platform_cert.pem")
+	BANK_CID=$(python3 -c "print(int('$(cert_serial_hex "$KEY_DIR/bank_merchant_cert.pem")', 16))")
+	BANK_PCID=$(python3 -c "print(int('$(cert_serial_hex "$KEY_DIR/bank_platform_cert.pem")', 16))")
+	APIV3=$(tr -d '\n' <"$KEY_DIR/wechat_apiv3.key")
+}
+
+cert_serial_hex() {
+	openssl x509 -in "$1" -noout -serial | cut -d= -f2
+}
+
+# ---------------------------------------------------------------- simulator
+SIM_PID_FILE=$DEV/paysim.pid
+SIM_CONF=$DEV/paysim.json
+
+sim_pid() {
+	local pid
+
+	[ -s "$SIM_PID_FILE" ] || return 1
+	pid=$(cat "$SIM_PID_FILE")
+	kill -0 "$pid" 2>/dev/null || return 1
+	grep -q paysim "/proc/$pid/comm" 2>/dev/null || return 1
+	echo "$pid"
+}
+
+# sim_up: the channel simulator (contrib/paysim) on 127.0.0.1:$SIM_PORT with
+# the institutions' keys; it pays created orders by itself after two seconds
+# (auto_pay) and sends the channels' callbacks to payrouted.
+sim_up() {
+	local pid i
+
+	if pid=$(sim_pid); then
+		say "channel simulator already running: pid $pid"
+		return 0
 	fi
-	if [ ! -s "$KEY_DIR/bank_sign_cert.pem" ]; then
-		openssl req -new -x509 -key "$KEY_DIR/bank_sign_private.pem" \
-			-subj "/CN=payroute dev bank sign" -days 3650 -sha256 \
-			-out "$KEY_DIR/bank_sign_cert.pem" 2>/dev/null ||
-			die "openssl req -x509 failed"
+	port_busy "$SIM_PORT" &&
+		die "port $SIM_PORT (channel simulator) is busy: set PAYROUTE_SIM_PORT to another port"
+	cat >"$SIM_CONF" <<EOF
+{"alipay":{"platform_private_key":"@$KEY_DIR/alipay_platform_private.pem",
+  "apps":[{"app_id":"2021000000000001","app_public_key":"@$KEY_DIR/alipay_app_public.pem"}]},
+ "wechat":{"platform_private_key":"@$KEY_DIR/wechat_platform_private.pem",
+  "platform_serial":"$WX_PSERIAL",
+  "merchants":[{"mchid":"1900000001","serial_no":"$WX_SERIAL",
+   "public_key":"@$KEY_DIR/wechat_merchant_public.pem","apiv3_key":"$APIV3"}]},
+ "bank":{"platform_private_key":"@$KEY_DIR/bank_platform_private.pem",
+  "platform_cert_id":"$BANK_PCID",
+  "merchants":[{"mer_id":"777290058110048","cert_id":"$BANK_CID",
+   "public_key":"@$KEY_DIR/bank_merchant_cert.pem"}]},
+ "notify_delay_ms":2000, "auto_pay":true}
+EOF
+	say "starting the channel simulator on 127.0.0.1:$SIM_PORT (log: $DEV/paysim.log)"
+	setsid nohup "$BUILD/contrib/paysim/paysim" --config "$SIM_CONF" \
+		--port "$SIM_PORT" >>"$DEV/paysim.log" 2>&1 </dev/null &
+	echo $! >"$SIM_PID_FILE"
+	for i in $(seq 50); do
+		curl -sf -m 2 -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/ledger" && return 0
+		kill -0 "$(cat "$SIM_PID_FILE")" 2>/dev/null ||
+			{ tail -n 20 "$DEV/paysim.log" >&2; die "the channel simulator exited during start-up"; }
+		sleep 0.1
+	done
+	die "the channel simulator does not answer on 127.0.0.1:$SIM_PORT (see $DEV/paysim.log)"
+}
+
+sim_down() {
+	local pid
+
+	if pid=$(sim_pid); then
+		say "stopping the channel simulator pid $pid"
+		kill -TERM "$pid" 2>/dev/null || true
 	fi
-	if [ ! -s "$KEY_DIR/wechat_apiv3.key" ]; then
-		od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$KEY_DIR/wechat_apiv3.key"
-	fi
-	umask 022
+	rm -f "$SIM_PID_FILE"
 }
 
 # admin_call METHOD PATH [BODY]: the admin API; prints the body, then the
@@ -335,7 +387,8 @@ admin_call() {
 }
 
 # load_sample: when the store has no channel, loads etc/catalogue.sample.json
-# (KEYDIR, SIMPORT and APIV3KEY filled in) through the admin API: each
+# (KEYDIR, SIMPORT, APIV3KEY, WXSERIAL, WXPSERIAL and BANKCERTID filled in)
+# through the admin API: each
 # channel, each whitelist entry, then the rules. Prints how many channels
 # are loaded. Failures are reported one by one and do not stop `up`.
 load_sample() {
@@ -351,7 +404,8 @@ load_sample() {
 	fi
 	[ -f "$SAMPLE" ] || die "no $SAMPLE"
 	cat=$(sed -e "s|@KEYDIR/|@$KEY_DIR/|g" -e "s|SIMPORT|$SIM_PORT|g" \
-		-e "s|APIV3KEY|$(cat "$KEY_DIR/wechat_apiv3.key")|g" "$SAMPLE")
+		-e "s|APIV3KEY|$APIV3|g" -e "s|WXPSERIAL|$WX_PSERIAL|g" \
+		-e "s|WXSERIAL|$WX_SERIAL|g" -e "s|BANKCERTID|$BANK_CID|g" "$SAMPLE")
 	say "loading the sample catalogue ($SAMPLE)"
 	while IFS= read -r item; do
 		out=$(admin_call POST /admin/v1/channels "$item")
@@ -388,6 +442,7 @@ cmd_up() {
 		read_ports
 		say "already up: payrouted pid $pid, PostgreSQL on $PG_SOCK"
 		gen_keys
+		sim_up
 		load_sample
 		print_where
 		return 0
@@ -427,6 +482,7 @@ cmd_up() {
 	write_env
 	say "up: payrouted pid $pid is ready"
 	gen_keys
+	sim_up
 	load_sample
 	print_where
 }
@@ -449,6 +505,7 @@ cmd_down() {
 	else
 		say "payrouted is not running"
 	fi
+	sim_down
 	if pg_running; then
 		say "stopping PostgreSQL"
 		as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
@@ -466,6 +523,12 @@ cmd_status() {
 		printf '  /readyz: %s\n' "$(curl -s -m 3 "http://127.0.0.1:$ADMIN_PORT/readyz" || echo 'no answer')"
 	else
 		say "payrouted: not running"
+		rc=1
+	fi
+	if pid=$(sim_pid); then
+		say "channel simulator: running, pid $pid, http://127.0.0.1:$SIM_PORT/"
+	else
+		say "channel simulator: not running"
 		rc=1
 	fi
 	if pg_running; then

@@ -171,7 +171,11 @@ struct payroute_order {
 	const char *bank_code;	/* already mapped to the channel's bank code */
 	const char *notify_url; /* where the channel must send callbacks */
 	const char *client_ip;
-	int64_t created_at_ms; /* ms since the epoch, UTC */
+	/* When this order was created, ms since the epoch, UTC: the payment's
+	 * for pay, query and close, the refund's for refund and refund_query,
+	 * the payout's for payout and payout_query (UnionPay repeats it as
+	 * txnTime in its queries). */
+	int64_t created_at_ms;
 	int64_t expire_at_ms;  /* 0: none */
 	/* refunds (refund, refund_query) */
 	const char *refund_id; /* payroute's refund id: out_request_no */
@@ -358,7 +362,15 @@ struct payroute_services {
 /* ------------------------------------------------------------------------ */
 
 /* A build function: write the request for `order` into `req`.
- * Return 0, -ENOTSUP, -EINVAL (with err filled). */
+ * Return 0, -ENOTSUP, -EINVAL (with err filled).
+ *
+ * A build may succeed without writing a request (no http_set call): the
+ * operation needs no call to the channel, e.g. Alipay's page, wap and app
+ * payments, where the payer's browser or app carries the signed
+ * parameters. The core then sends nothing and calls the
+ * matching parse function with a response whose status is 0 and whose body
+ * is empty; the parser fills the payer payload (pay_url, form,
+ * order_string). */
 typedef int (*payroute_build_fn)(void *state,
 				 const struct payroute_order *order,
 				 payroute_http_req *req, char *err,
