@@ -506,8 +506,7 @@ static void notice_go(struct notice *n)
 {
 	n->attempt++;
 	if (pr_httpc_send(n->s->httpc, &n->req, notice_done, n) != 0) {
-		pr_warn("paysim: cannot send a notification to %s",
-			n->req.url);
+		pr_warn("paysim: cannot send a notification to %s", n->req.url);
 		notice_free(n);
 	}
 }
@@ -561,20 +560,34 @@ void sim_notify_send(struct sim *s, const struct payroute_http_req *req,
 static const char *reason_of(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Status";
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Status";
 	}
 }
 
@@ -633,8 +646,7 @@ static void delayed_free(void *arg)
 	free(d);
 }
 
-static void finish(struct sim *s, struct evhttp_request *req,
-		   struct sim_out *o)
+static void finish(struct sim *s, struct evhttp_request *req, struct sim_out *o)
 {
 	struct delayed *d;
 
@@ -662,8 +674,7 @@ static void finish(struct sim *s, struct evhttp_request *req,
 	memset(o, 0, sizeof(*o));
 	if (d->con)
 		evhttp_connection_set_closecb(d->con, delayed_closed, d);
-	sim_timer_add(s, d->out.fault.delay_ms, delayed_fire, d,
-		      delayed_free);
+	sim_timer_add(s, d->out.fault.delay_ms, delayed_fire, d, delayed_free);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -683,8 +694,7 @@ static void ctl_error(struct sim_out *o, int status, const char *msg)
 	json_out(o, status, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
 }
 
-static void control(struct sim *s, const struct sim_req *rq,
-		    struct sim_out *o)
+static void control(struct sim *s, const struct sim_req *rq, struct sim_out *o)
 {
 	int post = strcmp(rq->method, "POST") == 0;
 	json_t *j = NULL;
@@ -713,7 +723,8 @@ static void control(struct sim *s, const struct sim_req *rq,
 		else
 			json_out(o, 200, json_pack("{s:b}", "ok", 1));
 	} else if (post && strcmp(rq->path, "/_sim/pay") == 0) {
-		const char *ch = json_string_value(json_object_get(j, "channel"));
+		const char *ch =
+			json_string_value(json_object_get(j, "channel"));
 		const char *no =
 			json_string_value(json_object_get(j, "out_trade_no"));
 		const char *res =
@@ -722,8 +733,9 @@ static void control(struct sim *s, const struct sim_req *rq,
 		struct sim_order *ord;
 
 		if (c < 0 || !no) {
-			ctl_error(o, 400, "channel (alipay, wechat, bank) and "
-					  "out_trade_no are required");
+			ctl_error(o, 400,
+				  "channel (alipay, wechat, bank) and "
+				  "out_trade_no are required");
 		} else if (!(ord = sim_order_find(s, (enum sim_chan)c, no))) {
 			ctl_error(o, 404, "no such order");
 		} else if (sim_order_settle(s, ord,
@@ -765,9 +777,15 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 	s->requests++;
 	switch (evhttp_request_get_command(req)) {
-	case EVHTTP_REQ_GET: rq.method = "GET"; break;
-	case EVHTTP_REQ_POST: rq.method = "POST"; break;
-	default: rq.method = "OTHER"; break;
+	case EVHTTP_REQ_GET:
+		rq.method = "GET";
+		break;
+	case EVHTTP_REQ_POST:
+		rq.method = "POST";
+		break;
+	default:
+		rq.method = "OTHER";
+		break;
 	}
 	rq.uri = evhttp_request_get_uri(req);
 	q = strchr(rq.uri, '?');
@@ -808,8 +826,8 @@ send:
 /* Config                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static int load_key(json_t *obj, const char *name, int priv,
-		    payroute_key **out, const char *where)
+static int load_key(json_t *obj, const char *name, int priv, payroute_key **out,
+		    const char *where)
 {
 	const char *v = json_string_value(json_object_get(obj, name));
 	char err[256];
@@ -831,8 +849,8 @@ static int copy_str(json_t *obj, const char *name, char *buf, size_t len,
 	const char *v = json_string_value(json_object_get(obj, name));
 
 	if (!v || !*v || strlen(v) >= len) {
-		fprintf(stderr, "paysim: %s.%s: a string is required\n",
-			where, name);
+		fprintf(stderr, "paysim: %s.%s: a string is required\n", where,
+			name);
 		return -EINVAL;
 	}
 	snprintf(buf, len, "%s", v);
@@ -876,8 +894,8 @@ static int load_config(struct sim *s, const char *file)
 		json_array_foreach(arr, i, it) {
 			struct sim_alipay_app *a = &s->apps[s->n_apps++];
 
-			if (copy_str(it, "app_id", a->app_id,
-				     sizeof(a->app_id), "alipay.apps[]") ||
+			if (copy_str(it, "app_id", a->app_id, sizeof(a->app_id),
+				     "alipay.apps[]") ||
 			    load_key(it, "app_public_key", 0, &a->pub,
 				     "alipay.apps[]"))
 				goto out;
@@ -920,8 +938,8 @@ static int load_config(struct sim *s, const char *file)
 			     "bank"))
 			goto out;
 		snprintf(s->bank_cert_id, sizeof(s->bank_cert_id), "%s",
-			 json_string_value(json_object_get(
-				 sec, "platform_cert_id")) ?
+			 json_string_value(
+				 json_object_get(sec, "platform_cert_id")) ?
 				 json_string_value(json_object_get(
 					 sec, "platform_cert_id")) :
 				 "0");
@@ -932,8 +950,8 @@ static int load_config(struct sim *s, const char *file)
 		json_array_foreach(arr, i, it) {
 			struct sim_bank_mer *m = &s->mers[s->n_mers++];
 
-			if (copy_str(it, "mer_id", m->mer_id,
-				     sizeof(m->mer_id), "bank.merchants[]") ||
+			if (copy_str(it, "mer_id", m->mer_id, sizeof(m->mer_id),
+				     "bank.merchants[]") ||
 			    copy_str(it, "cert_id", m->cert_id,
 				     sizeof(m->cert_id), "bank.merchants[]") ||
 			    load_key(it, "public_key", 0, &m->pub,
@@ -1011,7 +1029,9 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:p:vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': config = optarg; break;
+		case 'c':
+			config = optarg;
+			break;
 		case 'p':
 			port = strtol(optarg, &end, 10);
 			if (*end || port < 0 || port > 65535) {
@@ -1020,9 +1040,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'v': pr_log_set_level(PAYROUTE_LOG_DEBUG); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'v':
+			pr_log_set_level(PAYROUTE_LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!config || optind != argc) {
@@ -1056,8 +1082,8 @@ int main(int argc, char **argv)
 			port);
 		goto out;
 	}
-	if (getsockname(evhttp_bound_socket_get_fd(bs),
-			(struct sockaddr *)&sin, &slen) != 0) {
+	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin,
+			&slen) != 0) {
 		perror("paysim: getsockname");
 		goto out;
 	}

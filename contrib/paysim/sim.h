@@ -39,19 +39,32 @@ enum sim_state {
 	SIM_PROCESSING = 4, /* refunds and payouts accepted, not final */
 };
 
-enum sim_pay_fault { SIM_PAY_AUTO = 0, SIM_PAY_SUCCESS, SIM_PAY_FAIL,
-		     SIM_PAY_NEVER };
-enum sim_cb_fault { SIM_CB_NORMAL = 0, SIM_CB_DROP, SIM_CB_DUPLICATE,
-		    SIM_CB_DELAY, SIM_CB_BAD_SIGNATURE, SIM_CB_OUT_OF_ORDER };
-enum sim_refund_fault { SIM_REFUND_NORMAL = 0, SIM_REFUND_PROCESSING,
-			SIM_REFUND_ACCOUNT_CLOSED };
+enum sim_pay_fault {
+	SIM_PAY_AUTO = 0,
+	SIM_PAY_SUCCESS,
+	SIM_PAY_FAIL,
+	SIM_PAY_NEVER
+};
+enum sim_cb_fault {
+	SIM_CB_NORMAL = 0,
+	SIM_CB_DROP,
+	SIM_CB_DUPLICATE,
+	SIM_CB_DELAY,
+	SIM_CB_BAD_SIGNATURE,
+	SIM_CB_OUT_OF_ORDER
+};
+enum sim_refund_fault {
+	SIM_REFUND_NORMAL = 0,
+	SIM_REFUND_PROCESSING,
+	SIM_REFUND_ACCOUNT_CLOSED
+};
 
 /* One script's faults (all zero: none). */
 struct sim_fault {
-	int delay_ms;	  /* answer after this long */
-	int timeout;	  /* do the work, never answer */
-	int http_status;  /* answer this status, do nothing */
-	char code[64];	  /* answer this result code, do nothing */
+	int delay_ms;	 /* answer after this long */
+	int timeout;	 /* do the work, never answer */
+	int http_status; /* answer this status, do nothing */
+	char code[64];	 /* answer this result code, do nothing */
 	char sub_code[64];
 	enum sim_pay_fault pay;
 	enum sim_cb_fault callback;
@@ -61,18 +74,18 @@ struct sim_fault {
 
 struct sim_order {
 	enum sim_chan chan;
-	char merchant[64];	/* app_id, mchid or merId */
+	char merchant[64]; /* app_id, mchid or merId */
 	char out_trade_no[96];
-	char trade_no[64];	/* the channel's number (alipay trade_no,
+	char trade_no[64];   /* the channel's number (alipay trade_no,
 				   wechat transaction_id, bank queryId) */
-	char token[40];		/* qr / prepay token */
-	char trade_type[24];	/* NATIVE, JSAPI, precreate, front... */
-	char txn_time[16];	/* bank: the request's txnTime */
+	char token[40];	     /* qr / prepay token */
+	char trade_type[24]; /* NATIVE, JSAPI, precreate, front... */
+	char txn_time[16];   /* bank: the request's txnTime */
 	char subject[128];
-	char appid[40];		/* wechat: appid; bank: channel of entry */
-	char payer[64];		/* wechat: payer openid; bank: card no tail */
-	char *notify_url;	/* owned; may be NULL */
-	int64_t amount;		/* minor units */
+	char appid[40];	  /* wechat: appid; bank: channel of entry */
+	char payer[64];	  /* wechat: payer openid; bank: card no tail */
+	char *notify_url; /* owned; may be NULL */
+	int64_t amount;	  /* minor units */
 	int64_t refunded;
 	char currency[4];
 	enum sim_state state;
@@ -98,14 +111,14 @@ struct sim_refund {
 struct sim_payout {
 	enum sim_chan chan;
 	char merchant[64];
-	char out_no[96];	/* out_biz_no, out_batch_no / out_bill_no,
+	char out_no[96];    /* out_biz_no, out_batch_no / out_bill_no,
 				   orderId */
-	char payout_id[64];	/* order_id, batch_id / transfer_bill_no */
-	char detail_no[96];	/* wechat batch: out_detail_no */
+	char payout_id[64]; /* order_id, batch_id / transfer_bill_no */
+	char detail_no[96]; /* wechat batch: out_detail_no */
 	char detail_id[64];
 	char txn_time[16];
 	char payee[96];
-	char kind[16];		/* wechat: "batch" or "bill" */
+	char kind[16]; /* wechat: "batch" or "bill" */
 	char *notify_url;
 	int64_t amount;
 	enum sim_state state;
@@ -179,12 +192,12 @@ struct sim {
 /* An inbound HTTP request, as the protocol modules see it. */
 struct sim_req {
 	struct evhttp_request *ev;
-	const char *method;	/* "GET", "POST" */
-	const char *uri;	/* path?query exactly as received */
-	const char *path;	/* decoded-free path, without query (owned by
+	const char *method; /* "GET", "POST" */
+	const char *uri;    /* path?query exactly as received */
+	const char *path;   /* decoded-free path, without query (owned by
 				   the front) */
-	const char *query;	/* NULL when none */
-	const char *body;	/* NUL-terminated */
+	const char *query;  /* NULL when none */
+	const char *body;   /* NUL-terminated */
 	size_t body_len;
 };
 

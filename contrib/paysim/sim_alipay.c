@@ -62,8 +62,8 @@ static void respond(struct sim *s, struct sim_out *out, const char *name,
 	size_t len;
 
 	json_decref(node);
-	if (!text || pr_rsa_sha256_sign(s->alipay_key, text, strlen(text),
-					&sig) != 0) {
+	if (!text ||
+	    pr_rsa_sha256_sign(s->alipay_key, text, strlen(text), &sig) != 0) {
 		sim_out_set(out, 500, "text/plain", strdup("sign failed\n"));
 		goto out;
 	}
@@ -83,13 +83,11 @@ static json_t *ok_node(void)
 	return json_pack("{s:s,s:s}", "code", "10000", "msg", "Success");
 }
 
-static void respond_error(struct sim *s, struct sim_out *out,
-			  const char *name, const char *code,
-			  const char *sub_code, const char *sub_msg,
-			  const char *out_trade_no)
+static void respond_error(struct sim *s, struct sim_out *out, const char *name,
+			  const char *code, const char *sub_code,
+			  const char *sub_msg, const char *out_trade_no)
 {
-	json_t *n = json_pack("{s:s,s:s}", "code", code, "msg",
-			      code_msg(code));
+	json_t *n = json_pack("{s:s,s:s}", "code", code, "msg", code_msg(code));
 
 	if (sub_code && *sub_code) {
 		json_object_set_new(n, "sub_code", json_string(sub_code));
@@ -113,11 +111,13 @@ static void yuan(json_t *n, const char *key, int64_t cents)
 static const char *trade_status(const struct sim_order *o)
 {
 	switch (o->state) {
-	case SIM_PENDING: return "WAIT_BUYER_PAY";
+	case SIM_PENDING:
+		return "WAIT_BUYER_PAY";
 	case SIM_SUCCESS:
-		return o->refunded >= o->amount ? "TRADE_CLOSED"
-						: "TRADE_SUCCESS";
-	default: return "TRADE_CLOSED";
+		return o->refunded >= o->amount ? "TRADE_CLOSED" :
+						  "TRADE_SUCCESS";
+	default:
+		return "TRADE_CLOSED";
 	}
 }
 
@@ -304,15 +304,13 @@ static void do_refund(struct sim *s, struct sim_out *out, const char *name,
 		}
 		r = sim_refund_new(s, o, rno, amt, notify_url, 1);
 		if (!r) {
-			respond_error(s, out, name, "20000",
-				      "isp.unknow-error", "系统繁忙",
-				      o->out_trade_no);
+			respond_error(s, out, name, "20000", "isp.unknow-error",
+				      "系统繁忙", o->out_trade_no);
 			return;
 		}
 	} else if (r->order != o || r->amount != amt) {
-		respond_error(s, out, name, "40004",
-			      "ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改",
-			      o->out_trade_no);
+		respond_error(s, out, name, "40004", "ACQ.CONTEXT_INCONSISTENT",
+			      "交易信息被篡改", o->out_trade_no);
 		return;
 	}
 	if (r->state == SIM_FAILED) {
@@ -379,7 +377,8 @@ static void do_refund_query(struct sim *s, struct sim_out *out,
 static const char *payout_status(const struct sim_payout *p)
 {
 	return p->state == SIM_SUCCESS ? "SUCCESS" :
-	       p->state == SIM_FAILED ? "FAIL" : "DEALING";
+	       p->state == SIM_FAILED  ? "FAIL" :
+					 "DEALING";
 }
 
 static void payout_node(json_t *n, const struct sim_payout *p, int query)
@@ -422,7 +421,8 @@ static void do_transfer(struct sim *s, struct sim_out *out, const char *name,
 	}
 	p = sim_payout_find(s, SIM_ALIPAY, no);
 	if (p && p->amount != amt) {
-		respond_error(s, out, name, "40004", "EXCEED_LIMIT_UNRN_DM_AMOUNT",
+		respond_error(s, out, name, "40004",
+			      "EXCEED_LIMIT_UNRN_DM_AMOUNT",
 			      "out_biz_no 重复且金额不一致", NULL);
 		return;
 	}
@@ -578,8 +578,8 @@ void sim_alipay_handle(struct sim *s, const struct sim_req *rq,
 		 strcmp(method, "alipay.trade.create") == 0) {
 		int pre = strcmp(method, "alipay.trade.precreate") == 0;
 		struct sim_order *o =
-			create_order(s, out, name, app->app_id, biz,
-				     notify_url, pre ? "precreate" : "create");
+			create_order(s, out, name, app->app_id, biz, notify_url,
+				     pre ? "precreate" : "create");
 		json_t *n;
 		char qr[96];
 

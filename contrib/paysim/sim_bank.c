@@ -136,8 +136,9 @@ static int sign_form(struct sim *s, struct sim_form *f, int bad, int encode,
 			for (size_t i = 0; i < f->n; i++)
 				v[i] = &f->kv[i];
 			for (size_t i = 1; i < f->n; i++)
-				for (size_t j = i; j > 0 &&
-				     strcmp(v[j - 1]->k, v[j]->k) > 0; j--) {
+				for (size_t j = i;
+				     j > 0 && strcmp(v[j - 1]->k, v[j]->k) > 0;
+				     j--) {
 					const struct sim_kv *t = v[j];
 
 					v[j] = v[j - 1];
@@ -232,19 +233,25 @@ static const struct sim_bank_mer *find_mer(struct sim *s, const char *cert_id)
 static const char *order_orig(const struct sim_order *o)
 {
 	switch (o->state) {
-	case SIM_SUCCESS: return "00";
-	case SIM_PENDING: return "05";
-	default: return "60";
+	case SIM_SUCCESS:
+		return "00";
+	case SIM_PENDING:
+		return "05";
+	default:
+		return "60";
 	}
 }
 
 static const char *final_orig(enum sim_state st, int account_closed)
 {
 	switch (st) {
-	case SIM_SUCCESS: return "00";
+	case SIM_SUCCESS:
+		return "00";
 	case SIM_PROCESSING:
-	case SIM_PENDING: return "05";
-	default: return account_closed ? "61" : "60";
+	case SIM_PENDING:
+		return "05";
+	default:
+		return account_closed ? "61" : "60";
 	}
 }
 
@@ -295,8 +302,7 @@ static void consume(struct sim *s, struct sim_out *out,
 	sim_out_set(out, 200, "text/html;charset=UTF-8", html);
 }
 
-static void refund(struct sim *s, struct sim_out *out,
-		   const struct sim_form *f)
+static void refund(struct sim *s, struct sim_out *out, const struct sim_form *f)
 {
 	const char *oid = sim_form_get(f, "orderId");
 	const char *tt = sim_form_get(f, "txnTime");
@@ -333,8 +339,8 @@ static void refund(struct sim *s, struct sim_out *out,
 	answer(s, out, f, NULL, "00", NULL);
 }
 
-static void payout(struct sim *s, struct sim_out *out,
-		   const struct sim_form *f, const char *mer)
+static void payout(struct sim *s, struct sim_out *out, const struct sim_form *f,
+		   const char *mer)
 {
 	const char *oid = sim_form_get(f, "orderId");
 	const char *tt = sim_form_get(f, "txnTime");
@@ -361,8 +367,8 @@ static void payout(struct sim *s, struct sim_out *out,
 	answer(s, out, f, NULL, "00", NULL);
 }
 
-static void query(struct sim *s, struct sim_out *out,
-		  const struct sim_form *f, const char *mer)
+static void query(struct sim *s, struct sim_out *out, const struct sim_form *f,
+		  const char *mer)
 {
 	const char *oid = sim_form_get(f, "orderId");
 	const char *tt = sim_form_get(f, "txnTime");
@@ -468,18 +474,19 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 		goto out;
 	}
 	str = sim_form_sign_string(&f, skip);
-	if (!m || strcmp(m->mer_id, sim_form_get(&f, "merId")) != 0 ||
-	    !str || bank_verify(m->pub, str, sig) != 0) {
+	if (!m || strcmp(m->mer_id, sim_form_get(&f, "merId")) != 0 || !str ||
+	    bank_verify(m->pub, str, sig) != 0) {
 		pr_debug("paysim: bank: bad signature over [%s]",
 			 str ? str : "");
 		answer(s, out, &f, NULL, "11", NULL);
 		goto out;
 	}
-	if (strcmp(sim_form_get(&f, "version") ?
-			   sim_form_get(&f, "version") : "",
+	if (strcmp(sim_form_get(&f, "version") ? sim_form_get(&f, "version") :
+						 "",
 		   "5.1.0") != 0 ||
 	    strcmp(sim_form_get(&f, "signMethod") ?
-			   sim_form_get(&f, "signMethod") : "",
+			   sim_form_get(&f, "signMethod") :
+			   "",
 		   "01") != 0) {
 		answer(s, out, &f, NULL, "10", NULL);
 		goto out;
@@ -487,8 +494,9 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 	sim_fault_lookup(s, sim_form_get(&f, "orderId"), NULL, &fault);
 	out->fault = fault;
 	if (fault.http_status) {
-		sim_out_set(out, fault.http_status, "text/html",
-			    strdup("<html><body>gateway error</body></html>\n"));
+		sim_out_set(
+			out, fault.http_status, "text/html",
+			strdup("<html><body>gateway error</body></html>\n"));
 		goto out;
 	}
 	if (fault.code[0]) {
@@ -588,11 +596,10 @@ int sim_bank_notice(struct sim *s, char kind, void *ent, int bad_sig,
 	sim_form_add(&f, "txnType", txn);
 	sim_form_add(&f, "txnSubType", sub);
 	sim_form_add(&f, "accessType", "0");
-	sim_form_add(&f, "merId", kind == 'r' ?
-					  ((struct sim_refund *)ent)->merchant :
-				  kind == 'p' ?
-					  ((struct sim_payout *)ent)->merchant :
-					  ((struct sim_order *)ent)->merchant);
+	sim_form_add(&f, "merId",
+		     kind == 'r' ? ((struct sim_refund *)ent)->merchant :
+		     kind == 'p' ? ((struct sim_payout *)ent)->merchant :
+				   ((struct sim_order *)ent)->merchant);
 	sim_form_add(&f, "orderId", oid);
 	sim_form_add(&f, "txnTime", tt);
 	sim_form_add(&f, "txnAmt", amt);

@@ -177,11 +177,16 @@ int sim_chan_parse(const char *name)
 const char *sim_state_name(enum sim_state st)
 {
 	switch (st) {
-	case SIM_PENDING: return "pending";
-	case SIM_SUCCESS: return "success";
-	case SIM_FAILED: return "failed";
-	case SIM_CLOSED: return "closed";
-	case SIM_PROCESSING: return "processing";
+	case SIM_PENDING:
+		return "pending";
+	case SIM_SUCCESS:
+		return "success";
+	case SIM_FAILED:
+		return "failed";
+	case SIM_CLOSED:
+		return "closed";
+	case SIM_PROCESSING:
+		return "processing";
 	}
 	return "?";
 }
@@ -231,9 +236,9 @@ static int parse_faults(json_t *j, struct sim_fault *f, char *err,
 			size_t errlen)
 {
 	static const char *const pays[] = { "success", "fail", "never", NULL };
-	static const char *const cbs[] = { "drop", "duplicate", "delay",
-					   "bad_signature", "out_of_order",
-					   NULL };
+	static const char *const cbs[] = { "drop",	   "duplicate",
+					   "delay",	   "bad_signature",
+					   "out_of_order", NULL };
 	static const char *const refunds[] = { "processing", "account_closed",
 					       NULL };
 	const char *k;
@@ -296,8 +301,9 @@ int sim_script_set(struct sim *s, json_t *req, char *err, size_t errlen)
 	int rc;
 
 	if (!order || !*order) {
-		snprintf(err, errlen, "order (an out_trade_no or \"*\") is "
-				      "required");
+		snprintf(err, errlen,
+			 "order (an out_trade_no or \"*\") is "
+			 "required");
 		return -EINVAL;
 	}
 	if (fj && !json_is_null(fj)) {
@@ -316,9 +322,9 @@ int sim_script_set(struct sim *s, json_t *req, char *err, size_t errlen)
 	}
 	if (strcmp(order, "*") == 0) {
 		rate = json_object_get(req, "rate");
-		if (rate && (!json_is_number(rate) ||
-			     json_number_value(rate) < 0 ||
-			     json_number_value(rate) > 1)) {
+		if (rate &&
+		    (!json_is_number(rate) || json_number_value(rate) < 0 ||
+		     json_number_value(rate) > 1)) {
 			free(f);
 			snprintf(err, errlen, "rate must be within 0..1");
 			return -EINVAL;
@@ -351,21 +357,20 @@ static void dispatch(struct sim *s, char kind, void *ent, enum sim_chan c,
 
 	sim_fault_lookup(s, k1, k2, &f);
 	if (f.callback == SIM_CB_DROP) {
-		pr_debug("paysim: notification for %s dropped (scripted)",
-			 key);
+		pr_debug("paysim: notification for %s dropped (scripted)", key);
 		return;
 	}
 	pr_http_req_init(&req);
 	switch (c) {
 	case SIM_ALIPAY:
 		rc = sim_alipay_notice(s, kind, ent,
-				       f.callback == SIM_CB_BAD_SIGNATURE,
-				       &req, &ack);
+				       f.callback == SIM_CB_BAD_SIGNATURE, &req,
+				       &ack);
 		break;
 	case SIM_WECHAT:
 		rc = sim_wechat_notice(s, kind, ent,
-				       f.callback == SIM_CB_BAD_SIGNATURE,
-				       &req, &ack);
+				       f.callback == SIM_CB_BAD_SIGNATURE, &req,
+				       &ack);
 		break;
 	default:
 		rc = sim_bank_notice(s, kind, ent,
@@ -379,8 +384,9 @@ static void dispatch(struct sim *s, char kind, void *ent, enum sim_chan c,
 		delay = f.callback_delay_ms;
 	else if (f.callback == SIM_CB_OUT_OF_ORDER)
 		/* held back: later notifications overtake it */
-		delay = s->notify_delay_ms * 10 > 500 ? s->notify_delay_ms * 10
-						      : 500;
+		delay = s->notify_delay_ms * 10 > 500 ?
+				s->notify_delay_ms * 10 :
+				500;
 	sim_notify_send(s, &req, ack, kind, c, key, delay);
 	if (f.callback == SIM_CB_DUPLICATE)
 		sim_notify_send(s, &req, ack, kind, c, key, delay + 20);
@@ -461,9 +467,14 @@ static void payer_acts(struct sim *s, void *arg)
 		return;
 	sim_fault_lookup(s, o->out_trade_no, NULL, &f);
 	switch (f.pay) {
-	case SIM_PAY_SUCCESS: sim_order_settle(s, o, 1); break;
-	case SIM_PAY_FAIL: sim_order_settle(s, o, 0); break;
-	case SIM_PAY_NEVER: break;
+	case SIM_PAY_SUCCESS:
+		sim_order_settle(s, o, 1);
+		break;
+	case SIM_PAY_FAIL:
+		sim_order_settle(s, o, 0);
+		break;
+	case SIM_PAY_NEVER:
+		break;
 	case SIM_PAY_AUTO:
 		if (s->auto_pay)
 			sim_order_settle(s, o, 1);
@@ -483,14 +494,16 @@ struct sim_order *sim_order_new(struct sim *s, enum sim_chan c,
 		return NULL;
 	o->chan = c;
 	snprintf(o->merchant, sizeof(o->merchant), "%s", merchant);
-	snprintf(o->out_trade_no, sizeof(o->out_trade_no), "%s",
-		 out_trade_no);
+	snprintf(o->out_trade_no, sizeof(o->out_trade_no), "%s", out_trade_no);
 	snprintf(o->currency, sizeof(o->currency), "%s",
 		 currency ? currency : "CNY");
 	o->amount = amount;
 	o->created_ms = sim_now_ms();
 	o->notify_url = notify_url && *notify_url ? strdup(notify_url) : NULL;
-	sim_new_id(s, c == SIM_ALIPAY ? "2088" : c == SIM_WECHAT ? "4200" : "",
+	sim_new_id(s,
+		   c == SIM_ALIPAY ? "2088" :
+		   c == SIM_WECHAT ? "4200" :
+				     "",
 		   o->trade_no, sizeof(o->trade_no));
 	sim_random_str(o->token, 24);
 	mk_key(k, sizeof(k), c, out_trade_no);
@@ -559,7 +572,8 @@ struct sim_refund *sim_refund_new(struct sim *s, struct sim_order *o,
 	sim_new_id(s, o->chan == SIM_WECHAT ? "5030" : "", r->refund_id,
 		   sizeof(r->refund_id));
 	r->notify_url = notify_url && *notify_url ? strdup(notify_url) :
-			o->notify_url ? strdup(o->notify_url) : NULL;
+			o->notify_url		  ? strdup(o->notify_url) :
+						    NULL;
 	r->created_ms = sim_now_ms();
 	r->state = SIM_PROCESSING;
 	sim_fault_lookup(s, out_refund_no, o->out_trade_no, &f);
@@ -620,7 +634,10 @@ struct sim_payout *sim_payout_new(struct sim *s, enum sim_chan c,
 	p->amount = amount;
 	snprintf(p->merchant, sizeof(p->merchant), "%s", merchant);
 	snprintf(p->out_no, sizeof(p->out_no), "%s", out_no);
-	sim_new_id(s, c == SIM_ALIPAY ? "2088" : c == SIM_WECHAT ? "1330" : "",
+	sim_new_id(s,
+		   c == SIM_ALIPAY ? "2088" :
+		   c == SIM_WECHAT ? "1330" :
+				     "",
 		   p->payout_id, sizeof(p->payout_id));
 	p->notify_url = notify_url && *notify_url ? strdup(notify_url) : NULL;
 	p->created_ms = sim_now_ms();
@@ -654,19 +671,19 @@ json_t *sim_ledger_json(struct sim *s)
 
 		json_array_append_new(
 			orders,
-			json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:I,"
-				  "s:I,s:i,s:i}",
-				  "channel", sim_chan_name(o->chan), "merchant",
-				  o->merchant, "out_trade_no", o->out_trade_no,
-				  "trade_no", o->trade_no, "trade_type",
-				  o->trade_type, "amount", (json_int_t)o->amount,
-				  "refunded", (json_int_t)o->refunded,
-				  "currency", o->currency, "state",
-				  sim_state_name(o->state), "created_ms",
-				  (json_int_t)o->created_ms, "paid_ms",
-				  (json_int_t)o->paid_ms, "notify_sent",
-				  o->notify_sent, "notify_acked",
-				  o->notify_acked));
+			json_pack(
+				"{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:I,"
+				"s:I,s:i,s:i}",
+				"channel", sim_chan_name(o->chan), "merchant",
+				o->merchant, "out_trade_no", o->out_trade_no,
+				"trade_no", o->trade_no, "trade_type",
+				o->trade_type, "amount", (json_int_t)o->amount,
+				"refunded", (json_int_t)o->refunded, "currency",
+				o->currency, "state", sim_state_name(o->state),
+				"created_ms", (json_int_t)o->created_ms,
+				"paid_ms", (json_int_t)o->paid_ms,
+				"notify_sent", o->notify_sent, "notify_acked",
+				o->notify_acked));
 	}
 	for (size_t i = 0; i < s->refund_list.n; i++) {
 		struct sim_refund *r = s->refund_list.v[i];
@@ -691,16 +708,15 @@ json_t *sim_ledger_json(struct sim *s)
 			payouts,
 			json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:I,s:i,s:i}",
 				  "channel", sim_chan_name(p->chan), "merchant",
-				  p->merchant, "out_no", p->out_no,
-				  "payout_id", p->payout_id, "amount",
-				  (json_int_t)p->amount, "state",
-				  sim_state_name(p->state), "created_ms",
-				  (json_int_t)p->created_ms, "notify_sent",
-				  p->notify_sent, "notify_acked",
+				  p->merchant, "out_no", p->out_no, "payout_id",
+				  p->payout_id, "amount", (json_int_t)p->amount,
+				  "state", sim_state_name(p->state),
+				  "created_ms", (json_int_t)p->created_ms,
+				  "notify_sent", p->notify_sent, "notify_acked",
 				  p->notify_acked));
 	}
-	return json_pack("{s:o,s:o,s:o}", "orders", orders, "refunds",
-			 refunds, "payouts", payouts);
+	return json_pack("{s:o,s:o,s:o}", "orders", orders, "refunds", refunds,
+			 "payouts", payouts);
 }
 
 json_t *sim_stats_json(struct sim *s)

@@ -81,8 +81,8 @@ static void wx_answer(struct sim *s, struct sim_out *out, int status,
 
 	sim_out_set(out, status,
 		    body ? "application/json; charset=utf-8" : NULL, body);
-	if (wx_sign(s, body ? body : "", body ? strlen(body) : 0, 0, ts,
-		    nonce, &sig) != 0) {
+	if (wx_sign(s, body ? body : "", body ? strlen(body) : 0, 0, ts, nonce,
+		    &sig) != 0) {
 		sim_out_set(out, 500, "text/plain", strdup("sign failed\n"));
 		return;
 	}
@@ -108,14 +108,21 @@ static int error_status(const char *code)
 		const char *code;
 		int status;
 	} t[] = {
-		{ "SIGN_ERROR", 401 },	    { "ORDERPAID", 403 },
-		{ "NOT_ENOUGH", 403 },	    { "NO_AUTH", 403 },
+		{ "SIGN_ERROR", 401 },
+		{ "ORDERPAID", 403 },
+		{ "NOT_ENOUGH", 403 },
+		{ "NO_AUTH", 403 },
 		{ "USER_ACCOUNT_ABNORMAL", 403 },
-		{ "ACCOUNTERROR", 403 },    { "TRADE_ERROR", 403 },
-		{ "RULE_LIMIT", 403 },	    { "ORDER_NOT_EXIST", 404 },
-		{ "RESOURCE_NOT_EXISTS", 404 }, { "NOT_FOUND", 404 },
-		{ "FREQUENCY_LIMITED", 429 }, { "SYSTEM_ERROR", 500 },
-		{ "SYSTEMERROR", 500 },	    { "BANKERROR", 500 },
+		{ "ACCOUNTERROR", 403 },
+		{ "TRADE_ERROR", 403 },
+		{ "RULE_LIMIT", 403 },
+		{ "ORDER_NOT_EXIST", 404 },
+		{ "RESOURCE_NOT_EXISTS", 404 },
+		{ "NOT_FOUND", 404 },
+		{ "FREQUENCY_LIMITED", 429 },
+		{ "SYSTEM_ERROR", 500 },
+		{ "SYSTEMERROR", 500 },
+		{ "BANKERROR", 500 },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
@@ -142,8 +149,8 @@ static int auth_param(const char *h, const char *key, char *buf, size_t len)
 	const char *p = h;
 
 	while ((p = strstr(p, key)) != NULL) {
-		if ((p == h || p[-1] == ' ' || p[-1] == ',') &&
-		    p[kl] == '=' && p[kl + 1] == '"') {
+		if ((p == h || p[-1] == ' ' || p[-1] == ',') && p[kl] == '=' &&
+		    p[kl + 1] == '"') {
 			const char *v = p + kl + 2, *e = strchr(v, '"');
 
 			if (!e || (size_t)(e - v) >= len)
@@ -165,9 +172,8 @@ static const struct sim_wechat_mch *find_mch(struct sim *s, const char *id)
 	return NULL;
 }
 
-static const struct sim_wechat_mch *authorize(struct sim *s,
-					      const struct sim_req *rq,
-					      const char **why)
+static const struct sim_wechat_mch *
+authorize(struct sim *s, const struct sim_req *rq, const char **why)
 {
 	const char *h = evhttp_find_header(
 		evhttp_request_get_input_headers(rq->ev), "Authorization");
@@ -229,20 +235,28 @@ static const struct sim_wechat_mch *authorize(struct sim *s,
 static const char *trade_state(const struct sim_order *o)
 {
 	switch (o->state) {
-	case SIM_PENDING: return "NOTPAY";
-	case SIM_SUCCESS: return o->refunded > 0 ? "REFUND" : "SUCCESS";
-	case SIM_FAILED: return "PAYERROR";
-	default: return "CLOSED";
+	case SIM_PENDING:
+		return "NOTPAY";
+	case SIM_SUCCESS:
+		return o->refunded > 0 ? "REFUND" : "SUCCESS";
+	case SIM_FAILED:
+		return "PAYERROR";
+	default:
+		return "CLOSED";
 	}
 }
 
 static const char *trade_state_desc(const struct sim_order *o)
 {
 	switch (o->state) {
-	case SIM_PENDING: return "订单未支付";
-	case SIM_SUCCESS: return o->refunded > 0 ? "转入退款" : "支付成功";
-	case SIM_FAILED: return "支付失败";
-	default: return "订单已关闭";
+	case SIM_PENDING:
+		return "订单未支付";
+	case SIM_SUCCESS:
+		return o->refunded > 0 ? "转入退款" : "支付成功";
+	case SIM_FAILED:
+		return "支付失败";
+	default:
+		return "订单已关闭";
 	}
 }
 
@@ -269,8 +283,9 @@ static json_t *transaction_json(const struct sim_order *o)
 		json_object_set_new(
 			j, "payer",
 			json_pack("{s:s}", "openid",
-				  o->payer[0] ? o->payer :
-						"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"));
+				  o->payer[0] ?
+					  o->payer :
+					  "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"));
 	}
 	amt = json_pack("{s:I}", "total", (json_int_t)o->amount);
 	if (o->state == SIM_SUCCESS)
@@ -353,8 +368,7 @@ static void create_order(struct wx_ctx *c, const char *type)
 				  json_integer_value(total), cur ? cur : "CNY",
 				  jstr(b, "notify_url"));
 		if (!o) {
-			wx_error(c->s, c->out, 500, "SYSTEM_ERROR",
-				 "系统错误");
+			wx_error(c->s, c->out, 500, "SYSTEM_ERROR", "系统错误");
 			return;
 		}
 		snprintf(o->trade_type, sizeof(o->trade_type), "%s", type);
@@ -376,7 +390,8 @@ static void create_order(struct wx_ctx *c, const char *type)
 			 pid);
 		wx_json(c->s, c->out, 200, json_pack("{s:s}", "h5_url", buf));
 	} else {
-		wx_json(c->s, c->out, 200, json_pack("{s:s}", "prepay_id", pid));
+		wx_json(c->s, c->out, 200,
+			json_pack("{s:s}", "prepay_id", pid));
 	}
 }
 
@@ -411,10 +426,14 @@ static void close_order(struct wx_ctx *c, struct sim_order *o)
 static const char *refund_status(const struct sim_refund *r)
 {
 	switch (r->state) {
-	case SIM_SUCCESS: return "SUCCESS";
-	case SIM_FAILED: return "ABNORMAL";
-	case SIM_CLOSED: return "CLOSED";
-	default: return "PROCESSING";
+	case SIM_SUCCESS:
+		return "SUCCESS";
+	case SIM_FAILED:
+		return "ABNORMAL";
+	case SIM_CLOSED:
+		return "CLOSED";
+	default:
+		return "PROCESSING";
 	}
 }
 
@@ -466,7 +485,8 @@ static json_t *refund_json(const struct sim_refund *r, int notify)
 static void create_refund(struct wx_ctx *c)
 {
 	json_t *b = c->body, *amt = json_object_get(b, "amount");
-	const char *no = jstr(b, "out_trade_no"), *tid = jstr(b, "transaction_id");
+	const char *no = jstr(b, "out_trade_no"),
+		   *tid = jstr(b, "transaction_id");
 	const char *rno = jstr(b, "out_refund_no");
 	json_t *refund = json_object_get(amt, "refund");
 	json_t *total = json_object_get(amt, "total");
@@ -490,8 +510,7 @@ static void create_refund(struct wx_ctx *c)
 	}
 	r = sim_refund_find(c->s, SIM_WECHAT, rno);
 	if (r) {
-		if (r->order != o ||
-		    r->amount != json_integer_value(refund)) {
+		if (r->order != o || r->amount != json_integer_value(refund)) {
 			wx_error(c->s, c->out, 400, "INVALID_REQUEST",
 				 "退款单号重复，且与之前请求的信息不一致");
 			return;
@@ -543,39 +562,39 @@ static json_t *batch_json(const struct sim_payout *p, int details)
 {
 	const char *bs = p->state == SIM_PROCESSING ? "ACCEPTED" : "FINISHED";
 	const char *ds = p->state == SIM_SUCCESS ? "SUCCESS" :
-			 p->state == SIM_FAILED ? "FAIL" : "PROCESSING";
+			 p->state == SIM_FAILED	 ? "FAIL" :
+						   "PROCESSING";
 	json_t *tb, *j;
 	char t[40];
 
 	sim_time_rfc3339(p->created_ms, t, sizeof(t));
-	tb = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:i,s:s}",
-		       "mchid", p->merchant, "out_batch_no", p->out_no,
-		       "batch_id", p->payout_id, "appid", p->txn_time,
-		       "batch_status", bs, "batch_type", "API", "batch_name",
-		       "payout", "batch_remark", "payout", "total_amount",
-		       (json_int_t)p->amount, "total_num", 1, "create_time",
-		       t);
+	tb = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:i,s:s}", "mchid",
+		       p->merchant, "out_batch_no", p->out_no, "batch_id",
+		       p->payout_id, "appid", p->txn_time, "batch_status", bs,
+		       "batch_type", "API", "batch_name", "payout",
+		       "batch_remark", "payout", "total_amount",
+		       (json_int_t)p->amount, "total_num", 1, "create_time", t);
 	if (p->state != SIM_PROCESSING) {
 		sim_time_rfc3339(p->done_ms, t, sizeof(t));
 		json_object_set_new(tb, "update_time", json_string(t));
 	}
 	json_object_set_new(tb, "success_amount",
-			    json_integer(p->state == SIM_SUCCESS ? p->amount
-								 : 0));
+			    json_integer(p->state == SIM_SUCCESS ? p->amount :
+								   0));
 	json_object_set_new(tb, "success_num",
 			    json_integer(p->state == SIM_SUCCESS));
 	json_object_set_new(tb, "fail_amount",
-			    json_integer(p->state == SIM_FAILED ? p->amount
-								: 0));
+			    json_integer(p->state == SIM_FAILED ? p->amount :
+								  0));
 	json_object_set_new(tb, "fail_num",
 			    json_integer(p->state == SIM_FAILED));
 	j = json_pack("{s:o}", "transfer_batch", tb);
 	if (details)
-		json_object_set_new(
-			j, "transfer_detail_list",
-			json_pack("[{s:s,s:s,s:s}]", "detail_id", p->detail_id,
-				  "out_detail_no", p->detail_no,
-				  "detail_status", ds));
+		json_object_set_new(j, "transfer_detail_list",
+				    json_pack("[{s:s,s:s,s:s}]", "detail_id",
+					      p->detail_id, "out_detail_no",
+					      p->detail_no, "detail_status",
+					      ds));
 	return j;
 }
 
@@ -604,8 +623,7 @@ static void create_batch(struct wx_ctx *c)
 		p = sim_payout_new(c->s, SIM_WECHAT, c->mch->mchid, no,
 				   json_integer_value(total), NULL, 0);
 		if (!p) {
-			wx_error(c->s, c->out, 500, "SYSTEM_ERROR",
-				 "系统错误");
+			wx_error(c->s, c->out, 500, "SYSTEM_ERROR", "系统错误");
 			return;
 		}
 		snprintf(p->kind, sizeof(p->kind), "batch");
@@ -653,7 +671,8 @@ static void query_batch(struct wx_ctx *c, const char *no, const char *detail,
 			  "out_detail_no", p->detail_no, "detail_id",
 			  p->detail_id, "detail_status",
 			  p->state == SIM_SUCCESS ? "SUCCESS" :
-			  p->state == SIM_FAILED ? "FAIL" : "PROCESSING",
+			  p->state == SIM_FAILED  ? "FAIL" :
+						    "PROCESSING",
 			  "transfer_amount", (json_int_t)p->amount,
 			  "transfer_remark", "payout", "openid", p->payee,
 			  "initiate_time", t));
@@ -662,7 +681,8 @@ static void query_batch(struct wx_ctx *c, const char *no, const char *detail,
 static const char *bill_state(const struct sim_payout *p)
 {
 	return p->state == SIM_SUCCESS ? "SUCCESS" :
-	       p->state == SIM_FAILED ? "FAIL" : "ACCEPTED";
+	       p->state == SIM_FAILED  ? "FAIL" :
+					 "ACCEPTED";
 }
 
 static json_t *bill_json(const struct sim_payout *p, int notify)
@@ -686,8 +706,7 @@ static json_t *bill_json(const struct sim_payout *p, int notify)
 	json_object_set_new(j, "openid", json_string(p->payee));
 	sim_time_rfc3339(p->created_ms, t, sizeof(t));
 	json_object_set_new(j, "create_time", json_string(t));
-	sim_time_rfc3339(p->done_ms ? p->done_ms : p->created_ms, t,
-			 sizeof(t));
+	sim_time_rfc3339(p->done_ms ? p->done_ms : p->created_ms, t, sizeof(t));
 	json_object_set_new(j, "update_time", json_string(t));
 	return j;
 }
@@ -710,8 +729,7 @@ static void create_bill(struct wx_ctx *c)
 				   json_integer_value(amt),
 				   jstr(b, "notify_url"), 0);
 		if (!p) {
-			wx_error(c->s, c->out, 500, "SYSTEM_ERROR",
-				 "系统错误");
+			wx_error(c->s, c->out, 500, "SYSTEM_ERROR", "系统错误");
 			return;
 		}
 		snprintf(p->kind, sizeof(p->kind), "bill");
@@ -719,8 +737,7 @@ static void create_bill(struct wx_ctx *c)
 		snprintf(p->txn_time, sizeof(p->txn_time), "%.15s", appid);
 	} else if (strcmp(p->kind, "bill") != 0 ||
 		   p->amount != json_integer_value(amt)) {
-		wx_error(c->s, c->out, 400, "INVALID_REQUEST",
-			 "商户单号重复");
+		wx_error(c->s, c->out, 400, "INVALID_REQUEST", "商户单号重复");
 		return;
 	}
 	sim_time_rfc3339(p->created_ms, t, sizeof(t));
@@ -846,8 +863,8 @@ void sim_wechat_handle(struct sim *s, const struct sim_req *rq,
 	else if (!post && seg(api, "/v3/pay/transactions/out-trade-no/", NULL,
 			      a, sizeof(a)))
 		query_order(&c, sim_order_find(s, SIM_WECHAT, a));
-	else if (!post && seg(api, "/v3/pay/transactions/id/", NULL, a,
-			      sizeof(a)))
+	else if (!post &&
+		 seg(api, "/v3/pay/transactions/id/", NULL, a, sizeof(a)))
 		query_order(&c, sim_order_find_trade_no(s, SIM_WECHAT, a));
 	else if (post && seg(api, "/v3/pay/transactions/out-trade-no/",
 			     "/close", a, sizeof(a)))
@@ -865,8 +882,8 @@ void sim_wechat_handle(struct sim *s, const struct sim_req *rq,
 			    rq->query &&
 				    strstr(rq->query,
 					   "need_query_detail=true") != NULL);
-	else if (!post && strncmp(api, "/v3/transfer/batches/out-batch-no/",
-				  34) == 0 &&
+	else if (!post &&
+		 strncmp(api, "/v3/transfer/batches/out-batch-no/", 34) == 0 &&
 		 strstr(api, "/details/out-detail-no/") &&
 		 sscanf(api + 34, "%127[^/]/details/out-detail-no/%127[^/?]", a,
 			b) == 2)
@@ -875,7 +892,8 @@ void sim_wechat_handle(struct sim *s, const struct sim_req *rq,
 		 strcmp(api, "/v3/fund-app/mch-transfer/transfer-bills") == 0)
 		create_bill(&c);
 	else if (!post &&
-		 seg(api, "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/",
+		 seg(api,
+		     "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/",
 		     NULL, a, sizeof(a)))
 		query_bill(&c, a);
 	else
@@ -918,8 +936,8 @@ int sim_wechat_notice(struct sim *s, char kind, void *ent, int bad_sig,
 		url = r->notify_url;
 		m = find_mch(s, r->merchant);
 		event = r->state == SIM_SUCCESS ? "REFUND.SUCCESS" :
-			r->state == SIM_FAILED ? "REFUND.ABNORMAL" :
-						 "REFUND.CLOSED";
+			r->state == SIM_FAILED	? "REFUND.ABNORMAL" :
+						  "REFUND.CLOSED";
 		summary = r->state == SIM_SUCCESS ? "退款成功" : "退款异常";
 		aad = otype = "refund";
 		plain = refund_json(r, 1);
@@ -942,9 +960,9 @@ int sim_wechat_notice(struct sim *s, char kind, void *ent, int bad_sig,
 	ptext = json_dumps(plain, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	sim_random_str(nonce, 12);
 	if (!ptext ||
-	    pr_aes256gcm_encrypt(m->apiv3_key, (const unsigned char *)nonce,
-				 12, aad, strlen(aad), ptext, strlen(ptext),
-				 &ct, &ct_len) != 0 ||
+	    pr_aes256gcm_encrypt(m->apiv3_key, (const unsigned char *)nonce, 12,
+				 aad, strlen(aad), ptext, strlen(ptext), &ct,
+				 &ct_len) != 0 ||
 	    !(ct64 = pr_base64_encode(ct, ct_len)))
 		goto out;
 	sim_random_str(id + 3, 36);

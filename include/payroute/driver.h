@@ -176,7 +176,7 @@ struct payroute_order {
 	 * the payout's for payout and payout_query (UnionPay repeats it as
 	 * txnTime in its queries). */
 	int64_t created_at_ms;
-	int64_t expire_at_ms;  /* 0: none */
+	int64_t expire_at_ms; /* 0: none */
 	/* refunds (refund, refund_query) */
 	const char *refund_id; /* payroute's refund id: out_request_no */
 	int64_t refund_amount;
