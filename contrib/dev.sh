@@ -159,7 +159,7 @@ print_where() {
 
   Route a payment without paying (the sample catalogue is loaded):
     curl -s -H "Authorization: Bearer \$PAYROUTE_ADMIN_TOKEN" -H 'Content-Type: application/json' \\
-      -d '{"amount":10000,"currency":"CNY","method":"alipay","environment":"native_qr"}' \\
+      -d '{"amount":10000,"currency":"CNY","method":"alipay","environment":"native_qr","product_code":"FACE_TO_FACE_PAYMENT"}' \\
       \$PAYROUTE_ADMIN_URL/admin/v1/route/explain
 
   Not there yet: demo merchants (PAYROUTE_MERCHANT_KEY is empty) and the

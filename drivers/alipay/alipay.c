@@ -2177,7 +2177,7 @@ alipay_default_codes(size_t *n, size_t *entry_size)
 static const struct payroute_driver alipay_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "alipay",
-	.version = "0.1.0",
+	.version = "1.0.0",
 	.description = "Alipay open platform gateway (RSA2): precreate, "
 		       "create, wap/page/app pay, query, close, refund, "
 		       "refund query, transfer and its query, notifications",
