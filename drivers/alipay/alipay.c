@@ -116,6 +116,8 @@
 #include <jansson.h>
 #include <payroute/driver.h>
 
+#include "drvconf.h"
+
 #define ALIPAY_MAX_ID 64
 
 struct alipay_state {
@@ -130,117 +132,6 @@ struct alipay_state {
 /* ------------------------------------------------------------------------ */
 /* Config                                                                   */
 /* ------------------------------------------------------------------------ */
-
-/* Reads the string option `key`. A missing required option, a value of
- * another type or an empty string is an error naming the key. Sets *out to
- * NULL when an optional option is missing. The string belongs to conf. */
-static int conf_string(const struct payroute_services *svc,
-		       const payroute_conf *conf, const char *key, int required,
-		       const char **out, char *err, size_t errlen)
-{
-	const char *v = svc->conf_str(conf, key);
-	int64_t ignored;
-
-	*out = NULL;
-	if (!v) {
-		if (svc->conf_int(conf, key, &ignored) == -ENOENT) {
-			if (!required)
-				return 0;
-			snprintf(err, errlen, "%s: required", key);
-		} else {
-			snprintf(err, errlen, "%s: must be a string", key);
-		}
-		return -EINVAL;
-	}
-	if (!*v) {
-		snprintf(err, errlen, "%s: must not be empty", key);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
-/* An identifier: printable ASCII without spaces, at most max bytes. */
-static int check_ident(const char *key, const char *v, size_t max, char *err,
-		       size_t errlen)
-{
-	size_t i, len = strlen(v);
-
-	if (len > max) {
-		snprintf(err, errlen, "%s: longer than %zu characters", key,
-			 max);
-		return -EINVAL;
-	}
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)v[i] <= 0x20 ||
-		    (unsigned char)v[i] >= 0x7f) {
-			snprintf(err, errlen,
-				 "%s: must be printable ASCII without spaces",
-				 key);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/* An absolute http:// or https:// URL with a host. Sets *plain when the
- * scheme is http. */
-static int check_url(const char *key, const char *v, int *plain, char *err,
-		     size_t errlen)
-{
-	const char *rest;
-	size_t i;
-
-	if (strncmp(v, "https://", 8) == 0) {
-		rest = v + 8;
-		*plain = 0;
-	} else if (strncmp(v, "http://", 7) == 0) {
-		rest = v + 7;
-		*plain = 1;
-	} else {
-		snprintf(err, errlen, "%s: must be an http:// or https:// URL",
-			 key);
-		return -EINVAL;
-	}
-	if (!*rest || *rest == '/' || *rest == '?' || *rest == '#') {
-		snprintf(err, errlen, "%s: URL has no host", key);
-		return -EINVAL;
-	}
-	for (i = 0; v[i]; i++) {
-		if ((unsigned char)v[i] <= 0x20 ||
-		    (unsigned char)v[i] == 0x7f) {
-			snprintf(
-				err, errlen,
-				"%s: URL contains a space or control character",
-				key);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/* Loads the key named by option `key` through the core. */
-static int load_key(const struct payroute_services *svc,
-		    const payroute_conf *conf, const char *key, int is_private,
-		    payroute_key **out, char *err, size_t errlen)
-{
-	const char *v;
-	char kerr[256];
-	int rc;
-
-	rc = conf_string(svc, conf, key, 1, &v, err, errlen);
-	if (rc < 0)
-		return rc;
-	kerr[0] = '\0';
-	rc = svc->key_load(v, is_private, out, kerr, sizeof(kerr));
-	if (rc < 0) {
-		snprintf(err, errlen, "%s: cannot load: %s", key,
-			 kerr[0] ? kerr : strerror(-rc));
-		*out = NULL;
-		return rc;
-	}
-	return 0;
-}
 
 static void alipay_fini(void *state)
 {
@@ -278,17 +169,18 @@ static int alipay_init(const struct payroute_services *svc, const char *channel,
 		return -ENOTSUP;
 	}
 
-	rc = conf_string(svc, conf, "app_id", 1, &app_id, err, errlen);
+	rc = drv_conf_string(svc, conf, "app_id", 1, &app_id, err, errlen);
 	if (rc == 0)
-		rc = check_ident("app_id", app_id, ALIPAY_MAX_ID, err, errlen);
+		rc = drv_check_ident("app_id", app_id, ALIPAY_MAX_ID, err,
+				     errlen);
 	if (rc == 0)
-		rc = conf_string(svc, conf, "gateway", 1, &gateway, err,
-				 errlen);
+		rc = drv_conf_string(svc, conf, "gateway", 1, &gateway, err,
+				     errlen);
 	if (rc == 0)
-		rc = check_url("gateway", gateway, &plain, err, errlen);
+		rc = drv_check_url("gateway", gateway, &plain, err, errlen);
 	if (rc == 0)
-		rc = conf_string(svc, conf, "sign_type", 0, &sign_type, err,
-				 errlen);
+		rc = drv_conf_string(svc, conf, "sign_type", 0, &sign_type, err,
+				     errlen);
 	if (rc == 0 && sign_type && strcmp(sign_type, "RSA2") != 0) {
 		snprintf(err, errlen,
 			 "sign_type: \"%s\" is not supported (only RSA2)",
@@ -308,12 +200,12 @@ static int alipay_init(const struct payroute_services *svc, const char *channel,
 	if (!st->channel || !st->app_id || !st->gateway)
 		goto nomem;
 
-	rc = load_key(svc, conf, "app_private_key", 1, &st->app_private_key,
-		      err, errlen);
+	rc = drv_load_key(svc, conf, "app_private_key", 1, &st->app_private_key,
+			  err, errlen);
 	if (rc < 0)
 		goto fail;
-	rc = load_key(svc, conf, "alipay_public_key", 0, &st->alipay_public_key,
-		      err, errlen);
+	rc = drv_load_key(svc, conf, "alipay_public_key", 0,
+			  &st->alipay_public_key, err, errlen);
 	if (rc < 0)
 		goto fail;
 
@@ -392,7 +284,7 @@ static int need_id(const char *v, const char *what, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: required", what);
 		return -EINVAL;
 	}
-	return check_ident(what, v, ALIPAY_MAX_ID, err, errlen);
+	return drv_check_ident(what, v, ALIPAY_MAX_ID, err, errlen);
 }
 
 static int need_cny(const struct payroute_order *o, char *err, size_t errlen)
@@ -610,7 +502,8 @@ static int sign_request(struct alipay_state *st, struct alipay_req *ar,
 	if (notify_url && *notify_url) {
 		int plain;
 
-		rc = check_url("notify_url", notify_url, &plain, err, errlen);
+		rc = drv_check_url("notify_url", notify_url, &plain, err,
+				   errlen);
 		if (rc < 0)
 			return rc;
 	}

@@ -85,6 +85,8 @@
 #include <jansson.h>
 #include <payroute/driver.h>
 
+#include "drvconf.h"
+
 #define WECHAT_MAX_ID 64
 #define WECHAT_APIV3_KEY_LEN 32
 #define WECHAT_NONCE_LEN 32
@@ -111,117 +113,6 @@ struct wechat_state {
 /* ------------------------------------------------------------------------ */
 /* Config                                                                   */
 /* ------------------------------------------------------------------------ */
-
-/* Reads the string option `key`. A missing required option, a value of
- * another type or an empty string is an error naming the key. Sets *out to
- * NULL when an optional option is missing. The string belongs to conf. */
-static int conf_string(const struct payroute_services *svc,
-		       const payroute_conf *conf, const char *key, int required,
-		       const char **out, char *err, size_t errlen)
-{
-	const char *v = svc->conf_str(conf, key);
-	int64_t ignored;
-
-	*out = NULL;
-	if (!v) {
-		if (svc->conf_int(conf, key, &ignored) == -ENOENT) {
-			if (!required)
-				return 0;
-			snprintf(err, errlen, "%s: required", key);
-		} else {
-			snprintf(err, errlen, "%s: must be a string", key);
-		}
-		return -EINVAL;
-	}
-	if (!*v) {
-		snprintf(err, errlen, "%s: must not be empty", key);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
-/* An identifier: printable ASCII without spaces, at most max bytes. */
-static int check_ident(const char *key, const char *v, size_t max, char *err,
-		       size_t errlen)
-{
-	size_t i, len = strlen(v);
-
-	if (len > max) {
-		snprintf(err, errlen, "%s: longer than %zu characters", key,
-			 max);
-		return -EINVAL;
-	}
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)v[i] <= 0x20 ||
-		    (unsigned char)v[i] >= 0x7f) {
-			snprintf(err, errlen,
-				 "%s: must be printable ASCII without spaces",
-				 key);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/* An absolute http:// or https:// URL with a host. Sets *plain when the
- * scheme is http. */
-static int check_url(const char *key, const char *v, int *plain, char *err,
-		     size_t errlen)
-{
-	const char *rest;
-	size_t i;
-
-	if (strncmp(v, "https://", 8) == 0) {
-		rest = v + 8;
-		*plain = 0;
-	} else if (strncmp(v, "http://", 7) == 0) {
-		rest = v + 7;
-		*plain = 1;
-	} else {
-		snprintf(err, errlen, "%s: must be an http:// or https:// URL",
-			 key);
-		return -EINVAL;
-	}
-	if (!*rest || *rest == '/' || *rest == '?' || *rest == '#') {
-		snprintf(err, errlen, "%s: URL has no host", key);
-		return -EINVAL;
-	}
-	for (i = 0; v[i]; i++) {
-		if ((unsigned char)v[i] <= 0x20 ||
-		    (unsigned char)v[i] == 0x7f) {
-			snprintf(
-				err, errlen,
-				"%s: URL contains a space or control character",
-				key);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/* Loads the key named by option `key` through the core. */
-static int load_key(const struct payroute_services *svc,
-		    const payroute_conf *conf, const char *key, int is_private,
-		    payroute_key **out, char *err, size_t errlen)
-{
-	const char *v;
-	char kerr[256];
-	int rc;
-
-	rc = conf_string(svc, conf, key, 1, &v, err, errlen);
-	if (rc < 0)
-		return rc;
-	kerr[0] = '\0';
-	rc = svc->key_load(v, is_private, out, kerr, sizeof(kerr));
-	if (rc < 0) {
-		snprintf(err, errlen, "%s: cannot load: %s", key,
-			 kerr[0] ? kerr : strerror(-rc));
-		*out = NULL;
-		return rc;
-	}
-	return 0;
-}
 
 static void wechat_fini(void *state)
 {
@@ -252,9 +143,9 @@ static int conf_ident(const struct payroute_services *svc,
 	const char *v;
 	int rc;
 
-	rc = conf_string(svc, conf, key, 1, &v, err, errlen);
+	rc = drv_conf_string(svc, conf, key, 1, &v, err, errlen);
 	if (rc == 0)
-		rc = check_ident(key, v, WECHAT_MAX_ID, err, errlen);
+		rc = drv_check_ident(key, v, WECHAT_MAX_ID, err, errlen);
 	if (rc < 0)
 		return rc;
 	*out = strdup(v);
@@ -305,9 +196,9 @@ static int wechat_init(const struct payroute_services *svc, const char *channel,
 	if (rc < 0)
 		goto fail;
 
-	rc = conf_string(svc, conf, "api_base", 1, &api_base, err, errlen);
+	rc = drv_conf_string(svc, conf, "api_base", 1, &api_base, err, errlen);
 	if (rc == 0)
-		rc = check_url("api_base", api_base, &plain, err, errlen);
+		rc = drv_check_url("api_base", api_base, &plain, err, errlen);
 	if (rc < 0)
 		goto fail;
 	st->api_base = strdup(api_base);
@@ -329,7 +220,8 @@ static int wechat_init(const struct payroute_services *svc, const char *channel,
 		goto fail;
 
 	/* The APIv3 key is used as the 32 bytes of an AES-256 key. */
-	rc = conf_string(svc, conf, "apiv3_key", 1, &apiv3_key, err, errlen);
+	rc = drv_conf_string(svc, conf, "apiv3_key", 1, &apiv3_key, err,
+			     errlen);
 	if (rc < 0)
 		goto fail;
 	len = strlen(apiv3_key);
@@ -342,12 +234,12 @@ static int wechat_init(const struct payroute_services *svc, const char *channel,
 	}
 	memcpy(st->apiv3_key, apiv3_key, WECHAT_APIV3_KEY_LEN);
 
-	rc = load_key(svc, conf, "merchant_private_key", 1,
-		      &st->merchant_private_key, err, errlen);
+	rc = drv_load_key(svc, conf, "merchant_private_key", 1,
+			  &st->merchant_private_key, err, errlen);
 	if (rc < 0)
 		goto fail;
-	rc = load_key(svc, conf, "platform_public_key", 0,
-		      &st->platform_public_key, err, errlen);
+	rc = drv_load_key(svc, conf, "platform_public_key", 0,
+			  &st->platform_public_key, err, errlen);
 	if (rc < 0)
 		goto fail;
 
@@ -464,7 +356,7 @@ static int check_id(const char *what, const char *v, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: required", what);
 		return -EINVAL;
 	}
-	return check_ident(what, v, WECHAT_MAX_ID, err, errlen);
+	return drv_check_ident(what, v, WECHAT_MAX_ID, err, errlen);
 }
 
 /* An amount in fen: WeChat Pay takes a positive 32-bit integer. */
@@ -1352,8 +1244,8 @@ static int wechat_parse_pay(void *state, const struct payroute_order *o,
 	} else {
 		rc = jstr(body, "prepay_id", 1, &v, err, errlen);
 		if (rc == 0)
-			rc = check_ident("prepay_id", v, WECHAT_MAX_ID, err,
-					 errlen) < 0 ?
+			rc = drv_check_ident("prepay_id", v, WECHAT_MAX_ID, err,
+					     errlen) < 0 ?
 				     -EPROTO :
 				     0;
 		if (rc == 0 && strcmp(type, "jsapi") == 0)

@@ -6,7 +6,8 @@
 #     // FUZZ_DRIVER: drivers/bank/bank.c
 # (a path relative to the source tree). The target is linked with that
 # driver's .c and the core files behind pr_services() (core/services.c,
-# core/crypto.c, core/drvobj.c, core/log.c), all compiled here with clang
+# core/crypto.c, core/drvobj.c, core/log.c) and drivers/common/drvconf.c,
+# all compiled here with clang
 # -fsanitize=fuzzer,address,undefined -g -O1; nothing comes from the
 # automake build. FUZZ_KEY_DIR (the test keys) is defined for every target.
 #
@@ -28,10 +29,11 @@ out=$(cd "$out" && pwd)
 deps=$(pkg-config --cflags --libs jansson libcrypto)
 flags="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-g -O1 -std=gnu11 -Wall -Wextra -Wno-unused-parameter
-	-I$src/include -I$src/core -DFUZZ_KEY_DIR=\"$src/tests/keys\"
+	-I$src/include -I$src/core -I$src/drivers/common
+	-DFUZZ_KEY_DIR=\"$src/tests/keys\"
 	${FUZZ_CFLAGS:-}"
 core="$src/core/services.c $src/core/crypto.c $src/core/drvobj.c
-	$src/core/log.c"
+	$src/core/log.c $src/drivers/common/drvconf.c"
 
 status=0
 built=0
