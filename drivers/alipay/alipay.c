@@ -116,6 +116,7 @@
 #include <jansson.h>
 #include <payroute/driver.h>
 
+#include "drvbuf.h"
 #include "drvconf.h"
 
 #define ALIPAY_MAX_ID 64
@@ -162,12 +163,9 @@ static int alipay_init(const struct payroute_services *svc, const char *channel,
 		snprintf(err, errlen, "init: missing argument");
 		return -EINVAL;
 	}
-	if (svc->abi_major != PAYROUTE_ABI_MAJOR ||
-	    !PAYROUTE_HAS_FIELD(svc, struct payroute_services, random_bytes)) {
-		snprintf(err, errlen, "services table ABI %u.%u is too old",
-			 (unsigned)svc->abi_major, (unsigned)svc->abi_minor);
-		return -ENOTSUP;
-	}
+	rc = drv_check_services(svc, err, errlen);
+	if (rc < 0)
+		return rc;
 
 	rc = drv_conf_string(svc, conf, "app_id", 1, &app_id, err, errlen);
 	if (rc == 0)
@@ -354,37 +352,6 @@ static int beijing_time(int64_t ms, char *buf, size_t len)
 	return 0;
 }
 
-/* A growing NUL-terminated buffer (malloc'd). */
-struct sbuf {
-	char *d;
-	size_t len, cap;
-	int oom;
-};
-
-static void sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	char *d;
-	size_t cap;
-
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		d = realloc(b->d, cap);
-		if (!d) {
-			b->oom = 1;
-			return;
-		}
-		b->d = d;
-		b->cap = cap;
-	}
-	memcpy(b->d + b->len, s, n);
-	b->len += n;
-	b->d[b->len] = '\0';
-}
-
 /* ------------------------------------------------------------------------ */
 /* Parameters and signatures                                                */
 /* ------------------------------------------------------------------------ */
@@ -410,11 +377,11 @@ static int param_cmp(const void *a, const void *b)
 static char *join_params(const struct payroute_services *svc,
 			 const struct alipay_param *p, size_t n, int flags)
 {
-	struct sbuf b = { 0 };
+	struct drv_buf b = { 0 };
 	char *ek, *ev;
 	int first = 1;
 
-	sbuf_add(&b, "", 0);
+	drv_buf_add(&b, "", 0);
 	for (size_t i = 0; i < n; i++) {
 		if ((flags & JOIN_NO_SIGN) && strcmp(p[i].key, "sign") == 0)
 			continue;
@@ -424,7 +391,7 @@ static char *join_params(const struct payroute_services *svc,
 		if ((flags & JOIN_NO_EMPTY) && !*p[i].value)
 			continue;
 		if (!first)
-			sbuf_add(&b, "&", 1);
+			drv_buf_add(&b, "&", 1);
 		first = 0;
 		if (flags & JOIN_ENCODE) {
 			ek = svc->url_encode(p[i].key);
@@ -432,23 +399,23 @@ static char *join_params(const struct payroute_services *svc,
 			if (!ek || !ev)
 				b.oom = 1;
 			else {
-				sbuf_add(&b, ek, strlen(ek));
-				sbuf_add(&b, "=", 1);
-				sbuf_add(&b, ev, strlen(ev));
+				drv_buf_add(&b, ek, strlen(ek));
+				drv_buf_add(&b, "=", 1);
+				drv_buf_add(&b, ev, strlen(ev));
 			}
 			svc->free(ek);
 			svc->free(ev);
 		} else {
-			sbuf_add(&b, p[i].key, strlen(p[i].key));
-			sbuf_add(&b, "=", 1);
-			sbuf_add(&b, p[i].value, strlen(p[i].value));
+			drv_buf_add(&b, p[i].key, strlen(p[i].key));
+			drv_buf_add(&b, "=", 1);
+			drv_buf_add(&b, p[i].value, strlen(p[i].value));
 		}
 	}
 	if (b.oom) {
-		free(b.d);
+		free(b.p);
 		return NULL;
 	}
-	return b.d;
+	return b.p;
 }
 
 /* A signed request: the parameters (sorted, sign last) and what they point
@@ -1367,7 +1334,7 @@ static int pay_link(struct alipay_state *st, const struct payroute_order *o,
 		    char *err, size_t errlen)
 {
 	const struct payroute_services *svc = st->svc;
-	struct sbuf url = { 0 };
+	struct drv_buf url = { 0 };
 	struct alipay_req ar;
 	char *encoded = NULL;
 	json_t *biz;
@@ -1391,12 +1358,12 @@ static int pay_link(struct alipay_state *st, const struct payroute_order *o,
 	if (!encoded)
 		goto out;
 	if (pe->kind == PAY_URL) {
-		sbuf_add(&url, st->gateway, strlen(st->gateway));
-		sbuf_add(&url, strchr(st->gateway, '?') ? "&" : "?", 1);
-		sbuf_add(&url, encoded, strlen(encoded));
+		drv_buf_add(&url, st->gateway, strlen(st->gateway));
+		drv_buf_add(&url, strchr(st->gateway, '?') ? "&" : "?", 1);
+		drv_buf_add(&url, encoded, strlen(encoded));
 		if (url.oom)
 			goto out;
-		rc = svc->kv_set(out->payer, "pay_url", url.d);
+		rc = svc->kv_set(out->payer, "pay_url", url.p);
 	} else {
 		rc = svc->kv_set(out->payer, "order_string", encoded);
 	}
@@ -1414,7 +1381,7 @@ out:
 		snprintf(err, errlen, "cannot fill the payer payload: %s",
 			 strerror(-rc));
 	free(encoded);
-	free(url.d);
+	free(url.p);
 	req_clear(svc, &ar);
 	return rc;
 }

@@ -117,6 +117,7 @@
 
 #include <payroute/driver.h>
 
+#include "drvbuf.h"
 #include "drvconf.h"
 
 #define BANK_MAX_ID 64
@@ -155,27 +156,6 @@ static void bank_fini(void *state)
 	free(st);
 }
 
-/* Reads a required identifier option and keeps a copy in *out. */
-static int conf_ident(const struct payroute_services *svc,
-		      const payroute_conf *conf, const char *key, char **out,
-		      char *err, size_t errlen)
-{
-	const char *v;
-	int rc;
-
-	rc = drv_conf_string(svc, conf, key, 1, &v, err, errlen);
-	if (rc == 0)
-		rc = drv_check_ident(key, v, BANK_MAX_ID, err, errlen);
-	if (rc < 0)
-		return rc;
-	*out = strdup(v);
-	if (!*out) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static int bank_init(const struct payroute_services *svc, const char *channel,
 		     const payroute_conf *conf, void **state, char *err,
 		     size_t errlen)
@@ -190,12 +170,9 @@ static int bank_init(const struct payroute_services *svc, const char *channel,
 		snprintf(err, errlen, "init: missing argument");
 		return -EINVAL;
 	}
-	if (svc->abi_major != PAYROUTE_ABI_MAJOR ||
-	    !PAYROUTE_HAS_FIELD(svc, struct payroute_services, random_bytes)) {
-		snprintf(err, errlen, "services table ABI %u.%u is too old",
-			 (unsigned)svc->abi_major, (unsigned)svc->abi_minor);
-		return -ENOTSUP;
-	}
+	rc = drv_check_services(svc, err, errlen);
+	if (rc < 0)
+		return rc;
 
 	st = calloc(1, sizeof(*st));
 	if (!st) {
@@ -210,7 +187,8 @@ static int bank_init(const struct payroute_services *svc, const char *channel,
 		goto fail;
 	}
 
-	rc = conf_ident(svc, conf, "mer_id", &st->mer_id, err, errlen);
+	rc = drv_conf_ident(svc, conf, "mer_id", BANK_MAX_ID, &st->mer_id, err,
+			    errlen);
 	if (rc < 0)
 		goto fail;
 	rc = drv_conf_string(svc, conf, "gateway", 1, &gateway, err, errlen);
@@ -227,7 +205,8 @@ static int bank_init(const struct payroute_services *svc, const char *channel,
 	len = strlen(st->gateway);
 	while (len > 0 && st->gateway[len - 1] == '/')
 		st->gateway[--len] = '\0';
-	rc = conf_ident(svc, conf, "cert_id", &st->cert_id, err, errlen);
+	rc = drv_conf_ident(svc, conf, "cert_id", BANK_MAX_ID, &st->cert_id,
+			    err, errlen);
 	if (rc < 0)
 		goto fail;
 
@@ -541,14 +520,6 @@ struct bank_msg {
 	size_t n;
 };
 
-/* A growing NUL-terminated string. */
-struct bank_buf {
-	char *p;
-	size_t len;
-	size_t cap;
-	int oom;
-};
-
 static void msg_clear(struct bank_msg *m)
 {
 	for (size_t i = 0; i < m->n; i++) {
@@ -605,35 +576,6 @@ static int msg_add(struct bank_msg *m, const char *key, const char *value)
 	return msg_add_n(m, key, strlen(key), value, strlen(value));
 }
 
-static void buf_add(struct bank_buf *b, const char *s, size_t n)
-{
-	char *p;
-	size_t cap;
-
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void buf_str(struct bank_buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
 static int cmp_field(const void *a, const void *b)
 {
 	const struct bank_field *const *x = a;
@@ -658,22 +600,22 @@ static int msg_digest_hex(const struct payroute_services *svc,
 			  const struct bank_msg *m, char **hex)
 {
 	const struct bank_field *order[BANK_MAX_FIELDS];
-	struct bank_buf b = { 0 };
+	struct drv_buf b = { 0 };
 	unsigned char md[32];
 	size_t n = msg_sorted(m, order);
 	int first = 1, rc;
 
 	*hex = NULL;
-	buf_add(&b, "", 0);
+	drv_buf_add(&b, "", 0);
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(order[i]->key, "signature") == 0)
 			continue;
 		if (!first)
-			buf_add(&b, "&", 1);
+			drv_buf_add(&b, "&", 1);
 		first = 0;
-		buf_str(&b, order[i]->key);
-		buf_add(&b, "=", 1);
-		buf_str(&b, order[i]->value);
+		drv_buf_str(&b, order[i]->key);
+		drv_buf_add(&b, "=", 1);
+		drv_buf_str(&b, order[i]->value);
 	}
 	if (b.oom) {
 		rc = -ENOMEM;
@@ -1189,7 +1131,7 @@ static int make_msg(struct bank_state *st, enum bank_op op,
 			goto out;
 		}
 		if (o->payee_name && *o->payee_name) {
-			struct bank_buf b = { 0 };
+			struct drv_buf b = { 0 };
 
 			if (strpbrk(o->payee_name, "{}&=")) {
 				snprintf(err, errlen,
@@ -1198,9 +1140,9 @@ static int make_msg(struct bank_state *st, enum bank_op op,
 				rc = -EINVAL;
 				goto out;
 			}
-			buf_str(&b, "{customerNm=");
-			buf_str(&b, o->payee_name);
-			buf_str(&b, "}");
+			drv_buf_str(&b, "{customerNm=");
+			drv_buf_str(&b, o->payee_name);
+			drv_buf_str(&b, "}");
 			info = b.oom ? NULL :
 				       st->svc->base64_encode(b.p, b.len);
 			free(b.p);
@@ -1252,7 +1194,7 @@ static int build(void *state, enum bank_op op, const struct payroute_order *o,
 	const struct payroute_services *svc = st->svc;
 	const struct bank_field *order[BANK_MAX_FIELDS];
 	struct bank_msg m = { .n = 0 };
-	struct bank_buf body = { 0 }, url = { 0 };
+	struct drv_buf body = { 0 }, url = { 0 };
 	char *k, *v;
 	size_t n;
 	int rc;
@@ -1268,10 +1210,10 @@ static int build(void *state, enum bank_op op, const struct payroute_order *o,
 		v = svc->url_encode(order[i]->value);
 		if (k && v) {
 			if (i)
-				buf_add(&body, "&", 1);
-			buf_str(&body, k);
-			buf_add(&body, "=", 1);
-			buf_str(&body, v);
+				drv_buf_add(&body, "&", 1);
+			drv_buf_str(&body, k);
+			drv_buf_add(&body, "=", 1);
+			drv_buf_str(&body, v);
 		} else {
 			body.oom = 1;
 		}
@@ -1280,8 +1222,8 @@ static int build(void *state, enum bank_op op, const struct payroute_order *o,
 		if (v)
 			svc->free(v);
 	}
-	buf_str(&url, st->gateway);
-	buf_str(&url, op_path(op));
+	drv_buf_str(&url, st->gateway);
+	drv_buf_str(&url, op_path(op));
 	if (body.oom || url.oom) {
 		rc = -ENOMEM;
 		goto out;
@@ -1562,27 +1504,27 @@ out:
 }
 
 /* Escapes s for an HTML attribute value. */
-static void html_escape(struct bank_buf *b, const char *s)
+static void html_escape(struct drv_buf *b, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
 		case '&':
-			buf_str(b, "&amp;");
+			drv_buf_str(b, "&amp;");
 			break;
 		case '<':
-			buf_str(b, "&lt;");
+			drv_buf_str(b, "&lt;");
 			break;
 		case '>':
-			buf_str(b, "&gt;");
+			drv_buf_str(b, "&gt;");
 			break;
 		case '"':
-			buf_str(b, "&quot;");
+			drv_buf_str(b, "&quot;");
 			break;
 		case '\'':
-			buf_str(b, "&#39;");
+			drv_buf_str(b, "&#39;");
 			break;
 		default:
-			buf_add(b, s, 1);
+			drv_buf_add(b, s, 1);
 		}
 	}
 }
@@ -1596,7 +1538,7 @@ static int parse_pay(void *state, const struct payroute_order *o,
 	struct bank_state *st = state;
 	const struct bank_field *order[BANK_MAX_FIELDS];
 	struct bank_msg m = { .n = 0 };
-	struct bank_buf b = { 0 };
+	struct drv_buf b = { 0 };
 	size_t n;
 	int rc;
 
@@ -1612,20 +1554,20 @@ static int parse_pay(void *state, const struct payroute_order *o,
 	if (rc < 0)
 		goto out;
 	n = msg_sorted(&m, order);
-	buf_str(&b, "<!DOCTYPE html><html><head><meta charset=\"UTF-8\">"
-		    "</head><body onload=\"document.forms[0].submit()\">"
-		    "<form id=\"pay_form\" method=\"post\" action=\"");
+	drv_buf_str(&b, "<!DOCTYPE html><html><head><meta charset=\"UTF-8\">"
+			"</head><body onload=\"document.forms[0].submit()\">"
+			"<form id=\"pay_form\" method=\"post\" action=\"");
 	html_escape(&b, st->gateway);
 	html_escape(&b, op_path(OP_PAY));
-	buf_str(&b, "\">");
+	drv_buf_str(&b, "\">");
 	for (size_t i = 0; i < n; i++) {
-		buf_str(&b, "<input type=\"hidden\" name=\"");
+		drv_buf_str(&b, "<input type=\"hidden\" name=\"");
 		html_escape(&b, order[i]->key);
-		buf_str(&b, "\" value=\"");
+		drv_buf_str(&b, "\" value=\"");
 		html_escape(&b, order[i]->value);
-		buf_str(&b, "\"/>");
+		drv_buf_str(&b, "\"/>");
 	}
-	buf_str(&b, "</form></body></html>");
+	drv_buf_str(&b, "</form></body></html>");
 	if (b.oom) {
 		rc = -ENOMEM;
 		goto out;

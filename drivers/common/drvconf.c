@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "drvconf.h"
@@ -116,6 +117,38 @@ int drv_load_key(const struct payroute_services *svc, const payroute_conf *conf,
 			 kerr[0] ? kerr : strerror(-rc));
 		*out = NULL;
 		return rc;
+	}
+	return 0;
+}
+
+int drv_conf_ident(const struct payroute_services *svc,
+		   const payroute_conf *conf, const char *key, size_t max,
+		   char **out, char *err, size_t errlen)
+{
+	const char *v;
+	int rc;
+
+	rc = drv_conf_string(svc, conf, key, 1, &v, err, errlen);
+	if (rc == 0)
+		rc = drv_check_ident(key, v, max, err, errlen);
+	if (rc < 0)
+		return rc;
+	*out = strdup(v);
+	if (!*out) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int drv_check_services(const struct payroute_services *svc, char *err,
+		       size_t errlen)
+{
+	if (svc->abi_major != PAYROUTE_ABI_MAJOR ||
+	    !PAYROUTE_HAS_FIELD(svc, struct payroute_services, random_bytes)) {
+		snprintf(err, errlen, "services table ABI %u.%u is too old",
+			 (unsigned)svc->abi_major, (unsigned)svc->abi_minor);
+		return -ENOTSUP;
 	}
 	return 0;
 }

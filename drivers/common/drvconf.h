@@ -10,6 +10,11 @@
 
 #include <payroute/driver.h>
 
+/* Checks that the core's services table has our ABI major and every
+ * service up to random_bytes. Returns 0 or -ENOTSUP (err filled). */
+int drv_check_services(const struct payroute_services *svc, char *err,
+		       size_t errlen);
+
 /* Reads the string option `key`. A missing required option, a value of
  * another type or an empty string is an error naming the key; *out is NULL
  * when an optional option is missing. The string belongs to conf. */
@@ -20,6 +25,12 @@ int drv_conf_string(const struct payroute_services *svc,
 /* An identifier: printable ASCII without spaces, at most max bytes. */
 int drv_check_ident(const char *key, const char *v, size_t max, char *err,
 		    size_t errlen);
+
+/* Reads a required identifier option (drv_conf_string + drv_check_ident
+ * with max) and keeps a copy in *out (malloc'd: free it). */
+int drv_conf_ident(const struct payroute_services *svc,
+		   const payroute_conf *conf, const char *key, size_t max,
+		   char **out, char *err, size_t errlen);
 
 /* An absolute http:// or https:// URL with a host; *plain is set when the
  * scheme is http. */

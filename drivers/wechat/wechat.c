@@ -135,27 +135,6 @@ static void wechat_fini(void *state)
 	free(st);
 }
 
-/* Reads a required identifier option and keeps a copy in *out. */
-static int conf_ident(const struct payroute_services *svc,
-		      const payroute_conf *conf, const char *key, char **out,
-		      char *err, size_t errlen)
-{
-	const char *v;
-	int rc;
-
-	rc = drv_conf_string(svc, conf, key, 1, &v, err, errlen);
-	if (rc == 0)
-		rc = drv_check_ident(key, v, WECHAT_MAX_ID, err, errlen);
-	if (rc < 0)
-		return rc;
-	*out = strdup(v);
-	if (!*out) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static int wechat_init(const struct payroute_services *svc, const char *channel,
 		       const payroute_conf *conf, void **state, char *err,
 		       size_t errlen)
@@ -170,12 +149,9 @@ static int wechat_init(const struct payroute_services *svc, const char *channel,
 		snprintf(err, errlen, "init: missing argument");
 		return -EINVAL;
 	}
-	if (svc->abi_major != PAYROUTE_ABI_MAJOR ||
-	    !PAYROUTE_HAS_FIELD(svc, struct payroute_services, random_bytes)) {
-		snprintf(err, errlen, "services table ABI %u.%u is too old",
-			 (unsigned)svc->abi_major, (unsigned)svc->abi_minor);
-		return -ENOTSUP;
-	}
+	rc = drv_check_services(svc, err, errlen);
+	if (rc < 0)
+		return rc;
 
 	st = calloc(1, sizeof(*st));
 	if (!st) {
@@ -190,9 +166,11 @@ static int wechat_init(const struct payroute_services *svc, const char *channel,
 		goto fail;
 	}
 
-	rc = conf_ident(svc, conf, "mch_id", &st->mch_id, err, errlen);
+	rc = drv_conf_ident(svc, conf, "mch_id", WECHAT_MAX_ID, &st->mch_id,
+			    err, errlen);
 	if (rc == 0)
-		rc = conf_ident(svc, conf, "appid", &st->appid, err, errlen);
+		rc = drv_conf_ident(svc, conf, "appid", WECHAT_MAX_ID,
+				    &st->appid, err, errlen);
 	if (rc < 0)
 		goto fail;
 
@@ -211,11 +189,12 @@ static int wechat_init(const struct payroute_services *svc, const char *channel,
 	while (len > 0 && st->api_base[len - 1] == '/')
 		st->api_base[--len] = '\0';
 
-	rc = conf_ident(svc, conf, "merchant_serial_no",
-			&st->merchant_serial_no, err, errlen);
+	rc = drv_conf_ident(svc, conf, "merchant_serial_no", WECHAT_MAX_ID,
+			    &st->merchant_serial_no, err, errlen);
 	if (rc == 0)
-		rc = conf_ident(svc, conf, "platform_serial_no",
-				&st->platform_serial_no, err, errlen);
+		rc = drv_conf_ident(svc, conf, "platform_serial_no",
+				    WECHAT_MAX_ID, &st->platform_serial_no, err,
+				    errlen);
 	if (rc < 0)
 		goto fail;
 

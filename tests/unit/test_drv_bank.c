@@ -476,6 +476,48 @@ static void expect_vector(const struct fields *f, const char *name)
 	free(sorted);
 }
 
+/* init refuses a services table of another ABI major or one too small to
+ * hold every service the driver calls (drivers/common/drvconf.c, the same
+ * check in every in-tree driver). */
+static void test_init_services_abi(void **state)
+{
+	struct fx *fx = *state;
+	static const struct {
+		const char *name;
+		int major_delta;
+		size_t size;
+		int want;
+	} rows[] = {
+		{ "the core's own table", 0, 0, 0 },
+		{ "another ABI major", 1, 0, -ENOTSUP },
+		{ "too small for random_bytes", 0,
+		  offsetof(struct payroute_services, random_bytes), -ENOTSUP },
+	};
+	struct payroute_conf conf;
+	json_t *c = base_conf();
+	char err[256];
+
+	conf.root = c;
+	for (size_t i = 0; i < N_ELEMS(rows); i++) {
+		struct payroute_services svc = *pr_services();
+		void *st = NULL;
+		int rc;
+
+		svc.abi_major = (uint16_t)(svc.abi_major + rows[i].major_delta);
+		if (rows[i].size)
+			svc.size = (uint32_t)rows[i].size;
+		err[0] = '\0';
+		rc = fx->drv->init(&svc, "bank1", &conf, &st, err, sizeof(err));
+		if (rc != rows[i].want ||
+		    (rc < 0 && !strstr(err, "services table ABI")))
+			fail_msg("%s: rc %d (want %d), err \"%s\"",
+				 rows[i].name, rc, rows[i].want, err);
+		if (rc == 0)
+			fx->drv->fini(st);
+	}
+	json_decref(c);
+}
+
 static void test_build_query(void **state)
 {
 	struct fx *fx = *state;
@@ -1184,6 +1226,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_init_errors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_init_services_abi, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_build_query, setup,
 						teardown),
