@@ -162,10 +162,66 @@ print_where() {
       -d '{"amount":10000,"currency":"CNY","method":"alipay","environment":"native_qr","product_code":"FACE_TO_FACE_PAYMENT"}' \\
       \$PAYROUTE_ADMIN_URL/admin/v1/route/explain
 
-  Not there yet: demo merchants (PAYROUTE_MERCHANT_KEY is empty) and the
-  payment API, so no sample payment can be made; they come with the
-  payments issue.
+  Make a payment as the demo merchant, then pay it as the payer would:
+    curl -s -H "Authorization: Bearer \$PAYROUTE_MERCHANT_KEY" -H 'Content-Type: application/json' \\
+      -d '{"merchant_order_no":"my-1","amount":10000,"currency":"CNY","method":"alipay","environment":"native_qr","product_code":"FACE_TO_FACE_PAYMENT","subject":"test"}' \\
+      \$PAYROUTE_MERCHANT_URL/v1/payments
+    curl -s -d '{"channel":"alipay","out_trade_no":"<the payment id>"}' \$PAYROUTE_SIM_URL/_sim/pay
+    curl -s -H "Authorization: Bearer \$PAYROUTE_MERCHANT_KEY" \$PAYROUTE_MERCHANT_URL/v1/payments/<the payment id>
 EOF
+}
+
+# demo_merchant: the merchant "demo", its API key in .dev/merchant_key
+# (created once; re-keyed when the key file was lost).
+demo_merchant() {
+	local out code
+
+	[ -s "$DEV/merchant_key" ] && return 0
+	out=$(admin_call POST /admin/v1/merchants '{"id":"demo","name":"Demo shop","locale":"en"}')
+	code=${out##*$'\n'}
+	if [ "$code" = 409 ]; then
+		out=$(admin_call POST /admin/v1/merchants/demo/keys '{}')
+		code=${out##*$'\n'}
+	fi
+	case $code in
+	200 | 201) ;;
+	*) die "cannot create the demo merchant: HTTP $code: ${out%$'\n'*}" ;;
+	esac
+	(umask 077 && printf '%s' "${out%$'\n'*}" | jq -r .api_key >"$DEV/merchant_key")
+	if printf '%s' "${out%$'\n'*}" | jq -e .notify_secret >/dev/null 2>&1; then
+		(umask 077 && printf '%s' "${out%$'\n'*}" | jq -r .notify_secret >"$DEV/notify_secret")
+	fi
+	say "demo merchant \"demo\" ready (API key in $DEV/merchant_key)"
+}
+
+# sample_payment: one payment through the whole chain: the merchant API
+# routes it to a channel of the sample catalogue, the driver sends it to
+# the simulator, the payer pays (the simulator's /_sim/pay), the channel's
+# signed callback settles it.
+sample_payment() {
+	local key body out code id st i
+
+	key=$(cat "$DEV/merchant_key")
+	body=$(printf '{"merchant_order_no":"sample-%s","amount":880,"currency":"CNY","method":"alipay","environment":"native_qr","product_code":"FACE_TO_FACE_PAYMENT","subject":"dev.sh sample payment"}' "$(date +%s%N)")
+	out=$(curl -s -m 20 -w '\n%{http_code}' -H "Authorization: Bearer $key" \
+		-H 'Content-Type: application/json' --data-binary "$body" \
+		"http://127.0.0.1:$MERCHANT_PORT/v1/payments") || out=$'\n000'
+	code=${out##*$'\n'}
+	[ "$code" = 201 ] || die "the sample payment was refused: HTTP $code: ${out%$'\n'*}"
+	id=$(printf '%s' "${out%$'\n'*}" | jq -r .id)
+	say "sample payment $id: $(printf '%s' "${out%$'\n'*}" | jq -r '.status + " on " + .channel + ", payer gets " + (.payer | keys | join(","))')"
+	curl -sf -m 5 -H 'Content-Type: application/json' \
+		--data-binary "{\"channel\":\"alipay\",\"out_trade_no\":\"$id\"}" \
+		"http://127.0.0.1:$SIM_PORT/_sim/pay" >/dev/null ||
+		die "the simulator could not pay $id"
+	for i in $(seq 50); do
+		st=$(curl -s -m 5 -H "Authorization: Bearer $key" \
+			"http://127.0.0.1:$MERCHANT_PORT/v1/payments/$id" | jq -r .status)
+		[ "$st" = succeeded ] && break
+		sleep 0.2
+	done
+	[ "$st" = succeeded ] || die "sample payment $id is '$st' after 10s (see $LOG_FILE)"
+	say "sample payment $id: paid by the simulated payer, the channel's callback settled it: $st"
 }
 
 # Reads the ports back from an existing config, so that `up` on a running
@@ -273,9 +329,9 @@ write_env() {
 export PAYROUTE_MERCHANT_URL=http://127.0.0.1:$MERCHANT_PORT
 export PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT
 export PAYROUTE_ADMIN_TOKEN=$(cat "$DEV/admin_token")
-# Empty for now: demo merchants and their API keys arrive with the payments
-# issue.
-export PAYROUTE_MERCHANT_KEY=
+# The demo merchant's API key (merchant "demo"; its notification secret is
+# in .dev/notify_secret).
+export PAYROUTE_MERCHANT_KEY=$(cat "$DEV/merchant_key" 2>/dev/null)
 # The channel simulator (contrib/paysim): GET /_sim/ledger, POST /_sim/pay,
 # POST /_sim/script (faults), POST /_sim/reset.
 export PAYROUTE_SIM_URL=http://127.0.0.1:$SIM_PORT
@@ -444,6 +500,8 @@ cmd_up() {
 		gen_keys
 		sim_up
 		load_sample
+		demo_merchant
+		write_env
 		print_where
 		return 0
 	fi
@@ -484,6 +542,9 @@ cmd_up() {
 	gen_keys
 	sim_up
 	load_sample
+	demo_merchant
+	write_env
+	sample_payment
 	print_where
 }
 

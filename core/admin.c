@@ -24,7 +24,12 @@
 
 #include "admin.h"
 #include "crypto.h"
+#include "callbacks.h"
+#include "completion.h"
 #include "explain.h"
+#include "merchants.h"
+#include "outbox.h"
+#include "payments.h"
 #include "policy_api.h"
 #include "log.h"
 
@@ -245,6 +250,7 @@ static void handle_metrics(struct pr_request *r)
 {
 	struct pr_daemon *d = r->d;
 	struct pr_db_stats st;
+	struct pr_outbox_stats ob;
 	struct evbuffer *b = evbuffer_new();
 	size_t len;
 	char *text;
@@ -254,6 +260,7 @@ static void handle_metrics(struct pr_request *r)
 		return;
 	}
 	pr_db_get_stats(d->db, &st);
+	pr_outbox_get_stats(d->outbox, &ob);
 	evbuffer_add_printf(
 		b,
 		"# HELP payroute_info Build information.\n"
@@ -320,6 +327,46 @@ static void handle_metrics(struct pr_request *r)
 		pr_db_ready(d->db), st.connected, st.queued, st.reconnects,
 		st.queries, st.errors, st.schema_version,
 		pr_httpc_pending(d->httpc));
+	evbuffer_add_printf(
+		b,
+		"# HELP payroute_notifications_total Merchant notification "
+		"attempts by outcome (failed: retried or abandoned later).\n"
+		"# TYPE payroute_notifications_total counter\n"
+		"payroute_notifications_total{result=\"delivered\"} %lu\n"
+		"payroute_notifications_total{result=\"failed\"} %lu\n"
+		"# HELP payroute_notifications_abandoned_total Notifications "
+		"given up.\n"
+		"# TYPE payroute_notifications_abandoned_total counter\n"
+		"payroute_notifications_abandoned_total %lu\n"
+		"# HELP payroute_notifications_inflight Notifications being "
+		"delivered by this instance.\n"
+		"# TYPE payroute_notifications_inflight gauge\n"
+		"payroute_notifications_inflight %zu\n",
+		ob.delivered, ob.failed, ob.abandoned, ob.inflight);
+	if (d->completion) {
+		struct pr_completion_stats cs;
+
+		pr_completion_get_stats(d->completion, &cs);
+		evbuffer_add_printf(
+			b,
+			"# HELP payroute_completion_checks_total Order "
+			"completion checks by this instance, by outcome.\n"
+			"# TYPE payroute_completion_checks_total counter\n"
+			"payroute_completion_checks_total{result=\"settled\"} "
+			"%lu\n"
+			"payroute_completion_checks_total{result="
+			"\"rescheduled\"} %lu\n"
+			"payroute_completion_checks_total{result="
+			"\"attention\"} %lu\n"
+			"payroute_completion_checks_total{result=\"error\"} "
+			"%lu\n"
+			"# HELP payroute_completion_inflight Orders being "
+			"checked by this instance.\n"
+			"# TYPE payroute_completion_inflight gauge\n"
+			"payroute_completion_inflight %lu\n",
+			cs.settled, cs.rescheduled, cs.attention, cs.errors,
+			cs.in_flight);
+	}
 	len = evbuffer_get_length(b);
 	text = (char *)evbuffer_pullup(b, -1);
 	pr_request_raw(r, 200, "text/plain; version=0.0.4", text, len);
@@ -428,7 +475,10 @@ void pr_admin_handle(struct pr_request *r)
 		else
 			method_not_allowed(r, "POST");
 	} else if (pr_policy_api_handle(r)) {
-		/* channels, whitelist, routing rules, audit */
+		/* channels, whitelist, routing rules, codes, audit */
+	} else if (pr_merchants_api_handle(r) || pr_outbox_api_handle(r) ||
+		   pr_payments_admin_handle(r)) {
+		/* merchants, notifications, payments, orders */
 	} else if (strcmp(r->path, "/admin/v1/reload") == 0) {
 		if (is_post(r))
 			pr_daemon_reload(r->d, "admin API", on_reload, r);
@@ -443,6 +493,8 @@ void pr_admin_handle(struct pr_request *r)
 void pr_merchant_handle(struct pr_request *r)
 {
 	if (handle_health(r))
+		return;
+	if (pr_payments_handle(r) || pr_callbacks_handle(r))
 		return;
 	pr_request_error(r, 404, "not_found", "no such endpoint: %s %s",
 			 pr_http_method(r->req), r->path);

@@ -148,7 +148,8 @@ static const char *v_currency(const char *s)
 }
 
 static const char *const environments[] = {
-	"h5", "mini_program", "app", "pc", "native_qr", "jsapi", NULL,
+	"h5",	     "mini_program", "app",	"pc",
+	"native_qr", "jsapi",	     "barcode", NULL,
 };
 
 static const char *v_environment(const char *s)
@@ -156,7 +157,7 @@ static const char *v_environment(const char *s)
 	for (size_t i = 0; environments[i]; i++)
 		if (strcmp(s, environments[i]) == 0)
 			return NULL;
-	return "expected h5, mini_program, app, pc, native_qr or jsapi";
+	return "expected h5, mini_program, app, pc, native_qr, jsapi or barcode";
 }
 
 static const char *v_hmac(const char *s)

@@ -47,6 +47,7 @@
 #define F_REQUIRED 0x1 /* an error when missing */
 #define F_PATH 0x2     /* a file or directory, resolved against base_dir */
 #define F_NOFIELD 0x4  /* no field of its own (handled in check_cross) */
+#define F_SCHEDULE 0x8 /* a list of durations, parsed into *_s[] */
 
 #define NO_FIELD ((size_t)-1)
 #define FIELD(f) offsetof(struct pr_config, f)
@@ -122,7 +123,48 @@
 	  10000, NULL, 0, "grace period for in-flight requests on TERM")       \
 	X("server.pid_file", PR_OPT_STRING, 1, FIELD(pid_file),                \
 	  FSIZE(pid_file), 0, 0, 0, NULL, F_PATH,                              \
-	  "file the daemon's pid is written to")
+	  "file the daemon's pid is written to")                               \
+	X("server.public_url", PR_OPT_STRING, 0, FIELD(public_url),            \
+	  FSIZE(public_url), 0, 0, 0, NULL, 0,                                 \
+	  "base URL channels reach the merchant listener at (callbacks)")      \
+	X("server.instance", PR_OPT_STRING, 0, FIELD(instance),                \
+	  FSIZE(instance), 0, 0, 0, NULL, 0,                                   \
+	  "this instance's name in order history (default host:pid)")          \
+	X("payments.default_expire_seconds", PR_OPT_INT, 0,                    \
+	  FIELD(pay_default_expire_s), FSIZE(pay_default_expire_s), 60,        \
+	  604800, 1800, NULL, 0,                                               \
+	  "payment expiry when the merchant gives none")                       \
+	X("payments.max_expire_seconds", PR_OPT_INT, 0,                        \
+	  FIELD(pay_max_expire_s), FSIZE(pay_max_expire_s), 60, 2592000,       \
+	  86400, NULL, 0, "longest expiry a merchant may ask for")             \
+	X("completion.schedule", PR_OPT_STRING, 0, FIELD(completion_schedule), \
+	  FSIZE(completion_schedule), 0, 0, 0, "10s,30s,1m,2m,5m,10m,30m,1h",  \
+	  F_SCHEDULE, "delays between channel queries of an unsettled order")  \
+	X("completion.interval_ms", PR_OPT_INT, 0,                             \
+	  FIELD(completion_interval_ms), FSIZE(completion_interval_ms), 50,    \
+	  60000, 1000, NULL, 0, "how often due orders are claimed")            \
+	X("completion.batch", PR_OPT_INT, 0, FIELD(completion_batch),          \
+	  FSIZE(completion_batch), 1, 1000, 32, NULL, 0,                       \
+	  "orders claimed at a time")                                          \
+	X("completion.lease_seconds", PR_OPT_INT, 0,                           \
+	  FIELD(completion_lease_s), FSIZE(completion_lease_s), 5, 3600, 120,  \
+	  NULL, 0, "a claimed order is this instance's for this long")         \
+	X("notify.schedule", PR_OPT_STRING, 0, FIELD(notify_schedule),         \
+	  FSIZE(notify_schedule), 0, 0, 0,                                     \
+	  "5s,15s,30s,1m,2m,5m,10m,30m,1h,2h,6h", F_SCHEDULE,                  \
+	  "delays between merchant notification attempts (last repeats)")      \
+	X("notify.interval_ms", PR_OPT_INT, 0, FIELD(notify_interval_ms),      \
+	  FSIZE(notify_interval_ms), 50, 60000, 1000, NULL, 0,                 \
+	  "how often due notifications are claimed")                           \
+	X("notify.batch", PR_OPT_INT, 0, FIELD(notify_batch),                  \
+	  FSIZE(notify_batch), 1, 1000, 32, NULL, 0,                           \
+	  "notifications claimed at a time")                                   \
+	X("notify.timeout_ms", PR_OPT_INT, 0, FIELD(notify_timeout_ms),        \
+	  FSIZE(notify_timeout_ms), 100, 120000, 10000, NULL, 0,               \
+	  "timeout of one delivery to a merchant")                             \
+	X("notify.give_up_seconds", PR_OPT_INT, 0, FIELD(notify_give_up_s),    \
+	  FSIZE(notify_give_up_s), 60, 2592000, 259200, NULL, 0,               \
+	  "an undelivered notification is abandoned after this")
 
 /* What the parser needs beyond the public row. */
 struct opt_spec {
@@ -148,9 +190,10 @@ static const struct opt_spec specs[] = { OPTION_TABLE(X_SPEC) };
 _Static_assert(sizeof(options) / sizeof(options[0]) == N_OPTIONS + 1,
 	       "option table and spec table differ");
 
-static const char *const sections[] = { "listen",      "admin", "database",
-					"drivers",     "log",	"secrets",
-					"http_client", "server" };
+static const char *const sections[] = { "listen",      "admin",	 "database",
+					"drivers",     "log",	 "secrets",
+					"http_client", "server", "payments",
+					"completion",  "notify" };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -788,7 +831,128 @@ static int check_cross(struct pr_config *cfg, json_t **values,
 		if (rc < 0)
 			return rc;
 	}
+	if (pr_schedule_parse(cfg->completion_schedule, cfg->completion_s,
+			      PR_SCHEDULE_MAX, &cfg->n_completion_s) < 0) {
+		set_err(err, errlen,
+			"completion.schedule: expected 1 to %d durations "
+			"separated by commas (\"10s,30s,1m,1h\"), got \"%s\"",
+			PR_SCHEDULE_MAX, cfg->completion_schedule);
+		return -EINVAL;
+	}
+	if (pr_schedule_parse(cfg->notify_schedule, cfg->notify_s,
+			      PR_SCHEDULE_MAX, &cfg->n_notify_s) < 0) {
+		set_err(err, errlen,
+			"notify.schedule: expected 1 to %d durations "
+			"separated by commas (\"5s,1m,1h\"), got \"%s\"",
+			PR_SCHEDULE_MAX, cfg->notify_schedule);
+		return -EINVAL;
+	}
+	if (cfg->pay_default_expire_s > cfg->pay_max_expire_s) {
+		set_err(err, errlen,
+			"payments.default_expire_seconds (%d) is more than "
+			"payments.max_expire_seconds (%d)",
+			cfg->pay_default_expire_s, cfg->pay_max_expire_s);
+		return -EINVAL;
+	}
+	if (cfg->public_url && strncmp(cfg->public_url, "http://", 7) != 0 &&
+	    strncmp(cfg->public_url, "https://", 8) != 0) {
+		set_err(err, errlen,
+			"server.public_url: expected an http:// or https:// "
+			"URL, got \"%s\"",
+			cfg->public_url);
+		return -EINVAL;
+	}
+	if (cfg->public_url) {
+		size_t n = strlen(cfg->public_url);
+
+		while (n > 0 && cfg->public_url[n - 1] == '/')
+			cfg->public_url[--n] = '\0';
+	} else {
+		/* The merchant listener itself; a wildcard address is
+		 * reached on loopback. */
+		const char *host = cfg->merchant_listen.host;
+		char buf[128];
+
+		if (strcmp(host, "0.0.0.0") == 0)
+			host = "127.0.0.1";
+		else if (strcmp(host, "::") == 0)
+			host = "[::1]";
+		else if (strchr(host, ':'))
+			host = NULL;
+		if (host)
+			snprintf(buf, sizeof(buf), "http://%s:%d", host,
+				 cfg->merchant_listen.port);
+		else
+			snprintf(buf, sizeof(buf), "http://[%s]:%d",
+				 cfg->merchant_listen.host,
+				 cfg->merchant_listen.port);
+		cfg->public_url = strdup(buf);
+		if (!cfg->public_url)
+			return -ENOMEM;
+	}
+	if (!cfg->instance) {
+		char host[64] = "localhost", buf[96];
+
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(buf, sizeof(buf), "%s:%ld", host, (long)getpid());
+		cfg->instance = strdup(buf);
+		if (!cfg->instance)
+			return -ENOMEM;
+	} else if (!cfg->instance[0] || strlen(cfg->instance) > 64) {
+		set_err(err, errlen,
+			"server.instance: expected 1 to 64 characters");
+		return -EINVAL;
+	}
 	return 0;
+}
+
+int pr_schedule_parse(const char *text, int *out, size_t max, size_t *n)
+{
+	const char *p = text;
+
+	*n = 0;
+	if (!text || !*text)
+		return -EINVAL;
+	for (;;) {
+		long long v = 0;
+		int digits = 0, unit;
+
+		while (*p == ' ')
+			p++;
+		while (*p >= '0' && *p <= '9' && digits < 9) {
+			v = v * 10 + (*p - '0');
+			p++;
+			digits++;
+		}
+		switch (digits ? *p : 0) {
+		case 's':
+			unit = 1;
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'd':
+			unit = 86400;
+			break;
+		default:
+			return -EINVAL;
+		}
+		p++;
+		if (v <= 0 || v * unit > 30LL * 86400 || *n == max)
+			return -EINVAL;
+		out[(*n)++] = (int)(v * unit);
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			return 0;
+		if (*p++ != ',')
+			return -EINVAL;
+	}
 }
 
 int pr_config_parse(const char *text, const char *base_dir,

@@ -16,6 +16,9 @@ struct pr_listen {
 	int port;
 };
 
+/* Most entries in a schedule option (completion.schedule...). */
+#define PR_SCHEDULE_MAX 32
+
 struct pr_config {
 	char *path; /* the file it was read from, or NULL */
 
@@ -48,7 +51,31 @@ struct pr_config {
 	size_t max_body_bytes;	 /* server.max_body_bytes (default 1 MiB) */
 	int shutdown_timeout_ms; /* server.shutdown_timeout_ms (10000) */
 	char *pid_file;		 /* server.pid_file (optional) */
+	char *public_url; /* server.public_url (default http://listen.merchant) */
+	char *instance;	  /* server.instance (default host:pid) */
+
+	int pay_default_expire_s; /* payments.default_expire_seconds */
+	int pay_max_expire_s;	  /* payments.max_expire_seconds */
+
+	char *completion_schedule;	   /* completion.schedule, as written */
+	int completion_s[PR_SCHEDULE_MAX]; /* ... parsed, seconds */
+	size_t n_completion_s;
+	int completion_interval_ms; /* completion.interval_ms */
+	int completion_batch;	    /* completion.batch */
+	int completion_lease_s;	    /* completion.lease_seconds */
+
+	char *notify_schedule; /* notify.schedule, as written */
+	int notify_s[PR_SCHEDULE_MAX];
+	size_t n_notify_s;
+	int notify_interval_ms; /* notify.interval_ms */
+	int notify_batch;	/* notify.batch */
+	int notify_timeout_ms;	/* notify.timeout_ms */
+	int notify_give_up_s;	/* notify.give_up_seconds */
 };
+
+/* Parses a schedule, "10s,30s,1m,2h,1d": 1 to max positive durations of
+ * at most 30 days, into seconds. Returns 0, or -EINVAL. */
+int pr_schedule_parse(const char *text, int *out, size_t max, size_t *n);
 
 enum pr_opt_type {
 	PR_OPT_STRING,

@@ -42,11 +42,13 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin.h"
+#include "completion.h"
 #include "daemon.h"
 #include "log.h"
+#include "outbox.h"
 
 static const char policy_sql[] =
-	"SELECT channels::text, whitelist::text, rules::text "
+	"SELECT channels::text, whitelist::text, rules::text, codes::text "
 	"FROM policy_snapshot";
 
 static int64_t now_ms(void)
@@ -224,13 +226,15 @@ static void reload_finish(struct pr_daemon *d, int ok, const char *reason)
 
 /* The last step: the catalogue, then each online channel's driver. */
 static void reload_policy(struct pr_daemon *d, json_t *channels,
-			  json_t *whitelist, json_t *rules, int from_store)
+			  json_t *whitelist, json_t *rules, json_t *codes,
+			  int from_store)
 {
 	char err[512];
 
 	d->reload_gen->channels_from_store = from_store;
 	if (pr_gen_set_policy(d->reload_gen, channels, whitelist, rules, err,
-			      sizeof(err)) < 0) {
+			      sizeof(err)) < 0 ||
+	    pr_gen_set_codes(d->reload_gen, codes, err, sizeof(err)) < 0) {
 		reload_finish(d, 0, err);
 		return;
 	}
@@ -272,7 +276,7 @@ static void on_policy(PGresult *res, const char *dberr, void *arg)
 {
 	struct reload_query *q = arg;
 	struct pr_daemon *d = q->d;
-	json_t *ch = NULL, *wl = NULL, *rules = NULL;
+	json_t *ch = NULL, *wl = NULL, *rules = NULL, *codes = NULL;
 	char err[512];
 
 	if (q->token != d->reload_token || !d->reload_gen) {
@@ -280,26 +284,29 @@ static void on_policy(PGresult *res, const char *dberr, void *arg)
 		return;
 	}
 	free(q);
-	if (!res || PQntuples(res) != 1 || PQnfields(res) != 3) {
+	if (!res || PQntuples(res) != 1 || PQnfields(res) != 4) {
 		snprintf(err, sizeof(err), "cannot read the routing policy: %s",
 			 dberr ? dberr :
 				 "policy_snapshot did not give one row of "
-				 "three columns");
+				 "four columns");
 		reload_finish(d, 0, err);
 		return;
 	}
 	if (snapshot_array(res, 0, "channels", &ch, err, sizeof(err)) < 0 ||
 	    snapshot_array(res, 1, "whitelist", &wl, err, sizeof(err)) < 0 ||
-	    snapshot_array(res, 2, "rules", &rules, err, sizeof(err)) < 0) {
+	    snapshot_array(res, 2, "rules", &rules, err, sizeof(err)) < 0 ||
+	    snapshot_array(res, 3, "codes", &codes, err, sizeof(err)) < 0) {
 		json_decref(ch);
 		json_decref(wl);
+		json_decref(rules);
 		reload_finish(d, 0, err);
 		return;
 	}
-	reload_policy(d, ch, wl, rules, 1);
+	reload_policy(d, ch, wl, rules, codes, 1);
 	json_decref(ch);
 	json_decref(wl);
 	json_decref(rules);
+	json_decref(codes);
 }
 
 /* Restart-only options keep their running values. */
@@ -379,7 +386,7 @@ static void reload_begin(struct pr_daemon *d, const char *why)
 	/* The store is unavailable: keep the policy we have, rebuilt and
 	 * re-started with the new drivers and config. */
 	reload_policy(d, d->gen->src_channels, d->gen->src_whitelist,
-		      d->gen->src_rules, 0);
+		      d->gen->src_rules, d->gen->src_codes, 0);
 }
 
 void pr_daemon_reload(struct pr_daemon *d, const char *why, pr_reload_cb cb,
@@ -634,6 +641,10 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	}
 	d->gen->drivers = set;
 	d->last_gen_id = 1;
+	/* Until the store is reached: the drivers' default codes. */
+	rc = pr_gen_set_codes(d->gen, NULL, err, errlen);
+	if (rc < 0)
+		return rc;
 	pr_info("generation 1 active (%zu drivers; channels load when the "
 		"store is ready)",
 		set.n);
@@ -675,6 +686,12 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 		snprintf(err, errlen, "cannot start the usage tracker");
 		return -ENOMEM;
 	}
+	d->completion = pr_completion_new(d);
+	d->outbox = pr_outbox_new(d);
+	if (!d->completion || !d->outbox) {
+		snprintf(err, errlen, "cannot start the background jobs");
+		return -ENOMEM;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
@@ -709,12 +726,22 @@ void pr_daemon_free(struct pr_daemon *d)
 	/* The store and the client fail what they still hold: those
 	 * callbacks answer their requests while the listeners still exist. */
 	d->stopping = 1;
-	if (d->usage)
-		pr_usage_free(d->usage);
-	if (d->db)
-		pr_db_free(d->db);
+	pr_completion_free(d->completion);
+	d->completion = NULL;
+	pr_outbox_free(d->outbox);
+	d->outbox = NULL;
+	/* Channel calls in flight end (as timeouts: their orders stay
+	 * chased), then the statements they queued fail, then the usage
+	 * tracker, whose releases those failures may still ask for. */
 	if (d->httpc)
 		pr_httpc_free(d->httpc);
+	d->httpc = NULL;
+	if (d->db)
+		pr_db_free(d->db);
+	d->db = NULL;
+	if (d->usage)
+		pr_usage_free(d->usage);
+	d->usage = NULL;
 	pr_listener_close(&d->merchant);
 	pr_listener_close(&d->admin);
 	if (d->reload_gen) {

@@ -40,6 +40,10 @@ struct pr_reload_waiter {
 	struct pr_reload_waiter *next;
 };
 
+struct pr_outbox;
+struct pr_completion;
+struct pr_payments;
+
 struct pr_daemon {
 	struct event_base *base;
 	char *config_path;
@@ -59,6 +63,9 @@ struct pr_daemon {
 	int notify_last_pid;
 	unsigned long notifications;
 	struct pr_httpc *httpc;
+	struct pr_outbox *outbox; /* merchant notifications (outbox.c) */
+	struct pr_completion *completion; /* order completion (completion.c) */
+	struct pr_payments *payments;	  /* the payment flow (payments.c) */
 	struct pr_listener merchant;
 	struct pr_listener admin;
 	char *console_dir;

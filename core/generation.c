@@ -1,9 +1,12 @@
 /*
- * generation.c - generations, their channels and their routing catalogue.
+ * generation.c - generations, their channels, their routing catalogue and
+ * their result codes.
  *
  * A generation bundles what a request runs with (config, driver modules,
  * channels with their driver states, the routing catalogue built from the
- * policy's JSON, which it keeps as the source of the next rebuild) and is never modified once published.
+ * policy's JSON, which it keeps as the source of the next rebuild, and the
+ * result-code map built from the drivers' default tables and the
+ * operators' overrides) and is never modified once published.
  * It is freed when its reference count drops to zero: the daemon holds one
  * reference on the current generation and every request one on the
  * generation it started with, so an old generation lives exactly as long as
@@ -76,6 +79,8 @@ static void gen_free(struct pr_generation *g)
 	json_decref(g->src_channels);
 	json_decref(g->src_whitelist);
 	json_decref(g->src_rules);
+	pr_codemap_free(g->codes);
+	json_decref(g->src_codes);
 	pr_driver_set_release(&g->drivers);
 	pr_config_free(g->config);
 	gens_alive--;
@@ -279,4 +284,108 @@ fail:
 	pr_catalogue_clear(&g->cat);
 	memset(&g->cat, 0, sizeof(g->cat));
 	return rc;
+}
+
+/* 1 when the JSON array of channel objects `channels` has one named code. */
+static int json_has_channel(const void *arg, const char *code)
+{
+	json_t *ch;
+	size_t i;
+
+	json_array_foreach((json_t *)arg, i, ch) {
+		const char *c = row_str(ch, "code");
+
+		if (c && strcmp(c, code) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int gen_has_channel(const void *arg, const char *code)
+{
+	return pr_gen_channel(arg, code) != NULL;
+}
+
+static int codes_build(const struct pr_driver_set *drivers, json_t *overrides,
+		       int (*exists)(const void *, const char *),
+		       const void *arg, struct pr_codemap **out, char *err,
+		       size_t errlen)
+{
+	struct pr_codemap *m = pr_codemap_new();
+	json_t *o;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; drivers && i < drivers->n; i++) {
+		const struct payroute_driver *d = drivers->mods[i]->desc;
+		const struct payroute_code_entry *rows;
+		size_t n = 0, es = 0;
+
+		if (!d->default_codes)
+			continue;
+		rows = d->default_codes(&n, &es);
+		rc = pr_codemap_add_driver(m, d->name, rows, n, es, err,
+					   errlen);
+		if (rc < 0)
+			goto out;
+	}
+	rc = pr_codemap_add_overrides(m, overrides, err, errlen);
+	if (rc < 0)
+		goto out;
+	if (exists && json_is_array(overrides)) {
+		json_array_foreach(overrides, i, o) {
+			const char *ch = row_str(o, "channel");
+
+			if (!exists(arg, ch)) {
+				snprintf(err, errlen,
+					 "codes[%zu]: no channel named %s "
+					 "(override %s/%s/%s/%s)",
+					 i, ch, row_str(o, "channel"),
+					 row_str(o, "op"), row_str(o, "code"),
+					 row_str(o, "sub_code") ?
+						 row_str(o, "sub_code") :
+						 "*");
+				rc = -ENOENT;
+				goto out;
+			}
+		}
+	}
+	*out = m;
+	m = NULL;
+out:
+	pr_codemap_free(m);
+	return rc;
+}
+
+int pr_codes_build(const struct pr_driver_set *drivers, json_t *overrides,
+		   json_t *channels, struct pr_codemap **out, char *err,
+		   size_t errlen)
+{
+	return codes_build(drivers, overrides,
+			   channels ? json_has_channel : NULL, channels, out,
+			   err, errlen);
+}
+
+int pr_gen_set_codes(struct pr_generation *g, json_t *overrides, char *err,
+		     size_t errlen)
+{
+	struct pr_codemap *m;
+	int rc;
+
+	if (g->codes) {
+		snprintf(err, errlen, "the generation has its codes already");
+		return -EBUSY;
+	}
+	rc = codes_build(&g->drivers, overrides, gen_has_channel, g, &m, err,
+			 errlen);
+	if (rc < 0)
+		return rc;
+	g->codes = m;
+	g->src_codes = json_incref(overrides);
+	return 0;
 }

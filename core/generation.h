@@ -1,7 +1,9 @@
 /*
  * generation.h - a generation is everything a request runs with: the
  * config, the driver modules, the channels (with each channel's driver
- * state) and the routing catalogue (channels, whitelist, rules). It is immutable once published. The daemon holds one reference
+ * state), the routing catalogue (channels, whitelist, rules) and the
+ * result-code map (the drivers' default tables and the operators'
+ * overrides). It is immutable once published. The daemon holds one reference
  * on the current generation; every request takes one when it starts and
  * drops it when it ends. A reload builds a complete new generation aside,
  * and publishing it drops the daemon's reference on the old one, which is
@@ -16,6 +18,7 @@
 #include <jansson.h>
 
 #include "catalogue.h"
+#include "codemap.h"
 #include "config.h"
 #include "drvobj.h"
 #include "loader.h"
@@ -47,6 +50,10 @@ struct pr_generation {
 	json_t *src_channels;
 	json_t *src_whitelist;
 	json_t *src_rules;
+	/* The result codes (owned; NULL before pr_gen_set_codes) and the
+	 * overrides they were built from (owned reference; NULL: none). */
+	struct pr_codemap *codes;
+	json_t *src_codes;
 	int channels_from_store; /* 0 when carried over (store down) */
 	int unpublished; /* built but never made current: no release line */
 };
@@ -70,6 +77,28 @@ int pr_gen_add_channels(struct pr_generation *g, json_t *rows, char *err,
 int pr_gen_set_policy(struct pr_generation *g, json_t *channels,
 		      json_t *whitelist, json_t *rules, char *err,
 		      size_t errlen);
+
+/* Sets the generation's result codes: the default table of every driver
+ * in g->drivers, then `overrides` (the admin API's array of code overrides,
+ * policy_snapshot's "codes"; NULL: none), each of which must name a channel
+ * of the generation. Call after pr_gen_set_policy (or on a generation
+ * without channels, with no overrides), once. Keeps a reference on
+ * overrides as src_codes. Returns 0, or a negative errno with err saying
+ * why (nothing is kept then): -EINVAL for a bad driver table or override,
+ * -ENOENT for an override naming a channel the generation does not have,
+ * -EBUSY when called twice. */
+int pr_gen_set_codes(struct pr_generation *g, json_t *overrides, char *err,
+		     size_t errlen);
+
+/* Builds a code map from the default tables of the modules of `drivers`
+ * and from `overrides` (as above). When `channels` (a JSON array of
+ * channel objects, only "code" is read) is given, every override must name
+ * one of them. The admin API uses it to check a policy before committing
+ * it. Returns 0 and sets *out (the caller frees it with pr_codemap_free),
+ * or a negative errno with err filled. */
+int pr_codes_build(const struct pr_driver_set *drivers, json_t *overrides,
+		   json_t *channels, struct pr_codemap **out, char *err,
+		   size_t errlen);
 
 /* Finds a channel by code, or NULL. */
 const struct pr_channel *pr_gen_channel(const struct pr_generation *g,

@@ -92,19 +92,17 @@ int pr_payreq_parse(json_t *j, struct pr_payreq *out,
 		    char *err, size_t errlen)
 {
 	static const char *const contract[] = {
-		"merchant_order_no", "amount",
-		"currency",	     "method",
-		"environment",	     "product_code",
-		"buyer_id",	     "seller_id",
-		"card_no",	     "bank_code",
-		"subject",	     "notify_url",
-		"expire_seconds",    NULL
+		"merchant_order_no", "amount",	     "currency", "method",
+		"environment",	     "product_code", "buyer_id", "seller_id",
+		"card_no",	     "bank_code",    "subject",	 "notify_url",
+		"expire_seconds",    "auth_code",    NULL
 	};
 	static const char *const explain_only[] = { "business_type", "merchant",
 						    "at", NULL };
-	static const char *const envs[] = { "h5", "mini_program", "app",
-					    "pc", "native_qr",	  "jsapi",
-					    NULL };
+	static const char *const envs[] = { "h5",	 "mini_program",
+					    "app",	 "pc",
+					    "native_qr", "jsapi",
+					    "barcode",	 NULL };
 	const char *key;
 	json_t *v;
 	int rc;
@@ -178,7 +176,7 @@ int pr_payreq_parse(json_t *j, struct pr_payreq *out,
 		if (!ok)
 			return fail(field, fieldlen, err, errlen, "environment",
 				    "expected h5, mini_program, app, pc, "
-				    "native_qr or jsapi");
+				    "native_qr, jsapi or barcode");
 	}
 
 	rc = get_str(j, "product_code", out->product_code,
@@ -197,6 +195,20 @@ int pr_payreq_parse(json_t *j, struct pr_payreq *out,
 		     field, fieldlen, err, errlen);
 	if (rc < 0)
 		return rc;
+	rc = get_str(j, "auth_code", out->auth_code, sizeof(out->auth_code), 0,
+		     field, fieldlen, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (rc &&
+	    (strlen(out->auth_code) < 10 || !charset_ok(out->auth_code, ""))) {
+		memset(out->auth_code, 0, sizeof(out->auth_code));
+		return fail(field, fieldlen, err, errlen, "auth_code",
+			    "10 to 32 letters or digits (the payer's payment "
+			    "code)");
+	}
+	if (!rc && strcmp(out->environment, "barcode") == 0 && !extra)
+		return fail(field, fieldlen, err, errlen, "auth_code",
+			    "required with environment barcode");
 	rc = get_str(j, "card_no", out->card_no, sizeof(out->card_no), 0, field,
 		     fieldlen, err, errlen);
 	if (rc < 0) /* never echo a card number: the message is generic */

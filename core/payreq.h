@@ -26,6 +26,8 @@ struct pr_payreq {
 	char subject[257];
 	char notify_url[1025];
 	int64_t expire_seconds; /* 0: the default */
+	char auth_code[33];	/* barcode payments: the payer's payment code;
+				   never log or store it */
 };
 
 /* Options for the explain endpoint's extra fields. */

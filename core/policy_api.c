@@ -1,7 +1,8 @@
 /*
  * policy_api.c - the admin API for the routing policy: channels (CRUD and a
- * quick status switch), the whitelist, the routing rules, and the audit
- * log that records every change.
+ * quick status switch), the whitelist, the routing rules, the operators'
+ * result-code overrides (with the effective code table of a channel and
+ * the unmapped-code report), and the audit log that records every change.
  *
  * Reads are one query each on the views of migration 002 (channels_api,
  * whitelist_api, routing_rules_api), with secrets masked before they leave.
@@ -11,8 +12,9 @@
  *   BEGIN; lock; read the "before" image; check the change here (the same
  *   parser the generation uses, the driver's init for an online channel);
  *   write; re-read the whole policy (policy_snapshot) and build a catalogue
- *   from it exactly as a reload will, rolling back if that fails; append to
- *   audit_log and NOTIFY the other instances; COMMIT.
+ *   and a code map (the loaded drivers' default tables and the overrides)
+ *   from it exactly as a reload will, rolling back if that fails; append
+ *   to audit_log and NOTIFY the other instances; COMMIT.
  *
  * Only then is a reload requested, and the answer waits for it, so that a
  * client that got a 2xx sees its change in effect (the answer carries the
@@ -40,6 +42,7 @@
 
 #include "admin.h"
 #include "catalogue.h"
+#include "codemap.h"
 #include "crypto.h"
 #include "drvobj.h"
 #include "log.h"
@@ -266,6 +269,9 @@ enum pw_step {
 };
 
 #define PW_MAX_PARAMS 8
+#define PW_MAX_BEFORE_PARAMS 4
+/* channel/op/code/sub_code of a code override, with room to spare */
+#define PW_KEY_MAX 640
 
 struct pw {
 	struct pr_request *r;
@@ -274,8 +280,12 @@ struct pw {
 	enum pw_step step;
 	char actor[65];
 	char *note;
-	char key[128]; /* channel code, whitelist id, "rules" */
-	json_t *body;  /* the request body */
+	/* channel code, whitelist id, "rules", channel/op/code/sub_code */
+	char key[PW_KEY_MAX];
+	json_t *body; /* the request body */
+	/* the before query's parameters when it has several (else key) */
+	char *bp[PW_MAX_BEFORE_PARAMS];
+	int nbp;
 
 	const char *write_sql;
 	char *wp[PW_MAX_PARAMS];
@@ -283,7 +293,7 @@ struct pw {
 
 	json_t *audit_before; /* masked; NULL: none */
 	json_t *audit_after;
-	char object_id[128];
+	char object_id[PW_KEY_MAX];
 
 	int status;    /* of the answer */
 	json_t *reply; /* the answer's body; NULL: no body (204) */
@@ -291,7 +301,7 @@ struct pw {
 	/* a refusal found while the transaction is open */
 	int fail_status;
 	json_t *fail_body;
-	char reload_why[160];
+	char reload_why[PW_KEY_MAX + 64];
 };
 
 static void pw_free(struct pw *w)
@@ -303,6 +313,8 @@ static void pw_free(struct pw *w)
 	json_decref(w->fail_body);
 	for (int i = 0; i < w->nwp; i++)
 		free(w->wp[i]);
+	for (int i = 0; i < w->nbp; i++)
+		free(w->bp[i]);
 	free(w->note);
 	free(w);
 }
@@ -333,7 +345,7 @@ static int pw_fail(struct pw *w, int status, const char *code,
 /* A parser error inside the transaction, with the field named. */
 static int pw_invalid(struct pw *w, const char *prefix, const char *err)
 {
-	char field[256], full[256 + 16];
+	char field[256], full[2 * 256 + 16];
 
 	err_field(err, field, sizeof(field));
 	if (!prefix)
@@ -442,7 +454,7 @@ static const char audit_sql[] =
 	"SELECT pg_notify('" PR_POLICY_NOTIFY_CHANNEL "', $8) FROM a";
 
 static const char snapshot_sql[] =
-	"SELECT channels::text, whitelist::text, rules::text "
+	"SELECT channels::text, whitelist::text, rules::text, codes::text "
 	"FROM policy_snapshot";
 
 static void pw_next(PGresult *res, const char *err, void *arg);
@@ -454,19 +466,21 @@ static int pw_run(struct pw *w, enum pw_step step, const char *sql, int nparams,
 	return pr_db_conn_query(w->conn, sql, nparams, params, pw_next, w);
 }
 
-/* Builds the catalogue the next reload will build, from the transaction's
- * view of the policy. */
+/* Builds the catalogue and the code map the next reload will build, from
+ * the transaction's view of the policy (the code map with the drivers of
+ * the request's generation). */
 static int pw_verify(struct pw *w, PGresult *res)
 {
 	struct pr_catalogue cat;
-	json_t *j[3] = { NULL, NULL, NULL };
+	struct pr_codemap *codes = NULL;
+	json_t *j[4] = { NULL, NULL, NULL, NULL };
 	char err[512] = "";
 	int rc = -1;
 
-	if (PQntuples(res) != 1 || PQnfields(res) != 3)
+	if (PQntuples(res) != 1 || PQnfields(res) != 4)
 		return pw_fail(w, 500, "internal", NULL,
 			       "policy_snapshot returned no row");
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		j[i] = json_loads(PQgetvalue(res, 0, i), 0, NULL);
 		if (!j[i]) {
 			pw_fail(w, 500, "internal", NULL,
@@ -486,11 +500,23 @@ static int pw_verify(struct pw *w, PGresult *res)
 		goto out;
 	}
 	pr_catalogue_clear(&cat);
+	if (pr_codes_build(&w->r->gen->drivers, j[3], j[0], &codes, err,
+			   sizeof(err)) < 0) {
+		pw_fail(w, w->ops->verify_status,
+			w->ops->verify_status == 409 ? "in_use" :
+						       "invalid_codes",
+			NULL,
+			"the result codes would not load after this change "
+			"(%s); nothing was changed",
+			err);
+		goto out;
+	}
+	pr_codemap_free(codes);
 	if (w->ops->finish)
 		w->ops->finish(w, j[0], j[2]);
 	rc = 0;
 out:
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		json_decref(j[i]);
 	return rc;
 }
@@ -542,7 +568,11 @@ static void pw_next(PGresult *res, const char *err, void *arg)
 		break;
 	case PW_LOCK:
 		p1[0] = w->key;
-		rc = pw_run(w, PW_BEFORE, w->ops->before_sql, 1, p1);
+		if (w->nbp)
+			rc = pw_run(w, PW_BEFORE, w->ops->before_sql, w->nbp,
+				    (const char *const *)w->bp);
+		else
+			rc = pw_run(w, PW_BEFORE, w->ops->before_sql, 1, p1);
 		break;
 	case PW_BEFORE:
 		if (w->ops->prepare(w, res) < 0) {
@@ -1539,6 +1569,420 @@ static void handle_rules(struct pr_request *r)
 	}
 }
 
+/* ------------------------------------------------------- result codes */
+
+/* One row of code_overrides as JSON (o is the table's alias). */
+#define OVERRIDE_JSON                                                          \
+	"json_build_object('channel', o.channel, 'op', o.op, 'code', o.code, " \
+	"'sub_code', o.sub_code, 'unified', o.unified, 'effect', o.effect, "   \
+	"'retryable', o.retryable, 'category', o.category, 'message_en', "     \
+	"o.message_en, 'message_zh', o.message_zh, 'updated_at', "             \
+	"pr_rfc3339(o.updated_at))"
+
+#define OVERRIDE_KEY_WHERE                                                     \
+	"o.channel = $1 AND o.op = $2 AND o.code = $3 AND o.sub_code = $4"
+
+static const char overrides_list_sql[] =
+	"SELECT coalesce(json_agg(" OVERRIDE_JSON " ORDER BY o.channel, o.op, "
+	"o.code, o.sub_code), '[]')::text FROM code_overrides o "
+	"WHERE $1::text IS NULL OR o.channel = $1";
+
+static const char unmapped_list_sql[] =
+	"SELECT coalesce(json_agg(json_build_object('channel', u.channel, "
+	"'driver', u.driver, 'op', u.op, 'code', u.code, 'sub_code', "
+	"u.sub_code, 'count', u.count, 'first_seen', pr_rfc3339(u.first_seen), "
+	"'last_seen', pr_rfc3339(u.last_seen), 'sample_order', u.sample_order, "
+	"'sample_message', u.sample_message) ORDER BY u.count DESC, "
+	"u.last_seen DESC, u.channel, u.op, u.code, u.sub_code), '[]')::text "
+	"FROM (SELECT * FROM unmapped_codes "
+	"WHERE $1::text IS NULL OR channel = $1 "
+	"ORDER BY count DESC, last_seen DESC LIMIT $2::int) u";
+
+/* The four parts of an override's key, owned by w (its before query's
+ * parameters), and its audit id "channel/op/code/sub_code". */
+static int code_key(struct pw *w, const char *channel, const char *op,
+		    const char *code, const char *sub)
+{
+	const char *v[4] = { channel, op, code, sub };
+
+	for (int i = 0; i < 4; i++) {
+		if (!(w->bp[i] = strdup(v[i])))
+			return -1;
+		w->nbp = i + 1;
+	}
+	snprintf(w->object_id, sizeof(w->object_id), "%s/%s/%s/%s", channel, op,
+		 code, sub);
+	snprintf(w->reload_why, sizeof(w->reload_why),
+		 "policy change: code_override %s", w->object_id);
+	return 0;
+}
+
+static int code_put_prepare(struct pw *w, PGresult *res);
+static int code_put_written(struct pw *w, PGresult *res);
+
+static const char code_put_before_sql[] =
+	"SELECT c.code, (SELECT " OVERRIDE_JSON "::text "
+	"FROM code_overrides o WHERE " OVERRIDE_KEY_WHERE ") "
+	"FROM (SELECT $1::text AS code) q "
+	"LEFT JOIN channels c ON c.code = q.code";
+
+static const struct pw_ops code_create_ops = {
+	.action = "create",
+	.kind = "code_override",
+	.before_sql = code_put_before_sql,
+	.prepare = code_put_prepare,
+	.written = code_put_written,
+	.verify_status = 400,
+};
+
+/* The same write when the override existed: audited as an update. */
+static const struct pw_ops code_update_ops = {
+	.action = "update",
+	.kind = "code_override",
+	.before_sql = code_put_before_sql,
+	.prepare = code_put_prepare,
+	.written = code_put_written,
+	.verify_status = 400,
+};
+
+static int code_put_prepare(struct pw *w, PGresult *res)
+{
+	if (PQntuples(res) != 1)
+		return pw_fail(w, 500, "internal", NULL, "no row read");
+	if (PQgetisnull(res, 0, 0))
+		return pw_fail(w, 400, "invalid_field", "channel",
+			       "channel: no channel named %s", w->bp[0]);
+	if (!PQgetisnull(res, 0, 1)) {
+		w->audit_before = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+		if (!w->audit_before)
+			return pw_fail(w, 500, "internal", NULL,
+				       "cannot read the override");
+		w->ops = &code_update_ops;
+	}
+	w->write_sql =
+		"INSERT INTO code_overrides AS o (channel, op, code, sub_code, "
+		"unified, effect, retryable, category, message_en, message_zh) "
+		"SELECT r.channel, r.op, r.code, r.sub_code, r.unified, "
+		"r.effect, r.retryable, r.category, r.message_en, r.message_zh "
+		"FROM jsonb_populate_record(NULL::code_overrides, $1::jsonb) r "
+		"ON CONFLICT (channel, op, code, sub_code) DO UPDATE SET "
+		"unified = EXCLUDED.unified, effect = EXCLUDED.effect, "
+		"retryable = EXCLUDED.retryable, category = EXCLUDED.category, "
+		"message_en = EXCLUDED.message_en, "
+		"message_zh = EXCLUDED.message_zh, updated_at = now() "
+		"RETURNING " OVERRIDE_JSON "::text";
+	if (pw_param_json(w, w->body) < 0)
+		return pw_fail(w, 500, "internal", NULL, "out of memory");
+	w->status = 200;
+	return 0;
+}
+
+static int code_put_written(struct pw *w, PGresult *res)
+{
+	json_t *row;
+
+	if (PQntuples(res) != 1 ||
+	    !(row = json_loads(PQgetvalue(res, 0, 0), 0, NULL)))
+		return pw_fail(w, 500, "internal", NULL, "no row written");
+	w->audit_after = json_incref(row);
+	w->reply = json_pack("{s:o}", "override", row);
+	return w->reply ? 0 :
+			  pw_fail(w, 500, "internal", NULL, "out of memory");
+}
+
+/* PUT /admin/v1/codes/overrides: checks the body as a reload will, then
+ * writes it normalised (defaults filled in). */
+static void code_put(struct pr_request *r)
+{
+	json_t *body = read_body(r), *norm = NULL;
+	struct pr_code c;
+	char err[512], field[64];
+	struct pw *w;
+
+	if (!body)
+		return;
+	if (pr_code_override_check(body, &c, err, sizeof(err)) < 0) {
+		err_field(err, field, sizeof(field));
+		reply_err(r, 400, "invalid_field", field[0] ? field : NULL,
+			  "%s", err);
+		goto out;
+	}
+	norm = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s}", "channel",
+			 c.owner, "op", c.op, "code", c.code, "sub_code",
+			 c.sub_code, "unified", c.unified, "effect",
+			 pr_effect_name(c.effect), "retryable", c.retryable,
+			 "category", pr_category_name(c.category), "message_en",
+			 c.message_en, "message_zh", c.message_zh);
+	if (!norm) {
+		reply_err(r, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	w = pw_new(r, &code_create_ops, c.owner, norm);
+	norm = NULL; /* taken by pw_new */
+	if (!w)
+		goto out;
+	if (code_key(w, c.owner, c.op, c.code, c.sub_code) < 0) {
+		pw_free(w);
+		reply_err(r, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	pw_go(w);
+out:
+	json_decref(norm);
+	json_decref(body);
+}
+
+static int code_delete_prepare(struct pw *w, PGresult *res)
+{
+	if (PQntuples(res) < 1)
+		return pw_fail(w, 404, "not_found", NULL, "no code override %s",
+			       w->object_id);
+	w->audit_before = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	w->write_sql = "DELETE FROM code_overrides o WHERE " OVERRIDE_KEY_WHERE;
+	for (int i = 0; i < 4; i++) {
+		if (pw_param(w, w->bp[i]) < 0)
+			return pw_fail(w, 500, "internal", NULL,
+				       "out of memory");
+	}
+	w->status = 204;
+	return 0;
+}
+
+static const struct pw_ops code_delete_ops = {
+	.action = "delete",
+	.kind = "code_override",
+	.before_sql = "SELECT " OVERRIDE_JSON "::text FROM code_overrides o "
+		      "WHERE " OVERRIDE_KEY_WHERE " FOR UPDATE",
+	.prepare = code_delete_prepare,
+	.verify_status = 409,
+};
+
+/* Parses the query string into args; answers 400 and returns -1 when it
+ * cannot be parsed. */
+static int query_args(struct pr_request *r, struct evkeyvalq *args)
+{
+	const char *q =
+		evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+
+	TAILQ_INIT(args);
+	if (q && evhttp_parse_query_str(q, args) < 0) {
+		reply_err(r, 400, "bad_request", NULL,
+			  "the query string cannot be parsed");
+		return -1;
+	}
+	return 0;
+}
+
+/* DELETE /admin/v1/codes/overrides?channel=&op=&code=&sub_code= */
+static void code_delete(struct pr_request *r)
+{
+	static const char *const names[4] = { "channel", "op", "code",
+					      "sub_code" };
+	static const size_t max[4] = { 64, 16, 255, 255 };
+	struct evkeyvalq args;
+	const char *v[4];
+	struct pw *w;
+
+	if (query_args(r, &args) < 0)
+		return;
+	for (int i = 0; i < 4; i++) {
+		v[i] = evhttp_find_header(&args, names[i]);
+		if (i == 3 && (!v[i] || !*v[i]))
+			v[i] = "*";
+		if (!v[i] || !*v[i] || strlen(v[i]) > max[i]) {
+			reply_err(r, 400, "invalid_field", names[i],
+				  "%s: required in the query string, at "
+				  "most %zu bytes (channel, op, code, and "
+				  "sub_code, which defaults to *)",
+				  names[i], max[i]);
+			goto out;
+		}
+	}
+	w = pw_new(r, &code_delete_ops, v[0], NULL);
+	if (!w)
+		goto out;
+	if (code_key(w, v[0], v[1], v[2], v[3]) < 0) {
+		pw_free(w);
+		reply_err(r, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	pw_go(w);
+out:
+	evhttp_clear_headers(&args);
+}
+
+static void on_overrides(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_t *arr;
+
+	if (!res) {
+		reply_db_error(r, "list code overrides", err);
+		return;
+	}
+	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	if (!arr) {
+		reply_err(r, 500, "internal", NULL,
+			  "cannot read the code overrides");
+		return;
+	}
+	pr_request_reply(r, 200, json_pack("{s:o}", "overrides", arr));
+}
+
+/* The overrides as stored (all, or one channel's). */
+static void code_list_overrides(struct pr_request *r, const char *channel)
+{
+	const char *p[1] = { channel };
+
+	query_or_503(r, overrides_list_sql, 1, p, on_overrides);
+}
+
+/* The table a channel's answers are mapped with in the request's
+ * generation: its overrides, then its driver's defaults. */
+static void code_effective(struct pr_request *r, const char *code)
+{
+	const struct pr_channel *ch = pr_gen_channel(r->gen, code);
+	json_t *rows;
+
+	if (!ch) {
+		reply_err(r, 404, "not_found", "channel", "no channel named %s",
+			  code);
+		return;
+	}
+	if (!r->gen->codes) {
+		reply_err(r, 503, "not_loaded", NULL,
+			  "the result codes are not loaded yet");
+		return;
+	}
+	rows = pr_codemap_to_json(r->gen->codes, ch->driver, ch->code);
+	if (!rows) {
+		reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	pr_request_reply(r, 200,
+			 json_pack("{s:s,s:s,s:b,s:I,s:o}", "channel", ch->code,
+				   "driver", ch->driver, "driver_loaded",
+				   ch->mod != NULL, "generation",
+				   (json_int_t)r->gen->id, "codes", rows));
+}
+
+static void on_unmapped(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	const struct pr_codemap *m = r->gen->codes;
+	json_t *arr, *u;
+	size_t i;
+
+	if (!res) {
+		reply_db_error(r, "list unmapped codes", err);
+		return;
+	}
+	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	if (!arr) {
+		reply_err(r, 500, "internal", NULL,
+			  "cannot read the unmapped codes");
+		return;
+	}
+	/* What the current tables say now (an override may have been added
+	 * since): the unified code, or null. */
+	json_array_foreach(arr, i, u) {
+		const char *f[5];
+		const struct pr_code *c;
+
+		f[0] = json_string_value(json_object_get(u, "driver"));
+		f[1] = json_string_value(json_object_get(u, "channel"));
+		f[2] = json_string_value(json_object_get(u, "op"));
+		f[3] = json_string_value(json_object_get(u, "code"));
+		f[4] = json_string_value(json_object_get(u, "sub_code"));
+		c = pr_codemap_lookup(m, f[0], f[1], f[2], f[3], f[4]);
+		json_object_set_new(u, "mapped_as",
+				    c ? json_string(c->unified) : json_null());
+	}
+	pr_request_reply(r, 200, json_pack("{s:o}", "unmapped", arr));
+}
+
+static void code_unmapped(struct pr_request *r, const char *channel,
+			  const char *limit)
+{
+	const char *p[2] = { channel, limit };
+
+	query_or_503(r, unmapped_list_sql, 2, p, on_unmapped);
+}
+
+/* The channel= and limit= of a read; answers 400 and returns -1 when one
+ * is bad. */
+static int code_read_args(struct pr_request *r, struct evkeyvalq *args,
+			  char *channel, size_t clen, char *limit, size_t llen)
+{
+	const char *v;
+	char *end;
+	long n;
+
+	channel[0] = '\0';
+	if ((v = evhttp_find_header(args, "channel")) && *v) {
+		if (!code_ok(v)) {
+			reply_err(r, 404, "not_found", "channel",
+				  "no channel named %s", v);
+			return -1;
+		}
+		snprintf(channel, clen, "%s", v);
+	}
+	if ((v = evhttp_find_header(args, "limit"))) {
+		n = strtol(v, &end, 10);
+		if (!*v || *end || n < 1 || n > 10000) {
+			reply_err(r, 400, "invalid_field", "limit",
+				  "limit: an integer from 1 to 10000");
+			return -1;
+		}
+		snprintf(limit, llen, "%ld", n);
+	}
+	return 0;
+}
+
+/* /admin/v1/codes, /admin/v1/codes/overrides, /admin/v1/codes/unmapped */
+static void handle_codes(struct pr_request *r, const char *rest)
+{
+	enum evhttp_cmd_type c = cmd_of(r);
+	int is_read = c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD;
+	struct evkeyvalq args;
+	char channel[128], limit[16] = "1000";
+
+	if (strcmp(rest, "/overrides") == 0 && c == EVHTTP_REQ_PUT) {
+		code_put(r);
+		return;
+	}
+	if (strcmp(rest, "/overrides") == 0 && c == EVHTTP_REQ_DELETE) {
+		code_delete(r);
+		return;
+	}
+	if (strcmp(rest, "") != 0 && strcmp(rest, "/overrides") != 0 &&
+	    strcmp(rest, "/unmapped") != 0) {
+		reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
+			  r->path);
+		return;
+	}
+	if (!is_read) {
+		method_not_allowed(r, strcmp(rest, "/overrides") == 0 ?
+					      "GET, PUT, DELETE" :
+					      "GET");
+		return;
+	}
+	if (query_args(r, &args) < 0)
+		return;
+	if (code_read_args(r, &args, channel, sizeof(channel), limit,
+			   sizeof(limit)) < 0) {
+		evhttp_clear_headers(&args);
+		return;
+	}
+	evhttp_clear_headers(&args);
+	if (strcmp(rest, "/unmapped") == 0)
+		code_unmapped(r, channel[0] ? channel : NULL, limit);
+	else if (!rest[0] && channel[0])
+		code_effective(r, channel);
+	else
+		code_list_overrides(r, channel[0] ? channel : NULL);
+}
+
 /* ------------------------------------------------------------- audit */
 
 static const char audit_list_sql[] =
@@ -1619,6 +2063,7 @@ int pr_policy_api_handle(struct pr_request *r)
 {
 	static const char ch[] = "/admin/v1/channels";
 	static const char wl[] = "/admin/v1/whitelist";
+	static const char codes[] = "/admin/v1/codes";
 	const char *path = r->path;
 
 	if (strncmp(path, ch, sizeof(ch) - 1) == 0 &&
@@ -1637,6 +2082,12 @@ int pr_policy_api_handle(struct pr_request *r)
 	}
 	if (strcmp(path, "/admin/v1/audit") == 0) {
 		handle_audit(r);
+		return 1;
+	}
+	if (strncmp(path, codes, sizeof(codes) - 1) == 0 &&
+	    (path[sizeof(codes) - 1] == '\0' ||
+	     path[sizeof(codes) - 1] == '/')) {
+		handle_codes(r, path + sizeof(codes) - 1);
 		return 1;
 	}
 	return 0;

@@ -1,7 +1,8 @@
 /*
  * paysim.c - the channel simulator's front: options and config, the HTTP
  * server (libevent evhttp, loopback only), routing to the three protocol
- * modules, the control API (/_sim/...), delayed and held answers, timers,
+ * modules, the control API (/_sim/...), the merchant-notification sinks
+ * (a stand-in for merchants' notify_url), delayed and held answers, timers,
  * and the notification sender (core/httpc.h, libcurl multi on the same
  * loop, with retries).
  *
@@ -31,9 +32,39 @@
  *        answer at once and change nothing; "pay", "callback", "refund"
  *        shape what happens next. Scripts match the merchant's order
  *        number (out_trade_no, out_biz_no, out_batch_no, out_bill_no,
- *        orderId) or, for refunds, the refund number.
+ *        orderId) or, for refunds, the refund number (then the order's).
+ *        faults: {"delay_ms": N, "timeout": true, "http_status": N,
+ *        "code": C, "sub_code": S, "pay": "success" | "fail" | "never",
+ *        "callback": "drop" | "duplicate" | "delay:MS" | "bad_signature" |
+ *        "out_of_order" | "out_of_order:MS", "refund": "processing" |
+ *        "account_closed"}. out_of_order holds the notification back
+ *        (MS, default max(10 x notify_delay_ms, 500 ms)) so that later
+ *        ones overtake it; a refund scripted with {} (no faults) keeps its
+ *        own notification on time while its payment's is held.
  *   POST /_sim/pay {"channel", "out_trade_no", ["result": "fail"]}
- *   GET /_sim/ledger, GET /_sim/stats (cheap), POST /_sim/reset
+ *   GET /_sim/ledger, GET /_sim/stats (cheap)
+ *   POST /_sim/reset  empties the ledger, the scripts and the sinks.
+ *
+ * Merchant-notification sinks (a stand-in for merchants' notify_url):
+ *   POST /_sim/sink/NAME  (NAME: 1-64 of [A-Za-z0-9_.-]; any body)
+ *        records the delivery and answers 200 {"ok":true}, or what the
+ *        sink's script says.
+ *   POST /_sim/sink_script {"name": NAME, "fail": N, "status": 500,
+ *        "delay_ms": 0}  the next N deliveries to NAME answer `status`
+ *        (0: never answer, to test timeouts; 200 with delay_ms: slow but
+ *        fine) after delay_ms; "fail": 0 removes the script.
+ *   GET /_sim/sink/NAME  {"name", "received": [{"at_ms",
+ *        "status_answered" (0: none), "headers": {"Content-Type": ...,
+ *        "Payroute-...": ...} (every request header, names in canonical
+ *        case, repeats joined by ", "), "body" (or null and "body_base64"
+ *        when not UTF-8; "body_truncated" and "body_len" past 64 KiB)}],
+ *        "count", "total", "dropped", "script"}, oldest first; an unknown
+ *        NAME reads as empty.
+ *   GET /_sim/sink  {"sinks": [{"name", "count", "total", "dropped"}],
+ *        "bytes", "refused"}
+ *   Bounded: 256 sinks (a delivery to a new name past that gets 503),
+ *   1000 records per sink and 64 MiB in all (the oldest records of the
+ *   sink are dropped and counted in "dropped").
  */
 #include <errno.h>
 #include <getopt.h>
@@ -678,8 +709,13 @@ static void finish(struct sim *s, struct evhttp_request *req, struct sim_out *o)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Control API                                                              */
+/* JSON answers                                                             */
 /* ------------------------------------------------------------------------ */
+
+static int has_prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
 
 static void json_out(struct sim_out *o, int status, json_t *j)
 {
@@ -694,6 +730,362 @@ static void ctl_error(struct sim_out *o, int status, const char *msg)
 	json_out(o, status, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
 }
 
+/* ------------------------------------------------------------------------ */
+/* Merchant-notification sinks                                              */
+/* ------------------------------------------------------------------------ */
+
+/* A sink stands in for a merchant's notify_url: every POST to
+ * /_sim/sink/NAME is recorded (time, the status answered, headers, body)
+ * and answered 200 {"ok":true}, or as its script says. Memory is bounded:
+ * at most SINK_MAX sinks, SINK_MAX_RECORDS records per sink (the oldest
+ * is dropped and counted), SINK_BODY_MAX bytes of each body (the rest is
+ * cut and flagged), SINK_HEADERS_MAX bytes of each record's headers, and
+ * SINK_TOTAL_MAX bytes over all records (a delivery past it drops its own
+ * sink's oldest records first). */
+#define SINK_MAX 256
+#define SINK_MAX_RECORDS 1000
+#define SINK_BODY_MAX (64 * 1024)
+#define SINK_HEADERS_MAX (16 * 1024)
+#define SINK_TOTAL_MAX ((size_t)64 * 1024 * 1024)
+#define SINK_NAME_MAX 64
+
+struct sink_rec {
+	int64_t at_ms;
+	int status;	 /* answered, or to be answered; 0: none */
+	json_t *headers; /* {"Canonical-Name": "value"} */
+	char *body;	 /* malloc'd, up to SINK_BODY_MAX bytes */
+	size_t body_len, orig_len;
+	size_t bytes; /* what it counts against the limits */
+};
+
+struct sim_sink {
+	char name[SINK_NAME_MAX + 1];
+	struct sink_rec *recs; /* a ring of cap, oldest at head */
+	size_t head, n, cap;
+	uint64_t total, dropped;
+	/* script: the next fail_left deliveries answer fail_status (0: no
+	 * answer) after delay_ms */
+	int fail_left, fail_status, delay_ms;
+};
+
+static void sink_rec_clear(struct sink_rec *r)
+{
+	json_decref(r->headers);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+static void sink_drop_oldest(struct sim *s, struct sim_sink *k)
+{
+	struct sink_rec *r = &k->recs[k->head];
+
+	s->sink_bytes -= r->bytes;
+	sink_rec_clear(r);
+	k->head = (k->head + 1) % k->cap;
+	k->n--;
+	k->dropped++;
+}
+
+static void sink_free(void *arg)
+{
+	struct sim_sink *k = arg;
+
+	for (size_t i = 0; i < k->n; i++)
+		sink_rec_clear(&k->recs[(k->head + i) % k->cap]);
+	free(k->recs);
+	free(k);
+}
+
+static void sinks_clear(struct sim *s)
+{
+	sim_map_clear(&s->sinks, sink_free);
+	s->sink_bytes = 0;
+	s->sink_refused = 0;
+}
+
+static int sink_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > SINK_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+		      c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* The sink called name, created when `create`; NULL when missing (or
+ * past SINK_MAX, or out of memory). */
+static struct sim_sink *sink_get(struct sim *s, const char *name, int create)
+{
+	struct sim_sink *k = sim_map_get(&s->sinks, name);
+
+	if (k || !create || s->sinks.n >= SINK_MAX)
+		return k;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return NULL;
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	if (sim_map_put(&s->sinks, name, k) != 0) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+/* "content-TYPE" -> "Content-Type". */
+static void canonical_header(const char *in, char *out, size_t len)
+{
+	size_t i;
+	int up = 1;
+
+	for (i = 0; in[i] && i + 1 < len; i++) {
+		char c = in[i];
+
+		if (up && c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		else if (!up && c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		out[i] = c;
+		up = c == '-';
+	}
+	out[i] = '\0';
+}
+
+/* Every request header, canonically named; repeated ones joined by ", ".
+ * Stops at SINK_HEADERS_MAX bytes; *bytes gets what was kept. */
+static json_t *sink_headers(struct evhttp_request *req, size_t *bytes)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	json_t *j = json_object();
+	char name[128];
+
+	*bytes = 0;
+	if (!j || !h)
+		return j;
+	for (kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+		const char *old;
+		size_t add = strlen(kv->key) + strlen(kv->value);
+
+		if (*bytes + add > SINK_HEADERS_MAX)
+			break;
+		canonical_header(kv->key, name, sizeof(name));
+		old = json_string_value(json_object_get(j, name));
+		if (old) {
+			size_t l = strlen(old) + strlen(kv->value) + 3;
+			char *v = malloc(l);
+
+			if (!v)
+				continue;
+			snprintf(v, l, "%s, %s", old, kv->value);
+			json_object_set_new(j, name, json_string(v));
+			free(v);
+		} else {
+			json_object_set_new(j, name, json_string(kv->value));
+		}
+		*bytes += add;
+	}
+	return j;
+}
+
+/* POST /_sim/sink/NAME: record the delivery and answer it. */
+static void sink_deliver(struct sim *s, const struct sim_req *rq,
+			 const char *name, struct sim_out *o)
+{
+	struct sim_sink *k;
+	struct sink_rec r = { 0 };
+	size_t hbytes;
+	int status = 200;
+
+	if (!sink_name_ok(name)) {
+		ctl_error(o, 400,
+			  "a sink name is 1-64 letters, digits, '_', '-', "
+			  "'.'");
+		return;
+	}
+	k = sink_get(s, name, 1);
+	if (!k) {
+		s->sink_refused++;
+		ctl_error(o, 503, "too many sinks (reset the simulator)");
+		return;
+	}
+	if (!k->recs) {
+		k->recs = calloc(SINK_MAX_RECORDS, sizeof(*k->recs));
+		if (!k->recs) {
+			ctl_error(o, 500, "out of memory");
+			return;
+		}
+		k->cap = SINK_MAX_RECORDS;
+	}
+	if (k->fail_left > 0) {
+		k->fail_left--;
+		status = k->fail_status;
+		o->fault.delay_ms = k->delay_ms;
+		o->fault.timeout = status == 0;
+	}
+	r.at_ms = sim_now_ms();
+	r.status = status;
+	r.headers = sink_headers(rq->ev, &hbytes);
+	r.orig_len = rq->body_len;
+	r.body_len = rq->body_len > SINK_BODY_MAX ? SINK_BODY_MAX :
+						    rq->body_len;
+	r.body = malloc(r.body_len + 1);
+	if (!r.headers || !r.body) {
+		sink_rec_clear(&r);
+		ctl_error(o, 500, "out of memory");
+		return;
+	}
+	memcpy(r.body, rq->body, r.body_len);
+	r.body[r.body_len] = '\0';
+	r.bytes = sizeof(r) + hbytes + r.body_len;
+	while (k->n > 0 &&
+	       (k->n == k->cap || s->sink_bytes + r.bytes > SINK_TOTAL_MAX))
+		sink_drop_oldest(s, k);
+	k->recs[(k->head + k->n) % k->cap] = r;
+	k->n++;
+	k->total++;
+	s->sink_bytes += r.bytes;
+	if (status == 200)
+		json_out(o, 200, json_pack("{s:b}", "ok", 1));
+	else if (status)
+		json_out(o, status,
+			 json_pack("{s:b,s:s}", "ok", 0, "error",
+				   "scripted failure (/_sim/sink_script)"));
+	else
+		sim_out_set(o, 500, NULL, NULL); /* held: never sent */
+}
+
+static json_t *sink_json(const struct sim_sink *k, const char *name)
+{
+	json_t *recs = json_array();
+
+	for (size_t i = 0; k && i < k->n; i++) {
+		const struct sink_rec *r = &k->recs[(k->head + i) % k->cap];
+		json_t *j, *body = json_stringn(r->body, r->body_len);
+
+		j = json_pack("{s:I,s:i,s:O}", "at_ms", (json_int_t)r->at_ms,
+			      "status_answered", r->status, "headers",
+			      r->headers);
+		if (!j) {
+			json_decref(body);
+			continue;
+		}
+		if (body) {
+			json_object_set_new(j, "body", body);
+		} else {
+			/* not UTF-8 */
+			char *b64 = pr_base64_encode(r->body, r->body_len);
+
+			json_object_set_new(j, "body", json_null());
+			json_object_set_new(j, "body_base64",
+					    b64 ? json_string(b64) :
+						  json_null());
+			free(b64);
+		}
+		if (r->orig_len > r->body_len) {
+			json_object_set_new(j, "body_truncated", json_true());
+			json_object_set_new(
+				j, "body_len",
+				json_integer((json_int_t)r->orig_len));
+		}
+		json_array_append_new(recs, j);
+	}
+	return json_pack("{s:s,s:o,s:I,s:I,s:I,s:{s:i,s:i,s:i}}", "name", name,
+			 "received", recs, "count", (json_int_t)(k ? k->n : 0),
+			 "total", (json_int_t)(k ? k->total : 0), "dropped",
+			 (json_int_t)(k ? k->dropped : 0), "script", "fail",
+			 k ? k->fail_left : 0, "status", k ? k->fail_status : 0,
+			 "delay_ms", k ? k->delay_ms : 0);
+}
+
+static void sink_list_one(const char *key, void *val, void *arg)
+{
+	const struct sim_sink *k = val;
+
+	(void)key;
+	json_array_append_new(
+		arg, json_pack("{s:s,s:I,s:I,s:I}", "name", k->name, "count",
+			       (json_int_t)k->n, "total", (json_int_t)k->total,
+			       "dropped", (json_int_t)k->dropped));
+}
+
+/* GET /_sim/sink: every sink, without its records (in no order). */
+static json_t *sinks_json(struct sim *s)
+{
+	json_t *arr = json_array();
+
+	sim_map_foreach(&s->sinks, sink_list_one, arr);
+	return json_pack("{s:o,s:I,s:I}", "sinks", arr, "bytes",
+			 (json_int_t)s->sink_bytes, "refused",
+			 (json_int_t)s->sink_refused);
+}
+
+/* POST /_sim/sink_script {"name", "fail": N, "status": 500,
+ * "delay_ms": 0}. */
+static int sink_script(struct sim *s, json_t *j, char *err, size_t errlen)
+{
+	const char *name = json_string_value(json_object_get(j, "name"));
+	json_t *fail = json_object_get(j, "fail");
+	json_t *status = json_object_get(j, "status");
+	json_t *delay = json_object_get(j, "delay_ms");
+	struct sim_sink *k;
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(j, key, v) {
+		if (strcmp(key, "name") != 0 && strcmp(key, "fail") != 0 &&
+		    strcmp(key, "status") != 0 &&
+		    strcmp(key, "delay_ms") != 0) {
+			snprintf(err, errlen, "unknown key %s", key);
+			return -EINVAL;
+		}
+	}
+	if (!name || !sink_name_ok(name)) {
+		snprintf(err, errlen,
+			 "name: 1-64 letters, digits, '_', '-', '.'");
+		return -EINVAL;
+	}
+	if (!json_is_integer(fail) || json_integer_value(fail) < 0 ||
+	    json_integer_value(fail) > 1000000) {
+		snprintf(err, errlen, "fail: an integer within 0..1000000");
+		return -EINVAL;
+	}
+	if (status && (!json_is_integer(status) ||
+		       (json_integer_value(status) != 0 &&
+			(json_integer_value(status) < 100 ||
+			 json_integer_value(status) > 599)))) {
+		snprintf(err, errlen,
+			 "status: 0 (no answer) or an HTTP status");
+		return -EINVAL;
+	}
+	if (delay &&
+	    (!json_is_integer(delay) || json_integer_value(delay) < 0 ||
+	     json_integer_value(delay) > 600000)) {
+		snprintf(err, errlen, "delay_ms: an integer within 0..600000");
+		return -EINVAL;
+	}
+	k = sink_get(s, name, 1);
+	if (!k) {
+		snprintf(err, errlen, "too many sinks (reset the simulator)");
+		return -ENOSPC;
+	}
+	k->fail_left = (int)json_integer_value(fail);
+	k->fail_status = status ? (int)json_integer_value(status) : 500;
+	k->delay_ms = delay ? (int)json_integer_value(delay) : 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Control API                                                              */
+/* ------------------------------------------------------------------------ */
+
 static void control(struct sim *s, const struct sim_req *rq, struct sim_out *o)
 {
 	int post = strcmp(rq->method, "POST") == 0;
@@ -701,6 +1093,24 @@ static void control(struct sim *s, const struct sim_req *rq, struct sim_out *o)
 	json_error_t je;
 	char err[256];
 
+	if (has_prefix(rq->path, "/_sim/sink/")) {
+		/* any body: a merchant notification */
+		if (post)
+			sink_deliver(s, rq, rq->path + strlen("/_sim/sink/"),
+				     o);
+		else if (strcmp(rq->method, "GET") == 0)
+			json_out(o, 200,
+				 sink_json(sim_map_get(&s->sinks,
+						       rq->path +
+							       strlen("/_sim/"
+								      "sink/")),
+					   rq->path + strlen("/_sim/sink/")));
+		return;
+	}
+	if (!post && strcmp(rq->path, "/_sim/sink") == 0) {
+		json_out(o, 200, sinks_json(s));
+		return;
+	}
 	if (post && strcmp(rq->path, "/_sim/reset") != 0) {
 		j = json_loadb(rq->body, rq->body_len, 0, &je);
 		if (!json_is_object(j)) {
@@ -716,7 +1126,13 @@ static void control(struct sim *s, const struct sim_req *rq, struct sim_out *o)
 		json_out(o, 200, sim_stats_json(s));
 	} else if (post && strcmp(rq->path, "/_sim/reset") == 0) {
 		sim_ledger_reset(s);
+		sinks_clear(s);
 		json_out(o, 200, json_pack("{s:b}", "ok", 1));
+	} else if (post && strcmp(rq->path, "/_sim/sink_script") == 0) {
+		if (sink_script(s, j, err, sizeof(err)) != 0)
+			ctl_error(o, 400, err);
+		else
+			json_out(o, 200, json_pack("{s:b}", "ok", 1));
 	} else if (post && strcmp(rq->path, "/_sim/script") == 0) {
 		if (sim_script_set(s, j, err, sizeof(err)) != 0)
 			ctl_error(o, 400, err);
@@ -759,11 +1175,6 @@ static void control(struct sim *s, const struct sim_req *rq, struct sim_out *o)
 /* ------------------------------------------------------------------------ */
 /* Routing                                                                  */
 /* ------------------------------------------------------------------------ */
-
-static int has_prefix(const char *s, const char *p)
-{
-	return strncmp(s, p, strlen(p)) == 0;
-}
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -1001,7 +1412,9 @@ static void usage(FILE *f)
 		"...)\n"
 		"  on 127.0.0.1. Control API: POST /_sim/script, POST "
 		"/_sim/pay,\n"
-		"  GET /_sim/ledger, GET /_sim/stats, POST /_sim/reset.\n");
+		"  GET /_sim/ledger, GET /_sim/stats, POST /_sim/reset;\n"
+		"  merchant-notification sinks: POST|GET /_sim/sink/NAME,\n"
+		"  POST /_sim/sink_script, GET /_sim/sink.\n");
 }
 
 int main(int argc, char **argv)
@@ -1063,6 +1476,7 @@ int main(int argc, char **argv)
 	sim_map_init(&s.refunds);
 	sim_map_init(&s.payouts);
 	sim_map_init(&s.scripts);
+	sim_map_init(&s.sinks);
 	if (load_config(&s, config) != 0)
 		goto out;
 	s.base = event_base_new();
@@ -1106,6 +1520,7 @@ out:
 	sim_map_clear(&s.refunds, NULL);
 	sim_map_clear(&s.payouts, NULL);
 	sim_map_clear(&s.scripts, NULL);
+	sinks_clear(&s);
 	if (s.httpc)
 		pr_httpc_free(s.httpc);
 	if (s.http)

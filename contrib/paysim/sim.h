@@ -1,14 +1,15 @@
 /*
  * sim.h - the channel simulator's shared types: the simulator (config,
  * keys, loop, HTTP client for notifications), its ledger of orders, refunds
- * and payouts, the fault scripts, and the interface between the HTTP front
- * (paysim.c) and the three protocol modules (sim_alipay.c, sim_wechat.c,
- * sim_bank.c).
+ * and payouts, the fault scripts, the merchant-notification sinks, and the
+ * interface between the HTTP front (paysim.c) and the three protocol
+ * modules (sim_alipay.c, sim_wechat.c, sim_bank.c).
  *
  * Ownership: the struct sim owns everything reachable from it (ledger
- * entries, scripts, keys, timers); ledger entries live until /_sim/reset or
- * exit. A struct sim_out owns its body and header strings (free with
- * sim_out_clear). Everything is single-threaded on one libevent loop.
+ * entries, scripts, sinks and their records, keys, timers); ledger entries
+ * and sinks live until /_sim/reset or exit. A struct sim_out owns its body
+ * and header strings (free with sim_out_clear). Everything is
+ * single-threaded on one libevent loop.
  */
 #ifndef PAYSIM_SIM_H
 #define PAYSIM_SIM_H
@@ -68,7 +69,7 @@ struct sim_fault {
 	char sub_code[64];
 	enum sim_pay_fault pay;
 	enum sim_cb_fault callback;
-	int callback_delay_ms;
+	int callback_delay_ms; /* delay:MS, out_of_order:MS (0: default) */
 	enum sim_refund_fault refund;
 };
 
@@ -156,6 +157,10 @@ struct sim_bank_mer {
 
 struct sim_timer;
 
+/* Merchant-notification sinks (paysim.c): POST /_sim/sink/NAME records,
+ * GET reads back. Bounded: see paysim.c. */
+struct sim_sink;
+
 struct sim {
 	struct event_base *base;
 	struct evhttp *http;
@@ -187,6 +192,10 @@ struct sim {
 	double wild_rate;
 	struct sim_timer *timers; /* pending ledger timers (reset cancels) */
 	uint64_t requests;
+	/* sinks: name -> struct sim_sink *, owned; reset empties it */
+	struct sim_map sinks;
+	size_t sink_bytes;     /* what all their records hold */
+	uint64_t sink_refused; /* deliveries to a new name past the limit */
 };
 
 /* An inbound HTTP request, as the protocol modules see it. */
@@ -282,6 +291,11 @@ void *sim_map_get(const struct sim_map *m, const char *key);
 int sim_map_put(struct sim_map *m, const char *key, void *val);
 void sim_map_del(struct sim_map *m, const char *key);
 void sim_map_clear(struct sim_map *m, void (*free_val)(void *));
+/* Calls fn(key, val, arg) for every entry, in no particular order; fn
+ * must not change the map. */
+void sim_map_foreach(const struct sim_map *m,
+		     void (*fn)(const char *key, void *val, void *arg),
+		     void *arg);
 
 const char *sim_chan_name(enum sim_chan c);
 int sim_chan_parse(const char *name);

@@ -9,6 +9,17 @@
  *   POST /bank/gateway/api/frontTransReq.do  txnType 01, the payer's
  *                                            browser posts the form
  *
+ * The front consume is what the bank driver's payer payload ("form", or
+ * "form_fields" posted to "pay_url") makes the payer's browser post. The
+ * signature is checked like any request; the order is created pending
+ * (trade_type "front", txnTime kept for queries) and paid as auto_pay or
+ * the order's "pay" script say, or by /_sim/pay, which sends the backUrl
+ * notification. The answer is the gateway's page for the payer: HTTP 200
+ * with the order (spans orderId, queryId, state) or HTTP 400 with the
+ * error (span respCode), and the respCode in a Paysim-Resp-Code header.
+ * Posting the same form again (same merId, orderId, txnTime, txnAmt)
+ * shows the same order; another consume with its orderId is 12.
+ *
  * Requests are form-encoded. The signature: every non-empty parameter but
  * `signature`, sorted by name, "k=v" joined with '&' (raw values), SHA-256
  * of that in lowercase hex, SHA256withRSA over the hex string, base64; it
@@ -32,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/buffer.h>
 
 #include "crypto.h"
 #include "log.h"
@@ -255,6 +268,105 @@ static const char *final_orig(enum sim_state st, int account_closed)
 	}
 }
 
+/* Appends s HTML-escaped. */
+static void html_add(struct evbuffer *b, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&':
+			evbuffer_add(b, "&amp;", 5);
+			break;
+		case '<':
+			evbuffer_add(b, "&lt;", 4);
+			break;
+		case '>':
+			evbuffer_add(b, "&gt;", 4);
+			break;
+		case '"':
+			evbuffer_add(b, "&quot;", 6);
+			break;
+		case '\'':
+			evbuffer_add(b, "&#39;", 5);
+			break;
+		default:
+			evbuffer_add(b, s, 1);
+		}
+	}
+}
+
+/* The gateway's page for the payer of a front consume: the order, or the
+ * error (respCode, respMsg). The answer carries the respCode in a
+ * Paysim-Resp-Code header for tests; errors are HTTP 400. */
+static void front_page(struct sim_out *out, const char *code,
+		       const struct sim_order *o, const char *front_url)
+{
+	struct evbuffer *b = evbuffer_new();
+	char amt[32], *html = NULL;
+	size_t len;
+
+	if (!b) {
+		sim_out_set(out, 500, "text/plain", strdup("out of memory\n"));
+		return;
+	}
+	evbuffer_add_printf(b, "<!DOCTYPE html><html><head><meta "
+			       "charset=\"utf-8\"><title>paysim UnionPay"
+			       "</title></head><body><h1>UnionPay "
+			       "(simulated)</h1>");
+	if (o) {
+		sim_fmt_yuan(o->amount, amt, sizeof(amt));
+		evbuffer_add_printf(b, "<p>orderId <span id=\"orderId\">");
+		html_add(b, o->out_trade_no);
+		evbuffer_add_printf(b,
+				    "</span>, amount %s CNY, queryId <span "
+				    "id=\"queryId\">%s</span>, state <span "
+				    "id=\"state\">%s</span></p>",
+				    amt, o->trade_no, sim_state_name(o->state));
+		evbuffer_add_printf(b, "<p>The payer pays by itself with "
+				       "auto_pay or a \"pay\" script, else "
+				       "POST /_sim/pay.</p>");
+		if (front_url && *front_url) {
+			evbuffer_add_printf(b, "<p><a id=\"frontUrl\" href=\"");
+			html_add(b, front_url);
+			evbuffer_add_printf(b, "\">Back to the merchant</a>"
+					       "</p>");
+		}
+	} else {
+		evbuffer_add_printf(b, "<p>Error: respCode <span "
+				       "id=\"respCode\">");
+		html_add(b, code);
+		evbuffer_add_printf(b, "</span> ");
+		html_add(b, resp_msg(code));
+		evbuffer_add_printf(b, "</p>");
+	}
+	evbuffer_add_printf(b, "</body></html>\n");
+	len = evbuffer_get_length(b);
+	html = malloc(len + 1);
+	if (html) {
+		evbuffer_remove(b, html, len);
+		html[len] = '\0';
+	}
+	evbuffer_free(b);
+	sim_out_set(out, o ? 200 : 400, "text/html;charset=UTF-8", html);
+	sim_out_header(out, "Paysim-Resp-Code", code);
+}
+
+/* Refuses a consume with respCode code: a signed answer on the back
+ * endpoint, the error page on the front one. */
+static void consume_refuse(struct sim *s, struct sim_out *out,
+			   const struct sim_form *f, int front,
+			   const char *code)
+{
+	if (front)
+		front_page(out, code, NULL, NULL);
+	else
+		answer(s, out, f, NULL, code, NULL);
+}
+
+/* txnType 01: a consume. On the front endpoint it comes from the payer's
+ * browser (the form of the driver's payer payload); the order is created
+ * and the payer pays it as auto_pay or the "pay" script say, or by
+ * /_sim/pay. Posting the same form again (a reload) shows the same order;
+ * another consume with the same orderId is a duplicate (12). */
 static void consume(struct sim *s, struct sim_out *out,
 		    const struct sim_form *f, const char *mer, int front)
 {
@@ -262,44 +374,41 @@ static void consume(struct sim *s, struct sim_out *out,
 	const char *tt = sim_form_get(f, "txnTime");
 	int64_t amt = parse_cents(sim_form_get(f, "txnAmt"));
 	struct sim_order *o;
-	char *html;
-	size_t len;
 
 	if (!oid || !tt || strlen(tt) != 14 || amt <= 0 ||
 	    !sim_form_get(f, "backUrl") || strlen(oid) > 40) {
-		answer(s, out, f, NULL, "13", NULL);
+		consume_refuse(s, out, f, front, "13");
 		return;
 	}
 	o = sim_order_find(s, SIM_BANK, oid);
 	if (o) {
-		answer(s, out, f, NULL, "12", NULL);
+		if (front && strcmp(o->trade_type, "front") == 0 &&
+		    strcmp(o->merchant, mer) == 0 &&
+		    strcmp(o->txn_time, tt) == 0 && o->amount == amt)
+			front_page(out, "00", o, sim_form_get(f, "frontUrl"));
+		else
+			consume_refuse(s, out, f, front, "12");
 		return;
 	}
 	o = sim_order_new(s, SIM_BANK, mer, oid, amt, "CNY",
 			  sim_form_get(f, "backUrl"));
 	if (!o) {
-		answer(s, out, f, NULL, "06", NULL);
+		consume_refuse(s, out, f, front, "06");
 		return;
 	}
 	snprintf(o->txn_time, sizeof(o->txn_time), "%s", tt);
 	snprintf(o->trade_type, sizeof(o->trade_type), "%s",
 		 front ? "front" : "back");
+	snprintf(o->appid, sizeof(o->appid), "%s",
+		 sim_form_get(f, "channelType") ?
+			 sim_form_get(f, "channelType") :
+			 "");
 	mask_card(sim_form_get(f, "accNo"), o->payer, sizeof(o->payer));
 	if (!front) {
 		answer(s, out, f, NULL, "00", NULL);
 		return;
 	}
-	len = 512 + strlen(oid);
-	html = malloc(len);
-	if (html)
-		snprintf(html, len,
-			 "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
-			 "<title>paysim UnionPay</title></head><body>"
-			 "<h1>UnionPay (simulated)</h1><p>order %s, amount "
-			 "%lld fen, queryId %s</p><p>POST /_sim/pay to pay."
-			 "</p></body></html>\n",
-			 oid, (long long)amt, o->trade_no);
-	sim_out_set(out, 200, "text/html;charset=UTF-8", html);
+	front_page(out, "00", o, sim_form_get(f, "frontUrl"));
 }
 
 static void refund(struct sim *s, struct sim_out *out, const struct sim_form *f)
@@ -463,14 +572,14 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 		return;
 	}
 	if (sim_form_parse(&f, rq->body, rq->body_len) != 0) {
-		answer(s, out, &f, NULL, "10", NULL);
+		consume_refuse(s, out, &f, front, "10");
 		goto out;
 	}
 	m = find_mer(s, sim_form_get(&f, "certId"));
 	sig = sim_form_get(&f, "signature");
 	tt = sim_form_get(&f, "txnType");
 	if (!sim_form_get(&f, "merId") || !tt || !sig) {
-		answer(s, out, &f, NULL, "13", NULL);
+		consume_refuse(s, out, &f, front, "13");
 		goto out;
 	}
 	str = sim_form_sign_string(&f, skip);
@@ -478,7 +587,7 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 	    bank_verify(m->pub, str, sig) != 0) {
 		pr_debug("paysim: bank: bad signature over [%s]",
 			 str ? str : "");
-		answer(s, out, &f, NULL, "11", NULL);
+		consume_refuse(s, out, &f, front, "11");
 		goto out;
 	}
 	if (strcmp(sim_form_get(&f, "version") ? sim_form_get(&f, "version") :
@@ -488,7 +597,7 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 			   sim_form_get(&f, "signMethod") :
 			   "",
 		   "01") != 0) {
-		answer(s, out, &f, NULL, "10", NULL);
+		consume_refuse(s, out, &f, front, "10");
 		goto out;
 	}
 	sim_fault_lookup(s, sim_form_get(&f, "orderId"), NULL, &fault);
@@ -500,8 +609,11 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 		goto out;
 	}
 	if (fault.code[0]) {
-		answer(s, out, &f, NULL, fault.code,
-		       fault.sub_code[0] ? fault.sub_code : NULL);
+		if (front)
+			front_page(out, fault.code, NULL, NULL);
+		else
+			answer(s, out, &f, NULL, fault.code,
+			       fault.sub_code[0] ? fault.sub_code : NULL);
 		goto out;
 	}
 	if (strcmp(ep, "queryTrans.do") == 0) {
@@ -516,7 +628,7 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 	} else if (!front && strcmp(tt, "12") == 0) {
 		payout(s, out, &f, m->mer_id);
 	} else {
-		answer(s, out, &f, NULL, "10", NULL);
+		consume_refuse(s, out, &f, front, "10");
 	}
 out:
 	free(str);

@@ -140,6 +140,15 @@ void sim_map_clear(struct sim_map *m, void (*free_val)(void *))
 	memset(m, 0, sizeof(*m));
 }
 
+void sim_map_foreach(const struct sim_map *m,
+		     void (*fn)(const char *key, void *val, void *arg),
+		     void *arg)
+{
+	for (size_t i = 0; i < m->nb; i++)
+		for (const struct sim_map_ent *e = m->b[i]; e; e = e->next)
+			fn(e->key, e->val, arg);
+}
+
 static int vec_push(struct sim_vec *v, void *p)
 {
 	if (v->n == v->cap) {
@@ -277,6 +286,15 @@ static int parse_faults(json_t *j, struct sim_fault *f, char *err,
 			f->callback = SIM_CB_DELAY;
 			f->callback_delay_ms = (int)ms;
 		} else if (strcmp(k, "callback") == 0 && sv &&
+			   strncmp(sv, "out_of_order:", 13) == 0) {
+			char *end;
+			long ms = strtol(sv + 13, &end, 10);
+
+			if (*end || end == sv + 13 || ms < 1 || ms > 600000)
+				goto bad;
+			f->callback = SIM_CB_OUT_OF_ORDER;
+			f->callback_delay_ms = (int)ms;
+		} else if (strcmp(k, "callback") == 0 && sv &&
 			   pick(sv, cbs, &x) == 0 && x != SIM_CB_DELAY) {
 			f->callback = (enum sim_cb_fault)x;
 		} else if (strcmp(k, "refund") == 0 && sv &&
@@ -384,9 +402,10 @@ static void dispatch(struct sim *s, char kind, void *ent, enum sim_chan c,
 		delay = f.callback_delay_ms;
 	else if (f.callback == SIM_CB_OUT_OF_ORDER)
 		/* held back: later notifications overtake it */
-		delay = s->notify_delay_ms * 10 > 500 ?
-				s->notify_delay_ms * 10 :
-				500;
+		delay = f.callback_delay_ms ? f.callback_delay_ms :
+			s->notify_delay_ms * 10 > 500 ?
+					      s->notify_delay_ms * 10 :
+					      500;
 	sim_notify_send(s, &req, ack, kind, c, key, delay);
 	if (f.callback == SIM_CB_DUPLICATE)
 		sim_notify_send(s, &req, ack, kind, c, key, delay + 20);

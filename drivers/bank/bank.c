@@ -35,13 +35,27 @@
  *                 through us. channelType 08 for h5 / app / mini_program /
  *                 jsapi, else 07 (PC); issInsCode = order->bank_code (the
  *                 channel's bank code from the bank mapping) to go straight
- *                 to that bank; payTimeout from expire_at_ms. The request
- *                 is meant for the payer's browser: parse_pay does not read
- *                 the answer (there is none for the merchant; the core may
- *                 skip sending it) and returns, with code 00, the payer
- *                 payload "form" (an auto-submitting HTML form carrying the
- *                 same signed fields; RSA PKCS#1 v1.5 is deterministic, so
- *                 build and parse sign the same bytes).
+ *                 to that bank; payTimeout from expire_at_ms. The front
+ *                 consume is posted by the PAYER's browser, never by us,
+ *                 so build_pay only validates the order and writes no
+ *                 request (driver.h's "no request" contract); the core
+ *                 sends nothing and calls parse_pay with a status-0
+ *                 response, and parse_pay signs the fields and fills the
+ *                 payer payload:
+ *                   form         an auto-submitting HTML form (POST to the
+ *                                front URL, every value HTML-escaped);
+ *                   pay_url      the front URL, gateway +
+ *                                /gateway/api/frontTransReq.do;
+ *                   form_fields  the signed fields as a JSON object text
+ *                                ({"accessType":"0",...}), for an app that
+ *                                posts them itself (form-encoded, UTF-8);
+ *                 with code "FORM" (not a UnionPay respCode; the default
+ *                 table maps it to PROCESSING: waiting for the payer). The
+ *                 fields are deterministic (txnTime from created_at_ms;
+ *                 RSA PKCS#1 v1.5 signatures are deterministic), so a
+ *                 repeated parse_pay hands out the same form. parse_pay
+ *                 does not read the response: a core that sent something
+ *                 anyway (ABI 1.0 allows it) gets the same payload.
  *   query         txnType 00, bizType 000000, /gateway/api/queryTrans.do,
  *                 orderId and txnTime of the original transaction.
  *   refund        txnType 04, origQryId = channel_trade_no, orderId =
@@ -93,7 +107,8 @@
  * "fail" otherwise (text/plain): the gateway only looks at the status and
  * retries anything but 200.
  *
- * Result codes. `code` is respCode. A respCode of 00 on a transaction
+ * Result codes. `code` is respCode (or "FORM" for the front consume's
+ * payer form, see pay). A respCode of 00 on a transaction
  * request (pay, refund, payout) only means the gateway accepted it: the
  * outcome comes by notification or query. On a status query (query,
  * refund_query, payout_query) a respCode of 00 means the query itself
@@ -424,6 +439,10 @@ static const struct payroute_code_entry bank_codes[] = {
 		   "操作过于频繁，请稍后再试。"),
 
 	/* --- pay / refund / payout: respCode of the request --------------- */
+	/* Not a respCode: parse_pay's payer form, nothing sent yet. */
+	ROW("pay", "FORM", "*", "PROCESSING", PROCESSING, 0, NONE,
+	    "Waiting for the payer to complete the payment.",
+	    "等待付款人完成支付。"),
 	ROW("pay", "00", "*", "PROCESSING", PROCESSING, 0, NONE,
 	    "The payment is being processed.", "支付处理中。"),
 	ROW("refund", "00", "*", "PROCESSING", PROCESSING, 0, NONE,
@@ -954,10 +973,11 @@ static int check_amount(const char *what, int64_t amount, char *err,
 	return 0;
 }
 
-/* Writes the signed message of operation op for order o into m. */
+/* Writes the message of operation op for order o into m, signed when
+ * `sign` (else only checked: build_pay). */
 static int make_msg(struct bank_state *st, enum bank_op op,
-		    const struct payroute_order *o, struct bank_msg *m,
-		    char *err, size_t errlen)
+		    const struct payroute_order *o, int sign,
+		    struct bank_msg *m, char *err, size_t errlen)
 {
 	char oid[BANK_ORDER_ID_MAX + 1], txn_time[15], pay_timeout[15];
 	char amount[24];
@@ -1175,7 +1195,7 @@ static int make_msg(struct bank_state *st, enum bank_op op,
 			rc = msg_add(m, "issInsCode", o->payee_bank_code);
 		break;
 	}
-	if (rc == 0)
+	if (rc == 0 && sign)
 		rc = msg_sign(st, m);
 	if (rc < 0 && errlen && !err[0])
 		snprintf(err, errlen, "bank: cannot build the message: %s",
@@ -1201,7 +1221,7 @@ static int build(void *state, enum bank_op op, const struct payroute_order *o,
 
 	if (errlen)
 		err[0] = '\0';
-	rc = make_msg(st, op, o, &m, err, errlen);
+	rc = make_msg(st, op, o, 1, &m, err, errlen);
 	if (rc < 0)
 		goto out;
 	n = msg_sorted(&m, order);
@@ -1245,10 +1265,20 @@ out:
 	return rc;
 }
 
-static int build_pay(void *st, const struct payroute_order *o,
+/* Front consume: the payer's browser posts it, so only check the order
+ * (the same checks parse_pay's form goes through) and write no request. */
+static int build_pay(void *state, const struct payroute_order *o,
 		     payroute_http_req *req, char *err, size_t errlen)
 {
-	return build(st, OP_PAY, o, req, err, errlen);
+	struct bank_msg m = { .n = 0 };
+	int rc;
+
+	(void)req;
+	if (errlen)
+		err[0] = '\0';
+	rc = make_msg(state, OP_PAY, o, 0, &m, err, errlen);
+	msg_clear(&m);
+	return rc;
 }
 
 static int build_query(void *st, const struct payroute_order *o,
@@ -1529,60 +1559,111 @@ static void html_escape(struct drv_buf *b, const char *s)
 	}
 }
 
-/* Front consume: the answer is for a browser; hand the payer the signed
- * form (see the header). */
+/* Appends s as the contents of a JSON string: '"', '\' and control
+ * characters escaped, other bytes (UTF-8) as they are. */
+static void json_escape(struct drv_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	char u[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			drv_buf_add(b, "\\", 1);
+			drv_buf_add(b, s, 1);
+		} else if (c < 0x20 || c == 0x7f) {
+			u[4] = hex[c >> 4];
+			u[5] = hex[c & 0x0f];
+			drv_buf_add(b, u, sizeof(u));
+		} else {
+			drv_buf_add(b, s, 1);
+		}
+	}
+}
+
+/* Front consume: nothing was sent (see the header); sign the fields and
+ * hand the payer the form, the front URL and the fields. The response is
+ * not read. */
 static int parse_pay(void *state, const struct payroute_order *o,
 		     const struct payroute_http_response *resp,
 		     struct payroute_result *out, char *err, size_t errlen)
 {
 	struct bank_state *st = state;
+	const struct payroute_services *svc = st->svc;
 	const struct bank_field *order[BANK_MAX_FIELDS];
 	struct bank_msg m = { .n = 0 };
-	struct drv_buf b = { 0 };
+	struct drv_buf url = { 0 }, form = { 0 }, json = { 0 };
 	size_t n;
 	int rc;
 
 	(void)resp;
 	if (errlen)
 		err[0] = '\0';
-	if (!out) {
-		snprintf(err, errlen, "bank: missing argument");
+	if (!out || !out->payer) {
+		snprintf(err, errlen,
+			 "bank: parse_pay: no result or payer map");
 		return -EINVAL;
 	}
 	out->amount = -1;
-	rc = make_msg(st, OP_PAY, o, &m, err, errlen);
+	rc = make_msg(st, OP_PAY, o, 1, &m, err, errlen);
 	if (rc < 0)
 		goto out;
 	n = msg_sorted(&m, order);
-	drv_buf_str(&b, "<!DOCTYPE html><html><head><meta charset=\"UTF-8\">"
-			"</head><body onload=\"document.forms[0].submit()\">"
-			"<form id=\"pay_form\" method=\"post\" action=\"");
-	html_escape(&b, st->gateway);
-	html_escape(&b, op_path(OP_PAY));
-	drv_buf_str(&b, "\">");
+
+	drv_buf_str(&url, st->gateway);
+	drv_buf_str(&url, op_path(OP_PAY));
+
+	drv_buf_str(&form, "<!DOCTYPE html><html><head><meta charset=\"UTF-8\">"
+			   "<title>UnionPay</title></head>"
+			   "<body onload=\"document.forms[0].submit()\">"
+			   "<form id=\"pay_form\" method=\"post\" "
+			   "accept-charset=\"UTF-8\" action=\"");
+	html_escape(&form, url.p ? url.p : "");
+	drv_buf_str(&form, "\">");
+	drv_buf_add(&json, "{", 1);
 	for (size_t i = 0; i < n; i++) {
-		drv_buf_str(&b, "<input type=\"hidden\" name=\"");
-		html_escape(&b, order[i]->key);
-		drv_buf_str(&b, "\" value=\"");
-		html_escape(&b, order[i]->value);
-		drv_buf_str(&b, "\"/>");
+		drv_buf_str(&form, "<input type=\"hidden\" name=\"");
+		html_escape(&form, order[i]->key);
+		drv_buf_str(&form, "\" value=\"");
+		html_escape(&form, order[i]->value);
+		drv_buf_str(&form, "\"/>");
+
+		if (i)
+			drv_buf_add(&json, ",", 1);
+		drv_buf_add(&json, "\"", 1);
+		json_escape(&json, order[i]->key);
+		drv_buf_add(&json, "\":\"", 3);
+		json_escape(&json, order[i]->value);
+		drv_buf_add(&json, "\"", 1);
 	}
-	drv_buf_str(&b, "</form></body></html>");
-	if (b.oom) {
+	drv_buf_str(&form, "<noscript><input type=\"submit\" "
+			   "value=\"Continue\"/></noscript>"
+			   "</form></body></html>");
+	drv_buf_add(&json, "}", 1);
+	if (url.oom || form.oom || json.oom) {
 		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	rc = out->payer ? st->svc->kv_set(out->payer, "form", b.p) : 0;
+	rc = svc->kv_set(out->payer, "form", form.p);
+	if (rc == 0)
+		rc = svc->kv_set(out->payer, "pay_url", url.p);
+	if (rc == 0)
+		rc = svc->kv_set(out->payer, "form_fields", json.p);
 	if (rc < 0) {
-		snprintf(err, errlen, "bank: cannot set the payer form");
+		snprintf(err, errlen, "bank: cannot set the payer payload: %s",
+			 strerror(-rc));
 		goto out;
 	}
-	copy_text(out->code, sizeof(out->code), "00");
+	copy_text(out->code, sizeof(out->code), "FORM");
 	copy_text(out->message, sizeof(out->message),
-		  "front consume: the payer submits the form");
+		  "front consume: the payer posts the form to the gateway");
 out:
 	msg_clear(&m);
-	free(b.p);
+	free(url.p);
+	free(form.p);
+	free(json.p);
 	return rc;
 }
 

@@ -241,8 +241,8 @@ print(s.getsockname()[1])')
 # ---------------------------------------------------------------- daemon
 # new_instance NAME: a directory $TEST_DIR/NAME and the settings of one
 # daemon. write_conf reads these variables; change them in between to vary
-# the config (DB_EXTRA is raw JSON appended inside "database", TOP_EXTRA
-# raw JSON appended at the top level).
+# the config (DB_EXTRA is raw JSON appended inside "database", SERVER_EXTRA
+# inside "server", TOP_EXTRA raw JSON appended at the top level).
 new_instance() {
 	I_NAME=$1
 	I_DIR=$TEST_DIR/$1
@@ -260,6 +260,7 @@ new_instance() {
 	POOL_SIZE=4
 	DB_EXTRA=""
 	TOP_EXTRA=""
+	SERVER_EXTRA=""
 	DAEMON_PID=""
 }
 
@@ -281,7 +282,7 @@ write_conf() {
 	},
 	"drivers": { "dir": "$DRIVER_DIR" },
 	"log": { "level": "info", "target": "$LOG_FILE" },
-	"server": { "pid_file": "$PID_FILE" }$TOP_EXTRA
+	"server": { "pid_file": "$PID_FILE"$SERVER_EXTRA }$TOP_EXTRA
 }
 EOF
 }

@@ -3,10 +3,14 @@
 # drivers: drvtool (tests/interop/drvtool) builds each request with a
 # driver, sends it to paysim and parses paysim's signed answer with the
 # same driver; paysim's notifications land in a small receiver and are fed
-# back to the driver's parse_notify. Also: bad signatures are refused,
-# scripted faults (503, a result code, delay, timeout, callback drop /
-# duplicate / bad signature, refund stuck processing) happen as scripted,
-# and the ledger reconciles. No PostgreSQL needed.
+# back to the driver's parse_notify. The bank's front consume goes as in
+# production: build_pay sends nothing, and the payer (curl) posts the
+# driver's signed form to paysim's front endpoint. Also: bad signatures are
+# refused, scripted faults (503, a result code, delay, timeout, callback
+# drop / duplicate / bad signature / out of order, refund stuck
+# processing) happen as scripted, the ledger reconciles, and the
+# merchant-notification sinks (/_sim/sink/NAME) record and answer as
+# scripted. No PostgreSQL needed.
 . "$(dirname "$0")/lib.sh"
 
 PAYSIM=$top_builddir/contrib/paysim/paysim
@@ -289,18 +293,71 @@ code=$(curl -s -o "$TEST_DIR/wx.out" -w '%{http_code}' \
 pass "wechat: an unsigned request gets 401 SIGN_ERROR"
 
 # ------------------------------------------------------------ bank
+# The front consume is the payer's: build_pay writes no request, parse_pay
+# hands out the signed form (form, pay_url, form_fields), and the payer's
+# browser (curl here) posts it to paysim's front endpoint.
+
+# pay_form FILE [JQ]: PAY_OUT (saved drvtool output of a bank pay) posts
+# its form_fields to its pay_url as the payer's browser would, after the
+# jq edit JQ (to tamper with them); FILE.html = the page, FILE.hdr = its
+# headers; CODE = the HTTP status, RESP = the Paysim-Resp-Code header.
+pay_form() {
+	local f=$TEST_DIR/$1 url args=() kv
+
+	url=$(jq -r .parse.payer.pay_url <<<"$PAY_OUT")
+	jq -r .parse.payer.form_fields <<<"$PAY_OUT" | jq -c "${2:-.}" >"$f.fields" ||
+		fail "pay_form: no form_fields: $PAY_OUT"
+	while IFS= read -r kv; do
+		args+=(--data-urlencode "$kv")
+	done < <(jq -r 'to_entries[] | "\(.key)=\(.value)"' "$f.fields")
+	CODE=$(curl -s -m 10 -o "$f.html" -D "$f.hdr" -w '%{http_code}' "${args[@]}" "$url")
+	RESP=$(tr -d '\r' <"$f.hdr" | sed -n 's/^[Pp]aysim-[Rr]esp-[Cc]ode: //p')
+}
+
 order b1 PSB10001 2500 bank pc
-drv bank pay b1 --send
-expect .parse.code 00 "bank front consume"
-[ -n "$(field '.parse.payer.form // empty')" ] || fail "bank pay: no form payload: $OUT"
-BID=$(field '.request.body' | tr '&' '\n' | sed -n 's/^orderId=//p')
-[ -n "$BID" ] || fail "bank pay: no orderId in the request"
+drv bank pay b1
+expect .rc 0 "bank front consume"
+expect .request.method null "bank build_pay writes no request"
+expect .parse.code FORM "bank front consume"
+expect .parse.payer.pay_url "$SIM/bank/gateway/api/frontTransReq.do" "bank front consume"
+case $(field .parse.payer.form) in
+*"<form id=\"pay_form\" method=\"post\""*"action=\"$SIM/bank/gateway/api/frontTransReq.do\""*"submit()"* | \
+	*"submit()"*"<form id=\"pay_form\" method=\"post\""*"action=\"$SIM/bank/gateway/api/frontTransReq.do\""*) ;;
+*) fail "bank pay: no auto-submitting form: $OUT" ;;
+esac
+PAY_OUT=$OUT
+BID=$(field '.parse.payer.form_fields | fromjson | .orderId')
+[ "$BID" = PSB10001 ] || fail "bank pay: orderId '$BID' in form_fields"
+drv bank query b1 --send
+expect .parse.code 34 "bank query before the payer posts the form (no such transaction)"
+[ "$(ledger '[.orders[]|select(.out_trade_no=="PSB10001")]|length')" = 0 ] ||
+	fail "bank: the order exists before the payer posted the form"
+
+# a tampered form (the amount) is refused: no order
+pay_form b1t '.txnAmt = "1"'
+[ "$CODE" = 400 ] && [ "$RESP" = 11 ] ||
+	fail "bank tampered form: HTTP $CODE respCode '$RESP' $(head -c 300 "$TEST_DIR/b1t.html")"
+[ "$(ledger '[.orders[]|select(.out_trade_no=="PSB10001")]|length')" = 0 ] ||
+	fail "bank: a tampered form created the order"
+
+pay_form b1
+[ "$CODE" = 200 ] && [ "$RESP" = 00 ] && grep -q 'id="orderId">PSB10001<' "$TEST_DIR/b1.html" ||
+	fail "bank front consume: HTTP $CODE respCode '$RESP' $(head -c 300 "$TEST_DIR/b1.html")"
+[ "$(ledger '.orders[]|select(.out_trade_no=="PSB10001")|"\(.state) \(.trade_type) \(.amount)"')" = "pending front 2500" ] ||
+	fail "bank front consume: ledger $(ledger '.orders[]|select(.out_trade_no=="PSB10001")')"
+# the payer reloads the page: the same order, no duplicate
+pay_form b1
+[ "$CODE" = 200 ] && [ "$RESP" = 00 ] ||
+	fail "bank form posted twice: HTTP $CODE respCode '$RESP'"
+[ "$(ledger '[.orders[]|select(.out_trade_no=="PSB10001")]|length')" = 1 ] ||
+	fail "bank form posted twice: two orders"
 drv bank query b1 --send
 expect .parse.code 00 "bank query before paying"
 expect .parse.sub_code 05 "bank query before paying"
 sim_pay bank "$BID"
 drv bank query b1 --send
 expect .parse.sub_code 00 "bank query after paying"
+expect .parse.amount 2500 "bank query after paying"
 QID=$(field .parse.channel_trade_no)
 order b1 PSB10001 2500 bank pc ".channel_trade_no=\"$QID\" | .payee_kind=\"bank_card\" | .payee_account=\"6216261000000000018\""
 drv bank refund b1 --send
@@ -308,15 +365,38 @@ expect .parse.code 00 "bank refund"
 wait_notice '"/notify/bank".*txnType=04' 1
 drv bank refund_query b1 --send
 expect .parse.sub_code 00 "bank refund query"
-wait_notice "\"/notify/bank\".*orderId=$BID" 1
+wait_notice "\"/notify/bank\".*orderId=$BID&.*txnType=01" 1
 notify bank
 expect .rc 0 "bank notification verifies"
+expect .notify.order_id PSB10001 "bank payment notification"
+expect .notify.code 00 "bank payment notification"
+expect .notify.amount 2500 "bank payment notification"
 drv bank payout b1 --send
 expect .parse.code 00 "bank payout"
 sleep 0.2
 drv bank payout_query b1 --send
 expect .parse.sub_code 00 "bank payout query"
-pass "bank: front consume, query, pay, query, refund, refund query, notification, payout"
+pass "bank: payer's form (tampered refused, reposted), query, pay, query, refund, refund query, notification, payout"
+
+# scripted payment: the payer pays by itself, the backUrl notification
+# follows and the query (orderId + txnTime) finds it paid
+order b2 PSB10002 990 bank h5
+script '{"order":"PSB10002","faults":{"pay":"success"}}'
+drv bank pay b2
+expect .parse.code FORM "bank h5 front consume"
+[ "$(field '.parse.payer.form_fields | fromjson | .channelType')" = 08 ] ||
+	fail "bank h5: channelType $(field '.parse.payer.form_fields')"
+PAY_OUT=$OUT
+pay_form b2
+[ "$CODE" = 200 ] || fail "bank h5 form: HTTP $CODE"
+wait_notice '"/notify/bank".*orderId=PSB10002&.*txnType=01' 1
+notify bank
+expect .rc 0 "bank scripted payment: notification verifies"
+expect .notify.order_id PSB10002 "bank scripted payment notification"
+expect .notify.code 00 "bank scripted payment notification"
+drv bank query b2 --send
+expect .parse.sub_code 00 "bank query of the scripted payment"
+pass "bank: scripted pay of a posted form, notification, query by orderId + txnTime"
 
 # ------------------------------------------------------------ faults
 order f1 PSF1001 500 alipay native_qr
@@ -384,6 +464,67 @@ drv wechat refund_query r1 --send
 expect .parse.sub_code PROCESSING "refund stays processing"
 pass "faults: refund stays processing"
 
+# callback out_of_order: the notification is held back and a later one
+# overtakes it. 1) the plain fault (held max(10 x notify_delay_ms, 500
+# ms)): of two orders paid one after the other, the first one's
+# notification arrives second. 2) "out_of_order:MS": a bank payment's
+# notification is held 1.5 s, so the refund's notification (made after
+# the payment) reaches the merchant before the payment's, as it can with
+# a real gateway; both still verify and are acknowledged.
+order oo1 PSO1001 300 alipay native_qr
+order oo2 PSO1002 300 alipay native_qr
+script '{"order":"PSO1001","faults":{"callback":"out_of_order"}}'
+drv alipay pay oo1 --send
+expect .parse.code 10000 "out_of_order order 1"
+drv alipay pay oo2 --send
+expect .parse.code 10000 "out_of_order order 2"
+sim_pay alipay PSO1001
+sim_pay alipay PSO1002
+wait_notice '"/notify/alipay".*out_trade_no=PSO1002' 1
+[ "$(grep -c '"/notify/alipay".*out_trade_no=PSO1001' "$RECV_LOG")" = 0 ] ||
+	fail "out_of_order: PSO1001's notification was not held back"
+wait_notice '"/notify/alipay".*out_trade_no=PSO1001' 1
+l1=$(grep -n '"/notify/alipay".*out_trade_no=PSO1001' "$RECV_LOG" | head -n 1 | cut -d: -f1)
+l2=$(grep -n '"/notify/alipay".*out_trade_no=PSO1002' "$RECV_LOG" | head -n 1 | cut -d: -f1)
+[ "$l2" -lt "$l1" ] || fail "out_of_order: PSO1002 (line $l2) did not overtake PSO1001 (line $l1)"
+notify alipay
+expect .rc 0 "out_of_order: the held notification verifies"
+expect .notify.order_id PSO1001 "out_of_order: the held notification"
+
+order oo3 PSO10003 700 bank pc
+script '{"order":"PSO10003","faults":{"callback":"out_of_order:1500","pay":"success"}}'
+script '{"order":"RPSO10003","faults":{}}' # the refund's notification: normal
+drv bank pay oo3
+PAY_OUT=$OUT
+pay_form oo3
+[ "$CODE" = 200 ] || fail "out_of_order bank form: HTTP $CODE"
+for i in $(seq 40); do
+	[ "$(ledger '.orders[]|select(.out_trade_no=="PSO10003").state')" = success ] && break
+	sleep 0.05
+done
+QID=$(ledger '.orders[]|select(.out_trade_no=="PSO10003" and .state=="success").trade_no')
+[ -n "$QID" ] || fail "out_of_order: PSO10003 was not paid"
+order oo3 PSO10003 700 bank pc ".channel_trade_no=\"$QID\""
+drv bank refund oo3 --send
+expect .parse.code 00 "out_of_order: refund of the paid order"
+wait_notice '"/notify/bank".*orderId=RPSO10003&.*txnType=04' 1
+[ "$(grep -c '"/notify/bank".*orderId=PSO10003&.*txnType=01' "$RECV_LOG")" = 0 ] ||
+	fail "out_of_order: the payment's notification came before the refund's"
+[ "$(ledger '.orders[]|select(.out_trade_no=="PSO10003").notify_sent')" = 0 ] ||
+	fail "out_of_order: the payment's notification was already sent"
+wait_notice '"/notify/bank".*orderId=PSO10003&.*txnType=01' 1
+l1=$(grep -n '"/notify/bank".*orderId=RPSO10003&.*txnType=04' "$RECV_LOG" | head -n 1 | cut -d: -f1)
+l2=$(grep -n '"/notify/bank".*orderId=PSO10003&.*txnType=01' "$RECV_LOG" | head -n 1 | cut -d: -f1)
+[ "$l1" -lt "$l2" ] || fail "out_of_order: refund notification line $l1, payment $l2"
+notify bank
+expect .rc 0 "out_of_order: the late payment notification verifies"
+expect .notify.order_id PSO10003 "out_of_order: the late payment notification"
+expect .notify.code 00 "out_of_order: the late payment notification"
+sleep 0.1
+[ "$(ledger '.orders[]|select(.out_trade_no=="PSO10003")|"\(.notify_sent) \(.notify_acked)"')" = "1 1" ] ||
+	fail "out_of_order: ledger $(ledger '.orders[]|select(.out_trade_no=="PSO10003")')"
+pass "faults: callback out_of_order (a later notification overtakes; a refund's before its payment's)"
+
 # wildcard with a rate of 1
 script '{"order":"*","rate":1,"faults":{"code":"SYSTEM_ERROR"}}'
 order x1 PSX1001 100 wechat native_qr
@@ -407,5 +548,66 @@ n=$(ledger '.orders|length')
 curl -s -X POST "$SIM/_sim/reset" >/dev/null
 [ "$(ledger '.orders|length')" = 0 ] || fail "reset left orders"
 pass "ledger lists orders, refunds, payouts; reset empties it"
+
+# ------------------------------------------------------------ sinks
+# The merchant-notification sink: records deliveries, answers as scripted.
+sink_post() { # sink_post NAME [curl args]: CODE
+	local n=$1
+
+	shift
+	CODE=$(curl -s -m 5 -o "$TEST_DIR/sink.out" -w '%{http_code}' -X POST "$@" "$SIM/_sim/sink/$n")
+}
+sink_post m1 -H 'Content-Type: application/json' -H 'payroute-signature: t=1,v1=abc' \
+	-H 'Payroute-Event: payment.succeeded' -H 'X-Other: 1' -d '{"id":"pay_1","status":"succeeded"}'
+[ "$CODE" = 200 ] && [ "$(jq -c . "$TEST_DIR/sink.out")" = '{"ok":true}' ] ||
+	fail "sink: HTTP $CODE $(cat "$TEST_DIR/sink.out")"
+script_sink() {
+	CODE=$(curl -s -o "$TEST_DIR/sink.out" -w '%{http_code}' -X POST "$SIM/_sim/sink_script" -d "$1")
+}
+script_sink '{"name":"m1","fail":2,"status":500}'
+[ "$CODE" = 200 ] || fail "sink_script: HTTP $CODE $(cat "$TEST_DIR/sink.out")"
+for want in 500 500 200; do
+	sink_post m1 -H 'Content-Type: application/json' -d "{\"want\":$want}"
+	[ "$CODE" = "$want" ] || fail "sink scripted fail: HTTP $CODE, expected $want"
+done
+script_sink '{"name":"m1","fail":1,"status":0}'
+t0=$(date +%s%N)
+sink_post m1 -m 1 -d '{"held":true}'
+t1=$(date +%s%N)
+[ "$CODE" = 000 ] && [ $(((t1 - t0) / 1000000)) -ge 900 ] ||
+	fail "sink status 0: HTTP $CODE after $(((t1 - t0) / 1000000)) ms (expected no answer)"
+script_sink '{"name":"m1","fail":1,"status":200,"delay_ms":300}'
+t0=$(date +%s%N)
+sink_post m1 -d slow
+t1=$(date +%s%N)
+[ "$CODE" = 200 ] && [ $(((t1 - t0) / 1000000)) -ge 300 ] ||
+	fail "sink delay_ms 300: HTTP $CODE after $(((t1 - t0) / 1000000)) ms"
+for bad in '{"name":"m1"}' '{"name":"m 1","fail":1}' '{"name":"m1","fail":1,"status":99}' \
+	'{"name":"m1","fail":1,"delay_ms":-1}' '{"name":"m1","fail":1,"colour":"red"}'; do
+	script_sink "$bad"
+	[ "$CODE" = 400 ] || fail "sink_script $bad: HTTP $CODE"
+done
+curl -s "$SIM/_sim/sink/m1" >"$TEST_DIR/sink.json"
+jq -e '.name == "m1" and .count == 6 and .total == 6 and .dropped == 0 and
+	([.received[].status_answered] == [200, 500, 500, 200, 0, 200]) and
+	(.received[0].headers["Content-Type"] == "application/json") and
+	(.received[0].headers["Payroute-Signature"] == "t=1,v1=abc") and
+	(.received[0].headers["Payroute-Event"] == "payment.succeeded") and
+	(.received[0].body == "{\"id\":\"pay_1\",\"status\":\"succeeded\"}") and
+	(.received[4].body == "{\"held\":true}") and
+	([.received[].at_ms] | (. == sort) and all(. > 1600000000000))' \
+	"$TEST_DIR/sink.json" >/dev/null || fail "sink m1: $(head -c 2000 "$TEST_DIR/sink.json")"
+[ "$(curl -s "$SIM/_sim/sink/nobody" | jq -c '[.name,.count,.received]')" = '["nobody",0,[]]' ] ||
+	fail "sink: an unknown sink is not empty"
+# bounded: 1000 records per sink, the oldest dropped and counted
+curl -s -o /dev/null -X POST -d x "$SIM/_sim/sink/many?[1-1005]"
+[ "$(curl -s "$SIM/_sim/sink/many" | jq -c '[.count,.total,.dropped]')" = '[1000,1005,5]' ] ||
+	fail "sink cap: $(curl -s "$SIM/_sim/sink/many" | jq -c '[.count,.total,.dropped]')"
+[ "$(curl -s "$SIM/_sim/sink" | jq -c '[.sinks[].name]|sort')" = '["m1","many"]' ] ||
+	fail "sink list: $(curl -s "$SIM/_sim/sink")"
+curl -s -X POST "$SIM/_sim/reset" >/dev/null
+[ "$(curl -s "$SIM/_sim/sink" | jq -c '.sinks')" = '[]' ] &&
+	[ "$(curl -s "$SIM/_sim/sink/m1" | jq '.count')" = 0 ] || fail "reset left sinks"
+pass "sinks: record headers and bodies, scripted 500 / no answer / delay, bounded, reset"
 
 exit 0

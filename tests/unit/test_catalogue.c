@@ -182,8 +182,8 @@ static const struct bad_row bad_chans[] = {
 	{ "method_duplicate", "{" BASE ",'methods':['alipay','alipay']}",
 	  "methods[1]: duplicate 'alipay'" },
 	{ "environment_unknown", "{" BASE ",'environments':['h5','tv']}",
-	  "environments[1]: expected h5, mini_program, app, pc, native_qr or "
-	  "jsapi" },
+	  "environments[1]: expected h5, mini_program, app, pc, native_qr, "
+	  "jsapi or barcode" },
 	{ "environment_none", "{" BASE ",'environments':['none']}",
 	  "environments[0]: expected h5" },
 	{ "environment_duplicate", "{" BASE ",'environments':['app','app']}",

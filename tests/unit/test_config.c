@@ -573,7 +573,7 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 22);
+	assert_int_equal(n, 35);
 }
 
 /* The restart-only options are the listen addresses, the store's and the
@@ -785,6 +785,96 @@ static void test_sample(void **state)
 	pr_config_free(cfg);
 }
 
+/* Schedules (completion.schedule, notify.schedule), one row per case. */
+static void test_schedules(void **unused)
+{
+	static const struct {
+		const char *name, *text;
+		int rc;
+		size_t n;
+		int first, last;
+	} srows[] = {
+		{ "default completion", "10s,30s,1m,2m,5m,10m,30m,1h", 0, 8, 10,
+		  3600 },
+		{ "one", "5s", 0, 1, 5, 5 },
+		{ "spaces", " 1s , 2m ", 0, 2, 1, 120 },
+		{ "days", "1d", 0, 1, 86400, 86400 },
+		{ "30 days is the most", "30d", 0, 1, 2592000, 2592000 },
+		{ "over 30 days", "31d", -EINVAL, 0, 0, 0 },
+		{ "empty", "", -EINVAL, 0, 0, 0 },
+		{ "no unit", "10", -EINVAL, 0, 0, 0 },
+		{ "bad unit", "10w", -EINVAL, 0, 0, 0 },
+		{ "zero", "0s", -EINVAL, 0, 0, 0 },
+		{ "trailing comma", "1s,", -EINVAL, 0, 0, 0 },
+		{ "negative", "-1s", -EINVAL, 0, 0, 0 },
+	};
+	int out[PR_SCHEDULE_MAX];
+	size_t n;
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(srows) / sizeof(srows[0]); i++) {
+		int rc = pr_schedule_parse(srows[i].text, out, PR_SCHEDULE_MAX,
+					   &n);
+
+		if (rc != srows[i].rc)
+			fail_msg("%s: rc %d, want %d", srows[i].name, rc,
+				 srows[i].rc);
+		if (rc < 0)
+			continue;
+		if (n != srows[i].n || out[0] != srows[i].first ||
+		    out[n - 1] != srows[i].last)
+			fail_msg("%s: n %zu first %d last %d", srows[i].name, n,
+				 out[0], out[n - 1]);
+	}
+	/* More than PR_SCHEDULE_MAX entries. */
+	{
+		char text[512] = "";
+
+		for (int i = 0; i <= PR_SCHEDULE_MAX; i++)
+			strncat(text, i ? ",1s" : "1s",
+				sizeof(text) - strlen(text) - 1);
+		assert_int_equal(pr_schedule_parse(text, out, PR_SCHEDULE_MAX,
+						   &n),
+				 -EINVAL);
+	}
+}
+
+/* server.public_url defaults to the merchant listener; a bad schedule is
+ * refused naming the option. */
+static void test_payment_options(void **unused)
+{
+	struct pr_config *cfg = NULL;
+	char err[512] = "";
+
+	(void)unused;
+	assert_int_equal(
+		pr_config_parse("{\"database\":{\"conninfo\":\"x\"},"
+				"\"admin\":{\"token\":\"0123456789abcdef\"},"
+				"\"listen\":{\"merchant\":\"0.0.0.0:9000\"}}",
+				NULL, &cfg, err, sizeof(err)),
+		0);
+	assert_string_equal(cfg->public_url, "http://127.0.0.1:9000");
+	assert_int_equal(cfg->n_completion_s, 8);
+	assert_non_null(cfg->instance);
+	pr_config_free(cfg);
+	cfg = NULL;
+	assert_int_equal(
+		pr_config_parse("{\"database\":{\"conninfo\":\"x\"},"
+				"\"admin\":{\"token\":\"0123456789abcdef\"},"
+				"\"completion\":{\"schedule\":\"1s,soon\"}}",
+				NULL, &cfg, err, sizeof(err)),
+		-EINVAL);
+	assert_null(cfg);
+	assert_non_null(strstr(err, "completion.schedule"));
+	assert_int_equal(
+		pr_config_parse("{\"database\":{\"conninfo\":\"x\"},"
+				"\"admin\":{\"token\":\"0123456789abcdef\"},"
+				"\"server\":{\"public_url\":\"ftp://x\"}}",
+				NULL, &cfg, err, sizeof(err)),
+		-EINVAL);
+	assert_non_null(strstr(err, "server.public_url"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -795,6 +885,8 @@ int main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_load_relative),
 		cmocka_unit_test(test_sample),
+		cmocka_unit_test(test_schedules),
+		cmocka_unit_test(test_payment_options),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

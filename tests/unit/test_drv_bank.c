@@ -591,11 +591,103 @@ static void test_build_refund(void **state)
 	pr_http_req_clear(&req);
 }
 
+/* Runs the front consume as the core does: build_pay must write no
+ * request; parse_pay then gets a status-0 response with an empty body
+ * (or `status` / `body` to show they are not read) and fills payer.
+ * On success form_fields is parsed (with jansson) into f. */
+static int run_pay(struct fx *fx, const struct payroute_order *o, int status,
+		   const char *body, struct payroute_kv *payer,
+		   struct payroute_result *res, struct fields *f)
+{
+	struct payroute_http_req req;
+	struct payroute_http_response resp = { .size = sizeof(resp),
+					       .status = status,
+					       .body = body,
+					       .body_len = strlen(body) };
+	char err[256] = "";
+	const char *text, *k;
+	json_t *j, *v;
+	int rc;
+
+	pr_http_req_init(&req);
+	rc = fx->drv->build_pay(fx->state, o, &req, err, sizeof(err));
+	assert_null(req.method);
+	assert_null(req.url);
+	assert_null(req.body);
+	assert_int_equal(req.n_headers, 0);
+	pr_http_req_clear(&req);
+	if (rc != 0) {
+		assert_true(err[0] != '\0');
+		/* parse_pay refuses the same order the same way. */
+		memset(res, 0, sizeof(*res));
+		res->size = sizeof(*res);
+		res->payer = payer;
+		err[0] = '\0';
+		assert_int_equal(fx->drv->parse_pay(fx->state, o, &resp, res,
+						    err, sizeof(err)),
+				 rc);
+		assert_true(err[0] != '\0');
+		assert_int_equal(payer->n, 0);
+		return rc;
+	}
+	memset(res, 0, sizeof(*res));
+	res->size = sizeof(*res);
+	res->payer = payer;
+	rc = fx->drv->parse_pay(fx->state, o, &resp, res, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("parse_pay: %d %s", rc, err);
+	text = pr_kv_get(payer, "form_fields");
+	assert_non_null(text);
+	j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	assert_true(json_is_object(j));
+	f->n = 0;
+	json_object_foreach(j, k, v) {
+		assert_true(json_is_string(v));
+		assert_true(f->n < MAXF);
+		f->k[f->n] = strdup(k);
+		f->v[f->n] = strdup(json_string_value(v));
+		f->n++;
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* The payer's form: every field once, as an HTML-escaped hidden input. */
+static void expect_form_inputs(const char *form, const struct fields *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		char want[2048];
+		size_t o = 0;
+
+		o += (size_t)snprintf(want, sizeof(want),
+				      "<input type=\"hidden\" name=\"%s\" "
+				      "value=\"",
+				      f->k[i]);
+		for (const char *c = f->v[i]; *c && o + 8 < sizeof(want); c++) {
+			const char *e = *c == '&'  ? "&amp;" :
+					*c == '<'  ? "&lt;" :
+					*c == '>'  ? "&gt;" :
+					*c == '"'  ? "&quot;" :
+					*c == '\'' ? "&#39;" :
+						     NULL;
+
+			if (e) {
+				memcpy(want + o, e, strlen(e));
+				o += strlen(e);
+			} else {
+				want[o++] = *c;
+			}
+		}
+		snprintf(want + o, sizeof(want) - o, "\"/>");
+		if (!strstr(form, want))
+			fail_msg("form: no %s", want);
+	}
+}
+
 static void test_build_pay(void **state)
 {
 	struct fx *fx = *state;
 	struct payroute_order o = base_order();
-	struct payroute_http_req req;
 	struct payroute_kv payer;
 	struct payroute_result res;
 	struct fields f = { .n = 0 };
@@ -618,66 +710,182 @@ static void test_build_pay(void **state)
 		{ "issInsCode", "ICBC" },
 		{ "certId", CERT_ID },
 	};
-	struct payroute_http_response none = { .size = sizeof(none) };
-	char err[256] = "";
 	const char *form;
+	char sig[512];
 
-	assert_int_equal(run_build(fx->drv->build_pay, fx, &o, &req, &f), 0);
-	assert_string_equal(req.url, GATEWAY "/gateway/api/frontTransReq.do");
+	pr_kv_init(&payer);
+	assert_int_equal(run_pay(fx, &o, 0, "", &payer, &res, &f), 0);
+	assert_string_equal(res.code, "FORM");
+	assert_string_equal(res.sub_code, "");
+	assert_int_equal(res.amount, -1);
+	assert_string_equal(pr_kv_get(&payer, "pay_url"),
+			    GATEWAY "/gateway/api/frontTransReq.do");
 	expect_fields(&f, exp, N_ELEMS(exp));
 	verify_independently(&f);
 	expect_vector(&f, "pay");
-
-	/* parse_pay hands the payer the same signed fields as a form. */
-	pr_kv_init(&payer);
-	memset(&res, 0, sizeof(res));
-	res.size = sizeof(res);
-	res.payer = &payer;
-	assert_int_equal(fx->drv->parse_pay(fx->state, &o, &none, &res, err,
-					    sizeof(err)),
-			 0);
-	assert_string_equal(res.code, "00");
-	assert_int_equal(res.amount, -1);
 	form = pr_kv_get(&payer, "form");
 	assert_non_null(form);
+	assert_non_null(strstr(form, "<form id=\"pay_form\" method=\"post\""));
 	assert_non_null(strstr(form, "action=\"" GATEWAY
 				     "/gateway/api/frontTransReq.do\""));
-	assert_non_null(strstr(form, fget(&f, "signature")));
-	assert_non_null(
-		strstr(form, "name=\"orderId\" value=\"P20231115000001\""));
 	assert_non_null(strstr(form, "submit()"));
+	expect_form_inputs(form, &f);
+	form = fget(&f, "signature");
+	assert_non_null(form);
+	snprintf(sig, sizeof(sig), "%s", form ? form : "");
+	fields_free(&f);
 	pr_kv_clear(&payer);
-	fields_free(&f);
-	pr_http_req_clear(&req);
 
-	/* Mobile environments go as channelType 08; no bank code, no
-	 * expiry: those fields are left out. */
-	o.environment = "h5";
-	o.bank_code = NULL;
-	o.expire_at_ms = 0;
-	assert_int_equal(run_build(fx->drv->build_pay, fx, &o, &req, &f), 0);
-	assert_string_equal(fget(&f, "channelType"), "08");
-	assert_null(fget(&f, "issInsCode"));
-	assert_null(fget(&f, "payTimeout"));
-	verify_independently(&f);
+	/* Deterministic, and the response is not read: an answer (a core
+	 * that sent something anyway) gives the same payload. */
+	pr_kv_init(&payer);
+	assert_int_equal(run_pay(fx, &o, 200, "<html>gateway</html>", &payer,
+				 &res, &f),
+			 0);
+	assert_string_equal(res.code, "FORM");
+	assert_string_equal(fget(&f, "signature"), sig);
 	fields_free(&f);
-	pr_http_req_clear(&req);
+	pr_kv_clear(&payer);
+}
 
-	/* CNY only; positive amounts; a notify_url. */
-	memcpy(o.currency, "USD", 4);
-	assert_int_equal(run_build(fx->drv->build_pay, fx, &o, &req, &f),
-			 -EINVAL);
-	pr_http_req_clear(&req);
-	memcpy(o.currency, "CNY", 4);
-	o.amount = 0;
-	assert_int_equal(run_build(fx->drv->build_pay, fx, &o, &req, &f),
-			 -EINVAL);
-	pr_http_req_clear(&req);
-	o.amount = 1;
-	o.notify_url = NULL;
-	assert_int_equal(run_build(fx->drv->build_pay, fx, &o, &req, &f),
-			 -EINVAL);
-	pr_http_req_clear(&req);
+/* Front consume orders, one row per case: what build_pay accepts and the
+ * fields parse_pay then signs into the payer's form. */
+static void test_pay_rows(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *env;
+		const char *bank_code;
+		int64_t amount;
+		const char *currency;
+		const char *notify_url;	 /* "-": none */
+		int64_t expire_after_ms; /* 0: no expiry */
+		int rc;
+		const char *channel_type;
+		const char *iss_ins_code; /* NULL: left out */
+		const char *pay_timeout;  /* NULL: left out */
+	} rows[] = {
+		{ "pc with a bank and an expiry", "pc", "ICBC", 1234, "CNY",
+		  NOTIFY, 30 * 60 * 1000, 0, "07", "ICBC", "20231115064320" },
+		{ "h5 goes as channelType 08", "h5", NULL, 1, "CNY", NOTIFY, 0,
+		  0, "08", NULL, NULL },
+		{ "app", "app", NULL, 1, "CNY", NOTIFY, 0, 0, "08", NULL,
+		  NULL },
+		{ "mini_program", "mini_program", "", 1, "CNY", NOTIFY, 0, 0,
+		  "08", NULL, NULL },
+		{ "jsapi", "jsapi", NULL, 1, "CNY", NOTIFY, 0, 0, "08", NULL,
+		  NULL },
+		{ "native_qr is not mobile", "native_qr", NULL, 1, "CNY",
+		  NOTIFY, 0, 0, "07", NULL, NULL },
+		{ "no environment", NULL, NULL, 1, "CNY", NOTIFY, 0, 0, "07",
+		  NULL, NULL },
+		{ "backUrl with & and a quote, escaped in the form", "pc", NULL,
+		  1, "CNY", "http://127.0.0.1:8081/notify/bank1?a=1&b=\"<x>'",
+		  0, 0, "07", NULL, NULL },
+		{ "the largest amount", "pc", NULL, 999999999999LL, "CNY",
+		  NOTIFY, 0, 0, "07", NULL, NULL },
+		{ "USD", "pc", NULL, 1, "USD", NOTIFY, 0, -EINVAL, NULL, NULL,
+		  NULL },
+		{ "amount 0", "pc", NULL, 0, "CNY", NOTIFY, 0, -EINVAL, NULL,
+		  NULL, NULL },
+		{ "amount of 13 digits", "pc", NULL, 1000000000000LL, "CNY",
+		  NOTIFY, 0, -EINVAL, NULL, NULL, NULL },
+		{ "no notify_url", "pc", NULL, 1, "CNY", "-", 0, -EINVAL, NULL,
+		  NULL, NULL },
+		{ "a bank code that is no issuer code", "pc", "IC BC", 1, "CNY",
+		  NOTIFY, 0, -EINVAL, NULL, NULL, NULL },
+	};
+	struct fx *fx = *state;
+
+	for (size_t i = 0; i < N_ELEMS(rows); i++) {
+		struct payroute_order o = base_order();
+		struct payroute_kv payer;
+		struct payroute_result res;
+		struct fields f = { .n = 0 };
+		int rc;
+
+		o.environment = rows[i].env;
+		o.bank_code = rows[i].bank_code;
+		o.amount = rows[i].amount;
+		memcpy(o.currency, rows[i].currency, 4);
+		o.notify_url = strcmp(rows[i].notify_url, "-") == 0 ?
+				       NULL :
+				       rows[i].notify_url;
+		o.expire_at_ms = rows[i].expire_after_ms ?
+					 T0 + rows[i].expire_after_ms :
+					 0;
+		pr_kv_init(&payer);
+		rc = run_pay(fx, &o, 0, "", &payer, &res, &f);
+		if (rc != rows[i].rc)
+			fail_msg("%s: rc %d, want %d", rows[i].name, rc,
+				 rows[i].rc);
+		if (rc == 0) {
+			const char *got;
+
+			assert_string_equal(res.code, "FORM");
+			assert_string_equal(fget(&f, "channelType"),
+					    rows[i].channel_type);
+			assert_string_equal(fget(&f, "backUrl"), o.notify_url);
+			got = fget(&f, "issInsCode");
+			if (rows[i].iss_ins_code)
+				assert_string_equal(got, rows[i].iss_ins_code);
+			else
+				assert_null(got);
+			got = fget(&f, "payTimeout");
+			if (rows[i].pay_timeout)
+				assert_string_equal(got, rows[i].pay_timeout);
+			else
+				assert_null(got);
+			verify_independently(&f);
+			expect_form_inputs(pr_kv_get(&payer, "form"), &f);
+		}
+		fields_free(&f);
+		pr_kv_clear(&payer);
+	}
+}
+
+/* Rows of the default code table that the lifecycle relies on. */
+static void test_default_codes(void **state)
+{
+	static const struct {
+		const char *op, *code, *sub_code;
+		const char *unified;
+		enum payroute_effect effect;
+	} rows[] = {
+		{ "pay", "FORM", "*", "PROCESSING",
+		  PAYROUTE_EFFECT_PROCESSING },
+		{ "pay", "00", "*", "PROCESSING", PAYROUTE_EFFECT_PROCESSING },
+		{ "query", "00", "00", "SUCCESS", PAYROUTE_EFFECT_SUCCESS },
+		{ "query", "00", "05", "PROCESSING",
+		  PAYROUTE_EFFECT_PROCESSING },
+		{ "query", "34", "*", "ORDER_NOT_EXIST",
+		  PAYROUTE_EFFECT_UNKNOWN },
+		{ "notify", "00", "*", "SUCCESS", PAYROUTE_EFFECT_SUCCESS },
+	};
+	struct fx *fx = *state;
+	const struct payroute_code_entry *t;
+	size_t n = 0, size = 0;
+
+	t = fx->drv->default_codes(&n, &size);
+	assert_non_null(t);
+	assert_int_equal(size, sizeof(struct payroute_code_entry));
+	for (size_t i = 0; i < N_ELEMS(rows); i++) {
+		size_t j;
+
+		for (j = 0; j < n; j++)
+			if (strcmp(t[j].op, rows[i].op) == 0 &&
+			    strcmp(t[j].code, rows[i].code) == 0 &&
+			    strcmp(t[j].sub_code, rows[i].sub_code) == 0)
+				break;
+		if (j == n)
+			fail_msg("no row %s/%s/%s", rows[i].op, rows[i].code,
+				 rows[i].sub_code);
+		assert_string_equal(t[j].unified, rows[i].unified);
+		assert_int_equal(t[j].effect, rows[i].effect);
+		assert_int_equal(t[j].retryable, 0);
+		assert_non_null(t[j].message_en);
+		assert_non_null(t[j].message_zh);
+	}
 }
 
 static void test_order_id_mapping(void **state)
@@ -1234,6 +1442,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_build_refund, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_build_pay, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pay_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_codes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_order_id_mapping, setup,
 						teardown),

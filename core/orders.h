@@ -1,0 +1,195 @@
+/*
+ * orders.h - what the payment flow, the channel callbacks and the
+ * completion job share: one call to a channel through its driver
+ * (build -> HTTP -> parse -> code map), the store's view of a payment, and
+ * the one way a payment changes state (pr_pay_update, a conditional
+ * transition in the store that also queues the completion check or the
+ * merchant notification, then releases the daily-limit reservation of an
+ * order that ended without money moving).
+ */
+#ifndef PR_ORDERS_H
+#define PR_ORDERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <payroute/driver.h>
+
+#include "codemap.h"
+#include "daemon.h"
+#include "drvobj.h"
+#include "orderstate.h"
+
+/* ------------------------------------------------------- channel calls */
+
+enum pr_op {
+	PR_OP_PAY = 0,
+	PR_OP_QUERY,
+	PR_OP_CLOSE,
+	PR_OP_REFUND,
+	PR_OP_REFUND_QUERY,
+	PR_OP_PAYOUT,
+	PR_OP_PAYOUT_QUERY,
+};
+
+/* "pay", "query", ... (the op names of the code tables). */
+const char *pr_op_name(enum pr_op op);
+
+/* How a channel call ended. */
+enum pr_call_end {
+	PR_CALL_ANSWER = 0,  /* an answer was understood (res is filled) */
+	PR_CALL_NOT_SENT,    /* certainly never reached the channel */
+	PR_CALL_TIMEOUT,     /* sent; no (complete) answer: outcome unknown */
+	PR_CALL_BAD_ANSWER,  /* an answer that did not verify or parse */
+	PR_CALL_BUILD_ERROR, /* the driver could not build the request */
+	PR_CALL_UNSUPPORTED, /* the driver has no such operation, or the
+				channel has no driver state */
+};
+
+struct pr_call {
+	enum pr_call_end end;
+	struct payroute_result res; /* the driver's reading of the answer */
+	struct payroute_kv payer;   /* res.payer points here */
+	/* The mapping that applies: the code map's for an answer, the core's
+	 * own otherwise (CHANNEL_TIMEOUT, CHANNEL_UNREACHABLE, BAD_RESPONSE,
+	 * DRIVER_ERROR, UNMAPPED_CODE). Never NULL in the callback. */
+	const struct pr_code *code;
+	int unmapped;	  /* an answer nobody mapped (code: UNMAPPED_CODE) */
+	int http_status;  /* 0 when none */
+	int sent;	  /* a request went out (0 for no-request builds) */
+	double ms;	  /* the HTTP round trip */
+	char detail[256]; /* what went wrong, for logs and the trace */
+};
+
+/* Called once with the outcome; c is valid during the call only. */
+typedef void (*pr_call_cb)(struct pr_call *c, void *arg);
+
+/* Calls operation op of channel ch (of generation gen) for order o: the
+ * driver's build, the HTTP request (or none, when the build writes none:
+ * the parser is then called with status 0), the driver's parse, and the
+ * code map lookup (an unmapped answer is counted in table unmapped_codes
+ * and logged the first time). gen is referenced until the callback; o and
+ * everything it points to must stay valid until then too. Returns 0 (cb
+ * will be called, always from the loop), or a negative errno (-ENOMEM;
+ * cb not called). */
+int pr_chan_call(struct pr_daemon *d, struct pr_generation *gen,
+		 const struct pr_channel *ch, enum pr_op op,
+		 const struct payroute_order *o, pr_call_cb cb, void *arg);
+
+/* Counts an answer nobody mapped in table unmapped_codes (fire and
+ * forget; logged the first time the store sees it). */
+void pr_unmapped_note(struct pr_daemon *d, const struct pr_channel *ch,
+		      const char *op, const char *code, const char *sub_code,
+		      const char *order_id, const char *message);
+
+/* The URL channels send callbacks for channel `code` to (server.public_url
+ * + "/notify/" + code), written into buf. */
+const char *pr_notify_url(const struct pr_config *cfg, const char *code,
+			  char *buf, size_t len);
+
+/* --------------------------------------------------- payments in store */
+
+/* A payment as the store has it (what the flow, callbacks and the
+ * completion job need). */
+struct pr_pay_row {
+	char id[33];
+	char merchant_id[65];
+	char merchant_order_no[65];
+	enum pr_pay_status status;
+	char channel[65]; /* "" when none yet */
+	int64_t amount;
+	char currency[4];
+	char method[33];
+	char environment[17];
+	char product_code[65];
+	char subject[257];
+	char buyer_id[129];
+	char bank_code[17];
+	char client_ip[64];
+	char channel_trade_no[PAYROUTE_ID_LEN];
+	char code[65]; /* unified code so far */
+	int64_t expire_at_ms;
+	int64_t created_at_ms;
+	int attempts;
+	/* the daily-limit reservation of the current attempt */
+	int64_t usage_day; /* days since 1970-01-01; valid when
+			      usage_amount > 0 */
+	char usage_bank[65];
+	int64_t usage_amount;
+	int usage_released;
+	char locale[8];
+	json_t *json; /* the merchant-facing JSON (a reference), or NULL */
+};
+
+void pr_pay_row_clear(struct pr_pay_row *p);
+
+/* Called with the payment (NULL when it does not exist for that merchant)
+ * or an error (store unavailable: err set). */
+typedef void (*pr_pay_load_cb)(struct pr_pay_row *p, const char *err,
+			       void *arg);
+
+/* Loads payment id; merchant_id may be NULL (any merchant). Returns 0 or
+ * -EAGAIN (store unavailable; cb not called). */
+int pr_pay_load(struct pr_daemon *d, const char *id, const char *merchant_id,
+		pr_pay_load_cb cb, void *arg);
+/* The same by the merchant's order number. */
+int pr_pay_load_by_order_no(struct pr_daemon *d, const char *merchant_id,
+			    const char *merchant_order_no, pr_pay_load_cb cb,
+			    void *arg);
+
+/* A transition (see pr_payment_transition in migration 004). Strings may
+ * be NULL (unchanged). */
+struct pr_pay_update {
+	const char *id;
+	unsigned from; /* bit set of (1u << enum pr_pay_status) */
+	enum pr_pay_status to;
+	const char *event;   /* "attempt", "answer", "callback", "check"... */
+	json_t *detail;	     /* borrowed; the event's detail, or NULL */
+	const char *channel; /* a new attempt's channel */
+	const struct pr_code *code;	   /* the outcome; NULL: unchanged */
+	const struct payroute_result *res; /* the channel's words, or NULL */
+	json_t *payer;			   /* borrowed; NULL: unchanged */
+	int64_t paid_amount;		   /* with to == succeeded */
+	/* a new attempt: its reservation (usage_amount 0: none) */
+	int attempt;
+	int64_t usage_day;
+	const char *usage_bank;
+	int64_t usage_amount;
+	/* give the current attempt's reservation back now (a retryable
+	 * failure before the next attempt); failed and closed do it anyway */
+	int release;
+	json_t *trace; /* borrowed; NULL: unchanged */
+	int check_s;   /* first check of a processing/unknown order */
+	int check_reset;
+};
+
+/* Called with rc 0 and the row after the call (changed: this call moved
+ * it; from: the state it was in), or rc < 0 with err (nothing known). */
+typedef void (*pr_pay_update_cb)(int rc, int changed, enum pr_pay_status from,
+				 struct pr_pay_row *p, const char *err,
+				 void *arg);
+
+/* Applies u. When this call moved the payment to failed or closed (or
+ * u->release), its reservation is given back (once: only the call that
+ * marked it released in the store does);
+ * succeeded and failed outcomes feed the channel's success rate; a final
+ * state wakes the notification outbox. cb may be NULL. Returns 0 or
+ * -EAGAIN / -ENOMEM (cb not called). */
+int pr_pay_update(struct pr_daemon *d, const struct pr_pay_update *u,
+		  pr_pay_update_cb cb, void *arg);
+
+/* The bit set for pr_pay_update.from. */
+#define PR_FROM(s) (1u << (s))
+
+/* Fills o for an operation on payment p over channel spec c (bank code
+ * mapped to the channel's, notify URL of the channel). The strings point
+ * into p and notify_buf, which must outlive o. */
+void pr_pay_order(const struct pr_pay_row *p, const struct pr_config *cfg,
+		  const struct pr_chan_spec *c, struct payroute_order *o,
+		  char *notify_buf, size_t notify_len);
+
+/* Now, ms since the epoch (UTC). */
+int64_t pr_now_ms(void);
+
+#endif

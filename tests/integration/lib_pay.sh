@@ -1,0 +1,165 @@
+# tests/integration/lib_pay.sh - helpers for the payment tests, sourced
+# after lib.sh: the channel simulator, channels pointing at it, a
+# merchant, and the merchant API.
+#
+#   sim_start                  starts contrib/paysim (SIM=its URL), with
+#                              the test keys; auto_pay off: tests pay with
+#                              sim_pay or script faults with sim_script
+#   sim_script JSON            POST /_sim/script
+#   sim_pay CHANNEL OUT_TRADE_NO   the payer pays (channel: alipay|wechat|bank)
+#   driver_conf DRIVER [bad]   prints a driver_config object for paysim
+#                              ("bad": a key paysim does not know)
+#   add_channel JSON           POST /admin/v1/channels, must answer 201
+#   chan CODE DRIVER METHOD ENV WEIGHT [bad]   a channel's JSON
+#   merchant_create ID         creates a merchant: MKEY, MSECRET
+#   pay JSON [IDEM_KEY]        POST /v1/payments as the merchant
+#   mget PATH                  GET PATH as the merchant
+#   mpost PATH [JSON]          POST PATH as the merchant
+#   wait_pay ID STATUS [SECS]  bounded wait for a payment's status
+#   wait_sql SQL VALUE [SECS]  bounded wait for a query's answer
+
+PAYSIM=$top_builddir/contrib/paysim/paysim
+KEYS=$top_srcdir/tests/keys
+
+_serial_dec() {
+	python3 -c "print(int('$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)', 16))"
+}
+
+sim_start() {
+	local i
+
+	[ -x "$PAYSIM" ] || fail "paysim is not built ($PAYSIM)"
+	BANK_CID=$(_serial_dec "$KEYS/bank_merchant_cert.pem")
+	BANK_PCID=$(_serial_dec "$KEYS/bank_platform_cert.pem")
+	WX_SERIAL=$(openssl x509 -in "$KEYS/wechat_merchant_cert.pem" -noout -serial | cut -d= -f2)
+	WX_PSERIAL=$(openssl x509 -in "$KEYS/wechat_platform_cert.pem" -noout -serial | cut -d= -f2)
+	APIV3=$(tr -d '\n' <"$KEYS/wechat_apiv3.key")
+	cat >"$TEST_DIR/sim.json" <<EOF
+{"alipay":{"platform_private_key":"@$KEYS/alipay_platform_private.pem",
+  "apps":[{"app_id":"2021000000000001","app_public_key":"@$KEYS/alipay_app_public.pem"}]},
+ "wechat":{"platform_private_key":"@$KEYS/wechat_platform_private.pem",
+  "platform_serial":"$WX_PSERIAL",
+  "merchants":[{"mchid":"1900000001","serial_no":"$WX_SERIAL",
+   "public_key":"@$KEYS/wechat_merchant_public.pem","apiv3_key":"$APIV3"}]},
+ "bank":{"platform_private_key":"@$KEYS/bank_platform_private.pem",
+  "platform_cert_id":"$BANK_PCID",
+  "merchants":[{"mer_id":"777290058110048","cert_id":"$BANK_CID",
+   "public_key":"@$KEYS/bank_merchant_cert.pem"}]},
+ "notify_delay_ms":50, "auto_pay":false, "notify_attempts":3}
+EOF
+	"$PAYSIM" --config "$TEST_DIR/sim.json" --port 0 >"$TEST_DIR/paysim.out" \
+		2>"$TEST_DIR/paysim.err" &
+	BG_PIDS+=($!)
+	for i in $(seq 100); do
+		grep -q "listening" "$TEST_DIR/paysim.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	SPORT=$(sed -n 's/^paysim listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TEST_DIR/paysim.out")
+	[ -n "$SPORT" ] || { cat "$TEST_DIR/paysim.err" >&2; fail "paysim did not start"; }
+	SIM=http://127.0.0.1:$SPORT
+}
+
+sim_script() {
+	curl -sf -m 5 -H 'Content-Type: application/json' --data-binary "$1" \
+		"$SIM/_sim/script" >/dev/null || fail "paysim refused script $1"
+}
+
+sim_pay() {
+	curl -sf -m 5 -H 'Content-Type: application/json' \
+		--data-binary "{\"channel\":\"$1\",\"out_trade_no\":\"$2\"}" \
+		"$SIM/_sim/pay" >/dev/null || fail "paysim could not pay $2 on $1"
+}
+
+driver_conf() {
+	local bad=${2:-}
+	local wkey=$KEYS/wechat_merchant_private.pem akey=$KEYS/alipay_app_private.pem
+
+	# A key paysim does not know: its signatures do not verify there.
+	[ -n "$bad" ] && wkey=$KEYS/alipay_app_private.pem &&
+		akey=$KEYS/wechat_merchant_private.pem
+	case $1 in
+	alipay)
+		printf '{"app_id":"2021000000000001","gateway":"%s/alipay/gateway.do","app_private_key":"@%s","alipay_public_key":"@%s/alipay_platform_public.pem"}' \
+			"$SIM" "$akey" "$KEYS"
+		;;
+	wechat)
+		printf '{"mch_id":"1900000001","appid":"wx0000000000000001","api_base":"%s/wechat","merchant_private_key":"@%s","merchant_serial_no":"%s","platform_public_key":"@%s/wechat_platform_public.pem","platform_serial_no":"%s","apiv3_key":"%s"}' \
+			"$SIM" "$wkey" "$WX_SERIAL" "$KEYS" "$WX_PSERIAL" "$APIV3"
+		;;
+	bank)
+		printf '{"mer_id":"777290058110048","gateway":"%s/bank","sign_key":"@%s/bank_merchant_private.pem","verify_key":"@%s/bank_platform_cert.pem","cert_id":"%s"}' \
+			"$SIM" "$KEYS" "$KEYS" "$BANK_CID"
+		;;
+	esac
+}
+
+chan() {
+	jq -n --arg code "$1" --arg drv "$2" --arg m "$3" --arg env "$4" \
+		--argjson w "$5" --argjson dc "$(driver_conf "$2" "${6:-}")" \
+		'{code:$code, driver:$drv, institution:"test", business_types:["pay","refund"],
+		  methods:[$m], environments:[$env], product_codes:[], currencies:["CNY"],
+		  status:"online", timezone:"Asia/Shanghai",
+		  limits:{txn_min:1, txn_max:100000000, daily_amount:0, daily_count:0},
+		  fee:{rate_bps:60, fixed:0, min:0, max:0}, weight:$w,
+		  driver_config:$dc}'
+}
+
+add_channel() {
+	admin_post /admin/v1/channels -H 'Content-Type: application/json' \
+		--data-binary "$1"
+	[ "$RESP_CODE" = 201 ] || fail "channel not created ($RESP_CODE): $RESP_BODY"
+}
+
+merchant_create() {
+	admin_post /admin/v1/merchants -H 'Content-Type: application/json' \
+		--data-binary "{\"id\":\"$1\",\"name\":\"Test $1\",\"locale\":\"en\"}"
+	[ "$RESP_CODE" = 201 ] || fail "merchant not created ($RESP_CODE): $RESP_BODY"
+	MKEY=$(json .api_key)
+	MSECRET=$(json .notify_secret)
+	[ -n "$MKEY" ] && [ "$MKEY" != null ] || fail "no api_key in $RESP_BODY"
+}
+
+# _mcall METHOD PATH [BODY [extra curl args]]: sets RESP_CODE/RESP_BODY and
+# RESP_HEADERS (a file).
+_mcall() {
+	local out args=(-s -m 20 -o "$TEST_DIR/resp.body" -D "$TEST_DIR/resp.headers"
+		-w '%{http_code}' -X "$1" -H "Authorization: Bearer $MKEY")
+
+	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+	[ $# -ge 4 ] && args+=("${@:4}")
+	RESP_CODE=$(curl "${args[@]}" "http://127.0.0.1:$MERCHANT_PORT$2") || RESP_CODE=000
+	RESP_BODY=$(cat "$TEST_DIR/resp.body" 2>/dev/null)
+	RESP_HEADERS=$TEST_DIR/resp.headers
+}
+
+pay() {
+	if [ $# -ge 2 ]; then
+		_mcall POST /v1/payments "$1" -H "Idempotency-Key: $2"
+	else
+		_mcall POST /v1/payments "$1"
+	fi
+}
+mget() { _mcall GET "$1"; }
+mpost() { _mcall POST "$1" "${2:-{\}}"; }
+
+wait_pay() {
+	local id=$1 want=$2 secs=${3:-20} i st=""
+
+	for i in $(seq $((secs * 5))); do
+		st=$(pq -c "SELECT status FROM payments WHERE id = '$id'")
+		[ "$st" = "$want" ] && return 0
+		sleep 0.2
+	done
+	fail "payment $id is '$st' after ${secs}s, want '$want'"
+}
+
+wait_sql() {
+	local sql=$1 want=$2 secs=${3:-20} i got=""
+
+	for i in $(seq $((secs * 5))); do
+		got=$(pq -c "$sql")
+		[ "$got" = "$want" ] && return 0
+		sleep 0.2
+	done
+	fail "'$sql' gave '$got' after ${secs}s, want '$want'"
+}

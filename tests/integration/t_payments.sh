@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# t_payments.sh - the payment lifecycle end to end (issue 4): merchant API,
+# idempotency, the asynchronous flow against the channel simulator and a
+# real PostgreSQL, callbacks, the completion job, expiry, close, merchant
+# notifications, the state machine in the store, and two daemons sharing
+# the completion job. One path per section; each says what it proves.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pay.sh"
+
+require_pg
+for t in jq curl openssl python3; do
+	command -v $t >/dev/null || skip "$t is not installed"
+done
+pg_start
+sim_start
+pass "paysim on $SIM"
+
+new_instance a
+install_drivers "$DRIVER_DIR" alipay wechat bank
+SERVER_EXTRA=', "instance": "inst-a"'
+TOP_EXTRA=',
+	"http_client": { "timeout_ms": 1500, "connect_timeout_ms": 500 },
+	"completion": { "schedule": "1s,1s,1s,1s,2s", "interval_ms": 200, "batch": 4 },
+	"notify": { "schedule": "1s", "interval_ms": 200 }'
+write_conf
+daemon_start
+wait_ready
+
+# The catalogue: deterministic per environment.
+#   native_qr (wechat_pay): wx_native
+#   jsapi     (wechat_pay): wx_bad (weight 100, a key paysim refuses), wx_jsapi
+#   native_qr (alipay):     ali_qr
+#   barcode   (alipay):     ali_bar
+add_channel "$(chan wx_native wechat wechat_pay native_qr 100)"
+add_channel "$(chan wx_bad wechat wechat_pay jsapi 100 bad)"
+add_channel "$(chan wx_jsapi wechat wechat_pay jsapi 10)"
+add_channel "$(chan ali_qr alipay alipay native_qr 100)"
+add_channel "$(chan ali_bar alipay alipay barcode 100)"
+merchant_create shop1
+pass "channels and merchant shop1 created"
+
+SINK=$SIM/_sim/sink/shop1
+body() { # ORDER_NO METHOD ENV [AMOUNT] [extra jq]
+	jq -cn --arg no "$1" --arg m "$2" --arg env "$3" --argjson amt "${4:-1234}" \
+		--arg url "$SINK" \
+		"{merchant_order_no:\$no, amount:\$amt, currency:\"CNY\", method:\$m,
+		  environment:\$env, subject:\"test order\", buyer_id:\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\",
+		  notify_url:\$url} ${5:-}"
+}
+clear_script() { sim_script '{"order":"*","faults":null}'; }
+
+# ------------------------------------------------------------ bad input
+GOOD_KEY=$MKEY
+MKEY=prk_0000000000000000000000000000000000000000000000000000000000000000
+pay "$(body x1 wechat_pay native_qr)"
+MKEY=$GOOD_KEY
+[ "$RESP_CODE" = 401 ] || fail "a bad key: want 401, got $RESP_CODE"
+pay '{"merchant_order_no":"x1","amount":-5,"currency":"CNY","method":"wechat_pay"}'
+expect_code 400 "negative amount"
+[ "$(json .error.field)" = amount ] || fail "the error must name amount: $RESP_BODY"
+pay '{"merchant_order_no":"x1",'
+expect_code 400 "malformed JSON"
+[ "$(json .error.code)" = bad_request ] || fail "malformed: $RESP_BODY"
+head -c 1100000 /dev/zero | tr '\0' a >"$TEST_DIR/big.json"
+_mcall POST /v1/payments "@$TEST_DIR/big.json"
+[ "$RESP_CODE" = 413 ] || fail "an oversized body: want 413, got $RESP_CODE"
+mget /v1/payments/PNOSUCHPAYMENT1
+expect_code 404 "unknown payment"
+mget /v1/payments
+expect_code 400 "list without merchant_order_no"
+pass "bad input: 401, 400 naming the field, 413, 404"
+
+# ------------------------------------------------- success by callback
+pay "$(body o-cb wechat_pay native_qr)"
+expect_code 201 "create o-cb"
+ID_CB=$(json .id)
+[ "$(json .status)" = processing ] || fail "o-cb: $RESP_BODY"
+[ "$(json .channel)" = wx_native ] || fail "o-cb channel: $RESP_BODY"
+[ -n "$(json .payer.code_url)" ] || fail "o-cb: no QR code for the payer: $RESP_BODY"
+sim_pay wechat "$ID_CB"
+wait_pay "$ID_CB" succeeded
+n=$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_CB' AND event = 'callback'")
+[ "$n" = 1 ] || fail "o-cb: $n callback transitions"
+mget "/v1/payments/$ID_CB"
+[ "$(json .status)" = succeeded ] && [ "$(json .code)" = SUCCESS ] || fail "GET o-cb: $RESP_BODY"
+mget "/v1/payments?merchant_order_no=o-cb"
+[ "$(json .id)" = "$ID_CB" ] || fail "by merchant_order_no: $RESP_BODY"
+pass "success by callback: processing with a QR code, then succeeded"
+
+# ------------------------------------------- merchant notification, signed
+# (o-cb's notification; the sink answered 200 at once)
+wait_sql "SELECT state FROM merchant_notifications WHERE order_id = '$ID_CB'" delivered
+curl -sf "$SINK" >"$TEST_DIR/sink.json" || fail "the sink has nothing"
+rec=$(jq -c '.received[-1]' "$TEST_DIR/sink.json")
+nbody=$(printf '%s' "$rec" | jq -r .body)
+sig=$(printf '%s' "$rec" | jq -r '.headers | to_entries[] | select(.key | ascii_downcase == "payroute-signature") | .value')
+ts=${sig#t=}; ts=${ts%%,*}
+want=$(printf '%s.%s' "$ts" "$nbody" | openssl dgst -sha256 -hmac "$MSECRET" -r | cut -d' ' -f1)
+[ "$sig" = "t=$ts,v1=$want" ] || fail "notification signature $sig, want t=$ts,v1=$want"
+[ "$(printf '%s' "$nbody" | jq -r .payment.status)" = succeeded ] || fail "notification body: $nbody"
+pass "merchant notification delivered, HMAC-SHA256 signature verifies"
+
+# --------------------------------------- retryable failure, then success
+pay "$(body o-cascade wechat_pay jsapi)"
+expect_code 201 "create o-cascade"
+[ "$(json .channel)" = wx_jsapi ] || fail "o-cascade went to $(json .channel): $RESP_BODY"
+ID_CASC=$(json .id)
+tr=$(pq -c "SELECT trace->'attempts' FROM payments WHERE id = '$ID_CASC'")
+[ "$(printf '%s' "$tr" | jq -r '.[0].channel + ":" + .[0].outcome')" = wx_bad:retryable_failure ] ||
+	fail "o-cascade attempts: $tr"
+[ "$(printf '%s' "$tr" | jq -r '.[1].channel')" = wx_jsapi ] || fail "o-cascade attempts: $tr"
+[ "$(pq -c "SELECT attempts FROM payments WHERE id = '$ID_CASC'")" = 2 ] || fail "o-cascade: attempts"
+pass "retryable failure on wx_bad (SIGN_ERROR), sent on to wx_jsapi, both in the trace"
+
+# --------------------------------------------- non-retryable failure
+sim_script '{"order":"*","rate":1,"faults":{"http_status":403,"code":"NOTENOUGH"}}'
+pay "$(body o-fail wechat_pay native_qr)"
+clear_script
+expect_code 201 "create o-fail"
+[ "$(json .status)" = failed ] && [ "$(json .code)" = INSUFFICIENT_BALANCE ] ||
+	fail "o-fail: $RESP_BODY"
+[ -n "$(json .message)" ] || fail "o-fail: no end-user message"
+ID_FAIL=$(json .id)
+[ "$(pq -c "SELECT attempts || usage_released::text FROM payments WHERE id = '$ID_FAIL'")" = 1true ] ||
+	fail "o-fail: one attempt and its reservation given back"
+pass "non-retryable failure: failed, INSUFFICIENT_BALANCE, not sent elsewhere"
+
+# ------------------------------------- callback lost: completion job
+sim_script '{"order":"*","rate":1,"faults":{"callback":"drop"}}'
+pay "$(body o-lost wechat_pay native_qr)"
+ID_LOST=$(json .id)
+sim_pay wechat "$ID_LOST"
+clear_script
+wait_pay "$ID_LOST" succeeded 15
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_LOST' AND event = 'check' AND to_status = 'succeeded'")" = 1 ] ||
+	fail "o-lost: not settled by a check"
+pass "callback lost: the completion job's query settled it"
+
+# ------------------------------- timeout -> unknown -> resolved by query
+sim_script '{"order":"*","rate":1,"faults":{"timeout":true,"callback":"drop"}}'
+pay "$(body o-timeout wechat_pay native_qr)"
+clear_script
+expect_code 201 "create o-timeout"
+[ "$(json .status)" = unknown ] && [ "$(json .code)" = CHANNEL_TIMEOUT ] ||
+	fail "o-timeout: $RESP_BODY"
+ID_TO=$(json .id)
+[ "$(pq -c "SELECT attempts FROM payments WHERE id = '$ID_TO'")" = 1 ] ||
+	fail "o-timeout was sent elsewhere"
+sim_pay wechat "$ID_TO"
+wait_pay "$ID_TO" succeeded 15
+pass "timeout: unknown (never failed, never re-sent), then succeeded by query"
+
+# --------------------------------- duplicate, late and forged callbacks
+sim_script '{"order":"*","rate":1,"faults":{"callback":"duplicate"}}'
+pay "$(body o-dup wechat_pay native_qr)"
+ID_DUP=$(json .id)
+sim_pay wechat "$ID_DUP"
+clear_script
+wait_pay "$ID_DUP" succeeded
+wait_sql "SELECT count(*) > 0 FROM order_events WHERE order_id = '$ID_DUP' AND event = 'callback.ignored'" t
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_DUP' AND event = 'callback'")" = 1 ] ||
+	fail "o-dup moved twice"
+
+sim_script '{"order":"*","rate":1,"faults":{"callback":"bad_signature"}}'
+pay "$(body o-forged wechat_pay native_qr)"
+ID_FORGED=$(json .id)
+sim_pay wechat "$ID_FORGED"
+wait_log "callback for channel wx_native from .* refused: signature does not verify" 10 ||
+	fail "no log line for the forged callback"
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_FORGED' AND event LIKE 'callback%'")" = 0 ] ||
+	fail "a forged callback changed something"
+clear_script
+wait_pay "$ID_FORGED" succeeded 15 # the completion job asks the channel
+http POST "http://127.0.0.1:$MERCHANT_PORT/notify/wx_native" \
+	-H 'Content-Type: application/json' --data-binary '{"id":"forged","resource":{}}'
+# WeChat Pay expects a 4xx or 5xx with {"code":"FAIL"} for a refusal.
+case $RESP_CODE in [45]??) ;; *) fail "a forged POST to /notify: HTTP $RESP_CODE" ;; esac
+wait_log "callback for channel wx_native from 127.0.0.1 refused: .*missing Wechatpay" 5 ||
+	fail "no log line for the garbage callback"
+
+sim_script '{"order":"*","rate":1,"faults":{"callback":"delay:2500"}}'
+pay "$(body o-late wechat_pay native_qr)"
+ID_LATE=$(json .id)
+sim_pay wechat "$ID_LATE"
+clear_script
+wait_pay "$ID_LATE" succeeded 10 # by query, before the callback
+wait_sql "SELECT count(*) FROM order_events WHERE order_id = '$ID_LATE' AND event = 'callback.ignored'" 1 10
+pass "duplicate, forged (logged, refused, nothing changed) and late callbacks are harmless"
+
+# ------------------------------------------------------ idempotency
+B=$(body o-idem wechat_pay native_qr)
+pay "$B" key-1
+expect_code 201 "first o-idem"
+first=$RESP_BODY
+pay "$B" key-1
+expect_code 201 "replayed o-idem"
+[ "$RESP_BODY" = "$first" ] || fail "the replay differs: $RESP_BODY vs $first"
+grep -qi '^Idempotent-Replayed: true' "$RESP_HEADERS" || fail "no Idempotent-Replayed header"
+pay "$(body o-idem wechat_pay native_qr 999)" key-1
+expect_code 409 "same key, another body"
+[ "$(json .error.code)" = idempotency_key_reused ] || fail "reused key: $RESP_BODY"
+pay "$B"
+expect_code 409 "same merchant_order_no without a key"
+[ "$(json .error.code)" = duplicate_order ] || fail "duplicate: $RESP_BODY"
+[ "$(pq -c "SELECT count(*) FROM payments WHERE merchant_order_no = 'o-idem'")" = 1 ] ||
+	fail "two o-idem orders"
+# A retry while the first is still running.
+sim_script '{"order":"*","rate":1,"faults":{"delay_ms":1500}}'
+B2=$(body o-inprog wechat_pay native_qr)
+( pay "$B2" key-2; echo "$RESP_CODE" >"$TEST_DIR/first.code" ) &
+BG_PIDS+=($!)
+sleep 0.5
+pay "$B2" key-2
+expect_code 409 "retry in progress"
+[ "$(json .error.code)" = request_in_progress ] || fail "in progress: $RESP_BODY"
+wait_sql "SELECT state FROM idempotency_keys WHERE key = 'key-2'" done 10
+clear_script
+[ "$(pq -c "SELECT count(*) FROM payments WHERE merchant_order_no = 'o-inprog'")" = 1 ] ||
+	fail "two o-inprog orders"
+pass "idempotency: replay, 409 for another body, 409 while in progress, one order"
+
+# ------------------------------------------------------------- close
+pay "$(body o-close wechat_pay native_qr)"
+ID_CLOSE=$(json .id)
+mpost "/v1/payments/$ID_CLOSE/close"
+expect_code 200 "close"
+[ "$(json .status)" = closed ] || fail "close: $RESP_BODY"
+mpost "/v1/payments/$ID_CLOSE/close"
+expect_code 200 "close again"
+mpost "/v1/payments/$ID_CB/close"
+expect_code 409 "close a succeeded payment"
+curl -sf "$SIM/_sim/ledger" | jq -e --arg id "$ID_CLOSE" \
+	'[.. | objects | select(.out_trade_no? == $id)] | .[0].state | test("(?i)closed")' >/dev/null ||
+	fail "the simulator does not have $ID_CLOSE closed"
+pass "close: closed here and at the channel; a succeeded payment cannot be closed"
+
+# ------------------------------------------------------------ expiry
+pay "$(body o-expire wechat_pay native_qr)"
+ID_EXP=$(json .id)
+# Move its expiry into the past rather than wait for it.
+pq -c "UPDATE payments SET expire_at = now() - interval '2 minutes' WHERE id = '$ID_EXP'"
+wait_pay "$ID_EXP" closed 15
+[ "$(pq -c "SELECT code || ':' || usage_released FROM payments WHERE id = '$ID_EXP'")" = ORDER_EXPIRED:true ] ||
+	fail "expired: $(pq -c "SELECT code, usage_released FROM payments WHERE id = '$ID_EXP'")"
+pass "expiry: an unpaid payment past its expiry is closed at the channel and released"
+
+# ------------------------------- notification retried after two failures
+curl -sf -H 'Content-Type: application/json' \
+	--data-binary '{"name":"shop1","fail":2,"status":500}' "$SIM/_sim/sink_script" >/dev/null ||
+	fail "sink script refused"
+pay "$(body o-notify wechat_pay native_qr)"
+ID_N=$(json .id)
+sim_pay wechat "$ID_N"
+wait_pay "$ID_N" succeeded
+wait_sql "SELECT state || ':' || attempts FROM merchant_notifications WHERE order_id = '$ID_N'" delivered:3 20
+pass "merchant notification: failed twice (500), delivered at the third attempt"
+
+# ------------------------------------------ success, synchronous answer
+# A barcode payment (Alipay alipay.trade.pay): paid in the answer itself.
+pay "$(body o-sync alipay barcode 1234 '+ {auth_code: "280000000000000001"}')"
+expect_code 201 "create o-sync"
+[ "$(json .status)" = succeeded ] && [ "$(json .code)" = SUCCESS ] ||
+	fail "o-sync: $RESP_BODY"
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$(json .id)' AND event = 'answer' AND to_status = 'succeeded'")" = 1 ] ||
+	fail "o-sync was not settled by the answer"
+pass "success in the channel's synchronous answer (barcode)"
+
+# ------------------------------------ the state machine in the store
+bad=""
+for from in created processing succeeded failed closed unknown; do
+	for to in created processing succeeded failed closed unknown; do
+		want=$(pq -c "SELECT pr_payment_transition_ok('$from', '$to')")
+		case "$from>$to" in
+		created\>processing | created\>failed | processing\>processing | \
+			processing\>succeeded | processing\>failed | processing\>closed | \
+			processing\>unknown | unknown\>unknown | unknown\>processing | \
+			unknown\>succeeded | unknown\>failed | unknown\>closed) spec=t ;;
+		*) spec=f ;;
+		esac
+		[ "$want" = "$spec" ] || bad="$bad $from>$to"
+	done
+done
+[ -z "$bad" ] || fail "the store's transition table differs from the spec:$bad"
+if pq -c "UPDATE payments SET status = 'failed' WHERE id = '$ID_CB'" 2>/dev/null; then
+	fail "the store let a succeeded payment become failed"
+fi
+if pq -c "UPDATE payments SET amount = amount + 1 WHERE id = '$ID_CLOSE'" 2>/dev/null; then
+	fail "the store let an amount change"
+fi
+pass "the store refuses every transition outside the machine and any change of amount"
+
+# --------------------------- two daemons share the completion job
+I1_CONF=$CONF
+new_instance b
+install_drivers "$DRIVER_DIR" alipay wechat bank
+SERVER_EXTRA=', "instance": "inst-b"'
+write_conf
+daemon_start
+wait_ready
+N=16
+sim_script '{"order":"*","rate":1,"faults":{"callback":"drop"}}'
+ids=()
+for i in $(seq $N); do
+	pay "$(body "o-two-$i" wechat_pay native_qr 100)"
+	expect_code 201 "o-two-$i"
+	ids+=("$(json .id)")
+done
+for id in "${ids[@]}"; do sim_pay wechat "$id"; done
+clear_script
+for id in "${ids[@]}"; do wait_pay "$id" succeeded 30; done
+dup=$(pq -c "SELECT count(*) FROM (SELECT order_id FROM order_events WHERE order_id LIKE 'P%' AND event = 'check' AND to_status = 'succeeded' GROUP BY order_id HAVING count(*) > 1) x")
+[ "$dup" = 0 ] || fail "$dup orders settled twice"
+actors=$(pq -c "SELECT string_agg(DISTINCT actor, ',' ORDER BY actor) FROM order_events WHERE order_id IN (SELECT id FROM payments WHERE merchant_order_no LIKE 'o-two-%') AND event = 'check'")
+say "checks done by: $actors"
+[ "$actors" = "inst-a,inst-b" ] || fail "both instances should have checked orders: $actors"
+pass "two daemons: $N orders settled by the completion job, each once, by both instances"
