@@ -168,12 +168,27 @@ static int channel_init(struct pr_generation *g, struct pr_channel *c,
 	c->conf.root = dc;
 	c->mod = pr_driver_set_find(&g->drivers, driver);
 	if (strcmp(status, "online") != 0) {
-		/* Offline channels are kept but not started: their config is
-		 * checked when an operator brings them online (a reload that
-		 * fails then keeps the channel offline). */
-		if (!c->mod)
+		/* Offline channels take no new orders, but their orders in
+		 * flight are still queried, closed and called back: start
+		 * the driver when the config allows, and only warn when it
+		 * does not (its config is checked for real when an operator
+		 * brings it online; a reload that fails then keeps it
+		 * offline). */
+		if (!c->mod) {
 			pr_warn("channel %s (offline): driver %s is not loaded",
 				code, driver);
+			return 0;
+		}
+		if (!dc)
+			return 0;
+		rc = c->mod->desc->init(pr_services(), code, &c->conf,
+					&c->state, derr, sizeof(derr));
+		if (rc < 0) {
+			c->state = NULL;
+			pr_warn("channel %s (offline): driver %s not started: "
+				"%s (its orders in flight cannot be queried)",
+				code, driver, derr[0] ? derr : strerror(-rc));
+		}
 		return 0;
 	}
 	if (!c->mod) {

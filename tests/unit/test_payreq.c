@@ -101,6 +101,23 @@ static const struct row rows[] = {
 	  "http://" },
 	{ "expire_seconds too small", "{" BASE OK_TAIL ",\"expire_seconds\":5}",
 	  0, "expire_seconds", "between 60" },
+	{ "barcode with its auth_code",
+	  "{" BASE OK_TAIL ",\"environment\":\"barcode\","
+	  "\"auth_code\":\"280000000000000001\"}",
+	  0, NULL, NULL },
+	{ "barcode without auth_code",
+	  "{" BASE OK_TAIL ",\"environment\":\"barcode\"}", 0, "auth_code",
+	  "required with environment barcode" },
+	{ "explain: barcode without auth_code",
+	  "{" BASE OK_TAIL ",\"environment\":\"barcode\"}", 1, NULL, NULL },
+	{ "auth_code too short",
+	  "{" BASE OK_TAIL ",\"environment\":\"barcode\","
+	  "\"auth_code\":\"28000\"}",
+	  0, "auth_code", "10 to 32" },
+	{ "auth_code with a space",
+	  "{" BASE OK_TAIL ",\"environment\":\"barcode\","
+	  "\"auth_code\":\"2800 0000000000001\"}",
+	  0, "auth_code", "10 to 32" },
 	{ "subject too long",
 	  "{" BASE OK_TAIL ",\"subject\":\""
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
