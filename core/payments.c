@@ -116,6 +116,7 @@ struct pay {
 static void pay_free(struct pay *p)
 {
 	explicit_bzero(p->req.card_no, sizeof(p->req.card_no));
+	explicit_bzero(p->req.auth_code, sizeof(p->req.auth_code));
 	json_decref(p->trace);
 	free(p->cands);
 	pr_pay_row_clear(&p->row);
@@ -412,6 +413,7 @@ static void on_attempt_recorded(int rc, int changed, enum pr_pay_status from,
 	pr_pay_order(&p->row, p->gen->config, p->spec, &p->order, p->notify_buf,
 		     sizeof(p->notify_buf));
 	p->order.card_no = p->req.card_no[0] ? p->req.card_no : NULL;
+	p->order.auth_code = p->req.auth_code[0] ? p->req.auth_code : NULL;
 	if (pr_chan_call(p->d, p->gen, p->ch, PR_OP_PAY, &p->order, on_pay_call,
 			 p) < 0)
 		pay_error(p, 500, "internal", "out of memory");

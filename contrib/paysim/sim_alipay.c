@@ -17,6 +17,28 @@
  * form); the simulator verifies it, creates the pending order and shows a
  * small HTML page.
  *
+ * Barcode pay (alipay.trade.pay, scene bar_code or security_code): the
+ * merchant scanned the payer's payment code (auth_code, 10 to 32 digits;
+ * anything else is 40004 ACQ.PAYMENT_AUTH_CODE_INVALID and no order). The
+ * order is created and the answer is synchronous:
+ *   - by default the payer pays at once, whatever auto_pay says (showing
+ *     the code was the payer's act): the order is paid, the answer is a
+ *     signed 10000 with trade_no, out_trade_no, total_amount,
+ *     buyer_logon_id, gmt_payment (and the amounts Alipay adds), and the
+ *     trade_status_sync notification goes to notify_url too, as Alipay
+ *     sends it for trade.pay;
+ *   - an auth_code starting with "99" (a payer who must confirm with a
+ *     password), or a {"pay": "never"} script: 10003 "order success pay
+ *     inprocess" with trade_no, and the order stays pending until the
+ *     payer confirms: POST /_sim/pay, a {"pay": "success"} script or
+ *     auto_pay, after notify_delay_ms; the notification follows then;
+ *   - a {"pay": "fail"} script: 40004 ACQ.PAYMENT_FAIL, the order closed,
+ *     no notification.
+ * Scripts' code / sub_code, http_status, delay_ms and timeout apply as for
+ * every method (timeout: the order is paid and notified, the answer never
+ * comes). A second trade.pay of a pending order (same amount) is decided
+ * again by its auth_code; of a paid one, 40004 ACQ.TRADE_HAS_SUCCESS.
+ *
  * Async notifications (trade_status_sync) go to the request's notify_url
  * as a form POST; their signature covers every non-empty parameter except
  * sign and sign_type. The receiver must answer "success". Refunds notify
@@ -211,6 +233,94 @@ static void page_pay(struct sim *s, struct sim_out *out, const char *name,
 			 "</p></body></html>\n",
 			 o->out_trade_no, amt, o->trade_no);
 	sim_out_set(out, 200, "text/html;charset=utf-8", html);
+}
+
+/* A payment code as Alipay's apps show them: 10 to 32 digits. */
+static int auth_code_ok(const char *c)
+{
+	size_t n = c ? strlen(c) : 0;
+
+	if (n < 10 || n > 32)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (c[i] < '0' || c[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* The node of a barcode answer: the trade and, once paid, the payment. */
+static json_t *barcode_node(const struct sim_order *o, int paid)
+{
+	json_t *n, *bill;
+	char t[32], a[32];
+
+	if (paid)
+		n = ok_node();
+	else
+		n = json_pack("{s:s,s:s}", "code", "10003", "msg",
+			      "order success pay inprocess");
+	json_object_set_new(n, "trade_no", json_string(o->trade_no));
+	json_object_set_new(n, "out_trade_no", json_string(o->out_trade_no));
+	json_object_set_new(n, "buyer_logon_id", json_string("159****5620"));
+	yuan(n, "total_amount", o->amount);
+	if (!paid)
+		return n;
+	yuan(n, "receipt_amount", o->amount);
+	yuan(n, "buyer_pay_amount", o->amount);
+	yuan(n, "invoice_amount", o->amount);
+	sim_time_alipay(o->paid_ms, t, sizeof(t));
+	json_object_set_new(n, "gmt_payment", json_string(t));
+	sim_fmt_yuan(o->amount, a, sizeof(a));
+	bill = json_pack("[{s:s,s:s}]", "fund_channel", "ALIPAYACCOUNT",
+			 "amount", a);
+	if (bill)
+		json_object_set_new(n, "fund_bill_list", bill);
+	json_object_set_new(n, "buyer_user_id",
+			    json_string("2088102177846875"));
+	return n;
+}
+
+/* alipay.trade.pay: see the header comment. */
+static void do_barcode(struct sim *s, struct sim_out *out, const char *name,
+		       const char *app_id, json_t *biz, const char *notify_url,
+		       const struct sim_fault *fault)
+{
+	const char *scene = bstr(biz, "scene"), *code = bstr(biz, "auth_code");
+	const char *no = bstr(biz, "out_trade_no");
+	struct sim_order *o;
+
+	if (!scene || (strcmp(scene, "bar_code") != 0 &&
+		       strcmp(scene, "security_code") != 0)) {
+		respond_error(s, out, name, "40004", "ACQ.INVALID_PARAMETER",
+			      "参数无效: scene", no);
+		return;
+	}
+	if (!auth_code_ok(code)) {
+		respond_error(
+			s, out, name, "40004", "ACQ.PAYMENT_AUTH_CODE_INVALID",
+			"支付失败，获取顾客账户信息失败，请顾客刷新付款码后"
+			"重新收款",
+			no);
+		return;
+	}
+	o = create_order(s, out, name, app_id, biz, notify_url, "bar_code");
+	if (!o)
+		return;
+	if (fault->pay == SIM_PAY_FAIL) {
+		o->state = SIM_CLOSED;
+		respond_error(s, out, name, "40004", "ACQ.PAYMENT_FAIL",
+			      "支付失败", o->out_trade_no);
+		return;
+	}
+	if (fault->pay == SIM_PAY_NEVER || strncmp(code, "99", 2) == 0) {
+		pr_debug("paysim: alipay barcode %s waits for the payer",
+			 o->out_trade_no);
+		respond(s, out, name, barcode_node(o, 0));
+		return;
+	}
+	/* Paid now; the notification goes out on the loop, after this. */
+	sim_order_settle(s, o, 1);
+	respond(s, out, name, barcode_node(o, 1));
 }
 
 static void do_query(struct sim *s, struct sim_out *out, const char *name,
@@ -598,7 +708,9 @@ void sim_alipay_handle(struct sim *s, const struct sim_req *rq,
 			}
 			respond(s, out, name, n);
 		}
-	} else if (strcmp(method, "alipay.trade.query") == 0)
+	} else if (strcmp(method, "alipay.trade.pay") == 0)
+		do_barcode(s, out, name, app->app_id, biz, notify_url, &fault);
+	else if (strcmp(method, "alipay.trade.query") == 0)
 		do_query(s, out, name, biz);
 	else if (strcmp(method, "alipay.trade.close") == 0)
 		do_close(s, out, name, biz);

@@ -5,6 +5,10 @@
  * verifies and decodes the gateway's answers and the asynchronous
  * notifications, and does no I/O of its own.
  *
+ * Version 1.1.0: barcode payments (alipay.trade.pay), built against
+ * driver ABI 1.1 (payroute_order.auth_code), so a 1.0 payrouted refuses to
+ * load it; 1.0.0 had everything else.
+ *
  * Driver config (the channel's driver_config object):
  *   app_id             required, the open platform application id
  *   gateway            required, http:// or https:// URL of the gateway,
@@ -35,8 +39,16 @@
  *                                    FAST_INSTANT_TRADE_PAY
  *               app                  alipay.trade.app.pay,
  *                                    QUICK_MSECURITY_PAY
- *             precreate and create send timeout_express (whole minutes
- *             left until expire_at_ms), wap/page/app send time_expire.
+ *               barcode              alipay.trade.pay, scene bar_code,
+ *                                    auth_code = the payer's payment code
+ *                                    (order->auth_code, ABI 1.1; required:
+ *                                    -EINVAL without it), product_code
+ *                                    FACE_TO_FACE_PAYMENT (a call; the
+ *                                    merchant scanned the payer's code, so
+ *                                    the answer itself says paid or not)
+ *             precreate, create and pay send timeout_express (whole
+ *             minutes left until expire_at_ms), wap/page/app send
+ *             time_expire. auth_code is never logged nor put in an error.
  *   query     alipay.trade.query {out_trade_no}
  *   close     alipay.trade.close {out_trade_no}
  *   refund    alipay.trade.refund {out_trade_no, refund_amount,
@@ -78,6 +90,15 @@
  * payout_query trans_amount), payer (qr_code for precreate, trade_no for
  * create).
  *
+ * Barcode answers (alipay.trade.pay). The answer has no trade_status: its
+ * code is the outcome. 10000 means paid: sub_code and status are set to
+ * TRADE_SUCCESS, amount from total_amount and channel_trade_no from
+ * trade_no (both required, else -EPROTO: the order stays unknown and is
+ * chased by query). 10003 means the payer must still confirm (a password
+ * on the phone): status WAIT_BUYER_PAY, the order is processing and is
+ * chased by query or settled by the notification. 20000 and 40004
+ * ACQ.SYSTEM_ERROR are unknown; other 40004 ACQ.* are refusals (failed).
+ *
  * Notifications: a POST of application/x-www-form-urlencoded parameters.
  * The signature (sign_type RSA2) covers the url-DECODED parameters but
  * sign and sign_type, sorted by key, "k=v&..." including empty values;
@@ -96,8 +117,8 @@
  * Result codes. `code` is the gateway's code (10000, 40004...) and
  * `sub_code` its sub_code (ACQ.TRADE_HAS_SUCCESS...). When the gateway
  * answers 10000 the codecs put the order's own status in sub_code:
- * trade_status for query (and TRADE_SUCCESS for a barcode payment that
- * completed at once), refund_status for refund_query, the transfer status
+ * trade_status for query (and TRADE_SUCCESS for a barcode payment: its
+ * 10000 means paid), refund_status for refund_query, the transfer status
  * for payout / payout_query. For notifications `code` is trade_status
  * (REFUND_SUCCESS for refunds).
  * Rows are listed most specific first. A code missing here is left
@@ -232,11 +253,13 @@ fail:
 /* ------------------------------------------------------------------------ */
 
 #define ALIPAY_OK "10000"
+#define ALIPAY_PAYING "10003" /* waiting for the payer (barcode) */
 #define ALIPAY_MAX_PARAMS 12
 #define ALIPAY_MAX_BODY (1024 * 1024)
 #define ALIPAY_NOTIFY_MAX_BODY (64 * 1024)
 #define ALIPAY_NOTIFY_MAX_PARAMS 128
 #define ALIPAY_MAX_TIMEOUT_MIN (15 * 24 * 60) /* timeout_express: 15d */
+#define ALIPAY_MAX_AUTH_CODE 64
 #define BEIJING_OFFSET_S (8 * 3600)
 
 /* Copies text, truncated to fit on a UTF-8 character boundary. */
@@ -566,6 +589,7 @@ enum pay_kind {
 	PAY_CREATE,    /* API call, payer gets trade_no */
 	PAY_URL,       /* no call, payer gets pay_url */
 	PAY_APP,       /* no call, payer gets order_string */
+	PAY_BARCODE,   /* API call, paid (or not) in the answer */
 };
 
 struct pay_env {
@@ -583,6 +607,7 @@ static const struct pay_env pay_envs[] = {
 	{ "h5", "alipay.trade.wap.pay", "QUICK_WAP_WAY", PAY_URL },
 	{ "pc", "alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY", PAY_URL },
 	{ "app", "alipay.trade.app.pay", "QUICK_MSECURITY_PAY", PAY_APP },
+	{ "barcode", "alipay.trade.pay", "FACE_TO_FACE_PAYMENT", PAY_BARCODE },
 };
 
 static const struct pay_env *find_env(const struct payroute_order *o, char *err,
@@ -594,9 +619,35 @@ static const struct pay_env *find_env(const struct payroute_order *o, char *err,
 			return &pay_envs[i];
 	snprintf(err, errlen,
 		 "environment: \"%s\" is not supported by alipay (native_qr, "
-		 "mini_program, jsapi, h5, pc, app)",
+		 "mini_program, jsapi, h5, pc, app, barcode)",
 		 o->environment ? o->environment : "");
 	return NULL;
+}
+
+/* The payer's payment code of a barcode payment: present (ABI 1.1 and set)
+ * and a token of at most ALIPAY_MAX_AUTH_CODE bytes. The error never
+ * quotes it. */
+static int need_auth_code(const struct payroute_order *o, const char **out,
+			  char *err, size_t errlen)
+{
+	const char *v = NULL;
+
+	if (PAYROUTE_HAS_FIELD(o, struct payroute_order, auth_code))
+		v = o->auth_code;
+	if (!v || !*v) {
+		snprintf(err, errlen,
+			 "auth_code: required for barcode payments");
+		return -EINVAL;
+	}
+	if (strlen(v) > ALIPAY_MAX_AUTH_CODE || !is_token(v)) {
+		snprintf(err, errlen,
+			 "auth_code: at most %d printable characters without "
+			 "spaces",
+			 ALIPAY_MAX_AUTH_CODE);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
 }
 
 /* The biz_content of a payment. */
@@ -605,6 +656,7 @@ static int pay_biz(struct alipay_state *st, const struct payroute_order *o,
 		   size_t errlen)
 {
 	char amount[32], subject[PAYROUTE_ID_LEN + 16], when[32];
+	const char *auth_code = NULL;
 	json_t *biz;
 	int64_t left;
 	int rc;
@@ -618,6 +670,8 @@ static int pay_biz(struct alipay_state *st, const struct payroute_order *o,
 				 err, errlen);
 	if (rc == 0 && pe->kind == PAY_CREATE)
 		rc = need_id(o->buyer_id, "buyer_id", err, errlen);
+	if (rc == 0 && pe->kind == PAY_BARCODE)
+		rc = need_auth_code(o, &auth_code, err, errlen);
 	if (rc < 0)
 		return rc;
 	biz = json_object();
@@ -636,6 +690,10 @@ static int pay_biz(struct alipay_state *st, const struct payroute_order *o,
 		rc = biz_str(biz, "total_amount", amount, err, errlen);
 	if (rc == 0)
 		rc = biz_str(biz, "subject", subject, err, errlen);
+	if (rc == 0 && pe->kind == PAY_BARCODE)
+		rc = biz_str(biz, "scene", "bar_code", err, errlen);
+	if (rc == 0 && pe->kind == PAY_BARCODE)
+		rc = biz_str(biz, "auth_code", auth_code, err, errlen);
 	if (rc == 0)
 		rc = biz_str(biz, "product_code", pe->product_code, err,
 			     errlen);
@@ -699,7 +757,8 @@ static int alipay_build_pay(void *state, const struct payroute_order *o,
 	if (rc < 0)
 		return rc;
 	/* wap / page / app: no call; parse_pay signs the payer's payload. */
-	if (pe->kind == PAY_PRECREATE || pe->kind == PAY_CREATE)
+	if (pe->kind == PAY_PRECREATE || pe->kind == PAY_CREATE ||
+	    pe->kind == PAY_BARCODE)
 		rc = call_gateway(st, pe->method, o->notify_url, biz, req, err,
 				  errlen);
 	json_decref(biz);
@@ -1196,6 +1255,10 @@ static const struct answer_spec spec_precreate = {
 static const struct answer_spec spec_create = {
 	"alipay.trade.create", NULL, 0, "trade_no", NULL, "out_trade_no", NULL
 };
+static const struct answer_spec spec_barcode = {
+	"alipay.trade.pay", NULL,	    0,	 "trade_no",
+	"total_amount",	    "out_trade_no", NULL
+};
 static const struct answer_spec spec_query = {
 	"alipay.trade.query", "trade_status", 1,   "trade_no",
 	"total_amount",	      "out_trade_no", NULL
@@ -1386,6 +1449,35 @@ out:
 	return rc;
 }
 
+/* alipay.trade.pay: the answer's code is the outcome (see the header
+ * comment); no payer payload, the payer already acted. */
+static int parse_barcode(struct alipay_state *st,
+			 const struct payroute_order *o,
+			 const struct payroute_http_response *resp,
+			 struct payroute_result *out, char *err, size_t errlen)
+{
+	int rc;
+
+	rc = parse_by_spec(st, &spec_barcode, NULL, o, resp, out, NULL, NULL,
+			   err, errlen);
+	if (rc < 0)
+		return rc;
+	if (strcmp(out->code, ALIPAY_OK) == 0) {
+		if (!out->channel_trade_no[0] || out->amount < 0) {
+			snprintf(err, errlen, "answer: paid without %s",
+				 out->channel_trade_no[0] ? "total_amount" :
+							    "trade_no");
+			out->amount = -1;
+			return -EPROTO;
+		}
+		snprintf(out->sub_code, sizeof(out->sub_code), "TRADE_SUCCESS");
+		snprintf(out->status, sizeof(out->status), "TRADE_SUCCESS");
+	} else if (strcmp(out->code, ALIPAY_PAYING) == 0) {
+		snprintf(out->status, sizeof(out->status), "WAIT_BUYER_PAY");
+	}
+	return 0;
+}
+
 static int alipay_parse_pay(void *state, const struct payroute_order *o,
 			    const struct payroute_http_response *resp,
 			    struct payroute_result *out, char *err,
@@ -1408,6 +1500,8 @@ static int alipay_parse_pay(void *state, const struct payroute_order *o,
 		return -ENOTSUP;
 	if (pe->kind == PAY_URL || pe->kind == PAY_APP)
 		return pay_link(st, o, pe, out, err, errlen);
+	if (pe->kind == PAY_BARCODE)
+		return parse_barcode(st, o, resp, out, err, errlen);
 	spec = pe->kind == PAY_PRECREATE ? &spec_precreate : &spec_create;
 	rc = parse_by_spec(st, spec, NULL, o, resp, out, &node, &root, err,
 			   errlen);
@@ -2037,9 +2131,10 @@ alipay_default_codes(size_t *n, size_t *entry_size)
 static const struct payroute_driver alipay_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "alipay",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.description = "Alipay open platform gateway (RSA2): precreate, "
-		       "create, wap/page/app pay, query, close, refund, "
+		       "create, wap/page/app pay, barcode pay, query, close, "
+		       "refund, "
 		       "refund query, transfer and its query, notifications",
 	.init = alipay_init,
 	.fini = alipay_fini,

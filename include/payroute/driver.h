@@ -41,6 +41,14 @@
  * appended. Use PAYROUTE_HAS_FIELD() before reading a field that was added
  * after the minor you require.
  *
+ * Minor versions (each only appends):
+ *   1.0  the first release.
+ *   1.1  adds payroute_order.auth_code (barcode payments). A driver reads
+ *        it only when PAYROUTE_HAS_FIELD(o, struct payroute_order,
+ *        auth_code): a 1.0 core never set it (and refuses a driver built
+ *        for 1.1 anyway), while a driver built for 1.0 keeps loading in a
+ *        1.1 core and never looks at it.
+ *
  * Ownership. Unless a comment says otherwise:
  *   - every pointer the core passes in is owned by the core and valid only
  *     for the duration of the call; copy what you keep;
@@ -67,7 +75,7 @@ extern "C" {
 
 #define PAYROUTE_DRIVER_MAGIC 0x50524456u /* "PRDV" */
 #define PAYROUTE_ABI_MAJOR 1
-#define PAYROUTE_ABI_MINOR 0
+#define PAYROUTE_ABI_MINOR 1
 
 /* The one symbol a driver exports (a function: dlsym is only promised for
  * functions). */
@@ -188,6 +196,9 @@ struct payroute_order {
 	const char *payee_account; /* in clear; never log it */
 	const char *payee_name;
 	const char *payee_bank_code;
+	/* ABI 1.1 (check with PAYROUTE_HAS_FIELD before reading) */
+	const char *auth_code; /* barcode payments: the payer's payment code;
+	                          never log it */
 };
 
 /* An HTTP response as received by the core (read-only for the driver). */

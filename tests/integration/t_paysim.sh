@@ -610,4 +610,84 @@ curl -s -X POST "$SIM/_sim/reset" >/dev/null
 	[ "$(curl -s "$SIM/_sim/sink/m1" | jq '.count')" = 0 ] || fail "reset left sinks"
 pass "sinks: record headers and bodies, scripted 500 / no answer / delay, bounded, reset"
 
+# ------------------------------------------------------------ alipay barcode
+# alipay.trade.pay (contrib/paysim/sim_alipay.c): signed here with openssl,
+# since drvtool's orders carry no auth_code. Paid in the answer and
+# notified; an auth_code starting with 99 waits for the payer (10003) until
+# /_sim/pay; a bad payment code is refused; scripts apply as elsewhere.
+# Notifications go to a sink (answered 200 without "success": retried, so
+# at least one record).
+bar_pay() { # bar_pay OUT_TRADE_NO AUTH_CODE [curl args]: BAR = the answer
+	local no=$1 ac=$2 ts='2024-01-01 00:00:00' biz sig nurl="$SIM/_sim/sink/bar"
+
+	shift 2
+	biz="{\"out_trade_no\":\"$no\",\"total_amount\":\"0.99\",\"subject\":\"barcode\",\"scene\":\"bar_code\",\"auth_code\":\"$ac\",\"product_code\":\"FACE_TO_FACE_PAYMENT\"}"
+	sig=$(printf '%s' "app_id=2021000000000001&biz_content=$biz&charset=utf-8&format=JSON&method=alipay.trade.pay&notify_url=$nurl&sign_type=RSA2&timestamp=$ts&version=1.0" |
+		openssl dgst -sha256 -sign "$KEYS/alipay_app_private.pem" | base64 -w0)
+	BAR=$(curl -s -m 10 "$@" "$SIM/alipay/gateway.do" --data-urlencode app_id=2021000000000001 \
+		--data-urlencode method=alipay.trade.pay --data-urlencode format=JSON \
+		--data-urlencode charset=utf-8 --data-urlencode sign_type=RSA2 \
+		--data-urlencode "timestamp=$ts" --data-urlencode version=1.0 \
+		--data-urlencode "notify_url=$nurl" --data-urlencode "biz_content=$biz" \
+		--data-urlencode "sign=$sig")
+}
+bar() { jq -r ".alipay_trade_pay_response$1" <<<"$BAR"; }
+bar_state() { ledger ".orders[]|select(.out_trade_no==\"$1\").state"; }
+# bar_notice NO: waits (bounded) for NO's TRADE_SUCCESS at the sink and
+# lets the driver verify it
+bar_notice() {
+	for _ in $(seq 50); do
+		curl -s "$SIM/_sim/sink/bar" | jq -e --arg no "out_trade_no=$1&" \
+			'[.received[] | select((.body | contains($no)) and (.body | contains("trade_status=TRADE_SUCCESS")))] | length > 0' \
+			>/dev/null && break
+		sleep 0.1
+	done
+	curl -s "$SIM/_sim/sink/bar" | jq -c --arg no "out_trade_no=$1&" \
+		'[.received[] | select(.body | contains($no))][0] |
+		 {method: "POST", path: "/notify/alipay", query: null,
+		  headers: (.headers | to_entries | map([.key, .value])), body}' \
+		>"$TEST_DIR/inbound.json"
+	notify alipay
+	expect .rc 0 "alipay barcode notification of $1 verifies"
+	expect .notify.order_id "$1" "alipay barcode notification"
+	expect .notify.code TRADE_SUCCESS "alipay barcode notification"
+}
+
+bar_pay PSAB001 286912345678901234
+[ "$(bar .code)" = 10000 ] && [ -n "$(bar '.trade_no // empty')" ] &&
+	[ "$(bar .out_trade_no)" = PSAB001 ] && [ "$(bar .total_amount)" = 0.99 ] &&
+	[ -n "$(bar '.gmt_payment // empty')" ] && [ -n "$(bar '.buyer_logon_id // empty')" ] &&
+	[ -n "$(jq -r '.sign // empty' <<<"$BAR")" ] || fail "alipay barcode: $BAR"
+[ "$(bar_state PSAB001)" = success ] || fail "alipay barcode: ledger $(bar_state PSAB001)"
+bar_notice PSAB001
+bar_pay PSAB001 286912345678901234
+[ "$(bar .sub_code)" = ACQ.TRADE_HAS_SUCCESS ] || fail "alipay barcode paid twice: $BAR"
+pass "alipay barcode: paid in the signed answer, notified, not twice"
+
+bar_pay PSAB002 990000000000000002
+[ "$(bar .code)" = 10003 ] && [ -n "$(bar '.trade_no // empty')" ] ||
+	fail "alipay barcode 99: $BAR"
+[ "$(bar_state PSAB002)" = pending ] || fail "alipay barcode 99: ledger $(bar_state PSAB002)"
+sim_pay alipay PSAB002
+[ "$(bar_state PSAB002)" = success ] || fail "alipay barcode 99 after /_sim/pay: $(bar_state PSAB002)"
+bar_notice PSAB002
+pass "alipay barcode: a 99 code waits for the payer (10003) until /_sim/pay"
+
+bar_pay PSAB003 28abc
+[ "$(bar .code)/$(bar .sub_code)" = 40004/ACQ.PAYMENT_AUTH_CODE_INVALID ] &&
+	[ -z "$(bar_state PSAB003)" ] || fail "alipay barcode bad code: $BAR"
+script '{"order":"PSAB004","faults":{"code":"40004","sub_code":"ACQ.BUYER_BALANCE_NOT_ENOUGH"}}'
+bar_pay PSAB004 286912345678901234
+[ "$(bar .code)/$(bar .sub_code)" = 40004/ACQ.BUYER_BALANCE_NOT_ENOUGH ] &&
+	[ -z "$(bar_state PSAB004)" ] || fail "alipay barcode scripted code: $BAR"
+script '{"order":"PSAB005","faults":{"timeout":true}}'
+bar_pay PSAB005 286912345678901234 -m 2
+[ -z "$BAR" ] && [ "$(bar_state PSAB005)" = success ] ||
+	fail "alipay barcode scripted timeout: '$BAR', ledger $(bar_state PSAB005)"
+script '{"order":"PSAB006","faults":{"pay":"fail"}}'
+bar_pay PSAB006 286912345678901234
+[ "$(bar .sub_code)" = ACQ.PAYMENT_FAIL ] && [ "$(bar_state PSAB006)" = closed ] ||
+	fail "alipay barcode scripted pay fail: $BAR, ledger $(bar_state PSAB006)"
+pass "alipay barcode: bad code refused; scripted code, timeout and failure"
+
 exit 0

@@ -266,12 +266,13 @@ static int order_from_json(json_t *j, struct payroute_order *o)
 		size_t off;
 	} strs[] = {
 #define S(f) { #f, offsetof(struct payroute_order, f) }
-		S(order_id),	  S(channel_trade_no), S(method),
-		S(environment),	  S(product_code),     S(subject),
-		S(buyer_id),	  S(card_no),	       S(bank_code),
-		S(notify_url),	  S(client_ip),	       S(refund_id),
-		S(reason),	  S(payout_id),	       S(payee_kind),
-		S(payee_account), S(payee_name),       S(payee_bank_code),
+		S(order_id),	    S(channel_trade_no), S(method),
+		S(environment),	    S(product_code),	 S(subject),
+		S(buyer_id),	    S(card_no),		 S(auth_code),
+		S(bank_code),	    S(notify_url),	 S(client_ip),
+		S(refund_id),	    S(reason),		 S(payout_id),
+		S(payee_kind),	    S(payee_account),	 S(payee_name),
+		S(payee_bank_code),
 #undef S
 	};
 	static const struct {
@@ -309,6 +310,7 @@ static int order_from_json(json_t *j, struct payroute_order *o)
 	}
 	snprintf(o->currency, sizeof(o->currency), "%s", cur ? cur : "CNY");
 	add_secret(o->card_no);
+	add_secret(o->auth_code);
 	add_secret(o->payee_account);
 	return 0;
 }

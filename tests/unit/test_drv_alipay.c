@@ -9,6 +9,9 @@
  * compared with a signature computed once with the openssl command line.
  * Answers and notifications are signed here with the platform PRIVATE key
  * (answers over exactly the node's text), then fed to the parsers.
+ * Barcode payments (alipay.trade.pay, ABI 1.1's auth_code) have their own
+ * tables: the request, and the answers carried through the driver's code
+ * table (core/codemap.c) to the effect on the order.
  */
 #include "config.h"
 
@@ -24,6 +27,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "codemap.h"
 #include "crypto.h"
 #include "drvobj.h"
 #include "services.h"
@@ -959,6 +963,290 @@ static void test_answer_message(void **unused)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Barcode payments (alipay.trade.pay)                                      */
+/* ------------------------------------------------------------------------ */
+
+#define AUTH_CODE "286912345678901234"
+
+static const struct barcode_build_row {
+	const char *name;
+	const char *auth_code;
+	uint32_t size;	      /* 0: sizeof(struct payroute_order) */
+	int64_t expire_in_ms; /* 0: no expiry */
+	int rc;
+	const char *err;
+	const char *biz_text; /* the exact biz_content, when checked */
+	struct biz_want biz[10];
+} barcode_build_rows[] = {
+	{ "barcode",
+	  AUTH_CODE,
+	  0,
+	  0,
+	  0,
+	  NULL,
+	  "{\"out_trade_no\":\"PR0001\",\"total_amount\":\"12.34\","
+	  "\"subject\":\"Test\",\"scene\":\"bar_code\",\"auth_code\":\"" AUTH_CODE
+	  "\",\"product_code\":\"FACE_TO_FACE_PAYMENT\"}",
+	  { { "buyer_id", NULL }, { "timeout_express", NULL } } },
+	{ "barcode with an expiry: timeout_express in whole minutes",
+	  AUTH_CODE,
+	  0,
+	  4 * 60000 + 1,
+	  0,
+	  NULL,
+	  NULL,
+	  { { "scene", "bar_code" },
+	    { "auth_code", AUTH_CODE },
+	    { "timeout_express", "5m" },
+	    { "time_expire", NULL } } },
+	{ "barcode without auth_code",
+	  NULL,
+	  0,
+	  0,
+	  -EINVAL,
+	  "auth_code: required for barcode payments",
+	  NULL,
+	  { { NULL, NULL } } },
+	{ "barcode with an empty auth_code",
+	  "",
+	  0,
+	  0,
+	  -EINVAL,
+	  "auth_code: required for barcode payments",
+	  NULL,
+	  { { NULL, NULL } } },
+	/* A core of ABI 1.0 has no auth_code: the driver must not read past
+	 * the order's size, whatever lies there. */
+	{ "barcode from a 1.0 core (order without auth_code)",
+	  AUTH_CODE,
+	  (uint32_t)offsetof(struct payroute_order, auth_code),
+	  0,
+	  -EINVAL,
+	  "auth_code: required for barcode payments",
+	  NULL,
+	  { { NULL, NULL } } },
+	{ "auth_code with a space",
+	  "2869 12345678901234",
+	  0,
+	  0,
+	  -EINVAL,
+	  NULL,
+	  NULL,
+	  { { NULL, NULL } } },
+	{ "auth_code too long",
+	  "28691234567890123428691234567890123428691234567890123428691234567",
+	  0,
+	  0,
+	  -EINVAL,
+	  NULL,
+	  NULL,
+	  { { NULL, NULL } } },
+};
+
+static void test_barcode_build(void **unused)
+{
+	(void)unused;
+	for (size_t i = 0; i < N_ELEMS(barcode_build_rows); i++) {
+		const struct barcode_build_row *br = &barcode_build_rows[i];
+		struct payroute_order o = base_order("barcode", 1234, "CNY");
+		struct build_row r;
+		struct payroute_http_req req;
+		char err[256] = "";
+		json_t *params;
+		int rc;
+
+		print_message("barcode build: %s\n", br->name);
+		o.auth_code = br->auth_code;
+		if (br->size)
+			o.size = br->size;
+		if (br->expire_in_ms)
+			o.expire_at_ms = FIXED_NOW_MS + br->expire_in_ms;
+		pr_http_req_init(&req);
+		rc = drv->build_pay(state, &o, &req, err, sizeof(err));
+		if (rc != br->rc)
+			print_error("rc %d, err \"%s\"\n", rc, err);
+		assert_int_equal(rc, br->rc);
+		if (rc < 0) {
+			assert_true(err[0] != '\0');
+			if (br->err)
+				assert_string_equal(err, br->err);
+			/* The payer's code is never repeated in an error. */
+			if (br->auth_code && strlen(br->auth_code) > 4)
+				assert_null(strstr(err, br->auth_code + 4));
+			assert_null(req.method);
+			pr_http_req_clear(&req);
+			continue;
+		}
+		assert_string_equal(req.method, "POST");
+		assert_string_equal(req.url, GATEWAY);
+		params = form_to_json((const char *)req.body);
+		memset(&r, 0, sizeof(r));
+		r.name = br->name;
+		r.op = PAY;
+		r.notify = 1;
+		memcpy(r.biz, br->biz, sizeof(r.biz));
+		check_params(&r, params, "alipay.trade.pay");
+		if (br->biz_text)
+			assert_string_equal(json_string_value(json_object_get(
+						    params, "biz_content")),
+					    br->biz_text);
+		json_decref(params);
+		pr_http_req_clear(&req);
+	}
+}
+
+static const struct barcode_answer_row {
+	const char *name;
+	const char *node_name; /* NULL: alipay_trade_pay_response */
+	const char *node;
+	enum sign_mode mode;
+	int rc;
+	const char *code, *sub_code, *status, *trade_no;
+	int64_t amount;
+	/* through the driver's default table */
+	const char *unified;
+	enum payroute_effect effect;
+	int retryable;
+} barcode_answer_rows[] = {
+	{ "paid at once", NULL,
+	  "{\"code\":\"10000\",\"msg\":\"Success\",\"buyer_logon_id\":"
+	  "\"159****5620\",\"buyer_pay_amount\":\"12.34\",\"fund_bill_list\":"
+	  "[{\"amount\":\"12.34\",\"fund_channel\":\"ALIPAYACCOUNT\"}],"
+	  "\"gmt_payment\":\"2023-11-15 06:13:21\",\"invoice_amount\":"
+	  "\"12.34\",\"out_trade_no\":\"PR0001\",\"point_amount\":\"0.00\","
+	  "\"receipt_amount\":\"12.34\",\"total_amount\":\"12.34\","
+	  "\"trade_no\":\"2023111522001400003\",\"buyer_user_id\":"
+	  "\"2088102177846875\"}",
+	  SIGNED, 0, "10000", "TRADE_SUCCESS", "TRADE_SUCCESS",
+	  "2023111522001400003", 1234, "SUCCESS", PAYROUTE_EFFECT_SUCCESS, 0 },
+	{ "waiting for the payer's password (10003)", NULL,
+	  "{\"code\":\"10003\",\"msg\":\"order success pay inprocess\","
+	  "\"buyer_logon_id\":\"159****5620\",\"out_trade_no\":\"PR0001\","
+	  "\"total_amount\":\"12.34\",\"trade_no\":\"2023111522001400004\"}",
+	  SIGNED, 0, "10003", "", "WAIT_BUYER_PAY", "2023111522001400004", 1234,
+	  "USER_PAYING", PAYROUTE_EFFECT_PROCESSING, 0 },
+	{ "invalid payment code", NULL,
+	  "{\"code\":\"40004\",\"msg\":\"Business Failed\",\"sub_code\":"
+	  "\"ACQ.PAYMENT_AUTH_CODE_INVALID\",\"sub_msg\":\"支付失败，获取顾客账户"
+	  "信息失败，请顾客刷新付款码后重新收款\",\"out_trade_no\":\"PR0001\"}",
+	  SIGNED, 0, "40004", "ACQ.PAYMENT_AUTH_CODE_INVALID", "", "", -1,
+	  "AUTH_CODE_INVALID", PAYROUTE_EFFECT_FAILED, 0 },
+	{ "insufficient balance", NULL,
+	  "{\"code\":\"40004\",\"msg\":\"Business Failed\",\"sub_code\":"
+	  "\"ACQ.BUYER_BALANCE_NOT_ENOUGH\",\"sub_msg\":\"买家余额不足\"}",
+	  SIGNED, 0, "40004", "ACQ.BUYER_BALANCE_NOT_ENOUGH", "", "", -1,
+	  "INSUFFICIENT_BALANCE", PAYROUTE_EFFECT_FAILED, 0 },
+	{ "system error: unknown, chased by query", NULL,
+	  "{\"code\":\"40004\",\"msg\":\"Business Failed\",\"sub_code\":"
+	  "\"ACQ.SYSTEM_ERROR\",\"sub_msg\":\"系统错误\"}",
+	  UNSIGNED, 0, "40004", "ACQ.SYSTEM_ERROR", "", "", -1, "UNKNOWN",
+	  PAYROUTE_EFFECT_UNKNOWN, 0 },
+	{ "service unavailable (20000): unknown", NULL,
+	  "{\"code\":\"20000\",\"msg\":\"Service Currently Unavailable\","
+	  "\"sub_code\":\"isp.unknow-error\",\"sub_msg\":\"系统繁忙\"}",
+	  UNSIGNED, 0, "20000", "isp.unknow-error", "", "", -1, "UNKNOWN",
+	  PAYROUTE_EFFECT_UNKNOWN, 0 },
+	{ "already paid (a retried request)", NULL,
+	  "{\"code\":\"40004\",\"msg\":\"Business Failed\",\"sub_code\":"
+	  "\"ACQ.TRADE_HAS_SUCCESS\",\"sub_msg\":\"交易已被支付\"}",
+	  SIGNED, 0, "40004", "ACQ.TRADE_HAS_SUCCESS", "", "", -1,
+	  "ALREADY_PAID", PAYROUTE_EFFECT_UNKNOWN, 0 },
+	{ "paid, unsigned", NULL,
+	  "{\"code\":\"10000\",\"msg\":\"Success\",\"out_trade_no\":\"PR0001\","
+	  "\"total_amount\":\"12.34\",\"trade_no\":\"2023111522001400003\"}",
+	  UNSIGNED, -EBADMSG, NULL, NULL, NULL, NULL, 0, NULL, 0, 0 },
+	{ "paid, signed by another key", NULL,
+	  "{\"code\":\"10000\",\"msg\":\"Success\",\"out_trade_no\":\"PR0001\","
+	  "\"total_amount\":\"12.34\",\"trade_no\":\"2023111522001400003\"}",
+	  WRONG_KEY, -EBADMSG, NULL, NULL, NULL, NULL, 0, NULL, 0, 0 },
+	{ "paid without trade_no", NULL,
+	  "{\"code\":\"10000\",\"msg\":\"Success\",\"out_trade_no\":\"PR0001\","
+	  "\"total_amount\":\"12.34\"}",
+	  SIGNED, -EPROTO, NULL, NULL, NULL, NULL, 0, NULL, 0, 0 },
+	{ "paid without total_amount", NULL,
+	  "{\"code\":\"10000\",\"msg\":\"Success\",\"out_trade_no\":\"PR0001\","
+	  "\"trade_no\":\"2023111522001400003\"}",
+	  SIGNED, -EPROTO, NULL, NULL, NULL, NULL, 0, NULL, 0, 0 },
+	{ "paid, another order", NULL,
+	  "{\"code\":\"10000\",\"msg\":\"Success\",\"out_trade_no\":\"PR0002\","
+	  "\"total_amount\":\"12.34\",\"trade_no\":\"2023111522001400003\"}",
+	  SIGNED, -EPROTO, NULL, NULL, NULL, NULL, 0, NULL, 0, 0 },
+	{ "the answer of another method", "alipay_trade_precreate_response",
+	  "{\"code\":\"10000\",\"msg\":\"Success\",\"out_trade_no\":\"PR0001\","
+	  "\"qr_code\":\"https://qr.alipay.com/bax08431\"}",
+	  SIGNED, -EPROTO, NULL, NULL, NULL, NULL, 0, NULL, 0, 0 },
+};
+
+static void test_barcode_answers(void **unused)
+{
+	struct pr_codemap *map;
+	const struct payroute_code_entry *t;
+	size_t n, es;
+	char err[256] = "";
+
+	(void)unused;
+	map = pr_codemap_new();
+	assert_non_null(map);
+	t = drv->default_codes(&n, &es);
+	if (pr_codemap_add_driver(map, "alipay", t, n, es, err, sizeof(err)))
+		fail_msg("code table: %s", err);
+	for (size_t i = 0; i < N_ELEMS(barcode_answer_rows); i++) {
+		const struct barcode_answer_row *br = &barcode_answer_rows[i];
+		struct answer_row r;
+		struct payroute_order o = base_order("barcode", 1234, "CNY");
+		struct payroute_http_response resp;
+		struct payroute_result res;
+		struct payroute_kv payer;
+		const struct pr_code *c;
+		char *body;
+		int rc;
+
+		print_message("barcode answer: %s\n", br->name);
+		o.auth_code = AUTH_CODE;
+		memset(&r, 0, sizeof(r));
+		r.node_name = br->node_name ? br->node_name :
+					      "alipay_trade_pay_response";
+		r.node = br->node;
+		r.mode = br->mode;
+		body = answer_body(&r);
+		memset(&resp, 0, sizeof(resp));
+		resp.size = sizeof(resp);
+		resp.status = 200;
+		resp.body = body;
+		resp.body_len = strlen(body);
+		memset(&res, 0, sizeof(res));
+		res.size = sizeof(res);
+		pr_kv_init(&payer);
+		res.payer = &payer;
+		err[0] = '\0';
+		rc = drv->parse_pay(state, &o, &resp, &res, err, sizeof(err));
+		if (rc != br->rc)
+			print_error("rc %d, err \"%s\"\n", rc, err);
+		assert_int_equal(rc, br->rc);
+		if (rc < 0) {
+			assert_true(err[0] != '\0');
+		} else {
+			assert_string_equal(res.code, br->code);
+			assert_string_equal(res.sub_code, br->sub_code);
+			assert_string_equal(res.status, br->status);
+			assert_string_equal(res.channel_trade_no, br->trade_no);
+			assert_int_equal(res.amount, br->amount);
+			/* The payer already acted: nothing to hand over. */
+			assert_int_equal(payer.n, 0);
+			c = pr_codemap_lookup(map, "alipay", "alipay_test",
+					      "pay", res.code, res.sub_code);
+			assert_non_null(c);
+			assert_string_equal(c->unified, br->unified);
+			assert_int_equal(c->effect, br->effect);
+			assert_int_equal(c->retryable, br->retryable);
+		}
+		pr_kv_clear(&payer);
+		free(body);
+	}
+	pr_codemap_free(map);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Notifications                                                            */
 /* ------------------------------------------------------------------------ */
 
@@ -1144,9 +1432,9 @@ static void test_notify(void **unused)
 static void test_codes(void **unused)
 {
 	static const char *const want[][2] = {
-		{ "query", "TRADE_SUCCESS" },  { "query", "WAIT_BUYER_PAY" },
-		{ "notify", "TRADE_SUCCESS" }, { "notify", "REFUND_SUCCESS" },
-		{ "payout_query", "FAIL" },
+		{ "pay", "TRADE_SUCCESS" },	{ "query", "TRADE_SUCCESS" },
+		{ "query", "WAIT_BUYER_PAY" },	{ "notify", "TRADE_SUCCESS" },
+		{ "notify", "REFUND_SUCCESS" }, { "payout_query", "FAIL" },
 	};
 	const struct payroute_code_entry *t;
 	size_t n, es, found;
@@ -1174,6 +1462,8 @@ int main(void)
 		cmocka_unit_test(test_fixed_vector),
 		cmocka_unit_test(test_answers),
 		cmocka_unit_test(test_answer_message),
+		cmocka_unit_test(test_barcode_build),
+		cmocka_unit_test(test_barcode_answers),
 		cmocka_unit_test(test_notify),
 		cmocka_unit_test(test_codes),
 	};
