@@ -30,6 +30,7 @@
 #include "merchants.h"
 #include "outbox.h"
 #include "payments.h"
+#include "refunds.h"
 #include "policy_api.h"
 #include "log.h"
 
@@ -367,6 +368,13 @@ static void handle_metrics(struct pr_request *r)
 			cs.settled, cs.rescheduled, cs.attention, cs.errors,
 			cs.in_flight);
 	}
+	{
+		char rb[4096];
+		size_t rn = pr_refunds_metrics(d->refunds, rb, sizeof(rb));
+
+		if (rn)
+			evbuffer_add(b, rb, rn);
+	}
 	len = evbuffer_get_length(b);
 	text = (char *)evbuffer_pullup(b, -1);
 	pr_request_raw(r, 200, "text/plain; version=0.0.4", text, len);
@@ -477,7 +485,7 @@ void pr_admin_handle(struct pr_request *r)
 	} else if (pr_policy_api_handle(r)) {
 		/* channels, whitelist, routing rules, codes, audit */
 	} else if (pr_merchants_api_handle(r) || pr_outbox_api_handle(r) ||
-		   pr_payments_admin_handle(r)) {
+		   pr_payments_admin_handle(r) || pr_refunds_admin_handle(r)) {
 		/* merchants, notifications, payments, orders */
 	} else if (strcmp(r->path, "/admin/v1/reload") == 0) {
 		if (is_post(r))
@@ -494,7 +502,8 @@ void pr_merchant_handle(struct pr_request *r)
 {
 	if (handle_health(r))
 		return;
-	if (pr_payments_handle(r) || pr_callbacks_handle(r))
+	if (pr_refunds_handle(r) || pr_payments_handle(r) ||
+	    pr_callbacks_handle(r))
 		return;
 	pr_request_error(r, 404, "not_found", "no such endpoint: %s %s",
 			 pr_http_method(r->req), r->path);

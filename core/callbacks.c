@@ -31,6 +31,7 @@
 #include "callbacks.h"
 #include "log.h"
 #include "orders.h"
+#include "refunds.h"
 
 #define MAX_CB_HEADERS 64
 
@@ -54,6 +55,11 @@ static void reply(struct cb *c, int ok)
 						   "text/plain",
 		       body, strlen(body));
 	free(c);
+}
+
+static void on_done(int ok, void *arg)
+{
+	reply(arg, ok);
 }
 
 static void on_applied(int rc, int changed, enum pr_pay_status from,
@@ -248,13 +254,19 @@ int pr_callbacks_handle(struct pr_request *r)
 		reply(c, 0);
 		return 1;
 	}
+	if (c->nt.kind == PAYROUTE_KIND_REFUND) {
+		if (pr_refund_callback(r->d, r->gen, c->ch, &c->nt, on_done,
+				       c) < 0) {
+			pr_warn("callback for channel %s: store unavailable",
+				code);
+			reply(c, 0);
+		}
+		return 1;
+	}
 	if (c->nt.kind != PAYROUTE_KIND_PAYMENT) {
-		pr_warn("callback for channel %s: a %s notification for %s; "
-			"only payments are handled here yet",
-			code,
-			c->nt.kind == PAYROUTE_KIND_REFUND ? "refund" :
-							     "payout",
-			c->nt.order_id);
+		pr_warn("callback for channel %s: a payout notification for "
+			"%s; payouts are not handled here yet",
+			code, c->nt.order_id);
 		reply(c, 0);
 		return 1;
 	}

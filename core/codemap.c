@@ -190,6 +190,10 @@ static const struct pr_code core_codes[] = {
 	     "订单超时未支付，已关闭。"),
 	CORE("PAYMENT_PROCESSING", PROCESSING, 0, NONE,
 	     "The payment is being processed.", "支付处理中。"),
+	CORE("REFUND_WINDOW_EXPIRED", FAILED, 0, CHANNEL,
+	     "The original payment can no longer be refunded by the channel; "
+	     "the merchant will handle it.",
+	     "原交易已超过可退款期限，商户将另行处理。"),
 	CORE("SUCCESS", SUCCESS, 0, NONE, "Payment succeeded.", "支付成功。"),
 	CORE("UNMAPPED_CODE", UNKNOWN, 0, CHANNEL, MSG_CONFIRMING),
 };

@@ -35,6 +35,7 @@
 #include "completion.h"
 #include "log.h"
 #include "orders.h"
+#include "refunds.h"
 
 #define EXPIRY_GRACE_MS 60000
 #define HOUSEKEEPING_EVERY_MS 60000
@@ -423,8 +424,11 @@ static void check_payment(struct pr_check *k)
 	}
 }
 
-static const struct pr_check_kind kinds[] = {
-	{ "payment", check_payment },
+static const struct pr_check_kind payment_kind = { "payment", check_payment };
+
+static const struct pr_check_kind *const kinds[] = {
+	&payment_kind,
+	&pr_refund_check,
 };
 
 /* ---------------------------------------------------------------- tick */
@@ -452,8 +456,8 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		struct pr_check *k;
 
 		for (size_t j = 0; j < sizeof(kinds) / sizeof(kinds[0]); j++)
-			if (strcmp(kinds[j].kind, kind) == 0)
-				kk = &kinds[j];
+			if (strcmp(kinds[j]->kind, kind) == 0)
+				kk = kinds[j];
 		if (!kk) {
 			pr_warn("completion: no checker for %s %s", kind,
 				PQgetvalue(res, i, 1));

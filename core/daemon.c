@@ -46,6 +46,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "outbox.h"
+#include "refunds.h"
 
 static const char policy_sql[] =
 	"SELECT channels::text, whitelist::text, rules::text, codes::text "
@@ -688,7 +689,8 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	}
 	d->completion = pr_completion_new(d);
 	d->outbox = pr_outbox_new(d);
-	if (!d->completion || !d->outbox) {
+	d->refunds = pr_refunds_new(d);
+	if (!d->completion || !d->outbox || !d->refunds) {
 		snprintf(err, errlen, "cannot start the background jobs");
 		return -ENOMEM;
 	}
@@ -730,6 +732,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	d->completion = NULL;
 	pr_outbox_free(d->outbox);
 	d->outbox = NULL;
+	pr_refunds_free(d->refunds);
+	d->refunds = NULL;
 	/* Channel calls in flight end (as timeouts: their orders stay
 	 * chased), then the statements they queued fail, then the usage
 	 * tracker, whose releases those failures may still ask for. */

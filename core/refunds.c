@@ -1,0 +1,1775 @@
+/*
+ * refunds.c - refunds by the original route, and the overdue queue.
+ *
+ * A refund goes to its payment's channel with the driver's refund
+ * operation. pr_refund_create (migration 006) creates it in one statement
+ * that locks the payment and raises payments.refund_reserved, so the
+ * refunds of a payment that are not failed never add up to more than it
+ * (a CHECK makes the store refuse it too). Refunds are idempotent by
+ * merchant_refund_no: the same body again answers the refund as it is now;
+ * another body under the same number is a 409.
+ *
+ * Before sending: a payment older than its channel's refund window
+ * (refund_window_days after it was paid) is not sent; the refund goes to
+ * the overdue queue (refund_window_expired). The channel's answer is
+ * mapped like any other:
+ *
+ *   success                 succeeded
+ *   processing, unknown     processing: the completion job asks the
+ *                           channel (refund_query); past the channel's
+ *                           refund_timeout it is overdue (refund_timeout)
+ *                           and still asked
+ *   failed, with a code that means the original route is gone
+ *   (ACCOUNT_CLOSED, REFUND_WINDOW_EXPIRED, CARD_CANCELLED,
+ *   CHANNEL_UNAVAILABLE)    overdue (original_route_unavailable): never a
+ *                           silent failure
+ *   failed                  failed; the reservation is given back
+ *
+ * Operators see the overdue queue (GET /admin/v1/refunds/overdue) and
+ * either resend (where the channel's refund_resend allows; a refund that
+ * timed out is resent with the same refund number, which the channel
+ * de-duplicates, one the channel refused with a new number) or resolve it
+ * with an outcome and a note; both are audited.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "crypto.h"
+#include "log.h"
+#include "merchants.h"
+#include "orders.h"
+#include "outbox.h"
+#include "refunds.h"
+
+enum rf_status {
+	RF_CREATED = 0,
+	RF_PROCESSING,
+	RF_SUCCEEDED,
+	RF_FAILED,
+	RF_OVERDUE,
+	RF_RESOLVED,
+	RF_N
+};
+
+static const char *const rf_names[] = { "created", "processing", "succeeded",
+					"failed",  "overdue",	 "resolved" };
+
+static int rf_parse(const char *s, enum rf_status *out)
+{
+	for (int i = 0; i < RF_N; i++)
+		if (strcmp(s, rf_names[i]) == 0) {
+			*out = (enum rf_status)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int rf_final(enum rf_status s)
+{
+	return s == RF_SUCCEEDED || s == RF_FAILED || s == RF_RESOLVED;
+}
+
+/* Unified codes that mean the original route cannot take the refund. */
+static int route_gone(const struct pr_code *c)
+{
+	static const char *const codes[] = { "ACCOUNT_CLOSED",
+					     "REFUND_WINDOW_EXPIRED",
+					     "CARD_CANCELLED",
+					     "CHANNEL_UNAVAILABLE", NULL };
+
+	for (size_t i = 0; codes[i]; i++)
+		if (strcmp(c->unified, codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+struct pr_refunds {
+	struct pr_daemon *d;
+	struct event *timer;
+	int querying;
+	int dead; /* freed while a query was in flight */
+	char metrics[4096];
+	size_t metrics_len;
+};
+
+/* ------------------------------------------------------------ rows */
+
+struct rf_row {
+	char id[33];
+	char payment_id[33];
+	char merchant_id[65];
+	enum rf_status status;
+	char channel[65];
+	char request_no[65];
+	int64_t amount;
+	char currency[4];
+	char reason[257];
+	int64_t created_ms;
+	char overdue_reason[40];
+	int attempts;
+	char locale[8];
+	json_t *json;
+	/* the payment's */
+	char trade_no[PAYROUTE_ID_LEN];
+	int64_t pay_amount;
+	int64_t paid_ms;
+	int64_t pay_created_ms;
+	char buyer_id[129];
+};
+
+#define MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
+#define RF_COLS                                                                        \
+	"r.id, r.payment_id, r.merchant_id, r.status, r.channel, "                     \
+	"r.request_no, r.amount, r.currency, coalesce(r.reason, ''), " MS(             \
+		"r.created_at") ", coalesce(r.overdue_reason, ''), r.attempts, "       \
+				"m.locale, coalesce(p.channel_trade_no, ''), "         \
+				"p.amount, coalesce(" MS("p.finished_at") ", 0), " MS( \
+					"p.created_at") ", coalesce(p.buyer_id, ''), "
+#define RF_NCOLS 19
+
+static void rf_clear(struct rf_row *r)
+{
+	json_decref(r->json);
+	r->json = NULL;
+}
+
+static void cp(char *dst, size_t len, PGresult *res, int row, int col)
+{
+	snprintf(dst, len, "%s", PQgetvalue(res, row, col));
+}
+
+static int rf_read(PGresult *res, int row, int c, struct rf_row *r)
+{
+	json_error_t jerr;
+
+	memset(r, 0, sizeof(*r));
+	if (PQnfields(res) < c + RF_NCOLS)
+		return -EPROTO;
+	cp(r->id, sizeof(r->id), res, row, c + 0);
+	cp(r->payment_id, sizeof(r->payment_id), res, row, c + 1);
+	cp(r->merchant_id, sizeof(r->merchant_id), res, row, c + 2);
+	if (rf_parse(PQgetvalue(res, row, c + 3), &r->status) < 0)
+		return -EPROTO;
+	cp(r->channel, sizeof(r->channel), res, row, c + 4);
+	cp(r->request_no, sizeof(r->request_no), res, row, c + 5);
+	r->amount = strtoll(PQgetvalue(res, row, c + 6), NULL, 10);
+	cp(r->currency, sizeof(r->currency), res, row, c + 7);
+	cp(r->reason, sizeof(r->reason), res, row, c + 8);
+	r->created_ms = strtoll(PQgetvalue(res, row, c + 9), NULL, 10);
+	cp(r->overdue_reason, sizeof(r->overdue_reason), res, row, c + 10);
+	r->attempts = atoi(PQgetvalue(res, row, c + 11));
+	cp(r->locale, sizeof(r->locale), res, row, c + 12);
+	cp(r->trade_no, sizeof(r->trade_no), res, row, c + 13);
+	r->pay_amount = strtoll(PQgetvalue(res, row, c + 14), NULL, 10);
+	r->paid_ms = strtoll(PQgetvalue(res, row, c + 15), NULL, 10);
+	r->pay_created_ms = strtoll(PQgetvalue(res, row, c + 16), NULL, 10);
+	cp(r->buyer_id, sizeof(r->buyer_id), res, row, c + 17);
+	r->json = json_loads(PQgetvalue(res, row, c + 18), 0, &jerr);
+	return r->json ? 0 : -EPROTO;
+}
+
+typedef void (*rf_load_cb)(struct rf_row *r, const char *err, void *arg);
+
+struct rf_load {
+	rf_load_cb cb;
+	void *arg;
+};
+
+static void on_rf_load(PGresult *res, const char *err, void *arg)
+{
+	struct rf_load *l = arg;
+	struct rf_row r;
+
+	if (!res) {
+		l->cb(NULL, err ? err : "store error", l->arg);
+	} else if (PQntuples(res) == 0) {
+		l->cb(NULL, NULL, l->arg);
+	} else if (rf_read(res, 0, 0, &r) < 0) {
+		rf_clear(&r);
+		l->cb(NULL, "the store gave a malformed refund row", l->arg);
+	} else {
+		l->cb(&r, NULL, l->arg);
+		rf_clear(&r);
+	}
+	free(l);
+}
+
+/* Loads one refund: by "id", "request_no" or "merchant_refund_no" (with
+ * merchant). merchant may be NULL (any). */
+static int rf_load(struct pr_daemon *d, const char *by, const char *value,
+		   const char *merchant, rf_load_cb cb, void *arg)
+{
+	char sql[1024];
+	const char *p[2] = { value, merchant };
+	struct rf_load *l;
+
+	if (strcmp(by, "id") != 0 && strcmp(by, "request_no") != 0 &&
+	    strcmp(by, "merchant_refund_no") != 0)
+		return -EINVAL;
+	snprintf(sql, sizeof(sql),
+		 "SELECT " RF_COLS "pr_refund_json(r, m.locale)::text "
+		 "FROM refunds r JOIN payments p ON p.id = r.payment_id "
+		 "JOIN merchants m ON m.id = r.merchant_id "
+		 "WHERE r.%s = $1 AND ($2::text IS NULL OR r.merchant_id = $2)",
+		 by);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->cb = cb;
+	l->arg = arg;
+	if (pr_db_query(d->db, sql, 2, p, on_rf_load, l) < 0) {
+		free(l);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------ transitions */
+
+struct rf_update {
+	const char *id;
+	unsigned from; /* bits of enum rf_status */
+	enum rf_status to;
+	const char *event;
+	json_t *detail;
+	const struct pr_code *code;
+	const struct payroute_result *res;
+	const char *overdue_reason;
+	const char *request_no; /* a new attempt's number */
+	const char *actor;	/* NULL: this instance */
+	const char *resolution;
+	const char *resolution_note;
+	const char *withdrawal;
+};
+
+typedef void (*rf_update_cb)(int rc, int changed, enum rf_status from,
+			     struct rf_row *r, const char *err, void *arg);
+
+struct rf_upd {
+	struct pr_daemon *d;
+	rf_update_cb cb;
+	void *arg;
+};
+
+static void on_rf_transition(PGresult *res, const char *err, void *arg)
+{
+	struct rf_upd *u = arg;
+	enum rf_status from = RF_CREATED;
+	struct rf_row r;
+	int changed;
+
+	memset(&r, 0, sizeof(r));
+	if (!res || PQntuples(res) != 1) {
+		if (u->cb)
+			u->cb(-EIO, 0, from, NULL,
+			      res ? "no such refund" :
+			      err ? err :
+				    "store error",
+			      u->arg);
+		free(u);
+		return;
+	}
+	changed = PQgetvalue(res, 0, 0)[0] == 't';
+	if (rf_parse(PQgetvalue(res, 0, 1), &from) < 0 ||
+	    rf_read(res, 0, 2, &r) < 0) {
+		rf_clear(&r);
+		if (u->cb)
+			u->cb(-EPROTO, 0, from, NULL, "malformed refund row",
+			      u->arg);
+		free(u);
+		return;
+	}
+	if (changed && rf_final(r.status) && u->d->outbox)
+		pr_outbox_kick(u->d->outbox);
+	if (changed && r.status == RF_OVERDUE && from != RF_OVERDUE)
+		pr_warn("refund %s (payment %s, %lld %s on %s) is overdue: %s",
+			r.id, r.payment_id, (long long)r.amount, r.currency,
+			r.channel, r.overdue_reason);
+	if (u->cb)
+		u->cb(0, changed, from, &r, NULL, u->arg);
+	rf_clear(&r);
+	free(u);
+}
+
+static int rf_update(struct pr_daemon *d, const struct rf_update *u,
+		     rf_update_cb cb, void *arg)
+{
+	static const char sql[] =
+		"SELECT t.r_changed, t.r_from, " RF_COLS
+		"pr_refund_json(t.r_refund, m.locale)::text "
+		"FROM pr_refund_transition($1, $2::text[], $3, $4, $5, "
+		"$6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+		"$16::int, $17, $18, $19) t "
+		"CROSS JOIN LATERAL (SELECT (t.r_refund).*) r "
+		"JOIN payments p ON p.id = r.payment_id "
+		"JOIN merchants m ON m.id = r.merchant_id";
+	const struct payroute_result *res = u->res;
+	const struct pr_code *c = u->code;
+	char from[128], check[16], *detail = NULL;
+	const char *p[19];
+	struct rf_upd *x;
+	size_t o = 0;
+	int rc = 0;
+
+	from[o++] = '{';
+	for (int s = 0; s < RF_N; s++)
+		if (u->from & (1u << s))
+			o += (size_t)snprintf(from + o, sizeof(from) - o,
+					      "%s%s", o > 1 ? "," : "",
+					      rf_names[s]);
+	from[o++] = '}';
+	from[o] = '\0';
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->d = d;
+	x->cb = cb;
+	x->arg = arg;
+	if (u->detail)
+		detail = json_dumps(u->detail, JSON_COMPACT);
+	snprintf(check, sizeof(check), "%d",
+		 (int)d->gen->config->completion_s[0]);
+	p[0] = u->id;
+	p[1] = from;
+	p[2] = rf_names[u->to];
+	p[3] = u->actor ? u->actor : d->gen->config->instance;
+	p[4] = u->event;
+	p[5] = detail;
+	p[6] = c ? c->unified : NULL;
+	p[7] = c ? c->message_en : NULL;
+	p[8] = c ? c->message_zh : NULL;
+	p[9] = c && res ? res->code : NULL;
+	p[10] = c && res ? res->sub_code : NULL;
+	p[11] = c && res ? res->message : NULL;
+	p[12] = res ? res->channel_trade_no : NULL;
+	p[13] = u->overdue_reason;
+	p[14] = u->request_no;
+	p[15] = check;
+	p[16] = u->resolution;
+	p[17] = u->resolution_note;
+	p[18] = u->withdrawal;
+	if (pr_db_query(d->db, sql, 19, p, on_rf_transition, x) < 0) {
+		free(x);
+		rc = -EAGAIN;
+	}
+	free(detail);
+	return rc;
+}
+
+#define RF_FROM(s) (1u << (s))
+
+/* How an answer (or a core outcome) moves a refund in `from`. */
+static void rf_outcome(const struct pr_call *c, enum rf_status cur,
+		       enum rf_status *to, const char **overdue)
+{
+	*overdue = NULL;
+	switch (c->code->effect) {
+	case PAYROUTE_EFFECT_SUCCESS:
+		*to = RF_SUCCEEDED;
+		return;
+	case PAYROUTE_EFFECT_FAILED:
+		if (route_gone(c->code)) {
+			*to = RF_OVERDUE;
+			*overdue = "original_route_unavailable";
+		} else if (cur == RF_OVERDUE) {
+			*to = RF_OVERDUE; /* an operator decides */
+		} else {
+			*to = RF_FAILED;
+		}
+		return;
+	default:
+		*to = cur == RF_OVERDUE ? RF_OVERDUE : RF_PROCESSING;
+		return;
+	}
+}
+
+static void rf_order(const struct rf_row *r, const struct pr_config *cfg,
+		     struct payroute_order *o, char *notify, size_t nlen)
+{
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	o->order_id = r->payment_id;
+	o->channel_trade_no = r->trade_no[0] ? r->trade_no : NULL;
+	o->amount = r->pay_amount;
+	memcpy(o->currency, r->currency, sizeof(o->currency));
+	o->total_amount = r->pay_amount;
+	o->refund_id = r->request_no;
+	o->refund_amount = r->amount;
+	o->reason = r->reason[0] ? r->reason : NULL;
+	o->notify_url = pr_notify_url(cfg, r->channel, notify, nlen);
+	o->created_at_ms = r->created_ms;
+	o->buyer_id = r->buyer_id[0] ? r->buyer_id : NULL;
+}
+
+/* ------------------------------------------------------ sending one */
+
+typedef void (*rf_sent_cb)(int rc, struct rf_row *r, const char *err,
+			   void *arg);
+
+struct rf_send {
+	struct pr_daemon *d;
+	struct pr_generation *gen;
+	struct rf_row row;
+	const char *actor;
+	char actor_buf[130];
+	struct payroute_order order;
+	char notify[512];
+	rf_sent_cb cb;
+	void *arg;
+};
+
+static void rf_send_free(struct rf_send *s)
+{
+	rf_clear(&s->row);
+	pr_gen_unref(s->gen);
+	free(s);
+}
+
+static void on_rf_applied(int rc, int changed, enum rf_status from,
+			  struct rf_row *r, const char *err, void *arg)
+{
+	struct rf_send *s = arg;
+
+	(void)changed;
+	(void)from;
+	s->cb(rc, r, err, s->arg);
+	rf_send_free(s);
+}
+
+static void on_refund_call(struct pr_call *c, void *arg)
+{
+	struct rf_send *s = arg;
+	struct rf_update u = { 0 };
+	const char *overdue;
+	enum rf_status to;
+	json_t *detail;
+	int rc;
+
+	rf_outcome(c, s->row.status, &to, &overdue);
+	detail = json_pack("{s:s,s:s,s:s,s:i}", "channel", s->row.channel,
+			   "code", c->code->unified, "refund_no",
+			   s->row.request_no, "http_status", c->http_status);
+	if (c->detail[0])
+		json_object_set_new(detail, "detail", json_string(c->detail));
+	u.id = s->row.id;
+	u.from = RF_FROM(RF_PROCESSING) | RF_FROM(RF_OVERDUE);
+	u.to = to;
+	u.event = "answer";
+	u.detail = detail;
+	u.code = c->code;
+	u.res = c->end == PR_CALL_ANSWER ? &c->res : NULL;
+	u.overdue_reason = overdue;
+	u.actor = s->actor;
+	rc = rf_update(s->d, &u, on_rf_applied, s);
+	json_decref(detail);
+	if (rc < 0) {
+		s->cb(rc, NULL, "store unavailable", s->arg);
+		rf_send_free(s);
+	}
+}
+
+static void on_rf_processing(int rc, int changed, enum rf_status from,
+			     struct rf_row *r, const char *err, void *arg)
+{
+	struct rf_send *s = arg;
+	const struct pr_channel *ch;
+
+	(void)from;
+	if (rc < 0 || !r || !changed) {
+		s->cb(rc < 0 ? rc : -EBUSY, r,
+		      err ? err : "the refund moved meanwhile", s->arg);
+		rf_send_free(s);
+		return;
+	}
+	rf_clear(&s->row);
+	s->row = *r;
+	s->row.json = json_incref(r->json);
+	ch = pr_gen_channel(s->gen, s->row.channel);
+	rf_order(&s->row, s->gen->config, &s->order, s->notify,
+		 sizeof(s->notify));
+	if (!ch || pr_chan_call(s->d, s->gen, ch, PR_OP_REFUND, &s->order,
+				on_refund_call, s) < 0) {
+		/* Recorded as processing: the completion job asks. */
+		s->cb(0, &s->row, NULL, s->arg);
+		rf_send_free(s);
+	}
+}
+
+/* Sends refund r (created, or overdue for a resend with request_no; NULL:
+ * keep its number), first checking the refund window. cb gets the refund
+ * as it is afterwards. Returns 0 or a negative errno (cb not called). */
+static int rf_send(struct pr_daemon *d, struct pr_generation *gen,
+		   const struct rf_row *r, const char *request_no,
+		   const char *actor, rf_sent_cb cb, void *arg)
+{
+	long ci = pr_catalogue_find(&gen->cat, r->channel);
+	const struct pr_chan_spec *spec = ci >= 0 ? &gen->cat.chans[ci] : NULL;
+	struct rf_update u = { 0 };
+	struct rf_send *s;
+	json_t *detail;
+	int rc;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->d = d;
+	s->gen = pr_gen_ref(gen);
+	s->row = *r;
+	s->row.json = json_incref(r->json);
+	s->cb = cb;
+	s->arg = arg;
+	if (actor) {
+		snprintf(s->actor_buf, sizeof(s->actor_buf), "%s", actor);
+		s->actor = s->actor_buf;
+	}
+	u.id = r->id;
+	u.from = RF_FROM(RF_CREATED) | RF_FROM(RF_OVERDUE);
+	u.actor = s->actor;
+	if (spec && spec->refund_window_days > 0 && r->paid_ms > 0 &&
+	    pr_now_ms() >
+		    r->paid_ms + (int64_t)spec->refund_window_days * 86400000) {
+		/* Past the channel's refund window: not sent. */
+		u.to = RF_OVERDUE;
+		u.event = "window";
+		u.overdue_reason = "refund_window_expired";
+		u.code = pr_code_core("REFUND_WINDOW_EXPIRED");
+		detail = json_pack("{s:s,s:i}", "channel", r->channel,
+				   "refund_window_days",
+				   spec->refund_window_days);
+		u.detail = detail;
+		rc = rf_update(d, &u, on_rf_applied, s);
+		json_decref(detail);
+	} else {
+		u.to = RF_PROCESSING;
+		u.event = "attempt";
+		u.request_no = request_no;
+		detail = json_pack("{s:s,s:s}", "channel", r->channel,
+				   "refund_no",
+				   request_no ? request_no : r->request_no);
+		u.detail = detail;
+		rc = rf_update(d, &u, on_rf_processing, s);
+		json_decref(detail);
+	}
+	if (rc < 0) {
+		s->cb = NULL;
+		rf_send_free(s);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------- merchant API */
+
+struct rq {
+	struct pr_request *r;
+	char merchant[65];
+	char payment_id[64];
+	char refund_id[64];
+	char refund_no[128];
+	int action; /* 0 create, 1 list, 2 get, 3 by number */
+};
+
+static void reply_field(struct pr_request *r, const char *field,
+			const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void reply_field(struct pr_request *r, const char *field,
+			const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_request_reply(r, 400,
+			 json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
+				   "invalid_field", "message", msg, "field",
+				   field));
+}
+
+static void on_created_sent(int rc, struct rf_row *r, const char *err,
+			    void *arg)
+{
+	struct pr_request *req = arg;
+
+	if (!r) {
+		pr_request_error(req, 503, "store_unavailable",
+				 "the refund could not be recorded: %s",
+				 err ? err : "?");
+		return;
+	}
+	(void)rc;
+	pr_request_reply(req, 201, json_incref(r->json));
+}
+
+struct create {
+	struct pr_request *r;
+	char hash[65];
+};
+
+static void on_existing_refund(struct rf_row *row, const char *err, void *arg)
+{
+	struct create *c = arg;
+
+	if (!row) {
+		pr_request_error(c->r, 503, "store_unavailable", "%s",
+				 err ? err : "the refund vanished");
+	} else {
+		pr_request_reply(c->r, 200, json_incref(row->json));
+	}
+	free(c);
+}
+
+static void on_new_refund(struct rf_row *row, const char *err, void *arg)
+{
+	struct create *c = arg;
+	struct pr_request *r = c->r;
+
+	free(c);
+	if (!row) {
+		pr_request_error(r, 503, "store_unavailable", "%s",
+				 err ? err : "the refund vanished");
+		return;
+	}
+	if (rf_send(r->d, r->gen, row, NULL, NULL, on_created_sent, r) < 0)
+		pr_request_error(r, 503, "store_unavailable",
+				 "the refund is recorded but could not be "
+				 "sent now; it is retried");
+}
+
+static void on_hash(PGresult *res, const char *err, void *arg)
+{
+	struct create *c = arg;
+
+	if (!res || PQntuples(res) != 1) {
+		pr_request_error(c->r, 503, "store_unavailable", "%s",
+				 err ? err : "refund vanished");
+		free(c);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), c->hash) != 0) {
+		pr_request_error(c->r, 409, "duplicate_refund",
+				 "merchant_refund_no is already used by "
+				 "refund %s with another request",
+				 PQgetvalue(res, 0, 1));
+		free(c);
+		return;
+	}
+	if (rf_load(c->r->d, "id", PQgetvalue(res, 0, 1), NULL,
+		    on_existing_refund, c) < 0) {
+		pr_request_error(c->r, 503, "store_unavailable",
+				 "the store is unavailable");
+		free(c);
+	}
+}
+
+static void on_create(PGresult *res, const char *err, void *arg)
+{
+	struct create *c = arg;
+	struct pr_request *r = c->r;
+	const char *result;
+	const char *p[1];
+
+	if (!res || PQntuples(res) != 1) {
+		pr_warn("refunds: creating a refund failed: %s",
+			err ? err : "no answer");
+		pr_request_error(r, res ? 404 : 503,
+				 res ? "not_found" : "store_unavailable", "%s",
+				 res ? "no such payment" : err);
+		free(c);
+		return;
+	}
+	result = PQgetvalue(res, 0, 0);
+	if (strcmp(result, "created") == 0) {
+		if (rf_load(r->d, "id", PQgetvalue(res, 0, 1), NULL,
+			    on_new_refund, c) < 0) {
+			pr_request_error(r, 503, "store_unavailable",
+					 "the store is unavailable");
+			free(c);
+		}
+		return;
+	}
+	if (strcmp(result, "duplicate") == 0) {
+		p[0] = PQgetvalue(res, 0, 1);
+		if (pr_db_query(r->d->db,
+				"SELECT request_hash, id FROM refunds "
+				"WHERE id = $1",
+				1, p, on_hash, c) < 0) {
+			pr_request_error(r, 503, "store_unavailable",
+					 "the store is unavailable");
+			free(c);
+		}
+		return;
+	}
+	if (strcmp(result, "no_payment") == 0)
+		pr_request_error(r, 404, "not_found", "no such payment");
+	else if (strcmp(result, "not_refundable") == 0)
+		pr_request_error(r, 409, "payment_not_refundable",
+				 "only a succeeded payment can be refunded");
+	else if (strcmp(result, "currency") == 0)
+		reply_field(r, "currency",
+			    "currency: must be the payment's currency");
+	else
+		pr_request_reply(
+			r, 422,
+			json_pack("{s:{s:s,s:s,s:s,s:I}}", "error", "code",
+				  "refund_exceeds_payment", "message",
+				  "the refunds of this payment would exceed "
+				  "what was paid",
+				  "field", "amount", "refundable",
+				  (json_int_t)strtoll(PQgetvalue(res, 0, 2),
+						      NULL, 10)));
+	free(c);
+}
+
+static void new_refund_id(char out[33])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char rnd[8];
+	int64_t now = pr_now_ms();
+	size_t o = 0;
+
+	out[o++] = 'R';
+	for (int shift = 44; shift >= 0; shift -= 4)
+		out[o++] = hex[(now >> shift) & 0xf];
+	if (pr_random_bytes(rnd, sizeof(rnd)) < 0)
+		memset(rnd, 0, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		out[o++] = hex[rnd[i] >> 4];
+		out[o++] = hex[rnd[i] & 0xf];
+	}
+	out[o] = '\0';
+}
+
+static int str_field(json_t *j, const char *name, int required, size_t max,
+		     const char *charset_extra, char *out, size_t outlen,
+		     struct pr_request *r)
+{
+	json_t *v = json_object_get(j, name);
+	const char *s;
+
+	if (!v || json_is_null(v)) {
+		if (required) {
+			reply_field(r, name, "%s: required", name);
+			return -1;
+		}
+		out[0] = '\0';
+		return 0;
+	}
+	s = json_string_value(v);
+	if (!s || !*s || strlen(s) > max || strlen(s) >= outlen) {
+		reply_field(r, name, "%s: a string of 1 to %zu characters",
+			    name, max);
+		return -1;
+	}
+	if (charset_extra)
+		for (const char *q = s; *q; q++)
+			if (!isalnum((unsigned char)*q) &&
+			    !strchr(charset_extra, *q)) {
+				reply_field(r, name,
+					    "%s: only letters, digits and "
+					    "'%s'",
+					    name, charset_extra);
+				return -1;
+			}
+	snprintf(out, outlen, "%s", s);
+	return 1;
+}
+
+static void create_refund(struct rq *q)
+{
+	static const char sql[] =
+		"SELECT * FROM pr_refund_create($1, $2, $3, $4, $5, "
+		"$6::bigint, $7, $8, $9, $10, $11, $12)";
+	static const char *const known[] = {
+		"merchant_refund_no", "amount", "currency", "reason", "stage",
+		"notify_url",	      NULL
+	};
+	struct pr_request *r = q->r;
+	char no[65], cur[8], reason[257], stage[16], url[1025], id[33];
+	char amount[24], err[300], *canon, *hex;
+	unsigned char h[32];
+	const char *key, *p[12];
+	struct create *c;
+	int status = 400;
+	json_t *body, *v;
+
+	body = pr_http_read_json(r->req, &status, err, sizeof(err));
+	if (!body) {
+		pr_request_error(r, status,
+				 status == 415 ? "unsupported_media_type" :
+						 "bad_request",
+				 "%s", err);
+		return;
+	}
+	json_object_foreach(body, key, v) {
+		int ok = 0;
+
+		for (size_t i = 0; known[i] && !ok; i++)
+			ok = strcmp(key, known[i]) == 0;
+		if (!ok) {
+			reply_field(r, key, "%s: unknown field", key);
+			json_decref(body);
+			return;
+		}
+	}
+	v = json_object_get(body, "amount");
+	if (str_field(body, "merchant_refund_no", 1, 64, "_.:-", no, sizeof(no),
+		      r) < 0 ||
+	    str_field(body, "currency", 0, 3, "", cur, sizeof(cur), r) < 0 ||
+	    str_field(body, "reason", 0, 256, NULL, reason, sizeof(reason), r) <
+		    0 ||
+	    str_field(body, "stage", 1, 15, "_", stage, sizeof(stage), r) < 0 ||
+	    str_field(body, "notify_url", 0, 1024, NULL, url, sizeof(url), r) <
+		    0)
+		goto out;
+	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+		reply_field(r, "amount",
+			    "amount: a positive integer (minor units)");
+		goto out;
+	}
+	if (strcmp(stage, "pre_delivery") != 0 &&
+	    strcmp(stage, "post_delivery") != 0) {
+		reply_field(r, "stage", "stage: pre_delivery or post_delivery");
+		goto out;
+	}
+	if (url[0] && strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) {
+		reply_field(r, "notify_url",
+			    "notify_url: an http:// or https:// URL");
+		goto out;
+	}
+	if (cur[0] && (strlen(cur) != 3 || !isupper((unsigned char)cur[0]) ||
+		       !isupper((unsigned char)cur[1]) ||
+		       !isupper((unsigned char)cur[2]))) {
+		reply_field(r, "currency", "currency: an ISO 4217 code");
+		goto out;
+	}
+	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!canon || pr_sha256(canon, strlen(canon), h) < 0 ||
+	    !(hex = pr_hex_encode(h, sizeof(h)))) {
+		free(canon);
+		pr_request_error(r, 500, "internal", "out of memory");
+		goto out;
+	}
+	free(canon);
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		free(hex);
+		pr_request_error(r, 500, "internal", "out of memory");
+		goto out;
+	}
+	c->r = r;
+	snprintf(c->hash, sizeof(c->hash), "%s", hex);
+	free(hex);
+	new_refund_id(id);
+	snprintf(amount, sizeof(amount), "%lld",
+		 (long long)json_integer_value(v));
+	p[0] = id;
+	p[1] = q->payment_id;
+	p[2] = q->merchant;
+	p[3] = no;
+	p[4] = c->hash;
+	p[5] = amount;
+	p[6] = cur[0] ? cur : "CNY";
+	p[7] = reason[0] ? reason : NULL;
+	p[8] = stage;
+	p[9] = id; /* the first attempt's refund number is the refund id */
+	p[10] = url[0] ? url : NULL;
+	p[11] = r->d->gen->config->instance;
+	if (!cur[0]) {
+		/* The payment's currency, whatever it is. */
+		static const char sql2[] =
+			"SELECT * FROM pr_refund_create($1, $2, $3, $4, $5, "
+			"$6::bigint, (SELECT currency FROM payments WHERE id = "
+			"$2), $7, $8, $9, $10, $11)";
+		const char *p2[11] = { p[0], p[1], p[2], p[3],	p[4], p[5],
+				       p[7], p[8], p[9], p[10], p[11] };
+
+		if (pr_db_query(r->d->db, sql2, 11, p2, on_create, c) < 0) {
+			pr_request_error(r, 503, "store_unavailable",
+					 "the store is unavailable");
+			free(c);
+		}
+		goto out;
+	}
+	if (pr_db_query(r->d->db, sql, 12, p, on_create, c) < 0) {
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store is unavailable");
+		free(c);
+	}
+out:
+	json_decref(body);
+}
+
+static void on_got_refund(struct rf_row *row, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+
+	if (err)
+		pr_request_error(r, 503, "store_unavailable", "%s", err);
+	else if (!row)
+		pr_request_error(r, 404, "not_found", "no such refund");
+	else
+		pr_request_reply(r, 200, json_incref(row->json));
+}
+
+static void on_list(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_error_t jerr;
+	json_t *j;
+
+	if (!res) {
+		pr_request_error(r, 503, "store_unavailable", "%s", err);
+		return;
+	}
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		pr_request_error(r, 404, "not_found", "no such payment");
+		return;
+	}
+	j = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+	if (!j) {
+		pr_request_error(r, 500, "internal", "bad JSON from the store");
+		return;
+	}
+	pr_request_reply(r, 200, j);
+}
+
+static void on_auth(const struct pr_merchant *m, int status, const char *code,
+		    const char *message, void *arg)
+{
+	static const char list_sql[] =
+		"SELECT CASE WHEN p.id IS NULL THEN NULL ELSE "
+		"jsonb_build_object('payment_id', p.id, 'refundable', "
+		"p.amount - p.refund_reserved, 'refunds', (SELECT "
+		"coalesce(jsonb_agg(pr_refund_json(r, m.locale) ORDER BY "
+		"r.created_at), '[]') FROM refunds r WHERE r.payment_id = "
+		"p.id))::text END FROM merchants m LEFT JOIN payments p ON "
+		"p.id = $1 AND p.merchant_id = m.id WHERE m.id = $2";
+	struct rq *q = arg;
+	struct pr_request *r = q->r;
+	const char *p[2];
+	int rc = 0;
+
+	if (!m) {
+		if (status == 401)
+			evhttp_add_header(
+				evhttp_request_get_output_headers(r->req),
+				"WWW-Authenticate", "Bearer");
+		pr_request_error(r, status, code, "%s", message);
+		free(q);
+		return;
+	}
+	snprintf(q->merchant, sizeof(q->merchant), "%s", m->id);
+	switch (q->action) {
+	case 0:
+		create_refund(q);
+		break;
+	case 1:
+		p[0] = q->payment_id;
+		p[1] = q->merchant;
+		if (pr_db_query(r->d->db, list_sql, 2, p, on_list, r) < 0)
+			rc = -EAGAIN;
+		break;
+	case 2:
+		rc = rf_load(r->d, "id", q->refund_id, q->merchant,
+			     on_got_refund, r);
+		break;
+	case 3:
+		rc = rf_load(r->d, "merchant_refund_no", q->refund_no,
+			     q->merchant, on_got_refund, r);
+		break;
+	}
+	if (rc < 0)
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store is unavailable");
+	free(q);
+}
+
+static int id_ok(const char *s, size_t n)
+{
+	if (n < 8 || n > 32)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+int pr_refunds_handle(struct pr_request *r)
+{
+	const char *m = pr_http_method(r->req);
+	const char *path = r->path, *slash = NULL;
+	struct rq *q;
+
+	if (strncmp(path, "/v1/payments/", 13) == 0) {
+		slash = strchr(path + 13, '/');
+		if (!slash || strcmp(slash, "/refunds") != 0)
+			return 0;
+	} else if (strcmp(path, "/v1/refunds") != 0 &&
+		   strncmp(path, "/v1/refunds/", 12) != 0) {
+		return 0;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		pr_request_error(r, 500, "internal", "out of memory");
+		return 1;
+	}
+	q->r = r;
+	if (strncmp(path, "/v1/payments/", 13) == 0) {
+		size_t n = (size_t)(slash - (path + 13));
+
+		if (!id_ok(path + 13, n)) {
+			pr_request_error(r, 404, "not_found",
+					 "no such payment");
+			goto done;
+		}
+		memcpy(q->payment_id, path + 13, n);
+		if (strcmp(m, "POST") == 0)
+			q->action = 0;
+		else if (strcmp(m, "GET") == 0)
+			q->action = 1;
+		else {
+			pr_request_error(r, 405, "method_not_allowed",
+					 "use GET or POST");
+			goto done;
+		}
+	} else if (strcmp(m, "GET") != 0) {
+		pr_request_error(r, 405, "method_not_allowed", "use GET");
+		goto done;
+	} else if (strcmp(path, "/v1/refunds") == 0) {
+		struct evkeyvalq kq;
+		const char *uri = evhttp_request_get_uri(r->req);
+		const char *qs = strchr(uri, '?'), *no;
+
+		TAILQ_INIT(&kq);
+		if (!qs || evhttp_parse_query_str(qs + 1, &kq) < 0 ||
+		    !(no = evhttp_find_header(&kq, "merchant_refund_no")) ||
+		    !*no || strlen(no) >= sizeof(q->refund_no)) {
+			evhttp_clear_headers(&kq);
+			reply_field(r, "merchant_refund_no",
+				    "merchant_refund_no: required query "
+				    "parameter");
+			goto done;
+		}
+		snprintf(q->refund_no, sizeof(q->refund_no), "%s", no);
+		evhttp_clear_headers(&kq);
+		q->action = 3;
+	} else {
+		const char *id = path + 12;
+
+		if (!id_ok(id, strlen(id))) {
+			pr_request_error(r, 404, "not_found", "no such refund");
+			goto done;
+		}
+		snprintf(q->refund_id, sizeof(q->refund_id), "%s", id);
+		q->action = 2;
+	}
+	if (pr_merchant_auth(r->d, r->req, on_auth, q) < 0) {
+		pr_request_error(r, 503, "store_unavailable",
+				 "cannot authenticate now");
+		goto done;
+	}
+	return 1;
+done:
+	free(q);
+	return 1;
+}
+
+/* ------------------------------------------------------ completion */
+
+struct rf_check {
+	struct pr_check *k;
+	struct rf_row row;
+	struct payroute_order order;
+	char notify[512];
+	int64_t timeout_s;
+};
+
+static void rfc_end(struct rf_check *x, int final, const char *result)
+{
+	struct pr_check_end e = { 0 };
+	struct pr_check *k = x->k;
+
+	e.final = final;
+	e.keep_going = 1; /* overdue handles what takes too long */
+	e.result = result;
+	rf_clear(&x->row);
+	free(x);
+	pr_check_done(k, &e);
+}
+
+static void on_rfc_applied(int rc, int changed, enum rf_status from,
+			   struct rf_row *r, const char *err, void *arg)
+{
+	struct rf_check *x = arg;
+	char result[128];
+
+	(void)changed;
+	(void)from;
+	if (rc < 0 || !r) {
+		snprintf(result, sizeof(result), "store error: %s",
+			 err ? err : "?");
+		rfc_end(x, 0, result);
+		return;
+	}
+	snprintf(result, sizeof(result), "%s %s", rf_names[r->status],
+		 r->overdue_reason);
+	rfc_end(x,
+		rf_final(r->status) ||
+			(r->status == RF_OVERDUE &&
+			 strcmp(r->overdue_reason, "refund_timeout") != 0),
+		result);
+}
+
+static void rfc_apply(struct rf_check *x, const struct pr_call *c,
+		      enum rf_status to, const char *overdue, const char *event)
+{
+	struct rf_update u = { 0 };
+	json_t *detail = json_pack("{s:s,s:s}", "channel", x->row.channel,
+				   "code", c ? c->code->unified : "");
+
+	u.id = x->row.id;
+	u.from = RF_FROM(RF_PROCESSING) | RF_FROM(RF_OVERDUE);
+	u.to = to;
+	u.event = event;
+	u.detail = detail;
+	u.code = c ? c->code : pr_code_core("CHANNEL_TIMEOUT");
+	u.res = c && c->end == PR_CALL_ANSWER ? &c->res : NULL;
+	u.overdue_reason = overdue;
+	if (rf_update(x->k->d, &u, on_rfc_applied, x) < 0)
+		rfc_end(x, 0, "store unavailable");
+	json_decref(detail);
+}
+
+static void on_refund_query(struct pr_call *c, void *arg)
+{
+	struct rf_check *x = arg;
+	const char *overdue;
+	enum rf_status to;
+	char result[300];
+	int late = x->timeout_s > 0 &&
+		   pr_now_ms() > x->row.created_ms + x->timeout_s * 1000;
+
+	if (c->end != PR_CALL_ANSWER) {
+		if (x->row.status == RF_PROCESSING && late) {
+			rfc_apply(x, NULL, RF_OVERDUE, "refund_timeout",
+				  "timeout");
+			return;
+		}
+		snprintf(result, sizeof(result), "%s: %s", c->code->unified,
+			 c->detail);
+		rfc_end(x, 0, result);
+		return;
+	}
+	rf_outcome(c, x->row.status, &to, &overdue);
+	if (to == RF_PROCESSING || (to == RF_OVERDUE && !overdue)) {
+		if (x->row.status == RF_PROCESSING && late) {
+			rfc_apply(x, c, RF_OVERDUE, "refund_timeout",
+				  "timeout");
+			return;
+		}
+		snprintf(result, sizeof(result), "%s", c->code->unified);
+		rfc_end(x, 0, result);
+		return;
+	}
+	rfc_apply(x, c, to, overdue, "check");
+}
+
+static void on_rfc_loaded(struct rf_row *row, const char *err, void *arg)
+{
+	struct rf_check *x = arg;
+	struct pr_check *k = x->k;
+	const struct pr_channel *ch;
+	long ci;
+
+	if (err || !row) {
+		rfc_end(x, !err, err ? "store error" : "no such refund");
+		return;
+	}
+	if (rf_final(row->status) || row->status == RF_CREATED ||
+	    (row->status == RF_OVERDUE &&
+	     strcmp(row->overdue_reason, "refund_timeout") != 0)) {
+		rfc_end(x, 1, "settled");
+		return;
+	}
+	x->row = *row;
+	x->row.json = json_incref(row->json);
+	ci = pr_catalogue_find(&k->gen->cat, row->channel);
+	x->timeout_s = ci >= 0 ? k->gen->cat.chans[ci].refund_timeout_s : 0;
+	ch = pr_gen_channel(k->gen, row->channel);
+	if (!ch) {
+		rfc_end(x, 0, "channel not configured");
+		return;
+	}
+	rf_order(&x->row, k->gen->config, &x->order, x->notify,
+		 sizeof(x->notify));
+	if (pr_chan_call(k->d, k->gen, ch, PR_OP_REFUND_QUERY, &x->order,
+			 on_refund_query, x) < 0)
+		rfc_end(x, 0, "out of memory");
+}
+
+static void check_refund(struct pr_check *k)
+{
+	struct rf_check *x = calloc(1, sizeof(*x));
+	struct pr_check_end e = { 0 };
+
+	if (!x) {
+		e.result = "out of memory";
+		e.keep_going = 1;
+		pr_check_done(k, &e);
+		return;
+	}
+	x->k = k;
+	if (rf_load(k->d, "id", k->order_id, NULL, on_rfc_loaded, x) < 0) {
+		free(x);
+		e.result = "store unavailable";
+		e.keep_going = 1;
+		pr_check_done(k, &e);
+	}
+}
+
+const struct pr_check_kind pr_refund_check = { "refund", check_refund };
+
+/* -------------------------------------------------------- callbacks */
+
+struct rcb {
+	struct pr_daemon *d;
+	struct pr_generation *gen;
+	const struct pr_channel *ch;
+	struct payroute_notify nt;
+	void (*done)(int ok, void *arg);
+	void *arg;
+};
+
+static void rcb_end(struct rcb *c, int ok)
+{
+	c->done(ok, c->arg);
+	pr_gen_unref(c->gen);
+	free(c);
+}
+
+static void on_rcb_applied(int rc, int changed, enum rf_status from,
+			   struct rf_row *r, const char *err, void *arg)
+{
+	struct rcb *c = arg;
+
+	if (rc < 0 || !r) {
+		pr_warn("refund callback from %s: not recorded: %s",
+			c->ch->code, err ? err : "?");
+		rcb_end(c, 0);
+		return;
+	}
+	if (changed)
+		pr_info("refund callback from %s: refund %s: %s -> %s",
+			c->ch->code, r->id, rf_names[from],
+			rf_names[r->status]);
+	rcb_end(c, 1);
+}
+
+static void on_rcb_loaded(struct rf_row *row, const char *err, void *arg)
+{
+	struct rcb *c = arg;
+	const struct pr_code *code;
+	struct payroute_result res;
+	struct rf_update u = { 0 };
+	struct pr_call call;
+	const char *overdue;
+	enum rf_status to;
+	json_t *detail;
+
+	if (err || !row) {
+		pr_warn("refund callback from %s: %s %s", c->ch->code,
+			err ? "store error:" : "no refund numbered",
+			err ? err : c->nt.refund_id);
+		rcb_end(c, 0);
+		return;
+	}
+	if (strcmp(row->channel, c->ch->code) != 0) {
+		pr_err("refund callback from %s for refund %s of channel %s: "
+		       "refused",
+		       c->ch->code, row->id, row->channel);
+		rcb_end(c, 0);
+		return;
+	}
+	code = c->gen->codes ? pr_codemap_lookup(c->gen->codes, c->ch->driver,
+						 c->ch->code, "notify",
+						 c->nt.code, c->nt.sub_code) :
+			       NULL;
+	if (!code) {
+		pr_unmapped_note(c->d, c->ch, "notify", c->nt.code,
+				 c->nt.sub_code, row->id, c->nt.message);
+		code = pr_code_core("UNMAPPED_CODE");
+	}
+	memset(&res, 0, sizeof(res));
+	res.size = sizeof(res);
+	snprintf(res.code, sizeof(res.code), "%s", c->nt.code);
+	snprintf(res.sub_code, sizeof(res.sub_code), "%s", c->nt.sub_code);
+	snprintf(res.message, sizeof(res.message), "%s", c->nt.message);
+	memset(&call, 0, sizeof(call));
+	call.end = PR_CALL_ANSWER;
+	call.code = code;
+	/* Alipay's refund notifications carry the refund total so far, not
+	 * this refund's amount: amounts are not compared here. */
+	rf_outcome(&call, row->status, &to, &overdue);
+	detail = json_pack("{s:s,s:s,s:s}", "channel", c->ch->code, "code",
+			   code->unified, "channel_code", c->nt.code);
+	u.id = row->id;
+	u.from = RF_FROM(RF_PROCESSING) | RF_FROM(RF_OVERDUE);
+	u.to = to;
+	u.event = "callback";
+	u.detail = detail;
+	u.code = code;
+	u.res = &res;
+	u.overdue_reason = overdue;
+	if (rf_update(c->d, &u, on_rcb_applied, c) < 0)
+		rcb_end(c, 0);
+	json_decref(detail);
+}
+
+int pr_refund_callback(struct pr_daemon *d, struct pr_generation *gen,
+		       const struct pr_channel *ch,
+		       const struct payroute_notify *nt,
+		       void (*done)(int ok, void *arg), void *arg)
+{
+	struct rcb *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->d = d;
+	c->gen = pr_gen_ref(gen);
+	c->ch = ch;
+	c->nt = *nt;
+	c->done = done;
+	c->arg = arg;
+	if (rf_load(d, "request_no", nt->refund_id, NULL, on_rcb_loaded, c) <
+	    0) {
+		pr_gen_unref(c->gen);
+		free(c);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------- admin */
+
+static int actor_of(struct pr_request *r, char *actor, size_t alen, char *note,
+		    size_t nlen)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
+	const char *a = evhttp_find_header(h, "X-Payroute-Actor");
+	const char *n = evhttp_find_header(h, "X-Payroute-Note");
+
+	snprintf(actor, alen, "%s", a && *a ? a : "admin");
+	snprintf(note, nlen, "%s", n ? n : "");
+	for (char *p = actor; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = '?';
+	return 0;
+}
+
+struct act {
+	struct pr_request *r;
+	char actor[65];
+	char note[513];
+	char outcome[32];
+	char withdrawal[64];
+	int resend;
+	char new_no[65];
+};
+
+static void on_audit(PGresult *res, const char *err, void *arg)
+{
+	(void)arg;
+	if (!res)
+		pr_warn("refunds: audit record failed: %s", err);
+}
+
+static void audit(struct pr_daemon *d, const char *actor, const char *action,
+		  const char *id, json_t *after, const char *note)
+{
+	static const char sql[] =
+		"INSERT INTO audit_log (actor, action, object_kind, object_id, "
+		"after, note) VALUES ($1, $2, 'refund', $3, $4::jsonb, $5)";
+	char *a = after ? json_dumps(after, JSON_COMPACT) : NULL;
+	const char *p[5] = { actor, action, id, a,
+			     note && *note ? note : NULL };
+
+	pr_db_query(d->db, sql, 5, p, on_audit, NULL);
+	free(a);
+}
+
+static void on_resolved(int rc, int changed, enum rf_status from,
+			struct rf_row *r, const char *err, void *arg)
+{
+	struct act *a = arg;
+
+	(void)from;
+	if (rc < 0 || !r) {
+		pr_request_error(a->r, 503, "store_unavailable", "%s",
+				 err ? err : "?");
+	} else if (!changed) {
+		pr_request_error(a->r, 409, "not_overdue",
+				 "refund %s is %s, not overdue", r->id,
+				 rf_names[r->status]);
+	} else {
+		audit(a->r->d, a->actor, "resolve", r->id, r->json, a->note);
+		pr_info("refund %s resolved (%s) by %s", r->id, a->outcome,
+			a->actor);
+		pr_request_reply(a->r, 200, json_incref(r->json));
+	}
+	free(a);
+}
+
+static void on_resent(int rc, struct rf_row *r, const char *err, void *arg)
+{
+	struct act *a = arg;
+
+	if (!r) {
+		pr_request_error(a->r, rc == -EBUSY ? 409 : 503,
+				 rc == -EBUSY ? "not_overdue" :
+						"store_unavailable",
+				 "%s", err ? err : "?");
+	} else {
+		audit(a->r->d, a->actor, "resend", r->id, r->json, a->note);
+		pr_info("refund %s re-sent by %s: now %s", r->id, a->actor,
+			rf_names[r->status]);
+		pr_request_reply(a->r, 200, json_incref(r->json));
+	}
+	free(a);
+}
+
+static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
+{
+	struct act *a = arg;
+	struct pr_request *r = a->r;
+	long ci;
+
+	if (err || !row) {
+		pr_request_error(r, err ? 503 : 404,
+				 err ? "store_unavailable" : "not_found", "%s",
+				 err ? err : "no such refund");
+		free(a);
+		return;
+	}
+	if (row->status != RF_OVERDUE) {
+		pr_request_error(r, 409, "not_overdue",
+				 "refund %s is %s: only overdue refunds are "
+				 "re-sent or resolved",
+				 row->id, rf_names[row->status]);
+		free(a);
+		return;
+	}
+	if (a->resend) {
+		ci = pr_catalogue_find(&r->gen->cat, row->channel);
+		if (ci < 0 || !r->gen->cat.chans[ci].refund_resend) {
+			pr_request_error(r, 409, "resend_not_allowed",
+					 "channel %s does not allow re-sending "
+					 "refunds (refund_resend); resolve it",
+					 row->channel);
+			free(a);
+			return;
+		}
+		if (strcmp(row->overdue_reason, "refund_window_expired") == 0) {
+			pr_request_error(r, 409, "resend_not_allowed",
+					 "the payment is past channel %s's "
+					 "refund window; resolve it",
+					 row->channel);
+			free(a);
+			return;
+		}
+		/* A refund the channel may still hold keeps its number (the
+		 * channel de-duplicates); one it refused gets a new one. */
+		if (strcmp(row->overdue_reason, "refund_timeout") == 0)
+			a->new_no[0] = '\0';
+		else
+			snprintf(a->new_no, sizeof(a->new_no), "%.28sA%d",
+				 row->id, row->attempts + 1);
+		if (rf_send(r->d, r->gen, row, a->new_no[0] ? a->new_no : NULL,
+			    a->actor, on_resent, a) < 0) {
+			pr_request_error(r, 503, "store_unavailable",
+					 "the store is unavailable");
+			free(a);
+		}
+		return;
+	}
+	{
+		struct rf_update u = { 0 };
+		json_t *detail = json_pack("{s:s,s:s}", "outcome", a->outcome,
+					   "note", a->note);
+
+		u.id = row->id;
+		u.from = RF_FROM(RF_OVERDUE);
+		u.to = RF_RESOLVED;
+		u.event = "resolve";
+		u.detail = detail;
+		u.actor = a->actor;
+		u.resolution = a->outcome;
+		u.resolution_note = a->note;
+		u.withdrawal = a->withdrawal[0] ? a->withdrawal : NULL;
+		if (rf_update(r->d, &u, on_resolved, a) < 0) {
+			pr_request_error(r, 503, "store_unavailable",
+					 "the store is unavailable");
+			free(a);
+		}
+		json_decref(detail);
+	}
+}
+
+static void on_admin_json(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_error_t jerr;
+	json_t *j;
+
+	if (!res) {
+		pr_request_error(r, 503, "store_unavailable", "%s", err);
+		return;
+	}
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		pr_request_error(r, 404, "not_found", "no such refund");
+		return;
+	}
+	j = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+	if (!j)
+		pr_request_error(r, 500, "internal", "bad JSON from the store");
+	else
+		pr_request_reply(r, 200, j);
+}
+
+int pr_refunds_admin_handle(struct pr_request *r)
+{
+	static const char overdue_sql[] =
+		"SELECT jsonb_build_object('refunds', coalesce(jsonb_agg("
+		"jsonb_build_object('id', r.id, 'payment_id', r.payment_id, "
+		"'merchant_id', r.merchant_id, 'merchant_refund_no', "
+		"r.merchant_refund_no, 'channel', r.channel, 'amount', r.amount, "
+		"'currency', r.currency, 'buyer_id', p.buyer_id, 'stage', "
+		"r.stage, 'reason', r.overdue_reason, 'code', r.code, "
+		"'overdue_since', r.overdue_at, 'age_seconds', "
+		"extract(epoch FROM now() - r.created_at)::bigint, 'attempts', "
+		"r.attempts, 'history', (SELECT coalesce(jsonb_agg("
+		"jsonb_build_object('at', e.at, 'actor', e.actor, 'event', "
+		"e.event, 'from', e.from_status, 'to', e.to_status, 'detail', "
+		"e.detail) ORDER BY e.id), '[]') FROM order_events e WHERE "
+		"e.kind = 'refund' AND e.order_id = r.id)) ORDER BY "
+		"r.overdue_at), '[]'))::text FROM refunds r JOIN payments p ON "
+		"p.id = r.payment_id WHERE r.status = 'overdue'";
+	static const char one_sql[] =
+		"SELECT jsonb_build_object('refund', to_jsonb(r) - "
+		"'request_hash', 'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) "
+		"- 'kind' - 'order_id' ORDER BY e.id), '[]') FROM order_events e "
+		"WHERE e.kind = 'refund' AND e.order_id = r.id))::text "
+		"FROM refunds r WHERE r.id = $1";
+	static const char *const outcomes[] = { "buyer_contacted",
+						"refunded_offline",
+						"refunded_by_transfer",
+						"cancelled", NULL };
+	const char *m = pr_http_method(r->req);
+	const char *rest, *slash, *p[1];
+	char id[64];
+	struct act *a;
+
+	if (strncmp(r->path, "/admin/v1/refunds/", 18) != 0)
+		return 0;
+	rest = r->path + 18;
+	if (strcmp(rest, "overdue") == 0) {
+		if (strcmp(m, "GET") != 0)
+			pr_request_error(r, 405, "method_not_allowed",
+					 "use GET");
+		else if (pr_db_query(r->d->db, overdue_sql, 0, NULL,
+				     on_admin_json, r) < 0)
+			pr_request_error(r, 503, "store_unavailable",
+					 "the store is unavailable");
+		return 1;
+	}
+	slash = strchr(rest, '/');
+	if ((slash ? (size_t)(slash - rest) : strlen(rest)) >= sizeof(id) ||
+	    !id_ok(rest, slash ? (size_t)(slash - rest) : strlen(rest))) {
+		pr_request_error(r, 404, "not_found", "no such refund");
+		return 1;
+	}
+	snprintf(id, sizeof(id), "%.*s",
+		 (int)(slash ? (size_t)(slash - rest) : strlen(rest)), rest);
+	if (!slash) {
+		p[0] = id;
+		if (strcmp(m, "GET") != 0)
+			pr_request_error(r, 405, "method_not_allowed",
+					 "use GET");
+		else if (pr_db_query(r->d->db, one_sql, 1, p, on_admin_json,
+				     r) < 0)
+			pr_request_error(r, 503, "store_unavailable",
+					 "the store is unavailable");
+		return 1;
+	}
+	if (strcmp(m, "POST") != 0 ||
+	    (strcmp(slash, "/resend") != 0 && strcmp(slash, "/resolve") != 0)) {
+		pr_request_error(
+			r, strcmp(m, "POST") != 0 ? 405 : 404,
+			strcmp(m, "POST") != 0 ? "method_not_allowed" :
+						 "not_found",
+			"POST /admin/v1/refunds/ID/resend or /resolve");
+		return 1;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		pr_request_error(r, 500, "internal", "out of memory");
+		return 1;
+	}
+	a->r = r;
+	actor_of(r, a->actor, sizeof(a->actor), a->note, sizeof(a->note));
+	a->resend = strcmp(slash, "/resend") == 0;
+	if (!a->resend) {
+		char err[256];
+		int status = 400;
+		json_t *body =
+			pr_http_read_json(r->req, &status, err, sizeof(err));
+		const char *o, *n, *w;
+		int ok = 0;
+
+		if (!body) {
+			pr_request_error(r, status, "bad_request", "%s", err);
+			free(a);
+			return 1;
+		}
+		o = json_string_value(json_object_get(body, "outcome"));
+		n = json_string_value(json_object_get(body, "note"));
+		w = json_string_value(json_object_get(body, "withdrawal_id"));
+		for (size_t i = 0; o && outcomes[i] && !ok; i++)
+			ok = strcmp(o, outcomes[i]) == 0;
+		if (!ok) {
+			reply_field(r, "outcome",
+				    "outcome: buyer_contacted, "
+				    "refunded_offline, refunded_by_transfer "
+				    "or cancelled");
+		} else if (!n || !*n || strlen(n) > 512) {
+			reply_field(r, "note",
+				    "note: required, 1 to 512 characters (why, "
+				    "for the audit)");
+			ok = 0;
+		} else if (w && (strlen(w) > 32 || !id_ok(w, strlen(w)))) {
+			reply_field(r, "withdrawal_id",
+				    "withdrawal_id: a withdrawal id");
+			ok = 0;
+		}
+		if (ok) {
+			snprintf(a->outcome, sizeof(a->outcome), "%s", o);
+			snprintf(a->note, sizeof(a->note), "%s", n);
+			snprintf(a->withdrawal, sizeof(a->withdrawal), "%s",
+				 w ? w : "");
+		}
+		json_decref(body);
+		if (!ok) {
+			free(a);
+			return 1;
+		}
+	}
+	if (rf_load(r->d, "id", id, NULL, on_act_loaded, a) < 0) {
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store is unavailable");
+		free(a);
+	}
+	return 1;
+}
+
+/* --------------------------------------------------------- metrics */
+
+static void on_overdue_counts(PGresult *res, const char *err, void *arg)
+{
+	struct pr_refunds *rf = arg;
+	size_t o = 0;
+
+	rf->querying = 0;
+	if (rf->dead) {
+		free(rf);
+		return;
+	}
+	if (!res) {
+		pr_warn("refunds: counting overdue refunds failed: %s", err);
+		return;
+	}
+	o += (size_t)snprintf(
+		rf->metrics + o, sizeof(rf->metrics) - o,
+		"# HELP payroute_refunds_overdue Refunds in the overdue "
+		"queue, by reason and channel.\n"
+		"# TYPE payroute_refunds_overdue gauge\n");
+	for (int i = 0; i < PQntuples(res) && o < sizeof(rf->metrics); i++)
+		o += (size_t)snprintf(
+			rf->metrics + o, sizeof(rf->metrics) - o,
+			"payroute_refunds_overdue{reason=\"%s\",channel=\"%s\"} "
+			"%s\n",
+			PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+			PQgetvalue(res, i, 2));
+	rf->metrics_len = o < sizeof(rf->metrics) ? o : sizeof(rf->metrics) - 1;
+}
+
+static void on_metrics_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct pr_refunds *rf = arg;
+	struct timeval tv = { 5, 0 };
+
+	(void)fd;
+	(void)what;
+	evtimer_add(rf->timer, &tv);
+	if (rf->querying || !pr_db_ready(rf->d->db) || rf->d->stopping)
+		return;
+	if (pr_db_query(rf->d->db,
+			"SELECT overdue_reason, channel, count(*) FROM refunds "
+			"WHERE status = 'overdue' GROUP BY 1, 2 ORDER BY 1, 2",
+			0, NULL, on_overdue_counts, rf) == 0)
+		rf->querying = 1;
+}
+
+struct pr_refunds *pr_refunds_new(struct pr_daemon *d)
+{
+	struct pr_refunds *rf = calloc(1, sizeof(*rf));
+	struct timeval tv = { 1, 0 };
+
+	if (!rf)
+		return NULL;
+	rf->d = d;
+	rf->timer = evtimer_new(d->base, on_metrics_timer, rf);
+	if (!rf->timer) {
+		free(rf);
+		return NULL;
+	}
+	evtimer_add(rf->timer, &tv);
+	return rf;
+}
+
+void pr_refunds_free(struct pr_refunds *rf)
+{
+	if (!rf)
+		return;
+	event_free(rf->timer);
+	rf->timer = NULL;
+	if (rf->querying) {
+		/* The store calls back (with an error as it closes): the
+		 * callback frees it. */
+		rf->dead = 1;
+		return;
+	}
+	free(rf);
+}
+
+size_t pr_refunds_metrics(const struct pr_refunds *rf, char *buf, size_t len)
+{
+	size_t n;
+
+	if (!rf || !rf->metrics_len || !len)
+		return 0;
+	n = rf->metrics_len < len - 1 ? rf->metrics_len : len - 1;
+	memcpy(buf, rf->metrics, n);
+	buf[n] = '\0';
+	return n;
+}

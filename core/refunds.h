@@ -1,0 +1,54 @@
+/*
+ * refunds.h - refunds by the original route and the refund overdue queue
+ * (DESIGN section 8; migration 006):
+ *
+ *   POST /v1/payments/{id}/refunds     create and send (idempotent by
+ *                                      merchant_refund_no)
+ *   GET  /v1/payments/{id}/refunds     a payment's refunds
+ *   GET  /v1/refunds/{id}, GET /v1/refunds?merchant_refund_no=NO
+ *
+ *   GET  /admin/v1/refunds/overdue     the overdue queue
+ *   GET  /admin/v1/refunds/{id}        a refund with its history
+ *   POST /admin/v1/refunds/{id}/resend re-send (where the channel allows)
+ *   POST /admin/v1/refunds/{id}/resolve {outcome, note, withdrawal_id}
+ *
+ * plus the completion job's refund checks and the channels' refund
+ * callbacks.
+ */
+#ifndef PR_REFUNDS_H
+#define PR_REFUNDS_H
+
+#include <payroute/driver.h>
+
+#include "completion.h"
+#include "daemon.h"
+
+struct pr_refunds;
+
+/* Handles r when its path is a merchant refund path and returns 1; 0
+ * otherwise. */
+int pr_refunds_handle(struct pr_request *r);
+
+/* The admin side; returns 1 when r's path is /admin/v1/refunds... */
+int pr_refunds_admin_handle(struct pr_request *r);
+
+/* A verified refund notification from channel ch: applied to the refund
+ * whose refund number is nt->refund_id; done(ok) is called once (ok: the
+ * notification is recorded or was a duplicate; 0: have the channel send it
+ * again). Returns 0, or a negative errno (done not called). */
+int pr_refund_callback(struct pr_daemon *d, struct pr_generation *gen,
+		       const struct pr_channel *ch,
+		       const struct payroute_notify *nt,
+		       void (*done)(int ok, void *arg), void *arg);
+
+/* The completion job's checker for kind "refund". */
+extern const struct pr_check_kind pr_refund_check;
+
+/* The overdue gauge for /metrics (refreshed from the store every few
+ * seconds): writes "payroute_refunds_overdue{reason=..,channel=..} N"
+ * lines into buf; returns the length. */
+struct pr_refunds *pr_refunds_new(struct pr_daemon *d);
+void pr_refunds_free(struct pr_refunds *rf);
+size_t pr_refunds_metrics(const struct pr_refunds *rf, char *buf, size_t len);
+
+#endif
