@@ -31,6 +31,7 @@
 #include "outbox.h"
 #include "payments.h"
 #include "refunds.h"
+#include "withdrawals.h"
 #include "policy_api.h"
 #include "log.h"
 
@@ -485,7 +486,8 @@ void pr_admin_handle(struct pr_request *r)
 	} else if (pr_policy_api_handle(r)) {
 		/* channels, whitelist, routing rules, codes, audit */
 	} else if (pr_merchants_api_handle(r) || pr_outbox_api_handle(r) ||
-		   pr_payments_admin_handle(r) || pr_refunds_admin_handle(r)) {
+		   pr_payments_admin_handle(r) || pr_refunds_admin_handle(r) ||
+		   pr_withdrawals_admin_handle(r)) {
 		/* merchants, notifications, payments, orders */
 	} else if (strcmp(r->path, "/admin/v1/reload") == 0) {
 		if (is_post(r))
@@ -503,6 +505,7 @@ void pr_merchant_handle(struct pr_request *r)
 	if (handle_health(r))
 		return;
 	if (pr_refunds_handle(r) || pr_payments_handle(r) ||
+	    pr_withdrawals_handle(r) ||
 	    pr_callbacks_handle(r))
 		return;
 	pr_request_error(r, 404, "not_found", "no such endpoint: %s %s",

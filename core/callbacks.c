@@ -32,6 +32,7 @@
 #include "log.h"
 #include "orders.h"
 #include "refunds.h"
+#include "withdrawals.h"
 
 #define MAX_CB_HEADERS 64
 
@@ -263,10 +264,15 @@ int pr_callbacks_handle(struct pr_request *r)
 		}
 		return 1;
 	}
+	if (c->nt.kind == PAYROUTE_KIND_PAYOUT) {
+		if (pr_withdrawal_callback(r, c->ch, &c->nt, on_done, c) < 0)
+			reply(c, 0);
+		return 1;
+	}
 	if (c->nt.kind != PAYROUTE_KIND_PAYMENT) {
-		pr_warn("callback for channel %s: a payout notification for "
-			"%s; payouts are not handled here yet",
-			code, c->nt.order_id);
+		pr_warn("callback for channel %s: a notification of unknown "
+			"kind %d for %s: refused",
+			code, (int)c->nt.kind, c->nt.order_id);
 		reply(c, 0);
 		return 1;
 	}

@@ -183,6 +183,10 @@ static const struct pr_code core_codes[] = {
 	     "No payment channel is available for this payment; please try "
 	     "another payment method or try again later.",
 	     "暂无可用的支付通道，请更换支付方式或稍后再试。"),
+	CORE("NO_CHANNEL_BEFORE_DEADLINE", FAILED, 0, CHANNEL,
+	     "No channel could take the withdrawal before its deadline; it "
+	     "was not paid out.",
+	     "提现在截止时间前没有可用的通道，未能出款。"),
 	CORE("ORDER_CLOSED", CLOSED, 0, NONE, "The payment has been closed.",
 	     "订单已关闭。"),
 	CORE("ORDER_EXPIRED", CLOSED, 0, NONE,

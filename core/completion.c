@@ -36,6 +36,7 @@
 #include "log.h"
 #include "orders.h"
 #include "refunds.h"
+#include "withdrawals.h"
 
 #define EXPIRY_GRACE_MS 60000
 #define HOUSEKEEPING_EVERY_MS 60000
@@ -429,6 +430,7 @@ static const struct pr_check_kind payment_kind = { "payment", check_payment };
 static const struct pr_check_kind *const kinds[] = {
 	&payment_kind,
 	&pr_refund_check,
+	&pr_withdrawal_check,
 };
 
 /* ---------------------------------------------------------------- tick */

@@ -164,7 +164,15 @@
 	  "timeout of one delivery to a merchant")                             \
 	X("notify.give_up_seconds", PR_OPT_INT, 0, FIELD(notify_give_up_s),    \
 	  FSIZE(notify_give_up_s), 60, 2592000, 259200, NULL, 0,               \
-	  "an undelivered notification is abandoned after this")
+	  "an undelivered notification is abandoned after this")               \
+	X("withdrawals.pending_deadline_seconds", PR_OPT_INT, 0,               \
+	  FIELD(wd_pending_deadline_s), FSIZE(wd_pending_deadline_s), 60,      \
+	  2592000, 86400, NULL, 0,                                             \
+	  "a withdrawal waits this long for a usable channel, then fails")     \
+	X("withdrawals.retry_interval_ms", PR_OPT_INT, 0,                      \
+	  FIELD(wd_retry_interval_ms), FSIZE(wd_retry_interval_ms), 100,       \
+	  600000, 5000, NULL, 0,                                               \
+	  "how often withdrawals waiting for a channel are routed again")
 
 /* What the parser needs beyond the public row. */
 struct opt_spec {
@@ -190,10 +198,11 @@ static const struct opt_spec specs[] = { OPTION_TABLE(X_SPEC) };
 _Static_assert(sizeof(options) / sizeof(options[0]) == N_OPTIONS + 1,
 	       "option table and spec table differ");
 
-static const char *const sections[] = { "listen",      "admin",	 "database",
-					"drivers",     "log",	 "secrets",
-					"http_client", "server", "payments",
-					"completion",  "notify" };
+static const char *const sections[] = {
+	"listen",   "admin",	  "database",	 "drivers",
+	"log",	    "secrets",	  "http_client", "server",
+	"payments", "completion", "notify",	 "withdrawals"
+};
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 

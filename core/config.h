@@ -71,6 +71,9 @@ struct pr_config {
 	int notify_batch;	/* notify.batch */
 	int notify_timeout_ms;	/* notify.timeout_ms */
 	int notify_give_up_s;	/* notify.give_up_seconds */
+
+	int wd_pending_deadline_s; /* withdrawals.pending_deadline_seconds */
+	int wd_retry_interval_ms;  /* withdrawals.retry_interval_ms */
 };
 
 /* Parses a schedule, "10s,30s,1m,2h,1d": 1 to max positive durations of

@@ -47,6 +47,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "refunds.h"
+#include "withdrawals.h"
 
 static const char policy_sql[] =
 	"SELECT channels::text, whitelist::text, rules::text, codes::text "
@@ -690,7 +691,9 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	d->completion = pr_completion_new(d);
 	d->outbox = pr_outbox_new(d);
 	d->refunds = pr_refunds_new(d);
-	if (!d->completion || !d->outbox || !d->refunds) {
+	d->withdrawals = pr_withdrawals_new(d);
+	if (!d->completion || !d->outbox || !d->refunds ||
+	    !d->withdrawals) {
 		snprintf(err, errlen, "cannot start the background jobs");
 		return -ENOMEM;
 	}
@@ -734,6 +737,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	d->outbox = NULL;
 	pr_refunds_free(d->refunds);
 	d->refunds = NULL;
+	pr_withdrawals_free(d->withdrawals);
+	d->withdrawals = NULL;
 	/* Channel calls in flight end (as timeouts: their orders stay
 	 * chased), then the statements they queued fail, then the usage
 	 * tracker, whose releases those failures may still ask for. */

@@ -44,6 +44,7 @@ struct pr_outbox;
 struct pr_completion;
 struct pr_payments;
 struct pr_refunds;
+struct pr_withdrawals;
 
 struct pr_daemon {
 	struct event_base *base;
@@ -67,6 +68,7 @@ struct pr_daemon {
 	struct pr_outbox *outbox; /* merchant notifications (outbox.c) */
 	struct pr_completion *completion; /* order completion (completion.c) */
 	struct pr_payments *payments;	  /* the payment flow (payments.c) */
+	struct pr_withdrawals *withdrawals; /* pending re-routing */
 	struct pr_refunds *refunds;	  /* overdue gauge (refunds.c) */
 	struct pr_listener merchant;
 	struct pr_listener admin;

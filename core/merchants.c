@@ -31,7 +31,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +41,7 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 
+#include "apiutil.h"
 #include "crypto.h"
 #include "log.h"
 #include "merchants.h"
@@ -49,7 +49,6 @@
 #define KEY_HEX_LEN 64 /* 32 random bytes */
 #define SECRET_LEN (4 + KEY_HEX_LEN)
 #define MAX_NAME 200
-#define MAX_NOTE 512
 
 /* The public JSON of merchant row alias A (text, ready for ::jsonb). */
 #define MERCHANT_JSON(A)                                                       \
@@ -103,93 +102,6 @@ out:
 	return rc;
 }
 
-/* ------------------------------------------------------------ replies */
-
-static void reply_err(struct pr_request *r, int status, const char *code,
-		      const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static void reply_err(struct pr_request *r, int status, const char *code,
-		      const char *field, const char *fmt, ...)
-{
-	char msg[512];
-	json_t *e;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	e = json_pack("{s:s,s:s}", "code", code, "message", msg);
-	if (e && field)
-		json_object_set_new(e, "field", json_string(field));
-	pr_request_reply(r, status, json_pack("{s:o}", "error", e));
-}
-
-static void store_unavailable(struct pr_request *r)
-{
-	reply_err(r, 503, "store_unavailable", NULL,
-		  "the store (PostgreSQL) is unavailable; retry later");
-}
-
-/* The SQLSTATE of a db.c error "message (SQLSTATE xxxxx)", or "". */
-static void err_sqlstate(const char *err, char state[6])
-{
-	const char *p = err ? strstr(err, "(SQLSTATE ") : NULL;
-
-	state[0] = '\0';
-	if (p && strlen(p) >= 16) {
-		memcpy(state, p + 10, 5);
-		state[5] = '\0';
-	}
-}
-
-/* Answers a failed statement: a constraint is the client's, connection
- * trouble 503, the rest 500. */
-static void reply_db_error(struct pr_request *r, const char *what,
-			   const char *err)
-{
-	char st[6];
-
-	err_sqlstate(err, st);
-	if (!st[0] || strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 ||
-	    strncmp(st, "53", 2) == 0 || strcmp(st, "40001") == 0 ||
-	    strcmp(st, "40P01") == 0) {
-		pr_warn("merchants: %s: %s", what,
-			err ? err : "store unavailable");
-		store_unavailable(r);
-	} else if (strcmp(st, "23505") == 0) {
-		reply_err(r, 409, "conflict", NULL, "%s", err);
-	} else if (strncmp(st, "23", 2) == 0 || strncmp(st, "22", 2) == 0) {
-		reply_err(r, 400, "constraint_violation", NULL, "%s", err);
-	} else {
-		pr_err("merchants: %s: %s", what, err);
-		reply_err(r, 500, "internal", NULL, "%s failed", what);
-	}
-}
-
-static void method_not_allowed(struct pr_request *r, const char *allowed)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-			  allowed);
-	reply_err(r, 405, "method_not_allowed", NULL,
-		  "%s is not allowed on %s (allowed: %s)",
-		  pr_http_method(r->req), r->path, allowed);
-}
-
-static json_t *read_body(struct pr_request *r)
-{
-	char err[256];
-	int status = 400;
-	json_t *j = pr_http_read_json(r->req, &status, err, sizeof(err));
-
-	if (!j)
-		reply_err(r, status,
-			  status == 415 ? "unsupported_media_type" :
-					  "bad_request",
-			  NULL, "%s", err);
-	return j;
-}
-
 /* ---------------------------------------------------------- validation */
 
 /* 1 when s matches [a-z0-9][a-z0-9_-]{0,63} (the table's CHECK). */
@@ -203,34 +115,6 @@ static int merchant_id_ok(const char *s)
 		unsigned char c = (unsigned char)s[i];
 
 		if (!(islower(c) || isdigit(c) || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-/* 1 when s is at most max bytes without control characters. */
-static int text_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-			return 0;
-	}
-	return 1;
-}
-
-/* 1 when s is 1..max bytes of printable ASCII. */
-static int printable(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
 			return 0;
 	}
 	return 1;
@@ -261,53 +145,59 @@ static int check_fields(struct pr_request *r, json_t *body, int create,
 		if (strcmp(k, "id") == 0 && create) {
 			if (!json_is_string(v) ||
 			    !merchant_id_ok(json_string_value(v))) {
-				reply_err(r, 400, "invalid_field", "id",
-					  "id: 1 to 64 of a-z, 0-9, _ and -, "
-					  "starting with a letter or digit");
+				pr_api_reply_err(
+					r, 400, "invalid_field", "id",
+					"id: 1 to 64 of a-z, 0-9, _ and -, "
+					"starting with a letter or digit");
 				return -1;
 			}
 		} else if (strcmp(k, "name") == 0) {
 			if (!json_is_string(v) ||
-			    !text_ok(json_string_value(v), MAX_NAME)) {
-				reply_err(r, 400, "invalid_field", "name",
-					  "name: a string of at most %d bytes "
-					  "without control characters",
-					  MAX_NAME);
+			    !pr_api_text_ok(json_string_value(v), MAX_NAME)) {
+				pr_api_reply_err(
+					r, 400, "invalid_field", "name",
+					"name: a string of at most %d bytes "
+					"without control characters",
+					MAX_NAME);
 				return -1;
 			}
 			*name = json_string_value(v);
 		} else if (strcmp(k, "locale") == 0) {
 			if (!json_is_string(v) ||
 			    !locale_ok(json_string_value(v))) {
-				reply_err(r, 400, "invalid_field", "locale",
-					  "locale: \"zh-CN\" or \"en\"");
+				pr_api_reply_err(r, 400, "invalid_field",
+						 "locale",
+						 "locale: \"zh-CN\" or \"en\"");
 				return -1;
 			}
 			*locale = json_string_value(v);
 		} else if (strcmp(k, "status") == 0 && !create) {
 			if (!json_is_string(v) ||
 			    !status_ok(json_string_value(v))) {
-				reply_err(r, 400, "invalid_field", "status",
-					  "status: \"active\" or \"disabled\"");
+				pr_api_reply_err(
+					r, 400, "invalid_field", "status",
+					"status: \"active\" or \"disabled\"");
 				return -1;
 			}
 			*status = json_string_value(v);
 		} else {
-			reply_err(r, 400, "invalid_field", k,
-				  "%s: unknown field (%s)", k,
-				  create ? "id, name and locale are known" :
-					   "name, status and locale may "
-					   "change");
+			pr_api_reply_err(
+				r, 400, "invalid_field", k,
+				"%s: unknown field (%s)", k,
+				create ? "id, name and locale are known" :
+					 "name, status and locale may "
+					 "change");
 			return -1;
 		}
 	}
 	if (create && !json_object_get(body, "id")) {
-		reply_err(r, 400, "invalid_field", "id", "id: required");
+		pr_api_reply_err(r, 400, "invalid_field", "id", "id: required");
 		return -1;
 	}
 	if (!create && !*name && !*locale && !*status) {
-		reply_err(r, 400, "invalid_field", NULL,
-			  "nothing to change: give name, status or locale");
+		pr_api_reply_err(
+			r, 400, "invalid_field", NULL,
+			"nothing to change: give name, status or locale");
 		return -1;
 	}
 	return 0;
@@ -395,22 +285,22 @@ static void on_written(PGresult *res, const char *err, void *arg)
 	json_t *m;
 
 	if (!res) {
-		reply_db_error(r, what[w->kind], err);
+		pr_api_reply_db_error(r, "merchants", what[w->kind], err);
 		goto out;
 	}
 	if (PQntuples(res) < 1) {
 		if (w->kind == MW_CREATE)
-			reply_err(r, 409, "conflict", "id",
-				  "merchant %s exists already", w->id);
+			pr_api_reply_err(r, 409, "conflict", "id",
+					 "merchant %s exists already", w->id);
 		else
-			reply_err(r, 404, "not_found", NULL,
-				  "no such merchant: %s", w->id);
+			pr_api_reply_err(r, 404, "not_found", NULL,
+					 "no such merchant: %s", w->id);
 		goto out;
 	}
 	m = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!m) {
-		reply_err(r, 500, "internal", NULL,
-			  "cannot read the merchant back");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the merchant back");
 		goto out;
 	}
 	if (w->kind == MW_CREATE || w->kind == MW_ROTATE_KEY)
@@ -428,31 +318,18 @@ out:
 static struct mw *mw_new(struct pr_request *r, enum mw_kind kind,
 			 const char *id, json_t *body)
 {
-	const struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
-	const char *actor = evhttp_find_header(h, "X-Payroute-Actor");
-	const char *note = evhttp_find_header(h, "X-Payroute-Note");
+	const char *actor, *note;
 	struct mw *w;
 
-	if (actor && !printable(actor, 64)) {
+	if (pr_api_audit_headers(r, &actor, &note) < 0) {
 		json_decref(body);
-		reply_err(r, 400, "bad_request", NULL,
-			  "X-Payroute-Actor: 1 to 64 printable ASCII "
-			  "characters");
-		return NULL;
-	}
-	if (note && !text_ok(note, MAX_NOTE)) {
-		json_decref(body);
-		reply_err(r, 400, "bad_request", NULL,
-			  "X-Payroute-Note: at most %d characters, no control "
-			  "characters",
-			  MAX_NOTE);
 		return NULL;
 	}
 	w = calloc(1, sizeof(*w));
 	if (!w || (note && !(w->note = strdup(note)))) {
 		free(w);
 		json_decref(body);
-		reply_err(r, 500, "internal", NULL, "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		return NULL;
 	}
 	w->r = r;
@@ -492,19 +369,19 @@ static void mw_run(struct mw *w, const char *sql, int nparams)
 
 	if (mw_secrets(w) < 0) {
 		mw_free(w);
-		reply_err(r, 500, "internal", NULL,
-			  "cannot make a random credential");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot make a random credential");
 		return;
 	}
 	if (pr_db_query(r->d->db, sql, nparams, w->p, on_written, w) < 0) {
 		mw_free(w);
-		store_unavailable(r);
+		pr_api_store_unavailable(r);
 	}
 }
 
 static void merchant_create(struct pr_request *r)
 {
-	json_t *body = read_body(r);
+	json_t *body = pr_api_read_body(r);
 	const char *name, *locale, *status;
 	struct mw *w;
 
@@ -528,7 +405,7 @@ static void merchant_create(struct pr_request *r)
 
 static void merchant_update(struct pr_request *r, const char *id)
 {
-	json_t *body = read_body(r);
+	json_t *body = pr_api_read_body(r);
 	const char *name, *locale, *status;
 	struct mw *w;
 
@@ -572,13 +449,13 @@ static void on_list(PGresult *res, const char *err, void *arg)
 	json_t *arr;
 
 	if (!res) {
-		reply_db_error(r, "list merchants", err);
+		pr_api_reply_db_error(r, "merchants", "list merchants", err);
 		return;
 	}
 	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!arr) {
-		reply_err(r, 500, "internal", NULL,
-			  "cannot read the merchants");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the merchants");
 		return;
 	}
 	pr_request_reply(r, 200, json_pack("{s:o}", "merchants", arr));
@@ -590,16 +467,17 @@ static void on_one(PGresult *res, const char *err, void *arg)
 	json_t *m;
 
 	if (!res) {
-		reply_db_error(r, "read merchant", err);
+		pr_api_reply_db_error(r, "merchants", "read merchant", err);
 		return;
 	}
 	if (PQntuples(res) < 1) {
-		reply_err(r, 404, "not_found", NULL, "no such merchant");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such merchant");
 		return;
 	}
 	m = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!m) {
-		reply_err(r, 500, "internal", NULL, "cannot read the merchant");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the merchant");
 		return;
 	}
 	pr_request_reply(r, 200, m);
@@ -609,7 +487,7 @@ static void query_or_503(struct pr_request *r, const char *sql, int n,
 			 const char *const *p, pr_db_cb cb)
 {
 	if (pr_db_query(r->d->db, sql, n, p, cb, r) < 0)
-		store_unavailable(r);
+		pr_api_store_unavailable(r);
 }
 
 /* ------------------------------------------------------------ routing */
@@ -638,7 +516,7 @@ int pr_merchants_api_handle(struct pr_request *r)
 		else if (c == EVHTTP_REQ_POST)
 			merchant_create(r);
 		else
-			method_not_allowed(r, "GET, POST");
+			pr_api_method_not_allowed(r, "GET, POST");
 		return 1;
 	}
 	if (*rest != '/')
@@ -663,14 +541,14 @@ int pr_merchants_api_handle(struct pr_request *r)
 		} else if (c == EVHTTP_REQ_PATCH) {
 			merchant_update(r, id);
 		} else {
-			method_not_allowed(r, "GET, PATCH");
+			pr_api_method_not_allowed(r, "GET, PATCH");
 		}
 		return 1;
 	}
 	if (strcmp(slash, "/keys") == 0 ||
 	    strcmp(slash, "/notify-secret") == 0) {
 		if (c != EVHTTP_REQ_POST)
-			method_not_allowed(r, "POST");
+			pr_api_method_not_allowed(r, "POST");
 		else
 			merchant_rotate(r, id,
 					slash[1] == 'k' ? MW_ROTATE_KEY :
@@ -678,7 +556,8 @@ int pr_merchants_api_handle(struct pr_request *r)
 		return 1;
 	}
 not_found:
-	reply_err(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
+	pr_api_reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
+			 r->path);
 	return 1;
 }
 

@@ -29,6 +29,7 @@
 
 #include <event2/event.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "orders.h"
 #include "outbox.h"
@@ -689,4 +690,22 @@ void pr_pay_order(const struct pr_pay_row *p, const struct pr_config *cfg,
 	o->client_ip = p->client_ip[0] ? p->client_ip : NULL;
 	o->created_at_ms = p->created_at_ms;
 	o->expire_at_ms = p->expire_at_ms;
+}
+
+void pr_order_new_id(char prefix, int64_t now_ms, char out[33])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char rnd[8];
+	size_t o = 0;
+
+	out[o++] = prefix;
+	for (int shift = 44; shift >= 0; shift -= 4)
+		out[o++] = hex[(now_ms >> shift) & 0xf];
+	if (pr_random_bytes(rnd, sizeof(rnd)) < 0)
+		memset(rnd, 0, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		out[o++] = hex[rnd[i] >> 4];
+		out[o++] = hex[rnd[i] & 0xf];
+	}
+	out[o] = '\0';
 }

@@ -189,6 +189,12 @@ void pr_pay_order(const struct pr_pay_row *p, const struct pr_config *cfg,
 		  const struct pr_chan_spec *c, struct payroute_order *o,
 		  char *notify_buf, size_t notify_len);
 
+/* A new order id: the prefix ('P' payment, 'R' refund, 'W' withdrawal),
+ * 12 hex digits of now_ms (ids sort by creation) and 16 random hex
+ * digits: 29 characters, [A-Z0-9], usable as every channel's order
+ * number. */
+void pr_order_new_id(char prefix, int64_t now_ms, char out[33]);
+
 /* Now, ms since the epoch (UTC). */
 int64_t pr_now_ms(void);
 

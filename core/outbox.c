@@ -82,13 +82,13 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "apiutil.h"
 #include "crypto.h"
 #include "drvobj.h"
 #include "log.h"
 #include "outbox.h"
 #include "services.h"
 
-#define MAX_NOTE 512
 #define MAX_ERROR 300	 /* last_error, bytes */
 #define BODY_SNIPPET 160 /* of a failed answer, in last_error */
 #define LEASE_EXTRA_S 30 /* lease = 2 * timeout + this */
@@ -658,80 +658,6 @@ void pr_outbox_get_stats(const struct pr_outbox *o, struct pr_outbox_stats *st)
 	"'last_error', " A ".last_error, 'created_at', pr_rfc3339(" A          \
 	".created_at), 'delivered_at', pr_rfc3339(" A ".delivered_at))"
 
-static void reply_err(struct pr_request *r, int status, const char *code,
-		      const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static void reply_err(struct pr_request *r, int status, const char *code,
-		      const char *field, const char *fmt, ...)
-{
-	char msg[512];
-	json_t *e;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	e = json_pack("{s:s,s:s}", "code", code, "message", msg);
-	if (e && field)
-		json_object_set_new(e, "field", json_string(field));
-	pr_request_reply(r, status, json_pack("{s:o}", "error", e));
-}
-
-static void store_unavailable(struct pr_request *r)
-{
-	reply_err(r, 503, "store_unavailable", NULL,
-		  "the store (PostgreSQL) is unavailable; retry later");
-}
-
-static void reply_db_error(struct pr_request *r, const char *what,
-			   const char *err)
-{
-	pr_warn("outbox: %s: %s", what, err ? err : "store unavailable");
-	if (err && strstr(err, "(SQLSTATE ") && !strstr(err, "(SQLSTATE 08") &&
-	    !strstr(err, "(SQLSTATE 57") && !strstr(err, "(SQLSTATE 53"))
-		reply_err(r, 500, "internal", NULL, "%s failed", what);
-	else
-		store_unavailable(r);
-}
-
-static void method_not_allowed(struct pr_request *r, const char *allowed)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-			  allowed);
-	reply_err(r, 405, "method_not_allowed", NULL,
-		  "%s is not allowed on %s (allowed: %s)",
-		  pr_http_method(r->req), r->path, allowed);
-}
-
-/* 1 when s is 1..max bytes of printable ASCII (max 0: any length). */
-static int printable(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || (max && n > max))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			return 0;
-	}
-	return 1;
-}
-
-/* 1 when s contains no control characters and is at most max bytes. */
-static int text_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-			return 0;
-	}
-	return 1;
-}
-
 /* 1 when s is a notification id: 1 to 18 digits. */
 static int id_ok(const char *s)
 {
@@ -751,13 +677,13 @@ static void on_list(PGresult *res, const char *err, void *arg)
 	json_t *arr;
 
 	if (!res) {
-		reply_db_error(r, "list notifications", err);
+		pr_api_reply_db_error(r, "outbox", "list notifications", err);
 		return;
 	}
 	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!arr) {
-		reply_err(r, 500, "internal", NULL,
-			  "cannot read the notifications");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the notifications");
 		return;
 	}
 	pr_request_reply(r, 200, json_pack("{s:o}", "notifications", arr));
@@ -787,8 +713,8 @@ static void handle_list(struct pr_request *r)
 
 	TAILQ_INIT(&args);
 	if (q && evhttp_parse_query_str(q, &args) < 0) {
-		reply_err(r, 400, "bad_request", NULL,
-			  "the query string cannot be parsed");
+		pr_api_reply_err(r, 400, "bad_request", NULL,
+				 "the query string cannot be parsed");
 		return;
 	}
 	TAILQ_FOREACH(kv, &args, next) {
@@ -796,18 +722,19 @@ static void handle_list(struct pr_request *r)
 		    strcmp(kv->key, "state") != 0 &&
 		    strcmp(kv->key, "order_id") != 0 &&
 		    strcmp(kv->key, "merchant_id") != 0) {
-			reply_err(r, 400, "invalid_field", kv->key,
-				  "%.64s: unknown parameter (state, order_id, "
-				  "merchant_id and limit are known)",
-				  kv->key);
+			pr_api_reply_err(
+				r, 400, "invalid_field", kv->key,
+				"%.64s: unknown parameter (state, order_id, "
+				"merchant_id and limit are known)",
+				kv->key);
 			goto out;
 		}
 	}
 	if ((v = evhttp_find_header(&args, "limit"))) {
 		n = strtol(v, &end, 10);
 		if (!*v || *end || n < 1 || n > 1000) {
-			reply_err(r, 400, "invalid_field", "limit",
-				  "limit: an integer from 1 to 1000");
+			pr_api_reply_err(r, 400, "invalid_field", "limit",
+					 "limit: an integer from 1 to 1000");
 			goto out;
 		}
 		snprintf(limit, sizeof(limit), "%ld", n);
@@ -816,25 +743,27 @@ static void handle_list(struct pr_request *r)
 		v = evhttp_find_header(&args, names[i]);
 		if (!v || !*v)
 			continue;
-		if (!printable(v, 128) ||
+		if (!pr_api_printable(v, 128) ||
 		    (i == 0 && strcmp(v, "pending") != 0 &&
 		     strcmp(v, "delivered") != 0 &&
 		     strcmp(v, "abandoned") != 0)) {
 			if (i == 0)
-				reply_err(r, 400, "invalid_field", "state",
-					  "state: pending, delivered or "
-					  "abandoned");
+				pr_api_reply_err(r, 400, "invalid_field",
+						 "state",
+						 "state: pending, delivered or "
+						 "abandoned");
 			else
-				reply_err(r, 400, "invalid_field", names[i],
-					  "%s: 1 to 128 printable characters",
-					  names[i]);
+				pr_api_reply_err(
+					r, 400, "invalid_field", names[i],
+					"%s: 1 to 128 printable characters",
+					names[i]);
 			goto out;
 		}
 		snprintf(vals[i], sizeof(vals[i]), "%s", v);
 		p[i + 1] = vals[i];
 	}
 	if (pr_db_query(r->d->db, list_sql, 4, p, on_list, r) < 0)
-		store_unavailable(r);
+		pr_api_store_unavailable(r);
 out:
 	evhttp_clear_headers(&args);
 }
@@ -845,17 +774,18 @@ static void on_one(PGresult *res, const char *err, void *arg)
 	json_t *j;
 
 	if (!res) {
-		reply_db_error(r, "read notification", err);
+		pr_api_reply_db_error(r, "outbox", "read notification", err);
 		return;
 	}
 	if (PQntuples(res) < 1) {
-		reply_err(r, 404, "not_found", NULL, "no such notification");
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such notification");
 		return;
 	}
 	j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!j) {
-		reply_err(r, 500, "internal", NULL,
-			  "cannot read the notification");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the notification");
 		return;
 	}
 	json_object_set_new(j, "body", json_string(PQgetvalue(res, 0, 1)));
@@ -889,27 +819,28 @@ static void on_retried(PGresult *res, const char *err, void *arg)
 	json_t *j;
 
 	if (!res) {
-		reply_db_error(r, "re-queue notification", err);
+		pr_api_reply_db_error(r, "outbox", "re-queue notification",
+				      err);
 		return;
 	}
 	if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0)) {
-		reply_err(r, 404, "not_found", NULL, "no such notification");
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such notification");
 		return;
 	}
 	if (PQgetisnull(res, 0, 1)) {
-		reply_err(r, 409, "already_delivered", NULL,
-			  "this notification was delivered; nothing to "
-			  "retry");
+		pr_api_reply_err(r, 409, "already_delivered", NULL,
+				 "this notification was delivered; nothing to "
+				 "retry");
 		return;
 	}
 	j = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
 	if (!j) {
-		reply_err(r, 500, "internal", NULL,
-			  "cannot read the notification");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the notification");
 		return;
 	}
-	actor = evhttp_find_header(evhttp_request_get_input_headers(r->req),
-				   "X-Payroute-Actor");
+	actor = pr_api_req_header(r, "X-Payroute-Actor");
 	pr_info("outbox: notification %" JSON_INTEGER_FORMAT
 		" (%s) re-queued by %s",
 		json_integer_value(json_object_get(j, "id")),
@@ -923,29 +854,16 @@ static void on_retried(PGresult *res, const char *err, void *arg)
 
 static void handle_retry(struct pr_request *r, const char *id)
 {
-	const struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
-	const char *actor = evhttp_find_header(h, "X-Payroute-Actor");
-	const char *note = evhttp_find_header(h, "X-Payroute-Note");
+	const char *actor, *note;
 	const char *p[3];
 
-	if (actor && !printable(actor, 64)) {
-		reply_err(r, 400, "bad_request", NULL,
-			  "X-Payroute-Actor: 1 to 64 printable ASCII "
-			  "characters");
+	if (pr_api_audit_headers(r, &actor, &note) < 0)
 		return;
-	}
-	if (note && !text_ok(note, MAX_NOTE)) {
-		reply_err(r, 400, "bad_request", NULL,
-			  "X-Payroute-Note: at most %d characters, no control "
-			  "characters",
-			  MAX_NOTE);
-		return;
-	}
 	p[0] = id;
 	p[1] = actor ? actor : "admin";
 	p[2] = note;
 	if (pr_db_query(r->d->db, retry_sql, 3, p, on_retried, r) < 0)
-		store_unavailable(r);
+		pr_api_store_unavailable(r);
 }
 
 int pr_outbox_api_handle(struct pr_request *r)
@@ -964,7 +882,7 @@ int pr_outbox_api_handle(struct pr_request *r)
 		if (get)
 			handle_list(r);
 		else
-			method_not_allowed(r, "GET");
+			pr_api_method_not_allowed(r, "GET");
 		return 1;
 	}
 	if (*rest != '/')
@@ -980,7 +898,7 @@ int pr_outbox_api_handle(struct pr_request *r)
 		goto not_found;
 	if (!slash) {
 		if (!get) {
-			method_not_allowed(r, "GET");
+			pr_api_method_not_allowed(r, "GET");
 			return 1;
 		}
 		p[0] = id;
@@ -990,17 +908,18 @@ int pr_outbox_api_handle(struct pr_request *r)
 					     "merchant_notifications n WHERE "
 					     "n.id = $1::bigint",
 				1, p, on_one, r) < 0)
-			store_unavailable(r);
+			pr_api_store_unavailable(r);
 		return 1;
 	}
 	if (strcmp(slash, "/retry") == 0) {
 		if (c == EVHTTP_REQ_POST)
 			handle_retry(r, id);
 		else
-			method_not_allowed(r, "POST");
+			pr_api_method_not_allowed(r, "POST");
 		return 1;
 	}
 not_found:
-	reply_err(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
+	pr_api_reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
+			 r->path);
 	return 1;
 }

@@ -44,6 +44,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "apiutil.h"
 #include "crypto.h"
 #include "log.h"
 #include "merchants.h"
@@ -57,15 +58,6 @@
 #define LIST_MAX 100
 
 /* ------------------------------------------------------------- replies */
-
-static void reply_field(struct pr_request *r, const char *field,
-			const char *msg)
-{
-	pr_request_reply(r, 400,
-			 json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
-				   "invalid_field", "message", msg, "field",
-				   field));
-}
 
 static void reply_store_down(struct pr_request *r, const char *what)
 {
@@ -675,24 +667,6 @@ static void on_inserted(PGresult *res, const char *err, void *arg)
 	try_next(p);
 }
 
-static void new_id(char out[33], int64_t now_ms)
-{
-	unsigned char rnd[8];
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	out[o++] = 'P';
-	for (int shift = 44; shift >= 0; shift -= 4)
-		out[o++] = hex[(now_ms >> shift) & 0xf];
-	if (pr_random_bytes(rnd, sizeof(rnd)) < 0)
-		memset(rnd, 0, sizeof(rnd));
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		out[o++] = hex[rnd[i] >> 4];
-		out[o++] = hex[rnd[i] & 0xf];
-	}
-	out[o] = '\0';
-}
-
 /* Routes, then inserts the order. */
 static void pay_start(struct pay *p)
 {
@@ -719,7 +693,7 @@ static void pay_start(struct pay *p)
 			  "the payment cannot be routed: %s", strerror(-rc));
 		return;
 	}
-	new_id(p->id, p->now_ms);
+	pr_order_new_id('P', p->now_ms, p->id);
 	evhttp_connection_get_peer(evhttp_request_get_connection(p->r->req),
 				   &ip, &(ev_uint16_t){ 0 });
 	trace = json_dumps(p->trace, JSON_COMPACT);
@@ -883,7 +857,7 @@ static void create_payment(struct pay *p)
 	if (pr_payreq_parse(body, &p->req, NULL, field, sizeof(field), err,
 			    sizeof(err)) < 0) {
 		json_decref(body);
-		reply_field(p->r, field, err);
+		pr_api_reply_field(p->r, field, "%s", err);
 		pay_free(p);
 		return;
 	}
@@ -893,7 +867,7 @@ static void create_payment(struct pay *p)
 			 "expire_seconds: at most %d (payments.max_expire_"
 			 "seconds)",
 			 cfg->pay_max_expire_s);
-		reply_field(p->r, "expire_seconds", err);
+		pr_api_reply_field(p->r, "expire_seconds", "%s", err);
 		pay_free(p);
 		return;
 	}
@@ -924,9 +898,9 @@ static void create_payment(struct pay *p)
 		return;
 	}
 	if (!idem_key_ok(key)) {
-		reply_field(p->r, "Idempotency-Key",
-			    "Idempotency-Key: 1 to 255 printable ASCII "
-			    "characters without spaces");
+		pr_api_reply_field(p->r, "Idempotency-Key",
+				   "Idempotency-Key: 1 to 255 printable ASCII "
+				   "characters without spaces");
 		pay_free(p);
 		return;
 	}
@@ -1190,7 +1164,7 @@ int pr_payments_handle(struct pr_request *r)
 						      "merchant_order_no")) ||
 			    !*no || strlen(no) >= sizeof(a->order_no)) {
 				evhttp_clear_headers(&q);
-				reply_field(
+				pr_api_reply_field(
 					r, "merchant_order_no",
 					"merchant_order_no: required query "
 					"parameter (GET "
@@ -1302,12 +1276,19 @@ int pr_payments_admin_handle(struct pr_request *r)
 		"jsonb_build_object('kind', c.kind, 'id', c.order_id, "
 		"'checks', c.checks, 'reason', c.attention_reason, "
 		"'last_result', c.last_result, 'since', c.updated_at, "
-		"'status', p.status, 'channel', p.channel, 'amount', p.amount, "
-		"'currency', p.currency, 'merchant_id', p.merchant_id, "
-		"'merchant_order_no', p.merchant_order_no) ORDER BY "
+		"'status', coalesce(p.status, r.status, w.status), "
+		"'channel', coalesce(p.channel, r.channel, w.channel), "
+		"'amount', coalesce(p.amount, r.amount, w.amount), "
+		"'currency', coalesce(p.currency, r.currency, w.currency), "
+		"'merchant_id', coalesce(p.merchant_id, r.merchant_id, "
+		"w.merchant_id), 'merchant_no', coalesce(p.merchant_order_no, "
+		"r.merchant_refund_no, w.merchant_withdrawal_no)) ORDER BY "
 		"c.updated_at), '[]'))::text "
-		"FROM order_checks c LEFT JOIN payments p "
-		"ON c.kind = 'payment' AND p.id = c.order_id "
+		"FROM order_checks c "
+		"LEFT JOIN payments p ON c.kind = 'payment' AND p.id = c.order_id "
+		"LEFT JOIN refunds r ON c.kind = 'refund' AND r.id = c.order_id "
+		"LEFT JOIN withdrawals w ON c.kind = 'withdrawal' "
+		"AND w.id = c.order_id "
 		"WHERE c.attention";
 	const char *m = pr_http_method(r->req);
 	const char *params[1];

@@ -41,6 +41,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin.h"
+#include "apiutil.h"
 #include "catalogue.h"
 #include "codemap.h"
 #include "crypto.h"
@@ -50,32 +51,11 @@
 #include "services.h"
 
 #define MASKED "********"
-#define MAX_NOTE 512
 #define MAX_RULES 1000
 /* Every policy write takes this transaction-level advisory lock. */
 #define POLICY_LOCK_KEY "7291046533"
 
 /* ------------------------------------------------------------- replies */
-
-static void reply_err(struct pr_request *r, int status, const char *code,
-		      const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static void reply_err(struct pr_request *r, int status, const char *code,
-		      const char *field, const char *fmt, ...)
-{
-	char msg[768];
-	json_t *e;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	e = json_pack("{s:s,s:s}", "code", code, "message", msg);
-	if (e && field)
-		json_object_set_new(e, "field", json_string(field));
-	pr_request_reply(r, status, json_pack("{s:o}", "error", e));
-}
 
 /* The field path of a parser message "limits.txn_max: must be ..." (the
  * part before the first ": "), or "" when there is none. */
@@ -96,102 +76,11 @@ static void err_field(const char *err, char *field, size_t len)
 	field[n] = '\0';
 }
 
-static void store_unavailable(struct pr_request *r)
-{
-	reply_err(r, 503, "store_unavailable", NULL,
-		  "the store (PostgreSQL) is unavailable; retry later");
-}
-
-/* The SQLSTATE of a db.c error "message (SQLSTATE xxxxx)", or "". */
-static void err_sqlstate(const char *err, char state[6])
-{
-	const char *p = err ? strstr(err, "(SQLSTATE ") : NULL;
-
-	state[0] = '\0';
-	if (p && strlen(p) >= 16) {
-		memcpy(state, p + 10, 5);
-		state[5] = '\0';
-	}
-}
-
-/* Answers a failed statement: constraint violations are the client's,
- * connection trouble is 503, the rest 500. */
-static void reply_db_error(struct pr_request *r, const char *what,
-			   const char *err)
-{
-	char st[6];
-
-	err_sqlstate(err, st);
-	if (!st[0] || strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 ||
-	    strncmp(st, "53", 2) == 0 || strcmp(st, "40001") == 0 ||
-	    strcmp(st, "40P01") == 0) {
-		pr_warn("policy: %s: %s", what,
-			err ? err : "store unavailable");
-		store_unavailable(r);
-	} else if (strcmp(st, "23514") == 0 || strcmp(st, "23502") == 0) {
-		reply_err(r, 400, "constraint_violation", NULL, "%s", err);
-	} else if (strcmp(st, "23505") == 0) {
-		reply_err(r, 409, "conflict", NULL, "%s", err);
-	} else if (strcmp(st, "23503") == 0) {
-		reply_err(r, 409, "in_use", NULL, "%s", err);
-	} else if (strcmp(st, "P0002") == 0) {
-		reply_err(r, 404, "not_found", NULL, "%s", err);
-	} else if (strncmp(st, "22", 2) == 0) {
-		reply_err(r, 400, "invalid_value", NULL, "%s", err);
-	} else {
-		pr_err("policy: %s: %s", what, err);
-		reply_err(r, 500, "internal", NULL, "%s: %s", what, err);
-	}
-}
-
 /* ------------------------------------------------------------ requests */
 
 static enum evhttp_cmd_type cmd_of(struct pr_request *r)
 {
 	return evhttp_request_get_command(r->req);
-}
-
-static void method_not_allowed(struct pr_request *r, const char *allowed)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-			  allowed);
-	reply_err(r, 405, "method_not_allowed", NULL,
-		  "%s is not allowed on %s (allowed: %s)",
-		  pr_http_method(r->req), r->path, allowed);
-}
-
-static const char *req_header(struct pr_request *r, const char *name)
-{
-	return evhttp_find_header(evhttp_request_get_input_headers(r->req),
-				  name);
-}
-
-/* 1 when s is 1..max bytes of printable ASCII. */
-static int printable(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			return 0;
-	}
-	return 1;
-}
-
-/* 1 when s contains no control characters and is at most max bytes. */
-static int text_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-			return 0;
-	}
-	return 1;
 }
 
 static int code_ok(const char *s)
@@ -206,21 +95,6 @@ static int code_ok(const char *s)
 			return 0;
 	}
 	return 1;
-}
-
-/* Reads the JSON body; answers and returns NULL when it is unusable. */
-static json_t *read_body(struct pr_request *r)
-{
-	char err[256];
-	int status = 400;
-	json_t *j = pr_http_read_json(r->req, &status, err, sizeof(err));
-
-	if (!j)
-		reply_err(r, status,
-			  status == 415 ? "unsupported_media_type" :
-					  "bad_request",
-			  NULL, "%s", err);
-	return j;
 }
 
 static const char *instance_id(void)
@@ -392,7 +266,7 @@ static void pw_abort(struct pw *w)
 		pr_request_reply(r, w->fail_status, w->fail_body);
 		w->fail_body = NULL;
 	} else {
-		reply_err(r, 500, "internal", NULL, "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 	}
 	pw_free(w);
 }
@@ -410,7 +284,7 @@ static void pw_db_failed(struct pw *w, const char *err)
 	w->conn = NULL;
 	snprintf(what, sizeof(what), "%s %s (%s)", w->ops->action, w->ops->kind,
 		 step_names[w->step]);
-	reply_db_error(r, what, err);
+	pr_api_reply_db_error(r, "policy", what, err);
 	pw_free(w);
 }
 
@@ -629,30 +503,18 @@ static void on_acquired(struct pr_db_conn *conn, const char *err, void *arg)
 static struct pw *pw_new(struct pr_request *r, const struct pw_ops *ops,
 			 const char *key, json_t *body)
 {
-	const char *actor = req_header(r, "X-Payroute-Actor");
-	const char *note = req_header(r, "X-Payroute-Note");
+	const char *actor, *note;
 	struct pw *w;
 
-	if (actor && !printable(actor, 64)) {
+	if (pr_api_audit_headers(r, &actor, &note) < 0) {
 		json_decref(body);
-		reply_err(r, 400, "bad_request", NULL,
-			  "X-Payroute-Actor: 1 to 64 printable ASCII "
-			  "characters");
-		return NULL;
-	}
-	if (note && !text_ok(note, MAX_NOTE)) {
-		json_decref(body);
-		reply_err(r, 400, "bad_request", NULL,
-			  "X-Payroute-Note: at most %d characters, no control "
-			  "characters",
-			  MAX_NOTE);
 		return NULL;
 	}
 	w = calloc(1, sizeof(*w));
 	if (!w || (note && !(w->note = strdup(note)))) {
 		free(w);
 		json_decref(body);
-		reply_err(r, 500, "internal", NULL, "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		return NULL;
 	}
 	w->r = r;
@@ -673,7 +535,7 @@ static void pw_go(struct pw *w)
 
 	if (pr_db_acquire(r->d->db, on_acquired, w) < 0) {
 		pw_free(w);
-		store_unavailable(r);
+		pr_api_store_unavailable(r);
 	}
 }
 
@@ -975,7 +837,7 @@ static void on_channels(PGresult *res, const char *err, void *arg)
 	size_t i;
 
 	if (!res) {
-		reply_db_error(r, "list channels", err);
+		pr_api_reply_db_error(r, "policy", "list channels", err);
 		return;
 	}
 	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
@@ -983,7 +845,8 @@ static void on_channels(PGresult *res, const char *err, void *arg)
 	if (!arr || !out) {
 		json_decref(arr);
 		json_decref(out);
-		reply_err(r, 500, "internal", NULL, "cannot read the channels");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the channels");
 		return;
 	}
 	json_array_foreach(arr, i, ch)
@@ -998,16 +861,17 @@ static void on_channel(PGresult *res, const char *err, void *arg)
 	json_t *ch;
 
 	if (!res) {
-		reply_db_error(r, "read channel", err);
+		pr_api_reply_db_error(r, "policy", "read channel", err);
 		return;
 	}
 	if (PQntuples(res) < 1) {
-		reply_err(r, 404, "not_found", NULL, "no such channel");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such channel");
 		return;
 	}
 	ch = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!ch) {
-		reply_err(r, 500, "internal", NULL, "cannot read the channel");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the channel");
 		return;
 	}
 	pr_request_reply(r, 200, chan_masked(ch));
@@ -1018,7 +882,7 @@ static void query_or_503(struct pr_request *r, const char *sql, int n,
 			 const char *const *p, pr_db_cb cb)
 {
 	if (pr_db_query(r->d->db, sql, n, p, cb, r) < 0)
-		store_unavailable(r);
+		pr_api_store_unavailable(r);
 }
 
 static void handle_channels(struct pr_request *r, const char *rest)
@@ -1039,20 +903,21 @@ static void handle_channels(struct pr_request *r, const char *rest)
 		} else if (c == EVHTTP_REQ_POST) {
 			const char *cd;
 
-			if (!(body = read_body(r)))
+			if (!(body = pr_api_read_body(r)))
 				return;
 			cd = json_string_value(json_object_get(body, "code"));
 			if (!cd || !code_ok(cd)) {
 				json_decref(body);
-				reply_err(r, 400, "invalid_field", "code",
-					  "code: required, 1 to 64 of a-z, "
-					  "0-9 and _");
+				pr_api_reply_err(
+					r, 400, "invalid_field", "code",
+					"code: required, 1 to 64 of a-z, "
+					"0-9 and _");
 				return;
 			}
 			snprintf(code, sizeof(code), "%s", cd);
 			pw_start(r, &chan_create_ops, code, body);
 		} else {
-			method_not_allowed(r, "GET, POST");
+			pr_api_method_not_allowed(r, "GET, POST");
 		}
 		return;
 	}
@@ -1072,19 +937,20 @@ static void handle_channels(struct pr_request *r, const char *rest)
 		if (strcmp(slash, "/status") != 0)
 			goto not_found;
 		if (c != EVHTTP_REQ_POST) {
-			method_not_allowed(r, "POST");
+			pr_api_method_not_allowed(r, "POST");
 			return;
 		}
-		if (!(body = read_body(r)))
+		if (!(body = pr_api_read_body(r)))
 			return;
 		st = json_object_get(body, "status");
 		if (json_object_size(body) != 1 || !json_is_string(st) ||
 		    (strcmp(json_string_value(st), "online") != 0 &&
 		     strcmp(json_string_value(st), "offline") != 0)) {
 			json_decref(body);
-			reply_err(r, 400, "invalid_field", "status",
-				  "status: the body is {\"status\": "
-				  "\"online\"} or {\"status\": \"offline\"}");
+			pr_api_reply_err(
+				r, 400, "invalid_field", "status",
+				"status: the body is {\"status\": "
+				"\"online\"} or {\"status\": \"offline\"}");
 			return;
 		}
 		pw_start(r, &chan_status_ops, code, body);
@@ -1100,7 +966,7 @@ static void handle_channels(struct pr_request *r, const char *rest)
 			     1, p, on_channel);
 		return;
 	case EVHTTP_REQ_PUT:
-		if (!(body = read_body(r)))
+		if (!(body = pr_api_read_body(r)))
 			return;
 		pw_start(r, &chan_update_ops, code, body);
 		return;
@@ -1108,11 +974,12 @@ static void handle_channels(struct pr_request *r, const char *rest)
 		pw_start(r, &chan_delete_ops, code, NULL);
 		return;
 	default:
-		method_not_allowed(r, "GET, PUT, DELETE");
+		pr_api_method_not_allowed(r, "GET, PUT, DELETE");
 		return;
 	}
 not_found:
-	reply_err(r, 404, "not_found", NULL, "no such endpoint: %s", r->path);
+	pr_api_reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
+			 r->path);
 }
 
 /* ---------------------------------------------------------- whitelist */
@@ -1226,7 +1093,7 @@ static const struct pw_ops wl_delete_ops = {
 static void wl_post(struct pr_request *r)
 {
 	const struct pr_config *cfg = r->gen->config;
-	json_t *body = read_body(r), *v;
+	json_t *body = pr_api_read_body(r), *v;
 	const char *kind, *value, *channel, *note = "", *expires = NULL;
 	const char *k;
 	unsigned char mac[32];
@@ -1241,39 +1108,40 @@ static void wl_post(struct pr_request *r)
 		if (strcmp(k, "kind") && strcmp(k, "value") &&
 		    strcmp(k, "channel") && strcmp(k, "note") &&
 		    strcmp(k, "expires_at")) {
-			reply_err(r, 400, "invalid_field", k,
-				  "%s: unknown key (known: kind, value, "
-				  "channel, note, expires_at)",
-				  k);
+			pr_api_reply_err(r, 400, "invalid_field", k,
+					 "%s: unknown key (known: kind, value, "
+					 "channel, note, expires_at)",
+					 k);
 			goto out;
 		}
 	}
 	kind = json_string_value(json_object_get(body, "kind"));
 	if (!kind || (strcmp(kind, "card_no") && strcmp(kind, "buyer_id") &&
 		      strcmp(kind, "seller_id"))) {
-		reply_err(r, 400, "invalid_field", "kind",
-			  "kind: one of card_no, buyer_id, seller_id");
+		pr_api_reply_err(r, 400, "invalid_field", "kind",
+				 "kind: one of card_no, buyer_id, seller_id");
 		goto out;
 	}
 	value = json_string_value(json_object_get(body, "value"));
 	if (!value) {
-		reply_err(r, 400, "invalid_field", "value",
-			  "value: required, a string");
+		pr_api_reply_err(r, 400, "invalid_field", "value",
+				 "value: required, a string");
 		goto out;
 	}
 	channel = json_string_value(json_object_get(body, "channel"));
 	if (!channel || !code_ok(channel)) {
-		reply_err(r, 400, "invalid_field", "channel",
-			  "channel: required, a channel code");
+		pr_api_reply_err(r, 400, "invalid_field", "channel",
+				 "channel: required, a channel code");
 		goto out;
 	}
 	v = json_object_get(body, "note");
 	if (v && !json_is_null(v)) {
 		note = json_string_value(v);
-		if (!note || !text_ok(note, MAX_NOTE)) {
-			reply_err(r, 400, "invalid_field", "note",
-				  "note: a string of at most %d characters",
-				  MAX_NOTE);
+		if (!note || !pr_api_text_ok(note, PR_API_MAX_NOTE)) {
+			pr_api_reply_err(
+				r, 400, "invalid_field", "note",
+				"note: a string of at most %d characters",
+				PR_API_MAX_NOTE);
 			goto out;
 		}
 	}
@@ -1281,9 +1149,9 @@ static void wl_post(struct pr_request *r)
 	if (v && !json_is_null(v)) {
 		expires = json_string_value(v);
 		if (!expires || !rfc3339_ok(expires)) {
-			reply_err(r, 400, "invalid_field", "expires_at",
-				  "expires_at: an RFC 3339 time "
-				  "(2025-12-31T16:00:00Z) or null");
+			pr_api_reply_err(r, 400, "invalid_field", "expires_at",
+					 "expires_at: an RFC 3339 time "
+					 "(2025-12-31T16:00:00Z) or null");
 			goto out;
 		}
 	}
@@ -1294,32 +1162,35 @@ static void wl_post(struct pr_request *r)
 		for (size_t i = 0; digits && i < n; i++)
 			digits = isdigit((unsigned char)value[i]) != 0;
 		if (!digits) {
-			reply_err(r, 400, "invalid_field", "value",
-				  "value: a card number is 12 to 19 digits "
-				  "(no spaces)");
+			pr_api_reply_err(
+				r, 400, "invalid_field", "value",
+				"value: a card number is 12 to 19 digits "
+				"(no spaces)");
 			goto out;
 		}
 		if (!cfg->has_secret_key) {
-			reply_err(r, 409, "not_configured", NULL,
-				  "secrets.key_file is not configured: card "
-				  "numbers are stored only as an HMAC with "
-				  "that key");
+			pr_api_reply_err(
+				r, 409, "not_configured", NULL,
+				"secrets.key_file is not configured: card "
+				"numbers are stored only as an HMAC with "
+				"that key");
 			goto out;
 		}
 		if (pr_hmac_sha256(cfg->secret_key, sizeof(cfg->secret_key),
 				   value, n, mac) < 0 ||
 		    !(hmac = pr_hex_encode(mac, sizeof(mac)))) {
-			reply_err(r, 500, "internal", NULL,
-				  "cannot compute the card's HMAC");
+			pr_api_reply_err(r, 500, "internal", NULL,
+					 "cannot compute the card's HMAC");
 			goto out;
 		}
 		memcpy(hint, value + n - 4, 4);
 		/* wipe the number from the parsed body */
 		memset((char *)value, 'x', n);
 		value = hmac;
-	} else if (!text_ok(value, 256) || !*value) {
-		reply_err(r, 400, "invalid_field", "value",
-			  "value: 1 to 256 characters, no control characters");
+	} else if (!pr_api_text_ok(value, 256) || !*value) {
+		pr_api_reply_err(
+			r, 400, "invalid_field", "value",
+			"value: 1 to 256 characters, no control characters");
 		goto out;
 	}
 	snprintf(chan, sizeof(chan), "%s", channel);
@@ -1332,7 +1203,7 @@ static void wl_post(struct pr_request *r)
 	    pw_param(w, note) < 0 || pw_param(w, expires) < 0 ||
 	    pw_param(w, w->actor) < 0) {
 		pw_free(w);
-		reply_err(r, 500, "internal", NULL, "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	pw_go(w);
@@ -1350,13 +1221,13 @@ static void on_whitelist(PGresult *res, const char *err, void *arg)
 	json_t *arr;
 
 	if (!res) {
-		reply_db_error(r, "list whitelist", err);
+		pr_api_reply_db_error(r, "policy", "list whitelist", err);
 		return;
 	}
 	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!arr) {
-		reply_err(r, 500, "internal", NULL,
-			  "cannot read the whitelist");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the whitelist");
 		return;
 	}
 	pr_request_reply(r, 200, json_pack("{s:o}", "whitelist", arr));
@@ -1377,21 +1248,21 @@ static void handle_whitelist(struct pr_request *r, const char *rest)
 		else if (c == EVHTTP_REQ_POST)
 			wl_post(r);
 		else
-			method_not_allowed(r, "GET, POST");
+			pr_api_method_not_allowed(r, "GET, POST");
 		return;
 	}
 	n = strlen(rest);
 	if (rest[0] != '/' || n < 2 || n > 19 ||
 	    strspn(rest + 1, "0123456789") != n - 1) {
-		reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
-			  r->path);
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such endpoint: %s", r->path);
 		return;
 	}
 	snprintf(id, sizeof(id), "%s", rest + 1);
 	if (c == EVHTTP_REQ_DELETE)
 		pw_start(r, &wl_delete_ops, id, NULL);
 	else
-		method_not_allowed(r, "DELETE");
+		pr_api_method_not_allowed(r, "DELETE");
 }
 
 /* ------------------------------------------------------------- rules */
@@ -1543,12 +1414,13 @@ static void on_rules(PGresult *res, const char *err, void *arg)
 	json_t *arr;
 
 	if (!res) {
-		reply_db_error(r, "list rules", err);
+		pr_api_reply_db_error(r, "policy", "list rules", err);
 		return;
 	}
 	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!arr) {
-		reply_err(r, 500, "internal", NULL, "cannot read the rules");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the rules");
 		return;
 	}
 	pr_request_reply(r, 200, json_pack("{s:o}", "rules", arr));
@@ -1562,10 +1434,10 @@ static void handle_rules(struct pr_request *r)
 	if (c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD) {
 		query_or_503(r, rules_list_sql, 0, NULL, on_rules);
 	} else if (c == EVHTTP_REQ_PUT) {
-		if ((body = read_body(r)))
+		if ((body = pr_api_read_body(r)))
 			pw_start(r, &rules_ops, "rules", body);
 	} else {
-		method_not_allowed(r, "GET, PUT");
+		pr_api_method_not_allowed(r, "GET, PUT");
 	}
 }
 
@@ -1694,7 +1566,7 @@ static int code_put_written(struct pw *w, PGresult *res)
  * writes it normalised (defaults filled in). */
 static void code_put(struct pr_request *r)
 {
-	json_t *body = read_body(r), *norm = NULL;
+	json_t *body = pr_api_read_body(r), *norm = NULL;
 	struct pr_code c;
 	char err[512], field[64];
 	struct pw *w;
@@ -1703,8 +1575,8 @@ static void code_put(struct pr_request *r)
 		return;
 	if (pr_code_override_check(body, &c, err, sizeof(err)) < 0) {
 		err_field(err, field, sizeof(field));
-		reply_err(r, 400, "invalid_field", field[0] ? field : NULL,
-			  "%s", err);
+		pr_api_reply_err(r, 400, "invalid_field",
+				 field[0] ? field : NULL, "%s", err);
 		goto out;
 	}
 	norm = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s}", "channel",
@@ -1714,7 +1586,7 @@ static void code_put(struct pr_request *r)
 			 "category", pr_category_name(c.category), "message_en",
 			 c.message_en, "message_zh", c.message_zh);
 	if (!norm) {
-		reply_err(r, 500, "internal", NULL, "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	w = pw_new(r, &code_create_ops, c.owner, norm);
@@ -1723,7 +1595,7 @@ static void code_put(struct pr_request *r)
 		goto out;
 	if (code_key(w, c.owner, c.op, c.code, c.sub_code) < 0) {
 		pw_free(w);
-		reply_err(r, 500, "internal", NULL, "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	pw_go(w);
@@ -1766,8 +1638,8 @@ static int query_args(struct pr_request *r, struct evkeyvalq *args)
 
 	TAILQ_INIT(args);
 	if (q && evhttp_parse_query_str(q, args) < 0) {
-		reply_err(r, 400, "bad_request", NULL,
-			  "the query string cannot be parsed");
+		pr_api_reply_err(r, 400, "bad_request", NULL,
+				 "the query string cannot be parsed");
 		return -1;
 	}
 	return 0;
@@ -1790,11 +1662,12 @@ static void code_delete(struct pr_request *r)
 		if (i == 3 && (!v[i] || !*v[i]))
 			v[i] = "*";
 		if (!v[i] || !*v[i] || strlen(v[i]) > max[i]) {
-			reply_err(r, 400, "invalid_field", names[i],
-				  "%s: required in the query string, at "
-				  "most %zu bytes (channel, op, code, and "
-				  "sub_code, which defaults to *)",
-				  names[i], max[i]);
+			pr_api_reply_err(
+				r, 400, "invalid_field", names[i],
+				"%s: required in the query string, at "
+				"most %zu bytes (channel, op, code, and "
+				"sub_code, which defaults to *)",
+				names[i], max[i]);
 			goto out;
 		}
 	}
@@ -1803,7 +1676,7 @@ static void code_delete(struct pr_request *r)
 		goto out;
 	if (code_key(w, v[0], v[1], v[2], v[3]) < 0) {
 		pw_free(w);
-		reply_err(r, 500, "internal", NULL, "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	pw_go(w);
@@ -1817,13 +1690,13 @@ static void on_overrides(PGresult *res, const char *err, void *arg)
 	json_t *arr;
 
 	if (!res) {
-		reply_db_error(r, "list code overrides", err);
+		pr_api_reply_db_error(r, "policy", "list code overrides", err);
 		return;
 	}
 	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!arr) {
-		reply_err(r, 500, "internal", NULL,
-			  "cannot read the code overrides");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the code overrides");
 		return;
 	}
 	pr_request_reply(r, 200, json_pack("{s:o}", "overrides", arr));
@@ -1845,18 +1718,18 @@ static void code_effective(struct pr_request *r, const char *code)
 	json_t *rows;
 
 	if (!ch) {
-		reply_err(r, 404, "not_found", "channel", "no channel named %s",
-			  code);
+		pr_api_reply_err(r, 404, "not_found", "channel",
+				 "no channel named %s", code);
 		return;
 	}
 	if (!r->gen->codes) {
-		reply_err(r, 503, "not_loaded", NULL,
-			  "the result codes are not loaded yet");
+		pr_api_reply_err(r, 503, "not_loaded", NULL,
+				 "the result codes are not loaded yet");
 		return;
 	}
 	rows = pr_codemap_to_json(r->gen->codes, ch->driver, ch->code);
 	if (!rows) {
-		reply_err(r, 500, "internal", NULL, "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	pr_request_reply(r, 200,
@@ -1874,13 +1747,13 @@ static void on_unmapped(PGresult *res, const char *err, void *arg)
 	size_t i;
 
 	if (!res) {
-		reply_db_error(r, "list unmapped codes", err);
+		pr_api_reply_db_error(r, "policy", "list unmapped codes", err);
 		return;
 	}
 	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!arr) {
-		reply_err(r, 500, "internal", NULL,
-			  "cannot read the unmapped codes");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the unmapped codes");
 		return;
 	}
 	/* What the current tables say now (an override may have been added
@@ -1921,8 +1794,8 @@ static int code_read_args(struct pr_request *r, struct evkeyvalq *args,
 	channel[0] = '\0';
 	if ((v = evhttp_find_header(args, "channel")) && *v) {
 		if (!code_ok(v)) {
-			reply_err(r, 404, "not_found", "channel",
-				  "no channel named %s", v);
+			pr_api_reply_err(r, 404, "not_found", "channel",
+					 "no channel named %s", v);
 			return -1;
 		}
 		snprintf(channel, clen, "%s", v);
@@ -1930,8 +1803,8 @@ static int code_read_args(struct pr_request *r, struct evkeyvalq *args,
 	if ((v = evhttp_find_header(args, "limit"))) {
 		n = strtol(v, &end, 10);
 		if (!*v || *end || n < 1 || n > 10000) {
-			reply_err(r, 400, "invalid_field", "limit",
-				  "limit: an integer from 1 to 10000");
+			pr_api_reply_err(r, 400, "invalid_field", "limit",
+					 "limit: an integer from 1 to 10000");
 			return -1;
 		}
 		snprintf(limit, llen, "%ld", n);
@@ -1957,14 +1830,14 @@ static void handle_codes(struct pr_request *r, const char *rest)
 	}
 	if (strcmp(rest, "") != 0 && strcmp(rest, "/overrides") != 0 &&
 	    strcmp(rest, "/unmapped") != 0) {
-		reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
-			  r->path);
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such endpoint: %s", r->path);
 		return;
 	}
 	if (!is_read) {
-		method_not_allowed(r, strcmp(rest, "/overrides") == 0 ?
-					      "GET, PUT, DELETE" :
-					      "GET");
+		pr_api_method_not_allowed(r, strcmp(rest, "/overrides") == 0 ?
+						     "GET, PUT, DELETE" :
+						     "GET");
 		return;
 	}
 	if (query_args(r, &args) < 0)
@@ -2001,13 +1874,13 @@ static void on_audit(PGresult *res, const char *err, void *arg)
 	json_t *arr;
 
 	if (!res) {
-		reply_db_error(r, "read audit log", err);
+		pr_api_reply_db_error(r, "policy", "read audit log", err);
 		return;
 	}
 	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 	if (!arr) {
-		reply_err(r, 500, "internal", NULL,
-			  "cannot read the audit log");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the audit log");
 		return;
 	}
 	pr_request_reply(r, 200, json_pack("{s:o}", "audit", arr));
@@ -2024,13 +1897,13 @@ static void handle_audit(struct pr_request *r)
 	char *end;
 
 	if (cmd_of(r) != EVHTTP_REQ_GET && cmd_of(r) != EVHTTP_REQ_HEAD) {
-		method_not_allowed(r, "GET");
+		pr_api_method_not_allowed(r, "GET");
 		return;
 	}
 	TAILQ_INIT(&args);
 	if (q && evhttp_parse_query_str(q, &args) < 0) {
-		reply_err(r, 400, "bad_request", NULL,
-			  "the query string cannot be parsed");
+		pr_api_reply_err(r, 400, "bad_request", NULL,
+				 "the query string cannot be parsed");
 		return;
 	}
 	p[1] = p[2] = NULL;
@@ -2038,8 +1911,8 @@ static void handle_audit(struct pr_request *r)
 		n = strtol(v, &end, 10);
 		if (!*v || *end || n < 1 || n > 1000) {
 			evhttp_clear_headers(&args);
-			reply_err(r, 400, "invalid_field", "limit",
-				  "limit: an integer from 1 to 1000");
+			pr_api_reply_err(r, 400, "invalid_field", "limit",
+					 "limit: an integer from 1 to 1000");
 			return;
 		}
 		snprintf(limit, sizeof(limit), "%ld", n);

@@ -33,7 +33,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +42,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "apiutil.h"
 #include "crypto.h"
 #include "log.h"
 #include "merchants.h"
@@ -577,25 +577,6 @@ struct rq {
 	int action; /* 0 create, 1 list, 2 get, 3 by number */
 };
 
-static void reply_field(struct pr_request *r, const char *field,
-			const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void reply_field(struct pr_request *r, const char *field,
-			const char *fmt, ...)
-{
-	char msg[300];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	pr_request_reply(r, 400,
-			 json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
-				   "invalid_field", "message", msg, "field",
-				   field));
-}
-
 static void on_created_sent(int rc, struct rf_row *r, const char *err,
 			    void *arg)
 {
@@ -716,8 +697,8 @@ static void on_create(PGresult *res, const char *err, void *arg)
 		pr_request_error(r, 409, "payment_not_refundable",
 				 "only a succeeded payment can be refunded");
 	else if (strcmp(result, "currency") == 0)
-		reply_field(r, "currency",
-			    "currency: must be the payment's currency");
+		pr_api_reply_field(r, "currency",
+				   "currency: must be the payment's currency");
 	else
 		pr_request_reply(
 			r, 422,
@@ -731,25 +712,6 @@ static void on_create(PGresult *res, const char *err, void *arg)
 	free(c);
 }
 
-static void new_refund_id(char out[33])
-{
-	static const char hex[] = "0123456789ABCDEF";
-	unsigned char rnd[8];
-	int64_t now = pr_now_ms();
-	size_t o = 0;
-
-	out[o++] = 'R';
-	for (int shift = 44; shift >= 0; shift -= 4)
-		out[o++] = hex[(now >> shift) & 0xf];
-	if (pr_random_bytes(rnd, sizeof(rnd)) < 0)
-		memset(rnd, 0, sizeof(rnd));
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		out[o++] = hex[rnd[i] >> 4];
-		out[o++] = hex[rnd[i] & 0xf];
-	}
-	out[o] = '\0';
-}
-
 static int str_field(json_t *j, const char *name, int required, size_t max,
 		     const char *charset_extra, char *out, size_t outlen,
 		     struct pr_request *r)
@@ -759,7 +721,7 @@ static int str_field(json_t *j, const char *name, int required, size_t max,
 
 	if (!v || json_is_null(v)) {
 		if (required) {
-			reply_field(r, name, "%s: required", name);
+			pr_api_reply_field(r, name, "%s: required", name);
 			return -1;
 		}
 		out[0] = '\0';
@@ -767,18 +729,20 @@ static int str_field(json_t *j, const char *name, int required, size_t max,
 	}
 	s = json_string_value(v);
 	if (!s || !*s || strlen(s) > max || strlen(s) >= outlen) {
-		reply_field(r, name, "%s: a string of 1 to %zu characters",
-			    name, max);
+		pr_api_reply_field(r, name,
+				   "%s: a string of 1 to %zu characters", name,
+				   max);
 		return -1;
 	}
 	if (charset_extra)
 		for (const char *q = s; *q; q++)
 			if (!isalnum((unsigned char)*q) &&
 			    !strchr(charset_extra, *q)) {
-				reply_field(r, name,
-					    "%s: only letters, digits and "
-					    "'%s'",
-					    name, charset_extra);
+				pr_api_reply_field(
+					r, name,
+					"%s: only letters, digits and "
+					"'%s'",
+					name, charset_extra);
 				return -1;
 			}
 	snprintf(out, outlen, "%s", s);
@@ -817,7 +781,7 @@ static void create_refund(struct rq *q)
 		for (size_t i = 0; known[i] && !ok; i++)
 			ok = strcmp(key, known[i]) == 0;
 		if (!ok) {
-			reply_field(r, key, "%s: unknown field", key);
+			pr_api_reply_field(r, key, "%s: unknown field", key);
 			json_decref(body);
 			return;
 		}
@@ -833,25 +797,26 @@ static void create_refund(struct rq *q)
 		    0)
 		goto out;
 	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-		reply_field(r, "amount",
-			    "amount: a positive integer (minor units)");
+		pr_api_reply_field(r, "amount",
+				   "amount: a positive integer (minor units)");
 		goto out;
 	}
 	if (strcmp(stage, "pre_delivery") != 0 &&
 	    strcmp(stage, "post_delivery") != 0) {
-		reply_field(r, "stage", "stage: pre_delivery or post_delivery");
+		pr_api_reply_field(r, "stage",
+				   "stage: pre_delivery or post_delivery");
 		goto out;
 	}
 	if (url[0] && strncmp(url, "http://", 7) != 0 &&
 	    strncmp(url, "https://", 8) != 0) {
-		reply_field(r, "notify_url",
-			    "notify_url: an http:// or https:// URL");
+		pr_api_reply_field(r, "notify_url",
+				   "notify_url: an http:// or https:// URL");
 		goto out;
 	}
 	if (cur[0] && (strlen(cur) != 3 || !isupper((unsigned char)cur[0]) ||
 		       !isupper((unsigned char)cur[1]) ||
 		       !isupper((unsigned char)cur[2]))) {
-		reply_field(r, "currency", "currency: an ISO 4217 code");
+		pr_api_reply_field(r, "currency", "currency: an ISO 4217 code");
 		goto out;
 	}
 	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
@@ -871,7 +836,7 @@ static void create_refund(struct rq *q)
 	c->r = r;
 	snprintf(c->hash, sizeof(c->hash), "%s", hex);
 	free(hex);
-	new_refund_id(id);
+	pr_order_new_id('R', pr_now_ms(), id);
 	snprintf(amount, sizeof(amount), "%lld",
 		 (long long)json_integer_value(v));
 	p[0] = id;
@@ -1057,9 +1022,9 @@ int pr_refunds_handle(struct pr_request *r)
 		    !(no = evhttp_find_header(&kq, "merchant_refund_no")) ||
 		    !*no || strlen(no) >= sizeof(q->refund_no)) {
 			evhttp_clear_headers(&kq);
-			reply_field(r, "merchant_refund_no",
-				    "merchant_refund_no: required query "
-				    "parameter");
+			pr_api_reply_field(r, "merchant_refund_no",
+					   "merchant_refund_no: required query "
+					   "parameter");
 			goto done;
 		}
 		snprintf(q->refund_no, sizeof(q->refund_no), "%s", no);
@@ -1363,21 +1328,6 @@ int pr_refund_callback(struct pr_daemon *d, struct pr_generation *gen,
 
 /* --------------------------------------------------------- admin */
 
-static int actor_of(struct pr_request *r, char *actor, size_t alen, char *note,
-		    size_t nlen)
-{
-	struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
-	const char *a = evhttp_find_header(h, "X-Payroute-Actor");
-	const char *n = evhttp_find_header(h, "X-Payroute-Note");
-
-	snprintf(actor, alen, "%s", a && *a ? a : "admin");
-	snprintf(note, nlen, "%s", n ? n : "");
-	for (char *p = actor; *p; p++)
-		if ((unsigned char)*p < 0x20)
-			*p = '?';
-	return 0;
-}
-
 struct act {
 	struct pr_request *r;
 	char actor[65];
@@ -1627,7 +1577,17 @@ int pr_refunds_admin_handle(struct pr_request *r)
 		return 1;
 	}
 	a->r = r;
-	actor_of(r, a->actor, sizeof(a->actor), a->note, sizeof(a->note));
+	{
+		const char *actor = NULL, *note = NULL;
+
+		if (pr_api_audit_headers(r, &actor, &note) < 0) {
+			free(a);
+			return 1;
+		}
+		snprintf(a->actor, sizeof(a->actor), "%s",
+			 actor && *actor ? actor : "admin");
+		snprintf(a->note, sizeof(a->note), "%s", note ? note : "");
+	}
 	a->resend = strcmp(slash, "/resend") == 0;
 	if (!a->resend) {
 		char err[256];
@@ -1648,18 +1608,20 @@ int pr_refunds_admin_handle(struct pr_request *r)
 		for (size_t i = 0; o && outcomes[i] && !ok; i++)
 			ok = strcmp(o, outcomes[i]) == 0;
 		if (!ok) {
-			reply_field(r, "outcome",
-				    "outcome: buyer_contacted, "
-				    "refunded_offline, refunded_by_transfer "
-				    "or cancelled");
+			pr_api_reply_field(
+				r, "outcome",
+				"outcome: buyer_contacted, "
+				"refunded_offline, refunded_by_transfer "
+				"or cancelled");
 		} else if (!n || !*n || strlen(n) > 512) {
-			reply_field(r, "note",
-				    "note: required, 1 to 512 characters (why, "
-				    "for the audit)");
+			pr_api_reply_field(
+				r, "note",
+				"note: required, 1 to 512 characters (why, "
+				"for the audit)");
 			ok = 0;
 		} else if (w && (strlen(w) > 32 || !id_ok(w, strlen(w)))) {
-			reply_field(r, "withdrawal_id",
-				    "withdrawal_id: a withdrawal id");
+			pr_api_reply_field(r, "withdrawal_id",
+					   "withdrawal_id: a withdrawal id");
 			ok = 0;
 		}
 		if (ok) {

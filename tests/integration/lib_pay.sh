@@ -4,7 +4,10 @@
 #
 #   sim_start                  starts contrib/paysim (SIM=its URL), with
 #                              the test keys; auto_pay off: tests pay with
-#                              sim_pay or script faults with sim_script
+#                              sim_pay or script faults with sim_script.
+#                              SIM_EXTRA (a JSON object, optional) is
+#                              merged over its config (jq '*'), e.g.
+#                              SIM_EXTRA='{"notify_attempts":2}'
 #   sim_script JSON            POST /_sim/script
 #   sim_pay CHANNEL OUT_TRADE_NO   the payer pays (channel: alipay|wechat|bank)
 #   driver_conf DRIVER [bad]   prints a driver_config object for paysim
@@ -47,6 +50,12 @@ sim_start() {
    "public_key":"@$KEYS/bank_merchant_cert.pem"}]},
  "notify_delay_ms":50, "auto_pay":false, "notify_attempts":3}
 EOF
+	if [ -n "${SIM_EXTRA:-}" ]; then
+		jq -s '.[0] * .[1]' "$TEST_DIR/sim.json" - <<<"$SIM_EXTRA" \
+			>"$TEST_DIR/sim.json.new" ||
+			fail "SIM_EXTRA is not a JSON object: $SIM_EXTRA"
+		mv "$TEST_DIR/sim.json.new" "$TEST_DIR/sim.json"
+	fi
 	"$PAYSIM" --config "$TEST_DIR/sim.json" --port 0 >"$TEST_DIR/paysim.out" \
 		2>"$TEST_DIR/paysim.err" &
 	BG_PIDS+=($!)

@@ -18,26 +18,17 @@
 #     daemon stopped during a delivery leaves the row claimed, and it is
 #     delivered by the other once the lease ends.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-PAYSIM=$top_builddir/contrib/paysim/paysim
-[ -x "$PAYSIM" ] || fail "paysim is not built ($PAYSIM)"
-command -v openssl >/dev/null || skip "openssl not found"
+for t in openssl python3; do
+	command -v $t >/dev/null || skip "$t not found"
+done
 
 pg_start
 
 # ------------------------------------------------------------ the sink
-echo '{}' >"$TEST_DIR/sim.json"
-"$PAYSIM" --config "$TEST_DIR/sim.json" --port 0 >"$TEST_DIR/paysim.out" \
-	2>"$TEST_DIR/paysim.err" &
-BG_PIDS+=($!)
-for i in $(seq 50); do
-	grep -q "listening" "$TEST_DIR/paysim.out" 2>/dev/null && break
-	sleep 0.1
-done
-SPORT=$(sed -n 's/^paysim listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TEST_DIR/paysim.out")
-[ -n "$SPORT" ] || { cat "$TEST_DIR/paysim.err" >&2; fail "paysim did not start"; }
-SIM=http://127.0.0.1:$SPORT
+sim_start
 http GET "$SIM/_sim/sink/probe"
 [ "$RESP_CODE" = 200 ] && [ "$(json .count)" = 0 ] ||
 	fail "paysim has no merchant sink (GET /_sim/sink/probe: $RESP_CODE $RESP_BODY)"

@@ -20,7 +20,7 @@ install_drivers "$DRIVER_DIR" alipay wechat bank
 SERVER_EXTRA=', "instance": "inst-a"'
 TOP_EXTRA=',
 	"http_client": { "timeout_ms": 1500, "connect_timeout_ms": 500 },
-	"completion": { "schedule": "1s,1s,1s,1s,2s", "interval_ms": 200, "batch": 4 },
+	"completion": { "schedule": "1s,1s,1s,1s,2s", "interval_ms": 200, "batch": 1 },
 	"notify": { "schedule": "1s", "interval_ms": 200 }'
 write_conf
 daemon_start
@@ -290,10 +290,11 @@ fi
 pass "the store refuses every transition outside the machine and any change of amount"
 
 # --------------------------- two daemons share the completion job
-I1_CONF=$CONF
+A_EXTRA=$TOP_EXTRA
 new_instance b
 install_drivers "$DRIVER_DIR" alipay wechat bank
 SERVER_EXTRA=', "instance": "inst-b"'
+TOP_EXTRA=$A_EXTRA # the same completion settings as a
 write_conf
 daemon_start
 wait_ready

@@ -12,10 +12,9 @@
 # merchant-notification sinks (/_sim/sink/NAME) record and answer as
 # scripted. No PostgreSQL needed.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pay.sh"
 
-PAYSIM=$top_builddir/contrib/paysim/paysim
 DRVTOOL=$top_builddir/tests/interop/drvtool
-KEYS=$top_srcdir/tests/keys
 
 [ -x "$PAYSIM" ] || fail "paysim is not built ($PAYSIM)"
 [ -x "$DRVTOOL" ] || fail "drvtool is not built ($DRVTOOL; make check builds it)"
@@ -68,38 +67,10 @@ done
 RPORT=$(cat "$TEST_DIR/recv.port" 2>/dev/null) || fail "the receiver did not start"
 
 # ------------------------------------------------------------ paysim
-serial_dec() {
-	python3 -c "print(int('$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)', 16))"
-}
-BANK_CID=$(serial_dec "$KEYS/bank_merchant_cert.pem")
-BANK_PCID=$(serial_dec "$KEYS/bank_platform_cert.pem")
-WX_SERIAL=$(openssl x509 -in "$KEYS/wechat_merchant_cert.pem" -noout -serial | cut -d= -f2)
-WX_PSERIAL=$(openssl x509 -in "$KEYS/wechat_platform_cert.pem" -noout -serial | cut -d= -f2)
-APIV3=$(tr -d '\n' <"$KEYS/wechat_apiv3.key")
-
-cat >"$TEST_DIR/sim.json" <<EOF
-{"alipay":{"platform_private_key":"@$KEYS/alipay_platform_private.pem",
-  "apps":[{"app_id":"2021000000000001","app_public_key":"@$KEYS/alipay_app_public.pem"}]},
- "wechat":{"platform_private_key":"@$KEYS/wechat_platform_private.pem",
-  "platform_serial":"$WX_PSERIAL",
-  "merchants":[{"mchid":"1900000001","serial_no":"$WX_SERIAL",
-   "public_key":"@$KEYS/wechat_merchant_public.pem","apiv3_key":"$APIV3"}]},
- "bank":{"platform_private_key":"@$KEYS/bank_platform_private.pem",
-  "platform_cert_id":"$BANK_PCID",
-  "merchants":[{"mer_id":"777290058110048","cert_id":"$BANK_CID",
-   "public_key":"@$KEYS/bank_merchant_cert.pem"}]},
- "notify_delay_ms":50, "auto_pay":false, "notify_attempts":2}
-EOF
-"$PAYSIM" --config "$TEST_DIR/sim.json" --port 0 >"$TEST_DIR/paysim.out" \
-	2>"$TEST_DIR/paysim.err" &
-BG_PIDS+=($!)
-for i in $(seq 50); do
-	grep -q "listening" "$TEST_DIR/paysim.out" 2>/dev/null && break
-	sleep 0.1
-done
-SPORT=$(sed -n 's/^paysim listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TEST_DIR/paysim.out")
-[ -n "$SPORT" ] || { cat "$TEST_DIR/paysim.err" >&2; fail "paysim did not start"; }
-SIM=http://127.0.0.1:$SPORT
+# lib_pay.sh's simulator (it sets BANK_CID, WX_SERIAL, WX_PSERIAL, APIV3),
+# with two notification attempts.
+SIM_EXTRA='{"notify_attempts":2}'
+sim_start
 pass "paysim listens on 127.0.0.1:$SPORT"
 
 # ------------------------------------------------------------ helpers

@@ -573,7 +573,7 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 35);
+	assert_int_equal(n, 37);
 }
 
 /* The restart-only options are the listen addresses, the store's and the

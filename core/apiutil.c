@@ -1,0 +1,174 @@
+/*
+ * apiutil.c - the small pieces the JSON API handlers share (policy_api.c,
+ * merchants.c, outbox.c, payments.c, refunds.c...): one shape of error
+ * answer, one reading of a failed statement's SQLSTATE, one check of the
+ * audit headers. Nothing here keeps state; every answer goes out through
+ * pr_request_reply.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "apiutil.h"
+#include "log.h"
+#include "server.h"
+
+void pr_api_vreply_err(struct pr_request *r, int status, const char *code,
+		       const char *field, const char *fmt, va_list ap)
+{
+	char msg[768];
+	json_t *e;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	e = json_pack("{s:s,s:s}", "code", code, "message", msg);
+	if (e && field)
+		json_object_set_new(e, "field", json_string(field));
+	pr_request_reply(r, status, json_pack("{s:o}", "error", e));
+}
+
+void pr_api_reply_err(struct pr_request *r, int status, const char *code,
+		      const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pr_api_vreply_err(r, status, code, field, fmt, ap);
+	va_end(ap);
+}
+
+void pr_api_reply_field(struct pr_request *r, const char *field,
+			const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pr_api_vreply_err(r, 400, "invalid_field", field, fmt, ap);
+	va_end(ap);
+}
+
+void pr_api_store_unavailable(struct pr_request *r)
+{
+	pr_api_reply_err(r, 503, "store_unavailable", NULL,
+			 "the store (PostgreSQL) is unavailable; retry later");
+}
+
+void pr_api_err_sqlstate(const char *err, char state[6])
+{
+	const char *p = err ? strstr(err, "(SQLSTATE ") : NULL;
+
+	state[0] = '\0';
+	if (p && strlen(p) >= 16) {
+		memcpy(state, p + 10, 5);
+		state[5] = '\0';
+	}
+}
+
+void pr_api_reply_db_error(struct pr_request *r, const char *prefix,
+			   const char *what, const char *err)
+{
+	char st[6];
+
+	pr_api_err_sqlstate(err, st);
+	if (!st[0] || strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 ||
+	    strncmp(st, "53", 2) == 0 || strcmp(st, "40001") == 0 ||
+	    strcmp(st, "40P01") == 0) {
+		pr_warn("%s: %s: %s", prefix, what,
+			err ? err : "store unavailable");
+		pr_api_store_unavailable(r);
+	} else if (strcmp(st, "23514") == 0 || strcmp(st, "23502") == 0) {
+		pr_api_reply_err(r, 400, "constraint_violation", NULL, "%s",
+				 err);
+	} else if (strcmp(st, "23505") == 0) {
+		pr_api_reply_err(r, 409, "conflict", NULL, "%s", err);
+	} else if (strcmp(st, "23503") == 0) {
+		pr_api_reply_err(r, 409, "in_use", NULL, "%s", err);
+	} else if (strcmp(st, "P0002") == 0) {
+		pr_api_reply_err(r, 404, "not_found", NULL, "%s", err);
+	} else if (strncmp(st, "22", 2) == 0) {
+		pr_api_reply_err(r, 400, "invalid_value", NULL, "%s", err);
+	} else {
+		pr_err("%s: %s: %s", prefix, what, err);
+		pr_api_reply_err(r, 500, "internal", NULL, "%s: %s", what, err);
+	}
+}
+
+void pr_api_method_not_allowed(struct pr_request *r, const char *allowed)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
+			  allowed);
+	pr_api_reply_err(r, 405, "method_not_allowed", NULL,
+			 "%s is not allowed on %s (allowed: %s)",
+			 pr_http_method(r->req), r->path, allowed);
+}
+
+const char *pr_api_req_header(struct pr_request *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->req),
+				  name);
+}
+
+int pr_api_printable(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || (max && n > max))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+int pr_api_text_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+json_t *pr_api_read_body(struct pr_request *r)
+{
+	char err[256];
+	int status = 400;
+	json_t *j = pr_http_read_json(r->req, &status, err, sizeof(err));
+
+	if (!j)
+		pr_api_reply_err(r, status,
+				 status == 415 ? "unsupported_media_type" :
+						 "bad_request",
+				 NULL, "%s", err);
+	return j;
+}
+
+int pr_api_audit_headers(struct pr_request *r, const char **actor,
+			 const char **note)
+{
+	*actor = pr_api_req_header(r, "X-Payroute-Actor");
+	*note = pr_api_req_header(r, "X-Payroute-Note");
+	if (*actor && !pr_api_printable(*actor, PR_API_MAX_ACTOR)) {
+		pr_api_reply_err(r, 400, "bad_request", NULL,
+				 "X-Payroute-Actor: 1 to %d printable ASCII "
+				 "characters",
+				 PR_API_MAX_ACTOR);
+		return -EINVAL;
+	}
+	if (*note && !pr_api_text_ok(*note, PR_API_MAX_NOTE)) {
+		pr_api_reply_err(r, 400, "bad_request", NULL,
+				 "X-Payroute-Note: at most %d characters, no "
+				 "control characters",
+				 PR_API_MAX_NOTE);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,100 @@
+/*
+ * apiutil.h - the small pieces every JSON API handler uses: error answers
+ * ({"error": {"code", "message", "field"}}), a failed statement's SQLSTATE
+ * turned into the right status, 405 with Allow, request headers, checks of
+ * header and field text, the JSON body, and the audit headers
+ * (X-Payroute-Actor / X-Payroute-Note) of an admin write.
+ *
+ * Every function that answers sends the answer through pr_request_reply, so
+ * the request is released: the caller must not touch r afterwards.
+ */
+#ifndef PR_APIUTIL_H
+#define PR_APIUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+
+/* The longest X-Payroute-Actor (bytes of printable ASCII). */
+#define PR_API_MAX_ACTOR 64
+/* The longest X-Payroute-Note (bytes, no control characters); also the
+ * longest note a body may carry where an API takes one. */
+#define PR_API_MAX_NOTE 512
+
+/* Answers {"error": {"code": code, "message": the formatted text,
+ * "field": field}} with the given status. field (the offending field or
+ * header) may be NULL: then there is no "field". The message is cut at 767
+ * bytes. Answers r. */
+void pr_api_reply_err(struct pr_request *r, int status, const char *code,
+		      const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* pr_api_reply_err with a va_list. */
+void pr_api_vreply_err(struct pr_request *r, int status, const char *code,
+		       const char *field, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+
+/* 400 "invalid_field" naming field (not NULL), with the formatted message.
+ * Answers r. */
+void pr_api_reply_field(struct pr_request *r, const char *field,
+			const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* 503 "store_unavailable": PostgreSQL cannot be reached. Answers r. */
+void pr_api_store_unavailable(struct pr_request *r);
+
+/* Copies into state the SQLSTATE of a db.c error text
+ * "message (SQLSTATE xxxxx)"; state is "" when err is NULL or has none. */
+void pr_api_err_sqlstate(const char *err, char state[6]);
+
+/* Answers a failed statement by its SQLSTATE (pr_api_err_sqlstate):
+ *   none, 08xxx, 53xxx, 57xxx, 40001, 40P01  503 store_unavailable (warned)
+ *   23514, 23502                             400 constraint_violation
+ *   23505                                    409 conflict
+ *   23503                                    409 in_use
+ *   P0002                                    404 not_found
+ *   22xxx                                    400 invalid_value
+ *   anything else                            500 internal (logged as error)
+ * The 4xx messages are err itself. prefix names the part for the log line
+ * ("policy", "merchants"...), what names the statement ("create channel").
+ * Answers r. */
+void pr_api_reply_db_error(struct pr_request *r, const char *prefix,
+			   const char *what, const char *err);
+
+/* 405 "method_not_allowed" with an Allow header (allowed: "GET, POST").
+ * Answers r. */
+void pr_api_method_not_allowed(struct pr_request *r, const char *allowed);
+
+/* The value of the request header name, or NULL. Points into the request:
+ * valid as long as r. */
+const char *pr_api_req_header(struct pr_request *r, const char *name);
+
+/* 1 when s is 1 to max bytes of printable ASCII (0x20..0x7e); max 0: any
+ * length. 0 otherwise. */
+int pr_api_printable(const char *s, size_t max);
+
+/* 1 when s is at most max bytes without control characters (below 0x20
+ * and 0x7f; UTF-8 passes); 0 otherwise. "" is fine. */
+int pr_api_text_ok(const char *s, size_t max);
+
+/* Reads the request body as a JSON object. Returns a new reference (the
+ * caller json_decref's it), or NULL after answering 415
+ * "unsupported_media_type" or 400 "bad_request". */
+json_t *pr_api_read_body(struct pr_request *r);
+
+/* Reads and checks the audit headers of an admin write: X-Payroute-Actor
+ * (1 to PR_API_MAX_ACTOR printable ASCII characters) and X-Payroute-Note
+ * (at most PR_API_MAX_NOTE bytes without control characters).
+ *
+ * actor, note: set to the header values, NULL where a header is absent
+ * (callers default the actor to "admin"); they point into the request's
+ * headers and are valid as long as r.
+ * Returns 0, or -EINVAL after answering 400 "bad_request" that names the
+ * header. */
+int pr_api_audit_headers(struct pr_request *r, const char **actor,
+			 const char **note);
+
+#endif

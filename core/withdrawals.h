@@ -1,0 +1,77 @@
+/*
+ * withdrawals.h - withdrawals (DESIGN section 8; the seed's section 2.3):
+ * the merchant API, the flow of one withdrawal over the channels that
+ * support withdrawals, the re-routing of withdrawals waiting for a channel
+ * (pending_channel), their completion check, their channel callbacks and
+ * the admin view.
+ *
+ * Payee accounts are encrypted at rest (AES-256-GCM, secrets.key_file) and
+ * masked wherever they are shown or logged; without a secrets key the
+ * daemon refuses new withdrawals (503).
+ */
+#ifndef PR_WITHDRAWALS_H
+#define PR_WITHDRAWALS_H
+
+#include <stddef.h>
+
+#include <payroute/driver.h>
+
+#include "completion.h"
+#include "daemon.h"
+
+struct pr_withdrawals;
+
+/* Handles r when its path is the merchant API's withdrawals and returns 1
+ * (the answer is sent or on its way); returns 0 for any other path.
+ *   POST /v1/withdrawals                       (Idempotency-Key)
+ *   GET  /v1/withdrawals/{id}
+ *   GET  /v1/withdrawals?merchant_withdrawal_no=... */
+int pr_withdrawals_handle(struct pr_request *r);
+
+/* Handles r when its path is GET /admin/v1/withdrawals/{id} (the row with
+ * the masked account, trace, events, check and notifications) and returns
+ * 1; returns 0 for any other path. The caller has checked the token. */
+int pr_withdrawals_admin_handle(struct pr_request *r);
+
+/* The completion job's check of a withdrawal (kind "withdrawal"): the
+ * driver's payout_query, applied to the order. */
+extern const struct pr_check_kind pr_withdrawal_check;
+
+/* Applies a verified notification of kind PAYROUTE_KIND_PAYOUT from
+ * channel ch (nt->order_id is the withdrawal's id for every in-tree driver:
+ * the bank's decoded orderId, WeChat's out_batch_no) to the withdrawal.
+ * done(ok, arg) is called once, later, from the loop: ok 1 when the
+ * notification was taken (applied, or a duplicate; the channel must stop
+ * sending it), 0 when it must be sent again (store unavailable, unknown
+ * withdrawal, another channel). nt is read during the call only. Returns 0,
+ * or a negative errno (-ENOMEM, -EAGAIN: done not called). */
+int pr_withdrawal_callback(struct pr_request *r, const struct pr_channel *ch,
+			   const struct payroute_notify *nt,
+			   void (*done)(int ok, void *arg), void *arg);
+
+/* Starts the re-routing timer of withdrawals waiting in pending_channel on
+ * d (every withdrawals.retry_interval_ms it claims due rows with FOR
+ * UPDATE SKIP LOCKED, so that instances share them). Returns NULL when
+ * out of memory. */
+struct pr_withdrawals *pr_withdrawals_new(struct pr_daemon *d);
+
+/* Stops the timer; flows still running finish on their own (the last
+ * frees it). NULL is a no-op. Call it before pr_db_free. */
+void pr_withdrawals_free(struct pr_withdrawals *w);
+
+/* The displayed form of a payee account (pure): bank_card "6222 **** ****
+ * 1234" (first and last four digits), alipay_account "a***@x.com" for an
+ * e-mail, "138****5678" for a phone number, wechat_openid and anything
+ * else the first and last four characters around "****" (all stars when
+ * shorter than 9). Writes into out (at least 32 bytes suffice for any
+ * account of up to 128 bytes: the domain of an e-mail is cut at 48);
+ * returns out. */
+const char *pr_wd_mask_account(const char *kind, const char *account, char *out,
+			       size_t len);
+
+/* The routing method of a payee kind: bank_card -> "bank_transfer",
+ * alipay_account -> "alipay", wechat_openid -> "wechat_pay"; NULL for
+ * another kind. */
+const char *pr_wd_method(const char *kind);
+
+#endif

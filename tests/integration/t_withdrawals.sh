@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# t_withdrawals.sh - withdrawals end to end (issue 6, spec 2.3): the
+# merchant API against the channel simulator and a real PostgreSQL;
+# success by callback, in the answer and by query; failure; cascade on a
+# retryable refusal; a timeout left unknown and settled by query, never
+# sent to a second channel; all channels offline -> pending_channel -> a
+# channel back online -> routed and paid; the deadline -> failed; the
+# payee's account never in clear in the store or the logs; idempotency;
+# 503 without a secrets key.
+#
+# Driver limits the amounts and configs here fit: WeChat transfers of 2000
+# yuan or more need the payee's name RSA-encrypted, which the driver
+# refuses (ENOTSUP), so WeChat withdrawals stay below 200000 fen; the bank
+# driver sends accNo in clear only with driver_config allow_clear_accno
+# (simulators only), which the bank channel sets.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pay.sh"
+
+require_pg
+for t in jq curl openssl python3; do
+	command -v $t >/dev/null || skip "$t is not installed"
+done
+pg_start
+sim_start
+pass "paysim on $SIM"
+
+KEYFILE=$TEST_DIR/secrets.key
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$KEYFILE"
+chmod 600 "$KEYFILE"
+
+new_instance a
+install_drivers "$DRIVER_DIR" alipay wechat bank
+SERVER_EXTRA=', "instance": "inst-a"'
+TOP_EXTRA=',
+	"secrets": { "key_file": "'"$KEYFILE"'" },
+	"http_client": { "timeout_ms": 1500, "connect_timeout_ms": 500 },
+	"completion": { "schedule": "1s,1s,1s,2s,2s", "interval_ms": 200, "batch": 8 },
+	"notify": { "schedule": "1s", "interval_ms": 200 }'
+write_conf
+daemon_start
+wait_ready
+
+# wchan CODE DRIVER METHOD WEIGHT [driver_config additions]
+wchan() {
+	jq -n --arg code "$1" --arg drv "$2" --arg m "$3" --argjson w "$4" \
+		--argjson dc "$(driver_conf "$2")" --argjson extra "${5:-{\}}" \
+		'{code:$code, driver:$drv, institution:"test", business_types:["withdraw"],
+		  methods:[$m], environments:[], product_codes:[], currencies:["CNY"],
+		  status:"online", timezone:"Asia/Shanghai",
+		  limits:{txn_min:1, txn_max:100000000, daily_amount:0, daily_count:0},
+		  fee:{rate_bps:10, fixed:0, min:0, max:0}, weight:$w,
+		  driver_config:($dc + $extra)}'
+}
+add_channel "$(wchan bank_wd bank bank_transfer 100 '{"allow_clear_accno":true}')"
+add_channel "$(wchan ali_wd alipay alipay 100)"
+add_channel "$(wchan ali_wd2 alipay alipay 10)"
+add_channel "$(wchan wx_wd wechat wechat_pay 100)"
+merchant_create shop1
+pass "withdrawal channels (bank, alipay x2, wechat) and merchant shop1 created"
+
+CARD=6222021234567890123
+ALIPAY=alice.withdraw@example.com
+OPENID=oUpF8uMuAJO_M2pxb1Q9zNjWeS6o
+SINK=$SIM/_sim/sink/shop1
+wbody() { # NO KIND ACCOUNT [AMOUNT]
+	jq -cn --arg no "$1" --arg k "$2" --arg acc "$3" --argjson amt "${4:-10000}" \
+		--arg url "$SINK" \
+		'{merchant_withdrawal_no:$no, amount:$amt, currency:"CNY",
+		  payee:{kind:$k, account:$acc, name:"Zhang San"}, notify_url:$url}'
+}
+withdraw() {
+	if [ $# -ge 2 ]; then
+		_mcall POST /v1/withdrawals "$1" -H "Idempotency-Key: $2"
+	else
+		_mcall POST /v1/withdrawals "$1"
+	fi
+}
+wait_wd() {
+	local id=$1 want=$2 secs=${3:-20} i st=""
+
+	for i in $(seq $((secs * 5))); do
+		st=$(pq -c "SELECT status FROM withdrawals WHERE id = '$id'")
+		[ "$st" = "$want" ] && return 0
+		sleep 0.2
+	done
+	fail "withdrawal $id is '$st' after ${secs}s, want '$want'"
+}
+clear_script() { sim_script '{"order":"*","faults":null}'; }
+set_status() { # CHANNEL online|offline
+	admin_post "/admin/v1/channels/$1/status" -H 'Content-Type: application/json' \
+		--data-binary "{\"status\":\"$2\"}"
+	expect_code 200 "channel $1 $2"
+}
+
+# ------------------------------------------------------------ bad input
+withdraw '{"merchant_withdrawal_no":"w-bad","amount":100,"currency":"CNY"}'
+expect_code 400 "no payee"
+[ "$(json .error.field)" = payee ] || fail "no payee: $RESP_BODY"
+withdraw '{"merchant_withdrawal_no":"w-bad","amount":100,"currency":"CNY","payee":{"kind":"cash","account":"x"}}'
+expect_code 400 "bad kind"
+[ "$(json .error.field)" = payee.kind ] || fail "bad kind: $RESP_BODY"
+withdraw '{"merchant_withdrawal_no":"w-bad","amount":100,"currency":"CNY","payee":{"kind":"bank_card","account":"12ab"}}'
+expect_code 400 "bad card"
+[ "$(json .error.field)" = payee.account ] || fail "bad card: $RESP_BODY"
+mget /v1/withdrawals/WNOSUCHWITHDRAWAL1
+expect_code 404 "unknown withdrawal"
+pass "bad input: 400 naming the field, 404"
+
+# ------------------------------------------- success by callback (bank)
+withdraw "$(wbody w-bank bank_card $CARD)"
+expect_code 201 "create w-bank"
+ID_BANK=$(json .id)
+[ "$(json .status)" = processing ] && [ "$(json .channel)" = bank_wd ] ||
+	fail "w-bank: $RESP_BODY"
+[ "$(json .payee.account)" = "6222 **** **** 0123" ] || fail "w-bank mask: $RESP_BODY"
+wait_wd "$ID_BANK" succeeded
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE kind = 'withdrawal' AND order_id = '$ID_BANK' AND event = 'callback'")" = 1 ] ||
+	fail "w-bank was not settled by the callback"
+mget "/v1/withdrawals/$ID_BANK"
+[ "$(json .status)" = succeeded ] && [ "$(json .code)" = SUCCESS ] || fail "GET w-bank: $RESP_BODY"
+mget "/v1/withdrawals?merchant_withdrawal_no=w-bank"
+[ "$(json .id)" = "$ID_BANK" ] || fail "by merchant_withdrawal_no: $RESP_BODY"
+wait_sql "SELECT state || ':' || event FROM merchant_notifications WHERE order_id = '$ID_BANK'" delivered:withdrawal.succeeded
+curl -sf "$SINK" | jq -e --arg id "$ID_BANK" \
+	'[.received[].body | fromjson | select(.withdrawal.id == $id)] | .[0].withdrawal.payee.account == "6222 **** **** 0123"' >/dev/null ||
+	fail "the merchant notification of w-bank is missing or shows the account"
+pass "bank card: processing, then succeeded by the channel's callback; merchant notified (masked)"
+
+# ---------------------------------------- success in the answer (alipay)
+withdraw "$(wbody w-ali alipay_account $ALIPAY)"
+expect_code 201 "create w-ali"
+[ "$(json .status)" = succeeded ] && [ "$(json .channel)" = ali_wd ] ||
+	fail "w-ali: $RESP_BODY"
+[ "$(json .payee.account)" = "a***@example.com" ] || fail "w-ali mask: $RESP_BODY"
+pass "alipay account: succeeded in the synchronous answer"
+
+# ---------------------------------------------- success by query (wechat)
+withdraw "$(wbody w-wx wechat_openid $OPENID 5000)"
+expect_code 201 "create w-wx"
+ID_WX=$(json .id)
+[ "$(json .channel)" = wx_wd ] || fail "w-wx: $RESP_BODY"
+wait_wd "$ID_WX" succeeded
+pass "wechat openid (below 2000 yuan): accepted, then succeeded"
+
+# ------------------------------------------------------------- failure
+sim_script '{"order":"*","rate":1,"faults":{"code":"40004","sub_code":"PAYEE_NOT_EXIST"}}'
+withdraw "$(wbody w-fail alipay_account $ALIPAY)"
+clear_script
+expect_code 201 "create w-fail"
+[ "$(json .status)" = failed ] && [ "$(json .code)" = PAYEE_INVALID ] || fail "w-fail: $RESP_BODY"
+ID_FAIL=$(json .id)
+[ "$(pq -c "SELECT attempts || ':' || usage_released FROM withdrawals WHERE id = '$ID_FAIL'")" = 1:true ] ||
+	fail "w-fail: one attempt, reservation given back"
+pass "failure: failed with PAYEE_INVALID, not sent elsewhere"
+
+# --------------------------------- retryable refusal: cascade, then fail
+sim_script '{"order":"*","rate":1,"faults":{"code":"40004","sub_code":"PAYER_BALANCE_NOT_ENOUGH"}}'
+withdraw "$(wbody w-casc alipay_account $ALIPAY)"
+clear_script
+expect_code 201 "create w-casc"
+ID_CASC=$(json .id)
+tr=$(pq -c "SELECT trace->'attempts' FROM withdrawals WHERE id = '$ID_CASC'")
+[ "$(printf '%s' "$tr" | jq -r '.[0].channel + ":" + .[0].outcome + "," + .[1].channel + ":" + .[1].outcome')" = ali_wd:retryable_failure,ali_wd2:retryable_failure ] ||
+	fail "w-casc attempts: $tr"
+[ "$(json .status)" = failed ] && [ "$(json .code)" = MERCHANT_BALANCE_INSUFFICIENT ] ||
+	fail "w-casc: $RESP_BODY"
+pass "retryable refusal: sent on to ali_wd2, then failed with the last code"
+
+# ------------------------------- timeout -> unknown -> settled by query
+sim_script '{"order":"*","rate":1,"faults":{"timeout":true}}'
+withdraw "$(wbody w-to alipay_account $ALIPAY)"
+clear_script
+expect_code 201 "create w-to"
+[ "$(json .status)" = unknown ] && [ "$(json .code)" = CHANNEL_TIMEOUT ] || fail "w-to: $RESP_BODY"
+ID_TO=$(json .id)
+wait_wd "$ID_TO" succeeded 15
+[ "$(pq -c "SELECT attempts || ':' || channel FROM withdrawals WHERE id = '$ID_TO'")" = 1:ali_wd ] ||
+	fail "w-to was sent to a second channel"
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE kind = 'withdrawal' AND order_id = '$ID_TO' AND event = 'check' AND to_status = 'succeeded'")" = 1 ] ||
+	fail "w-to: not settled by a check"
+pass "timeout: unknown (never sent to ali_wd2), then succeeded by payout_query"
+
+# ------------------------------------------------------ idempotency
+B=$(wbody w-idem alipay_account $ALIPAY 777)
+withdraw "$B" wkey-1
+expect_code 201 "first w-idem"
+first=$RESP_BODY
+withdraw "$B" wkey-1
+expect_code 201 "replayed w-idem"
+[ "$RESP_BODY" = "$first" ] || fail "the replay differs: $RESP_BODY vs $first"
+grep -qi '^Idempotent-Replayed: true' "$RESP_HEADERS" || fail "no Idempotent-Replayed header"
+withdraw "$(wbody w-idem alipay_account $ALIPAY 778)" wkey-1
+expect_code 409 "same key, another body"
+[ "$(json .error.code)" = idempotency_key_reused ] || fail "reused key: $RESP_BODY"
+withdraw "$B"
+expect_code 409 "same merchant_withdrawal_no without a key"
+[ "$(json .error.code)" = duplicate_order ] || fail "duplicate: $RESP_BODY"
+[ "$(pq -c "SELECT count(*) FROM withdrawals WHERE merchant_withdrawal_no = 'w-idem'")" = 1 ] ||
+	fail "two w-idem withdrawals"
+pass "idempotency: replay, 409 for another body, 409 duplicate, one withdrawal"
+
+# -------------------- no channel: pending_channel, deadline, back online
+set_status ali_wd offline
+set_status ali_wd2 offline
+settle_generation
+withdraw "$(wbody w-pend alipay_account $ALIPAY 4321)"
+expect_code 201 "create w-pend"
+[ "$(json .status)" = pending_channel ] || fail "w-pend: $RESP_BODY"
+[ "$(json .deadline_at)" != null ] || fail "w-pend: no deadline_at: $RESP_BODY"
+ID_PEND=$(json .id)
+withdraw "$(wbody w-late alipay_account $ALIPAY 4322)"
+expect_code 201 "create w-late"
+[ "$(json .status)" = pending_channel ] || fail "w-late: $RESP_BODY"
+ID_LATE=$(json .id)
+pq -c "UPDATE withdrawals SET deadline_at = now() - interval '1 second' WHERE id = '$ID_LATE'" >/dev/null
+wait_wd "$ID_LATE" failed 15
+[ "$(pq -c "SELECT code FROM withdrawals WHERE id = '$ID_LATE'")" = NO_CHANNEL_BEFORE_DEADLINE ] ||
+	fail "w-late: $(pq -c "SELECT code FROM withdrawals WHERE id = '$ID_LATE'")"
+[ "$(pq -c "SELECT status FROM withdrawals WHERE id = '$ID_PEND'")" = pending_channel ] ||
+	fail "w-pend moved while no channel was online"
+pass "no usable channel: 201 pending_channel; past its deadline: failed NO_CHANNEL_BEFORE_DEADLINE"
+set_status ali_wd2 online
+wait_wd "$ID_PEND" succeeded 20
+[ "$(pq -c "SELECT channel || ':' || attempts FROM withdrawals WHERE id = '$ID_PEND'")" = ali_wd2:1 ] ||
+	fail "w-pend: $(pq -c "SELECT channel, attempts FROM withdrawals WHERE id = '$ID_PEND'")"
+[ "$(pq -c "SELECT string_agg(coalesce(from_status, '') || '>' || to_status, ' ' ORDER BY id) FROM order_events WHERE kind = 'withdrawal' AND order_id = '$ID_PEND'")" = "created>pending_channel pending_channel>processing processing>succeeded" ] ||
+	fail "w-pend history: $(pq -c "SELECT string_agg(from_status || '>' || to_status, ' ' ORDER BY id) FROM order_events WHERE order_id = '$ID_PEND'")"
+set_status ali_wd online
+pass "a channel back online: the pending withdrawal was routed there and paid"
+
+# ------------------------------------------------------------ admin view
+admin_get "/admin/v1/withdrawals/$ID_BANK"
+expect_code 200 "admin withdrawal"
+[ "$(json .withdrawal.payee_account_mask)" = "6222 **** **** 0123" ] || fail "admin: $RESP_BODY"
+[ "$(json '.withdrawal | has("payee_account_enc")')" = false ] || fail "admin shows the ciphertext"
+[ "$(json '.events | length')" -ge 3 ] || fail "admin events: $RESP_BODY"
+[ "$(json '.withdrawal.trace.route.chosen')" = bank_wd ] || fail "admin trace: $RESP_BODY"
+pass "admin: GET /admin/v1/withdrawals/{id} with the masked account, trace and events"
+
+# --------------------------------------- the account never in clear
+"$PG_BIN/pg_dump" -h "$PG_ROOT/sock" -U payroute payroute >"$TEST_DIR/dump.sql" ||
+	fail "pg_dump failed"
+grep -q "6222 \*\*\*\* \*\*\*\* 0123" "$TEST_DIR/dump.sql" || fail "the dump has no masked card (wrong dump?)"
+for acc in "$CARD" "$ALIPAY" "$OPENID"; do
+	if grep -qF -- "$acc" "$TEST_DIR/dump.sql"; then
+		fail "an account is in clear in the store: $(grep -F -- "$acc" "$TEST_DIR/dump.sql" | head -n 3)"
+	fi
+	if grep -qF -- "$acc" "$LOG_FILE" "$I_DIR/stderr"; then
+		fail "an account is in clear in the log: $(grep -hF -- "$acc" "$LOG_FILE" | head -n 3)"
+	fi
+done
+enc=$(pq -c "SELECT payee_account_enc FROM withdrawals WHERE id = '$ID_BANK'")
+python3 - "$KEYFILE" "$ID_BANK" "$enc" "$CARD" <<'EOF' || fail "the stored account does not decrypt to the card with the key"
+import base64, sys
+try:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+except ImportError:
+    sys.exit(0)  # nothing to check it with
+key = bytes.fromhex(open(sys.argv[1]).read().strip())
+raw = base64.b64decode(sys.argv[3])
+pt = AESGCM(key).decrypt(raw[:12], raw[12:], sys.argv[2].encode())
+sys.exit(0 if pt.decode() == sys.argv[4] else 1)
+EOF
+pass "payee accounts: only masked in the store (pg_dump) and the logs; AES-256-GCM at rest"
+
+# --------------------------------------------- the state machine in SQL
+bad=""
+S="created pending_channel processing succeeded failed unknown"
+for from in $S; do
+	for to in $S; do
+		want=$(pq -c "SELECT pr_withdrawal_transition_ok('$from', '$to')")
+		case "$from>$to" in
+		created\>pending_channel | created\>processing | created\>failed | \
+			pending_channel\>processing | pending_channel\>failed | \
+			processing\>processing | processing\>succeeded | processing\>failed | \
+			processing\>unknown | unknown\>unknown | unknown\>processing | \
+			unknown\>succeeded | unknown\>failed) spec=t ;;
+		*) spec=f ;;
+		esac
+		[ "$want" = "$spec" ] || bad="$bad $from>$to"
+	done
+done
+[ -z "$bad" ] || fail "the store's transition table differs from the spec:$bad"
+if pq -c "UPDATE withdrawals SET status = 'failed' WHERE id = '$ID_BANK'" 2>/dev/null; then
+	fail "the store let a succeeded withdrawal become failed"
+fi
+pass "the store refuses every transition outside the machine"
+
+# ------------------------------------------------- no secrets key: 503
+new_instance b
+install_drivers "$DRIVER_DIR" alipay wechat bank
+SERVER_EXTRA=', "instance": "inst-b"'
+write_conf
+daemon_start
+wait_ready
+withdraw "$(wbody w-nokey alipay_account $ALIPAY)"
+expect_code 503 "no secrets key"
+[ "$(json .error.code)" = withdrawals_unavailable ] || fail "no key: $RESP_BODY"
+printf '%s' "$RESP_BODY" | grep -q 'secrets.key_file' || fail "the 503 does not say what to set: $RESP_BODY"
+mget "/v1/withdrawals/$ID_BANK"
+expect_code 200 "GET without a key"
+pass "without secrets.key_file: 503 naming the option; reads still work"
