@@ -46,6 +46,7 @@
 
 #include "apiutil.h"
 #include "crypto.h"
+#include "idem.h"
 #include "log.h"
 #include "merchants.h"
 #include "orders.h"
@@ -53,8 +54,6 @@
 #include "payreq.h"
 #include "router.h"
 
-#define IDEM_KEY_MAX 255
-#define IDEM_STALE "5 minutes"
 #define LIST_MAX 100
 
 /* ------------------------------------------------------------- replies */
@@ -77,8 +76,7 @@ struct pay {
 	char card_hmac[65];
 	char card_last4[5];
 	char req_hash[65];
-	char idem[IDEM_KEY_MAX + 1];
-	int has_idem;
+	struct pr_idem idem;
 
 	char id[33];
 	int64_t now_ms;
@@ -115,47 +113,11 @@ static void pay_free(struct pay *p)
 	free(p);
 }
 
-static void on_idem_stored(PGresult *res, const char *err, void *arg)
-{
-	(void)arg;
-	if (!res)
-		pr_warn("payments: idempotency answer not stored: %s", err);
-}
-
 /* Answers and ends the flow; stores the answer under the key when one was
  * given (the merchant's retry then gets the same answer). */
 static void pay_reply(struct pay *p, int status, json_t *body)
 {
-	static const char sql[] =
-		"UPDATE idempotency_keys SET state = 'done', status = $3, "
-		"body = $4, updated_at = now() "
-		"WHERE merchant_id = $1 AND key = $2";
-	char st[8], *text;
-
-	if (p->has_idem && status != 503 &&
-	    (text = json_dumps(body, JSON_COMPACT))) {
-		const char *params[4] = { p->merchant, p->idem, st, text };
-
-		snprintf(st, sizeof(st), "%d", status);
-		if (pr_db_query(p->d->db, sql, 4, params, on_idem_stored,
-				NULL) < 0)
-			pr_warn("payments: idempotency answer for %s not "
-				"stored: store unavailable",
-				p->merchant);
-		free(text);
-	} else if (p->has_idem && status == 503) {
-		/* Nothing happened that the retry must see: free the key. */
-		static const char del[] =
-			"DELETE FROM idempotency_keys WHERE merchant_id = $1 "
-			"AND key = $2 AND state = 'in_progress'";
-		const char *params[2] = { p->merchant, p->idem };
-
-		if (pr_db_query(p->d->db, del, 2, params, on_idem_stored,
-				NULL) < 0)
-			pr_warn("payments: idempotency key of %s left in "
-				"progress: store unavailable",
-				p->merchant);
-	}
+	pr_idem_finish(p->d, &p->idem, status, body);
 	pr_request_reply(p->r, status, body);
 	pay_free(p);
 }
@@ -630,7 +592,8 @@ static void on_dup_check(PGresult *res, const char *err, void *arg)
 			  res ? "" : err);
 		return;
 	}
-	same = p->has_idem && strcmp(PQgetvalue(res, 0, 1), p->req_hash) == 0;
+	same = p->idem.taken_over &&
+	       strcmp(PQgetvalue(res, 0, 1), p->req_hash) == 0;
 	if (pr_pay_load(p->d, PQgetvalue(res, 0, 0), p->merchant,
 			same ? on_existing_same : on_existing, p) < 0)
 		pay_error(p, 503, "store_unavailable",
@@ -727,88 +690,14 @@ static void pay_start(struct pay *p)
 			  "the store is unavailable; retry later");
 }
 
-static void on_idem_row(PGresult *res, const char *err, void *arg)
+static void on_idem(int proceed, void *arg)
 {
 	struct pay *p = arg;
-	const char *state;
 
-	if (!res || PQntuples(res) != 1) {
-		p->has_idem = 0;
-		pay_error(p, 503, "store_unavailable",
-			  "the Idempotency-Key could not be checked: %s",
-			  res ? "it vanished; retry" : err);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), "/v1/payments") != 0 ||
-	    strcmp(PQgetvalue(res, 0, 1), p->req_hash) != 0) {
-		p->has_idem = 0;
-		pay_error(p, 409, "idempotency_key_reused",
-			  "this Idempotency-Key was used with another request "
-			  "body; use a new key for a new request");
-		return;
-	}
-	state = PQgetvalue(res, 0, 2);
-	if (strcmp(state, "done") == 0) {
-		const char *body = PQgetvalue(res, 0, 4);
-		int status = atoi(PQgetvalue(res, 0, 3));
-
-		evhttp_add_header(evhttp_request_get_output_headers(p->r->req),
-				  "Idempotent-Replayed", "true");
-		pr_request_raw(p->r, status, "application/json", body,
-			       strlen(body));
-		p->has_idem = 0;
-		pay_free(p);
-		return;
-	}
-	if (PQgetvalue(res, 0, 5)[0] != 't') {
-		p->has_idem = 0;
-		pay_error(p, 409, "request_in_progress",
-			  "a request with this Idempotency-Key is still in "
-			  "progress; retry in a moment to get its answer");
-		return;
-	}
-	pr_warn("payments: Idempotency-Key of merchant %s in progress for "
-		"over " IDEM_STALE ": taken over",
-		p->merchant);
-	pay_start(p);
-}
-
-static void on_idem_claim(PGresult *res, const char *err, void *arg)
-{
-	struct pay *p = arg;
-	static const char sql[] =
-		"SELECT endpoint, request_hash, state, status, body, "
-		"created_at < now() - interval '" IDEM_STALE "' "
-		"FROM idempotency_keys WHERE merchant_id = $1 AND key = $2";
-	const char *params[2] = { p->merchant, p->idem };
-
-	if (!res) {
-		p->has_idem = 0;
-		pay_error(p, 503, "store_unavailable",
-			  "the Idempotency-Key could not be recorded: %s", err);
-		return;
-	}
-	if (PQntuples(res) == 1) {
+	if (proceed)
 		pay_start(p);
-		return;
-	}
-	if (pr_db_query(p->d->db, sql, 2, params, on_idem_row, p) < 0) {
-		p->has_idem = 0;
-		pay_error(p, 503, "store_unavailable",
-			  "the store is unavailable; retry later");
-	}
-}
-
-static int idem_key_ok(const char *k)
-{
-	size_t n = strlen(k);
-
-	if (n == 0 || n > IDEM_KEY_MAX)
-		return 0;
-	for (; *k; k++)
-		if (*k < 0x21 || *k > 0x7e)
-			return 0;
-	return 1;
+	else
+		pay_free(p);
 }
 
 static void card_protect(struct pay *p)
@@ -833,14 +722,9 @@ static void card_protect(struct pay *p)
 
 static void create_payment(struct pay *p)
 {
-	static const char sql[] =
-		"INSERT INTO idempotency_keys (merchant_id, key, endpoint, "
-		"request_hash) VALUES ($1, $2, '/v1/payments', $3) "
-		"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING 1";
 	const struct pr_config *cfg = p->gen->config;
 	char field[64], err[512];
 	unsigned char hash[32];
-	const char *key, *params[3];
 	char *canon, *hex;
 	int status = 400;
 	json_t *body;
@@ -891,26 +775,17 @@ static void create_payment(struct pay *p)
 	p->expire_ms = p->now_ms + 1000 * (p->req.expire_seconds > 0 ?
 						   p->req.expire_seconds :
 						   cfg->pay_default_expire_s);
-	key = evhttp_find_header(evhttp_request_get_input_headers(p->r->req),
-				 "Idempotency-Key");
-	if (!key) {
-		pay_start(p);
-		return;
-	}
-	if (!idem_key_ok(key)) {
-		pr_api_reply_field(p->r, "Idempotency-Key",
-				   "Idempotency-Key: 1 to 255 printable ASCII "
-				   "characters without spaces");
+	if (pr_idem_read(p->r, p->merchant, "/v1/payments", p->req_hash,
+			 &p->idem) < 0) {
 		pay_free(p);
 		return;
 	}
-	snprintf(p->idem, sizeof(p->idem), "%s", key);
-	p->has_idem = 1;
-	params[0] = p->merchant;
-	params[1] = p->idem;
-	params[2] = p->req_hash;
-	if (pr_db_query(p->d->db, sql, 3, params, on_idem_claim, p) < 0) {
-		p->has_idem = 0;
+	if (!p->idem.active) {
+		pay_start(p);
+		return;
+	}
+	if (pr_idem_begin(p->d, p->r, &p->idem, on_idem, p) < 0) {
+		p->idem.active = 0;
 		pay_error(p, 503, "store_unavailable",
 			  "the store is unavailable; retry later");
 	}

@@ -44,6 +44,7 @@
 
 #include "apiutil.h"
 #include "crypto.h"
+#include "idem.h"
 #include "log.h"
 #include "merchants.h"
 #include "orders.h"
@@ -577,37 +578,65 @@ struct rq {
 	int action; /* 0 create, 1 list, 2 get, 3 by number */
 };
 
+/* One POST /v1/payments/ID/refunds: its parameters, kept until the
+ * answer, and its Idempotency-Key. */
+struct create {
+	struct pr_request *r;
+	struct pr_idem idem;
+	char hash[65];
+	char id[33], payment[64], merchant[65], no[65], cur[8], reason[257];
+	char stage[16], url[1025], amount[24];
+};
+
+/* Answers (storing the answer under the key) and frees c. */
+static void cr_reply(struct create *c, int status, json_t *body)
+{
+	pr_idem_finish(c->r->d, &c->idem, status, body);
+	pr_request_reply(c->r, status, body);
+	free(c);
+}
+
+static void cr_error(struct create *c, int status, const char *code,
+		     const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void cr_error(struct create *c, int status, const char *code,
+		     const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cr_reply(c, status,
+		 json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+			   msg));
+}
+
 static void on_created_sent(int rc, struct rf_row *r, const char *err,
 			    void *arg)
 {
-	struct pr_request *req = arg;
+	struct create *c = arg;
 
-	if (!r) {
-		pr_request_error(req, 503, "store_unavailable",
-				 "the refund could not be recorded: %s",
-				 err ? err : "?");
-		return;
-	}
 	(void)rc;
-	pr_request_reply(req, 201, json_incref(r->json));
+	if (!r)
+		cr_error(c, 503, "store_unavailable",
+			 "the refund could not be recorded: %s",
+			 err ? err : "?");
+	else
+		cr_reply(c, 201, json_incref(r->json));
 }
-
-struct create {
-	struct pr_request *r;
-	char hash[65];
-};
 
 static void on_existing_refund(struct rf_row *row, const char *err, void *arg)
 {
 	struct create *c = arg;
 
-	if (!row) {
-		pr_request_error(c->r, 503, "store_unavailable", "%s",
-				 err ? err : "the refund vanished");
-	} else {
-		pr_request_reply(c->r, 200, json_incref(row->json));
-	}
-	free(c);
+	if (!row)
+		cr_error(c, 503, "store_unavailable", "%s",
+			 err ? err : "the refund vanished");
+	else
+		cr_reply(c, 200, json_incref(row->json));
 }
 
 static void on_new_refund(struct rf_row *row, const char *err, void *arg)
@@ -615,16 +644,16 @@ static void on_new_refund(struct rf_row *row, const char *err, void *arg)
 	struct create *c = arg;
 	struct pr_request *r = c->r;
 
-	free(c);
 	if (!row) {
-		pr_request_error(r, 503, "store_unavailable", "%s",
-				 err ? err : "the refund vanished");
+		cr_error(c, 503, "store_unavailable", "%s",
+			 err ? err : "the refund vanished");
 		return;
 	}
-	if (rf_send(r->d, r->gen, row, NULL, NULL, on_created_sent, r) < 0)
-		pr_request_error(r, 503, "store_unavailable",
-				 "the refund is recorded but could not be "
-				 "sent now; it is retried");
+	if (rf_send(r->d, r->gen, row, NULL, NULL, on_created_sent, c) < 0)
+		cr_error(c, 503, "store_unavailable",
+			 "refund %s is recorded but could not be sent now; "
+			 "query it",
+			 row->id);
 }
 
 static void on_hash(PGresult *res, const char *err, void *arg)
@@ -632,25 +661,21 @@ static void on_hash(PGresult *res, const char *err, void *arg)
 	struct create *c = arg;
 
 	if (!res || PQntuples(res) != 1) {
-		pr_request_error(c->r, 503, "store_unavailable", "%s",
-				 err ? err : "refund vanished");
-		free(c);
+		cr_error(c, 503, "store_unavailable", "%s",
+			 err ? err : "refund vanished");
 		return;
 	}
 	if (strcmp(PQgetvalue(res, 0, 0), c->hash) != 0) {
-		pr_request_error(c->r, 409, "duplicate_refund",
-				 "merchant_refund_no is already used by "
-				 "refund %s with another request",
-				 PQgetvalue(res, 0, 1));
-		free(c);
+		cr_error(c, 409, "duplicate_refund",
+			 "merchant_refund_no is already used by refund %s "
+			 "with another request",
+			 PQgetvalue(res, 0, 1));
 		return;
 	}
 	if (rf_load(c->r->d, "id", PQgetvalue(res, 0, 1), NULL,
-		    on_existing_refund, c) < 0) {
-		pr_request_error(c->r, 503, "store_unavailable",
-				 "the store is unavailable");
-		free(c);
-	}
+		    on_existing_refund, c) < 0)
+		cr_error(c, 503, "store_unavailable",
+			 "the store is unavailable");
 }
 
 static void on_create(PGresult *res, const char *err, void *arg)
@@ -663,20 +688,18 @@ static void on_create(PGresult *res, const char *err, void *arg)
 	if (!res || PQntuples(res) != 1) {
 		pr_warn("refunds: creating a refund failed: %s",
 			err ? err : "no answer");
-		pr_request_error(r, res ? 404 : 503,
-				 res ? "not_found" : "store_unavailable", "%s",
-				 res ? "no such payment" : err);
-		free(c);
+		if (res)
+			cr_error(c, 404, "not_found", "no such payment");
+		else
+			cr_error(c, 503, "store_unavailable", "%s", err);
 		return;
 	}
 	result = PQgetvalue(res, 0, 0);
 	if (strcmp(result, "created") == 0) {
 		if (rf_load(r->d, "id", PQgetvalue(res, 0, 1), NULL,
-			    on_new_refund, c) < 0) {
-			pr_request_error(r, 503, "store_unavailable",
-					 "the store is unavailable");
-			free(c);
-		}
+			    on_new_refund, c) < 0)
+			cr_error(c, 503, "store_unavailable",
+				 "the store is unavailable");
 		return;
 	}
 	if (strcmp(result, "duplicate") == 0) {
@@ -684,32 +707,66 @@ static void on_create(PGresult *res, const char *err, void *arg)
 		if (pr_db_query(r->d->db,
 				"SELECT request_hash, id FROM refunds "
 				"WHERE id = $1",
-				1, p, on_hash, c) < 0) {
-			pr_request_error(r, 503, "store_unavailable",
-					 "the store is unavailable");
-			free(c);
-		}
+				1, p, on_hash, c) < 0)
+			cr_error(c, 503, "store_unavailable",
+				 "the store is unavailable");
 		return;
 	}
 	if (strcmp(result, "no_payment") == 0)
-		pr_request_error(r, 404, "not_found", "no such payment");
+		cr_error(c, 404, "not_found", "no such payment");
 	else if (strcmp(result, "not_refundable") == 0)
-		pr_request_error(r, 409, "payment_not_refundable",
-				 "only a succeeded payment can be refunded");
+		cr_error(c, 409, "payment_not_refundable",
+			 "only a succeeded payment can be refunded");
 	else if (strcmp(result, "currency") == 0)
-		pr_api_reply_field(r, "currency",
-				   "currency: must be the payment's currency");
+		cr_reply(c, 400,
+			 json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
+				   "invalid_field", "message",
+				   "currency: must be the payment's currency",
+				   "field", "currency"));
 	else
-		pr_request_reply(
-			r, 422,
-			json_pack("{s:{s:s,s:s,s:s,s:I}}", "error", "code",
-				  "refund_exceeds_payment", "message",
-				  "the refunds of this payment would exceed "
-				  "what was paid",
-				  "field", "amount", "refundable",
-				  (json_int_t)strtoll(PQgetvalue(res, 0, 2),
-						      NULL, 10)));
-	free(c);
+		cr_reply(c, 422,
+			 json_pack("{s:{s:s,s:s,s:s,s:I}}", "error", "code",
+				   "refund_exceeds_payment", "message",
+				   "the refunds of this payment would exceed "
+				   "what was paid",
+				   "field", "amount", "refundable",
+				   (json_int_t)strtoll(PQgetvalue(res, 0, 2),
+						       NULL, 10)));
+}
+
+/* Creates the refund (pr_refund_create); the payment's currency when the
+ * merchant gave none. */
+static void cr_start(struct create *c)
+{
+	static const char sql[] =
+		"SELECT * FROM pr_refund_create($1, $2, $3, $4, $5, "
+		"$6::bigint, coalesce($7, (SELECT currency FROM payments "
+		"WHERE id = $2)), $8, $9, $10, $11, $12)";
+	const char *p[12];
+
+	p[0] = c->id;
+	p[1] = c->payment;
+	p[2] = c->merchant;
+	p[3] = c->no;
+	p[4] = c->hash;
+	p[5] = c->amount;
+	p[6] = c->cur[0] ? c->cur : NULL;
+	p[7] = c->reason[0] ? c->reason : NULL;
+	p[8] = c->stage;
+	p[9] = c->id; /* the first attempt's refund number is the refund id */
+	p[10] = c->url[0] ? c->url : NULL;
+	p[11] = c->r->d->gen->config->instance;
+	if (pr_db_query(c->r->d->db, sql, 12, p, on_create, c) < 0)
+		cr_error(c, 503, "store_unavailable",
+			 "the store is unavailable");
+}
+
+static void on_cr_idem(int proceed, void *arg)
+{
+	if (proceed)
+		cr_start(arg);
+	else
+		free(arg);
 }
 
 static int str_field(json_t *j, const char *name, int required, size_t max,
@@ -751,18 +808,15 @@ static int str_field(json_t *j, const char *name, int required, size_t max,
 
 static void create_refund(struct rq *q)
 {
-	static const char sql[] =
-		"SELECT * FROM pr_refund_create($1, $2, $3, $4, $5, "
-		"$6::bigint, $7, $8, $9, $10, $11, $12)";
 	static const char *const known[] = {
 		"merchant_refund_no", "amount", "currency", "reason", "stage",
 		"notify_url",	      NULL
 	};
 	struct pr_request *r = q->r;
-	char no[65], cur[8], reason[257], stage[16], url[1025], id[33];
-	char amount[24], err[300], *canon, *hex;
+	char no[65], cur[8], reason[257], stage[16], url[1025];
+	char err[300], *canon, *hex;
 	unsigned char h[32];
-	const char *key, *p[12];
+	const char *key;
 	struct create *c;
 	int status = 400;
 	json_t *body, *v;
@@ -836,41 +890,27 @@ static void create_refund(struct rq *q)
 	c->r = r;
 	snprintf(c->hash, sizeof(c->hash), "%s", hex);
 	free(hex);
-	pr_order_new_id('R', pr_now_ms(), id);
-	snprintf(amount, sizeof(amount), "%lld",
+	pr_order_new_id('R', pr_now_ms(), c->id);
+	snprintf(c->payment, sizeof(c->payment), "%s", q->payment_id);
+	snprintf(c->merchant, sizeof(c->merchant), "%s", q->merchant);
+	snprintf(c->no, sizeof(c->no), "%s", no);
+	snprintf(c->cur, sizeof(c->cur), "%s", cur);
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	snprintf(c->stage, sizeof(c->stage), "%s", stage);
+	snprintf(c->url, sizeof(c->url), "%s", url);
+	snprintf(c->amount, sizeof(c->amount), "%lld",
 		 (long long)json_integer_value(v));
-	p[0] = id;
-	p[1] = q->payment_id;
-	p[2] = q->merchant;
-	p[3] = no;
-	p[4] = c->hash;
-	p[5] = amount;
-	p[6] = cur[0] ? cur : "CNY";
-	p[7] = reason[0] ? reason : NULL;
-	p[8] = stage;
-	p[9] = id; /* the first attempt's refund number is the refund id */
-	p[10] = url[0] ? url : NULL;
-	p[11] = r->d->gen->config->instance;
-	if (!cur[0]) {
-		/* The payment's currency, whatever it is. */
-		static const char sql2[] =
-			"SELECT * FROM pr_refund_create($1, $2, $3, $4, $5, "
-			"$6::bigint, (SELECT currency FROM payments WHERE id = "
-			"$2), $7, $8, $9, $10, $11)";
-		const char *p2[11] = { p[0], p[1], p[2], p[3],	p[4], p[5],
-				       p[7], p[8], p[9], p[10], p[11] };
-
-		if (pr_db_query(r->d->db, sql2, 11, p2, on_create, c) < 0) {
-			pr_request_error(r, 503, "store_unavailable",
-					 "the store is unavailable");
-			free(c);
-		}
+	if (pr_idem_read(r, q->merchant, "/v1/refunds", c->hash, &c->idem) <
+	    0) {
+		free(c);
 		goto out;
 	}
-	if (pr_db_query(r->d->db, sql, 12, p, on_create, c) < 0) {
-		pr_request_error(r, 503, "store_unavailable",
-				 "the store is unavailable");
-		free(c);
+	if (!c->idem.active)
+		cr_start(c);
+	else if (pr_idem_begin(r->d, r, &c->idem, on_cr_idem, c) < 0) {
+		c->idem.active = 0;
+		cr_error(c, 503, "store_unavailable",
+			 "the store is unavailable; retry later");
 	}
 out:
 	json_decref(body);

@@ -54,6 +54,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "crypto.h"
+#include "idem.h"
 #include "log.h"
 #include "merchants.h"
 #include "orders.h"
@@ -61,8 +62,6 @@
 #include "router.h"
 #include "withdrawals.h"
 
-#define IDEM_KEY_MAX 255
-#define IDEM_STALE "5 minutes"
 #define ENDPOINT "/v1/withdrawals"
 #define AMOUNT_MAX 1000000000000000LL /* 10^15 minor units */
 #define GCM_IV_LEN 12
@@ -841,8 +840,7 @@ struct wd {
 	char mask[80];
 	char card_hmac[65];
 	char req_hash[65];
-	char idem[IDEM_KEY_MAX + 1];
-	int has_idem;
+	struct pr_idem idem;
 
 	char id[33];
 	enum wd_status status; /* where this flow left it */
@@ -881,51 +879,16 @@ static void wd_free(struct wd *w)
 	free(w);
 }
 
-static void on_idem_stored(PGresult *res, const char *err, void *arg)
-{
-	(void)arg;
-	if (!res)
-		pr_warn("withdrawals: idempotency answer not stored: %s", err);
-}
-
 /* Ends the flow: the API's answer (stored under the Idempotency-Key), or
  * nothing for the timer. */
 static void wd_reply(struct wd *w, int status, json_t *body)
 {
-	static const char sql[] =
-		"UPDATE idempotency_keys SET state = 'done', status = $3, "
-		"body = $4, updated_at = now() "
-		"WHERE merchant_id = $1 AND key = $2";
-	static const char del[] =
-		"DELETE FROM idempotency_keys WHERE merchant_id = $1 "
-		"AND key = $2 AND state = 'in_progress'";
-	char st[8], *text;
-
 	if (!w->r) {
 		json_decref(body);
 		wd_free(w);
 		return;
 	}
-	if (w->has_idem && status != 503 &&
-	    (text = json_dumps(body, JSON_COMPACT))) {
-		const char *params[4] = { w->merchant, w->idem, st, text };
-
-		snprintf(st, sizeof(st), "%d", status);
-		if (pr_db_query(w->d->db, sql, 4, params, on_idem_stored,
-				NULL) < 0)
-			pr_warn("withdrawals: idempotency answer for %s not "
-				"stored: store unavailable",
-				w->merchant);
-		free(text);
-	} else if (w->has_idem && status == 503) {
-		const char *params[2] = { w->merchant, w->idem };
-
-		if (pr_db_query(w->d->db, del, 2, params, on_idem_stored,
-				NULL) < 0)
-			pr_warn("withdrawals: idempotency key of %s left in "
-				"progress: store unavailable",
-				w->merchant);
-	}
+	pr_idem_finish(w->d, &w->idem, status, body);
 	pr_request_reply(w->r, status, body);
 	wd_free(w);
 }
@@ -1458,7 +1421,8 @@ static void on_dup_check(PGresult *res, const char *err, void *arg)
 			 w->req.no, res ? "" : ": ", res ? "" : err);
 		return;
 	}
-	same = w->has_idem && strcmp(PQgetvalue(res, 0, 1), w->req_hash) == 0;
+	same = w->idem.taken_over &&
+	       strcmp(PQgetvalue(res, 0, 1), w->req_hash) == 0;
 	if (wd_load(w->d, PQgetvalue(res, 0, 0), w->merchant,
 		    same ? on_existing_same : on_existing, w) < 0)
 		wd_error(w, 503, "store_unavailable",
@@ -1495,7 +1459,6 @@ static void on_inserted(PGresult *res, const char *err, void *arg)
 		w->n_cands == 1 ? "" : "s");
 	try_next(w);
 }
-
 
 /* Routes, then inserts the order with its account sealed. */
 static void wd_start(struct wd *w)
@@ -1564,100 +1527,21 @@ static void wd_start(struct wd *w)
 			 "the store is unavailable; retry later");
 }
 
-static void on_idem_row(PGresult *res, const char *err, void *arg)
+static void on_idem(int proceed, void *arg)
 {
 	struct wd *w = arg;
-	const char *state;
 
-	if (!res || PQntuples(res) != 1) {
-		w->has_idem = 0;
-		wd_error(w, 503, "store_unavailable",
-			 "the Idempotency-Key could not be checked: %s",
-			 res ? "it vanished; retry" : err);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), ENDPOINT) != 0 ||
-	    strcmp(PQgetvalue(res, 0, 1), w->req_hash) != 0) {
-		w->has_idem = 0;
-		wd_error(w, 409, "idempotency_key_reused",
-			 "this Idempotency-Key was used with another request "
-			 "body; use a new key for a new request");
-		return;
-	}
-	state = PQgetvalue(res, 0, 2);
-	if (strcmp(state, "done") == 0) {
-		const char *body = PQgetvalue(res, 0, 4);
-		int status = atoi(PQgetvalue(res, 0, 3));
-
-		evhttp_add_header(evhttp_request_get_output_headers(w->r->req),
-				  "Idempotent-Replayed", "true");
-		pr_request_raw(w->r, status, "application/json", body,
-			       strlen(body));
-		w->has_idem = 0;
-		wd_free(w);
-		return;
-	}
-	if (PQgetvalue(res, 0, 5)[0] != 't') {
-		w->has_idem = 0;
-		wd_error(w, 409, "request_in_progress",
-			 "a request with this Idempotency-Key is still in "
-			 "progress; retry in a moment to get its answer");
-		return;
-	}
-	pr_warn("withdrawals: Idempotency-Key of merchant %s in progress for "
-		"over " IDEM_STALE ": taken over",
-		w->merchant);
-	wd_start(w);
-}
-
-static void on_idem_claim(PGresult *res, const char *err, void *arg)
-{
-	struct wd *w = arg;
-	static const char sql[] =
-		"SELECT endpoint, request_hash, state, status, body, "
-		"created_at < now() - interval '" IDEM_STALE "' "
-		"FROM idempotency_keys WHERE merchant_id = $1 AND key = $2";
-	const char *params[2] = { w->merchant, w->idem };
-
-	if (!res) {
-		w->has_idem = 0;
-		wd_error(w, 503, "store_unavailable",
-			 "the Idempotency-Key could not be recorded: %s", err);
-		return;
-	}
-	if (PQntuples(res) == 1) {
+	if (proceed)
 		wd_start(w);
-		return;
-	}
-	if (pr_db_query(w->d->db, sql, 2, params, on_idem_row, w) < 0) {
-		w->has_idem = 0;
-		wd_error(w, 503, "store_unavailable",
-			 "the store is unavailable; retry later");
-	}
-}
-
-static int idem_key_ok(const char *k)
-{
-	size_t n = strlen(k);
-
-	if (n == 0 || n > IDEM_KEY_MAX)
-		return 0;
-	for (; *k; k++)
-		if (*k < 0x21 || *k > 0x7e)
-			return 0;
-	return 1;
+	else
+		wd_free(w);
 }
 
 static void create_withdrawal(struct wd *w)
 {
-	static const char sql[] =
-		"INSERT INTO idempotency_keys (merchant_id, key, endpoint, "
-		"request_hash) VALUES ($1, $2, '" ENDPOINT "', $3) "
-		"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING 1";
 	const struct pr_config *cfg = w->gen->config;
 	char field[96], err[512];
 	unsigned char mac[32];
-	const char *key, *params[3];
 	char *canon = NULL, *hex = NULL;
 	int status = 400;
 	json_t *body;
@@ -1704,26 +1588,17 @@ static void create_withdrawal(struct wd *w)
 			   sizeof(w->mask));
 	card_hmac(w);
 	w->now_ms = pr_now_ms();
-	key = evhttp_find_header(evhttp_request_get_input_headers(w->r->req),
-				 "Idempotency-Key");
-	if (!key) {
-		wd_start(w);
-		return;
-	}
-	if (!idem_key_ok(key)) {
-		reply_field(w->r, "Idempotency-Key",
-			    "Idempotency-Key: 1 to 255 printable ASCII "
-			    "characters without spaces");
+	if (pr_idem_read(w->r, w->merchant, ENDPOINT, w->req_hash, &w->idem) <
+	    0) {
 		wd_free(w);
 		return;
 	}
-	snprintf(w->idem, sizeof(w->idem), "%s", key);
-	w->has_idem = 1;
-	params[0] = w->merchant;
-	params[1] = w->idem;
-	params[2] = w->req_hash;
-	if (pr_db_query(w->d->db, sql, 3, params, on_idem_claim, w) < 0) {
-		w->has_idem = 0;
+	if (!w->idem.active) {
+		wd_start(w);
+		return;
+	}
+	if (pr_idem_begin(w->d, w->r, &w->idem, on_idem, w) < 0) {
+		w->idem.active = 0;
 		wd_error(w, 503, "store_unavailable",
 			 "the store is unavailable; retry later");
 	}

@@ -79,11 +79,26 @@ expect_code 201 "the rest"
 R2=$(json .id)
 [ "$(json .accounting)" = after_sale ] || fail "post_delivery accounting: $RESP_BODY"
 wait_refund "$R2" succeeded
+# Idempotency-Key, as for payments.
+paid 200 p-idem
+IB='{"merchant_refund_no":"r-idem","amount":50,"stage":"pre_delivery"}'
+_mcall POST "/v1/payments/$PID/refunds" "$IB" -H 'Idempotency-Key: rk-1'
+expect_code 201 "r-idem"
+first=$RESP_BODY
+_mcall POST "/v1/payments/$PID/refunds" "$IB" -H 'Idempotency-Key: rk-1'
+[ "$RESP_CODE:$RESP_BODY" = "201:$first" ] || fail "r-idem replay: $RESP_CODE $RESP_BODY"
+grep -qi '^Idempotent-Replayed: true' "$RESP_HEADERS" || fail "r-idem: no Idempotent-Replayed"
+_mcall POST "/v1/payments/$PID/refunds" '{"merchant_refund_no":"r-idem-2","amount":50,"stage":"pre_delivery"}' \
+	-H 'Idempotency-Key: rk-1'
+expect_code 409 "r-idem: the key with another body"
+[ "$(json .error.code)" = idempotency_key_reused ] || fail "r-idem reused: $RESP_BODY"
+[ "$(pq -c "SELECT count(*) FROM refunds WHERE payment_id = '$PID'")" = 1 ] || fail "r-idem: two refunds"
+PID=$(pq -c "SELECT id FROM payments WHERE merchant_order_no = 'p-full'")
 mget "/v1/payments/$PID/refunds"
 [ "$(json '.refunds | length'):$(json .refundable)" = 2:0 ] || fail "refund list: $RESP_BODY"
 mget "/v1/refunds?merchant_refund_no=r-part-2"
 [ "$(json .id)" = "$R2" ] || fail "by merchant_refund_no: $RESP_BODY"
-pass "partial refunds then the rest: succeeded by the original route, replay, 409, 422 naming what is left"
+pass "partial refunds then the rest: succeeded by the original route, replay, 409, 422 naming what is left, Idempotency-Key"
 
 # ------------------------------------- 50 concurrent partial refunds
 paid 1000 p-burst
