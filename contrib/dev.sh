@@ -443,7 +443,8 @@ admin_call() {
 }
 
 # load_sample: when the store has no channel, loads etc/catalogue.sample.json
-# (KEYDIR, SIMPORT, APIV3KEY, WXSERIAL, WXPSERIAL and BANKCERTID filled in)
+# (KEYDIR, SIMPORT, APIV3KEY, WXSERIAL, WXPSERIAL, BANKCERTID and
+# BANKPCERTID filled in)
 # through the admin API: each
 # channel, each whitelist entry, then the rules. Prints how many channels
 # are loaded. Failures are reported one by one and do not stop `up`.
@@ -461,7 +462,8 @@ load_sample() {
 	[ -f "$SAMPLE" ] || die "no $SAMPLE"
 	cat=$(sed -e "s|@KEYDIR/|@$KEY_DIR/|g" -e "s|SIMPORT|$SIM_PORT|g" \
 		-e "s|APIV3KEY|$APIV3|g" -e "s|WXPSERIAL|$WX_PSERIAL|g" \
-		-e "s|WXSERIAL|$WX_SERIAL|g" -e "s|BANKCERTID|$BANK_CID|g" "$SAMPLE")
+		-e "s|WXSERIAL|$WX_SERIAL|g" -e "s|BANKCERTID|$BANK_CID|g" \
+		-e "s|BANKPCERTID|$BANK_PCID|g" "$SAMPLE")
 	say "loading the sample catalogue ($SAMPLE)"
 	while IFS= read -r item; do
 		out=$(admin_call POST /admin/v1/channels "$item")

@@ -1,6 +1,8 @@
 /*
- * crypto.c - the cryptography payroute needs, on OpenSSL 3: RSA keys and
- * SHA256withRSA signatures (PKCS#1 v1.5), AES-256-GCM, HMAC-SHA256,
+ * crypto.c - the cryptography payroute needs, on OpenSSL 3: RSA keys,
+ * SHA256withRSA signatures (PKCS#1 v1.5), RSA encryption of short
+ * sensitive fields (OAEP-SHA1 for WeChat Pay, PKCS#1 v1.5 for UnionPay),
+ * AES-256-GCM, HMAC-SHA256,
  * SHA-256, base64, hex, URL encoding and secure random bytes.
  *
  * Everything here is a pure function over buffers: no globals, no logging.
@@ -21,12 +23,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "crypto.h"
@@ -34,6 +38,7 @@
 /* The opaque handle of the driver ABI. */
 struct payroute_key {
 	EVP_PKEY *pkey;
+	int is_private; /* loaded as a private key */
 };
 
 #define KEY_MIN_BITS 2048
@@ -313,6 +318,7 @@ int pr_key_load(const char *pem_or_path, int is_private, payroute_key **out,
 		goto out;
 	}
 	key->pkey = pkey;
+	key->is_private = is_private ? 1 : 0;
 	pkey = NULL;
 	*out = key;
 	rc = 0;
@@ -413,6 +419,155 @@ int pr_rsa_sha256_verify(const payroute_key *key, const void *data, size_t len,
 out:
 	free(sig);
 	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* RSA encryption                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Overhead of each padding for a k-byte modulus: OAEP 2 * hLen + 2 with
+ * SHA-1 (hLen 20), PKCS#1 v1.5 11. 0 for an unknown padding. */
+static size_t rsa_pad_overhead(int padding)
+{
+	switch (padding) {
+	case PAYROUTE_RSA_OAEP_SHA1:
+		return 2 * 20 + 2;
+	case PAYROUTE_RSA_PKCS1:
+		return 11;
+	default:
+		return 0;
+	}
+}
+
+/* A context for key in mode enc (1 encrypt, 0 decrypt) with padding set
+ * up; NULL when OpenSSL refuses (e.g. decrypting with a public key). */
+static EVP_PKEY_CTX *rsa_ctx(const payroute_key *key, int padding, int enc)
+{
+	EVP_PKEY_CTX *ctx;
+	int ok;
+
+	ctx = EVP_PKEY_CTX_new(key->pkey, NULL);
+	if (!ctx)
+		return NULL;
+	ok = (enc ? EVP_PKEY_encrypt_init(ctx) : EVP_PKEY_decrypt_init(ctx)) ==
+	     1;
+	if (ok && padding == PAYROUTE_RSA_OAEP_SHA1)
+		ok = EVP_PKEY_CTX_set_rsa_padding(
+			     ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
+		     EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha1()) == 1 &&
+		     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha1()) == 1;
+	else if (ok)
+		ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
+#ifdef OSSL_PKEY_PARAM_IMPLICIT_REJECTION
+	/* OpenSSL 3.2+ answers a bad PKCS#1 v1.5 block with random bytes
+	 * (implicit rejection); we want the error. */
+	if (ok && !enc && padding == PAYROUTE_RSA_PKCS1)
+		ok = EVP_PKEY_CTX_ctrl_str(ctx, "rsa_pkcs1_implicit_rejection",
+					   "0") > 0;
+#endif
+	if (!ok) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int pr_rsa_encrypt(const payroute_key *key, int padding, const void *data,
+		   size_t len, char **out_b64)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	unsigned char *buf = NULL;
+	size_t overhead, k, out_len = 0;
+	int rc;
+
+	if (out_b64)
+		*out_b64 = NULL;
+	overhead = rsa_pad_overhead(padding);
+	if (!key || !key->pkey || (!data && len) || !out_b64 || !overhead)
+		return -EINVAL;
+	if (!data)
+		data = "";
+	k = (size_t)EVP_PKEY_get_size(key->pkey);
+	if (k <= overhead || len > k - overhead)
+		return -EINVAL;
+	ctx = rsa_ctx(key, padding, 1);
+	if (!ctx) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (EVP_PKEY_encrypt(ctx, NULL, &out_len, data, len) != 1) {
+		rc = -EINVAL;
+		goto out;
+	}
+	buf = malloc(out_len);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (EVP_PKEY_encrypt(ctx, buf, &out_len, data, len) != 1) {
+		rc = -EINVAL;
+		goto out;
+	}
+	*out_b64 = pr_base64_encode(buf, out_len);
+	rc = *out_b64 ? 0 : -ENOMEM;
+out:
+	free(buf);
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return rc;
+}
+
+int pr_rsa_decrypt(const payroute_key *key, int padding, const char *b64,
+		   unsigned char **out, size_t *out_len)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	unsigned char *ct = NULL, *buf = NULL;
+	size_t ct_len = 0, len = 0;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (out_len)
+		*out_len = 0;
+	/* A public key has nothing to decrypt with. */
+	if (!key || !key->pkey || !key->is_private || !b64 || !out ||
+	    !out_len || !rsa_pad_overhead(padding))
+		return -EINVAL;
+	rc = pr_base64_decode(b64, &ct, &ct_len);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0)
+		return -EBADMSG;
+	if (ct_len != (size_t)EVP_PKEY_get_size(key->pkey)) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	ctx = rsa_ctx(key, padding, 0);
+	if (!ctx || EVP_PKEY_decrypt(ctx, NULL, &len, ct, ct_len) != 1) {
+		rc = -EINVAL;
+		goto out;
+	}
+	buf = malloc(len + 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (EVP_PKEY_decrypt(ctx, buf, &len, ct, ct_len) != 1) {
+		OPENSSL_cleanse(buf, len);
+		rc = -EBADMSG;
+		goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	free(ct);
+	EVP_PKEY_CTX_free(ctx);
 	ERR_clear_error();
 	return rc;
 }

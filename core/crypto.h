@@ -1,6 +1,6 @@
 /*
  * crypto.h - the cryptography payroute needs, on OpenSSL: RSA SHA256
- * signatures, AES-256-GCM, HMAC-SHA256, SHA-256, base64, hex, URL encoding,
+ * signatures, RSA encryption (OAEP-SHA1, PKCS#1 v1.5), AES-256-GCM, HMAC-SHA256, SHA-256, base64, hex, URL encoding,
  * secure random bytes. Pure functions over buffers, no globals; the
  * driver services table (services.c) exposes them to drivers.
  *
@@ -25,6 +25,21 @@ int pr_rsa_sha256_sign(const payroute_key *key, const void *data, size_t len,
 		       char **sig_b64);
 int pr_rsa_sha256_verify(const payroute_key *key, const void *data, size_t len,
 			 const char *sig_b64);
+
+/* RSA encryption with the public half of key; padding is an enum
+ * payroute_rsa_padding. *out_b64 (base64 of the ciphertext) is released
+ * with free(). Returns 0, -EINVAL (bad argument or padding, input too long
+ * for the padding: k - 42 bytes for OAEP-SHA1, k - 11 for PKCS#1 v1.5,
+ * a key that cannot encrypt), -ENOMEM. */
+int pr_rsa_encrypt(const payroute_key *key, int padding, const void *data,
+		   size_t len, char **out_b64);
+/* The reverse, with a private key: decodes b64 and decrypts it. *out is
+ * NUL-terminated (not counted in *out_len) and released with free().
+ * Returns 0, -EINVAL (bad argument, a public key), -EBADMSG (not base64,
+ * wrong length, or it does not decrypt with this key and padding),
+ * -ENOMEM. Core only (the simulator and tests): drivers never decrypt. */
+int pr_rsa_decrypt(const payroute_key *key, int padding, const char *b64,
+		   unsigned char **out, size_t *out_len);
 
 int pr_aes256gcm_encrypt(const unsigned char key[32], const unsigned char *iv,
 			 size_t iv_len, const void *aad, size_t aad_len,

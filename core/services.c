@@ -3,7 +3,7 @@
  * (struct payroute_services, payroute/driver.h): logging tagged with the
  * channel code, the clock, memory, reading the channel's driver config,
  * writing the outbound request and the payer map, and the crypto helpers
- * of crypto.c.
+ * of crypto.c (ABI 1.1 adds rsa_encrypt, in the first spare slot).
  *
  * The functions that write core objects are the drivers' only way in, so
  * they validate what they are given (an HTTP method from a fixed list, an
@@ -317,6 +317,7 @@ static const struct payroute_services services = {
 	.url_encode = pr_url_encode,
 	.url_decode = pr_url_decode,
 	.random_bytes = pr_random_bytes,
+	.rsa_encrypt = pr_rsa_encrypt,
 };
 
 const struct payroute_services *pr_services(void)

@@ -35,7 +35,12 @@
  * backUrl notification (form POST, values percent-encoded, signed; any
  * 200 acknowledges) and by query, whose respCode 00 carries origRespCode:
  * 00 success, 05 accepted / in progress, 60 failed, 61 refund to a closed
- * card. Errors: 10 bad format, 11 signature, 12 duplicate, 13 missing
+ * card. accNo may come encrypted (RSA PKCS#1 v1.5 with the platform
+ * certificate, base64, with encryptCertId = bank.platform_cert_id): it is
+ * decrypted with the platform key and the ledger keeps the card's head and
+ * tail; a wrong encryptCertId or a ciphertext that does not decrypt is 10.
+ * accNo in clear (without encryptCertId) is still accepted. Errors: 10 bad
+ * format, 11 signature, 12 duplicate, 13 missing
  * fields, 34 no such transaction, 35 original transaction missing or in a
  * wrong state, 36 inconsistent with the original.
  */
@@ -362,6 +367,39 @@ static void consume_refuse(struct sim *s, struct sim_out *out,
 		answer(s, out, f, NULL, code, NULL);
 }
 
+/*
+ * The card number of a request: accNo in clear, or, when encryptCertId is
+ * present, accNo decrypted with the platform key (RSA PKCS#1 v1.5, base64)
+ * as the gateway does; encryptCertId must then name our certificate (we
+ * encrypt with the platform key pair). Returns NULL and sets *acc (NULL
+ * when there is no accNo; the caller frees *owned), or the respCode to
+ * answer: "10" for an encryptCertId or ciphertext we cannot use.
+ */
+static const char *card_no(const struct sim *s, const struct sim_form *f,
+			   const char **acc, char **owned)
+{
+	const char *v = sim_form_get(f, "accNo");
+	const char *ecid = sim_form_get(f, "encryptCertId");
+	unsigned char *plain = NULL;
+	size_t len = 0;
+
+	*owned = NULL;
+	*acc = v;
+	if (!ecid || !*ecid || !v || !*v)
+		return NULL;
+	if (strcmp(ecid, s->bank_cert_id) != 0)
+		return "10";
+	if (pr_rsa_decrypt(s->bank_key, PAYROUTE_RSA_PKCS1, v, &plain, &len) <
+		    0 ||
+	    len == 0 || strlen((char *)plain) != len) {
+		free(plain);
+		return "10";
+	}
+	*owned = (char *)plain;
+	*acc = *owned;
+	return NULL;
+}
+
 /* txnType 01: a consume. On the front endpoint it comes from the payer's
  * browser (the form of the driver's payer payload); the order is created
  * and the payer pays it as auto_pay or the "pay" script say, or by
@@ -373,11 +411,18 @@ static void consume(struct sim *s, struct sim_out *out,
 	const char *oid = sim_form_get(f, "orderId");
 	const char *tt = sim_form_get(f, "txnTime");
 	int64_t amt = parse_cents(sim_form_get(f, "txnAmt"));
+	const char *acc, *bad;
+	char *acc_owned = NULL;
 	struct sim_order *o;
 
 	if (!oid || !tt || strlen(tt) != 14 || amt <= 0 ||
 	    !sim_form_get(f, "backUrl") || strlen(oid) > 40) {
 		consume_refuse(s, out, f, front, "13");
+		return;
+	}
+	bad = card_no(s, f, &acc, &acc_owned);
+	if (bad) {
+		consume_refuse(s, out, f, front, bad);
 		return;
 	}
 	o = sim_order_find(s, SIM_BANK, oid);
@@ -388,12 +433,14 @@ static void consume(struct sim *s, struct sim_out *out,
 			front_page(out, "00", o, sim_form_get(f, "frontUrl"));
 		else
 			consume_refuse(s, out, f, front, "12");
+		free(acc_owned);
 		return;
 	}
 	o = sim_order_new(s, SIM_BANK, mer, oid, amt, "CNY",
 			  sim_form_get(f, "backUrl"));
 	if (!o) {
 		consume_refuse(s, out, f, front, "06");
+		free(acc_owned);
 		return;
 	}
 	snprintf(o->txn_time, sizeof(o->txn_time), "%s", tt);
@@ -403,7 +450,9 @@ static void consume(struct sim *s, struct sim_out *out,
 		 sim_form_get(f, "channelType") ?
 			 sim_form_get(f, "channelType") :
 			 "");
-	mask_card(sim_form_get(f, "accNo"), o->payer, sizeof(o->payer));
+	mask_card(acc, o->payer, sizeof(o->payer));
+	free(acc_owned);
+	acc_owned = NULL;
 	if (!front) {
 		answer(s, out, f, NULL, "00", NULL);
 		return;
@@ -453,27 +502,36 @@ static void payout(struct sim *s, struct sim_out *out, const struct sim_form *f,
 {
 	const char *oid = sim_form_get(f, "orderId");
 	const char *tt = sim_form_get(f, "txnTime");
-	const char *acc = sim_form_get(f, "accNo");
+	const char *acc, *bad;
+	char *acc_owned = NULL;
 	int64_t amt = parse_cents(sim_form_get(f, "txnAmt"));
 	struct sim_payout *p;
 
+	bad = card_no(s, f, &acc, &acc_owned);
+	if (bad) {
+		answer(s, out, f, NULL, bad, NULL);
+		return;
+	}
 	if (!oid || !tt || !acc || !*acc || amt <= 0 || strlen(oid) > 40) {
 		answer(s, out, f, NULL, "13", NULL);
-		return;
+		goto out;
 	}
 	if (sim_payout_find(s, SIM_BANK, oid)) {
 		answer(s, out, f, NULL, "12", NULL);
-		return;
+		goto out;
 	}
 	p = sim_payout_new(s, SIM_BANK, mer, oid, amt,
 			   sim_form_get(f, "backUrl"), 0);
 	if (!p) {
 		answer(s, out, f, NULL, "06", NULL);
-		return;
+		goto out;
 	}
 	snprintf(p->txn_time, sizeof(p->txn_time), "%s", tt);
+	/* The ledger keeps the decrypted card's head and tail only. */
 	mask_card(acc, p->payee, sizeof(p->payee));
 	answer(s, out, f, NULL, "00", NULL);
+out:
+	free(acc_owned);
 }
 
 static void query(struct sim *s, struct sim_out *out, const struct sim_form *f,

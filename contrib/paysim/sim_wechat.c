@@ -18,7 +18,10 @@
  * (/v3/transfer/batches, one detail per batch; ACCEPTED -> FINISHED with
  * the detail SUCCESS) and as the newer transfer bills
  * (/v3/fund-app/mch-transfer/transfer-bills; ACCEPTED -> SUCCESS, no user
- * confirmation step). Notifications: TRANSACTION.SUCCESS, REFUND.SUCCESS /
+ * confirmation step). A transfer's user_name, mandatory from 2000 yuan on,
+ * is decrypted with the platform key (RSA-OAEP, SHA-1) and needs a
+ * Wechatpay-Serial naming the platform certificate; transfers without a
+ * name below 2000 yuan are accepted as before. Notifications: TRANSACTION.SUCCESS, REFUND.SUCCESS /
  * REFUND.ABNORMAL, MCHTRANSFER.BILL.FINISHED, each with its resource
  * encrypted AEAD_AES_256_GCM under the merchant's APIv3 key (12-character
  * nonce, associated_data "transaction" / "refund" / "mch_payment"); any
@@ -42,9 +45,13 @@
 struct wx_ctx {
 	struct sim *s;
 	struct sim_out *out;
+	const struct sim_req *rq;
 	const struct sim_wechat_mch *mch;
 	json_t *body; /* parsed request body, may be NULL */
 };
+
+/* From this amount (2000 yuan) on a transfer must name the payee. */
+#define WX_NAME_REQUIRED_FEN 200000
 
 /* ------------------------------------------------------------------------ */
 /* Signing                                                                  */
@@ -598,6 +605,55 @@ static json_t *batch_json(const struct sim_payout *p, int details)
 	return j;
 }
 
+/*
+ * A transfer's user_name (in obj: the batch's detail or the bill), as
+ * WeChat Pay checks it: mandatory from 2000 yuan on; when present it is
+ * the name encrypted with the platform key (RSA-OAEP, SHA-1, base64) and
+ * the request's Wechatpay-Serial must name the platform certificate. A
+ * Wechatpay-Serial that is sent must be ours in any case. Answers the
+ * error and returns -1 when the transfer is refused, else 0 (the decrypted
+ * name is only checked, never kept: the ledger has no place for it).
+ */
+static int check_user_name(struct wx_ctx *c, json_t *obj, int64_t amount)
+{
+	const char *enc = jstr(obj, "user_name");
+	const char *serial =
+		evhttp_find_header(evhttp_request_get_input_headers(c->rq->ev),
+				   "Wechatpay-Serial");
+	unsigned char *name = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (serial && strcmp(serial, c->s->wechat_serial) != 0) {
+		wx_error(c->s, c->out, 400, "PARAM_ERROR",
+			 "Wechatpay-Serial 与平台证书序列号不符");
+		return -1;
+	}
+	if (!enc || !*enc) {
+		if (amount < WX_NAME_REQUIRED_FEN)
+			return 0;
+		wx_error(c->s, c->out, 400, "PARAM_ERROR",
+			 "转账金额大于等于2000元时，收款用户姓名必填");
+		return -1;
+	}
+	if (!serial) {
+		wx_error(c->s, c->out, 400, "PARAM_ERROR",
+			 "上送敏感信息时需在请求头中携带 Wechatpay-Serial");
+		return -1;
+	}
+	rc = pr_rsa_decrypt(c->s->wechat_key, PAYROUTE_RSA_OAEP_SHA1, enc,
+			    &name, &len);
+	if (rc == 0 && (len == 0 || strlen((const char *)name) != len))
+		rc = -EBADMSG;
+	free(name);
+	if (rc < 0) {
+		wx_error(c->s, c->out, 400, "PARAM_ERROR",
+			 "收款用户姓名解密失败");
+		return -1;
+	}
+	return 0;
+}
+
 static void create_batch(struct wx_ctx *c)
 {
 	json_t *b = c->body, *list = json_object_get(b, "transfer_detail_list");
@@ -618,6 +674,8 @@ static void create_batch(struct wx_ctx *c)
 			 "参数错误（paysim: 每批一笔明细）");
 		return;
 	}
+	if (check_user_name(c, d, json_integer_value(total)) < 0)
+		return;
 	p = sim_payout_find(c->s, SIM_WECHAT, no);
 	if (!p) {
 		p = sim_payout_new(c->s, SIM_WECHAT, c->mch->mchid, no,
@@ -723,6 +781,8 @@ static void create_bill(struct wx_ctx *c)
 		wx_error(c->s, c->out, 400, "PARAM_ERROR", "参数错误");
 		return;
 	}
+	if (check_user_name(c, b, json_integer_value(amt)) < 0)
+		return;
 	p = sim_payout_find(c->s, SIM_WECHAT, no);
 	if (!p) {
 		p = sim_payout_new(c->s, SIM_WECHAT, c->mch->mchid, no,
@@ -799,7 +859,7 @@ void sim_wechat_handle(struct sim *s, const struct sim_req *rq,
 {
 	const char *api = rq->path + strlen("/wechat"), *why;
 	int post = strcmp(rq->method, "POST") == 0;
-	struct wx_ctx c = { .s = s, .out = out };
+	struct wx_ctx c = { .s = s, .out = out, .rq = rq };
 	struct sim_fault f;
 	char a[128], b[128];
 	const char *k1 = NULL, *k2 = NULL;

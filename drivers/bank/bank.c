@@ -18,6 +18,10 @@
  *               decimal (certId)
  *   front_url   optional, frontUrl of front consumes (where the payer's
  *               browser returns); sent only when set
+ *   encrypt_cert  optional (needed for payouts), UnionPay's encryption
+ *               certificate (or its public key), PEM text or "@/path"
+ *   encrypt_cert_id  required with encrypt_cert: that certificate's serial
+ *               number in decimal (encryptCertId)
  *   allow_clear_accno  optional boolean, default false: see payouts
  *
  * Messages. Every request is a POST of application/x-www-form-urlencoded;
@@ -64,13 +68,21 @@
  *   payout        txnType 12 (代付, bizType 000401; 000501 is 代收, the
  *                 collection product), accType 01, accNo = payee_account,
  *                 customerInfo = base64("{customerNm=<payee_name>}"),
- *                 issInsCode = payee_bank_code. The real gateway wants accNo
- *                 RSA-encrypted with its encryption certificate
- *                 (encryptCertId), and the services table has no RSA
- *                 encryption yet (it needs a minor ABI bump). Until then
- *                 the payout is refused with ENOTSUP unless the channel
- *                 sets allow_clear_accno=true, which sends accNo in clear:
- *                 only for the simulator and tests.
+ *                 issInsCode = payee_bank_code. accNo is sent encrypted
+ *                 as the gateway wants it: base64(RSA PKCS#1 v1.5 with
+ *                 encrypt_cert's public key), with encryptCertId =
+ *                 encrypt_cert_id (both signed like every other field).
+ *                 customerInfo carries only customerNm, which UnionPay
+ *                 does not count as sensitive (its SDK encrypts phoneNo,
+ *                 cvn2 and expired into encryptedInfo; we send none of
+ *                 them), so it stays base64 text. Encryption uses the
+ *                 services table's rsa_encrypt (ABI 1.1); encrypt_cert
+ *                 with a core that lacks it fails init. Without
+ *                 encrypt_cert a payout is refused (ENOTSUP, naming the
+ *                 option), unless the channel sets allow_clear_accno=true,
+ *                 which sends accNo in clear without encryptCertId: only
+ *                 for the simulator and tests. When both are set,
+ *                 encryption wins.
  *   payout_query  as query, orderId = payout_id.
  *   close         not supported (a front consume simply expires at its
  *                 payTimeout).
@@ -143,10 +155,12 @@ struct bank_state {
 	char *mer_id;
 	char *gateway; /* without a trailing '/' */
 	char *cert_id;
-	char *front_url; /* NULL when not configured */
+	char *front_url;       /* NULL when not configured */
+	char *encrypt_cert_id; /* NULL without encrypt_cert */
 	int allow_clear_accno;
 	payroute_key *sign_key;
 	payroute_key *verify_key;
+	payroute_key *encrypt_key; /* NULL without encrypt_cert */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -163,6 +177,9 @@ static void bank_fini(void *state)
 		st->svc->key_free(st->sign_key);
 	if (st->verify_key)
 		st->svc->key_free(st->verify_key);
+	if (st->encrypt_key)
+		st->svc->key_free(st->encrypt_key);
+	free(st->encrypt_cert_id);
 	free(st->channel);
 	free(st->mer_id);
 	free(st->gateway);
@@ -176,7 +193,7 @@ static int bank_init(const struct payroute_services *svc, const char *channel,
 		     size_t errlen)
 {
 	struct bank_state *st = NULL;
-	const char *gateway, *front_url;
+	const char *gateway, *front_url, *encrypt_cert;
 	size_t len;
 	int plain = 0, front_plain = 0;
 	int rc;
@@ -256,13 +273,48 @@ static int bank_init(const struct payroute_services *svc, const char *channel,
 	if (rc < 0)
 		goto fail;
 
+	/* Payouts: UnionPay's encryption certificate and its id. */
+	rc = drv_conf_string(svc, conf, "encrypt_cert", 0, &encrypt_cert, err,
+			     errlen);
+	if (rc < 0)
+		goto fail;
+	if (encrypt_cert) {
+		if (!PAYROUTE_HAS_RSA_ENCRYPT(svc)) {
+			snprintf(err, errlen,
+				 "encrypt_cert: this core (services ABI "
+				 "%u.%u) offers no rsa_encrypt (an ABI 1.1 "
+				 "service)",
+				 (unsigned)svc->abi_major,
+				 (unsigned)svc->abi_minor);
+			rc = -ENOTSUP;
+			goto fail;
+		}
+		rc = drv_load_key(svc, conf, "encrypt_cert", 0,
+				  &st->encrypt_key, err, errlen);
+		if (rc == 0)
+			rc = drv_conf_ident(svc, conf, "encrypt_cert_id",
+					    BANK_MAX_ID, &st->encrypt_cert_id,
+					    err, errlen);
+		if (rc < 0)
+			goto fail;
+	} else if (svc->conf_str(conf, "encrypt_cert_id")) {
+		snprintf(err, errlen,
+			 "encrypt_cert_id: set without encrypt_cert");
+		rc = -EINVAL;
+		goto fail;
+	}
+
 	if (svc->log) {
 		if (plain)
 			svc->log(PAYROUTE_LOG_WARN, st->channel,
 				 "bank: gateway %s is plain http (only for a "
 				 "simulator)",
 				 st->gateway);
-		if (st->allow_clear_accno)
+		if (st->allow_clear_accno && st->encrypt_key)
+			svc->log(PAYROUTE_LOG_INFO, st->channel,
+				 "bank: allow_clear_accno is ignored: "
+				 "encrypt_cert is set, accNo is encrypted");
+		else if (st->allow_clear_accno)
 			svc->log(PAYROUTE_LOG_WARN, st->channel,
 				 "bank: allow_clear_accno is set: payouts send "
 				 "the card number unencrypted (only for a "
@@ -981,7 +1033,7 @@ static int make_msg(struct bank_state *st, enum bank_op op,
 {
 	char oid[BANK_ORDER_ID_MAX + 1], txn_time[15], pay_timeout[15];
 	char amount[24];
-	char *info = NULL;
+	char *info = NULL, *acc_enc = NULL;
 	const char *id = o ? op_id(op, o) : NULL;
 	int query = op == OP_QUERY || op == OP_REFUND_QUERY ||
 		    op == OP_PAYOUT_QUERY;
@@ -1126,12 +1178,12 @@ static int make_msg(struct bank_state *st, enum bank_op op,
 			rc = -ENOTSUP;
 			goto out;
 		}
-		if (!st->allow_clear_accno) {
+		if (!st->encrypt_key && !st->allow_clear_accno) {
 			snprintf(err, errlen,
-				 "bank: payouts need accNo encrypted with the "
-				 "gateway's encryption certificate, which this "
-				 "core cannot do yet (allow_clear_accno is "
-				 "for simulators only)");
+				 "bank: payouts need accNo encrypted with "
+				 "UnionPay's encryption certificate: set "
+				 "encrypt_cert and encrypt_cert_id in the "
+				 "channel's driver_config");
 			rc = -ENOTSUP;
 			goto out;
 		}
@@ -1141,6 +1193,20 @@ static int make_msg(struct bank_state *st, enum bank_op op,
 				 "card number");
 			rc = -EINVAL;
 			goto out;
+		}
+		if (st->encrypt_key) {
+			rc = st->svc->rsa_encrypt(st->encrypt_key,
+						  PAYROUTE_RSA_PKCS1,
+						  o->payee_account,
+						  strlen(o->payee_account),
+						  &acc_enc);
+			if (rc < 0) {
+				snprintf(err, errlen,
+					 "bank: cannot encrypt accNo with "
+					 "encrypt_cert: %s",
+					 strerror(-rc));
+				goto out;
+			}
 		}
 		if (o->payee_bank_code && *o->payee_bank_code &&
 		    !all_alnum(o->payee_bank_code, 20)) {
@@ -1188,7 +1254,10 @@ static int make_msg(struct bank_state *st, enum bank_op op,
 		if (rc == 0)
 			rc = msg_add(m, "accType", "01");
 		if (rc == 0)
-			rc = msg_add(m, "accNo", o->payee_account);
+			rc = msg_add(m, "accNo",
+				     acc_enc ? acc_enc : o->payee_account);
+		if (rc == 0 && acc_enc)
+			rc = msg_add(m, "encryptCertId", st->encrypt_cert_id);
 		if (rc == 0)
 			rc = msg_add(m, "customerInfo", info);
 		if (rc == 0)
@@ -1203,6 +1272,8 @@ static int make_msg(struct bank_state *st, enum bank_op op,
 out:
 	if (info)
 		st->svc->free(info);
+	if (acc_enc)
+		st->svc->free(acc_enc);
 	return rc;
 }
 

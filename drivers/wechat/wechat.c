@@ -37,11 +37,17 @@
  *   refund_query  GET /v3/refund/domestic/refunds/{out_refund_no}
  *   payout        POST /v3/transfer/batches (商家转账到零钱): one batch of
  *                 one detail, out_batch_no = out_detail_no = payout_id,
- *                 payee kind wechat_openid. user_name is not sent: the API
- *                 wants it encrypted with the platform certificate
- *                 (RSA-OAEP), which the services table does not offer, and
- *                 it is mandatory from 2000 yuan on, so payouts of 200000
- *                 fen or more are refused with ENOTSUP.
+ *                 payee kind wechat_openid. With a payee name, user_name
+ *                 is sent encrypted as WeChat Pay publishes for sensitive
+ *                 fields: RSAES-OAEP (SHA-1, MGF1-SHA-1) with the platform
+ *                 public key, base64, and the request carries
+ *                 Wechatpay-Serial = platform_serial_no to name that key.
+ *                 The name is mandatory from 2000 yuan (200000 fen) on: a
+ *                 payout of that size without one is refused (EINVAL).
+ *                 Encryption needs the services table's rsa_encrypt (ABI
+ *                 1.1); should a core lack it, a payout from 2000 yuan on
+ *                 is refused (ENOTSUP) and a smaller one goes without the
+ *                 (then optional) name, as before.
  *   payout_query  GET /v3/transfer/batches/out-batch-no/{no}
  *                 ?need_query_detail=true&detail_status=ALL
  *
@@ -228,6 +234,13 @@ static int wechat_init(const struct payroute_services *svc, const char *channel,
 				 "wechat: api_base %s is plain http (only for "
 				 "a simulator)",
 				 st->api_base);
+		if (!PAYROUTE_HAS_RSA_ENCRYPT(svc))
+			svc->log(PAYROUTE_LOG_WARN, st->channel,
+				 "wechat: the core offers no rsa_encrypt "
+				 "(ABI %u.%u): payouts of 2000 yuan or more "
+				 "will be refused",
+				 (unsigned)svc->abi_major,
+				 (unsigned)svc->abi_minor);
 		svc->log(PAYROUTE_LOG_INFO, st->channel,
 			 "wechat: mch_id %s, appid %s, api_base %s: keys "
 			 "loaded",
@@ -911,9 +924,10 @@ static int wechat_build_payout(void *state, const struct payroute_order *o,
 			       payroute_http_req *req, char *err, size_t errlen)
 {
 	struct wechat_state *st = state;
-	char name[128], remark[128];
-	json_t *body;
-	int rc;
+	const struct payroute_services *svc = st->svc;
+	char name[128], remark[128], *enc_name = NULL;
+	json_t *body = NULL, *detail;
+	int has_name, rc;
 
 	err[0] = '\0';
 	rc = check_id("payout_id", o->payout_id, err, errlen);
@@ -935,15 +949,41 @@ static int wechat_build_payout(void *state, const struct payroute_order *o,
 			 "payee_account (the payee's openid) is required");
 		return -EINVAL;
 	}
-	/* From 2000 yuan on, WeChat Pay requires user_name encrypted with
-	 * the platform certificate (RSA-OAEP), which the services table
-	 * does not offer: refuse rather than send a request bound to fail. */
-	if (o->amount >= WECHAT_NAME_REQUIRED_FEN) {
-		snprintf(
-			err, errlen,
-			"payouts of 2000 yuan or more need the payee's name "
-			"encrypted with RSA-OAEP, which this driver cannot do");
-		return -ENOTSUP;
+	has_name = o->payee_name && *o->payee_name;
+	/* From 2000 yuan on, WeChat Pay requires user_name: refuse rather
+	 * than send a request bound to fail. */
+	if (o->amount >= WECHAT_NAME_REQUIRED_FEN && !has_name) {
+		snprintf(err, errlen,
+			 "payouts of 2000 yuan or more need the payee's name");
+		return -EINVAL;
+	}
+	if (has_name && !PAYROUTE_HAS_RSA_ENCRYPT(svc)) {
+		if (o->amount >= WECHAT_NAME_REQUIRED_FEN) {
+			snprintf(err, errlen,
+				 "payouts of 2000 yuan or more need the "
+				 "payee's name encrypted with RSA-OAEP, and "
+				 "this core (services ABI %u.%u) offers no "
+				 "rsa_encrypt (an ABI 1.1 service)",
+				 (unsigned)svc->abi_major,
+				 (unsigned)svc->abi_minor);
+			return -ENOTSUP;
+		}
+		has_name = 0; /* optional below 2000 yuan: leave it out */
+	}
+	if (has_name) {
+		rc = svc->rsa_encrypt(st->platform_public_key,
+				      PAYROUTE_RSA_OAEP_SHA1, o->payee_name,
+				      strlen(o->payee_name), &enc_name);
+		if (rc < 0) {
+			/* With a loaded key, EINVAL means too long (214
+			 * bytes with a 2048-bit key). */
+			snprintf(err, errlen,
+				 "cannot encrypt the payee's name with the "
+				 "platform public key: %s",
+				 rc == -EINVAL ? "name too long" :
+						 strerror(-rc));
+			return rc;
+		}
 	}
 	utf8_trunc(name, sizeof(name),
 		   o->subject && *o->subject ? o->subject : "withdrawal", 32);
@@ -958,11 +998,32 @@ static int wechat_build_payout(void *state, const struct payroute_order *o,
 		"out_detail_no", o->payout_id, "transfer_amount",
 		(json_int_t)o->amount, "transfer_remark", remark, "openid",
 		o->payee_account);
-	if (!body)
-		return -EINVAL;
+	if (!body) {
+		rc = -EINVAL;
+		goto out;
+	}
+	detail = json_array_get(json_object_get(body, "transfer_detail_list"),
+				0);
+	if (enc_name && json_object_set_new(detail, "user_name",
+					    json_string(enc_name)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
 	rc = send_signed(st, req, "POST", "/v3/transfer/batches", body, err,
 			 errlen);
+	/* Names the platform key the sensitive field is encrypted for. */
+	if (rc == 0 && enc_name) {
+		rc = svc->http_header(req, "Wechatpay-Serial",
+				      st->platform_serial_no);
+		if (rc < 0)
+			snprintf(err, errlen, "cannot build the request: %s",
+				 strerror(-rc));
+	}
+out:
 	json_decref(body);
+	if (enc_name)
+		svc->free(enc_name);
 	return rc;
 }
 

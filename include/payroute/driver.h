@@ -48,6 +48,11 @@
  *        auth_code): a 1.0 core never set it (and refuses a driver built
  *        for 1.1 anyway), while a driver built for 1.0 keeps loading in a
  *        1.1 core and never looks at it.
+ *        1.1 also adds services->rsa_encrypt (the first of the spare
+ *        slots, so sizeof(struct payroute_services) is unchanged). A
+ *        driver uses it only when svc->abi_minor >= 1 and the pointer is
+ *        not NULL (PAYROUTE_HAS_RSA_ENCRYPT() checks both): a 1.0 core
+ *        left that slot NULL.
  *
  * Ownership. Unless a comment says otherwise:
  *   - every pointer the core passes in is owned by the core and valid only
@@ -149,6 +154,18 @@ enum payroute_order_kind {
 	PAYROUTE_KIND_PAYMENT = 1,
 	PAYROUTE_KIND_REFUND = 2,
 	PAYROUTE_KIND_PAYOUT = 3,
+};
+
+/* Paddings of services->rsa_encrypt (ABI 1.1). */
+enum payroute_rsa_padding {
+	/* RSAES-OAEP with SHA-1 and MGF1-SHA-1, empty label: OpenSSL's
+	 * RSA_PKCS1_OAEP_PADDING, Java's RSA/ECB/OAEPWithSHA-1AndMGF1Padding
+	 * (WeChat Pay API v3 sensitive fields). At most k - 42 bytes of
+	 * input for a k-byte modulus (214 for RSA-2048). */
+	PAYROUTE_RSA_OAEP_SHA1 = 1,
+	/* RSAES-PKCS1-v1_5 (UnionPay's accNo and encryptedInfo). At most
+	 * k - 11 bytes (245 for RSA-2048). */
+	PAYROUTE_RSA_PKCS1 = 2,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -364,9 +381,29 @@ struct payroute_services {
 	/* Cryptographically secure random bytes. */
 	int (*random_bytes)(void *buf, size_t len);
 
+	/* ABI 1.1. RSA public-key encryption of len bytes of data with key
+	 * (a public key or certificate; a private key's public half works
+	 * too) and padding (enum payroute_rsa_padding). Each call is
+	 * randomised: the same input encrypts differently every time. On
+	 * success *out_b64 is the standard base64 of the ciphertext (the
+	 * modulus size, e.g. 256 bytes -> 344 characters), allocated:
+	 * services->free. Returns 0; -EINVAL for a bad argument, an unknown
+	 * padding, input longer than the padding allows (see the enum) or a
+	 * key that cannot encrypt; -ENOMEM. *out_b64 is NULL on failure.
+	 * Check PAYROUTE_HAS_RSA_ENCRYPT(svc) before calling it. */
+	int (*rsa_encrypt)(const payroute_key *key, int padding,
+			   const void *data, size_t len, char **out_b64);
+
 	/* Room to grow: new services go here, with a minor bump. */
-	void (*spare[16])(void);
+	void (*spare[15])(void);
 };
+
+/* True when the services table offers rsa_encrypt (a 1.1 core or newer;
+ * a 1.0 core had a NULL spare slot there). */
+#define PAYROUTE_HAS_RSA_ENCRYPT(svc)                                          \
+	((svc)->abi_minor >= 1 &&                                              \
+	 PAYROUTE_HAS_FIELD(svc, struct payroute_services, rsa_encrypt) &&     \
+	 (svc)->rsa_encrypt != NULL)
 
 /* ------------------------------------------------------------------------ */
 /* The descriptor                                                           */

@@ -96,8 +96,8 @@ driver_conf() {
 			"$SIM" "$wkey" "$WX_SERIAL" "$KEYS" "$WX_PSERIAL" "$APIV3"
 		;;
 	bank)
-		printf '{"mer_id":"777290058110048","gateway":"%s/bank","sign_key":"@%s/bank_merchant_private.pem","verify_key":"@%s/bank_platform_cert.pem","cert_id":"%s"}' \
-			"$SIM" "$KEYS" "$KEYS" "$BANK_CID"
+		printf '{"mer_id":"777290058110048","gateway":"%s/bank","sign_key":"@%s/bank_merchant_private.pem","verify_key":"@%s/bank_platform_cert.pem","cert_id":"%s","encrypt_cert":"@%s/bank_platform_cert.pem","encrypt_cert_id":"%s"}' \
+			"$SIM" "$KEYS" "$KEYS" "$BANK_CID" "$KEYS" "$BANK_PCID"
 		;;
 	esac
 }

@@ -8,11 +8,11 @@
 # payee's account never in clear in the store or the logs; idempotency;
 # 503 without a secrets key.
 #
-# Driver limits the amounts and configs here fit: WeChat transfers of 2000
-# yuan or more need the payee's name RSA-encrypted, which the driver
-# refuses (ENOTSUP), so WeChat withdrawals stay below 200000 fen; the bank
-# driver sends accNo in clear only with driver_config allow_clear_accno
-# (simulators only), which the bank channel sets.
+# Sensitive fields go encrypted, as the channels want them: the WeChat
+# driver sends the payee's name RSA-OAEP-encrypted with the platform key
+# (mandatory from 2000 yuan on, so a 2000+ yuan WeChat withdrawal is here)
+# and the bank driver accNo RSA-encrypted with driver_config encrypt_cert
+# (lib_pay.sh's driver_conf sets it); paysim decrypts both.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pay.sh"
 
@@ -51,7 +51,7 @@ wchan() {
 		  fee:{rate_bps:10, fixed:0, min:0, max:0}, weight:$w,
 		  driver_config:($dc + $extra)}'
 }
-add_channel "$(wchan bank_wd bank bank_transfer 100 '{"allow_clear_accno":true}')"
+add_channel "$(wchan bank_wd bank bank_transfer 100)"
 add_channel "$(wchan ali_wd alipay alipay 100)"
 add_channel "$(wchan ali_wd2 alipay alipay 10)"
 add_channel "$(wchan wx_wd wechat wechat_pay 100)"
@@ -141,6 +141,18 @@ ID_WX=$(json .id)
 [ "$(json .channel)" = wx_wd ] || fail "w-wx: $RESP_BODY"
 wait_wd "$ID_WX" succeeded
 pass "wechat openid (below 2000 yuan): accepted, then succeeded"
+
+# ------------- wechat from 2000 yuan on: the payee's name, encrypted
+withdraw "$(wbody w-wx-big wechat_openid $OPENID 250000)"
+expect_code 201 "create w-wx-big"
+ID_WXB=$(json .id)
+[ "$(json .channel)" = wx_wd ] && [ "$(json .status)" = processing ] ||
+	fail "w-wx-big: $RESP_BODY"
+wait_wd "$ID_WXB" succeeded
+curl -sf "$SIM/_sim/ledger" | jq -e --arg id "$ID_WXB" \
+	'[.payouts[] | select(.channel == "wechat" and .amount == 250000)] | length == 1' >/dev/null ||
+	fail "w-wx-big is not in paysim's ledger"
+pass "wechat openid of 2500 yuan: the name RSA-OAEP-encrypted (paysim decrypts it), succeeded"
 
 # ------------------------------------------------------------- failure
 sim_script '{"order":"*","rate":1,"faults":{"code":"40004","sub_code":"PAYEE_NOT_EXIST"}}'

@@ -139,14 +139,31 @@ const otherCases = [
     fields: { payout_id: 'PO0001', amount: 10000, payee_kind: 'wechat_openid',
       payee_account: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o', payee_name: '张三' },
     path: () => null,
-    body: (b) => assert.ok(JSON.stringify(b).includes('PO0001'), 'the payout id is in the body') },
+    body: (b, ord, req) => {
+      assert.ok(JSON.stringify(b).includes('PO0001'), 'the payout id is in the body');
+      // The payee's name is a sensitive field: RSA-OAEP (SHA-1) with the
+      // platform key, which the SDK's own Rsa.decrypt opens.
+      const enc = b.transfer_detail_list[0].user_name;
+      assert.ok(enc && !enc.includes('张三'), 'user_name is encrypted');
+      assert.equal(Rsa.decrypt(enc, PLATFORM_PRIVATE), '张三');
+      assert.equal(header(req.headers, 'Wechatpay-Serial'), PLATFORM_SERIAL);
+    } },
+  { op: 'payout', name: 'payout of 2000 yuan', method: 'POST',
+    fields: { payout_id: 'PO0002', amount: 200000, payee_kind: 'wechat_openid',
+      payee_account: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o', payee_name: 'Zhang San' },
+    path: () => null,
+    body: (b, ord, req) => {
+      assert.equal(b.transfer_detail_list[0].transfer_amount, 200000);
+      assert.equal(Rsa.decrypt(b.transfer_detail_list[0].user_name, PLATFORM_PRIVATE), 'Zhang San');
+      assert.equal(header(req.headers, 'Wechatpay-Serial'), PLATFORM_SERIAL);
+    } },
   { op: 'payout_query', method: 'GET', fields: { payout_id: 'PO0001' },
     path: () => null,
     check: (url) => assert.ok(url.includes('PO0001'), 'the payout id is in the URL') },
 ];
 
 for (const c of otherCases) {
-  test(`SDK verifies our ${c.op} request`, () => {
+  test(`SDK verifies our ${c.name || c.op} request`, () => {
     const ord = order({ method: 'wechat_pay', environment: 'native_qr',
       channel_trade_no: '4200000000202401010000000001', ...c.fields });
     const out = mustOk(run(c.op, ord), `build ${c.op}`);
@@ -159,7 +176,7 @@ for (const c of otherCases) {
     for (const [k, v] of Object.entries(c.query || {})) assert.equal(url.searchParams.get(k), v);
     if (c.check) c.check(req.url);
     sdkVerifiesRequest(req);
-    if (c.body) c.body(JSON.parse(req.body), ord);
+    if (c.body) c.body(JSON.parse(req.body), ord, req);
     if (c.method === 'GET') assert.equal(req.body, '');
   });
 }

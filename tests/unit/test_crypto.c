@@ -919,6 +919,142 @@ static void test_rsa_sign_verify(void **state)
 	pr_key_free(NULL);
 }
 
+/* RSA encryption: what the public key (in any form) encrypts, the private
+ * key decrypts, with both paddings; nothing else decrypts it. */
+static void test_rsa_encrypt(void **state)
+{
+	const struct keys *k = *state;
+	static const char name[] = "张三"; /* a payee's name, UTF-8 */
+	static const int pads[] = { PAYROUTE_RSA_OAEP_SHA1,
+				    PAYROUTE_RSA_PKCS1 };
+	payroute_key *priv, *pub, *cert, *other_pub;
+	unsigned char *plain, big[256];
+	char *ct, *ct2, *bad;
+	size_t plain_len, max;
+
+	priv = load(k->priv_pkcs8, 1);
+	pub = load(k->pub_spki, 0);
+	cert = load(k->cert, 0);
+	other_pub = load(k->other_pub, 0);
+	memset(big, 'x', sizeof(big));
+
+	for (size_t i = 0; i < N_ELEMS(pads); i++) {
+		print_message("rsa_encrypt: padding %d\n", pads[i]);
+		max = pads[i] == PAYROUTE_RSA_OAEP_SHA1 ? 214 : 245;
+		/* Public key, certificate, and the private key's public half. */
+		assert_int_equal(pr_rsa_encrypt(pub, pads[i], name,
+						strlen(name), &ct),
+				 0);
+		assert_int_equal(strlen(ct), 344); /* 256 bytes in base64 */
+		assert_int_equal(pr_rsa_decrypt(priv, pads[i], ct, &plain,
+						&plain_len),
+				 0);
+		assert_int_equal(plain_len, strlen(name));
+		assert_string_equal((char *)plain, name);
+		free(plain);
+		/* Randomised: the same input never encrypts the same. */
+		assert_int_equal(pr_rsa_encrypt(cert, pads[i], name,
+						strlen(name), &ct2),
+				 0);
+		assert_string_not_equal(ct, ct2);
+		assert_int_equal(pr_rsa_decrypt(priv, pads[i], ct2, &plain,
+						&plain_len),
+				 0);
+		assert_string_equal((char *)plain, name);
+		free(plain);
+		free(ct2);
+		assert_int_equal(pr_rsa_encrypt(priv, pads[i], name,
+						strlen(name), &ct2),
+				 0);
+		assert_int_equal(pr_rsa_decrypt(priv, pads[i], ct2, &plain,
+						&plain_len),
+				 0);
+		assert_string_equal((char *)plain, name);
+		free(plain);
+		free(ct2);
+
+		/* The other padding does not decrypt it. */
+		assert_int_equal(pr_rsa_decrypt(priv,
+						pads[i] == PAYROUTE_RSA_PKCS1 ?
+							PAYROUTE_RSA_OAEP_SHA1 :
+							PAYROUTE_RSA_PKCS1,
+						ct, &plain, &plain_len),
+				 -EBADMSG);
+		assert_null(plain);
+		/* A public key cannot decrypt; a tampered text does not. */
+		assert_int_equal(pr_rsa_decrypt(pub, pads[i], ct, &plain,
+						&plain_len),
+				 -EINVAL);
+		bad = strdup(ct);
+		assert_non_null(bad);
+		bad[20] = bad[20] == 'A' ? 'B' : 'A';
+		assert_int_equal(pr_rsa_decrypt(priv, pads[i], bad, &plain,
+						&plain_len),
+				 -EBADMSG);
+		free(bad);
+		assert_int_equal(pr_rsa_decrypt(priv, pads[i], "not base64!",
+						&plain, &plain_len),
+				 -EBADMSG);
+		assert_int_equal(pr_rsa_decrypt(priv, pads[i], "Zm9vYmFy",
+						&plain, &plain_len),
+				 -EBADMSG);
+		free(ct);
+
+		/* Encrypted for another key: ours does not decrypt it. */
+		assert_int_equal(pr_rsa_encrypt(other_pub, pads[i], name,
+						strlen(name), &ct),
+				 0);
+		assert_int_equal(pr_rsa_decrypt(priv, pads[i], ct, &plain,
+						&plain_len),
+				 -EBADMSG);
+		assert_null(plain);
+		free(ct);
+
+		/* The longest input fits, one byte more does not. */
+		assert_int_equal(pr_rsa_encrypt(pub, pads[i], big, max, &ct),
+				 0);
+		assert_int_equal(pr_rsa_decrypt(priv, pads[i], ct, &plain,
+						&plain_len),
+				 0);
+		assert_int_equal(plain_len, max);
+		assert_memory_equal(plain, big, max);
+		free(plain);
+		free(ct);
+		ct = (char *)big; /* must be reset to NULL */
+		assert_int_equal(pr_rsa_encrypt(pub, pads[i], big, max + 1,
+						&ct),
+				 -EINVAL);
+		assert_null(ct);
+
+		/* Empty input is allowed (NULL with length 0 too). */
+		assert_int_equal(pr_rsa_encrypt(pub, pads[i], NULL, 0, &ct), 0);
+		assert_int_equal(pr_rsa_decrypt(priv, pads[i], ct, &plain,
+						&plain_len),
+				 0);
+		assert_int_equal(plain_len, 0);
+		free(plain);
+		free(ct);
+	}
+
+	/* Bad arguments. */
+	assert_int_equal(pr_rsa_encrypt(pub, 0, name, 3, &ct), -EINVAL);
+	assert_null(ct);
+	assert_int_equal(pr_rsa_encrypt(pub, 3, name, 3, &ct), -EINVAL);
+	assert_int_equal(pr_rsa_encrypt(NULL, PAYROUTE_RSA_PKCS1, name, 3, &ct),
+			 -EINVAL);
+	assert_int_equal(pr_rsa_encrypt(pub, PAYROUTE_RSA_PKCS1, NULL, 3, &ct),
+			 -EINVAL);
+	assert_int_equal(pr_rsa_encrypt(pub, PAYROUTE_RSA_PKCS1, name, 3, NULL),
+			 -EINVAL);
+	assert_int_equal(pr_rsa_decrypt(priv, 9, "Zm9v", &plain, &plain_len),
+			 -EINVAL);
+
+	pr_key_free(priv);
+	pr_key_free(pub);
+	pr_key_free(cert);
+	pr_key_free(other_pub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -937,6 +1073,7 @@ int main(void)
 	const struct CMUnitTest rsa_tests[] = {
 		cmocka_unit_test(test_key_load),
 		cmocka_unit_test(test_rsa_sign_verify),
+		cmocka_unit_test(test_rsa_encrypt),
 	};
 	int failed;
 

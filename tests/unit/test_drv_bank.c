@@ -39,6 +39,9 @@ const struct payroute_driver *payroute_driver_entry(void);
 #define MER "777290058110048"
 #define CERT_ID "11972549452306169698"
 #define GATEWAY "http://127.0.0.1:9/bank"
+/* The serial of tests/keys/bank_platform_cert.pem in decimal: the tests
+ * use the bank's platform certificate as its encryption certificate. */
+#define ENC_CERT_ID "13293235775628248816"
 #define NOTIFY "http://127.0.0.1:8081/notify/bank1"
 #define T0 1700000000000LL /* 20231115061320 in Beijing */
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -1005,7 +1008,8 @@ static void test_build_payout(void **state)
 	fields_free(&f);
 	pr_http_req_clear(&req);
 
-	/* Without allow_clear_accno the card number is never sent. */
+	/* Without encrypt_cert nor allow_clear_accno the card number is
+	 * never sent, and the error names the option to set. */
 	c = base_conf();
 	assert_int_equal(init_with(fx->drv, c, &st, err, sizeof(err)), 0);
 	json_decref(c);
@@ -1013,7 +1017,7 @@ static void test_build_payout(void **state)
 	err[0] = '\0';
 	assert_int_equal(fx->drv->build_payout(st, &o, &req, err, sizeof(err)),
 			 -ENOTSUP);
-	assert_non_null(strstr(err, "encrypt"));
+	assert_non_null(strstr(err, "encrypt_cert"));
 	assert_null(req.body);
 	pr_http_req_clear(&req);
 	fx->drv->fini(st);
@@ -1023,6 +1027,158 @@ static void test_build_payout(void **state)
 	assert_int_equal(run_build(fx->drv->build_payout, fx, &o, &req, &f),
 			 -ENOTSUP);
 	pr_http_req_clear(&req);
+}
+
+/* base_conf() with UnionPay's encryption certificate (here the bank's
+ * platform certificate of tests/keys). */
+static json_t *enc_conf(void)
+{
+	json_t *c = base_conf();
+
+	json_object_set_new(c, "encrypt_cert",
+			    json_string(KEY("bank_platform_cert.pem")));
+	json_object_set_new(c, "encrypt_cert_id", json_string(ENC_CERT_ID));
+	return c;
+}
+
+/* With encrypt_cert, accNo is the card number encrypted for the gateway
+ * (RSA PKCS#1 v1.5, base64: the bank's private key decrypts it), with
+ * encryptCertId, and both are signed; the card number never appears in
+ * clear. allow_clear_accno does not override encryption. */
+static void test_build_payout_encrypted(void **state)
+{
+	struct fx *fx = *state;
+	struct payroute_order o = base_order();
+	struct payroute_http_req req;
+	struct fields f = { .n = 0 };
+	unsigned char *plain = NULL;
+	size_t plain_len = 0;
+	char err[256] = "", *first = NULL;
+	static const char *const exp[][2] = {
+		{ "version", "5.1.0" },
+		{ "encoding", "UTF-8" },
+		{ "signMethod", "01" },
+		{ "accessType", "0" },
+		{ "merId", MER },
+		{ "orderId", "W20231115000001" },
+		{ "txnTime", "20231115061320" },
+		{ "txnType", "12" },
+		{ "txnSubType", "00" },
+		{ "bizType", "000401" },
+		{ "channelType", "07" },
+		{ "txnAmt", "20000" },
+		{ "currencyCode", "156" },
+		{ "backUrl", NOTIFY },
+		{ "accType", "01" },
+		{ "customerInfo", "e2N1c3RvbWVyTm095byg5LiJfQ==" },
+		{ "issInsCode", "CMB" },
+		{ "encryptCertId", ENC_CERT_ID },
+		{ "certId", CERT_ID },
+	};
+
+	o.order_id = NULL;
+	o.payout_id = "W20231115000001";
+	o.amount = 20000;
+	o.payee_kind = "bank_card";
+	o.payee_account = "6216261000000000018";
+	o.payee_name = "张三";
+	o.payee_bank_code = "CMB";
+
+	for (int variant = 0; variant < 2; variant++) {
+		struct fx efx = *fx;
+		json_t *c = enc_conf();
+
+		if (variant == 1) /* the escape hatch does not win */
+			json_object_set_new(c, "allow_clear_accno",
+					    json_true());
+		efx.state = NULL;
+		if (init_with(fx->drv, c, &efx.state, err, sizeof(err)) != 0)
+			fail_msg("init: %s", err);
+		json_decref(c);
+		assert_int_equal(run_build(fx->drv->build_payout, &efx, &o,
+					   &req, &f),
+				 0);
+		assert_null(
+			strstr((const char *)req.body, "6216261000000000018"));
+		/* Every field but accNo as before, plus encryptCertId. */
+		for (size_t i = 0; i < N_ELEMS(exp); i++) {
+			const char *got = fget(&f, exp[i][0]);
+
+			if (!got || strcmp(got, exp[i][1]) != 0)
+				fail_msg("field %s: got %s, want %s", exp[i][0],
+					 got ? got : "(missing)", exp[i][1]);
+		}
+		assert_int_equal(f.n, N_ELEMS(exp) + 2); /* accNo, signature */
+		assert_int_equal(strlen(fget(&f, "accNo")), 344);
+		assert_int_equal(
+			pr_rsa_decrypt(fx->platform, PAYROUTE_RSA_PKCS1,
+				       fget(&f, "accNo"), &plain, &plain_len),
+			0);
+		assert_int_equal(plain_len, strlen("6216261000000000018"));
+		assert_string_equal((char *)plain, "6216261000000000018");
+		free(plain);
+		/* Randomised padding: a new text each time. */
+		if (first)
+			assert_string_not_equal(first, fget(&f, "accNo"));
+		else
+			first = strdup(fget(&f, "accNo"));
+		verify_independently(&f);
+		fields_free(&f);
+		pr_http_req_clear(&req);
+		fx->drv->fini(efx.state);
+	}
+	free(first);
+}
+
+/* encrypt_cert's checks at init. */
+static void test_init_encrypt_cert(void **state)
+{
+	struct fx *fx = *state;
+	struct payroute_services svc = *pr_services();
+	struct payroute_conf conf;
+	void *st = NULL;
+	char err[256];
+	json_t *c;
+
+	/* encrypt_cert without its id, and the id without the cert. */
+	c = enc_conf();
+	json_object_del(c, "encrypt_cert_id");
+	err[0] = '\0';
+	assert_int_equal(init_with(fx->drv, c, &st, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "encrypt_cert_id: required"));
+	json_decref(c);
+	c = base_conf();
+	json_object_set_new(c, "encrypt_cert_id", json_string(ENC_CERT_ID));
+	assert_int_equal(init_with(fx->drv, c, &st, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "encrypt_cert_id"));
+	json_decref(c);
+
+	/* A private key, a missing file. */
+	c = enc_conf();
+	json_object_set_new(c, "encrypt_cert",
+			    json_string(KEY("bank_platform_private.pem")));
+	assert_true(init_with(fx->drv, c, &st, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "encrypt_cert"));
+	json_object_set_new(c, "encrypt_cert", json_string(KEY("missing.pem")));
+	assert_true(init_with(fx->drv, c, &st, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "encrypt_cert"));
+	json_decref(c);
+
+	/* A core without rsa_encrypt cannot honour encrypt_cert. */
+	c = enc_conf();
+	conf.root = c;
+	svc.rsa_encrypt = NULL;
+	err[0] = '\0';
+	assert_int_equal(fx->drv->init(&svc, "bank1", &conf, &st, err,
+				       sizeof(err)),
+			 -ENOTSUP);
+	assert_non_null(strstr(err, "rsa_encrypt"));
+	svc = *pr_services();
+	svc.abi_minor = 0;
+	assert_int_equal(fx->drv->init(&svc, "bank1", &conf, &st, err,
+				       sizeof(err)),
+			 -ENOTSUP);
+	json_decref(c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1447,6 +1603,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_default_codes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_order_id_mapping, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_build_payout_encrypted,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_encrypt_cert, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_build_payout, setup,
 						teardown),

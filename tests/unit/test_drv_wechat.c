@@ -474,16 +474,16 @@ static const struct build_case build_cases[] = {
 	    "batch_remark=不想要了", "total_amount=#12345", "total_num=#1",
 	    "transfer_detail_list.0.out_detail_no=PAYOUT0001",
 	    "transfer_detail_list.0.transfer_amount=#12345",
-	    "transfer_detail_list.0.openid=oPAYEE000000000000000000001",
-	    "!transfer_detail_list.0.user_name" } },
-	{ "payout needing the payee's name",
+	    "transfer_detail_list.0.openid=oPAYEE000000000000000000001" } },
+	{ "payout of 2000 yuan, with the payee's name",
 	  "payout",
 	  NULL,
 	  200000,
-	  -ENOTSUP,
-	  NULL,
-	  NULL,
-	  { 0 } },
+	  0,
+	  "POST",
+	  "/v3/transfer/batches",
+	  { "total_amount=#200000",
+	    "transfer_detail_list.0.transfer_amount=#200000" } },
 	{ "payout just under 2000 yuan",
 	  "payout",
 	  NULL,
@@ -603,11 +603,155 @@ static void test_build_refusals(void **ts)
 			 -EINVAL);
 	o = base_order();
 	o.amount = 300000;
+	o.payee_name = NULL; /* mandatory from 2000 yuan on */
 	assert_int_equal(f->drv->build_payout(f->state, &o, &req, err,
 					      sizeof(err)),
-			 -ENOTSUP);
+			 -EINVAL);
 	assert_non_null(strstr(err, "2000 yuan"));
+	o.payee_name = "";
+	assert_int_equal(f->drv->build_payout(f->state, &o, &req, err,
+					      sizeof(err)),
+			 -EINVAL);
 	pr_http_req_clear(&req);
+}
+
+/* Decrypts a user_name as WeChat Pay would, with the platform's private
+ * key (RSA-OAEP, SHA-1). */
+static char *decrypt_name(struct fixture *f, const char *b64)
+{
+	unsigned char *plain = NULL;
+	size_t len = 0;
+
+	assert_int_equal(pr_rsa_decrypt(f->platform_priv,
+					PAYROUTE_RSA_OAEP_SHA1, b64, &plain,
+					&len),
+			 0);
+	assert_int_equal(strlen((char *)plain), len);
+	return (char *)plain;
+}
+
+/* A payout with the payee's name: user_name is the name encrypted for the
+ * platform key (decrypted here with its private key), never the name in
+ * clear; Wechatpay-Serial names the platform key; the signature covers the
+ * body with the encrypted name. Without a name there is neither. */
+static void test_payout_encrypted_name(void **ts)
+{
+	static const int64_t amounts[] = { 1, 12345, 199999, 200000,
+					   100000000 };
+	struct fixture *f = *ts;
+	struct payroute_order o;
+	struct payroute_http_req req;
+	char err[256], *name, *first = NULL;
+	const char *enc;
+	json_t *body;
+
+	for (size_t i = 0; i < N_ELEMS(amounts); i++) {
+		print_message("payout of %lld fen with a name\n",
+			      (long long)amounts[i]);
+		o = base_order();
+		o.amount = amounts[i];
+		pr_http_req_init(&req);
+		if (f->drv->build_payout(f->state, &o, &req, err,
+					 sizeof(err)) != 0)
+			fail_msg("build_payout: %s", err);
+		assert_string_equal(req_header(&req, "Wechatpay-Serial"),
+				    PLATFORM_SERIAL);
+		assert_null(strstr((const char *)req.body, "张三"));
+		body = json_loadb((const char *)req.body, req.body_len, 0,
+				  NULL);
+		assert_non_null(body);
+		enc = json_string_value(
+			jpath(body, "transfer_detail_list.0.user_name"));
+		assert_non_null(enc);
+		assert_int_equal(strlen(enc), 344); /* RSA-2048, base64 */
+		name = decrypt_name(f, enc);
+		assert_string_equal(name, "张三");
+		free(name);
+		/* OAEP is randomised: never the same text twice. */
+		if (first)
+			assert_string_not_equal(first, enc);
+		else
+			first = strdup(enc);
+		check_auth(f, &req, NULL, 0);
+		json_decref(body);
+		pr_http_req_clear(&req);
+	}
+	free(first);
+
+	/* No name below 2000 yuan: no user_name, no Wechatpay-Serial. */
+	o = base_order();
+	o.payee_name = NULL;
+	pr_http_req_init(&req);
+	assert_int_equal(
+		f->drv->build_payout(f->state, &o, &req, err, sizeof(err)), 0);
+	assert_null(req_header(&req, "Wechatpay-Serial"));
+	body = json_loadb((const char *)req.body, req.body_len, 0, NULL);
+	assert_non_null(body);
+	assert_null(jpath(body, "transfer_detail_list.0.user_name"));
+	json_decref(body);
+	pr_http_req_clear(&req);
+
+	/* A name longer than OAEP takes (214 bytes with RSA-2048). */
+	{
+		char longname[3 * 72 + 1];
+
+		for (size_t i = 0; i < 72; i++)
+			memcpy(longname + 3 * i, "张", 3);
+		longname[3 * 72] = '\0';
+		o = base_order();
+		o.payee_name = longname;
+		pr_http_req_init(&req);
+		assert_int_equal(f->drv->build_payout(f->state, &o, &req, err,
+						      sizeof(err)),
+				 -EINVAL);
+		assert_non_null(strstr(err, "too long"));
+		pr_http_req_clear(&req);
+	}
+}
+
+/* A core whose services table lacks rsa_encrypt (a 1.0 core: the slot was
+ * a NULL spare): from 2000 yuan on the payout is refused with a clear
+ * error; below, the optional name is left out. */
+static void test_payout_without_rsa_encrypt(void **ts)
+{
+	struct fixture *f = *ts;
+	struct payroute_order o;
+	struct payroute_http_req req;
+	char err[256] = "";
+	json_t *body;
+
+	for (int variant = 0; variant < 2; variant++) {
+		if (variant == 0) {
+			f->svc.rsa_encrypt = NULL;
+		} else {
+			f->svc = *pr_services();
+			f->svc.now_ms = fake_now_ms;
+			f->svc.abi_minor = 0;
+		}
+		o = base_order();
+		o.amount = 200000;
+		pr_http_req_init(&req);
+		assert_int_equal(f->drv->build_payout(f->state, &o, &req, err,
+						      sizeof(err)),
+				 -ENOTSUP);
+		print_message("  -> %s\n", err);
+		assert_non_null(strstr(err, "rsa_encrypt"));
+		assert_non_null(strstr(err, "2000 yuan"));
+		pr_http_req_clear(&req);
+
+		o.amount = 199999;
+		pr_http_req_init(&req);
+		assert_int_equal(f->drv->build_payout(f->state, &o, &req, err,
+						      sizeof(err)),
+				 0);
+		assert_null(req_header(&req, "Wechatpay-Serial"));
+		body = json_loadb((const char *)req.body, req.body_len, 0,
+				  NULL);
+		assert_non_null(body);
+		assert_null(jpath(body, "transfer_detail_list.0.user_name"));
+		json_decref(body);
+		pr_http_req_clear(&req);
+	}
 }
 
 /* Texts are cut to the API's limits on a character boundary: description
@@ -1427,6 +1571,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_build_refusals, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_payout_encrypted_name,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_payout_without_rsa_encrypt,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_truncation, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_build_fixed_vector, setup,
