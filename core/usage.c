@@ -1572,9 +1572,14 @@ int pr_usage_today_scope(const struct pr_usage *u, const char *channel,
 			 const char *scope, const struct pr_tz *tz,
 			 int64_t now_ms, int64_t *amount, int64_t *count)
 {
+	int64_t unused_amount, unused_count;
 	const struct uent *e;
 	int64_t a, c;
 
+	if (!amount)
+		amount = &unused_amount;
+	if (!count)
+		count = &unused_count;
 	*amount = *count = 0;
 	if (!u || !channel)
 		return 0;

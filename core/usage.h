@@ -188,8 +188,8 @@ double pr_usage_success_rate(const struct pr_usage *u, const char *channel,
  * totals as last seen from the database (a reservation, a release or
  * pr_usage_load_today), minus this instance's own unspent lease (counted
  * by the database but still available here), plus usage recorded here and
- * not yet written. Returns 1 when the row is known, 0 when not (amount and
- * count 0). */
+ * not yet written. amount or count may be NULL (not wanted). Returns 1 when
+ * the row is known, 0 when not (amount and count 0). */
 int pr_usage_today(const struct pr_usage *u, const char *channel,
 		   const struct pr_tz *tz, int64_t now_ms, int64_t *amount,
 		   int64_t *count);

@@ -31,11 +31,15 @@ wait_ready
 #   jsapi     (wechat_pay): wx_bad (weight 100, a key paysim refuses), wx_jsapi
 #   native_qr (alipay):     ali_qr
 #   barcode   (alipay):     ali_bar
+#   pc        (debit_card, bank ICBC): bank_pc
 add_channel "$(chan wx_native wechat wechat_pay native_qr 100)"
 add_channel "$(chan wx_bad wechat wechat_pay jsapi 100 bad)"
 add_channel "$(chan wx_jsapi wechat wechat_pay jsapi 10)"
 add_channel "$(chan ali_qr alipay alipay native_qr 100)"
 add_channel "$(chan ali_bar alipay alipay barcode 100)"
+add_channel "$(chan bank_pc bank debit_card pc 100 |
+	jq -c '.banks = [{bank_code: "ICBC", channel_bank_code: "01020000",
+		card_types: ["debit"], txn_max: 5000000, daily_amount: 50000000}]')"
 merchant_create shop1
 pass "channels and merchant shop1 created"
 
@@ -264,6 +268,28 @@ expect_code 201 "create o-sync"
 [ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$(json .id)' AND event = 'answer' AND to_status = 'succeeded'")" = 1 ] ||
 	fail "o-sync was not settled by the answer"
 pass "success in the channel's synchronous answer (barcode)"
+
+# ------------------------------------ a bank card payment (ICBC, form)
+# The payer's browser posts the signed form to the bank: here, curl.
+pay "$(body o-bank debit_card pc 2500 '+ {bank_code: "ICBC", card_no: "6222020200112233446"}')"
+expect_code 201 "create o-bank"
+[ "$(json .status):$(json .channel):$(json .card_last4)" = processing:bank_pc:3446 ] ||
+	fail "o-bank: $RESP_BODY"
+ID_BANK=$(json .id)
+url=$(json .payer.pay_url)
+fields=$(json .payer.form_fields)
+[ -n "$url" ] && [ -n "$fields" ] && [ "$url" != null ] || fail "o-bank: no form for the payer: $RESP_BODY"
+args=()
+while IFS= read -r kv; do args+=(--data-urlencode "$kv"); done < <(printf '%s' "$fields" | jq -r 'to_entries[] | "\(.key)=\(.value)"')
+code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "${args[@]}" "$url")
+[ "$code" = 200 ] || fail "the simulated bank refused the payer's form: HTTP $code"
+sim_pay bank "$ID_BANK"
+wait_pay "$ID_BANK" succeeded 15
+[ "$(pq -c "SELECT count(*) FROM payments WHERE card_hmac IS NOT NULL OR card_last4 = '3446'")" -ge 1 ] &&
+	! pq -c "SELECT row_to_json(p)::text FROM payments p WHERE id = '$ID_BANK'" | grep -q 6222020200112233446 ||
+	fail "the card number is stored in clear"
+! grep -q 6222020200112233446 "$LOG_FILE" || fail "the card number is in the log"
+pass "bank card payment: a signed form for the payer, posted to the bank, settled by its callback; the card number never stored or logged"
 
 # ------------------------------------ the state machine in the store
 bad=""
