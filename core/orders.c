@@ -508,23 +508,8 @@ static const char transition_sql[] =
 
 static void release_reservation(struct pr_daemon *d, const struct pr_pay_row *p)
 {
-	struct pr_usage_token tok;
-
-	if (p->usage_amount <= 0 || !p->channel[0])
-		return;
-	if (!d->usage) {
-		pr_err("payment %s: daily-limit reservation (%s, %lld) not "
-		       "given back: shutting down",
-		       p->id, p->channel, (long long)p->usage_amount);
-		return;
-	}
-	memset(&tok, 0, sizeof(tok));
-	snprintf(tok.channel, sizeof(tok.channel), "%s", p->channel);
-	snprintf(tok.bank, sizeof(tok.bank), "%s", p->usage_bank);
-	tok.day = p->usage_day;
-	tok.amount = p->usage_amount;
-	tok.count = 1;
-	pr_usage_release(d->usage, &tok);
+	pr_usage_release_stored(d, "payment", p->id, p->channel, p->usage_bank,
+				p->usage_day, p->usage_amount);
 }
 
 static void on_transition(PGresult *res, const char *err, void *arg)
@@ -708,4 +693,108 @@ void pr_order_new_id(char prefix, int64_t now_ms, char out[33])
 		out[o++] = hex[rnd[i] & 0xf];
 	}
 	out[o] = '\0';
+}
+
+/* ------------------------------------------------------------ routing */
+
+int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
+		   const struct pr_route_req *rq, struct pr_order_route *out)
+{
+	const struct pr_catalogue *cat = &gen->cat;
+	size_t n = cat->n_chans ? cat->n_chans : 1;
+	struct pr_route_result res = { 0 };
+	struct pr_chan_usage *usage;
+	struct pr_bank_usage *banks;
+	const struct pr_cat_bucket *b;
+	json_t *rj;
+	int rc = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	usage = calloc(n, sizeof(*usage));
+	banks = calloc(n, sizeof(*banks));
+	res.cands = calloc(n, sizeof(*res.cands));
+	if (!usage || !banks || !res.cands)
+		goto out;
+	res.cap = cat->n_chans;
+	for (size_t i = 0; i < cat->n_chans; i++)
+		usage[i].success_rate = -1;
+	/* Only the request's bucket can pass the first two filters. */
+	b = pr_catalogue_bucket(cat, rq->business, rq->method);
+	for (size_t k = 0; b && d->usage && k < b->n; k++) {
+		size_t i = b->chans[k];
+		const struct pr_chan_spec *c = &cat->chans[i];
+
+		pr_usage_today(d->usage, c->code, c->tz, rq->now_ms,
+			       &usage[i].amount, &usage[i].count);
+		usage[i].success_rate =
+			pr_usage_success_rate(d->usage, c->code, rq->now_ms);
+		if (rq->bank_code && rq->bank_code[0]) {
+			banks[i].bank_code = rq->bank_code;
+			pr_usage_today_scope(d->usage, c->code, rq->bank_code,
+					     c->tz, rq->now_ms,
+					     &banks[i].amount, NULL);
+			usage[i].banks = &banks[i];
+			usage[i].n_banks = 1;
+		}
+	}
+	rc = pr_route(cat, rq, usage, 0, &res);
+	if (rc < 0)
+		goto out;
+	rj = pr_route_to_json(cat, &res);
+	out->attempts = json_array();
+	out->trace = json_pack("{s:o,s:I,s:o}", "route", rj ? rj : json_null(),
+			       "generation", (json_int_t)gen->id, "attempts",
+			       out->attempts);
+	if (!out->trace) {
+		out->attempts = NULL;
+		rc = -ENOMEM;
+		goto out;
+	}
+	out->cands = res.cands;
+	res.cands = NULL;
+	out->n_cands = res.n_eligible;
+	rc = 0;
+out:
+	free(usage);
+	free(banks);
+	free(res.cands);
+	return rc;
+}
+
+void pr_chan_limits(const struct pr_chan_spec *c, const char *bank_code,
+		    struct pr_usage_limits *lim)
+{
+	const struct pr_bank_map *bm =
+		bank_code && bank_code[0] ? pr_chan_bank(c, bank_code) : NULL;
+
+	memset(lim, 0, sizeof(*lim));
+	lim->daily_amount = c->daily_amount;
+	lim->daily_count = c->daily_count;
+	if (bm && bm->daily_amount > 0) {
+		lim->bank = bank_code;
+		lim->bank_daily_amount = bm->daily_amount;
+	}
+}
+
+void pr_usage_release_stored(struct pr_daemon *d, const char *what,
+			     const char *id, const char *channel,
+			     const char *bank, int64_t day, int64_t amount)
+{
+	struct pr_usage_token tok;
+
+	if (amount <= 0 || !channel || !channel[0])
+		return;
+	if (!d->usage) {
+		pr_err("%s %s: daily-limit reservation (%s, %lld) not given "
+		       "back: shutting down",
+		       what, id, channel, (long long)amount);
+		return;
+	}
+	memset(&tok, 0, sizeof(tok));
+	snprintf(tok.channel, sizeof(tok.channel), "%s", channel);
+	snprintf(tok.bank, sizeof(tok.bank), "%s", bank ? bank : "");
+	tok.day = day;
+	tok.amount = amount;
+	tok.count = 1;
+	pr_usage_release(d->usage, &tok);
 }

@@ -20,6 +20,40 @@
 #include "daemon.h"
 #include "drvobj.h"
 #include "orderstate.h"
+#include "router.h"
+
+/* ------------------------------------------------- routing an order */
+
+/* A route of one order (payment or withdrawal): the ranked eligible
+ * candidates (owned: free()) and the trace stored on the order,
+ * {"route": the router's trace, "generation", "attempts": []}, with
+ * attempts a borrowed pointer into it for the flow to append to. */
+struct pr_order_route {
+	struct pr_route_cand *cands;
+	size_t n_cands;
+	json_t *trace;
+	json_t *attempts;
+};
+
+/* Routes rq over gen's catalogue and this instance's view of today's
+ * usage and success rates (the store's reservation is what enforces the
+ * limits). Returns 0 and fills out (the caller frees cands and decrefs
+ * trace), -EINVAL for a request the router refuses, or -ENOMEM. */
+int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
+		   const struct pr_route_req *rq, struct pr_order_route *out);
+
+/* The daily limits a reservation on channel c must respect, with the
+ * channel's per-bank limit for bank_code (NULL or "": none); lim->bank
+ * points to bank_code. */
+void pr_chan_limits(const struct pr_chan_spec *c, const char *bank_code,
+		    struct pr_usage_limits *lim);
+
+/* Gives back a reservation recorded on an order row (channel, bank scope,
+ * day, amount; count 1). what and id name the order in the log line when
+ * the tracker is gone (shutting down). No-op when amount <= 0. */
+void pr_usage_release_stored(struct pr_daemon *d, const char *what,
+			     const char *id, const char *channel,
+			     const char *bank, int64_t day, int64_t amount);
 
 /* ------------------------------------------------------- channel calls */
 

@@ -433,8 +433,7 @@ static void on_reserved(int rc, const struct pr_usage_token *tok, void *arg)
 static void try_next(struct pay *p)
 {
 	const struct pr_catalogue *cat = &p->gen->cat;
-	struct pr_usage_limits lim = { 0 };
-	const struct pr_bank_map *bm;
+	struct pr_usage_limits lim;
 	int rc;
 
 	while (p->next < p->n_cands) {
@@ -447,15 +446,7 @@ static void try_next(struct pay *p)
 					  "outcome", "driver_not_started"));
 			continue;
 		}
-		lim.daily_amount = p->spec->daily_amount;
-		lim.daily_count = p->spec->daily_count;
-		bm = p->req.bank_code[0] ?
-			     pr_chan_bank(p->spec, p->req.bank_code) :
-			     NULL;
-		if (bm && bm->daily_amount > 0) {
-			lim.bank = p->req.bank_code;
-			lim.bank_daily_amount = bm->daily_amount;
-		}
+		pr_chan_limits(p->spec, p->req.bank_code, &lim);
 		rc = !p->d->usage ?
 			     -ESHUTDOWN :
 			     pr_usage_reserve(p->d->usage, p->spec->code,
@@ -473,45 +464,13 @@ static void try_next(struct pay *p)
 		     NULL);
 }
 
-/* Routes over this instance's view of today's usage (the store's
- * reservation is what enforces the limits). */
+/* Routes the payment (pr_order_route). */
 static int route(struct pay *p)
 {
-	const struct pr_catalogue *cat = &p->gen->cat;
-	const struct pr_cat_bucket *b;
 	struct pr_route_req rq = { 0 };
-	struct pr_route_result out = { 0 };
-	struct pr_chan_usage *usage = NULL;
-	struct pr_bank_usage *banks = NULL;
-	json_t *rj;
-	int rc = -ENOMEM;
+	struct pr_order_route r;
+	int rc;
 
-	usage = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*usage));
-	banks = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*banks));
-	out.cands = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*out.cands));
-	if (!usage || !banks || !out.cands)
-		goto out;
-	out.cap = cat->n_chans;
-	for (size_t i = 0; i < cat->n_chans; i++)
-		usage[i].success_rate = -1;
-	b = pr_catalogue_bucket(cat, PR_BIZ_PAY, p->req.method);
-	for (size_t k = 0; b && k < b->n; k++) {
-		size_t i = b->chans[k];
-		const struct pr_chan_spec *c = &cat->chans[i];
-
-		pr_usage_today(p->d->usage, c->code, c->tz, p->now_ms,
-			       &usage[i].amount, &usage[i].count);
-		usage[i].success_rate =
-			pr_usage_success_rate(p->d->usage, c->code, p->now_ms);
-		if (p->req.bank_code[0]) {
-			banks[i].bank_code = p->req.bank_code;
-			pr_usage_today_scope(p->d->usage, c->code,
-					     p->req.bank_code, c->tz, p->now_ms,
-					     &banks[i].amount, NULL);
-			usage[i].banks = &banks[i];
-			usage[i].n_banks = 1;
-		}
-	}
 	rq.business = PR_BIZ_PAY;
 	rq.method = p->req.method;
 	rq.environment = p->req.environment[0] ? p->req.environment : NULL;
@@ -524,27 +483,14 @@ static int route(struct pay *p)
 	rq.card_hmac = p->card_hmac[0] ? p->card_hmac : NULL;
 	rq.amount = p->req.amount;
 	rq.now_ms = p->now_ms;
-	rc = pr_route(cat, &rq, usage, 0, &out);
+	rc = pr_order_route(p->d, p->gen, &rq, &r);
 	if (rc < 0)
-		goto out;
-	rj = pr_route_to_json(cat, &out);
-	p->attempts = json_array();
-	p->trace = json_pack("{s:o,s:I,s:o}", "route", rj ? rj : json_null(),
-			     "generation", (json_int_t)p->gen->id, "attempts",
-			     p->attempts);
-	if (!p->trace) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	p->cands = out.cands;
-	out.cands = NULL;
-	p->n_cands = out.n_eligible;
-	rc = 0;
-out:
-	free(usage);
-	free(banks);
-	free(out.cands);
-	return rc;
+		return rc;
+	p->cands = r.cands;
+	p->n_cands = r.n_cands;
+	p->trace = r.trace;
+	p->attempts = r.attempts;
+	return 0;
 }
 
 static void on_existing(struct pr_pay_row *row, const char *err, void *arg)

@@ -632,23 +632,8 @@ static const char transition_sql[] =
 
 static void release_reservation(struct pr_daemon *d, const struct wd_row *w)
 {
-	struct pr_usage_token tok;
-
-	if (w->usage_amount <= 0 || !w->channel[0])
-		return;
-	if (!d->usage) {
-		pr_err("withdrawal %s: daily-limit reservation (%s, %lld) not "
-		       "given back: shutting down",
-		       w->id, w->channel, (long long)w->usage_amount);
-		return;
-	}
-	memset(&tok, 0, sizeof(tok));
-	snprintf(tok.channel, sizeof(tok.channel), "%s", w->channel);
-	snprintf(tok.bank, sizeof(tok.bank), "%s", w->usage_bank);
-	tok.day = w->usage_day;
-	tok.amount = w->usage_amount;
-	tok.count = 1;
-	pr_usage_release(d->usage, &tok);
+	pr_usage_release_stored(d, "withdrawal", w->id, w->channel,
+				w->usage_bank, w->usage_day, w->usage_amount);
 }
 
 static void on_transition(PGresult *res, const char *err, void *arg)
@@ -1230,8 +1215,7 @@ static void on_reserved(int rc, const struct pr_usage_token *tok, void *arg)
 static void try_next(struct wd *w)
 {
 	const struct pr_catalogue *cat = &w->gen->cat;
-	struct pr_usage_limits lim = { 0 };
-	const struct pr_bank_map *bm;
+	struct pr_usage_limits lim;
 	int rc;
 
 	while (w->next < w->n_cands) {
@@ -1244,16 +1228,7 @@ static void try_next(struct wd *w)
 					  "outcome", "driver_not_started"));
 			continue;
 		}
-		memset(&lim, 0, sizeof(lim));
-		lim.daily_amount = w->spec->daily_amount;
-		lim.daily_count = w->spec->daily_count;
-		bm = w->req.bank_code[0] ?
-			     pr_chan_bank(w->spec, w->req.bank_code) :
-			     NULL;
-		if (bm && bm->daily_amount > 0) {
-			lim.bank = w->req.bank_code;
-			lim.bank_daily_amount = bm->daily_amount;
-		}
+		pr_chan_limits(w->spec, w->req.bank_code, &lim);
 		rc = !w->d->usage ?
 			     -ESHUTDOWN :
 			     pr_usage_reserve(w->d->usage, w->spec->code,
@@ -1272,45 +1247,13 @@ static void try_next(struct wd *w)
 		go_pending(w);
 }
 
-/* Routes over this instance's view of today's usage. */
+/* Routes the withdrawal (pr_order_route); again for a pending one. */
 static int route(struct wd *w)
 {
-	const struct pr_catalogue *cat = &w->gen->cat;
-	const struct pr_cat_bucket *b;
 	struct pr_route_req rq = { 0 };
-	struct pr_route_result out = { 0 };
-	struct pr_chan_usage *usage = NULL;
-	struct pr_bank_usage *banks = NULL;
-	size_t n = cat->n_chans ? cat->n_chans : 1;
-	json_t *rj;
-	int rc = -ENOMEM;
+	struct pr_order_route r;
+	int rc;
 
-	usage = calloc(n, sizeof(*usage));
-	banks = calloc(n, sizeof(*banks));
-	out.cands = calloc(n, sizeof(*out.cands));
-	if (!usage || !banks || !out.cands)
-		goto out;
-	out.cap = cat->n_chans;
-	for (size_t i = 0; i < cat->n_chans; i++)
-		usage[i].success_rate = -1;
-	b = pr_catalogue_bucket(cat, PR_BIZ_WITHDRAW, w->method);
-	for (size_t k = 0; b && k < b->n; k++) {
-		size_t i = b->chans[k];
-		const struct pr_chan_spec *c = &cat->chans[i];
-
-		pr_usage_today(w->d->usage, c->code, c->tz, w->now_ms,
-			       &usage[i].amount, &usage[i].count);
-		usage[i].success_rate =
-			pr_usage_success_rate(w->d->usage, c->code, w->now_ms);
-		if (w->req.bank_code[0]) {
-			banks[i].bank_code = w->req.bank_code;
-			pr_usage_today_scope(w->d->usage, c->code,
-					     w->req.bank_code, c->tz, w->now_ms,
-					     &banks[i].amount, NULL);
-			usage[i].banks = &banks[i];
-			usage[i].n_banks = 1;
-		}
-	}
 	rq.business = PR_BIZ_WITHDRAW;
 	rq.method = w->method;
 	rq.currency = w->req.currency;
@@ -1319,30 +1262,17 @@ static int route(struct wd *w)
 	rq.card_hmac = w->card_hmac[0] ? w->card_hmac : NULL;
 	rq.amount = w->req.amount;
 	rq.now_ms = w->now_ms;
-	rc = pr_route(cat, &rq, usage, 0, &out);
+	rc = pr_order_route(w->d, w->gen, &rq, &r);
 	if (rc < 0)
-		goto out;
-	rj = pr_route_to_json(cat, &out);
+		return rc;
 	json_decref(w->trace);
-	w->attempts = json_array();
-	w->trace = json_pack("{s:o,s:I,s:o}", "route", rj ? rj : json_null(),
-			     "generation", (json_int_t)w->gen->id, "attempts",
-			     w->attempts);
-	if (!w->trace) {
-		rc = -ENOMEM;
-		goto out;
-	}
 	free(w->cands);
-	w->cands = out.cands;
-	out.cands = NULL;
-	w->n_cands = out.n_eligible;
+	w->cands = r.cands;
+	w->n_cands = r.n_cands;
+	w->trace = r.trace;
+	w->attempts = r.attempts;
 	w->next = 0;
-	rc = 0;
-out:
-	free(usage);
-	free(banks);
-	free(out.cands);
-	return rc;
+	return 0;
 }
 
 /* HMAC of a card for whitelist matching (as payments compute it). */
