@@ -6,11 +6,13 @@
  * and the notification sender (core/httpc.h, libcurl multi on the same
  * loop, with retries).
  *
- *   paysim --config FILE [--port N] [--verbose]
+ *   paysim --config FILE [--port N] [--sign-threads N] [--verbose]
  *
  * With --port 0 (the default) the kernel picks a port; either way the
  * simulator prints "paysim listening on 127.0.0.1:PORT" on stdout once it
- * accepts connections.
+ * accepts connections. The RSA signatures of answers and notifications are
+ * computed on --sign-threads threads (default: one per online CPU; 0: on
+ * the loop), see sim_sign.c; GET /_sim/stats counts them.
  *
  * Config (JSON; keys are PEM text or "@/path"; a section may be left out):
  *   {"alipay": {"platform_private_key", "apps": [{"app_id",
@@ -73,6 +75,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -124,7 +127,28 @@ void sim_out_clear(struct sim_out *o)
 		free(o->hname[i]);
 		free(o->hval[i]);
 	}
+	sim_sig_clear(&o->sig);
 	memset(o, 0, sizeof(*o));
+}
+
+/* Puts sig where the markers are in a string of ours: 0 or -ENOMEM. */
+static int splice_str(char **text, size_t *len, const char *sig)
+{
+	size_t n = len ? *len : strlen(*text);
+	char *v;
+
+	if (!*text ||
+	    (!memmem(*text, n, SIM_SIG_MARK, sizeof(SIM_SIG_MARK) - 1) &&
+	     !memmem(*text, n, SIM_SIG_MARK_URL, sizeof(SIM_SIG_MARK_URL) - 1)))
+		return 0;
+	v = sim_sig_splice(*text, n, sig, &n);
+	if (!v)
+		return -ENOMEM;
+	free(*text);
+	*text = v;
+	if (len)
+		*len = n;
+	return 0;
 }
 
 int64_t sim_now_ms(void)
@@ -465,6 +489,7 @@ struct notice {
 	enum sim_chan chan;
 	char key[96];
 	int attempt;
+	int delay_ms; /* before the first attempt */
 	struct event *ev;
 };
 
@@ -560,9 +585,36 @@ static int req_copy(struct payroute_http_req *dst,
 	return rc;
 }
 
+static void notice_start(struct notice *n)
+{
+	if (n->delay_ms > 0)
+		notice_schedule(n, n->delay_ms);
+	else
+		notice_go(n);
+}
+
+static void notice_signed(struct sim *s, const char *sig, void *arg)
+{
+	struct notice *n = arg;
+	struct payroute_http_req *r = &n->req;
+	int rc = sig ? 0 : -EINVAL;
+
+	(void)s;
+	if (rc == 0)
+		rc = splice_str((char **)&r->body, &r->body_len, sig);
+	for (size_t i = 0; rc == 0 && i < r->n_headers; i++)
+		rc = splice_str(&r->headers[i].value, NULL, sig);
+	if (rc != 0) {
+		pr_warn("paysim: cannot sign the notification for %s", n->key);
+		notice_free(n);
+		return;
+	}
+	notice_start(n);
+}
+
 void sim_notify_send(struct sim *s, const struct payroute_http_req *req,
-		     const char *ack_body, char kind, enum sim_chan chan,
-		     const char *key, int delay_ms)
+		     const struct sim_sig *sig, const char *ack_body, char kind,
+		     enum sim_chan chan, const char *key, int delay_ms)
 {
 	struct notice *n = calloc(1, sizeof(*n));
 
@@ -578,10 +630,15 @@ void sim_notify_send(struct sim *s, const struct payroute_http_req *req,
 		notice_free(n);
 		return;
 	}
-	if (delay_ms > 0)
-		notice_schedule(n, delay_ms);
-	else
-		notice_go(n);
+	n->delay_ms = delay_ms;
+	if (!sig || !sig->msg) {
+		notice_start(n);
+	} else if (sim_signer_submit(s, sig, notice_signed, n) != 0) {
+		pr_warn("paysim: cannot queue the signature of the "
+			"notification for %s",
+			key);
+		notice_free(n);
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -677,17 +734,12 @@ static void delayed_free(void *arg)
 	free(d);
 }
 
-static void finish(struct sim *s, struct evhttp_request *req, struct sim_out *o)
+/* Sends o now or after its scripted delay. */
+static void send_or_delay(struct sim *s, struct evhttp_request *req,
+			  struct sim_out *o)
 {
 	struct delayed *d;
 
-	if (o->fault.timeout) {
-		/* Hold the request: evhttp frees it when the client closes. */
-		pr_debug("paysim: holding %s (scripted timeout)",
-			 evhttp_request_get_uri(req));
-		sim_out_clear(o);
-		return;
-	}
 	if (o->fault.delay_ms <= 0) {
 		send_now(req, o);
 		sim_out_clear(o);
@@ -706,6 +758,67 @@ static void finish(struct sim *s, struct evhttp_request *req, struct sim_out *o)
 	if (d->con)
 		evhttp_connection_set_closecb(d->con, delayed_closed, d);
 	sim_timer_add(s, d->out.fault.delay_ms, delayed_fire, d, delayed_free);
+}
+
+/* An answer waiting for its signature (struct delayed's shape: req is
+ * NULL once the client went away). */
+static void answer_signed(struct sim *s, const char *sig, void *arg)
+{
+	struct delayed *d = arg;
+	struct sim_out *o = &d->out;
+	int rc = sig ? 0 : -EINVAL;
+
+	if (d->con)
+		evhttp_connection_set_closecb(d->con, NULL, NULL);
+	if (!d->req)
+		goto out;
+	if (rc == 0)
+		rc = splice_str(&o->body, &o->body_len, sig);
+	for (int i = 0; rc == 0 && i < o->n_headers; i++)
+		rc = splice_str(&o->hval[i], NULL, sig);
+	if (rc != 0) {
+		pr_warn("paysim: cannot sign the answer to %s",
+			evhttp_request_get_uri(d->req));
+		sim_out_clear(o);
+		sim_out_set(o, 500, "text/plain", strdup("sign failed\n"));
+	}
+	sim_sig_clear(&o->sig);
+	send_or_delay(s, d->req, o);
+out:
+	sim_out_clear(o);
+	free(d);
+}
+
+static void finish(struct sim *s, struct evhttp_request *req, struct sim_out *o)
+{
+	struct delayed *d;
+
+	if (o->fault.timeout) {
+		/* Hold the request: evhttp frees it when the client closes. */
+		pr_debug("paysim: holding %s (scripted timeout)",
+			 evhttp_request_get_uri(req));
+		sim_out_clear(o);
+		return;
+	}
+	if (!o->sig.msg) {
+		send_or_delay(s, req, o);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d || sim_signer_submit(s, &o->sig, answer_signed, d) != 0) {
+		free(d);
+		sim_out_clear(o);
+		sim_out_set(o, 500, "text/plain", strdup("sign failed\n"));
+		send_now(req, o);
+		sim_out_clear(o);
+		return;
+	}
+	d->req = req;
+	d->con = evhttp_request_get_connection(req);
+	d->out = *o;
+	memset(o, 0, sizeof(*o));
+	if (d->con)
+		evhttp_connection_set_closecb(d->con, delayed_closed, d);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1406,7 +1519,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: paysim --config FILE [--port N] [--verbose]\n"
+		"usage: paysim --config FILE [--port N] [--sign-threads N] "
+		"[--verbose]\n"
 		"  Simulates Alipay (/alipay/gateway.do), WeChat Pay v3\n"
 		"  (/wechat/v3/...) and a UnionPay gateway (/bank/gateway/api/"
 		"...)\n"
@@ -1423,12 +1537,13 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "sign-threads", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sim s = { 0 };
 	const char *config = NULL;
-	long port = 0;
+	long port = 0, threads = sysconf(_SC_NPROCESSORS_ONLN);
 	int c, rc = 1;
 	struct evhttp_bound_socket *bs;
 	struct sockaddr_in sin;
@@ -1440,7 +1555,7 @@ int main(int argc, char **argv)
 				       .max_connections = 64 };
 	char err[128], *end;
 
-	while ((c = getopt_long(argc, argv, "c:p:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:s:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
@@ -1449,6 +1564,16 @@ int main(int argc, char **argv)
 			port = strtol(optarg, &end, 10);
 			if (*end || port < 0 || port > 65535) {
 				fprintf(stderr, "paysim: bad port %s\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 's':
+			threads = strtol(optarg, &end, 10);
+			if (*end || !*optarg || threads < 0 || threads > 64) {
+				fprintf(stderr,
+					"paysim: --sign-threads: expected 0 to "
+					"64, got %s\n",
 					optarg);
 				return 2;
 			}
@@ -1486,6 +1611,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "paysim: cannot set up the loop\n");
 		goto out;
 	}
+	if (sim_signer_start(&s, (int)threads) != 0) {
+		fprintf(stderr, "paysim: cannot start %ld signing threads\n",
+			threads);
+		goto out;
+	}
 	evhttp_set_max_body_size(s.http, SIM_MAX_BODY);
 	evhttp_set_timeout(s.http, 120);
 	evhttp_set_gencb(s.http, on_request, &s);
@@ -1512,6 +1642,8 @@ int main(int argc, char **argv)
 	event_base_dispatch(s.base);
 	rc = 0;
 out:
+	/* First: what is still being signed is answered or sent. */
+	sim_signer_stop(&s);
 	if (s.base)
 		sim_timers_cancel(&s);
 	sim_ledger_reset(&s);

@@ -8,8 +8,9 @@
  * Ownership: the struct sim owns everything reachable from it (ledger
  * entries, scripts, sinks and their records, keys, timers); ledger entries
  * and sinks live until /_sim/reset or exit. A struct sim_out owns its body
- * and header strings (free with sim_out_clear). Everything is
- * single-threaded on one libevent loop.
+ * and header strings (free with sim_out_clear). Everything runs on one
+ * libevent loop, but for the RSA signatures, which a pool of threads
+ * computes (sim_sign.c).
  */
 #ifndef PAYSIM_SIM_H
 #define PAYSIM_SIM_H
@@ -156,6 +157,20 @@ struct sim_bank_mer {
 };
 
 struct sim_timer;
+struct sim_signer;
+
+/* A signature still to compute (sim_sign.c): the message (owned, NUL
+ * added) and the key (borrowed from struct sim). */
+struct sim_sig {
+	payroute_key *key;
+	char *msg;
+	size_t len;
+};
+/* What sim_sign() hands back in place of a deferred signature, and what
+ * url-encoding makes of it; the front replaces both. \x01 never appears
+ * raw in what jansson writes or pr_url_encode() makes. */
+#define SIM_SIG_MARK "\x01SIG\x01"
+#define SIM_SIG_MARK_URL "%01SIG%01"
 
 /* Merchant-notification sinks (paysim.c): POST /_sim/sink/NAME records,
  * GET reads back. Bounded: see paysim.c. */
@@ -192,6 +207,7 @@ struct sim {
 	double wild_rate;
 	struct sim_timer *timers; /* pending ledger timers (reset cancels) */
 	uint64_t requests;
+	struct sim_signer *signer; /* NULL: sign on the loop */
 	/* sinks: name -> struct sim_sink *, owned; reset empties it */
 	struct sim_map sinks;
 	size_t sink_bytes;     /* what all their records hold */
@@ -222,6 +238,7 @@ struct sim_out {
 	char *hname[SIM_MAX_OUT_HEADERS], *hval[SIM_MAX_OUT_HEADERS];
 	int n_headers;
 	struct sim_fault fault; /* delay_ms / timeout apply */
+	struct sim_sig sig;	/* a deferred signature of this answer */
 };
 
 /* ---- paysim.c */
@@ -245,13 +262,15 @@ void sim_timer_add(struct sim *s, int ms, void (*fn)(struct sim *, void *),
 		   void *arg, void (*free_arg)(void *));
 void sim_timers_cancel(struct sim *s);
 
-/* Notifications. The request is copied; when `ack_body` is non-NULL, the
- * receiver must answer 2xx with exactly that body (trimmed), else any 2xx
- * counts. kind/key name the ledger entry whose notify counters to bump
- * ('o' order, 'r' refund, 'p' payout). Failed deliveries are retried. */
+/* Notifications. The request is copied, and so is `sig` (may be NULL):
+ * a deferred signature whose markers in the request are replaced before
+ * it leaves. When `ack_body` is non-NULL, the receiver must answer 2xx
+ * with exactly that body (trimmed), else any 2xx counts. kind/key name the
+ * ledger entry whose notify counters to bump ('o' order, 'r' refund, 'p'
+ * payout). Failed deliveries are retried. */
 void sim_notify_send(struct sim *s, const struct payroute_http_req *req,
-		     const char *ack_body, char kind, enum sim_chan chan,
-		     const char *key, int delay_ms);
+		     const struct sim_sig *sig, const char *ack_body, char kind,
+		     enum sim_chan chan, const char *key, int delay_ms);
 
 /* ---- form helpers (paysim.c) */
 struct sim_kv {
@@ -334,6 +353,31 @@ void sim_ledger_reset(struct sim *s);
 void sim_ledger_notified(struct sim *s, char kind, enum sim_chan chan,
 			 const char *key, int acked);
 
+/* ---- signatures (sim_sign.c) */
+/* SHA256withRSA of msg with key into *sig (base64, malloc'd). With a pool
+ * and a free `defer` slot (an answer's out->sig, a notification's), the
+ * message is copied into *defer and *sig is SIM_SIG_MARK, to be put where
+ * the signature goes; otherwise it signs at once. 0 or a negative errno. */
+int sim_sign(struct sim *s, struct sim_sig *defer, payroute_key *key,
+	     const void *msg, size_t len, char **sig);
+void sim_sig_clear(struct sim_sig *g);
+/* text with every SIM_SIG_MARK replaced by sig and every SIM_SIG_MARK_URL
+ * by its url-encoded form: malloc'd, NUL-terminated, length in *out_len;
+ * NULL when out of memory. */
+char *sim_sig_splice(const char *text, size_t len, const char *sig,
+		     size_t *out_len);
+/* Starts `threads` signing threads (0: none, sign on the loop). */
+int sim_signer_start(struct sim *s, int threads);
+/* Stops the threads; signs what is left and calls it back first. */
+void sim_signer_stop(struct sim *s);
+/* Queues a copy of sig; cb(s, signature or NULL on failure, arg) runs on
+ * the loop, in submission order. 0 or a negative errno (cb not called). */
+int sim_signer_submit(struct sim *s, const struct sim_sig *sig,
+		      void (*cb)(struct sim *, const char *sig, void *arg),
+		      void *arg);
+/* {"threads", "signatures", "failures", "pending"} for /_sim/stats. */
+json_t *sim_signer_json(struct sim *s);
+
 /* ---- protocols */
 void sim_alipay_handle(struct sim *s, const struct sim_req *rq,
 		       struct sim_out *out);
@@ -343,13 +387,17 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 		     struct sim_out *out);
 /* Notifications for an order / refund / payout that just changed state.
  * bad_sig: sign something else (scripted bad_signature). Return a built
- * request in *req (caller clears) or a negative errno when the protocol
- * sends none for this change. ack_body: what the receiver must answer. */
+ * request in *req (caller clears), its signature possibly deferred into
+ * *sig (caller clears), or a negative errno when the protocol sends none
+ * for this change. ack_body: what the receiver must answer. */
 int sim_alipay_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, const char **ack_body);
+		      struct payroute_http_req *req, struct sim_sig *sig,
+		      const char **ack_body);
 int sim_wechat_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, const char **ack_body);
+		      struct payroute_http_req *req, struct sim_sig *sig,
+		      const char **ack_body);
 int sim_bank_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		    struct payroute_http_req *req, const char **ack_body);
+		    struct payroute_http_req *req, struct sim_sig *sig,
+		    const char **ack_body);
 
 #endif

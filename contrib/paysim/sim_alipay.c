@@ -84,8 +84,8 @@ static void respond(struct sim *s, struct sim_out *out, const char *name,
 	size_t len;
 
 	json_decref(node);
-	if (!text ||
-	    pr_rsa_sha256_sign(s->alipay_key, text, strlen(text), &sig) != 0) {
+	if (!text || sim_sign(s, &out->sig, s->alipay_key, text, strlen(text),
+			      &sig) != 0) {
 		sim_out_set(out, 500, "text/plain", strdup("sign failed\n"));
 		goto out;
 	}
@@ -736,7 +736,8 @@ out:
 /* ------------------------------------------------------------------------ */
 
 int sim_alipay_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, const char **ack_body)
+		      struct payroute_http_req *req, struct sim_sig *defer,
+		      const char **ack_body)
 {
 	static const char *const skip[] = { "sign", "sign_type", NULL };
 	const struct payroute_services *svc = pr_services();
@@ -808,7 +809,7 @@ int sim_alipay_notice(struct sim *s, char kind, void *ent, int bad_sig,
 		free(str);
 		str = tampered;
 	}
-	if (pr_rsa_sha256_sign(s->alipay_key, str, strlen(str), &sig) != 0)
+	if (sim_sign(s, defer, s->alipay_key, str, strlen(str), &sig) != 0)
 		goto out;
 	sim_form_add(&f, "sign_type", "RSA2");
 	sim_form_add(&f, "sign", sig);

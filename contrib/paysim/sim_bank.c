@@ -57,7 +57,8 @@
 #include "sim.h"
 
 /* The signature of a sorted string: base64(RSA-SHA256(hex(sha256(s)))). */
-static int bank_sign(payroute_key *key, const char *str, int bad, char **sig)
+static int bank_sign(struct sim *s, struct sim_sig *defer, payroute_key *key,
+		     const char *str, int bad, char **sig)
 {
 	unsigned char d[32];
 	char *hex;
@@ -70,7 +71,7 @@ static int bank_sign(payroute_key *key, const char *str, int bad, char **sig)
 		return -ENOMEM;
 	if (bad)
 		hex[0] = hex[0] == '0' ? '1' : '0';
-	rc = pr_rsa_sha256_sign(key, hex, strlen(hex), sig);
+	rc = sim_sign(s, defer, key, hex, strlen(hex), sig);
 	free(hex);
 	return rc;
 }
@@ -121,8 +122,8 @@ static const char *resp_msg(const char *code)
 
 /* Signs f (adds certId, signMethod, signature) and serializes it raw and
  * sorted into *body (or percent-encoded when `encode`). */
-static int sign_form(struct sim *s, struct sim_form *f, int bad, int encode,
-		     char **body)
+static int sign_form(struct sim *s, struct sim_sig *defer, struct sim_form *f,
+		     int bad, int encode, char **body)
 {
 	static const char *const skip[] = { "signature", NULL };
 	char *str, *sig = NULL;
@@ -133,7 +134,7 @@ static int sign_form(struct sim *s, struct sim_form *f, int bad, int encode,
 	str = sim_form_sign_string(f, skip);
 	if (!str)
 		return -ENOMEM;
-	rc = bank_sign(s->bank_key, str, bad, &sig);
+	rc = bank_sign(s, defer, s->bank_key, str, bad, &sig);
 	if (rc == 0 && !encode) {
 		size_t len = strlen(str) + strlen(sig) + 16;
 
@@ -209,7 +210,7 @@ static void answer(struct sim *s, struct sim_out *out,
 	sim_form_add(&f, "respMsg", msg ? msg : resp_msg(code));
 	for (size_t i = 0; extra && i < extra->n; i++)
 		sim_form_add(&f, extra->kv[i].k, extra->kv[i].v);
-	if (sign_form(s, &f, 0, 0, &body) != 0)
+	if (sign_form(s, &out->sig, &f, 0, 0, &body) != 0)
 		sim_out_set(out, 500, "text/plain", strdup("sign failed\n"));
 	else
 		sim_out_set(out, 200, "text/plain;charset=UTF-8", body);
@@ -698,7 +699,8 @@ out:
 /* ------------------------------------------------------------------------ */
 
 int sim_bank_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		    struct payroute_http_req *req, const char **ack_body)
+		    struct payroute_http_req *req, struct sim_sig *defer,
+		    const char **ack_body)
 {
 	const struct payroute_services *svc = pr_services();
 	struct sim_form f = { 0 };
@@ -786,7 +788,7 @@ int sim_bank_notice(struct sim *s, char kind, void *ent, int bad_sig,
 		sim_form_add(&f, "traceNo", qid + strlen(qid) - 6);
 		sim_form_add(&f, "traceTime", t + 4);
 	}
-	rc = sign_form(s, &f, bad_sig, 1, &body);
+	rc = sign_form(s, defer, &f, bad_sig, 1, &body);
 	if (rc == 0)
 		rc = svc->http_set(req, "POST", url);
 	if (rc == 0)

@@ -369,6 +369,7 @@ static void dispatch(struct sim *s, char kind, void *ent, enum sim_chan c,
 		     const char *key, const char *k1, const char *k2)
 {
 	struct payroute_http_req req;
+	struct sim_sig sig = { 0 };
 	struct sim_fault f;
 	const char *ack = NULL;
 	int rc, delay = 0;
@@ -383,17 +384,17 @@ static void dispatch(struct sim *s, char kind, void *ent, enum sim_chan c,
 	case SIM_ALIPAY:
 		rc = sim_alipay_notice(s, kind, ent,
 				       f.callback == SIM_CB_BAD_SIGNATURE, &req,
-				       &ack);
+				       &sig, &ack);
 		break;
 	case SIM_WECHAT:
 		rc = sim_wechat_notice(s, kind, ent,
 				       f.callback == SIM_CB_BAD_SIGNATURE, &req,
-				       &ack);
+				       &sig, &ack);
 		break;
 	default:
 		rc = sim_bank_notice(s, kind, ent,
 				     f.callback == SIM_CB_BAD_SIGNATURE, &req,
-				     &ack);
+				     &sig, &ack);
 		break;
 	}
 	if (rc != 0)
@@ -406,11 +407,12 @@ static void dispatch(struct sim *s, char kind, void *ent, enum sim_chan c,
 			s->notify_delay_ms * 10 > 500 ?
 					      s->notify_delay_ms * 10 :
 					      500;
-	sim_notify_send(s, &req, ack, kind, c, key, delay);
+	sim_notify_send(s, &req, &sig, ack, kind, c, key, delay);
 	if (f.callback == SIM_CB_DUPLICATE)
-		sim_notify_send(s, &req, ack, kind, c, key, delay + 20);
+		sim_notify_send(s, &req, &sig, ack, kind, c, key, delay + 20);
 out:
 	pr_http_req_clear(&req);
+	sim_sig_clear(&sig);
 }
 
 void sim_ledger_notified(struct sim *s, char kind, enum sim_chan chan,
@@ -740,11 +742,11 @@ json_t *sim_ledger_json(struct sim *s)
 
 json_t *sim_stats_json(struct sim *s)
 {
-	return json_pack("{s:b,s:I,s:I,s:I,s:I}", "ok", 1, "orders",
+	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:o}", "ok", 1, "orders",
 			 (json_int_t)s->order_list.n, "refunds",
 			 (json_int_t)s->refund_list.n, "payouts",
 			 (json_int_t)s->payout_list.n, "requests",
-			 (json_int_t)s->requests);
+			 (json_int_t)s->requests, "signer", sim_signer_json(s));
 }
 
 void sim_ledger_reset(struct sim *s)

@@ -57,8 +57,8 @@ struct wx_ctx {
 /* Signing                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static int wx_sign(struct sim *s, const char *body, size_t len, int bad,
-		   char ts[24], char nonce[40], char **sig)
+static int wx_sign(struct sim *s, struct sim_sig *defer, const char *body,
+		   size_t len, int bad, char ts[24], char nonce[40], char **sig)
 {
 	char *msg;
 	size_t ml = len + 96;
@@ -75,7 +75,7 @@ static int wx_sign(struct sim *s, const char *body, size_t len, int bad,
 	msg[n++] = '\n';
 	if (bad)
 		msg[n++] = 'x';
-	rc = pr_rsa_sha256_sign(s->wechat_key, msg, (size_t)n, sig);
+	rc = sim_sign(s, defer, s->wechat_key, msg, (size_t)n, sig);
 	free(msg);
 	return rc;
 }
@@ -88,8 +88,8 @@ static void wx_answer(struct sim *s, struct sim_out *out, int status,
 
 	sim_out_set(out, status,
 		    body ? "application/json; charset=utf-8" : NULL, body);
-	if (wx_sign(s, body ? body : "", body ? strlen(body) : 0, 0, ts, nonce,
-		    &sig) != 0) {
+	if (wx_sign(s, &out->sig, body ? body : "", body ? strlen(body) : 0, 0,
+		    ts, nonce, &sig) != 0) {
 		sim_out_set(out, 500, "text/plain", strdup("sign failed\n"));
 		return;
 	}
@@ -967,7 +967,8 @@ out:
 /* ------------------------------------------------------------------------ */
 
 int sim_wechat_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, const char **ack_body)
+		      struct payroute_http_req *req, struct sim_sig *defer,
+		      const char **ack_body)
 {
 	const struct payroute_services *svc = pr_services();
 	const struct sim_wechat_mch *m;
@@ -1035,7 +1036,8 @@ int sim_wechat_notice(struct sim *s, char kind, void *ent, int bad_sig,
 			"algorithm", "AEAD_AES_256_GCM", "ciphertext", ct64,
 			"associated_data", aad, "nonce", nonce);
 	body = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!body || wx_sign(s, body, strlen(body), bad_sig, ts, hn, &sig))
+	if (!body ||
+	    wx_sign(s, defer, body, strlen(body), bad_sig, ts, hn, &sig))
 		goto out;
 	rc = svc->http_set(req, "POST", url);
 	if (rc == 0)

@@ -8,6 +8,8 @@
 #                              SIM_EXTRA (a JSON object, optional) is
 #                              merged over its config (jq '*'), e.g.
 #                              SIM_EXTRA='{"notify_attempts":2}'
+#                              SIM_ARGS: more paysim options, e.g.
+#                              "--sign-threads 0" (sign on the loop)
 #   sim_script JSON            POST /_sim/script
 #   sim_pay CHANNEL OUT_TRADE_NO   the payer pays (channel: alipay|wechat|bank)
 #   driver_conf DRIVER [bad]   prints a driver_config object for paysim
@@ -56,8 +58,9 @@ EOF
 			fail "SIM_EXTRA is not a JSON object: $SIM_EXTRA"
 		mv "$TEST_DIR/sim.json.new" "$TEST_DIR/sim.json"
 	fi
-	"$PAYSIM" --config "$TEST_DIR/sim.json" --port 0 >"$TEST_DIR/paysim.out" \
-		2>"$TEST_DIR/paysim.err" &
+	# shellcheck disable=SC2086 # SIM_ARGS: words, e.g. "--sign-threads 0"
+	"$PAYSIM" --config "$TEST_DIR/sim.json" --port 0 ${SIM_ARGS:-} \
+		>"$TEST_DIR/paysim.out" 2>"$TEST_DIR/paysim.err" &
 	BG_PIDS+=($!)
 	for i in $(seq 100); do
 		grep -q "listening" "$TEST_DIR/paysim.out" 2>/dev/null && break

@@ -69,7 +69,10 @@ RPORT=$(cat "$TEST_DIR/recv.port" 2>/dev/null) || fail "the receiver did not sta
 # ------------------------------------------------------------ paysim
 # lib_pay.sh's simulator (it sets BANK_CID, WX_SERIAL, WX_PSERIAL, APIV3),
 # with two notification attempts.
+# Two signing threads whatever the machine has, so that the pool is what
+# signs here (t_withdrawals signs on the loop: --sign-threads 0).
 SIM_EXTRA='{"notify_attempts":2}'
+SIM_ARGS="--sign-threads 2"
 sim_start
 pass "paysim listens on 127.0.0.1:$SPORT"
 
@@ -660,5 +663,52 @@ bar_pay PSAB006 286912345678901234
 [ "$(bar .sub_code)" = ACQ.PAYMENT_FAIL ] && [ "$(bar_state PSAB006)" = closed ] ||
 	fail "alipay barcode scripted pay fail: $BAR, ledger $(bar_state PSAB006)"
 pass "alipay barcode: bad code refused; scripted code, timeout and failure"
+
+# ------------------------------------------------------------ signing pool
+# Answers signed on the pool's threads come back to the loop out of the
+# order they were asked for at the workers, yet each must carry its own
+# signature: 36 queries at once (12 per protocol, every answer different:
+# its own order, its own amount), each verified and checked by its driver.
+for i in $(seq 12); do
+	order pa$i PSP$((1000 + i)) $((3000 + i)) alipay native_qr
+	drv alipay pay pa$i --send
+	expect .parse.code 10000 "signing pool: alipay precreate $i"
+	order pw$i PSP$((2000 + i)) $((4000 + i)) wechat native_qr
+	drv wechat pay pw$i --send
+	expect .rc 0 "signing pool: wechat native $i"
+	order pb$i PSP$((3000 + i)) $((5000 + i)) bank pc
+done
+sig0=$(curl -s "$SIM/_sim/stats" | jq .signer.signatures)
+qpids=()
+for i in $(seq 12); do
+	for p in pa:alipay pw:wechat pb:bank; do
+		"$DRVTOOL" --driver "$(built_driver "${p#*:}")" \
+			--config "$TEST_DIR/${p#*:}.json" query \
+			--order "$TEST_DIR/${p%%:*}$i.json" --send \
+			>"$TEST_DIR/q_${p%%:*}$i.out" 2>>"$TEST_DIR/drvtool.err" &
+		qpids+=($!)
+	done
+done
+for p in "${qpids[@]}"; do
+	wait "$p" || true
+done
+for i in $(seq 12); do
+	OUT=$(cat "$TEST_DIR/q_pa$i.out")
+	expect .parse.rc 0 "signing pool: alipay query $i verifies"
+	expect .parse.sub_code WAIT_BUYER_PAY "signing pool: alipay query $i"
+	expect .parse.amount $((3000 + i)) "signing pool: alipay query $i"
+	OUT=$(cat "$TEST_DIR/q_pw$i.out")
+	expect .parse.rc 0 "signing pool: wechat query $i verifies"
+	expect .parse.amount $((4000 + i)) "signing pool: wechat query $i"
+	OUT=$(cat "$TEST_DIR/q_pb$i.out")
+	expect .parse.code 34 "signing pool: bank query $i (verified, no such order)"
+done
+st=$(curl -s "$SIM/_sim/stats")
+[ "$(jq .signer.threads <<<"$st")" = 2 ] &&
+	[ "$(jq .signer.failures <<<"$st")" = 0 ] &&
+	[ "$(jq .signer.pending <<<"$st")" = 0 ] &&
+	[ "$(jq .signer.signatures <<<"$st")" -ge $((sig0 + 36)) ] ||
+	fail "signing pool: stats $st (signatures before: $sig0)"
+pass "signing pool: 36 concurrent answers, each verified with its own signature"
 
 exit 0
