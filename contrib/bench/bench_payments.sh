@@ -3,8 +3,9 @@
 # API of a running payroute (contrib/dev.sh up): each request creates a
 # payment (unique merchant_order_no), which is routed, reserved, stored,
 # signed and sent to the channel simulator, whose signed answer is
-# verified, mapped and recorded before the 201. Prints wrk's figures and
-# the payments the store holds afterwards.
+# verified, mapped and recorded before the 201. Prints wrk's figures, the
+# CPU payrouted, paysim and PostgreSQL used meanwhile (in cores), and the
+# payments the store holds afterwards.
 #
 #   contrib/dev.sh up
 #   contrib/bench/bench_payments.sh [-t THREADS] [-c CONNECTIONS] [-d SECS]
@@ -65,7 +66,32 @@ done = function(summary, latency, requests)
 		summary.errors.write + summary.errors.timeout))
 end
 EOF
+# cpu_ticks PID...: user + system clock ticks the processes have used
+cpu_ticks() {
+	local p sum=0
+
+	for p in "$@"; do
+		[ -r "/proc/$p/stat" ] || continue
+		# fields 14 and 15, counted after the ")" that ends the name
+		sum=$((sum + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+	done
+	echo $sum
+}
+PR_PID=$(cat "$PAYROUTE_PID" 2>/dev/null || true)
+SIM_PID=$(cat "$ROOT/.dev/paysim.pid" 2>/dev/null || true)
+PG_PIDS=$(pgrep -u payroute -x postgres 2>/dev/null | tr '\n' ' ' || true)
 echo "bench_payments: $THREADS threads, $CONNS connections, ${SECS}s, method $METHOD, against $PAYROUTE_MERCHANT_URL"
+t0=$(date +%s%N)
+c_pr=$(cpu_ticks $PR_PID) c_sim=$(cpu_ticks $SIM_PID)
+# shellcheck disable=SC2086 # a list of pids
+c_pg=$(cpu_ticks $PG_PIDS)
 wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" --latency -s "$LUA" "$PAYROUTE_MERCHANT_URL"
+# Who used the CPU: a process near one core (payrouted's loop is one
+# thread) is the bottleneck; paysim's share says it is not the simulator.
+# shellcheck disable=SC2086
+awk -v hz="$(getconf CLK_TCK)" -v ns=$(($(date +%s%N) - t0)) \
+	-v pr=$(($(cpu_ticks $PR_PID) - c_pr)) -v sim=$(($(cpu_ticks $SIM_PID) - c_sim)) \
+	-v pg=$(($(cpu_ticks $PG_PIDS) - c_pg)) \
+	'BEGIN { s = ns / 1e9; printf "CPU used during the run (cores): payrouted %.2f, paysim %.2f, postgres %.2f\n", pr / hz / s, sim / hz / s, pg / hz / s }'
 psql -X -q -A -t -h "$ROOT/.dev/pg/sock" -U payroute payroute -c \
 	"SELECT 'stored, by status: ' || string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) AS n FROM payments WHERE merchant_order_no LIKE 'b$RUN-%' GROUP BY status) x" 2>/dev/null || true
