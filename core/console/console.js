@@ -1,0 +1,941 @@
+/*
+ * console.js - payroute's operator console, a single page on the admin API
+ * (/admin/v1/). Plain JavaScript run as it is (no build step, no
+ * dependencies). Each view is a function of the URL hash (#/channels,
+ * #/channels/CODE, #/rules, ...) that fetches what it shows and draws it;
+ * every change goes through the same API the rest of the world uses, with
+ * X-Payroute-Actor (the name given at sign-in) and X-Payroute-Note (asked
+ * for on every change) for the audit log. Errors are the API's own JSON
+ * errors; a 400 that names a field marks that field in the form.
+ */
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: sessionStorage.getItem("payroute_token") || "",
+  signedIn: false,
+  actor: localStorage.getItem("payroute_actor") || "",
+  drivers: [],
+  channels: [],
+};
+
+const METHODS = ["alipay", "wechat_pay", "debit_card", "credit_card", "bank_transfer", "unionpay"];
+const ENVIRONMENTS = ["h5", "mini_program", "app", "pc", "native_qr", "jsapi", "barcode"];
+const BUSINESS = ["pay", "refund", "withdraw"];
+const OPS = ["pay", "query", "close", "refund", "refund_query", "payout", "payout_query", "notify"];
+const EFFECTS = ["success", "failed", "processing", "unknown", "closed"];
+const CATEGORIES = ["none", "user", "risk", "limit", "channel", "system"];
+const OUTCOMES = ["buyer_contacted", "refunded_offline", "refunded_by_transfer", "cancelled"];
+/* columns drawn right-aligned (td(v, "num") in their rows) */
+const NUMERIC = new Set(["amount", "fee", "score", "weight", "count", "checks", "attempts", "age", "ms"]);
+const MINOR_DIGITS = { JPY: 0, KRW: 0, VND: 0, BHD: 3, KWD: 3 };
+
+/* ------------------------------------------------------------ DOM helpers */
+
+/* h("tag.class", {attr, onclick, ...}, child...): an element. Children are
+ * nodes, strings (as text, never HTML), arrays or null. */
+function h(spec, attrs, ...kids) {
+  const [tag, ...cls] = spec.split(".");
+  const el = document.createElement(tag || "div");
+  if (cls.length) el.className = cls.join(" ");
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className += (el.className ? " " : "") + v;
+    else if (k === "value") el.value = v;
+    else if (k === "checked") el.checked = !!v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  append(el, kids);
+  return el;
+}
+function append(el, kids) {
+  for (const k of [kids].flat(Infinity)) {
+    if (k === undefined || k === null || k === false) continue;
+    el.appendChild(k instanceof Node ? k : document.createTextNode(String(k)));
+  }
+  return el;
+}
+function table(headers, rows, opts) {
+  return h("table", opts || {},
+    h("thead", {}, h("tr", {}, headers.map((t) =>
+      h("th", { class: NUMERIC.has(t) ? "num" : null }, t)))),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td.muted", { colspan: headers.length }, "nothing here"))));
+}
+function td(v, cls) { return h("td", { class: cls }, v === undefined || v === null ? "" : v); }
+function tags(list, cls) {
+  if (!list || !list.length) return h("span.muted", {}, "none");
+  return list.map((t) => h("span.tag", { class: cls }, t));
+}
+function section(title, ...kids) {
+  return h("section", {}, h("h2", {}, title), kids);
+}
+
+function toast(text, bad) {
+  const d = h("div", { class: bad ? "bad" : "ok" }, text);
+  $("msg").appendChild(d);
+  setTimeout(() => d.remove(), bad ? 9000 : 4000);
+}
+
+function money(amount, currency) {
+  if (amount === undefined || amount === null) return "";
+  const digits = MINOR_DIGITS[currency] ?? 2;
+  const neg = amount < 0, a = Math.abs(amount);
+  const unit = 10 ** digits;
+  const major = Math.trunc(a / unit).toLocaleString("en");
+  const minor = digits ? "." + String(a % unit).padStart(digits, "0") : "";
+  return (neg ? "-" : "") + major + minor + (currency ? " " + currency : "");
+}
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return isNaN(d) ? String(iso) : d.toLocaleString();
+}
+function age(seconds) {
+  if (seconds === undefined || seconds === null) return "";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 120) return s + " s";
+  if (s < 7200) return Math.round(s / 60) + " min";
+  if (s < 172800) return Math.round(s / 3600) + " h";
+  return Math.round(s / 86400) + " d";
+}
+const list = (s) => String(s || "").split(",").map((x) => x.trim()).filter(Boolean);
+const json = (v) => JSON.stringify(v, null, 2);
+
+/* ------------------------------------------------------------ the API */
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const e = (body && body.error) || {};
+    super(e.message || "HTTP " + status);
+    this.status = status;
+    this.code = e.code || "http_" + status;
+    this.field = e.field || null;
+  }
+}
+
+/* api(method, path, body?, {note}) -> the JSON answer, or throws ApiError. */
+async function api(method, path, body, opts) {
+  const headers = { Authorization: "Bearer " + state.token };
+  if (state.actor) headers["X-Payroute-Actor"] = state.actor;
+  if (opts && opts.note) headers["X-Payroute-Note"] = opts.note;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (r.status === 204) return {};
+  const answer = await r.json().catch(() => null);
+  if (r.status === 401 && state.signedIn) signOut("the admin token was refused");
+  if (!r.ok) throw new ApiError(r.status, answer);
+  return answer || {};
+}
+
+/* change(what, fn): asks for the audit note, runs fn(note), reports. */
+async function change(what, fn, opts) {
+  let note = "";
+  if (!(opts && opts.noNote)) {
+    note = prompt(what + "\n\nA note for the audit log (why):", "");
+    if (note === null) return null;
+  }
+  try {
+    const r = await fn(note.trim());
+    toast(what + ": done");
+    return r;
+  } catch (e) {
+    toast(what + ": " + e.message, true);
+    if (opts && opts.form) markField(opts.form, e.field, e.message);
+    throw e;
+  }
+}
+
+/* Marks the input of a form that a 400 named (data-field, or the nearest
+ * prefix: "banks[0].txn_max" marks the banks editor). */
+function markField(form, field, message) {
+  form.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+  form.querySelectorAll(".field-error").forEach((el) => el.remove());
+  if (!field) return;
+  const parent = (f) => f.replace(/(\.[^.[\]]*|\[[^\]]*\])$/, "");
+  let el = null;
+  for (let f = field; f && !el; ) {
+    el = form.querySelector(`[data-field="${CSS.escape(f)}"]`);
+    const up = parent(f);
+    if (up === f) break;
+    f = up;
+  }
+  if (!el) return;
+  el.classList.add("invalid");
+  el.focus();
+  el.insertAdjacentElement("afterend", h("div.field-error", {}, message));
+}
+
+async function loadCatalogue() {
+  const [d, c] = await Promise.all([api("GET", "/admin/v1/drivers"), api("GET", "/admin/v1/channels")]);
+  state.drivers = d.drivers || [];
+  state.channels = c.channels || [];
+  return state;
+}
+function channelSelect(value, attrs) {
+  return h("select", attrs || {}, h("option", { value: "" }, "(choose a channel)"),
+    state.channels.map((c) => h("option", { value: c.code, selected: c.code === value }, c.code + " (" + c.institution + ")")));
+}
+function select(options, value, attrs) {
+  return h("select", attrs || {}, options.map((o) => h("option", { value: o, selected: o === value }, o)));
+}
+
+/* ------------------------------------------------------------ overview */
+
+async function viewOverview(view) {
+  const [s, d] = await Promise.all([api("GET", "/admin/v1/status"), api("GET", "/admin/v1/drivers")]);
+  const store = s.store || {};
+  append(view, [
+    section("Status",
+      h("dl.kv", {},
+        h("dt", {}, "version"), h("dd", {}, s.version + " (driver ABI " + s.abi + ")"),
+        h("dt", {}, "generation"), h("dd", { id: "generation" }, String(s.current_generation)),
+        h("dt", {}, "store"), h("dd", { class: store.ready ? "ok" : "bad" },
+          (store.ready ? "ready" : "unavailable") + ", " + store.connected + "/" + store.pool_size +
+          " connections, " + store.reconnects + " reconnects, schema " + s.schema_version),
+        h("dt", {}, "uptime"), h("dd", {}, age(s.uptime_s)),
+        h("dt", {}, "channels"), h("dd", {}, String(s.channels)),
+        h("dt", {}, "requests in flight"), h("dd", {}, String(s.inflight))),
+      h("div.row", {}, h("button", { id: "reload", onclick: reload }, "Reload (like SIGHUP)"),
+        h("span.hint", {}, "Re-reads the config file, the drivers directory and the policy; applied only when all of it is valid."))),
+    section("Drivers",
+      table(["name", "version", "ABI", "file", "loaded in generation"],
+        (d.drivers || []).map((m) => h("tr", {}, td(m.name), td(m.version), td(m.abi), td(h("code", {}, m.file)), td(m.generation))))),
+  ]);
+}
+
+async function reload() {
+  try {
+    const r = await api("POST", "/admin/v1/reload");
+    toast("reloaded: generation " + r.generation);
+  } catch (e) {
+    toast("reload failed, no changes were applied: " + e.message, true);
+  }
+  route();
+}
+
+/* ------------------------------------------------------------ channels */
+
+function feeText(f) {
+  if (!f) return "";
+  let t = (f.rate_bps / 100).toFixed(2) + "%";
+  if (f.fixed) t += " + " + f.fixed;
+  if (f.min || f.max) t += " (" + (f.min || 0) + "–" + (f.max || "∞") + ")";
+  return t;
+}
+
+async function viewChannels(view) {
+  await loadCatalogue();
+  const rows = state.channels.map((c) => h("tr", { dataset: { channel: c.code } },
+    td(h("a", { href: "#/channels/" + encodeURIComponent(c.code) }, c.code)),
+    td(c.driver), td(c.institution),
+    td(h("span.tag", { class: c.status === "online" ? "on" : "off" }, c.status)),
+    td(tags(c.business_types)), td(tags(c.methods)), td(tags(c.environments)),
+    td(feeText(c.fee), "num"),
+    td(h("span.row", {},
+      h("input", { type: "number", min: 0, value: c.weight, class: "weight", "aria-label": "weight of " + c.code }),
+      h("button.small.secondary", { onclick: (ev) => saveWeight(c, ev.target.previousSibling.value) }, "set"))),
+    td(h("button.small" + (c.status === "online" ? ".danger" : ""), {
+      class: "status-switch",
+      onclick: () => setStatus(c.code, c.status === "online" ? "offline" : "online"),
+    }, c.status === "online" ? "Take offline" : "Bring online"))));
+  append(view, section(h("span", {}, "Channels"),
+    h("div.row", {}, h("a", { href: "#/channels/new" }, h("button", {}, "New channel")),
+      h("span.hint", {}, "Weight and status apply at once (a new generation); the rest in the channel's page.")),
+    table(["code", "driver", "institution", "status", "business", "methods", "environments", "fee", "weight", ""], rows,
+      { id: "channels" })));
+}
+
+async function setStatus(code, status) {
+  await change(`Channel ${code}: ${status}`, (note) =>
+    api("POST", `/admin/v1/channels/${encodeURIComponent(code)}/status`, { status }, { note })).catch(() => {});
+  route();
+}
+
+async function saveWeight(c, value) {
+  const weight = Number(value);
+  if (!Number.isInteger(weight) || weight < 0) { toast("weight: a whole number, 0 or more", true); return; }
+  const body = { ...c, weight };
+  await change(`Channel ${c.code}: weight ${c.weight} → ${weight}`, (note) =>
+    api("PUT", `/admin/v1/channels/${encodeURIComponent(c.code)}`, body, { note })).catch(() => {});
+  route();
+}
+
+const NEW_CHANNEL = {
+  code: "", driver: "", institution: "", business_types: ["pay", "refund"], methods: [], environments: [],
+  product_codes: [], currencies: ["CNY"], banks: [], status: "offline", timezone: "Asia/Shanghai",
+  maintenance_windows: [], limits: { txn_min: 1, txn_max: 0, daily_amount: 0, daily_count: 0 },
+  fee: { rate_bps: 60, fixed: 0, min: 0, max: 0 }, weight: 100, refund_window_days: 365,
+  refund_timeout: "48h", refund_resend: true, whitelist_only: false, driver_config: {},
+};
+
+function numInput(field, value, attrs) {
+  return h("input", { type: "number", value, dataset: { field }, ...(attrs || {}) });
+}
+function textInput(field, value, attrs) {
+  return h("input", { value: value ?? "", dataset: { field }, ...(attrs || {}) });
+}
+function checks(field, options, chosen) {
+  return h("span.row", { dataset: { field } }, options.map((o) =>
+    h("label.inline", {}, h("input", { type: "checkbox", value: o, checked: (chosen || []).includes(o) }), o)));
+}
+function checked(form, field) {
+  return [...form.querySelectorAll(`[data-field="${field}"] input:checked`)].map((i) => i.value);
+}
+
+async function viewChannel(view, code) {
+  await loadCatalogue();
+  const isNew = code === "new";
+  const c = isNew ? structuredClone(NEW_CHANNEL) : state.channels.find((x) => x.code === code);
+  if (!c) {
+    append(view, section("Channel " + code, h("p.bad", {}, "No channel named " + code + "."), h("a", { href: "#/channels" }, "All channels")));
+    return;
+  }
+  const L = c.limits || {}, F = c.fee || {};
+  const form = h("form", { id: "channel-form" },
+    h("div.grid", {},
+      h("label", {}, "code", textInput("code", c.code, { readonly: !isNew, required: true, pattern: "[A-Za-z0-9_.\\-]+" })),
+      h("label", {}, "driver", h("select", { dataset: { field: "driver" } },
+        h("option", { value: "" }, "(choose)"),
+        [...new Set([...state.drivers.map((d) => d.name), c.driver].filter(Boolean))].map((n) =>
+          h("option", { value: n, selected: n === c.driver }, n)))),
+      h("label", {}, "institution", textInput("institution", c.institution)),
+      h("label", {}, "status", select(["online", "offline"], c.status, { dataset: { field: "status" } })),
+      h("label", {}, "time zone (IANA)", textInput("timezone", c.timezone)),
+      h("label", {}, "weight", numInput("weight", c.weight, { min: 0 }))),
+    h("fieldset", {}, h("legend", {}, "what it takes"),
+      h("div", {}, h("span.muted", {}, "business types "), checks("business_types", BUSINESS, c.business_types)),
+      h("div", {}, h("span.muted", {}, "environments "), checks("environments", ENVIRONMENTS, c.environments)),
+      h("div.grid", {},
+        h("label", {}, "methods (comma-separated)", textInput("methods", (c.methods || []).join(", "), { list: "methods-list" })),
+        h("label", {}, "product codes (empty: any)", textInput("product_codes", (c.product_codes || []).join(", "))),
+        h("label", {}, "currencies", textInput("currencies", (c.currencies || []).join(", ")))),
+      h("datalist", { id: "methods-list" }, METHODS.map((m) => h("option", { value: m })))),
+    h("fieldset", {}, h("legend", {}, "limits (minor units; 0: no limit)"),
+      h("div.grid", {},
+        h("label", {}, "per transaction, min", numInput("limits.txn_min", L.txn_min, { min: 0 })),
+        h("label", {}, "per transaction, max", numInput("limits.txn_max", L.txn_max, { min: 0 })),
+        h("label", {}, "daily amount", numInput("limits.daily_amount", L.daily_amount, { min: 0 })),
+        h("label", {}, "daily count", numInput("limits.daily_count", L.daily_count, { min: 0 })))),
+    h("fieldset", {}, h("legend", {}, "fee"),
+      h("div.grid", {},
+        h("label", {}, "rate (basis points)", numInput("fee.rate_bps", F.rate_bps, { min: 0 })),
+        h("label", {}, "fixed (minor units)", numInput("fee.fixed", F.fixed, { min: 0 })),
+        h("label", {}, "minimum", numInput("fee.min", F.min, { min: 0 })),
+        h("label", {}, "maximum (0: none)", numInput("fee.max", F.max, { min: 0 })))),
+    h("fieldset", {}, h("legend", {}, "refunds and gray release"),
+      h("div.grid", {},
+        h("label", {}, "refund window (days)", numInput("refund_window_days", c.refund_window_days, { min: 0 })),
+        h("label", {}, "refund timeout (e.g. 48h)", textInput("refund_timeout", c.refund_timeout)),
+        h("label.inline", {}, h("input", { type: "checkbox", dataset: { field: "refund_resend" }, checked: c.refund_resend }), "overdue refunds may be re-sent"),
+        h("label.inline", {}, h("input", { type: "checkbox", dataset: { field: "whitelist_only" }, checked: c.whitelist_only }), "whitelist only (gray release)"))),
+    h("fieldset", {}, h("legend", {}, "bank mappings, maintenance windows, driver config (JSON)"),
+      h("label", {}, "banks: [{bank_code, channel_bank_code, card_types, txn_max, daily_amount}]",
+        h("textarea.json", { dataset: { field: "banks" }, rows: 4 }, json(c.banks || []))),
+      h("label", {}, "maintenance windows: [{kind daily|weekly|once, start, end, days, from, to}]",
+        h("textarea.json", { dataset: { field: "maintenance_windows" }, rows: 4 }, json(c.maintenance_windows || []))),
+      h("label", {}, "driver config (secrets read back as ******** and kept when left so)",
+        h("textarea.json", { dataset: { field: "driver_config" }, rows: 8 }, json(c.driver_config || {})))),
+    h("div.row", {},
+      h("button", { type: "submit" }, isNew ? "Create channel" : "Save channel"),
+      h("a", { href: "#/channels" }, h("button.secondary", { type: "button" }, "Cancel")),
+      !isNew && h("button.danger", { type: "button", onclick: () => deleteChannel(c.code) }, "Delete channel")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    let body;
+    try {
+      body = readChannel(form, c);
+    } catch (e) {
+      markField(form, e.field, e.message);
+      toast(e.message, true);
+      return;
+    }
+    const path = isNew ? "/admin/v1/channels" : `/admin/v1/channels/${encodeURIComponent(c.code)}`;
+    try {
+      await change(isNew ? "Create channel " + body.code : "Save channel " + c.code,
+        (note) => api(isNew ? "POST" : "PUT", path, body, { note }), { form });
+      location.hash = "#/channels/" + encodeURIComponent(body.code);
+      route();
+    } catch (e) { /* reported and marked */ }
+  });
+  append(view, section(isNew ? "New channel" : "Channel " + c.code, form));
+}
+
+function readChannel(form, base) {
+  const v = (f) => form.querySelector(`[data-field="${f}"]`);
+  const num = (f) => {
+    const s = v(f).value.trim();
+    const n = Number(s);
+    if (s === "" || !Number.isInteger(n)) throw Object.assign(new Error(f + ": a whole number"), { field: f });
+    return n;
+  };
+  const parsed = (f) => {
+    try { return JSON.parse(v(f).value || "null"); } catch (e) {
+      throw Object.assign(new Error(f + ": not JSON (" + e.message + ")"), { field: f });
+    }
+  };
+  return {
+    ...base,
+    code: v("code").value.trim(), driver: v("driver").value, institution: v("institution").value.trim(),
+    status: v("status").value, timezone: v("timezone").value.trim(), weight: num("weight"),
+    business_types: checked(form, "business_types"), environments: checked(form, "environments"),
+    methods: list(v("methods").value), product_codes: list(v("product_codes").value),
+    currencies: list(v("currencies").value).map((x) => x.toUpperCase()),
+    limits: { txn_min: num("limits.txn_min"), txn_max: num("limits.txn_max"),
+      daily_amount: num("limits.daily_amount"), daily_count: num("limits.daily_count") },
+    fee: { rate_bps: num("fee.rate_bps"), fixed: num("fee.fixed"), min: num("fee.min"), max: num("fee.max") },
+    refund_window_days: num("refund_window_days"), refund_timeout: v("refund_timeout").value.trim(),
+    refund_resend: v("refund_resend").checked, whitelist_only: v("whitelist_only").checked,
+    banks: parsed("banks"), maintenance_windows: parsed("maintenance_windows"), driver_config: parsed("driver_config"),
+  };
+}
+
+async function deleteChannel(code) {
+  if (!confirm("Delete channel " + code + "? Orders keep their history; the channel stops routing.")) return;
+  try {
+    await change("Delete channel " + code, (note) => api("DELETE", `/admin/v1/channels/${encodeURIComponent(code)}`, undefined, { note }));
+    location.hash = "#/channels";
+  } catch (e) { /* reported */ }
+}
+
+/* ------------------------------------------------------------ routing rules */
+
+async function viewRules(view) {
+  await loadCatalogue();
+  const r = await api("GET", "/admin/v1/routing/rules");
+  const rules = r.rules || [];
+  const box = h("div", { id: "rules" });
+  const draw = () => {
+    box.replaceChildren(...rules.map((rule, i) => ruleCard(rule, i, rules, draw)));
+    if (!rules.length) box.appendChild(h("p.muted", {}, "No rules: the lower fee for the amount wins, then the higher weight, then the channel code."));
+  };
+  draw();
+  const form = h("form", { id: "rules-form" }, box,
+    h("div.row", {},
+      h("button.secondary", { type: "button", onclick: () => { rules.push(newRule()); draw(); } }, "Add rule"),
+      h("button", { type: "submit" }, "Save rules")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    let body;
+    try {
+      body = [...box.querySelectorAll(".rule")].map(readRule);
+    } catch (e) {
+      markField(form, e.field, e.message);
+      toast(e.message, true);
+      return;
+    }
+    try {
+      await change("Save " + body.length + " routing rule(s)", (note) => api("PUT", "/admin/v1/routing/rules", { rules: body }, { note }), { form });
+      route();
+    } catch (e) { /* reported */ }
+  });
+  append(view, section("Routing rules",
+    h("p.hint", {}, "The first enabled rule whose conditions match a payment scores its surviving channels: " +
+      "weight × channel weight + fee × (cheaper is better) + success rate × recent success. " +
+      "allow keeps only the channels named; deny drops them. Empty condition lists match anything."),
+    form));
+}
+
+function newRule() {
+  return { name: "", enabled: true, conditions: { product_codes: [], methods: [], environments: [], currencies: [], banks: [], merchants: [], amount_min: 0, amount_max: 0 },
+    scoring: { weight: 1, fee: 1, success_rate: 1 }, allow: [], deny: [] };
+}
+
+function ruleCard(rule, i, rules, redraw) {
+  const c = rule.conditions || {}, s = rule.scoring || {};
+  const p = `rules[${i}].`;
+  const move = (d) => { const j = i + d; if (j < 0 || j >= rules.length) return; [rules[i], rules[j]] = [rules[j], rules[i]]; redraw(); };
+  const card = h("div.rule", { class: rule.enabled ? null : "disabled", dataset: { index: i } },
+    h("div.row", {},
+      h("strong", {}, "#" + (i + 1)),
+      h("input", { value: rule.name, placeholder: "name", size: 40, dataset: { field: p + "name", k: "name" } }),
+      h("label.inline", {}, h("input", { type: "checkbox", checked: rule.enabled !== false, dataset: { k: "enabled", field: p + "enabled" } }), "enabled"),
+      h("span.spacer"),
+      h("button.small.secondary", { type: "button", onclick: () => { sync(); move(-1); }, disabled: i === 0 }, "↑"),
+      h("button.small.secondary", { type: "button", onclick: () => { sync(); move(1); }, disabled: i === rules.length - 1 }, "↓"),
+      h("button.small.danger", { type: "button", onclick: () => { sync(); rules.splice(i, 1); redraw(); } }, "remove")),
+    h("div.grid", {},
+      ["methods", "environments", "currencies", "product_codes", "banks", "merchants"].map((k) =>
+        h("label", {}, k, h("input", { value: (c[k] || []).join(", "), dataset: { k: "c." + k, field: p + "conditions." + k } }))),
+      h("label", {}, "amount from (minor units)", h("input", { type: "number", min: 0, value: c.amount_min || 0, dataset: { k: "c.amount_min", field: p + "conditions.amount_min" } })),
+      h("label", {}, "amount up to (0: no cap)", h("input", { type: "number", min: 0, value: c.amount_max || 0, dataset: { k: "c.amount_max", field: p + "conditions.amount_max" } }))),
+    h("div.grid", {},
+      ["weight", "fee", "success_rate"].map((k) =>
+        h("label", {}, "score: " + k, h("input", { type: "number", step: "any", min: 0, value: s[k] ?? 0, dataset: { k: "s." + k, field: p + "scoring." + k } }))),
+      h("label", {}, "allow only (channel codes)", h("input", { value: (rule.allow || []).join(", "), dataset: { k: "allow", field: p + "allow" } })),
+      h("label", {}, "deny (channel codes)", h("input", { value: (rule.deny || []).join(", "), dataset: { k: "deny", field: p + "deny" } }))));
+  /* keeps what was typed when cards move */
+  const sync = () => Object.assign(rule, readRule(card));
+  return card;
+}
+
+function readRule(card) {
+  const get = (k) => card.querySelector(`[data-k="${k}"]`);
+  const n = (k) => {
+    const el = get(k), v = Number(el.value);
+    if (el.value.trim() === "" || !isFinite(v)) throw Object.assign(new Error(el.dataset.field + ": a number"), { field: el.dataset.field });
+    return v;
+  };
+  return {
+    name: get("name").value.trim(), enabled: get("enabled").checked,
+    conditions: {
+      methods: list(get("c.methods").value), environments: list(get("c.environments").value),
+      currencies: list(get("c.currencies").value).map((x) => x.toUpperCase()), product_codes: list(get("c.product_codes").value),
+      banks: list(get("c.banks").value), merchants: list(get("c.merchants").value),
+      amount_min: n("c.amount_min"), amount_max: n("c.amount_max"),
+    },
+    scoring: { weight: n("s.weight"), fee: n("s.fee"), success_rate: n("s.success_rate") },
+    allow: list(get("allow").value), deny: list(get("deny").value),
+  };
+}
+
+/* ------------------------------------------------------------ whitelist */
+
+async function viewWhitelist(view) {
+  await loadCatalogue();
+  const w = await api("GET", "/admin/v1/whitelist");
+  const rows = (w.whitelist || []).map((e) => h("tr", {},
+    td(e.id), td(e.kind), td(e.kind === "card_no" ? "card ending " + (e.value_hint || "?") : e.value),
+    td(e.channel), td(e.note), td(e.created_by), td(when(e.created_at)), td(e.expires_at ? when(e.expires_at) : "never"),
+    td(h("button.small.danger", { onclick: () => delWhitelist(e) }, "remove"))));
+  const form = h("form.grid", { id: "whitelist-form" },
+    h("label", {}, "kind", select(["buyer_id", "seller_id", "card_no"], "buyer_id", { dataset: { field: "kind" } })),
+    h("label", {}, "value (a card is stored as an HMAC only)", textInput("value", "", { required: true, autocomplete: "off" })),
+    h("label", {}, "channel", channelSelect("", { dataset: { field: "channel" }, required: true })),
+    h("label", {}, "note", textInput("note", "")),
+    h("label", {}, "expires (optional)", h("input", { type: "datetime-local", dataset: { field: "expires_at" } })),
+    h("button", {}, "Add entry"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = (f) => form.querySelector(`[data-field="${f}"]`).value.trim();
+    const body = { kind: v("kind"), value: v("value"), channel: v("channel"), note: v("note") };
+    if (v("expires_at")) body.expires_at = new Date(v("expires_at")).toISOString();
+    try {
+      await change("Whitelist " + body.kind + " → " + body.channel, () => api("POST", "/admin/v1/whitelist", body, { note: body.note }), { form, noNote: true });
+      route();
+    } catch (e) { /* reported */ }
+  });
+  append(view, [
+    section("Whitelist",
+      h("p.hint", {}, "An entry matching a payment's card, buyer or seller sends it to the named channel when that channel passes the hard filters; " +
+        "channels marked whitelist-only take no other payment (gray release)."),
+      table(["id", "kind", "value", "channel", "note", "by", "created", "expires", ""], rows, { id: "whitelist" })),
+    section("Add an entry", form),
+  ]);
+}
+
+async function delWhitelist(e) {
+  if (!confirm("Remove whitelist entry " + e.id + " (" + e.kind + " → " + e.channel + ")?")) return;
+  await change("Remove whitelist entry " + e.id, (note) => api("DELETE", "/admin/v1/whitelist/" + e.id, undefined, { note })).catch(() => {});
+  route();
+}
+
+/* ------------------------------------------------------------ explain */
+
+async function viewExplain(view) {
+  const saved = JSON.parse(sessionStorage.getItem("payroute_explain") || "null") ||
+    { amount: 10000, currency: "CNY", method: "alipay", environment: "native_qr", product_code: "", business_type: "pay" };
+  const out = h("div", { id: "explain-result" });
+  const f = (k, label, attrs) => h("label", {}, label, h("input", { value: saved[k] ?? "", dataset: { field: k }, ...(attrs || {}) }));
+  const form = h("form.grid", { id: "explain-form" },
+    f("amount", "amount (minor units)", { type: "number", min: 1, required: true }),
+    f("currency", "currency"),
+    h("label", {}, "method", h("input", { value: saved.method, list: "methods-list", dataset: { field: "method" } })),
+    h("label", {}, "environment", select(["", ...ENVIRONMENTS], saved.environment, { dataset: { field: "environment" } })),
+    f("product_code", "product code"), f("bank_code", "bank code"),
+    f("card_no", "card number", { autocomplete: "off" }), f("buyer_id", "buyer id"), f("seller_id", "seller id"),
+    f("merchant", "merchant"),
+    h("label", {}, "business type", select(["pay", "withdraw"], saved.business_type, { dataset: { field: "business_type" } })),
+    h("label", {}, "at (empty: now)", h("input", { type: "datetime-local", dataset: { field: "at" } })),
+    h("datalist", { id: "methods-list" }, METHODS.map((m) => h("option", { value: m }))),
+    h("button", {}, "Explain"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = {};
+    form.querySelectorAll("[data-field]").forEach((el) => { if (el.value.trim() !== "") body[el.dataset.field] = el.value.trim(); });
+    body.amount = Number(body.amount);
+    if (body.at) body.at = new Date(body.at).toISOString();
+    const keep = { ...body };
+    delete keep.card_no;
+    sessionStorage.setItem("payroute_explain", JSON.stringify(keep));
+    try {
+      markField(form, null);
+      drawExplain(out, await api("POST", "/admin/v1/route/explain", body));
+    } catch (e) {
+      markField(form, e.field, e.message);
+      out.replaceChildren(h("p.bad", {}, e.message));
+    }
+  });
+  append(view, [section("Route explain (dry run: nothing is created or reserved)", form), out]);
+}
+
+function drawExplain(out, r) {
+  const rows = (r.candidates || []).map((c) => h("tr", { class: c.channel === r.chosen ? "chosen" : c.eligible ? null : "dropped", dataset: { channel: c.channel } },
+    td(c.channel), td(c.eligible ? h("span.ok", {}, "eligible") : h("span.bad", {}, "dropped")),
+    td(c.dropped_by || ""), td(c.fee, "num"), td(c.score === null ? "" : Number(c.score).toFixed(3), "num"),
+    td(c.score_parts ? Object.entries(c.score_parts).map(([k, v]) => h("span.tag", {}, k + " " + Number(v).toFixed(3))) : "")));
+  out.replaceChildren(section("Decision",
+    h("dl.kv", {},
+      h("dt", {}, "chosen"), h("dd", { id: "explain-chosen", class: r.chosen ? "ok" : "bad" }, r.chosen || "no channel can take it"),
+      h("dt", {}, "rule"), h("dd", {}, r.rule ? "#" + r.rule.id + " " + r.rule.name : "none (fee, then weight, then code)"),
+      h("dt", {}, "whitelist"), h("dd", { id: "explain-whitelist" }, r.whitelist ?
+        `entry #${r.whitelist.id}: ${r.whitelist.kind} → ${r.whitelist.channel}` + (r.whitelist.note ? ` (${r.whitelist.note})` : "") : "no entry matched"),
+      h("dt", {}, "generation"), h("dd", {}, String(r.generation)),
+      (r.warnings || []).length ? [h("dt", {}, "warnings"), h("dd.warn", {}, r.warnings.join("; "))] : null),
+    table(["channel", "", "dropped by", "fee", "score", "score parts"], rows, { id: "explain-candidates" })));
+}
+
+/* ------------------------------------------------------------ overdue refunds */
+
+async function viewRefunds(view) {
+  await loadCatalogue();
+  const q = await api("GET", "/admin/v1/refunds/overdue");
+  const resendable = (code) => { const c = state.channels.find((x) => x.code === code); return c ? c.refund_resend : false; };
+  const rows = (q.refunds || []).map((r) => {
+    const resolve = h("form.row", { hidden: true, class: "resolve-form" },
+      select(OUTCOMES, "buyer_contacted", { dataset: { field: "outcome" } }),
+      h("input", { placeholder: "note (required): what was done", size: 40, required: true, dataset: { field: "note" } }),
+      h("input", { placeholder: "withdrawal id (optional)", dataset: { field: "withdrawal_id" } }),
+      h("button", {}, "Resolve"));
+    resolve.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const v = (f) => resolve.querySelector(`[data-field="${f}"]`).value.trim();
+      const body = { outcome: v("outcome"), note: v("note") };
+      if (v("withdrawal_id")) body.withdrawal_id = v("withdrawal_id");
+      try {
+        await change("Resolve refund " + r.id + " (" + body.outcome + ")",
+          () => api("POST", `/admin/v1/refunds/${encodeURIComponent(r.id)}/resolve`, body, { note: body.note }), { form: resolve, noNote: true });
+        route();
+      } catch (e) { /* reported */ }
+    });
+    const canResend = resendable(r.channel);
+    return h("tr", { dataset: { refund: r.id } },
+      td(h("code", {}, r.id)), td(r.merchant_id), td(h("a", { href: "#/orders/" + encodeURIComponent(r.payment_id) }, r.payment_id)),
+      td(r.channel), td(money(r.amount, r.currency), "num"), td(h("span.warn", {}, r.reason)), td(age(r.age_seconds), "num"),
+      td(r.buyer_id), td(r.attempts, "num"),
+      td(h("details", {}, h("summary", {}, (r.history || []).length + " events"),
+        table(["at", "event", "from", "to", "by", "detail"], (r.history || []).map((e) =>
+          h("tr", {}, td(when(e.at)), td(e.event), td(e.from), td(e.to), td(e.actor), td(h("code", {}, JSON.stringify(e.detail || {})))))))),
+      td([h("div.row", {},
+        h("button.small", { class: "resend", disabled: !canResend, title: canResend ? "send the refund again by its original route" : "the channel does not allow re-sending refunds",
+          onclick: () => resend(r) }, "Re-send"),
+        h("button.small.secondary", { class: "resolve", onclick: () => { resolve.hidden = !resolve.hidden; } }, "Resolve…")), resolve]));
+  });
+  append(view, section("Overdue refunds",
+    h("p.hint", {}, "Refunds unsettled past their channel's refund timeout, or whose original route is gone (account closed, card cancelled, past the refund window). " +
+      "Re-send where the channel allows, or resolve with what was done; both are audited."),
+    table(["refund", "merchant", "payment", "channel", "amount", "reason", "age", "buyer", "attempts", "history", ""], rows, { id: "overdue" })));
+}
+
+async function resend(r) {
+  await change("Re-send refund " + r.id, (note) => api("POST", `/admin/v1/refunds/${encodeURIComponent(r.id)}/resend`, {}, { note })).catch(() => {});
+  route();
+}
+
+/* ------------------------------------------------------------ orders */
+
+async function viewOrders(view, id) {
+  const a = await api("GET", "/admin/v1/orders/attention");
+  const look = h("form.row", { id: "order-lookup" },
+    h("input", { placeholder: "payment (P...), refund (R...) or withdrawal (W...) id", size: 44, value: id || "", dataset: { field: "id" } }),
+    h("button", {}, "Look up"));
+  look.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    location.hash = "#/orders/" + encodeURIComponent(look.querySelector("input").value.trim());
+  });
+  const detail = h("div", { id: "order-detail" });
+  append(view, [
+    section("Look up an order", look), detail,
+    section("Orders that need attention",
+      h("p.hint", {}, "The completion job gave up on these after the last check of completion.schedule: their outcome at the channel is unknown."),
+      table(["kind", "id", "status", "channel", "amount", "checks", "reason", "last result"], (a.orders || []).map((o) => h("tr", {},
+        td(o.kind), td(h("a", { href: "#/orders/" + encodeURIComponent(o.id) }, o.id)), td(o.status), td(o.channel),
+        td(money(o.amount, o.currency), "num"), td(o.checks, "num"), td(o.reason), td(o.last_result))))),
+  ]);
+  if (id) await drawOrder(detail, id);
+}
+
+async function drawOrder(box, id) {
+  const kind = id[0] === "R" ? "refunds" : id[0] === "W" ? "withdrawals" : "payments";
+  let d;
+  try {
+    d = await api("GET", `/admin/v1/${kind}/${encodeURIComponent(id)}`);
+  } catch (e) {
+    box.replaceChildren(section("Order " + id, h("p.bad", {}, e.message)));
+    return;
+  }
+  const o = d.payment || d.refund || d.withdrawal || {};
+  const trace = o.trace || {};
+  const facts = ["id", "merchant_id", "merchant_order_no", "merchant_refund_no", "merchant_withdrawal_no", "payment_id", "status",
+    "channel", "code", "message_en", "channel_code", "channel_sub_code", "channel_trade_no", "method", "environment", "buyer_id",
+    "card_last4", "payee", "overdue_reason", "resolution", "created_at", "finished_at"]
+    .filter((k) => o[k] !== undefined && o[k] !== null && o[k] !== "")
+    .map((k) => [h("dt", {}, k), h("dd", {}, typeof o[k] === "object" ? json(o[k]) : String(o[k]))]);
+  box.replaceChildren(section(kind.slice(0, -1) + " " + id,
+    h("dl.kv", {}, h("dt", {}, "amount"), h("dd", {}, money(o.amount, o.currency)), facts),
+    trace.route ? [h("h3", {}, "Route"), (() => { const x = h("div"); drawExplain(x, { ...trace.route, generation: trace.generation }); return x; })()] : null,
+    (trace.attempts || []).length ? [h("h3", {}, "Attempts"), table(["channel", "outcome", "code", "channel code", "HTTP", "ms"],
+      trace.attempts.map((t) => h("tr", {}, td(t.channel), td(t.outcome), td(t.code), td([t.channel_code, t.channel_sub_code].filter(Boolean).join(" / ")), td(t.http_status), td(t.ms, "num"))))] : null,
+    h("h3", {}, "History"),
+    table(["at", "event", "from", "to", "by", "detail"], (d.events || []).map((e) =>
+      h("tr", {}, td(when(e.at)), td(e.event), td(e.from_status || e.from), td(e.to_status || e.to), td(e.actor), td(h("code", {}, JSON.stringify(e.detail || {})))))),
+    d.check ? [h("h3", {}, "Completion check"), h("pre", {}, json(d.check))] : null,
+    (d.notifications || []).length ? [h("h3", {}, "Merchant notifications"), h("pre", {}, json(d.notifications))] : null));
+}
+
+/* ------------------------------------------------------------ result codes */
+
+async function viewCodes(view) {
+  await loadCatalogue();
+  const [u, o] = await Promise.all([api("GET", "/admin/v1/codes/unmapped"), api("GET", "/admin/v1/codes/overrides")]);
+  const form = overrideForm();
+  const fill = (row) => {
+    for (const k of ["channel", "op", "code", "sub_code"]) {
+      const el = form.querySelector(`[data-field="${k}"]`);
+      if (el) el.value = row[k] || (k === "sub_code" ? "*" : "");
+    }
+    form.scrollIntoView();
+    form.querySelector('[data-field="unified"]').focus();
+  };
+  const tableBox = h("div", { id: "code-table" });
+  const pick = channelSelect("", { onchange: async (ev) => {
+    if (!ev.target.value) { tableBox.replaceChildren(); return; }
+    try {
+      const t = await api("GET", "/admin/v1/codes?channel=" + encodeURIComponent(ev.target.value));
+      tableBox.replaceChildren(table(["source", "op", "code", "sub code", "unified", "effect", "retryable", "category", "message (en)", "message (zh-CN)"],
+        (t.codes || []).map((c) => h("tr", {}, td(c.source), td(c.op), td(c.code), td(c.sub_code), td(c.unified), td(c.effect),
+          td(c.retryable ? "yes" : ""), td(c.category), td(c.message_en), td(c.message_zh)))));
+    } catch (e) { tableBox.replaceChildren(h("p.bad", {}, e.message)); }
+  } });
+  append(view, [
+    section("Unmapped answers",
+      h("p.hint", {}, "Channel answers no table maps: their orders stay unknown (chased, never guessed failed). Map one to settle the next ones."),
+      table(["channel", "driver", "op", "code", "sub code", "count", "last seen", "sample", "mapped now as", ""], (u.unmapped || []).map((r) => h("tr", {},
+        td(r.channel), td(r.driver), td(r.op), td(r.code), td(r.sub_code), td(r.count, "num"), td(when(r.last_seen)),
+        td([r.sample_order, r.sample_message].filter(Boolean).join(": ")), td(r.mapped_as || ""),
+        td(h("button.small", { onclick: () => fill(r) }, "Map…")))), { id: "unmapped" })),
+    section("Overrides",
+      table(["channel", "op", "code", "sub code", "unified", "effect", "retryable", "category", "message (en)", "message (zh-CN)", ""],
+        (o.overrides || []).map((r) => h("tr", {}, td(r.channel), td(r.op), td(r.code), td(r.sub_code), td(r.unified), td(r.effect),
+          td(r.retryable ? "yes" : ""), td(r.category), td(r.message_en), td(r.message_zh),
+          td(h("button.small.danger", { onclick: () => delOverride(r) }, "remove")))), { id: "overrides" }),
+      h("h3", {}, "Add or replace an override"), form),
+    section("A channel's code table", h("div.row", {}, pick), tableBox),
+  ]);
+}
+
+function overrideForm() {
+  const form = h("form.grid", { id: "override-form" },
+    h("label", {}, "channel", channelSelect("", { dataset: { field: "channel" }, required: true })),
+    h("label", {}, "op", select(OPS, "pay", { dataset: { field: "op" } })),
+    h("label", {}, "channel code", textInput("code", "", { required: true })),
+    h("label", {}, "sub code (* any)", textInput("sub_code", "*")),
+    h("label", {}, "unified code", textInput("unified", "", { required: true, placeholder: "e.g. INSUFFICIENT_BALANCE" })),
+    h("label", {}, "effect", select(EFFECTS, "failed", { dataset: { field: "effect" } })),
+    h("label.inline", {}, h("input", { type: "checkbox", dataset: { field: "retryable" } }), "retryable on another channel"),
+    h("label", {}, "category", select(CATEGORIES, "none", { dataset: { field: "category" } })),
+    h("label", {}, "message for the payer (en)", textInput("message_en", "")),
+    h("label", {}, "message for the payer (zh-CN)", textInput("message_zh", "")),
+    h("button", {}, "Save override"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = {};
+    form.querySelectorAll("[data-field]").forEach((el) => { body[el.dataset.field] = el.type === "checkbox" ? el.checked : el.value.trim(); });
+    try {
+      await change(`Override ${body.channel} ${body.op} ${body.code}/${body.sub_code} → ${body.unified}`,
+        (note) => api("PUT", "/admin/v1/codes/overrides", body, { note }), { form });
+      route();
+    } catch (e) { /* reported */ }
+  });
+  return form;
+}
+
+async function delOverride(r) {
+  const q = new URLSearchParams({ channel: r.channel, op: r.op, code: r.code, sub_code: r.sub_code });
+  await change(`Remove override ${r.channel} ${r.op} ${r.code}/${r.sub_code}`, (note) => api("DELETE", "/admin/v1/codes/overrides?" + q, undefined, { note })).catch(() => {});
+  route();
+}
+
+/* ------------------------------------------------------------ notifications */
+
+async function viewNotifications(view) {
+  const st = new URLSearchParams(location.hash.split("?")[1] || "").get("state") || "";
+  const n = await api("GET", "/admin/v1/notifications?limit=200" + (st ? "&state=" + st : ""));
+  const filter = select(["", "pending", "delivered", "abandoned"], st, { onchange: (ev) => { location.hash = "#/notifications" + (ev.target.value ? "?state=" + ev.target.value : ""); } });
+  append(view, section(h("span", {}, "Merchant notifications"),
+    h("div.row", {}, h("span.muted", {}, "state"), filter),
+    table(["id", "order", "merchant", "state", "attempts", "last status", "next attempt", "url", ""], (n.notifications || []).map((x) => h("tr", {},
+      td(x.id), td(h("a", { href: "#/orders/" + encodeURIComponent(x.order_id) }, x.order_id)), td(x.merchant_id), td(x.state), td(x.attempts, "num"),
+      td(x.last_status || x.last_error || ""), td(when(x.next_at || x.next_attempt_at)), td(h("code", {}, x.url || x.notify_url || "")),
+      td(x.state !== "delivered" ? h("button.small", { onclick: () => retryNotification(x.id) }, "Retry now") : ""))), { id: "notifications" })));
+}
+
+async function retryNotification(id) {
+  await change("Retry notification " + id, (note) => api("POST", `/admin/v1/notifications/${encodeURIComponent(id)}/retry`, {}, { note })).catch(() => {});
+  route();
+}
+
+/* ------------------------------------------------------------ merchants */
+
+async function viewMerchants(view) {
+  const m = await api("GET", "/admin/v1/merchants");
+  const secrets = h("div", { id: "merchant-secrets" });
+  /* after the list is drawn again (route()), in the new page */
+  const form = h("form.grid", { id: "merchant-form" },
+    h("label", {}, "id", textInput("id", "", { required: true, pattern: "[A-Za-z0-9_.\\-]+" })),
+    h("label", {}, "name", textInput("name", "", { required: true })),
+    h("label", {}, "locale", select(["zh-CN", "en"], "zh-CN", { dataset: { field: "locale" } })),
+    h("button", {}, "Create merchant"));
+  const showSecrets = (r, what) => $("merchant-secrets").replaceChildren(section(what,
+    h("p.warn", {}, "Shown this once: the store keeps only a hash of the key. Give them to the merchant now."),
+    h("dl.kv", {}, r.api_key ? [h("dt", {}, "API key"), h("dd", {}, h("code", {}, r.api_key))] : null,
+      r.notify_secret ? [h("dt", {}, "notification secret"), h("dd", {}, h("code", {}, r.notify_secret))] : null)));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = (f) => form.querySelector(`[data-field="${f}"]`).value.trim();
+    const body = { id: v("id"), name: v("name"), locale: v("locale") };
+    try {
+      const r = await change("Create merchant " + body.id, (note) => api("POST", "/admin/v1/merchants", body, { note }), { form });
+      if (!r) return;
+      await route();
+      showSecrets(r, "Merchant " + body.id + " created");
+    } catch (e) { /* reported */ }
+  });
+  const act = async (x, what, fn) => {
+    try {
+      const r = await change(what, fn);
+      if (!r) return;
+      await route();
+      if (r.api_key || r.notify_secret) showSecrets(r, what);
+    } catch (e) { /* reported */ }
+  };
+  append(view, [
+    secrets,
+    section("Merchants", table(["id", "name", "status", "locale", "key", "created", ""], (m.merchants || []).map((x) => h("tr", {},
+      td(x.id), td(x.name), td(h("span.tag", { class: x.status === "active" ? "on" : "off" }, x.status)), td(x.locale), td(h("code", {}, x.api_key_prefix + "…")),
+      td(when(x.created_at)),
+      td(h("div.row", {},
+        h("button.small.secondary", { onclick: () => act(x, `Merchant ${x.id}: ${x.status === "active" ? "disable" : "enable"}`,
+          (note) => api("PATCH", "/admin/v1/merchants/" + encodeURIComponent(x.id), { status: x.status === "active" ? "disabled" : "active" }, { note })) },
+          x.status === "active" ? "Disable" : "Enable"),
+        h("button.small.secondary", { onclick: () => act(x, "Merchant " + x.id + ": new API key",
+          (note) => api("POST", `/admin/v1/merchants/${encodeURIComponent(x.id)}/keys`, {}, { note })) }, "New API key"),
+        h("button.small.secondary", { onclick: () => act(x, "Merchant " + x.id + ": new notification secret",
+          (note) => api("POST", `/admin/v1/merchants/${encodeURIComponent(x.id)}/notify-secret`, {}, { note })) }, "New notification secret"))))),
+      { id: "merchants" })),
+    section("New merchant", form),
+  ]);
+}
+
+/* ------------------------------------------------------------ audit */
+
+async function viewAudit(view) {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const q = new URLSearchParams({ limit: params.get("limit") || "100" });
+  for (const k of ["object_kind", "object_id"]) if (params.get(k)) q.set(k, params.get(k));
+  const a = await api("GET", "/admin/v1/audit?" + q);
+  const form = h("form.row", { id: "audit-filter" },
+    h("input", { placeholder: "object kind (channel, whitelist, routing_rules...)", value: params.get("object_kind") || "", dataset: { field: "object_kind" } }),
+    h("input", { placeholder: "object id", value: params.get("object_id") || "", dataset: { field: "object_id" } }),
+    h("button", {}, "Filter"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    form.querySelectorAll("[data-field]").forEach((el) => { if (el.value.trim()) p.set(el.dataset.field, el.value.trim()); });
+    location.hash = "#/audit" + (p.toString() ? "?" + p : "");
+  });
+  append(view, section("Audit log", form,
+    table(["at", "actor", "action", "kind", "object", "note", "change"], (a.audit || []).map((e) => h("tr", {},
+      td(when(e.at)), td(e.actor), td(e.action), td(e.object_kind), td(e.object_id), td(e.note),
+      td(h("details", {}, h("summary", {}, changedKeys(e.before, e.after)),
+        h("div.grid", {}, h("div", {}, h("span.muted", {}, "before"), h("pre", {}, json(e.before))),
+          h("div", {}, h("span.muted", {}, "after"), h("pre", {}, json(e.after)))))))), { id: "audit" })));
+}
+
+function changedKeys(before, after) {
+  if (!before || !after || typeof before !== "object" || typeof after !== "object" || Array.isArray(before)) return before ? (after ? "changed" : "removed") : "created";
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+  return keys.length ? keys.join(", ") : "no change";
+}
+
+/* ------------------------------------------------------------ routing, sign-in */
+
+const VIEWS = {
+  overview: viewOverview, channels: viewChannels, rules: viewRules, whitelist: viewWhitelist, explain: viewExplain,
+  refunds: viewRefunds, orders: viewOrders, codes: viewCodes, notifications: viewNotifications, merchants: viewMerchants,
+  audit: viewAudit,
+};
+
+/* Draws the view the hash names. Views load asynchronously, so only the
+ * latest call may put its page in place (a slow earlier one must not
+ * replace what the operator navigated to meanwhile). */
+let routeSeq = 0;
+async function route() {
+  const seq = ++routeSeq;
+  if (!state.token) { showSignIn(); return; }
+  const [path] = location.hash.replace(/^#\/?/, "").split("?");
+  const [name, ...rest] = path.split("/");
+  const arg = rest.length ? decodeURIComponent(rest.join("/")) : "";
+  const key = name || "overview";
+  let fn = VIEWS[key] || viewOverview;
+  if (key === "channels" && arg) fn = (v) => viewChannel(v, arg);
+  if (key === "orders") fn = (v) => viewOrders(v, arg);
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === "#/" + key));
+  const view = h("div");
+  try {
+    await fn(view);
+  } catch (e) {
+    if (!state.token) return;
+    view.replaceChildren(section("Error", h("p.bad", {}, e.message)));
+  }
+  if (seq !== routeSeq) return;
+  $("view").replaceChildren(view);
+  $("view").dataset.seq = String(seq);
+}
+
+function showSignIn(why) {
+  $("auth").hidden = false;
+  $("nav").hidden = true;
+  $("view").replaceChildren();
+  $("who").replaceChildren();
+  $("actor").value = state.actor;
+  if (why) toast(why, true);
+}
+
+function signOut(why) {
+  state.token = "";
+  state.signedIn = false;
+  sessionStorage.removeItem("payroute_token");
+  showSignIn(why);
+}
+
+function signedIn() {
+  state.signedIn = true;
+  $("auth").hidden = true;
+  $("nav").hidden = false;
+  $("who").replaceChildren(state.actor ? "signed in as " + state.actor : "signed in",
+    h("button.small.secondary", { onclick: () => signOut() }, "Sign out"));
+}
+
+$("login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  state.token = $("token").value.trim();
+  state.actor = $("actor").value.trim();
+  localStorage.setItem("payroute_actor", state.actor);
+  try {
+    await api("GET", "/admin/v1/status");
+  } catch (e) {
+    state.token = "";
+    toast("sign-in failed: " + e.message, true);
+    return;
+  }
+  sessionStorage.setItem("payroute_token", state.token);
+  $("token").value = "";
+  signedIn();
+  route();
+});
+
+window.addEventListener("hashchange", route);
+if (state.token) signedIn();
+route();

@@ -1,0 +1,354 @@
+// console.test.mjs - the operator console (core/console/) in headless
+// Chromium, driven by playwright-core (Debian's chromium, never a
+// downloaded browser), against a real payrouted that
+// tests/integration/t_console.sh started with PostgreSQL and paysim. Each
+// test does what an operator does in the page, then checks through the
+// admin API that the change really happened (and was audited with the
+// console's actor and note), or that a refused change wrote nothing.
+//
+// Environment (set by t_console.sh): ADMIN_URL, TOKEN, MERCHANT_URL,
+// CHROMIUM, ALIPAY_CONF (a driver_config for a new alipay channel),
+// REFUND_RESEND and REFUND_RESOLVE (two overdue refunds), SHOT_DIR (where a
+// failing test leaves a screenshot).
+import { test, before, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const { ADMIN_URL, TOKEN, MERCHANT_URL, CHROMIUM, ALIPAY_CONF, REFUND_RESEND, REFUND_RESOLVE, SHOT_DIR } = process.env;
+const ACTOR = "console-test";
+let browser, page, note = "console test";
+const pageErrors = [];
+
+async function api(method, path, body) {
+  const r = await fetch(ADMIN_URL + path, {
+    method,
+    headers: { Authorization: "Bearer " + TOKEN, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+const channel = async (code) => (await api("GET", "/admin/v1/channels/" + code)).body;
+const lastAudit = async (kind) => (await api("GET", "/admin/v1/audit?limit=1&object_kind=" + kind)).body.audit[0];
+
+// Polls fn() until it returns something truthy (bounded: 50 x 100 ms).
+async function eventually(fn, what) {
+  let last;
+  for (let i = 0; i < 50; i++) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail("timed out waiting for " + what + " (last: " + JSON.stringify(last) + ")");
+}
+
+// Opens a view by its URL, as a bookmark would: a fresh page load each
+// time (the query string changes), so nothing of the last view is left.
+let loads = 0;
+async function go(hash) {
+  await page.goto(`${ADMIN_URL}/?load=${++loads}#/${hash}`);
+  await page.waitForSelector("#view[data-seq] section");
+}
+const toast = () => page.locator("#msg div").last();
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.setDefaultTimeout(10000);
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error" && !/status of (400|401|404|409)/.test(m.text())) pageErrors.push(m.text()); });
+  // Every change asks for its audit note; confirmations are accepted.
+  page.on("dialog", (d) => d.accept(d.type() === "prompt" ? note : undefined));
+});
+
+afterEach(async (t) => {
+  if (SHOT_DIR && page) await page.screenshot({ path: `${SHOT_DIR}/${t.name.replace(/\W+/g, "_")}.png`, fullPage: true }).catch(() => {});
+});
+
+after(async () => { if (browser) await browser.close(); });
+
+test("a wrong token is refused and the sign-in form stays", async () => {
+  await page.goto(ADMIN_URL + "/");
+  await page.fill("#token", "not-the-token");
+  await page.click("#login button");
+  await assert.doesNotReject(toast().filter({ hasText: "sign-in failed" }).waitFor());
+  assert.equal(await page.isVisible("#auth"), true);
+  assert.equal(await page.isVisible("#nav"), false);
+});
+
+test("sign in: the overview shows the current generation and the loaded drivers", async () => {
+  await page.fill("#token", TOKEN);
+  await page.fill("#actor", ACTOR);
+  await page.click("#login button");
+  await page.waitForSelector("#generation");
+  const status = (await api("GET", "/admin/v1/status")).body;
+  assert.equal(await page.textContent("#generation"), String(status.current_generation));
+  const drivers = await page.locator('section:has(h2:text-is("Drivers"))').textContent();
+  for (const d of ["alipay", "wechat", "bank"]) assert.match(drivers, new RegExp(d));
+  assert.match(await page.textContent("#who"), /console-test/);
+});
+
+test("a channel taken offline and back online, audited with the actor and the note", async () => {
+  await go("channels");
+  note = "maintenance at the bank";
+  await page.click('tr[data-channel="wx_native"] .status-switch');
+  await eventually(async () => (await channel("wx_native")).status === "offline", "wx_native offline");
+  const a = await lastAudit("channel");
+  assert.equal(a.object_id, "wx_native");
+  assert.equal(a.actor, ACTOR);
+  assert.equal(a.note, "maintenance at the bank");
+  assert.equal(a.after.status, "offline");
+  await page.waitForSelector('tr[data-channel="wx_native"] .tag.off');
+  note = "back";
+  await page.click('tr[data-channel="wx_native"] .status-switch');
+  await eventually(async () => (await channel("wx_native")).status === "online", "wx_native online");
+});
+
+test("a weight set in the list is the channel's weight", async () => {
+  await go("channels");
+  await page.fill('tr[data-channel="wx_native"] input.weight', "42");
+  await page.click('tr[data-channel="wx_native"] button:has-text("set")');
+  await eventually(async () => (await channel("wx_native")).weight === 42, "weight 42");
+  const a = await lastAudit("channel");
+  assert.equal(a.before.weight, 100);
+  assert.equal(a.after.weight, 42);
+});
+
+test("the channel form: a refused change marks the field the API named, and nothing is written", async () => {
+  const before = await channel("wx_native");
+  await go("channels/wx_native");
+  await page.fill('[data-field="limits.txn_min"]', "500");
+  await page.fill('[data-field="limits.txn_max"]', "100");
+  await page.click('#channel-form button[type="submit"]');
+  await page.waitForSelector('[data-field="limits.txn_max"].invalid');
+  assert.match(await page.textContent(".field-error"), /at least limits.txn_min/);
+  await page.fill('[data-field="limits.txn_max"]', "100000000");
+  await page.fill('[data-field="timezone"]', "Mars/Olympus");
+  await page.click('#channel-form button[type="submit"]');
+  await page.waitForSelector('[data-field="timezone"].invalid');
+  assert.deepEqual(await channel("wx_native"), before);
+  // not JSON at all: refused in the page, before any request
+  await page.fill('[data-field="timezone"]', "Asia/Shanghai");
+  await page.fill('[data-field="banks"]', "[{");
+  await page.click('#channel-form button[type="submit"]');
+  await page.waitForSelector('[data-field="banks"].invalid');
+  assert.deepEqual(await channel("wx_native"), before);
+});
+
+test("a new channel created with the form routes payments", async () => {
+  await go("channels/new");
+  await page.fill('[data-field="code"]', "ali_console");
+  await page.selectOption('[data-field="driver"]', "alipay");
+  await page.fill('[data-field="institution"]', "Alipay (console)");
+  await page.selectOption('[data-field="status"]', "online");
+  await page.check('[data-field="environments"] input[value="native_qr"]');
+  await page.fill('[data-field="methods"]', "alipay");
+  await page.fill('[data-field="limits.txn_max"]', "5000000");
+  await page.fill('[data-field="fee.rate_bps"]', "38");
+  await page.fill('[data-field="driver_config"]', ALIPAY_CONF);
+  note = "new alipay contract";
+  await page.click('#channel-form button[type="submit"]');
+  await page.waitForSelector('section h2:has-text("Channel ali_console")');
+  const c = await channel("ali_console");
+  assert.equal(c.status, "online");
+  assert.deepEqual(c.environments, ["native_qr"]);
+  assert.equal(c.fee.rate_bps, 38);
+  assert.equal(c.driver_config.app_private_key, "********", "secrets are masked when read back");
+  const e = (await api("POST", "/admin/v1/route/explain", { amount: 10000, currency: "CNY", method: "alipay", environment: "native_qr" })).body;
+  assert.equal(e.chosen, "ali_console");
+});
+
+test("routing rules: add one, save, move it first", async () => {
+  // one rule already there, so that the new one has something to pass
+  const base = { name: "default: by fee", enabled: true, conditions: {}, scoring: { weight: 0.5, fee: 1, success_rate: 1 }, allow: [], deny: [] };
+  assert.equal((await api("PUT", "/admin/v1/routing/rules", { rules: [base] })).status, 200);
+  await go("rules");
+  const n = (await api("GET", "/admin/v1/routing/rules")).body.rules.length;
+  assert.equal(n, 1);
+  await page.click('button:has-text("Add rule")');
+  const card = page.locator(".rule").last();
+  await card.locator('[data-k="name"]').fill("console: big alipay payments by weight");
+  await card.locator('[data-k="c.methods"]').fill("alipay");
+  await card.locator('[data-k="c.amount_min"]').fill("100000");
+  await card.locator('[data-k="s.fee"]').fill("0");
+  await card.locator('[data-k="deny"]').fill("wx_native");
+  note = "weight only for large alipay payments";
+  await page.click('#rules-form button[type="submit"]');
+  let rules = await eventually(async () => {
+    const r = (await api("GET", "/admin/v1/routing/rules")).body.rules;
+    return r.length === n + 1 && r;
+  }, "the new rule");
+  const added = rules[n];
+  assert.equal(added.name, "console: big alipay payments by weight");
+  assert.deepEqual(added.conditions.methods, ["alipay"]);
+  assert.equal(added.conditions.amount_min, 100000);
+  assert.equal(added.scoring.fee, 0);
+  assert.deepEqual(added.deny, ["wx_native"]);
+  await page.waitForSelector(`.rule[data-index="${n}"]`);
+  await page.locator(`.rule[data-index="${n}"] button:has-text("↑")`).click();
+  await page.click('#rules-form button[type="submit"]');
+  rules = await eventually(async () => {
+    const r = (await api("GET", "/admin/v1/routing/rules")).body.rules;
+    return r[0].name === added.name && r;
+  }, "the rule moved first");
+  assert.deepEqual(rules.map((r) => r.name), [added.name, "default: by fee"]);
+  assert.equal(rules[1].scoring.weight, 0.5, "the other rule kept what it had");
+  const a = await lastAudit("routing_rules");
+  assert.equal(a.actor, ACTOR);
+  // a bad number is refused in the page and the rules stay as they are
+  await go("rules");
+  await page.locator('.rule').first().locator('[data-k="s.weight"]').fill("");
+  await page.click('#rules-form button[type="submit"]');
+  await page.waitForSelector(".invalid");
+  assert.deepEqual((await api("GET", "/admin/v1/routing/rules")).body.rules, rules);
+});
+
+test("whitelist: a buyer entry wins the route in explain, then is removed", async () => {
+  await go("whitelist");
+  await page.selectOption('#whitelist-form [data-field="kind"]', "buyer_id");
+  await page.fill('#whitelist-form [data-field="value"]', "vip-console");
+  await page.selectOption('#whitelist-form [data-field="channel"]', "ali_console");
+  await page.fill('#whitelist-form [data-field="note"]', "VIP buyer on the new contract");
+  await page.click('#whitelist-form button');
+  const entry = await eventually(async () =>
+    (await api("GET", "/admin/v1/whitelist")).body.whitelist.find((e) => e.value === "vip-console"), "the entry");
+  assert.equal(entry.channel, "ali_console");
+  assert.equal(entry.created_by, ACTOR);
+
+  await go("explain");
+  await page.fill('[data-field="amount"]', "2000");
+  await page.fill('[data-field="method"]', "alipay");
+  await page.selectOption('[data-field="environment"]', "native_qr");
+  await page.fill('[data-field="buyer_id"]', "vip-console");
+  await page.click('#explain-form button');
+  await page.waitForSelector("#explain-chosen");
+  assert.equal(await page.textContent("#explain-chosen"), "ali_console");
+  assert.match(await page.textContent("#explain-whitelist"), /buyer_id → ali_console \(VIP buyer on the new contract\)/);
+
+  await go("whitelist");
+  await page.click(`#whitelist tr:has-text("vip-console") button:has-text("remove")`);
+  await eventually(async () =>
+    !(await api("GET", "/admin/v1/whitelist")).body.whitelist.some((e) => e.value === "vip-console"), "the entry removed");
+});
+
+test("explain says why each channel was dropped", async () => {
+  await go("explain");
+  await page.fill('[data-field="amount"]', "10000");
+  await page.fill('[data-field="method"]', "wechat_pay");
+  await page.selectOption('[data-field="environment"]', "native_qr");
+  await page.fill('[data-field="buyer_id"]', "");
+  await page.click('#explain-form button');
+  await page.waitForSelector("#explain-candidates");
+  assert.equal(await page.textContent("#explain-chosen"), "wx_native");
+  assert.match(await page.textContent('#explain-candidates tr[data-channel="ali_console"]'), /method/);
+  const api_ = (await api("POST", "/admin/v1/route/explain", { amount: 10000, currency: "CNY", method: "wechat_pay", environment: "native_qr" })).body;
+  const rows = await page.locator("#explain-candidates tbody tr").count();
+  assert.equal(rows, api_.candidates.length);
+});
+
+test("overdue refunds: one re-sent by its original route, one resolved with a note", async () => {
+  await go("refunds");
+  await page.waitForSelector(`tr[data-refund="${REFUND_RESEND}"]`);
+  await page.waitForSelector(`tr[data-refund="${REFUND_RESOLVE}"]`);
+  assert.match(await page.textContent(`tr[data-refund="${REFUND_RESEND}"]`), /original_route_unavailable/);
+
+  note = "buyer's account reopened";
+  await page.click(`tr[data-refund="${REFUND_RESEND}"] button.resend`);
+  await eventually(async () => (await api("GET", "/admin/v1/refunds/" + REFUND_RESEND)).body.refund.status === "succeeded",
+    "the re-sent refund to succeed");
+
+  await go("refunds");
+  const row = page.locator(`tr[data-refund="${REFUND_RESOLVE}"]`);
+  await row.locator("button.resolve").click();
+  await row.locator('[data-field="outcome"]').selectOption("refunded_by_transfer");
+  await row.locator('.resolve-form button').click();
+  await row.locator('[data-field="note"]:invalid').waitFor(); // the note is required
+  await row.locator('[data-field="note"]').fill("paid by bank transfer, ticket 4711");
+  await row.locator('.resolve-form button').click();
+  const r = await eventually(async () => {
+    const x = (await api("GET", "/admin/v1/refunds/" + REFUND_RESOLVE)).body.refund;
+    return x.status !== "overdue" && x;
+  }, "the resolved refund");
+  assert.equal(r.resolution, "refunded_by_transfer");
+  const a = await lastAudit("refund");
+  assert.equal(a.object_id, REFUND_RESOLVE);
+  assert.equal(a.action, "resolve");
+  assert.equal(a.actor, ACTOR);
+  assert.equal(a.note, "paid by bank transfer, ticket 4711");
+  await go("refunds");
+  assert.equal(await page.locator(`tr[data-refund="${REFUND_RESOLVE}"]`).count(), 0);
+});
+
+test("result codes: an override added from the form, then removed", async () => {
+  await go("codes");
+  const f = "#override-form ";
+  await page.selectOption(f + '[data-field="channel"]', "wx_native");
+  await page.selectOption(f + '[data-field="op"]', "pay");
+  await page.fill(f + '[data-field="code"]', "CONSOLE_TEST_CODE");
+  await page.fill(f + '[data-field="unified"]', "CHANNEL_BUSY");
+  await page.selectOption(f + '[data-field="effect"]', "failed");
+  await page.check(f + '[data-field="retryable"]');
+  await page.selectOption(f + '[data-field="category"]', "channel");
+  await page.fill(f + '[data-field="message_en"]', "The channel is busy, please try again.");
+  await page.fill(f + '[data-field="message_zh"]', "渠道繁忙，请稍后再试。");
+  note = "mapping a code the channel started sending";
+  await page.click(f + "button");
+  const o = await eventually(async () =>
+    (await api("GET", "/admin/v1/codes/overrides")).body.overrides.find((x) => x.code === "CONSOLE_TEST_CODE"), "the override");
+  assert.equal(o.unified, "CHANNEL_BUSY");
+  assert.equal(o.retryable, true);
+  await page.waitForSelector('#overrides tr:has-text("CONSOLE_TEST_CODE")');
+  await page.click('#overrides tr:has-text("CONSOLE_TEST_CODE") button');
+  await eventually(async () =>
+    !(await api("GET", "/admin/v1/codes/overrides")).body.overrides.some((x) => x.code === "CONSOLE_TEST_CODE"), "the override removed");
+});
+
+test("merchants: a new merchant's API key is shown once and works", async () => {
+  await go("merchants");
+  await page.fill('#merchant-form [data-field="id"]', "console-shop");
+  await page.fill('#merchant-form [data-field="name"]', "Console Shop");
+  await page.click("#merchant-form button");
+  await page.waitForSelector("#merchant-secrets code");
+  const key = await page.locator("#merchant-secrets code").first().textContent();
+  assert.match(key, /^prk_/);
+  const r = await fetch(MERCHANT_URL + "/v1/payments?merchant_order_no=nothing", { headers: { Authorization: "Bearer " + key } });
+  assert.equal(r.status, 404, "the key authenticates (404: no such payment, not 401)");
+  await go("merchants");
+  assert.equal(await page.locator("#merchant-secrets code").count(), 0, "not shown again");
+});
+
+test("the audit log lists the console's changes, filtered by kind", async () => {
+  await go("audit?object_kind=channel");
+  await page.waitForSelector("#audit tbody tr");
+  const kinds = await page.locator("#audit tbody tr td:nth-child(4)").allTextContents();
+  assert.ok(kinds.length >= 4, "at least the changes made here: " + kinds.length);
+  assert.ok(kinds.every((k) => k === "channel"), kinds.join(","));
+  assert.match(await page.textContent("#audit"), /maintenance at the bank/);
+});
+
+test("an order looked up shows its route and history", async () => {
+  const r = (await api("GET", "/admin/v1/refunds/" + REFUND_RESEND)).body.refund;
+  await go("orders/" + r.payment_id);
+  await page.waitForSelector("#order-detail section");
+  const text = await page.textContent("#order-detail");
+  assert.match(text, /succeeded/);
+  assert.match(text, /wx_native/);
+  assert.match(text, /attempt/);
+});
+
+test("signing out forgets the token", async () => {
+  await go("overview");
+  await page.click('#who button:has-text("Sign out")');
+  await page.waitForSelector("#auth:not([hidden])");
+  await page.reload();
+  await page.waitForSelector("#auth:not([hidden])");
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("payroute_token")), null);
+});
+
+test("no errors in the page", () => {
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# t_console.sh - the operator console in a real browser: headless Chromium
+# (Debian's chromium package; never a downloaded browser) driven by
+# playwright-core (pinned in tests/console/package-lock.json, installed with
+# `npm ci` into the test's directory) runs tests/console/console.test.mjs
+# against a payrouted on a real PostgreSQL and the channel simulator. The
+# daemon serves the console from the source tree (PAYROUTE_CONSOLE_DIR).
+# Before the browser starts, this script makes what the console must show:
+# a channel, a merchant, a paid payment and two refunds in the overdue
+# queue (the buyer's account closed).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pay.sh"
+
+require_pg
+for t in jq curl openssl python3; do
+	command -v $t >/dev/null || skip "$t is not installed"
+done
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+	skip "node and npm are needed (Debian: apt-get install nodejs npm)"
+[ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] 2>/dev/null ||
+	skip "node >= 20 is needed for playwright-core (found $(node --version))"
+CHROMIUM=${PR_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+[ -n "$CHROMIUM" ] && [ -x "$CHROMIUM" ] ||
+	skip "no chromium (Debian: apt-get install chromium; or set PR_CHROMIUM)"
+
+# ------------------------------------------------------------ playwright-core
+RUN=${PR_CONSOLE_TEST_DIR:-$TEST_DIR/console}
+mkdir -p "$RUN" || fail "cannot create $RUN"
+for f in package.json package-lock.json console.test.mjs; do
+	cp "$top_srcdir/tests/console/$f" "$RUN/$f" || fail "cannot copy $f"
+done
+stamp=$(cat "$RUN/package-lock.json" "$RUN/package.json" | openssl dgst -sha256 -r | cut -d' ' -f1)
+if [ ! -d "$RUN/node_modules" ] || [ "$(cat "$RUN/.lock-stamp" 2>/dev/null)" != "$stamp" ]; then
+	say "npm ci (playwright-core as pinned in package-lock.json)"
+	# PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: the browser is Debian's, never npm's
+	if ! (cd "$RUN" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 300 npm ci --no-audit \
+		--no-fund --prefer-offline --loglevel=error) >"$TEST_DIR/npm.log" 2>&1; then
+		cat "$TEST_DIR/npm.log" >&2
+		skip "npm ci failed (no network and no npm cache?)"
+	fi
+	echo "$stamp" >"$RUN/.lock-stamp"
+fi
+say "playwright-core $(node -p "require('$RUN/node_modules/playwright-core/package.json').version"), $("$CHROMIUM" --version 2>/dev/null | grep -o 'Chromium [0-9.]*')"
+
+# ------------------------------------------------------------ the daemon
+pg_start
+sim_start
+new_instance a
+install_drivers "$DRIVER_DIR" alipay wechat bank
+TOP_EXTRA=',
+	"http_client": { "timeout_ms": 2000, "connect_timeout_ms": 500 },
+	"completion": { "schedule": "1s", "interval_ms": 200, "batch": 8 },
+	"notify": { "schedule": "1s", "interval_ms": 200 }'
+write_conf
+export PAYROUTE_CONSOLE_DIR=$top_srcdir/core/console
+daemon_start
+wait_ready
+add_channel "$(chan wx_native wechat wechat_pay native_qr 100 | jq -c '.refund_resend = true')"
+merchant_create shop1
+
+# The console's first page, its script and stylesheet are served, with
+# their types; a path out of the directory is refused.
+for f in / /console.js /console.css; do
+	http_get "http://127.0.0.1:$ADMIN_PORT$f"
+	expect_code 200 "console $f"
+done
+curl -s -o /dev/null -w '%{content_type}' "http://127.0.0.1:$ADMIN_PORT/console.js" |
+	grep -q '^text/javascript' || fail "console.js is not served as JavaScript"
+http_get "http://127.0.0.1:$ADMIN_PORT/..%2f..%2fetc/passwd"
+[ "$RESP_CODE" = 400 ] || [ "$RESP_CODE" = 404 ] || fail "a path out of the console directory: $RESP_CODE"
+pass "the console's files are served by the admin listener"
+
+# A paid payment and two refunds its channel refuses: the buyer's account
+# is closed, so both wait in the overdue queue for an operator.
+pay '{"merchant_order_no":"c-1","amount":10000,"currency":"CNY","method":"wechat_pay","environment":"native_qr","subject":"console","buyer_id":"buyer-c1"}'
+expect_code 201 "payment"
+PID=$(json .id)
+sim_pay wechat "$PID"
+wait_pay "$PID" succeeded
+sim_script "{\"order\":\"$PID\",\"faults\":{\"refund\":\"account_closed\"}}"
+refunds=()
+for n in 1 2; do
+	_mcall POST "/v1/payments/$PID/refunds" \
+		"{\"merchant_refund_no\":\"c-r$n\",\"amount\":1000,\"stage\":\"post_delivery\",\"reason\":\"damaged\"}"
+	expect_code 201 "refund $n"
+	refunds+=("$(json .id)")
+done
+# the account is fine again (a refund takes its fault when it is created):
+# a re-sent refund goes through
+sim_script "{\"order\":\"$PID\",\"faults\":null}"
+for r in "${refunds[@]}"; do
+	wait_sql "SELECT status || ' ' || overdue_reason FROM refunds WHERE id = '$r'" \
+		"overdue original_route_unavailable" 15
+done
+pass "a paid payment and two overdue refunds (account closed)"
+
+# ------------------------------------------------------------ the browser
+SHOT_DIR=$TEST_DIR/shots
+mkdir -p "$SHOT_DIR"
+export ADMIN_URL=http://127.0.0.1:$ADMIN_PORT MERCHANT_URL=http://127.0.0.1:$MERCHANT_PORT
+export TOKEN CHROMIUM SHOT_DIR REFUND_RESEND=${refunds[0]} REFUND_RESOLVE=${refunds[1]}
+ALIPAY_CONF=$(driver_conf alipay)
+export ALIPAY_CONF
+# PR_CONSOLE_SHOTS=DIR keeps a screenshot of the page after each test.
+rc=0
+(cd "$RUN" && timeout 300 node --test --test-reporter=tap console.test.mjs) >"$TEST_DIR/node.out" 2>&1 || rc=$?
+if [ -n "${PR_CONSOLE_SHOTS:-}" ]; then
+	mkdir -p "$PR_CONSOLE_SHOTS" && cp "$SHOT_DIR"/*.png "$PR_CONSOLE_SHOTS"/ 2>/dev/null
+	say "screenshots copied to $PR_CONSOLE_SHOTS"
+fi
+if [ "$rc" != 0 ]; then
+	cat "$TEST_DIR/node.out"
+	fail "console tests failed (exit $rc; PR_CONSOLE_SHOTS=DIR keeps the screenshots)"
+fi
+grep -E '^# (tests|pass|fail)' "$TEST_DIR/node.out" | sed "s/^/$T_NAME: /"
+grep -q '^# fail 0' "$TEST_DIR/node.out" || fail "console tests: $(grep '^# fail' "$TEST_DIR/node.out")"
+n=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$TEST_DIR/node.out")
+[ "${n:-0}" -ge 15 ] || fail "only ${n:-0} console tests passed"
+pass "the console in Chromium: $n tests"
+
+# What the browser did is in the store, audited under its actor.
+n=$(pq -c "SELECT count(*) FROM audit_log WHERE actor = 'console-test'")
+[ "$n" -ge 10 ] || fail "only $n audited changes by console-test"
+pass "$n changes audited as console-test"
+exit 0
