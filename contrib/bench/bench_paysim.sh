@@ -49,72 +49,29 @@ for t in wrk jq openssl curl; do
 	command -v $t >/dev/null || { echo "$0: $t is not installed (apt-get install $t)" >&2; exit 1; }
 done
 BUILD=$(cd "$BUILD" && pwd) || { echo "$0: no build tree $BUILD" >&2; exit 1; }
-PAYSIM=$BUILD/contrib/paysim/paysim
 DRVTOOL=$BUILD/tests/interop/drvtool
-[ -x "$PAYSIM" ] || { echo "$0: $PAYSIM is not built" >&2; exit 1; }
 [ -x "$DRVTOOL" ] || { echo "$0: $DRVTOOL is not built (make tests/interop/drvtool in $BUILD)" >&2; exit 1; }
-driver() {
-	local f
-
-	for f in "$BUILD/drivers/$1/.libs/$1.so" "$BUILD/drivers/$1/$1.so"; do
-		[ -f "$f" ] && { echo "$f"; return 0; }
-	done
-	echo "$0: driver $1 is not built in $BUILD" >&2
-	exit 1
-}
-KEYS=$ROOT/tests/keys
-DIR=$(mktemp -d /tmp/bench_paysim.XXXXXX)
+# The integration tests' helpers start paysim with the test keys
+# (sim_start) and write driver configs for it (driver_conf); their trap
+# stops what was started and removes the temporary directory.
+top_srcdir=$ROOT top_builddir=$BUILD
+# shellcheck source=../../tests/integration/lib.sh
+. "$ROOT/tests/integration/lib.sh"
+# shellcheck source=../../tests/integration/lib_pay.sh
+. "$ROOT/tests/integration/lib_pay.sh"
+DIR=$TEST_DIR
+SIM_EXTRA='{"notify_attempts":1}'
 SIM_PID=
-cleanup() {
-	[ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-serial_dec() {
-	local hex
-
-	hex=$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)
-	echo $((16#$hex))
-}
-BANK_CID=$(serial_dec "$KEYS/bank_merchant_cert.pem")
-BANK_PCID=$(serial_dec "$KEYS/bank_platform_cert.pem")
-WX_SERIAL=$(openssl x509 -in "$KEYS/wechat_merchant_cert.pem" -noout -serial | cut -d= -f2)
-WX_PSERIAL=$(openssl x509 -in "$KEYS/wechat_platform_cert.pem" -noout -serial | cut -d= -f2)
-APIV3=$(tr -d '\n' <"$KEYS/wechat_apiv3.key")
-cat >"$DIR/sim.json" <<EOF
-{"alipay":{"platform_private_key":"@$KEYS/alipay_platform_private.pem",
-  "apps":[{"app_id":"2021000000000001","app_public_key":"@$KEYS/alipay_app_public.pem"}]},
- "wechat":{"platform_private_key":"@$KEYS/wechat_platform_private.pem",
-  "platform_serial":"$WX_PSERIAL",
-  "merchants":[{"mchid":"1900000001","serial_no":"$WX_SERIAL",
-   "public_key":"@$KEYS/wechat_merchant_public.pem","apiv3_key":"$APIV3"}]},
- "bank":{"platform_private_key":"@$KEYS/bank_platform_private.pem",
-  "platform_cert_id":"$BANK_PCID",
-  "merchants":[{"mer_id":"777290058110048","cert_id":"$BANK_CID",
-   "public_key":"@$KEYS/bank_merchant_cert.pem"}]},
- "notify_delay_ms":50, "auto_pay":false, "notify_attempts":1}
-EOF
+driver() { built_driver "$1" || fail "driver $1 is not built in $BUILD"; }
 
 # sim_up SIGN_THREADS: a fresh paysim (empty ledger); SIM = its URL
 sim_up() {
-	local i port=
-
 	if [ -n "$SIM_PID" ]; then
 		kill "$SIM_PID" 2>/dev/null
 		wait "$SIM_PID" 2>/dev/null || true
 	fi
-	: >"$DIR/paysim.out"
-	"$PAYSIM" --config "$DIR/sim.json" --port 0 --sign-threads "$1" \
-		>"$DIR/paysim.out" 2>"$DIR/paysim.err" &
-	SIM_PID=$!
-	for i in $(seq 100); do
-		port=$(sed -n 's/^paysim listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$DIR/paysim.out")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || { cat "$DIR/paysim.err" >&2; echo "$0: paysim did not start" >&2; exit 1; }
-	SIM=http://127.0.0.1:$port
+	SIM_ARGS="--sign-threads $1" sim_start
+	SIM_PID=${BG_PIDS[${#BG_PIDS[@]} - 1]}
 }
 
 # requests: makes ORDERS orders per protocol in the running paysim and
@@ -122,24 +79,9 @@ sim_up() {
 requests() {
 	local now i d env req
 
-	cat >"$DIR/alipay.json" <<EOF
-{"app_id":"2021000000000001","gateway":"$SIM/alipay/gateway.do",
- "app_private_key":"@$KEYS/alipay_app_private.pem",
- "alipay_public_key":"@$KEYS/alipay_platform_public.pem"}
-EOF
-	cat >"$DIR/wechat.json" <<EOF
-{"mch_id":"1900000001","appid":"wx0000000000000001","api_base":"$SIM/wechat",
- "merchant_private_key":"@$KEYS/wechat_merchant_private.pem",
- "merchant_serial_no":"$WX_SERIAL",
- "platform_public_key":"@$KEYS/wechat_platform_public.pem",
- "platform_serial_no":"$WX_PSERIAL","apiv3_key":"$APIV3"}
-EOF
-	cat >"$DIR/bank.json" <<EOF
-{"mer_id":"777290058110048","gateway":"$SIM/bank",
- "sign_key":"@$KEYS/bank_merchant_private.pem",
- "verify_key":"@$KEYS/bank_platform_cert.pem","cert_id":"$BANK_CID",
- "allow_clear_accno":true}
-EOF
+	for d in alipay wechat bank; do
+		driver_conf $d >"$DIR/$d.json"
+	done
 	now=$(($(date +%s) * 1000))
 	echo "requests = {" >"$DIR/requests.lua"
 	for i in $(seq "$ORDERS"); do
