@@ -734,29 +734,34 @@ static void delayed_free(void *arg)
 	free(d);
 }
 
-/* Sends o now or after its scripted delay. */
-static void send_or_delay(struct sim *s, struct evhttp_request *req,
-			  struct sim_out *o)
+/* Takes o (left empty) into a held answer for req that notices the
+ * client going away; NULL (o untouched) when out of memory. */
+static struct delayed *hold(struct evhttp_request *req, struct sim_out *o)
 {
-	struct delayed *d;
+	struct delayed *d = calloc(1, sizeof(*d));
 
-	if (o->fault.delay_ms <= 0) {
-		send_now(req, o);
-		sim_out_clear(o);
-		return;
-	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		send_now(req, o);
-		sim_out_clear(o);
-		return;
-	}
+	if (!d)
+		return NULL;
 	d->req = req;
 	d->con = evhttp_request_get_connection(req);
 	d->out = *o;
 	memset(o, 0, sizeof(*o));
 	if (d->con)
 		evhttp_connection_set_closecb(d->con, delayed_closed, d);
+	return d;
+}
+
+/* Sends o now or after its scripted delay. */
+static void send_or_delay(struct sim *s, struct evhttp_request *req,
+			  struct sim_out *o)
+{
+	struct delayed *d = o->fault.delay_ms > 0 ? hold(req, o) : NULL;
+
+	if (!d) {
+		send_now(req, o);
+		sim_out_clear(o);
+		return;
+	}
 	sim_timer_add(s, d->out.fault.delay_ms, delayed_fire, d, delayed_free);
 }
 
@@ -804,21 +809,19 @@ static void finish(struct sim *s, struct evhttp_request *req, struct sim_out *o)
 		send_or_delay(s, req, o);
 		return;
 	}
-	d = calloc(1, sizeof(*d));
-	if (!d || sim_signer_submit(s, &o->sig, answer_signed, d) != 0) {
-		free(d);
-		sim_out_clear(o);
-		sim_out_set(o, 500, "text/plain", strdup("sign failed\n"));
-		send_now(req, o);
-		sim_out_clear(o);
+	d = hold(req, o);
+	if (d && sim_signer_submit(s, &d->out.sig, answer_signed, d) == 0)
 		return;
+	if (d) {
+		if (d->con)
+			evhttp_connection_set_closecb(d->con, NULL, NULL);
+		sim_out_clear(&d->out);
+		free(d);
 	}
-	d->req = req;
-	d->con = evhttp_request_get_connection(req);
-	d->out = *o;
-	memset(o, 0, sizeof(*o));
-	if (d->con)
-		evhttp_connection_set_closecb(d->con, delayed_closed, d);
+	sim_out_clear(o);
+	sim_out_set(o, 500, "text/plain", strdup("sign failed\n"));
+	send_now(req, o);
+	sim_out_clear(o);
 }
 
 /* ------------------------------------------------------------------------ */
