@@ -2,7 +2,9 @@
  * policy_api.c - the admin API for the routing policy: channels (CRUD and a
  * quick status switch), the whitelist, the routing rules, the operators'
  * result-code overrides (with the effective code table of a channel and
- * the unmapped-code report), and the audit log that records every change.
+ * the unmapped-code report), the whole policy as one document (export,
+ * and an import that replaces it in one write, see "whole policy" below),
+ * and the audit log that records every change.
  *
  * Reads are one query each on the views of migration 002 (channels_api,
  * whitelist_api, routing_rules_api), with secrets masked before they leave.
@@ -15,6 +17,9 @@
  *   and a code map (the loaded drivers' default tables and the overrides)
  *   from it exactly as a reload will, rolling back if that fails; append
  *   to audit_log and NOTIFY the other instances; COMMIT.
+ *
+ * A dry run (an import's ?dry_run=1) goes as far as the check and rolls
+ * back; a write whose check finds nothing to change stops before writing.
  *
  * Only then is a reload requested, and the answer waits for it, so that a
  * client that got a 2xx sees its change in effect (the answer carries the
@@ -48,6 +53,7 @@
 #include "drvobj.h"
 #include "log.h"
 #include "policy_api.h"
+#include "policy_io.h"
 #include "services.h"
 
 #define MASKED "********"
@@ -129,6 +135,9 @@ struct pw_ops {
 	/* Optional: completes the answer from the validated catalogue. */
 	void (*finish)(struct pw *w, json_t *snapshot_channels,
 		       json_t *snapshot_rules);
+	/* Optional: writes the audit rows and the NOTIFY in one statement
+	 * (pw_run with PW_AUDIT) instead of the one row of pw_audit. */
+	int (*audit)(struct pw *w);
 	int verify_status; /* a catalogue that does not build: 400 or 409 */
 };
 
@@ -176,6 +185,12 @@ struct pw {
 	int fail_status;
 	json_t *fail_body;
 	char reload_why[PW_KEY_MAX + 64];
+
+	/* Set by prepare: check everything, write it, verify it, then roll
+	 * back and answer w->reply (a dry run). */
+	int dry_run;
+	/* an import's plan (policy_io.h) */
+	struct pr_policy_plan plan;
 };
 
 static void pw_free(struct pw *w)
@@ -190,6 +205,7 @@ static void pw_free(struct pw *w)
 	for (int i = 0; i < w->nbp; i++)
 		free(w->bp[i]);
 	free(w->note);
+	pr_policy_plan_clear(&w->plan);
 	free(w);
 }
 
@@ -226,8 +242,16 @@ static int pw_invalid(struct pw *w, const char *prefix, const char *err)
 		return pw_fail(w, 400, "invalid_field", field[0] ? field : NULL,
 			       "%s", err);
 	snprintf(full, sizeof(full), "%s%s", prefix, field);
-	return pw_fail(w, 400, "invalid_field", field[0] ? full : prefix,
-		       "%s%s", prefix, err);
+	if (!field[0]) {
+		/* "rules[2]." names the element itself: "rules[2]" */
+		size_t n = strlen(full);
+
+		if (n && full[n - 1] == '.')
+			full[n - 1] = '\0';
+		return pw_fail(w, 400, "invalid_field", full, "%s: %s", full,
+			       err);
+	}
+	return pw_fail(w, 400, "invalid_field", full, "%s%s", prefix, err);
 }
 
 static int pw_param(struct pw *w, const char *v)
@@ -332,6 +356,23 @@ static const char snapshot_sql[] =
 	"FROM policy_snapshot";
 
 static void pw_next(PGresult *res, const char *err, void *arg);
+
+/* Ends a write that commits nothing (a dry run, or a change that changes
+ * nothing): rolls back by giving the connection back and answers w->reply
+ * with the active generation. */
+static void pw_answer_unwritten(struct pw *w)
+{
+	struct pr_request *r = w->r;
+
+	pr_db_release(w->conn);
+	w->conn = NULL;
+	if (w->reply)
+		json_object_set_new(w->reply, "generation",
+				    json_integer((json_int_t)r->d->gen->id));
+	pr_request_reply(r, w->status, w->reply ? w->reply : json_pack("{}"));
+	w->reply = NULL;
+	pw_free(w);
+}
 
 static int pw_run(struct pw *w, enum pw_step step, const char *sql, int nparams,
 		  const char *const *params)
@@ -453,6 +494,11 @@ static void pw_next(PGresult *res, const char *err, void *arg)
 			pw_abort(w);
 			return;
 		}
+		if (!w->write_sql) {
+			/* nothing to change */
+			pw_answer_unwritten(w);
+			return;
+		}
 		rc = pw_run(w, PW_WRITE, w->write_sql, w->nwp,
 			    (const char *const *)w->wp);
 		break;
@@ -468,7 +514,11 @@ static void pw_next(PGresult *res, const char *err, void *arg)
 			pw_abort(w);
 			return;
 		}
-		rc = pw_audit(w);
+		if (w->dry_run) {
+			pw_answer_unwritten(w);
+			return;
+		}
+		rc = w->ops->audit ? w->ops->audit(w) : pw_audit(w);
 		break;
 	case PW_AUDIT:
 		rc = pw_run(w, PW_COMMIT, "COMMIT", 0, NULL);
@@ -476,8 +526,12 @@ static void pw_next(PGresult *res, const char *err, void *arg)
 	case PW_COMMIT:
 		pr_db_release(w->conn);
 		w->conn = NULL;
-		pr_info("policy: %s %s %s by %s", w->ops->kind, w->object_id,
-			w->ops->action, w->actor);
+		if (strcmp(w->ops->kind, w->object_id) == 0)
+			pr_info("policy: %s %s by %s", w->ops->kind,
+				w->ops->action, w->actor);
+		else
+			pr_info("policy: %s %s %s by %s", w->ops->kind,
+				w->object_id, w->ops->action, w->actor);
 		pr_daemon_reload(w->r->d, w->reload_why, on_reloaded, w);
 		return;
 	}
@@ -593,67 +647,100 @@ static int unmask(struct pw *w, json_t *given, json_t *stored, const char *path)
 }
 
 /* Checks an online channel's driver: loaded in this generation, and its
- * init accepts the driver config. */
-static int check_driver(struct pw *w, const struct pr_chan_spec *spec)
+ * init accepts the driver config. prefix ("" or "channels[2].") goes
+ * before the field named. */
+static int check_driver(struct pw *w, const struct pr_chan_spec *spec,
+			const char *prefix)
 {
 	struct pr_module *mod;
 	struct payroute_conf conf;
 	void *state = NULL;
-	char derr[256] = "";
+	char derr[256] = "", field[96];
 	int rc;
 
 	mod = pr_driver_set_find(&w->r->gen->drivers, spec->driver);
 	if (!mod) {
 		if (!spec->online)
 			return 0;
-		return pw_fail(w, 400, "invalid_field", "driver",
-			       "driver: no driver named %s is loaded "
+		snprintf(field, sizeof(field), "%sdriver", prefix);
+		return pw_fail(w, 400, "invalid_field", field,
+			       "%s: no driver named %s is loaded "
 			       "(GET /admin/v1/drivers lists them); an "
 			       "offline channel may name it",
-			       spec->driver);
+			       field, spec->driver);
 	}
 	if (!spec->online)
 		return 0;
 	conf.root = spec->driver_config;
 	rc = mod->desc->init(pr_services(), spec->code, &conf, &state, derr,
 			     sizeof(derr));
-	if (rc < 0)
-		return pw_fail(w, 400, "invalid_field", "driver_config",
-			       "driver_config: the %s driver refused it: %s",
+	if (rc < 0) {
+		snprintf(field, sizeof(field), "%sdriver_config", prefix);
+		return pw_fail(w, 400, "invalid_field", field,
+			       "%s: the %s driver refused it: %s", field,
 			       spec->driver, derr[0] ? derr : strerror(-rc));
+	}
 	if (mod->desc->fini && state)
 		mod->desc->fini(state);
 	return 0;
 }
 
-/* Parses and checks ch; on success writes it with channel_save. */
-static int chan_write(struct pw *w, json_t *ch, int is_new)
+/* Parses and checks channel ch as every channel write does: pr_chan_parse,
+ * then the driver for an online channel. prefix ("" or "channels[2].")
+ * goes before every field named; code, when not NULL, is the code the
+ * channel must have (the path's); same_as, when not NULL, is the stored
+ * channel (normalised): when ch is the same, nothing will be written for
+ * it and its driver is not asked again. On success *norm is the channel
+ * normalised (pr_chan_to_json) with "refund_timeout_s", as channel_save
+ * takes it (a new reference). Returns 0, or -1 after pw_fail. */
+static int chan_check(struct pw *w, json_t *ch, const char *prefix,
+		      const char *code, json_t *same_as, json_t **norm)
 {
 	struct pr_chan_spec spec;
-	json_t *norm = NULL;
-	char err[512] = "";
+	char err[512] = "", field[96];
 	int rc = -1;
 
+	*norm = NULL;
 	memset(&spec, 0, sizeof(spec));
 	if (pr_chan_parse(ch, &spec, err, sizeof(err)) < 0) {
 		pr_chan_clear(&spec);
-		return pw_invalid(w, NULL, err);
+		return pw_invalid(w, prefix[0] ? prefix : NULL, err);
 	}
-	if (strcmp(spec.code, w->key) != 0) {
-		pw_fail(w, 400, "invalid_field", "code",
-			"code: the body names channel %s, the path %s",
-			spec.code, w->key);
+	if (code && strcmp(spec.code, code) != 0) {
+		snprintf(field, sizeof(field), "%scode", prefix);
+		pw_fail(w, 400, "invalid_field", field,
+			"%s: the body names channel %s, the path %s", field,
+			spec.code, code);
 		goto out;
 	}
-	if (check_driver(w, &spec) < 0)
-		goto out;
-	norm = pr_chan_to_json(&spec);
-	if (!norm ||
-	    json_object_set_new(norm, "refund_timeout_s",
+	*norm = pr_chan_to_json(&spec);
+	if (!*norm ||
+	    json_object_set_new(*norm, "refund_timeout_s",
 				json_integer(spec.refund_timeout_s)) < 0) {
 		pw_fail(w, 500, "internal", NULL, "out of memory");
-		goto out;
+		goto fail;
 	}
+	if ((!same_as || !json_equal(*norm, same_as)) &&
+	    check_driver(w, &spec, prefix) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	json_decref(*norm);
+	*norm = NULL;
+out:
+	pr_chan_clear(&spec);
+	return rc;
+}
+
+/* Parses and checks ch; on success writes it with channel_save. */
+static int chan_write(struct pw *w, json_t *ch, int is_new)
+{
+	json_t *norm = NULL;
+	int rc = -1;
+
+	if (chan_check(w, ch, "", w->key, NULL, &norm) < 0)
+		return -1;
 	w->write_sql = "SELECT channel_save($1::jsonb, $2::boolean)";
 	if (pw_param_json(w, norm) < 0 ||
 	    pw_param(w, is_new ? "true" : "false") < 0) {
@@ -665,7 +752,6 @@ static int chan_write(struct pw *w, json_t *ch, int is_new)
 	rc = 0;
 out:
 	json_decref(norm);
-	pr_chan_clear(&spec);
 	return rc;
 }
 
@@ -1088,131 +1174,204 @@ static const struct pw_ops wl_delete_ops = {
 	.verify_status = 409,
 };
 
-/* Checks a new whitelist entry and starts its write; the card number, if
- * any, is replaced by its HMAC before anything else sees it. */
-static void wl_post(struct pr_request *r)
+/* A refusal found before a write starts (or, for an import, inside it). */
+struct refusal {
+	int status;
+	const char *code;
+	char field[96];
+	char msg[640];
+};
+
+static int refuse(struct refusal *f, int status, const char *code,
+		  const char *prefix, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/* Fills f: field is prefix + field (field NULL: none), the message is
+ * "PREFIXFIELD: " + the formatted text. Returns -1. */
+static int refuse(struct refusal *f, int status, const char *code,
+		  const char *prefix, const char *field, const char *fmt, ...)
 {
-	const struct pr_config *cfg = r->gen->config;
-	json_t *body = pr_api_read_body(r), *v;
-	const char *kind, *value, *channel, *note = "", *expires = NULL;
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	f->status = status;
+	f->code = code;
+	if (field)
+		snprintf(f->field, sizeof(f->field), "%s%s", prefix, field);
+	else
+		f->field[0] = '\0';
+	if (field)
+		snprintf(f->msg, sizeof(f->msg), "%s: %s", f->field, text);
+	else
+		snprintf(f->msg, sizeof(f->msg), "%s", text);
+	return -1;
+}
+
+/* A whitelist entry as wl_check found it. The strings are borrowed from
+ * the body (value: from hmac for a card), hmac is owned (wl_in_clear). */
+struct wl_in {
+	const char *kind, *value, *channel, *note, *expires;
+	char hint[5];
+	char *hmac;
+	json_int_t id; /* an import's "id" (0: none) */
+};
+
+static void wl_in_clear(struct wl_in *in)
+{
+	if (in->hmac) {
+		explicit_bzero(in->hmac, strlen(in->hmac));
+		free(in->hmac);
+	}
+	memset(in, 0, sizeof(*in));
+}
+
+/* Checks a whitelist entry as POST /admin/v1/whitelist takes it; a card
+ * number is replaced by its HMAC (and wiped from the body) before anything
+ * else sees it. import: the entry comes from a policy document, which may
+ * also carry what GET shows (id, value_hint, created_at, created_by: read
+ * only), and a card entry without its number when it names the stored
+ * entry by id (in->value NULL: the caller finds it). prefix ("" or
+ * "whitelist[3].") goes before every field named. Returns 0, or -1 with f
+ * filled. */
+static int wl_check(const struct pr_config *cfg, json_t *body,
+		    const char *prefix, int import, struct wl_in *in,
+		    struct refusal *f)
+{
 	const char *k;
 	unsigned char mac[32];
-	char hint[5] = "";
-	char *hmac = NULL;
+	json_t *v;
+
+	memset(in, 0, sizeof(*in));
+	in->note = "";
+	json_object_foreach(body, k, v) {
+		int ro = strcmp(k, "id") == 0 || strcmp(k, "value_hint") == 0 ||
+			 strcmp(k, "created_at") == 0 ||
+			 strcmp(k, "created_by") == 0;
+
+		if (strcmp(k, "kind") && strcmp(k, "value") &&
+		    strcmp(k, "channel") && strcmp(k, "note") &&
+		    strcmp(k, "expires_at") && !(import && ro))
+			return refuse(f, 400, "invalid_field", prefix, k,
+				      "unknown key (known: kind, value, "
+				      "channel, note, expires_at%s)",
+				      import ? "; and as read: id, "
+					       "value_hint, created_at, "
+					       "created_by" :
+					       "");
+	}
+	v = json_object_get(body, "id");
+	if (import && v && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1)
+			return refuse(f, 400, "invalid_field", prefix, "id",
+				      "a stored entry's id (a positive "
+				      "integer) or null");
+		in->id = json_integer_value(v);
+	}
+	in->kind = json_string_value(json_object_get(body, "kind"));
+	if (!in->kind ||
+	    (strcmp(in->kind, "card_no") && strcmp(in->kind, "buyer_id") &&
+	     strcmp(in->kind, "seller_id")))
+		return refuse(f, 400, "invalid_field", prefix, "kind",
+			      "one of card_no, buyer_id, seller_id");
+	in->value = json_string_value(json_object_get(body, "value"));
+	if (!in->value && !(import && in->id && !strcmp(in->kind, "card_no")))
+		return refuse(f, 400, "invalid_field", prefix, "value",
+			      "required, a string%s",
+			      import && !strcmp(in->kind, "card_no") ?
+				      " (a new card entry's number; an "
+				      "exported card entry keeps its id "
+				      "instead)" :
+				      "");
+	in->channel = json_string_value(json_object_get(body, "channel"));
+	if (!in->channel || !code_ok(in->channel))
+		return refuse(f, 400, "invalid_field", prefix, "channel",
+			      "required, a channel code");
+	v = json_object_get(body, "note");
+	if (v && !json_is_null(v)) {
+		in->note = json_string_value(v);
+		if (!in->note || !pr_api_text_ok(in->note, PR_API_MAX_NOTE))
+			return refuse(f, 400, "invalid_field", prefix, "note",
+				      "a string of at most %d characters",
+				      PR_API_MAX_NOTE);
+	}
+	v = json_object_get(body, "expires_at");
+	if (v && !json_is_null(v)) {
+		in->expires = json_string_value(v);
+		if (!in->expires || !rfc3339_ok(in->expires))
+			return refuse(f, 400, "invalid_field", prefix,
+				      "expires_at",
+				      "an RFC 3339 time "
+				      "(2025-12-31T16:00:00Z) or null");
+	}
+	if (!in->value)
+		return 0;
+	if (strcmp(in->kind, "card_no") == 0) {
+		size_t n = strlen(in->value);
+		int digits = n >= 12 && n <= 19;
+
+		for (size_t i = 0; digits && i < n; i++)
+			digits = isdigit((unsigned char)in->value[i]) != 0;
+		if (!digits)
+			return refuse(f, 400, "invalid_field", prefix, "value",
+				      "a card number is 12 to 19 digits (no "
+				      "spaces)");
+		if (!cfg->has_secret_key)
+			return refuse(f, 409, "not_configured", prefix, NULL,
+				      "secrets.key_file is not configured: "
+				      "card numbers are stored only as an "
+				      "HMAC with that key");
+		if (pr_hmac_sha256(cfg->secret_key, sizeof(cfg->secret_key),
+				   in->value, n, mac) < 0 ||
+		    !(in->hmac = pr_hex_encode(mac, sizeof(mac))))
+			return refuse(f, 500, "internal", prefix, NULL,
+				      "cannot compute the card's HMAC");
+		memcpy(in->hint, in->value + n - 4, 4);
+		/* wipe the number from the parsed body */
+		memset((char *)in->value, 'x', n);
+		in->value = in->hmac;
+	} else if (!pr_api_text_ok(in->value, 256) || !*in->value) {
+		return refuse(f, 400, "invalid_field", prefix, "value",
+			      "1 to 256 characters, no control characters");
+	}
+	return 0;
+}
+
+/* POST /admin/v1/whitelist: checks the entry and starts its write. */
+static void wl_post(struct pr_request *r)
+{
+	json_t *body = pr_api_read_body(r);
+	struct refusal f;
+	struct wl_in in;
 	char chan[128];
 	struct pw *w;
 
 	if (!body)
 		return;
-	json_object_foreach(body, k, v) {
-		if (strcmp(k, "kind") && strcmp(k, "value") &&
-		    strcmp(k, "channel") && strcmp(k, "note") &&
-		    strcmp(k, "expires_at")) {
-			pr_api_reply_err(r, 400, "invalid_field", k,
-					 "%s: unknown key (known: kind, value, "
-					 "channel, note, expires_at)",
-					 k);
-			goto out;
-		}
-	}
-	kind = json_string_value(json_object_get(body, "kind"));
-	if (!kind || (strcmp(kind, "card_no") && strcmp(kind, "buyer_id") &&
-		      strcmp(kind, "seller_id"))) {
-		pr_api_reply_err(r, 400, "invalid_field", "kind",
-				 "kind: one of card_no, buyer_id, seller_id");
+	if (wl_check(r->gen->config, body, "", 0, &in, &f) < 0) {
+		pr_api_reply_err(r, f.status, f.code,
+				 f.field[0] ? f.field : NULL, "%s", f.msg);
 		goto out;
 	}
-	value = json_string_value(json_object_get(body, "value"));
-	if (!value) {
-		pr_api_reply_err(r, 400, "invalid_field", "value",
-				 "value: required, a string");
-		goto out;
-	}
-	channel = json_string_value(json_object_get(body, "channel"));
-	if (!channel || !code_ok(channel)) {
-		pr_api_reply_err(r, 400, "invalid_field", "channel",
-				 "channel: required, a channel code");
-		goto out;
-	}
-	v = json_object_get(body, "note");
-	if (v && !json_is_null(v)) {
-		note = json_string_value(v);
-		if (!note || !pr_api_text_ok(note, PR_API_MAX_NOTE)) {
-			pr_api_reply_err(
-				r, 400, "invalid_field", "note",
-				"note: a string of at most %d characters",
-				PR_API_MAX_NOTE);
-			goto out;
-		}
-	}
-	v = json_object_get(body, "expires_at");
-	if (v && !json_is_null(v)) {
-		expires = json_string_value(v);
-		if (!expires || !rfc3339_ok(expires)) {
-			pr_api_reply_err(r, 400, "invalid_field", "expires_at",
-					 "expires_at: an RFC 3339 time "
-					 "(2025-12-31T16:00:00Z) or null");
-			goto out;
-		}
-	}
-	if (strcmp(kind, "card_no") == 0) {
-		size_t n = strlen(value);
-		int digits = n >= 12 && n <= 19;
-
-		for (size_t i = 0; digits && i < n; i++)
-			digits = isdigit((unsigned char)value[i]) != 0;
-		if (!digits) {
-			pr_api_reply_err(
-				r, 400, "invalid_field", "value",
-				"value: a card number is 12 to 19 digits "
-				"(no spaces)");
-			goto out;
-		}
-		if (!cfg->has_secret_key) {
-			pr_api_reply_err(
-				r, 409, "not_configured", NULL,
-				"secrets.key_file is not configured: card "
-				"numbers are stored only as an HMAC with "
-				"that key");
-			goto out;
-		}
-		if (pr_hmac_sha256(cfg->secret_key, sizeof(cfg->secret_key),
-				   value, n, mac) < 0 ||
-		    !(hmac = pr_hex_encode(mac, sizeof(mac)))) {
-			pr_api_reply_err(r, 500, "internal", NULL,
-					 "cannot compute the card's HMAC");
-			goto out;
-		}
-		memcpy(hint, value + n - 4, 4);
-		/* wipe the number from the parsed body */
-		memset((char *)value, 'x', n);
-		value = hmac;
-	} else if (!pr_api_text_ok(value, 256) || !*value) {
-		pr_api_reply_err(
-			r, 400, "invalid_field", "value",
-			"value: 1 to 256 characters, no control characters");
-		goto out;
-	}
-	snprintf(chan, sizeof(chan), "%s", channel);
+	snprintf(chan, sizeof(chan), "%s", in.channel);
 	w = pw_new(r, &wl_create_ops, chan, NULL);
 	if (!w)
 		goto out;
 	/* the parameters of the INSERT (see wl_create_prepare) */
-	if (pw_param(w, kind) < 0 || pw_param(w, value) < 0 ||
-	    pw_param(w, hint[0] ? hint : NULL) < 0 || pw_param(w, chan) < 0 ||
-	    pw_param(w, note) < 0 || pw_param(w, expires) < 0 ||
-	    pw_param(w, w->actor) < 0) {
+	if (pw_param(w, in.kind) < 0 || pw_param(w, in.value) < 0 ||
+	    pw_param(w, in.hint[0] ? in.hint : NULL) < 0 ||
+	    pw_param(w, chan) < 0 || pw_param(w, in.note) < 0 ||
+	    pw_param(w, in.expires) < 0 || pw_param(w, w->actor) < 0) {
 		pw_free(w);
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	pw_go(w);
 out:
+	wl_in_clear(&in);
 	json_decref(body);
-	if (hmac) {
-		explicit_bzero(hmac, strlen(hmac));
-		free(hmac);
-	}
 }
 
 static void on_whitelist(PGresult *res, const char *err, void *arg)
@@ -1305,22 +1464,20 @@ static int rule_channels_ok(struct pw *w, size_t idx, json_t *rule,
 	return 0;
 }
 
-static int rules_prepare(struct pw *w, PGresult *res)
+/* Checks the rules given (a JSON array, in order) as PUT
+ * /admin/v1/routing/rules does: each parsed by pr_rule_parse (ids are the
+ * store's and ignored; positions come from the order), its allow and deny
+ * lists naming channels of codes (a JSON array of strings). Fields are
+ * named "rules[I]...". On success *norm is the normalised list, without
+ * ids (a new reference). Returns 0, or -1 after pw_fail. */
+static int rules_check(struct pw *w, json_t *given, json_t *codes,
+		       json_t **norm)
 {
-	json_t *given = json_object_get(w->body, "rules");
-	json_t *codes, *norm, *v;
-	const char *k;
 	char prefix[48], err[512];
+	json_t *v;
 	size_t i;
-	int rc = -1;
 
-	json_object_foreach(w->body, k, v) {
-		if (strcmp(k, "rules") != 0)
-			return pw_fail(w, 400, "invalid_field", k,
-				       "%s: unknown key (the body is "
-				       "{\"rules\": [...]})",
-				       k);
-	}
+	*norm = NULL;
 	if (!json_is_array(given))
 		return pw_fail(w, 400, "invalid_field", "rules",
 			       "rules: required, an array (in order: the "
@@ -1328,13 +1485,9 @@ static int rules_prepare(struct pw *w, PGresult *res)
 	if (json_array_size(given) > MAX_RULES)
 		return pw_fail(w, 400, "invalid_field", "rules",
 			       "rules: at most %d rules", MAX_RULES);
-	w->audit_before = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-	codes = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
-	norm = json_array();
-	if (!codes || !norm) {
-		pw_fail(w, 500, "internal", NULL, "out of memory");
-		goto out;
-	}
+	*norm = json_array();
+	if (!*norm)
+		return pw_fail(w, 500, "internal", NULL, "out of memory");
 	json_array_foreach(given, i, v) {
 		struct pr_rule rule;
 		json_t *copy, *one;
@@ -1344,14 +1497,13 @@ static int rules_prepare(struct pw *w, PGresult *res)
 			prefix[strlen(prefix) - 1] = '\0';
 			pw_fail(w, 400, "invalid_field", prefix,
 				"%s: a rule is an object", prefix);
-			goto out;
+			goto fail;
 		}
 		copy = json_deep_copy(v);
 		if (!copy) {
 			pw_fail(w, 500, "internal", NULL, "out of memory");
-			goto out;
+			goto fail;
 		}
-		/* ids are the store's; positions come from the order */
 		json_object_del(copy, "id");
 		memset(&rule, 0, sizeof(rule));
 		err[0] = '\0';
@@ -1359,21 +1511,47 @@ static int rules_prepare(struct pw *w, PGresult *res)
 			json_decref(copy);
 			pr_rule_clear(&rule);
 			pw_invalid(w, prefix, err);
-			goto out;
+			goto fail;
 		}
 		json_decref(copy);
 		one = pr_rule_to_json(&rule);
 		pr_rule_clear(&rule);
 		if (!one) {
 			pw_fail(w, 500, "internal", NULL, "out of memory");
-			goto out;
+			goto fail;
 		}
 		json_object_del(one, "id");
-		json_array_append_new(norm, one);
+		json_array_append_new(*norm, one);
 		if (rule_channels_ok(w, i, one, "allow", codes) < 0 ||
 		    rule_channels_ok(w, i, one, "deny", codes) < 0)
-			goto out;
+			goto fail;
 	}
+	return 0;
+fail:
+	json_decref(*norm);
+	*norm = NULL;
+	return -1;
+}
+
+static int rules_prepare(struct pw *w, PGresult *res)
+{
+	json_t *codes, *norm = NULL, *v;
+	const char *k;
+	int rc = -1;
+
+	json_object_foreach(w->body, k, v) {
+		if (strcmp(k, "rules") != 0)
+			return pw_fail(w, 400, "invalid_field", k,
+				       "%s: unknown key (the body is "
+				       "{\"rules\": [...]})",
+				       k);
+	}
+	w->audit_before = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	codes = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+	if (!codes)
+		return pw_fail(w, 500, "internal", NULL, "out of memory");
+	if (rules_check(w, json_object_get(w->body, "rules"), codes, &norm) < 0)
+		goto out;
 	w->write_sql = "SELECT routing_rules_replace($1::jsonb)";
 	if (pw_param_json(w, norm) < 0) {
 		pw_fail(w, 500, "internal", NULL, "out of memory");
@@ -1562,6 +1740,19 @@ static int code_put_written(struct pw *w, PGresult *res)
 			  pw_fail(w, 500, "internal", NULL, "out of memory");
 }
 
+/* An override as the store writes it (defaults filled in by
+ * pr_code_override_check); a new reference or NULL. */
+static json_t *code_norm(const struct pr_code *c)
+{
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s}", "channel",
+			 c->owner, "op", c->op, "code", c->code, "sub_code",
+			 c->sub_code, "unified", c->unified, "effect",
+			 pr_effect_name(c->effect), "retryable", c->retryable,
+			 "category", pr_category_name(c->category),
+			 "message_en", c->message_en, "message_zh",
+			 c->message_zh);
+}
+
 /* PUT /admin/v1/codes/overrides: checks the body as a reload will, then
  * writes it normalised (defaults filled in). */
 static void code_put(struct pr_request *r)
@@ -1579,12 +1770,7 @@ static void code_put(struct pr_request *r)
 				 field[0] ? field : NULL, "%s", err);
 		goto out;
 	}
-	norm = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s}", "channel",
-			 c.owner, "op", c.op, "code", c.code, "sub_code",
-			 c.sub_code, "unified", c.unified, "effect",
-			 pr_effect_name(c.effect), "retryable", c.retryable,
-			 "category", pr_category_name(c.category), "message_en",
-			 c.message_en, "message_zh", c.message_zh);
+	norm = code_norm(&c);
 	if (!norm) {
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
@@ -1930,6 +2116,622 @@ static void handle_audit(struct pr_request *r)
 	query_or_503(r, audit_list_sql, 3, p, on_audit);
 }
 
+/* ------------------------------------------------------- whole policy */
+
+/*
+ * GET /admin/v1/policy exports the whole routing policy as one document
+ * (policy_io.h), read in one statement, so one snapshot: the channels as
+ * GET /admin/v1/channels shows them (secrets masked), the whitelist as GET
+ * /admin/v1/whitelist (cards by their hint), the rules and the code
+ * overrides.
+ *
+ * PUT /admin/v1/policy replaces it by a document, as one policy write
+ * (pw): inside the transaction, under the policy lock, the stored policy
+ * is read, every entity of the document is checked by the parser its own
+ * endpoint uses (a 400 names the field, "channels[2].limits.txn_max"),
+ * and pr_policy_plan compares the two. Only what differs is written (by
+ * policy_apply(), migration 007): channels added or changed (their driver
+ * checked as a channel PUT checks it; an unchanged channel is not
+ * re-checked, nothing is written for it), whitelist entries, the rules,
+ * the overrides; and what the store holds but the document lacks is
+ * removed. Then the whole policy must build (pw_verify), one audit row per
+ * entity changed plus one "import" row with the summary are written, the
+ * other instances are told (NOTIFY), and the answer waits for the new
+ * generation. ?dry_run=1 does all of it but the audit and rolls back. A
+ * document equal to the store writes nothing and answers at once.
+ *
+ * A masked secret ("********") in a channel's driver_config stands for
+ * the stored value (unmask), so an export imports back unchanged; in a
+ * channel the store does not have it is an error. A card entry cannot be
+ * exported in clear: an exported one keeps its id (and value_hint), which
+ * names the stored entry whose HMAC it keeps; a new one gives the card
+ * number in value.
+ */
+
+static const char policy_export_sql[] =
+	"SELECT json_build_object('format', '" PR_POLICY_FORMAT "', "
+	"'exported_at', pr_rfc3339(now()), "
+	"'channels', (SELECT coalesce(json_agg(a.channel ORDER BY a.code), "
+	"'[]') FROM channels_api a), "
+	"'whitelist', (SELECT coalesce(json_agg(w.entry ORDER BY w.id), '[]') "
+	"FROM whitelist_api w), "
+	"'rules', (SELECT coalesce(json_agg(r.rule ORDER BY r.position), "
+	"'[]') FROM routing_rules_api r), "
+	"'code_overrides', (SELECT coalesce(json_agg(" OVERRIDE_JSON
+	" ORDER BY o.channel, o.op, o.code, o.sub_code), '[]') "
+	"FROM code_overrides o))::text";
+
+static void on_policy_export(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_t *doc, *chans, *ch, *ov;
+	size_t i;
+
+	if (!res) {
+		pr_api_reply_db_error(r, "policy", "export policy", err);
+		return;
+	}
+	doc = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	chans = doc ? json_object_get(doc, "channels") : NULL;
+	if (!json_is_array(chans)) {
+		json_decref(doc);
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the policy");
+		return;
+	}
+	json_array_foreach(chans, i, ch)
+		json_array_set_new(chans, i, chan_masked(ch));
+	/* updated_at says when, not what: an export of an unchanged policy
+	 * reads the same */
+	json_array_foreach(json_object_get(doc, "code_overrides"), i, ov)
+		json_object_del(ov, "updated_at");
+	pr_request_reply(r, 200, doc);
+}
+
+/* Everything stored, in clear (the whitelist with the cards' HMACs), for
+ * the comparison only. */
+static const char policy_before_sql[] =
+	"SELECT (SELECT coalesce(json_agg(a.channel ORDER BY a.code), '[]') "
+	"FROM channels_api a)::text, "
+	"(SELECT coalesce(json_agg(json_build_object('id', w.id, 'kind', "
+	"w.kind, 'value', w.value, 'hint', w.hint, 'channel', w.channel, "
+	"'note', w.note, 'expires_at', pr_rfc3339(w.expires_at)) ORDER BY "
+	"w.id), '[]') FROM whitelist w)::text, "
+	"(SELECT coalesce(json_agg(r.rule ORDER BY r.position), '[]') "
+	"FROM routing_rules_api r)::text, "
+	"(SELECT coalesce(json_agg(" OVERRIDE_JSON " ORDER BY o.channel, o.op, "
+	"o.code, o.sub_code), '[]') FROM code_overrides o)::text "
+	"WHERE $1::text IS NOT NULL";
+
+/* The element of arr (objects) whose key k is the string v, or NULL. */
+static json_t *find_by(json_t *arr, const char *k, const char *v)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(arr, i, e) {
+		const char *s = json_string_value(json_object_get(e, k));
+
+		if (s && strcmp(s, v) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* The stored channels normalised as chan_check normalises a document's
+ * (one that does not parse any more is taken as stored: it differs). */
+static json_t *stored_channels(json_t *raw)
+{
+	json_t *out = json_array(), *ch, *n;
+	size_t i;
+
+	json_array_foreach(raw, i, ch) {
+		struct pr_chan_spec spec;
+		char err[256];
+
+		memset(&spec, 0, sizeof(spec));
+		n = NULL;
+		if (pr_chan_parse(ch, &spec, err, sizeof(err)) == 0 &&
+		    (n = pr_chan_to_json(&spec)))
+			json_object_set_new(
+				n, "refund_timeout_s",
+				json_integer(spec.refund_timeout_s));
+		pr_chan_clear(&spec);
+		if (!out || json_array_append_new(
+				    out, n ? n : json_deep_copy(ch)) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* The stored rules normalised as rules_check normalises a document's. */
+static json_t *stored_rules(json_t *raw)
+{
+	json_t *out = json_array(), *v, *copy, *n;
+	size_t i;
+
+	json_array_foreach(raw, i, v) {
+		struct pr_rule rule;
+		char err[256];
+
+		copy = json_deep_copy(v);
+		if (!copy || !out) {
+			json_decref(copy);
+			json_decref(out);
+			return NULL;
+		}
+		json_object_del(copy, "id");
+		memset(&rule, 0, sizeof(rule));
+		n = pr_rule_parse(copy, &rule, err, sizeof(err)) == 0 ?
+			    pr_rule_to_json(&rule) :
+			    NULL;
+		pr_rule_clear(&rule);
+		if (n) {
+			json_object_del(n, "id");
+			json_decref(copy);
+			copy = n;
+		}
+		json_array_append_new(out, copy);
+	}
+	return out;
+}
+
+/* The stored overrides normalised as a document's (code_norm). */
+static json_t *stored_overrides(json_t *raw)
+{
+	json_t *out = json_array(), *v, *n;
+	size_t i;
+
+	json_array_foreach(raw, i, v) {
+		struct pr_code c;
+		char err[256];
+
+		n = pr_code_override_check(v, &c, err, sizeof(err)) == 0 ?
+			    code_norm(&c) :
+			    json_deep_copy(v);
+		if (!out || json_array_append_new(out, n) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* The document's channels checked and normalised, in its order; stored
+ * (raw, in clear) gives the secrets behind "********". Returns a new
+ * array, or NULL after pw_fail. */
+static json_t *import_channels(struct pw *w, json_t *stored_raw,
+			       json_t *stored_norm)
+{
+	json_t *given = json_object_get(w->body, "channels");
+	json_t *out = json_array(), *ch, *old, *norm, *dc;
+	char prefix[48], path[64];
+	size_t i;
+
+	if (!out) {
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	json_array_foreach(given, i, ch) {
+		const char *code =
+			json_string_value(json_object_get(ch, "code"));
+
+		snprintf(prefix, sizeof(prefix), "channels[%zu].", i);
+		if (!code || !code_ok(code)) {
+			snprintf(path, sizeof(path), "%scode", prefix);
+			pw_fail(w, 400, "invalid_field", path,
+				"%s: required, 1 to 64 of a-z, 0-9 and _",
+				path);
+			goto fail;
+		}
+		old = find_by(stored_raw, "code", code);
+		dc = json_object_get(ch, "driver_config");
+		snprintf(path, sizeof(path), "%sdriver_config", prefix);
+		if (json_is_object(dc) &&
+		    unmask(w, dc,
+			   old ? json_object_get(old, "driver_config") : NULL,
+			   path) < 0)
+			goto fail;
+		if (chan_check(w, ch, prefix, NULL,
+			       find_by(stored_norm, "code", code), &norm) < 0)
+			goto fail;
+		json_array_append_new(out, norm);
+	}
+	return out;
+fail:
+	json_decref(out);
+	return NULL;
+}
+
+/* t (RFC 3339, checked) as the store renders it: UTC, whole seconds. */
+static int utc_seconds(const char *t, char *out, size_t len)
+{
+	int64_t ms;
+	time_t s;
+	struct tm tm;
+
+	if (pr_parse_rfc3339(t, &ms) < 0)
+		return -EINVAL;
+	s = (time_t)(ms / 1000);
+	if (!gmtime_r(&s, &tm) ||
+	    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* The stored card entry with that id, or NULL. */
+static json_t *stored_card(json_t *stored_raw, json_int_t id)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(stored_raw, i, e) {
+		const char *kind =
+			json_string_value(json_object_get(e, "kind"));
+
+		if (json_integer_value(json_object_get(e, "id")) == id &&
+		    kind && strcmp(kind, "card_no") == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* Checks and resolves one entry of the document (see import_whitelist).
+ * Returns a new object, or NULL after pw_fail. */
+static json_t *import_wl_entry(struct pw *w, json_t *e, const char *prefix,
+			       json_t *stored_raw, json_t *codes)
+{
+	const char *value, *hint, *given_hint;
+	char field[96], when[32];
+	struct refusal f;
+	struct wl_in in;
+	json_t *old, *one = NULL;
+
+	if (wl_check(w->r->gen->config, e, prefix, 1, &in, &f) < 0) {
+		pw_fail(w, f.status, f.code, f.field[0] ? f.field : NULL, "%s",
+			f.msg);
+		goto out;
+	}
+	if (!has_code(codes, in.channel)) {
+		snprintf(field, sizeof(field), "%schannel", prefix);
+		pw_fail(w, 400, "invalid_field", field,
+			"%s: no channel named %s in the document", field,
+			in.channel);
+		goto out;
+	}
+	value = in.value;
+	hint = in.hint[0] ? in.hint : NULL;
+	if (!value) {
+		/* an exported card entry: it keeps its stored HMAC */
+		old = stored_card(stored_raw, in.id);
+		if (!old) {
+			snprintf(field, sizeof(field), "%sid", prefix);
+			pw_fail(w, 400, "invalid_field", field,
+				"%s: no stored card entry %" JSON_INTEGER_FORMAT
+				" (give the card number in value to create "
+				"one)",
+				field, in.id);
+			goto out;
+		}
+		value = json_string_value(json_object_get(old, "value"));
+		hint = json_string_value(json_object_get(old, "hint"));
+		given_hint =
+			json_string_value(json_object_get(e, "value_hint"));
+		if (given_hint && (!hint || strcmp(given_hint, hint) != 0)) {
+			snprintf(field, sizeof(field), "%svalue_hint", prefix);
+			pw_fail(w, 400, "invalid_field", field,
+				"%s: stored card entry %" JSON_INTEGER_FORMAT
+				" ends in %s, not %s",
+				field, in.id, hint ? hint : "?", given_hint);
+			goto out;
+		}
+	}
+	if (in.expires && utc_seconds(in.expires, when, sizeof(when)) < 0) {
+		snprintf(field, sizeof(field), "%sexpires_at", prefix);
+		pw_fail(w, 400, "invalid_field", field,
+			"%s: an RFC 3339 time from 1970 on", field);
+		goto out;
+	}
+	one = json_pack("{s:s,s:s,s:s?,s:s,s:s,s:s?}", "kind", in.kind, "value",
+			value ? value : "", "hint", hint, "channel", in.channel,
+			"note", in.note, "expires_at",
+			in.expires ? when : NULL);
+	if (!one)
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+out:
+	wl_in_clear(&in);
+	return one;
+}
+
+/* The document's whitelist checked as POST /admin/v1/whitelist checks an
+ * entry (wl_check) and resolved: cards by their HMAC, a card named by id
+ * with the stored entry's. Returns a new array in the document's order,
+ * or NULL after pw_fail. */
+static json_t *import_whitelist(struct pw *w, json_t *stored_raw, json_t *codes)
+{
+	json_t *given = json_object_get(w->body, "whitelist");
+	json_t *out = json_array(), *e, *one;
+	char prefix[48];
+	size_t i;
+
+	if (!out) {
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	json_array_foreach(given, i, e) {
+		snprintf(prefix, sizeof(prefix), "whitelist[%zu].", i);
+		one = import_wl_entry(w, e, prefix, stored_raw, codes);
+		if (!one || json_array_append_new(out, one) < 0) {
+			if (one)
+				pw_fail(w, 500, "internal", NULL,
+					"out of memory");
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* The document's code overrides checked (pr_code_override_check, as PUT
+ * /admin/v1/codes/overrides) and normalised. Returns a new array, or NULL
+ * after pw_fail. */
+static json_t *import_overrides(struct pw *w, json_t *codes)
+{
+	json_t *given = json_object_get(w->body, "code_overrides");
+	json_t *out = json_array(), *o, *n;
+	char prefix[48], err[512], field[64];
+	struct pr_code c;
+	size_t i;
+
+	if (!out) {
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	json_array_foreach(given, i, o) {
+		snprintf(prefix, sizeof(prefix), "code_overrides[%zu].", i);
+		if (pr_code_override_check(o, &c, err, sizeof(err)) < 0) {
+			pw_invalid(w, prefix, err);
+			goto fail;
+		}
+		if (!has_code(codes, c.owner)) {
+			snprintf(field, sizeof(field), "%schannel", prefix);
+			pw_fail(w, 400, "invalid_field", field,
+				"%s: no channel named %s in the document",
+				field, c.owner);
+			goto fail;
+		}
+		n = code_norm(&c);
+		if (!n || json_array_append_new(out, n) < 0) {
+			pw_fail(w, 500, "internal", NULL, "out of memory");
+			goto fail;
+		}
+	}
+	return out;
+fail:
+	json_decref(out);
+	return NULL;
+}
+
+static int import_prepare(struct pw *w, PGresult *res)
+{
+	struct pr_policy_parts stored = { 0 }, doc = { 0 };
+	json_t *raw[4] = { NULL, NULL, NULL, NULL };
+	json_t *codes = NULL, *ch;
+	char field[128], err[768];
+	size_t i;
+	int rc = -1;
+
+	if (pr_policy_doc_check(w->body, field, sizeof(field), err,
+				sizeof(err)) < 0)
+		return pw_fail(w, 400, "invalid_field", field[0] ? field : NULL,
+			       "%s", err);
+	if (PQntuples(res) != 1 || PQnfields(res) != 4)
+		return pw_fail(w, 500, "internal", NULL,
+			       "the stored policy returned no row");
+	for (i = 0; i < 4; i++) {
+		raw[i] = json_loads(PQgetvalue(res, 0, i), 0, NULL);
+		if (!raw[i]) {
+			pw_fail(w, 500, "internal", NULL,
+				"cannot read the stored policy");
+			goto out;
+		}
+	}
+	stored.channels = stored_channels(raw[0]);
+	stored.whitelist = json_incref(raw[1]);
+	stored.rules = stored_rules(raw[2]);
+	stored.overrides = stored_overrides(raw[3]);
+	codes = json_array();
+	if (!stored.channels || !stored.rules || !stored.overrides || !codes) {
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	doc.channels = import_channels(w, raw[0], stored.channels);
+	if (!doc.channels)
+		goto out;
+	json_array_foreach(doc.channels, i, ch)
+		json_array_append(codes, json_object_get(ch, "code"));
+	if (rules_check(w, json_object_get(w->body, "rules"), codes,
+			&doc.rules) < 0)
+		goto out;
+	doc.whitelist = import_whitelist(w, raw[1], codes);
+	if (!doc.whitelist)
+		goto out;
+	doc.overrides = import_overrides(w, codes);
+	if (!doc.overrides)
+		goto out;
+	rc = pr_policy_plan(&stored, &doc, &w->plan, field, sizeof(field), err,
+			    sizeof(err));
+	if (rc < 0) {
+		pw_fail(w, rc == -EINVAL ? 400 : 500,
+			rc == -EINVAL ? "invalid_field" : "internal",
+			field[0] ? field : NULL, "%s", err);
+		rc = -1;
+		goto out;
+	}
+	rc = -1;
+	w->status = 200;
+	w->reply = json_pack("{s:b,s:b,s:O}", "dry_run", w->dry_run, "changed",
+			     w->plan.n_changes > 0, "changes", w->plan.summary);
+	if (!w->reply) {
+		pw_fail(w, 500, "internal", NULL, "out of memory");
+		goto out;
+	}
+	if (w->plan.n_changes > 0) {
+		w->write_sql = "SELECT policy_apply($1::jsonb, $2)::text";
+		if (pw_param_json(w, w->plan.changes) < 0 ||
+		    pw_param(w, w->actor) < 0) {
+			pw_fail(w, 500, "internal", NULL, "out of memory");
+			goto out;
+		}
+		snprintf(w->reload_why, sizeof(w->reload_why),
+			 "policy change: import (%zu change%s)",
+			 w->plan.n_changes, w->plan.n_changes == 1 ? "" : "s");
+	}
+	rc = 0;
+out:
+	for (i = 0; i < 4; i++)
+		json_decref(raw[i]);
+	json_decref(codes);
+	json_decref(stored.channels);
+	json_decref(stored.whitelist);
+	json_decref(stored.rules);
+	json_decref(stored.overrides);
+	json_decref(doc.channels);
+	json_decref(doc.whitelist);
+	json_decref(doc.rules);
+	json_decref(doc.overrides);
+	return rc;
+}
+
+/* policy_apply() answers the whitelist entries it created, with their
+ * ids: the audit rows get them. */
+static int import_written(struct pw *w, PGresult *res)
+{
+	json_t *ids;
+	int rc;
+
+	if (PQntuples(res) != 1 ||
+	    !(ids = json_loads(PQgetvalue(res, 0, 0), 0, NULL)))
+		return pw_fail(w, 500, "internal", NULL,
+			       "policy_apply returned nothing");
+	rc = pr_policy_audit_set_ids(&w->plan, ids);
+	json_decref(ids);
+	if (rc < 0)
+		return pw_fail(w, 500, "internal", NULL,
+			       "policy_apply did not return the whitelist "
+			       "entries created");
+	return 0;
+}
+
+/* The audit of an import: one "import" row with the summary (and the
+ * X-Payroute-Note), then one row per entity changed, as its single write
+ * would have audited it, noted "policy import"; and the NOTIFY. */
+static const char import_audit_sql[] =
+	"WITH a AS (INSERT INTO audit_log (actor, action, object_kind, "
+	"object_id, before, after, note) "
+	"SELECT $1, t.e->>'action', t.e->>'kind', t.e->>'id', "
+	"nullif(t.e->'before', 'null'::jsonb), "
+	"nullif(t.e->'after', 'null'::jsonb), t.e->>'note' "
+	"FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n) "
+	"ORDER BY t.n RETURNING id) "
+	"SELECT pg_notify('" PR_POLICY_NOTIFY_CHANNEL "', $3) "
+	"FROM (SELECT count(*) FROM a) c";
+
+static int import_audit(struct pw *w)
+{
+	json_t *rows = json_array(), *row, *n;
+	char note[PR_API_MAX_NOTE + 32];
+	char *text = NULL, *notify = NULL;
+	const char *p[3];
+	size_t i;
+	int rc = -ENOMEM;
+
+	snprintf(note, sizeof(note), "policy import%s%s", w->note ? ": " : "",
+		 w->note ? w->note : "");
+	row = json_pack("{s:s,s:s,s:s,s:n,s:O,s:s?}", "action", "import",
+			"kind", "policy", "id", "policy", "before", "after",
+			w->plan.summary, "note", w->note);
+	if (!rows || !row || json_array_append_new(rows, row) < 0)
+		goto out;
+	json_array_foreach(w->plan.audit, i, row) {
+		json_t *copy = json_copy(row);
+
+		if (!copy ||
+		    json_object_set_new(copy, "note", json_string(note)) < 0 ||
+		    json_array_append_new(rows, copy) < 0)
+			goto out;
+	}
+	n = json_pack("{s:s,s:s,s:s}", "kind", "policy", "id", "policy",
+		      "instance", instance_id());
+	notify = n ? json_dumps(n, JSON_COMPACT) : NULL;
+	json_decref(n);
+	text = json_dumps(rows, JSON_COMPACT);
+	if (!text || !notify)
+		goto out;
+	p[0] = w->actor;
+	p[1] = text;
+	p[2] = notify;
+	rc = pw_run(w, PW_AUDIT, import_audit_sql, 3, p);
+out:
+	free(text);
+	free(notify);
+	json_decref(rows);
+	return rc;
+}
+
+static const struct pw_ops import_ops = {
+	.action = "import",
+	.kind = "policy",
+	.before_sql = policy_before_sql,
+	.prepare = import_prepare,
+	.written = import_written,
+	.audit = import_audit,
+	.verify_status = 400,
+};
+
+/* GET /admin/v1/policy; PUT /admin/v1/policy[?dry_run=1] */
+static void handle_policy(struct pr_request *r)
+{
+	enum evhttp_cmd_type c = cmd_of(r);
+	struct evkeyvalq args;
+	const char *v;
+	json_t *body;
+	struct pw *w;
+	int dry = 0;
+
+	if (c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD) {
+		query_or_503(r, policy_export_sql, 0, NULL, on_policy_export);
+		return;
+	}
+	if (c != EVHTTP_REQ_PUT) {
+		pr_api_method_not_allowed(r, "GET, PUT");
+		return;
+	}
+	if (query_args(r, &args) < 0)
+		return;
+	v = evhttp_find_header(&args, "dry_run");
+	if (v && strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "0") &&
+	    strcmp(v, "false")) {
+		evhttp_clear_headers(&args);
+		pr_api_reply_err(r, 400, "invalid_field", "dry_run",
+				 "dry_run: 1 or true (check and answer what "
+				 "would change), 0 or false");
+		return;
+	}
+	dry = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+	evhttp_clear_headers(&args);
+	if (!(body = pr_api_read_body(r)))
+		return;
+	w = pw_new(r, &import_ops, "policy", body);
+	if (!w)
+		return;
+	w->dry_run = dry;
+	snprintf(w->reload_why, sizeof(w->reload_why), "policy change: import");
+	pw_go(w);
+}
+
 /* ------------------------------------------------------------ routing */
 
 int pr_policy_api_handle(struct pr_request *r)
@@ -1955,6 +2757,10 @@ int pr_policy_api_handle(struct pr_request *r)
 	}
 	if (strcmp(path, "/admin/v1/audit") == 0) {
 		handle_audit(r);
+		return 1;
+	}
+	if (strcmp(path, "/admin/v1/policy") == 0) {
+		handle_policy(r);
 		return 1;
 	}
 	if (strncmp(path, codes, sizeof(codes) - 1) == 0 &&
