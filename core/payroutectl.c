@@ -1,0 +1,1413 @@
+/*
+ * payroutectl.c - payroutectl(1): payrouted's admin API from a shell.
+ *
+ * One command per run: it builds one request (two for none), sends it
+ * with libcurl's easy interface to the admin listener with the bearer
+ * token and the audit headers (X-Payroute-Actor: --actor or the login
+ * name; X-Payroute-Note: --note), and prints the answer for people
+ * (tables, the explain trace, the import's changes) or, with --json, as
+ * the server sent it. It holds no state and keeps nothing: every decision
+ * is the daemon's, so what it prints is what the API says.
+ *
+ * Exit status: 0 success; 1 the request failed (the server's JSON error
+ * printed as "payroutectl: WHAT: STATUS CODE: MESSAGE", or the server
+ * could not be reached, or a file could not be read or written); 2 a usage
+ * error (unknown command or option, missing argument, no token).
+ *
+ * The pure parts (key=value bodies, tables, error lines, the explain and
+ * import printers) are in ctlutil.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "ctlutil.h"
+
+#ifndef PR_VERSION
+#define PR_VERSION "unknown"
+#endif
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+#define DEFAULT_URL "http://127.0.0.1:8081"
+#define DEFAULT_TIMEOUT_S 60
+/* The largest answer or file read (a policy document is far smaller). */
+#define MAX_BYTES (64u * 1024 * 1024)
+
+/* ------------------------------------------------------------ options */
+
+enum {
+	/* command options, as bits: which command takes which */
+	OPT_OUTPUT = 1u << 0,
+	OPT_DRY_RUN = 1u << 1,
+	OPT_FILE = 1u << 2,
+	OPT_OUTCOME = 1u << 3,
+	OPT_WITHDRAWAL = 1u << 4,
+};
+
+enum {
+	LONG_TIMEOUT = 256,
+	LONG_DRY_RUN,
+	LONG_OUTCOME,
+	LONG_WITHDRAWAL,
+};
+
+static const struct option long_opts[] = {
+	{ "url", required_argument, NULL, 'u' },
+	{ "token", required_argument, NULL, 't' },
+	{ "token-file", required_argument, NULL, 'T' },
+	{ "actor", required_argument, NULL, 'a' },
+	{ "note", required_argument, NULL, 'n' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "timeout", required_argument, NULL, LONG_TIMEOUT },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "file", required_argument, NULL, 'f' },
+	{ "dry-run", no_argument, NULL, LONG_DRY_RUN },
+	{ "outcome", required_argument, NULL, LONG_OUTCOME },
+	{ "withdrawal", required_argument, NULL, LONG_WITHDRAWAL },
+	{ NULL, 0, NULL, 0 },
+};
+
+#define SHORT_OPTS "u:t:T:a:n:jhVo:f:"
+
+struct ctl {
+	/* connection and audit */
+	const char *url_opt, *token_opt, *token_file;
+	char url[1024];
+	char *token;
+	char actor[65];
+	const char *note;
+	long timeout_s;
+	int json;
+	/* command options */
+	unsigned seen;
+	const char *output, *file, *outcome, *withdrawal;
+	int dry_run;
+	/* the command as errors name it: "channel disable foo" */
+	char what[512];
+	CURL *curl;
+};
+
+struct answer {
+	long status;
+	char *body;
+	size_t len;
+	int too_big;
+};
+
+/* ------------------------------------------------------------ reports */
+
+static void err_msg(struct ctl *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "payroutectl: WHAT: message" on stderr. */
+static void err_msg(struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "payroutectl: %s%s", c->what, c->what[0] ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct answer *a = arg;
+	size_t add = size * n;
+	char *grown;
+
+	if (a->len + add > MAX_BYTES) {
+		a->too_big = 1;
+		return 0;
+	}
+	grown = realloc(a->body, a->len + add + 1);
+	if (!grown)
+		return 0;
+	a->body = grown;
+	memcpy(a->body + a->len, p, add);
+	a->len += add;
+	a->body[a->len] = '\0';
+	return add;
+}
+
+static void answer_clear(struct answer *a)
+{
+	free(a->body);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Appends "Name: value" to the list; returns NULL on failure (the list is
+ * freed). */
+static struct curl_slist *header(struct curl_slist *h, const char *name,
+				 const char *value)
+{
+	char line[2048];
+	struct curl_slist *n;
+
+	snprintf(line, sizeof(line), "%s: %s", name, value);
+	n = curl_slist_append(h, line);
+	if (!n)
+		curl_slist_free_all(h);
+	return n;
+}
+
+/* Sends METHOD url+path with body (JSON, len bytes; NULL: none). Fills a
+ * (the caller clears it). Returns 0 when an answer came (any status), or
+ * EXIT_FAIL after reporting why none did. */
+static int request(struct ctl *c, const char *method, const char *path,
+		   const char *body, size_t len, struct answer *a)
+{
+	char url[2048], cerr[CURL_ERROR_SIZE] = "";
+	struct curl_slist *h = NULL;
+	CURLcode rc;
+	int ret = EXIT_FAIL;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(url, sizeof(url), "%s%s", c->url, path);
+	curl_easy_reset(c->curl);
+	{
+		/* any length of token; wiped after use */
+		size_t n = strlen(c->token) + sizeof("Authorization: Bearer ");
+		char *line = malloc(n);
+
+		if (!line) {
+			err_msg(c, "out of memory");
+			return EXIT_FAIL;
+		}
+		snprintf(line, n, "Authorization: Bearer %s", c->token);
+		h = curl_slist_append(NULL, line);
+		explicit_bzero(line, n);
+		free(line);
+	}
+	if (h)
+		h = header(h, "Accept", "application/json");
+	if (h)
+		h = header(h, "X-Payroute-Actor", c->actor);
+	if (h && c->note)
+		h = header(h, "X-Payroute-Note", c->note);
+	if (h && body)
+		h = header(h, "Content-Type", "application/json");
+	if (h)
+		h = curl_slist_append(h, "Expect:");
+	if (!h) {
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "payroutectl/" PR_VERSION);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, c->timeout_s);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS,
+			 (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	if (body) {
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)len);
+	} else if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	rc = curl_easy_perform(c->curl);
+	if (rc != CURLE_OK) {
+		if (a->too_big)
+			err_msg(c, "the answer of %s is over %u bytes", url,
+				MAX_BYTES);
+		else
+			err_msg(c, "%s %s: %s", method, url,
+				cerr[0] ? cerr : curl_easy_strerror(rc));
+		answer_clear(a);
+		goto out;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &a->status);
+	ret = 0;
+out:
+	curl_slist_free_all(h);
+	return ret;
+}
+
+/* Reports an answer that is not a 2xx; returns EXIT_FAIL. */
+static int http_failed(struct ctl *c, const struct answer *a)
+{
+	char text[1024];
+
+	pr_ctl_error_text(a->status, a->body, a->len, text, sizeof(text));
+	err_msg(c, "%s", text);
+	return EXIT_FAIL;
+}
+
+/* One call: sends it and, on a 2xx, parses the JSON answer into *out
+ * (NULL for an empty body; the caller decrefs it). Returns 0 or
+ * EXIT_FAIL after reporting. */
+static int call(struct ctl *c, const char *method, const char *path,
+		const char *body, size_t len, json_t **out)
+{
+	struct answer a;
+	json_error_t je;
+	int rc;
+
+	*out = NULL;
+	rc = request(c, method, path, body, len, &a);
+	if (rc)
+		return rc;
+	if (a.status < 200 || a.status > 299) {
+		rc = http_failed(c, &a);
+		answer_clear(&a);
+		return rc;
+	}
+	if (a.len) {
+		*out = json_loadb(a.body, a.len, 0, &je);
+		if (!*out) {
+			err_msg(c, "%ld: the answer is not JSON: %s", a.status,
+				je.text);
+			rc = EXIT_FAIL;
+		}
+	}
+	answer_clear(&a);
+	return rc;
+}
+
+/* "/admin/v1/channels/" + the escaped code + tail. */
+static int path_with(struct ctl *c, char *out, size_t len, const char *head,
+		     const char *id, const char *tail)
+{
+	char *e = curl_easy_escape(c->curl, id, 0);
+
+	if (!e) {
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	snprintf(out, len, "%s%s%s", head, e, tail);
+	curl_free(e);
+	return 0;
+}
+
+/* ------------------------------------------------------------- output */
+
+static void print_json(FILE *f, json_t *j)
+{
+	if (j)
+		json_dumpf(j, f, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	else
+		fputs("{}", f);
+	fputc('\n', f);
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static long long jint(json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* ---------------------------------------------------------------- files */
+
+/* Reads a whole file ("-": standard input) into *buf (NUL-terminated, the
+ * caller frees it). Returns 0, or EXIT_FAIL after reporting. */
+static int read_file(struct ctl *c, const char *name, char **buf, size_t *len)
+{
+	FILE *f = strcmp(name, "-") == 0 ? stdin : fopen(name, "re");
+	size_t cap = 65536, n = 0, r;
+	char *b = NULL, *grown;
+	int rc = EXIT_FAIL;
+
+	*buf = NULL;
+	if (!f) {
+		err_msg(c, "cannot open %s: %s", name, strerror(errno));
+		return EXIT_FAIL;
+	}
+	b = malloc(cap + 1);
+	while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n < cap)
+			continue;
+		if (cap >= MAX_BYTES) {
+			err_msg(c, "%s: over %u bytes", name, MAX_BYTES);
+			goto out;
+		}
+		cap *= 2;
+		grown = realloc(b, cap + 1);
+		if (!grown)
+			goto out;
+		b = grown;
+	}
+	if (!b) {
+		err_msg(c, "out of memory");
+		goto out;
+	}
+	if (ferror(f)) {
+		err_msg(c, "cannot read %s: %s", name, strerror(errno));
+		goto out;
+	}
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	b = NULL;
+	rc = 0;
+out:
+	free(b);
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+/* Writes text to name atomically: a temporary file in the same
+ * directory (mode 0600: the document names buyers and channels), then
+ * rename. Returns 0, or EXIT_FAIL after reporting. */
+static int write_file(struct ctl *c, const char *name, const char *text,
+		      size_t len)
+{
+	char tmp[PATH_MAX];
+	size_t off = 0;
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", name) >=
+	    sizeof(tmp)) {
+		err_msg(c, "%s: the name is too long", name);
+		return EXIT_FAIL;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		err_msg(c, "cannot create %s: %s", tmp, strerror(errno));
+		return EXIT_FAIL;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	if (off < len || fsync(fd) < 0 || close(fd) < 0) {
+		err_msg(c, "cannot write %s: %s", tmp, strerror(errno));
+		if (off < len)
+			close(fd);
+		unlink(tmp);
+		return EXIT_FAIL;
+	}
+	if (rename(tmp, name) < 0) {
+		err_msg(c, "cannot rename %s to %s: %s", tmp, name,
+			strerror(errno));
+		unlink(tmp);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ commands */
+
+struct cmd {
+	const char *name; /* "channel enable" */
+	const char *args; /* the synopsis after the name */
+	const char *help; /* what it does */
+	unsigned opts;	  /* OPT_* it takes */
+	int min_args;	  /* positional arguments */
+	int max_args;	  /* -1: any number */
+	int (*run)(struct ctl *c, int argc, char **argv);
+};
+
+static int cmd_status(struct ctl *c, int argc, char **argv)
+{
+	json_t *j, *st;
+	char up[32];
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = call(c, "GET", "/admin/v1/status", NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	st = json_object_get(j, "store");
+	pr_ctl_duration(jint(j, "uptime_s"), up, sizeof(up));
+	printf("version     %s (driver ABI %s)\n", jstr(j, "version"),
+	       jstr(j, "abi"));
+	printf("generation  %lld\n", jint(j, "current_generation"));
+	printf("uptime      %s\n", up);
+	printf("store       %s, %lld/%lld connected, %lld busy, %lld queued, "
+	       "%lld reconnects, %lld errors\n",
+	       json_is_true(json_object_get(st, "ready")) ? "ready" :
+							    "NOT READY",
+	       jint(st, "connected"), jint(st, "pool_size"), jint(st, "busy"),
+	       jint(st, "queued"), jint(st, "reconnects"), jint(st, "errors"));
+	printf("schema      %lld\n", jint(j, "schema_version"));
+	printf("drivers     %lld\n", jint(j, "drivers"));
+	printf("channels    %lld\n", jint(j, "channels"));
+	printf("inflight    %lld\n", jint(j, "inflight"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_drivers(struct ctl *c, int argc, char **argv)
+{
+	static const char *const head[] = { "NAME", "VERSION", "ABI",
+					    "GENERATION", "FILE" };
+	struct pr_ctl_table t;
+	json_t *j, *d;
+	size_t i;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = call(c, "GET", "/admin/v1/drivers", NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	if (pr_ctl_table_init(&t, 5, head) < 0)
+		goto oom;
+	json_array_foreach(json_object_get(j, "drivers"), i, d) {
+		json_t *row[5] = { json_object_get(d, "name"),
+				   json_object_get(d, "version"),
+				   json_object_get(d, "abi"),
+				   json_object_get(d, "generation"),
+				   json_object_get(d, "path") };
+
+		if (pr_ctl_table_add_json(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			goto oom;
+		}
+	}
+	if (t.nrows > 1)
+		pr_ctl_table_print(&t, stdout);
+	else
+		printf("no drivers loaded\n");
+	printf("generation %lld\n", jint(j, "generation"));
+	pr_ctl_table_clear(&t);
+	json_decref(j);
+	return 0;
+oom:
+	json_decref(j);
+	err_msg(c, "out of memory");
+	return EXIT_FAIL;
+}
+
+static int cmd_reload(struct ctl *c, int argc, char **argv)
+{
+	json_t *j;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = call(c, "POST", "/admin/v1/reload", NULL, 0, &j)))
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("reload: generation %lld active\n",
+		       jint(j, "generation"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_channels(struct ctl *c, int argc, char **argv)
+{
+	static const char *const head[] = { "CODE",	  "DRIVER",
+					    "STATUS",	  "BUSINESS",
+					    "METHODS",	  "ENVIRONMENTS",
+					    "CURRENCIES", "FEE_BPS",
+					    "WEIGHT",	  "DAILY_AMOUNT" };
+	struct pr_ctl_table t;
+	json_t *j, *ch;
+	size_t i;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = call(c, "GET", "/admin/v1/channels", NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	if (pr_ctl_table_init(&t, 10, head) < 0)
+		goto oom;
+	json_array_foreach(json_object_get(j, "channels"), i, ch) {
+		json_t *row[10] = {
+			json_object_get(ch, "code"),
+			json_object_get(ch, "driver"),
+			json_object_get(ch, "status"),
+			json_object_get(ch, "business_types"),
+			json_object_get(ch, "methods"),
+			json_object_get(ch, "environments"),
+			json_object_get(ch, "currencies"),
+			json_object_get(json_object_get(ch, "fee"), "rate_bps"),
+			json_object_get(ch, "weight"),
+			json_object_get(json_object_get(ch, "limits"),
+					"daily_amount"),
+		};
+
+		if (pr_ctl_table_add_json(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			goto oom;
+		}
+	}
+	if (t.nrows > 1)
+		pr_ctl_table_print(&t, stdout);
+	else
+		printf("no channels\n");
+	pr_ctl_table_clear(&t);
+	json_decref(j);
+	return 0;
+oom:
+	json_decref(j);
+	err_msg(c, "out of memory");
+	return EXIT_FAIL;
+}
+
+static int cmd_channel_show(struct ctl *c, int argc, char **argv)
+{
+	char path[512];
+	json_t *j;
+	int rc;
+
+	(void)argc;
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/channels/",
+			    argv[0], "")))
+		return rc;
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	print_json(stdout, j);
+	json_decref(j);
+	return 0;
+}
+
+static int channel_status(struct ctl *c, const char *code, const char *st)
+{
+	char path[512], body[64];
+	json_t *j;
+	int rc;
+
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/channels/", code,
+			    "/status")))
+		return rc;
+	snprintf(body, sizeof(body), "{\"status\": \"%s\"}", st);
+	if ((rc = call(c, "POST", path, body, strlen(body), &j)))
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("channel %s %s (generation %lld)\n", code,
+		       jstr(json_object_get(j, "channel"), "status"),
+		       jint(j, "generation"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_channel_enable(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return channel_status(c, argv[0], "online");
+}
+
+static int cmd_channel_disable(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return channel_status(c, argv[0], "offline");
+}
+
+static int cmd_explain(struct ctl *c, int argc, char **argv)
+{
+	const char *file = c->file;
+	char err[512], *text = NULL, *in = NULL;
+	json_t *body = NULL, *j = NULL;
+	json_error_t je;
+	size_t len;
+	int rc = EXIT_FAIL;
+
+	if (argc > 0 && strcmp(argv[0], "-") == 0) {
+		if (file) {
+			err_msg(c, "give the body once: -f FILE or -");
+			return EXIT_USAGE;
+		}
+		file = "-";
+		argc--;
+		argv++;
+	}
+	if (!file && argc == 0) {
+		err_msg(c, "no payment: -f FILE, - (standard input) or "
+			   "KEY=VALUE arguments (payroutectl explain --help)");
+		return EXIT_USAGE;
+	}
+	if (file) {
+		if ((rc = read_file(c, file, &in, &len)))
+			return rc;
+		body = json_loadb(in, len, 0, &je);
+		free(in);
+		if (!json_is_object(body)) {
+			err_msg(c, "%s: %s", file,
+				body ? "not a JSON object" : je.text);
+			json_decref(body);
+			return EXIT_FAIL;
+		}
+	} else if (!(body = json_object())) {
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	if (pr_ctl_kv_add(body, argc, argv, err, sizeof(err)) < 0) {
+		err_msg(c, "%s", err);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	text = json_dumps(body, JSON_COMPACT);
+	if (!text) {
+		err_msg(c, "out of memory");
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if ((rc = call(c, "POST", "/admin/v1/route/explain", text, strlen(text),
+		       &j)))
+		goto out;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		pr_ctl_print_explain(stdout, j);
+out:
+	free(text);
+	json_decref(body);
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_export(struct ctl *c, int argc, char **argv)
+{
+	json_t *j;
+	char *text;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = call(c, "GET", "/admin/v1/policy", NULL, 0, &j)))
+		return rc;
+	text = json_dumps(j, JSON_INDENT(2));
+	if (!text) {
+		json_decref(j);
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	if (!c->output || strcmp(c->output, "-") == 0) {
+		fputs(text, stdout);
+		fputc('\n', stdout);
+	} else {
+		size_t n = strlen(text);
+
+		text[n] = '\n'; /* json_dumps' NUL: the file ends in \n */
+		rc = write_file(c, c->output, text, n + 1);
+		if (!rc)
+			printf("exported to %s (channels %zu, whitelist "
+			       "entries %zu, rules %zu, code overrides %zu)\n",
+			       c->output,
+			       json_array_size(json_object_get(j, "channels")),
+			       json_array_size(json_object_get(j, "whitelist")),
+			       json_array_size(json_object_get(j, "rules")),
+			       json_array_size(
+				       json_object_get(j, "code_overrides")));
+	}
+	free(text);
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_import(struct ctl *c, int argc, char **argv)
+{
+	json_t *doc, *j = NULL;
+	json_error_t je;
+	char *text;
+	size_t len;
+	int rc;
+
+	(void)argc;
+	if ((rc = read_file(c, argv[0], &text, &len)))
+		return rc;
+	/* say where a hand-edited document is broken before sending it */
+	doc = json_loadb(text, len, 0, &je);
+	if (!json_is_object(doc)) {
+		if (doc)
+			err_msg(c, "%s: not a policy document (a JSON object)",
+				argv[0]);
+		else
+			err_msg(c, "%s: line %d column %d: %s", argv[0],
+				je.line, je.column, je.text);
+		json_decref(doc);
+		free(text);
+		return EXIT_FAIL;
+	}
+	json_decref(doc);
+	rc = call(c, "PUT",
+		  c->dry_run ? "/admin/v1/policy?dry_run=1" :
+			       "/admin/v1/policy",
+		  text, len, &j);
+	free(text);
+	if (rc)
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		pr_ctl_print_import(stdout, j);
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_overdue(struct ctl *c, int argc, char **argv)
+{
+	static const char *const head[] = { "ID",	"PAYMENT", "CHANNEL",
+					    "AMOUNT",	"REASON",  "AGE",
+					    "ATTEMPTS", "BUYER" };
+	struct pr_ctl_table t;
+	json_t *j, *r;
+	size_t i;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = call(c, "GET", "/admin/v1/refunds/overdue", NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	if (pr_ctl_table_init(&t, 8, head) < 0)
+		goto oom;
+	json_array_foreach(json_object_get(j, "refunds"), i, r) {
+		char amount[64], age[32], attempts[32];
+		const char *row[8];
+
+		snprintf(amount, sizeof(amount), "%lld %s", jint(r, "amount"),
+			 jstr(r, "currency"));
+		pr_ctl_duration(jint(r, "age_seconds"), age, sizeof(age));
+		snprintf(attempts, sizeof(attempts), "%lld",
+			 jint(r, "attempts"));
+		row[0] = jstr(r, "id");
+		row[1] = jstr(r, "payment_id");
+		row[2] = jstr(r, "channel");
+		row[3] = amount;
+		row[4] = jstr(r, "reason");
+		row[5] = age;
+		row[6] = attempts;
+		row[7] = json_is_string(json_object_get(r, "buyer_id")) ?
+				 jstr(r, "buyer_id") :
+				 NULL;
+		if (pr_ctl_table_add(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			goto oom;
+		}
+	}
+	if (t.nrows > 1)
+		pr_ctl_table_print(&t, stdout);
+	else
+		printf("no overdue refunds\n");
+	pr_ctl_table_clear(&t);
+	json_decref(j);
+	return 0;
+oom:
+	json_decref(j);
+	err_msg(c, "out of memory");
+	return EXIT_FAIL;
+}
+
+static int cmd_refund_resend(struct ctl *c, int argc, char **argv)
+{
+	char path[512];
+	json_t *j;
+	int rc;
+
+	(void)argc;
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/refunds/",
+			    argv[0], "/resend")))
+		return rc;
+	if ((rc = call(c, "POST", path, NULL, 0, &j)))
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("refund %s re-sent: %s\n", argv[0], jstr(j, "status"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_refund_resolve(struct ctl *c, int argc, char **argv)
+{
+	char path[512];
+	json_t *body, *j = NULL;
+	char *text = NULL;
+	int rc;
+
+	(void)argc;
+	if (!c->outcome || !c->note) {
+		err_msg(c, "--outcome and --note are required "
+			   "(payroutectl refund resolve --help)");
+		return EXIT_USAGE;
+	}
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/refunds/",
+			    argv[0], "/resolve")))
+		return rc;
+	body = json_pack("{s:s,s:s}", "outcome", c->outcome, "note", c->note);
+	if (body && c->withdrawal)
+		json_object_set_new(body, "withdrawal_id",
+				    json_string(c->withdrawal));
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text) {
+		err_msg(c, "out of memory (or --outcome/--note not UTF-8)");
+		return EXIT_FAIL;
+	}
+	rc = call(c, "POST", path, text, strlen(text), &j);
+	free(text);
+	if (rc)
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("refund %s %s (%s)\n", argv[0], jstr(j, "status"),
+		       c->outcome);
+	json_decref(j);
+	return 0;
+}
+
+static const struct cmd cmds[] = {
+	{ "status", "",
+	  "The daemon's version, generation, uptime, store pool "
+	  "and counts (GET /admin/v1/status).",
+	  0, 0, 0, cmd_status },
+	{ "drivers", "",
+	  "The drivers the current generation has loaded "
+	  "(GET /admin/v1/drivers).",
+	  0, 0, 0, cmd_drivers },
+	{ "reload", "",
+	  "Reload as SIGHUP does and wait for the outcome: the "
+	  "new generation, or why no changes were applied "
+	  "(POST /admin/v1/reload).",
+	  0, 0, 0, cmd_reload },
+	{ "channels", "", "The channels as a table (GET /admin/v1/channels).",
+	  0, 0, 0, cmd_channels },
+	{ "channel show", "CODE",
+	  "One channel as JSON, secrets masked "
+	  "(GET /admin/v1/channels/CODE).",
+	  0, 1, 1, cmd_channel_show },
+	{ "channel enable", "CODE",
+	  "Put a channel online; audited, in effect "
+	  "on every instance (POST /admin/v1/channels/CODE/status).",
+	  0, 1, 1, cmd_channel_enable },
+	{ "channel disable", "CODE",
+	  "Take a channel offline; audited, in "
+	  "effect on every instance.",
+	  0, 1, 1, cmd_channel_disable },
+	{ "explain", "[-f FILE | -] [KEY=VALUE | KEY:=JSON]...",
+	  "The routing decision for a payment, without paying: the chosen "
+	  "channel and every candidate with what dropped it and its score "
+	  "parts (POST /admin/v1/route/explain). The body comes from FILE, "
+	  "from standard input (-), from KEY=VALUE arguments (amount and "
+	  "expire_seconds are integers; KEY:=JSON for any value), or from a "
+	  "file completed by arguments.",
+	  OPT_FILE, 0, -1, cmd_explain },
+	{ "export", "[-o FILE]",
+	  "The whole routing policy as one JSON "
+	  "document (GET /admin/v1/policy): channels (secrets masked), "
+	  "whitelist, rules, code overrides; to standard output or, written "
+	  "atomically with mode 0600, to FILE.",
+	  OPT_OUTPUT, 0, 0, cmd_export },
+	{ "import", "FILE [--dry-run]",
+	  "Replace the whole routing policy by "
+	  "a document (PUT /admin/v1/policy): checked as a whole, written in "
+	  "one transaction, audited, in effect on every instance when it "
+	  "answers. What the store holds and FILE lacks is REMOVED. A masked "
+	  "secret keeps the stored value. --dry-run checks it and prints "
+	  "what would change, writing nothing. FILE - reads standard input.",
+	  OPT_DRY_RUN, 1, 1, cmd_import },
+	{ "overdue", "",
+	  "The refund overdue queue "
+	  "(GET /admin/v1/refunds/overdue).",
+	  0, 0, 0, cmd_overdue },
+	{ "refund resend", "ID",
+	  "Send an overdue refund again, where its "
+	  "channel allows it (POST /admin/v1/refunds/ID/resend).",
+	  0, 1, 1, cmd_refund_resend },
+	{ "refund resolve",
+	  "ID --outcome OUTCOME --note TEXT [--withdrawal ID]",
+	  "Resolve an overdue refund by hand; OUTCOME is buyer_contacted, "
+	  "refunded_offline, refunded_by_transfer or cancelled, the note says "
+	  "what was done (POST /admin/v1/refunds/ID/resolve).",
+	  OPT_OUTCOME | OPT_WITHDRAWAL, 1, 1, cmd_refund_resolve },
+};
+
+#define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+/* --------------------------------------------------------------- usage */
+
+static const char global_help[] =
+	"Options (before or after the command):\n"
+	"  -u, --url URL          the admin API (default $PAYROUTE_ADMIN_URL,\n"
+	"                         else " DEFAULT_URL ")\n"
+	"  -t, --token TOKEN      the admin token (ps shows it: prefer -T or\n"
+	"                         the environment)\n"
+	"  -T, --token-file FILE  read the token from FILE (default:\n"
+	"                         $PAYROUTE_ADMIN_TOKEN)\n"
+	"  -a, --actor NAME       who, for the audit log (default: the login "
+	"name)\n"
+	"  -n, --note TEXT        why, for the audit log\n"
+	"  -j, --json             print the answer as JSON\n"
+	"      --timeout SECONDS  give up after this long (default 60)\n"
+	"  -h, --help             help (payroutectl COMMAND --help)\n"
+	"  -V, --version          print the version\n";
+
+static void usage_all(FILE *f)
+{
+	fprintf(f, "usage: payroutectl [OPTIONS] COMMAND [ARGS]\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < N_CMDS; i++)
+		fprintf(f, "  %s%s%s\n", cmds[i].name,
+			cmds[i].args[0] ? " " : "", cmds[i].args);
+	fprintf(f,
+		"\n%s\nExit status: 0 success, 1 the request failed, 2 a "
+		"usage error.\nSee payroutectl(1).\n",
+		global_help);
+}
+
+static void usage_cmd(FILE *f, const struct cmd *c)
+{
+	fprintf(f, "usage: payroutectl [OPTIONS] %s%s%s\n\n", c->name,
+		c->args[0] ? " " : "", c->args);
+	/* the help text, wrapped at 76 columns */
+	{
+		const char *p = c->help;
+		size_t col = 0;
+
+		while (*p) {
+			size_t w = strcspn(p, " ");
+
+			if (col && col + 1 + w > 76) {
+				fputc('\n', f);
+				col = 0;
+			} else if (col) {
+				fputc(' ', f);
+				col++;
+			}
+			fwrite(p, 1, w, f);
+			col += w;
+			p += w;
+			while (*p == ' ')
+				p++;
+		}
+		fputc('\n', f);
+	}
+	if (c->opts & OPT_FILE)
+		fprintf(f, "\n  -f, --file FILE        the payment body (JSON; "
+			   "- for standard input)\n");
+	if (c->opts & OPT_OUTPUT)
+		fprintf(f, "\n  -o, --output FILE      write the document to "
+			   "FILE instead of standard output\n");
+	if (c->opts & OPT_DRY_RUN)
+		fprintf(f, "\n      --dry-run          check and print what "
+			   "would change; write nothing\n");
+	if (c->opts & OPT_OUTCOME)
+		fprintf(f, "\n      --outcome OUTCOME  buyer_contacted, "
+			   "refunded_offline,\n"
+			   "                         refunded_by_transfer or "
+			   "cancelled\n"
+			   "  -n, --note TEXT        what was done (required; "
+			   "also the audit note)\n"
+			   "      --withdrawal ID    the withdrawal that paid "
+			   "the buyer, if any\n");
+	fprintf(f, "\n%s", global_help);
+}
+
+/* The command named by the first one or two words, or NULL; *words is
+ * how many words it took. */
+static const struct cmd *find_cmd(int argc, char **argv, int *words)
+{
+	char two[128];
+
+	if (argc < 1)
+		return NULL;
+	if (argc >= 2) {
+		snprintf(two, sizeof(two), "%s %s", argv[0], argv[1]);
+		for (size_t i = 0; i < N_CMDS; i++) {
+			if (strcmp(cmds[i].name, two) == 0) {
+				*words = 2;
+				return &cmds[i];
+			}
+		}
+	}
+	for (size_t i = 0; i < N_CMDS; i++) {
+		if (strcmp(cmds[i].name, argv[0]) == 0) {
+			*words = 1;
+			return &cmds[i];
+		}
+	}
+	return NULL;
+}
+
+/* 1 when word starts some two-word command ("channel", "refund"). */
+static int is_group(const char *word)
+{
+	size_t n = strlen(word);
+
+	for (size_t i = 0; i < N_CMDS; i++) {
+		if (strncmp(cmds[i].name, word, n) == 0 &&
+		    cmds[i].name[n] == ' ')
+			return 1;
+	}
+	return 0;
+}
+
+static const char *opt_name(unsigned bit)
+{
+	switch (bit) {
+	case OPT_OUTPUT:
+		return "--output";
+	case OPT_DRY_RUN:
+		return "--dry-run";
+	case OPT_FILE:
+		return "--file";
+	case OPT_OUTCOME:
+		return "--outcome";
+	default:
+		return "--withdrawal";
+	}
+}
+
+/* Answers a command line whose words name no command: the commands of a
+ * group ("channel --help"), or a usage error. */
+static int no_cmd(struct ctl *c, int argc, char **argv)
+{
+	const char *next = argc > 1 ? argv[1] : NULL;
+	size_t n = strlen(argv[0]);
+
+	snprintf(c->what, sizeof(c->what), "%s", argv[0]);
+	if (!is_group(argv[0])) {
+		err_msg(c, "unknown command (payroutectl --help lists them)");
+		return EXIT_USAGE;
+	}
+	if (next && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0)) {
+		printf("usage:\n");
+		for (size_t i = 0; i < N_CMDS; i++) {
+			if (strncmp(cmds[i].name, argv[0], n) == 0 &&
+			    cmds[i].name[n] == ' ')
+				printf("  payroutectl %s%s%s\n", cmds[i].name,
+				       cmds[i].args[0] ? " " : "",
+				       cmds[i].args);
+		}
+		printf("\npayroutectl %s COMMAND --help says more.\n", argv[0]);
+		return 0;
+	}
+	if (next && next[0] != '-')
+		err_msg(c, "%s: unknown command (payroutectl %s --help)", next,
+			argv[0]);
+	else
+		err_msg(c, "which one? (payroutectl %s --help)", argv[0]);
+	return EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------ settings */
+
+/* Handles one option of either parse; bad is the argument getopt
+ * stopped at (for ? and :). Returns 0, or EXIT_USAGE after reporting. */
+static int take_opt(struct ctl *c, int o, const char *arg, const char *bad,
+		    int *help)
+{
+	char *end;
+
+	switch (o) {
+	case 'u':
+		c->url_opt = arg;
+		break;
+	case 't':
+		c->token_opt = arg;
+		break;
+	case 'T':
+		c->token_file = arg;
+		break;
+	case 'a':
+		snprintf(c->actor, sizeof(c->actor), "%s", arg);
+		if (strlen(arg) >= sizeof(c->actor)) {
+			err_msg(c, "--actor: at most 64 characters");
+			return EXIT_USAGE;
+		}
+		break;
+	case 'n':
+		c->note = arg;
+		break;
+	case 'j':
+		c->json = 1;
+		break;
+	case LONG_TIMEOUT:
+		c->timeout_s = strtol(arg, &end, 10);
+		if (!*arg || *end || c->timeout_s < 1 || c->timeout_s > 3600) {
+			err_msg(c, "--timeout: 1 to 3600 seconds");
+			return EXIT_USAGE;
+		}
+		break;
+	case 'h':
+		*help = 1;
+		break;
+	case 'o':
+		c->output = arg;
+		c->seen |= OPT_OUTPUT;
+		break;
+	case 'f':
+		c->file = arg;
+		c->seen |= OPT_FILE;
+		break;
+	case LONG_DRY_RUN:
+		c->dry_run = 1;
+		c->seen |= OPT_DRY_RUN;
+		break;
+	case LONG_OUTCOME:
+		c->outcome = arg;
+		c->seen |= OPT_OUTCOME;
+		break;
+	case LONG_WITHDRAWAL:
+		c->withdrawal = arg;
+		c->seen |= OPT_WITHDRAWAL;
+		break;
+	case ':':
+		err_msg(c, "%s needs a value", bad);
+		return EXIT_USAGE;
+	default:
+		err_msg(c, "unknown option %s", bad);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* 1 when s is printable ASCII only (no CR/LF that would end a header). */
+static int printable(const char *s)
+{
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+/* The URL, token and actor from the options, the environment and the
+ * login. Returns 0, or EXIT_USAGE after reporting. */
+static int settle(struct ctl *c)
+{
+	const char *url = c->url_opt ? c->url_opt :
+				       getenv("PAYROUTE_ADMIN_URL");
+	const char *tok = c->token_opt;
+	size_t n;
+
+	if (!url || !*url)
+		url = DEFAULT_URL;
+	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+		err_msg(c, "--url %s: an http:// or https:// URL", url);
+		return EXIT_USAGE;
+	}
+	n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	if (n >= sizeof(c->url)) {
+		err_msg(c, "--url: too long");
+		return EXIT_USAGE;
+	}
+	memcpy(c->url, url, n);
+	c->url[n] = '\0';
+	if (!tok && c->token_file) {
+		char *buf = NULL;
+		size_t len;
+
+		if (read_file(c, c->token_file, &buf, &len))
+			return EXIT_USAGE;
+		buf[strcspn(buf, "\r\n")] = '\0';
+		c->token = buf;
+	} else {
+		if (!tok)
+			tok = getenv("PAYROUTE_ADMIN_TOKEN");
+		if (tok && !(c->token = strdup(tok))) {
+			err_msg(c, "out of memory");
+			return EXIT_FAIL;
+		}
+	}
+	if (!c->token || !c->token[0]) {
+		err_msg(c, "no admin token: --token-file FILE, --token TOKEN "
+			   "or PAYROUTE_ADMIN_TOKEN (contrib/dev.sh up writes "
+			   "it to .dev/env)");
+		return EXIT_USAGE;
+	}
+	if (!printable(c->token)) {
+		err_msg(c, "the admin token has characters a header cannot "
+			   "carry");
+		return EXIT_USAGE;
+	}
+	if (!c->actor[0]) {
+		struct passwd *pw = getpwuid(geteuid());
+		const char *login = getenv("LOGNAME");
+
+		if (!login || !*login)
+			login = pw ? pw->pw_name : "payroutectl";
+		snprintf(c->actor, sizeof(c->actor), "%s", login);
+	}
+	if (!printable(c->actor) || !c->actor[0]) {
+		err_msg(c, "--actor: 1 to 64 printable ASCII characters");
+		return EXIT_USAGE;
+	}
+	if (c->note && strpbrk(c->note, "\r\n")) {
+		err_msg(c, "--note: one line");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+/* What getopt stopped at, for take_opt's message: "-x" for an unknown
+ * short option, else the argument itself ("--bogus", "-o"). */
+static const char *bad_arg(char **argv, int o, char *buf, size_t len)
+{
+	if (o == '?' && optopt > 0 && optopt < 128) {
+		snprintf(buf, len, "-%c", optopt);
+		return buf;
+	}
+	return optind > 0 ? argv[optind - 1] : "?";
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c;
+	const struct cmd *cmd;
+	int help = 0, words = 0, o, rc, sub_argc, npos;
+	char **sub_argv, **pos, bad[8];
+
+	memset(&c, 0, sizeof(c));
+	c.timeout_s = DEFAULT_TIMEOUT_S;
+	/* the options before the command; the messages are ours */
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "+:" SHORT_OPTS, long_opts,
+				NULL)) != -1) {
+		if (o == 'V') {
+			printf("payroutectl %s\n", PR_VERSION);
+			return 0;
+		}
+		if ((rc = take_opt(&c, o, optarg,
+				   bad_arg(argv, o, bad, sizeof(bad)),
+				   &help))) {
+			fprintf(stderr, "(payroutectl --help)\n");
+			return rc;
+		}
+	}
+	if (optind >= argc) {
+		usage_all(help ? stdout : stderr);
+		return help ? 0 : EXIT_USAGE;
+	}
+	if (strcmp(argv[optind], "help") == 0) {
+		cmd = find_cmd(argc - optind - 1, argv + optind + 1, &words);
+		if (cmd)
+			usage_cmd(stdout, cmd);
+		else
+			usage_all(stdout);
+		return 0;
+	}
+	cmd = find_cmd(argc - optind, argv + optind, &words);
+	if (!cmd)
+		return no_cmd(&c, argc - optind, argv + optind);
+	/* the command's own arguments and options, in any order */
+	sub_argc = argc - optind - (words - 1);
+	sub_argv = argv + optind + (words - 1);
+	optind = 0; /* GNU: start again */
+	snprintf(c.what, sizeof(c.what), "%s", cmd->name);
+	while ((o = getopt_long(sub_argc, sub_argv, ":" SHORT_OPTS, long_opts,
+				NULL)) != -1) {
+		if (o == 'V') {
+			printf("payroutectl %s\n", PR_VERSION);
+			return 0;
+		}
+		if ((rc = take_opt(&c, o, optarg,
+				   bad_arg(sub_argv, o, bad, sizeof(bad)),
+				   &help))) {
+			fprintf(stderr, "(payroutectl %s --help)\n", cmd->name);
+			return rc;
+		}
+	}
+	if (help) {
+		usage_cmd(stdout, cmd);
+		return 0;
+	}
+	pos = sub_argv + optind;
+	npos = sub_argc - optind;
+	for (int i = 0; i < npos; i++) {
+		size_t n = strlen(c.what);
+
+		snprintf(c.what + n, sizeof(c.what) - n, " %s", pos[i]);
+	}
+	for (unsigned bit = 1; bit <= OPT_WITHDRAWAL; bit <<= 1) {
+		if ((c.seen & bit) && !(cmd->opts & bit)) {
+			err_msg(&c,
+				"%s is not an option of %s "
+				"(payroutectl %s --help)",
+				opt_name(bit), cmd->name, cmd->name);
+			return EXIT_USAGE;
+		}
+	}
+	if (npos < cmd->min_args ||
+	    (cmd->max_args >= 0 && npos > cmd->max_args)) {
+		err_msg(&c, "%s (usage: payroutectl %s%s%s)",
+			npos < cmd->min_args ? "missing argument" :
+					       "too many arguments",
+			cmd->name, cmd->args[0] ? " " : "", cmd->args);
+		return EXIT_USAGE;
+	}
+	if ((rc = settle(&c)))
+		goto out;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    !(c.curl = curl_easy_init())) {
+		err_msg(&c, "cannot start libcurl");
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	rc = cmd->run(&c, npos, pos);
+	if (fflush(stdout) != 0 && !rc) {
+		err_msg(&c, "standard output: %s", strerror(errno));
+		rc = EXIT_FAIL;
+	}
+	curl_easy_cleanup(c.curl);
+	curl_global_cleanup();
+out:
+	if (c.token) {
+		explicit_bzero(c.token, strlen(c.token));
+		free(c.token);
+	}
+	return rc;
+}

@@ -1,0 +1,581 @@
+#!/usr/bin/env bash
+# t_ctl.sh - payroutectl(1) against two real payrouted instances on one
+# PostgreSQL, and the whole-policy export/import behind it
+# (GET/PUT /admin/v1/policy).
+#
+# Usage errors exit 2 without contacting anything; --help works for every
+# command. Every command runs against instance a: status, drivers, reload,
+# channels, channel show/enable/disable (audited with --actor or the login
+# name, seen by b through NOTIFY), explain (key=value, a file, standard
+# input; the chosen channel and the candidates' table), export (-o FILE:
+# mode 0600, secrets masked, cards by hint), import. Server errors exit 1
+# as "payroutectl: WHAT: STATUS CODE: MESSAGE". An export imported back is
+# a no-op (the dry run says nothing would change, nothing is written);
+# masked secrets survive a round trip (in the store, and a WeChat payment
+# and refund still work after it); an import with one bad channel writes
+# nothing and names the field; an import removes what the document lacks
+# (channel, its whitelist entry and override) and adds what it has; b
+# picks every import up through NOTIFY. The overdue queue: overdue lists
+# it, refund resend and refund resolve act on it (audited).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pay.sh"
+
+require_pg
+for t in jq curl openssl python3 stat; do
+	command -v $t >/dev/null || skip "$t is not installed"
+done
+CTL=$top_builddir/payroutectl
+[ -x "$CTL" ] || fail "$CTL is not built"
+pg_start
+sim_start
+
+# ---- two instances; the lib's variables describe one (t_notify.sh)
+declare -A I_ADMIN I_TOKEN I_LOG I_PID I_DIRS I_MPORT
+save_instance() {
+	I_ADMIN[$I_NAME]=$ADMIN_PORT
+	I_TOKEN[$I_NAME]=$TOKEN
+	I_LOG[$I_NAME]=$LOG_FILE
+	I_PID[$I_NAME]=$DAEMON_PID
+	I_DIRS[$I_NAME]=$I_DIR
+	I_MPORT[$I_NAME]=$MERCHANT_PORT
+}
+use() {
+	I_NAME=$1
+	ADMIN_PORT=${I_ADMIN[$1]}
+	TOKEN=${I_TOKEN[$1]}
+	LOG_FILE=${I_LOG[$1]}
+	DAEMON_PID=${I_PID[$1]}
+	I_DIR=${I_DIRS[$1]}
+	MERCHANT_PORT=${I_MPORT[$1]}
+}
+
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$TEST_DIR/secret.key"
+for n in a b; do
+	new_instance "$n"
+	install_drivers "$DRIVER_DIR" good alipay wechat bank
+	SERVER_EXTRA=", \"instance\": \"inst-$n\""
+	TOP_EXTRA=',
+	"secrets": { "key_file": "'"$TEST_DIR/secret.key"'" },
+	"http_client": { "timeout_ms": 1000, "connect_timeout_ms": 500 },
+	"completion": { "schedule": "1s", "interval_ms": 200, "batch": 8 },
+	"notify": { "schedule": "1s", "interval_ms": 200 }'
+	write_conf
+	daemon_start
+	save_instance
+done
+for n in a b; do
+	use "$n"
+	wait_ready
+done
+use a
+pass "instances a and b on one database"
+
+# ctl ARGS...: payroutectl against the current instance (URL and token
+# from the environment, as .dev/env gives them); sets RC, OUT, ERR.
+ctl() {
+	OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT \
+		PAYROUTE_ADMIN_TOKEN=$TOKEN timeout 120 "$CTL" "$@" \
+		2>"$TEST_DIR/ctl.err" </dev/null)
+	RC=$?
+	ERR=$(cat "$TEST_DIR/ctl.err")
+}
+# ctl_in FILE ARGS...: the same with standard input from FILE.
+ctl_in() {
+	local in=$1
+
+	shift
+	OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT \
+		PAYROUTE_ADMIN_TOKEN=$TOKEN timeout 120 "$CTL" "$@" \
+		2>"$TEST_DIR/ctl.err" <"$in")
+	RC=$?
+	ERR=$(cat "$TEST_DIR/ctl.err")
+}
+ok() { # WHAT: exit status 0
+	[ "$RC" = 0 ] || fail "$1: payroutectl exited $RC: $ERR"
+}
+rc_is() { # N WHAT
+	[ "$RC" = "$1" ] ||
+		fail "$2: payroutectl exited $RC, expected $1 (out: $OUT; err: $ERR)"
+}
+has() { # TEXT WHAT: stdout holds TEXT (fixed string)
+	printf '%s\n' "$OUT" | grep -Fq -- "$1" ||
+		fail "$2: the output lacks '$1':
+$OUT"
+}
+err_has() { # TEXT WHAT
+	printf '%s\n' "$ERR" | grep -Fq -- "$1" ||
+		fail "$2: standard error lacks '$1': $ERR"
+}
+audit_rows() { pq -c "SELECT count(*) FROM audit_log"; }
+# policy_now FILE: the stored policy as GET /admin/v1/policy gives it,
+# without exported_at, keys sorted.
+policy_now() {
+	admin_get /admin/v1/policy
+	expect_code 200 "GET /admin/v1/policy"
+	printf '%s' "$RESP_BODY" | jq -S 'del(.exported_at)' >"$1"
+}
+
+# ---------------------------------------------------------------- usage
+# Usage errors never reach a server: point it at a closed port.
+usage_err() { # WHAT NEEDLE ARGS...
+	local what=$1 needle=$2
+
+	shift 2
+	OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:1 PAYROUTE_ADMIN_TOKEN=x \
+		timeout 20 "$CTL" "$@" 2>"$TEST_DIR/ctl.err" </dev/null)
+	RC=$?
+	ERR=$(cat "$TEST_DIR/ctl.err")
+	rc_is 2 "usage: $what"
+	err_has "$needle" "usage: $what"
+}
+usage_err "no command" "usage: payroutectl"
+usage_err "an unknown command" "payroutectl: frobnicate: unknown command" frobnicate
+usage_err "channel alone" "payroutectl: channel: which one?" channel
+usage_err "an unknown subcommand" "payroutectl: channel: frob: unknown command" channel frob x
+usage_err "channel show without CODE" "payroutectl: channel show: missing argument" channel show
+usage_err "channel show with two codes" "too many arguments" channel show a b
+usage_err "an option of another command" "--dry-run is not an option of status" status --dry-run
+usage_err "import without FILE" "payroutectl: import: missing argument" import
+usage_err "an unknown option" "payroutectl: unknown option --bogus" --bogus status
+usage_err "an unknown option after the command" "payroutectl: status: unknown option --bogus" status --bogus
+usage_err "an option without its value" "payroutectl: export: -o needs a value" export -o
+usage_err "a bad --timeout" "--timeout: 1 to 3600 seconds" --timeout 0 status
+usage_err "explain without a payment" "no payment" explain
+usage_err "explain amount=abc" "amount is an integer" explain amount=abc currency=CNY
+usage_err "explain with a bad argument" "expected KEY=VALUE" explain amount
+usage_err "resolve without --outcome" "--outcome and --note are required" refund resolve R1 --note x
+OUT=$(env -u PAYROUTE_ADMIN_TOKEN PAYROUTE_ADMIN_URL=http://127.0.0.1:1 \
+	timeout 20 "$CTL" status 2>"$TEST_DIR/ctl.err")
+RC=$?
+ERR=$(cat "$TEST_DIR/ctl.err")
+rc_is 2 "usage: no token"
+err_has "payroutectl: status: no admin token" "usage: no token"
+pass "usage errors exit 2 and say what is wrong, without contacting the server"
+
+for cmd in status drivers reload channels "channel show" "channel enable" \
+	"channel disable" explain export import overdue "refund resend" \
+	"refund resolve"; do
+	# shellcheck disable=SC2086 # two-word commands
+	OUT=$(timeout 20 "$CTL" $cmd --help 2>&1)
+	RC=$?
+	rc_is 0 "$cmd --help"
+	has "usage: payroutectl [OPTIONS] $cmd" "$cmd --help"
+done
+OUT=$(timeout 20 "$CTL" channel --help 2>&1)
+RC=$?
+rc_is 0 "channel --help"
+has "payroutectl channel disable CODE" "channel --help"
+OUT=$(timeout 20 "$CTL" --help 2>&1)
+has "refund resolve ID" "--help"
+OUT=$(timeout 20 "$CTL" -V 2>&1)
+printf '%s' "$OUT" | grep -Eq '^payroutectl [0-9]+\.[0-9]+' || fail "-V: $OUT"
+pass "--help for every command (exit 0), -V: $OUT"
+
+# ----------------------------------------------- connection and token
+OUT=$(timeout 20 "$CTL" --url http://127.0.0.1:1 --token x status 2>"$TEST_DIR/ctl.err")
+RC=$?
+ERR=$(cat "$TEST_DIR/ctl.err")
+rc_is 1 "status against a closed port"
+err_has "payroutectl: status: GET http://127.0.0.1:1/admin/v1/status:" "closed port"
+OUT=$(timeout 20 "$CTL" --url "http://127.0.0.1:$ADMIN_PORT" --token wrong status 2>"$TEST_DIR/ctl.err")
+RC=$?
+ERR=$(cat "$TEST_DIR/ctl.err")
+rc_is 1 "a wrong token"
+[ "$ERR" = "payroutectl: status: 401 unauthorized: a valid admin bearer token is required" ] ||
+	fail "a wrong token: $ERR"
+printf '%s\n' "$TOKEN" >"$TEST_DIR/token"
+OUT=$(env -u PAYROUTE_ADMIN_TOKEN timeout 20 "$CTL" --url "http://127.0.0.1:$ADMIN_PORT/" \
+	--token-file "$TEST_DIR/token" status 2>"$TEST_DIR/ctl.err")
+RC=$?
+ERR=$(cat "$TEST_DIR/ctl.err")
+ok "--token-file"
+has "store       ready" "status with --token-file"
+pass "unreachable server: exit 1 naming the URL; a wrong token: 401 exit 1; --token-file and --url work"
+
+# ---------------------------------------------------------- read commands
+ctl status
+ok status
+has "generation  " status
+has "store       ready" status
+ctl --json status
+ok "status --json"
+[ "$(printf '%s' "$OUT" | jq -r .store.ready)" = true ] || fail "status --json: $OUT"
+ctl drivers
+ok drivers
+for d in NAME testgood alipay wechat bank; do has "$d" drivers; done
+pass "status and drivers"
+
+# ---- a catalogue through the admin API (a's)
+add_channel "$(jq -cn '{code: "t_one", driver: "testgood", institution: "One Bank",
+	status: "online", business_types: ["pay"], methods: ["alipay"],
+	environments: ["h5"], currencies: ["CNY"], fee: {rate_bps: 30}, weight: 100,
+	driver_config: {endpoint: "http://127.0.0.1:9", api_key: "s3cr3t-one",
+	                nested: {private_key_pem: "PEM-ONE", mode: "test"}}}')"
+add_channel "$(jq -cn '{code: "t_two", driver: "testgood", institution: "Two Bank",
+	status: "online", business_types: ["pay"], methods: ["alipay"],
+	environments: ["h5"], currencies: ["CNY"], fee: {rate_bps: 60}, weight: 100,
+	driver_config: {endpoint: "http://127.0.0.1:9", api_key: "s3cr3t-two"}}')"
+add_channel "$(chan wx_native wechat wechat_pay native_qr 100 |
+	jq -c '.refund_timeout = "3s" | .refund_resend = true | .refund_window_days = 365')"
+admin_post /admin/v1/whitelist -H 'Content-Type: application/json' \
+	--data-binary '{"kind": "card_no", "value": "6222020000001234", "channel": "t_one", "note": "vip card"}'
+expect_code 201 "card whitelist entry"
+admin_post /admin/v1/whitelist -H 'Content-Type: application/json' \
+	--data-binary '{"kind": "buyer_id", "value": "buyer-two", "channel": "t_two"}'
+expect_code 201 "buyer whitelist entry"
+http PUT "http://127.0.0.1:$ADMIN_PORT/admin/v1/routing/rules" -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: application/json' \
+	--data-binary '{"rules": [{"name": "cheap first", "scoring": {"fee": 1}}]}'
+expect_code 200 "rules"
+http PUT "http://127.0.0.1:$ADMIN_PORT/admin/v1/codes/overrides" -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: application/json' \
+	--data-binary '{"channel": "t_two", "op": "pay", "code": "TWO_LIMIT", "unified": "LIMIT_EXCEEDED",
+	                "effect": "failed", "retryable": true, "category": "limit",
+	                "message_en": "over the limit", "message_zh": "超限"}'
+expect_code 200 "override"
+pass "catalogue: t_one, t_two, wx_native; a card and a buyer entry; a rule; an override"
+
+ctl channels
+ok channels
+has "CODE" channels
+printf '%s\n' "$OUT" | grep -Eq '^t_one +testgood +online +pay +alipay +h5 +CNY +30 +100' ||
+	fail "channels: no aligned row for t_one:
+$OUT"
+has "wx_native" channels
+ctl channel show t_one
+ok "channel show"
+[ "$(printf '%s' "$OUT" | jq -r .driver_config.api_key)" = '********' ] ||
+	fail "channel show does not mask api_key: $OUT"
+printf '%s' "$OUT" | grep -q 's3cr3t\|PEM-ONE' && fail "channel show shows a secret: $OUT"
+pass "channels (a table) and channel show (JSON, secrets masked)"
+
+# ---- channel disable/enable, audited, seen by b
+current_generation
+g0=$GEN
+ctl --actor carol --note "maintenance ticket 7" channel disable t_one
+ok "channel disable"
+has "channel t_one offline (generation" "channel disable"
+[ "$(pq -c "SELECT status FROM channels WHERE code = 't_one'")" = offline ] ||
+	fail "t_one not offline in the store"
+[ "$(pq -c "SELECT actor || '|' || note FROM audit_log WHERE object_kind = 'channel' AND object_id = 't_one' AND action = 'status' ORDER BY id DESC LIMIT 1")" = "carol|maintenance ticket 7" ] ||
+	fail "channel disable is not audited with --actor and --note"
+use b
+for i in $(seq 100); do
+	admin_get /admin/v1/channels/t_one
+	[ "$(json .status)" = offline ] && break
+	sleep 0.1
+done
+[ "$(json .status)" = offline ] || fail "b does not see t_one offline 10s after a's disable: $RESP_BODY"
+use a
+OUT=$(LOGNAME=opsuser PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT \
+	PAYROUTE_ADMIN_TOKEN=$TOKEN timeout 60 "$CTL" channel enable t_one 2>"$TEST_DIR/ctl.err")
+RC=$?
+ERR=$(cat "$TEST_DIR/ctl.err")
+ok "channel enable"
+has "channel t_one online" "channel enable"
+[ "$(pq -c "SELECT actor FROM audit_log WHERE object_kind = 'channel' AND object_id = 't_one' AND action = 'status' ORDER BY id DESC LIMIT 1")" = opsuser ] ||
+	fail "channel enable: the actor is not the login name"
+ctl channel disable nosuch
+rc_is 1 "channel disable nosuch"
+[ "$ERR" = "payroutectl: channel disable nosuch: 404 not_found: no channel named nosuch" ] ||
+	fail "channel disable nosuch: $ERR"
+pass "channel disable/enable: audited (--actor, --note, login name), b follows; 404 exits 1: $ERR"
+
+ctl reload
+ok reload
+has "reload: generation " reload
+g1=$(printf '%s' "$OUT" | sed -n 's/^reload: generation \([0-9]*\) active$/\1/p')
+[ -n "$g1" ] && [ "$g1" -gt "$g0" ] || fail "reload: '$OUT' (generation before: $g0)"
+pass "reload: $OUT"
+
+# ------------------------------------------------------------------ explain
+ctl explain amount=10000 currency=CNY method=alipay environment=h5
+ok "explain key=value"
+has "chosen: t_one" "explain key=value"
+printf '%s\n' "$OUT" | grep -Eq '^CHANNEL +ELIGIBLE +DROPPED_BY +FEE +SCORE +WEIGHT +FEE_SCORE +SUCCESS$' ||
+	fail "explain: no candidates' header:
+$OUT"
+printf '%s\n' "$OUT" | grep -Eq '^t_one +yes +- +30 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.-]+' ||
+	fail "explain: no row for t_one with its score parts:
+$OUT"
+printf '%s\n' "$OUT" | grep -Eq '^wx_native +no +method ' ||
+	fail "explain: wx_native should be dropped by method:
+$OUT"
+has "rule: " "explain (the rule that applied)"
+printf '{"amount": 10000, "currency": "USD", "method": "alipay", "environment": "h5"}' >"$TEST_DIR/pay.json"
+ctl explain -f "$TEST_DIR/pay.json"
+ok "explain -f"
+has "chosen: none" "explain -f USD"
+printf '%s\n' "$OUT" | grep -Eq '^t_one +no +currency ' || fail "explain -f: t_one not dropped by currency:
+$OUT"
+ctl explain -f "$TEST_DIR/pay.json" currency=CNY buyer_id=buyer-two
+ok "explain -f with arguments"
+has "chosen: t_two" "explain: the buyer's whitelist entry"
+has "whitelist: entry" "explain: the whitelist entry"
+ctl_in "$TEST_DIR/pay.json" explain --json -
+ok "explain - --json"
+[ "$(printf '%s' "$OUT" | jq -r '.candidates[] | select(.channel == "t_two") | .dropped_by')" = currency ] ||
+	fail "explain --json from standard input: $OUT"
+ctl explain amount=100 method=alipay
+rc_is 1 "explain without a currency"
+err_has "payroutectl: explain amount=100 method=alipay: 400 invalid_field: currency" "explain without a currency"
+pass "explain: key=value, -f FILE (+ arguments), standard input, --json; a 400 exits 1"
+
+# ------------------------------------------------------------------ export
+ctl --note "baseline" export -o "$TEST_DIR/policy.json"
+ok "export -o"
+has "exported to $TEST_DIR/policy.json (channels 3, whitelist entries 2, rules 1, code overrides 1)" "export -o"
+[ "$(stat -c %a "$TEST_DIR/policy.json")" = 600 ] ||
+	fail "export -o: mode $(stat -c %a "$TEST_DIR/policy.json"), expected 600"
+P=$TEST_DIR/policy.json
+[ "$(jq -r .format "$P")" = payroute-policy/1 ] || fail "export: no format"
+grep -q 's3cr3t\|PEM-ONE' "$P" && fail "export shows a secret"
+[ "$(jq -r '.channels[] | select(.code == "t_one") | .driver_config.nested.private_key_pem' "$P")" = '********' ] ||
+	fail "export: the nested secret is not masked"
+[ "$(jq -r '.whitelist[] | select(.kind == "card_no") | .value_hint' "$P")" = 1234 ] ||
+	fail "export: the card entry has no value_hint"
+hmac=$(pq -c "SELECT value FROM whitelist WHERE kind = 'card_no'")
+grep -q "$hmac" "$P" && fail "export shows a card's HMAC"
+grep -q 6222020000001234 "$P" && fail "export shows a card number"
+[ "$(jq -r '.rules | length' "$P"):$(jq -r '.code_overrides[0].unified' "$P")" = 1:LIMIT_EXCEEDED ] ||
+	fail "export: rules or overrides missing"
+admin_get /admin/v1/channels
+[ "$(jq -cS .channels "$P")" = "$(printf '%s' "$RESP_BODY" | jq -cS .channels)" ] ||
+	fail "export: the channels differ from GET /admin/v1/channels"
+ctl export
+ok "export to standard output"
+[ "$(printf '%s' "$OUT" | jq -S 'del(.exported_at)')" = "$(jq -S 'del(.exported_at)' "$P")" ] ||
+	fail "export to standard output differs from export -o"
+pass "export: the whole policy, channels as GET /admin/v1/channels, secrets masked, cards by hint, mode 0600"
+
+# ---------------------------------------------- round trip: a no-op
+policy_now "$TEST_DIR/before.json"
+audit0=$(audit_rows)
+current_generation
+gen0=$GEN
+ctl import "$P" --dry-run
+ok "import --dry-run of the export"
+has "dry run: nothing would change" "round trip dry run"
+has "channels: 0 added, 0 changed, 0 removed, 3 unchanged" "round trip dry run"
+has "whitelist: 0 added, 0 changed, 0 removed, 2 unchanged" "round trip dry run"
+has "rules: unchanged (1 rule)" "round trip dry run"
+ctl import "$P"
+ok "import of the export"
+has "nothing to change: generation $gen0 active" "round trip import"
+[ "$(audit_rows)" = "$audit0" ] || fail "a no-op import wrote audit rows"
+current_generation
+[ "$GEN" = "$gen0" ] || fail "a no-op import made generation $GEN (was $gen0)"
+policy_now "$TEST_DIR/after.json"
+cmp -s "$TEST_DIR/before.json" "$TEST_DIR/after.json" || fail "a no-op import changed the policy"
+pass "export -> import is a no-op: the dry run says nothing would change, nothing written, generation $gen0 stays"
+
+# ---------------------------------------------- masked secrets survive
+jq '(.channels[] | select(.code == "t_one") | .weight) = 80' "$P" >"$TEST_DIR/w80.json"
+ctl --actor dave import "$TEST_DIR/w80.json"
+ok "import with t_one's weight changed"
+has "channel changed: t_one (weight)" "import weight"
+has "imported: generation" "import weight"
+[ "$(pq -c "SELECT weight || '|' || (driver_config->>'api_key') || '|' || (driver_config->'nested'->>'private_key_pem') FROM channels WHERE code = 't_one'")" = '80|s3cr3t-one|PEM-ONE' ] ||
+	fail "the masked secrets did not survive the import: $(pq -c "SELECT driver_config FROM channels WHERE code = 't_one'")"
+[ "$(pq -c "SELECT driver_config->>'apiv3_key' FROM channels WHERE code = 'wx_native'")" = "$APIV3" ] ||
+	fail "wx_native's apiv3_key did not survive"
+[ "$(pq -c "SELECT count(*) FROM audit_log WHERE actor = 'dave' AND object_kind = 'channel' AND object_id = 't_one' AND action = 'update' AND note = 'policy import'")" = 1 ] ||
+	fail "the channel change of the import is not audited per channel"
+[ "$(pq -c "SELECT after->'channels'->'changed'->0->>'code' FROM audit_log WHERE actor = 'dave' AND action = 'import' AND object_kind = 'policy'")" = t_one ] ||
+	fail "no 'import' audit row with the summary"
+pq -c "SELECT before::text || after::text FROM audit_log WHERE actor = 'dave'" | grep -q 's3cr3t\|PEM-ONE' &&
+	fail "the import's audit rows show a secret"
+pass "masked secrets survive an import (testgood and wechat configs); audited per entity and as one import row, masked"
+
+# ---------------------------------------------- one bad channel: nothing
+policy_now "$TEST_DIR/before.json"
+audit0=$(audit_rows)
+current_generation
+gen0=$GEN
+n_tone=$(jq '[.channels[].code] | index("t_one")' "$P")
+jq --argjson i "$n_tone" '.channels[$i].limits.txn_max = -5
+	| .channels |= map(select(.code != "t_two"))
+	| .whitelist |= map(select(.channel != "t_two"))
+	| .code_overrides = []
+	| .channels += [{code: "t_new", driver: "testgood", status: "offline"}]' \
+	"$P" >"$TEST_DIR/bad.json"
+ctl import "$TEST_DIR/bad.json"
+rc_is 1 "import with a bad channel"
+err_has "payroutectl: import $TEST_DIR/bad.json: 400 invalid_field: channels[$n_tone].limits.txn_max" "bad channel"
+ctl import "$TEST_DIR/bad.json" --dry-run
+rc_is 1 "dry run with a bad channel"
+err_has "channels[$n_tone].limits.txn_max" "bad channel, dry run"
+jq '.channels += [.channels[0] | .code = "t_copy"]' "$P" >"$TEST_DIR/copy.json"
+ctl import "$TEST_DIR/copy.json"
+rc_is 1 "import of a new channel with masked secrets"
+err_has "400 invalid_field: channels[3].driver_config." "masked secret in a new channel"
+err_has "stands for a stored secret" "masked secret in a new channel"
+jq '.whitelist += [{kind: "buyer_id", value: "x", channel: "nowhere"}]' "$P" >"$TEST_DIR/wl.json"
+ctl import "$TEST_DIR/wl.json"
+rc_is 1 "import of an entry naming no channel"
+err_has "400 invalid_field: whitelist[2].channel: no channel named nowhere in the document" "whitelist channel"
+jq 'del(.code_overrides)' "$P" >"$TEST_DIR/partial.json"
+ctl import "$TEST_DIR/partial.json"
+rc_is 1 "import without code_overrides"
+err_has "code_overrides: required" "partial document"
+printf '{"channels": [' >"$TEST_DIR/broken.json"
+ctl import "$TEST_DIR/broken.json"
+rc_is 1 "import of broken JSON"
+err_has "line 1" "broken JSON"
+[ "$(audit_rows)" = "$audit0" ] || fail "a refused import wrote audit rows"
+current_generation
+[ "$GEN" = "$gen0" ] || fail "a refused import made generation $GEN (was $gen0)"
+policy_now "$TEST_DIR/after.json"
+cmp -s "$TEST_DIR/before.json" "$TEST_DIR/after.json" ||
+	fail "a refused import changed the policy: $(diff "$TEST_DIR/before.json" "$TEST_DIR/after.json" | head -20)"
+pass "refused imports (a bad field, a masked secret in a new channel, a dangling entry, a partial or broken document) write nothing and name the field"
+
+# ---------------------------------------------- import removes and adds
+policy_now "$TEST_DIR/before.json"
+jq '.channels |= map(select(.code != "t_two"))
+	| .whitelist |= map(select(.channel != "t_two"))
+	| .whitelist += [{kind: "card_no", value: "6222020000009876", channel: "t_three", note: "new card"},
+	                 {kind: "seller_id", value: "seller-3", channel: "t_three"}]
+	| .code_overrides = []
+	| .rules = [{name: "weights", scoring: {weight: 1}}, {name: "deny three", conditions: {currencies: ["USD"]}, deny: ["t_three"]}]
+	| .channels += [{code: "t_three", driver: "testgood", status: "online", business_types: ["pay"],
+	                 methods: ["alipay"], environments: ["h5"], currencies: ["CNY"], fee: {rate_bps: 10},
+	                 driver_config: {endpoint: "http://127.0.0.1:9", api_key: "k-three"}}]' \
+	"$TEST_DIR/w80.json" >"$TEST_DIR/replace.json"
+ctl import "$TEST_DIR/replace.json" --dry-run
+ok "dry run of a replacing import"
+for l in "channel added: t_three" "channel removed: t_two" \
+	"whitelist entry added: card_no *9876 -> t_three" \
+	"whitelist entry added: seller_id seller-3 -> t_three" \
+	"whitelist entry removed: #" "rules replaced: 1 -> 2" \
+	"code override removed: t_two/pay/TWO_LIMIT/*" \
+	"dry run: nothing was written"; do
+	has "$l" "dry run of a replacing import"
+done
+policy_now "$TEST_DIR/after.json"
+cmp -s "$TEST_DIR/before.json" "$TEST_DIR/after.json" || fail "a dry run changed the policy"
+declare -A gb
+for n in a b; do
+	use "$n"
+	current_generation
+	gb[$n]=$GEN
+done
+use a
+ctl --actor erin --note "quarterly catalogue" import "$TEST_DIR/replace.json"
+ok "a replacing import"
+has "channel removed: t_two" "replacing import"
+has "imported: generation" "replacing import"
+[ "$(pq -c "SELECT string_agg(code, ',' ORDER BY code) FROM channels")" = t_one,t_three,wx_native ] ||
+	fail "channels after the import: $(pq -c "SELECT string_agg(code, ',' ORDER BY code) FROM channels")"
+[ "$(pq -c "SELECT count(*) FROM whitelist WHERE channel = 't_two'"):$(pq -c "SELECT count(*) FROM code_overrides")" = 0:0 ] ||
+	fail "t_two's whitelist entry or override survived"
+[ "$(pq -c "SELECT count(*) FROM whitelist WHERE kind = 'card_no' AND channel = 't_one' AND note = 'vip card'")" = 1 ] ||
+	fail "t_one's card entry (kept by id) was lost"
+[ "$(pq -c "SELECT hint || '|' || length(value) || '|' || created_by FROM whitelist WHERE channel = 't_three' AND kind = 'card_no'")" = "9876|64|erin" ] ||
+	fail "the new card entry is not stored as an HMAC by erin"
+pq -c "SELECT row_to_json(w)::text FROM whitelist w" | grep -q 6222020000009876 && fail "a card number is stored"
+pq -c "SELECT before::text || ' ' || after::text FROM audit_log" | grep -q 6222020000009876 && fail "a card number is audited"
+grep -q 6222020000009876 "${I_LOG[a]}" && fail "a card number is logged"
+[ "$(pq -c "SELECT string_agg(action || ':' || object_kind || ':' || object_id, ' ' ORDER BY id) FROM audit_log WHERE actor = 'erin'")" = \
+	"$(pq -c "SELECT 'import:policy:policy create:channel:t_three delete:channel:t_two create:whitelist:' || (SELECT id FROM whitelist WHERE kind = 'card_no' AND channel = 't_three') || ' create:whitelist:' || (SELECT id FROM whitelist WHERE kind = 'seller_id') || ' delete:whitelist:2 replace:routing_rules:rules delete:code_override:t_two/pay/TWO_LIMIT/*'")" ] ||
+	fail "the audit of the import: $(pq -c "SELECT string_agg(action || ':' || object_kind || ':' || object_id, ' ' ORDER BY id) FROM audit_log WHERE actor = 'erin'")"
+[ "$(pq -c "SELECT count(*) FROM audit_log WHERE actor = 'erin' AND note = 'policy import: quarterly catalogue'")" = 7 ] &&
+	[ "$(pq -c "SELECT note FROM audit_log WHERE actor = 'erin' AND action = 'import'")" = 'quarterly catalogue' ] ||
+	fail "the per-entity audit rows do not carry the note"
+wait_log "policy: policy import by erin" 5 || fail "no 'policy: policy import by erin' in a's log"
+pass "an import removes what the document lacks (t_two, its entry, its override), adds the rest, audited entity by entity"
+
+# b follows through NOTIFY
+use b
+for i in $(seq 100); do
+	admin_get /admin/v1/channels
+	[ "$(json '[.channels[].code] | join(",")')" = t_one,t_three,wx_native ] && break
+	sleep 0.1
+done
+[ "$(json '[.channels[].code] | join(",")')" = t_one,t_three,wx_native ] ||
+	fail "b does not list the imported channels 10s after the import: $RESP_BODY"
+current_generation
+[ "$GEN" -gt "${gb[b]}" ] || fail "b: no new generation after a's import"
+wait_log 'reload: policy changed \((NOTIFY from pid|[0-9]+ more NOTIFYs)' 5 ||
+	fail "b did not reload on a NOTIFY"
+ctl explain amount=100 currency=CNY method=alipay environment=h5
+ok "explain on b"
+has "chosen: t_three" "explain on b after the import"
+ctl export
+ok "export on b"
+printf '%s' "$OUT" | jq -S 'del(.exported_at)' >"$TEST_DIR/b.json"
+use a
+policy_now "$TEST_DIR/a.json"
+cmp -s "$TEST_DIR/a.json" "$TEST_DIR/b.json" || fail "b exports another policy than a"
+ctl import "$TEST_DIR/b.json" --dry-run
+ok "b's export, dry run on a"
+has "dry run: nothing would change" "b's export on a"
+pass "b picks the import up through NOTIFY (channels, routing) and exports the same policy"
+
+# ------------------------------------------------- overdue, resend, resolve
+# After all the imports wx_native still signs with its (masked, kept)
+# keys: a payment and refunds through the simulator.
+merchant_create shop1
+clear_script() { sim_script '{"order":"*","faults":null}'; }
+paid() { # AMOUNT NO: a succeeded payment; sets PID
+	pay "{\"merchant_order_no\":\"$2\",\"amount\":$1,\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"ctl test\"}"
+	expect_code 201 "payment $2"
+	PID=$(json .id)
+	[ "$(json .channel)" = wx_native ] || fail "payment $2: $RESP_BODY"
+	sim_pay wechat "$PID"
+	wait_pay "$PID" succeeded
+}
+refund() { # PID NO AMOUNT
+	_mcall POST "/v1/payments/$1/refunds" \
+		"{\"merchant_refund_no\":\"$2\",\"amount\":$3,\"stage\":\"post_delivery\",\"reason\":\"test\"}"
+	expect_code 201 "refund $2"
+}
+paid 400 p-window
+pq -c "UPDATE payments SET finished_at = now() - interval '400 days' WHERE id = '$PID'" >/dev/null
+refund "$PID" r-window 100
+RW=$(json .id)
+paid 700 p-timeout
+sim_script '{"order":"*","rate":1,"faults":{"timeout":true,"callback":"drop"}}'
+refund "$PID" r-timeout 700
+RT=$(json .id)
+wait_sql "SELECT status FROM refunds WHERE id = '$RT'" overdue 25
+clear_script
+ctl overdue
+ok overdue
+printf '%s\n' "$OUT" | grep -Eq '^ID +PAYMENT +CHANNEL +AMOUNT +REASON +AGE +ATTEMPTS +BUYER$' ||
+	fail "overdue: no header:
+$OUT"
+printf '%s\n' "$OUT" | grep -Eq "^$RW +P[A-Za-z0-9]+ +wx_native +100 CNY +refund_window_expired " ||
+	fail "overdue: no row for $RW:
+$OUT"
+printf '%s\n' "$OUT" | grep -Eq "^$RT +P[A-Za-z0-9]+ +wx_native +700 CNY +refund_timeout " ||
+	fail "overdue: no row for $RT:
+$OUT"
+ctl refund resend "$RW"
+rc_is 1 "resend past the refund window"
+err_has "payroutectl: refund resend $RW: 409 resend_not_allowed:" "resend past the window"
+ctl --actor frank refund resolve "$RW" --outcome refunded_by_transfer --note "paid by bank transfer, ticket 42"
+ok "refund resolve"
+has "refund $RW resolved (refunded_by_transfer)" "refund resolve"
+[ "$(pq -c "SELECT actor || ':' || note FROM audit_log WHERE object_kind = 'refund' AND object_id = '$RW' AND action = 'resolve'")" = "frank:paid by bank transfer, ticket 42" ] ||
+	fail "refund resolve is not audited"
+ctl refund resolve "$RW" --outcome cancelled --note again
+rc_is 1 "resolve twice"
+err_has "409 not_overdue" "resolve twice"
+ctl --actor frank refund resend "$RT"
+ok "refund resend"
+has "refund $RT re-sent:" "refund resend"
+wait_sql "SELECT status FROM refunds WHERE id = '$RT'" succeeded 15
+[ "$(pq -c "SELECT count(*) FROM audit_log WHERE object_id = '$RT' AND action = 'resend' AND actor = 'frank'")" = 1 ] ||
+	fail "refund resend is not audited"
+ctl overdue
+ok "overdue, empty"
+[ "$OUT" = "no overdue refunds" ] || fail "overdue after resolve and resend: $OUT"
+pass "overdue lists the queue; refund resolve and resend act on it (audited); 409s exit 1"
+
+for n in a b; do
+	use "$n"
+	daemon_stop
+done
+pass "both instances exit 0 on SIGTERM"
+exit 0

@@ -1,0 +1,410 @@
+/*
+ * test_ctlutil.c - payroutectl's pure parts (core/ctlutil.c), one named
+ * row per case: request bodies from key=value arguments, the one-line
+ * form of an error answer, table cells and durations, and the exact text
+ * an operator reads for a table, an explain answer and an import answer.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ctlutil.h"
+
+static json_t *load(const char *text)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+
+	if (!j)
+		fail_msg("bad test JSON (%s): %s", je.text, text);
+	return j;
+}
+
+/* ---------------------------------------------------------- key=value */
+
+struct kv_row {
+	const char *name;
+	const char *args[4];
+	const char *body; /* the expected object, or NULL: refused */
+	const char *err;  /* a part of the refusal */
+};
+
+static const struct kv_row kv_rows[] = {
+	{ "strings",
+	  { "currency=CNY", "method=alipay" },
+	  "{\"currency\": \"CNY\", \"method\": \"alipay\"}",
+	  NULL },
+	{ "amount is an integer",
+	  { "amount=10000" },
+	  "{\"amount\": 10000}",
+	  NULL },
+	{ "expire_seconds is an integer",
+	  { "expire_seconds=60" },
+	  "{\"expire_seconds\": 60}",
+	  NULL },
+	{ "a buyer id of digits stays a string",
+	  { "buyer_id=12345" },
+	  "{\"buyer_id\": \"12345\"}",
+	  NULL },
+	{ "an empty value",
+	  { "product_code=" },
+	  "{\"product_code\": \"\"}",
+	  NULL },
+	{ "a value with =", { "subject=a=b" }, "{\"subject\": \"a=b\"}", NULL },
+	{ "KEY:=JSON",
+	  { "payee:={\"kind\": \"bank_card\"}", "amount:=5" },
+	  "{\"payee\": {\"kind\": \"bank_card\"}, \"amount\": 5}",
+	  NULL },
+	{ "a later argument replaces",
+	  { "method=a", "method=b" },
+	  "{\"method\": \"b\"}",
+	  NULL },
+	{ "amount not an integer",
+	  { "amount=12.5" },
+	  NULL,
+	  "amount is an integer" },
+	{ "amount empty", { "amount=" }, NULL, "amount is an integer" },
+	{ "no =", { "amount" }, NULL, "expected KEY=VALUE" },
+	{ "an empty key", { "=x" }, NULL, "expected KEY=VALUE" },
+	{ "a key with capitals", { "Amount=1" }, NULL, "expected KEY=VALUE" },
+	{ "bad JSON after :=", { "payee:={" }, NULL, "not JSON" },
+};
+
+static void test_kv(void **state)
+{
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kv_rows) / sizeof(kv_rows[0]); i++) {
+		const struct kv_row *r = &kv_rows[i];
+		json_t *body = json_object();
+		int n = 0, rc;
+
+		while (n < 4 && r->args[n])
+			n++;
+		err[0] = '\0';
+		rc = pr_ctl_kv_add(body, n, (char *const *)r->args, err,
+				   sizeof(err));
+		if (r->body) {
+			json_t *want = load(r->body);
+
+			if (rc != 0)
+				fail_msg("%s: refused: %s", r->name, err);
+			if (!json_equal(want, body)) {
+				char *got = json_dumps(body, JSON_COMPACT);
+
+				fail_msg("%s: %s, expected %s", r->name, got,
+					 r->body);
+			}
+			json_decref(want);
+		} else {
+			if (rc != -EINVAL)
+				fail_msg("%s: accepted", r->name);
+			if (!strstr(err, r->err))
+				fail_msg("%s: '%s' lacks '%s'", r->name, err,
+					 r->err);
+		}
+		json_decref(body);
+	}
+}
+
+/* ------------------------------------------------------------- errors */
+
+struct err_row {
+	const char *name;
+	long status;
+	const char *body; /* NULL: none */
+	const char *text;
+};
+
+static const struct err_row err_rows[] = {
+	{ "a JSON error", 404,
+	  "{\"error\": {\"code\": \"not_found\", \"message\": \"no channel "
+	  "named foo\"}}",
+	  "404 not_found: no channel named foo" },
+	{ "the message names the field", 400,
+	  "{\"error\": {\"code\": \"invalid_field\", \"message\": "
+	  "\"channels[2].limits.txn_max: must be at least 0\", \"field\": "
+	  "\"channels[2].limits.txn_max\"}}",
+	  "400 invalid_field: channels[2].limits.txn_max: must be at least 0" },
+	{ "the field when the message does not name it", 400,
+	  "{\"error\": {\"code\": \"invalid_field\", \"message\": \"bad\", "
+	  "\"field\": \"x.y\"}}",
+	  "400 invalid_field: bad (field x.y)" },
+	{ "not JSON", 502, "<html>Bad Gateway</html>\nmore",
+	  "502 (not a JSON error) <html>Bad Gateway</html>..." },
+	{ "JSON but not an error", 500, "{\"ok\": false}",
+	  "500 (not a JSON error) {\"ok\": false}" },
+	{ "no body", 503, NULL, "503 (empty body)" },
+};
+
+static void test_error_text(void **state)
+{
+	char out[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(err_rows) / sizeof(err_rows[0]); i++) {
+		const struct err_row *r = &err_rows[i];
+
+		pr_ctl_error_text(r->status, r->body,
+				  r->body ? strlen(r->body) : 0, out,
+				  sizeof(out));
+		if (strcmp(out, r->text) != 0)
+			fail_msg("%s: '%s', expected '%s'", r->name, out,
+				 r->text);
+	}
+}
+
+/* -------------------------------------------------------------- cells */
+
+struct cell_row {
+	const char *json; /* NULL: a missing value */
+	const char *text;
+};
+
+static const struct cell_row cell_rows[] = {
+	{ NULL, "-" },
+	{ "null", "-" },
+	{ "true", "yes" },
+	{ "false", "no" },
+	{ "\"online\"", "online" },
+	{ "42", "42" },
+	{ "0.5", "0.500" },
+	{ "[\"pay\", \"refund\"]", "pay,refund" },
+	{ "[]", "-" },
+	{ "[1, true, null]", "1,yes,-" },
+	{ "[[1]]", "[[1]]" },
+	{ "{\"a\": 1}", "{\"a\":1}" },
+};
+
+static void test_cells(void **state)
+{
+	static const struct {
+		long long s;
+		const char *text;
+	} dur[] = { { 0, "0s" },	{ 45, "45s" },	     { 60, "1m" },
+		    { 754, "12m" },	{ 3600, "1h00m" },   { 11100, "3h05m" },
+		    { 86400, "1d00h" }, { 187200, "2d04h" }, { -5, "0s" } };
+	char buf[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cell_rows) / sizeof(cell_rows[0]); i++) {
+		json_t *v = cell_rows[i].json ? load(cell_rows[i].json) : NULL;
+		char *t = pr_ctl_cell(v);
+
+		assert_non_null(t);
+		if (strcmp(t, cell_rows[i].text) != 0)
+			fail_msg("cell of %s: '%s', expected '%s'",
+				 cell_rows[i].json ? cell_rows[i].json :
+						     "(missing)",
+				 t, cell_rows[i].text);
+		free(t);
+		json_decref(v);
+	}
+	for (size_t i = 0; i < sizeof(dur) / sizeof(dur[0]); i++) {
+		pr_ctl_duration(dur[i].s, buf, sizeof(buf));
+		assert_string_equal(buf, dur[i].text);
+	}
+}
+
+/* ------------------------------------------------------------ printers */
+
+/* What f printed (the caller frees it). */
+static char *captured(FILE *f, char **buf)
+{
+	fclose(f);
+	return *buf;
+}
+
+static void test_table(void **state)
+{
+	static const char *const head[] = { "CODE", "INSTITUTION", "WEIGHT" };
+	static const char *const r1[] = { "ali_qr", "支付宝", "100" };
+	static const char *const r2[] = { "b", NULL, "7" };
+	struct pr_ctl_table t;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	assert_int_equal(pr_ctl_table_init(&t, 3, head), 0);
+	assert_int_equal(pr_ctl_table_add(&t, r1), 0);
+	assert_int_equal(pr_ctl_table_add(&t, r2), 0);
+	for (int i = 0; i < 40; i++) /* grows */
+		assert_int_equal(pr_ctl_table_add(&t, r2), 0);
+	assert_int_equal(t.nrows, 43);
+	pr_ctl_table_print(&t, f);
+	pr_ctl_table_clear(&t);
+	captured(f, &buf);
+	/* widths in characters: 支付宝 is 3, not 9 bytes */
+	assert_memory_equal(buf,
+			    "CODE    INSTITUTION  WEIGHT\n"
+			    "ali_qr  支付宝          100\n"
+			    "b       -            7\n",
+			    strlen("CODE    INSTITUTION  WEIGHT\n"
+				   "ali_qr  支付宝          100\n"
+				   "b       -            7\n"));
+	free(buf);
+}
+
+static void test_explain(void **state)
+{
+	json_t *a = load(
+		"{\"chosen\": \"cheap\", \"whitelist\": null, \"rule\": "
+		"{\"id\": 3, \"name\": \"cheap first\"}, \"warnings\": [], "
+		"\"candidates\": [{\"channel\": \"cheap\", \"eligible\": true, "
+		"\"dropped_by\": null, \"fee\": 30, \"score\": 0.9, "
+		"\"score_parts\": {\"weight\": 0.25, \"fee\": 0.5, "
+		"\"success_rate\": 0.15}}, {\"channel\": \"sleepy\", "
+		"\"eligible\": false, \"dropped_by\": \"status\", \"fee\": 1, "
+		"\"score\": null, \"score_parts\": null}]}");
+	json_t *none = load("{\"chosen\": null, \"whitelist\": {\"id\": 9, "
+			    "\"kind\": \"buyer_id\", \"channel\": \"vip\"}, "
+			    "\"rule\": null, \"warnings\": [\"card_no "
+			    "ignored\"], \"candidates\": []}");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	pr_ctl_print_explain(f, a);
+	captured(f, &buf);
+	assert_string_equal(
+		buf, "chosen: cheap\n"
+		     "rule: 3 cheap first\n"
+		     "CHANNEL  ELIGIBLE  DROPPED_BY  FEE  SCORE  WEIGHT  "
+		     "FEE_SCORE  SUCCESS\n"
+		     "cheap    yes       -           30   0.900  0.250   "
+		     "0.500      0.150\n"
+		     "sleepy   no        status      1    -      -       -     "
+		     "     -\n");
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	pr_ctl_print_explain(f, none);
+	captured(f, &buf);
+	assert_string_equal(buf, "chosen: none (no channel can take it)\n"
+				 "whitelist: entry 9 (buyer_id) -> vip\n"
+				 "warning: card_no ignored\n"
+				 "no channels\n");
+	free(buf);
+	json_decref(a);
+	json_decref(none);
+}
+
+struct import_row {
+	const char *name;
+	const char *answer;
+	const char *text;
+};
+
+#define EMPTY_PART                                                             \
+	"{\"added\": [], \"changed\": [], \"removed\": [], \"unchanged\": 2}"
+
+static const struct import_row import_rows[] = {
+	{ "a dry run with every kind of change",
+	  "{\"dry_run\": true, \"changed\": true, \"generation\": 7, "
+	  "\"changes\": {\"channels\": {\"added\": [\"c3\"], \"changed\": "
+	  "[{\"code\": \"c1\", \"fields\": [\"weight\", \"fee\"]}], "
+	  "\"removed\": [\"c2\"], \"unchanged\": 4}, \"whitelist\": "
+	  "{\"added\": [{\"kind\": \"seller_id\", \"channel\": \"c3\", "
+	  "\"value\": \"s1\"}], \"changed\": [{\"id\": 4, \"kind\": "
+	  "\"card_no\", \"channel\": \"c1\", \"value_hint\": \"1234\", "
+	  "\"fields\": [\"note\"]}], \"removed\": [{\"id\": 3, \"kind\": "
+	  "\"buyer_id\", \"channel\": \"c2\", \"value\": \"b\"}], "
+	  "\"unchanged\": 0}, \"rules\": {\"changed\": true, \"before\": 2, "
+	  "\"after\": 1}, \"code_overrides\": {\"added\": [\"c3/pay/X/*\"], "
+	  "\"changed\": [], \"removed\": [\"c2/pay/Y/*\"], \"unchanged\": "
+	  "1}}}",
+	  "channel added: c3\n"
+	  "channel changed: c1 (weight, fee)\n"
+	  "channel removed: c2\n"
+	  "whitelist entry added: seller_id s1 -> c3\n"
+	  "whitelist entry changed: #4 card_no *1234 -> c1 (note)\n"
+	  "whitelist entry removed: #3 buyer_id b -> c2\n"
+	  "rules replaced: 2 -> 1\n"
+	  "code override added: c3/pay/X/*\n"
+	  "code override removed: c2/pay/Y/*\n"
+	  "channels: 1 added, 1 changed, 1 removed, 4 unchanged\n"
+	  "whitelist: 1 added, 1 changed, 1 removed, 0 unchanged\n"
+	  "rules: replaced (1 rule)\n"
+	  "code overrides: 1 added, 0 changed, 1 removed, 1 unchanged\n"
+	  "dry run: nothing was written (generation 7 active)\n" },
+	{ "a dry run of the stored policy",
+	  "{\"dry_run\": true, \"changed\": false, \"generation\": 7, "
+	  "\"changes\": {\"channels\": " EMPTY_PART
+	  ", \"whitelist\": " EMPTY_PART
+	  ", \"rules\": {\"changed\": false, \"before\": 3, \"after\": 3}, "
+	  "\"code_overrides\": " EMPTY_PART "}}",
+	  "channels: 0 added, 0 changed, 0 removed, 2 unchanged\n"
+	  "whitelist: 0 added, 0 changed, 0 removed, 2 unchanged\n"
+	  "rules: unchanged (3 rules)\n"
+	  "code overrides: 0 added, 0 changed, 0 removed, 2 unchanged\n"
+	  "dry run: nothing would change (generation 7 active)\n" },
+	{ "an import that changed something",
+	  "{\"dry_run\": false, \"changed\": true, \"generation\": 8, "
+	  "\"changes\": {\"channels\": {\"added\": [], \"changed\": "
+	  "[{\"code\": \"c1\", \"fields\": [\"weight\"]}], \"removed\": [], "
+	  "\"unchanged\": 1}, \"whitelist\": " EMPTY_PART ", \"rules\": "
+	  "{\"changed\": false, \"before\": 0, \"after\": 0}, "
+	  "\"code_overrides\": " EMPTY_PART "}}",
+	  "channel changed: c1 (weight)\n"
+	  "channels: 0 added, 1 changed, 0 removed, 1 unchanged\n"
+	  "whitelist: 0 added, 0 changed, 0 removed, 2 unchanged\n"
+	  "rules: unchanged (0 rules)\n"
+	  "code overrides: 0 added, 0 changed, 0 removed, 2 unchanged\n"
+	  "imported: generation 8 active\n" },
+	{ "an import of the stored policy",
+	  "{\"dry_run\": false, \"changed\": false, \"generation\": 8, "
+	  "\"changes\": {\"channels\": " EMPTY_PART
+	  ", \"whitelist\": " EMPTY_PART
+	  ", \"rules\": {\"changed\": false, \"before\": 1, \"after\": 1}, "
+	  "\"code_overrides\": " EMPTY_PART "}}",
+	  "channels: 0 added, 0 changed, 0 removed, 2 unchanged\n"
+	  "whitelist: 0 added, 0 changed, 0 removed, 2 unchanged\n"
+	  "rules: unchanged (1 rule)\n"
+	  "code overrides: 0 added, 0 changed, 0 removed, 2 unchanged\n"
+	  "nothing to change: generation 8 active\n" },
+};
+
+static void test_import(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(import_rows) / sizeof(import_rows[0]);
+	     i++) {
+		const struct import_row *r = &import_rows[i];
+		json_t *a = load(r->answer);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		pr_ctl_print_import(f, a);
+		captured(f, &buf);
+		if (strcmp(buf, r->text) != 0)
+			fail_msg("%s:\n%s\nexpected\n%s", r->name, buf,
+				 r->text);
+		free(buf);
+		json_decref(a);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kv),
+		cmocka_unit_test(test_error_text),
+		cmocka_unit_test(test_cells),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_explain),
+		cmocka_unit_test(test_import),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
