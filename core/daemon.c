@@ -219,11 +219,35 @@ static void reload_finish(struct pr_daemon *d, int ok, const char *reason)
 	d->reload_running = 0;
 	waiters_call(w, ok, d->gen->id, ok ? NULL : reason);
 	if (d->reload_pending && !d->stopping) {
+		char why[sizeof(d->pending_why) + 48];
+
+		snprintf(why, sizeof(why), "queued: %s", d->pending_why);
+		if (d->pending_more)
+			snprintf(why + strlen(why), sizeof(why) - strlen(why),
+				 " (and %u more)", d->pending_more);
 		d->reload_pending = 0;
+		d->pending_why[0] = '\0';
+		d->pending_more = 0;
 		d->waiters = d->pending_waiters;
 		d->pending_waiters = NULL;
-		reload_begin(d, "queued reload");
+		reload_begin(d, why);
 	}
+}
+
+/* Remembers why a reload was asked for while another ran (each reason
+ * once; what does not fit is counted). */
+static void pending_why_add(struct pr_daemon *d, const char *why)
+{
+	size_t used = strlen(d->pending_why), n = strlen(why);
+
+	if (strstr(d->pending_why, why))
+		return;
+	if (used + n + 3 > sizeof(d->pending_why)) {
+		d->pending_more++;
+		return;
+	}
+	snprintf(d->pending_why + used, sizeof(d->pending_why) - used, "%s%s",
+		 used ? "; " : "", why);
 }
 
 /* The last step: the catalogue, then each online channel's driver. */
@@ -416,6 +440,7 @@ void pr_daemon_reload(struct pr_daemon *d, const char *why, pr_reload_cb cb,
 		*list = w;
 	}
 	if (d->reload_running) {
+		pending_why_add(d, why);
 		d->reload_pending = 1;
 		return;
 	}

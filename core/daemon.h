@@ -81,6 +81,10 @@ struct pr_daemon {
 	/* reload state: one reload at a time, later requests coalesce */
 	int reload_running;
 	int reload_pending;
+	/* why the queued requests asked ("; "-joined, each once), and how
+	 * many more did not fit: the queued reload's log line says it all */
+	char pending_why[384];
+	unsigned pending_more;
 	struct pr_generation *reload_gen; /* being built */
 	struct pr_reload_waiter *waiters; /* of the running reload */
 	struct pr_reload_waiter *pending_waiters;

@@ -23,7 +23,9 @@ RE_BUILDING='reload: .*; building generation [0-9]+'
 RE_NOTIFY_RELOAD='reload: policy changed \(NOTIFY from pid [0-9]+\)'
 # either form: at once, or folded into the end of the interval
 RE_POLICY_RELOAD='reload: policy changed \((NOTIFY from pid|[0-9]+ more NOTIFYs)'
-RE_RELISTEN_RELOAD='reload: listening for policy changes'
+# at once, or queued behind a reload that was running ("reload: queued:
+# ...; listening for ...")
+RE_RELISTEN_RELOAD='reload: (queued: )?([^;]*; )*listening for policy changes'
 
 # ---- instances: the lib's variables describe one; keep both here
 declare -A I_ADMIN I_TOKEN I_LOG I_PID I_DIRS
