@@ -505,8 +505,7 @@ void pr_merchant_handle(struct pr_request *r)
 	if (handle_health(r))
 		return;
 	if (pr_refunds_handle(r) || pr_payments_handle(r) ||
-	    pr_withdrawals_handle(r) ||
-	    pr_callbacks_handle(r))
+	    pr_withdrawals_handle(r) || pr_callbacks_handle(r))
 		return;
 	pr_request_error(r, 404, "not_found", "no such endpoint: %s %s",
 			 pr_http_method(r->req), r->path);

@@ -717,8 +717,7 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	d->outbox = pr_outbox_new(d);
 	d->refunds = pr_refunds_new(d);
 	d->withdrawals = pr_withdrawals_new(d);
-	if (!d->completion || !d->outbox || !d->refunds ||
-	    !d->withdrawals) {
+	if (!d->completion || !d->outbox || !d->refunds || !d->withdrawals) {
 		snprintf(err, errlen, "cannot start the background jobs");
 		return -ENOMEM;
 	}

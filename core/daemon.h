@@ -69,7 +69,7 @@ struct pr_daemon {
 	struct pr_completion *completion; /* order completion (completion.c) */
 	struct pr_payments *payments;	  /* the payment flow (payments.c) */
 	struct pr_withdrawals *withdrawals; /* pending re-routing */
-	struct pr_refunds *refunds;	  /* overdue gauge (refunds.c) */
+	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */
 	struct pr_listener merchant;
 	struct pr_listener admin;
 	char *console_dir;
