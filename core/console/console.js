@@ -202,7 +202,70 @@ async function viewOverview(view) {
     section("Drivers",
       table(["name", "version", "ABI", "file", "loaded in generation"],
         (d.drivers || []).map((m) => h("tr", {}, td(m.name), td(m.version), td(m.abi), td(h("code", {}, m.file)), td(m.generation))))),
+    policySection(),
   ]);
+}
+
+/* The whole routing policy as one JSON document (GET|PUT /admin/v1/policy):
+ * export to a file; import from one, shown as a dry run first. */
+function policySection() {
+  const out = h("div", { id: "policy-plan" });
+  const file = h("input", { type: "file", accept: "application/json,.json", id: "policy-file" });
+  const exportIt = async () => {
+    try {
+      const doc = await api("GET", "/admin/v1/policy");
+      const a = h("a", { href: URL.createObjectURL(new Blob([json(doc) + "\n"], { type: "application/json" })),
+        download: "payroute-policy-" + new Date().toISOString().slice(0, 10) + ".json" });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      toast("policy exported (" + doc.channels.length + " channels)");
+    } catch (e) { toast("export: " + e.message, true); }
+  };
+  file.addEventListener("change", async () => {
+    out.replaceChildren();
+    if (!file.files.length) return;
+    let doc;
+    try {
+      doc = JSON.parse(await file.files[0].text());
+    } catch (e) {
+      out.replaceChildren(h("p.bad", {}, file.files[0].name + " is not JSON: " + e.message));
+      return;
+    }
+    try {
+      const plan = await api("PUT", "/admin/v1/policy?dry_run=1", doc);
+      drawPlan(out, plan, doc);
+    } catch (e) {
+      out.replaceChildren(h("p.bad", {}, "refused: " + e.message + "; nothing was written"));
+    }
+  });
+  return section("Routing policy",
+    h("p.hint", {}, "The channels, whitelist, rules and code overrides as one document. An import replaces all of it in one transaction: " +
+      "what the file lacks is removed; secrets left masked (********) keep their stored values."),
+    h("div.row", {}, h("button.secondary", { id: "policy-export", onclick: exportIt }, "Export to a file"),
+      h("label", {}, "Import from a file (a dry run first)", file)), out);
+}
+
+/* What one entry of a dry run's change lists is called. */
+function planItem(i) {
+  if (i.code && !i.op) return i.code + (i.fields ? " (" + i.fields.join(", ") + ")" : "");
+  if (i.kind) return (i.id ? "#" + i.id + " " : "") + i.kind + " → " + i.channel;
+  return [i.channel, i.op, i.code, i.sub_code].filter(Boolean).join(" ");
+}
+
+function drawPlan(out, plan, doc) {
+  const c = plan.changes || {};
+  const line = (name, x) => x && h("li", {}, h("strong", {}, name + ": "),
+    ["added", "changed", "removed"].filter((k) => (x[k] || []).length).map((k) => k + " " + x[k].map(planItem).join(", ")).join("; ") || "no change",
+    x.unchanged ? ` (${x.unchanged} unchanged)` : "");
+  const rules = c.rules && h("li", {}, h("strong", {}, "rules: "), c.rules.changed ? `replaced (${c.rules.before} → ${c.rules.after})` : "no change");
+  out.replaceChildren(h("ul", { id: "policy-changes" }, line("channels", c.channels), line("whitelist", c.whitelist), rules, line("code overrides", c.code_overrides)),
+    plan.changed ? h("button", { id: "policy-apply", onclick: async () => {
+      try {
+        const r = await change("Import the routing policy", (note) => api("PUT", "/admin/v1/policy", doc, { note }));
+        if (r) out.replaceChildren(h("p.ok", {}, "imported: generation " + r.generation));
+      } catch (e) { /* reported */ }
+    } }, "Apply the import") : h("p.muted", {}, "Nothing would change."));
 }
 
 async function reload() {

@@ -12,6 +12,7 @@
 // failing test leaves a screenshot).
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { chromium } from "playwright-core";
 
 const { ADMIN_URL, TOKEN, MERCHANT_URL, CHROMIUM, ALIPAY_CONF, REFUND_RESEND, REFUND_RESOLVE, SHOT_DIR } = process.env;
@@ -116,6 +117,41 @@ test("a weight set in the list is the channel's weight", async () => {
   const a = await lastAudit("channel");
   assert.equal(a.before.weight, 100);
   assert.equal(a.after.weight, 42);
+});
+
+test("the whole policy: exported to a file, edited, imported after a dry run", async () => {
+  await go("overview");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#policy-export")]);
+  const doc = JSON.parse(await readFile(await download.path(), "utf8"));
+  const wx = doc.channels.find((c) => c.code === "wx_native");
+  assert.equal(wx.weight, 42);
+  assert.equal(wx.driver_config.merchant_private_key, "********", "secrets stay masked in the file");
+  wx.weight = 7;
+  const upload = (d) => page.setInputFiles("#policy-file",
+    { name: "policy.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(d)) });
+  await upload(doc);
+  await page.waitForSelector("#policy-changes");
+  assert.match(await page.textContent("#policy-changes"), /channels: changed wx_native \(weight\)/);
+  assert.equal((await channel("wx_native")).weight, 42, "the dry run wrote nothing");
+  note = "weights from the quarterly review";
+  await page.click("#policy-apply");
+  await eventually(async () => (await channel("wx_native")).weight === 7, "the imported weight");
+  const a = await lastAudit("channel");
+  assert.equal(a.actor, ACTOR);
+  assert.equal(a.after.weight, 7);
+  // the masked secret came back as it was stored: the channel still pays
+  const e = (await api("POST", "/admin/v1/route/explain", { amount: 100, currency: "CNY", method: "wechat_pay", environment: "native_qr" })).body;
+  assert.equal(e.chosen, "wx_native");
+  // refused as a whole, the field named, nothing written
+  wx.weight = -1;
+  await go("overview");
+  await upload(doc);
+  await page.waitForSelector("#policy-plan .bad");
+  assert.match(await page.textContent("#policy-plan"), /weight/);
+  assert.equal((await channel("wx_native")).weight, 7);
+  // back to 42 through the API, as the later tests expect
+  wx.weight = 42;
+  assert.equal((await api("PUT", "/admin/v1/policy", doc)).status, 200);
 });
 
 test("the channel form: a refused change marks the field the API named, and nothing is written", async () => {
