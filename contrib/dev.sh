@@ -154,6 +154,7 @@ print_where() {
 
   In your shell:  . .dev/env
   then e.g.:      curl -H "Authorization: Bearer \$PAYROUTE_ADMIN_TOKEN" \$PAYROUTE_ADMIN_URL/admin/v1/status
+  or:             payroutectl status; payroutectl channels
 
   simulator      http://127.0.0.1:$SIM_PORT/_sim/ledger   (Alipay, WeChat Pay, bank)
 
@@ -338,6 +339,8 @@ export PAYROUTE_SIM_URL=http://127.0.0.1:$SIM_PORT
 export PAYROUTE_CONF=$CONF
 export PAYROUTE_PID=$PID_FILE
 export PAYROUTE_DRIVER_DIR=$DRIVER_DIR
+# payroutectl (it reads PAYROUTE_ADMIN_URL and PAYROUTE_ADMIN_TOKEN)
+export PATH=$PREFIX/bin:\$PATH
 EOF
 }
 
