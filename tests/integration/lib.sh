@@ -18,6 +18,7 @@
 #                              LOG_FILE, PID_FILE, DRIVER_DIR, MERCHANT_PORT,
 #                              ADMIN_PORT, TOKEN (see write_conf)
 #   write_conf [FILE]          writes the config of the current instance
+#   save_instance, use NAME    remember an instance, make it current again
 #   install_drivers DIR NAME.. copies built drivers (real or test) into DIR
 #   daemon_spawn, wait_healthy, daemon_start, daemon_stop, daemon_alive
 #   wait_log PATTERN [SECS]    bounded wait for an ERE in LOG_FILE
@@ -262,6 +263,30 @@ new_instance() {
 	TOP_EXTRA=""
 	SERVER_EXTRA=""
 	DAEMON_PID=""
+}
+
+# save_instance: remembers the current instance's settings under its
+# name; use NAME makes a remembered instance the current one again (for
+# tests that run several daemons); I_LOG[NAME] and the like read one
+# without switching.
+declare -A I_ADMIN I_MPORT I_TOKEN I_LOG I_PID I_DIRS
+save_instance() {
+	I_ADMIN[$I_NAME]=$ADMIN_PORT
+	I_MPORT[$I_NAME]=$MERCHANT_PORT
+	I_TOKEN[$I_NAME]=$TOKEN
+	I_LOG[$I_NAME]=$LOG_FILE
+	I_PID[$I_NAME]=$DAEMON_PID
+	I_DIRS[$I_NAME]=$I_DIR
+}
+use() {
+	[ -n "${I_ADMIN[$1]:-}" ] || fail "use $1: no such instance saved"
+	I_NAME=$1
+	ADMIN_PORT=${I_ADMIN[$1]}
+	MERCHANT_PORT=${I_MPORT[$1]}
+	TOKEN=${I_TOKEN[$1]}
+	LOG_FILE=${I_LOG[$1]}
+	DAEMON_PID=${I_PID[$1]}
+	I_DIR=${I_DIRS[$1]}
 }
 
 # write_conf [FILE]: writes the current instance's config (to $CONF).

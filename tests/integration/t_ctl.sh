@@ -29,25 +29,7 @@ CTL=$top_builddir/payroutectl
 pg_start
 sim_start
 
-# ---- two instances; the lib's variables describe one (t_notify.sh)
-declare -A I_ADMIN I_TOKEN I_LOG I_PID I_DIRS I_MPORT
-save_instance() {
-	I_ADMIN[$I_NAME]=$ADMIN_PORT
-	I_TOKEN[$I_NAME]=$TOKEN
-	I_LOG[$I_NAME]=$LOG_FILE
-	I_PID[$I_NAME]=$DAEMON_PID
-	I_DIRS[$I_NAME]=$I_DIR
-	I_MPORT[$I_NAME]=$MERCHANT_PORT
-}
-use() {
-	I_NAME=$1
-	ADMIN_PORT=${I_ADMIN[$1]}
-	TOKEN=${I_TOKEN[$1]}
-	LOG_FILE=${I_LOG[$1]}
-	DAEMON_PID=${I_PID[$1]}
-	I_DIR=${I_DIRS[$1]}
-	MERCHANT_PORT=${I_MPORT[$1]}
-}
+# ---- instances: save_instance and use (lib.sh) switch between them
 
 od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$TEST_DIR/secret.key"
 for n in a b; do

@@ -27,26 +27,7 @@ RE_POLICY_RELOAD='reload: policy changed \((NOTIFY from pid|[0-9]+ more NOTIFYs)
 # ...; listening for ...")
 RE_RELISTEN_RELOAD='reload: (queued: )?([^;]*; )*listening for policy changes'
 
-# ---- instances: the lib's variables describe one; keep both here
-declare -A I_ADMIN I_TOKEN I_LOG I_PID I_DIRS
-
-save_instance() {
-	I_ADMIN[$I_NAME]=$ADMIN_PORT
-	I_TOKEN[$I_NAME]=$TOKEN
-	I_LOG[$I_NAME]=$LOG_FILE
-	I_PID[$I_NAME]=$DAEMON_PID
-	I_DIRS[$I_NAME]=$I_DIR
-}
-
-# use NAME: makes instance NAME the current one for the lib's helpers.
-use() {
-	I_NAME=$1
-	ADMIN_PORT=${I_ADMIN[$1]}
-	TOKEN=${I_TOKEN[$1]}
-	LOG_FILE=${I_LOG[$1]}
-	DAEMON_PID=${I_PID[$1]}
-	I_DIR=${I_DIRS[$1]}
-}
+# ---- instances: save_instance and use (lib.sh) switch between them
 
 for n in a b; do
 	new_instance "$n"
