@@ -377,52 +377,89 @@ static void add_audit(struct plan_ctx *c, json_t *row)
 	c->p->n_changes++;
 }
 
+/* The frame every part's plan shares: both sides indexed by the part's
+ * key, the part's summary with its added / changed / removed lists, and
+ * the count of what stays as it is. part_open answers 0, -ENOMEM, or 1
+ * when the document has one key twice (pp->dup and pp->dup_of say where;
+ * the caller words the error). part_close puts "unchanged" and frees the
+ * indexes; it answers 0 or -ENOMEM. */
+struct part_plan {
+	json_t *smap, *dmap, *sum, *added, *changed, *removed;
+	long dup, dup_of;
+	size_t unchanged;
+};
+
+static int part_open(struct plan_ctx *c, struct part_plan *pp, const char *name,
+		     json_t *stored, json_t *doc, const char *const *keys,
+		     size_t nkeys)
+{
+	long ignore = -1, ignore_of = -1;
+
+	memset(pp, 0, sizeof(*pp));
+	pp->dup = pp->dup_of = -1;
+	pp->smap = index_by(stored, keys, nkeys, &ignore, &ignore_of);
+	pp->dmap = index_by(doc, keys, nkeys, &pp->dup, &pp->dup_of);
+	if (!pp->smap || !pp->dmap)
+		return -ENOMEM;
+	if (pp->dup >= 0)
+		return 1;
+	pp->sum = json_object();
+	put(c->summary, name, pp->sum, &c->bad);
+	pp->added = json_array();
+	pp->changed = json_array();
+	pp->removed = json_array();
+	put(pp->sum, "added", pp->added, &c->bad);
+	put(pp->sum, "changed", pp->changed, &c->bad);
+	put(pp->sum, "removed", pp->removed, &c->bad);
+	return c->bad ? -ENOMEM : 0;
+}
+
+static int part_close(struct plan_ctx *c, struct part_plan *pp, int rc)
+{
+	if (rc == 0 && pp->sum)
+		put(pp->sum, "unchanged",
+		    json_integer((json_int_t)pp->unchanged), &c->bad);
+	json_decref(pp->smap);
+	json_decref(pp->dmap);
+	if (rc == 0 && c->bad)
+		rc = -ENOMEM;
+	return rc;
+}
+
 static int plan_channels(struct plan_ctx *c, json_t *stored, json_t *doc,
 			 char *field, size_t fieldlen, char *err, size_t errlen)
 {
 	static const char *const code[] = { "code" };
-	json_t *smap = NULL, *dmap = NULL, *sum, *ch, *old, *save;
-	json_t *added, *changed, *removed, *del;
-	long dup = -1, dup_of = -1, ignore = -1, ignore_of = -1;
-	size_t i, at, unchanged = 0;
-	int rc = -ENOMEM;
+	json_t *ch, *old, *save, *del;
+	struct part_plan pp;
+	size_t i, at;
+	int rc;
 
-	smap = index_by(stored, code, 1, &ignore, &ignore_of);
-	dmap = index_by(doc, code, 1, &dup, &dup_of);
-	if (!smap || !dmap)
+	rc = part_open(c, &pp, "channels", stored, doc, code, 1);
+	if (rc < 0)
 		goto out;
-	if (dup >= 0) {
+	if (rc == 1) {
 		char f[48];
 
-		snprintf(f, sizeof(f), "channels[%ld].code", dup);
+		snprintf(f, sizeof(f), "channels[%ld].code", pp.dup);
 		rc = fail(field, fieldlen, err, errlen, f,
 			  "%s: channel %s is in the document twice "
 			  "(channels[%ld] too)",
-			  f, str(json_array_get(doc, (size_t)dup), "code"),
-			  dup_of);
+			  f, str(json_array_get(doc, (size_t)pp.dup), "code"),
+			  pp.dup_of);
 		goto out;
 	}
-	sum = json_object();
-	put(c->summary, "channels", sum, &c->bad);
-	added = json_array();
-	changed = json_array();
-	removed = json_array();
-	put(sum, "added", added, &c->bad);
-	put(sum, "changed", changed, &c->bad);
-	put(sum, "removed", removed, &c->bad);
-	if (c->bad)
-		goto out;
 	json_array_foreach(doc, i, ch) {
-		old = match(stored, smap, ch, code, 1, &at, &c->bad);
+		old = match(stored, pp.smap, ch, code, 1, &at, &c->bad);
 		if (old && json_equal(old, ch)) {
-			unchanged++;
+			pp.unchanged++;
 			continue;
 		}
 		save = json_pack("{s:O,s:b}", "channel", ch, "is_new", !old);
 		append(ensure_array(c->changes, "channels_save", &c->bad), save,
 		       &c->bad);
 		if (old) {
-			append(changed,
+			append(pp.changed,
 			       json_pack("{s:s,s:o}", "code", str(ch, "code"),
 					 "fields",
 					 chan_fields(old, ch, &c->bad)),
@@ -432,28 +469,24 @@ static int plan_channels(struct plan_ctx *c, json_t *stored, json_t *doc,
 					    json_string(str(ch, "code")),
 					    chan_image(old), chan_image(ch)));
 		} else {
-			append(added, json_string(str(ch, "code")), &c->bad);
+			append(pp.added, json_string(str(ch, "code")), &c->bad);
 			add_audit(c, audit_row("create", "channel",
 					       json_string(str(ch, "code")),
 					       NULL, chan_image(ch)));
 		}
 	}
 	json_array_foreach(stored, i, old) {
-		if (match(doc, dmap, old, code, 1, &at, &c->bad) || c->bad)
+		if (match(doc, pp.dmap, old, code, 1, &at, &c->bad) || c->bad)
 			continue;
-		append(removed, json_string(str(old, "code")), &c->bad);
+		append(pp.removed, json_string(str(old, "code")), &c->bad);
 		del = ensure_array(c->changes, "channels_delete", &c->bad);
 		append(del, json_string(str(old, "code")), &c->bad);
 		add_audit(c, audit_row("delete", "channel",
 				       json_string(str(old, "code")),
 				       chan_image(old), NULL));
 	}
-	put(sum, "unchanged", json_integer((json_int_t)unchanged), &c->bad);
-	rc = c->bad ? -ENOMEM : 0;
 out:
-	json_decref(smap);
-	json_decref(dmap);
-	return rc;
+	return part_close(c, &pp, rc);
 }
 
 /* 1 when two entries with the same key differ in what an update writes. */
@@ -483,47 +516,35 @@ static int plan_whitelist(struct plan_ctx *c, json_t *stored, json_t *doc,
 			  char *field, size_t fieldlen, char *err,
 			  size_t errlen)
 {
-	json_t *smap = NULL, *dmap = NULL, *sum, *e, *old, *id, *row, *after;
-	json_t *added, *changed, *removed, *lab;
-	long dup = -1, dup_of = -1, ignore = -1, ignore_of = -1;
-	size_t i, at, unchanged = 0;
-	int rc = -ENOMEM;
+	json_t *e, *old, *id, *row, *after, *lab;
+	struct part_plan pp;
+	size_t i, at;
+	int rc;
 
-	smap = index_by(stored, wl_key_names, 3, &ignore, &ignore_of);
-	dmap = index_by(doc, wl_key_names, 3, &dup, &dup_of);
-	if (!smap || !dmap)
+	rc = part_open(c, &pp, "whitelist", stored, doc, wl_key_names, 3);
+	if (rc < 0)
 		goto out;
-	if (dup >= 0) {
+	if (rc == 1) {
 		char f[48];
 
-		snprintf(f, sizeof(f), "whitelist[%ld]", dup);
+		snprintf(f, sizeof(f), "whitelist[%ld]", pp.dup);
 		rc = fail(field, fieldlen, err, errlen, f,
 			  "%s: the same entry (kind, value, channel) as "
 			  "whitelist[%ld]",
-			  f, dup_of);
+			  f, pp.dup_of);
 		goto out;
 	}
-	sum = json_object();
-	put(c->summary, "whitelist", sum, &c->bad);
-	added = json_array();
-	changed = json_array();
-	removed = json_array();
-	put(sum, "added", added, &c->bad);
-	put(sum, "changed", changed, &c->bad);
-	put(sum, "removed", removed, &c->bad);
-	if (c->bad)
-		goto out;
 	json_array_foreach(doc, i, e) {
-		old = match(stored, smap, e, wl_key_names, 3, &at, &c->bad);
+		old = match(stored, pp.smap, e, wl_key_names, 3, &at, &c->bad);
 		if (old && !wl_differs(old, e)) {
-			unchanged++;
+			pp.unchanged++;
 			continue;
 		}
 		if (old) {
 			id = json_object_get(old, "id");
 			lab = wl_label(old, id, &c->bad);
 			put(lab, "fields", wl_fields(old, e, &c->bad), &c->bad);
-			append(changed, lab, &c->bad);
+			append(pp.changed, lab, &c->bad);
 			append(ensure_array(c->changes, "whitelist_update",
 					    &c->bad),
 			       json_pack("{s:O,s:s,s:O}", "id", id, "note",
@@ -540,7 +561,7 @@ static int plan_whitelist(struct plan_ctx *c, json_t *stored, json_t *doc,
 					    wl_image(old, id, &c->bad), after));
 			continue;
 		}
-		append(added, wl_label(e, NULL, &c->bad), &c->bad);
+		append(pp.added, wl_label(e, NULL, &c->bad), &c->bad);
 		append(ensure_array(c->changes, "whitelist_insert", &c->bad),
 		       json_pack("{s:s,s:s,s:O,s:s,s:s,s:O}", "kind",
 				 str(e, "kind"), "value", str(e, "value"),
@@ -559,22 +580,18 @@ static int plan_whitelist(struct plan_ctx *c, json_t *stored, json_t *doc,
 		add_audit(c, row);
 	}
 	json_array_foreach(stored, i, old) {
-		if (match(doc, dmap, old, wl_key_names, 3, &at, &c->bad) ||
+		if (match(doc, pp.dmap, old, wl_key_names, 3, &at, &c->bad) ||
 		    c->bad)
 			continue;
 		id = json_object_get(old, "id");
-		append(removed, wl_label(old, id, &c->bad), &c->bad);
+		append(pp.removed, wl_label(old, id, &c->bad), &c->bad);
 		append(ensure_array(c->changes, "whitelist_delete", &c->bad),
 		       json_incref(id), &c->bad);
 		add_audit(c, audit_row("delete", "whitelist", id_text(id),
 				       wl_image(old, id, &c->bad), NULL));
 	}
-	put(sum, "unchanged", json_integer((json_int_t)unchanged), &c->bad);
-	rc = c->bad ? -ENOMEM : 0;
 out:
-	json_decref(smap);
-	json_decref(dmap);
-	return rc;
+	return part_close(c, &pp, rc);
 }
 
 static void plan_rules(struct plan_ctx *c, json_t *stored, json_t *doc)
@@ -597,43 +614,31 @@ static int plan_overrides(struct plan_ctx *c, json_t *stored, json_t *doc,
 			  char *field, size_t fieldlen, char *err,
 			  size_t errlen)
 {
-	json_t *smap = NULL, *dmap = NULL, *sum, *o, *old;
-	json_t *added, *changed, *removed;
-	long dup = -1, dup_of = -1, ignore = -1, ignore_of = -1;
-	size_t i, at, unchanged = 0;
-	int rc = -ENOMEM;
+	json_t *o, *old;
+	struct part_plan pp;
+	size_t i, at;
+	int rc;
 
-	smap = index_by(stored, ov_key_names, 4, &ignore, &ignore_of);
-	dmap = index_by(doc, ov_key_names, 4, &dup, &dup_of);
-	if (!smap || !dmap)
+	rc = part_open(c, &pp, "code_overrides", stored, doc, ov_key_names, 4);
+	if (rc < 0)
 		goto out;
-	if (dup >= 0) {
+	if (rc == 1) {
 		char f[48];
 
-		snprintf(f, sizeof(f), "code_overrides[%ld]", dup);
+		snprintf(f, sizeof(f), "code_overrides[%ld]", pp.dup);
 		rc = fail(field, fieldlen, err, errlen, f,
 			  "%s: the same override (channel, op, code, "
 			  "sub_code) as code_overrides[%ld]",
-			  f, dup_of);
+			  f, pp.dup_of);
 		goto out;
 	}
-	sum = json_object();
-	put(c->summary, "code_overrides", sum, &c->bad);
-	added = json_array();
-	changed = json_array();
-	removed = json_array();
-	put(sum, "added", added, &c->bad);
-	put(sum, "changed", changed, &c->bad);
-	put(sum, "removed", removed, &c->bad);
-	if (c->bad)
-		goto out;
 	json_array_foreach(doc, i, o) {
-		old = match(stored, smap, o, ov_key_names, 4, &at, &c->bad);
+		old = match(stored, pp.smap, o, ov_key_names, 4, &at, &c->bad);
 		if (old && json_equal(old, o)) {
-			unchanged++;
+			pp.unchanged++;
 			continue;
 		}
-		append(old ? changed : added, ov_label(o), &c->bad);
+		append(old ? pp.changed : pp.added, ov_label(o), &c->bad);
 		append(ensure_array(c->changes, "overrides_upsert", &c->bad),
 		       json_incref(o), &c->bad);
 		add_audit(c,
@@ -642,10 +647,10 @@ static int plan_overrides(struct plan_ctx *c, json_t *stored, json_t *doc,
 				    json_incref(o)));
 	}
 	json_array_foreach(stored, i, old) {
-		if (match(doc, dmap, old, ov_key_names, 4, &at, &c->bad) ||
+		if (match(doc, pp.dmap, old, ov_key_names, 4, &at, &c->bad) ||
 		    c->bad)
 			continue;
-		append(removed, ov_label(old), &c->bad);
+		append(pp.removed, ov_label(old), &c->bad);
 		append(ensure_array(c->changes, "overrides_delete", &c->bad),
 		       json_pack("{s:s,s:s,s:s,s:s}", "channel",
 				 str(old, "channel"), "op", str(old, "op"),
@@ -655,12 +660,8 @@ static int plan_overrides(struct plan_ctx *c, json_t *stored, json_t *doc,
 		add_audit(c, audit_row("delete", "code_override", ov_label(old),
 				       json_incref(old), NULL));
 	}
-	put(sum, "unchanged", json_integer((json_int_t)unchanged), &c->bad);
-	rc = c->bad ? -ENOMEM : 0;
 out:
-	json_decref(smap);
-	json_decref(dmap);
-	return rc;
+	return part_close(c, &pp, rc);
 }
 
 int pr_policy_plan(const struct pr_policy_parts *stored,
