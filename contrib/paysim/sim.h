@@ -333,6 +333,10 @@ struct sim_order *sim_order_new(struct sim *s, enum sim_chan c,
 /* The payer pays (success) or the payment fails; sends the notification.
  * Returns 0 or -EALREADY when the order is not pending. */
 int sim_order_settle(struct sim *s, struct sim_order *o, int success);
+/* The same, for an order the answer being built says is settled: its
+ * notification leaves on the loop's next turn, after that answer (whose
+ * signature is queued when the handler returns), as a channel's does. */
+int sim_order_settle_answered(struct sim *s, struct sim_order *o, int success);
 struct sim_refund *sim_refund_find(struct sim *s, enum sim_chan c,
 				   const char *out_refund_no);
 /* Creates a refund; it succeeds at once (sync=1) or after notify_delay_ms

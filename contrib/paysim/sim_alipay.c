@@ -318,8 +318,8 @@ static void do_barcode(struct sim *s, struct sim_out *out, const char *name,
 		respond(s, out, name, barcode_node(o, 0));
 		return;
 	}
-	/* Paid now; the notification goes out on the loop, after this. */
-	sim_order_settle(s, o, 1);
+	/* Paid now: the answer says so, and the notification follows it. */
+	sim_order_settle_answered(s, o, 1);
 	respond(s, out, name, barcode_node(o, 1));
 }
 

@@ -467,7 +467,7 @@ struct sim_order *sim_order_find_trade_no(struct sim *s, enum sim_chan c,
 	return sim_map_get(&s->orders_by_trade_no, k);
 }
 
-int sim_order_settle(struct sim *s, struct sim_order *o, int success)
+static int settle_state(struct sim_order *o, int success)
 {
 	if (o->state != SIM_PENDING)
 		return -EALREADY;
@@ -475,8 +475,32 @@ int sim_order_settle(struct sim *s, struct sim_order *o, int success)
 	o->paid_ms = sim_now_ms();
 	pr_debug("paysim: %s order %s %s", sim_chan_name(o->chan),
 		 o->out_trade_no, success ? "paid" : "failed");
-	dispatch(s, 'o', o, o->chan, o->out_trade_no, o->out_trade_no, NULL);
 	return 0;
+}
+
+static void order_notify(struct sim *s, void *arg)
+{
+	struct sim_order *o = arg;
+
+	dispatch(s, 'o', o, o->chan, o->out_trade_no, o->out_trade_no, NULL);
+}
+
+int sim_order_settle(struct sim *s, struct sim_order *o, int success)
+{
+	int rc = settle_state(o, success);
+
+	if (rc == 0)
+		order_notify(s, o);
+	return rc;
+}
+
+int sim_order_settle_answered(struct sim *s, struct sim_order *o, int success)
+{
+	int rc = settle_state(o, success);
+
+	if (rc == 0)
+		sim_timer_add(s, 0, order_notify, o, NULL);
+	return rc;
 }
 
 static void payer_acts(struct sim *s, void *arg)

@@ -261,7 +261,13 @@ pass "merchant notification: failed twice (500), delivered at the third attempt"
 
 # ------------------------------------------ success, synchronous answer
 # A barcode payment (Alipay alipay.trade.pay): paid in the answer itself.
+# The channel's notification follows its answer, but over another
+# connection: it is held back here so that what settles the payment is
+# certainly the answer (a callback first is just as good in production:
+# the same transition, and the answer then finds it done).
+sim_script '{"order":"*","rate":1,"faults":{"callback":"delay:1500"}}'
 pay "$(body o-sync alipay barcode 1234 '+ {auth_code: "280000000000000001"}')"
+sim_script '{"order":"*","faults":null}'
 expect_code 201 "create o-sync"
 [ "$(json .status)" = succeeded ] && [ "$(json .code)" = SUCCESS ] ||
 	fail "o-sync: $RESP_BODY"
