@@ -35,6 +35,11 @@
 #include "policy_api.h"
 #include "log.h"
 
+#define CONSOLE_CSP                                                            \
+	"default-src 'none'; script-src 'self'; style-src 'self'; "            \
+	"img-src 'self' data:; connect-src 'self'; form-action 'self'; "       \
+	"base-uri 'none'; frame-ancestors 'none'"
+
 #ifndef PR_CONSOLE_DIR
 #define PR_CONSOLE_DIR "/usr/share/payroute/console"
 #endif
@@ -376,6 +381,11 @@ static void handle_metrics(struct pr_request *r)
 		if (rn)
 			evbuffer_add(b, rb, rn);
 	}
+	{
+		struct pr_listener *const ls[] = { &d->merchant, &d->admin };
+
+		pr_listeners_metrics(b, ls, 2, d->nofile, d->fd_reserve);
+	}
 	len = evbuffer_get_length(b);
 	text = (char *)evbuffer_pullup(b, -1);
 	pr_request_raw(r, 200, "text/plain; version=0.0.4", text, len);
@@ -437,6 +447,11 @@ static void handle_console(struct pr_request *r)
 		pr_request_error(r, 500, "internal", "cannot read %s", rel);
 		return;
 	}
+	/* The console loads only its own script and style sheet (no inline
+	 * script or style), talks to the admin API of its own origin, and
+	 * uses a data: URL for its empty favicon. */
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+			  "Content-Security-Policy", CONSOLE_CSP);
 	pr_request_raw(r, 200, content_type(path), buf, (size_t)n);
 	free(buf);
 }

@@ -21,13 +21,9 @@ void pr_api_vreply_err(struct pr_request *r, int status, const char *code,
 		       const char *field, const char *fmt, va_list ap)
 {
 	char msg[768];
-	json_t *e;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	e = json_pack("{s:s,s:s}", "code", code, "message", msg);
-	if (e && field)
-		json_object_set_new(e, "field", json_string(field));
-	pr_request_reply(r, status, json_pack("{s:o}", "error", e));
+	pr_request_reply(r, status, pr_http_error_body(code, field, msg));
 }
 
 void pr_api_reply_err(struct pr_request *r, int status, const char *code,
@@ -79,20 +75,39 @@ void pr_api_reply_db_error(struct pr_request *r, const char *prefix,
 		pr_warn("%s: %s: %s", prefix, what,
 			err ? err : "store unavailable");
 		pr_api_store_unavailable(r);
-	} else if (strcmp(st, "23514") == 0 || strcmp(st, "23502") == 0) {
-		pr_api_reply_err(r, 400, "constraint_violation", NULL, "%s",
-				 err);
+		return;
+	}
+	/* The store's own words (table, constraint and column names,
+	 * values) stay in the log. */
+	if (strcmp(st, "23514") == 0 || strcmp(st, "23502") == 0) {
+		pr_info("%s: %s refused by the store: %s", prefix, what, err);
+		pr_api_reply_err(r, 400, "constraint_violation", NULL,
+				 "%s: a value is missing or out of range",
+				 what);
 	} else if (strcmp(st, "23505") == 0) {
-		pr_api_reply_err(r, 409, "conflict", NULL, "%s", err);
+		pr_info("%s: %s refused by the store: %s", prefix, what, err);
+		pr_api_reply_err(r, 409, "conflict", NULL,
+				 "%s: it already exists", what);
 	} else if (strcmp(st, "23503") == 0) {
-		pr_api_reply_err(r, 409, "in_use", NULL, "%s", err);
+		pr_info("%s: %s refused by the store: %s", prefix, what, err);
+		pr_api_reply_err(r, 409, "in_use", NULL,
+				 "%s: something else refers to it, or it "
+				 "refers to something that does not exist",
+				 what);
 	} else if (strcmp(st, "P0002") == 0) {
-		pr_api_reply_err(r, 404, "not_found", NULL, "%s", err);
+		pr_info("%s: %s: %s", prefix, what, err);
+		pr_api_reply_err(r, 404, "not_found", NULL, "%s: not found",
+				 what);
 	} else if (strncmp(st, "22", 2) == 0) {
-		pr_api_reply_err(r, 400, "invalid_value", NULL, "%s", err);
+		pr_info("%s: %s refused by the store: %s", prefix, what, err);
+		pr_api_reply_err(r, 400, "invalid_value", NULL,
+				 "%s: a value is out of range or malformed",
+				 what);
 	} else {
 		pr_err("%s: %s: %s", prefix, what, err);
-		pr_api_reply_err(r, 500, "internal", NULL, "%s: %s", what, err);
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "%s failed (SQLSTATE %s); see the log", what,
+				 st);
 	}
 }
 
@@ -139,11 +154,14 @@ int pr_api_text_ok(const char *s, size_t max)
 
 json_t *pr_api_read_body(struct pr_request *r)
 {
-	char err[256];
+	char err[384], field[256];
 	int status = 400;
-	json_t *j = pr_http_read_json(r->req, &status, err, sizeof(err));
+	json_t *j = pr_http_read_json_field(r->req, &status, err, sizeof(err),
+					    field, sizeof(field));
 
-	if (!j)
+	if (!j && field[0])
+		pr_api_reply_err(r, 400, "invalid_field", field, "%s", err);
+	else if (!j)
 		pr_api_reply_err(r, status,
 				 status == 415 ? "unsupported_media_type" :
 						 "bad_request",

@@ -58,9 +58,10 @@ void pr_api_err_sqlstate(const char *err, char state[6]);
  *   P0002                                    404 not_found
  *   22xxx                                    400 invalid_value
  *   anything else                            500 internal (logged as error)
- * The 4xx messages are err itself. prefix names the part for the log line
- * ("policy", "merchants"...), what names the statement ("create channel").
- * Answers r. */
+ * The messages name the statement (what) and the kind of failure, never
+ * the store's own text, which goes to the log (info for 4xx). prefix
+ * names the part for the log line ("policy", "merchants"...), what names
+ * the statement ("create channel"). Answers r. */
 void pr_api_reply_db_error(struct pr_request *r, const char *prefix,
 			   const char *what, const char *err);
 
@@ -82,7 +83,8 @@ int pr_api_text_ok(const char *s, size_t max);
 
 /* Reads the request body as a JSON object. Returns a new reference (the
  * caller json_decref's it), or NULL after answering 415
- * "unsupported_media_type" or 400 "bad_request". */
+ * "unsupported_media_type", 400 "bad_request", or 400 "invalid_field"
+ * naming an integer beyond int64. */
 json_t *pr_api_read_body(struct pr_request *r);
 
 /* Reads and checks the audit headers of an admin write: X-Payroute-Actor

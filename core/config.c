@@ -66,6 +66,22 @@
 	X("listen.admin", PR_OPT_LISTEN, 1, FIELD(admin_listen),               \
 	  FSIZE(admin_listen), 0, 0, 0, "127.0.0.1:8081", 0,                   \
 	  "admin API, console and metrics, \"host:port\"")                     \
+	X("listen.merchant_max_connections", PR_OPT_INT, 0,                    \
+	  FIELD(merchant_max_connections), FSIZE(merchant_max_connections), 0, \
+	  1048576, 0, NULL, 0,                                                 \
+	  "merchant listener: open connections (0: from RLIMIT_NOFILE)")       \
+	X("listen.merchant_max_per_address", PR_OPT_INT, 0,                    \
+	  FIELD(merchant_max_per_address), FSIZE(merchant_max_per_address), 0, \
+	  1048576, 0, NULL, 0,                                                 \
+	  "merchant listener: open connections from one address (0: 1/8th)")   \
+	X("listen.admin_max_connections", PR_OPT_INT, 0,                       \
+	  FIELD(admin_max_connections), FSIZE(admin_max_connections), 0,       \
+	  1048576, 0, NULL, 0,                                                 \
+	  "admin listener: open connections (0: from RLIMIT_NOFILE)")          \
+	X("listen.admin_max_per_address", PR_OPT_INT, 0,                       \
+	  FIELD(admin_max_per_address), FSIZE(admin_max_per_address), 0,       \
+	  1048576, 0, NULL, 0,                                                 \
+	  "admin listener: open connections from one address (0: no cap)")     \
 	X("admin.token", PR_OPT_STRING, 0, FIELD(admin_token),                 \
 	  FSIZE(admin_token), 0, 0, 0, NULL, 0,                                \
 	  "admin API bearer token (>= 16 characters)")                         \
@@ -118,6 +134,21 @@
 	X("server.max_body_bytes", PR_OPT_INT, 0, FIELD(max_body_bytes),       \
 	  FSIZE(max_body_bytes), 1024, 67108864, 1048576, NULL, 0,             \
 	  "largest request body accepted")                                     \
+	X("server.max_header_bytes", PR_OPT_INT, 0, FIELD(max_header_bytes),   \
+	  FSIZE(max_header_bytes), 1024, 1048576, 32768, NULL, 0,              \
+	  "largest request head (request line and headers) accepted")          \
+	X("server.header_timeout_ms", PR_OPT_INT, 0, FIELD(header_timeout_ms), \
+	  FSIZE(header_timeout_ms), 100, 600000, 10000, NULL, 0,               \
+	  "deadline for a whole request head")                                 \
+	X("server.body_timeout_ms", PR_OPT_INT, 0, FIELD(body_timeout_ms),     \
+	  FSIZE(body_timeout_ms), 100, 3600000, 30000, NULL, 0,                \
+	  "deadline for a whole request body")                                 \
+	X("server.idle_timeout_ms", PR_OPT_INT, 0, FIELD(idle_timeout_ms),     \
+	  FSIZE(idle_timeout_ms), 100, 3600000, 60000, NULL, 0,                \
+	  "a keep-alive connection idle this long is closed")                  \
+	X("server.fd_reserve", PR_OPT_INT, 0, FIELD(fd_reserve),               \
+	  FSIZE(fd_reserve), 0, 1048576, 0, NULL, 0,                           \
+	  "descriptors kept out of the connection caps (0: derived)")          \
 	X("server.shutdown_timeout_ms", PR_OPT_INT, 0,                         \
 	  FIELD(shutdown_timeout_ms), FSIZE(shutdown_timeout_ms), 0, 3600000,  \
 	  10000, NULL, 0, "grace period for in-flight requests on TERM")       \

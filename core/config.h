@@ -24,7 +24,14 @@ struct pr_config {
 
 	struct pr_listen merchant_listen; /* listen.merchant  "host:port" */
 	struct pr_listen admin_listen;	  /* listen.admin     "host:port" */
-	char *admin_token;		  /* admin.token or admin.token_file */
+	/* listen.{merchant,admin}_max_connections and _max_per_address:
+	 * 0 (the default) means derived from RLIMIT_NOFILE (server.c,
+	 * pr_listen_limits_derive). */
+	int merchant_max_connections;
+	int merchant_max_per_address;
+	int admin_max_connections;
+	int admin_max_per_address;
+	char *admin_token; /* admin.token or admin.token_file */
 
 	char *db_conninfo;	 /* database.conninfo */
 	int db_pool_size;	 /* database.pool_size (1..64, default 4) */
@@ -49,6 +56,11 @@ struct pr_config {
 	int http_max_connections;    /* http_client.max_connections (64) */
 
 	size_t max_body_bytes;	 /* server.max_body_bytes (default 1 MiB) */
+	size_t max_header_bytes; /* server.max_header_bytes (32 KiB) */
+	int header_timeout_ms;	 /* server.header_timeout_ms (10000) */
+	int body_timeout_ms;	 /* server.body_timeout_ms (30000) */
+	int idle_timeout_ms;	 /* server.idle_timeout_ms (60000) */
+	int fd_reserve;		 /* server.fd_reserve (0: derived) */
 	int shutdown_timeout_ms; /* server.shutdown_timeout_ms (10000) */
 	char *pid_file;		 /* server.pid_file (optional) */
 	char *public_url; /* server.public_url (default http://listen.merchant) */

@@ -89,9 +89,43 @@ void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 		event_base_loopexit(d->base, NULL);
 }
 
+/* No store error text reaches a client: a store_unavailable answer says
+ * only that (handlers put the store's reason in it), and any other error
+ * message carrying a SQLSTATE (db.c's "message (SQLSTATE xxxxx)") is
+ * replaced. The original goes to the log. */
+static void scrub_store_text(struct pr_request *r, int status, json_t *body)
+{
+	json_t *e = json_object_get(body, "error");
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *generic;
+
+	if (!code || !msg)
+		return;
+	if (strcmp(code, "store_unavailable") == 0) {
+		generic = "the store (PostgreSQL) is unavailable; retry later";
+		if (strcmp(msg, generic) == 0)
+			return;
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "Retry-After", "1");
+	} else if (strstr(msg, "SQLSTATE")) {
+		generic = "the store refused the operation; the daemon's log "
+			  "says why";
+	} else {
+		return;
+	}
+	pr_warn("%s %s %s: %d %s: %s", r->listener, pr_http_method(r->req),
+		r->path, status, code, msg);
+	json_object_set_new(e, "message", json_string(generic));
+}
+
 void pr_request_reply(struct pr_request *r, int status, json_t *body)
 {
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char *text;
+
+	if (status >= 400 && body)
+		scrub_store_text(r, status, body);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
 	json_decref(body);
 	if (!text) {
@@ -115,9 +149,7 @@ void pr_request_error(struct pr_request *r, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	pr_request_reply(r, status,
-			 json_pack("{s:{s:s,s:s}}", "error", "code", code,
-				   "message", msg));
+	pr_request_reply(r, status, pr_http_error_body(code, NULL, msg));
 }
 
 static void request_begin(struct pr_daemon *d, struct evhttp_request *req,
@@ -147,7 +179,10 @@ static void request_begin(struct pr_daemon *d, struct evhttp_request *req,
 	d->requests_total++;
 	if (!pr_http_path(req, r->path, sizeof(r->path))) {
 		pr_request_error(r, 400, "bad_request",
-				 "the request URI cannot be parsed");
+				 "the request path cannot be decoded: it must "
+				 "be percent-encoded UTF-8 without control "
+				 "characters, at most %zu bytes",
+				 sizeof(r->path) - 1);
 		return;
 	}
 	handle(r);
@@ -180,6 +215,20 @@ static void waiters_call(struct pr_reload_waiter *w, int ok, uint64_t gen,
 
 static void reload_begin(struct pr_daemon *d, const char *why);
 
+/* The listeners' limits from a config: at start, and at each reload. */
+static void listeners_configure(struct pr_daemon *d, const struct pr_config *c)
+{
+	struct pr_listen_limits m, a;
+	char note[512];
+
+	pr_listen_limits_derive(c, d->nofile, &m, &a, &d->fd_reserve, note,
+				sizeof(note));
+	if (note[0])
+		pr_warn("%s", note);
+	pr_listener_set_limits(&d->merchant, &m);
+	pr_listener_set_limits(&d->admin, &a);
+}
+
 static void reload_finish(struct pr_daemon *d, int ok, const char *reason)
 {
 	struct pr_generation *g = d->reload_gen, *old = d->gen;
@@ -194,8 +243,7 @@ static void reload_finish(struct pr_daemon *d, int ok, const char *reason)
 		if (pr_log_open(c->log_target, err, sizeof(err)) < 0)
 			pr_warn("reload: %s; logging stays where it was", err);
 		pr_log_set_level((enum payroute_log_level)c->log_level);
-		pr_listener_set_max_body(&d->merchant, c->max_body_bytes);
-		pr_listener_set_max_body(&d->admin, c->max_body_bytes);
+		listeners_configure(d, c);
 		d->gen = g;
 		d->last_gen_id = g->id;
 		d->reloads_ok++;
@@ -676,15 +724,32 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 		"store is ready)",
 		set.n);
 
-	rc = pr_listener_open(&d->merchant, d->base, "merchant",
-			      &cfg->merchant_listen, cfg->max_body_bytes,
-			      on_merchant, d, err, errlen);
-	if (rc < 0)
-		return rc;
-	rc = pr_listener_open(&d->admin, d->base, "admin", &cfg->admin_listen,
-			      cfg->max_body_bytes, on_admin, d, err, errlen);
-	if (rc < 0)
-		return rc;
+	/* Connection caps are derived from the descriptor limit (raised to
+	 * its hard limit first), less a reserve for the store, the channels
+	 * and the rest. */
+	d->nofile = pr_fd_limit_raise();
+	{
+		struct pr_listen_limits m, a;
+		char note[512];
+
+		pr_listen_limits_derive(cfg, d->nofile, &m, &a, &d->fd_reserve,
+					note, sizeof(note));
+		if (note[0])
+			pr_warn("%s", note);
+		pr_info("open file limit %ld: %ld descriptors kept for the "
+			"store, channels and files",
+			d->nofile, d->fd_reserve);
+		rc = pr_listener_open(&d->merchant, d->base, "merchant",
+				      &cfg->merchant_listen, &m, on_merchant, d,
+				      err, errlen);
+		if (rc < 0)
+			return rc;
+		rc = pr_listener_open(&d->admin, d->base, "admin",
+				      &cfg->admin_listen, &a, on_admin, d, err,
+				      errlen);
+		if (rc < 0)
+			return rc;
+	}
 
 	ho.timeout_ms = cfg->http_timeout_ms;
 	ho.connect_timeout_ms = cfg->http_connect_timeout_ms;

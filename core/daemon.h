@@ -72,6 +72,8 @@ struct pr_daemon {
 	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */
 	struct pr_listener merchant;
 	struct pr_listener admin;
+	long nofile;	 /* RLIMIT_NOFILE, raised at start */
+	long fd_reserve; /* descriptors kept out of the listeners' caps */
 	char *console_dir;
 
 	struct event *ev_hup, *ev_term, *ev_int, *ev_stop_timer;
@@ -129,7 +131,10 @@ void pr_daemon_reload(struct pr_daemon *d, const char *why, pr_reload_cb cb,
 void pr_daemon_stop(struct pr_daemon *d, const char *why);
 
 /* Answers a request and releases it (its generation reference too). The
- * body reference is stolen. */
+ * body reference is stolen. An error answer never carries the store's own
+ * words: a store_unavailable message is replaced by a generic one (with
+ * Retry-After), as is any message holding a SQLSTATE; the original is
+ * logged. */
 void pr_request_reply(struct pr_request *r, int status, json_t *body);
 void pr_request_error(struct pr_request *r, int status, const char *code,
 		      const char *fmt, ...)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apiutil.h"
 #include "crypto.h"
 #include "explain.h"
 #include "log.h"
@@ -171,18 +172,12 @@ void pr_explain_handle(struct pr_request *r)
 	const char *params[1];
 	unsigned char mac[32];
 	struct timespec ts;
-	int status = 400;
 	json_t *body;
 	char *hex;
 
-	body = pr_http_read_json(r->req, &status, err, sizeof(err));
-	if (!body) {
-		pr_request_error(r, status,
-				 status == 415 ? "unsupported_media_type" :
-						 "bad_request",
-				 "%s", err);
+	body = pr_api_read_body(r);
+	if (!body)
 		return;
-	}
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		json_decref(body);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "server.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
@@ -573,7 +574,7 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 37);
+	assert_int_equal(n, 46);
 }
 
 /* The restart-only options are the listen addresses, the store's and the
@@ -875,6 +876,79 @@ static void test_payment_options(void **unused)
 	assert_non_null(strstr(err, "server.public_url"));
 }
 
+/* The listeners' limits from the config and the open file limit: one row
+ * per case (listen options as JSON, the limit, what comes out, and
+ * whether a note says a cap was lowered). */
+struct limits_row {
+	const char *name;
+	const char *listen; /* inside "listen": {...}, may be "" */
+	long nofile;
+	long reserve;
+	int merchant, merchant_per_addr, admin, admin_per_addr;
+	int lowered;
+};
+
+static const struct limits_row limits_rows[] = {
+	{ "defaults, 20000 descriptors", "", 20000, 2000, 16384, 2048, 256, 256,
+	  0 },
+	{ "defaults, 1024 descriptors", "", 1024, 132, 769, 96, 55, 55, 0 },
+	{ "defaults, 64 descriptors", "", 64, 32, 7, 7, 8, 8, 0 },
+	{ "configured caps that fit",
+	  "\"merchant_max_connections\": 100, \"merchant_max_per_address\": "
+	  "5, \"admin_max_connections\": 10, \"admin_max_per_address\": 2",
+	  20000, 2000, 100, 5, 10, 2, 0 },
+	{ "a per-address cap over its listener's",
+	  "\"merchant_max_connections\": 100, \"merchant_max_per_address\": "
+	  "500",
+	  20000, 2000, 100, 100, 256, 256, 0 },
+	{ "a merchant cap that does not fit is lowered",
+	  "\"merchant_max_connections\": 50000", 1024, 132, 769, 96, 55, 55,
+	  1 },
+	{ "an admin cap that does not fit is lowered",
+	  "\"admin_max_connections\": 5000", 1024, 132, 413, 51, 412, 412, 1 },
+};
+
+static void test_listen_limits(void **unused)
+{
+	(void)unused;
+	for (size_t i = 0; i < sizeof(limits_rows) / sizeof(limits_rows[0]);
+	     i++) {
+		const struct limits_row *t = &limits_rows[i];
+		struct pr_listen_limits m, a;
+		struct pr_config *cfg;
+		char json[512], note[512];
+		long reserve = -1;
+
+		snprintf(json, sizeof(json),
+			 "{\"database\":{\"conninfo\":\"x\"},"
+			 "\"admin\":{\"token\":\"0123456789abcdef\"},"
+			 "\"listen\":{%s}}",
+			 t->listen);
+		cfg = parse_ok(json);
+		pr_listen_limits_derive(cfg, t->nofile, &m, &a, &reserve, note,
+					sizeof(note));
+		if (reserve != t->reserve || m.max_connections != t->merchant ||
+		    m.max_per_address != t->merchant_per_addr ||
+		    a.max_connections != t->admin ||
+		    a.max_per_address != t->admin_per_addr ||
+		    (note[0] != '\0') != t->lowered)
+			fail_msg(
+				"%s: reserve %ld, merchant %d/%d, admin %d/%d, "
+				"note \"%s\"",
+				t->name, reserve, m.max_connections,
+				m.max_per_address, a.max_connections,
+				a.max_per_address, note);
+		/* never more than the descriptors allow */
+		assert_true(m.max_connections + m.max_connections / 16 + 8 +
+				    a.max_connections + a.max_connections / 16 +
+				    8 <=
+			    t->nofile - reserve);
+		assert_int_equal(m.header_timeout_ms, 10000);
+		assert_int_equal(m.max_body_bytes, 1048576);
+		pr_config_free(cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -887,6 +961,7 @@ int main(void)
 		cmocka_unit_test(test_sample),
 		cmocka_unit_test(test_schedules),
 		cmocka_unit_test(test_payment_options),
+		cmocka_unit_test(test_listen_limits),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
