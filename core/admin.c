@@ -1,8 +1,9 @@
 /*
  * admin.c - what each path of the two listeners does.
  *
- * Both listeners answer /healthz (the process is up) and /readyz (the store
- * is connected and migrated). The admin listener serves the admin API under
+ * Both listeners answer /healthz (the process is up) and /readyz (it can
+ * route: the store is connected and migrated and a generation built from
+ * its routing policy is active). The admin listener serves the admin API under
  * /admin/v1/ (bearer token from the current generation's config, compared
  * in constant time), /metrics (Prometheus text) and the console's static
  * files at /. The merchant API arrives with the payments issue; until then
@@ -84,14 +85,23 @@ static int handle_health(struct pr_request *r)
 			method_not_allowed(r, "GET");
 			return 1;
 		}
-		if (d->db && pr_db_ready(d->db))
+		/* Ready means able to route: the store is up and the
+		 * channels were loaded from it. */
+		if (d->db && pr_db_ready(d->db) && d->routable) {
 			pr_request_reply(r, 200,
 					 json_pack("{s:b}", "ready", 1));
-		else
-			pr_request_reply(r, 503,
-					 json_pack("{s:b,s:s}", "ready", 0,
-						   "reason",
-						   "store unavailable"));
+		} else {
+			evhttp_add_header(
+				evhttp_request_get_output_headers(r->req),
+				"Retry-After", "1");
+			pr_request_reply(
+				r, 503,
+				json_pack("{s:b,s:s}", "ready", 0, "reason",
+					  !(d->db && pr_db_ready(d->db)) ?
+						  "store unavailable" :
+						  "the routing policy is not "
+						  "loaded yet"));
+		}
 		return 1;
 	}
 	return 0;
@@ -384,6 +394,12 @@ static void handle_metrics(struct pr_request *r)
 	{
 		struct pr_listener *const ls[] = { &d->merchant, &d->admin };
 
+		evbuffer_add_printf(b,
+				    "# HELP payroute_ready 1 when the daemon "
+				    "can route (/readyz).\n"
+				    "# TYPE payroute_ready gauge\n"
+				    "payroute_ready %d\n",
+				    d->routable && pr_db_ready(d->db));
 		pr_listeners_metrics(b, ls, 2, d->nofile, d->fd_reserve);
 	}
 	len = evbuffer_get_length(b);
@@ -519,6 +535,18 @@ void pr_merchant_handle(struct pr_request *r)
 {
 	if (handle_health(r))
 		return;
+	/* Before the channels are loaded nothing can be routed: a request
+	 * that would create or move an order (every method but GET and
+	 * HEAD, callbacks included) is told to come back, never answered
+	 * with a failure (nor stored under its Idempotency-Key). */
+	if (!r->d->routable && !is_get(r)) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "Retry-After", "1");
+		pr_request_error(r, 503, "not_ready",
+				 "payrouted is starting: the routing policy "
+				 "is not loaded yet; retry shortly");
+		return;
+	}
 	if (pr_refunds_handle(r) || pr_payments_handle(r) ||
 	    pr_withdrawals_handle(r) || pr_callbacks_handle(r))
 		return;

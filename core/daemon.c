@@ -254,6 +254,12 @@ static void reload_finish(struct pr_daemon *d, int ok, const char *reason)
 				"" :
 				", carried over: store unavailable");
 		pr_gen_unref(old);
+		if (g->channels_from_store && !d->routable) {
+			d->routable = 1;
+			pr_info("ready: generation %llu routes with the "
+				"store's policy (%zu channels)",
+				(unsigned long long)g->id, g->n_channels);
+		}
 	} else {
 		d->reloads_failed++;
 		pr_err("reload failed: %s; no changes were applied (generation "

@@ -74,6 +74,11 @@ struct pr_daemon {
 	struct pr_listener admin;
 	long nofile;	 /* RLIMIT_NOFILE, raised at start */
 	long fd_reserve; /* descriptors kept out of the listeners' caps */
+	/* 1 once a generation built from the store's routing policy is
+	 * active: before that, requests that would route get 503 not_ready
+	 * and /readyz answers 503 (a policy carried over while the store is
+	 * down later still routes). */
+	int routable;
 	char *console_dir;
 
 	struct event *ev_hup, *ev_term, *ev_int, *ev_stop_timer;
