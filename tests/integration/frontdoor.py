@@ -18,11 +18,12 @@ is bounded in count and in time.
         answer must have the row's status, parse as JSON with error.code and
         error.message (strings), and carry the security headers.
 
-    frontdoor.py flood PORT SECONDS ADDRS SLOW IDLE LINE_MS
+    frontdoor.py flood PORT SECONDS ADDRS SLOW IDLE LINE_MS [RATE]
         Keeps SLOW slow-header connections (one header line every LINE_MS)
         and IDLE idle connections (nothing sent) open from each source
         address in ADDRS (comma-separated, 127.0.0.N) for SECONDS, opening
-        a new one whenever one is closed. Prints a JSON summary: how many
+        a new one whenever one is closed, at most RATE (default 100) new
+        connections a second. Prints a JSON summary: how many
         were opened, answered 503, answered 408, closed without an answer,
         how many slow-header connections got their 408 and the longest
         time one lived (slow_max_age: closed or still open at the end).
@@ -30,7 +31,7 @@ is bounded in count and in time.
 Exit status: 0 when every row passed (smuggle, shapes), 1 otherwise.
 """
 import json
-import select
+import selectors
 import socket
 import sys
 import time
@@ -359,9 +360,10 @@ def cmd_shapes(mport, aport, mkey, token):
 
 # -------------------------------------------------------------------- flood
 
-def cmd_flood(port, seconds, addrs, n_slow, n_idle, line_ms):
+def cmd_flood(port, seconds, addrs, n_slow, n_idle, line_ms, rate=100):
     start = time.monotonic()
     stop = start + seconds
+    sel = selectors.DefaultSelector()
     conns = {}   # socket -> dict(kind, addr, opened, next, lines, got)
     stats = {"opened": 0, "connect_failed": 0, "answered_503": 0,
              "answered_408": 0, "answered_other": 0, "closed_silently": 0,
@@ -386,6 +388,7 @@ def cmd_flood(port, seconds, addrs, n_slow, n_idle, line_ms):
         now = time.monotonic()
         conns[s] = {"kind": kind, "addr": addr, "opened": now,
                     "next": now, "lines": 0, "got": b""}
+        sel.register(s, selectors.EVENT_READ)
         have[(addr, kind)] += 1
         stats["opened"] += 1
 
@@ -394,6 +397,7 @@ def cmd_flood(port, seconds, addrs, n_slow, n_idle, line_ms):
 
     def closed(s, info):
         del conns[s]
+        sel.unregister(s)
         have[(info["addr"], info["kind"])] -= 1
         rs = parse_responses(info["got"]) if info["got"] else []
         st = rs[0][0] if rs else 0
@@ -414,8 +418,8 @@ def cmd_flood(port, seconds, addrs, n_slow, n_idle, line_ms):
         s.close()
 
     while time.monotonic() < stop:
-        # top up: at most 5 new connections per round of 50 ms or more
-        budget = 5
+        # top up: at most rate/20 new connections per round of 50 ms
+        budget = max(1, rate // 20)
         for (a, kind), n in want.items():
             while have[(a, kind)] < n and budget > 0:
                 open_one(a, kind)
@@ -434,11 +438,8 @@ def cmd_flood(port, seconds, addrs, n_slow, n_idle, line_ms):
                 except OSError:
                     pass  # reset: the read below sees it
                 info["next"] = now + line_ms / 1000.0
-        socks = list(conns)
         round_end = now + 0.05
-        r = []
-        if socks:
-            r, _, _ = select.select(socks, [], [], 0.05)
+        r = [k.fileobj for k, _ in sel.select(0.05)] if conns else []
         left = round_end - time.monotonic()
         if left > 0:
             time.sleep(left)
@@ -472,7 +473,8 @@ def main(argv):
         return cmd_shapes(int(argv[2]), int(argv[3]), argv[4], argv[5])
     if len(argv) >= 8 and argv[1] == "flood":
         return cmd_flood(int(argv[2]), float(argv[3]), argv[4].split(","),
-                         int(argv[5]), int(argv[6]), int(argv[7]))
+                         int(argv[5]), int(argv[6]), int(argv[7]),
+                         int(argv[8]) if len(argv) > 8 else 100)
     sys.stderr.write(__doc__)
     return 2
 
