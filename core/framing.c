@@ -24,6 +24,7 @@
  * are read with strtoll(16) and a "0" chunk is followed by trailer lines up
  * to an empty one. Expect other than 100-continue on HTTP/1.1 is a 417.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -138,7 +139,7 @@ static int request_line(const char *l, size_t n, struct pr_head_info *info,
 		set_err(e, 400, "bad_request",
 			"malformed request line: expected METHOD SP target SP "
 			"HTTP/1.1");
-		return -1;
+		return -EINVAL;
 	}
 	t0 = m + 1;
 	t1 = t0;
@@ -149,7 +150,7 @@ static int request_line(const char *l, size_t n, struct pr_head_info *info,
 			set_err(e, 400, "bad_request",
 				"the request target must be printable ASCII "
 				"(percent-encode anything else)");
-			return -1;
+			return -EINVAL;
 		}
 		t1++;
 	}
@@ -157,7 +158,7 @@ static int request_line(const char *l, size_t n, struct pr_head_info *info,
 		set_err(e, 400, "bad_request",
 			"malformed request line: expected METHOD SP target SP "
 			"HTTP/1.1");
-		return -1;
+		return -EINVAL;
 	}
 	v = l + t1 + 1;
 	vn = n - t1 - 1;
@@ -168,12 +169,12 @@ static int request_line(const char *l, size_t n, struct pr_head_info *info,
 		   v[5] <= '9' && v[6] == '.' && v[7] >= '0' && v[7] <= '9') {
 		set_err(e, 505, "http_version_not_supported",
 			"only HTTP/1.0 and HTTP/1.1 are supported");
-		return -1;
+		return -EINVAL;
 	} else {
 		set_err(e, 400, "bad_request",
 			"malformed request line: the version must be HTTP/1.1 "
 			"or HTTP/1.0");
-		return -1;
+		return -EINVAL;
 	}
 	if (!method_known(l, m)) {
 		e->status = 501;
@@ -182,7 +183,7 @@ static int request_line(const char *l, size_t n, struct pr_head_info *info,
 			 "method %.*s is not supported (GET, HEAD, POST, PUT, "
 			 "DELETE, PATCH, OPTIONS)",
 			 m > 16 ? 16 : (int)m, l);
-		return -1;
+		return -EINVAL;
 	}
 	memcpy(info->method, l, m);
 	info->method[m] = '\0';
@@ -192,7 +193,7 @@ static int request_line(const char *l, size_t n, struct pr_head_info *info,
 		snprintf(e->message, sizeof(e->message),
 			 "the request target is longer than %d bytes",
 			 PR_FRAMING_MAX_TARGET);
-		return -1;
+		return -EINVAL;
 	}
 	memcpy(target, l + t0, t1 - t0);
 	target[t1 - t0] = '\0';
@@ -203,7 +204,7 @@ static int request_line(const char *l, size_t n, struct pr_head_info *info,
 		set_err(e, 400, "bad_request",
 			"the request target must be a path (/...) or an "
 			"absolute http(s) URL");
-		return -1;
+		return -EINVAL;
 	}
 	/* What evhttp will parse it with: if it refuses, evhttp would answer
 	 * an HTML 400 of its own. */
@@ -212,7 +213,7 @@ static int request_line(const char *l, size_t n, struct pr_head_info *info,
 		set_err(e, 400, "bad_request",
 			"the request target is not a "
 			"valid URI");
-		return -1;
+		return -EINVAL;
 	}
 	evhttp_uri_free(uri);
 	return 0;
@@ -225,10 +226,10 @@ static int parse_length(const char *v, size_t n, uint64_t *out)
 	uint64_t x = 0;
 
 	if (n == 0 || n > 15)
-		return -1;
+		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i] < '0' || v[i] > '9')
-			return -1;
+			return -EINVAL;
 		x = x * 10 + (uint64_t)(v[i] - '0');
 	}
 	*out = x;
@@ -242,7 +243,7 @@ static int header_err(struct pr_framing_error *e, int status, const char *code,
 	e->code = code;
 	snprintf(e->message, sizeof(e->message), "%s%.*s", what,
 		 nn > 64 ? 64 : (int)nn, name);
-	return -1;
+	return -EINVAL;
 }
 
 int pr_framing_head(const char *p, size_t len, uint64_t max_body,
@@ -260,10 +261,10 @@ int pr_framing_head(const char *p, size_t len, uint64_t max_body,
 		set_err(e, 400, "bad_request",
 			rc < 0 ? "a bare CR in the request line" :
 				 "no request line");
-		return -1;
+		return -EINVAL;
 	}
 	if (request_line(line, n, info, e) < 0)
-		return -1;
+		return -EINVAL;
 
 	for (;;) {
 		const char *v, *raw;
@@ -273,7 +274,7 @@ int pr_framing_head(const char *p, size_t len, uint64_t max_body,
 		if (rc < 0) {
 			set_err(e, 400, "bad_request",
 				"a bare CR in a header line");
-			return -1;
+			return -EINVAL;
 		}
 		if (rc > 0 || n == 0)
 			break;
@@ -283,13 +284,13 @@ int pr_framing_head(const char *p, size_t len, uint64_t max_body,
 			snprintf(e->message, sizeof(e->message),
 				 "more than %d header lines",
 				 PR_FRAMING_MAX_HEADERS);
-			return -1;
+			return -EINVAL;
 		}
 		if (line[0] == ' ' || line[0] == '\t') {
 			set_err(e, 400, "bad_request",
 				"obsolete line folding (a header line starting "
 				"with whitespace) is not accepted");
-			return -1;
+			return -EINVAL;
 		}
 		while (k < n && is_tchar((unsigned char)line[k]))
 			k++;
@@ -302,7 +303,7 @@ int pr_framing_head(const char *p, size_t len, uint64_t max_body,
 						  line, k);
 			set_err(e, 400, "bad_request",
 				"malformed header line: expected name: value");
-			return -1;
+			return -EINVAL;
 		}
 		raw = line + k + 1;
 		rawn = n - k - 1;
@@ -343,47 +344,47 @@ int pr_framing_head(const char *p, size_t len, uint64_t max_body,
 		set_err(e, 400, "bad_request",
 			"several Content-Length headers (RFC 9112 section "
 			"6.3)");
-		return -1;
+		return -EINVAL;
 	}
 	if (tes > 1) {
 		set_err(e, 400, "bad_request",
 			"several Transfer-Encoding headers");
-		return -1;
+		return -EINVAL;
 	}
 	if (tes && cls) {
 		set_err(e, 400, "bad_request",
 			"Transfer-Encoding and Content-Length together (RFC "
 			"9112 section 6.3)");
-		return -1;
+		return -EINVAL;
 	}
 	if (tes && !(te_n == 7 && strncasecmp(te_val, "chunked", 7) == 0)) {
 		set_err(e, 400, "bad_request",
 			"Transfer-Encoding must be exactly \"chunked\"");
-		return -1;
+		return -EINVAL;
 	}
 	if (tes && info->minor == 0) {
 		set_err(e, 400, "bad_request",
 			"Transfer-Encoding is not accepted on HTTP/1.0");
-		return -1;
+		return -EINVAL;
 	}
 	if (cls && parse_length(cl_val, cl_n, &length) < 0) {
 		set_err(e, 400, "bad_request",
 			"Content-Length must be 1 to 15 plain digits");
-		return -1;
+		return -EINVAL;
 	}
 	if (info->minor == 1 && hosts != 1) {
 		set_err(e, 400, "bad_request",
 			hosts ? "several Host headers" :
 				"an HTTP/1.1 request needs a Host header");
-		return -1;
+		return -EINVAL;
 	}
 	if (hosts > 1) {
 		set_err(e, 400, "bad_request", "several Host headers");
-		return -1;
+		return -EINVAL;
 	}
 	if (expects > 1) {
 		set_err(e, 400, "bad_request", "several Expect headers");
-		return -1;
+		return -EINVAL;
 	}
 	if (expects && info->minor == 1) {
 		if (!(ex_n == 12 &&
@@ -391,14 +392,14 @@ int pr_framing_head(const char *p, size_t len, uint64_t max_body,
 			set_err(e, 417, "expectation_failed",
 				"the only expectation accepted is "
 				"100-continue");
-			return -1;
+			return -EINVAL;
 		}
 		info->expect_continue = 1;
 	}
 	if (strcmp(info->method, "HEAD") == 0 && (tes || length > 0)) {
 		set_err(e, 400, "bad_request",
 			"a HEAD request cannot have a body");
-		return -1;
+		return -EINVAL;
 	}
 	if (tes) {
 		info->body = PR_BODY_CHUNKED;
@@ -410,7 +411,7 @@ int pr_framing_head(const char *p, size_t len, uint64_t max_body,
 				 "the body is larger than %llu bytes "
 				 "(server.max_body_bytes)",
 				 (unsigned long long)max_body);
-			return -1;
+			return -EINVAL;
 		}
 		info->body = PR_BODY_LENGTH;
 		info->length = length;
@@ -431,7 +432,7 @@ int pr_framing_chunk_size(const char *p, size_t len, uint64_t *size,
 	if (n == 0 || n > 15) {
 		set_err(e, 400, "bad_request",
 			"bad chunk size: 1 to 15 hexadecimal digits expected");
-		return -1;
+		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
@@ -448,7 +449,7 @@ int pr_framing_chunk_size(const char *p, size_t len, uint64_t *size,
 				c == ';' ? "chunk extensions are not accepted" :
 					   "bad chunk size: 1 to 15 "
 					   "hexadecimal digits expected");
-			return -1;
+			return -EINVAL;
 		}
 		x = x * 16 + (uint64_t)d;
 	}

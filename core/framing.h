@@ -56,7 +56,7 @@ size_t pr_framing_head_end(const char *p, size_t len, size_t *scan);
 
 /* Checks one complete head (len bytes, as found by pr_framing_head_end)
  * and fills info. max_body is the largest body accepted (a Content-Length
- * over it is a 413). Returns 0, or -1 with e filled. Refused, among the
+ * over it is a 413). Returns 0, or -EINVAL with e filled. Refused, among the
  * rest: several Content-Length headers (even equal), a Content-Length that
  * is not 1 to 15 plain digits, Transfer-Encoding with Content-Length,
  * several Transfer-Encoding headers or one that is not exactly "chunked",
@@ -73,7 +73,7 @@ int pr_framing_head(const char *p, size_t len, uint64_t max_body,
 
 /* Checks a chunk-size line (its CRLF or LF included, len bytes): 1 to 15
  * hexadecimal digits and nothing else (no chunk extensions, no spaces).
- * Returns 0 with *size set, or -1 with e filled (400). */
+ * Returns 0 with *size set, or -EINVAL with e filled (400). */
 int pr_framing_chunk_size(const char *p, size_t len, uint64_t *size,
 			  struct pr_framing_error *e);
 

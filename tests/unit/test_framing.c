@@ -4,6 +4,7 @@
  * passes, with the body framing expected), then chunk-size lines, the end
  * of a head arriving a byte at a time, and UTF-8.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -253,7 +254,8 @@ static void test_limits(void **state)
 	n += PR_FRAMING_MAX_TARGET;
 	n += (size_t)snprintf(head + n, sizeof(head) - n,
 			      " HTTP/1.1\r\nHost: x\r\n\r\n");
-	assert_int_equal(pr_framing_head(head, n, MAX_BODY, &info, &e), -1);
+	assert_int_equal(pr_framing_head(head, n, MAX_BODY, &info, &e),
+			 -EINVAL);
 	assert_int_equal(e.status, 414);
 
 	n = (size_t)snprintf(many, sizeof(many), "GET / HTTP/1.1\r\n");
@@ -261,7 +263,8 @@ static void test_limits(void **state)
 		n += (size_t)snprintf(many + n, sizeof(many) - n, "H%d: x\r\n",
 				      i);
 	n += (size_t)snprintf(many + n, sizeof(many) - n, "\r\n");
-	assert_int_equal(pr_framing_head(many, n, MAX_BODY, &info, &e), -1);
+	assert_int_equal(pr_framing_head(many, n, MAX_BODY, &info, &e),
+			 -EINVAL);
 	assert_int_equal(e.status, 431);
 }
 
