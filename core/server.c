@@ -328,6 +328,7 @@ struct pr_conn {
 	uint64_t left;	  /* PH_BODY, PH_CHUNK_DATA: bytes to pass */
 	uint64_t chunked; /* body bytes of a chunked request so far */
 	int blank_lines;
+	int close_waits;  /* DL_CLOSE put off for pipelined requests */
 	int64_t since_ms; /* admission or last answer (mono_ms) */
 	unsigned admitted : 1;
 	unsigned busy : 1;	/* a request with a handler, or its answer */
@@ -650,6 +651,14 @@ static void conn_close_now(struct pr_conn *c)
 {
 	if (c->busy)
 		return; /* on_complete comes back here */
+	/* Whole requests given to evhttp before the refused one (pipelined)
+	 * are answered first: evhttp reads them at its next turn. */
+	if (c->phase == PH_HEAD && c->close_waits < 100 &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+		c->close_waits++;
+		conn_arm(c, DL_CLOSE, 10);
+		return;
+	}
 	if (c->r_status)
 		door_answer(c->fd, c->r_status, c->r_code, c->r_msg);
 	drain_socket(c->fd);
@@ -737,8 +746,8 @@ static int by_fd_set(struct pr_door *door, evutil_socket_t fd,
 }
 
 /* Admission: the connection's address, its caps, its first deadline.
- * Returns 0, or -1 when evhttp had already dropped the connection (then c
- * is freed). */
+ * Returns 0, or -ECONNABORTED when evhttp had already dropped the
+ * connection (then c is freed). */
 static int conn_admit(struct pr_conn *c)
 {
 	struct pr_door *door = c->door;
@@ -761,7 +770,7 @@ static int conn_admit(struct pr_conn *c)
 		TAILQ_INSERT_TAIL(&door->pending, c, link);
 		conn_free(c);
 		bufferevent_decref(bev);
-		return -1;
+		return -ECONNABORTED;
 	}
 	bufferevent_decref(c->bev);
 	c->evcon = evcon;
