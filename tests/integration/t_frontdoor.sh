@@ -22,7 +22,8 @@
 #     come in on /notify/), and the admin listener's /healthz is timed:
 #     every answer the normal client gets is right, the callbacks settle
 #     the payments, /healthz stays fast, the flood gets 503s, the log says
-#     so in few lines, and afterwards everything serves as before;
+#     so in few lines, and afterwards everything serves as before; a
+#     reload then applies new caps;
 #  5. accept() out of descriptors (a daemon under `ulimit -n 100` with
 #     almost no reserve, flooded): one rate-limited log line, a pause
 #     instead of a busy loop (CPU time stays low), and service afterwards.
@@ -201,6 +202,18 @@ expect_code 201 "a payment after the flood"
 merchant_get /healthz
 expect_code 200 "merchant /healthz after the flood"
 pass "after the flood: connections closed ($o open), payments and health as before"
+
+# A reload applies new caps (to new connections).
+jq '.listen.merchant_max_connections = 30 | .listen.merchant_max_per_address = 6' \
+	"$CONF" >"$CONF.new" && mv "$CONF.new" "$CONF"
+reload_hup
+[ "$RELOAD_RESULT" = ok ] || fail "reload with new caps: $RELOAD_LINE"
+[ "$(metric 'payroute_http_connections_max{listener="merchant"}')" = 30 ] &&
+	[ "$(metric 'payroute_http_connections_max_per_address{listener="merchant"}')" = 6 ] ||
+	fail "the reload did not apply the new caps"
+grep -q 'merchant listener: at most 30 connections, 6 per address' "$LOG_FILE" ||
+	fail "no log line for the new caps"
+pass "a reload applies new caps: 30 connections, 6 per address"
 
 # --------------------------------------- 5. accept() out of descriptors
 # A daemon whose caps cannot keep it from EMFILE (100 descriptors, a
