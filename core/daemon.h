@@ -105,6 +105,8 @@ struct pr_request {
 	const char *listener;
 	char path[1024];
 	int64_t started_ms;
+	int64_t started_us; /* monotonic */
+	int64_t wait_us;    /* spent waiting for channels */
 };
 
 /* Sets the daemon up from an already loaded config (ownership taken):
