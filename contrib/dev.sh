@@ -313,7 +313,6 @@ write_conf() {
 	"admin": { "token_file": "$DEV/admin_token" },
 	"database": {
 		"conninfo": "host=$PG_SOCK dbname=payroute user=payroute",
-		"pool_size": 4,
 		"migrations_dir": "$PREFIX/share/payroute/migrations"
 	},
 	"drivers": { "dir": "$DRIVER_DIR" },

@@ -122,7 +122,7 @@ struct pr_db_conn {
 	struct db_stmt *stmts[DB_STMT_BUCKETS];
 	size_t n_stmts;
 	unsigned long stmt_seq;
-	int migrating;	      /* running the migrations */
+	int migrating; /* running the migrations */
 	/* Held by pr_db_acquire. */
 	int held;
 	int broken;    /* its session was lost while held */

@@ -105,8 +105,8 @@ struct pr_db_stats {
 	unsigned long errors;
 	unsigned long prepares;	     /* statements prepared (per session) */
 	unsigned long prepared_runs; /* executions of prepared statements */
-	int schema_version; /* highest applied migration, -1 unknown */
-	int listener_up;    /* the LISTEN connection is up, LISTENs issued */
+	int schema_version;	     /* highest applied migration, -1 unknown */
+	int listener_up; /* the LISTEN connection is up, LISTENs issued */
 	unsigned long listener_reconnects;
 	unsigned long notifications; /* delivered to callbacks */
 };

@@ -63,7 +63,8 @@ static int is_final(const struct pr_flow *f, int status)
  * first commit there is no key in the store; after it, the key stays in
  * progress with its order, which answers a retry once it is stale. */
 static void flow_error(struct pr_flow *f, int status, const char *code,
-		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+		       const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 static void flow_error(struct pr_flow *f, int status, const char *code,
 		       const char *fmt, ...)
@@ -78,8 +79,8 @@ static void flow_error(struct pr_flow *f, int status, const char *code,
 		pr_warn("%s %s: %s", kind_name(f), f->row->id, msg);
 	f->idem.active = 0;
 	f->ops->end(f, status,
-		    json_pack("{s:{s:s,s:s}}", "error", "code", code,
-			      "message", msg));
+		    json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+			      msg));
 }
 
 /* Answers with the JSON of the order as f->row has it. */
@@ -154,8 +155,8 @@ static void predict(struct pr_flow *f, int to, const struct pr_code *code,
 			 code->message_zh);
 	}
 	if (c && c->end == PR_CALL_ANSWER && c->res.channel_trade_no[0])
-		snprintf(o->channel_trade_no, sizeof(o->channel_trade_no),
-			 "%s", c->res.channel_trade_no);
+		snprintf(o->channel_trade_no, sizeof(o->channel_trade_no), "%s",
+			 c->res.channel_trade_no);
 	if (is_final(f, to))
 		o->finished_ms = pr_now_ms();
 	if (f->ops->predict)
@@ -206,8 +207,8 @@ struct step {
 	int cascade; /* a retryable failure and the next attempt */
 };
 
-static void on_second(int rc, enum pr_apply_result result, int from,
-		      void *row, const char *err, void *arg)
+static void on_second(int rc, enum pr_apply_result result, int from, void *row,
+		      const char *err, void *arg)
 {
 	struct step *s = arg;
 	struct pr_flow *f = s->f;
@@ -531,8 +532,8 @@ static void first_commit(struct pr_flow *f)
 
 	if (f->have_tok) {
 		to = k->st_processing;
-		dj = json_pack("{s:s,s:i}", "channel", f->spec->code,
-			       "attempt", 1);
+		dj = json_pack("{s:s,s:i}", "channel", f->spec->code, "attempt",
+			       1);
 		snprintf(f->row->channel, sizeof(f->row->channel), "%s",
 			 f->spec->code);
 		f->row->attempts = 1;
@@ -560,8 +561,8 @@ static void first_commit(struct pr_flow *f)
 	json_decref(dj);
 	if (to != k->st_processing)
 		f->begin_text = idem_body(f);
-	if (!trace || !detail || (f->idem.active && to != k->st_processing &&
-				  !f->begin_text)) {
+	if (!trace || !detail ||
+	    (f->idem.active && to != k->st_processing && !f->begin_text)) {
 		free(trace);
 		free(detail);
 		if (f->have_tok)

@@ -104,7 +104,7 @@ struct pr_flow_ops {
 
 struct pr_flow {
 	const struct pr_flow_ops *ops;
-	struct pr_request *r;	   /* NULL: a flow of our own (a timer) */
+	struct pr_request *r; /* NULL: a flow of our own (a timer) */
 	struct pr_daemon *d;
 	struct pr_generation *gen; /* r->gen, or referenced by the owner */
 	char locale[8];		   /* the merchant's */

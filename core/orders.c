@@ -370,46 +370,62 @@ void pr_order_new_id(char prefix, int64_t now_ms, char out[33])
 
 /* ------------------------------------------------------------ routing */
 
-int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
-		   const struct pr_route_req *rq, struct pr_order_route *out)
+int pr_order_usage(struct pr_daemon *d, const struct pr_catalogue *cat,
+		   const struct pr_route_req *rq, struct pr_chan_usage **usage,
+		   struct pr_bank_usage **banks)
 {
-	const struct pr_catalogue *cat = &gen->cat;
 	size_t n = cat->n_chans ? cat->n_chans : 1;
-	struct pr_route_result res = { 0 };
-	struct pr_chan_usage *usage;
-	struct pr_bank_usage *banks;
 	const struct pr_cat_bucket *b;
-	json_t *rj;
-	int rc = -ENOMEM;
 
-	memset(out, 0, sizeof(*out));
-	usage = calloc(n, sizeof(*usage));
-	banks = calloc(n, sizeof(*banks));
-	res.cands = calloc(n, sizeof(*res.cands));
-	if (!usage || !banks || !res.cands)
-		goto out;
-	res.cap = cat->n_chans;
+	*usage = calloc(n, sizeof(**usage));
+	*banks = calloc(n, sizeof(**banks));
+	if (!*usage || !*banks) {
+		free(*usage);
+		free(*banks);
+		*usage = NULL;
+		*banks = NULL;
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < cat->n_chans; i++)
-		usage[i].success_rate = -1;
+		(*usage)[i].success_rate = -1;
 	/* Only the request's bucket can pass the first two filters. */
 	b = pr_catalogue_bucket(cat, rq->business, rq->method);
 	for (size_t k = 0; b && d->usage && k < b->n; k++) {
 		size_t i = b->chans[k];
 		const struct pr_chan_spec *c = &cat->chans[i];
+		struct pr_chan_usage *u = &(*usage)[i];
 
-		pr_usage_today(d->usage, c->code, c->tz, rq->now_ms,
-			       &usage[i].amount, &usage[i].count);
-		usage[i].success_rate =
+		pr_usage_today(d->usage, c->code, c->tz, rq->now_ms, &u->amount,
+			       &u->count);
+		u->success_rate =
 			pr_usage_success_rate(d->usage, c->code, rq->now_ms);
 		if (rq->bank_code && rq->bank_code[0]) {
-			banks[i].bank_code = rq->bank_code;
+			(*banks)[i].bank_code = rq->bank_code;
 			pr_usage_today_scope(d->usage, c->code, rq->bank_code,
 					     c->tz, rq->now_ms,
-					     &banks[i].amount, NULL);
-			usage[i].banks = &banks[i];
-			usage[i].n_banks = 1;
+					     &(*banks)[i].amount, NULL);
+			u->banks = &(*banks)[i];
+			u->n_banks = 1;
 		}
 	}
+	return 0;
+}
+
+int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
+		   const struct pr_route_req *rq, struct pr_order_route *out)
+{
+	const struct pr_catalogue *cat = &gen->cat;
+	struct pr_route_result res = { 0 };
+	struct pr_chan_usage *usage = NULL;
+	struct pr_bank_usage *banks = NULL;
+	json_t *rj;
+	int rc = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	res.cands = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*res.cands));
+	if (!res.cands || pr_order_usage(d, cat, rq, &usage, &banks) < 0)
+		goto out;
+	res.cap = cat->n_chans;
 	rc = pr_route(cat, rq, usage, 0, &res);
 	if (rc < 0)
 		goto out;

@@ -73,8 +73,8 @@ int pr_order_common_read(const struct pr_order_kind *k, const PGresult *res,
 	return 0;
 }
 
-const char *pr_order_from_literal(const struct pr_order_kind *k,
-				  unsigned from, char *buf, size_t len)
+const char *pr_order_from_literal(const struct pr_order_kind *k, unsigned from,
+				  char *buf, size_t len)
 {
 	size_t o = 0;
 	int n;
@@ -199,7 +199,8 @@ static void apply_done(struct apply *a, PGresult *res, const char *err)
 					PQgetvalue(res, 0, 3),
 					PQgetvalue(res, 0, 5),
 					pr_col_i64(res, 0, 4), old_amount);
-	if (result == PR_APPLY_CHANGED && (k->final_set & PR_FROM(row->status))) {
+	if (result == PR_APPLY_CHANGED &&
+	    (k->final_set & PR_FROM(row->status))) {
 		if (row->channel[0] && a->d->usage &&
 		    (row->status == k->st_succeeded ||
 		     row->status == k->st_failed))
@@ -314,10 +315,10 @@ const struct pr_code *pr_order_notify_code(struct pr_daemon *d,
 					   const struct payroute_notify *nt)
 {
 	const struct pr_code *code =
-		gen->codes ? pr_codemap_lookup(gen->codes, ch->driver, ch->code,
-					       "notify", nt->code,
-					       nt->sub_code) :
-			     NULL;
+		gen->codes ?
+			pr_codemap_lookup(gen->codes, ch->driver, ch->code,
+					  "notify", nt->code, nt->sub_code) :
+			NULL;
 
 	if (code)
 		return code;
@@ -343,8 +344,8 @@ static void notify_end(struct notify_cb *c, int ok)
 	free(c);
 }
 
-static int notify_apply(struct notify_cb *c, int to,
-			const struct pr_code *code, int guard_amount);
+static int notify_apply(struct notify_cb *c, int to, const struct pr_code *code,
+			int guard_amount);
 
 static void on_notify_applied(int rc, enum pr_apply_result result, int from,
 			      void *row, const char *err, void *arg)
@@ -401,8 +402,8 @@ static void on_notify_applied(int rc, enum pr_apply_result result, int from,
 	notify_end(c, 1);
 }
 
-static int notify_apply(struct notify_cb *c, int to,
-			const struct pr_code *code, int guard_amount)
+static int notify_apply(struct notify_cb *c, int to, const struct pr_code *code,
+			int guard_amount)
 {
 	struct pr_order_update u = { 0 };
 	json_t *detail;

@@ -140,9 +140,8 @@ enum pr_apply_result {
  * kind's row struct, valid during the call), or rc < 0 with err: -ENOENT
  * no such order, -EIO the statement failed (err_definite() tells whether
  * it surely wrote nothing), -EPROTO a malformed answer. */
-typedef void (*pr_order_apply_cb)(int rc, enum pr_apply_result result,
-				  int from, void *row, const char *err,
-				  void *arg);
+typedef void (*pr_order_apply_cb)(int rc, enum pr_apply_result result, int from,
+				  void *row, const char *err, void *arg);
 
 /* Applies u to an order of kind k. When the change gave back (or a new
  * attempt replaced) a reservation that was not given back yet, it is
@@ -179,8 +178,8 @@ int pr_order_json_load(struct pr_daemon *d, const struct pr_order_kind *k,
 
 /* The "{a,b}" literal of a from set over a kind's status names, in buf.
  * Returns buf or NULL when it does not fit. */
-const char *pr_order_from_literal(const struct pr_order_kind *k,
-				  unsigned from, char *buf, size_t len);
+const char *pr_order_from_literal(const struct pr_order_kind *k, unsigned from,
+				  char *buf, size_t len);
 
 /* 1 when the store error text err says the statement surely changed
  * nothing (the server refused it, or it was never sent); 0 when it may

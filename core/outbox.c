@@ -112,7 +112,7 @@ struct delivery {
 	int status;   /* HTTP status of a failure, 0 for none */
 	char error[MAX_ERROR + 1];
 	int force_abandon; /* a refused URL */
-	int body_new;	   /* built here from the order: kept with the outcome */
+	int body_new; /* built here from the order: kept with the outcome */
 };
 
 /* A claim query in flight. */

@@ -215,20 +215,17 @@ static void pay_row_init(struct pay *p)
 						   cfg->pay_default_expire_s;
 
 	pr_order_new_id('P', p->f.now_ms, w->c.id);
-	snprintf(w->c.merchant_id, sizeof(w->c.merchant_id), "%s",
-		 p->merchant);
+	snprintf(w->c.merchant_id, sizeof(w->c.merchant_id), "%s", p->merchant);
 	snprintf(w->c.merchant_no, sizeof(w->c.merchant_no), "%s",
 		 q->merchant_order_no);
 	w->c.status = PR_PAY_PROCESSING;
 	w->c.amount = q->amount;
 	snprintf(w->c.currency, sizeof(w->c.currency), "%s", q->currency);
 	w->c.created_ms = p->f.now_ms;
-	snprintf(w->c.notify_url, sizeof(w->c.notify_url), "%s",
-		 q->notify_url);
+	snprintf(w->c.notify_url, sizeof(w->c.notify_url), "%s", q->notify_url);
 	snprintf(w->c.locale, sizeof(w->c.locale), "%s", p->locale);
 	snprintf(w->method, sizeof(w->method), "%s", q->method);
-	snprintf(w->environment, sizeof(w->environment), "%s",
-		 q->environment);
+	snprintf(w->environment, sizeof(w->environment), "%s", q->environment);
 	snprintf(w->product_code, sizeof(w->product_code), "%s",
 		 q->product_code);
 	snprintf(w->subject, sizeof(w->subject), "%s", q->subject);
@@ -529,8 +526,8 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 		create_payment(p);
 		break;
 	case A_GET:
-		rc = pr_order_load(p->d, &pr_payment_kind, a->id,
-				   p->merchant, on_got, p);
+		rc = pr_order_load(p->d, &pr_payment_kind, a->id, p->merchant,
+				   on_got, p);
 		break;
 	case A_LIST:
 		rc = pr_order_load_sql(p->d, &pr_payment_kind, by_no_sql, 2,
@@ -539,8 +536,8 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 				       on_got, p);
 		break;
 	case A_CLOSE:
-		rc = pr_order_load(p->d, &pr_payment_kind, a->id,
-				   p->merchant, on_close_loaded, p);
+		rc = pr_order_load(p->d, &pr_payment_kind, a->id, p->merchant,
+				   on_close_loaded, p);
 		break;
 	}
 	if (rc < 0) {

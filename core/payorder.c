@@ -135,8 +135,8 @@ void pr_pay_order(const struct pr_pay_row *p, const struct pr_config *cfg,
 	memset(o, 0, sizeof(*o));
 	o->size = sizeof(*o);
 	o->order_id = p->c.id;
-	o->channel_trade_no =
-		p->c.channel_trade_no[0] ? p->c.channel_trade_no : NULL;
+	o->channel_trade_no = p->c.channel_trade_no[0] ? p->c.channel_trade_no :
+							 NULL;
 	o->amount = p->c.amount;
 	memcpy(o->currency, p->c.currency, sizeof(o->currency));
 	o->method = p->method;
@@ -189,8 +189,8 @@ static int64_t expiry_left_s(const struct pay_check *pc)
 	return left <= 0 ? 0 : left / 1000 + 1;
 }
 
-static void on_applied(int rc, enum pr_apply_result result, int from,
-		       void *row, const char *err, void *arg)
+static void on_applied(int rc, enum pr_apply_result result, int from, void *row,
+		       const char *err, void *arg)
 {
 	struct pay_check *pc = arg;
 	struct pr_pay_row *p = row;
@@ -213,8 +213,7 @@ static void on_applied(int rc, enum pr_apply_result result, int from,
 	}
 	snprintf(text, sizeof(text), "%s", p->c.code);
 	check_end(pc, 0, p->c.status == PR_PAY_PROCESSING,
-		  p->c.status == PR_PAY_PROCESSING ? (int)expiry_left_s(pc) :
-						     0,
+		  p->c.status == PR_PAY_PROCESSING ? (int)expiry_left_s(pc) : 0,
 		  text);
 }
 

@@ -16,7 +16,6 @@
 #include "payreq.h"
 #include "tz.h"
 
-
 static int fail(char *field, size_t fieldlen, char *err, size_t errlen,
 		const char *name, const char *msg)
 {

@@ -139,23 +139,22 @@ struct rf_row {
 };
 
 #define MS(x) "coalesce((extract(epoch FROM " x ") * 1000)::bigint, 0)"
-#define RF_COLS                                                                \
-	"r.id, r.payment_id, r.merchant_id, r.merchant_refund_no, r.status, "  \
-	"r.channel, r.request_no, r.amount, r.currency, "                      \
-	"coalesce(r.reason, ''), r.stage, r.borne_by, r.accounting, "          \
-	"coalesce(r.code, ''), coalesce(r.message_en, ''), "                   \
-	"coalesce(r.message_zh, ''), coalesce(r.channel_refund_no, ''), "      \
-	"coalesce(r.overdue_reason, ''), coalesce(r.resolution, ''), " MS(      \
-		"r.created_at") ", " MS("r.finished_at") ", r.attempts, "      \
-						       "m.locale, "            \
-						       "coalesce(p.channel_"   \
-						       "trade_no, ''), "       \
-						       "p.amount, " MS(        \
-							       "p.finished_"   \
-							       "at") ", " MS(  \
-							       "p.created_"    \
-							       "at") ", "      \
-							     "coalesce(p."     \
+#define RF_COLS                                                                                    \
+	"r.id, r.payment_id, r.merchant_id, r.merchant_refund_no, r.status, "                      \
+	"r.channel, r.request_no, r.amount, r.currency, "                                          \
+	"coalesce(r.reason, ''), r.stage, r.borne_by, r.accounting, "                              \
+	"coalesce(r.code, ''), coalesce(r.message_en, ''), "                                       \
+	"coalesce(r.message_zh, ''), coalesce(r.channel_refund_no, ''), "                          \
+	"coalesce(r.overdue_reason, ''), coalesce(r.resolution, ''), " MS("r.created_at") ", " MS( \
+		"r.finished_at") ", r.attempts, "                                                  \
+				 "m.locale, "                                                      \
+				 "coalesce(p.channel_"                                             \
+				 "trade_no, ''), "                                                 \
+				 "p.amount, " MS(                                                  \
+					 "p.finished_"                                             \
+					 "at") ", " MS("p.created_"                                \
+						       "at") ", "                                  \
+							     "coalesce(p."                         \
 							     "buyer_id, '')"
 #define RF_NCOLS 28
 /* The joins RF_COLS reads from, after a refunds row aliased r. */
@@ -285,10 +284,11 @@ static int rf_load(struct pr_daemon *d, const char *by, const char *value,
 	if (strcmp(by, "id") != 0 && strcmp(by, "request_no") != 0 &&
 	    strcmp(by, "merchant_refund_no") != 0)
 		return -EINVAL;
-	snprintf(sql, sizeof(sql),
-		 "SELECT " RF_COLS " FROM refunds r" RF_JOINS
-		 " WHERE r.%s = $1 AND ($2::text IS NULL OR r.merchant_id = $2)",
-		 by);
+	snprintf(
+		sql, sizeof(sql),
+		"SELECT " RF_COLS " FROM refunds r" RF_JOINS
+		" WHERE r.%s = $1 AND ($2::text IS NULL OR r.merchant_id = $2)",
+		by);
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
@@ -926,8 +926,8 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 static void on_payment(PGresult *res, const char *err, void *arg)
 {
 	static const char sql[] =
-		"SELECT t.r_result, t.r_refund, t.r_hash, t.r_refundable, "
-		PR_IDEM_COLS ", " RF_COLS
+		"SELECT t.r_result, t.r_refund, t.r_hash, t.r_refundable, " PR_IDEM_COLS
+		", " RF_COLS
 		" FROM pr_refund_begin($1, $2, $3, $4, $5, $6::bigint, $7, $8, "
 		"$9, $10, $11, $12::bigint, $13, $14, $15, $16, $17, $18::jsonb, "
 		"$19::int, $20, $21) t LEFT JOIN LATERAL (SELECT (t.r_row).*) r "

@@ -60,7 +60,6 @@ const char *pr_wd_mask_account(const char *kind, const char *account, char *out,
 	return out;
 }
 
-
 static int bad(char *field, size_t fl, char *err, size_t el, const char *name,
 	       const char *msg)
 {
@@ -236,4 +235,3 @@ int pr_wdreq_parse(json_t *j, struct pr_wdreq *q, char *field, size_t fl,
 			   "letters, digits and _ only");
 	return 0;
 }
-

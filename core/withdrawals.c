@@ -302,8 +302,8 @@ static void wd_order(struct payroute_order *o, const struct pr_config *cfg,
 	o->size = sizeof(*o);
 	o->order_id = w->c.id;
 	o->payout_id = w->c.id;
-	o->channel_trade_no =
-		w->c.channel_trade_no[0] ? w->c.channel_trade_no : NULL;
+	o->channel_trade_no = w->c.channel_trade_no[0] ? w->c.channel_trade_no :
+							 NULL;
 	o->amount = w->c.amount;
 	snprintf(o->currency, sizeof(o->currency), "%s", w->c.currency);
 	o->method = w->method;
@@ -608,8 +608,8 @@ static void create_withdrawal(struct wd *w)
 	free(hex);
 	card_hmac(w);
 	flow_setup(w);
-	if (pr_idem_read(w->r, w->merchant, ENDPOINT, w->req_hash,
-			 &w->f.idem) < 0) {
+	if (pr_idem_read(w->r, w->merchant, ENDPOINT, w->req_hash, &w->f.idem) <
+	    0) {
 		wd_free(w);
 		return;
 	}
@@ -652,8 +652,7 @@ static void create_withdrawal(struct wd *w)
 		snprintf(row->client_ip, sizeof(row->client_ip), "%s",
 			 ip ? ip : "");
 	}
-	row->deadline_ms =
-		w->f.now_ms + 1000LL * opt_pending_deadline_s(cfg);
+	row->deadline_ms = w->f.now_ms + 1000LL * opt_pending_deadline_s(cfg);
 	pr_flow_start(&w->f);
 }
 
@@ -852,8 +851,8 @@ static struct wd *timer_flow(struct pr_withdrawals *o, const char *id)
 	return w;
 }
 
-static void on_expired(int rc, enum pr_apply_result result, int from,
-		       void *row, const char *err, void *arg)
+static void on_expired(int rc, enum pr_apply_result result, int from, void *row,
+		       const char *err, void *arg)
 {
 	struct wd *w = arg;
 
@@ -863,8 +862,7 @@ static void on_expired(int rc, enum pr_apply_result result, int from,
 		pr_warn("withdrawal %s: failing it at its deadline failed: %s",
 			w->row.c.id, err ? err : "?");
 	else if (result == PR_APPLY_CHANGED)
-		pr_info("withdrawal %s: failed at its deadline",
-			w->row.c.id);
+		pr_info("withdrawal %s: failed at its deadline", w->row.c.id);
 	wd_free(w);
 }
 
@@ -1234,8 +1232,8 @@ int pr_withdrawal_callback(struct pr_daemon *d, struct pr_generation *gen,
 		pr_info("callback from %s: withdrawal %s: %s/%s: checking "
 			"with the channel",
 			ch->code, nt->order_id, nt->code, nt->sub_code);
-		if (pr_db_query(d->db, now_sql, 1, params, on_check_now,
-				NULL) < 0)
+		if (pr_db_query(d->db, now_sql, 1, params, on_check_now, NULL) <
+		    0)
 			return -EAGAIN;
 		done(1, arg);
 		return 0;
