@@ -1,97 +1,111 @@
 #!/usr/bin/env bash
-# bench_payments.sh - end-to-end payment throughput through the merchant
-# API of a running payroute (contrib/dev.sh up): each request creates a
-# payment (unique merchant_order_no), which is routed, reserved, stored,
-# signed and sent to the channel simulator, whose signed answer is
-# verified, mapped and recorded before the 201. Prints wrk's figures, the
-# CPU payrouted, paysim and PostgreSQL used meanwhile (in cores), and the
-# payments the store holds afterwards.
+# bench_payments.sh - end-to-end payment creation throughput through the
+# merchant API of a running payroute (contrib/dev.sh up), against the
+# minimal durable pattern of a payment on the same PostgreSQL cluster, and
+# what each costs the store.
 #
-#   contrib/dev.sh up
-#   contrib/bench/bench_payments.sh [-t THREADS] [-c CONNECTIONS] [-d SECS]
-#       [-m alipay|wechat_pay]
+#   1. The pattern (pattern.sql, pattern_pay.sql; lib_bench.sh b_pattern):
+#      pgbench, -C clients (16) for -p seconds (8; 0 skips it), durable
+#      commits, in a scratch database payroute_bench created and dropped
+#      here: per payment, reserve one of 10 channels' usage rows + insert
+#      the order (commit), mark it answered (commit).
+#   2. The payments: wrk, each request creates a payment (unique
+#      merchant_order_no), which is routed, reserved, stored, signed and
+#      sent to the channel simulator, whose signed answer is verified,
+#      mapped and recorded before the 201. The simulated payer pays nothing
+#      during the run (a paysim "*" script {"pay": "never"}, reset at exit)
+#      so that the figures count payment creation only, not callbacks.
 #
-# Needs wrk (apt-get install wrk). Loopback only; bounded by -d.
+# Prints wrk's figures, the CPU payrouted, paysim and PostgreSQL used
+# during the run (in cores), the payments created (counted in the payments
+# table by merchant_order_no prefix, not from wrk's count) and their
+# statuses, the store cost per payment of both (PostgreSQL CPU of every
+# process of the cluster, reaped backends included; commits; write
+# transactions; rows written; WAL bytes; buffer hits: see lib_bench.sh),
+# and a summary line:
+#   bench_payments: payroute N/s pattern N/s ratio R pg_cpu_ms A vs B (Xx)
+#     commits A vs B ...
+#
+#   contrib/bench/bench_payments.sh [-e ENVFILE] [-t THREADS]
+#       [-c CONNECTIONS] [-d SECS] [-m alipay|wechat_pay] [-p PATTERN_SECS]
+#       [-C PATTERN_CLIENTS]
+#
+# ENVFILE: the instance (default .dev/env of this tree). What bounds the
+# figures: the 2 cores that payrouted, paysim (an RSA-2048 signature per
+# answer), PostgreSQL and wrk share; a run longer than 10 s also counts
+# the completion job's first queries of the run's orders (still processing
+# 10 s after creation: completion.schedule), and the cost includes what
+# the cluster does in the 2 s settle after the load (see lib_bench.sh; the
+# background rate is printed before the run). Needs wrk, pgbench, psql,
+# jq, curl. Loopback only; bounded by -d and -p.
 set -eu
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-THREADS=2 CONNS=16 SECS=10 METHOD=wechat_pay
-while getopts t:c:d:m: o; do
+. "$(dirname "$0")/lib_bench.sh"
+ENVFILE=$B_ROOT/.dev/env
+THREADS=2 CONNS=16 SECS=10 METHOD=wechat_pay PSECS=8 PCLIENTS=16
+usage() {
+	echo "usage: $0 [-e ENVFILE] [-t THREADS] [-c CONNECTIONS] [-d SECS] [-m METHOD] [-p PATTERN_SECS] [-C PATTERN_CLIENTS]" >&2
+	exit 2
+}
+while getopts e:t:c:d:m:p:C: o; do
 	case $o in
+	e) ENVFILE=$OPTARG ;;
 	t) THREADS=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	d) SECS=$OPTARG ;;
 	m) METHOD=$OPTARG ;;
-	*) echo "usage: $0 [-t THREADS] [-c CONNECTIONS] [-d SECS] [-m METHOD]" >&2; exit 2 ;;
+	p) PSECS=$OPTARG ;;
+	C) PCLIENTS=$OPTARG ;;
+	*) usage ;;
 	esac
 done
-[ -f "$ROOT/.dev/env" ] || { echo "$0: no .dev/env: run contrib/dev.sh up first" >&2; exit 1; }
-# shellcheck disable=SC1091
-. "$ROOT/.dev/env"
-command -v wrk >/dev/null || { echo "$0: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-[ -n "$PAYROUTE_MERCHANT_KEY" ] || { echo "$0: no merchant key in .dev/env" >&2; exit 1; }
+[ $# -ge "$OPTIND" ] && usage
+b_need wrk
+b_init "$ENVFILE"
+b_method "$METHOD"
+b_tmp
 
-case $METHOD in
-alipay) ENV=native_qr PRODUCT=FACE_TO_FACE_PAYMENT ;;
-*) ENV=native_qr PRODUCT=NATIVE ;;
-esac
-RUN=$(date +%s%N)
-LUA=$(mktemp /tmp/bench_payments.XXXXXX.lua)
-trap 'rm -f "$LUA"' EXIT
-cat >"$LUA" <<EOF
-local threads = 0
-setup = function(thread)
-	threads = threads + 1
-	thread:set("tid", threads)
-end
-local n = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $PAYROUTE_MERCHANT_KEY"
-request = function()
-	n = n + 1
-	local body = string.format('{"merchant_order_no":"b$RUN-%d-%d","amount":%d,"currency":"CNY","method":"$METHOD","environment":"$ENV","product_code":"$PRODUCT","subject":"bench"}',
-		tid, n, 100 + n % 5000)
-	return wrk.format(nil, "/v1/payments", nil, body)
-end
-local codes = {}
-response = function(status, headers, body)
-	codes[status] = (codes[status] or 0) + 1
-end
-done = function(summary, latency, requests)
-	io.write(string.format("payments/s %.0f  p50 %.2f ms  p99 %.2f ms  errors %d\n",
-		summary.requests / (summary.duration / 1e6),
-		latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-		summary.errors.status + summary.errors.connect + summary.errors.read +
-		summary.errors.write + summary.errors.timeout))
-end
-EOF
-# cpu_ticks PID...: user + system clock ticks the processes have used
-cpu_ticks() {
-	local p sum=0
+echo "bench_payments: $THREADS threads, $CONNS connections, ${SECS}s, method $METHOD, against $PAYROUTE_MERCHANT_URL (database $B_DB, cluster $B_PGDATA)"
+P_RATE=0 P_CPU=0 P_COMMITS=0 P_ROWS=0 P_WAL=0
+if [ "$PSECS" != 0 ]; then
+	b_pattern usage "$PSECS" "$PCLIENTS"
+	P_CPU=$C_CPU_MS P_COMMITS=$C_COMMITS P_ROWS=$C_ROWS P_WAL=$C_WAL
+fi
 
-	for p in "$@"; do
-		[ -r "/proc/$p/stat" ] || continue
-		# fields 14 and 15, counted after the ")" that ends the name
-		sum=$((sum + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
-	done
-	echo $sum
-}
-PR_PID=$(cat "$PAYROUTE_PID" 2>/dev/null || true)
-SIM_PID=$(cat "$ROOT/.dev/paysim.pid" 2>/dev/null || true)
-PG_PIDS=$(pgrep -u payroute -x postgres 2>/dev/null | tr '\n' ' ' || true)
-echo "bench_payments: $THREADS threads, $CONNS connections, ${SECS}s, method $METHOD, against $PAYROUTE_MERCHANT_URL"
+RUN=$(b_run_prefix b)
+b_payments_lua "$B_TMP/pay.lua" "$RUN" "$METHOD"
+b_autopay_off
+b_checkpoint
+b_background "$B_DB"
+before=$(b_sample "$B_DB")
 t0=$(date +%s%N)
-c_pr=$(cpu_ticks $PR_PID) c_sim=$(cpu_ticks $SIM_PID)
-# shellcheck disable=SC2086 # a list of pids
-c_pg=$(cpu_ticks $PG_PIDS)
-wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" --latency -s "$LUA" "$PAYROUTE_MERCHANT_URL"
+c_pr=$(b_ticks "$B_PR_PID") c_sim=$(b_ticks "$B_SIM_PID") c_pg=$(b_pg_ticks)
+wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" --latency -s "$B_TMP/pay.lua" \
+	"$PAYROUTE_MERCHANT_URL" | tee "$B_TMP/wrk.out" | grep -v '^wrk_run '
 # Who used the CPU: a process near one core (payrouted's loop is one
 # thread) is the bottleneck; paysim's share says it is not the simulator.
-# shellcheck disable=SC2086
-awk -v hz="$(getconf CLK_TCK)" -v ns=$(($(date +%s%N) - t0)) \
-	-v pr=$(($(cpu_ticks $PR_PID) - c_pr)) -v sim=$(($(cpu_ticks $SIM_PID) - c_sim)) \
-	-v pg=$(($(cpu_ticks $PG_PIDS) - c_pg)) \
+awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) \
+	-v pr=$(($(b_ticks "$B_PR_PID") - c_pr)) -v sim=$(($(b_ticks "$B_SIM_PID") - c_sim)) \
+	-v pg=$(($(b_pg_ticks) - c_pg)) \
 	'BEGIN { s = ns / 1e9; printf "CPU used during the run (cores): payrouted %.2f, paysim %.2f, postgres %.2f\n", pr / hz / s, sim / hz / s, pg / hz / s }'
-psql -X -q -A -t -h "$ROOT/.dev/pg/sock" -U payroute payroute -c \
-	"SELECT 'stored, by status: ' || string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) AS n FROM payments WHERE merchant_order_no LIKE 'b$RUN-%' GROUP BY status) x" 2>/dev/null || true
+b_settle
+after=$(b_sample "$B_DB")
+read -r _ WRK_US WRK_REQ WRK_NON2XX WRK_ERR < <(grep '^wrk_run ' "$B_TMP/wrk.out") ||
+	b_die "no summary from wrk"
+CREATED=$(b_count_payments "$RUN")
+RATE=$(b_rate "$CREATED" "$WRK_US")
+echo "payments created: $CREATED ($RATE/s, counted in the payments table; wrk: $WRK_REQ answers, $WRK_NON2XX non-2xx, $WRK_ERR socket errors)"
+b_statuses "$RUN"
+b_cost payroute "$CREATED" payment "$before" "$after"
+
+if [ "$PSECS" != 0 ]; then
+	awk -v r="$RATE" -v p="$P_RATE" -v c="$C_CPU_MS" -v pc="$P_CPU" \
+		-v k="$C_COMMITS" -v pk="$P_COMMITS" -v w="$C_ROWS" -v pw="$P_ROWS" \
+		-v l="$C_WAL" -v pl="$P_WAL" 'BEGIN {
+		printf "bench_payments: payroute %.0f/s pattern %.0f/s ratio %s pg_cpu_ms %.2f vs %.2f (%sx) commits %.1f vs %.1f rows %.1f vs %.1f wal_bytes %.0f vs %.0f\n",
+			r, p, (p > 0) ? sprintf("%.2f", r / p) : "-", c, pc,
+			(pc > 0) ? sprintf("%.1f", c / pc) : "-", k, pk, w, pw, l, pl }'
+else
+	printf 'bench_payments: payroute %s/s pg_cpu_ms %s commits %s rows %s wal_bytes %s (no pattern run: -p 0)\n' \
+		"$RATE" "$C_CPU_MS" "$C_COMMITS" "$C_ROWS" "$C_WAL"
+fi
