@@ -66,45 +66,13 @@ b_method "$METHOD"
 b_tmp
 
 echo "bench_payments: $THREADS threads, $CONNS connections, ${SECS}s, method $METHOD, against $PAYROUTE_MERCHANT_URL (database $B_DB, cluster $B_PGDATA)"
-P_RATE=0 P_CPU=0 P_COMMITS=0 P_ROWS=0 P_WAL=0
-if [ "$PSECS" != 0 ]; then
-	b_pattern usage "$PSECS" "$PCLIENTS"
-	P_CPU=$C_CPU_MS P_COMMITS=$C_COMMITS P_ROWS=$C_ROWS P_WAL=$C_WAL
-fi
+[ "$PSECS" != 0 ] && b_pattern usage "$PSECS" "$PCLIENTS"
 
-RUN=$(b_run_prefix b)
-b_payments_lua "$B_TMP/pay.lua" "$RUN" "$METHOD"
 b_autopay_off
-b_checkpoint
-b_background "$B_DB"
-before=$(b_sample "$B_DB")
-t0=$(date +%s%N)
-c_pr=$(b_ticks "$B_PR_PID") c_sim=$(b_ticks "$B_SIM_PID") c_pg=$(b_pg_ticks)
-wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" --latency -s "$B_TMP/pay.lua" \
-	"$PAYROUTE_MERCHANT_URL" | tee "$B_TMP/wrk.out" | grep -v '^wrk_run '
-# Who used the CPU: a process near one core (payrouted's loop is one
-# thread) is the bottleneck; paysim's share says it is not the simulator.
-awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) \
-	-v pr=$(($(b_ticks "$B_PR_PID") - c_pr)) -v sim=$(($(b_ticks "$B_SIM_PID") - c_sim)) \
-	-v pg=$(($(b_pg_ticks) - c_pg)) \
-	'BEGIN { s = ns / 1e9; printf "CPU used during the run (cores): payrouted %.2f, paysim %.2f, postgres %.2f\n", pr / hz / s, sim / hz / s, pg / hz / s }'
-b_settle
-after=$(b_sample "$B_DB")
-read -r _ WRK_US WRK_REQ WRK_NON2XX WRK_ERR < <(grep '^wrk_run ' "$B_TMP/wrk.out") ||
-	b_die "no summary from wrk"
-CREATED=$(b_count_payments "$RUN")
-RATE=$(b_rate "$CREATED" "$WRK_US")
-echo "payments created: $CREATED ($RATE/s, counted in the payments table; wrk: $WRK_REQ answers, $WRK_NON2XX non-2xx, $WRK_ERR socket errors)"
-b_statuses "$RUN"
-b_cost payroute "$CREATED" payment "$before" "$after"
+b_payments_run "$SECS" "$THREADS" "$CONNS" "$METHOD"
 
 if [ "$PSECS" != 0 ]; then
-	awk -v r="$RATE" -v p="$P_RATE" -v c="$C_CPU_MS" -v pc="$P_CPU" \
-		-v k="$C_COMMITS" -v pk="$P_COMMITS" -v w="$C_ROWS" -v pw="$P_ROWS" \
-		-v l="$C_WAL" -v pl="$P_WAL" 'BEGIN {
-		printf "bench_payments: payroute %.0f/s pattern %.0f/s ratio %s pg_cpu_ms %.2f vs %.2f (%sx) commits %.1f vs %.1f rows %.1f vs %.1f wal_bytes %.0f vs %.0f\n",
-			r, p, (p > 0) ? sprintf("%.2f", r / p) : "-", c, pc,
-			(pc > 0) ? sprintf("%.1f", c / pc) : "-", k, pk, w, pw, l, pl }'
+	echo "bench_payments: $(b_vs_pattern)"
 else
 	printf 'bench_payments: payroute %s/s pg_cpu_ms %s commits %s rows %s wal_bytes %s (no pattern run: -p 0)\n' \
 		"$RATE" "$C_CPU_MS" "$C_COMMITS" "$C_ROWS" "$C_WAL"

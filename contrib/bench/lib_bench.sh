@@ -220,7 +220,7 @@ b_settle() { sleep "$B_SETTLE"; }
 
 # ---------------------------------------------------------------- APIs
 # b_admin METHOD PATH [BODY]: the admin API; prints the body, then the HTTP
-# status on a line of its own
+# status on a line of its own (BODY "@FILE": the file's content)
 b_admin() {
 	local args=(-s -m 120 -X "$1" -w '\n%{http_code}'
 		-H "Authorization: Bearer $PAYROUTE_ADMIN_TOKEN"
@@ -363,6 +363,65 @@ b_codes() {
 	sort "$1" | uniq -c | awk '{ printf "%s%s x%d", (NR > 1) ? ", " : "", $2, $1 } END { if (NR == 0) printf "none"; print "" }'
 }
 
+# b_payments_run SECS THREADS CONNS METHOD: one measured run of the payments
+# load (b_payments_lua, unpaced; the caller turns auto-pay off first): a
+# CHECKPOINT, the background rate, wrk (its figures printed), the CPU
+# payrouted, paysim and PostgreSQL used during the run, then, after the
+# settle, the payments created (counted in the table), their statuses and
+# the store cost per payment (b_cost). Sets RUN (the merchant_order_no
+# prefix), CREATED, RATE (payments created per second) and C_*.
+b_payments_run() {
+	local before after t0 c_pr c_sim c_pg wrk_us wrk_req wrk_non2xx wrk_err
+
+	RUN=$(b_run_prefix b)
+	b_payments_lua "$B_TMP/pay.lua" "$RUN" "$4"
+	b_checkpoint
+	b_background "$B_DB"
+	before=$(b_sample "$B_DB")
+	t0=$(date +%s%N)
+	c_pr=$(b_ticks "$B_PR_PID") c_sim=$(b_ticks "$B_SIM_PID") c_pg=$(b_pg_ticks)
+	wrk -t "$2" -c "$3" -d "${1}s" --latency -s "$B_TMP/pay.lua" \
+		"$PAYROUTE_MERCHANT_URL" | tee "$B_TMP/wrk.out" | grep -v '^wrk_run '
+	# Who used the CPU: a process near one core (payrouted's loop is one
+	# thread) is the bottleneck; paysim's share says it is not the
+	# simulator.
+	awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) \
+		-v pr=$(($(b_ticks "$B_PR_PID") - c_pr)) -v sim=$(($(b_ticks "$B_SIM_PID") - c_sim)) \
+		-v pg=$(($(b_pg_ticks) - c_pg)) \
+		'BEGIN { s = ns / 1e9; printf "CPU used during the run (cores): payrouted %.2f, paysim %.2f, postgres %.2f\n", pr / hz / s, sim / hz / s, pg / hz / s }'
+	b_settle
+	after=$(b_sample "$B_DB")
+	read -r _ wrk_us wrk_req wrk_non2xx wrk_err < <(grep '^wrk_run ' "$B_TMP/wrk.out") ||
+		b_die "no summary from wrk"
+	CREATED=$(b_count_payments "$RUN")
+	RATE=$(b_rate "$CREATED" "$wrk_us")
+	echo "payments created: $CREATED ($RATE/s, counted in the payments table; wrk: $wrk_req answers, $wrk_non2xx non-2xx, $wrk_err socket errors)"
+	b_statuses "$RUN"
+	b_cost payroute "$CREATED" payment "$before" "$after"
+}
+
+# b_policy_save FILE: saves the whole routing policy (GET /admin/v1/policy)
+# and puts it back at exit (PUT; secrets come back masked and a masked
+# secret keeps the stored value, so the export imports back unchanged)
+b_policy_save() {
+	b_admin_ok GET /admin/v1/policy >"$1"
+	jq -e '.format and .channels' "$1" >/dev/null || b_die "GET /admin/v1/policy: not a policy document"
+	b_at_exit "b_policy_restore '$1'"
+}
+b_policy_restore() {
+	local out code
+
+	out=$(b_admin PUT /admin/v1/policy "@$1")
+	code=${out##*$'\n'}
+	if [ "$code" = 200 ]; then
+		echo "policy restored ($(printf '%s' "${out%$'\n'*}" | jq -c '{changed, generation}' 2>/dev/null))"
+	else
+		echo "$B_NAME: could not restore the policy saved in $1: HTTP $code: $(printf '%s' "${out%$'\n'*}" | head -c 300)" >&2
+		cp "$1" "/tmp/$B_NAME.policy.$$.json" &&
+			echo "$B_NAME: a copy is in /tmp/$B_NAME.policy.$$.json (payroutectl or PUT /admin/v1/policy)" >&2
+	fi
+}
+
 # b_count_payments PREFIX [STATUS]: payments of a run (merchant_order_no
 # PREFIX-...), of one status or all
 b_count_payments() {
@@ -390,7 +449,8 @@ b_run_prefix() { printf '%s%s' "$1" "$(date +%s%N)"; }
 # (synchronous_commit=on for the sessions; the cluster's fsync setting is
 # printed), prepared statements, 2 pgbench threads. A CHECKPOINT first, as
 # before every measured run, so that full-page images count alike. Sets
-# P_RATE (pairs/s), P_PAIRS, and C_* (b_cost).
+# P_RATE (pairs/s), P_PAIRS, C_* (b_cost) and P_CPU, P_COMMITS, P_ROWS,
+# P_WAL (copies of C_*).
 B_PATTERN_DB=payroute_bench
 b_pattern() {
 	local script=$B_HERE/pattern_pay.sql out before after
@@ -420,7 +480,20 @@ b_pattern() {
 		"$1" "$P_RATE" "$P_PAIRS" "$2" "$3" "$(b_sql postgres 'SHOW fsync')" \
 		"$(printf '%s\n' "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')"
 	b_cost "pattern ($1)" "$P_PAIRS" "pattern pair" "$before" "$after"
+	P_CPU=$C_CPU_MS P_COMMITS=$C_COMMITS P_ROWS=$C_ROWS P_WAL=$C_WAL
 	b_sql postgres "DROP DATABASE IF EXISTS $B_PATTERN_DB" >/dev/null
+}
+
+# b_vs_pattern: "payroute N/s pattern N/s ratio R pg_cpu_ms A vs B (Xx)
+# commits ... rows ... wal_bytes ..." from RATE, C_* (the payments run)
+# and P_* (the pattern run)
+b_vs_pattern() {
+	awk -v r="$RATE" -v p="$P_RATE" -v c="$C_CPU_MS" -v pc="$P_CPU" \
+		-v k="$C_COMMITS" -v pk="$P_COMMITS" -v w="$C_ROWS" -v pw="$P_ROWS" \
+		-v l="$C_WAL" -v pl="$P_WAL" 'BEGIN {
+		printf "payroute %.0f/s pattern %.0f/s ratio %s pg_cpu_ms %.2f vs %.2f (%sx) commits %.1f vs %.1f rows %.1f vs %.1f wal_bytes %.0f vs %.0f\n",
+			r, p, (p > 0) ? sprintf("%.2f", r / p) : "-", c, pc,
+			(pc > 0) ? sprintf("%.1f", c / pc) : "-", k, pk, w, pw, l, pl }'
 }
 
 # ---------------------------------------------------------------- misc
