@@ -71,23 +71,14 @@ c0=$(date +%s%N)
 b_curl_parallel "$B_TMP/create.cfg" "$CONNS" "$B_TMP/create.out"
 c1=$(date +%s%N)
 echo "created: answers $(b_codes "$B_TMP/create.out") in $(awk -v d=$((c1 - c0)) 'BEGIN { printf "%.1f", d / 1e9 }') s"
-# the payer pays what waits for it: processing payments, oldest first;
-# paysim's channel names are payroute's driver names
-b_sql "$B_DB" "SELECT p.id || ' ' || c.driver FROM payments p JOIN channels c ON c.code = p.channel WHERE p.merchant_order_no LIKE '$RUN-%' AND p.status = 'processing' ORDER BY p.created_at, p.id" >"$B_TMP/ids"
-TOPAY=$(wc -l <"$B_TMP/ids")
+TOPAY=$(b_pay_cfg "$RUN" "$B_TMP/pay.cfg")
 [ "$TOPAY" -gt 0 ] || { b_statuses "$RUN"; b_die "no payment of the run is processing: nothing to pay"; }
-first=1
-while read -r id drv; do
-	[ "$first" = 1 ] || echo next
-	first=0
-	printf 'url = "%s/_sim/pay"\nheader = "Content-Type: application/json"\ndata-binary = "{\\"channel\\":\\"%s\\",\\"out_trade_no\\":\\"%s\\"}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
-		"$B_SIM_URL" "$drv" "$id"
-done <"$B_TMP/ids" >"$B_TMP/pay.cfg"
 
 # 2. the callbacks (measured)
 b_checkpoint
 b_background "$B_DB"
 SETTLED0=$(b_count_payments "$RUN" succeeded)
+sim0=$(b_sim_requests)
 before=$(b_sample "$B_DB")
 t0=$(date +%s%N)
 c_pr=$(b_ticks "$B_PR_PID") c_sim=$(b_ticks "$B_SIM_PID") c_pg=$(b_pg_ticks)
@@ -107,9 +98,11 @@ cpu=$(awk -v hz="$B_HZ" -v ns=$((t1 - t0)) \
 	-v pr=$(($(b_ticks "$B_PR_PID") - c_pr)) -v sim=$(($(b_ticks "$B_SIM_PID") - c_sim)) \
 	-v pg=$(($(b_pg_ticks) - c_pg)) \
 	'BEGIN { s = ns / 1e9; printf "CPU used during the run (cores): payrouted %.2f, paysim %.2f, postgres %.2f\n", pr / hz / s, sim / hz / s, pg / hz / s }')
+c_pg=$(b_pg_ticks)
 wait "$PAYER" 2>/dev/null || true
 b_settle
-after=$(b_sample "$B_DB")
+after=$(b_sample "$B_DB" "$c_pg")
+sim1=$(b_sim_requests)
 SETTLED=$((settled - SETTLED0))
 SECS=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
 RATE=$(b_rate "$SETTLED" $(((t1 - t0) / 1000)))
@@ -117,6 +110,7 @@ echo "paid (/_sim/pay answers): $(b_codes "$B_TMP/pay.out")"
 echo "callbacks settled: $SETTLED of $TOPAY in $SECS s: $RATE/s"
 echo "$cpu"
 b_statuses "$RUN"
+b_sim_note "$sim0" "$sim1" "$TOPAY" "/_sim/pay"
 # the completion job's first query of an order comes 10 s after its
 # creation (completion.schedule's first step, 10s by default)
 first=$(jq -r '.completion.schedule // "10s" | split(",")[0]' "$PAYROUTE_CONF")

@@ -96,8 +96,9 @@ run "payroute: POST $PAYROUTE_ADMIN_URL/admin/v1/route/explain" \
 	"$PAYROUTE_ADMIN_URL/admin/v1/route/explain"
 awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) -v pr=$(($(b_ticks "$B_PR_PID") - c_pr)) \
 	'BEGIN { printf "  payrouted CPU %.2f cores\n", pr / hz / (ns / 1e9) }'
+c_pg=$(b_pg_ticks)
 b_settle
-after=$(b_sample "$B_DB")
+after=$(b_sample "$B_DB" "$c_pg")
 EXPLAIN=$RPS
 b_cost explain "$REQS" explain "$before" "$after"
 

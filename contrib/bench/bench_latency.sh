@@ -124,6 +124,7 @@ run() {
 	local prefix
 
 	prefix=$(b_run_prefix "l$1")
+	b_at_exit "b_settle_run $prefix"
 	b_payments_lua "$B_TMP/$1.lua" "$prefix" "$METHOD" "$2" "$THREADS"
 	wrk -t "$THREADS" -c "$CONNS" -d "${3}s" --latency -s "$B_TMP/$1.lua" \
 		"$PAYROUTE_MERCHANT_URL" >"$B_TMP/$1.out"

@@ -41,22 +41,35 @@
 # first change of each page after a checkpoint logs the whole page, and a
 # short run right after one shows more of them than a steady state would.
 #
-# Stats are flushed lazily: a backend publishes its pg_stat_database and
-# pg_stat_wal counts when it goes idle at most once a second (PostgreSQL
-# 15; pg_stat_force_next_flush() acts on its own session only), and at
-# exit. So the "after" sample is taken B_SETTLE seconds (default 2, env
-# BENCH_SETTLE) after the load stops: on PostgreSQL 15.18 with this
-# daemon's pool, 1 s still missed about 2% of the commits, 2 s missed none.
-# The settle window also counts whatever the cluster does meanwhile
-# (b_background measures that rate before a run: the completion job
-# queries orders still processing 10 s after their creation, so earlier
-# runs' orders keep it busy for a while; see completion.schedule).
+# Stats are published lazily: a backend adds its pg_stat_database and
+# pg_stat_wal counts to the shared ones when it goes idle, at most once a
+# second; one that goes idle less than a second after its last flush does
+# it 10 s later (PostgreSQL 15: PGSTAT_MIN_INTERVAL 1 s, PGSTAT_IDLE_INTERVAL
+# 10 s; pg_stat_force_next_flush() acts on its own session only), and an
+# exiting backend flushes at exit. Observed on 15.18 with payrouted's pool:
+# after a burst of callbacks the xids stopped moving at once, the commits
+# arrived 9 to 10 s later. So every sample that may follow work through
+# payrouted's (persistent) connections first makes sure that work is
+# published (b_settle: it makes payrouted run a read on each connection 1 s
+# later, which flushes, or waits for the 10 s; B_SETTLE seconds at most,
+# default 11, env BENCH_SETTLE): the "after" sample, and the "before"
+# sample of a run (b_background settles first, then measures 1 s of
+# background). The pattern's pgbench backends exit (and flush as they do),
+# so its "after" sample waits 2 s only. The CPU of an "after" sample is
+# read when the load is over, before the settle (b_sample DB TICKS).
+# Settling quickly matters: orders still processing 10 s after their
+# creation get the completion job's first query (completion.schedule), and
+# a callbacks run must pay its orders before that.
+# The windows also count whatever the cluster does meanwhile (b_background
+# prints that rate before a run; the scripts have the simulated payer pay
+# their runs' orders at exit, b_settle_run, so that the completion job does
+# not keep querying them during the next runs).
 # CPU ticks are read from /proc at once and have the kernel's tick
 # resolution (1/CLK_TCK s per process).
 
 B_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 B_ROOT=$(cd "$B_HERE/../.." && pwd)
-B_SETTLE=${BENCH_SETTLE:-2}
+B_SETTLE=${BENCH_SETTLE:-11}
 B_HZ=$(getconf CLK_TCK)
 B_TMP=
 B_CLEANUPS=()
@@ -164,11 +177,14 @@ b_pg_ticks() {
 		     { sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
 
-# b_sample DB: "ticks commits rows hits wal_bytes next_xid ns wal_fpi"
+# b_sample DB [TICKS]: "ticks commits rows hits wal_bytes next_xid ns
+# wal_fpi"; TICKS: the cluster's CPU read earlier (b_pg_ticks) instead of
+# now (CPU is not published late: an "after" sample takes it when the load
+# is over, before the settle, so that the settle adds nothing to it)
 b_sample() {
-	local ticks row
+	local ticks=${2:-} row
 
-	ticks=$(b_pg_ticks)
+	[ -n "$ticks" ] || ticks=$(b_pg_ticks)
 	row=$(b_sql postgres "SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted, d.blks_hit, w.wal_bytes::bigint, pg_snapshot_xmax(pg_current_snapshot())::text, w.wal_fpi FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = '$1'") ||
 		b_die "cannot sample pg_stat_database"
 	[ -n "$row" ] || b_die "no database $1 in pg_stat_database"
@@ -215,8 +231,41 @@ b_background() {
 			(y[2] - x[2]) / s, db, (y[1] - x[1]) / hz / s }'
 }
 
-# b_settle: wait for the backends to publish their stats (see the header)
-b_settle() { sleep "$B_SETTLE"; }
+# b_settle: returns once everything payrouted's connections did before
+# the call is published in the stats (see the header), B_SETTLE seconds at
+# most. A client backend has published it when it went idle at least
+# 10.5 s ago (its deferred flush came) or when it ended a transaction at
+# least 1 s after the call (a flush at most 1 s old then covers the call).
+# So after 1 s, while some backend has neither, payrouted is made to run a
+# read on its connections: 2 x database.pool_size concurrent GETs of an
+# unknown payment through the merchant API (404; one or two reads each,
+# counted in the window when this follows a run; a connection the pool
+# does not pick is waited for). Polls every 0.5 s, one short session each.
+b_settle() {
+	local end i n pool
+
+	end=$(date +%s%N)
+	sleep 1.05
+	pool=$(jq -r '.database.pool_size // 4' "$PAYROUTE_CONF" 2>/dev/null) || pool=4
+	for ((i = 0; i < B_SETTLE * 2; i++)); do
+		n=$(b_sql postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname IS NOT NULL AND pid <> pg_backend_pid() AND NOT (state = 'idle' AND (state_change >= to_timestamp($end / 1e9 + 1) OR state_change <= now() - interval '10.5 s'))") || n=1
+		[ "$n" = 0 ] && return 0
+		b_poke "$((2 * pool))"
+		sleep 0.5
+	done
+	b_say "note: some store connection had not published its stats after ${B_SETTLE}s (BENCH_SETTLE)" >&2
+}
+
+# b_poke N: N concurrent reads through payrouted (GET of an unknown payment)
+b_poke() {
+	local i
+
+	for ((i = 0; i < $1; i++)); do
+		curl -s -o /dev/null -m 5 -H "Authorization: Bearer ${PAYROUTE_MERCHANT_KEY:-}" \
+			"$PAYROUTE_MERCHANT_URL/v1/payments/Pbenchsettle000000" &
+	done
+	wait
+}
 
 # ---------------------------------------------------------------- APIs
 # b_admin METHOD PATH [BODY]: the admin API; prints the body, then the HTTP
@@ -248,6 +297,21 @@ b_sim() {
 	[ -n "$B_SIM_URL" ] || b_die "no PAYROUTE_SIM_URL: is the channel simulator part of this instance?"
 	curl -sf -m 10 -o /dev/null -H 'Content-Type: application/json' \
 		--data-binary "$2" "$B_SIM_URL$1" || b_die "paysim: POST $1 $2 failed"
+}
+
+# b_sim_requests: requests paysim has answered so far (GET /_sim/stats;
+# empty when it does not answer)
+b_sim_requests() {
+	[ -n "$B_SIM_URL" ] || return 0
+	curl -sf -m 5 "$B_SIM_URL/_sim/stats" 2>/dev/null | jq -r '.requests // empty' 2>/dev/null || true
+}
+
+# b_sim_note BEFORE AFTER N WHAT: says how many requests paysim answered
+# in a window besides the N the run made (WHAT): the completion job's
+# channel queries, mostly (each /_sim/stats read counts one)
+b_sim_note() {
+	[ -n "$1" ] && [ -n "$2" ] || return 0
+	echo "paysim answered $(($2 - $1 - 1)) requests in the window, $3 of them $4: $(($2 - $1 - 1 - $3)) others (the completion job's queries, mostly)"
 }
 
 # b_autopay_off: the simulated payer pays nothing by itself (a "*" script
@@ -369,14 +433,17 @@ b_codes() {
 # payrouted, paysim and PostgreSQL used during the run, then, after the
 # settle, the payments created (counted in the table), their statuses and
 # the store cost per payment (b_cost). Sets RUN (the merchant_order_no
-# prefix), CREATED, RATE (payments created per second) and C_*.
+# prefix), CREATED, RATE (payments created per second) and C_*. The run's
+# payments are paid at exit (b_settle_run).
 b_payments_run() {
-	local before after t0 c_pr c_sim c_pg wrk_us wrk_req wrk_non2xx wrk_err
+	local before after t0 c_pr c_sim c_pg wrk_us wrk_req wrk_non2xx wrk_err sim0 sim1
 
 	RUN=$(b_run_prefix b)
+	b_at_exit "b_settle_run $RUN"
 	b_payments_lua "$B_TMP/pay.lua" "$RUN" "$4"
 	b_checkpoint
 	b_background "$B_DB"
+	sim0=$(b_sim_requests)
 	before=$(b_sample "$B_DB")
 	t0=$(date +%s%N)
 	c_pr=$(b_ticks "$B_PR_PID") c_sim=$(b_ticks "$B_SIM_PID") c_pg=$(b_pg_ticks)
@@ -389,14 +456,18 @@ b_payments_run() {
 		-v pr=$(($(b_ticks "$B_PR_PID") - c_pr)) -v sim=$(($(b_ticks "$B_SIM_PID") - c_sim)) \
 		-v pg=$(($(b_pg_ticks) - c_pg)) \
 		'BEGIN { s = ns / 1e9; printf "CPU used during the run (cores): payrouted %.2f, paysim %.2f, postgres %.2f\n", pr / hz / s, sim / hz / s, pg / hz / s }'
+	sleep 1 # the requests wrk left in flight
+	c_pg=$(b_pg_ticks)
 	b_settle
-	after=$(b_sample "$B_DB")
+	after=$(b_sample "$B_DB" "$c_pg")
+	sim1=$(b_sim_requests)
 	read -r _ wrk_us wrk_req wrk_non2xx wrk_err < <(grep '^wrk_run ' "$B_TMP/wrk.out") ||
 		b_die "no summary from wrk"
 	CREATED=$(b_count_payments "$RUN")
 	RATE=$(b_rate "$CREATED" "$wrk_us")
 	echo "payments created: $CREATED ($RATE/s, counted in the payments table; wrk: $wrk_req answers, $wrk_non2xx non-2xx, $wrk_err socket errors)"
 	b_statuses "$RUN"
+	b_sim_note "$sim0" "$sim1" "$CREATED" "the payments' orders"
 	b_cost payroute "$CREATED" payment "$before" "$after"
 }
 
@@ -420,6 +491,44 @@ b_policy_restore() {
 		cp "$1" "/tmp/$B_NAME.policy.$$.json" &&
 			echo "$B_NAME: a copy is in /tmp/$B_NAME.policy.$$.json (payroutectl or PUT /admin/v1/policy)" >&2
 	fi
+}
+
+# b_pay_cfg PREFIX FILE: writes a curl config (-K) in which the simulated
+# payer pays every payment of the run still processing, oldest first (POST
+# /_sim/pay {"channel", "out_trade_no"}; paysim's channel names are
+# payroute's driver names); prints how many
+b_pay_cfg() {
+	local first=1 id drv n=0
+
+	[ -n "$B_SIM_URL" ] || b_die "no PAYROUTE_SIM_URL in the env file"
+	while read -r id drv; do
+		[ -n "$id" ] || continue
+		[ "$first" = 1 ] || echo next
+		first=0 n=$((n + 1))
+		printf 'url = "%s/_sim/pay"\nheader = "Content-Type: application/json"\ndata-binary = "{\\"channel\\":\\"%s\\",\\"out_trade_no\\":\\"%s\\"}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
+			"$B_SIM_URL" "$drv" "$id"
+	done < <(b_sql "$B_DB" "SELECT p.id || ' ' || c.driver FROM payments p JOIN channels c ON c.code = p.channel WHERE p.merchant_order_no LIKE '$1-%' AND p.status = 'processing' ORDER BY p.created_at, p.id") >"$2"
+	echo "$n"
+}
+
+# b_settle_run PREFIX (at exit, after a run): the simulated payer pays the
+# run's payments still processing and the script waits (30 s at most)
+# for their callbacks, so that the completion job does not keep querying
+# them for their 30 minutes and weigh on the next runs' figures.
+# BENCH_KEEP=1 leaves them processing.
+b_settle_run() {
+	local n i left=0
+
+	[ "${BENCH_KEEP:-0}" = 1 ] && return 0
+	n=$(b_pay_cfg "$1" "$B_TMP/settle.cfg") || return 0
+	[ "$n" -gt 0 ] || return 0
+	b_curl_parallel "$B_TMP/settle.cfg" 16 "$B_TMP/settle.out"
+	for i in $(seq 150); do
+		left=$(b_count_payments "$1" processing) || break
+		[ "$left" = 0 ] && break
+		sleep 0.2
+	done
+	echo "cleanup: the simulated payer paid the run's $n payments still processing ($left left after the wait), so that the completion job does not keep querying them (BENCH_KEEP=1 keeps them)"
 }
 
 # b_count_payments PREFIX [STATUS]: payments of a run (merchant_order_no
@@ -464,13 +573,14 @@ b_pattern() {
 	PGOPTIONS='-c client_min_messages=warning' \
 		psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=$B_PATTERN_DB" \
 		-f "$B_HERE/pattern.sql" >/dev/null || b_die "pattern.sql failed"
+	b_settle # what ran before publishes its WAL counts (the whole cluster's)
 	b_checkpoint
 	before=$(b_sample "$B_PATTERN_DB")
 	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared \
 		-c "$3" -j 2 -T "$2" -f "$script" \
 		"$B_CONNINFO dbname=$B_PATTERN_DB" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "pgbench failed"; }
-	b_settle
+	sleep 2 # its backends exit, and flush their stats as they do
 	after=$(b_sample "$B_PATTERN_DB")
 	P_PAIRS=$(printf '%s\n' "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
 	P_RATE=$(printf '%s\n' "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -n 1)
