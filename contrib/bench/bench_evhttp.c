@@ -82,7 +82,8 @@ int main(int argc, char **argv)
 			errno = 0;
 			port = strtol(optarg, &end, 10);
 			if (errno || *end || port < 0 || port > 65535) {
-				fprintf(stderr, "bench_evhttp: --port: 0..65535\n");
+				fprintf(stderr,
+					"bench_evhttp: --port: 0..65535\n");
 				return 2;
 			}
 			break;
@@ -113,8 +114,8 @@ int main(int argc, char **argv)
 	bs = evhttp_bind_socket_with_handle(http, "127.0.0.1",
 					    (ev_uint16_t)port);
 	if (!bs) {
-		fprintf(stderr, "bench_evhttp: cannot listen on 127.0.0.1:%ld\n",
-			port);
+		fprintf(stderr,
+			"bench_evhttp: cannot listen on 127.0.0.1:%ld\n", port);
 		return 1;
 	}
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa,
