@@ -32,12 +32,15 @@
 #
 # ENVFILE: the instance (default .dev/env of this tree). What bounds the
 # figures: the 2 cores that payrouted, paysim (an RSA-2048 signature per
-# answer), PostgreSQL and wrk share; a run longer than 10 s also counts
-# the completion job's first queries of the run's orders (still processing
-# 10 s after creation: completion.schedule), and the cost includes what
-# the cluster does in the 2 s settle after the load (see lib_bench.sh; the
-# background rate is printed before the run). Needs wrk, pgbench, psql,
-# jq, curl. Loopback only; bounded by -d and -p.
+# answer), PostgreSQL and wrk share. The store cost also counts what the
+# cluster does while the stats settle after the load (a second or two;
+# lib_bench.sh b_settle, which makes payrouted read on its connections),
+# including the completion job's first queries of the run's earliest
+# orders once they are 10 s old (completion.schedule) in a run of -d 10 or
+# more: the line "paysim answered ..." counts them, and the background
+# rate is printed before the run. The run's orders are paid by the
+# simulated payer at exit (BENCH_KEEP=1 keeps them processing). Needs wrk,
+# pgbench, psql, jq, curl. Loopback only; bounded by -d and -p.
 set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
