@@ -65,7 +65,9 @@
 # their runs' orders at exit, b_settle_run, so that the completion job does
 # not keep querying them during the next runs).
 # CPU ticks are read from /proc at once and have the kernel's tick
-# resolution (1/CLK_TCK s per process).
+# resolution (1/CLK_TCK s per process). The scripts' own short psql
+# sessions (a sample, a poll) cost the cluster a few ms each, and those
+# inside a window count in it (a handful per run).
 
 B_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 B_ROOT=$(cd "$B_HERE/../.." && pwd)
