@@ -133,6 +133,7 @@ lag=$(((t0 - c0) / 1000000))
 if [ "$lag" -gt "$first_ms" ]; then
 	echo "note: some payments waited about $lag ms from their creation to their payment, past the completion job's first query ($first): its queries count in the cost below, and some payments may have been settled by a query rather than their callback (lower -n)"
 fi
+b_autovacuum_note "$B_DB" "$before"
 b_cost callbacks "$SETTLED" callback "$before" "$after"
 printf 'bench_callbacks: %s callbacks in %s s: %s/s pg_cpu_ms %s commits %s write_xacts %s rows %s wal_bytes %s\n' \
 	"$SETTLED" "$SECS" "$RATE" "$C_CPU_MS" "$C_COMMITS" "$C_XACTS" "$C_ROWS" "$C_WAL"

@@ -216,6 +216,18 @@ b_cost() {
 		"$3" "$1" "$2" "$3" "$C_CPU_MS" "$C_COMMITS" "$C_XACTS" "$C_ROWS" "$C_WAL" "$C_FPI" "$C_HITS"
 }
 
+# b_autovacuum_note DB BEFORE: names the tables autovacuum vacuumed or
+# analyzed since the sample BEFORE was taken (or is vacuuming now): their
+# CPU and WAL (full-page images, mostly) count in the window
+b_autovacuum_note() {
+	local t0 out
+
+	t0=$(awk -v s="$2" 'BEGIN { split(s, x, " "); printf "%.3f", x[7] / 1e9 }')
+	out=$(b_sql "$1" "SELECT string_agg(x, ', ') FROM (SELECT relname || ' (' || concat_ws('+', CASE WHEN last_autovacuum >= to_timestamp($t0) THEN 'vacuum' END, CASE WHEN last_autoanalyze >= to_timestamp($t0) THEN 'analyze' END) || ')' AS x FROM pg_stat_all_tables WHERE last_autovacuum >= to_timestamp($t0) OR last_autoanalyze >= to_timestamp($t0) UNION ALL SELECT relid::regclass || ' (vacuum running)' FROM pg_stat_progress_vacuum WHERE datname = current_database()) y") || return 0
+	[ -n "$out" ] && echo "autovacuum during the window: $out (its CPU and WAL count in the store cost)"
+	return 0
+}
+
 # b_background DB [SECS]: what the cluster does while no load runs (before
 # a run): commits/s in DB and PostgreSQL CPU over SECS (1) after a settle,
 # so that the stats of what ran before are published before a run's
@@ -470,6 +482,7 @@ b_payments_run() {
 	echo "payments created: $CREATED ($RATE/s, counted in the payments table; wrk: $wrk_req answers, $wrk_non2xx non-2xx, $wrk_err socket errors)"
 	b_statuses "$RUN"
 	b_sim_note "$sim0" "$sim1" "$CREATED" "the payments' orders"
+	b_autovacuum_note "$B_DB" "$before"
 	b_cost payroute "$CREATED" payment "$before" "$after"
 }
 
@@ -591,6 +604,7 @@ b_pattern() {
 	printf 'pattern (%s): %.0f payments/s (%s pairs in %ss, %s clients, fsync %s, synchronous_commit on, latency avg %s ms)\n' \
 		"$1" "$P_RATE" "$P_PAIRS" "$2" "$3" "$(b_sql postgres 'SHOW fsync')" \
 		"$(printf '%s\n' "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')"
+	b_autovacuum_note "$B_DB" "$before"
 	b_cost "pattern ($1)" "$P_PAIRS" "pattern pair" "$before" "$after"
 	P_CPU=$C_CPU_MS P_COMMITS=$C_COMMITS P_ROWS=$C_ROWS P_WAL=$C_WAL
 	b_sql postgres "DROP DATABASE IF EXISTS $B_PATTERN_DB" >/dev/null
