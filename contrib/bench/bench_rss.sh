@@ -16,7 +16,9 @@
 # exit; -m alipay|wechat_pay picks which copies take it), as
 # bench_payments.sh runs it. Prints payrouted's VmRSS and VmHWM (peak, since
 # the process started) from /proc/PID/status with the original catalogue,
-# with -n channels idle, and after the load, and a summary line:
+# with -n channels idle, and after the load, and a summary line (a daemon
+# that already held a large catalogue keeps that memory: the first figure
+# is only the small catalogue's on a freshly started payrouted):
 #   bench_rss: N channels: VmRSS A MiB after the load ... (target < 64 MiB)
 #
 #   contrib/bench/bench_rss.sh [-e ENVFILE] [-n CHANNELS] [-t THREADS]
