@@ -131,10 +131,10 @@ b_init() {
 	esac
 	B_DB=$(printf '%s\n' "$B_CONNINFO" | sed -n "s/.*dbname=\\([^ ']*\\).*/\\1/p")
 	B_DB=${B_DB:-payroute}
-	B_PR_PID=$(tr -dc '0-9' <"${PAYROUTE_PID:-/nonexistent}" 2>/dev/null || true)
+	B_PR_PID=$(tr -dc '0-9' 2>/dev/null <"${PAYROUTE_PID:-/nonexistent}" || true)
 	[ -n "$B_PR_PID" ] && [ -r "/proc/$B_PR_PID/stat" ] ||
 		b_die "payrouted is not running (pid file ${PAYROUTE_PID:-?})"
-	B_SIM_PID=$(tr -dc '0-9' <"$B_DEV/paysim.pid" 2>/dev/null || true)
+	B_SIM_PID=$(tr -dc '0-9' 2>/dev/null <"$B_DEV/paysim.pid" || true)
 	[ -n "$B_SIM_PID" ] && [ -r "/proc/$B_SIM_PID/stat" ] || B_SIM_PID=
 	B_SIM_URL=${PAYROUTE_SIM_URL:-}
 	B_PGDATA=$(b_sql postgres "SHOW data_directory") ||
@@ -272,13 +272,14 @@ b_settle() {
 
 # b_poke N: N concurrent reads through payrouted (GET of an unknown payment)
 b_poke() {
-	local i
+	local i pids=()
 
 	for ((i = 0; i < $1; i++)); do
 		curl -s -o /dev/null -m 5 -H "Authorization: Bearer ${PAYROUTE_MERCHANT_KEY:-}" \
 			"$PAYROUTE_MERCHANT_URL/v1/payments/Pbenchsettle000000" &
+		pids+=($!)
 	done
-	wait
+	wait "${pids[@]}"
 }
 
 # ---------------------------------------------------------------- APIs
