@@ -15,10 +15,10 @@
  * the order for attention (it stays in order_checks and GET
  * /admin/v1/orders/attention lists it).
  *
- * The same tick also fails payments left in `created` for five minutes (an
- * instance died between inserting and sending them: nothing reached a
- * channel, since the check row is written before anything is sent), and
- * forgets Idempotency-Keys older than a day.
+ * The same tick forgets Idempotency-Keys older than a day. (No order is
+ * left in `created` any more: its first commit stores it in the state its
+ * attempt puts it in; migration 008 says how rows of the previous version
+ * are swept.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -209,30 +209,15 @@ static void on_housekeeping(PGresult *res, const char *err, void *arg)
 	(void)arg;
 	if (!res)
 		pr_warn("completion: housekeeping failed: %s", err);
-	else if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > 0)
-		pr_warn("completion: %s payment(s) left in 'created' by an "
-			"interrupted instance were failed (never sent)",
-			PQgetvalue(res, 0, 0));
 }
 
+/* Forgets Idempotency-Keys older than a day. */
 static void housekeeping(struct pr_completion *c)
 {
-	static const char sql[] =
-		"WITH k AS (DELETE FROM idempotency_keys "
-		"WHERE created_at < now() - interval '1 day'), "
-		"s AS (SELECT t.r_changed FROM (SELECT id FROM payments "
-		"WHERE status = 'created' AND created_at < now() - "
-		"interval '5 minutes' LIMIT 100) p, "
-		"LATERAL pr_payment_transition(p.id, '{created}', 'failed', "
-		"$1, 'sweep', '{\"reason\": \"interrupted before it was "
-		"sent\"}', NULL, 'NO_CHANNEL', 'The payment could not be "
-		"sent; please try again.', '支付未能发出，请重试。', NULL, NULL, "
-		"NULL, NULL, NULL, NULL, false, NULL, NULL, NULL, true, NULL, "
-		"0, false) t) "
-		"SELECT count(*) FROM s WHERE r_changed";
-	const char *p[1] = { c->d->gen->config->instance };
+	static const char sql[] = "DELETE FROM idempotency_keys "
+				  "WHERE created_at < now() - interval '1 day'";
 
-	pr_db_query(c->d->db, sql, 1, p, on_housekeeping, NULL);
+	pr_db_query(c->d->db, sql, 0, NULL, on_housekeeping, NULL);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

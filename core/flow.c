@@ -361,6 +361,32 @@ static void cascade_commit(struct pr_flow *f)
 	}
 }
 
+void pr_flow_begin_params(const struct pr_flow *f,
+			  const struct pr_flow_begin *b, const char *hash,
+			  const char **p)
+{
+	p[0] = f->row->id;
+	p[1] = f->row->merchant_id;
+	p[2] = f->row->merchant_no;
+	p[3] = hash;
+	p[4] = b->actor;
+	p[5] = b->now_ms;
+	p[6] = b->status;
+	p[7] = b->channel;
+	p[8] = b->usage_day;
+	p[9] = b->usage_bank;
+	p[10] = b->usage_amount;
+	p[11] = b->detail;
+	p[12] = b->check_s;
+	p[13] = b->code;
+	p[14] = b->message_en;
+	p[15] = b->message_zh;
+	p[16] = b->trace;
+	p[17] = b->idem_key;
+	p[18] = b->idem_endpoint;
+	p[19] = b->idem_body;
+}
+
 /* ------------------------------------------------------------- the call */
 
 static void on_call(struct pr_call *c, void *arg)

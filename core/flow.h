@@ -56,16 +56,76 @@ struct pr_flow_begin {
 	const char *usage_day, *usage_bank, *usage_amount;
 	const char *detail; /* the first event's */
 	const char *check_s;
-	const char *retry_s;
+	const char *retry_s; /* the kind's, when it waits (withdrawals) */
 	const char *code, *message_en, *message_zh;
 	const char *trace;
 	const char *idem_key, *idem_endpoint, *idem_body;
 };
 
-/* The columns a begin statement answers, before PR_IDEM_COLS:
- * r_result, r_other_id, r_other_hash. */
-#define PR_BEGIN_COLS "t.r_result, t.r_other_id, t.r_other_hash, "
+/* The first commit of a new order of a kind: one statement (prepared once
+ * per store session) that claims the Idempotency-Key ($18, when given),
+ * inserts the order (unless the key was another request's, or the
+ * merchant's number is taken), its first event and its check row (a
+ * processing order) or its notification (one that failed at once), and
+ * answers one row: the result ('created', 'duplicate': the order that has
+ * the number and its request hash follow, 'key': the key's row follows,
+ * PR_IDEM_COLS' shape) and those columns.
+ *
+ * Parameters every kind has: $1 id, $2 merchant, $3 the merchant's number,
+ * $4 request hash, $5 actor, $6 now (ms: created_at, finished_at), $7
+ * status ('processing', 'failed' or 'pending_channel'), $8 channel, $9
+ * usage day, $10 bank scope, $11 amount reserved, $12 the first event's
+ * detail, $13 check seconds, $14 code, $15 and $16 its messages, $17
+ * trace, $18 Idempotency-Key, $19 its endpoint, $20 the answer kept under
+ * it when the order ends here (or waits: a pending withdrawal); the kind's
+ * own from $21. TABLE, KIND, NO (the column of the merchant's number),
+ * COLS and VALS (the kind's columns and their values, each list starting
+ * with a comma) are SQL text. */
+#define PR_BEGIN_SQL(TABLE, KIND, NO, COLS, VALS)                               \
+	"WITH k AS (INSERT INTO idempotency_keys (merchant_id, key, endpoint, " \
+	"request_hash, order_id, state, status, body) SELECT $2::text, "        \
+	"$18::text, $19::text, $4::text, $1::text, "                            \
+	"CASE WHEN $7::text = 'processing' THEN 'in_progress' ELSE 'done' "     \
+	"END, CASE WHEN $7::text = 'processing' THEN NULL ELSE 201 END, "       \
+	"CASE WHEN $7::text = 'processing' THEN NULL ELSE $20::text END "       \
+	"WHERE $18::text IS NOT NULL "                                          \
+	"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING 1), "              \
+	"p AS (INSERT INTO " TABLE " (id, merchant_id, " NO ", request_hash, "  \
+	"status, channel, attempts, usage_day, usage_bank, usage_amount, "      \
+	"code, message_en, message_zh, trace, created_at, finished_at" COLS     \
+	") SELECT $1::text, $2::text, $3::text, $4::text, $7::text, "           \
+	"$8::text, CASE WHEN $8::text IS NULL THEN 0 ELSE 1 END, "              \
+	"DATE '1970-01-01' + $9::int, $10::text, $11::bigint, $14::text, "      \
+	"$15::text, $16::text, $17::jsonb, pr_ms_time($6::bigint), "            \
+	"CASE WHEN $7::text = 'failed' THEN pr_ms_time($6::bigint) END" VALS    \
+	" WHERE $18::text IS NULL OR EXISTS (SELECT 1 FROM k) "                 \
+	"ON CONFLICT (merchant_id, " NO ") DO NOTHING "                         \
+	"RETURNING id, merchant_id, notify_url), "                              \
+	"e AS (INSERT INTO order_events (kind, order_id, actor, event, "        \
+	"from_status, to_status, detail) SELECT '" KIND "', p.id, $5::text, "   \
+	"CASE $7::text WHEN 'processing' THEN 'attempt' "                       \
+	"WHEN 'pending_channel' THEN 'pending' ELSE 'answer' END, 'created', "  \
+	"$7::text, $12::jsonb FROM p), "                                        \
+	"c AS (INSERT INTO order_checks (kind, order_id, next_at) "             \
+	"SELECT '" KIND "', p.id, now() + make_interval(secs => $13::int) "     \
+	"FROM p WHERE $7::text = 'processing'), "                               \
+	"n AS (INSERT INTO merchant_notifications (merchant_id, kind, "         \
+	"order_id, event, url) SELECT p.merchant_id, '" KIND "', p.id, "        \
+	"'" KIND ".' || $7::text, p.notify_url FROM p "                         \
+	"WHERE $7::text = 'failed' AND coalesce(p.notify_url, '') <> '') "      \
+	"SELECT CASE WHEN EXISTS (SELECT 1 FROM p) THEN 'created' "             \
+	"WHEN $18::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM k) "          \
+	"THEN 'key' ELSE 'duplicate' END, d.id, d.request_hash, "               \
+	"ki.endpoint, ki.request_hash, ki.state, ki.status, ki.body, "          \
+	"coalesce(ki.order_id, ''), "                                           \
+	"ki.created_at < now() - interval '5 minutes' "                         \
+	"FROM (SELECT 1) one LEFT JOIN " TABLE " d ON NOT EXISTS "              \
+	"(SELECT 1 FROM p) AND d.merchant_id = $2::text AND "                   \
+	"d." NO " = $3::text LEFT JOIN idempotency_keys ki ON "                 \
+	"$18::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM k) AND "           \
+	"ki.merchant_id = $2::text AND ki.key = $18::text"
 #define PR_BEGIN_NCOLS 3
+#define PR_BEGIN_NPARAMS 20
 
 struct pr_flow_ops {
 	const struct pr_order_kind *kind;
@@ -88,9 +148,9 @@ struct pr_flow_ops {
 	void (*route_req)(struct pr_flow *f, struct pr_route_req *rq);
 	/* Fills f->order for an attempt on channel c. */
 	void (*order)(struct pr_flow *f, const struct pr_chan_spec *c);
-	/* Sends the first commit of a new order: the kind's begin statement
-	 * with b (it answers PR_BEGIN_COLS then PR_IDEM_COLS). Returns 0 or
-	 * -EAGAIN / -ENOMEM (cb not called). */
+	/* Sends the first commit of a new order: the kind's PR_BEGIN_SQL with
+	 * b's parameters ($1 .. $20, pr_flow_begin_params) and its own.
+	 * Returns 0 or -EAGAIN / -ENOMEM (cb not called). */
 	int (*begin)(struct pr_flow *f, const struct pr_flow_begin *b,
 		     pr_db_cb cb, void *arg);
 	/* Optional: what a step changes in the kind's part of f->row beyond
@@ -153,6 +213,12 @@ struct pr_flow {
 	const struct pr_code *last_code;
 	int64_t sent_us; /* the call's start, for the time spent waiting */
 };
+
+/* Fills p[0 .. PR_BEGIN_NPARAMS - 1] with the common parameters of a
+ * begin statement (f->row's id, merchant, number; b; the request hash). */
+void pr_flow_begin_params(const struct pr_flow *f,
+			  const struct pr_flow_begin *b, const char *hash,
+			  const char **p);
 
 /* Routes the order (f->row, the kind's route request) and runs the
  * cascade. The kind has filled f->ops, r/d/gen, f->row (id, merchant,

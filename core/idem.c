@@ -52,9 +52,39 @@ int pr_idem_read(struct pr_request *r, const char *merchant,
 	return 0;
 }
 
+static void on_forgotten(PGresult *res, const char *err, void *arg)
+{
+	(void)arg;
+	if (!res)
+		pr_warn("idempotency: a stale key was not removed: %s", err);
+}
+
+/* A key of the previous version left in progress without its order by a
+ * daemon that died: removed, so that the merchant's next retry claims it
+ * (this one is answered "in progress"). */
+static void forget_stale(struct pr_daemon *d, const struct pr_idem *k)
+{
+	static const char sql[] =
+		"DELETE FROM idempotency_keys WHERE merchant_id = $1 AND "
+		"key = $2 AND state = 'in_progress' AND order_id IS NULL AND "
+		"created_at < now() - interval '" IDEM_STALE "'";
+	const char *p[2] = { k->merchant, k->key };
+
+	pr_db_query(d->db, sql, 2, p, on_forgotten, NULL);
+}
+
 int pr_idem_found(struct pr_request *r, const struct pr_idem *k,
 		  const PGresult *res, int col, char *order_id, size_t len)
 {
+	if (PQgetisnull(res, 0, col + 0)) {
+		/* Claimed by a request whose commit this statement did not
+		 * see yet: it is in progress, or just done. */
+		pr_request_error(r, 409, "request_in_progress",
+				 "a request with this Idempotency-Key is still "
+				 "in progress; retry in a moment to get its "
+				 "answer");
+		return 0;
+	}
 	if (strcmp(PQgetvalue(res, 0, col + 0), k->endpoint) != 0 ||
 	    strcmp(PQgetvalue(res, 0, col + 1), k->hash) != 0) {
 		pr_request_error(r, 409, "idempotency_key_reused",
@@ -72,6 +102,9 @@ int pr_idem_found(struct pr_request *r, const struct pr_idem *k,
 			       "application/json", body, strlen(body));
 		return 0;
 	}
+	if (PQgetvalue(res, 0, col + 6)[0] == 't' &&
+	    !PQgetvalue(res, 0, col + 5)[0])
+		forget_stale(r->d, k);
 	if (PQgetvalue(res, 0, col + 6)[0] != 't' ||
 	    !PQgetvalue(res, 0, col + 5)[0]) {
 		pr_request_error(r, 409, "request_in_progress",

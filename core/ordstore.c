@@ -234,7 +234,7 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	char *detail = NULL, *adetail = NULL, *payer = NULL, *trace = NULL;
 	const struct payroute_result *r = u->res;
 	const struct pr_code *c = u->code;
-	const char *p[30];
+	const char *p[28];
 	struct apply *a;
 	int rc = 0;
 
@@ -286,17 +286,15 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	p[17] = c && r ? r->sub_code : NULL;
 	p[18] = c && r ? r->message : NULL;
 	p[19] = r ? r->channel_trade_no : NULL;
-	p[20] = payer;
-	p[21] = NULL; /* paid_amount: the order's amount */
-	p[22] = trace;
-	p[23] = check;
-	p[24] = u->check_reset ? "true" : "false";
-	p[25] = retry;
-	p[26] = u->guard_channel;
-	p[27] = u->guard_amount_set ? guard : NULL;
-	p[28] = u->idem_key;
-	p[29] = u->idem_key ? u->idem_body : NULL;
-	if (pr_db_query(d->db, k->apply_sql, 30, p, on_applied, a) < 0) {
+	p[20] = k->apply_extra == PR_EXTRA_PAYER ? payer : retry;
+	p[21] = trace;
+	p[22] = check;
+	p[23] = u->check_reset ? "true" : "false";
+	p[24] = u->guard_channel;
+	p[25] = u->guard_amount_set ? guard : NULL;
+	p[26] = u->idem_key;
+	p[27] = u->idem_key ? u->idem_body : NULL;
+	if (pr_db_query(d->db, k->apply_sql, 28, p, on_applied, a) < 0) {
 		free(a);
 		rc = -EAGAIN;
 	}

@@ -56,6 +56,12 @@ struct pr_order_common {
 	char locale[8]; /* the merchant's; "" when the query did not say */
 };
 
+/* What $21 of a kind's apply statement carries. */
+enum pr_apply_extra {
+	PR_EXTRA_PAYER, /* the payer's payload (jsonb): payments */
+	PR_EXTRA_RETRY, /* seconds to the next routing (int): withdrawals */
+};
+
 /* A kind of order as the store and the order path see it. */
 struct pr_order_kind {
 	const char *name; /* "payment", "withdrawal" */
@@ -63,9 +69,9 @@ struct pr_order_kind {
 	int n_status;
 	int st_processing, st_unknown, st_succeeded, st_failed;
 	unsigned final_set; /* PR_FROM() bits of the final states */
-	/* SELECT <apply columns>, <row columns> FROM pr_<kind>_apply(
-	 * $1 .. $30) t, LATERAL (SELECT (t.r_row).*) x; see PR_APPLY_COLS. */
+	/* PR_APPLY_SQL for the kind, and what its $21 is. */
 	const char *apply_sql;
+	enum pr_apply_extra apply_extra;
 	/* SELECT <row columns>, m.locale FROM <table> x JOIN merchants m
 	 * ON m.id = x.merchant_id WHERE x.id = $1 AND ($2::text IS NULL OR
 	 * x.merchant_id = $2) */
@@ -85,18 +91,106 @@ struct pr_order_kind {
 /* The bit of status s in a `from` set. */
 #define PR_FROM(s) (1u << (s))
 
-/* The columns pr_order_apply expects before the row's. */
-#define PR_APPLY_COLS                                                          \
-	"t.r_result, t.r_from, t.r_released_before, "                          \
-	"coalesce(t.r_old_channel, ''), coalesce(t.r_old_day, 0), "            \
-	"coalesce(t.r_old_bank, ''), coalesce(t.r_old_amount, 0), "
+/* The statement of pr_order_apply for a kind: one statement (data-
+ * modifying WITH clauses, prepared once per store session), the contract
+ * of doc/design.md "The order path":
+ *
+ *   o   locks the order (its latest version);
+ *   g   the guards (its channel must be $25, its amount $26, when given)
+ *       and whether its status is one of $2;
+ *   u   the transition to $3 with the outcome; a next attempt when $8 (its
+ *       channel) is given, whose reservation replaces the current one;
+ *       usage_released set by $13 or a RELEASE state;
+ *   e   the event ($5, or "$5.ignored" when the status was another);
+ *   ea  the next attempt's 'attempt' event ($12);
+ *   cd  the check row dropped in a FINAL state, ci queued in a CHECKED
+ *       state (due in $23 s, or moved there when $24);
+ *   n   the merchant notification of a FINAL state (its body is built by
+ *       the daemon that delivers it);
+ *   k   the answer $28 kept under the Idempotency-Key $27;
+ * and answers the result ('changed', 'ignored': only the event, 'guard':
+ * nothing written), the status, usage_released and reservation before,
+ * then the row after (COLS over alias x).
+ *
+ * Parameters: $1 id, $2 from (text[]), $3 to, $4 actor, $5 event, $6
+ * detail, $7 now (ms: finished_at), $8 channel, $9 usage day, $10 bank
+ * scope, $11 amount, $12 attempt detail, $13 release, $14 code, $15 and $16
+ * its messages, $17 to $19 the channel's code, sub code and message, $20
+ * channel trade number, $21 EXTRA's parameter, $22 trace, $23 check
+ * seconds, $24 check reset, $25 guard channel, $26 guard amount, $27
+ * Idempotency-Key, $28 its answer. TABLE, KIND and the state lists are SQL
+ * text; EXTRA is more SET items of the kind, using $21. */
+#define PR_APPLY_SQL(TABLE, KIND, FINAL, CHECKED, RELEASE, EXTRA, COLS)        \
+	"WITH o AS (SELECT * FROM " TABLE " WHERE id = $1::text FOR UPDATE), " \
+	"g AS (SELECT o.id, o.status, o.usage_released, o.channel, "           \
+	"o.usage_day, o.usage_bank, o.usage_amount, "                          \
+	"($25::text IS NULL OR o.channel IS NOT DISTINCT FROM $25::text) AND " \
+	"($26::bigint IS NULL OR o.amount = $26::bigint) AS g_ok, "            \
+	"o.status = ANY ($2::text[]) AS f_ok FROM o), "                        \
+	"u AS (UPDATE " TABLE " t SET status = $3::text, "                     \
+	"channel = coalesce($8::text, t.channel), "                            \
+	"attempts = t.attempts + CASE WHEN $8::text IS NULL THEN 0 ELSE 1 "    \
+	"END, "                                                                \
+	"usage_day = CASE WHEN $8::text IS NULL THEN t.usage_day "             \
+	"ELSE DATE '1970-01-01' + $9::int END, "                               \
+	"usage_bank = CASE WHEN $8::text IS NULL THEN t.usage_bank "           \
+	"ELSE $10::text END, "                                                 \
+	"usage_amount = CASE WHEN $8::text IS NULL THEN t.usage_amount "       \
+	"ELSE $11::bigint END, "                                               \
+	"usage_released = CASE WHEN $8::text IS NOT NULL THEN false "          \
+	"ELSE t.usage_released OR $13::boolean OR "                            \
+	"$3::text IN (" RELEASE ") END, "                                      \
+	"code = coalesce($14::text, t.code), "                                 \
+	"message_en = coalesce($15::text, t.message_en), "                     \
+	"message_zh = coalesce($16::text, t.message_zh), "                     \
+	"channel_code = CASE WHEN $14::text IS NULL THEN t.channel_code "      \
+	"ELSE $17::text END, "                                                 \
+	"channel_sub_code = CASE WHEN $14::text IS NULL "                      \
+	"THEN t.channel_sub_code ELSE $18::text END, "                         \
+	"channel_message = CASE WHEN $14::text IS NULL "                       \
+	"THEN t.channel_message ELSE $19::text END, "                          \
+	"channel_trade_no = coalesce(nullif($20::text, ''), "                  \
+	"t.channel_trade_no), " EXTRA                                          \
+	"paid_amount = CASE WHEN $3::text = 'succeeded' THEN t.amount "        \
+	"ELSE t.paid_amount END, "                                             \
+	"trace = coalesce($22::jsonb, t.trace), "                              \
+	"finished_at = CASE WHEN $3::text IN (" FINAL ") "                     \
+	"THEN pr_ms_time($7::bigint) END "                                     \
+	"FROM g WHERE t.id = g.id AND g.g_ok AND g.f_ok RETURNING t.*), "      \
+	"e AS (INSERT INTO order_events (kind, order_id, actor, event, "       \
+	"from_status, to_status, detail) SELECT '" KIND "', g.id, $4::text, "  \
+	"CASE WHEN g.f_ok THEN $5::text ELSE $5::text || '.ignored' END, "     \
+	"g.status, $3::text, $6::jsonb FROM g WHERE g.g_ok), "                 \
+	"ea AS (INSERT INTO order_events (kind, order_id, actor, event, "      \
+	"from_status, to_status, detail) SELECT '" KIND "', u.id, $4::text, "  \
+	"'attempt', u.status, u.status, $12::jsonb FROM u "                    \
+	"WHERE $12::jsonb IS NOT NULL), "                                      \
+	"cd AS (DELETE FROM order_checks c USING u WHERE c.kind = '" KIND "' " \
+	"AND c.order_id = u.id AND u.status IN (" FINAL ")), "                 \
+	"ci AS (INSERT INTO order_checks AS c (kind, order_id, next_at) "      \
+	"SELECT '" KIND "', u.id, now() + make_interval(secs => $23::int) "    \
+	"FROM u WHERE u.status IN (" CHECKED ") "                              \
+	"ON CONFLICT (kind, order_id) DO UPDATE SET next_at = "                \
+	"EXCLUDED.next_at, checks = 0, attention = false, updated_at = now() " \
+	"WHERE $24::boolean), "                                                \
+	"n AS (INSERT INTO merchant_notifications (merchant_id, kind, "        \
+	"order_id, event, url) SELECT u.merchant_id, '" KIND "', u.id, "       \
+	"'" KIND ".' || u.status, u.notify_url FROM u "                        \
+	"WHERE u.status IN (" FINAL ") AND coalesce(u.notify_url, '') <> '' "  \
+	"ON CONFLICT (kind, order_id, event) DO NOTHING), "                    \
+	"k AS (UPDATE idempotency_keys i SET state = 'done', status = 201, "   \
+	"body = $28::text, updated_at = now() FROM u "                         \
+	"WHERE $27::text IS NOT NULL AND i.merchant_id = u.merchant_id AND "   \
+	"i.key = $27::text AND i.state = 'in_progress'), "                     \
+	"x AS (SELECT * FROM u UNION ALL SELECT * FROM o "                     \
+	"WHERE NOT EXISTS (SELECT 1 FROM u)) "                                 \
+	"SELECT CASE WHEN NOT g.g_ok THEN 'guard' WHEN NOT g.f_ok THEN "       \
+	"'ignored' ELSE 'changed' END, g.status, g.usage_released, "           \
+	"coalesce(g.channel, ''), "                                            \
+	"coalesce(g.usage_day - DATE '1970-01-01', 0), "                       \
+	"coalesce(g.usage_bank, ''), coalesce(g.usage_amount, 0), " COLS       \
+	" FROM g, x"
 #define PR_APPLY_NCOLS 7
-/* The parameter list of pr_<kind>_apply. */
-#define PR_APPLY_ARGS                                                          \
-	"($1, $2::text[], $3, $4, $5, $6::jsonb, $7::bigint, $8, $9::int, "    \
-	"$10, $11::bigint, $12::jsonb, $13::boolean, $14, $15, $16, $17, "     \
-	"$18, $19, $20, $21::jsonb, $22::bigint, $23::jsonb, $24::int, "       \
-	"$25::boolean, $26::int, $27, $28::bigint, $29, $30)"
 
 /* One change of an order (pr_<kind>_apply). NULL pointers and zeros leave
  * things as they are. */

@@ -115,61 +115,43 @@ static void pay_predict(struct pr_flow *f, const struct pr_call *c)
 static int pay_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 		     pr_db_cb cb, void *arg)
 {
-	static const char sql[] =
-		"SELECT " PR_BEGIN_COLS PR_IDEM_COLS
-		" FROM pr_payment_begin($1, $2, $3, $4, $5::bigint, $6, $7, "
-		"$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::bigint, "
-		"$19::jsonb, $20, $21::bigint, $22, $23, $24::int, $25, "
-		"$26::bigint, $27::jsonb, $28::int, $29, $30, $31, $32, $33, "
-		"$34) t";
+	static const char sql[] = PR_BEGIN_SQL(
+		"payments", "payment", "merchant_order_no",
+		", amount, currency, method, environment, product_code, "
+		"buyer_id, seller_id, card_hmac, card_last4, bank_code, "
+		"subject, notify_url, client_ip, expire_at",
+		", $21::bigint, $22::text, $23::text, $24::text, $25::text, "
+		"$26::text, $27::text, $28::text, $29::text, $30::text, "
+		"$31::text, $32::text, $33::text, pr_ms_time($34::bigint)");
 	struct pay *p = (struct pay *)f;
 	const struct pr_payreq *q = &p->req;
+	const struct pr_pay_row *w = &p->row;
 	char amount[24], expire[24];
-	const char *params[34];
-	char *ip = NULL;
+	const char *params[PR_BEGIN_NPARAMS + 14];
 
-	evhttp_connection_get_peer(evhttp_request_get_connection(p->r->req),
-				   &ip, &(ev_uint16_t){ 0 });
 	snprintf(amount, sizeof(amount), "%lld", (long long)q->amount);
-	snprintf(expire, sizeof(expire), "%lld", (long long)p->row.expire_ms);
+	snprintf(expire, sizeof(expire), "%lld", (long long)w->expire_ms);
+	pr_flow_begin_params(f, b, p->req_hash, params);
 #define OPT(s) ((s)[0] ? (s) : NULL)
-	params[0] = p->row.c.id;
-	params[1] = p->merchant;
-	params[2] = q->merchant_order_no;
-	params[3] = p->req_hash;
-	params[4] = amount;
-	params[5] = q->currency;
-	params[6] = q->method;
-	params[7] = OPT(q->environment);
-	params[8] = OPT(q->product_code);
-	params[9] = OPT(q->buyer_id);
-	params[10] = OPT(q->seller_id);
-	params[11] = OPT(p->card_hmac);
-	params[12] = OPT(p->row.card_last4);
-	params[13] = OPT(q->bank_code);
-	params[14] = OPT(q->subject);
-	params[15] = OPT(q->notify_url);
-	params[16] = ip;
-	params[17] = expire;
-	params[18] = b->trace;
+	params[20] = amount;
+	params[21] = q->currency;
+	params[22] = q->method;
+	params[23] = OPT(q->environment);
+	params[24] = OPT(q->product_code);
+	params[25] = OPT(q->buyer_id);
+	params[26] = OPT(q->seller_id);
+	params[27] = OPT(p->card_hmac);
+	params[28] = OPT(w->card_last4);
+	params[29] = OPT(q->bank_code);
+	params[30] = OPT(q->subject);
+	params[31] = OPT(q->notify_url);
+	params[32] = OPT(w->client_ip);
+	params[33] = expire;
 #undef OPT
-	params[19] = b->actor;
-	params[20] = b->now_ms;
-	params[21] = b->status;
-	params[22] = b->channel;
-	params[23] = b->usage_day;
-	params[24] = b->usage_bank;
-	params[25] = b->usage_amount;
-	params[26] = b->detail;
-	params[27] = b->check_s;
-	params[28] = b->code;
-	params[29] = b->message_en;
-	params[30] = b->message_zh;
-	params[31] = b->idem_key;
-	params[32] = b->idem_endpoint;
-	params[33] = b->idem_body;
-	return pr_db_query(p->d->db, sql, 34, params, cb, arg) < 0 ? -EAGAIN :
-								     0;
+	return pr_db_query(p->d->db, sql, PR_BEGIN_NPARAMS + 14, params, cb,
+			   arg) < 0 ?
+		       -EAGAIN :
+		       0;
 }
 
 static void pay_end(struct pr_flow *f, int status, json_t *body)

@@ -113,9 +113,11 @@ const struct pr_order_kind pr_payment_kind = {
 	.st_failed = PR_PAY_FAILED,
 	.final_set = PR_FROM(PR_PAY_SUCCEEDED) | PR_FROM(PR_PAY_FAILED) |
 		     PR_FROM(PR_PAY_CLOSED),
-	.apply_sql = "SELECT " PR_APPLY_COLS PR_PAY_COLS
-		     " FROM pr_payment_apply" PR_APPLY_ARGS
-		     " t CROSS JOIN LATERAL (SELECT (t.r_row).*) x",
+	.apply_sql = PR_APPLY_SQL(
+		"payments", "payment", "'succeeded', 'failed', 'closed'",
+		"'processing', 'unknown'", "'failed', 'closed'",
+		"payer = coalesce($21::jsonb, t.payer), ", PR_PAY_COLS),
+	.apply_extra = PR_EXTRA_PAYER,
 	.load_sql = "SELECT " PR_PAY_COLS ", m.locale "
 		    "FROM payments x JOIN merchants m ON m.id = x.merchant_id "
 		    "WHERE x.id = $1 AND ($2::text IS NULL OR "

@@ -277,9 +277,14 @@ const struct pr_order_kind pr_withdrawal_kind = {
 	.st_succeeded = WD_SUCCEEDED,
 	.st_failed = WD_FAILED,
 	.final_set = WD_FROM(WD_SUCCEEDED) | WD_FROM(WD_FAILED),
-	.apply_sql = "SELECT " PR_APPLY_COLS WD_COLS
-		     " FROM pr_withdrawal_apply" PR_APPLY_ARGS
-		     " t CROSS JOIN LATERAL (SELECT (t.r_row).*) x",
+	.apply_sql = PR_APPLY_SQL(
+		"withdrawals", "withdrawal", "'succeeded', 'failed'",
+		"'processing', 'unknown'", "'failed'",
+		"next_route_at = CASE WHEN $3::text = 'pending_channel' THEN "
+		"now() + make_interval(secs => $21::int) END, "
+		"route_claimed_by = NULL, ",
+		WD_COLS),
+	.apply_extra = PR_EXTRA_RETRY,
 	.load_sql = "SELECT " WD_COLS ", m.locale "
 		    "FROM withdrawals x JOIN merchants m "
 		    "ON m.id = x.merchant_id WHERE x.id = $1 AND "
@@ -384,55 +389,42 @@ static void wd_flow_order(struct pr_flow *f, const struct pr_chan_spec *c)
 static int wd_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 		    pr_db_cb cb, void *arg)
 {
-	static const char sql[] =
-		"SELECT " PR_BEGIN_COLS PR_IDEM_COLS
-		" FROM pr_withdrawal_begin($1, $2, $3, $4, $5::bigint, $6, $7, "
-		"$8, $9, $10, $11, $12, $13, $14, $15::int, $16::jsonb, $17, "
-		"$18::bigint, $19, $20, $21::int, $22, $23::bigint, $24::jsonb, "
-		"$25::int, $26::int, $27, $28, $29, $30, $31, $32) t";
+	static const char sql[] = PR_BEGIN_SQL(
+		"withdrawals", "withdrawal", "merchant_withdrawal_no",
+		", amount, currency, payee_kind, payee_account_enc, "
+		"payee_account_mask, payee_name, payee_bank_code, method, "
+		"notify_url, client_ip, deadline_at, next_route_at",
+		", $21::bigint, $22::text, $23::text, $24::text, $25::text, "
+		"$26::text, $27::text, $28::text, $29::text, $30::text, "
+		"pr_ms_time($6::bigint) + make_interval(secs => $31::int), "
+		"CASE WHEN $7::text = 'pending_channel' THEN now() + "
+		"make_interval(secs => $32::int) END");
 	struct wd *w = (struct wd *)f;
 	char amount[24], deadline[16];
-	const char *params[32];
+	const char *params[PR_BEGIN_NPARAMS + 12];
 
 	snprintf(amount, sizeof(amount), "%lld", (long long)w->row.c.amount);
 	snprintf(deadline, sizeof(deadline), "%d",
 		 opt_pending_deadline_s(w->gen->config));
+	pr_flow_begin_params(f, b, w->req_hash, params);
 #define OPT(s) ((s)[0] ? (s) : NULL)
-	params[0] = w->row.c.id;
-	params[1] = w->merchant;
-	params[2] = w->row.c.merchant_no;
-	params[3] = w->req_hash;
-	params[4] = amount;
-	params[5] = w->row.c.currency;
-	params[6] = w->row.kind;
-	params[7] = w->row.enc;
-	params[8] = w->row.mask;
-	params[9] = OPT(w->row.name);
-	params[10] = OPT(w->row.bank_code);
-	params[11] = w->row.method;
-	params[12] = OPT(w->row.c.notify_url);
-	params[13] = OPT(w->row.client_ip);
-	params[14] = deadline;
-	params[15] = b->trace;
+	params[20] = amount;
+	params[21] = w->row.c.currency;
+	params[22] = w->row.kind;
+	params[23] = w->row.enc;
+	params[24] = w->row.mask;
+	params[25] = OPT(w->row.name);
+	params[26] = OPT(w->row.bank_code);
+	params[27] = w->row.method;
+	params[28] = OPT(w->row.c.notify_url);
+	params[29] = OPT(w->row.client_ip);
+	params[30] = deadline;
+	params[31] = b->retry_s;
 #undef OPT
-	params[16] = b->actor;
-	params[17] = b->now_ms;
-	params[18] = b->status;
-	params[19] = b->channel;
-	params[20] = b->usage_day;
-	params[21] = b->usage_bank;
-	params[22] = b->usage_amount;
-	params[23] = b->detail;
-	params[24] = b->check_s;
-	params[25] = b->retry_s;
-	params[26] = b->code;
-	params[27] = b->message_en;
-	params[28] = b->message_zh;
-	params[29] = b->idem_key;
-	params[30] = b->idem_endpoint;
-	params[31] = b->idem_body;
-	return pr_db_query(w->d->db, sql, 32, params, cb, arg) < 0 ? -EAGAIN :
-								     0;
+	return pr_db_query(w->d->db, sql, PR_BEGIN_NPARAMS + 12, params, cb,
+			   arg) < 0 ?
+		       -EAGAIN :
+		       0;
 }
 
 static void wd_end(struct pr_flow *f, int status, json_t *body)

@@ -1,33 +1,38 @@
 -- 008_order_path.sql - every order written in two commits (doc/design.md,
 -- "The order path"). Applied by payrouted inside a transaction it opens.
 --
--- Orders are inserted in the state their first commit leaves them in; the
--- first event still says it left 'created', as every order's history has.
---
 -- A payment or withdrawal is stored once before its channel is called and
 -- once after the answer; a refund likewise; a callback or a completion
--- check is one statement. Each of these is one call of a function below:
+-- check is one statement:
 --
---   pr_payment_begin / pr_withdrawal_begin / pr_refund_begin: the first
---     commit: the Idempotency-Key (when one was given), the order row with
---     its route trace and the first attempt (channel, daily-usage
---     reservation), its first event and its completion check row; or,
---     when no channel could take it, the order in its end state with the
+--   the first commit: the Idempotency-Key (when one was given), the order
+--     row with its route trace and the first attempt (channel, daily-usage
+--     reservation), its first event and its completion check row; or, when
+--     no channel could take it, the order in its end state with the
 --     merchant notification;
---   pr_payment_apply / pr_withdrawal_apply / pr_refund_apply: every later
---     change: a conditional transition (from an expected state) with its
---     event, the check row, the notification of a final state, a next
---     attempt of a cascade, and the answer stored under the
+--   every later change: a conditional transition (from an expected state)
+--     with its event, the check row, the notification of a final state, a
+--     next attempt of a cascade, and the answer kept under the
 --     Idempotency-Key.
+--
+-- For payments and withdrawals these are single statements the daemon
+-- prepares (data-modifying WITH clauses: PR_BEGIN_SQL in core/flow.h and
+-- PR_APPLY_SQL in core/ordstore.h): measured, a PL/pgSQL function around
+-- the same writes cost a third more of the server's CPU. Refunds, rarer
+-- and with more checks, keep functions: pr_refund_begin, pr_refund_apply.
+-- The state machines stay the triggers' of 004-006, whoever writes.
+--
+-- Orders are inserted in the state their first commit leaves them in; the
+-- first event still says it left 'created', as every order's history has.
 --
 -- What the daemon shows merchants (the JSON of an order, the answer kept
 -- under an Idempotency-Key, the body of a notification) is built by the
 -- daemon, in C, from the row's columns: no JSON is built per order in
 -- SQL any more. created_at and finished_at are therefore the daemon's
--- clock (p_now_ms), so that the answer it builds before the commit is the
--- row it commits; updated_at stays the server's.
+-- clock (its "now" parameter), so that the answer it builds before the
+-- commit is the row it commits; updated_at stays the server's.
 --
--- The functions of 004-006 they replace (pr_payment_transition,
+-- The functions of 004-006 these replace (pr_payment_transition,
 -- pr_withdrawal_transition, pr_refund_create, pr_refund_transition and
 -- the *_json functions) stay for daemons of the previous version during a
 -- rolling upgrade.
@@ -42,6 +47,31 @@ ALTER TABLE merchant_notifications ALTER COLUMN body DROP NOT NULL;
 -- daemon that died is answered with that order.
 ALTER TABLE idempotency_keys ADD COLUMN order_id text;
 
+-- An index that names status makes every transition a non-HOT update (a
+-- new entry in every index of the table, and the WAL for it): about a
+-- third of the store's CPU per payment. payments_status_idx and
+-- withdrawals_status_idx only served the sweep of payments an interrupted
+-- daemon left in 'created'. This version never leaves an order there (the
+-- first commit stores it in the state its first attempt puts it in), so
+-- the sweep runs once, here, for the rows of the previous version older
+-- than five minutes; a daemon of the previous version still running
+-- during the upgrade may leave more, which this statement fails again:
+--   SELECT count(*) FROM (SELECT id FROM payments WHERE status = 'created'
+--     AND created_at < now() - interval '5 minutes') p,
+--     LATERAL pr_payment_transition(p.id, '{created}', 'failed', 'upgrade',
+--     'sweep', NULL, NULL, 'NO_CHANNEL', 'The payment could not be sent;
+--     please try again.', '支付未能发出，请重试。', NULL, NULL, NULL, NULL,
+--     NULL, NULL, false, NULL, NULL, NULL, true, NULL, 0, false) t;
+SELECT count(*) FROM (SELECT id FROM payments WHERE status = 'created'
+	AND created_at < now() - interval '5 minutes') p,
+	LATERAL pr_payment_transition(p.id, '{created}', 'failed', 'migration 008',
+	'sweep', '{"reason": "interrupted before it was sent"}', NULL,
+	'NO_CHANNEL', 'The payment could not be sent; please try again.',
+	'支付未能发出，请重试。', NULL, NULL, NULL, NULL, NULL, NULL, false, NULL,
+	NULL, NULL, true, NULL, 0, false) t;
+DROP INDEX payments_status_idx;
+DROP INDEX withdrawals_status_idx;
+
 -- ----------------------------------------------------------- helpers
 
 -- A daemon's clock reading (ms since the epoch) as a timestamp.
@@ -51,12 +81,10 @@ CREATE FUNCTION pr_ms_time(p_ms bigint) RETURNS timestamptz
 		ELSE timestamptz 'epoch' + p_ms * interval '1 millisecond' END
 $$;
 
--- The Idempotency-Key part of a begin: claims (p_merchant, p_key) for
--- order p_order; when the key exists already, returns it (and claims
--- nothing). A key left in progress for five minutes by an order that
--- never got stored (a daemon died between claiming it and... nothing:
--- both are one commit now; this covers keys of the previous version) is
--- deleted and claimed anew.
+-- The Idempotency-Key part of a refund's begin: claims (p_merchant,
+-- p_key) for order p_order; when the key exists already, returns it (and
+-- claims nothing). A key of the previous version left in progress for
+-- five minutes without an order is deleted and claimed anew.
 CREATE FUNCTION pr_idem_claim(p_merchant text, p_key text,
 		p_endpoint text, p_hash text, p_order text, p_final boolean,
 		p_body text)
@@ -91,430 +119,6 @@ BEGIN
 		RETURN k;
 	END LOOP;
 	RETURN k;
-END
-$$;
-
--- ---------------------------------------------------------- payments
-
--- The first commit of a payment (see the top). p_status is 'processing'
--- (the first attempt, on p_channel with its reservation) or 'failed' (no
--- channel could take it: p_code says why). p_idem_body is the answer kept
--- under the key when the payment ends here.
--- r_result: 'created'; 'duplicate' (the merchant_order_no is taken:
--- r_other_id, r_other_hash; the key, if any, is claimed and left for the
--- caller to finish); 'key' (the Idempotency-Key exists: its row, nothing
--- else written).
-CREATE FUNCTION pr_payment_begin(p_id text, p_merchant text,
-		p_order_no text, p_hash text, p_amount bigint,
-		p_currency text, p_method text, p_environment text,
-		p_product_code text, p_buyer_id text, p_seller_id text,
-		p_card_hmac text, p_card_last4 text, p_bank_code text,
-		p_subject text, p_notify_url text, p_client_ip text,
-		p_expire_ms bigint, p_trace jsonb,
-		p_actor text, p_now_ms bigint, p_status text,
-		p_channel text, p_usage_day int, p_usage_bank text,
-		p_usage_amount bigint, p_detail jsonb, p_check_s int,
-		p_code text, p_message_en text, p_message_zh text,
-		p_idem_key text, p_idem_endpoint text, p_idem_body text)
-	RETURNS TABLE (r_result text, r_other_id text, r_other_hash text,
-		r_key idempotency_keys)
-	LANGUAGE plpgsql AS $$
-DECLARE
-	fin boolean := p_status <> 'processing';
-	k idempotency_keys;
-BEGIN
-	IF p_idem_key IS NOT NULL THEN
-		k := pr_idem_claim(p_merchant, p_idem_key, p_idem_endpoint,
-			p_hash, p_id, fin, p_idem_body);
-		IF k.key IS NOT NULL THEN
-			RETURN QUERY SELECT 'key'::text, NULL::text, NULL::text,
-				k;
-			RETURN;
-		END IF;
-	END IF;
-	INSERT INTO payments (id, merchant_id, merchant_order_no,
-		request_hash, amount, currency, method, environment,
-		product_code, buyer_id, seller_id, card_hmac, card_last4,
-		bank_code, subject, notify_url, client_ip, expire_at, trace,
-		status, channel, attempts, usage_day, usage_bank, usage_amount,
-		code, message_en, message_zh, created_at, finished_at)
-	VALUES (p_id, p_merchant, p_order_no, p_hash, p_amount, p_currency,
-		p_method, p_environment, p_product_code, p_buyer_id,
-		p_seller_id, p_card_hmac, p_card_last4, p_bank_code, p_subject,
-		p_notify_url, p_client_ip, pr_ms_time(p_expire_ms), p_trace,
-		p_status, p_channel, CASE WHEN p_channel IS NULL THEN 0 ELSE 1 END,
-		DATE '1970-01-01' + p_usage_day, p_usage_bank, p_usage_amount,
-		p_code, p_message_en, p_message_zh, pr_ms_time(p_now_ms),
-		CASE WHEN fin THEN pr_ms_time(p_now_ms) END)
-	ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING;
-	IF NOT FOUND THEN
-		RETURN QUERY SELECT 'duplicate'::text, p.id, p.request_hash,
-			NULL::idempotency_keys
-		FROM payments p
-		WHERE p.merchant_id = p_merchant
-		  AND p.merchant_order_no = p_order_no;
-		RETURN;
-	END IF;
-	INSERT INTO order_events (kind, order_id, actor, event, from_status,
-		to_status, detail)
-	VALUES ('payment', p_id, p_actor,
-		CASE WHEN fin THEN 'answer' ELSE 'attempt' END, 'created',
-		p_status, p_detail);
-	IF fin THEN
-		IF coalesce(p_notify_url, '') <> '' THEN
-			INSERT INTO merchant_notifications (merchant_id, kind,
-				order_id, event, url)
-			VALUES (p_merchant, 'payment', p_id,
-				'payment.' || p_status, p_notify_url);
-		END IF;
-	ELSE
-		INSERT INTO order_checks (kind, order_id, next_at)
-		VALUES ('payment', p_id,
-			now() + make_interval(secs => p_check_s));
-	END IF;
-	RETURN QUERY SELECT 'created'::text, NULL::text, NULL::text,
-		NULL::idempotency_keys;
-END
-$$;
-
--- Every later change of a payment: moves it to p_to when its status is
--- one of p_from, with the outcome fields given (NULL: unchanged), and in
--- the same transaction: the event; a next attempt when p_channel is given
--- (its reservation replaces the current one; in a cascade, where the event
--- is the answer of the attempt before, an 'attempt' event with
--- p_attempt_detail follows); for processing/unknown
--- the check row (due in p_check_s when there is none, or when
--- p_check_reset); for a final state the check row dropped and the
--- merchant notification queued; the answer p_idem_body stored under the
--- Idempotency-Key p_idem_key. A failed or closed payment, or p_release,
--- gives the current reservation back (usage_released).
--- Guards, checked first: the payment's channel must be p_guard_channel
--- and its amount p_guard_amount (when given); otherwise nothing is written
--- and r_result is 'guard'.
--- Returns r_result 'changed', 'ignored' (it was in another state: only
--- the event '<event>.ignored' is written) or 'guard'; the status and the
--- reservation before the call (the caller that flipped usage_released, or
--- replaced an unreleased reservation, gives that one back); and the row
--- after the call. No row: no such payment.
-CREATE FUNCTION pr_payment_apply(p_id text, p_from text[], p_to text,
-		p_actor text, p_event text, p_detail jsonb, p_now_ms bigint,
-		p_channel text, p_usage_day int, p_usage_bank text,
-		p_usage_amount bigint, p_attempt_detail jsonb,
-		p_release boolean, p_code text, p_message_en text,
-		p_message_zh text, p_channel_code text,
-		p_channel_sub_code text, p_channel_message text,
-		p_channel_trade_no text, p_payer jsonb, p_paid_amount bigint,
-		p_trace jsonb, p_check_s int, p_check_reset boolean,
-		p_retry_s int, p_guard_channel text, p_guard_amount bigint,
-		p_idem_key text, p_idem_body text)
-	RETURNS TABLE (r_result text, r_from text, r_released_before boolean,
-		r_old_channel text, r_old_day int, r_old_bank text,
-		r_old_amount bigint, r_row payments)
-	LANGUAGE plpgsql AS $$
-DECLARE
-	o payments;
-	p payments;
-	fin boolean := p_to IN ('succeeded', 'failed', 'closed');
-BEGIN
-	SELECT * INTO o FROM payments WHERE id = p_id FOR UPDATE;
-	IF NOT FOUND THEN
-		RETURN;
-	END IF;
-	IF (p_guard_channel IS NOT NULL AND
-	    o.channel IS DISTINCT FROM p_guard_channel) OR
-	   (p_guard_amount IS NOT NULL AND o.amount <> p_guard_amount) THEN
-		RETURN QUERY SELECT 'guard'::text, o.status, o.usage_released,
-			o.channel, o.usage_day - DATE '1970-01-01', o.usage_bank,
-			o.usage_amount, o;
-		RETURN;
-	END IF;
-	IF NOT (o.status = ANY (p_from)) THEN
-		INSERT INTO order_events (kind, order_id, actor, event,
-			from_status, to_status, detail)
-		VALUES ('payment', p_id, p_actor, p_event || '.ignored',
-			o.status, p_to, p_detail);
-		RETURN QUERY SELECT 'ignored'::text, o.status, o.usage_released,
-			o.channel, o.usage_day - DATE '1970-01-01', o.usage_bank,
-			o.usage_amount, o;
-		RETURN;
-	END IF;
-	UPDATE payments SET
-		status = p_to,
-		channel = coalesce(p_channel, channel),
-		attempts = attempts + CASE WHEN p_channel IS NULL THEN 0
-			ELSE 1 END,
-		usage_day = CASE WHEN p_channel IS NULL THEN usage_day
-			ELSE DATE '1970-01-01' + p_usage_day END,
-		usage_bank = CASE WHEN p_channel IS NULL THEN usage_bank
-			ELSE p_usage_bank END,
-		usage_amount = CASE WHEN p_channel IS NULL THEN usage_amount
-			ELSE p_usage_amount END,
-		usage_released = CASE WHEN p_channel IS NOT NULL THEN false
-			ELSE usage_released OR p_release OR
-				p_to IN ('failed', 'closed') END,
-		code = coalesce(p_code, code),
-		message_en = coalesce(p_message_en, message_en),
-		message_zh = coalesce(p_message_zh, message_zh),
-		channel_code = CASE WHEN p_code IS NULL THEN channel_code
-			ELSE p_channel_code END,
-		channel_sub_code = CASE WHEN p_code IS NULL
-			THEN channel_sub_code ELSE p_channel_sub_code END,
-		channel_message = CASE WHEN p_code IS NULL
-			THEN channel_message ELSE p_channel_message END,
-		channel_trade_no = coalesce(nullif(p_channel_trade_no, ''),
-			channel_trade_no),
-		payer = coalesce(p_payer, payer),
-		paid_amount = CASE WHEN p_to = 'succeeded'
-			THEN coalesce(p_paid_amount, amount) ELSE paid_amount END,
-		trace = coalesce(p_trace, trace),
-		finished_at = CASE WHEN fin THEN pr_ms_time(p_now_ms) END
-	WHERE id = p_id
-	RETURNING * INTO p;
-	INSERT INTO order_events (kind, order_id, actor, event, from_status,
-		to_status, detail)
-	VALUES ('payment', p_id, p_actor, p_event, o.status, p_to, p_detail);
-	IF p_attempt_detail IS NOT NULL THEN
-		INSERT INTO order_events (kind, order_id, actor, event,
-			from_status, to_status, detail)
-		VALUES ('payment', p_id, p_actor, 'attempt', p_to, p_to,
-			p_attempt_detail);
-	END IF;
-	IF fin THEN
-		DELETE FROM order_checks
-		WHERE kind = 'payment' AND order_id = p_id;
-		IF coalesce(p.notify_url, '') <> '' THEN
-			INSERT INTO merchant_notifications (merchant_id, kind,
-				order_id, event, url)
-			VALUES (p.merchant_id, 'payment', p_id,
-				'payment.' || p_to, p.notify_url)
-			ON CONFLICT (kind, order_id, event) DO NOTHING;
-		END IF;
-	ELSIF p_to IN ('processing', 'unknown') THEN
-		INSERT INTO order_checks AS c (kind, order_id, next_at)
-		VALUES ('payment', p_id,
-			now() + make_interval(secs => p_check_s))
-		ON CONFLICT (kind, order_id) DO UPDATE
-		SET next_at = EXCLUDED.next_at, checks = 0, attention = false,
-		    updated_at = now()
-		WHERE p_check_reset;
-	END IF;
-	IF p_idem_key IS NOT NULL THEN
-		UPDATE idempotency_keys SET state = 'done', status = 201,
-			body = p_idem_body, updated_at = now()
-		WHERE merchant_id = p.merchant_id AND key = p_idem_key
-		  AND state = 'in_progress';
-	END IF;
-	RETURN QUERY SELECT 'changed'::text, o.status, o.usage_released,
-		o.channel, o.usage_day - DATE '1970-01-01', o.usage_bank,
-		o.usage_amount,
-		p;
-END
-$$;
-
--- ------------------------------------------------------- withdrawals
-
--- The first commit of a withdrawal: as pr_payment_begin, with
--- p_status 'processing' (the first attempt), 'pending_channel' (no usable
--- channel now: routed again in p_retry_s) or 'failed'.
-CREATE FUNCTION pr_withdrawal_begin(p_id text, p_merchant text,
-		p_no text, p_hash text, p_amount bigint, p_currency text,
-		p_payee_kind text, p_account_enc text, p_account_mask text,
-		p_payee_name text, p_payee_bank_code text, p_method text,
-		p_notify_url text, p_client_ip text, p_deadline_s int,
-		p_trace jsonb,
-		p_actor text, p_now_ms bigint, p_status text,
-		p_channel text, p_usage_day int, p_usage_bank text,
-		p_usage_amount bigint, p_detail jsonb, p_check_s int,
-		p_retry_s int, p_code text, p_message_en text,
-		p_message_zh text, p_idem_key text, p_idem_endpoint text,
-		p_idem_body text)
-	RETURNS TABLE (r_result text, r_other_id text, r_other_hash text,
-		r_key idempotency_keys)
-	LANGUAGE plpgsql AS $$
-DECLARE
-	fin boolean := p_status NOT IN ('processing', 'pending_channel');
-	k idempotency_keys;
-BEGIN
-	IF p_idem_key IS NOT NULL THEN
-		-- A pending withdrawal's answer is final for its key too: the
-		-- merchant follows it by id or notification.
-		k := pr_idem_claim(p_merchant, p_idem_key, p_idem_endpoint,
-			p_hash, p_id, p_status <> 'processing', p_idem_body);
-		IF k.key IS NOT NULL THEN
-			RETURN QUERY SELECT 'key'::text, NULL::text, NULL::text,
-				k;
-			RETURN;
-		END IF;
-	END IF;
-	INSERT INTO withdrawals (id, merchant_id, merchant_withdrawal_no,
-		request_hash, amount, currency, payee_kind, payee_account_enc,
-		payee_account_mask, payee_name, payee_bank_code, method,
-		notify_url, client_ip, trace, deadline_at, status, channel,
-		attempts, usage_day, usage_bank, usage_amount, code,
-		message_en, message_zh, next_route_at, created_at,
-		finished_at)
-	VALUES (p_id, p_merchant, p_no, p_hash, p_amount, p_currency,
-		p_payee_kind, p_account_enc, p_account_mask, p_payee_name,
-		p_payee_bank_code, p_method, p_notify_url, p_client_ip, p_trace,
-		pr_ms_time(p_now_ms) + make_interval(secs => p_deadline_s),
-		p_status, p_channel,
-		CASE WHEN p_channel IS NULL THEN 0 ELSE 1 END,
-		DATE '1970-01-01' + p_usage_day, p_usage_bank, p_usage_amount,
-		p_code, p_message_en, p_message_zh,
-		CASE WHEN p_status = 'pending_channel' THEN
-			now() + make_interval(secs => p_retry_s) END,
-		pr_ms_time(p_now_ms),
-		CASE WHEN fin THEN pr_ms_time(p_now_ms) END)
-	ON CONFLICT (merchant_id, merchant_withdrawal_no) DO NOTHING;
-	IF NOT FOUND THEN
-		RETURN QUERY SELECT 'duplicate'::text, w.id, w.request_hash,
-			NULL::idempotency_keys
-		FROM withdrawals w
-		WHERE w.merchant_id = p_merchant
-		  AND w.merchant_withdrawal_no = p_no;
-		RETURN;
-	END IF;
-	INSERT INTO order_events (kind, order_id, actor, event, from_status,
-		to_status, detail)
-	VALUES ('withdrawal', p_id, p_actor,
-		CASE p_status WHEN 'processing' THEN 'attempt'
-			WHEN 'pending_channel' THEN 'pending' ELSE 'answer' END,
-		'created', p_status, p_detail);
-	IF fin THEN
-		IF coalesce(p_notify_url, '') <> '' THEN
-			INSERT INTO merchant_notifications (merchant_id, kind,
-				order_id, event, url)
-			VALUES (p_merchant, 'withdrawal', p_id,
-				'withdrawal.' || p_status, p_notify_url);
-		END IF;
-	ELSIF p_status = 'processing' THEN
-		INSERT INTO order_checks (kind, order_id, next_at)
-		VALUES ('withdrawal', p_id,
-			now() + make_interval(secs => p_check_s));
-	END IF;
-	RETURN QUERY SELECT 'created'::text, NULL::text, NULL::text,
-		NULL::idempotency_keys;
-END
-$$;
-
--- Every later change of a withdrawal: pr_payment_apply's contract (the
--- same parameters; p_payer is unused), and pending_channel schedules the
--- next routing in p_retry_s seconds.
-CREATE FUNCTION pr_withdrawal_apply(p_id text, p_from text[], p_to text,
-		p_actor text, p_event text, p_detail jsonb, p_now_ms bigint,
-		p_channel text, p_usage_day int, p_usage_bank text,
-		p_usage_amount bigint, p_attempt_detail jsonb,
-		p_release boolean, p_code text, p_message_en text,
-		p_message_zh text, p_channel_code text,
-		p_channel_sub_code text, p_channel_message text,
-		p_channel_trade_no text, p_payer jsonb, p_paid_amount bigint,
-		p_trace jsonb, p_check_s int, p_check_reset boolean,
-		p_retry_s int, p_guard_channel text, p_guard_amount bigint,
-		p_idem_key text, p_idem_body text)
-	RETURNS TABLE (r_result text, r_from text, r_released_before boolean,
-		r_old_channel text, r_old_day int, r_old_bank text,
-		r_old_amount bigint, r_row withdrawals)
-	LANGUAGE plpgsql AS $$
-DECLARE
-	o withdrawals;
-	w withdrawals;
-	fin boolean := p_to IN ('succeeded', 'failed');
-BEGIN
-	SELECT * INTO o FROM withdrawals WHERE id = p_id FOR UPDATE;
-	IF NOT FOUND THEN
-		RETURN;
-	END IF;
-	IF (p_guard_channel IS NOT NULL AND
-	    o.channel IS DISTINCT FROM p_guard_channel) OR
-	   (p_guard_amount IS NOT NULL AND o.amount <> p_guard_amount) THEN
-		RETURN QUERY SELECT 'guard'::text, o.status, o.usage_released,
-			o.channel, o.usage_day - DATE '1970-01-01', o.usage_bank,
-			o.usage_amount, o;
-		RETURN;
-	END IF;
-	IF NOT (o.status = ANY (p_from)) THEN
-		INSERT INTO order_events (kind, order_id, actor, event,
-			from_status, to_status, detail)
-		VALUES ('withdrawal', p_id, p_actor, p_event || '.ignored',
-			o.status, p_to, p_detail);
-		RETURN QUERY SELECT 'ignored'::text, o.status, o.usage_released,
-			o.channel, o.usage_day - DATE '1970-01-01', o.usage_bank,
-			o.usage_amount, o;
-		RETURN;
-	END IF;
-	UPDATE withdrawals SET
-		status = p_to,
-		channel = coalesce(p_channel, channel),
-		attempts = attempts + CASE WHEN p_channel IS NULL THEN 0
-			ELSE 1 END,
-		usage_day = CASE WHEN p_channel IS NULL THEN usage_day
-			ELSE DATE '1970-01-01' + p_usage_day END,
-		usage_bank = CASE WHEN p_channel IS NULL THEN usage_bank
-			ELSE p_usage_bank END,
-		usage_amount = CASE WHEN p_channel IS NULL THEN usage_amount
-			ELSE p_usage_amount END,
-		usage_released = CASE WHEN p_channel IS NOT NULL THEN false
-			ELSE usage_released OR p_release OR p_to = 'failed' END,
-		code = coalesce(p_code, code),
-		message_en = coalesce(p_message_en, message_en),
-		message_zh = coalesce(p_message_zh, message_zh),
-		channel_code = CASE WHEN p_code IS NULL THEN channel_code
-			ELSE p_channel_code END,
-		channel_sub_code = CASE WHEN p_code IS NULL
-			THEN channel_sub_code ELSE p_channel_sub_code END,
-		channel_message = CASE WHEN p_code IS NULL
-			THEN channel_message ELSE p_channel_message END,
-		channel_trade_no = coalesce(nullif(p_channel_trade_no, ''),
-			channel_trade_no),
-		paid_amount = CASE WHEN p_to = 'succeeded'
-			THEN coalesce(p_paid_amount, amount) ELSE paid_amount END,
-		trace = coalesce(p_trace, trace),
-		next_route_at = CASE WHEN p_to = 'pending_channel' THEN
-			now() + make_interval(secs => coalesce(p_retry_s, 5))
-			END,
-		route_claimed_by = NULL,
-		finished_at = CASE WHEN fin THEN pr_ms_time(p_now_ms) END
-	WHERE id = p_id
-	RETURNING * INTO w;
-	INSERT INTO order_events (kind, order_id, actor, event, from_status,
-		to_status, detail)
-	VALUES ('withdrawal', p_id, p_actor, p_event, o.status, p_to,
-		p_detail);
-	IF p_attempt_detail IS NOT NULL THEN
-		INSERT INTO order_events (kind, order_id, actor, event,
-			from_status, to_status, detail)
-		VALUES ('withdrawal', p_id, p_actor, 'attempt', p_to, p_to,
-			p_attempt_detail);
-	END IF;
-	IF fin THEN
-		DELETE FROM order_checks
-		WHERE kind = 'withdrawal' AND order_id = p_id;
-		IF coalesce(w.notify_url, '') <> '' THEN
-			INSERT INTO merchant_notifications (merchant_id, kind,
-				order_id, event, url)
-			VALUES (w.merchant_id, 'withdrawal', p_id,
-				'withdrawal.' || p_to, w.notify_url)
-			ON CONFLICT (kind, order_id, event) DO NOTHING;
-		END IF;
-	ELSIF p_to IN ('processing', 'unknown') THEN
-		INSERT INTO order_checks AS c (kind, order_id, next_at)
-		VALUES ('withdrawal', p_id,
-			now() + make_interval(secs => p_check_s))
-		ON CONFLICT (kind, order_id) DO UPDATE
-		SET next_at = EXCLUDED.next_at, checks = 0, attention = false,
-		    updated_at = now()
-		WHERE p_check_reset;
-	END IF;
-	IF p_idem_key IS NOT NULL THEN
-		UPDATE idempotency_keys SET state = 'done', status = 201,
-			body = p_idem_body, updated_at = now()
-		WHERE merchant_id = w.merchant_id AND key = p_idem_key
-		  AND state = 'in_progress';
-	END IF;
-	RETURN QUERY SELECT 'changed'::text, o.status, o.usage_released,
-		o.channel, o.usage_day - DATE '1970-01-01', o.usage_bank,
-		o.usage_amount,
-		w;
 END
 $$;
 
