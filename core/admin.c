@@ -269,6 +269,32 @@ static void metrics_order_path(struct pr_daemon *d, struct evbuffer *b,
 				   labels, buf, sizeof(buf)) < sizeof(buf))
 			evbuffer_add(b, buf, strlen(buf));
 	}
+	if (d->usage) {
+		struct pr_usage_stats us;
+
+		pr_usage_get_stats(d->usage, &us);
+		evbuffer_add_printf(
+			b,
+			"# HELP payroute_usage_reservations_total Daily-limit "
+			"reservations, by how they were granted.\n"
+			"# TYPE payroute_usage_reservations_total counter\n"
+			"payroute_usage_reservations_total{from=\"lease\"} "
+			"%lu\n"
+			"payroute_usage_reservations_total{from=\"all\"} %lu\n"
+			"# HELP payroute_usage_statements_total Statements of "
+			"the usage tracker, by kind.\n"
+			"# TYPE payroute_usage_statements_total counter\n"
+			"payroute_usage_statements_total{kind=\"reserve\"} "
+			"%lu\n"
+			"payroute_usage_statements_total{kind=\"release\"} "
+			"%lu\n"
+			"payroute_usage_statements_total{kind=\"record\"} "
+			"%lu\n"
+			"payroute_usage_statements_total{kind=\"refresh\"} "
+			"%lu\n",
+			us.local_grants, us.reserves, us.db_reserves,
+			us.db_releases, us.db_records, us.db_refreshes);
+	}
 	pr_auth_cache_stats(d->auth_cache, &hits, &misses, &flushes);
 	evbuffer_add_printf(
 		b,

@@ -284,6 +284,15 @@ void pr_explain_handle(struct pr_request *r)
 		}
 		memset(e->req.card_no, 0, sizeof(e->req.card_no));
 	}
+	if (!pr_db_ready(r->d->db)) {
+		/* No payment can be routed now, and the figures stopped
+		 * being refreshed. */
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store (PostgreSQL) is unavailable; "
+				 "today's usage cannot be read");
+		explain_free(e);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	as_of = pr_usage_as_of(r->d->usage);

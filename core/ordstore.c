@@ -207,7 +207,8 @@ static void apply_done(struct apply *a, PGresult *res, const char *err)
 			pr_usage_outcome(a->d->usage, row->channel,
 					 row->status == k->st_succeeded,
 					 pr_now_ms());
-		if (a->d->outbox)
+		/* A notification was queued with the change. */
+		if (a->d->outbox && row->notify_url[0])
 			pr_outbox_kick(a->d->outbox);
 	}
 out:

@@ -9,7 +9,7 @@
  * described by a struct pr_order_kind, and does what every change implies
  * in this process: the reservation the change gave back (or replaced) is
  * given back to the usage tracker, a final state feeds the channel's
- * success rate and wakes the notification outbox.
+ * success rate and, when a notification was queued, wakes the outbox.
  *
  * Rows: a kind's row struct starts with struct pr_order_common, the
  * fields every kind has; the kind reads the rest. The merchant JSON of an
@@ -240,8 +240,9 @@ typedef void (*pr_order_apply_cb)(int rc, enum pr_apply_result result, int from,
 /* Applies u to an order of kind k. When the change gave back (or a new
  * attempt replaced) a reservation that was not given back yet, it is
  * given back to the usage tracker here; a final state reached by this
- * call feeds the success rate (succeeded and failed) and wakes the
- * outbox. cb may be NULL. Returns 0, or -EAGAIN / -ENOMEM / -EINVAL (cb
+ * call feeds the success rate (succeeded and failed) and, when the order
+ * has a notify_url (a notification was queued), wakes the outbox. cb may
+ * be NULL. Returns 0, or -EAGAIN / -ENOMEM / -EINVAL (cb
  * not called). */
 int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 		   const struct pr_order_update *u, pr_order_apply_cb cb,

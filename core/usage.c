@@ -990,6 +990,7 @@ static void pend_flush(struct pr_usage *u, struct uent *e)
 		free(op);
 		return; /* kept; the next tick tries again */
 	}
+	u->st.db_records++;
 	e->pend_amount -= a;
 	e->pend_count -= c;
 	e->pend_inflight = 1;
@@ -1458,8 +1459,10 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	if (!u->refreshing && !u->draining && pr_db_ready(u->db) &&
-	    load_send(u, now, 1, NULL, NULL) == 0)
+	    load_send(u, now, 1, NULL, NULL) == 0) {
 		u->refreshing = 1;
+		u->st.db_refreshes++;
+	}
 	for (struct urel *r = u->retry_head; r && sent < RETRY_PER_TICK;) {
 		struct urel *next = r->next;
 

@@ -221,6 +221,8 @@ struct pr_usage_stats {
 	unsigned long local_grants; /* granted from a lease, no round trip */
 	unsigned long db_reserves;  /* reservation statements */
 	unsigned long db_releases;  /* release statements (incl. returns) */
+	unsigned long db_records;   /* usage of unlimited rows written */
+	unsigned long db_refreshes; /* reads of every row's totals */
 	unsigned long refused;	    /* over a limit */
 	unsigned long errors;
 	unsigned long lost; /* releases logged as lost / unknown */
