@@ -177,7 +177,14 @@ EOF
 demo_merchant() {
 	local out code
 
-	[ -s "$DEV/merchant_key" ] && return 0
+	# A key from an earlier store (.dev/pg removed) is unknown now.
+	if [ -s "$DEV/merchant_key" ]; then
+		code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' \
+			-H "Authorization: Bearer $(cat "$DEV/merchant_key")" \
+			"http://127.0.0.1:$MERCHANT_PORT/v1/payments/P0000000000000000")
+		[ "$code" = 401 ] || return 0
+		say "the demo merchant's key in $DEV/merchant_key is unknown to this store: making a new one"
+	fi
 	out=$(admin_call POST /admin/v1/merchants '{"id":"demo","name":"Demo shop","locale":"en"}')
 	code=${out##*$'\n'}
 	if [ "$code" = 409 ]; then
@@ -313,7 +320,6 @@ write_conf() {
 	"admin": { "token_file": "$DEV/admin_token" },
 	"database": {
 		"conninfo": "host=$PG_SOCK dbname=payroute user=payroute",
-		"pool_size": 4,
 		"migrations_dir": "$PREFIX/share/payroute/migrations"
 	},
 	"drivers": { "dir": "$DRIVER_DIR" },

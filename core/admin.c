@@ -263,6 +263,76 @@ static void on_reload(int ok, uint64_t gen, const char *reason, void *arg)
 
 /* ------------------------------------------------------------ metrics */
 
+/* The order path's figures: what payroute adds to a request, the store's
+ * prepared statements, the merchant authentication cache. */
+static void metrics_order_path(struct pr_daemon *d, struct evbuffer *b,
+			       const struct pr_db_stats *st)
+{
+	static const char *const ops[PR_REQ_N_OPS] = {
+		"payment", "refund", "withdrawal", "callback", "other",
+	};
+	unsigned long hits, misses, flushes;
+	char labels[32], buf[2048];
+
+	evbuffer_add_printf(
+		b, "# HELP payroute_overhead_seconds Time a request spent in "
+		   "payrouted, minus the time it waited for channels.\n"
+		   "# TYPE payroute_overhead_seconds histogram\n");
+	for (int i = 0; i < PR_REQ_N_OPS; i++) {
+		snprintf(labels, sizeof(labels), "op=\"%s\"", ops[i]);
+		if (pr_hist_format(&d->overhead[i], "payroute_overhead_seconds",
+				   labels, buf, sizeof(buf)) < sizeof(buf))
+			evbuffer_add(b, buf, strlen(buf));
+	}
+	if (d->usage) {
+		struct pr_usage_stats us;
+
+		pr_usage_get_stats(d->usage, &us);
+		evbuffer_add_printf(
+			b,
+			"# HELP payroute_usage_reservations_total Daily-limit "
+			"reservations, by how they were granted.\n"
+			"# TYPE payroute_usage_reservations_total counter\n"
+			"payroute_usage_reservations_total{from=\"lease\"} "
+			"%lu\n"
+			"payroute_usage_reservations_total{from=\"all\"} %lu\n"
+			"# HELP payroute_usage_statements_total Statements of "
+			"the usage tracker, by kind.\n"
+			"# TYPE payroute_usage_statements_total counter\n"
+			"payroute_usage_statements_total{kind=\"reserve\"} "
+			"%lu\n"
+			"payroute_usage_statements_total{kind=\"release\"} "
+			"%lu\n"
+			"payroute_usage_statements_total{kind=\"record\"} "
+			"%lu\n"
+			"payroute_usage_statements_total{kind=\"refresh\"} "
+			"%lu\n",
+			us.local_grants, us.reserves, us.db_reserves,
+			us.db_releases, us.db_records, us.db_refreshes);
+	}
+	pr_auth_cache_stats(d->auth_cache, &hits, &misses, &flushes);
+	evbuffer_add_printf(
+		b,
+		"# HELP payroute_store_prepares_total Statements prepared "
+		"on store sessions.\n"
+		"# TYPE payroute_store_prepares_total counter\n"
+		"payroute_store_prepares_total %lu\n"
+		"# HELP payroute_store_prepared_runs_total Executions of "
+		"prepared statements.\n"
+		"# TYPE payroute_store_prepared_runs_total counter\n"
+		"payroute_store_prepared_runs_total %lu\n"
+		"# HELP payroute_merchant_auth_total Merchant API key checks, "
+		"by where the answer came from.\n"
+		"# TYPE payroute_merchant_auth_total counter\n"
+		"payroute_merchant_auth_total{from=\"cache\"} %lu\n"
+		"payroute_merchant_auth_total{from=\"store\"} %lu\n"
+		"# HELP payroute_merchant_auth_cache_flushes_total Times the "
+		"authentication cache was emptied.\n"
+		"# TYPE payroute_merchant_auth_cache_flushes_total counter\n"
+		"payroute_merchant_auth_cache_flushes_total %lu\n",
+		st->prepares, st->prepared_runs, hits, misses, flushes);
+}
+
 static void handle_metrics(struct pr_request *r)
 {
 	struct pr_daemon *d = r->d;
@@ -391,6 +461,7 @@ static void handle_metrics(struct pr_request *r)
 		if (rn)
 			evbuffer_add(b, rb, rn);
 	}
+	metrics_order_path(d, b, &st);
 	{
 		struct pr_listener *const ls[] = { &d->merchant, &d->admin };
 

@@ -8,22 +8,17 @@
  * row, and the rows of an instance that died come due again when its lease
  * ends. A claim is not taken while the previous batch is still running.
  *
- * A payment check: load the payment; a final one only loses its check row.
- * Ask the channel (query). success / failed / closed settle it (the
- * transition drops the check row and queues the merchant notification);
- * processing stays processing until its expiry, and is then closed at the
- * channel (closed, reservation given back); an unknown answer (not
- * answered, not mapped, the channel does not know the order yet) is asked
- * again on the schedule. An order the channel does not know after its
- * expiry (plus a minute's grace for clocks) cannot be paid any more and is
- * closed too. When the schedule is used up an unknown order is flagged for
- * attention: it stays in order_checks and GET /admin/v1/orders/attention
- * lists it.
+ * Each kind checks its orders itself (struct pr_check_kind: payments in
+ * payorder.c, refunds in refunds.c, withdrawals in withdrawals.c): load the
+ * order, ask its channel, apply the answer, and end with pr_check_done,
+ * which schedules the next check or, when the schedule is used up, flags
+ * the order for attention (it stays in order_checks and GET
+ * /admin/v1/orders/attention lists it).
  *
- * The same tick also fails payments left in `created` for five minutes (an
- * instance died between inserting and sending them: nothing reached a
- * channel, since the check row is written before anything is sent), and
- * forgets Idempotency-Keys older than a day.
+ * The same tick forgets Idempotency-Keys older than a day. (No order is
+ * left in `created` any more: its first commit stores it in the state its
+ * attempt puts it in; migration 008 says how rows of the previous version
+ * are swept.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,10 +30,10 @@
 #include "completion.h"
 #include "log.h"
 #include "orders.h"
+#include "payorder.h"
 #include "refunds.h"
 #include "withdrawals.h"
 
-#define EXPIRY_GRACE_MS 60000
 #define HOUSEKEEPING_EVERY_MS 60000
 
 struct pr_completion {
@@ -153,282 +148,10 @@ void pr_check_done(struct pr_check *k, const struct pr_check_end *e)
 	check_free(k);
 }
 
-/* ------------------------------------------------------------ payments */
-
-struct pay_check {
-	struct pr_check *k;
-	struct pr_pay_row row;
-	const struct pr_channel *ch;
-	const struct pr_chan_spec *spec;
-	struct payroute_order order;
-	char notify_buf[512];
-	int closing;
-};
-
-static void pay_check_end(struct pay_check *pc, const struct pr_check_end *e)
-{
-	struct pr_check *k = pc->k;
-
-	pr_pay_row_clear(&pc->row);
-	free(pc);
-	pr_check_done(k, e);
-}
-
-static void pay_end_result(struct pay_check *pc, int final, int keep_going,
-			   int delay_s, const char *result)
-{
-	struct pr_check_end e = { 0 };
-
-	e.final = final;
-	e.keep_going = keep_going;
-	e.delay_s = delay_s;
-	e.result = result;
-	pay_check_end(pc, &e);
-}
-
-static int64_t expiry_left_s(const struct pay_check *pc)
-{
-	int64_t left = pc->row.expire_at_ms + EXPIRY_GRACE_MS - pr_now_ms();
-
-	return left <= 0 ? 0 : left / 1000 + 1;
-}
-
-static void on_applied(int rc, int changed, enum pr_pay_status from,
-		       struct pr_pay_row *row, const char *err, void *arg)
-{
-	struct pay_check *pc = arg;
-	char result[128];
-
-	if (rc < 0 || !row) {
-		pc->k->c->st.errors++;
-		snprintf(result, sizeof(result), "store error: %s",
-			 err ? err : "?");
-		pay_end_result(pc, 0, 1, 0, result);
-		return;
-	}
-	if (changed)
-		pr_info("completion: payment %s: %s -> %s (%s)", row->id,
-			pr_pay_status_name(from),
-			pr_pay_status_name(row->status), row->code);
-	if (pr_pay_status_final(row->status)) {
-		pay_end_result(pc, 1, 0, 0, row->code);
-		return;
-	}
-	snprintf(result, sizeof(result), "%s", row->code);
-	pay_end_result(
-		pc, 0, row->status == PR_PAY_PROCESSING,
-		row->status == PR_PAY_PROCESSING ? (int)expiry_left_s(pc) : 0,
-		result);
-}
-
-/* Applies a channel answer to the payment. */
-static void pay_apply(struct pay_check *pc, struct pr_call *cl,
-		      enum pr_pay_status to, const struct pr_code *code,
-		      const char *event)
-{
-	struct pr_pay_update u = { 0 };
-	json_t *detail = json_pack("{s:s,s:s}", "channel", pc->row.channel,
-				   "code", code->unified);
-	json_t *payer = NULL;
-	int rc;
-
-	if (cl && cl->end == PR_CALL_ANSWER) {
-		json_object_set_new(detail, "channel_code",
-				    json_string(cl->res.code));
-		json_object_set_new(detail, "channel_sub_code",
-				    json_string(cl->res.sub_code));
-		if (cl->payer.n > 0)
-			payer = pr_kv_to_json(&cl->payer);
-	}
-	u.id = pc->row.id;
-	u.from = PR_FROM(PR_PAY_PROCESSING) | PR_FROM(PR_PAY_UNKNOWN);
-	u.to = to;
-	u.event = event;
-	u.detail = detail;
-	u.code = code;
-	u.res = cl && cl->end == PR_CALL_ANSWER ? &cl->res : NULL;
-	u.payer = payer;
-	u.paid_amount = pc->row.amount;
-	u.check_s = 1;
-	rc = pr_pay_update(pc->k->d, &u, on_applied, pc);
-	json_decref(detail);
-	json_decref(payer);
-	if (rc < 0) {
-		pc->k->c->st.errors++;
-		pay_end_result(pc, 0, 1, 0, "store unavailable");
-	}
-}
-
-static void pay_close(struct pay_check *pc);
-
-static void on_query(struct pr_call *cl, void *arg)
-{
-	struct pay_check *pc = arg;
-	const struct pr_code *code = cl->code;
-	int expired = pr_now_ms() > pc->row.expire_at_ms + EXPIRY_GRACE_MS;
-	char result[300];
-
-	if (cl->end != PR_CALL_ANSWER) {
-		snprintf(result, sizeof(result), "%s: %s", code->unified,
-			 cl->detail);
-		pay_end_result(pc, 0, pc->row.status == PR_PAY_PROCESSING, 0,
-			       result);
-		return;
-	}
-	switch (code->effect) {
-	case PAYROUTE_EFFECT_SUCCESS:
-		if (cl->res.amount >= 0 && cl->res.amount != pc->row.amount) {
-			pr_err("completion: payment %s: channel %s reports "
-			       "amount %lld, the order is %lld: left unknown "
-			       "for an operator",
-			       pc->row.id, pc->row.channel,
-			       (long long)cl->res.amount,
-			       (long long)pc->row.amount);
-			pay_apply(pc, cl, PR_PAY_UNKNOWN,
-				  pr_code_core("AMOUNT_MISMATCH"), "check");
-			return;
-		}
-		pay_apply(pc, cl, PR_PAY_SUCCEEDED, code, "check");
-		return;
-	case PAYROUTE_EFFECT_FAILED:
-		pay_apply(pc, cl, PR_PAY_FAILED, code, "check");
-		return;
-	case PAYROUTE_EFFECT_CLOSED:
-		pay_apply(pc, cl, PR_PAY_CLOSED, code, "check");
-		return;
-	case PAYROUTE_EFFECT_PROCESSING:
-		if (expired) {
-			pay_close(pc);
-			return;
-		}
-		if (pc->row.status == PR_PAY_UNKNOWN) {
-			/* Known to the channel, waiting for the payer. */
-			pay_apply(pc, cl, PR_PAY_PROCESSING, code, "check");
-			return;
-		}
-		snprintf(result, sizeof(result), "%s", code->unified);
-		pay_end_result(pc, 0, 1, (int)expiry_left_s(pc), result);
-		return;
-	case PAYROUTE_EFFECT_UNKNOWN:
-	default:
-		if (expired && strcmp(code->unified, "ORDER_NOT_EXIST") == 0) {
-			pay_close(pc);
-			return;
-		}
-		snprintf(result, sizeof(result), "%s%s%s", code->unified,
-			 cl->unmapped ? ": " : "",
-			 cl->unmapped ? cl->detail : "");
-		pay_end_result(pc, 0,
-			       pc->row.status == PR_PAY_PROCESSING && !expired,
-			       pc->row.status == PR_PAY_PROCESSING ?
-				       (int)expiry_left_s(pc) :
-				       0,
-			       result);
-		return;
-	}
-}
-
-static void on_close(struct pr_call *cl, void *arg)
-{
-	struct pay_check *pc = arg;
-	const struct pr_code *code = cl->code;
-	char result[300];
-
-	if (cl->end == PR_CALL_ANSWER &&
-	    (code->effect == PAYROUTE_EFFECT_CLOSED ||
-	     strcmp(code->unified, "ORDER_NOT_EXIST") == 0)) {
-		pr_info("completion: payment %s expired: closed at channel %s",
-			pc->row.id, pc->row.channel);
-		pay_apply(pc, cl, PR_PAY_CLOSED, pr_code_core("ORDER_EXPIRED"),
-			  "expire");
-		return;
-	}
-	/* Paid meanwhile, or no answer: ask again soon. */
-	snprintf(result, sizeof(result), "close after expiry: %s%s%s",
-		 code->unified, cl->detail[0] ? ": " : "", cl->detail);
-	pay_end_result(pc, 0, 1, pc->k->gen->config->completion_s[0], result);
-}
-
-static void pay_close(struct pay_check *pc)
-{
-	pc->closing = 1;
-	if (pr_chan_call(pc->k->d, pc->k->gen, pc->ch, PR_OP_CLOSE, &pc->order,
-			 on_close, pc) < 0)
-		pay_end_result(pc, 0, 1, 0, "out of memory");
-}
-
-static void on_check_deleted(PGresult *res, const char *err, void *arg)
-{
-	(void)arg;
-	if (!res)
-		pr_warn("completion: dropping a settled check failed: %s", err);
-}
-
-static void on_pay_loaded(struct pr_pay_row *row, const char *err, void *arg)
-{
-	struct pay_check *pc = arg;
-	struct pr_check *k = pc->k;
-	static const char del_sql[] =
-		"DELETE FROM order_checks "
-		"WHERE kind = 'payment' AND order_id = $1";
-	const char *params[1] = { k->order_id };
-	char result[200];
-	long ci;
-
-	if (err) {
-		k->c->st.errors++;
-		pay_end_result(pc, 0, 1, 0, "store error");
-		return;
-	}
-	if (!row || pr_pay_status_final(row->status) ||
-	    row->status == PR_PAY_CREATED) {
-		/* Nothing to chase (settled meanwhile, or never sent). */
-		pr_db_query(k->d->db, del_sql, 1, params, on_check_deleted,
-			    NULL);
-		pay_end_result(pc, 1, 0, 0, "settled");
-		return;
-	}
-	pc->row = *row;
-	pc->row.json = json_incref(row->json);
-	pc->ch = pr_gen_channel(k->gen, row->channel);
-	ci = pr_catalogue_find(&k->gen->cat, row->channel);
-	pc->spec = ci >= 0 ? &k->gen->cat.chans[ci] : NULL;
-	if (!pc->ch) {
-		snprintf(result, sizeof(result), "channel %s is not configured",
-			 row->channel);
-		pay_end_result(pc, 0, 0, 0, result);
-		return;
-	}
-	pr_pay_order(&pc->row, k->gen->config, pc->spec, &pc->order,
-		     pc->notify_buf, sizeof(pc->notify_buf));
-	if (pr_chan_call(k->d, k->gen, pc->ch, PR_OP_QUERY, &pc->order,
-			 on_query, pc) < 0)
-		pay_end_result(pc, 0, 1, 0, "out of memory");
-}
-
-static void check_payment(struct pr_check *k)
-{
-	struct pay_check *pc = calloc(1, sizeof(*pc));
-	struct pr_check_end e = { 0 };
-
-	if (!pc) {
-		e.result = "out of memory";
-		pr_check_done(k, &e);
-		return;
-	}
-	pc->k = k;
-	if (pr_pay_load(k->d, k->order_id, NULL, on_pay_loaded, pc) < 0) {
-		free(pc);
-		e.result = "store unavailable";
-		e.keep_going = 1;
-		pr_check_done(k, &e);
-	}
-}
-
-static const struct pr_check_kind payment_kind = { "payment", check_payment };
-
+/* The kinds of orders, each with its own check (payorder.c, refunds.c,
+ * withdrawals.c). */
 static const struct pr_check_kind *const kinds[] = {
-	&payment_kind,
+	&pr_payment_check,
 	&pr_refund_check,
 	&pr_withdrawal_check,
 };
@@ -486,30 +209,15 @@ static void on_housekeeping(PGresult *res, const char *err, void *arg)
 	(void)arg;
 	if (!res)
 		pr_warn("completion: housekeeping failed: %s", err);
-	else if (PQntuples(res) == 1 && atoi(PQgetvalue(res, 0, 0)) > 0)
-		pr_warn("completion: %s payment(s) left in 'created' by an "
-			"interrupted instance were failed (never sent)",
-			PQgetvalue(res, 0, 0));
 }
 
+/* Forgets Idempotency-Keys older than a day. */
 static void housekeeping(struct pr_completion *c)
 {
-	static const char sql[] =
-		"WITH k AS (DELETE FROM idempotency_keys "
-		"WHERE created_at < now() - interval '1 day'), "
-		"s AS (SELECT t.r_changed FROM (SELECT id FROM payments "
-		"WHERE status = 'created' AND created_at < now() - "
-		"interval '5 minutes' LIMIT 100) p, "
-		"LATERAL pr_payment_transition(p.id, '{created}', 'failed', "
-		"$1, 'sweep', '{\"reason\": \"interrupted before it was "
-		"sent\"}', NULL, 'NO_CHANNEL', 'The payment could not be "
-		"sent; please try again.', '支付未能发出，请重试。', NULL, NULL, "
-		"NULL, NULL, NULL, NULL, false, NULL, NULL, NULL, true, NULL, "
-		"0, false) t) "
-		"SELECT count(*) FROM s WHERE r_changed";
-	const char *p[1] = { c->d->gen->config->instance };
+	static const char sql[] = "DELETE FROM idempotency_keys "
+				  "WHERE created_at < now() - interval '1 day'";
 
-	pr_db_query(c->d->db, sql, 1, p, on_housekeeping, NULL);
+	pr_db_query(c->d->db, sql, 0, NULL, on_housekeeping, NULL);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

@@ -91,8 +91,8 @@
 	  FSIZE(db_conninfo), 0, 0, 0, NULL, F_REQUIRED,                       \
 	  "libpq connection string")                                           \
 	X("database.pool_size", PR_OPT_INT, 1, FIELD(db_pool_size),            \
-	  FSIZE(db_pool_size), 1, 64, 4, NULL, 0,                              \
-	  "PostgreSQL connections per process")                                \
+	  FSIZE(db_pool_size), 0, 64, 0, NULL, 0,                              \
+	  "PostgreSQL connections per process (0: 4 per CPU, 8 to 32)")        \
 	X("database.reconnect_min_ms", PR_OPT_INT, 1,                          \
 	  FIELD(db_reconnect_min_ms), FSIZE(db_reconnect_min_ms), 10, 600000,  \
 	  250, NULL, 0, "first delay before reconnecting")                     \
@@ -168,6 +168,10 @@
 	X("payments.max_expire_seconds", PR_OPT_INT, 0,                        \
 	  FIELD(pay_max_expire_s), FSIZE(pay_max_expire_s), 60, 2592000,       \
 	  86400, NULL, 0, "longest expiry a merchant may ask for")             \
+	X("merchants.auth_cache_ms", PR_OPT_INT, 0,                            \
+	  FIELD(merchant_auth_cache_ms), FSIZE(merchant_auth_cache_ms), 0,     \
+	  600000, 5000, NULL, 0,                                               \
+	  "how long a merchant's API key check is reused (0: never)")          \
 	X("completion.schedule", PR_OPT_STRING, 0, FIELD(completion_schedule), \
 	  FSIZE(completion_schedule), 0, 0, 0, "10s,30s,1m,2m,5m,10m,30m,1h",  \
 	  F_SCHEDULE, "delays between channel queries of an unsettled order")  \
@@ -229,11 +233,11 @@ static const struct opt_spec specs[] = { OPTION_TABLE(X_SPEC) };
 _Static_assert(sizeof(options) / sizeof(options[0]) == N_OPTIONS + 1,
 	       "option table and spec table differ");
 
-static const char *const sections[] = {
-	"listen",   "admin",	  "database",	 "drivers",
-	"log",	    "secrets",	  "http_client", "server",
-	"payments", "completion", "notify",	 "withdrawals"
-};
+static const char *const sections[] = { "listen",      "admin",	     "database",
+					"drivers",     "log",	     "secrets",
+					"http_client", "server",     "payments",
+					"merchants",   "completion", "notify",
+					"withdrawals" };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -1177,4 +1181,18 @@ size_t pr_config_restart_changes(const struct pr_config *old_cfg,
 		}
 	}
 	return n;
+}
+
+int pr_config_pool_size(const struct pr_config *cfg)
+{
+	long ncpu;
+
+	if (cfg->db_pool_size > 0)
+		return cfg->db_pool_size;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 2)
+		ncpu = 2;
+	if (ncpu > 8)
+		ncpu = 8;
+	return (int)ncpu * 4;
 }

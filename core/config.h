@@ -34,7 +34,8 @@ struct pr_config {
 	char *admin_token; /* admin.token or admin.token_file */
 
 	char *db_conninfo;	 /* database.conninfo */
-	int db_pool_size;	 /* database.pool_size (1..64, default 4) */
+	int db_pool_size;	 /* database.pool_size (0..64; 0: auto, see
+				    pr_config_pool_size) */
 	int db_reconnect_min_ms; /* database.reconnect_min_ms (default 250) */
 	int db_reconnect_max_ms; /* database.reconnect_max_ms (default 10000) */
 	int db_query_timeout_ms; /* database.query_timeout_ms (default 15000) */
@@ -66,8 +67,9 @@ struct pr_config {
 	char *public_url; /* server.public_url (default http://listen.merchant) */
 	char *instance;	  /* server.instance (default host:pid) */
 
-	int pay_default_expire_s; /* payments.default_expire_seconds */
-	int pay_max_expire_s;	  /* payments.max_expire_seconds */
+	int pay_default_expire_s;   /* payments.default_expire_seconds */
+	int pay_max_expire_s;	    /* payments.max_expire_seconds */
+	int merchant_auth_cache_ms; /* merchants.auth_cache_ms */
 
 	char *completion_schedule;	   /* completion.schedule, as written */
 	int completion_s[PR_SCHEDULE_MAX]; /* ... parsed, seconds */
@@ -131,5 +133,11 @@ void pr_config_free(struct pr_config *cfg);
 size_t pr_config_restart_changes(const struct pr_config *old_cfg,
 				 const struct pr_config *new_cfg,
 				 const char **names, size_t max);
+
+/* The store connections a process opens: database.pool_size, or when it
+ * is 0 (the default) 4 per online CPU, at least 8 and at most 32: enough
+ * statements in flight for PostgreSQL to flush several commits with one
+ * WAL write (group commit), not so many that they fight over the CPUs. */
+int pr_config_pool_size(const struct pr_config *cfg);
 
 #endif

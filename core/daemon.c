@@ -45,6 +45,7 @@
 #include "completion.h"
 #include "daemon.h"
 #include "log.h"
+#include "merchants.h"
 #include "outbox.h"
 #include "refunds.h"
 #include "withdrawals.h"
@@ -59,6 +60,14 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int64_t mono_ms(void)
@@ -80,6 +89,8 @@ void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 				  "Connection", "close");
 	pr_http_reply_raw(r->req, status, ctype, body, len);
+	pr_hist_observe(&d->overhead[r->op],
+			mono_us() - r->started_us - r->wait_us);
 	if (r->gen != d->gen)
 		d->requests_on_old_gen++;
 	pr_gen_unref(r->gen);
@@ -152,6 +163,25 @@ void pr_request_error(struct pr_request *r, int status, const char *code,
 	pr_request_reply(r, status, pr_http_error_body(code, NULL, msg));
 }
 
+/* What a request does, from its method and path. */
+static enum pr_req_op request_op(struct evhttp_request *req, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST)
+		return PR_REQ_OTHER;
+	if (strcmp(path, "/v1/payments") == 0)
+		return PR_REQ_PAYMENT;
+	if (strcmp(path, "/v1/withdrawals") == 0)
+		return PR_REQ_WITHDRAWAL;
+	if (strncmp(path, "/notify/", 8) == 0)
+		return PR_REQ_CALLBACK;
+	if (strncmp(path, "/v1/payments/", 13) == 0 && n > 21 &&
+	    strcmp(path + n - 8, "/refunds") == 0)
+		return PR_REQ_REFUND;
+	return PR_REQ_OTHER;
+}
+
 static void request_begin(struct pr_daemon *d, struct evhttp_request *req,
 			  const char *listener,
 			  void (*handle)(struct pr_request *))
@@ -175,6 +205,8 @@ static void request_begin(struct pr_daemon *d, struct evhttp_request *req,
 	r->listener = listener;
 	r->gen = pr_gen_ref(d->gen);
 	r->started_ms = now_ms();
+	r->started_us = mono_us();
+	r->op = PR_REQ_OTHER;
 	d->inflight++;
 	d->requests_total++;
 	if (!pr_http_path(req, r->path, sizeof(r->path))) {
@@ -185,6 +217,7 @@ static void request_begin(struct pr_daemon *d, struct evhttp_request *req,
 				 sizeof(r->path) - 1);
 		return;
 	}
+	r->op = request_op(req, r->path);
 	handle(r);
 }
 
@@ -640,6 +673,20 @@ static void on_policy_notify(const char *channel, const char *payload,
 	notify_reload(d, backend_pid);
 }
 
+/* A merchant was written (here or elsewhere), or (channel NULL) the
+ * LISTEN connection is back and notifications may have been missed: the
+ * authentication cache starts again. */
+static void on_merchants_notify(const char *channel, const char *payload,
+				int backend_pid, void *arg)
+{
+	struct pr_daemon *d = arg;
+
+	(void)channel;
+	(void)payload;
+	(void)backend_pid;
+	pr_auth_cache_flush(d->auth_cache);
+}
+
 static void on_store_state(int ready, void *arg)
 {
 	struct pr_daemon *d = arg;
@@ -657,6 +704,13 @@ static void on_store_state(int ready, void *arg)
 				strerror(-rc));
 		else
 			d->listening = 1;
+		rc = pr_db_listen(d->db, PR_MERCHANTS_NOTIFY_CHANNEL,
+				  on_merchants_notify, d);
+		if (rc < 0)
+			pr_warn("store: cannot listen for merchant changes: "
+				"%s; merchants.auth_cache_ms bounds how long "
+				"an API key check made elsewhere is reused",
+				strerror(-rc));
 	}
 	pr_daemon_reload(d, "store ready: loading the routing policy", NULL,
 			 NULL);
@@ -769,7 +823,7 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	}
 
 	dbo.conninfo = cfg->db_conninfo;
-	dbo.pool_size = cfg->db_pool_size;
+	dbo.pool_size = pr_config_pool_size(cfg);
 	dbo.reconnect_min_ms = cfg->db_reconnect_min_ms;
 	dbo.reconnect_max_ms = cfg->db_reconnect_max_ms;
 	dbo.query_timeout_ms = cfg->db_query_timeout_ms;
@@ -784,11 +838,13 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 		snprintf(err, errlen, "cannot start the usage tracker");
 		return -ENOMEM;
 	}
+	d->auth_cache = pr_auth_cache_new();
 	d->completion = pr_completion_new(d);
 	d->outbox = pr_outbox_new(d);
 	d->refunds = pr_refunds_new(d);
 	d->withdrawals = pr_withdrawals_new(d);
-	if (!d->completion || !d->outbox || !d->refunds || !d->withdrawals) {
+	if (!d->auth_cache || !d->completion || !d->outbox || !d->refunds ||
+	    !d->withdrawals) {
 		snprintf(err, errlen, "cannot start the background jobs");
 		return -ENOMEM;
 	}
@@ -848,6 +904,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	d->usage = NULL;
 	pr_listener_close(&d->merchant);
 	pr_listener_close(&d->admin);
+	pr_auth_cache_free(d->auth_cache);
+	d->auth_cache = NULL;
 	if (d->reload_gen) {
 		d->reload_gen->unpublished = 1;
 		pr_gen_unref(d->reload_gen);

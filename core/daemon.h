@@ -16,6 +16,7 @@
 
 #include "db.h"
 #include "generation.h"
+#include "hist.h"
 #include "httpc.h"
 #include "server.h"
 #include "usage.h"
@@ -42,9 +43,20 @@ struct pr_reload_waiter {
 
 struct pr_outbox;
 struct pr_completion;
-struct pr_payments;
+struct pr_auth_cache;
 struct pr_refunds;
 struct pr_withdrawals;
+
+/* What a request does, for the latency histogram
+ * payroute_overhead_seconds{op=...}. */
+enum pr_req_op {
+	PR_REQ_PAYMENT = 0, /* POST /v1/payments */
+	PR_REQ_REFUND,	    /* POST /v1/payments/{id}/refunds */
+	PR_REQ_WITHDRAWAL,  /* POST /v1/withdrawals */
+	PR_REQ_CALLBACK,    /* POST /notify/{channel} */
+	PR_REQ_OTHER,
+	PR_REQ_N_OPS
+};
 
 struct pr_daemon {
 	struct event_base *base;
@@ -67,7 +79,7 @@ struct pr_daemon {
 	struct pr_httpc *httpc;
 	struct pr_outbox *outbox; /* merchant notifications (outbox.c) */
 	struct pr_completion *completion; /* order completion (completion.c) */
-	struct pr_payments *payments;	  /* the payment flow (payments.c) */
+	struct pr_auth_cache *auth_cache; /* merchants by API key hash */
 	struct pr_withdrawals *withdrawals; /* pending re-routing */
 	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */
 	struct pr_listener merchant;
@@ -102,6 +114,9 @@ struct pr_daemon {
 	unsigned long reloads_ok, reloads_failed;
 	unsigned long requests_total;
 	unsigned long requests_on_old_gen;
+	/* The time payroute adds to each request: its time here minus the
+	 * time spent waiting for channels (flow.c counts it), by op. */
+	struct pr_hist overhead[PR_REQ_N_OPS];
 };
 
 /* One HTTP request in flight. */
@@ -112,6 +127,9 @@ struct pr_request {
 	const char *listener;
 	char path[1024];
 	int64_t started_ms;
+	int64_t started_us; /* monotonic */
+	int64_t wait_us;    /* spent waiting for channels */
+	enum pr_req_op op;
 };
 
 /* Sets the daemon up from an already loaded config (ownership taken):

@@ -76,6 +76,8 @@ struct db_query {
 	int nparams;
 	char *sql;
 	char **params;
+	struct db_stmt *stmt; /* its prepared statement on the connection */
+	int preparing;	      /* the Prepare is in flight, then the query */
 	pr_db_cb cb;
 	pr_db_conn_cb conn_cb;
 	void *arg;
@@ -84,6 +86,23 @@ struct db_query {
 TAILQ_HEAD(query_list, db_query);
 
 enum conn_state { C_DOWN, C_CONNECTING, C_UP };
+
+/* A statement text seen on one session: prepared under `name` from its
+ * second use on (a text used once, such as a one-off admin query, is not
+ * worth a Prepare round trip). Entries live as long as the session. */
+struct db_stmt {
+	struct db_stmt *next; /* in the hash chain */
+	uint64_t hash;
+	char *sql;
+	unsigned uses;
+	int prepared; /* the server has it under name */
+	int broken;   /* its Prepare failed: always sent unprepared */
+	char name[24];
+};
+
+#define DB_STMT_BUCKETS 256
+#define DB_STMT_MAX 1024 /* per session; beyond, texts are not prepared */
+#define DB_STMT_PREPARE_AT 2
 
 struct pr_db_conn {
 	struct pr_db *db;
@@ -99,7 +118,11 @@ struct pr_db_conn {
 	int flushing;	      /* PQflush returned 1: output still pending */
 	struct db_query *cur; /* the statement in flight */
 	PGresult *res;	      /* its result so far */
-	int migrating;	      /* running the migrations */
+	/* This session's prepared statements (see struct db_stmt). */
+	struct db_stmt *stmts[DB_STMT_BUCKETS];
+	size_t n_stmts;
+	unsigned long stmt_seq;
+	int migrating; /* running the migrations */
 	/* Held by pr_db_acquire. */
 	int held;
 	int broken;    /* its session was lost while held */
@@ -177,6 +200,8 @@ struct pr_db {
 	unsigned long reconnects;
 	unsigned long queries;
 	unsigned long errors;
+	unsigned long prepares;
+	unsigned long prepared_runs;
 
 	/* LISTEN/NOTIFY. */
 	struct pr_db_conn *lconn; /* NULL until the first pr_db_listen */
@@ -303,6 +328,64 @@ static int backoff_next(struct pr_db *db, int *backoff_ms)
 	if (d > db->reconnect_max_ms)
 		d = db->reconnect_max_ms;
 	return d;
+}
+
+/* ------------------------------------------------ prepared statements */
+
+/* FNV-1a over the statement text. */
+static uint64_t stmt_hash(const char *sql)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *sql; sql++) {
+		h ^= (unsigned char)*sql;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* Forgets the session's statements (the session is gone with them). */
+static void stmts_clear(struct pr_db_conn *c)
+{
+	for (size_t b = 0; b < DB_STMT_BUCKETS; b++) {
+		struct db_stmt *e = c->stmts[b], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			free(e->sql);
+			free(e);
+		}
+		c->stmts[b] = NULL;
+	}
+	c->n_stmts = 0;
+}
+
+/* The session's entry for sql, created on first sight (NULL when the
+ * table is full or memory is short: the text is then sent unprepared). */
+static struct db_stmt *stmt_get(struct pr_db_conn *c, const char *sql)
+{
+	uint64_t h = stmt_hash(sql);
+	struct db_stmt **head = &c->stmts[h % DB_STMT_BUCKETS], *e;
+
+	for (e = *head; e; e = e->next)
+		if (e->hash == h && strcmp(e->sql, sql) == 0)
+			return e;
+	if (c->n_stmts >= DB_STMT_MAX)
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->sql = strdup(sql);
+	if (!e->sql) {
+		free(e);
+		return NULL;
+	}
+	e->hash = h;
+	snprintf(e->name, sizeof(e->name), "pr_%lu", ++c->stmt_seq);
+	e->next = *head;
+	*head = e;
+	c->n_stmts++;
+	return e;
 }
 
 /* One allocation: the struct, the parameter array and the strings. */
@@ -505,6 +588,7 @@ static void conn_fail(struct pr_db_conn *c, const char *reason,
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
+	stmts_clear(c);
 	c->state = C_DOWN;
 	c->flushing = 0;
 	if (c->listener) {
@@ -593,12 +677,29 @@ static void conn_send(struct pr_db_conn *c, struct db_query *q)
 	int ok, r;
 
 	c->cur = q;
-	if (q->kind == QK_SIMPLE)
+	/* A statement text used twice on this session is prepared once and
+	 * then only executed: the server parses and plans it no more (its
+	 * plan cache decides between custom and generic plans). */
+	if (q->kind == QK_PARAMS && !q->internal && !q->stmt)
+		q->stmt = stmt_get(c, q->sql);
+	if (q->stmt && !q->stmt->prepared && !q->stmt->broken &&
+	    ++q->stmt->uses >= DB_STMT_PREPARE_AT) {
+		q->preparing = 1;
+		db->prepares++;
+		ok = PQsendPrepare(c->pg, q->stmt->name, q->sql, q->nparams,
+				   NULL);
+	} else if (q->kind == QK_SIMPLE) {
 		ok = PQsendQuery(c->pg, q->sql);
-	else
+	} else if (q->stmt && q->stmt->prepared) {
+		db->prepared_runs++;
+		ok = PQsendQueryPrepared(c->pg, q->stmt->name, q->nparams,
+					 (const char *const *)q->params, NULL,
+					 NULL, 0);
+	} else {
 		ok = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL,
 				       (const char *const *)q->params, NULL,
 				       NULL, 0);
+	}
 	if (!ok) {
 		pq_reason(c->pg, reason, sizeof(reason));
 		conn_fail(c, reason, NULL);
@@ -630,6 +731,27 @@ static void conn_done(struct pr_db_conn *c)
 	PGresult *res = c->res;
 	char err[600];
 
+	if (q->preparing) {
+		/* The Prepare is done: now run the statement (or, when the
+		 * server refused to prepare it, run it as before: the error,
+		 * if it is the statement's own, comes back then). */
+		q->preparing = 0;
+		c->res = NULL;
+		if (res && result_ok(res)) {
+			q->stmt->prepared = 1;
+		} else {
+			if (res)
+				result_error(res, err, sizeof(err));
+			pr_debug("store: connection %d: statement not "
+				 "prepared (%s); sent as text",
+				 c->id, res ? err : "no result");
+			q->stmt->broken = 1;
+		}
+		PQclear(res);
+		evtimer_del(c->timer);
+		conn_send(c, q);
+		return;
+	}
 	c->cur = NULL;
 	c->res = NULL;
 	evtimer_del(c->timer);
@@ -1602,6 +1724,7 @@ static void db_destroy(struct pr_db *db)
 		if (c->pg)
 			PQfinish(c->pg);
 		c->pg = NULL;
+		stmts_clear(c);
 		c->state = C_DOWN;
 	}
 	listener_free(db);
@@ -1806,6 +1929,8 @@ void pr_db_get_stats(const struct pr_db *db, struct pr_db_stats *st)
 	st->reconnects = db->reconnects;
 	st->queries = db->queries;
 	st->errors = db->errors;
+	st->prepares = db->prepares;
+	st->prepared_runs = db->prepared_runs;
 	st->schema_version = db->schema_version;
 	if (db->lconn && db->lconn->state == C_UP) {
 		st->listener_up = 1;

@@ -52,7 +52,9 @@ int pr_db_ready(const struct pr_db *db);
 
 /* Queues one statement with text parameters (NULL for SQL NULL). Returns 0
  * (cb will be called exactly once), or -EAGAIN when the store is not ready
- * or the queue is full (cb is not called). */
+ * or the queue is full (cb is not called). A statement text seen twice on
+ * a session is prepared there and from then on only executed, so a
+ * static SQL string costs the server no parse and plan per call. */
 int pr_db_query(struct pr_db *db, const char *sql, int nparams,
 		const char *const *params, pr_db_cb cb, void *arg);
 
@@ -101,8 +103,10 @@ struct pr_db_stats {
 	unsigned long reconnects;
 	unsigned long queries;
 	unsigned long errors;
-	int schema_version; /* highest applied migration, -1 unknown */
-	int listener_up;    /* the LISTEN connection is up, LISTENs issued */
+	unsigned long prepares;	     /* statements prepared (per session) */
+	unsigned long prepared_runs; /* executions of prepared statements */
+	int schema_version;	     /* highest applied migration, -1 unknown */
+	int listener_up; /* the LISTEN connection is up, LISTENs issued */
 	unsigned long listener_reconnects;
 	unsigned long notifications; /* delivered to callbacks */
 };

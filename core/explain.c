@@ -5,9 +5,13 @@
  * The request is the merchant contract's payment body (payreq.c) plus three
  * explain-only fields: "business_type" (pay or withdraw), "merchant" (for
  * rule conditions) and "at" (evaluate maintenance windows and the daily
- * limits of another moment). Today's usage comes from the store
- * (channel_daily_usage, each channel's own local day), so the daily limit
- * filters say what a payment would meet right now across all instances.
+ * limits of another moment). The daily limit filters use what payments
+ * themselves are routed with: this instance's view of today's usage
+ * (usage.c), which includes every instance's, refreshed from the store
+ * about every second; the answer's "usage" says so and how old the
+ * figures are ("source": "memory", "as_of", "age_ms"). Only a moment
+ * more than twelve hours away from now, whose channel-local days the
+ * view may not hold, reads channel_daily_usage ("source": "store").
  * Success rates are this instance's recent window (usage.c).
  * A card number is turned into its HMAC for whitelist matching and never
  * leaves this function otherwise.
@@ -22,8 +26,14 @@
 #include "crypto.h"
 #include "explain.h"
 #include "log.h"
+#include "orders.h"
+#include "ordstore.h"
 #include "payreq.h"
 #include "router.h"
+
+/* How far from now a moment may be for this instance's view of usage,
+ * which holds the UTC days around now, to cover its channel-local days. */
+#define MEMORY_SPAN_MS (12 * 3600 * 1000LL)
 
 struct explain {
 	struct pr_request *r;
@@ -97,50 +107,43 @@ static int fill_usage(const struct pr_catalogue *cat,
 	return 0;
 }
 
-static void on_usage(PGresult *res, const char *dberr, void *arg)
+/* The route request of e (strings point into e). */
+static void route_req(const struct explain *e, struct pr_route_req *rq)
 {
-	struct explain *e = arg;
+	memset(rq, 0, sizeof(*rq));
+	rq->business = e->extra.business;
+	rq->method = e->req.method;
+	rq->environment = e->req.environment[0] ? e->req.environment : NULL;
+	rq->product_code = e->req.product_code[0] ? e->req.product_code : NULL;
+	rq->currency = e->req.currency;
+	rq->bank_code = e->req.bank_code[0] ? e->req.bank_code : NULL;
+	rq->merchant = e->extra.merchant[0] ? e->extra.merchant : NULL;
+	rq->buyer_id = e->req.buyer_id[0] ? e->req.buyer_id : NULL;
+	rq->seller_id = e->req.seller_id[0] ? e->req.seller_id : NULL;
+	rq->card_hmac = e->card_hmac[0] ? e->card_hmac : NULL;
+	rq->amount = e->req.amount;
+	rq->now_ms = e->extra.at_ms;
+}
+
+/* Routes e over usage and answers; usage_info (stolen) says where the
+ * usage figures came from. */
+static void answer(struct explain *e, const struct pr_chan_usage *usage,
+		   json_t *usage_info)
+{
 	struct pr_request *r = e->r;
 	const struct pr_catalogue *cat = &r->gen->cat;
-	struct pr_route_req rq = { 0 };
 	struct pr_route_result out = { 0 };
-	struct pr_chan_usage *usage = NULL;
-	struct pr_bank_usage *banks = NULL;
-	size_t n_rows = res ? (size_t)PQntuples(res) : 0;
+	struct pr_route_req rq;
 	json_t *body;
 	int rc;
 
-	if (!res) {
-		pr_warn("explain: reading today's usage failed: %s", dberr);
-		pr_request_error(r, 503, "store_unavailable",
-				 "today's usage cannot be read: %s", dberr);
-		goto out;
-	}
-	usage = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*usage));
-	banks = calloc(n_rows ? n_rows : 1, sizeof(*banks));
+	route_req(e, &rq);
 	out.cands = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*out.cands));
-	if (!usage || !banks || !out.cands) {
+	if (!out.cands) {
 		pr_request_error(r, 500, "internal", "out of memory");
 		goto out;
 	}
 	out.cap = cat->n_chans;
-	if (fill_usage(cat, r->d->usage, res, floor_div(e->extra.at_ms, 1000),
-		       usage, banks, n_rows) < 0) {
-		pr_request_error(r, 500, "internal", "usage rows overflow");
-		goto out;
-	}
-	rq.business = e->extra.business;
-	rq.method = e->req.method;
-	rq.environment = e->req.environment[0] ? e->req.environment : NULL;
-	rq.product_code = e->req.product_code[0] ? e->req.product_code : NULL;
-	rq.currency = e->req.currency;
-	rq.bank_code = e->req.bank_code[0] ? e->req.bank_code : NULL;
-	rq.merchant = e->extra.merchant[0] ? e->extra.merchant : NULL;
-	rq.buyer_id = e->req.buyer_id[0] ? e->req.buyer_id : NULL;
-	rq.seller_id = e->req.seller_id[0] ? e->req.seller_id : NULL;
-	rq.card_hmac = e->card_hmac[0] ? e->card_hmac : NULL;
-	rq.amount = e->req.amount;
-	rq.now_ms = e->extra.at_ms;
 	rc = pr_route(cat, &rq, usage, 1, &out);
 	if (rc < 0) {
 		pr_request_error(r, 400, "bad_request", "cannot route: %s",
@@ -155,12 +158,67 @@ static void on_usage(PGresult *res, const char *dberr, void *arg)
 	json_object_set_new(body, "generation",
 			    json_integer((json_int_t)r->gen->id));
 	json_object_set_new(body, "at", json_integer(e->extra.at_ms));
+	json_object_set(body, "usage", usage_info);
 	json_object_set(body, "warnings", e->warnings);
 	pr_request_reply(r, 200, body);
 out:
+	json_decref(usage_info);
+	free(out.cands);
+}
+
+static void on_usage(PGresult *res, const char *dberr, void *arg)
+{
+	struct explain *e = arg;
+	struct pr_request *r = e->r;
+	const struct pr_catalogue *cat = &r->gen->cat;
+	struct pr_chan_usage *usage = NULL;
+	struct pr_bank_usage *banks = NULL;
+	size_t n_rows = res ? (size_t)PQntuples(res) : 0;
+
+	if (!res) {
+		pr_warn("explain: reading today's usage failed: %s", dberr);
+		pr_request_error(r, 503, "store_unavailable",
+				 "today's usage cannot be read: %s", dberr);
+		goto out;
+	}
+	usage = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*usage));
+	banks = calloc(n_rows ? n_rows : 1, sizeof(*banks));
+	if (!usage || !banks) {
+		pr_request_error(r, 500, "internal", "out of memory");
+		goto out;
+	}
+	if (fill_usage(cat, r->d->usage, res, floor_div(e->extra.at_ms, 1000),
+		       usage, banks, n_rows) < 0) {
+		pr_request_error(r, 500, "internal", "usage rows overflow");
+		goto out;
+	}
+	answer(e, usage, json_pack("{s:s}", "source", "store"));
+out:
 	free(usage);
 	free(banks);
-	free(out.cands);
+	explain_free(e);
+}
+
+/* Routes with this instance's view of today's usage (orders.c, the same
+ * figures payments are routed with). */
+static void explain_memory(struct explain *e, int64_t now, int64_t as_of)
+{
+	struct pr_chan_usage *usage = NULL;
+	struct pr_bank_usage *banks = NULL;
+	struct pr_route_req rq;
+
+	route_req(e, &rq);
+	if (pr_order_usage(e->r->d, &e->r->gen->cat, &rq, &usage, &banks) < 0) {
+		pr_request_error(e->r, 500, "internal", "out of memory");
+	} else {
+		json_t *as = pr_json_time(as_of);
+
+		answer(e, usage,
+		       json_pack("{s:s,s:o,s:I}", "source", "memory", "as_of",
+				 as, "age_ms", (json_int_t)(now - as_of)));
+	}
+	free(usage);
+	free(banks);
 	explain_free(e);
 }
 
@@ -172,6 +230,7 @@ void pr_explain_handle(struct pr_request *r)
 	const char *params[1];
 	unsigned char mac[32];
 	struct timespec ts;
+	int64_t now, as_of;
 	json_t *body;
 	char *hex;
 
@@ -219,6 +278,22 @@ void pr_explain_handle(struct pr_request *r)
 					"configured"));
 		}
 		memset(e->req.card_no, 0, sizeof(e->req.card_no));
+	}
+	if (!pr_db_ready(r->d->db)) {
+		/* No payment can be routed now, and the figures stopped
+		 * being refreshed. */
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store (PostgreSQL) is unavailable; "
+				 "today's usage cannot be read");
+		explain_free(e);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	as_of = pr_usage_as_of(r->d->usage);
+	if (as_of > 0 && llabs(e->extra.at_ms - now) <= MEMORY_SPAN_MS) {
+		explain_memory(e, now, as_of);
+		return;
 	}
 	snprintf(day, sizeof(day), "%lld",
 		 (long long)floor_div(e->extra.at_ms, 86400000));

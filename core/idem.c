@@ -1,7 +1,7 @@
 /*
- * idem.c - Idempotency-Key handling for the merchant API (idem.h): one
- * INSERT .. ON CONFLICT DO NOTHING claims a key; a conflict reads the
- * stored row and decides replay, 409 or take-over.
+ * idem.c - Idempotency-Key handling for the merchant API (idem.h): the
+ * header, what to answer when the first commit found the key taken, and
+ * the answers kept outside the order's own commits.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,14 +16,6 @@
 #include "log.h"
 
 #define IDEM_STALE "5 minutes"
-
-struct claim {
-	struct pr_request *r;
-	struct pr_daemon *d;
-	struct pr_idem *k;
-	pr_idem_cb cb;
-	void *arg;
-};
 
 static int key_ok(const char *k)
 {
@@ -60,110 +52,72 @@ int pr_idem_read(struct pr_request *r, const char *merchant,
 	return 0;
 }
 
-static void end(struct claim *c, int proceed)
+static void on_forgotten(PGresult *res, const char *err, void *arg)
 {
-	if (!proceed)
-		c->k->active = 0;
-	c->cb(proceed, c->arg);
-	free(c);
+	(void)arg;
+	if (!res)
+		pr_warn("idempotency: a stale key was not removed: %s", err);
 }
 
-static void on_row(PGresult *res, const char *err, void *arg)
+/* A key of the previous version left in progress without its order by a
+ * daemon that died: removed, so that the merchant's next retry claims it
+ * (this one is answered "in progress"). */
+static void forget_stale(struct pr_daemon *d, const struct pr_idem *k)
 {
-	struct claim *c = arg;
-	struct pr_request *r = c->r;
+	static const char sql[] =
+		"DELETE FROM idempotency_keys WHERE merchant_id = $1 AND "
+		"key = $2 AND state = 'in_progress' AND order_id IS NULL AND "
+		"created_at < now() - interval '" IDEM_STALE "'";
+	const char *p[2] = { k->merchant, k->key };
 
-	if (!res || PQntuples(res) != 1) {
-		pr_request_error(r, 503, "store_unavailable",
-				 "the Idempotency-Key could not be checked: %s",
-				 res ? "it vanished; retry" : err);
-		end(c, 0);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), c->k->endpoint) != 0 ||
-	    strcmp(PQgetvalue(res, 0, 1), c->k->hash) != 0) {
-		pr_request_error(r, 409, "idempotency_key_reused",
-				 "this Idempotency-Key was used with another "
-				 "request body; use a new key for a new "
-				 "request");
-		end(c, 0);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 2), "done") == 0) {
-		const char *body = PQgetvalue(res, 0, 4);
+	pr_db_query(d->db, sql, 2, p, on_forgotten, NULL);
+}
 
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-				  "Idempotent-Replayed", "true");
-		pr_request_raw(r, atoi(PQgetvalue(res, 0, 3)),
-			       "application/json", body, strlen(body));
-		end(c, 0);
-		return;
-	}
-	if (PQgetvalue(res, 0, 5)[0] != 't') {
+int pr_idem_found(struct pr_request *r, const struct pr_idem *k,
+		  const PGresult *res, int col, char *order_id, size_t len)
+{
+	if (PQgetisnull(res, 0, col + 0)) {
+		/* Claimed by a request whose commit this statement did not
+		 * see yet: it is in progress, or just done. */
 		pr_request_error(r, 409, "request_in_progress",
 				 "a request with this Idempotency-Key is still "
 				 "in progress; retry in a moment to get its "
 				 "answer");
-		end(c, 0);
-		return;
+		return 0;
+	}
+	if (strcmp(PQgetvalue(res, 0, col + 0), k->endpoint) != 0 ||
+	    strcmp(PQgetvalue(res, 0, col + 1), k->hash) != 0) {
+		pr_request_error(r, 409, "idempotency_key_reused",
+				 "this Idempotency-Key was used with another "
+				 "request body; use a new key for a new "
+				 "request");
+		return 0;
+	}
+	if (strcmp(PQgetvalue(res, 0, col + 2), "done") == 0) {
+		const char *body = PQgetvalue(res, 0, col + 4);
+
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "Idempotent-Replayed", "true");
+		pr_request_raw(r, atoi(PQgetvalue(res, 0, col + 3)),
+			       "application/json", body, strlen(body));
+		return 0;
+	}
+	if (PQgetvalue(res, 0, col + 6)[0] == 't' &&
+	    !PQgetvalue(res, 0, col + 5)[0])
+		forget_stale(r->d, k);
+	if (PQgetvalue(res, 0, col + 6)[0] != 't' ||
+	    !PQgetvalue(res, 0, col + 5)[0]) {
+		pr_request_error(r, 409, "request_in_progress",
+				 "a request with this Idempotency-Key is still "
+				 "in progress; retry in a moment to get its "
+				 "answer");
+		return 0;
 	}
 	pr_warn("%s: Idempotency-Key of merchant %s in progress for over " IDEM_STALE
-		": taken over",
-		c->k->endpoint, c->k->merchant);
-	c->k->taken_over = 1;
-	end(c, 1);
-}
-
-static void on_claim(PGresult *res, const char *err, void *arg)
-{
-	static const char sql[] =
-		"SELECT endpoint, request_hash, state, status, body, "
-		"created_at < now() - interval '" IDEM_STALE "' "
-		"FROM idempotency_keys WHERE merchant_id = $1 AND key = $2";
-	struct claim *c = arg;
-	const char *p[2] = { c->k->merchant, c->k->key };
-
-	if (!res) {
-		pr_request_error(c->r, 503, "store_unavailable",
-				 "the Idempotency-Key could not be recorded: "
-				 "%s",
-				 err);
-		end(c, 0);
-		return;
-	}
-	if (PQntuples(res) == 1) {
-		end(c, 1);
-		return;
-	}
-	if (pr_db_query(c->d->db, sql, 2, p, on_row, c) < 0) {
-		pr_request_error(c->r, 503, "store_unavailable",
-				 "the store is unavailable; retry later");
-		end(c, 0);
-	}
-}
-
-int pr_idem_begin(struct pr_daemon *d, struct pr_request *r, struct pr_idem *k,
-		  pr_idem_cb cb, void *arg)
-{
-	static const char sql[] =
-		"INSERT INTO idempotency_keys (merchant_id, key, endpoint, "
-		"request_hash) VALUES ($1, $2, $3, $4) "
-		"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING 1";
-	const char *p[4] = { k->merchant, k->key, k->endpoint, k->hash };
-	struct claim *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return -ENOMEM;
-	c->r = r;
-	c->d = d;
-	c->k = k;
-	c->cb = cb;
-	c->arg = arg;
-	if (pr_db_query(d->db, sql, 4, p, on_claim, c) < 0) {
-		free(c);
-		return -EAGAIN;
-	}
-	return 0;
+		": answered with its order %s as it is now",
+		k->endpoint, k->merchant, PQgetvalue(res, 0, col + 5));
+	snprintf(order_id, len, "%s", PQgetvalue(res, 0, col + 5));
+	return 1;
 }
 
 static void on_stored(PGresult *res, const char *err, void *arg)

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -256,14 +257,15 @@ static const char create_sql[] =
 		"j") "SELECT after::text FROM j";
 
 /* The UPDATE of a write: $1 id; the before image from the locked row. */
-#define UPDATE_SQL(ACTION, SET)                                                 \
-	"WITH u AS (UPDATE merchants m SET " SET ", updated_at = now() "        \
-	"FROM (SELECT * FROM merchants WHERE id = $1 FOR UPDATE) o "            \
-	"WHERE m.id = o.id RETURNING " MERCHANT_JSON(                           \
-		"o") "::jsonb AS "                                              \
-		     "before, " MERCHANT_JSON("m") "::jsonb AS after), " AUDIT( \
-			     ACTION, "u.before", "u.after",                     \
-			     "u") "SELECT after::text FROM u"
+#define UPDATE_SQL(ACTION, SET)                                                                 \
+	"WITH u AS (UPDATE merchants m SET " SET ", updated_at = now() "                        \
+	"FROM (SELECT * FROM merchants WHERE id = $1 FOR UPDATE) o "                            \
+	"WHERE m.id = o.id RETURNING " MERCHANT_JSON(                                           \
+		"o") "::jsonb AS "                                                              \
+		     "before, " MERCHANT_JSON("m") "::jsonb AS after), " AUDIT(                 \
+			     ACTION, "u.before", "u.after",                                     \
+			     "u") "SELECT after::text, pg_notify('" PR_MERCHANTS_NOTIFY_CHANNEL \
+				  "', $1) FROM u"
 
 static const char update_sql[] = UPDATE_SQL(
 	"update", "name = coalesce($4, o.name), status = coalesce($5, "
@@ -307,6 +309,7 @@ static void on_written(PGresult *res, const char *err, void *arg)
 		json_object_set_new(m, "api_key", json_string(w->api_key));
 	if (w->kind == MW_CREATE || w->kind == MW_ROTATE_SECRET)
 		json_object_set_new(m, "notify_secret", json_string(w->secret));
+	pr_auth_cache_flush(r->d->auth_cache);
 	pr_info("merchants: %s: %s by %s", w->id, what[w->kind], w->actor);
 	pr_request_reply(r, w->kind == MW_CREATE ? 201 : 200, m);
 out:
@@ -563,24 +566,140 @@ not_found:
 
 /* ----------------------------------------------------- authentication */
 
+/* The authentication cache: the merchant of an API key hash, as the store
+ * answered it less than merchants.auth_cache_ms ago. Direct-mapped on the
+ * hash (a collision replaces the older entry); unknown keys are not kept.
+ * Any write of a merchant through the admin API (here or on another
+ * instance: NOTIFY PR_MERCHANTS_NOTIFY_CHANNEL), and the LISTEN
+ * connection coming back (notifications may have been missed), empty it:
+ * a disabled merchant or a rotated key stops working at once, or within
+ * the time-to-live for a change made in the store by hand. A lookup that
+ * started before an emptying is not kept (the epoch). */
+#define AUTH_SLOTS 1024
+
+struct auth_ent {
+	char hash[65]; /* "" when empty */
+	uint64_t epoch;
+	int64_t at_ms; /* monotonic */
+	char id[65];
+	char name[MAX_NAME + 1];
+	char locale[8];
+	int active;
+	char secret[SECRET_LEN + 1];
+};
+
+struct pr_auth_cache {
+	uint64_t epoch;
+	unsigned long hits, misses, flushes;
+	struct auth_ent slots[AUTH_SLOTS];
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct pr_auth_cache *pr_auth_cache_new(void)
+{
+	return calloc(1, sizeof(struct pr_auth_cache));
+}
+
+void pr_auth_cache_flush(struct pr_auth_cache *c)
+{
+	if (!c)
+		return;
+	OPENSSL_cleanse(c->slots, sizeof(c->slots));
+	c->epoch++;
+	c->flushes++;
+}
+
+void pr_auth_cache_free(struct pr_auth_cache *c)
+{
+	if (!c)
+		return;
+	OPENSSL_cleanse(c->slots, sizeof(c->slots));
+	free(c);
+}
+
+void pr_auth_cache_stats(const struct pr_auth_cache *c, unsigned long *hits,
+			 unsigned long *misses, unsigned long *flushes)
+{
+	*hits = c ? c->hits : 0;
+	*misses = c ? c->misses : 0;
+	*flushes = c ? c->flushes : 0;
+}
+
+static struct auth_ent *auth_slot(struct pr_auth_cache *c, const char *hash)
+{
+	/* The hash is a SHA-256: its first hex digits are uniform. */
+	return &c->slots[strtoul((char[9]){ hash[0], hash[1], hash[2], hash[3],
+					    hash[4], hash[5], hash[6], hash[7],
+					    0 },
+				 NULL, 16) %
+			 AUTH_SLOTS];
+}
+
 struct auth {
 	struct pr_daemon *d;
 	pr_merchant_cb cb;
 	void *arg;
-	/* a refusal decided before any query, delivered from the loop */
+	char hash[65];
+	uint64_t epoch;
+	/* a refusal decided before any query, or a cache hit, delivered from
+	 * the loop */
 	int status;
 	const char *code;
 	const char *message;
+	struct auth_ent hit;
+	int have_hit;
 };
+
+static void auth_free(struct auth *a)
+{
+	OPENSSL_cleanse(&a->hit, sizeof(a->hit));
+	free(a);
+}
+
+/* Calls a's callback with its hit (have_hit), or its refusal. */
+static void auth_deliver(struct auth *a)
+{
+	struct pr_merchant m;
+
+	if (a->have_hit && a->hit.active) {
+		m.id = a->hit.id;
+		m.name = a->hit.name;
+		m.locale = a->hit.locale;
+		m.notify_secret = a->hit.secret;
+		a->cb(&m, 0, NULL, NULL, a->arg);
+	} else if (a->have_hit) {
+		a->cb(NULL, 403, "merchant_disabled",
+		      "this merchant is disabled", a->arg);
+	} else {
+		a->cb(NULL, a->status, a->code, a->message, a->arg);
+	}
+	auth_free(a);
+}
 
 static void auth_deferred(evutil_socket_t fd, short what, void *arg)
 {
-	struct auth *a = arg;
-
 	(void)fd;
 	(void)what;
-	a->cb(NULL, a->status, a->code, a->message, a->arg);
-	free(a);
+	auth_deliver(arg);
+}
+
+static int auth_later(struct auth *a)
+{
+	static const struct timeval now = { 0, 0 };
+
+	if (event_base_once(a->d->base, -1, EV_TIMEOUT, auth_deferred, a,
+			    &now) < 0) {
+		auth_free(a);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Calls a's callback with the refusal from the loop. Returns 0 or
@@ -588,42 +707,45 @@ static void auth_deferred(evutil_socket_t fd, short what, void *arg)
 static int auth_refuse_later(struct auth *a, int status, const char *code,
 			     const char *message)
 {
-	static const struct timeval now = { 0, 0 };
-
 	a->status = status;
 	a->code = code;
 	a->message = message;
-	if (event_base_once(a->d->base, -1, EV_TIMEOUT, auth_deferred, a,
-			    &now) < 0) {
-		free(a);
-		return -ENOMEM;
-	}
-	return 0;
+	return auth_later(a);
 }
 
 static void on_auth(PGresult *res, const char *err, void *arg)
 {
 	struct auth *a = arg;
-	struct pr_merchant m;
+	struct pr_auth_cache *c = a->d->auth_cache;
+	struct auth_ent *e;
 
 	if (!res) {
 		pr_warn("merchants: authentication query failed: %s",
 			err ? err : "?");
 		a->cb(NULL, 503, "store_unavailable",
 		      "the store is unavailable; retry later", a->arg);
-	} else if (PQntuples(res) < 1) {
-		a->cb(NULL, 401, "unauthorized", "unknown API key", a->arg);
-	} else if (strcmp(PQgetvalue(res, 0, 3), "active") != 0) {
-		a->cb(NULL, 403, "merchant_disabled",
-		      "this merchant is disabled", a->arg);
-	} else {
-		m.id = PQgetvalue(res, 0, 0);
-		m.name = PQgetvalue(res, 0, 1);
-		m.locale = PQgetvalue(res, 0, 2);
-		m.notify_secret = PQgetvalue(res, 0, 4);
-		a->cb(&m, 0, NULL, NULL, a->arg);
+		auth_free(a);
+		return;
 	}
-	free(a);
+	if (PQntuples(res) < 1) {
+		a->cb(NULL, 401, "unauthorized", "unknown API key", a->arg);
+		auth_free(a);
+		return;
+	}
+	e = &a->hit;
+	snprintf(e->hash, sizeof(e->hash), "%s", a->hash);
+	snprintf(e->id, sizeof(e->id), "%s", PQgetvalue(res, 0, 0));
+	snprintf(e->name, sizeof(e->name), "%s", PQgetvalue(res, 0, 1));
+	snprintf(e->locale, sizeof(e->locale), "%s", PQgetvalue(res, 0, 2));
+	e->active = strcmp(PQgetvalue(res, 0, 3), "active") == 0;
+	snprintf(e->secret, sizeof(e->secret), "%s", PQgetvalue(res, 0, 4));
+	e->at_ms = mono_ms();
+	e->epoch = a->epoch;
+	a->have_hit = 1;
+	if (c && c->epoch == a->epoch &&
+	    a->d->gen->config->merchant_auth_cache_ms > 0)
+		*auth_slot(c, a->hash) = *e;
+	auth_deliver(a);
 }
 
 /* 1 when key is "prk_" and 64 lowercase hex digits. */
@@ -682,9 +804,25 @@ int pr_merchant_auth(struct pr_daemon *d, struct evhttp_request *req,
 		free(a);
 		return rc < 0 ? rc : -ENOMEM;
 	}
-	p[0] = hex;
-	rc = pr_db_query(d->db, sql, 1, p, on_auth, a);
+	snprintf(a->hash, sizeof(a->hash), "%s", hex);
 	free(hex);
+	if (d->auth_cache) {
+		struct auth_ent *e = auth_slot(d->auth_cache, a->hash);
+		int ttl = d->gen->config->merchant_auth_cache_ms;
+
+		if (ttl > 0 && e->epoch == d->auth_cache->epoch &&
+		    strcmp(e->hash, a->hash) == 0 &&
+		    mono_ms() - e->at_ms < ttl) {
+			d->auth_cache->hits++;
+			a->hit = *e;
+			a->have_hit = 1;
+			return auth_later(a);
+		}
+		d->auth_cache->misses++;
+		a->epoch = d->auth_cache->epoch;
+	}
+	p[0] = a->hash;
+	rc = pr_db_query(d->db, sql, 1, p, on_auth, a);
 	if (rc < 0)
 		return auth_refuse_later(a, 503, "store_unavailable",
 					 "the store is unavailable; retry "

@@ -43,9 +43,23 @@ typedef void (*pr_merchant_cb)(const struct pr_merchant *m, int status,
 			       const char *code, const char *message,
 			       void *arg);
 
+/* The NOTIFY channel of merchant writes: every instance empties its
+ * authentication cache when one arrives. */
+#define PR_MERCHANTS_NOTIFY_CHANNEL "payroute_merchants"
+
+/* The authentication cache of a daemon (merchants.c says how it stays
+ * right). pr_auth_cache_flush empties it; NULL is a no-op everywhere. */
+struct pr_auth_cache;
+struct pr_auth_cache *pr_auth_cache_new(void);
+void pr_auth_cache_flush(struct pr_auth_cache *c);
+void pr_auth_cache_free(struct pr_auth_cache *c);
+void pr_auth_cache_stats(const struct pr_auth_cache *c, unsigned long *hits,
+			 unsigned long *misses, unsigned long *flushes);
+
 /* Authenticates a merchant API request by its header
  * "Authorization: Bearer prk_<64 hex>": hashes the key and looks the hash
- * up (one query). Only the header is read, during the call. Returns 0, and
+ * up in the daemon's cache (merchants.auth_cache_ms), else in the store
+ * (one query). Only the header is read, during the call. Returns 0, and
  * then cb is called exactly once, later, from the loop (never from inside
  * this call); or a negative errno (-EINVAL: no daemon, request or cb;
  * -ENOMEM), and then cb is never called. The key is never logged. */

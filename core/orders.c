@@ -1,7 +1,7 @@
 /*
  * orders.c - the pieces every order path shares: one channel call through
- * a driver, classified and mapped to a unified code; payments as the store
- * has them; and pr_pay_update, the only way a payment changes state.
+ * a driver, classified and mapped to a unified code; the routing of an
+ * order over this instance's view of today's usage; order ids.
  *
  * A channel call is build -> send -> parse -> code map. What can go wrong
  * is sorted by what it means for the money: a request that certainly never
@@ -13,12 +13,7 @@
  * too), counted in unmapped_codes and logged the first time the store sees
  * it.
  *
- * pr_pay_update runs pr_payment_transition (migration 004): one statement
- * that moves the payment from an expected state and, in the same
- * transaction, records the event and queues the completion check or the
- * merchant notification. Only the call that moved the payment to failed or
- * closed gives its daily-limit reservation back, so a reservation is
- * released once however many callbacks, checks and answers race.
+ * How an order changes state is ordstore.c; its cascade is flow.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -32,7 +27,6 @@
 #include "crypto.h"
 #include "log.h"
 #include "orders.h"
-#include "outbox.h"
 
 int64_t pr_now_ms(void)
 {
@@ -354,328 +348,7 @@ deferred:
 	return 0;
 }
 
-/* --------------------------------------------------------- payment rows */
-
-/* The columns of a payment row, over alias p joined with merchants m; the
- * merchant JSON comes last (its expression differs per query). */
-#define PAY_COLS                                                               \
-	"p.id, p.merchant_id, p.merchant_order_no, p.status, "                 \
-	"coalesce(p.channel, ''), p.amount, p.currency, p.method, "            \
-	"coalesce(p.environment, ''), coalesce(p.product_code, ''), "          \
-	"coalesce(p.subject, ''), coalesce(p.buyer_id, ''), "                  \
-	"coalesce(p.bank_code, ''), coalesce(p.client_ip, ''), "               \
-	"coalesce(p.channel_trade_no, ''), coalesce(p.code, ''), "             \
-	"(extract(epoch FROM p.expire_at) * 1000)::bigint, "                   \
-	"(extract(epoch FROM p.created_at) * 1000)::bigint, p.attempts, "      \
-	"coalesce(p.usage_day - DATE '1970-01-01', 0), "                       \
-	"coalesce(p.usage_bank, ''), coalesce(p.usage_amount, 0), "            \
-	"p.usage_released, m.locale, "
-#define PAY_NCOLS 25
-
-void pr_pay_row_clear(struct pr_pay_row *p)
-{
-	json_decref(p->json);
-	p->json = NULL;
-}
-
-static void copy_col(char *dst, size_t len, PGresult *res, int row, int col)
-{
-	snprintf(dst, len, "%s", PQgetvalue(res, row, col));
-}
-
-/* Fills p from the PAY_COLS columns starting at col. */
-static int pay_row_read(PGresult *res, int row, int col, struct pr_pay_row *p)
-{
-	json_error_t jerr;
-
-	memset(p, 0, sizeof(*p));
-	if (PQnfields(res) < col + PAY_NCOLS)
-		return -EPROTO;
-	copy_col(p->id, sizeof(p->id), res, row, col + 0);
-	copy_col(p->merchant_id, sizeof(p->merchant_id), res, row, col + 1);
-	copy_col(p->merchant_order_no, sizeof(p->merchant_order_no), res, row,
-		 col + 2);
-	if (pr_pay_status_parse(PQgetvalue(res, row, col + 3), &p->status) < 0)
-		return -EPROTO;
-	copy_col(p->channel, sizeof(p->channel), res, row, col + 4);
-	p->amount = strtoll(PQgetvalue(res, row, col + 5), NULL, 10);
-	copy_col(p->currency, sizeof(p->currency), res, row, col + 6);
-	copy_col(p->method, sizeof(p->method), res, row, col + 7);
-	copy_col(p->environment, sizeof(p->environment), res, row, col + 8);
-	copy_col(p->product_code, sizeof(p->product_code), res, row, col + 9);
-	copy_col(p->subject, sizeof(p->subject), res, row, col + 10);
-	copy_col(p->buyer_id, sizeof(p->buyer_id), res, row, col + 11);
-	copy_col(p->bank_code, sizeof(p->bank_code), res, row, col + 12);
-	copy_col(p->client_ip, sizeof(p->client_ip), res, row, col + 13);
-	copy_col(p->channel_trade_no, sizeof(p->channel_trade_no), res, row,
-		 col + 14);
-	copy_col(p->code, sizeof(p->code), res, row, col + 15);
-	p->expire_at_ms = strtoll(PQgetvalue(res, row, col + 16), NULL, 10);
-	p->created_at_ms = strtoll(PQgetvalue(res, row, col + 17), NULL, 10);
-	p->attempts = atoi(PQgetvalue(res, row, col + 18));
-	p->usage_day = strtoll(PQgetvalue(res, row, col + 19), NULL, 10);
-	copy_col(p->usage_bank, sizeof(p->usage_bank), res, row, col + 20);
-	p->usage_amount = strtoll(PQgetvalue(res, row, col + 21), NULL, 10);
-	p->usage_released = PQgetvalue(res, row, col + 22)[0] == 't';
-	copy_col(p->locale, sizeof(p->locale), res, row, col + 23);
-	p->json = json_loads(PQgetvalue(res, row, col + 24), 0, &jerr);
-	return p->json ? 0 : -EPROTO;
-}
-
-struct load {
-	pr_pay_load_cb cb;
-	void *arg;
-};
-
-static void on_load(PGresult *res, const char *err, void *arg)
-{
-	struct load *l = arg;
-	struct pr_pay_row p;
-
-	if (!res) {
-		l->cb(NULL, err ? err : "store error", l->arg);
-	} else if (PQntuples(res) == 0) {
-		l->cb(NULL, NULL, l->arg);
-	} else if (pay_row_read(res, 0, 0, &p) < 0) {
-		pr_pay_row_clear(&p);
-		l->cb(NULL, "the store gave a malformed payment row", l->arg);
-	} else {
-		l->cb(&p, NULL, l->arg);
-		pr_pay_row_clear(&p);
-	}
-	free(l);
-}
-
-static int load_query(struct pr_daemon *d, const char *sql, int n,
-		      const char *const *params, pr_pay_load_cb cb, void *arg)
-{
-	struct load *l = calloc(1, sizeof(*l));
-
-	if (!l)
-		return -ENOMEM;
-	l->cb = cb;
-	l->arg = arg;
-	if (pr_db_query(d->db, sql, n, params, on_load, l) < 0) {
-		free(l);
-		return -EAGAIN;
-	}
-	return 0;
-}
-
-int pr_pay_load(struct pr_daemon *d, const char *id, const char *merchant_id,
-		pr_pay_load_cb cb, void *arg)
-{
-	static const char sql[] =
-		"SELECT " PAY_COLS "pr_payment_json(p, m.locale)::text "
-		"FROM payments p JOIN merchants m ON m.id = p.merchant_id "
-		"WHERE p.id = $1 AND ($2::text IS NULL OR p.merchant_id = $2)";
-	const char *p[2] = { id, merchant_id };
-
-	return load_query(d, sql, 2, p, cb, arg);
-}
-
-int pr_pay_load_by_order_no(struct pr_daemon *d, const char *merchant_id,
-			    const char *merchant_order_no, pr_pay_load_cb cb,
-			    void *arg)
-{
-	static const char sql[] =
-		"SELECT " PAY_COLS "pr_payment_json(p, m.locale)::text "
-		"FROM payments p JOIN merchants m ON m.id = p.merchant_id "
-		"WHERE p.merchant_id = $1 AND p.merchant_order_no = $2";
-	const char *p[2] = { merchant_id, merchant_order_no };
-
-	return load_query(d, sql, 2, p, cb, arg);
-}
-
-/* ---------------------------------------------------------- transitions */
-
-struct upd {
-	struct pr_daemon *d;
-	enum pr_pay_status to;
-	pr_pay_update_cb cb;
-	void *arg;
-};
-
-static const char transition_sql[] =
-	"SELECT t.r_changed, t.r_from, t.r_released_before, " PAY_COLS
-	"pr_payment_json(t.r_payment, m.locale)::text "
-	"FROM pr_payment_transition($1, $2::text[], $3, $4, $5, $6::jsonb, "
-	"$7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16::bigint, "
-	"$17::boolean, DATE '1970-01-01' + $18::int, $19, $20::bigint, "
-	"$21::boolean, $22::jsonb, $23::int, $24::boolean) t "
-	"CROSS JOIN LATERAL (SELECT (t.r_payment).*) p "
-	"JOIN merchants m ON m.id = p.merchant_id";
-
-static void release_reservation(struct pr_daemon *d, const struct pr_pay_row *p)
-{
-	pr_usage_release_stored(d, "payment", p->id, p->channel, p->usage_bank,
-				p->usage_day, p->usage_amount);
-}
-
-static void on_transition(PGresult *res, const char *err, void *arg)
-{
-	struct upd *u = arg;
-	struct pr_pay_row p;
-	enum pr_pay_status from = PR_PAY_CREATED;
-	int changed, released_before;
-
-	memset(&p, 0, sizeof(p));
-	if (!res || PQntuples(res) != 1) {
-		if (u->cb)
-			u->cb(-EIO, 0, from, NULL,
-			      res ? "no such payment" :
-			      err ? err :
-				    "store error",
-			      u->arg);
-		free(u);
-		return;
-	}
-	changed = PQgetvalue(res, 0, 0)[0] == 't';
-	released_before = PQgetvalue(res, 0, 2)[0] == 't';
-	if (pr_pay_status_parse(PQgetvalue(res, 0, 1), &from) < 0 ||
-	    pay_row_read(res, 0, 3, &p) < 0) {
-		pr_pay_row_clear(&p);
-		if (u->cb)
-			u->cb(-EPROTO, 0, from, NULL,
-			      "the store gave a malformed payment row", u->arg);
-		free(u);
-		return;
-	}
-	/* The call that marked the reservation given back gives it back. */
-	if (changed && !released_before && p.usage_released)
-		release_reservation(u->d, &p);
-	if (changed && pr_pay_status_final(p.status)) {
-		if (p.channel[0] && p.status != PR_PAY_CLOSED && u->d->usage)
-			pr_usage_outcome(u->d->usage, p.channel,
-					 p.status == PR_PAY_SUCCEEDED,
-					 pr_now_ms());
-		if (u->d->outbox)
-			pr_outbox_kick(u->d->outbox);
-	}
-	if (u->cb)
-		u->cb(0, changed, from, &p, NULL, u->arg);
-	pr_pay_row_clear(&p);
-	free(u);
-}
-
-static const char *from_literal(unsigned from, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	buf[o++] = '{';
-	for (int s = 0; s < PR_PAY_N_STATUS; s++) {
-		if (!(from & PR_FROM(s)))
-			continue;
-		o += (size_t)snprintf(
-			buf + o, len - o, "%s%s", o > 1 ? "," : "",
-			pr_pay_status_name((enum pr_pay_status)s));
-		if (o >= len - 2)
-			return NULL;
-	}
-	buf[o++] = '}';
-	buf[o] = '\0';
-	return buf;
-}
-
-int pr_pay_update(struct pr_daemon *d, const struct pr_pay_update *u,
-		  pr_pay_update_cb cb, void *arg)
-{
-	char from[128], paid[24], day[24], amount[24], check[16];
-	char *detail = NULL, *payer = NULL, *trace = NULL;
-	const struct payroute_result *r = u->res;
-	const struct pr_code *c = u->code;
-	const char *p[24];
-	int final = pr_pay_status_final(u->to);
-	struct upd *x;
-	int rc = 0;
-
-	if (!from_literal(u->from, from, sizeof(from)))
-		return -EINVAL;
-	x = calloc(1, sizeof(*x));
-	if (!x)
-		return -ENOMEM;
-	x->d = d;
-	x->to = u->to;
-	x->cb = cb;
-	x->arg = arg;
-	if (u->detail)
-		detail = json_dumps(u->detail, JSON_COMPACT);
-	if (u->payer)
-		payer = json_dumps(u->payer, JSON_COMPACT);
-	if (u->trace)
-		trace = json_dumps(u->trace, JSON_COMPACT);
-	snprintf(paid, sizeof(paid), "%lld", (long long)u->paid_amount);
-	snprintf(day, sizeof(day), "%lld", (long long)u->usage_day);
-	snprintf(amount, sizeof(amount), "%lld", (long long)u->usage_amount);
-	snprintf(check, sizeof(check), "%d", u->check_s > 0 ? u->check_s : 10);
-	p[0] = u->id;
-	p[1] = from;
-	p[2] = pr_pay_status_name(u->to);
-	p[3] = d->gen->config->instance;
-	p[4] = u->event;
-	p[5] = detail;
-	p[6] = u->channel;
-	p[7] = c ? c->unified : NULL;
-	p[8] = c ? c->message_en : NULL;
-	p[9] = c ? c->message_zh : NULL;
-	p[10] = c && r ? r->code : NULL;
-	p[11] = c && r ? r->sub_code : NULL;
-	p[12] = c && r ? r->message : NULL;
-	p[13] = r ? r->channel_trade_no : NULL;
-	p[14] = payer;
-	p[15] = u->to == PR_PAY_SUCCEEDED ? paid : NULL;
-	p[16] = u->attempt ? "true" : "false";
-	p[17] = u->attempt && u->usage_amount > 0 ? day : NULL;
-	p[18] = u->attempt && u->usage_bank && u->usage_bank[0] ?
-			u->usage_bank :
-			NULL;
-	p[19] = u->attempt && u->usage_amount > 0 ? amount : NULL;
-	p[20] = (final && u->to != PR_PAY_SUCCEEDED) || u->release ? "true" :
-								     "false";
-	p[21] = trace;
-	p[22] = check;
-	p[23] = u->check_reset ? "true" : "false";
-	if (pr_db_query(d->db, transition_sql, 24, p, on_transition, x) < 0) {
-		free(x);
-		rc = -EAGAIN;
-	}
-	free(detail);
-	free(payer);
-	free(trace);
-	return rc;
-}
-
-/* ---------------------------------------------------------------- orders */
-
-void pr_pay_order(const struct pr_pay_row *p, const struct pr_config *cfg,
-		  const struct pr_chan_spec *c, struct payroute_order *o,
-		  char *notify_buf, size_t notify_len)
-{
-	const struct pr_bank_map *bm = NULL;
-
-	memset(o, 0, sizeof(*o));
-	o->size = sizeof(*o);
-	o->order_id = p->id;
-	o->channel_trade_no = p->channel_trade_no[0] ? p->channel_trade_no :
-						       NULL;
-	o->amount = p->amount;
-	memcpy(o->currency, p->currency, sizeof(o->currency));
-	o->method = p->method;
-	o->environment = p->environment[0] ? p->environment : NULL;
-	o->product_code = p->product_code[0] ? p->product_code : NULL;
-	o->subject = p->subject[0] ? p->subject : NULL;
-	o->buyer_id = p->buyer_id[0] ? p->buyer_id : NULL;
-	if (p->bank_code[0] && c)
-		bm = pr_chan_bank(c, p->bank_code);
-	o->bank_code = bm	       ? bm->channel_bank_code :
-		       p->bank_code[0] ? p->bank_code :
-					 NULL;
-	o->notify_url = pr_notify_url(cfg, c ? c->code : p->channel, notify_buf,
-				      notify_len);
-	o->client_ip = p->client_ip[0] ? p->client_ip : NULL;
-	o->created_at_ms = p->created_at_ms;
-	o->expire_at_ms = p->expire_at_ms;
-}
+/* ---------------------------------------------------------------- ids */
 
 void pr_order_new_id(char prefix, int64_t now_ms, char out[33])
 {
@@ -697,46 +370,62 @@ void pr_order_new_id(char prefix, int64_t now_ms, char out[33])
 
 /* ------------------------------------------------------------ routing */
 
-int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
-		   const struct pr_route_req *rq, struct pr_order_route *out)
+int pr_order_usage(struct pr_daemon *d, const struct pr_catalogue *cat,
+		   const struct pr_route_req *rq, struct pr_chan_usage **usage,
+		   struct pr_bank_usage **banks)
 {
-	const struct pr_catalogue *cat = &gen->cat;
 	size_t n = cat->n_chans ? cat->n_chans : 1;
-	struct pr_route_result res = { 0 };
-	struct pr_chan_usage *usage;
-	struct pr_bank_usage *banks;
 	const struct pr_cat_bucket *b;
-	json_t *rj;
-	int rc = -ENOMEM;
 
-	memset(out, 0, sizeof(*out));
-	usage = calloc(n, sizeof(*usage));
-	banks = calloc(n, sizeof(*banks));
-	res.cands = calloc(n, sizeof(*res.cands));
-	if (!usage || !banks || !res.cands)
-		goto out;
-	res.cap = cat->n_chans;
+	*usage = calloc(n, sizeof(**usage));
+	*banks = calloc(n, sizeof(**banks));
+	if (!*usage || !*banks) {
+		free(*usage);
+		free(*banks);
+		*usage = NULL;
+		*banks = NULL;
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < cat->n_chans; i++)
-		usage[i].success_rate = -1;
+		(*usage)[i].success_rate = -1;
 	/* Only the request's bucket can pass the first two filters. */
 	b = pr_catalogue_bucket(cat, rq->business, rq->method);
 	for (size_t k = 0; b && d->usage && k < b->n; k++) {
 		size_t i = b->chans[k];
 		const struct pr_chan_spec *c = &cat->chans[i];
+		struct pr_chan_usage *u = &(*usage)[i];
 
-		pr_usage_today(d->usage, c->code, c->tz, rq->now_ms,
-			       &usage[i].amount, &usage[i].count);
-		usage[i].success_rate =
+		pr_usage_today(d->usage, c->code, c->tz, rq->now_ms, &u->amount,
+			       &u->count);
+		u->success_rate =
 			pr_usage_success_rate(d->usage, c->code, rq->now_ms);
 		if (rq->bank_code && rq->bank_code[0]) {
-			banks[i].bank_code = rq->bank_code;
+			(*banks)[i].bank_code = rq->bank_code;
 			pr_usage_today_scope(d->usage, c->code, rq->bank_code,
 					     c->tz, rq->now_ms,
-					     &banks[i].amount, NULL);
-			usage[i].banks = &banks[i];
-			usage[i].n_banks = 1;
+					     &(*banks)[i].amount, NULL);
+			u->banks = &(*banks)[i];
+			u->n_banks = 1;
 		}
 	}
+	return 0;
+}
+
+int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
+		   const struct pr_route_req *rq, struct pr_order_route *out)
+{
+	const struct pr_catalogue *cat = &gen->cat;
+	struct pr_route_result res = { 0 };
+	struct pr_chan_usage *usage = NULL;
+	struct pr_bank_usage *banks = NULL;
+	json_t *rj;
+	int rc = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	res.cands = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*res.cands));
+	if (!res.cands || pr_order_usage(d, cat, rq, &usage, &banks) < 0)
+		goto out;
+	res.cap = cat->n_chans;
 	rc = pr_route(cat, rq, usage, 0, &res);
 	if (rc < 0)
 		goto out;

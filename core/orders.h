@@ -1,11 +1,9 @@
 /*
- * orders.h - what the payment flow, the channel callbacks and the
- * completion job share: one call to a channel through its driver
- * (build -> HTTP -> parse -> code map), the store's view of a payment, and
- * the one way a payment changes state (pr_pay_update, a conditional
- * transition in the store that also queues the completion check or the
- * merchant notification, then releases the daily-limit reservation of an
- * order that ended without money moving).
+ * orders.h - what every order path shares: one call to a channel through
+ * its driver (build -> HTTP -> parse -> code map), the routing of an order
+ * over this instance's view of today's usage, the reservation limits of a
+ * channel, and order ids. Orders in the store are ordstore.h; the cascade
+ * of payments and withdrawals is flow.h.
  */
 #ifndef PR_ORDERS_H
 #define PR_ORDERS_H
@@ -41,6 +39,15 @@ struct pr_order_route {
  * trace), -EINVAL for a request the router refuses, or -ENOMEM. */
 int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
 		   const struct pr_route_req *rq, struct pr_order_route *out);
+
+/* This instance's view of today's usage and success rates for routing rq
+ * over cat (the channels of the request's business/method bucket; the
+ * others cannot pass the router's first filters): two arrays of
+ * cat->n_chans entries the caller frees, banks holding the bank scope of
+ * rq->bank_code that usage[i].banks points into. Returns 0 or -ENOMEM. */
+int pr_order_usage(struct pr_daemon *d, const struct pr_catalogue *cat,
+		   const struct pr_route_req *rq, struct pr_chan_usage **usage,
+		   struct pr_bank_usage **banks);
 
 /* The daily limits a reservation on channel c must respect, with the
  * channel's per-bank limit for bank_code (NULL or "": none); lim->bank
@@ -121,107 +128,6 @@ void pr_unmapped_note(struct pr_daemon *d, const struct pr_channel *ch,
  * + "/notify/" + code), written into buf. */
 const char *pr_notify_url(const struct pr_config *cfg, const char *code,
 			  char *buf, size_t len);
-
-/* --------------------------------------------------- payments in store */
-
-/* A payment as the store has it (what the flow, callbacks and the
- * completion job need). */
-struct pr_pay_row {
-	char id[33];
-	char merchant_id[65];
-	char merchant_order_no[65];
-	enum pr_pay_status status;
-	char channel[65]; /* "" when none yet */
-	int64_t amount;
-	char currency[4];
-	char method[33];
-	char environment[17];
-	char product_code[65];
-	char subject[257];
-	char buyer_id[129];
-	char bank_code[17];
-	char client_ip[64];
-	char channel_trade_no[PAYROUTE_ID_LEN];
-	char code[65]; /* unified code so far */
-	int64_t expire_at_ms;
-	int64_t created_at_ms;
-	int attempts;
-	/* the daily-limit reservation of the current attempt */
-	int64_t usage_day; /* days since 1970-01-01; valid when
-			      usage_amount > 0 */
-	char usage_bank[65];
-	int64_t usage_amount;
-	int usage_released;
-	char locale[8];
-	json_t *json; /* the merchant-facing JSON (a reference), or NULL */
-};
-
-void pr_pay_row_clear(struct pr_pay_row *p);
-
-/* Called with the payment (NULL when it does not exist for that merchant)
- * or an error (store unavailable: err set). */
-typedef void (*pr_pay_load_cb)(struct pr_pay_row *p, const char *err,
-			       void *arg);
-
-/* Loads payment id; merchant_id may be NULL (any merchant). Returns 0 or
- * -EAGAIN (store unavailable; cb not called). */
-int pr_pay_load(struct pr_daemon *d, const char *id, const char *merchant_id,
-		pr_pay_load_cb cb, void *arg);
-/* The same by the merchant's order number. */
-int pr_pay_load_by_order_no(struct pr_daemon *d, const char *merchant_id,
-			    const char *merchant_order_no, pr_pay_load_cb cb,
-			    void *arg);
-
-/* A transition (see pr_payment_transition in migration 004). Strings may
- * be NULL (unchanged). */
-struct pr_pay_update {
-	const char *id;
-	unsigned from; /* bit set of (1u << enum pr_pay_status) */
-	enum pr_pay_status to;
-	const char *event;   /* "attempt", "answer", "callback", "check"... */
-	json_t *detail;	     /* borrowed; the event's detail, or NULL */
-	const char *channel; /* a new attempt's channel */
-	const struct pr_code *code;	   /* the outcome; NULL: unchanged */
-	const struct payroute_result *res; /* the channel's words, or NULL */
-	json_t *payer;			   /* borrowed; NULL: unchanged */
-	int64_t paid_amount;		   /* with to == succeeded */
-	/* a new attempt: its reservation (usage_amount 0: none) */
-	int attempt;
-	int64_t usage_day;
-	const char *usage_bank;
-	int64_t usage_amount;
-	/* give the current attempt's reservation back now (a retryable
-	 * failure before the next attempt); failed and closed do it anyway */
-	int release;
-	json_t *trace; /* borrowed; NULL: unchanged */
-	int check_s;   /* first check of a processing/unknown order */
-	int check_reset;
-};
-
-/* Called with rc 0 and the row after the call (changed: this call moved
- * it; from: the state it was in), or rc < 0 with err (nothing known). */
-typedef void (*pr_pay_update_cb)(int rc, int changed, enum pr_pay_status from,
-				 struct pr_pay_row *p, const char *err,
-				 void *arg);
-
-/* Applies u. When this call moved the payment to failed or closed (or
- * u->release), its reservation is given back (once: only the call that
- * marked it released in the store does);
- * succeeded and failed outcomes feed the channel's success rate; a final
- * state wakes the notification outbox. cb may be NULL. Returns 0 or
- * -EAGAIN / -ENOMEM (cb not called). */
-int pr_pay_update(struct pr_daemon *d, const struct pr_pay_update *u,
-		  pr_pay_update_cb cb, void *arg);
-
-/* The bit set for pr_pay_update.from. */
-#define PR_FROM(s) (1u << (s))
-
-/* Fills o for an operation on payment p over channel spec c (bank code
- * mapped to the channel's, notify URL of the channel). The strings point
- * into p and notify_buf, which must outlive o. */
-void pr_pay_order(const struct pr_pay_row *p, const struct pr_config *cfg,
-		  const struct pr_chan_spec *c, struct payroute_order *o,
-		  char *notify_buf, size_t notify_len);
 
 /* A new order id: the prefix ('P' payment, 'R' refund, 'W' withdrawal),
  * 12 hex digits of now_ms (ids sort by creation) and 16 random hex

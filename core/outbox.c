@@ -87,7 +87,10 @@
 #include "drvobj.h"
 #include "log.h"
 #include "outbox.h"
+#include "payorder.h"
+#include "refunds.h"
 #include "services.h"
+#include "withdrawals.h"
 
 #define MAX_ERROR 300	 /* last_error, bytes */
 #define BODY_SNIPPET 160 /* of a failed answer, in last_error */
@@ -109,6 +112,7 @@ struct delivery {
 	int status;   /* HTTP status of a failure, 0 for none */
 	char error[MAX_ERROR + 1];
 	int force_abandon; /* a refused URL */
+	int body_new; /* built here from the order: kept with the outcome */
 };
 
 /* A claim query in flight. */
@@ -253,16 +257,17 @@ static void on_recorded_failure(PGresult *res, const char *err, void *arg)
 static const char delivered_sql[] =
 	"UPDATE merchant_notifications SET state = 'delivered', "
 	"delivered_at = now(), attempts = attempts + 1, last_status = $2::int, "
-	"last_error = NULL, claimed_by = NULL "
+	"last_error = NULL, claimed_by = NULL, body = coalesce(body, $3) "
 	"WHERE id = $1::bigint AND state = 'pending'";
 
 /* $1 id, $2 status (NULL: none), $3 error, $4 give-up seconds, $5 abandon
- * now, $6 the schedule as an int[], $7 the claimer. The give-up clock
- * starts at creation or at the last operator re-queue. */
+ * now, $6 the schedule as an int[], $7 the claimer, $8 the body built here
+ * (NULL: none). The give-up clock starts at creation or at the last
+ * operator re-queue. */
 static const char failed_sql[] =
 	"UPDATE merchant_notifications n SET attempts = n.attempts + 1, "
 	"last_status = $2::int, last_error = $3, claimed_by = NULL, "
-	"state = CASE WHEN $5::boolean OR greatest(n.created_at, "
+	"body = coalesce(n.body, $8), state = CASE WHEN $5::boolean OR greatest(n.created_at, "
 	"(SELECT max(a.at) FROM audit_log a WHERE a.object_kind = "
 	"'notification' AND a.object_id = n.id::text AND a.action = 'retry')) "
 	"+ make_interval(secs => $4::int) <= now() THEN 'abandoned' "
@@ -276,13 +281,13 @@ static const char failed_sql[] =
 static void record_ok(struct delivery *dl, int status)
 {
 	char st[16];
-	const char *p[2] = { dl->id, st };
+	const char *p[3] = { dl->id, st, dl->body_new ? dl->body : NULL };
 
 	snprintf(st, sizeof(st), "%d", status);
 	dl->o->delivered++;
 	pr_debug("outbox: notification %s (%s %s) delivered to %s (HTTP %d)",
 		 dl->id, dl->kind, dl->order_id, dl->url, status);
-	if (pr_db_query(dl->o->d->db, delivered_sql, 2, p, on_recorded_ok, dl) <
+	if (pr_db_query(dl->o->d->db, delivered_sql, 3, p, on_recorded_ok, dl) <
 	    0) {
 		pr_warn("outbox: notification %s was delivered but the store "
 			"is unavailable; it will be sent again after its lease",
@@ -295,7 +300,7 @@ static void record_failure(struct delivery *dl)
 {
 	const struct pr_config *cfg = dl->o->d->gen->config;
 	char st[16], giveup[16], sched[PR_SCHEDULE_MAX * 12 + 3];
-	const char *p[7];
+	const char *p[8];
 	size_t off = 0;
 
 	dl->o->failed++;
@@ -315,7 +320,8 @@ static void record_failure(struct delivery *dl)
 	p[4] = dl->force_abandon ? "true" : "false";
 	p[5] = sched;
 	p[6] = dl->instance;
-	if (pr_db_query(dl->o->d->db, failed_sql, 7, p, on_recorded_failure,
+	p[7] = dl->body_new ? dl->body : NULL;
+	if (pr_db_query(dl->o->d->db, failed_sql, 8, p, on_recorded_failure,
 			dl) < 0) {
 		pr_warn("outbox: notification %s: attempt failed (%s) and the "
 			"store is unavailable; it comes due again after its "
@@ -442,6 +448,58 @@ static void delivery_start(struct delivery *dl)
 		fail_now(dl, 0, "cannot send: %s", strerror(-rc));
 }
 
+/* The body of a notification whose order is final: {"event": ...,
+ * "<kind>": the order's merchant JSON}, built by the kind's own function
+ * (a final order does not change any more, so every attempt sends the
+ * same body); kept with the attempt's outcome. */
+static void on_order_json(json_t *j, const char *err, void *arg)
+{
+	struct delivery *dl = arg;
+	json_t *body;
+
+	if (!dl->o) {
+		json_decref(j);
+		delivery_free(dl);
+		return;
+	}
+	if (!j) {
+		fail_now(dl, !err, "the %s cannot be read: %s", dl->kind,
+			 err ? err : "no such order");
+		return;
+	}
+	body = json_pack("{s:s,s:o}", "event", dl->event, dl->kind, j);
+	dl->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!dl->body) {
+		fail_now(dl, 0, "out of memory");
+		return;
+	}
+	dl->body_new = 1;
+	delivery_start(dl);
+}
+
+static void delivery_build(struct delivery *dl)
+{
+	int rc;
+
+	if (strcmp(dl->kind, "payment") == 0)
+		rc = pr_order_json_load(dl->o->d, &pr_payment_kind,
+					dl->order_id, on_order_json, dl);
+	else if (strcmp(dl->kind, "withdrawal") == 0)
+		rc = pr_order_json_load(dl->o->d, &pr_withdrawal_kind,
+					dl->order_id, on_order_json, dl);
+	else if (strcmp(dl->kind, "refund") == 0)
+		rc = pr_refund_json_load(dl->o->d, dl->order_id, on_order_json,
+					 dl);
+	else
+		rc = -EINVAL;
+	if (rc == -EINVAL)
+		fail_now(dl, 1, "no order of kind %s", dl->kind);
+	else if (rc < 0)
+		fail_now(dl, 0, "the %s cannot be read: store unavailable",
+			 dl->kind);
+}
+
 /* -------------------------------------------------------------- claim */
 
 /* $1 instance, $2 how many, $3 lease seconds. */
@@ -472,11 +530,14 @@ static struct delivery *delivery_from_row(struct pr_outbox *o, PGresult *res,
 	dl->order_id = strdup(PQgetvalue(res, row, 3));
 	dl->event = strdup(PQgetvalue(res, row, 4));
 	dl->url = strdup(PQgetvalue(res, row, 5));
-	dl->body = strdup(PQgetvalue(res, row, 6));
+	/* NULL: built from the order before the first attempt. */
+	dl->body = PQgetisnull(res, row, 6) ? NULL :
+					      strdup(PQgetvalue(res, row, 6));
 	dl->attempts = atoi(PQgetvalue(res, row, 7));
 	dl->secret = strdup(PQgetvalue(res, row, 8));
 	if (!dl->merchant_id || !dl->kind || !dl->order_id || !dl->event ||
-	    !dl->url || !dl->body || !dl->secret) {
+	    !dl->url || (!dl->body && !PQgetisnull(res, row, 6)) ||
+	    !dl->secret) {
 		delivery_free(dl);
 		return NULL;
 	}
@@ -519,7 +580,10 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		/* Never calls back from inside: a failure found at once is
 		 * recorded by a query, and ends the delivery at the latest
 		 * when that query cannot be queued. */
-		delivery_start(dl);
+		if (dl->body)
+			delivery_start(dl);
+		else
+			delivery_build(dl);
 	}
 	free(c);
 	if (o->kicked) {

@@ -1,36 +1,27 @@
 /*
- * payments.c - the merchant API for payments and the flow of one payment,
- * asynchronous on the event loop (DESIGN section 8):
+ * payments.c - the merchant API for payments: create (the cascade of
+ * flow.c, with the payment's parts below), read by id or by the merchant's
+ * number, close; and the admin view of one payment (DESIGN section 8).
  *
- *   authenticate (merchants.c) -> parse (payreq.c) -> Idempotency-Key ->
- *   route (router.c, over this instance's view of today's usage) ->
- *   insert the order, status created, with the route trace ->
- *   for each ranked candidate: reserve the daily limits (usage.c; refused:
- *   next candidate) -> created/processing -> processing with the attempt
- *   (the completion check is queued in the same statement, before
- *   anything is sent) -> the driver's pay call (orders.c) -> apply:
+ *   authenticate (merchants.c) -> parse (payreq.c) -> the order's row in
+ *   memory -> pr_flow_start: route, reserve, first commit (the payment,
+ *   its attempt, its check row, the Idempotency-Key: pr_payment_begin),
+ *   the driver's pay call, second commit (the outcome and the answer kept
+ *   under the key: pr_payment_apply) -> 201 with the payment (its status
+ *   says how it went).
  *
- *     success            succeeded (the channel's amount must match)
- *     failed, retryable  give the reservation back, next candidate (the
- *                        trace records each attempt)
- *     failed             failed (reservation given back)
- *     processing         processing (the payer payload: QR, form...)
- *     closed             closed
- *     unknown, timeout,  unknown: never failed, never sent elsewhere (the
- *     bad or unmapped    payer may have been charged); the completion job
- *     answer             finds out
- *
- * -> answer 201 with the payment (its status says how it went), stored
- * under the Idempotency-Key when one was given.
+ * The channel's effect decides the payment's status: success (the
+ * channel's amount must match) succeeded, failed failed (a retryable one
+ * goes to the next channel), processing processing (the payer payload: QR,
+ * form...), closed closed, and unknown (also a timeout, an answer that
+ * does not verify, parse or map) unknown: never failed, never sent
+ * elsewhere (the payer may have been charged); the completion job finds
+ * out.
  *
  * Idempotency. Merchant order numbers are unique per merchant (a UNIQUE
  * constraint: a second order can never be created). With an
- * Idempotency-Key the first answer is kept for a day and replayed for the
- * same body (canonical JSON, so key order and spacing do not matter);
- * another body under the same key is a 409, and a retry while the first is
- * still running is a 409 that says so. A key left "in progress" by a
- * crashed instance is taken over after five minutes: the order number's
- * uniqueness then answers with the payment the first attempt created.
+ * Idempotency-Key the first answer is kept and replayed for the same body
+ * (canonical JSON, so key order and spacing do not matter); see idem.h.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -46,15 +37,15 @@
 
 #include "apiutil.h"
 #include "crypto.h"
+#include "flow.h"
 #include "idem.h"
 #include "log.h"
 #include "merchants.h"
 #include "orders.h"
 #include "payments.h"
+#include "payorder.h"
 #include "payreq.h"
 #include "router.h"
-
-#define LIST_MAX 100
 
 /* ------------------------------------------------------------- replies */
 
@@ -67,6 +58,7 @@ static void reply_store_down(struct pr_request *r, const char *what)
 /* ----------------------------------------------------- one payment flow */
 
 struct pay {
+	struct pr_flow f; /* first: the cascade's state */
 	struct pr_request *r;
 	struct pr_daemon *d;
 	struct pr_generation *gen; /* r->gen: alive until the answer */
@@ -74,576 +66,166 @@ struct pay {
 	char locale[8];
 	struct pr_payreq req;
 	char card_hmac[65];
-	char card_last4[5];
 	char req_hash[65];
-	struct pr_idem idem;
-
-	char id[33];
-	int64_t now_ms;
-	int64_t expire_ms;
-	int64_t created_ms;
-
-	/* the route */
-	struct pr_route_cand *cands;
-	size_t n_cands; /* eligible, ranked */
-	size_t next;	/* next candidate to try */
-	json_t *trace;	/* {"route": ..., "attempts": [...]} */
-	json_t *attempts;
-
-	/* the current attempt */
-	const struct pr_chan_spec *spec;
-	const struct pr_channel *ch;
-	struct pr_usage_token tok;
-	int have_tok;
-	int n_sent;
-	struct pr_pay_row row; /* for the driver's order */
-	struct payroute_order order;
-	char notify_buf[512];
-	const struct pr_code *last_code;
-	char last_detail[256];
+	struct pr_pay_row row; /* the order (f.row) */
 };
 
 static void pay_free(struct pay *p)
 {
 	explicit_bzero(p->req.card_no, sizeof(p->req.card_no));
 	explicit_bzero(p->req.auth_code, sizeof(p->req.auth_code));
-	json_decref(p->trace);
-	free(p->cands);
-	pr_pay_row_clear(&p->row);
+	pr_flow_clear(&p->f);
+	pr_payment_kind.row_clear(&p->row);
 	free(p);
 }
 
-/* Answers and ends the flow; stores the answer under the key when one was
- * given (the merchant's retry then gets the same answer). */
-static void pay_reply(struct pay *p, int status, json_t *body)
+static void pay_route_req(struct pr_flow *f, struct pr_route_req *rq)
 {
-	pr_idem_finish(p->d, &p->idem, status, body);
-	pr_request_reply(p->r, status, body);
+	struct pay *p = (struct pay *)f;
+
+	rq->method = p->req.method;
+	rq->environment = p->req.environment[0] ? p->req.environment : NULL;
+	rq->product_code = p->req.product_code[0] ? p->req.product_code : NULL;
+	rq->bank_code = p->req.bank_code[0] ? p->req.bank_code : NULL;
+	rq->buyer_id = p->req.buyer_id[0] ? p->req.buyer_id : NULL;
+	rq->seller_id = p->req.seller_id[0] ? p->req.seller_id : NULL;
+	rq->card_hmac = p->card_hmac[0] ? p->card_hmac : NULL;
+}
+
+static void pay_order(struct pr_flow *f, const struct pr_chan_spec *c)
+{
+	struct pay *p = (struct pay *)f;
+
+	pr_pay_order(&p->row, p->gen->config, c, &f->order, f->notify_buf,
+		     sizeof(f->notify_buf));
+	f->order.card_no = p->req.card_no[0] ? p->req.card_no : NULL;
+	f->order.auth_code = p->req.auth_code[0] ? p->req.auth_code : NULL;
+}
+
+static void pay_predict(struct pr_flow *f, const struct pr_call *c)
+{
+	struct pay *p = (struct pay *)f;
+
+	if (c && c->end == PR_CALL_ANSWER && c->payer.n > 0) {
+		json_decref(p->row.payer);
+		p->row.payer = pr_kv_to_json(&c->payer);
+	}
+}
+
+static int pay_begin(struct pr_flow *f, const struct pr_flow_begin *b,
+		     pr_db_cb cb, void *arg)
+{
+	static const char sql[] = PR_BEGIN_SQL(
+		"payments", "payment", "merchant_order_no",
+		", amount, currency, method, environment, product_code, "
+		"buyer_id, seller_id, card_hmac, card_last4, bank_code, "
+		"subject, notify_url, client_ip, expire_at",
+		", $21::bigint, $22::text, $23::text, $24::text, $25::text, "
+		"$26::text, $27::text, $28::text, $29::text, $30::text, "
+		"$31::text, $32::text, $33::text, pr_ms_time($34::bigint)");
+	struct pay *p = (struct pay *)f;
+	const struct pr_payreq *q = &p->req;
+	const struct pr_pay_row *w = &p->row;
+	char amount[24], expire[24];
+	const char *params[PR_BEGIN_NPARAMS + 14];
+
+	snprintf(amount, sizeof(amount), "%lld", (long long)q->amount);
+	snprintf(expire, sizeof(expire), "%lld", (long long)w->expire_ms);
+	pr_flow_begin_params(f, b, p->req_hash, params);
+#define OPT(s) ((s)[0] ? (s) : NULL)
+	params[20] = amount;
+	params[21] = q->currency;
+	params[22] = q->method;
+	params[23] = OPT(q->environment);
+	params[24] = OPT(q->product_code);
+	params[25] = OPT(q->buyer_id);
+	params[26] = OPT(q->seller_id);
+	params[27] = OPT(p->card_hmac);
+	params[28] = OPT(w->card_last4);
+	params[29] = OPT(q->bank_code);
+	params[30] = OPT(q->subject);
+	params[31] = OPT(q->notify_url);
+	params[32] = OPT(w->client_ip);
+	params[33] = expire;
+#undef OPT
+	return pr_db_query(p->d->db, sql, PR_BEGIN_NPARAMS + 14, params, cb,
+			   arg) < 0 ?
+		       -EAGAIN :
+		       0;
+}
+
+static void pay_end(struct pr_flow *f, int status, json_t *body)
+{
+	struct pay *p = (struct pay *)f;
+
+	if (status)
+		pr_request_reply(p->r, status, body);
+	else
+		json_decref(body);
 	pay_free(p);
 }
 
-static void pay_error(struct pay *p, int status, const char *code,
-		      const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static const struct pr_flow_ops pay_ops = {
+	.kind = &pr_payment_kind,
+	.business = PR_BIZ_PAY,
+	.op = PR_OP_PAY,
+	.to_status = {
+		[PAYROUTE_EFFECT_SUCCESS] = PR_PAY_SUCCEEDED,
+		[PAYROUTE_EFFECT_FAILED] = PR_PAY_FAILED,
+		[PAYROUTE_EFFECT_PROCESSING] = PR_PAY_PROCESSING,
+		[PAYROUTE_EFFECT_UNKNOWN] = PR_PAY_UNKNOWN,
+		[PAYROUTE_EFFECT_CLOSED] = PR_PAY_CLOSED,
+	},
+	.no_channel_status = PR_PAY_FAILED,
+	.dup_message = "merchant_order_no is already used by another payment",
+	.dup_field = "payment_id",
+	.route_req = pay_route_req,
+	.order = pay_order,
+	.begin = pay_begin,
+	.predict = pay_predict,
+	.end = pay_end,
+};
 
-static void pay_error(struct pay *p, int status, const char *code,
-		      const char *fmt, ...)
+/* The payment's row before its first commit: what the request says. */
+static void pay_row_init(struct pay *p)
 {
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	pay_reply(p, status,
-		  json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
-			    msg));
-}
-
-static void try_next(struct pay *p);
-
-/* The payment's final answer of this request: the row as the store has
- * it after the last transition. */
-static void on_final(int rc, int changed, enum pr_pay_status from,
-		     struct pr_pay_row *row, const char *err, void *arg)
-{
-	struct pay *p = arg;
-
-	(void)changed;
-	(void)from;
-	if (rc < 0 || !row) {
-		pr_err("payment %s: recording the outcome failed: %s (the "
-		       "completion job will settle it)",
-		       p->id, err ? err : "?");
-		pay_error(p, 503, "store_unavailable",
-			  "payment %s was sent but its outcome could not be "
-			  "recorded; query it by id",
-			  p->id);
-		return;
-	}
-	pay_reply(p, 201, json_incref(row->json));
-}
-
-static json_t *attempt_json(const struct pay *p, const struct pr_call *c,
-			    const char *outcome)
-{
-	json_t *a = json_pack("{s:s,s:s,s:s}", "channel", p->spec->code,
-			      "outcome", outcome, "code",
-			      c && c->code ? c->code->unified : "");
-
-	if (!a)
-		return NULL;
-	if (c) {
-		if (c->end == PR_CALL_ANSWER) {
-			json_object_set_new(a, "channel_code",
-					    json_string(c->res.code));
-			json_object_set_new(a, "channel_sub_code",
-					    json_string(c->res.sub_code));
-		}
-		if (c->detail[0])
-			json_object_set_new(a, "detail",
-					    json_string(c->detail));
-		json_object_set_new(a, "http_status",
-				    json_integer(c->http_status));
-		json_object_set_new(a, "ms", json_real(c->ms));
-	}
-	return a;
-}
-
-/* Ends the flow with the payment failed (from created or processing). */
-static void fail_payment(struct pay *p, const struct pr_code *code,
-			 const struct payroute_result *res)
-{
-	struct pr_pay_update u = { 0 };
-
-	u.id = p->id;
-	u.from = PR_FROM(PR_PAY_CREATED) | PR_FROM(PR_PAY_PROCESSING);
-	u.to = PR_PAY_FAILED;
-	u.event = "answer";
-	u.code = code;
-	u.res = res;
-	u.trace = p->trace;
-	if (pr_pay_update(p->d, &u, on_final, p) < 0)
-		pay_error(p, 503, "store_unavailable",
-			  "payment %s failed (%s) but the store is "
-			  "unavailable to record it",
-			  p->id, code->unified);
-}
-
-static void on_released_recorded(int rc, int changed, enum pr_pay_status from,
-				 struct pr_pay_row *row, const char *err,
-				 void *arg)
-{
-	struct pay *p = arg;
-
-	(void)changed;
-	(void)from;
-	(void)row;
-	if (rc < 0) {
-		/* The attempt's failure is not recorded: stop here; the
-		 * order stays processing and the completion job asks the
-		 * channel, which refused it. */
-		pr_err("payment %s: recording a retryable failure failed: %s",
-		       p->id, err ? err : "?");
-		pay_error(p, 503, "store_unavailable",
-			  "payment %s: the store became unavailable; query it "
-			  "by id",
-			  p->id);
-		return;
-	}
-	try_next(p);
-}
-
-static void on_pay_call(struct pr_call *c, void *arg)
-{
-	struct pay *p = arg;
-	const struct pr_code *code = c->code;
-	struct pr_pay_update u = { 0 };
-	json_t *payer = NULL;
-	int rc;
-
-	p->n_sent += c->sent;
-	p->last_code = code;
-	snprintf(p->last_detail, sizeof(p->last_detail), "%s", c->detail);
-	if (code->effect == PAYROUTE_EFFECT_FAILED && code->retryable) {
-		json_array_append_new(p->attempts,
-				      attempt_json(p, c, "retryable_failure"));
-		pr_info("payment %s: channel %s: %s (retryable): trying the "
-			"next channel",
-			p->id, p->spec->code, code->unified);
-		/* Record it and give the reservation back; then the next. */
-		u.id = p->id;
-		u.from = PR_FROM(PR_PAY_PROCESSING);
-		u.to = PR_PAY_PROCESSING;
-		u.event = "answer";
-		u.detail = json_array_get(p->attempts,
-					  json_array_size(p->attempts) - 1);
-		u.code = code;
-		u.res = c->end == PR_CALL_ANSWER ? &c->res : NULL;
-		u.release = 1;
-		u.trace = p->trace;
-		p->have_tok = 0;
-		if (pr_pay_update(p->d, &u, on_released_recorded, p) < 0) {
-			pr_err("payment %s: store unavailable after a "
-			       "retryable failure",
-			       p->id);
-			pay_error(p, 503, "store_unavailable",
-				  "payment %s: the store became unavailable; "
-				  "query it by id",
-				  p->id);
-		}
-		return;
-	}
-
-	u.id = p->id;
-	u.from = PR_FROM(PR_PAY_PROCESSING);
-	u.event = "answer";
-	u.code = code;
-	u.res = c->end == PR_CALL_ANSWER ? &c->res : NULL;
-	u.trace = p->trace;
-	u.check_s = (int)p->gen->config->completion_s[0];
-	if (c->end == PR_CALL_ANSWER && c->payer.n > 0)
-		payer = pr_kv_to_json(&c->payer);
-	u.payer = payer;
-	switch (code->effect) {
-	case PAYROUTE_EFFECT_SUCCESS:
-		if (c->res.amount >= 0 && c->res.amount != p->req.amount) {
-			pr_err("payment %s: channel %s reports amount %lld, "
-			       "the order is %lld: left unknown for an "
-			       "operator",
-			       p->id, p->spec->code, (long long)c->res.amount,
-			       (long long)p->req.amount);
-			u.to = PR_PAY_UNKNOWN;
-			u.code = pr_code_core("AMOUNT_MISMATCH");
-			json_array_append_new(p->attempts,
-					      attempt_json(p, c,
-							   "amount_mismatch"));
-		} else {
-			u.to = PR_PAY_SUCCEEDED;
-			u.paid_amount = p->req.amount;
-			json_array_append_new(p->attempts,
-					      attempt_json(p, c, "succeeded"));
-		}
-		break;
-	case PAYROUTE_EFFECT_FAILED:
-		u.to = PR_PAY_FAILED;
-		json_array_append_new(p->attempts,
-				      attempt_json(p, c, "failed"));
-		break;
-	case PAYROUTE_EFFECT_PROCESSING:
-		u.to = PR_PAY_PROCESSING;
-		json_array_append_new(p->attempts,
-				      attempt_json(p, c, "processing"));
-		break;
-	case PAYROUTE_EFFECT_CLOSED:
-		u.to = PR_PAY_CLOSED;
-		json_array_append_new(p->attempts,
-				      attempt_json(p, c, "closed"));
-		break;
-	case PAYROUTE_EFFECT_UNKNOWN:
-	default:
-		u.to = PR_PAY_UNKNOWN;
-		json_array_append_new(p->attempts,
-				      attempt_json(p, c, "unknown"));
-		break;
-	}
-	u.detail =
-		json_array_get(p->attempts, json_array_size(p->attempts) - 1);
-	rc = pr_pay_update(p->d, &u, on_final, p);
-	json_decref(payer);
-	if (rc < 0)
-		pay_error(p, 503, "store_unavailable",
-			  "payment %s was sent but its outcome could not be "
-			  "recorded; query it by id",
-			  p->id);
-}
-
-/* The attempt is recorded (processing, on this channel, check queued):
- * send it. */
-static void on_attempt_recorded(int rc, int changed, enum pr_pay_status from,
-				struct pr_pay_row *row, const char *err,
-				void *arg)
-{
-	struct pay *p = arg;
-
-	(void)from;
-	if (rc < 0 || !changed || !row) {
-		/* Nothing was sent on this attempt: give it back. */
-		if (p->have_tok && p->d->usage)
-			pr_usage_release(p->d->usage, &p->tok);
-		p->have_tok = 0;
-		pr_err("payment %s: recording the attempt on %s failed: %s",
-		       p->id, p->spec->code,
-		       err ? err : "the payment moved meanwhile");
-		pay_error(p, 503, "store_unavailable",
-			  "payment %s could not be sent: the store is "
-			  "unavailable",
-			  p->id);
-		return;
-	}
-	pr_pay_row_clear(&p->row);
-	p->row = *row;
-	p->row.json = json_incref(row->json);
-	pr_pay_order(&p->row, p->gen->config, p->spec, &p->order, p->notify_buf,
-		     sizeof(p->notify_buf));
-	p->order.card_no = p->req.card_no[0] ? p->req.card_no : NULL;
-	p->order.auth_code = p->req.auth_code[0] ? p->req.auth_code : NULL;
-	if (pr_chan_call(p->d, p->gen, p->ch, PR_OP_PAY, &p->order, on_pay_call,
-			 p) < 0)
-		pay_error(p, 500, "internal", "out of memory");
-}
-
-static void on_reserved(int rc, const struct pr_usage_token *tok, void *arg)
-{
-	struct pay *p = arg;
-	struct pr_pay_update u = { 0 };
-	json_t *detail;
-
-	if (rc == 0) {
-		json_array_append_new(p->attempts,
-				      json_pack("{s:s,s:s}", "channel",
-						p->spec->code, "outcome",
-						"daily_limit"));
-		try_next(p);
-		return;
-	}
-	if (rc < 0) {
-		pr_warn("payment %s: reserving the daily limit of %s failed: "
-			"%s",
-			p->id, p->spec->code, strerror(-rc));
-		json_array_append_new(p->attempts,
-				      json_pack("{s:s,s:s}", "channel",
-						p->spec->code, "outcome",
-						"reservation_error"));
-		try_next(p);
-		return;
-	}
-	p->tok = *tok;
-	p->have_tok = 1;
-	detail = json_pack("{s:s,s:i}", "channel", p->spec->code, "attempt",
-			   (int)json_array_size(p->attempts) + 1);
-	u.id = p->id;
-	u.from = PR_FROM(PR_PAY_CREATED) | PR_FROM(PR_PAY_PROCESSING);
-	u.to = PR_PAY_PROCESSING;
-	u.event = "attempt";
-	u.detail = detail;
-	u.channel = p->spec->code;
-	u.attempt = 1;
-	u.usage_day = tok->day;
-	u.usage_bank = tok->bank;
-	u.usage_amount = tok->amount;
-	u.trace = p->trace;
-	u.check_s = (int)p->gen->config->completion_s[0];
-	u.check_reset = 1;
-	rc = pr_pay_update(p->d, &u, on_attempt_recorded, p);
-	json_decref(detail);
-	if (rc < 0) {
-		if (p->d->usage)
-			pr_usage_release(p->d->usage, &p->tok);
-		p->have_tok = 0;
-		pay_error(p, 503, "store_unavailable",
-			  "payment %s could not be sent: the store is "
-			  "unavailable",
-			  p->id);
-	}
-}
-
-/* The next ranked candidate, or the end: failed with the last retryable
- * code, or NO_CHANNEL when none could even be reserved. */
-static void try_next(struct pay *p)
-{
-	const struct pr_catalogue *cat = &p->gen->cat;
-	struct pr_usage_limits lim;
-	int rc;
-
-	while (p->next < p->n_cands) {
-		p->spec = &cat->chans[p->cands[p->next++].chan];
-		p->ch = pr_gen_channel(p->gen, p->spec->code);
-		if (!p->ch || !p->ch->state) {
-			json_array_append_new(
-				p->attempts,
-				json_pack("{s:s,s:s}", "channel", p->spec->code,
-					  "outcome", "driver_not_started"));
-			continue;
-		}
-		pr_chan_limits(p->spec, p->req.bank_code, &lim);
-		rc = !p->d->usage ?
-			     -ESHUTDOWN :
-			     pr_usage_reserve(p->d->usage, p->spec->code,
-					      p->spec->tz, &lim, p->req.amount,
-					      pr_now_ms(), on_reserved, p);
-		if (rc == 0)
-			return;
-		json_array_append_new(p->attempts,
-				      json_pack("{s:s,s:s}", "channel",
-						p->spec->code, "outcome",
-						"reservation_error"));
-	}
-	fail_payment(p,
-		     p->last_code ? p->last_code : pr_code_core("NO_CHANNEL"),
-		     NULL);
-}
-
-/* Routes the payment (pr_order_route). */
-static int route(struct pay *p)
-{
-	struct pr_route_req rq = { 0 };
-	struct pr_order_route r;
-	int rc;
-
-	rq.business = PR_BIZ_PAY;
-	rq.method = p->req.method;
-	rq.environment = p->req.environment[0] ? p->req.environment : NULL;
-	rq.product_code = p->req.product_code[0] ? p->req.product_code : NULL;
-	rq.currency = p->req.currency;
-	rq.bank_code = p->req.bank_code[0] ? p->req.bank_code : NULL;
-	rq.merchant = p->merchant;
-	rq.buyer_id = p->req.buyer_id[0] ? p->req.buyer_id : NULL;
-	rq.seller_id = p->req.seller_id[0] ? p->req.seller_id : NULL;
-	rq.card_hmac = p->card_hmac[0] ? p->card_hmac : NULL;
-	rq.amount = p->req.amount;
-	rq.now_ms = p->now_ms;
-	rc = pr_order_route(p->d, p->gen, &rq, &r);
-	if (rc < 0)
-		return rc;
-	p->cands = r.cands;
-	p->n_cands = r.n_cands;
-	p->trace = r.trace;
-	p->attempts = r.attempts;
-	return 0;
-}
-
-static void on_existing(struct pr_pay_row *row, const char *err, void *arg)
-{
-	struct pay *p = arg;
-
-	if (!row) {
-		pay_error(p, err ? 503 : 409,
-			  err ? "store_unavailable" : "duplicate_order",
-			  "merchant_order_no %s is already used",
-			  p->req.merchant_order_no);
-		return;
-	}
-	pay_reply(p, 409,
-		  json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
-			    "duplicate_order", "message",
-			    "merchant_order_no is already used by another "
-			    "payment",
-			    "payment_id", row->id));
-}
-
-static void on_existing_same(struct pr_pay_row *row, const char *err, void *arg)
-{
-	struct pay *p = arg;
-
-	if (!row) {
-		on_existing(row, err, arg);
-		return;
-	}
-	/* A taken-over Idempotency-Key, same body: the first attempt's
-	 * payment is the answer. */
-	pay_reply(p, 201, json_incref(row->json));
-}
-
-static void on_dup_check(PGresult *res, const char *err, void *arg)
-{
-	struct pay *p = arg;
-	int same;
-
-	if (!res || PQntuples(res) != 1) {
-		pay_error(p, res ? 409 : 503,
-			  res ? "duplicate_order" : "store_unavailable",
-			  "merchant_order_no %s is already used%s%s",
-			  p->req.merchant_order_no, res ? "" : ": ",
-			  res ? "" : err);
-		return;
-	}
-	same = p->idem.taken_over &&
-	       strcmp(PQgetvalue(res, 0, 1), p->req_hash) == 0;
-	if (pr_pay_load(p->d, PQgetvalue(res, 0, 0), p->merchant,
-			same ? on_existing_same : on_existing, p) < 0)
-		pay_error(p, 503, "store_unavailable",
-			  "the store is unavailable; retry later");
-}
-
-static void on_inserted(PGresult *res, const char *err, void *arg)
-{
-	struct pay *p = arg;
-	static const char dup_sql[] =
-		"SELECT id, request_hash FROM payments "
-		"WHERE merchant_id = $1 AND merchant_order_no = $2";
-	const char *params[2] = { p->merchant, p->req.merchant_order_no };
-
-	if (!res) {
-		pr_warn("payments: inserting %s failed: %s", p->id, err);
-		pay_error(p, 503, "store_unavailable",
-			  "the payment could not be stored; retry later");
-		return;
-	}
-	if (PQntuples(res) == 0) {
-		if (pr_db_query(p->d->db, dup_sql, 2, params, on_dup_check, p) <
-		    0)
-			pay_error(p, 503, "store_unavailable",
-				  "the store is unavailable; retry later");
-		return;
-	}
-	p->created_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	pr_info("payment %s created for merchant %s (order %s, %lld %s, %zu "
-		"candidate channel%s)",
-		p->id, p->merchant, p->req.merchant_order_no,
-		(long long)p->req.amount, p->req.currency, p->n_cands,
-		p->n_cands == 1 ? "" : "s");
-	try_next(p);
-}
-
-/* Routes, then inserts the order. */
-static void pay_start(struct pay *p)
-{
-	static const char sql[] =
-		"INSERT INTO payments (id, merchant_id, merchant_order_no, "
-		"request_hash, amount, currency, method, environment, "
-		"product_code, buyer_id, seller_id, card_hmac, card_last4, "
-		"bank_code, subject, notify_url, client_ip, expire_at, trace) "
-		"VALUES ($1, $2, $3, $4, $5::bigint, $6, $7, $8, $9, $10, $11, "
-		"$12, $13, $14, $15, $16, $17, "
-		"to_timestamp($18::bigint / 1000.0), $19::jsonb) "
-		"ON CONFLICT (merchant_id, merchant_order_no) DO NOTHING "
-		"RETURNING (extract(epoch FROM created_at) * 1000)::bigint";
+	const struct pr_config *cfg = p->gen->config;
 	const struct pr_payreq *q = &p->req;
-	char amount[24], expire[24], *trace;
-	const char *params[19];
-	char *ip = NULL;
-	int rc;
+	struct pr_pay_row *w = &p->row;
+	size_t n = strlen(q->card_no);
+	int64_t expire_s = q->expire_seconds > 0 ? q->expire_seconds :
+						   cfg->pay_default_expire_s;
 
-	rc = route(p);
-	if (rc < 0) {
-		pay_error(p, rc == -EINVAL ? 400 : 500,
-			  rc == -EINVAL ? "bad_request" : "internal",
-			  "the payment cannot be routed: %s", strerror(-rc));
-		return;
+	pr_order_new_id('P', p->f.now_ms, w->c.id);
+	snprintf(w->c.merchant_id, sizeof(w->c.merchant_id), "%s", p->merchant);
+	snprintf(w->c.merchant_no, sizeof(w->c.merchant_no), "%s",
+		 q->merchant_order_no);
+	w->c.status = PR_PAY_PROCESSING;
+	w->c.amount = q->amount;
+	snprintf(w->c.currency, sizeof(w->c.currency), "%s", q->currency);
+	w->c.created_ms = p->f.now_ms;
+	snprintf(w->c.notify_url, sizeof(w->c.notify_url), "%s", q->notify_url);
+	snprintf(w->c.locale, sizeof(w->c.locale), "%s", p->locale);
+	snprintf(w->method, sizeof(w->method), "%s", q->method);
+	snprintf(w->environment, sizeof(w->environment), "%s", q->environment);
+	snprintf(w->product_code, sizeof(w->product_code), "%s",
+		 q->product_code);
+	snprintf(w->subject, sizeof(w->subject), "%s", q->subject);
+	snprintf(w->buyer_id, sizeof(w->buyer_id), "%s", q->buyer_id);
+	snprintf(w->bank_code, sizeof(w->bank_code), "%s", q->bank_code);
+	if (n >= 4)
+		snprintf(w->card_last4, sizeof(w->card_last4), "%s",
+			 q->card_no + n - 4);
+	w->expire_ms = p->f.now_ms + 1000 * expire_s;
+	{
+		char *ip = NULL;
+
+		evhttp_connection_get_peer(
+			evhttp_request_get_connection(p->r->req), &ip,
+			&(ev_uint16_t){ 0 });
+		snprintf(w->client_ip, sizeof(w->client_ip), "%s",
+			 ip ? ip : "");
 	}
-	pr_order_new_id('P', p->now_ms, p->id);
-	evhttp_connection_get_peer(evhttp_request_get_connection(p->r->req),
-				   &ip, &(ev_uint16_t){ 0 });
-	trace = json_dumps(p->trace, JSON_COMPACT);
-	snprintf(amount, sizeof(amount), "%lld", (long long)q->amount);
-	snprintf(expire, sizeof(expire), "%lld", (long long)p->expire_ms);
-#define OPT(s) ((s)[0] ? (s) : NULL)
-	params[0] = p->id;
-	params[1] = p->merchant;
-	params[2] = q->merchant_order_no;
-	params[3] = p->req_hash;
-	params[4] = amount;
-	params[5] = q->currency;
-	params[6] = q->method;
-	params[7] = OPT(q->environment);
-	params[8] = OPT(q->product_code);
-	params[9] = OPT(q->buyer_id);
-	params[10] = OPT(q->seller_id);
-	params[11] = OPT(p->card_hmac);
-	params[12] = OPT(p->card_last4);
-	params[13] = OPT(q->bank_code);
-	params[14] = OPT(q->subject);
-	params[15] = OPT(q->notify_url);
-	params[16] = ip;
-	params[17] = expire;
-	params[18] = trace;
-#undef OPT
-	rc = pr_db_query(p->d->db, sql, 19, params, on_inserted, p);
-	free(trace);
-	if (rc < 0)
-		pay_error(p, 503, "store_unavailable",
-			  "the store is unavailable; retry later");
-}
-
-static void on_idem(int proceed, void *arg)
-{
-	struct pay *p = arg;
-
-	if (proceed)
-		pay_start(p);
-	else
-		pay_free(p);
 }
 
 static void card_protect(struct pay *p)
@@ -653,12 +235,9 @@ static void card_protect(struct pay *p)
 	unsigned char mac[32];
 	char *hex;
 
-	if (!n)
+	if (!n || !cfg->has_secret_key)
 		return;
-	snprintf(p->card_last4, sizeof(p->card_last4), "%s",
-		 p->req.card_no + n - 4);
-	if (cfg->has_secret_key &&
-	    pr_hmac_sha256(cfg->secret_key, sizeof(cfg->secret_key),
+	if (pr_hmac_sha256(cfg->secret_key, sizeof(cfg->secret_key),
 			   p->req.card_no, n, mac) == 0 &&
 	    (hex = pr_hex_encode(mac, sizeof(mac)))) {
 		snprintf(p->card_hmac, sizeof(p->card_hmac), "%s", hex);
@@ -717,60 +296,70 @@ static void create_payment(struct pay *p)
 	snprintf(p->req_hash, sizeof(p->req_hash), "%s", hex);
 	free(hex);
 	card_protect(p);
-	p->now_ms = pr_now_ms();
-	p->expire_ms = p->now_ms + 1000 * (p->req.expire_seconds > 0 ?
-						   p->req.expire_seconds :
-						   cfg->pay_default_expire_s);
+	p->f.ops = &pay_ops;
+	p->f.r = p->r;
+	p->f.d = p->d;
+	p->f.gen = p->gen;
+	p->f.row = &p->row.c;
+	p->f.now_ms = pr_now_ms();
+	p->f.bank_code = p->req.bank_code;
+	snprintf(p->f.locale, sizeof(p->f.locale), "%s", p->locale);
 	if (pr_idem_read(p->r, p->merchant, "/v1/payments", p->req_hash,
-			 &p->idem) < 0) {
+			 &p->f.idem) < 0) {
 		pay_free(p);
 		return;
 	}
-	if (!p->idem.active) {
-		pay_start(p);
-		return;
-	}
-	if (pr_idem_begin(p->d, p->r, &p->idem, on_idem, p) < 0) {
-		p->idem.active = 0;
-		pay_error(p, 503, "store_unavailable",
-			  "the store is unavailable; retry later");
-	}
+	pay_row_init(p);
+	pr_flow_start(&p->f);
 }
 
 /* ------------------------------------------------------- reads, close */
 
-static void on_got(struct pr_pay_row *row, const char *err, void *arg)
+static void reply_row(struct pay *p, int status, const struct pr_pay_row *row)
+{
+	json_t *j = pr_payment_kind.render(row, p->locale);
+
+	if (!j)
+		pr_request_error(p->r, 500, "internal", "out of memory");
+	else
+		pr_request_reply(p->r, status, j);
+}
+
+static void on_got(void *row, const char *err, void *arg)
 {
 	struct pay *p = arg;
 
 	if (err)
-		reply_store_down(p->r, err);
+		reply_store_down(p->r, "reading the payment");
 	else if (!row)
 		pr_request_error(p->r, 404, "not_found", "no such payment");
 	else
-		pr_request_reply(p->r, 200, json_incref(row->json));
+		reply_row(p, 200, row);
 	pay_free(p);
 }
 
-static void on_close_recorded(int rc, int changed, enum pr_pay_status from,
-			      struct pr_pay_row *row, const char *err,
-			      void *arg)
+static void on_close_recorded(int rc, enum pr_apply_result result, int from,
+			      void *row, const char *err, void *arg)
 {
 	struct pay *p = arg;
+	struct pr_pay_row *w = row;
 
 	(void)from;
-	if (rc < 0 || !row) {
-		reply_store_down(p->r, err ? err : "recording the close");
-	} else if (!changed && row->status != PR_PAY_CLOSED) {
+	(void)err;
+	if (rc < 0) {
+		reply_store_down(p->r, "recording the close");
+	} else if (result != PR_APPLY_CHANGED && w->c.status != PR_PAY_CLOSED) {
 		pr_request_reply(
 			p->r, 409,
 			json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
 				  "payment_final", "message",
 				  "the payment reached a final state before "
 				  "the close",
-				  "status", pr_pay_status_name(row->status)));
+				  "status",
+				  pr_pay_status_name(
+					  (enum pr_pay_status)w->c.status)));
 	} else {
-		pr_request_reply(p->r, 200, json_incref(row->json));
+		reply_row(p, 200, w);
 	}
 	pay_free(p);
 }
@@ -785,20 +374,21 @@ static void on_check_now(PGresult *res, const char *err, void *arg)
 static void on_close_call(struct pr_call *c, void *arg)
 {
 	struct pay *p = arg;
-	struct pr_pay_update u = { 0 };
+	struct pr_order_update u = { 0 };
 	static const char now_sql[] =
 		"UPDATE order_checks SET next_at = now() "
 		"WHERE kind = 'payment' AND order_id = $1 AND NOT attention";
-	const char *params[1] = { p->row.id };
+	const char *params[1] = { p->row.c.id };
 
 	if (c->code->effect == PAYROUTE_EFFECT_CLOSED) {
-		u.id = p->row.id;
+		u.id = p->row.c.id;
 		u.from = PR_FROM(PR_PAY_PROCESSING) | PR_FROM(PR_PAY_UNKNOWN);
 		u.to = PR_PAY_CLOSED;
 		u.event = "close";
 		u.code = pr_code_core("ORDER_CLOSED");
 		u.res = &c->res;
-		if (pr_pay_update(p->d, &u, on_close_recorded, p) < 0) {
+		if (pr_order_apply(p->d, &pr_payment_kind, &u,
+				   on_close_recorded, p) < 0) {
 			reply_store_down(p->r, "recording the close");
 			pay_free(p);
 		}
@@ -818,17 +408,21 @@ static void on_close_call(struct pr_call *c, void *arg)
 	pay_free(p);
 }
 
-static void on_close_loaded(struct pr_pay_row *row, const char *err, void *arg)
+static void on_close_loaded(void *row, const char *err, void *arg)
 {
 	struct pay *p = arg;
+	struct pr_pay_row *w = row;
+	const struct pr_channel *ch;
+	const struct pr_chan_spec *spec;
+	long ci;
 
-	if (err || !row) {
+	if (err || !w) {
 		on_got(row, err, arg);
 		return;
 	}
-	switch (row->status) {
+	switch (w->c.status) {
 	case PR_PAY_CLOSED:
-		pr_request_reply(p->r, 200, json_incref(row->json));
+		reply_row(p, 200, w);
 		pay_free(p);
 		return;
 	case PR_PAY_SUCCEEDED:
@@ -838,7 +432,9 @@ static void on_close_loaded(struct pr_pay_row *row, const char *err, void *arg)
 			json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
 				  "payment_final", "message",
 				  "the payment is final and cannot be closed",
-				  "status", pr_pay_status_name(row->status)));
+				  "status",
+				  pr_pay_status_name(
+					  (enum pr_pay_status)w->c.status)));
 		pay_free(p);
 		return;
 	case PR_PAY_CREATED:
@@ -850,25 +446,22 @@ static void on_close_loaded(struct pr_pay_row *row, const char *err, void *arg)
 	default:
 		break;
 	}
-	p->row = *row;
-	p->row.json = json_incref(row->json);
-	p->ch = pr_gen_channel(p->gen, row->channel);
-	{
-		long ci = pr_catalogue_find(&p->gen->cat, row->channel);
-
-		p->spec = ci >= 0 ? &p->gen->cat.chans[ci] : NULL;
-	}
-	if (!p->ch) {
+	p->row = *w;
+	w->payer = NULL; /* p->row's now */
+	ch = pr_gen_channel(p->gen, p->row.c.channel);
+	ci = pr_catalogue_find(&p->gen->cat, p->row.c.channel);
+	spec = ci >= 0 ? &p->gen->cat.chans[ci] : NULL;
+	if (!ch) {
 		pr_request_error(p->r, 409, "channel_unavailable",
 				 "channel %s is not configured any more; the "
 				 "payment cannot be closed at the channel",
-				 row->channel);
+				 p->row.c.channel);
 		pay_free(p);
 		return;
 	}
-	pr_pay_order(&p->row, p->gen->config, p->spec, &p->order, p->notify_buf,
-		     sizeof(p->notify_buf));
-	if (pr_chan_call(p->d, p->gen, p->ch, PR_OP_CLOSE, &p->order,
+	pr_pay_order(&p->row, p->gen->config, spec, &p->f.order,
+		     p->f.notify_buf, sizeof(p->f.notify_buf));
+	if (pr_chan_call(p->d, p->gen, ch, PR_OP_CLOSE, &p->f.order,
 			 on_close_call, p) < 0) {
 		pr_request_error(p->r, 500, "internal", "out of memory");
 		pay_free(p);
@@ -885,6 +478,11 @@ struct authed {
 	char id[64];
 	char order_no[128];
 };
+
+static const char by_no_sql[] =
+	"SELECT " PR_PAY_COLS ", m.locale "
+	"FROM payments x JOIN merchants m ON m.id = x.merchant_id "
+	"WHERE x.merchant_id = $1 AND x.merchant_order_no = $2";
 
 static void on_auth(const struct pr_merchant *m, int status, const char *code,
 		    const char *message, void *arg)
@@ -910,14 +508,18 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 		create_payment(p);
 		break;
 	case A_GET:
-		rc = pr_pay_load(p->d, a->id, p->merchant, on_got, p);
+		rc = pr_order_load(p->d, &pr_payment_kind, a->id, p->merchant,
+				   on_got, p);
 		break;
 	case A_LIST:
-		rc = pr_pay_load_by_order_no(p->d, p->merchant, a->order_no,
-					     on_got, p);
+		rc = pr_order_load_sql(p->d, &pr_payment_kind, by_no_sql, 2,
+				       (const char *[]){ p->merchant,
+							 a->order_no },
+				       on_got, p);
 		break;
 	case A_CLOSE:
-		rc = pr_pay_load(p->d, a->id, p->merchant, on_close_loaded, p);
+		rc = pr_order_load(p->d, &pr_payment_kind, a->id, p->merchant,
+				   on_close_loaded, p);
 		break;
 	}
 	if (rc < 0) {

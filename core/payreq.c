@@ -16,8 +16,6 @@
 #include "payreq.h"
 #include "tz.h"
 
-#define AMOUNT_MAX 1000000000000000LL /* 10^15 minor units */
-
 static int fail(char *field, size_t fieldlen, char *err, size_t errlen,
 		const char *name, const char *msg)
 {
@@ -138,7 +136,7 @@ int pr_payreq_parse(json_t *j, struct pr_payreq *out,
 	if (!json_is_integer(v) || json_integer_value(v) <= 0)
 		return fail(field, fieldlen, err, errlen, "amount",
 			    "must be a positive integer (minor units)");
-	if (json_integer_value(v) > AMOUNT_MAX)
+	if (json_integer_value(v) > PR_AMOUNT_MAX)
 		return fail(field, fieldlen, err, errlen, "amount",
 			    "too large");
 	out->amount = json_integer_value(v);

@@ -12,6 +12,10 @@
 
 #include <jansson.h>
 
+/* The largest amount the merchant API accepts, in minor units (10^15: far
+ * beyond any payment, far below what int64_t and the store hold). */
+#define PR_AMOUNT_MAX 1000000000000000LL
+
 struct pr_payreq {
 	char merchant_order_no[65];
 	int64_t amount;	  /* minor units, > 0 */

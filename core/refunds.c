@@ -48,7 +48,9 @@
 #include "log.h"
 #include "merchants.h"
 #include "orders.h"
+#include "ordstore.h"
 #include "outbox.h"
+#include "payreq.h"
 #include "refunds.h"
 
 enum rf_status {
@@ -108,17 +110,26 @@ struct rf_row {
 	char id[33];
 	char payment_id[33];
 	char merchant_id[65];
+	char merchant_refund_no[65];
 	enum rf_status status;
 	char channel[65];
 	char request_no[65];
 	int64_t amount;
 	char currency[4];
 	char reason[257];
-	int64_t created_ms;
+	char stage[16];
+	char borne_by[16];
+	char accounting[32];
+	char code[65];
+	char message_en[256];
+	char message_zh[256];
+	char channel_refund_no[PAYROUTE_ID_LEN];
 	char overdue_reason[40];
+	char resolution[32];
+	int64_t created_ms;
+	int64_t finished_ms;
 	int attempts;
 	char locale[8];
-	json_t *json;
 	/* the payment's */
 	char trade_no[PAYROUTE_ID_LEN];
 	int64_t pay_amount;
@@ -127,55 +138,114 @@ struct rf_row {
 	char buyer_id[129];
 };
 
-#define MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
-#define RF_COLS                                                                        \
-	"r.id, r.payment_id, r.merchant_id, r.status, r.channel, "                     \
-	"r.request_no, r.amount, r.currency, coalesce(r.reason, ''), " MS(             \
-		"r.created_at") ", coalesce(r.overdue_reason, ''), r.attempts, "       \
-				"m.locale, coalesce(p.channel_trade_no, ''), "         \
-				"p.amount, coalesce(" MS("p.finished_at") ", 0), " MS( \
-					"p.created_at") ", coalesce(p.buyer_id, ''), "
-#define RF_NCOLS 19
-
-static void rf_clear(struct rf_row *r)
-{
-	json_decref(r->json);
-	r->json = NULL;
-}
-
-static void cp(char *dst, size_t len, PGresult *res, int row, int col)
-{
-	snprintf(dst, len, "%s", PQgetvalue(res, row, col));
-}
+#define MS(x) "coalesce((extract(epoch FROM " x ") * 1000)::bigint, 0)"
+#define RF_COLS                                                                                    \
+	"r.id, r.payment_id, r.merchant_id, r.merchant_refund_no, r.status, "                      \
+	"r.channel, r.request_no, r.amount, r.currency, "                                          \
+	"coalesce(r.reason, ''), r.stage, r.borne_by, r.accounting, "                              \
+	"coalesce(r.code, ''), coalesce(r.message_en, ''), "                                       \
+	"coalesce(r.message_zh, ''), coalesce(r.channel_refund_no, ''), "                          \
+	"coalesce(r.overdue_reason, ''), coalesce(r.resolution, ''), " MS("r.created_at") ", " MS( \
+		"r.finished_at") ", r.attempts, "                                                  \
+				 "m.locale, "                                                      \
+				 "coalesce(p.channel_"                                             \
+				 "trade_no, ''), "                                                 \
+				 "p.amount, " MS(                                                  \
+					 "p.finished_"                                             \
+					 "at") ", " MS("p.created_"                                \
+						       "at") ", "                                  \
+							     "coalesce(p."                         \
+							     "buyer_id, '')"
+#define RF_NCOLS 28
+/* The joins RF_COLS reads from, after a refunds row aliased r. */
+#define RF_JOINS                                                               \
+	" JOIN payments p ON p.id = r.payment_id "                             \
+	"JOIN merchants m ON m.id = r.merchant_id"
 
 static int rf_read(PGresult *res, int row, int c, struct rf_row *r)
 {
-	json_error_t jerr;
-
 	memset(r, 0, sizeof(*r));
 	if (PQnfields(res) < c + RF_NCOLS)
 		return -EPROTO;
-	cp(r->id, sizeof(r->id), res, row, c + 0);
-	cp(r->payment_id, sizeof(r->payment_id), res, row, c + 1);
-	cp(r->merchant_id, sizeof(r->merchant_id), res, row, c + 2);
-	if (rf_parse(PQgetvalue(res, row, c + 3), &r->status) < 0)
+	pr_col_copy(r->id, sizeof(r->id), res, row, c + 0);
+	pr_col_copy(r->payment_id, sizeof(r->payment_id), res, row, c + 1);
+	pr_col_copy(r->merchant_id, sizeof(r->merchant_id), res, row, c + 2);
+	pr_col_copy(r->merchant_refund_no, sizeof(r->merchant_refund_no), res,
+		    row, c + 3);
+	if (rf_parse(PQgetvalue(res, row, c + 4), &r->status) < 0)
 		return -EPROTO;
-	cp(r->channel, sizeof(r->channel), res, row, c + 4);
-	cp(r->request_no, sizeof(r->request_no), res, row, c + 5);
-	r->amount = strtoll(PQgetvalue(res, row, c + 6), NULL, 10);
-	cp(r->currency, sizeof(r->currency), res, row, c + 7);
-	cp(r->reason, sizeof(r->reason), res, row, c + 8);
-	r->created_ms = strtoll(PQgetvalue(res, row, c + 9), NULL, 10);
-	cp(r->overdue_reason, sizeof(r->overdue_reason), res, row, c + 10);
-	r->attempts = atoi(PQgetvalue(res, row, c + 11));
-	cp(r->locale, sizeof(r->locale), res, row, c + 12);
-	cp(r->trade_no, sizeof(r->trade_no), res, row, c + 13);
-	r->pay_amount = strtoll(PQgetvalue(res, row, c + 14), NULL, 10);
-	r->paid_ms = strtoll(PQgetvalue(res, row, c + 15), NULL, 10);
-	r->pay_created_ms = strtoll(PQgetvalue(res, row, c + 16), NULL, 10);
-	cp(r->buyer_id, sizeof(r->buyer_id), res, row, c + 17);
-	r->json = json_loads(PQgetvalue(res, row, c + 18), 0, &jerr);
-	return r->json ? 0 : -EPROTO;
+	pr_col_copy(r->channel, sizeof(r->channel), res, row, c + 5);
+	pr_col_copy(r->request_no, sizeof(r->request_no), res, row, c + 6);
+	r->amount = pr_col_i64(res, row, c + 7);
+	pr_col_copy(r->currency, sizeof(r->currency), res, row, c + 8);
+	pr_col_copy(r->reason, sizeof(r->reason), res, row, c + 9);
+	pr_col_copy(r->stage, sizeof(r->stage), res, row, c + 10);
+	pr_col_copy(r->borne_by, sizeof(r->borne_by), res, row, c + 11);
+	pr_col_copy(r->accounting, sizeof(r->accounting), res, row, c + 12);
+	pr_col_copy(r->code, sizeof(r->code), res, row, c + 13);
+	pr_col_copy(r->message_en, sizeof(r->message_en), res, row, c + 14);
+	pr_col_copy(r->message_zh, sizeof(r->message_zh), res, row, c + 15);
+	pr_col_copy(r->channel_refund_no, sizeof(r->channel_refund_no), res,
+		    row, c + 16);
+	pr_col_copy(r->overdue_reason, sizeof(r->overdue_reason), res, row,
+		    c + 17);
+	pr_col_copy(r->resolution, sizeof(r->resolution), res, row, c + 18);
+	r->created_ms = pr_col_i64(res, row, c + 19);
+	r->finished_ms = pr_col_i64(res, row, c + 20);
+	r->attempts = (int)pr_col_i64(res, row, c + 21);
+	pr_col_copy(r->locale, sizeof(r->locale), res, row, c + 22);
+	pr_col_copy(r->trade_no, sizeof(r->trade_no), res, row, c + 23);
+	r->pay_amount = pr_col_i64(res, row, c + 24);
+	r->paid_ms = pr_col_i64(res, row, c + 25);
+	r->pay_created_ms = pr_col_i64(res, row, c + 26);
+	pr_col_copy(r->buyer_id, sizeof(r->buyer_id), res, row, c + 27);
+	return 0;
+}
+
+/* The merchant JSON of a refund (DESIGN section 9): the answer of the
+ * merchant API and the body of its notifications. */
+static json_t *rf_render(const struct rf_row *r)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "id", json_string(r->id));
+	json_object_set_new(o, "payment_id", json_string(r->payment_id));
+	json_object_set_new(o, "merchant_refund_no",
+			    json_string(r->merchant_refund_no));
+	json_object_set_new(o, "status",
+			    json_string(r->status == RF_CREATED ?
+						"processing" :
+						rf_names[r->status]));
+	json_object_set_new(o, "amount", json_integer(r->amount));
+	json_object_set_new(o, "currency", json_string(r->currency));
+	pr_json_put_str(o, "reason", r->reason);
+	json_object_set_new(o, "stage", json_string(r->stage));
+	json_object_set_new(o, "borne_by", json_string(r->borne_by));
+	json_object_set_new(o, "accounting", json_string(r->accounting));
+	json_object_set_new(o, "channel", json_string(r->channel));
+	pr_json_put_code(o, r->code, r->message_en, r->message_zh, r->locale);
+	pr_json_put_str(o, "channel_refund_no", r->channel_refund_no);
+	pr_json_put_str(o, "overdue_reason", r->overdue_reason);
+	pr_json_put_str(o, "resolution", r->resolution);
+	json_object_set_new(o, "created_at", pr_json_time(r->created_ms));
+	if (r->finished_ms > 0)
+		json_object_set_new(o, "finished_at",
+				    pr_json_time(r->finished_ms));
+	return o;
+}
+
+/* Answers r with refund row (a status of 200 or 201). */
+static void reply_refund(struct pr_request *r, int status,
+			 const struct rf_row *row)
+{
+	json_t *j = rf_render(row);
+
+	if (!j)
+		pr_request_error(r, 500, "internal", "out of memory");
+	else
+		pr_request_reply(r, status, j);
 }
 
 typedef void (*rf_load_cb)(struct rf_row *r, const char *err, void *arg);
@@ -195,11 +265,9 @@ static void on_rf_load(PGresult *res, const char *err, void *arg)
 	} else if (PQntuples(res) == 0) {
 		l->cb(NULL, NULL, l->arg);
 	} else if (rf_read(res, 0, 0, &r) < 0) {
-		rf_clear(&r);
 		l->cb(NULL, "the store gave a malformed refund row", l->arg);
 	} else {
 		l->cb(&r, NULL, l->arg);
-		rf_clear(&r);
 	}
 	free(l);
 }
@@ -209,19 +277,18 @@ static void on_rf_load(PGresult *res, const char *err, void *arg)
 static int rf_load(struct pr_daemon *d, const char *by, const char *value,
 		   const char *merchant, rf_load_cb cb, void *arg)
 {
-	char sql[1024];
+	char sql[2048];
 	const char *p[2] = { value, merchant };
 	struct rf_load *l;
 
 	if (strcmp(by, "id") != 0 && strcmp(by, "request_no") != 0 &&
 	    strcmp(by, "merchant_refund_no") != 0)
 		return -EINVAL;
-	snprintf(sql, sizeof(sql),
-		 "SELECT " RF_COLS "pr_refund_json(r, m.locale)::text "
-		 "FROM refunds r JOIN payments p ON p.id = r.payment_id "
-		 "JOIN merchants m ON m.id = r.merchant_id "
-		 "WHERE r.%s = $1 AND ($2::text IS NULL OR r.merchant_id = $2)",
-		 by);
+	snprintf(
+		sql, sizeof(sql),
+		"SELECT " RF_COLS " FROM refunds r" RF_JOINS
+		" WHERE r.%s = $1 AND ($2::text IS NULL OR r.merchant_id = $2)",
+		by);
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
@@ -232,6 +299,41 @@ static int rf_load(struct pr_daemon *d, const char *by, const char *value,
 		return -EAGAIN;
 	}
 	return 0;
+}
+
+struct rf_json_load {
+	pr_order_json_cb cb;
+	void *arg;
+};
+
+static void on_rf_json_loaded(struct rf_row *row, const char *err, void *arg)
+{
+	struct rf_json_load *l = arg;
+	json_t *j = NULL;
+
+	if (row) {
+		j = rf_render(row);
+		if (!j)
+			err = "out of memory";
+	}
+	l->cb(j, err, l->arg);
+	free(l);
+}
+
+int pr_refund_json_load(struct pr_daemon *d, const char *id,
+			pr_order_json_cb cb, void *arg)
+{
+	struct rf_json_load *l = calloc(1, sizeof(*l));
+	int rc;
+
+	if (!l)
+		return -ENOMEM;
+	l->cb = cb;
+	l->arg = arg;
+	rc = rf_load(d, "id", id, NULL, on_rf_json_loaded, l);
+	if (rc < 0)
+		free(l);
+	return rc;
 }
 
 /* ------------------------------------------------------ transitions */
@@ -250,8 +352,12 @@ struct rf_update {
 	const char *resolution;
 	const char *resolution_note;
 	const char *withdrawal;
+	const char *idem_key; /* the answer kept under the key */
+	const char *idem_body;
 };
 
+/* Called with the refund after the change (changed: this call moved it),
+ * or rc < 0 and err. */
 typedef void (*rf_update_cb)(int rc, int changed, enum rf_status from,
 			     struct rf_row *r, const char *err, void *arg);
 
@@ -268,7 +374,6 @@ static void on_rf_transition(PGresult *res, const char *err, void *arg)
 	struct rf_row r;
 	int changed;
 
-	memset(&r, 0, sizeof(r));
 	if (!res || PQntuples(res) != 1) {
 		if (u->cb)
 			u->cb(-EIO, 0, from, NULL,
@@ -279,10 +384,9 @@ static void on_rf_transition(PGresult *res, const char *err, void *arg)
 		free(u);
 		return;
 	}
-	changed = PQgetvalue(res, 0, 0)[0] == 't';
+	changed = strcmp(PQgetvalue(res, 0, 0), "changed") == 0;
 	if (rf_parse(PQgetvalue(res, 0, 1), &from) < 0 ||
 	    rf_read(res, 0, 2, &r) < 0) {
-		rf_clear(&r);
 		if (u->cb)
 			u->cb(-EPROTO, 0, from, NULL, "malformed refund row",
 			      u->arg);
@@ -297,26 +401,24 @@ static void on_rf_transition(PGresult *res, const char *err, void *arg)
 			r.channel, r.overdue_reason);
 	if (u->cb)
 		u->cb(0, changed, from, &r, NULL, u->arg);
-	rf_clear(&r);
 	free(u);
 }
 
+/* Applies u (pr_refund_apply, migration 008). Returns 0 or -EAGAIN /
+ * -ENOMEM (cb not called). */
 static int rf_update(struct pr_daemon *d, const struct rf_update *u,
 		     rf_update_cb cb, void *arg)
 {
 	static const char sql[] =
-		"SELECT t.r_changed, t.r_from, " RF_COLS
-		"pr_refund_json(t.r_refund, m.locale)::text "
-		"FROM pr_refund_transition($1, $2::text[], $3, $4, $5, "
-		"$6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-		"$16::int, $17, $18, $19) t "
-		"CROSS JOIN LATERAL (SELECT (t.r_refund).*) r "
-		"JOIN payments p ON p.id = r.payment_id "
-		"JOIN merchants m ON m.id = r.merchant_id";
+		"SELECT t.r_result, t.r_from, " RF_COLS
+		" FROM pr_refund_apply($1, $2::text[], $3, $4, $5, $6::jsonb, "
+		"$7::bigint, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+		"$17::int, $18, $19, $20, $21, $22) t "
+		"CROSS JOIN LATERAL (SELECT (t.r_row).*) r" RF_JOINS;
 	const struct payroute_result *res = u->res;
 	const struct pr_code *c = u->code;
-	char from[128], check[16], *detail = NULL;
-	const char *p[19];
+	char from[128], check[16], now[24], *detail = NULL;
+	const char *p[22];
 	struct rf_upd *x;
 	size_t o = 0;
 	int rc = 0;
@@ -339,26 +441,30 @@ static int rf_update(struct pr_daemon *d, const struct rf_update *u,
 		detail = json_dumps(u->detail, JSON_COMPACT);
 	snprintf(check, sizeof(check), "%d",
 		 (int)d->gen->config->completion_s[0]);
+	snprintf(now, sizeof(now), "%lld", (long long)pr_now_ms());
 	p[0] = u->id;
 	p[1] = from;
 	p[2] = rf_names[u->to];
 	p[3] = u->actor ? u->actor : d->gen->config->instance;
 	p[4] = u->event;
 	p[5] = detail;
-	p[6] = c ? c->unified : NULL;
-	p[7] = c ? c->message_en : NULL;
-	p[8] = c ? c->message_zh : NULL;
-	p[9] = c && res ? res->code : NULL;
-	p[10] = c && res ? res->sub_code : NULL;
-	p[11] = c && res ? res->message : NULL;
-	p[12] = res ? res->channel_trade_no : NULL;
-	p[13] = u->overdue_reason;
-	p[14] = u->request_no;
-	p[15] = check;
-	p[16] = u->resolution;
-	p[17] = u->resolution_note;
-	p[18] = u->withdrawal;
-	if (pr_db_query(d->db, sql, 19, p, on_rf_transition, x) < 0) {
+	p[6] = now;
+	p[7] = c ? c->unified : NULL;
+	p[8] = c ? c->message_en : NULL;
+	p[9] = c ? c->message_zh : NULL;
+	p[10] = c && res ? res->code : NULL;
+	p[11] = c && res ? res->sub_code : NULL;
+	p[12] = c && res ? res->message : NULL;
+	p[13] = res ? res->channel_trade_no : NULL;
+	p[14] = u->overdue_reason;
+	p[15] = u->request_no;
+	p[16] = check;
+	p[17] = u->resolution;
+	p[18] = u->resolution_note;
+	p[19] = u->withdrawal;
+	p[20] = u->idem_key;
+	p[21] = u->idem_key ? u->idem_body : NULL;
+	if (pr_db_query(d->db, sql, 22, p, on_rf_transition, x) < 0) {
 		free(x);
 		rc = -EAGAIN;
 	}
@@ -422,6 +528,8 @@ struct rf_send {
 	struct rf_row row;
 	const char *actor;
 	char actor_buf[130];
+	struct pr_idem *idem; /* the answer is kept under it, or NULL */
+	char *idem_text;
 	struct payroute_order order;
 	char notify[512];
 	rf_sent_cb cb;
@@ -430,7 +538,7 @@ struct rf_send {
 
 static void rf_send_free(struct rf_send *s)
 {
-	rf_clear(&s->row);
+	free(s->idem_text);
 	pr_gen_unref(s->gen);
 	free(s);
 }
@@ -440,10 +548,39 @@ static void on_rf_applied(int rc, int changed, enum rf_status from,
 {
 	struct rf_send *s = arg;
 
-	(void)changed;
 	(void)from;
+	if (rc == 0 && changed && s->idem && s->idem->active)
+		s->idem->active = 0; /* the answer went with the commit */
 	s->cb(rc, r, err, s->arg);
 	rf_send_free(s);
+}
+
+/* What the answer's commit writes, into s->row: the answer kept under the
+ * key is the refund as it will be. */
+static void rf_predict(struct rf_send *s, enum rf_status to,
+		       const char *overdue, const struct pr_call *c)
+{
+	struct rf_row *r = &s->row;
+	json_t *j;
+
+	r->status = to;
+	snprintf(r->code, sizeof(r->code), "%s", c->code->unified);
+	snprintf(r->message_en, sizeof(r->message_en), "%s",
+		 c->code->message_en);
+	snprintf(r->message_zh, sizeof(r->message_zh), "%s",
+		 c->code->message_zh);
+	if (c->end == PR_CALL_ANSWER && c->res.channel_trade_no[0])
+		snprintf(r->channel_refund_no, sizeof(r->channel_refund_no),
+			 "%s", c->res.channel_trade_no);
+	if (to == RF_OVERDUE && overdue)
+		snprintf(r->overdue_reason, sizeof(r->overdue_reason), "%s",
+			 overdue);
+	r->finished_ms = rf_final(to) ? pr_now_ms() : 0;
+	if (!s->idem || !s->idem->active)
+		return;
+	j = rf_render(r);
+	s->idem_text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
 }
 
 static void on_refund_call(struct pr_call *c, void *arg)
@@ -456,6 +593,7 @@ static void on_refund_call(struct pr_call *c, void *arg)
 	int rc;
 
 	rf_outcome(c, s->row.status, &to, &overdue);
+	rf_predict(s, to, overdue, c);
 	detail = json_pack("{s:s,s:s,s:s,s:i}", "channel", s->row.channel,
 			   "code", c->code->unified, "refund_no",
 			   s->row.request_no, "http_status", c->http_status);
@@ -470,6 +608,10 @@ static void on_refund_call(struct pr_call *c, void *arg)
 	u.res = c->end == PR_CALL_ANSWER ? &c->res : NULL;
 	u.overdue_reason = overdue;
 	u.actor = s->actor;
+	if (s->idem_text) {
+		u.idem_key = s->idem->key;
+		u.idem_body = s->idem_text;
+	}
 	rc = rf_update(s->d, &u, on_rf_applied, s);
 	json_decref(detail);
 	if (rc < 0) {
@@ -478,23 +620,12 @@ static void on_refund_call(struct pr_call *c, void *arg)
 	}
 }
 
-static void on_rf_processing(int rc, int changed, enum rf_status from,
-			     struct rf_row *r, const char *err, void *arg)
+/* The refund is processing on its channel (its attempt recorded): send
+ * it. */
+static void rf_call(struct rf_send *s)
 {
-	struct rf_send *s = arg;
-	const struct pr_channel *ch;
+	const struct pr_channel *ch = pr_gen_channel(s->gen, s->row.channel);
 
-	(void)from;
-	if (rc < 0 || !r || !changed) {
-		s->cb(rc < 0 ? rc : -EBUSY, r,
-		      err ? err : "the refund moved meanwhile", s->arg);
-		rf_send_free(s);
-		return;
-	}
-	rf_clear(&s->row);
-	s->row = *r;
-	s->row.json = json_incref(r->json);
-	ch = pr_gen_channel(s->gen, s->row.channel);
 	rf_order(&s->row, s->gen->config, &s->order, s->notify,
 		 sizeof(s->notify));
 	if (!ch || pr_chan_call(s->d, s->gen, ch, PR_OP_REFUND, &s->order,
@@ -505,12 +636,41 @@ static void on_rf_processing(int rc, int changed, enum rf_status from,
 	}
 }
 
-/* Sends refund r (created, or overdue for a resend with request_no; NULL:
- * keep its number), first checking the refund window. cb gets the refund
- * as it is afterwards. Returns 0 or a negative errno (cb not called). */
+static void on_rf_processing(int rc, int changed, enum rf_status from,
+			     struct rf_row *r, const char *err, void *arg)
+{
+	struct rf_send *s = arg;
+
+	(void)from;
+	if (rc < 0 || !r || !changed) {
+		s->cb(rc < 0 ? rc : -EBUSY, r,
+		      err ? err : "the refund moved meanwhile", s->arg);
+		rf_send_free(s);
+		return;
+	}
+	s->row = *r;
+	rf_call(s);
+}
+
+/* 1 when a refund of a payment paid at paid_ms is past channel spec's
+ * refund window. */
+static int past_window(const struct pr_chan_spec *spec, int64_t paid_ms)
+{
+	return spec && spec->refund_window_days > 0 && paid_ms > 0 &&
+	       pr_now_ms() >
+		       paid_ms + (int64_t)spec->refund_window_days * 86400000;
+}
+
+/* Sends refund r: one just created in processing (its attempt is
+ * recorded), or an overdue one re-sent with request_no (NULL: keep its
+ * number), first checking the refund window and recording the attempt.
+ * With idem, the answer is kept under that key in the answer's commit. cb
+ * gets the refund as it is afterwards. Returns 0 or a negative errno (cb
+ * not called). */
 static int rf_send(struct pr_daemon *d, struct pr_generation *gen,
 		   const struct rf_row *r, const char *request_no,
-		   const char *actor, rf_sent_cb cb, void *arg)
+		   const char *actor, struct pr_idem *idem, rf_sent_cb cb,
+		   void *arg)
 {
 	long ci = pr_catalogue_find(&gen->cat, r->channel);
 	const struct pr_chan_spec *spec = ci >= 0 ? &gen->cat.chans[ci] : NULL;
@@ -525,19 +685,21 @@ static int rf_send(struct pr_daemon *d, struct pr_generation *gen,
 	s->d = d;
 	s->gen = pr_gen_ref(gen);
 	s->row = *r;
-	s->row.json = json_incref(r->json);
+	s->idem = idem;
 	s->cb = cb;
 	s->arg = arg;
 	if (actor) {
 		snprintf(s->actor_buf, sizeof(s->actor_buf), "%s", actor);
 		s->actor = s->actor_buf;
 	}
+	if (r->status == RF_PROCESSING) {
+		rf_call(s);
+		return 0;
+	}
 	u.id = r->id;
 	u.from = RF_FROM(RF_CREATED) | RF_FROM(RF_OVERDUE);
 	u.actor = s->actor;
-	if (spec && spec->refund_window_days > 0 && r->paid_ms > 0 &&
-	    pr_now_ms() >
-		    r->paid_ms + (int64_t)spec->refund_window_days * 86400000) {
+	if (past_window(spec, r->paid_ms)) {
 		/* Past the channel's refund window: not sent. */
 		u.to = RF_OVERDUE;
 		u.event = "window";
@@ -588,10 +750,11 @@ struct create {
 	char stage[16], url[1025], amount[24];
 };
 
-/* Answers (storing the answer under the key) and frees c. */
+/* Answers, keeping the answer under the key when it is still in
+ * progress, and frees c. */
 static void cr_reply(struct create *c, int status, json_t *body)
 {
-	pr_idem_finish(c->r->d, &c->idem, status, body);
+	pr_idem_finish(c->r->d, &c->idem, status, json_incref(body));
 	pr_request_reply(c->r, status, body);
 	free(c);
 }
@@ -620,96 +783,118 @@ static void on_created_sent(int rc, struct rf_row *r, const char *err,
 	struct create *c = arg;
 
 	(void)rc;
-	if (!r)
+	if (!r) {
+		c->idem.active = 0; /* in progress with its refund */
 		cr_error(c, 503, "store_unavailable",
-			 "the refund could not be recorded: %s",
-			 err ? err : "?");
-	else
-		cr_reply(c, 201, json_incref(r->json));
+			 "the refund was sent but its outcome could not be "
+			 "recorded; query it");
+		pr_warn("refunds: recording a refund's answer failed: %s",
+			err ? err : "?");
+	} else {
+		cr_reply(c, 201, rf_render(r));
+	}
 }
 
 static void on_existing_refund(struct rf_row *row, const char *err, void *arg)
 {
 	struct create *c = arg;
 
-	if (!row)
-		cr_error(c, 503, "store_unavailable", "%s",
-			 err ? err : "the refund vanished");
-	else
-		cr_reply(c, 200, json_incref(row->json));
+	if (!row) {
+		c->idem.active = 0;
+		cr_error(c, 503, "store_unavailable",
+			 "the refund cannot be read now%s",
+			 err ? "; retry later" : "");
+		return;
+	}
+	cr_reply(c, 200, rf_render(row));
 }
 
-static void on_new_refund(struct rf_row *row, const char *err, void *arg)
+static void on_stale_refund(struct rf_row *row, const char *err, void *arg)
 {
 	struct create *c = arg;
-	struct pr_request *r = c->r;
 
 	if (!row) {
-		cr_error(c, 503, "store_unavailable", "%s",
-			 err ? err : "the refund vanished");
+		c->idem.active = 0;
+		cr_error(c, 503, "store_unavailable",
+			 "the refund of this Idempotency-Key cannot be read%s",
+			 err ? "; retry later" : "");
 		return;
 	}
-	if (rf_send(r->d, r->gen, row, NULL, NULL, on_created_sent, c) < 0)
-		cr_error(c, 503, "store_unavailable",
-			 "refund %s is recorded but could not be sent now; "
-			 "query it",
-			 row->id);
+	cr_reply(c, 201, rf_render(row));
 }
 
-static void on_hash(PGresult *res, const char *err, void *arg)
-{
-	struct create *c = arg;
+/* The PR_IDEM_COLS and RF_COLS of pr_refund_begin's answer start here. */
+#define CR_KEY_COL 4
+#define CR_ROW_COL (CR_KEY_COL + PR_IDEM_NCOLS)
 
-	if (!res || PQntuples(res) != 1) {
-		cr_error(c, 503, "store_unavailable", "%s",
-			 err ? err : "refund vanished");
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), c->hash) != 0) {
-		cr_error(c, 409, "duplicate_refund",
-			 "merchant_refund_no is already used by refund %s "
-			 "with another request",
-			 PQgetvalue(res, 0, 1));
-		return;
-	}
-	if (rf_load(c->r->d, "id", PQgetvalue(res, 0, 1), NULL,
-		    on_existing_refund, c) < 0)
-		cr_error(c, 503, "store_unavailable",
-			 "the store is unavailable");
-}
-
-static void on_create(PGresult *res, const char *err, void *arg)
+static void on_begun(PGresult *res, const char *err, void *arg)
 {
 	struct create *c = arg;
 	struct pr_request *r = c->r;
 	const char *result;
-	const char *p[1];
+	char order_id[64];
+	struct rf_row row;
 
 	if (!res || PQntuples(res) != 1) {
 		pr_warn("refunds: creating a refund failed: %s",
 			err ? err : "no answer");
-		if (res)
-			cr_error(c, 404, "not_found", "no such payment");
-		else
-			cr_error(c, 503, "store_unavailable", "%s", err);
+		c->idem.active = 0; /* nothing was kept */
+		cr_error(c, 503, "store_unavailable",
+			 "the refund could not be recorded; nothing was sent; "
+			 "retry later");
 		return;
 	}
 	result = PQgetvalue(res, 0, 0);
-	if (strcmp(result, "created") == 0) {
-		if (rf_load(r->d, "id", PQgetvalue(res, 0, 1), NULL,
-			    on_new_refund, c) < 0)
+	if (strcmp(result, "key") == 0) {
+		if (!pr_idem_found(r, &c->idem, res, CR_KEY_COL, order_id,
+				   sizeof(order_id))) {
+			free(c);
+			return;
+		}
+		if (rf_load(r->d, "id", order_id, c->merchant, on_stale_refund,
+			    c) < 0) {
+			c->idem.active = 0;
 			cr_error(c, 503, "store_unavailable",
 				 "the store is unavailable");
+		}
+		return;
+	}
+	if (strcmp(result, "created") == 0) {
+		if (rf_read(res, 0, CR_ROW_COL, &row) < 0) {
+			c->idem.active = 0;
+			cr_error(c, 500, "internal",
+				 "the store gave a malformed refund row");
+			return;
+		}
+		if (row.status != RF_PROCESSING) {
+			/* Past the refund window: overdue, not sent. */
+			cr_reply(c, 201, rf_render(&row));
+			return;
+		}
+		if (rf_send(r->d, r->gen, &row, NULL, NULL, &c->idem,
+			    on_created_sent, c) < 0) {
+			c->idem.active = 0;
+			cr_error(c, 503, "store_unavailable",
+				 "refund %s is recorded but could not be sent "
+				 "now; query it",
+				 row.id);
+		}
 		return;
 	}
 	if (strcmp(result, "duplicate") == 0) {
-		p[0] = PQgetvalue(res, 0, 1);
-		if (pr_db_query(r->d->db,
-				"SELECT request_hash, id FROM refunds "
-				"WHERE id = $1",
-				1, p, on_hash, c) < 0)
+		if (strcmp(PQgetvalue(res, 0, 2), c->hash) != 0) {
+			cr_error(c, 409, "duplicate_refund",
+				 "merchant_refund_no is already used by refund "
+				 "%s with another request",
+				 PQgetvalue(res, 0, 1));
+			return;
+		}
+		if (rf_load(r->d, "id", PQgetvalue(res, 0, 1), NULL,
+			    on_existing_refund, c) < 0) {
+			c->idem.active = 0;
 			cr_error(c, 503, "store_unavailable",
 				 "the store is unavailable");
+		}
 		return;
 	}
 	if (strcmp(result, "no_payment") == 0)
@@ -730,20 +915,64 @@ static void on_create(PGresult *res, const char *err, void *arg)
 				   "the refunds of this payment would exceed "
 				   "what was paid",
 				   "field", "amount", "refundable",
-				   (json_int_t)strtoll(PQgetvalue(res, 0, 2),
+				   (json_int_t)strtoll(PQgetvalue(res, 0, 3),
 						       NULL, 10)));
 }
 
-/* Creates the refund (pr_refund_create); the payment's currency when the
- * merchant gave none. */
-static void cr_start(struct create *c)
+/* The first commit (pr_refund_begin): the refund, processing with its
+ * attempt and check row, or overdue when the payment is past its
+ * channel's refund window (the payment's channel and paid time were just
+ * read: neither changes once it is paid). */
+static void on_payment(PGresult *res, const char *err, void *arg)
 {
 	static const char sql[] =
-		"SELECT * FROM pr_refund_create($1, $2, $3, $4, $5, "
-		"$6::bigint, coalesce($7, (SELECT currency FROM payments "
-		"WHERE id = $2)), $8, $9, $10, $11, $12)";
-	const char *p[12];
+		"SELECT t.r_result, t.r_refund, t.r_hash, t.r_refundable, " PR_IDEM_COLS
+		", " RF_COLS
+		" FROM pr_refund_begin($1, $2, $3, $4, $5, $6::bigint, $7, $8, "
+		"$9, $10, $11, $12::bigint, $13, $14, $15, $16, $17, $18::jsonb, "
+		"$19::int, $20, $21) t LEFT JOIN LATERAL (SELECT (t.r_row).*) r "
+		"ON true LEFT JOIN payments p ON p.id = r.payment_id "
+		"LEFT JOIN merchants m ON m.id = r.merchant_id";
+	struct create *c = arg;
+	struct pr_request *r = c->r;
+	const struct pr_chan_spec *spec = NULL;
+	const struct pr_code *code = NULL;
+	char now[24], check[16], *detail;
+	const char *p[21];
+	json_t *dj;
+	long ci;
+	int past;
 
+	if (!res) {
+		c->idem.active = 0;
+		cr_error(c, 503, "store_unavailable",
+			 "the store is unavailable; retry later");
+		pr_warn("refunds: reading payment %s failed: %s", c->payment,
+			err ? err : "?");
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		c->idem.active = 0;
+		cr_error(c, 404, "not_found", "no such payment");
+		return;
+	}
+	ci = pr_catalogue_find(&r->gen->cat, PQgetvalue(res, 0, 0));
+	if (ci >= 0)
+		spec = &r->gen->cat.chans[ci];
+	past = past_window(spec, pr_col_i64(res, 0, 1));
+	if (past) {
+		code = pr_code_core("REFUND_WINDOW_EXPIRED");
+		dj = json_pack("{s:s,s:i}", "channel", PQgetvalue(res, 0, 0),
+			       "refund_window_days", spec->refund_window_days);
+	} else {
+		dj = json_pack("{s:s,s:s}", "channel", PQgetvalue(res, 0, 0),
+			       "refund_no", c->id);
+	}
+	detail = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
+	json_decref(dj);
+	snprintf(now, sizeof(now), "%lld", (long long)pr_now_ms());
+	snprintf(check, sizeof(check), "%d",
+		 (int)r->gen->config->completion_s[0]);
 	p[0] = c->id;
 	p[1] = c->payment;
 	p[2] = c->merchant;
@@ -753,20 +982,39 @@ static void cr_start(struct create *c)
 	p[6] = c->cur[0] ? c->cur : NULL;
 	p[7] = c->reason[0] ? c->reason : NULL;
 	p[8] = c->stage;
-	p[9] = c->id; /* the first attempt's refund number is the refund id */
-	p[10] = c->url[0] ? c->url : NULL;
-	p[11] = c->r->d->gen->config->instance;
-	if (pr_db_query(c->r->d->db, sql, 12, p, on_create, c) < 0)
+	p[9] = c->url[0] ? c->url : NULL;
+	p[10] = r->d->gen->config->instance;
+	p[11] = now;
+	p[12] = past ? "overdue" : "processing";
+	p[13] = past ? "refund_window_expired" : NULL;
+	p[14] = code ? code->unified : NULL;
+	p[15] = code ? code->message_en : NULL;
+	p[16] = code ? code->message_zh : NULL;
+	p[17] = detail;
+	p[18] = check;
+	p[19] = c->idem.active ? c->idem.key : NULL;
+	p[20] = c->idem.active ? c->idem.endpoint : NULL;
+	if (!detail || pr_db_query(r->d->db, sql, 21, p, on_begun, c) < 0) {
+		c->idem.active = 0;
 		cr_error(c, 503, "store_unavailable",
 			 "the store is unavailable");
+	}
+	free(detail);
 }
 
-static void on_cr_idem(int proceed, void *arg)
+static void cr_start(struct create *c)
 {
-	if (proceed)
-		cr_start(arg);
-	else
-		free(arg);
+	static const char sql[] =
+		"SELECT channel, coalesce((extract(epoch FROM finished_at) * "
+		"1000)::bigint, 0) FROM payments "
+		"WHERE id = $1 AND merchant_id = $2";
+	const char *p[2] = { c->payment, c->merchant };
+
+	if (pr_db_query(c->r->d->db, sql, 2, p, on_payment, c) < 0) {
+		c->idem.active = 0;
+		cr_error(c, 503, "store_unavailable",
+			 "the store is unavailable");
+	}
 }
 
 static int str_field(json_t *j, const char *name, int required, size_t max,
@@ -850,9 +1098,11 @@ static void create_refund(struct rq *q)
 	    str_field(body, "notify_url", 0, 1024, NULL, url, sizeof(url), r) <
 		    0)
 		goto out;
-	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+	if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+	    json_integer_value(v) > PR_AMOUNT_MAX) {
 		pr_api_reply_field(r, "amount",
-				   "amount: a positive integer (minor units)");
+				   "amount: a positive integer (minor units), "
+				   "at most 10^15");
 		goto out;
 	}
 	if (strcmp(stage, "pre_delivery") != 0 &&
@@ -905,13 +1155,7 @@ static void create_refund(struct rq *q)
 		free(c);
 		goto out;
 	}
-	if (!c->idem.active)
-		cr_start(c);
-	else if (pr_idem_begin(r->d, r, &c->idem, on_cr_idem, c) < 0) {
-		c->idem.active = 0;
-		cr_error(c, 503, "store_unavailable",
-			 "the store is unavailable; retry later");
-	}
+	cr_start(c);
 out:
 	json_decref(body);
 }
@@ -925,42 +1169,58 @@ static void on_got_refund(struct rf_row *row, const char *err, void *arg)
 	else if (!row)
 		pr_request_error(r, 404, "not_found", "no such refund");
 	else
-		pr_request_reply(r, 200, json_incref(row->json));
+		reply_refund(r, 200, row);
 }
 
+/* The refunds of a payment: one row per refund (none: one row with
+ * NULLs), the payment's id and what is left to refund first. */
 static void on_list(PGresult *res, const char *err, void *arg)
 {
 	struct pr_request *r = arg;
-	json_error_t jerr;
-	json_t *j;
+	json_t *list, *j;
+	struct rf_row row;
 
 	if (!res) {
-		pr_request_error(r, 503, "store_unavailable", "%s", err);
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store is unavailable; retry later");
+		pr_warn("refunds: listing failed: %s", err ? err : "?");
 		return;
 	}
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+	if (PQntuples(res) == 0) {
 		pr_request_error(r, 404, "not_found", "no such payment");
 		return;
 	}
-	j = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-	if (!j) {
-		pr_request_error(r, 500, "internal", "bad JSON from the store");
-		return;
+	list = json_array();
+	for (int i = 0; list && i < PQntuples(res); i++) {
+		if (PQgetisnull(res, i, 2))
+			continue;
+		if (rf_read(res, i, 2, &row) < 0 ||
+		    json_array_append_new(list, rf_render(&row)) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
 	}
-	pr_request_reply(r, 200, j);
+	j = list ? json_pack("{s:s,s:I,s:o}", "payment_id",
+			     PQgetvalue(res, 0, 0), "refundable",
+			     (json_int_t)pr_col_i64(res, 0, 1), "refunds",
+			     list) :
+		   NULL;
+	if (!j)
+		pr_request_error(r, 500, "internal", "out of memory");
+	else
+		pr_request_reply(r, 200, j);
 }
 
 static void on_auth(const struct pr_merchant *m, int status, const char *code,
 		    const char *message, void *arg)
 {
 	static const char list_sql[] =
-		"SELECT CASE WHEN p.id IS NULL THEN NULL ELSE "
-		"jsonb_build_object('payment_id', p.id, 'refundable', "
-		"p.amount - p.refund_reserved, 'refunds', (SELECT "
-		"coalesce(jsonb_agg(pr_refund_json(r, m.locale) ORDER BY "
-		"r.created_at), '[]') FROM refunds r WHERE r.payment_id = "
-		"p.id))::text END FROM merchants m LEFT JOIN payments p ON "
-		"p.id = $1 AND p.merchant_id = m.id WHERE m.id = $2";
+		"SELECT pay.id, pay.amount - pay.refund_reserved, " RF_COLS
+		" FROM payments pay LEFT JOIN refunds r ON r.payment_id = pay.id "
+		"LEFT JOIN payments p ON p.id = r.payment_id "
+		"LEFT JOIN merchants m ON m.id = r.merchant_id "
+		"WHERE pay.id = $1 AND pay.merchant_id = $2 "
+		"ORDER BY r.created_at, r.id";
 	struct rq *q = arg;
 	struct pr_request *r = q->r;
 	const char *p[2];
@@ -1109,7 +1369,6 @@ static void rfc_end(struct rf_check *x, int final, const char *result)
 	e.final = final;
 	e.keep_going = 1; /* overdue handles what takes too long */
 	e.result = result;
-	rf_clear(&x->row);
 	free(x);
 	pr_check_done(k, &e);
 }
@@ -1209,7 +1468,6 @@ static void on_rfc_loaded(struct rf_row *row, const char *err, void *arg)
 		return;
 	}
 	x->row = *row;
-	x->row.json = json_incref(row->json);
 	ci = pr_catalogue_find(&k->gen->cat, row->channel);
 	x->timeout_s = ci >= 0 ? k->gen->cat.chans[ci].refund_timeout_s : 0;
 	ch = pr_gen_channel(k->gen, row->channel);
@@ -1413,10 +1671,12 @@ static void on_resolved(int rc, int changed, enum rf_status from,
 				 "refund %s is %s, not overdue", r->id,
 				 rf_names[r->status]);
 	} else {
-		audit(a->r->d, a->actor, "resolve", r->id, r->json, a->note);
+		json_t *j = rf_render(r);
+
+		audit(a->r->d, a->actor, "resolve", r->id, j, a->note);
 		pr_info("refund %s resolved (%s) by %s", r->id, a->outcome,
 			a->actor);
-		pr_request_reply(a->r, 200, json_incref(r->json));
+		pr_request_reply(a->r, 200, j);
 	}
 	free(a);
 }
@@ -1431,10 +1691,12 @@ static void on_resent(int rc, struct rf_row *r, const char *err, void *arg)
 						"store_unavailable",
 				 "%s", err ? err : "?");
 	} else {
-		audit(a->r->d, a->actor, "resend", r->id, r->json, a->note);
+		json_t *j = rf_render(r);
+
+		audit(a->r->d, a->actor, "resend", r->id, j, a->note);
 		pr_info("refund %s re-sent by %s: now %s", r->id, a->actor,
 			rf_names[r->status]);
-		pr_request_reply(a->r, 200, json_incref(r->json));
+		pr_request_reply(a->r, 200, j);
 	}
 	free(a);
 }
@@ -1486,7 +1748,7 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 			snprintf(a->new_no, sizeof(a->new_no), "%.28sA%d",
 				 row->id, row->attempts + 1);
 		if (rf_send(r->d, r->gen, row, a->new_no[0] ? a->new_no : NULL,
-			    a->actor, on_resent, a) < 0) {
+			    a->actor, NULL, on_resent, a) < 0) {
 			pr_request_error(r, 503, "store_unavailable",
 					 "the store is unavailable");
 			free(a);

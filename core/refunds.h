@@ -22,6 +22,7 @@
 
 #include "completion.h"
 #include "daemon.h"
+#include "ordstore.h"
 
 struct pr_refunds;
 
@@ -43,6 +44,11 @@ int pr_refund_callback(struct pr_daemon *d, struct pr_generation *gen,
 
 /* The completion job's checker for kind "refund". */
 extern const struct pr_check_kind pr_refund_check;
+
+/* Loads refund id and renders its merchant JSON (the contract of
+ * pr_order_json_load in ordstore.h). */
+int pr_refund_json_load(struct pr_daemon *d, const char *id,
+			pr_order_json_cb cb, void *arg);
 
 /* The overdue gauge for /metrics (refreshed from the store every few
  * seconds): writes "payroute_refunds_overdue{reason=..,channel=..} N"

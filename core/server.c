@@ -202,7 +202,7 @@ void pr_listen_limits_derive(const struct pr_config *cfg, long nofile,
 		nofile = 64;
 	r = cfg->fd_reserve;
 	if (r <= 0) {
-		r = 64 + cfg->db_pool_size + cfg->http_max_connections;
+		r = 64 + pr_config_pool_size(cfg) + cfg->http_max_connections;
 		if (r < nofile / 10)
 			r = nofile / 10;
 	}

@@ -129,7 +129,9 @@ struct uop {
 	struct urel *rel; /* OP_RELEASE (owned) */
 	struct uent *e;	  /* OP_PEND */
 	int64_t pend_a, pend_c;
-	pr_usage_done_cb cb; /* OP_LOAD */
+	pr_usage_done_cb cb; /* OP_LOAD (NULL: a refresh) */
+	int refresh;	     /* OP_LOAD: the periodic refresh */
+	int64_t sent_ms;     /* OP_LOAD */
 	void *arg;
 };
 
@@ -158,6 +160,9 @@ struct pr_usage {
 	int flush_armed;
 	int depth;
 	int free_pending;
+	/* The refresh of every row's totals (PR_USAGE_REFRESH_MS). */
+	int refreshing;
+	int64_t refreshed_ms; /* wall clock of the last refresh answered */
 	struct pr_usage_stats st;
 };
 
@@ -165,6 +170,8 @@ static void res_step(struct ures *r);
 static void pend_flush(struct pr_usage *u, struct uent *e);
 static void rel_send(struct pr_usage *u, struct urel *rel);
 static void usage_destroy(struct pr_usage *u);
+static int load_send(struct pr_usage *u, int64_t now_ms, int refresh,
+		     pr_usage_done_cb cb, void *arg);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -983,6 +990,7 @@ static void pend_flush(struct pr_usage *u, struct uent *e)
 		free(op);
 		return; /* kept; the next tick tries again */
 	}
+	u->st.db_records++;
 	e->pend_amount -= a;
 	e->pend_count -= c;
 	e->pend_inflight = 1;
@@ -1450,6 +1458,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 				ent_free(u, e);
 		}
 	}
+	if (!u->refreshing && !u->draining && pr_db_ready(u->db) &&
+	    load_send(u, now, 1, NULL, NULL) == 0) {
+		u->refreshing = 1;
+		u->st.db_refreshes++;
+	}
 	for (struct urel *r = u->retry_head; r && sent < RETRY_PER_TICK;) {
 		struct urel *next = r->next;
 
@@ -1612,6 +1625,11 @@ static void load_cb(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	op_unlink(u, op);
+	if (op->refresh) {
+		u->refreshing = 0;
+		if (res)
+			u->refreshed_ms = op->sent_ms;
+	}
 	if (res) {
 		for (int i = 0; i < PQntuples(res); i++) {
 			int created;
@@ -1631,18 +1649,19 @@ static void load_cb(PGresult *res, const char *err, void *arg)
 			e->db_count = cell_i64(res, i, 4);
 			e->db_seen = 1;
 		}
-	} else {
+	} else if (!op->refresh) {
 		pr_warn("usage: cannot read today's usage: %s",
 			err ? err : "unknown");
 		rc = -EIO;
 	}
-	defer(u, op->cb, op->arg, rc);
+	if (op->cb)
+		defer(u, op->cb, op->arg, rc);
 	free(op);
 	check_flush_done(u);
 }
 
-int pr_usage_load_today(struct pr_usage *u, int64_t now_ms, pr_usage_done_cb cb,
-			void *arg)
+static int load_send(struct pr_usage *u, int64_t now_ms, int refresh,
+		     pr_usage_done_cb cb, void *arg)
 {
 	static const char sql[] =
 		"SELECT channel, scope, (day - DATE '1970-01-01')::bigint, "
@@ -1654,8 +1673,6 @@ int pr_usage_load_today(struct pr_usage *u, int64_t now_ms, pr_usage_done_cb cb,
 	struct uop *op;
 	int rc;
 
-	if (!u)
-		return -EINVAL;
 	snprintf(day, sizeof(day), "%lld",
 		 (long long)floor_div(now_ms, 86400000));
 	op = op_new(u, OP_LOAD);
@@ -1663,10 +1680,25 @@ int pr_usage_load_today(struct pr_usage *u, int64_t now_ms, pr_usage_done_cb cb,
 		return -ENOMEM;
 	op->cb = cb;
 	op->arg = arg;
+	op->refresh = refresh;
+	op->sent_ms = now_ms;
 	rc = op_send(u, op, sql, 1, params, load_cb);
 	if (rc < 0)
 		free(op);
 	return rc;
+}
+
+int pr_usage_load_today(struct pr_usage *u, int64_t now_ms, pr_usage_done_cb cb,
+			void *arg)
+{
+	if (!u || !cb)
+		return -EINVAL;
+	return load_send(u, now_ms, 0, cb, arg);
+}
+
+int64_t pr_usage_as_of(const struct pr_usage *u)
+{
+	return u ? u->refreshed_ms : 0;
 }
 
 /* ---------------------------------------------------------- lifecycle */

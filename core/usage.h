@@ -204,12 +204,25 @@ int pr_usage_today_scope(const struct pr_usage *u, const char *channel,
 int pr_usage_load_today(struct pr_usage *u, int64_t now_ms, pr_usage_done_cb cb,
 			void *arg);
 
+/* Every row's totals (all channels, the days around now) are read from
+ * the store on each tick of the tracker (opts.flush_ms, 1000 ms by
+ * default; one statement, never two at once), so that pr_usage_today also
+ * says what other instances have used. Routing only ever needs an
+ * estimate (the store's reservation enforces the limits); the explain
+ * endpoint says how old its figures are. */
+
+/* The wall-clock time (ms) of the last refresh that answered: every row's
+ * totals are at least that recent. 0 when none has yet. */
+int64_t pr_usage_as_of(const struct pr_usage *u);
+
 /* Figures for /metrics and the benchmark. */
 struct pr_usage_stats {
 	unsigned long reserves;	    /* pr_usage_reserve calls */
 	unsigned long local_grants; /* granted from a lease, no round trip */
 	unsigned long db_reserves;  /* reservation statements */
 	unsigned long db_releases;  /* release statements (incl. returns) */
+	unsigned long db_records;   /* usage of unlimited rows written */
+	unsigned long db_refreshes; /* reads of every row's totals */
 	unsigned long refused;	    /* over a limit */
 	unsigned long errors;
 	unsigned long lost; /* releases logged as lost / unknown */

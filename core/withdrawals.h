@@ -18,6 +18,7 @@
 
 #include "completion.h"
 #include "daemon.h"
+#include "ordstore.h"
 
 struct pr_withdrawals;
 
@@ -43,11 +44,17 @@ extern const struct pr_check_kind pr_withdrawal_check;
  * done(ok, arg) is called once, later, from the loop: ok 1 when the
  * notification was taken (applied, or a duplicate; the channel must stop
  * sending it), 0 when it must be sent again (store unavailable, unknown
- * withdrawal, another channel). nt is read during the call only. Returns 0,
- * or a negative errno (-ENOMEM, -EAGAIN: done not called). */
-int pr_withdrawal_callback(struct pr_request *r, const struct pr_channel *ch,
+ * withdrawal, another channel); a notification that says nothing final
+ * brings the withdrawal's check forward and is taken at once. nt is read
+ * during the call only. Returns 0, or a negative errno (-ENOMEM, -EAGAIN,
+ * -ENOENT not one of our ids: done not called). */
+int pr_withdrawal_callback(struct pr_daemon *d, struct pr_generation *gen,
+			   const struct pr_channel *ch,
 			   const struct payroute_notify *nt,
 			   void (*done)(int ok, void *arg), void *arg);
+
+/* The withdrawal as an order kind (ordstore.h). */
+extern const struct pr_order_kind pr_withdrawal_kind;
 
 /* Starts the re-routing timer of withdrawals waiting in pending_channel on
  * d (every withdrawals.retry_interval_ms it claims due rows with FOR
@@ -58,20 +65,5 @@ struct pr_withdrawals *pr_withdrawals_new(struct pr_daemon *d);
 /* Stops the timer; flows still running finish on their own (the last
  * frees it). NULL is a no-op. Call it before pr_db_free. */
 void pr_withdrawals_free(struct pr_withdrawals *w);
-
-/* The displayed form of a payee account (pure): bank_card "6222 **** ****
- * 1234" (first and last four digits), alipay_account "a***@x.com" for an
- * e-mail, "138****5678" for a phone number, wechat_openid and anything
- * else the first and last four characters around "****" (all stars when
- * shorter than 9). Writes into out (at least 32 bytes suffice for any
- * account of up to 128 bytes: the domain of an e-mail is cut at 48);
- * returns out. */
-const char *pr_wd_mask_account(const char *kind, const char *account, char *out,
-			       size_t len);
-
-/* The routing method of a payee kind: bank_card -> "bank_transfer",
- * alipay_account -> "alipay", wechat_openid -> "wechat_pay"; NULL for
- * another kind. */
-const char *pr_wd_method(const char *kind);
 
 #endif

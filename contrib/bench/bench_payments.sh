@@ -1,97 +1,82 @@
 #!/usr/bin/env bash
-# bench_payments.sh - end-to-end payment throughput through the merchant
-# API of a running payroute (contrib/dev.sh up): each request creates a
-# payment (unique merchant_order_no), which is routed, reserved, stored,
-# signed and sent to the channel simulator, whose signed answer is
-# verified, mapped and recorded before the 201. Prints wrk's figures, the
-# CPU payrouted, paysim and PostgreSQL used meanwhile (in cores), and the
-# payments the store holds afterwards.
+# bench_payments.sh - end-to-end payment creation throughput through the
+# merchant API of a running payroute (contrib/dev.sh up), against the
+# minimal durable pattern of a payment on the same PostgreSQL cluster, and
+# what each costs the store.
 #
-#   contrib/dev.sh up
-#   contrib/bench/bench_payments.sh [-t THREADS] [-c CONNECTIONS] [-d SECS]
-#       [-m alipay|wechat_pay]
+#   1. The pattern (pattern.sql, pattern_pay.sql; lib_bench.sh b_pattern):
+#      pgbench, -C clients (16) for -p seconds (8; 0 skips it), durable
+#      commits, in a scratch database payroute_bench created and dropped
+#      here: per payment, reserve one of 10 channels' usage rows + insert
+#      the order (commit), mark it answered (commit).
+#   2. The payments: wrk, each request creates a payment (unique
+#      merchant_order_no), which is routed, reserved, stored, signed and
+#      sent to the channel simulator, whose signed answer is verified,
+#      mapped and recorded before the 201. The simulated payer pays nothing
+#      during the run (a paysim "*" script {"pay": "never"}, reset at exit)
+#      so that the figures count payment creation only, not callbacks.
 #
-# Needs wrk (apt-get install wrk). Loopback only; bounded by -d.
+# Prints wrk's figures, the CPU payrouted, paysim and PostgreSQL used
+# during the run (in cores), the payments created (counted in the payments
+# table by merchant_order_no prefix, not from wrk's count) and their
+# statuses, the store cost per payment of both (PostgreSQL CPU of every
+# process of the cluster, reaped backends included; commits; write
+# transactions; rows written; WAL bytes; buffer hits: see lib_bench.sh),
+# and a summary line:
+#   bench_payments: payroute N/s pattern N/s ratio R pg_cpu_ms A vs B (Xx)
+#     commits A vs B ...
+#
+#   contrib/bench/bench_payments.sh [-e ENVFILE] [-t THREADS]
+#       [-c CONNECTIONS] [-d SECS] [-m alipay|wechat_pay] [-p PATTERN_SECS]
+#       [-C PATTERN_CLIENTS]
+#
+# ENVFILE: the instance (default .dev/env of this tree). What bounds the
+# figures: the 2 cores that payrouted, paysim (an RSA-2048 signature per
+# answer), PostgreSQL and wrk share. The store cost also counts what the
+# cluster does while the stats settle after the load (a second or two;
+# lib_bench.sh b_settle, which makes payrouted read on its connections),
+# including the completion job's first queries of the run's earliest
+# orders once they are 10 s old (completion.schedule) in a run of -d 10 or
+# more: the line "paysim answered ..." counts them, and the background
+# rate is printed before the run. The run's orders are paid by the
+# simulated payer at exit (BENCH_KEEP=1 keeps them processing). Needs wrk,
+# pgbench, psql, jq, curl. Loopback only; bounded by -d and -p.
 set -eu
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-THREADS=2 CONNS=16 SECS=10 METHOD=wechat_pay
-while getopts t:c:d:m: o; do
+. "$(dirname "$0")/lib_bench.sh"
+ENVFILE=$B_ROOT/.dev/env
+THREADS=2 CONNS=16 SECS=10 METHOD=wechat_pay PSECS=8 PCLIENTS=16
+usage() {
+	echo "usage: $0 [-e ENVFILE] [-t THREADS] [-c CONNECTIONS] [-d SECS] [-m METHOD] [-p PATTERN_SECS] [-C PATTERN_CLIENTS]" >&2
+	exit 2
+}
+while getopts e:t:c:d:m:p:C: o; do
 	case $o in
+	e) ENVFILE=$OPTARG ;;
 	t) THREADS=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	d) SECS=$OPTARG ;;
 	m) METHOD=$OPTARG ;;
-	*) echo "usage: $0 [-t THREADS] [-c CONNECTIONS] [-d SECS] [-m METHOD]" >&2; exit 2 ;;
+	p) PSECS=$OPTARG ;;
+	C) PCLIENTS=$OPTARG ;;
+	*) usage ;;
 	esac
 done
-[ -f "$ROOT/.dev/env" ] || { echo "$0: no .dev/env: run contrib/dev.sh up first" >&2; exit 1; }
-# shellcheck disable=SC1091
-. "$ROOT/.dev/env"
-command -v wrk >/dev/null || { echo "$0: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-[ -n "$PAYROUTE_MERCHANT_KEY" ] || { echo "$0: no merchant key in .dev/env" >&2; exit 1; }
+[ $# -ge "$OPTIND" ] && usage
+b_need wrk
+b_init "$ENVFILE"
+b_method "$METHOD"
+b_tmp
 
-case $METHOD in
-alipay) ENV=native_qr PRODUCT=FACE_TO_FACE_PAYMENT ;;
-*) ENV=native_qr PRODUCT=NATIVE ;;
-esac
-RUN=$(date +%s%N)
-LUA=$(mktemp /tmp/bench_payments.XXXXXX.lua)
-trap 'rm -f "$LUA"' EXIT
-cat >"$LUA" <<EOF
-local threads = 0
-setup = function(thread)
-	threads = threads + 1
-	thread:set("tid", threads)
-end
-local n = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $PAYROUTE_MERCHANT_KEY"
-request = function()
-	n = n + 1
-	local body = string.format('{"merchant_order_no":"b$RUN-%d-%d","amount":%d,"currency":"CNY","method":"$METHOD","environment":"$ENV","product_code":"$PRODUCT","subject":"bench"}',
-		tid, n, 100 + n % 5000)
-	return wrk.format(nil, "/v1/payments", nil, body)
-end
-local codes = {}
-response = function(status, headers, body)
-	codes[status] = (codes[status] or 0) + 1
-end
-done = function(summary, latency, requests)
-	io.write(string.format("payments/s %.0f  p50 %.2f ms  p99 %.2f ms  errors %d\n",
-		summary.requests / (summary.duration / 1e6),
-		latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-		summary.errors.status + summary.errors.connect + summary.errors.read +
-		summary.errors.write + summary.errors.timeout))
-end
-EOF
-# cpu_ticks PID...: user + system clock ticks the processes have used
-cpu_ticks() {
-	local p sum=0
+echo "bench_payments: $THREADS threads, $CONNS connections, ${SECS}s, method $METHOD, against $PAYROUTE_MERCHANT_URL (database $B_DB, cluster $B_PGDATA)"
+[ "$PSECS" != 0 ] && b_pattern usage "$PSECS" "$PCLIENTS"
 
-	for p in "$@"; do
-		[ -r "/proc/$p/stat" ] || continue
-		# fields 14 and 15, counted after the ")" that ends the name
-		sum=$((sum + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
-	done
-	echo $sum
-}
-PR_PID=$(cat "$PAYROUTE_PID" 2>/dev/null || true)
-SIM_PID=$(cat "$ROOT/.dev/paysim.pid" 2>/dev/null || true)
-PG_PIDS=$(pgrep -u payroute -x postgres 2>/dev/null | tr '\n' ' ' || true)
-echo "bench_payments: $THREADS threads, $CONNS connections, ${SECS}s, method $METHOD, against $PAYROUTE_MERCHANT_URL"
-t0=$(date +%s%N)
-c_pr=$(cpu_ticks $PR_PID) c_sim=$(cpu_ticks $SIM_PID)
-# shellcheck disable=SC2086 # a list of pids
-c_pg=$(cpu_ticks $PG_PIDS)
-wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" --latency -s "$LUA" "$PAYROUTE_MERCHANT_URL"
-# Who used the CPU: a process near one core (payrouted's loop is one
-# thread) is the bottleneck; paysim's share says it is not the simulator.
-# shellcheck disable=SC2086
-awk -v hz="$(getconf CLK_TCK)" -v ns=$(($(date +%s%N) - t0)) \
-	-v pr=$(($(cpu_ticks $PR_PID) - c_pr)) -v sim=$(($(cpu_ticks $SIM_PID) - c_sim)) \
-	-v pg=$(($(cpu_ticks $PG_PIDS) - c_pg)) \
-	'BEGIN { s = ns / 1e9; printf "CPU used during the run (cores): payrouted %.2f, paysim %.2f, postgres %.2f\n", pr / hz / s, sim / hz / s, pg / hz / s }'
-psql -X -q -A -t -h "$ROOT/.dev/pg/sock" -U payroute payroute -c \
-	"SELECT 'stored, by status: ' || string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) AS n FROM payments WHERE merchant_order_no LIKE 'b$RUN-%' GROUP BY status) x" 2>/dev/null || true
+b_autopay_off
+b_payments_run "$SECS" "$THREADS" "$CONNS" "$METHOD"
+
+if [ "$PSECS" != 0 ]; then
+	echo "bench_payments: $(b_vs_pattern)"
+else
+	printf 'bench_payments: payroute %s/s pg_cpu_ms %s commits %s rows %s wal_bytes %s (no pattern run: -p 0)\n' \
+		"$RATE" "$C_CPU_MS" "$C_COMMITS" "$C_ROWS" "$C_WAL"
+fi

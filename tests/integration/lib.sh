@@ -209,11 +209,12 @@ pg_stop() {
 }
 
 # ---------------------------------------------------------------- ports
+# _port_listening PORT: a socket listens on PORT (state 0A in /proc/net/tcp;
+# the many TIME_WAIT entries of a busy machine do not count).
 _port_listening() {
-	local hex
-
-	hex=$(printf ':%04X ' "$1")
-	grep -q "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null
+	awk -v p="$(printf ':%04X' "$1")" \
+		'substr($2, length($2) - 4) == p && $4 == "0A" { f = 1 } END { exit !f }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 # free_port: sets PORT to a TCP port on 127.0.0.1 that nothing listens on

@@ -71,18 +71,29 @@ explain "{$BASE, \"at\": \"2026-11-25T18:30:00Z\"}" # 02:30 in Shanghai
 [ "$(dropped night)" = null ] || fail "02:30 Shanghai: night's window is over: $RESP_BODY"
 pass "maintenance window 22:00-02:00 Asia/Shanghai, evaluated in the channel's zone"
 
-# Today's usage (the channel's local day) comes from the store.
+# Today's usage (the channel's local day) comes from the store, as the
+# daemon's view of it refreshed about every second: explain says how
+# fresh its figures are (usage.as_of), and a figure from before the insert
+# would not count.
+t_ins=$(($(date +%s%N) / 1000000))
 pq -c "INSERT INTO channel_daily_usage (channel, day, scope, amount, count)
        VALUES ('cheap', (now() AT TIME ZONE 'Asia/Shanghai')::date, '', 9950, 3)" >/dev/null ||
 	fail "cannot insert usage"
 rows0=$(pq -Atc "SELECT count(*), coalesce(sum(amount),0) FROM channel_daily_usage")
-explain "{\"amount\": 60, $REST}"
+for i in $(seq 50); do
+	explain "{\"amount\": 60, $REST}"
+	[ "$(json .usage.source)" = memory ] || fail "explain of now: usage should come from memory: $RESP_BODY"
+	[ "$(date -d "$(json .usage.as_of)" +%s%3N)" -gt "$t_ins" ] && break
+	sleep 0.1
+done
+[ "$(date -d "$(json .usage.as_of)" +%s%3N)" -gt "$t_ins" ] ||
+	fail "the usage figures were not refreshed within 5 s: $RESP_BODY"
 [ "$(dropped cheap)" = daily_amount_limit ] || fail "9950 used + 60 > 10000: cheap should be dropped: $RESP_BODY"
 explain "{\"amount\": 50, $REST}"
 [ "$(dropped cheap)" = null ] || fail "9950 used + 50 fits: cheap should be eligible: $RESP_BODY"
 [ "$(pq -Atc "SELECT count(*), coalesce(sum(amount),0) FROM channel_daily_usage")" = "$rows0" ] ||
 	fail "explain must not reserve anything"
-pass "daily amount limit against today's usage in the store; nothing reserved"
+pass "daily amount limit against today's usage in the store (as of $(json .usage.as_of)); nothing reserved"
 
 post /admin/v1/whitelist '{"kind": "buyer_id", "value": "b-vip", "channel": "vip", "note": "gray release"}'
 expect_code 201 "whitelist buyer"

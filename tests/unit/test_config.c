@@ -138,7 +138,7 @@ static void check_defaults(const struct pr_config *c)
 	assert_int_equal(c->admin_listen.port, 8081);
 	assert_string_equal(c->admin_token, "0123456789abcdef");
 	assert_string_equal(c->db_conninfo, "dbname=payroute");
-	assert_int_equal(c->db_pool_size, 4);
+	assert_int_equal(c->db_pool_size, 0); /* auto */
 	assert_int_equal(c->db_reconnect_min_ms, 250);
 	assert_int_equal(c->db_reconnect_max_ms, 10000);
 	assert_int_equal(c->db_query_timeout_ms, 15000);
@@ -326,14 +326,14 @@ static const struct row rows[] = {
 	  NULL, "duplicate", NULL },
 
 	/* ranges */
-	{ "pool_size 0",
-	  "{ \"database\": { \"conninfo\": \"x\", \"pool_size\": 0 }, " ADMIN
+	{ "pool_size -1",
+	  "{ \"database\": { \"conninfo\": \"x\", \"pool_size\": -1 }, " ADMIN
 	  " }",
-	  NULL, "database.pool_size: must be between 1 and 64, got 0", NULL },
+	  NULL, "database.pool_size: must be between 0 and 64, got -1", NULL },
 	{ "pool_size 65",
 	  "{ \"database\": { \"conninfo\": \"x\", \"pool_size\": 65 }, " ADMIN
 	  " }",
-	  NULL, "database.pool_size: must be between 1 and 64, got 65", NULL },
+	  NULL, "database.pool_size: must be between 0 and 64, got 65", NULL },
 	{ "max_body_bytes too small",
 	  "{ " DB ", " ADMIN ", \"server\": { \"max_body_bytes\": 1023 } }",
 	  NULL,
@@ -574,7 +574,7 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 46);
+	assert_int_equal(n, 47);
 }
 
 /* The restart-only options are the listen addresses, the store's and the
@@ -700,13 +700,13 @@ static void test_load(void **state)
 	/* errors are prefixed with the file */
 	write_file(path, sizeof(path),
 		   "{ \"database\": { \"conninfo\": \"x\", "
-		   "\"pool_size\": 0 }, " ADMIN " }");
+		   "\"pool_size\": 65 }, " ADMIN " }");
 	cfg = NULL;
 	rc = pr_config_load(path, &cfg, err, sizeof(err));
 	assert_int_equal(rc, -EINVAL);
 	assert_null(cfg);
 	snprintf(want, sizeof(want),
-		 "%s: database.pool_size: must be between 1 and 64, got 0",
+		 "%s: database.pool_size: must be between 0 and 64, got 65",
 		 path);
 	assert_string_equal(err, want);
 	unlink(path);
@@ -920,7 +920,8 @@ static void test_listen_limits(void **unused)
 		long reserve = -1;
 
 		snprintf(json, sizeof(json),
-			 "{\"database\":{\"conninfo\":\"x\"},"
+			 "{\"database\":{\"conninfo\":\"x\","
+			 "\"pool_size\":4},"
 			 "\"admin\":{\"token\":\"0123456789abcdef\"},"
 			 "\"listen\":{%s}}",
 			 t->listen);

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# t_crash.sh - kill -9 while payments are being created loses nothing:
+# 8 clients create payments (each with its Idempotency-Key) through the
+# merchant API; payrouted is killed with SIGKILL in the middle and started
+# again. Then:
+#   - every payment that was acknowledged (201) exists exactly once, with
+#     the id it was answered with;
+#   - nothing reached the channel without its order in the store: every
+#     order in the simulator's ledger is a payment here (its attempt was
+#     committed before it was sent);
+#   - a retry of every request, acknowledged or not, with its key and
+#     body never creates a second order;
+#   - after the simulated payer pays half of what the channel holds and
+#     the callbacks and the completion job have run, the simulator's ledger
+#     and payroute agree: paid there is succeeded here, unpaid is still
+#     processing, and what the channel never got is not final here.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pay.sh"
+
+require_pg
+for t in jq curl openssl python3 xargs; do
+	command -v $t >/dev/null || skip "$t is not installed"
+done
+pg_start
+sim_start
+new_instance a
+install_drivers "$DRIVER_DIR" wechat
+TOP_EXTRA=', "completion": { "interval_ms": 200, "schedule": "1s,1s,1s,2s,2s,5s,10s" }'
+write_conf
+daemon_start
+wait_ready
+add_channel "$(chan wx_native wechat wechat_pay native_qr 100)"
+merchant_create shop1
+settle_generation
+
+cat >"$TEST_DIR/client.sh" <<'EOF'
+#!/usr/bin/env bash
+# client.sh PORT KEY C: payments crash-C-1.. until the daemon is gone (or
+# 400 of them); prints "NO HTTPCODE ID STATUS" for each.
+port=$1 key=$2 c=$3
+for i in $(seq 400); do
+	no=crash-$c-$i
+	out=$(curl -s -m 10 -w '\n%{http_code}' -H "Authorization: Bearer $key" \
+		-H 'Content-Type: application/json' -H "Idempotency-Key: k-$no" \
+		--data-binary "{\"merchant_order_no\":\"$no\",\"amount\":$((100 + i)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"crash\"}" \
+		"http://127.0.0.1:$port/v1/payments")
+	code=${out##*$'\n'}
+	body=${out%$'\n'*}
+	printf '%s %s %s %s\n' "$no" "$code" \
+		"$(printf '%s' "$body" | jq -r '.id // "-"' 2>/dev/null || echo -)" \
+		"$(printf '%s' "$body" | jq -r '.status // "-"' 2>/dev/null || echo -)"
+	[ "$code" = 000 ] && break
+done
+exit 0
+EOF
+chmod +x "$TEST_DIR/client.sh"
+
+# The channel answers after 200 ms: the kill finds orders sent and not yet
+# answered (stored by their first commit, not by their second).
+sim_script '{"order":"*","rate":1,"faults":{"delay_ms":200}}'
+for c in 1 2 3 4 5 6 7 8; do
+	"$TEST_DIR/client.sh" "$MERCHANT_PORT" "$MKEY" $c >"$TEST_DIR/c$c.txt" &
+	BG_PIDS+=($!)
+done
+# Kill in the middle of the load.
+for i in $(seq 100); do
+	[ "$(cat "$TEST_DIR"/c*.txt 2>/dev/null | wc -l)" -ge 150 ] && break
+	sleep 0.1
+done
+kill -KILL "$DAEMON_PID"
+for pid in "${BG_PIDS[@]:1}"; do
+	wait "$pid" 2>/dev/null
+done
+sim_script '{"order":"*","faults":null}'
+cat "$TEST_DIR"/c*.txt >"$TEST_DIR/all.txt"
+acked=$(awk '$2 == 201' "$TEST_DIR/all.txt" | wc -l)
+cut=$(awk '$2 != 201' "$TEST_DIR/all.txt" | wc -l)
+say "killed with SIGKILL after $acked acknowledged payments ($cut requests cut off)"
+[ "$acked" -ge 100 ] || fail "too few payments before the kill: $acked"
+inflight=$(pq -c "SELECT count(*) FROM payments WHERE merchant_order_no LIKE 'crash-%'")
+inflight=$((inflight - acked))
+say "$inflight payments were stored and sent but not answered when the daemon died"
+
+daemon_start
+wait_ready
+
+# Every acknowledged payment exactly once, with its id.
+awk '$2 == 201 { print $1, $3 }' "$TEST_DIR/all.txt" >"$TEST_DIR/acked.txt"
+pq -c "SELECT merchant_order_no || ' ' || id FROM payments WHERE merchant_order_no LIKE 'crash-%'" |
+	sort >"$TEST_DIR/stored.txt"
+sort "$TEST_DIR/acked.txt" >"$TEST_DIR/acked.sorted"
+missing=$(comm -23 "$TEST_DIR/acked.sorted" "$TEST_DIR/stored.txt" | head -n 3)
+[ -z "$missing" ] || fail "acknowledged but not stored (or another id): $missing"
+[ "$(pq -c "SELECT count(*) FROM (SELECT merchant_order_no FROM payments GROUP BY 1 HAVING count(*) > 1) d")" = 0 ] ||
+	fail "a merchant_order_no stored twice"
+pass "every one of the $acked acknowledged payments is stored once, with the id it was answered with"
+
+# Nothing reached the channel without its order stored.
+curl -sf -m 5 "$SIM/_sim/ledger" | jq -r '.orders[] | .out_trade_no + " " + .state' |
+	sort >"$TEST_DIR/ledger.txt"
+sent=$(wc -l <"$TEST_DIR/ledger.txt")
+cut -d' ' -f2 "$TEST_DIR/stored.txt" | sort >"$TEST_DIR/stored.ids"
+orphans=$(cut -d' ' -f1 "$TEST_DIR/ledger.txt" | sort | comm -23 - "$TEST_DIR/stored.ids" | head -n 3)
+[ -z "$orphans" ] || fail "the channel holds orders payroute never stored: $orphans"
+pass "the channel holds $sent orders, every one stored here first"
+
+# A retry of every request with its key and body creates nothing new.
+before=$(pq -c "SELECT count(*) FROM payments WHERE merchant_order_no LIKE 'crash-%'")
+while read -r no code id st; do
+	c=${no#crash-}
+	c=${c%%-*}
+	i=${no##*-}
+	out=$(curl -s -m 10 -w '\n%{http_code}' -H "Authorization: Bearer $MKEY" \
+		-H 'Content-Type: application/json' -H "Idempotency-Key: k-$no" \
+		--data-binary "{\"merchant_order_no\":\"$no\",\"amount\":$((100 + i)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"crash\"}" \
+		"http://127.0.0.1:$MERCHANT_PORT/v1/payments")
+	rcode=${out##*$'\n'}
+	rid=$(printf '%s' "${out%$'\n'*}" | jq -r '.id // .error.code')
+	case $code:$rcode in
+	201:201) [ "$rid" = "$id" ] || fail "retry of $no answered $rid, first $id" ;;
+	201:*) fail "retry of the acknowledged $no: HTTP $rcode $rid" ;;
+	*:201) ;;
+	*:409) [ "$rid" = request_in_progress ] ||
+		fail "retry of the cut-off $no: 409 $rid" ;;
+	*) fail "retry of the cut-off $no: HTTP $rcode $rid" ;;
+	esac
+done <"$TEST_DIR/all.txt"
+after=$(pq -c "SELECT count(*) FROM payments WHERE merchant_order_no LIKE 'crash-%'")
+cut_stored=$((before - acked))
+new=$((after - before))
+[ "$((after - $(wc -l <"$TEST_DIR/all.txt")))" -le 0 ] ||
+	fail "$after payments for $(wc -l <"$TEST_DIR/all.txt") merchant order numbers"
+say "retries: $before stored before ($cut_stored of the cut-off requests had been stored), $new created by the retries of the rest"
+pass "retrying every request with its key never makes a second order"
+
+# The payer pays every other order the channel holds; callbacks and
+# checks settle them. Then the ledger and payroute agree.
+n=0
+while read -r id state; do
+	n=$((n + 1))
+	[ "$state" = pending ] && [ $((n % 2)) = 0 ] && sim_pay wechat "$id"
+done <"$TEST_DIR/ledger.txt"
+agree() {
+	curl -sf -m 5 "$SIM/_sim/ledger" | jq -r '.orders[] | .out_trade_no + " " + .state' |
+		sort >"$TEST_DIR/ledger2.txt"
+	pq -c "SELECT id || ' ' || status FROM payments WHERE merchant_order_no LIKE 'crash-%'" |
+		sort >"$TEST_DIR/ours.txt"
+	join -a 1 -e none -o 0,1.2,2.2 "$TEST_DIR/ours.txt" "$TEST_DIR/ledger2.txt" |
+		awk '($3 == "success" && $2 != "succeeded") ||
+		     ($3 == "pending" && $2 != "processing") ||
+		     ($3 == "none" && ($2 == "succeeded" || $2 == "failed" || $2 == "closed")) ||
+		     ($2 == "succeeded" && $3 != "success") { print; bad++ }
+		     END { exit bad > 0 }' >"$TEST_DIR/disagree.txt"
+}
+for i in $(seq 100); do
+	agree && break
+	sleep 0.2
+done
+agree || fail "payroute and the channel disagree after 20 s: $(head -n 5 "$TEST_DIR/disagree.txt")"
+paid=$(grep -c ' success$' "$TEST_DIR/ledger2.txt")
+pass "after the callbacks and the completion job, payroute agrees with the channel's ledger ($paid paid, $sent held by the channel)"
