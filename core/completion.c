@@ -80,6 +80,22 @@ static void check_free(struct pr_check *k)
 		free(c);
 }
 
+static void on_settled(PGresult *res, const char *err, void *arg)
+{
+	(void)arg;
+	if (!res)
+		pr_warn("completion: dropping a settled check failed: %s", err);
+}
+
+void pr_check_settled(struct pr_check *k)
+{
+	static const char sql[] =
+		"DELETE FROM order_checks WHERE kind = $1 AND order_id = $2";
+	const char *p[2] = { k->kind->kind, k->order_id };
+
+	pr_db_query(k->d->db, sql, 2, p, on_settled, NULL);
+}
+
 void pr_check_done(struct pr_check *k, const struct pr_check_end *e)
 {
 	static const char sql[] =

@@ -54,6 +54,10 @@ struct pr_check_end {
 };
 void pr_check_done(struct pr_check *k, const struct pr_check_end *e);
 
+/* The order of a check turned out final already (or is gone): drops its
+ * check row (fire and forget). Call it before ending the check. */
+void pr_check_settled(struct pr_check *k);
+
 /* Starts the job on d (a timer on d->base). Returns NULL on allocation
  * failure. */
 struct pr_completion *pr_completion_new(struct pr_daemon *d);

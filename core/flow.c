@@ -219,7 +219,7 @@ static void on_second(int rc, enum pr_apply_result result, int from, void *row,
 	(void)from;
 	if (rc < 0) {
 		free(text);
-		if (cascade && f->have_tok) {
+		if (cascade) {
 			/* The next attempt's reservation: ours unless the
 			 * statement may have committed. */
 			if (pr_db_err_definite(err))

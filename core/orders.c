@@ -429,7 +429,7 @@ int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
 	rc = pr_route(cat, rq, usage, 0, &res);
 	if (rc < 0)
 		goto out;
-	rj = pr_route_to_json(cat, &res);
+	rj = pr_route_trace_json(cat, &res, PR_TRACE_LISTED);
 	out->attempts = json_array();
 	out->trace = json_pack("{s:o,s:I,s:o}", "route", rj ? rj : json_null(),
 			       "generation", (json_int_t)gen->id, "attempts",

@@ -22,6 +22,11 @@
 
 /* ------------------------------------------------- routing an order */
 
+/* The eligible candidates listed in an order's stored trace (the rest are
+ * counted): an order's row stays small (stored in line, written twice)
+ * with a thousand channels as with ten; explain shows them all. */
+#define PR_TRACE_LISTED 16
+
 /* A route of one order (payment or withdrawal): the ranked eligible
  * candidates (owned: free()) and the trace stored on the order,
  * {"route": the router's trace, "generation", "attempts": []}, with

@@ -345,22 +345,11 @@ static void on_query(struct pr_call *cl, void *arg)
 	}
 }
 
-static void on_check_deleted(PGresult *res, const char *err, void *arg)
-{
-	(void)arg;
-	if (!res)
-		pr_warn("completion: dropping a settled check failed: %s", err);
-}
-
 static void on_check_loaded(void *row, const char *err, void *arg)
 {
 	struct pay_check *pc = arg;
 	struct pr_check *k = pc->k;
 	struct pr_pay_row *p = row;
-	static const char del_sql[] =
-		"DELETE FROM order_checks "
-		"WHERE kind = 'payment' AND order_id = $1";
-	const char *params[1] = { k->order_id };
 	char text[200];
 	long ci;
 
@@ -371,8 +360,7 @@ static void on_check_loaded(void *row, const char *err, void *arg)
 	if (!p || pr_pay_status_final((enum pr_pay_status)p->c.status) ||
 	    p->c.status == PR_PAY_CREATED) {
 		/* Nothing to chase (settled meanwhile, or never sent). */
-		pr_db_query(k->d->db, del_sql, 1, params, on_check_deleted,
-			    NULL);
+		pr_check_settled(k);
 		check_end(pc, 1, 0, 0, "settled");
 		return;
 	}

@@ -1458,12 +1458,15 @@ static void on_rfc_loaded(struct rf_row *row, const char *err, void *arg)
 	long ci;
 
 	if (err || !row) {
+		if (!err)
+			pr_check_settled(k);
 		rfc_end(x, !err, err ? "store error" : "no such refund");
 		return;
 	}
 	if (rf_final(row->status) || row->status == RF_CREATED ||
 	    (row->status == RF_OVERDUE &&
 	     strcmp(row->overdue_reason, "refund_timeout") != 0)) {
+		pr_check_settled(k);
 		rfc_end(x, 1, "settled");
 		return;
 	}

@@ -553,7 +553,15 @@ static json_t *cand_json(const struct pr_catalogue *cat,
 json_t *pr_route_to_json(const struct pr_catalogue *cat,
 			 const struct pr_route_result *res)
 {
+	return pr_route_trace_json(cat, res, 0);
+}
+
+json_t *pr_route_trace_json(const struct pr_catalogue *cat,
+			    const struct pr_route_result *res,
+			    size_t max_listed)
+{
 	json_t *o = json_object(), *a = json_array(), *x;
+	size_t dropped[PR_DROP_RULE + 1] = { 0 }, listed = 0, more = 0;
 	const struct pr_wl_entry *w;
 	const struct pr_rule *r;
 	int bad = 0;
@@ -592,9 +600,22 @@ json_t *pr_route_to_json(const struct pr_catalogue *cat,
 		put(o, "rule", json_null(), &bad);
 	}
 	for (i = 0; i < res->n && !bad; i++) {
-		if (res->cands[i].chan >= cat->n_chans)
+		const struct pr_route_cand *c = &res->cands[i];
+
+		if (c->chan >= cat->n_chans)
 			continue;
-		x = cand_json(cat, &res->cands[i], &bad);
+		if (max_listed && c->dropped_by != PR_DROP_NONE) {
+			if ((size_t)c->dropped_by <
+			    sizeof(dropped) / sizeof(dropped[0]))
+				dropped[c->dropped_by]++;
+			continue;
+		}
+		if (max_listed && listed == max_listed) {
+			more++;
+			continue;
+		}
+		listed++;
+		x = cand_json(cat, c, &bad);
 		if (!x || json_array_append_new(a, x) < 0)
 			bad = 1;
 	}
@@ -603,6 +624,16 @@ json_t *pr_route_to_json(const struct pr_catalogue *cat,
 		goto fail;
 	}
 	a = NULL;
+	if (max_listed) {
+		x = json_object();
+		for (i = 1; x && i < sizeof(dropped) / sizeof(dropped[0]); i++)
+			if (dropped[i])
+				put(x, pr_drop_name((enum pr_drop)i),
+				    json_integer((json_int_t)dropped[i]), &bad);
+		put(o, "dropped", x, &bad);
+		put(o, "eligible_not_listed", json_integer((json_int_t)more),
+		    &bad);
+	}
 	if (bad)
 		goto fail;
 	return o;

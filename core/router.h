@@ -100,4 +100,14 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 json_t *pr_route_to_json(const struct pr_catalogue *cat,
 			 const struct pr_route_result *res);
 
+/* The trace kept on an order, bounded whatever the catalogue's size: like
+ * pr_route_to_json, but "candidates" lists only the eligible channels,
+ * ranked, at most max_listed of them (0: every candidate, as
+ * pr_route_to_json), "eligible_not_listed" counts the eligible ones left
+ * out, and "dropped" counts the others by the condition that dropped them
+ * ({"environment": 988, "status": 2}). */
+json_t *pr_route_trace_json(const struct pr_catalogue *cat,
+			    const struct pr_route_result *res,
+			    size_t max_listed);
+
 #endif

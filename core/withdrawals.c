@@ -1119,22 +1119,11 @@ static void on_payout_query(struct pr_call *cl, void *arg)
 	}
 }
 
-static void on_check_deleted(PGresult *res, const char *err, void *arg)
-{
-	(void)arg;
-	if (!res)
-		pr_warn("completion: dropping a settled check failed: %s", err);
-}
-
 static void on_check_loaded(void *row, const char *err, void *arg)
 {
 	struct wd_check *wc = arg;
 	struct pr_check *k = wc->k;
 	struct wd_row *w = row;
-	static const char del_sql[] =
-		"DELETE FROM order_checks "
-		"WHERE kind = 'withdrawal' AND order_id = $1";
-	const char *params[1] = { k->order_id };
 	char text[200];
 	long ci;
 
@@ -1144,8 +1133,7 @@ static void on_check_loaded(void *row, const char *err, void *arg)
 	}
 	if (!w || wd_final(w->c.status) || w->c.status == WD_CREATED ||
 	    w->c.status == WD_PENDING) {
-		pr_db_query(k->d->db, del_sql, 1, params, on_check_deleted,
-			    NULL);
+		pr_check_settled(k);
 		check_end(wc, 1, 0, "settled");
 		return;
 	}

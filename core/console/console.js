@@ -645,6 +645,11 @@ function drawExplain(out, r) {
       h("dt", {}, "whitelist"), h("dd", { id: "explain-whitelist" }, r.whitelist ?
         `entry #${r.whitelist.id}: ${r.whitelist.kind} → ${r.whitelist.channel}` + (r.whitelist.note ? ` (${r.whitelist.note})` : "") : "no entry matched"),
       h("dt", {}, "generation"), h("dd", {}, String(r.generation)),
+      r.usage ? [h("dt", {}, "usage figures"), h("dd", { id: "explain-usage" }, r.usage.source === "memory" ?
+        `this instance's, as of ${r.usage.as_of} (${r.usage.age_ms} ms old)` : "read from the store")] : null,
+      r.dropped && Object.keys(r.dropped).length ? [h("dt", {}, "dropped (not listed)"),
+        h("dd", {}, Object.entries(r.dropped).map(([k, v]) => h("span.tag", {}, `${k} ${v}`)))] : null,
+      r.eligible_not_listed ? [h("dt", {}, "eligible, not listed"), h("dd", {}, String(r.eligible_not_listed))] : null,
       (r.warnings || []).length ? [h("dt", {}, "warnings"), h("dd.warn", {}, r.warnings.join("; "))] : null),
     table(["channel", "", "dropped by", "fee", "score", "score parts"], rows, { id: "explain-candidates" })));
 }

@@ -1087,6 +1087,78 @@ static void test_trace_json(void **state)
 	pr_catalogue_clear(&cat);
 }
 
+/* The trace kept on an order: the eligible channels ranked, at most the
+ * bound, the rest counted; the dropped ones counted by reason. */
+static void test_trace_bounded(void **state)
+{
+	json_t *chans = json_array(), *ch, *base = jq(base_chan), *j, *cs, *dr;
+	struct pr_route_cand *cands;
+	struct pr_route_result res = { 0 };
+	struct pr_route_req req;
+	struct pr_catalogue cat;
+	struct qspec q = { .amount = 1000 };
+	char code[32], err[256];
+
+	(void)state;
+	/* 30 eligible (fees 1..30 bps), 50 offline, 20 of another method. */
+	for (int i = 0; i < 100; i++) {
+		ch = json_deep_copy(base);
+		snprintf(code, sizeof(code), "c%03d", i);
+		json_object_set_new(ch, "code", json_string(code));
+		json_object_set_new(ch, "fee",
+				    json_pack("{s:i}", "rate_bps", i + 1));
+		if (i >= 30 && i < 80)
+			json_object_set_new(ch, "status",
+					    json_string("offline"));
+		if (i >= 80)
+			json_object_set_new(ch, "methods",
+					    json_pack("[s]", "wechat_pay"));
+		json_array_append_new(chans, ch);
+	}
+	assert_int_equal(pr_catalogue_build(&cat, chans, NULL, NULL, err,
+					    sizeof(err)),
+			 0);
+	cands = calloc(cat.n_chans, sizeof(*cands));
+	res.cands = cands;
+	res.cap = cat.n_chans;
+	req = make_req(&q);
+	assert_int_equal(pr_route(&cat, &req, NULL, 1, &res), 0);
+
+	j = pr_route_trace_json(&cat, &res, 16);
+	assert_non_null(j);
+	cs = json_object_get(j, "candidates");
+	assert_int_equal(json_array_size(cs), 16);
+	/* the cheapest first, all eligible */
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(cs, 0), "channel")),
+			    "c000");
+	for (size_t i = 0; i < json_array_size(cs); i++)
+		assert_true(json_is_true(
+			json_object_get(json_array_get(cs, i), "eligible")));
+	assert_int_equal(
+		json_integer_value(json_object_get(j, "eligible_not_listed")),
+		14);
+	dr = json_object_get(j, "dropped");
+	assert_int_equal(json_integer_value(json_object_get(dr, "status")), 50);
+	assert_int_equal(json_integer_value(json_object_get(dr, "method")), 20);
+	assert_int_equal(json_object_size(dr), 2);
+	assert_string_equal(json_string_value(json_object_get(j, "chosen")),
+			    "c000");
+	json_decref(j);
+
+	/* 0: every candidate, as the explain endpoint shows them. */
+	j = pr_route_trace_json(&cat, &res, 0);
+	assert_int_equal(json_array_size(json_object_get(j, "candidates")),
+			 100);
+	assert_null(json_object_get(j, "dropped"));
+	json_decref(j);
+
+	free(cands);
+	json_decref(chans);
+	json_decref(base);
+	pr_catalogue_clear(&cat);
+}
+
 /* A catalogue of a few hundred channels in several buckets: the bucket and
  * the full trace choose the same channel for many requests, and the
  * survivors are ranked by fee (no rules). */
@@ -1151,6 +1223,7 @@ int main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_drop_names),
 		cmocka_unit_test(test_trace_json),
+		cmocka_unit_test(test_trace_bounded),
 		cmocka_unit_test(test_bucket_equals_full_trace),
 	};
 
