@@ -35,11 +35,12 @@ settle_generation
 
 cat >"$TEST_DIR/client.sh" <<'EOF'
 #!/usr/bin/env bash
-# client.sh PORT KEY C: payments crash-C-1.. until the daemon is gone (or
-# 400 of them); prints "NO HTTPCODE ID STATUS" for each.
-port=$1 key=$2 c=$3
-for i in $(seq 400); do
-	no=crash-$c-$i
+# client.sh PORT KEY C [PREFIX [MAX]]: payments PREFIX-C-1.. until the
+# daemon is gone (or MAX of them, default 400); prints "NO HTTPCODE ID
+# STATUS" for each.
+port=$1 key=$2 c=$3 prefix=${4:-crash} max=${5:-400}
+for i in $(seq "$max"); do
+	no=$prefix-$c-$i
 	out=$(curl -s -m 10 -w '\n%{http_code}' -H "Authorization: Bearer $key" \
 		-H 'Content-Type: application/json' -H "Idempotency-Key: k-$no" \
 		--data-binary "{\"merchant_order_no\":\"$no\",\"amount\":$((100 + i)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"crash\"}" \
@@ -159,3 +160,58 @@ done
 agree || fail "payroute and the channel disagree after 20 s: $(head -n 5 "$TEST_DIR/disagree.txt")"
 paid=$(grep -c ' success$' "$TEST_DIR/ledger2.txt")
 pass "after the callbacks and the completion job, payroute agrees with the channel's ledger ($paid paid, $sent held by the channel)"
+
+# ------------------------------------- PostgreSQL restarts under load
+BG_PIDS=("${BG_PIDS[0]}")
+for c in 1 2 3 4 5 6 7 8; do
+	"$TEST_DIR/client.sh" "$MERCHANT_PORT" "$MKEY" $c pgr 60 >"$TEST_DIR/p$c.txt" &
+	BG_PIDS+=($!)
+done
+for i in $(seq 100); do
+	[ "$(cat "$TEST_DIR"/p*.txt 2>/dev/null | wc -l)" -ge 100 ] && break
+	sleep 0.1
+done
+pg_stop fast
+say "PostgreSQL stopped under load"
+sleep 1
+pg_start_again
+say "PostgreSQL started again"
+for pid in "${BG_PIDS[@]:1}"; do
+	wait "$pid" 2>/dev/null
+done
+cat "$TEST_DIR"/p*.txt >"$TEST_DIR/pall.txt"
+ok=$(awk '$2 == 201' "$TEST_DIR/pall.txt" | wc -l)
+refused=$(awk '$2 == 503' "$TEST_DIR/pall.txt" | wc -l)
+other=$(awk '$2 != 201 && $2 != 503' "$TEST_DIR/pall.txt" | head -n 3)
+[ -z "$other" ] || fail "under a PostgreSQL restart: answers other than 201 and 503: $other"
+[ "$refused" -gt 0 ] || fail "the restart refused no request: it was not under load"
+wait_ready 30
+awk '$2 == 201 { print $1, $3 }' "$TEST_DIR/pall.txt" | sort >"$TEST_DIR/packed.txt"
+pq -c "SELECT merchant_order_no || ' ' || id FROM payments WHERE merchant_order_no LIKE 'pgr-%'" |
+	sort >"$TEST_DIR/pstored.txt"
+missing=$(comm -23 "$TEST_DIR/packed.txt" "$TEST_DIR/pstored.txt" | head -n 3)
+[ -z "$missing" ] || fail "acknowledged during the restart but not stored: $missing"
+freed=0 held=0
+while read -r no code id st; do
+	[ "$code" = 503 ] || continue
+	i=${no##*-}
+	out=$(curl -s -m 10 -w '\n%{http_code}' -H "Authorization: Bearer $MKEY" \
+		-H 'Content-Type: application/json' -H "Idempotency-Key: k-$no" \
+		--data-binary "{\"merchant_order_no\":\"$no\",\"amount\":$((100 + i)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"crash\"}" \
+		"http://127.0.0.1:$MERCHANT_PORT/v1/payments")
+	rcode=${out##*$'\n'}
+	rerr=$(printf '%s' "${out%$'\n'*}" | jq -r '.error.code // "-"')
+	case $rcode:$rerr in
+	201:-) freed=$((freed + 1)) ;;
+	409:request_in_progress) held=$((held + 1)) ;;
+	*) fail "retry of $no, refused with 503 during the restart: HTTP $rcode $rerr" ;;
+	esac
+done <"$TEST_DIR/pall.txt"
+[ "$(pq -c "SELECT count(*) FROM (SELECT merchant_order_no FROM payments GROUP BY 1 HAVING count(*) > 1) d")" = 0 ] ||
+	fail "a merchant_order_no stored twice"
+curl -sf -m 5 "$SIM/_sim/ledger" | jq -r '.orders[].out_trade_no' | sort >"$TEST_DIR/ledger3.txt"
+pq -c "SELECT id FROM payments" | sort >"$TEST_DIR/allids.txt"
+orphans=$(comm -23 "$TEST_DIR/ledger3.txt" "$TEST_DIR/allids.txt" | head -n 3)
+[ -z "$orphans" ] || fail "the channel holds orders payroute never stored: $orphans"
+say "PostgreSQL restart: $ok acknowledged, $refused answered 503; their retries: $freed created at once (key free), $held still in progress (the connection died with the commit in flight)"
+pass "a PostgreSQL restart under load: every acknowledged payment stored, a refused one's key free again, nothing sent unstored"
