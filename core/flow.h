@@ -113,17 +113,18 @@ struct pr_flow_begin {
 	"order_id, event, url) SELECT p.merchant_id, '" KIND "', p.id, "        \
 	"'" KIND ".' || $7::text, p.notify_url FROM p "                         \
 	"WHERE $7::text = 'failed' AND coalesce(p.notify_url, '') <> '') "      \
-	"SELECT CASE WHEN EXISTS (SELECT 1 FROM p) THEN 'created' "             \
-	"WHEN $18::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM k) "          \
-	"THEN 'key' ELSE 'duplicate' END, d.id, d.request_hash, "               \
-	"ki.endpoint, ki.request_hash, ki.state, ki.status, ki.body, "          \
+	"SELECT r.result, d.id, d.request_hash, ki.endpoint, "                  \
+	"ki.request_hash, ki.state, ki.status, ki.body, "                       \
 	"coalesce(ki.order_id, ''), "                                           \
 	"ki.created_at < now() - interval '5 minutes' "                         \
-	"FROM (SELECT 1) one LEFT JOIN " TABLE " d ON NOT EXISTS "              \
-	"(SELECT 1 FROM p) AND d.merchant_id = $2::text AND "                   \
-	"d." NO " = $3::text LEFT JOIN idempotency_keys ki ON "                 \
-	"$18::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM k) AND "           \
-	"ki.merchant_id = $2::text AND ki.key = $18::text"
+	"FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM p) THEN 'created' "       \
+	"WHEN $18::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM k) "          \
+	"THEN 'key' ELSE 'duplicate' END AS result) r "                         \
+	"LEFT JOIN LATERAL (SELECT id, request_hash FROM " TABLE               \
+	" WHERE r.result = 'duplicate' AND merchant_id = $2::text AND "         \
+	NO " = $3::text) d ON true LEFT JOIN LATERAL (SELECT * FROM "           \
+	"idempotency_keys WHERE r.result = 'key' AND merchant_id = $2::text "   \
+	"AND key = $18::text) ki ON true"
 #define PR_BEGIN_NCOLS 3
 #define PR_BEGIN_NPARAMS 20
 
