@@ -52,6 +52,7 @@
 #include "outbox.h"
 #include "payreq.h"
 #include "refunds.h"
+#include "rfreq.h"
 
 enum rf_status {
 	RF_CREATED = 0,
@@ -1017,57 +1018,15 @@ static void cr_start(struct create *c)
 	}
 }
 
-static int str_field(json_t *j, const char *name, int required, size_t max,
-		     const char *charset_extra, char *out, size_t outlen,
-		     struct pr_request *r)
-{
-	json_t *v = json_object_get(j, name);
-	const char *s;
-
-	if (!v || json_is_null(v)) {
-		if (required) {
-			pr_api_reply_field(r, name, "%s: required", name);
-			return -1;
-		}
-		out[0] = '\0';
-		return 0;
-	}
-	s = json_string_value(v);
-	if (!s || !*s || strlen(s) > max || strlen(s) >= outlen) {
-		pr_api_reply_field(r, name,
-				   "%s: a string of 1 to %zu characters", name,
-				   max);
-		return -1;
-	}
-	if (charset_extra)
-		for (const char *q = s; *q; q++)
-			if (!isalnum((unsigned char)*q) &&
-			    !strchr(charset_extra, *q)) {
-				pr_api_reply_field(
-					r, name,
-					"%s: only letters, digits and "
-					"'%s'",
-					name, charset_extra);
-				return -1;
-			}
-	snprintf(out, outlen, "%s", s);
-	return 1;
-}
-
 static void create_refund(struct rq *q)
 {
-	static const char *const known[] = {
-		"merchant_refund_no", "amount", "currency", "reason", "stage",
-		"notify_url",	      NULL
-	};
 	struct pr_request *r = q->r;
-	char no[65], cur[8], reason[257], stage[16], url[1025];
-	char err[300], *canon, *hex;
+	struct pr_rfreq rq;
+	char err[300], field[80], *canon, *hex;
 	unsigned char h[32];
-	const char *key;
 	struct create *c;
 	int status = 400;
-	json_t *body, *v;
+	json_t *body;
 
 	body = pr_http_read_json(r->req, &status, err, sizeof(err));
 	if (!body) {
@@ -1077,50 +1036,9 @@ static void create_refund(struct rq *q)
 				 "%s", err);
 		return;
 	}
-	json_object_foreach(body, key, v) {
-		int ok = 0;
-
-		for (size_t i = 0; known[i] && !ok; i++)
-			ok = strcmp(key, known[i]) == 0;
-		if (!ok) {
-			pr_api_reply_field(r, key, "%s: unknown field", key);
-			json_decref(body);
-			return;
-		}
-	}
-	v = json_object_get(body, "amount");
-	if (str_field(body, "merchant_refund_no", 1, 64, "_.:-", no, sizeof(no),
-		      r) < 0 ||
-	    str_field(body, "currency", 0, 3, "", cur, sizeof(cur), r) < 0 ||
-	    str_field(body, "reason", 0, 256, NULL, reason, sizeof(reason), r) <
-		    0 ||
-	    str_field(body, "stage", 1, 15, "_", stage, sizeof(stage), r) < 0 ||
-	    str_field(body, "notify_url", 0, 1024, NULL, url, sizeof(url), r) <
-		    0)
-		goto out;
-	if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
-	    json_integer_value(v) > PR_AMOUNT_MAX) {
-		pr_api_reply_field(r, "amount",
-				   "amount: a positive integer (minor units), "
-				   "at most 10^15");
-		goto out;
-	}
-	if (strcmp(stage, "pre_delivery") != 0 &&
-	    strcmp(stage, "post_delivery") != 0) {
-		pr_api_reply_field(r, "stage",
-				   "stage: pre_delivery or post_delivery");
-		goto out;
-	}
-	if (url[0] && strncmp(url, "http://", 7) != 0 &&
-	    strncmp(url, "https://", 8) != 0) {
-		pr_api_reply_field(r, "notify_url",
-				   "notify_url: an http:// or https:// URL");
-		goto out;
-	}
-	if (cur[0] && (strlen(cur) != 3 || !isupper((unsigned char)cur[0]) ||
-		       !isupper((unsigned char)cur[1]) ||
-		       !isupper((unsigned char)cur[2]))) {
-		pr_api_reply_field(r, "currency", "currency: an ISO 4217 code");
+	if (pr_rfreq_parse(body, &rq, field, sizeof(field), err, sizeof(err)) <
+	    0) {
+		pr_api_reply_field(r, field, "%s", err);
 		goto out;
 	}
 	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1143,13 +1061,12 @@ static void create_refund(struct rq *q)
 	pr_order_new_id('R', pr_now_ms(), c->id);
 	snprintf(c->payment, sizeof(c->payment), "%s", q->payment_id);
 	snprintf(c->merchant, sizeof(c->merchant), "%s", q->merchant);
-	snprintf(c->no, sizeof(c->no), "%s", no);
-	snprintf(c->cur, sizeof(c->cur), "%s", cur);
-	snprintf(c->reason, sizeof(c->reason), "%s", reason);
-	snprintf(c->stage, sizeof(c->stage), "%s", stage);
-	snprintf(c->url, sizeof(c->url), "%s", url);
-	snprintf(c->amount, sizeof(c->amount), "%lld",
-		 (long long)json_integer_value(v));
+	snprintf(c->no, sizeof(c->no), "%s", rq.no);
+	snprintf(c->cur, sizeof(c->cur), "%s", rq.currency);
+	snprintf(c->reason, sizeof(c->reason), "%s", rq.reason);
+	snprintf(c->stage, sizeof(c->stage), "%s", rq.stage);
+	snprintf(c->url, sizeof(c->url), "%s", rq.notify_url);
+	snprintf(c->amount, sizeof(c->amount), "%lld", (long long)rq.amount);
 	if (pr_idem_read(r, q->merchant, "/v1/refunds", c->hash, &c->idem) <
 	    0) {
 		free(c);

@@ -62,6 +62,15 @@ MKEY=$GOOD_KEY
 pay '{"merchant_order_no":"x1","amount":-5,"currency":"CNY","method":"wechat_pay"}'
 expect_code 400 "negative amount"
 [ "$(json .error.field)" = amount ] || fail "the error must name amount: $RESP_BODY"
+n_before=$(pq -c "SELECT count(*) FROM payments")
+pay '{"merchant_order_no":"x1","amount":100,"currency":"XYZ","method":"wechat_pay","environment":"native_qr"}'
+expect_code 400 "currency XYZ"
+[ "$(json .error.field)" = currency ] && json .error.message | grep -q "ISO 4217" ||
+	fail "currency XYZ (was 201 NO_CHANNEL): $RESP_BODY"
+pay '{"merchant_order_no":"x1","amount":9223372036854775807,"currency":"CNY","method":"wechat_pay","environment":"native_qr"}'
+expect_code 400 "amount 2^63-1"
+[ "$(json .error.field)" = amount ] || fail "amount 2^63-1: $RESP_BODY"
+[ "$(pq -c "SELECT count(*) FROM payments")" = "$n_before" ] || fail "a refused payment was stored"
 pay '{"merchant_order_no":"x1",'
 expect_code 400 "malformed JSON"
 [ "$(json .error.code)" = bad_request ] || fail "malformed: $RESP_BODY"
@@ -72,7 +81,7 @@ mget /v1/payments/PNOSUCHPAYMENT1
 expect_code 404 "unknown payment"
 mget /v1/payments
 expect_code 400 "list without merchant_order_no"
-pass "bad input: 401, 400 naming the field, 413, 404"
+pass "bad input: 401, 400 naming the field (amount, currency XYZ, amount 2^63-1; nothing stored), 413, 404"
 
 # ------------------------------------------------- success by callback
 pay "$(body o-cb wechat_pay native_qr)"
