@@ -572,7 +572,14 @@ static void first_commit(struct pr_flow *f)
 		if (to == k->st_failed)
 			code = f->last_code ? f->last_code :
 					      pr_code_core("NO_CHANNEL");
-		dj = json_pack("{s:s}", "reason", "no usable channel");
+		if (!f->last_code && f->ops->unservable &&
+		    (code = f->ops->unservable(f)) != NULL) {
+			to = k->st_failed;
+			dj = json_pack("{s:s}", "reason",
+				       "no channel could ever serve it");
+		} else {
+			dj = json_pack("{s:s}", "reason", "no usable channel");
+		}
 	}
 	predict(f, to, code, NULL);
 	snprintf(now, sizeof(now), "%lld", (long long)f->row->created_ms);
