@@ -656,7 +656,8 @@ static void on_admin_payment(PGresult *res, const char *err, void *arg)
 	json_t *j;
 
 	if (!res) {
-		reply_store_down(r, err);
+		pr_warn("payments: reading a payment failed: %s", err);
+		reply_store_down(r, "reading the payment");
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {

@@ -837,9 +837,46 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 	struct rf_row row;
 
 	if (!res || PQntuples(res) != 1) {
+		static const char *const fields[] = { "merchant_refund_no",
+						      "merchant_refund_no",
+						      "amount",
+						      "amount",
+						      "currency",
+						      "currency",
+						      "reason",
+						      "reason",
+						      "stage",
+						      "stage",
+						      "notify_url",
+						      "notify_url",
+						      NULL };
+		char field[64];
+		int status = !res ? pr_api_store_refusal(err, fields, field,
+							 sizeof(field)) :
+				    0;
+
+		c->idem.active = 0; /* nothing was kept */
+		if (status) {
+			/* The request's fault: a 4xx naming the field when
+			 * the store names its column; its words go to the
+			 * log only. */
+			pr_info("refunds: the store refused a refund of "
+				"payment %s: %s",
+				c->payment, err);
+			cr_reply(
+				c, status,
+				json_pack("{s:{s:s,s:s,s:s?}}", "error", "code",
+					  status == 409 ? "conflict" :
+							  "invalid_value",
+					  "message",
+					  "the refund was refused as stored (a "
+					  "value out of range or malformed); "
+					  "nothing was sent",
+					  "field", field[0] ? field : NULL));
+			return;
+		}
 		pr_warn("refunds: creating a refund failed: %s",
 			err ? err : "no answer");
-		c->idem.active = 0; /* nothing was kept */
 		cr_error(c, 503, "store_unavailable",
 			 "the refund could not be recorded; nothing was sent; "
 			 "retry later");
@@ -1081,9 +1118,11 @@ static void on_got_refund(struct rf_row *row, const char *err, void *arg)
 {
 	struct pr_request *r = arg;
 
-	if (err)
-		pr_request_error(r, 503, "store_unavailable", "%s", err);
-	else if (!row)
+	if (err) {
+		pr_warn("refunds: reading a refund failed: %s", err);
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store is unavailable; retry later");
+	} else if (!row)
 		pr_request_error(r, 404, "not_found", "no such refund");
 	else
 		reply_refund(r, 200, row);
@@ -1584,8 +1623,10 @@ static void on_resolved(int rc, int changed, enum rf_status from,
 
 	(void)from;
 	if (rc < 0 || !r) {
-		pr_request_error(a->r, 503, "store_unavailable", "%s",
-				 err ? err : "?");
+		pr_warn("refunds: resolving a refund failed: %s",
+			err ? err : "?");
+		pr_request_error(a->r, 503, "store_unavailable",
+				 "the store is unavailable; retry later");
 	} else if (!changed) {
 		pr_request_error(a->r, 409, "not_overdue",
 				 "refund %s is %s, not overdue", r->id,
@@ -1606,10 +1647,15 @@ static void on_resent(int rc, struct rf_row *r, const char *err, void *arg)
 	struct act *a = arg;
 
 	if (!r) {
-		pr_request_error(a->r, rc == -EBUSY ? 409 : 503,
-				 rc == -EBUSY ? "not_overdue" :
-						"store_unavailable",
-				 "%s", err ? err : "?");
+		if (rc != -EBUSY)
+			pr_warn("refunds: re-sending a refund failed: %s",
+				err ? err : "?");
+		pr_request_error(
+			a->r, rc == -EBUSY ? 409 : 503,
+			rc == -EBUSY ? "not_overdue" : "store_unavailable",
+			"%s",
+			rc == -EBUSY ? "the refund moved meanwhile" :
+				       "the store is unavailable; retry later");
 	} else {
 		json_t *j = rf_render(r);
 
@@ -1628,9 +1674,12 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 	long ci;
 
 	if (err || !row) {
+		if (err)
+			pr_warn("refunds: reading a refund failed: %s", err);
 		pr_request_error(r, err ? 503 : 404,
 				 err ? "store_unavailable" : "not_found", "%s",
-				 err ? err : "no such refund");
+				 err ? "the store is unavailable; retry later" :
+				       "no such refund");
 		free(a);
 		return;
 	}
@@ -1705,7 +1754,9 @@ static void on_admin_json(PGresult *res, const char *err, void *arg)
 	json_t *j;
 
 	if (!res) {
-		pr_request_error(r, 503, "store_unavailable", "%s", err);
+		pr_warn("refunds: reading a refund failed: %s", err);
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store is unavailable; retry later");
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {

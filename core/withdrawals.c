@@ -1256,7 +1256,8 @@ static void on_admin_row(PGresult *res, const char *err, void *arg)
 	json_t *j;
 
 	if (!res) {
-		reply_store_down(r, err);
+		pr_warn("withdrawals: reading a withdrawal failed: %s", err);
+		reply_store_down(r, "reading the withdrawal");
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {

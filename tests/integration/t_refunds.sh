@@ -67,6 +67,13 @@ printf '%s' "$RESP_BODY" | grep -qi 'sqlstate\|bigint\|out of range' && fail "st
 _mcall POST "/v1/payments/$PID/refunds" '{"merchant_refund_no":"r-x","amount":5,"currency":"XYZ","stage":"pre_delivery"}'
 expect_code 400 "currency XYZ"
 [ "$(json .error.field)" = currency ] || fail "currency XYZ: $RESP_BODY"
+pq -c "ALTER TABLE refunds ADD CONSTRAINT refunds_reason_check CHECK (reason <> 'store-refuses-this')" >/dev/null
+_mcall POST "/v1/payments/$PID/refunds" '{"merchant_refund_no":"r-store","amount":5,"reason":"store-refuses-this","stage":"pre_delivery"}'
+expect_code 400 "a value the store refuses"
+[ "$(json .error.field)" = reason ] && [ "$(json .error.code)" = invalid_value ] ||
+	fail "a value the store refuses (was 503): $RESP_BODY"
+printf '%s' "$RESP_BODY" | grep -qi 'sqlstate\|violates\|refunds_reason_check' && fail "store text in the answer: $RESP_BODY"
+pq -c "ALTER TABLE refunds DROP CONSTRAINT refunds_reason_check" >/dev/null
 [ "$(pq -c "SELECT count(*) FROM refunds")" = 0 ] || fail "a refused refund was stored"
 pass "bad input: 400 naming amount (0 and 2^63-1), stage and currency (XYZ), nothing stored; 404 for another payment"
 
