@@ -1078,6 +1078,12 @@ static void create_refund(struct rq *q)
 		pr_api_reply_field(r, field, "%s", err);
 		goto out;
 	}
+	if (rq.notify_url[0] &&
+	    pr_outbox_url_check(r->gen->config, rq.notify_url, err,
+				sizeof(err))) {
+		pr_api_reply_field(r, "notify_url", "notify_url: %s", err);
+		goto out;
+	}
 	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!canon || pr_sha256(canon, strlen(canon), h) < 0 ||
 	    !(hex = pr_hex_encode(h, sizeof(h)))) {

@@ -605,6 +605,16 @@ static void create_withdrawal(struct wd *w)
 		wd_free(w);
 		return;
 	}
+	if (w->req.notify_url[0] &&
+	    pr_outbox_url_check(cfg, w->req.notify_url, err, sizeof(err))) {
+		char msg[600];
+
+		json_decref(body);
+		snprintf(msg, sizeof(msg), "notify_url: %s", err);
+		reply_field(w->r, "notify_url", msg);
+		wd_free(w);
+		return;
+	}
 	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(body);
 	if (canon && pr_hmac_sha256(cfg->secret_key, sizeof(cfg->secret_key),
