@@ -215,35 +215,6 @@ static void handle_status(struct pr_request *r)
 
 /* ----------------------------------------------------------- channels */
 
-json_t *pr_mask_secrets(json_t *config)
-{
-	static const char *const secret_words[] = { "key",	"secret",
-						    "password", "token",
-						    "cert",	"pem" };
-	json_t *out = json_deep_copy(config);
-	const char *k;
-	json_t *v;
-
-	if (!json_is_object(out))
-		return out;
-	json_object_foreach(out, k, v) {
-		if (json_is_object(v)) {
-			json_object_set_new(out, k, pr_mask_secrets(v));
-			continue;
-		}
-		for (size_t i = 0;
-		     i < sizeof(secret_words) / sizeof(secret_words[0]); i++) {
-			if (strcasestr(k, secret_words[i]) &&
-			    !strcasestr(k, "serial") && !strcasestr(k, "_id")) {
-				json_object_set_new(out, k,
-						    json_string("********"));
-				break;
-			}
-		}
-	}
-	return out;
-}
-
 /* ------------------------------------------------------------- reload */
 
 static void on_reload(int ok, uint64_t gen, const char *reason, void *arg)

@@ -111,6 +111,50 @@ void pr_api_reply_db_error(struct pr_request *r, const char *prefix,
 	}
 }
 
+/* Copies into out the value of ", KEY NAME" inside err's "(SQLSTATE
+ * ...)" part; "" when absent. */
+static void sqlstate_part(const char *err, const char *key, char *out,
+			  size_t len)
+{
+	const char *p = err ? strstr(err, "(SQLSTATE ") : NULL;
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!p || !(p = strstr(p, key)))
+		return;
+	p += strlen(key);
+	while (p[n] && p[n] != ',' && p[n] != ')' && n + 1 < len)
+		n++;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+int pr_api_store_refusal(const char *err, const char *const *map, char *field,
+			 size_t len)
+{
+	char st[6], col[64], cons[64];
+
+	field[0] = '\0';
+	pr_api_err_sqlstate(err, st);
+	if (strncmp(st, "22", 2) != 0 && strncmp(st, "23", 2) != 0)
+		return 0;
+	sqlstate_part(err, ", column ", col, sizeof(col));
+	sqlstate_part(err, ", constraint ", cons, sizeof(cons));
+	for (size_t i = 0; map && map[i] && map[i + 1]; i += 2) {
+		size_t n = strlen(map[i]), c = strlen(cons);
+
+		/* the column itself, or <table>_<column>_check */
+		if (strcmp(col, map[i]) == 0 ||
+		    (c > n + 7 && strcmp(cons + c - 6, "_check") == 0 &&
+		     strncmp(cons + c - 6 - n, map[i], n) == 0 &&
+		     cons[c - 7 - n] == '_')) {
+			snprintf(field, len, "%s", map[i + 1]);
+			break;
+		}
+	}
+	return strcmp(st, "23505") == 0 ? 409 : 400;
+}
+
 void pr_api_method_not_allowed(struct pr_request *r, const char *allowed)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",

@@ -65,6 +65,18 @@ void pr_api_err_sqlstate(const char *err, char state[6]);
 void pr_api_reply_db_error(struct pr_request *r, const char *prefix,
 			   const char *what, const char *err);
 
+/* A failed statement that is the request's fault rather than the
+ * store's: SQLSTATE class 22 (data exception: a value out of range or
+ * malformed) or 23 (integrity constraint violation). Returns the status
+ * to answer (409 for 23505, a unique violation; 400 otherwise), or 0 for
+ * any other error (the store's trouble: 503). field is set to the API
+ * field the error's column, or its constraint's column by PostgreSQL's
+ * naming (<table>_<column>_check), maps to through map: pairs of
+ * {column, field} ending with NULL ("payee_name", "payee.name", ...,
+ * NULL); "" when the column is not in map or not known. */
+int pr_api_store_refusal(const char *err, const char *const *map, char *field,
+			 size_t len);
+
 /* 405 "method_not_allowed" with an Allow header (allowed: "GET, POST").
  * Answers r. */
 void pr_api_method_not_allowed(struct pr_request *r, const char *allowed);

@@ -777,9 +777,77 @@ static int parse_limits_fee(json_t *j, struct pr_chan_spec *c, char *err,
 	return 0;
 }
 
+/*
+ * Numbers a driver config may hold. jansson reads "1e20" as a real; the
+ * store (jsonb, a numeric) gives it back as 100000000000000000000, an
+ * integer token that jansson refuses to read (beyond int64_t), so such a
+ * channel could be written but never loaded again: every reload would
+ * fail. Every real of magnitude 2^63 or more prints as such an integer
+ * (doubles that large have no fraction), so those are refused here, with
+ * the path of the value ("driver_config.timeout_ms",
+ * "driver_config.hosts[2]"); a value that large is no count or duration
+ * a driver needs, and one that must be kept exactly goes as a string.
+ * Integers are int64_t already, smaller reals come back as reals.
+ */
+#define DC_REAL_MAX 9223372036854775808.0 /* 2^63 */
+#define DC_MAX_DEPTH 32
+
+static int check_dc_numbers(json_t *v, char *path, size_t len, size_t used,
+			    int depth, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	int n, rc;
+
+	if (depth > DC_MAX_DEPTH)
+		return fail(err, errlen, "%s: nested more than %d levels deep",
+			    path, DC_MAX_DEPTH);
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+
+		if (d >= DC_REAL_MAX || d <= -DC_REAL_MAX)
+			return fail(err, errlen,
+				    "%s: %g is out of range: numbers must be "
+				    "below 9.2e18 in magnitude (write a larger "
+				    "value as a string)",
+				    path, d);
+		return 0;
+	}
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, x) {
+			n = snprintf(path + used, len - used, ".%.64s", k);
+			if (n < 0 || (size_t)n >= len - used)
+				return fail(err, errlen,
+					    "%.*s: nested too deep", (int)used,
+					    path);
+			rc = check_dc_numbers(x, path, len, used + (size_t)n,
+					      depth + 1, err, errlen);
+			path[used] = '\0';
+			if (rc < 0)
+				return rc;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			n = snprintf(path + used, len - used, "[%zu]", i);
+			if (n < 0 || (size_t)n >= len - used)
+				return fail(err, errlen,
+					    "%.*s: nested too deep", (int)used,
+					    path);
+			rc = check_dc_numbers(x, path, len, used + (size_t)n,
+					      depth + 1, err, errlen);
+			path[used] = '\0';
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int chan_parse(json_t *j, struct pr_chan_spec *c, char *err,
 		      size_t errlen)
 {
+	char path[512] = "driver_config";
 	json_t *dc;
 	char *status = NULL, *timeout = NULL;
 	int64_t v;
@@ -856,6 +924,9 @@ static int chan_parse(json_t *j, struct pr_chan_spec *c, char *err,
 	    (rc = get_bool(j, "", "whitelist_only", 0, &c->whitelist_only, err,
 			   errlen)) < 0 ||
 	    (rc = get_object(j, "driver_config", NULL, &dc, err, errlen)) < 0)
+		goto out;
+	if (dc && (rc = check_dc_numbers(dc, path, sizeof(path), strlen(path),
+					 0, err, errlen)) < 0)
 		goto out;
 	c->driver_config = dc ? json_deep_copy(dc) : json_object();
 	if (!c->driver_config)
@@ -1589,4 +1660,21 @@ const struct pr_cat_bucket *pr_catalogue_bucket(const struct pr_catalogue *cat,
 			lo = mid + 1;
 	}
 	return NULL;
+}
+
+int pr_catalogue_can_serve(const struct pr_catalogue *cat, unsigned business,
+			   const char *method, const char *currency)
+{
+	const struct pr_cat_bucket *b =
+		pr_catalogue_bucket(cat, business, method);
+
+	for (size_t i = 0; b && currency && i < b->n; i++) {
+		const struct pr_strlist *cur =
+			&cat->chans[b->chans[i]].currencies;
+
+		for (size_t k = 0; k < cur->n; k++)
+			if (strcmp(cur->v[k], currency) == 0)
+				return 1;
+	}
+	return 0;
 }

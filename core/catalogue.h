@@ -198,4 +198,11 @@ const struct pr_cat_bucket *pr_catalogue_bucket(const struct pr_catalogue *cat,
 						unsigned business,
 						const char *method);
 
+/* 1 when some channel of the catalogue, whatever its status, windows and
+ * limits, takes business (one PR_BIZ_* bit) by method in currency: one
+ * that could serve such an order once usable; 0 when none could ever
+ * (until an operator changes the catalogue). */
+int pr_catalogue_can_serve(const struct pr_catalogue *cat, unsigned business,
+			   const char *method, const char *currency);
+
 #endif

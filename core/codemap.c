@@ -192,6 +192,10 @@ static const struct pr_code core_codes[] = {
 	CORE("ORDER_EXPIRED", CLOSED, 0, NONE,
 	     "The payment was not completed in time and has been closed.",
 	     "订单超时未支付，已关闭。"),
+	CORE("PAYEE_NOT_SUPPORTED", FAILED, 0, CHANNEL,
+	     "No channel pays out to this kind of payee in this currency; the "
+	     "withdrawal was not paid out.",
+	     "没有通道支持向该类收款方以该币种出款，提现未出款。"),
 	CORE("PAYMENT_PROCESSING", PROCESSING, 0, NONE,
 	     "The payment is being processed.", "支付处理中。"),
 	CORE("REFUND_WINDOW_EXPIRED", FAILED, 0, CHANNEL,

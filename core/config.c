@@ -200,6 +200,9 @@
 	X("notify.give_up_seconds", PR_OPT_INT, 0, FIELD(notify_give_up_s),    \
 	  FSIZE(notify_give_up_s), 60, 2592000, 259200, NULL, 0,               \
 	  "an undelivered notification is abandoned after this")               \
+	X("notify.allow_private", PR_OPT_LIST, 0, FIELD(notify_allow_private), \
+	  FSIZE(notify_allow_private), 0, 0, 0, NULL, 0,                       \
+	  "non-public CIDRs notifications may reach (default: none)")          \
 	X("withdrawals.pending_deadline_seconds", PR_OPT_INT, 0,               \
 	  FIELD(wd_pending_deadline_s), FSIZE(wd_pending_deadline_s), 60,      \
 	  2592000, 86400, NULL, 0,                                             \
@@ -291,6 +294,8 @@ static const char *opt_type_phrase(enum pr_opt_type t)
 		return "a boolean";
 	case PR_OPT_LISTEN:
 		return "a string \"host:port\"";
+	case PR_OPT_LIST:
+		return "an array of strings";
 	case PR_OPT_LEVEL:
 	case PR_OPT_STRING:
 		break;
@@ -305,6 +310,8 @@ static int json_type_ok(enum pr_opt_type t, const json_t *v)
 		return json_is_integer(v);
 	case PR_OPT_BOOL:
 		return json_is_boolean(v);
+	case PR_OPT_LIST:
+		return json_is_array(v);
 	case PR_OPT_STRING:
 	case PR_OPT_LISTEN:
 	case PR_OPT_LEVEL:
@@ -743,6 +750,50 @@ static int store_string(struct pr_config *cfg, const struct opt_spec *s,
 	return 0;
 }
 
+/* A list option: every element a non-empty string without ',' or
+ * control characters, at most PR_NETGUARD_MAX_ALLOW of them, kept joined
+ * by ",". */
+static int store_list(struct pr_config *cfg, const struct opt_spec *s,
+		      const char *path, json_t *v, char *err, size_t errlen)
+{
+	char **field = (char **)(void *)((char *)cfg + s->off);
+	size_t i, n = 0, max = json_array_size(v) * 65 + 1;
+	char *out;
+	json_t *e;
+
+	if (json_array_size(v) > PR_NETGUARD_MAX_ALLOW) {
+		set_err(err, errlen, "%s: at most %d entries, got %zu", path,
+			PR_NETGUARD_MAX_ALLOW, json_array_size(v));
+		return -EINVAL;
+	}
+	out = malloc(max);
+	if (!out)
+		return -ENOMEM;
+	out[0] = '\0';
+	json_array_foreach(v, i, e) {
+		const char *str = json_string_value(e);
+		size_t len = str ? strlen(str) : 0;
+		int bad = !str || len == 0 || len > 64 ||
+			  len != json_string_length(e);
+
+		for (size_t k = 0; !bad && k < len; k++)
+			bad = str[k] == ',' || (unsigned char)str[k] <= 0x20 ||
+			      str[k] == 0x7f;
+		if (bad) {
+			set_err(err, errlen,
+				"%s[%zu]: expected a string of 1 to 64 "
+				"characters without spaces or commas",
+				path, i);
+			free(out);
+			return -EINVAL;
+		}
+		n += (size_t)snprintf(out + n, max - n, "%s%s", i ? "," : "",
+				      str);
+	}
+	*field = out;
+	return 0;
+}
+
 /* Pass 2: one option, its value or its default. */
 static int apply(struct pr_config *cfg, size_t i, json_t *v,
 		 const char *base_dir, char *err, size_t errlen)
@@ -807,6 +858,8 @@ static int apply(struct pr_config *cfg, size_t i, json_t *v,
 			return -EINVAL;
 		}
 		return 0;
+	case PR_OPT_LIST:
+		return v ? store_list(cfg, s, o->path, v, err, errlen) : 0;
 	case PR_OPT_STRING:
 		break;
 	}
@@ -890,6 +943,33 @@ static int check_cross(struct pr_config *cfg, json_t **values,
 			"separated by commas (\"5s,1m,1h\"), got \"%s\"",
 			PR_SCHEDULE_MAX, cfg->notify_schedule);
 		return -EINVAL;
+	}
+	cfg->n_notify_allow = 0;
+	if (cfg->notify_allow_private) {
+		const char *p = cfg->notify_allow_private;
+
+		while (*p) {
+			size_t n = strcspn(p, ",");
+			char one[72];
+
+			snprintf(one, sizeof(one), "%.*s", (int)n, p);
+			if (pr_cidr_parse(
+				    one,
+				    &cfg->notify_allow[cfg->n_notify_allow]) <
+			    0) {
+				set_err(err, errlen,
+					"notify.allow_private[%zu]: expected "
+					"an address or a CIDR block such as "
+					"127.0.0.0/8, 10.0.0.0/8 or fd00::/8 "
+					"(host bits zero), got \"%s\"",
+					cfg->n_notify_allow, one);
+				return -EINVAL;
+			}
+			cfg->n_notify_allow++;
+			p += n;
+			if (*p == ',')
+				p++;
+		}
 	}
 	if (cfg->pay_default_expire_s > cfg->pay_max_expire_s) {
 		set_err(err, errlen,
@@ -1129,7 +1209,8 @@ void pr_config_free(struct pr_config *cfg)
 	if (cfg->admin_token)
 		explicit_bzero(cfg->admin_token, strlen(cfg->admin_token));
 	for (size_t i = 0; i < N_OPTIONS; i++) {
-		if (options[i].type == PR_OPT_STRING &&
+		if ((options[i].type == PR_OPT_STRING ||
+		     options[i].type == PR_OPT_LIST) &&
 		    !(specs[i].flags & F_NOFIELD))
 			free(*(char **)(void *)((char *)cfg + specs[i].off));
 	}
@@ -1160,6 +1241,7 @@ size_t pr_config_restart_changes(const struct pr_config *old_cfg,
 				 strcmp(la->host, lb->host) != 0;
 			break;
 		}
+		case PR_OPT_LIST:
 		case PR_OPT_STRING: {
 			const char *sa = *(char *const *)(const void *)a;
 			const char *sb = *(char *const *)(const void *)b;

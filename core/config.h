@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "netguard.h"
+
 struct pr_listen {
 	char host[64];
 	int port;
@@ -85,6 +87,11 @@ struct pr_config {
 	int notify_batch;	/* notify.batch */
 	int notify_timeout_ms;	/* notify.timeout_ms */
 	int notify_give_up_s;	/* notify.give_up_seconds */
+	/* notify.allow_private, as written (the CIDRs joined by ","), and
+	 * parsed: the non-public ranges notifications may reach */
+	char *notify_allow_private;
+	struct pr_cidr notify_allow[PR_NETGUARD_MAX_ALLOW];
+	size_t n_notify_allow;
 
 	int wd_pending_deadline_s; /* withdrawals.pending_deadline_seconds */
 	int wd_retry_interval_ms;  /* withdrawals.retry_interval_ms */
@@ -100,6 +107,7 @@ enum pr_opt_type {
 	PR_OPT_BOOL,
 	PR_OPT_LISTEN, /* "host:port" */
 	PR_OPT_LEVEL,  /* a log level name */
+	PR_OPT_LIST,   /* an array of strings (kept joined by ",") */
 };
 
 /* One known option: its dotted path, type, whether it needs a restart, and

@@ -252,11 +252,16 @@ static void pq_reason(PGconn *pg, char *buf, size_t len)
 		snprintf(buf, len, "connection lost");
 }
 
-/* "message (SQLSTATE xxxxx)" for a failed result. */
+/* "message (SQLSTATE xxxxx)" for a failed result, with ", constraint
+ * NAME" and ", column NAME" inside the parentheses when the server names
+ * them (integrity and data errors: apiutil.c maps them to the API's
+ * field). */
 static void result_error(const PGresult *res, char *buf, size_t len)
 {
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+	const char *col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
 	char line[512];
 
 	if (msg)
@@ -267,7 +272,9 @@ static void result_error(const PGresult *res, char *buf, size_t len)
 		snprintf(line, sizeof(line), "%s",
 			 PQresStatus(PQresultStatus(res)));
 	if (state)
-		snprintf(buf, len, "%s (SQLSTATE %s)", line, state);
+		snprintf(buf, len, "%s (SQLSTATE %s%s%.63s%s%.63s)", line,
+			 state, cons ? ", constraint " : "", cons ? cons : "",
+			 col ? ", column " : "", col ? col : "");
 	else
 		snprintf(buf, len, "%s", line);
 }

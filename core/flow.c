@@ -16,11 +16,13 @@
  * holds it, and the completion job ends it.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "apiutil.h"
 #include "flow.h"
 #include "log.h"
 
@@ -81,6 +83,64 @@ static void flow_error(struct pr_flow *f, int status, const char *code,
 	f->ops->end(f, status,
 		    json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
 			      msg));
+}
+
+/* The columns of payments and withdrawals a merchant's field goes into:
+ * a store refusal naming one (pr_api_store_refusal) names the field. */
+static const char *const store_fields[] = {
+	"merchant_order_no",
+	"merchant_order_no",
+	"merchant_withdrawal_no",
+	"merchant_withdrawal_no",
+	"amount",
+	"amount",
+	"currency",
+	"currency",
+	"notify_url",
+	"notify_url",
+	"subject",
+	"subject",
+	"buyer_id",
+	"buyer_id",
+	"seller_id",
+	"seller_id",
+	"product_code",
+	"product_code",
+	"environment",
+	"environment",
+	"method",
+	"method",
+	"bank_code",
+	"bank_code",
+	"payee_kind",
+	"payee.kind",
+	"payee_name",
+	"payee.name",
+	"payee_bank_code",
+	"payee.bank_code",
+	NULL,
+};
+
+/* flow_error with "field" (NULL: none). */
+static void flow_error_field(struct pr_flow *f, int status, const char *code,
+			     const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void flow_error_field(struct pr_flow *f, int status, const char *code,
+			     const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	json_t *e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	f->idem.active = 0;
+	e = json_pack("{s:s,s:s}", "code", code, "message", msg);
+	if (e && field)
+		json_object_set_new(e, "field", json_string(field));
+	f->ops->end(f, status, e ? json_pack("{s:o}", "error", e) : NULL);
 }
 
 /* Answers with the JSON of the order as f->row has it. */
@@ -489,6 +549,9 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 	const char *result;
 
 	if (!res || PQntuples(res) != 1) {
+		char field[64];
+		int status;
+
 		if (f->have_tok) {
 			if (!res || pr_db_err_definite(err))
 				pr_usage_release(f->d->usage, &f->tok);
@@ -499,9 +562,28 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 				       k->name, f->row->id, err);
 			f->have_tok = 0;
 		}
+		f->idem.active = 0; /* nothing was kept */
+		status = !res ? pr_api_store_refusal(err, store_fields, field,
+						     sizeof(field)) :
+				0;
+		if (status) {
+			/* The request's fault, which the parser let through:
+			 * a 4xx naming the field when the store names its
+			 * column; the store's words stay in the log. */
+			pr_info("%s %s: the store refused it: %s", k->name,
+				f->row->id, err);
+			flow_error_field(f, status,
+					 status == 409 ? "conflict" :
+							 "invalid_value",
+					 field[0] ? field : NULL,
+					 "%s%sthe %s was refused as stored "
+					 "(a value out of range or "
+					 "malformed); nothing was sent",
+					 field, field[0] ? ": " : "", k->name);
+			return;
+		}
 		pr_warn("%s %s: storing it failed: %s", k->name, f->row->id,
 			err ? err : "no answer");
-		f->idem.active = 0; /* nothing was kept */
 		flow_error(f, 503, "store_unavailable",
 			   "the %s could not be stored; nothing was sent; "
 			   "retry later",
@@ -572,7 +654,14 @@ static void first_commit(struct pr_flow *f)
 		if (to == k->st_failed)
 			code = f->last_code ? f->last_code :
 					      pr_code_core("NO_CHANNEL");
-		dj = json_pack("{s:s}", "reason", "no usable channel");
+		if (!f->last_code && f->ops->unservable &&
+		    (code = f->ops->unservable(f)) != NULL) {
+			to = k->st_failed;
+			dj = json_pack("{s:s}", "reason",
+				       "no channel could ever serve it");
+		} else {
+			dj = json_pack("{s:s}", "reason", "no usable channel");
+		}
 	}
 	predict(f, to, code, NULL);
 	snprintf(now, sizeof(now), "%lld", (long long)f->row->created_ms);

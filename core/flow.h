@@ -145,6 +145,11 @@ struct pr_flow_ops {
 	 * (withdrawals), then ops->end. NULL for kinds that never store
 	 * before routing. */
 	void (*requeue)(struct pr_flow *f);
+	/* Optional: a new order no candidate could take. Returns the code
+	 * to fail it with at once, or NULL to end it in no_channel_status
+	 * (withdrawals: PAYEE_NOT_SUPPORTED when no channel of the catalogue
+	 * could ever serve it, so that it does not wait for its deadline). */
+	const struct pr_code *(*unservable)(struct pr_flow *f);
 	/* Fills the route request (strings may point into the flow). */
 	void (*route_req)(struct pr_flow *f, struct pr_route_req *rq);
 	/* Fills f->order for an attempt on channel c. */

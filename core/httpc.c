@@ -20,8 +20,11 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -70,6 +73,12 @@ struct httpc_xfer {
 
 	char errbuf[CURL_ERROR_SIZE];
 	struct httpc_xfer *prev, *next;
+
+	/* pr_httpc_send_guarded: the guard (NULL: none), whether it refused
+	 * an address and why, and whether it let one through */
+	struct pr_netguard *guard;
+	int refused, admitted;
+	char refusal[256];
 };
 
 struct pr_httpc {
@@ -148,6 +157,7 @@ static void xfer_free(struct httpc_xfer *x)
 		event_free(x->defer);
 	curl_slist_free_all(x->req_headers);
 	free(x->req_body);
+	free(x->guard);
 	headers_clear(x);
 	free(x->body);
 	free(x);
@@ -369,6 +379,13 @@ static void check_done(struct pr_httpc *c)
 		if (rc == CURLE_OK && !x->fail) {
 			res.ok = 1;
 			res.sent = 1;
+		} else if (x->refused && !x->admitted) {
+			/* the guard refused every address: never connected,
+			 * or (a reused connection) nothing sent */
+			res.ok = 0;
+			res.sent = 0;
+			res.refused = 1;
+			res.error = x->refusal;
 		} else {
 			res.ok = 0;
 			res.sent = x->fail ? 1 :
@@ -689,6 +706,84 @@ static int build_headers(struct httpc_xfer *x,
 	return 0;
 }
 
+/* ------------------------------------------------------------- guard */
+
+/* The address and port of sa into a; 0, or -EAFNOSUPPORT. */
+static int sockaddr_addr(const struct sockaddr *sa, struct pr_addr *a,
+			 int *port)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		a->family = 4;
+		memcpy(a->b, &in->sin_addr, 4);
+		*port = ntohs(in->sin_port);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		a->family = 6;
+		memcpy(a->b, &in6->sin6_addr, 16);
+		*port = ntohs(in6->sin6_port);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+/* Before each socket of a guarded transfer is opened: the address about
+ * to be connected to, judged; a refused one is never connected (curl then
+ * tries the next address of the name, if any). */
+static curl_socket_t on_opensocket(void *clientp, curlsocktype purpose,
+				   struct curl_sockaddr *address)
+{
+	struct httpc_xfer *x = clientp;
+	struct pr_addr a;
+	int port;
+
+	if (purpose != CURLSOCKTYPE_IPCXN ||
+	    sockaddr_addr(&address->addr, &a, &port) < 0) {
+		x->refused = 1;
+		snprintf(x->refusal, sizeof(x->refusal),
+			 "refused: not an IP connection");
+		return CURL_SOCKET_BAD;
+	}
+	if (pr_netguard_check(x->guard, &a, port, x->refusal,
+			      sizeof(x->refusal))) {
+		x->refused = 1;
+		return CURL_SOCKET_BAD;
+	}
+	x->admitted = 1;
+	return socket(address->family, address->socktype | SOCK_CLOEXEC,
+		      address->protocol);
+}
+
+#if LIBCURL_VERSION_NUM >= 0x075000 /* 7.80.0: CURLOPT_PREREQFUNCTION */
+/* Before the request goes out on a connection, new or reused (a reused
+ * one may have been opened by an unguarded request): its peer, judged. */
+static int on_prereq(void *clientp, char *primary_ip, char *local_ip,
+		     int primary_port, int local_port)
+{
+	struct httpc_xfer *x = clientp;
+	struct pr_addr a;
+
+	(void)local_ip;
+	(void)local_port;
+	if (pr_addr_parse(primary_ip, &a) < 0) {
+		snprintf(x->refusal, sizeof(x->refusal),
+			 "refused: the peer's address %.64s is unreadable",
+			 primary_ip ? primary_ip : "?");
+	} else if (!pr_netguard_check(x->guard, &a, primary_port, x->refusal,
+				      sizeof(x->refusal))) {
+		return CURL_PREREQFUNC_OK;
+	}
+	x->refused = 1;
+	x->admitted = 0;
+	return CURL_PREREQFUNC_ABORT;
+}
+#endif
+
 /* Configures the easy handle. Returns a curl error (the transfer is then
  * failed from the loop). */
 static CURLcode setup_easy(struct pr_httpc *c, struct httpc_xfer *x,
@@ -733,6 +828,17 @@ static CURLcode setup_easy(struct pr_httpc *c, struct httpc_xfer *x,
 	SET(CURLOPT_WRITEDATA, x);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, x);
+	if (x->guard) {
+		SET(CURLOPT_PROXY, "");
+		SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+		SET(CURLOPT_OPENSOCKETDATA, x);
+#if LIBCURL_VERSION_NUM >= 0x075000
+		SET(CURLOPT_PREREQFUNCTION, on_prereq);
+		SET(CURLOPT_PREREQDATA, x);
+#else
+		SET(CURLOPT_FRESH_CONNECT, 1L);
+#endif
+	}
 
 	if (strcmp(m, "GET") == 0 && !req->body_len) {
 		SET(CURLOPT_HTTPGET, 1L);
@@ -751,8 +857,25 @@ static CURLcode setup_easy(struct pr_httpc *c, struct httpc_xfer *x,
 	return CURLE_OK;
 }
 
+static int send_one(struct pr_httpc *c, const struct payroute_http_req *req,
+		    const struct pr_netguard *guard, pr_httpc_cb cb, void *arg);
+
 int pr_httpc_send(struct pr_httpc *c, const struct payroute_http_req *req,
 		  pr_httpc_cb cb, void *arg)
+{
+	return send_one(c, req, NULL, cb, arg);
+}
+
+int pr_httpc_send_guarded(struct pr_httpc *c,
+			  const struct payroute_http_req *req,
+			  const struct pr_netguard *guard, pr_httpc_cb cb,
+			  void *arg)
+{
+	return guard ? send_one(c, req, guard, cb, arg) : -EINVAL;
+}
+
+static int send_one(struct pr_httpc *c, const struct payroute_http_req *req,
+		    const struct pr_netguard *guard, pr_httpc_cb cb, void *arg)
 {
 	struct httpc_xfer *x;
 	CURLcode rc;
@@ -773,6 +896,14 @@ int pr_httpc_send(struct pr_httpc *c, const struct payroute_http_req *req,
 	x->c = c;
 	x->cb = cb;
 	x->arg = arg;
+	if (guard) {
+		x->guard = malloc(sizeof(*x->guard));
+		if (!x->guard) {
+			free(x);
+			return -ENOMEM;
+		}
+		*x->guard = *guard;
+	}
 	ret = build_headers(x, req);
 	if (ret)
 		goto fail;

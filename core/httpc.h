@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "drvobj.h"
+#include "netguard.h"
 
 struct pr_httpc;
 
@@ -31,6 +32,8 @@ struct pr_httpc_result {
 	int ok; /* a complete HTTP response arrived */
 	int status;
 	int sent;
+	int refused;	   /* pr_httpc_send_guarded: the guard refused every
+			address (error says why); nothing connected */
 	const char *error; /* curl's message when !ok */
 	const struct payroute_header *headers;
 	size_t n_headers;
@@ -55,6 +58,19 @@ void pr_httpc_free(struct pr_httpc *c);
  * may free the client. */
 int pr_httpc_send(struct pr_httpc *c, const struct payroute_http_req *req,
 		  pr_httpc_cb cb, void *arg);
+
+/* pr_httpc_send for a destination someone else chose (a merchant's
+ * notify_url): every address libcurl is about to connect to is judged by
+ * guard (pr_netguard_check; guard is copied) before the socket is opened
+ * (CURLOPT_OPENSOCKETFUNCTION), and a reused connection's peer before the
+ * request is sent (CURLOPT_PREREQFUNCTION; libcurl older than 7.80
+ * takes a fresh connection instead). No proxy is used, so that the
+ * address judged is the one connected to. When every address is refused
+ * the result has !ok, sent 0, refused 1 and error saying why. */
+int pr_httpc_send_guarded(struct pr_httpc *c,
+			  const struct payroute_http_req *req,
+			  const struct pr_netguard *guard, pr_httpc_cb cb,
+			  void *arg);
 
 /* Requests in flight. */
 size_t pr_httpc_pending(const struct pr_httpc *c);

@@ -36,8 +36,8 @@ static void usage(FILE *f)
 
 static void print_options(void)
 {
-	static const char *const types[] = { "string", "int", "bool", "listen",
-					     "level" };
+	static const char *const types[] = { "string", "int",	"bool",
+					     "listen", "level", "list" };
 
 	for (const struct pr_option *o = pr_config_options(); o->path; o++)
 		printf("%s\t%s\t%s\t%s\n", o->path, types[o->type],

@@ -64,18 +64,35 @@
  * https:// is never fetched; the row is abandoned with last_error saying
  * why. Redirects are not followed (a 3xx is a failure).
  *
+ * Where a notification may go (notify.allow_private; netguard.c has the
+ * ranges and why): a merchant's notify_url is checked twice. When the
+ * request arrives (pr_outbox_url_check) only what needs no resolution is
+ * judged: a literal address, and names under "localhost". Resolving other
+ * names there would need an asynchronous resolver in every request
+ * handler (evdns or getaddrinfo_a) for a verdict that proves nothing: the
+ * name may resolve elsewhere by delivery time (DNS rebinding, TTLs). The
+ * check that holds is at delivery: libcurl resolves the name (its
+ * threaded resolver: the loop is not blocked) and every address it is
+ * about to connect to, and the peer of a reused connection, is judged by
+ * httpc's guard before anything is connected or sent. A refused delivery
+ * is abandoned at once (a retry would be refused again) with last_error
+ * "refused: ... (never connected)".
+ *
  * Shutdown: pr_outbox_free detaches the deliveries in flight; their
  * callbacks (called by the store and the HTTP client as they are freed)
  * then only free memory.
  */
 #include <errno.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -369,6 +386,14 @@ static void on_answer(const struct pr_httpc_result *res, void *arg)
 					     res->body_len :
 					     BODY_SNIPPET);
 		}
+	} else if (res->refused) {
+		/* the guard refused every address the name resolved to:
+		 * nothing connected; a retry would be refused again */
+		dl->status = 0;
+		dl->force_abandon = 1;
+		error_append(dl, "refused: ", 9);
+		error_append(dl, res->error, strlen(res->error));
+		error_append(dl, " (never connected)", 18);
 	} else {
 		dl->status = 0;
 		error_append(dl, res->error ? res->error : "no answer",
@@ -396,12 +421,93 @@ static void fail_now(struct delivery *dl, int abandon, const char *fmt, ...)
 	record_failure(dl);
 }
 
+/* ------------------------------------------------------------ guard */
+
+/* Adds the listener l (named name) to g. */
+static void guard_listener(struct pr_netguard *g, const char *name,
+			   const struct pr_listen *l, int *any)
+{
+	struct pr_addr a;
+
+	if (g->n_own + 2 > PR_NETGUARD_MAX_OWN)
+		return;
+	if (strcmp(l->host, "localhost") == 0) {
+		pr_addr_parse("127.0.0.1", &g->own[g->n_own].addr);
+		g->own[g->n_own].name = name;
+		g->own[g->n_own++].port = l->port;
+		pr_addr_parse("::1", &g->own[g->n_own].addr);
+		g->own[g->n_own].name = name;
+		g->own[g->n_own++].port = l->port;
+		return;
+	}
+	if (pr_addr_parse(l->host, &a) < 0)
+		return;
+	g->own[g->n_own].name = name;
+	g->own[g->n_own].addr = a;
+	g->own[g->n_own].port = l->port;
+	if (pr_addr_classify(&a) == PR_ADDR_UNSPECIFIED) {
+		g->own[g->n_own].any = 1;
+		*any = 1;
+	}
+	g->n_own++;
+}
+
+void pr_outbox_guard(const struct pr_config *cfg, struct pr_netguard *g)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	int any = 0;
+
+	memset(g, 0, sizeof(*g));
+	g->n_allow = cfg->n_notify_allow;
+	memcpy(g->allow, cfg->notify_allow,
+	       cfg->n_notify_allow * sizeof(g->allow[0]));
+	guard_listener(g, "listen.merchant", &cfg->merchant_listen, &any);
+	guard_listener(g, "listen.admin", &cfg->admin_listen, &any);
+	if (!any || getifaddrs(&ifs) < 0)
+		return;
+	for (i = ifs; i && g->n_local < PR_NETGUARD_MAX_LOCAL;
+	     i = i->ifa_next) {
+		struct pr_addr *a = &g->local[g->n_local];
+
+		if (!i->ifa_addr)
+			continue;
+		memset(a, 0, sizeof(*a));
+		if (i->ifa_addr->sa_family == AF_INET) {
+			a->family = 4;
+			memcpy(a->b,
+			       &((struct sockaddr_in *)(void *)i->ifa_addr)
+					->sin_addr,
+			       4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			a->family = 6;
+			memcpy(a->b,
+			       &((struct sockaddr_in6 *)(void *)i->ifa_addr)
+					->sin6_addr,
+			       16);
+		} else {
+			continue;
+		}
+		g->n_local++;
+	}
+	freeifaddrs(ifs);
+}
+
+const char *pr_outbox_url_check(const struct pr_config *cfg, const char *url,
+				char *why, size_t len)
+{
+	struct pr_netguard g;
+
+	pr_outbox_guard(cfg, &g);
+	return pr_netguard_url(&g, url, why, len);
+}
+
 static void delivery_start(struct delivery *dl)
 {
 	const struct payroute_services *svc = pr_services();
 	const struct pr_config *cfg = dl->o->d->gen->config;
 	struct payroute_http_req req;
-	char ts[24], sig[SIG_LEN];
+	struct pr_netguard guard;
+	char ts[24], sig[SIG_LEN], why[256];
 	long long t = (long long)time(NULL);
 	int rc;
 
@@ -409,6 +515,13 @@ static void delivery_start(struct delivery *dl)
 	    strncasecmp(dl->url, "https://", 8) != 0) {
 		fail_now(dl, 1,
 			 "refused URL: only http:// and https:// are sent to");
+		return;
+	}
+	/* Checked again: the config (its allow list) may have changed since
+	 * the order was taken, and a stored URL may predate the check. */
+	pr_outbox_guard(cfg, &guard);
+	if (pr_netguard_url(&guard, dl->url, why, sizeof(why))) {
+		fail_now(dl, 1, "refused: %s (never connected)", why);
 		return;
 	}
 	pr_http_req_init(&req);
@@ -440,7 +553,8 @@ static void delivery_start(struct delivery *dl)
 	if (rc == 0)
 		rc = svc->http_timeout(&req, cfg->notify_timeout_ms);
 	if (rc == 0)
-		rc = pr_httpc_send(dl->o->d->httpc, &req, on_answer, dl);
+		rc = pr_httpc_send_guarded(dl->o->d->httpc, &req, &guard,
+					   on_answer, dl);
 	pr_http_req_clear(&req);
 	if (rc == -EINVAL)
 		fail_now(dl, 1, "refused: the URL or event cannot be sent");

@@ -11,7 +11,9 @@
 
 #include <stddef.h>
 
+#include "config.h"
 #include "daemon.h"
+#include "netguard.h"
 
 struct pr_outbox;
 
@@ -50,6 +52,20 @@ void pr_outbox_get_stats(const struct pr_outbox *o, struct pr_outbox_stats *st);
  *   GET  /admin/v1/notifications/{id}          (with the body)
  *   POST /admin/v1/notifications/{id}/retry    re-queue now (audited) */
 int pr_outbox_api_handle(struct pr_request *r);
+
+/* Fills g with where notifications may go under cfg: notify.allow_private,
+ * the daemon's listeners (listen.merchant, listen.admin; "localhost" as
+ * 127.0.0.1 and ::1) and, when one listens on a wildcard address, this
+ * host's addresses (getifaddrs, a local call: it does not block). */
+void pr_outbox_guard(const struct pr_config *cfg, struct pr_netguard *g);
+
+/* The check of a notify_url a merchant gives (payments, refunds,
+ * withdrawals), made when the request arrives: NULL when it may be
+ * kept, else why not (into why). Only literal addresses and names under
+ * "localhost" are judged here (pr_netguard_url); a name is resolved,
+ * and its addresses judged, at delivery (outbox.c says why). */
+const char *pr_outbox_url_check(const struct pr_config *cfg, const char *url,
+				char *why, size_t len);
 
 /* Computes the Payroute-Signature value "t=<t>,v1=<hex>" of body for
  * secret into out (at least 96 bytes). Returns 0 or a negative errno.

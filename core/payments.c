@@ -42,6 +42,7 @@
 #include "log.h"
 #include "merchants.h"
 #include "orders.h"
+#include "outbox.h"
 #include "payments.h"
 #include "payorder.h"
 #include "payreq.h"
@@ -277,6 +278,13 @@ static void create_payment(struct pay *p)
 			 "seconds)",
 			 cfg->pay_max_expire_s);
 		pr_api_reply_field(p->r, "expire_seconds", "%s", err);
+		pay_free(p);
+		return;
+	}
+	if (p->req.notify_url[0] &&
+	    pr_outbox_url_check(cfg, p->req.notify_url, err, sizeof(err))) {
+		json_decref(body);
+		pr_api_reply_field(p->r, "notify_url", "notify_url: %s", err);
 		pay_free(p);
 		return;
 	}
@@ -656,7 +664,8 @@ static void on_admin_payment(PGresult *res, const char *err, void *arg)
 	json_t *j;
 
 	if (!res) {
-		reply_store_down(r, err);
+		pr_warn("payments: reading a payment failed: %s", err);
+		reply_store_down(r, "reading the payment");
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {

@@ -3,7 +3,8 @@
  *
  * Field names are fixed by the contract (DESIGN section 9). Each string has
  * a maximum length and, where it is an identifier, a character set; the
- * card number must be 12 to 19 digits and pass the Luhn check. Errors name
+ * card number must be 12 to 19 digits and pass the Luhn check; the
+ * currency must be a current ISO 4217 code (currency.c). Errors name
  * the field so that the merchant API and the explain endpoint can answer
  * 400 with {"error": {"code": "invalid_field", "field": ...}}.
  */
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "catalogue.h"
+#include "currency.h"
 #include "payreq.h"
 #include "tz.h"
 
@@ -32,14 +34,18 @@ static int charset_ok(const char *s, const char *extra)
 	return 1;
 }
 
-static int luhn_ok(const char *d)
+int pr_luhn_ok(const char *d)
 {
-	size_t n = strlen(d);
+	size_t n = d ? strlen(d) : 0;
 	int sum = 0;
 
+	if (n == 0)
+		return 0;
 	for (size_t i = 0; i < n; i++) {
 		int v = d[n - 1 - i] - '0';
 
+		if (v < 0 || v > 9)
+			return 0;
 		if (i % 2 == 1) {
 			v *= 2;
 			if (v > 9)
@@ -101,7 +107,7 @@ int pr_payreq_parse(json_t *j, struct pr_payreq *out,
 					    "app",	 "pc",
 					    "native_qr", "jsapi",
 					    "barcode",	 NULL };
-	const char *key;
+	const char *key, *why;
 	json_t *v;
 	int rc;
 
@@ -145,12 +151,8 @@ int pr_payreq_parse(json_t *j, struct pr_payreq *out,
 		     field, fieldlen, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (strlen(out->currency) != 3 ||
-	    !isupper((unsigned char)out->currency[0]) ||
-	    !isupper((unsigned char)out->currency[1]) ||
-	    !isupper((unsigned char)out->currency[2]))
-		return fail(field, fieldlen, err, errlen, "currency",
-			    "expected an ISO 4217 code such as CNY");
+	if ((why = pr_currency_check(out->currency)) != NULL)
+		return fail(field, fieldlen, err, errlen, "currency", why);
 
 	rc = get_str(j, "method", out->method, sizeof(out->method), 1, field,
 		     fieldlen, err, errlen);
@@ -218,7 +220,7 @@ int pr_payreq_parse(json_t *j, struct pr_payreq *out,
 
 		for (size_t i = 0; digits && i < n; i++)
 			digits = isdigit((unsigned char)out->card_no[i]);
-		if (!digits || !luhn_ok(out->card_no)) {
+		if (!digits || !pr_luhn_ok(out->card_no)) {
 			memset(out->card_no, 0, sizeof(out->card_no));
 			return fail(field, fieldlen, err, errlen, "card_no",
 				    digits ? "fails the Luhn check" :

@@ -41,6 +41,11 @@ struct pr_payreq_extra {
 	int64_t at_ms;	   /* 0: now */
 };
 
+/* 1 when d is a non-empty string of digits whose last digit is the Luhn
+ * (mod 10) check digit of the others (ISO/IEC 7812-1 card numbers), 0
+ * otherwise (NULL too). */
+int pr_luhn_ok(const char *d);
+
 /* Parses j into out. When extra is NULL only the merchant contract's fields
  * are allowed (and merchant_order_no is required); with extra, the explain
  * endpoint's "business_type", "merchant" and "at" are accepted too and

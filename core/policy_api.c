@@ -50,8 +50,10 @@
 #include "catalogue.h"
 #include "codemap.h"
 #include "crypto.h"
+#include "currency.h"
 #include "drvobj.h"
 #include "log.h"
+#include "payreq.h"
 #include "policy_api.h"
 #include "policy_io.h"
 #include "services.h"
@@ -646,6 +648,23 @@ static int unmask(struct pw *w, json_t *given, json_t *stored, const char *path)
 	return 0;
 }
 
+/* The config key a driver's init error starts with ("app_id: must be a
+ * string" -> "app_id"): 1 to 64 characters of a-z, 0-9 and _, then ": ",
+ * and not the driver's own name (its log-style "bank: ..." messages).
+ * Returns 0 with key filled, or -ENOENT. */
+static int derr_key(const char *derr, const char *driver, char *key, size_t len)
+{
+	size_t n = strspn(derr, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+	if (n == 0 || n >= len || n > 64 || strncmp(derr + n, ": ", 2) != 0 ||
+	    (strlen(driver) == n && strncmp(derr, driver, n) == 0) ||
+	    strncmp(derr, "init:", 5) == 0)
+		return -ENOENT;
+	memcpy(key, derr, n);
+	key[n] = '\0';
+	return 0;
+}
+
 /* Checks an online channel's driver: loaded in this generation, and its
  * init accepts the driver config. prefix ("" or "channels[2].") goes
  * before the field named. */
@@ -675,7 +694,14 @@ static int check_driver(struct pw *w, const struct pr_chan_spec *spec,
 	rc = mod->desc->init(pr_services(), spec->code, &conf, &state, derr,
 			     sizeof(derr));
 	if (rc < 0) {
+		char key[65];
+
 		snprintf(field, sizeof(field), "%sdriver_config", prefix);
+		/* The in-tree drivers name the key first ("app_id: must be
+		 * a string", drvconf.h): name it in the field too. */
+		if (derr_key(derr, spec->driver, key, sizeof(key)) == 0)
+			snprintf(field, sizeof(field), "%sdriver_config.%s",
+				 prefix, key);
 		return pw_fail(w, 400, "invalid_field", field,
 			       "%s: the %s driver refused it: %s", field,
 			       spec->driver, derr[0] ? derr : strerror(-rc));
@@ -705,6 +731,21 @@ static int chan_check(struct pw *w, json_t *ch, const char *prefix,
 	if (pr_chan_parse(ch, &spec, err, sizeof(err)) < 0) {
 		pr_chan_clear(&spec);
 		return pw_invalid(w, prefix[0] ? prefix : NULL, err);
+	}
+	/* Written channels name current ISO 4217 codes only; the parser
+	 * itself (pr_chan_parse, also what loads the store) keeps the old
+	 * shape check, so that a stored channel with a withdrawn code still
+	 * loads. */
+	for (size_t i = 0; i < spec.currencies.n; i++) {
+		const char *why = pr_currency_check(spec.currencies.v[i]);
+
+		if (why) {
+			snprintf(field, sizeof(field), "%scurrencies[%zu]",
+				 prefix, i);
+			pw_fail(w, 400, "invalid_field", field, "%s: %s", field,
+				why);
+			goto out;
+		}
 	}
 	if (code && strcmp(spec.code, code) != 0) {
 		snprintf(field, sizeof(field), "%scode", prefix);
@@ -1318,6 +1359,12 @@ static int wl_check(const struct pr_config *cfg, json_t *body,
 			return refuse(f, 400, "invalid_field", prefix, "value",
 				      "a card number is 12 to 19 digits (no "
 				      "spaces)");
+		/* A number that fails the check digit is no card: no payment
+		 * (payreq.c refuses them) could ever match the entry. */
+		if (!pr_luhn_ok(in->value))
+			return refuse(f, 400, "invalid_field", prefix, "value",
+				      "not a card number: it fails the Luhn "
+				      "check");
 		if (!cfg->has_secret_key)
 			return refuse(f, 409, "not_configured", prefix, NULL,
 				      "secrets.key_file is not configured: "

@@ -24,8 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "admin.h"
 #include "policy_io.h"
 
 /* ------------------------------------------------------------ errors */
@@ -61,6 +61,35 @@ static const struct part parts[] = {
 };
 
 #define N_PARTS (sizeof(parts) / sizeof(parts[0]))
+
+json_t *pr_mask_secrets(json_t *config)
+{
+	static const char *const secret_words[] = { "key",	"secret",
+						    "password", "token",
+						    "cert",	"pem" };
+	json_t *out = json_deep_copy(config);
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(out))
+		return out;
+	json_object_foreach(out, k, v) {
+		if (json_is_object(v)) {
+			json_object_set_new(out, k, pr_mask_secrets(v));
+			continue;
+		}
+		for (size_t i = 0;
+		     i < sizeof(secret_words) / sizeof(secret_words[0]); i++) {
+			if (strcasestr(k, secret_words[i]) &&
+			    !strcasestr(k, "serial") && !strcasestr(k, "_id")) {
+				json_object_set_new(out, k,
+						    json_string("********"));
+				break;
+			}
+		}
+	}
+	return out;
+}
 
 int pr_policy_doc_check(json_t *doc, char *field, size_t fieldlen, char *err,
 			size_t errlen)

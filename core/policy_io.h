@@ -31,6 +31,11 @@
 #define PR_POLICY_MAX_WHITELIST 100000
 #define PR_POLICY_MAX_OVERRIDES 100000
 
+/* Masks secret-looking values (keys containing key, secret, password,
+ * token, cert, pem; not serial or _id) of a driver config, in nested
+ * objects too; returns a new reference. */
+json_t *pr_mask_secrets(json_t *config);
+
 /* Checks a document's top level: an object whose only keys are "format"
  * (PR_POLICY_FORMAT when present), "exported_at" (a string, ignored) and
  * the four arrays "channels", "whitelist", "rules" and "code_overrides",

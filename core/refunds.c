@@ -52,6 +52,7 @@
 #include "outbox.h"
 #include "payreq.h"
 #include "refunds.h"
+#include "rfreq.h"
 
 enum rf_status {
 	RF_CREATED = 0,
@@ -836,9 +837,46 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 	struct rf_row row;
 
 	if (!res || PQntuples(res) != 1) {
+		static const char *const fields[] = { "merchant_refund_no",
+						      "merchant_refund_no",
+						      "amount",
+						      "amount",
+						      "currency",
+						      "currency",
+						      "reason",
+						      "reason",
+						      "stage",
+						      "stage",
+						      "notify_url",
+						      "notify_url",
+						      NULL };
+		char field[64];
+		int status = !res ? pr_api_store_refusal(err, fields, field,
+							 sizeof(field)) :
+				    0;
+
+		c->idem.active = 0; /* nothing was kept */
+		if (status) {
+			/* The request's fault: a 4xx naming the field when
+			 * the store names its column; its words go to the
+			 * log only. */
+			pr_info("refunds: the store refused a refund of "
+				"payment %s: %s",
+				c->payment, err);
+			cr_reply(
+				c, status,
+				json_pack("{s:{s:s,s:s,s:s?}}", "error", "code",
+					  status == 409 ? "conflict" :
+							  "invalid_value",
+					  "message",
+					  "the refund was refused as stored (a "
+					  "value out of range or malformed); "
+					  "nothing was sent",
+					  "field", field[0] ? field : NULL));
+			return;
+		}
 		pr_warn("refunds: creating a refund failed: %s",
 			err ? err : "no answer");
-		c->idem.active = 0; /* nothing was kept */
 		cr_error(c, 503, "store_unavailable",
 			 "the refund could not be recorded; nothing was sent; "
 			 "retry later");
@@ -1017,57 +1055,15 @@ static void cr_start(struct create *c)
 	}
 }
 
-static int str_field(json_t *j, const char *name, int required, size_t max,
-		     const char *charset_extra, char *out, size_t outlen,
-		     struct pr_request *r)
-{
-	json_t *v = json_object_get(j, name);
-	const char *s;
-
-	if (!v || json_is_null(v)) {
-		if (required) {
-			pr_api_reply_field(r, name, "%s: required", name);
-			return -1;
-		}
-		out[0] = '\0';
-		return 0;
-	}
-	s = json_string_value(v);
-	if (!s || !*s || strlen(s) > max || strlen(s) >= outlen) {
-		pr_api_reply_field(r, name,
-				   "%s: a string of 1 to %zu characters", name,
-				   max);
-		return -1;
-	}
-	if (charset_extra)
-		for (const char *q = s; *q; q++)
-			if (!isalnum((unsigned char)*q) &&
-			    !strchr(charset_extra, *q)) {
-				pr_api_reply_field(
-					r, name,
-					"%s: only letters, digits and "
-					"'%s'",
-					name, charset_extra);
-				return -1;
-			}
-	snprintf(out, outlen, "%s", s);
-	return 1;
-}
-
 static void create_refund(struct rq *q)
 {
-	static const char *const known[] = {
-		"merchant_refund_no", "amount", "currency", "reason", "stage",
-		"notify_url",	      NULL
-	};
 	struct pr_request *r = q->r;
-	char no[65], cur[8], reason[257], stage[16], url[1025];
-	char err[300], *canon, *hex;
+	struct pr_rfreq rq;
+	char err[300], field[80], *canon, *hex;
 	unsigned char h[32];
-	const char *key;
 	struct create *c;
 	int status = 400;
-	json_t *body, *v;
+	json_t *body;
 
 	body = pr_http_read_json(r->req, &status, err, sizeof(err));
 	if (!body) {
@@ -1077,50 +1073,15 @@ static void create_refund(struct rq *q)
 				 "%s", err);
 		return;
 	}
-	json_object_foreach(body, key, v) {
-		int ok = 0;
-
-		for (size_t i = 0; known[i] && !ok; i++)
-			ok = strcmp(key, known[i]) == 0;
-		if (!ok) {
-			pr_api_reply_field(r, key, "%s: unknown field", key);
-			json_decref(body);
-			return;
-		}
-	}
-	v = json_object_get(body, "amount");
-	if (str_field(body, "merchant_refund_no", 1, 64, "_.:-", no, sizeof(no),
-		      r) < 0 ||
-	    str_field(body, "currency", 0, 3, "", cur, sizeof(cur), r) < 0 ||
-	    str_field(body, "reason", 0, 256, NULL, reason, sizeof(reason), r) <
-		    0 ||
-	    str_field(body, "stage", 1, 15, "_", stage, sizeof(stage), r) < 0 ||
-	    str_field(body, "notify_url", 0, 1024, NULL, url, sizeof(url), r) <
-		    0)
-		goto out;
-	if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
-	    json_integer_value(v) > PR_AMOUNT_MAX) {
-		pr_api_reply_field(r, "amount",
-				   "amount: a positive integer (minor units), "
-				   "at most 10^15");
+	if (pr_rfreq_parse(body, &rq, field, sizeof(field), err, sizeof(err)) <
+	    0) {
+		pr_api_reply_field(r, field, "%s", err);
 		goto out;
 	}
-	if (strcmp(stage, "pre_delivery") != 0 &&
-	    strcmp(stage, "post_delivery") != 0) {
-		pr_api_reply_field(r, "stage",
-				   "stage: pre_delivery or post_delivery");
-		goto out;
-	}
-	if (url[0] && strncmp(url, "http://", 7) != 0 &&
-	    strncmp(url, "https://", 8) != 0) {
-		pr_api_reply_field(r, "notify_url",
-				   "notify_url: an http:// or https:// URL");
-		goto out;
-	}
-	if (cur[0] && (strlen(cur) != 3 || !isupper((unsigned char)cur[0]) ||
-		       !isupper((unsigned char)cur[1]) ||
-		       !isupper((unsigned char)cur[2]))) {
-		pr_api_reply_field(r, "currency", "currency: an ISO 4217 code");
+	if (rq.notify_url[0] &&
+	    pr_outbox_url_check(r->gen->config, rq.notify_url, err,
+				sizeof(err))) {
+		pr_api_reply_field(r, "notify_url", "notify_url: %s", err);
 		goto out;
 	}
 	canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1143,13 +1104,12 @@ static void create_refund(struct rq *q)
 	pr_order_new_id('R', pr_now_ms(), c->id);
 	snprintf(c->payment, sizeof(c->payment), "%s", q->payment_id);
 	snprintf(c->merchant, sizeof(c->merchant), "%s", q->merchant);
-	snprintf(c->no, sizeof(c->no), "%s", no);
-	snprintf(c->cur, sizeof(c->cur), "%s", cur);
-	snprintf(c->reason, sizeof(c->reason), "%s", reason);
-	snprintf(c->stage, sizeof(c->stage), "%s", stage);
-	snprintf(c->url, sizeof(c->url), "%s", url);
-	snprintf(c->amount, sizeof(c->amount), "%lld",
-		 (long long)json_integer_value(v));
+	snprintf(c->no, sizeof(c->no), "%s", rq.no);
+	snprintf(c->cur, sizeof(c->cur), "%s", rq.currency);
+	snprintf(c->reason, sizeof(c->reason), "%s", rq.reason);
+	snprintf(c->stage, sizeof(c->stage), "%s", rq.stage);
+	snprintf(c->url, sizeof(c->url), "%s", rq.notify_url);
+	snprintf(c->amount, sizeof(c->amount), "%lld", (long long)rq.amount);
 	if (pr_idem_read(r, q->merchant, "/v1/refunds", c->hash, &c->idem) <
 	    0) {
 		free(c);
@@ -1164,9 +1124,11 @@ static void on_got_refund(struct rf_row *row, const char *err, void *arg)
 {
 	struct pr_request *r = arg;
 
-	if (err)
-		pr_request_error(r, 503, "store_unavailable", "%s", err);
-	else if (!row)
+	if (err) {
+		pr_warn("refunds: reading a refund failed: %s", err);
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store is unavailable; retry later");
+	} else if (!row)
 		pr_request_error(r, 404, "not_found", "no such refund");
 	else
 		reply_refund(r, 200, row);
@@ -1667,8 +1629,10 @@ static void on_resolved(int rc, int changed, enum rf_status from,
 
 	(void)from;
 	if (rc < 0 || !r) {
-		pr_request_error(a->r, 503, "store_unavailable", "%s",
-				 err ? err : "?");
+		pr_warn("refunds: resolving a refund failed: %s",
+			err ? err : "?");
+		pr_request_error(a->r, 503, "store_unavailable",
+				 "the store is unavailable; retry later");
 	} else if (!changed) {
 		pr_request_error(a->r, 409, "not_overdue",
 				 "refund %s is %s, not overdue", r->id,
@@ -1689,10 +1653,15 @@ static void on_resent(int rc, struct rf_row *r, const char *err, void *arg)
 	struct act *a = arg;
 
 	if (!r) {
-		pr_request_error(a->r, rc == -EBUSY ? 409 : 503,
-				 rc == -EBUSY ? "not_overdue" :
-						"store_unavailable",
-				 "%s", err ? err : "?");
+		if (rc != -EBUSY)
+			pr_warn("refunds: re-sending a refund failed: %s",
+				err ? err : "?");
+		pr_request_error(
+			a->r, rc == -EBUSY ? 409 : 503,
+			rc == -EBUSY ? "not_overdue" : "store_unavailable",
+			"%s",
+			rc == -EBUSY ? "the refund moved meanwhile" :
+				       "the store is unavailable; retry later");
 	} else {
 		json_t *j = rf_render(r);
 
@@ -1711,9 +1680,12 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 	long ci;
 
 	if (err || !row) {
+		if (err)
+			pr_warn("refunds: reading a refund failed: %s", err);
 		pr_request_error(r, err ? 503 : 404,
 				 err ? "store_unavailable" : "not_found", "%s",
-				 err ? err : "no such refund");
+				 err ? "the store is unavailable; retry later" :
+				       "no such refund");
 		free(a);
 		return;
 	}
@@ -1788,7 +1760,9 @@ static void on_admin_json(PGresult *res, const char *err, void *arg)
 	json_t *j;
 
 	if (!res) {
-		pr_request_error(r, 503, "store_unavailable", "%s", err);
+		pr_warn("refunds: reading a refund failed: %s", err);
+		pr_request_error(r, 503, "store_unavailable",
+				 "the store is unavailable; retry later");
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "currency.h"
 #include "payreq.h"
 #include "wdreq.h"
 
@@ -58,6 +59,75 @@ const char *pr_wd_mask_account(const char *kind, const char *account, char *out,
 		snprintf(out, len, "****");
 	}
 	return out;
+}
+
+/*
+ * The payee's name, for every driver. What the in-tree drivers do with it:
+ *
+ *   bank    customerInfo = base64("{customerNm=NAME}"): the braces and
+ *           '=' frame the field and '&' separates the gateway's key=value
+ *           pairs, so the driver refuses a name with any of "{}&=" (a
+ *           withdrawal that then fails with DRIVER_ERROR);
+ *   alipay  payee_info.name, a JSON string: valid UTF-8 only;
+ *   wechat  user_name encrypted with RSA-OAEP (2048-bit key): at most 214
+ *           bytes, well above the 128 allowed here.
+ *
+ * So a name is refused up front when it is not valid UTF-8 (overlong
+ * forms and surrogates included), holds a control character (C0, DEL or
+ * C1), holds one of "{}&=", or starts or ends with a space (a channel
+ * compares names as given; padding would never match the account
+ * holder's). Everything else a person's or a company's name is written
+ * with (any script, '.', '-', '\'', '(', ')', '·', spaces inside)
+ * passes.
+ */
+const char *pr_wd_name_check(const char *name)
+{
+	const unsigned char *p = (const unsigned char *)name;
+	size_t n = strlen(name);
+
+	if (n == 0)
+		return "must not be empty";
+	if (name[0] == ' ' || name[n - 1] == ' ')
+		return "must not start or end with a space";
+	while (*p) {
+		unsigned c = *p, cp;
+		int len;
+
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return "control characters are not allowed";
+			if (strchr("{}&=", (int)c))
+				return "'{', '}', '&' and '=' are not allowed "
+				       "(the bank channels' message format "
+				       "reserves them)";
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return "not valid UTF-8";
+		}
+		for (int i = 1; i < len; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return "not valid UTF-8";
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return "not valid UTF-8";
+		if (cp >= 0x80 && cp <= 0x9f)
+			return "control characters are not allowed";
+		p += len;
+	}
+	return NULL;
 }
 
 static int bad(char *field, size_t fl, char *err, size_t el, const char *name,
@@ -140,6 +210,7 @@ int pr_wdreq_parse(json_t *j, struct pr_wdreq *q, char *field, size_t fl,
 					   NULL };
 	static const char *const payee_keys[] = { "kind", "account", "name",
 						  "bank_code", NULL };
+	const char *why;
 	json_t *amt, *payee;
 	int rc;
 
@@ -170,11 +241,11 @@ int pr_wdreq_parse(json_t *j, struct pr_wdreq *q, char *field, size_t fl,
 		     sizeof(q->currency), 3, field, fl, err, el);
 	if (rc < 0)
 		return rc;
-	if (rc == 0 || !isupper((unsigned char)q->currency[0]) ||
-	    !isupper((unsigned char)q->currency[1]) ||
-	    !isupper((unsigned char)q->currency[2]))
+	if (rc == 0)
 		return bad(field, fl, err, el, "currency",
 			   "required, an ISO 4217 code such as CNY");
+	if ((why = pr_currency_check(q->currency)) != NULL)
+		return bad(field, fl, err, el, "currency", why);
 	rc = get_str(j, "notify_url", "notify_url", q->notify_url,
 		     sizeof(q->notify_url), 1, field, fl, err, el);
 	if (rc < 0)
@@ -226,6 +297,8 @@ int pr_wdreq_parse(json_t *j, struct pr_wdreq *q, char *field, size_t fl,
 		     field, fl, err, el);
 	if (rc < 0)
 		return rc;
+	if (rc && (why = pr_wd_name_check(q->name)) != NULL)
+		return bad(field, fl, err, el, "payee.name", why);
 	rc = get_str(payee, "bank_code", "payee.bank_code", q->bank_code,
 		     sizeof(q->bank_code), 1, field, fl, err, el);
 	if (rc < 0)

@@ -29,6 +29,12 @@ struct pr_wdreq {
 int pr_wdreq_parse(json_t *j, struct pr_wdreq *q, char *field, size_t fl,
 		   char *err, size_t el);
 
+/* Checks a payee's name (not empty) for every driver: valid UTF-8, no
+ * control characters, none of "{}&=", no leading or trailing space (the
+ * reasons are in wdreq.c). Returns NULL when it is acceptable, else what
+ * is wrong (a constant string). */
+const char *pr_wd_name_check(const char *name);
+
 /* The displayed form of a payee account (pure): bank_card "6222 **** ****
  * 1234" (first and last four digits), alipay_account "a***@x.com" for an
  * e-mail, "138****5678" for a phone number, wechat_openid and anything

@@ -475,6 +475,27 @@ static void wd_requeue(struct pr_flow *f)
 		wd_free(w);
 }
 
+/* A new withdrawal no candidate could take: when no channel of this
+ * generation's catalogue takes withdrawals by the payee kind's method in
+ * its currency, whatever its status, windows and limits, none will until
+ * an operator changes the catalogue: it fails now with
+ * PAYEE_NOT_SUPPORTED rather than waiting for its deadline. One that some
+ * channel could serve waits (pending_channel). A withdrawal already
+ * waiting keeps waiting when the catalogue changes under it (an operator
+ * may be replacing a channel): only its deadline ends it. */
+static const struct pr_code *wd_unservable(struct pr_flow *f)
+{
+	struct wd *w = (struct wd *)f;
+
+	if (pr_catalogue_can_serve(&w->gen->cat, PR_BIZ_WITHDRAW, w->row.method,
+				   w->row.c.currency))
+		return NULL;
+	pr_info("withdrawal %s: no channel pays out to %s in %s: failed with "
+		"PAYEE_NOT_SUPPORTED",
+		w->row.c.id, w->row.kind, w->row.c.currency);
+	return pr_code_core("PAYEE_NOT_SUPPORTED");
+}
+
 static const struct pr_flow_ops wd_ops = {
 	.kind = &pr_withdrawal_kind,
 	.business = PR_BIZ_WITHDRAW,
@@ -491,6 +512,7 @@ static const struct pr_flow_ops wd_ops = {
 		       "withdrawal",
 	.dup_field = "withdrawal_id",
 	.requeue = wd_requeue,
+	.unservable = wd_unservable,
 	.route_req = wd_route_req,
 	.order = wd_flow_order,
 	.begin = wd_begin,
@@ -580,6 +602,16 @@ static void create_withdrawal(struct wd *w)
 			   sizeof(err)) < 0) {
 		json_decref(body);
 		reply_field(w->r, field, err);
+		wd_free(w);
+		return;
+	}
+	if (w->req.notify_url[0] &&
+	    pr_outbox_url_check(cfg, w->req.notify_url, err, sizeof(err))) {
+		char msg[600];
+
+		json_decref(body);
+		snprintf(msg, sizeof(msg), "notify_url: %s", err);
+		reply_field(w->r, "notify_url", msg);
 		wd_free(w);
 		return;
 	}
@@ -1234,7 +1266,8 @@ static void on_admin_row(PGresult *res, const char *err, void *arg)
 	json_t *j;
 
 	if (!res) {
-		reply_store_down(r, err);
+		pr_warn("withdrawals: reading a withdrawal failed: %s", err);
+		reply_store_down(r, "reading the withdrawal");
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {

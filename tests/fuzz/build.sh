@@ -2,12 +2,15 @@
 # build.sh - builds every libFuzzer target tests/fuzz/fuzz_*.c into the
 # directory given as $1 (created if needed), one executable per target.
 #
-# A target names the driver it exercises on a line of its own:
+# A driver target names the driver it exercises on a line of its own:
 #     // FUZZ_DRIVER: drivers/bank/bank.c
 # (a path relative to the source tree). The target is linked with that
 # driver's .c and the core files behind pr_services() (core/services.c,
-# core/crypto.c, core/drvobj.c, core/log.c) and drivers/common/drv{conf,buf}.c,
-# all compiled here with clang
+# core/crypto.c, core/drvobj.c, core/log.c) and drivers/common/drv{conf,buf}.c.
+# A target of the core's own parsers (pure files: no loop, no store) names
+# the core files it links instead, on one line:
+#     // FUZZ_CORE: core/payreq.c core/currency.c core/tz.c
+# Everything is compiled here with clang
 # -fsanitize=fuzzer,address,undefined -g -O1; nothing comes from the
 # automake build. FUZZ_KEY_DIR (the test keys) is defined for every target.
 #
@@ -29,7 +32,7 @@ out=$(cd "$out" && pwd)
 deps=$(pkg-config --cflags --libs jansson libcrypto)
 flags="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-g -O1 -std=gnu11 -Wall -Wextra -Wno-unused-parameter
-	-I$src/include -I$src/core -I$src/drivers/common
+	-D_GNU_SOURCE -I$src/include -I$src/core -I$src/drivers/common
 	-DFUZZ_KEY_DIR=\"$src/tests/keys\"
 	${FUZZ_CFLAGS:-}"
 core="$src/core/services.c $src/core/crypto.c $src/core/drvobj.c
@@ -49,16 +52,31 @@ for target in "$src"/tests/fuzz/fuzz_*.c; do
 	fi
 	driver=$(sed -n 's|^// FUZZ_DRIVER: *\([^ ]*\) *$|\1|p' "$target" |
 		head -n 1)
-	if [ -z "$driver" ] || [ ! -f "$src/$driver" ]; then
+	corefiles=$(sed -n 's|^// FUZZ_CORE: *\(.*[^ ]\) *$|\1|p' "$target" |
+		head -n 1)
+	if [ -n "$corefiles" ]; then
+		objs=""
+		for f in $corefiles; do
+			if [ ! -f "$src/$f" ]; then
+				echo "build.sh: $name: FUZZ_CORE names $f," \
+					"which does not exist" >&2
+				status=1
+				continue 2
+			fi
+			objs="$objs $src/$f"
+		done
+		echo "build.sh: $name ($corefiles)"
+	elif [ -n "$driver" ] && [ -f "$src/$driver" ]; then
+		objs="$src/$driver $core"
+		echo "build.sh: $name ($driver)"
+	else
 		echo "build.sh: $name: no '// FUZZ_DRIVER: path' line naming" \
-			"an existing driver" >&2
+			"an existing driver, nor a '// FUZZ_CORE: paths' line" >&2
 		status=1
 		continue
 	fi
-	echo "build.sh: $name ($driver)"
 	# shellcheck disable=SC2086 # word splitting of the flag lists
-	if ! $cc $flags -o "$out/$name" "$target" "$src/$driver" $core \
-		$deps; then
+	if ! $cc $flags -o "$out/$name" "$target" $objs $deps; then
 		echo "build.sh: $name: build failed" >&2
 		status=1
 		continue

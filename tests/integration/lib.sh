@@ -244,7 +244,8 @@ print(s.getsockname()[1])')
 # new_instance NAME: a directory $TEST_DIR/NAME and the settings of one
 # daemon. write_conf reads these variables; change them in between to vary
 # the config (DB_EXTRA is raw JSON appended inside "database", SERVER_EXTRA
-# inside "server", TOP_EXTRA raw JSON appended at the top level).
+# inside "server", TOP_EXTRA raw JSON appended at the top level,
+# NOTIFY_ALLOW the JSON list of notify.allow_private: loopback by default).
 new_instance() {
 	I_NAME=$1
 	I_DIR=$TEST_DIR/$1
@@ -263,6 +264,10 @@ new_instance() {
 	DB_EXTRA=""
 	TOP_EXTRA=""
 	SERVER_EXTRA=""
+	# notify.allow_private: the sinks standing in for merchants'
+	# notify_url (paysim, python) listen on 127.0.0.1, which payrouted
+	# refuses by default; "" leaves the option out (the default, none)
+	NOTIFY_ALLOW='["127.0.0.0/8", "::1/128"]'
 	DAEMON_PID=""
 }
 
@@ -311,6 +316,15 @@ write_conf() {
 	"server": { "pid_file": "$PID_FILE"$SERVER_EXTRA }$TOP_EXTRA
 }
 EOF
+	# merged into a "notify" that TOP_EXTRA may hold already (the
+	# config refuses duplicate keys); a config that is not JSON on
+	# purpose is left as it is
+	if [ -n "${NOTIFY_ALLOW:-}" ] && jq -e . "$out" >/dev/null 2>&1; then
+		jq --argjson a "$NOTIFY_ALLOW" \
+			'.notify.allow_private = (.notify.allow_private // $a)' \
+			"$out" >"$out.tmp" && mv "$out.tmp" "$out" ||
+			fail "write_conf: cannot add notify.allow_private to $out"
+	fi
 }
 
 # built_driver NAME: prints the path of a built driver: a real one

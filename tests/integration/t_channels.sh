@@ -140,8 +140,15 @@ bad "an unknown key" '.colour = "red"' colour colour
 bad "limits.txn_max below txn_min" '.limits.txn_max = 50' limits.txn_max limits.txn_max
 bad "an unknown time zone" '.timezone = "Mars/Olympus"' timezone timezone
 bad "an unknown driver, online" '.driver = "nosuch"' driver "no driver named nosuch is loaded"
-bad "testgood without an endpoint" '.driver_config = {"api_key": "x"}' driver_config "endpoint"
+bad "testgood without an endpoint" '.driver_config = {"api_key": "x"}' driver_config.endpoint "endpoint: required"
 bad "a currency in lower case" '.currencies = ["cny"]' 'currencies[0]' currencies
+bad "a currency not in ISO 4217" '.currencies = ["CNY", "XYZ"]' 'currencies[1]' "ISO 4217"
+bad "a currency without minor units (gold)" '.currencies = ["XAU"]' 'currencies[0]' "without minor units"
+# driver_config numbers the store would give back as integers beyond
+# int64 (jsonb prints 1e20 as 100000000000000000000): refused with their path
+bad "driver_config number 1e20" '.driver_config.timeout_ms = 1e20' driver_config.timeout_ms "out of range"
+bad "driver_config number -1e19, nested" '.driver_config.nested.limits = [1, -1e19]' 'driver_config.nested.limits[1]' "out of range"
+bad "driver_config number 9.3e18" '.driver_config.retry = {"max_ms": 9.3e18}' driver_config.retry.max_ms "out of range"
 send POST /admin/v1/channels '{"code": "t_bad", "driver": "testgood", "status": "online",'
 expect_code 400 "malformed JSON"
 json .error.message | grep -q 'line 1' || fail "malformed JSON: no line number: $RESP_BODY"
@@ -201,7 +208,7 @@ printf '%s' "$out" | grep -q whitelist_card_hmac_check || fail "clear card not r
 pass "the database refuses bad rows itself (7 channel CHECKs, clear card numbers)"
 
 # ---- whitelist
-CARD=6222020200112233445
+CARD=6222020200112243445
 send POST /admin/v1/whitelist "{\"kind\": \"card_no\", \"value\": \"$CARD\", \"channel\": \"t_full\", \"note\": \"vip\", \"expires_at\": \"2031-01-01T00:00:00+08:00\"}" -H 'X-Payroute-Actor: dave'
 expect_code 201 "whitelist a card"
 generation_after "whitelist a card"
@@ -219,6 +226,19 @@ send POST /admin/v1/whitelist "{\"kind\": \"card_no\", \"value\": \"$CARD\", \"c
 expect_code 409 "whitelist the same card again"
 send POST /admin/v1/whitelist '{"kind": "card_no", "value": "4111-1111", "channel": "t_full"}'
 expect_field "a card with dashes" value "12 to 19 digits"
+n_wl=$(pq -c "SELECT count(*) FROM whitelist")
+for bad_card in 6222020200112233445 4111111111111112 622202020011224344; do
+	send POST /admin/v1/whitelist "{\"kind\": \"card_no\", \"value\": \"$bad_card\", \"channel\": \"t_full\"}"
+	expect_field "card $bad_card (fails the Luhn check)" value "Luhn"
+	printf '%s' "$RESP_BODY" | grep -q "$bad_card" && fail "the refusal shows the card number"
+done
+[ "$(pq -c "SELECT count(*) FROM whitelist")" = "$n_wl" ] || fail "a card failing the Luhn check was stored"
+sample_card=$(jq -r '.whitelist[] | select(.kind == "card_no") | .value' "$top_srcdir/etc/catalogue.sample.json")
+# (the number is checked before the channel's existence: a refusal naming
+# the channel says the number passed)
+send POST /admin/v1/whitelist "{\"kind\": \"card_no\", \"value\": \"$sample_card\", \"channel\": \"t_nosuch\"}"
+expect_field "the sample catalogue's card $sample_card" channel "no channel named t_nosuch"
+pass "cards failing the Luhn check refused (400 value, nothing stored); the sample catalogue's card passes"
 send POST /admin/v1/whitelist '{"kind": "buyer_id", "value": "buyer-42", "channel": "t_nosuch"}'
 expect_field "a whitelist entry for no channel" channel "no channel named t_nosuch"
 send POST /admin/v1/whitelist '{"kind": "buyer_id", "value": "buyer-42", "channel": "t_full"}'

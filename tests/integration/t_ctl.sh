@@ -200,7 +200,7 @@ add_channel "$(jq -cn '{code: "t_two", driver: "testgood", institution: "Two Ban
 add_channel "$(chan wx_native wechat wechat_pay native_qr 100 |
 	jq -c '.refund_timeout = "3s" | .refund_resend = true | .refund_window_days = 365')"
 admin_post /admin/v1/whitelist -H 'Content-Type: application/json' \
-	--data-binary '{"kind": "card_no", "value": "6222020000001234", "channel": "t_one", "note": "vip card"}'
+	--data-binary '{"kind": "card_no", "value": "6222020000031234", "channel": "t_one", "note": "vip card"}'
 expect_code 201 "card whitelist entry"
 admin_post /admin/v1/whitelist -H 'Content-Type: application/json' \
 	--data-binary '{"kind": "buyer_id", "value": "buyer-two", "channel": "t_two",
@@ -319,7 +319,7 @@ grep -q 's3cr3t\|PEM-ONE' "$P" && fail "export shows a secret"
 	fail "export: the card entry has no value_hint"
 hmac=$(pq -c "SELECT value FROM whitelist WHERE kind = 'card_no'")
 grep -q "$hmac" "$P" && fail "export shows a card's HMAC"
-grep -q 6222020000001234 "$P" && fail "export shows a card number"
+grep -q 6222020000031234 "$P" && fail "export shows a card number"
 [ "$(jq -r '.whitelist[] | select(.kind == "buyer_id") | .expires_at' "$P")" = 2030-06-30T15:59:59Z ] ||
 	fail "export: expires_at not in UTC seconds"
 [ "$(jq -r '.rules | length' "$P"):$(jq -r '.code_overrides[0].unified' "$P")" = 1:LIMIT_EXCEEDED ] ||
@@ -434,7 +434,7 @@ pass "refused imports (a bad field, a masked secret in a new channel, a dangling
 policy_now "$TEST_DIR/before.json"
 jq '.channels |= map(select(.code != "t_two"))
 	| .whitelist |= map(select(.channel != "t_two"))
-	| .whitelist += [{kind: "card_no", value: "6222020000009876", channel: "t_three", note: "new card"},
+	| .whitelist += [{kind: "card_no", value: "6222020000099876", channel: "t_three", note: "new card"},
 	                 {kind: "seller_id", value: "seller-3", channel: "t_three"}]
 	| .code_overrides = []
 	| .rules = [{name: "weights", scoring: {weight: 1}}, {name: "deny three", conditions: {currencies: ["USD"]}, deny: ["t_three"]}]
@@ -475,9 +475,9 @@ has "imported: generation" "replacing import"
 	fail "t_one's card entry (kept by id) was lost"
 [ "$(pq -c "SELECT hint || '|' || length(value) || '|' || created_by FROM whitelist WHERE channel = 't_three' AND kind = 'card_no'")" = "9876|64|erin" ] ||
 	fail "the new card entry is not stored as an HMAC by erin"
-pq -c "SELECT row_to_json(w)::text FROM whitelist w" | grep -q 6222020000009876 && fail "a card number is stored"
-pq -c "SELECT before::text || ' ' || after::text FROM audit_log" | grep -q 6222020000009876 && fail "a card number is audited"
-grep -q 6222020000009876 "${I_LOG[a]}" && fail "a card number is logged"
+pq -c "SELECT row_to_json(w)::text FROM whitelist w" | grep -q 6222020000099876 && fail "a card number is stored"
+pq -c "SELECT before::text || ' ' || after::text FROM audit_log" | grep -q 6222020000099876 && fail "a card number is audited"
+grep -q 6222020000099876 "${I_LOG[a]}" && fail "a card number is logged"
 [ "$(pq -c "SELECT string_agg(action || ':' || object_kind || ':' || object_id, ' ' ORDER BY id) FROM audit_log WHERE actor = 'erin'")" = \
 	"$(pq -c "SELECT 'import:policy:policy create:channel:t_three delete:channel:t_two create:whitelist:' || (SELECT id FROM whitelist WHERE kind = 'card_no' AND channel = 't_three') || ' create:whitelist:' || (SELECT id FROM whitelist WHERE kind = 'seller_id') || ' delete:whitelist:2 replace:routing_rules:rules delete:code_override:t_two/pay/TWO_LIMIT/*'")" ] ||
 	fail "the audit of the import: $(pq -c "SELECT string_agg(action || ':' || object_kind || ':' || object_id, ' ' ORDER BY id) FROM audit_log WHERE actor = 'erin'")"

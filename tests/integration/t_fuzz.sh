@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# t_fuzz.sh - a short, bounded libFuzzer run of every driver parser target
-# (tests/fuzz/fuzz_*.c: each driver's answer and notification parsers).
+# t_fuzz.sh - a short, bounded libFuzzer run of every parser target
+# (tests/fuzz/fuzz_*.c: each driver's answer and notification parsers, and
+# the core's request parsers: payment, refund and withdrawal requests, the
+# policy document, the config file).
 #
 # Builds the targets with tests/fuzz/build.sh (clang, -fsanitize=fuzzer,
 # address,undefined) into the test directory, then runs each one for

@@ -57,7 +57,25 @@ _mcall POST "/v1/payments/$PID/refunds" '{"merchant_refund_no":"r-x","amount":5,
 [ "$(json .error.field)" = stage ] || fail "bad stage: $RESP_BODY"
 refund PNOSUCHPAYMENT01 r-x 5
 expect_code 404 "unknown payment"
-pass "bad input: 400 naming amount and stage, 404 for another payment"
+# bounded like payments: 2^63-1 was a 503 store_unavailable with the
+# store's "bigint out of range"; the field is named, no store text
+refund "$PID" r-big 9223372036854775807
+expect_code 400 "amount 2^63-1"
+[ "$(json .error.field)" = amount ] && [ "$(json .error.code)" = invalid_field ] ||
+	fail "amount 2^63-1: $RESP_BODY"
+printf '%s' "$RESP_BODY" | grep -qi 'sqlstate\|bigint\|out of range' && fail "store text in the answer: $RESP_BODY"
+_mcall POST "/v1/payments/$PID/refunds" '{"merchant_refund_no":"r-x","amount":5,"currency":"XYZ","stage":"pre_delivery"}'
+expect_code 400 "currency XYZ"
+[ "$(json .error.field)" = currency ] || fail "currency XYZ: $RESP_BODY"
+pq -c "ALTER TABLE refunds ADD CONSTRAINT refunds_reason_check CHECK (reason <> 'store-refuses-this')" >/dev/null
+_mcall POST "/v1/payments/$PID/refunds" '{"merchant_refund_no":"r-store","amount":5,"reason":"store-refuses-this","stage":"pre_delivery"}'
+expect_code 400 "a value the store refuses"
+[ "$(json .error.field)" = reason ] && [ "$(json .error.code)" = invalid_value ] ||
+	fail "a value the store refuses (was 503): $RESP_BODY"
+printf '%s' "$RESP_BODY" | grep -qi 'sqlstate\|violates\|refunds_reason_check' && fail "store text in the answer: $RESP_BODY"
+pq -c "ALTER TABLE refunds DROP CONSTRAINT refunds_reason_check" >/dev/null
+[ "$(pq -c "SELECT count(*) FROM refunds")" = 0 ] || fail "a refused refund was stored"
+pass "bad input: 400 naming amount (0 and 2^63-1), stage and currency (XYZ), nothing stored; 404 for another payment"
 
 # ------------------------------------------------ full and partial
 refund "$PID" r-part-1 300 pre_delivery

@@ -107,7 +107,38 @@ expect_code 400 "bad card"
 [ "$(json .error.field)" = payee.account ] || fail "bad card: $RESP_BODY"
 mget /v1/withdrawals/WNOSUCHWITHDRAWAL1
 expect_code 404 "unknown withdrawal"
-pass "bad input: 400 naming the field, 404"
+# refused up front, each naming its field, nothing stored: the names the
+# bank driver refuses ({ } & =, once DRIVER_ERROR after a 201), currencies
+# outside ISO 4217, amounts beyond the bound
+n_before=$(pq -c "SELECT count(*) FROM withdrawals")
+for nm in 'Zhang{San' 'Zhang}San' 'Zhang & Li' 'a=b' 'Zhang San '; do
+	withdraw "$(wbody w-name bank_card $CARD | jq -c --arg n "$nm" '.payee.name = $n')"
+	expect_code 400 "payee name '$nm'"
+	[ "$(json .error.field)" = payee.name ] && [ "$(json .error.code)" = invalid_field ] ||
+		fail "payee name '$nm': $RESP_BODY"
+done
+withdraw "$(wbody w-cur bank_card $CARD | jq -c '.currency = "XYZ"')"
+expect_code 400 "currency XYZ"
+[ "$(json .error.field)" = currency ] && json .error.message | grep -q "ISO 4217" ||
+	fail "currency XYZ: $RESP_BODY"
+# (sed, not jq: jq would round it to a double)
+withdraw "$(wbody w-amt bank_card $CARD | sed 's/"amount":10000,/"amount":9223372036854775807,/')"
+expect_code 400 "amount 2^63-1"
+[ "$(json .error.field)" = amount ] || fail "amount 2^63-1: $RESP_BODY"
+[ "$(pq -c "SELECT count(*) FROM withdrawals")" = "$n_before" ] ||
+	fail "a refused withdrawal was stored"
+pass "bad input: 400 naming the field (payee.name with { } & = or padding, currency XYZ, amount 2^63-1), nothing stored; 404"
+
+# A withdrawal no channel could ever serve (no withdraw channel takes USD)
+# fails at once with PAYEE_NOT_SUPPORTED, instead of waiting 24 h.
+withdraw "$(wbody w-usd bank_card $CARD | jq -c '.currency = "USD"')"
+expect_code 201 "create w-usd"
+[ "$(json .status)" = failed ] && [ "$(json .code)" = PAYEE_NOT_SUPPORTED ] &&
+	[ "$(json .channel)" = null ] || fail "w-usd: $RESP_BODY"
+json .message | grep -q "No channel pays out" || fail "w-usd message: $RESP_BODY"
+[ "$(pq -c "SELECT status || ':' || code || ':' || attempts || ':' || (deadline_at IS NOT NULL) FROM withdrawals WHERE merchant_withdrawal_no = 'w-usd'")" = failed:PAYEE_NOT_SUPPORTED:0:true ] ||
+	fail "w-usd stored: $(pq -c "SELECT status, code, attempts FROM withdrawals WHERE merchant_withdrawal_no = 'w-usd'")"
+pass "no channel could ever serve it (USD): 201 failed PAYEE_NOT_SUPPORTED at once, nothing sent"
 
 # ------------------------------------------- success by callback (bank)
 withdraw "$(wbody w-bank bank_card $CARD)"

@@ -721,6 +721,8 @@ static const struct core_case core_cases[] = {
 	{ "SUCCESS", E(SUCCESS), 0 },
 	{ "AMOUNT_MISMATCH", E(UNKNOWN), 0 },
 	{ "DRIVER_ERROR", E(FAILED), 1 },
+	{ "NO_CHANNEL_BEFORE_DEADLINE", E(FAILED), 0 },
+	{ "PAYEE_NOT_SUPPORTED", E(FAILED), 0 },
 };
 
 static void test_core_rows(void **state)
@@ -738,6 +740,8 @@ static void test_core_rows(void **state)
 		assert_int_equal(c->retryable, t->retryable);
 		assert_int_equal(c->source, PR_CODE_CORE);
 		assert_null(c->owner);
+		assert_true(c->message_en && c->message_en[0]);
+		assert_true(c->message_zh && c->message_zh[0]);
 		/* a core row passes the checks of an override */
 		j = pr_code_to_json(c);
 		assert_non_null(j);

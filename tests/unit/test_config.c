@@ -574,7 +574,7 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 47);
+	assert_int_equal(n, 48);
 }
 
 /* The restart-only options are the listen addresses, the store's and the
@@ -950,6 +950,61 @@ static void test_listen_limits(void **unused)
 	}
 }
 
+/* notify.allow_private, one row per case: the JSON of the option, and
+ * the entries parsed or the error's start. */
+static void test_allow_private(void **unused)
+{
+	static const struct {
+		const char *name, *json;
+		size_t n;	 /* entries parsed */
+		const char *err; /* NULL: accepted */
+	} arows[] = {
+		{ "absent: nothing allowed", NULL, 0, NULL },
+		{ "empty", "[]", 0, NULL },
+		{ "the test suite's", "[\"127.0.0.0/8\", \"::1/128\"]", 2,
+		  NULL },
+		{ "a single address", "[\"10.1.2.3\"]", 1, NULL },
+		{ "IPv6 ULA", "[\"fd00::/8\"]", 1, NULL },
+		{ "host bits set", "[\"10.0.0.1/8\"]", 0,
+		  "notify.allow_private[0]: expected" },
+		{ "a name", "[\"127.0.0.0/8\", \"localhost\"]", 0,
+		  "notify.allow_private[1]: expected" },
+		{ "a comma", "[\"10.0.0.0/8,1.2.3.4\"]", 0,
+		  "notify.allow_private[0]: expected a string" },
+		{ "not a string", "[8]", 0,
+		  "notify.allow_private[0]: expected a string" },
+		{ "a string, not a list", "\"127.0.0.0/8\"", 0,
+		  "notify.allow_private: expected an array" },
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(arows) / sizeof(arows[0]); i++) {
+		struct pr_config *cfg = NULL;
+		char text[512], err[512] = "";
+		int rc;
+
+		print_message("  %s\n", arows[i].name);
+		snprintf(text, sizeof(text),
+			 "{\"database\":{\"conninfo\":\"x\"},"
+			 "\"admin\":{\"token\":\"0123456789abcdef\"}%s%s%s}",
+			 arows[i].json ? ",\"notify\":{\"allow_private\":" : "",
+			 arows[i].json ? arows[i].json : "",
+			 arows[i].json ? "}" : "");
+		rc = pr_config_parse(text, NULL, &cfg, err, sizeof(err));
+		if (arows[i].err) {
+			assert_int_equal(rc, -EINVAL);
+			assert_null(cfg);
+			if (strncmp(err, arows[i].err, strlen(arows[i].err)))
+				fail_msg("%s: got \"%s\"", arows[i].name, err);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("%s: refused: %s", arows[i].name, err);
+		assert_int_equal(cfg->n_notify_allow, arows[i].n);
+		pr_config_free(cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -961,6 +1016,7 @@ int main(void)
 		cmocka_unit_test(test_load_relative),
 		cmocka_unit_test(test_sample),
 		cmocka_unit_test(test_schedules),
+		cmocka_unit_test(test_allow_private),
 		cmocka_unit_test(test_payment_options),
 		cmocka_unit_test(test_listen_limits),
 	};

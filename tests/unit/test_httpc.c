@@ -715,6 +715,136 @@ static void test_reuse(void **state)
 	assert_true(f->n_peers >= 1 && f->n_peers <= 2);
 }
 
+/* ------------------------------------------------------------ guarded */
+
+/* A listening socket nobody accepts on: a completed connection would
+ * wait in its backlog, so an accept() that finds none proves no
+ * connection was made. */
+static int raw_listener(int *port)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static int send_guarded(struct fx *f, const char *url,
+			const struct pr_netguard *g, struct seen *s)
+{
+	struct req_buf b;
+	int rc;
+
+	make_req(&b, "GET", url, "guard", NULL, 0);
+	in_send = 1;
+	rc = pr_httpc_send_guarded(f->c, &b.req, g, on_result, s);
+	in_send = 0;
+	return rc;
+}
+
+/* One row per case: the guard's allow list and own listener, the URL,
+ * and whether the request goes through. Then a connection opened by an
+ * unguarded request and reused by a guarded one: refused before anything
+ * is sent on it (CURLOPT_PREREQFUNCTION). */
+static void test_guarded(void **state)
+{
+	struct fx *f = *state;
+	int raw_port, raw = raw_listener(&raw_port);
+	char url[128];
+	struct {
+		const char *name, *allow, *host;
+		int to_raw, own, through;
+		const char *why;
+	} rows[] = {
+		{ "loopback, nothing allowed", NULL, "127.0.0.1", 1, 0, 0,
+		  "loopback" },
+		{ "the name localhost, nothing allowed", NULL, "localhost", 1,
+		  0, 0, "loopback" },
+		{ "loopback allowed", "127.0.0.0/8", "127.0.0.1", 0, 0, 1,
+		  NULL },
+		{ "allowed but the daemon's own listener", "127.0.0.0/8",
+		  "127.0.0.1", 0, 1, 0, "own listen.admin" },
+		{ "another range allowed only", "10.0.0.0/8", "127.0.0.1", 1, 0,
+		  0, "loopback" },
+	};
+	struct pr_netguard g;
+	struct seen s;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		size_t echo = f->n_echo;
+
+		print_message("  %s\n", rows[i].name);
+		memset(&g, 0, sizeof(g));
+		memset(&s, 0, sizeof(s));
+		if (rows[i].allow) {
+			assert_int_equal(
+				pr_cidr_parse(rows[i].allow, &g.allow[0]), 0);
+			g.n_allow = 1;
+		}
+		if (rows[i].own) {
+			g.own[0].name = "listen.admin";
+			assert_int_equal(
+				pr_addr_parse("127.0.0.1", &g.own[0].addr), 0);
+			g.own[0].port = f->port;
+			g.n_own = 1;
+		}
+		snprintf(url, sizeof(url), "http://%s:%d/echo", rows[i].host,
+			 rows[i].to_raw ? raw_port : f->port);
+		assert_int_equal(send_guarded(f, url, &g, &s), 0);
+		assert_true(run_until(f, &s.calls, 1, 5000));
+		if (rows[i].through) {
+			assert_true(s.ok);
+			assert_int_equal(s.status, 200);
+			assert_int_equal(f->n_echo, echo + 1);
+		} else {
+			assert_false(s.ok);
+			assert_int_equal(s.sent, 0);
+			if (!strstr(s.error, rows[i].why))
+				fail_msg("%s: '%s' does not say '%s'",
+					 rows[i].name, s.error, rows[i].why);
+			assert_int_equal(f->n_echo, echo);
+			assert_int_equal(accept(raw, NULL, NULL), -1);
+		}
+		free(s.body);
+	}
+
+	/* reuse: the unguarded request leaves its connection in the pool */
+	{
+		struct req_buf b;
+		size_t echo;
+
+		memset(&s, 0, sizeof(s));
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", f->port);
+		make_req(&b, "GET", url, "plain", NULL, 0);
+		assert_int_equal(send_req(f, &b, on_result, &s), 0);
+		assert_true(run_until(f, &s.calls, 1, 5000));
+		assert_true(s.ok);
+		free(s.body);
+		echo = f->n_echo;
+		memset(&g, 0, sizeof(g));
+		memset(&s, 0, sizeof(s));
+		print_message("  a reused connection to a refused address\n");
+		assert_int_equal(send_guarded(f, url, &g, &s), 0);
+		assert_true(run_until(f, &s.calls, 1, 5000));
+		assert_false(s.ok);
+		assert_int_equal(s.sent, 0);
+		assert_non_null(strstr(s.error, "loopback"));
+		assert_int_equal(f->n_echo, echo);
+		free(s.body);
+	}
+	assert_int_equal(pr_httpc_send_guarded(f->c, NULL, &g, on_result, &s),
+			 -EINVAL);
+	close(raw);
+}
+
 /* --------------------------------------------------- free with pending */
 
 static void test_free_pending(void **state)
@@ -832,6 +962,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guarded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_pending, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_free_from_callback, setup,

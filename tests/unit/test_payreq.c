@@ -77,6 +77,26 @@ static const struct row rows[] = {
 	  "{\"merchant_order_no\":\"M\",\"amount\":1,"
 	  "\"currency\":\"cny\"," OK_TAIL "}",
 	  0, "currency", "ISO 4217" },
+	{ "currency not in ISO 4217",
+	  "{\"merchant_order_no\":\"M\",\"amount\":1,"
+	  "\"currency\":\"XYZ\"," OK_TAIL "}",
+	  0, "currency", "ISO 4217" },
+	{ "currency withdrawn (HRK)",
+	  "{\"merchant_order_no\":\"M\",\"amount\":1,"
+	  "\"currency\":\"HRK\"," OK_TAIL "}",
+	  0, "currency", "ISO 4217" },
+	{ "currency without minor units (XAU)",
+	  "{\"merchant_order_no\":\"M\",\"amount\":1,"
+	  "\"currency\":\"XAU\"," OK_TAIL "}",
+	  0, "currency", "without minor units" },
+	{ "currency JPY (no minor unit: amounts are yen)",
+	  "{\"merchant_order_no\":\"M\",\"amount\":1000,"
+	  "\"currency\":\"JPY\"," OK_TAIL "}",
+	  0, NULL, NULL },
+	{ "currency KWD (three decimals)",
+	  "{\"merchant_order_no\":\"M\",\"amount\":1000,"
+	  "\"currency\":\"KWD\"," OK_TAIL "}",
+	  0, NULL, NULL },
 	{ "currency missing",
 	  "{\"merchant_order_no\":\"M\",\"amount\":1," OK_TAIL "}", 0,
 	  "currency", "required" },
@@ -237,12 +257,44 @@ static void test_rfc3339(void **state)
 	}
 }
 
+/* pr_luhn_ok: the check digit of ISO/IEC 7812 card numbers, one row per
+ * case (the whitelist and card_no both use it). */
+static void test_luhn(void **state)
+{
+	static const struct {
+		const char *name, *digits;
+		int ok;
+	} cards[] = {
+		{ "Visa test card", "4111111111111111", 1 },
+		{ "its last digit changed", "4111111111111112", 0 },
+		{ "UnionPay 19 digits", "6222020200112233446", 1 },
+		{ "the old sample catalogue's card", "6222020200112233445", 0 },
+		{ "t_channels' card", "6222020200112243445", 1 },
+		{ "two digits swapped (caught)", "4111111111111121", 0 },
+		{ "Amex test card", "378282246310005", 1 },
+		{ "all zeros", "000000000000", 1 },
+		{ "a single 0", "0", 1 },
+		{ "a single 1", "1", 0 },
+		{ "a letter", "41111111111111a1", 0 },
+		{ "a space", "4111 1111 1111 1111", 0 },
+		{ "empty", "", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cards) / sizeof(cards[0]); i++) {
+		print_message("  %s: %s\n", cards[i].name, cards[i].digits);
+		assert_int_equal(pr_luhn_ok(cards[i].digits), cards[i].ok);
+	}
+	assert_int_equal(pr_luhn_ok(NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_luhn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
