@@ -9,7 +9,9 @@
  * driver ABI 1.1 (payroute_order.auth_code), so a 1.0 payrouted refuses to
  * load it; 1.0.0 had everything else.
  *
- * Driver config (the channel's driver_config object):
+ * Driver config (the channel's driver_config object), declared to the core
+ * in alipay_keys (ABI 1.2: the core checks a config against it before init
+ * and shows it):
  *   app_id             required, the open platform application id
  *   gateway            required, http:// or https:// URL of the gateway,
  *                      e.g. https://openapi.alipay.com/gateway.do
@@ -2128,10 +2130,33 @@ alipay_default_codes(size_t *n, size_t *entry_size)
 	return alipay_codes;
 }
 
+/* The driver config, as the core checks it before init (ABI 1.2). */
+static const struct payroute_config_key alipay_keys[] = {
+	{ "app_id", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the open platform application id" },
+	{ "gateway", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "gateway URL, e.g. https://openapi.alipay.com/gateway.do" },
+	{ "app_private_key", PAYROUTE_CONFIG_PEM,
+	  PAYROUTE_CONFIG_REQUIRED | PAYROUTE_CONFIG_SECRET, NULL,
+	  "the application's RSA private key (signs requests)" },
+	{ "alipay_public_key", PAYROUTE_CONFIG_PEM, PAYROUTE_CONFIG_REQUIRED,
+	  NULL, "Alipay's RSA public key (verifies answers and callbacks)" },
+	{ "sign_type", PAYROUTE_CONFIG_STRING, 0, "RSA2",
+	  "signature type; only RSA2 (SHA256withRSA) is supported" },
+};
+
+static const struct payroute_config_key *alipay_config_keys(size_t *n,
+							    size_t *entry_size)
+{
+	*n = sizeof(alipay_keys) / sizeof(alipay_keys[0]);
+	*entry_size = sizeof(struct payroute_config_key);
+	return alipay_keys;
+}
+
 static const struct payroute_driver alipay_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "alipay",
-	.version = "1.1.0",
+	.version = "1.2.0",
 	.description = "Alipay open platform gateway (RSA2): precreate, "
 		       "create, wap/page/app pay, barcode pay, query, close, "
 		       "refund, "
@@ -2154,6 +2179,7 @@ static const struct payroute_driver alipay_driver = {
 	.parse_payout_query = alipay_parse_payout_query,
 	.parse_notify = alipay_parse_notify,
 	.default_codes = alipay_default_codes,
+	.config_keys = alipay_config_keys,
 };
 
 PAYROUTE_DRIVER_EXPORT(alipay_driver)

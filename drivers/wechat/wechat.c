@@ -4,7 +4,10 @@
  * notification resources). A codec only: it builds signed requests, checks
  * and reads the answers and callbacks, and does no I/O of its own.
  *
- * Driver config (the channel's driver_config object):
+ * Driver config (the channel's driver_config object), declared to the core
+ * in wechat_keys (ABI 1.2: the core checks a config against it before init
+ * and shows it; version 1.1.0 is the first to declare it, so a payrouted
+ * older than ABI 1.2 refuses to load this driver):
  *   mch_id                required, the merchant id (mchid)
  *   appid                 required, the app / official account id
  *   api_base              required, http:// or https:// base URL, e.g.
@@ -98,7 +101,7 @@
 #define WECHAT_NONCE_LEN 32
 #define WECHAT_MAX_SKEW_S 300
 #define WECHAT_AUTH_SCHEMA "WECHATPAY2-SHA256-RSA2048"
-#define WECHAT_VERSION "1.0.0"
+#define WECHAT_VERSION "1.1.0"
 #define WECHAT_USER_AGENT "payroute-wechat/" WECHAT_VERSION
 /* From this amount (2000 yuan) on a transfer needs the payee's name. */
 #define WECHAT_NAME_REQUIRED_FEN 200000
@@ -2001,6 +2004,40 @@ wechat_default_codes(size_t *n, size_t *entry_size)
 	return wechat_codes;
 }
 
+/* The driver config, as the core checks it before init (ABI 1.2). */
+static const struct payroute_config_key wechat_keys[] = {
+	{ "mch_id", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the merchant id (mchid)" },
+	{ "appid", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the app or official account id bound to the merchant" },
+	{ "api_base", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "API base URL, e.g. https://api.mch.weixin.qq.com" },
+	{ "merchant_private_key", PAYROUTE_CONFIG_PEM,
+	  PAYROUTE_CONFIG_REQUIRED | PAYROUTE_CONFIG_SECRET, NULL,
+	  "the merchant API certificate's RSA private key (signs requests)" },
+	{ "merchant_serial_no", PAYROUTE_CONFIG_STRING,
+	  PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the merchant API certificate's serial number (hex)" },
+	{ "platform_public_key", PAYROUTE_CONFIG_PEM, PAYROUTE_CONFIG_REQUIRED,
+	  NULL,
+	  "WeChat Pay's platform public key or certificate (verifies answers "
+	  "and callbacks)" },
+	{ "platform_serial_no", PAYROUTE_CONFIG_STRING,
+	  PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the platform certificate's serial number (Wechatpay-Serial)" },
+	{ "apiv3_key", PAYROUTE_CONFIG_STRING,
+	  PAYROUTE_CONFIG_REQUIRED | PAYROUTE_CONFIG_SECRET, NULL,
+	  "the APIv3 key, exactly 32 characters (decrypts callbacks)" },
+};
+
+static const struct payroute_config_key *wechat_config_keys(size_t *n,
+							    size_t *entry_size)
+{
+	*n = sizeof(wechat_keys) / sizeof(wechat_keys[0]);
+	*entry_size = sizeof(struct payroute_config_key);
+	return wechat_keys;
+}
+
 static const struct payroute_driver wechat_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "wechat",
@@ -2026,6 +2063,7 @@ static const struct payroute_driver wechat_driver = {
 	.parse_payout_query = wechat_parse_payout_query,
 	.parse_notify = wechat_parse_notify,
 	.default_codes = wechat_default_codes,
+	.config_keys = wechat_config_keys,
 };
 
 PAYROUTE_DRIVER_EXPORT(wechat_driver)
