@@ -38,11 +38,14 @@
  *        faults: {"delay_ms": N, "timeout": true, "http_status": N,
  *        "code": C, "sub_code": S, "pay": "success" | "fail" | "never",
  *        "callback": "drop" | "duplicate" | "delay:MS" | "bad_signature" |
- *        "out_of_order" | "out_of_order:MS", "refund": "processing" |
- *        "account_closed"}. out_of_order holds the notification back
- *        (MS, default max(10 x notify_delay_ms, 500 ms)) so that later
- *        ones overtake it; a refund scripted with {} (no faults) keeps its
- *        own notification on time while its payment's is held.
+ *        "out_of_order" | "out_of_order:MS" | "stale" | "no_amount",
+ *        "refund": "processing" | "account_closed"}. out_of_order holds
+ *        the notification back (MS, default max(10 x notify_delay_ms,
+ *        500 ms)) so that later ones overtake it; a refund scripted with
+ *        {} (no faults) keeps its own notification on time while its
+ *        payment's is held. stale (WeChat Pay) signs the notification
+ *        with a timestamp 10 minutes old; no_amount (Alipay) leaves
+ *        total_amount out of it (both signed as sent).
  *   POST /_sim/pay {"channel", "out_trade_no", ["result": "fail"]}
  *   GET /_sim/ledger, GET /_sim/stats (cheap)
  *   POST /_sim/reset  empties the ledger, the scripts and the sinks.

@@ -53,7 +53,9 @@ enum sim_cb_fault {
 	SIM_CB_DUPLICATE,
 	SIM_CB_DELAY,
 	SIM_CB_BAD_SIGNATURE,
-	SIM_CB_OUT_OF_ORDER
+	SIM_CB_OUT_OF_ORDER,
+	SIM_CB_STALE,	 /* WeChat Pay: signed with a timestamp 10 min old */
+	SIM_CB_NO_AMOUNT /* Alipay: total_amount left out (signed so) */
 };
 enum sim_refund_fault {
 	SIM_REFUND_NORMAL = 0,
@@ -390,18 +392,21 @@ void sim_wechat_handle(struct sim *s, const struct sim_req *rq,
 void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 		     struct sim_out *out);
 /* Notifications for an order / refund / payout that just changed state.
- * bad_sig: sign something else (scripted bad_signature). Return a built
+ * fault: the scripted callback fault: SIM_CB_BAD_SIGNATURE signs
+ * something else, SIM_CB_STALE (WeChat Pay) signs with an old timestamp,
+ * SIM_CB_NO_AMOUNT (Alipay) leaves total_amount out; the protocols ignore
+ * the faults they have no such thing for. Return a built
  * request in *req (caller clears), its signature possibly deferred into
  * *sig (caller clears), or a negative errno when the protocol sends none
  * for this change. ack_body: what the receiver must answer. */
-int sim_alipay_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, struct sim_sig *sig,
-		      const char **ack_body);
-int sim_wechat_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, struct sim_sig *sig,
-		      const char **ack_body);
-int sim_bank_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		    struct payroute_http_req *req, struct sim_sig *sig,
-		    const char **ack_body);
+int sim_alipay_notice(struct sim *s, char kind, void *ent,
+		      enum sim_cb_fault fault, struct payroute_http_req *req,
+		      struct sim_sig *sig, const char **ack_body);
+int sim_wechat_notice(struct sim *s, char kind, void *ent,
+		      enum sim_cb_fault fault, struct payroute_http_req *req,
+		      struct sim_sig *sig, const char **ack_body);
+int sim_bank_notice(struct sim *s, char kind, void *ent,
+		    enum sim_cb_fault fault, struct payroute_http_req *req,
+		    struct sim_sig *sig, const char **ack_body);
 
 #endif

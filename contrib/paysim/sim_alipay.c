@@ -735,9 +735,9 @@ out:
 /* Notifications                                                            */
 /* ------------------------------------------------------------------------ */
 
-int sim_alipay_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, struct sim_sig *defer,
-		      const char **ack_body)
+int sim_alipay_notice(struct sim *s, char kind, void *ent,
+		      enum sim_cb_fault fault, struct payroute_http_req *req,
+		      struct sim_sig *defer, const char **ack_body)
 {
 	static const char *const skip[] = { "sign", "sign_type", NULL };
 	const struct payroute_services *svc = pr_services();
@@ -780,7 +780,8 @@ int sim_alipay_notice(struct sim *s, char kind, void *ent, int bad_sig,
 	sim_form_add(&f, "notify_type", "trade_status_sync");
 	sim_form_add(&f, "out_trade_no", o->out_trade_no);
 	sim_fmt_yuan(o->amount, a, sizeof(a));
-	sim_form_add(&f, "total_amount", a);
+	if (fault != SIM_CB_NO_AMOUNT)
+		sim_form_add(&f, "total_amount", a);
 	sim_form_add(&f, "trade_status", trade_status(o));
 	sim_form_add(&f, "trade_no", o->trade_no);
 	sim_form_add(&f, "auth_app_id", o->merchant);
@@ -800,7 +801,7 @@ int sim_alipay_notice(struct sim *s, char kind, void *ent, int bad_sig,
 	str = sim_form_sign_string(&f, skip);
 	if (!str)
 		goto out;
-	if (bad_sig) {
+	if (fault == SIM_CB_BAD_SIGNATURE) {
 		char *tampered = malloc(strlen(str) + 2);
 
 		if (!tampered)

@@ -111,7 +111,10 @@
  * refund_id = out_biz_no, code "REFUND_SUCCESS" since Alipay only notifies
  * refunds that succeeded, sub_code = trade_status, amount = refund_fee, the
  * total refunded so far); any other is a payment (code = trade_status,
- * amount = total_amount). order_id = out_trade_no, channel_trade_no =
+ * amount = total_amount). A payment notification saying TRADE_SUCCESS or
+ * TRADE_FINISHED without a total_amount is refused (-EPROTO, Alipay sends
+ * it again): the core checks a paid order's amount, and must not be
+ * handed a "paid" without one. order_id = out_trade_no, channel_trade_no =
  * trade_no, status = trade_status. Replies: "success" to accept, "fail" to
  * have Alipay send again, both 200 text/plain (Alipay retries on any body
  * but "success").
@@ -1818,6 +1821,17 @@ static int alipay_parse_notify(void *state, const struct payroute_inbound *in,
 		out->amount = -1;
 		snprintf(err, errlen, "notification: %s is not an amount",
 			 amount_key);
+		goto out;
+	}
+	/* A payment said paid is taken only with the amount paid, which the
+	 * core checks against the order's: never on the status alone. */
+	if (out->kind == PAYROUTE_KIND_PAYMENT && out->amount < 0 &&
+	    (strcmp(out->status, "TRADE_SUCCESS") == 0 ||
+	     strcmp(out->status, "TRADE_FINISHED") == 0)) {
+		snprintf(err, errlen,
+			 "notification: %s without total_amount: refused (a "
+			 "paid order is only taken with the amount to check)",
+			 out->status);
 		goto out;
 	}
 	snprintf(out->message, sizeof(out->message), "%s %s",

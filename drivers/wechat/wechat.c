@@ -57,7 +57,12 @@
  * Answers and callbacks are signed by WeChat Pay: Wechatpay-Signature over
  * "TIMESTAMP\nNONCE\nBODY\n" with the platform key. The driver requires
  * Wechatpay-Serial to be the configured platform_serial_no and the
- * timestamp to be within 300 s of now, and answers -EBADMSG otherwise. A
+ * signature to verify (else -EBADMSG), then the timestamp to be within
+ * 300 s of now: a genuine but older (or future) message is -ESTALE (ABI
+ * 1.2), a replay or a clock gone wrong, and a callback refused for it is
+ * answered {"code":"FAIL","message":"stale Wechatpay-Timestamp: ..."}
+ * rather than as a bad signature (the callback is still decrypted, only
+ * so that the order it names is filled in for the core's log line). A
  * 2xx answer must be signed. An error answer (4xx/5xx) is verified when it
  * carries Wechatpay-* headers and accepted unsigned when it carries none
  * (gateways and proxies in front of WeChat Pay answer errors unsigned);
@@ -487,7 +492,10 @@ static json_t *parse_object(const char *text, size_t len, const char *what,
 /* Checks the Wechatpay-* headers of an answer or a callback and the
  * signature over "TIMESTAMP\nNONCE\nBODY\n" with the platform key: the
  * serial must be the configured platform certificate's, the timestamp
- * within WECHAT_MAX_SKEW_S of now. Returns 0 or -EBADMSG (err filled). */
+ * within WECHAT_MAX_SKEW_S of now. Returns 0, -EBADMSG when it is not
+ * WeChat Pay's signature (err filled), or -ESTALE when the signature
+ * holds but the timestamp is out of the window: a replay of an old
+ * message, or a clock that is off (ABI 1.2 names that case). */
 static int verify_signed(const struct wechat_state *st,
 			 const struct payroute_header *h, size_t n,
 			 const char *body, size_t body_len, char *err,
@@ -530,13 +538,6 @@ static int verify_signed(const struct wechat_state *st,
 		snprintf(err, errlen, "bad Wechatpay-Timestamp");
 		return -EBADMSG;
 	}
-	now = st->svc->now_ms() / 1000;
-	if (t > now + WECHAT_MAX_SKEW_S || t < now - WECHAT_MAX_SKEW_S) {
-		snprintf(err, errlen,
-			 "stale Wechatpay-Timestamp (%lld s away from now)",
-			 (long long)(t - now));
-		return -EBADMSG;
-	}
 	parts[0] = ts;
 	parts[1] = nonce;
 	parts[2] = body ? body : "";
@@ -557,6 +558,16 @@ static int verify_signed(const struct wechat_state *st,
 	if (rc < 0) {
 		snprintf(err, errlen, "Wechatpay-Signature does not verify");
 		return -EBADMSG;
+	}
+	/* Signed by WeChat Pay, but when? */
+	now = st->svc->now_ms() / 1000;
+	if (t > now + WECHAT_MAX_SKEW_S || t < now - WECHAT_MAX_SKEW_S) {
+		snprintf(err, errlen,
+			 "stale Wechatpay-Timestamp: %lld s %s now, more than "
+			 "the %d s accepted (a replay, or a clock that is off)",
+			 (long long)(t > now ? t - now : now - t),
+			 t > now ? "ahead of" : "behind", WECHAT_MAX_SKEW_S);
+		return -ESTALE;
 	}
 	return 0;
 }
@@ -1720,6 +1731,7 @@ static int wechat_parse_notify(void *state, const struct payroute_inbound *in,
 	struct wechat_state *st = state;
 	const char *event = NULL, *rtype = NULL;
 	json_t *root = NULL, *res, *plain = NULL;
+	char stale[PAYROUTE_MSG_LEN] = "";
 	int rc;
 
 	err[0] = '\0';
@@ -1745,15 +1757,25 @@ static int wechat_parse_notify(void *state, const struct payroute_inbound *in,
 	rc = verify_signed(st, in->headers, in->n_headers, in->body,
 			   in->body_len, err, errlen);
 	if (rc < 0) {
+		/* Say what it is: WeChat Pay shows the message to the
+		 * merchant's support and sends the callback again. */
 		snprintf(out->reply_fail_body, sizeof(out->reply_fail_body),
-			 "{\"code\":\"FAIL\",\"message\":\"signature "
-			 "verification failed\"}");
-		return rc;
+			 "{\"code\":\"FAIL\",\"message\":\"%s\"}",
+			 rc == -ESTALE ? "stale Wechatpay-Timestamp: outside "
+					 "the accepted window" :
+					 "signature verification failed");
+		if (rc != -ESTALE)
+			return rc;
+		/* WeChat Pay's, but old: read on only to name the order in
+		 * the refusal, which stays -ESTALE. */
+		snprintf(stale, sizeof(stale), "%s", err);
 	}
 	root = parse_object(in->body ? in->body : "", in->body_len,
 			    "callback body", err, errlen);
-	if (!root)
-		return -EPROTO;
+	if (!root) {
+		rc = -EPROTO;
+		goto out;
+	}
 	rc = jstr(root, "event_type", 1, &event, err, errlen);
 	if (rc == 0)
 		rc = jstr(root, "resource_type", 0, &rtype, err, errlen);
@@ -1790,6 +1812,10 @@ static int wechat_parse_notify(void *state, const struct payroute_inbound *in,
 out:
 	json_decref(plain);
 	json_decref(root);
+	if (stale[0]) {
+		snprintf(err, errlen, "%s", stale);
+		return -ESTALE;
+	}
 	return rc;
 }
 

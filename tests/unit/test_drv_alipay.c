@@ -1272,6 +1272,32 @@ static const struct pair pay_notify[] = {
 	{ NULL, NULL },
 };
 
+/* Paid, and past the refund period. */
+static const struct pair finished_notify[] = {
+	{ "notify_type", "trade_status_sync" },
+	{ "notify_id", "ac05099524730693a8b330c5ecf72da9789" },
+	{ "app_id", APP_ID },
+	{ "trade_no", "2023111522001400001" },
+	{ "out_trade_no", "PR0001" },
+	{ "trade_status", "TRADE_FINISHED" },
+	{ "total_amount", "1.00" },
+	{ NULL, NULL },
+};
+
+/* Not paid yet: a status that carries no amount to check. */
+static const struct pair waiting_notify[] = {
+	{ "notify_time", "2023-11-15 06:14:00" },
+	{ "notify_type", "trade_status_sync" },
+	{ "notify_id", "ac05099524730693a8b330c5ecf72da9788" },
+	{ "app_id", APP_ID },
+	{ "charset", "utf-8" },
+	{ "version", "1.0" },
+	{ "trade_no", "2023111522001400001" },
+	{ "out_trade_no", "PR0001" },
+	{ "trade_status", "WAIT_BUYER_PAY" },
+	{ NULL, NULL },
+};
+
 static const struct pair refund_notify[] = {
 	{ "notify_time", "2023-11-16 10:00:00" },
 	{ "notify_type", "trade_status_sync" },
@@ -1294,6 +1320,7 @@ enum notify_mode {
 	N_GOOD,
 	N_TAMPER,  /* sign, then change `tk` to `tv` */
 	N_REPLACE, /* change `tk` to `tv`, then sign */
+	N_DROP,	   /* leave `tk` out, then sign */
 	N_UNSIGNED,
 	N_WRONG_KEY,
 };
@@ -1312,6 +1339,8 @@ static char *notify_body(const struct pair *pairs, enum notify_mode mode,
 		json_object_set_new(params, p->k, json_string(p->v));
 	if (mode == N_REPLACE)
 		json_object_set_new(params, tk, json_string(tv));
+	if (mode == N_DROP)
+		json_object_del(params, tk);
 	if (mode != N_UNSIGNED) {
 		content = sign_string(params, "sign_type");
 		assert_int_equal(pr_rsa_sha256_sign(
@@ -1372,6 +1401,18 @@ static const struct notify_row {
 	  NULL, -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
 	{ "bad amount", pay_notify, N_REPLACE, "total_amount", "-1.00", NULL,
 	  -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "paid without total_amount", pay_notify, N_DROP, "total_amount", NULL,
+	  NULL, -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "paid with an empty total_amount", pay_notify, N_REPLACE,
+	  "total_amount", "", NULL, -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "finished without total_amount", finished_notify, N_DROP,
+	  "total_amount", NULL, NULL, -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "finished with total_amount", finished_notify, N_GOOD, NULL, NULL,
+	  NULL, 0, PAYROUTE_KIND_PAYMENT, "PR0001", "", "TRADE_FINISHED",
+	  "TRADE_FINISHED", 100 },
+	{ "waiting, no amount: fine", waiting_notify, N_GOOD, NULL, NULL, NULL,
+	  0, PAYROUTE_KIND_PAYMENT, "PR0001", "", "WAIT_BUYER_PAY",
+	  "WAIT_BUYER_PAY", -1 },
 	{ "no out_trade_no", pay_notify, N_REPLACE, "out_trade_no", "", NULL,
 	  -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
 	{ "garbage", NULL, N_GOOD, NULL, NULL, "\x01\x02%zz==&&=", -EPROTO, 0,
@@ -1428,6 +1469,34 @@ static void test_notify(void **unused)
 	}
 }
 
+/* "Paid" without the amount is refused saying so, and the order is named
+ * (the core's log line about the refusal names it). */
+static void test_notify_paid_needs_amount(void **unused)
+{
+	struct payroute_inbound in;
+	struct payroute_notify out;
+	char err[256] = "", *body;
+
+	(void)unused;
+	body = notify_body(pay_notify, N_DROP, "total_amount", NULL);
+	memset(&in, 0, sizeof(in));
+	in.size = sizeof(in);
+	in.method = "POST";
+	in.body = body;
+	in.body_len = strlen(body);
+	memset(&out, 0, sizeof(out));
+	out.size = sizeof(out);
+	assert_int_equal(drv->parse_notify(state, &in, &out, err, sizeof(err)),
+			 -EPROTO);
+	assert_string_equal(err,
+			    "notification: TRADE_SUCCESS without total_amount: "
+			    "refused (a paid order is only taken with the "
+			    "amount to check)");
+	assert_string_equal(out.order_id, "PR0001");
+	assert_int_equal(out.kind, PAYROUTE_KIND_PAYMENT);
+	free(body);
+}
+
 /* The code table knows every status the codecs put in sub_code / code. */
 static void test_codes(void **unused)
 {
@@ -1465,6 +1534,7 @@ int main(void)
 		cmocka_unit_test(test_barcode_build),
 		cmocka_unit_test(test_barcode_answers),
 		cmocka_unit_test(test_notify),
+		cmocka_unit_test(test_notify_paid_needs_amount),
 		cmocka_unit_test(test_codes),
 	};
 
