@@ -16,7 +16,12 @@
  *
  * Config (JSON; keys are PEM text or "@/path"; a section may be left out):
  *   {"alipay": {"platform_private_key", "apps": [{"app_id",
- *               "app_public_key"}]},
+ *               "app_public_key", "app_cert_sn"}],
+ *               "platform_cert_sn", "root_cert_sn"},
+ *               (an app with app_cert_sn is in public-key certificate
+ *               mode: its app_public_key may be its certificate; the
+ *               platform's and the root bundle's SNs are then required:
+ *               see sim_alipay.c)
  *    "wechat": {"platform_private_key", "platform_serial",
  *               "merchants": [{"mchid", "serial_no", "public_key",
  *                              "apiv3_key"}]},
@@ -1428,6 +1433,19 @@ static int load_config(struct sim *s, const char *file)
 				     "alipay.apps[]") ||
 			    load_key(it, "app_public_key", 0, &a->pub,
 				     "alipay.apps[]"))
+				goto out;
+			if (json_object_get(it, "app_cert_sn") &&
+			    copy_str(it, "app_cert_sn", a->app_cert_sn,
+				     sizeof(a->app_cert_sn), "alipay.apps[]"))
+				goto out;
+			if (a->app_cert_sn[0] &&
+			    (copy_str(sec, "platform_cert_sn",
+				      s->alipay_cert_sn,
+				      sizeof(s->alipay_cert_sn), "alipay") ||
+			     copy_str(sec, "root_cert_sn",
+				      s->alipay_root_cert_sn,
+				      sizeof(s->alipay_root_cert_sn),
+				      "alipay")))
 				goto out;
 		}
 	}

@@ -145,6 +145,9 @@ struct sim_vec {
 struct sim_alipay_app {
 	char app_id[64];
 	payroute_key *pub;
+	/* Public-key certificate mode: the SN of the app's certificate
+	 * (Alipay issued it, so it knows); "" for a public-key-mode app. */
+	char app_cert_sn[64];
 };
 struct sim_wechat_mch {
 	char mchid[64];
@@ -189,6 +192,10 @@ struct sim {
 	payroute_key *alipay_key;
 	struct sim_alipay_app *apps;
 	size_t n_apps;
+	/* certificate mode: the SNs of the certificate alipay_key belongs to
+	 * and of the root bundle (both "" when not configured) */
+	char alipay_cert_sn[64];
+	char alipay_root_cert_sn[256];
 	/* wechat */
 	payroute_key *wechat_key;
 	char wechat_serial[64];
@@ -241,6 +248,9 @@ struct sim_out {
 	int n_headers;
 	struct sim_fault fault; /* delay_ms / timeout apply */
 	struct sim_sig sig;	/* a deferred signature of this answer */
+	/* Alipay certificate mode: the answer names the certificate it is
+	 * signed with (alipay_cert_sn); NULL for a public-key-mode call. */
+	const char *alipay_cert_sn;
 };
 
 /* ---- paysim.c */
