@@ -44,6 +44,7 @@ static int load_bundle(const char *pem_or_path, const char *what,
 	STACK_OF(X509) *sk = NULL;
 	char *file_text = NULL;
 	const char *text;
+	unsigned long e;
 	BIO *bio = NULL;
 	X509 *x;
 	int rc;
@@ -81,7 +82,8 @@ static int load_bundle(const char *pem_or_path, const char *what,
 	}
 	/* The loop ends at the end of the text ("no start line") or at a
 	 * certificate block that does not parse. */
-	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+	e = ERR_peek_last_error();
+	if (e && ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
 		snprintf(err, errlen, "%s: a certificate does not parse", what);
 		rc = -EINVAL;
 		goto out;

@@ -307,19 +307,23 @@ static int root_sn(const struct payroute_services *svc, const char *pem,
 	struct payroute_x509_info xi;
 	struct drv_buf b = { 0 };
 	char sn[ALIPAY_SN_LEN + 1];
-	size_t i;
 	int rc = 0;
 
 	*out = NULL;
-	for (i = 0; i < ALIPAY_MAX_ROOTS; i++) {
+	for (size_t i = 0;; i++) {
 		rc = cert_info(svc, "alipay_root_cert", pem, i, &xi, err,
 			       errlen);
-		if (rc == -ENOENT) {
-			rc = 0;
+		if (rc == -ENOENT)
 			break;
-		}
 		if (rc < 0)
 			goto out;
+		if (i == ALIPAY_MAX_ROOTS) {
+			snprintf(err, errlen,
+				 "alipay_root_cert: more than %d certificates",
+				 ALIPAY_MAX_ROOTS);
+			rc = -EINVAL;
+			goto out;
+		}
 		if (strncmp(xi.sig_alg_oid, RSA_SIG_OID_PREFIX,
 			    strlen(RSA_SIG_OID_PREFIX)) != 0)
 			continue;
@@ -335,12 +339,7 @@ static int root_sn(const struct payroute_services *svc, const char *pem,
 		drv_buf_add(&b, sn, strlen(sn));
 	}
 	rc = -EINVAL;
-	if (i == ALIPAY_MAX_ROOTS)
-		snprintf(err, errlen,
-			 "alipay_root_cert: more than %d "
-			 "certificates",
-			 ALIPAY_MAX_ROOTS);
-	else if (b.oom)
+	if (b.oom)
 		snprintf(err, errlen, "out of memory");
 	else if (!b.len)
 		snprintf(err, errlen,
