@@ -127,30 +127,49 @@ static int authorized(struct pr_request *r)
 
 /* ------------------------------------------------------------ drivers */
 
+/* One driver as GET /admin/v1/drivers shows it: config_keys is its
+ * declared keys (ABI 1.2), or null for a driver that declares none (its
+ * config is then checked by its init only). */
+static json_t *driver_json(const struct pr_module *m)
+{
+	char abi[32];
+
+	snprintf(abi, sizeof(abi), "%u.%u", (unsigned)m->desc->abi_major,
+		 (unsigned)m->desc->abi_minor);
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:o?}", "name",
+			 m->desc->name, "version",
+			 m->desc->version ? m->desc->version : "", "abi", abi,
+			 "file", m->file, "path", m->path, "description",
+			 m->desc->description, "generation",
+			 (json_int_t)m->loaded_in, "config_keys",
+			 pr_schema_to_json(&m->schema));
+}
+
 static void handle_drivers(struct pr_request *r)
 {
 	const struct pr_driver_set *set = &r->gen->drivers;
 	json_t *arr = json_array();
 
-	for (size_t i = 0; arr && i < set->n; i++) {
-		const struct pr_module *m = set->mods[i];
-		char abi[32];
-
-		snprintf(abi, sizeof(abi), "%u.%u",
-			 (unsigned)m->desc->abi_major,
-			 (unsigned)m->desc->abi_minor);
-		json_array_append_new(
-			arr,
-			json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I}", "name",
-				  m->desc->name, "version",
-				  m->desc->version ? m->desc->version : "",
-				  "abi", abi, "file", m->file, "path", m->path,
-				  "description", m->desc->description,
-				  "generation", (json_int_t)m->loaded_in));
-	}
+	for (size_t i = 0; arr && i < set->n; i++)
+		json_array_append_new(arr, driver_json(set->mods[i]));
 	pr_request_reply(r, 200,
 			 json_pack("{s:I,s:o}", "generation",
 				   (json_int_t)r->gen->id, "drivers", arr));
+}
+
+/* GET /admin/v1/drivers/NAME: one driver, as in the list. */
+static void handle_driver(struct pr_request *r, const char *name)
+{
+	const struct pr_module *m = pr_driver_set_find(&r->gen->drivers, name);
+
+	if (!m) {
+		pr_request_error(r, 404, "not_found",
+				 "no driver named %.64s is loaded (GET "
+				 "/admin/v1/drivers lists them)",
+				 name);
+		return;
+	}
+	pr_request_reply(r, 200, driver_json(m));
 }
 
 /* ------------------------------------------------------------- status */
@@ -544,6 +563,12 @@ void pr_admin_handle(struct pr_request *r)
 	if (strcmp(r->path, "/admin/v1/drivers") == 0) {
 		if (is_get(r))
 			handle_drivers(r);
+		else
+			method_not_allowed(r, "GET");
+	} else if (strncmp(r->path, "/admin/v1/drivers/", 18) == 0 &&
+		   r->path[18] && !strchr(r->path + 18, '/')) {
+		if (is_get(r))
+			handle_driver(r, r->path + 18);
 		else
 			method_not_allowed(r, "GET");
 	} else if (strcmp(r->path, "/admin/v1/status") == 0) {

@@ -4,7 +4,10 @@
  *
  * The channel's driver verifies and decodes the callback (parse_notify). A
  * callback that does not verify is refused with a log line (which channel,
- * from where, why) and changes nothing. A verified one is handed to its
+ * which order when the driver could tell, from where, why: a signature
+ * that does not verify, a timestamp out of the window (-ESTALE, ABI 1.2:
+ * a replay or a clock that is off), or a callback not understood) and
+ * changes nothing. A verified one is handed to its
  * kind (payorder.c, refunds.c, withdrawals.c), which maps it with the code
  * map (operation "notify") and applies it to the order with the same
  * conditional transition as every other path, in one statement, so a
@@ -63,6 +66,44 @@ static void on_done(int ok, void *arg)
 	reply(arg, ok);
 }
 
+/* " for payment P" / " for refund R" / " for withdrawal W" when the driver
+ * named the order (printable ids only), "" otherwise; into buf. */
+static const char *order_part(const struct payroute_notify *nt, char *buf,
+			      size_t len)
+{
+	const char *id = nt->kind == PAYROUTE_KIND_REFUND && nt->refund_id[0] ?
+				 nt->refund_id :
+				 nt->order_id;
+	const char *kind = nt->kind == PAYROUTE_KIND_REFUND &&
+					   nt->refund_id[0] ?
+				   "refund" :
+			   nt->kind == PAYROUTE_KIND_PAYOUT  ? "withdrawal" :
+			   nt->kind == PAYROUTE_KIND_PAYMENT ? "payment" :
+							       "order";
+
+	buf[0] = '\0';
+	if (!id[0] || strnlen(id, PAYROUTE_ID_LEN) == PAYROUTE_ID_LEN)
+		return buf;
+	for (const char *p = id; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return buf;
+	snprintf(buf, len, " for %s %s", kind, id);
+	return buf;
+}
+
+static const char *refusal(int rc)
+{
+	switch (rc) {
+	case -EBADMSG:
+		return "signature does not verify";
+	case -ESTALE:
+		return "stale: its timestamp is out of the accepted window (a "
+		       "replay, or a clock that is off)";
+	default:
+		return "not understood";
+	}
+}
+
 int pr_callbacks_handle(struct pr_request *r)
 {
 	struct evkeyvalq *hq = evhttp_request_get_input_headers(r->req);
@@ -72,7 +113,7 @@ int pr_callbacks_handle(struct pr_request *r)
 	const struct payroute_driver *drv;
 	const char *code = r->path + 8, *uri, *q;
 	struct evkeyval *kv;
-	char err[256] = "", *ip = NULL;
+	char err[256] = "", *ip = NULL, who[PAYROUTE_ID_LEN + 32];
 	ev_uint16_t port = 0;
 	size_t nh = 0;
 	struct cb *c;
@@ -136,11 +177,10 @@ int pr_callbacks_handle(struct pr_request *r)
 	c->nt.size = sizeof(c->nt);
 	c->nt.amount = -1;
 	rc = drv->parse_notify(c->ch->state, &ib, &c->nt, err, sizeof(err));
+	order_part(&c->nt, who, sizeof(who));
 	if (rc < 0) {
-		pr_warn("callback for channel %s from %s refused: %s: %s", code,
-			c->peer,
-			rc == -EBADMSG ? "signature does not verify" :
-					 "not understood",
+		pr_warn("callback for channel %s%s from %s refused: %s: %s",
+			code, who, c->peer, refusal(rc),
 			err[0] ? err : strerror(-rc));
 		reply(c, 0);
 		return 1;
@@ -148,8 +188,9 @@ int pr_callbacks_handle(struct pr_request *r)
 	if (c->nt.kind == PAYROUTE_KIND_REFUND) {
 		if (pr_refund_callback(r->d, r->gen, c->ch, &c->nt, on_done,
 				       c) < 0) {
-			pr_warn("callback for channel %s: store unavailable",
-				code);
+			pr_warn("callback for channel %s%s: store unavailable "
+				"(the channel will send it again)",
+				code, who);
 			reply(c, 0);
 		}
 		return 1;
@@ -168,7 +209,9 @@ int pr_callbacks_handle(struct pr_request *r)
 		return 1;
 	}
 	if (pr_payment_callback(r->d, r->gen, c->ch, &c->nt, on_done, c) < 0) {
-		pr_warn("callback for channel %s: store unavailable", code);
+		pr_warn("callback for channel %s%s: store unavailable (the "
+			"channel will send it again)",
+			code, who);
 		reply(c, 0);
 	}
 	return 1;

@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "names.h"
 #include "log.h"
 
 #ifndef PR_DRIVER_DIR
@@ -338,59 +339,18 @@ static int is_section(const char *name)
 	return 0;
 }
 
-/* Levenshtein distance, capped: names longer than 63 are not compared. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	size_t row[64];
-
-	if (la >= 64 || lb >= 64)
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 /* The closest known name within distance 2 (sections too when at the
  * root), or NULL. */
 static const char *suggest(const char *name, int at_root)
 {
-	const char *best = NULL;
-	size_t best_d = 3;
+	struct pr_suggest s;
 
-	for (size_t i = 0; i < N_OPTIONS; i++) {
-		size_t d = edit_distance(name, options[i].path);
-
-		if (d < best_d) {
-			best_d = d;
-			best = options[i].path;
-		}
-	}
-	for (size_t i = 0; at_root && i < N_SECTIONS; i++) {
-		size_t d = edit_distance(name, sections[i]);
-
-		if (d < best_d) {
-			best_d = d;
-			best = sections[i];
-		}
-	}
-	return best;
+	pr_suggest_init(&s, name, 2);
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		pr_suggest_offer(&s, options[i].path);
+	for (size_t i = 0; at_root && i < N_SECTIONS; i++)
+		pr_suggest_offer(&s, sections[i]);
+	return s.best;
 }
 
 static void unknown_option(const char *path, int at_root, char *err,

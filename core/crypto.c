@@ -62,8 +62,7 @@ static void ossl_reason(char *buf, size_t len, const char *fallback)
 /* Keys                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* Reads a whole (small) file into a NUL-terminated buffer. */
-static int read_key_file(const char *path, char **out, char *err, size_t errlen)
+int pr_read_pem_file(const char *path, char **out, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -74,21 +73,21 @@ static int read_key_file(const char *path, char **out, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot open key file %s: %s", path,
+		snprintf(err, errlen, "cannot open %s: %s", path,
 			 strerror(-rc));
 		return rc;
 	}
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot stat key file %s: %s", path,
+		snprintf(err, errlen, "cannot stat %s: %s", path,
 			 strerror(-rc));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX) {
 		rc = -EINVAL;
 		snprintf(err, errlen,
-			 "key file %s: not a regular file of at most %d bytes",
-			 path, KEY_FILE_MAX);
+			 "%s: not a regular file of at most %d bytes", path,
+			 KEY_FILE_MAX);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -103,8 +102,8 @@ static int read_key_file(const char *path, char **out, char *err, size_t errlen)
 			continue;
 		if (n < 0) {
 			rc = -errno;
-			snprintf(err, errlen, "cannot read key file %s: %s",
-				 path, strerror(-rc));
+			snprintf(err, errlen, "cannot read %s: %s", path,
+				 strerror(-rc));
 			goto out;
 		}
 		if (n == 0)
@@ -284,7 +283,7 @@ int pr_key_load(const char *pem_or_path, int is_private, payroute_key **out,
 	}
 	text = pem_or_path;
 	if (pem_or_path[0] == '@') {
-		rc = read_key_file(pem_or_path + 1, &file_text, err, errlen);
+		rc = pr_read_pem_file(pem_or_path + 1, &file_text, err, errlen);
 		if (rc < 0)
 			return rc;
 		text = file_text;
@@ -733,6 +732,22 @@ int pr_hmac_sha256(const void *key, size_t key_len, const void *data,
 		data = "";
 	if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len) ||
 	    out_len != 32) {
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int pr_md5(const void *data, size_t len, unsigned char out[16])
+{
+	unsigned int out_len = 0;
+
+	if ((!data && len) || !out)
+		return -EINVAL;
+	if (!data)
+		data = "";
+	if (EVP_Digest(data, len, out, &out_len, EVP_md5(), NULL) != 1 ||
+	    out_len != 16) {
 		ERR_clear_error();
 		return -EINVAL;
 	}

@@ -15,6 +15,12 @@
 
 #include <payroute/driver.h>
 
+/* Reads the key or certificate file at path (a regular file of at most
+ * 1 MiB) into *out, NUL-terminated, released with free() (better after
+ * OPENSSL_cleanse: it may hold a private key). Returns 0 or a negative
+ * errno with err naming the file. */
+int pr_read_pem_file(const char *path, char **out, char *err, size_t errlen);
+
 /* payroute_key wraps an EVP_PKEY. pem_or_path is PEM text or "@/path". A
  * public key may also be given as an X.509 certificate. */
 int pr_key_load(const char *pem_or_path, int is_private, payroute_key **out,
@@ -53,6 +59,9 @@ int pr_aes256gcm_decrypt(const unsigned char key[32], const unsigned char *iv,
 int pr_hmac_sha256(const void *key, size_t key_len, const void *data,
 		   size_t len, unsigned char out[32]);
 int pr_sha256(const void *data, size_t len, unsigned char out[32]);
+/* MD5, for identifiers channels define with it (Alipay's certificate
+ * serial numbers), never for security. */
+int pr_md5(const void *data, size_t len, unsigned char out[16]);
 
 char *pr_base64_encode(const void *data, size_t len);
 int pr_base64_decode(const char *text, unsigned char **out, size_t *out_len);

@@ -134,6 +134,40 @@ static const char *row_str(json_t *row, const char *key)
 	return json_string_value(json_object_get(row, key));
 }
 
+/*
+ * Checks a channel's driver_config against the keys its driver declares
+ * (ABI 1.2) before init sees it. An unknown key is only warned about: the
+ * store may hold configs written before the driver declared its keys, and
+ * a key the driver does not know changes nothing it does, so refusing it
+ * here would take a working channel down on upgrade (the admin API refuses
+ * it on the next write, `payrouted -t` reports it). A wrong type or a
+ * missing required key is an error for an online channel (init would
+ * refuse it anyway; this says which key) and a warning for an offline one.
+ * Returns 0, or -EINVAL with err filled.
+ */
+static int channel_check_config(const struct pr_channel *c, int online,
+				char *err, size_t errlen)
+{
+	char field[160], msg[512];
+
+	if (pr_schema_check(&c->mod->schema, c->driver, c->driver_config,
+			    "driver_config", 0, field, sizeof(field), msg,
+			    sizeof(msg)) == PR_SCHEMA_UNKNOWN)
+		pr_warn("channel %s: %s (ignored by the %s driver; the admin "
+			"API refuses it on the channel's next write)",
+			c->code, msg, c->driver);
+	if (pr_schema_check(&c->mod->schema, c->driver, c->driver_config,
+			    "driver_config", PR_SCHEMA_ALLOW_UNKNOWN, field,
+			    sizeof(field), msg, sizeof(msg)) == PR_SCHEMA_OK)
+		return 0;
+	if (!online) {
+		pr_warn("channel %s (offline): %s", c->code, msg);
+		return 0;
+	}
+	snprintf(err, errlen, "channel %s: %s", c->code, msg);
+	return -EINVAL;
+}
+
 /* Fills c from row and, for an online channel, runs its driver's init. */
 static int channel_init(struct pr_generation *g, struct pr_channel *c,
 			json_t *row, size_t idx, char *err, size_t errlen)
@@ -181,6 +215,7 @@ static int channel_init(struct pr_generation *g, struct pr_channel *c,
 		}
 		if (!dc)
 			return 0;
+		channel_check_config(c, 0, err, errlen);
 		rc = c->mod->desc->init(pr_services(), code, &c->conf,
 					&c->state, derr, sizeof(derr));
 		if (rc < 0) {
@@ -201,6 +236,9 @@ static int channel_init(struct pr_generation *g, struct pr_channel *c,
 			 code);
 		return -EINVAL;
 	}
+	rc = channel_check_config(c, 1, err, errlen);
+	if (rc < 0)
+		return rc;
 	rc = c->mod->desc->init(pr_services(), code, &c->conf, &c->state, derr,
 				sizeof(derr));
 	if (rc < 0) {

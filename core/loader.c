@@ -12,7 +12,9 @@
  *
  * The descriptor is checked (pr_abi_check) before anything else of the
  * driver runs; only its entry function, which returns a pointer to static
- * data, has been called by then. A refused file is logged with what was
+ * data, has been called by then. Then the config keys a 1.2 driver
+ * declares are read once and checked (drvschema.c): a broken table refuses
+ * the driver like a bad descriptor. A refused file is logged with what was
  * expected and what was found, and skipped: the daemon runs with the rest.
  */
 #include <dirent.h>
@@ -143,6 +145,7 @@ void pr_module_unref(struct pr_module *m)
 	}
 	if (p->memfd >= 0)
 		close(p->memfd);
+	pr_schema_clear(&m->schema);
 	free(m->path);
 	free(m->file);
 	free(p);
@@ -215,6 +218,7 @@ static struct pr_module *load_one(const char *path, const char *file,
 {
 	struct pr_module_priv *p = NULL;
 	const struct payroute_driver *desc;
+	struct pr_schema schema = { 0 };
 	payroute_driver_entry_fn entry;
 	lt_dladvise advise = NULL;
 	lt_dlhandle h = NULL;
@@ -248,13 +252,16 @@ static struct pr_module *load_one(const char *path, const char *file,
 		goto fail;
 	}
 	desc = entry();
-	if (pr_abi_check(desc, err, sizeof(err)) < 0) {
+	if (pr_abi_check(desc, err, sizeof(err)) < 0 ||
+	    pr_schema_load(desc, &schema, err, sizeof(err)) < 0) {
 		pr_err("driver %s refused: %s", path, err);
 		goto fail;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		goto fail;
+	p->pub.schema = schema;
+	schema = (struct pr_schema){ 0 };
 	p->memfd = fd;
 	p->pub.refs = 1;
 	p->pub.path = strdup(path);
@@ -269,16 +276,22 @@ static struct pr_module *load_one(const char *path, const char *file,
 	if (!p->pub.path || !p->pub.file) {
 		free(p->pub.path);
 		free(p->pub.file);
+		pr_schema_clear(&p->pub.schema);
 		free(p);
 		p = NULL;
 		goto fail;
 	}
 	modules_open++;
-	pr_info("driver %s %s (ABI %u.%u) loaded from %s", desc->name,
+	pr_info("driver %s %s (ABI %u.%u) loaded from %s%s", desc->name,
 		desc->version ? desc->version : "?", (unsigned)desc->abi_major,
-		(unsigned)desc->abi_minor, path);
+		(unsigned)desc->abi_minor, path,
+		p->pub.schema.declared ?
+			"" :
+			" (it declares no config keys: its config is checked "
+			"by its init only)");
 	return &p->pub;
 fail:
+	pr_schema_clear(&schema);
 	if (h)
 		lt_dlclose(h);
 	close(fd);
@@ -289,12 +302,17 @@ struct pr_module *pr_module_wrap(const struct payroute_driver *desc,
 				 const char *file, char *err, size_t errlen)
 {
 	struct pr_module_priv *p;
+	struct pr_schema schema;
 
-	if (pr_abi_check(desc, err, errlen) < 0)
+	if (pr_abi_check(desc, err, errlen) < 0 ||
+	    pr_schema_load(desc, &schema, err, errlen) < 0)
 		return NULL;
 	p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p) {
+		pr_schema_clear(&schema);
 		goto nomem;
+	}
+	p->pub.schema = schema;
 	p->memfd = -1;
 	p->pub.refs = 1;
 	p->pub.desc = desc;
@@ -303,6 +321,7 @@ struct pr_module *pr_module_wrap(const struct payroute_driver *desc,
 	if (!p->pub.path || !p->pub.file) {
 		free(p->pub.path);
 		free(p->pub.file);
+		pr_schema_clear(&p->pub.schema);
 		free(p);
 		goto nomem;
 	}

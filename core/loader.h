@@ -13,6 +13,8 @@
 
 #include <payroute/driver.h>
 
+#include "drvschema.h"
+
 /* One loaded driver file. Reference-counted: each driver set holding it
  * owns one reference. */
 struct pr_module {
@@ -26,6 +28,9 @@ struct pr_module {
 	void *handle; /* lt_dlhandle; NULL for modules built in tests */
 	const struct payroute_driver *desc;
 	uint64_t loaded_in; /* the generation that first loaded it */
+	/* The config keys the driver declares (ABI 1.2), read and checked
+	 * when it was loaded; schema.declared is 0 for an older driver. */
+	struct pr_schema schema;
 };
 
 /* The drivers of one generation, sorted by name. */
@@ -46,8 +51,9 @@ void pr_loader_exit(void);
 
 /* Builds `out` from the *.so files of dir. A module of `prev` whose file is
  * unchanged is shared (its refcount raised), others are loaded. A file that
- * cannot be loaded or fails the ABI check is refused with a log line naming
- * it and skipped. Two files declaring the same driver name is an error.
+ * cannot be loaded, fails the ABI check or declares a broken config-key
+ * table (pr_schema_load) is refused with a log line naming it and
+ * skipped. Two files declaring the same driver name is an error.
  * `gen` is recorded on newly loaded modules. Returns 0, or a negative
  * errno with err filled (out is then empty). */
 int pr_loader_scan(const char *dir, const struct pr_driver_set *prev,
@@ -62,8 +68,9 @@ struct pr_module *pr_driver_set_find(const struct pr_driver_set *set,
 void pr_driver_set_release(struct pr_driver_set *set);
 
 /* Wraps a descriptor that is linked into the process (unit tests, built-in
- * drivers) as a module with one reference and no handle; the descriptor is
- * checked like a loaded one. Returns NULL (err filled) when refused. */
+ * drivers) as a module with one reference and no handle; the descriptor
+ * and its config keys are checked like a loaded one's. Returns NULL (err
+ * filled) when refused. */
 struct pr_module *pr_module_wrap(const struct payroute_driver *desc,
 				 const char *file, char *err, size_t errlen);
 

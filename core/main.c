@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfgtest.h"
 #include "config.h"
 #include "daemon.h"
 #include "loader.h"
@@ -25,8 +26,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: payrouted [-c file] [-t] [-f] [-V] [--options]\n"
 		"  -c, --config FILE  configuration file (default %s)\n"
-		"  -t, --test         check the configuration and the driver "
-		"directory, then exit\n"
+		"  -t, --test         check the configuration, the driver "
+		"directory and the\n"
+		"                     stored channels' driver configs, then "
+		"exit\n"
 		"  -f, --foreground   stay in the foreground\n"
 		"  -V, --version      print the version and exit\n"
 		"      --options      list every configuration option and exit\n"
@@ -44,7 +47,9 @@ static void print_options(void)
 		       o->restart_only ? "restart" : "reload", o->help);
 }
 
-/* nginx -t: the config, then every driver of the driver directory. */
+/* nginx -t: the config, then every driver of the driver directory, then
+ * the channels stored in the database against those drivers (skipped,
+ * and said, when the store cannot be reached). */
 static int test_config(const char *path)
 {
 	struct pr_driver_set set;
@@ -84,6 +89,8 @@ static int test_config(const char *path)
 				set.refused, cfg->driver_dir);
 			ok = 0;
 		}
+		if (pr_cfgtest_channels(cfg, &set, stderr) > 0)
+			ok = 0;
 		pr_driver_set_release(&set);
 		pr_loader_exit();
 	}

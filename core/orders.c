@@ -11,7 +11,9 @@
  * parse is BAD_RESPONSE: both leave the outcome unknown, to be chased by
  * query, never guessed. An answer nobody mapped is UNMAPPED_CODE (unknown
  * too), counted in unmapped_codes and logged the first time the store sees
- * it.
+ * it. Every log line about a call that went wrong names the channel and
+ * the order ("channel C: withdrawal W...: payout: ..."), so that an
+ * operator can follow one order through the log.
  *
  * How an order changes state is ordstore.c; its cascade is flow.c.
  */
@@ -102,7 +104,7 @@ static void set_core(struct call *k, enum pr_call_end end, const char *code,
 
 struct unmapped_rec {
 	char channel[65], op[16], code[PAYROUTE_CODE_LEN],
-		sub[PAYROUTE_CODE_LEN];
+		sub[PAYROUTE_CODE_LEN], order[PAYROUTE_ID_LEN];
 };
 
 static void on_unmapped_recorded(PGresult *res, const char *err, void *arg)
@@ -113,11 +115,11 @@ static void on_unmapped_recorded(PGresult *res, const char *err, void *arg)
 		pr_warn("unmapped code %s/%s/%s/%s not recorded: %s",
 			u->channel, u->op, u->code, u->sub, err);
 	else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
-		pr_warn("channel %s: %s answered code \"%s\" sub code \"%s\", "
-			"which no code table maps: the order stays unknown "
-			"(GET /admin/v1/codes/unmapped; map it with PUT "
-			"/admin/v1/codes/overrides)",
-			u->channel, u->op, u->code, u->sub);
+		pr_warn("channel %s: %s answered code \"%s\" sub code \"%s\" "
+			"(first for order %s), which no code table maps: the "
+			"order stays unknown (GET /admin/v1/codes/unmapped; "
+			"map it with PUT /admin/v1/codes/overrides)",
+			u->channel, u->op, u->code, u->sub, u->order);
 	free(u);
 }
 
@@ -136,6 +138,7 @@ void pr_unmapped_note(struct pr_daemon *d, const struct pr_channel *ch,
 	snprintf(u->op, sizeof(u->op), "%s", op);
 	snprintf(u->code, sizeof(u->code), "%s", code);
 	snprintf(u->sub, sizeof(u->sub), "%s", sub_code ? sub_code : "");
+	snprintf(u->order, sizeof(u->order), "%s", order_id ? order_id : "?");
 	p[0] = ch->code;
 	p[1] = ch->driver;
 	p[2] = op;
@@ -151,15 +154,38 @@ void pr_unmapped_note(struct pr_daemon *d, const struct pr_channel *ch,
 	}
 }
 
+/* The order a call is about, as its kind and id: the refund for refund
+ * calls, the withdrawal for payouts, else the payment. */
+static const char *call_kind(enum pr_op op)
+{
+	return op == PR_OP_REFUND || op == PR_OP_REFUND_QUERY ? "refund" :
+	       op == PR_OP_PAYOUT || op == PR_OP_PAYOUT_QUERY ? "withdrawal" :
+								"payment";
+}
+
+static const char *call_order_id(enum pr_op op, const struct payroute_order *o)
+{
+	const char *id =
+		op == PR_OP_REFUND || op == PR_OP_REFUND_QUERY ? o->refund_id :
+		op == PR_OP_PAYOUT || op == PR_OP_PAYOUT_QUERY ? o->payout_id :
+								 o->order_id;
+
+	return id ? id : "?";
+}
+
+/* Logs what went wrong with a call (its detail), naming channel and
+ * order. */
+static void warn_call(const struct pr_channel *ch, enum pr_op op,
+		      const struct payroute_order *o, const char *detail)
+{
+	pr_warn("channel %s: %s %s: %s", ch->code, call_kind(op),
+		call_order_id(op, o), detail);
+}
+
 static void record_unmapped(struct call *k)
 {
 	pr_unmapped_note(k->d, k->ch, pr_op_name(k->op), k->c.res.code,
-			 k->c.res.sub_code,
-			 k->op == PR_OP_REFUND || k->op == PR_OP_REFUND_QUERY ?
-				 k->o->refund_id :
-			 k->op == PR_OP_PAYOUT || k->op == PR_OP_PAYOUT_QUERY ?
-				 k->o->payout_id :
-				 k->o->order_id,
+			 k->c.res.sub_code, call_order_id(k->op, k->o),
 			 k->c.res.message);
 }
 
@@ -178,7 +204,7 @@ static void call_parse(struct call *k, const struct payroute_http_response *r)
 			 "%s answer (HTTP %d) not accepted: %s",
 			 pr_op_name(k->op), r->status,
 			 err[0] ? err : strerror(-rc));
-		pr_warn("channel %s: %s", k->ch->code, k->c.detail);
+		warn_call(k->ch, k->op, k->o, k->c.detail);
 		return;
 	}
 	k->c.end = PR_CALL_ANSWER;
@@ -214,7 +240,7 @@ static void on_http(const struct pr_httpc_result *hr, void *arg)
 			set_core(k, PR_CALL_NOT_SENT, "CHANNEL_UNREACHABLE",
 				 "%s: not sent: %s", pr_op_name(k->op),
 				 hr->error ? hr->error : "unknown error");
-		pr_warn("channel %s: %s", k->ch->code, k->c.detail);
+		warn_call(k->ch, k->op, k->o, k->c.detail);
 		call_finish(k);
 		return;
 	}
@@ -316,7 +342,7 @@ int pr_chan_call(struct pr_daemon *d, struct pr_generation *gen,
 		set_core(k, PR_CALL_BUILD_ERROR, "DRIVER_ERROR",
 			 "%s: the driver could not build the request: %s",
 			 pr_op_name(op), err[0] ? err : strerror(-rc));
-		pr_warn("channel %s: %s", ch->code, k->c.detail);
+		warn_call(ch, op, o, k->c.detail);
 		goto deferred;
 	}
 	if (!req.url) {
@@ -337,6 +363,7 @@ int pr_chan_call(struct pr_daemon *d, struct pr_generation *gen,
 		set_core(k, PR_CALL_NOT_SENT, "CHANNEL_UNREACHABLE",
 			 "%s: the request could not be sent: %s",
 			 pr_op_name(op), strerror(-rc));
+		warn_call(ch, op, o, k->c.detail);
 		goto deferred;
 	}
 	return 0;

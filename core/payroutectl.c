@@ -477,8 +477,8 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 
 static int cmd_drivers(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "NAME", "VERSION", "ABI",
-					    "GENERATION", "FILE" };
+	static const char *const head[] = { "NAME",	  "VERSION", "ABI",
+					    "GENERATION", "KEYS",    "FILE" };
 	struct pr_ctl_table t;
 	json_t *j, *d;
 	size_t i;
@@ -493,16 +493,25 @@ static int cmd_drivers(struct ctl *c, int argc, char **argv)
 		json_decref(j);
 		return 0;
 	}
-	if (pr_ctl_table_init(&t, 5, head) < 0)
+	if (pr_ctl_table_init(&t, 6, head) < 0)
 		goto oom;
 	json_array_foreach(json_object_get(j, "drivers"), i, d) {
-		json_t *row[5] = { json_object_get(d, "name"),
+		json_t *keys = json_object_get(d, "config_keys");
+		/* how many keys it declares; "-": none (checked by init) */
+		json_t *n = json_is_array(keys) ?
+				    json_integer(
+					    (json_int_t)json_array_size(keys)) :
+				    NULL;
+		json_t *row[6] = { json_object_get(d, "name"),
 				   json_object_get(d, "version"),
 				   json_object_get(d, "abi"),
 				   json_object_get(d, "generation"),
+				   n,
 				   json_object_get(d, "path") };
 
-		if (pr_ctl_table_add_json(&t, row) < 0) {
+		rc = pr_ctl_table_add_json(&t, row);
+		json_decref(n);
+		if (rc < 0) {
 			pr_ctl_table_clear(&t);
 			goto oom;
 		}
@@ -512,6 +521,68 @@ static int cmd_drivers(struct ctl *c, int argc, char **argv)
 	else
 		printf("no drivers loaded\n");
 	printf("generation %lld\n", jint(j, "generation"));
+	pr_ctl_table_clear(&t);
+	json_decref(j);
+	return 0;
+oom:
+	json_decref(j);
+	err_msg(c, "out of memory");
+	return EXIT_FAIL;
+}
+
+/* One driver and the keys of its config (GET /admin/v1/drivers/NAME). */
+static int cmd_driver(struct ctl *c, int argc, char **argv)
+{
+	static const char *const head[] = {
+		"KEY", "TYPE", "REQUIRED", "SECRET", "DEFAULT", "DESCRIPTION"
+	};
+	struct pr_ctl_table t;
+	char path[512];
+	json_t *j, *keys, *k;
+	size_t i;
+	int rc;
+
+	(void)argc;
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/drivers/",
+			    argv[0], "")))
+		return rc;
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	printf("driver      %s %s (ABI %s)\n", jstr(j, "name"),
+	       jstr(j, "version"), jstr(j, "abi"));
+	printf("file        %s\n", jstr(j, "path"));
+	printf("about       %s\n", jstr(j, "description"));
+	keys = json_object_get(j, "config_keys");
+	if (!json_is_array(keys)) {
+		printf("config      declares no keys (as every driver built for "
+		       "ABI 1.1 or older): its init alone checks the config\n");
+		json_decref(j);
+		return 0;
+	}
+	printf("config      %zu key(s); an unknown key, a wrong type or a "
+	       "missing required key is refused\n",
+	       json_array_size(keys));
+	if (pr_ctl_table_init(&t, 6, head) < 0)
+		goto oom;
+	json_array_foreach(keys, i, k) {
+		json_t *row[6] = { json_object_get(k, "name"),
+				   json_object_get(k, "type"),
+				   json_object_get(k, "required"),
+				   json_object_get(k, "secret"),
+				   json_object_get(k, "default"),
+				   json_object_get(k, "description") };
+
+		if (pr_ctl_table_add_json(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			goto oom;
+		}
+	}
+	pr_ctl_table_print(&t, stdout);
 	pr_ctl_table_clear(&t);
 	json_decref(j);
 	return 0;
@@ -911,9 +982,14 @@ static const struct cmd cmds[] = {
 	  "and counts (GET /admin/v1/status).",
 	  0, 0, 0, cmd_status },
 	{ "drivers", "",
-	  "The drivers the current generation has loaded "
-	  "(GET /admin/v1/drivers).",
+	  "The drivers the current generation has loaded, with the number of "
+	  "config keys each declares (GET /admin/v1/drivers).",
 	  0, 0, 0, cmd_drivers },
+	{ "driver", "NAME",
+	  "One driver and the keys of its driver_config: type, required, "
+	  "secret (masked when read back), default, what it is "
+	  "(GET /admin/v1/drivers/NAME).",
+	  0, 1, 1, cmd_driver },
 	{ "reload", "",
 	  "Reload as SIGHUP does and wait for the outcome: the "
 	  "new generation, or why no changes were applied "

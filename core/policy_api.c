@@ -606,14 +606,31 @@ static void pw_start(struct pr_request *r, const struct pw_ops *ops,
 
 /* ----------------------------------------------------------- channels */
 
-/* The channel with driver_config masked (a new reference). */
-static json_t *chan_masked(json_t *ch)
+/* Masks, in place, the keys of channel ch's driver_config that its driver
+ * declares secret (ABI 1.2), when gen has that driver loaded. */
+static void chan_mask_declared(const struct pr_generation *gen, json_t *ch)
+{
+	const char *drv = json_string_value(json_object_get(ch, "driver"));
+	const struct pr_module *m =
+		drv ? pr_driver_set_find(&gen->drivers, drv) : NULL;
+
+	if (m)
+		pr_schema_mask(&m->schema,
+			       json_object_get(ch, "driver_config"));
+}
+
+/* The channel with driver_config masked (a new reference): the
+ * secret-looking keys (pr_mask_secrets) and the keys its driver declares
+ * secret. */
+static json_t *chan_masked(const struct pr_generation *gen, json_t *ch)
 {
 	json_t *c = json_deep_copy(ch);
 	json_t *dc = c ? json_object_get(c, "driver_config") : NULL;
 
-	if (dc)
-		json_object_set_new(c, "driver_config", pr_mask_secrets(dc));
+	if (!dc)
+		return c;
+	json_object_set_new(c, "driver_config", pr_mask_secrets(dc));
+	chan_mask_declared(gen, c);
 	return c;
 }
 
@@ -665,16 +682,20 @@ static int derr_key(const char *derr, const char *driver, char *key, size_t len)
 	return 0;
 }
 
-/* Checks an online channel's driver: loaded in this generation, and its
- * init accepts the driver config. prefix ("" or "channels[2].") goes
- * before the field named. */
+/* Checks a channel's driver: loaded in this generation (unless the
+ * channel is offline), the driver config against the keys the driver
+ * declares (ABI 1.2: an unknown key, with the closest declared one
+ * suggested, or a wrong type is refused; a missing required key only for
+ * an online channel, since an offline one may be staged before its keys
+ * are known), and for an online channel the driver's init accepts it.
+ * prefix ("" or "channels[2].") goes before the field named. */
 static int check_driver(struct pw *w, const struct pr_chan_spec *spec,
 			const char *prefix)
 {
 	struct pr_module *mod;
 	struct payroute_conf conf;
 	void *state = NULL;
-	char derr[256] = "", field[96];
+	char derr[256] = "", field[160], path[96], msg[512];
 	int rc;
 
 	mod = pr_driver_set_find(&w->r->gen->drivers, spec->driver);
@@ -688,6 +709,12 @@ static int check_driver(struct pw *w, const struct pr_chan_spec *spec,
 			       "offline channel may name it",
 			       field, spec->driver);
 	}
+	snprintf(path, sizeof(path), "%sdriver_config", prefix);
+	if (pr_schema_check(&mod->schema, spec->driver, spec->driver_config,
+			    path, spec->online ? 0 : PR_SCHEMA_ALLOW_MISSING,
+			    field, sizeof(field), msg,
+			    sizeof(msg)) != PR_SCHEMA_OK)
+		return pw_fail(w, 400, "invalid_field", field, "%s", msg);
 	if (!spec->online)
 		return 0;
 	conf.root = spec->driver_config;
@@ -789,7 +816,7 @@ static int chan_write(struct pw *w, json_t *ch, int is_new)
 		goto out;
 	}
 	json_object_del(norm, "refund_timeout_s");
-	w->audit_after = chan_masked(norm);
+	w->audit_after = chan_masked(w->r->gen, norm);
 	rc = 0;
 out:
 	json_decref(norm);
@@ -833,7 +860,7 @@ static int chan_update_prepare(struct pw *w, PGresult *res)
 	if (!before)
 		return pw_fail(w, 404, "not_found", NULL, "no channel named %s",
 			       w->key);
-	w->audit_before = chan_masked(before);
+	w->audit_before = chan_masked(w->r->gen, before);
 	if (!json_object_get(w->body, "code"))
 		json_object_set_new(w->body, "code", json_string(w->key));
 	dc = json_object_get(w->body, "driver_config");
@@ -856,7 +883,7 @@ static int chan_status_prepare(struct pw *w, PGresult *res)
 	if (!before)
 		return pw_fail(w, 404, "not_found", NULL, "no channel named %s",
 			       w->key);
-	w->audit_before = chan_masked(before);
+	w->audit_before = chan_masked(w->r->gen, before);
 	after = json_deep_copy(before);
 	json_decref(before);
 	if (!after)
@@ -882,7 +909,7 @@ static int chan_delete_prepare(struct pw *w, PGresult *res)
 	if (!before)
 		return pw_fail(w, 404, "not_found", NULL, "no channel named %s",
 			       w->key);
-	w->audit_before = chan_masked(before);
+	w->audit_before = chan_masked(w->r->gen, before);
 	json_decref(before);
 	refs = atol(PQgetvalue(res, 0, 1));
 	if (refs > 0)
@@ -912,8 +939,8 @@ static void chan_finish(struct pw *w, json_t *channels, json_t *rules)
 			json_string_value(json_object_get(ch, "code"));
 
 		if (code && strcmp(code, w->key) == 0) {
-			w->reply =
-				json_pack("{s:o}", "channel", chan_masked(ch));
+			w->reply = json_pack("{s:o}", "channel",
+					     chan_masked(w->r->gen, ch));
 			return;
 		}
 	}
@@ -977,7 +1004,7 @@ static void on_channels(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	json_array_foreach(arr, i, ch)
-		json_array_append_new(out, chan_masked(ch));
+		json_array_append_new(out, chan_masked(r->gen, ch));
 	json_decref(arr);
 	pr_request_reply(r, 200, json_pack("{s:o}", "channels", out));
 }
@@ -1001,7 +1028,7 @@ static void on_channel(PGresult *res, const char *err, void *arg)
 				 "cannot read the channel");
 		return;
 	}
-	pr_request_reply(r, 200, chan_masked(ch));
+	pr_request_reply(r, 200, chan_masked(r->gen, ch));
 	json_decref(ch);
 }
 
@@ -2227,7 +2254,7 @@ static void on_policy_export(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	json_array_foreach(chans, i, ch)
-		json_array_set_new(chans, i, chan_masked(ch));
+		json_array_set_new(chans, i, chan_masked(r->gen, ch));
 	/* updated_at says when, not what: an export of an unchanged policy
 	 * reads the same */
 	json_array_foreach(json_object_get(doc, "code_overrides"), i, ov)
@@ -2691,7 +2718,7 @@ static int import_audit(struct pw *w)
 	json_t *rows = json_array(), *row, *n;
 	char note[PR_API_MAX_NOTE + 32];
 	char *text = NULL, *notify = NULL;
-	const char *p[3];
+	const char *p[3], *kind;
 	size_t i;
 	int rc = -ENOMEM;
 
@@ -2705,6 +2732,15 @@ static int import_audit(struct pw *w)
 	json_array_foreach(w->plan.audit, i, row) {
 		json_t *copy = json_copy(row);
 
+		/* policy_io masked the images by key names; the keys drivers
+		 * declare secret too (the images are the plan's own). */
+		kind = json_string_value(json_object_get(row, "kind"));
+		if (kind && strcmp(kind, "channel") == 0) {
+			chan_mask_declared(w->r->gen,
+					   json_object_get(row, "before"));
+			chan_mask_declared(w->r->gen,
+					   json_object_get(row, "after"));
+		}
 		if (!copy ||
 		    json_object_set_new(copy, "note", json_string(note)) < 0 ||
 		    json_array_append_new(rows, copy) < 0)

@@ -1493,8 +1493,9 @@ static void on_rcb_applied(int rc, int changed, enum rf_status from,
 	struct rcb *c = arg;
 
 	if (rc < 0 || !r) {
-		pr_warn("refund callback from %s: not recorded: %s",
-			c->ch->code, err ? err : "?");
+		pr_warn("refund callback from %s: refund %s: not recorded: %s",
+			c->ch->code, c->nt.refund_id[0] ? c->nt.refund_id : "?",
+			err ? err : "?");
 		rcb_end(c, 0);
 		return;
 	}

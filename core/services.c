@@ -3,7 +3,8 @@
  * (struct payroute_services, payroute/driver.h): logging tagged with the
  * channel code, the clock, memory, reading the channel's driver config,
  * writing the outbound request and the payer map, and the crypto helpers
- * of crypto.c (ABI 1.1 adds rsa_encrypt, in the first spare slot).
+ * of crypto.c (ABI 1.1 adds rsa_encrypt, in the first spare slot) and
+ * x509.c (ABI 1.2 adds md5, x509_info and x509_verify, in the next three).
  *
  * The functions that write core objects are the drivers' only way in, so
  * they validate what they are given (an HTTP method from a fixed list, an
@@ -24,6 +25,7 @@
 #include <jansson.h>
 
 #include "crypto.h"
+#include "x509.h"
 #include "drvobj.h"
 #include "log.h"
 #include "services.h"
@@ -318,6 +320,9 @@ static const struct payroute_services services = {
 	.url_decode = pr_url_decode,
 	.random_bytes = pr_random_bytes,
 	.rsa_encrypt = pr_rsa_encrypt,
+	.md5 = pr_md5,
+	.x509_info = pr_x509_info,
+	.x509_verify = pr_x509_verify,
 };
 
 const struct payroute_services *pr_services(void)

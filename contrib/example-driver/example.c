@@ -12,8 +12,10 @@
  *   answer    code=<CODE>&trade_no=<channel trade number>
  *             (form-encoded; CODE is OK, PENDING or DECLINED)
  *
- * Its driver config is one option, "endpoint", the channel's base URL. The
- * other operations are NULL (the core answers them with -ENOTSUP).
+ * Its driver config is one option, "endpoint", the channel's base URL,
+ * declared in example_keys (ABI 1.2) so that the core checks and explains
+ * it. The other operations are NULL (the core answers them with
+ * -ENOTSUP).
  *
  * The rules every driver follows, shown here: everything is static except
  * the one exported function that PAYROUTE_DRIVER_EXPORT defines; the core's
@@ -270,6 +272,23 @@ example_default_codes(size_t *n, size_t *entry_size)
 	return example_codes;
 }
 
+/* The driver config (ABI 1.2): the core checks a channel's driver_config
+ * against it before init runs (an unknown or misspelt key, a value of the
+ * wrong type and a missing required key are refused, naming the key), and
+ * the admin API, payroutectl and the console show it. */
+static const struct payroute_config_key example_keys[] = {
+	{ "endpoint", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the channel's base URL, http:// or https://" },
+};
+
+static const struct payroute_config_key *example_config_keys(size_t *n,
+							     size_t *entry_size)
+{
+	*n = sizeof(example_keys) / sizeof(example_keys[0]);
+	*entry_size = sizeof(struct payroute_config_key);
+	return example_keys;
+}
+
 static const struct payroute_driver example_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "example",
@@ -280,6 +299,7 @@ static const struct payroute_driver example_driver = {
 	.build_pay = example_build_pay,
 	.parse_pay = example_parse_pay,
 	.default_codes = example_default_codes,
+	.config_keys = example_config_keys,
 };
 
 PAYROUTE_DRIVER_EXPORT(example_driver)

@@ -16,7 +16,12 @@
  *
  * Config (JSON; keys are PEM text or "@/path"; a section may be left out):
  *   {"alipay": {"platform_private_key", "apps": [{"app_id",
- *               "app_public_key"}]},
+ *               "app_public_key", "app_cert_sn"}],
+ *               "platform_cert_sn", "root_cert_sn"},
+ *               (an app with app_cert_sn is in public-key certificate
+ *               mode: its app_public_key may be its certificate; the
+ *               platform's and the root bundle's SNs are then required:
+ *               see sim_alipay.c)
  *    "wechat": {"platform_private_key", "platform_serial",
  *               "merchants": [{"mchid", "serial_no", "public_key",
  *                              "apiv3_key"}]},
@@ -38,11 +43,14 @@
  *        faults: {"delay_ms": N, "timeout": true, "http_status": N,
  *        "code": C, "sub_code": S, "pay": "success" | "fail" | "never",
  *        "callback": "drop" | "duplicate" | "delay:MS" | "bad_signature" |
- *        "out_of_order" | "out_of_order:MS", "refund": "processing" |
- *        "account_closed"}. out_of_order holds the notification back
- *        (MS, default max(10 x notify_delay_ms, 500 ms)) so that later
- *        ones overtake it; a refund scripted with {} (no faults) keeps its
- *        own notification on time while its payment's is held.
+ *        "out_of_order" | "out_of_order:MS" | "stale" | "no_amount",
+ *        "refund": "processing" | "account_closed"}. out_of_order holds
+ *        the notification back (MS, default max(10 x notify_delay_ms,
+ *        500 ms)) so that later ones overtake it; a refund scripted with
+ *        {} (no faults) keeps its own notification on time while its
+ *        payment's is held. stale (WeChat Pay) signs the notification
+ *        with a timestamp 10 minutes old; no_amount (Alipay) leaves
+ *        total_amount out of it (both signed as sent).
  *   POST /_sim/pay {"channel", "out_trade_no", ["result": "fail"]}
  *   GET /_sim/ledger, GET /_sim/stats (cheap)
  *   POST /_sim/reset  empties the ledger, the scripts and the sinks.
@@ -1425,6 +1433,19 @@ static int load_config(struct sim *s, const char *file)
 				     "alipay.apps[]") ||
 			    load_key(it, "app_public_key", 0, &a->pub,
 				     "alipay.apps[]"))
+				goto out;
+			if (json_object_get(it, "app_cert_sn") &&
+			    copy_str(it, "app_cert_sn", a->app_cert_sn,
+				     sizeof(a->app_cert_sn), "alipay.apps[]"))
+				goto out;
+			if (a->app_cert_sn[0] &&
+			    (copy_str(sec, "platform_cert_sn",
+				      s->alipay_cert_sn,
+				      sizeof(s->alipay_cert_sn), "alipay") ||
+			     copy_str(sec, "root_cert_sn",
+				      s->alipay_root_cert_sn,
+				      sizeof(s->alipay_root_cert_sn),
+				      "alipay")))
 				goto out;
 		}
 	}

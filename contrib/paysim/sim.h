@@ -53,7 +53,9 @@ enum sim_cb_fault {
 	SIM_CB_DUPLICATE,
 	SIM_CB_DELAY,
 	SIM_CB_BAD_SIGNATURE,
-	SIM_CB_OUT_OF_ORDER
+	SIM_CB_OUT_OF_ORDER,
+	SIM_CB_STALE,	 /* WeChat Pay: signed with a timestamp 10 min old */
+	SIM_CB_NO_AMOUNT /* Alipay: total_amount left out (signed so) */
 };
 enum sim_refund_fault {
 	SIM_REFUND_NORMAL = 0,
@@ -143,6 +145,9 @@ struct sim_vec {
 struct sim_alipay_app {
 	char app_id[64];
 	payroute_key *pub;
+	/* Public-key certificate mode: the SN of the app's certificate
+	 * (Alipay issued it, so it knows); "" for a public-key-mode app. */
+	char app_cert_sn[64];
 };
 struct sim_wechat_mch {
 	char mchid[64];
@@ -187,6 +192,10 @@ struct sim {
 	payroute_key *alipay_key;
 	struct sim_alipay_app *apps;
 	size_t n_apps;
+	/* certificate mode: the SNs of the certificate alipay_key belongs to
+	 * and of the root bundle (both "" when not configured) */
+	char alipay_cert_sn[64];
+	char alipay_root_cert_sn[256];
 	/* wechat */
 	payroute_key *wechat_key;
 	char wechat_serial[64];
@@ -239,6 +248,9 @@ struct sim_out {
 	int n_headers;
 	struct sim_fault fault; /* delay_ms / timeout apply */
 	struct sim_sig sig;	/* a deferred signature of this answer */
+	/* Alipay certificate mode: the answer names the certificate it is
+	 * signed with (alipay_cert_sn); NULL for a public-key-mode call. */
+	const char *alipay_cert_sn;
 };
 
 /* ---- paysim.c */
@@ -390,18 +402,21 @@ void sim_wechat_handle(struct sim *s, const struct sim_req *rq,
 void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 		     struct sim_out *out);
 /* Notifications for an order / refund / payout that just changed state.
- * bad_sig: sign something else (scripted bad_signature). Return a built
+ * fault: the scripted callback fault: SIM_CB_BAD_SIGNATURE signs
+ * something else, SIM_CB_STALE (WeChat Pay) signs with an old timestamp,
+ * SIM_CB_NO_AMOUNT (Alipay) leaves total_amount out; the protocols ignore
+ * the faults they have no such thing for. Return a built
  * request in *req (caller clears), its signature possibly deferred into
  * *sig (caller clears), or a negative errno when the protocol sends none
  * for this change. ack_body: what the receiver must answer. */
-int sim_alipay_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, struct sim_sig *sig,
-		      const char **ack_body);
-int sim_wechat_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, struct sim_sig *sig,
-		      const char **ack_body);
-int sim_bank_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		    struct payroute_http_req *req, struct sim_sig *sig,
-		    const char **ack_body);
+int sim_alipay_notice(struct sim *s, char kind, void *ent,
+		      enum sim_cb_fault fault, struct payroute_http_req *req,
+		      struct sim_sig *sig, const char **ack_body);
+int sim_wechat_notice(struct sim *s, char kind, void *ent,
+		      enum sim_cb_fault fault, struct payroute_http_req *req,
+		      struct sim_sig *sig, const char **ack_body);
+int sim_bank_notice(struct sim *s, char kind, void *ent,
+		    enum sim_cb_fault fault, struct payroute_http_req *req,
+		    struct sim_sig *sig, const char **ack_body);
 
 #endif

@@ -698,9 +698,9 @@ out:
 /* backUrl notifications                                                    */
 /* ------------------------------------------------------------------------ */
 
-int sim_bank_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		    struct payroute_http_req *req, struct sim_sig *defer,
-		    const char **ack_body)
+int sim_bank_notice(struct sim *s, char kind, void *ent,
+		    enum sim_cb_fault fault, struct payroute_http_req *req,
+		    struct sim_sig *defer, const char **ack_body)
 {
 	const struct payroute_services *svc = pr_services();
 	struct sim_form f = { 0 };
@@ -788,7 +788,7 @@ int sim_bank_notice(struct sim *s, char kind, void *ent, int bad_sig,
 		sim_form_add(&f, "traceNo", qid + strlen(qid) - 6);
 		sim_form_add(&f, "traceTime", t + 4);
 	}
-	rc = sign_form(s, defer, &f, bad_sig, 1, &body);
+	rc = sign_form(s, defer, &f, fault == SIM_CB_BAD_SIGNATURE, 1, &body);
 	if (rc == 0)
 		rc = svc->http_set(req, "POST", url);
 	if (rc == 0)

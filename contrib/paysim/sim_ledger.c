@@ -247,7 +247,8 @@ static int parse_faults(json_t *j, struct sim_fault *f, char *err,
 	static const char *const pays[] = { "success", "fail", "never", NULL };
 	static const char *const cbs[] = { "drop",	   "duplicate",
 					   "delay",	   "bad_signature",
-					   "out_of_order", NULL };
+					   "out_of_order", "stale",
+					   "no_amount",	   NULL };
 	static const char *const refunds[] = { "processing", "account_closed",
 					       NULL };
 	const char *k;
@@ -382,19 +383,16 @@ static void dispatch(struct sim *s, char kind, void *ent, enum sim_chan c,
 	pr_http_req_init(&req);
 	switch (c) {
 	case SIM_ALIPAY:
-		rc = sim_alipay_notice(s, kind, ent,
-				       f.callback == SIM_CB_BAD_SIGNATURE, &req,
-				       &sig, &ack);
+		rc = sim_alipay_notice(s, kind, ent, f.callback, &req, &sig,
+				       &ack);
 		break;
 	case SIM_WECHAT:
-		rc = sim_wechat_notice(s, kind, ent,
-				       f.callback == SIM_CB_BAD_SIGNATURE, &req,
-				       &sig, &ack);
+		rc = sim_wechat_notice(s, kind, ent, f.callback, &req, &sig,
+				       &ack);
 		break;
 	default:
-		rc = sim_bank_notice(s, kind, ent,
-				     f.callback == SIM_CB_BAD_SIGNATURE, &req,
-				     &sig, &ack);
+		rc = sim_bank_notice(s, kind, ent, f.callback, &req, &sig,
+				     &ack);
 		break;
 	}
 	if (rc != 0)

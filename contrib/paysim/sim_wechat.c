@@ -57,14 +57,19 @@ struct wx_ctx {
 /* Signing                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* Signs "TS\nNONCE\nBODY\n" as WeChat Pay does; fault SIM_CB_BAD_SIGNATURE
+ * signs something else, SIM_CB_STALE a timestamp 10 minutes old. */
 static int wx_sign(struct sim *s, struct sim_sig *defer, const char *body,
-		   size_t len, int bad, char ts[24], char nonce[40], char **sig)
+		   size_t len, enum sim_cb_fault fault, char ts[24],
+		   char nonce[40], char **sig)
 {
 	char *msg;
 	size_t ml = len + 96;
 	int n, rc;
 
-	snprintf(ts, 24, "%lld", (long long)(sim_now_ms() / 1000));
+	snprintf(ts, 24, "%lld",
+		 (long long)(sim_now_ms() / 1000 -
+			     (fault == SIM_CB_STALE ? 600 : 0)));
 	sim_random_str(nonce, 32);
 	msg = malloc(ml);
 	if (!msg)
@@ -73,7 +78,7 @@ static int wx_sign(struct sim *s, struct sim_sig *defer, const char *body,
 	memcpy(msg + n, body, len);
 	n += (int)len;
 	msg[n++] = '\n';
-	if (bad)
+	if (fault == SIM_CB_BAD_SIGNATURE)
 		msg[n++] = 'x';
 	rc = sim_sign(s, defer, s->wechat_key, msg, (size_t)n, sig);
 	free(msg);
@@ -88,8 +93,8 @@ static void wx_answer(struct sim *s, struct sim_out *out, int status,
 
 	sim_out_set(out, status,
 		    body ? "application/json; charset=utf-8" : NULL, body);
-	if (wx_sign(s, &out->sig, body ? body : "", body ? strlen(body) : 0, 0,
-		    ts, nonce, &sig) != 0) {
+	if (wx_sign(s, &out->sig, body ? body : "", body ? strlen(body) : 0,
+		    SIM_CB_NORMAL, ts, nonce, &sig) != 0) {
 		sim_out_set(out, 500, "text/plain", strdup("sign failed\n"));
 		return;
 	}
@@ -966,9 +971,9 @@ out:
 /* Notifications                                                            */
 /* ------------------------------------------------------------------------ */
 
-int sim_wechat_notice(struct sim *s, char kind, void *ent, int bad_sig,
-		      struct payroute_http_req *req, struct sim_sig *defer,
-		      const char **ack_body)
+int sim_wechat_notice(struct sim *s, char kind, void *ent,
+		      enum sim_cb_fault fault, struct payroute_http_req *req,
+		      struct sim_sig *defer, const char **ack_body)
 {
 	const struct payroute_services *svc = pr_services();
 	const struct sim_wechat_mch *m;
@@ -1036,8 +1041,7 @@ int sim_wechat_notice(struct sim *s, char kind, void *ent, int bad_sig,
 			"algorithm", "AEAD_AES_256_GCM", "ciphertext", ct64,
 			"associated_data", aad, "nonce", nonce);
 	body = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!body ||
-	    wx_sign(s, defer, body, strlen(body), bad_sig, ts, hn, &sig))
+	if (!body || wx_sign(s, defer, body, strlen(body), fault, ts, hn, &sig))
 		goto out;
 	rc = svc->http_set(req, "POST", url);
 	if (rc == 0)

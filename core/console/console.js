@@ -347,6 +347,105 @@ function checked(form, field) {
   return [...form.querySelectorAll(`[data-field="${field}"] input:checked`)].map((i) => i.value);
 }
 
+/* ------------------------------------------------------------ driver config */
+
+/* The keys the driver declares (GET /admin/v1/drivers' config_keys, ABI
+ * 1.2), or null: a driver that declares none has its config edited as JSON. */
+function driverKeys(name) {
+  const d = state.drivers.find((x) => x.name === name);
+  return d && Array.isArray(d.config_keys) && d.config_keys.length ? d.config_keys : null;
+}
+
+/* A PEM block typed into a one-line (password) input loses its line
+ * breaks; OpenSSL wants them back. */
+function pemLines(v) {
+  const m = /^\s*(-----BEGIN [A-Z0-9 ]+-----)\s*([A-Za-z0-9+/=\s]+?)\s*(-----END [A-Z0-9 ]+-----)\s*$/.exec(v);
+  if (!m || v.includes("\n")) return v;
+  return m[1] + "\n" + m[2].replace(/\s+/g, "").match(/.{1,64}/g).join("\n") + "\n" + m[3] + "\n";
+}
+
+/* One input per declared key: secrets as password inputs (a masked
+ * "********" left as it is keeps the stored value), keys and certificates
+ * as text areas, integers as numbers, booleans as a choice that may be
+ * left to the driver's default. */
+function keyInput(k, value) {
+  const attrs = { dataset: { field: "driver_config." + k.name, key: k.name, type: k.type }, "aria-label": k.name };
+  const shown = value === undefined || value === null ? "" : value;
+  if (k.type === "boolean") {
+    return h("select", attrs,
+      h("option", { value: "", selected: shown === "" }, k.default !== null ? "(default: " + k.default + ")" : "(not set)"),
+      ["true", "false"].map((b) => h("option", { value: b, selected: String(shown) === b }, b)));
+  }
+  if (k.secret) return h("input", { ...attrs, type: "password", autocomplete: "new-password", value: String(shown) });
+  if (k.type === "integer") return h("input", { ...attrs, type: "number", step: 1, value: String(shown), placeholder: k.default ?? "" });
+  if (k.type === "pem") {
+    return h("textarea.json", { ...attrs, rows: 3, spellcheck: "false", placeholder: "-----BEGIN ...----- or @/path/to/file.pem" }, String(shown));
+  }
+  return h("input", { ...attrs, value: String(shown), placeholder: k.default ?? "" });
+}
+
+/* Draws the driver config editor of the driver named driver into box:
+ * fields built from its declared keys, or a JSON text area (a driver
+ * without keys, a config holding keys the driver does not declare, or the
+ * operator's choice). */
+function drawDriverConfig(box, driver, config, asJson) {
+  const keys = driverKeys(driver);
+  const undeclared = keys ? Object.keys(config || {}).filter((n) => !keys.some((k) => k.name === n)) : [];
+  const json_ = !keys || asJson || undeclared.length > 0;
+  box.replaceChildren();
+  box.dataset.mode = json_ ? "json" : "fields";
+  if (keys) {
+    box.appendChild(h("label.inline", {},
+      h("input", { type: "checkbox", class: "as-json", checked: json_, onchange: (ev) => {
+        let c;
+        try { c = readDriverConfig(box); } catch (e) { ev.target.checked = !ev.target.checked; toast(e.message, true); return; }
+        drawDriverConfig(box, driver, c, ev.target.checked);
+      } }), "edit as JSON"));
+  }
+  if (undeclared.length) {
+    box.appendChild(h("p.bad", {}, "Keys the " + driver + " driver does not declare (the API refuses them): " + undeclared.join(", ")));
+  }
+  if (json_) {
+    if (!keys) box.appendChild(h("p.hint", {}, (driver ? "The " + driver + " driver declares no config keys" : "No driver chosen") + ": its config is JSON, checked by the driver when saved."));
+    box.appendChild(h("textarea.json", { dataset: { field: "driver_config" }, rows: 8, "aria-label": "driver config (JSON)" }, json(config || {})));
+    return;
+  }
+  box.appendChild(h("div.grid", {}, keys.map((k) =>
+    h("label", { class: "driver-key", dataset: { key: k.name } },
+      h("span", {}, h("code", {}, k.name), k.required ? h("span.bad", { title: "required" }, " *") : null,
+        " ", h("span.hint", {}, k.type + (k.secret ? ", secret" : ""))),
+      keyInput(k, (config || {})[k.name]),
+      h("span.hint", {}, k.description + (k.default !== null && k.type !== "boolean" ? " (default: " + k.default + ")" : ""))))));
+}
+
+/* The driver config the editor holds; throws an error with .field when a
+ * value does not fit. Empty fields are left out (the driver's default). */
+function readDriverConfig(box) {
+  if (box.dataset.mode === "json") {
+    const ta = box.querySelector('[data-field="driver_config"]');
+    try {
+      return JSON.parse(ta.value || "{}");
+    } catch (e) {
+      throw Object.assign(new Error("driver_config: not JSON (" + e.message + ")"), { field: "driver_config" });
+    }
+  }
+  const out = {};
+  for (const el of box.querySelectorAll("[data-key][data-type]")) {
+    const name = el.dataset.key, type = el.dataset.type, v = el.value;
+    if (type === "boolean") {
+      if (v !== "") out[name] = v === "true";
+    } else if (type === "integer") {
+      if (v.trim() === "") continue;
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw Object.assign(new Error("driver_config." + name + ": a whole number"), { field: "driver_config." + name });
+      out[name] = n;
+    } else if (v !== "") {
+      out[name] = type === "pem" ? pemLines(v) : v;
+    }
+  }
+  return out;
+}
+
 async function viewChannel(view, code) {
   await loadCatalogue();
   const isNew = code === "new";
@@ -356,10 +455,16 @@ async function viewChannel(view, code) {
     return;
   }
   const L = c.limits || {}, F = c.fee || {};
+  const dcBox = h("div", { id: "driver-config" });
+  drawDriverConfig(dcBox, c.driver, c.driver_config || {}, false);
   const form = h("form", { id: "channel-form" },
     h("div.grid", {},
       h("label", {}, "code", textInput("code", c.code, { readonly: !isNew, required: true, pattern: "[A-Za-z0-9_.\\-]+" })),
-      h("label", {}, "driver", h("select", { dataset: { field: "driver" } },
+      h("label", {}, "driver", h("select", { dataset: { field: "driver" }, onchange: (ev) => {
+        let cfg = {};
+        try { cfg = readDriverConfig(dcBox); } catch (e) { /* start afresh */ }
+        drawDriverConfig(dcBox, ev.target.value, cfg, false);
+      } },
         h("option", { value: "" }, "(choose)"),
         [...new Set([...state.drivers.map((d) => d.name), c.driver].filter(Boolean))].map((n) =>
           h("option", { value: n, selected: n === c.driver }, n)))),
@@ -393,13 +498,12 @@ async function viewChannel(view, code) {
         h("label", {}, "refund timeout (e.g. 48h)", textInput("refund_timeout", c.refund_timeout)),
         h("label.inline", {}, h("input", { type: "checkbox", dataset: { field: "refund_resend" }, checked: c.refund_resend }), "overdue refunds may be re-sent"),
         h("label.inline", {}, h("input", { type: "checkbox", dataset: { field: "whitelist_only" }, checked: c.whitelist_only }), "whitelist only (gray release)"))),
-    h("fieldset", {}, h("legend", {}, "bank mappings, maintenance windows, driver config (JSON)"),
+    h("fieldset", {}, h("legend", {}, "driver config (secrets read back as ******** and kept when left so)"), dcBox),
+    h("fieldset", {}, h("legend", {}, "bank mappings, maintenance windows (JSON)"),
       h("label", {}, "banks: [{bank_code, channel_bank_code, card_types, txn_max, daily_amount}]",
         h("textarea.json", { dataset: { field: "banks" }, rows: 4 }, json(c.banks || []))),
       h("label", {}, "maintenance windows: [{kind daily|weekly|once, start, end, days, from, to}]",
-        h("textarea.json", { dataset: { field: "maintenance_windows" }, rows: 4 }, json(c.maintenance_windows || []))),
-      h("label", {}, "driver config (secrets read back as ******** and kept when left so)",
-        h("textarea.json", { dataset: { field: "driver_config" }, rows: 8 }, json(c.driver_config || {})))),
+        h("textarea.json", { dataset: { field: "maintenance_windows" }, rows: 4 }, json(c.maintenance_windows || [])))),
     h("div.row", {},
       h("button", { type: "submit" }, isNew ? "Create channel" : "Save channel"),
       h("a", { href: "#/channels" }, h("button.secondary", { type: "button" }, "Cancel")),
@@ -450,7 +554,8 @@ function readChannel(form, base) {
     fee: { rate_bps: num("fee.rate_bps"), fixed: num("fee.fixed"), min: num("fee.min"), max: num("fee.max") },
     refund_window_days: num("refund_window_days"), refund_timeout: v("refund_timeout").value.trim(),
     refund_resend: v("refund_resend").checked, whitelist_only: v("whitelist_only").checked,
-    banks: parsed("banks"), maintenance_windows: parsed("maintenance_windows"), driver_config: parsed("driver_config"),
+    banks: parsed("banks"), maintenance_windows: parsed("maintenance_windows"),
+    driver_config: readDriverConfig(form.querySelector("#driver-config")),
   };
 }
 

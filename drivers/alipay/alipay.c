@@ -5,25 +5,61 @@
  * verifies and decodes the gateway's answers and the asynchronous
  * notifications, and does no I/O of its own.
  *
- * Version 1.1.0: barcode payments (alipay.trade.pay), built against
- * driver ABI 1.1 (payroute_order.auth_code), so a 1.0 payrouted refuses to
- * load it; 1.0.0 had everything else.
+ * Version 1.2.0: built against driver ABI 1.2: declares its config keys
+ * and speaks public-key certificate mode (its x509 services), so a 1.1
+ * payrouted refuses to load it. 1.1.0: barcode payments
+ * (alipay.trade.pay, ABI 1.1's payroute_order.auth_code); 1.0.0 had
+ * everything else.
  *
- * Driver config (the channel's driver_config object):
+ * Driver config (the channel's driver_config object), declared to the core
+ * in alipay_keys (ABI 1.2: the core checks a config against it before init
+ * and shows it):
  *   app_id             required, the open platform application id
  *   gateway            required, http:// or https:// URL of the gateway,
  *                      e.g. https://openapi.alipay.com/gateway.do
  *   app_private_key    required, the application's RSA private key: PEM
  *                      text or "@/path/key.pem"
- *   alipay_public_key  required, Alipay's RSA public key (or certificate),
- *                      PEM text or "@/path"
  *   sign_type          optional, "RSA2" (the only one supported)
+ * and either, in public-key mode,
+ *   alipay_public_key  Alipay's RSA public key (or certificate), PEM text
+ *                      or "@/path"
+ * or, in public-key certificate mode, all three of
+ *   app_cert           the app's public key certificate, as Alipay issued
+ *                      it (appCertPublicKey_<app_id>.crt), PEM or "@/path"
+ *   alipay_cert        Alipay's public key certificate
+ *                      (alipayCertPublicKey_RSA2.crt: the certificate, then
+ *                      the intermediate that issued it)
+ *   alipay_root_cert   Alipay's root certificate bundle (alipayRootCert.crt)
+ * Setting both alipay_public_key and a certificate, or some of the three
+ * certificates only, is refused at init.
+ *
+ * Public-key certificate mode, as Alipay's SDKs speak it. Requests carry
+ * app_cert_sn and alipay_root_cert_sn among the common (signed)
+ * parameters; answers are verified with the key of alipay_cert, and an
+ * answer's alipay_cert_sn (next to its sign) must be alipay_cert's: a
+ * different one means Alipay signs with a new certificate, so the answer is
+ * refused (-EBADMSG) saying so, rather than failing as a bad signature.
+ * Notifications are verified with the same key. At init the chains are
+ * checked with the core's x509_verify (OpenSSL's X509_verify_cert):
+ * app_cert and alipay_cert (with the intermediates its file carries) must
+ * be issued by a certificate of alipay_root_cert and valid now; app_cert
+ * must hold app_private_key's public key; a certificate expiring within 30
+ * days is warned about. The serial numbers follow Alipay's rules (see
+ * "Certificate serial numbers" below). This mode needs a core with the ABI
+ * 1.2 x509 services.
+ *
+ * Transfers (alipay.fund.trans.uni.transfer, and its query
+ * alipay.fund.trans.common.query) are served by Alipay in certificate mode
+ * only: a channel in public-key mode refuses them at the call (-ENOTSUP,
+ * saying so), which the core reports as a driver error and which sends a
+ * withdrawal on to its next candidate channel.
  *
  * Requests. Every call is a POST of an application/x-www-form-urlencoded
  * body to the gateway with the common parameters app_id, method,
  * format=JSON, charset=utf-8, sign_type=RSA2, timestamp ("yyyy-MM-dd
  * HH:mm:ss", Beijing time, UTC+8), version=1.0, notify_url (pay and refund,
- * when the order has one), biz_content (compact JSON) and sign: base64 of
+ * when the order has one), biz_content (compact JSON), in certificate mode
+ * app_cert_sn and alipay_root_cert_sn, and sign: base64 of
  * SHA256withRSA with the app key over the non-empty parameters but sign,
  * sorted by key, joined as "k=v&k=v" with the values NOT url-encoded.
  * Amounts are yuan with exactly two decimals (1 -> "0.01"); only CNY is
@@ -75,7 +111,8 @@
  * timestamp taken in parse_pay.
  *
  * Answers. The body is {"<method with '.' as '_'>_response": {...},
- * "sign": "..."} (or "error_response" for gateway-level errors). The
+ * "sign": "..."} (or "error_response" for gateway-level errors; in
+ * certificate mode also "alipay_cert_sn", which must be ours). The
  * signature is verified with the Alipay public key over the exact bytes of
  * the node's value as it appears in the body, never a re-serialisation.
  * An answer with a sign field must verify (else -EBADMSG). An answer
@@ -109,7 +146,10 @@
  * refund_id = out_biz_no, code "REFUND_SUCCESS" since Alipay only notifies
  * refunds that succeeded, sub_code = trade_status, amount = refund_fee, the
  * total refunded so far); any other is a payment (code = trade_status,
- * amount = total_amount). order_id = out_trade_no, channel_trade_no =
+ * amount = total_amount). A payment notification saying TRADE_SUCCESS or
+ * TRADE_FINISHED without a total_amount is refused (-EPROTO, Alipay sends
+ * it again): the core checks a paid order's amount, and must not be
+ * handed a "paid" without one. order_id = out_trade_no, channel_trade_no =
  * trade_no, status = trade_status. Replies: "success" to accept, "fail" to
  * have Alipay send again, both 200 text/plain (Alipay retries on any body
  * but "success").
@@ -142,13 +182,22 @@
 
 #define ALIPAY_MAX_ID 64
 
+#define ALIPAY_SN_LEN 32 /* an MD5 in hex */
+
 struct alipay_state {
 	const struct payroute_services *svc;
 	char *channel;
 	char *app_id;
 	char *gateway;
 	payroute_key *app_private_key;
+	/* Verifies answers and notifications: alipay_public_key, or in
+	 * certificate mode alipay_cert's key. */
 	payroute_key *alipay_public_key;
+	/* Public-key certificate mode (see the header comment). */
+	int cert_mode;
+	char app_cert_sn[ALIPAY_SN_LEN + 1];
+	char alipay_cert_sn[ALIPAY_SN_LEN + 1];
+	char *alipay_root_cert_sn; /* the SNs of the RSA roots, '_'-joined */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -168,7 +217,235 @@ static void alipay_fini(void *state)
 	free(st->channel);
 	free(st->app_id);
 	free(st->gateway);
+	free(st->alipay_root_cert_sn);
 	free(st);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Certificate serial numbers                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Alipay names a certificate by an "SN" of its own, computed as its SDKs
+ * compute it: alipay-sdk for Node (4.14.0, the version tests/interop pins),
+ * src/antcertutil.ts, getCertSN() and getRootCertSN(); the Java SDK's
+ * AntCertificationUtil.getCertSN() / getRootCertSN() agree.
+ *   - A certificate's SN is the lower-case hex MD5 of its issuer's name,
+ *     written from the last attribute to the first as "SHORTNAME=value"
+ *     joined by "," (what services->x509_info gives as issuer), followed
+ *     at once by its serial number in decimal.
+ *   - app_cert_sn and alipay_cert_sn are the SNs of the first certificate
+ *     of the app's and of Alipay's certificate file.
+ *   - alipay_root_cert_sn joins with "_", in file order, the SNs of the
+ *     root bundle's certificates whose signature algorithm is one of RSA's
+ *     (OID under 1.2.840.113549.1.1, as the SDK's startsWith() test has
+ *     it): the bundle's ECC and SM2 roots are left out.
+ */
+#define RSA_SIG_OID_PREFIX "1.2.840.113549.1.1"
+#define ALIPAY_MAX_ROOTS 16
+
+/* Reads certificate number index of pem; err names the key. */
+static int cert_info(const struct payroute_services *svc, const char *key,
+		     const char *pem, size_t index,
+		     struct payroute_x509_info *xi, char *err, size_t errlen)
+{
+	char xerr[256] = "";
+	int rc;
+
+	memset(xi, 0, sizeof(*xi));
+	xi->size = sizeof(*xi);
+	rc = svc->x509_info(pem, index, xi, xerr, sizeof(xerr));
+	if (rc < 0 && rc != -ENOENT)
+		snprintf(err, errlen, "%s: %s", key,
+			 xerr[0] ? xerr : strerror(-rc));
+	return rc;
+}
+
+/* The SN of the certificate xi describes, into out (ALIPAY_SN_LEN + 1). */
+static int cert_sn(const struct payroute_services *svc,
+		   const struct payroute_x509_info *xi, char *out)
+{
+	size_t li = strlen(xi->issuer), ls = strlen(xi->serial_dec);
+	unsigned char md[16];
+	char buf[sizeof(xi->issuer) + sizeof(xi->serial_dec)], *hex;
+
+	memcpy(buf, xi->issuer, li);
+	memcpy(buf + li, xi->serial_dec, ls);
+	if (svc->md5(buf, li + ls, md) < 0)
+		return -EINVAL;
+	hex = svc->hex_encode(md, sizeof(md));
+	if (!hex)
+		return -ENOMEM;
+	snprintf(out, ALIPAY_SN_LEN + 1, "%s", hex);
+	svc->free(hex);
+	return 0;
+}
+
+/* app_cert_sn or alipay_cert_sn: the SN of the file's first certificate.
+ * *not_after_ms gets its expiry. */
+static int file_sn(const struct payroute_services *svc, const char *key,
+		   const char *pem, char *out, int64_t *not_after_ms, char *err,
+		   size_t errlen)
+{
+	struct payroute_x509_info xi;
+	int rc;
+
+	rc = cert_info(svc, key, pem, 0, &xi, err, errlen);
+	if (rc == -ENOENT)
+		snprintf(err, errlen, "%s: no certificate", key);
+	if (rc == 0 && (rc = cert_sn(svc, &xi, out)) < 0)
+		snprintf(err, errlen, "%s: cannot compute its serial number",
+			 key);
+	*not_after_ms = xi.not_after_ms;
+	return rc < 0 ? rc : 0;
+}
+
+/* alipay_root_cert_sn of the bundle pem; *out is malloc'd. */
+static int root_sn(const struct payroute_services *svc, const char *pem,
+		   char **out, char *err, size_t errlen)
+{
+	struct payroute_x509_info xi;
+	struct drv_buf b = { 0 };
+	char sn[ALIPAY_SN_LEN + 1];
+	int rc = 0;
+
+	*out = NULL;
+	for (size_t i = 0;; i++) {
+		rc = cert_info(svc, "alipay_root_cert", pem, i, &xi, err,
+			       errlen);
+		if (rc == -ENOENT)
+			break;
+		if (rc < 0)
+			goto out;
+		if (i == ALIPAY_MAX_ROOTS) {
+			snprintf(err, errlen,
+				 "alipay_root_cert: more than %d certificates",
+				 ALIPAY_MAX_ROOTS);
+			rc = -EINVAL;
+			goto out;
+		}
+		if (strncmp(xi.sig_alg_oid, RSA_SIG_OID_PREFIX,
+			    strlen(RSA_SIG_OID_PREFIX)) != 0)
+			continue;
+		rc = cert_sn(svc, &xi, sn);
+		if (rc < 0) {
+			snprintf(err, errlen,
+				 "alipay_root_cert: cannot compute a serial "
+				 "number");
+			goto out;
+		}
+		if (b.len)
+			drv_buf_add(&b, "_", 1);
+		drv_buf_add(&b, sn, strlen(sn));
+	}
+	rc = -EINVAL;
+	if (b.oom)
+		snprintf(err, errlen, "out of memory");
+	else if (!b.len)
+		snprintf(err, errlen,
+			 "alipay_root_cert: no RSA-signed root in it (Alipay's "
+			 "bundle has at least one)");
+	else
+		rc = 0;
+out:
+	if (rc == 0)
+		*out = b.p;
+	else
+		free(b.p);
+	return rc;
+}
+
+/* Warns when the certificate named key expires within 30 days. */
+static void warn_expiry(const struct alipay_state *st, const char *key,
+			int64_t not_after_ms)
+{
+	int64_t left = not_after_ms - st->svc->now_ms();
+
+	if (st->svc->log && left < 30LL * 86400 * 1000)
+		st->svc->log(PAYROUTE_LOG_WARN, st->channel,
+			     "alipay: %s expires in %lld day(s): get the new "
+			     "one from Alipay",
+			     key, (long long)(left / (86400 * 1000)));
+}
+
+/* Certificate mode: checks the chains and the app key pair, computes the
+ * serial numbers and loads Alipay's key from alipay_cert. */
+static int cert_mode_init(struct alipay_state *st, const char *app_cert,
+			  const char *alipay_cert, const char *root, char *err,
+			  size_t errlen)
+{
+	const struct payroute_services *svc = st->svc;
+	static const char probe[] = "payroute: app_cert holds this key";
+	payroute_key *app_key = NULL;
+	char xerr[256] = "", *sig = NULL;
+	int64_t app_exp = 0, ali_exp = 0;
+	int rc;
+
+	if (!PAYROUTE_HAS_X509(svc)) {
+		snprintf(err, errlen,
+			 "app_cert: certificate mode needs the x509 services "
+			 "of ABI 1.2; this core offers ABI %u.%u",
+			 (unsigned)svc->abi_major, (unsigned)svc->abi_minor);
+		return -ENOTSUP;
+	}
+	rc = svc->x509_verify(app_cert, root, svc->now_ms(), xerr,
+			      sizeof(xerr));
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "app_cert: not a valid certificate issued under "
+			 "alipay_root_cert: %s",
+			 xerr[0] ? xerr : strerror(-rc));
+		return rc;
+	}
+	rc = svc->x509_verify(alipay_cert, root, svc->now_ms(), xerr,
+			      sizeof(xerr));
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "alipay_cert: not a valid certificate issued under "
+			 "alipay_root_cert: %s",
+			 xerr[0] ? xerr : strerror(-rc));
+		return rc;
+	}
+	rc = file_sn(svc, "app_cert", app_cert, st->app_cert_sn, &app_exp, err,
+		     errlen);
+	if (rc == 0)
+		rc = file_sn(svc, "alipay_cert", alipay_cert,
+			     st->alipay_cert_sn, &ali_exp, err, errlen);
+	if (rc == 0)
+		rc = root_sn(svc, root, &st->alipay_root_cert_sn, err, errlen);
+	if (rc < 0)
+		return rc;
+	/* The app's certificate must hold the key the requests are signed
+	 * with, or Alipay refuses every call. */
+	rc = svc->key_load(app_cert, 0, &app_key, xerr, sizeof(xerr));
+	if (rc < 0) {
+		snprintf(err, errlen, "app_cert: cannot load its key: %s",
+			 xerr[0] ? xerr : strerror(-rc));
+		return rc;
+	}
+	rc = svc->rsa_sha256_sign(st->app_private_key, probe, strlen(probe),
+				  &sig);
+	if (rc == 0)
+		rc = svc->rsa_sha256_verify(app_key, probe, strlen(probe), sig);
+	svc->key_free(app_key);
+	if (sig)
+		svc->free(sig);
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "app_cert: its public key is not app_private_key's");
+		return -EINVAL;
+	}
+	rc = svc->key_load(alipay_cert, 0, &st->alipay_public_key, xerr,
+			   sizeof(xerr));
+	if (rc < 0) {
+		snprintf(err, errlen, "alipay_cert: cannot load its key: %s",
+			 xerr[0] ? xerr : strerror(-rc));
+		return rc;
+	}
+	st->cert_mode = 1;
+	warn_expiry(st, "app_cert", app_exp);
+	warn_expiry(st, "alipay_cert", ali_exp);
+	return 0;
 }
 
 static int alipay_init(const struct payroute_services *svc, const char *channel,
@@ -176,8 +453,9 @@ static int alipay_init(const struct payroute_services *svc, const char *channel,
 		       size_t errlen)
 {
 	struct alipay_state *st = NULL;
-	const char *app_id, *gateway, *sign_type;
-	int plain = 0;
+	const char *app_id, *gateway, *sign_type, *public_key = NULL;
+	const char *app_cert = NULL, *alipay_cert = NULL, *root = NULL;
+	int plain = 0, n_certs;
 	int rc;
 
 	if (!svc || !conf || !state) {
@@ -206,8 +484,44 @@ static int alipay_init(const struct payroute_services *svc, const char *channel,
 			 sign_type);
 		rc = -EINVAL;
 	}
+	/* public-key mode or certificate mode, never both or half */
+	if (rc == 0)
+		rc = drv_conf_string(svc, conf, "alipay_public_key", 0,
+				     &public_key, err, errlen);
+	if (rc == 0)
+		rc = drv_conf_string(svc, conf, "app_cert", 0, &app_cert, err,
+				     errlen);
+	if (rc == 0)
+		rc = drv_conf_string(svc, conf, "alipay_cert", 0, &alipay_cert,
+				     err, errlen);
+	if (rc == 0)
+		rc = drv_conf_string(svc, conf, "alipay_root_cert", 0, &root,
+				     err, errlen);
 	if (rc < 0)
 		return rc;
+	n_certs = !!app_cert + !!alipay_cert + !!root;
+	if (n_certs && n_certs < 3) {
+		snprintf(err, errlen,
+			 "%s: required in certificate mode: app_cert, "
+			 "alipay_cert and alipay_root_cert go together",
+			 !app_cert    ? "app_cert" :
+			 !alipay_cert ? "alipay_cert" :
+					"alipay_root_cert");
+		return -EINVAL;
+	}
+	if (n_certs && public_key) {
+		snprintf(err, errlen,
+			 "alipay_public_key: not used in certificate mode "
+			 "(Alipay's key is alipay_cert's): leave it out");
+		return -EINVAL;
+	}
+	if (!n_certs && !public_key) {
+		snprintf(err, errlen,
+			 "alipay_public_key: required (or app_cert, "
+			 "alipay_cert and alipay_root_cert for certificate "
+			 "mode)");
+		return -EINVAL;
+	}
 
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -223,8 +537,12 @@ static int alipay_init(const struct payroute_services *svc, const char *channel,
 			  err, errlen);
 	if (rc < 0)
 		goto fail;
-	rc = drv_load_key(svc, conf, "alipay_public_key", 0,
-			  &st->alipay_public_key, err, errlen);
+	if (n_certs)
+		rc = cert_mode_init(st, app_cert, alipay_cert, root, err,
+				    errlen);
+	else
+		rc = drv_load_key(svc, conf, "alipay_public_key", 0,
+				  &st->alipay_public_key, err, errlen);
 	if (rc < 0)
 		goto fail;
 
@@ -235,8 +553,10 @@ static int alipay_init(const struct payroute_services *svc, const char *channel,
 				 "simulator)",
 				 st->gateway);
 		svc->log(PAYROUTE_LOG_INFO, st->channel,
-			 "alipay: app_id %s, gateway %s: keys loaded",
-			 st->app_id, st->gateway);
+			 "alipay: app_id %s, gateway %s: %s", st->app_id,
+			 st->gateway,
+			 st->cert_mode ? "certificate mode, chains checked" :
+					 "public-key mode, keys loaded");
 	}
 	*state = st;
 	return 0;
@@ -254,7 +574,7 @@ fail:
 
 #define ALIPAY_OK "10000"
 #define ALIPAY_PAYING "10003" /* waiting for the payer (barcode) */
-#define ALIPAY_MAX_PARAMS 12
+#define ALIPAY_MAX_PARAMS 14
 #define ALIPAY_MAX_BODY (1024 * 1024)
 #define ALIPAY_NOTIFY_MAX_BODY (64 * 1024)
 #define ALIPAY_NOTIFY_MAX_PARAMS 128
@@ -506,6 +826,10 @@ static int sign_request(struct alipay_state *st, struct alipay_req *ar,
 	req_add(ar, "version", "1.0");
 	req_add(ar, "notify_url", notify_url);
 	req_add(ar, "biz_content", ar->biz);
+	if (st->cert_mode) {
+		req_add(ar, "app_cert_sn", st->app_cert_sn);
+		req_add(ar, "alipay_root_cert_sn", st->alipay_root_cert_sn);
+	}
 	qsort(ar->p, ar->n, sizeof(ar->p[0]), param_cmp);
 
 	content = join_params(svc, ar->p, ar->n, JOIN_NO_SIGN | JOIN_NO_EMPTY);
@@ -884,6 +1208,20 @@ static int alipay_build_refund_query(void *state,
 #define PAYOUT_PRODUCT "TRANS_ACCOUNT_NO_PWD"
 #define PAYOUT_SCENE "DIRECT_TRANSFER"
 
+/* Alipay serves the fund.trans methods in certificate mode only. */
+static int need_cert_mode(const struct alipay_state *st, const char *method,
+			  char *err, size_t errlen)
+{
+	if (st->cert_mode)
+		return 0;
+	snprintf(err, errlen,
+		 "%s: Alipay serves transfers in certificate mode only and "
+		 "this channel is in public-key mode (configure app_cert, "
+		 "alipay_cert, alipay_root_cert)",
+		 method);
+	return -ENOTSUP;
+}
+
 static int alipay_build_payout(void *state, const struct payroute_order *o,
 			       payroute_http_req *req, char *err, size_t errlen)
 {
@@ -897,6 +1235,9 @@ static int alipay_build_payout(void *state, const struct payroute_order *o,
 		snprintf(err, errlen, "build_payout: missing argument");
 		return -EINVAL;
 	}
+	rc = need_cert_mode(st, "alipay.fund.trans.uni.transfer", err, errlen);
+	if (rc < 0)
+		return rc;
 	if (o->payee_kind && *o->payee_kind &&
 	    strcmp(o->payee_kind, "alipay_account") != 0) {
 		snprintf(err, errlen,
@@ -969,7 +1310,9 @@ static int alipay_build_payout_query(void *state,
 		snprintf(err, errlen, "build_payout_query: missing argument");
 		return -EINVAL;
 	}
-	rc = need_id(o->payout_id, "payout_id", err, errlen);
+	rc = need_cert_mode(st, "alipay.fund.trans.common.query", err, errlen);
+	if (rc == 0)
+		rc = need_id(o->payout_id, "payout_id", err, errlen);
 	if (rc < 0)
 		return rc;
 	biz = json_object();
@@ -1127,7 +1470,7 @@ static int parse_answer(struct alipay_state *st, const char *method,
 {
 	char name[96], msg[PAYROUTE_MSG_LEN];
 	const char *used, *code, *sub, *m, *sm;
-	json_t *root = NULL, *node, *sign;
+	json_t *root = NULL, *node, *sign, *sn;
 	json_error_t jerr;
 	size_t start, end;
 	int rc;
@@ -1186,6 +1529,26 @@ static int parse_answer(struct alipay_state *st, const char *method,
 		goto fail;
 	if (!code || !*code) {
 		snprintf(err, errlen, "answer: %s has no code", used);
+		goto fail;
+	}
+	/* Certificate mode: the answer names the certificate it is signed
+	 * with; another than ours means Alipay has a new one. */
+	sn = st->cert_mode ? json_object_get(root, "alipay_cert_sn") : NULL;
+	if (sn && !json_is_string(sn)) {
+		snprintf(err, errlen, "answer: alipay_cert_sn is not a string");
+		goto fail;
+	}
+	if (sn && strcmp(json_string_value(sn), st->alipay_cert_sn) != 0) {
+		snprintf(err, errlen,
+			 "answer: signed with Alipay's certificate %s, this "
+			 "channel's alipay_cert is %s (Alipay has a new "
+			 "certificate: download it and update alipay_cert)",
+			 strlen(json_string_value(sn)) <= ALIPAY_SN_LEN &&
+					 is_token(json_string_value(sn)) ?
+				 json_string_value(sn) :
+				 "(not an SN)",
+			 st->alipay_cert_sn);
+		rc = -EBADMSG;
 		goto fail;
 	}
 	sign = json_object_get(root, "sign");
@@ -1818,6 +2181,17 @@ static int alipay_parse_notify(void *state, const struct payroute_inbound *in,
 			 amount_key);
 		goto out;
 	}
+	/* A payment said paid is taken only with the amount paid, which the
+	 * core checks against the order's: never on the status alone. */
+	if (out->kind == PAYROUTE_KIND_PAYMENT && out->amount < 0 &&
+	    (strcmp(out->status, "TRADE_SUCCESS") == 0 ||
+	     strcmp(out->status, "TRADE_FINISHED") == 0)) {
+		snprintf(err, errlen,
+			 "notification: %s without total_amount: refused (a "
+			 "paid order is only taken with the amount to check)",
+			 out->status);
+		goto out;
+	}
 	snprintf(out->message, sizeof(out->message), "%s %s",
 		 notify_get(np, "notify_type") &&
 				 is_token(notify_get(np, "notify_type")) ?
@@ -2128,14 +2502,48 @@ alipay_default_codes(size_t *n, size_t *entry_size)
 	return alipay_codes;
 }
 
+/* The driver config, as the core checks it before init (ABI 1.2). */
+static const struct payroute_config_key alipay_keys[] = {
+	{ "app_id", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the open platform application id" },
+	{ "gateway", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "gateway URL, e.g. https://openapi.alipay.com/gateway.do" },
+	{ "app_private_key", PAYROUTE_CONFIG_PEM,
+	  PAYROUTE_CONFIG_REQUIRED | PAYROUTE_CONFIG_SECRET, NULL,
+	  "the application's RSA private key (signs requests)" },
+	{ "sign_type", PAYROUTE_CONFIG_STRING, 0, "RSA2",
+	  "signature type; only RSA2 (SHA256withRSA) is supported" },
+	{ "alipay_public_key", PAYROUTE_CONFIG_PEM, 0, NULL,
+	  "public-key mode: Alipay's RSA public key (verifies answers and "
+	  "callbacks); or the three certificates below" },
+	{ "app_cert", PAYROUTE_CONFIG_PEM, 0, NULL,
+	  "certificate mode: the app's public key certificate "
+	  "(appCertPublicKey_<app_id>.crt)" },
+	{ "alipay_cert", PAYROUTE_CONFIG_PEM, 0, NULL,
+	  "certificate mode: Alipay's public key certificate "
+	  "(alipayCertPublicKey_RSA2.crt); needed for transfers" },
+	{ "alipay_root_cert", PAYROUTE_CONFIG_PEM, 0, NULL,
+	  "certificate mode: Alipay's root certificate bundle "
+	  "(alipayRootCert.crt)" },
+};
+
+static const struct payroute_config_key *alipay_config_keys(size_t *n,
+							    size_t *entry_size)
+{
+	*n = sizeof(alipay_keys) / sizeof(alipay_keys[0]);
+	*entry_size = sizeof(struct payroute_config_key);
+	return alipay_keys;
+}
+
 static const struct payroute_driver alipay_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "alipay",
-	.version = "1.1.0",
-	.description = "Alipay open platform gateway (RSA2): precreate, "
-		       "create, wap/page/app pay, barcode pay, query, close, "
-		       "refund, "
-		       "refund query, transfer and its query, notifications",
+	.version = "1.2.0",
+	.description = "Alipay open platform gateway (RSA2, public-key or "
+		       "certificate mode): precreate, create, wap/page/app "
+		       "pay, barcode pay, query, close, refund, refund query, "
+		       "transfer and its query (certificate mode), "
+		       "notifications",
 	.init = alipay_init,
 	.fini = alipay_fini,
 	.build_pay = alipay_build_pay,
@@ -2154,6 +2562,7 @@ static const struct payroute_driver alipay_driver = {
 	.parse_payout_query = alipay_parse_payout_query,
 	.parse_notify = alipay_parse_notify,
 	.default_codes = alipay_default_codes,
+	.config_keys = alipay_config_keys,
 };
 
 PAYROUTE_DRIVER_EXPORT(alipay_driver)

@@ -6,7 +6,10 @@
  * builds requests, verifies and reads answers and notifications through the
  * core's services table, and does no I/O of its own.
  *
- * Driver config (the channel's driver_config object):
+ * Driver config (the channel's driver_config object), declared to the core
+ * in bank_keys (ABI 1.2: the core checks a config against it before init
+ * and shows it; version 1.1.0 is the first to declare it, so a payrouted
+ * older than ABI 1.2 refuses to load this driver):
  *   mer_id      required, the merchant id (merId)
  *   gateway     required, http:// or https:// base URL of the gateway
  *               (https://gateway.95516.com; the simulator's .../bank)
@@ -1858,10 +1861,41 @@ out:
 	return rc;
 }
 
+/* The driver config, as the core checks it before init (ABI 1.2). */
+static const struct payroute_config_key bank_keys[] = {
+	{ "mer_id", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the merchant id (merId)" },
+	{ "gateway", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "gateway base URL, e.g. https://gateway.95516.com" },
+	{ "sign_key", PAYROUTE_CONFIG_PEM,
+	  PAYROUTE_CONFIG_REQUIRED | PAYROUTE_CONFIG_SECRET, NULL,
+	  "the merchant's RSA private signing key" },
+	{ "verify_key", PAYROUTE_CONFIG_PEM, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the gateway's verification certificate or public key" },
+	{ "cert_id", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the signing certificate's serial number in decimal (certId)" },
+	{ "front_url", PAYROUTE_CONFIG_STRING, 0, NULL,
+	  "where the payer's browser returns after a front consume" },
+	{ "encrypt_cert", PAYROUTE_CONFIG_PEM, 0, NULL,
+	  "UnionPay's encryption certificate (needed for payouts)" },
+	{ "encrypt_cert_id", PAYROUTE_CONFIG_STRING, 0, NULL,
+	  "its serial number in decimal; required with encrypt_cert" },
+	{ "allow_clear_accno", PAYROUTE_CONFIG_BOOLEAN, 0, "false",
+	  "send payout card numbers unencrypted (simulator and tests only)" },
+};
+
+static const struct payroute_config_key *bank_config_keys(size_t *n,
+							  size_t *entry_size)
+{
+	*n = sizeof(bank_keys) / sizeof(bank_keys[0]);
+	*entry_size = sizeof(struct payroute_config_key);
+	return bank_keys;
+}
+
 static const struct payroute_driver bank_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "bank",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.description = "Bank cards over the UnionPay online gateway "
 		       "(protocol 5.1.0, signMethod 01: RSA-SHA256)",
 	.init = bank_init,
@@ -1880,6 +1914,7 @@ static const struct payroute_driver bank_driver = {
 	.parse_payout_query = parse_payout_query,
 	.parse_notify = parse_notify,
 	.default_codes = bank_default_codes,
+	.config_keys = bank_config_keys,
 };
 
 PAYROUTE_DRIVER_EXPORT(bank_driver)

@@ -4,7 +4,10 @@
  * notification resources). A codec only: it builds signed requests, checks
  * and reads the answers and callbacks, and does no I/O of its own.
  *
- * Driver config (the channel's driver_config object):
+ * Driver config (the channel's driver_config object), declared to the core
+ * in wechat_keys (ABI 1.2: the core checks a config against it before init
+ * and shows it; version 1.1.0 is the first to declare it, so a payrouted
+ * older than ABI 1.2 refuses to load this driver):
  *   mch_id                required, the merchant id (mchid)
  *   appid                 required, the app / official account id
  *   api_base              required, http:// or https:// base URL, e.g.
@@ -54,7 +57,12 @@
  * Answers and callbacks are signed by WeChat Pay: Wechatpay-Signature over
  * "TIMESTAMP\nNONCE\nBODY\n" with the platform key. The driver requires
  * Wechatpay-Serial to be the configured platform_serial_no and the
- * timestamp to be within 300 s of now, and answers -EBADMSG otherwise. A
+ * signature to verify (else -EBADMSG), then the timestamp to be within
+ * 300 s of now: a genuine but older (or future) message is -ESTALE (ABI
+ * 1.2), a replay or a clock gone wrong, and a callback refused for it is
+ * answered {"code":"FAIL","message":"stale Wechatpay-Timestamp: ..."}
+ * rather than as a bad signature (the callback is still decrypted, only
+ * so that the order it names is filled in for the core's log line). A
  * 2xx answer must be signed. An error answer (4xx/5xx) is verified when it
  * carries Wechatpay-* headers and accepted unsigned when it carries none
  * (gateways and proxies in front of WeChat Pay answer errors unsigned);
@@ -98,7 +106,7 @@
 #define WECHAT_NONCE_LEN 32
 #define WECHAT_MAX_SKEW_S 300
 #define WECHAT_AUTH_SCHEMA "WECHATPAY2-SHA256-RSA2048"
-#define WECHAT_VERSION "1.0.0"
+#define WECHAT_VERSION "1.1.0"
 #define WECHAT_USER_AGENT "payroute-wechat/" WECHAT_VERSION
 /* From this amount (2000 yuan) on a transfer needs the payee's name. */
 #define WECHAT_NAME_REQUIRED_FEN 200000
@@ -484,7 +492,10 @@ static json_t *parse_object(const char *text, size_t len, const char *what,
 /* Checks the Wechatpay-* headers of an answer or a callback and the
  * signature over "TIMESTAMP\nNONCE\nBODY\n" with the platform key: the
  * serial must be the configured platform certificate's, the timestamp
- * within WECHAT_MAX_SKEW_S of now. Returns 0 or -EBADMSG (err filled). */
+ * within WECHAT_MAX_SKEW_S of now. Returns 0, -EBADMSG when it is not
+ * WeChat Pay's signature (err filled), or -ESTALE when the signature
+ * holds but the timestamp is out of the window: a replay of an old
+ * message, or a clock that is off (ABI 1.2 names that case). */
 static int verify_signed(const struct wechat_state *st,
 			 const struct payroute_header *h, size_t n,
 			 const char *body, size_t body_len, char *err,
@@ -527,13 +538,6 @@ static int verify_signed(const struct wechat_state *st,
 		snprintf(err, errlen, "bad Wechatpay-Timestamp");
 		return -EBADMSG;
 	}
-	now = st->svc->now_ms() / 1000;
-	if (t > now + WECHAT_MAX_SKEW_S || t < now - WECHAT_MAX_SKEW_S) {
-		snprintf(err, errlen,
-			 "stale Wechatpay-Timestamp (%lld s away from now)",
-			 (long long)(t - now));
-		return -EBADMSG;
-	}
 	parts[0] = ts;
 	parts[1] = nonce;
 	parts[2] = body ? body : "";
@@ -554,6 +558,16 @@ static int verify_signed(const struct wechat_state *st,
 	if (rc < 0) {
 		snprintf(err, errlen, "Wechatpay-Signature does not verify");
 		return -EBADMSG;
+	}
+	/* Signed by WeChat Pay, but when? */
+	now = st->svc->now_ms() / 1000;
+	if (t > now + WECHAT_MAX_SKEW_S || t < now - WECHAT_MAX_SKEW_S) {
+		snprintf(err, errlen,
+			 "stale Wechatpay-Timestamp: %lld s %s now, more than "
+			 "the %d s accepted (a replay, or a clock that is off)",
+			 (long long)(t > now ? t - now : now - t),
+			 t > now ? "ahead of" : "behind", WECHAT_MAX_SKEW_S);
+		return -ESTALE;
 	}
 	return 0;
 }
@@ -1717,6 +1731,7 @@ static int wechat_parse_notify(void *state, const struct payroute_inbound *in,
 	struct wechat_state *st = state;
 	const char *event = NULL, *rtype = NULL;
 	json_t *root = NULL, *res, *plain = NULL;
+	char stale[PAYROUTE_MSG_LEN] = "";
 	int rc;
 
 	err[0] = '\0';
@@ -1742,15 +1757,25 @@ static int wechat_parse_notify(void *state, const struct payroute_inbound *in,
 	rc = verify_signed(st, in->headers, in->n_headers, in->body,
 			   in->body_len, err, errlen);
 	if (rc < 0) {
+		/* Say what it is: WeChat Pay shows the message to the
+		 * merchant's support and sends the callback again. */
 		snprintf(out->reply_fail_body, sizeof(out->reply_fail_body),
-			 "{\"code\":\"FAIL\",\"message\":\"signature "
-			 "verification failed\"}");
-		return rc;
+			 "{\"code\":\"FAIL\",\"message\":\"%s\"}",
+			 rc == -ESTALE ? "stale Wechatpay-Timestamp: outside "
+					 "the accepted window" :
+					 "signature verification failed");
+		if (rc != -ESTALE)
+			return rc;
+		/* WeChat Pay's, but old: read on only to name the order in
+		 * the refusal, which stays -ESTALE. */
+		snprintf(stale, sizeof(stale), "%s", err);
 	}
 	root = parse_object(in->body ? in->body : "", in->body_len,
 			    "callback body", err, errlen);
-	if (!root)
-		return -EPROTO;
+	if (!root) {
+		rc = -EPROTO;
+		goto out;
+	}
 	rc = jstr(root, "event_type", 1, &event, err, errlen);
 	if (rc == 0)
 		rc = jstr(root, "resource_type", 0, &rtype, err, errlen);
@@ -1787,6 +1812,10 @@ static int wechat_parse_notify(void *state, const struct payroute_inbound *in,
 out:
 	json_decref(plain);
 	json_decref(root);
+	if (stale[0]) {
+		snprintf(err, errlen, "%s", stale);
+		return -ESTALE;
+	}
 	return rc;
 }
 
@@ -2001,6 +2030,40 @@ wechat_default_codes(size_t *n, size_t *entry_size)
 	return wechat_codes;
 }
 
+/* The driver config, as the core checks it before init (ABI 1.2). */
+static const struct payroute_config_key wechat_keys[] = {
+	{ "mch_id", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the merchant id (mchid)" },
+	{ "appid", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the app or official account id bound to the merchant" },
+	{ "api_base", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "API base URL, e.g. https://api.mch.weixin.qq.com" },
+	{ "merchant_private_key", PAYROUTE_CONFIG_PEM,
+	  PAYROUTE_CONFIG_REQUIRED | PAYROUTE_CONFIG_SECRET, NULL,
+	  "the merchant API certificate's RSA private key (signs requests)" },
+	{ "merchant_serial_no", PAYROUTE_CONFIG_STRING,
+	  PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the merchant API certificate's serial number (hex)" },
+	{ "platform_public_key", PAYROUTE_CONFIG_PEM, PAYROUTE_CONFIG_REQUIRED,
+	  NULL,
+	  "WeChat Pay's platform public key or certificate (verifies answers "
+	  "and callbacks)" },
+	{ "platform_serial_no", PAYROUTE_CONFIG_STRING,
+	  PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "the platform certificate's serial number (Wechatpay-Serial)" },
+	{ "apiv3_key", PAYROUTE_CONFIG_STRING,
+	  PAYROUTE_CONFIG_REQUIRED | PAYROUTE_CONFIG_SECRET, NULL,
+	  "the APIv3 key, exactly 32 characters (decrypts callbacks)" },
+};
+
+static const struct payroute_config_key *wechat_config_keys(size_t *n,
+							    size_t *entry_size)
+{
+	*n = sizeof(wechat_keys) / sizeof(wechat_keys[0]);
+	*entry_size = sizeof(struct payroute_config_key);
+	return wechat_keys;
+}
+
 static const struct payroute_driver wechat_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "wechat",
@@ -2026,6 +2089,7 @@ static const struct payroute_driver wechat_driver = {
 	.parse_payout_query = wechat_parse_payout_query,
 	.parse_notify = wechat_parse_notify,
 	.default_codes = wechat_default_codes,
+	.config_keys = wechat_config_keys,
 };
 
 PAYROUTE_DRIVER_EXPORT(wechat_driver)

@@ -13,17 +13,31 @@
  *                  rejection when its signature does not verify;
  *   init / fini    check a channel's driver config once and keep an opaque
  *                  per-channel state;
- *   default_codes  the driver's built-in result-code table.
+ *   default_codes  the driver's built-in result-code table;
+ *   config_keys    (ABI 1.2) the keys its driver config takes, so that the
+ *                  core can check a config before init and explain it.
  *
  * This header is self-contained (C99, no other payroute header, no library
  * types) and is installed with payroute-driver.pc. A driver exports exactly
  * one symbol, PAYROUTE_DRIVER_SYMBOL, a function returning its descriptor:
  *
+ *     static const struct payroute_config_key my_keys[] = {
+ *             { "endpoint", PAYROUTE_CONFIG_STRING,
+ *               PAYROUTE_CONFIG_REQUIRED, NULL, "the channel's base URL" },
+ *     };
+ *     static const struct payroute_config_key *my_config_keys(
+ *             size_t *n, size_t *entry_size)
+ *     {
+ *             *n = sizeof(my_keys) / sizeof(my_keys[0]);
+ *             *entry_size = sizeof(my_keys[0]);
+ *             return my_keys;
+ *     }
  *     static const struct payroute_driver my_driver = {
  *             PAYROUTE_DRIVER_HEADER_V1,
  *             .name = "mychannel",
  *             .version = "1.0.0",
  *             .init = my_init,
+ *             .config_keys = my_config_keys,
  *             ...
  *     };
  *     PAYROUTE_DRIVER_EXPORT(my_driver)
@@ -53,6 +67,27 @@
  *        driver uses it only when svc->abi_minor >= 1 and the pointer is
  *        not NULL (PAYROUTE_HAS_RSA_ENCRYPT() checks both): a 1.0 core
  *        left that slot NULL.
+ *   1.2  adds payroute_driver.config_keys, the first of the descriptor's
+ *        spare slots (sizeof(struct payroute_driver) is unchanged), and
+ *        struct payroute_config_key: a driver declares its config keys
+ *        (name, type, required, secret, default, a one-line description).
+ *        The core reads it only from a driver that says 1.2 or later
+ *        (PAYROUTE_HAS_CONFIG_KEYS()); with it the core refuses a channel
+ *        config with an unknown key (suggesting the closest declared
+ *        one), a missing required key or a value of the wrong JSON type,
+ *        before init runs, and the admin API, payroutectl and the console
+ *        show the keys. A driver built for 1.0 or 1.1 declares nothing:
+ *        it keeps loading, and its config is checked only by its own init
+ *        (unknown keys pass, as before).
+ *        1.2 also adds three services in the spare slots of the services
+ *        table (whose sizeof is unchanged): md5, x509_info and
+ *        x509_verify, for channels that identify certificates by digests
+ *        of their names and serials and want their chains checked (Alipay's
+ *        public-key certificate mode). PAYROUTE_HAS_X509() checks that the
+ *        core offers them. And it documents -ESTALE, which parse_notify
+ *        (and a parser) may return for a message whose timestamp is out of
+ *        the accepted window; an older core logs it as "not understood"
+ *        and answers the channel's failure reply all the same.
  *
  * Ownership. Unless a comment says otherwise:
  *   - every pointer the core passes in is owned by the core and valid only
@@ -65,8 +100,10 @@
  *
  * Return values: 0 on success, a negative errno-style code on failure
  * (-EINVAL bad input, -ENOMEM, -ENOTSUP operation not supported, -EBADMSG
- * signature or format check failed, -EPROTO unexpected answer). Functions
- * that can fail with a detail also fill an error buffer.
+ * signature or format check failed, -EPROTO unexpected answer, -ESTALE
+ * (ABI 1.2) a message whose timestamp is outside the accepted window, a
+ * replay or a clock gone wrong, not a bad signature). Functions that can
+ * fail with a detail also fill an error buffer.
  */
 #ifndef PAYROUTE_DRIVER_H
 #define PAYROUTE_DRIVER_H
@@ -80,7 +117,7 @@ extern "C" {
 
 #define PAYROUTE_DRIVER_MAGIC 0x50524456u /* "PRDV" */
 #define PAYROUTE_ABI_MAJOR 1
-#define PAYROUTE_ABI_MINOR 1
+#define PAYROUTE_ABI_MINOR 2
 
 /* The one symbol a driver exports (a function: dlsym is only promised for
  * functions). */
@@ -167,6 +204,23 @@ enum payroute_rsa_padding {
 	 * k - 11 bytes (245 for RSA-2048). */
 	PAYROUTE_RSA_PKCS1 = 2,
 };
+
+/* The type of a config key's value (ABI 1.2), as the channel's
+ * driver_config JSON holds it. */
+enum payroute_config_type {
+	PAYROUTE_CONFIG_STRING = 1,  /* a JSON string */
+	PAYROUTE_CONFIG_INTEGER = 2, /* a JSON integer (no fraction, no
+	                                exponent) */
+	PAYROUTE_CONFIG_BOOLEAN = 3, /* true or false */
+	/* A key or a certificate (bundle), as services->key_load and the x509
+	 * services take it: PEM text, a bare base64 DER body, or "@/path" to
+	 * a file holding either. */
+	PAYROUTE_CONFIG_PEM = 4,
+};
+
+/* Flags of a config key (ABI 1.2). */
+#define PAYROUTE_CONFIG_REQUIRED 0x1u /* a config without it is refused */
+#define PAYROUTE_CONFIG_SECRET 0x2u   /* masked ("********") when read back */
 
 /* ------------------------------------------------------------------------ */
 /* Data crossing the boundary                                               */
@@ -296,6 +350,56 @@ struct payroute_code_entry {
 	const char *message_zh;
 };
 
+/* One key of a driver's config (ABI 1.2), a row of the table that
+ * config_keys() returns; static data of the driver, like the code table.
+ * The keys are the top-level members of the channel's driver_config
+ * object. */
+struct payroute_config_key {
+	const char *name; /* [a-z0-9_]{1,64}, unique in the table */
+	enum payroute_config_type type;
+	uint32_t flags; /* PAYROUTE_CONFIG_REQUIRED | PAYROUTE_CONFIG_SECRET */
+	/* What the driver does without the key, for people ("RSA2",
+	 * "false", "300"), or NULL. The core does not apply it: init reads
+	 * the config as given. It must be a valid value of the type, and a
+	 * required key has none. */
+	const char *default_value;
+	/* One line (no newline), for people: what the key is, where it
+	 * comes from, when it is needed. Not NULL. */
+	const char *description;
+};
+
+/* What services->x509_info tells of one certificate (ABI 1.2). The driver
+ * allocates it and sets size; the core fills what fits in size. Every
+ * string is NUL-terminated; one that does not fit fails the call
+ * (-EOVERFLOW) rather than being cut. */
+#define PAYROUTE_X509_NAME_LEN 512
+struct payroute_x509_info {
+	uint32_t size;
+	uint32_t reserved;
+	/* The issuer's and the subject's distinguished names: their
+	 * attributes from the last one in the certificate to the first (the
+	 * order of RFC 4514 strings and of Java's X500Principal.getName()),
+	 * each as SHORTNAME=value with OpenSSL's short names (C, ST, L, O, OU,
+	 * CN, emailAddress...; the OID in dotted form for one without),
+	 * values as UTF-8 text without any escaping, joined by ",". E.g.
+	 * "CN=Ant Financial Certification Authority Class 2 R1,
+	 * OU=Certification Authority,O=Ant Financial,C=CN" (without the
+	 * spaces after the commas). */
+	char issuer[PAYROUTE_X509_NAME_LEN];
+	char subject[PAYROUTE_X509_NAME_LEN];
+	char serial_dec[PAYROUTE_CODE_LEN]; /* the serial number in decimal */
+	char serial_hex[PAYROUTE_CODE_LEN]; /* in upper-case hex, no leading
+	                                       zeros ("0" for zero) */
+	/* The dotted OID of the algorithm the issuer signed the certificate
+	 * with, e.g. "1.2.840.113549.1.1.11" (sha256WithRSAEncryption). */
+	char sig_alg_oid[PAYROUTE_CODE_LEN];
+	char key_type[16]; /* the subject key's type: "RSA", "EC", "SM2"... */
+	int64_t not_before_ms; /* validity, ms since the epoch (UTC) */
+	int64_t not_after_ms;
+	int is_ca; /* basicConstraints cA is set */
+	int reserved2;
+};
+
 /* ------------------------------------------------------------------------ */
 /* Services the core hands to drivers at init                               */
 /* ------------------------------------------------------------------------ */
@@ -394,8 +498,41 @@ struct payroute_services {
 	int (*rsa_encrypt)(const payroute_key *key, int padding,
 			   const void *data, size_t len, char **out_b64);
 
+	/* ABI 1.2 (check PAYROUTE_HAS_X509(svc) before calling these three).
+	 *
+	 * MD5 of len bytes of data into out. For identifiers that channels
+	 * define with it (Alipay's certificate serial numbers), never for
+	 * security. Returns 0 or -EINVAL. */
+	int (*md5)(const void *data, size_t len, unsigned char out[16]);
+
+	/* Reads certificate number `index` (0: the first) of a PEM bundle:
+	 * pem_or_path is PEM text of one or more certificates, or "@/path"
+	 * to a file of them. Fills *out (see struct payroute_x509_info; its
+	 * size set by the caller). Returns 0; -ENOENT when the bundle has no
+	 * certificate number index; -EINVAL when it cannot be read or holds
+	 * something that is not a certificate (err says what); -EOVERFLOW
+	 * when a name or the serial does not fit; -ENOMEM. */
+	int (*x509_info)(const char *pem_or_path, size_t index,
+			 struct payroute_x509_info *out, char *err,
+			 size_t errlen);
+
+	/* Checks that the first certificate of cert_pem_or_path was issued,
+	 * directly or through intermediates, by one of the certificates of
+	 * roots_pem_or_path (trusted as they are), every certificate of the
+	 * chain being valid at at_ms (ms since the epoch; 0: now).
+	 * Certificates after the first in cert_pem_or_path are intermediates
+	 * the chain may use, never trusted by themselves. Both arguments take
+	 * PEM text or "@/path" (OpenSSL's X509_STORE and X509_verify_cert).
+	 * Returns 0 when the chain holds, -EBADMSG when it does not (err says
+	 * why: "certificate has expired", "unable to get local issuer
+	 * certificate"...), -EINVAL when a file cannot be read or holds no
+	 * certificate, -ENOMEM. */
+	int (*x509_verify)(const char *cert_pem_or_path,
+			   const char *roots_pem_or_path, int64_t at_ms,
+			   char *err, size_t errlen);
+
 	/* Room to grow: new services go here, with a minor bump. */
-	void (*spare[15])(void);
+	void (*spare[12])(void);
 };
 
 /* True when the services table offers rsa_encrypt (a 1.1 core or newer;
@@ -404,6 +541,14 @@ struct payroute_services {
 	((svc)->abi_minor >= 1 &&                                              \
 	 PAYROUTE_HAS_FIELD(svc, struct payroute_services, rsa_encrypt) &&     \
 	 (svc)->rsa_encrypt != NULL)
+
+/* True when the services table offers md5, x509_info and x509_verify (a
+ * 1.2 core or newer; older cores had NULL spare slots there). */
+#define PAYROUTE_HAS_X509(svc)                                                 \
+	((svc)->abi_minor >= 2 &&                                              \
+	 PAYROUTE_HAS_FIELD(svc, struct payroute_services, x509_verify) &&     \
+	 (svc)->md5 != NULL && (svc)->x509_info != NULL &&                     \
+	 (svc)->x509_verify != NULL)
 
 /* ------------------------------------------------------------------------ */
 /* The descriptor                                                           */
@@ -483,9 +628,25 @@ struct payroute_driver {
 	const struct payroute_code_entry *(*default_codes)(size_t *n,
 							   size_t *entry_size);
 
+	/* ABI 1.2. The keys the driver config takes: sets *n to the number
+	 * of rows and *entry_size to sizeof(struct payroute_config_key) as
+	 * compiled, and returns the table (static data). NULL (the slot, or
+	 * what it returns with *n 0) declares nothing: the config is then
+	 * checked by init alone. The core calls it once, when it loads the
+	 * driver, right after the descriptor check, and refuses a driver
+	 * whose table breaks the rules of struct payroute_config_key. It is
+	 * read only when abi_minor >= 2 (PAYROUTE_HAS_CONFIG_KEYS). */
+	const struct payroute_config_key *(*config_keys)(size_t *n,
+							 size_t *entry_size);
+
 	/* Room to grow without breaking old drivers. */
-	void (*spare[16])(void);
+	void (*spare[15])(void);
 };
+
+/* True when the descriptor d may declare its config keys (ABI 1.2 or
+ * newer) and does. */
+#define PAYROUTE_HAS_CONFIG_KEYS(d)                                            \
+	((d)->abi_minor >= 2 && (d)->config_keys != NULL)
 
 #define PAYROUTE_DRIVER_HEADER_V1                                              \
 	.magic = PAYROUTE_DRIVER_MAGIC, .abi_major = PAYROUTE_ABI_MAJOR,       \

@@ -7,9 +7,12 @@
 // console's actor and note), or that a refused change wrote nothing.
 //
 // Environment (set by t_console.sh): ADMIN_URL, TOKEN, MERCHANT_URL,
-// CHROMIUM, ALIPAY_CONF (a driver_config for a new alipay channel),
-// REFUND_RESEND and REFUND_RESOLVE (two overdue refunds), SHOT_DIR (where a
-// failing test leaves a screenshot).
+// CHROMIUM, ALIPAY_CONF (a driver_config for a new alipay channel, a flat
+// object of strings: the test types each into the form's field for it),
+// MERCHANT_KEY (a merchant's API key), REFUND_RESEND and REFUND_RESOLVE
+// (two overdue refunds), SHOT_DIR (where a failing test leaves a
+// screenshot). The channel form's driver config is built from the keys
+// the driver declares (ABI 1.2); testgood declares none (raw JSON).
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
@@ -175,7 +178,37 @@ test("the channel form: a refused change marks the field the API named, and noth
   assert.deepEqual(await channel("wx_native"), before);
 });
 
-test("a new channel created with the form routes payments", async () => {
+test("the driver config form is built from the keys the driver declares", async () => {
+  const alipay = (await api("GET", "/admin/v1/drivers/alipay")).body;
+  assert.ok(Array.isArray(alipay.config_keys) && alipay.config_keys.length >= 5, "alipay declares its keys");
+  await go("channels/new");
+  await page.selectOption('[data-field="driver"]', "alipay");
+  // one input per declared key, named by its field
+  for (const k of alipay.config_keys) {
+    const el = page.locator(`#driver-config [data-field="driver_config.${k.name}"]`);
+    assert.equal(await el.count(), 1, "an input for " + k.name);
+    const tag = await el.evaluate((e) => e.tagName.toLowerCase() + (e.type ? ":" + e.type : ""));
+    if (k.secret) assert.equal(tag, "input:password", k.name + " is a secret: a password input");
+    else if (k.type === "pem") assert.equal(tag, "textarea:textarea", k.name + " is a key: a text area");
+    else if (k.type === "boolean") assert.equal(tag, "select:select-one", k.name);
+    else assert.match(tag, /^input:/, k.name);
+    const label = await page.locator(`#driver-config label[data-key="${k.name}"]`).textContent();
+    assert.ok(label.includes(k.description), "the description of " + k.name + " is shown");
+    assert.equal(label.includes("*"), k.required, "required marked for " + k.name);
+  }
+  assert.equal(await page.locator('#driver-config textarea[data-field="driver_config"]').count(), 0, "no raw JSON by default");
+  // a driver that declares no keys: the raw JSON editor, as before
+  await page.selectOption('[data-field="driver"]', "testgood");
+  await page.waitForSelector('#driver-config textarea[data-field="driver_config"]');
+  assert.equal(await page.locator("#driver-config [data-key]").count(), 0);
+  assert.match(await page.textContent("#driver-config"), /declares no config keys/);
+  // and back: the fields again
+  await page.selectOption('[data-field="driver"]', "wechat");
+  await page.waitForSelector('#driver-config [data-field="driver_config.apiv3_key"][type="password"]');
+});
+
+test("a new channel created with the form fields routes payments", async () => {
+  const conf = JSON.parse(ALIPAY_CONF);
   await go("channels/new");
   await page.fill('[data-field="code"]', "ali_console");
   await page.selectOption('[data-field="driver"]', "alipay");
@@ -185,8 +218,14 @@ test("a new channel created with the form routes payments", async () => {
   await page.fill('[data-field="methods"]', "alipay");
   await page.fill('[data-field="limits.txn_max"]', "5000000");
   await page.fill('[data-field="fee.rate_bps"]', "38");
-  await page.fill('[data-field="driver_config"]', ALIPAY_CONF);
+  // the required app_id left empty: refused by the API, naming the field
+  for (const [k, v] of Object.entries(conf)) if (k !== "app_id") await page.fill(`[data-field="driver_config.${k}"]`, v);
   note = "new alipay contract";
+  await page.click('#channel-form button[type="submit"]');
+  await page.waitForSelector('[data-field="driver_config.app_id"].invalid');
+  assert.match(await page.textContent(".field-error"), /driver_config.app_id: required by the alipay driver/);
+  assert.equal((await api("GET", "/admin/v1/channels/ali_console")).status, 404, "nothing written");
+  await page.fill('[data-field="driver_config.app_id"]', conf.app_id);
   await page.click('#channel-form button[type="submit"]');
   await page.waitForSelector('section h2:has-text("Channel ali_console")');
   const c = await channel("ali_console");
@@ -194,8 +233,51 @@ test("a new channel created with the form routes payments", async () => {
   assert.deepEqual(c.environments, ["native_qr"]);
   assert.equal(c.fee.rate_bps, 38);
   assert.equal(c.driver_config.app_private_key, "********", "secrets are masked when read back");
+  assert.equal(c.driver_config.app_id, conf.app_id);
+  assert.equal(c.driver_config.gateway, conf.gateway);
+  assert.deepEqual(Object.keys(c.driver_config).sort(), Object.keys(conf).sort(), "only the keys filled in");
+  // read back: the secret shows as the mask in its password input
+  assert.equal(await page.inputValue('[data-field="driver_config.app_private_key"]'), "********");
+  assert.equal(await page.getAttribute('[data-field="driver_config.app_private_key"]', "type"), "password");
   const e = (await api("POST", "/admin/v1/route/explain", { amount: 10000, currency: "CNY", method: "alipay", environment: "native_qr" })).body;
   assert.equal(e.chosen, "ali_console");
+  // saved again as it is: the masked secret keeps the stored one, so it still pays
+  await page.fill('[data-field="weight"]', "64");
+  await page.click('#channel-form button[type="submit"]');
+  await eventually(async () => (await channel("ali_console")).weight === 64, "weight 64");
+  const pay = await fetch(MERCHANT_URL + "/v1/payments", {
+    method: "POST",
+    headers: { Authorization: "Bearer " + process.env.MERCHANT_KEY, "Content-Type": "application/json" },
+    body: JSON.stringify({ merchant_order_no: "console-ali-1", amount: 10000, currency: "CNY", method: "alipay", environment: "native_qr", subject: "console" }),
+  });
+  const pb = await pay.json();
+  assert.equal(pay.status, 201, JSON.stringify(pb));
+  assert.equal(pb.channel, "ali_console");
+  assert.ok(pb.payer && pb.payer.qr_code, "the stored private key signed the request: " + JSON.stringify(pb));
+});
+
+test("the driver config as JSON: a misspelt key is refused with the closest one suggested", async () => {
+  const before = await channel("ali_console");
+  await go("channels/ali_console");
+  await page.check("#driver-config input.as-json");
+  const ta = '#driver-config textarea[data-field="driver_config"]';
+  await page.waitForSelector(ta);
+  const cfg = JSON.parse(await page.inputValue(ta));
+  assert.equal(cfg.app_private_key, "********", "the JSON holds the fields' values");
+  cfg.signtype = "RSA2";
+  await page.fill(ta, JSON.stringify(cfg));
+  await page.click('#channel-form button[type="submit"]');
+  await page.waitForSelector(ta + ".invalid");
+  assert.match(await page.textContent(".field-error"), /driver_config.signtype: unknown key; did you mean sign_type\?/);
+  assert.deepEqual(await channel("ali_console"), before, "nothing written");
+  // back to the fields? Not with a key no field can hold: it stays JSON and says why
+  await page.click("#driver-config input.as-json");
+  assert.match(await page.textContent("#driver-config"), /does not declare.*signtype/);
+  assert.equal(await page.isChecked("#driver-config input.as-json"), true);
+  delete cfg.signtype;
+  await page.fill(ta, JSON.stringify(cfg));
+  await page.uncheck("#driver-config input.as-json");
+  assert.equal(await page.inputValue('[data-field="driver_config.app_id"]'), cfg.app_id);
 });
 
 test("routing rules: add one, save, move it first", async () => {

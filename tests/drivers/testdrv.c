@@ -1,9 +1,21 @@
 /*
  * testdrv.c - the test drivers that exercise the loader (tests/unit/test_abi,
- * the integration tests). One source compiled six ways by Makefile.am:
+ * the integration tests). One source compiled nine ways by Makefile.am:
  * TESTDRV_NAME names the driver, and exactly one of
  *
- *   TESTDRV_GOOD       a correct v1 descriptor (testgood, testgood2);
+ *   TESTDRV_GOOD       a correct v1 descriptor that declares no config
+ *                      keys (testgood, testgood2): its config is checked
+ *                      by init alone, so any other key passes;
+ *   TESTDRV_KEYS       a correct descriptor declaring its config keys
+ *                      (ABI 1.2; testkeys): endpoint (required), fail_init
+ *                      (integer, default 0), sign_type (string, default
+ *                      HMAC-SHA256), passphrase (string, secret),
+ *                      verbose (boolean, default false);
+ *   TESTDRV_OLDMINOR   abi_minor = 1, as a driver built for ABI 1.1
+ *                      (testold): its config_keys slot is set all the
+ *                      same, and the core must not read it;
+ *   TESTDRV_BADKEYS    a correct header but a config-key table that
+ *                      declares "endpoint" twice (badkeys): refused;
  *   TESTDRV_BADMAGIC   magic 0xDEADBEEF;
  *   TESTDRV_BADMAJOR   abi_major = PAYROUTE_ABI_MAJOR + 1;
  *   TESTDRV_SMALL      size = offsetof(struct payroute_driver, init), too
@@ -32,9 +44,10 @@
 
 #include <payroute/driver.h>
 
-#if (defined(TESTDRV_GOOD) + defined(TESTDRV_BADMAGIC) +                       \
-     defined(TESTDRV_BADMAJOR) + defined(TESTDRV_SMALL) +                      \
-     defined(TESTDRV_NEWMINOR)) != 1
+#if (defined(TESTDRV_GOOD) + defined(TESTDRV_KEYS) +                           \
+     defined(TESTDRV_OLDMINOR) + defined(TESTDRV_BADKEYS) +                    \
+     defined(TESTDRV_BADMAGIC) + defined(TESTDRV_BADMAJOR) +                   \
+     defined(TESTDRV_SMALL) + defined(TESTDRV_NEWMINOR)) != 1
 #error "define exactly one TESTDRV_ variant (GOOD, BADMAGIC, ...)"
 #endif
 
@@ -346,7 +359,37 @@ testdrv_default_codes(size_t *n, size_t *entry_size)
 	return testdrv_codes;
 }
 
-#if defined(TESTDRV_GOOD)
+#if !defined(TESTDRV_GOOD)
+/* The config keys of testkeys (and of testold and badkeys, which the core
+ * must respectively not read and refuse). */
+static const struct payroute_config_key testdrv_keys[] = {
+	{ "endpoint", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
+	  "base URL of the test channel" },
+	{ "fail_init", PAYROUTE_CONFIG_INTEGER, 0, "0",
+	  "1 makes init fail (for tests)" },
+	{ "sign_type", PAYROUTE_CONFIG_STRING, 0, "HMAC-SHA256",
+	  "signature algorithm (only HMAC-SHA256)" },
+	/* masked because it is declared secret: its name has none of the
+	 * words the core's name-based masking looks for */
+	{ "passphrase", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_SECRET, NULL,
+	  "a secret, masked when read back" },
+	{ "verbose", PAYROUTE_CONFIG_BOOLEAN, 0, "false",
+	  "log more (ignored)" },
+#if defined(TESTDRV_BADKEYS)
+	{ "endpoint", PAYROUTE_CONFIG_STRING, 0, NULL, "declared twice" },
+#endif
+};
+
+static const struct payroute_config_key *testdrv_config_keys(size_t *n,
+							     size_t *entry_size)
+{
+	*n = sizeof(testdrv_keys) / sizeof(testdrv_keys[0]);
+	*entry_size = sizeof(struct payroute_config_key);
+	return testdrv_keys;
+}
+#endif
+
+#if defined(TESTDRV_GOOD) || defined(TESTDRV_KEYS) || defined(TESTDRV_BADKEYS)
 #define TESTDRV_HEADER PAYROUTE_DRIVER_HEADER_V1
 #else
 #if defined(TESTDRV_BADMAGIC)
@@ -361,6 +404,8 @@ testdrv_default_codes(size_t *n, size_t *entry_size)
 #endif
 #if defined(TESTDRV_NEWMINOR)
 #define TESTDRV_MINOR (PAYROUTE_ABI_MINOR + 1)
+#elif defined(TESTDRV_OLDMINOR)
+#define TESTDRV_MINOR 1 /* built for ABI 1.1: no config_keys */
 #else
 #define TESTDRV_MINOR PAYROUTE_ABI_MINOR
 #endif
@@ -385,6 +430,9 @@ static const struct payroute_driver testdrv_driver = {
 	.parse_query = testdrv_parse_query,
 	.parse_notify = testdrv_parse_notify,
 	.default_codes = testdrv_default_codes,
+#if !defined(TESTDRV_GOOD)
+	.config_keys = testdrv_config_keys,
+#endif
 };
 
 PAYROUTE_DRIVER_EXPORT(testdrv_driver)

@@ -6,7 +6,8 @@
 #     // FUZZ_DRIVER: drivers/bank/bank.c
 # (a path relative to the source tree). The target is linked with that
 # driver's .c and the core files behind pr_services() (core/services.c,
-# core/crypto.c, core/drvobj.c, core/log.c) and drivers/common/drv{conf,buf}.c.
+# core/crypto.c, core/x509.c, core/drvobj.c, core/log.c) and
+# drivers/common/drv{conf,buf}.c.
 # A target of the core's own parsers (pure files: no loop, no store) names
 # the core files it links instead, on one line:
 #     // FUZZ_CORE: core/payreq.c core/currency.c core/tz.c
@@ -35,8 +36,8 @@ flags="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-D_GNU_SOURCE -I$src/include -I$src/core -I$src/drivers/common
 	-DFUZZ_KEY_DIR=\"$src/tests/keys\"
 	${FUZZ_CFLAGS:-}"
-core="$src/core/services.c $src/core/crypto.c $src/core/drvobj.c
-	$src/core/log.c $src/drivers/common/drvconf.c
+core="$src/core/services.c $src/core/crypto.c $src/core/x509.c
+	$src/core/drvobj.c $src/core/log.c $src/drivers/common/drvconf.c
 	$src/drivers/common/drvbuf.c"
 
 status=0

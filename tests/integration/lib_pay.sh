@@ -5,6 +5,12 @@
 #   sim_start                  starts contrib/paysim (SIM=its URL), with
 #                              the test keys; auto_pay off: tests pay with
 #                              sim_pay or script faults with sim_script.
+#                              Alipay has two apps: 2021000000000001 in
+#                              public-key mode, 2021000000000002 in
+#                              public-key certificate mode, with the
+#                              certificates make_alipay_certs.sh makes in
+#                              ALIPAY_CERTS (their SNs: APP_CERT_SN,
+#                              ALIPAY_CERT_SN, ALIPAY_ROOT_CERT_SN)
 #                              SIM_EXTRA (a JSON object, optional) is
 #                              merged over its config (jq '*'), e.g.
 #                              SIM_EXTRA='{"notify_attempts":2}'
@@ -12,8 +18,10 @@
 #                              "--sign-threads 0" (sign on the loop)
 #   sim_script JSON            POST /_sim/script
 #   sim_pay CHANNEL OUT_TRADE_NO   the payer pays (channel: alipay|wechat|bank)
-#   driver_conf DRIVER [bad]   prints a driver_config object for paysim
-#                              ("bad": a key paysim does not know)
+#   driver_conf DRIVER [bad|cert]   prints a driver_config object for
+#                              paysim ("bad": a key paysim does not know;
+#                              "cert": alipay in certificate mode, which
+#                              transfers need)
 #   add_channel JSON           POST /admin/v1/channels, must answer 201
 #   chan CODE DRIVER METHOD ENV WEIGHT [bad]   a channel's JSON
 #   merchant_create ID         creates a merchant: MKEY, MSECRET
@@ -39,9 +47,16 @@ sim_start() {
 	WX_SERIAL=$(openssl x509 -in "$KEYS/wechat_merchant_cert.pem" -noout -serial | cut -d= -f2)
 	WX_PSERIAL=$(openssl x509 -in "$KEYS/wechat_platform_cert.pem" -noout -serial | cut -d= -f2)
 	APIV3=$(tr -d '\n' <"$KEYS/wechat_apiv3.key")
+	ALIPAY_CERTS=$TEST_DIR/alipay_certs
+	sh "$KEYS/make_alipay_certs.sh" "$ALIPAY_CERTS" 2021000000000002 ||
+		fail "cannot make the Alipay test certificates"
+	. "$ALIPAY_CERTS/alipay_sn.env"
 	cat >"$TEST_DIR/sim.json" <<EOF
 {"alipay":{"platform_private_key":"@$KEYS/alipay_platform_private.pem",
-  "apps":[{"app_id":"2021000000000001","app_public_key":"@$KEYS/alipay_app_public.pem"}]},
+  "platform_cert_sn":"$ALIPAY_CERT_SN", "root_cert_sn":"$ALIPAY_ROOT_CERT_SN",
+  "apps":[{"app_id":"2021000000000001","app_public_key":"@$KEYS/alipay_app_public.pem"},
+          {"app_id":"2021000000000002","app_public_key":"@$ALIPAY_CERTS/alipay_app_cert.pem",
+           "app_cert_sn":"$APP_CERT_SN"}]},
  "wechat":{"platform_private_key":"@$KEYS/wechat_platform_private.pem",
   "platform_serial":"$WX_PSERIAL",
   "merchants":[{"mchid":"1900000001","serial_no":"$WX_SERIAL",
@@ -83,22 +98,26 @@ sim_pay() {
 }
 
 driver_conf() {
-	local bad=${2:-}
+	local mode=${2:-}
 	local wkey=$KEYS/wechat_merchant_private.pem akey=$KEYS/alipay_app_private.pem
 
 	# A key paysim does not know: its signatures do not verify there.
-	[ -n "$bad" ] && wkey=$KEYS/alipay_app_private.pem &&
+	[ "$mode" = bad ] && wkey=$KEYS/alipay_app_private.pem &&
 		akey=$KEYS/wechat_merchant_private.pem
-	case $1 in
-	alipay)
+	case $1:$mode in
+	alipay:cert)
+		printf '{"app_id":"2021000000000002","gateway":"%s/alipay/gateway.do","app_private_key":"@%s","app_cert":"@%s/alipay_app_cert.pem","alipay_cert":"@%s/alipay_cert.pem","alipay_root_cert":"@%s/alipay_root_cert.pem"}' \
+			"$SIM" "$akey" "$ALIPAY_CERTS" "$ALIPAY_CERTS" "$ALIPAY_CERTS"
+		;;
+	alipay:*)
 		printf '{"app_id":"2021000000000001","gateway":"%s/alipay/gateway.do","app_private_key":"@%s","alipay_public_key":"@%s/alipay_platform_public.pem"}' \
 			"$SIM" "$akey" "$KEYS"
 		;;
-	wechat)
+	wechat:*)
 		printf '{"mch_id":"1900000001","appid":"wx0000000000000001","api_base":"%s/wechat","merchant_private_key":"@%s","merchant_serial_no":"%s","platform_public_key":"@%s/wechat_platform_public.pem","platform_serial_no":"%s","apiv3_key":"%s"}' \
 			"$SIM" "$wkey" "$WX_SERIAL" "$KEYS" "$WX_PSERIAL" "$APIV3"
 		;;
-	bank)
+	bank:*)
 		printf '{"mer_id":"777290058110048","gateway":"%s/bank","sign_key":"@%s/bank_merchant_private.pem","verify_key":"@%s/bank_platform_cert.pem","cert_id":"%s","encrypt_cert":"@%s/bank_platform_cert.pem","encrypt_cert_id":"%s"}' \
 			"$SIM" "$KEYS" "$KEYS" "$BANK_CID" "$KEYS" "$BANK_PCID"
 		;;

@@ -7,13 +7,20 @@
 # stored only as an HMAC (never in the table, the audit or the log), the
 # database's own CHECKs refusing a bad row, and the rules replaced as a
 # whole. Uses the test driver testgood (its init wants driver_config
-# {"endpoint": "..."}).
+# {"endpoint": "..."}, and it declares no config keys). Then the keys a
+# driver declares (ABI 1.2) with testkeys: a misspelt key refused with the
+# closest one suggested (also in an import, and on an offline channel), a
+# wrong type, a missing required key, a secret masked because it is
+# declared secret; testold, built for ABI 1.1, keeps taking any key; and a
+# stored config with an unknown key (written before the driver declared
+# its keys): `payrouted -t` fails naming it, a reload only warns, the
+# channel's next write refuses it.
 . "$(dirname "$0")/lib.sh"
 require_pg
 pg_start
 
 new_instance chan
-install_drivers "$DRIVER_DIR" good
+install_drivers "$DRIVER_DIR" good keys old
 od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$I_DIR/secret.key"
 TOP_EXTRA=$',\n\t"secrets": { "key_file": "'"$I_DIR/secret.key"$'" }'
 write_conf
@@ -334,6 +341,76 @@ send GET '/admin/v1/audit?object_kind=routing_rules'
 send GET '/admin/v1/audit?limit=0'
 expect_field "audit limit 0" limit limit
 pass "audit: who, before and after of every change, newest first, secrets masked"
+
+# ---- the keys a driver declares (ABI 1.2)
+KEYCH=$(printf '%s' "$FULL" | jq -c '.code = "t_keys" | .driver = "testkeys" |
+	.driver_config = {"endpoint": "http://127.0.0.1:9/gw", "passphrase": "open-sesame", "verbose": true}')
+keybad() { # NAME JQ FIELD NEEDLE
+	send POST /admin/v1/channels "$(printf '%s' "$KEYCH" | jq -c "$2")"
+	expect_field "$1" "$3" "$4"
+}
+keybad "a misspelt key" '.driver_config.signtype = "HMAC-SHA256"' driver_config.signtype \
+	"driver_config.signtype: unknown key; did you mean sign_type?"
+keybad "a key like no other" '.driver_config.colour = "red"' driver_config.colour \
+	"unknown key (the testkeys driver takes: endpoint, fail_init, sign_type, passphrase, verbose)"
+keybad "an integer given as text" '.driver_config.fail_init = "1"' driver_config.fail_init \
+	"driver_config.fail_init: must be an integer (found a string)"
+keybad "a boolean given as text" '.driver_config.verbose = "yes"' driver_config.verbose \
+	"must be true or false (found a string)"
+keybad "the required key missing" 'del(.driver_config.endpoint)' driver_config.endpoint \
+	"driver_config.endpoint: required by the testkeys driver (base URL of the test channel)"
+keybad "offline, a misspelt key is still refused" '.status = "offline" | .driver_config.verbos = true' \
+	driver_config.verbos "did you mean verbose?"
+send PUT '/admin/v1/policy?dry_run=1' "$(printf '%s' "$KEYCH" |
+	jq -c '{channels: [.driver_config.sign_typ = "x"], whitelist: [], rules: [], code_overrides: []}')"
+expect_field "an import with a misspelt key" 'channels[0].driver_config.sign_typ' \
+	"channels[0].driver_config.sign_typ: unknown key; did you mean sign_type?"
+send POST /admin/v1/channels "$(printf '%s' "$KEYCH" | jq -c '.code = "t_keys_off" | .status = "offline" |
+	del(.driver_config.endpoint)')"
+expect_code 201 "an offline channel staged without its required key"
+send POST /admin/v1/channels "$KEYCH"
+expect_code 201 "a testkeys channel"
+[ "$(json .channel.driver_config.passphrase)" = '********' ] ||
+	fail "passphrase is declared secret, yet shown: $RESP_BODY"
+[ "$(json .channel.driver_config.endpoint)" = http://127.0.0.1:9/gw ] &&
+	[ "$(json .channel.driver_config.verbose)" = true ] || fail "t_keys read back: $RESP_BODY"
+send GET /admin/v1/channels/t_keys
+[ "$(json .driver_config.passphrase)" = '********' ] || fail "GET shows the passphrase: $RESP_BODY"
+[ "$(pq -c "SELECT driver_config->>'passphrase' FROM channels WHERE code = 't_keys'")" = open-sesame ] ||
+	fail "the passphrase was not stored as given"
+send PUT /admin/v1/channels/t_keys "$(printf '%s' "$RESP_BODY" | jq -c '.weight = 33')"
+expect_code 200 "PUT t_keys with the masked passphrase"
+[ "$(pq -c "SELECT driver_config->>'passphrase' || '|' || weight FROM channels WHERE code = 't_keys'")" = 'open-sesame|33' ] ||
+	fail "the masked passphrase written back did not keep the stored one"
+send GET '/admin/v1/audit?object_kind=channel&object_id=t_keys'
+printf '%s' "$RESP_BODY" | grep -q open-sesame && fail "the audit shows the passphrase: $RESP_BODY"
+send POST /admin/v1/channels "$(printf '%s' "$KEYCH" | jq -c '.code = "t_old" | .driver = "testold" |
+	.driver_config.signtype = "anything"')"
+expect_code 201 "testold (ABI 1.1, no declared keys) takes any key"
+pass "declared keys: misspelt and far-off keys, types and a missing required key refused naming the field; a declared secret masked and kept; testold takes anything"
+
+# A key the driver does not declare, stored before it declared its keys:
+# -t fails naming it, a reload only warns (the channel keeps working), the
+# channel's next write refuses it.
+pq -c "UPDATE channels SET driver_config = driver_config || '{\"signtype\": \"x\"}' WHERE code = 't_keys'" >/dev/null
+out=$("$PAYROUTED" -t -c "$CONF" 2>&1 </dev/null) && fail "-t passed with an unknown key stored: $out"
+printf '%s\n' "$out" | grep -Fqx "payrouted: channel t_keys: driver_config.signtype: unknown key; did you mean sign_type?" ||
+	fail "-t does not name the stored unknown key: $out"
+printf '%s\n' "$out" | grep -Fq "stored channel(s) checked against the drivers: 1 problem(s)" ||
+	fail "-t: no summary of 1 problem: $out"
+printf '%s\n' "$out" | grep -Fq "test failed" || fail "-t: no 'test failed': $out"
+pass "-t on a stored unknown key: exit 1, $(printf '%s\n' "$out" | grep -F 'channel t_keys')"
+reload_hup
+[ "$RELOAD_RESULT" = ok ] || fail "a reload with an unknown key stored failed: $RELOAD_LINE"
+wait_log "channel t_keys: driver_config.signtype: unknown key; did you mean sign_type\? \(ignored by the testkeys driver" 5 ||
+	fail "the reload did not warn about the unknown key"
+send POST /admin/v1/channels/t_keys/status '{"status": "offline"}'
+expect_field "the next write of t_keys" driver_config.signtype "did you mean sign_type?"
+pq -c "UPDATE channels SET driver_config = driver_config - 'signtype' WHERE code = 't_keys'" >/dev/null
+out=$("$PAYROUTED" -t -c "$CONF" 2>&1 </dev/null) || fail "-t failed on good stored channels: $out"
+printf '%s\n' "$out" | grep -Fq "3 stored channel(s) checked against the drivers: 0 problem(s)" ||
+	fail "-t: not 3 channels and 0 problems: $out"
+pass "a reload only warns about it; the channel's next write refuses it; without it -t passes"
 
 current_generation
 [ "$(json '[.drivers[] | select(.name == "testgood")] | length')" = 1 ] ||

@@ -46,7 +46,7 @@ say "playwright-core $(node -p "require('$RUN/node_modules/playwright-core/packa
 pg_start
 sim_start
 new_instance a
-install_drivers "$DRIVER_DIR" alipay wechat bank
+install_drivers "$DRIVER_DIR" alipay wechat bank good
 TOP_EXTRA=',
 	"http_client": { "timeout_ms": 2000, "connect_timeout_ms": 500 },
 	"completion": { "schedule": "1s", "interval_ms": 200, "batch": 8 },
@@ -99,6 +99,7 @@ SHOT_DIR=$TEST_DIR/shots
 mkdir -p "$SHOT_DIR"
 export ADMIN_URL=http://127.0.0.1:$ADMIN_PORT MERCHANT_URL=http://127.0.0.1:$MERCHANT_PORT
 export TOKEN CHROMIUM SHOT_DIR REFUND_RESEND=${refunds[0]} REFUND_RESOLVE=${refunds[1]}
+export MERCHANT_KEY=$MKEY
 ALIPAY_CONF=$(driver_conf alipay)
 export ALIPAY_CONF
 # PR_CONSOLE_SHOTS=DIR keeps a screenshot of the page after each test.

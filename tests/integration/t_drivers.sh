@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # t_drivers.sh - the driver loader in the running daemon: good drivers are
 # loaded, each broken one is refused with a log line naming what was
-# expected and what was found; a driver dropped into the directory is
-# picked up by SIGHUP in a new generation, and a removed one disappears,
-# its generation being released.
+# expected and what was found; the config keys drivers declare (ABI 1.2)
+# are served by GET /admin/v1/drivers and /admin/v1/drivers/NAME and
+# printed by payroutectl (a driver built for ABI 1.1 loads and declares
+# none; a broken key table is refused); a driver dropped into the
+# directory is picked up by SIGHUP in a new generation, and a removed one
+# disappears, its generation being released.
 . "$(dirname "$0")/lib.sh"
 require_pg
 pg_start
 
 new_instance drv
 real=$(real_drivers)
-install_drivers "$DRIVER_DIR" good $real badmagic badmajor small newminor
+install_drivers "$DRIVER_DIR" good $real badmagic badmajor small newminor \
+	keys old badkeys
 write_conf
 daemon_start
 wait_ready
 
 # ---- exactly the good ones are listed
-want=$(printf '%s\n' good.so $(for n in $real; do echo "$n.so"; done) | sort | tr '\n' ' ')
+want=$(printf '%s\n' good.so keys.so old.so $(for n in $real; do echo "$n.so"; done) | sort | tr '\n' ' ')
 admin_get /admin/v1/drivers
 expect_code 200 "GET /admin/v1/drivers"
 got=$(json '.drivers[].file' | xargs -n1 basename 2>/dev/null | sort | tr '\n' ' ')
@@ -43,6 +47,73 @@ for n in badmagic badmajor small newminor; do
 	say "  $(grep -E "driver .*$n\.so refused" "$LOG_FILE" | head -n 1 | cut -d' ' -f2-)"
 done
 pass "badmagic, badmajor, small and newminor are refused naming expected/found"
+wait_log "driver .*badkeys\.so refused: config key #5: endpoint is declared twice" 5 ||
+	fail "no 'driver .../badkeys.so refused: config key #5: endpoint is declared twice' line"
+wait_log "driver testold .* \(ABI 1\.1\) loaded from .*/old\.so \(it declares no config keys" 1 ||
+	fail "testold (ABI 1.1) is not logged as loaded without config keys"
+pass "badkeys (a key declared twice) is refused; testold, built for ABI 1.1, loads without keys"
+
+# ---- the config keys, as the admin API serves them
+admin_get /admin/v1/drivers
+[ "$(json '.drivers[] | select(.name == "testkeys") | .config_keys | map(.name) | join(",")')" = \
+	endpoint,fail_init,sign_type,passphrase,verbose ] ||
+	fail "testkeys' config_keys: $RESP_BODY"
+[ "$(json '.drivers[] | select(.name == "testkeys") | .config_keys[] | select(.name == "passphrase") |
+	"\(.type) \(.required) \(.secret) \(.default)"')" = "string false true null" ] ||
+	fail "testkeys' passphrase key: $RESP_BODY"
+[ "$(json '.drivers[] | select(.name == "testkeys") | .config_keys[] | select(.name == "fail_init") |
+	"\(.type) \(.required) \(.secret) \(.default) \(.description)"')" = \
+	"integer false false 0 1 makes init fail (for tests)" ] || fail "testkeys' fail_init key: $RESP_BODY"
+for n in testgood testold; do
+	[ "$(json ".drivers[] | select(.name == \"$n\") | .config_keys")" = null ] ||
+		fail "$n declares no keys, yet config_keys is not null: $RESP_BODY"
+done
+for n in $real; do
+	[ "$(json ".drivers[] | select(.name == \"$n\") | .config_keys |
+		map(select((.name | test(\"^[a-z0-9_]+\$\")) and (.description | length > 0))) | length > 2")" = true ] ||
+		fail "driver $n does not declare its config keys: $RESP_BODY"
+	[ "$(json ".drivers[] | select(.name == \"$n\") | .abi")" = 1.2 ] ||
+		fail "driver $n is not built for ABI 1.2: $RESP_BODY"
+done
+if printf '%s\n' $real | grep -qx alipay; then
+	[ "$(json '.drivers[] | select(.name == "alipay") | .config_keys[] | select(.name == "app_private_key") |
+		"\(.type) \(.required) \(.secret)"')" = "pem true true" ] ||
+		fail "alipay's app_private_key: $RESP_BODY"
+fi
+admin_get /admin/v1/drivers/testkeys
+expect_code 200 "GET /admin/v1/drivers/testkeys"
+[ "$(json '.name + " " + (.config_keys | length | tostring)')" = "testkeys 5" ] ||
+	fail "GET /admin/v1/drivers/testkeys: $RESP_BODY"
+admin_get /admin/v1/drivers/nosuch
+expect_code 404 "GET /admin/v1/drivers/nosuch"
+pass "GET /admin/v1/drivers[/NAME]: each driver's keys (null for testgood and testold)"
+
+# ---- payroutectl prints them
+CTL=$top_builddir/payroutectl
+ctl() { PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
+	timeout 60 "$CTL" "$@" 2>&1 </dev/null; }
+out=$(ctl driver testkeys) || fail "payroutectl driver testkeys: $out"
+printf '%s\n' "$out" | grep -Eq '^driver +testkeys 1\.0\.0 \(ABI 1\.2\)$' ||
+	fail "payroutectl driver testkeys: no driver line: $out"
+printf '%s\n' "$out" | grep -Eq '^KEY +TYPE +REQUIRED +SECRET +DEFAULT +DESCRIPTION$' ||
+	fail "payroutectl driver testkeys: no table head: $out"
+printf '%s\n' "$out" | grep -Eq '^endpoint +string +yes +no +- +base URL of the test channel$' ||
+	fail "payroutectl driver testkeys: no endpoint row: $out"
+printf '%s\n' "$out" | grep -Eq '^passphrase +string +no +yes +- +a secret, masked when read back$' ||
+	fail "payroutectl driver testkeys: no passphrase row: $out"
+printf '%s\n' "$out" | grep -Eq '^sign_type +string +no +no +HMAC-SHA256 +signature algorithm' ||
+	fail "payroutectl driver testkeys: no sign_type row: $out"
+out=$(ctl driver testold) || fail "payroutectl driver testold: $out"
+printf '%s\n' "$out" | grep -Eq '^config +declares no keys' ||
+	fail "payroutectl driver testold does not say it declares no keys: $out"
+out=$(ctl driver nosuch) && fail "payroutectl driver nosuch succeeded: $out"
+printf '%s\n' "$out" | grep -q 'no driver named nosuch' || fail "payroutectl driver nosuch: $out"
+out=$(ctl drivers) || fail "payroutectl drivers: $out"
+printf '%s\n' "$out" | grep -Eq '^NAME +VERSION +ABI +GENERATION +KEYS +FILE$' &&
+	printf '%s\n' "$out" | grep -Eq '^testkeys +1\.0\.0 +1\.2 +[0-9]+ +5 +/' &&
+	printf '%s\n' "$out" | grep -Eq '^testold +1\.0\.0 +1\.1 +[0-9]+ +- +/' ||
+	fail "payroutectl drivers: no KEYS column with 5 for testkeys and - for testold: $out"
+pass "payroutectl driver NAME prints the keys; drivers counts them"
 
 # ---- drop good2.so in + SIGHUP: listed, in a newer generation
 current_generation

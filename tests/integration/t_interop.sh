@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t_interop.sh - the drivers against the channels' official SDKs (and the
 # bank protocol against openssl vectors): runs the node tests of
-# tests/interop with drvtool and the built drivers.
+# tests/interop with drvtool and the built drivers. Alipay's public-key
+# certificate mode runs on certificates made here by
+# tests/keys/make_alipay_certs.sh (ALIPAY_CERT_DIR).
 #
 # Needs node (>= 18) and npm: skipped (77) when they are missing, unless
 # PR_REQUIRE_INTEGRATION=1. The SDKs come from npm at the versions pinned in
@@ -58,6 +60,13 @@ for m in alipay-sdk wechatpay-axios-plugin; do
 	say "$m $v"
 done
 
+# ----------------------------------------- Alipay certificate mode's certs
+ALIPAY_CERT_DIR=$TEST_DIR/alipay_certs
+sh "$KEYS/make_alipay_certs.sh" "$ALIPAY_CERT_DIR" 2021000000000002 ||
+	fail "cannot make the Alipay test certificates"
+. "$ALIPAY_CERT_DIR/alipay_sn.env"
+export ALIPAY_CERT_DIR
+
 # ---------------------------------------------------------------- simulator
 PAYSIM_URL=""
 if [ -x "$PAYSIM" ]; then
@@ -75,8 +84,13 @@ if [ -x "$PAYSIM" ]; then
   "notify_attempts": 1,
   "alipay": {
     "platform_private_key": "@$KEYS/alipay_platform_private.pem",
+    "platform_cert_sn": "$ALIPAY_CERT_SN",
+    "root_cert_sn": "$ALIPAY_ROOT_CERT_SN",
     "apps": [ { "app_id": "2021000000000001",
-                "app_public_key": "@$KEYS/alipay_app_public.pem" } ]
+                "app_public_key": "@$KEYS/alipay_app_public.pem" },
+              { "app_id": "2021000000000002",
+                "app_public_key": "@$ALIPAY_CERT_DIR/alipay_app_cert.pem",
+                "app_cert_sn": "$APP_CERT_SN" } ]
   },
   "wechat": {
     "platform_private_key": "@$KEYS/wechat_platform_private.pem",

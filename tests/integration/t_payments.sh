@@ -217,6 +217,36 @@ wait_pay "$ID_LATE" succeeded 10 # by query, before the callback
 wait_sql "SELECT count(*) FROM order_events WHERE order_id = '$ID_LATE' AND event = 'callback.ignored'" 1 10
 pass "duplicate, forged (logged, refused, nothing changed) and late callbacks are harmless"
 
+# ------- refused callbacks say what they are, naming channel and order
+# A WeChat Pay callback signed 10 minutes ago: a replay (or a clock off),
+# not a bad signature.
+sim_script '{"order":"*","rate":1,"faults":{"callback":"stale"}}'
+pay "$(body o-stale wechat_pay native_qr)"
+ID_STALE=$(json .id)
+sim_pay wechat "$ID_STALE"
+wait_log "callback for channel wx_native for payment $ID_STALE from .* refused: stale: its timestamp is out of the accepted window .*: stale Wechatpay-Timestamp: 6[0-9][0-9] s behind now" 10 ||
+	fail "no log line naming the stale callback, its channel and its payment"
+grep -E "callback for channel wx_native .*$ID_STALE.*signature does not verify" "$LOG_FILE" &&
+	fail "the stale callback was logged as a bad signature"
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_STALE' AND event LIKE 'callback%'")" = 0 ] ||
+	fail "a stale callback changed something"
+clear_script
+wait_pay "$ID_STALE" succeeded 15 # the completion job asks the channel
+# An Alipay TRADE_SUCCESS without total_amount (signed so): refused, never
+# taken without the amount check.
+sim_script '{"order":"*","rate":1,"faults":{"callback":"no_amount"}}'
+pay "$(body o-noamt alipay native_qr)"
+ID_NOAMT=$(json .id)
+[ "$(json .channel)" = ali_qr ] || fail "o-noamt: $RESP_BODY"
+sim_pay alipay "$ID_NOAMT"
+wait_log "callback for channel ali_qr for payment $ID_NOAMT from .* refused: not understood: notification: TRADE_SUCCESS without total_amount" 10 ||
+	fail "no log line naming the amount-less TRADE_SUCCESS, its channel and its payment"
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_NOAMT' AND event LIKE 'callback%'")" = 0 ] ||
+	fail "a TRADE_SUCCESS without total_amount changed something"
+clear_script
+wait_pay "$ID_NOAMT" succeeded 15 # by query, with the amount checked
+pass "a stale WeChat Pay callback and an Alipay TRADE_SUCCESS without total_amount: refused as what they are, logged with channel and payment"
+
 # ------------------------------------------------------ idempotency
 B=$(body o-idem wechat_pay native_qr)
 pay "$B" key-1

@@ -13,6 +13,13 @@
 # (mandatory from 2000 yuan on, so a 2000+ yuan WeChat withdrawal is here)
 # and the bank driver accNo RSA-encrypted with driver_config encrypt_cert
 # (lib_pay.sh's driver_conf sets it); paysim decrypts both.
+#
+# Alipay takes transfers in public-key certificate mode only: the alipay
+# withdrawal channels are in that mode (certificates made by
+# tests/keys/make_alipay_certs.sh; paysim checks app_cert_sn and
+# alipay_root_cert_sn and answers with alipay_cert_sn), and a channel left
+# in public-key mode refuses the transfer itself, naming the withdrawal and
+# the channel in the log, so that the withdrawal goes on to the next one.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pay.sh"
 
@@ -43,10 +50,14 @@ write_conf
 daemon_start
 wait_ready
 
-# wchan CODE DRIVER METHOD WEIGHT [driver_config additions]
+# wchan CODE DRIVER METHOD WEIGHT [driver_config additions [MODE]]
+# (alipay: certificate mode unless MODE is "key")
 wchan() {
+	local mode=
+
+	[ "$2" = alipay ] && [ "${6:-}" != key ] && mode=cert
 	jq -n --arg code "$1" --arg drv "$2" --arg m "$3" --argjson w "$4" \
-		--argjson dc "$(driver_conf "$2")" --argjson extra "${5:-{\}}" \
+		--argjson dc "$(driver_conf "$2" $mode)" --argjson extra "${5:-{\}}" \
 		'{code:$code, driver:$drv, institution:"test", business_types:["withdraw"],
 		  methods:[$m], environments:[], product_codes:[], currencies:["CNY"],
 		  status:"online", timezone:"Asia/Shanghai",
@@ -273,6 +284,24 @@ wait_wd "$ID_PEND" succeeded 20
 	fail "w-pend history: $(pq -c "SELECT string_agg(from_status || '>' || to_status, ' ' ORDER BY id) FROM order_events WHERE order_id = '$ID_PEND'")"
 set_status ali_wd online
 pass "a channel back online: the pending withdrawal was routed there and paid"
+
+# ------------------- a transfer on an alipay channel in public-key mode
+add_channel "$(wchan ali_wd_key alipay alipay 1000 '{}' key)"
+withdraw "$(wbody w-keymode alipay_account $ALIPAY 888)"
+expect_code 201 "create w-keymode"
+ID_KEY=$(json .id)
+[ "$(json .status)" = succeeded ] && [ "$(json .channel)" = ali_wd ] ||
+	fail "w-keymode: $RESP_BODY"
+tr=$(pq -c "SELECT trace->'attempts' FROM withdrawals WHERE id = '$ID_KEY'")
+[ "$(printf '%s' "$tr" | jq -r '.[0].channel + ":" + .[0].outcome + "," + .[1].channel + ":" + .[1].outcome')" = ali_wd_key:retryable_failure,ali_wd:succeeded ] ||
+	fail "w-keymode attempts: $tr"
+wait_log "channel ali_wd_key: withdrawal $ID_KEY: payout: the driver could not build the request: alipay.fund.trans.uni.transfer: Alipay serves transfers in certificate mode only" 5 ||
+	fail "no log line naming w-keymode, ali_wd_key and the certificate mode"
+curl -sf "$SIM/_sim/ledger" | jq -e '[.payouts[] | select(.channel == "alipay" and .amount == 888)] | length == 1' >/dev/null ||
+	fail "w-keymode: not one transfer of 888 in paysim's ledger"
+http DELETE "http://127.0.0.1:$ADMIN_PORT/admin/v1/channels/ali_wd_key" -H "Authorization: Bearer $TOKEN"
+expect_code 204 "delete ali_wd_key"
+pass "a public-key-mode alipay channel refuses the transfer (driver error, logged with the withdrawal and the channel); paid by the certificate-mode one"
 
 # ------------------------------------------------------------ admin view
 admin_get "/admin/v1/withdrawals/$ID_BANK"

@@ -12,6 +12,18 @@
 //     the test platform) private key, which the SDK itself accepts too.
 //  3. When a simulator runs (PAYSIM_URL), the SDK as a client accepts its
 //     signed answers.
+//  4. Public-key certificate mode (certificates from
+//     tests/keys/make_alipay_certs.sh): the SDK configured with the same
+//     certificate files computes the same app_cert_sn, alipay_cert_sn and
+//     alipay_root_cert_sn as our driver (and as openssl and md5sum in the
+//     script) and signs our request to the same signature; our driver
+//     verifies an answer the SDK's signer made carrying alipay_cert_sn and
+//     refuses one naming another certificate; transfers (which Alipay
+//     serves in this mode only) are refused in public-key mode. With the
+//     simulator: the SDK in certificate mode calls paysim, which checks
+//     its SNs, and verifies paysim's answers against alipay_cert's key;
+//     the SDK with another root is refused; our driver pays out through
+//     paysim in certificate mode.
 // Every signature check has a tampered twin that must be refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,8 +32,10 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AlipaySdk } from 'alipay-sdk';
 import {
-  ALIPAY_APP_ID, PAYSIM_URL, alipayConfig, driverPath, drvtool, formEncode,
-  key, mustOk, mustRefuse, order, requestParams, tamperB64, unmask,
+  ALIPAY_APP_ID, ALIPAY_CERT_APP_ID, ALIPAY_CERT_DIR, ENOTSUP, PAYSIM_URL,
+  alipayCertConfig, alipayCertSns, alipayConfig, driverPath, drvtool,
+  formEncode, key, mustOk, mustRefuse, order, requestParams, tamperB64,
+  unmask,
 } from './lib.mjs';
 
 // The SDK's signing helpers (sign, signatureV3) live in its util module,
@@ -53,6 +67,20 @@ function run(op, ord, extra = {}) {
   return drvtool({ driver: DRIVER, config: CONFIG, op, order: ord, ...extra });
 }
 
+// Certificate mode: our config, and the official SDK given the same files.
+const CERT_CONFIG = alipayCertConfig();
+const certFile = (name) => join(ALIPAY_CERT_DIR, name);
+const sdkCert = (extra = {}) => new AlipaySdk({
+  appId: ALIPAY_CERT_APP_ID, privateKey: APP_PRIVATE, keyType: 'PKCS8',
+  appCertPath: certFile('alipay_app_cert.pem'),
+  alipayPublicCertPath: certFile('alipay_cert.pem'),
+  alipayRootCertPath: certFile('alipay_root_cert.pem'),
+  ...extra,
+});
+function runCert(op, ord, extra = {}) {
+  return drvtool({ driver: DRIVER, config: CERT_CONFIG, op, order: ord, ...extra });
+}
+
 // The SDK's signer over our parameters: sign() adds the common parameters
 // from its config, copies ours over them (so ours win: timestamp,
 // notify_url...) and JSON-encodes bizContent. Our biz_content is already
@@ -74,8 +102,8 @@ function sdkSign(params) {
   return sdkUtil.sign(method, p, config, { bizContentAutoSnakeCase: false });
 }
 
-function checkCommon(params, method) {
-  assert.equal(params.app_id, ALIPAY_APP_ID);
+function checkCommon(params, method, appId = ALIPAY_APP_ID) {
+  assert.equal(params.app_id, appId);
   assert.equal(params.method, method);
   assert.equal(params.charset, 'utf-8');
   assert.equal(params.sign_type, 'RSA2');
@@ -165,14 +193,14 @@ const otherCases = [
       assert.equal(biz.out_trade_no, o.order_id);
       assert.equal(biz.out_request_no, 'RF0001');
     } },
-  { op: 'payout', method: 'alipay.fund.trans.uni.transfer',
+  { op: 'payout', method: 'alipay.fund.trans.uni.transfer', cert: true,
     fields: { payout_id: 'PO0001', amount: 10000, payee_kind: 'alipay_account',
       payee_account: 'payee@example.com', payee_name: '张三' },
     check: (biz) => {
       assert.equal(biz.out_biz_no, 'PO0001');
       assert.equal(biz.trans_amount, '100.00');
     } },
-  { op: 'payout_query', method: 'alipay.fund.trans.common.query',
+  { op: 'payout_query', method: 'alipay.fund.trans.common.query', cert: true,
     fields: { payout_id: 'PO0001' },
     check: (biz) => assert.equal(biz.out_biz_no, 'PO0001') },
 ];
@@ -181,10 +209,11 @@ for (const c of otherCases) {
   test(`SDK verifies our ${c.op} request (${c.method})`, () => {
     const ord = order({ method: 'alipay', environment: 'native_qr',
       channel_trade_no: '2024010122001400000000000001', ...c.fields });
-    const out = mustOk(run(c.op, ord), `build ${c.op}`);
+    // transfers: Alipay serves them in certificate mode only
+    const out = mustOk((c.cert ? runCert : run)(c.op, ord), `build ${c.op}`);
     const req = ord.payee_account ? unmask(out.request, ord.payee_account) : out.request;
     const params = requestParams(req);
-    const biz = checkCommon(params, c.method);
+    const biz = checkCommon(params, c.method, c.cert ? ALIPAY_CERT_APP_ID : ALIPAY_APP_ID);
     c.check(biz, ord);
     sdkVerifies(params);
   });
@@ -267,10 +296,11 @@ test('our driver refuses a tampered notification', () => {
 
 // A response as the gateway writes it: the node's exact text (slashes
 // escaped the way Alipay does), signed.
-function signedResponse(method, nodeText, privateKey = PLATFORM_PRIVATE) {
+function signedResponse(method, nodeText, privateKey = PLATFORM_PRIVATE, certSn = null) {
   const key = `${method.replaceAll('.', '_')}_response`;
   const sign = sdkUtil.signatureV3(nodeText, privateKey);
-  return { key, sign, text: `{"${key}":${nodeText},"sign":"${sign}"}` };
+  const sn = certSn === null ? '' : `"alipay_cert_sn":"${certSn}",`;
+  return { key, sign, text: `{"${key}":${nodeText},${sn}"sign":"${sign}"}` };
 }
 
 test('our driver verifies a precreate response signed with the SDK signer', () => {
@@ -322,6 +352,125 @@ test('our driver reads a signed business error (40004 ACQ.TRADE_NOT_EXIST)', () 
   mustOk(out, 'parse query error');
   assert.equal(out.parse.code, '40004');
   assert.equal(out.parse.sub_code, 'ACQ.TRADE_NOT_EXIST');
+});
+
+// --- public-key certificate mode --------------------------------------------
+
+test('the SDK in certificate mode computes our SNs and signs our request the same', () => {
+  const sdk = sdkCert();
+  const sns = alipayCertSns();
+  // three computations agree: the SDK's, openssl + md5sum's, ours
+  assert.equal(sdk.config.appCertSn, sns.APP_CERT_SN);
+  assert.equal(sdk.config.alipayCertSn, sns.ALIPAY_CERT_SN);
+  assert.equal(sdk.config.alipayRootCertSn, sns.ALIPAY_ROOT_CERT_SN);
+  assert.equal(sdk.config.alipayRootCertSn.split('_').length, 2,
+    'two RSA roots; the ECDSA root of the bundle is left out');
+  const ord = order({ method: 'alipay', environment: 'native_qr' });
+  const out = mustOk(runCert('query', ord), 'build query (certificate mode)');
+  const params = requestParams(out.request);
+  checkCommon(params, 'alipay.trade.query', ALIPAY_CERT_APP_ID);
+  assert.equal(params.app_cert_sn, sdk.config.appCertSn);
+  assert.equal(params.alipay_root_cert_sn, sdk.config.alipayRootCertSn);
+  // The SDK adds its own SNs when it signs: leave ours out and its
+  // signature must be ours (RSA PKCS#1 v1.5 is deterministic).
+  const p = { ...params, BizContent: params.biz_content };
+  const method = p.method;
+  for (const k of ['sign', 'method', 'biz_content', 'app_cert_sn', 'alipay_root_cert_sn']) delete p[k];
+  const again = sdkUtil.sign(method, p, {
+    appId: ALIPAY_CERT_APP_ID, privateKey: sdkAsGateway.config.privateKey,
+    signType: 'RSA2', charset: 'utf-8', version: '1.0',
+    appCertSn: sdk.config.appCertSn, alipayRootCertSn: sdk.config.alipayRootCertSn,
+  }, { bizContentAutoSnakeCase: false });
+  assert.equal(again.app_cert_sn, params.app_cert_sn);
+  assert.equal(again.sign, params.sign, 'the SDK signs our certificate-mode request to our signature');
+  sdkVerifies(params);
+});
+
+test('our driver in certificate mode verifies an answer the SDK signer made with alipay_cert_sn', () => {
+  const sdk = sdkCert();
+  const ord = order({ method: 'alipay', environment: 'native_qr' });
+  const node = `{"code":"10000","msg":"Success","out_trade_no":"${ord.order_id}",`
+    + '"total_amount":"12.34","trade_no":"2024010122001400000000000001","trade_status":"TRADE_SUCCESS"}';
+  const r = signedResponse('alipay.trade.query', node, PLATFORM_PRIVATE, sdk.config.alipayCertSn);
+  // the SDK verifies it against alipay_cert's public key
+  sdk.checkResponseSign(r.text, r.key, r.sign, 'test');
+  const out = runCert('query', ord, { response: { status: 200, headers: [], body: r.text } });
+  mustOk(out, 'parse a certificate-mode answer');
+  assert.equal(out.parse.sub_code, 'TRADE_SUCCESS');
+  assert.equal(out.parse.amount, 1234);
+  // signed with a certificate we do not have: refused, saying so
+  const other = signedResponse('alipay.trade.query', node, PLATFORM_PRIVATE, '0123456789abcdef0123456789abcdef');
+  const out2 = runCert('query', ord, { response: { status: 200, headers: [], body: other.text } });
+  mustRefuse(out2, 'another alipay_cert_sn');
+  assert.match(out2.error, /signed with Alipay's certificate 0123456789abcdef0123456789abcdef/);
+  // and a tampered node fails the signature
+  const bad = r.text.replace('12.34', '99.99');
+  assert.throws(() => sdk.checkResponseSign(bad, r.key, r.sign, 'test'));
+  mustRefuse(runCert('query', ord, { response: { status: 200, headers: [], body: bad } }), 'tampered');
+});
+
+test('transfers need certificate mode: our key-mode driver refuses them', () => {
+  const ord = order({ method: 'alipay', environment: 'native_qr', payout_id: 'PO0002', amount: 100,
+    payee_kind: 'alipay_account', payee_account: 'payee@example.com' });
+  for (const op of ['payout', 'payout_query']) {
+    const out = run(op, ord);
+    assert.equal(out.rc, ENOTSUP, `${op} in public-key mode: ${out.error}`);
+    assert.match(out.error, /certificate mode only/);
+  }
+});
+
+test('the SDK in certificate mode against the simulator: SNs checked, answers verified', { skip: !PAYSIM_URL && 'PAYSIM_URL not set: no simulator running' }, async () => {
+  const gateway = `${PAYSIM_URL}/alipay/gateway.do`;
+  const sdk = sdkCert({ gateway, timeout: 10000 });
+  const outTradeNo = `SDKC${Date.now()}`;
+  const res = await sdk.exec('alipay.trade.precreate', {
+    notify_url: 'http://127.0.0.1:9/notify/alipay',
+    bizContent: { out_trade_no: outTradeNo, total_amount: '0.01', subject: 'sdk cert interop' },
+  }, { validateSign: true });
+  assert.equal(res.code, '10000', JSON.stringify(res));
+  assert.ok(res.qrCode);
+  // a transfer, which Alipay serves in this mode only
+  const outBizNo = `SDKT${Date.now()}`;
+  const t = await sdk.exec('alipay.fund.trans.uni.transfer', {
+    bizContent: { out_biz_no: outBizNo, trans_amount: '1.00', product_code: 'TRANS_ACCOUNT_NO_PWD',
+      biz_scene: 'DIRECT_TRANSFER', order_title: 'sdk', payee_info: { identity: 'payee@example.com', identity_type: 'ALIPAY_LOGON_ID' } },
+  }, { validateSign: true });
+  assert.equal(t.code, '10000', JSON.stringify(t));
+  assert.equal(t.outBizNo, outBizNo);
+  // paysim names its certificate in the answer
+  const raw = await fetch(gateway, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: formEncode(sdkUtil.sign('alipay.trade.query', { bizContent: { out_trade_no: outTradeNo } }, sdk.config)),
+  });
+  const body = JSON.parse(await raw.text());
+  assert.equal(body.alipay_cert_sn, sdk.config.alipayCertSn);
+  // another root bundle: the SDK computes another root SN, paysim refuses it
+  const wrongRoot = sdkCert({ gateway, alipayRootCertPath: certFile('other_root_cert.pem') });
+  const w = await wrongRoot.exec('alipay.trade.query', { bizContent: { out_trade_no: outTradeNo } }, { validateSign: true });
+  assert.equal(w.subCode, 'isv.invalid-alipay-root-cert-sn', JSON.stringify(w));
+  // the key-mode app cannot transfer at the simulator either
+  const keyMode = new AlipaySdk({ appId: ALIPAY_APP_ID, privateKey: APP_PRIVATE, keyType: 'PKCS8',
+    alipayPublicKey: PLATFORM_PUBLIC, gateway });
+  const k = await keyMode.exec('alipay.fund.trans.uni.transfer', {
+    bizContent: { out_biz_no: `${outBizNo}K`, trans_amount: '1.00', product_code: 'TRANS_ACCOUNT_NO_PWD',
+      biz_scene: 'DIRECT_TRANSFER', payee_info: { identity: 'payee@example.com', identity_type: 'ALIPAY_LOGON_ID' } },
+  }, { validateSign: true });
+  assert.equal(k.subCode, 'isv.app-cert-required', JSON.stringify(k));
+});
+
+test('our driver in certificate mode pays out through the simulator', { skip: !PAYSIM_URL && 'PAYSIM_URL not set: no simulator running' }, () => {
+  const config = alipayCertConfig(`${PAYSIM_URL}/alipay/gateway.do`);
+  const ord = order({ method: 'alipay', environment: 'native_qr', payout_id: `PO${Date.now()}`,
+    amount: 500, payee_kind: 'alipay_account', payee_account: 'payee@example.com', payee_name: '张三' });
+  const out = drvtool({ driver: DRIVER, config, op: 'payout', order: ord, send: true });
+  mustOk(out, 'payout via simulator (certificate mode)');
+  assert.equal(out.parse.code, '10000');
+  assert.equal(out.parse.sub_code, 'SUCCESS');
+  const q = drvtool({ driver: DRIVER, config, op: 'payout_query', order: ord, send: true });
+  mustOk(q, 'payout query via simulator');
+  assert.equal(q.parse.sub_code, 'SUCCESS');
+  assert.equal(q.parse.amount, 500);
 });
 
 // --- the SDK as a client of the simulator ----------------------------------

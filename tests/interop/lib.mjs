@@ -7,6 +7,9 @@
 //   PR_SRCDIR    the source tree (tests/keys)
 //   DRVTOOL      drvtool's path (default $PR_BUILDDIR/tests/interop/drvtool)
 //   PAYSIM_URL   the channel simulator's base URL, when one is running
+//   ALIPAY_CERT_DIR  Alipay's certificate-mode test certificates
+//                (tests/keys/make_alipay_certs.sh made them for the app
+//                ALIPAY_CERT_APP_ID; alipay_sn.env holds their SNs)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +24,7 @@ export const DRVTOOL = process.env.DRVTOOL ||
   join(BUILDDIR, 'tests', 'interop', 'drvtool');
 export const KEYDIR = join(SRCDIR, 'tests', 'keys');
 export const PAYSIM_URL = (process.env.PAYSIM_URL || '').replace(/\/+$/, '');
+export const ALIPAY_CERT_DIR = process.env.ALIPAY_CERT_DIR || '';
 
 export function keyPath(name) {
   return join(KEYDIR, name);
@@ -47,6 +51,8 @@ export function certSerialDecimal(name) {
 }
 
 export const ALIPAY_APP_ID = '2021000000000001';
+// The app in public-key certificate mode (paysim knows it so).
+export const ALIPAY_CERT_APP_ID = '2021000000000002';
 export const WECHAT_MCHID = '1900000001';
 export const WECHAT_APPID = 'wx0000000000000001';
 export const BANK_MER_ID = '777290058110048';
@@ -59,6 +65,28 @@ export function alipayConfig(gateway = 'https://openapi.alipay.com/gateway.do') 
     alipay_public_key: `@${keyPath('alipay_platform_public.pem')}`,
     sign_type: 'RSA2',
   };
+}
+
+// A certificate-mode config: no alipay_public_key, the three certificates.
+export function alipayCertConfig(gateway = 'https://openapi.alipay.com/gateway.do') {
+  return {
+    app_id: ALIPAY_CERT_APP_ID,
+    gateway,
+    app_private_key: `@${keyPath('alipay_app_private.pem')}`,
+    app_cert: `@${join(ALIPAY_CERT_DIR, 'alipay_app_cert.pem')}`,
+    alipay_cert: `@${join(ALIPAY_CERT_DIR, 'alipay_cert.pem')}`,
+    alipay_root_cert: `@${join(ALIPAY_CERT_DIR, 'alipay_root_cert.pem')}`,
+  };
+}
+
+// The SNs make_alipay_certs.sh computed with openssl and md5sum.
+export function alipayCertSns() {
+  const out = {};
+  for (const line of readFileSync(join(ALIPAY_CERT_DIR, 'alipay_sn.env'), 'utf8').split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return out;
 }
 
 export function wechatApiv3Key() {

@@ -2,10 +2,13 @@
  * test_abi.c - the driver ABI check and the loader.
  *
  * First a table of descriptors (one named row per case) through
- * pr_abi_check; then the loader against the test drivers built as real .so
- * files (tests/drivers/testdrv.c compiled with a good and with broken
- * descriptors): refused files are skipped and counted, unchanged files are
- * shared between scans, changed files are loaded anew.
+ * pr_abi_check; then a table of config-key tables (ABI 1.2) through
+ * pr_module_wrap, which reads and checks them as the loader does; then the
+ * loader against the test drivers built as real .so files
+ * (tests/drivers/testdrv.c compiled with good and with broken descriptors,
+ * one declaring its config keys, one built as for ABI 1.1, one with a
+ * broken key table): refused files are skipped and counted, unchanged
+ * files are shared between scans, changed files are loaded anew.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -150,6 +153,177 @@ static void test_abi_table(void **state)
 	assert_int_equal(pr_abi_check(NULL, (char[64]){ 0 }, 64), -ENOEXEC);
 }
 
+/* The 1.1 and 1.2 growths took spare slots: neither struct grew, so a
+ * driver built for an older minor has the same layout. */
+static void test_abi_layout(void **state)
+{
+	const size_t fn = sizeof(void (*)(void));
+
+	(void)state;
+	assert_int_equal(offsetof(struct payroute_driver, config_keys) +
+				 16 * fn,
+			 sizeof(struct payroute_driver));
+	assert_int_equal(offsetof(struct payroute_services, rsa_encrypt) +
+				 16 * fn,
+			 sizeof(struct payroute_services));
+	assert_int_equal(offsetof(struct payroute_services, md5),
+			 offsetof(struct payroute_services, rsa_encrypt) + fn);
+}
+
+/* ------------------------------------------------------- config keys */
+
+static const struct payroute_config_key *ck_rows;
+static size_t ck_n, ck_size, ck_calls;
+
+static const struct payroute_config_key *ck_fn(size_t *n, size_t *entry_size)
+{
+	ck_calls++;
+	*n = ck_n;
+	*entry_size = ck_size;
+	return ck_rows;
+}
+
+#define K(name, type, flags, def, desc)                                        \
+	{                                                                      \
+		name, PAYROUTE_CONFIG_##type, flags, def, desc                 \
+	}
+#define REQ PAYROUTE_CONFIG_REQUIRED
+#define SEC PAYROUTE_CONFIG_SECRET
+
+static const struct payroute_config_key ck_good[] = {
+	K("endpoint", STRING, REQ, NULL, "base URL"),
+	K("api_key", STRING, REQ | SEC, NULL, "a secret"),
+	K("retries", INTEGER, 0, "-3", "how many"),
+	K("verbose", BOOLEAN, 0, "false", "log more"),
+	K("cert", PEM, 0, "@/etc/x.pem", "a certificate"),
+};
+/* Rows of a later, larger layout: read by their stride. */
+static const struct {
+	struct payroute_config_key k;
+	uint64_t later_field;
+} ck_wide[] = {
+	{ K("endpoint", STRING, REQ, NULL, "base URL"), 7 },
+	{ K("verbose", BOOLEAN, 0, "true", "log more"), 8 },
+};
+static const struct payroute_config_key ck_dup[] = {
+	K("endpoint", STRING, 0, NULL, "one"),
+	K("endpoint", STRING, 0, NULL, "two"),
+};
+static const struct payroute_config_key ck_badname[] = {
+	K("Endpoint", STRING, 0, NULL, "capital"),
+};
+static const struct payroute_config_key ck_noname[] = {
+	K(NULL, STRING, 0, NULL, "none"),
+};
+static const struct payroute_config_key ck_badtype[] = {
+	{ "x", (enum payroute_config_type)9, 0, NULL, "type 9" },
+};
+static const struct payroute_config_key ck_badflags[] = {
+	K("x", STRING, 0x4u, NULL, "flag 4"),
+};
+static const struct payroute_config_key ck_reqdefault[] = {
+	K("x", STRING, REQ, "a", "required with a default"),
+};
+static const struct payroute_config_key ck_intdefault[] = {
+	K("x", INTEGER, 0, "12a", "not an integer"),
+};
+static const struct payroute_config_key ck_booldefault[] = {
+	K("x", BOOLEAN, 0, "yes", "not a boolean"),
+};
+static const struct payroute_config_key ck_nodesc[] = {
+	K("x", STRING, 0, NULL, NULL),
+};
+static const struct payroute_config_key ck_twolines[] = {
+	K("x", STRING, 0, NULL, "first line\nsecond line"),
+};
+
+struct ck_case {
+	const char *name;
+	uint16_t minor; /* the descriptor's abi_minor */
+	const struct payroute_config_key *rows;
+	size_t n, size;
+	int expect_ok;	   /* the module is accepted */
+	int declared;	   /* ... with its keys declared */
+	size_t calls;	   /* times config_keys is called */
+	const char *text;  /* substring of the refusal */
+	const char *text2; /* another one */
+};
+
+#define ROWS(a) a, sizeof(a) / sizeof(a[0]), sizeof(a[0])
+
+static const struct ck_case ck_cases[] = {
+	{ "a good table is read", PAYROUTE_ABI_MINOR, ROWS(ck_good), 1, 1, 1,
+	  NULL, NULL },
+	{ "a driver built for 1.1: the slot is never read", 1, ROWS(ck_good), 1,
+	  0, 0, NULL, NULL },
+	{ "an empty table declares nothing", PAYROUTE_ABI_MINOR, ck_good, 0,
+	  sizeof(ck_good[0]), 1, 0, 1, NULL, NULL },
+	{ "rows smaller than the 1.2 layout", PAYROUTE_ABI_MINOR, ck_good, 5,
+	  sizeof(ck_good[0]) - 8, 0, 0, 1, "rows of", "(ABI 1.2)" },
+	{ "a larger row layout (a later minor) is read by its stride",
+	  PAYROUTE_ABI_MINOR, &ck_wide[0].k, 2, sizeof(ck_wide[0]), 1, 1, 1,
+	  NULL, NULL },
+	{ "too many rows", PAYROUTE_ABI_MINOR, ck_good, PR_SCHEMA_MAX_KEYS + 1,
+	  sizeof(ck_good[0]), 0, 0, 1, "at most", NULL },
+	{ "a key declared twice", PAYROUTE_ABI_MINOR, ROWS(ck_dup), 0, 0, 1,
+	  "endpoint is declared twice", NULL },
+	{ "a name with a capital", PAYROUTE_ABI_MINOR, ROWS(ck_badname), 0, 0,
+	  1, "invalid name", "Endpoint" },
+	{ "no name", PAYROUTE_ABI_MINOR, ROWS(ck_noname), 0, 0, 1,
+	  "invalid name", "(null)" },
+	{ "an unknown type", PAYROUTE_ABI_MINOR, ROWS(ck_badtype), 0, 0, 1,
+	  "unknown type 9", NULL },
+	{ "an unknown flag", PAYROUTE_ABI_MINOR, ROWS(ck_badflags), 0, 0, 1,
+	  "unknown flags 0x4", NULL },
+	{ "a required key with a default", PAYROUTE_ABI_MINOR,
+	  ROWS(ck_reqdefault), 0, 0, 1, "a required key has no default", NULL },
+	{ "an integer default that is not one", PAYROUTE_ABI_MINOR,
+	  ROWS(ck_intdefault), 0, 0, 1, "default \"12a\"", "integer" },
+	{ "a boolean default that is not one", PAYROUTE_ABI_MINOR,
+	  ROWS(ck_booldefault), 0, 0, 1, "default \"yes\"", "boolean" },
+	{ "no description", PAYROUTE_ABI_MINOR, ROWS(ck_nodesc), 0, 0, 1,
+	  "one-line description", NULL },
+	{ "a description of two lines", PAYROUTE_ABI_MINOR, ROWS(ck_twolines),
+	  0, 0, 1, "one-line description", NULL },
+};
+
+static void test_config_keys_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ck_cases) / sizeof(ck_cases[0]); i++) {
+		const struct ck_case *c = &ck_cases[i];
+		struct payroute_driver d = good;
+		struct pr_module *m;
+		char err[256] = "";
+
+		d.abi_minor = c->minor;
+		d.config_keys = ck_fn;
+		ck_rows = c->rows;
+		ck_n = c->n;
+		ck_size = c->size;
+		ck_calls = 0;
+		m = pr_module_wrap(&d, "ck.so", err, sizeof(err));
+		if (!!m != c->expect_ok || ck_calls != c->calls ||
+		    (m && m->schema.declared != c->declared) ||
+		    (c->text && !strstr(err, c->text)) ||
+		    (c->text2 && !strstr(err, c->text2)))
+			fail_msg("case \"%s\": module %s, declared %d, %zu "
+				 "call(s), err \"%s\"",
+				 c->name, m ? "accepted" : "refused",
+				 m ? m->schema.declared : -1, ck_calls, err);
+		if (m && m->schema.declared) {
+			assert_int_equal(m->schema.n, c->n);
+			assert_string_equal(m->schema.keys[0].name, "endpoint");
+			assert_string_equal(m->schema.keys[1].name,
+					    c->rows == ck_good ? "api_key" :
+								 "verbose");
+			assert_non_null(pr_schema_find(&m->schema, "endpoint"));
+			assert_null(pr_schema_find(&m->schema, "endpoin"));
+		}
+		pr_module_unref(m);
+	}
+}
+
 /* ------------------------------------------------------------ loader */
 
 static char tmpdir[256];
@@ -269,6 +443,50 @@ static void test_loader_shares_and_reloads(void **state)
 	assert_int_equal(pr_loader_open_count(), 0);
 }
 
+/* ABI 1.2's config keys through the loader: testkeys declares them,
+ * testold (built as for 1.1) is loaded without reading its slot, badkeys
+ * (a key declared twice) is refused and counted. */
+static void test_loader_config_keys(void **state)
+{
+	struct pr_driver_set set;
+	struct pr_module *keys, *old;
+	char err[256], path[512];
+	const char *others[] = { "good.so", "good2.so" };
+
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, others[i]);
+		unlink(path);
+	}
+	put_driver("keys.so", "keys.so");
+	put_driver("old.so", "old.so");
+	put_driver("badkeys.so", "badkeys.so");
+	assert_int_equal(
+		pr_loader_scan(tmpdir, NULL, 1, &set, err, sizeof(err)), 0);
+	assert_int_equal(set.n, 2);
+	assert_int_equal(set.refused, 1);
+	keys = pr_driver_set_find(&set, "testkeys");
+	old = pr_driver_set_find(&set, "testold");
+	assert_non_null(keys);
+	assert_non_null(old);
+	assert_null(pr_driver_set_find(&set, "badkeys"));
+	assert_int_equal(keys->schema.declared, 1);
+	assert_int_equal(keys->schema.n, 5);
+	assert_int_equal(keys->schema.keys[3].flags, PAYROUTE_CONFIG_SECRET);
+	assert_string_equal(
+		pr_schema_find(&keys->schema, "sign_type")->default_value,
+		"HMAC-SHA256");
+	assert_int_equal(old->desc->abi_minor, 1);
+	assert_non_null(old->desc->config_keys); /* set, and not read: */
+	assert_int_equal(old->schema.declared, 0);
+	pr_driver_set_release(&set);
+	snprintf(path, sizeof(path), "%s/keys.so", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/old.so", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/badkeys.so", tmpdir);
+	unlink(path);
+}
+
 static void test_loader_duplicate_name(void **state)
 {
 	struct pr_driver_set set;
@@ -299,8 +517,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_abi_table),
+		cmocka_unit_test(test_abi_layout),
+		cmocka_unit_test(test_config_keys_table),
 		cmocka_unit_test(test_loader_refuses_broken),
 		cmocka_unit_test(test_loader_shares_and_reloads),
+		cmocka_unit_test(test_loader_config_keys),
 		cmocka_unit_test(test_loader_duplicate_name),
 		cmocka_unit_test(test_loader_missing_dir),
 	};

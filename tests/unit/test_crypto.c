@@ -4,7 +4,9 @@
  * Viega, the GCM spec's test cases 13-16 and 18), base64 (RFC 4648), hex and
  * URL encoding tables, and RSA keys generated here with OpenSSL and loaded in
  * every form payroute accepts (PEM, "@file", bare base64, certificate),
- * plus the keys it must refuse.
+ * plus the keys it must refuse. Then MD5 (RFC 1321) and the X.509
+ * services of ABI 1.2 (core/x509.c) on the committed test certificates
+ * (tests/keys): what x509_info reads, and x509_verify's chain and dates.
  */
 #include "config.h"
 
@@ -26,6 +28,7 @@
 #include <openssl/x509.h>
 
 #include "crypto.h"
+#include "x509.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1055,6 +1058,142 @@ static void test_rsa_encrypt(void **state)
 	pr_key_free(other_pub);
 }
 
+/* ------------------------------------------------------------------------ */
+/* MD5 and X.509 (ABI 1.2)                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void test_md5(void **state)
+{
+	static const struct {
+		const char *data, *digest;
+	} rows[] = {
+		{ "", "d41d8cd98f00b204e9800998ecf8427e" },
+		{ "abc", "900150983cd24fb0d6963f7d28e17f72" },
+		{ "message digest", "f96b697d7cb7938d525a2f31aaf161d0" },
+	};
+	unsigned char out[16];
+	char *hex;
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMS(rows); i++) {
+		assert_int_equal(
+			pr_md5(rows[i].data, strlen(rows[i].data), out), 0);
+		hex = pr_hex_encode(out, sizeof(out));
+		assert_string_equal(hex, rows[i].digest);
+		free(hex);
+	}
+	assert_int_equal(pr_md5(NULL, 1, out), -EINVAL);
+}
+
+#define KEYFILE(name) "@" TEST_KEY_DIR "/" name
+
+/* The text of a test key file, for bundles made of several. */
+static char *test_file_text(const char *name)
+{
+	char path[512], err[256], *text = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", TEST_KEY_DIR, name);
+	assert_int_equal(pr_read_pem_file(path, &text, err, sizeof(err)), 0);
+	return text;
+}
+
+static void test_x509_info(void **state)
+{
+	struct payroute_x509_info xi = { .size = sizeof(xi) };
+	char err[256] = "", *a, *b, *k, *bundle;
+
+	(void)state;
+	assert_int_equal(pr_x509_info(KEYFILE("wechat_platform_cert.pem"), 0,
+				      &xi, err, sizeof(err)),
+			 0);
+	/* CN first in the certificate, O second: the last one first */
+	assert_string_equal(
+		xi.issuer, "O=payroute tests,CN=payroute test wechat_platform");
+	assert_string_equal(xi.subject, xi.issuer); /* self-signed */
+	assert_string_equal(xi.serial_hex, "3E3E060D32B1B3F3");
+	assert_string_equal(xi.serial_dec, "4485028932662440947");
+	assert_string_equal(xi.sig_alg_oid, "1.2.840.113549.1.1.11");
+	assert_string_equal(xi.key_type, "RSA");
+	assert_int_equal(xi.not_before_ms, 1795580988000LL);
+	assert_int_equal(xi.not_after_ms, 4949180988000LL);
+	assert_int_equal(xi.size, sizeof(xi));
+	/* only one certificate in the file */
+	assert_int_equal(pr_x509_info(KEYFILE("wechat_platform_cert.pem"), 1,
+				      &xi, err, sizeof(err)),
+			 -ENOENT);
+	/* a bundle: read in order, other PEM blocks skipped */
+	a = test_file_text("wechat_platform_cert.pem");
+	b = test_file_text("bank_platform_cert.pem");
+	k = test_file_text("wechat_platform_public.pem");
+	bundle = malloc(strlen(a) + strlen(k) + strlen(b) + 1);
+	assert_non_null(bundle);
+	snprintf(bundle, strlen(a) + strlen(k) + strlen(b) + 1, "%s%s%s", a, k,
+		 b);
+	assert_int_equal(pr_x509_info(bundle, 1, &xi, err, sizeof(err)), 0);
+	assert_string_equal(xi.subject,
+			    "O=payroute tests,CN=payroute test bank_platform");
+	assert_string_equal(xi.serial_hex, "B87B0F81E1D606F0");
+	/* no certificate at all: a public key, text, a missing file */
+	assert_int_equal(pr_x509_info(KEYFILE("wechat_platform_public.pem"), 0,
+				      &xi, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "no PEM certificate"));
+	assert_int_equal(pr_x509_info("not a certificate", 0, &xi, err,
+				      sizeof(err)),
+			 -EINVAL);
+	assert_true(pr_x509_info(KEYFILE("nosuch.pem"), 0, &xi, err,
+				 sizeof(err)) < 0);
+	assert_non_null(strstr(err, "nosuch.pem"));
+	/* the caller's struct must be at least the 1.2 layout */
+	xi.size = 16;
+	assert_int_equal(pr_x509_info(a, 0, &xi, err, sizeof(err)), -EINVAL);
+	free(a);
+	free(b);
+	free(k);
+	free(bundle);
+}
+
+static void test_x509_verify(void **state)
+{
+	/* 2027-06-01: inside the test certificates' validity */
+	const int64_t t = 1811808000000LL;
+	char err[256] = "";
+
+	(void)state;
+	/* a self-signed certificate trusted as its own root */
+	assert_int_equal(pr_x509_verify(KEYFILE("wechat_platform_cert.pem"),
+					KEYFILE("wechat_platform_cert.pem"), t,
+					err, sizeof(err)),
+			 0);
+	assert_int_equal(pr_x509_verify(KEYFILE("wechat_platform_cert.pem"),
+					KEYFILE("wechat_platform_cert.pem"), 0,
+					err, sizeof(err)),
+			 0);
+	/* another root: no chain */
+	assert_int_equal(pr_x509_verify(KEYFILE("wechat_platform_cert.pem"),
+					KEYFILE("bank_platform_cert.pem"), t,
+					err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "self-signed certificate"));
+	/* the dates: before and after the validity */
+	assert_int_equal(pr_x509_verify(KEYFILE("wechat_platform_cert.pem"),
+					KEYFILE("wechat_platform_cert.pem"),
+					1767225600000LL, err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "not yet valid"));
+	assert_int_equal(pr_x509_verify(KEYFILE("wechat_platform_cert.pem"),
+					KEYFILE("wechat_platform_cert.pem"),
+					4949180988000LL + 86400000LL, err,
+					sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "has expired"));
+	/* unreadable roots */
+	assert_int_equal(pr_x509_verify(KEYFILE("wechat_platform_cert.pem"),
+					"junk", t, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "root certificates"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1069,6 +1208,9 @@ int main(void)
 		cmocka_unit_test(test_url_encode),
 		cmocka_unit_test(test_url_decode),
 		cmocka_unit_test(test_random_and_memeq),
+		cmocka_unit_test(test_md5),
+		cmocka_unit_test(test_x509_info),
+		cmocka_unit_test(test_x509_verify),
 	};
 	const struct CMUnitTest rsa_tests[] = {
 		cmocka_unit_test(test_key_load),

@@ -12,6 +12,16 @@
  * Barcode payments (alipay.trade.pay, ABI 1.1's auth_code) have their own
  * tables: the request, and the answers carried through the driver's code
  * table (core/codemap.c) to the effect on the order.
+ *
+ * Public-key certificate mode runs with certificates that
+ * tests/keys/make_alipay_certs.sh makes for the test keys (a root bundle,
+ * the app's certificate, Alipay's with its intermediate) in a temporary
+ * directory; the serial numbers it computes with openssl and md5sum alone
+ * (alipay_sn.env) are what the driver must send and expect. Transfers need
+ * that mode: their rows run on the certificate-mode channel, and the
+ * public-key-mode channel must refuse them. Init is checked by a table of
+ * configs (half a certificate set, both modes, another root, a missing
+ * intermediate, the dates, a certificate of another key).
  */
 #include "config.h"
 
@@ -43,14 +53,129 @@ const struct payroute_driver *payroute_driver_entry(void);
 
 static struct payroute_services svc;
 static const struct payroute_driver *drv;
-static void *state;
+static void *state;		       /* public-key mode */
+static void *cstate;		       /* public-key certificate mode */
 static payroute_key *app_public;       /* verifies what the driver signs */
 static payroute_key *app_private;      /* signs like another merchant would */
 static payroute_key *platform_private; /* signs like Alipay */
 
+/* The certificates of make_alipay_certs.sh and its serial numbers. */
+static char cert_dir[256];
+static char app_cert_sn[64], alipay_cert_sn[64], root_cert_sn[160];
+static int64_t certs_not_after_ms;
+
+/* The driver's clock: FIXED_NOW_MS but where a test moves it. */
+static int64_t now_ms = FIXED_NOW_MS;
 static int64_t fixed_now(void)
 {
-	return FIXED_NOW_MS;
+	return now_ms;
+}
+
+/* What the driver logged, line after line. */
+static char logged[2048];
+static void capture_log(enum payroute_log_level level, const char *channel,
+			const char *fmt, ...) PAYROUTE_PRINTF(3, 4);
+static void capture_log(enum payroute_log_level level, const char *channel,
+			const char *fmt, ...)
+{
+	size_t used = strlen(logged);
+	va_list ap;
+
+	(void)level;
+	(void)channel;
+	va_start(ap, fmt);
+	vsnprintf(logged + used, sizeof(logged) - used, fmt, ap);
+	va_end(ap);
+	used = strlen(logged);
+	snprintf(logged + used, sizeof(logged) - used, "\n");
+}
+
+/* "@CERT_DIR/name", in a rotating set of buffers. */
+static const char *cert_file(const char *name)
+{
+	static char bufs[4][512];
+	static int next;
+	char *b = bufs[next++ % 4];
+
+	snprintf(b, sizeof(bufs[0]), "@%s/%s", cert_dir, name);
+	return b;
+}
+
+/* Makes the certificates and reads alipay_sn.env. */
+static int make_certs(void)
+{
+	char cmd[1024], path[512], line[256];
+	FILE *f;
+
+	snprintf(cert_dir, sizeof(cert_dir), "/tmp/pr-test-alipay-XXXXXX");
+	if (!mkdtemp(cert_dir))
+		return -1;
+	snprintf(cmd, sizeof(cmd), "sh '%s/make_alipay_certs.sh' '%s' '%s'",
+		 TEST_KEY_DIR, cert_dir, APP_ID);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "make_alipay_certs.sh failed\n");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/alipay_sn.env", cert_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "APP_CERT_SN=", 12) == 0)
+			snprintf(app_cert_sn, sizeof(app_cert_sn), "%.63s",
+				 line + 12);
+		else if (strncmp(line, "ALIPAY_CERT_SN=", 15) == 0)
+			snprintf(alipay_cert_sn, sizeof(alipay_cert_sn),
+				 "%.63s", line + 15);
+		else if (strncmp(line, "ALIPAY_ROOT_CERT_SN=", 20) == 0)
+			snprintf(root_cert_sn, sizeof(root_cert_sn), "%.159s",
+				 line + 20);
+		else if (strncmp(line, "NOT_AFTER=", 10) == 0)
+			certs_not_after_ms =
+				strtoll(line + 10, NULL, 10) * 1000;
+	}
+	fclose(f);
+	return app_cert_sn[0] && alipay_cert_sn[0] && root_cert_sn[0] &&
+			       certs_not_after_ms > 0 ?
+		       0 :
+		       -1;
+}
+
+/* A time inside the certificates' validity (they start when made). */
+#define CERTS_VALID_MS (certs_not_after_ms - 3000LL * 86400 * 1000)
+
+/* Inits a certificate-mode channel with the given files (NULL: left
+ * out) at the time `at`; returns init's rc, err filled. */
+static int cert_init(const char *app_cert, const char *alipay_cert,
+		     const char *root, const char *public_key, int64_t at,
+		     void **st, char *err, size_t errlen)
+{
+	char priv[512];
+	struct payroute_conf conf;
+	json_t *c;
+	int rc;
+
+	snprintf(priv, sizeof(priv), "@%s/alipay_app_private.pem",
+		 TEST_KEY_DIR);
+	c = json_pack("{s:s, s:s, s:s}", "app_id", APP_ID, "gateway", GATEWAY,
+		      "app_private_key", priv);
+	if (app_cert)
+		json_object_set_new(c, "app_cert", json_string(app_cert));
+	if (alipay_cert)
+		json_object_set_new(c, "alipay_cert", json_string(alipay_cert));
+	if (root)
+		json_object_set_new(c, "alipay_root_cert", json_string(root));
+	if (public_key)
+		json_object_set_new(c, "alipay_public_key",
+				    json_string(public_key));
+	conf.root = c;
+	now_ms = at;
+	*st = NULL;
+	rc = drv->init(&svc, "alipay_cert_test", &conf, st, err, errlen);
+	now_ms = FIXED_NOW_MS;
+	json_decref(c);
+	return rc;
 }
 
 static payroute_key *load(const char *file, int is_private)
@@ -96,13 +221,28 @@ static int group_setup(void **unused)
 	app_public = load("alipay_app_public.pem", 0);
 	app_private = load("alipay_app_private.pem", 1);
 	platform_private = load("alipay_platform_private.pem", 1);
+	if (make_certs() < 0)
+		return -1;
+	if (cert_init(cert_file("alipay_app_cert.pem"),
+		      cert_file("alipay_cert.pem"),
+		      cert_file("alipay_root_cert.pem"), NULL, CERTS_VALID_MS,
+		      &cstate, err, sizeof(err)) < 0) {
+		fprintf(stderr, "init (certificate mode): %s\n", err);
+		return -1;
+	}
 	return app_public && app_private && platform_private ? 0 : -1;
 }
 
 static int group_teardown(void **unused)
 {
+	char cmd[300];
+
 	(void)unused;
 	drv->fini(state);
+	drv->fini(cstate);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cert_dir);
+	if (cert_dir[0] && system(cmd) != 0)
+		return -1;
 	pr_key_free(app_public);
 	pr_key_free(app_private);
 	pr_key_free(platform_private);
@@ -155,6 +295,12 @@ static payroute_parse_fn parse_of(enum op op)
 		return drv->parse_payout_query;
 	}
 	return NULL;
+}
+
+/* The channel a row runs on: transfers need certificate mode. */
+static void *state_for(enum op op)
+{
+	return op == PAYOUT || op == PAYOUT_QUERY ? cstate : state;
 }
 
 /* The order every row starts from. */
@@ -251,11 +397,26 @@ static char *sign_string(json_t *params, const char *skip2)
 	return s;
 }
 
-/* Checks the common parameters and the signature of a request's params. */
-static void check_signed_params(json_t *params, const char *method)
+/* Checks the common parameters and the signature of a request's params;
+ * cert: sent by the certificate-mode channel (app_cert_sn and
+ * alipay_root_cert_sn, signed, as make_alipay_certs.sh computed them). */
+static void check_signed_params_mode(json_t *params, const char *method,
+				     int cert)
 {
 	const char *sign;
 	char *content;
+
+	if (cert) {
+		assert_string_equal(json_string_value(json_object_get(
+					    params, "app_cert_sn")),
+				    app_cert_sn);
+		assert_string_equal(json_string_value(json_object_get(
+					    params, "alipay_root_cert_sn")),
+				    root_cert_sn);
+	} else {
+		assert_null(json_object_get(params, "app_cert_sn"));
+		assert_null(json_object_get(params, "alipay_root_cert_sn"));
+	}
 
 	assert_string_equal(
 		json_string_value(json_object_get(params, "app_id")), APP_ID);
@@ -518,7 +679,7 @@ static void check_params(const struct build_row *r, json_t *params,
 	json_t *biz;
 	const char *bc, *got;
 
-	check_signed_params(params, method);
+	check_signed_params_mode(params, method, state_for(r->op) == cstate);
 	if (r->notify)
 		assert_string_equal(json_string_value(json_object_get(
 					    params, "notify_url")),
@@ -556,7 +717,8 @@ static void test_build(void **unused)
 
 		print_message("build: %s\n", r->name);
 		pr_http_req_init(&req);
-		rc = build_of(r->op)(state, &o, &req, err, sizeof(err));
+		rc = build_of(r->op)(state_for(r->op), &o, &req, err,
+				     sizeof(err));
 		assert_int_equal(rc, r->rc);
 		if (rc < 0) {
 			assert_true(err[0] != '\0');
@@ -918,7 +1080,8 @@ static void test_answers(void **unused)
 		res.size = sizeof(res);
 		pr_kv_init(&payer);
 		res.payer = &payer;
-		rc = parse_of(r->op)(state, &o, &resp, &res, err, sizeof(err));
+		rc = parse_of(r->op)(state_for(r->op), &o, &resp, &res, err,
+				     sizeof(err));
 		if (rc != r->rc)
 			print_error("rc %d, err \"%s\"\n", rc, err);
 		assert_int_equal(rc, r->rc);
@@ -1272,6 +1435,32 @@ static const struct pair pay_notify[] = {
 	{ NULL, NULL },
 };
 
+/* Paid, and past the refund period. */
+static const struct pair finished_notify[] = {
+	{ "notify_type", "trade_status_sync" },
+	{ "notify_id", "ac05099524730693a8b330c5ecf72da9789" },
+	{ "app_id", APP_ID },
+	{ "trade_no", "2023111522001400001" },
+	{ "out_trade_no", "PR0001" },
+	{ "trade_status", "TRADE_FINISHED" },
+	{ "total_amount", "1.00" },
+	{ NULL, NULL },
+};
+
+/* Not paid yet: a status that carries no amount to check. */
+static const struct pair waiting_notify[] = {
+	{ "notify_time", "2023-11-15 06:14:00" },
+	{ "notify_type", "trade_status_sync" },
+	{ "notify_id", "ac05099524730693a8b330c5ecf72da9788" },
+	{ "app_id", APP_ID },
+	{ "charset", "utf-8" },
+	{ "version", "1.0" },
+	{ "trade_no", "2023111522001400001" },
+	{ "out_trade_no", "PR0001" },
+	{ "trade_status", "WAIT_BUYER_PAY" },
+	{ NULL, NULL },
+};
+
 static const struct pair refund_notify[] = {
 	{ "notify_time", "2023-11-16 10:00:00" },
 	{ "notify_type", "trade_status_sync" },
@@ -1294,6 +1483,7 @@ enum notify_mode {
 	N_GOOD,
 	N_TAMPER,  /* sign, then change `tk` to `tv` */
 	N_REPLACE, /* change `tk` to `tv`, then sign */
+	N_DROP,	   /* leave `tk` out, then sign */
 	N_UNSIGNED,
 	N_WRONG_KEY,
 };
@@ -1312,6 +1502,8 @@ static char *notify_body(const struct pair *pairs, enum notify_mode mode,
 		json_object_set_new(params, p->k, json_string(p->v));
 	if (mode == N_REPLACE)
 		json_object_set_new(params, tk, json_string(tv));
+	if (mode == N_DROP)
+		json_object_del(params, tk);
 	if (mode != N_UNSIGNED) {
 		content = sign_string(params, "sign_type");
 		assert_int_equal(pr_rsa_sha256_sign(
@@ -1372,6 +1564,18 @@ static const struct notify_row {
 	  NULL, -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
 	{ "bad amount", pay_notify, N_REPLACE, "total_amount", "-1.00", NULL,
 	  -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "paid without total_amount", pay_notify, N_DROP, "total_amount", NULL,
+	  NULL, -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "paid with an empty total_amount", pay_notify, N_REPLACE,
+	  "total_amount", "", NULL, -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "finished without total_amount", finished_notify, N_DROP,
+	  "total_amount", NULL, NULL, -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "finished with total_amount", finished_notify, N_GOOD, NULL, NULL,
+	  NULL, 0, PAYROUTE_KIND_PAYMENT, "PR0001", "", "TRADE_FINISHED",
+	  "TRADE_FINISHED", 100 },
+	{ "waiting, no amount: fine", waiting_notify, N_GOOD, NULL, NULL, NULL,
+	  0, PAYROUTE_KIND_PAYMENT, "PR0001", "", "WAIT_BUYER_PAY",
+	  "WAIT_BUYER_PAY", -1 },
 	{ "no out_trade_no", pay_notify, N_REPLACE, "out_trade_no", "", NULL,
 	  -EPROTO, 0, NULL, NULL, NULL, NULL, 0 },
 	{ "garbage", NULL, N_GOOD, NULL, NULL, "\x01\x02%zz==&&=", -EPROTO, 0,
@@ -1428,6 +1632,276 @@ static void test_notify(void **unused)
 	}
 }
 
+/* ------------------------------------------------------------------------ */
+/* Public-key certificate mode                                              */
+/* ------------------------------------------------------------------------ */
+
+enum when { AT_VALID, AT_2023, AT_EXPIRED, AT_NEAR_END };
+
+static const struct cert_init_row {
+	const char *name;
+	const char *app_cert, *alipay_cert, *root; /* files; NULL: left out */
+	int public_key; /* alipay_public_key set too */
+	enum when at;
+	int rc;
+	const char *err;  /* a substring of init's error */
+	const char *err2; /* another */
+	const char *log;  /* a substring of what init logged */
+} cert_init_rows[] = {
+	{ "the three certificates", "alipay_app_cert.pem", "alipay_cert.pem",
+	  "alipay_root_cert.pem", 0, AT_VALID, 0, NULL, NULL,
+	  "certificate mode, chains checked" },
+	{ "10 days before the end: a warning", "alipay_app_cert.pem",
+	  "alipay_cert.pem", "alipay_root_cert.pem", 0, AT_NEAR_END, 0, NULL,
+	  NULL, "alipay_cert expires in 9 day(s)" },
+	{ "the app certificate alone", "alipay_app_cert.pem", NULL, NULL, 0,
+	  AT_VALID, -EINVAL,
+	  "alipay_cert: required in certificate mode: app_cert, alipay_cert "
+	  "and alipay_root_cert go together",
+	  NULL, NULL },
+	{ "no root bundle", "alipay_app_cert.pem", "alipay_cert.pem", NULL, 0,
+	  AT_VALID, -EINVAL, "alipay_root_cert: required in certificate mode",
+	  NULL, NULL },
+	{ "both modes", "alipay_app_cert.pem", "alipay_cert.pem",
+	  "alipay_root_cert.pem", 1, AT_VALID, -EINVAL,
+	  "alipay_public_key: not used in certificate mode", NULL, NULL },
+	{ "neither mode", NULL, NULL, NULL, 0, AT_VALID, -EINVAL,
+	  "alipay_public_key: required (or app_cert, alipay_cert and "
+	  "alipay_root_cert for certificate mode)",
+	  NULL, NULL },
+	{ "another root", "alipay_app_cert.pem", "alipay_cert.pem",
+	  "other_root_cert.pem", 0, AT_VALID, -EBADMSG,
+	  "app_cert: not a valid certificate issued under alipay_root_cert",
+	  "unable to get local issuer certificate", NULL },
+	{ "Alipay's certificate without its intermediate",
+	  "alipay_app_cert.pem", "alipay.pem", "alipay_root_cert.pem", 0,
+	  AT_VALID, -EBADMSG,
+	  "alipay_cert: not a valid certificate issued under alipay_root_cert",
+	  "unable to get local issuer certificate", NULL },
+	{ "expired", "alipay_app_cert.pem", "alipay_cert.pem",
+	  "alipay_root_cert.pem", 0, AT_EXPIRED, -EBADMSG,
+	  "app_cert:", "certificate has expired", NULL },
+	{ "not yet valid", "alipay_app_cert.pem", "alipay_cert.pem",
+	  "alipay_root_cert.pem", 0, AT_2023, -EBADMSG,
+	  "app_cert:", "certificate is not yet valid", NULL },
+	{ "an app certificate of another key", "alipay_cert.pem",
+	  "alipay_cert.pem", "alipay_root_cert.pem", 0, AT_VALID, -EINVAL,
+	  "app_cert: its public key is not app_private_key's", NULL, NULL },
+	{ "a root bundle that is no certificate", "alipay_app_cert.pem",
+	  "alipay_cert.pem", "alipay_sn.env", 0, AT_VALID, -EINVAL,
+	  "app_cert: not a valid certificate issued under alipay_root_cert",
+	  "root certificates: no PEM certificate", NULL },
+};
+
+static void test_cert_init(void **unused)
+{
+	(void)unused;
+	svc.log = capture_log;
+	for (size_t i = 0; i < N_ELEMS(cert_init_rows); i++) {
+		const struct cert_init_row *r = &cert_init_rows[i];
+		char err[512] = "", pub[512];
+		void *st = NULL;
+		int64_t at = r->at == AT_VALID ? CERTS_VALID_MS :
+			     r->at == AT_2023  ? FIXED_NOW_MS :
+			     r->at == AT_EXPIRED ?
+						certs_not_after_ms + 86400000 :
+						certs_not_after_ms -
+							10LL * 86400 * 1000 +
+							1000;
+		int rc;
+
+		print_message("cert init: %s\n", r->name);
+		snprintf(pub, sizeof(pub), "@%s/alipay_platform_public.pem",
+			 TEST_KEY_DIR);
+		logged[0] = '\0';
+		rc = cert_init(r->app_cert ? cert_file(r->app_cert) : NULL,
+			       r->alipay_cert ? cert_file(r->alipay_cert) :
+						NULL,
+			       r->root ? cert_file(r->root) : NULL,
+			       r->public_key || !(r->app_cert ||
+						  r->alipay_cert || r->root) ?
+				       (r->public_key ? pub : NULL) :
+				       NULL,
+			       at, &st, err, sizeof(err));
+		if (rc != r->rc || (r->err && !strstr(err, r->err)) ||
+		    (r->err2 && !strstr(err, r->err2)) ||
+		    (r->log && !strstr(logged, r->log)))
+			fail_msg("\"%s\": rc %d (want %d), err \"%s\", log "
+				 "\"%s\"",
+				 r->name, rc, r->rc, err, logged);
+		if (st)
+			drv->fini(st);
+	}
+	svc.log = pr_services()->log;
+}
+
+/* Every request of the certificate-mode channel carries the SNs, signed:
+ * an API call, and the parameters of a page payment. */
+static void test_cert_requests(void **unused)
+{
+	struct payroute_order o = base_order("h5", 100, "CNY");
+	struct payroute_http_response none = {
+		sizeof(none), 0, NULL, 0, NULL, 0
+	};
+	struct payroute_http_req req;
+	struct payroute_result res;
+	struct payroute_kv payer;
+	char err[256] = "";
+	json_t *params;
+	const char *url;
+
+	(void)unused;
+	pr_http_req_init(&req);
+	assert_int_equal(drv->build_query(cstate, &o, &req, err, sizeof(err)),
+			 0);
+	params = form_to_json((const char *)req.body);
+	check_signed_params_mode(params, "alipay.trade.query", 1);
+	json_decref(params);
+	pr_http_req_clear(&req);
+
+	memset(&res, 0, sizeof(res));
+	res.size = sizeof(res);
+	pr_kv_init(&payer);
+	res.payer = &payer;
+	assert_int_equal(
+		drv->parse_pay(cstate, &o, &none, &res, err, sizeof(err)), 0);
+	url = pr_kv_get(&payer, "pay_url");
+	assert_non_null(url);
+	params = form_to_json(strchr(url, '?') + 1);
+	check_signed_params_mode(params, "alipay.trade.wap.pay", 1);
+	json_decref(params);
+	pr_kv_clear(&payer);
+}
+
+/* An answer's alipay_cert_sn must be alipay_cert's (certificate mode). */
+static void test_cert_answers(void **unused)
+{
+	static const char node[] =
+		"{\"code\":\"10000\",\"msg\":\"Success\",\"out_trade_no\":"
+		"\"PR0001\",\"total_amount\":\"0.01\",\"trade_status\":"
+		"\"TRADE_SUCCESS\"}";
+	const struct {
+		const char *name;
+		void **st;
+		const char *sn; /* NULL: none; "$": ours */
+		int rc;
+		const char *err;
+	} rows[] = {
+		{ "our certificate", &cstate, "$", 0, NULL },
+		{ "no alipay_cert_sn", &cstate, NULL, 0, NULL },
+		{ "another certificate", &cstate,
+		  "\"0123456789abcdef0123456789abcdef\"", -EBADMSG,
+		  "signed with Alipay's certificate "
+		  "0123456789abcdef0123456789abcdef, this channel's "
+		  "alipay_cert is " },
+		{ "not a string", &cstate, "42", -EPROTO,
+		  "alipay_cert_sn is not a string" },
+		{ "public-key mode ignores it", &state,
+		  "\"0123456789abcdef0123456789abcdef\"", 0, NULL },
+	};
+	struct payroute_order o = base_order(NULL, 1, "CNY");
+	char *sig = NULL, body[2048], snv[96];
+
+	(void)unused;
+	assert_int_equal(pr_rsa_sha256_sign(platform_private, node,
+					    strlen(node), &sig),
+			 0);
+	for (size_t i = 0; i < N_ELEMS(rows); i++) {
+		struct payroute_http_response resp;
+		struct payroute_result res;
+		char err[512] = "";
+		int rc;
+
+		print_message("cert answer: %s\n", rows[i].name);
+		if (rows[i].sn && strcmp(rows[i].sn, "$") == 0)
+			snprintf(snv, sizeof(snv), "\"%s\"", alipay_cert_sn);
+		else
+			snprintf(snv, sizeof(snv), "%s",
+				 rows[i].sn ? rows[i].sn : "");
+		if (rows[i].sn)
+			snprintf(body, sizeof(body),
+				 "{\"alipay_trade_query_response\":%s,"
+				 "\"alipay_cert_sn\":%s,\"sign\":\"%s\"}",
+				 node, snv, sig);
+		else
+			snprintf(body, sizeof(body),
+				 "{\"alipay_trade_query_response\":%s,"
+				 "\"sign\":\"%s\"}",
+				 node, sig);
+		memset(&resp, 0, sizeof(resp));
+		resp.size = sizeof(resp);
+		resp.status = 200;
+		resp.body = body;
+		resp.body_len = strlen(body);
+		memset(&res, 0, sizeof(res));
+		res.size = sizeof(res);
+		rc = drv->parse_query(*rows[i].st, &o, &resp, &res, err,
+				      sizeof(err));
+		if (rc != rows[i].rc ||
+		    (rows[i].err && !strstr(err, rows[i].err)))
+			fail_msg("\"%s\": rc %d, err \"%s\"", rows[i].name, rc,
+				 err);
+		if (rc == 0)
+			assert_string_equal(res.sub_code, "TRADE_SUCCESS");
+		if (rc == -EBADMSG)
+			assert_non_null(strstr(err, alipay_cert_sn));
+	}
+	free(sig);
+}
+
+/* Alipay takes transfers in certificate mode only: a public-key-mode
+ * channel refuses them, saying so. */
+static void test_payout_key_mode(void **unused)
+{
+	struct payroute_order o = base_order(NULL, 100, "CNY");
+	struct payroute_http_req req;
+	char err[512];
+
+	(void)unused;
+	for (int q = 0; q < 2; q++) {
+		err[0] = '\0';
+		pr_http_req_init(&req);
+		assert_int_equal((q ? drv->build_payout_query :
+				      drv->build_payout)(state, &o, &req, err,
+							 sizeof(err)),
+				 -ENOTSUP);
+		assert_non_null(
+			strstr(err, q ? "alipay.fund.trans.common.query" :
+					"alipay.fund.trans.uni.transfer"));
+		assert_non_null(strstr(err, "certificate mode only"));
+		assert_null(req.url);
+		pr_http_req_clear(&req);
+	}
+}
+
+/* "Paid" without the amount is refused saying so, and the order is named
+ * (the core's log line about the refusal names it). */
+static void test_notify_paid_needs_amount(void **unused)
+{
+	struct payroute_inbound in;
+	struct payroute_notify out;
+	char err[256] = "", *body;
+
+	(void)unused;
+	body = notify_body(pay_notify, N_DROP, "total_amount", NULL);
+	memset(&in, 0, sizeof(in));
+	in.size = sizeof(in);
+	in.method = "POST";
+	in.body = body;
+	in.body_len = strlen(body);
+	memset(&out, 0, sizeof(out));
+	out.size = sizeof(out);
+	assert_int_equal(drv->parse_notify(state, &in, &out, err, sizeof(err)),
+			 -EPROTO);
+	assert_string_equal(err,
+			    "notification: TRADE_SUCCESS without total_amount: "
+			    "refused (a paid order is only taken with the "
+			    "amount to check)");
+	assert_string_equal(out.order_id, "PR0001");
+	assert_int_equal(out.kind, PAYROUTE_KIND_PAYMENT);
+	free(body);
+}
+
 /* The code table knows every status the codecs put in sub_code / code. */
 static void test_codes(void **unused)
 {
@@ -1465,6 +1939,11 @@ int main(void)
 		cmocka_unit_test(test_barcode_build),
 		cmocka_unit_test(test_barcode_answers),
 		cmocka_unit_test(test_notify),
+		cmocka_unit_test(test_notify_paid_needs_amount),
+		cmocka_unit_test(test_cert_init),
+		cmocka_unit_test(test_cert_requests),
+		cmocka_unit_test(test_cert_answers),
+		cmocka_unit_test(test_payout_key_mode),
 		cmocka_unit_test(test_codes),
 	};
 

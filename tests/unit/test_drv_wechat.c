@@ -841,11 +841,12 @@ static void test_build_fixed_vector(void **ts)
 enum sign_mode {
 	SIGNED,
 	UNSIGNED,
-	TAMPERED,     /* signed, then one body byte changed */
-	WRONG_SERIAL, /* Wechatpay-Serial of another certificate */
-	STALE,	      /* signed 301 s ago */
-	FUTURE,	      /* signed 301 s ahead */
-	WRONG_KEY,    /* signed with the merchant key, not the platform's */
+	TAMPERED,	/* signed, then one body byte changed */
+	WRONG_SERIAL,	/* Wechatpay-Serial of another certificate */
+	STALE,		/* signed 301 s ago */
+	FUTURE,		/* signed 301 s ahead */
+	WRONG_KEY,	/* signed with the merchant key, not the platform's */
+	STALE_TAMPERED, /* signed 301 s ago, then one body byte changed */
 };
 
 struct resp_buf {
@@ -871,9 +872,10 @@ static void make_resp(struct fixture *f, struct resp_buf *b, int status,
 	assert_non_null(b->body);
 	len = strlen(body);
 	snprintf(b->ts, sizeof(b->ts), "%lld",
-		 (long long)(g_now_ms / 1000 + (mode == STALE  ? -301 :
-						mode == FUTURE ? 301 :
-								 0)));
+		 (long long)(g_now_ms / 1000 +
+			     (mode == STALE || mode == STALE_TAMPERED ? -301 :
+			      mode == FUTURE			      ? 301 :
+									0)));
 	snprintf(b->nonce, sizeof(b->nonce), "nonce%lld", (long long)g_now_ms);
 	snprintf(b->serial, sizeof(b->serial), "%s",
 		 mode == WRONG_SERIAL ? "5157F09EFDC096DE15EBE81A47057A72" :
@@ -892,7 +894,7 @@ static void make_resp(struct fixture *f, struct resp_buf *b, int status,
 	if (mkey)
 		pr_key_free(mkey);
 	free(msg);
-	if (mode == TAMPERED && len > 2)
+	if ((mode == TAMPERED || mode == STALE_TAMPERED) && len > 2)
 		b->body[len / 2] ^= 1;
 	b->resp.size = sizeof(b->resp);
 	b->resp.status = status;
@@ -978,9 +980,14 @@ static const struct parse_case parse_cases[] = {
 	  -EBADMSG, NULL, NULL, NULL, 0, NULL, NULL,
 	  "unknown platform certificate serial" },
 	{ "query: stale timestamp", "query", NULL, 200, Q_SUCCESS, STALE,
-	  -EBADMSG, NULL, NULL, NULL, 0, NULL, NULL, "stale" },
+	  -ESTALE, NULL, NULL, NULL, 0, NULL, NULL,
+	  "stale Wechatpay-Timestamp: 301 s behind now" },
 	{ "query: timestamp from the future", "query", NULL, 200, Q_SUCCESS,
-	  FUTURE, -EBADMSG, NULL, NULL, NULL, 0, NULL, NULL, "stale" },
+	  FUTURE, -ESTALE, NULL, NULL, NULL, 0, NULL, NULL,
+	  "301 s ahead of now" },
+	{ "query: stale and tampered: the signature first", "query", NULL, 200,
+	  Q_SUCCESS, STALE_TAMPERED, -EBADMSG, NULL, NULL, NULL, 0, NULL, NULL,
+	  "does not verify" },
 	{ "query: signed with another key", "query", NULL, 200, Q_SUCCESS,
 	  WRONG_KEY, -EBADMSG, NULL, NULL, NULL, 0, NULL, NULL,
 	  "does not verify" },
@@ -1160,7 +1167,7 @@ static void test_parse_openssl_vector(void **ts)
 	g_now_ms = NOW_S * 1000 + 600000;
 	assert_int_equal(f->drv->parse_query(f->state, &o, &resp, &r, err,
 					     sizeof(err)),
-			 -EBADMSG);
+			 -ESTALE);
 	g_now_ms = NOW_S * 1000;
 }
 
@@ -1236,12 +1243,13 @@ static void test_pay_sign(void **ts)
 
 enum notify_mode {
 	N_GOOD,
-	N_BAD_TAG,	/* ciphertext altered after encryption, re-signed */
-	N_BAD_SIG,	/* body altered after signing */
-	N_STALE,	/* signed 10 minutes ago */
-	N_WRONG_SERIAL, /* Wechatpay-Serial of another certificate */
-	N_WRONG_APIKEY, /* encrypted with another APIv3 key */
-	N_BAD_AAD,	/* associated_data changed, re-signed */
+	N_BAD_TAG,	 /* ciphertext altered after encryption, re-signed */
+	N_BAD_SIG,	 /* body altered after signing */
+	N_STALE,	 /* signed 10 minutes ago */
+	N_STALE_BAD_SIG, /* both: a forged old message */
+	N_WRONG_SERIAL,	 /* Wechatpay-Serial of another certificate */
+	N_WRONG_APIKEY,	 /* encrypted with another APIv3 key */
+	N_BAD_AAD,	 /* associated_data changed, re-signed */
 };
 
 struct notify_buf {
@@ -1290,10 +1298,11 @@ static void make_notify(struct fixture *f, struct notify_buf *nb,
 	body = json_dumps(root, JSON_COMPACT);
 	assert_non_null(body);
 	make_resp(f, &nb->r, 0, body,
-		  mode == N_BAD_SIG	 ? TAMPERED :
-		  mode == N_STALE	 ? STALE :
-		  mode == N_WRONG_SERIAL ? WRONG_SERIAL :
-					   SIGNED);
+		  mode == N_BAD_SIG	  ? TAMPERED :
+		  mode == N_STALE	  ? STALE :
+		  mode == N_STALE_BAD_SIG ? STALE_TAMPERED :
+		  mode == N_WRONG_SERIAL  ? WRONG_SERIAL :
+					    SIGNED);
 	free(body);
 	free(ct_b64);
 	free(ct);
@@ -1369,8 +1378,11 @@ static const struct notify_case notify_cases[] = {
 	  N_BAD_AAD, -EBADMSG, 0, NULL, NULL, NULL, NULL, 0, "tag" },
 	{ "bad signature", "TRANSACTION.SUCCESS", PAY_RESOURCE, N_BAD_SIG,
 	  -EBADMSG, 0, NULL, NULL, NULL, NULL, 0, "does not verify" },
-	{ "stale", "TRANSACTION.SUCCESS", PAY_RESOURCE, N_STALE, -EBADMSG, 0,
-	  NULL, NULL, NULL, NULL, 0, "stale" },
+	{ "stale", "TRANSACTION.SUCCESS", PAY_RESOURCE, N_STALE, -ESTALE, 0,
+	  NULL, NULL, NULL, NULL, 0, "stale Wechatpay-Timestamp" },
+	{ "stale and forged", "TRANSACTION.SUCCESS", PAY_RESOURCE,
+	  N_STALE_BAD_SIG, -EBADMSG, 0, NULL, NULL, NULL, NULL, 0,
+	  "does not verify" },
 	{ "wrong serial", "TRANSACTION.SUCCESS", PAY_RESOURCE, N_WRONG_SERIAL,
 	  -EBADMSG, 0, NULL, NULL, NULL, NULL, 0, "serial" },
 	{ "another merchant", "TRANSACTION.SUCCESS",
@@ -1408,6 +1420,19 @@ static void test_notify_table(void **ts)
 		assert_string_equal(n.reply_ok_body, "");
 		assert_int_equal(n.reply_fail_status, 500);
 		assert_non_null(strstr(n.reply_fail_body, "\"code\":\"FAIL\""));
+		/* The failure reply says what it is: a stale message is no
+		 * bad signature. */
+		if (rc == -ESTALE) {
+			assert_non_null(strstr(n.reply_fail_body,
+					       "stale Wechatpay-Timestamp"));
+			/* and names the order, for the core's log line */
+			assert_string_equal(n.order_id, "ORDER0001");
+		} else
+			assert_null(strstr(n.reply_fail_body, "stale"));
+		if (rc == -EBADMSG && strstr(err, "does not verify"))
+			assert_non_null(
+				strstr(n.reply_fail_body,
+				       "signature verification failed"));
 		if (rc < 0) {
 			if (c->err_has && !strstr(err, c->err_has))
 				fail_msg("%s: err \"%s\" lacks \"%s\"", c->name,
