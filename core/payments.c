@@ -252,15 +252,10 @@ static void create_payment(struct pay *p)
 	char field[64], err[512];
 	unsigned char hash[32];
 	char *canon, *hex;
-	int status = 400;
 	json_t *body;
 
-	body = pr_http_read_json(p->r->req, &status, err, sizeof(err));
+	body = pr_api_read_body(p->r);
 	if (!body) {
-		pr_request_error(p->r, status,
-				 status == 415 ? "unsupported_media_type" :
-						 "bad_request",
-				 "%s", err);
 		pay_free(p);
 		return;
 	}

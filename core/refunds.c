@@ -1062,17 +1062,11 @@ static void create_refund(struct rq *q)
 	char err[300], field[80], *canon, *hex;
 	unsigned char h[32];
 	struct create *c;
-	int status = 400;
 	json_t *body;
 
-	body = pr_http_read_json(r->req, &status, err, sizeof(err));
-	if (!body) {
-		pr_request_error(r, status,
-				 status == 415 ? "unsupported_media_type" :
-						 "bad_request",
-				 "%s", err);
+	body = pr_api_read_body(r);
+	if (!body)
 		return;
-	}
 	if (pr_rfreq_parse(body, &rq, field, sizeof(field), err, sizeof(err)) <
 	    0) {
 		pr_api_reply_field(r, field, "%s", err);
@@ -1870,15 +1864,11 @@ int pr_refunds_admin_handle(struct pr_request *r)
 	}
 	a->resend = strcmp(slash, "/resend") == 0;
 	if (!a->resend) {
-		char err[256];
-		int status = 400;
-		json_t *body =
-			pr_http_read_json(r->req, &status, err, sizeof(err));
+		json_t *body = pr_api_read_body(r);
 		const char *o, *n, *w;
 		int ok = 0;
 
 		if (!body) {
-			pr_request_error(r, status, "bad_request", "%s", err);
 			free(a);
 			return 1;
 		}

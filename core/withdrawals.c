@@ -52,6 +52,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "apiutil.h"
 #include "crypto.h"
 #include "flow.h"
 #include "idem.h"
@@ -580,7 +581,6 @@ static void create_withdrawal(struct wd *w)
 	char field[96], err[512];
 	unsigned char mac[32];
 	char *canon = NULL, *hex = NULL, *sealed;
-	int status = 400;
 	json_t *body;
 
 	if (!cfg->has_secret_key) {
@@ -590,12 +590,9 @@ static void create_withdrawal(struct wd *w)
 			    "config");
 		return;
 	}
-	body = pr_http_read_json(w->r->req, &status, err, sizeof(err));
+	body = pr_api_read_body(w->r);
 	if (!body) {
-		wd_fail_now(w, status,
-			    status == 415 ? "unsupported_media_type" :
-					    "bad_request",
-			    err);
+		wd_free(w);
 		return;
 	}
 	if (pr_wdreq_parse(body, &w->req, field, sizeof(field), err,

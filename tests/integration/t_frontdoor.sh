@@ -42,12 +42,19 @@ FD=$top_srcdir/tests/integration/frontdoor.py
 pg_start
 sim_start
 
+# a secrets key, so that withdrawals read their body (the error-shape
+# rows post one)
+KEYFILE=$TEST_DIR/secrets.key
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$KEYFILE"
+chmod 600 "$KEYFILE"
+
 new_instance a
 install_drivers "$DRIVER_DIR" alipay wechat bank
 SERVER_EXTRA=', "header_timeout_ms": 1500, "body_timeout_ms": 1500,
 		"idle_timeout_ms": 3000, "max_header_bytes": 16384,
 		"max_body_bytes": 65536'
 TOP_EXTRA=',
+	"secrets": { "key_file": "'"$KEYFILE"'" },
 	"http_client": { "timeout_ms": 3000, "connect_timeout_ms": 500 },
 	"completion": { "schedule": "1s", "interval_ms": 200 },
 	"notify": { "schedule": "1s", "interval_ms": 200 }'
