@@ -1901,9 +1901,3 @@ json_t *pr_http_read_json_field(struct evhttp_request *req, int *status,
 	}
 	return j;
 }
-
-json_t *pr_http_read_json(struct evhttp_request *req, int *status, char *err,
-			  size_t errlen)
-{
-	return pr_http_read_json_field(req, status, err, errlen, NULL, 0);
-}

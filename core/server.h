@@ -127,13 +127,10 @@ const char *pr_http_method(struct evhttp_request *req);
 
 /* Reads the request body as a JSON object. Returns the object (a new
  * reference) or NULL with *status set (415 wrong Content-Type, 400 empty or
- * malformed body, naming line and column) and err filled. */
-json_t *pr_http_read_json(struct evhttp_request *req, int *status, char *err,
-			  size_t errlen);
-
-/* pr_http_read_json, and when the body holds an integer beyond int64,
- * field (size fieldlen) gets its path ("amount", "payee.account",
- * "items[2]"); field is "" otherwise. */
+ * malformed body, naming line and column) and err filled; when the body
+ * holds an integer beyond int64, field (size fieldlen, may be NULL) gets
+ * its path ("amount", "payee.account", "items[2]"), and is "" otherwise.
+ * Handlers call it through pr_api_read_body (apiutil.h), which answers. */
 json_t *pr_http_read_json_field(struct evhttp_request *req, int *status,
 				char *err, size_t errlen, char *field,
 				size_t fieldlen);
