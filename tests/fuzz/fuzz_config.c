@@ -8,7 +8,7 @@
  *
  * Seeds: tests/fuzz/corpus/fuzz_config/.
  */
-// FUZZ_CORE: core/config.c core/log.c core/netguard.c
+// FUZZ_CORE: core/config.c core/log.c core/names.c core/netguard.c
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -13,6 +13,10 @@
 # What the daemon's timers commit meanwhile (usage refresh, gauges) is
 # measured on an idle stretch first and subtracted by the time elapsed;
 # autovacuum, whose transactions would count too, is off.
+# The write transactions (transaction ids) are exact and held to +-0.05 per
+# order. The commits also hold the read-only ones of those timers, which
+# tick once a second per connection: over a phase of a second or two their
+# count is off the measured rate by a tick or so, hence 0.10 per order.
 # The channel has no daily limit, so no reservation statement is made; its
 # usage is recorded once a second for all the payments of that second, and
 # those statements (payroute_usage_statements_total in /metrics) are
@@ -139,7 +143,7 @@ settle
 s2=$(stat) t2=$(now_ms)
 read -r c x n < <(per pay "$s1" "$s2" $((t2 - t1)) $SETTLE_GETS)
 say "a payment without a key: $c commits, $x write transactions"
-awk -v c="$c" -v x="$x" 'BEGIN { exit !(c <= 2.05 && x <= 2.05 && x >= 1.95) }' ||
+awk -v c="$c" -v x="$x" 'BEGIN { exit !(c <= 2.10 && x <= 2.05 && x >= 1.95) }' ||
 	fail "a payment costs $c commits ($x write transactions); at most 2"
 pass "a payment is two commits ($c per payment, $x write transactions)"
 
@@ -149,7 +153,7 @@ settle
 s3=$(stat) t3=$(now_ms)
 read -r c x n < <(per pay "$s2" "$s3" $((t3 - t2)) $SETTLE_GETS)
 say "a payment with an Idempotency-Key: $c commits, $x write transactions"
-awk -v c="$c" -v x="$x" 'BEGIN { exit !(c <= 2.05 && x <= 2.05 && x >= 1.95) }' ||
+awk -v c="$c" -v x="$x" 'BEGIN { exit !(c <= 2.10 && x <= 2.05 && x >= 1.95) }' ||
 	fail "a payment with a key costs $c commits ($x write transactions); at most 2"
 [ "$(pq -c "SELECT count(*) FROM idempotency_keys WHERE key LIKE 'idem-key-%' AND state = 'done' AND status = 201")" = $N ] ||
 	fail "not every key kept its answer"
@@ -174,6 +178,6 @@ settle
 s4=$(stat) t4=$(now_ms)
 read -r c x n < <(per callback "$s3" "$s4" $((t4 - t3)) $((SETTLE_GETS + polls)))
 say "a callback: $c commits, $x write transactions ($n callbacks for $N payments)"
-awk -v c="$c" -v x="$x" 'BEGIN { exit !(c <= 1.05 && x <= 1.05 && x >= 0.95) }' ||
+awk -v c="$c" -v x="$x" 'BEGIN { exit !(c <= 1.10 && x <= 1.05 && x >= 0.95) }' ||
 	fail "a callback costs $c commits ($x write transactions); at most 1"
 pass "a callback is one commit ($c per callback, $x write transactions)"
