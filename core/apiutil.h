@@ -18,6 +18,8 @@
 
 #include "daemon.h"
 
+struct evkeyvalq;
+
 /* The longest X-Payroute-Actor (bytes of printable ASCII). */
 #define PR_API_MAX_ACTOR 64
 /* The longest X-Payroute-Note (bytes, no control characters); also the
@@ -80,6 +82,17 @@ int pr_api_store_refusal(const char *err, const char *const *map, char *field,
 /* 405 "method_not_allowed" with an Allow header (allowed: "GET, POST").
  * Answers r. */
 void pr_api_method_not_allowed(struct pr_request *r, const char *allowed);
+
+/* Runs the read sql with its n parameters p on the daemon's pool; cb gets
+ * r as its argument and answers it. When the query cannot be started,
+ * answers 503 "store_unavailable" at once (cb is then never called). */
+void pr_api_query(struct pr_request *r, const char *sql, int n,
+		  const char *const *p, pr_db_cb cb);
+
+/* Parses the query string of r into args (TAILQ_INIT'ed here; the caller
+ * evhttp_clear_headers them after a 0). Returns 0, or -EINVAL after
+ * answering 400 "bad_request" (args is then empty). */
+int pr_api_query_args(struct pr_request *r, struct evkeyvalq *args);
 
 /* The value of the request header name, or NULL. Points into the request:
  * valid as long as r. */

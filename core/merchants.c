@@ -16,7 +16,7 @@
  *
  * Each write is one SQL statement whose data-modifying WITH clauses change
  * the merchant and append to audit_log (object_kind "merchant", actor and
- * note from X-Payroute-Actor / X-Payroute-Note, like policy_api.c), so the
+ * note from X-Payroute-Actor / X-Payroute-Note, like policy_write.c), so the
  * change and its audit record commit together. The before image comes from
  * a sub-select FOR UPDATE of the same row, so it is the row the update
  * replaced even under concurrent writes. Audit images and every read carry
@@ -486,13 +486,6 @@ static void on_one(PGresult *res, const char *err, void *arg)
 	pr_request_reply(r, 200, m);
 }
 
-static void query_or_503(struct pr_request *r, const char *sql, int n,
-			 const char *const *p, pr_db_cb cb)
-{
-	if (pr_db_query(r->d->db, sql, n, p, cb, r) < 0)
-		pr_api_store_unavailable(r);
-}
-
 /* ------------------------------------------------------------ routing */
 
 int pr_merchants_api_handle(struct pr_request *r)
@@ -510,7 +503,7 @@ int pr_merchants_api_handle(struct pr_request *r)
 	rest = r->path + sizeof(base) - 1;
 	if (*rest == '\0') {
 		if (get)
-			query_or_503(
+			pr_api_query(
 				r,
 				"SELECT coalesce(json_agg(" MERCHANT_JSON(
 					"m") " ORDER BY m.id), '[]')::text "
@@ -536,7 +529,7 @@ int pr_merchants_api_handle(struct pr_request *r)
 	if (!slash) {
 		if (get) {
 			p[0] = id;
-			query_or_503(r,
+			pr_api_query(r,
 				     "SELECT " MERCHANT_JSON(
 					     "m") "::text FROM merchants m "
 						  "WHERE m.id = $1",
