@@ -187,6 +187,26 @@ int pr_api_query_args(struct pr_request *r, struct evkeyvalq *args)
 	return 0;
 }
 
+int pr_api_query_param(struct pr_request *r, const char *name, char *out,
+		       size_t len)
+{
+	const char *qs = strchr(evhttp_request_get_uri(r->req), '?');
+	struct evkeyvalq q;
+	const char *v;
+	int rc = -EINVAL;
+
+	TAILQ_INIT(&q);
+	if (len)
+		out[0] = '\0';
+	if (qs && evhttp_parse_query_str(qs + 1, &q) == 0 &&
+	    (v = evhttp_find_header(&q, name)) && *v && strlen(v) < len) {
+		snprintf(out, len, "%s", v);
+		rc = 0;
+	}
+	evhttp_clear_headers(&q);
+	return rc;
+}
+
 const char *pr_api_req_header(struct pr_request *r, const char *name)
 {
 	return evhttp_find_header(evhttp_request_get_input_headers(r->req),

@@ -94,6 +94,13 @@ void pr_api_query(struct pr_request *r, const char *sql, int n,
  * answering 400 "bad_request" (args is then empty). */
 int pr_api_query_args(struct pr_request *r, struct evkeyvalq *args);
 
+/* Copies into out the value of query parameter name of r's URI: 0, or
+ * -EINVAL when the query string does not parse, or the parameter is
+ * missing, empty, or len bytes or longer (out is then ""). Answers
+ * nothing: the caller says what the parameter should be. */
+int pr_api_query_param(struct pr_request *r, const char *name, char *out,
+		       size_t len);
+
 /* The value of the request header name, or NULL. Points into the request:
  * valid as long as r. */
 const char *pr_api_req_header(struct pr_request *r, const char *name);

@@ -222,7 +222,7 @@ static void explain_memory(struct explain *e, int64_t now, int64_t as_of)
 	explain_free(e);
 }
 
-void pr_explain_handle(struct pr_request *r)
+void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 {
 	const struct pr_config *cfg = r->gen->config;
 	struct explain *e;

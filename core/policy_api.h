@@ -27,21 +27,44 @@
 #include "config.h"
 #include "daemon.h"
 #include "policy_write.h"
+#include "route.h"
 
-/* Handles r when its path belongs to the policy API (/admin/v1/channels...,
- * /admin/v1/whitelist..., /admin/v1/routing/rules, /admin/v1/codes,
- * /admin/v1/codes/overrides, /admin/v1/codes/unmapped, /admin/v1/audit,
- * /admin/v1/policy) and returns 1; returns 0 for any other path. The
- * caller has checked the admin token. */
-int pr_policy_api_handle(struct pr_request *r);
-
-/* The resources, each for the path below its base ("" or "/..."). */
-void pr_policy_channels_handle(struct pr_request *r, const char *rest);
-void pr_policy_whitelist_handle(struct pr_request *r, const char *rest);
-void pr_policy_rules_handle(struct pr_request *r);
-void pr_policy_codes_handle(struct pr_request *r, const char *rest);
-void pr_policy_audit_handle(struct pr_request *r);
-void pr_policy_transfer_handle(struct pr_request *r);
+/* The handlers of the admin listener's route table (admin.c), one a path
+ * and method; the caller has checked the admin token, the method and the
+ * named segments ({code}: pr_policy_code_ok; {id}: pr_route_id_ok). Each
+ * answers r. */
+void pr_policy_channels_list(struct pr_request *r,
+			     const struct pr_route_match *m);
+void pr_policy_channel_create(struct pr_request *r,
+			      const struct pr_route_match *m);
+void pr_policy_channel_get(struct pr_request *r,
+			   const struct pr_route_match *m);
+void pr_policy_channel_put(struct pr_request *r,
+			   const struct pr_route_match *m);
+void pr_policy_channel_delete(struct pr_request *r,
+			      const struct pr_route_match *m);
+void pr_policy_channel_status(struct pr_request *r,
+			      const struct pr_route_match *m);
+void pr_policy_whitelist_list(struct pr_request *r,
+			      const struct pr_route_match *m);
+void pr_policy_whitelist_add(struct pr_request *r,
+			     const struct pr_route_match *m);
+void pr_policy_whitelist_delete(struct pr_request *r,
+				const struct pr_route_match *m);
+void pr_policy_rules_get(struct pr_request *r, const struct pr_route_match *m);
+void pr_policy_rules_put(struct pr_request *r, const struct pr_route_match *m);
+void pr_policy_codes_get(struct pr_request *r, const struct pr_route_match *m);
+void pr_policy_overrides_get(struct pr_request *r,
+			     const struct pr_route_match *m);
+void pr_policy_overrides_put(struct pr_request *r,
+			     const struct pr_route_match *m);
+void pr_policy_overrides_delete(struct pr_request *r,
+				const struct pr_route_match *m);
+void pr_policy_unmapped_get(struct pr_request *r,
+			    const struct pr_route_match *m);
+void pr_policy_audit_get(struct pr_request *r, const struct pr_route_match *m);
+void pr_policy_export(struct pr_request *r, const struct pr_route_match *m);
+void pr_policy_import(struct pr_request *r, const struct pr_route_match *m);
 
 /* ------------------------------------------------ policy_channels.c */
 

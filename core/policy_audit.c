@@ -46,19 +46,14 @@ static void on_audit(PGresult *res, const char *err, void *arg)
 }
 
 /* GET /admin/v1/audit[?limit=&object_kind=&object_id=] */
-void pr_policy_audit_handle(struct pr_request *r)
+void pr_policy_audit_get(struct pr_request *r, const struct pr_route_match *m)
 {
-	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
 	struct evkeyvalq args;
 	const char *v, *p[3];
 	char limit[16] = "100", kind[64], id[128];
 	long n;
 	char *end;
 
-	if (c != EVHTTP_REQ_GET && c != EVHTTP_REQ_HEAD) {
-		pr_api_method_not_allowed(r, "GET");
-		return;
-	}
 	if (pr_api_query_args(r, &args) < 0)
 		return;
 	p[1] = p[2] = NULL;

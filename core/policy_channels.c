@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/http.h>
-
 #include "apiutil.h"
 #include "currency.h"
 #include "drvobj.h"
@@ -476,100 +474,82 @@ static void on_channel(PGresult *res, const char *err, void *arg)
 	json_decref(ch);
 }
 
-/* /admin/v1/channels[/CODE[/status]] */
-void pr_policy_channels_handle(struct pr_request *r, const char *rest)
+/* GET /admin/v1/channels */
+void pr_policy_channels_list(struct pr_request *r,
+			     const struct pr_route_match *m)
 {
-	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
+	pr_api_query(r,
+		     "SELECT coalesce(json_agg(channel ORDER BY code), "
+		     "'[]')::text FROM channels_api",
+		     0, NULL, on_channels);
+}
+
+/* POST /admin/v1/channels */
+void pr_policy_channel_create(struct pr_request *r,
+			      const struct pr_route_match *m)
+{
+	json_t *body = pr_api_read_body(r);
+	const char *cd;
 	char code[128];
-	const char *p[1];
-	const char *slash;
-	json_t *body;
 
-	if (!*rest) {
-		if (c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD) {
-			pr_api_query(
-				r,
-				"SELECT coalesce(json_agg(channel ORDER BY "
-				"code), '[]')::text FROM channels_api",
-				0, NULL, on_channels);
-		} else if (c == EVHTTP_REQ_POST) {
-			const char *cd;
-
-			if (!(body = pr_api_read_body(r)))
-				return;
-			cd = json_string_value(json_object_get(body, "code"));
-			if (!cd || !pr_policy_code_ok(cd)) {
-				json_decref(body);
-				pr_api_reply_err(
-					r, 400, "invalid_field", "code",
-					"code: required, 1 to 64 of a-z, "
-					"0-9 and _");
-				return;
-			}
-			snprintf(code, sizeof(code), "%s", cd);
-			pr_pw_start(r, &chan_create_ops, code, body);
-		} else {
-			pr_api_method_not_allowed(r, "GET, POST");
-		}
+	if (!body)
+		return;
+	cd = json_string_value(json_object_get(body, "code"));
+	if (!cd || !pr_policy_code_ok(cd)) {
+		json_decref(body);
+		pr_api_reply_err(r, 400, "invalid_field", "code",
+				 "code: required, 1 to 64 of a-z, 0-9 and _");
 		return;
 	}
-	if (*rest != '/')
-		goto not_found;
-	rest++;
-	slash = strchr(rest, '/');
-	if ((size_t)(slash ? slash - rest : (long)strlen(rest)) >= sizeof(code))
-		goto not_found;
-	snprintf(code, sizeof(code), "%.*s",
-		 (int)(slash ? slash - rest : (long)strlen(rest)), rest);
-	if (!pr_policy_code_ok(code))
-		goto not_found;
-	if (slash) {
-		json_t *st;
+	snprintf(code, sizeof(code), "%s", cd);
+	pr_pw_start(r, &chan_create_ops, code, body);
+}
 
-		if (strcmp(slash, "/status") != 0)
-			goto not_found;
-		if (c != EVHTTP_REQ_POST) {
-			pr_api_method_not_allowed(r, "POST");
-			return;
-		}
-		if (!(body = pr_api_read_body(r)))
-			return;
-		st = json_object_get(body, "status");
-		if (json_object_size(body) != 1 || !json_is_string(st) ||
-		    (strcmp(json_string_value(st), "online") != 0 &&
-		     strcmp(json_string_value(st), "offline") != 0)) {
-			json_decref(body);
-			pr_api_reply_err(
-				r, 400, "invalid_field", "status",
-				"status: the body is {\"status\": "
-				"\"online\"} or {\"status\": \"offline\"}");
-			return;
-		}
-		pr_pw_start(r, &chan_status_ops, code, body);
+/* GET /admin/v1/channels/{code} */
+void pr_policy_channel_get(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *p[1] = { pr_route_param(m, "code") };
+
+	pr_api_query(r,
+		     "SELECT channel::text FROM channels_api WHERE code = $1",
+		     1, p, on_channel);
+}
+
+/* PUT /admin/v1/channels/{code} */
+void pr_policy_channel_put(struct pr_request *r, const struct pr_route_match *m)
+{
+	json_t *body = pr_api_read_body(r);
+
+	if (body)
+		pr_pw_start(r, &chan_update_ops, pr_route_param(m, "code"),
+			    body);
+}
+
+/* DELETE /admin/v1/channels/{code} */
+void pr_policy_channel_delete(struct pr_request *r,
+			      const struct pr_route_match *m)
+{
+	pr_pw_start(r, &chan_delete_ops, pr_route_param(m, "code"), NULL);
+}
+
+/* POST /admin/v1/channels/{code}/status: {"status": "online"} or
+ * {"status": "offline"}, the rest of the channel as it is. */
+void pr_policy_channel_status(struct pr_request *r,
+			      const struct pr_route_match *m)
+{
+	json_t *body = pr_api_read_body(r), *st;
+
+	if (!body)
+		return;
+	st = json_object_get(body, "status");
+	if (json_object_size(body) != 1 || !json_is_string(st) ||
+	    (strcmp(json_string_value(st), "online") != 0 &&
+	     strcmp(json_string_value(st), "offline") != 0)) {
+		json_decref(body);
+		pr_api_reply_err(r, 400, "invalid_field", "status",
+				 "status: the body is {\"status\": "
+				 "\"online\"} or {\"status\": \"offline\"}");
 		return;
 	}
-	switch (c) {
-	case EVHTTP_REQ_GET:
-	case EVHTTP_REQ_HEAD:
-		p[0] = code;
-		pr_api_query(r,
-			     "SELECT channel::text FROM channels_api "
-			     "WHERE code = $1",
-			     1, p, on_channel);
-		return;
-	case EVHTTP_REQ_PUT:
-		if (!(body = pr_api_read_body(r)))
-			return;
-		pr_pw_start(r, &chan_update_ops, code, body);
-		return;
-	case EVHTTP_REQ_DELETE:
-		pr_pw_start(r, &chan_delete_ops, code, NULL);
-		return;
-	default:
-		pr_api_method_not_allowed(r, "GET, PUT, DELETE");
-		return;
-	}
-not_found:
-	pr_api_reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
-			 r->path);
+	pr_pw_start(r, &chan_status_ops, pr_route_param(m, "code"), body);
 }

@@ -11,6 +11,7 @@
  * update. The import (policy_transfer.c) normalises a document's
  * overrides with pr_policy_code_norm.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,7 +150,8 @@ json_t *pr_policy_code_norm(const struct pr_code *c)
 
 /* PUT /admin/v1/codes/overrides: checks the body as a reload will, then
  * writes it normalised (defaults filled in). */
-static void code_put(struct pr_request *r)
+void pr_policy_overrides_put(struct pr_request *r,
+			     const struct pr_route_match *m)
 {
 	json_t *body = pr_api_read_body(r), *norm = NULL;
 	struct pr_code c;
@@ -211,7 +213,8 @@ static const struct pr_pw_ops code_delete_ops = {
 };
 
 /* DELETE /admin/v1/codes/overrides?channel=&op=&code=&sub_code= */
-static void code_delete(struct pr_request *r)
+void pr_policy_overrides_delete(struct pr_request *r,
+				const struct pr_route_match *m)
 {
 	static const char *const names[4] = { "channel", "op", "code",
 					      "sub_code" };
@@ -347,76 +350,77 @@ static void code_unmapped(struct pr_request *r, const char *channel,
 	pr_api_query(r, unmapped_list_sql, 2, p, on_unmapped);
 }
 
-/* The channel= and limit= of a read; answers 400 and returns -1 when one
- * is bad. */
-static int code_read_args(struct pr_request *r, struct evkeyvalq *args,
-			  char *channel, size_t clen, char *limit, size_t llen)
+/* The channel= and limit= of a read, from r's query string. Returns 0,
+ * or -EINVAL after answering 400 (404 for a channel= that cannot name a
+ * channel). */
+static int code_read_args(struct pr_request *r, char *channel, size_t clen,
+			  char *limit, size_t llen)
 {
+	struct evkeyvalq args;
 	const char *v;
 	char *end;
 	long n;
+	int rc = -EINVAL;
 
+	if (pr_api_query_args(r, &args) < 0)
+		return -EINVAL;
 	channel[0] = '\0';
-	if ((v = evhttp_find_header(args, "channel")) && *v) {
+	if ((v = evhttp_find_header(&args, "channel")) && *v) {
 		if (!pr_policy_code_ok(v)) {
 			pr_api_reply_err(r, 404, "not_found", "channel",
 					 "no channel named %s", v);
-			return -1;
+			goto out;
 		}
 		snprintf(channel, clen, "%s", v);
 	}
-	if ((v = evhttp_find_header(args, "limit"))) {
+	if ((v = evhttp_find_header(&args, "limit"))) {
 		n = strtol(v, &end, 10);
 		if (!*v || *end || n < 1 || n > 10000) {
 			pr_api_reply_err(r, 400, "invalid_field", "limit",
 					 "limit: an integer from 1 to 10000");
-			return -1;
+			goto out;
 		}
 		snprintf(limit, llen, "%ld", n);
 	}
-	return 0;
+	rc = 0;
+out:
+	evhttp_clear_headers(&args);
+	return rc;
 }
 
-/* /admin/v1/codes, /admin/v1/codes/overrides, /admin/v1/codes/unmapped */
-void pr_policy_codes_handle(struct pr_request *r, const char *rest)
+/* GET /admin/v1/codes[?channel=]: a channel's effective table, or (no
+ * channel) the overrides. */
+void pr_policy_codes_get(struct pr_request *r, const struct pr_route_match *m)
 {
-	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
-	int is_read = c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD;
-	struct evkeyvalq args;
 	char channel[128], limit[16] = "1000";
 
-	if (strcmp(rest, "/overrides") == 0 && c == EVHTTP_REQ_PUT) {
-		code_put(r);
+	if (code_read_args(r, channel, sizeof(channel), limit, sizeof(limit)) <
+	    0)
 		return;
-	}
-	if (strcmp(rest, "/overrides") == 0 && c == EVHTTP_REQ_DELETE) {
-		code_delete(r);
-		return;
-	}
-	if (strcmp(rest, "") != 0 && strcmp(rest, "/overrides") != 0 &&
-	    strcmp(rest, "/unmapped") != 0) {
-		pr_api_reply_err(r, 404, "not_found", NULL,
-				 "no such endpoint: %s", r->path);
-		return;
-	}
-	if (!is_read) {
-		pr_api_method_not_allowed(r, strcmp(rest, "/overrides") == 0 ?
-						     "GET, PUT, DELETE" :
-						     "GET");
-		return;
-	}
-	if (pr_api_query_args(r, &args) < 0)
-		return;
-	if (code_read_args(r, &args, channel, sizeof(channel), limit,
-			   sizeof(limit)) < 0) {
-		evhttp_clear_headers(&args);
-		return;
-	}
-	evhttp_clear_headers(&args);
-	if (strcmp(rest, "/unmapped") == 0)
-		code_unmapped(r, channel[0] ? channel : NULL, limit);
-	else if (!rest[0] && channel[0])
+	if (channel[0])
 		code_effective(r, channel);
 	else
+		code_list_overrides(r, NULL);
+}
+
+/* GET /admin/v1/codes/overrides[?channel=] */
+void pr_policy_overrides_get(struct pr_request *r,
+			     const struct pr_route_match *m)
+{
+	char channel[128], limit[16] = "1000";
+
+	if (code_read_args(r, channel, sizeof(channel), limit, sizeof(limit)) ==
+	    0)
 		code_list_overrides(r, channel[0] ? channel : NULL);
+}
+
+/* GET /admin/v1/codes/unmapped[?channel=&limit=] */
+void pr_policy_unmapped_get(struct pr_request *r,
+			    const struct pr_route_match *m)
+{
+	char channel[128], limit[16] = "1000";
+
+	if (code_read_args(r, channel, sizeof(channel), limit, sizeof(limit)) ==
+	    0)
+		code_unmapped(r, channel[0] ? channel : NULL, limit);
 }

@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <event2/http.h>
-
 #include "apiutil.h"
 #include "catalogue.h"
 #include "policy_api.h"
@@ -199,18 +197,17 @@ static void on_rules(PGresult *res, const char *err, void *arg)
 	pr_request_reply(r, 200, json_pack("{s:o}", "rules", arr));
 }
 
-/* /admin/v1/routing/rules */
-void pr_policy_rules_handle(struct pr_request *r)
+/* GET /admin/v1/routing/rules */
+void pr_policy_rules_get(struct pr_request *r, const struct pr_route_match *m)
 {
-	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
-	json_t *body;
+	pr_api_query(r, rules_list_sql, 0, NULL, on_rules);
+}
 
-	if (c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD) {
-		pr_api_query(r, rules_list_sql, 0, NULL, on_rules);
-	} else if (c == EVHTTP_REQ_PUT) {
-		if ((body = pr_api_read_body(r)))
-			pr_pw_start(r, &rules_ops, "rules", body);
-	} else {
-		pr_api_method_not_allowed(r, "GET, PUT");
-	}
+/* PUT /admin/v1/routing/rules */
+void pr_policy_rules_put(struct pr_request *r, const struct pr_route_match *m)
+{
+	json_t *body = pr_api_read_body(r);
+
+	if (body)
+		pr_pw_start(r, &rules_ops, "rules", body);
 }

@@ -600,24 +600,21 @@ static const struct pr_pw_ops import_ops = {
 	.verify_status = 400,
 };
 
-/* GET /admin/v1/policy; PUT /admin/v1/policy[?dry_run=1] */
-void pr_policy_transfer_handle(struct pr_request *r)
+/* GET /admin/v1/policy */
+void pr_policy_export(struct pr_request *r, const struct pr_route_match *m)
 {
-	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
+	pr_api_query(r, policy_export_sql, 0, NULL, on_policy_export);
+}
+
+/* PUT /admin/v1/policy[?dry_run=1] */
+void pr_policy_import(struct pr_request *r, const struct pr_route_match *m)
+{
 	struct evkeyvalq args;
 	const char *v;
 	json_t *body;
 	struct pr_pw *w;
 	int dry = 0;
 
-	if (c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD) {
-		pr_api_query(r, policy_export_sql, 0, NULL, on_policy_export);
-		return;
-	}
-	if (c != EVHTTP_REQ_PUT) {
-		pr_api_method_not_allowed(r, "GET, PUT");
-		return;
-	}
 	if (pr_api_query_args(r, &args) < 0)
 		return;
 	v = evhttp_find_header(&args, "dry_run");

@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/http.h>
-
 #include "apiutil.h"
 #include "crypto.h"
 #include "payreq.h"
@@ -282,7 +280,8 @@ int pr_policy_wl_check(const struct pr_config *cfg, json_t *body,
 }
 
 /* POST /admin/v1/whitelist: checks the entry and starts its write. */
-static void wl_post(struct pr_request *r)
+void pr_policy_whitelist_add(struct pr_request *r,
+			     const struct pr_route_match *m)
 {
 	json_t *body = pr_api_read_body(r);
 	struct pr_policy_refusal f;
@@ -334,35 +333,19 @@ static void on_whitelist(PGresult *res, const char *err, void *arg)
 	pr_request_reply(r, 200, json_pack("{s:o}", "whitelist", arr));
 }
 
-/* /admin/v1/whitelist[/ID] */
-void pr_policy_whitelist_handle(struct pr_request *r, const char *rest)
+/* GET /admin/v1/whitelist */
+void pr_policy_whitelist_list(struct pr_request *r,
+			      const struct pr_route_match *m)
 {
-	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
-	char id[32];
-	size_t n;
+	pr_api_query(r,
+		     "SELECT coalesce(json_agg(entry ORDER BY id), "
+		     "'[]')::text FROM whitelist_api",
+		     0, NULL, on_whitelist);
+}
 
-	if (!*rest) {
-		if (c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD)
-			pr_api_query(r,
-				     "SELECT coalesce(json_agg(entry ORDER BY "
-				     "id), '[]')::text FROM whitelist_api",
-				     0, NULL, on_whitelist);
-		else if (c == EVHTTP_REQ_POST)
-			wl_post(r);
-		else
-			pr_api_method_not_allowed(r, "GET, POST");
-		return;
-	}
-	n = strlen(rest);
-	if (rest[0] != '/' || n < 2 || n > 19 ||
-	    strspn(rest + 1, "0123456789") != n - 1) {
-		pr_api_reply_err(r, 404, "not_found", NULL,
-				 "no such endpoint: %s", r->path);
-		return;
-	}
-	snprintf(id, sizeof(id), "%s", rest + 1);
-	if (c == EVHTTP_REQ_DELETE)
-		pr_pw_start(r, &wl_delete_ops, id, NULL);
-	else
-		pr_api_method_not_allowed(r, "DELETE");
+/* DELETE /admin/v1/whitelist/{id} */
+void pr_policy_whitelist_delete(struct pr_request *r,
+				const struct pr_route_match *m)
+{
+	pr_pw_start(r, &wl_delete_ops, pr_route_param(m, "id"), NULL);
 }
