@@ -1,9 +1,11 @@
 /*
  * apiutil.h - the small pieces every JSON API handler uses: error answers
- * ({"error": {"code", "message", "field"}}), a failed statement's SQLSTATE
- * turned into the right status, 405 with Allow, request headers, checks of
- * header and field text, the JSON body, and the audit headers
- * (X-Payroute-Actor / X-Payroute-Note) of an admin write.
+ * ({"error": {"code", "message", "field"}}: every handler of both
+ * listeners answers its errors through these), a failed statement's
+ * SQLSTATE turned into the right status, 405 with Allow (sent by the route
+ * tables, admin.c), request headers and query parameters, checks of header
+ * and field text, the JSON body, and the audit headers (X-Payroute-Actor /
+ * X-Payroute-Note) of an admin write.
  *
  * Every function that answers sends the answer through pr_request_reply, so
  * the request is released: the caller must not touch r afterwards.

@@ -30,6 +30,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "apiutil.h"
 #include "callbacks.h"
 #include "log.h"
 #include "orders.h"
@@ -121,7 +122,7 @@ void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	c->r = r;
@@ -133,7 +134,7 @@ void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 		pr_warn("callback for unknown channel \"%.64s\" from %s: "
 			"refused",
 			code, c->peer);
-		pr_request_error(r, 404, "not_found", "no such channel");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such channel");
 		free(c);
 		return;
 	}
@@ -142,7 +143,7 @@ void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 		pr_warn("callback for channel %s from %s: its driver is not "
 			"started: refused",
 			code, c->peer);
-		pr_request_error(r, 503, "channel_unavailable",
+		pr_api_reply_err(r, 503, "channel_unavailable", NULL,
 				 "channel %s cannot take callbacks now", code);
 		free(c);
 		return;

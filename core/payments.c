@@ -52,7 +52,7 @@
 
 static void reply_store_down(struct pr_request *r, const char *what)
 {
-	pr_request_error(r, 503, "store_unavailable",
+	pr_api_reply_err(r, 503, "store_unavailable", NULL,
 			 "the store is unavailable (%s); retry later", what);
 }
 
@@ -290,7 +290,7 @@ static void create_payment(struct pay *p)
 		if (canon)
 			explicit_bzero(canon, strlen(canon));
 		free(canon);
-		pr_request_error(p->r, 500, "internal", "out of memory");
+		pr_api_reply_err(p->r, 500, "internal", NULL, "out of memory");
 		pay_free(p);
 		return;
 	}
@@ -323,7 +323,7 @@ static void reply_row(struct pay *p, int status, const struct pr_pay_row *row)
 	json_t *j = pr_payment_kind.render(row, p->locale);
 
 	if (!j)
-		pr_request_error(p->r, 500, "internal", "out of memory");
+		pr_api_reply_err(p->r, 500, "internal", NULL, "out of memory");
 	else
 		pr_request_reply(p->r, status, j);
 }
@@ -335,7 +335,8 @@ static void on_got(void *row, const char *err, void *arg)
 	if (err)
 		reply_store_down(p->r, "reading the payment");
 	else if (!row)
-		pr_request_error(p->r, 404, "not_found", "no such payment");
+		pr_api_reply_err(p->r, 404, "not_found", NULL,
+				 "no such payment");
 	else
 		reply_row(p, 200, row);
 	pay_free(p);
@@ -441,7 +442,7 @@ static void on_close_loaded(void *row, const char *err, void *arg)
 		pay_free(p);
 		return;
 	case PR_PAY_CREATED:
-		pr_request_error(p->r, 409, "payment_in_progress",
+		pr_api_reply_err(p->r, 409, "payment_in_progress", NULL,
 				 "the payment is still being sent; retry the "
 				 "close in a moment");
 		pay_free(p);
@@ -455,7 +456,7 @@ static void on_close_loaded(void *row, const char *err, void *arg)
 	ci = pr_catalogue_find(&p->gen->cat, p->row.c.channel);
 	spec = ci >= 0 ? &p->gen->cat.chans[ci] : NULL;
 	if (!ch) {
-		pr_request_error(p->r, 409, "channel_unavailable",
+		pr_api_reply_err(p->r, 409, "channel_unavailable", NULL,
 				 "channel %s is not configured any more; the "
 				 "payment cannot be closed at the channel",
 				 p->row.c.channel);
@@ -466,7 +467,7 @@ static void on_close_loaded(void *row, const char *err, void *arg)
 		     p->f.notify_buf, sizeof(p->f.notify_buf));
 	if (pr_chan_call(p->d, p->gen, ch, PR_OP_CLOSE, &p->f.order,
 			 on_close_call, p) < 0) {
-		pr_request_error(p->r, 500, "internal", "out of memory");
+		pr_api_reply_err(p->r, 500, "internal", NULL, "out of memory");
 		pay_free(p);
 	}
 }
@@ -499,7 +500,7 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 			evhttp_add_header(
 				evhttp_request_get_output_headers(p->r->req),
 				"WWW-Authenticate", "Bearer");
-		pr_request_error(p->r, status, code, "%s", message);
+		pr_api_reply_err(p->r, status, code, NULL, "%s", message);
 		pay_free(p);
 		free(a);
 		return;
@@ -555,7 +556,7 @@ static void begin(struct pr_request *r, enum action action, const char *id,
 	if (!a || !p) {
 		free(a);
 		free(p);
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	p->r = r;
@@ -577,12 +578,12 @@ static void begin(struct pr_request *r, enum action action, const char *id,
 static int payment_id_or_404(struct pr_request *r, const char *id)
 {
 	if (strlen(id) >= sizeof(((struct authed *)NULL)->id)) {
-		pr_request_error(r, 404, "not_found", "no such payment");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
 		return 0;
 	}
 	if (!id_ok(id)) {
-		pr_request_error(r, 404, "not_found", "no such payment: %s",
-				 id);
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such payment: %s", id);
 		return 0;
 	}
 	return 1;
@@ -640,12 +641,13 @@ static void on_admin_payment(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-		pr_request_error(r, 404, "not_found", "no such payment");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
 		return;
 	}
 	j = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
 	if (!j) {
-		pr_request_error(r, 500, "internal", "bad JSON from the store");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "bad JSON from the store");
 		return;
 	}
 	pr_request_reply(r, 200, j);
@@ -706,7 +708,7 @@ void pr_payments_admin_get(struct pr_request *r, const struct pr_route_match *m)
 	const char *params[1] = { pr_route_param(m, "id") };
 
 	if (!id_ok(params[0])) {
-		pr_request_error(r, 404, "not_found", "no such payment");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
 		return;
 	}
 	if (pr_db_query(r->d->db, pay_sql, 1, params, on_admin_payment, r) < 0)

@@ -244,7 +244,7 @@ static void reply_refund(struct pr_request *r, int status,
 	json_t *j = rf_render(row);
 
 	if (!j)
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 	else
 		pr_request_reply(r, status, j);
 }
@@ -1082,14 +1082,14 @@ static void create_refund(struct rq *q)
 	if (!canon || pr_sha256(canon, strlen(canon), h) < 0 ||
 	    !(hex = pr_hex_encode(h, sizeof(h)))) {
 		free(canon);
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	free(canon);
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		free(hex);
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	c->r = r;
@@ -1120,10 +1120,10 @@ static void on_got_refund(struct rf_row *row, const char *err, void *arg)
 
 	if (err) {
 		pr_warn("refunds: reading a refund failed: %s", err);
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable; retry later");
 	} else if (!row)
-		pr_request_error(r, 404, "not_found", "no such refund");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
 	else
 		reply_refund(r, 200, row);
 }
@@ -1137,13 +1137,13 @@ static void on_list(PGresult *res, const char *err, void *arg)
 	struct rf_row row;
 
 	if (!res) {
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable; retry later");
 		pr_warn("refunds: listing failed: %s", err ? err : "?");
 		return;
 	}
 	if (PQntuples(res) == 0) {
-		pr_request_error(r, 404, "not_found", "no such payment");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
 		return;
 	}
 	list = json_array();
@@ -1162,7 +1162,7 @@ static void on_list(PGresult *res, const char *err, void *arg)
 			     list) :
 		   NULL;
 	if (!j)
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 	else
 		pr_request_reply(r, 200, j);
 }
@@ -1187,7 +1187,7 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 			evhttp_add_header(
 				evhttp_request_get_output_headers(r->req),
 				"WWW-Authenticate", "Bearer");
-		pr_request_error(r, status, code, "%s", message);
+		pr_api_reply_err(r, status, code, NULL, "%s", message);
 		free(q);
 		return;
 	}
@@ -1212,7 +1212,7 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 		break;
 	}
 	if (rc < 0)
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable");
 	free(q);
 }
@@ -1233,7 +1233,7 @@ static void begin(struct pr_request *r, struct rq *q)
 {
 	q->r = r;
 	if (pr_merchant_auth(r->d, r->req, on_auth, q) < 0) {
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "cannot authenticate now");
 		free(q);
 	}
@@ -1245,7 +1245,7 @@ static struct rq *rq_new(struct pr_request *r, int action)
 	struct rq *q = calloc(1, sizeof(*q));
 
 	if (!q)
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 	else
 		q->action = action;
 	return q;
@@ -1259,7 +1259,7 @@ static void payment_refunds(struct pr_request *r,
 	struct rq *q;
 
 	if (!id_ok(id, strlen(id))) {
-		pr_request_error(r, 404, "not_found", "no such payment");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
 		return;
 	}
 	if (!(q = rq_new(r, action)))
@@ -1287,7 +1287,7 @@ void pr_refunds_get(struct pr_request *r, const struct pr_route_match *m)
 	struct rq *q;
 
 	if (!id_ok(id, strlen(id))) {
-		pr_request_error(r, 404, "not_found", "no such refund");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
 		return;
 	}
 	if (!(q = rq_new(r, 2)))
@@ -1633,10 +1633,10 @@ static void on_resolved(int rc, int changed, enum rf_status from,
 	if (rc < 0 || !r) {
 		pr_warn("refunds: resolving a refund failed: %s",
 			err ? err : "?");
-		pr_request_error(a->r, 503, "store_unavailable",
+		pr_api_reply_err(a->r, 503, "store_unavailable", NULL,
 				 "the store is unavailable; retry later");
 	} else if (!changed) {
-		pr_request_error(a->r, 409, "not_overdue",
+		pr_api_reply_err(a->r, 409, "not_overdue", NULL,
 				 "refund %s is %s, not overdue", r->id,
 				 rf_names[r->status]);
 	} else {
@@ -1658,10 +1658,10 @@ static void on_resent(int rc, struct rf_row *r, const char *err, void *arg)
 		if (rc != -EBUSY)
 			pr_warn("refunds: re-sending a refund failed: %s",
 				err ? err : "?");
-		pr_request_error(
+		pr_api_reply_err(
 			a->r, rc == -EBUSY ? 409 : 503,
 			rc == -EBUSY ? "not_overdue" : "store_unavailable",
-			"%s",
+			NULL, "%s",
 			rc == -EBUSY ? "the refund moved meanwhile" :
 				       "the store is unavailable; retry later");
 	} else {
@@ -1684,15 +1684,16 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 	if (err || !row) {
 		if (err)
 			pr_warn("refunds: reading a refund failed: %s", err);
-		pr_request_error(r, err ? 503 : 404,
-				 err ? "store_unavailable" : "not_found", "%s",
+		pr_api_reply_err(r, err ? 503 : 404,
+				 err ? "store_unavailable" : "not_found", NULL,
+				 "%s",
 				 err ? "the store is unavailable; retry later" :
 				       "no such refund");
 		free(a);
 		return;
 	}
 	if (row->status != RF_OVERDUE) {
-		pr_request_error(r, 409, "not_overdue",
+		pr_api_reply_err(r, 409, "not_overdue", NULL,
 				 "refund %s is %s: only overdue refunds are "
 				 "re-sent or resolved",
 				 row->id, rf_names[row->status]);
@@ -1702,7 +1703,7 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 	if (a->resend) {
 		ci = pr_catalogue_find(&r->gen->cat, row->channel);
 		if (ci < 0 || !r->gen->cat.chans[ci].refund_resend) {
-			pr_request_error(r, 409, "resend_not_allowed",
+			pr_api_reply_err(r, 409, "resend_not_allowed", NULL,
 					 "channel %s does not allow re-sending "
 					 "refunds (refund_resend); resolve it",
 					 row->channel);
@@ -1710,7 +1711,7 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 			return;
 		}
 		if (strcmp(row->overdue_reason, "refund_window_expired") == 0) {
-			pr_request_error(r, 409, "resend_not_allowed",
+			pr_api_reply_err(r, 409, "resend_not_allowed", NULL,
 					 "the payment is past channel %s's "
 					 "refund window; resolve it",
 					 row->channel);
@@ -1726,7 +1727,7 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 				 row->id, row->attempts + 1);
 		if (rf_send(r->d, r->gen, row, a->new_no[0] ? a->new_no : NULL,
 			    a->actor, NULL, on_resent, a) < 0) {
-			pr_request_error(r, 503, "store_unavailable",
+			pr_api_reply_err(r, 503, "store_unavailable", NULL,
 					 "the store is unavailable");
 			free(a);
 		}
@@ -1747,7 +1748,7 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 		u.resolution_note = a->note;
 		u.withdrawal = a->withdrawal[0] ? a->withdrawal : NULL;
 		if (rf_update(r->d, &u, on_resolved, a) < 0) {
-			pr_request_error(r, 503, "store_unavailable",
+			pr_api_reply_err(r, 503, "store_unavailable", NULL,
 					 "the store is unavailable");
 			free(a);
 		}
@@ -1763,17 +1764,18 @@ static void on_admin_json(PGresult *res, const char *err, void *arg)
 
 	if (!res) {
 		pr_warn("refunds: reading a refund failed: %s", err);
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable; retry later");
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-		pr_request_error(r, 404, "not_found", "no such refund");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
 		return;
 	}
 	j = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
 	if (!j)
-		pr_request_error(r, 500, "internal", "bad JSON from the store");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "bad JSON from the store");
 	else
 		pr_request_reply(r, 200, j);
 }
@@ -1806,7 +1808,7 @@ static const char one_sql[] =
 void pr_refunds_overdue(struct pr_request *r, const struct pr_route_match *m)
 {
 	if (pr_db_query(r->d->db, overdue_sql, 0, NULL, on_admin_json, r) < 0)
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable");
 }
 
@@ -1816,9 +1818,9 @@ void pr_refunds_admin_get(struct pr_request *r, const struct pr_route_match *m)
 	const char *p[1] = { pr_route_param(m, "id") };
 
 	if (!id_ok(p[0], strlen(p[0])))
-		pr_request_error(r, 404, "not_found", "no such refund");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
 	else if (pr_db_query(r->d->db, one_sql, 1, p, on_admin_json, r) < 0)
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable");
 }
 
@@ -1831,12 +1833,12 @@ static struct act *act_new(struct pr_request *r, const char *id)
 	struct act *a;
 
 	if (!id_ok(id, strlen(id))) {
-		pr_request_error(r, 404, "not_found", "no such refund");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
 		return NULL;
 	}
 	a = calloc(1, sizeof(*a));
 	if (!a) {
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		return NULL;
 	}
 	a->r = r;
@@ -1855,7 +1857,7 @@ static struct act *act_new(struct pr_request *r, const char *id)
 static void act_go(struct act *a, const char *id)
 {
 	if (rf_load(a->r->d, "id", id, NULL, on_act_loaded, a) < 0) {
-		pr_request_error(a->r, 503, "store_unavailable",
+		pr_api_reply_err(a->r, 503, "store_unavailable", NULL,
 				 "the store is unavailable");
 		free(a);
 	}

@@ -563,14 +563,14 @@ static void reply_field(struct pr_request *r, const char *field,
 
 static void reply_store_down(struct pr_request *r, const char *what)
 {
-	pr_request_error(r, 503, "store_unavailable",
+	pr_api_reply_err(r, 503, "store_unavailable", NULL,
 			 "the store is unavailable (%s); retry later", what);
 }
 
 static void wd_fail_now(struct wd *w, int status, const char *code,
 			const char *msg)
 {
-	pr_request_error(w->r, status, code, "%s", msg);
+	pr_api_reply_err(w->r, status, code, NULL, "%s", msg);
 	wd_free(w);
 }
 
@@ -685,9 +685,10 @@ static void on_got(void *row, const char *err, void *arg)
 	if (err) {
 		reply_store_down(w->r, "reading the withdrawal");
 	} else if (!row) {
-		pr_request_error(w->r, 404, "not_found", "no such withdrawal");
+		pr_api_reply_err(w->r, 404, "not_found", NULL,
+				 "no such withdrawal");
 	} else if (!(j = wd_render(row, w->locale))) {
-		pr_request_error(w->r, 500, "internal", "out of memory");
+		pr_api_reply_err(w->r, 500, "internal", NULL, "out of memory");
 	} else {
 		pr_request_reply(w->r, 200, j);
 	}
@@ -720,7 +721,7 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 			evhttp_add_header(
 				evhttp_request_get_output_headers(w->r->req),
 				"WWW-Authenticate", "Bearer");
-		pr_request_error(w->r, status, code, "%s", message);
+		pr_api_reply_err(w->r, status, code, NULL, "%s", message);
 		wd_free(w);
 		free(a);
 		return;
@@ -771,7 +772,7 @@ static void begin(struct pr_request *r, enum action action, const char *id,
 	if (!a || !w) {
 		free(a);
 		free(w);
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	w->r = r;
@@ -813,7 +814,8 @@ void pr_withdrawals_get(struct pr_request *r, const struct pr_route_match *m)
 	const char *id = pr_route_param(m, "id");
 
 	if (!id_ok(id)) {
-		pr_request_error(r, 404, "not_found", "no such withdrawal");
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such withdrawal");
 		return;
 	}
 	begin(r, A_GET, id, NULL);
@@ -1242,12 +1244,14 @@ static void on_admin_row(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-		pr_request_error(r, 404, "not_found", "no such withdrawal");
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such withdrawal");
 		return;
 	}
 	j = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
 	if (!j) {
-		pr_request_error(r, 500, "internal", "bad JSON from the store");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "bad JSON from the store");
 		return;
 	}
 	pr_request_reply(r, 200, j);
@@ -1278,7 +1282,8 @@ void pr_withdrawals_admin_get(struct pr_request *r,
 	const char *params[1] = { pr_route_param(m, "id") };
 
 	if (!id_ok(params[0])) {
-		pr_request_error(r, 404, "not_found", "no such withdrawal");
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such withdrawal");
 		return;
 	}
 	if (pr_db_query(r->d->db, admin_sql, 1, params, on_admin_row, r) < 0)
