@@ -22,7 +22,6 @@
 
 #include "apiutil.h"
 #include "currency.h"
-#include "drvobj.h"
 #include "policy_api.h"
 #include "policy_io.h"
 #include "services.h"
