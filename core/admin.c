@@ -1,13 +1,23 @@
 /*
- * admin.c - what each path of the two listeners does.
+ * admin.c - the two listeners' faces: their route tables, the handlers of
+ * the admin listener's own paths, and what answers a request by its table.
  *
- * Both listeners answer /healthz (the process is up) and /readyz (it can
- * route: the store is connected and migrated and a generation built from
- * its routing policy is active). The admin listener serves the admin API under
- * /admin/v1/ (bearer token from the current generation's config, compared
- * in constant time), /metrics (Prometheus text) and the console's static
- * files at /. The merchant API arrives with the payments issue; until then
- * the merchant listener answers 404 with a JSON error for everything else.
+ * One table a listener (route.h): the method, the path pattern with its
+ * named segments, the handler and who may call it. Both listeners answer
+ * /healthz (the process is up) and /readyz (it can route: the store is
+ * connected and migrated and a generation built from its routing policy is
+ * active). The admin listener serves the admin API under /admin/v1/ (bearer
+ * token from the current generation's config, compared in constant time,
+ * before anything else is said about the path), /metrics (Prometheus text)
+ * and the console's static files at /. The merchant listener serves the
+ * merchant API (payments, refunds, withdrawals: the merchant's API key,
+ * checked by each handler) and the channels' callbacks (/notify/, checked
+ * by the channel's driver).
+ *
+ * The table answers what no handler needs to: 405 with an Allow header of
+ * the methods the path takes, 404 (JSON, as every error) for a path no row
+ * takes, 401 for an admin path without the token. Every answer goes out
+ * through apiutil.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +34,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin.h"
+#include "apiutil.h"
 #include "crypto.h"
 #include "callbacks.h"
 #include "completion.h"
@@ -45,66 +56,32 @@
 #define PR_CONSOLE_DIR "/usr/share/payroute/console"
 #endif
 
-static int is_get(struct pr_request *r)
-{
-	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
-
-	return c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD;
-}
-
-static int is_post(struct pr_request *r)
-{
-	return evhttp_request_get_command(r->req) == EVHTTP_REQ_POST;
-}
-
-static void method_not_allowed(struct pr_request *r, const char *allowed)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-			  allowed);
-	pr_request_error(r, 405, "method_not_allowed",
-			 "%s is not allowed on %s (allowed: %s)",
-			 pr_http_method(r->req), r->path, allowed);
-}
-
 /* ------------------------------------------------------ health, ready */
 
-static int handle_health(struct pr_request *r)
+/* GET /healthz */
+static void handle_health(struct pr_request *r, const struct pr_route_match *m)
+{
+	pr_request_reply(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* GET /readyz: ready means able to route: the store is up and the
+ * channels were loaded from it. */
+static void handle_ready(struct pr_request *r, const struct pr_route_match *m)
 {
 	struct pr_daemon *d = r->d;
 
-	if (strcmp(r->path, "/healthz") == 0) {
-		if (!is_get(r)) {
-			method_not_allowed(r, "GET");
-			return 1;
-		}
-		pr_request_reply(r, 200, json_pack("{s:s}", "status", "ok"));
-		return 1;
+	if (d->db && pr_db_ready(d->db) && d->routable) {
+		pr_request_reply(r, 200, json_pack("{s:b}", "ready", 1));
+		return;
 	}
-	if (strcmp(r->path, "/readyz") == 0) {
-		if (!is_get(r)) {
-			method_not_allowed(r, "GET");
-			return 1;
-		}
-		/* Ready means able to route: the store is up and the
-		 * channels were loaded from it. */
-		if (d->db && pr_db_ready(d->db) && d->routable) {
-			pr_request_reply(r, 200,
-					 json_pack("{s:b}", "ready", 1));
-		} else {
-			evhttp_add_header(
-				evhttp_request_get_output_headers(r->req),
-				"Retry-After", "1");
-			pr_request_reply(
-				r, 503,
-				json_pack("{s:b,s:s}", "ready", 0, "reason",
-					  !(d->db && pr_db_ready(d->db)) ?
-						  "store unavailable" :
-						  "the routing policy is not "
-						  "loaded yet"));
-		}
-		return 1;
-	}
-	return 0;
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+			  "Retry-After", "1");
+	pr_request_reply(r, 503,
+			 json_pack("{s:b,s:s}", "ready", 0, "reason",
+				   !(d->db && pr_db_ready(d->db)) ?
+					   "store unavailable" :
+					   "the routing policy is not "
+					   "loaded yet"));
 }
 
 /* -------------------------------------------------------------- auth */
@@ -145,7 +122,8 @@ static json_t *driver_json(const struct pr_module *m)
 			 pr_schema_to_json(&m->schema));
 }
 
-static void handle_drivers(struct pr_request *r)
+/* GET /admin/v1/drivers */
+static void handle_drivers(struct pr_request *r, const struct pr_route_match *m)
 {
 	const struct pr_driver_set *set = &r->gen->drivers;
 	json_t *arr = json_array();
@@ -157,19 +135,21 @@ static void handle_drivers(struct pr_request *r)
 				   (json_int_t)r->gen->id, "drivers", arr));
 }
 
-/* GET /admin/v1/drivers/NAME: one driver, as in the list. */
-static void handle_driver(struct pr_request *r, const char *name)
+/* GET /admin/v1/drivers/{name}: one driver, as in the list. */
+static void handle_driver(struct pr_request *r, const struct pr_route_match *m)
 {
-	const struct pr_module *m = pr_driver_set_find(&r->gen->drivers, name);
+	const char *name = pr_route_param(m, "name");
+	const struct pr_module *mod =
+		pr_driver_set_find(&r->gen->drivers, name);
 
-	if (!m) {
-		pr_request_error(r, 404, "not_found",
+	if (!mod) {
+		pr_api_reply_err(r, 404, "not_found", NULL,
 				 "no driver named %.64s is loaded (GET "
 				 "/admin/v1/drivers lists them)",
 				 name);
 		return;
 	}
-	pr_request_reply(r, 200, driver_json(m));
+	pr_request_reply(r, 200, driver_json(mod));
 }
 
 /* ------------------------------------------------------------- status */
@@ -187,12 +167,6 @@ static json_t *store_json(struct pr_daemon *d)
 			 (json_int_t)st.errors);
 }
 
-static void store_unavailable(struct pr_request *r)
-{
-	pr_request_error(r, 503, "store_unavailable",
-			 "the store (PostgreSQL) is unavailable; retry later");
-}
-
 static void on_status(PGresult *res, const char *err, void *arg)
 {
 	struct pr_request *r = arg;
@@ -202,7 +176,7 @@ static void on_status(PGresult *res, const char *err, void *arg)
 
 	if (!res) {
 		pr_warn("admin: status query failed: %s", err);
-		store_unavailable(r);
+		pr_api_store_unavailable(r);
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -225,14 +199,13 @@ static void on_status(PGresult *res, const char *err, void *arg)
 				   "inflight", (json_int_t)d->inflight));
 }
 
-static void handle_status(struct pr_request *r)
+/* GET /admin/v1/status */
+static void handle_status(struct pr_request *r, const struct pr_route_match *m)
 {
 	if (pr_db_query(r->d->db, "SELECT max(version) FROM schema_migrations",
 			0, NULL, on_status, r) < 0)
-		store_unavailable(r);
+		pr_api_store_unavailable(r);
 }
-
-/* ----------------------------------------------------------- channels */
 
 /* ------------------------------------------------------------- reload */
 
@@ -249,6 +222,12 @@ static void on_reload(int ok, uint64_t gen, const char *reason, void *arg)
 				 json_pack("{s:{s:s,s:s,s:I}}", "error", "code",
 					   "reload_failed", "message", reason,
 					   "generation", (json_int_t)gen));
+}
+
+/* POST /admin/v1/reload */
+static void handle_reload(struct pr_request *r, const struct pr_route_match *m)
+{
+	pr_daemon_reload(r->d, "admin API", on_reload, r);
 }
 
 /* ------------------------------------------------------------ metrics */
@@ -323,7 +302,8 @@ static void metrics_order_path(struct pr_daemon *d, struct evbuffer *b,
 		st->prepares, st->prepared_runs, hits, misses, flushes);
 }
 
-static void handle_metrics(struct pr_request *r)
+/* GET /metrics */
+static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 {
 	struct pr_daemon *d = r->d;
 	struct pr_db_stats st;
@@ -333,7 +313,7 @@ static void handle_metrics(struct pr_request *r)
 	char *text;
 
 	if (!b) {
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	pr_db_get_stats(d->db, &st);
@@ -490,7 +470,8 @@ static const char *content_type(const char *path)
 	return "application/octet-stream";
 }
 
-static void handle_console(struct pr_request *r)
+/* GET /{file*}: the console's static files. */
+static void handle_console(struct pr_request *r, const struct pr_route_match *m)
 {
 	const char *dir = getenv("PAYROUTE_CONSOLE_DIR");
 	const char *rel = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
@@ -503,7 +484,7 @@ static void handle_console(struct pr_request *r)
 	if (!dir)
 		dir = PR_CONSOLE_DIR;
 	if (strstr(rel, "..") || strchr(rel, '\\')) {
-		pr_request_error(r, 400, "bad_request", "invalid path");
+		pr_api_reply_err(r, 400, "bad_request", NULL, "invalid path");
 		return;
 	}
 	snprintf(path, sizeof(path), "%s%s", dir, rel);
@@ -512,7 +493,7 @@ static void handle_console(struct pr_request *r)
 	    st.st_size > 8 * 1024 * 1024) {
 		if (fd >= 0)
 			close(fd);
-		pr_request_error(r, 404, "not_found", "no such page: %s",
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such page: %s",
 				 r->path);
 		return;
 	}
@@ -521,7 +502,8 @@ static void handle_console(struct pr_request *r)
 	close(fd);
 	if (n < 0) {
 		free(buf);
-		pr_request_error(r, 500, "internal", "cannot read %s", rel);
+		pr_api_reply_err(r, 500, "internal", NULL, "cannot read %s",
+				 rel);
 		return;
 	}
 	/* The console loads only its own script and style sheet (no inline
@@ -533,90 +515,217 @@ static void handle_console(struct pr_request *r)
 	free(buf);
 }
 
-/* ----------------------------------------------------------- routing */
+/* ------------------------------------------------------------ tables */
 
-void pr_admin_handle(struct pr_request *r)
+/* GET and the rest under /admin/ that no row takes (once the token is
+ * checked: an unknown path says nothing before it). */
+static void admin_not_found(struct pr_request *r,
+			    const struct pr_route_match *m)
 {
-	if (handle_health(r))
-		return;
-	if (strcmp(r->path, "/metrics") == 0) {
-		if (is_get(r))
-			handle_metrics(r);
-		else
-			method_not_allowed(r, "GET");
+	pr_api_reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
+			 r->path);
+}
+
+/* The admin listener. Rows of one pattern together; a more particular
+ * pattern before the one that would take its path too. */
+const struct pr_route pr_admin_routes[] = {
+	{ PR_READ, "/healthz", handle_health, PR_AUTH_NONE, NULL },
+	{ PR_READ, "/readyz", handle_ready, PR_AUTH_NONE, NULL },
+	{ PR_READ, "/metrics", handle_metrics, PR_AUTH_NONE, NULL },
+	/* the daemon */
+	{ PR_READ, "/admin/v1/status", handle_status, PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/reload", handle_reload, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/drivers", handle_drivers, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/drivers/{name}", handle_driver, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/route/explain", pr_explain_handle, PR_AUTH_ADMIN,
+	  NULL },
+	/* the routing policy (policy_*.c) */
+	{ PR_READ, "/admin/v1/channels", pr_policy_channels_list, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/channels", pr_policy_channel_create,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/channels/{code}", pr_policy_channel_get,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_PUT, "/admin/v1/channels/{code}", pr_policy_channel_put,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_DELETE, "/admin/v1/channels/{code}", pr_policy_channel_delete,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_POST, "/admin/v1/channels/{code}/status", pr_policy_channel_status,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_READ, "/admin/v1/whitelist", pr_policy_whitelist_list,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/whitelist", pr_policy_whitelist_add,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_DELETE, "/admin/v1/whitelist/{id}", pr_policy_whitelist_delete,
+	  PR_AUTH_ADMIN, pr_route_id_ok },
+	{ PR_READ, "/admin/v1/routing/rules", pr_policy_rules_get,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_PUT, "/admin/v1/routing/rules", pr_policy_rules_put, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/codes", pr_policy_codes_get, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/codes/overrides", pr_policy_overrides_get,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_PUT, "/admin/v1/codes/overrides", pr_policy_overrides_put,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_DELETE, "/admin/v1/codes/overrides", pr_policy_overrides_delete,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/codes/unmapped", pr_policy_unmapped_get,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/audit", pr_policy_audit_get, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/policy", pr_policy_export, PR_AUTH_ADMIN, NULL },
+	{ PR_PUT, "/admin/v1/policy", pr_policy_import, PR_AUTH_ADMIN, NULL },
+	/* merchants (merchants.c) and their notifications (outbox.c) */
+	{ PR_READ, "/admin/v1/merchants", pr_merchants_list, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/merchants", pr_merchants_create, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/merchants/{id}", pr_merchants_get, PR_AUTH_ADMIN,
+	  pr_merchant_id_ok },
+	{ PR_PATCH, "/admin/v1/merchants/{id}", pr_merchants_update,
+	  PR_AUTH_ADMIN, pr_merchant_id_ok },
+	{ PR_POST, "/admin/v1/merchants/{id}/keys", pr_merchants_new_key,
+	  PR_AUTH_ADMIN, pr_merchant_id_ok },
+	{ PR_POST, "/admin/v1/merchants/{id}/notify-secret",
+	  pr_merchants_new_secret, PR_AUTH_ADMIN, pr_merchant_id_ok },
+	{ PR_READ, "/admin/v1/notifications", pr_outbox_list, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/notifications/{id}", pr_outbox_get, PR_AUTH_ADMIN,
+	  pr_route_id_ok },
+	{ PR_POST, "/admin/v1/notifications/{id}/retry", pr_outbox_retry,
+	  PR_AUTH_ADMIN, pr_route_id_ok },
+	/* orders (payments.c, refunds.c, withdrawals.c) */
+	{ PR_GET, "/admin/v1/orders/attention", pr_payments_attention,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/payments/{id}", pr_payments_admin_get,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/refunds/overdue", pr_refunds_overdue,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/refunds/{id}", pr_refunds_admin_get, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/refunds/{id}/resend", pr_refunds_resend,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/refunds/{id}/resolve", pr_refunds_resolve,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/withdrawals/{id}", pr_withdrawals_admin_get,
+	  PR_AUTH_ADMIN, NULL },
+	/* the rest */
+	{ PR_ANY, "/admin/{rest*}", admin_not_found, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/{file*}", handle_console, PR_AUTH_NONE, NULL },
+};
+const size_t pr_admin_n_routes =
+	sizeof(pr_admin_routes) / sizeof(pr_admin_routes[0]);
+
+/* The merchant listener. */
+const struct pr_route pr_merchant_routes[] = {
+	{ PR_READ, "/healthz", handle_health, PR_AUTH_NONE, NULL },
+	{ PR_READ, "/readyz", handle_ready, PR_AUTH_NONE, NULL },
+	{ PR_POST, "/v1/payments", pr_payments_create, PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/payments", pr_payments_find, PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/payments/{id}", pr_payments_get, PR_AUTH_MERCHANT,
+	  NULL },
+	{ PR_POST, "/v1/payments/{id}/close", pr_payments_close,
+	  PR_AUTH_MERCHANT, NULL },
+	{ PR_POST, "/v1/payments/{id}/refunds", pr_refunds_create,
+	  PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/payments/{id}/refunds", pr_refunds_list,
+	  PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/refunds", pr_refunds_find, PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/refunds/{id}", pr_refunds_get, PR_AUTH_MERCHANT, NULL },
+	{ PR_POST, "/v1/withdrawals", pr_withdrawals_create, PR_AUTH_MERCHANT,
+	  NULL },
+	{ PR_GET, "/v1/withdrawals", pr_withdrawals_find, PR_AUTH_MERCHANT,
+	  NULL },
+	{ PR_GET, "/v1/withdrawals/{id}", pr_withdrawals_get, PR_AUTH_MERCHANT,
+	  NULL },
+	{ PR_POST, "/notify/{code*}", pr_callbacks_handle, PR_AUTH_CHANNEL,
+	  NULL },
+};
+const size_t pr_merchant_n_routes =
+	sizeof(pr_merchant_routes) / sizeof(pr_merchant_routes[0]);
+
+/* ----------------------------------------------------------- answers */
+
+/* The request's method as the tables name it. */
+static unsigned method_of(struct pr_request *r)
+{
+	switch (evhttp_request_get_command(r->req)) {
+	case EVHTTP_REQ_GET:
+		return PR_GET;
+	case EVHTTP_REQ_HEAD:
+		return PR_HEAD;
+	case EVHTTP_REQ_POST:
+		return PR_POST;
+	case EVHTTP_REQ_PUT:
+		return PR_PUT;
+	case EVHTTP_REQ_PATCH:
+		return PR_PATCH;
+	case EVHTTP_REQ_DELETE:
+		return PR_DELETE;
+	default:
+		return PR_OTHER;
+	}
+}
+
+/* Answers r as pr_route_find found it (rc, m): 404 for a path no row
+ * takes; 401 for a row that needs the admin token when it is missing;
+ * 405 with Allow; else the row's handler. */
+static void answer(struct pr_request *r, int rc, const struct pr_route_match *m)
+{
+	char allow[64];
+
+	if (rc == -ENOENT) {
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such endpoint: %s %s",
+				 pr_http_method(r->req), r->path);
 		return;
 	}
-	if (strncmp(r->path, "/admin/", 7) != 0) {
-		if (is_get(r))
-			handle_console(r);
-		else
-			method_not_allowed(r, "GET");
-		return;
-	}
-	if (!authorized(r)) {
+	if (m->route->auth == PR_AUTH_ADMIN && !authorized(r)) {
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 				  "WWW-Authenticate", "Bearer");
-		pr_request_error(r, 401, "unauthorized",
+		pr_api_reply_err(r, 401, "unauthorized", NULL,
 				 "a valid admin bearer token is required");
 		return;
 	}
-	if (strcmp(r->path, "/admin/v1/drivers") == 0) {
-		if (is_get(r))
-			handle_drivers(r);
-		else
-			method_not_allowed(r, "GET");
-	} else if (strncmp(r->path, "/admin/v1/drivers/", 18) == 0 &&
-		   r->path[18] && !strchr(r->path + 18, '/')) {
-		if (is_get(r))
-			handle_driver(r, r->path + 18);
-		else
-			method_not_allowed(r, "GET");
-	} else if (strcmp(r->path, "/admin/v1/status") == 0) {
-		if (is_get(r))
-			handle_status(r);
-		else
-			method_not_allowed(r, "GET");
-	} else if (strcmp(r->path, "/admin/v1/route/explain") == 0) {
-		if (is_post(r))
-			pr_explain_handle(r);
-		else
-			method_not_allowed(r, "POST");
-	} else if (pr_policy_api_handle(r)) {
-		/* channels, whitelist, routing rules, codes, audit */
-	} else if (pr_merchants_api_handle(r) || pr_outbox_api_handle(r) ||
-		   pr_payments_admin_handle(r) || pr_refunds_admin_handle(r) ||
-		   pr_withdrawals_admin_handle(r)) {
-		/* merchants, notifications, payments, orders */
-	} else if (strcmp(r->path, "/admin/v1/reload") == 0) {
-		if (is_post(r))
-			pr_daemon_reload(r->d, "admin API", on_reload, r);
-		else
-			method_not_allowed(r, "POST");
-	} else {
-		pr_request_error(r, 404, "not_found", "no such endpoint: %s",
-				 r->path);
+	if (rc == -ENOTSUP) {
+		pr_api_method_not_allowed(r, pr_route_allow(m->allowed, allow,
+							    sizeof(allow)));
+		return;
 	}
+	m->route->handle(r, m);
+}
+
+void pr_admin_handle(struct pr_request *r)
+{
+	struct pr_route_match m;
+	int rc = pr_route_find(pr_admin_routes, pr_admin_n_routes, method_of(r),
+			       r->path, &m);
+
+	answer(r, rc, &m);
 }
 
 void pr_merchant_handle(struct pr_request *r)
 {
-	if (handle_health(r))
-		return;
+	unsigned method = method_of(r);
+	struct pr_route_match m;
+	int rc = pr_route_find(pr_merchant_routes, pr_merchant_n_routes, method,
+			       r->path, &m);
+
 	/* Before the channels are loaded nothing can be routed: a request
 	 * that would create or move an order (every method but GET and
-	 * HEAD, callbacks included) is told to come back, never answered
-	 * with a failure (nor stored under its Idempotency-Key). */
-	if (!r->d->routable && !is_get(r)) {
+	 * HEAD, callbacks included, whatever its path but health and
+	 * readiness) is told to come back, never answered with a failure
+	 * (nor stored under its Idempotency-Key). */
+	if (!r->d->routable && !(method & PR_READ) &&
+	    (rc == -ENOENT || m.route->auth != PR_AUTH_NONE)) {
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 				  "Retry-After", "1");
-		pr_request_error(r, 503, "not_ready",
+		pr_api_reply_err(r, 503, "not_ready", NULL,
 				 "payrouted is starting: the routing policy "
 				 "is not loaded yet; retry shortly");
 		return;
 	}
-	if (pr_refunds_handle(r) || pr_payments_handle(r) ||
-	    pr_withdrawals_handle(r) || pr_callbacks_handle(r))
-		return;
-	pr_request_error(r, 404, "not_found", "no such endpoint: %s %s",
-			 pr_http_method(r->req), r->path);
+	answer(r, rc, &m);
 }

@@ -1,14 +1,16 @@
 /*
- * apiutil.c - the small pieces the JSON API handlers share (policy_api.c,
- * merchants.c, outbox.c, payments.c, refunds.c...): one shape of error
- * answer, one reading of a failed statement's SQLSTATE, one check of the
- * audit headers. Nothing here keeps state; every answer goes out through
+ * apiutil.c - the small pieces the JSON API handlers share (the policy_*.c
+ * files, merchants.c, outbox.c, payments.c, refunds.c...): one shape of
+ * error answer, one reading of a failed statement's SQLSTATE, one check of
+ * the audit headers, a read that answers 503 when it cannot start.
+ * Nothing here keeps state; every answer goes out through
  * pr_request_reply.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -162,6 +164,47 @@ void pr_api_method_not_allowed(struct pr_request *r, const char *allowed)
 	pr_api_reply_err(r, 405, "method_not_allowed", NULL,
 			 "%s is not allowed on %s (allowed: %s)",
 			 pr_http_method(r->req), r->path, allowed);
+}
+
+void pr_api_query(struct pr_request *r, const char *sql, int n,
+		  const char *const *p, pr_db_cb cb)
+{
+	if (pr_db_query(r->d->db, sql, n, p, cb, r) < 0)
+		pr_api_store_unavailable(r);
+}
+
+int pr_api_query_args(struct pr_request *r, struct evkeyvalq *args)
+{
+	const char *q =
+		evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+
+	TAILQ_INIT(args);
+	if (q && evhttp_parse_query_str(q, args) < 0) {
+		pr_api_reply_err(r, 400, "bad_request", NULL,
+				 "the query string cannot be parsed");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int pr_api_query_param(struct pr_request *r, const char *name, char *out,
+		       size_t len)
+{
+	const char *qs = strchr(evhttp_request_get_uri(r->req), '?');
+	struct evkeyvalq q;
+	const char *v;
+	int rc = -EINVAL;
+
+	TAILQ_INIT(&q);
+	if (len)
+		out[0] = '\0';
+	if (qs && evhttp_parse_query_str(qs + 1, &q) == 0 &&
+	    (v = evhttp_find_header(&q, name)) && *v && strlen(v) < len) {
+		snprintf(out, len, "%s", v);
+		rc = 0;
+	}
+	evhttp_clear_headers(&q);
+	return rc;
 }
 
 const char *pr_api_req_header(struct pr_request *r, const char *name)

@@ -1,9 +1,11 @@
 /*
  * apiutil.h - the small pieces every JSON API handler uses: error answers
- * ({"error": {"code", "message", "field"}}), a failed statement's SQLSTATE
- * turned into the right status, 405 with Allow, request headers, checks of
- * header and field text, the JSON body, and the audit headers
- * (X-Payroute-Actor / X-Payroute-Note) of an admin write.
+ * ({"error": {"code", "message", "field"}}: every handler of both
+ * listeners answers its errors through these), a failed statement's
+ * SQLSTATE turned into the right status, 405 with Allow (sent by the route
+ * tables, admin.c), request headers and query parameters, checks of header
+ * and field text, the JSON body, and the audit headers (X-Payroute-Actor /
+ * X-Payroute-Note) of an admin write.
  *
  * Every function that answers sends the answer through pr_request_reply, so
  * the request is released: the caller must not touch r afterwards.
@@ -17,6 +19,8 @@
 #include <jansson.h>
 
 #include "daemon.h"
+
+struct evkeyvalq;
 
 /* The longest X-Payroute-Actor (bytes of printable ASCII). */
 #define PR_API_MAX_ACTOR 64
@@ -80,6 +84,24 @@ int pr_api_store_refusal(const char *err, const char *const *map, char *field,
 /* 405 "method_not_allowed" with an Allow header (allowed: "GET, POST").
  * Answers r. */
 void pr_api_method_not_allowed(struct pr_request *r, const char *allowed);
+
+/* Runs the read sql with its n parameters p on the daemon's pool; cb gets
+ * r as its argument and answers it. When the query cannot be started,
+ * answers 503 "store_unavailable" at once (cb is then never called). */
+void pr_api_query(struct pr_request *r, const char *sql, int n,
+		  const char *const *p, pr_db_cb cb);
+
+/* Parses the query string of r into args (TAILQ_INIT'ed here; the caller
+ * evhttp_clear_headers them after a 0). Returns 0, or -EINVAL after
+ * answering 400 "bad_request" (args is then empty). */
+int pr_api_query_args(struct pr_request *r, struct evkeyvalq *args);
+
+/* Copies into out the value of query parameter name of r's URI: 0, or
+ * -EINVAL when the query string does not parse, or the parameter is
+ * missing, empty, or len bytes or longer (out is then ""). Answers
+ * nothing: the caller says what the parameter should be. */
+int pr_api_query_param(struct pr_request *r, const char *name, char *out,
+		       size_t len);
 
 /* The value of the request header name, or NULL. Points into the request:
  * valid as long as r. */

@@ -30,6 +30,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "apiutil.h"
 #include "callbacks.h"
 #include "log.h"
 #include "orders.h"
@@ -104,14 +105,14 @@ static const char *refusal(int rc)
 	}
 }
 
-int pr_callbacks_handle(struct pr_request *r)
+void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 {
 	struct evkeyvalq *hq = evhttp_request_get_input_headers(r->req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	struct payroute_header hdrs[MAX_CB_HEADERS];
 	struct payroute_inbound ib = { 0 };
 	const struct payroute_driver *drv;
-	const char *code = r->path + 8, *uri, *q;
+	const char *code = pr_route_param(m, "code"), *uri, *q;
 	struct evkeyval *kv;
 	char err[256] = "", *ip = NULL, who[PAYROUTE_ID_LEN + 32];
 	ev_uint16_t port = 0;
@@ -119,19 +120,10 @@ int pr_callbacks_handle(struct pr_request *r)
 	struct cb *c;
 	int rc;
 
-	if (strncmp(r->path, "/notify/", 8) != 0)
-		return 0;
-	if (strcmp(pr_http_method(r->req), "POST") != 0) {
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-				  "Allow", "POST");
-		pr_request_error(r, 405, "method_not_allowed",
-				 "callbacks are POSTed");
-		return 1;
-	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		pr_request_error(r, 500, "internal", "out of memory");
-		return 1;
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
 	}
 	c->r = r;
 	evhttp_connection_get_peer(evhttp_request_get_connection(r->req), &ip,
@@ -142,19 +134,19 @@ int pr_callbacks_handle(struct pr_request *r)
 		pr_warn("callback for unknown channel \"%.64s\" from %s: "
 			"refused",
 			code, c->peer);
-		pr_request_error(r, 404, "not_found", "no such channel");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such channel");
 		free(c);
-		return 1;
+		return;
 	}
 	drv = c->ch->mod ? c->ch->mod->desc : NULL;
 	if (!drv || !drv->parse_notify || !c->ch->state) {
 		pr_warn("callback for channel %s from %s: its driver is not "
 			"started: refused",
 			code, c->peer);
-		pr_request_error(r, 503, "channel_unavailable",
+		pr_api_reply_err(r, 503, "channel_unavailable", NULL,
 				 "channel %s cannot take callbacks now", code);
 		free(c);
-		return 1;
+		return;
 	}
 	TAILQ_FOREACH(kv, hq, next) {
 		if (nh == MAX_CB_HEADERS)
@@ -183,7 +175,7 @@ int pr_callbacks_handle(struct pr_request *r)
 			code, who, c->peer, refusal(rc),
 			err[0] ? err : strerror(-rc));
 		reply(c, 0);
-		return 1;
+		return;
 	}
 	if (c->nt.kind == PAYROUTE_KIND_REFUND) {
 		if (pr_refund_callback(r->d, r->gen, c->ch, &c->nt, on_done,
@@ -193,20 +185,20 @@ int pr_callbacks_handle(struct pr_request *r)
 				code, who);
 			reply(c, 0);
 		}
-		return 1;
+		return;
 	}
 	if (c->nt.kind == PAYROUTE_KIND_PAYOUT) {
 		if (pr_withdrawal_callback(r->d, r->gen, c->ch, &c->nt, on_done,
 					   c) < 0)
 			reply(c, 0);
-		return 1;
+		return;
 	}
 	if (c->nt.kind != PAYROUTE_KIND_PAYMENT) {
 		pr_warn("callback for channel %s: a notification of unknown "
 			"kind %d for %s: refused",
 			code, (int)c->nt.kind, c->nt.order_id);
 		reply(c, 0);
-		return 1;
+		return;
 	}
 	if (pr_payment_callback(r->d, r->gen, c->ch, &c->nt, on_done, c) < 0) {
 		pr_warn("callback for channel %s%s: store unavailable (the "
@@ -214,5 +206,4 @@ int pr_callbacks_handle(struct pr_request *r)
 			code, who);
 		reply(c, 0);
 	}
-	return 1;
 }

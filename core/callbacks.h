@@ -7,8 +7,10 @@
 #define PR_CALLBACKS_H
 
 #include "daemon.h"
+#include "route.h"
 
-/* Handles r when its path is under /notify/ and returns 1; 0 otherwise. */
-int pr_callbacks_handle(struct pr_request *r);
+/* POST /notify/{code*}: the callback of channel code, for the merchant
+ * listener's route table (admin.c). Answers r. */
+void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m);
 
 #endif

@@ -151,8 +151,14 @@ void pr_request_reply(struct pr_request *r, int status, json_t *body)
 	free(text);
 }
 
-void pr_request_error(struct pr_request *r, int status, const char *code,
-		      const char *fmt, ...)
+/* The daemon's own error answer, before a request reaches its listener's
+ * table (the handlers answer through apiutil). */
+static void request_error(struct pr_request *r, int status, const char *code,
+			  const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void request_error(struct pr_request *r, int status, const char *code,
+			  const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -210,11 +216,11 @@ static void request_begin(struct pr_daemon *d, struct evhttp_request *req,
 	d->inflight++;
 	d->requests_total++;
 	if (!pr_http_path(req, r->path, sizeof(r->path))) {
-		pr_request_error(r, 400, "bad_request",
-				 "the request path cannot be decoded: it must "
-				 "be percent-encoded UTF-8 without control "
-				 "characters, at most %zu bytes",
-				 sizeof(r->path) - 1);
+		request_error(r, 400, "bad_request",
+			      "the request path cannot be decoded: it must "
+			      "be percent-encoded UTF-8 without control "
+			      "characters, at most %zu bytes",
+			      sizeof(r->path) - 1);
 		return;
 	}
 	r->op = request_op(req, r->path);

@@ -159,9 +159,6 @@ void pr_daemon_stop(struct pr_daemon *d, const char *why);
  * Retry-After), as is any message holding a SQLSTATE; the original is
  * logged. */
 void pr_request_reply(struct pr_request *r, int status, json_t *body);
-void pr_request_error(struct pr_request *r, int status, const char *code,
-		      const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 		    const void *body, size_t len);
 

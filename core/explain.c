@@ -140,19 +140,19 @@ static void answer(struct explain *e, const struct pr_chan_usage *usage,
 	route_req(e, &rq);
 	out.cands = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*out.cands));
 	if (!out.cands) {
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	out.cap = cat->n_chans;
 	rc = pr_route(cat, &rq, usage, 1, &out);
 	if (rc < 0) {
-		pr_request_error(r, 400, "bad_request", "cannot route: %s",
-				 strerror(-rc));
+		pr_api_reply_err(r, 400, "bad_request", NULL,
+				 "cannot route: %s", strerror(-rc));
 		goto out;
 	}
 	body = pr_route_to_json(cat, &out);
 	if (!body) {
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	json_object_set_new(body, "generation",
@@ -177,19 +177,20 @@ static void on_usage(PGresult *res, const char *dberr, void *arg)
 
 	if (!res) {
 		pr_warn("explain: reading today's usage failed: %s", dberr);
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "today's usage cannot be read: %s", dberr);
 		goto out;
 	}
 	usage = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*usage));
 	banks = calloc(n_rows ? n_rows : 1, sizeof(*banks));
 	if (!usage || !banks) {
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	if (fill_usage(cat, r->d->usage, res, floor_div(e->extra.at_ms, 1000),
 		       usage, banks, n_rows) < 0) {
-		pr_request_error(r, 500, "internal", "usage rows overflow");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "usage rows overflow");
 		goto out;
 	}
 	answer(e, usage, json_pack("{s:s}", "source", "store"));
@@ -209,7 +210,7 @@ static void explain_memory(struct explain *e, int64_t now, int64_t as_of)
 
 	route_req(e, &rq);
 	if (pr_order_usage(e->r->d, &e->r->gen->cat, &rq, &usage, &banks) < 0) {
-		pr_request_error(e->r, 500, "internal", "out of memory");
+		pr_api_reply_err(e->r, 500, "internal", NULL, "out of memory");
 	} else {
 		json_t *as = pr_json_time(as_of);
 
@@ -222,7 +223,7 @@ static void explain_memory(struct explain *e, int64_t now, int64_t as_of)
 	explain_free(e);
 }
 
-void pr_explain_handle(struct pr_request *r)
+void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 {
 	const struct pr_config *cfg = r->gen->config;
 	struct explain *e;
@@ -240,7 +241,7 @@ void pr_explain_handle(struct pr_request *r)
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		json_decref(body);
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		return;
 	}
 	e->r = r;
@@ -282,7 +283,7 @@ void pr_explain_handle(struct pr_request *r)
 	if (!pr_db_ready(r->d->db)) {
 		/* No payment can be routed now, and the figures stopped
 		 * being refreshed. */
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store (PostgreSQL) is unavailable; "
 				 "today's usage cannot be read");
 		explain_free(e);
@@ -299,7 +300,7 @@ void pr_explain_handle(struct pr_request *r)
 		 (long long)floor_div(e->extra.at_ms, 86400000));
 	params[0] = day;
 	if (pr_db_query(r->d->db, usage_sql, 1, params, on_usage, e) < 0) {
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store (PostgreSQL) is unavailable; "
 				 "today's usage cannot be read");
 		explain_free(e);

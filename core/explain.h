@@ -6,8 +6,10 @@
 #define PR_EXPLAIN_H
 
 #include "daemon.h"
+#include "route.h"
 
-/* Handles POST /admin/v1/route/explain. */
-void pr_explain_handle(struct pr_request *r);
+/* POST /admin/v1/route/explain, for the admin listener's route table
+ * (admin.c); the caller has checked the token. Answers r. */
+void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m);
 
 #endif

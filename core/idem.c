@@ -79,7 +79,7 @@ int pr_idem_found(struct pr_request *r, const struct pr_idem *k,
 	if (PQgetisnull(res, 0, col + 0)) {
 		/* Claimed by a request whose commit this statement did not
 		 * see yet: it is in progress, or just done. */
-		pr_request_error(r, 409, "request_in_progress",
+		pr_api_reply_err(r, 409, "request_in_progress", NULL,
 				 "a request with this Idempotency-Key is still "
 				 "in progress; retry in a moment to get its "
 				 "answer");
@@ -87,7 +87,7 @@ int pr_idem_found(struct pr_request *r, const struct pr_idem *k,
 	}
 	if (strcmp(PQgetvalue(res, 0, col + 0), k->endpoint) != 0 ||
 	    strcmp(PQgetvalue(res, 0, col + 1), k->hash) != 0) {
-		pr_request_error(r, 409, "idempotency_key_reused",
+		pr_api_reply_err(r, 409, "idempotency_key_reused", NULL,
 				 "this Idempotency-Key was used with another "
 				 "request body; use a new key for a new "
 				 "request");
@@ -107,7 +107,7 @@ int pr_idem_found(struct pr_request *r, const struct pr_idem *k,
 		forget_stale(r->d, k);
 	if (PQgetvalue(res, 0, col + 6)[0] != 't' ||
 	    !PQgetvalue(res, 0, col + 5)[0]) {
-		pr_request_error(r, 409, "request_in_progress",
+		pr_api_reply_err(r, 409, "request_in_progress", NULL,
 				 "a request with this Idempotency-Key is still "
 				 "in progress; retry in a moment to get its "
 				 "answer");

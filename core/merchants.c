@@ -16,7 +16,7 @@
  *
  * Each write is one SQL statement whose data-modifying WITH clauses change
  * the merchant and append to audit_log (object_kind "merchant", actor and
- * note from X-Payroute-Actor / X-Payroute-Note, like policy_api.c), so the
+ * note from X-Payroute-Actor / X-Payroute-Note, like policy_write.c), so the
  * change and its audit record commit together. The before image comes from
  * a sub-select FOR UPDATE of the same row, so it is the row the update
  * replaced even under concurrent writes. Audit images and every read carry
@@ -106,7 +106,7 @@ out:
 /* ---------------------------------------------------------- validation */
 
 /* 1 when s matches [a-z0-9][a-z0-9_-]{0,63} (the table's CHECK). */
-static int merchant_id_ok(const char *s)
+int pr_merchant_id_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -145,7 +145,7 @@ static int check_fields(struct pr_request *r, json_t *body, int create,
 	json_object_foreach(body, k, v) {
 		if (strcmp(k, "id") == 0 && create) {
 			if (!json_is_string(v) ||
-			    !merchant_id_ok(json_string_value(v))) {
+			    !pr_merchant_id_ok(json_string_value(v))) {
 				pr_api_reply_err(
 					r, 400, "invalid_field", "id",
 					"id: 1 to 64 of a-z, 0-9, _ and -, "
@@ -382,7 +382,8 @@ static void mw_run(struct mw *w, const char *sql, int nparams)
 	}
 }
 
-static void merchant_create(struct pr_request *r)
+/* POST /admin/v1/merchants */
+void pr_merchants_create(struct pr_request *r, const struct pr_route_match *m)
 {
 	json_t *body = pr_api_read_body(r);
 	const char *name, *locale, *status;
@@ -406,8 +407,10 @@ static void merchant_create(struct pr_request *r)
 	mw_run(w, create_sql, 8);
 }
 
-static void merchant_update(struct pr_request *r, const char *id)
+/* PATCH /admin/v1/merchants/{id} */
+void pr_merchants_update(struct pr_request *r, const struct pr_route_match *m)
 {
+	const char *id = pr_route_param(m, "id");
 	json_t *body = pr_api_read_body(r);
 	const char *name, *locale, *status;
 	struct mw *w;
@@ -427,21 +430,29 @@ static void merchant_update(struct pr_request *r, const char *id)
 	mw_run(w, update_sql, 6);
 }
 
-static void merchant_rotate(struct pr_request *r, const char *id,
-			    enum mw_kind kind)
+/* POST /admin/v1/merchants/{id}/keys */
+void pr_merchants_new_key(struct pr_request *r, const struct pr_route_match *m)
 {
-	struct mw *w = mw_new(r, kind, id, NULL);
+	struct mw *w = mw_new(r, MW_ROTATE_KEY, pr_route_param(m, "id"), NULL);
 
 	if (!w)
 		return;
-	if (kind == MW_ROTATE_KEY) {
-		w->p[3] = w->prefix;
-		w->p[4] = w->hash;
-		mw_run(w, rotate_key_sql, 5);
-	} else {
-		w->p[3] = w->secret;
-		mw_run(w, rotate_secret_sql, 4);
-	}
+	w->p[3] = w->prefix;
+	w->p[4] = w->hash;
+	mw_run(w, rotate_key_sql, 5);
+}
+
+/* POST /admin/v1/merchants/{id}/notify-secret */
+void pr_merchants_new_secret(struct pr_request *r,
+			     const struct pr_route_match *m)
+{
+	struct mw *w =
+		mw_new(r, MW_ROTATE_SECRET, pr_route_param(m, "id"), NULL);
+
+	if (!w)
+		return;
+	w->p[3] = w->secret;
+	mw_run(w, rotate_secret_sql, 4);
 }
 
 /* -------------------------------------------------------------- reads */
@@ -486,82 +497,25 @@ static void on_one(PGresult *res, const char *err, void *arg)
 	pr_request_reply(r, 200, m);
 }
 
-static void query_or_503(struct pr_request *r, const char *sql, int n,
-			 const char *const *p, pr_db_cb cb)
+/* GET /admin/v1/merchants */
+void pr_merchants_list(struct pr_request *r, const struct pr_route_match *m)
 {
-	if (pr_db_query(r->d->db, sql, n, p, cb, r) < 0)
-		pr_api_store_unavailable(r);
+	pr_api_query(
+		r,
+		"SELECT coalesce(json_agg(" MERCHANT_JSON(
+			"m") " ORDER BY m.id), '[]')::text FROM merchants m",
+		0, NULL, on_list);
 }
 
-/* ------------------------------------------------------------ routing */
-
-int pr_merchants_api_handle(struct pr_request *r)
+/* GET /admin/v1/merchants/{id} */
+void pr_merchants_get(struct pr_request *r, const struct pr_route_match *m)
 {
-	static const char base[] = "/admin/v1/merchants";
-	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
-	int get = c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD;
-	const char *rest, *slash;
-	const char *p[1];
-	char id[65];
-	size_t n;
+	const char *p[1] = { pr_route_param(m, "id") };
 
-	if (strncmp(r->path, base, sizeof(base) - 1) != 0)
-		return 0;
-	rest = r->path + sizeof(base) - 1;
-	if (*rest == '\0') {
-		if (get)
-			query_or_503(
-				r,
-				"SELECT coalesce(json_agg(" MERCHANT_JSON(
-					"m") " ORDER BY m.id), '[]')::text "
-					     "FROM merchants m",
-				0, NULL, on_list);
-		else if (c == EVHTTP_REQ_POST)
-			merchant_create(r);
-		else
-			pr_api_method_not_allowed(r, "GET, POST");
-		return 1;
-	}
-	if (*rest != '/')
-		return 0;
-	rest++;
-	slash = strchr(rest, '/');
-	n = slash ? (size_t)(slash - rest) : strlen(rest);
-	if (n >= sizeof(id))
-		goto not_found;
-	memcpy(id, rest, n);
-	id[n] = '\0';
-	if (!merchant_id_ok(id))
-		goto not_found;
-	if (!slash) {
-		if (get) {
-			p[0] = id;
-			query_or_503(r,
-				     "SELECT " MERCHANT_JSON(
-					     "m") "::text FROM merchants m "
+	pr_api_query(r,
+		     "SELECT " MERCHANT_JSON("m") "::text FROM merchants m "
 						  "WHERE m.id = $1",
-				     1, p, on_one);
-		} else if (c == EVHTTP_REQ_PATCH) {
-			merchant_update(r, id);
-		} else {
-			pr_api_method_not_allowed(r, "GET, PATCH");
-		}
-		return 1;
-	}
-	if (strcmp(slash, "/keys") == 0 ||
-	    strcmp(slash, "/notify-secret") == 0) {
-		if (c != EVHTTP_REQ_POST)
-			pr_api_method_not_allowed(r, "POST");
-		else
-			merchant_rotate(r, id,
-					slash[1] == 'k' ? MW_ROTATE_KEY :
-							  MW_ROTATE_SECRET);
-		return 1;
-	}
-not_found:
-	pr_api_reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
-			 r->path);
-	return 1;
+		     1, p, on_one);
 }
 
 /* ----------------------------------------------------- authentication */

@@ -15,6 +15,7 @@
 #include <event2/http.h>
 
 #include "daemon.h"
+#include "route.h"
 
 /* Length of the API key prefix operators see ("prk_" and 8 hex digits). */
 #define PR_API_KEY_PREFIX_LEN 12
@@ -29,11 +30,20 @@ struct pr_merchant {
 	const char *notify_secret; /* "prn_..." */
 };
 
-/* Handles r when its path belongs to the merchants API
- * (/admin/v1/merchants...) and returns 1 (the answer is sent or on its
- * way); returns 0 for any other path. The caller has checked the admin
- * token. */
-int pr_merchants_api_handle(struct pr_request *r);
+/* The handlers of the admin listener's route table (admin.c) for
+ * /admin/v1/merchants...: list, create, get, update (PATCH), a new API
+ * key, a new notify secret. The caller has checked the admin token, the
+ * method and {id} (pr_merchant_id_ok). Each answers r. */
+void pr_merchants_list(struct pr_request *r, const struct pr_route_match *m);
+void pr_merchants_create(struct pr_request *r, const struct pr_route_match *m);
+void pr_merchants_get(struct pr_request *r, const struct pr_route_match *m);
+void pr_merchants_update(struct pr_request *r, const struct pr_route_match *m);
+void pr_merchants_new_key(struct pr_request *r, const struct pr_route_match *m);
+void pr_merchants_new_secret(struct pr_request *r,
+			     const struct pr_route_match *m);
+
+/* 1 when s can be a merchant id: [a-z0-9][a-z0-9_-]{0,63}. */
+int pr_merchant_id_ok(const char *s);
 
 /* The outcome of pr_merchant_auth: m and status 0 for an active merchant;
  * otherwise m is NULL, status is 401 (code "unauthorized": no, a malformed

@@ -836,19 +836,6 @@ void pr_outbox_get_stats(const struct pr_outbox *o, struct pr_outbox_stats *st)
 	"'last_error', " A ".last_error, 'created_at', pr_rfc3339(" A          \
 	".created_at), 'delivered_at', pr_rfc3339(" A ".delivered_at))"
 
-/* 1 when s is a notification id: 1 to 18 digits. */
-static int id_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 18)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
 static void on_list(PGresult *res, const char *err, void *arg)
 {
 	struct pr_request *r = arg;
@@ -875,10 +862,9 @@ static const char list_sql[] = "SELECT coalesce(json_agg(" NOTIF_JSON(
 	     "AND ($4::text IS NULL OR merchant_id = $4) "
 	     "ORDER BY id DESC LIMIT $1::int) n";
 
-static void handle_list(struct pr_request *r)
+/* GET /admin/v1/notifications?state=&order_id=&merchant_id=&limit= */
+void pr_outbox_list(struct pr_request *r, const struct pr_route_match *m)
 {
-	const char *q =
-		evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
 	static const char *const names[] = { "state", "order_id",
 					     "merchant_id" };
 	struct evkeyvalq args;
@@ -889,12 +875,8 @@ static void handle_list(struct pr_request *r)
 	char *end;
 	long n;
 
-	TAILQ_INIT(&args);
-	if (q && evhttp_parse_query_str(q, &args) < 0) {
-		pr_api_reply_err(r, 400, "bad_request", NULL,
-				 "the query string cannot be parsed");
+	if (pr_api_query_args(r, &args) < 0)
 		return;
-	}
 	TAILQ_FOREACH(kv, &args, next) {
 		if (strcmp(kv->key, "limit") != 0 &&
 		    strcmp(kv->key, "state") != 0 &&
@@ -940,8 +922,7 @@ static void handle_list(struct pr_request *r)
 		snprintf(vals[i], sizeof(vals[i]), "%s", v);
 		p[i + 1] = vals[i];
 	}
-	if (pr_db_query(r->d->db, list_sql, 4, p, on_list, r) < 0)
-		pr_api_store_unavailable(r);
+	pr_api_query(r, list_sql, 4, p, on_list);
 out:
 	evhttp_clear_headers(&args);
 }
@@ -1030,8 +1011,10 @@ static void on_retried(PGresult *res, const char *err, void *arg)
 	pr_request_reply(r, 200, j);
 }
 
-static void handle_retry(struct pr_request *r, const char *id)
+/* POST /admin/v1/notifications/{id}/retry: re-queue now (audited) */
+void pr_outbox_retry(struct pr_request *r, const struct pr_route_match *m)
 {
+	const char *id = pr_route_param(m, "id");
 	const char *actor, *note;
 	const char *p[3];
 
@@ -1040,64 +1023,17 @@ static void handle_retry(struct pr_request *r, const char *id)
 	p[0] = id;
 	p[1] = actor ? actor : "admin";
 	p[2] = note;
-	if (pr_db_query(r->d->db, retry_sql, 3, p, on_retried, r) < 0)
-		pr_api_store_unavailable(r);
+	pr_api_query(r, retry_sql, 3, p, on_retried);
 }
 
-int pr_outbox_api_handle(struct pr_request *r)
+/* GET /admin/v1/notifications/{id}, with the body */
+void pr_outbox_get(struct pr_request *r, const struct pr_route_match *m)
 {
-	static const char base[] = "/admin/v1/notifications";
-	enum evhttp_cmd_type c = evhttp_request_get_command(r->req);
-	int get = c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD;
-	const char *rest, *slash, *p[1];
-	char id[24];
-	size_t n;
+	const char *p[1] = { pr_route_param(m, "id") };
 
-	if (strncmp(r->path, base, sizeof(base) - 1) != 0)
-		return 0;
-	rest = r->path + sizeof(base) - 1;
-	if (*rest == '\0') {
-		if (get)
-			handle_list(r);
-		else
-			pr_api_method_not_allowed(r, "GET");
-		return 1;
-	}
-	if (*rest != '/')
-		return 0;
-	rest++;
-	slash = strchr(rest, '/');
-	n = slash ? (size_t)(slash - rest) : strlen(rest);
-	if (n >= sizeof(id))
-		goto not_found;
-	memcpy(id, rest, n);
-	id[n] = '\0';
-	if (!id_ok(id))
-		goto not_found;
-	if (!slash) {
-		if (!get) {
-			pr_api_method_not_allowed(r, "GET");
-			return 1;
-		}
-		p[0] = id;
-		if (pr_db_query(r->d->db,
-				"SELECT " NOTIF_JSON(
-					"n") "::text, n.body FROM "
-					     "merchant_notifications n WHERE "
-					     "n.id = $1::bigint",
-				1, p, on_one, r) < 0)
-			pr_api_store_unavailable(r);
-		return 1;
-	}
-	if (strcmp(slash, "/retry") == 0) {
-		if (c == EVHTTP_REQ_POST)
-			handle_retry(r, id);
-		else
-			pr_api_method_not_allowed(r, "POST");
-		return 1;
-	}
-not_found:
-	pr_api_reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
-			 r->path);
-	return 1;
+	pr_api_query(r,
+		     "SELECT " NOTIF_JSON("n") "::text, n.body FROM "
+					       "merchant_notifications n WHERE "
+					       "n.id = $1::bigint",
+		     1, p, on_one);
 }

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "netguard.h"
+#include "route.h"
 
 struct pr_outbox;
 
@@ -46,12 +47,15 @@ void pr_outbox_kick(struct pr_outbox *o);
 /* Fills st (zeros when o is NULL). */
 void pr_outbox_get_stats(const struct pr_outbox *o, struct pr_outbox_stats *st);
 
-/* Handles r when its path belongs to the notifications API and returns 1;
- * returns 0 for any other path. The caller has checked the admin token.
+/* The handlers of the admin listener's route table (admin.c); the caller
+ * has checked the admin token, the method and {id} (pr_route_id_ok). Each
+ * answers r.
  *   GET  /admin/v1/notifications?state=&order_id=&merchant_id=&limit=
  *   GET  /admin/v1/notifications/{id}          (with the body)
  *   POST /admin/v1/notifications/{id}/retry    re-queue now (audited) */
-int pr_outbox_api_handle(struct pr_request *r);
+void pr_outbox_list(struct pr_request *r, const struct pr_route_match *m);
+void pr_outbox_get(struct pr_request *r, const struct pr_route_match *m);
+void pr_outbox_retry(struct pr_request *r, const struct pr_route_match *m);
 
 /* Fills g with where notifications may go under cfg: notify.allow_private,
  * the daemon's listeners (listen.merchant, listen.admin; "localhost" as

@@ -52,7 +52,7 @@
 
 static void reply_store_down(struct pr_request *r, const char *what)
 {
-	pr_request_error(r, 503, "store_unavailable",
+	pr_api_reply_err(r, 503, "store_unavailable", NULL,
 			 "the store is unavailable (%s); retry later", what);
 }
 
@@ -290,7 +290,7 @@ static void create_payment(struct pay *p)
 		if (canon)
 			explicit_bzero(canon, strlen(canon));
 		free(canon);
-		pr_request_error(p->r, 500, "internal", "out of memory");
+		pr_api_reply_err(p->r, 500, "internal", NULL, "out of memory");
 		pay_free(p);
 		return;
 	}
@@ -323,7 +323,7 @@ static void reply_row(struct pay *p, int status, const struct pr_pay_row *row)
 	json_t *j = pr_payment_kind.render(row, p->locale);
 
 	if (!j)
-		pr_request_error(p->r, 500, "internal", "out of memory");
+		pr_api_reply_err(p->r, 500, "internal", NULL, "out of memory");
 	else
 		pr_request_reply(p->r, status, j);
 }
@@ -335,7 +335,8 @@ static void on_got(void *row, const char *err, void *arg)
 	if (err)
 		reply_store_down(p->r, "reading the payment");
 	else if (!row)
-		pr_request_error(p->r, 404, "not_found", "no such payment");
+		pr_api_reply_err(p->r, 404, "not_found", NULL,
+				 "no such payment");
 	else
 		reply_row(p, 200, row);
 	pay_free(p);
@@ -441,7 +442,7 @@ static void on_close_loaded(void *row, const char *err, void *arg)
 		pay_free(p);
 		return;
 	case PR_PAY_CREATED:
-		pr_request_error(p->r, 409, "payment_in_progress",
+		pr_api_reply_err(p->r, 409, "payment_in_progress", NULL,
 				 "the payment is still being sent; retry the "
 				 "close in a moment");
 		pay_free(p);
@@ -455,7 +456,7 @@ static void on_close_loaded(void *row, const char *err, void *arg)
 	ci = pr_catalogue_find(&p->gen->cat, p->row.c.channel);
 	spec = ci >= 0 ? &p->gen->cat.chans[ci] : NULL;
 	if (!ch) {
-		pr_request_error(p->r, 409, "channel_unavailable",
+		pr_api_reply_err(p->r, 409, "channel_unavailable", NULL,
 				 "channel %s is not configured any more; the "
 				 "payment cannot be closed at the channel",
 				 p->row.c.channel);
@@ -466,7 +467,7 @@ static void on_close_loaded(void *row, const char *err, void *arg)
 		     p->f.notify_buf, sizeof(p->f.notify_buf));
 	if (pr_chan_call(p->d, p->gen, ch, PR_OP_CLOSE, &p->f.order,
 			 on_close_call, p) < 0) {
-		pr_request_error(p->r, 500, "internal", "out of memory");
+		pr_api_reply_err(p->r, 500, "internal", NULL, "out of memory");
 		pay_free(p);
 	}
 }
@@ -499,7 +500,7 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 			evhttp_add_header(
 				evhttp_request_get_output_headers(p->r->req),
 				"WWW-Authenticate", "Bearer");
-		pr_request_error(p->r, status, code, "%s", message);
+		pr_api_reply_err(p->r, status, code, NULL, "%s", message);
 		pay_free(p);
 		free(a);
 		return;
@@ -544,110 +545,86 @@ static int id_ok(const char *s)
 	return 1;
 }
 
-static void method_not_allowed(struct pr_request *r, const char *allow)
+/* Starts action for r: its state, then the merchant's authentication;
+ * on_auth goes on. id and order_no as the action needs them, else NULL. */
+static void begin(struct pr_request *r, enum action action, const char *id,
+		  const char *order_no)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-			  allow);
-	pr_request_error(r, 405, "method_not_allowed",
-			 "%s is not allowed here; use %s",
-			 pr_http_method(r->req), allow);
-}
+	struct authed *a = calloc(1, sizeof(*a));
+	struct pay *p = calloc(1, sizeof(*p));
 
-int pr_payments_handle(struct pr_request *r)
-{
-	const char *m = pr_http_method(r->req);
-	const char *rest;
-	struct authed *a;
-	struct pay *p;
-
-	if (strcmp(r->path, "/v1/payments") != 0 &&
-	    strncmp(r->path, "/v1/payments/", 13) != 0)
-		return 0;
-	a = calloc(1, sizeof(*a));
-	p = calloc(1, sizeof(*p));
 	if (!a || !p) {
 		free(a);
 		free(p);
-		pr_request_error(r, 500, "internal", "out of memory");
-		return 1;
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
 	}
 	p->r = r;
 	p->d = r->d;
 	p->gen = r->gen;
 	a->p = p;
-	if (strcmp(r->path, "/v1/payments") == 0) {
-		if (strcmp(m, "POST") == 0) {
-			a->action = A_CREATE;
-		} else if (strcmp(m, "GET") == 0) {
-			struct evkeyvalq q;
-			const char *uri = evhttp_request_get_uri(r->req);
-			const char *qs = strchr(uri, '?');
-			const char *no;
-
-			TAILQ_INIT(&q);
-			if (!qs || evhttp_parse_query_str(qs + 1, &q) < 0 ||
-			    !(no = evhttp_find_header(&q,
-						      "merchant_order_no")) ||
-			    !*no || strlen(no) >= sizeof(a->order_no)) {
-				evhttp_clear_headers(&q);
-				pr_api_reply_field(
-					r, "merchant_order_no",
-					"merchant_order_no: required query "
-					"parameter (GET "
-					"/v1/payments?merchant_order_no=...)");
-				goto done;
-			}
-			snprintf(a->order_no, sizeof(a->order_no), "%s", no);
-			evhttp_clear_headers(&q);
-			a->action = A_LIST;
-		} else {
-			method_not_allowed(r, "GET, POST");
-			goto done;
-		}
-	} else {
-		rest = r->path + 13;
-		const char *slash = strchr(rest, '/');
-		size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-
-		if (n >= sizeof(a->id)) {
-			pr_request_error(r, 404, "not_found",
-					 "no such payment");
-			goto done;
-		}
-		memcpy(a->id, rest, n);
-		a->id[n] = '\0';
-		if (!slash) {
-			if (strcmp(m, "GET") != 0) {
-				method_not_allowed(r, "GET");
-				goto done;
-			}
-			a->action = A_GET;
-		} else if (strcmp(slash, "/close") == 0) {
-			if (strcmp(m, "POST") != 0) {
-				method_not_allowed(r, "POST");
-				goto done;
-			}
-			a->action = A_CLOSE;
-		} else {
-			pr_request_error(r, 404, "not_found",
-					 "no such endpoint: %s", r->path);
-			goto done;
-		}
-		if (!id_ok(a->id)) {
-			pr_request_error(r, 404, "not_found",
-					 "no such payment: %s", a->id);
-			goto done;
-		}
-	}
+	a->action = action;
+	snprintf(a->id, sizeof(a->id), "%s", id ? id : "");
+	snprintf(a->order_no, sizeof(a->order_no), "%s",
+		 order_no ? order_no : "");
 	if (pr_merchant_auth(r->d, r->req, on_auth, a) < 0) {
 		reply_store_down(r, "authenticating");
-		goto done;
+		pay_free(p);
+		free(a);
+	}
+}
+
+/* 1 when id can name a payment; 0 after answering 404. */
+static int payment_id_or_404(struct pr_request *r, const char *id)
+{
+	if (strlen(id) >= sizeof(((struct authed *)NULL)->id)) {
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
+		return 0;
+	}
+	if (!id_ok(id)) {
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such payment: %s", id);
+		return 0;
 	}
 	return 1;
-done:
-	pay_free(p);
-	free(a);
-	return 1;
+}
+
+/* POST /v1/payments */
+void pr_payments_create(struct pr_request *r, const struct pr_route_match *m)
+{
+	begin(r, A_CREATE, NULL, NULL);
+}
+
+/* GET /v1/payments?merchant_order_no=NO */
+void pr_payments_find(struct pr_request *r, const struct pr_route_match *m)
+{
+	char no[sizeof(((struct authed *)NULL)->order_no)];
+
+	if (pr_api_query_param(r, "merchant_order_no", no, sizeof(no)) < 0)
+		pr_api_reply_field(r, "merchant_order_no",
+				   "merchant_order_no: required query "
+				   "parameter (GET "
+				   "/v1/payments?merchant_order_no=...)");
+	else
+		begin(r, A_LIST, NULL, no);
+}
+
+/* GET /v1/payments/{id} */
+void pr_payments_get(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *id = pr_route_param(m, "id");
+
+	if (payment_id_or_404(r, id))
+		begin(r, A_GET, id, NULL);
+}
+
+/* POST /v1/payments/{id}/close */
+void pr_payments_close(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *id = pr_route_param(m, "id");
+
+	if (payment_id_or_404(r, id))
+		begin(r, A_CLOSE, id, NULL);
 }
 
 /* ----------------------------------------------------------- admin side */
@@ -664,12 +641,13 @@ static void on_admin_payment(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-		pr_request_error(r, 404, "not_found", "no such payment");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
 		return;
 	}
 	j = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
 	if (!j) {
-		pr_request_error(r, 500, "internal", "bad JSON from the store");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "bad JSON from the store");
 		return;
 	}
 	pr_request_reply(r, 200, j);
@@ -680,68 +658,59 @@ static void on_attention(PGresult *res, const char *err, void *arg)
 	on_admin_payment(res, err, arg);
 }
 
-int pr_payments_admin_handle(struct pr_request *r)
-{
-	static const char pay_sql[] =
-		"SELECT jsonb_build_object("
-		"'payment', to_jsonb(p) - 'card_hmac' - 'request_hash', "
-		"'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'kind' - "
-		"'order_id' ORDER BY e.id), '[]') FROM order_events e "
-		"WHERE e.kind = 'payment' AND e.order_id = p.id), "
-		"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
-		"FROM order_checks c WHERE c.kind = 'payment' "
-		"AND c.order_id = p.id), "
-		"'notifications', (SELECT coalesce(jsonb_agg(jsonb_build_object("
-		"'id', n.id, 'event', n.event, 'state', n.state, 'attempts', "
-		"n.attempts, 'last_status', n.last_status, 'last_error', "
-		"n.last_error) ORDER BY n.id), '[]') "
-		"FROM merchant_notifications n WHERE n.kind = 'payment' "
-		"AND n.order_id = p.id))::text "
-		"FROM payments p WHERE p.id = $1";
-	static const char attention_sql[] =
-		"SELECT jsonb_build_object('orders', coalesce(jsonb_agg("
-		"jsonb_build_object('kind', c.kind, 'id', c.order_id, "
-		"'checks', c.checks, 'reason', c.attention_reason, "
-		"'last_result', c.last_result, 'since', c.updated_at, "
-		"'status', coalesce(p.status, r.status, w.status), "
-		"'channel', coalesce(p.channel, r.channel, w.channel), "
-		"'amount', coalesce(p.amount, r.amount, w.amount), "
-		"'currency', coalesce(p.currency, r.currency, w.currency), "
-		"'merchant_id', coalesce(p.merchant_id, r.merchant_id, "
-		"w.merchant_id), 'merchant_no', coalesce(p.merchant_order_no, "
-		"r.merchant_refund_no, w.merchant_withdrawal_no)) ORDER BY "
-		"c.updated_at), '[]'))::text "
-		"FROM order_checks c "
-		"LEFT JOIN payments p ON c.kind = 'payment' AND p.id = c.order_id "
-		"LEFT JOIN refunds r ON c.kind = 'refund' AND r.id = c.order_id "
-		"LEFT JOIN withdrawals w ON c.kind = 'withdrawal' "
-		"AND w.id = c.order_id "
-		"WHERE c.attention";
-	const char *m = pr_http_method(r->req);
-	const char *params[1];
+static const char pay_sql[] =
+	"SELECT jsonb_build_object("
+	"'payment', to_jsonb(p) - 'card_hmac' - 'request_hash', "
+	"'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'kind' - "
+	"'order_id' ORDER BY e.id), '[]') FROM order_events e "
+	"WHERE e.kind = 'payment' AND e.order_id = p.id), "
+	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
+	"FROM order_checks c WHERE c.kind = 'payment' "
+	"AND c.order_id = p.id), "
+	"'notifications', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+	"'id', n.id, 'event', n.event, 'state', n.state, 'attempts', "
+	"n.attempts, 'last_status', n.last_status, 'last_error', "
+	"n.last_error) ORDER BY n.id), '[]') "
+	"FROM merchant_notifications n WHERE n.kind = 'payment' "
+	"AND n.order_id = p.id))::text "
+	"FROM payments p WHERE p.id = $1";
 
-	if (strcmp(r->path, "/admin/v1/orders/attention") == 0) {
-		if (strcmp(m, "GET") != 0) {
-			method_not_allowed(r, "GET");
-			return 1;
-		}
-		if (pr_db_query(r->d->db, attention_sql, 0, NULL, on_attention,
-				r) < 0)
-			reply_store_down(r, "listing orders");
-		return 1;
+static const char attention_sql[] =
+	"SELECT jsonb_build_object('orders', coalesce(jsonb_agg("
+	"jsonb_build_object('kind', c.kind, 'id', c.order_id, "
+	"'checks', c.checks, 'reason', c.attention_reason, "
+	"'last_result', c.last_result, 'since', c.updated_at, "
+	"'status', coalesce(p.status, r.status, w.status), "
+	"'channel', coalesce(p.channel, r.channel, w.channel), "
+	"'amount', coalesce(p.amount, r.amount, w.amount), "
+	"'currency', coalesce(p.currency, r.currency, w.currency), "
+	"'merchant_id', coalesce(p.merchant_id, r.merchant_id, "
+	"w.merchant_id), 'merchant_no', coalesce(p.merchant_order_no, "
+	"r.merchant_refund_no, w.merchant_withdrawal_no)) ORDER BY "
+	"c.updated_at), '[]'))::text "
+	"FROM order_checks c "
+	"LEFT JOIN payments p ON c.kind = 'payment' AND p.id = c.order_id "
+	"LEFT JOIN refunds r ON c.kind = 'refund' AND r.id = c.order_id "
+	"LEFT JOIN withdrawals w ON c.kind = 'withdrawal' "
+	"AND w.id = c.order_id "
+	"WHERE c.attention";
+
+/* GET /admin/v1/orders/attention */
+void pr_payments_attention(struct pr_request *r, const struct pr_route_match *m)
+{
+	if (pr_db_query(r->d->db, attention_sql, 0, NULL, on_attention, r) < 0)
+		reply_store_down(r, "listing orders");
+}
+
+/* GET /admin/v1/payments/{id} */
+void pr_payments_admin_get(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *params[1] = { pr_route_param(m, "id") };
+
+	if (!id_ok(params[0])) {
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
+		return;
 	}
-	if (strncmp(r->path, "/admin/v1/payments/", 19) != 0)
-		return 0;
-	if (strcmp(m, "GET") != 0) {
-		method_not_allowed(r, "GET");
-		return 1;
-	}
-	if (!id_ok(r->path + 19)) {
-		pr_request_error(r, 404, "not_found", "no such payment");
-		return 1;
-	}
-	params[0] = r->path + 19;
 	if (pr_db_query(r->d->db, pay_sql, 1, params, on_admin_payment, r) < 0)
 		reply_store_down(r, "reading the payment");
-	return 1;
 }

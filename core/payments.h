@@ -14,13 +14,21 @@
 #define PR_PAYMENTS_H
 
 #include "daemon.h"
+#include "route.h"
 
-/* Handles r when its path is under /v1/payments and returns 1; 0 for any
- * other path. */
-int pr_payments_handle(struct pr_request *r);
+/* The handlers of the merchant listener's route table (admin.c): create,
+ * find by merchant_order_no, get, close. Each answers r, after
+ * authenticating the merchant's API key. */
+void pr_payments_create(struct pr_request *r, const struct pr_route_match *m);
+void pr_payments_find(struct pr_request *r, const struct pr_route_match *m);
+void pr_payments_get(struct pr_request *r, const struct pr_route_match *m);
+void pr_payments_close(struct pr_request *r, const struct pr_route_match *m);
 
-/* The admin side: returns 1 when r's path is one of the two above. The
- * admin token is checked by the caller. */
-int pr_payments_admin_handle(struct pr_request *r);
+/* The admin listener's (the caller has checked the token): one payment
+ * with its history, and the orders that need attention. */
+void pr_payments_admin_get(struct pr_request *r,
+			   const struct pr_route_match *m);
+void pr_payments_attention(struct pr_request *r,
+			   const struct pr_route_match *m);
 
 #endif

@@ -3,7 +3,7 @@
  * import: what replacing the stored policy by a document adds, changes
  * and removes.
  *
- * policy_api.c reads the stored policy and checks every entity of a
+ * policy_transfer.c reads the stored policy and checks every entity of a
  * document with the parsers the single-entity writes use, normalising
  * both sides the same way; this file only compares the two. The plan it
  * makes is three things at once: the change set the store function

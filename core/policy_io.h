@@ -13,8 +13,9 @@
  *
  * Pure functions over jansson values: no I/O, no globals. The checks of
  * each entity (pr_chan_parse, the drivers, pr_rule_parse,
- * pr_code_override_check, the whitelist's) are the admin API's, in
- * policy_api.c; this file compares what they normalised.
+ * pr_code_override_check, the whitelist's) are the admin API's
+ * (policy_channels.c, policy_whitelist.c, policy_rules.c,
+ * policy_codes.c); this file compares what they normalised.
  */
 #ifndef PR_POLICY_IO_H
 #define PR_POLICY_IO_H

@@ -244,7 +244,7 @@ static void reply_refund(struct pr_request *r, int status,
 	json_t *j = rf_render(row);
 
 	if (!j)
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 	else
 		pr_request_reply(r, status, j);
 }
@@ -1082,14 +1082,14 @@ static void create_refund(struct rq *q)
 	if (!canon || pr_sha256(canon, strlen(canon), h) < 0 ||
 	    !(hex = pr_hex_encode(h, sizeof(h)))) {
 		free(canon);
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	free(canon);
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		free(hex);
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
 	c->r = r;
@@ -1120,10 +1120,10 @@ static void on_got_refund(struct rf_row *row, const char *err, void *arg)
 
 	if (err) {
 		pr_warn("refunds: reading a refund failed: %s", err);
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable; retry later");
 	} else if (!row)
-		pr_request_error(r, 404, "not_found", "no such refund");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
 	else
 		reply_refund(r, 200, row);
 }
@@ -1137,13 +1137,13 @@ static void on_list(PGresult *res, const char *err, void *arg)
 	struct rf_row row;
 
 	if (!res) {
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable; retry later");
 		pr_warn("refunds: listing failed: %s", err ? err : "?");
 		return;
 	}
 	if (PQntuples(res) == 0) {
-		pr_request_error(r, 404, "not_found", "no such payment");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
 		return;
 	}
 	list = json_array();
@@ -1162,7 +1162,7 @@ static void on_list(PGresult *res, const char *err, void *arg)
 			     list) :
 		   NULL;
 	if (!j)
-		pr_request_error(r, 500, "internal", "out of memory");
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 	else
 		pr_request_reply(r, 200, j);
 }
@@ -1187,7 +1187,7 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 			evhttp_add_header(
 				evhttp_request_get_output_headers(r->req),
 				"WWW-Authenticate", "Bearer");
-		pr_request_error(r, status, code, "%s", message);
+		pr_api_reply_err(r, status, code, NULL, "%s", message);
 		free(q);
 		return;
 	}
@@ -1212,7 +1212,7 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 		break;
 	}
 	if (rc < 0)
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable");
 	free(q);
 }
@@ -1227,84 +1227,91 @@ static int id_ok(const char *s, size_t n)
 	return 1;
 }
 
-int pr_refunds_handle(struct pr_request *r)
+/* Starts q->action for r (q's other fields set for it): the merchant's
+ * authentication, on_auth goes on. Frees q when it cannot start. */
+static void begin(struct pr_request *r, struct rq *q)
 {
-	const char *m = pr_http_method(r->req);
-	const char *path = r->path, *slash = NULL;
+	q->r = r;
+	if (pr_merchant_auth(r->d, r->req, on_auth, q) < 0) {
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
+				 "cannot authenticate now");
+		free(q);
+	}
+}
+
+/* A request's state for action, or NULL after answering 500. */
+static struct rq *rq_new(struct pr_request *r, int action)
+{
+	struct rq *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+	else
+		q->action = action;
+	return q;
+}
+
+/* POST (action 0) and GET (1) /v1/payments/{id}/refunds */
+static void payment_refunds(struct pr_request *r,
+			    const struct pr_route_match *m, int action)
+{
+	const char *id = pr_route_param(m, "id");
 	struct rq *q;
 
-	if (strncmp(path, "/v1/payments/", 13) == 0) {
-		slash = strchr(path + 13, '/');
-		if (!slash || strcmp(slash, "/refunds") != 0)
-			return 0;
-	} else if (strcmp(path, "/v1/refunds") != 0 &&
-		   strncmp(path, "/v1/refunds/", 12) != 0) {
-		return 0;
+	if (!id_ok(id, strlen(id))) {
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such payment");
+		return;
 	}
-	q = calloc(1, sizeof(*q));
-	if (!q) {
-		pr_request_error(r, 500, "internal", "out of memory");
-		return 1;
+	if (!(q = rq_new(r, action)))
+		return;
+	snprintf(q->payment_id, sizeof(q->payment_id), "%s", id);
+	begin(r, q);
+}
+
+/* POST /v1/payments/{id}/refunds */
+void pr_refunds_create(struct pr_request *r, const struct pr_route_match *m)
+{
+	payment_refunds(r, m, 0);
+}
+
+/* GET /v1/payments/{id}/refunds */
+void pr_refunds_list(struct pr_request *r, const struct pr_route_match *m)
+{
+	payment_refunds(r, m, 1);
+}
+
+/* GET /v1/refunds/{id} */
+void pr_refunds_get(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *id = pr_route_param(m, "id");
+	struct rq *q;
+
+	if (!id_ok(id, strlen(id))) {
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
+		return;
 	}
-	q->r = r;
-	if (strncmp(path, "/v1/payments/", 13) == 0) {
-		size_t n = (size_t)(slash - (path + 13));
+	if (!(q = rq_new(r, 2)))
+		return;
+	snprintf(q->refund_id, sizeof(q->refund_id), "%s", id);
+	begin(r, q);
+}
 
-		if (!id_ok(path + 13, n)) {
-			pr_request_error(r, 404, "not_found",
-					 "no such payment");
-			goto done;
-		}
-		memcpy(q->payment_id, path + 13, n);
-		if (strcmp(m, "POST") == 0)
-			q->action = 0;
-		else if (strcmp(m, "GET") == 0)
-			q->action = 1;
-		else {
-			pr_request_error(r, 405, "method_not_allowed",
-					 "use GET or POST");
-			goto done;
-		}
-	} else if (strcmp(m, "GET") != 0) {
-		pr_request_error(r, 405, "method_not_allowed", "use GET");
-		goto done;
-	} else if (strcmp(path, "/v1/refunds") == 0) {
-		struct evkeyvalq kq;
-		const char *uri = evhttp_request_get_uri(r->req);
-		const char *qs = strchr(uri, '?'), *no;
+/* GET /v1/refunds?merchant_refund_no=NO */
+void pr_refunds_find(struct pr_request *r, const struct pr_route_match *m)
+{
+	char no[sizeof(((struct rq *)NULL)->refund_no)];
+	struct rq *q;
 
-		TAILQ_INIT(&kq);
-		if (!qs || evhttp_parse_query_str(qs + 1, &kq) < 0 ||
-		    !(no = evhttp_find_header(&kq, "merchant_refund_no")) ||
-		    !*no || strlen(no) >= sizeof(q->refund_no)) {
-			evhttp_clear_headers(&kq);
-			pr_api_reply_field(r, "merchant_refund_no",
-					   "merchant_refund_no: required query "
-					   "parameter");
-			goto done;
-		}
+	if (pr_api_query_param(r, "merchant_refund_no", no, sizeof(no)) < 0) {
+		pr_api_reply_field(r, "merchant_refund_no",
+				   "merchant_refund_no: required query "
+				   "parameter");
+		return;
+	}
+	if ((q = rq_new(r, 3))) {
 		snprintf(q->refund_no, sizeof(q->refund_no), "%s", no);
-		evhttp_clear_headers(&kq);
-		q->action = 3;
-	} else {
-		const char *id = path + 12;
-
-		if (!id_ok(id, strlen(id))) {
-			pr_request_error(r, 404, "not_found", "no such refund");
-			goto done;
-		}
-		snprintf(q->refund_id, sizeof(q->refund_id), "%s", id);
-		q->action = 2;
+		begin(r, q);
 	}
-	if (pr_merchant_auth(r->d, r->req, on_auth, q) < 0) {
-		pr_request_error(r, 503, "store_unavailable",
-				 "cannot authenticate now");
-		goto done;
-	}
-	return 1;
-done:
-	free(q);
-	return 1;
 }
 
 /* ------------------------------------------------------ completion */
@@ -1626,10 +1633,10 @@ static void on_resolved(int rc, int changed, enum rf_status from,
 	if (rc < 0 || !r) {
 		pr_warn("refunds: resolving a refund failed: %s",
 			err ? err : "?");
-		pr_request_error(a->r, 503, "store_unavailable",
+		pr_api_reply_err(a->r, 503, "store_unavailable", NULL,
 				 "the store is unavailable; retry later");
 	} else if (!changed) {
-		pr_request_error(a->r, 409, "not_overdue",
+		pr_api_reply_err(a->r, 409, "not_overdue", NULL,
 				 "refund %s is %s, not overdue", r->id,
 				 rf_names[r->status]);
 	} else {
@@ -1651,10 +1658,10 @@ static void on_resent(int rc, struct rf_row *r, const char *err, void *arg)
 		if (rc != -EBUSY)
 			pr_warn("refunds: re-sending a refund failed: %s",
 				err ? err : "?");
-		pr_request_error(
+		pr_api_reply_err(
 			a->r, rc == -EBUSY ? 409 : 503,
 			rc == -EBUSY ? "not_overdue" : "store_unavailable",
-			"%s",
+			NULL, "%s",
 			rc == -EBUSY ? "the refund moved meanwhile" :
 				       "the store is unavailable; retry later");
 	} else {
@@ -1677,15 +1684,16 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 	if (err || !row) {
 		if (err)
 			pr_warn("refunds: reading a refund failed: %s", err);
-		pr_request_error(r, err ? 503 : 404,
-				 err ? "store_unavailable" : "not_found", "%s",
+		pr_api_reply_err(r, err ? 503 : 404,
+				 err ? "store_unavailable" : "not_found", NULL,
+				 "%s",
 				 err ? "the store is unavailable; retry later" :
 				       "no such refund");
 		free(a);
 		return;
 	}
 	if (row->status != RF_OVERDUE) {
-		pr_request_error(r, 409, "not_overdue",
+		pr_api_reply_err(r, 409, "not_overdue", NULL,
 				 "refund %s is %s: only overdue refunds are "
 				 "re-sent or resolved",
 				 row->id, rf_names[row->status]);
@@ -1695,7 +1703,7 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 	if (a->resend) {
 		ci = pr_catalogue_find(&r->gen->cat, row->channel);
 		if (ci < 0 || !r->gen->cat.chans[ci].refund_resend) {
-			pr_request_error(r, 409, "resend_not_allowed",
+			pr_api_reply_err(r, 409, "resend_not_allowed", NULL,
 					 "channel %s does not allow re-sending "
 					 "refunds (refund_resend); resolve it",
 					 row->channel);
@@ -1703,7 +1711,7 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 			return;
 		}
 		if (strcmp(row->overdue_reason, "refund_window_expired") == 0) {
-			pr_request_error(r, 409, "resend_not_allowed",
+			pr_api_reply_err(r, 409, "resend_not_allowed", NULL,
 					 "the payment is past channel %s's "
 					 "refund window; resolve it",
 					 row->channel);
@@ -1719,7 +1727,7 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 				 row->id, row->attempts + 1);
 		if (rf_send(r->d, r->gen, row, a->new_no[0] ? a->new_no : NULL,
 			    a->actor, NULL, on_resent, a) < 0) {
-			pr_request_error(r, 503, "store_unavailable",
+			pr_api_reply_err(r, 503, "store_unavailable", NULL,
 					 "the store is unavailable");
 			free(a);
 		}
@@ -1740,7 +1748,7 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 		u.resolution_note = a->note;
 		u.withdrawal = a->withdrawal[0] ? a->withdrawal : NULL;
 		if (rf_update(r->d, &u, on_resolved, a) < 0) {
-			pr_request_error(r, 503, "store_unavailable",
+			pr_api_reply_err(r, 503, "store_unavailable", NULL,
 					 "the store is unavailable");
 			free(a);
 		}
@@ -1756,162 +1764,174 @@ static void on_admin_json(PGresult *res, const char *err, void *arg)
 
 	if (!res) {
 		pr_warn("refunds: reading a refund failed: %s", err);
-		pr_request_error(r, 503, "store_unavailable",
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store is unavailable; retry later");
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-		pr_request_error(r, 404, "not_found", "no such refund");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
 		return;
 	}
 	j = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
 	if (!j)
-		pr_request_error(r, 500, "internal", "bad JSON from the store");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "bad JSON from the store");
 	else
 		pr_request_reply(r, 200, j);
 }
 
-int pr_refunds_admin_handle(struct pr_request *r)
+static const char overdue_sql[] =
+	"SELECT jsonb_build_object('refunds', coalesce(jsonb_agg("
+	"jsonb_build_object('id', r.id, 'payment_id', r.payment_id, "
+	"'merchant_id', r.merchant_id, 'merchant_refund_no', "
+	"r.merchant_refund_no, 'channel', r.channel, 'amount', r.amount, "
+	"'currency', r.currency, 'buyer_id', p.buyer_id, 'stage', "
+	"r.stage, 'reason', r.overdue_reason, 'code', r.code, "
+	"'overdue_since', r.overdue_at, 'age_seconds', "
+	"extract(epoch FROM now() - r.created_at)::bigint, 'attempts', "
+	"r.attempts, 'history', (SELECT coalesce(jsonb_agg("
+	"jsonb_build_object('at', e.at, 'actor', e.actor, 'event', "
+	"e.event, 'from', e.from_status, 'to', e.to_status, 'detail', "
+	"e.detail) ORDER BY e.id), '[]') FROM order_events e WHERE "
+	"e.kind = 'refund' AND e.order_id = r.id)) ORDER BY "
+	"r.overdue_at), '[]'))::text FROM refunds r JOIN payments p ON "
+	"p.id = r.payment_id WHERE r.status = 'overdue'";
+
+static const char one_sql[] =
+	"SELECT jsonb_build_object('refund', to_jsonb(r) - "
+	"'request_hash', 'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) "
+	"- 'kind' - 'order_id' ORDER BY e.id), '[]') FROM order_events e "
+	"WHERE e.kind = 'refund' AND e.order_id = r.id))::text "
+	"FROM refunds r WHERE r.id = $1";
+
+/* GET /admin/v1/refunds/overdue */
+void pr_refunds_overdue(struct pr_request *r, const struct pr_route_match *m)
 {
-	static const char overdue_sql[] =
-		"SELECT jsonb_build_object('refunds', coalesce(jsonb_agg("
-		"jsonb_build_object('id', r.id, 'payment_id', r.payment_id, "
-		"'merchant_id', r.merchant_id, 'merchant_refund_no', "
-		"r.merchant_refund_no, 'channel', r.channel, 'amount', r.amount, "
-		"'currency', r.currency, 'buyer_id', p.buyer_id, 'stage', "
-		"r.stage, 'reason', r.overdue_reason, 'code', r.code, "
-		"'overdue_since', r.overdue_at, 'age_seconds', "
-		"extract(epoch FROM now() - r.created_at)::bigint, 'attempts', "
-		"r.attempts, 'history', (SELECT coalesce(jsonb_agg("
-		"jsonb_build_object('at', e.at, 'actor', e.actor, 'event', "
-		"e.event, 'from', e.from_status, 'to', e.to_status, 'detail', "
-		"e.detail) ORDER BY e.id), '[]') FROM order_events e WHERE "
-		"e.kind = 'refund' AND e.order_id = r.id)) ORDER BY "
-		"r.overdue_at), '[]'))::text FROM refunds r JOIN payments p ON "
-		"p.id = r.payment_id WHERE r.status = 'overdue'";
-	static const char one_sql[] =
-		"SELECT jsonb_build_object('refund', to_jsonb(r) - "
-		"'request_hash', 'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) "
-		"- 'kind' - 'order_id' ORDER BY e.id), '[]') FROM order_events e "
-		"WHERE e.kind = 'refund' AND e.order_id = r.id))::text "
-		"FROM refunds r WHERE r.id = $1";
+	if (pr_db_query(r->d->db, overdue_sql, 0, NULL, on_admin_json, r) < 0)
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
+				 "the store is unavailable");
+}
+
+/* GET /admin/v1/refunds/{id} */
+void pr_refunds_admin_get(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *p[1] = { pr_route_param(m, "id") };
+
+	if (!id_ok(p[0], strlen(p[0])))
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
+	else if (pr_db_query(r->d->db, one_sql, 1, p, on_admin_json, r) < 0)
+		pr_api_reply_err(r, 503, "store_unavailable", NULL,
+				 "the store is unavailable");
+}
+
+/* An admin action on refund id: its state, with the actor and note of the
+ * audit headers; or NULL after answering (404 for an id no refund can
+ * have, 400 for a bad header, 500). */
+static struct act *act_new(struct pr_request *r, const char *id)
+{
+	const char *actor = NULL, *note = NULL;
+	struct act *a;
+
+	if (!id_ok(id, strlen(id))) {
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
+		return NULL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return NULL;
+	}
+	a->r = r;
+	if (pr_api_audit_headers(r, &actor, &note) < 0) {
+		free(a);
+		return NULL;
+	}
+	snprintf(a->actor, sizeof(a->actor), "%s",
+		 actor && *actor ? actor : "admin");
+	snprintf(a->note, sizeof(a->note), "%s", note ? note : "");
+	return a;
+}
+
+/* Loads refund id, then acts on it (on_act_loaded); answers 503 and frees
+ * a when the store cannot be asked. */
+static void act_go(struct act *a, const char *id)
+{
+	if (rf_load(a->r->d, "id", id, NULL, on_act_loaded, a) < 0) {
+		pr_api_reply_err(a->r, 503, "store_unavailable", NULL,
+				 "the store is unavailable");
+		free(a);
+	}
+}
+
+/* Reads a resolve's body {"outcome", "note", "withdrawal_id"} into a.
+ * Returns 0, or -EINVAL after answering 400 or 415. */
+static int resolve_body(struct pr_request *r, struct act *a)
+{
 	static const char *const outcomes[] = { "buyer_contacted",
 						"refunded_offline",
 						"refunded_by_transfer",
 						"cancelled", NULL };
-	const char *m = pr_http_method(r->req);
-	const char *rest, *slash, *p[1];
-	char id[64];
-	struct act *a;
+	json_t *body = pr_api_read_body(r);
+	const char *o, *n, *w;
+	int ok = 0;
 
-	if (strncmp(r->path, "/admin/v1/refunds/", 18) != 0)
-		return 0;
-	rest = r->path + 18;
-	if (strcmp(rest, "overdue") == 0) {
-		if (strcmp(m, "GET") != 0)
-			pr_request_error(r, 405, "method_not_allowed",
-					 "use GET");
-		else if (pr_db_query(r->d->db, overdue_sql, 0, NULL,
-				     on_admin_json, r) < 0)
-			pr_request_error(r, 503, "store_unavailable",
-					 "the store is unavailable");
-		return 1;
+	if (!body)
+		return -EINVAL;
+	o = json_string_value(json_object_get(body, "outcome"));
+	n = json_string_value(json_object_get(body, "note"));
+	w = json_string_value(json_object_get(body, "withdrawal_id"));
+	for (size_t i = 0; o && outcomes[i] && !ok; i++)
+		ok = strcmp(o, outcomes[i]) == 0;
+	if (!ok) {
+		pr_api_reply_field(r, "outcome",
+				   "outcome: buyer_contacted, "
+				   "refunded_offline, refunded_by_transfer "
+				   "or cancelled");
+	} else if (!n || !*n || strlen(n) > 512) {
+		pr_api_reply_field(r, "note",
+				   "note: required, 1 to 512 characters (why, "
+				   "for the audit)");
+		ok = 0;
+	} else if (w && (strlen(w) > 32 || !id_ok(w, strlen(w)))) {
+		pr_api_reply_field(r, "withdrawal_id",
+				   "withdrawal_id: a withdrawal id");
+		ok = 0;
 	}
-	slash = strchr(rest, '/');
-	if ((slash ? (size_t)(slash - rest) : strlen(rest)) >= sizeof(id) ||
-	    !id_ok(rest, slash ? (size_t)(slash - rest) : strlen(rest))) {
-		pr_request_error(r, 404, "not_found", "no such refund");
-		return 1;
+	if (ok) {
+		snprintf(a->outcome, sizeof(a->outcome), "%s", o);
+		snprintf(a->note, sizeof(a->note), "%s", n);
+		snprintf(a->withdrawal, sizeof(a->withdrawal), "%s",
+			 w ? w : "");
 	}
-	snprintf(id, sizeof(id), "%.*s",
-		 (int)(slash ? (size_t)(slash - rest) : strlen(rest)), rest);
-	if (!slash) {
-		p[0] = id;
-		if (strcmp(m, "GET") != 0)
-			pr_request_error(r, 405, "method_not_allowed",
-					 "use GET");
-		else if (pr_db_query(r->d->db, one_sql, 1, p, on_admin_json,
-				     r) < 0)
-			pr_request_error(r, 503, "store_unavailable",
-					 "the store is unavailable");
-		return 1;
-	}
-	if (strcmp(m, "POST") != 0 ||
-	    (strcmp(slash, "/resend") != 0 && strcmp(slash, "/resolve") != 0)) {
-		pr_request_error(
-			r, strcmp(m, "POST") != 0 ? 405 : 404,
-			strcmp(m, "POST") != 0 ? "method_not_allowed" :
-						 "not_found",
-			"POST /admin/v1/refunds/ID/resend or /resolve");
-		return 1;
-	}
-	a = calloc(1, sizeof(*a));
-	if (!a) {
-		pr_request_error(r, 500, "internal", "out of memory");
-		return 1;
-	}
-	a->r = r;
-	{
-		const char *actor = NULL, *note = NULL;
+	json_decref(body);
+	return ok ? 0 : -EINVAL;
+}
 
-		if (pr_api_audit_headers(r, &actor, &note) < 0) {
-			free(a);
-			return 1;
-		}
-		snprintf(a->actor, sizeof(a->actor), "%s",
-			 actor && *actor ? actor : "admin");
-		snprintf(a->note, sizeof(a->note), "%s", note ? note : "");
-	}
-	a->resend = strcmp(slash, "/resend") == 0;
-	if (!a->resend) {
-		json_t *body = pr_api_read_body(r);
-		const char *o, *n, *w;
-		int ok = 0;
+/* POST /admin/v1/refunds/{id}/resend */
+void pr_refunds_resend(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *id = pr_route_param(m, "id");
+	struct act *a = act_new(r, id);
 
-		if (!body) {
-			free(a);
-			return 1;
-		}
-		o = json_string_value(json_object_get(body, "outcome"));
-		n = json_string_value(json_object_get(body, "note"));
-		w = json_string_value(json_object_get(body, "withdrawal_id"));
-		for (size_t i = 0; o && outcomes[i] && !ok; i++)
-			ok = strcmp(o, outcomes[i]) == 0;
-		if (!ok) {
-			pr_api_reply_field(
-				r, "outcome",
-				"outcome: buyer_contacted, "
-				"refunded_offline, refunded_by_transfer "
-				"or cancelled");
-		} else if (!n || !*n || strlen(n) > 512) {
-			pr_api_reply_field(
-				r, "note",
-				"note: required, 1 to 512 characters (why, "
-				"for the audit)");
-			ok = 0;
-		} else if (w && (strlen(w) > 32 || !id_ok(w, strlen(w)))) {
-			pr_api_reply_field(r, "withdrawal_id",
-					   "withdrawal_id: a withdrawal id");
-			ok = 0;
-		}
-		if (ok) {
-			snprintf(a->outcome, sizeof(a->outcome), "%s", o);
-			snprintf(a->note, sizeof(a->note), "%s", n);
-			snprintf(a->withdrawal, sizeof(a->withdrawal), "%s",
-				 w ? w : "");
-		}
-		json_decref(body);
-		if (!ok) {
-			free(a);
-			return 1;
-		}
-	}
-	if (rf_load(r->d, "id", id, NULL, on_act_loaded, a) < 0) {
-		pr_request_error(r, 503, "store_unavailable",
-				 "the store is unavailable");
+	if (!a)
+		return;
+	a->resend = 1;
+	act_go(a, id);
+}
+
+/* POST /admin/v1/refunds/{id}/resolve */
+void pr_refunds_resolve(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *id = pr_route_param(m, "id");
+	struct act *a = act_new(r, id);
+
+	if (!a)
+		return;
+	if (resolve_body(r, a) < 0) {
 		free(a);
+		return;
 	}
-	return 1;
+	act_go(a, id);
 }
 
 /* --------------------------------------------------------- metrics */

@@ -23,15 +23,30 @@
 #include "completion.h"
 #include "daemon.h"
 #include "ordstore.h"
+#include "route.h"
 
 struct pr_refunds;
 
-/* Handles r when its path is a merchant refund path and returns 1; 0
- * otherwise. */
-int pr_refunds_handle(struct pr_request *r);
+/* The handlers of the merchant listener's route table (admin.c); each
+ * answers r, after authenticating the merchant's API key.
+ *   POST /v1/payments/{id}/refunds   create (Idempotency-Key)
+ *   GET  /v1/payments/{id}/refunds   a payment's refunds
+ *   GET  /v1/refunds/{id}
+ *   GET  /v1/refunds?merchant_refund_no=... */
+void pr_refunds_create(struct pr_request *r, const struct pr_route_match *m);
+void pr_refunds_list(struct pr_request *r, const struct pr_route_match *m);
+void pr_refunds_get(struct pr_request *r, const struct pr_route_match *m);
+void pr_refunds_find(struct pr_request *r, const struct pr_route_match *m);
 
-/* The admin side; returns 1 when r's path is /admin/v1/refunds... */
-int pr_refunds_admin_handle(struct pr_request *r);
+/* The admin listener's (the caller has checked the token):
+ *   GET  /admin/v1/refunds/overdue        the overdue queue
+ *   GET  /admin/v1/refunds/{id}           one, with its events
+ *   POST /admin/v1/refunds/{id}/resend    send an overdue one again
+ *   POST /admin/v1/refunds/{id}/resolve   settle it by hand (audited) */
+void pr_refunds_overdue(struct pr_request *r, const struct pr_route_match *m);
+void pr_refunds_admin_get(struct pr_request *r, const struct pr_route_match *m);
+void pr_refunds_resend(struct pr_request *r, const struct pr_route_match *m);
+void pr_refunds_resolve(struct pr_request *r, const struct pr_route_match *m);
 
 /* A verified refund notification from channel ch: applied to the refund
  * whose refund number is nt->refund_id; done(ok) is called once (ok: the

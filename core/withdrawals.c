@@ -563,14 +563,14 @@ static void reply_field(struct pr_request *r, const char *field,
 
 static void reply_store_down(struct pr_request *r, const char *what)
 {
-	pr_request_error(r, 503, "store_unavailable",
+	pr_api_reply_err(r, 503, "store_unavailable", NULL,
 			 "the store is unavailable (%s); retry later", what);
 }
 
 static void wd_fail_now(struct wd *w, int status, const char *code,
 			const char *msg)
 {
-	pr_request_error(w->r, status, code, "%s", msg);
+	pr_api_reply_err(w->r, status, code, NULL, "%s", msg);
 	wd_free(w);
 }
 
@@ -685,9 +685,10 @@ static void on_got(void *row, const char *err, void *arg)
 	if (err) {
 		reply_store_down(w->r, "reading the withdrawal");
 	} else if (!row) {
-		pr_request_error(w->r, 404, "not_found", "no such withdrawal");
+		pr_api_reply_err(w->r, 404, "not_found", NULL,
+				 "no such withdrawal");
 	} else if (!(j = wd_render(row, w->locale))) {
-		pr_request_error(w->r, 500, "internal", "out of memory");
+		pr_api_reply_err(w->r, 500, "internal", NULL, "out of memory");
 	} else {
 		pr_request_reply(w->r, 200, j);
 	}
@@ -720,7 +721,7 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 			evhttp_add_header(
 				evhttp_request_get_output_headers(w->r->req),
 				"WWW-Authenticate", "Bearer");
-		pr_request_error(w->r, status, code, "%s", message);
+		pr_api_reply_err(w->r, status, code, NULL, "%s", message);
 		wd_free(w);
 		free(a);
 		return;
@@ -760,89 +761,64 @@ static int id_ok(const char *s)
 	return 1;
 }
 
-static void method_not_allowed(struct pr_request *r, const char *allow)
+/* Starts action for r: its state, then the merchant's authentication;
+ * on_auth goes on. id and no as the action needs them, else NULL. */
+static void begin(struct pr_request *r, enum action action, const char *id,
+		  const char *no)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow",
-			  allow);
-	pr_request_error(r, 405, "method_not_allowed",
-			 "%s is not allowed here; use %s",
-			 pr_http_method(r->req), allow);
-}
+	struct authed *a = calloc(1, sizeof(*a));
+	struct wd *w = calloc(1, sizeof(*w));
 
-int pr_withdrawals_handle(struct pr_request *r)
-{
-	const char *m = pr_http_method(r->req);
-	struct authed *a;
-	struct wd *w;
-
-	if (strcmp(r->path, ENDPOINT) != 0 &&
-	    strncmp(r->path, ENDPOINT "/", sizeof(ENDPOINT)) != 0)
-		return 0;
-	a = calloc(1, sizeof(*a));
-	w = calloc(1, sizeof(*w));
 	if (!a || !w) {
 		free(a);
 		free(w);
-		pr_request_error(r, 500, "internal", "out of memory");
-		return 1;
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
 	}
 	w->r = r;
 	w->d = r->d;
 	w->gen = r->gen;
 	a->w = w;
-	if (strcmp(r->path, ENDPOINT) == 0) {
-		if (strcmp(m, "POST") == 0) {
-			a->action = A_CREATE;
-		} else if (strcmp(m, "GET") == 0) {
-			const char *uri = evhttp_request_get_uri(r->req);
-			const char *qs = strchr(uri, '?');
-			struct evkeyvalq q;
-			const char *no;
-
-			TAILQ_INIT(&q);
-			if (!qs || evhttp_parse_query_str(qs + 1, &q) < 0 ||
-			    !(no = evhttp_find_header(
-				      &q, "merchant_withdrawal_no")) ||
-			    !*no || strlen(no) >= sizeof(a->no)) {
-				evhttp_clear_headers(&q);
-				reply_field(r, "merchant_withdrawal_no",
-					    "merchant_withdrawal_no: required "
-					    "query parameter (GET "
-					    "/v1/withdrawals?merchant_"
-					    "withdrawal_no=...)");
-				goto done;
-			}
-			snprintf(a->no, sizeof(a->no), "%s", no);
-			evhttp_clear_headers(&q);
-			a->action = A_LIST;
-		} else {
-			method_not_allowed(r, "GET, POST");
-			goto done;
-		}
-	} else {
-		const char *rest = r->path + sizeof(ENDPOINT);
-
-		if (strcmp(m, "GET") != 0) {
-			method_not_allowed(r, "GET");
-			goto done;
-		}
-		if (!id_ok(rest)) {
-			pr_request_error(r, 404, "not_found",
-					 "no such withdrawal");
-			goto done;
-		}
-		snprintf(a->id, sizeof(a->id), "%s", rest);
-		a->action = A_GET;
-	}
+	a->action = action;
+	snprintf(a->id, sizeof(a->id), "%s", id ? id : "");
+	snprintf(a->no, sizeof(a->no), "%s", no ? no : "");
 	if (pr_merchant_auth(r->d, r->req, on_auth, a) < 0) {
 		reply_store_down(r, "authenticating");
-		goto done;
+		wd_free(w);
+		free(a);
 	}
-	return 1;
-done:
-	wd_free(w);
-	free(a);
-	return 1;
+}
+
+/* POST /v1/withdrawals */
+void pr_withdrawals_create(struct pr_request *r, const struct pr_route_match *m)
+{
+	begin(r, A_CREATE, NULL, NULL);
+}
+
+/* GET /v1/withdrawals?merchant_withdrawal_no=NO */
+void pr_withdrawals_find(struct pr_request *r, const struct pr_route_match *m)
+{
+	char no[sizeof(((struct authed *)NULL)->no)];
+
+	if (pr_api_query_param(r, "merchant_withdrawal_no", no, sizeof(no)) < 0)
+		reply_field(r, "merchant_withdrawal_no",
+			    "merchant_withdrawal_no: required query parameter "
+			    "(GET /v1/withdrawals?merchant_withdrawal_no=...)");
+	else
+		begin(r, A_LIST, NULL, no);
+}
+
+/* GET /v1/withdrawals/{id} */
+void pr_withdrawals_get(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *id = pr_route_param(m, "id");
+
+	if (!id_ok(id)) {
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such withdrawal");
+		return;
+	}
+	begin(r, A_GET, id, NULL);
 }
 
 /* -------------------------------------------- re-routing pending ones */
@@ -1268,51 +1244,48 @@ static void on_admin_row(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-		pr_request_error(r, 404, "not_found", "no such withdrawal");
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such withdrawal");
 		return;
 	}
 	j = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
 	if (!j) {
-		pr_request_error(r, 500, "internal", "bad JSON from the store");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "bad JSON from the store");
 		return;
 	}
 	pr_request_reply(r, 200, j);
 }
 
-int pr_withdrawals_admin_handle(struct pr_request *r)
-{
-	static const char sql[] =
-		"SELECT jsonb_build_object("
-		"'withdrawal', to_jsonb(w) - 'payee_account_enc' - "
-		"'request_hash', "
-		"'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'kind' - "
-		"'order_id' ORDER BY e.id), '[]') FROM order_events e "
-		"WHERE e.kind = 'withdrawal' AND e.order_id = w.id), "
-		"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
-		"FROM order_checks c WHERE c.kind = 'withdrawal' "
-		"AND c.order_id = w.id), "
-		"'notifications', (SELECT coalesce(jsonb_agg(jsonb_build_object("
-		"'id', n.id, 'event', n.event, 'state', n.state, 'attempts', "
-		"n.attempts, 'last_status', n.last_status, 'last_error', "
-		"n.last_error) ORDER BY n.id), '[]') "
-		"FROM merchant_notifications n WHERE n.kind = 'withdrawal' "
-		"AND n.order_id = w.id))::text "
-		"FROM withdrawals w WHERE w.id = $1";
-	static const char prefix[] = "/admin/v1/withdrawals/";
-	const char *params[1];
+static const char admin_sql[] =
+	"SELECT jsonb_build_object("
+	"'withdrawal', to_jsonb(w) - 'payee_account_enc' - "
+	"'request_hash', "
+	"'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'kind' - "
+	"'order_id' ORDER BY e.id), '[]') FROM order_events e "
+	"WHERE e.kind = 'withdrawal' AND e.order_id = w.id), "
+	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
+	"FROM order_checks c WHERE c.kind = 'withdrawal' "
+	"AND c.order_id = w.id), "
+	"'notifications', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+	"'id', n.id, 'event', n.event, 'state', n.state, 'attempts', "
+	"n.attempts, 'last_status', n.last_status, 'last_error', "
+	"n.last_error) ORDER BY n.id), '[]') "
+	"FROM merchant_notifications n WHERE n.kind = 'withdrawal' "
+	"AND n.order_id = w.id))::text "
+	"FROM withdrawals w WHERE w.id = $1";
 
-	if (strncmp(r->path, prefix, sizeof(prefix) - 1) != 0)
-		return 0;
-	if (strcmp(pr_http_method(r->req), "GET") != 0) {
-		method_not_allowed(r, "GET");
-		return 1;
-	}
-	params[0] = r->path + sizeof(prefix) - 1;
+/* GET /admin/v1/withdrawals/{id} */
+void pr_withdrawals_admin_get(struct pr_request *r,
+			      const struct pr_route_match *m)
+{
+	const char *params[1] = { pr_route_param(m, "id") };
+
 	if (!id_ok(params[0])) {
-		pr_request_error(r, 404, "not_found", "no such withdrawal");
-		return 1;
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such withdrawal");
+		return;
 	}
-	if (pr_db_query(r->d->db, sql, 1, params, on_admin_row, r) < 0)
+	if (pr_db_query(r->d->db, admin_sql, 1, params, on_admin_row, r) < 0)
 		reply_store_down(r, "reading the withdrawal");
-	return 1;
 }

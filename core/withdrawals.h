@@ -19,20 +19,25 @@
 #include "completion.h"
 #include "daemon.h"
 #include "ordstore.h"
+#include "route.h"
 
 struct pr_withdrawals;
 
-/* Handles r when its path is the merchant API's withdrawals and returns 1
- * (the answer is sent or on its way); returns 0 for any other path.
+/* The handlers of the merchant listener's route table (admin.c); each
+ * answers r, after authenticating the merchant's API key.
  *   POST /v1/withdrawals                       (Idempotency-Key)
  *   GET  /v1/withdrawals/{id}
  *   GET  /v1/withdrawals?merchant_withdrawal_no=... */
-int pr_withdrawals_handle(struct pr_request *r);
+void pr_withdrawals_create(struct pr_request *r,
+			   const struct pr_route_match *m);
+void pr_withdrawals_get(struct pr_request *r, const struct pr_route_match *m);
+void pr_withdrawals_find(struct pr_request *r, const struct pr_route_match *m);
 
-/* Handles r when its path is GET /admin/v1/withdrawals/{id} (the row with
- * the masked account, trace, events, check and notifications) and returns
- * 1; returns 0 for any other path. The caller has checked the token. */
-int pr_withdrawals_admin_handle(struct pr_request *r);
+/* GET /admin/v1/withdrawals/{id}: the row with the masked account, trace,
+ * events, check and notifications (the admin listener's table; the caller
+ * has checked the token). */
+void pr_withdrawals_admin_get(struct pr_request *r,
+			      const struct pr_route_match *m);
 
 /* The completion job's check of a withdrawal (kind "withdrawal"): the
  * driver's payout_query, applied to the order. */

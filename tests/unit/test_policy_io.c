@@ -5,7 +5,7 @@
  * The document's top level: one named row per shape, accepted or refused
  * with the field named. The plan: one named row per situation, the
  * stored policy and the document's (both already normalised, as
- * policy_api.c hands them over), and the exact change set (what
+ * policy_transfer.c hands them over), and the exact change set (what
  * policy_apply() will write), the summary and the number of audit rows
  * expected; or the field a refused document names. Then the audit rows
  * themselves: masked images, no card HMAC anywhere people read, and the
