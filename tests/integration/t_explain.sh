@@ -74,11 +74,12 @@ pass "maintenance window 22:00-02:00 Asia/Shanghai, evaluated in the channel's z
 # Today's usage (the channel's local day) comes from the store, as the
 # daemon's view of it refreshed about every second: explain says how
 # fresh its figures are (usage.as_of), and a figure from before the insert
-# would not count.
-t_ins=$(($(date +%s%N) / 1000000))
+# would not count. t_ins is read once the insert has committed: a refresh
+# started (as_of) after it sees the row; one started while psql ran may not.
 pq -c "INSERT INTO channel_daily_usage (channel, day, scope, amount, count)
        VALUES ('cheap', (now() AT TIME ZONE 'Asia/Shanghai')::date, '', 9950, 3)" >/dev/null ||
 	fail "cannot insert usage"
+t_ins=$(($(date +%s%N) / 1000000))
 rows0=$(pq -Atc "SELECT count(*), coalesce(sum(amount),0) FROM channel_daily_usage")
 for i in $(seq 50); do
 	explain "{\"amount\": 60, $REST}"
