@@ -12,7 +12,9 @@
  * answers its own parse errors with HTML pages. So the rule here is: a
  * request passes only when its framing is unambiguous and evhttp will read
  * it exactly as we do; everything else is refused (with a JSON answer, by
- * server.c) before evhttp sees a byte of it.
+ * server.c) before evhttp sees a byte of it. Whether evhttp's URI parser
+ * takes a target is asked through the caller's pr_target_ok (server.c's
+ * pr_server_target_ok), so this file itself needs nothing of libevent.
  *
  * What evhttp does with what passes, for the record (http.c of 2.1.12):
  * the request line is "METHOD SP target SP HTTP/d.d" (evhttp's method
@@ -28,8 +30,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#include <event2/http.h>
 
 #include "framing.h"
 
@@ -124,11 +124,10 @@ static int method_known(const char *m, size_t n)
 	return 0;
 }
 
-static int request_line(const char *l, size_t n, struct pr_head_info *info,
-			struct pr_framing_error *e)
+static int request_line(const char *l, size_t n, pr_target_ok target_ok,
+			struct pr_head_info *info, struct pr_framing_error *e)
 {
 	char target[PR_FRAMING_MAX_TARGET + 1];
-	struct evhttp_uri *uri;
 	size_t m = 0, t0, t1;
 	const char *v;
 	size_t vn;
@@ -208,14 +207,12 @@ static int request_line(const char *l, size_t n, struct pr_head_info *info,
 	}
 	/* What evhttp will parse it with: if it refuses, evhttp would answer
 	 * an HTML 400 of its own. */
-	uri = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
-	if (!uri) {
+	if (target_ok && !target_ok(target)) {
 		set_err(e, 400, "bad_request",
 			"the request target is not a "
 			"valid URI");
 		return -EINVAL;
 	}
-	evhttp_uri_free(uri);
 	return 0;
 }
 
@@ -247,7 +244,8 @@ static int header_err(struct pr_framing_error *e, int status, const char *code,
 }
 
 int pr_framing_head(const char *p, size_t len, uint64_t max_body,
-		    struct pr_head_info *info, struct pr_framing_error *e)
+		    pr_target_ok target_ok, struct pr_head_info *info,
+		    struct pr_framing_error *e)
 {
 	const char *line, *cl_val = NULL, *te_val = NULL, *ex_val = NULL;
 	size_t pos = 0, n, cl_n = 0, te_n = 0, ex_n = 0;
@@ -263,7 +261,7 @@ int pr_framing_head(const char *p, size_t len, uint64_t max_body,
 				 "no request line");
 		return -EINVAL;
 	}
-	if (request_line(line, n, info, e) < 0)
+	if (request_line(line, n, target_ok, info, e) < 0)
 		return -EINVAL;
 
 	for (;;) {

@@ -7,7 +7,9 @@
  * never both, RFC 9112 sections 6 and 7), chunk-size lines, and UTF-8.
  *
  * Pure functions over byte ranges: no I/O, no state kept between calls
- * (a caller that scans a growing buffer keeps the scan offset itself).
+ * (a caller that scans a growing buffer keeps the scan offset itself),
+ * and no libevent: the one question only evhttp can answer (does its URI
+ * parser take this target?) is asked through the caller's pr_target_ok.
  */
 #ifndef PR_FRAMING_H
 #define PR_FRAMING_H
@@ -48,6 +50,11 @@ struct pr_framing_error {
 	char message[192];
 };
 
+/* 1 when the URI parser that will read the request accepts target (a
+ * NUL-terminated request target), else 0. server.c passes
+ * pr_server_target_ok (evhttp's parser). */
+typedef int (*pr_target_ok)(const char *target);
+
 /* Where the head at p (len bytes so far) ends: the offset just past the
  * empty line that closes it (lines end with LF or CRLF), or 0 when it is
  * not complete yet. *scan is where the previous call stopped (start at 0);
@@ -56,7 +63,8 @@ size_t pr_framing_head_end(const char *p, size_t len, size_t *scan);
 
 /* Checks one complete head (len bytes, as found by pr_framing_head_end)
  * and fills info. max_body is the largest body accepted (a Content-Length
- * over it is a 413). Returns 0, or -EINVAL with e filled. Refused, among the
+ * over it is a 413); target_ok, when not NULL, must accept the request
+ * target. Returns 0, or -EINVAL with e filled. Refused, among the
  * rest: several Content-Length headers (even equal), a Content-Length that
  * is not 1 to 15 plain digits, Transfer-Encoding with Content-Length,
  * several Transfer-Encoding headers or one that is not exactly "chunked",
@@ -66,10 +74,11 @@ size_t pr_framing_head_end(const char *p, size_t len, size_t *scan);
  * 100-continue (417), a method other than GET, HEAD, POST, PUT, DELETE,
  * PATCH and OPTIONS (501), a version other than HTTP/1.0 and HTTP/1.1
  * (505), a target that is not origin-form or absolute http(s) or that
- * evhttp_uri_parse_with_flags refuses (400; over PR_FRAMING_MAX_TARGET:
- * 414), more than PR_FRAMING_MAX_HEADERS header lines (431). */
+ * target_ok refuses (400; over PR_FRAMING_MAX_TARGET: 414), more than
+ * PR_FRAMING_MAX_HEADERS header lines (431). */
 int pr_framing_head(const char *p, size_t len, uint64_t max_body,
-		    struct pr_head_info *info, struct pr_framing_error *e);
+		    pr_target_ok target_ok, struct pr_head_info *info,
+		    struct pr_framing_error *e);
 
 /* Checks a chunk-size line (its CRLF or LF included, len bytes): 1 to 15
  * hexadecimal digits and nothing else (no chunk extensions, no spaces).

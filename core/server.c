@@ -111,6 +111,17 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int pr_server_target_ok(const char *target)
+{
+	struct evhttp_uri *uri;
+
+	uri = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
+	if (!uri)
+		return 0;
+	evhttp_uri_free(uri);
+	return 1;
+}
+
 /* ------------------------------------------------------ rate-limited log */
 
 struct ratelog {
@@ -906,7 +917,8 @@ static int pump_head(struct pr_conn *c)
 		}
 		return 0;
 	}
-	if (pr_framing_head(c->buf, end, lim->max_body_bytes, &info, &e) < 0) {
+	if (pr_framing_head(c->buf, end, lim->max_body_bytes,
+			    pr_server_target_ok, &info, &e) < 0) {
 		conn_reject(c, &e);
 		return 0;
 	}

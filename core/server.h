@@ -94,6 +94,11 @@ void pr_listener_close(struct pr_listener *l);
 void pr_listener_get_stats(const struct pr_listener *l,
 			   struct pr_listener_stats *st);
 
+/* The front door's pr_target_ok (framing.h): 1 when evhttp's URI parser
+ * (evhttp_uri_parse_with_flags, EVHTTP_URI_NONCONFORMANT, as evhttp reads
+ * a request line) accepts target, else 0. */
+int pr_server_target_ok(const char *target);
+
 /* Appends the listeners' metrics (Prometheus text) to b; nofile and
  * reserve are the descriptor limit and the reserve in force. */
 void pr_listeners_metrics(struct evbuffer *b, struct pr_listener *const *ls,
