@@ -11,8 +11,6 @@
  * leave nothing on OpenSSL's per-thread error queue, so that libcurl, which
  * shares it, never sees a stale error.
  */
-#include "config.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

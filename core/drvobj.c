@@ -8,8 +8,6 @@
  * reads them directly (httpc.c sends the request, the order code turns the
  * map into JSON) and frees them here.
  */
-#include "config.h"
-
 #include <stdlib.h>
 #include <string.h>
 

@@ -12,8 +12,6 @@
  * copy every argument. The table is static and lives as long as the
  * process.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

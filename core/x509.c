@@ -11,8 +11,6 @@
  * agree with the SDKs' for the attributes certificate authorities use in
  * practice (C, ST, L, O, OU, CN).
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
