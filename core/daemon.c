@@ -42,6 +42,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "completion.h"
 #include "daemon.h"
 #include "log.h"
@@ -53,30 +54,6 @@
 static const char policy_sql[] =
 	"SELECT channels::text, whitelist::text, rules::text, codes::text "
 	"FROM policy_snapshot";
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ requests */
 
@@ -90,7 +67,7 @@ void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 				  "Connection", "close");
 	pr_http_reply_raw(r->req, status, ctype, body, len);
 	pr_hist_observe(&d->overhead[r->op],
-			mono_us() - r->started_us - r->wait_us);
+			pr_mono_us() - r->started_us - r->wait_us);
 	if (r->gen != d->gen)
 		d->requests_on_old_gen++;
 	pr_gen_unref(r->gen);
@@ -210,8 +187,8 @@ static void request_begin(struct pr_daemon *d, struct evhttp_request *req,
 	r->req = req;
 	r->listener = listener;
 	r->gen = pr_gen_ref(d->gen);
-	r->started_ms = now_ms();
-	r->started_us = mono_us();
+	r->started_ms = pr_now_ms();
+	r->started_us = pr_mono_us();
 	r->op = PR_REQ_OTHER;
 	d->inflight++;
 	d->requests_total++;
@@ -616,7 +593,7 @@ static void on_notify_timer(evutil_socket_t fd, short what, void *arg)
 		 "policy changed (%lu more NOTIFYs, the last from pid %d)",
 		 d->notify_folded, d->notify_last_pid);
 	d->notify_folded = 0;
-	d->notify_last_ms = mono_ms();
+	d->notify_last_ms = pr_mono_ms();
 	pr_daemon_reload(d, why, NULL, NULL);
 }
 
@@ -624,7 +601,7 @@ static void on_notify_timer(evutil_socket_t fd, short what, void *arg)
  * end of the current interval. */
 static void notify_reload(struct pr_daemon *d, int pid)
 {
-	int64_t now = mono_ms(), wait;
+	int64_t now = pr_mono_ms(), wait;
 	struct timeval tv;
 	char why[128];
 
@@ -754,7 +731,7 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	int rc;
 
 	memset(d, 0, sizeof(*d));
-	d->started_ms = now_ms();
+	d->started_ms = pr_now_ms();
 	d->config_path = strdup(config_path);
 	d->base = event_base_new();
 	if (!d->config_path || !d->base) {

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "apiutil.h"
+#include "clock.h"
 #include "crypto.h"
 #include "explain.h"
 #include "log.h"
@@ -230,7 +231,6 @@ void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 	char field[64], err[512], day[32];
 	const char *params[1];
 	unsigned char mac[32];
-	struct timespec ts;
 	int64_t now, as_of;
 	json_t *body;
 	char *hex;
@@ -257,11 +257,8 @@ void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 		return;
 	}
 	json_decref(body);
-	if (!e->extra.at_ms) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		e->extra.at_ms =
-			(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	}
+	if (!e->extra.at_ms)
+		e->extra.at_ms = pr_now_ms();
 	if (e->req.card_no[0]) {
 		if (cfg->has_secret_key &&
 		    pr_hmac_sha256(cfg->secret_key, sizeof(cfg->secret_key),
@@ -289,8 +286,7 @@ void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 		explain_free(e);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	now = pr_now_ms();
 	as_of = pr_usage_as_of(r->d->usage);
 	if (as_of > 0 && llabs(e->extra.at_ms - now) <= MEMORY_SPAN_MS) {
 		explain_memory(e, now, as_of);

@@ -23,19 +23,12 @@
 #include <time.h>
 
 #include "apiutil.h"
+#include "clock.h"
 #include "flow.h"
 #include "log.h"
 
 static void try_reserve(struct pr_flow *f);
 static void send_attempt(struct pr_flow *f);
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void pr_flow_clear(struct pr_flow *f)
 {
@@ -458,7 +451,7 @@ static void on_call(struct pr_call *c, void *arg)
 	int to;
 
 	if (f->r)
-		f->r->wait_us += mono_us() - f->sent_us;
+		f->r->wait_us += pr_mono_us() - f->sent_us;
 	f->last_code = code;
 	if (code->effect == PAYROUTE_EFFECT_FAILED && code->retryable) {
 		a = pr_flow_attempt_json(f, c, "retryable_failure");
@@ -499,7 +492,7 @@ static void send_attempt(struct pr_flow *f)
 {
 	f->have_tok = 0; /* the order's row holds it now */
 	f->ops->order(f, f->spec);
-	f->sent_us = mono_us();
+	f->sent_us = pr_mono_us();
 	if (pr_chan_call(f->d, f->gen, f->ch, f->ops->op, &f->order, on_call,
 			 f) < 0)
 		flow_error(f, 500, "internal", "out of memory");

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "generation.h"
 #include "log.h"
 #include "services.h"
@@ -31,14 +32,6 @@ size_t pr_gen_alive(void)
 	return gens_alive;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct pr_generation *pr_gen_new(uint64_t id, struct pr_config *cfg)
 {
 	struct pr_generation *g = calloc(1, sizeof(*g));
@@ -47,7 +40,7 @@ struct pr_generation *pr_gen_new(uint64_t id, struct pr_config *cfg)
 		return NULL;
 	g->id = id;
 	g->refs = 1;
-	g->created_ms = now_ms();
+	g->created_ms = pr_now_ms();
 	g->config = cfg;
 	gens_alive++;
 	return g;

@@ -43,6 +43,7 @@
 #include <openssl/crypto.h>
 
 #include "apiutil.h"
+#include "clock.h"
 #include "crypto.h"
 #include "log.h"
 #include "merchants.h"
@@ -548,14 +549,6 @@ struct pr_auth_cache {
 	struct auth_ent slots[AUTH_SLOTS];
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct pr_auth_cache *pr_auth_cache_new(void)
 {
 	return calloc(1, sizeof(struct pr_auth_cache));
@@ -693,7 +686,7 @@ static void on_auth(PGresult *res, const char *err, void *arg)
 	snprintf(e->locale, sizeof(e->locale), "%s", PQgetvalue(res, 0, 2));
 	e->active = strcmp(PQgetvalue(res, 0, 3), "active") == 0;
 	snprintf(e->secret, sizeof(e->secret), "%s", PQgetvalue(res, 0, 4));
-	e->at_ms = mono_ms();
+	e->at_ms = pr_mono_ms();
 	e->epoch = a->epoch;
 	a->have_hit = 1;
 	if (c && c->epoch == a->epoch &&
@@ -766,7 +759,7 @@ int pr_merchant_auth(struct pr_daemon *d, struct evhttp_request *req,
 
 		if (ttl > 0 && e->epoch == d->auth_cache->epoch &&
 		    strcmp(e->hash, a->hash) == 0 &&
-		    mono_ms() - e->at_ms < ttl) {
+		    pr_mono_ms() - e->at_ms < ttl) {
 			d->auth_cache->hits++;
 			a->hit = *e;
 			a->have_hit = 1;

@@ -30,14 +30,6 @@
 #include "log.h"
 #include "orders.h"
 
-int64_t pr_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *const op_names[] = {
 	"pay",		"query",  "close",	  "refund",
 	"refund_query", "payout", "payout_query",

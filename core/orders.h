@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <payroute/driver.h>
 
+#include "clock.h" /* pr_now_ms, for every order path */
 #include "codemap.h"
 #include "daemon.h"
 #include "drvobj.h"
@@ -139,8 +140,5 @@ const char *pr_notify_url(const struct pr_config *cfg, const char *code,
  * digits: 29 characters, [A-Z0-9], usable as every channel's order
  * number. */
 void pr_order_new_id(char prefix, int64_t now_ms, char out[33]);
-
-/* Now, ms since the epoch (UTC). */
-int64_t pr_now_ms(void);
 
 #endif

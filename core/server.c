@@ -77,6 +77,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "clock.h"
 #include "framing.h"
 #include "log.h"
 #include "server.h"
@@ -103,14 +104,6 @@
 	"'none'\r\n"
 #define API_CSP "default-src 'none'; frame-ancestors 'none'"
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int pr_server_target_ok(const char *target)
 {
 	struct evhttp_uri *uri;
@@ -133,7 +126,7 @@ struct ratelog {
  * the last one), 0 when it is held back. */
 static int ratelog_take(struct ratelog *rl, unsigned long *held)
 {
-	int64_t now = mono_ms();
+	int64_t now = pr_mono_ms();
 
 	if (now < rl->next_ms) {
 		rl->held++;
@@ -722,7 +715,7 @@ static void on_closed(struct evhttp_connection *evcon, void *arg)
 static struct pr_conn *door_victim(struct pr_door *door,
 				   const struct pr_conn * not )
 {
-	int64_t young = mono_ms() - EVICT_MIN_AGE_MS;
+	int64_t young = pr_mono_ms() - EVICT_MIN_AGE_MS;
 	struct pr_conn *c;
 
 	TAILQ_FOREACH(c, &door->conns, link) {
@@ -788,7 +781,7 @@ static int conn_admit(struct pr_conn *c)
 	c->fd = bufferevent_getfd(c->bev);
 	evhttp_connection_set_closecb(c->evcon, on_closed, c);
 	c->admitted = 1;
-	c->since_ms = mono_ms();
+	c->since_ms = pr_mono_ms();
 	door->admitted++;
 	door->st.accepted++;
 	TAILQ_INSERT_TAIL(&door->conns, c, link);
@@ -1198,7 +1191,7 @@ static void on_complete(struct evhttp_request *req, void *arg)
 
 	(void)req;
 	c->busy = 0;
-	c->since_ms = mono_ms();
+	c->since_ms = pr_mono_ms();
 	TAILQ_REMOVE(&door->conns, c, link);
 	TAILQ_INSERT_TAIL(&door->conns, c, link);
 	if (c->refused)

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "crypto.h"
 #include "x509.h"
 #include "drvobj.h"
@@ -46,14 +47,6 @@ static void svc_log(enum payroute_log_level level, const char *channel,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	pr_log(level, "[channel %s] %s", channel ? channel : "-", msg);
-}
-
-static int64_t svc_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void *svc_alloc(size_t size)
@@ -292,7 +285,7 @@ static const struct payroute_services services = {
 	.abi_major = PAYROUTE_ABI_MAJOR,
 	.abi_minor = PAYROUTE_ABI_MINOR,
 	.log = svc_log,
-	.now_ms = svc_now_ms,
+	.now_ms = pr_now_ms,
 	.alloc = svc_alloc,
 	.free = svc_free,
 	.conf_str = svc_conf_str,

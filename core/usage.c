@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "usage.h"
 
@@ -174,14 +175,6 @@ static int load_send(struct pr_usage *u, int64_t now_ms, int refresh,
 		     pr_usage_done_cb cb, void *arg);
 
 /* ------------------------------------------------------------- helpers */
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -856,7 +849,7 @@ static int release_part(struct pr_usage *u, const struct pr_usage_token *tok,
 	if (e && e->lim_known && e->limited && !row_exact(u, e)) {
 		e->lease_amount += tok->amount;
 		e->lease_count += tok->count;
-		e->last_use_ms = wall_ms();
+		e->last_use_ms = pr_now_ms();
 		return 0;
 	}
 	if (e && e->lim_known && !e->limited && !bank) {
@@ -1102,7 +1095,7 @@ static void res_cb(PGresult *res, const char *err, void *arg)
 			e->db_count = cell_i64(res, row, off + 3);
 			e->db_seen = 1;
 			if (r->lease[i]) {
-				int64_t now = wall_ms();
+				int64_t now = pr_now_ms();
 
 				if (e->lease_at_ms &&
 				    now - e->lease_at_ms < LEASE_FAST_MS &&
@@ -1413,7 +1406,7 @@ int pr_usage_reserve(struct pr_usage *u, const char *channel,
 		}
 		ent_limits(u, e, r->lim_a[i], r->lim_c[i]);
 		e->refs++;
-		e->last_use_ms = wall_ms();
+		e->last_use_ms = pr_now_ms();
 		e->avg = e->avg > 0 ? e->avg * 0.95 + (double)amount * 0.05 :
 				      (double)amount;
 		r->e[i] = e;
@@ -1431,7 +1424,7 @@ inval:
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pr_usage *u = arg;
-	int64_t now = wall_ms();
+	int64_t now = pr_now_ms();
 	int64_t old_day = floor_div(now, 86400000) - 2;
 	int sent = 0;
 

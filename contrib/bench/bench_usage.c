@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "usage.h"
@@ -66,22 +67,6 @@ static const char *const chans[10] = { "bench_0", "bench_1", "bench_2",
 				       "bench_6", "bench_7", "bench_8",
 				       "bench_9" };
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void flushed(int rc, void *arg)
 {
 	struct bench *b = arg;
@@ -100,8 +85,8 @@ static void issue(struct slot *s)
 	const char *ch = chans[b->seq++ % (unsigned long)b->nchan];
 	int rc;
 
-	s->start_us = now_us();
-	rc = pr_usage_reserve(b->u, ch, NULL, &b->lim, b->amount, wall_ms(),
+	s->start_us = pr_mono_us();
+	rc = pr_usage_reserve(b->u, ch, NULL, &b->lim, b->amount, pr_now_ms(),
 			      res_cb, s);
 	if (rc < 0) {
 		fprintf(stderr, "bench_usage: reserve: %s\n", strerror(-rc));
@@ -114,7 +99,7 @@ static void res_cb(int rc, const struct pr_usage_token *tok, void *arg)
 {
 	struct slot *s = arg;
 	struct bench *b = s->b;
-	int64_t t = now_us();
+	int64_t t = pr_mono_us();
 
 	(void)tok;
 	if (rc == 1)
@@ -225,7 +210,7 @@ static int run(const char *conninfo, int nchan, int exact, int seconds,
 	pr_db_get_stats(b->db, &ds);
 	q0 = ds.queries;
 	b->inflight = concurrency;
-	b->t0_us = now_us();
+	b->t0_us = pr_mono_us();
 	b->deadline_us = b->t0_us + (int64_t)seconds * 1000000;
 	for (int i = 0; i < concurrency; i++) {
 		b->slots[i].b = b;

@@ -6,7 +6,7 @@
 #     // FUZZ_DRIVER: drivers/bank/bank.c
 # (a path relative to the source tree). The target is linked with that
 # driver's .c and the core files behind pr_services() (core/services.c,
-# core/crypto.c, core/x509.c, core/drvobj.c, core/log.c) and
+# core/crypto.c, core/x509.c, core/drvobj.c, core/log.c, core/clock.c) and
 # drivers/common/drv{conf,buf}.c.
 # A target of the core's own parsers (pure files: no loop, no store) names
 # the core files it links instead, on one line:
@@ -37,7 +37,8 @@ flags="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-DFUZZ_KEY_DIR=\"$src/tests/keys\"
 	${FUZZ_CFLAGS:-}"
 core="$src/core/services.c $src/core/crypto.c $src/core/x509.c
-	$src/core/drvobj.c $src/core/log.c $src/drivers/common/drvconf.c
+	$src/core/drvobj.c $src/core/log.c $src/core/clock.c
+	$src/drivers/common/drvconf.c
 	$src/drivers/common/drvbuf.c"
 
 status=0

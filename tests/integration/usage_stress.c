@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "usage.h"
@@ -74,14 +75,6 @@ struct pay {
 
 static void start_more(struct child *c);
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void flush_done(int rc, void *arg)
 {
 	struct child *c = arg;
@@ -109,7 +102,7 @@ static void pay_cb(int rc, const struct pr_usage_token *tok, void *arg);
 static void reserve(struct child *c, struct pay *p)
 {
 	int rc = pr_usage_reserve(c->u, c->a->channel, NULL, &c->lim,
-				  c->a->amount, wall_ms(), pay_cb, p);
+				  c->a->amount, pr_now_ms(), pay_cb, p);
 
 	if (rc < 0) {
 		fprintf(stderr, "usage_stress: pr_usage_reserve: %s\n",
@@ -415,7 +408,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fflush(NULL);
-	t0 = wall_ms();
+	t0 = pr_now_ms();
 	for (int i = 0; i < a.procs; i++) {
 		pids[i] = fork();
 		if (pids[i] < 0) {
@@ -464,7 +457,7 @@ int main(int argc, char **argv)
 				failed = 1;
 			}
 		}
-		if (wall_ms() > deadline) {
+		if (pr_now_ms() > deadline) {
 			fprintf(stderr, "usage_stress: time-out; killing "
 					"the children\n");
 			for (int i = 0; i < a.procs; i++)
@@ -474,7 +467,7 @@ int main(int argc, char **argv)
 		}
 		usleep(20000);
 	}
-	t1 = wall_ms();
+	t1 = pr_now_ms();
 
 	in = fdopen(pfd[0], "r");
 	while (in && fgets(line, sizeof(line), in)) {
