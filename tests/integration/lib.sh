@@ -10,6 +10,9 @@
 #                              PR_INTEGRATION=0, no server binaries, or (as
 #                              root) no unprivileged user ${PR_TEST_USER};
 #                              with PR_REQUIRE_INTEGRATION=1 these fail.
+#   require_tools CMD...       skip (77) when a command is not installed
+#   wait_until SECS CMD...     bounded wait (tries and seconds) for CMD to
+#                              succeed; log_grew ERE N: a condition for it
 #   pg_start, pg_stop, pg_start_again, pq
 #                              a private PostgreSQL in the test dir, on a
 #                              unix socket only; pq runs psql against it
@@ -22,9 +25,13 @@
 #   install_drivers DIR NAME.. copies built drivers (real or test) into DIR
 #   daemon_spawn, wait_healthy, daemon_start, daemon_stop, daemon_alive
 #   wait_log PATTERN [SECS]    bounded wait for an ERE in LOG_FILE
-#   http_get URL, admin_get PATH, admin_post PATH, merchant_get PATH
-#                              set RESP_CODE and RESP_BODY (no subshell)
+#   http_get URL, admin_get PATH, admin_post PATH, merchant_get PATH,
+#   send METHOD PATH [BODY]    set RESP_CODE and RESP_BODY (no subshell)
 #   json EXPR                  jq EXPR over RESP_BODY
+#   metric NAME{LABELS}        its value on the admin listener's /metrics
+#   expect_code, expect_field  the answer's status, the 400 naming a field
+#   current_generation, generation_after
+#                              the active generation; a newer one answered
 #
 # Every wait here is bounded in both iterations and seconds. The cleanup
 # trap stops every daemon and PostgreSQL it started and removes the test
@@ -68,6 +75,38 @@ skip() {
 	fi
 	printf '%s: SKIP: %s\n' "$T_NAME" "$*"
 	exit 77
+}
+
+# require_tools CMD...: skips the test unless every CMD is installed.
+require_tools() {
+	local t
+
+	for t in "$@"; do
+		command -v "$t" >/dev/null || skip "$t is not installed"
+	done
+}
+
+# ---------------------------------------------------------------- waiting
+# wait_until SECS CMD [ARGS...]: runs CMD every 0.1 s until it succeeds,
+# at most SECS x 10 times and for at most SECS seconds of wall clock
+# (however long CMD takes). Returns 0 as soon as CMD succeeds, 1 when it
+# never did; the caller says what failed. SECS is a whole number.
+wait_until() {
+	local secs=$1 i end
+
+	shift
+	end=$(($(date +%s%N) / 1000000 + secs * 1000))
+	for i in $(seq $((secs * 10))); do
+		"$@" && return 0
+		[ $(($(date +%s%N) / 1000000)) -lt "$end" ] || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# log_grew ERE N [FILE]: more than N lines of the log (LOG_FILE) match.
+log_grew() {
+	[ "$(log_count "$1" "${3:-$LOG_FILE}")" -gt "$2" ]
 }
 
 # ---------------------------------------------------------------- cleanup
@@ -456,13 +495,7 @@ daemon_stop() {
 # wait_log ERE [SECS] [FILE]: bounded wait (default 10 s) until a line of
 # the log matches; prints nothing, returns 1 on time-out.
 wait_log() {
-	local pat=$1 secs=${2:-10} file=${3:-$LOG_FILE} i
-
-	for i in $(seq $((secs * 10))); do
-		grep -Eq -- "$pat" "$file" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_until "${2:-10}" log_grew "$1" 0 "${3:-$LOG_FILE}"
 }
 
 # log_count ERE [FILE]: how many log lines match.
@@ -497,6 +530,22 @@ admin_post() {
 }
 merchant_get() { http GET "http://127.0.0.1:$MERCHANT_PORT$1" "${@:2}"; }
 
+# send METHOD PATH [BODY] [CURL ARGS...]: an admin request (the current
+# instance, its token) with a JSON body when BODY is not empty.
+send() {
+	local m=$1 p=$2 body=${3-}
+
+	shift 3 2>/dev/null || shift $#
+	if [ -n "$body" ]; then
+		http "$m" "http://127.0.0.1:$ADMIN_PORT$p" \
+			-H "Authorization: Bearer $TOKEN" \
+			-H 'Content-Type: application/json' --data-binary "$body" "$@"
+	else
+		http "$m" "http://127.0.0.1:$ADMIN_PORT$p" \
+			-H "Authorization: Bearer $TOKEN" "$@"
+	fi
+}
+
 # json EXPR: jq -r EXPR over RESP_BODY ("" when the body is not JSON).
 json() {
 	printf '%s' "$RESP_BODY" | jq -r "$1" 2>/dev/null
@@ -509,6 +558,24 @@ expect_code() {
 		fail "$2: expected HTTP $1, got $RESP_CODE: $RESP_BODY"
 }
 
+# metric NAME{LABELS}: prints its value on the current instance's /metrics
+# (nothing when it is not there).
+metric() {
+	curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/metrics" |
+		awk -v k="$1" '$1 == k { print $2; exit }'
+}
+
+# expect_field WHAT FIELD NEEDLE: a 400 naming FIELD, its message saying
+# NEEDLE; says so (pass).
+expect_field() {
+	expect_code 400 "$1"
+	[ "$(json .error.field)" = "$2" ] ||
+		fail "$1: expected error.field $2: $RESP_BODY"
+	json .error.message | grep -Fq -- "$3" ||
+		fail "$1: the message does not say '$3': $RESP_BODY"
+	pass "$1: 400 $2: $(json .error.message)"
+}
+
 # current_generation: sets GEN to the active generation (from
 # /admin/v1/drivers); fails unless it is a number.
 current_generation() {
@@ -518,6 +585,22 @@ current_generation() {
 	case $GEN in
 	'' | *[!0-9]*) fail "/admin/v1/drivers: no numeric generation in $RESP_BODY" ;;
 	esac
+}
+
+# generation_after WHAT: the answer's generation is newer than $g (the
+# test's last known one) and is the active one; sets g to it. RESP_CODE
+# and RESP_BODY are the answer's again afterwards.
+generation_after() {
+	local n body=$RESP_BODY code=$RESP_CODE
+
+	n=$(json .generation)
+	case $n in '' | *[!0-9]*) fail "$1: no generation in the answer: $RESP_BODY" ;; esac
+	[ "$n" -gt "$g" ] || fail "$1: generation $n is not newer than $g"
+	current_generation
+	[ "$GEN" = "$n" ] || fail "$1: the answer says generation $n, /admin/v1/drivers says $GEN"
+	g=$n
+	RESP_BODY=$body
+	RESP_CODE=$code
 }
 
 # reload_hup: sends SIGHUP to the current daemon and waits (10 s) for the

@@ -17,6 +17,7 @@
 #                              SIM_ARGS: more paysim options, e.g.
 #                              "--sign-threads 0" (sign on the loop)
 #   sim_script JSON            POST /_sim/script
+#   clear_script               no faults scripted for any order
 #   sim_pay CHANNEL OUT_TRADE_NO   the payer pays (channel: alipay|wechat|bank)
 #   driver_conf DRIVER [bad|cert]   prints a driver_config object for
 #                              paysim ("bad": a key paysim does not know;
@@ -28,7 +29,11 @@
 #   pay JSON [IDEM_KEY]        POST /v1/payments as the merchant
 #   mget PATH                  GET PATH as the merchant
 #   mpost PATH [JSON]          POST PATH as the merchant
-#   wait_pay ID STATUS [SECS]  bounded wait for a payment's status
+#   paid AMOUNT NO [CHANNEL]   a succeeded wechat_pay native_qr payment
+#                              (on CHANNEL when given); sets PID
+#   refund PID NO AMOUNT [STAGE]   POST /v1/payments/PID/refunds
+#   wait_pay, wait_wd, wait_refund ID STATUS [SECS]
+#                              bounded wait for an order's status
 #   wait_sql SQL VALUE [SECS]  bounded wait for a query's answer
 
 PAYSIM=$top_builddir/contrib/paysim/paysim
@@ -86,15 +91,24 @@ EOF
 	SIM=http://127.0.0.1:$SPORT
 }
 
-sim_script() {
-	curl -sf -m 5 -H 'Content-Type: application/json' --data-binary "$1" \
-		"$SIM/_sim/script" >/dev/null || fail "paysim refused script $1"
+# _sim_post PATH JSON WHAT: POST to the simulator, which must answer 200.
+_sim_post() {
+	local code
+
+	code=$(curl -s -m 5 -o "$TEST_DIR/sim.out" -w '%{http_code}' \
+		-H 'Content-Type: application/json' --data-binary "$2" \
+		"$SIM$1") || code=000
+	[ "$code" = 200 ] ||
+		fail "$3: paysim answered HTTP $code $(cat "$TEST_DIR/sim.out" 2>/dev/null)"
 }
 
+sim_script() { _sim_post /_sim/script "$1" "script $1"; }
+
+clear_script() { sim_script '{"order":"*","faults":null}'; }
+
 sim_pay() {
-	curl -sf -m 5 -H 'Content-Type: application/json' \
-		--data-binary "{\"channel\":\"$1\",\"out_trade_no\":\"$2\"}" \
-		"$SIM/_sim/pay" >/dev/null || fail "paysim could not pay $2 on $1"
+	_sim_post /_sim/pay "{\"channel\":\"$1\",\"out_trade_no\":\"$2\"}" \
+		"pay $2 on $1"
 }
 
 driver_conf() {
@@ -173,24 +187,47 @@ pay() {
 mget() { _mcall GET "$1"; }
 mpost() { _mcall POST "$1" "${2:-{\}}"; }
 
-wait_pay() {
-	local id=$1 want=$2 secs=${3:-20} i st=""
+# paid AMOUNT NO [CHANNEL]: a wechat_pay native_qr payment, paid by the
+# payer in the simulator and settled; sets PID. With CHANNEL, fails unless
+# the payment went to it.
+paid() {
+	pay "{\"merchant_order_no\":\"$2\",\"amount\":$1,\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"test payment\"}"
+	expect_code 201 "payment $2"
+	PID=$(json .id)
+	[ -z "${3:-}" ] || [ "$(json .channel)" = "$3" ] ||
+		fail "payment $2 is not on $3: $RESP_BODY"
+	sim_pay wechat "$PID"
+	wait_pay "$PID" succeeded
+}
 
-	for i in $(seq $((secs * 5))); do
-		st=$(pq -c "SELECT status FROM payments WHERE id = '$id'")
-		[ "$st" = "$want" ] && return 0
-		sleep 0.2
-	done
-	fail "payment $id is '$st' after ${secs}s, want '$want'"
+# refund PID NO AMOUNT [STAGE]: asks for a refund of payment PID (the
+# answer in RESP_CODE/RESP_BODY).
+refund() {
+	_mcall POST "/v1/payments/$1/refunds" \
+		"{\"merchant_refund_no\":\"$2\",\"amount\":$3,\"stage\":\"${4:-post_delivery}\",\"reason\":\"test\"}"
+}
+
+# sql_is SQL VALUE: the query answers VALUE (SQL_GOT: what it answered).
+sql_is() {
+	SQL_GOT=$(pq -c "$1")
+	[ "$SQL_GOT" = "$2" ]
 }
 
 wait_sql() {
-	local sql=$1 want=$2 secs=${3:-20} i got=""
+	local sql=$1 want=$2 secs=${3:-20}
 
-	for i in $(seq $((secs * 5))); do
-		got=$(pq -c "$sql")
-		[ "$got" = "$want" ] && return 0
-		sleep 0.2
-	done
-	fail "'$sql' gave '$got' after ${secs}s, want '$want'"
+	wait_until "$secs" sql_is "$sql" "$want" ||
+		fail "'$sql' gave '$SQL_GOT' after ${secs}s, want '$want'"
 }
+
+# wait_status TABLE WHAT ID STATUS [SECS]: bounded wait (default 20 s)
+# for an order's status.
+wait_status() {
+	local secs=${5:-20}
+
+	wait_until "$secs" sql_is "SELECT status FROM $1 WHERE id = '$3'" "$4" ||
+		fail "$2 $3 is '$SQL_GOT' after ${secs}s, want '$4'"
+}
+wait_pay() { wait_status payments payment "$@"; }
+wait_wd() { wait_status withdrawals withdrawal "$@"; }
+wait_refund() { wait_status refunds refund "$@"; }

@@ -30,46 +30,6 @@ current_generation
 g=$GEN
 say "generation $g active"
 
-# send METHOD PATH [BODY] [CURL ARGS...]: an admin request with a JSON body.
-send() {
-	local m=$1 p=$2 body=${3-}
-
-	shift 3 2>/dev/null || shift $#
-	if [ -n "$body" ]; then
-		http "$m" "http://127.0.0.1:$ADMIN_PORT$p" \
-			-H "Authorization: Bearer $TOKEN" \
-			-H 'Content-Type: application/json' --data-binary "$body" "$@"
-	else
-		http "$m" "http://127.0.0.1:$ADMIN_PORT$p" \
-			-H "Authorization: Bearer $TOKEN" "$@"
-	fi
-}
-
-# generation_after WHAT: the answer's generation is newer than $g and is the
-# active one; sets g to it.
-generation_after() {
-	local n body=$RESP_BODY code=$RESP_CODE
-
-	n=$(json .generation)
-	case $n in '' | *[!0-9]*) fail "$1: no generation in the answer: $RESP_BODY" ;; esac
-	[ "$n" -gt "$g" ] || fail "$1: generation $n is not newer than $g"
-	current_generation
-	[ "$GEN" = "$n" ] || fail "$1: the answer says generation $n, /admin/v1/drivers says $GEN"
-	g=$n
-	RESP_BODY=$body
-	RESP_CODE=$code
-}
-
-# expect_field WHAT FIELD NEEDLE: a 400 naming FIELD, its message saying NEEDLE.
-expect_field() {
-	expect_code 400 "$1"
-	[ "$(json .error.field)" = "$2" ] ||
-		fail "$1: expected error.field $2: $RESP_BODY"
-	json .error.message | grep -Fq -- "$3" ||
-		fail "$1: the message does not say '$3': $RESP_BODY"
-	pass "$1: 400 $2: $(json .error.message)"
-}
-
 # canonical: what GET answers for FULL (keys sorted, secrets masked)
 FULL='{
   "code": "t_full", "driver": "testgood", "institution": "Test Bank",

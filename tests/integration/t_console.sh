@@ -12,9 +12,7 @@
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-for t in jq curl openssl python3; do
-	command -v $t >/dev/null || skip "$t is not installed"
-done
+require_tools jq curl openssl python3
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
 	skip "node and npm are needed (Debian: apt-get install nodejs npm)"
 [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] 2>/dev/null ||

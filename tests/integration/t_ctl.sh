@@ -21,9 +21,7 @@
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-for t in jq curl openssl python3 stat; do
-	command -v $t >/dev/null || skip "$t is not installed"
-done
+require_tools jq curl openssl python3 stat
 CTL=$top_builddir/payroutectl
 [ -x "$CTL" ] || fail "$CTL is not built"
 pg_start
@@ -517,29 +515,17 @@ pass "b picks the import up through NOTIFY (channels, routing) and exports the s
 # After all the imports wx_native still signs with its (masked, kept)
 # keys: a payment and refunds through the simulator.
 merchant_create shop1
-clear_script() { sim_script '{"order":"*","faults":null}'; }
-paid() { # AMOUNT NO: a succeeded payment; sets PID
-	pay "{\"merchant_order_no\":\"$2\",\"amount\":$1,\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"ctl test\"}"
-	expect_code 201 "payment $2"
-	PID=$(json .id)
-	[ "$(json .channel)" = wx_native ] || fail "payment $2: $RESP_BODY"
-	sim_pay wechat "$PID"
-	wait_pay "$PID" succeeded
-}
-refund() { # PID NO AMOUNT
-	_mcall POST "/v1/payments/$1/refunds" \
-		"{\"merchant_refund_no\":\"$2\",\"amount\":$3,\"stage\":\"post_delivery\",\"reason\":\"test\"}"
-	expect_code 201 "refund $2"
-}
-paid 400 p-window
+paid 400 p-window wx_native
 pq -c "UPDATE payments SET finished_at = now() - interval '400 days' WHERE id = '$PID'" >/dev/null
 refund "$PID" r-window 100
+expect_code 201 "refund r-window"
 RW=$(json .id)
-paid 700 p-timeout
+paid 700 p-timeout wx_native
 sim_script '{"order":"*","rate":1,"faults":{"timeout":true,"callback":"drop"}}'
 refund "$PID" r-timeout 700
+expect_code 201 "refund r-timeout"
 RT=$(json .id)
-wait_sql "SELECT status FROM refunds WHERE id = '$RT'" overdue 25
+wait_refund "$RT" overdue 25
 clear_script
 ctl overdue
 ok overdue

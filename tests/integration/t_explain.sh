@@ -20,15 +20,9 @@ write_conf
 daemon_start
 wait_ready
 
-post() { # post PATH BODY
-	http POST "http://127.0.0.1:$ADMIN_PORT$1" \
-		-H "Authorization: Bearer $TOKEN" \
-		-H 'Content-Type: application/json' --data-binary "$2"
-}
-
 # channel CODE RATE_BPS WEIGHT EXTRA_JSON: an online alipay/h5 CNY channel.
 channel() {
-	post /admin/v1/channels "$(jq -cn --arg c "$1" --argjson r "$2" \
+	send POST /admin/v1/channels "$(jq -cn --arg c "$1" --argjson r "$2" \
 		--argjson w "$3" --argjson x "$4" '{
 		code: $c, driver: "testgood", status: "online",
 		business_types: ["pay"], methods: ["alipay"],
@@ -44,7 +38,7 @@ channel vip 100 100 '{"whitelist_only": true}'
 channel sleepy 1 100 '{"status": "offline"}'
 pass "5 channels created through the admin API"
 
-explain() { post /admin/v1/route/explain "$1"; }
+explain() { send POST /admin/v1/route/explain "$1"; }
 # dropped CODE: the dropped_by of channel CODE in the last answer.
 dropped() { json ".candidates[] | select(.channel == \"$1\") | .dropped_by"; }
 
@@ -96,7 +90,7 @@ explain "{\"amount\": 50, $REST}"
 	fail "explain must not reserve anything"
 pass "daily amount limit against today's usage in the store (as of $(json .usage.as_of)); nothing reserved"
 
-post /admin/v1/whitelist '{"kind": "buyer_id", "value": "b-vip", "channel": "vip", "note": "gray release"}'
+send POST /admin/v1/whitelist '{"kind": "buyer_id", "value": "b-vip", "channel": "vip", "note": "gray release"}'
 expect_code 201 "whitelist buyer"
 explain "{$BASE, \"buyer_id\": \"b-vip\", \"at\": \"2026-11-25T12:00:00+08:00\"}"
 [ "$(json .chosen)" = vip ] || fail "whitelisted buyer: expected vip despite its fee: $RESP_BODY"
@@ -108,7 +102,7 @@ CARD=$(python3 -c "
 s='622202020011223344'
 t=sum((int(d)*2-9 if int(d)*2>9 else int(d)*2) if i%2==0 else int(d) for i,d in enumerate(reversed(s)))
 print(s+str((10-t%10)%10))")
-post /admin/v1/whitelist "{\"kind\": \"card_no\", \"value\": \"$CARD\", \"channel\": \"dear\"}"
+send POST /admin/v1/whitelist "{\"kind\": \"card_no\", \"value\": \"$CARD\", \"channel\": \"dear\"}"
 expect_code 201 "whitelist card"
 explain "{$BASE, \"card_no\": \"$CARD\", \"at\": \"2026-11-25T12:00:00+08:00\"}"
 [ "$(json .chosen)" = dear ] || fail "whitelisted card: expected dear: $RESP_BODY"

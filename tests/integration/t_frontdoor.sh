@@ -35,9 +35,7 @@
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-for t in jq curl openssl python3; do
-	command -v $t >/dev/null || skip "$t is not installed"
-done
+require_tools jq curl openssl python3
 FD=$top_srcdir/tests/integration/frontdoor.py
 pg_start
 sim_start
@@ -69,11 +67,6 @@ grep -q 'merchant API listening on .* (at most 40 connections, 8 per address)' "
 add_channel "$(chan wx_native wechat wechat_pay native_qr 100)"
 merchant_create shop1
 SINK=$SIM/_sim/sink/shop1
-
-metric() { # NAME{LABELS}: its value on the admin listener's /metrics
-	curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/metrics" |
-		awk -v k="$1" '$1 == k { print $2; exit }'
-}
 
 # ------------------------------------------------------ 1. framing rows
 for lst in merchant admin; do

@@ -53,22 +53,42 @@ status_channels() {
 	return 0
 }
 
+# channels_are N: the current instance (alive) reports N channels.
+channels_are() {
+	daemon_alive || fail "payrouted ($I_NAME) died"
+	status_channels
+	[ "$NCH" = "$1" ]
+}
+
 # wait_channels N WHAT: bounded wait (10 s) until both instances report N
-# channels in their active generation; sets ELAPSED (tenths of seconds).
+# channels in their active generation.
 wait_channels() {
-	local want=$1 what=$2 n i
+	local want=$1 what=$2 n
 
 	for n in a b; do
 		use "$n"
-		for i in $(seq 100); do
-			daemon_alive || fail "$what: payrouted ($n) died"
-			status_channels
-			[ "$NCH" = "$want" ] && break
-			sleep 0.1
-		done
-		[ "$NCH" = "$want" ] ||
+		wait_until 10 channels_are "$want" ||
 			fail "$what: instance $n reports '$NCH' channels after 10s, expected $want ($RESP_CODE $RESP_BODY)"
 	done
+}
+
+# generation_gt N: the current instance's active generation is newer than N.
+generation_gt() {
+	current_generation
+	[ "$GEN" -gt "$1" ]
+}
+
+# store_down_seen: the current instance has no store connection left and
+# says the store is not ready (/metrics).
+store_down_seen() {
+	[ "$(metric payroute_store_ready)" = 0 ] &&
+		[ "$(metric payroute_store_connections)" = 0 ]
+}
+
+# relistened LINES RELOADS: the current instance listens again (more than
+# LINES 'listening' lines) and reloaded for it (more than RELOADS).
+relistened() {
+	log_grew "$RE_LISTENING" "$1" && log_grew "$RE_RELISTEN_RELOAD" "$2"
 }
 
 # channel_field CODE FIELD: sets FIELD_VAL to the field of a channel as
@@ -145,12 +165,7 @@ pq -c "BEGIN;
        COMMIT;" >/dev/null || fail "cannot update channel n_one"
 for n in a b; do
 	use "$n"
-	for i in $(seq 100); do
-		current_generation
-		[ "$GEN" -gt "${g_before[$n]}" ] && break
-		sleep 0.1
-	done
-	[ "$GEN" -gt "${g_before[$n]}" ] ||
+	wait_until 10 generation_gt "${g_before[$n]}" ||
 		fail "$n: no new generation 10s after the fixing UPDATE + NOTIFY"
 	if channel_field n_one status; then
 		[ "$FIELD_VAL" = offline ] ||
@@ -179,10 +194,8 @@ burst() {
 	printf '%s\n' "$sql" | pq >/dev/null || fail "$what: psql failed"
 	for n in a b; do
 		use "$n"
-		for i in $(seq 100); do
-			[ "$(reload_count)" -gt "${before[$n]}" ] && break
-			sleep 0.1
-		done
+		wait_until 10 log_grew "$RE_BUILDING" "${before[$n]}" ||
+			fail "$what: instance $n did not reload within 10s"
 		settle_generation 10 15
 		got=$(($(reload_count) - before[$n]))
 		[ "$got" -ge 1 ] || fail "$what: instance $n did not reload"
@@ -223,17 +236,9 @@ esac
 	fail "cannot terminate a's LISTEN session (backend $lpid)"
 wait_log "store: notification connection lost" 10 ||
 	fail "a: no 'store: notification connection lost' line after its session was terminated"
-for i in $(seq 100); do
-	[ "$(log_count "$RE_LISTENING")" -gt "$lines" ] && break
-	sleep 0.1
-done
-[ "$(log_count "$RE_LISTENING")" -gt "$lines" ] ||
+wait_until 10 log_grew "$RE_LISTENING" "$lines" ||
 	fail "a: not listening again 10s after its LISTEN session was terminated"
-for i in $(seq 100); do
-	[ "$(log_count "$RE_RELISTEN_RELOAD")" -gt "$relisten" ] && break
-	sleep 0.1
-done
-[ "$(log_count "$RE_RELISTEN_RELOAD")" -gt "$relisten" ] ||
+wait_until 10 log_grew "$RE_RELISTEN_RELOAD" "$relisten" ||
 	fail "a: no reload after its LISTEN connection came back"
 admin_get /admin/v1/status
 expect_code 200 "a: GET /admin/v1/status after the LISTEN session was killed"
@@ -264,21 +269,21 @@ printf '%s\n' "$RELOAD_LINE" |
 	grep -Eq '\(1 drivers?, 1 channels?, carried over: store unavailable\)' ||
 	fail "a: SIGHUP with PostgreSQL down did not carry the policy over: $RELOAD_LINE"
 pass "SIGHUP with PostgreSQL down: the policy (1 channel) is carried over"
-sleep 1
+# both have lost every store connection before PostgreSQL comes back
+for n in a b; do
+	use "$n"
+	wait_until 10 store_down_seen ||
+		fail "$n: /metrics still shows a store connection 10s after PostgreSQL stopped"
+done
 pg_start_again
 say "PostgreSQL started again"
 for n in a b; do
 	use "$n"
-	for i in $(seq 150); do
-		[ "$(log_count "$RE_LISTENING")" -gt "${lines0[$n]}" ] &&
-			[ "$(log_count "$RE_RELISTEN_RELOAD")" -gt "${relisten0[$n]}" ] &&
-			break
-		sleep 0.1
-	done
-	[ "$(log_count "$RE_LISTENING")" -gt "${lines0[$n]}" ] ||
-		fail "$n: not listening again 15s after PostgreSQL came back"
-	[ "$(log_count "$RE_RELISTEN_RELOAD")" -gt "${relisten0[$n]}" ] ||
+	if ! wait_until 15 relistened "${lines0[$n]}" "${relisten0[$n]}"; then
+		log_grew "$RE_LISTENING" "${lines0[$n]}" ||
+			fail "$n: not listening again 15s after PostgreSQL came back"
 		fail "$n: no reload after the LISTEN connection came back"
+	fi
 	wait_ready 15
 done
 pass "PostgreSQL restarted: both instances listen again and reload"

@@ -21,9 +21,7 @@
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-for t in openssl python3; do
-	command -v $t >/dev/null || skip "$t not found"
-done
+require_tools openssl python3
 
 pg_start
 
@@ -57,15 +55,8 @@ daemon_start
 wait_ready
 A_LOG=$LOG_FILE A_PID=$DAEMON_PID
 
-post_json() { # PATH JSON [CURL ARGS...]
-	admin_post "$1" -H 'Content-Type: application/json' -d "$2" "${@:3}"
-}
-patch_json() {
-	http PATCH "http://127.0.0.1:$ADMIN_PORT$1" \
-		-H "Authorization: Bearer $TOKEN" \
-		-H 'Content-Type: application/json' -d "$2"
-}
-expect_field() { # CODE FIELD WHAT
+# expect_invalid CODE FIELD WHAT: status CODE, error invalid_field on FIELD.
+expect_invalid() {
 	expect_code "$1" "$3"
 	[ "$(json .error.code)" = invalid_field ] && [ "$(json .error.field)" = "$2" ] ||
 		fail "$3: expected invalid_field on $2, got $RESP_BODY"
@@ -73,7 +64,7 @@ expect_field() { # CODE FIELD WHAT
 sha256_hex() { printf '%s' "$1" | openssl dgst -sha256 | sed 's/^.*= //'; }
 
 # ------------------------------------------------------------ merchants
-post_json /admin/v1/merchants '{"id":"shop-1","name":"Shop One"}' \
+send POST /admin/v1/merchants '{"id":"shop-1","name":"Shop One"}' \
 	-H 'X-Payroute-Actor: alice' -H 'X-Payroute-Note: onboarding'
 expect_code 201 "create merchant"
 KEY1=$(json .api_key)
@@ -101,19 +92,19 @@ admin_get /admin/v1/merchants/nobody
 expect_code 404 "GET unknown merchant"
 pass "GET never shows the key or the secret"
 
-post_json /admin/v1/merchants '{"id":"Bad!","name":"x"}'
-expect_field 400 id "bad id"
-post_json /admin/v1/merchants '{"id":"-x","name":"x"}'
-expect_field 400 id "id starting with -"
-post_json /admin/v1/merchants '{"name":"x"}'
-expect_field 400 id "missing id"
-post_json /admin/v1/merchants '{"id":"shop-2","locale":"fr"}'
-expect_field 400 locale "bad locale"
-post_json /admin/v1/merchants '{"id":"shop-2","name":5}'
-expect_field 400 name "name not a string"
-post_json /admin/v1/merchants '{"id":"shop-2","status":"active"}'
-expect_field 400 status "status at creation"
-post_json /admin/v1/merchants '{"id":"shop-1","name":"again"}'
+send POST /admin/v1/merchants '{"id":"Bad!","name":"x"}'
+expect_invalid 400 id "bad id"
+send POST /admin/v1/merchants '{"id":"-x","name":"x"}'
+expect_invalid 400 id "id starting with -"
+send POST /admin/v1/merchants '{"name":"x"}'
+expect_invalid 400 id "missing id"
+send POST /admin/v1/merchants '{"id":"shop-2","locale":"fr"}'
+expect_invalid 400 locale "bad locale"
+send POST /admin/v1/merchants '{"id":"shop-2","name":5}'
+expect_invalid 400 name "name not a string"
+send POST /admin/v1/merchants '{"id":"shop-2","status":"active"}'
+expect_invalid 400 status "status at creation"
+send POST /admin/v1/merchants '{"id":"shop-1","name":"again"}'
 expect_code 409 "duplicate merchant"
 [ "$(json .error.code)" = conflict ] || fail "duplicate: $RESP_BODY"
 admin_post /admin/v1/merchants -H 'Content-Type: text/plain' -d 'x'
@@ -121,15 +112,15 @@ expect_code 415 "not JSON"
 [ "$(pq -c "SELECT count(*) FROM merchants")" = 1 ] || fail "a refused create wrote something"
 pass "bad input: 400 invalid_field naming the field; duplicate: 409"
 
-patch_json /admin/v1/merchants/shop-1 '{"name":"Shop 1","locale":"en"}'
+send PATCH /admin/v1/merchants/shop-1 '{"name":"Shop 1","locale":"en"}'
 expect_code 200 "PATCH merchant"
 [ "$(json '.name + " " + .locale + " " + .status')" = "Shop 1 en active" ] || fail "PATCH: $RESP_BODY"
 [ "$(json 'has("api_key")')" = false ] || fail "PATCH shows the key"
-patch_json /admin/v1/merchants/shop-1 '{"status":"paused"}'
-expect_field 400 status "bad status"
-patch_json /admin/v1/merchants/shop-1 '{"api_key_prefix":"x"}'
-expect_field 400 api_key_prefix "PATCH of a read-only field"
-patch_json /admin/v1/merchants/nobody '{"name":"x"}'
+send PATCH /admin/v1/merchants/shop-1 '{"status":"paused"}'
+expect_invalid 400 status "bad status"
+send PATCH /admin/v1/merchants/shop-1 '{"api_key_prefix":"x"}'
+expect_invalid 400 api_key_prefix "PATCH of a read-only field"
+send PATCH /admin/v1/merchants/nobody '{"name":"x"}'
 expect_code 404 "PATCH unknown merchant"
 pass "PATCH /admin/v1/merchants/ID: name, locale; bad status 400; unknown 404"
 
@@ -170,12 +161,12 @@ authed "the new key"
 admin_get /admin/v1/merchants/shop-1/keys
 expect_code 405 "GET .../keys"
 
-patch_json /admin/v1/merchants/shop-1 '{"status":"disabled"}'
+send PATCH /admin/v1/merchants/shop-1 '{"status":"disabled"}'
 expect_code 200 "disable merchant"
 mget /v1/payments/nosuchpayment01 "$KEY2"
 expect_code 403 "disabled merchant"
 [ "$(json .error.code)" = merchant_disabled ] || fail "disabled: $RESP_BODY"
-patch_json /admin/v1/merchants/shop-1 '{"status":"active"}'
+send PATCH /admin/v1/merchants/shop-1 '{"status":"active"}'
 expect_code 200 "enable merchant"
 mget /v1/payments/nosuchpayment01 "$KEY2"
 authed "re-enabled merchant"
@@ -203,7 +194,7 @@ for s in "${KEY1:4}" "${KEY2:4}" "${SECRET1:4}" "${SECRET:4}" "$(sha256_hex "$KE
 done
 pass "every merchant write audited (actor, note), never a key or secret"
 
-post_json /admin/v1/merchants '{"id":"shop-2","name":"Two","locale":"en"}'
+send POST /admin/v1/merchants '{"id":"shop-2","name":"Two","locale":"en"}'
 expect_code 201 "second merchant"
 [ "$(json .locale)" = en ] || fail "locale en: $RESP_BODY"
 
@@ -325,9 +316,9 @@ admin_get "/admin/v1/notifications?merchant_id=shop-2"
 admin_get "/admin/v1/notifications?limit=2"
 [ "$(json '.notifications | length')" = 2 ] || fail "limit: $RESP_BODY"
 admin_get "/admin/v1/notifications?state=lost"
-expect_field 400 state "bad state"
+expect_invalid 400 state "bad state"
 admin_get "/admin/v1/notifications?limit=0"
-expect_field 400 limit "bad limit"
+expect_invalid 400 limit "bad limit"
 admin_get "/admin/v1/notifications/$N1"
 expect_code 200 "GET one notification"
 [ "$(json '.state + " " + .event + " " + (.body | fromjson | .payment.id)')" = "delivered payment.succeeded pay00000001" ] ||

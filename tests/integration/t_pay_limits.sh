@@ -10,9 +10,7 @@
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-for t in jq curl openssl python3 xargs; do
-	command -v $t >/dev/null || skip "$t is not installed"
-done
+require_tools jq curl openssl python3 xargs
 pg_start
 sim_start
 

@@ -8,9 +8,7 @@
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-for t in jq curl openssl python3; do
-	command -v $t >/dev/null || skip "$t is not installed"
-done
+require_tools jq curl openssl python3
 pg_start
 sim_start
 pass "paysim on $SIM"
@@ -51,7 +49,6 @@ body() { # ORDER_NO METHOD ENV [AMOUNT] [extra jq]
 		  environment:\$env, subject:\"test order\", buyer_id:\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\",
 		  notify_url:\$url} ${5:-}"
 }
-clear_script() { sim_script '{"order":"*","faults":null}'; }
 
 # ------------------------------------------------------------ bad input
 GOOD_KEY=$MKEY

@@ -18,9 +18,7 @@ DRVTOOL=$top_builddir/tests/interop/drvtool
 
 [ -x "$PAYSIM" ] || fail "paysim is not built ($PAYSIM)"
 [ -x "$DRVTOOL" ] || fail "drvtool is not built ($DRVTOOL; make check builds it)"
-for t in jq curl openssl python3; do
-	command -v $t >/dev/null || skip "$t is not installed"
-done
+require_tools jq curl openssl python3
 
 # ------------------------------------------------------------ notifications
 RECV_LOG=$TEST_DIR/notify.jsonl
@@ -60,11 +58,8 @@ EOF
 touch "$RECV_LOG"
 python3 "$TEST_DIR/recv.py" "$TEST_DIR/recv.port" "$RECV_LOG" 120 &
 BG_PIDS+=($!)
-for i in $(seq 50); do
-	[ -s "$TEST_DIR/recv.port" ] && break
-	sleep 0.1
-done
-RPORT=$(cat "$TEST_DIR/recv.port" 2>/dev/null) || fail "the receiver did not start"
+wait_until 5 test -s "$TEST_DIR/recv.port" || fail "the receiver did not start"
+RPORT=$(cat "$TEST_DIR/recv.port")
 
 # ------------------------------------------------------------ paysim
 # lib_pay.sh's simulator (it sets BANK_CID, WX_SERIAL, WX_PSERIAL, APIV3),
@@ -133,34 +128,31 @@ expect() { # expect JQ WANT WHAT
 	[ "$got" = "$2" ] || fail "$3: $1 is '$got', expected '$2' (drvtool: $(head -c 1500 <<<"$OUT"))"
 }
 
-sim_pay() {
-	local code
-
-	code=$(curl -s -o "$TEST_DIR/pay.out" -w '%{http_code}' -X POST \
-		"$SIM/_sim/pay" -d "{\"channel\":\"$1\",\"out_trade_no\":\"$2\"}")
-	[ "$code" = 200 ] || fail "/_sim/pay $1 $2: HTTP $code $(cat "$TEST_DIR/pay.out")"
+ledger() { curl -s -m 5 "$SIM/_sim/ledger" | jq -r "$1"; }
+# ledger_is JQ WANT: the ledger says WANT (LEDGER_GOT: what it says); a
+# condition for wait_until.
+ledger_is() {
+	LEDGER_GOT=$(ledger "$1")
+	[ "$LEDGER_GOT" = "$2" ]
 }
-script() {
-	local code
-
-	code=$(curl -s -o "$TEST_DIR/script.out" -w '%{http_code}' -X POST \
-		"$SIM/_sim/script" -d "$1")
-	[ "$code" = 200 ] || fail "/_sim/script $1: HTTP $code $(cat "$TEST_DIR/script.out")"
+# notices_ge GREP N: at least N lines of the receiver's log contain GREP
+# (NOTICES: how many).
+notices_ge() {
+	NOTICES=$(grep -c -- "$1" "$RECV_LOG")
+	[ "$NOTICES" -ge "$2" ]
 }
-ledger() { curl -s "$SIM/_sim/ledger" | jq -r "$1"; }
 
 # wait_notice GREP COUNT: waits (bounded) until COUNT lines of the receiver's
 # log contain GREP; inbound.json = the first one.
 wait_notice() {
-	local n=0
-
-	for i in $(seq 60); do
-		n=$(grep -c -- "$1" "$RECV_LOG")
-		[ "$n" -ge "$2" ] && break
-		sleep 0.1
-	done
-	[ "$n" -ge "$2" ] || fail "expected $2 notification(s) matching $1, got $n"
+	wait_until 6 notices_ge "$1" "$2" ||
+		fail "expected $2 notification(s) matching $1, got $NOTICES"
 	grep -- "$1" "$RECV_LOG" | head -n 1 >"$TEST_DIR/inbound.json"
+}
+# wait_ledger JQ WANT WHAT: bounded wait (5 s) until the ledger says WANT.
+wait_ledger() {
+	wait_until 5 ledger_is "$1" "$2" ||
+		fail "$3: the simulator's ledger says '$LEDGER_GOT' for $1, want '$2'"
 }
 # notify DRIVER: OUT = drvtool notify over the last wait_notice
 notify() {
@@ -255,7 +247,7 @@ expect .notify.order_id PSW1001 "wechat notification"
 expect .notify.code SUCCESS "wechat notification"
 drv wechat payout w1 --send
 expect .parse.code 200 "wechat transfer"
-sleep 0.2
+wait_ledger '.payouts[]|select(.out_no=="PPSW1001").state' success "wechat transfer"
 drv wechat payout_query w1 --send
 expect .parse.sub_code SUCCESS "wechat transfer query"
 pass "wechat: native, query, pay, query, refund, refund query, notification, transfer"
@@ -347,7 +339,7 @@ expect .notify.code 00 "bank payment notification"
 expect .notify.amount 2500 "bank payment notification"
 drv bank payout b1 --send
 expect .parse.code 00 "bank payout"
-sleep 0.2
+wait_ledger '.payouts[]|select(.out_no=="PPSB10001").state' success "bank payout"
 drv bank payout_query b1 --send
 expect .parse.sub_code 00 "bank payout query"
 pass "bank: payer's form (tampered refused, reposted), query, pay, query, refund, refund query, notification, payout"
@@ -355,7 +347,7 @@ pass "bank: payer's form (tampered refused, reposted), query, pay, query, refund
 # scripted payment: the payer pays by itself, the backUrl notification
 # follows and the query (orderId + txnTime) finds it paid
 order b2 PSB10002 990 bank h5
-script '{"order":"PSB10002","faults":{"pay":"success"}}'
+sim_script '{"order":"PSB10002","faults":{"pay":"success"}}'
 drv bank pay b2
 expect .parse.code FORM "bank h5 front consume"
 [ "$(field '.parse.payer.form_fields | fromjson | .channelType')" = 08 ] ||
@@ -374,10 +366,10 @@ pass "bank: scripted pay of a posted form, notification, query by orderId + txnT
 
 # ------------------------------------------------------------ faults
 order f1 PSF1001 500 alipay native_qr
-script '{"order":"PSF1001","faults":{"http_status":503}}'
+sim_script '{"order":"PSF1001","faults":{"http_status":503}}'
 drv alipay pay f1 --send
 expect .response.status 503 "scripted 503"
-script '{"order":"PSF1001","faults":{"code":"40004","sub_code":"ACQ.SYSTEM_ERROR"}}'
+sim_script '{"order":"PSF1001","faults":{"code":"40004","sub_code":"ACQ.SYSTEM_ERROR"}}'
 drv alipay pay f1 --send
 expect .parse.code 40004 "scripted result code"
 expect .parse.sub_code ACQ.SYSTEM_ERROR "scripted result code"
@@ -385,14 +377,14 @@ expect .parse.sub_code ACQ.SYSTEM_ERROR "scripted result code"
 	fail "a scripted error still created the order"
 pass "faults: http_status 503 and code 40004/ACQ.SYSTEM_ERROR answered as scripted"
 
-script '{"order":"PSF1001","faults":{"delay_ms":400}}'
+sim_script '{"order":"PSF1001","faults":{"delay_ms":400}}'
 t0=$(date +%s%N)
 drv alipay pay f1 --send
 t1=$(date +%s%N)
 expect .parse.code 10000 "delayed answer"
 [ $(((t1 - t0) / 1000000)) -ge 400 ] || fail "delay_ms 400 answered in $(((t1 - t0) / 1000000)) ms"
 order f2 PSF1002 500 alipay native_qr
-script '{"order":"PSF1002","faults":{"timeout":true}}'
+sim_script '{"order":"PSF1002","faults":{"timeout":true}}'
 t0=$(date +%s%N)
 drv alipay query f2 --send --timeout 600
 t1=$(date +%s%N)
@@ -401,15 +393,20 @@ t1=$(date +%s%N)
 [ $(((t1 - t0) / 1000000)) -ge 500 ] || fail "timeout fault: gave up after $(((t1 - t0) / 1000000)) ms"
 pass "faults: delay_ms and timeout (no answer)"
 
-# callbacks: drop, duplicate, bad signature; scripted payment
+# callbacks: drop, duplicate, bad signature; scripted payment. The
+# receiver gets 3 more TRANSACTION.SUCCESS deliveries: 2 for the
+# duplicate, 1 badly signed, none for the dropped one.
+n0=$(grep -c '"/notify/wechat".*TRANSACTION.SUCCESS' "$RECV_LOG")
 for c in drop duplicate bad_signature; do
 	order "c_$c" "PSC_$c" 300 wechat native_qr
-	script "{\"order\":\"PSC_$c\",\"faults\":{\"callback\":\"$c\",\"pay\":\"success\"}}"
+	sim_script "{\"order\":\"PSC_$c\",\"faults\":{\"callback\":\"$c\",\"pay\":\"success\"}}"
 	drv wechat pay "c_$c" --send
 	expect .parse.code 200 "callback $c order"
 done
-sleep 0.6
-[ "$(grep -c 'PSC_drop\|"/notify/wechat"' "$RECV_LOG")" -ge 1 ] || true
+wait_until 6 notices_ge '"/notify/wechat".*TRANSACTION.SUCCESS' $((n0 + 3)) ||
+	fail "callbacks: $((NOTICES - n0)) TRANSACTION.SUCCESS deliveries, want 3 (2 duplicate, 1 badly signed)"
+wait_ledger '.orders[]|select(.out_trade_no=="PSC_duplicate").notify_acked' 2 \
+	"callback duplicate"
 state=$(ledger '.orders[]|select(.out_trade_no=="PSC_drop")|"\(.state) \(.notify_sent)"')
 [ "$state" = "success 0" ] || fail "callback drop: ledger says '$state'"
 dup=$(ledger '.orders[]|select(.out_trade_no=="PSC_duplicate").notify_acked')
@@ -428,12 +425,17 @@ done < <(grep '"/notify/wechat".*TRANSACTION.SUCCESS' "$RECV_LOG")
 pass "faults: callbacks dropped, duplicated, badly signed; scripted pay success"
 
 order r1 PSR1001 1000 wechat native_qr
-script '{"order":"PSR1001","faults":{"pay":"success","refund":"processing"}}'
+sim_script '{"order":"PSR1001","faults":{"pay":"success","refund":"processing"}}'
 drv wechat pay r1 --send
-sleep 0.3
+wait_ledger '.orders[]|select(.out_trade_no=="PSR1001").state' success \
+	"refund processing: the payer pays"
 drv wechat refund r1 --send
 expect .parse.sub_code PROCESSING "refund processing"
-sleep 0.3
+# a refund without the fault settles after notify_delay_ms (50 ms): give
+# this one 20 times that to settle wrongly
+if wait_until 1 ledger_is '.refunds[]|select(.out_trade_no=="PSR1001").state' success; then
+	fail "refund processing: the simulator settled the refund"
+fi
 drv wechat refund_query r1 --send
 expect .parse.sub_code PROCESSING "refund stays processing"
 pass "faults: refund stays processing"
@@ -447,7 +449,7 @@ pass "faults: refund stays processing"
 # a real gateway; both still verify and are acknowledged.
 order oo1 PSO1001 300 alipay native_qr
 order oo2 PSO1002 300 alipay native_qr
-script '{"order":"PSO1001","faults":{"callback":"out_of_order"}}'
+sim_script '{"order":"PSO1001","faults":{"callback":"out_of_order"}}'
 drv alipay pay oo1 --send
 expect .parse.code 10000 "out_of_order order 1"
 drv alipay pay oo2 --send
@@ -466,16 +468,14 @@ expect .rc 0 "out_of_order: the held notification verifies"
 expect .notify.order_id PSO1001 "out_of_order: the held notification"
 
 order oo3 PSO10003 700 bank pc
-script '{"order":"PSO10003","faults":{"callback":"out_of_order:1500","pay":"success"}}'
-script '{"order":"RPSO10003","faults":{}}' # the refund's notification: normal
+sim_script '{"order":"PSO10003","faults":{"callback":"out_of_order:1500","pay":"success"}}'
+sim_script '{"order":"RPSO10003","faults":{}}' # the refund's notification: normal
 drv bank pay oo3
 PAY_OUT=$OUT
 pay_form oo3
 [ "$CODE" = 200 ] || fail "out_of_order bank form: HTTP $CODE"
-for i in $(seq 40); do
-	[ "$(ledger '.orders[]|select(.out_trade_no=="PSO10003").state')" = success ] && break
-	sleep 0.05
-done
+wait_ledger '.orders[]|select(.out_trade_no=="PSO10003").state' success \
+	"out_of_order: the payer's form"
 QID=$(ledger '.orders[]|select(.out_trade_no=="PSO10003" and .state=="success").trade_no')
 [ -n "$QID" ] || fail "out_of_order: PSO10003 was not paid"
 order oo3 PSO10003 700 bank pc ".channel_trade_no=\"$QID\""
@@ -494,18 +494,17 @@ notify bank
 expect .rc 0 "out_of_order: the late payment notification verifies"
 expect .notify.order_id PSO10003 "out_of_order: the late payment notification"
 expect .notify.code 00 "out_of_order: the late payment notification"
-sleep 0.1
-[ "$(ledger '.orders[]|select(.out_trade_no=="PSO10003")|"\(.notify_sent) \(.notify_acked)"')" = "1 1" ] ||
-	fail "out_of_order: ledger $(ledger '.orders[]|select(.out_trade_no=="PSO10003")')"
+wait_ledger '.orders[]|select(.out_trade_no=="PSO10003")|"\(.notify_sent) \(.notify_acked)"' \
+	"1 1" "out_of_order: the late payment notification, sent once and acknowledged"
 pass "faults: callback out_of_order (a later notification overtakes; a refund's before its payment's)"
 
 # wildcard with a rate of 1
-script '{"order":"*","rate":1,"faults":{"code":"SYSTEM_ERROR"}}'
+sim_script '{"order":"*","rate":1,"faults":{"code":"SYSTEM_ERROR"}}'
 order x1 PSX1001 100 wechat native_qr
 drv wechat pay x1 --send
 expect .response.status 500 "wildcard fault"
 expect .parse.code SYSTEM_ERROR "wildcard fault"
-script '{"order":"*","faults":null}'
+sim_script '{"order":"*","faults":null}'
 drv wechat pay x1 --send
 expect .parse.code 200 "wildcard fault removed"
 pass "faults: a wildcard script with a rate, then removed"
@@ -609,13 +608,14 @@ bar() { jq -r ".alipay_trade_pay_response$1" <<<"$BAR"; }
 bar_state() { ledger ".orders[]|select(.out_trade_no==\"$1\").state"; }
 # bar_notice NO: waits (bounded) for NO's TRADE_SUCCESS at the sink and
 # lets the driver verify it
+bar_sunk() {
+	curl -s -m 5 "$SIM/_sim/sink/bar" | jq -e --arg no "out_trade_no=$1&" \
+		'[.received[] | select((.body | contains($no)) and (.body | contains("trade_status=TRADE_SUCCESS")))] | length > 0' \
+		>/dev/null
+}
 bar_notice() {
-	for _ in $(seq 50); do
-		curl -s "$SIM/_sim/sink/bar" | jq -e --arg no "out_trade_no=$1&" \
-			'[.received[] | select((.body | contains($no)) and (.body | contains("trade_status=TRADE_SUCCESS")))] | length > 0' \
-			>/dev/null && break
-		sleep 0.1
-	done
+	wait_until 5 bar_sunk "$1" ||
+		fail "alipay barcode: no TRADE_SUCCESS of $1 at the sink within 5s"
 	curl -s "$SIM/_sim/sink/bar" | jq -c --arg no "out_trade_no=$1&" \
 		'[.received[] | select(.body | contains($no))][0] |
 		 {method: "POST", path: "/notify/alipay", query: null,
@@ -650,15 +650,15 @@ pass "alipay barcode: a 99 code waits for the payer (10003) until /_sim/pay"
 bar_pay PSAB003 28abc
 [ "$(bar .code)/$(bar .sub_code)" = 40004/ACQ.PAYMENT_AUTH_CODE_INVALID ] &&
 	[ -z "$(bar_state PSAB003)" ] || fail "alipay barcode bad code: $BAR"
-script '{"order":"PSAB004","faults":{"code":"40004","sub_code":"ACQ.BUYER_BALANCE_NOT_ENOUGH"}}'
+sim_script '{"order":"PSAB004","faults":{"code":"40004","sub_code":"ACQ.BUYER_BALANCE_NOT_ENOUGH"}}'
 bar_pay PSAB004 286912345678901234
 [ "$(bar .code)/$(bar .sub_code)" = 40004/ACQ.BUYER_BALANCE_NOT_ENOUGH ] &&
 	[ -z "$(bar_state PSAB004)" ] || fail "alipay barcode scripted code: $BAR"
-script '{"order":"PSAB005","faults":{"timeout":true}}'
+sim_script '{"order":"PSAB005","faults":{"timeout":true}}'
 bar_pay PSAB005 286912345678901234 -m 2
 [ -z "$BAR" ] && [ "$(bar_state PSAB005)" = success ] ||
 	fail "alipay barcode scripted timeout: '$BAR', ledger $(bar_state PSAB005)"
-script '{"order":"PSAB006","faults":{"pay":"fail"}}'
+sim_script '{"order":"PSAB006","faults":{"pay":"fail"}}'
 bar_pay PSAB006 286912345678901234
 [ "$(bar .sub_code)" = ACQ.PAYMENT_FAIL ] && [ "$(bar_state PSAB006)" = closed ] ||
 	fail "alipay barcode scripted pay fail: $BAR, ledger $(bar_state PSAB006)"

@@ -9,9 +9,7 @@
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-for t in jq curl openssl python3 xargs; do
-	command -v $t >/dev/null || skip "$t is not installed"
-done
+require_tools jq curl openssl python3 xargs
 pg_start
 sim_start
 
@@ -29,24 +27,6 @@ add_channel "$(chan wx_native wechat wechat_pay native_qr 100 |
 	jq -c '.refund_timeout = "3s" | .refund_resend = true | .refund_window_days = 365')"
 merchant_create shop1
 pass "channel wx_native (refund timeout 3s, resend allowed) and merchant shop1"
-
-clear_script() { sim_script '{"order":"*","faults":null}'; }
-# paid AMOUNT NO: a succeeded payment; sets PID.
-paid() {
-	pay "{\"merchant_order_no\":\"$2\",\"amount\":$1,\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"refund test\"}"
-	expect_code 201 "payment $2"
-	PID=$(json .id)
-	sim_pay wechat "$PID"
-	wait_pay "$PID" succeeded
-}
-# refund PID NO AMOUNT [STAGE]
-refund() {
-	_mcall POST "/v1/payments/$1/refunds" \
-		"{\"merchant_refund_no\":\"$2\",\"amount\":$3,\"stage\":\"${4:-post_delivery}\",\"reason\":\"test\"}"
-}
-wait_refund() { # ID STATUS [SECS]
-	wait_sql "SELECT status FROM refunds WHERE id = '$1'" "$2" "${3:-20}"
-}
 
 # ------------------------------------------------------ bad input
 paid 1234 p-full

@@ -25,9 +25,7 @@
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-for t in jq curl openssl python3 xargs awk; do
-	command -v $t >/dev/null || skip "$t is not installed"
-done
+require_tools jq curl openssl python3 xargs awk
 pg_start
 # Autovacuum's transactions count in pg_stat_database too: not ours.
 pq -c "ALTER SYSTEM SET autovacuum = off" >/dev/null &&

@@ -24,9 +24,7 @@
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
-for t in jq curl openssl python3; do
-	command -v $t >/dev/null || skip "$t is not installed"
-done
+require_tools jq curl openssl python3
 pg_start
 # paysim signs on its loop here (no signing threads), the path the other
 # tests do not take.
@@ -89,17 +87,6 @@ withdraw() {
 		_mcall POST /v1/withdrawals "$1"
 	fi
 }
-wait_wd() {
-	local id=$1 want=$2 secs=${3:-20} i st=""
-
-	for i in $(seq $((secs * 5))); do
-		st=$(pq -c "SELECT status FROM withdrawals WHERE id = '$id'")
-		[ "$st" = "$want" ] && return 0
-		sleep 0.2
-	done
-	fail "withdrawal $id is '$st' after ${secs}s, want '$want'"
-}
-clear_script() { sim_script '{"order":"*","faults":null}'; }
 set_status() { # CHANNEL online|offline
 	admin_post "/admin/v1/channels/$1/status" -H 'Content-Type: application/json' \
 		--data-binary "{\"status\":\"$2\"}"
