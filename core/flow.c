@@ -51,7 +51,7 @@ static const char *kind_name(const struct pr_flow *f)
 
 static int is_final(const struct pr_flow *f, int status)
 {
-	return (f->ops->kind->final_set & PR_FROM(status)) != 0;
+	return pr_state_final(f->ops->kind->machine, status);
 }
 
 /* Ends with an error answer. Nothing is kept under the key: before the
@@ -303,7 +303,7 @@ static void on_second(int rc, enum pr_apply_result result, int from, void *row,
 		take_row(f, row);
 		pr_info("%s %s: %s already: the answer of %s is history",
 			kind_name(f), f->row->id,
-			f->ops->kind->status_names[f->row->status],
+			pr_state_name(f->ops->kind->machine, f->row->status),
 			f->spec->code);
 		pr_flow_answer_row(f, 201);
 		return;
@@ -472,7 +472,7 @@ static void on_call(struct pr_call *c, void *arg)
 	to = f->ops->to_status[code->effect <= PAYROUTE_EFFECT_CLOSED ?
 				       code->effect :
 				       PAYROUTE_EFFECT_UNKNOWN];
-	outcome = f->ops->kind->status_names[to];
+	outcome = pr_state_name(f->ops->kind->machine, to);
 	if (code->effect == PAYROUTE_EFFECT_SUCCESS && c->res.amount >= 0 &&
 	    c->res.amount != f->row->amount) {
 		pr_err("%s %s: channel %s reports amount %lld, the order is "
@@ -610,7 +610,7 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 		f->row->status == k->st_processing ? "" : ": ",
 		f->row->status == k->st_processing ?
 			"" :
-			k->status_names[f->row->status]);
+			pr_state_name(k->machine, f->row->status));
 	if (f->row->status != k->st_processing) {
 		answer_committed(f, f->begin_text);
 		f->begin_text = NULL;
@@ -682,7 +682,7 @@ static void first_commit(struct pr_flow *f)
 	}
 	b.actor = f->gen->config->instance;
 	b.now_ms = now;
-	b.status = k->status_names[to];
+	b.status = pr_state_name(k->machine, to);
 	b.channel = f->have_tok ? f->spec->code : NULL;
 	b.usage_day = f->have_tok && f->tok.amount > 0 ? day : NULL;
 	b.usage_bank = f->have_tok && f->tok.bank[0] ? f->tok.bank : NULL;

@@ -35,14 +35,6 @@ int64_t pr_col_i64(const PGresult *res, int r, int col)
 	return strtoll(PQgetvalue(res, r, col), NULL, 10);
 }
 
-static int status_parse(const struct pr_order_kind *k, const char *s)
-{
-	for (int i = 0; i < k->n_status; i++)
-		if (strcmp(k->status_names[i], s) == 0)
-			return i;
-	return -1;
-}
-
 int pr_order_common_read(const struct pr_order_kind *k, const PGresult *res,
 			 int r, int col, struct pr_order_common *c)
 {
@@ -51,7 +43,7 @@ int pr_order_common_read(const struct pr_order_kind *k, const PGresult *res,
 	pr_col_copy(c->id, sizeof(c->id), res, r, col + 0);
 	pr_col_copy(c->merchant_id, sizeof(c->merchant_id), res, r, col + 1);
 	pr_col_copy(c->merchant_no, sizeof(c->merchant_no), res, r, col + 2);
-	c->status = status_parse(k, PQgetvalue(res, r, col + 3));
+	c->status = pr_state_parse(k->machine, PQgetvalue(res, r, col + 3));
 	if (c->status < 0)
 		return -EPROTO;
 	pr_col_copy(c->channel, sizeof(c->channel), res, r, col + 4);
@@ -71,29 +63,6 @@ int pr_order_common_read(const struct pr_order_kind *k, const PGresult *res,
 	c->usage_released = PQgetvalue(res, r, col + 17)[0] == 't';
 	pr_col_copy(c->notify_url, sizeof(c->notify_url), res, r, col + 18);
 	return 0;
-}
-
-const char *pr_order_from_literal(const struct pr_order_kind *k, unsigned from,
-				  char *buf, size_t len)
-{
-	size_t o = 0;
-	int n;
-
-	if (len < 3)
-		return NULL;
-	buf[o++] = '{';
-	for (int s = 0; s < k->n_status; s++) {
-		if (!(from & PR_FROM(s)))
-			continue;
-		n = snprintf(buf + o, len - o, "%s%s", o > 1 ? "," : "",
-			     k->status_names[s]);
-		if (n < 0 || (size_t)n >= len - o - 1)
-			return NULL;
-		o += (size_t)n;
-	}
-	buf[o++] = '}';
-	buf[o] = '\0';
-	return buf;
 }
 
 int pr_db_err_definite(const char *err)
@@ -178,7 +147,7 @@ static void apply_done(struct apply *a, PGresult *res, const char *err)
 	for (size_t i = 0; i < 3; i++)
 		if (strcmp(PQgetvalue(res, 0, 0), apply_results[i]) == 0)
 			result = (enum pr_apply_result)i;
-	from = status_parse(k, PQgetvalue(res, 0, 1));
+	from = pr_state_parse(k->machine, PQgetvalue(res, 0, 1));
 	row = calloc(1, k->row_size);
 	if (!row) {
 		rc = -ENOMEM;
@@ -200,7 +169,7 @@ static void apply_done(struct apply *a, PGresult *res, const char *err)
 					PQgetvalue(res, 0, 5),
 					pr_col_i64(res, 0, 4), old_amount);
 	if (result == PR_APPLY_CHANGED &&
-	    (k->final_set & PR_FROM(row->status))) {
+	    pr_state_final(k->machine, row->status)) {
 		if (row->channel[0] && a->d->usage &&
 		    (row->status == k->st_succeeded ||
 		     row->status == k->st_failed))
@@ -239,8 +208,8 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	struct apply *a;
 	int rc = 0;
 
-	if (u->to < 0 || u->to >= k->n_status ||
-	    !pr_order_from_literal(k, u->from, from, sizeof(from)))
+	if (u->to < 0 || u->to >= k->machine->n ||
+	    !pr_state_set_literal(k->machine, u->from, from, sizeof(from)))
 		return -EINVAL;
 	a = calloc(1, sizeof(*a));
 	if (!a)
@@ -269,7 +238,7 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	snprintf(retry, sizeof(retry), "%d", u->retry_s > 0 ? u->retry_s : 5);
 	p[0] = u->id;
 	p[1] = from;
-	p[2] = k->status_names[u->to];
+	p[2] = pr_state_name(k->machine, u->to);
 	p[3] = u->actor ? u->actor : d->gen->config->instance;
 	p[4] = u->event;
 	p[5] = detail;
@@ -385,19 +354,20 @@ static void on_notify_applied(int rc, enum pr_apply_result result, int from,
 		return;
 	}
 	if (c->code->effect == PAYROUTE_EFFECT_SUCCESS && from >= 0 &&
-	    from != k->st_succeeded && (k->final_set & PR_FROM(from)))
+	    from != k->st_succeeded && pr_state_final(k->machine, from))
 		pr_err("callback from %s: %s %s is %s but the channel reports "
 		       "the money moved (%s): an operator must reconcile it",
-		       c->channel, k->name, o->id, k->status_names[from],
-		       c->nt.channel_trade_no);
+		       c->channel, k->name, o->id,
+		       pr_state_name(k->machine, from), c->nt.channel_trade_no);
 	if (result == PR_APPLY_CHANGED)
 		pr_info("callback from %s: %s %s: %s -> %s (%s)", c->channel,
-			k->name, o->id, k->status_names[from],
-			k->status_names[o->status], o->code);
+			k->name, o->id, pr_state_name(k->machine, from),
+			pr_state_name(k->machine, o->status), o->code);
 	else
 		pr_info("callback from %s: %s %s is %s already: duplicate or "
 			"late callback ignored",
-			c->channel, k->name, o->id, k->status_names[o->status]);
+			c->channel, k->name, o->id,
+			pr_state_name(k->machine, o->status));
 	notify_end(c, 1);
 }
 

@@ -29,6 +29,7 @@
 
 #include "codemap.h"
 #include "daemon.h"
+#include "orderstate.h"
 #include "usage.h"
 
 /* What every order row has. A kind's row struct starts with one. */
@@ -65,10 +66,10 @@ enum pr_apply_extra {
 /* A kind of order as the store and the order path see it. */
 struct pr_order_kind {
 	const char *name; /* "payment", "withdrawal" */
-	const char *const *status_names;
-	int n_status;
+	/* its states (names, transitions, final ones: orderstate.h); a
+	 * row's status is a state of this machine */
+	const struct pr_machine *machine;
 	int st_processing, st_unknown, st_succeeded, st_failed;
-	unsigned final_set; /* PR_FROM() bits of the final states */
 	/* PR_APPLY_SQL for the kind, and what its $21 is. */
 	const char *apply_sql;
 	enum pr_apply_extra apply_extra;
@@ -87,9 +88,6 @@ struct pr_order_kind {
 	/* The merchant JSON of row (a new reference, or NULL). */
 	json_t *(*render)(const void *row, const char *locale);
 };
-
-/* The bit of status s in a `from` set. */
-#define PR_FROM(s) (1u << (s))
 
 /* The statement of pr_order_apply for a kind: one statement (data-
  * modifying WITH clauses, prepared once per store session), the contract
@@ -273,11 +271,6 @@ typedef void (*pr_order_json_cb)(json_t *j, const char *err, void *arg);
  * -EAGAIN / -ENOMEM (cb not called). */
 int pr_order_json_load(struct pr_daemon *d, const struct pr_order_kind *k,
 		       const char *id, pr_order_json_cb cb, void *arg);
-
-/* The "{a,b}" literal of a from set over a kind's status names, in buf.
- * Returns buf or NULL when it does not fit. */
-const char *pr_order_from_literal(const struct pr_order_kind *k, unsigned from,
-				  char *buf, size_t len);
 
 /* 1 when the store error text err says the statement surely changed
  * nothing (the server refused it, or it was never sent); 0 when it may

@@ -27,10 +27,6 @@
 
 /* ------------------------------------------------------------- the row */
 
-static const char *const pay_status_names[] = {
-	"created", "processing", "succeeded", "failed", "closed", "unknown",
-};
-
 static int pay_row_read(PGresult *res, int r, int col, int with_locale,
 			void *row)
 {
@@ -83,7 +79,7 @@ static json_t *pay_render(const void *row, const char *locale)
 	json_object_set_new(o, "status",
 			    json_string(c->status == PR_PAY_CREATED ?
 						"processing" :
-						pay_status_names[c->status]));
+						pr_pay_status_name(c->status)));
 	pr_json_put_str(o, "channel", c->channel);
 	json_object_set_new(o, "amount", json_integer(c->amount));
 	json_object_set_new(o, "currency", json_string(c->currency));
@@ -105,14 +101,11 @@ static json_t *pay_render(const void *row, const char *locale)
 
 const struct pr_order_kind pr_payment_kind = {
 	.name = "payment",
-	.status_names = pay_status_names,
-	.n_status = PR_PAY_N_STATUS,
+	.machine = &pr_pay_machine,
 	.st_processing = PR_PAY_PROCESSING,
 	.st_unknown = PR_PAY_UNKNOWN,
 	.st_succeeded = PR_PAY_SUCCEEDED,
 	.st_failed = PR_PAY_FAILED,
-	.final_set = PR_FROM(PR_PAY_SUCCEEDED) | PR_FROM(PR_PAY_FAILED) |
-		     PR_FROM(PR_PAY_CLOSED),
 	.apply_sql = PR_APPLY_SQL(
 		"payments", "payment", "'succeeded', 'failed', 'closed'",
 		"'processing', 'unknown'", "'failed', 'closed'",

@@ -48,38 +48,33 @@
 #include "log.h"
 #include "merchants.h"
 #include "orders.h"
+#include "orderstate.h"
 #include "ordstore.h"
 #include "outbox.h"
 #include "payreq.h"
 #include "refunds.h"
 #include "rfreq.h"
 
-enum rf_status {
-	RF_CREATED = 0,
-	RF_PROCESSING,
-	RF_SUCCEEDED,
-	RF_FAILED,
-	RF_OVERDUE,
-	RF_RESOLVED,
-	RF_N
-};
-
-static const char *const rf_names[] = { "created", "processing", "succeeded",
-					"failed",  "overdue",	 "resolved" };
-
-static int rf_parse(const char *s, enum rf_status *out)
+/* The refund state machine is pr_rf_machine (orderstate.c; migration 006
+ * has the same table, t_refunds checks both). */
+static const char *rf_name(enum pr_rf_status s)
 {
-	for (int i = 0; i < RF_N; i++)
-		if (strcmp(s, rf_names[i]) == 0) {
-			*out = (enum rf_status)i;
-			return 0;
-		}
-	return -EINVAL;
+	return pr_state_name(&pr_rf_machine, (int)s);
 }
 
-static int rf_final(enum rf_status s)
+static int rf_parse(const char *s, enum pr_rf_status *out)
 {
-	return s == RF_SUCCEEDED || s == RF_FAILED || s == RF_RESOLVED;
+	int st = pr_state_parse(&pr_rf_machine, s);
+
+	if (st < 0)
+		return st;
+	*out = (enum pr_rf_status)st;
+	return 0;
+}
+
+static int rf_final(enum pr_rf_status s)
+{
+	return pr_state_final(&pr_rf_machine, (int)s);
 }
 
 /* Unified codes that mean the original route cannot take the refund. */
@@ -112,7 +107,7 @@ struct rf_row {
 	char payment_id[33];
 	char merchant_id[65];
 	char merchant_refund_no[65];
-	enum rf_status status;
+	enum pr_rf_status status;
 	char channel[65];
 	char request_no[65];
 	int64_t amount;
@@ -216,9 +211,9 @@ static json_t *rf_render(const struct rf_row *r)
 	json_object_set_new(o, "merchant_refund_no",
 			    json_string(r->merchant_refund_no));
 	json_object_set_new(o, "status",
-			    json_string(r->status == RF_CREATED ?
+			    json_string(r->status == PR_RF_CREATED ?
 						"processing" :
-						rf_names[r->status]));
+						rf_name(r->status)));
 	json_object_set_new(o, "amount", json_integer(r->amount));
 	json_object_set_new(o, "currency", json_string(r->currency));
 	pr_json_put_str(o, "reason", r->reason);
@@ -341,8 +336,8 @@ int pr_refund_json_load(struct pr_daemon *d, const char *id,
 
 struct rf_update {
 	const char *id;
-	unsigned from; /* bits of enum rf_status */
-	enum rf_status to;
+	unsigned from; /* bits of enum pr_rf_status */
+	enum pr_rf_status to;
 	const char *event;
 	json_t *detail;
 	const struct pr_code *code;
@@ -359,7 +354,7 @@ struct rf_update {
 
 /* Called with the refund after the change (changed: this call moved it),
  * or rc < 0 and err. */
-typedef void (*rf_update_cb)(int rc, int changed, enum rf_status from,
+typedef void (*rf_update_cb)(int rc, int changed, enum pr_rf_status from,
 			     struct rf_row *r, const char *err, void *arg);
 
 struct rf_upd {
@@ -371,7 +366,7 @@ struct rf_upd {
 static void on_rf_transition(PGresult *res, const char *err, void *arg)
 {
 	struct rf_upd *u = arg;
-	enum rf_status from = RF_CREATED;
+	enum pr_rf_status from = PR_RF_CREATED;
 	struct rf_row r;
 	int changed;
 
@@ -396,7 +391,7 @@ static void on_rf_transition(PGresult *res, const char *err, void *arg)
 	}
 	if (changed && rf_final(r.status) && u->d->outbox)
 		pr_outbox_kick(u->d->outbox);
-	if (changed && r.status == RF_OVERDUE && from != RF_OVERDUE)
+	if (changed && r.status == PR_RF_OVERDUE && from != PR_RF_OVERDUE)
 		pr_warn("refund %s (payment %s, %lld %s on %s) is overdue: %s",
 			r.id, r.payment_id, (long long)r.amount, r.currency,
 			r.channel, r.overdue_reason);
@@ -406,7 +401,7 @@ static void on_rf_transition(PGresult *res, const char *err, void *arg)
 }
 
 /* Applies u (pr_refund_apply, migration 008). Returns 0 or -EAGAIN /
- * -ENOMEM (cb not called). */
+ * -ENOMEM / -EINVAL (cb not called). */
 static int rf_update(struct pr_daemon *d, const struct rf_update *u,
 		     rf_update_cb cb, void *arg)
 {
@@ -421,17 +416,10 @@ static int rf_update(struct pr_daemon *d, const struct rf_update *u,
 	char from[128], check[16], now[24], *detail = NULL;
 	const char *p[22];
 	struct rf_upd *x;
-	size_t o = 0;
 	int rc = 0;
 
-	from[o++] = '{';
-	for (int s = 0; s < RF_N; s++)
-		if (u->from & (1u << s))
-			o += (size_t)snprintf(from + o, sizeof(from) - o,
-					      "%s%s", o > 1 ? "," : "",
-					      rf_names[s]);
-	from[o++] = '}';
-	from[o] = '\0';
+	if (!pr_state_set_literal(&pr_rf_machine, u->from, from, sizeof(from)))
+		return -EINVAL;
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
@@ -445,7 +433,7 @@ static int rf_update(struct pr_daemon *d, const struct rf_update *u,
 	snprintf(now, sizeof(now), "%lld", (long long)pr_now_ms());
 	p[0] = u->id;
 	p[1] = from;
-	p[2] = rf_names[u->to];
+	p[2] = rf_name(u->to);
 	p[3] = u->actor ? u->actor : d->gen->config->instance;
 	p[4] = u->event;
 	p[5] = detail;
@@ -473,29 +461,27 @@ static int rf_update(struct pr_daemon *d, const struct rf_update *u,
 	return rc;
 }
 
-#define RF_FROM(s) (1u << (s))
-
 /* How an answer (or a core outcome) moves a refund in `from`. */
-static void rf_outcome(const struct pr_call *c, enum rf_status cur,
-		       enum rf_status *to, const char **overdue)
+static void rf_outcome(const struct pr_call *c, enum pr_rf_status cur,
+		       enum pr_rf_status *to, const char **overdue)
 {
 	*overdue = NULL;
 	switch (c->code->effect) {
 	case PAYROUTE_EFFECT_SUCCESS:
-		*to = RF_SUCCEEDED;
+		*to = PR_RF_SUCCEEDED;
 		return;
 	case PAYROUTE_EFFECT_FAILED:
 		if (route_gone(c->code)) {
-			*to = RF_OVERDUE;
+			*to = PR_RF_OVERDUE;
 			*overdue = "original_route_unavailable";
-		} else if (cur == RF_OVERDUE) {
-			*to = RF_OVERDUE; /* an operator decides */
+		} else if (cur == PR_RF_OVERDUE) {
+			*to = PR_RF_OVERDUE; /* an operator decides */
 		} else {
-			*to = RF_FAILED;
+			*to = PR_RF_FAILED;
 		}
 		return;
 	default:
-		*to = cur == RF_OVERDUE ? RF_OVERDUE : RF_PROCESSING;
+		*to = cur == PR_RF_OVERDUE ? PR_RF_OVERDUE : PR_RF_PROCESSING;
 		return;
 	}
 }
@@ -544,7 +530,7 @@ static void rf_send_free(struct rf_send *s)
 	free(s);
 }
 
-static void on_rf_applied(int rc, int changed, enum rf_status from,
+static void on_rf_applied(int rc, int changed, enum pr_rf_status from,
 			  struct rf_row *r, const char *err, void *arg)
 {
 	struct rf_send *s = arg;
@@ -558,7 +544,7 @@ static void on_rf_applied(int rc, int changed, enum rf_status from,
 
 /* What the answer's commit writes, into s->row: the answer kept under the
  * key is the refund as it will be. */
-static void rf_predict(struct rf_send *s, enum rf_status to,
+static void rf_predict(struct rf_send *s, enum pr_rf_status to,
 		       const char *overdue, const struct pr_call *c)
 {
 	struct rf_row *r = &s->row;
@@ -573,7 +559,7 @@ static void rf_predict(struct rf_send *s, enum rf_status to,
 	if (c->end == PR_CALL_ANSWER && c->res.channel_trade_no[0])
 		snprintf(r->channel_refund_no, sizeof(r->channel_refund_no),
 			 "%s", c->res.channel_trade_no);
-	if (to == RF_OVERDUE && overdue)
+	if (to == PR_RF_OVERDUE && overdue)
 		snprintf(r->overdue_reason, sizeof(r->overdue_reason), "%s",
 			 overdue);
 	r->finished_ms = rf_final(to) ? pr_now_ms() : 0;
@@ -589,7 +575,7 @@ static void on_refund_call(struct pr_call *c, void *arg)
 	struct rf_send *s = arg;
 	struct rf_update u = { 0 };
 	const char *overdue;
-	enum rf_status to;
+	enum pr_rf_status to;
 	json_t *detail;
 	int rc;
 
@@ -601,7 +587,7 @@ static void on_refund_call(struct pr_call *c, void *arg)
 	if (c->detail[0])
 		json_object_set_new(detail, "detail", json_string(c->detail));
 	u.id = s->row.id;
-	u.from = RF_FROM(RF_PROCESSING) | RF_FROM(RF_OVERDUE);
+	u.from = PR_FROM(PR_RF_PROCESSING) | PR_FROM(PR_RF_OVERDUE);
 	u.to = to;
 	u.event = "answer";
 	u.detail = detail;
@@ -637,7 +623,7 @@ static void rf_call(struct rf_send *s)
 	}
 }
 
-static void on_rf_processing(int rc, int changed, enum rf_status from,
+static void on_rf_processing(int rc, int changed, enum pr_rf_status from,
 			     struct rf_row *r, const char *err, void *arg)
 {
 	struct rf_send *s = arg;
@@ -693,16 +679,16 @@ static int rf_send(struct pr_daemon *d, struct pr_generation *gen,
 		snprintf(s->actor_buf, sizeof(s->actor_buf), "%s", actor);
 		s->actor = s->actor_buf;
 	}
-	if (r->status == RF_PROCESSING) {
+	if (r->status == PR_RF_PROCESSING) {
 		rf_call(s);
 		return 0;
 	}
 	u.id = r->id;
-	u.from = RF_FROM(RF_CREATED) | RF_FROM(RF_OVERDUE);
+	u.from = PR_FROM(PR_RF_CREATED) | PR_FROM(PR_RF_OVERDUE);
 	u.actor = s->actor;
 	if (past_window(spec, r->paid_ms)) {
 		/* Past the channel's refund window: not sent. */
-		u.to = RF_OVERDUE;
+		u.to = PR_RF_OVERDUE;
 		u.event = "window";
 		u.overdue_reason = "refund_window_expired";
 		u.code = pr_code_core("REFUND_WINDOW_EXPIRED");
@@ -713,7 +699,7 @@ static int rf_send(struct pr_daemon *d, struct pr_generation *gen,
 		rc = rf_update(d, &u, on_rf_applied, s);
 		json_decref(detail);
 	} else {
-		u.to = RF_PROCESSING;
+		u.to = PR_RF_PROCESSING;
 		u.event = "attempt";
 		u.request_no = request_no;
 		detail = json_pack("{s:s,s:s}", "channel", r->channel,
@@ -904,7 +890,7 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 				 "the store gave a malformed refund row");
 			return;
 		}
-		if (row.status != RF_PROCESSING) {
+		if (row.status != PR_RF_PROCESSING) {
 			/* Past the refund window: overdue, not sent. */
 			cr_reply(c, 201, rf_render(&row));
 			return;
@@ -1336,7 +1322,7 @@ static void rfc_end(struct rf_check *x, int final, const char *result)
 	pr_check_done(k, &e);
 }
 
-static void on_rfc_applied(int rc, int changed, enum rf_status from,
+static void on_rfc_applied(int rc, int changed, enum pr_rf_status from,
 			   struct rf_row *r, const char *err, void *arg)
 {
 	struct rf_check *x = arg;
@@ -1350,24 +1336,25 @@ static void on_rfc_applied(int rc, int changed, enum rf_status from,
 		rfc_end(x, 0, result);
 		return;
 	}
-	snprintf(result, sizeof(result), "%s %s", rf_names[r->status],
+	snprintf(result, sizeof(result), "%s %s", rf_name(r->status),
 		 r->overdue_reason);
 	rfc_end(x,
 		rf_final(r->status) ||
-			(r->status == RF_OVERDUE &&
+			(r->status == PR_RF_OVERDUE &&
 			 strcmp(r->overdue_reason, "refund_timeout") != 0),
 		result);
 }
 
 static void rfc_apply(struct rf_check *x, const struct pr_call *c,
-		      enum rf_status to, const char *overdue, const char *event)
+		      enum pr_rf_status to, const char *overdue,
+		      const char *event)
 {
 	struct rf_update u = { 0 };
 	json_t *detail = json_pack("{s:s,s:s}", "channel", x->row.channel,
 				   "code", c ? c->code->unified : "");
 
 	u.id = x->row.id;
-	u.from = RF_FROM(RF_PROCESSING) | RF_FROM(RF_OVERDUE);
+	u.from = PR_FROM(PR_RF_PROCESSING) | PR_FROM(PR_RF_OVERDUE);
 	u.to = to;
 	u.event = event;
 	u.detail = detail;
@@ -1383,14 +1370,14 @@ static void on_refund_query(struct pr_call *c, void *arg)
 {
 	struct rf_check *x = arg;
 	const char *overdue;
-	enum rf_status to;
+	enum pr_rf_status to;
 	char result[300];
 	int late = x->timeout_s > 0 &&
 		   pr_now_ms() > x->row.created_ms + x->timeout_s * 1000;
 
 	if (c->end != PR_CALL_ANSWER) {
-		if (x->row.status == RF_PROCESSING && late) {
-			rfc_apply(x, NULL, RF_OVERDUE, "refund_timeout",
+		if (x->row.status == PR_RF_PROCESSING && late) {
+			rfc_apply(x, NULL, PR_RF_OVERDUE, "refund_timeout",
 				  "timeout");
 			return;
 		}
@@ -1400,9 +1387,9 @@ static void on_refund_query(struct pr_call *c, void *arg)
 		return;
 	}
 	rf_outcome(c, x->row.status, &to, &overdue);
-	if (to == RF_PROCESSING || (to == RF_OVERDUE && !overdue)) {
-		if (x->row.status == RF_PROCESSING && late) {
-			rfc_apply(x, c, RF_OVERDUE, "refund_timeout",
+	if (to == PR_RF_PROCESSING || (to == PR_RF_OVERDUE && !overdue)) {
+		if (x->row.status == PR_RF_PROCESSING && late) {
+			rfc_apply(x, c, PR_RF_OVERDUE, "refund_timeout",
 				  "timeout");
 			return;
 		}
@@ -1426,8 +1413,8 @@ static void on_rfc_loaded(struct rf_row *row, const char *err, void *arg)
 		rfc_end(x, !err, err ? "store error" : "no such refund");
 		return;
 	}
-	if (rf_final(row->status) || row->status == RF_CREATED ||
-	    (row->status == RF_OVERDUE &&
+	if (rf_final(row->status) || row->status == PR_RF_CREATED ||
+	    (row->status == PR_RF_OVERDUE &&
 	     strcmp(row->overdue_reason, "refund_timeout") != 0)) {
 		pr_check_settled(k);
 		rfc_end(x, 1, "settled");
@@ -1488,7 +1475,7 @@ static void rcb_end(struct rcb *c, int ok)
 	free(c);
 }
 
-static void on_rcb_applied(int rc, int changed, enum rf_status from,
+static void on_rcb_applied(int rc, int changed, enum pr_rf_status from,
 			   struct rf_row *r, const char *err, void *arg)
 {
 	struct rcb *c = arg;
@@ -1502,8 +1489,7 @@ static void on_rcb_applied(int rc, int changed, enum rf_status from,
 	}
 	if (changed)
 		pr_info("refund callback from %s: refund %s: %s -> %s",
-			c->ch->code, r->id, rf_names[from],
-			rf_names[r->status]);
+			c->ch->code, r->id, rf_name(from), rf_name(r->status));
 	rcb_end(c, 1);
 }
 
@@ -1515,7 +1501,7 @@ static void on_rcb_loaded(struct rf_row *row, const char *err, void *arg)
 	struct rf_update u = { 0 };
 	struct pr_call call;
 	const char *overdue;
-	enum rf_status to;
+	enum pr_rf_status to;
 	json_t *detail;
 
 	if (err || !row) {
@@ -1555,7 +1541,7 @@ static void on_rcb_loaded(struct rf_row *row, const char *err, void *arg)
 	detail = json_pack("{s:s,s:s,s:s}", "channel", c->ch->code, "code",
 			   code->unified, "channel_code", c->nt.code);
 	u.id = row->id;
-	u.from = RF_FROM(RF_PROCESSING) | RF_FROM(RF_OVERDUE);
+	u.from = PR_FROM(PR_RF_PROCESSING) | PR_FROM(PR_RF_OVERDUE);
 	u.to = to;
 	u.event = "callback";
 	u.detail = detail;
@@ -1624,7 +1610,7 @@ static void audit(struct pr_daemon *d, const char *actor, const char *action,
 	free(a);
 }
 
-static void on_resolved(int rc, int changed, enum rf_status from,
+static void on_resolved(int rc, int changed, enum pr_rf_status from,
 			struct rf_row *r, const char *err, void *arg)
 {
 	struct act *a = arg;
@@ -1638,7 +1624,7 @@ static void on_resolved(int rc, int changed, enum rf_status from,
 	} else if (!changed) {
 		pr_api_reply_err(a->r, 409, "not_overdue", NULL,
 				 "refund %s is %s, not overdue", r->id,
-				 rf_names[r->status]);
+				 rf_name(r->status));
 	} else {
 		json_t *j = rf_render(r);
 
@@ -1669,7 +1655,7 @@ static void on_resent(int rc, struct rf_row *r, const char *err, void *arg)
 
 		audit(a->r->d, a->actor, "resend", r->id, j, a->note);
 		pr_info("refund %s re-sent by %s: now %s", r->id, a->actor,
-			rf_names[r->status]);
+			rf_name(r->status));
 		pr_request_reply(a->r, 200, j);
 	}
 	free(a);
@@ -1692,11 +1678,11 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 		free(a);
 		return;
 	}
-	if (row->status != RF_OVERDUE) {
+	if (row->status != PR_RF_OVERDUE) {
 		pr_api_reply_err(r, 409, "not_overdue", NULL,
 				 "refund %s is %s: only overdue refunds are "
 				 "re-sent or resolved",
-				 row->id, rf_names[row->status]);
+				 row->id, rf_name(row->status));
 		free(a);
 		return;
 	}
@@ -1739,8 +1725,8 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 					   "note", a->note);
 
 		u.id = row->id;
-		u.from = RF_FROM(RF_OVERDUE);
-		u.to = RF_RESOLVED;
+		u.from = PR_FROM(PR_RF_OVERDUE);
+		u.to = PR_RF_RESOLVED;
 		u.event = "resolve";
 		u.detail = detail;
 		u.actor = a->actor;

@@ -59,6 +59,7 @@
 #include "log.h"
 #include "merchants.h"
 #include "orders.h"
+#include "orderstate.h"
 #include "ordstore.h"
 #include "outbox.h"
 #include "router.h"
@@ -88,32 +89,11 @@ static int opt_retry_interval_ms(const struct pr_config *cfg)
 
 /* ------------------------------------------------------------ statuses */
 
-/* The withdrawal state machine (migration 005 has the same table;
- * t_withdrawals checks both):
- *   created         -> pending_channel | processing | failed
- *   pending_channel -> processing (routed again) | failed (deadline)
- *   processing      -> processing (cascade) | succeeded | failed | unknown
- *   unknown         -> unknown | processing | succeeded | failed */
-enum wd_status {
-	WD_CREATED = 0,
-	WD_PENDING,
-	WD_PROCESSING,
-	WD_SUCCEEDED,
-	WD_FAILED,
-	WD_UNKNOWN,
-	WD_N_STATUS
-};
-
-static const char *const status_names[WD_N_STATUS] = {
-	"created",   "pending_channel", "processing",
-	"succeeded", "failed",		"unknown",
-};
-
-#define WD_FROM(s) (1u << (s))
-
+/* The withdrawal state machine is pr_wd_machine (orderstate.c; migration
+ * 005 has the same table, t_withdrawals checks both). */
 static int wd_final(int s)
 {
-	return s == WD_SUCCEEDED || s == WD_FAILED;
+	return pr_state_final(&pr_wd_machine, s);
 }
 
 /* ------------------------------------------------------ the account */
@@ -244,10 +224,11 @@ static json_t *wd_render(const void *row, const char *locale)
 	json_object_set_new(o, "id", json_string(c->id));
 	json_object_set_new(o, "merchant_withdrawal_no",
 			    json_string(c->merchant_no));
-	json_object_set_new(o, "status",
-			    json_string(c->status == WD_CREATED ?
-						"processing" :
-						status_names[c->status]));
+	json_object_set_new(
+		o, "status",
+		json_string(c->status == PR_WD_CREATED ?
+				    "processing" :
+				    pr_state_name(&pr_wd_machine, c->status)));
 	pr_json_put_str(o, "channel", c->channel);
 	json_object_set_new(o, "amount", json_integer(c->amount));
 	json_object_set_new(o, "currency", json_string(c->currency));
@@ -259,7 +240,7 @@ static json_t *wd_render(const void *row, const char *locale)
 	pr_json_put_code(o, c->code, c->message_en, c->message_zh,
 			 locale && locale[0] ? locale : c->locale);
 	pr_json_put_str(o, "channel_trade_no", c->channel_trade_no);
-	if (c->status == WD_PENDING)
+	if (c->status == PR_WD_PENDING_CHANNEL)
 		json_object_set_new(o, "deadline_at",
 				    pr_json_time(w->deadline_ms));
 	json_object_set_new(o, "created_at", pr_json_time(c->created_ms));
@@ -271,13 +252,11 @@ static json_t *wd_render(const void *row, const char *locale)
 
 const struct pr_order_kind pr_withdrawal_kind = {
 	.name = "withdrawal",
-	.status_names = status_names,
-	.n_status = WD_N_STATUS,
-	.st_processing = WD_PROCESSING,
-	.st_unknown = WD_UNKNOWN,
-	.st_succeeded = WD_SUCCEEDED,
-	.st_failed = WD_FAILED,
-	.final_set = WD_FROM(WD_SUCCEEDED) | WD_FROM(WD_FAILED),
+	.machine = &pr_wd_machine,
+	.st_processing = PR_WD_PROCESSING,
+	.st_unknown = PR_WD_UNKNOWN,
+	.st_succeeded = PR_WD_SUCCEEDED,
+	.st_failed = PR_WD_FAILED,
 	.apply_sql = PR_APPLY_SQL(
 		"withdrawals", "withdrawal", "'succeeded', 'failed'",
 		"'processing', 'unknown'", "'failed'",
@@ -502,13 +481,13 @@ static const struct pr_flow_ops wd_ops = {
 	.business = PR_BIZ_WITHDRAW,
 	.op = PR_OP_PAYOUT,
 	.to_status = {
-		[PAYROUTE_EFFECT_SUCCESS] = WD_SUCCEEDED,
-		[PAYROUTE_EFFECT_FAILED] = WD_FAILED,
-		[PAYROUTE_EFFECT_PROCESSING] = WD_PROCESSING,
-		[PAYROUTE_EFFECT_UNKNOWN] = WD_UNKNOWN,
-		[PAYROUTE_EFFECT_CLOSED] = WD_FAILED,
+		[PAYROUTE_EFFECT_SUCCESS] = PR_WD_SUCCEEDED,
+		[PAYROUTE_EFFECT_FAILED] = PR_WD_FAILED,
+		[PAYROUTE_EFFECT_PROCESSING] = PR_WD_PROCESSING,
+		[PAYROUTE_EFFECT_UNKNOWN] = PR_WD_UNKNOWN,
+		[PAYROUTE_EFFECT_CLOSED] = PR_WD_FAILED,
 	},
-	.no_channel_status = WD_PENDING,
+	.no_channel_status = PR_WD_PENDING_CHANNEL,
 	.dup_message = "merchant_withdrawal_no is already used by another "
 		       "withdrawal",
 	.dup_field = "withdrawal_id",
@@ -648,7 +627,7 @@ static void create_withdrawal(struct wd *w)
 		 w->merchant);
 	snprintf(row->c.merchant_no, sizeof(row->c.merchant_no), "%s",
 		 w->req.no);
-	row->c.status = WD_PROCESSING;
+	row->c.status = PR_WD_PROCESSING;
 	row->c.amount = w->req.amount;
 	snprintf(row->c.currency, sizeof(row->c.currency), "%s",
 		 w->req.currency);
@@ -868,8 +847,8 @@ static void expire(struct wd *w)
 	struct pr_order_update u = { 0 };
 
 	u.id = w->row.c.id;
-	u.from = WD_FROM(WD_CREATED) | WD_FROM(WD_PENDING);
-	u.to = WD_FAILED;
+	u.from = PR_FROM(PR_WD_CREATED) | PR_FROM(PR_WD_PENDING_CHANNEL);
+	u.to = PR_WD_FAILED;
 	u.event = "deadline";
 	u.code = pr_code_core("NO_CHANNEL_BEFORE_DEADLINE");
 	if (pr_order_apply(w->d, &pr_withdrawal_kind, &u, on_expired, w) < 0)
@@ -882,7 +861,7 @@ static void on_pending_loaded(void *row, const char *err, void *arg)
 	struct wd_row *p = row;
 	const struct pr_config *cfg = w->gen->config;
 
-	if (err || !p || p->c.status != WD_PENDING) {
+	if (err || !p || p->c.status != PR_WD_PENDING_CHANNEL) {
 		if (err)
 			pr_warn("withdrawal %s: loading it to route it again "
 				"failed: %s",
@@ -895,7 +874,8 @@ static void on_pending_loaded(void *row, const char *err, void *arg)
 	snprintf(w->locale, sizeof(w->locale), "%s", p->c.locale);
 	snprintf(w->f.locale, sizeof(w->f.locale), "%s", p->c.locale);
 	w->f.stored = 1;
-	w->f.stored_from = WD_FROM(WD_CREATED) | WD_FROM(WD_PENDING);
+	w->f.stored_from = PR_FROM(PR_WD_CREATED) |
+			   PR_FROM(PR_WD_PENDING_CHANNEL);
 	if (!cfg->has_secret_key ||
 	    account_open(cfg->secret_key, w->row.c.id, w->row.enc,
 			 w->req.account, sizeof(w->req.account)) < 0) {
@@ -1042,10 +1022,10 @@ static void on_check_applied(int rc, enum pr_apply_result result, int from,
 	}
 	if (result == PR_APPLY_CHANGED)
 		pr_info("completion: withdrawal %s: %s -> %s (%s)", w->c.id,
-			status_names[from], status_names[w->c.status],
-			w->c.code);
+			pr_state_name(&pr_wd_machine, from),
+			pr_state_name(&pr_wd_machine, w->c.status), w->c.code);
 	snprintf(text, sizeof(text), "%s", w->c.code);
-	check_end(wc, wd_final(w->c.status), w->c.status == WD_PROCESSING,
+	check_end(wc, wd_final(w->c.status), w->c.status == PR_WD_PROCESSING,
 		  text);
 }
 
@@ -1063,7 +1043,7 @@ static void check_apply(struct wd_check *wc, struct pr_call *cl, int to,
 				    json_string(cl->res.sub_code));
 	}
 	u.id = wc->row.c.id;
-	u.from = WD_FROM(WD_PROCESSING) | WD_FROM(WD_UNKNOWN);
+	u.from = PR_FROM(PR_WD_PROCESSING) | PR_FROM(PR_WD_UNKNOWN);
 	u.to = to;
 	u.event = "check";
 	u.detail = detail;
@@ -1085,7 +1065,7 @@ static void on_payout_query(struct pr_call *cl, void *arg)
 	if (cl->end != PR_CALL_ANSWER) {
 		snprintf(text, sizeof(text), "%s: %s", code->unified,
 			 cl->detail);
-		check_end(wc, 0, wc->row.c.status == WD_PROCESSING, text);
+		check_end(wc, 0, wc->row.c.status == PR_WD_PROCESSING, text);
 		return;
 	}
 	switch (code->effect) {
@@ -1097,19 +1077,19 @@ static void on_payout_query(struct pr_call *cl, void *arg)
 			       wc->row.c.id, wc->row.c.channel,
 			       (long long)cl->res.amount,
 			       (long long)wc->row.c.amount);
-			check_apply(wc, cl, WD_UNKNOWN,
+			check_apply(wc, cl, PR_WD_UNKNOWN,
 				    pr_code_core("AMOUNT_MISMATCH"));
 			return;
 		}
-		check_apply(wc, cl, WD_SUCCEEDED, code);
+		check_apply(wc, cl, PR_WD_SUCCEEDED, code);
 		return;
 	case PAYROUTE_EFFECT_FAILED:
 	case PAYROUTE_EFFECT_CLOSED:
-		check_apply(wc, cl, WD_FAILED, code);
+		check_apply(wc, cl, PR_WD_FAILED, code);
 		return;
 	case PAYROUTE_EFFECT_PROCESSING:
-		if (wc->row.c.status == WD_UNKNOWN) {
-			check_apply(wc, cl, WD_PROCESSING, code);
+		if (wc->row.c.status == PR_WD_UNKNOWN) {
+			check_apply(wc, cl, PR_WD_PROCESSING, code);
 			return;
 		}
 		check_end(wc, 0, 1, code->unified);
@@ -1136,8 +1116,8 @@ static void on_check_loaded(void *row, const char *err, void *arg)
 		check_end(wc, 0, 1, "store error");
 		return;
 	}
-	if (!w || wd_final(w->c.status) || w->c.status == WD_CREATED ||
-	    w->c.status == WD_PENDING) {
+	if (!w || wd_final(w->c.status) || w->c.status == PR_WD_CREATED ||
+	    w->c.status == PR_WD_PENDING_CHANNEL) {
 		pr_check_settled(k);
 		check_end(wc, 1, 0, "settled");
 		return;
@@ -1225,8 +1205,8 @@ int pr_withdrawal_callback(struct pr_daemon *d, struct pr_generation *gen,
 	}
 	return pr_order_callback(d, &pr_withdrawal_kind, ch, nt, code,
 				 code->effect == PAYROUTE_EFFECT_SUCCESS ?
-					 WD_SUCCEEDED :
-					 WD_FAILED,
+					 PR_WD_SUCCEEDED :
+					 PR_WD_FAILED,
 				 done, arg);
 }
 

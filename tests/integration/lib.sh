@@ -16,6 +16,8 @@
 #   pg_start, pg_stop, pg_start_again, pq
 #                              a private PostgreSQL in the test dir, on a
 #                              unix socket only; pq runs psql against it
+#   check_machine KIND TABLE   the store's state machine of an order kind
+#                              is core/orderstate.c's
 #   free_port                  PORT=a port nobody listens on (asks the kernel)
 #   new_instance NAME          sets the variables of one daemon: I_DIR, CONF,
 #                              LOG_FILE, PID_FILE, DRIVER_DIR, MERCHANT_PORT,
@@ -201,6 +203,45 @@ require_pg() {
 pq() {
 	psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_ROOT/sock" -U payroute \
 		-d payroute "$@"
+}
+
+# _check_same KIND TABLE CONSTRAINT WHAT DUMP: the states named in
+# CONSTRAINT of TABLE are the states statedump's DUMP lists as WHAT
+# ("state" or "final").
+_check_same() {
+	local want have
+
+	want=$(awk -v w="$4" '$1 == w { print $2 }' <<<"$5" | sort | tr '\n' ' ')
+	have=$(pq -c "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = '$2'::regclass AND conname = '$3'" |
+		grep -o "'[a-z_]*'" | tr -d "'" | sort | tr '\n' ' ')
+	[ "$want" = "$have" ] ||
+		fail "$1: $3 names '$have', core/orderstate.c's $4 states are '$want'"
+}
+
+# check_machine KIND TABLE: the store's state machine of KIND (payment,
+# withdrawal, refund) is core/orderstate.c's, as tests/integration/statedump
+# prints it: pr_KIND_transition_ok answers as the C table for every pair
+# of states, TABLE's status CHECK names exactly its states and the CHECK
+# TABLE_finished (finished_at set exactly in a final state) exactly its
+# final states. Fails naming what differs.
+check_machine() {
+	local kind=$1 table=$2 dump values got bad
+
+	dump=$("$top_builddir/tests/integration/statedump" "$kind") ||
+		fail "statedump $kind failed"
+	values=$(awk '$1 == "next" {
+		printf "%s(%d, '\''%s'\'', '\''%s'\'')", n++ ? ", " : "", n, $2, $3 }' <<<"$dump")
+	got=$(pq -c "SELECT 'next ' || f || ' ' || t || ' ' ||
+		pr_${kind}_transition_ok(f, t) FROM (VALUES $values) v(i, f, t)
+		ORDER BY i") || fail "$kind: cannot ask pr_${kind}_transition_ok"
+	bad=$(paste -d ' ' <(grep '^next ' <<<"$dump") <(printf '%s\n' "$got") |
+		awk '$2 != $6 || $3 != $7 || $4 != $8 {
+			printf " %s>%s (C %s, store %s)", $2, $3, $4, $8 }')
+	[ -z "$bad" ] && [ "$(wc -l <<<"$got")" = "$(grep -c '^next ' <<<"$dump")" ] ||
+		fail "$kind: pr_${kind}_transition_ok differs from core/orderstate.c:$bad"
+	_check_same "$kind" "$table" "${table}_status_check" state "$dump"
+	_check_same "$kind" "$table" "${table}_finished" final "$dump"
 }
 
 # pg_start: a fresh cluster in $TEST_DIR/pg, reachable only through the
