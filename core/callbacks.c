@@ -1,6 +1,6 @@
 /*
  * callbacks.c - POST /notify/{channel_code}: asynchronous notifications
- * from the channels (DESIGN section 8, "Callbacks").
+ * from the channels (doc/design.md §5 and §6, "Callbacks").
  *
  * The channel's driver verifies and decodes the callback (parse_notify). A
  * callback that does not verify is refused with a log line (which channel,

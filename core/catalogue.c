@@ -1,12 +1,13 @@
 /*
  * catalogue.c - the channels, whitelist and routing rules as routing sees
- * them: parsing and checking their JSON (the admin API's shape, DESIGN
- * section 9, the same whether it comes from an operator or the store),
- * writing it back, and the immutable catalogue a generation holds, with
- * channels sorted by code and indexed by (business type, method) so that a
- * request looks only at the channels that can take it. Also the pure
- * per-channel questions the router asks: the fee for an amount, the bank
- * mapping for a bank, whether an instant falls in a maintenance window.
+ * them: parsing and checking their JSON (the admin API's shape,
+ * doc/design.md §9, the same whether it comes from an operator or the
+ * store), writing it back, and the immutable catalogue a generation
+ * holds, with channels sorted by code and indexed by (business type,
+ * method) so that a request looks only at the channels that can take it.
+ * Also the pure per-channel questions the router asks: the fee for an
+ * amount, the bank mapping for a bank, whether an instant falls in a
+ * maintenance window.
  *
  * A channel's defaults, when a key is missing: institution "", every list
  * empty (for product_codes that means any, for the other lists none),

@@ -1,10 +1,10 @@
 /*
  * catalogue.h - what routing works on: the channels with every routing
- * attribute (DESIGN section 6), the whitelist and the routing rules, as one
+ * attribute (doc/design.md §4), the whitelist and the routing rules, as one
  * immutable snapshot held by a generation.
  *
- * A channel is read and written as JSON in the admin API's shape (DESIGN
- * section 9, "A channel"); pr_chan_parse checks it and names the first bad
+ * A channel is read and written as JSON in the admin API's shape
+ * (doc/design.md §9); pr_chan_parse checks it and names the first bad
  * field ("limits.txn_max: must be at least limits.txn_min"), the same
  * function whether the JSON comes from an operator or from the store.
  */

@@ -1,5 +1,5 @@
 /*
- * codemap.c - the unified result codes (DESIGN section 7): what a channel's
+ * codemap.c - the unified result codes (doc/design.md §8): what a channel's
  * answer means, in payroute's own words.
  *
  * A map holds one table per driver (its default_codes, copied) and one per

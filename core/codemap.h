@@ -1,5 +1,5 @@
 /*
- * codemap.h - unified result codes (DESIGN section 7). Pure: no I/O, no
+ * codemap.h - unified result codes (doc/design.md §8). Pure: no I/O, no
  * globals but the core's own constant table.
  *
  * A code map belongs to a generation. It is built from the default table of

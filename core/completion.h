@@ -1,6 +1,6 @@
 /*
- * completion.h - order completion ("supplementary orders", DESIGN section
- * 8): a job in every daemon that claims processing and unknown orders
+ * completion.h - order completion ("supplementary orders", doc/design.md
+ * §6): a job in every daemon that claims processing and unknown orders
  * whose next check is due (table order_checks, FOR UPDATE SKIP LOCKED, so
  * instances share the work and never check one order at the same time),
  * asks the channel with the driver's query operation, applies the mapped

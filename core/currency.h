@@ -3,7 +3,7 @@
  * code's minor units (the number of decimal places of its minor unit:
  * CNY 2, JPY 0, KWD 3, CLF 4). Pure: a constant table, no I/O.
  *
- * Amounts are integers in minor units everywhere (DESIGN section 8), so a
+ * Amounts are integers in minor units everywhere (doc/design.md §6), so a
  * currency's minor units never change how an amount is read or checked in
  * the core; they are here for whoever must turn minor units into a
  * decimal amount (a driver formatting "12.34"), and so that codes without

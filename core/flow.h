@@ -1,6 +1,6 @@
 /*
  * flow.h - the cascade of one payment or withdrawal, written once
- * (doc/design.md, "The order path"):
+ * (doc/design.md §5):
  *
  *   route (router.c, over this instance's view of today's usage) ->
  *   reserve the daily limits of the best candidate (usage.c: from this

@@ -1,6 +1,6 @@
 /*
- * idem.h - the Idempotency-Key of the merchant API's POSTs (DESIGN section
- * 8), on table idempotency_keys, written once for payments, refunds and
+ * idem.h - the Idempotency-Key of the merchant API's POSTs (doc/design.md
+ * §6), on table idempotency_keys, written once for payments, refunds and
  * withdrawals.
  *
  * The key is claimed in the order's first commit, with the order (the

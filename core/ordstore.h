@@ -1,6 +1,6 @@
 /*
  * ordstore.h - orders in the store, written once for payments and
- * withdrawals (doc/design.md, "The order path").
+ * withdrawals (doc/design.md §5).
  *
  * Both kinds have the same store contract (migration 008): a begin
  * function for the first commit (the kind's own, since its columns
@@ -91,7 +91,7 @@ struct pr_order_kind {
 
 /* The statement of pr_order_apply for a kind: one statement (data-
  * modifying WITH clauses, prepared once per store session), the contract
- * of doc/design.md "The order path":
+ * of doc/design.md §5:
  *
  *   o   locks the order (its latest version);
  *   g   the guards (its channel must be $25, its amount $26, when given)

@@ -1,5 +1,5 @@
 /*
- * outbox.c - delivery of merchant notifications (DESIGN section 8), and
+ * outbox.c - delivery of merchant notifications (doc/design.md §6), and
  * the admin API over them.
  *
  * The transaction that makes an order final also inserts a row into

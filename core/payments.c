@@ -1,7 +1,7 @@
 /*
  * payments.c - the merchant API for payments: create (the cascade of
  * flow.c, with the payment's parts below), read by id or by the merchant's
- * number, close; and the admin view of one payment (DESIGN section 8).
+ * number, close; and the admin view of one payment (doc/design.md §6).
  *
  *   authenticate (merchants.c) -> parse (payreq.c) -> the order's row in
  *   memory -> pr_flow_start: route, reserve, first commit (the payment,

@@ -1,5 +1,5 @@
 /*
- * payments.h - the merchant API for payments (DESIGN sections 8 and 9):
+ * payments.h - the merchant API for payments (doc/design.md §6 and §9):
  *
  *   POST /v1/payments                  create and send (idempotent)
  *   GET  /v1/payments/{id}

@@ -63,7 +63,7 @@ static void pay_row_clear(void *row)
 	p->payer = NULL;
 }
 
-/* The merchant JSON of a payment (DESIGN section 9): the answer of the
+/* The merchant JSON of a payment (doc/design.md §9): the answer of the
  * merchant API and the body of its notifications. */
 static json_t *pay_render(const void *row, const char *locale)
 {

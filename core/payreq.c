@@ -1,7 +1,7 @@
 /*
  * payreq.c - parsing and checking the merchant contract's payment request.
  *
- * Field names are fixed by the contract (DESIGN section 9). Each string has
+ * Field names are fixed by the contract (doc/design.md §9). Each string has
  * a maximum length and, where it is an identifier, a character set; the
  * card number must be 12 to 19 digits and pass the Luhn check; the
  * currency must be a current ISO 4217 code (currency.c). Errors name

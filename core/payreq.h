@@ -1,5 +1,5 @@
 /*
- * payreq.h - the merchant contract's payment request (DESIGN section 9),
+ * payreq.h - the merchant contract's payment request (doc/design.md §9),
  * parsed and checked once: the merchant API and the explain endpoint use
  * the same function, so a field is refused with the same words everywhere.
  * Pure: no I/O.

@@ -198,7 +198,7 @@ static int rf_read(PGresult *res, int row, int c, struct rf_row *r)
 	return 0;
 }
 
-/* The merchant JSON of a refund (DESIGN section 9): the answer of the
+/* The merchant JSON of a refund (doc/design.md §9): the answer of the
  * merchant API and the body of its notifications. */
 static json_t *rf_render(const struct rf_row *r)
 {

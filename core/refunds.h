@@ -1,6 +1,6 @@
 /*
  * refunds.h - refunds by the original route and the refund overdue queue
- * (DESIGN section 8; migration 006):
+ * (doc/design.md §6; migration 006):
  *
  *   POST /v1/payments/{id}/refunds     create and send (idempotent by
  *                                      merchant_refund_no)

@@ -1,6 +1,6 @@
 /*
  * rfreq.h - a refund request of the merchant API (POST
- * /v1/payments/{id}/refunds, DESIGN section 9): parsed and checked once,
+ * /v1/payments/{id}/refunds, doc/design.md §9): parsed and checked once,
  * so that every field is refused with its name. Pure: no I/O, no globals
  * (the unit tests and the fuzz target call it directly).
  */

@@ -1,5 +1,5 @@
 /*
- * router.c - the routing decision (DESIGN section 6, steps 1 to 3).
+ * router.c - the routing decision (doc/design.md §4, steps 1 to 3).
  *
  * pr_route is a pure function over a catalogue snapshot, a request and the
  * caller's view of today's usage: it reads nothing else, writes only the
@@ -28,11 +28,12 @@
  *    [0, 1]; 0.5 when unknown (no usage, or a negative rate), neither
  *    favouring nor punishing a channel without history.
  * With a rule, score = w_weight * weight + w_fee * fee + w_success * rate.
- * Without a rule, DESIGN says: the lower fee wins, then the higher weight,
- * then the channel code. The parts are still filled (for the trace), the
- * ranking is that order, and the score recorded is then derived from the
- * final rank (whitelist precedence included), (n - rank) / n, so that it
- * also reads "highest first" (1 for the winner) and agrees with the order.
+ * Without a rule, doc/design.md §4 says: the lower fee wins, then the
+ * higher weight, then the channel code. The parts are still filled (for
+ * the trace), the ranking is that order, and the score recorded is then
+ * derived from the final rank (whitelist precedence included),
+ * (n - rank) / n, so that it also reads "highest first" (1 for the
+ * winner) and agrees with the order.
  * Ties always break on: score (desc), fee (asc), weight (desc), code (asc).
  */
 #include <errno.h>

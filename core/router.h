@@ -2,7 +2,7 @@
  * router.h - the routing decision, a pure function: over a catalogue
  * snapshot, the request, and what the caller knows of today's usage and
  * recent success rates, it returns the ranked candidates and a trace
- * (DESIGN section 6, steps 1 to 3). No I/O, no globals, no allocation:
+ * (doc/design.md §4, steps 1 to 3). No I/O, no globals, no allocation:
  * the caller provides the room for the trace.
  */
 #ifndef PR_ROUTER_H
@@ -31,7 +31,7 @@ enum pr_drop {
 	PR_DROP_RULE,
 };
 
-/* "business_type", "method", ... (the names of DESIGN section 9). */
+/* "business_type", "method", ... (the names of doc/design.md §9). */
 const char *pr_drop_name(enum pr_drop d);
 
 struct pr_route_req {

@@ -1,6 +1,6 @@
 /*
- * usage.h - daily limits and recent success rates of channels (DESIGN
- * section 6, step 4 and "Mind the hot row").
+ * usage.h - daily limits and recent success rates of channels
+ * (doc/design.md §4, step 4 and "Mind the hot row").
  *
  * Daily usage lives in PostgreSQL, table channel_daily_usage (migration
  * 003_usage.sql): one row per channel, channel-local day and scope (scope

@@ -1,6 +1,6 @@
 /*
  * wdreq.h - a withdrawal request of the merchant API (POST
- * /v1/withdrawals, DESIGN section 9) and its payee: parsing, the routing
+ * /v1/withdrawals, doc/design.md §9) and its payee: parsing, the routing
  * method of a payee kind, the masked account shown and logged. Pure: no
  * I/O, no globals (test_wdreq calls it directly).
  */

@@ -1,8 +1,8 @@
 /*
  * withdrawals.c - withdrawals: the merchant API, the withdrawal as an
  * order kind (its row, JSON, driver order, check and callbacks), and the
- * routing again of those waiting for a channel (DESIGN section 8; the
- * seed's section 2.3). The cascade is flow.c's, as for payments:
+ * routing again of those waiting for a channel (doc/design.md §6). The
+ * cascade is flow.c's, as for payments:
  *
  *   authenticate -> parse (wdreq.c) -> route over the channels whose
  *   business types include withdraw (PR_BIZ_WITHDRAW; the method is the
@@ -207,7 +207,7 @@ static void wd_row_clear(void *row)
 	(void)row;
 }
 
-/* The merchant JSON of a withdrawal (DESIGN section 9): the answer of the
+/* The merchant JSON of a withdrawal (doc/design.md §9): the answer of the
  * merchant API and the body of its notifications. The payee's account
  * appears masked only. */
 static json_t *wd_render(const void *row, const char *locale)

@@ -1,5 +1,5 @@
 /*
- * withdrawals.h - withdrawals (DESIGN section 8; the seed's section 2.3):
+ * withdrawals.h - withdrawals (doc/design.md §6):
  * the merchant API, the flow of one withdrawal over the channels that
  * support withdrawals, the re-routing of withdrawals waiting for a channel
  * (pending_channel), their completion check, their channel callbacks and

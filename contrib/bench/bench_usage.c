@@ -1,6 +1,6 @@
 /*
- * bench_usage.c - what leasing buys on daily-limit reservations (DESIGN
- * section 6, "Mind the hot row"). Against the PostgreSQL given by
+ * bench_usage.c - what leasing buys on daily-limit reservations
+ * (doc/design.md §4, "Mind the hot row"). Against the PostgreSQL given by
  * --conninfo (migrations 001..003 applied), one process with one event
  * loop, one store pool and one struct pr_usage keeps --concurrency
  * reservations in flight for --seconds, spread round robin over 1 and then

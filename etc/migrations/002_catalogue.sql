@@ -1,5 +1,5 @@
 -- 002_catalogue.sql - the routing catalogue: every routing attribute of a
--- channel (DESIGN section 6) as a column with the money invariants as
+-- channel (doc/design.md §4) as a column with the money invariants as
 -- CHECK constraints, the whitelist (card numbers only as HMAC-SHA256), the
 -- ordered routing rules, and the views that render them in the JSON shapes
 -- the core parses (pr_chan_parse, pr_wl_parse, pr_rule_parse):
@@ -112,7 +112,7 @@ ALTER TABLE channels
 	ADD CONSTRAINT channels_refund_check
 		CHECK (refund_window_days >= 0 AND refund_timeout_s > 0);
 
--- One channel in the admin API's shape (DESIGN section 9, "A channel"),
+-- One channel in the admin API's shape (doc/design.md §9, "A channel"),
 -- which is also what pr_chan_parse reads. driver_config is NOT masked
 -- here: the API masks it before answering.
 CREATE VIEW channels_api AS

@@ -1,5 +1,6 @@
--- 003_usage.sql - daily usage of each channel, for the daily limits (DESIGN
--- section 6, step 4). Applied by payrouted inside a transaction it opens.
+-- 003_usage.sql - daily usage of each channel, for the daily limits
+-- (doc/design.md §4, step 4). Applied by payrouted inside a transaction
+-- it opens.
 --
 -- One row per channel, channel-local day and scope: scope '' is the
 -- channel itself, any other scope is one of its bank codes (per-bank daily

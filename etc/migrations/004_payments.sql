@@ -1,6 +1,6 @@
--- 004_payments.sql - merchants, payment orders and their lifecycle (DESIGN
--- section 8), idempotency keys, unified result-code overrides and the
--- unmapped-code report (section 7), the order-completion queue shared by
+-- 004_payments.sql - merchants, payment orders and their lifecycle
+-- (doc/design.md §6), idempotency keys, unified result-code overrides and
+-- the unmapped-code report (§8), the order-completion queue shared by
 -- payments, refunds and withdrawals, the merchant-notification outbox, and
 -- the history of every order. Applied by payrouted inside a transaction it
 -- opens.
@@ -144,7 +144,7 @@ $$;
 CREATE TRIGGER payments_guard BEFORE UPDATE ON payments
 	FOR EACH ROW EXECUTE FUNCTION pr_payments_guard();
 
--- The merchant-facing JSON of a payment (DESIGN section 9): the answer of
+-- The merchant-facing JSON of a payment (doc/design.md §9): the answer of
 -- the merchant API and the body of the merchant notification, defined once.
 CREATE FUNCTION pr_payment_json(p payments, p_locale text)
 	RETURNS jsonb LANGUAGE sql STABLE AS $$
@@ -292,7 +292,7 @@ CREATE INDEX merchant_notifications_due_idx
 -- ----------------------------------------------------- result codes
 
 -- Operators' overrides of the drivers' default result-code tables, per
--- channel (DESIGN section 7). Matched before the driver's table.
+-- channel (doc/design.md §8). Matched before the driver's table.
 CREATE TABLE code_overrides (
 	channel text NOT NULL REFERENCES channels (code) ON DELETE CASCADE,
 	op text NOT NULL CHECK (op IN ('pay', 'query', 'close', 'refund',

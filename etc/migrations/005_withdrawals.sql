@@ -1,7 +1,7 @@
--- 005_withdrawals.sql - withdrawal orders (DESIGN section 8; the seed's
--- section 2.3): a merchant pays money out to a payee (a bank card, an
--- Alipay account, a WeChat openid) over a channel that supports
--- withdrawals. Applied by payrouted inside a transaction it opens.
+-- 005_withdrawals.sql - withdrawal orders (doc/design.md §6): a merchant
+-- pays money out to a payee (a bank card, an Alipay account, a WeChat
+-- openid) over a channel that supports withdrawals. Applied by payrouted
+-- inside a transaction it opens.
 --
 -- Invariants kept by the database:
 --   - amounts are positive bigint minor units with an ISO 4217 currency;
@@ -137,7 +137,7 @@ $$;
 CREATE TRIGGER withdrawals_guard BEFORE UPDATE ON withdrawals
 	FOR EACH ROW EXECUTE FUNCTION pr_withdrawals_guard();
 
--- The merchant-facing JSON of a withdrawal (DESIGN section 9): the answer
+-- The merchant-facing JSON of a withdrawal (doc/design.md §9): the answer
 -- of the merchant API and the body of the merchant notification, defined
 -- once. The payee's account appears masked only.
 CREATE FUNCTION pr_withdrawal_json(w withdrawals, p_locale text)

@@ -1,5 +1,5 @@
 -- 006_refunds.sql - refunds by the original route and the refund overdue
--- queue (DESIGN section 8; the seed's sections 2.2, 5.3 and 7). Applied by
+-- queue (doc/design.md §6). Applied by
 -- payrouted inside a transaction it opens.
 --
 -- Money invariant: the refunds of a payment that are not failed (created,

@@ -1,5 +1,5 @@
--- 008_order_path.sql - every order written in two commits (doc/design.md,
--- "The order path"). Applied by payrouted inside a transaction it opens.
+-- 008_order_path.sql - every order written in two commits (doc/design.md
+-- §5). Applied by payrouted inside a transaction it opens.
 --
 -- A payment or withdrawal is stored once before its channel is called and
 -- once after the answer; a refund likewise; a callback or a completion

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t_codes.sh - the result-code admin API (DESIGN section 7) against a real
+# t_codes.sh - the result-code admin API (doc/design.md §8) against a real
 # PostgreSQL: a channel's effective table (its overrides before its
 # driver's defaults, in the generation the answer names), an override
 # written (upsert), refused with a 400 naming the field (and then neither

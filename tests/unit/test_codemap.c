@@ -1,6 +1,6 @@
 /*
  * test_codemap.c - the unified result codes (core/codemap.c), as tables
- * that read like the spec (DESIGN section 7, codemap.h).
+ * that read like the spec (doc/design.md §8, codemap.h).
  *
  *   lookup_cases    one fixed map (two drivers' defaults, two channels'
  *                   overrides) and one named row per question: which row

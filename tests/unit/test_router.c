@@ -1,6 +1,6 @@
 /*
  * test_router.c - the routing decision, as a table that reads like the
- * spec (DESIGN section 6, steps 1 to 3).
+ * spec (doc/design.md §4, steps 1 to 3).
  *
  * Each row is a small catalogue (channels written as overrides on a base
  * channel, in the admin API's JSON shape, built by pr_catalogue_build), an
@@ -442,7 +442,7 @@ static const struct rcase cases[] = {
 	  .chosen = "a",
 	  .drops = "a=- b=rule",
 	  .rule_id = 5 },
-	{ .name = "rules: no rule matches, DESIGN's default order",
+	{ .name = "rules: no rule matches, doc/design.md §4's default order",
 	  .chans = "[{'code':'a','fee':{'rate_bps':1}},{'code':'b'}]",
 	  .rules = "[{'id':2,'name':'ICBC only','enabled':true,"
 		   "'conditions':{'banks':['ICBC']},"
