@@ -1651,9 +1651,12 @@ static const struct cert_init_row {
 	{ "the three certificates", "alipay_app_cert.pem", "alipay_cert.pem",
 	  "alipay_root_cert.pem", 0, AT_VALID, 0, NULL, NULL,
 	  "certificate mode, chains checked" },
+	/* app_cert's: its end is the NOT_AFTER the moment is taken from;
+	 * alipay_cert was made by another openssl run, maybe a second
+	 * later (then it says 10 days) */
 	{ "10 days before the end: a warning", "alipay_app_cert.pem",
 	  "alipay_cert.pem", "alipay_root_cert.pem", 0, AT_NEAR_END, 0, NULL,
-	  NULL, "alipay_cert expires in 9 day(s)" },
+	  NULL, "app_cert expires in 9 day(s)" },
 	{ "the app certificate alone", "alipay_app_cert.pem", NULL, NULL, 0,
 	  AT_VALID, -EINVAL,
 	  "alipay_cert: required in certificate mode: app_cert, alipay_cert "
