@@ -2,8 +2,8 @@
  * policy_rules.c - the routing rules of the policy through the admin API:
  * read the list, and replace it whole (PUT /admin/v1/routing/rules) by a
  * policy write (policy_write.h). The order of the list is the order the
- * router tries the rules in, the first that matches applying (doc/design.md,
- * Routing); each rule is checked by the parser the generation uses
+ * router tries the rules in, the first that matches applying (doc/design.md
+ * §4); each rule is checked by the parser the generation uses
  * (pr_rule_parse), and the channels its allow and deny lists name must
  * exist. The import (policy_transfer.c) checks a document's rules with
  * pr_policy_rules_check.

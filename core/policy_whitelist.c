@@ -2,7 +2,7 @@
  * policy_whitelist.c - the whitelist of the routing policy through the
  * admin API: list, add an entry, delete one. An entry names a card
  * number, a buyer or a seller and the channel that wins for it outright
- * (doc/design.md, Routing).
+ * (doc/design.md §4).
  *
  * Card numbers given to the whitelist are turned into HMAC-SHA256 (the
  * config's secret key) at once; only the HMAC and the last four digits (the
