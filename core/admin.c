@@ -35,6 +35,7 @@
 
 #include "admin.h"
 #include "apiutil.h"
+#include "clock.h"
 #include "crypto.h"
 #include "callbacks.h"
 #include "completion.h"
@@ -171,7 +172,6 @@ static void on_status(PGresult *res, const char *err, void *arg)
 {
 	struct pr_request *r = arg;
 	struct pr_daemon *d = r->d;
-	struct timespec ts;
 	int64_t now;
 
 	if (!res) {
@@ -179,8 +179,7 @@ static void on_status(PGresult *res, const char *err, void *arg)
 		pr_api_store_unavailable(r);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	now = pr_now_ms();
 	pr_request_reply(r, 200,
 			 json_pack("{s:I,s:I,s:s,s:o,s:o,s:i,s:I,s:I,s:I,s:I}",
 				   "generation", (json_int_t)r->gen->id,
