@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_hot.sh - one hot channel: every payment of the run goes to the
 # same channel, whose daily amount and count limits are set (so that each
-# reservation goes through the usage leases of core/usage.c, not the
+# reservation goes through the usage leases of core/orders/usage.c, not the
 # unlimited path) and far from reached; compared with the write limit of
 # the store: the minimal durable pattern WITHOUT a usage row
 # (pattern_pay_nousage.sql: insert the order, commit; mark it answered,

@@ -30,8 +30,8 @@
 
 #include <jansson.h>
 
-#include "catalogue.h"
-#include "router.h"
+#include "domain/catalogue.h"
+#include "domain/router.h"
 
 #define N_REQS 4096
 

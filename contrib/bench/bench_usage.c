@@ -27,10 +27,10 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
-#include "clock.h"
-#include "db.h"
-#include "log.h"
-#include "usage.h"
+#include "base/clock.h"
+#include "runtime/db.h"
+#include "runtime/log.h"
+#include "orders/usage.h"
 
 #define MAX_CONC 1024
 #define MAX_LAT 4000000

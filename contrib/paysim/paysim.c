@@ -3,7 +3,7 @@
  * server (libevent evhttp, loopback only), routing to the three protocol
  * modules, the control API (/_sim/...), the merchant-notification sinks
  * (a stand-in for merchants' notify_url), delayed and held answers, timers,
- * and the notification sender (core/httpc.h, libcurl multi on the same
+ * and the notification sender (core/runtime/httpc.h, libcurl multi on the same
  * loop, with retries).
  *
  *   paysim --config FILE [--port N] [--sign-threads N] [--verbose]
@@ -95,10 +95,10 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
-#include "crypto.h"
-#include "httpc.h"
-#include "log.h"
-#include "services.h"
+#include "runtime/crypto.h"
+#include "runtime/httpc.h"
+#include "runtime/log.h"
+#include "runtime/services.h"
 #include "sim.h"
 
 #define SIM_MAX_BODY (1024 * 1024)

@@ -24,7 +24,7 @@
 
 #include <payroute/driver.h>
 
-#include "drvobj.h"
+#include "domain/drvobj.h"
 
 enum sim_chan {
 	SIM_ALIPAY = 0,

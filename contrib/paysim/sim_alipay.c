@@ -68,9 +68,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
-#include "log.h"
-#include "services.h"
+#include "runtime/crypto.h"
+#include "runtime/log.h"
+#include "runtime/services.h"
 #include "sim.h"
 
 static const char *code_msg(const char *code)

@@ -51,9 +51,9 @@
 
 #include <event2/buffer.h>
 
-#include "crypto.h"
-#include "log.h"
-#include "services.h"
+#include "runtime/crypto.h"
+#include "runtime/log.h"
+#include "runtime/services.h"
 #include "sim.h"
 
 /* The signature of a sorted string: base64(RSA-SHA256(hex(sha256(s)))). */

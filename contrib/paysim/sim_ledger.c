@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "runtime/log.h"
 #include "sim.h"
 
 /* ------------------------------------------------------------------------ */

@@ -28,8 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crypto.h"
-#include "log.h"
+#include "runtime/crypto.h"
+#include "runtime/log.h"
 #include "sim.h"
 
 #define SIM_SIGNER_MAX_THREADS 64

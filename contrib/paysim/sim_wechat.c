@@ -35,9 +35,9 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "crypto.h"
-#include "log.h"
-#include "services.h"
+#include "runtime/crypto.h"
+#include "runtime/log.h"
+#include "runtime/services.h"
 #include "sim.h"
 
 #define WX_MAX_SKEW_S 300

@@ -6,7 +6,7 @@
 -- channel itself, any other scope is one of its bank codes (per-bank daily
 -- limits). amount/count are what is reserved that day: payments in flight
 -- or done, plus the slices ("leases") that daemons took to spend locally
--- and have not returned yet (core/usage.h). The CHECKs make the database
+-- and have not returned yet (core/orders/usage.h). The CHECKs make the database
 -- itself refuse to go over a limit, whatever a client does.
 --
 -- No foreign key to channels: a channel may be deleted, its usage history

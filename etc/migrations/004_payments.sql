@@ -99,7 +99,7 @@ CREATE INDEX payments_status_idx ON payments (status, updated_at)
 	WHERE status IN ('created', 'processing', 'unknown');
 CREATE INDEX payments_created_idx ON payments (created_at);
 
--- The payment state machine (core/orderstate.c has the same table; the
+-- The payment state machine (core/domain/orderstate.c has the same table; the
 -- unit test and t_payments check both).
 CREATE FUNCTION pr_payment_transition_ok(p_from text, p_to text)
 	RETURNS boolean LANGUAGE sql IMMUTABLE AS $$

@@ -82,7 +82,7 @@ CREATE INDEX withdrawals_status_idx ON withdrawals (status, updated_at)
 	WHERE status IN ('created', 'processing', 'unknown');
 CREATE INDEX withdrawals_created_idx ON withdrawals (created_at);
 
--- The withdrawal state machine (core/withdrawals.c has the same table;
+-- The withdrawal state machine (core/orders/withdrawals.c has the same table;
 -- t_withdrawals checks both).
 --   created         -> pending_channel (no usable channel) | processing |
 --                      failed

@@ -80,7 +80,7 @@ CREATE INDEX refunds_payment_idx ON refunds (payment_id, created_at);
 CREATE INDEX refunds_overdue_idx ON refunds (overdue_at)
 	WHERE status = 'overdue';
 
--- The refund state machine (core/refunds.c has the same table):
+-- The refund state machine (core/orders/refunds.c has the same table):
 --   created    -> processing | succeeded | failed | overdue
 --   processing -> processing | succeeded | failed | overdue
 --   overdue    -> overdue | processing (resent) | succeeded (settled late)

@@ -1,6 +1,6 @@
 -- 007_policy_import.sql - the write of a whole-policy import (PUT
 -- /admin/v1/policy): policy_apply() applies a change set that the core
--- computed and checked (core/policy_io.c, pr_policy_plan), in the
+-- computed and checked (core/domain/policy_io.c, pr_policy_plan), in the
 -- caller's transaction, after the caller took the policy lock. The JSON ->
 -- columns mapping stays with channel_save() and routing_rules_replace()
 -- (migration 002); this only puts the pieces in an order the foreign keys

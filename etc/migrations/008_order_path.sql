@@ -16,8 +16,8 @@
 --     Idempotency-Key.
 --
 -- For payments and withdrawals these are single statements the daemon
--- prepares (data-modifying WITH clauses: PR_BEGIN_SQL in core/flow.h and
--- PR_APPLY_SQL in core/ordstore.h): measured, a PL/pgSQL function around
+-- prepares (data-modifying WITH clauses: PR_BEGIN_SQL in core/orders/flow.h and
+-- PR_APPLY_SQL in core/orders/ordstore.h): measured, a PL/pgSQL function around
 -- the same writes cost a third more of the server's CPU. Refunds, rarer
 -- and with more checks, keep functions: pr_refund_begin, pr_refund_apply.
 -- The state machines stay the triggers' of 004-006, whoever writes.

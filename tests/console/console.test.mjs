@@ -1,4 +1,4 @@
-// console.test.mjs - the operator console (core/console/) in headless
+// console.test.mjs - the operator console (core/admin/console/) in headless
 // Chromium, driven by playwright-core (Debian's chromium, never a
 // downloaded browser), against a real payrouted that
 // tests/integration/t_console.sh started with PostgreSQL and paysim. Each

@@ -5,12 +5,12 @@
 # A driver target names the driver it exercises on a line of its own:
 #     // FUZZ_DRIVER: drivers/bank/bank.c
 # (a path relative to the source tree). The target is linked with that
-# driver's .c and the core files behind pr_services() (core/services.c,
-# core/crypto.c, core/x509.c, core/drvobj.c, core/log.c, core/clock.c) and
+# driver's .c and the core files behind pr_services() (core/runtime/services.c,
+# core/runtime/crypto.c, core/runtime/x509.c, core/domain/drvobj.c, core/runtime/log.c, core/base/clock.c) and
 # drivers/common/drv{conf,buf}.c.
 # A target of the core's own parsers (pure files: no loop, no store) names
 # the core files it links instead, on one line:
-#     // FUZZ_CORE: core/payreq.c core/currency.c core/tz.c
+#     // FUZZ_CORE: core/domain/payreq.c core/domain/currency.c core/domain/tz.c
 # Everything is compiled here with clang
 # -fsanitize=fuzzer,address,undefined -g -O1; nothing comes from the
 # automake build. FUZZ_KEY_DIR (the test keys) is defined for every target.
@@ -36,8 +36,8 @@ flags="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-D_GNU_SOURCE -I$src/include -I$src/core -I$src/drivers/common
 	-DFUZZ_KEY_DIR=\"$src/tests/keys\"
 	${FUZZ_CFLAGS:-}"
-core="$src/core/services.c $src/core/crypto.c $src/core/x509.c
-	$src/core/drvobj.c $src/core/log.c $src/core/clock.c
+core="$src/core/runtime/services.c $src/core/runtime/crypto.c $src/core/runtime/x509.c
+	$src/core/domain/drvobj.c $src/core/runtime/log.c $src/core/base/clock.c
 	$src/drivers/common/drvconf.c
 	$src/drivers/common/drvbuf.c"
 

@@ -24,10 +24,10 @@
 
 #include <jansson.h>
 
-#include "crypto.h"
-#include "drvobj.h"
-#include "log.h"
-#include "services.h"
+#include "runtime/crypto.h"
+#include "domain/drvobj.h"
+#include "runtime/log.h"
+#include "runtime/services.h"
 
 #ifndef FUZZ_KEY_DIR
 #define FUZZ_KEY_DIR "tests/keys"

@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
-#include "drvobj.h"
-#include "log.h"
-#include "services.h"
+#include "domain/drvobj.h"
+#include "runtime/log.h"
+#include "runtime/services.h"
 
 const struct payroute_driver *payroute_driver_entry(void);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer target for the config file parser
- * (core/config.c, pr_config_parse): the input is a payrouted.conf. Never
+ * (core/runtime/config.c, pr_config_parse): the input is a payrouted.conf. Never
  * a crash or a leak; a refusal is -EINVAL (or -ENOMEM) with a message; an
  * accepted config is freed. Inputs naming a file the parser would read
  * (admin.token_file, secrets.key_file) are skipped: reading files is not
@@ -8,14 +8,14 @@
  *
  * Seeds: tests/fuzz/corpus/fuzz_config/.
  */
-// FUZZ_CORE: core/config.c core/log.c core/names.c core/netguard.c
+// FUZZ_CORE: core/runtime/config.c core/runtime/log.c core/base/names.c core/base/netguard.c
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "log.h"
+#include "runtime/config.h"
+#include "runtime/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_payreq.c - libFuzzer target for the merchant API's payment request
- * parser (core/payreq.c, pr_payreq_parse), as POST /v1/payments and the
+ * parser (core/domain/payreq.c, pr_payreq_parse), as POST /v1/payments and the
  * explain endpoint call it: the input is the request body. The parser must
  * never crash, must name a field and a message whenever it refuses, and
  * whatever it accepts must hold what the contract promises (a positive
@@ -8,7 +8,7 @@
  *
  * Seeds: tests/fuzz/corpus/fuzz_payreq/.
  */
-// FUZZ_CORE: core/payreq.c core/currency.c core/tz.c
+// FUZZ_CORE: core/domain/payreq.c core/domain/currency.c core/domain/tz.c
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
-#include "catalogue.h"
-#include "currency.h"
-#include "payreq.h"
+#include "domain/catalogue.h"
+#include "domain/currency.h"
+#include "domain/payreq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,15 +1,15 @@
 /*
  * fuzz_policy.c - libFuzzer target for the policy document (PUT
- * /admin/v1/policy; core/policy_io.c): the input is a document. Its top
+ * /admin/v1/policy; core/domain/policy_io.c): the input is a document. Its top
  * level is checked (pr_policy_doc_check), each channel parsed as the
- * admin API does (pr_chan_parse, core/catalogue.c), and the plan of an
+ * admin API does (pr_chan_parse, core/domain/catalogue.c), and the plan of an
  * import computed twice: against an empty stored policy and against the
  * document itself (which must change nothing). Never a crash or a leak; a
  * refusal names its field.
  *
  * Seeds: tests/fuzz/corpus/fuzz_policy/.
  */
-// FUZZ_CORE: core/policy_io.c core/catalogue.c core/tz.c
+// FUZZ_CORE: core/domain/policy_io.c core/domain/catalogue.c core/domain/tz.c
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,8 +17,8 @@
 
 #include <jansson.h>
 
-#include "catalogue.h"
-#include "policy_io.h"
+#include "domain/catalogue.h"
+#include "domain/policy_io.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

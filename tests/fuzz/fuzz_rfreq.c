@@ -1,6 +1,6 @@
 /*
  * fuzz_rfreq.c - libFuzzer target for the merchant API's refund request
- * parser (core/rfreq.c, pr_rfreq_parse): the input is a POST
+ * parser (core/domain/rfreq.c, pr_rfreq_parse): the input is a POST
  * /v1/payments/{id}/refunds body. Never a crash; a refusal names its
  * field; an accepted refund has an amount within PR_AMOUNT_MAX (the store
  * once answered 2^63-1 with "bigint out of range"), a known stage and, if
@@ -8,7 +8,7 @@
  *
  * Seeds: tests/fuzz/corpus/fuzz_rfreq/.
  */
-// FUZZ_CORE: core/rfreq.c core/currency.c
+// FUZZ_CORE: core/domain/rfreq.c core/domain/currency.c
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
-#include "currency.h"
-#include "payreq.h"
-#include "rfreq.h"
+#include "domain/currency.h"
+#include "domain/payreq.h"
+#include "domain/rfreq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

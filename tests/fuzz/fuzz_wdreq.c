@@ -1,6 +1,6 @@
 /*
  * fuzz_wdreq.c - libFuzzer target for the merchant API's withdrawal
- * request parser (core/wdreq.c, pr_wdreq_parse) and the masked account it
+ * request parser (core/domain/wdreq.c, pr_wdreq_parse) and the masked account it
  * shows: the input is a POST /v1/withdrawals body. Never a crash; a
  * refusal names its field; an accepted request has a known payee kind, an
  * ISO 4217 currency, an amount within PR_AMOUNT_MAX and a payee name the
@@ -8,7 +8,7 @@
  *
  * Seeds: tests/fuzz/corpus/fuzz_wdreq/.
  */
-// FUZZ_CORE: core/wdreq.c core/currency.c
+// FUZZ_CORE: core/domain/wdreq.c core/domain/currency.c
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
-#include "currency.h"
-#include "payreq.h"
-#include "wdreq.h"
+#include "domain/currency.h"
+#include "domain/payreq.h"
+#include "domain/wdreq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -17,9 +17,9 @@
 #include <jansson.h>
 #include <payroute/driver.h>
 
-#include "crypto.h"
-#include "drvobj.h"
-#include "services.h"
+#include "runtime/crypto.h"
+#include "domain/drvobj.h"
+#include "runtime/services.h"
 
 const struct payroute_driver *payroute_driver_entry(void);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """frontdoor.py - the raw-socket clients of t_frontdoor.sh (the HTTP front
-door of payrouted: core/server.c and core/framing.c).
+door of payrouted: core/runtime/server.c and core/base/framing.c).
 
 Every connection goes to 127.0.0.1 only (flood clients may bind another
 loopback source address, 127.0.0.N, to stand for other clients); every loop

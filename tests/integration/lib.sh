@@ -17,7 +17,7 @@
 #                              a private PostgreSQL in the test dir, on a
 #                              unix socket only; pq runs psql against it
 #   check_machine KIND TABLE   the store's state machine of an order kind
-#                              is core/orderstate.c's
+#                              is core/domain/orderstate.c's
 #   free_port                  PORT=a port nobody listens on (asks the kernel)
 #   new_instance NAME          sets the variables of one daemon: I_DIR, CONF,
 #                              LOG_FILE, PID_FILE, DRIVER_DIR, MERCHANT_PORT,
@@ -216,11 +216,11 @@ _check_same() {
 		WHERE conrelid = '$2'::regclass AND conname = '$3'" |
 		grep -o "'[a-z_]*'" | tr -d "'" | sort | tr '\n' ' ')
 	[ "$want" = "$have" ] ||
-		fail "$1: $3 names '$have', core/orderstate.c's $4 states are '$want'"
+		fail "$1: $3 names '$have', core/domain/orderstate.c's $4 states are '$want'"
 }
 
 # check_machine KIND TABLE: the store's state machine of KIND (payment,
-# withdrawal, refund) is core/orderstate.c's, as tests/integration/statedump
+# withdrawal, refund) is core/domain/orderstate.c's, as tests/integration/statedump
 # prints it: pr_KIND_transition_ok answers as the C table for every pair
 # of states, TABLE's status CHECK names exactly its states and the CHECK
 # TABLE_finished (finished_at set exactly in a final state) exactly its
@@ -239,7 +239,7 @@ check_machine() {
 		awk '$2 != $6 || $3 != $7 || $4 != $8 {
 			printf " %s>%s (C %s, store %s)", $2, $3, $4, $8 }')
 	[ -z "$bad" ] && [ "$(wc -l <<<"$got")" = "$(grep -c '^next ' <<<"$dump")" ] ||
-		fail "$kind: pr_${kind}_transition_ok differs from core/orderstate.c:$bad"
+		fail "$kind: pr_${kind}_transition_ok differs from core/domain/orderstate.c:$bad"
 	_check_same "$kind" "$table" "${table}_status_check" state "$dump"
 	_check_same "$kind" "$table" "${table}_finished" final "$dump"
 }

@@ -1,5 +1,5 @@
 /*
- * statedump.c - prints one of core/orderstate.c's state machines for the
+ * statedump.c - prints one of core/domain/orderstate.c's state machines for the
  * integration tests to compare with the store's (check_machine in
  * lib_pay.sh):
  *
@@ -12,7 +12,7 @@
  */
 #include <stdio.h>
 
-#include "orderstate.h"
+#include "domain/orderstate.h"
 
 int main(int argc, char **argv)
 {

@@ -50,7 +50,7 @@ TOP_EXTRA=',
 	"completion": { "schedule": "1s", "interval_ms": 200, "batch": 8 },
 	"notify": { "schedule": "1s", "interval_ms": 200 }'
 write_conf
-export PAYROUTE_CONSOLE_DIR=$top_srcdir/core/console
+export PAYROUTE_CONSOLE_DIR=$top_srcdir/core/admin/console
 daemon_start
 wait_ready
 add_channel "$(chan wx_native wechat wechat_pay native_qr 100 | jq -c '.refund_resend = true')"

@@ -59,7 +59,7 @@ TOP_EXTRA=',
 write_conf
 jq '.listen += {merchant_max_connections: 40, merchant_max_per_address: 8,
 	admin_max_connections: 16}' "$CONF" >"$CONF.new" && mv "$CONF.new" "$CONF"
-export PAYROUTE_CONSOLE_DIR=$top_srcdir/core/console
+export PAYROUTE_CONSOLE_DIR=$top_srcdir/core/admin/console
 daemon_start
 wait_ready
 grep -q 'merchant API listening on .* (at most 40 connections, 8 per address)' "$LOG_FILE" ||

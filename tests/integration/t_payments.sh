@@ -351,7 +351,7 @@ wait_pay "$ID_BANK" succeeded 15
 pass "bank card payment: a signed form for the payer, posted to the bank, settled by its callback; the card number never stored or logged"
 
 # ------------------------------------ the state machine in the store
-# the store's table is core/orderstate.c's (which test_orderstate checks
+# the store's table is core/domain/orderstate.c's (which test_orderstate checks
 # against the specification, pair by pair)
 check_machine payment payments
 if pq -c "UPDATE payments SET status = 'failed' WHERE id = '$ID_CB'" 2>/dev/null; then

@@ -173,13 +173,13 @@ expect_code 409 "resolve twice"
 pass "resolve: a note is required, the outcome and who/why are audited, once"
 
 # --------------------------------------------- the state machine in SQL
-# the store's table is core/orderstate.c's (which test_orderstate checks
+# the store's table is core/domain/orderstate.c's (which test_orderstate checks
 # against the specification, pair by pair)
 check_machine refund refunds
 if pq -c "UPDATE refunds SET status = 'processing' WHERE id = '$RC'" 2>/dev/null; then
 	fail "the store let a resolved refund move again"
 fi
-pass "the store's refund machine is core/orderstate.c's; a resolved refund never moves"
+pass "the store's refund machine is core/domain/orderstate.c's; a resolved refund never moves"
 
 # -------------------------------- timeout -> overdue -> resend -> success
 paid 700 p-timeout

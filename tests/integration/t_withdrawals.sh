@@ -326,7 +326,7 @@ EOF
 pass "payee accounts: only masked in the store (pg_dump) and the logs; AES-256-GCM at rest"
 
 # --------------------------------------------- the state machine in SQL
-# the store's table is core/orderstate.c's (which test_orderstate checks
+# the store's table is core/domain/orderstate.c's (which test_orderstate checks
 # against the specification, pair by pair)
 check_machine withdrawal withdrawals
 if pq -c "UPDATE withdrawals SET status = 'failed' WHERE id = '$ID_BANK'" 2>/dev/null; then

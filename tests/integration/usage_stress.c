@@ -29,10 +29,10 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
-#include "clock.h"
-#include "db.h"
-#include "log.h"
-#include "usage.h"
+#include "base/clock.h"
+#include "runtime/db.h"
+#include "runtime/log.h"
+#include "orders/usage.h"
 
 #define MAX_PROCS 64
 #define RUN_TIMEOUT_S 180

@@ -15,7 +15,7 @@
  *
  * A build operation prints {"rc":0,"request":{"method","url","headers":
  * [[name,value],...],"body"}}. With --send the request goes out through the
- * core's HTTP client (core/httpc.h) on a private event loop, bounded by
+ * core's HTTP client (core/runtime/httpc.h) on a private event loop, bounded by
  * --timeout (10 s by default); with --response RESP.json ({"status",
  * "headers":[[k,v]],"body"}) that answer is used instead. Either way the
  * op's parse function turns it into "parse":{"rc","error","code",
@@ -47,11 +47,11 @@
 #include <ltdl.h>
 #include <payroute/driver.h>
 
-#include "drvobj.h"
-#include "httpc.h"
-#include "loader.h"
-#include "log.h"
-#include "services.h"
+#include "domain/drvobj.h"
+#include "runtime/httpc.h"
+#include "runtime/loader.h"
+#include "runtime/log.h"
+#include "runtime/services.h"
 
 #define DRVTOOL_MAX_SECRETS 4
 

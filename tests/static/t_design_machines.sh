@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t_design_machines.sh - the state machine diagrams of doc/design.md §6 are
-# core/orderstate.c's machines: every arrow of a diagram is a transition of
+# core/domain/orderstate.c's machines: every arrow of a diagram is a transition of
 # the C table and every transition of the table is an arrow; the final
 # states listed under a diagram are the table's.
 #
@@ -61,7 +61,7 @@ for pair in pr_pay_machine:payment pr_wd_machine:withdrawal \
 		continue
 	fi
 	if [ "$d" != "$t" ]; then
-		echo "FAIL: doc/design.md's diagram of $m is not core/orderstate.c's $kind machine (< doc, > C):"
+		echo "FAIL: doc/design.md's diagram of $m is not core/domain/orderstate.c's $kind machine (< doc, > C):"
 		diff <(printf '%s\n' "$d") <(printf '%s\n' "$t") | grep '^[<>]' |
 			sed 's/^/    /'
 		fail=1

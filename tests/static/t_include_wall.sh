@@ -2,16 +2,25 @@
 # t_include_wall.sh - the walls of doc/design.md §1, checked over the
 # #include lines (no compiler, no build needed):
 #
-#   1. the pure files (PURE below: the one list; the "pure domain" row of
-#      doc/design.md §1 must name the same files) reach nothing of the
-#      store (libpq, db.h), HTTP (evhttp, server.h, apiutil.h, httpc.h,
-#      curl) or the event loop (event2, daemon.h), directly or through any
-#      header they include, however deep; and they include no core header
-#      that is not itself pure, so the pure layer is closed;
-#   2. the drivers (drivers/*, drivers/common, the test drivers and the
+#   1. core/ is its layers, one folder each, lowest first: base, domain,
+#      runtime, orders, admin (LAYERS below; each folder has a README, and
+#      the layer table of doc/design.md §1 lists each folder's files as
+#      they are). A file includes core headers of its own layer and the
+#      layers below it only; the one exception is the daemon's assembly,
+#      core/runtime/daemon.c (WIRING), which creates the services of every
+#      layer. No source sits in core/ outside a layer folder;
+#   2. the pure layers (base and domain) and payroutectl's ctl/ctlutil
+#      reach nothing of the store (libpq, db.h), HTTP (evhttp, server.h,
+#      apiutil.h, httpc.h, curl) or the event loop (event2, daemon.h),
+#      directly or through any header they include, however deep; and
+#      they include no core header that is not itself pure, so the pure
+#      layers are closed;
+#   3. the drivers (drivers/*, drivers/common, the test drivers and the
 #      example driver) reach no core header at all: only
 #      include/payroute/driver.h, drivers/common/ and system headers (the
-#      build gives them no -I for core/ either, see Makefile.am).
+#      build gives them no -I for core/ either, see Makefile.am);
+#   4. payroutectl (ctl/) includes no core header: it does not link the
+#      core.
 #
 # A quoted include is looked for in the including file's folder, then in
 # core/, include/ and drivers/common/ (the -I of Makefile.am); an angle
@@ -20,8 +29,9 @@
 # (the wall holds whatever the configuration).
 #
 # On failure it names the file and the chain, e.g.
-#   core/policy_io.c reaches <libpq-fe.h>: core/policy_io.c -> core/admin.h
-#   -> core/daemon.h -> core/db.h -> <libpq-fe.h>
+#   core/domain/router.c reaches <libpq-fe.h>: core/domain/router.c
+#   -> core/domain/router.h -> core/admin/admin.h -> core/runtime/daemon.h
+#   -> core/runtime/db.h -> <libpq-fe.h>
 #
 # Before the real tree it checks a small made-up one that breaks each rule
 # and must be refused, so the check is known to be able to fail.
@@ -31,11 +41,13 @@ set -u
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
-# The pure files: core/NAME.c and core/NAME.h for each NAME (both must
-# exist unless the name is in PURE_HEADER_ONLY).
-PURE="catalogue clock codemap ctlutil currency drvobj drvschema framing hist
-names netguard orderstate payreq policy_io rfreq route router tz wdreq"
-PURE_HEADER_ONLY=""
+# core/'s layers, lowest first, and the pure ones among them.
+LAYERS="base domain runtime orders admin"
+PURE_LAYERS="base domain"
+# Pure files outside core/ (payroutectl's pure part).
+PURE_EXTRA="ctl/ctlutil.c ctl/ctlutil.h"
+# The one file that may include every layer: it assembles the daemon.
+WIRING="core/runtime/daemon.c"
 
 # Folders searched for a quoted include after the includer's own.
 INCLUDE_DIRS="core include drivers/common"
@@ -43,7 +55,35 @@ INCLUDE_DIRS="core include drivers/common"
 # What a pure file may not reach: system headers (ERE over the name as
 # written between < >) and the runtime's own headers.
 FORBIDDEN_SYS='^(libpq-fe\.h|libpq/.*|postgres.*|event\.h|evhttp\.h|event2/.*|curl/.*)$'
-FORBIDDEN_CORE='^core/(db|daemon|server|apiutil|httpc)\.h$'
+FORBIDDEN_CORE='^core/runtime/(db|daemon|server|apiutil|httpc)\.h$'
+
+# core_files: every C source and header under core/.
+core_files() {
+	find core -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort
+}
+
+# layer_of PATH: the layer's index in LAYERS (0 = lowest) of a file under
+# core/LAYER/; nothing when PATH is in no layer.
+layer_of() {
+	local i=0 l
+
+	for l in $LAYERS; do
+		case $1 in core/$l/*) echo $i; return ;; esac
+		i=$((i + 1))
+	done
+}
+
+# pure_files: the files rule 2 starts from.
+pure_files() {
+	local l
+
+	for l in $PURE_LAYERS; do
+		find "core/$l" -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null
+	done | sort
+	for l in $PURE_EXTRA; do
+		echo "$l"
+	done
+}
 
 # The driver files.
 driver_files() {
@@ -137,39 +177,85 @@ start() {
 }
 
 is_pure() {
-	local n
+	local l
 
-	case $1 in core/*.c | core/*.h) ;; *) return 1 ;; esac
-	n=${1#core/}
-	n=${n%.?}
-	case " $(echo $PURE) " in *" $n "*) return 0 ;; esac
+	for l in $PURE_LAYERS; do
+		case $1 in core/$l/*) return 0 ;; esac
+	done
+	case " $PURE_EXTRA " in *" $1 "*) return 0 ;; esac
 	return 1
 }
 
-# check_pure: rule 1 over the tree in the current folder.
+# check_pure: rule 2 over the tree in the current folder.
 check_pure() {
-	local n f files
+	local f
 
-	for n in $PURE; do
-		files=""
-		for f in "core/$n.c" "core/$n.h"; do
-			if [ -f "$f" ]; then
-				files="$files $f"
-			elif [ "$f" = "core/$n.c" ] &&
-				case " $PURE_HEADER_ONLY " in *" $n "*) true ;; *) false ;; esac; then
-				:
-			else
-				bad "$f is listed as pure but does not exist"
-			fi
-		done
-		for f in $files; do
-			start "$f"
-			walk "$f" "$f"
-		done
+	for f in $PURE_EXTRA; do
+		[ -f "$f" ] || bad "$f" "$f is listed as pure but does not exist"
 	done
+	while read -r f; do
+		[ -f "$f" ] || continue
+		start "$f"
+		walk "$f" "$f"
+	done < <(pure_files)
 }
 
-# check_drivers: rule 2 over the tree in the current folder.
+# check_layers: rule 1 (and 4) over the tree in the current folder; only
+# a file's own includes are read (each file is checked, so a chain is
+# checked link by link).
+check_layers() {
+	local f l kind name path mine theirs
+
+	start layers
+	for l in $LAYERS; do
+		[ -d "core/$l" ] || bad "core/$l" "core/$l/ (a layer) does not exist"
+		[ -f "core/$l/README" ] || bad "core/$l/README" "core/$l/ has no README"
+	done
+	while read -r f; do
+		mine=$(layer_of "$f")
+		if [ -z "$mine" ]; then
+			bad "$f" "$f is in no layer folder of core/ ($LAYERS)"
+			continue
+		fi
+		[ "$f" = "$WIRING" ] && continue
+		while read -r kind name; do
+			path=$(resolve "$kind" "$name" "$f")
+			[[ $path == core/* ]] || continue
+			theirs=$(layer_of "$path")
+			[ -n "$theirs" ] || continue
+			if [ "$theirs" -gt "$mine" ]; then
+				bad "$f $path" "$f includes $path, a layer above its own: $(layer_name "$mine") includes only $(layers_upto "$mine")"
+			fi
+		done < <(includes "$f")
+	done < <(core_files)
+	while read -r f; do
+		while read -r kind name; do
+			path=$(resolve "$kind" "$name" "$f")
+			[[ $path == core/* ]] &&
+				bad "$f $path" "$f (payroutectl) includes the core header $path"
+		done < <(includes "$f")
+	done < <(find ctl -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort)
+	return 0
+}
+
+# layer_name I, layers_upto I: the layer of index I; it and those below.
+layer_name() {
+	set -- "$1" $LAYERS
+	shift $(($1 + 1))
+	echo "$1"
+}
+layers_upto() {
+	local i=0 l out=""
+
+	for l in $LAYERS; do
+		[ "$i" -gt "$1" ] && break
+		out="$out${out:+, }$l"
+		i=$((i + 1))
+	done
+	echo "$out"
+}
+
+# check_drivers: rule 3 over the tree in the current folder.
 check_drivers() {
 	local f
 
@@ -206,12 +292,13 @@ driver_on_system() {
 	return 0
 }
 
-# run_checks DIR: both rules over the tree at DIR; prints the failures,
-# sets BAD to their count.
+# run_checks DIR: the rules over the tree at DIR; prints the failures,
+# exits non-zero when there are any.
 run_checks() {
 	BAD=0
 	(
 		cd "$1" || exit 99
+		check_layers
 		on_header() { pure_on_header "$@"; }
 		on_system() { pure_on_system "$@"; }
 		check_pure
@@ -222,47 +309,86 @@ run_checks() {
 	)
 }
 
+# design_rows: "LAYER FILE..." for each row of the layer table of
+# doc/design.md §1 whose first cell is a core folder (`core/LAYER/`), the
+# files as its second cell names them (`name`, without .c/.h).
+design_rows() {
+	awk -F'|' '$2 ~ /`core\/[a-z]+\/`/ {
+		l = $2; sub(/^[^`]*`core\//, "", l); sub(/\/`.*$/, "", l)
+		n = split($3, w, "`"); out = l
+		for (i = 2; i <= n; i += 2) if (w[i] !~ /\//) out = out " " w[i]
+		print out
+	}' "$1"
+}
+
+# folder_names LAYER: the names (without .c/.h) of core/LAYER's sources.
+folder_names() {
+	find "core/$1" -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \) \
+		-printf '%f\n' | sed 's/\.[ch]$//' | sort -u | tr '\n' ' '
+}
+
 # ------------------------------------------------ the check can fail
-# A made-up tree: router.c (pure) -> "router.h" -> "admin.h" -> "daemon.h"
-# -> <event2/event.h>; tz.c includes "log.h" (not pure); a driver includes
-# "../../core/orders.h"; every other pure file exists and is clean.
+# A made-up tree: router.c (pure) -> "domain/router.h" -> "admin/admin.h"
+# -> "runtime/daemon.h" -> <event2/event.h>; tz.c includes
+# "runtime/log.h" (not pure, a layer above); orders.c includes
+# "admin/admin.h" (a layer above); a file sits at core/'s root; the
+# admin folder has no README; payroutectl and a driver include core
+# headers.
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/include-wall.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/core" "$tmp/include/payroute" "$tmp/drivers/x" \
-	"$tmp/drivers/common"
-for n in $PURE; do
-	printf '#include <stddef.h>\n' >"$tmp/core/$n.c"
-	printf '#include <payroute/driver.h>\n' >"$tmp/core/$n.h"
+for l in $LAYERS; do
+	mkdir -p "$tmp/core/$l"
+	[ "$l" = admin ] || : >"$tmp/core/$l/README"
 done
+mkdir -p "$tmp/include/payroute" "$tmp/drivers/x" "$tmp/drivers/common" \
+	"$tmp/ctl"
 printf '#include <stdint.h>\n' >"$tmp/include/payroute/driver.h"
-printf '#include "router.h"\n' >"$tmp/core/router.c"
-printf '#include "admin.h"\n' >"$tmp/core/router.h"
-printf '#include "daemon.h"\n' >"$tmp/core/admin.h"
-printf '#include <event2/event.h>\n#include "db.h"\n' >"$tmp/core/daemon.h"
-printf '#include <libpq-fe.h>\n' >"$tmp/core/db.h"
-printf '#include "log.h"\n' >"$tmp/core/tz.c"
-printf '#include <stdio.h>\n' >"$tmp/core/log.h"
-printf '#include <payroute/driver.h>\n#include "../../core/orders.h"\n' \
+printf '#include "domain/router.h"\n' >"$tmp/core/domain/router.c"
+printf '#include "admin/admin.h"\n' >"$tmp/core/domain/router.h"
+printf '#include "runtime/daemon.h"\n' >"$tmp/core/admin/admin.h"
+printf '#include <event2/event.h>\n#include "runtime/db.h"\n' \
+	>"$tmp/core/runtime/daemon.h"
+printf '#include <libpq-fe.h>\n' >"$tmp/core/runtime/db.h"
+printf '#include "runtime/log.h"\n' >"$tmp/core/domain/tz.c"
+printf '#include <stdio.h>\n' >"$tmp/core/runtime/log.h"
+printf '#include "admin/admin.h"\n' >"$tmp/core/orders/orders.c"
+printf '#include "orders/orders.h"\n#include "admin/admin.h"\n' \
+	>"$tmp/core/runtime/daemon.c"
+printf '#include <stddef.h>\n' >"$tmp/core/orders/orders.h"
+printf '#include <stddef.h>\n' >"$tmp/core/stray.c"
+printf '#include "ctlutil.h"\n#include "../core/runtime/log.h"\n' \
+	>"$tmp/ctl/payroutectl.c"
+printf '#include <stddef.h>\n' >"$tmp/ctl/ctlutil.h"
+printf '#include "ctlutil.h"\n' >"$tmp/ctl/ctlutil.c"
+printf '#include <payroute/driver.h>\n#include "../../core/orders/orders.h"\n' \
 	>"$tmp/drivers/x/x.c"
-printf '#include <stddef.h>\n' >"$tmp/core/orders.h"
 
 run_checks "$tmp" 2>"$tmp/out" && {
 	echo "FAIL: the made-up tree that breaks the walls passed the check"
 	exit 1
 }
 for want in \
-	'core/router.c reaches <event2/event.h>: core/router.c -> core/router.h -> core/admin.h -> core/daemon.h -> <event2/event.h>' \
-	'core/router.c reaches core/daemon.h: ' \
-	'core/router.c reaches <libpq-fe.h>: core/router.c -> core/router.h -> core/admin.h -> core/daemon.h -> core/db.h -> <libpq-fe.h>' \
-	'core/router.h includes core/admin.h, which is not a pure file' \
-	'core/tz.c includes core/log.h, which is not a pure file: core/tz.c -> core/log.h' \
-	'drivers/x/x.c (a driver) reaches the core header core/orders.h'; do
+	'core/domain/router.c reaches <event2/event.h>: core/domain/router.c -> core/domain/router.h -> core/admin/admin.h -> core/runtime/daemon.h -> <event2/event.h>' \
+	'core/domain/router.c reaches core/runtime/daemon.h: ' \
+	'core/domain/router.c reaches <libpq-fe.h>: core/domain/router.c -> core/domain/router.h -> core/admin/admin.h -> core/runtime/daemon.h -> core/runtime/db.h -> <libpq-fe.h>' \
+	'core/domain/router.h includes core/admin/admin.h, which is not a pure file' \
+	'core/domain/tz.c includes core/runtime/log.h, which is not a pure file: core/domain/tz.c -> core/runtime/log.h' \
+	'core/domain/tz.c includes core/runtime/log.h, a layer above its own: domain includes only base, domain' \
+	'core/orders/orders.c includes core/admin/admin.h, a layer above its own: orders includes only base, domain, runtime, orders' \
+	'core/stray.c is in no layer folder of core/' \
+	'core/admin/ has no README' \
+	'ctl/payroutectl.c (payroutectl) includes the core header core/runtime/log.h' \
+	'drivers/x/x.c (a driver) reaches the core header core/orders/orders.h'; do
 	grep -Fq -- "$want" "$tmp/out" || {
 		echo "FAIL: the made-up tree's failures do not say: $want"
 		sed 's/^/    /' "$tmp/out"
 		exit 1
 	}
 done
+if grep -Fq 'core/runtime/daemon.c includes' "$tmp/out"; then
+	echo "FAIL: the daemon's assembly ($WIRING) was refused for including every layer"
+	exit 1
+fi
 echo "ok - the check refuses a made-up tree that breaks the walls ($(wc -l <"$tmp/out") failures named)"
 
 # ------------------------------------------------ the tree
@@ -270,18 +396,23 @@ cd "$top_srcdir" || exit 99
 fail=0
 run_checks . || fail=1
 
-# The design's list is this one.
-doc=$(awk -F'|' '$2 ~ /^ *pure domain *$/ { print $3 }' doc/design.md |
-	grep -o '`[a-z_]*`' | tr -d '`' | sort | tr '\n' ' ')
-want=$(printf '%s\n' $PURE | sort | tr '\n' ' ')
-if [ "$doc" != "$want" ]; then
-	echo "FAIL: doc/design.md §1 lists the pure files as: $doc" >&2
-	echo "      this check lists them as:             $want" >&2
-	fail=1
-fi
+# The design's table is the folders as they are.
+rows=$(design_rows doc/design.md)
+for l in $LAYERS; do
+	doc=$(printf '%s\n' "$rows" | awk -v l="$l" '$1 == l { $1 = ""; print }' |
+		tr ' ' '\n' | grep . | sort -u | tr '\n' ' ')
+	want=$(folder_names "$l")
+	if [ "$doc" != "$want" ]; then
+		echo "FAIL: doc/design.md §1 lists core/$l/ as: $doc" >&2
+		echo "      the folder holds:                  $want" >&2
+		fail=1
+	fi
+done
 
 if [ "$fail" = 0 ]; then
-	echo "ok - $(echo $PURE | wc -w) pure files reach no store, HTTP or event loop header and include only pure core headers"
-	echo "ok - $(driver_files | wc -l) driver files reach no core header"
+	echo "ok - $(core_files | wc -l) core files each in a layer ($LAYERS), including only their own layer and those below (but $WIRING)"
+	echo "ok - $(pure_files | wc -l) pure files reach no store, HTTP or event loop header and include only pure headers"
+	echo "ok - $(driver_files | wc -l) driver files and payroutectl reach no core header"
+	echo "ok - doc/design.md §1 lists each layer's files as they are"
 fi
 exit "$fail"

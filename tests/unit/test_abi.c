@@ -23,8 +23,8 @@
 
 #include <cmocka.h>
 
-#include "loader.h"
-#include "log.h"
+#include "runtime/loader.h"
+#include "runtime/log.h"
 
 /* The core's ABI as text, for the expected messages: the rows must not
  * hard-code a minor (it grows with every appended field). */

@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "catalogue.h"
+#include "domain/catalogue.h"
 
 /* ---------------------------------------------------------------- helpers */
 

@@ -1,5 +1,5 @@
 /*
- * test_codemap.c - the unified result codes (core/codemap.c), as tables
+ * test_codemap.c - the unified result codes (core/domain/codemap.c), as tables
  * that read like the spec (doc/design.md §8, codemap.h).
  *
  *   lookup_cases    one fixed map (two drivers' defaults, two channels'
@@ -28,10 +28,10 @@
 
 #include <cmocka.h>
 
-#include "codemap.h"
-#include "generation.h"
-#include "loader.h"
-#include "log.h"
+#include "domain/codemap.h"
+#include "runtime/generation.h"
+#include "runtime/loader.h"
+#include "runtime/log.h"
 
 #ifndef TEST_TOP_BUILDDIR
 #error "TEST_TOP_BUILDDIR (the build tree holding drivers/*/.libs) is needed"

@@ -19,8 +19,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "config.h"
-#include "server.h"
+#include "runtime/config.h"
+#include "runtime/server.h"
 
 /* ---------------------------------------------------------------- fixtures */
 

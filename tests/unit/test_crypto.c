@@ -1,14 +1,14 @@
 /*
- * test_crypto.c - unit tests of core/crypto.c: known-answer vectors for
+ * test_crypto.c - unit tests of core/runtime/crypto.c: known-answer vectors for
  * SHA-256 (FIPS 180-2), HMAC-SHA256 (RFC 4231) and AES-256-GCM (McGrew &
  * Viega, the GCM spec's test cases 13-16 and 18), base64 (RFC 4648), hex and
  * URL encoding tables, and RSA keys generated here with OpenSSL and loaded in
  * every form payroute accepts (PEM, "@file", bare base64, certificate),
  * plus the keys it must refuse. Then MD5 (RFC 1321) and the X.509
- * services of ABI 1.2 (core/x509.c) on the committed test certificates
+ * services of ABI 1.2 (core/runtime/x509.c) on the committed test certificates
  * (tests/keys): what x509_info reads, and x509_verify's chain and dates.
  */
-#include "config.h"
+#include "runtime/config.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -27,8 +27,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "crypto.h"
-#include "x509.h"
+#include "runtime/crypto.h"
+#include "runtime/x509.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

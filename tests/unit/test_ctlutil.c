@@ -1,5 +1,5 @@
 /*
- * test_ctlutil.c - payroutectl's pure parts (core/ctlutil.c), one named
+ * test_ctlutil.c - payroutectl's pure parts (ctl/ctlutil.c), one named
  * row per case: request bodies from key=value arguments, the one-line
  * form of an error answer, table cells and durations, and the exact text
  * an operator reads for a table, an explain answer and an import answer.

@@ -1,5 +1,5 @@
 /*
- * test_currency.c - the ISO 4217 table (core/currency.c): one named row
+ * test_currency.c - the ISO 4217 table (core/domain/currency.c): one named row
  * per case, the code in and the minor units expected (or that it is not a
  * code, or not one a payment can be made in). Every row of the table is
  * also checked to be in order, so that the bisection finds it.
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "currency.h"
+#include "domain/currency.h"
 
 #define NOT_A_CODE -2 /* pr_currency_find answers NULL */
 

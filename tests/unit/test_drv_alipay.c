@@ -11,7 +11,7 @@
  * (answers over exactly the node's text), then fed to the parsers.
  * Barcode payments (alipay.trade.pay, ABI 1.1's auth_code) have their own
  * tables: the request, and the answers carried through the driver's code
- * table (core/codemap.c) to the effect on the order.
+ * table (core/domain/codemap.c) to the effect on the order.
  *
  * Public-key certificate mode runs with certificates that
  * tests/keys/make_alipay_certs.sh makes for the test keys (a root bundle,
@@ -23,7 +23,7 @@
  * configs (half a certificate set, both modes, another root, a missing
  * intermediate, the dates, a certificate of another key).
  */
-#include "config.h"
+#include "runtime/config.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -37,10 +37,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "codemap.h"
-#include "crypto.h"
-#include "drvobj.h"
-#include "services.h"
+#include "domain/codemap.h"
+#include "runtime/crypto.h"
+#include "domain/drvobj.h"
+#include "runtime/services.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define APP_ID "2021000000000001"

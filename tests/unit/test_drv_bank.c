@@ -12,7 +12,7 @@
  * platform key (good, tampered, garbage, unknown results, query
  * origRespCode), and the vectors' platform signatures must be accepted.
  */
-#include "config.h"
+#include "runtime/config.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -29,9 +29,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "crypto.h"
-#include "drvobj.h"
-#include "services.h"
+#include "runtime/crypto.h"
+#include "domain/drvobj.h"
+#include "runtime/services.h"
 
 const struct payroute_driver *payroute_driver_entry(void);
 

@@ -14,7 +14,7 @@
  * Requests are checked by rebuilding the signature message from what was
  * sent and verifying it with the merchant's public key.
  */
-#include "config.h"
+#include "runtime/config.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -31,9 +31,9 @@
 
 #include <payroute/driver.h>
 
-#include "crypto.h"
-#include "drvobj.h"
-#include "services.h"
+#include "runtime/crypto.h"
+#include "domain/drvobj.h"
+#include "runtime/services.h"
 
 const struct payroute_driver *payroute_driver_entry(void);
 

@@ -1,11 +1,11 @@
 /*
  * test_drvobj.c - unit tests of the objects behind the driver ABI's
- * handles (core/drvobj.c) and of the services table drivers receive
- * (core/services.c): the table's size and ABI fields, config getters over
+ * handles (core/domain/drvobj.c) and of the services table drivers receive
+ * (core/runtime/services.c): the table's size and ABI fields, config getters over
  * dotted paths, the validation of the outbound request (method, URL, header
  * injection), the payer map and the channel-tagged log line.
  */
-#include "config.h"
+#include "runtime/config.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -22,9 +22,9 @@
 
 #include <jansson.h>
 
-#include "drvobj.h"
-#include "log.h"
-#include "services.h"
+#include "domain/drvobj.h"
+#include "runtime/log.h"
+#include "runtime/services.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

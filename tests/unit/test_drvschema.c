@@ -1,6 +1,6 @@
 /*
  * test_drvschema.c - a channel's driver_config checked against the config
- * keys its driver declares (ABI 1.2, core/drvschema.c): one named row per
+ * keys its driver declares (ABI 1.2, core/domain/drvschema.c): one named row per
  * case, each with the config, the flags, and the problem, field and
  * message expected; then masking and the JSON form.
  */
@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "drvschema.h"
+#include "domain/drvschema.h"
 
 #define REQ PAYROUTE_CONFIG_REQUIRED
 #define SEC PAYROUTE_CONFIG_SECRET

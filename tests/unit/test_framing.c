@@ -1,5 +1,5 @@
 /*
- * test_framing.c - the front door's request checks (core/framing.c), one
+ * test_framing.c - the front door's request checks (core/base/framing.c), one
  * named row per case: a request head and the status it must get (0: it
  * passes, with the body framing expected; the target is checked with the
  * server's own evhttp parser, pr_server_target_ok), then chunk-size lines,
@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "framing.h"
-#include "server.h"
+#include "base/framing.h"
+#include "runtime/server.h"
 
 #define H11 "Host: x\r\n"
 #define MAX_BODY 1000

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "generation.h"
-#include "log.h"
+#include "runtime/generation.h"
+#include "runtime/log.h"
 
 static int inits, finis;
 

@@ -29,8 +29,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "drvobj.h"
-#include "httpc.h"
+#include "domain/drvobj.h"
+#include "runtime/httpc.h"
 
 #define BIG_LEN (1024 * 1024)
 #define HUGE_LEN (9 * 1024 * 1024)

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "netguard.h"
+#include "base/netguard.h"
 
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
 

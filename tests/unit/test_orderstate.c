@@ -1,5 +1,5 @@
 /*
- * test_orderstate.c - the state machines of core/orderstate.c against
+ * test_orderstate.c - the state machines of core/domain/orderstate.c against
  * their specification, written out here as every (from, to) pair of each
  * machine, one named row each: the 36 pairs of the payment's six states,
  * the 36 of the withdrawal's and the 36 of the refund's, as
@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "orderstate.h"
+#include "domain/orderstate.h"
 
 struct pair {
 	const char *from, *to;

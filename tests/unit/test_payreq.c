@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "catalogue.h"
-#include "payreq.h"
-#include "tz.h"
+#include "domain/catalogue.h"
+#include "domain/payreq.h"
+#include "domain/tz.h"
 
 #define BASE                                                                   \
 	"\"merchant_order_no\":\"M-1\",\"amount\":100,\"currency\":\"CNY\","

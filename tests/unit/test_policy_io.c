@@ -1,6 +1,6 @@
 /*
  * test_policy_io.c - the whole-policy document and the import plan
- * (core/policy_io.c).
+ * (core/domain/policy_io.c).
  *
  * The document's top level: one named row per shape, accepted or refused
  * with the field named. The plan: one named row per situation, the
@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "policy_io.h"
+#include "domain/policy_io.h"
 
 static json_t *load(const char *text)
 {

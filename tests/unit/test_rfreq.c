@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "rfreq.h"
+#include "domain/rfreq.h"
 
 #define NO "{\"merchant_refund_no\":\"R-1\","
 #define STAGE "\"stage\":\"pre_delivery\""

@@ -1,9 +1,9 @@
 /*
- * test_route.c - the route matcher (core/route.c) against a small table
+ * test_route.c - the route matcher (core/base/route.c) against a small table
  * of its own, one named row per case: literal paths, a named segment, a
  * rest segment, a segment check, the first pattern deciding, 405 with the
  * methods of its rows. Then the Allow header text and the pattern checks.
- * Last the faces of both listeners (core/admin.c) as a spec: a method and
+ * Last the faces of both listeners (core/admin/admin.c) as a spec: a method and
  * a path in, the row's pattern out (or 404, or 405 with its Allow), and
  * every row of both tables reached by one of its lines.
  */
@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "admin.h"
-#include "route.h"
+#include "admin/admin.h"
+#include "base/route.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

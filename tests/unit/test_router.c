@@ -26,8 +26,8 @@
 
 #include <cmocka.h>
 
-#include "catalogue.h"
-#include "router.h"
+#include "domain/catalogue.h"
+#include "domain/router.h"
 
 /* Every channel of a row starts as this one: pays by alipay in h5/app/pc,
  * CNY, online, no limits, 0.6 % fee, weight 100, Shanghai time. */

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "tz.h"
+#include "domain/tz.h"
 
 /* ---------------------------------------------------------------- fixtures */
 

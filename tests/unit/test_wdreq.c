@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "wdreq.h"
+#include "domain/wdreq.h"
 
 #define HEAD "{\"merchant_withdrawal_no\":\"W-1\",\"amount\":100,"
 #define CNY "\"currency\":\"CNY\","

@@ -1,0 +1,730 @@
+/*
+ * admin.c - the two listeners' faces: their route tables, the handlers of
+ * the admin listener's own paths, and what answers a request by its table.
+ *
+ * One table a listener (route.h): the method, the path pattern with its
+ * named segments, the handler and who may call it. Both listeners answer
+ * /healthz (the process is up) and /readyz (it can route: the store is
+ * connected and migrated and a generation built from its routing policy is
+ * active). The admin listener serves the admin API under /admin/v1/ (bearer
+ * token from the current generation's config, compared in constant time,
+ * before anything else is said about the path), /metrics (Prometheus text)
+ * and the console's static files at /. The merchant listener serves the
+ * merchant API (payments, refunds, withdrawals: the merchant's API key,
+ * checked by each handler) and the channels' callbacks (/notify/, checked
+ * by the channel's driver).
+ *
+ * The table answers what no handler needs to: 405 with an Allow header of
+ * the methods the path takes, 404 (JSON, as every error) for a path no row
+ * takes, 401 for an admin path without the token. Every answer goes out
+ * through apiutil.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "admin/admin.h"
+#include "runtime/apiutil.h"
+#include "base/clock.h"
+#include "runtime/crypto.h"
+#include "orders/callbacks.h"
+#include "orders/completion.h"
+#include "admin/explain.h"
+#include "orders/merchants.h"
+#include "orders/outbox.h"
+#include "orders/payments.h"
+#include "orders/refunds.h"
+#include "orders/withdrawals.h"
+#include "admin/policy_api.h"
+#include "runtime/log.h"
+
+#define CONSOLE_CSP                                                            \
+	"default-src 'none'; script-src 'self'; style-src 'self'; "            \
+	"img-src 'self' data:; connect-src 'self'; form-action 'self'; "       \
+	"base-uri 'none'; frame-ancestors 'none'"
+
+#ifndef PR_CONSOLE_DIR
+#define PR_CONSOLE_DIR "/usr/share/payroute/console"
+#endif
+
+/* ------------------------------------------------------ health, ready */
+
+/* GET /healthz */
+static void handle_health(struct pr_request *r, const struct pr_route_match *m)
+{
+	pr_request_reply(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* GET /readyz: ready means able to route: the store is up and the
+ * channels were loaded from it. */
+static void handle_ready(struct pr_request *r, const struct pr_route_match *m)
+{
+	struct pr_daemon *d = r->d;
+
+	if (d->db && pr_db_ready(d->db) && d->routable) {
+		pr_request_reply(r, 200, json_pack("{s:b}", "ready", 1));
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+			  "Retry-After", "1");
+	pr_request_reply(r, 503,
+			 json_pack("{s:b,s:s}", "ready", 0, "reason",
+				   !(d->db && pr_db_ready(d->db)) ?
+					   "store unavailable" :
+					   "the routing policy is not "
+					   "loaded yet"));
+}
+
+/* -------------------------------------------------------------- auth */
+
+static int authorized(struct pr_request *r)
+{
+	const char *h = evhttp_find_header(
+		evhttp_request_get_input_headers(r->req), "Authorization");
+	const char *tok = r->gen->config->admin_token;
+	size_t n;
+
+	if (!h || strncmp(h, "Bearer ", 7) != 0 || !tok)
+		return 0;
+	h += 7;
+	n = strlen(tok);
+	if (strlen(h) != n)
+		return 0;
+	return pr_memeq_ct(h, tok, n) == 0;
+}
+
+/* ------------------------------------------------------------ drivers */
+
+/* One driver as GET /admin/v1/drivers shows it: config_keys is its
+ * declared keys (ABI 1.2), or null for a driver that declares none (its
+ * config is then checked by its init only). */
+static json_t *driver_json(const struct pr_module *m)
+{
+	char abi[32];
+
+	snprintf(abi, sizeof(abi), "%u.%u", (unsigned)m->desc->abi_major,
+		 (unsigned)m->desc->abi_minor);
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:o?}", "name",
+			 m->desc->name, "version",
+			 m->desc->version ? m->desc->version : "", "abi", abi,
+			 "file", m->file, "path", m->path, "description",
+			 m->desc->description, "generation",
+			 (json_int_t)m->loaded_in, "config_keys",
+			 pr_schema_to_json(&m->schema));
+}
+
+/* GET /admin/v1/drivers */
+static void handle_drivers(struct pr_request *r, const struct pr_route_match *m)
+{
+	const struct pr_driver_set *set = &r->gen->drivers;
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < set->n; i++)
+		json_array_append_new(arr, driver_json(set->mods[i]));
+	pr_request_reply(r, 200,
+			 json_pack("{s:I,s:o}", "generation",
+				   (json_int_t)r->gen->id, "drivers", arr));
+}
+
+/* GET /admin/v1/drivers/{name}: one driver, as in the list. */
+static void handle_driver(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *name = pr_route_param(m, "name");
+	const struct pr_module *mod =
+		pr_driver_set_find(&r->gen->drivers, name);
+
+	if (!mod) {
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no driver named %.64s is loaded (GET "
+				 "/admin/v1/drivers lists them)",
+				 name);
+		return;
+	}
+	pr_request_reply(r, 200, driver_json(mod));
+}
+
+/* ------------------------------------------------------------- status */
+
+static json_t *store_json(struct pr_daemon *d)
+{
+	struct pr_db_stats st;
+
+	pr_db_get_stats(d->db, &st);
+	return json_pack("{s:b,s:i,s:i,s:i,s:I,s:I,s:I}", "ready",
+			 pr_db_ready(d->db), "pool_size", st.pool_size,
+			 "connected", st.connected, "busy", st.busy, "queued",
+			 (json_int_t)st.queued, "reconnects",
+			 (json_int_t)st.reconnects, "errors",
+			 (json_int_t)st.errors);
+}
+
+static void on_status(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	struct pr_daemon *d = r->d;
+	int64_t now;
+
+	if (!res) {
+		pr_warn("admin: status query failed: %s", err);
+		pr_api_store_unavailable(r);
+		return;
+	}
+	now = pr_now_ms();
+	pr_request_reply(r, 200,
+			 json_pack("{s:I,s:I,s:s,s:o,s:o,s:i,s:I,s:I,s:I,s:I}",
+				   "generation", (json_int_t)r->gen->id,
+				   "current_generation", (json_int_t)d->gen->id,
+				   "version", PR_VERSION, "abi",
+				   json_sprintf("%d.%d", PAYROUTE_ABI_MAJOR,
+						PAYROUTE_ABI_MINOR),
+				   "store", store_json(d), "schema_version",
+				   PQgetisnull(res, 0, 0) ?
+					   0 :
+					   atoi(PQgetvalue(res, 0, 0)),
+				   "uptime_s",
+				   (json_int_t)((now - d->started_ms) / 1000),
+				   "drivers", (json_int_t)r->gen->drivers.n,
+				   "channels", (json_int_t)r->gen->n_channels,
+				   "inflight", (json_int_t)d->inflight));
+}
+
+/* GET /admin/v1/status */
+static void handle_status(struct pr_request *r, const struct pr_route_match *m)
+{
+	if (pr_db_query(r->d->db, "SELECT max(version) FROM schema_migrations",
+			0, NULL, on_status, r) < 0)
+		pr_api_store_unavailable(r);
+}
+
+/* ------------------------------------------------------------- reload */
+
+static void on_reload(int ok, uint64_t gen, const char *reason, void *arg)
+{
+	struct pr_request *r = arg;
+
+	if (ok)
+		pr_request_reply(r, 200,
+				 json_pack("{s:I}", "generation",
+					   (json_int_t)gen));
+	else
+		pr_request_reply(r, 500,
+				 json_pack("{s:{s:s,s:s,s:I}}", "error", "code",
+					   "reload_failed", "message", reason,
+					   "generation", (json_int_t)gen));
+}
+
+/* POST /admin/v1/reload */
+static void handle_reload(struct pr_request *r, const struct pr_route_match *m)
+{
+	pr_daemon_reload(r->d, "admin API", on_reload, r);
+}
+
+/* ------------------------------------------------------------ metrics */
+
+/* The order path's figures: what payroute adds to a request, the store's
+ * prepared statements, the merchant authentication cache. */
+static void metrics_order_path(struct pr_daemon *d, struct evbuffer *b,
+			       const struct pr_db_stats *st)
+{
+	static const char *const ops[PR_REQ_N_OPS] = {
+		"payment", "refund", "withdrawal", "callback", "other",
+	};
+	unsigned long hits, misses, flushes;
+	char labels[32], buf[2048];
+
+	evbuffer_add_printf(
+		b, "# HELP payroute_overhead_seconds Time a request spent in "
+		   "payrouted, minus the time it waited for channels.\n"
+		   "# TYPE payroute_overhead_seconds histogram\n");
+	for (int i = 0; i < PR_REQ_N_OPS; i++) {
+		snprintf(labels, sizeof(labels), "op=\"%s\"", ops[i]);
+		if (pr_hist_format(&d->overhead[i], "payroute_overhead_seconds",
+				   labels, buf, sizeof(buf)) < sizeof(buf))
+			evbuffer_add(b, buf, strlen(buf));
+	}
+	if (d->usage) {
+		struct pr_usage_stats us;
+
+		pr_usage_get_stats(d->usage, &us);
+		evbuffer_add_printf(
+			b,
+			"# HELP payroute_usage_reservations_total Daily-limit "
+			"reservations, by how they were granted.\n"
+			"# TYPE payroute_usage_reservations_total counter\n"
+			"payroute_usage_reservations_total{from=\"lease\"} "
+			"%lu\n"
+			"payroute_usage_reservations_total{from=\"all\"} %lu\n"
+			"# HELP payroute_usage_statements_total Statements of "
+			"the usage tracker, by kind.\n"
+			"# TYPE payroute_usage_statements_total counter\n"
+			"payroute_usage_statements_total{kind=\"reserve\"} "
+			"%lu\n"
+			"payroute_usage_statements_total{kind=\"release\"} "
+			"%lu\n"
+			"payroute_usage_statements_total{kind=\"record\"} "
+			"%lu\n"
+			"payroute_usage_statements_total{kind=\"refresh\"} "
+			"%lu\n",
+			us.local_grants, us.reserves, us.db_reserves,
+			us.db_releases, us.db_records, us.db_refreshes);
+	}
+	pr_auth_cache_stats(d->auth_cache, &hits, &misses, &flushes);
+	evbuffer_add_printf(
+		b,
+		"# HELP payroute_store_prepares_total Statements prepared "
+		"on store sessions.\n"
+		"# TYPE payroute_store_prepares_total counter\n"
+		"payroute_store_prepares_total %lu\n"
+		"# HELP payroute_store_prepared_runs_total Executions of "
+		"prepared statements.\n"
+		"# TYPE payroute_store_prepared_runs_total counter\n"
+		"payroute_store_prepared_runs_total %lu\n"
+		"# HELP payroute_merchant_auth_total Merchant API key checks, "
+		"by where the answer came from.\n"
+		"# TYPE payroute_merchant_auth_total counter\n"
+		"payroute_merchant_auth_total{from=\"cache\"} %lu\n"
+		"payroute_merchant_auth_total{from=\"store\"} %lu\n"
+		"# HELP payroute_merchant_auth_cache_flushes_total Times the "
+		"authentication cache was emptied.\n"
+		"# TYPE payroute_merchant_auth_cache_flushes_total counter\n"
+		"payroute_merchant_auth_cache_flushes_total %lu\n",
+		st->prepares, st->prepared_runs, hits, misses, flushes);
+}
+
+/* GET /metrics */
+static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
+{
+	struct pr_daemon *d = r->d;
+	struct pr_db_stats st;
+	struct pr_outbox_stats ob;
+	struct evbuffer *b = evbuffer_new();
+	size_t len;
+	char *text;
+
+	if (!b) {
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	pr_db_get_stats(d->db, &st);
+	pr_outbox_get_stats(d->outbox, &ob);
+	evbuffer_add_printf(
+		b,
+		"# HELP payroute_info Build information.\n"
+		"# TYPE payroute_info gauge\n"
+		"payroute_info{version=\"%s\",abi=\"%d.%d\"} 1\n"
+		"# HELP payroute_generation The active generation.\n"
+		"# TYPE payroute_generation gauge\n"
+		"payroute_generation %llu\n"
+		"# HELP payroute_generations_alive Generations in memory "
+		"(the active one and those still held by requests).\n"
+		"# TYPE payroute_generations_alive gauge\n"
+		"payroute_generations_alive %zu\n"
+		"# HELP payroute_reloads_total Reloads by outcome.\n"
+		"# TYPE payroute_reloads_total counter\n"
+		"payroute_reloads_total{result=\"ok\"} %lu\n"
+		"payroute_reloads_total{result=\"failed\"} %lu\n"
+		"# HELP payroute_drivers_loaded Driver modules open.\n"
+		"# TYPE payroute_drivers_loaded gauge\n"
+		"payroute_drivers_loaded %zu\n"
+		"# HELP payroute_channels Channels in the active generation.\n"
+		"# TYPE payroute_channels gauge\n"
+		"payroute_channels %zu\n"
+		"# HELP payroute_http_requests_total Requests received.\n"
+		"# TYPE payroute_http_requests_total counter\n"
+		"payroute_http_requests_total %lu\n"
+		"# HELP payroute_http_requests_inflight Requests being served.\n"
+		"# TYPE payroute_http_requests_inflight gauge\n"
+		"payroute_http_requests_inflight %zu\n"
+		"# HELP payroute_requests_finished_on_old_generation_total "
+		"Requests that ended after a reload replaced their generation.\n"
+		"# TYPE payroute_requests_finished_on_old_generation_total "
+		"counter\n"
+		"payroute_requests_finished_on_old_generation_total %lu\n"
+		"# HELP payroute_store_ready 1 when the store is usable.\n"
+		"# TYPE payroute_store_ready gauge\n"
+		"payroute_store_ready %d\n"
+		"# HELP payroute_store_connections Store connections up.\n"
+		"# TYPE payroute_store_connections gauge\n"
+		"payroute_store_connections %d\n"
+		"# HELP payroute_store_queued Queries waiting for a "
+		"connection.\n"
+		"# TYPE payroute_store_queued gauge\n"
+		"payroute_store_queued %zu\n"
+		"# HELP payroute_store_reconnects_total Reconnections.\n"
+		"# TYPE payroute_store_reconnects_total counter\n"
+		"payroute_store_reconnects_total %lu\n"
+		"# HELP payroute_store_queries_total Queries run.\n"
+		"# TYPE payroute_store_queries_total counter\n"
+		"payroute_store_queries_total %lu\n"
+		"# HELP payroute_store_errors_total Queries failed.\n"
+		"# TYPE payroute_store_errors_total counter\n"
+		"payroute_store_errors_total %lu\n"
+		"# HELP payroute_schema_version Highest applied migration.\n"
+		"# TYPE payroute_schema_version gauge\n"
+		"payroute_schema_version %d\n"
+		"# HELP payroute_channel_http_pending Channel requests in "
+		"flight.\n"
+		"# TYPE payroute_channel_http_pending gauge\n"
+		"payroute_channel_http_pending %zu\n",
+		PR_VERSION, PAYROUTE_ABI_MAJOR, PAYROUTE_ABI_MINOR,
+		(unsigned long long)d->gen->id, pr_gen_alive(), d->reloads_ok,
+		d->reloads_failed, pr_loader_open_count(), d->gen->n_channels,
+		d->requests_total, d->inflight, d->requests_on_old_gen,
+		pr_db_ready(d->db), st.connected, st.queued, st.reconnects,
+		st.queries, st.errors, st.schema_version,
+		pr_httpc_pending(d->httpc));
+	evbuffer_add_printf(
+		b,
+		"# HELP payroute_notifications_total Merchant notification "
+		"attempts by outcome (failed: retried or abandoned later).\n"
+		"# TYPE payroute_notifications_total counter\n"
+		"payroute_notifications_total{result=\"delivered\"} %lu\n"
+		"payroute_notifications_total{result=\"failed\"} %lu\n"
+		"# HELP payroute_notifications_abandoned_total Notifications "
+		"given up.\n"
+		"# TYPE payroute_notifications_abandoned_total counter\n"
+		"payroute_notifications_abandoned_total %lu\n"
+		"# HELP payroute_notifications_inflight Notifications being "
+		"delivered by this instance.\n"
+		"# TYPE payroute_notifications_inflight gauge\n"
+		"payroute_notifications_inflight %zu\n",
+		ob.delivered, ob.failed, ob.abandoned, ob.inflight);
+	if (d->completion) {
+		struct pr_completion_stats cs;
+
+		pr_completion_get_stats(d->completion, &cs);
+		evbuffer_add_printf(
+			b,
+			"# HELP payroute_completion_checks_total Order "
+			"completion checks by this instance, by outcome.\n"
+			"# TYPE payroute_completion_checks_total counter\n"
+			"payroute_completion_checks_total{result=\"settled\"} "
+			"%lu\n"
+			"payroute_completion_checks_total{result="
+			"\"rescheduled\"} %lu\n"
+			"payroute_completion_checks_total{result="
+			"\"attention\"} %lu\n"
+			"payroute_completion_checks_total{result=\"error\"} "
+			"%lu\n"
+			"# HELP payroute_completion_inflight Orders being "
+			"checked by this instance.\n"
+			"# TYPE payroute_completion_inflight gauge\n"
+			"payroute_completion_inflight %lu\n",
+			cs.settled, cs.rescheduled, cs.attention, cs.errors,
+			cs.in_flight);
+	}
+	{
+		char rb[4096];
+		size_t rn = pr_refunds_metrics(d->refunds, rb, sizeof(rb));
+
+		if (rn)
+			evbuffer_add(b, rb, rn);
+	}
+	metrics_order_path(d, b, &st);
+	{
+		struct pr_listener *const ls[] = { &d->merchant, &d->admin };
+
+		evbuffer_add_printf(b,
+				    "# HELP payroute_ready 1 when the daemon "
+				    "can route (/readyz).\n"
+				    "# TYPE payroute_ready gauge\n"
+				    "payroute_ready %d\n",
+				    d->routable && pr_db_ready(d->db));
+		pr_listeners_metrics(b, ls, 2, d->nofile, d->fd_reserve);
+	}
+	len = evbuffer_get_length(b);
+	text = (char *)evbuffer_pullup(b, -1);
+	pr_request_raw(r, 200, "text/plain; version=0.0.4", text, len);
+	evbuffer_free(b);
+}
+
+/* ------------------------------------------------------------ console */
+
+static const char *content_type(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	if (!dot)
+		return "application/octet-stream";
+	if (strcmp(dot, ".html") == 0)
+		return "text/html; charset=utf-8";
+	if (strcmp(dot, ".js") == 0)
+		return "text/javascript; charset=utf-8";
+	if (strcmp(dot, ".css") == 0)
+		return "text/css; charset=utf-8";
+	if (strcmp(dot, ".svg") == 0)
+		return "image/svg+xml";
+	if (strcmp(dot, ".png") == 0)
+		return "image/png";
+	return "application/octet-stream";
+}
+
+/* GET /{file*}: the console's static files. */
+static void handle_console(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *dir = getenv("PAYROUTE_CONSOLE_DIR");
+	const char *rel = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
+	char path[PATH_MAX];
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n;
+	int fd;
+
+	if (!dir)
+		dir = PR_CONSOLE_DIR;
+	if (strstr(rel, "..") || strchr(rel, '\\')) {
+		pr_api_reply_err(r, 400, "bad_request", NULL, "invalid path");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s%s", dir, rel);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > 8 * 1024 * 1024) {
+		if (fd >= 0)
+			close(fd);
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such page: %s",
+				 r->path);
+		return;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		pr_api_reply_err(r, 500, "internal", NULL, "cannot read %s",
+				 rel);
+		return;
+	}
+	/* The console loads only its own script and style sheet (no inline
+	 * script or style), talks to the admin API of its own origin, and
+	 * uses a data: URL for its empty favicon. */
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+			  "Content-Security-Policy", CONSOLE_CSP);
+	pr_request_raw(r, 200, content_type(path), buf, (size_t)n);
+	free(buf);
+}
+
+/* ------------------------------------------------------------ tables */
+
+/* GET and the rest under /admin/ that no row takes (once the token is
+ * checked: an unknown path says nothing before it). */
+static void admin_not_found(struct pr_request *r,
+			    const struct pr_route_match *m)
+{
+	pr_api_reply_err(r, 404, "not_found", NULL, "no such endpoint: %s",
+			 r->path);
+}
+
+/* The admin listener. Rows of one pattern together; a more particular
+ * pattern before the one that would take its path too. */
+const struct pr_route pr_admin_routes[] = {
+	{ PR_READ, "/healthz", handle_health, PR_AUTH_NONE, NULL },
+	{ PR_READ, "/readyz", handle_ready, PR_AUTH_NONE, NULL },
+	{ PR_READ, "/metrics", handle_metrics, PR_AUTH_NONE, NULL },
+	/* the daemon */
+	{ PR_READ, "/admin/v1/status", handle_status, PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/reload", handle_reload, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/drivers", handle_drivers, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/drivers/{name}", handle_driver, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/route/explain", pr_explain_handle, PR_AUTH_ADMIN,
+	  NULL },
+	/* the routing policy (policy_*.c) */
+	{ PR_READ, "/admin/v1/channels", pr_policy_channels_list, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/channels", pr_policy_channel_create,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/channels/{code}", pr_policy_channel_get,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_PUT, "/admin/v1/channels/{code}", pr_policy_channel_put,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_DELETE, "/admin/v1/channels/{code}", pr_policy_channel_delete,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_POST, "/admin/v1/channels/{code}/status", pr_policy_channel_status,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_READ, "/admin/v1/whitelist", pr_policy_whitelist_list,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/whitelist", pr_policy_whitelist_add,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_DELETE, "/admin/v1/whitelist/{id}", pr_policy_whitelist_delete,
+	  PR_AUTH_ADMIN, pr_route_id_ok },
+	{ PR_READ, "/admin/v1/routing/rules", pr_policy_rules_get,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_PUT, "/admin/v1/routing/rules", pr_policy_rules_put, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/codes", pr_policy_codes_get, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/codes/overrides", pr_policy_overrides_get,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_PUT, "/admin/v1/codes/overrides", pr_policy_overrides_put,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_DELETE, "/admin/v1/codes/overrides", pr_policy_overrides_delete,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/codes/unmapped", pr_policy_unmapped_get,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/audit", pr_policy_audit_get, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/policy", pr_policy_export, PR_AUTH_ADMIN, NULL },
+	{ PR_PUT, "/admin/v1/policy", pr_policy_import, PR_AUTH_ADMIN, NULL },
+	/* merchants (merchants.c) and their notifications (outbox.c) */
+	{ PR_READ, "/admin/v1/merchants", pr_merchants_list, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/merchants", pr_merchants_create, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/merchants/{id}", pr_merchants_get, PR_AUTH_ADMIN,
+	  pr_merchant_id_ok },
+	{ PR_PATCH, "/admin/v1/merchants/{id}", pr_merchants_update,
+	  PR_AUTH_ADMIN, pr_merchant_id_ok },
+	{ PR_POST, "/admin/v1/merchants/{id}/keys", pr_merchants_new_key,
+	  PR_AUTH_ADMIN, pr_merchant_id_ok },
+	{ PR_POST, "/admin/v1/merchants/{id}/notify-secret",
+	  pr_merchants_new_secret, PR_AUTH_ADMIN, pr_merchant_id_ok },
+	{ PR_READ, "/admin/v1/notifications", pr_outbox_list, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/notifications/{id}", pr_outbox_get, PR_AUTH_ADMIN,
+	  pr_route_id_ok },
+	{ PR_POST, "/admin/v1/notifications/{id}/retry", pr_outbox_retry,
+	  PR_AUTH_ADMIN, pr_route_id_ok },
+	/* orders (payments.c, refunds.c, withdrawals.c) */
+	{ PR_GET, "/admin/v1/orders/attention", pr_payments_attention,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/payments/{id}", pr_payments_admin_get,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/refunds/overdue", pr_refunds_overdue,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/refunds/{id}", pr_refunds_admin_get, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/refunds/{id}/resend", pr_refunds_resend,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/refunds/{id}/resolve", pr_refunds_resolve,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/withdrawals/{id}", pr_withdrawals_admin_get,
+	  PR_AUTH_ADMIN, NULL },
+	/* the rest */
+	{ PR_ANY, "/admin/{rest*}", admin_not_found, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/{file*}", handle_console, PR_AUTH_NONE, NULL },
+};
+const size_t pr_admin_n_routes =
+	sizeof(pr_admin_routes) / sizeof(pr_admin_routes[0]);
+
+/* The merchant listener. */
+const struct pr_route pr_merchant_routes[] = {
+	{ PR_READ, "/healthz", handle_health, PR_AUTH_NONE, NULL },
+	{ PR_READ, "/readyz", handle_ready, PR_AUTH_NONE, NULL },
+	{ PR_POST, "/v1/payments", pr_payments_create, PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/payments", pr_payments_find, PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/payments/{id}", pr_payments_get, PR_AUTH_MERCHANT,
+	  NULL },
+	{ PR_POST, "/v1/payments/{id}/close", pr_payments_close,
+	  PR_AUTH_MERCHANT, NULL },
+	{ PR_POST, "/v1/payments/{id}/refunds", pr_refunds_create,
+	  PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/payments/{id}/refunds", pr_refunds_list,
+	  PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/refunds", pr_refunds_find, PR_AUTH_MERCHANT, NULL },
+	{ PR_GET, "/v1/refunds/{id}", pr_refunds_get, PR_AUTH_MERCHANT, NULL },
+	{ PR_POST, "/v1/withdrawals", pr_withdrawals_create, PR_AUTH_MERCHANT,
+	  NULL },
+	{ PR_GET, "/v1/withdrawals", pr_withdrawals_find, PR_AUTH_MERCHANT,
+	  NULL },
+	{ PR_GET, "/v1/withdrawals/{id}", pr_withdrawals_get, PR_AUTH_MERCHANT,
+	  NULL },
+	{ PR_POST, "/notify/{code*}", pr_callbacks_handle, PR_AUTH_CHANNEL,
+	  NULL },
+};
+const size_t pr_merchant_n_routes =
+	sizeof(pr_merchant_routes) / sizeof(pr_merchant_routes[0]);
+
+/* ----------------------------------------------------------- answers */
+
+/* The request's method as the tables name it. */
+static unsigned method_of(struct pr_request *r)
+{
+	switch (evhttp_request_get_command(r->req)) {
+	case EVHTTP_REQ_GET:
+		return PR_GET;
+	case EVHTTP_REQ_HEAD:
+		return PR_HEAD;
+	case EVHTTP_REQ_POST:
+		return PR_POST;
+	case EVHTTP_REQ_PUT:
+		return PR_PUT;
+	case EVHTTP_REQ_PATCH:
+		return PR_PATCH;
+	case EVHTTP_REQ_DELETE:
+		return PR_DELETE;
+	default:
+		return PR_OTHER;
+	}
+}
+
+/* Answers r as pr_route_find found it (rc, m): 404 for a path no row
+ * takes; 401 for a row that needs the admin token when it is missing;
+ * 405 with Allow; else the row's handler. */
+static void answer(struct pr_request *r, int rc, const struct pr_route_match *m)
+{
+	char allow[64];
+
+	if (rc == -ENOENT) {
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such endpoint: %s %s",
+				 pr_http_method(r->req), r->path);
+		return;
+	}
+	if (m->route->auth == PR_AUTH_ADMIN && !authorized(r)) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "WWW-Authenticate", "Bearer");
+		pr_api_reply_err(r, 401, "unauthorized", NULL,
+				 "a valid admin bearer token is required");
+		return;
+	}
+	if (rc == -ENOTSUP) {
+		pr_api_method_not_allowed(r, pr_route_allow(m->allowed, allow,
+							    sizeof(allow)));
+		return;
+	}
+	m->route->handle(r, m);
+}
+
+void pr_admin_handle(struct pr_request *r)
+{
+	struct pr_route_match m;
+	int rc = pr_route_find(pr_admin_routes, pr_admin_n_routes, method_of(r),
+			       r->path, &m);
+
+	answer(r, rc, &m);
+}
+
+void pr_merchant_handle(struct pr_request *r)
+{
+	unsigned method = method_of(r);
+	struct pr_route_match m;
+	int rc = pr_route_find(pr_merchant_routes, pr_merchant_n_routes, method,
+			       r->path, &m);
+
+	/* Before the channels are loaded nothing can be routed: a request
+	 * that would create or move an order (every method but GET and
+	 * HEAD, callbacks included, whatever its path but health and
+	 * readiness) is told to come back, never answered with a failure
+	 * (nor stored under its Idempotency-Key). */
+	if (!r->d->routable && !(method & PR_READ) &&
+	    (rc == -ENOENT || m.route->auth != PR_AUTH_NONE)) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "Retry-After", "1");
+		pr_api_reply_err(r, 503, "not_ready", NULL,
+				 "payrouted is starting: the routing policy "
+				 "is not loaded yet; retry shortly");
+		return;
+	}
+	answer(r, rc, &m);
+}
