@@ -776,3 +776,52 @@ int pr_merchant_auth(struct pr_daemon *d, struct evhttp_request *req,
 					 "later");
 	return 0;
 }
+
+/* ------------------------------------------- the merchant API's entrance */
+
+struct mreq {
+	struct pr_request *r;
+	pr_merchant_ok ok;
+	void (*drop)(void *arg);
+	void *arg;
+};
+
+static void on_mreq(const struct pr_merchant *m, int status, const char *code,
+		    const char *message, void *arg)
+{
+	struct mreq q = *(struct mreq *)arg;
+
+	free(arg);
+	if (m) {
+		q.ok(m, q.arg);
+		return;
+	}
+	if (status == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(q.r->req),
+				  "WWW-Authenticate", "Bearer");
+	pr_api_reply_err(q.r, status, code, NULL, "%s", message);
+	if (q.drop)
+		q.drop(q.arg);
+}
+
+void pr_merchant_request(struct pr_request *r, pr_merchant_ok ok,
+			 void (*drop)(void *arg), void *arg)
+{
+	struct mreq *q = calloc(1, sizeof(*q));
+	int rc = -ENOMEM;
+
+	if (q) {
+		*q = (struct mreq){ r, ok, drop, arg };
+		rc = pr_merchant_auth(r->d, r->req, on_mreq, q);
+	}
+	if (rc == 0)
+		return;
+	free(q);
+	pr_warn("merchant API: %s: cannot authenticate: %s",
+		evhttp_request_get_uri(r->req), strerror(-rc));
+	pr_api_reply_err(r, 503, "store_unavailable", NULL,
+			 "the store is unavailable (authenticating); retry "
+			 "later");
+	if (drop)
+		drop(arg);
+}

@@ -76,6 +76,20 @@ void pr_auth_cache_stats(const struct pr_auth_cache *c, unsigned long *hits,
 int pr_merchant_auth(struct pr_daemon *d, struct evhttp_request *req,
 		     pr_merchant_cb cb, void *arg);
 
+/* What a merchant API handler does once its request is authenticated:
+ * m is the active merchant (valid during the call only). */
+typedef void (*pr_merchant_ok)(const struct pr_merchant *m, void *arg);
+
+/* Authenticates r with pr_merchant_auth and goes on in ok(m, arg). A
+ * refused request is answered here, in the one shape of every merchant
+ * endpoint (401 with "WWW-Authenticate: Bearer", 403 merchant_disabled,
+ * 503 store_unavailable and its message), and then drop(arg) frees the
+ * handler's state; so is a request whose authentication cannot start (503,
+ * the log says why). Exactly one of ok and drop is called, once; drop may
+ * be NULL when arg needs no freeing. */
+void pr_merchant_request(struct pr_request *r, pr_merchant_ok ok,
+			 void (*drop)(void *arg), void *arg);
+
 /* Makes a new credential: prefix ("prk_" or "prn_") + 64 lowercase hex
  * digits of 32 random bytes, written to out (at least 69 bytes). When
  * hash_hex is not NULL it receives the hex SHA-256 of the credential (65

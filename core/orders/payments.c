@@ -488,23 +488,21 @@ static const char by_no_sql[] =
 	"FROM payments x JOIN merchants m ON m.id = x.merchant_id "
 	"WHERE x.merchant_id = $1 AND x.merchant_order_no = $2";
 
-static void on_auth(const struct pr_merchant *m, int status, const char *code,
-		    const char *message, void *arg)
+/* Frees a request refused at authentication. */
+static void authed_drop(void *arg)
+{
+	struct authed *a = arg;
+
+	pay_free(a->p);
+	free(a);
+}
+
+static void on_auth(const struct pr_merchant *m, void *arg)
 {
 	struct authed *a = arg;
 	struct pay *p = a->p;
 	int rc = 0;
 
-	if (!m) {
-		if (status == 401)
-			evhttp_add_header(
-				evhttp_request_get_output_headers(p->r->req),
-				"WWW-Authenticate", "Bearer");
-		pr_api_reply_err(p->r, status, code, NULL, "%s", message);
-		pay_free(p);
-		free(a);
-		return;
-	}
 	snprintf(p->merchant, sizeof(p->merchant), "%s", m->id);
 	snprintf(p->locale, sizeof(p->locale), "%s", m->locale);
 	switch (a->action) {
@@ -567,11 +565,7 @@ static void begin(struct pr_request *r, enum action action, const char *id,
 	snprintf(a->id, sizeof(a->id), "%s", id ? id : "");
 	snprintf(a->order_no, sizeof(a->order_no), "%s",
 		 order_no ? order_no : "");
-	if (pr_merchant_auth(r->d, r->req, on_auth, a) < 0) {
-		reply_store_down(r, "authenticating");
-		pay_free(p);
-		free(a);
-	}
+	pr_merchant_request(r, on_auth, authed_drop, a);
 }
 
 /* 1 when id can name a payment; 0 after answering 404. */

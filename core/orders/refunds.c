@@ -1153,8 +1153,7 @@ static void on_list(PGresult *res, const char *err, void *arg)
 		pr_request_reply(r, 200, j);
 }
 
-static void on_auth(const struct pr_merchant *m, int status, const char *code,
-		    const char *message, void *arg)
+static void on_auth(const struct pr_merchant *m, void *arg)
 {
 	static const char list_sql[] =
 		"SELECT pay.id, pay.amount - pay.refund_reserved, " RF_COLS
@@ -1168,15 +1167,6 @@ static void on_auth(const struct pr_merchant *m, int status, const char *code,
 	const char *p[2];
 	int rc = 0;
 
-	if (!m) {
-		if (status == 401)
-			evhttp_add_header(
-				evhttp_request_get_output_headers(r->req),
-				"WWW-Authenticate", "Bearer");
-		pr_api_reply_err(r, status, code, NULL, "%s", message);
-		free(q);
-		return;
-	}
 	snprintf(q->merchant, sizeof(q->merchant), "%s", m->id);
 	switch (q->action) {
 	case 0:
@@ -1218,11 +1208,7 @@ static int id_ok(const char *s, size_t n)
 static void begin(struct pr_request *r, struct rq *q)
 {
 	q->r = r;
-	if (pr_merchant_auth(r->d, r->req, on_auth, q) < 0) {
-		pr_api_reply_err(r, 503, "store_unavailable", NULL,
-				 "cannot authenticate now");
-		free(q);
-	}
+	pr_merchant_request(r, on_auth, free, q);
 }
 
 /* A request's state for action, or NULL after answering 500. */

@@ -688,23 +688,21 @@ struct authed {
 	char no[128];
 };
 
-static void on_auth(const struct pr_merchant *m, int status, const char *code,
-		    const char *message, void *arg)
+/* Frees a request refused at authentication. */
+static void authed_drop(void *arg)
+{
+	struct authed *a = arg;
+
+	wd_free(a->w);
+	free(a);
+}
+
+static void on_auth(const struct pr_merchant *m, void *arg)
 {
 	struct authed *a = arg;
 	struct wd *w = a->w;
 	int rc = 0;
 
-	if (!m) {
-		if (status == 401)
-			evhttp_add_header(
-				evhttp_request_get_output_headers(w->r->req),
-				"WWW-Authenticate", "Bearer");
-		pr_api_reply_err(w->r, status, code, NULL, "%s", message);
-		wd_free(w);
-		free(a);
-		return;
-	}
 	snprintf(w->merchant, sizeof(w->merchant), "%s", m->id);
 	snprintf(w->locale, sizeof(w->locale), "%s", m->locale);
 	switch (a->action) {
@@ -761,11 +759,7 @@ static void begin(struct pr_request *r, enum action action, const char *id,
 	a->action = action;
 	snprintf(a->id, sizeof(a->id), "%s", id ? id : "");
 	snprintf(a->no, sizeof(a->no), "%s", no ? no : "");
-	if (pr_merchant_auth(r->d, r->req, on_auth, a) < 0) {
-		reply_store_down(r, "authenticating");
-		wd_free(w);
-		free(a);
-	}
+	pr_merchant_request(r, on_auth, authed_drop, a);
 }
 
 /* POST /v1/withdrawals */
