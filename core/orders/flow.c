@@ -612,8 +612,12 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 			"" :
 			pr_state_name(k->machine, f->row->status));
 	if (f->row->status != k->st_processing) {
-		answer_committed(f, f->begin_text);
+		/* answer_committed frees the text and ends the flow, which
+		 * frees f: take the text out of f first. */
+		char *text = f->begin_text;
+
 		f->begin_text = NULL;
+		answer_committed(f, text);
 		return;
 	}
 	send_attempt(f);

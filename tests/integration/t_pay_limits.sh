@@ -84,3 +84,22 @@ set -- $usage
 [ "$1" -le $LIMIT ] && [ "$2" -le $((AMOUNT * 45)) ] ||
 	fail "usage row over its limits: count $1, amount $2"
 pass "limits held across two daemons: $sent <= $LIMIT sent, usage row count $1 amount $2, $refused refused with NO_CHANNEL"
+
+# The limit is spent: a payment with an Idempotency-Key ends failed at its
+# first commit (no channel can take it), its answer kept under the key. It
+# once freed that answer twice and took the daemon down.
+for port in $A_MPORT $B_MPORT; do
+	MERCHANT_PORT=$port
+	body="{\"merchant_order_no\":\"lim-key-$port\",\"amount\":$AMOUNT,\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"limit\"}"
+	pay "$body" "k-lim-$port"
+	expect_code 201 "a keyed payment over the spent limit"
+	[ "$(json .status) $(json .code)" = "failed NO_CHANNEL" ] ||
+		fail "a keyed payment over the spent limit: $RESP_BODY"
+	first=$(json .id)
+	pay "$body" "k-lim-$port"
+	expect_code 201 "its retry with the key"
+	[ "$(json .id)" = "$first" ] || fail "the retry answered $(json .id), first $first"
+done
+kill -0 "${DAEMON_PIDS[@]}" 2>/dev/null ||
+	fail "a daemon died answering a keyed payment that failed at once"
+pass "a keyed payment that fails at its first commit is answered, and its retry replays it"
