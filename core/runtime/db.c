@@ -175,7 +175,8 @@ struct pr_db {
 	struct pr_db_conn *conns;
 	int connected;
 	int ready;
-	int down_logged; /* the store's unavailability has been logged */
+	int down_logged;  /* the store's unavailability has been logged */
+	char server[160]; /* host and port of the last connection made */
 	struct query_list queue;
 	size_t queued;
 	struct event *kick; /* runs the dispatcher from the loop */
@@ -486,8 +487,8 @@ static void check_ready(struct pr_db *db)
 	if (db->ready || db->closing || !db->migrated || db->connected == 0)
 		return;
 	db->down_logged = 0;
-	pr_info("store: ready (%d/%d connections)", db->connected,
-		db->pool_size);
+	pr_info("store: ready (%d/%d connections to %s)", db->connected,
+		db->pool_size, db->server);
 	set_state(db, 1);
 }
 
@@ -645,11 +646,30 @@ static void conn_fail(struct pr_db_conn *c, const char *reason,
 	}
 }
 
+/* Remembers which server of conninfo's hosts a connection reached, and
+ * says so when it is not the one before: with several hosts and
+ * target_session_attrs=read-write, that is a failover (doc/design.md §7,
+ * "High availability"). */
+static void note_server(struct pr_db *db, PGconn *pg)
+{
+	char now[sizeof(db->server)];
+	const char *host = PQhost(pg), *port = PQport(pg);
+
+	snprintf(now, sizeof(now), "%s port %s", host ? host : "?",
+		 port ? port : "?");
+	if (db->server[0] && strcmp(now, db->server) != 0)
+		pr_warn("store: now connected to %s (was %s): another "
+			"server of the conninfo took the writes",
+			now, db->server);
+	memcpy(db->server, now, sizeof(db->server));
+}
+
 static void conn_up(struct pr_db_conn *c)
 {
 	struct pr_db *db = c->db;
 
 	evtimer_del(c->timer);
+	note_server(db, c->pg);
 	if (conn_watch(c, EV_READ, 1) < 0) {
 		conn_fail(c, "cannot watch the connection socket", NULL);
 		return;
