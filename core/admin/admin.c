@@ -66,11 +66,18 @@ static void handle_health(struct pr_request *r, const struct pr_route_match *m)
 }
 
 /* GET /readyz: ready means able to route: the store is up and the
- * channels were loaded from it. */
+ * channels were loaded from it, and the daemon is not draining before a
+ * stop (server.drain_ms). */
 static void handle_ready(struct pr_request *r, const struct pr_route_match *m)
 {
 	struct pr_daemon *d = r->d;
 
+	if (d->draining) {
+		pr_request_reply(r, 503,
+				 json_pack("{s:b,s:s}", "ready", 0, "reason",
+					   "shutting down (draining)"));
+		return;
+	}
 	if (d->db && pr_db_ready(d->db) && d->routable) {
 		pr_request_reply(r, 200, json_pack("{s:b}", "ready", 1));
 		return;

@@ -153,6 +153,9 @@
 	X("server.shutdown_timeout_ms", PR_OPT_INT, 0,                         \
 	  FIELD(shutdown_timeout_ms), FSIZE(shutdown_timeout_ms), 0, 3600000,  \
 	  10000, NULL, 0, "grace period for in-flight requests on TERM")       \
+	X("server.drain_ms", PR_OPT_INT, 0, FIELD(drain_ms), FSIZE(drain_ms),  \
+	  0, 600000, 0, NULL, 0,                                               \
+	  "on TERM, not ready but serving this long before closing")           \
 	X("server.pid_file", PR_OPT_STRING, 1, FIELD(pid_file),                \
 	  FSIZE(pid_file), 0, 0, 0, NULL, F_PATH,                              \
 	  "file the daemon's pid is written to")                               \

@@ -65,6 +65,7 @@ struct pr_config {
 	int idle_timeout_ms;	 /* server.idle_timeout_ms (60000) */
 	int fd_reserve;		 /* server.fd_reserve (0: derived) */
 	int shutdown_timeout_ms; /* server.shutdown_timeout_ms (10000) */
+	int drain_ms;		 /* server.drain_ms (0) */
 	char *pid_file;		 /* server.pid_file (optional) */
 	char *public_url; /* server.public_url (default http://listen.merchant) */
 	char *instance;	  /* server.instance (default host:pid) */

@@ -551,7 +551,42 @@ static void on_usage_flushed(int rc, void *arg)
 		event_base_loopexit(d->base, NULL);
 }
 
+static void stop_now(struct pr_daemon *d, const char *why);
+
+static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct pr_daemon *d = arg;
+
+	stop_now(d, "drained");
+}
+
+/* With server.drain_ms, a stop first only fails /readyz for that long
+ * while every request is still served, so that a load balancer checking
+ * readiness takes the instance out before its listeners close (doc/
+ * design.md §7, "High availability"); a second signal stops at once. */
 void pr_daemon_stop(struct pr_daemon *d, const char *why)
+{
+	int ms = d->gen->config->drain_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (d->stopping)
+		return;
+	if (ms > 0 && !d->draining) {
+		d->ev_drain_timer = evtimer_new(d->base, on_drain_timer, d);
+		if (d->ev_drain_timer &&
+		    evtimer_add(d->ev_drain_timer, &tv) == 0) {
+			d->draining = 1;
+			pr_info("shutting down (%s): not ready for %d ms "
+				"(server.drain_ms) while still serving; "
+				"signal again to stop at once",
+				why, ms);
+			return;
+		}
+	}
+	stop_now(d, why);
+}
+
+static void stop_now(struct pr_daemon *d, const char *why)
 {
 	struct timeval tv;
 	int ms = d->gen->config->shutdown_timeout_ms;
@@ -559,6 +594,8 @@ void pr_daemon_stop(struct pr_daemon *d, const char *why)
 	if (d->stopping)
 		return;
 	d->stopping = 1;
+	if (d->ev_drain_timer)
+		evtimer_del(d->ev_drain_timer);
 	pr_info("shutting down (%s): %zu requests in flight", why, d->inflight);
 	pr_listener_stop_accepting(&d->merchant);
 	pr_listener_stop_accepting(&d->admin);
@@ -908,6 +945,8 @@ void pr_daemon_free(struct pr_daemon *d)
 		event_free(d->ev_int);
 	if (d->ev_stop_timer)
 		event_free(d->ev_stop_timer);
+	if (d->ev_drain_timer)
+		event_free(d->ev_drain_timer);
 	if (d->ev_notify)
 		event_free(d->ev_notify);
 	if (d->base)

@@ -67,6 +67,7 @@ struct pr_daemon {
 	struct pr_db *db;
 	struct pr_usage *usage; /* daily limits (leases), success rates */
 	int usage_flushing;	/* shutdown: leases being given back */
+	int draining;  /* TERM seen: /readyz fails, requests still served */
 	int listening; /* LISTEN on PR_POLICY_NOTIFY_CHANNEL registered */
 	/* Reloads asked for by notifications start at most once per
 	 * PR_NOTIFY_RELOAD_INTERVAL_MS; those arriving sooner are folded into
@@ -94,6 +95,7 @@ struct pr_daemon {
 	char *console_dir;
 
 	struct event *ev_hup, *ev_term, *ev_int, *ev_stop_timer;
+	struct event *ev_drain_timer; /* the end of server.drain_ms */
 	int stopping;
 	int exit_code;
 

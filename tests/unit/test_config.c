@@ -160,6 +160,7 @@ static void check_defaults(const struct pr_config *c)
 	assert_int_equal(c->http_max_connections, 64);
 	assert_int_equal(c->max_body_bytes, 1048576);
 	assert_int_equal(c->shutdown_timeout_ms, 10000);
+	assert_int_equal(c->drain_ms, 0);
 	assert_null(c->pid_file);
 	assert_null(c->path);
 }
@@ -574,7 +575,7 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 48);
+	assert_int_equal(n, 49);
 }
 
 /* The restart-only options are the listen addresses, the store's and the
