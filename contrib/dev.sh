@@ -51,6 +51,9 @@ PACKAGES="build-essential autoconf automake libtool libltdl-dev pkg-config
 libevent-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
 libcmocka-dev postgresql postgresql-client curl valgrind procps python3 jq \
 clang libclang-rt-14-dev openssl chromium"
+# What only the test suite needs: the engines whose example configurations
+# under contrib/ it checks (tests/static/t_ha_configs.sh).
+TEST_PACKAGES="haproxy patroni python3-yaml"
 
 say() { printf 'dev.sh: %s\n' "$*"; }
 die() {
@@ -60,12 +63,12 @@ die() {
 is_root() { [ "$(id -u)" = 0 ]; }
 
 # ---------------------------------------------------------------- setup
-# ensure_deps: installs the Debian packages that are missing (apt-get
-# update only when something is).
+# ensure_deps [MORE]: installs the Debian packages of PACKAGES (and MORE)
+# that are missing (apt-get update only when something is).
 ensure_deps() {
 	local missing="" p
 
-	for p in $PACKAGES; do
+	for p in $PACKAGES ${1:-}; do
 		dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 	done
 	# Node runs the SDK interop tests. A node from elsewhere (NodeSource's
@@ -817,7 +820,7 @@ test_valgrind() {
 cmd_test() {
 	local t0=$SECONDS
 
-	ensure_deps
+	ensure_deps "$TEST_PACKAGES"
 	ensure_user
 	say "autoreconf -fi"
 	autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; die "autoreconf failed"; }
