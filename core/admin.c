@@ -41,6 +41,7 @@
 #include "completion.h"
 #include "explain.h"
 #include "merchants.h"
+#include "orderadmin.h"
 #include "outbox.h"
 #include "payments.h"
 #include "refunds.h"
@@ -595,11 +596,18 @@ const struct pr_route pr_admin_routes[] = {
 	  pr_route_id_ok },
 	{ PR_POST, "/admin/v1/notifications/{id}/retry", pr_outbox_retry,
 	  PR_AUTH_ADMIN, pr_route_id_ok },
-	/* orders (payments.c, refunds.c, withdrawals.c) */
+	/* orders (payments.c, refunds.c, withdrawals.c; lists and
+	 * settlement: orderadmin.c) */
 	{ PR_GET, "/admin/v1/orders/attention", pr_payments_attention,
 	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/payments", pr_orders_list_payments, PR_AUTH_ADMIN,
+	  NULL },
 	{ PR_GET, "/admin/v1/payments/{id}", pr_payments_admin_get,
 	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/payments/{id}/settle", pr_orders_settle_payment,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/refunds", pr_orders_list_refunds, PR_AUTH_ADMIN,
+	  NULL },
 	{ PR_GET, "/admin/v1/refunds/overdue", pr_refunds_overdue,
 	  PR_AUTH_ADMIN, NULL },
 	{ PR_GET, "/admin/v1/refunds/{id}", pr_refunds_admin_get, PR_AUTH_ADMIN,
@@ -608,8 +616,14 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_AUTH_ADMIN, NULL },
 	{ PR_POST, "/admin/v1/refunds/{id}/resolve", pr_refunds_resolve,
 	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/refunds/{id}/settle", pr_refunds_settle,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/withdrawals", pr_orders_list_withdrawals,
+	  PR_AUTH_ADMIN, NULL },
 	{ PR_GET, "/admin/v1/withdrawals/{id}", pr_withdrawals_admin_get,
 	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/withdrawals/{id}/settle",
+	  pr_orders_settle_withdrawal, PR_AUTH_ADMIN, NULL },
 	/* the rest */
 	{ PR_ANY, "/admin/{rest*}", admin_not_found, PR_AUTH_ADMIN, NULL },
 	{ PR_READ, "/{file*}", handle_console, PR_AUTH_NONE, NULL },
