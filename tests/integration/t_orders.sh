@@ -263,3 +263,17 @@ list "/admin/v1/withdrawals?status=pending_channel"
 list "/admin/v1/withdrawals?merchant_withdrawal_no=w-1"
 [ "$(json '.items[0].status'):$(json '.items[0].waiting')" = failed:null ] || fail "w-1 listed: $RESP_BODY"
 pass "withdrawal pending_channel -> failed by an operator (succeeded refused: nothing was sent), merchant notified"
+
+# ------------------------------------- who bears a post-delivery refund
+admin_get /admin/v1/merchants/shop1
+expect_code 200 "GET shop1"
+[ "$(json .post_delivery_bearer)" = merchant ] || fail "shop1's bearer: $RESP_BODY"
+send PATCH /admin/v1/merchants/shop1 '{"post_delivery_bearer":"nobody"}'
+expect_field "bearer nobody" post_delivery_bearer '"merchant" or "platform"'
+send PATCH /admin/v1/merchants/shop1 '{"post_delivery_bearer":"platform"}' -H 'X-Payroute-Actor: ops-bob'
+expect_code 200 "PATCH shop1 bearer"
+[ "$(json .post_delivery_bearer)" = platform ] || fail "PATCH bearer: $RESP_BODY"
+[ "$(pq -c "SELECT post_delivery_bearer FROM merchants WHERE id = 'shop1'")" = platform ] || fail "bearer not stored"
+[ "$(pq -c "SELECT actor || ':' || (before->>'post_delivery_bearer') || '>' || (after->>'post_delivery_bearer') FROM audit_log WHERE object_kind = 'merchant' AND object_id = 'shop1' AND action = 'update'")" = "ops-bob:merchant>platform" ] ||
+	fail "the bearer's audit row: $(pq -c "SELECT * FROM audit_log WHERE object_id = 'shop1'")"
+pass "post_delivery_bearer read and set through the merchant API, checked, audited"
