@@ -277,3 +277,44 @@ expect_code 200 "PATCH shop1 bearer"
 [ "$(pq -c "SELECT actor || ':' || (before->>'post_delivery_bearer') || '>' || (after->>'post_delivery_bearer') FROM audit_log WHERE object_kind = 'merchant' AND object_id = 'shop1' AND action = 'update'")" = "ops-bob:merchant>platform" ] ||
 	fail "the bearer's audit row: $(pq -c "SELECT * FROM audit_log WHERE object_id = 'shop1'")"
 pass "post_delivery_bearer read and set through the merchant API, checked, audited"
+
+# ------------------------------------------------------------ payroutectl
+CTL=$top_builddir/payroutectl
+ctl() { # EXPECTED-RC ARGS...: OUT and ERR
+	local want=$1 rc=0
+	shift
+	OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
+		timeout 30 "$CTL" -a ops-carol "$@" 2>"$TEST_DIR/ctl.err") || rc=$?
+	ERR=$(cat "$TEST_DIR/ctl.err")
+	[ "$rc" = "$want" ] || fail "payroutectl $*: exit $rc, want $want (out: $OUT; err: $ERR)"
+}
+ctl 0 orders payments merchant=shop2 created_to=2026-11-02T00:00:00Z limit=7
+[ "$(grep -c '^PSEED' <<<"$OUT")" = 7 ] || fail "orders page 1: $OUT"
+page1=$(grep -o '^PSEED[0-9]*' <<<"$OUT")
+next=$(sed -n 's/^more: payroutectl //p' <<<"$OUT")
+[ -n "$next" ] || fail "orders: no next-page command: $OUT"
+# shellcheck disable=SC2086 # the printed command's words
+ctl 0 $next
+[ "$(grep -c '^PSEED' <<<"$OUT")" = 7 ] || fail "orders page 2: $OUT"
+[ -z "$(comm -12 <(sort <<<"$page1") <(grep -o '^PSEED[0-9]*' <<<"$OUT" | sort))" ] ||
+	fail "pages 1 and 2 share rows: $page1 / $OUT"
+ctl 0 orders payments merchant_order_no=seed-3
+grep -Eq '^PSEED000003 +shop2 +seed-3 +succeeded +wx_native +300 CNY +SUCCESS' <<<"$OUT" ||
+	fail "orders by number: $OUT"
+ctl 1 orders payments status=paid
+grep -q "400 invalid_field: status: one of" <<<"$ERR" || fail "a bad filter: $ERR"
+ctl 2 orders parcels
+ctl 2 settle payments PX1234567 --outcome failed --note x
+grep -q "evidence" <<<"$ERR" || fail "settle without --evidence: $ERR"
+sim_script '{"order":"*","rate":1,"faults":{"timeout":true,"callback":"drop"}}'
+pay "{\"merchant_order_no\":\"u-3\",\"amount\":900,\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\"}"
+P3=$(json .id)
+[ "$(json .status)" = unknown ] || fail "u-3 is not unknown: $RESP_BODY"
+clear_script
+ctl 0 settle payments "$P3" --outcome closed --note "buyer never paid" --evidence "stmt-3"
+grep -q "settled: closed (SETTLED_CLOSED)" <<<"$OUT" || fail "ctl settle: $OUT"
+[ "$(pq -c "SELECT actor FROM audit_log WHERE action = 'settle' AND object_id = '$P3'")" = ops-carol ] ||
+	fail "ctl settle's audit actor"
+ctl 1 settle payments "$P3" --outcome closed --note again --evidence again
+grep -q "409 not_settleable" <<<"$ERR" || fail "ctl settle again: $ERR"
+pass "payroutectl orders (pages, filters, a bad one) and settle (audited as its actor; 409 again)"
