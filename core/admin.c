@@ -549,6 +549,8 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_AUTH_ADMIN, pr_policy_code_ok },
 	{ PR_PUT, "/admin/v1/channels/{code}", pr_policy_channel_put,
 	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_PATCH, "/admin/v1/channels/{code}", pr_policy_channel_patch,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
 	{ PR_DELETE, "/admin/v1/channels/{code}", pr_policy_channel_delete,
 	  PR_AUTH_ADMIN, pr_policy_code_ok },
 	{ PR_POST, "/admin/v1/channels/{code}/status", pr_policy_channel_status,

@@ -720,6 +720,48 @@ static int cmd_channel_disable(struct ctl *c, int argc, char **argv)
 	return channel_status(c, argv[0], "offline");
 }
 
+/* channel set CODE PATH=VALUE...: a JSON Merge Patch of the channel
+ * (PATCH /admin/v1/channels/CODE), checked by the daemon as a PUT. */
+static int cmd_channel_set(struct ctl *c, int argc, char **argv)
+{
+	json_t *patch = json_object(), *j = NULL;
+	char path[512], err[256], *text = NULL;
+	int rc;
+
+	if (!patch) {
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	rc = pr_ctl_patch_add(patch, argc - 1, argv + 1, err, sizeof(err));
+	if (rc < 0) {
+		json_decref(patch);
+		err_msg(c, "%s", err);
+		return rc == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+	}
+	text = json_dumps(patch, JSON_COMPACT);
+	json_decref(patch);
+	if (!text) {
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	rc = path_with(c, path, sizeof(path), "/admin/v1/channels/", argv[0],
+		       "");
+	if (!rc)
+		rc = call(c, "PATCH", path, text, strlen(text), &j);
+	if (rc) {
+		free(text);
+		return rc;
+	}
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("channel %s updated: %s (generation %lld)\n", argv[0],
+		       text, jint(j, "generation"));
+	free(text);
+	json_decref(j);
+	return 0;
+}
+
 static int cmd_explain(struct ctl *c, int argc, char **argv)
 {
 	const char *file = c->file;
@@ -1159,6 +1201,14 @@ static const struct cmd cmds[] = {
 	  "Put a channel online; audited, in effect "
 	  "on every instance (POST /admin/v1/channels/CODE/status).",
 	  0, 1, 1, cmd_channel_enable },
+	{ "channel set", "CODE PATH=VALUE...",
+	  "Change some of a channel's fields: a JSON Merge Patch (RFC 7396) "
+	  "of the channel (PATCH /admin/v1/channels/CODE), checked and "
+	  "audited as a full write: weight=60 limits.daily_amount=500000 "
+	  "status=offline fee.max=null (null removes it); a number, true, "
+	  "false and null are JSON, anything else a string; PATH:=JSON for "
+	  "any value (methods:='[\"alipay\"]').",
+	  0, 2, -1, cmd_channel_set },
 	{ "channel disable", "CODE",
 	  "Take a channel offline; audited, in "
 	  "effect on every instance.",
