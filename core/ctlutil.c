@@ -459,6 +459,13 @@ void pr_ctl_print_explain(FILE *f, json_t *a)
 			" (%s) -> %s\n",
 			json_integer_value(json_object_get(wl, "id")),
 			str(wl, "kind"), str(wl, "channel"));
+	json_array_foreach(json_object_get(a, "whitelist_unused"), i, w)
+		fprintf(f,
+			"whitelist: entry %" JSON_INTEGER_FORMAT
+			" (%s) matched, but channel %s was dropped by %s\n",
+			json_integer_value(json_object_get(w, "id")),
+			str(w, "kind"), str(w, "channel"),
+			str(w, "dropped_by"));
 	if (json_is_object(rule))
 		fprintf(f, "rule: %" JSON_INTEGER_FORMAT " %s\n",
 			json_integer_value(json_object_get(rule, "id")),

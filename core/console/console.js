@@ -748,7 +748,10 @@ function drawExplain(out, r) {
       h("dt", {}, "chosen"), h("dd", { id: "explain-chosen", class: r.chosen ? "ok" : "bad" }, r.chosen || "no channel can take it"),
       h("dt", {}, "rule"), h("dd", {}, r.rule ? "#" + r.rule.id + " " + r.rule.name : "none (fee, then weight, then code)"),
       h("dt", {}, "whitelist"), h("dd", { id: "explain-whitelist" }, r.whitelist ?
-        `entry #${r.whitelist.id}: ${r.whitelist.kind} → ${r.whitelist.channel}` + (r.whitelist.note ? ` (${r.whitelist.note})` : "") : "no entry matched"),
+        `entry #${r.whitelist.id}: ${r.whitelist.kind} → ${r.whitelist.channel}` + (r.whitelist.note ? ` (${r.whitelist.note})` : "") :
+        (r.whitelist_unused || []).length ? "no entry decided" : "no entry matched"),
+      (r.whitelist_unused || []).length ? [h("dt", {}, "whitelist, not used"), h("dd", { id: "explain-whitelist-unused" },
+        r.whitelist_unused.map((u) => h("div", {}, `entry #${u.id}: ${u.kind} → ${u.channel} matched, but ${u.channel} was dropped by ${u.dropped_by}`)))] : null,
       h("dt", {}, "generation"), h("dd", {}, String(r.generation)),
       r.usage ? [h("dt", {}, "usage figures"), h("dd", { id: "explain-usage" }, r.usage.source === "memory" ?
         `this instance's, as of ${r.usage.as_of} (${r.usage.age_ms} ms old)` : "read from the store")] : null,

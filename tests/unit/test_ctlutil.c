@@ -338,7 +338,9 @@ static void test_table(void **state)
 static void test_explain(void **state)
 {
 	json_t *a = load(
-		"{\"chosen\": \"cheap\", \"whitelist\": null, \"rule\": "
+		"{\"chosen\": \"cheap\", \"whitelist\": null, "
+		"\"whitelist_unused\": [{\"id\": 4, \"kind\": \"buyer_id\", "
+		"\"channel\": \"sleepy\", \"dropped_by\": \"status\"}], \"rule\": "
 		"{\"id\": 3, \"name\": \"cheap first\"}, \"warnings\": [], "
 		"\"candidates\": [{\"channel\": \"cheap\", \"eligible\": true, "
 		"\"dropped_by\": null, \"fee\": 30, \"score\": 0.9, "
@@ -358,14 +360,17 @@ static void test_explain(void **state)
 	pr_ctl_print_explain(f, a);
 	captured(f, &buf);
 	assert_string_equal(
-		buf, "chosen: cheap\n"
-		     "rule: 3 cheap first\n"
-		     "CHANNEL  ELIGIBLE  DROPPED_BY  FEE  SCORE  WEIGHT  "
-		     "FEE_SCORE  SUCCESS\n"
-		     "cheap    yes       -           30   0.900  0.250   "
-		     "0.500      0.150\n"
-		     "sleepy   no        status      1    -      -       -     "
-		     "     -\n");
+		buf,
+		"chosen: cheap\n"
+		"whitelist: entry 4 (buyer_id) matched, but channel sleepy "
+		"was dropped by status\n"
+		"rule: 3 cheap first\n"
+		"CHANNEL  ELIGIBLE  DROPPED_BY  FEE  SCORE  WEIGHT  "
+		"FEE_SCORE  SUCCESS\n"
+		"cheap    yes       -           30   0.900  0.250   "
+		"0.500      0.150\n"
+		"sleepy   no        status      1    -      -       -     "
+		"     -\n");
 	free(buf);
 	buf = NULL;
 	f = open_memstream(&buf, &len);
