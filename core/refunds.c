@@ -1592,25 +1592,51 @@ struct act {
 	char new_no[65];
 };
 
+/* An audited action's answer, sent once its audit row is written (so that
+ * whoever reads the audit log after the answer finds it). */
+struct audit_reply {
+	struct pr_request *r;
+	json_t *body;
+	char id[40];
+};
+
 static void on_audit(PGresult *res, const char *err, void *arg)
 {
-	(void)arg;
+	struct audit_reply *a = arg;
+
 	if (!res)
-		pr_warn("refunds: audit record failed: %s", err);
+		pr_err("refunds: the audit row of refund %s failed: %s", a->id,
+		       err);
+	pr_request_reply(a->r, 200, a->body);
+	free(a);
 }
 
-static void audit(struct pr_daemon *d, const char *actor, const char *action,
+/* Records action on refund id in audit_log (after: the refund's JSON,
+ * note), then answers r 200 with after (stolen). */
+static void audit(struct pr_request *r, const char *actor, const char *action,
 		  const char *id, json_t *after, const char *note)
 {
 	static const char sql[] =
 		"INSERT INTO audit_log (actor, action, object_kind, object_id, "
 		"after, note) VALUES ($1, $2, 'refund', $3, $4::jsonb, $5)";
-	char *a = after ? json_dumps(after, JSON_COMPACT) : NULL;
-	const char *p[5] = { actor, action, id, a,
+	struct audit_reply *a = calloc(1, sizeof(*a));
+	char *text = after ? json_dumps(after, JSON_COMPACT) : NULL;
+	const char *p[5] = { actor, action, id, text,
 			     note && *note ? note : NULL };
 
-	pr_db_query(d->db, sql, 5, p, on_audit, NULL);
-	free(a);
+	if (!a) {
+		pr_err("refunds: the audit row of refund %s: out of memory",
+		       id);
+		free(text);
+		pr_request_reply(r, 200, after);
+		return;
+	}
+	a->r = r;
+	a->body = after;
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	if (pr_db_query(r->d->db, sql, 5, p, on_audit, a) < 0)
+		on_audit(NULL, "the store is unavailable", a);
+	free(text);
 }
 
 static void on_resolved(int rc, int changed, enum pr_rf_status from,
@@ -1631,10 +1657,9 @@ static void on_resolved(int rc, int changed, enum pr_rf_status from,
 	} else {
 		json_t *j = rf_render(r);
 
-		audit(a->r->d, a->actor, "resolve", r->id, j, a->note);
 		pr_info("refund %s resolved (%s) by %s", r->id, a->outcome,
 			a->actor);
-		pr_request_reply(a->r, 200, j);
+		audit(a->r, a->actor, "resolve", r->id, j, a->note);
 	}
 	free(a);
 }
@@ -1656,10 +1681,9 @@ static void on_resent(int rc, struct rf_row *r, const char *err, void *arg)
 	} else {
 		json_t *j = rf_render(r);
 
-		audit(a->r->d, a->actor, "resend", r->id, j, a->note);
 		pr_info("refund %s re-sent by %s: now %s", r->id, a->actor,
 			rf_name(r->status));
-		pr_request_reply(a->r, 200, j);
+		audit(a->r, a->actor, "resend", r->id, j, a->note);
 	}
 	free(a);
 }
