@@ -366,29 +366,40 @@ static int chan_patch_prepare(struct pr_pw *w, PGresult *res)
 	return rc;
 }
 
+/* The channel and what names it: the whitelist entries ("#3 buyer_id,
+ * #5 card_no") and the routing rules that allow or deny it ("rules[1]
+ * \"vip only\"", indexed as GET /admin/v1/routing/rules lists them). */
 static const char chan_delete_before_sql[] =
 	"SELECT a.channel::text, "
-	"(SELECT count(*) FROM whitelist w WHERE w.channel = $1) "
+	"(SELECT string_agg('#' || w.id || ' ' || w.kind, ', ' ORDER BY w.id) "
+	"FROM whitelist w WHERE w.channel = $1), "
+	"(SELECT string_agg('rules[' || r.i || ']' || CASE WHEN r.name <> '' "
+	"THEN ' \"' || r.name || '\"' ELSE '' END, ', ' ORDER BY r.i) "
+	"FROM (SELECT row_number() OVER (ORDER BY position) - 1 AS i, name, "
+	"allow, deny FROM routing_rules) r "
+	"WHERE $1 = ANY (r.allow) OR $1 = ANY (r.deny)) "
 	"FROM channels_api a JOIN channels c ON c.code = a.code "
 	"WHERE a.code = $1 FOR UPDATE OF c";
 
 static int chan_delete_prepare(struct pr_pw *w, PGresult *res)
 {
 	json_t *before = before_channel(res);
-	long refs;
+	const char *wl, *rules;
 
 	if (!before)
 		return pr_pw_fail(w, 404, "not_found", NULL,
 				  "no channel named %s", w->key);
 	w->audit_before = pr_policy_chan_masked(w->r->gen, before);
 	json_decref(before);
-	refs = atol(PQgetvalue(res, 0, 1));
-	if (refs > 0)
+	wl = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+	rules = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
+	if (wl || rules)
 		return pr_pw_fail(w, 409, "in_use", NULL,
-				  "channel %s is named by %ld whitelist "
-				  "entr%s; delete %s first",
-				  w->key, refs, refs == 1 ? "y" : "ies",
-				  refs == 1 ? "it" : "them");
+				  "channel %s is named by %s%s%s%s%s; delete "
+				  "or change them first",
+				  w->key, wl ? "whitelist entries " : "",
+				  wl ? wl : "", wl && rules ? " and " : "",
+				  rules ? "routing " : "", rules ? rules : "");
 	w->write_sql = "DELETE FROM channels WHERE code = $1";
 	if (pr_pw_param(w, w->key) < 0)
 		return pr_pw_fail(w, 500, "internal", NULL, "out of memory");

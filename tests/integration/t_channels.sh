@@ -266,6 +266,8 @@ pass "whitelist: card stored only as HMAC-SHA256 (hint 3445), never in the table
 
 send DELETE /admin/v1/channels/t_full
 expect_code 409 "DELETE a channel named by the whitelist"
+json .error.message | grep -q "whitelist entries #$wl_card card_no, #$wl_buyer buyer_id" ||
+	fail "DELETE t_full: the message does not list the entries: $RESP_BODY"
 pass "DELETE t_full while whitelisted: 409 $(json .error.message)"
 send DELETE "/admin/v1/whitelist/$wl_buyer"
 expect_code 204 "DELETE a whitelist entry"
@@ -287,7 +289,7 @@ send GET /admin/v1/routing/rules
 	fail "rules not stored in order"
 send DELETE /admin/v1/channels/t_off
 expect_code 409 "DELETE a channel a rule names"
-json .error.message | grep -q 'rules\[1\]' || fail "DELETE t_off: the message does not name the rule: $RESP_BODY"
+json .error.message | grep -q 'routing rules\[1\] "no t_off"' || fail "DELETE t_off: the message does not name the rule: $RESP_BODY"
 pass "DELETE t_off while a rule denies it: 409 $(json .error.message)"
 send PUT /admin/v1/routing/rules '{"rules": [{"name": "x", "allow": ["t_nosuch"]}]}'
 expect_field "a rule naming no channel" 'rules[0].allow[0]' t_nosuch
