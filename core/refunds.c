@@ -1981,8 +1981,7 @@ static void on_rf_settled(int rc, int changed, enum pr_rf_status from,
 	free(st);
 }
 
-static void on_rf_settle_loaded(struct rf_row *row, const char *err,
-				void *arg)
+static void on_rf_settle_loaded(struct rf_row *row, const char *err, void *arg)
 {
 	struct rf_settle *st = arg;
 	struct pr_request *r = st->r;
