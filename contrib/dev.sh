@@ -236,16 +236,59 @@ sample_payment() {
 }
 
 # Reads the ports back from an existing config, so that `up` on a running
-# instance and `status` report what is really configured.
+# instance and `status` report what is really configured. The simulator's
+# port is the one .dev/env names unless PAYROUTE_SIM_PORT says otherwise:
+# the sample channels in the store point at it (it was rewritten to 8082).
+read_sim_port() {
+	local p
+
+	if [ -z "${PAYROUTE_SIM_PORT:-}" ] && [ -f "$DEV/env" ]; then
+		p=$(sed -n 's|^export PAYROUTE_SIM_URL=http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$DEV/env")
+		[ -n "$p" ] && SIM_PORT=$p
+	fi
+	return 0
+}
 read_ports() {
 	local m a
 
+	read_sim_port
 	[ -f "$CONF" ] || return 0
 	m=$(sed -n 's/.*"merchant": *"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$CONF" | head -n 1)
 	a=$(sed -n 's/.*"admin": *"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$CONF" | head -n 1)
 	[ -n "$m" ] && MERCHANT_PORT=$m
 	[ -n "$a" ] && ADMIN_PORT=$a
 	return 0
+}
+
+# ports_free: dies naming the variable when a port that `up` is about to
+# listen on (payrouted's, unless it runs; the simulator's, unless it runs)
+# is taken, before anything is started.
+ports_free() {
+	if ! daemon_pid >/dev/null; then
+		port_busy "$MERCHANT_PORT" &&
+			die "port $MERCHANT_PORT (merchant API) is busy: set PAYROUTE_MERCHANT_PORT to another port"
+		port_busy "$ADMIN_PORT" &&
+			die "port $ADMIN_PORT (admin API) is busy: set PAYROUTE_ADMIN_PORT to another port"
+	fi
+	if ! sim_pid >/dev/null; then
+		port_busy "$SIM_PORT" &&
+			die "port $SIM_PORT (channel simulator) is busy: set PAYROUTE_SIM_PORT to another port"
+	fi
+	return 0
+}
+
+# pg_stop_started: the exit trap of `up` while it may fail: a PostgreSQL
+# that this run started is stopped again when `up` fails before payrouted
+# is running.
+PG_STARTED=0
+pg_stop_started() {
+	local rc=$?
+
+	if [ "$rc" != 0 ] && [ "$PG_STARTED" = 1 ] && ! daemon_pid >/dev/null && pg_running; then
+		say "stopping the PostgreSQL this run started"
+		as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null || true
+	fi
+	return "$rc"
 }
 
 # ---------------------------------------------------------------- up
@@ -290,6 +333,7 @@ EOF
 	fi
 	if ! pg_running; then
 		say "starting PostgreSQL on $PG_SOCK"
+		PG_STARTED=1
 		as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/pg.log" -w -t 60 start >/dev/null ||
 			{ tail -n 20 "$PG_DIR/pg.log" >&2; die "PostgreSQL did not start"; }
 	fi
@@ -351,8 +395,9 @@ export PAYROUTE_SIM_URL=http://127.0.0.1:$SIM_PORT
 export PAYROUTE_CONF=$CONF
 export PAYROUTE_PID=$PID_FILE
 export PAYROUTE_DRIVER_DIR=$DRIVER_DIR
-# payroutectl (it reads PAYROUTE_ADMIN_URL and PAYROUTE_ADMIN_TOKEN)
-export PATH=$PREFIX/bin:\$PATH
+# payroutectl (it reads PAYROUTE_ADMIN_URL and PAYROUTE_ADMIN_TOKEN) and
+# payrouted (payrouted -t -c \$PAYROUTE_CONF, payrouted --options)
+export PATH=$PREFIX/bin:$PREFIX/sbin:\$PATH
 EOF
 }
 
@@ -522,9 +567,12 @@ cmd_up() {
 		print_where
 		return 0
 	fi
+	read_sim_port
+	ports_free
 	ensure_deps
 	ensure_user
 	build_install
+	trap pg_stop_started EXIT
 	pg_up
 	write_secrets
 	if pid=$(daemon_pid); then
@@ -532,10 +580,6 @@ cmd_up() {
 		read_ports
 		say "payrouted pid $pid was already running; it reconnects to PostgreSQL by itself"
 	else
-		port_busy "$MERCHANT_PORT" &&
-			die "port $MERCHANT_PORT (merchant API) is busy: set PAYROUTE_MERCHANT_PORT to another port"
-		port_busy "$ADMIN_PORT" &&
-			die "port $ADMIN_PORT (admin API) is busy: set PAYROUTE_ADMIN_PORT to another port"
 		write_conf
 		"$PREFIX/sbin/payrouted" -t -c "$CONF" 2>&1 | sed 's/^/  /' ||
 			die "the generated config does not pass payrouted -t"
@@ -554,6 +598,7 @@ cmd_up() {
 	curl -sf -m 2 -o /dev/null "http://127.0.0.1:$ADMIN_PORT/readyz" ||
 		{ tail -n 20 "$LOG_FILE" >&2; die "payrouted (pid $pid) is not ready after 30s (see $LOG_FILE)"; }
 	[ -s "$PID_FILE" ] || echo "$pid" >"$PID_FILE"
+	trap - EXIT
 	write_env
 	say "up: payrouted pid $pid is ready"
 	gen_keys

@@ -96,6 +96,98 @@ int pr_ctl_kv_add(json_t *body, int argc, char *const *argv, char *err,
 	return 0;
 }
 
+/* A scalar VALUE of a patch argument: a JSON number, true, false or null
+ * as such, anything else a string. */
+static json_t *patch_value(const char *v)
+{
+	json_t *j;
+
+	if (*v && (strchr("-0123456789", *v) || strcmp(v, "true") == 0 ||
+		   strcmp(v, "false") == 0 || strcmp(v, "null") == 0)) {
+		j = json_loads(v, JSON_DECODE_ANY, NULL);
+		if (j && !json_is_array(j) && !json_is_object(j) &&
+		    !json_is_string(j))
+			return j;
+		json_decref(j);
+	}
+	return json_string(v);
+}
+
+int pr_ctl_patch_add(json_t *patch, int argc, char *const *argv, char *err,
+		     size_t errlen)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *eq = strchr(a, '='), *p = a;
+		int raw = eq && eq > a && eq[-1] == ':';
+		const char *end = eq ? eq - (raw ? 1 : 0) : NULL;
+		json_t *obj = patch, *v;
+		char key[65];
+
+		if (!eq || end == a)
+			goto bad;
+		for (;;) {
+			const char *dot = memchr(p, '.', (size_t)(end - p));
+			size_t n = (size_t)((dot ? dot : end) - p);
+			json_t *next;
+
+			if (!key_ok(p, n))
+				goto bad;
+			memcpy(key, p, n);
+			key[n] = '\0';
+			if (!dot)
+				break;
+			next = json_object_get(obj, key);
+			if (!next) {
+				next = json_object();
+				if (!next ||
+				    json_object_set_new(obj, key, next) < 0)
+					goto oom;
+			} else if (!json_is_object(next)) {
+				snprintf(err, errlen,
+					 "%s: %.*s is set by another argument",
+					 a, (int)(dot - a), a);
+				return -EINVAL;
+			}
+			obj = next;
+			p = dot + 1;
+		}
+		if (json_object_get(obj, key)) {
+			snprintf(err, errlen, "%s: %.*s is given twice", a,
+				 (int)(end - a), a);
+			return -EINVAL;
+		}
+		if (raw) {
+			json_error_t je;
+
+			v = json_loads(eq + 1, JSON_DECODE_ANY, &je);
+			if (!v) {
+				snprintf(err, errlen, "%s: not JSON: %s", a,
+					 je.text);
+				return -EINVAL;
+			}
+		} else {
+			v = patch_value(eq + 1);
+			if (!v) {
+				snprintf(err, errlen, "%s: not UTF-8", a);
+				return -EINVAL;
+			}
+		}
+		if (json_object_set_new(obj, key, v) < 0)
+			goto oom;
+		continue;
+bad:
+		snprintf(err, errlen,
+			 "%s: expected PATH=VALUE or PATH:=JSON (a path is "
+			 "names of 1 to 64 of a-z, 0-9 and _ joined by dots)",
+			 a);
+		return -EINVAL;
+oom:
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* --------------------------------------------------------------- errors */
 
 void pr_ctl_error_text(long status, const char *body, size_t len, char *out,
@@ -367,6 +459,13 @@ void pr_ctl_print_explain(FILE *f, json_t *a)
 			" (%s) -> %s\n",
 			json_integer_value(json_object_get(wl, "id")),
 			str(wl, "kind"), str(wl, "channel"));
+	json_array_foreach(json_object_get(a, "whitelist_unused"), i, w)
+		fprintf(f,
+			"whitelist: entry %" JSON_INTEGER_FORMAT
+			" (%s) matched, but channel %s was dropped by %s\n",
+			json_integer_value(json_object_get(w, "id")),
+			str(w, "kind"), str(w, "channel"),
+			str(w, "dropped_by"));
 	if (json_is_object(rule))
 		fprintf(f, "rule: %" JSON_INTEGER_FORMAT " %s\n",
 			json_integer_value(json_object_get(rule, "id")),

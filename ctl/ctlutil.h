@@ -24,6 +24,17 @@
 int pr_ctl_kv_add(json_t *body, int argc, char *const *argv, char *err,
 		  size_t errlen);
 
+/* Adds path=value arguments to the JSON Merge Patch patch (an object):
+ * a dotted path names a member of a member ("limits.daily_amount=500000"
+ * becomes {"limits": {"daily_amount": 500000}}); each part is 1 to 64 of
+ * [a-z0-9_]. VALUE is a number, true, false or null when it reads as one
+ * (null removes the member), else a string; PATH:=JSON sets any JSON
+ * value (methods:='["alipay"]'). A path given twice, or inside a value
+ * another argument set, is refused. Returns 0, or -EINVAL with err naming
+ * the argument (-ENOMEM). */
+int pr_ctl_patch_add(json_t *patch, int argc, char *const *argv, char *err,
+		     size_t errlen);
+
 /* The one-line form of an answer that is not a success:
  * "404 not_found: no channel named foo" from {"error": {"code",
  * "message"}} (with " (field F)" when the message does not name the

@@ -55,6 +55,7 @@ enum {
 	OPT_FILE = 1u << 2,
 	OPT_OUTCOME = 1u << 3,
 	OPT_WITHDRAWAL = 1u << 4,
+	OPT_EVIDENCE = 1u << 5,
 };
 
 enum {
@@ -62,6 +63,7 @@ enum {
 	LONG_DRY_RUN,
 	LONG_OUTCOME,
 	LONG_WITHDRAWAL,
+	LONG_EVIDENCE,
 };
 
 static const struct option long_opts[] = {
@@ -79,6 +81,7 @@ static const struct option long_opts[] = {
 	{ "dry-run", no_argument, NULL, LONG_DRY_RUN },
 	{ "outcome", required_argument, NULL, LONG_OUTCOME },
 	{ "withdrawal", required_argument, NULL, LONG_WITHDRAWAL },
+	{ "evidence", required_argument, NULL, LONG_EVIDENCE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -95,7 +98,7 @@ struct ctl {
 	int json;
 	/* command options */
 	unsigned seen;
-	const char *output, *file, *outcome, *withdrawal;
+	const char *output, *file, *outcome, *withdrawal, *evidence;
 	int dry_run;
 	/* the command as errors name it: "channel disable foo" */
 	char what[512];
@@ -717,6 +720,48 @@ static int cmd_channel_disable(struct ctl *c, int argc, char **argv)
 	return channel_status(c, argv[0], "offline");
 }
 
+/* channel set CODE PATH=VALUE...: a JSON Merge Patch of the channel
+ * (PATCH /admin/v1/channels/CODE), checked by the daemon as a PUT. */
+static int cmd_channel_set(struct ctl *c, int argc, char **argv)
+{
+	json_t *patch = json_object(), *j = NULL;
+	char path[512], err[256], *text = NULL;
+	int rc;
+
+	if (!patch) {
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	rc = pr_ctl_patch_add(patch, argc - 1, argv + 1, err, sizeof(err));
+	if (rc < 0) {
+		json_decref(patch);
+		err_msg(c, "%s", err);
+		return rc == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+	}
+	text = json_dumps(patch, JSON_COMPACT);
+	json_decref(patch);
+	if (!text) {
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	rc = path_with(c, path, sizeof(path), "/admin/v1/channels/", argv[0],
+		       "");
+	if (!rc)
+		rc = call(c, "PATCH", path, text, strlen(text), &j);
+	if (rc) {
+		free(text);
+		return rc;
+	}
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("channel %s updated: %s (generation %lld)\n", argv[0],
+		       text, jint(j, "generation"));
+	free(text);
+	json_decref(j);
+	return 0;
+}
+
 static int cmd_explain(struct ctl *c, int argc, char **argv)
 {
 	const char *file = c->file;
@@ -976,6 +1021,157 @@ static int cmd_refund_resolve(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* The list a KIND argument names ("payments", "refunds", "withdrawals"),
+ * or NULL. */
+static const char *list_kind(const char *k)
+{
+	static const char *const kinds[] = { "payments", "refunds",
+					     "withdrawals" };
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(k, kinds[i]) == 0)
+			return kinds[i];
+	return NULL;
+}
+
+static int cmd_orders(struct ctl *c, int argc, char **argv)
+{
+	static const char *const head[] = { "ID",     "MERCHANT", "NUMBER",
+					    "STATUS", "CHANNEL",  "AMOUNT",
+					    "CODE",   "CREATED",  "WAITING" };
+	const char *kind = list_kind(argv[0]);
+	char path[4096], *no_key;
+	struct pr_ctl_table t;
+	size_t o, i;
+	json_t *j, *it;
+	int rc;
+
+	if (!kind) {
+		err_msg(c, "%s: payments, refunds or withdrawals", argv[0]);
+		return EXIT_USAGE;
+	}
+	o = (size_t)snprintf(path, sizeof(path), "/admin/v1/%s", kind);
+	for (int a = 1; a < argc; a++) {
+		const char *eq = strchr(argv[a], '=');
+		char *k, *v;
+
+		if (!eq || eq == argv[a]) {
+			err_msg(c, "%s: a filter is NAME=VALUE", argv[a]);
+			return EXIT_USAGE;
+		}
+		k = curl_easy_escape(c->curl, argv[a], (int)(eq - argv[a]));
+		v = curl_easy_escape(c->curl, eq + 1, 0);
+		if (k && v && o < sizeof(path))
+			o += (size_t)snprintf(path + o, sizeof(path) - o,
+					      "%c%s=%s", a == 1 ? '?' : '&', k,
+					      v);
+		curl_free(k);
+		curl_free(v);
+		if (o >= sizeof(path)) {
+			err_msg(c, "the filters are too long");
+			return EXIT_USAGE;
+		}
+	}
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	no_key = strcmp(kind, "payments") == 0 ? "merchant_order_no" :
+		 strcmp(kind, "refunds") == 0  ? "merchant_refund_no" :
+						 "merchant_withdrawal_no";
+	if (pr_ctl_table_init(&t, strcmp(kind, "withdrawals") == 0 ? 9 : 8,
+			      head) < 0)
+		goto oom;
+	json_array_foreach(json_object_get(j, "items"), i, it) {
+		char amount[64];
+		const char *row[9];
+		json_t *w = json_object_get(it, "waiting");
+
+		snprintf(amount, sizeof(amount), "%lld %s", jint(it, "amount"),
+			 jstr(it, "currency"));
+		row[0] = jstr(it, "id");
+		row[1] = jstr(it, "merchant_id");
+		row[2] = jstr(it, no_key);
+		row[3] = jstr(it, "status");
+		row[4] = json_is_string(json_object_get(it, "channel")) ?
+				 jstr(it, "channel") :
+				 "-";
+		row[5] = amount;
+		row[6] = json_is_string(json_object_get(it, "code")) ?
+				 jstr(it, "code") :
+				 "-";
+		row[7] = jstr(it, "created_at");
+		row[8] = json_is_object(w) ? jstr(w, "reason") : "";
+		if (pr_ctl_table_add(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			goto oom;
+		}
+	}
+	if (t.nrows > 1)
+		pr_ctl_table_print(&t, stdout);
+	else
+		printf("no %s\n", kind);
+	if (json_is_string(json_object_get(j, "next_cursor"))) {
+		printf("more: payroutectl orders");
+		for (int a = 0; a < argc; a++)
+			if (strncmp(argv[a], "cursor=", 7) != 0)
+				printf(" %s", argv[a]);
+		printf(" cursor=%s\n", jstr(j, "next_cursor"));
+	}
+	pr_ctl_table_clear(&t);
+	json_decref(j);
+	return 0;
+oom:
+	json_decref(j);
+	err_msg(c, "out of memory");
+	return EXIT_FAIL;
+}
+
+static int cmd_settle(struct ctl *c, int argc, char **argv)
+{
+	const char *kind = list_kind(argv[0]);
+	char path[512], head[32];
+	json_t *body, *j = NULL;
+	char *text;
+	int rc;
+
+	(void)argc;
+	if (!kind) {
+		err_msg(c, "%s: payments, refunds or withdrawals", argv[0]);
+		return EXIT_USAGE;
+	}
+	if (!c->outcome || !c->note || !c->evidence) {
+		err_msg(c, "--outcome, --note and --evidence are required "
+			   "(payroutectl settle --help)");
+		return EXIT_USAGE;
+	}
+	snprintf(head, sizeof(head), "/admin/v1/%s/", kind);
+	if ((rc = path_with(c, path, sizeof(path), head, argv[1], "/settle")))
+		return rc;
+	body = json_pack("{s:s,s:s,s:s}", "outcome", c->outcome, "note",
+			 c->note, "evidence", c->evidence);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text) {
+		err_msg(c, "out of memory (or an option not UTF-8)");
+		return EXIT_FAIL;
+	}
+	rc = call(c, "POST", path, text, strlen(text), &j);
+	free(text);
+	if (rc)
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("%s %s settled: %s (%s)\n", kind, argv[1],
+		       jstr(j, "status"), jstr(j, "code"));
+	json_decref(j);
+	return 0;
+}
+
 static const struct cmd cmds[] = {
 	{ "status", "",
 	  "The daemon's version, generation, uptime, store pool "
@@ -1005,6 +1201,14 @@ static const struct cmd cmds[] = {
 	  "Put a channel online; audited, in effect "
 	  "on every instance (POST /admin/v1/channels/CODE/status).",
 	  0, 1, 1, cmd_channel_enable },
+	{ "channel set", "CODE PATH=VALUE...",
+	  "Change some of a channel's fields: a JSON Merge Patch (RFC 7396) "
+	  "of the channel (PATCH /admin/v1/channels/CODE), checked and "
+	  "audited as a full write: weight=60 limits.daily_amount=500000 "
+	  "status=offline fee.max=null (null removes it); a number, true, "
+	  "false and null are JSON, anything else a string; PATH:=JSON for "
+	  "any value (methods:='[\"alipay\"]').",
+	  0, 2, -1, cmd_channel_set },
 	{ "channel disable", "CODE",
 	  "Take a channel offline; audited, in "
 	  "effect on every instance.",
@@ -1045,6 +1249,23 @@ static const struct cmd cmds[] = {
 	  "refunded_offline, refunded_by_transfer or cancelled, the note says "
 	  "what was done (POST /admin/v1/refunds/ID/resolve).",
 	  OPT_OUTCOME | OPT_WITHDRAWAL, 1, 1, cmd_refund_resolve },
+	{ "orders", "KIND [FILTER=VALUE]...",
+	  "Orders of KIND (payments, refunds or withdrawals), newest first, a "
+	  "page at a time (GET /admin/v1/KIND): merchant, status, channel, "
+	  "code, merchant_order_no (merchant_refund_no, "
+	  "merchant_withdrawal_no), buyer_id, payment_id, amount_min, "
+	  "amount_max, created_from, created_to (RFC 3339), limit; the next "
+	  "page's command is printed after the table (cursor=...). A "
+	  "withdrawal waiting for a channel says why.",
+	  0, 1, -1, cmd_orders },
+	{ "settle", "KIND ID --outcome OUTCOME --note TEXT --evidence REF",
+	  "Settle an order the channel will not: a payment (succeeded, failed "
+	  "or closed), refund or withdrawal (succeeded or failed) that is "
+	  "processing or unknown (a withdrawal waiting for a channel: failed; "
+	  "an overdue refund: succeeded). --evidence is the channel's trade "
+	  "number or a statement reference; --note says why. Audited; the "
+	  "merchant is notified (POST /admin/v1/KIND/ID/settle).",
+	  OPT_OUTCOME | OPT_EVIDENCE, 2, 2, cmd_settle },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -1178,6 +1399,8 @@ static const char *opt_name(unsigned bit)
 		return "--file";
 	case OPT_OUTCOME:
 		return "--outcome";
+	case OPT_EVIDENCE:
+		return "--evidence";
 	default:
 		return "--withdrawal";
 	}
@@ -1276,6 +1499,10 @@ static int take_opt(struct ctl *c, int o, const char *arg, const char *bad,
 	case LONG_WITHDRAWAL:
 		c->withdrawal = arg;
 		c->seen |= OPT_WITHDRAWAL;
+		break;
+	case LONG_EVIDENCE:
+		c->evidence = arg;
+		c->seen |= OPT_EVIDENCE;
 		break;
 	case ':':
 		err_msg(c, "%s needs a value", bad);
@@ -1448,7 +1675,7 @@ int main(int argc, char **argv)
 
 		snprintf(c.what + n, sizeof(c.what) - n, " %s", pos[i]);
 	}
-	for (unsigned bit = 1; bit <= OPT_WITHDRAWAL; bit <<= 1) {
+	for (unsigned bit = 1; bit <= OPT_EVIDENCE; bit <<= 1) {
 		if ((c.seen & bit) && !(cmd->opts & bit)) {
 			err_msg(&c,
 				"%s is not an option of %s "

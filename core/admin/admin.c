@@ -41,6 +41,7 @@
 #include "orders/completion.h"
 #include "admin/explain.h"
 #include "orders/merchants.h"
+#include "orders/orderadmin.h"
 #include "orders/outbox.h"
 #include "orders/payments.h"
 #include "orders/refunds.h"
@@ -555,6 +556,8 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_AUTH_ADMIN, pr_policy_code_ok },
 	{ PR_PUT, "/admin/v1/channels/{code}", pr_policy_channel_put,
 	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_PATCH, "/admin/v1/channels/{code}", pr_policy_channel_patch,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
 	{ PR_DELETE, "/admin/v1/channels/{code}", pr_policy_channel_delete,
 	  PR_AUTH_ADMIN, pr_policy_code_ok },
 	{ PR_POST, "/admin/v1/channels/{code}/status", pr_policy_channel_status,
@@ -602,11 +605,18 @@ const struct pr_route pr_admin_routes[] = {
 	  pr_route_id_ok },
 	{ PR_POST, "/admin/v1/notifications/{id}/retry", pr_outbox_retry,
 	  PR_AUTH_ADMIN, pr_route_id_ok },
-	/* orders (payments.c, refunds.c, withdrawals.c) */
+	/* orders (payments.c, refunds.c, withdrawals.c; lists and
+	 * settlement: orderadmin.c) */
 	{ PR_GET, "/admin/v1/orders/attention", pr_payments_attention,
 	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/payments", pr_orders_list_payments, PR_AUTH_ADMIN,
+	  NULL },
 	{ PR_GET, "/admin/v1/payments/{id}", pr_payments_admin_get,
 	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/payments/{id}/settle", pr_orders_settle_payment,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/refunds", pr_orders_list_refunds, PR_AUTH_ADMIN,
+	  NULL },
 	{ PR_GET, "/admin/v1/refunds/overdue", pr_refunds_overdue,
 	  PR_AUTH_ADMIN, NULL },
 	{ PR_GET, "/admin/v1/refunds/{id}", pr_refunds_admin_get, PR_AUTH_ADMIN,
@@ -615,8 +625,14 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_AUTH_ADMIN, NULL },
 	{ PR_POST, "/admin/v1/refunds/{id}/resolve", pr_refunds_resolve,
 	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/refunds/{id}/settle", pr_refunds_settle,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_GET, "/admin/v1/withdrawals", pr_orders_list_withdrawals,
+	  PR_AUTH_ADMIN, NULL },
 	{ PR_GET, "/admin/v1/withdrawals/{id}", pr_withdrawals_admin_get,
 	  PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/withdrawals/{id}/settle",
+	  pr_orders_settle_withdrawal, PR_AUTH_ADMIN, NULL },
 	/* the rest */
 	{ PR_ANY, "/admin/{rest*}", admin_not_found, PR_AUTH_ADMIN, NULL },
 	{ PR_READ, "/{file*}", handle_console, PR_AUTH_NONE, NULL },

@@ -41,6 +41,8 @@ void pr_policy_channel_get(struct pr_request *r,
 			   const struct pr_route_match *m);
 void pr_policy_channel_put(struct pr_request *r,
 			   const struct pr_route_match *m);
+void pr_policy_channel_patch(struct pr_request *r,
+			     const struct pr_route_match *m);
 void pr_policy_channel_delete(struct pr_request *r,
 			      const struct pr_route_match *m);
 void pr_policy_channel_status(struct pr_request *r,

@@ -335,29 +335,71 @@ static int chan_status_prepare(struct pr_pw *w, PGresult *res)
 	return rc;
 }
 
+/* A PATCH: the body is a JSON Merge Patch (RFC 7396) of the stored
+ * channel; the result is checked and written exactly as a PUT of it.
+ * Masked secrets in the patch keep the stored values, as in a PUT. */
+static int chan_patch_prepare(struct pr_pw *w, PGresult *res)
+{
+	json_t *before = before_channel(res), *after, *dc, *sdc;
+	int rc = 0;
+
+	if (!before)
+		return pr_pw_fail(w, 404, "not_found", NULL,
+				  "no channel named %s", w->key);
+	w->audit_before = pr_policy_chan_masked(w->r->gen, before);
+	dc = json_object_get(w->body, "driver_config");
+	sdc = json_object_get(before, "driver_config");
+	if (json_is_object(dc))
+		rc = pr_policy_unmask(w, dc, sdc, "driver_config");
+	if (rc < 0) {
+		json_decref(before);
+		return -1;
+	}
+	after = pr_json_merge_patch(before, w->body);
+	if (!json_is_object(after)) {
+		json_decref(after);
+		return pr_pw_fail(w, 500, "internal", NULL, "out of memory");
+	}
+	w->status = 200;
+	rc = chan_write(w, after, 0);
+	json_decref(after);
+	return rc;
+}
+
+/* The channel and what names it: the whitelist entries ("#3 buyer_id,
+ * #5 card_no") and the routing rules that allow or deny it ("rules[1]
+ * \"vip only\"", indexed as GET /admin/v1/routing/rules lists them). */
 static const char chan_delete_before_sql[] =
 	"SELECT a.channel::text, "
-	"(SELECT count(*) FROM whitelist w WHERE w.channel = $1) "
+	"(SELECT string_agg('#' || w.id || ' ' || w.kind, ', ' ORDER BY w.id) "
+	"FROM whitelist w WHERE w.channel = $1), "
+	"(SELECT string_agg('rules[' || r.i || ']' || CASE WHEN r.name <> '' "
+	"THEN ' \"' || r.name || '\"' ELSE '' END, ', ' ORDER BY r.i) "
+	"FROM (SELECT row_number() OVER (ORDER BY position) - 1 AS i, name, "
+	"allow, deny FROM routing_rules) r "
+	"WHERE $1 = ANY (r.allow) OR $1 = ANY (r.deny)) "
 	"FROM channels_api a JOIN channels c ON c.code = a.code "
 	"WHERE a.code = $1 FOR UPDATE OF c";
 
 static int chan_delete_prepare(struct pr_pw *w, PGresult *res)
 {
 	json_t *before = before_channel(res);
-	long refs;
+	const char *wl, *rules;
 
 	if (!before)
 		return pr_pw_fail(w, 404, "not_found", NULL,
 				  "no channel named %s", w->key);
 	w->audit_before = pr_policy_chan_masked(w->r->gen, before);
 	json_decref(before);
-	refs = atol(PQgetvalue(res, 0, 1));
-	if (refs > 0)
+	wl = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+	rules = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
+	if (wl || rules)
 		return pr_pw_fail(w, 409, "in_use", NULL,
-				  "channel %s is named by %ld whitelist "
-				  "entr%s; delete %s first",
-				  w->key, refs, refs == 1 ? "y" : "ies",
-				  refs == 1 ? "it" : "them");
+				  "channel %s is named by %s%s%s%s%s; delete "
+				  "or change them first",
+				  w->key, wl ? "whitelist entries " : "",
+				  wl ? wl : "", wl && rules ? " and " : "",
+				  rules ? "routing " : "", rules ? rules : "");
 	w->write_sql = "DELETE FROM channels WHERE code = $1";
 	if (pr_pw_param(w, w->key) < 0)
 		return pr_pw_fail(w, 500, "internal", NULL, "out of memory");
@@ -401,6 +443,15 @@ static const struct pr_pw_ops chan_update_ops = {
 	.kind = "channel",
 	.before_sql = chan_before_sql,
 	.prepare = chan_update_prepare,
+	.finish = chan_finish,
+	.verify_status = 400,
+};
+
+static const struct pr_pw_ops chan_patch_ops = {
+	.action = "update",
+	.kind = "channel",
+	.before_sql = chan_before_sql,
+	.prepare = chan_patch_prepare,
 	.finish = chan_finish,
 	.verify_status = 400,
 };
@@ -521,6 +572,20 @@ void pr_policy_channel_put(struct pr_request *r, const struct pr_route_match *m)
 
 	if (body)
 		pr_pw_start(r, &chan_update_ops, pr_route_param(m, "code"),
+			    body);
+}
+
+/* PATCH /admin/v1/channels/{code}: a JSON Merge Patch (RFC 7396) of the
+ * channel, e.g. {"weight": 60, "limits": {"daily_amount": 500000}}; a
+ * null removes a member (its default applies). Content-Type
+ * application/merge-patch+json or application/json. */
+void pr_policy_channel_patch(struct pr_request *r,
+			     const struct pr_route_match *m)
+{
+	json_t *body = pr_api_read_body(r);
+
+	if (body)
+		pr_pw_start(r, &chan_patch_ops, pr_route_param(m, "code"),
 			    body);
 }
 

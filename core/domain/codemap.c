@@ -202,6 +202,18 @@ static const struct pr_code core_codes[] = {
 	     "The original payment can no longer be refunded by the channel; "
 	     "the merchant will handle it.",
 	     "原交易已超过可退款期限，商户将另行处理。"),
+	/* an operator's settlement (core/orders/orderadmin.c) */
+	CORE("SETTLED_CLOSED", CLOSED, 0, NONE,
+	     "The order was closed by the operator after checking with the "
+	     "channel.",
+	     "经与通道核实，订单已由运营人员关闭。"),
+	CORE("SETTLED_FAILED", FAILED, 0, NONE,
+	     "The order failed: the operator confirmed it with the channel.",
+	     "经与通道核实，运营人员确认订单失败。"),
+	CORE("SETTLED_SUCCEEDED", SUCCESS, 0, NONE,
+	     "The order succeeded: the operator confirmed it with the "
+	     "channel.",
+	     "经与通道核实，运营人员确认订单成功。"),
 	CORE("SUCCESS", SUCCESS, 0, NONE, "Payment succeeded.", "支付成功。"),
 	CORE("UNMAPPED_CODE", UNKNOWN, 0, CHANNEL, MSG_CONFIRMING),
 };

@@ -114,7 +114,8 @@ const struct pr_code *pr_codemap_lookup(const struct pr_codemap *m,
  * merchant), "PAYMENT_PROCESSING" (processing), "SUCCESS" (success),
  * "AMOUNT_MISMATCH" (unknown: the channel reports another amount),
  * "DRIVER_ERROR" (the driver could not build the request: failed,
- * retryable). Returns NULL for any other name. */
+ * retryable), "SETTLED_SUCCEEDED", "SETTLED_FAILED", "SETTLED_CLOSED" (an
+ * operator's settlement). Returns NULL for any other name. */
 const struct pr_code *pr_code_core(const char *unified);
 
 /* The rows that apply to one channel (its overrides, then its driver's

@@ -778,3 +778,37 @@ void pr_policy_plan_clear(struct pr_policy_plan *p)
 	json_decref(p->wl_created);
 	memset(p, 0, sizeof(*p));
 }
+
+/* ------------------------------------------------------- merge patch */
+
+json_t *pr_json_merge_patch(json_t *target, json_t *patch)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(patch)) {
+		json_decref(target);
+		return json_deep_copy(patch);
+	}
+	if (!json_is_object(target)) {
+		json_decref(target);
+		target = json_object();
+		if (!target)
+			return NULL;
+	}
+	json_object_foreach(patch, k, v) {
+		json_t *m;
+
+		if (json_is_null(v)) {
+			json_object_del(target, k);
+			continue;
+		}
+		m = json_object_get(target, k);
+		m = pr_json_merge_patch(m ? json_incref(m) : NULL, v);
+		if (!m || json_object_set_new(target, k, m) < 0) {
+			json_decref(target);
+			return NULL;
+		}
+	}
+	return target;
+}

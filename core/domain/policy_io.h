@@ -123,4 +123,11 @@ int pr_policy_audit_set_ids(struct pr_policy_plan *p, json_t *ids);
 
 void pr_policy_plan_clear(struct pr_policy_plan *p);
 
+/* Applies the JSON Merge Patch patch (RFC 7396) to target: an object in
+ * patch merges member by member (a null removes the member), anything
+ * else replaces the target. Takes target's reference and returns the
+ * result (a new reference: target itself when patch is an object and
+ * target was one), or NULL when out of memory. patch is borrowed. */
+json_t *pr_json_merge_patch(json_t *target, json_t *patch);
+
 #endif

@@ -398,6 +398,7 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 		return -EINVAL;
 	out->n = out->n_eligible = 0;
 	out->chosen = out->whitelist = out->rule = -1;
+	out->n_wl_unused = 0;
 
 	if (full_trace) {
 		n_cons = cat->n_chans;
@@ -457,7 +458,8 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 	score(cat, rule, usage, v, ne);
 	rank_sort(cat, v, ne);
 
-	/* The whitelist: the first matching entry whose channel survived. */
+	/* The whitelist: the first matching entry whose channel survived;
+	 * the ones tried before it are kept, to say why they did not. */
 	for (k = 0; k < 3 && wl_cand < 0; k++) {
 		for (e = m[k].lo; e < m[k].hi && wl_cand < 0; e++) {
 			if (!wl_live(&cat->wl[e], req->now_ms))
@@ -470,6 +472,9 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 					break;
 				}
 			}
+			if (wl_cand < 0 &&
+			    out->n_wl_unused < PR_ROUTE_MAX_WL_UNUSED)
+				out->wl_unused[out->n_wl_unused++] = (long)e;
 		}
 	}
 	if (wl_cand > 0) { /* rank it first, the others keep their order */
@@ -589,6 +594,42 @@ json_t *pr_route_trace_json(const struct pr_catalogue *cat,
 	} else {
 		put(o, "whitelist", json_null(), &bad);
 	}
+	x = json_array();
+	for (i = 0; x && i < res->n_wl_unused; i++) {
+		json_t *u;
+		const char *why = "not_in_catalogue";
+		long ch;
+
+		if (res->wl_unused[i] < 0 ||
+		    (size_t)res->wl_unused[i] >= cat->n_wl)
+			continue;
+		w = &cat->wl[res->wl_unused[i]];
+		ch = pr_catalogue_find(cat, w->channel);
+		if (ch >= 0) {
+			why = "not_considered";
+			for (size_t c = 0; c < res->n; c++)
+				if (res->cands[c].chan == (size_t)ch &&
+				    res->cands[c].dropped_by != PR_DROP_NONE)
+					why = pr_drop_name(
+						res->cands[c].dropped_by);
+		}
+		u = json_object();
+		if (u) {
+			put(u, "id", json_integer(w->id), &bad);
+			put(u, "kind", json_string(wl_kind_name(w->kind)),
+			    &bad);
+			put(u, "channel", str_or_null(w->channel), &bad);
+			put(u, "note", str_or_null(w->note), &bad);
+			put(u, "dropped_by", json_string(why), &bad);
+		}
+		if (!u || json_array_append_new(x, u) < 0)
+			bad = 1;
+	}
+	/* on an order's trace only when there is something to say */
+	if (!max_listed || json_array_size(x))
+		put(o, "whitelist_unused", x, &bad);
+	else
+		json_decref(x);
 	if (res->rule >= 0 && (size_t)res->rule < cat->n_rules) {
 		r = &cat->rules[res->rule];
 		x = json_object();

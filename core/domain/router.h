@@ -70,6 +70,8 @@ struct pr_route_cand {
 	double part_weight, part_fee, part_success;
 };
 
+#define PR_ROUTE_MAX_WL_UNUSED 8
+
 struct pr_route_result {
 	struct pr_route_cand *cands; /* caller's room: cap entries */
 	size_t cap;
@@ -80,6 +82,12 @@ struct pr_route_result {
 	long whitelist; /* index into cat->wl of the entry that decided,
 				or -1 */
 	long rule;	/* index into cat->rules that applied, or -1 */
+	/* The live whitelist entries that matched the request but did not
+	 * decide, because their channel was not eligible (indexes into
+	 * cat->wl, in the order they were tried; at most
+	 * PR_ROUTE_MAX_WL_UNUSED). */
+	long wl_unused[PR_ROUTE_MAX_WL_UNUSED];
+	size_t n_wl_unused;
 };
 
 /* Routes req. usage has cat->n_chans entries (NULL: no usage, rates
@@ -95,7 +103,11 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 	     struct pr_route_result *out);
 
 /* The trace as JSON, the explain endpoint's answer: {"chosen", "whitelist",
- * "rule", "candidates": [{"channel","eligible","dropped_by","fee","score",
+ * "whitelist_unused": [{"id", "kind", "channel", "note", "dropped_by"}]
+ * (entries that matched but whose channel was dropped: dropped_by names
+ * the filter, or "not_in_catalogue" when no channel has the entry's
+ * code, "not_considered" when the route did not consider it), "rule",
+ * "candidates": [{"channel","eligible","dropped_by","fee","score",
  * "score_parts":{"weight","fee","success_rate"}}]}. */
 json_t *pr_route_to_json(const struct pr_catalogue *cat,
 			 const struct pr_route_result *res);

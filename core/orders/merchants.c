@@ -9,7 +9,8 @@
  *                                                the only time they show
  *   GET   /admin/v1/merchants                    list
  *   GET   /admin/v1/merchants/{id}               one
- *   PATCH /admin/v1/merchants/{id}               name, status, locale
+ *   PATCH /admin/v1/merchants/{id}               name, status, locale,
+ *                                                post_delivery_bearer
  *   POST  /admin/v1/merchants/{id}/keys          new API key (the old one
  *                                                stops working at once)
  *   POST  /admin/v1/merchants/{id}/notify-secret new notification secret
@@ -55,7 +56,8 @@
 /* The public JSON of merchant row alias A (text, ready for ::jsonb). */
 #define MERCHANT_JSON(A)                                                       \
 	"json_build_object('id', " A ".id, 'name', " A ".name, 'status', " A   \
-	".status, 'locale', " A ".locale, 'api_key_prefix', " A                \
+	".status, 'locale', " A ".locale, 'post_delivery_bearer', " A          \
+	".post_delivery_bearer, 'api_key_prefix', " A                          \
 	".api_key_prefix, 'created_at', pr_rfc3339(" A ".created_at), "        \
 	"'updated_at', pr_rfc3339(" A ".updated_at))"
 
@@ -127,22 +129,29 @@ static int locale_ok(const char *s)
 	return strcmp(s, "zh-CN") == 0 || strcmp(s, "en") == 0;
 }
 
+/* Who bears a post-delivery refund (migration 006; pr_refund_begin copies
+ * it onto the refund as borne_by). */
+static int bearer_ok(const char *s)
+{
+	return strcmp(s, "merchant") == 0 || strcmp(s, "platform") == 0;
+}
+
 static int status_ok(const char *s)
 {
 	return strcmp(s, "active") == 0 || strcmp(s, "disabled") == 0;
 }
 
 /* Checks the fields of a create (create = 1) or PATCH body and points
- * *name, *locale, *status at them (NULL when absent). Answers 400 and
- * returns -1 on the first bad field. */
+ * *name, *locale, *status, *bearer at them (NULL when absent). Answers 400
+ * and returns -1 on the first bad field. */
 static int check_fields(struct pr_request *r, json_t *body, int create,
 			const char **name, const char **locale,
-			const char **status)
+			const char **status, const char **bearer)
 {
 	const char *k;
 	json_t *v;
 
-	*name = *locale = *status = NULL;
+	*name = *locale = *status = *bearer = NULL;
 	json_object_foreach(body, k, v) {
 		if (strcmp(k, "id") == 0 && create) {
 			if (!json_is_string(v) ||
@@ -173,6 +182,18 @@ static int check_fields(struct pr_request *r, json_t *body, int create,
 				return -1;
 			}
 			*locale = json_string_value(v);
+		} else if (strcmp(k, "post_delivery_bearer") == 0) {
+			if (!json_is_string(v) ||
+			    !bearer_ok(json_string_value(v))) {
+				pr_api_reply_err(r, 400, "invalid_field",
+						 "post_delivery_bearer",
+						 "post_delivery_bearer: "
+						 "\"merchant\" or \"platform\" "
+						 "(who bears a refund after "
+						 "delivery)");
+				return -1;
+			}
+			*bearer = json_string_value(v);
 		} else if (strcmp(k, "status") == 0 && !create) {
 			if (!json_is_string(v) ||
 			    !status_ok(json_string_value(v))) {
@@ -186,9 +207,10 @@ static int check_fields(struct pr_request *r, json_t *body, int create,
 			pr_api_reply_err(
 				r, 400, "invalid_field", k,
 				"%s: unknown field (%s)", k,
-				create ? "id, name and locale are known" :
-					 "name, status and locale may "
-					 "change");
+				create ? "id, name, locale and "
+					 "post_delivery_bearer are known" :
+					 "name, status, locale and "
+					 "post_delivery_bearer may change");
 			return -1;
 		}
 	}
@@ -196,10 +218,10 @@ static int check_fields(struct pr_request *r, json_t *body, int create,
 		pr_api_reply_err(r, 400, "invalid_field", "id", "id: required");
 		return -1;
 	}
-	if (!create && !*name && !*locale && !*status) {
-		pr_api_reply_err(
-			r, 400, "invalid_field", NULL,
-			"nothing to change: give name, status or locale");
+	if (!create && !*name && !*locale && !*status && !*bearer) {
+		pr_api_reply_err(r, 400, "invalid_field", NULL,
+				 "nothing to change: give name, status, "
+				 "locale or post_delivery_bearer");
 		return -1;
 	}
 	return 0;
@@ -214,7 +236,7 @@ enum mw_kind {
 	MW_ROTATE_SECRET,
 };
 
-#define MW_MAX_PARAMS 8
+#define MW_MAX_PARAMS 9
 
 /* One write in flight. */
 struct mw {
@@ -250,8 +272,9 @@ static void mw_free(struct mw *w)
 
 static const char create_sql[] =
 	"WITH m AS (INSERT INTO merchants (id, name, locale, api_key_prefix, "
-	"api_key_hash, notify_secret) VALUES ($1, coalesce($4, ''), "
-	"coalesce($5, 'zh-CN'), $6, $7, $8) ON CONFLICT (id) DO NOTHING "
+	"api_key_hash, notify_secret, post_delivery_bearer) VALUES ($1, "
+	"coalesce($4, ''), coalesce($5, 'zh-CN'), $6, $7, $8, "
+	"coalesce($9, 'merchant')) ON CONFLICT (id) DO NOTHING "
 	"RETURNING *), "
 	"j AS (SELECT " MERCHANT_JSON("m") "::jsonb AS after FROM m), " AUDIT(
 		"create", "NULL::jsonb", "j.after",
@@ -269,8 +292,10 @@ static const char create_sql[] =
 				  "', $1) FROM u"
 
 static const char update_sql[] = UPDATE_SQL(
-	"update", "name = coalesce($4, o.name), status = coalesce($5, "
-		  "o.status), locale = coalesce($6, o.locale)");
+	"update",
+	"name = coalesce($4, o.name), status = coalesce($5, "
+	"o.status), locale = coalesce($6, o.locale), "
+	"post_delivery_bearer = coalesce($7, o.post_delivery_bearer)");
 
 static const char rotate_key_sql[] =
 	UPDATE_SQL("rotate_key", "api_key_prefix = $4, api_key_hash = $5");
@@ -387,12 +412,12 @@ static void mw_run(struct mw *w, const char *sql, int nparams)
 void pr_merchants_create(struct pr_request *r, const struct pr_route_match *m)
 {
 	json_t *body = pr_api_read_body(r);
-	const char *name, *locale, *status;
+	const char *name, *locale, *status, *bearer;
 	struct mw *w;
 
 	if (!body)
 		return;
-	if (check_fields(r, body, 1, &name, &locale, &status) < 0) {
+	if (check_fields(r, body, 1, &name, &locale, &status, &bearer) < 0) {
 		json_decref(body);
 		return;
 	}
@@ -405,7 +430,8 @@ void pr_merchants_create(struct pr_request *r, const struct pr_route_match *m)
 	w->p[5] = w->prefix;
 	w->p[6] = w->hash;
 	w->p[7] = w->secret;
-	mw_run(w, create_sql, 8);
+	w->p[8] = bearer;
+	mw_run(w, create_sql, 9);
 }
 
 /* PATCH /admin/v1/merchants/{id} */
@@ -413,12 +439,12 @@ void pr_merchants_update(struct pr_request *r, const struct pr_route_match *m)
 {
 	const char *id = pr_route_param(m, "id");
 	json_t *body = pr_api_read_body(r);
-	const char *name, *locale, *status;
+	const char *name, *locale, *status, *bearer;
 	struct mw *w;
 
 	if (!body)
 		return;
-	if (check_fields(r, body, 0, &name, &locale, &status) < 0) {
+	if (check_fields(r, body, 0, &name, &locale, &status, &bearer) < 0) {
 		json_decref(body);
 		return;
 	}
@@ -428,7 +454,8 @@ void pr_merchants_update(struct pr_request *r, const struct pr_route_match *m)
 	w->p[3] = name;
 	w->p[4] = status;
 	w->p[5] = locale;
-	mw_run(w, update_sql, 6);
+	w->p[6] = bearer;
+	mw_run(w, update_sql, 7);
 }
 
 /* POST /admin/v1/merchants/{id}/keys */

@@ -29,7 +29,9 @@
  * either resend (where the channel's refund_resend allows; a refund that
  * timed out is resent with the same refund number, which the channel
  * de-duplicates, one the channel refused with a new number) or resolve it
- * with an outcome and a note; both are audited.
+ * with an outcome and a note; both are audited. A refund the channel will
+ * not settle (processing, or overdue and refunded after all) is settled by
+ * an operator with evidence (pr_refunds_settle, orderadmin.h).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -47,6 +49,7 @@
 #include "orders/idem.h"
 #include "runtime/log.h"
 #include "orders/merchants.h"
+#include "orders/orderadmin.h"
 #include "orders/orders.h"
 #include "domain/orderstate.h"
 #include "orders/ordstore.h"
@@ -1575,25 +1578,51 @@ struct act {
 	char new_no[65];
 };
 
+/* An audited action's answer, sent once its audit row is written (so that
+ * whoever reads the audit log after the answer finds it). */
+struct audit_reply {
+	struct pr_request *r;
+	json_t *body;
+	char id[40];
+};
+
 static void on_audit(PGresult *res, const char *err, void *arg)
 {
-	(void)arg;
+	struct audit_reply *a = arg;
+
 	if (!res)
-		pr_warn("refunds: audit record failed: %s", err);
+		pr_err("refunds: the audit row of refund %s failed: %s", a->id,
+		       err);
+	pr_request_reply(a->r, 200, a->body);
+	free(a);
 }
 
-static void audit(struct pr_daemon *d, const char *actor, const char *action,
+/* Records action on refund id in audit_log (after: the refund's JSON,
+ * note), then answers r 200 with after (stolen). */
+static void audit(struct pr_request *r, const char *actor, const char *action,
 		  const char *id, json_t *after, const char *note)
 {
 	static const char sql[] =
 		"INSERT INTO audit_log (actor, action, object_kind, object_id, "
 		"after, note) VALUES ($1, $2, 'refund', $3, $4::jsonb, $5)";
-	char *a = after ? json_dumps(after, JSON_COMPACT) : NULL;
-	const char *p[5] = { actor, action, id, a,
+	struct audit_reply *a = calloc(1, sizeof(*a));
+	char *text = after ? json_dumps(after, JSON_COMPACT) : NULL;
+	const char *p[5] = { actor, action, id, text,
 			     note && *note ? note : NULL };
 
-	pr_db_query(d->db, sql, 5, p, on_audit, NULL);
-	free(a);
+	if (!a) {
+		pr_err("refunds: the audit row of refund %s: out of memory",
+		       id);
+		free(text);
+		pr_request_reply(r, 200, after);
+		return;
+	}
+	a->r = r;
+	a->body = after;
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	if (pr_db_query(r->d->db, sql, 5, p, on_audit, a) < 0)
+		on_audit(NULL, "the store is unavailable", a);
+	free(text);
 }
 
 static void on_resolved(int rc, int changed, enum pr_rf_status from,
@@ -1614,10 +1643,9 @@ static void on_resolved(int rc, int changed, enum pr_rf_status from,
 	} else {
 		json_t *j = rf_render(r);
 
-		audit(a->r->d, a->actor, "resolve", r->id, j, a->note);
 		pr_info("refund %s resolved (%s) by %s", r->id, a->outcome,
 			a->actor);
-		pr_request_reply(a->r, 200, j);
+		audit(a->r, a->actor, "resolve", r->id, j, a->note);
 	}
 	free(a);
 }
@@ -1639,10 +1667,9 @@ static void on_resent(int rc, struct rf_row *r, const char *err, void *arg)
 	} else {
 		json_t *j = rf_render(r);
 
-		audit(a->r->d, a->actor, "resend", r->id, j, a->note);
 		pr_info("refund %s re-sent by %s: now %s", r->id, a->actor,
 			rf_name(r->status));
-		pr_request_reply(a->r, 200, j);
+		audit(a->r, a->actor, "resend", r->id, j, a->note);
 	}
 	free(a);
 }
@@ -1904,6 +1931,124 @@ void pr_refunds_resolve(struct pr_request *r, const struct pr_route_match *m)
 		return;
 	}
 	act_go(a, id);
+}
+
+/* ---------------------------------------------------------- settle */
+
+struct rf_settle {
+	struct pr_request *r;
+	struct pr_settle s;
+	char id[40];
+};
+
+static void on_rf_settled(int rc, int changed, enum pr_rf_status from,
+			  struct rf_row *row, const char *err, void *arg)
+{
+	struct rf_settle *st = arg;
+
+	(void)from;
+	if (rc < 0 || !row) {
+		pr_warn("refunds: settling refund %s failed: %s", st->id,
+			err ? err : "?");
+		pr_api_reply_db_error(st->r, "refunds", "settle", err);
+	} else if (!changed) {
+		pr_api_reply_err(st->r, 409, "not_settleable", "status",
+				 "refund %s moved meanwhile: it is %s now",
+				 row->id, rf_name(row->status));
+	} else {
+		json_t *j = rf_render(row);
+
+		if (!j)
+			pr_api_reply_err(st->r, 500, "internal", NULL,
+					 "out of memory");
+		else
+			pr_settle_finish(st->r, &st->s, "refund", row->id, j);
+	}
+	free(st);
+}
+
+static void on_rf_settle_loaded(struct rf_row *row, const char *err, void *arg)
+{
+	struct rf_settle *st = arg;
+	struct pr_request *r = st->r;
+	struct rf_update u = { 0 };
+	enum pr_rf_status to = strcmp(st->s.outcome, "succeeded") == 0 ?
+				       PR_RF_SUCCEEDED :
+				       PR_RF_FAILED;
+	json_t *detail;
+
+	if (err || !row) {
+		if (err)
+			pr_warn("refunds: reading a refund failed: %s", err);
+		pr_api_reply_err(r, err ? 503 : 404,
+				 err ? "store_unavailable" : "not_found", NULL,
+				 "%s",
+				 err ? "the store is unavailable; retry later" :
+				       "no such refund");
+		free(st);
+		return;
+	}
+	/* The refund machine: processing -> succeeded | failed; overdue ->
+	 * succeeded (settled late); an overdue refund that will never be
+	 * paid is resolved (its reservation given back), not failed. */
+	if (row->status == PR_RF_OVERDUE && to == PR_RF_FAILED) {
+		pr_api_reply_err(r, 409, "not_settleable", "status",
+				 "refund %s is overdue: settle it succeeded, "
+				 "or resolve it (POST "
+				 "/admin/v1/refunds/%s/resolve)",
+				 row->id, row->id);
+		free(st);
+		return;
+	}
+	if (row->status != PR_RF_PROCESSING && row->status != PR_RF_OVERDUE) {
+		pr_api_reply_err(r, 409, "not_settleable", "status",
+				 "refund %s is %s: only a processing or "
+				 "overdue refund is settled",
+				 row->id, rf_name(row->status));
+		free(st);
+		return;
+	}
+	detail = pr_settle_detail(&st->s);
+	u.id = row->id;
+	u.from = PR_FROM(row->status);
+	u.to = to;
+	u.event = "settle";
+	u.detail = detail;
+	u.actor = st->s.actor;
+	u.code = pr_settle_code(st->s.outcome);
+	if (rf_update(r->d, &u, on_rf_settled, st) < 0) {
+		pr_api_store_unavailable(r);
+		free(st);
+	}
+	json_decref(detail);
+}
+
+/* POST /admin/v1/refunds/{id}/settle */
+void pr_refunds_settle(struct pr_request *r, const struct pr_route_match *m)
+{
+	static const char *const outcomes[] = { "succeeded", "failed", NULL };
+	const char *id = pr_route_param(m, "id");
+	struct rf_settle *st;
+
+	if (!id_ok(id, strlen(id))) {
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such refund");
+		return;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	st->r = r;
+	snprintf(st->id, sizeof(st->id), "%s", id);
+	if (pr_settle_read(r, outcomes, &st->s) < 0) {
+		free(st);
+		return;
+	}
+	if (rf_load(r->d, "id", st->id, NULL, on_rf_settle_loaded, st) < 0) {
+		pr_api_store_unavailable(r);
+		free(st);
+	}
 }
 
 /* --------------------------------------------------------- metrics */

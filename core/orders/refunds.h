@@ -47,6 +47,10 @@ void pr_refunds_overdue(struct pr_request *r, const struct pr_route_match *m);
 void pr_refunds_admin_get(struct pr_request *r, const struct pr_route_match *m);
 void pr_refunds_resend(struct pr_request *r, const struct pr_route_match *m);
 void pr_refunds_resolve(struct pr_request *r, const struct pr_route_match *m);
+/* POST /admin/v1/refunds/{id}/settle: {"outcome": "succeeded|failed",
+ * "note", "evidence"} (orderadmin.h) for a processing refund, or an
+ * overdue one to succeeded. */
+void pr_refunds_settle(struct pr_request *r, const struct pr_route_match *m);
 
 /* A verified refund notification from channel ch: applied to the refund
  * whose refund number is nt->refund_id; done(ok) is called once (ok: the

@@ -1836,6 +1836,17 @@ static int find_big_int(json_t *j, char *path, size_t len)
 	return 0;
 }
 
+/* 1 when the Content-Type ct is type (any parameters after ';'). The
+ * JSON bodies take application/json, and application/merge-patch+json
+ * (RFC 7396) for the PATCH that is one. */
+static int media_type_is(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+
+	return strncasecmp(ct, type, n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
 json_t *pr_http_read_json_field(struct evhttp_request *req, int *status,
 				char *err, size_t errlen, char *field,
 				size_t fieldlen)
@@ -1850,8 +1861,8 @@ json_t *pr_http_read_json_field(struct evhttp_request *req, int *status,
 
 	if (field && fieldlen)
 		field[0] = '\0';
-	if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
-	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+	if (!ct || (!media_type_is(ct, "application/json") &&
+		    !media_type_is(ct, "application/merge-patch+json"))) {
 		char clean[64];
 
 		*status = 415;

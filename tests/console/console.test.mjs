@@ -10,7 +10,9 @@
 // CHROMIUM, ALIPAY_CONF (a driver_config for a new alipay channel, a flat
 // object of strings: the test types each into the form's field for it),
 // MERCHANT_KEY (a merchant's API key), REFUND_RESEND and REFUND_RESOLVE
-// (two overdue refunds), SHOT_DIR (where a failing test leaves a
+// (two overdue refunds), UNKNOWN_PAYMENT (a payment left unknown, to
+// settle; 25 payments of shop1 on 2026-11-01 to list), SHOT_DIR (where a
+// failing test leaves a
 // screenshot). The channel form's driver config is built from the keys
 // the driver declares (ABI 1.2); testgood declares none (raw JSON).
 import { test, before, after, afterEach } from "node:test";
@@ -18,7 +20,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { chromium } from "playwright-core";
 
-const { ADMIN_URL, TOKEN, MERCHANT_URL, CHROMIUM, ALIPAY_CONF, REFUND_RESEND, REFUND_RESOLVE, SHOT_DIR } = process.env;
+const { ADMIN_URL, TOKEN, MERCHANT_URL, CHROMIUM, ALIPAY_CONF, REFUND_RESEND, REFUND_RESOLVE, UNKNOWN_PAYMENT, SHOT_DIR } = process.env;
 const ACTOR = "console-test";
 let browser, page, note = "console test";
 const pageErrors = [];
@@ -392,7 +394,9 @@ test("overdue refunds: one re-sent by its original route, one resolved with a no
     return x.status !== "overdue" && x;
   }, "the resolved refund");
   assert.equal(r.resolution, "refunded_by_transfer");
-  const a = await lastAudit("refund");
+  // the audit row is written after the refund moves, before the answer
+  const a = await eventually(async () => { const x = await lastAudit("refund"); return x && x.object_id === REFUND_RESOLVE && x; },
+    "the resolve's audit row");
   assert.equal(a.object_id, REFUND_RESOLVE);
   assert.equal(a.action, "resolve");
   assert.equal(a.actor, ACTOR);
@@ -456,6 +460,80 @@ test("an order looked up shows its route and history", async () => {
   assert.match(text, /succeeded/);
   assert.match(text, /wx_native/);
   assert.match(text, /attempt/);
+});
+
+test("the order list: filters from the form, pages by the cursor, rows link to the detail", async () => {
+  await go("orders");
+  await page.waitForSelector("#order-search");
+  await page.fill('#order-search [data-field="merchant"]', "shop1");
+  await page.fill('#order-search [data-field="created_from"]', "");
+  await page.evaluate(() => {
+    // the day of the seeded payments, whatever the browser's time zone
+    const set = (f, iso) => {
+      const el = document.querySelector(`#order-search [data-field="${f}"]`);
+      const d = new Date(iso);
+      el.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    };
+    set("created_from", "2026-11-01T00:00:00Z");
+    set("created_to", "2026-11-02T00:00:00Z");
+  });
+  await page.fill('#order-search [data-field="limit"]', "10");
+  await page.click('#order-search button:has-text("Search")');
+  await page.waitForFunction(() => document.querySelectorAll("#order-list tbody tr").length === 10);
+  const want = (await api("GET", "/admin/v1/payments?merchant=shop1&created_from=2026-11-01T00:00:00Z&created_to=2026-11-02T00:00:00Z&limit=200")).body.items.map((o) => o.id);
+  assert.equal(want.length, 25);
+  const seen = [];
+  for (const n of [10, 10, 5]) {
+    await page.waitForFunction(([k, prev]) => document.querySelectorAll("#order-list tbody tr").length === k &&
+      document.querySelector("#order-list tbody tr td").textContent !== prev, [n, seen[seen.length - 10] || ""]);
+    seen.push(...await page.locator("#order-list tbody tr td:first-child").allTextContents());
+    if (n === 5) assert.equal(await page.locator("#order-list-next").count(), 0, "no next page after the last");
+    else await page.click("#order-list-next");
+  }
+  assert.deepEqual(seen, want, "three pages, newest first, each payment once");
+  // back to the first page, then a status filter
+  await page.goBack(); await page.goBack();
+  await page.waitForFunction(() => document.querySelectorAll("#order-list tbody tr").length === 10);
+  await page.selectOption('#order-search [data-field="status"]', "failed");
+  await page.click('#order-search button:has-text("Search")');
+  await page.waitForFunction(() => document.querySelectorAll("#order-list tbody tr").length === 5);
+  const statuses = await page.locator("#order-list tbody tr td:nth-child(4)").allTextContents();
+  assert.deepEqual([...new Set(statuses)], ["failed"]);
+  // a row's id opens the order's detail
+  const first = await page.locator("#order-list tbody tr td:first-child a").first();
+  const id = await first.textContent();
+  await first.click();
+  await page.waitForSelector("#order-detail section");
+  assert.match(await page.textContent("#order-detail"), new RegExp(id));
+});
+
+test("the order list: a bad filter is refused, naming its field", async () => {
+  await go("orders?kind=payments&amount_min=abc");
+  await page.waitForSelector("#order-list-error");
+  assert.match(await page.textContent("#order-list-error"), /amount_min/);
+  assert.equal(await page.getAttribute('#order-search [data-field="amount_min"]', "class"), "invalid");
+});
+
+test("an unknown payment settled from its detail: failed, audited with the actor, note and evidence", async () => {
+  await go("orders/" + UNKNOWN_PAYMENT);
+  await page.waitForSelector("#settle-form");
+  await page.selectOption('#settle-form [data-field="outcome"]', "failed");
+  await page.fill('#settle-form [data-field="evidence"]', "STMT-2026-11-01-77");
+  await page.fill('#settle-form [data-field="note"]', "not in the channel's statement");
+  await page.click('#settle-form button:has-text("Settle")');
+  await eventually(async () => {
+    const p = (await api("GET", "/admin/v1/payments/" + UNKNOWN_PAYMENT)).body.payment;
+    return p.status === "failed" && p.code === "SETTLED_FAILED";
+  }, "the payment settled failed");
+  const a = await eventually(async () => { const x = await lastAudit("payment"); return x && x.action === "settle" && x; },
+    "the settlement's audit row");
+  assert.equal(a.object_id, UNKNOWN_PAYMENT);
+  assert.equal(a.actor, ACTOR);
+  assert.equal(a.note, "not in the channel's statement");
+  assert.equal(a.after.evidence, "STMT-2026-11-01-77");
+  // the detail is drawn again: final, no settle form any more
+  await page.waitForSelector("#settle-form", { state: "detached" });
+  assert.match(await page.textContent("#order-detail"), /SETTLED_FAILED/);
 });
 
 test("signing out forgets the token", async () => {

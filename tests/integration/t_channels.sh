@@ -97,6 +97,48 @@ send PUT /admin/v1/channels/t_none "$(printf '%s' "$body" | jq -c 'del(.code)')"
 expect_code 404 "PUT a channel that does not exist"
 pass "PUT of a missing channel: 404"
 
+# ---- PATCH: a JSON Merge Patch (RFC 7396) of the stored channel, checked
+# and written as a PUT of the result
+send PATCH /admin/v1/channels/t_full '{"weight": 60, "limits": {"daily_amount": 200000000}, "fee": {"max": null}}' \
+	-H 'Content-Type: application/merge-patch+json' -H 'X-Payroute-Actor: carol'
+expect_code 200 "PATCH weight and one limit"
+generation_after "PATCH"
+[ "$(json '[.channel.weight, .channel.limits.daily_amount, .channel.limits.txn_min, .channel.limits.daily_count, .channel.fee.rate_bps, .channel.fee.max] | map(tostring) | join(",")')" = "60,200000000,100,10000,55,0" ] ||
+	fail "PATCH: the merged channel: $RESP_BODY"
+[ "$(pq -c "SELECT driver_config->>'api_key' || '|' || weight || '|' || daily_amount FROM channels WHERE code = 't_full'")" = 's3cr3t-api-key|60|200000000' ] ||
+	fail "PATCH: the stored channel: $(pq -c "SELECT weight, daily_amount, driver_config FROM channels WHERE code = 't_full'")"
+[ "$(pq -c "SELECT actor || ':' || action || ':' || (before->>'weight') || '>' || (after->>'weight') FROM audit_log WHERE object_kind = 'channel' AND object_id = 't_full' ORDER BY id DESC LIMIT 1")" = "carol:update:90>60" ] ||
+	fail "PATCH: the audit row: $(pq -c "SELECT actor, action, before->'weight', after->'weight' FROM audit_log WHERE object_id = 't_full' ORDER BY id DESC LIMIT 1")"
+send PATCH /admin/v1/channels/t_full '{"weight": -1}'
+expect_field "PATCH a negative weight" weight "weight"
+send PATCH /admin/v1/channels/t_full '{"driver": null}'
+expect_field "PATCH removing the driver" driver "driver"
+send PATCH /admin/v1/channels/t_full '{"limits": {"txn_min": 900, "txn_max": 800}}'
+expect_code 400 "PATCH txn_min above txn_max"
+send PATCH /admin/v1/channels/t_full '{"driver_config": {"api_key": "********", "endpoint": "http://127.0.0.1:9/gw2"}}'
+expect_code 200 "PATCH the driver config with a masked secret"
+[ "$(pq -c "SELECT (driver_config->>'api_key') || '|' || (driver_config->>'endpoint') || '|' || (driver_config->'nested'->>'private_key_pem') FROM channels WHERE code = 't_full'")" = 's3cr3t-api-key|http://127.0.0.1:9/gw2|PEMDATA' ] ||
+	fail "PATCH driver_config: $(pq -c "SELECT driver_config FROM channels WHERE code = 't_full'")"
+[ "$(pq -c "SELECT weight FROM channels WHERE code = 't_full'")" = 60 ] || fail "a refused PATCH changed the channel"
+send PATCH /admin/v1/channels/t_nosuch '{"weight": 1}'
+expect_code 404 "PATCH a missing channel"
+http PATCH "http://127.0.0.1:$ADMIN_PORT/admin/v1/channels/t_full" -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: text/plain' --data-binary '{"weight": 1}'
+expect_code 415 "PATCH as text/plain"
+CTL=$top_builddir/payroutectl
+out=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
+	timeout 30 "$CTL" -a dave channel set t_full weight=61 limits.daily_count=5 2>&1) ||
+	fail "payroutectl channel set: $out"
+[ "$(pq -c "SELECT weight || '|' || daily_count || '|' || daily_amount FROM channels WHERE code = 't_full'")" = '61|5|200000000' ] ||
+	fail "channel set: $(pq -c "SELECT weight, daily_count, daily_amount FROM channels WHERE code = 't_full'") ($out)"
+[ "$(pq -c "SELECT actor FROM audit_log WHERE object_id = 't_full' ORDER BY id DESC LIMIT 1")" = dave ] || fail "channel set's actor"
+out=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
+	timeout 30 "$CTL" channel set t_full weight=-5 2>&1) && fail "channel set weight=-5 passed: $out"
+grep -q "400 invalid_field" <<<"$out" || fail "channel set weight=-5: $out"
+current_generation
+g=$GEN
+pass "PATCH (merge patch): merged, checked like a PUT, secrets kept, audited; payroutectl channel set"
+
 # ---- validation: each row a bad variant of the channel, and the field
 bad() { # NAME JQ FIELD NEEDLE
 	send POST /admin/v1/channels "$(printf '%s' "$FULL" | jq -c ".code = \"t_bad\" | $2")"
@@ -224,6 +266,8 @@ pass "whitelist: card stored only as HMAC-SHA256 (hint 3445), never in the table
 
 send DELETE /admin/v1/channels/t_full
 expect_code 409 "DELETE a channel named by the whitelist"
+json .error.message | grep -q "whitelist entries #$wl_card card_no, #$wl_buyer buyer_id" ||
+	fail "DELETE t_full: the message does not list the entries: $RESP_BODY"
 pass "DELETE t_full while whitelisted: 409 $(json .error.message)"
 send DELETE "/admin/v1/whitelist/$wl_buyer"
 expect_code 204 "DELETE a whitelist entry"
@@ -245,7 +289,7 @@ send GET /admin/v1/routing/rules
 	fail "rules not stored in order"
 send DELETE /admin/v1/channels/t_off
 expect_code 409 "DELETE a channel a rule names"
-json .error.message | grep -q 'rules\[1\]' || fail "DELETE t_off: the message does not name the rule: $RESP_BODY"
+json .error.message | grep -q 'routing rules\[1\] "no t_off"' || fail "DELETE t_off: the message does not name the rule: $RESP_BODY"
 pass "DELETE t_off while a rule denies it: 409 $(json .error.message)"
 send PUT /admin/v1/routing/rules '{"rules": [{"name": "x", "allow": ["t_nosuch"]}]}'
 expect_field "a rule naming no channel" 'rules[0].allow[0]' t_nosuch
@@ -278,7 +322,7 @@ pass "DELETE: 204, gone, generation $g"
 # ---- audit
 send GET '/admin/v1/audit?object_kind=channel&object_id=t_full&limit=50'
 expect_code 200 "GET /admin/v1/audit"
-[ "$(json '[.audit[].action] | join(",")')" = "delete,status,status,update,create" ] ||
+[ "$(json '[.audit[].action] | join(",")')" = "delete,status,status,update,update,update,update,create" ] ||
 	fail "audit of t_full, newest first: $(json '[.audit[].action] | join(",")')"
 [ "$(json '.audit[-1].actor')" = alice@ops ] && [ "$(json '.audit[-1].note')" = "onboarding t_full" ] &&
 	[ "$(json '.audit[-1].before')" = null ] &&

@@ -92,12 +92,35 @@ for r in "${refunds[@]}"; do
 done
 pass "a paid payment and two overdue refunds (account closed)"
 
+# For the order list: 25 payments of shop1 on 2026-11-01, every fifth
+# failed; and a payment the channel never settled (unknown, on the
+# attention list) for the settle form.
+pq -c "INSERT INTO payments (id, merchant_id, merchant_order_no, request_hash,
+	amount, currency, method, environment, expire_at, status, channel, code,
+	paid_amount, created_at, finished_at)
+	SELECT 'PLIST' || lpad(i::text, 6, '0'), 'shop1', 'list-' || i, 'h',
+	  i * 100, 'CNY', 'wechat_pay', 'native_qr', now() + interval '1 hour',
+	  CASE WHEN i % 5 = 0 THEN 'failed' ELSE 'succeeded' END, 'wx_native',
+	  CASE WHEN i % 5 = 0 THEN 'NOTENOUGH' ELSE 'SUCCESS' END,
+	  CASE WHEN i % 5 = 0 THEN NULL ELSE i * 100 END,
+	  timestamptz '2026-11-01 00:00:00+00' + i * interval '1 minute', now()
+	FROM generate_series(1, 25) i" >/dev/null
+pq -c "INSERT INTO payments (id, merchant_id, merchant_order_no, request_hash,
+	amount, currency, method, environment, expire_at, status, channel, code,
+	attempts) VALUES ('PUNKNOWN0001', 'shop1', 'stuck-1', 'h', 4200, 'CNY',
+	'wechat_pay', 'native_qr', now() + interval '1 hour', 'processing',
+	'wx_native', NULL, 1)" >/dev/null
+pq -c "UPDATE payments SET status = 'unknown', code = 'UNMAPPED_CODE' WHERE id = 'PUNKNOWN0001'" >/dev/null
+pq -c "INSERT INTO order_checks (kind, order_id, next_at, checks, attention, attention_reason)
+	VALUES ('payment', 'PUNKNOWN0001', now(), 5, true, 'no final answer after 5 checks: UNMAPPED_CODE')" >/dev/null
+pass "25 payments to list and one left unknown to settle"
+
 # ------------------------------------------------------------ the browser
 SHOT_DIR=$TEST_DIR/shots
 mkdir -p "$SHOT_DIR"
 export ADMIN_URL=http://127.0.0.1:$ADMIN_PORT MERCHANT_URL=http://127.0.0.1:$MERCHANT_PORT
 export TOKEN CHROMIUM SHOT_DIR REFUND_RESEND=${refunds[0]} REFUND_RESOLVE=${refunds[1]}
-export MERCHANT_KEY=$MKEY
+export MERCHANT_KEY=$MKEY UNKNOWN_PAYMENT=PUNKNOWN0001
 ALIPAY_CONF=$(driver_conf alipay)
 export ALIPAY_CONF
 # PR_CONSOLE_SHOTS=DIR keeps a screenshot of the page after each test.

@@ -112,6 +112,21 @@ case $RESP_BODY in *"$hmac"*) fail "the card's HMAC appears in the answer" ;; es
 grep -q "${CARD:0:12}" "$LOG_FILE" && fail "the card number appears in the log"
 pass "a whitelisted card (matched by HMAC) wins; neither the card nor its HMAC is shown or logged"
 
+# The entry matches, but its channel is dropped: explain names the entry
+# and why (it said "no entry matched").
+send POST /admin/v1/channels/dear/status '{"status": "offline"}'
+expect_code 200 "dear offline"
+explain "{$BASE, \"card_no\": \"$CARD\", \"at\": \"2026-11-25T12:00:00+08:00\"}"
+[ "$(json .whitelist)" = null ] && [ "$(json .chosen)" != dear ] &&
+	[ "$(json '.whitelist_unused | length')" = 1 ] &&
+	[ "$(json '.whitelist_unused[0] | [.kind, .channel, .dropped_by] | join(",")')" = card_no,dear,status ] ||
+	fail "a matching entry whose channel is offline: $RESP_BODY"
+case $RESP_BODY in *"$hmac"*) fail "the card's HMAC appears in whitelist_unused" ;; esac
+unused=$(json '.whitelist_unused[0] | tojson')
+send POST /admin/v1/channels/dear/status '{"status": "online"}'
+expect_code 200 "dear online"
+pass "an entry that matched but whose channel was dropped is named, with the filter: $unused"
+
 explain '{"amount": 100, "currency": "CNY", "method": "wechat_pay", "environment": "h5"}'
 expect_code 200 "nobody takes wechat_pay"
 [ "$(json .chosen)" = null ] || fail "wechat_pay: nothing should be chosen"

@@ -723,6 +723,9 @@ static const struct core_case core_cases[] = {
 	{ "DRIVER_ERROR", E(FAILED), 1 },
 	{ "NO_CHANNEL_BEFORE_DEADLINE", E(FAILED), 0 },
 	{ "PAYEE_NOT_SUPPORTED", E(FAILED), 0 },
+	{ "SETTLED_SUCCEEDED", E(SUCCESS), 0 },
+	{ "SETTLED_FAILED", E(FAILED), 0 },
+	{ "SETTLED_CLOSED", E(CLOSED), 0 },
 };
 
 static void test_core_rows(void **state)

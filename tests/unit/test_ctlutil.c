@@ -77,6 +77,87 @@ static const struct kv_row kv_rows[] = {
 	{ "bad JSON after :=", { "payee:={" }, NULL, "not JSON" },
 };
 
+/* payroutectl channel set: path=value arguments into a merge patch. */
+static const struct kv_row patch_rows[] = {
+	{ "a number", { "weight=60" }, "{\"weight\": 60}", NULL },
+	{ "a dotted path",
+	  { "weight=60", "limits.daily_amount=500000", "limits.txn_max=9" },
+	  "{\"weight\": 60, \"limits\": {\"daily_amount\": 500000, "
+	  "\"txn_max\": 9}}",
+	  NULL },
+	{ "a string, true, null",
+	  { "status=offline", "whitelist_only=true", "fee.max=null" },
+	  "{\"status\": \"offline\", \"whitelist_only\": true, "
+	  "\"fee\": {\"max\": null}}",
+	  NULL },
+	{ "a word starting with a digit stays a string",
+	  { "institution=95588bank" },
+	  "{\"institution\": \"95588bank\"}",
+	  NULL },
+	{ "PATH:=JSON",
+	  { "methods:=[\"alipay\"]" },
+	  "{\"methods\": [\"alipay\"]}",
+	  NULL },
+	{ "given twice", { "weight=1", "weight=2" }, NULL, "given twice" },
+	{ "inside a value set",
+	  { "limits:={}", "limits.txn_max=1" },
+	  NULL,
+	  NULL },
+	{ "inside a scalar",
+	  { "weight=1", "weight.x=2" },
+	  NULL,
+	  "set by another argument" },
+	{ "an empty part", { "limits..x=1" }, NULL, "expected PATH=VALUE" },
+	{ "a trailing dot", { "limits.=1" }, NULL, "expected PATH=VALUE" },
+	{ "no =", { "weight" }, NULL, "expected PATH=VALUE" },
+	{ "bad JSON", { "banks:=[" }, NULL, "not JSON" },
+};
+
+static void test_patch(void **state)
+{
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(patch_rows) / sizeof(patch_rows[0]);
+	     i++) {
+		const struct kv_row *r = &patch_rows[i];
+		json_t *body = json_object();
+		int n = 0, rc;
+
+		while (n < 4 && r->args[n])
+			n++;
+		err[0] = '\0';
+		rc = pr_ctl_patch_add(body, n, (char *const *)r->args, err,
+				      sizeof(err));
+		if (r->body) {
+			json_t *want = load(r->body);
+
+			if (rc != 0)
+				fail_msg("%s: refused: %s", r->name, err);
+			if (!json_equal(want, body)) {
+				char *got = json_dumps(body, JSON_COMPACT);
+
+				fail_msg("%s: %s, expected %s", r->name, got,
+					 r->body);
+			}
+			json_decref(want);
+		} else if (r->err) {
+			if (rc != -EINVAL)
+				fail_msg("%s: accepted", r->name);
+			if (!strstr(err, r->err))
+				fail_msg("%s: error \"%s\" lacks \"%s\"",
+					 r->name, err, r->err);
+		} else {
+			/* {} then a member of it: the object is extended */
+			if (rc != 0 || json_integer_value(json_object_get(
+					       json_object_get(body, "limits"),
+					       "txn_max")) != 1)
+				fail_msg("%s: %s", r->name, err);
+		}
+		json_decref(body);
+	}
+}
+
 static void test_kv(void **state)
 {
 	char err[256];
@@ -257,7 +338,9 @@ static void test_table(void **state)
 static void test_explain(void **state)
 {
 	json_t *a = load(
-		"{\"chosen\": \"cheap\", \"whitelist\": null, \"rule\": "
+		"{\"chosen\": \"cheap\", \"whitelist\": null, "
+		"\"whitelist_unused\": [{\"id\": 4, \"kind\": \"buyer_id\", "
+		"\"channel\": \"sleepy\", \"dropped_by\": \"status\"}], \"rule\": "
 		"{\"id\": 3, \"name\": \"cheap first\"}, \"warnings\": [], "
 		"\"candidates\": [{\"channel\": \"cheap\", \"eligible\": true, "
 		"\"dropped_by\": null, \"fee\": 30, \"score\": 0.9, "
@@ -277,14 +360,17 @@ static void test_explain(void **state)
 	pr_ctl_print_explain(f, a);
 	captured(f, &buf);
 	assert_string_equal(
-		buf, "chosen: cheap\n"
-		     "rule: 3 cheap first\n"
-		     "CHANNEL  ELIGIBLE  DROPPED_BY  FEE  SCORE  WEIGHT  "
-		     "FEE_SCORE  SUCCESS\n"
-		     "cheap    yes       -           30   0.900  0.250   "
-		     "0.500      0.150\n"
-		     "sleepy   no        status      1    -      -       -     "
-		     "     -\n");
+		buf,
+		"chosen: cheap\n"
+		"whitelist: entry 4 (buyer_id) matched, but channel sleepy "
+		"was dropped by status\n"
+		"rule: 3 cheap first\n"
+		"CHANNEL  ELIGIBLE  DROPPED_BY  FEE  SCORE  WEIGHT  "
+		"FEE_SCORE  SUCCESS\n"
+		"cheap    yes       -           30   0.900  0.250   "
+		"0.500      0.150\n"
+		"sleepy   no        status      1    -      -       -     "
+		"     -\n");
 	free(buf);
 	buf = NULL;
 	f = open_memstream(&buf, &len);
@@ -399,6 +485,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kv),
+		cmocka_unit_test(test_patch),
 		cmocka_unit_test(test_error_text),
 		cmocka_unit_test(test_cells),
 		cmocka_unit_test(test_table),

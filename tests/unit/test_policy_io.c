@@ -479,12 +479,68 @@ static void test_audit_masked(void **state)
 	json_decref(dobj);
 }
 
+/* -------------------------------------------------------- merge patch */
+
+/* RFC 7396, Appendix A: every example, then the channel edit the admin
+ * API makes with it. */
+static void test_merge_patch(void **state)
+{
+	static const struct {
+		const char *target, *patch, *result;
+	} rows[] = {
+		{ "{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}" },
+		{ "{\"a\":\"b\"}", "{\"b\":\"c\"}",
+		  "{\"a\":\"b\",\"b\":\"c\"}" },
+		{ "{\"a\":\"b\"}", "{\"a\":null}", "{}" },
+		{ "{\"a\":\"b\",\"b\":\"c\"}", "{\"a\":null}",
+		  "{\"b\":\"c\"}" },
+		{ "{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}" },
+		{ "{\"a\":\"c\"}", "{\"a\":[\"b\"]}", "{\"a\":[\"b\"]}" },
+		{ "{\"a\":{\"b\":\"c\"}}", "{\"a\":{\"b\":\"d\",\"c\":null}}",
+		  "{\"a\":{\"b\":\"d\"}}" },
+		{ "{\"a\":[{\"b\":\"c\"}]}", "{\"a\":[1]}", "{\"a\":[1]}" },
+		{ "[\"a\",\"b\"]", "[\"c\",\"d\"]", "[\"c\",\"d\"]" },
+		{ "{\"a\":\"b\"}", "[\"c\"]", "[\"c\"]" },
+		{ "{\"a\":\"foo\"}", "null", "null" },
+		{ "{\"a\":\"foo\"}", "\"bar\"", "\"bar\"" },
+		{ "{\"e\":null}", "{\"a\":1}", "{\"e\":null,\"a\":1}" },
+		{ "[1,2]", "{\"a\":\"b\",\"c\":null}", "{\"a\":\"b\"}" },
+		{ "{}", "{\"a\":{\"bb\":{\"ccc\":null}}}",
+		  "{\"a\":{\"bb\":{}}}" },
+		{ "{\"code\":\"c1\",\"weight\":10,\"limits\":{\"txn_min\":1,"
+		  "\"daily_amount\":0}}",
+		  "{\"weight\":60,\"limits\":{\"daily_amount\":500000}}",
+		  "{\"code\":\"c1\",\"weight\":60,\"limits\":{\"txn_min\":1,"
+		  "\"daily_amount\":500000}}" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *t = json_loads(rows[i].target, JSON_DECODE_ANY, NULL);
+		json_t *p = json_loads(rows[i].patch, JSON_DECODE_ANY, NULL);
+		json_t *want =
+			json_loads(rows[i].result, JSON_DECODE_ANY, NULL);
+		json_t *got;
+
+		assert_non_null(t);
+		assert_non_null(p);
+		assert_non_null(want);
+		got = pr_json_merge_patch(t, p);
+		print_message("%s + %s\n", rows[i].target, rows[i].patch);
+		assert_non_null(got);
+		assert_true(json_equal(got, want));
+		json_decref(got);
+		json_decref(p);
+		json_decref(want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_doc_check),
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test(test_audit_masked),
+		cmocka_unit_test(test_merge_patch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

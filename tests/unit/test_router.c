@@ -71,6 +71,10 @@ struct rcase {
 	const char *drops;  /* every channel: "a=- b=status ..." */
 	const char *order;  /* optional: the survivors in rank order */
 	int64_t wl_id;	    /* the entry that decided; 0: none */
+	/* optional: the entries that matched but did not decide, with
+	 * what dropped their channel: "3=status" (explain's
+	 * whitelist_unused) */
+	const char *unused;
 	int64_t rule_id;    /* the rule that applied; 0: none */
 	const char *scores; /* optional: "a=0.75 b=0.5" */
 };
@@ -322,7 +326,8 @@ static const struct rcase cases[] = {
 	  .q = { .buyer = "u1", .card = CARD1 },
 	  .chosen = "b",
 	  .drops = "a=- b=- c=status",
-	  .wl_id = 2 },
+	  .wl_id = 2,
+	  .unused = "3=status" },
 	{ .name = "whitelisted channel failing a hard filter: falls back to "
 		  "scoring",
 	  .chans =
@@ -332,7 +337,8 @@ static const struct rcase cases[] = {
 	  .q = { .card = CARD1 },
 	  .chosen = "a",
 	  .drops = "a=- b=- c=txn_limit",
-	  .order = "a b" },
+	  .order = "a b",
+	  .unused = "3=txn_limit" },
 	{ .name = "whitelist_only without a match: gray channel dropped",
 	  .chans = "[{'code':'a'},{'code':'gray','whitelist_only':true,"
 		   "'fee':{'rate_bps':1}}]",
@@ -856,6 +862,29 @@ static void check_result(const struct rcase *c, const struct pr_catalogue *cat,
 				 -1LL :
 				 (long long)cat->wl[res->whitelist].id,
 			 (long long)c->wl_id);
+	if (c->unused || res->n_wl_unused) {
+		json_t *js = pr_route_to_json(cat, res), *u;
+		char got[256] = "";
+		size_t o = 0, x;
+
+		assert_non_null(js);
+		json_array_foreach(json_object_get(js, "whitelist_unused"), x,
+				   u) {
+			o += (size_t)snprintf(got + o, sizeof(got) - o,
+					      "%s%lld=%s", o ? " " : "",
+					      (long long)json_integer_value(
+						      json_object_get(u, "id")),
+					      json_string_value(json_object_get(
+						      u, "dropped_by")));
+			assert_true(o < sizeof(got));
+		}
+		json_decref(js);
+		if (strcmp(got, c->unused ? c->unused : "") != 0)
+			fail_msg("case \"%s\" (%s): whitelist_unused \"%s\", "
+				 "want \"%s\"",
+				 c->name, mode, got,
+				 c->unused ? c->unused : "");
+	}
 	if ((c->rule_id == 0) != (res->rule < 0) ||
 	    (c->rule_id && cat->rules[res->rule].id != c->rule_id))
 		fail_msg("case \"%s\" (%s): rule %lld, want %lld", c->name,

@@ -748,7 +748,10 @@ function drawExplain(out, r) {
       h("dt", {}, "chosen"), h("dd", { id: "explain-chosen", class: r.chosen ? "ok" : "bad" }, r.chosen || "no channel can take it"),
       h("dt", {}, "rule"), h("dd", {}, r.rule ? "#" + r.rule.id + " " + r.rule.name : "none (fee, then weight, then code)"),
       h("dt", {}, "whitelist"), h("dd", { id: "explain-whitelist" }, r.whitelist ?
-        `entry #${r.whitelist.id}: ${r.whitelist.kind} → ${r.whitelist.channel}` + (r.whitelist.note ? ` (${r.whitelist.note})` : "") : "no entry matched"),
+        `entry #${r.whitelist.id}: ${r.whitelist.kind} → ${r.whitelist.channel}` + (r.whitelist.note ? ` (${r.whitelist.note})` : "") :
+        (r.whitelist_unused || []).length ? "no entry decided" : "no entry matched"),
+      (r.whitelist_unused || []).length ? [h("dt", {}, "whitelist, not used"), h("dd", { id: "explain-whitelist-unused" },
+        r.whitelist_unused.map((u) => h("div", {}, `entry #${u.id}: ${u.kind} → ${u.channel} matched, but ${u.channel} was dropped by ${u.dropped_by}`)))] : null,
       h("dt", {}, "generation"), h("dd", {}, String(r.generation)),
       r.usage ? [h("dt", {}, "usage figures"), h("dd", { id: "explain-usage" }, r.usage.source === "memory" ?
         `this instance's, as of ${r.usage.as_of} (${r.usage.age_ms} ms old)` : "read from the store")] : null,
@@ -808,7 +811,31 @@ async function resend(r) {
 
 /* ------------------------------------------------------------ orders */
 
+/* The lists' filters (GET /admin/v1/{kind}, core/domain/ordquery.h), by kind: the
+ * merchant's number and the kind's own filters differ. */
+const ORDER_KINDS = {
+  payments: { states: ["created", "processing", "succeeded", "failed", "closed", "unknown"], no: "merchant_order_no", extra: ["buyer_id"] },
+  refunds: { states: ["created", "processing", "succeeded", "failed", "overdue", "resolved"], no: "merchant_refund_no", extra: ["payment_id"] },
+  withdrawals: { states: ["created", "pending_channel", "processing", "succeeded", "failed", "unknown"], no: "merchant_withdrawal_no", extra: [] },
+};
+const ORDER_FILTERS = ["merchant", "status", "channel", "code", "amount_min", "amount_max", "created_from", "created_to", "limit"];
+
+/* An RFC 3339 time as a datetime-local input's value (local time), and
+ * back. */
+function localInput(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return "";
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+function fromLocalInput(v) {
+  const d = new Date(v);
+  return isNaN(d) ? v : d.toISOString().replace(".000Z", "Z");
+}
+
 async function viewOrders(view, id) {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const kind = ORDER_KINDS[params.get("kind")] ? params.get("kind") : "payments";
+  const k = ORDER_KINDS[kind];
   const a = await api("GET", "/admin/v1/orders/attention");
   const look = h("form.row", { id: "order-lookup" },
     h("input", { placeholder: "payment (P...), refund (R...) or withdrawal (W...) id", size: 44, value: id || "", dataset: { field: "id" } }),
@@ -818,8 +845,10 @@ async function viewOrders(view, id) {
     location.hash = "#/orders/" + encodeURIComponent(look.querySelector("input").value.trim());
   });
   const detail = h("div", { id: "order-detail" });
+  const list = id ? null : await orderList(kind, k, params);
   append(view, [
     section("Look up an order", look), detail,
+    list,
     section("Orders that need attention",
       h("p.hint", {}, "The completion job gave up on these after the last check of completion.schedule: their outcome at the channel is unknown."),
       table(["kind", "id", "status", "channel", "amount", "checks", "reason", "last result"], (a.orders || []).map((o) => h("tr", {},
@@ -827,6 +856,99 @@ async function viewOrders(view, id) {
         td(money(o.amount, o.currency), "num"), td(o.checks, "num"), td(o.reason), td(o.last_result))))),
   ]);
   if (id) await drawOrder(detail, id);
+}
+
+/* The search form and one page of the list the hash's query names
+ * (#/orders?kind=payments&status=unknown&cursor=...): each filter is a
+ * query parameter of the API; the next page is the same query with the
+ * answer's next_cursor, so the browser's Back is the previous page. */
+async function orderList(kind, k, params) {
+  const names = ["merchant", "status", "channel", "code", k.no, ...k.extra, "amount_min", "amount_max", "created_from", "created_to", "limit"];
+  const field = (n) => {
+    const v = params.get(n) || "";
+    if (n === "status") return select(["", ...k.states], v, { dataset: { field: n } });
+    if (n === "created_from" || n === "created_to")
+      return h("input", { type: "datetime-local", value: v ? localInput(v) : "", dataset: { field: n } });
+    return h("input", { value: v, size: n === "limit" ? 4 : 16, placeholder: n === "limit" ? "50" : n.startsWith("amount") ? "minor units" : "", dataset: { field: n } });
+  };
+  const form = h("form.grid", { id: "order-search" },
+    h("label", {}, "kind", select(Object.keys(ORDER_KINDS), kind, { dataset: { field: "kind" } })),
+    names.map((n) => h("label", {}, n.replace(/_/g, " "), field(n))),
+    h("div.row", {}, h("button", {}, "Search"), h("button.secondary", { type: "button", onclick: () => { location.hash = "#/orders?kind=" + kind; } }, "Clear")));
+  form.querySelector('[data-field="kind"]').addEventListener("change", (ev) => { location.hash = "#/orders?kind=" + ev.target.value; });
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams({ kind: form.querySelector('[data-field="kind"]').value });
+    names.forEach((n) => {
+      const el = form.querySelector(`[data-field="${n}"]`);
+      const v = el.value.trim();
+      if (v) p.set(n, el.type === "datetime-local" ? fromLocalInput(v) : v);
+    });
+    location.hash = "#/orders?" + p;
+  });
+  const q = new URLSearchParams();
+  for (const n of [...names, "cursor"]) if (params.get(n)) q.set(n, params.get(n));
+  let page;
+  try {
+    page = await api("GET", `/admin/v1/${kind}?` + q);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 400) throw e;
+    const sec = section("Search " + kind, form, h("p.bad", { id: "order-list-error" }, e.message));
+    markField(form, e.field, e.message);
+    return sec;
+  }
+  const cols = ["id", "merchant", "number", "status", "channel", "amount", "code", "created"];
+  if (kind === "withdrawals") cols.push("waiting");
+  const rows = (page.items || []).map((o) => h("tr", { dataset: { order: o.id } },
+    td(h("a", { href: "#/orders/" + encodeURIComponent(o.id) }, o.id)), td(o.merchant_id), td(o[k.no]),
+    td(h("span", { class: /succeeded/.test(o.status) ? "ok" : /failed|unknown|overdue/.test(o.status) ? "bad" : null }, o.status)),
+    td(o.channel), td(money(o.amount, o.currency), "num"), td(o.code), td(when(o.created_at)),
+    kind === "withdrawals" ? td(o.waiting ? h("span.warn", { title: "deadline " + o.waiting.deadline_at }, o.waiting.reason + " (deadline " + when(o.waiting.deadline_at) + ")") : "") : null));
+  const next = new URLSearchParams(params);
+  next.set("kind", kind);
+  if (page.next_cursor) next.set("cursor", page.next_cursor);
+  return section("Search " + kind, form,
+    table(cols, rows, { id: "order-list" }),
+    h("div.row", {},
+      h("span.muted", { id: "order-list-count" }, rows.length ? `${rows.length} ${kind}, newest first` : `no ${kind} match`),
+      params.get("cursor") ? h("button.secondary", { id: "order-list-back", type: "button", onclick: () => history.back() }, "Previous page") : null,
+      page.next_cursor ? h("a", { id: "order-list-next", href: "#/orders?" + next }, "Next page →") : null));
+}
+
+/* Which outcomes a settlement may give an order of this kind in this
+ * state (POST /admin/v1/{kind}/{id}/settle), or none. */
+function settleOutcomes(kind, status) {
+  if (kind === "payments" && (status === "processing" || status === "unknown")) return ["succeeded", "failed", "closed"];
+  if (kind === "withdrawals" && (status === "processing" || status === "unknown")) return ["succeeded", "failed"];
+  if (kind === "withdrawals" && status === "pending_channel") return ["failed"];
+  if (kind === "refunds" && status === "processing") return ["succeeded", "failed"];
+  if (kind === "refunds" && status === "overdue") return ["succeeded"];
+  return [];
+}
+
+function settleForm(kind, o, redraw) {
+  const outcomes = settleOutcomes(kind, o.status);
+  if (!outcomes.length) return null;
+  const form = h("form.grid", { id: "settle-form" },
+    h("label", {}, "outcome", select(outcomes, outcomes[0], { dataset: { field: "outcome" } })),
+    h("label", {}, "evidence (the channel's trade number or a statement reference)", h("input", { required: true, size: 30, dataset: { field: "evidence" } })),
+    h("label", {}, "note (why)", h("input", { required: true, size: 40, dataset: { field: "note" } })),
+    h("div.row", {}, h("button.danger", {}, "Settle")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = (f) => form.querySelector(`[data-field="${f}"]`).value.trim();
+    const body = { outcome: v("outcome"), note: v("note"), evidence: v("evidence") };
+    if (!confirm(`Settle ${kind.slice(0, -1)} ${o.id} as ${body.outcome}? The merchant is notified; this cannot be undone.`)) return;
+    try {
+      await change(`Settle ${o.id} (${body.outcome})`,
+        () => api("POST", `/admin/v1/${kind}/${encodeURIComponent(o.id)}/settle`, body, { note: body.note }), { form, noNote: true });
+      await redraw();
+    } catch (e) { /* reported */ }
+  });
+  return [h("h3", {}, "Settle by hand"),
+    h("p.hint", {}, `The channel has not settled this ${kind.slice(0, -1)} (${o.status}). Settle it with what the channel's statement or support says: ` +
+      "the same transition as a channel's answer (a failed or closed order gives its daily-limit reservation back), the merchant is notified, and the note and evidence are audited."),
+    form];
 }
 
 async function drawOrder(box, id) {
@@ -854,7 +976,8 @@ async function drawOrder(box, id) {
     table(["at", "event", "from", "to", "by", "detail"], (d.events || []).map((e) =>
       h("tr", {}, td(when(e.at)), td(e.event), td(e.from_status || e.from), td(e.to_status || e.to), td(e.actor), td(h("code", {}, JSON.stringify(e.detail || {})))))),
     d.check ? [h("h3", {}, "Completion check"), h("pre", {}, json(d.check))] : null,
-    (d.notifications || []).length ? [h("h3", {}, "Merchant notifications"), h("pre", {}, json(d.notifications))] : null));
+    (d.notifications || []).length ? [h("h3", {}, "Merchant notifications"), h("pre", {}, json(d.notifications))] : null,
+    settleForm(kind, o, () => drawOrder(box, id))));
 }
 
 /* ------------------------------------------------------------ result codes */

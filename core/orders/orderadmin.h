@@ -1,0 +1,69 @@
+/*
+ * orderadmin.h - the operators' side of orders in the admin API
+ * (doc/design.md §9): the lists of payments, refunds and withdrawals with
+ * their filters and keyset paging (the statements are ordquery.c's), and
+ * manual settlement of an order whose outcome the channel will not tell
+ * (unknown, on the attention list, still processing, or a withdrawal
+ * waiting for a channel).
+ *
+ * A settlement is an operator's transition: the same statement as every
+ * other change of a payment or withdrawal (pr_order_apply: the state
+ * machine's trigger, the daily-usage reservation given back by a failed or
+ * closed order, the merchant notification queued with a final state),
+ * pr_refund_apply for a refund (refunds.c); the event carries the actor,
+ * the note and the evidence, and an audit_log row records them.
+ */
+#ifndef PR_ORDERADMIN_H
+#define PR_ORDERADMIN_H
+
+#include <jansson.h>
+
+#include "runtime/daemon.h"
+#include "base/route.h"
+
+/* GET /admin/v1/payments, /admin/v1/refunds, /admin/v1/withdrawals:
+ * {"items": [...], "next_cursor": text or null}. */
+void pr_orders_list_payments(struct pr_request *r,
+			     const struct pr_route_match *m);
+void pr_orders_list_refunds(struct pr_request *r,
+			    const struct pr_route_match *m);
+void pr_orders_list_withdrawals(struct pr_request *r,
+				const struct pr_route_match *m);
+
+/* POST /admin/v1/payments/{id}/settle, /admin/v1/withdrawals/{id}/settle
+ * (refunds: pr_refunds_settle, refunds.c). */
+void pr_orders_settle_payment(struct pr_request *r,
+			      const struct pr_route_match *m);
+void pr_orders_settle_withdrawal(struct pr_request *r,
+				 const struct pr_route_match *m);
+
+/* A settlement's request: {"outcome", "note", "evidence"} and the actor
+ * of the audit headers. */
+struct pr_settle {
+	char outcome[16]; /* "succeeded", "failed", "closed" */
+	char note[513];
+	char evidence[257];
+	char actor[65];
+};
+
+/* Reads and checks a settlement's body and audit headers into s; outcomes
+ * is the NULL-terminated list of the outcomes the kind has. Returns 0, or
+ * -EINVAL after answering (400 naming the field, 415). */
+int pr_settle_read(struct pr_request *r, const char *const *outcomes,
+		   struct pr_settle *s);
+
+/* The event detail of a settlement (a new reference). */
+json_t *pr_settle_detail(const struct pr_settle *s);
+
+/* The unified code a settlement writes for outcome ("succeeded":
+ * SETTLED_SUCCEEDED...); never NULL for an outcome pr_settle_read took. */
+const struct pr_code *pr_settle_code(const char *outcome);
+
+/* Ends a settlement that moved order id of kind: records it in audit_log
+ * (action "settle", the actor, after: the order's JSON with the evidence,
+ * note: the note), then answers r 200 with order (stolen). A failed audit
+ * insert is logged as an error (the order is settled all the same). */
+void pr_settle_finish(struct pr_request *r, const struct pr_settle *s,
+		      const char *kind, const char *id, json_t *order);
+
+#endif
