@@ -50,7 +50,7 @@ DRIVER_DIR=$PREFIX/lib/payroute/drivers
 PACKAGES="build-essential autoconf automake libtool libltdl-dev pkg-config
 libevent-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
 libcmocka-dev postgresql postgresql-client curl valgrind procps python3 jq \
-clang libclang-rt-14-dev openssl chromium"
+clang libclang-rt-14-dev openssl chromium fonts-noto-cjk prometheus"
 
 say() { printf 'dev.sh: %s\n' "$*"; }
 die() {

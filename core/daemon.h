@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "chanstats.h"
 #include "db.h"
 #include "generation.h"
 #include "hist.h"
@@ -82,6 +83,7 @@ struct pr_daemon {
 	struct pr_auth_cache *auth_cache; /* merchants by API key hash */
 	struct pr_withdrawals *withdrawals; /* pending re-routing */
 	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */
+	struct pr_chanstats *chanstats;	    /* each channel's figures */
 	struct pr_listener merchant;
 	struct pr_listener admin;
 	long nofile;	 /* RLIMIT_NOFILE, raised at start */

@@ -33,7 +33,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 # The pure files: core/NAME.c and core/NAME.h for each NAME (both must
 # exist unless the name is in PURE_HEADER_ONLY).
-PURE="catalogue clock codemap ctlutil currency drvobj drvschema framing hist
+PURE="catalogue chanstats clock codemap ctlutil currency drvobj drvschema framing hist
 names netguard orderstate payreq policy_io rfreq route router tz wdreq"
 PURE_HEADER_ONLY=""
 
