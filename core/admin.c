@@ -37,10 +37,12 @@
 #include "apiutil.h"
 #include "clock.h"
 #include "crypto.h"
+#include "currency.h"
 #include "callbacks.h"
 #include "completion.h"
 #include "explain.h"
 #include "merchants.h"
+#include "overview.h"
 #include "outbox.h"
 #include "payments.h"
 #include "refunds.h"
@@ -204,6 +206,30 @@ static void handle_status(struct pr_request *r, const struct pr_route_match *m)
 	if (pr_db_query(r->d->db, "SELECT max(version) FROM schema_migrations",
 			0, NULL, on_status, r) < 0)
 		pr_api_store_unavailable(r);
+}
+
+/* --------------------------------------------------------- currencies */
+
+/* GET /admin/v1/currencies: the ISO 4217 codes an order or a channel may
+ * name, with their minor units (currency.c), so that the console shows
+ * and takes amounts in major units: [{"code", "minor"}], sorted. */
+static void handle_currencies(struct pr_request *r,
+			      const struct pr_route_match *m)
+{
+	size_t n;
+	const struct pr_currency *all = pr_currency_all(&n);
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++)
+		if (all[i].minor >= 0)
+			json_array_append_new(
+				arr, json_pack("{s:s,s:i}", "code", all[i].code,
+					       "minor", all[i].minor));
+	if (!arr) {
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	pr_request_reply(r, 200, json_pack("{s:o}", "currencies", arr));
 }
 
 /* ------------------------------------------------------------- reload */
@@ -694,6 +720,10 @@ const struct pr_route pr_admin_routes[] = {
 	/* the daemon */
 	{ PR_READ, "/admin/v1/status", handle_status, PR_AUTH_ADMIN, NULL },
 	{ PR_POST, "/admin/v1/reload", handle_reload, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/overview", pr_overview_handle, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/currencies", handle_currencies, PR_AUTH_ADMIN,
+	  NULL },
 	{ PR_READ, "/admin/v1/drivers", handle_drivers, PR_AUTH_ADMIN, NULL },
 	{ PR_READ, "/admin/v1/drivers/{name}", handle_driver, PR_AUTH_ADMIN,
 	  NULL },

@@ -1,7 +1,8 @@
 /*
  * console.js - payroute's operator console, a single page on the admin API
- * (/admin/v1/). Plain JavaScript run as it is (no build step, no
- * dependencies). Each view is a function of the URL hash (#/channels,
+ * (/admin/v1/). Plain JavaScript run as it is (no build step; one library,
+ * uPlot, vendored by contrib/vendor-console.sh for the overview's charts).
+ * Each view is a function of the URL hash (#/channels,
  * #/channels/CODE, #/rules, ...) that fetches what it shows and draws it;
  * every change goes through the same API the rest of the world uses, with
  * X-Payroute-Actor (the name given at sign-in) and X-Payroute-Note (asked
@@ -184,9 +185,17 @@ function select(options, value, attrs) {
 /* ------------------------------------------------------------ overview */
 
 async function viewOverview(view) {
-  const [s, d] = await Promise.all([api("GET", "/admin/v1/status"), api("GET", "/admin/v1/drivers")]);
+  const [s, d, o] = await Promise.all([api("GET", "/admin/v1/status"), api("GET", "/admin/v1/drivers"),
+    api("GET", "/admin/v1/overview")]);
   const store = s.store || {};
+  const board = h("div.cards", { id: "dashboard" });
+  drawDashboard(board, o);
+  refreshDashboard(board);
   append(view, [
+    section(h("span", {}, "Channels, the last hour"), h("p.hint", {},
+      "This instance's figures: orders that reached an outcome, each minute's 95th percentile of channel call latency, " +
+      "today's usage against the daily limits (the channel's local day), and what waits for an operator. Refreshed every 15 s."),
+    board),
     section("Status",
       h("dl.kv", {},
         h("dt", {}, "version"), h("dd", {}, s.version + " (driver ABI " + s.abi + ")"),
@@ -204,6 +213,98 @@ async function viewOverview(view) {
         (d.drivers || []).map((m) => h("tr", {}, td(m.name), td(m.version), td(m.abi), td(h("code", {}, m.file)), td(m.generation))))),
     policySection(),
   ]);
+}
+
+/* ------------------------------------------------------------ dashboard */
+
+const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%");
+const ms = (x) => (x === null || x === undefined ? "–" : x < 10 ? x.toFixed(1) + " ms" : Math.round(x) + " ms");
+
+/* A gauge of used against limit: a <meter> and "used / limit" (no limit:
+ * "used, no limit"); fmt formats a figure. */
+function usage(used, limit, fmt, k) {
+  if (limit === null || limit === undefined) {
+    return h("span", { dataset: { k } }, fmt(used) + ", no limit");
+  }
+  const ratio = limit > 0 ? used / limit : 0;
+  return h("span.usage", { dataset: { k } },
+    fmt(used) + " / " + fmt(limit) + " (" + pct(ratio) + ")",
+    h("meter", { min: 0, max: 1, low: 0.7, high: 0.9, optimum: 0, value: Math.min(1, ratio) }));
+}
+
+/* One uPlot chart of the series s (the overview's per-minute arrays) into
+ * el: lines of the given keys, one axis. uPlot draws on a canvas and
+ * styles only through the DOM (no inline style sheet), so the console's
+ * Content-Security-Policy holds. */
+function chart(el, s, lines, title) {
+  if (!window.uPlot) {
+    el.appendChild(h("p.muted", {}, "charts unavailable (uPlot did not load)"));
+    return;
+  }
+  const xs = s[lines[0].key].map((_, i) => (s.from + i * s.step_ms) / 1000);
+  new window.uPlot({
+    title, width: 340, height: 130, legend: { show: false }, cursor: { show: false },
+    scales: { y: { range: (u, lo, hi) => [0, Math.max(1, hi)] } },
+    axes: [{ size: 22, font: "10px sans-serif", grid: { show: false } },
+      { size: 46, font: "10px sans-serif" }],
+    series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 1.5, spanGaps: false,
+      points: { show: true, size: 4, fill: l.color } }))],
+  }, [xs, ...lines.map((l) => s[l.key])], el);
+}
+
+function channelCard(c, o) {
+  const s = c.series || {}, t = s.totals || {};
+  const cur = c.currency || "";
+  const d = c.daily || {};
+  const card = h("div.card", { dataset: { channel: c.code } },
+    h("h3", {}, h("a", { href: "#/channels/" + encodeURIComponent(c.code) }, c.code), " ",
+      h("span.tag", { class: c.status === "online" ? "on" : "off" }, c.status),
+      c.in_maintenance ? h("span.tag.warn", {}, "maintenance") : null),
+    h("dl.kv", {},
+      h("dt", {}, "orders"), h("dd", {}, h("span", { dataset: { k: "volume" } }, String(t.volume ?? 0)),
+        h("span.muted", {}, " ("),
+        h("span.ok", { dataset: { k: "succeeded" } }, String(t.succeeded ?? 0)), h("span.muted", {}, " ok, "),
+        h("span.bad", { dataset: { k: "failed" } }, String(t.failed ?? 0)), h("span.muted", {}, " failed, "),
+        h("span.warn", { dataset: { k: "unknown" } }, String(t.unknown ?? 0)), h("span.muted", {}, " unknown"),
+        t.other ? [h("span.muted", {}, ", "), h("span", { dataset: { k: "other" }, title: "closed, or refunds gone overdue or resolved" }, String(t.other)),
+          h("span.muted", {}, " other")] : null, h("span.muted", {}, ")")),
+      h("dt", {}, "success rate"), h("dd", {}, h("span", { dataset: { k: "success" } }, pct(t.success_rate)),
+        h("span.muted", {}, " (routing window: " + pct(c.routing_success_rate) + ")")),
+      h("dt", {}, "p95 latency"), h("dd", { dataset: { k: "p95" } }, ms(t.p95_ms)),
+      h("dt", {}, "daily amount"), h("dd", {}, usage(d.amount, d.amount_limit, (x) => money(x, cur), "daily-amount")),
+      h("dt", {}, "daily count"), h("dd", {}, usage(d.count, d.count_limit, (x) => String(x), "daily-count")),
+      (c.banks || []).map((b) => [h("dt", {}, "at " + b.bank_code),
+        h("dd", {}, usage(b.amount, b.amount_limit, (x) => money(x, cur), "bank-" + b.bank_code))]),
+      h("dt", {}, "waiting"), h("dd", {},
+        h("a", { href: "#/orders", class: c.open_unknown ? "warn" : "muted", dataset: { k: "open-unknown" } }, c.open_unknown + " unknown"), ", ",
+        h("a", { href: "#/refunds", class: c.overdue_refunds ? "warn" : "muted", dataset: { k: "overdue" } }, c.overdue_refunds + " overdue refunds"))),
+    h("div.charts", {}));
+  const charts = card.querySelector(".charts");
+  const outcomes = h("div.chart", { dataset: { chart: "outcomes" } });
+  const latency = h("div.chart", { dataset: { chart: "latency" } });
+  charts.append(outcomes, latency);
+  chart(outcomes, s, [{ key: "succeeded", label: "succeeded", color: "#137333" }, { key: "failed", label: "failed", color: "#b3261e" },
+    { key: "unknown", label: "unknown", color: "#c77700" }], "orders a minute");
+  chart(latency, s, [{ key: "p95_ms", label: "p95 ms", color: "#1d4ed8" }], "p95 latency (ms)");
+  return card;
+}
+
+function drawDashboard(board, o) {
+  board.replaceChildren(...(o.channels || []).map((c) => channelCard(c, o)));
+  if (!(o.channels || []).length) board.appendChild(h("p.muted", {}, "No channels yet."));
+  board.dataset.generation = String(o.generation);
+  board.dataset.at = String(o.now);
+}
+
+/* Draws the dashboard again every 15 s while it is on the page. */
+function refreshDashboard(board) {
+  setTimeout(async () => {
+    if (!board.isConnected) return;
+    try {
+      drawDashboard(board, await api("GET", "/admin/v1/overview"));
+    } catch (e) { /* the next round says it, or the page has moved on */ }
+    refreshDashboard(board);
+  }, 15000);
 }
 
 /* The whole routing policy as one JSON document (GET|PUT /admin/v1/policy):

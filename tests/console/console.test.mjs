@@ -96,6 +96,38 @@ test("sign in: the overview shows the current generation and the loaded drivers"
   assert.match(await page.textContent("#who"), /console-test/);
 });
 
+test("the overview's dashboard draws each channel's last hour after a burst of payments", async () => {
+  const { DASH_OK, DASH_FAILED, DASH_UNKNOWN, DASH_OVERDUE } = process.env;
+  await go("overview");
+  const card = page.locator('#dashboard .card[data-channel="wx_native"]');
+  await card.waitFor();
+  const k = async (name) => (await card.locator(`[data-k="${name}"]`).textContent()).trim();
+  // the figures are the store's: what the burst left (t_console.sh counted it)
+  assert.equal(await k("succeeded"), DASH_OK);
+  assert.equal(await k("failed"), DASH_FAILED);
+  assert.equal(await k("unknown"), DASH_UNKNOWN);
+  const ok = Number(DASH_OK), ko = Number(DASH_FAILED);
+  assert.equal(await k("success"), (100 * ok / (ok + ko)).toFixed(1) + "%");
+  assert.match(await k("p95"), /^\d+(\.\d)? ms$/);
+  assert.match(await k("open-unknown"), new RegExp("^" + DASH_UNKNOWN + " unknown"));
+  assert.match(await k("overdue"), new RegExp("^" + DASH_OVERDUE + " overdue"));
+  // today's usage against the limits, in major units with the currency
+  const o = (await api("GET", "/admin/v1/overview")).body.channels.find((c) => c.code === "wx_native");
+  assert.ok(o.daily.count > 0);
+  assert.equal(await k("daily-count"), `${o.daily.count} / 1000 (${(100 * o.daily.count / 1000).toFixed(1)}%)`);
+  const major = (o.daily.amount / 100).toLocaleString("en", { minimumFractionDigits: 2 });
+  assert.equal(await k("daily-amount"), `${major} CNY / 5,000,000.00 CNY (${(100 * o.daily.amount / 500000000).toFixed(1)}%)`);
+  // two charts, drawn: the outcomes' canvas has the succeeded line's green
+  assert.equal(await card.locator(".chart canvas").count(), 2);
+  const green = await card.locator('[data-chart="outcomes"] canvas').evaluate((c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 60 && d[i + 1] > 90 && d[i + 1] < 140 && d[i + 2] < 80 && d[i + 3] > 200) n++;
+    return n;
+  });
+  assert.ok(green > 20, "the succeeded line is drawn (" + green + " green pixels)");
+});
+
 test("a channel taken offline and back online, audited with the actor and the note", async () => {
   await go("channels");
   note = "maintenance at the bank";

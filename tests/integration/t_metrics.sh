@@ -166,3 +166,51 @@ scrape
 expect_metric 'payroute_orders_total{kind="payment",channel="wx_native",status="unknown",code="CHANNEL_TIMEOUT"}' 1
 expect_metric 'payroute_channel_calls_total{channel="wx_native",op="pay",result="timeout"}' 1
 pass "a timeout: counted unknown with CHANNEL_TIMEOUT, its call as a timeout"
+
+# --------------------------------------------- the console's overview
+admin_get /admin/v1/overview
+expect_code 200 "GET /admin/v1/overview"
+ov() { json ".channels[] | select(.code == \"wx_native\") | $1"; }
+[ "$(ov .series.totals.succeeded)" = "$ok" ] && [ "$(ov .series.totals.failed)" = "$ko" ] &&
+	[ "$(ov .series.totals.unknown)" = 1 ] ||
+	fail "overview totals: $(ov .series.totals), the store says $ok succeeded, $ko failed, 1 unknown"
+[ "$(ov .open_unknown)" = "$(pq -c "SELECT count(*) FROM payments WHERE channel = 'wx_native' AND status = 'unknown'")" ] ||
+	fail "overview open_unknown: $(ov .open_unknown)"
+[ "$(ov .series.totals.calls)" = $((N + NFAIL + 1)) ] || fail "overview calls: $(ov .series.totals.calls)"
+[ "$(ov '.series.succeeded | length')" = 60 ] || fail "overview series: $(ov .series)"
+[ "$(ov .daily.count_limit)" = 500 ] && [ "$(ov .daily.amount_limit)" = 100000000 ] ||
+	fail "overview limits: $(ov .daily)"
+[ "$(ov .series.totals.p95_ms)" != null ] || fail "overview: no p95"
+[ "$(json '.channels[] | select(.code == "wx_jsapi") | .daily.count_limit')" = null ] ||
+	fail "overview: a limit for wx_jsapi"
+pass "GET /admin/v1/overview: the hour's outcomes, calls and p95, open unknowns, limits"
+admin_get "/admin/v1/overview?minutes=0"
+expect_field "overview?minutes=0" minutes "1 to 60"
+admin_get /admin/v1/currencies
+[ "$(json '.currencies[] | select(.code == "JPY") | .minor')" = 0 ] &&
+	[ "$(json '.currencies[] | select(.code == "KWD") | .minor')" = 3 ] ||
+	fail "GET /admin/v1/currencies: $RESP_BODY"
+pass "GET /admin/v1/currencies: JPY 0, KWD 3 minor digits"
+
+# ------------------------- contrib/: the Grafana dashboard, the alerts
+promtool check rules "$top_srcdir/contrib/prometheus/alerts.yml" >"$TEST_DIR/rules.out" 2>&1 ||
+	fail "promtool check rules: $(cat "$TEST_DIR/rules.out")"
+(cd "$top_srcdir/contrib/prometheus" && promtool test rules alerts_test.yml) >"$TEST_DIR/rules.out" 2>&1 ||
+	fail "promtool test rules: $(cat "$TEST_DIR/rules.out")"
+jq -e '.panels | length > 0' "$top_srcdir/contrib/grafana/payroute.json" >/dev/null ||
+	fail "contrib/grafana/payroute.json is not a dashboard"
+# Every metric they name is a family /metrics declares (the overdue
+# refunds' gauge once its first count ran).
+names=$(cat "$top_srcdir/contrib/prometheus/alerts.yml" "$top_srcdir/contrib/grafana/payroute.json" |
+	grep -o 'payroute_[a-z0-9_]*' | sort -u | sed -E 's/_(bucket|sum|count)$//')
+[ "$(echo "$names" | wc -l)" -ge 10 ] || fail "too few metric names found: $names"
+declared() {
+	scrape
+	missing=""
+	for n in $names; do
+		grep -q "^# TYPE $n " "$TEST_DIR/metrics.txt" || missing="$missing $n"
+	done
+	[ -z "$missing" ]
+}
+wait_until 10 declared || fail "used by contrib/ but not in /metrics:$missing"
+pass "alerts.yml passes promtool check rules and its tests; payroute.json is JSON; the $(echo "$names" | wc -l) metrics they use are in /metrics"
