@@ -37,11 +37,13 @@
 #include "runtime/apiutil.h"
 #include "base/clock.h"
 #include "runtime/crypto.h"
+#include "domain/currency.h"
 #include "orders/callbacks.h"
 #include "orders/completion.h"
 #include "admin/explain.h"
 #include "orders/merchants.h"
 #include "orders/orderadmin.h"
+#include "admin/overview.h"
 #include "orders/outbox.h"
 #include "orders/payments.h"
 #include "orders/refunds.h"
@@ -214,6 +216,30 @@ static void handle_status(struct pr_request *r, const struct pr_route_match *m)
 		pr_api_store_unavailable(r);
 }
 
+/* --------------------------------------------------------- currencies */
+
+/* GET /admin/v1/currencies: the ISO 4217 codes an order or a channel may
+ * name, with their minor units (currency.c), so that the console shows
+ * and takes amounts in major units: [{"code", "minor"}], sorted. */
+static void handle_currencies(struct pr_request *r,
+			      const struct pr_route_match *m)
+{
+	size_t n;
+	const struct pr_currency *all = pr_currency_all(&n);
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++)
+		if (all[i].minor >= 0)
+			json_array_append_new(
+				arr, json_pack("{s:s,s:i}", "code", all[i].code,
+					       "minor", all[i].minor));
+	if (!arr) {
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	pr_request_reply(r, 200, json_pack("{s:o}", "currencies", arr));
+}
+
 /* ------------------------------------------------------------- reload */
 
 static void on_reload(int ok, uint64_t gen, const char *reason, void *arg)
@@ -307,6 +333,165 @@ static void metrics_order_path(struct pr_daemon *d, struct evbuffer *b,
 		"# TYPE payroute_merchant_auth_cache_flushes_total counter\n"
 		"payroute_merchant_auth_cache_flushes_total %lu\n",
 		st->prepares, st->prepared_runs, hits, misses, flushes);
+}
+
+static void put_evbuffer(void *arg, const char *s, size_t n)
+{
+	evbuffer_add(arg, s, n);
+}
+
+/* One gauge family over the active generation's channels: value(c, &v)
+ * answers 1 and v for a channel that has the figure, 0 for one that does
+ * not (no limit, no outcome in the window). */
+static void gauge_family(struct evbuffer *b, struct pr_daemon *d,
+			 const char *name, const char *help,
+			 int (*value)(struct pr_daemon *,
+				      const struct pr_chan_spec *, double *))
+{
+	const struct pr_catalogue *cat = &d->gen->cat;
+	double v;
+
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help,
+			    name);
+	for (size_t i = 0; i < cat->n_chans; i++)
+		if (value(d, &cat->chans[i], &v))
+			evbuffer_add_printf(b, "%s{channel=\"%s\"} %.17g\n",
+					    name, cat->chans[i].code, v);
+}
+
+static int g_online(struct pr_daemon *d, const struct pr_chan_spec *c,
+		    double *v)
+{
+	*v = c->online;
+	return 1;
+}
+
+static int g_maintenance(struct pr_daemon *d, const struct pr_chan_spec *c,
+			 double *v)
+{
+	*v = pr_chan_in_maintenance(c, pr_now_ms());
+	return 1;
+}
+
+static int g_success(struct pr_daemon *d, const struct pr_chan_spec *c,
+		     double *v)
+{
+	*v = pr_usage_success_rate(d->usage, c->code, pr_now_ms());
+	return *v >= 0;
+}
+
+static int g_amount(struct pr_daemon *d, const struct pr_chan_spec *c,
+		    double *v)
+{
+	int64_t a = 0;
+
+	pr_usage_today(d->usage, c->code, c->tz, pr_now_ms(), &a, NULL);
+	*v = (double)a;
+	return 1;
+}
+
+static int g_amount_limit(struct pr_daemon *d, const struct pr_chan_spec *c,
+			  double *v)
+{
+	*v = (double)c->daily_amount;
+	return c->daily_amount > 0;
+}
+
+static int g_count(struct pr_daemon *d, const struct pr_chan_spec *c, double *v)
+{
+	int64_t n = 0;
+
+	pr_usage_today(d->usage, c->code, c->tz, pr_now_ms(), NULL, &n);
+	*v = (double)n;
+	return 1;
+}
+
+static int g_count_limit(struct pr_daemon *d, const struct pr_chan_spec *c,
+			 double *v)
+{
+	*v = (double)c->daily_count;
+	return c->daily_count > 0;
+}
+
+/* Each channel's state and figures: the active generation's channels
+ * (gauges read at the scrape from memory: the catalogue, this instance's
+ * view of today's usage, the routing window's success rate), then the
+ * counters of chanstats.h. */
+static void metrics_channels(struct pr_daemon *d, struct evbuffer *b)
+{
+	const struct pr_catalogue *cat = &d->gen->cat;
+	int64_t now = pr_now_ms();
+
+	gauge_family(b, d, "payroute_channel_online",
+		     "1 when the channel is online in the active generation.",
+		     g_online);
+	gauge_family(b, d, "payroute_channel_in_maintenance",
+		     "1 while the channel is in one of its maintenance "
+		     "windows.",
+		     g_maintenance);
+	gauge_family(b, d, "payroute_channel_success_ratio",
+		     "Successes over outcomes in the routing window (the last "
+		     "10 minutes, this instance); absent without outcomes.",
+		     g_success);
+	if (d->usage) {
+		gauge_family(b, d, "payroute_channel_daily_amount_minor_units",
+			     "Amount used today (the channel's local day), in "
+			     "minor units, as this instance sees it.",
+			     g_amount);
+		gauge_family(b, d, "payroute_channel_daily_orders",
+			     "Orders counted against today's limit (the "
+			     "channel's local day), as this instance sees it.",
+			     g_count);
+	}
+	gauge_family(b, d, "payroute_channel_daily_amount_limit_minor_units",
+		     "The channel's daily amount limit in minor units; absent "
+		     "without one.",
+		     g_amount_limit);
+	gauge_family(b, d, "payroute_channel_daily_orders_limit",
+		     "The channel's daily count limit; absent without one.",
+		     g_count_limit);
+	evbuffer_add_printf(
+		b,
+		"# HELP payroute_channel_bank_daily_amount_minor_units Amount "
+		"used today at a bank with a per-bank daily limit, in minor "
+		"units.\n"
+		"# TYPE payroute_channel_bank_daily_amount_minor_units gauge\n");
+	for (size_t i = 0; d->usage && i < cat->n_chans; i++)
+		for (size_t j = 0; j < cat->chans[i].n_banks; j++) {
+			const struct pr_chan_spec *c = &cat->chans[i];
+			int64_t a = 0;
+
+			if (c->banks[j].daily_amount <= 0)
+				continue;
+			pr_usage_today_scope(d->usage, c->code,
+					     c->banks[j].bank_code, c->tz, now,
+					     &a, NULL);
+			evbuffer_add_printf(
+				b,
+				"payroute_channel_bank_daily_amount_minor_"
+				"units{channel=\"%s\",bank=\"%s\"} %lld\n",
+				c->code, c->banks[j].bank_code, (long long)a);
+		}
+	evbuffer_add_printf(
+		b,
+		"# HELP payroute_channel_bank_daily_amount_limit_minor_units "
+		"A per-bank daily amount limit in minor units.\n"
+		"# TYPE payroute_channel_bank_daily_amount_limit_minor_units "
+		"gauge\n");
+	for (size_t i = 0; i < cat->n_chans; i++)
+		for (size_t j = 0; j < cat->chans[i].n_banks; j++)
+			if (cat->chans[i].banks[j].daily_amount > 0)
+				evbuffer_add_printf(
+					b,
+					"payroute_channel_bank_daily_amount_"
+					"limit_minor_units{channel=\"%s\","
+					"bank=\"%s\"} %lld\n",
+					cat->chans[i].code,
+					cat->chans[i].banks[j].bank_code,
+					(long long)cat->chans[i]
+						.banks[j]
+						.daily_amount);
+	pr_chanstats_write(d->chanstats, put_evbuffer, b);
 }
 
 /* GET /metrics */
@@ -439,6 +624,7 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 			evbuffer_add(b, rb, rn);
 	}
 	metrics_order_path(d, b, &st);
+	metrics_channels(d, b);
 	{
 		struct pr_listener *const ls[] = { &d->merchant, &d->admin };
 
@@ -542,6 +728,10 @@ const struct pr_route pr_admin_routes[] = {
 	/* the daemon */
 	{ PR_READ, "/admin/v1/status", handle_status, PR_AUTH_ADMIN, NULL },
 	{ PR_POST, "/admin/v1/reload", handle_reload, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/overview", pr_overview_handle, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_READ, "/admin/v1/currencies", handle_currencies, PR_AUTH_ADMIN,
+	  NULL },
 	{ PR_READ, "/admin/v1/drivers", handle_drivers, PR_AUTH_ADMIN, NULL },
 	{ PR_READ, "/admin/v1/drivers/{name}", handle_driver, PR_AUTH_ADMIN,
 	  NULL },

@@ -45,6 +45,7 @@ struct cb {
 	const struct pr_channel *ch;
 	struct payroute_notify nt;
 	char peer[64];
+	int refused; /* did not verify, or not understood */
 };
 
 static void reply(struct cb *c, int ok)
@@ -55,6 +56,10 @@ static void reply(struct cb *c, int ok)
 
 	if (status < 200 || status > 599)
 		status = ok ? 200 : 400;
+	pr_chanstats_callback(c->r->d->chanstats, c->ch->code,
+			      ok	 ? PR_CS_CB_ACCEPTED :
+			      c->refused ? PR_CS_CB_REFUSED :
+					   PR_CS_CB_FAILED);
 	pr_request_raw(c->r, status,
 		       nt->reply_content_type[0] ? nt->reply_content_type :
 						   "text/plain",
@@ -134,6 +139,7 @@ void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 		pr_warn("callback for unknown channel \"%.64s\" from %s: "
 			"refused",
 			code, c->peer);
+		pr_chanstats_callback_unknown(r->d->chanstats);
 		pr_api_reply_err(r, 404, "not_found", NULL, "no such channel");
 		free(c);
 		return;
@@ -143,6 +149,8 @@ void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 		pr_warn("callback for channel %s from %s: its driver is not "
 			"started: refused",
 			code, c->peer);
+		pr_chanstats_callback(r->d->chanstats, c->ch->code,
+				      PR_CS_CB_FAILED);
 		pr_api_reply_err(r, 503, "channel_unavailable", NULL,
 				 "channel %s cannot take callbacks now", code);
 		free(c);
@@ -174,6 +182,7 @@ void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 		pr_warn("callback for channel %s%s from %s refused: %s: %s",
 			code, who, c->peer, refusal(rc),
 			err[0] ? err : strerror(-rc));
+		c->refused = 1;
 		reply(c, 0);
 		return;
 	}
@@ -197,6 +206,7 @@ void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 		pr_warn("callback for channel %s: a notification of unknown "
 			"kind %d for %s: refused",
 			code, (int)c->nt.kind, c->nt.order_id);
+		c->refused = 1;
 		reply(c, 0);
 		return;
 	}

@@ -311,6 +311,9 @@ static void on_second(int rc, enum pr_apply_result result, int from, void *row,
 	take_row(f, row);
 	if (cascade) {
 		free(text);
+		pr_chanstats_cascade(
+			f->d->chanstats, f->spec->code, f->next_spec->code,
+			f->answer.code ? f->answer.code->unified : "");
 		f->tok = f->next_tok;
 		f->spec = f->next_spec;
 		f->ch = f->next_ch;
@@ -611,6 +614,10 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 		f->row->status == k->st_processing ?
 			"" :
 			pr_state_name(k->machine, f->row->status));
+	if (is_final(f, f->row->status))
+		pr_chanstats_order(f->d->chanstats, k->name, f->row->channel,
+				   pr_state_name(k->machine, f->row->status),
+				   f->row->code, pr_now_ms());
 	if (f->row->status != k->st_processing) {
 		/* answer_committed frees the text and ends the flow, which
 		 * frees f: take the text out of f first. */

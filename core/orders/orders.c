@@ -72,8 +72,14 @@ static void call_free(struct call *k)
 	free(k);
 }
 
+_Static_assert(PR_CALL_UNSUPPORTED == (int)PR_CS_CALL_UNSUPPORTED &&
+		       PR_CALL_TIMEOUT == (int)PR_CS_CALL_TIMEOUT,
+	       "enum pr_call_end and enum pr_cs_call_end agree");
+
 static void call_finish(struct call *k)
 {
+	pr_chanstats_call(k->d->chanstats, k->ch->code, (int)k->op,
+			  (enum pr_cs_call_end)k->c.end, k->c.ms, pr_now_ms());
 	k->cb(&k->c, k->arg);
 	call_free(k);
 }

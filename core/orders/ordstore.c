@@ -168,6 +168,13 @@ static void apply_done(struct apply *a, PGresult *res, const char *err)
 					PQgetvalue(res, 0, 3),
 					PQgetvalue(res, 0, 5),
 					pr_col_i64(res, 0, 4), old_amount);
+	/* An outcome: a final state, or unknown entered. */
+	if (result == PR_APPLY_CHANGED &&
+	    (pr_state_final(k->machine, row->status) ||
+	     (row->status == k->st_unknown && from != k->st_unknown)))
+		pr_chanstats_order(a->d->chanstats, k->name, row->channel,
+				   pr_state_name(k->machine, row->status),
+				   row->code, pr_now_ms());
 	if (result == PR_APPLY_CHANGED &&
 	    pr_state_final(k->machine, row->status)) {
 		if (row->channel[0] && a->d->usage &&

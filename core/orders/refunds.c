@@ -394,6 +394,10 @@ static void on_rf_transition(PGresult *res, const char *err, void *arg)
 	}
 	if (changed && rf_final(r.status) && u->d->outbox)
 		pr_outbox_kick(u->d->outbox);
+	if (changed && (rf_final(r.status) ||
+			(r.status == PR_RF_OVERDUE && from != PR_RF_OVERDUE)))
+		pr_chanstats_order(u->d->chanstats, "refund", r.channel,
+				   rf_name(r.status), r.code, pr_now_ms());
 	if (changed && r.status == PR_RF_OVERDUE && from != PR_RF_OVERDUE)
 		pr_warn("refund %s (payment %s, %lld %s on %s) is overdue: %s",
 			r.id, r.payment_id, (long long)r.amount, r.currency,

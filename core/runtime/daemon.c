@@ -859,12 +859,13 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 		return -ENOMEM;
 	}
 	d->auth_cache = pr_auth_cache_new();
+	d->chanstats = pr_chanstats_new();
 	d->completion = pr_completion_new(d);
 	d->outbox = pr_outbox_new(d);
 	d->refunds = pr_refunds_new(d);
 	d->withdrawals = pr_withdrawals_new(d);
 	if (!d->auth_cache || !d->completion || !d->outbox || !d->refunds ||
-	    !d->withdrawals) {
+	    !d->withdrawals || !d->chanstats) {
 		snprintf(err, errlen, "cannot start the background jobs");
 		return -ENOMEM;
 	}
@@ -926,6 +927,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	pr_listener_close(&d->admin);
 	pr_auth_cache_free(d->auth_cache);
 	d->auth_cache = NULL;
+	pr_chanstats_free(d->chanstats);
+	d->chanstats = NULL;
 	if (d->reload_gen) {
 		d->reload_gen->unpublished = 1;
 		pr_gen_unref(d->reload_gen);

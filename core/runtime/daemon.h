@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "domain/chanstats.h"
 #include "runtime/db.h"
 #include "runtime/generation.h"
 #include "base/hist.h"
@@ -83,6 +84,7 @@ struct pr_daemon {
 	struct pr_auth_cache *auth_cache; /* merchants by API key hash */
 	struct pr_withdrawals *withdrawals; /* pending re-routing */
 	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */
+	struct pr_chanstats *chanstats;	    /* each channel's figures */
 	struct pr_listener merchant;
 	struct pr_listener admin;
 	long nofile;	 /* RLIMIT_NOFILE, raised at start */

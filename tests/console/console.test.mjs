@@ -98,6 +98,39 @@ test("sign in: the overview shows the current generation and the loaded drivers"
   assert.match(await page.textContent("#who"), /console-test/);
 });
 
+test("the overview's dashboard draws each channel's last hour after a burst of payments", async () => {
+  const { DASH_OK, DASH_FAILED, DASH_UNKNOWN, DASH_OPEN_UNKNOWN, DASH_OVERDUE } = process.env;
+  await go("overview");
+  const card = page.locator('#dashboard .card[data-channel="wx_native"]');
+  await card.waitFor();
+  const k = async (name) => (await card.locator(`[data-k="${name}"]`).textContent()).trim();
+  // the outcomes are what the daemon saw of the burst, the open unknowns
+  // the store's (t_console.sh counted both)
+  assert.equal(await k("succeeded"), DASH_OK);
+  assert.equal(await k("failed"), DASH_FAILED);
+  assert.equal(await k("unknown"), DASH_UNKNOWN);
+  const ok = Number(DASH_OK), ko = Number(DASH_FAILED);
+  assert.equal(await k("success"), (100 * ok / (ok + ko)).toFixed(1) + "%");
+  assert.match(await k("p95"), /^\d+(\.\d)? ms$/);
+  assert.match(await k("open-unknown"), new RegExp("^" + DASH_OPEN_UNKNOWN + " unknown"));
+  assert.match(await k("overdue"), new RegExp("^" + DASH_OVERDUE + " overdue"));
+  // today's usage against the limits, in major units with the currency
+  const o = (await api("GET", "/admin/v1/overview")).body.channels.find((c) => c.code === "wx_native");
+  assert.ok(o.daily.count > 0);
+  assert.equal(await k("daily-count"), `${o.daily.count} / 1000 (${(100 * o.daily.count / 1000).toFixed(1)}%)`);
+  const major = (o.daily.amount / 100).toLocaleString("en", { minimumFractionDigits: 2 });
+  assert.equal(await k("daily-amount"), `${major} CNY / 5,000,000.00 CNY (${(100 * o.daily.amount / 500000000).toFixed(1)}%)`);
+  // two charts, drawn: the outcomes' canvas has the succeeded line's green
+  assert.equal(await card.locator(".chart canvas").count(), 2);
+  const green = await card.locator('[data-chart="outcomes"] canvas').evaluate((c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 60 && d[i + 1] > 90 && d[i + 1] < 140 && d[i + 2] < 80 && d[i + 3] > 200) n++;
+    return n;
+  });
+  assert.ok(green > 20, "the succeeded line is drawn (" + green + " green pixels)");
+});
+
 test("a channel taken offline and back online, audited with the actor and the note", async () => {
   await go("channels");
   note = "maintenance at the bank";
@@ -167,17 +200,132 @@ test("the channel form: a refused change marks the field the API named, and noth
   await page.click('#channel-form button[type="submit"]');
   await page.waitForSelector('[data-field="limits.txn_max"].invalid');
   assert.match(await page.textContent(".field-error"), /at least limits.txn_min/);
-  await page.fill('[data-field="limits.txn_max"]', "100000000");
-  await page.fill('[data-field="timezone"]', "Mars/Olympus");
+  await page.fill('[data-field="limits.txn_max"]', "1000000");
+  // a bank row without our bank code: the API names banks[0].bank_code
+  await page.click("#banks .add-bank");
+  await page.fill('#banks [data-k="channel_bank_code"]', "0102");
   await page.click('#channel-form button[type="submit"]');
-  await page.waitForSelector('[data-field="timezone"].invalid');
+  await page.waitForSelector('[data-field="banks[0].bank_code"].invalid');
   assert.deepEqual(await channel("wx_native"), before);
-  // not JSON at all: refused in the page, before any request
-  await page.fill('[data-field="timezone"]', "Asia/Shanghai");
-  await page.fill('[data-field="banks"]', "[{");
+  // more decimals than CNY has: refused in the page, before any request
+  await page.click("#banks .bank button.danger");
+  await page.fill('[data-field="limits.txn_max"]', "1.234");
   await page.click('#channel-form button[type="submit"]');
-  await page.waitForSelector('[data-field="banks"].invalid');
+  await page.waitForSelector('[data-field="limits.txn_max"].invalid');
+  assert.match(await page.textContent(".field-error"), /CNY has 2 decimals/);
   assert.deepEqual(await channel("wx_native"), before);
+});
+
+test("amounts are shown and entered in major units with the currency", async () => {
+  const before = await channel("wx_native");
+  await go("channels/wx_native");
+  // 500000000 minor units of CNY, shown as yuan
+  assert.equal(await page.inputValue('[data-field="limits.daily_amount"]'), String(before.limits.daily_amount / 100) + ".00");
+  assert.equal((await page.locator('label:has([data-field="limits.daily_amount"]) .cur').textContent()).trim(), "CNY");
+  note = "daily amount in yuan";
+  await page.fill('[data-field="limits.daily_amount"]', "4,500,000.5");
+  await page.fill('[data-field="limits.txn_min"]', "0.01");
+  await page.click('#channel-form button[type="submit"]');
+  const c = await eventually(async () => { const x = await channel("wx_native"); return x.limits.daily_amount !== before.limits.daily_amount && x; },
+    "the new daily amount");
+  assert.equal(c.limits.daily_amount, 450000050);
+  assert.equal(c.limits.txn_min, 1);
+  await go("channels/wx_native");
+  assert.equal(await page.inputValue('[data-field="limits.daily_amount"]'), "4500000.50");
+  // the channels' list shows fees, and the overview the limit, in yuan
+  await go("overview");
+  assert.match(await page.textContent('#dashboard .card[data-channel="wx_native"] [data-k="daily-amount"]'), /\/ 4,500,000\.50 CNY/);
+  // explain takes the amount in major units: 100.00 CNY is 10000 fen
+  await go("explain");
+  await page.fill('[data-field="amount"]', "100.00");
+  await page.fill('[data-field="method"]', "wechat_pay");
+  await page.selectOption('[data-field="environment"]', "native_qr");
+  await page.click('#explain-form button');
+  await page.waitForSelector("#explain-candidates");
+  const fee = (await api("POST", "/admin/v1/route/explain", { amount: 10000, currency: "CNY", method: "wechat_pay", environment: "native_qr" }))
+    .body.candidates.find((x) => x.channel === "wx_native").fee;
+  assert.equal((await page.locator('#explain-candidates tr[data-channel="wx_native"] td.num').first().textContent()).trim(), String(fee));
+});
+
+test("bank mappings and maintenance windows: structured rows, saved, read back", async () => {
+  await go("channels/wx_native");
+  assert.equal(await page.locator('#channel-form textarea[data-field="banks"], #channel-form textarea[data-field="maintenance_windows"]').count(), 0,
+    "no JSON text areas");
+  assert.equal(await page.inputValue('select[data-field="timezone"]'), "Asia/Shanghai");
+  await page.click("#banks .add-bank");
+  const bank = page.locator("#banks .bank").last();
+  await bank.locator('[data-k="bank_code"]').fill("ICBC");
+  await bank.locator('[data-k="channel_bank_code"]').fill("01020000");
+  await bank.locator('input[value="debit"]').check();
+  await bank.locator('[data-k="txn_max"]').fill("5000");
+  await bank.locator('[data-k="daily_amount"]').fill("20000.5");
+  await page.click("#windows .add-window");
+  const weekly = page.locator("#windows .window").last();
+  await weekly.locator('[data-k="kind"]').selectOption("weekly");
+  await weekly.locator('input[value="mon"]').check();
+  await weekly.locator('input[value="wed"]').check();
+  await weekly.locator('[data-k="start"]').fill("01:00");
+  await weekly.locator('[data-k="end"]').fill("03:30");
+  await page.click("#windows .add-window");
+  const once = page.locator("#windows .window").last();
+  await once.locator('[data-k="kind"]').selectOption("once");
+  assert.equal(await once.locator('[data-k="start"]').isVisible(), false, "a one-off window has no daily times");
+  await once.locator('[data-k="from"]').fill("2027-01-02T01:00");
+  await once.locator('[data-k="to"]').fill("2027-01-02T05:00");
+  note = "bank and windows";
+  await page.click('#channel-form button[type="submit"]');
+  const c = await eventually(async () => { const x = await channel("wx_native"); return x.maintenance_windows.length === 2 && x; }, "the windows saved");
+  assert.deepEqual(c.banks, [{ bank_code: "ICBC", channel_bank_code: "01020000", card_types: ["debit"], txn_max: 500000, daily_amount: 2000050 }]);
+  assert.deepEqual(c.maintenance_windows[0], { kind: "weekly", start: "01:00", end: "03:30", days: ["mon", "wed"] });
+  assert.equal(c.maintenance_windows[1].kind, "once");
+  // wall times in the channel's zone (Asia/Shanghai, UTC+8)
+  assert.equal(Date.parse(c.maintenance_windows[1].from), Date.parse("2027-01-01T17:00:00Z"));
+  assert.equal(Date.parse(c.maintenance_windows[1].to), Date.parse("2027-01-01T21:00:00Z"));
+  // a fresh load shows the rows as saved
+  await go("channels/wx_native");
+  const b = page.locator("#banks .bank").first();
+  assert.equal(await b.locator('[data-k="bank_code"]').inputValue(), "ICBC");
+  assert.equal(await b.locator('[data-k="txn_max"]').inputValue(), "5000.00");
+  assert.equal(await b.locator('[data-k="daily_amount"]').inputValue(), "20000.50");
+  assert.equal(await b.locator('input[value="debit"]').isChecked(), true);
+  assert.equal(await b.locator('input[value="credit"]').isChecked(), false);
+  const w = page.locator("#windows .window");
+  assert.equal(await w.count(), 2);
+  assert.equal(await w.nth(0).locator('[data-k="kind"]').inputValue(), "weekly");
+  assert.equal(await w.nth(0).locator('[data-k="start"]').inputValue(), "01:00");
+  assert.equal(await w.nth(0).locator('[data-k="end"]').inputValue(), "03:30");
+  assert.equal(await w.nth(0).locator('input[value="mon"]').isChecked(), true);
+  assert.equal(await w.nth(0).locator('input[value="tue"]').isChecked(), false);
+  assert.equal(await w.nth(1).locator('[data-k="from"]').inputValue(), "2027-01-02T01:00");
+  // a weekly window without days is refused by the API, the row marked
+  await w.nth(0).locator('input[value="mon"]').uncheck();
+  await w.nth(0).locator('input[value="wed"]').uncheck();
+  await page.click('#channel-form button[type="submit"]');
+  await page.waitForSelector('#windows [data-field^="maintenance_windows[0]"].invalid');
+  // the weekly row removed: saved, the once window left
+  await w.nth(0).locator("button.danger").click();
+  await page.click("#banks .bank button.danger");
+  note = "weekly window and bank removed";
+  await page.click('#channel-form button[type="submit"]');
+  const d = await eventually(async () => { const x = await channel("wx_native"); return x.maintenance_windows.length === 1 && x; }, "one window left");
+  assert.equal(d.maintenance_windows[0].kind, "once");
+  assert.deepEqual(d.banks, []);
+});
+
+test("Chinese text is drawn with a CJK font, not as boxes", async () => {
+  assert.equal((await api("POST", "/admin/v1/merchants", { id: "zh-shop", name: "测试商户（上海）", locale: "zh-CN" })).status, 201);
+  await go("merchants");
+  const cell = page.locator('#merchants td:text-is("测试商户（上海）")');
+  await cell.evaluate((el) => el.setAttribute("data-probe", "zh"));
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("DOM.enable");
+  await cdp.send("CSS.enable");
+  const { root } = await cdp.send("DOM.getDocument", { depth: -1 });
+  const { nodeId } = await cdp.send("DOM.querySelector", { nodeId: root.nodeId, selector: '[data-probe="zh"]' });
+  const { fonts } = await cdp.send("CSS.getPlatformFontsForNode", { nodeId });
+  await cdp.detach();
+  const cjk = fonts.filter((f) => /CJK|Han|Hei|Song|Ming|WenQuanYi/i.test(f.familyName));
+  assert.ok(cjk.length && cjk.reduce((n, f) => n + f.glyphCount, 0) >= 6, "the Han characters' font: " + JSON.stringify(fonts));
 });
 
 test("the driver config form is built from the keys the driver declares", async () => {
@@ -293,7 +441,11 @@ test("routing rules: add one, save, move it first", async () => {
   const card = page.locator(".rule").last();
   await card.locator('[data-k="name"]').fill("console: big alipay payments by weight");
   await card.locator('[data-k="c.methods"]').fill("alipay");
-  await card.locator('[data-k="c.amount_min"]').fill("100000");
+  // amounts in major units once the rule names its currency
+  await card.locator('[data-k="c.currencies"]').fill("CNY");
+  await card.locator('[data-k="c.currencies"]').dispatchEvent("change");
+  assert.match(await card.locator(".unit").first().textContent(), /in CNY/);
+  await card.locator('[data-k="c.amount_min"]').fill("1000.00");
   await card.locator('[data-k="s.fee"]').fill("0");
   await card.locator('[data-k="deny"]').fill("wx_native");
   note = "weight only for large alipay payments";
@@ -306,6 +458,7 @@ test("routing rules: add one, save, move it first", async () => {
   assert.equal(added.name, "console: big alipay payments by weight");
   assert.deepEqual(added.conditions.methods, ["alipay"]);
   assert.equal(added.conditions.amount_min, 100000);
+  assert.deepEqual(added.conditions.currencies, ["CNY"]);
   assert.equal(added.scoring.fee, 0);
   assert.deepEqual(added.deny, ["wx_native"]);
   await page.waitForSelector(`.rule[data-index="${n}"]`);
@@ -321,6 +474,7 @@ test("routing rules: add one, save, move it first", async () => {
   assert.equal(a.actor, ACTOR);
   // a bad number is refused in the page and the rules stay as they are
   await go("rules");
+  assert.equal(await page.locator('.rule').first().locator('[data-k="c.amount_min"]').inputValue(), "1000.00");
   await page.locator('.rule').first().locator('[data-k="s.weight"]').fill("");
   await page.click('#rules-form button[type="submit"]');
   await page.waitForSelector(".invalid");
@@ -340,7 +494,7 @@ test("whitelist: a buyer entry wins the route in explain, then is removed", asyn
   assert.equal(entry.created_by, ACTOR);
 
   await go("explain");
-  await page.fill('[data-field="amount"]', "2000");
+  await page.fill('[data-field="amount"]', "20.00");
   await page.fill('[data-field="method"]', "alipay");
   await page.selectOption('[data-field="environment"]', "native_qr");
   await page.fill('[data-field="buyer_id"]', "vip-console");
@@ -357,7 +511,7 @@ test("whitelist: a buyer entry wins the route in explain, then is removed", asyn
 
 test("explain says why each channel was dropped", async () => {
   await go("explain");
-  await page.fill('[data-field="amount"]', "10000");
+  await page.fill('[data-field="amount"]', "100.00");
   await page.fill('[data-field="method"]', "wechat_pay");
   await page.selectOption('[data-field="environment"]', "native_qr");
   await page.fill('[data-field="buyer_id"]', "");
@@ -374,7 +528,18 @@ test("overdue refunds: one re-sent by its original route, one resolved with a no
   await go("refunds");
   await page.waitForSelector(`tr[data-refund="${REFUND_RESEND}"]`);
   await page.waitForSelector(`tr[data-refund="${REFUND_RESOLVE}"]`);
-  assert.match(await page.textContent(`tr[data-refund="${REFUND_RESEND}"]`), /original_route_unavailable/);
+  assert.match(await page.textContent(`tr[data-refund="${REFUND_RESEND}"]`), /original route unavailable/);
+  // the table fits a 1,400 px window, a history opened and a resolve form shown too
+  await page.click(`tr[data-refund="${REFUND_RESOLVE}"] details summary`);
+  await page.click(`tr[data-refund="${REFUND_RESOLVE}"] button.resolve`);
+  const fit = await page.evaluate(() => {
+    const t = document.querySelector("#overdue"), s = t.closest("section");
+    return { page: document.documentElement.scrollWidth, win: window.innerWidth,
+      table: Math.ceil(t.getBoundingClientRect().right), section: Math.floor(s.getBoundingClientRect().right) };
+  });
+  assert.equal(fit.win, 1400);
+  assert.ok(fit.page <= fit.win && fit.table <= fit.section, "the overdue table overflows: " + JSON.stringify(fit));
+  await page.click(`tr[data-refund="${REFUND_RESOLVE}"] button.resolve`);
 
   note = "buyer's account reopened";
   await page.click(`tr[data-refund="${REFUND_RESEND}"] button.resend`);

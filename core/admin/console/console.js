@@ -1,7 +1,8 @@
 /*
  * console.js - payroute's operator console, a single page on the admin API
- * (/admin/v1/). Plain JavaScript run as it is (no build step, no
- * dependencies). Each view is a function of the URL hash (#/channels,
+ * (/admin/v1/). Plain JavaScript run as it is (no build step; one library,
+ * uPlot, vendored by contrib/vendor-console.sh for the overview's charts).
+ * Each view is a function of the URL hash (#/channels,
  * #/channels/CODE, #/rules, ...) that fetches what it shows and draws it;
  * every change goes through the same API the rest of the world uses, with
  * X-Payroute-Actor (the name given at sign-in) and X-Payroute-Note (asked
@@ -17,6 +18,7 @@ const state = {
   actor: localStorage.getItem("payroute_actor") || "",
   drivers: [],
   channels: [],
+  minor: null, /* currency -> its minor units (GET /admin/v1/currencies) */
 };
 
 const METHODS = ["alipay", "wechat_pay", "debit_card", "credit_card", "bank_transfer", "unionpay"];
@@ -28,7 +30,8 @@ const CATEGORIES = ["none", "user", "risk", "limit", "channel", "system"];
 const OUTCOMES = ["buyer_contacted", "refunded_offline", "refunded_by_transfer", "cancelled"];
 /* columns drawn right-aligned (td(v, "num") in their rows) */
 const NUMERIC = new Set(["amount", "fee", "score", "weight", "count", "checks", "attempts", "age", "ms"]);
-const MINOR_DIGITS = { JPY: 0, KRW: 0, VND: 0, BHD: 3, KWD: 3 };
+const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+const CARD_TYPES = ["debit", "credit"];
 
 /* ------------------------------------------------------------ DOM helpers */
 
@@ -78,14 +81,60 @@ function toast(text, bad) {
   setTimeout(() => d.remove(), bad ? 9000 : 4000);
 }
 
+/* The minor units of a currency (the daemon's table, currency.c); 2 for a
+ * code it does not know (or before the table is loaded). */
+function minorDigits(currency) {
+  const d = state.minor && state.minor[currency];
+  return Number.isInteger(d) ? d : 2;
+}
+
+/* An amount in minor units shown in major units with its currency:
+ * money(500000000, "CNY") is "5,000,000.00 CNY", (1500, "JPY") "1,500 JPY". */
 function money(amount, currency) {
   if (amount === undefined || amount === null) return "";
-  const digits = MINOR_DIGITS[currency] ?? 2;
+  const digits = minorDigits(currency);
   const neg = amount < 0, a = Math.abs(amount);
   const unit = 10 ** digits;
   const major = Math.trunc(a / unit).toLocaleString("en");
   const minor = digits ? "." + String(a % unit).padStart(digits, "0") : "";
   return (neg ? "-" : "") + major + minor + (currency ? " " + currency : "");
+}
+
+/* Minor units as the text of an input in major units, no grouping:
+ * (150000, "CNY") is "1500.00", 0 is "0". */
+function majorText(amount, currency) {
+  if (amount === undefined || amount === null || amount === 0) return amount === 0 ? "0" : "";
+  const digits = minorDigits(currency);
+  const s = String(Math.abs(amount)).padStart(digits + 1, "0");
+  return (amount < 0 ? "-" : "") + (digits ? s.slice(0, -digits) + "." + s.slice(-digits) : s);
+}
+
+/* The text of a major-unit input as an integer of minor units, without
+ * floating point: "1,500.5" CNY is 150050. Throws an Error with .field
+ * when it is not an amount, or has more decimals than the currency. */
+function minorOf(text, currency, field) {
+  const t = String(text).trim().replace(/[,\s]/g, "");
+  const digits = minorDigits(currency);
+  const m = /^(\d+)(?:\.(\d*))?$/.exec(t);
+  const bad = (why) => Object.assign(new Error(field + ": " + why), { field });
+  if (!m) throw bad("an amount in " + currency + ", e.g. " + (digits ? "1500." + "0".repeat(digits) : "1500"));
+  const frac = (m[2] || "").replace(/0+$/, "");
+  if (frac.length > digits) throw bad(currency + " has " + digits + " decimal" + (digits === 1 ? "" : "s"));
+  const n = Number(m[1] + frac.padEnd(digits, "0"));
+  if (!Number.isSafeInteger(n)) throw bad("too large");
+  return n;
+}
+
+/* An input of an amount in major units, the currency after it. */
+function moneyInput(field, amount, currency, attrs) {
+  return h("span.money", {},
+    h("input", { inputmode: "decimal", value: majorText(amount, currency), dataset: { field, money: "1" }, ...(attrs || {}) }),
+    h("span.cur", {}, currency));
+}
+
+async function loadCurrencies() {
+  const c = await api("GET", "/admin/v1/currencies");
+  state.minor = Object.fromEntries((c.currencies || []).map((x) => [x.code, x.minor]));
 }
 function when(iso) {
   if (!iso) return "";
@@ -184,9 +233,17 @@ function select(options, value, attrs) {
 /* ------------------------------------------------------------ overview */
 
 async function viewOverview(view) {
-  const [s, d] = await Promise.all([api("GET", "/admin/v1/status"), api("GET", "/admin/v1/drivers")]);
+  const [s, d, o] = await Promise.all([api("GET", "/admin/v1/status"), api("GET", "/admin/v1/drivers"),
+    api("GET", "/admin/v1/overview")]);
   const store = s.store || {};
+  const board = h("div.cards", { id: "dashboard" });
+  drawDashboard(board, o);
+  refreshDashboard(board);
   append(view, [
+    section(h("span", {}, "Channels, the last hour"), h("p.hint", {},
+      "This instance's figures: orders that reached an outcome, each minute's 95th percentile of channel call latency, " +
+      "today's usage against the daily limits (the channel's local day), and what waits for an operator. Refreshed every 15 s."),
+    board),
     section("Status",
       h("dl.kv", {},
         h("dt", {}, "version"), h("dd", {}, s.version + " (driver ABI " + s.abi + ")"),
@@ -204,6 +261,98 @@ async function viewOverview(view) {
         (d.drivers || []).map((m) => h("tr", {}, td(m.name), td(m.version), td(m.abi), td(h("code", {}, m.file)), td(m.generation))))),
     policySection(),
   ]);
+}
+
+/* ------------------------------------------------------------ dashboard */
+
+const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%");
+const ms = (x) => (x === null || x === undefined ? "–" : x < 10 ? x.toFixed(1) + " ms" : Math.round(x) + " ms");
+
+/* A gauge of used against limit: a <meter> and "used / limit" (no limit:
+ * "used, no limit"); fmt formats a figure. */
+function usage(used, limit, fmt, k) {
+  if (limit === null || limit === undefined) {
+    return h("span", { dataset: { k } }, fmt(used) + ", no limit");
+  }
+  const ratio = limit > 0 ? used / limit : 0;
+  return h("span.usage", { dataset: { k } },
+    fmt(used) + " / " + fmt(limit) + " (" + pct(ratio) + ")",
+    h("meter", { min: 0, max: 1, low: 0.7, high: 0.9, optimum: 0, value: Math.min(1, ratio) }));
+}
+
+/* One uPlot chart of the series s (the overview's per-minute arrays) into
+ * el: lines of the given keys, one axis. uPlot draws on a canvas and
+ * styles only through the DOM (no inline style sheet), so the console's
+ * Content-Security-Policy holds. */
+function chart(el, s, lines, title) {
+  if (!window.uPlot) {
+    el.appendChild(h("p.muted", {}, "charts unavailable (uPlot did not load)"));
+    return;
+  }
+  const xs = s[lines[0].key].map((_, i) => (s.from + i * s.step_ms) / 1000);
+  new window.uPlot({
+    title, width: 340, height: 130, legend: { show: false }, cursor: { show: false },
+    scales: { y: { range: (u, lo, hi) => [0, Math.max(1, hi)] } },
+    axes: [{ size: 22, font: "10px sans-serif", grid: { show: false } },
+      { size: 46, font: "10px sans-serif" }],
+    series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 1.5, spanGaps: false,
+      points: { show: true, size: 4, fill: l.color } }))],
+  }, [xs, ...lines.map((l) => s[l.key])], el);
+}
+
+function channelCard(c, o) {
+  const s = c.series || {}, t = s.totals || {};
+  const cur = c.currency || "";
+  const d = c.daily || {};
+  const card = h("div.card", { dataset: { channel: c.code } },
+    h("h3", {}, h("a", { href: "#/channels/" + encodeURIComponent(c.code) }, c.code), " ",
+      h("span.tag", { class: c.status === "online" ? "on" : "off" }, c.status),
+      c.in_maintenance ? h("span.tag.warn", {}, "maintenance") : null),
+    h("dl.kv", {},
+      h("dt", {}, "orders"), h("dd", {}, h("span", { dataset: { k: "volume" } }, String(t.volume ?? 0)),
+        h("span.muted", {}, " ("),
+        h("span.ok", { dataset: { k: "succeeded" } }, String(t.succeeded ?? 0)), h("span.muted", {}, " ok, "),
+        h("span.bad", { dataset: { k: "failed" } }, String(t.failed ?? 0)), h("span.muted", {}, " failed, "),
+        h("span.warn", { dataset: { k: "unknown" } }, String(t.unknown ?? 0)), h("span.muted", {}, " unknown"),
+        t.other ? [h("span.muted", {}, ", "), h("span", { dataset: { k: "other" }, title: "closed, or refunds gone overdue or resolved" }, String(t.other)),
+          h("span.muted", {}, " other")] : null, h("span.muted", {}, ")")),
+      h("dt", {}, "success rate"), h("dd", {}, h("span", { dataset: { k: "success" } }, pct(t.success_rate)),
+        h("span.muted", {}, " (routing window: " + pct(c.routing_success_rate) + ")")),
+      h("dt", {}, "p95 latency"), h("dd", { dataset: { k: "p95" } }, ms(t.p95_ms)),
+      h("dt", {}, "daily amount"), h("dd", {}, usage(d.amount, d.amount_limit, (x) => money(x, cur), "daily-amount")),
+      h("dt", {}, "daily count"), h("dd", {}, usage(d.count, d.count_limit, (x) => String(x), "daily-count")),
+      (c.banks || []).map((b) => [h("dt", {}, "at " + b.bank_code),
+        h("dd", {}, usage(b.amount, b.amount_limit, (x) => money(x, cur), "bank-" + b.bank_code))]),
+      h("dt", {}, "waiting"), h("dd", {},
+        h("a", { href: "#/orders", class: c.open_unknown ? "warn" : "muted", dataset: { k: "open-unknown" } }, c.open_unknown + " unknown"), ", ",
+        h("a", { href: "#/refunds", class: c.overdue_refunds ? "warn" : "muted", dataset: { k: "overdue" } }, c.overdue_refunds + " overdue refunds"))),
+    h("div.charts", {}));
+  const charts = card.querySelector(".charts");
+  const outcomes = h("div.chart", { dataset: { chart: "outcomes" } });
+  const latency = h("div.chart", { dataset: { chart: "latency" } });
+  charts.append(outcomes, latency);
+  chart(outcomes, s, [{ key: "succeeded", label: "succeeded", color: "#137333" }, { key: "failed", label: "failed", color: "#b3261e" },
+    { key: "unknown", label: "unknown", color: "#c77700" }], "orders a minute");
+  chart(latency, s, [{ key: "p95_ms", label: "p95 ms", color: "#1d4ed8" }], "p95 latency (ms)");
+  return card;
+}
+
+function drawDashboard(board, o) {
+  board.replaceChildren(...(o.channels || []).map((c) => channelCard(c, o)));
+  if (!(o.channels || []).length) board.appendChild(h("p.muted", {}, "No channels yet."));
+  board.dataset.generation = String(o.generation);
+  board.dataset.at = String(o.now);
+}
+
+/* Draws the dashboard again every 15 s while it is on the page. */
+function refreshDashboard(board) {
+  setTimeout(async () => {
+    if (!board.isConnected) return;
+    try {
+      drawDashboard(board, await api("GET", "/admin/v1/overview"));
+    } catch (e) { /* the next round says it, or the page has moved on */ }
+    refreshDashboard(board);
+  }, 15000);
 }
 
 /* The whole routing policy as one JSON document (GET|PUT /admin/v1/policy):
@@ -280,11 +429,11 @@ async function reload() {
 
 /* ------------------------------------------------------------ channels */
 
-function feeText(f) {
+function feeText(f, cur) {
   if (!f) return "";
   let t = (f.rate_bps / 100).toFixed(2) + "%";
-  if (f.fixed) t += " + " + f.fixed;
-  if (f.min || f.max) t += " (" + (f.min || 0) + "–" + (f.max || "∞") + ")";
+  if (f.fixed) t += " + " + money(f.fixed, cur);
+  if (f.min || f.max) t += " (" + money(f.min || 0, cur) + " – " + (f.max ? money(f.max, cur) : "∞") + ")";
   return t;
 }
 
@@ -295,7 +444,7 @@ async function viewChannels(view) {
     td(c.driver), td(c.institution),
     td(h("span.tag", { class: c.status === "online" ? "on" : "off" }, c.status)),
     td(tags(c.business_types)), td(tags(c.methods)), td(tags(c.environments)),
-    td(feeText(c.fee), "num"),
+    td(feeText(c.fee, (c.currencies || [])[0]), "num"),
     td(h("span.row", {},
       h("input", { type: "number", min: 0, value: c.weight, class: "weight", "aria-label": "weight of " + c.code }),
       h("button.small.secondary", { onclick: (ev) => saveWeight(c, ev.target.previousSibling.value) }, "set"))),
@@ -455,7 +604,19 @@ async function viewChannel(view, code) {
     return;
   }
   const L = c.limits || {}, F = c.fee || {};
+  /* The channel's amounts are in the minor units of its (first) currency. */
+  const cur = (c.currencies || [])[0] || "CNY";
   const dcBox = h("div", { id: "driver-config" });
+  const banksBox = h("div", { id: "banks" });
+  const windowsBox = h("div", { id: "windows" });
+  const tzSelect = timezoneSelect(c.timezone);
+  drawBanks(banksBox, c.banks || [], cur);
+  drawWindows(windowsBox, c.maintenance_windows || [], c.timezone);
+  tzSelect.addEventListener("change", () => {
+    /* the windows are wall times in the channel's zone: kept as typed */
+    windowsBox.dataset.tz = tzSelect.value;
+    windowsBox.querySelectorAll(".tz-name").forEach((el) => { el.textContent = tzSelect.value; });
+  });
   drawDriverConfig(dcBox, c.driver, c.driver_config || {}, false);
   const form = h("form", { id: "channel-form" },
     h("div.grid", {},
@@ -470,7 +631,7 @@ async function viewChannel(view, code) {
           h("option", { value: n, selected: n === c.driver }, n)))),
       h("label", {}, "institution", textInput("institution", c.institution)),
       h("label", {}, "status", select(["online", "offline"], c.status, { dataset: { field: "status" } })),
-      h("label", {}, "time zone (IANA)", textInput("timezone", c.timezone)),
+      h("label", {}, "time zone", tzSelect),
       h("label", {}, "weight", numInput("weight", c.weight, { min: 0 }))),
     h("fieldset", {}, h("legend", {}, "what it takes"),
       h("div", {}, h("span.muted", {}, "business types "), checks("business_types", BUSINESS, c.business_types)),
@@ -478,20 +639,25 @@ async function viewChannel(view, code) {
       h("div.grid", {},
         h("label", {}, "methods (comma-separated)", textInput("methods", (c.methods || []).join(", "), { list: "methods-list" })),
         h("label", {}, "product codes (empty: any)", textInput("product_codes", (c.product_codes || []).join(", "))),
-        h("label", {}, "currencies", textInput("currencies", (c.currencies || []).join(", ")))),
+        h("label", {}, "currencies (the first is the amounts' unit)", textInput("currencies", (c.currencies || []).join(", "), {
+          onchange: (ev) => {
+            const nc = list(ev.target.value)[0];
+            if (nc) ev.target.form.querySelectorAll(".money .cur").forEach((el) => { el.textContent = nc.toUpperCase(); });
+          },
+        }))),
       h("datalist", { id: "methods-list" }, METHODS.map((m) => h("option", { value: m })))),
-    h("fieldset", {}, h("legend", {}, "limits (minor units; 0: no limit)"),
+    h("fieldset", {}, h("legend", {}, "limits (0: no limit)"),
       h("div.grid", {},
-        h("label", {}, "per transaction, min", numInput("limits.txn_min", L.txn_min, { min: 0 })),
-        h("label", {}, "per transaction, max", numInput("limits.txn_max", L.txn_max, { min: 0 })),
-        h("label", {}, "daily amount", numInput("limits.daily_amount", L.daily_amount, { min: 0 })),
-        h("label", {}, "daily count", numInput("limits.daily_count", L.daily_count, { min: 0 })))),
+        h("label", {}, "per transaction, min", moneyInput("limits.txn_min", L.txn_min, cur)),
+        h("label", {}, "per transaction, max", moneyInput("limits.txn_max", L.txn_max, cur)),
+        h("label", {}, "daily amount", moneyInput("limits.daily_amount", L.daily_amount, cur)),
+        h("label", {}, "daily count (orders)", numInput("limits.daily_count", L.daily_count, { min: 0 })))),
     h("fieldset", {}, h("legend", {}, "fee"),
       h("div.grid", {},
         h("label", {}, "rate (basis points)", numInput("fee.rate_bps", F.rate_bps, { min: 0 })),
-        h("label", {}, "fixed (minor units)", numInput("fee.fixed", F.fixed, { min: 0 })),
-        h("label", {}, "minimum", numInput("fee.min", F.min, { min: 0 })),
-        h("label", {}, "maximum (0: none)", numInput("fee.max", F.max, { min: 0 })))),
+        h("label", {}, "fixed", moneyInput("fee.fixed", F.fixed, cur)),
+        h("label", {}, "minimum", moneyInput("fee.min", F.min, cur)),
+        h("label", {}, "maximum (0: none)", moneyInput("fee.max", F.max, cur)))),
     h("fieldset", {}, h("legend", {}, "refunds and gray release"),
       h("div.grid", {},
         h("label", {}, "refund window (days)", numInput("refund_window_days", c.refund_window_days, { min: 0 })),
@@ -499,11 +665,8 @@ async function viewChannel(view, code) {
         h("label.inline", {}, h("input", { type: "checkbox", dataset: { field: "refund_resend" }, checked: c.refund_resend }), "overdue refunds may be re-sent"),
         h("label.inline", {}, h("input", { type: "checkbox", dataset: { field: "whitelist_only" }, checked: c.whitelist_only }), "whitelist only (gray release)"))),
     h("fieldset", {}, h("legend", {}, "driver config (secrets read back as ******** and kept when left so)"), dcBox),
-    h("fieldset", {}, h("legend", {}, "bank mappings, maintenance windows (JSON)"),
-      h("label", {}, "banks: [{bank_code, channel_bank_code, card_types, txn_max, daily_amount}]",
-        h("textarea.json", { dataset: { field: "banks" }, rows: 4 }, json(c.banks || []))),
-      h("label", {}, "maintenance windows: [{kind daily|weekly|once, start, end, days, from, to}]",
-        h("textarea.json", { dataset: { field: "maintenance_windows" }, rows: 4 }, json(c.maintenance_windows || [])))),
+    h("fieldset", {}, h("legend", {}, "bank mappings (a bank code of ours → the channel's; card types, limits at that bank)"), banksBox),
+    h("fieldset", {}, h("legend", {}, "maintenance windows (the channel takes nothing during them)"), windowsBox),
     h("div.row", {},
       h("button", { type: "submit" }, isNew ? "Create channel" : "Save channel"),
       h("a", { href: "#/channels" }, h("button.secondary", { type: "button" }, "Cancel")),
@@ -537,26 +700,146 @@ function readChannel(form, base) {
     if (s === "" || !Number.isInteger(n)) throw Object.assign(new Error(f + ": a whole number"), { field: f });
     return n;
   };
-  const parsed = (f) => {
-    try { return JSON.parse(v(f).value || "null"); } catch (e) {
-      throw Object.assign(new Error(f + ": not JSON (" + e.message + ")"), { field: f });
-    }
-  };
+  const currencies = list(v("currencies").value).map((x) => x.toUpperCase());
+  const cur = currencies[0] || "CNY";
+  const amt = (f) => minorOf(v(f).value, cur, f);
+  const timezone = v("timezone").value;
   return {
     ...base,
     code: v("code").value.trim(), driver: v("driver").value, institution: v("institution").value.trim(),
-    status: v("status").value, timezone: v("timezone").value.trim(), weight: num("weight"),
+    status: v("status").value, timezone, weight: num("weight"),
     business_types: checked(form, "business_types"), environments: checked(form, "environments"),
     methods: list(v("methods").value), product_codes: list(v("product_codes").value),
-    currencies: list(v("currencies").value).map((x) => x.toUpperCase()),
-    limits: { txn_min: num("limits.txn_min"), txn_max: num("limits.txn_max"),
-      daily_amount: num("limits.daily_amount"), daily_count: num("limits.daily_count") },
-    fee: { rate_bps: num("fee.rate_bps"), fixed: num("fee.fixed"), min: num("fee.min"), max: num("fee.max") },
+    currencies,
+    limits: { txn_min: amt("limits.txn_min"), txn_max: amt("limits.txn_max"),
+      daily_amount: amt("limits.daily_amount"), daily_count: num("limits.daily_count") },
+    fee: { rate_bps: num("fee.rate_bps"), fixed: amt("fee.fixed"), min: amt("fee.min"), max: amt("fee.max") },
     refund_window_days: num("refund_window_days"), refund_timeout: v("refund_timeout").value.trim(),
     refund_resend: v("refund_resend").checked, whitelist_only: v("whitelist_only").checked,
-    banks: parsed("banks"), maintenance_windows: parsed("maintenance_windows"),
+    banks: readBanks(form.querySelector("#banks"), cur), maintenance_windows: readWindows(form.querySelector("#windows"), timezone),
     driver_config: readDriverConfig(form.querySelector("#driver-config")),
   };
+}
+
+/* ------------------------------------------------------------ banks, windows */
+
+/* A select of the IANA time zones the browser knows (the daemon checks
+ * the name against its own tz database when the channel is saved). */
+function timezoneSelect(value) {
+  let zones = [];
+  try { zones = Intl.supportedValuesOf("timeZone"); } catch (e) { /* an old browser: the value alone */ }
+  zones = [...new Set([value || "UTC", "UTC", ...zones])].sort();
+  return h("select", { dataset: { field: "timezone" } }, zones.map((z) => h("option", { value: z, selected: z === (value || "UTC") }, z)));
+}
+
+/* The bank mappings as rows: our bank code, the channel's, card types,
+ * and the per-transaction and daily limits at that bank (major units). */
+function drawBanks(box, banks, cur) {
+  const rows = h("div.rows");
+  const add = (b, i) => {
+    const p = `banks[${i}].`;
+    rows.appendChild(h("div.bank.row", { dataset: { index: i } },
+      h("label", {}, "bank code", h("input", { value: b.bank_code || "", size: 10, dataset: { field: p + "bank_code", k: "bank_code" }, placeholder: "ICBC" })),
+      h("label", {}, "channel's code", h("input", { value: b.channel_bank_code || "", size: 12, dataset: { field: p + "channel_bank_code", k: "channel_bank_code" } })),
+      h("span", { dataset: { field: p + "card_types", k: "card_types" } }, h("span.muted", {}, "cards "),
+        CARD_TYPES.map((t) => h("label.inline", {}, h("input", { type: "checkbox", value: t, checked: (b.card_types || []).includes(t) }), t))),
+      h("label", {}, "per transaction max", moneyInput(p + "txn_max", b.txn_max || 0, cur, { size: 12, "data-k": "txn_max" })),
+      h("label", {}, "daily amount", moneyInput(p + "daily_amount", b.daily_amount || 0, cur, { size: 12, "data-k": "daily_amount" })),
+      h("button.small.danger", { type: "button", onclick: (ev) => ev.target.closest(".bank").remove() }, "remove")));
+  };
+  banks.forEach(add);
+  box.replaceChildren(rows, h("p.hint", {}, "No card type checked: any. 0: no limit at that bank."),
+    h("button.small.secondary", { type: "button", class: "add-bank", onclick: () => add({}, rows.children.length) }, "Add a bank"));
+}
+
+function readBanks(box, cur) {
+  return [...box.querySelectorAll(".bank")].map((row, i) => {
+    /* the field names follow the row's place now (a row removed above) */
+    row.querySelectorAll("[data-field]").forEach((el) => { el.dataset.field = el.dataset.field.replace(/^banks\[\d+\]/, `banks[${i}]`); });
+    const get = (k) => row.querySelector(`[data-k="${k}"]`);
+    const p = `banks[${i}].`;
+    const b = { bank_code: get("bank_code").value.trim(), channel_bank_code: get("channel_bank_code").value.trim(),
+      card_types: [...get("card_types").querySelectorAll("input:checked")].map((x) => x.value),
+      txn_max: minorOf(get("txn_max").value, cur, p + "txn_max"), daily_amount: minorOf(get("daily_amount").value, cur, p + "daily_amount") };
+    return b;
+  });
+}
+
+/* The offset (ms) of time zone tz from UTC at the instant ms. */
+function tzOffset(ms, tz) {
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+  return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(ms / 1000) * 1000;
+}
+
+/* An RFC 3339 instant as the wall time of tz for a datetime-local input
+ * ("2026-05-01T02:00"), and back (the instant, as RFC 3339 in UTC). */
+function wallTime(iso, tz) {
+  const ms = Date.parse(iso);
+  if (isNaN(ms)) return "";
+  return new Date(ms + tzOffset(ms, tz)).toISOString().slice(0, 16);
+}
+function instantOf(wall, tz) {
+  const guess = Date.parse(wall + ":00Z");
+  if (isNaN(guess)) return null;
+  let ms = guess - tzOffset(guess, tz);
+  ms = guess - tzOffset(ms, tz); /* right across a change of offset */
+  return new Date(ms).toISOString().replace(".000Z", "Z");
+}
+
+/* The maintenance windows as rows: daily (start, end), weekly (days,
+ * start, end), once (from, to), all wall times in the channel's zone. */
+function drawWindows(box, windows, tz) {
+  box.dataset.tz = tz || "UTC";
+  const rows = h("div.rows");
+  const add = (w, i) => {
+    const p = `maintenance_windows[${i}].`;
+    const zone = box.dataset.tz;
+    const row = h("div.window.row", { dataset: { index: i } },
+      h("label", {}, "kind", select(["daily", "weekly", "once"], w.kind || "daily", { dataset: { k: "kind", field: p + "kind" },
+        onchange: (ev) => show(ev.target.value) })),
+      h("span.every", {},
+        h("span", { class: "days", dataset: { k: "days", field: p + "days" } },
+          DAYS.map((d) => h("label.inline", {}, h("input", { type: "checkbox", value: d, checked: (w.days || []).includes(d) }), d))),
+        h("label", {}, "from", h("input", { type: "time", value: w.start || "", dataset: { k: "start", field: p + "start" } })),
+        h("label", {}, "to", h("input", { type: "time", value: w.end || "", dataset: { k: "end", field: p + "end" } }))),
+      h("span.once", {},
+        h("label", {}, "from", h("input", { type: "datetime-local", value: w.from ? wallTime(w.from, zone) : "", dataset: { k: "from", field: p + "from" } })),
+        h("label", {}, "to", h("input", { type: "datetime-local", value: w.to ? wallTime(w.to, zone) : "", dataset: { k: "to", field: p + "to" } }))),
+      h("span.hint", {}, "in ", h("span.tz-name", {}, zone)),
+      h("button.small.danger", { type: "button", onclick: () => row.remove() }, "remove"));
+    const show = (kind) => {
+      row.querySelector(".every").hidden = kind === "once";
+      row.querySelector(".days").hidden = kind !== "weekly";
+      row.querySelector(".once").hidden = kind !== "once";
+    };
+    show(w.kind || "daily");
+    rows.appendChild(row);
+  };
+  windows.forEach(add);
+  box.replaceChildren(rows, h("p.hint", {}, "A window whose end is before its start runs past midnight."),
+    h("button.small.secondary", { type: "button", class: "add-window", onclick: () => add({ kind: "daily" }, rows.children.length) }, "Add a window"));
+}
+
+function readWindows(box, tz) {
+  return [...box.querySelectorAll(".window")].map((row, i) => {
+    row.querySelectorAll("[data-field]").forEach((el) => {
+      el.dataset.field = el.dataset.field.replace(/^maintenance_windows\[\d+\]/, `maintenance_windows[${i}]`);
+    });
+    const get = (k) => row.querySelector(`[data-k="${k}"]`);
+    const kind = get("kind").value;
+    if (kind === "once") {
+      const at = (k) => {
+        const v = instantOf(get(k).value, tz);
+        if (!v) throw Object.assign(new Error(`maintenance_windows[${i}].${k}: a date and time`), { field: `maintenance_windows[${i}].${k}` });
+        return v;
+      };
+      return { kind, from: at("from"), to: at("to") };
+    }
+    const w = { kind, start: get("start").value, end: get("end").value };
+    if (kind === "weekly") w.days = [...get("days").querySelectorAll("input:checked")].map((x) => x.value);
+    return w;
+  });
 }
 
 async function deleteChannel(code) {
@@ -610,8 +893,19 @@ function newRule() {
     scoring: { weight: 1, fee: 1, success_rate: 1 }, allow: [], deny: [] };
 }
 
+/* The unit of a rule's amount conditions: the major unit when the rule
+ * names currencies that share one number of decimals (their amounts are
+ * then comparable), else minor units, as the router compares them. */
+function ruleUnit(currencies) {
+  const cs = (currencies || []).map((x) => x.toUpperCase());
+  const digits = [...new Set(cs.map(minorDigits))];
+  return cs.length && digits.length === 1 ? { cur: cs[0], label: "in " + cs.join("/") } : { cur: null, label: "minor units: name one currency for major units" };
+}
+
 function ruleCard(rule, i, rules, redraw) {
   const c = rule.conditions || {}, s = rule.scoring || {};
+  const unit = ruleUnit(c.currencies);
+  const amount = (v) => (unit.cur ? majorText(v || 0, unit.cur) : String(v || 0));
   const p = `rules[${i}].`;
   const move = (d) => { const j = i + d; if (j < 0 || j >= rules.length) return; [rules[i], rules[j]] = [rules[j], rules[i]]; redraw(); };
   const card = h("div.rule", { class: rule.enabled ? null : "disabled", dataset: { index: i } },
@@ -626,8 +920,10 @@ function ruleCard(rule, i, rules, redraw) {
     h("div.grid", {},
       ["methods", "environments", "currencies", "product_codes", "banks", "merchants"].map((k) =>
         h("label", {}, k, h("input", { value: (c[k] || []).join(", "), dataset: { k: "c." + k, field: p + "conditions." + k } }))),
-      h("label", {}, "amount from (minor units)", h("input", { type: "number", min: 0, value: c.amount_min || 0, dataset: { k: "c.amount_min", field: p + "conditions.amount_min" } })),
-      h("label", {}, "amount up to (0: no cap)", h("input", { type: "number", min: 0, value: c.amount_max || 0, dataset: { k: "c.amount_max", field: p + "conditions.amount_max" } }))),
+      h("label", {}, h("span", {}, "amount from (", h("span.unit", {}, unit.label), ")"),
+        h("input", { inputmode: "decimal", value: amount(c.amount_min), dataset: { k: "c.amount_min", field: p + "conditions.amount_min", cur: unit.cur || "" } })),
+      h("label", {}, h("span", {}, "amount up to, 0: no cap (", h("span.unit", {}, unit.label), ")"),
+        h("input", { inputmode: "decimal", value: amount(c.amount_max), dataset: { k: "c.amount_max", field: p + "conditions.amount_max", cur: unit.cur || "" } }))),
     h("div.grid", {},
       ["weight", "fee", "success_rate"].map((k) =>
         h("label", {}, "score: " + k, h("input", { type: "number", step: "any", min: 0, value: s[k] ?? 0, dataset: { k: "s." + k, field: p + "scoring." + k } }))),
@@ -635,6 +931,12 @@ function ruleCard(rule, i, rules, redraw) {
       h("label", {}, "deny (channel codes)", h("input", { value: (rule.deny || []).join(", "), dataset: { k: "deny", field: p + "deny" } }))));
   /* keeps what was typed when cards move */
   const sync = () => Object.assign(rule, readRule(card));
+  /* another currency: the amounts as typed, in the new unit */
+  card.querySelector('[data-k="c.currencies"]').addEventListener("change", (ev) => {
+    const u = ruleUnit(list(ev.target.value));
+    card.querySelectorAll(".unit").forEach((el) => { el.textContent = u.label; });
+    card.querySelectorAll('[data-k^="c.amount_"]').forEach((el) => { el.dataset.cur = u.cur || ""; });
+  });
   return card;
 }
 
@@ -645,13 +947,20 @@ function readRule(card) {
     if (el.value.trim() === "" || !isFinite(v)) throw Object.assign(new Error(el.dataset.field + ": a number"), { field: el.dataset.field });
     return v;
   };
+  const amount = (k) => {
+    const el = get(k);
+    if (el.dataset.cur) return minorOf(el.value, el.dataset.cur, el.dataset.field);
+    const v = Number(el.value);
+    if (el.value.trim() === "" || !Number.isSafeInteger(v) || v < 0) throw Object.assign(new Error(el.dataset.field + ": a whole number of minor units"), { field: el.dataset.field });
+    return v;
+  };
   return {
     name: get("name").value.trim(), enabled: get("enabled").checked,
     conditions: {
       methods: list(get("c.methods").value), environments: list(get("c.environments").value),
       currencies: list(get("c.currencies").value).map((x) => x.toUpperCase()), product_codes: list(get("c.product_codes").value),
       banks: list(get("c.banks").value), merchants: list(get("c.merchants").value),
-      amount_min: n("c.amount_min"), amount_max: n("c.amount_max"),
+      amount_min: amount("c.amount_min"), amount_max: amount("c.amount_max"),
     },
     scoring: { weight: n("s.weight"), fee: n("s.fee"), success_rate: n("s.success_rate") },
     allow: list(get("allow").value), deny: list(get("deny").value),
@@ -703,11 +1012,11 @@ async function delWhitelist(e) {
 
 async function viewExplain(view) {
   const saved = JSON.parse(sessionStorage.getItem("payroute_explain") || "null") ||
-    { amount: 10000, currency: "CNY", method: "alipay", environment: "native_qr", product_code: "", business_type: "pay" };
+    { amount: "100.00", currency: "CNY", method: "alipay", environment: "native_qr", product_code: "", business_type: "pay" };
   const out = h("div", { id: "explain-result" });
   const f = (k, label, attrs) => h("label", {}, label, h("input", { value: saved[k] ?? "", dataset: { field: k }, ...(attrs || {}) }));
   const form = h("form.grid", { id: "explain-form" },
-    f("amount", "amount (minor units)", { type: "number", min: 1, required: true }),
+    f("amount", "amount (in the currency, e.g. 100.00)", { inputmode: "decimal", required: true }),
     f("currency", "currency"),
     h("label", {}, "method", h("input", { value: saved.method, list: "methods-list", dataset: { field: "method" } })),
     h("label", {}, "environment", select(["", ...ENVIRONMENTS], saved.environment, { dataset: { field: "environment" } })),
@@ -722,9 +1031,15 @@ async function viewExplain(view) {
     ev.preventDefault();
     const body = {};
     form.querySelectorAll("[data-field]").forEach((el) => { if (el.value.trim() !== "") body[el.dataset.field] = el.value.trim(); });
-    body.amount = Number(body.amount);
-    if (body.at) body.at = new Date(body.at).toISOString();
     const keep = { ...body };
+    try {
+      body.amount = minorOf(body.amount || "", (body.currency || "CNY").toUpperCase(), "amount");
+    } catch (e) {
+      markField(form, e.field, e.message);
+      out.replaceChildren(h("p.bad", {}, e.message));
+      return;
+    }
+    if (body.at) body.at = new Date(body.at).toISOString();
     delete keep.card_no;
     sessionStorage.setItem("payroute_explain", JSON.stringify(keep));
     try {
@@ -787,13 +1102,14 @@ async function viewRefunds(view) {
     });
     const canResend = resendable(r.channel);
     return h("tr", { dataset: { refund: r.id } },
-      td(h("code", {}, r.id)), td(r.merchant_id), td(h("a", { href: "#/orders/" + encodeURIComponent(r.payment_id) }, r.payment_id)),
-      td(r.channel), td(money(r.amount, r.currency), "num"), td(h("span.warn", {}, r.reason)), td(age(r.age_seconds), "num"),
-      td(r.buyer_id), td(r.attempts, "num"),
+      td([h("code", {}, r.id), h("div.muted", {}, "of ", h("a", { href: "#/orders/" + encodeURIComponent(r.payment_id) }, r.payment_id))]),
+      td([r.merchant_id, r.buyer_id ? h("div.muted", {}, "buyer " + r.buyer_id) : null]),
+      td(r.channel), td(money(r.amount, r.currency), "num"), td(h("span.warn", {}, String(r.reason || "").replace(/_/g, " "))),
+      td(age(r.age_seconds), "num"), td(r.attempts, "num"),
       td(h("details", {}, h("summary", {}, (r.history || []).length + " events"),
         table(["at", "event", "from", "to", "by", "detail"], (r.history || []).map((e) =>
           h("tr", {}, td(when(e.at)), td(e.event), td(e.from), td(e.to), td(e.actor), td(h("code", {}, JSON.stringify(e.detail || {})))))))),
-      td([h("div.row", {},
+      td([h("div.actions", {},
         h("button.small", { class: "resend", disabled: !canResend, title: canResend ? "send the refund again by its original route" : "the channel does not allow re-sending refunds",
           onclick: () => resend(r) }, "Re-send"),
         h("button.small.secondary", { class: "resolve", onclick: () => { resolve.hidden = !resolve.hidden; } }, "Resolve…")), resolve]));
@@ -801,7 +1117,7 @@ async function viewRefunds(view) {
   append(view, section("Overdue refunds",
     h("p.hint", {}, "Refunds unsettled past their channel's refund timeout, or whose original route is gone (account closed, card cancelled, past the refund window). " +
       "Re-send where the channel allows, or resolve with what was done; both are audited."),
-    table(["refund", "merchant", "payment", "channel", "amount", "reason", "age", "buyer", "attempts", "history", ""], rows, { id: "overdue" })));
+    table(["refund", "merchant", "channel", "amount", "reason", "age", "attempts", "history", ""], rows, { id: "overdue" })));
 }
 
 async function resend(r) {
@@ -1170,6 +1486,7 @@ let routeSeq = 0;
 async function route() {
   const seq = ++routeSeq;
   if (!state.token) { showSignIn(); return; }
+  if (!state.minor) await loadCurrencies().catch(() => {});
   const [path] = location.hash.replace(/^#\/?/, "").split("?");
   const [name, ...rest] = path.split("/");
   const arg = rest.length ? decodeURIComponent(rest.join("/")) : "";
