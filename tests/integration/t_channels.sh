@@ -62,7 +62,7 @@ expect_code 200 "GET /admin/v1/channels/t_full"
 	fail "GET differs from what was sent (driver_config masked):
 got:  $(printf '%s' "$RESP_BODY" | jq -S -c .)
 want: $(printf '%s' "$MASKED" | jq -c .)"
-printf '%s' "$RESP_BODY" | grep -q 's3cr3t-api-key\|PEMDATA' && fail "GET shows a secret: $RESP_BODY"
+grep <<<"$RESP_BODY" -q 's3cr3t-api-key\|PEMDATA' && fail "GET shows a secret: $RESP_BODY"
 pass "POST then GET: the channel as sent, secrets masked"
 send GET /admin/v1/channels
 expect_code 200 "GET /admin/v1/channels"
@@ -209,11 +209,11 @@ for row in \
 	cons=${row#*|}
 	out=$(pq -c "UPDATE channels SET $set_sql WHERE code = 't_full'" 2>&1) &&
 		fail "the database accepted $set_sql"
-	printf '%s' "$out" | grep -q "$cons" || fail "$set_sql: not refused by $cons: $out"
+	grep <<<"$out" -q "$cons" || fail "$set_sql: not refused by $cons: $out"
 done
 out=$(pq -c "INSERT INTO whitelist (kind, value, channel) VALUES ('card_no', '4111111111111111', 't_full')" 2>&1) &&
 	fail "the database accepted a card number in clear"
-printf '%s' "$out" | grep -q whitelist_card_hmac_check || fail "clear card not refused by whitelist_card_hmac_check: $out"
+grep <<<"$out" -q whitelist_card_hmac_check || fail "clear card not refused by whitelist_card_hmac_check: $out"
 pass "the database refuses bad rows itself (7 channel CHECKs, clear card numbers)"
 
 # ---- whitelist
@@ -224,7 +224,7 @@ generation_after "whitelist a card"
 wl_card=$(json .entry.id)
 [ "$(json .entry.value_hint)" = 3445 ] || fail "no value_hint 3445: $RESP_BODY"
 [ "$(json .entry.expires_at)" = 2030-12-31T16:00:00Z ] || fail "expires_at not normalised to UTC: $RESP_BODY"
-printf '%s' "$RESP_BODY" | grep -q "$CARD" && fail "the answer shows the card number"
+grep <<<"$RESP_BODY" -q "$CARD" && fail "the answer shows the card number"
 want=$(printf '%s' "$CARD" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$I_DIR/secret.key")" | awk '{print $NF}')
 [ "$(pq -c "SELECT value FROM whitelist WHERE id = $wl_card")" = "$want" ] ||
 	fail "the stored value is not HMAC-SHA256(key, card)"
@@ -239,7 +239,7 @@ n_wl=$(pq -c "SELECT count(*) FROM whitelist")
 for bad_card in 6222020200112233445 4111111111111112 622202020011224344; do
 	send POST /admin/v1/whitelist "{\"kind\": \"card_no\", \"value\": \"$bad_card\", \"channel\": \"t_full\"}"
 	expect_field "card $bad_card (fails the Luhn check)" value "Luhn"
-	printf '%s' "$RESP_BODY" | grep -q "$bad_card" && fail "the refusal shows the card number"
+	grep <<<"$RESP_BODY" -q "$bad_card" && fail "the refusal shows the card number"
 done
 [ "$(pq -c "SELECT count(*) FROM whitelist")" = "$n_wl" ] || fail "a card failing the Luhn check was stored"
 sample_card=$(jq -r '.whitelist[] | select(.kind == "card_no") | .value' "$top_srcdir/etc/catalogue.sample.json")
@@ -261,7 +261,7 @@ expect_code 200 "GET /admin/v1/whitelist"
 	fail "the card entry shows a value: $RESP_BODY"
 [ "$(json ".whitelist[] | select(.id == $wl_buyer) | .value")" = buyer-42 ] ||
 	fail "the buyer entry does not show its value: $RESP_BODY"
-printf '%s' "$RESP_BODY" | grep -q "$want" && fail "GET /admin/v1/whitelist shows the card's HMAC"
+grep <<<"$RESP_BODY" -q "$want" && fail "GET /admin/v1/whitelist shows the card's HMAC"
 pass "whitelist: card stored only as HMAC-SHA256 (hint 3445), never in the table, audit or log; buyer entry"
 
 send DELETE /admin/v1/channels/t_full
@@ -387,7 +387,7 @@ expect_code 200 "PUT t_keys with the masked passphrase"
 [ "$(pq -c "SELECT driver_config->>'passphrase' || '|' || weight FROM channels WHERE code = 't_keys'")" = 'open-sesame|33' ] ||
 	fail "the masked passphrase written back did not keep the stored one"
 send GET '/admin/v1/audit?object_kind=channel&object_id=t_keys'
-printf '%s' "$RESP_BODY" | grep -q open-sesame && fail "the audit shows the passphrase: $RESP_BODY"
+grep <<<"$RESP_BODY" -q open-sesame && fail "the audit shows the passphrase: $RESP_BODY"
 send POST /admin/v1/channels "$(printf '%s' "$KEYCH" | jq -c '.code = "t_old" | .driver = "testold" |
 	.driver_config.signtype = "anything"')"
 expect_code 201 "testold (ABI 1.1, no declared keys) takes any key"
@@ -398,12 +398,12 @@ pass "declared keys: misspelt and far-off keys, types and a missing required key
 # channel's next write refuses it.
 pq -c "UPDATE channels SET driver_config = driver_config || '{\"signtype\": \"x\"}' WHERE code = 't_keys'" >/dev/null
 out=$("$PAYROUTED" -t -c "$CONF" 2>&1 </dev/null) && fail "-t passed with an unknown key stored: $out"
-printf '%s\n' "$out" | grep -Fqx "payrouted: channel t_keys: driver_config.signtype: unknown key; did you mean sign_type?" ||
+grep <<<"$out" -Fqx "payrouted: channel t_keys: driver_config.signtype: unknown key; did you mean sign_type?" ||
 	fail "-t does not name the stored unknown key: $out"
-printf '%s\n' "$out" | grep -Fq "stored channel(s) checked against the drivers: 1 problem(s)" ||
+grep <<<"$out" -Fq "stored channel(s) checked against the drivers: 1 problem(s)" ||
 	fail "-t: no summary of 1 problem: $out"
-printf '%s\n' "$out" | grep -Fq "test failed" || fail "-t: no 'test failed': $out"
-pass "-t on a stored unknown key: exit 1, $(printf '%s\n' "$out" | grep -F 'channel t_keys')"
+grep <<<"$out" -Fq "test failed" || fail "-t: no 'test failed': $out"
+pass "-t on a stored unknown key: exit 1, $(grep <<<"$out" -F 'channel t_keys')"
 reload_hup
 [ "$RELOAD_RESULT" = ok ] || fail "a reload with an unknown key stored failed: $RELOAD_LINE"
 wait_log "channel t_keys: driver_config.signtype: unknown key; did you mean sign_type\? \(ignored by the testkeys driver" 5 ||
@@ -412,7 +412,7 @@ send POST /admin/v1/channels/t_keys/status '{"status": "offline"}'
 expect_field "the next write of t_keys" driver_config.signtype "did you mean sign_type?"
 pq -c "UPDATE channels SET driver_config = driver_config - 'signtype' WHERE code = 't_keys'" >/dev/null
 out=$("$PAYROUTED" -t -c "$CONF" 2>&1 </dev/null) || fail "-t failed on good stored channels: $out"
-printf '%s\n' "$out" | grep -Fq "3 stored channel(s) checked against the drivers: 0 problem(s)" ||
+grep <<<"$out" -Fq "3 stored channel(s) checked against the drivers: 0 problem(s)" ||
 	fail "-t: not 3 channels and 0 problems: $out"
 pass "a reload only warns about it; the channel's next write refuses it; without it -t passes"
 

@@ -14,7 +14,7 @@ version=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' \
 out=$("$PAYROUTED" -V 2>&1)
 rc=$?
 [ "$rc" = 0 ] || fail "payrouted -V exited $rc: $out"
-printf '%s\n' "$out" | grep -Eq "^payrouted $version \(driver ABI 1\.[0-9]+\)$" ||
+grep <<<"$out" -Eq "^payrouted $version \(driver ABI 1\.[0-9]+\)$" ||
 	fail "payrouted -V printed '$out', expected 'payrouted $version (driver ABI 1.N)'"
 pass "-V prints '$out'"
 
@@ -53,7 +53,7 @@ expect_t_fail() {
 		grep -Fqx "payrouted: configuration file $file test failed" ||
 		fail "$what: no 'payrouted: configuration file $file test failed' line in: $T_OUT"
 	for n in "$@"; do
-		printf '%s\n' "$T_OUT" | grep -Fq -- "$n" ||
+		grep <<<"$T_OUT" -Fq -- "$n" ||
 			fail "$what: the error does not mention '$n': $T_OUT"
 	done
 	# Show the line that says what is wrong.

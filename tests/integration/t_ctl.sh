@@ -78,12 +78,12 @@ rc_is() { # N WHAT
 		fail "$2: payroutectl exited $RC, expected $1 (out: $OUT; err: $ERR)"
 }
 has() { # TEXT WHAT: stdout holds TEXT (fixed string)
-	printf '%s\n' "$OUT" | grep -Fq -- "$1" ||
+	grep <<<"$OUT" -Fq -- "$1" ||
 		fail "$2: the output lacks '$1':
 $OUT"
 }
 err_has() { # TEXT WHAT
-	printf '%s\n' "$ERR" | grep -Fq -- "$1" ||
+	grep <<<"$ERR" -Fq -- "$1" ||
 		fail "$2: standard error lacks '$1': $ERR"
 }
 audit_rows() { pq -c "SELECT count(*) FROM audit_log"; }
@@ -148,7 +148,7 @@ has "payroutectl channel disable CODE" "channel --help"
 OUT=$(timeout 20 "$CTL" --help 2>&1)
 has "refund resolve ID" "--help"
 OUT=$(timeout 20 "$CTL" -V 2>&1)
-printf '%s' "$OUT" | grep -Eq '^payroutectl [0-9]+\.[0-9]+' || fail "-V: $OUT"
+grep <<<"$OUT" -Eq '^payroutectl [0-9]+\.[0-9]+' || fail "-V: $OUT"
 pass "--help for every command (exit 0), -V: $OUT"
 
 # ----------------------------------------------- connection and token
@@ -219,7 +219,7 @@ pass "catalogue: t_one, t_two, wx_native; a card and a buyer entry; a rule; an o
 ctl channels
 ok channels
 has "CODE" channels
-printf '%s\n' "$OUT" | grep -Eq '^t_one +testgood +online +pay +alipay +h5 +CNY +30 +100' ||
+grep <<<"$OUT" -Eq '^t_one +testgood +online +pay +alipay +h5 +CNY +30 +100' ||
 	fail "channels: no aligned row for t_one:
 $OUT"
 has "wx_native" channels
@@ -227,7 +227,7 @@ ctl channel show t_one
 ok "channel show"
 [ "$(printf '%s' "$OUT" | jq -r .driver_config.api_key)" = '********' ] ||
 	fail "channel show does not mask api_key: $OUT"
-printf '%s' "$OUT" | grep -q 's3cr3t\|PEM-ONE' && fail "channel show shows a secret: $OUT"
+grep <<<"$OUT" -q 's3cr3t\|PEM-ONE' && fail "channel show shows a secret: $OUT"
 pass "channels (a table) and channel show (JSON, secrets masked)"
 
 # ---- channel disable/enable, audited, seen by b
@@ -273,13 +273,13 @@ pass "reload: $OUT"
 ctl explain amount=10000 currency=CNY method=alipay environment=h5
 ok "explain key=value"
 has "chosen: t_one" "explain key=value"
-printf '%s\n' "$OUT" | grep -Eq '^CHANNEL +ELIGIBLE +DROPPED_BY +FEE +SCORE +WEIGHT +FEE_SCORE +SUCCESS$' ||
+grep <<<"$OUT" -Eq '^CHANNEL +ELIGIBLE +DROPPED_BY +FEE +SCORE +WEIGHT +FEE_SCORE +SUCCESS$' ||
 	fail "explain: no candidates' header:
 $OUT"
-printf '%s\n' "$OUT" | grep -Eq '^t_one +yes +- +30 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.-]+' ||
+grep <<<"$OUT" -Eq '^t_one +yes +- +30 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.-]+' ||
 	fail "explain: no row for t_one with its score parts:
 $OUT"
-printf '%s\n' "$OUT" | grep -Eq '^wx_native +no +method ' ||
+grep <<<"$OUT" -Eq '^wx_native +no +method ' ||
 	fail "explain: wx_native should be dropped by method:
 $OUT"
 has "rule: " "explain (the rule that applied)"
@@ -287,7 +287,7 @@ printf '{"amount": 10000, "currency": "USD", "method": "alipay", "environment": 
 ctl explain -f "$TEST_DIR/pay.json"
 ok "explain -f"
 has "chosen: none" "explain -f USD"
-printf '%s\n' "$OUT" | grep -Eq '^t_one +no +currency ' || fail "explain -f: t_one not dropped by currency:
+grep <<<"$OUT" -Eq '^t_one +no +currency ' || fail "explain -f: t_one not dropped by currency:
 $OUT"
 ctl explain -f "$TEST_DIR/pay.json" currency=CNY buyer_id=buyer-two
 ok "explain -f with arguments"
@@ -490,12 +490,12 @@ pass "an import removes what the document lacks (t_two, its entry, its override)
 use b
 for i in $(seq 100); do
 	ctl explain amount=100 currency=CNY method=alipay environment=h5
-	[ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -q '^chosen: t_three$' && break
+	[ "$RC" = 0 ] && grep <<<"$OUT" -q '^chosen: t_three$' && break
 	sleep 0.1
 done
 ok "explain on b"
 has "chosen: t_three" "b's routing 10s after a's import"
-printf '%s\n' "$OUT" | grep -q '^t_two ' && fail "b still routes over t_two: $OUT"
+grep <<<"$OUT" -q '^t_two ' && fail "b still routes over t_two: $OUT"
 current_generation
 [ "$GEN" -gt "${gb[b]}" ] || fail "b: no new generation after a's import"
 [ "$(log_count "$RE_NOTIFIED")" -gt "$nrel_b" ] ||
@@ -529,13 +529,13 @@ wait_refund "$RT" overdue 25
 clear_script
 ctl overdue
 ok overdue
-printf '%s\n' "$OUT" | grep -Eq '^ID +PAYMENT +CHANNEL +AMOUNT +REASON +AGE +ATTEMPTS +BUYER$' ||
+grep <<<"$OUT" -Eq '^ID +PAYMENT +CHANNEL +AMOUNT +REASON +AGE +ATTEMPTS +BUYER$' ||
 	fail "overdue: no header:
 $OUT"
-printf '%s\n' "$OUT" | grep -Eq "^$RW +P[A-Za-z0-9]+ +wx_native +100 CNY +refund_window_expired " ||
+grep <<<"$OUT" -Eq "^$RW +P[A-Za-z0-9]+ +wx_native +100 CNY +refund_window_expired " ||
 	fail "overdue: no row for $RW:
 $OUT"
-printf '%s\n' "$OUT" | grep -Eq "^$RT +P[A-Za-z0-9]+ +wx_native +700 CNY +refund_timeout " ||
+grep <<<"$OUT" -Eq "^$RT +P[A-Za-z0-9]+ +wx_native +700 CNY +refund_timeout " ||
 	fail "overdue: no row for $RT:
 $OUT"
 ctl refund resend "$RW"

@@ -93,25 +93,25 @@ CTL=$top_builddir/payroutectl
 ctl() { PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
 	timeout 60 "$CTL" "$@" 2>&1 </dev/null; }
 out=$(ctl driver testkeys) || fail "payroutectl driver testkeys: $out"
-printf '%s\n' "$out" | grep -Eq '^driver +testkeys 1\.0\.0 \(ABI 1\.2\)$' ||
+grep <<<"$out" -Eq '^driver +testkeys 1\.0\.0 \(ABI 1\.2\)$' ||
 	fail "payroutectl driver testkeys: no driver line: $out"
-printf '%s\n' "$out" | grep -Eq '^KEY +TYPE +REQUIRED +SECRET +DEFAULT +DESCRIPTION$' ||
+grep <<<"$out" -Eq '^KEY +TYPE +REQUIRED +SECRET +DEFAULT +DESCRIPTION$' ||
 	fail "payroutectl driver testkeys: no table head: $out"
-printf '%s\n' "$out" | grep -Eq '^endpoint +string +yes +no +- +base URL of the test channel$' ||
+grep <<<"$out" -Eq '^endpoint +string +yes +no +- +base URL of the test channel$' ||
 	fail "payroutectl driver testkeys: no endpoint row: $out"
-printf '%s\n' "$out" | grep -Eq '^passphrase +string +no +yes +- +a secret, masked when read back$' ||
+grep <<<"$out" -Eq '^passphrase +string +no +yes +- +a secret, masked when read back$' ||
 	fail "payroutectl driver testkeys: no passphrase row: $out"
-printf '%s\n' "$out" | grep -Eq '^sign_type +string +no +no +HMAC-SHA256 +signature algorithm' ||
+grep <<<"$out" -Eq '^sign_type +string +no +no +HMAC-SHA256 +signature algorithm' ||
 	fail "payroutectl driver testkeys: no sign_type row: $out"
 out=$(ctl driver testold) || fail "payroutectl driver testold: $out"
-printf '%s\n' "$out" | grep -Eq '^config +declares no keys' ||
+grep <<<"$out" -Eq '^config +declares no keys' ||
 	fail "payroutectl driver testold does not say it declares no keys: $out"
 out=$(ctl driver nosuch) && fail "payroutectl driver nosuch succeeded: $out"
-printf '%s\n' "$out" | grep -q 'no driver named nosuch' || fail "payroutectl driver nosuch: $out"
+grep <<<"$out" -q 'no driver named nosuch' || fail "payroutectl driver nosuch: $out"
 out=$(ctl drivers) || fail "payroutectl drivers: $out"
-printf '%s\n' "$out" | grep -Eq '^NAME +VERSION +ABI +GENERATION +KEYS +FILE$' &&
-	printf '%s\n' "$out" | grep -Eq '^testkeys +1\.0\.0 +1\.2 +[0-9]+ +5 +/' &&
-	printf '%s\n' "$out" | grep -Eq '^testold +1\.0\.0 +1\.1 +[0-9]+ +- +/' ||
+grep <<<"$out" -Eq '^NAME +VERSION +ABI +GENERATION +KEYS +FILE$' &&
+	grep <<<"$out" -Eq '^testkeys +1\.0\.0 +1\.2 +[0-9]+ +5 +/' &&
+	grep <<<"$out" -Eq '^testold +1\.0\.0 +1\.1 +[0-9]+ +- +/' ||
 	fail "payroutectl drivers: no KEYS column with 5 for testkeys and - for testold: $out"
 pass "payroutectl driver NAME prints the keys; drivers counts them"
 

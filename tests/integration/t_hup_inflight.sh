@@ -167,7 +167,7 @@ current_generation
 [ "$GEN" = "$g_final" ] || fail "the active generation moved to $GEN"
 http_get "http://127.0.0.1:$ADMIN_PORT/metrics"
 expect_code 200 "GET /metrics"
-say "$(printf '%s\n' "$RESP_BODY" | grep -E '^payroute_(generation|generations_alive|reloads_total)' | tr '\n' ' ')"
+say "$(grep <<<"$RESP_BODY" -E '^payroute_(generation|generations_alive|reloads_total)' | tr '\n' ' ')"
 
 daemon_stop
 pass "payrouted exits 0 on SIGTERM"

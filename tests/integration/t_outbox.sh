@@ -361,7 +361,7 @@ pq -c "UPDATE merchant_notifications SET state = 'abandoned' WHERE id = $N6" >/d
 pass "POST /admin/v1/notifications/ID/retry: re-queued, delivered, audited; 409 delivered, 404 unknown"
 
 http GET "http://127.0.0.1:$ADMIN_PORT/metrics"
-if printf '%s' "$RESP_BODY" | grep -q '^payroute_notifications_total'; then
+if grep <<<"$RESP_BODY" -q '^payroute_notifications_total'; then
 	D=$(printf '%s\n' "$RESP_BODY" | sed -n 's/^payroute_notifications_total{result="delivered"} //p')
 	F=$(printf '%s\n' "$RESP_BODY" | sed -n 's/^payroute_notifications_total{result="failed"} //p')
 	AB=$(printf '%s\n' "$RESP_BODY" | sed -n 's/^payroute_notifications_abandoned_total //p')

@@ -77,7 +77,7 @@ pay '{"merchant_order_no":"x-store","amount":100,"currency":"CNY","method":"wech
 expect_code 400 "a value the store refuses"
 [ "$(json .error.field)" = subject ] && [ "$(json .error.code)" = invalid_value ] ||
 	fail "a value the store refuses: $RESP_BODY"
-printf '%s' "$RESP_BODY" | grep -qi 'sqlstate\|violates\|payments_subject_check\|relation' &&
+grep <<<"$RESP_BODY" -qi 'sqlstate\|violates\|payments_subject_check\|relation' &&
 	fail "store text in the answer: $RESP_BODY"
 grep -q 'payments_subject_check' "$LOG_FILE" || fail "the store's refusal is not in the log"
 [ "$(pq -c "SELECT count(*) FROM payments WHERE merchant_order_no = 'x-store'")" = 0 ] ||

@@ -43,7 +43,7 @@ refund "$PID" r-big 9223372036854775807
 expect_code 400 "amount 2^63-1"
 [ "$(json .error.field)" = amount ] && [ "$(json .error.code)" = invalid_field ] ||
 	fail "amount 2^63-1: $RESP_BODY"
-printf '%s' "$RESP_BODY" | grep -qi 'sqlstate\|bigint\|out of range' && fail "store text in the answer: $RESP_BODY"
+grep <<<"$RESP_BODY" -qi 'sqlstate\|bigint\|out of range' && fail "store text in the answer: $RESP_BODY"
 _mcall POST "/v1/payments/$PID/refunds" '{"merchant_refund_no":"r-x","amount":5,"currency":"XYZ","stage":"pre_delivery"}'
 expect_code 400 "currency XYZ"
 [ "$(json .error.field)" = currency ] || fail "currency XYZ: $RESP_BODY"
@@ -52,7 +52,7 @@ _mcall POST "/v1/payments/$PID/refunds" '{"merchant_refund_no":"r-store","amount
 expect_code 400 "a value the store refuses"
 [ "$(json .error.field)" = reason ] && [ "$(json .error.code)" = invalid_value ] ||
 	fail "a value the store refuses (was 503): $RESP_BODY"
-printf '%s' "$RESP_BODY" | grep -qi 'sqlstate\|violates\|refunds_reason_check' && fail "store text in the answer: $RESP_BODY"
+grep <<<"$RESP_BODY" -qi 'sqlstate\|violates\|refunds_reason_check' && fail "store text in the answer: $RESP_BODY"
 pq -c "ALTER TABLE refunds DROP CONSTRAINT refunds_reason_check" >/dev/null
 [ "$(pq -c "SELECT count(*) FROM refunds")" = 0 ] || fail "a refused refund was stored"
 pass "bad input: 400 naming amount (0 and 2^63-1), stage and currency (XYZ), nothing stored; 404 for another payment"
@@ -200,11 +200,11 @@ wait_sql "SELECT count(*) > 0 FROM order_events WHERE order_id = '$RT' AND event
 http GET "http://127.0.0.1:$ADMIN_PORT/metrics"
 for i in $(seq 40); do
 	http GET "http://127.0.0.1:$ADMIN_PORT/metrics"
-	printf '%s' "$RESP_BODY" | grep -q 'payroute_refunds_overdue{reason="refund_timeout",channel="wx_native"} 1' && break
+	grep <<<"$RESP_BODY" -q 'payroute_refunds_overdue{reason="refund_timeout",channel="wx_native"} 1' && break
 	sleep 0.25
 done
-printf '%s' "$RESP_BODY" | grep -q 'payroute_refunds_overdue{reason="refund_timeout",channel="wx_native"} 1' ||
-	fail "no overdue metric: $(printf '%s' "$RESP_BODY" | grep refunds_overdue)"
+grep <<<"$RESP_BODY" -q 'payroute_refunds_overdue{reason="refund_timeout",channel="wx_native"} 1' ||
+	fail "no overdue metric: $(grep <<<"$RESP_BODY" refunds_overdue)"
 clear_script
 admin_post "/admin/v1/refunds/$RT/resend" -H 'X-Payroute-Actor: bob'
 expect_code 200 "resend"

@@ -41,7 +41,7 @@ expect_refused() {
 	printf '%s\n' "$RELOAD_LINE" |
 		grep -Eq "no changes were applied \(generation $g stays active\)" ||
 		fail "$1: the log line does not say 'no changes were applied (generation $g stays active)': $RELOAD_LINE"
-	printf '%s\n' "$RELOAD_LINE" | grep -Fq -- "$2" ||
+	grep <<<"$RELOAD_LINE" -Fq -- "$2" ||
 		fail "$1: the log line does not mention '$2': $RELOAD_LINE"
 	still_serving "$g" "$1"
 	pass "$1: refused, generation $g still serving: ${RELOAD_LINE#* \[*\] }"
@@ -138,7 +138,7 @@ emsg=$(json .error.message)
 wait_log "reload failed: .*no changes were applied \(generation $g stays active\)" 5 ||
 	fail "no 'reload failed: ...; no changes were applied (generation $g stays active)' line"
 RELOAD_LINE=$(grep -E "$RE_RELOAD_FAILED" "$LOG_FILE" | tail -n 1)
-printf '%s\n' "$RELOAD_LINE" | grep -Eq 't_orphan|no_such_driver' ||
+grep <<<"$RELOAD_LINE" -Eq 't_orphan|no_such_driver' ||
 	fail "the reload failure does not name the channel or the driver: $RELOAD_LINE"
 still_serving "$g" "reload with a channel naming a missing driver"
 pass "channel naming a missing driver: 500 '$emsg', generation $g still serving"

@@ -344,7 +344,7 @@ wait_ready
 withdraw "$(wbody w-nokey alipay_account $ALIPAY)"
 expect_code 503 "no secrets key"
 [ "$(json .error.code)" = withdrawals_unavailable ] || fail "no key: $RESP_BODY"
-printf '%s' "$RESP_BODY" | grep -q 'secrets.key_file' || fail "the 503 does not say what to set: $RESP_BODY"
+grep <<<"$RESP_BODY" -q 'secrets.key_file' || fail "the 503 does not say what to set: $RESP_BODY"
 mget "/v1/withdrawals/$ID_BANK"
 expect_code 200 "GET without a key"
 pass "without secrets.key_file: 503 naming the option; reads still work"
