@@ -12,8 +12,9 @@
  *
  * A bill of a day (Beijing) holds the merchant's paid orders (paid_ms that
  * day), finished refunds and, for the bank, finished payouts (done_ms that
- * day). The fee of a row is round_half_up(amount x fee_bps / 10000), fee_bps
- * 60 unless scripted; a refund gives its share back (a negative fee).
+ * day). The fee of a row is ceil(amount x fee_bps / 10000) (payroute's fee
+ * model's rounding), fee_bps 60 unless scripted; a refund gives its share
+ * back (a negative fee).
  *
  * Faults a test scripts (POST /_sim/bill_script, one script per channel,
  * replaced by the next, emptied by /_sim/reset):
@@ -311,9 +312,10 @@ static void end(struct bill_writer *w)
 	}
 }
 
+/* payroute's fee model's rounding (core/catalogue.c, pr_chan_fee): up. */
 static int64_t fee_of(int64_t amount, int bps)
 {
-	return (amount * bps + 5000) / 10000;
+	return (amount * bps + 9999) / 10000;
 }
 
 static int on_day(int64_t ms, const char *day)

@@ -111,7 +111,8 @@ drv alipay bill --day "$DAY"
 expect .rc 0 "alipay bill"
 expect '.parts | length' 1 "alipay bill parts"
 expect '.parts[0].url | test("/alipay/billfile\\?token=")' true "alipay bill url"
-# 60 bps: 1000 -> 6, 2000 -> 12, the refund of 250 gives 1.5 -> 2 back
+# 60 bps, rounded up: 1000 -> 6, 2000 -> 12, the refund of 250 gives
+# 1.5 -> 2 back
 [ "$(rows)" = "payment BA1001  1000 6;payment BA1002  2000 12;refund BA1001 RBA1001 250 -2" ] ||
 	fail "alipay bill rows: $(rows)"
 expect '.parts[0].rows[0].channel_trade_no | length > 10' true "alipay trade_no"
@@ -142,8 +143,8 @@ drv wechat bill --day "$DAY"
 expect .rc 0 "wechat bill"
 expect .parts[0].hash_alg SHA1 "wechat bill digest"
 expect '.parts[0].hash_hex | length' 40 "wechat bill digest"
-# 0.6 fen rounds to 1; the refund's 0.15 fen to 0
-[ "$(rows)" = "payment BW1001  100 1;refund BW1001 RBW1001 25 0" ] ||
+# 0.6 fen rounds up to 1, and so does the refund's 0.15 fen
+[ "$(rows)" = "payment BW1001  100 1;refund BW1001 RBW1001 25 -1" ] ||
 	fail "wechat bill rows: $(rows)"
 pass "wechat: tradebill, signed download of the gzip, SHA1 checked, rows read"
 
