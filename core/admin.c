@@ -43,6 +43,8 @@
 #include "merchants.h"
 #include "outbox.h"
 #include "payments.h"
+#include "recon.h"
+#include "recon_api.h"
 #include "refunds.h"
 #include "withdrawals.h"
 #include "policy_api.h"
@@ -430,6 +432,13 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 		if (rn)
 			evbuffer_add(b, rb, rn);
 	}
+	{
+		char rc[12288];
+		size_t n = pr_recon_metrics(d->recon, rc, sizeof(rc));
+
+		if (n)
+			evbuffer_add(b, rc, n);
+	}
 	metrics_order_path(d, b, &st);
 	{
 		struct pr_listener *const ls[] = { &d->merchant, &d->admin };
@@ -610,6 +619,13 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_AUTH_ADMIN, NULL },
 	{ PR_GET, "/admin/v1/withdrawals/{id}", pr_withdrawals_admin_get,
 	  PR_AUTH_ADMIN, NULL },
+	/* reconciliation against the channels' bills (recon_api.c) */
+	{ PR_GET, "/admin/v1/reconciliation", pr_recon_get, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/reconciliation/runs", pr_recon_run, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/reconciliation/differences/{id}/resolve",
+	  pr_recon_resolve, PR_AUTH_ADMIN, pr_route_id_ok },
 	/* the rest */
 	{ PR_ANY, "/admin/{rest*}", admin_not_found, PR_AUTH_ADMIN, NULL },
 	{ PR_READ, "/{file*}", handle_console, PR_AUTH_NONE, NULL },
