@@ -328,8 +328,16 @@ static void match(struct run *u)
 	const char *p[4] = { u->channel, u->day, u->gen->config->instance,
 			     u->no_bill ? "true" : "false" };
 
+	pr_info("reconciliation: %s %s: %" PRIu64 " rows read and stored "
+		"(%" PRId64 " ms); matching",
+		u->channel, u->day, u->rows, pr_now_ms() - u->started_ms);
+
+	/* over a large bill the match runs longer than an ordinary
+	 * statement may: it has the run's lease */
 	if (u->r->dead ||
-	    pr_db_query(u->r->d->db, sql, 4, p, on_matched, u) < 0)
+	    pr_db_query_timeout(u->r->d->db, sql, 4, p,
+				u->gen->config->recon_lease_s * 1000,
+				on_matched, u) < 0)
 		run_fail(u, "the store is unavailable");
 }
 
@@ -579,10 +587,11 @@ static void start_run(struct pr_recon *r, const char *channel, const char *day,
 	pr_info("reconciliation: %s %s: attempt %d", channel, day, attempts);
 	p[0] = u->channel;
 	p[1] = u->day;
-	if (pr_db_query(r->d->db,
-			"DELETE FROM recon_bill_rows "
-			"WHERE channel = $1 AND day = $2::date",
-			2, p, on_forgotten, u) < 0)
+	if (pr_db_query_timeout(r->d->db,
+				"DELETE FROM recon_bill_rows "
+				"WHERE channel = $1 AND day = $2::date",
+				2, p, u->gen->config->recon_lease_s * 1000,
+				on_forgotten, u) < 0)
 		run_fail(u, "the store is unavailable");
 }
 

@@ -81,9 +81,9 @@ CREATE TABLE recon_bill_rows (
 	effect text NOT NULL CHECK (effect IN ('success', 'failed', 'closed',
 		'processing', 'unknown')),
 	at timestamptz NOT NULL,
-	PRIMARY KEY (channel, day, part, line),
-	FOREIGN KEY (channel, day) REFERENCES recon_runs (channel, day)
-		ON DELETE CASCADE
+	-- no foreign key to recon_runs: it would be looked up for each of a
+	-- million rows; a run deletes its day's rows itself
+	PRIMARY KEY (channel, day, part, line)
 );
 
 CREATE INDEX recon_bill_rows_order_idx ON recon_bill_rows (channel, order_id)
@@ -452,7 +452,7 @@ BEGIN
 	    bill_amount = v_amount, bill_fee = v_fee, matched = v_matched,
 	    matched_amount = v_matched_amount, differences = v_diffs,
 	    fee_amount = v_fee_amount, fee_billed = v_fee_billed,
-	    fee_expected = v_fee_expected, finished_at = now(),
+	    fee_expected = v_fee_expected, finished_at = clock_timestamp(),
 	    updated_at = now()
 	WHERE channel = p_channel AND day = p_day;
 
