@@ -109,20 +109,22 @@ static int authorized(struct pr_request *r)
 
 /* One driver as GET /admin/v1/drivers shows it: config_keys is its
  * declared keys (ABI 1.2), or null for a driver that declares none (its
- * config is then checked by its init only). */
+ * config is then checked by its init only); bills, whether it reads its
+ * channels' bills (ABI 1.3: they are reconciled). */
 static json_t *driver_json(const struct pr_module *m)
 {
 	char abi[32];
 
 	snprintf(abi, sizeof(abi), "%u.%u", (unsigned)m->desc->abi_major,
 		 (unsigned)m->desc->abi_minor);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:o?}", "name",
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:o?,s:b}", "name",
 			 m->desc->name, "version",
 			 m->desc->version ? m->desc->version : "", "abi", abi,
 			 "file", m->file, "path", m->path, "description",
 			 m->desc->description, "generation",
 			 (json_int_t)m->loaded_in, "config_keys",
-			 pr_schema_to_json(&m->schema));
+			 pr_schema_to_json(&m->schema), "bills",
+			 PAYROUTE_HAS_BILLS(m->desc) ? 1 : 0);
 }
 
 /* GET /admin/v1/drivers */

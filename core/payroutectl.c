@@ -557,6 +557,10 @@ static int cmd_driver(struct ctl *c, int argc, char **argv)
 	       jstr(j, "version"), jstr(j, "abi"));
 	printf("file        %s\n", jstr(j, "path"));
 	printf("about       %s\n", jstr(j, "description"));
+	printf("bills       %s\n",
+	       json_is_true(json_object_get(j, "bills")) ?
+		       "yes: its channels are reconciled (ABI 1.3)" :
+		       "no: its channels are not reconciled");
 	keys = json_object_get(j, "config_keys");
 	if (!json_is_array(keys)) {
 		printf("config      declares no keys (as every driver built for "

@@ -317,8 +317,10 @@ static int row_of(struct alipay_bill *b, char *line,
 	snprintf(row->status, sizeof(row->status), "%s", type);
 	row->effect = PAYROUTE_EFFECT_SUCCESS;
 	row->line = b->lines.line_no;
+	if (__builtin_add_overflow(b->rows[k].received, received,
+				   &b->rows[k].received))
+		goto bad; /* no real bill sums past 2^63 fen */
 	b->rows[k].count++;
-	b->rows[k].received += received;
 	return 1;
 bad:
 	snprintf(err, errlen, "bill line %llu: a row not understood",

@@ -237,8 +237,9 @@ static int record(struct bank_bill *b, const char *line,
 						       PAYROUTE_EFFECT_FAILED;
 	memcpy(row->currency, "CNY", 4);
 	row->line = b->lines.line_no;
+	if (__builtin_add_overflow(b->total, row->amount, &b->total))
+		return -EBADMSG; /* the trailer's 16 digits cannot say it */
 	b->count++;
-	b->total += row->amount;
 	return 1;
 }
 

@@ -262,8 +262,9 @@ static int row_of(struct wechat_bill *b, char **f, int n,
 			    f[b->col[C_TRADE_NO]], 1) < 0 ||
 		    bt_decimal(f[b->col[C_AMOUNT]], 2, &row->amount) < 0)
 			goto bad;
-		if (state[0] == 'S')
-			b->settle += settle;
+		if (state[0] == 'S' &&
+		    __builtin_add_overflow(b->settle, settle, &b->settle))
+			goto bad;
 	} else if (strcmp(state, "REFUND") == 0) {
 		row->kind = PAYROUTE_KIND_REFUND;
 		rstate = f[b->col[C_REFUND_STATE]];
@@ -282,14 +283,16 @@ static int row_of(struct wechat_bill *b, char **f, int n,
 		    snprintf(row->status, sizeof(row->status), "REFUND/%s",
 			     rstate) >= (int)sizeof(row->status))
 			goto bad;
-		b->refund += row->amount;
+		if (__builtin_add_overflow(b->refund, row->amount, &b->refund))
+			goto bad;
 	} else {
 		goto bad;
 	}
 	if (row->amount <= 0 || fee5 > INT64_MAX / 2 || fee5 < -INT64_MAX / 2)
 		goto bad;
 	row->fee = bt_round(fee5, 5, 2);
-	b->fee5 += fee5;
+	if (__builtin_add_overflow(b->fee5, fee5, &b->fee5))
+		goto bad; /* no real bill sums past 2^63 e-5 yuan */
 	b->count++;
 	row->line = b->lines.line_no;
 	return 1;
