@@ -27,7 +27,9 @@
 -- stays resolved.
 
 CREATE TABLE recon_runs (
-	channel text NOT NULL REFERENCES channels (code) ON DELETE CASCADE,
+	-- no foreign key to channels: a channel deleted from the policy keeps
+	-- its reconciliation history (and its operators' resolutions)
+	channel text NOT NULL,
 	day date NOT NULL,
 	status text NOT NULL DEFAULT 'pending'
 		CHECK (status IN ('pending', 'running', 'done', 'failed')),
