@@ -240,6 +240,9 @@
 	X("reconciliation.tmpdir", PR_OPT_STRING, 0, FIELD(recon_tmpdir),      \
 	  FSIZE(recon_tmpdir), 0, 0, 0, "/tmp", F_PATH,                        \
 	  "directory of the downloaded bills (unlinked files)")                \
+	X("reconciliation.keep_days", PR_OPT_INT, 0, FIELD(recon_keep_days),   \
+	  FSIZE(recon_keep_days), 1, 3650, 62, NULL, 0,                        \
+	  "days a bill's rows are kept (runs and differences stay)")           \
 	X("reconciliation.fee_drift_pct", PR_OPT_INT, 0,                       \
 	  FIELD(recon_fee_drift_pct), FSIZE(recon_fee_drift_pct), 0, 1000, 5,  \
 	  NULL, 0,                                                             \

@@ -106,6 +106,7 @@ struct pr_config {
 	int recon_chunk_rows;
 	int recon_max_bill_mb;
 	char *recon_tmpdir;
+	int recon_keep_days;
 	int recon_fee_drift_pct;
 };
 

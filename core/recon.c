@@ -7,7 +7,8 @@
  * local time is past reconciliation.bill_time) and claims one
  * (pr_recon_claim). A run then goes, each step a callback on the loop:
  *
- *   forget the day's stored rows (a re-run replaces them)
+ *   forget the day's stored rows (a re-run replaces them), and the
+ *   channel's rows older than reconciliation.keep_days
  *   for each part of the bill (0, 1, ... until the driver has no more):
  *       fetch it through the driver (billfetch.c) into a temporary file
  *       open the driver's reader on it
@@ -554,7 +555,8 @@ static void start_run(struct pr_recon *r, const char *channel, const char *day,
 		      int attempts)
 {
 	struct run *u = calloc(1, sizeof(*u));
-	const char *p[2];
+	char keep[16];
+	const char *p[3];
 
 	if (!u) {
 		r->busy = 0;
@@ -587,10 +589,13 @@ static void start_run(struct pr_recon *r, const char *channel, const char *day,
 	pr_info("reconciliation: %s %s: attempt %d", channel, day, attempts);
 	p[0] = u->channel;
 	p[1] = u->day;
+	snprintf(keep, sizeof(keep), "%d", u->gen->config->recon_keep_days);
+	p[2] = keep;
 	if (pr_db_query_timeout(r->d->db,
-				"DELETE FROM recon_bill_rows "
-				"WHERE channel = $1 AND day = $2::date",
-				2, p, u->gen->config->recon_lease_s * 1000,
+				"DELETE FROM recon_bill_rows WHERE channel = $1 "
+				"AND (day = $2::date "
+				"OR day < $2::date - $3::int)",
+				3, p, u->gen->config->recon_lease_s * 1000,
 				on_forgotten, u) < 0)
 		run_fail(u, "the store is unavailable");
 }

@@ -134,7 +134,14 @@ pass "missing at payroute: the order is checked at once and succeeds"
 
 # ------------------------------------------------------------ re-run
 rows_before=$(pq -c "SELECT count(*) FROM recon_bill_rows")
+# a bill row older than reconciliation.keep_days (62) goes with the next run
+pq -c "INSERT INTO recon_bill_rows (channel, day, part, line, kind, order_id, amount, fee, currency, effect, at)
+	VALUES ('wx_native', DATE '$DAY' - 63, 0, 1, 'payment', 'OLD00001', 1, 0, 'CNY', 'success', now()),
+	       ('wx_native', DATE '$DAY' - 62, 0, 1, 'payment', 'OLD00002', 1, 0, 'CNY', 'success', now())" >/dev/null
 run_day wx_native "$DAY"
+[ "$(pq -c "SELECT string_agg(order_id, ',') FROM recon_bill_rows WHERE order_id LIKE 'OLD%'")" = OLD00002 ] ||
+	fail "rows older than keep_days are not pruned: $(pq -c "SELECT order_id, day FROM recon_bill_rows WHERE order_id LIKE 'OLD%'")"
+pq -c "DELETE FROM recon_bill_rows WHERE order_id LIKE 'OLD%'" >/dev/null
 want="amount_mismatch payment $P3;fee_mismatch payment $P2;missing_at_channel refund $RNO;missing_at_payroute payment GHOST0000001"
 [ "$(diffs wx_native)" = "$want" ] ||
 	fail "after a re-run: '$(diffs wx_native)', want '$want'"
@@ -144,7 +151,7 @@ want="amount_mismatch payment $P3;fee_mismatch payment $P2;missing_at_channel re
 	fail "o-5's difference is not cleared"
 [ "$(pq -c "SELECT count(*) FROM recon_bill_rows")" = "$rows_before" ] ||
 	fail "a re-run stored the bill twice"
-pass "re-run: idempotent (same differences, o-5's cleared, the rows once)"
+pass "re-run: idempotent (same differences, o-5's cleared, the rows once; rows past keep_days pruned)"
 
 # ------------------------------------------------------------ operators
 FEE_ID=$(pq -c "SELECT id FROM recon_differences WHERE kind = 'fee_mismatch'")

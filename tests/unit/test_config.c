@@ -574,7 +574,7 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 58); /* 48, and the ten reconciliation.* */
+	assert_int_equal(n, 59); /* 48, and the 11 reconciliation.* */
 }
 
 /* The restart-only options are the listen addresses, the store's and the
