@@ -49,7 +49,8 @@ DRIVER_DIR=$PREFIX/lib/payroute/drivers
 
 PACKAGES="build-essential autoconf automake libtool libltdl-dev pkg-config
 libevent-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
-libcmocka-dev postgresql postgresql-client curl valgrind procps python3 jq \
+libcmocka-dev libzip-dev zlib1g-dev postgresql postgresql-client curl valgrind \
+procps python3 jq \
 clang libclang-rt-14-dev openssl chromium fonts-noto-cjk"
 # What only the test suite needs: the engines whose example configurations
 # under contrib/ it checks (t_ha_configs.sh, promtool for the alert

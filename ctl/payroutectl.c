@@ -560,6 +560,10 @@ static int cmd_driver(struct ctl *c, int argc, char **argv)
 	       jstr(j, "version"), jstr(j, "abi"));
 	printf("file        %s\n", jstr(j, "path"));
 	printf("about       %s\n", jstr(j, "description"));
+	printf("bills       %s\n",
+	       json_is_true(json_object_get(j, "bills")) ?
+		       "yes: its channels are reconciled (ABI 1.3)" :
+		       "no: its channels are not reconciled");
 	keys = json_object_get(j, "config_keys");
 	if (!json_is_array(keys)) {
 		printf("config      declares no keys (as every driver built for "
@@ -1172,6 +1176,302 @@ static int cmd_settle(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------ reconciliation */
+
+/* The open differences of a run as a table. */
+static int print_differences(json_t *j)
+{
+	static const char *const head[] = {
+		"ID",	"KIND",	  "ORDER",  "REF",
+		"OURS", "THEIRS", "STATUS", "CHECK"
+	};
+	struct pr_ctl_table t;
+	json_t *d;
+	size_t i;
+
+	if (pr_ctl_table_init(&t, 8, head) < 0)
+		return -1;
+	json_array_foreach(json_object_get(j, "differences"), i, d) {
+		char id[32], ours[96], theirs[96];
+		json_t *o = json_object_get(d, "ours");
+		json_t *th = json_object_get(d, "theirs");
+		const char *row[8];
+
+		snprintf(id, sizeof(id), "%lld", jint(d, "id"));
+		if (json_is_object(o))
+			snprintf(ours, sizeof(ours), "%s %lld",
+				 jstr(o, "status"), jint(o, "amount"));
+		else
+			snprintf(ours, sizeof(ours), "-");
+		if (json_is_object(th))
+			snprintf(theirs, sizeof(theirs), "%s %lld fee %lld",
+				 jstr(th, "effect"), jint(th, "amount"),
+				 jint(th, "fee"));
+		else
+			snprintf(theirs, sizeof(theirs), "-");
+		row[0] = id;
+		row[1] = jstr(d, "kind");
+		row[2] = jstr(d, "order_kind");
+		row[3] = jstr(d, "ref");
+		row[4] = ours;
+		row[5] = theirs;
+		row[6] = jstr(d, "status");
+		row[7] = json_is_true(json_object_get(d, "check_scheduled")) ?
+				 "checked" :
+				 "";
+		if (pr_ctl_table_add(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			return -1;
+		}
+	}
+	if (t.nrows > 1)
+		pr_ctl_table_print(&t, stdout);
+	else
+		printf("no differences\n");
+	pr_ctl_table_clear(&t);
+	return 0;
+}
+
+/* The runs and the fees, as tables. */
+static int print_runs(json_t *j)
+{
+	static const char *const head[] = { "DAY",     "CHANNEL", "STATUS",
+					    "ROWS",    "MATCHED", "OPEN",
+					    "FEE BPS", "ERROR" };
+	static const char *const fhead[] = { "CHANNEL",	   "AMOUNT",
+					     "BILLED",	   "EXPECTED",
+					     "LEARNT BPS", "MODEL BPS",
+					     "DRIFT %",	   "FLAG" };
+	struct pr_ctl_table t;
+	json_t *r;
+	size_t i;
+
+	if (pr_ctl_table_init(&t, 8, head) < 0)
+		return -1;
+	json_array_foreach(json_object_get(j, "runs"), i, r) {
+		char rows[32], matched[32], open[32], bps[32];
+		json_t *fees = json_object_get(r, "fees"), *v;
+		long long n = 0;
+		const char *key;
+		const char *row[8];
+
+		json_object_foreach(json_object_get(r, "open_differences"), key,
+				    v)
+			n += json_integer_value(v);
+		snprintf(rows, sizeof(rows), "%lld",
+			 jint(json_object_get(r, "bill"), "rows"));
+		snprintf(matched, sizeof(matched), "%lld",
+			 jint(json_object_get(r, "matched"), "count"));
+		snprintf(open, sizeof(open), "%lld", n);
+		v = json_object_get(fees, "learnt_bps");
+		if (json_is_number(v))
+			snprintf(bps, sizeof(bps), "%.2f",
+				 json_number_value(v));
+		else
+			snprintf(bps, sizeof(bps), "-");
+		row[0] = jstr(r, "day");
+		row[1] = jstr(r, "channel");
+		row[2] = json_is_true(json_object_get(r, "no_bill")) &&
+					 strcmp(jstr(r, "status"), "done") ==
+						 0 ?
+				 "done (no bill)" :
+				 jstr(r, "status");
+		row[3] = rows;
+		row[4] = matched;
+		row[5] = open;
+		row[6] = bps;
+		row[7] = json_is_string(json_object_get(r, "error")) ?
+				 jstr(r, "error") :
+				 "";
+		if (pr_ctl_table_add(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			return -1;
+		}
+	}
+	if (t.nrows > 1)
+		pr_ctl_table_print(&t, stdout);
+	else
+		printf("no reconciliation runs\n");
+	pr_ctl_table_clear(&t);
+	if (json_array_size(json_object_get(j, "fees")) == 0)
+		return 0;
+	printf("\nfees over the last 30 days (flagged past %lld%% of the fee "
+	       "model):\n",
+	       jint(j, "drift_pct_threshold"));
+	if (pr_ctl_table_init(&t, 8, fhead) < 0)
+		return -1;
+	json_array_foreach(json_object_get(j, "fees"), i, r) {
+		char a[32], b[32], e[32], l[32], m[32], d[32];
+		const char *row[8];
+		json_t *v;
+
+		snprintf(a, sizeof(a), "%lld", jint(r, "amount"));
+		snprintf(b, sizeof(b), "%lld", jint(r, "billed"));
+		snprintf(e, sizeof(e), "%lld", jint(r, "expected"));
+		v = json_object_get(r, "learnt_bps");
+		snprintf(l, sizeof(l), "%.2f", json_number_value(v));
+		snprintf(m, sizeof(m), "%lld",
+			 jint(json_object_get(r, "configured"), "rate_bps"));
+		v = json_object_get(r, "drift_pct");
+		if (json_is_number(v))
+			snprintf(d, sizeof(d), "%+.2f", json_number_value(v));
+		else
+			snprintf(d, sizeof(d), "-");
+		row[0] = jstr(r, "channel");
+		row[1] = a;
+		row[2] = b;
+		row[3] = e;
+		row[4] = l;
+		row[5] = m;
+		row[6] = d;
+		row[7] = json_is_true(json_object_get(r, "drift")) ? "DRIFT" :
+								     "";
+		if (pr_ctl_table_add(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			return -1;
+		}
+	}
+	pr_ctl_table_print(&t, stdout);
+	pr_ctl_table_clear(&t);
+	return 0;
+}
+
+static int cmd_recon(struct ctl *c, int argc, char **argv)
+{
+	char path[512], *ech = NULL;
+	json_t *j;
+	int rc;
+
+	if (argc >= 1) {
+		ech = curl_easy_escape(c->curl, argv[0], 0);
+		if (!ech) {
+			err_msg(c, "out of memory");
+			return EXIT_FAIL;
+		}
+	}
+	if (argc >= 2) {
+		char *eday = curl_easy_escape(c->curl, argv[1], 0);
+
+		if (!eday) {
+			curl_free(ech);
+			err_msg(c, "out of memory");
+			return EXIT_FAIL;
+		}
+		snprintf(path, sizeof(path),
+			 "/admin/v1/reconciliation?channel=%s&day=%s", ech,
+			 eday);
+		curl_free(eday);
+	} else {
+		snprintf(path, sizeof(path), "/admin/v1/reconciliation%s%s",
+			 ech ? "?channel=" : "", ech ? ech : "");
+	}
+	curl_free(ech);
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+	} else if (argc >= 2) {
+		json_t *bill = json_object_get(j, "bill");
+		json_t *fees = json_object_get(j, "fees");
+		json_t *tot = json_object_get(j, "totals");
+
+		printf("%s %s: %s%s (attempt %lld, %lld matches)\n",
+		       jstr(j, "channel"), jstr(j, "day"), jstr(j, "status"),
+		       json_is_true(json_object_get(j, "no_bill")) ?
+			       ", no bill" :
+			       "",
+		       jint(j, "attempts"), jint(j, "runs"));
+		if (json_is_string(json_object_get(j, "error")))
+			printf("error       %s\n", jstr(j, "error"));
+		printf("bill        %lld rows, amount %lld, fee %lld\n",
+		       jint(bill, "rows"), jint(bill, "amount"),
+		       jint(bill, "fee"));
+		printf("matched     %lld rows, amount %lld\n",
+		       jint(json_object_get(j, "matched"), "count"),
+		       jint(json_object_get(j, "matched"), "amount"));
+		printf("differences %lld open (amount %lld), %lld resolved, "
+		       "%lld cleared\n",
+		       jint(tot, "open"), jint(tot, "open_amount"),
+		       jint(tot, "resolved"), jint(tot, "cleared"));
+		printf("fees        billed %lld, the model says %lld%s\n\n",
+		       jint(fees, "billed"), jint(fees, "expected"),
+		       json_is_true(json_object_get(fees, "drift")) ?
+			       " (DRIFT)" :
+			       "");
+		if (print_differences(j) < 0)
+			err_msg(c, "out of memory");
+	} else if (print_runs(j) < 0) {
+		err_msg(c, "out of memory");
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_recon_run(struct ctl *c, int argc, char **argv)
+{
+	json_t *body, *j;
+	char *text;
+	int rc;
+
+	(void)argc;
+	body = json_pack("{s:s,s:s}", "channel", argv[0], "day", argv[1]);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text) {
+		err_msg(c, "out of memory (or arguments not UTF-8)");
+		return EXIT_FAIL;
+	}
+	rc = call(c, "POST", "/admin/v1/reconciliation/runs", text,
+		  strlen(text), &j);
+	free(text);
+	if (rc)
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("reconciliation of %s on %s: %s\n", argv[0], argv[1],
+		       jstr(j, "status"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_recon_resolve(struct ctl *c, int argc, char **argv)
+{
+	char path[512];
+	json_t *body, *j;
+	char *text;
+	int rc;
+
+	(void)argc;
+	if (!c->note) {
+		err_msg(c, "--note is required (payroutectl recon resolve "
+			   "--help)");
+		return EXIT_USAGE;
+	}
+	if ((rc = path_with(c, path, sizeof(path),
+			    "/admin/v1/reconciliation/differences/", argv[0],
+			    "/resolve")))
+		return rc;
+	body = json_pack("{s:s}", "note", c->note);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text) {
+		err_msg(c, "out of memory (or --note not UTF-8)");
+		return EXIT_FAIL;
+	}
+	rc = call(c, "POST", path, text, strlen(text), &j);
+	free(text);
+	if (rc)
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("difference %s %s by %s\n", argv[0], jstr(j, "status"),
+		       jstr(j, "resolved_by"));
+	json_decref(j);
+	return 0;
+}
+
 static const struct cmd cmds[] = {
 	{ "status", "",
 	  "The daemon's version, generation, uptime, store pool "
@@ -1266,6 +1566,21 @@ static const struct cmd cmds[] = {
 	  "number or a statement reference; --note says why. Audited; the "
 	  "merchant is notified (POST /admin/v1/KIND/ID/settle).",
 	  OPT_OUTCOME | OPT_EVIDENCE, 2, 2, cmd_settle },
+	{ "recon", "[CHANNEL [DAY]]",
+	  "Reconciliation against the channels' bills "
+	  "(GET /admin/v1/reconciliation): the latest runs with their counts "
+	  "and the fees the bills charged next to the fee models (drift "
+	  "flagged); with CHANNEL and DAY (YYYY-MM-DD), that day's figures "
+	  "and its differences with both sides.",
+	  0, 0, 2, cmd_recon },
+	{ "recon run", "CHANNEL DAY",
+	  "Reconcile a day (again) now; audited "
+	  "(POST /admin/v1/reconciliation/runs).",
+	  0, 2, 2, cmd_recon_run },
+	{ "recon resolve", "ID --note TEXT",
+	  "Resolve a difference by hand; the note says what was found "
+	  "(POST /admin/v1/reconciliation/differences/ID/resolve).",
+	  0, 1, 1, cmd_recon_resolve },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -12,6 +12,12 @@
  *   answer    code=<CODE>&trade_no=<channel trade number>
  *             (form-encoded; CODE is OK, PENDING or DECLINED)
  *
+ *   bill      GET <endpoint>/bill?day=YYYY-MM-DD          (ABI 1.3)
+ *   answer    url=<where the file is>  (form-encoded), or code=NONE
+ *   file      one line per paid order, "order_id,amount,fee" (minor
+ *             units), then "total,<rows>,<sum of amounts>"; read row by
+ *             row with stdio, never whole
+ *
  * Its driver config is one option, "endpoint", the channel's base URL,
  * declared in example_keys (ABI 1.2) so that the core checks and explains
  * it. The other operations are NULL (the core answers them with
@@ -27,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <payroute/driver.h>
 
@@ -254,6 +261,140 @@ nomem:
 	return -ENOMEM;
 }
 
+/* ABI 1.3: bills. The request for a day's bill... */
+static int example_build_bill(void *state, const struct payroute_bill_req *req,
+			      payroute_http_req *http, char *err, size_t errlen)
+{
+	struct example_state *st = state;
+	char url[1024];
+	int n;
+
+	if (req->part > 0)
+		return -ENOENT; /* one file a day */
+	if (!req->day || strlen(req->day) != 10 ||
+	    strspn(req->day, "0123456789-") != 10) {
+		snprintf(err, errlen, "day: not YYYY-MM-DD");
+		return -EINVAL;
+	}
+	n = snprintf(url, sizeof(url), "%s/bill?day=%s", st->endpoint,
+		     req->day);
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		snprintf(err, errlen, "endpoint too long");
+		return -EINVAL;
+	}
+	return st->svc->http_set(http, "GET", url);
+}
+
+/* ...its answer: where the file is (the core downloads it)... */
+static int example_parse_bill(void *state, const struct payroute_bill_req *req,
+			      const struct payroute_http_response *resp,
+			      struct payroute_bill_file *out, char *err,
+			      size_t errlen)
+{
+	struct example_state *st = state;
+	char code[16];
+	size_t len = resp->body ? resp->body_len : 0;
+
+	(void)req;
+	if (resp->status != 200) {
+		snprintf(err, errlen, "unexpected HTTP status %d",
+			 resp->status);
+		return -EPROTO;
+	}
+	while (len > 0 &&
+	       (resp->body[len - 1] == '\n' || resp->body[len - 1] == '\r'))
+		len--;
+	if (form_value(st->svc, resp->body, len, "code", code, sizeof(code)) ==
+		    0 &&
+	    strcmp(code, "NONE") == 0)
+		return -ENOENT; /* nothing traded that day */
+	if (form_value(st->svc, resp->body, len, "url", out->url,
+		       sizeof(out->url)) < 0 ||
+	    (strncmp(out->url, "http://", 7) != 0 &&
+	     strncmp(out->url, "https://", 8) != 0)) {
+		snprintf(err, errlen, "answer has no url");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* ...and a reader of the file, one row per call. */
+struct example_bill {
+	FILE *f;
+	uint64_t line;
+	int64_t rows, sum;
+};
+
+static int example_bill_open(void *state, const struct payroute_bill_req *req,
+			     const struct payroute_bill_file *file, int fd,
+			     void **cursor, char *err, size_t errlen)
+{
+	struct example_bill *b = calloc(1, sizeof(*b));
+	int fd2 = dup(fd); /* the core keeps fd */
+
+	(void)state, (void)req, (void)file;
+	if (!b || fd2 < 0 || lseek(fd2, 0, SEEK_SET) < 0 ||
+	    !(b->f = fdopen(fd2, "r"))) {
+		if (fd2 >= 0)
+			close(fd2);
+		free(b);
+		snprintf(err, errlen, "cannot read the bill");
+		return -EIO;
+	}
+	*cursor = b;
+	return 0;
+}
+
+static int example_bill_next(void *cursor, struct payroute_bill_row *row,
+			     char *err, size_t errlen)
+{
+	struct example_bill *b = cursor;
+	char line[512], id[PAYROUTE_ID_LEN];
+	long long a, c;
+	int n = 0;
+
+	if (!fgets(line, sizeof(line), b->f)) {
+		snprintf(err, errlen, "bill: no total line");
+		return -EBADMSG;
+	}
+	b->line++;
+	if (sscanf(line, "total,%lld,%lld%n", &a, &c, &n) == 2) {
+		if (a != b->rows || c != b->sum) {
+			snprintf(err, errlen,
+				 "bill: the total says %lld rows, %lld; the "
+				 "rows are %lld, %lld",
+				 a, c, (long long)b->rows, (long long)b->sum);
+			return -EBADMSG;
+		}
+		return 0;
+	}
+	if (sscanf(line, "%95[^,],%lld,%lld", id, &a, &c) != 3 || a <= 0) {
+		snprintf(err, errlen, "bill line %llu: not understood",
+			 (unsigned long long)b->line);
+		return -EBADMSG;
+	}
+	row->kind = PAYROUTE_KIND_PAYMENT;
+	copy_field(row->order_id, sizeof(row->order_id), id, strlen(id));
+	copy_field(row->channel_trade_no, sizeof(row->channel_trade_no), id,
+		   strlen(id));
+	row->amount = a;
+	row->fee = c;
+	row->effect = PAYROUTE_EFFECT_SUCCESS;
+	row->line = b->line;
+	b->rows++;
+	b->sum += a;
+	return 1;
+}
+
+static void example_bill_close(void *cursor)
+{
+	struct example_bill *b = cursor;
+
+	if (b && b->f)
+		fclose(b->f);
+	free(b);
+}
+
 static const struct payroute_code_entry example_codes[] = {
 	{ "pay", "OK", "*", "SUCCESS", PAYROUTE_EFFECT_SUCCESS, 0,
 	  PAYROUTE_CAT_NONE, "Payment succeeded.", "支付成功。" },
@@ -292,7 +433,7 @@ static const struct payroute_config_key *example_config_keys(size_t *n,
 static const struct payroute_driver example_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "example",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.description = "out-of-tree example driver (a toy form protocol)",
 	.init = example_init,
 	.fini = example_fini,
@@ -300,6 +441,11 @@ static const struct payroute_driver example_driver = {
 	.parse_pay = example_parse_pay,
 	.default_codes = example_default_codes,
 	.config_keys = example_config_keys,
+	.build_bill = example_build_bill,
+	.parse_bill = example_parse_bill,
+	.bill_open = example_bill_open,
+	.bill_next = example_bill_next,
+	.bill_close = example_bill_close,
 };
 
 PAYROUTE_DRIVER_EXPORT(example_driver)

@@ -52,6 +52,13 @@
  *        with a timestamp 10 minutes old; no_amount (Alipay) leaves
  *        total_amount out of it (both signed as sent).
  *   POST /_sim/pay {"channel", "out_trade_no", ["result": "fail"]}
+ *   POST /_sim/bill_script {"channel", ...}  the faults of a channel's
+ *        daily bills: see sim_bill.c. The bills themselves are asked for
+ *        as each channel does (alipay.data.dataservice.bill.downloadurl.
+ *        query, GET /wechat/v3/bill/tradebill, the bank's
+ *        fileTransRequest.do) and downloaded from /alipay/billfile,
+ *        /wechat/v3/billdownload/file (signed) and
+ *        /bank/gateway/api/billfile with ?token=.
  *   GET /_sim/ledger, GET /_sim/stats (cheap)
  *   POST /_sim/reset  empties the ledger, the scripts and the sinks.
  *
@@ -1250,10 +1257,16 @@ static void control(struct sim *s, const struct sim_req *rq, struct sim_out *o)
 		json_out(o, 200, sim_stats_json(s));
 	} else if (post && strcmp(rq->path, "/_sim/reset") == 0) {
 		sim_ledger_reset(s);
+		sim_bill_reset(s);
 		sinks_clear(s);
 		json_out(o, 200, json_pack("{s:b}", "ok", 1));
 	} else if (post && strcmp(rq->path, "/_sim/sink_script") == 0) {
 		if (sink_script(s, j, err, sizeof(err)) != 0)
+			ctl_error(o, 400, err);
+		else
+			json_out(o, 200, json_pack("{s:b}", "ok", 1));
+	} else if (post && strcmp(rq->path, "/_sim/bill_script") == 0) {
+		if (sim_bill_script_set(s, j, err, sizeof(err)) != 0)
 			ctl_error(o, 400, err);
 		else
 			json_out(o, 200, json_pack("{s:b}", "ok", 1));
@@ -1337,6 +1350,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 	rq.query = q ? q + 1 : NULL;
 	rq.body = body;
 	rq.body_len = blen;
+	rq.host = evhttp_find_header(evhttp_request_get_input_headers(req),
+				     "Host");
+	if (!rq.host || !*rq.host || strpbrk(rq.host, "/\\\"'<> "))
+		rq.host = "127.0.0.1";
 
 	if (strcmp(rq.method, "OTHER") == 0)
 		sim_out_set(&out, 405, "text/plain",
@@ -1345,6 +1362,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 		control(s, &rq, &out);
 	else if (strcmp(path, "/alipay/gateway.do") == 0)
 		sim_alipay_handle(s, &rq, &out);
+	else if (strcmp(rq.method, "GET") == 0 &&
+		 (strcmp(path, "/alipay/billfile") == 0 ||
+		  strcmp(path, "/bank/gateway/api/billfile") == 0))
+		sim_bill_serve(s, &rq, &out);
 	else if (has_prefix(path, "/wechat/v3/"))
 		sim_wechat_handle(s, &rq, &out);
 	else if (has_prefix(path, "/bank/gateway/api/"))
@@ -1677,6 +1698,7 @@ out:
 	sim_map_clear(&s.payouts, NULL);
 	sim_map_clear(&s.scripts, NULL);
 	sinks_clear(&s);
+	sim_bill_cleanup(&s);
 	if (s.httpc)
 		pr_httpc_free(s.httpc);
 	if (s.http)

@@ -221,6 +221,11 @@ struct sim {
 	struct sim_map sinks;
 	size_t sink_bytes;     /* what all their records hold */
 	uint64_t sink_refused; /* deliveries to a new name past the limit */
+	/* bills (sim_bill.c): a script per channel (owned), the private
+	 * directory of the files, the last token */
+	json_t *bill_script[3];
+	char bill_dir[64];
+	uint64_t bill_seq;
 };
 
 /* An inbound HTTP request, as the protocol modules see it. */
@@ -233,6 +238,7 @@ struct sim_req {
 	const char *query;  /* NULL when none */
 	const char *body;   /* NUL-terminated */
 	size_t body_len;
+	const char *host; /* the Host header, or "127.0.0.1" */
 };
 
 #define SIM_MAX_OUT_HEADERS 8
@@ -368,6 +374,27 @@ void sim_ledger_reset(struct sim *s);
 /* Bumps the notify counters of the named entry, if it still exists. */
 void sim_ledger_notified(struct sim *s, char kind, enum sim_chan chan,
 			 const char *key, int acked);
+
+/* ---- bills (sim_bill.c) */
+/* POST /_sim/bill_script: see sim_bill.c. 0 or -EINVAL with err. */
+int sim_bill_script_set(struct sim *s, json_t *req, char *err, size_t errlen);
+/* Writes the bill of channel c for merchant and day (YYYY-MM-DD, Beijing)
+ * to a new file: 0 with its token and, for WeChat Pay (SHA1 of the bill)
+ * and the bank (SHA-256 of the zip), its digest in hex (else ""); -ENOENT
+ * when the bill has no row; -EINVAL, -EIO. */
+int sim_bill_make(struct sim *s, enum sim_chan c, const char *merchant,
+		  const char *day, char *token, size_t tlen, char *hash,
+		  size_t hlen);
+/* The file of token, malloc'd (NUL added), its length in *len; NULL when
+ * there is none. */
+char *sim_bill_read(struct sim *s, const char *token, size_t *len);
+/* Forgets the scripts and removes the files (reset), and the directory
+ * (exit). */
+void sim_bill_reset(struct sim *s);
+void sim_bill_cleanup(struct sim *s);
+/* Serves the file named by the query's token= (or 404). */
+void sim_bill_serve(struct sim *s, const struct sim_req *rq,
+		    struct sim_out *out);
 
 /* ---- signatures (sim_sign.c) */
 /* SHA256withRSA of msg with key into *sig (base64, malloc'd). With a pool

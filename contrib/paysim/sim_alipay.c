@@ -602,6 +602,43 @@ static void do_transfer_query(struct sim *s, struct sim_out *out,
 	respond(s, out, name, n);
 }
 
+/* alipay.data.dataservice.bill.downloadurl.query: the trade bill of
+ * bill_date (sim_bill.c), downloaded from /alipay/billfile. */
+#define BILL_METHOD "alipay.data.dataservice.bill.downloadurl.query"
+
+static void do_bill(struct sim *s, struct sim_out *out, const char *name,
+		    const char *app_id, json_t *biz, const char *host)
+{
+	const char *type = bstr(biz, "bill_type"),
+		   *day = bstr(biz, "bill_date");
+	char token[32], hash[80], url[256];
+	json_t *n;
+	int rc;
+
+	if (!type || strcmp(type, "trade") != 0 || !day) {
+		respond_error(s, out, name, "40004", "isv.invalid-parameter",
+			      "bill_type 或 bill_date 无效", NULL);
+		return;
+	}
+	rc = sim_bill_make(s, SIM_ALIPAY, app_id, day, token, sizeof(token),
+			   hash, sizeof(hash));
+	if (rc == -ENOENT) {
+		respond_error(s, out, name, "40004", "isp.bill_not_exist",
+			      "账单不存在", NULL);
+		return;
+	}
+	if (rc < 0) {
+		respond_error(s, out, name, "20000", "isp.unknow-error",
+			      "服务暂不可用", NULL);
+		return;
+	}
+	snprintf(url, sizeof(url), "http://%s/alipay/billfile?token=%s", host,
+		 token);
+	n = ok_node();
+	json_object_set_new(n, "bill_download_url", json_string(url));
+	respond(s, out, name, n);
+}
+
 static const struct sim_alipay_app *find_app(struct sim *s, const char *id)
 {
 	for (size_t i = 0; id && i < s->n_apps; i++)
@@ -775,6 +812,8 @@ void sim_alipay_handle(struct sim *s, const struct sim_req *rq,
 		do_transfer(s, out, name, app->app_id, biz);
 	else if (strcmp(method, "alipay.fund.trans.common.query") == 0)
 		do_transfer_query(s, out, name, biz);
+	else if (strcmp(method, BILL_METHOD) == 0)
+		do_bill(s, out, name, app->app_id, biz, rq->host);
 	else
 		respond_error(s, out, name, "40002", "isv.invalid-method",
 			      "不存在的方法名", NULL);

@@ -607,6 +607,58 @@ static void query(struct sim *s, struct sim_out *out, const struct sim_form *f,
 	sim_form_free(&x);
 }
 
+/* The file transfer of the settlement file (txnType 76, fileType 00,
+ * settleDate MMDD of this year, Beijing): answered with fileUrl and
+ * fileDigest (the SHA-256 of the zip) rather than UnionPay's inline
+ * fileContent, so that a large file streams; respCode 98 when there is no
+ * file. */
+static void file_transfer(struct sim *s, struct sim_out *out,
+			  const struct sim_form *f, const char *mer_id,
+			  const char *host)
+{
+	const char *sd = sim_form_get(f, "settleDate");
+	const char *tt = sim_form_get(f, "txnTime");
+	struct sim_form x = { 0 };
+	char day[16], token[32], hash[80], url[256];
+	int rc, y;
+
+	if (!sd || strlen(sd) != 4 || !tt || strlen(tt) < 4 ||
+	    strcmp(sim_form_get(f, "fileType") ? sim_form_get(f, "fileType") :
+						 "",
+		   "00") != 0) {
+		answer(s, out, f, NULL, "13", NULL);
+		return;
+	}
+	/* the year of the request's txnTime; December's file asked in
+	 * January is last year's */
+	y = 0;
+	if (sscanf(tt, "%4d", &y) != 1) {
+		answer(s, out, f, NULL, "13", NULL);
+		return;
+	}
+	if (strncmp(sd, tt + 4, 2) > 0)
+		y--;
+	snprintf(day, sizeof(day), "%04d-%.2s-%.2s", y, sd, sd + 2);
+	rc = sim_bill_make(s, SIM_BANK, mer_id, day, token, sizeof(token), hash,
+			   sizeof(hash));
+	if (rc == -ENOENT) {
+		answer(s, out, f, NULL, "98", "文件不存在");
+		return;
+	}
+	if (rc < 0) {
+		answer(s, out, f, NULL, "03", NULL);
+		return;
+	}
+	snprintf(url, sizeof(url),
+		 "http://%s/bank/gateway/api/billfile?token=%s", host, token);
+	sim_form_add(&x, "settleDate", sd);
+	sim_form_add(&x, "fileType", "00");
+	sim_form_add(&x, "fileUrl", url);
+	sim_form_add(&x, "fileDigest", hash);
+	answer(s, out, f, &x, "00", NULL);
+	sim_form_free(&x);
+}
+
 void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 		     struct sim_out *out)
 {
@@ -626,7 +678,8 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 	}
 	if (strcmp(rq->method, "POST") != 0 ||
 	    (!front && strcmp(ep, "backTransReq.do") != 0 &&
-	     strcmp(ep, "queryTrans.do") != 0)) {
+	     strcmp(ep, "queryTrans.do") != 0 &&
+	     strcmp(ep, "fileTransRequest.do") != 0)) {
 		sim_out_set(out, 404, "text/plain", strdup("not found\n"));
 		return;
 	}
@@ -675,7 +728,12 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 			       fault.sub_code[0] ? fault.sub_code : NULL);
 		goto out;
 	}
-	if (strcmp(ep, "queryTrans.do") == 0) {
+	if (strcmp(ep, "fileTransRequest.do") == 0) {
+		if (strcmp(tt, "76") == 0)
+			file_transfer(s, out, &f, m->mer_id, rq->host);
+		else
+			answer(s, out, &f, NULL, "10", NULL);
+	} else if (strcmp(ep, "queryTrans.do") == 0) {
 		if (strcmp(tt, "00") == 0)
 			query(s, out, &f, m->mer_id);
 		else

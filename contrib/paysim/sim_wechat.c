@@ -829,6 +829,41 @@ static void query_bill(struct wx_ctx *c, const char *no)
 /* ------------------------------------------------------------------------ */
 
 /* If path is prefix + ONE_SEGMENT (+ suffix), copies the decoded segment. */
+/* GET /v3/bill/tradebill?bill_date=D&bill_type=ALL&tar_type=GZIP: the
+ * trade bill (sim_bill.c), its SHA1 and where to download it (signed, under
+ * /wechat). */
+static void trade_bill(struct wx_ctx *c)
+{
+	const char *q = c->rq->query ? c->rq->query : "", *d;
+	char day[16], token[32], hash[80], url[256];
+	int rc;
+
+	d = strstr(q, "bill_date=");
+	if (!d || strlen(d + 10) < 10 || !strstr(q, "tar_type=GZIP")) {
+		wx_error(c->s, c->out, 400, "PARAM_ERROR",
+			 "bill_date 或 tar_type 无效");
+		return;
+	}
+	snprintf(day, sizeof(day), "%.10s", d + 10);
+	rc = sim_bill_make(c->s, SIM_WECHAT, c->mch->mchid, day, token,
+			   sizeof(token), hash, sizeof(hash));
+	if (rc == -ENOENT) {
+		wx_error(c->s, c->out, 400, "NO_STATEMENT_EXIST",
+			 "账单文件不存在");
+		return;
+	}
+	if (rc < 0) {
+		wx_error(c->s, c->out, 500, "SYSTEM_ERROR", "系统错误");
+		return;
+	}
+	snprintf(url, sizeof(url),
+		 "http://%s/wechat/v3/billdownload/file?token=%s", c->rq->host,
+		 token);
+	wx_json(c->s, c->out, 200,
+		json_pack("{s:s,s:s,s:s}", "hash_type", "SHA1", "hash_value",
+			  hash, "download_url", url));
+}
+
 static int seg(const char *path, const char *prefix, const char *suffix,
 	       char *buf, size_t len)
 {
@@ -961,6 +996,10 @@ void sim_wechat_handle(struct sim *s, const struct sim_req *rq,
 		     "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/",
 		     NULL, a, sizeof(a)))
 		query_bill(&c, a);
+	else if (!post && strcmp(api, "/v3/bill/tradebill") == 0)
+		trade_bill(&c);
+	else if (!post && strcmp(api, "/v3/billdownload/file") == 0)
+		sim_bill_serve(s, rq, out);
 	else
 		wx_error(s, out, 404, "NOT_FOUND", "接口不存在");
 out:

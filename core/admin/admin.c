@@ -46,6 +46,8 @@
 #include "admin/overview.h"
 #include "orders/outbox.h"
 #include "orders/payments.h"
+#include "orders/recon.h"
+#include "admin/recon_api.h"
 #include "orders/refunds.h"
 #include "orders/withdrawals.h"
 #include "admin/policy_api.h"
@@ -117,20 +119,22 @@ static int authorized(struct pr_request *r)
 
 /* One driver as GET /admin/v1/drivers shows it: config_keys is its
  * declared keys (ABI 1.2), or null for a driver that declares none (its
- * config is then checked by its init only). */
+ * config is then checked by its init only); bills, whether it reads its
+ * channels' bills (ABI 1.3: they are reconciled). */
 static json_t *driver_json(const struct pr_module *m)
 {
 	char abi[32];
 
 	snprintf(abi, sizeof(abi), "%u.%u", (unsigned)m->desc->abi_major,
 		 (unsigned)m->desc->abi_minor);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:o?}", "name",
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:o?,s:b}", "name",
 			 m->desc->name, "version",
 			 m->desc->version ? m->desc->version : "", "abi", abi,
 			 "file", m->file, "path", m->path, "description",
 			 m->desc->description, "generation",
 			 (json_int_t)m->loaded_in, "config_keys",
-			 pr_schema_to_json(&m->schema));
+			 pr_schema_to_json(&m->schema), "bills",
+			 PAYROUTE_HAS_BILLS(m->desc) ? 1 : 0);
 }
 
 /* GET /admin/v1/drivers */
@@ -623,6 +627,13 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 		if (rn)
 			evbuffer_add(b, rb, rn);
 	}
+	{
+		char rc[12288];
+		size_t n = pr_recon_metrics(d->recon, rc, sizeof(rc));
+
+		if (n)
+			evbuffer_add(b, rc, n);
+	}
 	metrics_order_path(d, b, &st);
 	metrics_channels(d, b);
 	{
@@ -823,6 +834,13 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_AUTH_ADMIN, NULL },
 	{ PR_POST, "/admin/v1/withdrawals/{id}/settle",
 	  pr_orders_settle_withdrawal, PR_AUTH_ADMIN, NULL },
+	/* reconciliation against the channels' bills (recon_api.c) */
+	{ PR_GET, "/admin/v1/reconciliation", pr_recon_get, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/reconciliation/runs", pr_recon_run, PR_AUTH_ADMIN,
+	  NULL },
+	{ PR_POST, "/admin/v1/reconciliation/differences/{id}/resolve",
+	  pr_recon_resolve, PR_AUTH_ADMIN, pr_route_id_ok },
 	/* the rest */
 	{ PR_ANY, "/admin/{rest*}", admin_not_found, PR_AUTH_ADMIN, NULL },
 	{ PR_READ, "/{file*}", handle_console, PR_AUTH_NONE, NULL },

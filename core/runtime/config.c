@@ -214,7 +214,42 @@
 	X("withdrawals.retry_interval_ms", PR_OPT_INT, 0,                      \
 	  FIELD(wd_retry_interval_ms), FSIZE(wd_retry_interval_ms), 100,       \
 	  600000, 5000, NULL, 0,                                               \
-	  "how often withdrawals waiting for a channel are routed again")
+	  "how often withdrawals waiting for a channel are routed again")      \
+	X("reconciliation.enabled", PR_OPT_BOOL, 0, FIELD(recon_enabled),      \
+	  FSIZE(recon_enabled), 0, 1, 1, NULL, 0,                              \
+	  "fetch and match the channels' daily bills")                         \
+	X("reconciliation.bill_time", PR_OPT_STRING, 0,                        \
+	  FIELD(recon_bill_time), FSIZE(recon_bill_time), 0, 0, 0, "10:00", 0, \
+	  "HH:MM in each channel's time zone after which yesterday's bill "    \
+	  "is fetched")                                                        \
+	X("reconciliation.interval_ms", PR_OPT_INT, 0,                         \
+	  FIELD(recon_interval_ms), FSIZE(recon_interval_ms), 100, 3600000,    \
+	  60000, NULL, 0, "how often due reconciliation runs are looked for")  \
+	X("reconciliation.lease_seconds", PR_OPT_INT, 0, FIELD(recon_lease_s), \
+	  FSIZE(recon_lease_s), 10, 86400, 300, NULL, 0,                       \
+	  "a claimed run is this instance's for this long (renewed)")          \
+	X("reconciliation.retry_seconds", PR_OPT_INT, 0, FIELD(recon_retry_s), \
+	  FSIZE(recon_retry_s), 1, 86400, 600, NULL, 0,                        \
+	  "a failed run is tried again after this long")                       \
+	X("reconciliation.max_attempts", PR_OPT_INT, 0,                        \
+	  FIELD(recon_max_attempts), FSIZE(recon_max_attempts), 1, 1000, 6,    \
+	  NULL, 0, "a run failing this often waits for an operator")           \
+	X("reconciliation.chunk_rows", PR_OPT_INT, 0, FIELD(recon_chunk_rows), \
+	  FSIZE(recon_chunk_rows), 1, 100000, 5000, NULL, 0,                   \
+	  "bill rows read and stored per step of the loop")                    \
+	X("reconciliation.max_bill_mb", PR_OPT_INT, 0,                         \
+	  FIELD(recon_max_bill_mb), FSIZE(recon_max_bill_mb), 1, 1048576,      \
+	  4096, NULL, 0, "largest bill file downloaded, MiB")                  \
+	X("reconciliation.tmpdir", PR_OPT_STRING, 0, FIELD(recon_tmpdir),      \
+	  FSIZE(recon_tmpdir), 0, 0, 0, "/tmp", F_PATH,                        \
+	  "directory of the downloaded bills (unlinked files)")                \
+	X("reconciliation.keep_days", PR_OPT_INT, 0, FIELD(recon_keep_days),   \
+	  FSIZE(recon_keep_days), 1, 3650, 62, NULL, 0,                        \
+	  "days a bill's rows are kept (runs and differences stay)")           \
+	X("reconciliation.fee_drift_pct", PR_OPT_INT, 0,                       \
+	  FIELD(recon_fee_drift_pct), FSIZE(recon_fee_drift_pct), 0, 1000, 5,  \
+	  NULL, 0,                                                             \
+	  "fees billed this many percent off the fee model are flagged")
 
 /* What the parser needs beyond the public row. */
 struct opt_spec {
@@ -240,11 +275,12 @@ static const struct opt_spec specs[] = { OPTION_TABLE(X_SPEC) };
 _Static_assert(sizeof(options) / sizeof(options[0]) == N_OPTIONS + 1,
 	       "option table and spec table differ");
 
-static const char *const sections[] = { "listen",      "admin",	     "database",
-					"drivers",     "log",	     "secrets",
-					"http_client", "server",     "payments",
-					"merchants",   "completion", "notify",
-					"withdrawals" };
+static const char *const sections[] = {
+	"listen",      "admin",		"database",    "drivers",
+	"log",	       "secrets",	"http_client", "server",
+	"payments",    "merchants",	"completion",  "notify",
+	"withdrawals", "reconciliation"
+};
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -898,6 +934,20 @@ static int check_cross(struct pr_config *cfg, json_t **values,
 			"separated by commas (\"10s,30s,1m,1h\"), got \"%s\"",
 			PR_SCHEDULE_MAX, cfg->completion_schedule);
 		return -EINVAL;
+	}
+	{
+		int hh, mm, n = 0;
+
+		if (sscanf(cfg->recon_bill_time, "%2d:%2d%n", &hh, &mm, &n) !=
+			    2 ||
+		    cfg->recon_bill_time[n] != '\0' || n != 5 || hh < 0 ||
+		    hh > 23 || mm < 0 || mm > 59) {
+			set_err(err, errlen,
+				"reconciliation.bill_time: expected HH:MM "
+				"(\"10:00\"), got \"%s\"",
+				cfg->recon_bill_time);
+			return -EINVAL;
+		}
 	}
 	if (pr_schedule_parse(cfg->notify_schedule, cfg->notify_s,
 			      PR_SCHEDULE_MAX, &cfg->n_notify_s) < 0) {

@@ -96,6 +96,19 @@ struct pr_config {
 
 	int wd_pending_deadline_s; /* withdrawals.pending_deadline_seconds */
 	int wd_retry_interval_ms;  /* withdrawals.retry_interval_ms */
+
+	/* reconciliation.* (recon.c) */
+	int recon_enabled;
+	char *recon_bill_time; /* "HH:MM", checked */
+	int recon_interval_ms;
+	int recon_lease_s;
+	int recon_retry_s;
+	int recon_max_attempts;
+	int recon_chunk_rows;
+	int recon_max_bill_mb;
+	char *recon_tmpdir;
+	int recon_keep_days;
+	int recon_fee_drift_pct;
 };
 
 /* Parses a schedule, "10s,30s,1m,2h,1d": 1 to max positive durations of

@@ -986,3 +986,56 @@ int pr_memeq_ct(const void *a, const void *b, size_t len)
 		return 1;
 	return CRYPTO_memcmp(a, b, len) != 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Incremental digests (services->hash_*, ABI 1.3)                           */
+/* ------------------------------------------------------------------------ */
+
+void *pr_hash_begin(int alg)
+{
+	const EVP_MD *md = alg == PAYROUTE_HASH_SHA1   ? EVP_sha1() :
+			   alg == PAYROUTE_HASH_SHA256 ? EVP_sha256() :
+							 NULL;
+	EVP_MD_CTX *ctx;
+
+	if (!md)
+		return NULL;
+	ctx = EVP_MD_CTX_new();
+	if (ctx && EVP_DigestInit_ex(ctx, md, NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+int pr_hash_update(void *ctx, const void *data, size_t len)
+{
+	if (!ctx || (len && !data))
+		return -EINVAL;
+	return EVP_DigestUpdate(ctx, data, len) == 1 ? 0 : -EINVAL;
+}
+
+int pr_hash_end(void *ctx, char *hex, size_t hexlen)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	int rc = 0;
+
+	if (!ctx)
+		return -EINVAL;
+	if (hex) {
+		if (EVP_DigestFinal_ex(ctx, md, &n) != 1 ||
+		    hexlen < 2 * (size_t)n + 1) {
+			rc = -EINVAL;
+		} else {
+			for (unsigned int i = 0; i < n; i++) {
+				hex[2 * i] = digits[md[i] >> 4];
+				hex[2 * i + 1] = digits[md[i] & 15];
+			}
+			hex[2 * n] = '\0';
+		}
+	}
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}

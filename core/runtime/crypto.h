@@ -63,6 +63,14 @@ int pr_sha256(const void *data, size_t len, unsigned char out[32]);
  * serial numbers), never for security. */
 int pr_md5(const void *data, size_t len, unsigned char out[16]);
 
+/* An incremental digest (services->hash_*, ABI 1.3): alg is enum
+ * payroute_hash_alg. pr_hash_begin returns a context or NULL;
+ * pr_hash_update 0 or -EINVAL; pr_hash_end writes the lower-case hex digest
+ * into hex (NULL: only frees), frees ctx, returns 0 or -EINVAL. */
+void *pr_hash_begin(int alg);
+int pr_hash_update(void *ctx, const void *data, size_t len);
+int pr_hash_end(void *ctx, char *hex, size_t hexlen);
+
 char *pr_base64_encode(const void *data, size_t len);
 int pr_base64_decode(const char *text, unsigned char **out, size_t *out_len);
 char *pr_hex_encode(const void *data, size_t len);

@@ -48,6 +48,7 @@
 #include "runtime/log.h"
 #include "orders/merchants.h"
 #include "orders/outbox.h"
+#include "orders/recon.h"
 #include "orders/refunds.h"
 #include "orders/withdrawals.h"
 
@@ -861,11 +862,12 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	d->auth_cache = pr_auth_cache_new();
 	d->chanstats = pr_chanstats_new();
 	d->completion = pr_completion_new(d);
+	d->recon = pr_recon_new(d);
 	d->outbox = pr_outbox_new(d);
 	d->refunds = pr_refunds_new(d);
 	d->withdrawals = pr_withdrawals_new(d);
-	if (!d->auth_cache || !d->completion || !d->outbox || !d->refunds ||
-	    !d->withdrawals || !d->chanstats) {
+	if (!d->auth_cache || !d->completion || !d->recon || !d->outbox ||
+	    !d->refunds || !d->withdrawals || !d->chanstats) {
 		snprintf(err, errlen, "cannot start the background jobs");
 		return -ENOMEM;
 	}
@@ -905,6 +907,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	d->stopping = 1;
 	pr_completion_free(d->completion);
 	d->completion = NULL;
+	pr_recon_free(d->recon);
+	d->recon = NULL;
 	pr_outbox_free(d->outbox);
 	d->outbox = NULL;
 	pr_refunds_free(d->refunds);

@@ -81,6 +81,7 @@ struct pr_daemon {
 	struct pr_httpc *httpc;
 	struct pr_outbox *outbox; /* merchant notifications (outbox.c) */
 	struct pr_completion *completion; /* order completion (completion.c) */
+	struct pr_recon *recon;		  /* daily bills (recon.c) */
 	struct pr_auth_cache *auth_cache; /* merchants by API key hash */
 	struct pr_withdrawals *withdrawals; /* pending re-routing */
 	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */

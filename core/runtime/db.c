@@ -71,8 +71,9 @@ enum query_kind {
 struct db_query {
 	TAILQ_ENTRY(db_query) link;
 	enum query_kind kind;
-	int internal; /* ours (migrations, release): not in the stats */
-	int timed;    /* subject to query_timeout_ms */
+	int internal;	/* ours (migrations, release): not in the stats */
+	int timed;	/* subject to query_timeout_ms */
+	int timeout_ms; /* > 0: this statement's own limit instead */
 	int nparams;
 	char *sql;
 	char **params;
@@ -743,8 +744,10 @@ static void conn_send(struct pr_db_conn *c, struct db_query *q)
 		conn_fail(c, "cannot watch the connection socket", NULL);
 		return;
 	}
-	if (q->timed && db->query_timeout_ms > 0) {
-		struct timeval tv = ms_tv(db->query_timeout_ms);
+	if (q->timed && (q->timeout_ms > 0 || db->query_timeout_ms > 0)) {
+		struct timeval tv = ms_tv(q->timeout_ms > 0 ?
+						  q->timeout_ms :
+						  db->query_timeout_ms);
 
 		evtimer_add(c->timer, &tv);
 	}
@@ -934,7 +937,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		} else if (c->cur) {
 			pr_warn("store: query timed out after %d ms; closing "
 				"connection %d",
-				db->query_timeout_ms, c->id);
+				c->cur->timeout_ms > 0 ? c->cur->timeout_ms :
+							 db->query_timeout_ms,
+				c->id);
 			conn_fail(c, "query timeout", "query timeout");
 		} else if (c->listener) {
 			/* Kicked by pr_db_listen: a new registration. */
@@ -1819,6 +1824,20 @@ int pr_db_query(struct pr_db *db, const char *sql, int nparams,
 	db->queued++;
 	db_kick(db);
 	return 0;
+}
+
+int pr_db_query_timeout(struct pr_db *db, const char *sql, int nparams,
+			const char *const *params, int timeout_ms, pr_db_cb cb,
+			void *arg)
+{
+	struct db_query *q;
+	int rc = pr_db_query(db, sql, nparams, params, cb, arg);
+
+	if (rc == 0 && timeout_ms > 0) {
+		q = TAILQ_LAST(&db->queue, query_list);
+		q->timeout_ms = timeout_ms;
+	}
+	return rc;
 }
 
 int pr_db_acquire(struct pr_db *db, pr_db_conn_cb cb, void *arg)

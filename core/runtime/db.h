@@ -58,6 +58,13 @@ int pr_db_ready(const struct pr_db *db);
 int pr_db_query(struct pr_db *db, const char *sql, int nparams,
 		const char *const *params, pr_db_cb cb, void *arg);
 
+/* pr_db_query for a statement known to run long (a reconciliation's
+ * match over a million rows): timeout_ms replaces database.query_timeout_ms
+ * for it (0: the default). */
+int pr_db_query_timeout(struct pr_db *db, const char *sql, int nparams,
+			const char *const *params, int timeout_ms, pr_db_cb cb,
+			void *arg);
+
 /* A connection held for a sequence of statements (a transaction). */
 struct pr_db_conn;
 typedef void (*pr_db_conn_cb)(struct pr_db_conn *conn, const char *err,

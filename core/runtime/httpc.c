@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -79,6 +80,11 @@ struct httpc_xfer {
 	struct pr_netguard *guard;
 	int refused, admitted;
 	char refusal[256];
+
+	/* pr_httpc_send_to_fd: the body goes to sink_fd (when sink), at most
+	 * sink_max bytes; sink_len written so far */
+	int sink, sink_fd;
+	uint64_t sink_max, sink_len;
 };
 
 struct pr_httpc {
@@ -182,6 +188,8 @@ static void xfer_deliver(struct httpc_xfer *x, struct pr_httpc_result *res)
 	if (!res->body) {
 		res->body = x->body ? x->body : "";
 		res->body_len = x->body ? x->body_len : 0;
+		if (x->sink)
+			res->body_len = (size_t)x->sink_len;
 	}
 	x->cb(res, x->arg);
 	free(view);
@@ -189,10 +197,35 @@ static void xfer_deliver(struct httpc_xfer *x, struct pr_httpc_result *res)
 
 /* ------------------------------------------------------ curl callbacks */
 
+/* The body of a pr_httpc_send_to_fd transfer: to its file. */
+static size_t on_body_fd(struct httpc_xfer *x, const char *ptr, size_t n)
+{
+	size_t off = 0;
+
+	if (x->sink_max && n > x->sink_max - x->sink_len) {
+		x->fail = "response body exceeds the file limit";
+		return 0;
+	}
+	while (off < n) {
+		ssize_t w = write(x->sink_fd, ptr + off, n - off);
+
+		if (w < 0) {
+			x->fail = "cannot write the response body to its file";
+			return 0;
+		}
+		off += (size_t)w;
+	}
+	x->sink_len += n;
+	return n;
+}
+
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct httpc_xfer *x = userdata;
 	size_t n = size * nmemb;
+
+	if (x->sink)
+		return on_body_fd(x, ptr, n);
 
 	if (n > HTTPC_MAX_BODY - x->body_len) {
 		x->fail = "response body exceeds 8 MiB";
@@ -857,13 +890,28 @@ static CURLcode setup_easy(struct pr_httpc *c, struct httpc_xfer *x,
 	return CURLE_OK;
 }
 
+/* Where pr_httpc_send_to_fd writes a body. */
+struct httpc_sink {
+	int fd;
+	uint64_t max;
+};
+
 static int send_one(struct pr_httpc *c, const struct payroute_http_req *req,
-		    const struct pr_netguard *guard, pr_httpc_cb cb, void *arg);
+		    const struct pr_netguard *guard,
+		    const struct httpc_sink *sink, pr_httpc_cb cb, void *arg);
 
 int pr_httpc_send(struct pr_httpc *c, const struct payroute_http_req *req,
 		  pr_httpc_cb cb, void *arg)
 {
-	return send_one(c, req, NULL, cb, arg);
+	return send_one(c, req, NULL, NULL, cb, arg);
+}
+
+int pr_httpc_send_to_fd(struct pr_httpc *c, const struct payroute_http_req *req,
+			int fd, uint64_t max_bytes, pr_httpc_cb cb, void *arg)
+{
+	struct httpc_sink sink = { fd, max_bytes };
+
+	return fd >= 0 ? send_one(c, req, NULL, &sink, cb, arg) : -EINVAL;
 }
 
 int pr_httpc_send_guarded(struct pr_httpc *c,
@@ -871,11 +919,12 @@ int pr_httpc_send_guarded(struct pr_httpc *c,
 			  const struct pr_netguard *guard, pr_httpc_cb cb,
 			  void *arg)
 {
-	return guard ? send_one(c, req, guard, cb, arg) : -EINVAL;
+	return guard ? send_one(c, req, guard, NULL, cb, arg) : -EINVAL;
 }
 
 static int send_one(struct pr_httpc *c, const struct payroute_http_req *req,
-		    const struct pr_netguard *guard, pr_httpc_cb cb, void *arg)
+		    const struct pr_netguard *guard,
+		    const struct httpc_sink *sink, pr_httpc_cb cb, void *arg)
 {
 	struct httpc_xfer *x;
 	CURLcode rc;
@@ -921,7 +970,15 @@ static int send_one(struct pr_httpc *c, const struct payroute_http_req *req,
 	if (!x->easy)
 		goto fail;
 
+	if (sink) {
+		x->sink = 1;
+		x->sink_fd = sink->fd;
+		x->sink_max = sink->max;
+	}
 	rc = setup_easy(c, x, req);
+	if (rc == CURLE_OK && sink)
+		rc = curl_easy_setopt(x->easy, CURLOPT_MAXFILESIZE_LARGE,
+				      (curl_off_t)sink->max);
 	if (rc != CURLE_OK) {
 		x->defer_error = curl_easy_strerror(rc);
 		goto defer;

@@ -9,6 +9,7 @@
 #define PR_HTTPC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 
@@ -71,6 +72,14 @@ int pr_httpc_send_guarded(struct pr_httpc *c,
 			  const struct payroute_http_req *req,
 			  const struct pr_netguard *guard, pr_httpc_cb cb,
 			  void *arg);
+
+/* pr_httpc_send, with the response body written to fd (from its current
+ * offset; the caller owns fd and keeps it open until cb) instead of being
+ * held in memory, at most max_bytes of it (0: no limit): for channel bills
+ * of any size. In the result body is "" and body_len the bytes written;
+ * a body over the limit or a failed write ends the transfer with !ok. */
+int pr_httpc_send_to_fd(struct pr_httpc *c, const struct payroute_http_req *req,
+			int fd, uint64_t max_bytes, pr_httpc_cb cb, void *arg);
 
 /* Requests in flight. */
 size_t pr_httpc_pending(const struct pr_httpc *c);

@@ -123,6 +123,21 @@ int pr_abi_check(const struct payroute_driver *d, char *err, size_t errlen)
 			 d->name);
 		return -ENOEXEC;
 	}
+	/* ABI 1.3: the bill operations go together (an older minor's
+	 * slots are never read). */
+	if (d->abi_minor >= 3) {
+		int n = !!d->build_bill + !!d->parse_bill + !!d->bill_open +
+			!!d->bill_next + !!d->bill_close;
+
+		if (n != 0 && n != 5) {
+			snprintf(err, errlen,
+				 "driver %s sets %d of the 5 bill operations "
+				 "(build_bill, parse_bill, bill_open, "
+				 "bill_next, bill_close): all or none",
+				 d->name, n);
+			return -ENOEXEC;
+		}
+	}
 	return 0;
 }
 

@@ -4,7 +4,8 @@
  * channel code, the clock, memory, reading the channel's driver config,
  * writing the outbound request and the payer map, and the crypto helpers
  * of crypto.c (ABI 1.1 adds rsa_encrypt, in the first spare slot) and
- * x509.c (ABI 1.2 adds md5, x509_info and x509_verify, in the next three).
+ * x509.c (ABI 1.2 adds md5, x509_info and x509_verify, in the next three;
+ * ABI 1.3 the incremental digests hash_begin, hash_update and hash_end).
  *
  * The functions that write core objects are the drivers' only way in, so
  * they validate what they are given (an HTTP method from a fixed list, an
@@ -314,6 +315,9 @@ static const struct payroute_services services = {
 	.md5 = pr_md5,
 	.x509_info = pr_x509_info,
 	.x509_verify = pr_x509_verify,
+	.hash_begin = pr_hash_begin,
+	.hash_update = pr_hash_update,
+	.hash_end = pr_hash_end,
 };
 
 const struct payroute_services *pr_services(void)

@@ -154,6 +154,12 @@
  * have Alipay send again, both 200 text/plain (Alipay retries on any body
  * but "success").
  *
+ * Bills (ABI 1.3). build_bill asks
+ * alipay.data.dataservice.bill.downloadurl.query for bill_type trade and
+ * the day; parse_bill reads bill_download_url from the signed answer
+ * (isp.bill_not_exist: no bill, -ENOENT); the core downloads the zip
+ * unsigned (the URL carries Alipay's own token) and alipay_bill.c reads it.
+ *
  * Result codes. `code` is the gateway's code (10000, 40004...) and
  * `sub_code` its sub_code (ACQ.TRADE_HAS_SUCCESS...). When the gateway
  * answers 10000 the codecs put the order's own status in sub_code:
@@ -177,6 +183,7 @@
 #include <jansson.h>
 #include <payroute/driver.h>
 
+#include "alipay_bill.h"
 #include "drvbuf.h"
 #include "drvconf.h"
 
@@ -1946,6 +1953,106 @@ static int alipay_parse_payout_query(void *state,
 }
 
 /* ------------------------------------------------------------------------ */
+/* Bills (ABI 1.3)                                                          */
+/* ------------------------------------------------------------------------ */
+
+#define BILL_METHOD "alipay.data.dataservice.bill.downloadurl.query"
+
+/* alipay.data.dataservice.bill.downloadurl.query, bill_type trade, for
+ * req->day: one part. */
+static int alipay_build_bill(void *state, const struct payroute_bill_req *req,
+			     payroute_http_req *http, char *err, size_t errlen)
+{
+	struct alipay_state *st = state;
+	json_t *biz;
+	int rc;
+
+	if (!st || !req || !req->day || strlen(req->day) != 10) {
+		snprintf(err, errlen, "bill: a day YYYY-MM-DD is needed");
+		return -EINVAL;
+	}
+	if (req->part > 0)
+		return -ENOENT;
+	biz = json_pack("{s:s, s:s}", "bill_type", "trade", "bill_date",
+			req->day);
+	if (!biz) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = call_gateway(st, BILL_METHOD, NULL, biz, http, err, errlen);
+	json_decref(biz);
+	return rc;
+}
+
+/* The answer: bill_download_url on 10000; isp.bill_not_exist (no trade
+ * that day) is -ENOENT. Alipay announces no digest. */
+static int alipay_parse_bill(void *state, const struct payroute_bill_req *req,
+			     const struct payroute_http_response *resp,
+			     struct payroute_bill_file *out, char *err,
+			     size_t errlen)
+{
+	struct alipay_state *st = state;
+	struct payroute_result res;
+	json_t *root, *node;
+	const char *url;
+	int rc;
+
+	(void)req;
+	memset(&res, 0, sizeof(res));
+	res.size = sizeof(res);
+	rc = parse_answer(st, BILL_METHOD, resp, &res, &root, &node, err,
+			  errlen);
+	if (rc < 0)
+		return rc;
+	rc = -EPROTO;
+	if (strcmp(res.code, ALIPAY_OK) != 0) {
+		if (strcmp(res.sub_code, "isp.bill_not_exist") == 0)
+			rc = -ENOENT;
+		snprintf(err, errlen, "bill: %s %s %s", res.code, res.sub_code,
+			 res.message);
+		goto out;
+	}
+	if (get_field(node, "bill_download_url", &url, err, errlen) < 0)
+		goto out;
+	if (!url ||
+	    (strncmp(url, "https://", 8) != 0 &&
+	     strncmp(url, "http://", 7) != 0) ||
+	    strlen(url) >= sizeof(out->url)) {
+		snprintf(err, errlen, "bill: no usable bill_download_url");
+		goto out;
+	}
+	snprintf(out->url, sizeof(out->url), "%s", url);
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+static int alipay_bill_open_op(void *state, const struct payroute_bill_req *req,
+			       const struct payroute_bill_file *file, int fd,
+			       void **cursor, char *err, size_t errlen)
+{
+	struct alipay_bill *b;
+	int rc;
+
+	(void)state, (void)req, (void)file;
+	rc = alipay_bill_open(fd, &b, err, errlen);
+	*cursor = rc == 0 ? b : NULL;
+	return rc;
+}
+
+static int alipay_bill_next_op(void *cursor, struct payroute_bill_row *row,
+			       char *err, size_t errlen)
+{
+	return alipay_bill_next(cursor, row, err, errlen);
+}
+
+static void alipay_bill_close_op(void *cursor)
+{
+	alipay_bill_close(cursor);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Notifications                                                            */
 /* ------------------------------------------------------------------------ */
 
@@ -2538,12 +2645,12 @@ static const struct payroute_config_key *alipay_config_keys(size_t *n,
 static const struct payroute_driver alipay_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "alipay",
-	.version = "1.2.0",
+	.version = "1.3.0",
 	.description = "Alipay open platform gateway (RSA2, public-key or "
 		       "certificate mode): precreate, create, wap/page/app "
 		       "pay, barcode pay, query, close, refund, refund query, "
 		       "transfer and its query (certificate mode), "
-		       "notifications",
+		       "notifications, trade bills",
 	.init = alipay_init,
 	.fini = alipay_fini,
 	.build_pay = alipay_build_pay,
@@ -2563,6 +2670,11 @@ static const struct payroute_driver alipay_driver = {
 	.parse_notify = alipay_parse_notify,
 	.default_codes = alipay_default_codes,
 	.config_keys = alipay_config_keys,
+	.build_bill = alipay_build_bill,
+	.parse_bill = alipay_parse_bill,
+	.bill_open = alipay_bill_open_op,
+	.bill_next = alipay_bill_next_op,
+	.bill_close = alipay_bill_close_op,
 };
 
 PAYROUTE_DRIVER_EXPORT(alipay_driver)

@@ -89,6 +89,13 @@
  *   payout_query  as query, orderId = payout_id.
  *   close         not supported (a front consume simply expires at its
  *                 payTimeout).
+ *   bills (ABI 1.3)  the file transfer (txnType 76, fileType 00,
+ *                 settleDate MMDD) to /gateway/api/fileTransRequest.do.
+ *                 UnionPay answers the file inline (fileContent); ours
+ *                 answers fileUrl, under the gateway, and fileDigest, the
+ *                 SHA-256 of the file, so that the core streams a large
+ *                 file to disk instead of holding it in an answer.
+ *                 bank_bill.c reads the zip; respCode 98: no file.
  * txnTime is created_at_ms in Beijing time (yyyyMMddHHmmss). A query must
  * repeat the original's txnTime, so for refund / refund_query the core
  * passes the refund's creation time in created_at_ms, and for payout /
@@ -147,6 +154,7 @@
 
 #include <payroute/driver.h>
 
+#include "bank_bill.h"
 #include "drvbuf.h"
 #include "drvconf.h"
 
@@ -1280,25 +1288,19 @@ out:
 	return rc;
 }
 
-/* Writes the request of operation op. */
-static int build(void *state, enum bank_op op, const struct payroute_order *o,
-		 payroute_http_req *req, char *err, size_t errlen)
+/* Writes the signed message m as a form POST to gateway + path. */
+static int post_msg(struct bank_state *st, const struct bank_msg *m,
+		    const char *path, payroute_http_req *req, char *err,
+		    size_t errlen)
 {
-	struct bank_state *st = state;
 	const struct payroute_services *svc = st->svc;
 	const struct bank_field *order[BANK_MAX_FIELDS];
-	struct bank_msg m = { .n = 0 };
 	struct drv_buf body = { 0 }, url = { 0 };
 	char *k, *v;
 	size_t n;
 	int rc;
 
-	if (errlen)
-		err[0] = '\0';
-	rc = make_msg(st, op, o, 1, &m, err, errlen);
-	if (rc < 0)
-		goto out;
-	n = msg_sorted(&m, order);
+	n = msg_sorted(m, order);
 	for (size_t i = 0; i < n; i++) {
 		k = svc->url_encode(order[i]->key);
 		v = svc->url_encode(order[i]->value);
@@ -1317,7 +1319,7 @@ static int build(void *state, enum bank_op op, const struct payroute_order *o,
 			svc->free(v);
 	}
 	drv_buf_str(&url, st->gateway);
-	drv_buf_str(&url, op_path(op));
+	drv_buf_str(&url, path);
 	if (body.oom || url.oom) {
 		rc = -ENOMEM;
 		goto out;
@@ -1333,9 +1335,25 @@ static int build(void *state, enum bank_op op, const struct payroute_order *o,
 		snprintf(err, errlen, "bank: cannot write the request: %s",
 			 strerror(-rc));
 out:
-	msg_clear(&m);
 	free(body.p);
 	free(url.p);
+	return rc;
+}
+
+/* Writes the request of operation op. */
+static int build(void *state, enum bank_op op, const struct payroute_order *o,
+		 payroute_http_req *req, char *err, size_t errlen)
+{
+	struct bank_state *st = state;
+	struct bank_msg m = { .n = 0 };
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	rc = make_msg(st, op, o, 1, &m, err, errlen);
+	if (rc == 0)
+		rc = post_msg(st, &m, op_path(op), req, err, errlen);
+	msg_clear(&m);
 	return rc;
 }
 
@@ -1862,6 +1880,176 @@ out:
 }
 
 /* The driver config, as the core checks it before init (ABI 1.2). */
+/* ------------------------------------------------------------------------ */
+/* Bills (ABI 1.3)                                                          */
+/* ------------------------------------------------------------------------ */
+
+#define BANK_FILE_PATH "/gateway/api/fileTransRequest.do"
+
+/* The file transfer of the day's settlement file: txnType 76, txnSubType
+ * 01, bizType 000000, fileType 00, settleDate MMDD, signed like every
+ * request. One part. */
+static int build_bill(void *state, const struct payroute_bill_req *req,
+		      payroute_http_req *http, char *err, size_t errlen)
+{
+	struct bank_state *st = state;
+	struct bank_msg m = { .n = 0 };
+	char settle[5], txn_time[15];
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!st || !req || !req->day || strlen(req->day) != 10 ||
+	    strspn(req->day, "0123456789-") != 10) {
+		snprintf(err, errlen, "bank: a day YYYY-MM-DD is needed");
+		return -EINVAL;
+	}
+	if (req->part > 0)
+		return -ENOENT;
+	snprintf(settle, sizeof(settle), "%.2s%.2s", req->day + 5,
+		 req->day + 8);
+	if (beijing_time(st->svc->now_ms(), txn_time) < 0) {
+		snprintf(err, errlen, "bank: the clock is out of range");
+		return -EINVAL;
+	}
+	rc = msg_add(&m, "version", BANK_VERSION);
+	if (rc == 0)
+		rc = msg_add(&m, "encoding", "UTF-8");
+	if (rc == 0)
+		rc = msg_add(&m, "signMethod", "01");
+	if (rc == 0)
+		rc = msg_add(&m, "txnType", "76");
+	if (rc == 0)
+		rc = msg_add(&m, "txnSubType", "01");
+	if (rc == 0)
+		rc = msg_add(&m, "bizType", "000000");
+	if (rc == 0)
+		rc = msg_add(&m, "accessType", "0");
+	if (rc == 0)
+		rc = msg_add(&m, "merId", st->mer_id);
+	if (rc == 0)
+		rc = msg_add(&m, "settleDate", settle);
+	if (rc == 0)
+		rc = msg_add(&m, "txnTime", txn_time);
+	if (rc == 0)
+		rc = msg_add(&m, "fileType", "00");
+	if (rc == 0)
+		rc = msg_sign(st, &m);
+	if (rc < 0 && errlen && !err[0])
+		snprintf(err, errlen, "bank: cannot build the message: %s",
+			 strerror(-rc));
+	if (rc == 0)
+		rc = post_msg(st, &m, BANK_FILE_PATH, http, err, errlen);
+	msg_clear(&m);
+	return rc;
+}
+
+/* The signed answer: respCode 00 with fileUrl (under the gateway) and
+ * fileDigest (SHA-256 of the zip, hex); respCode 98, no file for the day,
+ * is -ENOENT. */
+static int parse_bill(void *state, const struct payroute_bill_req *req,
+		      const struct payroute_http_response *resp,
+		      struct payroute_bill_file *out, char *err, size_t errlen)
+{
+	struct bank_state *st = state;
+	struct bank_msg m = { .n = 0 };
+	const char *code, *url, *digest, *mer;
+	int rc;
+
+	(void)req;
+	if (errlen)
+		err[0] = '\0';
+	if (!resp || resp->status != 200) {
+		snprintf(err, errlen, "bank: HTTP status %d",
+			 resp ? resp->status : 0);
+		return -EPROTO;
+	}
+	rc = parse_fields(resp->body, resp->body_len, 0, &m, err, errlen);
+	if (rc == 0)
+		rc = msg_verify(st, &m, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = -EPROTO;
+	code = msg_get(&m, "respCode");
+	mer = msg_get(&m, "merId");
+	if (!code || (mer && strcmp(mer, st->mer_id) != 0)) {
+		snprintf(err, errlen, "bank: no respCode, or another merId");
+		goto out;
+	}
+	if (strcmp(code, "00") != 0) {
+		const char *msg = msg_get(&m, "respMsg");
+
+		snprintf(err, errlen, "bank: file transfer answered %.8s %s",
+			 code, msg ? msg : "");
+		rc = strcmp(code, "98") == 0 ? -ENOENT : -EPROTO;
+		goto out;
+	}
+	url = msg_get(&m, "fileUrl");
+	digest = msg_get(&m, "fileDigest");
+	if (!url || strncmp(url, st->gateway, strlen(st->gateway)) != 0 ||
+	    url[strlen(st->gateway)] != '/' ||
+	    strlen(url) >= sizeof(out->url) ||
+	    (digest && strlen(digest) >= sizeof(out->hash_hex))) {
+		snprintf(err, errlen,
+			 "bank: no fileUrl under the gateway, or a bad "
+			 "fileDigest");
+		goto out;
+	}
+	snprintf(out->url, sizeof(out->url), "%s", url);
+	if (digest && *digest) {
+		snprintf(out->hash_alg, sizeof(out->hash_alg), "SHA256");
+		snprintf(out->hash_hex, sizeof(out->hash_hex), "%s", digest);
+	}
+	rc = 0;
+out:
+	msg_clear(&m);
+	return rc;
+}
+
+static int bill_open(void *state, const struct payroute_bill_req *req,
+		     const struct payroute_bill_file *file, int fd,
+		     void **cursor, char *err, size_t errlen)
+{
+	struct bank_state *st = state;
+	struct bank_bill *b;
+	int rc;
+
+	(void)req;
+	rc = bank_bill_open(st->svc, file->hash_alg, file->hash_hex, fd, &b,
+			    err, errlen);
+	*cursor = rc == 0 ? b : NULL;
+	return rc;
+}
+
+/* A row as the file has it, its orderIds decoded from the "X0" form. */
+static int bill_next(void *cursor, struct payroute_bill_row *row, char *err,
+		     size_t errlen)
+{
+	char id[PAYROUTE_ID_LEN];
+	int rc = bank_bill_next(cursor, row, err, errlen);
+
+	if (rc != 1)
+		return rc;
+	if (unmap_order_id(row->order_id, id, sizeof(id)) < 0)
+		goto bad;
+	snprintf(row->order_id, sizeof(row->order_id), "%s", id);
+	if (row->refund_id[0]) {
+		if (unmap_order_id(row->refund_id, id, sizeof(id)) < 0)
+			goto bad;
+		snprintf(row->refund_id, sizeof(row->refund_id), "%s", id);
+	}
+	return 1;
+bad:
+	snprintf(err, errlen, "bill line %llu: an orderId not ours",
+		 (unsigned long long)row->line);
+	return -EBADMSG;
+}
+
+static void bill_close(void *cursor)
+{
+	bank_bill_close(cursor);
+}
+
 static const struct payroute_config_key bank_keys[] = {
 	{ "mer_id", PAYROUTE_CONFIG_STRING, PAYROUTE_CONFIG_REQUIRED, NULL,
 	  "the merchant id (merId)" },
@@ -1895,9 +2083,10 @@ static const struct payroute_config_key *bank_config_keys(size_t *n,
 static const struct payroute_driver bank_driver = {
 	PAYROUTE_DRIVER_HEADER_V1,
 	.name = "bank",
-	.version = "1.1.0",
+	.version = "1.2.0",
 	.description = "Bank cards over the UnionPay online gateway "
-		       "(protocol 5.1.0, signMethod 01: RSA-SHA256)",
+		       "(protocol 5.1.0, signMethod 01: RSA-SHA256), "
+		       "settlement files",
 	.init = bank_init,
 	.fini = bank_fini,
 	.build_pay = build_pay,
@@ -1915,6 +2104,11 @@ static const struct payroute_driver bank_driver = {
 	.parse_notify = parse_notify,
 	.default_codes = bank_default_codes,
 	.config_keys = bank_config_keys,
+	.build_bill = build_bill,
+	.parse_bill = parse_bill,
+	.bill_open = bill_open,
+	.bill_next = bill_next,
+	.bill_close = bill_close,
 };
 
 PAYROUTE_DRIVER_EXPORT(bank_driver)

@@ -38,6 +38,12 @@
  *   close         POST /v3/pay/transactions/out-trade-no/{no}/close (204)
  *   refund        POST /v3/refund/domestic/refunds
  *   refund_query  GET /v3/refund/domestic/refunds/{out_refund_no}
+ *   bills (ABI 1.3)  GET /v3/bill/tradebill?bill_date=..&bill_type=ALL&
+ *                 tar_type=GZIP answers download_url and the SHA1 of the
+ *                 bill; the download (under api_base) is signed like a
+ *                 call; wechat_bill.c reads the gzip and checks the SHA1.
+ *                 The fund-flow bill (/v3/bill/fundflowbill) lists
+ *                 balance movements, not orders, and is not asked for.
  *   payout        POST /v3/transfer/batches (商家转账到零钱): one batch of
  *                 one detail, out_batch_no = out_detail_no = payout_id,
  *                 payee kind wechat_openid. With a payee name, user_name
@@ -100,13 +106,14 @@
 #include <payroute/driver.h>
 
 #include "drvconf.h"
+#include "wechat_bill.h"
 
 #define WECHAT_MAX_ID 64
 #define WECHAT_APIV3_KEY_LEN 32
 #define WECHAT_NONCE_LEN 32
 #define WECHAT_MAX_SKEW_S 300
 #define WECHAT_AUTH_SCHEMA "WECHATPAY2-SHA256-RSA2048"
-#define WECHAT_VERSION "1.1.0"
+#define WECHAT_VERSION "1.2.0"
 #define WECHAT_USER_AGENT "payroute-wechat/" WECHAT_VERSION
 /* From this amount (2000 yuan) on a transfer needs the payee's name. */
 #define WECHAT_NAME_REQUIRED_FEN 200000
@@ -1902,6 +1909,133 @@ out:
 #define MSG_PAYOUT_PROCESSING                                                  \
 	"The withdrawal is being processed.", "提现处理中。"
 
+/* ------------------------------------------------------------------------ */
+/* Bills (ABI 1.3)                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* GET /v3/bill/tradebill?bill_date=DAY&bill_type=ALL&tar_type=GZIP: the
+ * trade bill (payments and refunds) is part 0; there is no other part. */
+static int wechat_build_bill(void *state, const struct payroute_bill_req *req,
+			     payroute_http_req *http, char *err, size_t errlen)
+{
+	struct wechat_state *st = state;
+	char path[128];
+
+	err[0] = '\0';
+	if (!st || !req || !req->day || strlen(req->day) != 10 ||
+	    strspn(req->day, "0123456789-") != 10) {
+		snprintf(err, errlen, "bill: a day YYYY-MM-DD is needed");
+		return -EINVAL;
+	}
+	if (req->part > 0)
+		return -ENOENT;
+	snprintf(path, sizeof(path),
+		 "/v3/bill/tradebill?bill_date=%s&bill_type=ALL&tar_type=GZIP",
+		 req->day);
+	return send_signed(st, http, "GET", path, NULL, err, errlen);
+}
+
+/* The signed answer {hash_type, hash_value, download_url};
+ * NO_STATEMENT_EXIST (no trade that day) is -ENOENT. */
+static int wechat_parse_bill(void *state, const struct payroute_bill_req *req,
+			     const struct payroute_http_response *resp,
+			     struct payroute_bill_file *out, char *err,
+			     size_t errlen)
+{
+	struct wechat_state *st = state;
+	struct payroute_result res;
+	const char *url = NULL, *alg = NULL, *hash = NULL;
+	json_t *body = NULL;
+	int rc;
+
+	(void)req;
+	memset(&res, 0, sizeof(res));
+	res.size = sizeof(res);
+	rc = parse_answer(st, resp, &res, &body, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		snprintf(err, errlen, "bill: %s %s", res.code, res.message);
+		return strcmp(res.code, "NO_STATEMENT_EXIST") == 0 ? -ENOENT
+								   : -EPROTO;
+	}
+	rc = -EPROTO;
+	if (!body) {
+		snprintf(err, errlen, "bill: an empty answer");
+		goto out;
+	}
+	if (jstr(body, "download_url", 1, &url, err, errlen) < 0 ||
+	    jstr(body, "hash_type", 0, &alg, err, errlen) < 0 ||
+	    jstr(body, "hash_value", 0, &hash, err, errlen) < 0)
+		goto out;
+	if (strncmp(url, st->api_base, strlen(st->api_base)) != 0 ||
+	    url[strlen(st->api_base)] != '/' ||
+	    strlen(url) >= sizeof(out->url)) {
+		snprintf(err, errlen,
+			 "bill: download_url is not under api_base");
+		goto out;
+	}
+	if ((alg && strlen(alg) >= sizeof(out->hash_alg)) ||
+	    (hash && strlen(hash) >= sizeof(out->hash_hex)) ||
+	    (hash && *hash && (!alg || strcmp(alg, "SHA1") != 0))) {
+		snprintf(err, errlen, "bill: an unusable hash_type/hash_value");
+		goto out;
+	}
+	snprintf(out->url, sizeof(out->url), "%s", url);
+	snprintf(out->hash_alg, sizeof(out->hash_alg), "%s", alg ? alg : "");
+	snprintf(out->hash_hex, sizeof(out->hash_hex), "%s",
+		 hash ? hash : "");
+	rc = 0;
+out:
+	json_decref(body);
+	return rc;
+}
+
+/* The download is signed like any call (its URL is under api_base). */
+static int wechat_build_bill_download(void *state,
+				      const struct payroute_bill_req *req,
+				      const struct payroute_bill_file *file,
+				      payroute_http_req *http, char *err,
+				      size_t errlen)
+{
+	struct wechat_state *st = state;
+	size_t n = strlen(st->api_base);
+
+	(void)req;
+	err[0] = '\0';
+	if (strncmp(file->url, st->api_base, n) != 0 || file->url[n] != '/') {
+		snprintf(err, errlen, "bill: the URL is not under api_base");
+		return -EINVAL;
+	}
+	return send_signed(st, http, "GET", file->url + n, NULL, err, errlen);
+}
+
+static int wechat_bill_open_op(void *state, const struct payroute_bill_req *req,
+			       const struct payroute_bill_file *file, int fd,
+			       void **cursor, char *err, size_t errlen)
+{
+	struct wechat_state *st = state;
+	struct wechat_bill *b;
+	int rc;
+
+	(void)req;
+	rc = wechat_bill_open(st->svc, file->hash_alg, file->hash_hex, fd, &b,
+			      err, errlen);
+	*cursor = rc == 0 ? b : NULL;
+	return rc;
+}
+
+static int wechat_bill_next_op(void *cursor, struct payroute_bill_row *row,
+			       char *err, size_t errlen)
+{
+	return wechat_bill_next(cursor, row, err, errlen);
+}
+
+static void wechat_bill_close_op(void *cursor)
+{
+	wechat_bill_close(cursor);
+}
+
 static const struct payroute_code_entry wechat_codes[] = {
 	/* --- outcomes of any call ----------------------------------------- */
 	ROW("*", "SYSTEM_ERROR", "*", "UNKNOWN", UNKNOWN, 0, SYSTEM,
@@ -2070,7 +2204,7 @@ static const struct payroute_driver wechat_driver = {
 	.version = WECHAT_VERSION,
 	.description = "WeChat Pay API v3: native, jsapi, mini program, h5 "
 		       "and app orders, query, close, domestic refunds, "
-		       "transfers to balance",
+		       "transfers to balance, trade bills",
 	.init = wechat_init,
 	.fini = wechat_fini,
 	.build_pay = wechat_build_pay,
@@ -2090,6 +2224,12 @@ static const struct payroute_driver wechat_driver = {
 	.parse_notify = wechat_parse_notify,
 	.default_codes = wechat_default_codes,
 	.config_keys = wechat_config_keys,
+	.build_bill = wechat_build_bill,
+	.parse_bill = wechat_parse_bill,
+	.build_bill_download = wechat_build_bill_download,
+	.bill_open = wechat_bill_open_op,
+	.bill_next = wechat_bill_next_op,
+	.bill_close = wechat_bill_close_op,
 };
 
 PAYROUTE_DRIVER_EXPORT(wechat_driver)

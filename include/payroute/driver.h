@@ -15,7 +15,10 @@
  *                  per-channel state;
  *   default_codes  the driver's built-in result-code table;
  *   config_keys    (ABI 1.2) the keys its driver config takes, so that the
- *                  core can check a config before init and explain it.
+ *                  core can check a config before init and explain it;
+ *   bills          (ABI 1.3) the request for a day's bill, where its file
+ *                  is, and a streaming reader of the file's rows (see
+ *                  "Bills" below).
  *
  * This header is self-contained (C99, no other payroute header, no library
  * types) and is installed with payroute-driver.pc. A driver exports exactly
@@ -88,6 +91,42 @@
  *        (and a parser) may return for a message whose timestamp is out of
  *        the accepted window; an older core logs it as "not understood"
  *        and answers the channel's failure reply all the same.
+ *   1.3  adds the bill operations in the descriptor's next six spare
+ *        slots (build_bill, parse_bill, build_bill_download, bill_open,
+ *        bill_next, bill_close; sizeof(struct payroute_driver) is
+ *        unchanged), the structs payroute_bill_req, payroute_bill_file
+ *        and payroute_bill_row, and three services in the spare slots of
+ *        the services table: hash_begin, hash_update, hash_end (an
+ *        incremental SHA-1 or SHA-256, PAYROUTE_HAS_HASH()). The core
+ *        reads the bill slots only from a driver that says 1.3 or later
+ *        (PAYROUTE_HAS_BILLS()), and refuses at load one that sets some
+ *        of build_bill, parse_bill, bill_open, bill_next and bill_close
+ *        but not all (build_bill_download is optional). A driver built
+ *        for an older minor offers no bills: its channels are not
+ *        reconciled.
+ *
+ * Bills (ABI 1.3). Once a day the core fetches each channel's bill for a
+ * calendar day (in the channel's time zone) and matches it against its
+ * own orders. The driver, still a codec:
+ *   build_bill           writes the request asking for the bill of
+ *                        req->day, part req->part (a bill of several
+ *                        files asks part 0, 1, ... until -ENOENT);
+ *   parse_bill           reads the answer into a struct payroute_bill_file:
+ *                        where the file is (a URL) and, optionally, the
+ *                        digest it must have; -ENOENT when the channel
+ *                        says there is no bill for that day (no trade);
+ *   build_bill_download  (optional) the request for that URL, when it
+ *                        must be signed; NULL: the core GETs the URL;
+ *   bill_open, bill_next, bill_close
+ *                        a reader over the downloaded file, which the core
+ *                        spools to disk and hands over as a file
+ *                        descriptor (seekable, read-only, owned by the
+ *                        core: dup() it to keep it). bill_next yields one
+ *                        row at a time, so that a bill of a million rows is
+ *                        never in memory at once; at the end of the file it
+ *                        checks the bill's own totals (summary lines) and
+ *                        the digest (unless bill_open did), and answers
+ *                        -EBADMSG when they disagree with what was read.
  *
  * Ownership. Unless a comment says otherwise:
  *   - every pointer the core passes in is owned by the core and valid only
@@ -117,7 +156,7 @@ extern "C" {
 
 #define PAYROUTE_DRIVER_MAGIC 0x50524456u /* "PRDV" */
 #define PAYROUTE_ABI_MAJOR 1
-#define PAYROUTE_ABI_MINOR 2
+#define PAYROUTE_ABI_MINOR 3
 
 /* The one symbol a driver exports (a function: dlsym is only promised for
  * functions). */
@@ -191,6 +230,12 @@ enum payroute_order_kind {
 	PAYROUTE_KIND_PAYMENT = 1,
 	PAYROUTE_KIND_REFUND = 2,
 	PAYROUTE_KIND_PAYOUT = 3,
+};
+
+/* Hash algorithms of services->hash_begin (ABI 1.3). */
+enum payroute_hash_alg {
+	PAYROUTE_HASH_SHA1 = 1, /* WeChat Pay's bill digests */
+	PAYROUTE_HASH_SHA256 = 2,
 };
 
 /* Paddings of services->rsa_encrypt (ABI 1.1). */
@@ -400,6 +445,60 @@ struct payroute_x509_info {
 	int reserved2;
 };
 
+/* The bill a build_bill / parse_bill / bill_open call is about (ABI 1.3),
+ * filled by the core. */
+struct payroute_bill_req {
+	uint32_t size; /* sizeof(struct payroute_bill_req) as the core built it */
+	uint32_t part;	 /* 0, 1, ...: the part of the day's bill */
+	const char *day; /* "YYYY-MM-DD", a calendar day of the channel's
+	                    time zone */
+};
+
+#define PAYROUTE_URL_LEN 2048
+
+/* Where a bill's file is (ABI 1.3), filled by parse_bill. The core zeroes
+ * it and sets size. */
+struct payroute_bill_file {
+	uint32_t size;
+	uint32_t reserved;
+	char url[PAYROUTE_URL_LEN]; /* http(s) URL of the file */
+	/* The digest the file must have, as the channel announced it, in
+	 * lower- or upper-case hex, and its algorithm; "" when the channel
+	 * announces none. The reader checks it (the channel says over which
+	 * bytes: WeChat Pay's is of the bill decompressed). */
+	char hash_alg[16]; /* "SHA1", "SHA256" */
+	char hash_hex[136];
+};
+
+/* One row of a bill (ABI 1.3), filled by bill_next. The core zeroes it and
+ * sets size before each call. Amounts are minor units of currency,
+ * positive: a refund row's amount is the amount refunded. */
+struct payroute_bill_row {
+	uint32_t size;
+	uint32_t reserved;
+	enum payroute_order_kind kind; /* payment, refund or payout */
+	int32_t reserved2;
+	/* The channel's number: the trade's, or for a refund the refund's
+	 * own when the bill has one, else the trade's. */
+	char channel_trade_no[PAYROUTE_ID_LEN];
+	/* payroute's id as the channel echoes it: the payment's id
+	 * (out_trade_no) for payments and refunds, the payout's id for
+	 * payouts. */
+	char order_id[PAYROUTE_ID_LEN];
+	char refund_id[PAYROUTE_ID_LEN]; /* refunds: payroute's refund id */
+	int64_t amount;
+	/* The fee the channel charged for the row, minor units: positive
+	 * when charged, negative when given back (a refund's share). */
+	int64_t fee;
+	char currency[4];
+	/* The channel's status text for the row ("SUCCESS", "REFUND",
+	 * "交易"...), for people, and what it means: */
+	char status[PAYROUTE_CODE_LEN];
+	enum payroute_effect effect; /* SUCCESS: money moved */
+	int64_t at_ms;		     /* when, ms since the epoch, UTC */
+	uint64_t line;		     /* the row's line in the file, from 1 */
+};
+
 /* ------------------------------------------------------------------------ */
 /* Services the core hands to drivers at init                               */
 /* ------------------------------------------------------------------------ */
@@ -531,8 +630,19 @@ struct payroute_services {
 			   const char *roots_pem_or_path, int64_t at_ms,
 			   char *err, size_t errlen);
 
+	/* ABI 1.3 (check PAYROUTE_HAS_HASH(svc)). An incremental digest:
+	 * hash_begin returns a context for alg (enum payroute_hash_alg), or
+	 * NULL (unknown algorithm, no memory); hash_update adds len bytes
+	 * (0 or -EINVAL); hash_end writes the digest in lower-case hex,
+	 * NUL-terminated, into hex (hexlen >= 2 * digest size + 1), frees
+	 * the context and returns 0, or -EINVAL (the context is freed all
+	 * the same). hash_end(ctx, NULL, 0) just frees it. */
+	void *(*hash_begin)(int alg);
+	int (*hash_update)(void *ctx, const void *data, size_t len);
+	int (*hash_end)(void *ctx, char *hex, size_t hexlen);
+
 	/* Room to grow: new services go here, with a minor bump. */
-	void (*spare[12])(void);
+	void (*spare[9])(void);
 };
 
 /* True when the services table offers rsa_encrypt (a 1.1 core or newer;
@@ -549,6 +659,14 @@ struct payroute_services {
 	 PAYROUTE_HAS_FIELD(svc, struct payroute_services, x509_verify) &&     \
 	 (svc)->md5 != NULL && (svc)->x509_info != NULL &&                     \
 	 (svc)->x509_verify != NULL)
+
+/* True when the services table offers hash_begin, hash_update and
+ * hash_end (a 1.3 core or newer). */
+#define PAYROUTE_HAS_HASH(svc)                                                 \
+	((svc)->abi_minor >= 3 &&                                              \
+	 PAYROUTE_HAS_FIELD(svc, struct payroute_services, hash_end) &&        \
+	 (svc)->hash_begin != NULL && (svc)->hash_update != NULL &&            \
+	 (svc)->hash_end != NULL)
 
 /* ------------------------------------------------------------------------ */
 /* The descriptor                                                           */
@@ -639,14 +757,57 @@ struct payroute_driver {
 	const struct payroute_config_key *(*config_keys)(size_t *n,
 							 size_t *entry_size);
 
+	/* ABI 1.3: bills (see "Bills" at the top). Read only when
+	 * abi_minor >= 3 (PAYROUTE_HAS_BILLS); all five of build_bill,
+	 * parse_bill, bill_open, bill_next and bill_close, or none. */
+
+	/* Writes the request for the bill of req->day, part req->part.
+	 * Returns 0, -ENOENT when the bill has no such part (part > 0),
+	 * -EINVAL with err filled. */
+	int (*build_bill)(void *state, const struct payroute_bill_req *req,
+			  payroute_http_req *http, char *err, size_t errlen);
+	/* Reads the answer to build_bill into *out. Returns 0; -ENOENT when
+	 * the channel says there is no bill for the day (nothing traded);
+	 * -EBADMSG when its signature does not verify; -EPROTO when it
+	 * cannot be understood or is an error (err says which). */
+	int (*parse_bill)(void *state, const struct payroute_bill_req *req,
+			  const struct payroute_http_response *resp,
+			  struct payroute_bill_file *out, char *err,
+			  size_t errlen);
+	/* Optional: the request that downloads file->url, for channels
+	 * that want it signed. NULL: the core sends a plain GET. */
+	int (*build_bill_download)(void *state,
+				   const struct payroute_bill_req *req,
+				   const struct payroute_bill_file *file,
+				   payroute_http_req *http, char *err,
+				   size_t errlen);
+	/* Opens a reader over the downloaded file fd (see the top) as
+	 * parse_bill described it. Returns 0 and sets *cursor; -EBADMSG when
+	 * the file is not a bill of the expected shape. */
+	int (*bill_open)(void *state, const struct payroute_bill_req *req,
+			 const struct payroute_bill_file *file, int fd,
+			 void **cursor, char *err, size_t errlen);
+	/* Reads the next row into *row. Returns 1 with a row, 0 at the end
+	 * (the bill's totals and digest checked), -EBADMSG for a row, a
+	 * total or a digest that is wrong (err says which line), -EIO. After
+	 * 0 or an error the cursor only takes bill_close. */
+	int (*bill_next)(void *cursor, struct payroute_bill_row *row, char *err,
+			 size_t errlen);
+	/* Releases a reader, at any point. */
+	void (*bill_close)(void *cursor);
+
 	/* Room to grow without breaking old drivers. */
-	void (*spare[15])(void);
+	void (*spare[9])(void);
 };
 
 /* True when the descriptor d may declare its config keys (ABI 1.2 or
  * newer) and does. */
 #define PAYROUTE_HAS_CONFIG_KEYS(d)                                            \
 	((d)->abi_minor >= 2 && (d)->config_keys != NULL)
+
+/* True when the descriptor d may offer bills (ABI 1.3 or newer) and does
+ * (the loader has checked that all five are set). */
+#define PAYROUTE_HAS_BILLS(d) ((d)->abi_minor >= 3 && (d)->build_bill != NULL)
 
 #define PAYROUTE_DRIVER_HEADER_V1                                              \
 	.magic = PAYROUTE_DRIVER_MAGIC, .abi_major = PAYROUTE_ABI_MAJOR,       \

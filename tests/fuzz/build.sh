@@ -6,8 +6,9 @@
 #     // FUZZ_DRIVER: drivers/bank/bank.c
 # (a path relative to the source tree). The target is linked with that
 # driver's .c and the core files behind pr_services() (core/runtime/services.c,
-# core/runtime/crypto.c, core/runtime/x509.c, core/domain/drvobj.c, core/runtime/log.c, core/base/clock.c) and
-# drivers/common/drv{conf,buf}.c.
+# core/runtime/crypto.c, core/runtime/x509.c, core/domain/drvobj.c, core/runtime/log.c, core/base/clock.c),
+# drivers/common/drv{conf,buf}.c and billtext.c, and the driver's bill
+# reader (drivers/X/X_bill.c) when there is one.
 # A target of the core's own parsers (pure files: no loop, no store) names
 # the core files it links instead, on one line:
 #     // FUZZ_CORE: core/domain/payreq.c core/domain/currency.c core/domain/tz.c
@@ -30,16 +31,18 @@ cc=${CC:-clang}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-deps=$(pkg-config --cflags --libs jansson libcrypto)
+deps=$(pkg-config --cflags --libs jansson libcrypto libzip zlib)
 flags="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-g -O1 -std=gnu11 -Wall -Wextra -Wno-unused-parameter
 	-D_GNU_SOURCE -I$src/include -I$src/core -I$src/drivers/common
+	-I$src/drivers/alipay -I$src/drivers/wechat -I$src/drivers/bank
 	-DFUZZ_KEY_DIR=\"$src/tests/keys\"
 	${FUZZ_CFLAGS:-}"
 core="$src/core/runtime/services.c $src/core/runtime/crypto.c $src/core/runtime/x509.c
 	$src/core/domain/drvobj.c $src/core/runtime/log.c $src/core/base/clock.c
 	$src/drivers/common/drvconf.c
-	$src/drivers/common/drvbuf.c"
+	$src/drivers/common/drvbuf.c
+	$src/drivers/common/billtext.c"
 
 status=0
 built=0
@@ -70,6 +73,10 @@ for target in "$src"/tests/fuzz/fuzz_*.c; do
 		echo "build.sh: $name ($corefiles)"
 	elif [ -n "$driver" ] && [ -f "$src/$driver" ]; then
 		objs="$src/$driver $core"
+		# the driver's bill reader (ABI 1.3), when it has one
+		if [ -f "$src/${driver%.c}_bill.c" ]; then
+			objs="$objs $src/${driver%.c}_bill.c"
+		fi
 		echo "build.sh: $name ($driver)"
 	else
 		echo "build.sh: $name: no '// FUZZ_DRIVER: path' line naming" \

@@ -2,7 +2,8 @@
 # t_drivers.sh - the driver loader in the running daemon: good drivers are
 # loaded, each broken one is refused with a log line naming what was
 # expected and what was found; the config keys drivers declare (ABI 1.2)
-# are served by GET /admin/v1/drivers and /admin/v1/drivers/NAME and
+# and whether they read bills (ABI 1.3: the in-tree drivers do) are
+# served by GET /admin/v1/drivers and /admin/v1/drivers/NAME and
 # printed by payroutectl (a driver built for ABI 1.1 loads and declares
 # none; a broken key table is refused); a driver dropped into the
 # directory is picked up by SIGHUP in a new generation, and a removed one
@@ -72,8 +73,14 @@ for n in $real; do
 	[ "$(json ".drivers[] | select(.name == \"$n\") | .config_keys |
 		map(select((.name | test(\"^[a-z0-9_]+\$\")) and (.description | length > 0))) | length > 2")" = true ] ||
 		fail "driver $n does not declare its config keys: $RESP_BODY"
-	[ "$(json ".drivers[] | select(.name == \"$n\") | .abi")" = 1.2 ] ||
-		fail "driver $n is not built for ABI 1.2: $RESP_BODY"
+	[ "$(json ".drivers[] | select(.name == \"$n\") | .abi")" = 1.3 ] ||
+		fail "driver $n is not built for ABI 1.3: $RESP_BODY"
+	[ "$(json ".drivers[] | select(.name == \"$n\") | .bills")" = true ] ||
+		fail "driver $n does not read bills (ABI 1.3): $RESP_BODY"
+done
+for n in testgood testold; do
+	[ "$(json ".drivers[] | select(.name == \"$n\") | .bills")" = false ] ||
+		fail "$n reads no bills, yet bills is not false: $RESP_BODY"
 done
 if printf '%s\n' $real | grep -qx alipay; then
 	[ "$(json '.drivers[] | select(.name == "alipay") | .config_keys[] | select(.name == "app_private_key") |
@@ -93,8 +100,10 @@ CTL=$top_builddir/payroutectl
 ctl() { PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
 	timeout 60 "$CTL" "$@" 2>&1 </dev/null; }
 out=$(ctl driver testkeys) || fail "payroutectl driver testkeys: $out"
-grep <<<"$out" -Eq '^driver +testkeys 1\.0\.0 \(ABI 1\.2\)$' ||
+grep <<<"$out" -Eq '^driver +testkeys 1\.0\.0 \(ABI 1\.3\)$' ||
 	fail "payroutectl driver testkeys: no driver line: $out"
+grep <<<"$out" -Eq '^bills +no: ' ||
+	fail "payroutectl driver testkeys: no bills line: $out"
 grep <<<"$out" -Eq '^KEY +TYPE +REQUIRED +SECRET +DEFAULT +DESCRIPTION$' ||
 	fail "payroutectl driver testkeys: no table head: $out"
 grep <<<"$out" -Eq '^endpoint +string +yes +no +- +base URL of the test channel$' ||
@@ -110,7 +119,7 @@ out=$(ctl driver nosuch) && fail "payroutectl driver nosuch succeeded: $out"
 grep <<<"$out" -q 'no driver named nosuch' || fail "payroutectl driver nosuch: $out"
 out=$(ctl drivers) || fail "payroutectl drivers: $out"
 grep <<<"$out" -Eq '^NAME +VERSION +ABI +GENERATION +KEYS +FILE$' &&
-	grep <<<"$out" -Eq '^testkeys +1\.0\.0 +1\.2 +[0-9]+ +5 +/' &&
+	grep <<<"$out" -Eq '^testkeys +1\.0\.0 +1\.3 +[0-9]+ +5 +/' &&
 	grep <<<"$out" -Eq '^testold +1\.0\.0 +1\.1 +[0-9]+ +- +/' ||
 	fail "payroutectl drivers: no KEYS column with 5 for testkeys and - for testold: $out"
 pass "payroutectl driver NAME prints the keys; drivers counts them"

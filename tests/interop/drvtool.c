@@ -27,6 +27,15 @@
  * browser or app opens, nothing to send) is parsed at once with an empty
  * status-0 response, as the core does, whatever --send / --response say.
  *
+ * bill (ABI 1.3) fetches the bill of --day through the driver as payrouted
+ * does (core/runtime/billfetch.c: the bill request, its answer, the download into
+ * a temporary file) for part 0, 1, ... until the driver has no more, and
+ * reads every row with bill_open / bill_next / bill_close: {"rc", "parts":
+ * [{"part", "url", "hash_alg", "hash_hex", "rows": [{"kind", "order_id",
+ * "refund_id", "channel_trade_no", "amount", "fee", "currency", "status",
+ * "effect", "at_ms", "line"}], "count", "error"}]}; rc -ENOENT (-2) when
+ * the channel has no bill that day.
+ *
  * Exactly one JSON object goes to stdout; logs go to stderr. The top-level
  * "rc" is the result of the last step run (build, send, parse or notify);
  * the exit status is 0 when it is 0, 1 otherwise, 2 on usage errors.
@@ -41,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -52,10 +62,11 @@
 #include "runtime/loader.h"
 #include "runtime/log.h"
 #include "runtime/services.h"
+#include "runtime/billfetch.h"
 
 #define DRVTOOL_MAX_SECRETS 4
 
-enum op_kind { OP_BUILD, OP_NOTIFY };
+enum op_kind { OP_BUILD, OP_NOTIFY, OP_BILL };
 
 struct op_def {
 	const char *name;
@@ -79,6 +90,7 @@ static const struct op_def op_defs[] = {
 	OPDEF("payout", build_payout, parse_payout),
 	OPDEF("payout_query", build_payout_query, parse_payout_query),
 	{ "notify", OP_NOTIFY, 0, 0 },
+	{ "bill", OP_BILL, 0, 0 },
 };
 
 struct opts {
@@ -89,6 +101,7 @@ struct opts {
 	const char *response;
 	const char *inbound;
 	const char *channel;
+	const char *day;
 	int send;
 	int timeout_ms;
 	int verbose;
@@ -120,8 +133,9 @@ static void usage(FILE *f)
 		"RESP.json]\n"
 		"               [--inbound INBOUND.json] [--channel CODE] "
 		"[--timeout MS] [--verbose]\n"
+		"               [--day YYYY-MM-DD]\n"
 		"OP: pay query close refund refund_query payout payout_query "
-		"notify\n");
+		"notify bill\n");
 }
 
 static void add_secret(const char *s)
@@ -782,6 +796,149 @@ done:
 	return rc;
 }
 
+/* ---------------------------------------------------------- bills */
+
+struct bill_ctx {
+	struct event_base *base;
+	int done, rc, fd;
+	struct payroute_bill_file file;
+	char err[512];
+};
+
+static void bill_cb(int rc, int fd, const struct payroute_bill_file *file,
+		    const char *err, void *arg)
+{
+	struct bill_ctx *c = arg;
+
+	c->done = 1;
+	c->rc = rc;
+	c->fd = fd;
+	if (file)
+		c->file = *file;
+	snprintf(c->err, sizeof(c->err), "%s", err ? err : "");
+	event_base_loopbreak(c->base);
+}
+
+static json_t *row_json(const struct payroute_bill_row *r)
+{
+	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:i,s:I,s:I}",
+			 "kind", kind_name(r->kind), "order_id", r->order_id,
+			 "refund_id", r->refund_id, "channel_trade_no",
+			 r->channel_trade_no, "amount", (json_int_t)r->amount,
+			 "fee", (json_int_t)r->fee, "currency", r->currency,
+			 "status", r->status, "effect", (int)r->effect, "at_ms",
+			 (json_int_t)r->at_ms, "line", (json_int_t)r->line);
+}
+
+/* Reads the rows of a downloaded part into part. */
+static int read_rows(const struct payroute_driver *d, void *state,
+		     const struct payroute_bill_req *breq,
+		     const struct payroute_bill_file *file, int fd,
+		     json_t *part)
+{
+	json_t *rows = json_array();
+	struct payroute_bill_row row;
+	char err[512] = "";
+	void *cur = NULL;
+	json_int_t n = 0;
+	int rc;
+
+	rc = d->bill_open(state, breq, file, fd, &cur, err, sizeof(err));
+	while (rc == 0) {
+		memset(&row, 0, sizeof(row));
+		row.size = sizeof(row);
+		rc = d->bill_next(cur, &row, err, sizeof(err));
+		if (rc == 1) {
+			json_array_append_new(rows, row_json(&row));
+			n++;
+			rc = 0;
+		} else {
+			break;
+		}
+	}
+	if (cur)
+		d->bill_close(cur);
+	json_object_set_new(part, "rows", rows);
+	json_object_set_new(part, "count", json_integer(n));
+	if (rc < 0)
+		json_object_set_new(part, "error", jstr(err));
+	return rc;
+}
+
+static int run_bill(const struct payroute_driver *d, void *state,
+		    const struct opts *o, json_t *out)
+{
+	struct pr_httpc_opts ho = { 0 };
+	struct pr_billfetch_req r = { 0 };
+	struct payroute_bill_req breq = { sizeof(breq), 0, o->day };
+	json_t *parts = json_array();
+	struct pr_httpc *hc;
+	struct bill_ctx c;
+	int rc = 0;
+
+	if (!o->day || !PAYROUTE_HAS_BILLS(d)) {
+		json_object_set_new(out, "error",
+				    jstr(o->day ? "the driver has no bills" :
+						  "bill needs --day"));
+		json_decref(parts);
+		return -EINVAL;
+	}
+	memset(&c, 0, sizeof(c));
+	c.base = event_base_new();
+	ho.timeout_ms = o->timeout_ms;
+	ho.connect_timeout_ms = o->timeout_ms;
+	ho.verify_tls = 1;
+	ho.max_connections = 4;
+	hc = c.base ? pr_httpc_new(c.base, &ho) : NULL;
+	if (!hc) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	r.base = c.base;
+	r.httpc = hc;
+	r.drv = d;
+	r.state = state;
+	r.channel = o->channel;
+	r.day = o->day;
+	for (unsigned part = 0; part < 16; part++) {
+		json_t *pj;
+
+		r.part = part;
+		c.done = 0;
+		c.fd = -1;
+		rc = pr_billfetch_start(&r, bill_cb, &c);
+		if (rc < 0)
+			break;
+		event_base_dispatch(c.base);
+		rc = c.done ? c.rc : -ETIMEDOUT;
+		if (rc == -ENODATA) {
+			rc = 0;
+			break;
+		}
+		pj = json_pack("{s:i}", "part", (int)part);
+		json_array_append_new(parts, pj);
+		if (rc < 0) {
+			json_object_set_new(pj, "error", jstr(c.err));
+			break;
+		}
+		json_object_set_new(pj, "url", jstr(c.file.url));
+		json_object_set_new(pj, "hash_alg", jstr(c.file.hash_alg));
+		json_object_set_new(pj, "hash_hex", jstr(c.file.hash_hex));
+		breq.part = part;
+		rc = read_rows(d, state, &breq, &c.file, c.fd, pj);
+		close(c.fd);
+		if (rc < 0)
+			break;
+	}
+out:
+	json_object_set_new(out, "parts", parts);
+	if (hc)
+		pr_httpc_free(hc);
+	if (c.base)
+		event_base_free(c.base);
+	return rc;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -815,6 +972,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			slot = &o->inbound;
 		else if (strcmp(a, "--channel") == 0)
 			slot = &o->channel;
+		else if (strcmp(a, "--day") == 0)
+			slot = &o->day;
 		if (slot) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "drvtool: %s needs a value\n",
@@ -912,6 +1071,9 @@ int main(int argc, char **argv)
 				    jstr(*err ? err : strerror(-rc)));
 		json_object_set_new(out, "stage", json_string("init"));
 		state = NULL;
+	} else if (op->kind == OP_BILL) {
+		rc = run_bill(d, state, &o, out);
+		json_object_set_new(out, "rc", json_integer(rc));
 	} else if (op->kind == OP_NOTIFY) {
 		rc = run_notify(d, state, &o, out);
 		if (rc == -EINVAL && !json_object_get(out, "rc"))

@@ -108,7 +108,35 @@ static void m_noinit(struct payroute_driver *d)
 	d->init = NULL;
 }
 
+/* ABI 1.3 bills: all five or none; a 1.2 driver's slots are never read. */
+static int fake_build_bill(void *st, const struct payroute_bill_req *r,
+			   payroute_http_req *h, char *e, size_t el)
+{
+	(void)st, (void)r, (void)h, (void)e, (void)el;
+	return -ENOTSUP;
+}
+static int fake_bill_next(void *c, struct payroute_bill_row *row, char *e,
+			  size_t el)
+{
+	(void)c, (void)row, (void)e, (void)el;
+	return 0;
+}
+static void m_bills_partial(struct payroute_driver *d)
+{
+	d->build_bill = fake_build_bill;
+	d->bill_next = fake_bill_next;
+}
+static void m_bills_partial_old(struct payroute_driver *d)
+{
+	m_bills_partial(d);
+	d->abi_minor = 2;
+}
+
 static const struct abi_case abi_cases[] = {
+	{ "some bill operations but not all", m_bills_partial, -ENOEXEC,
+	  "sets 2 of the 5 bill operations", "all or none", 0 },
+	{ "a 1.2 driver's bill slots are not read", m_bills_partial_old, 0,
+	  NULL, NULL, 0 },
 	{ "good descriptor", m_none, 0, NULL, NULL, 0 },
 	{ "larger descriptor from a later minor is fine", m_big, 0, NULL, NULL,
 	  0 },
@@ -153,7 +181,7 @@ static void test_abi_table(void **state)
 	assert_int_equal(pr_abi_check(NULL, (char[64]){ 0 }, 64), -ENOEXEC);
 }
 
-/* The 1.1 and 1.2 growths took spare slots: neither struct grew, so a
+/* The 1.1, 1.2 and 1.3 growths took spare slots: neither struct grew, so a
  * driver built for an older minor has the same layout. */
 static void test_abi_layout(void **state)
 {
@@ -168,6 +196,15 @@ static void test_abi_layout(void **state)
 			 sizeof(struct payroute_services));
 	assert_int_equal(offsetof(struct payroute_services, md5),
 			 offsetof(struct payroute_services, rsa_encrypt) + fn);
+	/* 1.3: the bill operations follow config_keys, the hash services
+	 * x509_verify. */
+	assert_int_equal(offsetof(struct payroute_driver, build_bill),
+			 offsetof(struct payroute_driver, config_keys) + fn);
+	assert_int_equal(offsetof(struct payroute_driver, bill_close),
+			 offsetof(struct payroute_driver, config_keys) +
+				 6 * fn);
+	assert_int_equal(offsetof(struct payroute_services, hash_begin),
+			 offsetof(struct payroute_services, x509_verify) + fn);
 }
 
 /* ------------------------------------------------------- config keys */

@@ -575,7 +575,7 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 49);
+	assert_int_equal(n, 60); /* 48, server.drain_ms and the 11 reconciliation.* */
 }
 
 /* The restart-only options are the listen addresses, the store's and the
@@ -877,6 +877,42 @@ static void test_payment_options(void **unused)
 	assert_non_null(strstr(err, "server.public_url"));
 }
 
+/* reconciliation.bill_time: HH:MM, one row per case. */
+static void test_bill_time(void **state)
+{
+	static const struct {
+		const char *value;
+		int ok;
+	} times[] = {
+		{ "10:00", 1 }, { "00:00", 1 }, { "23:59", 1 },
+		{ "24:00", 0 }, { "10:60", 0 }, { "9:30", 0 },
+		{ "10:00:00", 0 }, { "ten", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		struct pr_config *cfg = NULL;
+		char text[256], err[512] = "";
+		int rc;
+
+		snprintf(text, sizeof(text),
+			 "{\"database\":{\"conninfo\":\"x\"},"
+			 "\"admin\":{\"token\":\"0123456789abcdef\"},"
+			 "\"reconciliation\":{\"bill_time\":\"%s\"}}",
+			 times[i].value);
+		rc = pr_config_parse(text, NULL, &cfg, err, sizeof(err));
+		if (times[i].ok ? rc != 0 : rc != -EINVAL ||
+					   !strstr(err, "reconciliation.bill_"
+							"time: expected HH:MM"))
+			fail_msg("\"%s\": rc %d \"%s\"", times[i].value, rc,
+				 err);
+		if (cfg)
+			assert_string_equal(cfg->recon_bill_time,
+					    times[i].value);
+		pr_config_free(cfg);
+	}
+}
+
 /* The listeners' limits from the config and the open file limit: one row
  * per case (listen options as JSON, the limit, what comes out, and
  * whether a note says a cap was lowered). */
@@ -1020,6 +1056,7 @@ int main(void)
 		cmocka_unit_test(test_allow_private),
 		cmocka_unit_test(test_payment_options),
 		cmocka_unit_test(test_listen_limits),
+		cmocka_unit_test(test_bill_time),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

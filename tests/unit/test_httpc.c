@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -953,6 +954,94 @@ static void test_free_from_callback(void **state)
 	}
 }
 
+/* pr_httpc_send_to_fd: a body past the in-memory cap goes whole to the
+ * file, the result says how much and holds none of it; a limit below the
+ * body's size ends the transfer. */
+struct fd_seen {
+	int done, ok, status;
+	size_t body_len, mem_len;
+	char error[128];
+};
+
+static void on_fd(const struct pr_httpc_result *res, void *arg)
+{
+	struct fd_seen *s = arg;
+
+	s->done++;
+	s->ok = res->ok;
+	s->status = res->status;
+	s->body_len = res->body_len;
+	s->mem_len = res->body ? strlen(res->body) : 0;
+	snprintf(s->error, sizeof(s->error), "%s",
+		 res->error ? res->error : "");
+}
+
+static void test_to_fd(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *path;
+		uint64_t max;
+		int ok;
+		size_t len;
+	} rows[] = {
+		{ "/huge", 0, 1, HUGE_LEN },
+		{ "/hugechunked", HUGE_LEN, 1, HUGE_LEN },
+		{ "/huge", HUGE_LEN - 1, 0, 0 },
+		{ "/hugechunked", BIG_LEN, 0, 0 },
+	};
+
+	/* the server here writes on after the client gave up (the daemon
+	 * ignores SIGPIPE too) */
+	signal(SIGPIPE, SIG_IGN);
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char path[] = "/tmp/pr_httpc_fd_XXXXXX", buf[4096];
+		struct fd_seen seen = { 0 };
+		struct req_buf b;
+		size_t total = 0, z = 0;
+		ssize_t n;
+		int fd = mkstemp(path);
+		char url[128];
+
+		assert_true(fd >= 0);
+		unlink(path);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", f->port,
+			 rows[i].path);
+		make_req(&b, "GET", url, NULL, NULL, 0);
+		assert_int_equal(pr_httpc_send_to_fd(f->c, &b.req, fd,
+						     rows[i].max, on_fd, &seen),
+				 0);
+		assert_true(run_until(f, &seen.done, 1, 10000));
+		if (seen.ok != rows[i].ok)
+			fail_msg("row %zu: ok %d (%s)", i, seen.ok, seen.error);
+		if (rows[i].ok) {
+			assert_int_equal(seen.status, 200);
+			assert_int_equal(seen.body_len, rows[i].len);
+			assert_int_equal(seen.mem_len, 0);
+			assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+			while ((n = read(fd, buf, sizeof(buf))) > 0) {
+				/* /huge is send_filled's a-z pattern, each
+				 * 4096-byte chunk anew; /hugechunked all z */
+				for (ssize_t k = 0; k < n; k++)
+					z += buf[k] ==
+					     (rows[i].path[5] == 'c' ?
+						      'z' :
+						      (char)('a' +
+							     ((total +
+							       (size_t)k) %
+							      4096) % 26));
+				total += (size_t)n;
+			}
+			assert_int_equal(total, rows[i].len);
+			assert_int_equal(z, rows[i].len);
+		}
+		close(fd);
+	}
+	assert_int_equal(pr_httpc_send_to_fd(f->c, NULL, 0, 0, on_fd, NULL),
+			 -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -965,6 +1054,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guarded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_pending, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_to_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_from_callback, setup,
 						teardown),
 	};
