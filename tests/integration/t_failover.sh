@@ -145,6 +145,9 @@ while read -r pid; do
 		printf '%s %s %s %s\n' "$pid" "$code" \
 			"$(printf '%s' "$body" | jq -r '.id // "-"' 2>/dev/null || echo -)" \
 			"$(printf '%s' "$body" | jq -r '.error.code // "-"' 2>/dev/null || echo -)"
+		# 503: retried with the same key. A 409 request_in_progress
+		# is the key of a request whose commit died with the primary:
+		# held until it is stale, as t_crash shows; not retried.
 		[ "$code" = 503 ] || break
 		sleep 0.2
 	done
@@ -203,8 +206,9 @@ gap=$(awk '$2 == 503' "$TEST_DIR/all.txt" | wc -l)
 other=$(awk '$2 != 201 && $2 != 503' "$TEST_DIR/all.txt" | head -n 3)
 [ -z "$other" ] || fail "answers other than 201 and 503 across the failover: $other"
 codes=$(awk '$2 == 503 { print $4 }' "$TEST_DIR/all.txt" | sort | uniq -c | tr -s ' \n' ' ')
-other=$(awk '$2 != 201 && $2 != 503' "$TEST_DIR/refunds.txt" | head -n 3)
-[ -z "$other" ] || fail "refund answers other than 201 and 503 across the failover: $other"
+other=$(awk '$2 != 201 && $2 != 503 && !($2 == 409 && $4 == "request_in_progress")' \
+	"$TEST_DIR/refunds.txt" | head -n 3)
+[ -z "$other" ] || fail "refund answers other than 201, 503 and 409 request_in_progress across the failover: $other"
 [ "$gap" -gt 0 ] || fail "no request fell in the gap: the failover was not under load"
 say "payments: $ok acknowledged, $gap answered 503 ($codes)"
 pass "across the failover every answer was 201 or the retryable 503"
@@ -241,6 +245,8 @@ missing=$(comm -23 "$TEST_DIR/racked.txt" "$TEST_DIR/rstored.txt" | head -n 3)
 	fail "a payment refunded twice (one refund of 100 each was asked)"
 racked=$(wc -l <"$TEST_DIR/racked.txt")
 [ "$racked" -ge 1 ] || fail "no refund was acknowledged"
+# A refund whose key stayed in progress exists at most once (checked
+# above); whether its commit made it is the store's to say.
 pass "every one of the $ok payments and $racked refunds acknowledged is on the new primary once, with its id"
 
 # The daily limit held: what the channel's day holds never went over.
