@@ -54,8 +54,9 @@ procps python3 jq \
 clang libclang-rt-14-dev openssl chromium fonts-noto-cjk"
 # What only the test suite needs: the engines whose example configurations
 # under contrib/ it checks (t_ha_configs.sh, promtool for the alert
-# rules in contrib/prometheus).
-TEST_PACKAGES="haproxy patroni python3-yaml prometheus"
+# rules in contrib/prometheus), and Debian's JSON Schema validator, against
+# which t_openapi.sh checks the daemon's answers (JSON Schema 2020-12).
+TEST_PACKAGES="haproxy patroni python3-yaml prometheus python3-jsonschema"
 
 say() { printf 'dev.sh: %s\n' "$*"; }
 die() {

@@ -12,7 +12,9 @@
  * and the console's static files at /. The merchant listener serves the
  * merchant API (payments, refunds, withdrawals: the merchant's API key,
  * checked by each handler) and the channels' callbacks (/notify/, checked
- * by the channel's driver).
+ * by the channel's driver). Each listener also serves its OpenAPI 3.1
+ * document (GET /v1/openapi.json, to anyone; GET /admin/v1/openapi.json,
+ * behind the token as all of /admin/), doc/openapi/ as installed.
  *
  * The table answers what no handler needs to: 405 with an Allow header of
  * the methods the path takes, 404 (JSON, as every error) for a path no row
@@ -60,6 +62,9 @@
 
 #ifndef PR_CONSOLE_DIR
 #define PR_CONSOLE_DIR "/usr/share/payroute/console"
+#endif
+#ifndef PR_OPENAPI_DIR
+#define PR_OPENAPI_DIR "/usr/share/payroute/openapi"
 #endif
 
 /* ------------------------------------------------------ health, ready */
@@ -674,24 +679,17 @@ static const char *content_type(const char *path)
 	return "application/octet-stream";
 }
 
-/* GET /{file*}: the console's static files. */
-static void handle_console(struct pr_request *r, const struct pr_route_match *m)
+/* Answers r with the file at path (at most 8 MiB) as type: 404 when it
+ * is not a regular file, 500 when it cannot be read. csp: 1 to send the
+ * console's Content-Security-Policy. */
+static void reply_file(struct pr_request *r, const char *path, const char *type,
+		       int csp)
 {
-	const char *dir = getenv("PAYROUTE_CONSOLE_DIR");
-	const char *rel = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
-	char path[PATH_MAX];
 	struct stat st;
 	char *buf = NULL;
 	ssize_t n;
 	int fd;
 
-	if (!dir)
-		dir = PR_CONSOLE_DIR;
-	if (strstr(rel, "..") || strchr(rel, '\\')) {
-		pr_api_reply_err(r, 400, "bad_request", NULL, "invalid path");
-		return;
-	}
-	snprintf(path, sizeof(path), "%s%s", dir, rel);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size > 8 * 1024 * 1024) {
@@ -706,17 +704,69 @@ static void handle_console(struct pr_request *r, const struct pr_route_match *m)
 	close(fd);
 	if (n < 0) {
 		free(buf);
+		pr_warn("admin: cannot read %s for %s", path, r->path);
 		pr_api_reply_err(r, 500, "internal", NULL, "cannot read %s",
-				 rel);
+				 r->path);
 		return;
 	}
 	/* The console loads only its own script and style sheet (no inline
 	 * script or style), talks to the admin API of its own origin, and
 	 * uses a data: URL for its empty favicon. */
-	evhttp_add_header(evhttp_request_get_output_headers(r->req),
-			  "Content-Security-Policy", CONSOLE_CSP);
-	pr_request_raw(r, 200, content_type(path), buf, (size_t)n);
+	if (csp)
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "Content-Security-Policy", CONSOLE_CSP);
+	pr_request_raw(r, 200, type, buf, (size_t)n);
 	free(buf);
+}
+
+/* GET /{file*}: the console's static files. */
+static void handle_console(struct pr_request *r, const struct pr_route_match *m)
+{
+	const char *dir = getenv("PAYROUTE_CONSOLE_DIR");
+	const char *rel = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
+	char path[PATH_MAX];
+
+	if (!dir)
+		dir = PR_CONSOLE_DIR;
+	if (strstr(rel, "..") || strchr(rel, '\\')) {
+		pr_api_reply_err(r, 400, "bad_request", NULL, "invalid path");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s%s", dir, rel);
+	reply_file(r, path, content_type(path), 1);
+}
+
+/* ------------------------------------------------------------ openapi */
+
+/* The listeners' OpenAPI 3.1 documents, doc/openapi/{merchant,admin}.json
+ * as installed in $(pkgdatadir)/openapi (PAYROUTE_OPENAPI_DIR overrides
+ * the directory, for tests run from the build tree). Read at each request,
+ * as the console's files are: an upgrade that installs new documents is
+ * served at once. tests/static/t_openapi_routes.sh keeps each document's
+ * paths and the listener's table the same. */
+static void reply_openapi(struct pr_request *r, const char *name)
+{
+	const char *dir = getenv("PAYROUTE_OPENAPI_DIR");
+	char path[PATH_MAX];
+
+	if (!dir)
+		dir = PR_OPENAPI_DIR;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	reply_file(r, path, "application/json", 0);
+}
+
+/* GET /admin/v1/openapi.json */
+static void handle_openapi_admin(struct pr_request *r,
+				 const struct pr_route_match *m)
+{
+	reply_openapi(r, "admin.json");
+}
+
+/* GET /v1/openapi.json */
+static void handle_openapi_merchant(struct pr_request *r,
+				    const struct pr_route_match *m)
+{
+	reply_openapi(r, "merchant.json");
 }
 
 /* ------------------------------------------------------------ tables */
@@ -748,6 +798,8 @@ const struct pr_route pr_admin_routes[] = {
 	  NULL },
 	{ PR_POST, "/admin/v1/route/explain", pr_explain_handle, PR_AUTH_ADMIN,
 	  NULL },
+	{ PR_READ, "/admin/v1/openapi.json", handle_openapi_admin,
+	  PR_AUTH_ADMIN, NULL },
 	/* the routing policy (policy_*.c) */
 	{ PR_READ, "/admin/v1/channels", pr_policy_channels_list, PR_AUTH_ADMIN,
 	  NULL },
@@ -852,6 +904,8 @@ const size_t pr_admin_n_routes =
 const struct pr_route pr_merchant_routes[] = {
 	{ PR_READ, "/healthz", handle_health, PR_AUTH_NONE, NULL },
 	{ PR_READ, "/readyz", handle_ready, PR_AUTH_NONE, NULL },
+	{ PR_READ, "/v1/openapi.json", handle_openapi_merchant, PR_AUTH_NONE,
+	  NULL },
 	{ PR_POST, "/v1/payments", pr_payments_create, PR_AUTH_MERCHANT, NULL },
 	{ PR_GET, "/v1/payments", pr_payments_find, PR_AUTH_MERCHANT, NULL },
 	{ PR_GET, "/v1/payments/{id}", pr_payments_get, PR_AUTH_MERCHANT,

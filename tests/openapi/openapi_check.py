@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""openapi_check.py - keeps doc/openapi/*.json and the daemon the same.
+
+  openapi_check.py routes ADMIN_C MERCHANT_JSON ADMIN_JSON
+      The route tables of core/admin/admin.c (pr_merchant_routes,
+      pr_admin_routes) against the documents' paths, both ways: every row
+      (method and pattern) is an operation of its listener's document, and
+      every operation of a document is a row. A row's "{name*}" segment is
+      the document's "{name}"; PR_READ (GET and HEAD) is the document's
+      "get". The one row left out is the admin table's "/admin/{rest*}"
+      catch-all, which is no endpoint: it answers 404 for the paths no row
+      takes (after the token), as the documents' 404 answers say.
+
+  openapi_check.py walk MERCHANT_JSON ADMIN_JSON
+      Walks every operation of both documents against a live daemon
+      (tests/integration/t_openapi.sh starts it and sets the environment:
+      MERCHANT_URL, ADMIN_URL, TOKEN, MKEY, PAID, CHANNEL), and validates
+      each answer's body against the schema the document gives for its
+      status (JSON Schema 2020-12, the dialect of OpenAPI 3.1, with
+      python3-jsonschema). An answer with a status its operation does not
+      document fails, and so does an operation that no request walked.
+      Prints the figures: paths, operations, answers validated.
+
+Standard library and Debian's python3-jsonschema only.
+"""
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+
+METHODS = {"PR_GET": ["get"], "PR_READ": ["get"], "PR_POST": ["post"],
+           "PR_PUT": ["put"], "PR_PATCH": ["patch"], "PR_DELETE": ["delete"]}
+OPS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+def fail(msg):
+    print("openapi_check: FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+# ----------------------------------------------------------------- routes
+def table_rows(src, name):
+    """The rows of the route table `name` in admin.c: [(methods, pattern)]."""
+    m = re.search(r"const struct pr_route " + name + r"\[\] = \{(.*?)\n\};",
+                  src, re.S)
+    if not m:
+        fail("no table %s in admin.c" % name)
+    rows = re.findall(r"\{\s*(PR_[A-Z_]+)\s*,\s*\"([^\"]+)\"", m.group(1))
+    if not rows:
+        fail("table %s has no rows" % name)
+    return rows
+
+
+def doc_ops(doc):
+    return {(p, op) for p, item in doc.get("paths", {}).items()
+            for op in item if op in OPS}
+
+
+def check_routes(admin_c, merchant_json, admin_json):
+    src = open(admin_c, encoding="utf-8").read()
+    problems = []
+    total = 0
+    for table, path in (("pr_merchant_routes", merchant_json),
+                        ("pr_admin_routes", admin_json)):
+        doc = json.load(open(path, encoding="utf-8"))
+        have = doc_ops(doc)
+        rows = set()
+        for methods, pattern in table_rows(src, table):
+            if methods == "PR_ANY" and pattern == "/admin/{rest*}":
+                continue
+            if methods not in METHODS:
+                problems.append("%s: row %s %s: methods the check does not "
+                                "know" % (table, methods, pattern))
+                continue
+            p = re.sub(r"\{(\w+)\*\}", r"{\1}", pattern)
+            for op in METHODS[methods]:
+                rows.add((p, op))
+        for p, op in sorted(rows - have):
+            problems.append("%s: row %s %s is not in %s" %
+                            (table, op.upper(), p, path))
+        for p, op in sorted(have - rows):
+            problems.append("%s: %s %s is no row of %s" %
+                            (path, op.upper(), p, table))
+        total += len(rows)
+        print("openapi_check: %s: %d operations; %s: %d rows" %
+              (os.path.basename(path), len(have), table, len(rows)))
+    if problems:
+        fail("the documents and the route tables differ:\n  " +
+             "\n  ".join(problems))
+    print("openapi_check: ok - %d rows of both tables, each an operation "
+          "of its document and back" % total)
+
+
+# ------------------------------------------------------------------- walk
+class Walker:
+    def __init__(self, merchant_json, admin_json):
+        from jsonschema import Draft202012Validator, RefResolver
+        self.V = Draft202012Validator
+        self.RR = RefResolver
+        self.docs = {"m": json.load(open(merchant_json, encoding="utf-8")),
+                     "a": json.load(open(admin_json, encoding="utf-8"))}
+        self.base = {"m": os.environ["MERCHANT_URL"],
+                     "a": os.environ["ADMIN_URL"]}
+        self.cred = {"m": os.environ.get("MKEY", ""),
+                     "a": os.environ["TOKEN"]}
+        self.walked = set()
+        self.validated = 0
+        self.statuses = set()
+        self.ctx = {k: os.environ.get(k, "") for k in
+                    ("PAID", "CHANNEL", "MERCHANT")}
+        cap = os.environ.get("OPENAPI_CAPTURE")
+        self.capture = open(cap, "a", encoding="utf-8") if cap else None
+
+    def schema_for(self, who, tmpl, method, status, ctype):
+        doc = self.docs[who]
+        item = doc["paths"].get(tmpl)
+        if item is None or method not in item:
+            fail("%s %s is not in the document" % (method.upper(), tmpl))
+        responses = item[method]["responses"]
+        resp = responses.get(str(status))
+        if resp is None:
+            fail("%s %s answered %d, a status its document does not give "
+                 "(it gives %s)" % (method.upper(), tmpl, status,
+                                    ", ".join(sorted(responses))))
+        while "$ref" in resp:
+            resp = self.resolve(doc, resp["$ref"])
+        content = resp.get("content", {})
+        if status == 204:
+            if content:
+                fail("%s %s: 204 with a body in the document" %
+                     (method.upper(), tmpl))
+            return None
+        mt = ctype.split(";")[0].strip()
+        if mt not in content and "*/*" in content:
+            mt = "*/*"
+        if mt not in content:
+            fail("%s %s %d: Content-Type %s, the document gives %s" %
+                 (method.upper(), tmpl, status, ctype,
+                  ", ".join(content) or "no body"))
+        return content[mt].get("schema")
+
+    @staticmethod
+    def resolve(doc, ref):
+        node = doc
+        for part in ref.lstrip("#/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def call(self, who, method, tmpl, want, vals=None, query="", body=None,
+             auth=True, headers=None, save=None):
+        """One request: the path is tmpl with each {name} replaced by
+        ctx[vals[name]]; want: the status expected (the test fails on
+        another). The answer is validated against the document's schema
+        for its status; save: {ctx key: answer's top-level key}."""
+        path = tmpl
+        for name, key in (vals or {}).items():
+            path = path.replace("{%s}" % name, self.ctx[key])
+        url = self.base[who] + path + (("?" + query) if query else "")
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else \
+                json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method.upper())
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if auth:
+            req.add_header("Authorization", "Bearer " + self.cred[who])
+        req.add_header("X-Payroute-Actor", "openapi-walk")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=20) as r:
+                status, raw, ctype = r.status, r.read(), \
+                    r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            status, raw, ctype = e.code, e.read(), \
+                e.headers.get("Content-Type", "")
+        text = raw.decode("utf-8", "replace")
+        if self.capture:
+            self.capture.write(json.dumps(
+                {"who": who, "path": tmpl, "method": method, "status": status,
+                 "ctype": ctype, "body": text}) + "\n")
+        if status != want:
+            fail("%s %s: HTTP %d, want %d: %s" %
+                 (method.upper(), path, status, want, text[:400]))
+        schema = self.schema_for(who, tmpl, method, status, ctype)
+        value = None
+        if status == 204:
+            if text:
+                fail("%s %s: 204 with a body: %s" %
+                     (method.upper(), path, text[:200]))
+        elif ctype.startswith("application/json"):
+            try:
+                value = json.loads(text)
+            except ValueError as e:
+                fail("%s %s: not JSON (%s)" % (method.upper(), path, e))
+            if schema is None:
+                fail("%s %s %d: the document gives no schema" %
+                     (method.upper(), tmpl, status))
+            resolver = self.RR.from_schema(self.docs[who])
+            errors = sorted(self.V(schema, resolver=resolver)
+                            .iter_errors(value), key=lambda e: list(e.path))
+            if errors:
+                fail("%s %s %d: the answer does not match the document's "
+                     "schema:\n  %s\n  answer: %s" %
+                     (method.upper(), path, status,
+                      "\n  ".join("%s: %s" % ("/".join(map(str, e.path)),
+                                              e.message)
+                                  for e in errors[:5]), text[:600]))
+        elif not text:
+            fail("%s %s: an empty body" % (method.upper(), path))
+        self.validated += 1
+        self.walked.add((who, tmpl, method))
+        self.statuses.add((who, tmpl, method, status))
+        for k, key in (save or {}).items():
+            self.ctx[k] = str(value[key])
+        return value
+
+    def coverage(self):
+        missing = []
+        n_paths = n_ops = 0
+        for who, doc in self.docs.items():
+            for p, item in doc["paths"].items():
+                n_paths += 1
+                for op in item:
+                    if op not in OPS:
+                        continue
+                    n_ops += 1
+                    if (who, p, op) not in self.walked:
+                        missing.append("%s %s" % (op.upper(), p))
+        if missing:
+            fail("operations no request walked:\n  " + "\n  ".join(missing))
+        print("openapi_check: ok - %d paths, %d operations walked, %d "
+              "answers validated against their schemas (%d distinct "
+              "operation and status pairs)" %
+              (n_paths, n_ops, self.validated, len(self.statuses)))
+
+
+def sim_faults(faults):
+    """Scripts the channel simulator (SIM): faults for every order, or
+    none."""
+    req = urllib.request.Request(
+        os.environ["SIM"] + "/_sim/script",
+        data=json.dumps({"order": "*", "rate": 1, "faults": faults}).encode(),
+        method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        if r.status != 200:
+            fail("paysim /_sim/script answered %d" % r.status)
+
+
+def walk(merchant_json, admin_json):
+    w = Walker(merchant_json, admin_json)
+    c = w.call
+    ch = w.ctx["CHANNEL"]
+    mch = w.ctx["MERCHANT"]
+    pay_body = {"merchant_order_no": "oa-open-1", "amount": 1200,
+                "currency": "CNY", "method": "wechat_pay",
+                "environment": "native_qr", "subject": "openapi walk",
+                "notify_url": os.environ["NOTIFY_URL"]}
+
+    # ------------------------------------------------- merchant listener
+    c("m", "get", "/healthz", 200, auth=False)
+    c("m", "get", "/readyz", 200, auth=False)
+    c("m", "get", "/v1/openapi.json", 200, auth=False)
+    c("m", "post", "/v1/payments", 401, body=pay_body, auth=False)
+    c("m", "post", "/v1/payments", 400, body=dict(pay_body, amount=-1))
+    c("m", "post", "/v1/payments", 201, body=pay_body, save={"OPEN": "id"})
+    c("m", "get", "/v1/payments", 200, query="merchant_order_no=oa-open-1")
+    c("m", "get", "/v1/payments", 400)
+    c("m", "get", "/v1/payments/{id}", 200, vals={"id": "PAID"})
+    w.ctx["NOSUCH"] = "PNOSUCHPAYMENT1"
+    c("m", "get", "/v1/payments/{id}", 404, vals={"id": "NOSUCH"})
+    c("m", "post", "/v1/payments/{id}/close", 200, vals={"id": "OPEN"},
+      body={})
+    # a refund and a payment the channel leaves without an answer: the
+    # operator settles them below
+    sim_faults({"timeout": True, "callback": "drop"})
+    c("m", "post", "/v1/payments/{id}/refunds", 201, vals={"id": "PAID"},
+      body={"merchant_refund_no": "oa-rf-1", "amount": 100,
+            "stage": "post_delivery", "reason": "openapi walk"},
+      save={"REFUND": "id"})
+    c("m", "post", "/v1/payments", 201,
+      body=dict(pay_body, merchant_order_no="oa-unknown-1",
+                notify_url=os.environ["SIM"] + "/_sim/no-such-sink"),
+      save={"UNKNOWN": "id"})
+    sim_faults(None)
+    c("m", "post", "/v1/payments/{id}/refunds", 400, vals={"id": "PAID"},
+      body={"merchant_refund_no": "oa-rf-2", "amount": 0})
+    c("m", "get", "/v1/payments/{id}/refunds", 200, vals={"id": "PAID"})
+    c("m", "get", "/v1/refunds", 200, query="merchant_refund_no=oa-rf-1")
+    c("m", "get", "/v1/refunds/{id}", 200, vals={"id": "REFUND"})
+    c("m", "post", "/v1/withdrawals", 201,
+      body={"merchant_withdrawal_no": "oa-wd-1", "amount": 2000,
+            "currency": "CNY",
+            "payee": {"kind": "wechat_openid",
+                      "account": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+                      "name": "Zhang San"}},
+      save={"WD": "id"})
+    c("m", "get", "/v1/withdrawals", 200,
+      query="merchant_withdrawal_no=oa-wd-1")
+    c("m", "get", "/v1/withdrawals/{id}", 200, vals={"id": "WD"})
+    w.ctx["NOSUCHCHAN"] = "no_such_channel"
+    c("m", "post", "/notify/{code}", 404, vals={"code": "NOSUCHCHAN"},
+      body={"x": 1}, auth=False)
+
+    # ---------------------------------------------------- admin listener
+    c("a", "get", "/healthz", 200, auth=False)
+    c("a", "get", "/readyz", 200, auth=False)
+    c("a", "get", "/metrics", 200, auth=False)
+    c("a", "get", "/admin/v1/openapi.json", 401, auth=False)
+    c("a", "get", "/admin/v1/openapi.json", 200)
+    c("a", "get", "/admin/v1/status", 200)
+    c("a", "get", "/admin/v1/overview", 200)
+    c("a", "get", "/admin/v1/currencies", 200)
+    c("a", "get", "/admin/v1/drivers", 200)
+    w.ctx["DRIVER"] = "wechat"
+    c("a", "get", "/admin/v1/drivers/{name}", 200, vals={"name": "DRIVER"})
+    c("a", "get", "/admin/v1/drivers/{name}", 404, vals={"name": "NOSUCHCHAN"})
+    c("a", "post", "/admin/v1/route/explain", 200,
+      body={"amount": 1000, "currency": "CNY", "method": "wechat_pay",
+            "environment": "native_qr"})
+    c("a", "post", "/admin/v1/route/explain", 400, body={"amount": "x"})
+    c("a", "get", "/admin/v1/channels", 200)
+    chan = c("a", "get", "/admin/v1/channels/{code}", 200,
+             vals={"code": "CHANNEL"})
+    c("a", "get", "/admin/v1/channels/{code}", 404,
+      vals={"code": "NOSUCHCHAN"})
+    copy = json.loads(os.environ["CHAN_JSON"])
+    copy["code"] = "oa_copy"
+    copy["status"] = "offline"
+    w.ctx["COPY"] = "oa_copy"
+    c("a", "post", "/admin/v1/channels", 201, body=copy)
+    c("a", "post", "/admin/v1/channels", 409, body=copy)
+    c("a", "put", "/admin/v1/channels/{code}", 200, vals={"code": "COPY"},
+      body=dict(copy, weight=5))
+    c("a", "patch", "/admin/v1/channels/{code}", 200, vals={"code": "COPY"},
+      body={"weight": 7})
+    c("a", "patch", "/admin/v1/channels/{code}", 400, vals={"code": "COPY"},
+      body={"weight": -1})
+    c("a", "post", "/admin/v1/channels/{code}/status", 200,
+      vals={"code": "COPY"}, body={"status": "online"})
+    c("a", "get", "/admin/v1/whitelist", 200)
+    wl = c("a", "post", "/admin/v1/whitelist", 201,
+      body={"kind": "buyer_id", "value": "oa-buyer", "channel": "oa_copy",
+            "note": "openapi walk"})
+    w.ctx["WL"] = str((wl.get("entry") or {}).get("id"))
+    c("a", "delete", "/admin/v1/whitelist/{id}", 204, vals={"id": "WL"})
+    c("a", "get", "/admin/v1/routing/rules", 200)
+    c("a", "put", "/admin/v1/routing/rules", 200,
+      body={"rules": [{"name": "all"}]})
+    c("a", "put", "/admin/v1/routing/rules", 400,
+      body={"rules": [{"name": "x", "allow": ["no_such_channel"]}]})
+    c("a", "delete", "/admin/v1/channels/{code}", 204, vals={"code": "COPY"})
+    c("a", "get", "/admin/v1/codes", 200)
+    c("a", "get", "/admin/v1/codes/overrides", 200)
+    c("a", "put", "/admin/v1/codes/overrides", 200,
+      body={"channel": ch, "op": "pay", "code": "NOMONEY",
+            "unified": "BALANCE_LOW", "effect": "failed", "retryable": True,
+            "category": "limit", "message_en": "Balance too low.",
+            "message_zh": "余额不足。"})
+    c("a", "put", "/admin/v1/codes/overrides", 400,
+      body={"channel": ch, "op": "pay", "code": "NOMONEY", "effect": "win"})
+    c("a", "delete", "/admin/v1/codes/overrides", 204,
+      query="channel=%s&op=pay&code=NOMONEY" % ch)
+    c("a", "delete", "/admin/v1/codes/overrides", 400, query="op=pay")
+    c("a", "get", "/admin/v1/codes/unmapped", 200)
+    c("a", "get", "/admin/v1/audit", 200)
+    policy = c("a", "get", "/admin/v1/policy", 200)
+    c("a", "put", "/admin/v1/policy", 200, body=policy)
+    c("a", "get", "/admin/v1/merchants", 200)
+    c("a", "post", "/admin/v1/merchants", 201,
+      body={"id": "oa_shop", "name": "OpenAPI shop", "locale": "en"})
+    c("a", "post", "/admin/v1/merchants", 409,
+      body={"id": "oa_shop", "name": "OpenAPI shop", "locale": "en"})
+    w.ctx["OASHOP"] = "oa_shop"
+    c("a", "get", "/admin/v1/merchants/{id}", 200, vals={"id": "OASHOP"})
+    c("a", "patch", "/admin/v1/merchants/{id}", 200, vals={"id": "OASHOP"},
+      body={"name": "OpenAPI shop 2"})
+    c("a", "post", "/admin/v1/merchants/{id}/keys", 200,
+      vals={"id": "OASHOP"}, body={})
+    c("a", "post", "/admin/v1/merchants/{id}/notify-secret", 200,
+      vals={"id": "OASHOP"}, body={})
+    notes = c("a", "get", "/admin/v1/notifications", 200)
+    c("a", "get", "/admin/v1/orders/attention", 200)
+    c("a", "get", "/admin/v1/payments", 200, query="merchant=" + mch)
+    c("a", "get", "/admin/v1/payments", 400, query="status=paid")
+    c("a", "get", "/admin/v1/payments/{id}", 200, vals={"id": "PAID"})
+    c("a", "get", "/admin/v1/payments/{id}", 404, vals={"id": "NOSUCH"})
+    c("a", "post", "/admin/v1/payments/{id}/settle", 409, vals={"id": "PAID"},
+      body={"outcome": "failed", "note": "n", "evidence": "e"})
+    c("a", "post", "/admin/v1/payments/{id}/settle", 200,
+      vals={"id": "UNKNOWN"},
+      body={"outcome": "failed", "note": "openapi walk", "evidence": "s-1"})
+    c("a", "get", "/admin/v1/refunds", 200)
+    c("a", "get", "/admin/v1/refunds/overdue", 200)
+    c("a", "get", "/admin/v1/refunds/{id}", 200, vals={"id": "REFUND"})
+    c("a", "post", "/admin/v1/refunds/{id}/resend", 409,
+      vals={"id": "REFUND"}, body={})
+    c("a", "post", "/admin/v1/refunds/{id}/resolve", 409,
+      vals={"id": "REFUND"}, body={"outcome": "buyer_contacted", "note": "n"})
+    c("a", "post", "/admin/v1/refunds/{id}/settle", 200,
+      vals={"id": "REFUND"},
+      body={"outcome": "succeeded", "note": "openapi walk",
+            "evidence": "RFD-1"})
+    c("a", "get", "/admin/v1/withdrawals", 200)
+    c("a", "get", "/admin/v1/withdrawals/{id}", 200, vals={"id": "WD"})
+    c("a", "post", "/admin/v1/withdrawals/{id}/settle", 200,
+      vals={"id": "WD"},
+      body={"outcome": "failed", "note": "openapi walk", "evidence": "t-1"})
+    # the closed payment's notification (bounded wait: 10 s)
+    for _ in range(100):
+        notes = c("a", "get", "/admin/v1/notifications", 200)
+        items = [n for n in notes.get("notifications") or []
+                 if n.get("state") == "delivered"]
+        if items:
+            break
+        time.sleep(0.1)
+    if not items:
+        fail("no notification to walk /admin/v1/notifications/{id}: %s" %
+             json.dumps(notes)[:300])
+    w.ctx["NOTE"] = str(items[0]["id"])
+    c("a", "get", "/admin/v1/notifications/{id}", 200, vals={"id": "NOTE"})
+    c("a", "post", "/admin/v1/notifications/{id}/retry", 409,
+      vals={"id": "NOTE"}, body={})
+    # the settled payment's notification, which its URL refuses (404)
+    for _ in range(100):
+        notes = c("a", "get", "/admin/v1/notifications", 200,
+                  query="order_id=" + w.ctx["UNKNOWN"])
+        items = [n for n in notes.get("notifications") or []
+                 if n.get("attempts", 0) >= 1]
+        if items:
+            break
+        time.sleep(0.1)
+    if not items:
+        fail("the settled payment's notification was never tried: %s" %
+             json.dumps(notes)[:300])
+    w.ctx["NOTE"] = str(items[0]["id"])
+    c("a", "post", "/admin/v1/notifications/{id}/retry", 200,
+      vals={"id": "NOTE"}, body={})
+    c("a", "post", "/admin/v1/reload", 200, body={})
+    w.ctx["FILE"] = "index.html"
+    c("a", "get", "/{file}", 200, vals={"file": "FILE"}, auth=False)
+    w.coverage()
+
+
+def main(argv):
+    if len(argv) == 5 and argv[1] == "routes":
+        check_routes(argv[2], argv[3], argv[4])
+    elif len(argv) == 4 and argv[1] == "walk":
+        walk(argv[2], argv[3])
+    else:
+        fail("usage: openapi_check.py routes ADMIN_C MERCHANT_JSON "
+             "ADMIN_JSON | walk MERCHANT_JSON ADMIN_JSON")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
