@@ -385,6 +385,21 @@ def walk(merchant_json, admin_json):
       vals={"id": "OASHOP"}, body={})
     notes = c("a", "get", "/admin/v1/notifications", 200)
     c("a", "get", "/admin/v1/orders/attention", 200)
+    # reconciliation: the runs and fees, a day asked for, a difference
+    # that does not exist (the differences themselves: t_recon.sh)
+    c("a", "get", "/admin/v1/reconciliation", 200)
+    c("a", "get", "/admin/v1/reconciliation", 400, query="day=yesterday")
+    c("a", "post", "/admin/v1/reconciliation/runs", 202,
+      body={"channel": ch, "day": "2026-01-01"})
+    c("a", "post", "/admin/v1/reconciliation/runs", 404,
+      body={"channel": "no_such_channel", "day": "2026-01-01"})
+    c("a", "post", "/admin/v1/reconciliation/runs", 400,
+      body={"channel": ch, "day": "January"})
+    w.ctx["NODIFF"] = "999999999"
+    c("a", "post", "/admin/v1/reconciliation/differences/{id}/resolve", 404,
+      vals={"id": "NODIFF"}, body={"note": "openapi walk"})
+    c("a", "post", "/admin/v1/reconciliation/differences/{id}/resolve", 400,
+      vals={"id": "NODIFF"}, body={})
     c("a", "get", "/admin/v1/payments", 200, query="merchant=" + mch)
     c("a", "get", "/admin/v1/payments", 400, query="status=paid")
     c("a", "get", "/admin/v1/payments/{id}", 200, vals={"id": "PAID"})
