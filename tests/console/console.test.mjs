@@ -11,7 +11,9 @@
 // object of strings: the test types each into the form's field for it),
 // MERCHANT_KEY (a merchant's API key), REFUND_RESEND and REFUND_RESOLVE
 // (two overdue refunds), UNKNOWN_PAYMENT (a payment left unknown, to
-// settle; 25 payments of shop1 on 2026-11-01 to list), SHOT_DIR (where a
+// settle; 25 payments of shop1 on 2026-11-01 to list), RECON_DAY (a day
+// of wx_native reconciled, with two open differences and a fee drift),
+// RECON_RUN_DAY (a day to run from the form), SHOT_DIR (where a
 // failing test leaves a
 // screenshot). The channel form's driver config is built from the keys
 // the driver declares (ABI 1.2); testgood declares none (raw JSON).
@@ -699,6 +701,75 @@ test("an unknown payment settled from its detail: failed, audited with the actor
   // the detail is drawn again: final, no settle form any more
   await page.waitForSelector("#settle-form", { state: "detached" });
   assert.match(await page.textContent("#order-detail"), /SETTLED_FAILED/);
+});
+
+test("reconciliation: a run's figures, its day's differences, one resolved with a note, a day run from the form", async () => {
+  const { RECON_DAY, RECON_RUN_DAY } = process.env;
+  await go("reconciliation");
+  const run = page.locator(`#recon-runs tr[data-run="wx_native/${RECON_DAY}"]`);
+  await run.waitFor();
+  // channel, day, status, rows, matched, differences, bill fee, expected fee, drift
+  const cells = (await run.locator("td").allTextContents()).map((x) => x.trim());
+  assert.deepEqual(cells.slice(0, 9), ["wx_native", RECON_DAY, "done", "5", "3",
+    "2amount mismatch 1missing at payroute 1", "7.20 CNY", "6.00 CNY", "+20.00% drift"]);
+  assert.match(await run.getAttribute("class"), /\bdrift\b/);
+  assert.equal(await run.locator(".drift-flag").count(), 1);
+  // the fees learnt next to the fee model, as the API has them
+  const fees = (await api("GET", "/admin/v1/reconciliation?channel=wx_native")).body.fees;
+  const f = fees.find((x) => x.channel === "wx_native");
+  assert.ok(f && f.drift, "the API flags wx_native's fees: " + JSON.stringify(fees));
+  const fee = (await page.locator('#recon-fees tr[data-channel="wx_native"] td').allTextContents()).map((x) => x.trim());
+  assert.equal(fee[4], (f.learnt_bps / 100).toFixed(2) + "%");
+  assert.equal(fee[5], "0.60%");
+  assert.equal(fee[6], (f.drift_pct > 0 ? "+" : "") + f.drift_pct.toFixed(2) + "% drift");
+
+  // the day: its figures and its differences with both sides
+  await run.locator(`a:text-is("${RECON_DAY}")`).click();
+  await page.waitForSelector("#recon-diffs");
+  const day = (await api("GET", `/admin/v1/reconciliation?channel=wx_native&day=${RECON_DAY}`)).body;
+  const diff = day.differences.find((x) => x.kind === "amount_mismatch");
+  assert.equal(day.differences.length, 2);
+  assert.equal(await page.locator("#recon-diffs tr[data-diff]").count(), 2);
+  assert.match(await page.textContent('#recon-day [data-k="totals"]'), /^2 open \(126\.55 CNY\)/);
+  const row = page.locator(`#recon-diffs tr[data-diff="${diff.id}"]`);
+  const text = await row.textContent();
+  for (const s of ["amount mismatch", "PLIST000003", "3.00 CNY", "3.10 CNY", "trade no 4200001234", "open"]) assert.ok(text.includes(s), s + " in " + text);
+  assert.match(await page.textContent("#recon-diffs"), /missing at payroute.*PRECON000002.*none.*123\.45 CNY/s);
+
+  await row.locator("button.resolve").click();
+  await row.locator(".resolve-form button").click();
+  await row.locator('[data-field="note"]:invalid').waitFor(); // the note is required
+  await row.locator('[data-field="note"]').fill("channel corrected the amount, ticket 88");
+  await row.locator(".resolve-form button").click();
+  await eventually(async () => {
+    const d = (await api("GET", `/admin/v1/reconciliation?channel=wx_native&day=${RECON_DAY}`)).body;
+    return d.differences.find((x) => x.id === diff.id).status === "resolved";
+  }, "the difference resolved");
+  const a = await eventually(async () => { const x = await lastAudit("recon_difference"); return x && x.object_id === String(diff.id) && x; },
+    "the resolve's audit row");
+  assert.equal(a.action, "resolve");
+  assert.equal(a.actor, ACTOR);
+  assert.equal(a.note, "channel corrected the amount, ticket 88");
+  // the day is drawn again: resolved, by whom, no Resolve any more
+  await row.locator('[data-k="status"]:text-is("resolved")').waitFor();
+  assert.match(await row.textContent(), /by console-test .*channel corrected the amount, ticket 88/);
+  assert.equal(await row.locator("button.resolve").count(), 0);
+  assert.match(await page.textContent('#recon-day [data-k="totals"]'), /^1 open \(123\.45 CNY\), 1 resolved/);
+
+  // another day asked for from the form: due now, audited
+  note = "bill reissued by the channel";
+  await go("reconciliation");
+  await page.selectOption('#recon-run [data-field="channel"]', "wx_native");
+  await page.fill('#recon-run [data-field="day"]', RECON_RUN_DAY);
+  await page.click('#recon-run button:has-text("Run a day")');
+  await page.locator(`#recon-runs tr[data-run="wx_native/${RECON_RUN_DAY}"]`).waitFor();
+  const r = await api("GET", `/admin/v1/reconciliation?channel=wx_native&day=${RECON_RUN_DAY}`);
+  assert.equal(r.status, 200);
+  const ra = await eventually(async () => { const x = await lastAudit("reconciliation"); return x && x.object_id === `wx_native/${RECON_RUN_DAY}` && x; },
+    "the run's audit row");
+  assert.equal(ra.action, "run");
+  assert.equal(ra.actor, ACTOR);
+  assert.equal(ra.note, note);
 });
 
 test("signing out forgets the token", async () => {

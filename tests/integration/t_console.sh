@@ -147,12 +147,38 @@ DASH_OVERDUE=$(pq -c "SELECT count(*) FROM refunds WHERE channel = 'wx_native' A
 export DASH_OK DASH_FAILED DASH_UNKNOWN DASH_OPEN_UNKNOWN DASH_OVERDUE
 pass "a burst: $DASH_OK paid, $DASH_FAILED refused, $DASH_UNKNOWN unknown on wx_native"
 
+# For the reconciliation view: a day of wx_native reconciled three days
+# ago (written as the job writes it: its figures, the fees 20% above the
+# model, beyond reconciliation.fee_drift_pct) with two open differences;
+# one of the order list's payments billed 3.10 for 3.00, and a charge
+# payroute never heard of. The view runs another day (five days ago) from
+# its form.
+RECON_DAY=$(pq -c "SELECT (current_date - 3)::text")
+RECON_RUN_DAY=$(pq -c "SELECT (current_date - 5)::text")
+pq -c "INSERT INTO recon_runs (channel, day, status, runs, attempts, bill_rows,
+	bill_amount, bill_fee, matched, matched_amount, differences, fee_amount,
+	fee_billed, fee_expected, started_at, finished_at)
+	VALUES ('wx_native', '$RECON_DAY', 'done', 1, 1, 5, 151000, 906, 3, 100000,
+	'{\"amount_mismatch\": 1, \"missing_at_payroute\": 1}', 100000, 720, 600,
+	now() - interval '1 minute', now())" >/dev/null
+pq -c "INSERT INTO recon_differences (channel, day, kind, order_kind, ref,
+	order_id, ours, theirs, amount, seen_run) VALUES
+	('wx_native', '$RECON_DAY', 'amount_mismatch', 'payment', 'PLIST000003',
+	 'PLIST000003', '{\"id\": \"PLIST000003\", \"status\": \"succeeded\", \"amount\": 300, \"currency\": \"CNY\", \"fee\": 2}',
+	 '{\"kind\": \"payment\", \"amount\": 310, \"fee\": 2, \"currency\": \"CNY\", \"status\": \"SUCCESS\", \"effect\": \"success\", \"channel_trade_no\": \"4200001234\"}',
+	 310, 1),
+	('wx_native', '$RECON_DAY', 'missing_at_payroute', 'payment', 'PRECON000002',
+	 NULL, NULL,
+	 '{\"kind\": \"payment\", \"amount\": 12345, \"fee\": 74, \"currency\": \"CNY\", \"status\": \"SUCCESS\", \"effect\": \"success\", \"channel_trade_no\": \"4200005678\"}',
+	 12345, 1)" >/dev/null
+pass "a reconciled day with two differences and a fee drift"
+
 # ------------------------------------------------------------ the browser
 SHOT_DIR=$TEST_DIR/shots
 mkdir -p "$SHOT_DIR"
 export ADMIN_URL=http://127.0.0.1:$ADMIN_PORT MERCHANT_URL=http://127.0.0.1:$MERCHANT_PORT
 export TOKEN CHROMIUM SHOT_DIR REFUND_RESEND=${refunds[0]} REFUND_RESOLVE=${refunds[1]}
-export MERCHANT_KEY=$MKEY UNKNOWN_PAYMENT=PUNKNOWN0001
+export MERCHANT_KEY=$MKEY UNKNOWN_PAYMENT=PUNKNOWN0001 RECON_DAY RECON_RUN_DAY
 ALIPAY_CONF=$(driver_conf alipay)
 export ALIPAY_CONF
 # PR_CONSOLE_SHOTS=DIR keeps a screenshot of the page after each test.

@@ -1125,6 +1125,136 @@ async function resend(r) {
   route();
 }
 
+/* ------------------------------------------------------------ reconciliation */
+
+/* The channels' bills against payroute's orders (GET /admin/v1/reconciliation,
+ * core/admin/recon_api.c): #/reconciliation lists the latest runs and the
+ * fees learnt; #/reconciliation/CHANNEL/DAY is one day with its
+ * differences, each resolved with a note (audited). Amounts are the
+ * channel's first currency where the store keeps no currency (a run's
+ * figures), a side's own where it has one. */
+const chanCurrency = (code) => { const c = state.channels.find((x) => x.code === code); return ((c && c.currencies) || [])[0] || ""; };
+const pctText = (x) => (x === null || x === undefined ? "–" : (x > 0 ? "+" : "") + Number(x).toFixed(2) + "%");
+const kindText = (k) => String(k || "").replace(/_/g, " ");
+
+function driftCell(f) {
+  if (!f) return td("");
+  const text = pctText(f.drift_pct);
+  return td(f.drift ? h("span.tag.warn", { class: "drift-flag", title: "beyond reconciliation.fee_drift_pct" }, text + " drift") : h("span.muted", {}, text), "num");
+}
+
+async function viewRecon(view, arg) {
+  await loadCatalogue();
+  const [channel, day] = arg.split("/");
+  if (channel && day) return viewReconDay(view, channel, day);
+  const q = await api("GET", "/admin/v1/reconciliation" + (channel ? "?channel=" + encodeURIComponent(channel) : ""));
+  const runs = (q.runs || []).map((r) => {
+    const cur = chanCurrency(r.channel), f = r.fees || {}, open = r.open_differences || {};
+    const nopen = Object.values(open).reduce((a, b) => a + b, 0);
+    const href = "#/reconciliation/" + encodeURIComponent(r.channel) + "/" + encodeURIComponent(r.day);
+    return h("tr", { dataset: { run: r.channel + "/" + r.day }, class: f.drift ? "drift" : null },
+      td(r.channel), td(h("a", { href }, r.day)),
+      td([h("span", { class: r.status === "done" ? "ok" : r.status === "failed" ? "bad" : "warn" }, r.status),
+        r.no_bill ? h("div.muted", {}, "no bill") : null, r.error ? h("div.bad", {}, r.error) : null]),
+      td((r.bill || {}).rows, "num"), td((r.matched || {}).count, "num"),
+      td([h("span", { class: nopen ? "bad" : "ok", dataset: { k: "open" } }, String(nopen)),
+        Object.entries(open).map(([k, n]) => h("div.muted", {}, kindText(k) + " " + n))], "num"),
+      td(money(f.billed, cur), "num"), td(money(f.expected, cur), "num"), driftCell(f),
+      td(h("a", { href }, "Differences →")));
+  });
+  const fees = (q.fees || []).map((f) => {
+    const cur = chanCurrency(f.channel);
+    return h("tr", { dataset: { channel: f.channel }, class: f.drift ? "drift" : null },
+      td(f.channel), td(money(f.amount, cur), "num"), td(money(f.billed, cur), "num"), td(money(f.expected, cur), "num"),
+      td(f.learnt_bps === null || f.learnt_bps === undefined ? "–" : (f.learnt_bps / 100).toFixed(2) + "%", "num"),
+      td(feeText(f.configured, cur), "num"), driftCell(f));
+  });
+  const form = h("form.row", { id: "recon-run" },
+    h("label", {}, "channel", channelSelect(channel, { required: true, dataset: { field: "channel" } })),
+    h("label", {}, "day", h("input", { type: "date", required: true, dataset: { field: "day" } })),
+    h("button", {}, "Run a day"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = (f) => form.querySelector(`[data-field="${f}"]`).value.trim();
+    const body = { channel: v("channel"), day: v("day") };
+    try {
+      await change(`Reconcile ${body.channel} ${body.day}`,
+        (note) => api("POST", "/admin/v1/reconciliation/runs", body, { note }), { form });
+      route();
+    } catch (e) { /* reported */ }
+  });
+  append(view, [
+    section("Reconciliation",
+      h("p.hint", {}, "Each channel's bill of a day matched against payroute's payments, refunds and withdrawals. " +
+        "Fees are the bill's against the channel's fee model on the orders found on both sides; a drift beyond " +
+        q.drift_pct_threshold + "% is flagged."),
+      table(["channel", "day", "status", "rows", "matched", "differences", "bill fee", "expected fee", "drift", ""], runs, { id: "recon-runs" })),
+    section("Run a day", h("p.hint", {}, "Downloads the channel's bill of that day and matches it (again: a re-run is idempotent, resolutions stay)."), form),
+    section("Fees learnt from the bills (last 30 days)",
+      table(["channel", "amount", "billed", "expected", "learnt", "fee model", "drift"], fees, { id: "recon-fees" })),
+  ]);
+}
+
+/* One side of a difference (ours: the order; theirs: the bill's row). */
+function reconSide(x) {
+  if (!x) return h("span.muted", {}, "none");
+  return h("div.side", {},
+    h("div", {}, money(x.amount, x.currency)),
+    x.status ? h("div.muted", {}, "status " + x.status + (x.effect ? " (" + x.effect + ")" : "")) : null,
+    x.fee !== undefined && x.fee !== null ? h("div.muted", {}, "fee " + money(x.fee, x.currency)) : null,
+    x.channel_trade_no ? h("div.muted", {}, "trade no " + x.channel_trade_no) : null);
+}
+
+async function viewReconDay(view, channel, day) {
+  const statusFilter = new URLSearchParams(location.hash.split("?")[1] || "").get("status") || "";
+  const q = new URLSearchParams({ channel, day });
+  if (statusFilter) q.set("status", statusFilter);
+  const d = await api("GET", "/admin/v1/reconciliation?" + q);
+  const cur = chanCurrency(channel), f = d.fees || {}, t = d.totals || {};
+  const base = "#/reconciliation/" + encodeURIComponent(channel) + "/" + encodeURIComponent(day);
+  const rows = (d.differences || []).map((x) => {
+    const resolve = h("form.row", { hidden: true, class: "resolve-form" },
+      h("input", { placeholder: "note (required): what was found", size: 36, required: true, dataset: { field: "note" } }),
+      h("button", {}, "Resolve"));
+    resolve.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const note = resolve.querySelector('[data-field="note"]').value.trim();
+      try {
+        await change(`Resolve difference ${x.id} (${kindText(x.kind)} ${x.ref})`,
+          () => api("POST", `/admin/v1/reconciliation/differences/${encodeURIComponent(x.id)}/resolve`, { note }, { note }),
+          { form: resolve, noNote: true });
+        route();
+      } catch (e) { /* reported */ }
+    });
+    return h("tr", { dataset: { diff: String(x.id) } },
+      td(x.id, "num"), td(h("span.warn", {}, kindText(x.kind))),
+      td([x.order_id ? h("a", { href: "#/orders/" + encodeURIComponent(x.order_id) }, x.order_id) : h("code", {}, x.ref),
+        h("div.muted", {}, x.order_kind + (x.order_id && x.ref !== x.order_id ? " " + x.ref : "")),
+        x.check_scheduled ? h("div.muted", {}, "check scheduled") : null]),
+      td(reconSide(x.ours)), td(reconSide(x.theirs)),
+      td(money(x.amount, (x.ours || x.theirs || {}).currency || cur), "num"),
+      td([h("span", { class: x.status === "open" ? "bad" : "ok", dataset: { k: "status" } }, x.status),
+        x.status === "resolved" ? h("div.muted", {}, "by " + x.resolved_by + " " + when(x.resolved_at) + ": " + x.resolution_note) : null]),
+      td(x.status === "resolved" ? null : [h("button.small.secondary", { class: "resolve", onclick: () => { resolve.hidden = !resolve.hidden; } }, "Resolve…"), resolve]));
+  });
+  const dd = (k, v, attrs) => [h("dt", {}, k), h("dd", attrs || {}, v)];
+  append(view, [
+    section(h("span", {}, h("a", { href: "#/reconciliation" }, "Reconciliation"), " / " + channel + " " + day),
+      h("dl.kv", { id: "recon-day" },
+        dd("status", [d.status, d.no_bill ? " (no bill)" : "", d.error ? " – " + d.error : ""]),
+        dd("runs", String(d.runs) + (d.finished_at ? ", last finished " + when(d.finished_at) : "")),
+        dd("bill", `${(d.bill || {}).rows} rows, ${money((d.bill || {}).amount, cur)}, fee ${money((d.bill || {}).fee, cur)}`),
+        dd("matched", `${(d.matched || {}).count} rows, ${money((d.matched || {}).amount, cur)}`),
+        dd("fees", [`billed ${money(f.billed, cur)}, expected ${money(f.expected, cur)} on ${money(f.amount, cur)} `,
+          f.drift ? h("span.tag.warn", { class: "drift-flag" }, pctText(f.drift_pct) + " drift") : h("span.muted", {}, pctText(f.drift_pct))]),
+        dd("differences", `${t.open} open (${money(t.open_amount, cur)}), ${t.resolved} resolved, ${t.cleared} cleared`, { dataset: { k: "totals" } }))),
+    section("Differences",
+      h("div.row", {}, h("a", { href: base }, "all"), h("a", { href: base + "?status=open" }, "open only"),
+        h("span.hint", {}, "A difference a later run no longer finds is cleared; a resolved one stays resolved.")),
+      table(["id", "kind", "order", "ours", "theirs", "amount", "status", ""], rows, { id: "recon-diffs" })),
+  ]);
+}
+
 /* ------------------------------------------------------------ orders */
 
 /* The lists' filters (GET /admin/v1/{kind}, core/domain/ordquery.h), by kind: the
@@ -1476,7 +1606,7 @@ function changedKeys(before, after) {
 const VIEWS = {
   overview: viewOverview, channels: viewChannels, rules: viewRules, whitelist: viewWhitelist, explain: viewExplain,
   refunds: viewRefunds, orders: viewOrders, codes: viewCodes, notifications: viewNotifications, merchants: viewMerchants,
-  audit: viewAudit,
+  audit: viewAudit, reconciliation: (v) => viewRecon(v, ""),
 };
 
 /* Draws the view the hash names. Views load asynchronously, so only the
@@ -1494,6 +1624,7 @@ async function route() {
   let fn = VIEWS[key] || viewOverview;
   if (key === "channels" && arg) fn = (v) => viewChannel(v, arg);
   if (key === "orders") fn = (v) => viewOrders(v, arg);
+  if (key === "reconciliation") fn = (v) => viewRecon(v, arg);
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === "#/" + key));
   const view = h("div");
   try {
