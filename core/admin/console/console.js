@@ -29,7 +29,8 @@ const EFFECTS = ["success", "failed", "processing", "unknown", "closed"];
 const CATEGORIES = ["none", "user", "risk", "limit", "channel", "system"];
 const OUTCOMES = ["buyer_contacted", "refunded_offline", "refunded_by_transfer", "cancelled"];
 /* columns drawn right-aligned (td(v, "num") in their rows) */
-const NUMERIC = new Set(["amount", "fee", "score", "weight", "count", "checks", "attempts", "age", "ms"]);
+const NUMERIC = new Set(["amount", "fee", "score", "weight", "count", "checks", "attempts", "age", "ms",
+  "rows", "matched", "differences", "bill fee", "expected fee", "billed", "expected", "learnt", "fee model", "drift"]);
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 const CARD_TYPES = ["debit", "credit"];
 
@@ -1227,7 +1228,7 @@ async function viewReconDay(view, channel, day) {
       } catch (e) { /* reported */ }
     });
     return h("tr", { dataset: { diff: String(x.id) } },
-      td(x.id, "num"), td(h("span.warn", {}, kindText(x.kind))),
+      td(x.id), td(h("span.warn", {}, kindText(x.kind))),
       td([x.order_id ? h("a", { href: "#/orders/" + encodeURIComponent(x.order_id) }, x.order_id) : h("code", {}, x.ref),
         h("div.muted", {}, x.order_kind + (x.order_id && x.ref !== x.order_id ? " " + x.ref : "")),
         x.check_scheduled ? h("div.muted", {}, "check scheduled") : null]),
