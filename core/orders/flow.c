@@ -549,13 +549,19 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 		int status;
 
 		if (f->have_tok) {
-			if (!res || pr_db_err_definite(err))
+			/* Ours again only when the statement surely did
+			 * not commit: a connection lost with the commit in
+			 * flight may have stored the order, which then holds
+			 * the reservation (given back when it ends). */
+			if (!res && pr_db_err_definite(err))
 				pr_usage_release(f->d->usage, &f->tok);
 			else
 				pr_err("%s %s: the first commit may or may not "
 				       "have happened (%s): its reservation is "
 				       "left to the order",
-				       k->name, f->row->id, err);
+				       k->name, f->row->id,
+				       err ? err :
+					     "an answer of another shape");
 			f->have_tok = 0;
 		}
 		f->idem.active = 0; /* nothing was kept */
