@@ -113,17 +113,18 @@ static void pay_predict(struct pr_flow *f, const struct pr_call *c)
 	}
 }
 
+const char pr_pay_begin_sql[] = PR_BEGIN_SQL(
+	"payments", "payment", "merchant_order_no",
+	", amount, currency, method, environment, product_code, "
+	"buyer_id, seller_id, card_hmac, card_last4, bank_code, "
+	"subject, notify_url, client_ip, expire_at",
+	", $21::bigint, $22::text, $23::text, $24::text, $25::text, "
+	"$26::text, $27::text, $28::text, $29::text, $30::text, "
+	"$31::text, $32::text, $33::text, pr_ms_time($34::bigint)");
+
 static int pay_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 		     pr_db_cb cb, void *arg)
 {
-	static const char sql[] = PR_BEGIN_SQL(
-		"payments", "payment", "merchant_order_no",
-		", amount, currency, method, environment, product_code, "
-		"buyer_id, seller_id, card_hmac, card_last4, bank_code, "
-		"subject, notify_url, client_ip, expire_at",
-		", $21::bigint, $22::text, $23::text, $24::text, $25::text, "
-		"$26::text, $27::text, $28::text, $29::text, $30::text, "
-		"$31::text, $32::text, $33::text, pr_ms_time($34::bigint)");
 	struct pay *p = (struct pay *)f;
 	const struct pr_payreq *q = &p->req;
 	const struct pr_pay_row *w = &p->row;
@@ -149,8 +150,8 @@ static int pay_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 	params[32] = OPT(w->client_ip);
 	params[33] = expire;
 #undef OPT
-	return pr_db_query(p->d->db, sql, PR_BEGIN_NPARAMS + 14, params, cb,
-			   arg) < 0 ?
+	return pr_db_query(p->d->db, pr_pay_begin_sql, PR_BEGIN_NPARAMS + 14,
+			   params, cb, arg) < 0 ?
 		       -EAGAIN :
 		       0;
 }

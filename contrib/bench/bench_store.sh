@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# bench_store.sh - what one payment costs PostgreSQL, statement by
+# statement, against the minimal durable pattern, without the daemon: the
+# daemon's own two statements (printed by bench_storesql: the first
+# commit, PR_BEGIN_SQL, and the answer's commit, PR_APPLY_SQL) replayed by
+# pgbench with a payment's values, on the schema of etc/migrations, in a
+# scratch database (payroute_store, created and dropped here) of a running
+# instance's cluster (contrib/dev.sh up; -e ENVFILE as the other scripts).
+#
+# Each round runs, for -d seconds each, with -c clients, one after the
+# other (so that the machine's other load falls on all of them alike):
+#   pattern    pattern_pay.sql: reserve a usage row + insert a narrow order
+#              (commit), mark it answered (commit);
+#   payroute   the first commit of a payment (its row with the route trace,
+#              the attempt event, the check row) and the answer's commit
+#              (the transition with the answer's event), as the daemon
+#              sends them for a payment on a channel that answers
+#              "processing": two commits, two statements;
+#   plain      the same payment row inserted and updated by a bare INSERT
+#              and a bare UPDATE: no events, no check row, no WITH clauses;
+#              with the table's CHECK constraints and triggers;
+#   unchecked  plain on a copy of payments without its CHECK constraints
+#              and triggers (what the database's guarantees cost a row).
+# Only pattern and payroute are what happens; plain and unchecked say where
+# payroute's cost goes. The tables are emptied and a CHECKPOINT taken before
+# each run. Prints, per payment (one pgbench transaction): PostgreSQL CPU
+# (every process of the cluster, reaped backends included), commits, rows
+# written, WAL bytes, full-page images, buffer hits (lib_bench.sh b_cost),
+# and each round's ratio payroute / pattern.
+#
+#   contrib/bench/bench_store.sh [-e ENVFILE] [-b BUILDDIR] [-d SECS]
+#       [-c CLIENTS] [-r ROUNDS]
+#
+# BUILDDIR: where `make bench` built bench_storesql (default build/ of this
+# tree). Needs pgbench, psql, python3 (it writes the pgbench scripts).
+# Loopback only (the instance's socket); bounded by -d and -r.
+set -eu
+
+. "$(dirname "$0")/lib_bench.sh"
+ENVFILE=$B_ROOT/.dev/env
+BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2
+usage() {
+	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS]" >&2
+	exit 2
+}
+while getopts e:b:d:c:r: o; do
+	case $o in
+	e) ENVFILE=$OPTARG ;;
+	b) BUILD=$OPTARG ;;
+	d) SECS=$OPTARG ;;
+	c) CLIENTS=$OPTARG ;;
+	r) ROUNDS=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+[ $# -ge "$OPTIND" ] && usage
+STORESQL=$BUILD/contrib/bench/bench_storesql
+[ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
+b_need pgbench python3
+b_init "$ENVFILE"
+b_tmp
+DB=payroute_store
+
+b_sql postgres "DROP DATABASE IF EXISTS $DB" >/dev/null &&
+	b_sql postgres "CREATE DATABASE $DB" >/dev/null ||
+	b_die "cannot create the database $DB"
+b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $DB' >/dev/null 2>&1"
+bq() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=$DB" "$@" >/dev/null; }
+for f in "$B_ROOT"/etc/migrations/[0-9]*.sql; do
+	bq -1 -f "$f" || b_die "migration $(basename "$f") failed"
+done
+bq -f "$B_HERE/pattern.sql" || b_die "pattern.sql failed"
+bq -c "INSERT INTO merchants (id, api_key_prefix, api_key_hash, notify_secret)
+	VALUES ('demo', 'prk_bench', repeat('0', 64), repeat('s', 32))" ||
+	b_die "cannot insert the merchant"
+# unchecked: payments' copy without CHECK constraints and triggers
+bq -c "CREATE TABLE payments_unchecked (LIKE payments INCLUDING DEFAULTS INCLUDING INDEXES) WITH (fillfactor = 70)" ||
+	b_die "cannot create payments_unchecked"
+
+"$STORESQL" >"$B_TMP/stmts.sql" || b_die "$STORESQL failed"
+python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
+import re, sys
+tmp = sys.argv[1]
+begin, apply_ = open(tmp + '/stmts.sql').read().split('\n--\n')
+one = lambda s: ' '.join(s.split())
+def q(s):
+    return "'" + s.replace("'", "''") + "'"
+route = ('{"route": {"rule": {"id": 2, "name": "default: weight, fee and '
+         'success rate"}, "chosen": "wx_native", "dropped": {"environment": '
+         '2}, "whitelist": null, "candidates": [{"fee": 9, "score": 3.0, '
+         '"channel": "wx_native", "eligible": true, "dropped_by": null, '
+         '"score_parts": {"fee": 1.0, "weight": 1.0, "success_rate": 1.0}}], '
+         '"eligible_not_listed": 0}, "attempts": [], "generation": 17}')
+attempt = ('{"ms": 16.649, "code": "PROCESSING", "channel": "wx_native", '
+           '"outcome": "processing", "http_status": 200, "channel_code": '
+           '"200", "channel_sub_code": ""}')
+trace = route.replace('"attempts": []', '"attempts": [' + attempt + ']')
+payer = '{"qr_code": "weixin://wxpay/bizpayurl?pr=OVMz1sJJ5zFajwfK"}'
+# ids as the daemon's: time-ordered (here per client), unique
+ID = "('P' || lpad(:client_id::text, 3, '0') || lpad(:n::text, 12, '0'))"
+NO = "('b' || :client_id::text || '-' || :n::text)"
+NOW = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+MSG_EN, MSG_ZH = 'The payment is being processed.', '支付处理中。'
+bp = {1: ID, 2: "'demo'", 3: NO, 4: q('e3' * 32), 5: "'bench'", 6: NOW,
+      7: "'processing'", 8: "'wx_native'",
+      9: "(current_date - DATE '1970-01-01')", 10: 'NULL', 11: ':amt',
+      12: q('{"attempt": 1, "channel": "wx_native"}'), 13: '10',
+      14: 'NULL', 15: 'NULL', 16: 'NULL', 17: q(route), 18: 'NULL',
+      19: 'NULL', 20: 'NULL', 21: ':amt', 22: "'CNY'", 23: "'wechat_pay'",
+      24: "'native_qr'", 25: "'NATIVE'", 26: 'NULL', 27: 'NULL',
+      28: 'NULL', 29: 'NULL', 30: 'NULL', 31: "'bench'", 32: 'NULL',
+      33: "'127.0.0.1'", 34: NOW + ' + 1800000'}
+ap = {1: ID, 2: "'{processing}'", 3: "'processing'", 4: "'bench'",
+      5: "'answer'", 6: q(attempt), 7: NOW, 8: 'NULL', 9: 'NULL',
+      10: 'NULL', 11: 'NULL', 12: 'NULL', 13: 'false', 14: "'PROCESSING'",
+      15: q(MSG_EN), 16: q(MSG_ZH), 17: "'200'", 18: "''", 19: "''",
+      20: 'NULL', 21: q(payer), 22: q(trace), 23: '10', 24: 'false',
+      25: 'NULL', 26: 'NULL', 27: 'NULL', 28: 'NULL'}
+def sub(s, m):
+    return re.sub(r'\$(\d+)', lambda x: m[int(x.group(1))], one(s))
+head = '\\set n :n + 1\n\\set amt random(100, 5099)\n'
+open(tmp + '/payroute.sql', 'w').write(
+    head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
+def plain(table):
+    ins = ('INSERT INTO ' + table + ' (id, merchant_id, merchant_order_no, '
+           'request_hash, status, channel, attempts, usage_day, usage_amount, '
+           'trace, created_at, amount, currency, method, environment, '
+           'product_code, subject, client_ip, expire_at) VALUES (' +
+           ', '.join([ID, "'demo'", NO, q('e3' * 32), "'processing'",
+                      "'wx_native'", '1', 'current_date', ':amt',
+                      q(route) + '::jsonb', 'pr_ms_time(' + NOW + ')', ':amt',
+                      "'CNY'", "'wechat_pay'", "'native_qr'", "'NATIVE'",
+                      "'bench'", "'127.0.0.1'",
+                      'pr_ms_time(' + NOW + ' + 1800000)']) + ');')
+    upd = ('UPDATE ' + table + " SET status = 'processing', code = "
+           "'PROCESSING', message_en = " + q(MSG_EN) + ', message_zh = ' +
+           q(MSG_ZH) + ", channel_code = '200', channel_sub_code = '', "
+           "channel_message = '', payer = " + q(payer) + '::jsonb, trace = ' +
+           q(trace) + '::jsonb, updated_at = now() WHERE id = ' + ID + ';')
+    return head + ins + '\n' + upd + '\n'
+open(tmp + '/plain.sql', 'w').write(plain('payments'))
+open(tmp + '/unchecked.sql', 'w').write(plain('payments_unchecked'))
+EOF
+cp "$B_HERE/pattern_pay.sql" "$B_TMP/pattern.sql"
+
+echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit on)"
+# run NAME: one pgbench run of $B_TMP/NAME.sql; sets CPU_<NAME>
+run() {
+	local out before after n
+
+	bq -c "TRUNCATE payments, payments_unchecked, order_events, order_checks, bench_orders CASCADE"
+	b_checkpoint
+	before=$(b_sample "$DB")
+	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 \
+		-c "$CLIENTS" -j 2 -T "$SECS" -f "$B_TMP/$1.sql" \
+		"$B_CONNINFO dbname=$DB" 2>&1) ||
+		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "pgbench $1 failed"; }
+	sleep 2 # its backends exit, and flush their stats as they do
+	after=$(b_sample "$DB")
+	n=$(printf '%s\n' "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+	[ -n "$n" ] || { printf '%s\n' "$out" >&2; b_die "cannot read pgbench's output"; }
+	b_cost "$1 ($(b_rate "$n" "${SECS}000000")/s)" "$n" payment "$before" "$after"
+	eval "CPU_$1=\$C_CPU_MS"
+}
+for r in $(seq 1 "$ROUNDS"); do
+	for v in pattern payroute plain unchecked; do
+		run "$v"
+	done
+	# shellcheck disable=SC2154 # set by run through eval
+	echo "bench_store: round $r: payroute pg_cpu_ms $CPU_payroute vs pattern $CPU_pattern ($(b_ratio "$CPU_payroute" "$CPU_pattern")x); plain $CPU_plain ($(b_ratio "$CPU_plain" "$CPU_pattern")x), unchecked $CPU_unchecked ($(b_ratio "$CPU_unchecked" "$CPU_pattern")x)"
+done
