@@ -107,4 +107,78 @@ pass "900_broken.sql rolled back: no t_migrate_probe table, not recorded"
 
 daemon_stop
 pass "payrouted exits 0 on SIGTERM"
+
+# ---- an upgrade with data: the database at the previous migration, with
+# orders of every kind, events, a key, a check row and a notification;
+# then the daemon applies the newest migration over them.
+last=$(ls "$top_srcdir/etc/migrations"/[0-9]*.sql | sort | tail -n 1)
+psql -X -q -v ON_ERROR_STOP=1 -h "$PG_ROOT/sock" -U payroute -d postgres \
+	-c "DROP DATABASE payroute" -c "CREATE DATABASE payroute" ||
+	fail "cannot recreate the database for the upgrade"
+new_instance upgrade
+mkdir -p "$I_DIR/migrations"
+cp "$top_srcdir/etc/migrations"/*.sql "$I_DIR/migrations/"
+rm "$I_DIR/migrations/$(basename "$last")"
+MIGRATIONS_DIR=$I_DIR/migrations
+install_drivers "$DRIVER_DIR" good
+write_conf
+daemon_start
+wait_ready 20
+daemon_stop
+pq -c "INSERT INTO merchants (id, api_key_prefix, api_key_hash, notify_secret)
+	VALUES ('m-up', 'prk_up', repeat('a', 64), repeat('s', 32));
+INSERT INTO payments (id, merchant_id, merchant_order_no, request_hash,
+	amount, currency, method, expire_at, status, channel, attempts,
+	paid_amount, finished_at)
+	SELECT 'PUP' || lpad(g::text, 8, '0'), 'm-up', 'o-' || g, 'h', 100 + g,
+	'CNY', 'wechat_pay', now(), 'succeeded', 'wx', 1, 100 + g, now()
+	FROM generate_series(1, 50) g;
+INSERT INTO withdrawals (id, merchant_id, merchant_withdrawal_no,
+	request_hash, amount, currency, payee_kind, payee_account_enc,
+	payee_account_mask, method, deadline_at, status, channel, attempts)
+	VALUES ('WUP00000001', 'm-up', 'w-1', 'h', 500, 'CNY', 'bank_card',
+	repeat('A', 44), '6222****0001', 'bank_transfer', now(), 'processing',
+	'bank', 1);
+INSERT INTO refunds (id, request_no, payment_id, merchant_id,
+	merchant_refund_no, request_hash, amount, currency, stage, borne_by,
+	accounting, channel)
+	VALUES ('RUP00000001', 'RUP00000001', 'PUP00000001', 'm-up', 'r-1', 'h',
+	50, 'CNY', 'pre_delivery', 'merchant', 'settlement_reversal', 'wx');
+INSERT INTO order_events (kind, order_id, actor, event, to_status)
+	SELECT 'payment', id, 't', 'answer', 'succeeded' FROM payments;
+INSERT INTO order_checks (kind, order_id, next_at)
+	VALUES ('withdrawal', 'WUP00000001', now() + interval '1 day');
+INSERT INTO idempotency_keys (merchant_id, key, endpoint, request_hash,
+	state, status, body) VALUES ('m-up', 'k-1', 'payments', 'h', 'done', 201, '{}');
+INSERT INTO merchant_notifications (merchant_id, kind, order_id, event, url)
+	VALUES ('m-up', 'payment', 'PUP00000001', 'payment.succeeded',
+	'https://example.com/n');" >/dev/null || fail "cannot store the data to upgrade"
+before=$(pq -c "SELECT (SELECT count(*) FROM payments) || ' ' ||
+	(SELECT count(*) FROM order_events) || ' ' || (SELECT count(*) FROM refunds)")
+MIGRATIONS_DIR=$top_srcdir/etc/migrations
+write_conf
+daemon_start
+wait_ready 20
+wait_log "applied migration $(basename "$last")" 1 ||
+	fail "the upgrade did not apply $(basename "$last")"
+after=$(pq -c "SELECT (SELECT count(*) FROM payments) || ' ' ||
+	(SELECT count(*) FROM order_events) || ' ' || (SELECT count(*) FROM refunds)")
+[ "$after" = "$before" ] || fail "rows before the upgrade: $before, after: $after"
+[ "$(pq -c "SELECT count(*) FROM schema_migrations")" = "$nmig" ] ||
+	fail "after the upgrade schema_migrations has not $nmig rows"
+# What the database refused before, it still refuses.
+err=$(pq -c "INSERT INTO payments (id, merchant_id, merchant_order_no,
+	request_hash, amount, currency, method, expire_at) VALUES ('PUP99999999',
+	'm-up', 'o-1', 'h', 1, 'CNY', 'wechat_pay', now())" 2>&1) &&
+	fail "a second payment o-1 of m-up was stored after the upgrade"
+grep -q 'duplicate key' <<<"$err" || fail "o-1 again: $err"
+err=$(pq -c "INSERT INTO payments (id, merchant_id, merchant_order_no,
+	request_hash, amount, currency, method, expire_at) VALUES ('PUP99999999',
+	'nobody', 'o-1', 'h', 1, 'CNY', 'wechat_pay', now())" 2>&1) &&
+	fail "a payment of merchant nobody was stored after the upgrade"
+grep -q 'does not exist' <<<"$err" || fail "merchant nobody: $err"
+err=$(pq -c "DELETE FROM merchants WHERE id = 'm-up'" 2>&1) &&
+	fail "merchant m-up was deleted with its orders"
+pass "upgrade to $(basename "$last") over $before payments, events and refunds: rows kept, duplicates and unknown merchants refused"
+daemon_stop
 exit 0
