@@ -37,7 +37,7 @@ sim_start
 new_instance a
 install_drivers "$DRIVER_DIR" wechat
 POOL_SIZE=2
-TOP_EXTRA=', "completion": { "interval_ms": 60000 }, "notify": { "interval_ms": 60000 }, "withdrawals": { "retry_interval_ms": 60000 }, "merchants": { "auth_cache_ms": 600000 }'
+TOP_EXTRA=', "completion": { "interval_ms": 60000, "schedule": "1h" }, "reconciliation": { "interval_ms": 3600000 }, "notify": { "interval_ms": 60000 }, "withdrawals": { "retry_interval_ms": 60000 }, "merchants": { "auth_cache_ms": 600000 }'
 write_conf
 daemon_start
 wait_ready
