@@ -1,0 +1,310 @@
+/*
+ * srate.c - success-rate estimates per segment, time-decayed (srate.h,
+ * doc/design.md §4).
+ *
+ * Each (channel, method, environment, bank) level is one entry of a
+ * chained hash table: its decayed counts (ok, n) as of last_ms. Decay is
+ * applied lazily: a record first brings the counts to now (multiplying by
+ * 2^(-age / half-life)) and then adds 1; an estimate reads the counts
+ * brought to now without writing. So a record costs four lookups and an
+ * estimate at most four, with no allocation once the entries exist.
+ * Labels are bounded by the catalogue: channels are its codes, methods,
+ * environments and banks the values its channels accept.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "domain/srate.h"
+
+struct sr_ent {
+	struct sr_ent *next;
+	uint32_t hash;
+	enum pr_sr_level level;
+	double ok, n;
+	int64_t last_ms;
+	/* channel, method, environment, bank: one allocation, \0-separated */
+	const char *f[4];
+	char buf[];
+};
+
+struct pr_srate {
+	struct sr_ent **b;
+	size_t nb, n;
+};
+
+static const char *const level_names[] = { "none", "channel", "method",
+					   "environment", "segment" };
+
+const char *pr_sr_level_name(enum pr_sr_level l)
+{
+	if ((unsigned)l >= sizeof(level_names) / sizeof(level_names[0]))
+		return "unknown";
+	return level_names[l];
+}
+
+struct pr_srate *pr_srate_new(void)
+{
+	struct pr_srate *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->nb = 64;
+	s->b = calloc(s->nb, sizeof(*s->b));
+	if (!s->b) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void pr_srate_free(struct pr_srate *s)
+{
+	struct sr_ent *e, *nx;
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nb; i++)
+		for (e = s->b[i]; e; e = nx) {
+			nx = e->next;
+			free(e);
+		}
+	free(s->b);
+	free(s);
+}
+
+static const char *nz(const char *s)
+{
+	return s ? s : "";
+}
+
+/* FNV-1a over the four fields with a separator that cannot occur in
+ * them (a NUL). */
+static uint32_t key_hash(const char *const f[4])
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 4; i++) {
+		for (const unsigned char *p = (const unsigned char *)f[i]; *p;
+		     p++)
+			h = (h ^ *p) * 16777619u;
+		h = (h ^ 0xffu) * 16777619u;
+	}
+	return h;
+}
+
+/* The key of level l: the fields below it are kept, the others "". */
+static void level_key(enum pr_sr_level l, const char *channel,
+		      const char *method, const char *environment,
+		      const char *bank, const char *f[4])
+{
+	f[0] = channel;
+	f[1] = l >= PR_SR_METHOD ? nz(method) : "";
+	f[2] = l >= PR_SR_ENVIRONMENT ? nz(environment) : "";
+	f[3] = l >= PR_SR_SEGMENT ? nz(bank) : "";
+}
+
+static struct sr_ent *find(const struct pr_srate *s, const char *const f[4],
+			   uint32_t h)
+{
+	for (struct sr_ent *e = s->b[h & (s->nb - 1)]; e; e = e->next)
+		if (e->hash == h && strcmp(e->f[0], f[0]) == 0 &&
+		    strcmp(e->f[1], f[1]) == 0 && strcmp(e->f[2], f[2]) == 0 &&
+		    strcmp(e->f[3], f[3]) == 0)
+			return e;
+	return NULL;
+}
+
+static int grow(struct pr_srate *s)
+{
+	size_t nb = s->nb * 2;
+	struct sr_ent **b = calloc(nb, sizeof(*b)), *e, *nx;
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nb; i++)
+		for (e = s->b[i]; e; e = nx) {
+			nx = e->next;
+			e->next = b[e->hash & (nb - 1)];
+			b[e->hash & (nb - 1)] = e;
+		}
+	free(s->b);
+	s->b = b;
+	s->nb = nb;
+	return 0;
+}
+
+static struct sr_ent *add(struct pr_srate *s, enum pr_sr_level l,
+			  const char *const f[4], uint32_t h)
+{
+	size_t len[4], total = 0, off = 0;
+	struct sr_ent *e;
+
+	if (s->n >= s->nb && grow(s) < 0)
+		return NULL;
+	for (int i = 0; i < 4; i++) {
+		len[i] = strlen(f[i]) + 1;
+		total += len[i];
+	}
+	e = calloc(1, sizeof(*e) + total);
+	if (!e)
+		return NULL;
+	for (int i = 0; i < 4; i++) {
+		memcpy(e->buf + off, f[i], len[i]);
+		e->f[i] = e->buf + off;
+		off += len[i];
+	}
+	e->hash = h;
+	e->level = l;
+	e->next = s->b[h & (s->nb - 1)];
+	s->b[h & (s->nb - 1)] = e;
+	s->n++;
+	return e;
+}
+
+/* The factor by which counts as of last_ms shrink by now_ms. */
+static double decay(const struct pr_srate_cfg *cfg, int64_t last_ms,
+		    int64_t now_ms)
+{
+	if (now_ms <= last_ms || cfg->half_life_ms <= 0)
+		return 1;
+	return exp2(-(double)(now_ms - last_ms) / (double)cfg->half_life_ms);
+}
+
+int pr_srate_record(struct pr_srate *s, const struct pr_srate_cfg *cfg,
+		    const char *channel, const char *method,
+		    const char *environment, const char *bank, int success,
+		    int64_t now_ms)
+{
+	const char *f[4];
+	struct sr_ent *e;
+	double k;
+	int rc = 0;
+
+	if (!s || !cfg || !channel)
+		return -EINVAL;
+	for (int l = PR_SR_CHANNEL; l <= PR_SR_SEGMENT; l++) {
+		uint32_t h;
+
+		level_key((enum pr_sr_level)l, channel, method, environment,
+			  bank, f);
+		h = key_hash(f);
+		e = find(s, f, h);
+		if (!e && !(e = add(s, (enum pr_sr_level)l, f, h))) {
+			rc = -ENOMEM;
+			continue;
+		}
+		k = decay(cfg, e->last_ms, now_ms);
+		e->ok = e->ok * k + (success ? 1 : 0);
+		e->n = e->n * k + 1;
+		if (now_ms > e->last_ms)
+			e->last_ms = now_ms;
+	}
+	return rc;
+}
+
+void pr_srate_estimate(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
+		       const char *channel, const char *method,
+		       const char *environment, const char *bank,
+		       int64_t now_ms, struct pr_sr_est *out)
+{
+	const char *f[4];
+	const struct sr_ent *e;
+	double k;
+
+	out->rate = -1;
+	out->ok = out->n = 0;
+	out->level = PR_SR_NONE;
+	if (!s || !cfg || !channel)
+		return;
+	for (int l = PR_SR_SEGMENT; l >= PR_SR_CHANNEL; l--) {
+		level_key((enum pr_sr_level)l, channel, method, environment,
+			  bank, f);
+		e = find(s, f, key_hash(f));
+		if (!e)
+			continue;
+		k = decay(cfg, e->last_ms, now_ms);
+		if (e->n * k >= cfg->min_n ||
+		    (l == PR_SR_CHANNEL && e->n * k > 0)) {
+			out->ok = e->ok * k;
+			out->n = e->n * k;
+			out->rate = out->n > 0 ? out->ok / out->n : -1;
+			out->level = out->n > 0 ? (enum pr_sr_level)l :
+						  PR_SR_NONE;
+			return;
+		}
+	}
+}
+
+/* Prometheus label values: channel codes, methods, environments and bank
+ * codes are [A-Za-z0-9_.-]; anything else is dropped rather than
+ * escaped. */
+static void label(char *dst, size_t len, const char *src)
+{
+	size_t o = 0;
+
+	for (; *src && o + 1 < len; src++)
+		if (*src != '"' && *src != '\\' && *src != '\n')
+			dst[o++] = *src;
+	dst[o] = '\0';
+}
+
+int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
+		   int64_t now_ms,
+		   void (*out)(void *arg, const char *s, size_t n), void *arg)
+{
+	static const char head[] =
+		"# HELP payroute_route_success_outcomes Decayed order outcomes "
+		"per routing segment (doc/design.md §4).\n"
+		"# TYPE payroute_route_success_outcomes gauge\n"
+		"# HELP payroute_route_success_estimate Decayed success rate "
+		"per routing segment.\n"
+		"# TYPE payroute_route_success_estimate gauge\n";
+	char line[512], lb[4][72];
+	double k;
+	int n;
+
+	if (!s)
+		return 0;
+	out(arg, head, sizeof(head) - 1);
+	for (size_t i = 0; i < s->nb; i++)
+		for (const struct sr_ent *e = s->b[i]; e; e = e->next) {
+			k = decay(cfg, e->last_ms, now_ms);
+			for (int j = 0; j < 4; j++)
+				label(lb[j], sizeof(lb[j]), e->f[j]);
+			n = snprintf(line, sizeof(line),
+				     "payroute_route_success_outcomes{channel="
+				     "\"%s\",method=\"%s\",environment=\"%s\","
+				     "bank=\"%s\",result=\"ok\"} %.3f\n"
+				     "payroute_route_success_outcomes{channel="
+				     "\"%s\",method=\"%s\",environment=\"%s\","
+				     "bank=\"%s\",result=\"all\"} %.3f\n",
+				     lb[0], lb[1], lb[2], lb[3], e->ok * k,
+				     lb[0], lb[1], lb[2], lb[3], e->n * k);
+			if (n < 0 || (size_t)n >= sizeof(line))
+				return -ENOMEM;
+			out(arg, line, (size_t)n);
+			if (!(e->n * k > 0))
+				continue;
+			n = snprintf(line, sizeof(line),
+				     "payroute_route_success_estimate{channel="
+				     "\"%s\",method=\"%s\",environment=\"%s\","
+				     "bank=\"%s\"} %.4f\n",
+				     lb[0], lb[1], lb[2], lb[3], e->ok / e->n);
+			if (n < 0 || (size_t)n >= sizeof(line))
+				return -ENOMEM;
+			out(arg, line, (size_t)n);
+		}
+	return 0;
+}
+
+json_t *pr_sr_est_json(const struct pr_sr_est *e)
+{
+	return json_pack("{s:o,s:f,s:f,s:s}", "rate",
+			 e->level != PR_SR_NONE ? json_real(e->rate) :
+						  json_null(),
+			 "ok", e->ok, "n", e->n, "level",
+			 pr_sr_level_name(e->level));
+}
