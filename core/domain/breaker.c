@@ -159,6 +159,21 @@ int pr_brk_force(struct pr_brk *b, enum pr_brk_state to, const char *actor,
 	return 1;
 }
 
+int pr_brk_adopt(struct pr_brk *b, enum pr_brk_state to, int64_t at_ms,
+		 const char *actor, const char *reason)
+{
+	if (!pr_brk_state_name(to) || at_ms <= b->since_ms)
+		return 0;
+	if (to == b->state) {
+		/* opened again elsewhere: its cool-down counts */
+		if (to == PR_BRK_OPEN)
+			b->since_ms = at_ms;
+		return 0;
+	}
+	go(b, to, actor, reason, at_ms);
+	return 1;
+}
+
 const struct pr_brk_change *pr_brk_last(const struct pr_brk *b)
 {
 	if (!b->n_hist)

@@ -107,6 +107,12 @@ void pr_brk_probe_sent(struct pr_brk *b, int64_t now_ms);
 int pr_brk_force(struct pr_brk *b, enum pr_brk_state to, const char *actor,
 		 const char *reason, int64_t now_ms);
 
+/* Takes a state decided elsewhere (another instance, through the store)
+ * at at_ms by actor: applied when at_ms is later than the current state's
+ * start and the state differs (1), else nothing (0). */
+int pr_brk_adopt(struct pr_brk *b, enum pr_brk_state to, int64_t at_ms,
+		 const char *actor, const char *reason);
+
 /* The newest transition, or NULL. */
 const struct pr_brk_change *pr_brk_last(const struct pr_brk *b);
 
