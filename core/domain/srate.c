@@ -80,11 +80,12 @@ static const char *nz(const char *s)
 	return s ? s : "";
 }
 
-/* FNV-1a over the four fields with a separator that cannot occur in
- * them (a NUL). */
-static uint32_t key_hash(const char *const f[4])
+/* FNV-1a over the level and the four fields, each ended by a byte that
+ * cannot occur in them. The level is part of the key: the segment of a
+ * request without bank and its environment level have the same fields. */
+static uint32_t key_hash(enum pr_sr_level l, const char *const f[4])
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = (2166136261u ^ (uint32_t)l) * 16777619u;
 
 	for (int i = 0; i < 4; i++) {
 		for (const unsigned char *p = (const unsigned char *)f[i]; *p;
@@ -106,11 +107,12 @@ static void level_key(enum pr_sr_level l, const char *channel,
 	f[3] = l >= PR_SR_SEGMENT ? nz(bank) : "";
 }
 
-static struct sr_ent *find(const struct pr_srate *s, const char *const f[4],
-			   uint32_t h)
+static struct sr_ent *find(const struct pr_srate *s, enum pr_sr_level l,
+			   const char *const f[4], uint32_t h)
 {
 	for (struct sr_ent *e = s->b[h & (s->nb - 1)]; e; e = e->next)
-		if (e->hash == h && strcmp(e->f[0], f[0]) == 0 &&
+		if (e->hash == h && e->level == l &&
+		    strcmp(e->f[0], f[0]) == 0 &&
 		    strcmp(e->f[1], f[1]) == 0 && strcmp(e->f[2], f[2]) == 0 &&
 		    strcmp(e->f[3], f[3]) == 0)
 			return e;
@@ -190,8 +192,8 @@ int pr_srate_record(struct pr_srate *s, const struct pr_srate_cfg *cfg,
 
 		level_key((enum pr_sr_level)l, channel, method, environment,
 			  bank, f);
-		h = key_hash(f);
-		e = find(s, f, h);
+		h = key_hash((enum pr_sr_level)l, f);
+		e = find(s, (enum pr_sr_level)l, f, h);
 		if (!e && !(e = add(s, (enum pr_sr_level)l, f, h))) {
 			rc = -ENOMEM;
 			continue;
@@ -222,7 +224,8 @@ void pr_srate_estimate(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 	for (int l = PR_SR_SEGMENT; l >= PR_SR_CHANNEL; l--) {
 		level_key((enum pr_sr_level)l, channel, method, environment,
 			  bank, f);
-		e = find(s, f, key_hash(f));
+		e = find(s, (enum pr_sr_level)l, f,
+			 key_hash((enum pr_sr_level)l, f));
 		if (!e)
 			continue;
 		k = decay(cfg, e->last_ms, now_ms);
@@ -262,7 +265,8 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 		"# HELP payroute_route_success_estimate Decayed success rate "
 		"per routing segment.\n"
 		"# TYPE payroute_route_success_estimate gauge\n";
-	char line[512], lb[4][72];
+	char line[640], lb[4][72];
+	const char *lv;
 	double k;
 	int n;
 
@@ -271,18 +275,21 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 	out(arg, head, sizeof(head) - 1);
 	for (size_t i = 0; i < s->nb; i++)
 		for (const struct sr_ent *e = s->b[i]; e; e = e->next) {
+			lv = pr_sr_level_name(e->level);
 			k = decay(cfg, e->last_ms, now_ms);
 			for (int j = 0; j < 4; j++)
 				label(lb[j], sizeof(lb[j]), e->f[j]);
 			n = snprintf(line, sizeof(line),
 				     "payroute_route_success_outcomes{channel="
 				     "\"%s\",method=\"%s\",environment=\"%s\","
-				     "bank=\"%s\",result=\"ok\"} %.3f\n"
+				     "bank=\"%s\",level=\"%s\",result=\"ok\"} "
+				     "%.3f\n"
 				     "payroute_route_success_outcomes{channel="
 				     "\"%s\",method=\"%s\",environment=\"%s\","
-				     "bank=\"%s\",result=\"all\"} %.3f\n",
-				     lb[0], lb[1], lb[2], lb[3], e->ok * k,
-				     lb[0], lb[1], lb[2], lb[3], e->n * k);
+				     "bank=\"%s\",level=\"%s\",result=\"all\"} "
+				     "%.3f\n",
+				     lb[0], lb[1], lb[2], lb[3], lv, e->ok * k,
+				     lb[0], lb[1], lb[2], lb[3], lv, e->n * k);
 			if (n < 0 || (size_t)n >= sizeof(line))
 				return -ENOMEM;
 			out(arg, line, (size_t)n);
@@ -291,8 +298,9 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 			n = snprintf(line, sizeof(line),
 				     "payroute_route_success_estimate{channel="
 				     "\"%s\",method=\"%s\",environment=\"%s\","
-				     "bank=\"%s\"} %.4f\n",
-				     lb[0], lb[1], lb[2], lb[3], e->ok / e->n);
+				     "bank=\"%s\",level=\"%s\"} %.4f\n",
+				     lb[0], lb[1], lb[2], lb[3], lv,
+				     e->ok / e->n);
 			if (n < 0 || (size_t)n >= sizeof(line))
 				return -ENOMEM;
 			out(arg, line, (size_t)n);

@@ -78,9 +78,9 @@ void pr_srate_estimate(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 
 /* Every level of every channel as Prometheus text through out (arg passed
  * on): payroute_route_success_outcomes{channel,method,environment,bank,
- * result="ok"|"all"} (decayed counts at now_ms) and
- * payroute_route_success_estimate{...} (ok / all). A coarser level has
- * "" for the labels it does not split. Returns 0 or -ENOMEM. */
+ * level,result="ok"|"all"} (decayed counts at now_ms) and
+ * payroute_route_success_estimate{channel,...,level} (ok / all). A coarser
+ * level has "" for the labels it does not split. Returns 0 or -ENOMEM. */
 int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 		   int64_t now_ms,
 		   void (*out)(void *arg, const char *s, size_t n), void *arg);
