@@ -347,14 +347,21 @@ static double clamp01(double x)
 }
 
 static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
-		  const struct pr_chan_usage *usage, struct pr_route_cand *v,
-		  size_t n)
+		  const struct pr_route_req *q,
+		  const struct pr_chan_usage *usage, int full_trace,
+		  struct pr_route_cand *v, size_t n)
 {
 	int32_t max_w = 0;
 	int64_t min_fee = INT64_MAX;
 	const struct pr_chan_spec *c;
 	double rate, best = 0, floor;
 	size_t i;
+	/* estimates cost a lookup per survivor: made when the ranking uses
+	 * them, and for explain (an order's trace otherwise says "none") */
+	int need_rates = full_trace ||
+			 (rule && rule->mode == PR_SCORE_SUCCESS_FIRST) ||
+			 (rule && rule->mode == PR_SCORE_WEIGHTED &&
+			  rule->w_success > 0);
 
 	for (i = 0; i < n; i++) {
 		c = &cat->chans[v[i].chan];
@@ -372,7 +379,14 @@ static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 			v[i].part_fee = min_fee <= 0 ? 0 :
 						       (double)min_fee /
 							       (double)v[i].fee;
-		rate = usage ? usage[v[i].chan].success_rate : -1;
+		if (q->srate && need_rates) {
+			pr_srate_estimate(q->srate, &q->srate_cfg, c->code,
+					  q->method, q->environment,
+					  q->bank_code, q->now_ms, &v[i].est);
+			rate = v[i].est.rate;
+		} else {
+			rate = usage ? usage[v[i].chan].success_rate : -1;
+		}
 		v[i].part_success = rate < 0 ? 0.5 : clamp01(rate);
 		if (v[i].part_success > best)
 			best = v[i].part_success;
@@ -561,7 +575,7 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 			index_sort(&v[ne], nd);
 	}
 
-	score(cat, rule, usage, v, ne);
+	score(cat, rule, req, usage, full_trace, v, ne);
 	rank_sort(cat, v, ne);
 
 	/* The whitelist: the first matching entry whose channel survived;

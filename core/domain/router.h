@@ -54,6 +54,12 @@ struct pr_route_req {
 	 * set; the draws come from seed, so a seed gives one decision. */
 	int explore;
 	uint64_t seed;
+	/* The success-rate estimates (srate.h) to score the survivors with,
+	 * for the request's (method, environment, bank) at now_ms; NULL:
+	 * the usage's success_rate and est. Only survivors are estimated:
+	 * dropped channels cost nothing. */
+	const struct pr_srate *srate;
+	struct pr_srate_cfg srate_cfg;
 };
 
 /* What the caller knows of one channel today (its local day). */
@@ -68,7 +74,7 @@ struct pr_chan_usage {
 	size_t n_banks;
 	double success_rate; /* 0..1 over the recent window; < 0: unknown */
 	/* Where success_rate comes from, for the trace (srate.h); a zeroed
-	 * one says "none". */
+	 * one says "none". Both unused when the request has srate. */
 	struct pr_sr_est est;
 	/* What the channel's breaker allows (breaker.h): ANY (0) routes as
 	 * usual, NONE drops it (circuit_open), PROBE ranks it first unless

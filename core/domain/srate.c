@@ -21,10 +21,15 @@
 
 struct sr_ent {
 	struct sr_ent *next;
+	struct sr_ent *up; /* the next coarser level; NULL for the channel */
 	uint32_t hash;
 	enum pr_sr_level level;
 	double ok, n;
 	int64_t last_ms;
+	/* until when the decayed n stays at or above the min_n of the
+	 * table's last record (INT64_MIN: below already): the hot path
+	 * compares a time instead of computing a power */
+	int64_t full_until;
 	/* channel, method, environment, bank: one allocation, \0-separated */
 	const char *f[4];
 	char buf[];
@@ -33,6 +38,7 @@ struct sr_ent {
 struct pr_srate {
 	struct sr_ent **b;
 	size_t nb, n;
+	struct pr_srate_cfg rec; /* the settings full_until was made with */
 };
 
 static const char *const level_names[] = { "none", "channel", "method",
@@ -170,9 +176,30 @@ static struct sr_ent *add(struct pr_srate *s, enum pr_sr_level l,
 static double decay(const struct pr_srate_cfg *cfg, int64_t last_ms,
 		    int64_t now_ms)
 {
+	double x;
+
 	if (now_ms <= last_ms || cfg->half_life_ms <= 0)
 		return 1;
-	return exp2(-(double)(now_ms - last_ms) / (double)cfg->half_life_ms);
+	x = (double)(now_ms - last_ms) / (double)cfg->half_life_ms;
+	/* 64 half-lives leave nothing worth counting; and counts that
+	 * small would be subnormal, slow on every read */
+	return x > 64 ? 0 : exp2(-x);
+}
+
+/* last_ms + half_life * log2(n / min_n): when n decays below min_n. */
+static int64_t full_until(const struct pr_srate_cfg *cfg,
+			  const struct sr_ent *e)
+{
+	double span;
+
+	if (cfg->min_n <= 0)
+		return INT64_MAX;
+	if (e->n < cfg->min_n || cfg->half_life_ms <= 0)
+		return e->n < cfg->min_n ? INT64_MIN : INT64_MAX;
+	span = (double)cfg->half_life_ms * log2(e->n / cfg->min_n);
+	if (span > 64.0 * (double)cfg->half_life_ms)
+		span = 64.0 * (double)cfg->half_life_ms;
+	return e->last_ms + (int64_t)span;
 }
 
 int pr_srate_record(struct pr_srate *s, const struct pr_srate_cfg *cfg,
@@ -181,12 +208,20 @@ int pr_srate_record(struct pr_srate *s, const struct pr_srate_cfg *cfg,
 		    int64_t now_ms)
 {
 	const char *f[4];
-	struct sr_ent *e;
+	struct sr_ent *e, *up = NULL;
 	double k;
-	int rc = 0;
 
 	if (!s || !cfg || !channel)
 		return -EINVAL;
+	if (s->rec.half_life_ms != cfg->half_life_ms ||
+	    s->rec.min_n != cfg->min_n) {
+		/* settings changed (a reload): every entry anew */
+		s->rec = *cfg;
+		for (size_t i = 0; i < s->nb; i++)
+			for (e = s->b[i]; e; e = e->next)
+				e->full_until = full_until(cfg, e);
+	}
+	/* coarse to fine, each entry linked to the level above it */
 	for (int l = PR_SR_CHANNEL; l <= PR_SR_SEGMENT; l++) {
 		uint32_t h;
 
@@ -194,26 +229,35 @@ int pr_srate_record(struct pr_srate *s, const struct pr_srate_cfg *cfg,
 			  bank, f);
 		h = key_hash((enum pr_sr_level)l, f);
 		e = find(s, (enum pr_sr_level)l, f, h);
-		if (!e && !(e = add(s, (enum pr_sr_level)l, f, h))) {
-			rc = -ENOMEM;
-			continue;
-		}
+		if (!e && !(e = add(s, (enum pr_sr_level)l, f, h)))
+			return -ENOMEM; /* the coarser levels counted */
+		e->up = up;
 		k = decay(cfg, e->last_ms, now_ms);
 		e->ok = e->ok * k + (success ? 1 : 0);
 		e->n = e->n * k + 1;
 		if (now_ms > e->last_ms)
 			e->last_ms = now_ms;
+		e->full_until = full_until(cfg, e);
+		up = e;
 	}
-	return rc;
+	return 0;
 }
 
+/*
+ * One hash lookup in the usual case: the finest level the table has for
+ * the request (the segment, unless that combination was never seen), then
+ * up its links. A level's count is never above its parent's (every
+ * outcome counts at all four, decayed alike), so the first level from the
+ * finest up that reaches min_n is the finest that does.
+ */
 void pr_srate_estimate(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 		       const char *channel, const char *method,
 		       const char *environment, const char *bank,
 		       int64_t now_ms, struct pr_sr_est *out)
 {
 	const char *f[4];
-	const struct sr_ent *e;
+	const struct sr_ent *e = NULL;
+	int fast;
 	double k;
 
 	out->rate = -1;
@@ -221,24 +265,30 @@ void pr_srate_estimate(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 	out->level = PR_SR_NONE;
 	if (!s || !cfg || !channel)
 		return;
-	for (int l = PR_SR_SEGMENT; l >= PR_SR_CHANNEL; l--) {
+	for (int l = PR_SR_SEGMENT; l >= PR_SR_CHANNEL && !e; l--) {
 		level_key((enum pr_sr_level)l, channel, method, environment,
 			  bank, f);
 		e = find(s, (enum pr_sr_level)l, f,
 			 key_hash((enum pr_sr_level)l, f));
-		if (!e)
-			continue;
-		k = decay(cfg, e->last_ms, now_ms);
-		if (e->n * k >= cfg->min_n ||
-		    (l == PR_SR_CHANNEL && e->n * k > 0)) {
-			out->ok = e->ok * k;
-			out->n = e->n * k;
-			out->rate = out->n > 0 ? out->ok / out->n : -1;
-			out->level = out->n > 0 ? (enum pr_sr_level)l :
-						  PR_SR_NONE;
-			return;
-		}
 	}
+	fast = s->rec.half_life_ms == cfg->half_life_ms &&
+	       s->rec.min_n == cfg->min_n;
+	for (; e; e = e->up) {
+		if (fast ? now_ms <= e->full_until :
+			   e->n * decay(cfg, e->last_ms, now_ms) >= cfg->min_n)
+			break;
+		if (!e->up)
+			break; /* the channel's own, whatever it has */
+	}
+	if (!e)
+		return;
+	k = decay(cfg, e->last_ms, now_ms);
+	if (!(e->n * k > 0))
+		return;
+	out->ok = e->ok * k;
+	out->n = e->n * k;
+	out->rate = e->ok / e->n;
+	out->level = e->level;
 }
 
 /* Prometheus label values: channel codes, methods, environments and bank

@@ -278,24 +278,27 @@ void pr_health_outcome(struct pr_health *h, const struct pr_config *cfg,
 			channel);
 }
 
+void pr_health_req(struct pr_health *h, const struct pr_config *cfg,
+		   struct pr_route_req *rq)
+{
+	struct pr_brk_cfg bc;
+
+	rq->srate = h ? h->sr : NULL;
+	pr_health_cfg(cfg, &rq->srate_cfg, &bc);
+}
+
 void pr_health_fill(struct pr_health *h, const struct pr_config *cfg,
-		    const char *code, const struct pr_route_req *rq,
-		    struct pr_chan_usage *u)
+		    const char *code, struct pr_chan_usage *u)
 {
 	struct pr_srate_cfg sc;
 	struct pr_brk_cfg bc;
 	struct pr_brk *b;
 	int changed = 0;
 
-	u->est.rate = u->success_rate = -1;
-	u->est.level = PR_SR_NONE;
 	u->breaker = PR_BRK_ROUTE_ANY;
 	if (!h)
 		return;
 	pr_health_cfg(cfg, &sc, &bc);
-	pr_srate_estimate(h->sr, &sc, code, rq->method, rq->environment,
-			  rq->bank_code, rq->now_ms, &u->est);
-	u->success_rate = u->est.rate;
 	b = pr_breakers_get(h->brk, code, 0);
 	if (!b)
 		return;

@@ -51,12 +51,15 @@ void pr_health_outcome(struct pr_health *h, const struct pr_config *cfg,
 		       const char *channel, const char *method,
 		       const char *environment, const char *bank, int success);
 
-/* Fills u->est, u->success_rate and u->breaker for channel code and the
- * request rq (an open breaker whose cool-down is over turns half open
- * here). */
+/* Fills u->breaker for channel code (an open breaker whose cool-down is
+ * over turns half open here). */
 void pr_health_fill(struct pr_health *h, const struct pr_config *cfg,
-		    const char *code, const struct pr_route_req *rq,
-		    struct pr_chan_usage *u);
+		    const char *code, struct pr_chan_usage *u);
+
+/* Points rq at the success-rate estimates (rq->srate, rq->srate_cfg),
+ * valid while h lives and the loop does not turn. */
+void pr_health_req(struct pr_health *h, const struct pr_config *cfg,
+		   struct pr_route_req *rq);
 
 /* The routing of an order chose res->chosen: when that is a probe, no
  * other probe goes to the channel before breaker.probe_interval_ms. */

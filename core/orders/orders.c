@@ -427,8 +427,7 @@ int pr_order_usage(struct pr_daemon *d, const struct pr_catalogue *cat,
 		pr_usage_today(d->usage, c->code, c->tz, rq->now_ms, &u->amount,
 			       &u->count);
 		if (d->gen)
-			pr_health_fill(d->health, d->gen->config, c->code, rq,
-				       u);
+			pr_health_fill(d->health, d->gen->config, c->code, u);
 		if (rq->bank_code && rq->bank_code[0]) {
 			(*banks)[i].bank_code = rq->bank_code;
 			pr_usage_today_scope(d->usage, c->code, rq->bank_code,
@@ -460,6 +459,7 @@ int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
 	/* a fresh seed per decision: the rule's exploration share */
 	ex = *rq;
 	ex.explore = 1;
+	pr_health_req(d->health, gen->config, &ex);
 	if (pr_random_bytes((unsigned char *)&ex.seed, sizeof(ex.seed)) < 0)
 		ex.seed = (uint64_t)rq->now_ms;
 	rc = pr_route(cat, &ex, usage, 0, &res);
