@@ -297,7 +297,7 @@ static const char *const sections[] = {
 	"listen",      "admin",		"database",    "drivers",
 	"log",	       "secrets",	"http_client", "server",
 	"payments",    "merchants",	"completion",  "notify",
-	"withdrawals", "reconciliation"
+	"withdrawals", "reconciliation", "routing", "breaker"
 };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
