@@ -308,13 +308,14 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 		   int64_t now_ms,
 		   void (*out)(void *arg, const char *s, size_t n), void *arg)
 {
-	static const char head[] =
+	static const char *const heads[] = {
 		"# HELP payroute_route_success_outcomes Decayed order outcomes "
 		"per routing segment (doc/design.md §4).\n"
-		"# TYPE payroute_route_success_outcomes gauge\n"
+		"# TYPE payroute_route_success_outcomes gauge\n",
 		"# HELP payroute_route_success_estimate Decayed success rate "
 		"per routing segment.\n"
-		"# TYPE payroute_route_success_estimate gauge\n";
+		"# TYPE payroute_route_success_estimate gauge\n",
+	};
 	char line[640], lb[4][72];
 	const char *lv;
 	double k;
@@ -322,39 +323,47 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 
 	if (!s)
 		return 0;
-	out(arg, head, sizeof(head) - 1);
-	for (size_t i = 0; i < s->nb; i++)
-		for (const struct sr_ent *e = s->b[i]; e; e = e->next) {
-			lv = pr_sr_level_name(e->level);
-			k = decay(cfg, e->last_ms, now_ms);
-			for (int j = 0; j < 4; j++)
-				label(lb[j], sizeof(lb[j]), e->f[j]);
-			n = snprintf(line, sizeof(line),
-				     "payroute_route_success_outcomes{channel="
-				     "\"%s\",method=\"%s\",environment=\"%s\","
-				     "bank=\"%s\",level=\"%s\",result=\"ok\"} "
-				     "%.3f\n"
-				     "payroute_route_success_outcomes{channel="
-				     "\"%s\",method=\"%s\",environment=\"%s\","
-				     "bank=\"%s\",level=\"%s\",result=\"all\"} "
-				     "%.3f\n",
-				     lb[0], lb[1], lb[2], lb[3], lv, e->ok * k,
-				     lb[0], lb[1], lb[2], lb[3], lv, e->n * k);
-			if (n < 0 || (size_t)n >= sizeof(line))
-				return -ENOMEM;
-			out(arg, line, (size_t)n);
-			if (!(e->n * k > 0))
-				continue;
-			n = snprintf(line, sizeof(line),
-				     "payroute_route_success_estimate{channel="
-				     "\"%s\",method=\"%s\",environment=\"%s\","
-				     "bank=\"%s\",level=\"%s\"} %.4f\n",
-				     lb[0], lb[1], lb[2], lb[3], lv,
-				     e->ok / e->n);
-			if (n < 0 || (size_t)n >= sizeof(line))
-				return -ENOMEM;
-			out(arg, line, (size_t)n);
-		}
+	/* one family after the other: a scraper wants each together */
+	for (int fam = 0; fam < 2; fam++) {
+		out(arg, heads[fam], strlen(heads[fam]));
+		for (size_t i = 0; i < s->nb; i++)
+			for (const struct sr_ent *e = s->b[i]; e; e = e->next) {
+				lv = pr_sr_level_name(e->level);
+				k = decay(cfg, e->last_ms, now_ms);
+				for (int j = 0; j < 4; j++)
+					label(lb[j], sizeof(lb[j]), e->f[j]);
+				if (fam == 0)
+					n = snprintf(
+						line, sizeof(line),
+						"payroute_route_success_outcomes"
+						"{channel=\"%s\",method=\"%s\","
+						"environment=\"%s\",bank=\"%s\","
+						"level=\"%s\",result=\"ok\"} "
+						"%.3f\n"
+						"payroute_route_success_outcomes"
+						"{channel=\"%s\",method=\"%s\","
+						"environment=\"%s\",bank=\"%s\","
+						"level=\"%s\",result=\"all\"} "
+						"%.3f\n",
+						lb[0], lb[1], lb[2], lb[3], lv,
+						e->ok * k, lb[0], lb[1], lb[2],
+						lb[3], lv, e->n * k);
+				else if (e->n > 0)
+					n = snprintf(
+						line, sizeof(line),
+						"payroute_route_success_estimate"
+						"{channel=\"%s\",method=\"%s\","
+						"environment=\"%s\",bank=\"%s\","
+						"level=\"%s\"} %.4f\n",
+						lb[0], lb[1], lb[2], lb[3], lv,
+						e->ok / e->n);
+				else
+					continue;
+				if (n < 0 || (size_t)n >= sizeof(line))
+					return -ENOMEM;
+				out(arg, line, (size_t)n);
+			}
+	}
 	return 0;
 }
 

@@ -366,7 +366,7 @@ json_t *pr_health_breaker_json(struct pr_health *h,
 struct wr {
 	void (*out)(void *arg, const char *s, size_t n);
 	void *arg;
-	int head;
+	int fam; /* 0: the state, 1: opened_total */
 };
 
 static void write_one(const char *channel, struct pr_brk *b, void *arg)
@@ -375,19 +375,22 @@ static void write_one(const char *channel, struct pr_brk *b, void *arg)
 	char line[512];
 	int n;
 
-	n = snprintf(line, sizeof(line),
-		     "payroute_channel_breaker_state{channel=\"%s\","
-		     "state=\"closed\"} %d\n"
-		     "payroute_channel_breaker_state{channel=\"%s\","
-		     "state=\"open\"} %d\n"
-		     "payroute_channel_breaker_state{channel=\"%s\","
-		     "state=\"half_open\"} %d\n"
-		     "payroute_channel_breaker_opened_total{channel=\"%s\"} "
-		     "%llu\n",
-		     channel, b->state == PR_BRK_CLOSED, channel,
-		     b->state == PR_BRK_OPEN, channel,
-		     b->state == PR_BRK_HALF_OPEN, channel,
-		     (unsigned long long)b->opened);
+	if (w->fam == 0)
+		n = snprintf(line, sizeof(line),
+			     "payroute_channel_breaker_state{channel=\"%s\","
+			     "state=\"closed\"} %d\n"
+			     "payroute_channel_breaker_state{channel=\"%s\","
+			     "state=\"open\"} %d\n"
+			     "payroute_channel_breaker_state{channel=\"%s\","
+			     "state=\"half_open\"} %d\n",
+			     channel, b->state == PR_BRK_CLOSED, channel,
+			     b->state == PR_BRK_OPEN, channel,
+			     b->state == PR_BRK_HALF_OPEN);
+	else
+		n = snprintf(line, sizeof(line),
+			     "payroute_channel_breaker_opened_total{channel="
+			     "\"%s\"} %llu\n",
+			     channel, (unsigned long long)b->opened);
 	if (n > 0 && (size_t)n < sizeof(line))
 		w->out(w->arg, line, (size_t)n);
 }
@@ -395,13 +398,14 @@ static void write_one(const char *channel, struct pr_brk *b, void *arg)
 void pr_health_write(struct pr_health *h, const struct pr_config *cfg,
 		     void (*out)(void *arg, const char *s, size_t n), void *arg)
 {
-	static const char head[] =
+	static const char *const heads[] = {
 		"# HELP payroute_channel_breaker_state A channel's circuit "
 		"breaker (doc/design.md §4): 1 for its state.\n"
-		"# TYPE payroute_channel_breaker_state gauge\n"
+		"# TYPE payroute_channel_breaker_state gauge\n",
 		"# HELP payroute_channel_breaker_opened_total Times a "
 		"channel's breaker opened, as this instance saw it.\n"
-		"# TYPE payroute_channel_breaker_opened_total counter\n";
+		"# TYPE payroute_channel_breaker_opened_total counter\n",
+	};
 	struct pr_srate_cfg sc;
 	struct pr_brk_cfg bc;
 	struct wr w = { out, arg, 0 };
@@ -409,7 +413,9 @@ void pr_health_write(struct pr_health *h, const struct pr_config *cfg,
 	if (!h)
 		return;
 	pr_health_cfg(cfg, &sc, &bc);
-	out(arg, head, sizeof(head) - 1);
-	pr_breakers_each(h->brk, write_one, &w);
+	for (w.fam = 0; w.fam < 2; w.fam++) {
+		out(arg, heads[w.fam], strlen(heads[w.fam]));
+		pr_breakers_each(h->brk, write_one, &w);
+	}
 	pr_srate_write(h->sr, &sc, pr_now_ms(), out, arg);
 }
