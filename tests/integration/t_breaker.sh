@@ -183,13 +183,31 @@ expect_code 200 "force closed"
 [ "$(json .breaker.state)" = closed ] || fail "force closed: $RESP_BODY"
 p
 [ "$CH" = wx_a ] || fail "forced closed: $PID went to $CH ($ATT)"
+# the same through payroutectl
+CTL=$top_builddir/payroutectl
+ctl() {
+	OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT \
+		PAYROUTE_ADMIN_TOKEN=$TOKEN timeout 30 "$CTL" -a bob "$@" 2>&1) ||
+		fail "payroutectl $*: $OUT"
+}
+ctl channel breaker wx_a open
+grep -q '^channel wx_a breaker open (0 failures in the window; last: forced by an operator by bob)$' <<<"$OUT" ||
+	fail "payroutectl channel breaker wx_a open: $OUT"
+p
+[ "$CH" = wx_b ] || fail "forced open by payroutectl: $PID went to $CH ($ATT)"
+ctl channel breaker wx_a closed
+ctl channel breaker wx_a
+grep -q '^channel wx_a breaker closed ' <<<"$OUT" || fail "payroutectl channel breaker wx_a: $OUT"
+p
+[ "$CH" = wx_a ] || fail "forced closed by payroutectl: $PID went to $CH ($ATT)"
 send POST /admin/v1/channels/wx_a/breaker '{"state":"half_open"}'
 expect_field "force half_open" state closed
 send POST /admin/v1/channels/nope/breaker '{"state":"closed"}'
 expect_code 404 "an unknown channel"
 [ "$(json .error.code)" = not_found ] || fail "unknown channel: $RESP_BODY"
 wait_sql "SELECT count(*) FROM audit_log WHERE object_id = 'wx_a' AND actor = 'alice' AND action IN ('breaker_open', 'breaker_closed')" 2
-pass "an operator forced it open and closed (audited as alice); bad state 400, unknown channel 404"
+wait_sql "SELECT count(*) FROM audit_log WHERE object_id = 'wx_a' AND actor = 'bob' AND action IN ('breaker_open', 'breaker_closed')" 2
+pass "an operator forced it open and closed through the API (audited as alice) and payroutectl (bob); bad state 400, unknown channel 404"
 
 # ------------------------------------------------ one channel per attempt
 while read -r pid ch att; do
