@@ -20,7 +20,6 @@
 #include "domain/srate.h"
 
 struct sr_ent {
-	struct sr_ent *next;
 	struct sr_ent *up; /* the next coarser level; NULL for the channel */
 	uint32_t hash;
 	enum pr_sr_level level;
@@ -35,8 +34,16 @@ struct sr_ent {
 	char buf[];
 };
 
+/* Open addressing, linear probing, at most half full: a lookup reads the
+ * slots (one cache line, mostly) and the one entry whose hash matches,
+ * where chains would read every entry on the way. */
+struct slot {
+	uint32_t hash;
+	struct sr_ent *e; /* NULL: empty */
+};
+
 struct pr_srate {
-	struct sr_ent **b;
+	struct slot *b;
 	size_t nb, n;
 	struct pr_srate_cfg rec; /* the settings full_until was made with */
 };
@@ -68,15 +75,10 @@ struct pr_srate *pr_srate_new(void)
 
 void pr_srate_free(struct pr_srate *s)
 {
-	struct sr_ent *e, *nx;
-
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->nb; i++)
-		for (e = s->b[i]; e; e = nx) {
-			nx = e->next;
-			free(e);
-		}
+		free(s->b[i].e);
 	free(s->b);
 	free(s);
 }
@@ -116,8 +118,10 @@ static void level_key(enum pr_sr_level l, const char *channel,
 static struct sr_ent *find(const struct pr_srate *s, enum pr_sr_level l,
 			   const char *const f[4], uint32_t h)
 {
-	for (struct sr_ent *e = s->b[h & (s->nb - 1)]; e; e = e->next)
-		if (e->hash == h && e->level == l &&
+	struct sr_ent *e;
+
+	for (size_t i = h & (s->nb - 1); (e = s->b[i].e); i = (i + 1) & (s->nb - 1))
+		if (s->b[i].hash == h && e->level == l &&
 		    strcmp(e->f[0], f[0]) == 0 &&
 		    strcmp(e->f[1], f[1]) == 0 && strcmp(e->f[2], f[2]) == 0 &&
 		    strcmp(e->f[3], f[3]) == 0)
@@ -125,19 +129,26 @@ static struct sr_ent *find(const struct pr_srate *s, enum pr_sr_level l,
 	return NULL;
 }
 
+static void put(struct slot *b, size_t nb, struct sr_ent *e)
+{
+	size_t i = e->hash & (nb - 1);
+
+	while (b[i].e)
+		i = (i + 1) & (nb - 1);
+	b[i].hash = e->hash;
+	b[i].e = e;
+}
+
 static int grow(struct pr_srate *s)
 {
 	size_t nb = s->nb * 2;
-	struct sr_ent **b = calloc(nb, sizeof(*b)), *e, *nx;
+	struct slot *b = calloc(nb, sizeof(*b));
 
 	if (!b)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->nb; i++)
-		for (e = s->b[i]; e; e = nx) {
-			nx = e->next;
-			e->next = b[e->hash & (nb - 1)];
-			b[e->hash & (nb - 1)] = e;
-		}
+		if (s->b[i].e)
+			put(b, nb, s->b[i].e);
 	free(s->b);
 	s->b = b;
 	s->nb = nb;
@@ -150,7 +161,7 @@ static struct sr_ent *add(struct pr_srate *s, enum pr_sr_level l,
 	size_t len[4], total = 0, off = 0;
 	struct sr_ent *e;
 
-	if (s->n >= s->nb && grow(s) < 0)
+	if (2 * (s->n + 1) > s->nb && grow(s) < 0)
 		return NULL;
 	for (int i = 0; i < 4; i++) {
 		len[i] = strlen(f[i]) + 1;
@@ -166,8 +177,7 @@ static struct sr_ent *add(struct pr_srate *s, enum pr_sr_level l,
 	}
 	e->hash = h;
 	e->level = l;
-	e->next = s->b[h & (s->nb - 1)];
-	s->b[h & (s->nb - 1)] = e;
+	put(s->b, s->nb, e);
 	s->n++;
 	return e;
 }
@@ -218,7 +228,7 @@ int pr_srate_record(struct pr_srate *s, const struct pr_srate_cfg *cfg,
 		/* settings changed (a reload): every entry anew */
 		s->rec = *cfg;
 		for (size_t i = 0; i < s->nb; i++)
-			for (e = s->b[i]; e; e = e->next)
+			if ((e = s->b[i].e))
 				e->full_until = full_until(cfg, e);
 	}
 	/* coarse to fine, each entry linked to the level above it */
@@ -326,43 +336,46 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 	/* one family after the other: a scraper wants each together */
 	for (int fam = 0; fam < 2; fam++) {
 		out(arg, heads[fam], strlen(heads[fam]));
-		for (size_t i = 0; i < s->nb; i++)
-			for (const struct sr_ent *e = s->b[i]; e; e = e->next) {
-				lv = pr_sr_level_name(e->level);
-				k = decay(cfg, e->last_ms, now_ms);
-				for (int j = 0; j < 4; j++)
-					label(lb[j], sizeof(lb[j]), e->f[j]);
-				if (fam == 0)
-					n = snprintf(
-						line, sizeof(line),
-						"payroute_route_success_outcomes"
-						"{channel=\"%s\",method=\"%s\","
-						"environment=\"%s\",bank=\"%s\","
-						"level=\"%s\",result=\"ok\"} "
-						"%.3f\n"
-						"payroute_route_success_outcomes"
-						"{channel=\"%s\",method=\"%s\","
-						"environment=\"%s\",bank=\"%s\","
-						"level=\"%s\",result=\"all\"} "
-						"%.3f\n",
-						lb[0], lb[1], lb[2], lb[3], lv,
-						e->ok * k, lb[0], lb[1], lb[2],
-						lb[3], lv, e->n * k);
-				else if (e->n > 0)
-					n = snprintf(
-						line, sizeof(line),
-						"payroute_route_success_estimate"
-						"{channel=\"%s\",method=\"%s\","
-						"environment=\"%s\",bank=\"%s\","
-						"level=\"%s\"} %.4f\n",
-						lb[0], lb[1], lb[2], lb[3], lv,
-						e->ok / e->n);
-				else
-					continue;
-				if (n < 0 || (size_t)n >= sizeof(line))
-					return -ENOMEM;
-				out(arg, line, (size_t)n);
-			}
+		for (size_t i = 0; i < s->nb; i++) {
+			const struct sr_ent *e = s->b[i].e;
+
+			if (!e)
+				continue;
+			lv = pr_sr_level_name(e->level);
+			k = decay(cfg, e->last_ms, now_ms);
+			for (int j = 0; j < 4; j++)
+				label(lb[j], sizeof(lb[j]), e->f[j]);
+			if (fam == 0)
+				n = snprintf(
+					line, sizeof(line),
+					"payroute_route_success_outcomes"
+					"{channel=\"%s\",method=\"%s\","
+					"environment=\"%s\",bank=\"%s\","
+					"level=\"%s\",result=\"ok\"} "
+					"%.3f\n"
+					"payroute_route_success_outcomes"
+					"{channel=\"%s\",method=\"%s\","
+					"environment=\"%s\",bank=\"%s\","
+					"level=\"%s\",result=\"all\"} "
+					"%.3f\n",
+					lb[0], lb[1], lb[2], lb[3], lv,
+					e->ok * k, lb[0], lb[1], lb[2],
+					lb[3], lv, e->n * k);
+			else if (e->n > 0)
+				n = snprintf(
+					line, sizeof(line),
+					"payroute_route_success_estimate"
+					"{channel=\"%s\",method=\"%s\","
+					"environment=\"%s\",bank=\"%s\","
+					"level=\"%s\"} %.4f\n",
+					lb[0], lb[1], lb[2], lb[3], lv,
+					e->ok / e->n);
+			else
+				continue;
+			if (n < 0 || (size_t)n >= sizeof(line))
+				return -ENOMEM;
+			out(arg, line, (size_t)n);
+		}
 	}
 	return 0;
 }
