@@ -12,20 +12,23 @@
  *    with its start time (ms) and appended to audit_log in one statement;
  *    a row only ever moves to a later start, so two instances racing keep
  *    the later decision;
- *  - every second the table is read and each row later than the local
- *    state of its channel is taken (pr_brk_adopt), and logged.
+ *  - the same statement announces it (NOTIFY payroute_breakers, at
+ *    commit); every other instance then reads the table and takes each
+ *    row later than the local state of its channel (pr_brk_adopt), and
+ *    logs it; the table is also read whenever the LISTEN connection is
+ *    (re-)established, start-up included.
  *
  * So a channel that fails for one instance is out of routing for all of
- * them within a second, and an operator's force reaches every instance the
- * same way. Counting failures in the store instead (one row per call)
- * would put a write on every channel call; a transition is rare.
+ * them as soon as the notification arrives, and an operator's force
+ * reaches every instance the same way. Counting failures in the store
+ * instead (one row per call) would put a write on every channel call, and
+ * polling the table would cost every instance a statement a second; a
+ * transition is rare.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
 
 #include "base/clock.h"
 #include "runtime/db.h"
@@ -33,14 +36,12 @@
 #include "orders/chanhealth.h"
 #include "orders/ordstore.h"
 
-#define SYNC_MS 1000
-
 struct pr_health {
 	struct pr_daemon *d;
 	struct pr_srate *sr;
 	struct pr_breakers *brk;
-	struct event *timer;
-	int syncing; /* the sync query is in flight */
+	int syncing; /* the read of channel_breakers is in flight */
+	int again;   /* another was asked for meanwhile */
 	int dead;    /* freed while it was: its callback frees */
 };
 
@@ -58,20 +59,20 @@ void pr_health_cfg(const struct pr_config *cfg, struct pr_srate_cfg *sr,
 /* ------------------------------------------------------------ publish */
 
 static const char publish_sql[] =
-	"WITH b AS (SELECT state FROM channel_breakers WHERE channel = $1), "
-	"u AS (INSERT INTO channel_breakers AS t (channel, state, since_ms, "
+	"WITH u AS (INSERT INTO channel_breakers AS t (channel, state, since_ms, "
 	"reason, actor, updated_at) "
 	"SELECT $1, $2, $3::bigint, $4, $5, now() "
 	"WHERE EXISTS (SELECT 1 FROM channels WHERE code = $1) "
 	"ON CONFLICT (channel) DO UPDATE SET state = EXCLUDED.state, "
 	"since_ms = EXCLUDED.since_ms, reason = EXCLUDED.reason, "
 	"actor = EXCLUDED.actor, updated_at = now() "
-	"WHERE t.since_ms < EXCLUDED.since_ms RETURNING 1) "
-	"INSERT INTO audit_log (actor, action, object_kind, object_id, before, "
-	"after, note) SELECT $5, 'breaker_' || $2, 'channel', $1, "
+	"WHERE t.since_ms < EXCLUDED.since_ms RETURNING 1), "
+	"a AS (INSERT INTO audit_log (actor, action, object_kind, object_id, "
+	"before, after, note) SELECT $5, 'breaker_' || $2, 'channel', $1, "
 	"jsonb_build_object('state', $6::text), "
 	"jsonb_build_object('state', $2::text, 'since_ms', $3::bigint), $4 "
-	"FROM u";
+	"FROM u RETURNING 1) "
+	"SELECT pg_notify('" PR_BREAKERS_NOTIFY_CHANNEL "', $1) FROM a";
 
 struct pub {
 	char channel[65], state[16];
@@ -122,18 +123,12 @@ static void publish(struct pr_health *h, const char *channel,
 
 /* --------------------------------------------------------------- sync */
 
-static void arm(struct pr_health *h)
-{
-	struct timeval tv = { SYNC_MS / 1000, (SYNC_MS % 1000) * 1000 };
-
-	evtimer_add(h->timer, &tv);
-}
+static void sync(struct pr_health *h);
 
 static void on_synced(PGresult *res, const char *err, void *arg)
 {
 	struct pr_health *h = arg;
 
-	(void)err;
 	h->syncing = 0;
 	if (h->dead) {
 		pr_srate_free(h->sr);
@@ -141,6 +136,10 @@ static void on_synced(PGresult *res, const char *err, void *arg)
 		free(h);
 		return;
 	}
+	if (!res)
+		pr_warn("breakers: channel_breakers not read (another "
+			"instance's decisions wait for the next one): %s",
+			err ? err : "?");
 	for (int i = 0; res && i < PQntuples(res); i++) {
 		const char *ch = PQgetvalue(res, i, 0);
 		const char *st = PQgetvalue(res, i, 1);
@@ -168,24 +167,48 @@ static void on_synced(PGresult *res, const char *err, void *arg)
 			       ch, st, PQgetvalue(res, i, 3),
 			       PQgetvalue(res, i, 4));
 	}
-	arm(h);
+	if (h->again) {
+		h->again = 0;
+		sync(h);
+	}
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
+/* Reads channel_breakers (one read at a time; one asked for meanwhile
+ * runs after it). */
+static void sync(struct pr_health *h)
+{
+	if (h->syncing) {
+		h->again = 1;
+		return;
+	}
+	if (pr_db_query(h->d->db,
+			"SELECT channel, state, since_ms, reason, actor "
+			"FROM channel_breakers",
+			0, NULL, on_synced, h) == 0)
+		h->syncing = 1;
+}
+
+/* A transition announced by an instance (payload: the channel), or the
+ * LISTEN connection (re-)established (channel NULL: announcements may
+ * have been missed). This instance's own are known already. */
+static void on_notify(const char *channel, const char *payload,
+		      int backend_pid, void *arg)
 {
 	struct pr_health *h = arg;
 
-	(void)fd;
-	(void)what;
-	if (!h->d->db || !pr_db_ready(h->d->db) ||
-	    pr_db_query(h->d->db,
-			"SELECT channel, state, since_ms, reason, actor "
-			"FROM channel_breakers",
-			0, NULL, on_synced, h) < 0) {
-		arm(h);
+	(void)payload;
+	if (h->dead || !h->d->db ||
+	    (channel && pr_db_own_backend(h->d->db, backend_pid)))
 		return;
-	}
-	h->syncing = 1;
+	sync(h);
+}
+
+int pr_health_listen(struct pr_health *h)
+{
+	if (!h || !h->d->db)
+		return -EINVAL;
+	return pr_db_listen(h->d->db, PR_BREAKERS_NOTIFY_CHANNEL, on_notify,
+			    h);
 }
 
 struct pr_health *pr_health_new(struct pr_daemon *d)
@@ -197,16 +220,12 @@ struct pr_health *pr_health_new(struct pr_daemon *d)
 	h->d = d;
 	h->sr = pr_srate_new();
 	h->brk = pr_breakers_new();
-	h->timer = d->base ? evtimer_new(d->base, on_tick, h) : NULL;
-	if (!h->sr || !h->brk || !h->timer) {
-		if (h->timer)
-			event_free(h->timer);
+	if (!h->sr || !h->brk) {
 		pr_srate_free(h->sr);
 		pr_breakers_free(h->brk);
 		free(h);
 		return NULL;
 	}
-	arm(h);
 	return h;
 }
 
@@ -214,8 +233,6 @@ void pr_health_free(struct pr_health *h)
 {
 	if (!h)
 		return;
-	event_free(h->timer);
-	h->timer = NULL;
 	if (h->syncing) {
 		h->dead = 1;
 		return;

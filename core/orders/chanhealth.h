@@ -7,10 +7,11 @@
  * (migration 013).
  *
  * A breaker's transition made here is written to channel_breakers and
- * audit_log (actor "system", or the operator's name) in one statement;
- * every second each instance reads the table and takes every row newer
- * than its own state, so an instance that never called the channel
- * agrees within a second. Everything runs on the event loop's thread.
+ * audit_log (actor "system", or the operator's name) and announced on
+ * PR_BREAKERS_NOTIFY_CHANNEL in one statement; the other instances then
+ * read the table and take every row newer than their own state, so an
+ * instance that never called the channel agrees as soon as the
+ * notification arrives. Everything runs on the event loop's thread.
  */
 #ifndef PR_CHANHEALTH_H
 #define PR_CHANHEALTH_H
@@ -26,6 +27,9 @@
 #include "runtime/daemon.h"
 #include "orders/orders.h"
 
+/* Announces a breaker's transition (payload: the channel). */
+#define PR_BREAKERS_NOTIFY_CHANNEL "payroute_breakers"
+
 struct pr_health;
 
 /* The estimator's and the breakers' settings from cfg (routing.*,
@@ -33,10 +37,15 @@ struct pr_health;
 void pr_health_cfg(const struct pr_config *cfg, struct pr_srate_cfg *sr,
 		   struct pr_brk_cfg *bk);
 
-/* A new tracker over d's loop and store, its store sync armed; NULL when
- * out of memory. Freed with pr_health_free (queries in flight end first). */
+/* A new tracker over d's store; NULL when out of memory. Freed with
+ * pr_health_free (a read in flight ends first). */
 struct pr_health *pr_health_new(struct pr_daemon *d);
 void pr_health_free(struct pr_health *h);
+
+/* Listens for other instances' transitions (and reads channel_breakers
+ * each time the LISTEN connection is (re-)established). Returns 0 or
+ * pr_db_listen's error. */
+int pr_health_listen(struct pr_health *h);
 
 /* A call to channel ended as c says (orders.c's call_finish): a timeout,
  * a request not sent, an answer that did not verify, or an answer mapped

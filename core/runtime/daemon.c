@@ -733,6 +733,11 @@ static void on_store_state(int ready, void *arg)
 				"%s; merchants.auth_cache_ms bounds how long "
 				"an API key check made elsewhere is reused",
 				strerror(-rc));
+		rc = pr_health_listen(d->health);
+		if (rc < 0)
+			pr_warn("store: cannot listen for circuit breakers: "
+				"%s; this instance decides from its own calls",
+				strerror(-rc));
 	}
 	pr_daemon_reload(d, "store ready: loading the routing policy", NULL,
 			 NULL);
