@@ -759,7 +759,8 @@ static int cmd_channel_breaker(struct ctl *c, int argc, char **argv)
 		printf("channel %s breaker %s%s (%lld failures in the window; "
 		       "last: %s by %s)\n",
 		       argv[0], jstr(b, "state"),
-		       argc > 1 && json_is_false(json_object_get(j, "changed")) ?
+		       argc > 1 && json_is_false(
+					   json_object_get(j, "changed")) ?
 			       " already" :
 			       "",
 		       jint(b, "failures_in_window"),

@@ -285,10 +285,10 @@ static json_t *gen_rules_learn(unsigned n_chans)
 	}
 	json_array_append_new(
 		r, json_pack("{s:I,s:s,s:b,s:{},s:{s:s,s:f,s:f},s:[],s:[]}",
-			     "id", (json_int_t)4, "name", "learn", "enabled",
-			     1, "conditions", "scoring", "mode",
-			     "success_first", "within_points", 2.0, "explore",
-			     0.05, "allow", "deny"));
+			     "id", (json_int_t)4, "name", "learn", "enabled", 1,
+			     "conditions", "scoring", "mode", "success_first",
+			     "within_points", 2.0, "explore", 0.05, "allow",
+			     "deny"));
 	return r;
 }
 
@@ -322,15 +322,16 @@ static int learn_init(struct learn *l, const struct pr_catalogue *cat,
 		struct pr_brk *b;
 
 		for (unsigned k = 0; k < 400; k++) {
-			const char *m = c->methods.n ?
-						c->methods.v[rnd_below(
-							(unsigned)c->methods.n)] :
-						"";
-			const char *e = c->environments.n ?
-						c->environments.v[rnd_below(
-							(unsigned)c->environments
-								.n)] :
-						"";
+			const char *m =
+				c->methods.n ?
+					c->methods.v[rnd_below(
+						(unsigned)c->methods.n)] :
+					"";
+			const char *e =
+				c->environments.n ?
+					c->environments.v[rnd_below(
+						(unsigned)c->environments.n)] :
+					"";
 			const char *bk = chance(30) ?
 						 banks[rnd_below(N_OF(banks))] :
 						 NULL;
@@ -518,8 +519,8 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 		explored += res.explored;
 		probes += res.probe;
 		for (size_t k = res.n_eligible; k < res.n; k++)
-			dropped_open +=
-				res.cands[k].dropped_by == PR_DROP_CIRCUIT_OPEN;
+			dropped_open += res.cands[k].dropped_by ==
+					PR_DROP_CIRCUIT_OPEN;
 	}
 
 	/* Throughput: untimed calls back to back. */
@@ -605,9 +606,9 @@ int main(int argc, char **argv)
 			return 1;
 	printf("\nthe success-rate path: estimates and breakers of the "
 	       "bucket, then pr_route (success_first, 5 %% explored)\n");
-	printf("%8s %12s %9s %9s %9s %10s %9s %9s\n", "channels",
-	       "decisions/s", "p50 us", "p99 us", "p99.9 us", "considered",
-	       "eligible", "routed");
+	printf("%8s %12s %9s %9s %9s %10s %9s %9s\n", "channels", "decisions/s",
+	       "p50 us", "p99 us", "p99.9 us", "considered", "eligible",
+	       "routed");
 	for (size_t i = 0; i < N_OF(sizes); i++)
 		if (run(sizes[i], n_dec, 1) < 0)
 			return 1;

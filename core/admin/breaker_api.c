@@ -41,9 +41,9 @@ void pr_breakers_list(struct pr_request *r, const struct pr_route_match *m)
 	for (size_t i = 0; a && i < cat->n_chans; i++) {
 		b = pr_health_breaker_json(r->d->health, r->gen->config,
 					   cat->chans[i].code);
-		if (!b || json_object_set_new(b, "channel",
-					      json_string(cat->chans[i].code)) <
-				  0 ||
+		if (!b ||
+		    json_object_set_new(b, "channel",
+					json_string(cat->chans[i].code)) < 0 ||
 		    json_array_append_new(a, b) < 0) {
 			json_decref(b);
 			json_decref(a);
@@ -96,8 +96,8 @@ void pr_breaker_force(struct pr_request *r, const struct pr_route_match *m)
 	if (!body)
 		return;
 	state = json_string_value(json_object_get(body, "state"));
-	if (!state || (strcmp(state, "closed") != 0 &&
-		       strcmp(state, "open") != 0)) {
+	if (!state ||
+	    (strcmp(state, "closed") != 0 && strcmp(state, "open") != 0)) {
 		pr_api_reply_field(r, "state", "state: \"closed\" or \"open\"");
 		json_decref(body);
 		return;

@@ -99,8 +99,7 @@ int pr_brk_record(struct pr_brk *b, const struct pr_brk_cfg *cfg,
 	case PR_BRK_OPEN:
 		return 0; /* a call sent before it opened */
 	case PR_BRK_HALF_OPEN:
-		snprintf(why, sizeof(why), "probe failed: %s",
-			 b->last_failure);
+		snprintf(why, sizeof(why), "probe failed: %s", b->last_failure);
 		go(b, PR_BRK_OPEN, "system", why, now_ms);
 		return 1;
 	case PR_BRK_CLOSED:

@@ -69,7 +69,7 @@ struct pr_brk_change {
 	int64_t at_ms;
 	enum pr_brk_state from, to;
 	char reason[112]; /* "5 failures in 60 s: CHANNEL_TIMEOUT", ... */
-	char actor[64];	 /* "system", or the operator */
+	char actor[64];	  /* "system", or the operator */
 };
 
 /* One channel's breaker. */
@@ -79,8 +79,8 @@ struct pr_brk {
 	int64_t last_probe_ms; /* half open: the last probe sent, or 0 */
 	int64_t fail_ms[PR_BRK_MAX_FAILURES]; /* ring of failure times */
 	size_t n_fail, fail_next;
-	char last_failure[48]; /* the last failure's code */
-	uint64_t opened;       /* times it opened */
+	char last_failure[48];			   /* the last failure's code */
+	uint64_t opened;			   /* times it opened */
 	struct pr_brk_change hist[PR_BRK_HISTORY]; /* ring */
 	size_t n_hist, hist_next;
 };

@@ -1245,8 +1245,8 @@ static const char *const cond_keys[] = {
 	"merchants",	 "amount_min", "amount_max",   NULL,
 };
 static const char *const scoring_keys[] = {
-	"weight", "fee", "success_rate", "mode", "within_points", "explore",
-	NULL
+	"weight",  "fee", "success_rate", "mode", "within_points",
+	"explore", NULL
 };
 
 static const char *const score_modes[] = {
@@ -1285,8 +1285,8 @@ static int get_mode(json_t *sc, struct pr_rule *r, char *err, size_t errlen)
 	}
 	v = json_object_get(sc, "within_points");
 	if (v) {
-		if (!json_is_number(v) || !(json_number_value(v) >= 0 &&
-					    json_number_value(v) <= 100))
+		if (!json_is_number(v) ||
+		    !(json_number_value(v) >= 0 && json_number_value(v) <= 100))
 			return fail(err, errlen,
 				    "scoring.within_points: expected a number "
 				    "from 0 to 100");
@@ -1294,8 +1294,8 @@ static int get_mode(json_t *sc, struct pr_rule *r, char *err, size_t errlen)
 	}
 	v = json_object_get(sc, "explore");
 	if (v) {
-		if (!json_is_number(v) || !(json_number_value(v) >= 0 &&
-					    json_number_value(v) <= 0.5))
+		if (!json_is_number(v) ||
+		    !(json_number_value(v) >= 0 && json_number_value(v) <= 0.5))
 			return fail(err, errlen,
 				    "scoring.explore: expected a number from "
 				    "0 to 0.5");
@@ -1418,8 +1418,8 @@ void pr_rule_clear(struct pr_rule *r)
  * same. */
 json_t *pr_rule_to_json(const struct pr_rule *r)
 {
-	json_t *o = rule_json(r), *sc = o ? json_object_get(o, "scoring") :
-					    NULL;
+	json_t *o = rule_json(r),
+	       *sc = o ? json_object_get(o, "scoring") : NULL;
 
 	if (!sc)
 		return o;

@@ -140,10 +140,10 @@ void pr_wl_clear(struct pr_wl_entry *e);
  * score the survivors. */
 /* How a rule ranks its survivors (doc/design.md §4, "Scoring"). */
 enum pr_score_mode {
-	PR_SCORE_WEIGHTED = 0, /* w_weight * weight + w_fee * fee + w_success *
+	PR_SCORE_WEIGHTED = 0,	/* w_weight * weight + w_fee * fee + w_success *
 				  success_rate (the default) */
-	PR_SCORE_FEE_FIRST,    /* lower fee, higher weight, code */
-	PR_SCORE_WEIGHT,       /* higher weight, lower fee, code */
+	PR_SCORE_FEE_FIRST,	/* lower fee, higher weight, code */
+	PR_SCORE_WEIGHT,	/* higher weight, lower fee, code */
 	PR_SCORE_SUCCESS_FIRST, /* the cheapest of those within within_points
 				   of the best success rate, then the rest by
 				   success rate */
@@ -163,8 +163,8 @@ struct pr_rule {
 	double w_fee;	  /* weight of cheapness (normalised) */
 	double w_success; /* weight of the recent success rate */
 	enum pr_score_mode mode;
-	double within_points; /* success_first: the budget, in points */
-	double explore;	      /* share of decisions explored, 0 .. 0.5 */
+	double within_points;	 /* success_first: the budget, in points */
+	double explore;		 /* share of decisions explored, 0 .. 0.5 */
 	struct pr_strlist allow; /* empty: all */
 	struct pr_strlist deny;
 };

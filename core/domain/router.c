@@ -675,14 +675,14 @@ static json_t *cand_json(const struct pr_catalogue *cat,
 		put(o, "score_parts", parts, bad);
 		put(o, "breaker",
 		    json_string(c->breaker == PR_BRK_ROUTE_PROBE ? "probe" :
-								 "closed"),
+								   "closed"),
 		    bad);
 	} else {
 		put(o, "score", json_null(), bad);
 		put(o, "score_parts", json_null(), bad);
 		put(o, "breaker",
-		    json_string(c->breaker == PR_BRK_ROUTE_NONE ? "open" :
-			       c->breaker == PR_BRK_ROUTE_PROBE ? "probe" :
+		    json_string(c->breaker == PR_BRK_ROUTE_NONE	 ? "open" :
+				c->breaker == PR_BRK_ROUTE_PROBE ? "probe" :
 								   "closed"),
 		    bad);
 	}
@@ -784,18 +784,18 @@ json_t *pr_route_trace_json(const struct pr_catalogue *cat,
 	put(o, "probe", json_boolean(res->probe), &bad);
 	if (res->explore_share > 0) {
 		put(o, "exploration",
-		    json_pack("{s:f,s:o,s:b,s:o}", "share",
-			      res->explore_share, "draw",
-			      res->explore_draw >= 0 ?
-				      json_real(res->explore_draw) :
-				      json_null(),
-			      "explored", res->explored, "instead_of",
-			      res->explored && res->exploit >= 0 &&
-					      (size_t)res->exploit <
-						      cat->n_chans ?
-				      json_string(
-					      cat->chans[res->exploit].code) :
-				      json_null()),
+		    json_pack(
+			    "{s:f,s:o,s:b,s:o}", "share", res->explore_share,
+			    "draw",
+			    res->explore_draw >= 0 ?
+				    json_real(res->explore_draw) :
+				    json_null(),
+			    "explored", res->explored, "instead_of",
+			    res->explored && res->exploit >= 0 &&
+					    (size_t)res->exploit <
+						    cat->n_chans ?
+				    json_string(cat->chans[res->exploit].code) :
+				    json_null()),
 		    &bad);
 	} else {
 		put(o, "exploration", json_null(), &bad);

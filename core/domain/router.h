@@ -88,7 +88,7 @@ struct pr_route_cand {
 	int64_t fee;		 /* for this amount */
 	double score;		 /* eligible only */
 	double part_weight, part_fee, part_success;
-	struct pr_sr_est est;	 /* the usage's, copied for the trace */
+	struct pr_sr_est est; /* the usage's, copied for the trace */
 	enum pr_brk_route breaker;
 };
 

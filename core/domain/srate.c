@@ -120,11 +120,11 @@ static struct sr_ent *find(const struct pr_srate *s, enum pr_sr_level l,
 {
 	struct sr_ent *e;
 
-	for (size_t i = h & (s->nb - 1); (e = s->b[i].e); i = (i + 1) & (s->nb - 1))
+	for (size_t i = h & (s->nb - 1); (e = s->b[i].e);
+	     i = (i + 1) & (s->nb - 1))
 		if (s->b[i].hash == h && e->level == l &&
-		    strcmp(e->f[0], f[0]) == 0 &&
-		    strcmp(e->f[1], f[1]) == 0 && strcmp(e->f[2], f[2]) == 0 &&
-		    strcmp(e->f[3], f[3]) == 0)
+		    strcmp(e->f[0], f[0]) == 0 && strcmp(e->f[1], f[1]) == 0 &&
+		    strcmp(e->f[2], f[2]) == 0 && strcmp(e->f[3], f[3]) == 0)
 			return e;
 	return NULL;
 }
@@ -346,30 +346,28 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 			for (int j = 0; j < 4; j++)
 				label(lb[j], sizeof(lb[j]), e->f[j]);
 			if (fam == 0)
-				n = snprintf(
-					line, sizeof(line),
-					"payroute_route_success_outcomes"
-					"{channel=\"%s\",method=\"%s\","
-					"environment=\"%s\",bank=\"%s\","
-					"level=\"%s\",result=\"ok\"} "
-					"%.3f\n"
-					"payroute_route_success_outcomes"
-					"{channel=\"%s\",method=\"%s\","
-					"environment=\"%s\",bank=\"%s\","
-					"level=\"%s\",result=\"all\"} "
-					"%.3f\n",
-					lb[0], lb[1], lb[2], lb[3], lv,
-					e->ok * k, lb[0], lb[1], lb[2],
-					lb[3], lv, e->n * k);
+				n = snprintf(line, sizeof(line),
+					     "payroute_route_success_outcomes"
+					     "{channel=\"%s\",method=\"%s\","
+					     "environment=\"%s\",bank=\"%s\","
+					     "level=\"%s\",result=\"ok\"} "
+					     "%.3f\n"
+					     "payroute_route_success_outcomes"
+					     "{channel=\"%s\",method=\"%s\","
+					     "environment=\"%s\",bank=\"%s\","
+					     "level=\"%s\",result=\"all\"} "
+					     "%.3f\n",
+					     lb[0], lb[1], lb[2], lb[3], lv,
+					     e->ok * k, lb[0], lb[1], lb[2],
+					     lb[3], lv, e->n * k);
 			else if (e->n > 0)
-				n = snprintf(
-					line, sizeof(line),
-					"payroute_route_success_estimate"
-					"{channel=\"%s\",method=\"%s\","
-					"environment=\"%s\",bank=\"%s\","
-					"level=\"%s\"} %.4f\n",
-					lb[0], lb[1], lb[2], lb[3], lv,
-					e->ok / e->n);
+				n = snprintf(line, sizeof(line),
+					     "payroute_route_success_estimate"
+					     "{channel=\"%s\",method=\"%s\","
+					     "environment=\"%s\",bank=\"%s\","
+					     "level=\"%s\"} %.4f\n",
+					     lb[0], lb[1], lb[2], lb[3], lv,
+					     e->ok / e->n);
 			else
 				continue;
 			if (n < 0 || (size_t)n >= sizeof(line))
@@ -382,9 +380,8 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 
 json_t *pr_sr_est_json(const struct pr_sr_est *e)
 {
-	return json_pack("{s:o,s:f,s:f,s:s}", "rate",
-			 e->level != PR_SR_NONE ? json_real(e->rate) :
-						  json_null(),
-			 "ok", e->ok, "n", e->n, "level",
-			 pr_sr_level_name(e->level));
+	return json_pack(
+		"{s:o,s:f,s:f,s:s}", "rate",
+		e->level != PR_SR_NONE ? json_real(e->rate) : json_null(), "ok",
+		e->ok, "n", e->n, "level", pr_sr_level_name(e->level));
 }

@@ -191,8 +191,8 @@ static void sync(struct pr_health *h)
 /* A transition announced by an instance (payload: the channel), or the
  * LISTEN connection (re-)established (channel NULL: announcements may
  * have been missed). This instance's own are known already. */
-static void on_notify(const char *channel, const char *payload,
-		      int backend_pid, void *arg)
+static void on_notify(const char *channel, const char *payload, int backend_pid,
+		      void *arg)
 {
 	struct pr_health *h = arg;
 
@@ -207,8 +207,7 @@ int pr_health_listen(struct pr_health *h)
 {
 	if (!h || !h->d->db)
 		return -EINVAL;
-	return pr_db_listen(h->d->db, PR_BREAKERS_NOTIFY_CHANNEL, on_notify,
-			    h);
+	return pr_db_listen(h->d->db, PR_BREAKERS_NOTIFY_CHANNEL, on_notify, h);
 }
 
 struct pr_health *pr_health_new(struct pr_daemon *d)
@@ -367,8 +366,7 @@ int pr_health_force(struct pr_health *h, const struct pr_config *cfg,
 	return rc;
 }
 
-json_t *pr_health_breaker_json(struct pr_health *h,
-			       const struct pr_config *cfg,
+json_t *pr_health_breaker_json(struct pr_health *h, const struct pr_config *cfg,
 			       const char *channel)
 {
 	static const struct pr_brk closed = { 0 };

@@ -84,8 +84,7 @@ int pr_health_force(struct pr_health *h, const struct pr_config *cfg,
 
 /* The breaker of channel as pr_brk_json (a channel never seen: closed,
  * no history). A new reference or NULL. */
-json_t *pr_health_breaker_json(struct pr_health *h,
-			       const struct pr_config *cfg,
+json_t *pr_health_breaker_json(struct pr_health *h, const struct pr_config *cfg,
 			       const char *channel);
 
 /* The Prometheus text of the estimates and the breakers:

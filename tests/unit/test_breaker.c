@@ -49,7 +49,7 @@ static const struct bcase cases[] = {
 	  OPEN5 "R30004:probe P30004 F30100:open R60099:none R60100:probe" },
 	{ "after closing, the count starts over",
 	  OPEN5 "R30004:probe K30100:closed F30200 F30300 F30400 "
-	  "F30500:closed F30600:open" },
+		"F30500:closed F30600:open" },
 	{ "answers that arrive while open change nothing",
 	  OPEN5 "K100:open F200:open R29999:none R30004:probe" },
 	{ "an operator forces an open breaker closed",
@@ -92,8 +92,8 @@ static void run(const struct bcase *c)
 		want = strchr(tok, ':');
 		switch (op) {
 		case 'F':
-			pr_brk_record(&b, &cfg, PR_BRK_EV_FAIL, "CHANNEL_TIMEOUT",
-				      t);
+			pr_brk_record(&b, &cfg, PR_BRK_EV_FAIL,
+				      "CHANNEL_TIMEOUT", t);
 			break;
 		case 'K':
 			pr_brk_record(&b, &cfg, PR_BRK_EV_OK, "", t);
@@ -145,9 +145,8 @@ static void test_history(void **state)
 				       "CHANNEL_UNREACHABLE", 2000),
 			 1);
 	pr_brk_route(&b, &cfg, 32000, NULL);
-	assert_int_equal(pr_brk_force(&b, PR_BRK_CLOSED, "alice", "fixed",
-				      33000),
-			 1);
+	assert_int_equal(
+		pr_brk_force(&b, PR_BRK_CLOSED, "alice", "fixed", 33000), 1);
 	j = pr_brk_json(&b, &cfg, 34000);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "state")),
@@ -158,15 +157,15 @@ static void test_history(void **state)
 	assert_string_equal(json_string_value(json_object_get(
 				    json_array_get(h, 0), "actor")),
 			    "alice");
-	assert_string_equal(json_string_value(json_object_get(
-				    json_array_get(h, 1), "to")),
-			    "half_open");
+	assert_string_equal(
+		json_string_value(json_object_get(json_array_get(h, 1), "to")),
+		"half_open");
 	assert_string_equal(json_string_value(json_object_get(
 				    json_array_get(h, 2), "reason")),
 			    "2 failures in 60 s: CHANNEL_UNREACHABLE");
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_array_get(h, 2), "at")),
-			 2000);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_array_get(h, 2), "at")),
+		2000);
 	json_decref(j);
 }
 

@@ -886,8 +886,8 @@ static void test_bill_time(void **state)
 		const char *value;
 		int ok;
 	} times[] = {
-		{ "10:00", 1 }, { "00:00", 1 }, { "23:59", 1 },
-		{ "24:00", 0 }, { "10:60", 0 }, { "9:30", 0 },
+		{ "10:00", 1 },	   { "00:00", 1 }, { "23:59", 1 },
+		{ "24:00", 0 },	   { "10:60", 0 }, { "9:30", 0 },
 		{ "10:00:00", 0 }, { "ten", 0 },
 	};
 
@@ -903,9 +903,10 @@ static void test_bill_time(void **state)
 			 "\"reconciliation\":{\"bill_time\":\"%s\"}}",
 			 times[i].value);
 		rc = pr_config_parse(text, NULL, &cfg, err, sizeof(err));
-		if (times[i].ok ? rc != 0 : rc != -EINVAL ||
-					   !strstr(err, "reconciliation.bill_"
-							"time: expected HH:MM"))
+		if (times[i].ok ? rc != 0 :
+				  rc != -EINVAL ||
+					  !strstr(err, "reconciliation.bill_"
+						       "time: expected HH:MM"))
 			fail_msg("\"%s\": rc %d \"%s\"", times[i].value, rc,
 				 err);
 		if (cfg)

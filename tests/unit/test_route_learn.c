@@ -24,55 +24,105 @@
 #include "domain/catalogue.h"
 #include "domain/router.h"
 
-#define CHAN(code, bps, weight)                                              \
-	"{\"code\":\"" code "\",\"driver\":\"sim\",\"business_types\":"      \
-	"[\"pay\"],\"methods\":[\"alipay\"],\"environments\":[\"h5\"],"      \
-	"\"currencies\":[\"CNY\"],\"status\":\"online\",\"timezone\":"       \
-	"\"Asia/Shanghai\",\"fee\":{\"rate_bps\":" #bps "},\"weight\":" #weight \
-	"}"
+#define CHAN(code, bps, weight)                                                \
+	"{\"code\":\"" code "\",\"driver\":\"sim\",\"business_types\":"        \
+	"[\"pay\"],\"methods\":[\"alipay\"],\"environments\":[\"h5\"],"        \
+	"\"currencies\":[\"CNY\"],\"status\":\"online\",\"timezone\":"         \
+	"\"Asia/Shanghai\",\"fee\":{\"rate_bps\":" #bps                        \
+	"},\"weight\":" #weight "}"
 
-static const char chans[] = "[" CHAN("a", 60, 100) "," CHAN("b", 40, 50)
-	"," CHAN("c", 80, 200) "]";
+static const char chans[] =
+	"[" CHAN("a", 60, 100) "," CHAN("b", 40, 50) "," CHAN("c", 80, 200) "]";
 
 struct lcase {
 	const char *name;
-	const char *scoring;   /* the one rule's scoring; NULL: no rule */
-	double rate[3];	       /* a, b, c; < 0: no estimate */
-	const char *breaker;   /* per channel: '.' any, 'x' none, 'p' probe */
-	const char *order;     /* the eligible ones, ranked */
-	const char *dropped;   /* "b=circuit_open", or "" */
+	const char *scoring; /* the one rule's scoring; NULL: no rule */
+	double rate[3];	     /* a, b, c; < 0: no estimate */
+	const char *breaker; /* per channel: '.' any, 'x' none, 'p' probe */
+	const char *order;   /* the eligible ones, ranked */
+	const char *dropped; /* "b=circuit_open", or "" */
 	int probe;
 };
 
 static const struct lcase cases[] = {
-	{ "no rule: the lower fee, the higher weight, the code", NULL,
-	  { 0.9, 0.5, 0.99 }, "...", "b a c", "", 0 },
+	{ "no rule: the lower fee, the higher weight, the code",
+	  NULL,
+	  { 0.9, 0.5, 0.99 },
+	  "...",
+	  "b a c",
+	  "",
+	  0 },
 	{ "a rule without mode weighs its parts, as before",
-	  "{\"weight\":0,\"fee\":0,\"success_rate\":1}", { 0.9, 0.5, 0.99 },
-	  "...", "c a b", "", 0 },
-	{ "fee_first ignores the rates", "{\"mode\":\"fee_first\"}",
-	  { 0.9, 0.5, 0.99 }, "...", "b a c", "", 0 },
-	{ "weight: the higher weight first", "{\"mode\":\"weight\"}",
-	  { 0.9, 0.5, 0.99 }, "...", "c a b", "", 0 },
+	  "{\"weight\":0,\"fee\":0,\"success_rate\":1}",
+	  { 0.9, 0.5, 0.99 },
+	  "...",
+	  "c a b",
+	  "",
+	  0 },
+	{ "fee_first ignores the rates",
+	  "{\"mode\":\"fee_first\"}",
+	  { 0.9, 0.5, 0.99 },
+	  "...",
+	  "b a c",
+	  "",
+	  0 },
+	{ "weight: the higher weight first",
+	  "{\"mode\":\"weight\"}",
+	  { 0.9, 0.5, 0.99 },
+	  "...",
+	  "c a b",
+	  "",
+	  0 },
 	{ "success_first: the cheapest within 2 points of the best",
 	  "{\"mode\":\"success_first\",\"within_points\":2}",
-	  { 0.95, 0.90, 0.96 }, "...", "a c b", "", 0 },
+	  { 0.95, 0.90, 0.96 },
+	  "...",
+	  "a c b",
+	  "",
+	  0 },
 	{ "success_first with a wide budget is fee first",
 	  "{\"mode\":\"success_first\",\"within_points\":10}",
-	  { 0.95, 0.90, 0.96 }, "...", "b a c", "", 0 },
+	  { 0.95, 0.90, 0.96 },
+	  "...",
+	  "b a c",
+	  "",
+	  0 },
 	{ "success_first without budget: the best rate alone, then by rate",
-	  "{\"mode\":\"success_first\"}", { 0.95, 0.90, 0.96 }, "...",
-	  "c a b", "", 0 },
+	  "{\"mode\":\"success_first\"}",
+	  { 0.95, 0.90, 0.96 },
+	  "...",
+	  "c a b",
+	  "",
+	  0 },
 	{ "success_first: no estimate counts 0.5",
 	  "{\"mode\":\"success_first\",\"within_points\":2}",
-	  { -1, 0.6, 0.4 }, "...", "b a c", "", 0 },
-	{ "an open breaker drops the channel", NULL, { -1, -1, -1 }, ".x.",
-	  "a c", "b=circuit_open", 0 },
-	{ "every breaker open: nothing eligible", NULL, { -1, -1, -1 },
-	  "xxx", "", "a=circuit_open b=circuit_open c=circuit_open", 0 },
+	  { -1, 0.6, 0.4 },
+	  "...",
+	  "b a c",
+	  "",
+	  0 },
+	{ "an open breaker drops the channel",
+	  NULL,
+	  { -1, -1, -1 },
+	  ".x.",
+	  "a c",
+	  "b=circuit_open",
+	  0 },
+	{ "every breaker open: nothing eligible",
+	  NULL,
+	  { -1, -1, -1 },
+	  "xxx",
+	  "",
+	  "a=circuit_open b=circuit_open c=circuit_open",
+	  0 },
 	{ "a probe goes first", NULL, { -1, -1, -1 }, "..p", "c b a", "", 1 },
-	{ "of two probes the better ranked", "{\"mode\":\"weight\"}",
-	  { -1, -1, -1 }, "pp.", "a c b", "", 1 },
+	{ "of two probes the better ranked",
+	  "{\"mode\":\"weight\"}",
+	  { -1, -1, -1 },
+	  "pp.",
+	  "a c b",
+	  "",
+	  1 },
 };
 
 static void build(struct pr_catalogue *cat, const char *scoring)
@@ -207,8 +257,8 @@ static void test_explore(void **state)
 	j = pr_route_to_json(&cat, &res);
 	x = json_object_get(j, "exploration");
 	assert_true(json_is_true(json_object_get(x, "explored")));
-	assert_string_equal(
-		json_string_value(json_object_get(x, "instead_of")), "b");
+	assert_string_equal(json_string_value(json_object_get(x, "instead_of")),
+			    "b");
 	assert_true(json_real_value(json_object_get(x, "draw")) < 0.2);
 	json_decref(j);
 
