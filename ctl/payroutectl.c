@@ -724,6 +724,52 @@ static int cmd_channel_disable(struct ctl *c, int argc, char **argv)
 	return channel_status(c, argv[0], "offline");
 }
 
+/* channel breaker CODE [closed|open]: the channel's circuit breaker, or
+ * an operator's force (doc/design.md §4). */
+static int cmd_channel_breaker(struct ctl *c, int argc, char **argv)
+{
+	char path[512], body[64];
+	json_t *j, *b, *h;
+	int rc;
+
+	if (argc > 1 && strcmp(argv[1], "closed") != 0 &&
+	    strcmp(argv[1], "open") != 0) {
+		fprintf(stderr,
+			"payroutectl: channel breaker: the state is closed or "
+			"open, not %s\n",
+			argv[1]);
+		return 2;
+	}
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/channels/",
+			    argv[0], "/breaker")))
+		return rc;
+	if (argc > 1) {
+		snprintf(body, sizeof(body), "{\"state\": \"%s\"}", argv[1]);
+		rc = call(c, "POST", path, body, strlen(body), &j);
+	} else {
+		rc = call(c, "GET", path, NULL, 0, &j);
+	}
+	if (rc)
+		return rc;
+	b = json_object_get(j, "breaker");
+	h = json_array_get(json_object_get(b, "history"), 0);
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("channel %s breaker %s%s (%lld failures in the window; "
+		       "last: %s by %s)\n",
+		       argv[0], jstr(b, "state"),
+		       argc > 1 && json_is_false(
+					   json_object_get(j, "changed")) ?
+			       " already" :
+			       "",
+		       jint(b, "failures_in_window"),
+		       h ? jstr(h, "reason") : "never moved",
+		       h ? jstr(h, "actor") : "-");
+	json_decref(j);
+	return 0;
+}
+
 /* channel set CODE PATH=VALUE...: a JSON Merge Patch of the channel
  * (PATCH /admin/v1/channels/CODE), checked by the daemon as a PUT. */
 static int cmd_channel_set(struct ctl *c, int argc, char **argv)
@@ -1513,6 +1559,11 @@ static const struct cmd cmds[] = {
 	  "Take a channel offline; audited, in "
 	  "effect on every instance.",
 	  0, 1, 1, cmd_channel_disable },
+	{ "channel breaker", "CODE [closed|open]",
+	  "The channel's circuit breaker: its state, failures and last "
+	  "move (GET /admin/v1/channels/CODE/breaker); with a state, force "
+	  "it, audited, on every instance within a second (POST).",
+	  0, 1, 2, cmd_channel_breaker },
 	{ "explain", "[-f FILE | -] [KEY=VALUE | KEY:=JSON]...",
 	  "The routing decision for a payment, without paying: the chosen "
 	  "channel and every candidate with what dropped it and its score "

@@ -18,6 +18,15 @@
  * timed with clock_gettime(CLOCK_MONOTONIC); the throughput comes from a
  * separate, untimed run. The process pins itself to one CPU when it can.
  *
+ * The second table is the success-rate path (doc/design.md §4), what
+ * pr_order_usage and pr_order_route add on the hot path: for each channel
+ * of the request's bucket an estimate from a table of decayed outcomes
+ * (srate.c, 400 outcomes per channel over its segments) and its breaker's
+ * answer (breaker.c: 5 % of the channels open, 1 % half open), then
+ * pr_route under rules that score success_first within 2 points and
+ * explore 5 % of the decisions (a seed per decision). It is timed whole,
+ * estimates included, over the same catalogues and requests.
+ *
  * Usage: bench_router [decisions per size, default 200000]
  */
 #include <errno.h>
@@ -30,8 +39,10 @@
 
 #include <jansson.h>
 
+#include "domain/breaker.h"
 #include "domain/catalogue.h"
 #include "domain/router.h"
+#include "domain/srate.h"
 
 #define N_REQS 4096
 
@@ -261,6 +272,116 @@ static json_t *gen_rules(unsigned n_chans)
 			 0.6, "success_rate", 0.3, "allow", "deny", b);
 }
 
+/* The success-rate path's rules: the same three, the last two
+ * success_first, and a catch-all that explores. */
+static json_t *gen_rules_learn(unsigned n_chans)
+{
+	json_t *r = gen_rules(n_chans), *sc;
+
+	for (size_t i = 1; i < json_array_size(r); i++) {
+		sc = json_object_get(json_array_get(r, i), "scoring");
+		json_object_set_new(sc, "mode", json_string("success_first"));
+		json_object_set_new(sc, "within_points", json_real(2));
+	}
+	json_array_append_new(
+		r, json_pack("{s:I,s:s,s:b,s:{},s:{s:s,s:f,s:f},s:[],s:[]}",
+			     "id", (json_int_t)4, "name", "learn", "enabled", 1,
+			     "conditions", "scoring", "mode", "success_first",
+			     "within_points", 2.0, "explore", 0.05, "allow",
+			     "deny"));
+	return r;
+}
+
+struct learn {
+	struct pr_srate *sr;
+	struct pr_srate_cfg cfg;
+	struct pr_breakers *brk;
+	struct pr_brk_cfg bcfg;
+	int64_t now_ms; /* the breakers' clock: just after they moved */
+};
+
+/* 400 outcomes per channel over its segments, spread over the requests'
+ * week (one every 25 minutes). Breakers: about 5 % of the channels open
+ * and 1 % half open with their probe just sent, as of bench_now. */
+static int learn_init(struct learn *l, const struct pr_catalogue *cat,
+		      int64_t t0)
+{
+	l->cfg.half_life_ms = PR_SR_HALF_LIFE_MS;
+	l->cfg.min_n = PR_SR_MIN_N;
+	l->bcfg = (struct pr_brk_cfg){ PR_BRK_FAILURES, PR_BRK_WINDOW_MS,
+				       PR_BRK_COOLDOWN_MS,
+				       PR_BRK_PROBE_INTERVAL_MS };
+	l->now_ms = t0 + 40000;
+	l->sr = pr_srate_new();
+	l->brk = pr_breakers_new();
+	if (!l->sr || !l->brk)
+		return -ENOMEM;
+	for (size_t i = 0; i < cat->n_chans; i++) {
+		const struct pr_chan_spec *c = &cat->chans[i];
+		unsigned p = 80 + rnd_below(20);
+		struct pr_brk *b;
+
+		for (unsigned k = 0; k < 400; k++) {
+			const char *m =
+				c->methods.n ?
+					c->methods.v[rnd_below(
+						(unsigned)c->methods.n)] :
+					"";
+			const char *e =
+				c->environments.n ?
+					c->environments.v[rnd_below(
+						(unsigned)c->environments.n)] :
+					"";
+			const char *bk = chance(30) ?
+						 banks[rnd_below(N_OF(banks))] :
+						 NULL;
+
+			if (pr_srate_record(l->sr, &l->cfg, c->code, m, e, bk,
+					    chance(p),
+					    t0 + (int64_t)k * 1512000) < 0)
+				return -ENOMEM;
+		}
+		if (!chance(6))
+			continue;
+		b = pr_breakers_get(l->brk, c->code, 1);
+		if (!b)
+			return -ENOMEM;
+		if (chance(17)) { /* about 1 % of all: half open */
+			for (int f = 0; f < PR_BRK_FAILURES; f++)
+				pr_brk_record(b, &l->bcfg, PR_BRK_EV_FAIL,
+					      "CHANNEL_TIMEOUT", t0 + f);
+			pr_brk_route(b, &l->bcfg, l->now_ms - 2000, NULL);
+			pr_brk_probe_sent(b, l->now_ms - 2000);
+		} else {
+			for (int f = 0; f < PR_BRK_FAILURES; f++)
+				pr_brk_record(b, &l->bcfg, PR_BRK_EV_FAIL,
+					      "CHANNEL_TIMEOUT",
+					      l->now_ms - 10000 + f);
+		}
+	}
+	return 0;
+}
+
+/* What pr_order_usage adds per decision: the bucket's breakers (the
+ * estimates are the router's, for the survivors: req.srate). */
+static void learn_fill(struct learn *l, const struct pr_catalogue *cat,
+		       const struct pr_route_req *q,
+		       struct pr_chan_usage *usage)
+{
+	const struct pr_cat_bucket *bk =
+		pr_catalogue_bucket(cat, q->business, q->method);
+	struct pr_brk *b;
+
+	for (size_t k = 0; bk && k < bk->n; k++) {
+		size_t i = bk->chans[k];
+		struct pr_chan_usage *u = &usage[i];
+
+		b = pr_breakers_get(l->brk, cat->chans[i].code, 0);
+		u->breaker = b ? pr_brk_route(b, &l->bcfg, l->now_ms, NULL) :
+				 PR_BRK_ROUTE_ANY;
+	}
+}
+
 struct bench_req {
 	struct pr_route_req r;
 	char buyer[16];
@@ -323,8 +444,10 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int run(unsigned n_chans, size_t n_dec)
+static int run(unsigned n_chans, size_t n_dec, int learning)
 {
+	struct learn l = { 0 };
+	double explored = 0, probes = 0, dropped_open = 0;
 	json_t *chans = json_array(), *wl, *rules;
 	struct pr_catalogue cat;
 	struct pr_chan_usage *usage = NULL;
@@ -341,7 +464,7 @@ static int run(unsigned n_chans, size_t n_dec)
 	for (i = 0; i < n_chans; i++)
 		json_array_append_new(chans, gen_channel((unsigned)i, i < 100));
 	wl = gen_whitelist(n_chans);
-	rules = gen_rules(n_chans);
+	rules = learning ? gen_rules_learn(n_chans) : gen_rules(n_chans);
 	rc = pr_catalogue_build(&cat, chans, wl, rules, err, sizeof(err));
 	json_decref(chans);
 	json_decref(wl);
@@ -373,25 +496,47 @@ static int run(unsigned n_chans, size_t n_dec)
 			chance(80) ? 0.85 + rnd_below(150) / 1000.0 : -1;
 	}
 	gen_requests(reqs, N_REQS);
+	if (learning) {
+		if (learn_init(&l, &cat, 1709654400000LL) < 0)
+			goto out;
+		for (i = 0; i < N_REQS; i++) {
+			reqs[i].r.explore = 1;
+			reqs[i].r.seed = rnd();
+			reqs[i].r.srate = l.sr;
+			reqs[i].r.srate_cfg = l.cfg;
+		}
+	}
 
 	/* Warm up, and count what the requests see. */
 	for (i = 0; i < N_REQS; i++) {
+		if (learning)
+			learn_fill(&l, &cat, &reqs[i].r, usage);
 		if (pr_route(&cat, &reqs[i].r, usage, 0, &res) < 0)
 			goto out;
 		sum_cons += (double)res.n;
 		sum_elig += (double)res.n_eligible;
 		chosen += res.chosen >= 0;
+		explored += res.explored;
+		probes += res.probe;
+		for (size_t k = res.n_eligible; k < res.n; k++)
+			dropped_open += res.cands[k].dropped_by ==
+					PR_DROP_CIRCUIT_OPEN;
 	}
 
 	/* Throughput: untimed calls back to back. */
 	t_all = now_ns();
-	for (i = 0; i < n_dec; i++)
+	for (i = 0; i < n_dec; i++) {
+		if (learning)
+			learn_fill(&l, &cat, &reqs[i % N_REQS].r, usage);
 		pr_route(&cat, &reqs[i % N_REQS].r, usage, 0, &res);
+	}
 	t_all = now_ns() - t_all;
 
-	/* Latency: every call timed. */
+	/* Latency: every call timed (with its estimates). */
 	for (i = 0; i < n_dec; i++) {
 		t = now_ns();
+		if (learning)
+			learn_fill(&l, &cat, &reqs[i % N_REQS].r, usage);
 		pr_route(&cat, &reqs[i % N_REQS].r, usage, 0, &res);
 		lat[i] = now_ns() - t;
 	}
@@ -404,6 +549,11 @@ static int run(unsigned n_chans, size_t n_dec)
 	       (double)lat[n_dec * 999 / 1000] / 1000.0, sum_cons / N_REQS,
 	       sum_elig / N_REQS, 100.0 * chosen / N_REQS);
 
+	if (learning)
+		printf("%8s explored %.1f%%, probes %.1f%%, circuit_open drops "
+		       "%.2f per decision\n",
+		       "", 100.0 * explored / N_REQS, 100.0 * probes / N_REQS,
+		       dropped_open / N_REQS);
 	/* The explain path (full trace) for reference. */
 	t_all = now_ns();
 	for (i = 0; i < n_dec / 10; i++)
@@ -413,6 +563,8 @@ static int run(unsigned n_chans, size_t n_dec)
 	       (double)t_all / 1000.0 / (double)(n_dec / 10));
 	rc = 0;
 out:
+	pr_srate_free(l.sr);
+	pr_breakers_free(l.brk);
 	free(usage);
 	free(reqs);
 	free(lat);
@@ -450,7 +602,15 @@ int main(int argc, char **argv)
 	       "p50 us", "p99 us", "p99.9 us", "considered", "eligible",
 	       "routed");
 	for (size_t i = 0; i < N_OF(sizes); i++)
-		if (run(sizes[i], n_dec) < 0)
+		if (run(sizes[i], n_dec, 0) < 0)
+			return 1;
+	printf("\nthe success-rate path: estimates and breakers of the "
+	       "bucket, then pr_route (success_first, 5 %% explored)\n");
+	printf("%8s %12s %9s %9s %9s %10s %9s %9s\n", "channels", "decisions/s",
+	       "p50 us", "p99 us", "p99.9 us", "considered", "eligible",
+	       "routed");
+	for (size_t i = 0; i < N_OF(sizes); i++)
+		if (run(sizes[i], n_dec, 1) < 0)
 			return 1;
 	return 0;
 }

@@ -50,6 +50,8 @@
 #include "orders/payments.h"
 #include "orders/recon.h"
 #include "admin/recon_api.h"
+#include "admin/breaker_api.h"
+#include "orders/chanhealth.h"
 #include "orders/refunds.h"
 #include "orders/withdrawals.h"
 #include "admin/policy_api.h"
@@ -501,6 +503,8 @@ static void metrics_channels(struct pr_daemon *d, struct evbuffer *b)
 						.banks[j]
 						.daily_amount);
 	pr_chanstats_write(d->chanstats, put_evbuffer, b);
+	if (d->gen)
+		pr_health_write(d->health, d->gen->config, put_evbuffer, b);
 }
 
 /* GET /metrics */
@@ -815,6 +819,13 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_AUTH_ADMIN, pr_policy_code_ok },
 	{ PR_POST, "/admin/v1/channels/{code}/status", pr_policy_channel_status,
 	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	/* circuit breakers (breaker_api.c) */
+	{ PR_READ, "/admin/v1/channels/{code}/breaker", pr_breaker_get,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_POST, "/admin/v1/channels/{code}/breaker", pr_breaker_force,
+	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	{ PR_READ, "/admin/v1/breakers", pr_breakers_list, PR_AUTH_ADMIN,
+	  NULL },
 	{ PR_READ, "/admin/v1/whitelist", pr_policy_whitelist_list,
 	  PR_AUTH_ADMIN, NULL },
 	{ PR_POST, "/admin/v1/whitelist", pr_policy_whitelist_add,

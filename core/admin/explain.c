@@ -27,6 +27,7 @@
 #include "runtime/crypto.h"
 #include "admin/explain.h"
 #include "runtime/log.h"
+#include "orders/chanhealth.h"
 #include "orders/orders.h"
 #include "orders/ordstore.h"
 #include "domain/payreq.h"
@@ -145,6 +146,7 @@ static void answer(struct explain *e, const struct pr_chan_usage *usage,
 		goto out;
 	}
 	out.cap = cat->n_chans;
+	pr_health_req(r->d->health, r->gen->config, &rq);
 	rc = pr_route(cat, &rq, usage, 1, &out);
 	if (rc < 0) {
 		pr_api_reply_err(r, 400, "bad_request", NULL,

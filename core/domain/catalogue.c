@@ -1244,8 +1244,65 @@ static const char *const cond_keys[] = {
 	"product_codes", "methods",    "environments", "currencies", "banks",
 	"merchants",	 "amount_min", "amount_max",   NULL,
 };
-static const char *const scoring_keys[] = { "weight", "fee", "success_rate",
-					    NULL };
+static const char *const scoring_keys[] = {
+	"weight",  "fee", "success_rate", "mode", "within_points",
+	"explore", NULL
+};
+
+static const char *const score_modes[] = {
+	[PR_SCORE_WEIGHTED] = "weighted",
+	[PR_SCORE_FEE_FIRST] = "fee_first",
+	[PR_SCORE_WEIGHT] = "weight",
+	[PR_SCORE_SUCCESS_FIRST] = "success_first",
+};
+
+const char *pr_score_mode_name(enum pr_score_mode m)
+{
+	if ((unsigned)m >= sizeof(score_modes) / sizeof(score_modes[0]))
+		return "unknown";
+	return score_modes[m];
+}
+
+/* scoring.mode, scoring.within_points and scoring.explore. */
+static int get_mode(json_t *sc, struct pr_rule *r, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(sc, "mode");
+	size_t i;
+
+	if (v) {
+		if (!json_is_string(v))
+			return fail(err, errlen,
+				    "scoring.mode: expected a string");
+		for (i = 0; i < sizeof(score_modes) / sizeof(score_modes[0]);
+		     i++)
+			if (strcmp(json_string_value(v), score_modes[i]) == 0)
+				break;
+		if (i == sizeof(score_modes) / sizeof(score_modes[0]))
+			return fail(err, errlen,
+				    "scoring.mode: expected weighted, "
+				    "fee_first, weight or success_first");
+		r->mode = (enum pr_score_mode)i;
+	}
+	v = json_object_get(sc, "within_points");
+	if (v) {
+		if (!json_is_number(v) ||
+		    !(json_number_value(v) >= 0 && json_number_value(v) <= 100))
+			return fail(err, errlen,
+				    "scoring.within_points: expected a number "
+				    "from 0 to 100");
+		r->within_points = json_number_value(v);
+	}
+	v = json_object_get(sc, "explore");
+	if (v) {
+		if (!json_is_number(v) ||
+		    !(json_number_value(v) >= 0 && json_number_value(v) <= 0.5))
+			return fail(err, errlen,
+				    "scoring.explore: expected a number from "
+				    "0 to 0.5");
+		r->explore = json_number_value(v);
+	}
+	return 0;
+}
 
 static int get_weight(json_t *o, const char *key, double def, double *out,
 		      char *err, size_t errlen)
@@ -1263,6 +1320,8 @@ static int get_weight(json_t *o, const char *key, double def, double *out,
 			    "scoring.%s: must be between 0 and 1000000", key);
 	return 0;
 }
+
+static json_t *rule_json(const struct pr_rule *r);
 
 static int rule_parse(json_t *j, struct pr_rule *r, char *err, size_t errlen)
 {
@@ -1314,7 +1373,8 @@ static int rule_parse(json_t *j, struct pr_rule *r, char *err, size_t errlen)
 		     0 ||
 	     (rc = get_weight(sc, "fee", 1, &r->w_fee, err, errlen)) < 0 ||
 	     (rc = get_weight(sc, "success_rate", 0, &r->w_success, err,
-			      errlen)) < 0))
+			      errlen)) < 0 ||
+	     (rc = get_mode(sc, r, err, errlen)) < 0))
 		return rc;
 	if ((rc = get_strlist(j, "", "allow", v_code, &r->allow, err, errlen)) <
 		    0 ||
@@ -1353,7 +1413,32 @@ void pr_rule_clear(struct pr_rule *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* The scoring keys beyond the weights appear only when they differ from
+ * their defaults, so that a policy exported before they existed reads the
+ * same. */
 json_t *pr_rule_to_json(const struct pr_rule *r)
+{
+	json_t *o = rule_json(r),
+	       *sc = o ? json_object_get(o, "scoring") : NULL;
+
+	if (!sc)
+		return o;
+	if ((r->mode != PR_SCORE_WEIGHTED &&
+	     json_object_set_new(sc, "mode",
+				 json_string(pr_score_mode_name(r->mode))) <
+		     0) ||
+	    (r->within_points > 0 &&
+	     json_object_set_new(sc, "within_points",
+				 json_real(r->within_points)) < 0) ||
+	    (r->explore > 0 &&
+	     json_object_set_new(sc, "explore", json_real(r->explore)) < 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *rule_json(const struct pr_rule *r)
 {
 	return json_pack(
 		"{s:I, s:s, s:b, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I},"

@@ -138,6 +138,20 @@ void pr_wl_clear(struct pr_wl_entry *e);
  * first enabled rule whose conditions all match the request applies: its
  * allow/deny lists are hard filters (dropped_by "rule") and its weights
  * score the survivors. */
+/* How a rule ranks its survivors (doc/design.md §4, "Scoring"). */
+enum pr_score_mode {
+	PR_SCORE_WEIGHTED = 0,	/* w_weight * weight + w_fee * fee + w_success *
+				  success_rate (the default) */
+	PR_SCORE_FEE_FIRST,	/* lower fee, higher weight, code */
+	PR_SCORE_WEIGHT,	/* higher weight, lower fee, code */
+	PR_SCORE_SUCCESS_FIRST, /* the cheapest of those within within_points
+				   of the best success rate, then the rest by
+				   success rate */
+};
+
+/* "weighted", "fee_first", "weight", "success_first". */
+const char *pr_score_mode_name(enum pr_score_mode m);
+
 struct pr_rule {
 	int64_t id;
 	char *name;
@@ -148,12 +162,17 @@ struct pr_rule {
 	double w_weight;  /* weight of the channel's weight (normalised) */
 	double w_fee;	  /* weight of cheapness (normalised) */
 	double w_success; /* weight of the recent success rate */
+	enum pr_score_mode mode;
+	double within_points;	 /* success_first: the budget, in points */
+	double explore;		 /* share of decisions explored, 0 .. 0.5 */
 	struct pr_strlist allow; /* empty: all */
 	struct pr_strlist deny;
 };
 
 /* Parses {"id","name","enabled","conditions":{...},"scoring":{"weight",
- * "fee","success_rate"},"allow":[],"deny":[]}. */
+ * "fee","success_rate","mode","within_points","explore"},"allow":[],
+ * "deny":[]}. mode defaults to "weighted", within_points (0 .. 100) to
+ * 0, explore (0 .. 0.5) to 0. */
 int pr_rule_parse(json_t *j, struct pr_rule *out, char *err, size_t errlen);
 void pr_rule_clear(struct pr_rule *r);
 json_t *pr_rule_to_json(const struct pr_rule *r);

@@ -27,13 +27,28 @@
  *  - success_rate: the recent success rate from the usage, clamped to
  *    [0, 1]; 0.5 when unknown (no usage, or a negative rate), neither
  *    favouring nor punishing a channel without history.
- * With a rule, score = w_weight * weight + w_fee * fee + w_success * rate.
- * Without a rule, doc/design.md §4 says: the lower fee wins, then the
- * higher weight, then the channel code. The parts are still filled (for
- * the trace), the ranking is that order, and the score recorded is then
- * derived from the final rank (whitelist precedence included),
- * (n - rank) / n, so that it also reads "highest first" (1 for the
- * winner) and agrees with the order.
+ * The success rate is the caller's estimate (srate.h: time-decayed, per
+ * segment with fallback), given as data so that a replay can pass the
+ * estimates of a past period.
+ * A rule's scoring.mode says how the parts rank (catalogue.h):
+ *  - weighted (the default): score = w_weight * weight + w_fee * fee +
+ *    w_success * rate;
+ *  - fee_first: the lower fee, then the higher weight, then the code
+ *    (also the order without a rule, as doc/design.md §4 says);
+ *  - weight: the higher weight, then the lower fee, then the code;
+ *  - success_first: the channels whose rate is within within_points
+ *    points of the best rate, cheapest first; then the others by rate.
+ * The parts are always filled (for the trace). For every order but
+ * weighted the score recorded is derived from the final rank (whitelist
+ * precedence and a probe included), (n - rank) / n, so that it also
+ * reads "highest first" (1 for the winner) and agrees with the order.
+ *
+ * Circuit breaking and exploration (doc/design.md §4): a channel whose
+ * breaker is open is dropped (circuit_open, the last filter); a half-open
+ * one due for a probe is ranked first unless the whitelist decided. When
+ * neither did, a rule with scoring.explore > 0 sends that share of
+ * decisions to another eligible channel (epsilon-greedy, the draws from
+ * req->seed).
  * Ties always break on: score (desc), fee (asc), weight (desc), code (asc).
  */
 #include <errno.h>
@@ -57,6 +72,7 @@ static const char *const drop_names[] = {
 	[PR_DROP_DAILY_COUNT_LIMIT] = "daily_count_limit",
 	[PR_DROP_WHITELIST_ONLY] = "whitelist_only",
 	[PR_DROP_RULE] = "rule",
+	[PR_DROP_CIRCUIT_OPEN] = "circuit_open",
 };
 
 const char *pr_drop_name(enum pr_drop d)
@@ -252,6 +268,8 @@ check(const struct pr_catalogue *cat, const struct pr_chan_spec *c,
 	if (rule && ((rule->allow.n && !list_has(&rule->allow, c->code)) ||
 		     list_has(&rule->deny, c->code)))
 		return PR_DROP_RULE;
+	if (u && u->breaker == PR_BRK_ROUTE_NONE)
+		return PR_DROP_CIRCUIT_OPEN;
 	return PR_DROP_NONE;
 }
 
@@ -329,14 +347,21 @@ static double clamp01(double x)
 }
 
 static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
-		  const struct pr_chan_usage *usage, struct pr_route_cand *v,
-		  size_t n)
+		  const struct pr_route_req *q,
+		  const struct pr_chan_usage *usage, int full_trace,
+		  struct pr_route_cand *v, size_t n)
 {
 	int32_t max_w = 0;
 	int64_t min_fee = INT64_MAX;
 	const struct pr_chan_spec *c;
-	double rate;
+	double rate, best = 0, floor;
 	size_t i;
+	/* estimates cost a lookup per survivor: made when the ranking uses
+	 * them, and for explain (an order's trace otherwise says "none") */
+	int need_rates = full_trace ||
+			 (rule && rule->mode == PR_SCORE_SUCCESS_FIRST) ||
+			 (rule && rule->mode == PR_SCORE_WEIGHTED &&
+			  rule->w_success > 0);
 
 	for (i = 0; i < n; i++) {
 		c = &cat->chans[v[i].chan];
@@ -354,14 +379,95 @@ static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 			v[i].part_fee = min_fee <= 0 ? 0 :
 						       (double)min_fee /
 							       (double)v[i].fee;
-		rate = usage ? usage[v[i].chan].success_rate : -1;
+		if (q->srate && need_rates) {
+			pr_srate_estimate(q->srate, &q->srate_cfg, c->code,
+					  q->method, q->environment,
+					  q->bank_code, q->now_ms, &v[i].est);
+			rate = v[i].est.rate;
+		} else {
+			rate = usage ? usage[v[i].chan].success_rate : -1;
+		}
 		v[i].part_success = rate < 0 ? 0.5 : clamp01(rate);
-		v[i].score =
-			rule ? rule->w_weight * v[i].part_weight +
-					rule->w_fee * v[i].part_fee +
-					rule->w_success * v[i].part_success :
-			       0;
+		if (v[i].part_success > best)
+			best = v[i].part_success;
 	}
+	/* The sort key of the mode (rank_cmp then breaks ties on fee,
+	 * weight, code); all but "weighted" record a rank-derived score
+	 * afterwards. */
+	floor = best - (rule ? rule->within_points : 0) / 100.0 - 1e-9;
+	for (i = 0; i < n; i++) {
+		switch (rule ? rule->mode : PR_SCORE_FEE_FIRST) {
+		case PR_SCORE_WEIGHTED:
+			v[i].score = rule->w_weight * v[i].part_weight +
+				     rule->w_fee * v[i].part_fee +
+				     rule->w_success * v[i].part_success;
+			break;
+		case PR_SCORE_FEE_FIRST:
+			v[i].score = 0;
+			break;
+		case PR_SCORE_WEIGHT:
+			v[i].score = v[i].part_weight;
+			break;
+		case PR_SCORE_SUCCESS_FIRST:
+			/* within the budget: 1 + cheapness, above any
+			 * channel outside it, which ranks by its rate */
+			v[i].score = v[i].part_success >= floor ?
+					     1 + v[i].part_fee :
+					     v[i].part_success;
+			break;
+		}
+	}
+}
+
+/* splitmix64 (Steele, Lea, Flood 2014): a well-mixed 64-bit stream from a
+ * seed, so that one seed gives one decision. */
+static uint64_t mix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Moves v[j] to the front, the others keeping their order. */
+static void to_front(struct pr_route_cand *v, size_t j)
+{
+	struct pr_route_cand t;
+
+	if (!j)
+		return;
+	t = v[j];
+	memmove(&v[1], &v[0], j * sizeof(*v));
+	v[0] = t;
+}
+
+/*
+ * Epsilon-greedy exploration (doc/design.md §4): with probability share
+ * the decision goes to one of the other eligible channels, uniformly;
+ * the rest of the ranking stays, so a retryable failure cascades to the
+ * channel the scores preferred. Two draws from the seed: whether, and
+ * which.
+ */
+static void explore(const struct pr_route_req *req, double share,
+		    struct pr_route_cand *v, size_t ne,
+		    struct pr_route_result *out)
+{
+	uint64_t x = req->seed;
+	double u;
+	size_t j;
+
+	out->explore_share = share;
+	if (!req->explore || share <= 0 || ne < 2)
+		return;
+	u = (double)(mix64(&x) >> 11) * 0x1.0p-53;
+	out->explore_draw = u;
+	if (u >= share)
+		return;
+	j = 1 + (size_t)(mix64(&x) % (uint64_t)(ne - 1));
+	out->exploit = (long)v[0].chan;
+	out->explored = 1;
+	to_front(v, j);
 }
 
 /* --------------------------------------------------------------- route */
@@ -399,6 +505,11 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 	out->n = out->n_eligible = 0;
 	out->chosen = out->whitelist = out->rule = -1;
 	out->n_wl_unused = 0;
+	out->mode = PR_SCORE_FEE_FIRST;
+	out->probe = out->explored = 0;
+	out->explore_share = 0;
+	out->explore_draw = -1;
+	out->exploit = -1;
 
 	if (full_trace) {
 		n_cons = cat->n_chans;
@@ -414,6 +525,7 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 		if (rule_matches(&cat->rules[i], req)) {
 			rule = &cat->rules[i];
 			out->rule = (long)i;
+			out->mode = rule->mode;
 			break;
 		}
 	}
@@ -433,6 +545,14 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 		t.dropped_by = d;
 		t.fee = pr_chan_fee(&cat->chans[ci], req->amount);
 		t.score = t.part_weight = t.part_fee = t.part_success = 0;
+		if (u) {
+			t.est = u->est;
+			t.breaker = u->breaker;
+		} else {
+			memset(&t.est, 0, sizeof(t.est));
+			t.est.rate = -1;
+			t.breaker = PR_BRK_ROUTE_ANY;
+		}
 		if (d == PR_DROP_NONE) {
 			v[ne++] = t;
 		} else {
@@ -455,7 +575,7 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 			index_sort(&v[ne], nd);
 	}
 
-	score(cat, rule, usage, v, ne);
+	score(cat, rule, req, usage, full_trace, v, ne);
 	rank_sort(cat, v, ne);
 
 	/* The whitelist: the first matching entry whose channel survived;
@@ -477,14 +597,23 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 				out->wl_unused[out->n_wl_unused++] = (long)e;
 		}
 	}
-	if (wl_cand > 0) { /* rank it first, the others keep their order */
-		t = v[wl_cand];
-		memmove(&v[1], &v[0], (size_t)wl_cand * sizeof(*v));
-		v[0] = t;
+	if (wl_cand > 0) /* rank it first, the others keep their order */
+		to_front(v, (size_t)wl_cand);
+	/* A half-open channel's probe goes first, unless the whitelist
+	 * decided: the best-ranked one when several are due. */
+	for (i = 0; i < ne && wl_cand < 0; i++) {
+		if (v[i].breaker == PR_BRK_ROUTE_PROBE) {
+			to_front(v, i);
+			out->probe = 1;
+			break;
+		}
 	}
-	if (!rule) /* the rank-derived score (see the top of this file) */
+	/* the rank-derived score (see the top of this file) */
+	if (!rule || rule->mode != PR_SCORE_WEIGHTED)
 		for (i = 0; i < ne; i++)
 			v[i].score = (double)(ne - i) / (double)ne;
+	if (rule && wl_cand < 0 && !out->probe)
+		explore(req, rule->explore, v, ne, out);
 
 	out->n = ne + nd;
 	out->n_eligible = ne;
@@ -544,10 +673,20 @@ static json_t *cand_json(const struct pr_catalogue *cat,
 			    bad);
 		}
 		put(o, "score_parts", parts, bad);
+		put(o, "breaker",
+		    json_string(c->breaker == PR_BRK_ROUTE_PROBE ? "probe" :
+								   "closed"),
+		    bad);
 	} else {
 		put(o, "score", json_null(), bad);
 		put(o, "score_parts", json_null(), bad);
+		put(o, "breaker",
+		    json_string(c->breaker == PR_BRK_ROUTE_NONE	 ? "open" :
+				c->breaker == PR_BRK_ROUTE_PROBE ? "probe" :
+								   "closed"),
+		    bad);
 	}
+	put(o, "success", pr_sr_est_json(&c->est), bad);
 	return o;
 }
 
@@ -567,7 +706,7 @@ json_t *pr_route_trace_json(const struct pr_catalogue *cat,
 			    size_t max_listed)
 {
 	json_t *o = json_object(), *a = json_array(), *x;
-	size_t dropped[PR_DROP_RULE + 1] = { 0 }, listed = 0, more = 0;
+	size_t dropped[PR_DROP_CIRCUIT_OPEN + 1] = { 0 }, listed = 0, more = 0;
 	const struct pr_wl_entry *w;
 	const struct pr_rule *r;
 	int bad = 0;
@@ -640,6 +779,26 @@ json_t *pr_route_trace_json(const struct pr_catalogue *cat,
 		put(o, "rule", x, &bad);
 	} else {
 		put(o, "rule", json_null(), &bad);
+	}
+	put(o, "scoring", json_string(pr_score_mode_name(res->mode)), &bad);
+	put(o, "probe", json_boolean(res->probe), &bad);
+	if (res->explore_share > 0) {
+		put(o, "exploration",
+		    json_pack(
+			    "{s:f,s:o,s:b,s:o}", "share", res->explore_share,
+			    "draw",
+			    res->explore_draw >= 0 ?
+				    json_real(res->explore_draw) :
+				    json_null(),
+			    "explored", res->explored, "instead_of",
+			    res->explored && res->exploit >= 0 &&
+					    (size_t)res->exploit <
+						    cat->n_chans ?
+				    json_string(cat->chans[res->exploit].code) :
+				    json_null()),
+		    &bad);
+	} else {
+		put(o, "exploration", json_null(), &bad);
 	}
 	for (i = 0; i < res->n && !bad; i++) {
 		const struct pr_route_cand *c = &res->cands[i];

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "domain/breaker.h"
 #include "domain/catalogue.h"
+#include "domain/srate.h"
 
 /* Why a channel was dropped: the first failing condition, in this order. */
 enum pr_drop {
@@ -29,6 +31,7 @@ enum pr_drop {
 	PR_DROP_DAILY_COUNT_LIMIT,
 	PR_DROP_WHITELIST_ONLY,
 	PR_DROP_RULE,
+	PR_DROP_CIRCUIT_OPEN, /* its breaker is open (breaker.h) */
 };
 
 /* "business_type", "method", ... (the names of doc/design.md §9). */
@@ -47,6 +50,16 @@ struct pr_route_req {
 	const char *card_hmac;	  /* hex HMAC of the card number, or NULL */
 	int64_t amount;		  /* minor units */
 	int64_t now_ms;		  /* the request's time, UTC */
+	/* Exploration (the rule's scoring.explore): only when explore is
+	 * set; the draws come from seed, so a seed gives one decision. */
+	int explore;
+	uint64_t seed;
+	/* The success-rate estimates (srate.h) to score the survivors with,
+	 * for the request's (method, environment, bank) at now_ms; NULL:
+	 * the usage's success_rate and est. Only survivors are estimated:
+	 * dropped channels cost nothing. */
+	const struct pr_srate *srate;
+	struct pr_srate_cfg srate_cfg;
 };
 
 /* What the caller knows of one channel today (its local day). */
@@ -60,6 +73,13 @@ struct pr_chan_usage {
 	const struct pr_bank_usage *banks; /* per-bank amounts, if any */
 	size_t n_banks;
 	double success_rate; /* 0..1 over the recent window; < 0: unknown */
+	/* Where success_rate comes from, for the trace (srate.h); a zeroed
+	 * one says "none". Both unused when the request has srate. */
+	struct pr_sr_est est;
+	/* What the channel's breaker allows (breaker.h): ANY (0) routes as
+	 * usual, NONE drops it (circuit_open), PROBE ranks it first unless
+	 * the whitelist decided (one probe). */
+	enum pr_brk_route breaker;
 };
 
 struct pr_route_cand {
@@ -68,6 +88,8 @@ struct pr_route_cand {
 	int64_t fee;		 /* for this amount */
 	double score;		 /* eligible only */
 	double part_weight, part_fee, part_success;
+	struct pr_sr_est est; /* the usage's, copied for the trace */
+	enum pr_brk_route breaker;
 };
 
 #define PR_ROUTE_MAX_WL_UNUSED 8
@@ -88,6 +110,16 @@ struct pr_route_result {
 	 * PR_ROUTE_MAX_WL_UNUSED). */
 	long wl_unused[PR_ROUTE_MAX_WL_UNUSED];
 	size_t n_wl_unused;
+	enum pr_score_mode mode; /* the rule's, or FEE_FIRST without one */
+	int probe;		 /* chosen is a half-open channel's probe */
+	/* Exploration: explore_share is the rule's (0: none), explore_draw
+	 * the draw in [0, 1) (-1: none drawn), explored 1 when the draw
+	 * fell below the share and chosen is another eligible channel than
+	 * the one ranked first by the scores, exploit (index into
+	 * cat->chans) that one. */
+	double explore_share, explore_draw;
+	int explored;
+	long exploit;
 };
 
 /* Routes req. usage has cat->n_chans entries (NULL: no usage, rates
@@ -108,7 +140,10 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
  * the filter, or "not_in_catalogue" when no channel has the entry's
  * code, "not_considered" when the route did not consider it), "rule",
  * "candidates": [{"channel","eligible","dropped_by","fee","score",
- * "score_parts":{"weight","fee","success_rate"}}]}. */
+ * "score_parts":{"weight","fee","success_rate"},"success":{"rate","ok","n",
+ * "level"} (the estimate behind success_rate), "breaker": "closed",
+ * "open" or "probe"}], "scoring": the mode, "probe": bool, "exploration":
+ * null or {"share","draw","explored","instead_of"}}. */
 json_t *pr_route_to_json(const struct pr_catalogue *cat,
 			 const struct pr_route_result *res);
 

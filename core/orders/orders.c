@@ -28,6 +28,7 @@
 
 #include "runtime/crypto.h"
 #include "runtime/log.h"
+#include "orders/chanhealth.h"
 #include "orders/orders.h"
 
 static const char *const op_names[] = {
@@ -80,6 +81,7 @@ static void call_finish(struct call *k)
 {
 	pr_chanstats_call(k->d->chanstats, k->ch->code, (int)k->op,
 			  (enum pr_cs_call_end)k->c.end, k->c.ms, pr_now_ms());
+	pr_health_call(k->d->health, k->gen->config, k->ch->code, &k->c);
 	k->cb(&k->c, k->arg);
 	call_free(k);
 }
@@ -411,8 +413,10 @@ int pr_order_usage(struct pr_daemon *d, const struct pr_catalogue *cat,
 		*banks = NULL;
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < cat->n_chans; i++)
+	for (size_t i = 0; i < cat->n_chans; i++) {
 		(*usage)[i].success_rate = -1;
+		(*usage)[i].est.rate = -1;
+	}
 	/* Only the request's bucket can pass the first two filters. */
 	b = pr_catalogue_bucket(cat, rq->business, rq->method);
 	for (size_t k = 0; b && d->usage && k < b->n; k++) {
@@ -422,8 +426,8 @@ int pr_order_usage(struct pr_daemon *d, const struct pr_catalogue *cat,
 
 		pr_usage_today(d->usage, c->code, c->tz, rq->now_ms, &u->amount,
 			       &u->count);
-		u->success_rate =
-			pr_usage_success_rate(d->usage, c->code, rq->now_ms);
+		if (d->gen)
+			pr_health_fill(d->health, d->gen->config, c->code, u);
 		if (rq->bank_code && rq->bank_code[0]) {
 			(*banks)[i].bank_code = rq->bank_code;
 			pr_usage_today_scope(d->usage, c->code, rq->bank_code,
@@ -441,6 +445,7 @@ int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
 {
 	const struct pr_catalogue *cat = &gen->cat;
 	struct pr_route_result res = { 0 };
+	struct pr_route_req ex;
 	struct pr_chan_usage *usage = NULL;
 	struct pr_bank_usage *banks = NULL;
 	json_t *rj;
@@ -451,9 +456,16 @@ int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
 	if (!res.cands || pr_order_usage(d, cat, rq, &usage, &banks) < 0)
 		goto out;
 	res.cap = cat->n_chans;
-	rc = pr_route(cat, rq, usage, 0, &res);
+	/* a fresh seed per decision: the rule's exploration share */
+	ex = *rq;
+	ex.explore = 1;
+	pr_health_req(d->health, gen->config, &ex);
+	if (pr_random_bytes((unsigned char *)&ex.seed, sizeof(ex.seed)) < 0)
+		ex.seed = (uint64_t)rq->now_ms;
+	rc = pr_route(cat, &ex, usage, 0, &res);
 	if (rc < 0)
 		goto out;
+	pr_health_routed(d->health, cat, &res);
 	rj = pr_route_trace_json(cat, &res, PR_TRACE_LISTED);
 	out->attempts = json_array();
 	out->trace = json_pack("{s:o,s:I,s:o}", "route", rj ? rj : json_null(),

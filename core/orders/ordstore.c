@@ -17,8 +17,10 @@
 #include <time.h>
 
 #include "runtime/log.h"
+#include "orders/chanhealth.h"
 #include "orders/orders.h"
 #include "orders/ordstore.h"
+#include "orders/payorder.h"
 #include "orders/outbox.h"
 
 /* ------------------------------------------------------------- columns */
@@ -127,6 +129,25 @@ struct apply {
 
 static const char *const apply_results[] = { "changed", "ignored", "guard" };
 
+/* A final outcome on row's channel, for the recent success rate (usage.c,
+ * the overview's) and the routing's estimates per segment (chanhealth.c;
+ * a payment's segment is its method, environment and bank). */
+static void note_outcome(struct pr_daemon *d, const struct pr_order_kind *k,
+			 const struct pr_order_common *row)
+{
+	const struct pr_pay_row *p =
+		k == &pr_payment_kind ? (const struct pr_pay_row *)row : NULL;
+	int ok = row->status == k->st_succeeded;
+
+	if (d->usage)
+		pr_usage_outcome(d->usage, row->channel, ok, pr_now_ms());
+	if (d->gen)
+		pr_health_outcome(d->health, d->gen->config, row->channel,
+				  p ? p->method : NULL,
+				  p ? p->environment : NULL,
+				  p ? p->bank_code : NULL, ok);
+}
+
 static void apply_done(struct apply *a, PGresult *res, const char *err)
 {
 	const struct pr_order_kind *k = a->k;
@@ -177,12 +198,9 @@ static void apply_done(struct apply *a, PGresult *res, const char *err)
 				   row->code, pr_now_ms());
 	if (result == PR_APPLY_CHANGED &&
 	    pr_state_final(k->machine, row->status)) {
-		if (row->channel[0] && a->d->usage &&
-		    (row->status == k->st_succeeded ||
-		     row->status == k->st_failed))
-			pr_usage_outcome(a->d->usage, row->channel,
-					 row->status == k->st_succeeded,
-					 pr_now_ms());
+		if (row->channel[0] && (row->status == k->st_succeeded ||
+					row->status == k->st_failed))
+			note_outcome(a->d, k, row);
 		/* A notification was queued with the change. */
 		if (a->d->outbox && row->notify_url[0])
 			pr_outbox_kick(a->d->outbox);

@@ -249,7 +249,25 @@
 	X("reconciliation.fee_drift_pct", PR_OPT_INT, 0,                       \
 	  FIELD(recon_fee_drift_pct), FSIZE(recon_fee_drift_pct), 0, 1000, 5,  \
 	  NULL, 0,                                                             \
-	  "fees billed this many percent off the fee model are flagged")
+	  "fees billed this many percent off the fee model are flagged")       \
+	X("routing.success_half_life_seconds", PR_OPT_INT, 0,                  \
+	  FIELD(sr_half_life_s), FSIZE(sr_half_life_s), 10, 604800, 600, NULL, \
+	  0, "an order outcome this old weighs half in success rates")         \
+	X("routing.success_min_outcomes", PR_OPT_INT, 0,                       \
+	  FIELD(sr_min_outcomes), FSIZE(sr_min_outcomes), 0, 100000, 20, NULL, \
+	  0, "decayed outcomes a segment needs for its own estimate")          \
+	X("breaker.failures", PR_OPT_INT, 0, FIELD(brk_failures),              \
+	  FSIZE(brk_failures), 1, 64, 5, NULL, 0,                              \
+	  "channel-side failures that open a channel's breaker")               \
+	X("breaker.window_seconds", PR_OPT_INT, 0, FIELD(brk_window_s),        \
+	  FSIZE(brk_window_s), 1, 86400, 60, NULL, 0, "within this long")      \
+	X("breaker.cooldown_seconds", PR_OPT_INT, 0, FIELD(brk_cooldown_s),    \
+	  FSIZE(brk_cooldown_s), 1, 86400, 30, NULL, 0,                        \
+	  "an open breaker stays open this long, then half opens")             \
+	X("breaker.probe_interval_ms", PR_OPT_INT, 0,                          \
+	  FIELD(brk_probe_interval_ms), FSIZE(brk_probe_interval_ms), 100,     \
+	  3600000, 5000, NULL, 0,                                              \
+	  "a half-open channel gets one probe this often")
 
 /* What the parser needs beyond the public row. */
 struct opt_spec {
@@ -276,10 +294,10 @@ _Static_assert(sizeof(options) / sizeof(options[0]) == N_OPTIONS + 1,
 	       "option table and spec table differ");
 
 static const char *const sections[] = {
-	"listen",      "admin",		"database",    "drivers",
-	"log",	       "secrets",	"http_client", "server",
-	"payments",    "merchants",	"completion",  "notify",
-	"withdrawals", "reconciliation"
+	"listen",      "admin",		 "database",	"drivers",
+	"log",	       "secrets",	 "http_client", "server",
+	"payments",    "merchants",	 "completion",	"notify",
+	"withdrawals", "reconciliation", "routing",	"breaker"
 };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))

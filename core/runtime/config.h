@@ -109,6 +109,14 @@ struct pr_config {
 	char *recon_tmpdir;
 	int recon_keep_days;
 	int recon_fee_drift_pct;
+
+	/* routing.success_*, breaker.* (orders/chanhealth.c) */
+	int sr_half_life_s;
+	int sr_min_outcomes;
+	int brk_failures;
+	int brk_window_s;
+	int brk_cooldown_s;
+	int brk_probe_interval_ms;
 };
 
 /* Parses a schedule, "10s,30s,1m,2h,1d": 1 to max positive durations of

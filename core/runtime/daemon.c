@@ -43,6 +43,7 @@
 
 #include "admin/admin.h"
 #include "base/clock.h"
+#include "orders/chanhealth.h"
 #include "orders/completion.h"
 #include "runtime/daemon.h"
 #include "runtime/log.h"
@@ -732,6 +733,11 @@ static void on_store_state(int ready, void *arg)
 				"%s; merchants.auth_cache_ms bounds how long "
 				"an API key check made elsewhere is reused",
 				strerror(-rc));
+		rc = pr_health_listen(d->health);
+		if (rc < 0)
+			pr_warn("store: cannot listen for circuit breakers: "
+				"%s; this instance decides from its own calls",
+				strerror(-rc));
 	}
 	pr_daemon_reload(d, "store ready: loading the routing policy", NULL,
 			 NULL);
@@ -861,13 +867,14 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	}
 	d->auth_cache = pr_auth_cache_new();
 	d->chanstats = pr_chanstats_new();
+	d->health = pr_health_new(d);
 	d->completion = pr_completion_new(d);
 	d->recon = pr_recon_new(d);
 	d->outbox = pr_outbox_new(d);
 	d->refunds = pr_refunds_new(d);
 	d->withdrawals = pr_withdrawals_new(d);
 	if (!d->auth_cache || !d->completion || !d->recon || !d->outbox ||
-	    !d->refunds || !d->withdrawals || !d->chanstats) {
+	    !d->refunds || !d->withdrawals || !d->chanstats || !d->health) {
 		snprintf(err, errlen, "cannot start the background jobs");
 		return -ENOMEM;
 	}
@@ -906,6 +913,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	 * callbacks answer their requests while the listeners still exist. */
 	d->stopping = 1;
 	pr_completion_free(d->completion);
+	pr_health_free(d->health);
+	d->health = NULL;
 	d->completion = NULL;
 	pr_recon_free(d->recon);
 	d->recon = NULL;

@@ -47,6 +47,7 @@ struct pr_completion;
 struct pr_auth_cache;
 struct pr_refunds;
 struct pr_withdrawals;
+struct pr_health;
 
 /* What a request does, for the latency histogram
  * payroute_overhead_seconds{op=...}. */
@@ -86,6 +87,8 @@ struct pr_daemon {
 	struct pr_withdrawals *withdrawals; /* pending re-routing */
 	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */
 	struct pr_chanstats *chanstats;	    /* each channel's figures */
+	/* success-rate estimates and circuit breakers (orders/chanhealth.h) */
+	struct pr_health *health;
 	struct pr_listener merchant;
 	struct pr_listener admin;
 	long nofile;	 /* RLIMIT_NOFILE, raised at start */

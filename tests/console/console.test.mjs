@@ -218,6 +218,30 @@ test("the channel form: a refused change marks the field the API named, and noth
   assert.deepEqual(await channel("wx_native"), before);
 });
 
+test("the channel's circuit breaker: state and history shown, opened and closed by the operator, audited", async () => {
+  await go("channels/wx_native");
+  await page.waitForSelector("#breaker [data-state]");
+  assert.equal(await page.getAttribute("#breaker [data-state]", "data-state"), "closed");
+  assert.ok(await page.isDisabled("#breaker .breaker-close"));
+  note = "breaker drill";
+  await page.click("#breaker .breaker-open");
+  await eventually(async () => (await api("GET", "/admin/v1/channels/wx_native/breaker")).body.breaker.state === "open",
+    "the breaker open");
+  await page.waitForSelector('#breaker [data-state="open"]');
+  assert.match(await page.textContent("#breaker .breaker-history"), /forced by an operator: breaker drill/);
+  assert.match(await page.textContent("#breaker .breaker-history"), /console-test/);
+  // the audit row is written with the breaker's row in the store
+  const a = await eventually(async () => { const x = await lastAudit("channel"); return x && x.action === "breaker_open" && x; },
+    "the audit row of the opening");
+  assert.equal(a.actor, ACTOR);
+  assert.equal(a.note, "forced by an operator: breaker drill");
+  await page.click("#breaker .breaker-close");
+  await eventually(async () => (await api("GET", "/admin/v1/channels/wx_native/breaker")).body.breaker.state === "closed",
+    "the breaker closed again");
+  await page.waitForSelector('#breaker [data-state="closed"]');
+  await eventually(async () => (await lastAudit("channel")).action === "breaker_closed", "the audit row of the closing");
+});
+
 test("amounts are shown and entered in major units with the currency", async () => {
   const before = await channel("wx_native");
   await go("channels/wx_native");
@@ -434,7 +458,8 @@ test("the driver config as JSON: a misspelt key is refused with the closest one 
 
 test("routing rules: add one, save, move it first", async () => {
   // one rule already there, so that the new one has something to pass
-  const base = { name: "default: by fee", enabled: true, conditions: {}, scoring: { weight: 0.5, fee: 1, success_rate: 1 }, allow: [], deny: [] };
+  const base = { name: "default: by fee", enabled: true, conditions: {},
+    scoring: { weight: 0.5, fee: 1, success_rate: 1, mode: "success_first", within_points: 2, explore: 0.05 }, allow: [], deny: [] };
   assert.equal((await api("PUT", "/admin/v1/routing/rules", { rules: [base] })).status, 200);
   await go("rules");
   const n = (await api("GET", "/admin/v1/routing/rules")).body.rules.length;
@@ -449,6 +474,7 @@ test("routing rules: add one, save, move it first", async () => {
   assert.match(await card.locator(".unit").first().textContent(), /in CNY/);
   await card.locator('[data-k="c.amount_min"]').fill("1000.00");
   await card.locator('[data-k="s.fee"]').fill("0");
+  await card.locator('[data-k="s.mode"]').selectOption("weight");
   await card.locator('[data-k="deny"]').fill("wx_native");
   note = "weight only for large alipay payments";
   await page.click('#rules-form button[type="submit"]');
@@ -462,6 +488,8 @@ test("routing rules: add one, save, move it first", async () => {
   assert.equal(added.conditions.amount_min, 100000);
   assert.deepEqual(added.conditions.currencies, ["CNY"]);
   assert.equal(added.scoring.fee, 0);
+  assert.equal(added.scoring.mode, "weight");
+  assert.equal(added.scoring.explore, undefined, "a default is left out");
   assert.deepEqual(added.deny, ["wx_native"]);
   await page.waitForSelector(`.rule[data-index="${n}"]`);
   await page.locator(`.rule[data-index="${n}"] button:has-text("↑")`).click();
@@ -472,6 +500,9 @@ test("routing rules: add one, save, move it first", async () => {
   }, "the rule moved first");
   assert.deepEqual(rules.map((r) => r.name), [added.name, "default: by fee"]);
   assert.equal(rules[1].scoring.weight, 0.5, "the other rule kept what it had");
+  assert.equal(rules[1].scoring.mode, "success_first");
+  assert.equal(rules[1].scoring.within_points, 2);
+  assert.equal(rules[1].scoring.explore, 0.05);
   const a = await lastAudit("routing_rules");
   assert.equal(a.actor, ACTOR);
   // a bad number is refused in the page and the rules stay as they are

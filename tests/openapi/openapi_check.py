@@ -395,6 +395,18 @@ def walk(merchant_json, admin_json):
       body={"channel": "no_such_channel", "day": "2026-01-01"})
     c("a", "post", "/admin/v1/reconciliation/runs", 400,
       body={"channel": ch, "day": "January"})
+    # circuit breakers: every channel's, one forced open and back
+    c("a", "get", "/admin/v1/breakers", 200)
+    c("a", "get", "/admin/v1/channels/{code}/breaker", 200,
+      vals={"code": "CHANNEL"})
+    c("a", "get", "/admin/v1/channels/{code}/breaker", 404,
+      vals={"code": "NOSUCHCHAN"})
+    c("a", "post", "/admin/v1/channels/{code}/breaker", 200,
+      vals={"code": "CHANNEL"}, body={"state": "open"})
+    c("a", "post", "/admin/v1/channels/{code}/breaker", 200,
+      vals={"code": "CHANNEL"}, body={"state": "closed"})
+    c("a", "post", "/admin/v1/channels/{code}/breaker", 400,
+      vals={"code": "CHANNEL"}, body={"state": "half_open"})
     w.ctx["NODIFF"] = "999999999"
     c("a", "post", "/admin/v1/reconciliation/differences/{id}/resolve", 404,
       vals={"id": "NODIFF"}, body={"note": "openapi walk"})

@@ -575,7 +575,9 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 60); /* 48, server.drain_ms and the 11 reconciliation.* */
+	/* 48, server.drain_ms, the 11 reconciliation.*, the 2
+	 * routing.success_* and the 4 breaker.* */
+	assert_int_equal(n, 66);
 }
 
 /* The restart-only options are the listen addresses, the store's and the
@@ -884,8 +886,8 @@ static void test_bill_time(void **state)
 		const char *value;
 		int ok;
 	} times[] = {
-		{ "10:00", 1 }, { "00:00", 1 }, { "23:59", 1 },
-		{ "24:00", 0 }, { "10:60", 0 }, { "9:30", 0 },
+		{ "10:00", 1 },	   { "00:00", 1 }, { "23:59", 1 },
+		{ "24:00", 0 },	   { "10:60", 0 }, { "9:30", 0 },
 		{ "10:00:00", 0 }, { "ten", 0 },
 	};
 
@@ -901,9 +903,10 @@ static void test_bill_time(void **state)
 			 "\"reconciliation\":{\"bill_time\":\"%s\"}}",
 			 times[i].value);
 		rc = pr_config_parse(text, NULL, &cfg, err, sizeof(err));
-		if (times[i].ok ? rc != 0 : rc != -EINVAL ||
-					   !strstr(err, "reconciliation.bill_"
-							"time: expected HH:MM"))
+		if (times[i].ok ? rc != 0 :
+				  rc != -EINVAL ||
+					  !strstr(err, "reconciliation.bill_"
+						       "time: expected HH:MM"))
 			fail_msg("\"%s\": rc %d \"%s\"", times[i].value, rc,
 				 err);
 		if (cfg)

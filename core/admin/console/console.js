@@ -691,6 +691,46 @@ async function viewChannel(view, code) {
     } catch (e) { /* reported and marked */ }
   });
   append(view, section(isNew ? "New channel" : "Channel " + c.code, form));
+  if (!isNew) append(view, await breakerSection(c.code));
+}
+
+/* The channel's circuit breaker (GET /admin/v1/channels/CODE/breaker):
+ * state, window, history; an operator closes or opens it (audited). */
+async function breakerSection(code) {
+  const box = h("section", { id: "breaker" }, h("h2", {}, "Circuit breaker"));
+  let b;
+  try {
+    b = (await api("GET", `/admin/v1/channels/${encodeURIComponent(code)}/breaker`)).breaker;
+  } catch (e) {
+    box.appendChild(h("p.bad", {}, "The breaker could not be read: " + e.message));
+    return box;
+  }
+  const at = (ms) => (ms ? new Date(ms).toLocaleString() : "");
+  const force = async (st) => {
+    try {
+      await change((st === "closed" ? "Close" : "Open") + " the breaker of " + code,
+        (note) => api("POST", `/admin/v1/channels/${encodeURIComponent(code)}/breaker`, { state: st }, { note }));
+      route();
+    } catch (e) { /* reported */ }
+  };
+  box.appendChild(h("p", {},
+    h("span.tag", { class: "breaker-" + b.state, dataset: { state: b.state } }, b.state.replace("_", " ")),
+    b.since ? " since " + at(b.since) : "",
+    " · " + b.failures_in_window + " channel-side failures in the window",
+    b.last_failure ? " (last: " + b.last_failure + ")" : "",
+    b.half_open_at ? " · half opens at " + at(b.half_open_at) : "",
+    b.state === "half_open" && b.probe_due ? " · next probe " + at(b.probe_due) : ""));
+  box.appendChild(h("div.row", {},
+    h("button", { type: "button", class: "breaker-close", disabled: b.state === "closed",
+      onclick: () => force("closed") }, "Close: back into routing"),
+    h("button.secondary", { type: "button", class: "breaker-open", disabled: b.state === "open",
+      onclick: () => force("open") }, "Open: out of routing")));
+  box.appendChild(table(["when", "from", "to", "reason", "by"],
+    (b.history || []).map((x) => h("tr", {}, td(at(x.at)), td(x.from.replace("_", " ")),
+      td(x.to.replace("_", " ")), td(x.reason), td(x.actor))), { class: "breaker-history" }));
+  box.appendChild(h("p.hint", {}, "Timeouts, unreachable channels and channel-side failure codes open the breaker; " +
+    "after the cool-down one probe at a time is sent, and its success closes it (doc/design.md §4)."));
+  return box;
 }
 
 function readChannel(form, base) {
@@ -884,7 +924,9 @@ async function viewRules(view) {
   });
   append(view, section("Routing rules",
     h("p.hint", {}, "The first enabled rule whose conditions match a payment scores its surviving channels: " +
-      "weight × channel weight + fee × (cheaper is better) + success rate × recent success. " +
+      "weight × channel weight + fee × (cheaper is better) + success rate × recent success, or the ranking it names " +
+      "(fee first, weight first, or the cheapest within some points of the best success rate); " +
+      "explore sends that share of its decisions to the other eligible channels. " +
       "allow keeps only the channels named; deny drops them. Empty condition lists match anything."),
     form));
 }
@@ -928,6 +970,12 @@ function ruleCard(rule, i, rules, redraw) {
     h("div.grid", {},
       ["weight", "fee", "success_rate"].map((k) =>
         h("label", {}, "score: " + k, h("input", { type: "number", step: "any", min: 0, value: s[k] ?? 0, dataset: { k: "s." + k, field: p + "scoring." + k } }))),
+      h("label", {}, "ranking", h("select", { dataset: { k: "s.mode", field: p + "scoring.mode" } },
+        [["weighted", "weighted: the scores above"], ["fee_first", "fee first"], ["weight", "weight first"],
+          ["success_first", "success first, cheapest within the points"]].map(([v, t]) =>
+          h("option", { value: v, selected: (s.mode || "weighted") === v }, t)))),
+      h("label", {}, "success first: within points of the best", h("input", { type: "number", step: "any", min: 0, max: 100, value: s.within_points ?? 0, dataset: { k: "s.within_points", field: p + "scoring.within_points" } })),
+      h("label", {}, "explore (share of decisions, 0 to 0.5)", h("input", { type: "number", step: "any", min: 0, max: 0.5, value: s.explore ?? 0, dataset: { k: "s.explore", field: p + "scoring.explore" } })),
       h("label", {}, "allow only (channel codes)", h("input", { value: (rule.allow || []).join(", "), dataset: { k: "allow", field: p + "allow" } })),
       h("label", {}, "deny (channel codes)", h("input", { value: (rule.deny || []).join(", "), dataset: { k: "deny", field: p + "deny" } }))));
   /* keeps what was typed when cards move */
@@ -963,7 +1011,11 @@ function readRule(card) {
       banks: list(get("c.banks").value), merchants: list(get("c.merchants").value),
       amount_min: amount("c.amount_min"), amount_max: amount("c.amount_max"),
     },
-    scoring: { weight: n("s.weight"), fee: n("s.fee"), success_rate: n("s.success_rate") },
+    scoring: Object.assign({ weight: n("s.weight"), fee: n("s.fee"), success_rate: n("s.success_rate") },
+      /* the defaults are left out, as the daemon writes them */
+      get("s.mode").value !== "weighted" ? { mode: get("s.mode").value } : {},
+      n("s.within_points") > 0 ? { within_points: n("s.within_points") } : {},
+      n("s.explore") > 0 ? { explore: n("s.explore") } : {}),
     allow: list(get("allow").value), deny: list(get("deny").value),
   };
 }
