@@ -51,10 +51,11 @@ struct pr_replay_opts {
 
 struct pr_replay;
 
-/* A replay of active against draft. Both catalogues and the rates'
- * strings are borrowed and must outlive the replay. opts NULL: 20
+/* A replay of active against draft. Both catalogues are borrowed and
+ * must outlive the replay. opts NULL: 20
  * samples, 5 candidates, 256 flows, 1000 limit days. Returns 0 with *out
- * set (free with pr_replay_free), -EINVAL, or -ENOMEM. */
+ * set (free with pr_replay_free), -EINVAL, or -ENOMEM. The rates are
+ * read during the call only. */
 int pr_replay_new(const struct pr_catalogue *active,
 		  const struct pr_catalogue *draft,
 		  const struct pr_replay_rate *rates, size_t n_rates,
