@@ -94,16 +94,20 @@ static const char rates_sql[] =
 	"AND created_at < $2::timestamptz GROUP BY channel";
 
 /* The columns are the route request of pr_payreq (payments.c's
- * pay_route_req and flow.c) as the order keeps them. */
+ * pay_route_req and flow.c) as the order keeps them. The cursor's text
+ * has its own name: ORDER BY created_at would sort by the text column
+ * of that name (all the rest of the range, every batch) instead of
+ * walking the index. */
 static const char batch_sql[] =
-	"SELECT id, created_at::text, "
+	"SELECT id, created_at::text AS cursor_at, "
 	"floor(extract(epoch FROM created_at) * 1000)::bigint, merchant_id, "
 	"amount, currency, method, environment, product_code, buyer_id, "
 	"seller_id, card_hmac, bank_code, channel "
 	"FROM payments WHERE created_at >= $3::timestamptz "
 	"AND created_at < $2::timestamptz AND created_at >= $1::timestamptz "
 	"AND (created_at, id) > ($3::timestamptz, $4::text) "
-	"ORDER BY created_at, id LIMIT " REPLAY_STR(PR_REPLAY_BATCH);
+	"ORDER BY payments.created_at, payments.id "
+	"LIMIT " REPLAY_STR(PR_REPLAY_BATCH);
 
 /* ------------------------------------------------------------ the jobs */
 
