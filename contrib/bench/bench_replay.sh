@@ -17,6 +17,7 @@
 #   bench_replay: N payments over 30 days, C channels
 #   bench_replay: the store alone: reading the same rows (COPY) S s
 #   bench_replay: replay S s (the daemon's elapsed_ms): R payments/s; B batches
+#   bench_replay: payrouted's CPU meanwhile: C ms, U us a payment
 #   bench_replay: M would move; VmRSS before X MiB, peak P MiB
 # The daemon's figure includes the rates statement, every batch read
 # (keyset, 5000 a statement) and the routing of each payment under both
@@ -110,8 +111,11 @@ body=$(jq -c --arg f "$FROM" --arg t "$TO" '{policy: (.channels |= map(
 	from: $f, to: $t}' <<<"$RESP_BODY")
 PID=$(cat "$PID_FILE")
 rss() { awk '$1 == "VmRSS:" { print int($2 / 1024) }' "/proc/$PID/status"; }
+# utime + stime of payrouted, in clock ticks (fields 14 and 15)
+ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
 rss0=$(rss)
 peak=$rss0
+cpu0=$(ticks)
 send POST /admin/v1/policy/replay "$body"
 expect_code 202 "replay"
 id=$(json .id)
@@ -123,8 +127,10 @@ for _ in $(seq 12000); do # at most 10 minutes
 	sleep 0.05
 done
 [ "$(json .status)" = done ] || fail "the replay did not finish: $(json '{status, error, progress}')"
+cpu_ms=$(( ($(ticks) - cpu0) * 1000 / $(getconf CLK_TCK) ))
 
 say "$N payments over 30 days, $NCH channels"
 say "the store alone: reading the same rows (COPY) $(awk -v m="$store_ms" 'BEGIN { printf "%.2f", m / 1000 }') s"
 say "replay $(json '.elapsed_ms / 1000') s (the daemon's elapsed_ms): $(json .orders_per_second) payments/s; $(json .progress.batches) batches"
+say "payrouted's CPU meanwhile: $cpu_ms ms, $(awk -v c="$cpu_ms" -v n="$N" 'BEGIN { printf "%.2f", c * 1000 / n }') us a payment (both policies routed, the rows parsed)"
 say "$(json .result.changed) would move ($(json '.result.limit_days | length') limit days); VmRSS before $rss0 MiB, peak $peak MiB"

@@ -12,8 +12,8 @@
 
 /* The longest range a replay takes (days). */
 #define PR_REPLAY_MAX_DAYS 31
-/* Payments read per statement. */
-#define PR_REPLAY_BATCH 5000
+/* Payments read per statement (and routed in one turn of the loop). */
+#define PR_REPLAY_BATCH 10000
 /* Jobs kept (finished ones are dropped oldest first) and jobs running at
  * once, per instance. */
 #define PR_REPLAY_KEEP 16
