@@ -644,10 +644,10 @@ static void rate_text(json_t *v, char *out, size_t len)
 
 void pr_ctl_print_replay(FILE *f, json_t *job)
 {
-	static const char *const head[] = { "CHANNEL", "CUR",	 "ACTIVE",
-					    "DRAFT",   "IN",	 "OUT",
-					    "FEES ACTIVE", "FEES DRAFT",
-					    "SUCCESS" };
+	static const char *const head[] = {
+		"CHANNEL", "CUR",	  "ACTIVE",	"DRAFT",  "IN",
+		"OUT",	   "FEES ACTIVE", "FEES DRAFT", "SUCCESS"
+	};
 	json_t *res = json_object_get(job, "result"), *x, *a, *d;
 	struct pr_ctl_table t;
 	char cells[9][64], ra[16], rd[16];
@@ -711,7 +711,8 @@ void pr_ctl_print_replay(FILE *f, json_t *job)
 		pr_ctl_table_clear(&t);
 	}
 	json_array_foreach(json_object_get(res, "flows"), i, x) {
-		const char *from = json_string_value(json_object_get(x, "from"));
+		const char *from =
+			json_string_value(json_object_get(x, "from"));
 		const char *to = json_string_value(json_object_get(x, "to"));
 
 		fprintf(f, "flow: %s -> %s: %lld payments, %lld %s\n",

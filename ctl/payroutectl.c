@@ -972,16 +972,15 @@ static int cmd_policy_replay(struct ctl *c, int argc, char **argv)
 		json_decref(doc);
 		return EXIT_FAIL;
 	}
-	body = json_pack("{s:o,s:s,s:s}", "policy", doc, "from", c->from,
-			 "to", c->to);
+	body = json_pack("{s:o,s:s,s:s}", "policy", doc, "from", c->from, "to",
+			 c->to);
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (!text) {
 		err_msg(c, "out of memory");
 		return EXIT_FAIL;
 	}
-	rc = call(c, "POST", "/admin/v1/policy/replay", text, strlen(text),
-		  &j);
+	rc = call(c, "POST", "/admin/v1/policy/replay", text, strlen(text), &j);
 	free(text);
 	if (rc)
 		return rc;
@@ -1762,10 +1761,11 @@ static void usage_cmd(FILE *f, const struct cmd *c)
 			   "      --withdrawal ID    the withdrawal that paid "
 			   "the buyer, if any\n");
 	if (c->opts & OPT_RANGE)
-		fprintf(f, "\n      --from TIME        the first moment (RFC 3339)\n"
-			   "      --to TIME          the end, excluded (RFC 3339; "
-			   "at most 31 days\n"
-			   "                         after --from)\n");
+		fprintf(f,
+			"\n      --from TIME        the first moment (RFC 3339)\n"
+			"      --to TIME          the end, excluded (RFC 3339; "
+			"at most 31 days\n"
+			"                         after --from)\n");
 	fprintf(f, "\n%s", global_help);
 }
 

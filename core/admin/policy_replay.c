@@ -72,10 +72,10 @@ struct job {
 	enum job_state state;
 	struct pr_daemon *d;
 	struct pr_generation *gen; /* the active side; while running */
-	struct pr_catalogue draft;  /* while running */
-	struct pr_replay *rp;	    /* while running */
-	char from[40], to[40];	    /* RFC 3339, as given */
-	char cursor_at[64];	    /* created_at of the last row read */
+	struct pr_catalogue draft; /* while running */
+	struct pr_replay *rp;	   /* while running */
+	char from[40], to[40];	   /* RFC 3339, as given */
+	char cursor_at[64];	   /* created_at of the last row read */
 	char cursor_id[64];
 	struct pr_replay_opts opts;
 	int inflight;  /* a statement of the job is on its way */
@@ -217,8 +217,7 @@ static int next_batch(struct job *j)
 	const char *p[4] = { j->from, j->to, j->cursor_at, j->cursor_id };
 	int rc;
 
-	rc = pr_db_query_timeout(j->d->db, batch_sql, 4, p, 60000, on_batch,
-				 j);
+	rc = pr_db_query_timeout(j->d->db, batch_sql, 4, p, 60000, on_batch, j);
 	if (rc == 0)
 		j->inflight = 1;
 	return rc;
@@ -308,8 +307,8 @@ static void on_rates(PGresult *res, const char *err, void *arg)
 		if (!rates[i].channel) /* never routed: no rate */
 			rates[i].succeeded = rates[i].failed = 0;
 	}
-	rc = pr_replay_new(&j->gen->cat, &j->draft, rates, (size_t)n,
-			   &j->opts, &j->rp);
+	rc = pr_replay_new(&j->gen->cat, &j->draft, rates, (size_t)n, &j->opts,
+			   &j->rp);
 	free(rates);
 	if (rc < 0) {
 		job_fail(j, "cannot start: %s", strerror(-rc));
@@ -374,9 +373,8 @@ static json_t *draft_whitelist(struct pr_request *r, json_t *given,
 	json_array_foreach(given, i, e) {
 		snprintf(prefix, sizeof(prefix), "policy.whitelist[%zu].", i);
 		copy = json_deep_copy(e); /* the check wipes a card number */
-		if (!copy ||
-		    pr_policy_wl_check(r->gen->config, copy, prefix, 1, &in,
-				       &f) < 0) {
+		if (!copy || pr_policy_wl_check(r->gen->config, copy, prefix, 1,
+						&in, &f) < 0) {
 			json_decref(copy);
 			if (!copy) {
 				pr_policy_wl_in_clear(&in);
@@ -455,8 +453,8 @@ static int draft_build(struct pr_request *r, json_t *doc,
 		       "/admin/v1/policy)");
 		goto out;
 	}
-	if (pr_policy_doc_check(doc, field, sizeof(field), err,
-				sizeof(err)) < 0) {
+	if (pr_policy_doc_check(doc, field, sizeof(field), err, sizeof(err)) <
+	    0) {
 		snprintf(full, sizeof(full), "policy%s%s", field[0] ? "." : "",
 			 field);
 		refuse(r, full, "policy.%s", err);
@@ -575,8 +573,8 @@ static json_t *job_json(const struct job *j)
 		(json_int_t)j->total, "batches", (json_int_t)j->batches,
 		"elapsed_ms", (json_int_t)(us / 1000), "orders_per_second",
 		j->state == JOB_DONE && us > 0 ?
-			json_integer((json_int_t)((double)done * 1e6 /
-						  (double)us)) :
+			json_integer(
+				(json_int_t)((double)done * 1e6 / (double)us)) :
 			json_null(),
 		"result", j->result, "error",
 		j->state == JOB_FAILED ? json_string(j->err) : json_null());
@@ -662,8 +660,8 @@ void pr_policy_replay_start(struct pr_request *r,
 	j->cursor_id[0] = '\0';
 	p[0] = j->from;
 	p[1] = j->to;
-	if (pr_db_query_timeout(r->d->db, rates_sql, 2, p, 60000, on_rates,
-				j) < 0) {
+	if (pr_db_query_timeout(r->d->db, rates_sql, 2, p, 60000, on_rates, j) <
+	    0) {
 		job_free(j);
 		pr_api_store_unavailable(r);
 		goto out;

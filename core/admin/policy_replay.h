@@ -21,7 +21,6 @@
 
 void pr_policy_replay_start(struct pr_request *r,
 			    const struct pr_route_match *m);
-void pr_policy_replay_get(struct pr_request *r,
-			  const struct pr_route_match *m);
+void pr_policy_replay_get(struct pr_request *r, const struct pr_route_match *m);
 
 #endif

@@ -195,8 +195,8 @@ static int side_init(struct pr_replay *rp, int k)
 		s->cd[i].hit[0] = s->cd[i].hit[1] = -1;
 		s->cd[i].hit_day[0] = s->cd[i].hit_day[1] = INT64_MIN;
 		if (c->n_banks) {
-			s->cd[i].banks = calloc(c->n_banks,
-						sizeof(*s->cd[i].banks));
+			s->cd[i].banks =
+				calloc(c->n_banks, sizeof(*s->cd[i].banks));
 			if (!s->cd[i].banks)
 				return -ENOMEM;
 			s->usage[i].banks = s->cd[i].banks;
@@ -244,8 +244,8 @@ int pr_replay_new(const struct pr_catalogue *active,
 		rc = side_init(rp, 1);
 	if (rc == 0) {
 		rp->flows = calloc(rp->opts.flows_max + 1, sizeof(*rp->flows));
-		rp->days = calloc(rp->opts.limit_days_max + 1,
-				  sizeof(*rp->days));
+		rp->days =
+			calloc(rp->opts.limit_days_max + 1, sizeof(*rp->days));
 		rp->samples = json_array();
 		if (!rp->flows || !rp->days || !rp->samples)
 			rc = -ENOMEM;
@@ -425,8 +425,8 @@ static struct total *total(struct pr_replay *rp, const char *cur)
 	return n;
 }
 
-static void flow_add(struct pr_replay *rp, long from, long to,
-		     const char *cur, int64_t amount)
+static void flow_add(struct pr_replay *rp, long from, long to, const char *cur,
+		     int64_t amount)
 {
 	struct flow *f;
 	size_t i;
@@ -458,15 +458,14 @@ static json_t *sample_json(const struct pr_replay *rp,
 	json_t *j, *t;
 	int k;
 
-	j = json_pack("{s:s,s:o,s:I,s:s,s:s?}", "id", o->id ? o->id : "",
-		      "at", utc_json(o->req.now_ms), "amount",
+	j = json_pack("{s:s,s:o,s:I,s:s,s:s?}", "id", o->id ? o->id : "", "at",
+		      utc_json(o->req.now_ms), "amount",
 		      (json_int_t)o->req.amount, "currency", o->req.currency,
 		      "recorded_channel", o->recorded);
 	for (k = 0; j && k < SIDES; k++) {
-		t = pr_route_trace_json(rp->s[k].cat, &rp->s[k].res,
-					rp->opts.trace_listed ?
-						rp->opts.trace_listed :
-						1);
+		t = pr_route_trace_json(
+			rp->s[k].cat, &rp->s[k].res,
+			rp->opts.trace_listed ? rp->opts.trace_listed : 1);
 		if (!t || json_object_set_new(j, side_names[k], t) < 0) {
 			json_decref(j);
 			return NULL;
@@ -649,10 +648,9 @@ static json_t *totals_json(const struct pr_replay *rp, int *bad)
 
 static json_t *chan_side_json(const struct side_stats *st, double rate)
 {
-	return json_pack("{s:I,s:I,s:I,s:o}", "orders",
-			 (json_int_t)st->orders, "amount",
-			 (json_int_t)st->amount, "fees", (json_int_t)st->fees,
-			 "expected_succeeded",
+	return json_pack("{s:I,s:I,s:I,s:o}", "orders", (json_int_t)st->orders,
+			 "amount", (json_int_t)st->amount, "fees",
+			 (json_int_t)st->fees, "expected_succeeded",
 			 rate >= 0 ? json_real(rate * (double)st->orders) :
 				     json_null());
 }

@@ -43,9 +43,9 @@ struct pr_replay_order {
 };
 
 struct pr_replay_opts {
-	size_t sample_max;   /* changed orders kept with both traces */
-	size_t trace_listed; /* candidates listed in a sample's trace */
-	size_t flows_max;    /* distinct (from, to, currency) flows kept */
+	size_t sample_max;     /* changed orders kept with both traces */
+	size_t trace_listed;   /* candidates listed in a sample's trace */
+	size_t flows_max;      /* distinct (from, to, currency) flows kept */
 	size_t limit_days_max; /* limit days listed */
 };
 

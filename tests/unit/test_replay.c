@@ -57,13 +57,13 @@ struct ord {
 
 struct rcase {
 	const char *name;
-	const char *active;	  /* channels: overrides on base_chan */
-	const char *draft;	  /* channels of the draft */
-	const char *draft_rules;  /* rules of the draft, or NULL */
-	const char *draft_wl;	  /* whitelist of the draft, or NULL */
-	const char *rates;	  /* "a=9/1 b=1/1": succeeded/failed */
+	const char *active;	 /* channels: overrides on base_chan */
+	const char *draft;	 /* channels of the draft */
+	const char *draft_rules; /* rules of the draft, or NULL */
+	const char *draft_wl;	 /* whitelist of the draft, or NULL */
+	const char *rates;	 /* "a=9/1 b=1/1": succeeded/failed */
 	struct ord orders[MAX_ORDERS];
-	size_t sample_max; /* 0: 20 */
+	size_t sample_max;  /* 0: 20 */
 	const char *checks; /* "path=value" separated by spaces */
 };
 
@@ -143,14 +143,14 @@ static const struct rcase cases[] = {
 	  .draft = "[{'code':'a','status':'offline'},"
 		   "{'code':'b','fee':{'rate_bps':60}}]",
 	  .rates = "a=9/1 b=1/1",
-	  .orders = { { AT("10:00:00"), 10000 },
-		      { AT("11:00:00"), 10000 } },
-	  .checks = "totals.CNY.active.expected_success=0.9 "
-		    "totals.CNY.draft.expected_success=0.5 "
-		    "channels.a.success_rate=0.9 channels.a.succeeded=9 "
-		    "channels.a.failed=1 channels.a.active.expected_succeeded=1.8 "
-		    "channels.b.draft.expected_succeeded=1.0 "
-		    "samples.0.draft.dropped.status=1" },
+	  .orders = { { AT("10:00:00"), 10000 }, { AT("11:00:00"), 10000 } },
+	  .checks =
+		  "totals.CNY.active.expected_success=0.9 "
+		  "totals.CNY.draft.expected_success=0.5 "
+		  "channels.a.success_rate=0.9 channels.a.succeeded=9 "
+		  "channels.a.failed=1 channels.a.active.expected_succeeded=1.8 "
+		  "channels.b.draft.expected_succeeded=1.0 "
+		  "samples.0.draft.dropped.status=1" },
 	{ .name = "a channel without final orders has no rate",
 	  .active = "[{'code':'a'}]",
 	  .draft = "[{'code':'a'}]",
@@ -286,7 +286,8 @@ static json_t *by_key(json_t *a, const char *k)
 	char fk[160];
 
 	json_array_foreach(a, i, e) {
-		const char *c = json_string_value(json_object_get(e, "channel"));
+		const char *c =
+			json_string_value(json_object_get(e, "channel"));
 		const char *cur =
 			json_string_value(json_object_get(e, "currency"));
 		const char *from =
@@ -386,7 +387,8 @@ static void check_all(const struct rcase *c, json_t *res)
 		/* numbers compare as numbers (1.8 may print 1.8000000001) */
 		want = strtod(eq + 1, NULL);
 		if (got[0] != '<' && strcmp(got, "null") &&
-		    strcmp(eq + 1, "null") && fabs(strtod(got, NULL) - want) < 1e-9 &&
+		    strcmp(eq + 1, "null") &&
+		    fabs(strtod(got, NULL) - want) < 1e-9 &&
 		    (want != 0 || strcmp(got, "0") == 0))
 			continue;
 		{
@@ -395,8 +397,8 @@ static void check_all(const struct rcase *c, json_t *res)
 			print_error("%s\n", all ? all : "");
 			free(all);
 		}
-		fail_msg("case \"%s\": %s is %s, expected %s", c->name, tok, got,
-			 eq + 1);
+		fail_msg("case \"%s\": %s is %s, expected %s", c->name, tok,
+			 got, eq + 1);
 	}
 }
 
@@ -415,9 +417,8 @@ static void run_case(const struct rcase *c)
 	n_rates = parse_rates(c->rates, rbuf, sizeof(rbuf), rates, 8);
 	if (c->sample_max)
 		opts.sample_max = c->sample_max;
-	assert_int_equal(pr_replay_new(&active, &draft, rates, n_rates, &opts,
-				       &rp),
-			 0);
+	assert_int_equal(
+		pr_replay_new(&active, &draft, rates, n_rates, &opts, &rp), 0);
 	for (i = 0; i < MAX_ORDERS && c->orders[i].at; i++) {
 		const struct ord *o = &c->orders[i];
 		struct pr_replay_order ro;
@@ -466,9 +467,10 @@ static void test_same_policy_moves_nothing(void **state)
 	size_t i;
 
 	(void)state;
-	build("same", "[{'code':'a','limits':{'daily_count':50}},"
-		      "{'code':'b','fee':{'rate_bps':60}},"
-		      "{'code':'c','weight':300,'fee':{'rate_bps':60}}]",
+	build("same",
+	      "[{'code':'a','limits':{'daily_count':50}},"
+	      "{'code':'b','fee':{'rate_bps':60}},"
+	      "{'code':'c','weight':300,'fee':{'rate_bps':60}}]",
 	      NULL, NULL, &cat);
 	assert_int_equal(pr_replay_new(&cat, &cat, NULL, 0, NULL, &rp), 0);
 	assert_int_equal(pr_parse_rfc3339(AT("00:00:00"), &t0), 0);
@@ -493,10 +495,10 @@ static void test_same_policy_moves_nothing(void **state)
 			 14);
 	assert_int_equal(
 		json_integer_value(json_object_get(
-			json_object_get(json_array_get(json_object_get(res,
-								       "totals"),
-						       0),
-					"active"),
+			json_object_get(
+				json_array_get(json_object_get(res, "totals"),
+					       0),
+				"active"),
 			"routed")),
 		1000);
 	json_decref(res);
