@@ -1,25 +1,26 @@
 /*
  * policy_replay.c - a draft routing policy replayed over the stored
- * payments of a time range (doc/design.md §4, "Replay"), as a job of this
- * instance.
+ * payments (or withdrawals) of a time range (doc/design.md §4, "Replay"),
+ * as a job of this instance.
  *
  * POST /admin/v1/policy/replay {"policy": a policy document (the export's
  * format, policy_io.h), "from", "to" (RFC 3339, at most
- * PR_REPLAY_MAX_DAYS apart)} checks the draft as an import checks it,
- * without the drivers (nothing is sent: a driver's config does not
- * matter) and without the code overrides (routing does not read them),
- * builds its catalogue, and answers 202 {"id", "status": "running"} once
+ * PR_REPLAY_MAX_DAYS apart), "kind" ("payments", the default, or
+ * "withdrawals"), "sample" (changed orders shown, 0 to 100)} checks
+ * the draft as an import checks it, without the drivers (nothing is
+ * sent: a driver's config does not matter) and without the code
+ * overrides (routing does not read them), builds its catalogue, and answers 202 {"id", "status": "running"} once
  * the job's first statement is on its way. GET
  * /admin/v1/policy/replay/{id} answers its progress, then its result
  * (replay.h) or its error.
  *
  * The job, on the loop, never blocking it:
- *   1. one statement counts the range's payments by channel and outcome:
+ *   1. one statement counts the range's orders by channel and outcome:
  *      the success rates of the period (both sides score with them) and
  *      the total, for progress;
- *   2. then the payments in (created_at, id) order, PR_REPLAY_BATCH a
- *      statement, by keyset on the index payments_created_idx (migration
- *      009): each statement continues after the last row of the one
+ *   2. then the orders in (created_at, id) order, PR_REPLAY_BATCH a
+ *      statement, by keyset on the index payments_created_idx
+ *      (withdrawals_created_idx; migration 009): each statement continues after the last row of the one
  *      before. The next statement is sent before a batch is routed, so
  *      the store reads the next batch while the loop routes this one;
  *      routing costs the loop about a microsecond a payment, so
@@ -78,6 +79,7 @@ struct job {
 	char cursor_at[64];	   /* created_at of the last row read */
 	char cursor_id[64];
 	struct pr_replay_opts opts;
+	const struct kind *kind;
 	int inflight;  /* a statement of the job is on its way */
 	int64_t total; /* payments in the range when the job started */
 	int64_t batches;
@@ -90,27 +92,44 @@ struct job {
 static struct job *jobs;
 static int64_t last_id;
 
-static const char rates_sql[] =
-	"SELECT channel, count(*) FILTER (WHERE status = 'succeeded'), "
-	"count(*) FILTER (WHERE status = 'failed'), count(*) "
-	"FROM payments WHERE created_at >= $1::timestamptz "
-	"AND created_at < $2::timestamptz GROUP BY channel";
+#define RATES_SQL(table)                                                       \
+	"SELECT channel, count(*) FILTER (WHERE status = 'succeeded'), "       \
+	"count(*) FILTER (WHERE status = 'failed'), count(*) "                 \
+	"FROM " table " WHERE created_at >= $1::timestamptz "                  \
+	"AND created_at < $2::timestamptz GROUP BY channel"
 
 /* The columns are the route request of pr_payreq (payments.c's
  * pay_route_req and flow.c) as the order keeps them. The cursor's text
  * has its own name: ORDER BY created_at would sort by the text column
  * of that name (all the rest of the range, every batch) instead of
  * walking the index. */
-static const char batch_sql[] =
-	"SELECT id, created_at::text AS cursor_at, "
-	"floor(extract(epoch FROM created_at) * 1000)::bigint, merchant_id, "
-	"amount, currency, method, environment, product_code, buyer_id, "
-	"seller_id, card_hmac, bank_code, channel "
-	"FROM payments WHERE created_at >= $3::timestamptz "
-	"AND created_at < $2::timestamptz AND created_at >= $1::timestamptz "
-	"AND (created_at, id) > ($3::timestamptz, $4::text) "
-	"ORDER BY payments.created_at, payments.id "
-	"LIMIT " REPLAY_STR(PR_REPLAY_BATCH);
+#define BATCH_SQL(table, request)                                              \
+	"SELECT id, created_at::text AS cursor_at, "                           \
+	"floor(extract(epoch FROM created_at) * 1000)::bigint, merchant_id, "  \
+	"amount, currency, method, " request ", channel "                      \
+	"FROM " table " WHERE created_at >= $3::timestamptz "                  \
+	"AND created_at < $2::timestamptz AND created_at >= $1::timestamptz "  \
+	"AND (created_at, id) > ($3::timestamptz, $4::text) "                  \
+	"ORDER BY " table ".created_at, " table ".id "                         \
+	"LIMIT " REPLAY_STR(PR_REPLAY_BATCH)
+
+/* What a kind of order replays with. A withdrawal routes by its method
+ * and the payee's bank (withdrawals.c's wd_route_req); its card's HMAC
+ * is not stored, so a card whitelist entry never matches one here. */
+struct kind {
+	const char *name;
+	unsigned business;
+	const char *rates_sql, *batch_sql;
+};
+
+static const struct kind kinds[] = {
+	{ "payments", PR_BIZ_PAY, RATES_SQL("payments"),
+	  BATCH_SQL("payments", "environment, product_code, buyer_id, "
+				"seller_id, card_hmac, bank_code") },
+	{ "withdrawals", PR_BIZ_WITHDRAW, RATES_SQL("withdrawals"),
+	  BATCH_SQL("withdrawals", "NULL, NULL, NULL, NULL, NULL, "
+				   "payee_bank_code") },
+};
 
 /* ------------------------------------------------------------ the jobs */
 
@@ -200,9 +219,9 @@ static void job_done(struct job *j)
 	j->state = JOB_DONE;
 	j->finished_ms = pr_now_ms();
 	j->elapsed_us = pr_mono_us() - j->started_us;
-	pr_info("policy replay %" PRId64 ": %zu payments from %s to %s in "
+	pr_info("policy replay %" PRId64 ": %zu %s from %s to %s in "
 		"%.3f s, %" JSON_INTEGER_FORMAT " would move",
-		j->id, pr_replay_count(j->rp), j->from, j->to,
+		j->id, pr_replay_count(j->rp), j->kind->name, j->from, j->to,
 		(double)j->elapsed_us / 1e6,
 		json_integer_value(json_object_get(j->result, "changed")));
 	job_release(j);
@@ -217,7 +236,8 @@ static int next_batch(struct job *j)
 	const char *p[4] = { j->from, j->to, j->cursor_at, j->cursor_id };
 	int rc;
 
-	rc = pr_db_query_timeout(j->d->db, batch_sql, 4, p, 60000, on_batch, j);
+	rc = pr_db_query_timeout(j->d->db, j->kind->batch_sql, 4, p, 60000,
+				 on_batch, j);
 	if (rc == 0)
 		j->inflight = 1;
 	return rc;
@@ -258,7 +278,7 @@ static void on_batch(PGresult *res, const char *err, void *arg)
 	for (row = 0; row < n; row++) {
 		memset(&o, 0, sizeof(o));
 		o.id = PQgetvalue(res, row, 0);
-		o.req.business = PR_BIZ_PAY;
+		o.req.business = j->kind->business;
 		o.req.now_ms = strtoll(PQgetvalue(res, row, 2), NULL, 10);
 		o.req.merchant = col(res, row, 3);
 		o.req.amount = strtoll(PQgetvalue(res, row, 4), NULL, 10);
@@ -564,10 +584,10 @@ static json_t *job_json(const struct job *j)
 	static const char *const names[] = { "running", "done", "failed" };
 
 	return json_pack(
-		"{s:I,s:s,s:s,s:s,s:o,s:o,s:{s:I,s:I,s:I},s:I,s:o,s:O?,s:o}",
-		"id", (json_int_t)j->id, "status", names[j->state], "from",
-		j->from, "to", j->to, "started_at", pr_json_time(j->started_ms),
-		"finished_at",
+		"{s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:{s:I,s:I,s:I},s:I,s:o,s:O?,s:o}",
+		"id", (json_int_t)j->id, "status", names[j->state], "kind",
+		j->kind->name, "from", j->from, "to", j->to, "started_at",
+		pr_json_time(j->started_ms), "finished_at",
 		j->finished_ms ? pr_json_time(j->finished_ms) : json_null(),
 		"progress", "orders", (json_int_t)done, "total",
 		(json_int_t)j->total, "batches", (json_int_t)j->batches,
@@ -584,9 +604,10 @@ static json_t *job_json(const struct job *j)
 void pr_policy_replay_start(struct pr_request *r,
 			    const struct pr_route_match *m)
 {
-	static const char *const keys[] = { "policy", "from", "to", "sample",
-					    NULL };
+	static const char *const keys[] = { "policy", "from", "to",
+					    "sample", "kind", NULL };
 	struct pr_replay_opts opts = { 20, 5, 256, 1000 };
+	const struct kind *kind = &kinds[0];
 	const char *k;
 	json_t *body, *v;
 	struct job *j = NULL;
@@ -602,7 +623,7 @@ void pr_policy_replay_start(struct pr_request *r,
 			;
 		if (!keys[i]) {
 			refuse(r, k,
-			       "%s: unknown field (policy, from, to, sample)",
+			       "%s: unknown field (policy, from, to, sample, kind)",
 			       k);
 			goto out;
 		}
@@ -630,6 +651,18 @@ void pr_policy_replay_start(struct pr_request *r,
 	}
 	if (v)
 		opts.sample_max = (size_t)json_integer_value(v);
+	v = json_object_get(body, "kind");
+	if (v) {
+		kind = NULL;
+		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			if (json_is_string(v) &&
+			    strcmp(json_string_value(v), kinds[i].name) == 0)
+				kind = &kinds[i];
+		if (!kind) {
+			refuse(r, "kind", "kind: payments or withdrawals");
+			goto out;
+		}
+	}
 	if (jobs_running() >= PR_REPLAY_RUNNING) {
 		pr_info("policy replay: refused: %d replays running",
 			PR_REPLAY_RUNNING);
@@ -650,6 +683,7 @@ void pr_policy_replay_start(struct pr_request *r,
 	}
 	j->d = r->d;
 	j->opts = opts;
+	j->kind = kind;
 	j->gen = pr_gen_ref(r->gen);
 	j->started_ms = pr_now_ms();
 	j->started_us = pr_mono_us();
@@ -660,8 +694,8 @@ void pr_policy_replay_start(struct pr_request *r,
 	j->cursor_id[0] = '\0';
 	p[0] = j->from;
 	p[1] = j->to;
-	if (pr_db_query_timeout(r->d->db, rates_sql, 2, p, 60000, on_rates, j) <
-	    0) {
+	if (pr_db_query_timeout(r->d->db, j->kind->rates_sql, 2, p, 60000,
+				on_rates, j) < 0) {
 		job_free(j);
 		pr_api_store_unavailable(r);
 		goto out;
@@ -671,8 +705,8 @@ void pr_policy_replay_start(struct pr_request *r,
 	jobs_trim();
 	j->next = jobs;
 	jobs = j;
-	pr_info("policy replay %" PRId64 ": started, payments from %s to %s",
-		j->id, j->from, j->to);
+	pr_info("policy replay %" PRId64 ": started, %s from %s to %s", j->id,
+		j->kind->name, j->from, j->to);
 	pr_request_reply(r, 202, job_json(j));
 out:
 	json_decref(body);

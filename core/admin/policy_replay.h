@@ -1,8 +1,8 @@
 /*
  * policy_replay.h - POST /admin/v1/policy/replay and GET
  * /admin/v1/policy/replay/{id} (policy_replay.c): a draft routing policy
- * replayed over the stored payments of a time range, as a job of this
- * instance.
+ * replayed over the stored payments (or withdrawals) of a time range, as
+ * a job of this instance.
  */
 #ifndef PR_POLICY_REPLAY_H
 #define PR_POLICY_REPLAY_H

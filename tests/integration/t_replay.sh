@@ -164,6 +164,54 @@ is '.result.limit_days[0].first_at' 2026-11-01T02:14:00.000Z
 is "$(ch cheap .draft.amount)" 96000
 pass "a daily limit of 1000.00 on cheap: reached at 10:14 on 2026-11-01, 10 payments turned away"
 
+# -------------------------------------------------------- withdrawals
+# 3 withdrawals of 30.00 by bank transfer to ICBC; the draft takes the
+# one withdrawal channel offline: none would have a channel.
+send POST /admin/v1/channels "$(jq -cn '{
+	code: "payout", driver: "testgood", status: "online",
+	business_types: ["withdraw"], methods: ["bank_transfer"],
+	environments: [], currencies: ["CNY"], timezone: "Asia/Shanghai",
+	banks: [{bank_code: "ICBC", channel_bank_code: "1002"}],
+	fee: {rate_bps: 0, fixed: 200}, weight: 100,
+	driver_config: {endpoint: "http://127.0.0.1:9"}}')"
+expect_code 201 "create channel payout"
+audit0=$(pq -Atc "SELECT count(*) FROM audit_log")
+admin_get /admin/v1/policy
+POLICY=$RESP_BODY
+pq -c "INSERT INTO withdrawals (id, merchant_id, merchant_withdrawal_no,
+	request_hash, amount, currency, payee_kind, payee_account_enc,
+	payee_account_mask, payee_bank_code, method, status, channel, code,
+	paid_amount, deadline_at, next_route_at, created_at, finished_at)
+	SELECT 'WRPL' || lpad(i::text, 6, '0'), 'shop1', 'wrpl-' || i, 'h', 3000,
+	  'CNY', 'bank_card', repeat('A', 44), '6222****0123', 'ICBC',
+	  'bank_transfer', 'succeeded', 'payout', 'SUCCESS', 3000, now(), NULL,
+	  timestamptz '2026-11-01 12:00:00+08' + i * interval '1 minute', now()
+	FROM generate_series(1, 3) i" >/dev/null || fail "cannot seed withdrawals"
+WHAT="withdrawals, payout offline"
+body=$(jq -c --arg f "$FROM" --arg t "$TO" '{policy: (.channels |= map(
+	if .code == "payout" then .status = "offline" else . end)),
+	from: $f, to: $t, kind: "withdrawals", sample: 1}' <<<"$POLICY")
+send POST /admin/v1/policy/replay "$body"
+expect_code 202 "replay of withdrawals"
+id=$(json .id)
+for i in $(seq 100); do
+	send GET "/admin/v1/policy/replay/$id"
+	[ "$(json .status)" = running ] || break
+	sleep 0.1
+done
+is .status done
+is .kind withdrawals
+is .result.orders 3
+is .result.changed 3
+is "$T | .active.fees" 600
+is "$T | .draft.unroutable" 3
+is .result.recorded_differs 0
+is "$(ch payout .moved_out.amount)" 9000
+is '.result.samples | length' 1
+is '.result.samples[0].id' WRPL000001
+is '.result.samples[0].draft.dropped.status' 1
+pass "withdrawals replayed apart: the 3 of 2026-11-01 would have no channel with payout offline"
+
 # ---------------------------------------------------------- refusals
 bad() { # BODY_JQ FIELD NEEDLE
 	send POST /admin/v1/policy/replay "$(jq -c --arg f "$FROM" --arg t "$TO" "$1" <<<"$POLICY")"
@@ -179,6 +227,8 @@ bad '{policy: ., from: "2026-10-01T00:00:00Z", to: "2026-11-02T00:00:01Z"}' to '
 bad '{policy: ., to: $t}' from 'RFC 3339'
 bad '{policy: ., from: "yesterday", to: $t}' from 'RFC 3339'
 bad '{policy: ., from: $f, to: $t, speed: 1}' speed 'unknown field'
+bad '{policy: ., from: $f, to: $t, kind: "refunds"}' kind 'payments or withdrawals'
+bad '{policy: ., from: $f, to: $t, sample: 101}' sample '0 to 100'
 bad '{from: $f, to: $t}' policy 'policy document'
 send GET /admin/v1/policy/replay/12345
 expect_code 404 "an unknown replay"
