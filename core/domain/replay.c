@@ -287,7 +287,7 @@ void pr_replay_free(struct pr_replay *rp)
 
 size_t pr_replay_count(const struct pr_replay *rp)
 {
-	return rp ? rp->orders : 0;
+	return rp ? rp->orders + rp->skipped : 0;
 }
 
 /* ------------------------------------------------------------ the day */

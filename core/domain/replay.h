@@ -67,7 +67,8 @@ int pr_replay_new(const struct pr_catalogue *active,
  * error of the replay); -ENOMEM. */
 int pr_replay_add(struct pr_replay *rp, const struct pr_replay_order *o);
 
-/* Orders added (skipped ones included). */
+/* Orders added, the skipped ones included (the result's "orders" plus
+ * "skipped"). */
 size_t pr_replay_count(const struct pr_replay *rp);
 
 /* The result (a new reference, NULL when out of memory):

@@ -439,6 +439,8 @@ static void run_case(const struct rcase *c)
 		rc = pr_replay_add(rp, &ro);
 		assert_true(rc == 0 || (rc == -EINVAL && o->amount <= 0));
 	}
+	/* every order given is counted, a skipped one too */
+	assert_int_equal(pr_replay_count(rp), i);
 	res = pr_replay_json(rp);
 	assert_non_null(res);
 	check_all(c, res);
