@@ -615,9 +615,10 @@ static json_t *totals_json(const struct pr_replay *rp, int *bad)
 		*bad = 1;
 		return a;
 	}
-	if (rp->n_tot)
+	if (rp->n_tot) {
 		memcpy(v, rp->tot, rp->n_tot * sizeof(*v));
-	qsort(v, rp->n_tot, sizeof(*v), total_cmp);
+		qsort(v, rp->n_tot, sizeof(*v), total_cmp);
+	}
 	for (i = 0; i < rp->n_tot; i++) {
 		const struct total *t = &v[i];
 
@@ -670,7 +671,8 @@ static json_t *channels_json(const struct pr_replay *rp, int *bad)
 	for (i = 0; i < rp->n_u; i++) {
 		struct uchan *u = &rp->u[i];
 
-		qsort(u->rows, u->n_rows, sizeof(*u->rows), row_cmp);
+		if (u->n_rows > 1) /* rows is NULL for a channel without */
+			qsort(u->rows, u->n_rows, sizeof(*u->rows), row_cmp);
 		for (r = 0; r < u->n_rows; r++) {
 			const struct cur_row *row = &u->rows[r];
 
@@ -730,8 +732,10 @@ static json_t *flows_json(const struct pr_replay *rp, int *bad)
 		*bad = 1;
 		return a;
 	}
-	memcpy(v, rp->flows, rp->n_flows * sizeof(*v));
-	qsort(v, rp->n_flows, sizeof(*v), flow_cmp);
+	if (rp->n_flows) {
+		memcpy(v, rp->flows, rp->n_flows * sizeof(*v));
+		qsort(v, rp->n_flows, sizeof(*v), flow_cmp);
+	}
 	for (i = 0; i < rp->n_flows; i++) {
 		o = json_object();
 		put(o, "from", code_or_null(rp, v[i].from), bad);
