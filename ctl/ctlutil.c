@@ -627,3 +627,109 @@ void pr_ctl_print_import(FILE *f, json_t *a)
 			" active\n",
 			json_integer_value(json_object_get(a, "generation")));
 }
+
+static long long num(json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* "0.750", or "-" for null. */
+static void rate_text(json_t *v, char *out, size_t len)
+{
+	if (json_is_number(v))
+		snprintf(out, len, "%.3f", json_number_value(v));
+	else
+		snprintf(out, len, "-");
+}
+
+void pr_ctl_print_replay(FILE *f, json_t *job)
+{
+	static const char *const head[] = {
+		"CHANNEL", "CUR",	  "ACTIVE",	"DRAFT",  "IN",
+		"OUT",	   "FEES ACTIVE", "FEES DRAFT", "SUCCESS"
+	};
+	json_t *res = json_object_get(job, "result"), *x, *a, *d;
+	struct pr_ctl_table t;
+	char cells[9][64], ra[16], rd[16];
+	const char *row[9];
+	size_t i, k;
+
+	fprintf(f, "replay %lld: %s, %s to %s\n", num(job, "id"),
+		str(job, "status"), str(job, "from"), str(job, "to"));
+	if (!json_is_object(res)) {
+		if (json_is_string(json_object_get(job, "error")))
+			fprintf(f, "error: %s\n", str(job, "error"));
+		return;
+	}
+	fprintf(f,
+		"%lld payments replayed in %lld ms (%lld/s), %lld skipped; "
+		"%lld would move\n",
+		num(res, "orders"), num(job, "elapsed_ms"),
+		num(job, "orders_per_second"), num(res, "skipped"),
+		num(res, "changed"));
+	json_array_foreach(json_object_get(res, "totals"), i, x) {
+		a = json_object_get(x, "active");
+		d = json_object_get(x, "draft");
+		rate_text(json_object_get(a, "expected_success"), ra,
+			  sizeof(ra));
+		rate_text(json_object_get(d, "expected_success"), rd,
+			  sizeof(rd));
+		fprintf(f,
+			"%s: moved %lld payments, amount %lld; fees %lld -> "
+			"%lld (%+lld); expected success %s -> %s; "
+			"unroutable %lld -> %lld\n",
+			str(x, "currency"),
+			num(json_object_get(x, "changed"), "orders"),
+			num(json_object_get(x, "changed"), "amount"),
+			num(a, "fees"), num(d, "fees"),
+			num(d, "fees") - num(a, "fees"), ra, rd,
+			num(a, "unroutable"), num(d, "unroutable"));
+	}
+	if (pr_ctl_table_init(&t, 9, head) == 0) {
+		json_array_foreach(json_object_get(res, "channels"), i, x) {
+			a = json_object_get(x, "active");
+			d = json_object_get(x, "draft");
+			snprintf(cells[0], 64, "%s", str(x, "channel"));
+			snprintf(cells[1], 64, "%s", str(x, "currency"));
+			snprintf(cells[2], 64, "%lld", num(a, "orders"));
+			snprintf(cells[3], 64, "%lld", num(d, "orders"));
+			snprintf(cells[4], 64, "%lld",
+				 num(json_object_get(x, "moved_in"), "orders"));
+			snprintf(cells[5], 64, "%lld",
+				 num(json_object_get(x, "moved_out"),
+				     "orders"));
+			snprintf(cells[6], 64, "%lld", num(a, "fees"));
+			snprintf(cells[7], 64, "%lld", num(d, "fees"));
+			rate_text(json_object_get(x, "success_rate"), cells[8],
+				  64);
+			for (k = 0; k < 9; k++)
+				row[k] = cells[k];
+			if (pr_ctl_table_add(&t, row) < 0)
+				break;
+		}
+		pr_ctl_table_print(&t, f);
+		pr_ctl_table_clear(&t);
+	}
+	json_array_foreach(json_object_get(res, "flows"), i, x) {
+		const char *from =
+			json_string_value(json_object_get(x, "from"));
+		const char *to = json_string_value(json_object_get(x, "to"));
+
+		fprintf(f, "flow: %s -> %s: %lld payments, %lld %s\n",
+			from ? from : "(none)", to ? to : "(none)",
+			num(x, "orders"), num(x, "amount"), str(x, "currency"));
+	}
+	json_array_foreach(json_object_get(res, "limit_days"), i, x)
+		fprintf(f,
+			"daily limit (%s): %s on %s, %s from %s, %lld payments "
+			"turned away\n",
+			str(x, "policy"), str(x, "channel"), str(x, "day"),
+			str(x, "limit"), str(x, "first_at"),
+			num(x, "orders_turned_away"));
+	if (num(res, "recorded_differs"))
+		fprintf(f,
+			"note: %lld payments went to another channel than the "
+			"active policy picks now (a cascade, other usage, or a "
+			"policy change in the range)\n",
+			num(res, "recorded_differs"));
+}

@@ -89,4 +89,13 @@ void pr_ctl_print_explain(FILE *f, json_t *answer);
  * change: generation N active"). */
 void pr_ctl_print_import(FILE *f, json_t *answer);
 
+/* Prints a policy replay (GET /admin/v1/policy/replay/{id}): its status
+ * and range; when done, the payments replayed and how fast, per currency
+ * what moves and the fees and expected success of each side, a table of
+ * the channels (payments under each side, moved in and out, fees, the
+ * period's success rate), the flows, the days a daily limit is reached,
+ * and how many stored payments went elsewhere than the active side's
+ * choice; when failed, the error. */
+void pr_ctl_print_replay(FILE *f, json_t *job);
+
 #endif

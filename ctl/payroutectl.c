@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -56,6 +57,7 @@ enum {
 	OPT_OUTCOME = 1u << 3,
 	OPT_WITHDRAWAL = 1u << 4,
 	OPT_EVIDENCE = 1u << 5,
+	OPT_RANGE = 1u << 6, /* --from and --to */
 };
 
 enum {
@@ -64,6 +66,8 @@ enum {
 	LONG_OUTCOME,
 	LONG_WITHDRAWAL,
 	LONG_EVIDENCE,
+	LONG_FROM,
+	LONG_TO,
 };
 
 static const struct option long_opts[] = {
@@ -82,6 +86,8 @@ static const struct option long_opts[] = {
 	{ "outcome", required_argument, NULL, LONG_OUTCOME },
 	{ "withdrawal", required_argument, NULL, LONG_WITHDRAWAL },
 	{ "evidence", required_argument, NULL, LONG_EVIDENCE },
+	{ "from", required_argument, NULL, LONG_FROM },
+	{ "to", required_argument, NULL, LONG_TO },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -99,6 +105,7 @@ struct ctl {
 	/* command options */
 	unsigned seen;
 	const char *output, *file, *outcome, *withdrawal, *evidence;
+	const char *from, *to;
 	int dry_run;
 	/* the command as errors name it: "channel disable foo" */
 	char what[512];
@@ -954,6 +961,89 @@ static int cmd_import(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* Polls the replay at path until it is no longer running, within the
+ * timeout (--timeout). Returns 0 with *out the last answer. */
+static int replay_wait(struct ctl *c, const char *path, json_t **out)
+{
+	const struct timespec pause = { 0, 200 * 1000 * 1000 };
+	long tries = c->timeout_s * 5;
+	const char *st;
+	int rc;
+
+	for (;;) {
+		if ((rc = call(c, "GET", path, NULL, 0, out)))
+			return rc;
+		st = json_string_value(json_object_get(*out, "status"));
+		if (!st || strcmp(st, "running") != 0)
+			return 0;
+		if (--tries <= 0) {
+			err_msg(c,
+				"still running after %ld s (--timeout); "
+				"payroutectl can read it later: GET %s",
+				c->timeout_s, path);
+			json_decref(*out);
+			*out = NULL;
+			return EXIT_FAIL;
+		}
+		json_decref(*out);
+		*out = NULL;
+		nanosleep(&pause, NULL);
+	}
+}
+
+static int cmd_policy_replay(struct ctl *c, int argc, char **argv)
+{
+	json_t *doc, *body = NULL, *j = NULL;
+	json_error_t je;
+	char *text, path[96];
+	size_t len;
+	int rc;
+
+	(void)argc;
+	if (!c->from || !c->to) {
+		err_msg(c, "--from and --to are required (RFC 3339)");
+		return EXIT_USAGE;
+	}
+	if ((rc = read_file(c, argv[0], &text, &len)))
+		return rc;
+	doc = json_loadb(text, len, 0, &je);
+	free(text);
+	if (!json_is_object(doc)) {
+		if (doc)
+			err_msg(c, "%s: not a policy document (a JSON object)",
+				argv[0]);
+		else
+			err_msg(c, "%s: line %d column %d: %s", argv[0],
+				je.line, je.column, je.text);
+		json_decref(doc);
+		return EXIT_FAIL;
+	}
+	body = json_pack("{s:o,s:s,s:s}", "policy", doc, "from", c->from, "to",
+			 c->to);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text) {
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	rc = call(c, "POST", "/admin/v1/policy/replay", text, strlen(text), &j);
+	free(text);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "/admin/v1/policy/replay/%lld",
+		 jint(j, "id"));
+	json_decref(j);
+	if ((rc = replay_wait(c, path, &j)))
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		pr_ctl_print_replay(stdout, j);
+	rc = strcmp(jstr(j, "status"), "done") == 0 ? 0 : EXIT_FAIL;
+	json_decref(j);
+	return rc;
+}
+
 static int cmd_overdue(struct ctl *c, int argc, char **argv)
 {
 	static const char *const head[] = { "ID",	"PAYMENT", "CHANNEL",
@@ -1586,6 +1676,15 @@ static const struct cmd cmds[] = {
 	  "secret keeps the stored value. --dry-run checks it and prints "
 	  "what would change, writing nothing. FILE - reads standard input.",
 	  OPT_DRY_RUN, 1, 1, cmd_import },
+	{ "policy replay", "FILE --from TIME --to TIME",
+	  "Replay a draft policy (a document as export writes it) over the "
+	  "payments stored between --from and --to, and print what would "
+	  "change against the active policy: per channel the payments moved "
+	  "in and out, the fees of each side, the expected success from the "
+	  "period's success rates, the days a daily limit is reached "
+	  "(POST /admin/v1/policy/replay, then GET .../replay/ID until it "
+	  "ends). Writes nothing. FILE - reads standard input.",
+	  OPT_RANGE, 1, 1, cmd_policy_replay },
 	{ "overdue", "",
 	  "The refund overdue queue "
 	  "(GET /admin/v1/refunds/overdue).",
@@ -1712,6 +1811,12 @@ static void usage_cmd(FILE *f, const struct cmd *c)
 			   "also the audit note)\n"
 			   "      --withdrawal ID    the withdrawal that paid "
 			   "the buyer, if any\n");
+	if (c->opts & OPT_RANGE)
+		fprintf(f,
+			"\n      --from TIME        the first moment (RFC 3339)\n"
+			"      --to TIME          the end, excluded (RFC 3339; "
+			"at most 31 days\n"
+			"                         after --from)\n");
 	fprintf(f, "\n%s", global_help);
 }
 
@@ -1767,6 +1872,8 @@ static const char *opt_name(unsigned bit)
 		return "--outcome";
 	case OPT_EVIDENCE:
 		return "--evidence";
+	case OPT_RANGE:
+		return "--from/--to";
 	default:
 		return "--withdrawal";
 	}
@@ -1869,6 +1976,14 @@ static int take_opt(struct ctl *c, int o, const char *arg, const char *bad,
 	case LONG_EVIDENCE:
 		c->evidence = arg;
 		c->seen |= OPT_EVIDENCE;
+		break;
+	case LONG_FROM:
+		c->from = arg;
+		c->seen |= OPT_RANGE;
+		break;
+	case LONG_TO:
+		c->to = arg;
+		c->seen |= OPT_RANGE;
 		break;
 	case ':':
 		err_msg(c, "%s needs a value", bad);
@@ -2041,7 +2156,7 @@ int main(int argc, char **argv)
 
 		snprintf(c.what + n, sizeof(c.what) - n, " %s", pos[i]);
 	}
-	for (unsigned bit = 1; bit <= OPT_EVIDENCE; bit <<= 1) {
+	for (unsigned bit = 1; bit <= OPT_RANGE; bit <<= 1) {
 		if ((c.seen & bit) && !(cmd->opts & bit)) {
 			err_msg(&c,
 				"%s is not an option of %s "

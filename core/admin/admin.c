@@ -55,6 +55,7 @@
 #include "orders/refunds.h"
 #include "orders/withdrawals.h"
 #include "admin/policy_api.h"
+#include "admin/policy_replay.h"
 #include "runtime/log.h"
 
 #define CONSOLE_CSP                                                            \
@@ -850,6 +851,10 @@ const struct pr_route pr_admin_routes[] = {
 	  NULL },
 	{ PR_READ, "/admin/v1/policy", pr_policy_export, PR_AUTH_ADMIN, NULL },
 	{ PR_PUT, "/admin/v1/policy", pr_policy_import, PR_AUTH_ADMIN, NULL },
+	{ PR_POST, "/admin/v1/policy/replay", pr_policy_replay_start,
+	  PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/policy/replay/{id}", pr_policy_replay_get,
+	  PR_AUTH_ADMIN, pr_route_id_ok },
 	/* merchants (merchants.c) and their notifications (outbox.c) */
 	{ PR_READ, "/admin/v1/merchants", pr_merchants_list, PR_AUTH_ADMIN,
 	  NULL },

@@ -194,6 +194,45 @@ test("the whole policy: exported to a file, edited, imported after a dry run", a
   assert.equal((await api("PUT", "/admin/v1/policy", doc)).status, 200);
 });
 
+test("a draft policy replayed over past payments, next to its dry run", async () => {
+  await go("overview");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#policy-export")]);
+  const doc = JSON.parse(await readFile(await download.path(), "utf8"));
+  doc.channels.find((c) => c.code === "wx_native").status = "offline";
+  const audits = (await api("GET", "/admin/v1/audit?limit=1")).body.audit[0].id;
+  await page.setInputFiles("#policy-file",
+    { name: "draft.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(doc)) });
+  await page.waitForSelector("#policy-changes");
+  await page.waitForSelector("#replay-run");
+  // a range the wrong way round: refused, the field marked
+  await page.fill("#replay-from", "2026-11-02T00:00:00Z");
+  await page.fill("#replay-to", "2026-11-01T00:00:00Z");
+  await page.click("#replay-run");
+  await page.waitForSelector('#replay-result[data-status="refused"]');
+  assert.match(await page.textContent("#replay-result"), /to: must be after from/);
+  assert.equal(await page.getAttribute("#replay-to", "class"), "invalid");
+  // the 25 payments of 2026-11-01 on wx_native: with it offline, none
+  // has a channel (325.00 CNY)
+  await page.fill("#replay-from", "2026-11-01T00:00:00Z");
+  await page.fill("#replay-to", "2026-11-02T00:00:00Z");
+  await page.click("#replay-run");
+  await page.waitForSelector('#replay-result[data-status="done"]', { timeout: 20000 });
+  assert.match(await page.textContent("#replay-summary"), /^25 payments replayed in \d+ ms; 25 would move$/);
+  const cny = await page.textContent('#replay-totals li[data-currency="CNY"]');
+  assert.match(cny, /325\.00 CNY in 25 payments would move/);
+  assert.match(cny, /fees 2\.05 CNY → 0\.00 CNY/); // 60 bps of 1.00 .. 25.00, each rounded up
+  assert.match(cny, /expected success 80\.0% → –/); // 20 of 25 succeeded
+  assert.match(cny, /no channel 0 → 25/);
+  const row = page.locator('#replay-channels tr[data-channel="wx_native"] td');
+  assert.deepEqual(await row.allTextContents(),
+    ["wx_native", "CNY", "25", "0", "0", "25", "2.05 CNY", "0.00 CNY", "80.0%"]);
+  assert.match(await page.textContent("#replay-flows"), /wx_native → \(no channel\): 25 payments, 325\.00 CNY/);
+  assert.equal(await page.locator("#replay-samples tbody tr").count(), 20);
+  // nothing was written: the channel is online, no audit row
+  assert.equal((await channel("wx_native")).status, "online");
+  assert.equal((await api("GET", "/admin/v1/audit?limit=1")).body.audit[0].id, audits);
+});
+
 test("the channel form: a refused change marks the field the API named, and nothing is written", async () => {
   const before = await channel("wx_native");
   await go("channels/wx_native");

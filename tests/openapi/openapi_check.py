@@ -370,6 +370,29 @@ def walk(merchant_json, admin_json):
     c("a", "get", "/admin/v1/audit", 200)
     policy = c("a", "get", "/admin/v1/policy", 200)
     c("a", "put", "/admin/v1/policy", 200, body=policy)
+    # a replay of the policy as it is, over the walk's hour (the figures
+    # themselves: t_replay.sh)
+    now = time.time()
+    span = {"from": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                  time.gmtime(now - 3600)),
+            "to": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                time.gmtime(now + 60))}
+    c("a", "post", "/admin/v1/policy/replay", 202,
+      body=dict(span, policy=policy), save={"REPLAY": "id"})
+    w.ctx["REPLAY"] = str(w.ctx["REPLAY"])
+    c("a", "post", "/admin/v1/policy/replay", 400,
+      body={"policy": policy, "from": span["to"], "to": span["from"]})
+    for _ in range(100):
+        rep = c("a", "get", "/admin/v1/policy/replay/{id}", 200,
+                vals={"id": "REPLAY"})
+        if rep.get("status") != "running":
+            break
+        time.sleep(0.1)
+    if rep.get("status") != "done":
+        fail("the replay did not finish: %s" % json.dumps(rep)[:300])
+    w.ctx["NOREPLAY"] = "1"
+    c("a", "get", "/admin/v1/policy/replay/{id}", 404,
+      vals={"id": "NOREPLAY"})
     c("a", "get", "/admin/v1/merchants", 200)
     c("a", "post", "/admin/v1/merchants", 201,
       body={"id": "oa_shop", "name": "OpenAPI shop", "locale": "en"})

@@ -481,6 +481,66 @@ static void test_import(void **state)
 	}
 }
 
+/* A replay's answers, as GET /admin/v1/policy/replay/{id} gives them,
+ * and what payroutectl policy replay prints. */
+static const struct import_row replay_rows[] = {
+	{ "done: moves, a flow to no channel, a limit day, a baseline note",
+	  "{\"id\": 17, \"status\": \"done\", \"from\": \"2026-11-01T00:00:00.000Z\","
+	  "\"to\": \"2026-11-02T00:00:00.000Z\", \"elapsed_ms\": 120,"
+	  "\"orders_per_second\": 200, \"error\": null, \"result\": {"
+	  "\"orders\": 24, \"skipped\": 1, \"changed\": 3, \"recorded_differs\": 2,"
+	  "\"totals\": [{\"currency\": \"CNY\", \"active\": {\"fees\": 690,"
+	  "\"expected_success\": 0.75, \"unroutable\": 0}, \"draft\": {\"fees\":"
+	  " 600, \"expected_success\": null, \"unroutable\": 1}, \"changed\":"
+	  " {\"orders\": 3, \"amount\": 12000}}],"
+	  "\"channels\": [{\"channel\": \"a\", \"currency\": \"CNY\","
+	  "\"success_rate\": 0.75, \"active\": {\"orders\": 24, \"fees\": 690},"
+	  "\"draft\": {\"orders\": 21, \"fees\": 600}, \"moved_in\": {\"orders\":"
+	  " 0}, \"moved_out\": {\"orders\": 3}}],"
+	  "\"flows\": [{\"from\": \"a\", \"to\": null, \"currency\": \"CNY\","
+	  "\"orders\": 3, \"amount\": 12000}],"
+	  "\"limit_days\": [{\"policy\": \"draft\", \"channel\": \"a\", \"day\":"
+	  " \"2026-11-01\", \"limit\": \"daily_count_limit\", \"first_at\":"
+	  " \"2026-11-01T02:14:00.000Z\", \"orders_turned_away\": 3}]}}",
+	  "replay 17: done, 2026-11-01T00:00:00.000Z to 2026-11-02T00:00:00.000Z\n"
+	  "24 payments replayed in 120 ms (200/s), 1 skipped; 3 would move\n"
+	  "CNY: moved 3 payments, amount 12000; fees 690 -> 600 (-90); "
+	  "expected success 0.750 -> -; unroutable 0 -> 1\n"
+	  "CHANNEL  CUR  ACTIVE  DRAFT  IN  OUT  FEES ACTIVE  FEES DRAFT  SUCCESS\n"
+	  "a        CNY  24      21     0   3    690          600         0.750\n"
+	  "flow: a -> (none): 3 payments, 12000 CNY\n"
+	  "daily limit (draft): a on 2026-11-01, daily_count_limit from "
+	  "2026-11-01T02:14:00.000Z, 3 payments turned away\n"
+	  "note: 2 payments went to another channel than the active policy "
+	  "picks now (a cascade, other usage, or a policy change in the "
+	  "range)\n" },
+	{ "failed: the error",
+	  "{\"id\": 18, \"status\": \"failed\", \"from\": \"F\", \"to\": \"T\","
+	  "\"result\": null, \"error\": \"reading payments failed\"}",
+	  "replay 18: failed, F to T\nerror: reading payments failed\n" },
+};
+
+static void test_replay(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(replay_rows) / sizeof(replay_rows[0]);
+	     i++) {
+		const struct import_row *r = &replay_rows[i];
+		json_t *a = load(r->answer);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		pr_ctl_print_replay(f, a);
+		captured(f, &buf);
+		if (strcmp(buf, r->text) != 0)
+			fail_msg("%s:\n%s\nexpected\n%s", r->name, buf,
+				 r->text);
+		free(buf);
+		json_decref(a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_explain),
 		cmocka_unit_test(test_import),
+		cmocka_unit_test(test_replay),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

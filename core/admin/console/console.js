@@ -30,7 +30,8 @@ const CATEGORIES = ["none", "user", "risk", "limit", "channel", "system"];
 const OUTCOMES = ["buyer_contacted", "refunded_offline", "refunded_by_transfer", "cancelled"];
 /* columns drawn right-aligned (td(v, "num") in their rows) */
 const NUMERIC = new Set(["amount", "fee", "score", "weight", "count", "checks", "attempts", "age", "ms",
-  "rows", "matched", "differences", "bill fee", "expected fee", "billed", "expected", "learnt", "fee model", "drift"]);
+  "rows", "matched", "differences", "bill fee", "expected fee", "billed", "expected", "learnt", "fee model", "drift",
+  "payments now", "payments draft", "moved in", "moved out", "fees now", "fees draft", "success"]);
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 const CARD_TYPES = ["debit", "credit"];
 
@@ -388,6 +389,7 @@ function policySection() {
     } catch (e) {
       out.replaceChildren(h("p.bad", {}, "refused: " + e.message + "; nothing was written"));
     }
+    out.appendChild(replayBox(doc));
   });
   return section("Routing policy",
     h("p.hint", {}, "The channels, whitelist, rules and code overrides as one document. An import replaces all of it in one transaction: " +
@@ -416,6 +418,75 @@ function drawPlan(out, plan, doc) {
         if (r) out.replaceChildren(h("p.ok", {}, "imported: generation " + r.generation));
       } catch (e) { /* reported */ }
     } }, "Apply the import") : h("p.muted", {}, "Nothing would change."));
+}
+
+/* A replay of the file's policy over past payments, next to its dry run
+ * (POST /admin/v1/policy/replay, then GET .../replay/ID until it ends):
+ * what would have moved, by channel, with fees, expected success and the
+ * days a daily limit would have been reached. Writes nothing. */
+function replayBox(doc) {
+  const day = 86400000, today = Math.floor(Date.now() / day) * day;
+  const iso = (ms) => new Date(ms).toISOString().slice(0, 19) + "Z";
+  const from = h("input", { id: "replay-from", value: iso(today - 7 * day), size: 22, dataset: { field: "from" } });
+  const to = h("input", { id: "replay-to", value: iso(today), size: 22, dataset: { field: "to" } });
+  const result = h("div", { id: "replay-result" });
+  const run = async () => {
+    result.replaceChildren(h("p.muted", {}, "replaying…"));
+    result.dataset.status = "running";
+    try {
+      let job = await api("POST", "/admin/v1/policy/replay", { policy: doc, from: from.value.trim(), to: to.value.trim() });
+      for (let i = 0; i < 600 && job.status === "running"; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        if (!result.isConnected) return;
+        job = await api("GET", "/admin/v1/policy/replay/" + job.id);
+        result.replaceChildren(h("p.muted", {}, `replaying… ${job.progress.orders} of ${job.progress.total} payments`));
+      }
+      drawReplay(result, job);
+    } catch (e) {
+      result.dataset.status = "refused";
+      result.replaceChildren(h("p.bad", {}, "replay refused: " + e.message));
+      markField(box, e.field === "from" || e.field === "to" ? e.field : null, e.message);
+    }
+  };
+  const box = h("div", { id: "replay" }, h("h3", {}, "Replay on past payments"),
+    h("p.hint", {}, "The payments stored in the range routed again, under the active policy and under this file's: what would move, " +
+      "the fees of each, the expected success (each channel's success rate over the range) and the days a daily limit would be reached. Nothing is written."),
+    h("div.row", {}, h("label", {}, "from ", from), h("label", {}, "to ", to),
+      h("button.secondary", { id: "replay-run", onclick: run }, "Replay")), result);
+  return box;
+}
+
+function drawReplay(out, job) {
+  out.dataset.status = job.status;
+  if (job.status !== "done") {
+    out.replaceChildren(h("p.bad", {}, "replay " + job.status + ": " + (job.error || "")));
+    return;
+  }
+  const r = job.result, pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%");
+  const code = (c) => c === null ? "(no channel)" : c;
+  out.replaceChildren(
+    h("p", { id: "replay-summary" }, `${r.orders} payments replayed in ${job.elapsed_ms} ms; ${r.changed} would move` +
+      (r.skipped ? `; ${r.skipped} skipped` : "")),
+    h("ul", { id: "replay-totals" }, r.totals.map((t) => h("li", { dataset: { currency: t.currency } },
+      h("strong", {}, t.currency + ": "), `${money(t.changed.amount, t.currency)} in ${t.changed.orders} payments would move; ` +
+      `fees ${money(t.active.fees, t.currency)} → ${money(t.draft.fees, t.currency)}; ` +
+      `expected success ${pct(t.active.expected_success)} → ${pct(t.draft.expected_success)}; ` +
+      `no channel ${t.active.unroutable} → ${t.draft.unroutable}`))),
+    table(["channel", "currency", "payments now", "payments draft", "moved in", "moved out", "fees now", "fees draft", "success"],
+      r.channels.map((c) => h("tr", { dataset: { channel: c.channel } }, td(c.channel), td(c.currency),
+        td(c.active.orders, "num"), td(c.draft.orders, "num"), td(c.moved_in.orders, "num"), td(c.moved_out.orders, "num"),
+        td(money(c.active.fees, c.currency), "num"), td(money(c.draft.fees, c.currency), "num"), td(pct(c.success_rate), "num"))),
+      { id: "replay-channels" }),
+    r.flows.length ? h("ul", { id: "replay-flows" }, r.flows.map((f) =>
+      h("li", {}, `${code(f.from)} → ${code(f.to)}: ${f.orders} payments, ${money(f.amount, f.currency)}`))) : null,
+    r.limit_days.length ? h("ul", { id: "replay-limits" }, r.limit_days.map((d) =>
+      h("li", {}, `${d.policy === "draft" ? "this file" : "now"}: ${d.channel} reaches its ${d.limit.replace(/_limit$/, "").replace("_", " ")} limit on ${d.day} ` +
+        `(from ${d.first_at}), ${d.orders_turned_away} payments turned away`))) : null,
+    r.samples.length ? table(["payment", "at", "amount", "now", "this file"], r.samples.map((x) => h("tr", {},
+      td(h("a", { href: "#/orders/" + encodeURIComponent(x.id) }, x.id)), td(x.at), td(money(x.amount, x.currency), "num"),
+      td(code(x.active.chosen)), td(code(x.draft.chosen)))), { id: "replay-samples" }) : null,
+    r.recorded_differs ? h("p.hint", {}, `${r.recorded_differs} payments went to another channel than the active policy picks now ` +
+      "(a cascade, other usage, or a policy change in the range).") : null);
 }
 
 async function reload() {
