@@ -10,6 +10,7 @@
  * leaves the last callback to free it).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,13 @@
 
 static const char primary_lsn_sql[] = "SELECT pg_current_wal_lsn()::text";
 
-/* $1: the primary's position, or NULL when it could not be asked. */
 static const char replica_sql[] =
-	"SELECT pg_is_in_recovery(), "
-	"coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)";
+	"SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text";
+
+/* The primary's positions of the last checks: under a steady write load
+ * the replica is never at the position just asked, but it is past one of
+ * a few checks ago, and that bounds its lag as well. */
+#define RING 16
 
 /* Why reads go where they go. */
 enum why {
@@ -60,6 +64,11 @@ struct pr_reads {
 	int dead;     /* pr_reads_free was called */
 	int in_free;  /* inside pr_reads_free */
 	int64_t t0_ms;	     /* when the primary's position was asked */
+	struct {
+		int64_t t_ms;
+		uint64_t lsn;
+	} ring[RING];	     /* the primary's positions, newest at ring_n-1 */
+	unsigned ring_n;     /* positions written (the ring holds the last) */
 	int standby;	     /* the last check found it in recovery */
 	int caught;	     /* caught_ms is set */
 	int64_t caught_ms;   /* the primary's state it had surely replayed */
@@ -160,6 +169,36 @@ static int check_dead(struct pr_reads *rd)
 	return 1;
 }
 
+/* An LSN as PostgreSQL writes it ("16/B374D848"). */
+static int lsn_parse(const char *s, uint64_t *out)
+{
+	unsigned int hi, lo;
+	int n = 0;
+
+	if (sscanf(s, "%8X/%8X%n", &hi, &lo, &n) != 2 || s[n] != '\0')
+		return -EINVAL;
+	*out = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+/* The replica has replayed up to `replay`: every primary position of the
+ * ring at or below it was asked at a time whose commits it now has. */
+static void note_replay(struct pr_reads *rd, uint64_t replay)
+{
+	unsigned n = rd->ring_n < RING ? rd->ring_n : RING;
+
+	for (unsigned k = 0; k < n; k++) {
+		unsigned i = (rd->ring_n - 1 - k) % RING;
+
+		if (rd->ring[i].lsn <= replay) {
+			if (!rd->caught || rd->ring[i].t_ms > rd->caught_ms)
+				rd->caught_ms = rd->ring[i].t_ms;
+			rd->caught = 1;
+			return;
+		}
+	}
+}
+
 static void on_replica(PGresult *res, const char *err, void *arg)
 {
 	struct pr_reads *rd = arg;
@@ -172,20 +211,19 @@ static void on_replica(PGresult *res, const char *err, void *arg)
 		rd->standby = 0;
 	} else if (PQntuples(res) == 1) {
 		rd->standby = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		if (rd->t0_ms >= 0 && strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
-			rd->caught = 1;
-			rd->caught_ms = rd->t0_ms;
-		}
+		uint64_t replay;
+
+		if (!PQgetisnull(res, 0, 1) &&
+		    lsn_parse(PQgetvalue(res, 0, 1), &replay) == 0)
+			note_replay(rd, replay);
 	}
 	evaluate(rd);
 }
 
-static void check_replica(struct pr_reads *rd, const char *lsn)
+static void check_replica(struct pr_reads *rd)
 {
-	const char *p[1] = { lsn };
-
 	if (!pr_db_ready(rd->replica) ||
-	    pr_db_query(rd->replica, replica_sql, 1, p, on_replica, rd) < 0) {
+	    pr_db_query(rd->replica, replica_sql, 0, NULL, on_replica, rd) < 0) {
 		rd->checking = 0;
 		evaluate(rd);
 	}
@@ -194,17 +232,23 @@ static void check_replica(struct pr_reads *rd, const char *lsn)
 static void on_primary_lsn(PGresult *res, const char *err, void *arg)
 {
 	struct pr_reads *rd = arg;
+	uint64_t lsn;
 
 	if (check_dead(rd))
 		return;
 	if (!res || PQntuples(res) != 1) {
 		pr_debug("read replica: the primary's position: %s",
 			 err ? err : "no row");
-		rd->t0_ms = -1;
-		check_replica(rd, NULL);
+		check_replica(rd);
 		return;
 	}
-	check_replica(rd, PQgetvalue(res, 0, 0));
+	if (lsn_parse(PQgetvalue(res, 0, 0), &lsn) == 0) {
+		unsigned i = rd->ring_n++ % RING;
+
+		rd->ring[i].t_ms = rd->t0_ms;
+		rd->ring[i].lsn = lsn;
+	}
+	check_replica(rd);
 }
 
 static void check_start(struct pr_reads *rd)
@@ -218,15 +262,13 @@ static void check_start(struct pr_reads *rd)
 		return;
 	}
 	rd->checking = 1;
-	rd->t0_ms = -1;
 	if (pr_db_ready(rd->primary)) {
 		rd->t0_ms = pr_mono_ms();
 		if (pr_db_query(rd->primary, primary_lsn_sql, 0, NULL,
 				on_primary_lsn, rd) == 0)
 			return;
-		rd->t0_ms = -1;
 	}
-	check_replica(rd, NULL);
+	check_replica(rd);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
