@@ -19,8 +19,14 @@
 #     the busiest one), paysim, PostgreSQL (every process of the cluster,
 #     reaped backends included: lib_bench.sh b_pg_ticks), and the machine
 #     (from /proc/stat), so that what bounds the figure is visible;
-#   - the store's CPU per payment (b_cost, after the settle);
-# and a closing table "instances payments/s pg_cores pg_cpu_ms ...".
+#   - the store's CPU per payment (b_cost, after the settle), and
+#     payrouted's (pr_cpu_ms in the summary): per payment, they do not
+#     depend on how much of a shared machine the run got;
+# and a closing table "instances payments/s pg_cores pg_cpu_ms ...". Each
+# configuration's payments are paid by the simulated payer right after it
+# (lib_bench.sh b_settle_run), so that the completion job does not query
+# them during the next one; "store background before the run" says what
+# the cluster still did.
 #
 #   contrib/bench/bench_instances.sh [-e ENVFILE] [-n "1 2 3"] [-c CONNS]
 #       [-d SECS] [-m alipay|wechat_pay] [-P BASE_PORT]
@@ -173,21 +179,25 @@ for n in $COUNTS; do
 	b_settle
 	after=$(b_sample "$B_DB" "$c_pg")
 	created=$(b_count_payments "$RUN")
-	read -r rate cpr cmax csim cpg cmach < <(awk -v hz="$B_HZ" -v ns="$ns" \
+	read -r rate cpr cmax csim cpg cmach prms < <(awk -v hz="$B_HZ" -v ns="$ns" \
 		-v n="$created" -v pr="$pr_all" -v mx="$pr_max" -v sim="$d_sim" \
 		-v pg="$d_pg" -v mb=$((m_busy1 - m_busy0)) -v ma=$((m_all1 - m_all0)) \
 		-v cpus="$(nproc)" 'BEGIN { s = ns / 1e9
-		printf "%.0f %.2f %.2f %.2f %.2f %.2f\n", n / s, pr / hz / s,
+		printf "%.0f %.2f %.2f %.2f %.2f %.2f %.2f\n", n / s, pr / hz / s,
 			mx / hz / s, sim / hz / s, pg / hz / s,
-			(ma > 0) ? mb / ma * cpus : 0 }')
+			(ma > 0) ? mb / ma * cpus : 0,
+			(n > 0) ? pr * 1000 / hz / n : 0 }')
 	echo "--- $n instance(s): $created payments in $(awk -v ns="$ns" 'BEGIN { printf "%.1f", ns / 1e9 }') s = $rate/s ($non2xx answers not 2xx or failed)"
 	echo "CPU used during the run (cores): payrouted $cpr in all (busiest instance $cmax), paysim $csim, postgres $cpg; the machine $cmach of $(nproc)"
 	b_statuses "$RUN"
 	b_cost "$n instance(s)" "$created" payment "$before" "$after"
-	SUMMARY+=("$(printf '%9s %10s %10s %9s %12s %13s %8s' "$n" "$rate" "$cpg" "$C_CPU_MS" "$cpr" "$cmax" "$cmach")")
+	# paid now, not at exit: the completion job would query them
+	# during the next configuration's run
+	b_settle_run "$RUN"
+	SUMMARY+=("$(printf '%9s %10s %8s %9s %15s %13s %13s %8s' "$n" "$rate" "$cpg" "$C_CPU_MS" "$cpr" "$prms" "$cmax" "$cmach")")
 done
 echo "bench_instances: summary"
-printf '%9s %10s %10s %9s %12s %13s %8s\n' instances payments/s pg_cores pg_cpu_ms payrouted_cores busiest_cores machine
+printf '%9s %10s %8s %9s %15s %13s %13s %8s\n' instances payments/s pg_cores pg_cpu_ms payrouted_cores pr_cpu_ms busiest_cores machine
 for l in "${SUMMARY[@]}"; do
 	echo "$l"
 done
