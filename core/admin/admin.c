@@ -621,10 +621,10 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 			"go to the read replica, 0 when to the primary.\n"
 			"# TYPE payroute_read_replica_in_use gauge\n"
 			"payroute_read_replica_in_use %d\n"
-			"# HELP payroute_read_replica_lag_ms How far behind the "
+			"# HELP payroute_read_replica_lag_seconds How far behind the "
 			"primary the replica may be, at most (-1: unknown).\n"
-			"# TYPE payroute_read_replica_lag_ms gauge\n"
-			"payroute_read_replica_lag_ms %ld\n"
+			"# TYPE payroute_read_replica_lag_seconds gauge\n"
+			"payroute_read_replica_lag_seconds %.3f\n"
 			"# HELP payroute_reads_total Heavy reads by where they "
 			"were sent.\n"
 			"# TYPE payroute_reads_total counter\n"
@@ -638,7 +638,9 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 			"reads left the replica (down, stale, not a standby).\n"
 			"# TYPE payroute_read_replica_fallbacks_total counter\n"
 			"payroute_read_replica_fallbacks_total %lu\n",
-			rs.connected, rs.in_use, rs.lag_ms, rs.replica_reads,
+			rs.connected, rs.in_use,
+			rs.lag_ms < 0 ? -1.0 : (double)rs.lag_ms / 1000.0,
+			rs.replica_reads,
 			rs.primary_reads, rs.retried, rs.fallbacks);
 	}
 	if (d->completion) {
