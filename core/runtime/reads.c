@@ -17,6 +17,7 @@
 
 #include "runtime/reads.h"
 #include "base/clock.h"
+#include "base/lagbound.h"
 #include "runtime/log.h"
 
 #define CHECK_MIN_MS 50
@@ -26,11 +27,6 @@ static const char primary_lsn_sql[] = "SELECT pg_current_wal_lsn()::text";
 
 static const char replica_sql[] =
 	"SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text";
-
-/* The primary's positions of the last checks: under a steady write load
- * the replica is never at the position just asked, but it is past one of
- * a few checks ago, and that bounds its lag as well. */
-#define RING 16
 
 /* Why reads go where they go. */
 enum why {
@@ -63,15 +59,9 @@ struct pr_reads {
 	int pending;  /* reads out on the replica */
 	int dead;     /* pr_reads_free was called */
 	int in_free;  /* inside pr_reads_free */
-	int64_t t0_ms;	     /* when the primary's position was asked */
-	struct {
-		int64_t t_ms;
-		uint64_t lsn;
-	} ring[RING];	     /* the primary's positions, newest at ring_n-1 */
-	unsigned ring_n;     /* positions written (the ring holds the last) */
-	int standby;	     /* the last check found it in recovery */
-	int caught;	     /* caught_ms is set */
-	int64_t caught_ms;   /* the primary's state it had surely replayed */
+	int64_t t0_ms;		/* when the primary's position was asked */
+	struct pr_lagbound lag; /* the primary's positions, what it caught */
+	int standby;		/* the last check found it in recovery */
 	enum why why;
 
 	unsigned long replica_reads;
@@ -94,7 +84,7 @@ struct read {
 
 static long lag_now(const struct pr_reads *rd)
 {
-	return rd->caught ? (long)(pr_mono_ms() - rd->caught_ms) : -1;
+	return pr_lagbound_ms(&rd->lag, pr_mono_ms());
 }
 
 /* Works out where reads go now, and says so in the log when it changed. */
@@ -169,36 +159,6 @@ static int check_dead(struct pr_reads *rd)
 	return 1;
 }
 
-/* An LSN as PostgreSQL writes it ("16/B374D848"). */
-static int lsn_parse(const char *s, uint64_t *out)
-{
-	unsigned int hi, lo;
-	int n = 0;
-
-	if (sscanf(s, "%8X/%8X%n", &hi, &lo, &n) != 2 || s[n] != '\0')
-		return -EINVAL;
-	*out = (uint64_t)hi << 32 | lo;
-	return 0;
-}
-
-/* The replica has replayed up to `replay`: every primary position of the
- * ring at or below it was asked at a time whose commits it now has. */
-static void note_replay(struct pr_reads *rd, uint64_t replay)
-{
-	unsigned n = rd->ring_n < RING ? rd->ring_n : RING;
-
-	for (unsigned k = 0; k < n; k++) {
-		unsigned i = (rd->ring_n - 1 - k) % RING;
-
-		if (rd->ring[i].lsn <= replay) {
-			if (!rd->caught || rd->ring[i].t_ms > rd->caught_ms)
-				rd->caught_ms = rd->ring[i].t_ms;
-			rd->caught = 1;
-			return;
-		}
-	}
-}
-
 static void on_replica(PGresult *res, const char *err, void *arg)
 {
 	struct pr_reads *rd = arg;
@@ -214,8 +174,8 @@ static void on_replica(PGresult *res, const char *err, void *arg)
 		uint64_t replay;
 
 		if (!PQgetisnull(res, 0, 1) &&
-		    lsn_parse(PQgetvalue(res, 0, 1), &replay) == 0)
-			note_replay(rd, replay);
+		    pr_lsn_parse(PQgetvalue(res, 0, 1), &replay) == 0)
+			pr_lagbound_replayed(&rd->lag, replay);
 	}
 	evaluate(rd);
 }
@@ -242,12 +202,8 @@ static void on_primary_lsn(PGresult *res, const char *err, void *arg)
 		check_replica(rd);
 		return;
 	}
-	if (lsn_parse(PQgetvalue(res, 0, 0), &lsn) == 0) {
-		unsigned i = rd->ring_n++ % RING;
-
-		rd->ring[i].t_ms = rd->t0_ms;
-		rd->ring[i].lsn = lsn;
-	}
+	if (pr_lsn_parse(PQgetvalue(res, 0, 0), &lsn) == 0)
+		pr_lagbound_primary(&rd->lag, rd->t0_ms, lsn);
 	check_replica(rd);
 }
 
@@ -257,7 +213,7 @@ static void check_start(struct pr_reads *rd)
 		return;
 	if (!pr_db_ready(rd->replica)) {
 		rd->standby = 0;
-		rd->caught = 0;
+		pr_lagbound_forget(&rd->lag);
 		evaluate(rd);
 		return;
 	}
@@ -288,7 +244,7 @@ static void on_replica_state(int ready, void *arg)
 		check_start(rd);
 	else {
 		rd->standby = 0;
-		rd->caught = 0;
+		pr_lagbound_forget(&rd->lag);
 		evaluate(rd);
 	}
 }
@@ -432,6 +388,7 @@ struct pr_reads *pr_reads_new(struct event_base *base, struct pr_db *primary,
 	rd->primary = primary;
 	rd->max_lag_ms = o->max_lag_ms > 0 ? o->max_lag_ms : 5000;
 	rd->t0_ms = -1;
+	pr_lagbound_init(&rd->lag);
 	rd->why = W_NONE;
 	if (!o->conninfo || !*o->conninfo)
 		return rd;
