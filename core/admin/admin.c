@@ -183,10 +183,10 @@ static json_t *store_json(struct pr_daemon *d)
 	pr_reads_get_stats(d->reads, &rs);
 	return json_pack("{s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:{s:b,s:b,s:b,s:I,"
 			 "s:i,s:s}}",
-			 "ready", pr_db_ready(d->db), "pool_size",
-			 st.pool_size, "connected", st.connected, "busy",
-			 st.busy, "queued", (json_int_t)st.queued,
-			 "reconnects", (json_int_t)st.reconnects, "errors",
+			 "ready", pr_db_ready(d->db), "pool_size", st.pool_size,
+			 "connected", st.connected, "busy", st.busy, "queued",
+			 (json_int_t)st.queued, "reconnects",
+			 (json_int_t)st.reconnects, "errors",
 			 (json_int_t)st.errors, "read_replica", "configured",
 			 rs.configured, "connected", rs.connected, "in_use",
 			 rs.in_use, "lag_ms", (json_int_t)rs.lag_ms,
@@ -640,8 +640,8 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 			"payroute_read_replica_fallbacks_total %lu\n",
 			rs.connected, rs.in_use,
 			rs.lag_ms < 0 ? -1.0 : (double)rs.lag_ms / 1000.0,
-			rs.replica_reads,
-			rs.primary_reads, rs.retried, rs.fallbacks);
+			rs.replica_reads, rs.primary_reads, rs.retried,
+			rs.fallbacks);
 	}
 	if (d->completion) {
 		struct pr_completion_stats cs;

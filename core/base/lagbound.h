@@ -24,8 +24,8 @@ struct pr_lagbound {
 		int64_t t_ms;
 		uint64_t lsn;
 	} ring[PR_LAGBOUND_RING]; /* the primary's positions, oldest first */
-	unsigned n;		  /* positions noted (the ring holds the last) */
-	int caught;		  /* caught_ms is set */
+	unsigned n;	   /* positions noted (the ring holds the last) */
+	int caught;	   /* caught_ms is set */
 	int64_t caught_ms; /* the latest primary time the replica has caught */
 };
 

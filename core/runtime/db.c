@@ -471,7 +471,8 @@ static void notice_cb(void *arg, const char *message)
 	char line[512];
 
 	first_line(line, sizeof(line), message);
-	pr_debug("%s: connection %d: server says: %s", c->db->name, c->id, line);
+	pr_debug("%s: connection %d: server says: %s", c->db->name, c->id,
+		 line);
 }
 
 /* ----------------------------------------------------- state changes */
@@ -625,10 +626,11 @@ static void conn_fail(struct pr_db_conn *c, const char *reason,
 	conn_schedule_reconnect(c);
 
 	if (was_up)
-		pr_debug("%s: connection %d lost (%s)", c->db->name, c->id, why);
-	else
-		pr_debug("%s: connection %d: cannot connect (%s)", c->db->name, c->id,
+		pr_debug("%s: connection %d lost (%s)", c->db->name, c->id,
 			 why);
+	else
+		pr_debug("%s: connection %d: cannot connect (%s)", c->db->name,
+			 c->id, why);
 
 	if (q) {
 		if (!qerr) {
@@ -661,8 +663,8 @@ static void note_server(struct pr_db *db, PGconn *pg)
 		 port ? port : "?");
 	if (db->server[0] && strcmp(now, db->server) != 0)
 		pr_warn("%s: now connected to %s (was %s): another "
-			"server of the conninfo took the writes", db->name,
-			now, db->server);
+			"server of the conninfo took the writes",
+			db->name, now, db->server);
 	memcpy(db->server, now, sizeof(db->server));
 }
 
@@ -774,8 +776,8 @@ static void conn_done(struct pr_db_conn *c)
 			if (res)
 				result_error(res, err, sizeof(err));
 			pr_debug("%s: connection %d: statement not "
-				 "prepared (%s); sent as text", c->db->name,
-				 c->id, res ? err : "no result");
+				 "prepared (%s); sent as text",
+				 c->db->name, c->id, res ? err : "no result");
 			q->stmt->broken = 1;
 		}
 		PQclear(res);
@@ -937,7 +939,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 			conn_fail(c, "LISTEN timeout", "LISTEN timeout");
 		} else if (c->cur) {
 			pr_warn("%s: query timed out after %d ms; closing "
-				"connection %d", db->name,
+				"connection %d",
+				db->name,
 				c->cur->timeout_ms > 0 ? c->cur->timeout_ms :
 							 db->query_timeout_ms,
 				c->id);

@@ -55,10 +55,10 @@ struct pr_reads {
 	int max_lag_ms;
 	int check_ms;
 
-	int checking; /* a check's statement is out */
-	int pending;  /* reads out on the replica */
-	int dead;     /* pr_reads_free was called */
-	int in_free;  /* inside pr_reads_free */
+	int checking;		/* a check's statement is out */
+	int pending;		/* reads out on the replica */
+	int dead;		/* pr_reads_free was called */
+	int in_free;		/* inside pr_reads_free */
 	int64_t t0_ms;		/* when the primary's position was asked */
 	struct pr_lagbound lag; /* the primary's positions, what it caught */
 	int standby;		/* the last check found it in recovery */
@@ -183,7 +183,8 @@ static void on_replica(PGresult *res, const char *err, void *arg)
 static void check_replica(struct pr_reads *rd)
 {
 	if (!pr_db_ready(rd->replica) ||
-	    pr_db_query(rd->replica, replica_sql, 0, NULL, on_replica, rd) < 0) {
+	    pr_db_query(rd->replica, replica_sql, 0, NULL, on_replica, rd) <
+		    0) {
 		rd->checking = 0;
 		evaluate(rd);
 	}

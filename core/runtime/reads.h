@@ -64,15 +64,15 @@ int pr_reads_query(struct pr_reads *rd, const char *sql, int nparams,
 
 /* Figures for /metrics and /admin/v1/status. */
 struct pr_reads_stats {
-	int configured;	 /* database.read_conninfo is set */
-	int connected;	 /* the replica's pool is up */
-	int in_use;	 /* reads go to it now */
-	long lag_ms;	 /* the staleness bound now; -1: never caught up */
+	int configured; /* database.read_conninfo is set */
+	int connected;	/* the replica's pool is up */
+	int in_use;	/* reads go to it now */
+	long lag_ms;	/* the staleness bound now; -1: never caught up */
 	int max_lag_ms;
 	const char *why; /* in words, why reads go where they go */
 	unsigned long replica_reads;
 	unsigned long primary_reads;
-	unsigned long retried; /* failed on the replica, run on the primary */
+	unsigned long retried;	 /* failed on the replica, run on the primary */
 	unsigned long fallbacks; /* times reads left the replica */
 };
 void pr_reads_get_stats(struct pr_reads *rd, struct pr_reads_stats *st);

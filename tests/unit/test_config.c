@@ -339,13 +339,13 @@ static const struct row rows[] = {
 	  " }",
 	  NULL, "database.pool_size: must be between 0 and 64, got 65", NULL },
 	{ "read_pool_size 0",
-	  "{ \"database\": { \"conninfo\": \"x\", \"read_pool_size\": 0 }, "
-	  ADMIN " }",
+	  "{ \"database\": { \"conninfo\": \"x\", \"read_pool_size\": 0 }, " ADMIN
+	  " }",
 	  NULL, "database.read_pool_size: must be between 1 and 64, got 0",
 	  NULL },
 	{ "read_max_lag_ms 99",
-	  "{ \"database\": { \"conninfo\": \"x\", \"read_max_lag_ms\": 99 }, "
-	  ADMIN " }",
+	  "{ \"database\": { \"conninfo\": \"x\", \"read_max_lag_ms\": 99 }, " ADMIN
+	  " }",
 	  NULL,
 	  "database.read_max_lag_ms: must be between 100 and 3600000, got 99",
 	  NULL },

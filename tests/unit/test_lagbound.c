@@ -70,10 +70,22 @@ struct script {
 	struct step steps[48];
 };
 
-#define P(t, l) { 'p', t, l, 0 }
-#define R(l) { 'r', 0, l, 0 }
-#define F { 'f', 0, 0, 0 }
-#define WANT(t, w) { '?', t, 0, w }
+#define P(t, l)                                                                \
+	{                                                                      \
+		'p', t, l, 0                                                   \
+	}
+#define R(l)                                                                   \
+	{                                                                      \
+		'r', 0, l, 0                                                   \
+	}
+#define F                                                                      \
+	{                                                                      \
+		'f', 0, 0, 0                                                   \
+	}
+#define WANT(t, w)                                                             \
+	{                                                                      \
+		'?', t, 0, w                                                   \
+	}
 
 static const struct script scripts[] = {
 	{ "nothing known: never caught",
@@ -88,9 +100,8 @@ static const struct script scripts[] = {
 	{ "under a steady load: caught at the newest position replayed",
 	  /* the replica is always a little behind the position just
 	   * asked, but past the one before */
-	  { P(0, 100), R(90), P(250, 200), R(150), WANT(260, 260),
-	    P(500, 300), R(250), WANT(510, 260), P(750, 400), R(390),
-	    WANT(760, 260) } },
+	  { P(0, 100), R(90), P(250, 200), R(150), WANT(260, 260), P(500, 300),
+	    R(250), WANT(510, 260), P(750, 400), R(390), WANT(760, 260) } },
 	{ "replay stopped: the bound only grows",
 	  { P(0, 100), R(100), P(250, 200), R(100), P(500, 300), R(100),
 	    WANT(500, 500), WANT(5000, 5000) } },
@@ -109,11 +120,11 @@ static const struct script scripts[] = {
 	{ "only the last 16 positions are kept",
 	  /* 20 positions; the replica is at the 2nd, which the ring no
 	   * longer has: not caught */
-	  { P(0, 10), P(1, 20), P(2, 30), P(3, 40), P(4, 50), P(5, 60),
-	    P(6, 70), P(7, 80), P(8, 90), P(9, 100), P(10, 110), P(11, 120),
-	    P(12, 130), P(13, 140), P(14, 150), P(15, 160), P(16, 170),
-	    P(17, 180), P(18, 190), P(19, 200), R(25), WANT(20, -1),
-	    R(55), WANT(20, 16) } },
+	  { P(0, 10),	P(1, 20),     P(2, 30),	  P(3, 40),    P(4, 50),
+	    P(5, 60),	P(6, 70),     P(7, 80),	  P(8, 90),    P(9, 100),
+	    P(10, 110), P(11, 120),   P(12, 130), P(13, 140),  P(14, 150),
+	    P(15, 160), P(16, 170),   P(17, 180), P(18, 190),  P(19, 200),
+	    R(25),	WANT(20, -1), R(55),	  WANT(20, 16) } },
 };
 
 static void test_scripts(void **state)
