@@ -61,7 +61,8 @@ struct pr_reads {
 	int in_free;		/* inside pr_reads_free */
 	int64_t t0_ms;		/* when the primary's position was asked */
 	struct pr_lagbound lag; /* the primary's positions, what it caught */
-	int standby;		/* the last check found it in recovery */
+	int answered;		/* the last check had an answer */
+	int standby;		/* that answer: it is in recovery */
 	enum why why;
 
 	unsigned long replica_reads;
@@ -95,10 +96,10 @@ static enum why evaluate(struct pr_reads *rd)
 
 	if (!rd->replica)
 		w = W_NONE;
-	else if (!pr_db_ready(rd->replica))
+	else if (!pr_db_ready(rd->replica) || !rd->answered)
 		w = rd->why == W_START ? W_START : W_DOWN;
 	else if (!rd->standby)
-		w = rd->why == W_START ? W_START : W_NOT_STANDBY;
+		w = W_NOT_STANDBY;
 	else if (lag < 0 || lag > rd->max_lag_ms)
 		w = W_BEHIND;
 	else
@@ -162,17 +163,18 @@ static int check_dead(struct pr_reads *rd)
 static void on_replica(PGresult *res, const char *err, void *arg)
 {
 	struct pr_reads *rd = arg;
+	uint64_t replay;
 
 	if (check_dead(rd))
 		return;
 	rd->checking = 0;
-	if (!res) {
-		pr_debug("read replica: check failed: %s", err ? err : "?");
-		rd->standby = 0;
-	} else if (PQntuples(res) == 1) {
+	if (!res || PQntuples(res) != 1) {
+		pr_debug("read replica: check failed: %s",
+			 err ? err : "no row");
+		rd->answered = 0;
+	} else {
+		rd->answered = 1;
 		rd->standby = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		uint64_t replay;
-
 		if (!PQgetisnull(res, 0, 1) &&
 		    pr_lsn_parse(PQgetvalue(res, 0, 1), &replay) == 0)
 			pr_lagbound_replayed(&rd->lag, replay);
@@ -213,6 +215,7 @@ static void check_start(struct pr_reads *rd)
 	if (rd->checking || rd->dead)
 		return;
 	if (!pr_db_ready(rd->replica)) {
+		rd->answered = 0;
 		rd->standby = 0;
 		pr_lagbound_forget(&rd->lag);
 		evaluate(rd);
@@ -244,6 +247,7 @@ static void on_replica_state(int ready, void *arg)
 	if (ready)
 		check_start(rd);
 	else {
+		rd->answered = 0;
 		rd->standby = 0;
 		pr_lagbound_forget(&rd->lag);
 		evaluate(rd);
