@@ -55,8 +55,9 @@ clang libclang-rt-14-dev openssl chromium fonts-noto-cjk"
 # What only the test suite needs: the engines whose example configurations
 # under contrib/ it checks (t_ha_configs.sh, promtool for the alert
 # rules in contrib/prometheus), and Debian's JSON Schema validator, against
-# which t_openapi.sh checks the daemon's answers (JSON Schema 2020-12).
-TEST_PACKAGES="haproxy patroni python3-yaml prometheus python3-jsonschema"
+# which t_openapi.sh checks the daemon's answers (JSON Schema 2020-12);
+# etcd-server, the DCS of t_patroni.sh's real Patroni failover.
+TEST_PACKAGES="haproxy patroni etcd-server python3-yaml prometheus python3-jsonschema"
 
 say() { printf 'dev.sh: %s\n' "$*"; }
 die() {

@@ -180,14 +180,20 @@ static void handle_driver(struct pr_request *r, const struct pr_route_match *m)
 static json_t *store_json(struct pr_daemon *d)
 {
 	struct pr_db_stats st;
+	struct pr_reads_stats rs;
 
 	pr_db_get_stats(d->db, &st);
-	return json_pack("{s:b,s:i,s:i,s:i,s:I,s:I,s:I}", "ready",
-			 pr_db_ready(d->db), "pool_size", st.pool_size,
+	pr_reads_get_stats(d->reads, &rs);
+	return json_pack("{s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:{s:b,s:b,s:b,s:I,"
+			 "s:i,s:s}}",
+			 "ready", pr_db_ready(d->db), "pool_size", st.pool_size,
 			 "connected", st.connected, "busy", st.busy, "queued",
 			 (json_int_t)st.queued, "reconnects",
 			 (json_int_t)st.reconnects, "errors",
-			 (json_int_t)st.errors);
+			 (json_int_t)st.errors, "read_replica", "configured",
+			 rs.configured, "connected", rs.connected, "in_use",
+			 rs.in_use, "lag_ms", (json_int_t)rs.lag_ms,
+			 "max_lag_ms", rs.max_lag_ms, "reason", rs.why);
 }
 
 static void on_status(PGresult *res, const char *err, void *arg)
@@ -606,6 +612,42 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 		"# TYPE payroute_notifications_inflight gauge\n"
 		"payroute_notifications_inflight %zu\n",
 		ob.delivered, ob.failed, ob.abandoned, ob.inflight);
+	{
+		struct pr_reads_stats rs;
+
+		pr_reads_get_stats(d->reads, &rs);
+		evbuffer_add_printf(
+			b,
+			"# HELP payroute_read_replica_connected 1 when the "
+			"read replica's pool is up (database.read_conninfo).\n"
+			"# TYPE payroute_read_replica_connected gauge\n"
+			"payroute_read_replica_connected %d\n"
+			"# HELP payroute_read_replica_in_use 1 when heavy reads "
+			"go to the read replica, 0 when to the primary.\n"
+			"# TYPE payroute_read_replica_in_use gauge\n"
+			"payroute_read_replica_in_use %d\n"
+			"# HELP payroute_read_replica_lag_seconds How far behind the "
+			"primary the replica may be, at most (-1: unknown).\n"
+			"# TYPE payroute_read_replica_lag_seconds gauge\n"
+			"payroute_read_replica_lag_seconds %.3f\n"
+			"# HELP payroute_reads_total Heavy reads by where they "
+			"were sent.\n"
+			"# TYPE payroute_reads_total counter\n"
+			"payroute_reads_total{source=\"replica\"} %lu\n"
+			"payroute_reads_total{source=\"primary\"} %lu\n"
+			"# HELP payroute_read_replica_retries_total Reads that "
+			"failed on the replica and were run on the primary.\n"
+			"# TYPE payroute_read_replica_retries_total counter\n"
+			"payroute_read_replica_retries_total %lu\n"
+			"# HELP payroute_read_replica_fallbacks_total Times the "
+			"reads left the replica (down, stale, not a standby).\n"
+			"# TYPE payroute_read_replica_fallbacks_total counter\n"
+			"payroute_read_replica_fallbacks_total %lu\n",
+			rs.connected, rs.in_use,
+			rs.lag_ms < 0 ? -1.0 : (double)rs.lag_ms / 1000.0,
+			rs.replica_reads, rs.primary_reads, rs.retried,
+			rs.fallbacks);
+	}
 	if (d->completion) {
 		struct pr_completion_stats cs;
 

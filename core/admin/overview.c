@@ -166,7 +166,7 @@ void pr_overview_handle(struct pr_request *r, const struct pr_route_match *m)
 	}
 	ov->r = r;
 	ov->minutes = (int)n;
-	if (pr_db_query(r->d->db, open_sql, 0, NULL, on_open, ov) < 0) {
+	if (pr_api_read(r, open_sql, 0, NULL, on_open, ov) < 0) {
 		free(ov);
 		pr_api_store_unavailable(r);
 	}

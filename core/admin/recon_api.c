@@ -163,8 +163,9 @@ void pr_recon_get(struct pr_request *r, const struct pr_route_match *m)
 	p[1] = day;
 	p[2] = pct;
 	p[3] = status;
-	pr_api_query(r, day[0] ? day_sql : list_sql, day[0] ? 4 : 3, p,
-		     on_json);
+	if (pr_api_read(r, day[0] ? day_sql : list_sql, day[0] ? 4 : 3, p,
+			on_json, r) < 0)
+		pr_api_store_unavailable(r);
 }
 
 /* ------------------------------------------------------------- runs */

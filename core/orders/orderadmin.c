@@ -129,7 +129,7 @@ static void list(struct pr_request *r, enum pr_oq_kind kind)
 	}
 	ls->r = r;
 	ls->limit = q->limit;
-	if (pr_db_query(r->d->db, q->sql, q->n, q->param, on_list, ls) < 0) {
+	if (pr_api_read(r, q->sql, q->n, q->param, on_list, ls) < 0) {
 		free(ls);
 		pr_api_store_unavailable(r);
 	}

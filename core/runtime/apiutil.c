@@ -173,6 +173,12 @@ void pr_api_query(struct pr_request *r, const char *sql, int n,
 		pr_api_store_unavailable(r);
 }
 
+int pr_api_read(struct pr_request *r, const char *sql, int n,
+		const char *const *p, pr_db_cb cb, void *arg)
+{
+	return pr_reads_query(r->d->reads, sql, n, p, 0, &r->read_src, cb, arg);
+}
+
 int pr_api_query_args(struct pr_request *r, struct evkeyvalq *args)
 {
 	const char *q =

@@ -91,6 +91,15 @@ void pr_api_method_not_allowed(struct pr_request *r, const char *allowed);
 void pr_api_query(struct pr_request *r, const char *sql, int n,
 		  const char *const *p, pr_db_cb cb);
 
+/* Runs a heavy read that may be served a little stale (lists, reports, the
+ * dashboard) through the read router (runtime/reads.h): on the read replica
+ * while it is within database.read_max_lag_ms, else on the primary; the
+ * answer's X-Payroute-Read-Source header says which. cb gets arg. Returns
+ * 0, or a negative errno when it could not be started (cb is then never
+ * called and r is not answered). Never for a read that decides a write. */
+int pr_api_read(struct pr_request *r, const char *sql, int n,
+		const char *const *p, pr_db_cb cb, void *arg);
+
 /* Parses the query string of r into args (TAILQ_INIT'ed here; the caller
  * evhttp_clear_headers them after a 0). Returns 0, or -EINVAL after
  * answering 400 "bad_request" (args is then empty). */

@@ -103,6 +103,16 @@
 	X("database.query_timeout_ms", PR_OPT_INT, 1,                          \
 	  FIELD(db_query_timeout_ms), FSIZE(db_query_timeout_ms), 100,         \
 	  3600000, 15000, NULL, 0, "statement timeout")                        \
+	X("database.read_conninfo", PR_OPT_STRING, 1, FIELD(db_read_conninfo), \
+	  FSIZE(db_read_conninfo), 0, 0, 0, NULL, 0,                           \
+	  "libpq connection string of a read replica (unset: none)")           \
+	X("database.read_pool_size", PR_OPT_INT, 1, FIELD(db_read_pool_size),  \
+	  FSIZE(db_read_pool_size), 1, 64, 2, NULL, 0,                         \
+	  "connections to the read replica per process")                       \
+	X("database.read_max_lag_ms", PR_OPT_INT, 1,                           \
+	  FIELD(db_read_max_lag_ms), FSIZE(db_read_max_lag_ms), 100, 3600000,  \
+	  5000, NULL, 0,                                                       \
+	  "reads go to the primary while the replica may be this far behind")  \
 	X("database.migrations_dir", PR_OPT_STRING, 1, FIELD(migrations_dir),  \
 	  FSIZE(migrations_dir), 0, 0, 0, PR_MIGRATIONS_DIR, F_PATH,           \
 	  "directory of numbered SQL migrations")                              \

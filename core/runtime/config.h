@@ -41,6 +41,9 @@ struct pr_config {
 	int db_reconnect_min_ms; /* database.reconnect_min_ms (default 250) */
 	int db_reconnect_max_ms; /* database.reconnect_max_ms (default 10000) */
 	int db_query_timeout_ms; /* database.query_timeout_ms (default 15000) */
+	char *db_read_conninfo;	 /* database.read_conninfo (NULL: none) */
+	int db_read_pool_size;	 /* database.read_pool_size (default 2) */
+	int db_read_max_lag_ms;	 /* database.read_max_lag_ms (default 5000) */
 	char *migrations_dir; /* database.migrations_dir (default: installed) */
 
 	char *driver_dir; /* drivers.dir */

@@ -67,6 +67,17 @@ void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 	if (d->stopping)
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 				  "Connection", "close");
+	if (r->read_src.set) {
+		struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+		char lag[24];
+
+		evhttp_add_header(h, "X-Payroute-Read-Source",
+				  r->read_src.replica ? "replica" : "primary");
+		if (r->read_src.replica) {
+			snprintf(lag, sizeof(lag), "%ld", r->read_src.lag_ms);
+			evhttp_add_header(h, "X-Payroute-Read-Lag-Ms", lag);
+		}
+	}
 	pr_http_reply_raw(r->req, status, ctype, body, len);
 	pr_hist_observe(&d->overhead[r->op],
 			pr_mono_us() - r->started_us - r->wait_us);
@@ -427,6 +438,7 @@ static void keep_restart_options(struct pr_config *nc,
 	} while (0)
 	KEEP_STR(pid_file);
 	KEEP_STR(db_conninfo);
+	KEEP_STR(db_read_conninfo);
 	KEEP_STR(migrations_dir);
 	KEEP_STR(http_ca_file);
 #undef KEEP_STR
@@ -434,6 +446,8 @@ static void keep_restart_options(struct pr_config *nc,
 	nc->db_reconnect_min_ms = oc->db_reconnect_min_ms;
 	nc->db_reconnect_max_ms = oc->db_reconnect_max_ms;
 	nc->db_query_timeout_ms = oc->db_query_timeout_ms;
+	nc->db_read_pool_size = oc->db_read_pool_size;
+	nc->db_read_max_lag_ms = oc->db_read_max_lag_ms;
 	nc->http_timeout_ms = oc->http_timeout_ms;
 	nc->http_connect_timeout_ms = oc->http_connect_timeout_ms;
 	nc->http_verify_tls = oc->http_verify_tls;
@@ -860,6 +874,21 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 		snprintf(err, errlen, "cannot start the store");
 		return -ENOMEM;
 	}
+	{
+		struct pr_reads_opts ro = { 0 };
+
+		ro.conninfo = cfg->db_read_conninfo;
+		ro.pool_size = cfg->db_read_pool_size;
+		ro.max_lag_ms = cfg->db_read_max_lag_ms;
+		ro.reconnect_min_ms = cfg->db_reconnect_min_ms;
+		ro.reconnect_max_ms = cfg->db_reconnect_max_ms;
+		ro.query_timeout_ms = cfg->db_query_timeout_ms;
+		d->reads = pr_reads_new(d->base, d->db, &ro);
+		if (!d->reads) {
+			snprintf(err, errlen, "cannot start the read replica");
+			return -ENOMEM;
+		}
+	}
 	d->usage = pr_usage_new(d->base, d->db, NULL);
 	if (!d->usage) {
 		snprintf(err, errlen, "cannot start the usage tracker");
@@ -930,6 +959,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	if (d->httpc)
 		pr_httpc_free(d->httpc);
 	d->httpc = NULL;
+	pr_reads_free(d->reads);
+	d->reads = NULL;
 	if (d->db)
 		pr_db_free(d->db);
 	d->db = NULL;

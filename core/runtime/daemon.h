@@ -16,6 +16,7 @@
 
 #include "domain/chanstats.h"
 #include "runtime/db.h"
+#include "runtime/reads.h"
 #include "runtime/generation.h"
 #include "base/hist.h"
 #include "runtime/httpc.h"
@@ -67,6 +68,7 @@ struct pr_daemon {
 	uint64_t last_gen_id;
 
 	struct pr_db *db;
+	struct pr_reads *reads; /* heavy reads: the replica or db */
 	struct pr_usage *usage; /* daily limits (leases), success rates */
 	int usage_flushing;	/* shutdown: leases being given back */
 	int draining;  /* TERM seen: /readyz fails, requests still served */
@@ -138,6 +140,7 @@ struct pr_request {
 	int64_t started_us; /* monotonic */
 	int64_t wait_us;    /* spent waiting for channels */
 	enum pr_req_op op;
+	struct pr_read_src read_src; /* said in the answer's headers */
 };
 
 /* Sets the daemon up from an already loaded config (ownership taken):

@@ -163,6 +163,7 @@ struct mig_file {
 
 struct pr_db {
 	struct event_base *base;
+	char name[32]; /* what the log lines open with: "store" */
 	char *conninfo;
 	char *migrations_dir;
 	int pool_size;
@@ -470,7 +471,8 @@ static void notice_cb(void *arg, const char *message)
 	char line[512];
 
 	first_line(line, sizeof(line), message);
-	pr_debug("store: connection %d: server says: %s", c->id, line);
+	pr_debug("%s: connection %d: server says: %s", c->db->name, c->id,
+		 line);
 }
 
 /* ----------------------------------------------------- state changes */
@@ -488,7 +490,7 @@ static void check_ready(struct pr_db *db)
 	if (db->ready || db->closing || !db->migrated || db->connected == 0)
 		return;
 	db->down_logged = 0;
-	pr_info("store: ready (%d/%d connections to %s)", db->connected,
+	pr_info("%s: ready (%d/%d connections to %s)", db->name, db->connected,
 		db->pool_size, db->server);
 	set_state(db, 1);
 }
@@ -500,7 +502,7 @@ static void store_down(struct pr_db *db, const char *reason)
 
 	db->ready = 0;
 	db->down_logged = 1;
-	pr_warn("store: connection lost (%s); reconnecting", reason);
+	pr_warn("%s: connection lost (%s); reconnecting", db->name, reason);
 	while ((q = TAILQ_FIRST(&db->queue)) != NULL) {
 		TAILQ_REMOVE(&db->queue, q, link);
 		db->queued--;
@@ -624,10 +626,11 @@ static void conn_fail(struct pr_db_conn *c, const char *reason,
 	conn_schedule_reconnect(c);
 
 	if (was_up)
-		pr_debug("store: connection %d lost (%s)", c->id, why);
-	else
-		pr_debug("store: connection %d: cannot connect (%s)", c->id,
+		pr_debug("%s: connection %d lost (%s)", c->db->name, c->id,
 			 why);
+	else
+		pr_debug("%s: connection %d: cannot connect (%s)", c->db->name,
+			 c->id, why);
 
 	if (q) {
 		if (!qerr) {
@@ -643,7 +646,7 @@ static void conn_fail(struct pr_db_conn *c, const char *reason,
 		store_down(db, why);
 	} else if (!db->ready && !db->down_logged && db->connected == 0) {
 		db->down_logged = 1;
-		pr_warn("store: cannot connect (%s); retrying", why);
+		pr_warn("%s: cannot connect (%s); retrying", db->name, why);
 	}
 }
 
@@ -659,9 +662,9 @@ static void note_server(struct pr_db *db, PGconn *pg)
 	snprintf(now, sizeof(now), "%s port %s", host ? host : "?",
 		 port ? port : "?");
 	if (db->server[0] && strcmp(now, db->server) != 0)
-		pr_warn("store: now connected to %s (was %s): another "
+		pr_warn("%s: now connected to %s (was %s): another "
 			"server of the conninfo took the writes",
-			now, db->server);
+			db->name, now, db->server);
 	memcpy(db->server, now, sizeof(db->server));
 }
 
@@ -685,7 +688,7 @@ static void conn_up(struct pr_db_conn *c)
 		db->reconnects++;
 	c->ever_up = 1;
 	db->connected++;
-	pr_debug("store: connection %d up", c->id);
+	pr_debug("%s: connection %d up", db->name, c->id);
 	if (!db->migrated) {
 		if (!db->mig_conn && !evtimer_pending(db->mig_timer, NULL))
 			mig_start(db, c);
@@ -772,9 +775,9 @@ static void conn_done(struct pr_db_conn *c)
 		} else {
 			if (res)
 				result_error(res, err, sizeof(err));
-			pr_debug("store: connection %d: statement not "
+			pr_debug("%s: connection %d: statement not "
 				 "prepared (%s); sent as text",
-				 c->id, res ? err : "no result");
+				 c->db->name, c->id, res ? err : "no result");
 			q->stmt->broken = 1;
 		}
 		PQclear(res);
@@ -935,8 +938,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 				db->query_timeout_ms);
 			conn_fail(c, "LISTEN timeout", "LISTEN timeout");
 		} else if (c->cur) {
-			pr_warn("store: query timed out after %d ms; closing "
+			pr_warn("%s: query timed out after %d ms; closing "
 				"connection %d",
+				db->name,
 				c->cur->timeout_ms > 0 ? c->cur->timeout_ms :
 							 db->query_timeout_ms,
 				c->id);
@@ -1673,6 +1677,8 @@ struct pr_db *pr_db_new(struct event_base *base, const struct pr_db_opts *o,
 	if (!db)
 		return NULL;
 	db->base = base;
+	snprintf(db->name, sizeof(db->name), "%s",
+		 o->name && *o->name ? o->name : "store");
 	db->on_state = on_state;
 	db->state_arg = arg;
 	db->pool_size = o->pool_size > 0 ? o->pool_size : DB_DEFAULT_POOL;

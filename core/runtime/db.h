@@ -22,6 +22,7 @@
 struct pr_db;
 
 struct pr_db_opts {
+	const char *name; /* what its log lines open with; NULL: "store" */
 	const char *conninfo;
 	int pool_size;
 	int reconnect_min_ms;

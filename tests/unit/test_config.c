@@ -142,6 +142,9 @@ static void check_defaults(const struct pr_config *c)
 	assert_int_equal(c->db_reconnect_min_ms, 250);
 	assert_int_equal(c->db_reconnect_max_ms, 10000);
 	assert_int_equal(c->db_query_timeout_ms, 15000);
+	assert_null(c->db_read_conninfo); /* no read replica */
+	assert_int_equal(c->db_read_pool_size, 2);
+	assert_int_equal(c->db_read_max_lag_ms, 5000);
 #if defined(PR_MIGRATIONS_DIR) && defined(PR_DRIVER_DIR)
 	assert_string_equal(c->migrations_dir, PR_MIGRATIONS_DIR);
 	assert_string_equal(c->driver_dir, PR_DRIVER_DIR);
@@ -335,6 +338,17 @@ static const struct row rows[] = {
 	  "{ \"database\": { \"conninfo\": \"x\", \"pool_size\": 65 }, " ADMIN
 	  " }",
 	  NULL, "database.pool_size: must be between 0 and 64, got 65", NULL },
+	{ "read_pool_size 0",
+	  "{ \"database\": { \"conninfo\": \"x\", \"read_pool_size\": 0 }, " ADMIN
+	  " }",
+	  NULL, "database.read_pool_size: must be between 1 and 64, got 0",
+	  NULL },
+	{ "read_max_lag_ms 99",
+	  "{ \"database\": { \"conninfo\": \"x\", \"read_max_lag_ms\": 99 }, " ADMIN
+	  " }",
+	  NULL,
+	  "database.read_max_lag_ms: must be between 100 and 3600000, got 99",
+	  NULL },
 	{ "max_body_bytes too small",
 	  "{ " DB ", " ADMIN ", \"server\": { \"max_body_bytes\": 1023 } }",
 	  NULL,
@@ -576,8 +590,8 @@ static void test_every_option_wrong_type(void **state)
 		assert_true(o->help[0] != '\0');
 	}
 	/* 48, server.drain_ms, the 11 reconciliation.*, the 2
-	 * routing.success_* and the 4 breaker.* */
-	assert_int_equal(n, 66);
+	 * routing.success_*, the 4 breaker.* and the 3 database.read_* */
+	assert_int_equal(n, 69);
 }
 
 /* The restart-only options are the listen addresses, the store's and the
@@ -592,6 +606,9 @@ static void test_restart_only_rows(void **state)
 			       "database.reconnect_min_ms",
 			       "database.reconnect_max_ms",
 			       "database.query_timeout_ms",
+			       "database.read_conninfo",
+			       "database.read_pool_size",
+			       "database.read_max_lag_ms",
 			       "database.migrations_dir",
 			       "http_client.timeout_ms",
 			       "http_client.connect_timeout_ms",
