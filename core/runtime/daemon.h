@@ -18,6 +18,7 @@
 #include "runtime/db.h"
 #include "runtime/generation.h"
 #include "base/hist.h"
+#include "base/perms.h"
 #include "runtime/httpc.h"
 #include "runtime/server.h"
 
@@ -68,8 +69,9 @@ struct pr_daemon {
 	struct pr_db *db;
 	struct pr_usage *usage; /* daily limits (leases), success rates */
 	int usage_flushing;	/* shutdown: leases being given back */
-	int draining;  /* TERM seen: /readyz fails, requests still served */
-	int listening; /* LISTEN on PR_POLICY_NOTIFY_CHANNEL registered */
+	int draining;	  /* TERM seen: /readyz fails, requests still served */
+	int listening;	  /* LISTEN on PR_POLICY_NOTIFY_CHANNEL registered */
+	int bootstrapped; /* pr_operators_bootstrap ran (admin/operators.c) */
 	/* Reloads asked for by notifications start at most once per
 	 * PR_NOTIFY_RELOAD_INTERVAL_MS; those arriving sooner are folded into
 	 * one reload at the end of the interval. */
@@ -135,6 +137,9 @@ struct pr_request {
 	int64_t started_us; /* monotonic */
 	int64_t wait_us;    /* spent waiting for channels */
 	enum pr_req_op op;
+	/* the authenticated operator of an admin request (admin/operators.c;
+	 * via PR_VIA_NONE before, and on every other request) */
+	struct pr_principal who;
 };
 
 /* Sets the daemon up from an already loaded config (ownership taken):

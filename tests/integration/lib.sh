@@ -339,7 +339,11 @@ new_instance() {
 	MERCHANT_PORT=$PORT
 	free_port
 	ADMIN_PORT=$PORT
-	TOKEN=test-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+	# one admin.token a test (its store's): the first instance to start
+	# makes it the first admin's token (the "admin" operator), and the
+	# other instances of the test use it too
+	: "${TEST_TOKEN:=test-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')}"
+	TOKEN=$TEST_TOKEN
 	POOL_SIZE=4
 	DB_EXTRA=""
 	TOP_EXTRA=""

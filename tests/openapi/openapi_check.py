@@ -168,7 +168,6 @@ class Walker:
             req.add_header("Content-Type", "application/json")
         if auth:
             req.add_header("Authorization", "Bearer " + self.cred[who])
-        req.add_header("X-Payroute-Actor", "openapi-walk")
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:

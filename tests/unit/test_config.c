@@ -575,7 +575,8 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 60); /* 48, server.drain_ms and the 11 reconciliation.* */
+	assert_int_equal(n, 65); /* 48, server.drain_ms, the 11 reconciliation.*
+				  * and admin.legacy_token, admin.lockout_* */
 }
 
 /* The restart-only options are the listen addresses, the store's and the
