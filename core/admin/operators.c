@@ -40,6 +40,7 @@
 
 #include "admin/operators.h"
 #include "base/clock.h"
+#include "domain/tz.h"
 #include "runtime/apiutil.h"
 #include "runtime/crypto.h"
 #include "runtime/log.h"
@@ -513,8 +514,9 @@ void pr_operators_refuse(struct pr_request *r, enum pr_perm perm)
 	if (pr_db_query(r->d->db,
 			"INSERT INTO audit_log (actor, action, object_kind, "
 			"object_id, after, note) VALUES ($1, 'denied', "
-			"'endpoint', $2, jsonb_build_object('permission', $3, "
-			"'roles', $4::jsonb, 'address', $5), 'needs ' || $3)",
+			"'endpoint', $2, jsonb_build_object('permission', "
+			"$3::text, 'roles', $4::jsonb, 'address', $5::text), "
+			"'needs ' || $3::text)",
 			5, p, on_refusal_audited, f) < 0) {
 		pr_warn("admin: cannot audit a refusal: the store is busy");
 		on_refusal_audited(NULL, "store busy", f);
@@ -886,8 +888,10 @@ void pr_operators_token_create(struct pr_request *r,
 	}
 	ex = json_object_get(body, "expires_at");
 	if (ex && !json_is_null(ex)) {
+		int64_t ms;
+
 		expires = json_string_value(ex);
-		if (!expires || !expires[0] || strlen(expires) > 64) {
+		if (!expires || pr_parse_rfc3339(expires, &ms) < 0) {
 			pr_api_reply_field(r, "expires_at",
 					   "expires_at: an RFC 3339 time, or "
 					   "null for none");
