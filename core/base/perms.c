@@ -2,7 +2,8 @@
  * perms.c - the one table of roles and their permissions (perms.h).
  *
  *   viewer    reads everything but secrets
- *   operator  the viewer's, and the day's operations: a channel's status,
+ *   operator  the viewer's, and the day's operations: a channel's status
+ *             and weight,
  *             overdue refunds and notifications, reconciliation follow-up,
  *             manual settlement
  *   admin     everything: the routing policy, merchants, reload, operators
@@ -18,7 +19,7 @@
 
 #define VIEWER_PERMS (BIT(PR_PERM_SELF) | BIT(PR_PERM_VIEW))
 #define OPERATOR_PERMS                                                         \
-	(VIEWER_PERMS | BIT(PR_PERM_CHANNEL_STATUS) |                          \
+	(VIEWER_PERMS | BIT(PR_PERM_CHANNEL_OPERATE) |                         \
 	 BIT(PR_PERM_ORDER_FOLLOW_UP) | BIT(PR_PERM_ORDER_SETTLE))
 #define ADMIN_PERMS                                                            \
 	(OPERATOR_PERMS | BIT(PR_PERM_POLICY_WRITE) |                          \
@@ -39,7 +40,7 @@ static const char *const perm_names[PR_PERM_N] = {
 	[PR_PERM_NONE] = "none",
 	[PR_PERM_SELF] = "self",
 	[PR_PERM_VIEW] = "view",
-	[PR_PERM_CHANNEL_STATUS] = "channel.status",
+	[PR_PERM_CHANNEL_OPERATE] = "channel.operate",
 	[PR_PERM_ORDER_FOLLOW_UP] = "order.follow_up",
 	[PR_PERM_ORDER_SETTLE] = "order.settle",
 	[PR_PERM_POLICY_WRITE] = "policy.write",

@@ -20,7 +20,8 @@ enum pr_perm {
 	PR_PERM_NONE = 0,
 	PR_PERM_SELF,		 /* any active operator: whoami, openapi */
 	PR_PERM_VIEW,		 /* read everything but secrets */
-	PR_PERM_CHANNEL_STATUS,	 /* a channel online/offline/maintenance */
+	PR_PERM_CHANNEL_OPERATE, /* a channel online or offline, its
+				  * weight */
 	PR_PERM_ORDER_FOLLOW_UP, /* overdue refunds (resend, resolve),
 				  * notifications (retry), reconciliation
 				  * (runs, differences) */

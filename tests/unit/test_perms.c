@@ -51,6 +51,7 @@ static const struct grant grants[] = {
 	{ PR_PATCH, "/admin/v1/channels/{code}", A },
 	{ PR_DELETE, "/admin/v1/channels/{code}", A },
 	{ PR_POST, "/admin/v1/channels/{code}/status", O | A },
+	{ PR_PUT, "/admin/v1/channels/{code}/weight", O | A },
 	{ PR_READ, "/admin/v1/whitelist", ALL },
 	{ PR_POST, "/admin/v1/whitelist", A },
 	{ PR_DELETE, "/admin/v1/whitelist/{id}", A },
