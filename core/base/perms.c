@@ -100,3 +100,24 @@ int pr_operator_name_ok(const char *name)
 		return 0;
 	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._@-") == n;
 }
+
+const char *pr_token_split(const char *tok, char *id, size_t idlen)
+{
+	const size_t pre = sizeof(PR_TOKEN_PREFIX) - 1;
+	const char *p, *us;
+	size_t n;
+
+	if (!tok || strncmp(tok, PR_TOKEN_PREFIX, pre) != 0)
+		return NULL;
+	p = tok + pre;
+	us = strchr(p, '_');
+	n = us ? (size_t)(us - p) : 0;
+	if (n < 1 || n > 18 || n >= idlen || strspn(p, "0123456789") != n)
+		return NULL;
+	if (strlen(us + 1) != PR_TOKEN_SECRET_HEX ||
+	    strspn(us + 1, "0123456789abcdef") != PR_TOKEN_SECRET_HEX)
+		return NULL;
+	memcpy(id, p, n);
+	id[n] = '\0';
+	return us + 1;
+}
