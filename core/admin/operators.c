@@ -66,6 +66,9 @@ struct addr_slot {
 };
 static struct addr_slot addr_table[ADDR_SLOTS];
 
+/* /metrics: counted by this process since it started */
+static unsigned long n_auth_ok, n_auth_failed, n_auth_locked, n_denied;
+
 static size_t addr_hash(const char *a)
 {
 	size_t h = 5381;
@@ -236,6 +239,10 @@ static void fail(struct auth *a, const char *reason, int count_account)
 	a->reason = reason;
 	if (!a->status)
 		a->status = 401;
+	if (a->status == 429)
+		n_auth_locked++;
+	else
+		n_auth_failed++;
 	if (addr_failed(cfg, a->addr, pr_now_ms())) {
 		pr_warn("admin: address %s locked for %d s after %d failed "
 			"authentications",
@@ -332,6 +339,7 @@ static void on_token(PGresult *res, const char *err, void *arg)
 			pr_warn("admin: cannot record a token's use: the "
 				"store is busy");
 	}
+	n_auth_ok++;
 	a->done(r, a->arg);
 	free(a);
 }
@@ -394,6 +402,7 @@ void pr_operators_authenticate(struct pr_request *r,
 		pr_warn("admin: refused %s %s from %s: the address is locked "
 			"out",
 			pr_http_method(r->req), r->path, a->addr);
+		n_auth_locked++;
 		reply_locked(r, locked, "address");
 		free(a);
 		return;
@@ -411,6 +420,7 @@ void pr_operators_authenticate(struct pr_request *r,
 		r->who.roles = PR_ROLE_ADMIN;
 		r->who.perms = pr_perms_of(r->who.roles);
 		r->who.via = PR_VIA_LEGACY;
+		n_auth_ok++;
 		free(a);
 		done(r, arg);
 		return;
@@ -474,6 +484,7 @@ void pr_operators_refuse(struct pr_request *r, enum pr_perm perm)
 	char obj[1100], addr[64], roles[96];
 	const char *p[5];
 
+	n_denied++;
 	snprintf(obj, sizeof(obj), "%s %s", pr_http_method(r->req), r->path);
 	client_addr(r, addr, sizeof(addr));
 	pr_warn("admin: refused %s to operator %s from %s: needs the "
@@ -557,6 +568,25 @@ void pr_operators_bootstrap(struct pr_daemon *d,
 		then(d);
 	}
 	OPENSSL_cleanse(hash, sizeof(hash));
+}
+
+size_t pr_operators_metrics(char *buf, size_t len)
+{
+	int n = snprintf(
+		buf, len,
+		"# HELP payroute_admin_auth_total Admin API authentications, by "
+		"outcome (locked: a locked operator or address refused).\n"
+		"# TYPE payroute_admin_auth_total counter\n"
+		"payroute_admin_auth_total{result=\"ok\"} %lu\n"
+		"payroute_admin_auth_total{result=\"failed\"} %lu\n"
+		"payroute_admin_auth_total{result=\"locked\"} %lu\n"
+		"# HELP payroute_admin_denied_total Admin API calls refused "
+		"(403) for want of a permission.\n"
+		"# TYPE payroute_admin_denied_total counter\n"
+		"payroute_admin_denied_total %lu\n",
+		n_auth_ok, n_auth_failed, n_auth_locked, n_denied);
+
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
 
 int pr_operators_name_ok(const char *s)
