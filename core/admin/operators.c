@@ -161,8 +161,7 @@ struct auth {
 	void (*done)(struct pr_request *r, void *arg);
 	void *arg;
 	char addr[64];
-	char hash[65]; /* hex SHA-256 of the secret */
-	int by_id;     /* a "pro_" token: compare hash in constant time */
+	char hash[65];			     /* hex SHA-256 of the secret */
 	char name[PR_OPERATOR_NAME_MAX + 1]; /* a failure's operator */
 	const char *reason;		     /* a failure's, static */
 	int status;			     /* 401 or 429 */
@@ -171,13 +170,21 @@ struct auth {
 /* roles: "admin,viewer" as array_to_string gives them. */
 static unsigned parse_roles(const char *s)
 {
-	char buf[128], *save = NULL, *tok;
 	unsigned roles = 0;
+	char one[32];
 
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save))
-		roles |= pr_role_parse(tok);
+	while (*s) {
+		size_t n = strcspn(s, ",");
+
+		if (n < sizeof(one)) {
+			memcpy(one, s, n);
+			one[n] = '\0';
+			roles |= pr_role_parse(one);
+		}
+		s += n;
+		if (*s == ',')
+			s++;
+	}
 	return roles;
 }
 
@@ -196,8 +203,8 @@ static void reply_locked(struct pr_request *r, int64_t secs, const char *what)
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 			  "Retry-After", ra);
 	pr_api_reply_err(r, 429, "locked_out", NULL,
-			 "too many failed authentications from this %s; "
-			 "try again in %s seconds",
+			 "%s is locked out after too many failed "
+			 "authentications; try again in %s seconds",
 			 what, ra);
 }
 
@@ -216,7 +223,7 @@ static void on_failure_audited(PGresult *res, const char *err, void *arg)
 			a->name, PQgetvalue(res, 0, 0), a->addr);
 	if (a->status == 429)
 		reply_locked(r, r->gen->config->admin_lockout_duration_s,
-			     a->name[0] ? "account" : "address");
+			     a->name[0] ? "this operator" : "this address");
 	else if (strcmp(a->reason, "token expired") == 0 ||
 		 strcmp(a->reason, "token revoked") == 0 ||
 		 strcmp(a->reason, "operator disabled") == 0)
@@ -403,7 +410,7 @@ void pr_operators_authenticate(struct pr_request *r,
 			"out",
 			pr_http_method(r->req), r->path, a->addr);
 		n_auth_locked++;
-		reply_locked(r, locked, "address");
+		reply_locked(r, locked, "this address");
 		free(a);
 		return;
 	}
@@ -426,7 +433,6 @@ void pr_operators_authenticate(struct pr_request *r,
 		return;
 	}
 	secret = pr_token_split(tok, id, sizeof(id));
-	a->by_id = secret != NULL;
 	if (sha256_hex(secret ? secret : tok, a->hash) < 0) {
 		free(a);
 		pr_api_reply_err(r, 500, "internal", NULL, "cannot hash");
