@@ -288,7 +288,6 @@ static void on_token(PGresult *res, const char *err, void *arg)
 {
 	struct auth *a = arg;
 	struct pr_request *r = a->r;
-	struct pr_principal *who = &r->who;
 	int ok;
 
 	if (!res) {
@@ -325,16 +324,14 @@ static void on_token(PGresult *res, const char *err, void *arg)
 		fail(a, "operator disabled", 0);
 		return;
 	}
-	memset(who, 0, sizeof(*who));
-	snprintf(who->name, sizeof(who->name), "%s", a->name);
-	who->roles = parse_roles(PQgetvalue(res, 0, 2));
-	who->perms = pr_perms_of(who->roles);
-	who->via = PR_VIA_TOKEN;
-	who->token_id = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+	pr_operators_set_principal(r, a->name,
+				   parse_roles(PQgetvalue(res, 0, 2)),
+				   PR_VIA_TOKEN,
+				   strtoll(PQgetvalue(res, 0, 8), NULL, 10));
 	if (strcmp(PQgetvalue(res, 0, 7), "t") == 0) {
-		const char *p[2] = { PQgetvalue(res, 0, 8), who->name };
+		const char *p[2] = { PQgetvalue(res, 0, 8), r->who.name };
 
-		pr_info("admin: operator %s uses token %s from %s", who->name,
+		pr_info("admin: operator %s uses token %s from %s", r->who.name,
 			p[0], a->addr);
 		if (pr_db_query(r->d->db,
 				"WITH u AS (UPDATE operator_tokens SET "
@@ -375,6 +372,42 @@ static int sha256_hex(const char *s, char hex[65])
 	return 0;
 }
 
+void pr_operators_set_principal(struct pr_request *r, const char *name,
+				unsigned roles, enum pr_auth_via via,
+				int64_t token_id)
+{
+	memset(&r->who, 0, sizeof(r->who));
+	snprintf(r->who.name, sizeof(r->who.name), "%s", name);
+	r->who.roles = roles;
+	r->who.perms = pr_perms_of(roles);
+	r->who.via = via;
+	r->who.token_id = token_id;
+}
+
+int64_t pr_operators_address_locked(struct pr_request *r)
+{
+	char addr[64];
+
+	return addr_locked_s(client_addr(r, addr, sizeof(addr)), pr_now_ms());
+}
+
+void pr_operators_refuse_auth(struct pr_request *r, const char *name,
+			      const char *reason, int count_account, int locked)
+{
+	struct auth *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	a->r = r;
+	client_addr(r, a->addr, sizeof(a->addr));
+	if (name)
+		snprintf(a->name, sizeof(a->name), "%s", name);
+	a->status = locked ? 429 : 401;
+	fail(a, reason, count_account);
+}
+
 void pr_operators_authenticate(struct pr_request *r,
 			       void (*done)(struct pr_request *r, void *arg),
 			       void *arg)
@@ -382,7 +415,7 @@ void pr_operators_authenticate(struct pr_request *r,
 	const struct pr_config *cfg = r->gen->config;
 	const char *h = pr_api_req_header(r, "Authorization");
 	const char *tok, *secret;
-	char id[20];
+	char id[20], addr[64];
 	struct auth *a;
 	int64_t locked;
 	const char *p[1];
@@ -395,6 +428,20 @@ void pr_operators_authenticate(struct pr_request *r,
 		return;
 	}
 	tok = h + 7;
+	locked = pr_operators_address_locked(r);
+	if (locked) {
+		pr_warn("admin: refused %s %s from %s: the address is locked "
+			"out",
+			pr_http_method(r->req), r->path,
+			client_addr(r, addr, sizeof(addr)));
+		n_auth_locked++;
+		reply_locked(r, locked, "this address");
+		return;
+	}
+	if (strlen(tok) > MAX_BEARER) {
+		pr_operators_refuse_auth(r, NULL, "malformed token", 0, 0);
+		return;
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a) {
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
@@ -404,29 +451,11 @@ void pr_operators_authenticate(struct pr_request *r,
 	a->done = done;
 	a->arg = arg;
 	client_addr(r, a->addr, sizeof(a->addr));
-	locked = addr_locked_s(a->addr, pr_now_ms());
-	if (locked) {
-		pr_warn("admin: refused %s %s from %s: the address is locked "
-			"out",
-			pr_http_method(r->req), r->path, a->addr);
-		n_auth_locked++;
-		reply_locked(r, locked, "this address");
-		free(a);
-		return;
-	}
-	if (strlen(tok) > MAX_BEARER) {
-		fail(a, "malformed token", 0);
-		return;
-	}
 	if (cfg->admin_legacy_token && cfg->admin_token &&
 	    strlen(tok) == strlen(cfg->admin_token) &&
 	    pr_memeq_ct(tok, cfg->admin_token, strlen(tok)) == 0) {
-		memset(&r->who, 0, sizeof(r->who));
-		snprintf(r->who.name, sizeof(r->who.name), "%s",
-			 PR_LEGACY_PRINCIPAL);
-		r->who.roles = PR_ROLE_ADMIN;
-		r->who.perms = pr_perms_of(r->who.roles);
-		r->who.via = PR_VIA_LEGACY;
+		pr_operators_set_principal(r, PR_LEGACY_PRINCIPAL,
+					   PR_ROLE_ADMIN, PR_VIA_LEGACY, 0);
 		n_auth_ok++;
 		free(a);
 		done(r, arg);
