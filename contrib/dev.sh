@@ -154,7 +154,7 @@ print_where() {
   admin API      http://127.0.0.1:$ADMIN_PORT/admin/v1/   (bearer token)
   console        http://127.0.0.1:$ADMIN_PORT/
   metrics        http://127.0.0.1:$ADMIN_PORT/metrics
-  admin token    $DEV/admin_token
+  admin token    $DEV/admin_token   (operator "admin"; payroutectl operator add)
   config         $CONF
   log            $LOG_FILE   (contrib/dev.sh logs -f)
   PostgreSQL     psql -h $PG_SOCK -U payroute payroute
@@ -499,7 +499,6 @@ sim_down() {
 admin_call() {
 	local args=(-s -m 60 -X "$1" -w '\n%{http_code}'
 		-H "Authorization: Bearer $(cat "$DEV/admin_token")"
-		-H 'X-Payroute-Actor: dev.sh'
 		-H 'X-Payroute-Note: contrib/dev.sh up: sample catalogue')
 
 	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")

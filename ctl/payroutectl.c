@@ -3,8 +3,8 @@
  *
  * One command per run: it builds one request (two for none), sends it
  * with libcurl's easy interface to the admin listener with the bearer
- * token and the audit headers (X-Payroute-Actor: --actor or the login
- * name; X-Payroute-Note: --note), and prints the answer for people
+ * token (an operator's: the audit log names its operator) and the audit
+ * note (X-Payroute-Note: --note), and prints the answer for people
  * (tables, the explain trace, the import's changes) or, with --json, as
  * the server sent it. It holds no state and keeps nothing: every decision
  * is the daemon's, so what it prints is what the API says.
@@ -58,7 +58,13 @@ enum {
 	OPT_WITHDRAWAL = 1u << 4,
 	OPT_EVIDENCE = 1u << 5,
 	OPT_RANGE = 1u << 6, /* --from and --to */
+	OPT_ROLE = 1u << 7,
+	OPT_LABEL = 1u << 8,
+	OPT_EXPIRES = 1u << 9,
 };
+#define OPT_LAST OPT_EXPIRES
+/* the most --role options (there are three roles) */
+#define MAX_ROLES 3
 
 enum {
 	LONG_TIMEOUT = 256,
@@ -68,6 +74,9 @@ enum {
 	LONG_EVIDENCE,
 	LONG_FROM,
 	LONG_TO,
+	LONG_ROLE,
+	LONG_LABEL,
+	LONG_EXPIRES,
 };
 
 static const struct option long_opts[] = {
@@ -88,6 +97,9 @@ static const struct option long_opts[] = {
 	{ "evidence", required_argument, NULL, LONG_EVIDENCE },
 	{ "from", required_argument, NULL, LONG_FROM },
 	{ "to", required_argument, NULL, LONG_TO },
+	{ "role", required_argument, NULL, LONG_ROLE },
+	{ "label", required_argument, NULL, LONG_LABEL },
+	{ "expires", required_argument, NULL, LONG_EXPIRES },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -98,7 +110,6 @@ struct ctl {
 	const char *url_opt, *token_opt, *token_file;
 	char url[1024];
 	char *token;
-	char actor[65];
 	const char *note;
 	long timeout_s;
 	int json;
@@ -106,6 +117,8 @@ struct ctl {
 	unsigned seen;
 	const char *output, *file, *outcome, *withdrawal, *evidence;
 	const char *from, *to;
+	const char *roles[MAX_ROLES], *label, *expires;
+	int n_roles;
 	int dry_run;
 	/* the command as errors name it: "channel disable foo" */
 	char what[512];
@@ -209,8 +222,6 @@ static int request(struct ctl *c, const char *method, const char *path,
 	}
 	if (h)
 		h = header(h, "Accept", "application/json");
-	if (h)
-		h = header(h, "X-Payroute-Actor", c->actor);
 	if (h && c->note)
 		h = header(h, "X-Payroute-Note", c->note);
 	if (h && body)
@@ -773,6 +784,37 @@ static int cmd_channel_breaker(struct ctl *c, int argc, char **argv)
 		       jint(b, "failures_in_window"),
 		       h ? jstr(h, "reason") : "never moved",
 		       h ? jstr(h, "actor") : "-");
+	json_decref(j);
+	return 0;
+}
+
+/* channel weight CODE N: the weight alone (PUT .../weight), which the
+ * operator role may set. */
+static int cmd_channel_weight(struct ctl *c, int argc, char **argv)
+{
+	char path[512], body[64], *end;
+	long long w;
+	json_t *j;
+	int rc;
+
+	(void)argc;
+	w = strtoll(argv[1], &end, 10);
+	if (!argv[1][0] || *end) {
+		err_msg(c, "%s: the weight is an integer", argv[1]);
+		return EXIT_USAGE;
+	}
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/channels/",
+			    argv[0], "/weight")))
+		return rc;
+	snprintf(body, sizeof(body), "{\"weight\": %lld}", w);
+	if ((rc = call(c, "PUT", path, body, strlen(body), &j)))
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("channel %s weight %lld (generation %lld)\n", argv[0],
+		       jint(json_object_get(j, "channel"), "weight"),
+		       jint(j, "generation"));
 	json_decref(j);
 	return 0;
 }
@@ -1608,6 +1650,303 @@ static int cmd_recon_resolve(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* ----------------------------------------------------------- operators */
+
+static int cmd_whoami(struct ctl *c, int argc, char **argv)
+{
+	json_t *j, *v;
+	size_t i;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = call(c, "GET", "/admin/v1/whoami", NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+	} else {
+		printf("%s (", jstr(j, "name"));
+		json_array_foreach(json_object_get(j, "roles"), i, v)
+			printf("%s%s", i ? ", " : "", json_string_value(v));
+		printf(")\npermissions:");
+		json_array_foreach(json_object_get(j, "permissions"), i, v)
+			printf(" %s", json_string_value(v));
+		printf("\n");
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* "admin, viewer" of an operator's roles into buf. */
+static const char *roles_text(json_t *op, char *buf, size_t len)
+{
+	json_t *v;
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(op, "roles"), i, v)
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+					      i ? "," : "",
+					      json_string_value(v));
+	return buf;
+}
+
+static int cmd_operator_list(struct ctl *c, int argc, char **argv)
+{
+	static const char *const head[] = { "NAME", "ROLES", "STATE",
+					    "CREATED BY", "CREATED" };
+	struct pr_ctl_table t;
+	json_t *j, *op;
+	char roles[64];
+	size_t i;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if ((rc = call(c, "GET", "/admin/v1/operators", NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	if (pr_ctl_table_init(&t, 5, head) < 0)
+		goto oom;
+	json_array_foreach(json_object_get(j, "operators"), i, op) {
+		const char *row[5] = { jstr(op, "name"),
+				       roles_text(op, roles, sizeof(roles)),
+				       jstr(op, "state"),
+				       jstr(op, "created_by"),
+				       jstr(op, "created_at") };
+
+		if (pr_ctl_table_add(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			goto oom;
+		}
+	}
+	pr_ctl_table_print(&t, stdout);
+	pr_ctl_table_clear(&t);
+	json_decref(j);
+	return 0;
+oom:
+	json_decref(j);
+	err_msg(c, "out of memory");
+	return EXIT_FAIL;
+}
+
+/* Sends body (stolen) to method path; prints the answer's operator. */
+static int operator_call(struct ctl *c, const char *method, const char *path,
+			 json_t *body, const char *done)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char roles[64];
+	json_t *j = NULL;
+	int rc;
+
+	json_decref(body);
+	if (!text) {
+		err_msg(c, "out of memory (or an argument not UTF-8)");
+		return EXIT_FAIL;
+	}
+	rc = call(c, method, path, text, strlen(text), &j);
+	free(text);
+	if (rc)
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("operator %s %s: roles %s, %s\n", jstr(j, "name"), done,
+		       roles_text(j, roles, sizeof(roles)), jstr(j, "state"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_operator_add(struct ctl *c, int argc, char **argv)
+{
+	json_t *roles = json_array();
+
+	(void)argc;
+	if (!c->n_roles) {
+		json_decref(roles);
+		err_msg(c, "--role ROLE is required (viewer, operator, admin; "
+			   "repeat it for more)");
+		return EXIT_USAGE;
+	}
+	for (int i = 0; roles && i < c->n_roles; i++)
+		json_array_append_new(roles, json_string(c->roles[i]));
+	return operator_call(c, "POST", "/admin/v1/operators",
+			     json_pack("{s:s,s:o}", "name", argv[0], "roles",
+				       roles),
+			     "created");
+}
+
+static int operator_state(struct ctl *c, const char *name, const char *state)
+{
+	char path[512];
+	int rc;
+
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/operators/", name,
+			    "")))
+		return rc;
+	return operator_call(c, "PATCH", path,
+			     json_pack("{s:s}", "state", state), state);
+}
+
+static int cmd_operator_disable(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return operator_state(c, argv[0], "disabled");
+}
+
+static int cmd_operator_enable(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return operator_state(c, argv[0], "active");
+}
+
+static int cmd_operator_roles(struct ctl *c, int argc, char **argv)
+{
+	json_t *roles = json_array();
+	char path[512];
+	int rc;
+
+	(void)argc;
+	if (!c->n_roles) {
+		json_decref(roles);
+		err_msg(c, "--role ROLE is required");
+		return EXIT_USAGE;
+	}
+	for (int i = 0; roles && i < c->n_roles; i++)
+		json_array_append_new(roles, json_string(c->roles[i]));
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/operators/",
+			    argv[0], ""))) {
+		json_decref(roles);
+		return rc;
+	}
+	return operator_call(c, "PATCH", path,
+			     json_pack("{s:o}", "roles", roles), "changed");
+}
+
+static int cmd_operator_token(struct ctl *c, int argc, char **argv)
+{
+	char path[512];
+	json_t *body, *j = NULL;
+	char *text;
+	int rc;
+
+	(void)argc;
+	if (!c->label) {
+		err_msg(c, "--label TEXT is required (what the token is for)");
+		return EXIT_USAGE;
+	}
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/operators/",
+			    argv[0], "/tokens")))
+		return rc;
+	body = json_pack("{s:s,s:s?}", "label", c->label, "expires_at",
+			 c->expires);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text) {
+		err_msg(c, "out of memory (or an argument not UTF-8)");
+		return EXIT_FAIL;
+	}
+	rc = call(c, "POST", path, text, strlen(text), &j);
+	free(text);
+	if (rc)
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+	} else {
+		/* the secret alone on stdout, for a pipe; the rest to
+		 * stderr */
+		fprintf(stderr,
+			"token %lld \"%s\" of operator %s, expires %s; it "
+			"is shown this once:\n",
+			jint(j, "id"), jstr(j, "label"), jstr(j, "operator"),
+			json_is_string(json_object_get(j, "expires_at")) ?
+				jstr(j, "expires_at") :
+				"never");
+		printf("%s\n", jstr(j, "token"));
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_operator_tokens(struct ctl *c, int argc, char **argv)
+{
+	static const char *const head[] = { "ID",      "LABEL",	  "STATE",
+					    "CREATED", "EXPIRES", "LAST USED" };
+	struct pr_ctl_table t;
+	char path[512], id[24];
+	json_t *j, *tk;
+	size_t i;
+	int rc;
+
+	(void)argc;
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/operators/",
+			    argv[0], "/tokens")))
+		return rc;
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	if (pr_ctl_table_init(&t, 6, head) < 0)
+		goto oom;
+	json_array_foreach(json_object_get(j, "tokens"), i, tk) {
+		const char *row[6];
+
+		snprintf(id, sizeof(id), "%lld", jint(tk, "id"));
+		row[0] = id;
+		row[1] = jstr(tk, "label");
+		row[2] = jstr(tk, "state");
+		row[3] = json_string_value(json_object_get(tk, "created_at"));
+		row[4] = json_string_value(json_object_get(tk, "expires_at"));
+		row[5] = json_string_value(json_object_get(tk, "last_used_at"));
+		if (pr_ctl_table_add(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			goto oom;
+		}
+	}
+	pr_ctl_table_print(&t, stdout);
+	pr_ctl_table_clear(&t);
+	json_decref(j);
+	return 0;
+oom:
+	json_decref(j);
+	err_msg(c, "out of memory");
+	return EXIT_FAIL;
+}
+
+static int cmd_operator_revoke(struct ctl *c, int argc, char **argv)
+{
+	char path[512], tail[64];
+	json_t *j;
+	int rc;
+
+	(void)argc;
+	if (strspn(argv[1], "0123456789") != strlen(argv[1]) || !argv[1][0] ||
+	    strlen(argv[1]) > 18) {
+		err_msg(c, "%s: a token id (a number)", argv[1]);
+		return EXIT_USAGE;
+	}
+	snprintf(tail, sizeof(tail), "/tokens/%s", argv[1]);
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/operators/",
+			    argv[0], tail)))
+		return rc;
+	if ((rc = call(c, "DELETE", path, NULL, 0, &j)))
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("token %s of operator %s revoked\n", argv[1], argv[0]);
+	json_decref(j);
+	return 0;
+}
+
 static const struct cmd cmds[] = {
 	{ "status", "",
 	  "The daemon's version, generation, uptime, store pool "
@@ -1637,6 +1976,10 @@ static const struct cmd cmds[] = {
 	  "Put a channel online; audited, in effect "
 	  "on every instance (POST /admin/v1/channels/CODE/status).",
 	  0, 1, 1, cmd_channel_enable },
+	{ "channel weight", "CODE N",
+	  "Set a channel's weight alone, the rest as it is; the operator role "
+	  "may (PUT /admin/v1/channels/CODE/weight).",
+	  0, 2, 2, cmd_channel_weight },
 	{ "channel set", "CODE PATH=VALUE...",
 	  "Change some of a channel's fields: a JSON Merge Patch (RFC 7396) "
 	  "of the channel (PATCH /admin/v1/channels/CODE), checked and "
@@ -1731,6 +2074,40 @@ static const struct cmd cmds[] = {
 	  "Resolve a difference by hand; the note says what was found "
 	  "(POST /admin/v1/reconciliation/differences/ID/resolve).",
 	  0, 1, 1, cmd_recon_resolve },
+	{ "whoami", "",
+	  "The operator the token belongs to, its roles and permissions "
+	  "(GET /admin/v1/whoami).",
+	  0, 0, 0, cmd_whoami },
+	{ "operator list", "",
+	  "The operators as a table (GET /admin/v1/operators).", 0, 0, 0,
+	  cmd_operator_list },
+	{ "operator add", "NAME --role ROLE...",
+	  "Create an operator with one or more roles: viewer, operator, admin "
+	  "(POST /admin/v1/operators). Give it a token with operator token.",
+	  OPT_ROLE, 1, 1, cmd_operator_add },
+	{ "operator roles", "NAME --role ROLE...",
+	  "Replace an operator's roles (PATCH /admin/v1/operators/NAME).",
+	  OPT_ROLE, 1, 1, cmd_operator_roles },
+	{ "operator disable", "NAME",
+	  "Disable an operator: its tokens stop working at once "
+	  "(PATCH /admin/v1/operators/NAME).",
+	  0, 1, 1, cmd_operator_disable },
+	{ "operator enable", "NAME",
+	  "Enable an operator again, lifting a lockout "
+	  "(PATCH /admin/v1/operators/NAME).",
+	  0, 1, 1, cmd_operator_enable },
+	{ "operator token", "NAME --label TEXT [--expires TIME]",
+	  "Make an API token for an operator; it is printed once, alone on "
+	  "stdout (POST /admin/v1/operators/NAME/tokens). TIME is RFC 3339.",
+	  OPT_LABEL | OPT_EXPIRES, 1, 1, cmd_operator_token },
+	{ "operator tokens", "NAME",
+	  "An operator's tokens, never their secrets "
+	  "(GET /admin/v1/operators/NAME/tokens).",
+	  0, 1, 1, cmd_operator_tokens },
+	{ "operator revoke", "NAME ID",
+	  "Revoke a token of an operator "
+	  "(DELETE /admin/v1/operators/NAME/tokens/ID).",
+	  0, 2, 2, cmd_operator_revoke },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -1745,8 +2122,8 @@ static const char global_help[] =
 	"                         the environment)\n"
 	"  -T, --token-file FILE  read the token from FILE (default:\n"
 	"                         $PAYROUTE_ADMIN_TOKEN)\n"
-	"  -a, --actor NAME       who, for the audit log (default: the login "
-	"name)\n"
+	"  -a, --actor NAME       ignored (the audit log names the token's\n"
+	"                         operator)\n"
 	"  -n, --note TEXT        why, for the audit log\n"
 	"  -j, --json             print the answer as JSON\n"
 	"      --timeout SECONDS  give up after this long (default 60)\n"
@@ -1874,6 +2251,12 @@ static const char *opt_name(unsigned bit)
 		return "--evidence";
 	case OPT_RANGE:
 		return "--from/--to";
+	case OPT_ROLE:
+		return "--role";
+	case OPT_LABEL:
+		return "--label";
+	case OPT_EXPIRES:
+		return "--expires";
 	default:
 		return "--withdrawal";
 	}
@@ -1931,11 +2314,11 @@ static int take_opt(struct ctl *c, int o, const char *arg, const char *bad,
 		c->token_file = arg;
 		break;
 	case 'a':
-		snprintf(c->actor, sizeof(c->actor), "%s", arg);
-		if (strlen(arg) >= sizeof(c->actor)) {
-			err_msg(c, "--actor: at most 64 characters");
-			return EXIT_USAGE;
-		}
+		/* earlier versions sent it as the audit's actor; the actor
+		 * is now the token's operator (doc/design.md §11) */
+		fprintf(stderr,
+			"payroutectl: --actor is ignored: the audit log names "
+			"the operator whose token is used\n");
 		break;
 	case 'n':
 		c->note = arg;
@@ -1985,6 +2368,22 @@ static int take_opt(struct ctl *c, int o, const char *arg, const char *bad,
 		c->to = arg;
 		c->seen |= OPT_RANGE;
 		break;
+	case LONG_ROLE:
+		if (c->n_roles >= MAX_ROLES) {
+			err_msg(c, "--role: at most %d", MAX_ROLES);
+			return EXIT_USAGE;
+		}
+		c->roles[c->n_roles++] = arg;
+		c->seen |= OPT_ROLE;
+		break;
+	case LONG_LABEL:
+		c->label = arg;
+		c->seen |= OPT_LABEL;
+		break;
+	case LONG_EXPIRES:
+		c->expires = arg;
+		c->seen |= OPT_EXPIRES;
+		break;
 	case ':':
 		err_msg(c, "%s needs a value", bad);
 		return EXIT_USAGE;
@@ -2005,7 +2404,7 @@ static int printable(const char *s)
 	return 1;
 }
 
-/* The URL, token and actor from the options, the environment and the
+/* The URL and token from the options, the environment and the
  * login. Returns 0, or EXIT_USAGE after reporting. */
 static int settle(struct ctl *c)
 {
@@ -2054,18 +2453,6 @@ static int settle(struct ctl *c)
 	if (!printable(c->token)) {
 		err_msg(c, "the admin token has characters a header cannot "
 			   "carry");
-		return EXIT_USAGE;
-	}
-	if (!c->actor[0]) {
-		struct passwd *pw = getpwuid(geteuid());
-		const char *login = getenv("LOGNAME");
-
-		if (!login || !*login)
-			login = pw ? pw->pw_name : "payroutectl";
-		snprintf(c->actor, sizeof(c->actor), "%s", login);
-	}
-	if (!printable(c->actor) || !c->actor[0]) {
-		err_msg(c, "--actor: 1 to 64 printable ASCII characters");
 		return EXIT_USAGE;
 	}
 	if (c->note && strpbrk(c->note, "\r\n")) {
@@ -2156,7 +2543,7 @@ int main(int argc, char **argv)
 
 		snprintf(c.what + n, sizeof(c.what) - n, " %s", pos[i]);
 	}
-	for (unsigned bit = 1; bit <= OPT_RANGE; bit <<= 1) {
+	for (unsigned bit = 1; bit <= OPT_LAST; bit <<= 1) {
 		if ((c.seen & bit) && !(cmd->opts & bit)) {
 			err_msg(&c,
 				"%s is not an option of %s "

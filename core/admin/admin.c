@@ -18,7 +18,8 @@
  *
  * The table answers what no handler needs to: 405 with an Allow header of
  * the methods the path takes, 404 (JSON, as every error) for a path no row
- * takes, 401 for an admin path without the token. Every answer goes out
+ * takes, 401 for an admin path without a valid token, 403 (audited) for an
+ * operator whose roles lack the row's permission. Every answer goes out
  * through apiutil.
  */
 #include <errno.h>
@@ -54,6 +55,7 @@
 #include "orders/chanhealth.h"
 #include "orders/refunds.h"
 #include "orders/withdrawals.h"
+#include "admin/operators.h"
 #include "admin/policy_api.h"
 #include "admin/policy_replay.h"
 #include "runtime/log.h"
@@ -103,24 +105,6 @@ static void handle_ready(struct pr_request *r, const struct pr_route_match *m)
 					   "store unavailable" :
 					   "the routing policy is not "
 					   "loaded yet"));
-}
-
-/* -------------------------------------------------------------- auth */
-
-static int authorized(struct pr_request *r)
-{
-	const char *h = evhttp_find_header(
-		evhttp_request_get_input_headers(r->req), "Authorization");
-	const char *tok = r->gen->config->admin_token;
-	size_t n;
-
-	if (!h || strncmp(h, "Bearer ", 7) != 0 || !tok)
-		return 0;
-	h += 7;
-	n = strlen(tok);
-	if (strlen(h) != n)
-		return 0;
-	return pr_memeq_ct(h, tok, n) == 0;
 }
 
 /* ------------------------------------------------------------ drivers */
@@ -686,6 +670,13 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 		if (n)
 			evbuffer_add(b, rc, n);
 	}
+	{
+		char ab[1024];
+		size_t n = pr_operators_metrics(ab, sizeof(ab));
+
+		if (n)
+			evbuffer_add(b, ab, n);
+	}
 	metrics_order_path(d, b, &st);
 	metrics_channels(d, b);
 	{
@@ -830,160 +821,199 @@ static void admin_not_found(struct pr_request *r,
 /* The admin listener. Rows of one pattern together; a more particular
  * pattern before the one that would take its path too. */
 const struct pr_route pr_admin_routes[] = {
-	{ PR_READ, "/healthz", handle_health, PR_AUTH_NONE, NULL },
-	{ PR_READ, "/readyz", handle_ready, PR_AUTH_NONE, NULL },
-	{ PR_READ, "/metrics", handle_metrics, PR_AUTH_NONE, NULL },
+	{ PR_READ, "/healthz", handle_health, PR_AUTH_NONE, NULL,
+	  PR_PERM_NONE },
+	{ PR_READ, "/readyz", handle_ready, PR_AUTH_NONE, NULL, PR_PERM_NONE },
+	{ PR_READ, "/metrics", handle_metrics, PR_AUTH_NONE, NULL,
+	  PR_PERM_NONE },
 	/* the daemon */
-	{ PR_READ, "/admin/v1/status", handle_status, PR_AUTH_ADMIN, NULL },
-	{ PR_POST, "/admin/v1/reload", handle_reload, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/admin/v1/status", handle_status, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_VIEW },
+	{ PR_POST, "/admin/v1/reload", handle_reload, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_DAEMON },
 	{ PR_READ, "/admin/v1/overview", pr_overview_handle, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_READ, "/admin/v1/currencies", handle_currencies, PR_AUTH_ADMIN,
-	  NULL },
-	{ PR_READ, "/admin/v1/drivers", handle_drivers, PR_AUTH_ADMIN, NULL },
+	  NULL, PR_PERM_VIEW },
+	{ PR_READ, "/admin/v1/drivers", handle_drivers, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_VIEW },
 	{ PR_READ, "/admin/v1/drivers/{name}", handle_driver, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/route/explain", pr_explain_handle, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_READ, "/admin/v1/openapi.json", handle_openapi_admin,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_SELF },
 	/* the routing policy (policy_*.c) */
 	{ PR_READ, "/admin/v1/channels", pr_policy_channels_list, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/channels", pr_policy_channel_create,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_POLICY_WRITE },
 	{ PR_READ, "/admin/v1/channels/{code}", pr_policy_channel_get,
-	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_VIEW },
 	{ PR_PUT, "/admin/v1/channels/{code}", pr_policy_channel_put,
-	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_POLICY_WRITE },
 	{ PR_PATCH, "/admin/v1/channels/{code}", pr_policy_channel_patch,
-	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_POLICY_WRITE },
 	{ PR_DELETE, "/admin/v1/channels/{code}", pr_policy_channel_delete,
-	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_POLICY_WRITE },
 	{ PR_POST, "/admin/v1/channels/{code}/status", pr_policy_channel_status,
-	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_CHANNEL_OPERATE },
+	{ PR_PUT, "/admin/v1/channels/{code}/weight", pr_policy_channel_weight,
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_CHANNEL_OPERATE },
 	/* circuit breakers (breaker_api.c) */
 	{ PR_READ, "/admin/v1/channels/{code}/breaker", pr_breaker_get,
-	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/channels/{code}/breaker", pr_breaker_force,
-	  PR_AUTH_ADMIN, pr_policy_code_ok },
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_CHANNEL_OPERATE },
 	{ PR_READ, "/admin/v1/breakers", pr_breakers_list, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_READ, "/admin/v1/whitelist", pr_policy_whitelist_list,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/whitelist", pr_policy_whitelist_add,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_POLICY_WRITE },
 	{ PR_DELETE, "/admin/v1/whitelist/{id}", pr_policy_whitelist_delete,
-	  PR_AUTH_ADMIN, pr_route_id_ok },
+	  PR_AUTH_ADMIN, pr_route_id_ok, PR_PERM_POLICY_WRITE },
 	{ PR_READ, "/admin/v1/routing/rules", pr_policy_rules_get,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_PUT, "/admin/v1/routing/rules", pr_policy_rules_put, PR_AUTH_ADMIN,
-	  NULL },
-	{ PR_READ, "/admin/v1/codes", pr_policy_codes_get, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_POLICY_WRITE },
+	{ PR_READ, "/admin/v1/codes", pr_policy_codes_get, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_VIEW },
 	{ PR_READ, "/admin/v1/codes/overrides", pr_policy_overrides_get,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_PUT, "/admin/v1/codes/overrides", pr_policy_overrides_put,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_POLICY_WRITE },
 	{ PR_DELETE, "/admin/v1/codes/overrides", pr_policy_overrides_delete,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_POLICY_WRITE },
 	{ PR_READ, "/admin/v1/codes/unmapped", pr_policy_unmapped_get,
-	  PR_AUTH_ADMIN, NULL },
-	{ PR_READ, "/admin/v1/audit", pr_policy_audit_get, PR_AUTH_ADMIN,
-	  NULL },
-	{ PR_READ, "/admin/v1/policy", pr_policy_export, PR_AUTH_ADMIN, NULL },
-	{ PR_PUT, "/admin/v1/policy", pr_policy_import, PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
+	{ PR_READ, "/admin/v1/audit", pr_policy_audit_get, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_VIEW },
+	{ PR_READ, "/admin/v1/policy", pr_policy_export, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_VIEW },
+	{ PR_PUT, "/admin/v1/policy", pr_policy_import, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_POLICY_WRITE },
 	{ PR_POST, "/admin/v1/policy/replay", pr_policy_replay_start,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_POLICY_WRITE },
 	{ PR_READ, "/admin/v1/policy/replay/{id}", pr_policy_replay_get,
-	  PR_AUTH_ADMIN, pr_route_id_ok },
+	  PR_AUTH_ADMIN, pr_route_id_ok, PR_PERM_VIEW },
 	/* merchants (merchants.c) and their notifications (outbox.c) */
 	{ PR_READ, "/admin/v1/merchants", pr_merchants_list, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/merchants", pr_merchants_create, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_MERCHANT_WRITE },
 	{ PR_READ, "/admin/v1/merchants/{id}", pr_merchants_get, PR_AUTH_ADMIN,
-	  pr_merchant_id_ok },
+	  pr_merchant_id_ok, PR_PERM_VIEW },
 	{ PR_PATCH, "/admin/v1/merchants/{id}", pr_merchants_update,
-	  PR_AUTH_ADMIN, pr_merchant_id_ok },
+	  PR_AUTH_ADMIN, pr_merchant_id_ok, PR_PERM_MERCHANT_WRITE },
 	{ PR_POST, "/admin/v1/merchants/{id}/keys", pr_merchants_new_key,
-	  PR_AUTH_ADMIN, pr_merchant_id_ok },
+	  PR_AUTH_ADMIN, pr_merchant_id_ok, PR_PERM_MERCHANT_WRITE },
 	{ PR_POST, "/admin/v1/merchants/{id}/notify-secret",
-	  pr_merchants_new_secret, PR_AUTH_ADMIN, pr_merchant_id_ok },
+	  pr_merchants_new_secret, PR_AUTH_ADMIN, pr_merchant_id_ok,
+	  PR_PERM_MERCHANT_WRITE },
 	{ PR_READ, "/admin/v1/notifications", pr_outbox_list, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_READ, "/admin/v1/notifications/{id}", pr_outbox_get, PR_AUTH_ADMIN,
-	  pr_route_id_ok },
+	  pr_route_id_ok, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/notifications/{id}/retry", pr_outbox_retry,
-	  PR_AUTH_ADMIN, pr_route_id_ok },
+	  PR_AUTH_ADMIN, pr_route_id_ok, PR_PERM_ORDER_FOLLOW_UP },
 	/* orders (payments.c, refunds.c, withdrawals.c; lists and
 	 * settlement: orderadmin.c) */
 	{ PR_GET, "/admin/v1/orders/attention", pr_payments_attention,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_GET, "/admin/v1/payments", pr_orders_list_payments, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_GET, "/admin/v1/payments/{id}", pr_payments_admin_get,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/payments/{id}/settle", pr_orders_settle_payment,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_ORDER_SETTLE },
 	{ PR_GET, "/admin/v1/refunds", pr_orders_list_refunds, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_GET, "/admin/v1/refunds/overdue", pr_refunds_overdue,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_GET, "/admin/v1/refunds/{id}", pr_refunds_admin_get, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/refunds/{id}/resend", pr_refunds_resend,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_ORDER_FOLLOW_UP },
 	{ PR_POST, "/admin/v1/refunds/{id}/resolve", pr_refunds_resolve,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_ORDER_FOLLOW_UP },
 	{ PR_POST, "/admin/v1/refunds/{id}/settle", pr_refunds_settle,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_ORDER_SETTLE },
 	{ PR_GET, "/admin/v1/withdrawals", pr_orders_list_withdrawals,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_GET, "/admin/v1/withdrawals/{id}", pr_withdrawals_admin_get,
-	  PR_AUTH_ADMIN, NULL },
+	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/withdrawals/{id}/settle",
-	  pr_orders_settle_withdrawal, PR_AUTH_ADMIN, NULL },
+	  pr_orders_settle_withdrawal, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_ORDER_SETTLE },
 	/* reconciliation against the channels' bills (recon_api.c) */
-	{ PR_GET, "/admin/v1/reconciliation", pr_recon_get, PR_AUTH_ADMIN,
-	  NULL },
+	{ PR_GET, "/admin/v1/reconciliation", pr_recon_get, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/reconciliation/runs", pr_recon_run, PR_AUTH_ADMIN,
-	  NULL },
+	  NULL, PR_PERM_ORDER_FOLLOW_UP },
 	{ PR_POST, "/admin/v1/reconciliation/differences/{id}/resolve",
-	  pr_recon_resolve, PR_AUTH_ADMIN, pr_route_id_ok },
+	  pr_recon_resolve, PR_AUTH_ADMIN, pr_route_id_ok,
+	  PR_PERM_ORDER_FOLLOW_UP },
+	/* operators and their tokens (operators.c) */
+	{ PR_READ, "/admin/v1/whoami", pr_operators_whoami, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_SELF },
+	{ PR_READ, "/admin/v1/operators", pr_operators_list, PR_AUTH_ADMIN,
+	  NULL, PR_PERM_VIEW },
+	{ PR_POST, "/admin/v1/operators", pr_operators_create, PR_AUTH_ADMIN,
+	  NULL, PR_PERM_OPERATORS },
+	{ PR_READ, "/admin/v1/operators/{name}", pr_operators_get,
+	  PR_AUTH_ADMIN, pr_operators_name_ok, PR_PERM_VIEW },
+	{ PR_PATCH, "/admin/v1/operators/{name}", pr_operators_update,
+	  PR_AUTH_ADMIN, pr_operators_name_ok, PR_PERM_OPERATORS },
+	{ PR_READ, "/admin/v1/operators/{name}/tokens",
+	  pr_operators_tokens_list, PR_AUTH_ADMIN, pr_operators_name_ok,
+	  PR_PERM_OPERATORS },
+	{ PR_POST, "/admin/v1/operators/{name}/tokens",
+	  pr_operators_token_create, PR_AUTH_ADMIN, pr_operators_name_ok,
+	  PR_PERM_OPERATORS },
+	{ PR_DELETE, "/admin/v1/operators/{name}/tokens/{id}",
+	  pr_operators_token_revoke, PR_AUTH_ADMIN, pr_operators_name_ok,
+	  PR_PERM_OPERATORS },
 	/* the rest */
-	{ PR_ANY, "/admin/{rest*}", admin_not_found, PR_AUTH_ADMIN, NULL },
-	{ PR_READ, "/{file*}", handle_console, PR_AUTH_NONE, NULL },
+	{ PR_ANY, "/admin/{rest*}", admin_not_found, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_SELF },
+	{ PR_READ, "/{file*}", handle_console, PR_AUTH_NONE, NULL,
+	  PR_PERM_NONE },
 };
 const size_t pr_admin_n_routes =
 	sizeof(pr_admin_routes) / sizeof(pr_admin_routes[0]);
 
 /* The merchant listener. */
 const struct pr_route pr_merchant_routes[] = {
-	{ PR_READ, "/healthz", handle_health, PR_AUTH_NONE, NULL },
-	{ PR_READ, "/readyz", handle_ready, PR_AUTH_NONE, NULL },
+	{ PR_READ, "/healthz", handle_health, PR_AUTH_NONE, NULL,
+	  PR_PERM_NONE },
+	{ PR_READ, "/readyz", handle_ready, PR_AUTH_NONE, NULL, PR_PERM_NONE },
 	{ PR_READ, "/v1/openapi.json", handle_openapi_merchant, PR_AUTH_NONE,
-	  NULL },
-	{ PR_POST, "/v1/payments", pr_payments_create, PR_AUTH_MERCHANT, NULL },
-	{ PR_GET, "/v1/payments", pr_payments_find, PR_AUTH_MERCHANT, NULL },
-	{ PR_GET, "/v1/payments/{id}", pr_payments_get, PR_AUTH_MERCHANT,
-	  NULL },
+	  NULL, PR_PERM_NONE },
+	{ PR_POST, "/v1/payments", pr_payments_create, PR_AUTH_MERCHANT, NULL,
+	  PR_PERM_NONE },
+	{ PR_GET, "/v1/payments", pr_payments_find, PR_AUTH_MERCHANT, NULL,
+	  PR_PERM_NONE },
+	{ PR_GET, "/v1/payments/{id}", pr_payments_get, PR_AUTH_MERCHANT, NULL,
+	  PR_PERM_NONE },
 	{ PR_POST, "/v1/payments/{id}/close", pr_payments_close,
-	  PR_AUTH_MERCHANT, NULL },
+	  PR_AUTH_MERCHANT, NULL, PR_PERM_NONE },
 	{ PR_POST, "/v1/payments/{id}/refunds", pr_refunds_create,
-	  PR_AUTH_MERCHANT, NULL },
+	  PR_AUTH_MERCHANT, NULL, PR_PERM_NONE },
 	{ PR_GET, "/v1/payments/{id}/refunds", pr_refunds_list,
-	  PR_AUTH_MERCHANT, NULL },
-	{ PR_GET, "/v1/refunds", pr_refunds_find, PR_AUTH_MERCHANT, NULL },
-	{ PR_GET, "/v1/refunds/{id}", pr_refunds_get, PR_AUTH_MERCHANT, NULL },
+	  PR_AUTH_MERCHANT, NULL, PR_PERM_NONE },
+	{ PR_GET, "/v1/refunds", pr_refunds_find, PR_AUTH_MERCHANT, NULL,
+	  PR_PERM_NONE },
+	{ PR_GET, "/v1/refunds/{id}", pr_refunds_get, PR_AUTH_MERCHANT, NULL,
+	  PR_PERM_NONE },
 	{ PR_POST, "/v1/withdrawals", pr_withdrawals_create, PR_AUTH_MERCHANT,
-	  NULL },
+	  NULL, PR_PERM_NONE },
 	{ PR_GET, "/v1/withdrawals", pr_withdrawals_find, PR_AUTH_MERCHANT,
-	  NULL },
+	  NULL, PR_PERM_NONE },
 	{ PR_GET, "/v1/withdrawals/{id}", pr_withdrawals_get, PR_AUTH_MERCHANT,
-	  NULL },
+	  NULL, PR_PERM_NONE },
 	{ PR_POST, "/notify/{code*}", pr_callbacks_handle, PR_AUTH_CHANNEL,
-	  NULL },
+	  NULL, PR_PERM_NONE },
 };
 const size_t pr_merchant_n_routes =
 	sizeof(pr_merchant_routes) / sizeof(pr_merchant_routes[0]);
@@ -1011,8 +1041,36 @@ static unsigned method_of(struct pr_request *r)
 	}
 }
 
+/* Once r->who is known (an operator's row of the admin table: the match
+ * is made again, a pure function of the method and the path, so that
+ * nothing waits in memory for the authentication, which may end in an
+ * answer of its own): 405 with Allow when the path's rows do not take the
+ * method; 403 when the operator lacks the row's permission; else the
+ * handler. */
+static void authenticated(struct pr_request *r, void *arg)
+{
+	struct pr_route_match m;
+	char allow[64];
+	int rc = pr_route_find(pr_admin_routes, pr_admin_n_routes, method_of(r),
+			       r->path, &m);
+
+	(void)arg;
+	if (rc == -ENOTSUP)
+		pr_api_method_not_allowed(r, pr_route_allow(m.allowed, allow,
+							    sizeof(allow)));
+	else if (rc < 0)
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such endpoint: %s %s",
+				 pr_http_method(r->req), r->path);
+	else if (!pr_perm_allowed(&r->who, m.route->perm))
+		pr_operators_refuse(r, m.route->perm);
+	else
+		m.route->handle(r, &m);
+}
+
 /* Answers r as pr_route_find found it (rc, m): 404 for a path no row
- * takes; 401 for a row that needs the admin token when it is missing;
+ * takes; a row that needs an operator is authenticated first
+ * (operators.c: 401 without a valid token), then authenticated() goes on;
  * 405 with Allow; else the row's handler. */
 static void answer(struct pr_request *r, int rc, const struct pr_route_match *m)
 {
@@ -1024,11 +1082,8 @@ static void answer(struct pr_request *r, int rc, const struct pr_route_match *m)
 				 pr_http_method(r->req), r->path);
 		return;
 	}
-	if (m->route->auth == PR_AUTH_ADMIN && !authorized(r)) {
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-				  "WWW-Authenticate", "Bearer");
-		pr_api_reply_err(r, 401, "unauthorized", NULL,
-				 "a valid admin bearer token is required");
+	if (m->route->auth == PR_AUTH_ADMIN) {
+		pr_operators_authenticate(r, authenticated, NULL);
 		return;
 	}
 	if (rc == -ENOTSUP) {

@@ -164,6 +164,13 @@ int pr_route_check(const struct pr_route *table, size_t n, char *err,
 			why = "has no handler";
 		if (!why && !table[i].methods)
 			why = "takes no method";
+		if (!why && table[i].auth == PR_AUTH_ADMIN &&
+		    (table[i].perm == PR_PERM_NONE ||
+		     (unsigned)table[i].perm >= PR_PERM_N))
+			why = "needs the admin token but names no permission";
+		if (!why && table[i].auth != PR_AUTH_ADMIN &&
+		    table[i].perm != PR_PERM_NONE)
+			why = "names a permission but is no operator's";
 		if (why) {
 			snprintf(err, len, "route %zu (%s) %s", i,
 				 table[i].pattern ? table[i].pattern : "?",

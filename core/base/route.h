@@ -23,6 +23,8 @@
 
 #include <stddef.h>
 
+#include "base/perms.h"
+
 struct pr_request;
 
 /* Methods, as bits of a row's set. HEAD is a method of its own: a row that
@@ -44,8 +46,10 @@ enum pr_method {
 /* Who may call a row. */
 enum pr_route_auth {
 	PR_AUTH_NONE,	  /* anyone: health, readiness, metrics, console */
-	PR_AUTH_ADMIN,	  /* the admin bearer token, checked before the
-			   * method (a 401 comes before a 405) */
+	PR_AUTH_ADMIN,	  /* an operator (admin/operators.c: a token),
+			   * authenticated before the method is looked at
+			   * (a 401 comes before a 405), then holding the
+			   * row's permission (403 otherwise) */
 	PR_AUTH_MERCHANT, /* a merchant API key: the handler authenticates
 			   * it once the route and the method are settled */
 	PR_AUTH_CHANNEL,  /* a channel's callback: its driver checks the
@@ -67,6 +71,9 @@ struct pr_route {
 	enum pr_route_auth auth;
 	/* NULL, or 1 when a named segment's value may be this row's */
 	int (*param_ok)(const char *value);
+	/* PR_AUTH_ADMIN rows: the permission an operator needs (perms.h);
+	 * PR_PERM_NONE on every other row */
+	enum pr_perm perm;
 };
 
 /* What pr_route_find found. Read the named segments with pr_route_param. */
@@ -101,7 +108,8 @@ char *pr_route_allow(unsigned methods, char *buf, size_t len);
 
 /* Checks the patterns of a table: braces closed, names not empty, "*"
  * only on the last segment, at most PR_ROUTE_MAX_PARAMS of them, every
- * row with a handler. Returns 0, or -EINVAL with err naming the first bad
+ * row with a handler, a permission on every PR_AUTH_ADMIN row and on no
+ * other. Returns 0, or -EINVAL with err naming the first bad
  * row. */
 int pr_route_check(const struct pr_route *table, size_t n, char *err,
 		   size_t len);

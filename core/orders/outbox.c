@@ -999,7 +999,7 @@ static void on_retried(PGresult *res, const char *err, void *arg)
 				 "cannot read the notification");
 		return;
 	}
-	actor = pr_api_req_header(r, "X-Payroute-Actor");
+	actor = pr_api_actor(r);
 	pr_info("outbox: notification %" JSON_INTEGER_FORMAT
 		" (%s) re-queued by %s",
 		json_integer_value(json_object_get(j, "id")),

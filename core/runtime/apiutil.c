@@ -262,18 +262,17 @@ json_t *pr_api_read_body(struct pr_request *r)
 	return j;
 }
 
+const char *pr_api_actor(const struct pr_request *r)
+{
+	return r->who.via != PR_VIA_NONE && r->who.name[0] ? r->who.name :
+							     "payrouted";
+}
+
 int pr_api_audit_headers(struct pr_request *r, const char **actor,
 			 const char **note)
 {
-	*actor = pr_api_req_header(r, "X-Payroute-Actor");
+	*actor = pr_api_actor(r);
 	*note = pr_api_req_header(r, "X-Payroute-Note");
-	if (*actor && !pr_api_printable(*actor, PR_API_MAX_ACTOR)) {
-		pr_api_reply_err(r, 400, "bad_request", NULL,
-				 "X-Payroute-Actor: 1 to %d printable ASCII "
-				 "characters",
-				 PR_API_MAX_ACTOR);
-		return -EINVAL;
-	}
 	if (*note && !pr_api_text_ok(*note, PR_API_MAX_NOTE)) {
 		pr_api_reply_err(r, 400, "bad_request", NULL,
 				 "X-Payroute-Note: at most %d characters, no "

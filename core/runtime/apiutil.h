@@ -4,8 +4,8 @@
  * listeners answers its errors through these), a failed statement's
  * SQLSTATE turned into the right status, 405 with Allow (sent by the route
  * tables, admin.c), request headers and query parameters, checks of header
- * and field text, the JSON body, and the audit headers (X-Payroute-Actor /
- * X-Payroute-Note) of an admin write.
+ * and field text, the JSON body, and the audit's actor (the authenticated
+ * operator) and note (X-Payroute-Note) of an admin write.
  *
  * Every function that answers sends the answer through pr_request_reply, so
  * the request is released: the caller must not touch r afterwards.
@@ -22,8 +22,6 @@
 
 struct evkeyvalq;
 
-/* The longest X-Payroute-Actor (bytes of printable ASCII). */
-#define PR_API_MAX_ACTOR 64
 /* The longest X-Payroute-Note (bytes, no control characters); also the
  * longest note a body may carry where an API takes one. */
 #define PR_API_MAX_NOTE 512
@@ -130,13 +128,15 @@ int pr_api_text_ok(const char *s, size_t max);
  * naming an integer beyond int64. */
 json_t *pr_api_read_body(struct pr_request *r);
 
-/* Reads and checks the audit headers of an admin write: X-Payroute-Actor
- * (1 to PR_API_MAX_ACTOR printable ASCII characters) and X-Payroute-Note
- * (at most PR_API_MAX_NOTE bytes without control characters).
- *
- * actor, note: set to the header values, NULL where a header is absent
- * (callers default the actor to "admin"); they point into the request's
- * headers and are valid as long as r.
+/* The actor of an audit row written for r: the authenticated operator's
+ * name (r->who, filled by the admin router), or "payrouted" for a request
+ * no operator made. Every audit writer takes its actor from here; the
+ * X-Payroute-Actor header of earlier versions is not read. Points into r. */
+const char *pr_api_actor(const struct pr_request *r);
+
+/* The audit fields of an admin write: actor, pr_api_actor(r) (never
+ * NULL); note, X-Payroute-Note (at most PR_API_MAX_NOTE bytes without
+ * control characters) or NULL when absent. Both are valid as long as r.
  * Returns 0, or -EINVAL after answering 400 "bad_request" that names the
  * header. */
 int pr_api_audit_headers(struct pr_request *r, const char **actor,

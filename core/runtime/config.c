@@ -88,6 +88,23 @@
 	  "admin API bearer token (>= 16 characters)")                         \
 	X("admin.token_file", PR_OPT_STRING, 0, NO_FIELD, 0, 0, 0, 0, NULL,    \
 	  F_PATH | F_NOFIELD, "file holding the admin API bearer token")       \
+	X("admin.legacy_token", PR_OPT_BOOL, 0, FIELD(admin_legacy_token),     \
+	  FSIZE(admin_legacy_token), 0, 1, 0, NULL, 0,                         \
+	  "admin.token also works as the old shared token (warned)")           \
+	X("admin.lockout_failures", PR_OPT_INT, 0,                             \
+	  FIELD(admin_lockout_failures), FSIZE(admin_lockout_failures), 0,     \
+	  1000, 5, NULL, 0,                                                    \
+	  "failed authentications that lock an operator (0: never)")           \
+	X("admin.lockout_address_failures", PR_OPT_INT, 0,                     \
+	  FIELD(admin_lockout_address_failures),                               \
+	  FSIZE(admin_lockout_address_failures), 0, 100000, 20, NULL, 0,       \
+	  "failed authentications that lock a client address (0: never)")      \
+	X("admin.lockout_window_s", PR_OPT_INT, 0,                             \
+	  FIELD(admin_lockout_window_s), FSIZE(admin_lockout_window_s), 1,     \
+	  86400, 900, NULL, 0, "the window the failures are counted in")       \
+	X("admin.lockout_duration_s", PR_OPT_INT, 0,                           \
+	  FIELD(admin_lockout_duration_s), FSIZE(admin_lockout_duration_s), 1, \
+	  86400, 900, NULL, 0, "how long a lockout lasts")                     \
 	X("database.conninfo", PR_OPT_STRING, 1, FIELD(db_conninfo),           \
 	  FSIZE(db_conninfo), 0, 0, 0, NULL, F_REQUIRED,                       \
 	  "libpq connection string")                                           \

@@ -33,7 +33,13 @@ struct pr_config {
 	int merchant_max_per_address;
 	int admin_max_connections;
 	int admin_max_per_address;
-	char *admin_token; /* admin.token or admin.token_file */
+	char *admin_token;	/* admin.token or admin.token_file */
+	int admin_legacy_token; /* admin.legacy_token (default off) */
+	/* admin.lockout_*: failed authentications (admin/operators.c) */
+	int admin_lockout_failures;	    /* per operator (5; 0: never) */
+	int admin_lockout_address_failures; /* per client address (20) */
+	int admin_lockout_window_s;	    /* counted over (900) */
+	int admin_lockout_duration_s;	    /* locked for (900) */
 
 	char *db_conninfo;	 /* database.conninfo */
 	int db_pool_size;	 /* database.pool_size (0..64; 0: auto, see

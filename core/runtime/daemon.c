@@ -42,6 +42,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin/admin.h"
+#include "admin/operators.h"
 #include "base/clock.h"
 #include "orders/chanhealth.h"
 #include "orders/completion.h"
@@ -723,6 +724,12 @@ static void on_merchants_notify(const char *channel, const char *payload,
 	pr_auth_cache_flush(d->auth_cache);
 }
 
+static void load_policy(struct pr_daemon *d)
+{
+	pr_daemon_reload(d, "store ready: loading the routing policy", NULL,
+			 NULL);
+}
+
 static void on_store_state(int ready, void *arg)
 {
 	struct pr_daemon *d = arg;
@@ -753,8 +760,14 @@ static void on_store_state(int ready, void *arg)
 				"%s; this instance decides from its own calls",
 				strerror(-rc));
 	}
-	pr_daemon_reload(d, "store ready: loading the routing policy", NULL,
-			 NULL);
+	if (!d->bootstrapped) {
+		/* the first admin before the first policy load, so that
+		 * the daemon is ready only once admin.token works */
+		d->bootstrapped = 1;
+		pr_operators_bootstrap(d, load_policy);
+		return;
+	}
+	load_policy(d);
 }
 
 /* ------------------------------------------------------------ startup */

@@ -19,6 +19,7 @@
 #include "runtime/reads.h"
 #include "runtime/generation.h"
 #include "base/hist.h"
+#include "base/perms.h"
 #include "runtime/httpc.h"
 #include "runtime/server.h"
 
@@ -71,8 +72,9 @@ struct pr_daemon {
 	struct pr_reads *reads; /* heavy reads: the replica or db */
 	struct pr_usage *usage; /* daily limits (leases), success rates */
 	int usage_flushing;	/* shutdown: leases being given back */
-	int draining;  /* TERM seen: /readyz fails, requests still served */
-	int listening; /* LISTEN on PR_POLICY_NOTIFY_CHANNEL registered */
+	int draining;	  /* TERM seen: /readyz fails, requests still served */
+	int listening;	  /* LISTEN on PR_POLICY_NOTIFY_CHANNEL registered */
+	int bootstrapped; /* pr_operators_bootstrap ran (admin/operators.c) */
 	/* Reloads asked for by notifications start at most once per
 	 * PR_NOTIFY_RELOAD_INTERVAL_MS; those arriving sooner are folded into
 	 * one reload at the end of the interval. */
@@ -141,6 +143,9 @@ struct pr_request {
 	int64_t wait_us;    /* spent waiting for channels */
 	enum pr_req_op op;
 	struct pr_read_src read_src; /* said in the answer's headers */
+	/* the authenticated operator of an admin request (admin/operators.c;
+	 * via PR_VIA_NONE before, and on every other request) */
+	struct pr_principal who;
 };
 
 /* Sets the daemon up from an already loaded config (ownership taken):

@@ -339,10 +339,15 @@ new_instance() {
 	MERCHANT_PORT=$PORT
 	free_port
 	ADMIN_PORT=$PORT
-	TOKEN=test-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+	# one admin.token a test (its store's): the first instance to start
+	# makes it the first admin's token (the "admin" operator), and the
+	# other instances of the test use it too
+	: "${TEST_TOKEN:=test-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')}"
+	TOKEN=$TEST_TOKEN
 	POOL_SIZE=4
 	DB_EXTRA=""
 	TOP_EXTRA=""
+	ADMIN_EXTRA="" # more keys of "admin" (',\n\t\t"lockout_failures": 3')
 	SERVER_EXTRA=""
 	# notify.allow_private: the sinks standing in for merchants'
 	# notify_url (paysim, python) listen on 127.0.0.1, which payrouted
@@ -385,7 +390,7 @@ write_conf() {
 		"merchant": "127.0.0.1:$MERCHANT_PORT",
 		"admin": "127.0.0.1:$ADMIN_PORT"
 	},
-	"admin": { "token": "$TOKEN" },
+	"admin": { "token": "$TOKEN"$ADMIN_EXTRA },
 	"database": {
 		"conninfo": "host=$PG_ROOT/sock port=5432 dbname=payroute user=payroute",
 		"pool_size": $POOL_SIZE,

@@ -174,6 +174,14 @@ pq -c "INSERT INTO recon_differences (channel, day, kind, order_kind, ref,
 pass "a reconciled day with two differences and a fee drift"
 
 # ------------------------------------------------------------ the browser
+# The browser signs in as an operator of its own, console-test (admin), with
+# a token made for it: the audit log names it.
+send POST /admin/v1/operators '{"name":"console-test","roles":["admin"]}'
+expect_code 201 "create the operator console-test"
+send POST /admin/v1/operators/console-test/tokens '{"label":"t_console"}'
+expect_code 201 "a token for console-test"
+TOKEN=$(json .token)
+case $TOKEN in pro_*) ;; *) fail "no token in $RESP_BODY" ;; esac
 SHOT_DIR=$TEST_DIR/shots
 mkdir -p "$SHOT_DIR"
 export ADMIN_URL=http://127.0.0.1:$ADMIN_PORT MERCHANT_URL=http://127.0.0.1:$MERCHANT_PORT

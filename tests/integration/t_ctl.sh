@@ -5,8 +5,9 @@
 #
 # Usage errors exit 2 without contacting anything; --help works for every
 # command. Every command runs against instance a: status, drivers, reload,
-# channels, channel show/enable/disable (audited with --actor or the login
-# name, seen by b through NOTIFY), explain (key=value, a file, standard
+# operators (add, list, token, tokens, revoke, disable, enable; whoami;
+# 403 without the permission), channels, channel show/enable/disable
+# (audited with the token's operator, seen by b through NOTIFY), explain (key=value, a file, standard
 # input; the chosen channel and the candidates' table), export (-o FILE:
 # mode 0600, secrets masked, cards by hint), import. Server errors exit 1
 # as "payroutectl: WHAT: STATUS CODE: MESSAGE". An export imported back is
@@ -161,7 +162,7 @@ OUT=$(timeout 20 "$CTL" --url "http://127.0.0.1:$ADMIN_PORT" --token wrong statu
 RC=$?
 ERR=$(cat "$TEST_DIR/ctl.err")
 rc_is 1 "a wrong token"
-[ "$ERR" = "payroutectl: status: 401 unauthorized: a valid admin bearer token is required" ] ||
+[ "$ERR" = "payroutectl: status: 401 unauthorized: a valid operator token is required (Authorization: Bearer)" ] ||
 	fail "a wrong token: $ERR"
 printf '%s\n' "$TOKEN" >"$TEST_DIR/token"
 OUT=$(env -u PAYROUTE_ADMIN_TOKEN timeout 20 "$CTL" --url "http://127.0.0.1:$ADMIN_PORT/" \
@@ -171,6 +172,77 @@ ERR=$(cat "$TEST_DIR/ctl.err")
 ok "--token-file"
 has "store       ready" "status with --token-file"
 pass "unreachable server: exit 1 naming the URL; a wrong token: 401 exit 1; --token-file and --url work"
+
+# ---------------------------------------------------------- operators
+# The audit log names the operator whose token is used: the changes below
+# are made by operators of their own (ctl_as NAME), made here with
+# operator add and operator token (the bootstrap admin's token, $TOKEN).
+declare -A OPTOK
+for spec in carol:operator frank:operator opsuser:operator dave:admin erin:admin; do
+	name=${spec%%:*}
+	ctl operator add "$name" --role "${spec#*:}"
+	ok "operator add $name"
+	has "operator $name created: roles ${spec#*:}, active" "operator add $name"
+	ctl operator token "$name" --label t_ctl
+	ok "operator token $name"
+	err_has "of operator $name, expires never; it is shown this once:" "operator token $name"
+	case $OUT in pro_*) OPTOK[$name]=$OUT ;; *) fail "operator token $name printed: $OUT" ;; esac
+done
+ctl_as() { # NAME ARGS...: ctl with NAME's token
+	local name=$1 keep=$TOKEN
+
+	shift
+	TOKEN=${OPTOK[$name]}
+	ctl "$@"
+	TOKEN=$keep
+}
+ctl operator list
+ok "operator list"
+grep <<<"$OUT" -Eq '^carol +operator +active +admin ' || fail "operator list: $OUT"
+grep <<<"$OUT" -Eq '^admin +admin +active +payrouted ' || fail "operator list: no bootstrap admin: $OUT"
+ctl_as carol whoami
+ok "whoami"
+has "carol (operator)" "whoami"
+has "permissions: self view channel.operate order.follow_up order.settle" "whoami"
+ctl_as carol operator add mallory --role admin
+rc_is 1 "an operator adding an operator"
+err_has "403 forbidden: operator carol may not do this: it needs the permission operators" "operator add by carol"
+ctl operator add bad --role root
+rc_is 1 "a role that is none"
+err_has "400 invalid_field: roles[0]: not a role" "operator add --role root"
+ctl operator token frank --label short --expires 2000-01-01T00:00:00Z
+rc_is 1 "a token that expired before it was made"
+ctl operator token frank --label spare
+ok "a second token for frank"
+spare=$OUT
+ctl operator tokens frank
+ok "operator tokens"
+grep <<<"$OUT" -Eq '^[0-9]+ +t_ctl +active ' && grep <<<"$OUT" -Eq '^[0-9]+ +spare +active ' ||
+	fail "operator tokens frank: $OUT"
+grep <<<"$OUT" -q "${spare#pro_*_}" && fail "operator tokens shows a secret"
+sid=${spare#pro_}
+sid=${sid%%_*}
+ctl operator revoke frank "$sid"
+ok "operator revoke"
+has "token $sid of operator frank revoked" "operator revoke"
+OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$spare timeout 20 "$CTL" whoami 2>"$TEST_DIR/ctl.err")
+RC=$?
+ERR=$(cat "$TEST_DIR/ctl.err")
+rc_is 1 "a revoked token"
+err_has "401 unauthorized: token revoked" "a revoked token"
+ctl operator disable opsuser
+ok "operator disable"
+has "operator opsuser disabled: roles operator, disabled" "operator disable"
+ctl_as opsuser whoami
+rc_is 1 "a disabled operator"
+err_has "401 unauthorized: operator disabled" "a disabled operator"
+ctl operator enable opsuser
+ok "operator enable"
+ctl --actor someone whoami
+ok "--actor is accepted"
+err_has "--actor is ignored" "--actor"
+has "admin (admin)" "whoami with --actor: still the token's operator"
+pass "operator add/list/token/tokens/revoke/disable/enable and whoami; refused (403) without the permission"
 
 # ---------------------------------------------------------- read commands
 ctl status
@@ -233,13 +305,21 @@ pass "channels (a table) and channel show (JSON, secrets masked)"
 # ---- channel disable/enable, audited, seen by b
 current_generation
 g0=$GEN
-ctl --actor carol --note "maintenance ticket 7" channel disable t_one
+ctl_as carol channel weight t_one 55
+ok "channel weight by an operator"
+has "channel t_one weight 55 (generation" "channel weight"
+[ "$(pq -c "SELECT actor || ':' || (before->>'weight') || '>' || (after->>'weight') FROM audit_log WHERE object_kind = 'channel' AND object_id = 't_one' AND action = 'weight'")" = "carol:$(pq -c "SELECT before->>'weight' FROM audit_log WHERE action = 'weight'")>55" ] ||
+	fail "channel weight is not audited under carol"
+ctl_as carol channel set t_one weight=56
+rc_is 1 "channel set (a whole PATCH) by an operator"
+err_has "403 forbidden" "channel set by carol"
+ctl_as carol --note "maintenance ticket 7" channel disable t_one
 ok "channel disable"
 has "channel t_one offline (generation" "channel disable"
 [ "$(pq -c "SELECT status FROM channels WHERE code = 't_one'")" = offline ] ||
 	fail "t_one not offline in the store"
 [ "$(pq -c "SELECT actor || '|' || note FROM audit_log WHERE object_kind = 'channel' AND object_id = 't_one' AND action = 'status' ORDER BY id DESC LIMIT 1")" = "carol|maintenance ticket 7" ] ||
-	fail "channel disable is not audited with --actor and --note"
+	fail "channel disable is not audited with the token's operator and --note"
 use b
 for i in $(seq 100); do
 	admin_get /admin/v1/channels/t_one
@@ -248,19 +328,19 @@ for i in $(seq 100); do
 done
 [ "$(json .status)" = offline ] || fail "b does not see t_one offline 10s after a's disable: $RESP_BODY"
 use a
-OUT=$(LOGNAME=opsuser PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT \
-	PAYROUTE_ADMIN_TOKEN=$TOKEN timeout 60 "$CTL" channel enable t_one 2>"$TEST_DIR/ctl.err")
+OUT=$(LOGNAME=someone-else PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT \
+	PAYROUTE_ADMIN_TOKEN=${OPTOK[opsuser]} timeout 60 "$CTL" channel enable t_one 2>"$TEST_DIR/ctl.err")
 RC=$?
 ERR=$(cat "$TEST_DIR/ctl.err")
 ok "channel enable"
 has "channel t_one online" "channel enable"
 [ "$(pq -c "SELECT actor FROM audit_log WHERE object_kind = 'channel' AND object_id = 't_one' AND action = 'status' ORDER BY id DESC LIMIT 1")" = opsuser ] ||
-	fail "channel enable: the actor is not the login name"
+	fail "channel enable: the actor is not the token's operator (not the login name)"
 ctl channel disable nosuch
 rc_is 1 "channel disable nosuch"
 [ "$ERR" = "payroutectl: channel disable nosuch: 404 not_found: no channel named nosuch" ] ||
 	fail "channel disable nosuch: $ERR"
-pass "channel disable/enable: audited (--actor, --note, login name), b follows; 404 exits 1: $ERR"
+pass "channel disable/enable: audited (the token's operator, --note), b follows; 404 exits 1: $ERR"
 
 ctl reload
 ok reload
@@ -360,7 +440,7 @@ pass "export -> import is a no-op: the dry run says nothing would change, nothin
 
 # ---------------------------------------------- masked secrets survive
 jq '(.channels[] | select(.code == "t_one") | .weight) = 80' "$P" >"$TEST_DIR/w80.json"
-ctl --actor dave import "$TEST_DIR/w80.json"
+ctl_as dave import "$TEST_DIR/w80.json"
 ok "import with t_one's weight changed"
 has "channel changed: t_one (weight)" "import weight"
 has "imported: generation" "import weight"
@@ -461,7 +541,7 @@ for n in a b; do
 done
 nrel_b=$(log_count "$RE_NOTIFIED")
 use a
-ctl --actor erin --note "quarterly catalogue" import "$TEST_DIR/replace.json"
+ctl_as erin --note "quarterly catalogue" import "$TEST_DIR/replace.json"
 ok "a replacing import"
 has "channel removed: t_two" "replacing import"
 has "imported: generation" "replacing import"
@@ -541,7 +621,7 @@ $OUT"
 ctl refund resend "$RW"
 rc_is 1 "resend past the refund window"
 err_has "payroutectl: refund resend $RW: 409 resend_not_allowed:" "resend past the window"
-ctl --actor frank refund resolve "$RW" --outcome refunded_by_transfer --note "paid by bank transfer, ticket 42"
+ctl_as frank refund resolve "$RW" --outcome refunded_by_transfer --note "paid by bank transfer, ticket 42"
 ok "refund resolve"
 has "refund $RW resolved (refunded_by_transfer)" "refund resolve"
 [ "$(pq -c "SELECT actor || ':' || note FROM audit_log WHERE object_kind = 'refund' AND object_id = '$RW' AND action = 'resolve'")" = "frank:paid by bank transfer, ticket 42" ] ||
@@ -549,7 +629,7 @@ has "refund $RW resolved (refunded_by_transfer)" "refund resolve"
 ctl refund resolve "$RW" --outcome cancelled --note again
 rc_is 1 "resolve twice"
 err_has "409 not_overdue" "resolve twice"
-ctl --actor frank refund resend "$RT"
+ctl_as frank refund resend "$RT"
 ok "refund resend"
 has "refund $RT re-sent:" "refund resend"
 wait_sql "SELECT status FROM refunds WHERE id = '$RT'" succeeded 15

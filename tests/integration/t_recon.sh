@@ -61,7 +61,7 @@ run_day() {
 
 	before=$(pq -c "SELECT coalesce((SELECT runs FROM recon_runs WHERE channel = '$1' AND day = '$2'), 0)")
 	admin_post /admin/v1/reconciliation/runs -H 'Content-Type: application/json' \
-		-H 'X-Payroute-Actor: t_recon' --data-binary "{\"channel\":\"$1\",\"day\":\"$2\"}"
+		--data-binary "{\"channel\":\"$1\",\"day\":\"$2\"}"
 	expect_code 202 "run $1 $2"
 	wait_sql "SELECT status || ' ' || runs FROM recon_runs WHERE channel = '$1' AND day = '$2'" \
 		"done $((before + 1))" 30
@@ -159,22 +159,22 @@ pass "re-run: idempotent (same differences, o-5's cleared, the rows once; rows p
 # ------------------------------------------------------------ operators
 FEE_ID=$(pq -c "SELECT id FROM recon_differences WHERE kind = 'fee_mismatch'")
 admin_post "/admin/v1/reconciliation/differences/$FEE_ID/resolve" \
-	-H 'Content-Type: application/json' -H 'X-Payroute-Actor: ops-jane' \
+	-H 'Content-Type: application/json' \
 	--data-binary '{}'
 expect_code 400 "resolve without a note"
 [ "$(json .error.field)" = note ] || fail "no note: $RESP_BODY"
 admin_post "/admin/v1/reconciliation/differences/$FEE_ID/resolve" \
-	-H 'Content-Type: application/json' -H 'X-Payroute-Actor: ops-jane' \
+	-H 'Content-Type: application/json' \
 	--data-binary '{"note":"the channel refunds the fee next month"}'
 expect_code 200 "resolve"
-[ "$(json .status):$(json .resolved_by)" = resolved:ops-jane ] || fail "resolved: $RESP_BODY"
+[ "$(json .status):$(json .resolved_by)" = resolved:admin ] || fail "resolved: $RESP_BODY"
 admin_post "/admin/v1/reconciliation/differences/$FEE_ID/resolve" \
 	-H 'Content-Type: application/json' --data-binary '{"note":"again"}'
 expect_code 409 "resolve twice"
 admin_post "/admin/v1/reconciliation/differences/99999999/resolve" \
 	-H 'Content-Type: application/json' --data-binary '{"note":"none"}'
 expect_code 404 "resolve an unknown difference"
-[ "$(pq -c "SELECT actor || ' ' || action || ' ' || note FROM audit_log WHERE object_kind = 'recon_difference'")" = "ops-jane resolve the channel refunds the fee next month" ] ||
+[ "$(pq -c "SELECT actor || ' ' || action || ' ' || note FROM audit_log WHERE object_kind = 'recon_difference'")" = "admin resolve the channel refunds the fee next month" ] ||
 	fail "audit: $(pq -c "SELECT * FROM audit_log WHERE object_kind = 'recon_difference'")"
 run_day wx_native "$DAY"
 [ "$(pq -c "SELECT status FROM recon_differences WHERE id = $FEE_ID")" = resolved ] ||

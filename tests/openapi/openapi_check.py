@@ -54,6 +54,23 @@ def table_rows(src, name):
     return rows
 
 
+def table_perms(src, name):
+    """The operator rows of table `name`: [(methods, pattern, permission
+    as perms.c names it: PR_PERM_ORDER_SETTLE -> "order.settle")]."""
+    m = re.search(r"const struct pr_route " + name + r"\[\] = \{(.*?)\n\};",
+                  src, re.S)
+    out = []
+    for methods, pattern, perm in re.findall(
+            r"\{\s*(PR_[A-Z_]+)\s*,\s*\"([^\"]+)\"[^{}]*?PR_PERM_([A-Z_]+)\s*\}",
+            m.group(1) if m else ""):
+        if perm == "NONE" or pattern == "/admin/{rest*}":
+            continue
+        name = perm.lower().replace("_", ".", 1) if perm.startswith(
+            ("CHANNEL_", "ORDER_", "POLICY_", "MERCHANT_")) else perm.lower()
+        out.append((methods, pattern, name))
+    return out
+
+
 def doc_ops(doc):
     return {(p, op) for p, item in doc.get("paths", {}).items()
             for op in item if op in OPS}
@@ -84,6 +101,17 @@ def check_routes(admin_c, merchant_json, admin_json):
         for p, op in sorted(have - rows):
             problems.append("%s: %s %s is no row of %s" %
                             (path, op.upper(), p, table))
+        # an operator's row names its permission (the last column,
+        # base/perms.h): the document says the same in x-permission
+        for methods, pattern, perm in table_perms(src, table):
+            p = re.sub(r"\{(\w+)\*\}", r"{\1}", pattern)
+            for op in METHODS.get(methods, ()):
+                item = doc.get("paths", {}).get(p, {}).get(op)
+                if item is not None and item.get("x-permission") != perm:
+                    problems.append("%s: %s %s: x-permission %r, the row "
+                                    "says %r" % (path, op.upper(), p,
+                                                 item.get("x-permission"),
+                                                 perm))
         total += len(rows)
         print("openapi_check: %s: %d operations; %s: %d rows" %
               (os.path.basename(path), len(have), table, len(rows)))
@@ -168,7 +196,6 @@ class Walker:
             req.add_header("Content-Type", "application/json")
         if auth:
             req.add_header("Authorization", "Bearer " + self.cred[who])
-        req.add_header("X-Payroute-Actor", "openapi-walk")
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:
@@ -342,6 +369,10 @@ def walk(merchant_json, admin_json):
       body={"weight": -1})
     c("a", "post", "/admin/v1/channels/{code}/status", 200,
       vals={"code": "COPY"}, body={"status": "online"})
+    c("a", "put", "/admin/v1/channels/{code}/weight", 200,
+      vals={"code": "COPY"}, body={"weight": 9})
+    c("a", "put", "/admin/v1/channels/{code}/weight", 400,
+      vals={"code": "COPY"}, body={"weight": "heavy"})
     c("a", "get", "/admin/v1/whitelist", 200)
     wl = c("a", "post", "/admin/v1/whitelist", 201,
       body={"kind": "buyer_id", "value": "oa-buyer", "channel": "oa_copy",
@@ -435,6 +466,42 @@ def walk(merchant_json, admin_json):
       vals={"id": "NODIFF"}, body={"note": "openapi walk"})
     c("a", "post", "/admin/v1/reconciliation/differences/{id}/resolve", 400,
       vals={"id": "NODIFF"}, body={})
+    # operators (doc/design.md section 11): one made, a token for it used,
+    # refused where its role does not reach, revoked
+    c("a", "get", "/admin/v1/whoami", 200)
+    c("a", "get", "/admin/v1/operators", 200)
+    c("a", "post", "/admin/v1/operators", 201,
+      body={"name": "oa-viewer", "roles": ["viewer"]}, save={"OPNAME": "name"})
+    c("a", "post", "/admin/v1/operators", 409,
+      body={"name": "oa-viewer", "roles": ["viewer"]})
+    c("a", "post", "/admin/v1/operators", 400,
+      body={"name": "oa-bad", "roles": ["root"]})
+    c("a", "get", "/admin/v1/operators/{name}", 200, vals={"name": "OPNAME"})
+    w.ctx["NOOP"] = "no-such-operator"
+    c("a", "get", "/admin/v1/operators/{name}", 404, vals={"name": "NOOP"})
+    c("a", "patch", "/admin/v1/operators/{name}", 200, vals={"name": "OPNAME"},
+      body={"roles": ["viewer", "operator"]})
+    c("a", "patch", "/admin/v1/operators/{name}", 400, vals={"name": "OPNAME"},
+      body={"state": "gone"})
+    tok = c("a", "post", "/admin/v1/operators/{name}/tokens", 201,
+            vals={"name": "OPNAME"}, body={"label": "openapi walk"},
+            save={"OPTOKEN": "id"})
+    c("a", "post", "/admin/v1/operators/{name}/tokens", 404,
+      vals={"name": "NOOP"}, body={"label": "x"})
+    c("a", "get", "/admin/v1/operators/{name}/tokens", 200,
+      vals={"name": "OPNAME"})
+    c("a", "get", "/admin/v1/operators/{name}/tokens", 404,
+      vals={"name": "NOOP"})
+    admin_cred = w.cred["a"]
+    w.cred["a"] = tok["token"]
+    c("a", "get", "/admin/v1/whoami", 200)
+    c("a", "post", "/admin/v1/operators", 403,
+      body={"name": "oa-other", "roles": ["admin"]})
+    w.cred["a"] = admin_cred
+    c("a", "delete", "/admin/v1/operators/{name}/tokens/{id}", 200,
+      vals={"name": "OPNAME", "id": "OPTOKEN"})
+    c("a", "delete", "/admin/v1/operators/{name}/tokens/{id}", 404,
+      vals={"name": "OPNAME", "id": "OPTOKEN"})
     c("a", "get", "/admin/v1/payments", 200, query="merchant=" + mch)
     c("a", "get", "/admin/v1/payments", 400, query="status=paid")
     c("a", "get", "/admin/v1/payments/{id}", 200, vals={"id": "PAID"})

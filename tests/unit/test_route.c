@@ -38,14 +38,16 @@ static int digits(const char *s)
 }
 
 static const struct pr_route table[] = {
-	{ PR_READ, "/things", h_a, PR_AUTH_NONE, NULL },
-	{ PR_POST, "/things", h_b, PR_AUTH_NONE, NULL },
-	{ PR_GET, "/things/{id}", h_a, PR_AUTH_ADMIN, digits },
-	{ PR_DELETE | PR_PUT, "/things/{id}", h_b, PR_AUTH_ADMIN, digits },
-	{ PR_POST, "/things/{id}/parts/{part}", h_a, PR_AUTH_NONE, NULL },
-	{ PR_GET, "/things/{name}", h_b, PR_AUTH_NONE, NULL },
-	{ PR_POST, "/hooks/{code*}", h_a, PR_AUTH_CHANNEL, NULL },
-	{ PR_ANY, "/admin/{rest*}", h_b, PR_AUTH_ADMIN, NULL },
+	{ PR_READ, "/things", h_a, PR_AUTH_NONE, NULL, PR_PERM_NONE },
+	{ PR_POST, "/things", h_b, PR_AUTH_NONE, NULL, PR_PERM_NONE },
+	{ PR_GET, "/things/{id}", h_a, PR_AUTH_ADMIN, digits, PR_PERM_VIEW },
+	{ PR_DELETE | PR_PUT, "/things/{id}", h_b, PR_AUTH_ADMIN, digits,
+	  PR_PERM_POLICY_WRITE },
+	{ PR_POST, "/things/{id}/parts/{part}", h_a, PR_AUTH_NONE, NULL,
+	  PR_PERM_NONE },
+	{ PR_GET, "/things/{name}", h_b, PR_AUTH_NONE, NULL, PR_PERM_NONE },
+	{ PR_POST, "/hooks/{code*}", h_a, PR_AUTH_CHANNEL, NULL, PR_PERM_NONE },
+	{ PR_ANY, "/admin/{rest*}", h_b, PR_AUTH_ADMIN, NULL, PR_PERM_SELF },
 };
 
 struct find_case {
@@ -210,7 +212,8 @@ static void test_check(void **state)
 		{ "/a/{b*c}", 0 },
 		{ "/{a}/{b}/{c}/{d}/{e}", 0 },
 	};
-	struct pr_route one = { PR_GET, NULL, h_a, PR_AUTH_NONE, NULL };
+	struct pr_route one = { PR_GET,	      NULL, h_a,
+				PR_AUTH_NONE, NULL, PR_PERM_NONE };
 	char err[160];
 
 	for (size_t i = 0; i < N(rows); i++) {
@@ -229,6 +232,19 @@ static void test_check(void **state)
 	one.handle = h_a;
 	one.methods = 0;
 	assert_int_equal(pr_route_check(&one, 1, err, sizeof(err)), -EINVAL);
+	/* an operator's row names a permission, and no other row does */
+	one.methods = PR_GET;
+	one.auth = PR_AUTH_ADMIN;
+	assert_int_equal(pr_route_check(&one, 1, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "names no permission"));
+	one.perm = PR_PERM_VIEW;
+	assert_int_equal(pr_route_check(&one, 1, err, sizeof(err)), 0);
+	one.perm = PR_PERM_N;
+	assert_int_equal(pr_route_check(&one, 1, err, sizeof(err)), -EINVAL);
+	one.auth = PR_AUTH_MERCHANT;
+	one.perm = PR_PERM_VIEW;
+	assert_int_equal(pr_route_check(&one, 1, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no operator's"));
 	assert_int_equal(pr_route_check(table, N(table), err, sizeof(err)), 0);
 }
 
@@ -312,6 +328,8 @@ static const struct face admin_face[] = {
 	{ PR_PUT, "/admin/v1/channels/ali_1/breaker",
 	  "/admin/v1/channels/{code}/breaker", ADMIN, "GET, POST" },
 	{ PR_GET, "/admin/v1/breakers", "/admin/v1/breakers", ADMIN, NULL },
+	{ PR_PUT, "/admin/v1/channels/ali_1/weight",
+	  "/admin/v1/channels/{code}/weight", ADMIN, NULL },
 	{ PR_GET, "/admin/v1/channels/ali_1/other", "/admin/{rest*}", ADMIN,
 	  NULL },
 	{ PR_GET, "/admin/v1/whitelist", "/admin/v1/whitelist", ADMIN, NULL },
@@ -422,6 +440,22 @@ static const struct face admin_face[] = {
 	  "/admin/v1/reconciliation/differences/{id}/resolve", ADMIN, NULL },
 	{ PR_POST, "/admin/v1/reconciliation/differences/x/resolve",
 	  "/admin/{rest*}", ADMIN, NULL },
+	{ PR_GET, "/admin/v1/whoami", "/admin/v1/whoami", ADMIN, NULL },
+	{ PR_GET, "/admin/v1/operators", "/admin/v1/operators", ADMIN, NULL },
+	{ PR_POST, "/admin/v1/operators", "/admin/v1/operators", ADMIN, NULL },
+	{ PR_GET, "/admin/v1/operators/alice", "/admin/v1/operators/{name}",
+	  ADMIN, NULL },
+	{ PR_PATCH, "/admin/v1/operators/ops.jane@x",
+	  "/admin/v1/operators/{name}", ADMIN, NULL },
+	{ PR_DELETE, "/admin/v1/operators/alice", "/admin/v1/operators/{name}",
+	  ADMIN, "GET, PATCH" },
+	{ PR_GET, "/admin/v1/operators/Alice", "/admin/{rest*}", ADMIN, NULL },
+	{ PR_GET, "/admin/v1/operators/alice/tokens",
+	  "/admin/v1/operators/{name}/tokens", ADMIN, NULL },
+	{ PR_POST, "/admin/v1/operators/alice/tokens",
+	  "/admin/v1/operators/{name}/tokens", ADMIN, NULL },
+	{ PR_DELETE, "/admin/v1/operators/alice/tokens/7",
+	  "/admin/v1/operators/{name}/tokens/{id}", ADMIN, NULL },
 	{ PR_OTHER, "/admin/v1/nothing", "/admin/{rest*}", ADMIN, NULL },
 	{ PR_GET, "/admin/", "/admin/{rest*}", ADMIN, NULL },
 	{ PR_GET, "/", "/{file*}", NONE, NULL },

@@ -5,8 +5,9 @@
  * Each view is a function of the URL hash (#/channels,
  * #/channels/CODE, #/rules, ...) that fetches what it shows and draws it;
  * every change goes through the same API the rest of the world uses, with
- * X-Payroute-Actor (the name given at sign-in) and X-Payroute-Note (asked
- * for on every change) for the audit log. Errors are the API's own JSON
+ * X-Payroute-Note (asked for on every change) for the audit log, whose
+ * actor is the operator the token belongs to (GET /admin/v1/whoami, shown
+ * at the top with its roles). Errors are the API's own JSON
  * errors; a 400 that names a field marks that field in the form.
  */
 "use strict";
@@ -15,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: sessionStorage.getItem("payroute_token") || "",
   signedIn: false,
-  actor: localStorage.getItem("payroute_actor") || "",
+  who: null, /* GET /admin/v1/whoami: {name, roles, permissions} */
   drivers: [],
   channels: [],
   minor: null, /* currency -> its minor units (GET /admin/v1/currencies) */
@@ -169,13 +170,12 @@ class ApiError extends Error {
 /* api(method, path, body?, {note}) -> the JSON answer, or throws ApiError. */
 async function api(method, path, body, opts) {
   const headers = { Authorization: "Bearer " + state.token };
-  if (state.actor) headers["X-Payroute-Actor"] = state.actor;
   if (opts && opts.note) headers["X-Payroute-Note"] = opts.note;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (r.status === 204) return {};
   const answer = await r.json().catch(() => null);
-  if (r.status === 401 && state.signedIn) signOut("the admin token was refused");
+  if (r.status === 401 && state.signedIn) signOut("the token was refused");
   if (!r.ok) throw new ApiError(r.status, answer);
   return answer || {};
 }
@@ -1767,7 +1767,6 @@ function showSignIn(why) {
   $("nav").hidden = true;
   $("view").replaceChildren();
   $("who").replaceChildren();
-  $("actor").value = state.actor;
   if (why) toast(why, true);
 }
 
@@ -1778,21 +1777,25 @@ function signOut(why) {
   showSignIn(why);
 }
 
-function signedIn() {
+async function signedIn() {
   state.signedIn = true;
   $("auth").hidden = true;
   $("nav").hidden = false;
-  $("who").replaceChildren(state.actor ? "signed in as " + state.actor : "signed in",
+  try {
+    state.who = await api("GET", "/admin/v1/whoami");
+  } catch (e) {
+    state.who = null;
+  }
+  const who = state.who ? "signed in as " + state.who.name + " (" + state.who.roles.join(", ") + ")" : "signed in";
+  $("who").replaceChildren(who,
     h("button.small.secondary", { onclick: () => signOut() }, "Sign out"));
 }
 
 $("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   state.token = $("token").value.trim();
-  state.actor = $("actor").value.trim();
-  localStorage.setItem("payroute_actor", state.actor);
   try {
-    await api("GET", "/admin/v1/status");
+    await api("GET", "/admin/v1/whoami");
   } catch (e) {
     state.token = "";
     toast("sign-in failed: " + e.message, true);
@@ -1800,7 +1803,7 @@ $("login").addEventListener("submit", async (ev) => {
   }
   sessionStorage.setItem("payroute_token", state.token);
   $("token").value = "";
-  signedIn();
+  await signedIn();
   route();
 });
 
