@@ -113,7 +113,7 @@
 	  FIELD(approvals_policy_import), FSIZE(approvals_policy_import), 0,   \
 	  1, 0, NULL, 0, "a policy import needs a second operator")            \
 	X("approvals.expire_s", PR_OPT_INT, 0, FIELD(approvals_expire_s),      \
-	  FSIZE(approvals_expire_s), 60, 2592000, 86400, NULL, 0,              \
+	  FSIZE(approvals_expire_s), 1, 2592000, 86400, NULL, 0,               \
 	  "a pending approval expires after this many seconds")                \
 	X("database.conninfo", PR_OPT_STRING, 1, FIELD(db_conninfo),           \
 	  FSIZE(db_conninfo), 0, 0, 0, NULL, F_REQUIRED,                       \
