@@ -45,8 +45,8 @@
 #include "runtime/crypto.h"
 #include "runtime/log.h"
 
-#define TOKEN_PREFIX "pro_"
-#define SECRET_HEX 64 /* 32 random bytes */
+#define TOKEN_PREFIX PR_TOKEN_PREFIX
+#define SECRET_HEX PR_TOKEN_SECRET_HEX
 #define MAX_BEARER 4096
 
 /* ------------------------------------------------------ address lockout */
@@ -344,27 +344,6 @@ static void on_token(PGresult *res, const char *err, void *arg)
 	"o.failed_auth > 0), t.id FROM operator_tokens t JOIN "                \
 	"operators o ON o.name = t.operator "
 
-/* Splits "pro_<id>_<64 hex>" into id (digits, into id) and its secret;
- * returns the secret, or NULL when tok is not so made. */
-static const char *split_token(const char *tok, char *id, size_t idlen)
-{
-	const char *p = tok + strlen(TOKEN_PREFIX), *us;
-	size_t n;
-
-	if (strncmp(tok, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0)
-		return NULL;
-	us = strchr(p, '_');
-	n = us ? (size_t)(us - p) : 0;
-	if (n < 1 || n > 18 || n >= idlen || strspn(p, "0123456789") != n)
-		return NULL;
-	if (strlen(us + 1) != SECRET_HEX ||
-	    strspn(us + 1, "0123456789abcdef") != SECRET_HEX)
-		return NULL;
-	memcpy(id, p, n);
-	id[n] = '\0';
-	return us + 1;
-}
-
 /* The hex SHA-256 of s into hex[65]; 0 or negative. */
 static int sha256_hex(const char *s, char hex[65])
 {
@@ -436,7 +415,7 @@ void pr_operators_authenticate(struct pr_request *r,
 		done(r, arg);
 		return;
 	}
-	secret = split_token(tok, id, sizeof(id));
+	secret = pr_token_split(tok, id, sizeof(id));
 	a->by_id = secret != NULL;
 	if (sha256_hex(secret ? secret : tok, a->hash) < 0) {
 		free(a);
