@@ -891,8 +891,8 @@ const struct pr_route pr_admin_routes[] = {
 	  pr_orders_settle_withdrawal, PR_AUTH_ADMIN, NULL,
 	  PR_PERM_ORDER_SETTLE },
 	/* four eyes on money (approvals_api.c) */
-	{ PR_GET, "/admin/v1/approvals", pr_approvals_list, PR_AUTH_ADMIN,
-	  NULL, PR_PERM_VIEW },
+	{ PR_GET, "/admin/v1/approvals", pr_approvals_list, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_VIEW },
 	{ PR_GET, "/admin/v1/approvals/{id}", pr_approvals_get, PR_AUTH_ADMIN,
 	  pr_route_id_ok, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/approvals/{id}/approve", pr_approvals_approve,

@@ -16,7 +16,10 @@
  * once because only the winner of the claim runs it, and it cannot run
  * on a target that moved meanwhile (the approval is then marked failed,
  * with the reason). The outcome, 'applied' or 'failed', is written with
- * its audit lines (the approval's and the order's) in one statement.
+ * its audit lines (the approval's and the order's) in one statement. An
+ * approved policy import is the exception that does better: the policy
+ * write marks its approval applied inside the import's own transaction
+ * (policy_transfer.c), so the statement here finds it applied already.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +29,9 @@
 #include <libpq-fe.h>
 
 #include "admin/approvals_api.h"
+#include "admin/operators.h"
+#include "admin/policy_api.h"
+#include "base/perms.h"
 #include "orders/approvals.h"
 #include "orders/orderadmin.h"
 #include "orders/refunds.h"
@@ -150,8 +156,7 @@ void pr_approvals_get(struct pr_request *r, const struct pr_route_match *m)
 	struct list *l;
 
 	if (!id_ok(id)) {
-		pr_api_reply_err(r, 404, "not_found", NULL,
-				 "no such approval");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such approval");
 		return;
 	}
 	l = calloc(1, sizeof(*l));
@@ -271,9 +276,17 @@ static void on_explained(PGresult *res, const char *err, void *arg)
 		refuse_own(x);
 		dec_free(x);
 	} else if (strcmp(state, "pending") == 0 &&
+		   strcmp(PQgetvalue(res, 0, 4), "policy.import") == 0 &&
+		   !pr_perm_allowed(&x->r->who, PR_PERM_POLICY_WRITE)) {
+		/* Deciding on a change of the routing policy takes one who
+		 * could make it: least privilege holds for the second pair
+		 * of eyes too. */
+		pr_operators_refuse(x->r, PR_PERM_POLICY_WRITE);
+		dec_free(x);
+	} else if (strcmp(state, "pending") == 0 &&
 		   PQgetvalue(res, 0, 2)[0] == 't') {
-		if (pr_db_query(x->r->d->db, "SELECT pr_approvals_expire()",
-				0, NULL, on_expired_now, x) < 0)
+		if (pr_db_query(x->r->d->db, "SELECT pr_approvals_expire()", 0,
+				NULL, on_expired_now, x) < 0)
 			on_expired_now(NULL, "the store is unavailable", x);
 	} else {
 		pr_info("approvals: %s of approval %s by %s refused: it is %s",
@@ -292,8 +305,8 @@ static void on_explained(PGresult *res, const char *err, void *arg)
 static void explain(struct dec *x)
 {
 	static const char sql[] =
-		"SELECT state, requested_by, expires_at <= now(), decided_by "
-		"FROM approvals WHERE id = $1::bigint";
+		"SELECT state, requested_by, expires_at <= now(), decided_by, "
+		"kind FROM approvals WHERE id = $1::bigint";
 	const char *p[1] = { x->id };
 
 	if (pr_db_query(x->r->d->db, sql, 1, p, on_explained, x) < 0) {
@@ -327,8 +340,8 @@ static void on_finished(PGresult *res, const char *err, void *arg)
 		a = json_incref(x->approval);
 	if (f->status == 200) {
 		pr_request_reply(x->r, 200,
-				 json_pack("{s:o,s:o}", "approval", a,
-					   "result", f->result));
+				 json_pack("{s:o,s:o}", "approval", a, "result",
+					   f->result));
 		f->result = NULL;
 	} else {
 		json_decref(a);
@@ -360,7 +373,9 @@ static void on_applied(int status, const char *code, const char *msg,
 		"jsonb_build_object('order', $5::jsonb, 'approval', f.id, "
 		"'requested_by', f.requested_by, 'request', f.payload), "
 		"f.payload->>'note' FROM f WHERE $2::text = 'applied') "
-		"SELECT pr_approval_json(f::approvals)::text FROM f";
+		"SELECT coalesce((SELECT pr_approval_json(f::approvals) FROM f), "
+		"(SELECT pr_approval_json(a) FROM approvals a WHERE a.id = "
+		"$1::bigint))::text";
 	struct dec *x = arg;
 	struct fin *f = calloc(1, sizeof(*f));
 	char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
@@ -438,7 +453,14 @@ static void apply(struct dec *x)
 	else if (strcmp(x->kind, "refund.resolve") == 0)
 		rc = pr_refund_resolve_approved(x->r, x->target, x->payload,
 						&ap);
-	if (rc == -EINVAL)
+	else if (strcmp(x->kind, "policy.import") == 0)
+		rc = pr_policy_import_approved(x->r, x->payload, &ap);
+	if (rc == -ECANCELED) {
+		pr_err("approvals: approval %s is approved but was not applied "
+		       "(out of memory)",
+		       x->id);
+		dec_free(x);
+	} else if (rc == -EINVAL)
 		on_applied(409, "invalid_request",
 			   "the stored request cannot be applied", NULL, x);
 	else if (rc < 0)
@@ -494,7 +516,7 @@ static void decide(struct pr_request *r, const struct pr_route_match *m,
 		"WITH c AS (UPDATE approvals SET state = $3::text, decided_by = "
 		"$2::text, decided_at = now(), reason = $4::text WHERE id = "
 		"$1::bigint AND state = 'pending' AND requested_by <> $2::text "
-		"AND expires_at > "
+		"AND (kind <> 'policy.import' OR $5::boolean) AND expires_at > "
 		"now() RETURNING *), "
 		"l AS (INSERT INTO audit_log (actor, action, object_kind, "
 		"object_id, after, note) SELECT $2::text, 'approval_' || "
@@ -504,12 +526,11 @@ static void decide(struct pr_request *r, const struct pr_route_match *m,
 		"SELECT pr_approval_json(c::approvals)::text, c.kind, c.target, "
 		"c.payload::text, c.requested_by FROM c";
 	const char *id = pr_route_param(m, "id");
-	const char *p[4];
+	const char *p[5];
 	struct dec *x;
 
 	if (!id_ok(id)) {
-		pr_api_reply_err(r, 404, "not_found", NULL,
-				 "no such approval");
+		pr_api_reply_err(r, 404, "not_found", NULL, "no such approval");
 		return;
 	}
 	x = calloc(1, sizeof(*x));
@@ -520,6 +541,16 @@ static void decide(struct pr_request *r, const struct pr_route_match *m,
 	x->r = r;
 	x->approve = approve;
 	snprintf(x->id, sizeof(x->id), "%s", id);
+	/* the note header is checked before anything is decided (an
+	 * approved import reads it again) */
+	{
+		const char *actor, *note;
+
+		if (pr_api_audit_headers(r, &actor, &note) < 0) {
+			free(x);
+			return;
+		}
+	}
 	if (!approve) {
 		json_t *body = pr_api_read_body(r);
 		const char *reason;
@@ -547,14 +578,15 @@ static void decide(struct pr_request *r, const struct pr_route_match *m,
 	p[1] = pr_api_actor(r);
 	p[2] = approve ? "approved" : "rejected";
 	p[3] = approve ? NULL : x->reason;
-	if (pr_db_query(r->d->db, sql, 4, p, on_claimed, x) < 0) {
+	p[4] = pr_perm_allowed(&r->who, PR_PERM_POLICY_WRITE) ? "true" :
+								"false";
+	if (pr_db_query(r->d->db, sql, 5, p, on_claimed, x) < 0) {
 		pr_api_store_unavailable(r);
 		dec_free(x);
 	}
 }
 
-void pr_approvals_approve(struct pr_request *r,
-			  const struct pr_route_match *m)
+void pr_approvals_approve(struct pr_request *r, const struct pr_route_match *m)
 {
 	decide(r, m, 1);
 }

@@ -17,8 +17,7 @@
 
 void pr_approvals_list(struct pr_request *r, const struct pr_route_match *m);
 void pr_approvals_get(struct pr_request *r, const struct pr_route_match *m);
-void pr_approvals_approve(struct pr_request *r,
-			  const struct pr_route_match *m);
+void pr_approvals_approve(struct pr_request *r, const struct pr_route_match *m);
 void pr_approvals_reject(struct pr_request *r, const struct pr_route_match *m);
 
 #endif

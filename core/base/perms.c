@@ -21,7 +21,7 @@
 #define VIEWER_PERMS (BIT(PR_PERM_SELF) | BIT(PR_PERM_VIEW))
 #define OPERATOR_PERMS                                                         \
 	(VIEWER_PERMS | BIT(PR_PERM_CHANNEL_OPERATE) |                         \
-	 BIT(PR_PERM_ORDER_FOLLOW_UP) | BIT(PR_PERM_ORDER_SETTLE) |           \
+	 BIT(PR_PERM_ORDER_FOLLOW_UP) | BIT(PR_PERM_ORDER_SETTLE) |            \
 	 BIT(PR_PERM_APPROVE))
 #define ADMIN_PERMS                                                            \
 	(OPERATOR_PERMS | BIT(PR_PERM_POLICY_WRITE) |                          \

@@ -62,9 +62,8 @@ static void on_requested(PGresult *res, const char *err, void *arg)
 		free(q);
 		return;
 	}
-	a = PQntuples(res) == 1 ?
-		    json_loads(PQgetvalue(res, 0, 0), 0, &jerr) :
-		    NULL;
+	a = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, &jerr) :
+				  NULL;
 	if (!a) {
 		pr_api_reply_err(r, 500, "internal", NULL,
 				 "bad approval row from the store");
@@ -124,8 +123,7 @@ void pr_approval_request(struct pr_request *r, const char *kind,
 /* -------------------------------------------------------------- gauge */
 
 #define KINDS 4
-static const char *const kinds[KINDS] = { "payment.settle",
-					  "withdrawal.settle",
+static const char *const kinds[KINDS] = { "payment.settle", "withdrawal.settle",
 					  "refund.resolve", "policy.import" };
 
 struct pr_approvals {
@@ -162,8 +160,8 @@ static void on_counted(PGresult *res, const char *err, void *arg)
 	for (int i = 0; i < PQntuples(res); i++)
 		for (size_t k = 0; k < KINDS; k++)
 			if (strcmp(PQgetvalue(res, i, 0), kinds[k]) == 0)
-				a->pending[k] = strtol(PQgetvalue(res, i, 1),
-						       NULL, 10);
+				a->pending[k] =
+					strtol(PQgetvalue(res, i, 1), NULL, 10);
 	a->counted = 1;
 }
 
@@ -235,8 +233,7 @@ void pr_approvals_free(struct pr_approvals *a)
 	free(a);
 }
 
-size_t pr_approvals_metrics(const struct pr_approvals *a, char *buf,
-			    size_t len)
+size_t pr_approvals_metrics(const struct pr_approvals *a, char *buf, size_t len)
 {
 	size_t o = 0;
 

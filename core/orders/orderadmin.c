@@ -290,7 +290,7 @@ struct settle {
 	struct pr_settle s;
 	char id[40];
 	int to;
-	int approved;	     /* ap holds the approval being applied */
+	int approved; /* ap holds the approval being applied */
 	struct pr_approved ap;
 };
 

@@ -1674,8 +1674,8 @@ static void on_resolved(int rc, int changed, enum pr_rf_status from,
 		} else {
 			pr_info("refund %s resolved (%s) by %s, approving what "
 				"%s asked (approval %lld)",
-				r->id, a->outcome, a->actor,
-				a->ap.requested_by, (long long)a->ap.id);
+				r->id, a->outcome, a->actor, a->ap.requested_by,
+				(long long)a->ap.id);
 			a->ap.cb(200, NULL, NULL, rf_render(r), a->ap.arg);
 			free(a);
 		}
@@ -1739,7 +1739,10 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 				 "refund %s moved meanwhile: it is %s, not "
 				 "overdue",
 				 row->id, rf_name(row->status));
-		act_refuse(a, err ? 503 : row ? 409 : 404,
+		act_refuse(a,
+			   err ? 503 :
+			   row ? 409 :
+				 404,
 			   err ? "store_unavailable" :
 			   row ? "not_overdue" :
 				 "not_found",

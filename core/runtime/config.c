@@ -303,9 +303,9 @@ _Static_assert(sizeof(options) / sizeof(options[0]) == N_OPTIONS + 1,
 	       "option table and spec table differ");
 
 static const char *const sections[] = {
-	"listen",      "admin",		"database",    "drivers",
-	"log",	       "secrets",	"http_client", "server",
-	"payments",    "merchants",	"completion",  "notify",
+	"listen",      "admin",		 "database",	"drivers",
+	"log",	       "secrets",	 "http_client", "server",
+	"payments",    "merchants",	 "completion",	"notify",
 	"withdrawals", "reconciliation", "approvals"
 };
 

@@ -882,8 +882,7 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	d->withdrawals = pr_withdrawals_new(d);
 	d->approvals = pr_approvals_new(d);
 	if (!d->auth_cache || !d->completion || !d->recon || !d->outbox ||
-	    !d->refunds || !d->withdrawals || !d->chanstats ||
-	    !d->approvals) {
+	    !d->refunds || !d->withdrawals || !d->chanstats || !d->approvals) {
 		snprintf(err, errlen, "cannot start the background jobs");
 		return -ENOMEM;
 	}

@@ -88,7 +88,7 @@ struct pr_daemon {
 	struct pr_auth_cache *auth_cache; /* merchants by API key hash */
 	struct pr_withdrawals *withdrawals; /* pending re-routing */
 	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */
-	struct pr_approvals *approvals; /* pending gauge (approvals.c) */
+	struct pr_approvals *approvals;	    /* pending gauge (approvals.c) */
 	struct pr_chanstats *chanstats;	    /* each channel's figures */
 	struct pr_listener merchant;
 	struct pr_listener admin;

@@ -1,8 +1,9 @@
 -- 016_approvals.sql - four eyes on money: an action that moves or writes
--- off money above approvals.threshold (a payment or withdrawal settled as
--- succeeded, an overdue refund resolved as paid outside the channel) waits
--- here for a second operator (doc/design.md §11, "Four eyes"). Applied by
--- payrouted inside a transaction it opens.
+-- off money from approvals.threshold on (a payment or withdrawal settled
+-- as succeeded, an overdue refund resolved as paid outside the channel),
+-- and a policy import when approvals.policy_import says so, waits here for
+-- a second operator (doc/design.md §11, "Four eyes"). Applied by payrouted
+-- inside a transaction it opens.
 --
 -- A row keeps the whole request to apply (payload), who asked and when,
 -- and what became of it:
@@ -87,11 +88,23 @@ $$;
 CREATE TRIGGER approvals_keep BEFORE DELETE ON approvals
 	FOR EACH ROW EXECUTE FUNCTION pr_approvals_keep();
 
--- The public JSON of an approval.
+-- The public JSON of an approval. A policy document is not shown (its
+-- channels' driver configs hold secrets, and viewers read approvals): its
+-- request is a summary, each top-level key with its number of entries.
 CREATE FUNCTION pr_approval_json(a approvals) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
 	SELECT jsonb_build_object('id', a.id, 'kind', a.kind,
-		'target', a.target, 'request', a.payload, 'amount', a.amount,
+		'target', a.target,
+		'request', CASE WHEN a.kind = 'policy.import' THEN
+			(SELECT coalesce(jsonb_object_agg(e.k,
+				CASE jsonb_typeof(e.v) WHEN 'array'
+				THEN to_jsonb(jsonb_array_length(e.v))
+				WHEN 'object' THEN to_jsonb((SELECT count(*)
+					FROM jsonb_object_keys(e.v)))
+				ELSE to_jsonb(jsonb_typeof(e.v)) END), '{}')
+			FROM jsonb_each(a.payload) e(k, v))
+			ELSE a.payload END,
+		'amount', a.amount,
 		'currency', a.currency, 'requested_by', a.requested_by,
 		'requested_at', pr_rfc3339(a.requested_at),
 		'expires_at', pr_rfc3339(a.expires_at), 'state', a.state,

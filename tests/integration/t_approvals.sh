@@ -13,6 +13,10 @@
 #   - the target moved meanwhile: the approval fails, saying why;
 #   - an overdue refund resolved as refunded_offline: approved, resolved;
 #     resolved as buyer_contacted: applied at once;
+#   - a policy import (approvals.policy_import): 202 whatever it changes,
+#     the document not shown (secrets); an operator may not approve it
+#     (policy.write), an admin does: imported once, audited, the approval
+#     applied in the import's transaction; a dry run is not held;
 #   - expiry (approvals.expire_s, by reload): expired, audited, refused;
 #   - the store's rules: no self-decision, forward only, one pending;
 #   - the pending gauge payroute_approvals_pending.
@@ -30,7 +34,7 @@ TOP_EXTRA=',
 	"http_client": { "timeout_ms": 1000, "connect_timeout_ms": 500 },
 	"completion": { "schedule": "300s", "interval_ms": 200, "batch": 8 },
 	"notify": { "schedule": "1s", "interval_ms": 200 },
-	"approvals": { "threshold": 1000, "expire_s": 600 }'
+	"approvals": { "threshold": 1000, "expire_s": 600, "policy_import": true }'
 write_conf
 daemon_start
 wait_ready
@@ -223,6 +227,41 @@ overdue p-r2 3000
 as alice POST "/admin/v1/refunds/$R/resolve" '{"outcome":"buyer_contacted","note":"the buyer withdrew the claim"}'
 expect_code 200 "resolving as buyer_contacted (no money out)"
 pass "an overdue refund of 3000 resolved as refunded_offline: approved by bob, resolved once, audited; buyer_contacted applied at once"
+
+# ---------------------------------------------------------- policy import
+send POST /admin/v1/operators '{"name":"boss","roles":["admin"]}'
+expect_code 201 "create boss"
+send POST /admin/v1/operators/boss/tokens '{"label":"t_approvals"}'
+TOK[boss]=$(json .token)
+send GET /admin/v1/policy
+expect_code 200 "export"
+DOC=$(json '.channels |= map(if .code == "wx_native" then .weight = 77 else . end)')
+as admin PUT '/admin/v1/policy?dry_run=1' "$DOC"
+expect_code 200 "a dry run is not held for approval"
+as admin PUT /admin/v1/policy "$DOC"
+expect_code 202 "an import"
+A8=$(json .approval.id)
+[ "$(json '.approval | [.kind, (.target | test("^[0-9a-f]{64}$")), .request.channels, .amount] | map(tostring) | join(",")')" = policy.import,true,1,null ] ||
+	fail "the import's approval: $RESP_BODY"
+grep <<<"$RESP_BODY" -q driver_config && fail "the approval shows the document: $RESP_BODY"
+[ "$(pq -c "SELECT weight FROM channels WHERE code = 'wx_native'")" = 100 ] || fail "a pending import changed the policy"
+as admin PUT /admin/v1/policy "$DOC"
+expect_code 409 "the same document again"
+[ "$(json .error.code)" = approval_pending ] || fail "the same import again: $RESP_BODY"
+as bob POST "/admin/v1/approvals/$A8/approve"
+expect_code 403 "an operator approving an import"
+[ "$(json .error.code)" = forbidden ] && json .error.message | grep -q policy.write || fail "operator approves an import: $RESP_BODY"
+[ "$(astate "$A8")" = pending ] || fail "a refused approval of an import decided it"
+as boss POST "/admin/v1/approvals/$A8/approve"
+expect_code 200 "boss approves the import"
+[ "$(json '[.approval.state, .approval.decided_by, (.result.generation | type)] | join(",")')" = applied,boss,number ] ||
+	fail "the import approved: $RESP_BODY"
+[ "$(pq -c "SELECT weight FROM channels WHERE code = 'wx_native'")" = 77 ] || fail "the approved import is not in the store"
+[ "$(pq -c "SELECT count(*) FROM audit_log WHERE action = 'import' AND object_kind = 'policy' AND actor = 'boss'"):$(pq -c "SELECT count(*) FROM audit_log WHERE action = 'approval_applied' AND object_id = '$A8'")" = 1:1 ] ||
+	fail "the import's audit: $(pq -c "SELECT action, actor, object_kind, object_id FROM audit_log WHERE id > (SELECT max(id) - 8 FROM audit_log)")"
+as boss POST "/admin/v1/approvals/$A8/approve"
+expect_code 409 "approving the import again"
+pass "a policy import: 202 (summary, no secrets), 409 twice, an operator may not approve it, an admin does: imported once, audited"
 
 # ----------------------------------------------------------------- expiry
 TOP_EXTRA=${TOP_EXTRA/\"expire_s\": 600/\"expire_s\": 1}
