@@ -19,12 +19,16 @@
 #     applied in the import's transaction; a dry run is not held;
 #   - expiry (approvals.expire_s, by reload): expired, audited, refused;
 #   - the store's rules: no self-decision, forward only, one pending;
-#   - the pending gauge payroute_approvals_pending.
+#   - the pending gauge payroute_approvals_pending;
+#   - payroutectl: settle answered by a pending approval, approvals list,
+#     approve (one's own refused), reject (--reason required).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pay.sh"
 
 require_pg
 require_tools jq curl openssl python3
+CTL=$top_builddir/payroutectl
+[ -x "$CTL" ] || fail "$CTL is not built"
 pg_start
 sim_start
 
@@ -262,6 +266,41 @@ expect_code 200 "boss approves the import"
 as boss POST "/admin/v1/approvals/$A8/approve"
 expect_code 409 "approving the import again"
 pass "a policy import: 202 (summary, no secrets), 409 twice, an operator may not approve it, an admin does: imported once, audited"
+
+# --------------------------------------------------------- payroutectl
+# pctl NAME ARGS...: payroutectl with NAME's token (OUT, ERR, RC).
+pctl() {
+	local name=$1
+
+	shift
+	OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT \
+		PAYROUTE_ADMIN_TOKEN=${TOK[$name]} timeout 60 "$CTL" "$@" \
+		2>"$TEST_DIR/ctl.err" </dev/null)
+	RC=$?
+	ERR=$(cat "$TEST_DIR/ctl.err")
+}
+unknown u-6 6000
+P6=$P
+pctl alice settle payments "$P6" --outcome succeeded --note "the statement shows it" --evidence stmt-6
+[ "$RC" = 0 ] || fail "ctl settle: $RC $ERR"
+[[ $OUT =~ ^approval\ ([0-9]+)\ pending:\ payment.settle\ of\ $P6,\ asked\ by\ alice ]] || fail "ctl settle: $OUT"
+A9=${BASH_REMATCH[1]}
+pctl bob approvals list pending
+[ "$RC" = 0 ] && grep <<<"$OUT" -Eq "^$A9 +pending +payment.settle +$P6 +6000 CNY +alice +- " || fail "ctl approvals list: $RC $OUT $ERR"
+pctl alice approvals approve "$A9"
+[ "$RC" = 1 ] && grep <<<"$ERR" -q "403 own_request" || fail "ctl approve own: $RC $OUT $ERR"
+pctl bob approvals reject "$A9"
+[ "$RC" = 2 ] && grep <<<"$ERR" -q -- "--reason is required" || fail "ctl reject without --reason: $RC $ERR"
+pctl bob approvals reject "$A9" --reason "not in the statement"
+[ "$RC:$OUT" = "0:approval $A9 rejected: payment.settle of $P6, asked by alice" ] || fail "ctl reject: $RC $OUT $ERR"
+pctl alice settle payments "$P6" --outcome succeeded --note "found it after all" --evidence stmt-6b
+A10=$(sed -E 's/^approval ([0-9]+) pending.*/\1/' <<<"$OUT")
+pctl bob approvals approve "$A10"
+[ "$RC:$OUT" = "0:approval $A10 applied: payment.settle of $P6, asked by alice" ] || fail "ctl approve: $RC $OUT $ERR"
+[ "$(pq -c "SELECT status FROM payments WHERE id = '$P6'")" = succeeded ] || fail "ctl approve did not settle"
+pctl bob approvals list bogus
+[ "$RC" = 1 ] && grep <<<"$ERR" -q "400 invalid_field" || fail "ctl list bogus: $RC $ERR"
+pass "payroutectl: settle answered 'approval N pending', approvals list, approve (own refused 403), reject (--reason required)"
 
 # ----------------------------------------------------------------- expiry
 TOP_EXTRA=${TOP_EXTRA/\"expire_s\": 600/\"expire_s\": 1}
