@@ -341,7 +341,8 @@ static void on_finished(PGresult *res, const char *err, void *arg)
 	if (f->status == 200) {
 		pr_request_reply(x->r, 200,
 				 json_pack("{s:o,s:o}", "approval", a, "result",
-					   f->result));
+					   f->result ? f->result :
+						       json_null()));
 		f->result = NULL;
 	} else {
 		json_decref(a);
@@ -453,6 +454,9 @@ static void apply(struct dec *x)
 	else if (strcmp(x->kind, "refund.resolve") == 0)
 		rc = pr_refund_resolve_approved(x->r, x->target, x->payload,
 						&ap);
+	else if (strcmp(x->kind, "refund.settle") == 0)
+		rc = pr_refund_settle_approved(x->r, x->target, x->payload,
+					       &ap);
 	else if (strcmp(x->kind, "policy.import") == 0)
 		rc = pr_policy_import_approved(x->r, x->payload, &ap);
 	if (rc == -ECANCELED) {

@@ -122,9 +122,10 @@ void pr_approval_request(struct pr_request *r, const char *kind,
 
 /* -------------------------------------------------------------- gauge */
 
-#define KINDS 4
+#define KINDS 5
 static const char *const kinds[KINDS] = { "payment.settle", "withdrawal.settle",
-					  "refund.resolve", "policy.import" };
+					  "refund.settle", "refund.resolve",
+					  "policy.import" };
 
 struct pr_approvals {
 	struct pr_daemon *d;

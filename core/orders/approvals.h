@@ -24,8 +24,8 @@ struct pr_config;
 int pr_approval_needed(const struct pr_config *cfg, int64_t amount);
 
 /* Records the authenticated operator's request to do kind
- * ("payment.settle", "withdrawal.settle", "refund.resolve",
- * "policy.import") on target with payload (the request body to apply;
+ * ("payment.settle", "withdrawal.settle", "refund.settle",
+ * "refund.resolve", "policy.import") on target with payload (the request body to apply;
  * borrowed), for amount of currency (amount < 0: none), audited
  * ("approval_requested") in the same statement, and answers r 202
  * {"approval": {...}}; 409 "approval_pending" when target already has a

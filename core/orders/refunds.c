@@ -2070,14 +2070,49 @@ struct rf_settle {
 	struct pr_request *r;
 	struct pr_settle s;
 	char id[40];
+	int approved; /* ap holds the approval being applied */
+	struct pr_approved ap;
 };
+
+/* Tells an approved settlement's apply that it did not happen (the
+ * approval fails); frees st. */
+static void rf_settle_refuse(struct rf_settle *st, int status, const char *code,
+			     const char *msg)
+{
+	st->ap.cb(status, code, msg, NULL, st->ap.arg);
+	free(st);
+}
 
 static void on_rf_settled(int rc, int changed, enum pr_rf_status from,
 			  struct rf_row *row, const char *err, void *arg)
 {
 	struct rf_settle *st = arg;
+	char msg[160];
 
 	(void)from;
+	if (st->approved) {
+		if (rc < 0 || !row) {
+			pr_warn("refunds: settling refund %s (approval %lld) "
+				"failed: %s",
+				st->id, (long long)st->ap.id, err ? err : "?");
+			rf_settle_refuse(st, 503, "store_unavailable",
+					 "the store is unavailable");
+		} else if (!changed) {
+			snprintf(msg, sizeof(msg),
+				 "refund %s moved meanwhile: it is %s now",
+				 row->id, rf_name(row->status));
+			rf_settle_refuse(st, 409, "not_settleable", msg);
+		} else {
+			pr_info("refund %s settled %s by %s, approving what %s "
+				"asked (approval %lld, evidence %s)",
+				row->id, st->s.outcome, st->ap.approved_by,
+				st->ap.requested_by, (long long)st->ap.id,
+				st->s.evidence);
+			st->ap.cb(200, NULL, NULL, rf_render(row), st->ap.arg);
+			free(st);
+		}
+		return;
+	}
 	if (rc < 0 || !row) {
 		pr_warn("refunds: settling refund %s failed: %s", st->id,
 			err ? err : "?");
@@ -2106,8 +2141,31 @@ static void on_rf_settle_loaded(struct rf_row *row, const char *err, void *arg)
 	enum pr_rf_status to = strcmp(st->s.outcome, "succeeded") == 0 ?
 				       PR_RF_SUCCEEDED :
 				       PR_RF_FAILED;
+	char msg[200];
 	json_t *detail;
 
+	if (st->approved && (err || !row ||
+			     (row->status != PR_RF_PROCESSING &&
+			      row->status != PR_RF_OVERDUE))) {
+		if (err)
+			pr_warn("refunds: reading a refund failed: %s", err);
+		if (row)
+			snprintf(msg, sizeof(msg),
+				 "refund %s moved meanwhile: it is %s; only a "
+				 "processing or overdue refund is settled",
+				 row->id, rf_name(row->status));
+		rf_settle_refuse(st,
+				 err ? 503 :
+				 row ? 409 :
+				       404,
+				 err ? "store_unavailable" :
+				 row ? "not_settleable" :
+				       "not_found",
+				 err ? "the store is unavailable" :
+				 row ? msg :
+				       "no such refund");
+		return;
+	}
 	if (err || !row) {
 		if (err)
 			pr_warn("refunds: reading a refund failed: %s", err);
@@ -2139,7 +2197,22 @@ static void on_rf_settle_loaded(struct rf_row *row, const char *err, void *arg)
 		free(st);
 		return;
 	}
+	if (!st->approved && to == PR_RF_SUCCEEDED &&
+	    pr_approval_needed(r->gen->config, row->amount)) {
+		detail = pr_settle_detail(&st->s);
+		pr_approval_request(r, "refund.settle", row->id, detail,
+				    row->amount, row->currency);
+		json_decref(detail);
+		free(st);
+		return;
+	}
 	detail = pr_settle_detail(&st->s);
+	if (st->approved && detail) {
+		json_object_set_new(detail, "approval",
+				    json_integer(st->ap.id));
+		json_object_set_new(detail, "requested_by",
+				    json_string(st->ap.requested_by));
+	}
 	u.id = row->id;
 	u.from = PR_FROM(row->status);
 	u.to = to;
@@ -2148,10 +2221,45 @@ static void on_rf_settle_loaded(struct rf_row *row, const char *err, void *arg)
 	u.actor = st->s.actor;
 	u.code = pr_settle_code(st->s.outcome);
 	if (rf_update(r->d, &u, on_rf_settled, st) < 0) {
-		pr_api_store_unavailable(r);
-		free(st);
+		if (st->approved)
+			rf_settle_refuse(st, 503, "store_unavailable",
+					 "the store is unavailable");
+		else {
+			pr_api_store_unavailable(r);
+			free(st);
+		}
 	}
 	json_decref(detail);
+}
+
+int pr_refund_settle_approved(struct pr_request *r, const char *id,
+			      const json_t *payload,
+			      const struct pr_approved *ap)
+{
+	const char *o = json_string_value(json_object_get(payload, "outcome"));
+	const char *n = json_string_value(json_object_get(payload, "note"));
+	const char *e = json_string_value(json_object_get(payload, "evidence"));
+	struct rf_settle *st;
+
+	if (!o || !n || !e || !id_ok(id, strlen(id)) ||
+	    strlen(id) >= sizeof(st->id))
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->r = r;
+	st->approved = 1;
+	st->ap = *ap;
+	snprintf(st->id, sizeof(st->id), "%s", id);
+	snprintf(st->s.outcome, sizeof(st->s.outcome), "%s", o);
+	snprintf(st->s.note, sizeof(st->s.note), "%s", n);
+	snprintf(st->s.evidence, sizeof(st->s.evidence), "%s", e);
+	snprintf(st->s.actor, sizeof(st->s.actor), "%s", ap->approved_by);
+	if (rf_load(r->d, "id", st->id, NULL, on_rf_settle_loaded, st) < 0) {
+		free(st);
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 /* POST /admin/v1/refunds/{id}/settle */

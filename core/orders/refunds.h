@@ -58,6 +58,15 @@ void pr_refunds_resolve(struct pr_request *r, const struct pr_route_match *m);
 int pr_refund_resolve_approved(struct pr_request *r, const char *id,
 			       const json_t *payload,
 			       const struct pr_approved *ap);
+
+/* Applies an approved settlement of refund id as succeeded (four eyes)
+ * with payload {"outcome", "note", "evidence"}: the same check (still
+ * processing or overdue) and transition as POST /refunds/{id}/settle, by
+ * ap->approved_by; ap->cb is told how it ended. Returns as
+ * pr_refund_resolve_approved. */
+int pr_refund_settle_approved(struct pr_request *r, const char *id,
+			      const json_t *payload,
+			      const struct pr_approved *ap);
 /* POST /admin/v1/refunds/{id}/settle: {"outcome": "succeeded|failed",
  * "note", "evidence"} (orderadmin.h) for a processing refund, or an
  * overdue one to succeeded. */

@@ -1,8 +1,8 @@
 -- 016_approvals.sql - four eyes on money: an action that moves or writes
--- off money from approvals.threshold on (a payment or withdrawal settled
--- as succeeded, an overdue refund resolved as paid outside the channel),
--- and a policy import when approvals.policy_import says so, waits here for
--- a second operator (doc/design.md §11, "Four eyes"). Applied by payrouted
+-- off money from approvals.threshold on (a payment, refund or withdrawal
+-- settled as succeeded, an overdue refund resolved as paid outside the
+-- channel), and a policy import when approvals.policy_import says so,
+-- waits here for a second operator (doc/design.md §11, "Four eyes"). Applied by payrouted
 -- inside a transaction it opens.
 --
 -- A row keeps the whole request to apply (payload), who asked and when,
@@ -21,7 +21,8 @@
 CREATE TABLE approvals (
 	id bigserial PRIMARY KEY,
 	kind text NOT NULL CHECK (kind IN ('payment.settle',
-		'withdrawal.settle', 'refund.resolve', 'policy.import')),
+		'withdrawal.settle', 'refund.settle', 'refund.resolve',
+		'policy.import')),
 	-- an order's id, or the SHA-256 of a policy document
 	target text NOT NULL CHECK (target ~ '^[A-Za-z0-9]{8,64}$'),
 	payload jsonb NOT NULL CHECK (jsonb_typeof(payload) = 'object'),

@@ -11,7 +11,8 @@
 #   - below the threshold, and settling as failed: applied at once;
 #   - reject: 400 without a reason, then rejected and nothing applied;
 #   - the target moved meanwhile: the approval fails, saying why;
-#   - an overdue refund resolved as refunded_offline: approved, resolved;
+#   - an overdue refund resolved as refunded_offline, another settled as
+#     succeeded: approved, applied;
 #     resolved as buyer_contacted: applied at once;
 #   - a policy import (approvals.policy_import): 202 whatever it changes,
 #     the document not shown (secrets); an operator may not approve it
@@ -230,7 +231,18 @@ expect_code 200 "bob approves the resolve"
 overdue p-r2 3000
 as alice POST "/admin/v1/refunds/$R/resolve" '{"outcome":"buyer_contacted","note":"the buyer withdrew the claim"}'
 expect_code 200 "resolving as buyer_contacted (no money out)"
-pass "an overdue refund of 3000 resolved as refunded_offline: approved by bob, resolved once, audited; buyer_contacted applied at once"
+overdue p-r3 3000
+R3=$R
+as alice POST "/admin/v1/refunds/$R3/settle" '{"outcome":"succeeded","note":"the channel paid it late","evidence":"RFD-3"}'
+expect_code 202 "settling a refund of 3000 as succeeded"
+A11=$(json .approval.id)
+[ "$(json .approval.kind)" = refund.settle ] || fail "the refund settlement's approval: $RESP_BODY"
+as bob POST "/admin/v1/approvals/$A11/approve"
+expect_code 200 "bob approves the refund's settlement"
+[ "$(json '[.approval.state, .result.status] | join(",")')" = applied,succeeded ] || fail "refund settled: $RESP_BODY"
+[ "$(pq -c "SELECT actor || ':' || (detail->>'approval') FROM order_events WHERE order_id = '$R3' AND event = 'settle'")" = "bob:$A11" ] ||
+	fail "the refund's settle event"
+pass "overdue refunds of 3000: resolved as refunded_offline and settled as succeeded, each approved by bob and applied once, audited; buyer_contacted applied at once"
 
 # ---------------------------------------------------------- policy import
 send POST /admin/v1/operators '{"name":"boss","roles":["admin"]}'
