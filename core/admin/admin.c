@@ -632,6 +632,13 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 		if (n)
 			evbuffer_add(b, rc, n);
 	}
+	{
+		char ab[1024];
+		size_t n = pr_operators_metrics(ab, sizeof(ab));
+
+		if (n)
+			evbuffer_add(b, ab, n);
+	}
 	metrics_order_path(d, b, &st);
 	metrics_channels(d, b);
 	{

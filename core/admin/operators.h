@@ -10,7 +10,10 @@
  * at; the handler then reads the principal in r->who (pr_api_actor for the
  * audit's actor). A second way to authenticate (a console session cookie)
  * belongs in pr_operators_authenticate, before the bearer token: it fills
- * the same r->who (with its own enum pr_auth_via) and calls done.
+ * the same r->who (pr_operators_set_principal, with its own enum
+ * pr_auth_via) and calls done; a password sign-in checks
+ * pr_operators_address_locked first and refuses through
+ * pr_operators_refuse_auth, so both ways share the lockout and the audit.
  */
 #ifndef PR_OPERATORS_H
 #define PR_OPERATORS_H
@@ -28,6 +31,30 @@
 void pr_operators_authenticate(struct pr_request *r,
 			       void (*done)(struct pr_request *r, void *arg),
 			       void *arg);
+
+/* For a second way in (a console session, a password sign-in), the
+ * pieces a token's authentication is made of: */
+
+/* Fills r->who: operator name with roles (enum pr_role bits),
+ * authenticated via (token_id: the token, else 0). */
+void pr_operators_set_principal(struct pr_request *r, const char *name,
+				unsigned roles, enum pr_auth_via via,
+				int64_t token_id);
+
+/* Seconds the client address of r stays locked out after failed
+ * authentications (0: it is not); check it before trying a credential. */
+int64_t pr_operators_address_locked(struct pr_request *r);
+
+/* Refuses r's authentication: counts the failure on the client address,
+ * and when count_account on operator name in the store (NULL: no operator
+ * is known; see admin.lockout_*), logs and audits it ("auth_failed" with
+ * the address and reason), then answers 429 when locked (the operator is
+ * locked out), else 401 (the reason itself for "token expired", "token
+ * revoked" and "operator disabled", a generic message otherwise). reason
+ * is a static string. */
+void pr_operators_refuse_auth(struct pr_request *r, const char *name,
+			      const char *reason, int count_account,
+			      int locked);
 
 /* Answers r 403 "forbidden" for perm (the route's): logged, and audited
  * (action "denied") before the answer goes out. */
@@ -51,6 +78,12 @@ void pr_operators_token_create(struct pr_request *r,
 			       const struct pr_route_match *m);
 void pr_operators_token_revoke(struct pr_request *r,
 			       const struct pr_route_match *m);
+
+/* The admin API's authentication figures as Prometheus text into buf
+ * (len bytes): payroute_admin_auth_total{result} (ok, failed, locked: a
+ * locked operator or address refused) and payroute_admin_denied_total
+ * (403s). Returns the length written, 0 when it does not fit. */
+size_t pr_operators_metrics(char *buf, size_t len);
 
 /* param_ok of the {name} segment: pr_operator_name_ok. */
 int pr_operators_name_ok(const char *s);
