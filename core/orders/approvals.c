@@ -146,9 +146,26 @@ static int gone(struct pr_approvals *a)
 	return 0;
 }
 
+static void on_expired(PGresult *res, const char *err, void *arg)
+{
+	struct pr_approvals *a = arg;
+
+	if (gone(a))
+		return;
+	if (!res)
+		pr_warn("approvals: expiring pending approvals failed: %s",
+			err);
+	else if (PQntuples(res) == 1)
+		pr_info("approvals: %s pending approval(s) expired",
+			PQgetvalue(res, 0, 0));
+}
+
+/* The count: pending ones by kind, and those past their time, which are
+ * then expired (a write only when there is one). */
 static void on_counted(PGresult *res, const char *err, void *arg)
 {
 	struct pr_approvals *a = arg;
+	long late = 0;
 
 	if (gone(a))
 		return;
@@ -158,32 +175,16 @@ static void on_counted(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	memset(a->pending, 0, sizeof(a->pending));
-	for (int i = 0; i < PQntuples(res); i++)
+	for (int i = 0; i < PQntuples(res); i++) {
 		for (size_t k = 0; k < KINDS; k++)
 			if (strcmp(PQgetvalue(res, i, 0), kinds[k]) == 0)
 				a->pending[k] =
 					strtol(PQgetvalue(res, i, 1), NULL, 10);
-	a->counted = 1;
-}
-
-static void on_expired(PGresult *res, const char *err, void *arg)
-{
-	struct pr_approvals *a = arg;
-
-	if (gone(a))
-		return;
-	if (!res) {
-		pr_warn("approvals: expiring pending approvals failed: %s",
-			err);
-		return;
+		late += strtol(PQgetvalue(res, i, 2), NULL, 10);
 	}
-	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "0") != 0)
-		pr_info("approvals: %s pending approval(s) expired",
-			PQgetvalue(res, 0, 0));
-	if (pr_db_query(a->d->db,
-			"SELECT kind, count(*) FROM approvals WHERE state = "
-			"'pending' GROUP BY 1",
-			0, NULL, on_counted, a) == 0)
+	a->counted = 1;
+	if (late > 0 && pr_db_query(a->d->db, "SELECT pr_approvals_expire()", 0,
+				    NULL, on_expired, a) == 0)
 		a->querying = 1;
 }
 
@@ -197,8 +198,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(a->timer, &tv);
 	if (a->querying || !pr_db_ready(a->d->db) || a->d->stopping)
 		return;
-	if (pr_db_query(a->d->db, "SELECT pr_approvals_expire()", 0, NULL,
-			on_expired, a) == 0)
+	if (pr_db_query(a->d->db,
+			"SELECT kind, count(*) FILTER (WHERE expires_at > "
+			"now()), count(*) FILTER (WHERE expires_at <= now()) "
+			"FROM approvals WHERE state = 'pending' GROUP BY 1",
+			0, NULL, on_counted, a) == 0)
 		a->querying = 1;
 }
 
