@@ -61,8 +61,9 @@ enum {
 	OPT_ROLE = 1u << 7,
 	OPT_LABEL = 1u << 8,
 	OPT_EXPIRES = 1u << 9,
+	OPT_REASON = 1u << 10,
 };
-#define OPT_LAST OPT_EXPIRES
+#define OPT_LAST OPT_REASON
 /* the most --role options (there are three roles) */
 #define MAX_ROLES 3
 
@@ -77,6 +78,7 @@ enum {
 	LONG_ROLE,
 	LONG_LABEL,
 	LONG_EXPIRES,
+	LONG_REASON,
 };
 
 static const struct option long_opts[] = {
@@ -100,6 +102,7 @@ static const struct option long_opts[] = {
 	{ "role", required_argument, NULL, LONG_ROLE },
 	{ "label", required_argument, NULL, LONG_LABEL },
 	{ "expires", required_argument, NULL, LONG_EXPIRES },
+	{ "reason", required_argument, NULL, LONG_REASON },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -118,6 +121,7 @@ struct ctl {
 	const char *output, *file, *outcome, *withdrawal, *evidence;
 	const char *from, *to;
 	const char *roles[MAX_ROLES], *label, *expires;
+	const char *reason; /* --reason (approvals reject) */
 	int n_roles;
 	int dry_run;
 	/* the command as errors name it: "channel disable foo" */
@@ -963,6 +967,27 @@ static int cmd_export(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* An answer that is a pending approval (202: four eyes, from
+ * approvals.threshold on): says so and what comes next; 1 when it was
+ * one. */
+static int print_pending(struct ctl *c, json_t *j)
+{
+	json_t *a = json_object_get(j, "approval");
+
+	if (!json_is_object(a) || strcmp(jstr(a, "state"), "pending") != 0)
+		return 0;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("approval %lld pending: %s of %s, asked by %s; another "
+		       "operator approves it (payroutectl approvals approve "
+		       "%lld) before %s\n",
+		       jint(a, "id"), jstr(a, "kind"), jstr(a, "target"),
+		       jstr(a, "requested_by"), jint(a, "id"),
+		       jstr(a, "expires_at"));
+	return 1;
+}
+
 static int cmd_import(struct ctl *c, int argc, char **argv)
 {
 	json_t *doc, *j = NULL;
@@ -995,10 +1020,13 @@ static int cmd_import(struct ctl *c, int argc, char **argv)
 	free(text);
 	if (rc)
 		return rc;
-	if (c->json)
-		print_json(stdout, j);
-	else
-		pr_ctl_print_import(stdout, j);
+	/* a pending approval (four eyes): not applied yet */
+	if (!print_pending(c, j)) {
+		if (c->json)
+			print_json(stdout, j);
+		else
+			pr_ctl_print_import(stdout, j);
+	}
 	json_decref(j);
 	return 0;
 }
@@ -1194,11 +1222,14 @@ static int cmd_refund_resolve(struct ctl *c, int argc, char **argv)
 	free(text);
 	if (rc)
 		return rc;
-	if (c->json)
-		print_json(stdout, j);
-	else
-		printf("refund %s %s (%s)\n", argv[0], jstr(j, "status"),
-		       c->outcome);
+	/* a pending approval (four eyes): not applied yet */
+	if (!print_pending(c, j)) {
+		if (c->json)
+			print_json(stdout, j);
+		else
+			printf("refund %s %s (%s)\n", argv[0],
+			       jstr(j, "status"), c->outcome);
+	}
 	json_decref(j);
 	return 0;
 }
@@ -1345,11 +1376,14 @@ static int cmd_settle(struct ctl *c, int argc, char **argv)
 	free(text);
 	if (rc)
 		return rc;
-	if (c->json)
-		print_json(stdout, j);
-	else
-		printf("%s %s settled: %s (%s)\n", kind, argv[1],
-		       jstr(j, "status"), jstr(j, "code"));
+	/* a pending approval (four eyes): not applied yet */
+	if (!print_pending(c, j)) {
+		if (c->json)
+			print_json(stdout, j);
+		else
+			printf("%s %s settled: %s (%s)\n", kind, argv[1],
+			       jstr(j, "status"), jstr(j, "code"));
+	}
 	json_decref(j);
 	return 0;
 }
@@ -1947,6 +1981,131 @@ static int cmd_operator_revoke(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* ----------------------------------------------------------- approvals */
+
+static int cmd_approvals_list(struct ctl *c, int argc, char **argv)
+{
+	static const char *const head[] = { "ID",	  "STATE",  "KIND",
+					    "TARGET",	  "AMOUNT", "BY",
+					    "DECIDED BY", "EXPIRES" };
+	struct pr_ctl_table t;
+	char path[128];
+	json_t *j, *a;
+	size_t i;
+	int rc;
+
+	if (argc > 0 &&
+	    strspn(argv[0], "abcdefghijklmnopqrstuvwxyz") != strlen(argv[0])) {
+		err_msg(c,
+			"%s: a state (pending, approved, rejected, expired, "
+			"applied, failed)",
+			argv[0]);
+		return EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/admin/v1/approvals%s%s",
+		 argc > 0 ? "?state=" : "", argc > 0 ? argv[0] : "");
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	if (pr_ctl_table_init(&t, 8, head) < 0) {
+		json_decref(j);
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	json_array_foreach(json_object_get(j, "items"), i, a) {
+		char id[24], amount[48];
+		const char *row[8];
+
+		snprintf(id, sizeof(id), "%lld", jint(a, "id"));
+		if (json_is_integer(json_object_get(a, "amount")))
+			snprintf(amount, sizeof(amount), "%lld %s",
+				 jint(a, "amount"), jstr(a, "currency"));
+		else
+			snprintf(amount, sizeof(amount), "-");
+		row[0] = id;
+		row[1] = jstr(a, "state");
+		row[2] = jstr(a, "kind");
+		row[3] = jstr(a, "target");
+		row[4] = amount;
+		row[5] = jstr(a, "requested_by");
+		row[6] = json_is_string(json_object_get(a, "decided_by")) ?
+				 jstr(a, "decided_by") :
+				 "-";
+		row[7] = jstr(a, "expires_at");
+		if (pr_ctl_table_add(&t, row) < 0) {
+			pr_ctl_table_clear(&t);
+			json_decref(j);
+			err_msg(c, "out of memory");
+			return EXIT_FAIL;
+		}
+	}
+	if (t.nrows > 1)
+		pr_ctl_table_print(&t, stdout);
+	else
+		printf("no approvals\n");
+	pr_ctl_table_clear(&t);
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_approvals_decide(struct ctl *c, const char *id, const char *verb,
+				const char *body)
+{
+	char path[256], tail[16];
+	json_t *j, *a;
+	int rc;
+
+	snprintf(tail, sizeof(tail), "/%s", verb);
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/approvals/", id,
+			    tail)))
+		return rc;
+	if ((rc = call(c, "POST", path, body, body ? strlen(body) : 0, &j)))
+		return rc;
+	a = json_object_get(j, "approval");
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("approval %s %s: %s of %s, asked by %s\n", id,
+		       jstr(a, "state"), jstr(a, "kind"), jstr(a, "target"),
+		       jstr(a, "requested_by"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_approvals_approve(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return cmd_approvals_decide(c, argv[0], "approve", NULL);
+}
+
+static int cmd_approvals_reject(struct ctl *c, int argc, char **argv)
+{
+	json_t *body;
+	char *text;
+	int rc;
+
+	(void)argc;
+	if (!c->reason) {
+		err_msg(c, "--reason is required (payroutectl approvals reject "
+			   "--help)");
+		return EXIT_USAGE;
+	}
+	body = json_pack("{s:s}", "reason", c->reason);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text) {
+		err_msg(c, "out of memory (or --reason not UTF-8)");
+		return EXIT_FAIL;
+	}
+	rc = cmd_approvals_decide(c, argv[0], "reject", text);
+	free(text);
+	return rc;
+}
+
 static const struct cmd cmds[] = {
 	{ "status", "",
 	  "The daemon's version, generation, uptime, store pool "
@@ -2108,6 +2267,19 @@ static const struct cmd cmds[] = {
 	  "Revoke a token of an operator "
 	  "(DELETE /admin/v1/operators/NAME/tokens/ID).",
 	  0, 2, 2, cmd_operator_revoke },
+	{ "approvals list", "[STATE]",
+	  "Approvals (four eyes on money), newest first, optionally of one "
+	  "state: pending, approved, rejected, expired, applied, failed "
+	  "(GET /admin/v1/approvals).",
+	  0, 0, 1, cmd_approvals_list },
+	{ "approvals approve", "ID",
+	  "Approve another operator's pending request: it is applied once, "
+	  "now (POST /admin/v1/approvals/ID/approve). Never one's own.",
+	  0, 1, 1, cmd_approvals_approve },
+	{ "approvals reject", "ID --reason TEXT",
+	  "Reject another operator's pending request; nothing is applied "
+	  "(POST /admin/v1/approvals/ID/reject).",
+	  OPT_REASON, 1, 1, cmd_approvals_reject },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -2257,6 +2429,8 @@ static const char *opt_name(unsigned bit)
 		return "--label";
 	case OPT_EXPIRES:
 		return "--expires";
+	case OPT_REASON:
+		return "--reason";
 	default:
 		return "--withdrawal";
 	}
@@ -2383,6 +2557,10 @@ static int take_opt(struct ctl *c, int o, const char *arg, const char *bad,
 	case LONG_EXPIRES:
 		c->expires = arg;
 		c->seen |= OPT_EXPIRES;
+		break;
+	case LONG_REASON:
+		c->reason = arg;
+		c->seen |= OPT_REASON;
 		break;
 	case ':':
 		err_msg(c, "%s needs a value", bad);

@@ -54,6 +54,8 @@
 #include "admin/breaker_api.h"
 #include "orders/chanhealth.h"
 #include "orders/refunds.h"
+#include "orders/approvals.h"
+#include "admin/approvals_api.h"
 #include "orders/withdrawals.h"
 #include "admin/operators.h"
 #include "admin/policy_api.h"
@@ -664,6 +666,13 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 			evbuffer_add(b, rb, rn);
 	}
 	{
+		char ab[512];
+		size_t an = pr_approvals_metrics(d->approvals, ab, sizeof(ab));
+
+		if (an)
+			evbuffer_add(b, ab, an);
+	}
+	{
 		char rc[12288];
 		size_t n = pr_recon_metrics(d->recon, rc, sizeof(rc));
 
@@ -946,6 +955,15 @@ const struct pr_route pr_admin_routes[] = {
 	{ PR_POST, "/admin/v1/withdrawals/{id}/settle",
 	  pr_orders_settle_withdrawal, PR_AUTH_ADMIN, NULL,
 	  PR_PERM_ORDER_SETTLE },
+	/* four eyes on money (approvals_api.c) */
+	{ PR_GET, "/admin/v1/approvals", pr_approvals_list, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_VIEW },
+	{ PR_GET, "/admin/v1/approvals/{id}", pr_approvals_get, PR_AUTH_ADMIN,
+	  pr_route_id_ok, PR_PERM_VIEW },
+	{ PR_POST, "/admin/v1/approvals/{id}/approve", pr_approvals_approve,
+	  PR_AUTH_ADMIN, pr_route_id_ok, PR_PERM_APPROVE },
+	{ PR_POST, "/admin/v1/approvals/{id}/reject", pr_approvals_reject,
+	  PR_AUTH_ADMIN, pr_route_id_ok, PR_PERM_APPROVE },
 	/* reconciliation against the channels' bills (recon_api.c) */
 	{ PR_GET, "/admin/v1/reconciliation", pr_recon_get, PR_AUTH_ADMIN, NULL,
 	  PR_PERM_VIEW },

@@ -70,6 +70,16 @@ void pr_policy_audit_get(struct pr_request *r, const struct pr_route_match *m);
 void pr_policy_export(struct pr_request *r, const struct pr_route_match *m);
 void pr_policy_import(struct pr_request *r, const struct pr_route_match *m);
 
+/* Applies an approved import (four eyes, orders/approvals.h): the
+ * document doc (borrowed) imported as PUT /admin/v1/policy would, by
+ * ap->approved_by, the approval marked applied in the import's own
+ * transaction; ap->cb is told how it ended (r is not answered). Returns
+ * 0, or -ENOMEM (cb not called, r not answered), or -ECANCELED (cb not
+ * called, r answered 500). */
+struct pr_approved;
+int pr_policy_import_approved(struct pr_request *r, const json_t *doc,
+			      const struct pr_approved *ap);
+
 /* ------------------------------------------------ policy_channels.c */
 
 /* 1 when s is a channel code: 1 to 64 of a-z, 0-9 and _. */

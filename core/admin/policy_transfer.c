@@ -40,6 +40,11 @@
 #include <event2/keyvalq_struct.h>
 
 #include "runtime/apiutil.h"
+#include "runtime/config.h"
+#include "runtime/crypto.h"
+#include "runtime/generation.h"
+#include "runtime/log.h"
+#include "orders/approvals.h"
 #include "domain/catalogue.h"
 #include "domain/codemap.h"
 #include "admin/policy_api.h"
@@ -542,12 +547,32 @@ static const char import_audit_sql[] =
 	"SELECT pg_notify('" PR_POLICY_NOTIFY_CHANNEL "', $3) "
 	"FROM (SELECT count(*) FROM a) c";
 
+/* The same, for an approved import: the approval is marked applied (and
+ * audited) in the import's transaction, so the import and the approval's
+ * outcome commit together or not at all. */
+static const char import_approved_audit_sql[] =
+	"WITH a AS (INSERT INTO audit_log (actor, action, object_kind, "
+	"object_id, before, after, note) "
+	"SELECT $1, t.e->>'action', t.e->>'kind', t.e->>'id', "
+	"nullif(t.e->'before', 'null'::jsonb), "
+	"nullif(t.e->'after', 'null'::jsonb), t.e->>'note' "
+	"FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n) "
+	"ORDER BY t.n RETURNING id), "
+	"ap AS (UPDATE approvals SET state = 'applied', applied_at = now() "
+	"WHERE id = $4::bigint AND state = 'approved' RETURNING *), "
+	"l AS (INSERT INTO audit_log (actor, action, object_kind, object_id, "
+	"after) SELECT $1, 'approval_applied', 'approval', ap.id::text, "
+	"pr_approval_json(ap::approvals) FROM ap) "
+	"SELECT pg_notify('" PR_POLICY_NOTIFY_CHANNEL "', $3) "
+	"FROM (SELECT count(*) FROM a) c";
+
 static int import_audit(struct pr_pw *w)
 {
 	json_t *rows = json_array(), *row;
 	char note[PR_API_MAX_NOTE + 32];
 	char *text = NULL, *notify = NULL;
-	const char *p[3], *kind;
+	const char *p[4], *kind;
+	char approval[24];
 	size_t i;
 	int rc = -ENOMEM;
 
@@ -582,7 +607,12 @@ static int import_audit(struct pr_pw *w)
 	p[0] = w->actor;
 	p[1] = text;
 	p[2] = notify;
-	rc = pr_pw_run(w, PR_PW_AUDIT, import_audit_sql, 3, p);
+	snprintf(approval, sizeof(approval), "%lld", (long long)w->approval_id);
+	p[3] = approval;
+	if (w->approval_id > 0)
+		rc = pr_pw_run(w, PR_PW_AUDIT, import_approved_audit_sql, 4, p);
+	else
+		rc = pr_pw_run(w, PR_PW_AUDIT, import_audit_sql, 3, p);
 out:
 	free(text);
 	free(notify);
@@ -604,6 +634,25 @@ static const struct pr_pw_ops import_ops = {
 void pr_policy_export(struct pr_request *r, const struct pr_route_match *m)
 {
 	pr_api_query(r, policy_export_sql, 0, NULL, on_policy_export);
+}
+
+/* Four eyes (approvals.policy_import): the document is kept as a pending
+ * approval, its target the SHA-256 of its canonical text (keys sorted),
+ * answered 202. */
+static void request_approval(struct pr_request *r, const json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	unsigned char md[32];
+	char *hex = NULL;
+
+	if (text && pr_sha256(text, strlen(text), md) == 0)
+		hex = pr_hex_encode(md, sizeof(md));
+	if (!hex)
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+	else
+		pr_approval_request(r, "policy.import", hex, body, -1, NULL);
+	free(text);
+	free(hex);
 }
 
 /* PUT /admin/v1/policy[?dry_run=1] */
@@ -630,10 +679,62 @@ void pr_policy_import(struct pr_request *r, const struct pr_route_match *m)
 	evhttp_clear_headers(&args);
 	if (!(body = pr_api_read_body(r)))
 		return;
+	if (!dry && r->gen->config->approvals_policy_import) {
+		request_approval(r, body);
+		json_decref(body);
+		return;
+	}
 	w = pr_pw_new(r, &import_ops, "policy", body);
 	if (!w)
 		return;
 	w->dry_run = dry;
 	snprintf(w->reload_why, sizeof(w->reload_why), "policy change: import");
 	pr_pw_go(w);
+}
+
+/* How an approved import ended, told to its approval. */
+static void on_import_approved(struct pr_pw *w, int status, json_t *body)
+{
+	struct pr_approved *ap = w->answer_arg;
+	const json_t *e = json_object_get(body, "error");
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *msg = json_string_value(json_object_get(e, "message"));
+
+	if (status < 300)
+		ap->cb(200, NULL, NULL, body ? body : json_object(), ap->arg);
+	else if (code && strcmp(code, "reload_failed") == 0)
+		/* committed, the approval with it: applied, but not loaded */
+		ap->cb(200, NULL, NULL, body, ap->arg);
+	else {
+		ap->cb(status == 503 ? 503 : 409, code ? code : "internal",
+		       msg ? msg : "the import failed", NULL, ap->arg);
+		json_decref(body);
+	}
+	free(ap);
+	w->answer_arg = NULL;
+}
+
+int pr_policy_import_approved(struct pr_request *r, const json_t *doc,
+			      const struct pr_approved *ap)
+{
+	struct pr_approved *copy = malloc(sizeof(*copy));
+	struct pr_pw *w;
+
+	if (!copy)
+		return -ENOMEM;
+	*copy = *ap;
+	w = pr_pw_new(r, &import_ops, "policy", json_deep_copy(doc));
+	if (!w) {
+		/* pr_pw_new answered r (out of memory: the audit headers were
+		 * checked before the approval was claimed) */
+		free(copy);
+		return -ECANCELED;
+	}
+	w->approval_id = ap->id;
+	w->answer = on_import_approved;
+	w->answer_arg = copy;
+	snprintf(w->reload_why, sizeof(w->reload_why),
+		 "policy change: import (approval %lld)", (long long)ap->id);
+	pr_pw_go(w);
+	return 0;
 }

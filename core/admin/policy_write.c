@@ -166,6 +166,16 @@ int pr_pw_param_json(struct pr_pw *w, const json_t *j)
 	return rc;
 }
 
+/* Answers the write's request with status and body (stolen), or tells
+ * w->answer when it is set. */
+static void pw_reply(struct pr_pw *w, int status, json_t *body)
+{
+	if (w->answer)
+		w->answer(w, status, body);
+	else
+		pr_request_reply(w->r, status, body);
+}
+
 /* Rolls back (by giving the connection back) and answers the refusal. */
 static void pw_abort(struct pr_pw *w)
 {
@@ -175,8 +185,10 @@ static void pw_abort(struct pr_pw *w)
 		pr_db_release(w->conn);
 	w->conn = NULL;
 	if (w->fail_body) {
-		pr_request_reply(r, w->fail_status, w->fail_body);
+		pw_reply(w, w->fail_status, w->fail_body);
 		w->fail_body = NULL;
+	} else if (w->answer) {
+		w->answer(w, 500, NULL);
 	} else {
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 	}
@@ -196,7 +208,12 @@ static void pw_db_failed(struct pr_pw *w, const char *err)
 	w->conn = NULL;
 	snprintf(what, sizeof(what), "%s %s (%s)", w->ops->action, w->ops->kind,
 		 step_names[w->step]);
-	pr_api_reply_db_error(r, "policy", what, err);
+	if (w->answer) {
+		pr_warn("policy: %s failed: %s", what, err ? err : "?");
+		w->answer(w, 503, NULL);
+	} else {
+		pr_api_reply_db_error(r, "policy", what, err);
+	}
 	pr_pw_free(w);
 }
 
@@ -207,11 +224,11 @@ static void on_reloaded(int ok, uint64_t gen, const char *reason, void *arg)
 	char g[32];
 
 	if (!ok) {
-		pr_request_reply(r, 500,
-				 json_pack("{s:{s:s,s:s,s:I}}", "error", "code",
-					   "reload_failed", "message",
-					   reason ? reason : "reload failed",
-					   "generation", (json_int_t)gen));
+		pw_reply(w, 500,
+			 json_pack("{s:{s:s,s:s,s:I}}", "error", "code",
+				   "reload_failed", "message",
+				   reason ? reason : "reload failed",
+				   "generation", (json_int_t)gen));
 		pr_err("policy: %s %s %s was committed but the reload failed: "
 		       "%s",
 		       w->ops->kind, w->object_id, w->ops->action,
@@ -219,7 +236,9 @@ static void on_reloaded(int ok, uint64_t gen, const char *reason, void *arg)
 		pr_pw_free(w);
 		return;
 	}
-	if (!w->reply) {
+	if (!w->reply && w->answer) {
+		w->answer(w, w->status, NULL);
+	} else if (!w->reply) {
 		snprintf(g, sizeof(g), "%llu", (unsigned long long)gen);
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 				  "X-Payroute-Generation", g);
@@ -227,7 +246,7 @@ static void on_reloaded(int ok, uint64_t gen, const char *reason, void *arg)
 	} else {
 		json_object_set_new(w->reply, "generation",
 				    json_integer((json_int_t)gen));
-		pr_request_reply(r, w->status, w->reply);
+		pw_reply(w, w->status, w->reply);
 		w->reply = NULL;
 	}
 	pr_pw_free(w);
@@ -257,7 +276,7 @@ static void pw_answer_unwritten(struct pr_pw *w)
 	if (w->reply)
 		json_object_set_new(w->reply, "generation",
 				    json_integer((json_int_t)r->d->gen->id));
-	pr_request_reply(r, w->status, w->reply ? w->reply : json_pack("{}"));
+	pw_reply(w, w->status, w->reply ? w->reply : json_pack("{}"));
 	w->reply = NULL;
 	pr_pw_free(w);
 }

@@ -104,6 +104,14 @@ struct pr_pw {
 	int dry_run;
 	/* an import's plan (policy_io.h) */
 	struct pr_policy_plan plan;
+
+	/* Set for an approved import (four eyes, admin/approvals_api.c):
+	 * the approval's id, marked applied by the import's audit statement
+	 * in the transaction, and answer, told the end (status and body,
+	 * stolen, NULL for none) in place of answering the request. */
+	int64_t approval_id;
+	void (*answer)(struct pr_pw *w, int status, json_t *body);
+	void *answer_arg;
 };
 
 /* A write's state for request r, with the audit actor and note from the

@@ -3,9 +3,10 @@
  *
  *   viewer    reads everything but secrets
  *   operator  the viewer's, and the day's operations: a channel's status
- *             and weight,
- *             overdue refunds and notifications, reconciliation follow-up,
- *             manual settlement
+ *             and weight, overdue refunds and notifications,
+ *             reconciliation follow-up, manual settlement, approving
+ *             another operator's request (four eyes; never one's
+ *             own: admin/approvals_api.c)
  *   admin     everything: the routing policy, merchants, reload, operators
  *
  * Which permission each endpoint needs is the route table's column
@@ -20,7 +21,8 @@
 #define VIEWER_PERMS (BIT(PR_PERM_SELF) | BIT(PR_PERM_VIEW))
 #define OPERATOR_PERMS                                                         \
 	(VIEWER_PERMS | BIT(PR_PERM_CHANNEL_OPERATE) |                         \
-	 BIT(PR_PERM_ORDER_FOLLOW_UP) | BIT(PR_PERM_ORDER_SETTLE))
+	 BIT(PR_PERM_ORDER_FOLLOW_UP) | BIT(PR_PERM_ORDER_SETTLE) |            \
+	 BIT(PR_PERM_APPROVE))
 #define ADMIN_PERMS                                                            \
 	(OPERATOR_PERMS | BIT(PR_PERM_POLICY_WRITE) |                          \
 	 BIT(PR_PERM_MERCHANT_WRITE) | BIT(PR_PERM_DAEMON) |                   \
@@ -47,6 +49,7 @@ static const char *const perm_names[PR_PERM_N] = {
 	[PR_PERM_MERCHANT_WRITE] = "merchant.write",
 	[PR_PERM_DAEMON] = "daemon",
 	[PR_PERM_OPERATORS] = "operators",
+	[PR_PERM_APPROVE] = "approve",
 };
 
 pr_perm_set pr_perms_of(unsigned r)

@@ -31,6 +31,8 @@ enum pr_perm {
 	PR_PERM_MERCHANT_WRITE,	 /* merchants, their keys and secrets */
 	PR_PERM_DAEMON,		 /* reload */
 	PR_PERM_OPERATORS,	 /* operators and their tokens */
+	PR_PERM_APPROVE,	 /* approve or reject another operator's
+				  * request (four eyes on money) */
 	PR_PERM_N
 };
 

@@ -11,8 +11,16 @@
  * pr_order_apply from exactly that state: if a callback or a check moved
  * it meanwhile, nothing is written but the ".ignored" event and the
  * answer is 409 naming the state it is in now.
+ *
+ * Four eyes (doc/design.md §11): settling as succeeded from
+ * approvals.threshold on is not applied but kept as a pending approval
+ * (approvals.c, answered 202); once a second operator approves it,
+ * pr_orders_settle_approved runs the same load, check and transition with
+ * the stored body, and tells the approvals API how it ended instead of
+ * answering.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +30,11 @@
 #include <event2/keyvalq_struct.h>
 
 #include "runtime/apiutil.h"
+#include "runtime/config.h"
+#include "runtime/generation.h"
 #include "domain/codemap.h"
 #include "runtime/log.h"
+#include "orders/approvals.h"
 #include "orders/orderadmin.h"
 #include "domain/orderstate.h"
 #include "domain/ordquery.h"
@@ -279,7 +290,34 @@ struct settle {
 	struct pr_settle s;
 	char id[40];
 	int to;
+	int approved; /* ap holds the approval being applied */
+	struct pr_approved ap;
 };
+
+/* Ends a settlement that did not happen: answers r, or tells the
+ * approval's apply (the approval fails). Frees st. */
+static void settle_refuse(struct settle *st, int status, const char *code,
+			  const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void settle_refuse(struct settle *st, int status, const char *code,
+			  const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (st->approved)
+		st->ap.cb(status, code, msg, NULL, st->ap.arg);
+	else if (status == 503)
+		pr_api_store_unavailable(st->r);
+	else
+		pr_api_reply_err(st->r, status, code,
+				 status == 409 ? "status" : NULL, "%s", msg);
+	free(st);
+}
 
 static const char *const pay_outcomes[] = { "succeeded", "failed", "closed",
 					    NULL };
@@ -292,6 +330,33 @@ static void on_settled(int rc, enum pr_apply_result result, int from, void *row,
 	const struct pr_order_kind *k = st->k;
 	struct pr_order_common *c = row;
 
+	if (st->approved) {
+		if (rc < 0) {
+			pr_warn("orders: settling %s %s (approval %lld) "
+				"failed: %s",
+				k->name, st->id, (long long)st->ap.id,
+				err ? err : "?");
+			settle_refuse(st, rc == -ENOENT ? 404 : 503,
+				      rc == -ENOENT ? "not_found" :
+						      "store_unavailable",
+				      "%s", err ? err : "store error");
+		} else if (result != PR_APPLY_CHANGED) {
+			settle_refuse(st, 409, "not_settleable",
+				      "%s %s moved meanwhile: it is %s now",
+				      k->name, st->id,
+				      pr_state_name(k->machine, c->status));
+		} else {
+			pr_info("%s %s settled %s by %s, approving what %s "
+				"asked (approval %lld, evidence %s)",
+				k->name, st->id, st->s.outcome,
+				st->ap.approved_by, st->ap.requested_by,
+				(long long)st->ap.id, st->s.evidence);
+			st->ap.cb(200, NULL, NULL, k->render(row, "en"),
+				  st->ap.arg);
+			free(st);
+		}
+		return;
+	}
 	if (rc < 0) {
 		pr_warn("orders: settling %s %s failed: %s", k->name, st->id,
 			err ? err : "?");
@@ -354,24 +419,39 @@ static void on_settle_loaded(void *row, const char *err, void *arg)
 	int rc;
 
 	if (!row) {
-		if (err) {
+		if (err)
 			pr_warn("orders: reading %s %s failed: %s", k->name,
 				st->id, err);
-			pr_api_store_unavailable(st->r);
-		} else {
-			pr_api_reply_err(st->r, 404, "not_found", NULL,
-					 "no such %s", k->name);
-		}
-		free(st);
+		if (err)
+			settle_refuse(st, 503, "store_unavailable",
+				      "the store is unavailable; retry later");
+		else
+			settle_refuse(st, 404, "not_found", "no such %s",
+				      k->name);
 		return;
 	}
 	if (settle_ok(k, c->status, st->to, why, sizeof(why)) < 0) {
-		pr_api_reply_err(st->r, 409, "not_settleable", "status", "%s",
-				 why);
+		settle_refuse(st, 409, "not_settleable", "%s", why);
+		return;
+	}
+	if (!st->approved && st->to == k->st_succeeded &&
+	    pr_approval_needed(st->r->gen->config, c->amount)) {
+		detail = pr_settle_detail(&st->s);
+		pr_approval_request(st->r,
+				    k == &pr_payment_kind ? "payment.settle" :
+							    "withdrawal.settle",
+				    c->id, detail, c->amount, c->currency);
+		json_decref(detail);
 		free(st);
 		return;
 	}
 	detail = pr_settle_detail(&st->s);
+	if (st->approved && detail) {
+		json_object_set_new(detail, "approval",
+				    json_integer(st->ap.id));
+		json_object_set_new(detail, "requested_by",
+				    json_string(st->ap.requested_by));
+	}
 	u.id = c->id;
 	u.from = PR_FROM(c->status);
 	u.to = st->to;
@@ -381,10 +461,9 @@ static void on_settle_loaded(void *row, const char *err, void *arg)
 	u.code = pr_settle_code(st->s.outcome);
 	rc = pr_order_apply(st->r->d, k, &u, on_settled, st);
 	json_decref(detail);
-	if (rc < 0) {
-		pr_api_store_unavailable(st->r);
-		free(st);
-	}
+	if (rc < 0)
+		settle_refuse(st, 503, "store_unavailable",
+			      "the store is unavailable; retry later");
 }
 
 static void settle(struct pr_request *r, const struct pr_route_match *m,
@@ -430,4 +509,42 @@ void pr_orders_settle_withdrawal(struct pr_request *r,
 				 const struct pr_route_match *m)
 {
 	settle(r, m, &pr_withdrawal_kind, wd_outcomes);
+}
+
+int pr_orders_settle_approved(struct pr_request *r, const char *kind,
+			      const char *id, const json_t *payload,
+			      const struct pr_approved *ap)
+{
+	const char *o = json_string_value(json_object_get(payload, "outcome"));
+	const char *n = json_string_value(json_object_get(payload, "note"));
+	const char *e = json_string_value(json_object_get(payload, "evidence"));
+	const struct pr_order_kind *k = strcmp(kind, "payment") == 0 ?
+						&pr_payment_kind :
+						&pr_withdrawal_kind;
+	struct settle *st;
+
+	if (!o || !n || !e || strlen(id) >= sizeof(st->id))
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->r = r;
+	st->k = k;
+	st->approved = 1;
+	st->ap = *ap;
+	snprintf(st->id, sizeof(st->id), "%s", id);
+	snprintf(st->s.outcome, sizeof(st->s.outcome), "%s", o);
+	snprintf(st->s.note, sizeof(st->s.note), "%s", n);
+	snprintf(st->s.evidence, sizeof(st->s.evidence), "%s", e);
+	snprintf(st->s.actor, sizeof(st->s.actor), "%s", ap->approved_by);
+	st->to = pr_state_parse(k->machine, o);
+	if (st->to < 0) {
+		free(st);
+		return -EINVAL;
+	}
+	if (pr_order_load(r->d, k, st->id, NULL, on_settle_loaded, st) < 0) {
+		free(st);
+		return -EAGAIN;
+	}
+	return 0;
 }

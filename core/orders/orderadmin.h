@@ -20,6 +20,7 @@
 
 #include "runtime/daemon.h"
 #include "base/route.h"
+#include "orders/approvals.h"
 
 /* GET /admin/v1/payments, /admin/v1/refunds, /admin/v1/withdrawals:
  * {"items": [...], "next_cursor": text or null}. */
@@ -36,6 +37,17 @@ void pr_orders_settle_payment(struct pr_request *r,
 			      const struct pr_route_match *m);
 void pr_orders_settle_withdrawal(struct pr_request *r,
 				 const struct pr_route_match *m);
+
+/* Applies an approved settlement (four eyes, approvals.h) of order id
+ * of kind ("payment", "withdrawal") with payload, the stored body
+ * {"outcome", "note", "evidence"}: the same check and transition as a
+ * direct one, by ap->approved_by, the event's detail naming the approval
+ * and its requester; ap->cb is told how it ended (r, the approving
+ * request, is not answered). Returns 0, or -EINVAL (a payload no request
+ * could have stored), -ENOMEM, -EAGAIN (cb not called). */
+int pr_orders_settle_approved(struct pr_request *r, const char *kind,
+			      const char *id, const json_t *payload,
+			      const struct pr_approved *ap);
 
 /* A settlement's request: {"outcome", "note", "evidence"} and the actor
  * of the audit headers. */

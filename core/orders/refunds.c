@@ -45,7 +45,10 @@
 #include <event2/keyvalq_struct.h>
 
 #include "runtime/apiutil.h"
+#include "runtime/config.h"
 #include "runtime/crypto.h"
+#include "runtime/generation.h"
+#include "orders/approvals.h"
 #include "orders/idem.h"
 #include "runtime/log.h"
 #include "orders/merchants.h"
@@ -1580,7 +1583,26 @@ struct act {
 	char withdrawal[64];
 	int resend;
 	char new_no[65];
+	int approved; /* ap holds the approval being applied */
+	struct pr_approved ap;
 };
+
+/* A resolve that paid the buyer outside the channel: money written off
+ * the books, four eyes from approvals.threshold on. */
+static int writes_off(const char *outcome)
+{
+	return strcmp(outcome, "refunded_offline") == 0 ||
+	       strcmp(outcome, "refunded_by_transfer") == 0;
+}
+
+/* Tells an approved resolve's apply that it did not happen (the approval
+ * fails); frees a. */
+static void act_refuse(struct act *a, int status, const char *code,
+		       const char *msg)
+{
+	a->ap.cb(status, code, msg, NULL, a->ap.arg);
+	free(a);
+}
 
 /* An audited action's answer, sent once its audit row is written (so that
  * whoever reads the audit log after the answer finds it). */
@@ -1633,8 +1655,32 @@ static void on_resolved(int rc, int changed, enum pr_rf_status from,
 			struct rf_row *r, const char *err, void *arg)
 {
 	struct act *a = arg;
+	char msg[160];
 
 	(void)from;
+	if (a->approved) {
+		if (rc < 0 || !r) {
+			pr_warn("refunds: resolving a refund (approval %lld) "
+				"failed: %s",
+				(long long)a->ap.id, err ? err : "?");
+			act_refuse(a, 503, "store_unavailable",
+				   "the store is unavailable");
+		} else if (!changed) {
+			snprintf(msg, sizeof(msg),
+				 "refund %s moved meanwhile: it is %s, not "
+				 "overdue",
+				 r->id, rf_name(r->status));
+			act_refuse(a, 409, "not_overdue", msg);
+		} else {
+			pr_info("refund %s resolved (%s) by %s, approving what "
+				"%s asked (approval %lld)",
+				r->id, a->outcome, a->actor, a->ap.requested_by,
+				(long long)a->ap.id);
+			a->ap.cb(200, NULL, NULL, rf_render(r), a->ap.arg);
+			free(a);
+		}
+		return;
+	}
 	if (rc < 0 || !r) {
 		pr_warn("refunds: resolving a refund failed: %s",
 			err ? err : "?");
@@ -1682,8 +1728,29 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 {
 	struct act *a = arg;
 	struct pr_request *r = a->r;
+	char msg[160];
 	long ci;
 
+	if (a->approved && (err || !row || row->status != PR_RF_OVERDUE)) {
+		if (err)
+			pr_warn("refunds: reading a refund failed: %s", err);
+		if (row)
+			snprintf(msg, sizeof(msg),
+				 "refund %s moved meanwhile: it is %s, not "
+				 "overdue",
+				 row->id, rf_name(row->status));
+		act_refuse(a,
+			   err ? 503 :
+			   row ? 409 :
+				 404,
+			   err ? "store_unavailable" :
+			   row ? "not_overdue" :
+				 "not_found",
+			   err ? "the store is unavailable" :
+			   row ? msg :
+				 "no such refund");
+		return;
+	}
 	if (err || !row) {
 		if (err)
 			pr_warn("refunds: reading a refund failed: %s", err);
@@ -1736,10 +1803,35 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 		}
 		return;
 	}
+	if (!a->approved && writes_off(a->outcome) &&
+	    pr_approval_needed(r->gen->config, row->amount)) {
+		json_t *body = json_pack("{s:s,s:s}", "outcome", a->outcome,
+					 "note", a->note);
+
+		if (body && a->withdrawal[0])
+			json_object_set_new(body, "withdrawal_id",
+					    json_string(a->withdrawal));
+		if (body)
+			pr_approval_request(r, "refund.resolve", row->id, body,
+					    row->amount, row->currency);
+		else
+			pr_api_reply_err(r, 500, "internal", NULL,
+					 "out of memory");
+		json_decref(body);
+		free(a);
+		return;
+	}
 	{
 		struct rf_update u = { 0 };
 		json_t *detail = json_pack("{s:s,s:s}", "outcome", a->outcome,
 					   "note", a->note);
+
+		if (a->approved && detail) {
+			json_object_set_new(detail, "approval",
+					    json_integer(a->ap.id));
+			json_object_set_new(detail, "requested_by",
+					    json_string(a->ap.requested_by));
+		}
 
 		u.id = row->id;
 		u.from = PR_FROM(PR_RF_OVERDUE);
@@ -1751,9 +1843,15 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 		u.resolution_note = a->note;
 		u.withdrawal = a->withdrawal[0] ? a->withdrawal : NULL;
 		if (rf_update(r->d, &u, on_resolved, a) < 0) {
-			pr_api_reply_err(r, 503, "store_unavailable", NULL,
-					 "the store is unavailable");
-			free(a);
+			if (a->approved)
+				act_refuse(a, 503, "store_unavailable",
+					   "the store is unavailable");
+			else {
+				pr_api_reply_err(r, 503, "store_unavailable",
+						 NULL,
+						 "the store is unavailable");
+				free(a);
+			}
 		}
 		json_decref(detail);
 	}
@@ -1937,20 +2035,84 @@ void pr_refunds_resolve(struct pr_request *r, const struct pr_route_match *m)
 	act_go(a, id);
 }
 
+int pr_refund_resolve_approved(struct pr_request *r, const char *id,
+			       const json_t *payload,
+			       const struct pr_approved *ap)
+{
+	const char *o = json_string_value(json_object_get(payload, "outcome"));
+	const char *n = json_string_value(json_object_get(payload, "note"));
+	const char *w =
+		json_string_value(json_object_get(payload, "withdrawal_id"));
+	struct act *a;
+
+	if (!o || !n || !id_ok(id, strlen(id)))
+		return -EINVAL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->r = r;
+	a->approved = 1;
+	a->ap = *ap;
+	snprintf(a->actor, sizeof(a->actor), "%s", ap->approved_by);
+	snprintf(a->outcome, sizeof(a->outcome), "%s", o);
+	snprintf(a->note, sizeof(a->note), "%s", n);
+	snprintf(a->withdrawal, sizeof(a->withdrawal), "%s", w ? w : "");
+	if (rf_load(r->d, "id", id, NULL, on_act_loaded, a) < 0) {
+		free(a);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------- settle */
 
 struct rf_settle {
 	struct pr_request *r;
 	struct pr_settle s;
 	char id[40];
+	int approved; /* ap holds the approval being applied */
+	struct pr_approved ap;
 };
+
+/* Tells an approved settlement's apply that it did not happen (the
+ * approval fails); frees st. */
+static void rf_settle_refuse(struct rf_settle *st, int status, const char *code,
+			     const char *msg)
+{
+	st->ap.cb(status, code, msg, NULL, st->ap.arg);
+	free(st);
+}
 
 static void on_rf_settled(int rc, int changed, enum pr_rf_status from,
 			  struct rf_row *row, const char *err, void *arg)
 {
 	struct rf_settle *st = arg;
+	char msg[160];
 
 	(void)from;
+	if (st->approved) {
+		if (rc < 0 || !row) {
+			pr_warn("refunds: settling refund %s (approval %lld) "
+				"failed: %s",
+				st->id, (long long)st->ap.id, err ? err : "?");
+			rf_settle_refuse(st, 503, "store_unavailable",
+					 "the store is unavailable");
+		} else if (!changed) {
+			snprintf(msg, sizeof(msg),
+				 "refund %s moved meanwhile: it is %s now",
+				 row->id, rf_name(row->status));
+			rf_settle_refuse(st, 409, "not_settleable", msg);
+		} else {
+			pr_info("refund %s settled %s by %s, approving what %s "
+				"asked (approval %lld, evidence %s)",
+				row->id, st->s.outcome, st->ap.approved_by,
+				st->ap.requested_by, (long long)st->ap.id,
+				st->s.evidence);
+			st->ap.cb(200, NULL, NULL, rf_render(row), st->ap.arg);
+			free(st);
+		}
+		return;
+	}
 	if (rc < 0 || !row) {
 		pr_warn("refunds: settling refund %s failed: %s", st->id,
 			err ? err : "?");
@@ -1979,8 +2141,31 @@ static void on_rf_settle_loaded(struct rf_row *row, const char *err, void *arg)
 	enum pr_rf_status to = strcmp(st->s.outcome, "succeeded") == 0 ?
 				       PR_RF_SUCCEEDED :
 				       PR_RF_FAILED;
+	char msg[200];
 	json_t *detail;
 
+	if (st->approved && (err || !row ||
+			     (row->status != PR_RF_PROCESSING &&
+			      row->status != PR_RF_OVERDUE))) {
+		if (err)
+			pr_warn("refunds: reading a refund failed: %s", err);
+		if (row)
+			snprintf(msg, sizeof(msg),
+				 "refund %s moved meanwhile: it is %s; only a "
+				 "processing or overdue refund is settled",
+				 row->id, rf_name(row->status));
+		rf_settle_refuse(st,
+				 err ? 503 :
+				 row ? 409 :
+				       404,
+				 err ? "store_unavailable" :
+				 row ? "not_settleable" :
+				       "not_found",
+				 err ? "the store is unavailable" :
+				 row ? msg :
+				       "no such refund");
+		return;
+	}
 	if (err || !row) {
 		if (err)
 			pr_warn("refunds: reading a refund failed: %s", err);
@@ -2012,7 +2197,22 @@ static void on_rf_settle_loaded(struct rf_row *row, const char *err, void *arg)
 		free(st);
 		return;
 	}
+	if (!st->approved && to == PR_RF_SUCCEEDED &&
+	    pr_approval_needed(r->gen->config, row->amount)) {
+		detail = pr_settle_detail(&st->s);
+		pr_approval_request(r, "refund.settle", row->id, detail,
+				    row->amount, row->currency);
+		json_decref(detail);
+		free(st);
+		return;
+	}
 	detail = pr_settle_detail(&st->s);
+	if (st->approved && detail) {
+		json_object_set_new(detail, "approval",
+				    json_integer(st->ap.id));
+		json_object_set_new(detail, "requested_by",
+				    json_string(st->ap.requested_by));
+	}
 	u.id = row->id;
 	u.from = PR_FROM(row->status);
 	u.to = to;
@@ -2021,10 +2221,45 @@ static void on_rf_settle_loaded(struct rf_row *row, const char *err, void *arg)
 	u.actor = st->s.actor;
 	u.code = pr_settle_code(st->s.outcome);
 	if (rf_update(r->d, &u, on_rf_settled, st) < 0) {
-		pr_api_store_unavailable(r);
-		free(st);
+		if (st->approved)
+			rf_settle_refuse(st, 503, "store_unavailable",
+					 "the store is unavailable");
+		else {
+			pr_api_store_unavailable(r);
+			free(st);
+		}
 	}
 	json_decref(detail);
+}
+
+int pr_refund_settle_approved(struct pr_request *r, const char *id,
+			      const json_t *payload,
+			      const struct pr_approved *ap)
+{
+	const char *o = json_string_value(json_object_get(payload, "outcome"));
+	const char *n = json_string_value(json_object_get(payload, "note"));
+	const char *e = json_string_value(json_object_get(payload, "evidence"));
+	struct rf_settle *st;
+
+	if (!o || !n || !e || !id_ok(id, strlen(id)) ||
+	    strlen(id) >= sizeof(st->id))
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->r = r;
+	st->approved = 1;
+	st->ap = *ap;
+	snprintf(st->id, sizeof(st->id), "%s", id);
+	snprintf(st->s.outcome, sizeof(st->s.outcome), "%s", o);
+	snprintf(st->s.note, sizeof(st->s.note), "%s", n);
+	snprintf(st->s.evidence, sizeof(st->s.evidence), "%s", e);
+	snprintf(st->s.actor, sizeof(st->s.actor), "%s", ap->approved_by);
+	if (rf_load(r->d, "id", st->id, NULL, on_rf_settle_loaded, st) < 0) {
+		free(st);
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 /* POST /admin/v1/refunds/{id}/settle */

@@ -20,6 +20,7 @@
 
 #include <payroute/driver.h>
 
+#include "orders/approvals.h"
 #include "orders/completion.h"
 #include "runtime/daemon.h"
 #include "orders/ordstore.h"
@@ -47,6 +48,25 @@ void pr_refunds_overdue(struct pr_request *r, const struct pr_route_match *m);
 void pr_refunds_admin_get(struct pr_request *r, const struct pr_route_match *m);
 void pr_refunds_resend(struct pr_request *r, const struct pr_route_match *m);
 void pr_refunds_resolve(struct pr_request *r, const struct pr_route_match *m);
+
+/* Applies an approved resolve (four eyes, orders/approvals.h) of refund
+ * id with payload, the stored body {"outcome", "note", "withdrawal_id"}:
+ * the same check (still overdue) and transition as a direct one, by
+ * ap->approved_by, the event's detail naming the approval and its
+ * requester; ap->cb is told how it ended (r is not answered). Returns 0,
+ * or -EINVAL, -ENOMEM, -EAGAIN (cb not called). */
+int pr_refund_resolve_approved(struct pr_request *r, const char *id,
+			       const json_t *payload,
+			       const struct pr_approved *ap);
+
+/* Applies an approved settlement of refund id as succeeded (four eyes)
+ * with payload {"outcome", "note", "evidence"}: the same check (still
+ * processing or overdue) and transition as POST /refunds/{id}/settle, by
+ * ap->approved_by; ap->cb is told how it ended. Returns as
+ * pr_refund_resolve_approved. */
+int pr_refund_settle_approved(struct pr_request *r, const char *id,
+			      const json_t *payload,
+			      const struct pr_approved *ap);
 /* POST /admin/v1/refunds/{id}/settle: {"outcome": "succeeded|failed",
  * "note", "evidence"} (orderadmin.h) for a processing refund, or an
  * overdue one to succeeded. */

@@ -105,6 +105,16 @@
 	X("admin.lockout_duration_s", PR_OPT_INT, 0,                           \
 	  FIELD(admin_lockout_duration_s), FSIZE(admin_lockout_duration_s), 1, \
 	  86400, 900, NULL, 0, "how long a lockout lasts")                     \
+	X("approvals.threshold", PR_OPT_INT, 0, FIELD(approvals_threshold),    \
+	  FSIZE(approvals_threshold), -1, INT_MAX, -1, NULL, 0,                \
+	  "settlements and write-offs from this amount (minor units) need a "  \
+	  "second operator (-1: never)")                                       \
+	X("approvals.policy_import", PR_OPT_BOOL, 0,                           \
+	  FIELD(approvals_policy_import), FSIZE(approvals_policy_import), 0,   \
+	  1, 0, NULL, 0, "a policy import needs a second operator")            \
+	X("approvals.expire_s", PR_OPT_INT, 0, FIELD(approvals_expire_s),      \
+	  FSIZE(approvals_expire_s), 1, 2592000, 86400, NULL, 0,               \
+	  "a pending approval expires after this many seconds")                \
 	X("database.conninfo", PR_OPT_STRING, 1, FIELD(db_conninfo),           \
 	  FSIZE(db_conninfo), 0, 0, 0, NULL, F_REQUIRED,                       \
 	  "libpq connection string")                                           \
@@ -324,7 +334,8 @@ static const char *const sections[] = {
 	"listen",      "admin",		 "database",	"drivers",
 	"log",	       "secrets",	 "http_client", "server",
 	"payments",    "merchants",	 "completion",	"notify",
-	"withdrawals", "reconciliation", "routing",	"breaker"
+	"withdrawals", "reconciliation", "routing",	"breaker",
+	"approvals"
 };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))

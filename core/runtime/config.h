@@ -40,6 +40,13 @@ struct pr_config {
 	int admin_lockout_address_failures; /* per client address (20) */
 	int admin_lockout_window_s;	    /* counted over (900) */
 	int admin_lockout_duration_s;	    /* locked for (900) */
+	/* approvals.*: four eyes on money (admin/approvals_api.c) */
+	int approvals_threshold;     /* minor units of the order's currency
+				      * from which a settlement or write-off
+				      * waits for a second operator (-1,
+				      * the default: never) */
+	int approvals_policy_import; /* a policy import waits too (off) */
+	int approvals_expire_s;	     /* a pending one expires (86400) */
 
 	char *db_conninfo;	 /* database.conninfo */
 	int db_pool_size;	 /* database.pool_size (0..64; 0: auto, see

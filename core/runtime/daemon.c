@@ -43,6 +43,7 @@
 
 #include "admin/admin.h"
 #include "admin/operators.h"
+#include "orders/approvals.h"
 #include "base/clock.h"
 #include "orders/chanhealth.h"
 #include "orders/completion.h"
@@ -915,8 +916,10 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	d->outbox = pr_outbox_new(d);
 	d->refunds = pr_refunds_new(d);
 	d->withdrawals = pr_withdrawals_new(d);
+	d->approvals = pr_approvals_new(d);
 	if (!d->auth_cache || !d->completion || !d->recon || !d->outbox ||
-	    !d->refunds || !d->withdrawals || !d->chanstats || !d->health) {
+	    !d->refunds || !d->withdrawals || !d->chanstats || !d->health ||
+	    !d->approvals) {
 		snprintf(err, errlen, "cannot start the background jobs");
 		return -ENOMEM;
 	}
@@ -966,6 +969,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	d->refunds = NULL;
 	pr_withdrawals_free(d->withdrawals);
 	d->withdrawals = NULL;
+	pr_approvals_free(d->approvals);
+	d->approvals = NULL;
 	/* Channel calls in flight end (as timeouts: their orders stay
 	 * chased), then the statements they queued fail, then the usage
 	 * tracker, whose releases those failures may still ask for. */

@@ -48,6 +48,7 @@ struct pr_outbox;
 struct pr_completion;
 struct pr_auth_cache;
 struct pr_refunds;
+struct pr_approvals;
 struct pr_withdrawals;
 struct pr_health;
 
@@ -90,6 +91,7 @@ struct pr_daemon {
 	struct pr_auth_cache *auth_cache; /* merchants by API key hash */
 	struct pr_withdrawals *withdrawals; /* pending re-routing */
 	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */
+	struct pr_approvals *approvals;	    /* pending gauge (approvals.c) */
 	struct pr_chanstats *chanstats;	    /* each channel's figures */
 	/* success-rate estimates and circuit breakers (orders/chanhealth.h) */
 	struct pr_health *health;

@@ -13,7 +13,9 @@
 // (two overdue refunds), UNKNOWN_PAYMENT (a payment left unknown, to
 // settle; 25 payments of shop1 on 2026-11-01 to list), RECON_DAY (a day
 // of wx_native reconciled, with two open differences and a fee drift),
-// RECON_RUN_DAY (a day to run from the form), SHOT_DIR (where a
+// RECON_RUN_DAY (a day to run from the form), APPROVE_PAYMENT and
+// REJECT_PAYMENT (settlements another operator asked for, held for
+// approval), OWN_PAYMENT (one the test asks for itself), SHOT_DIR (where a
 // failing test leaves a
 // screenshot). The channel form's driver config is built from the keys
 // the driver declares (ABI 1.2); testgood declares none (raw JSON).
@@ -839,6 +841,36 @@ test("reconciliation: a run's figures, its day's differences, one resolved with 
   assert.equal(ra.action, "run");
   assert.equal(ra.actor, ACTOR);
   assert.equal(ra.note, note);
+});
+
+test("approvals: approve another operator's settlement, reject one, never one's own", async () => {
+  const { APPROVE_PAYMENT, REJECT_PAYMENT, OWN_PAYMENT } = process.env;
+  const own = await api("POST", `/admin/v1/payments/${OWN_PAYMENT}/settle`, { outcome: "succeeded", note: "mine", evidence: "stmt-own" });
+  assert.equal(own.status, 202, JSON.stringify(own.body));
+  const pending = (await api("GET", "/admin/v1/approvals?state=pending")).body.items;
+  const idOf = (p) => pending.find((a) => a.target === p).id;
+  await go("approvals");
+  const row = (p) => page.locator(`#approvals tr[data-approval="${idOf(p)}"]`);
+  assert.equal(await row(OWN_PAYMENT).locator("button.approve").isDisabled(), true, "one's own request can be approved");
+  assert.match(await row(OWN_PAYMENT).locator("button.approve").getAttribute("title"), /your own request/);
+  assert.match(await row(APPROVE_PAYMENT).innerText(), /admin/);
+  await row(APPROVE_PAYMENT).locator("button.approve").click();
+  await eventually(async () => (await api("GET", "/admin/v1/approvals/" + idOf(APPROVE_PAYMENT))).body.approval.state === "applied", "the approval applied");
+  const paid = (await api("GET", "/admin/v1/payments/" + APPROVE_PAYMENT)).body.payment;
+  assert.equal(paid.status, "succeeded");
+  await go("approvals");
+  await row(REJECT_PAYMENT).locator("button.reject").click();
+  await row(REJECT_PAYMENT).locator('[data-field="reason"]').fill("no such line in the statement");
+  await row(REJECT_PAYMENT).locator("form.reject-form button").click();
+  const rejected = await eventually(async () => {
+    const a = (await api("GET", "/admin/v1/approvals/" + idOf(REJECT_PAYMENT))).body.approval;
+    return a.state === "rejected" && a;
+  }, "the approval rejected");
+  assert.equal(rejected.decided_by, ACTOR);
+  assert.equal(rejected.reason, "no such line in the statement");
+  assert.equal((await api("GET", "/admin/v1/payments/" + REJECT_PAYMENT)).body.payment.status, "unknown");
+  await go("approvals/applied");
+  assert.match(await page.locator("#approvals").innerText(), new RegExp(APPROVE_PAYMENT));
 });
 
 test("signing out forgets the token", async () => {

@@ -48,7 +48,8 @@ install_drivers "$DRIVER_DIR" alipay wechat bank good
 TOP_EXTRA=',
 	"http_client": { "timeout_ms": 2000, "connect_timeout_ms": 500 },
 	"completion": { "schedule": "1s", "interval_ms": 200, "batch": 8 },
-	"notify": { "schedule": "1s", "interval_ms": 200 }'
+	"notify": { "schedule": "1s", "interval_ms": 200 },
+	"approvals": { "threshold": 1000000 }'
 write_conf
 export PAYROUTE_CONSOLE_DIR=$top_srcdir/core/admin/console
 daemon_start
@@ -115,6 +116,23 @@ pq -c "UPDATE payments SET status = 'unknown', code = 'UNMAPPED_CODE' WHERE id =
 pq -c "INSERT INTO order_checks (kind, order_id, next_at, checks, attention, attention_reason)
 	VALUES ('payment', 'PUNKNOWN0001', now(), 5, true, 'no final answer after 5 checks: UNMAPPED_CODE')" >/dev/null
 pass "25 payments to list and one left unknown to settle"
+# For the approvals view (approvals.threshold 1000000, above every other
+# payment here): three unknown payments of 2000000 (on a channel that is
+# none, out of the dashboard's figures); the bootstrap admin
+# asks to settle two of them as succeeded (held for a second operator:
+# the browser approves one and rejects the other), the browser's own
+# operator asks for the third in the test (it may not approve its own).
+pq -c "INSERT INTO payments (id, merchant_id, merchant_order_no, request_hash,
+	amount, currency, method, environment, expire_at, status, channel, code,
+	attempts) SELECT 'PFOUREYES00' || i, 'shop1', 'four-eyes-' || i, 'h',
+	2000000, 'CNY', 'wechat_pay', 'native_qr', now() + interval '1 hour',
+	'processing', 'wx_other', NULL, 1 FROM generate_series(1, 3) i" >/dev/null
+pq -c "UPDATE payments SET status = 'unknown' WHERE id LIKE 'PFOUREYES00%'" >/dev/null
+for i in 1 2; do
+	send POST "/admin/v1/payments/PFOUREYES00$i/settle" '{"outcome":"succeeded","note":"the statement shows it","evidence":"stmt-'$i'"}'
+	expect_code 202 "a settlement of 2000000 held for approval"
+done
+pass "two settlements held for a second operator"
 # A burst for the overview's dashboard: paid payments, payments the
 # channel refuses, one left unknown (a timeout).
 for i in $(seq 12); do
@@ -187,6 +205,7 @@ mkdir -p "$SHOT_DIR"
 export ADMIN_URL=http://127.0.0.1:$ADMIN_PORT MERCHANT_URL=http://127.0.0.1:$MERCHANT_PORT
 export TOKEN CHROMIUM SHOT_DIR REFUND_RESEND=${refunds[0]} REFUND_RESOLVE=${refunds[1]}
 export MERCHANT_KEY=$MKEY UNKNOWN_PAYMENT=PUNKNOWN0001 RECON_DAY RECON_RUN_DAY
+export APPROVE_PAYMENT=PFOUREYES001 REJECT_PAYMENT=PFOUREYES002 OWN_PAYMENT=PFOUREYES003
 ALIPAY_CONF=$(driver_conf alipay)
 export ALIPAY_CONF
 # PR_CONSOLE_SHOTS=DIR keeps a screenshot of the page after each test.

@@ -502,6 +502,18 @@ def walk(merchant_json, admin_json):
       vals={"name": "OPNAME", "id": "OPTOKEN"})
     c("a", "delete", "/admin/v1/operators/{name}/tokens/{id}", 404,
       vals={"name": "OPNAME", "id": "OPTOKEN"})
+    # approvals (four eyes, doc/design.md section 11; approvals.threshold
+    # is off here: t_approvals.sh walks the flow, these the answers' shapes)
+    c("a", "get", "/admin/v1/approvals", 200, query="state=pending")
+    c("a", "get", "/admin/v1/approvals", 400, query="state=maybe")
+    w.ctx["NOAPPROVAL"] = "999999999"
+    c("a", "get", "/admin/v1/approvals/{id}", 404, vals={"id": "NOAPPROVAL"})
+    c("a", "post", "/admin/v1/approvals/{id}/approve", 404,
+      vals={"id": "NOAPPROVAL"}, body={})
+    c("a", "post", "/admin/v1/approvals/{id}/reject", 400,
+      vals={"id": "NOAPPROVAL"}, body={})
+    c("a", "post", "/admin/v1/approvals/{id}/reject", 404,
+      vals={"id": "NOAPPROVAL"}, body={"reason": "openapi walk"})
     c("a", "get", "/admin/v1/payments", 200, query="merchant=" + mch)
     c("a", "get", "/admin/v1/payments", 400, query="status=paid")
     c("a", "get", "/admin/v1/payments/{id}", 200, vals={"id": "PAID"})

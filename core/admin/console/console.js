@@ -189,7 +189,8 @@ async function change(what, fn, opts) {
   }
   try {
     const r = await fn(note.trim());
-    toast(what + ": done");
+    const held = r && r.approval && r.approval.state === "pending";
+    toast(what + (held ? ": waits for a second operator (approval " + r.approval.id + ", see Approvals)" : ": done"));
     return r;
   } catch (e) {
     toast(what + ": " + e.message, true);
@@ -1249,6 +1250,75 @@ async function resend(r) {
   route();
 }
 
+/* ------------------------------------------------------------ approvals */
+
+/* Four eyes on money (GET /admin/v1/approvals, core/admin/approvals_api.c):
+ * settlements and write-offs from approvals.threshold on, and policy
+ * imports when approvals.policy_import says so, wait here for a second
+ * operator. One's own request has no Approve button (the API refuses it
+ * too); deciding needs the approve permission. */
+const APPROVAL_STATES = ["pending", "approved", "applied", "failed", "rejected", "expired"];
+
+function approvalTarget(a) {
+  const kind = a.kind.split(".")[0];
+  if (kind === "policy") return h("span", {}, "the routing policy ", h("code.muted", { title: a.target }, a.target.slice(0, 12) + "…"));
+  return h("a", { href: "#/orders/" + encodeURIComponent(a.target) }, kind + " " + a.target);
+}
+
+function approvalRequest(a) {
+  const q = a.request || {};
+  if (a.kind === "policy.import")
+    return Object.keys(q).map((k) => k + ": " + q[k]).join(", ");
+  return [q.outcome, q.evidence ? "evidence " + q.evidence : null, q.withdrawal_id ? "withdrawal " + q.withdrawal_id : null]
+    .filter(Boolean).join(", ") + (q.note ? " — " + q.note : "");
+}
+
+async function viewApprovals(view, arg) {
+  const st = APPROVAL_STATES.includes(arg) ? arg : "pending";
+  const q = await api("GET", "/admin/v1/approvals?state=" + st);
+  const me = state.who ? state.who.name : "";
+  const mayDecide = !!(state.who && (state.who.permissions || []).includes("approve"));
+  const rows = (q.items || []).map((a) => {
+    const own = a.requested_by === me;
+    const reject = h("form.row", { hidden: true, class: "reject-form" },
+      h("input", { placeholder: "reason (required): why not", size: 40, required: true, dataset: { field: "reason" } }),
+      h("button.danger", {}, "Reject"));
+    reject.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const reason = reject.querySelector('[data-field="reason"]').value.trim();
+      try {
+        await change("Reject approval " + a.id, () => api("POST", `/admin/v1/approvals/${a.id}/reject`, { reason }), { form: reject, noNote: true });
+        route();
+      } catch (e) { /* reported */ }
+    });
+    const approve = async () => {
+      if (!confirm(`Approve ${a.kind} of ${a.target}, asked by ${a.requested_by}? It is applied now and cannot be undone.`)) return;
+      try {
+        await change("Approve approval " + a.id, () => api("POST", `/admin/v1/approvals/${a.id}/approve`, {}), { noNote: true });
+      } catch (e) { /* reported */ }
+      route();
+    };
+    const why = own ? "your own request: another operator approves it" : mayDecide ? "" : "your roles do not hold the approve permission";
+    const decided = a.decided_by ? [a.decided_by, h("div.muted", {}, when(a.decided_at))] : "";
+    return h("tr", { dataset: { approval: String(a.id) } },
+      td(h("code", {}, String(a.id))), td(a.kind), td(approvalTarget(a)),
+      td(a.amount === null || a.amount === undefined ? "–" : money(a.amount, a.currency), "num"),
+      td(approvalRequest(a)),
+      td([a.requested_by, h("div.muted", {}, when(a.requested_at))]),
+      td(a.state === "pending" ? when(a.expires_at) : decided),
+      td(a.state === "pending" ? [h("div.actions", {},
+        h("button.small", { class: "approve", disabled: !!why, title: why || "apply it now", onclick: approve }, "Approve"),
+        h("button.small.secondary", { class: "reject", disabled: !!why, title: why || "refuse it, with a reason", onclick: () => { reject.hidden = !reject.hidden; } }, "Reject…")), reject]
+        : h("span", { class: a.state === "failed" ? "bad" : "muted" }, a.state + (a.reason ? ": " + a.reason : "") + (a.error ? ": " + a.error : ""))));
+  });
+  append(view, section("Approvals",
+    h("p.hint", {}, "Four eyes on money: a settlement or write-off from the configured amount, and a policy import when configured, waits for a second operator. " +
+      "Approving applies the request once, now; a request whose order moved meanwhile fails, saying why. Nobody decides their own."),
+    h("div.row", {}, "state ", select(APPROVAL_STATES, st, { id: "approval-state", onchange: (e) => { location.hash = "#/approvals/" + e.target.value; } })),
+    rows.length ? table(["id", "kind", "target", "amount", "request", "asked by", st === "pending" ? "expires" : "decided by", ""], rows, { id: "approvals" })
+      : h("p.muted", { id: "approvals-empty" }, "no " + st + " approvals")));
+}
+
 /* ------------------------------------------------------------ reconciliation */
 
 /* The channels' bills against payroute's orders (GET /admin/v1/reconciliation,
@@ -1730,7 +1800,7 @@ function changedKeys(before, after) {
 const VIEWS = {
   overview: viewOverview, channels: viewChannels, rules: viewRules, whitelist: viewWhitelist, explain: viewExplain,
   refunds: viewRefunds, orders: viewOrders, codes: viewCodes, notifications: viewNotifications, merchants: viewMerchants,
-  audit: viewAudit, reconciliation: (v) => viewRecon(v, ""),
+  audit: viewAudit, reconciliation: (v) => viewRecon(v, ""), approvals: (v) => viewApprovals(v, ""),
 };
 
 /* Draws the view the hash names. Views load asynchronously, so only the
@@ -1749,6 +1819,7 @@ async function route() {
   if (key === "channels" && arg) fn = (v) => viewChannel(v, arg);
   if (key === "orders") fn = (v) => viewOrders(v, arg);
   if (key === "reconciliation") fn = (v) => viewRecon(v, arg);
+  if (key === "approvals") fn = (v) => viewApprovals(v, arg);
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === "#/" + key));
   const view = h("div");
   try {
