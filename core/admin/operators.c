@@ -39,6 +39,7 @@
 #include <openssl/crypto.h>
 
 #include "admin/operators.h"
+#include "admin/sessions.h"
 #include "base/clock.h"
 #include "domain/tz.h"
 #include "runtime/apiutil.h"
@@ -138,8 +139,8 @@ static int addr_failed(const struct pr_config *cfg, const char *addr,
 	return 1;
 }
 
-/* The client's address of r ("?" when unknown), into buf. */
-static const char *client_addr(struct pr_request *r, char *buf, size_t len)
+const char *pr_operators_client_addr(struct pr_request *r, char *buf,
+				     size_t len)
 {
 	struct evhttp_connection *c = evhttp_request_get_connection(r->req);
 	char *host = NULL;
@@ -162,7 +163,8 @@ struct auth {
 	int by_id;     /* a "pro_" token: compare hash in constant time */
 	char name[PR_OPERATOR_NAME_MAX + 1]; /* a failure's operator */
 	const char *reason;		     /* a failure's, static */
-	int status;			     /* 401 or 429 */
+	const char *message; /* a 401's message, static; NULL: the token's */
+	int status;	     /* 401 or 429 */
 };
 
 /* roles: "admin,viewer" as array_to_string gives them. */
@@ -214,6 +216,8 @@ static void on_failure_audited(PGresult *res, const char *err, void *arg)
 	if (a->status == 429)
 		reply_locked(r, r->gen->config->admin_lockout_duration_s,
 			     a->name[0] ? "account" : "address");
+	else if (a->message)
+		reply_unauthorized(r, a->message);
 	else if (strcmp(a->reason, "token expired") == 0 ||
 		 strcmp(a->reason, "token revoked") == 0 ||
 		 strcmp(a->reason, "operator disabled") == 0)
@@ -385,22 +389,68 @@ void pr_operators_authenticate(struct pr_request *r,
 			       void (*done)(struct pr_request *r, void *arg),
 			       void *arg)
 {
-	const struct pr_config *cfg = r->gen->config;
 	const char *h = pr_api_req_header(r, "Authorization");
-	const char *tok, *secret;
-	char id[20];
-	struct auth *a;
-	int64_t locked;
-	const char *p[1];
 
-	/* A second way in (a console session) goes here, before the bearer
-	 * token: filling r->who the same way and calling done. */
+	/* The console's session cookie (sessions.c), when no bearer token
+	 * is given: a bearer token wins, and needs no CSRF token. */
+	if (!h && pr_sessions_cookie_present(r)) {
+		pr_sessions_authenticate(r, done, arg);
+		return;
+	}
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
 		reply_unauthorized(r, "a valid operator token is required "
 				      "(Authorization: Bearer)");
 		return;
 	}
-	tok = h + 7;
+	pr_operators_authenticate_token(r, h + 7, done, arg);
+}
+
+int pr_operators_addr_refused(struct pr_request *r)
+{
+	char addr[64];
+	int64_t locked;
+
+	pr_operators_client_addr(r, addr, sizeof(addr));
+	locked = addr_locked_s(addr, pr_now_ms());
+	if (!locked)
+		return 0;
+	pr_warn("admin: refused %s %s from %s: the address is locked out",
+		pr_http_method(r->req), r->path, addr);
+	reply_locked(r, locked, "address");
+	return 1;
+}
+
+void pr_operators_fail(struct pr_request *r, const char *name,
+		       const char *reason, int count_account, int status,
+		       const char *message)
+{
+	struct auth *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	a->r = r;
+	pr_operators_client_addr(r, a->addr, sizeof(a->addr));
+	if (name)
+		snprintf(a->name, sizeof(a->name), "%s", name);
+	a->status = status;
+	a->message = message;
+	fail(a, reason, count_account);
+}
+
+void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
+				     void (*done)(struct pr_request *r,
+						  void *arg),
+				     void *arg)
+{
+	const struct pr_config *cfg = r->gen->config;
+	const char *secret;
+	char id[20];
+	struct auth *a;
+	int64_t locked;
+	const char *p[1];
+
 	a = calloc(1, sizeof(*a));
 	if (!a) {
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
@@ -409,7 +459,7 @@ void pr_operators_authenticate(struct pr_request *r,
 	a->r = r;
 	a->done = done;
 	a->arg = arg;
-	client_addr(r, a->addr, sizeof(a->addr));
+	pr_operators_client_addr(r, a->addr, sizeof(a->addr));
 	locked = addr_locked_s(a->addr, pr_now_ms());
 	if (locked) {
 		pr_warn("admin: refused %s %s from %s: the address is locked "
@@ -496,7 +546,7 @@ void pr_operators_refuse(struct pr_request *r, enum pr_perm perm)
 	const char *p[5];
 
 	snprintf(obj, sizeof(obj), "%s %s", pr_http_method(r->req), r->path);
-	client_addr(r, addr, sizeof(addr));
+	pr_operators_client_addr(r, addr, sizeof(addr));
 	pr_warn("admin: refused %s to operator %s from %s: needs the "
 		"permission %s",
 		obj, r->who.name, addr, pr_perm_name(perm));
@@ -587,26 +637,37 @@ int pr_operators_name_ok(const char *s)
 
 /* ---------------------------------------------------------------- API */
 
-/* GET /admin/v1/whoami: the principal, for the console and payroutectl:
- * {"name", "roles": [...], "permissions": [...], "via"}. */
-void pr_operators_whoami(struct pr_request *r, const struct pr_route_match *m)
+json_t *pr_operators_principal_json(const struct pr_principal *who)
 {
 	json_t *roles = json_array(), *perms = json_array();
+	const char *via = who->via == PR_VIA_LEGACY  ? "legacy_token" :
+			  who->via == PR_VIA_SESSION ? "session" :
+						       "token";
 
 	for (unsigned b = 1; roles && b < (1u << PR_ROLE_N); b <<= 1)
-		if (r->who.roles & b)
+		if (who->roles & b)
 			json_array_append_new(roles, json_string(pr_role_name(
 							     (enum pr_role)b)));
 	for (int p = PR_PERM_SELF; perms && p < PR_PERM_N; p++)
-		if (pr_perm_allowed(&r->who, (enum pr_perm)p))
+		if (pr_perm_allowed(who, (enum pr_perm)p))
 			json_array_append_new(perms, json_string(pr_perm_name(
 							     (enum pr_perm)p)));
-	pr_request_reply(r, 200,
-			 json_pack("{s:s,s:o,s:o,s:s}", "name", r->who.name,
-				   "roles", roles, "permissions", perms, "via",
-				   r->who.via == PR_VIA_LEGACY ?
-					   "legacy_token" :
-					   "token"));
+	return json_pack("{s:s,s:o,s:o,s:s}", "name", who->name, "roles",
+			 roles, "permissions", perms, "via", via);
+}
+
+/* GET /admin/v1/whoami: the principal, for the console and payroutectl:
+ * {"name", "roles": [...], "permissions": [...], "via"}; by a console
+ * session also "csrf_token" (sessions.c: the page that reloads gets it
+ * again from here, as only its own origin can read this answer). */
+void pr_operators_whoami(struct pr_request *r, const struct pr_route_match *m)
+{
+	json_t *j = pr_operators_principal_json(&r->who);
+	char csrf[65];
+
+	if (j && r->who.via == PR_VIA_SESSION && pr_sessions_csrf(r, csrf) == 0)
+		json_object_set_new(j, "csrf_token", json_string(csrf));
+	pr_request_reply(r, 200, j);
 }
 
 /* Answers r with the JSON text of column 0 of the one row of res as

@@ -29,6 +29,34 @@ void pr_operators_authenticate(struct pr_request *r,
 			       void (*done)(struct pr_request *r, void *arg),
 			       void *arg);
 
+/* Authenticates r by the bearer token tok (pr_operators_authenticate's
+ * second half; sessions.c's sign-in with a token): the same answers. */
+void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
+				     void (*done)(struct pr_request *r,
+						  void *arg),
+				     void *arg);
+
+/* When r's client address is locked out: answers 429 (logged) and
+ * returns 1; else 0. */
+int pr_operators_addr_refused(struct pr_request *r);
+
+/* A failed authentication of r that another file found (sessions.c: a
+ * wrong password, an unknown session): counted on the address and, with
+ * count_account, on the operator name (NULL: none known), logged, audited
+ * (action "auth_failed", reason), then answered status (401 with message,
+ * a static string; 429 locked_out). */
+void pr_operators_fail(struct pr_request *r, const char *name,
+		       const char *reason, int count_account, int status,
+		       const char *message);
+
+/* The client's address of r ("?" when unknown), into buf; returns buf. */
+const char *pr_operators_client_addr(struct pr_request *r, char *buf,
+				     size_t len);
+
+/* The principal as whoami shows it: {"name", "roles", "permissions",
+ * "via"}. New reference (NULL when out of memory). */
+json_t *pr_operators_principal_json(const struct pr_principal *who);
+
 /* Answers r 403 "forbidden" for perm (the route's): logged, and audited
  * (action "denied") before the answer goes out. */
 void pr_operators_refuse(struct pr_request *r, enum pr_perm perm);

@@ -40,6 +40,10 @@ struct pr_config {
 	int admin_lockout_address_failures; /* per client address (20) */
 	int admin_lockout_window_s;	    /* counted over (900) */
 	int admin_lockout_duration_s;	    /* locked for (900) */
+	int admin_session_idle_s;	    /* a console session's idle
+					     * time-out (900) */
+	int admin_session_max_s; /* its absolute time-out (43200) */
+	int admin_cookie_secure; /* the session cookie is Secure (off) */
 
 	char *db_conninfo;	 /* database.conninfo */
 	int db_pool_size;	 /* database.pool_size (0..64; 0: auto, see
