@@ -890,10 +890,10 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_PERM_ORDER_FOLLOW_UP },
 	/* operators and their tokens (operators.c); the console's sessions
 	 * and passwords (sessions.c) */
-	{ PR_POST, "/admin/v1/session", pr_sessions_sign_in, PR_AUTH_NONE,
-	  NULL, PR_PERM_NONE },
 	{ PR_DELETE, "/admin/v1/session", pr_sessions_sign_out, PR_AUTH_ADMIN,
 	  NULL, PR_PERM_SELF },
+	{ PR_POST, "/admin/v1/session", pr_sessions_sign_in, PR_AUTH_NONE,
+	  NULL, PR_PERM_NONE }, /* signs in: no operator yet */
 	{ PR_READ, "/admin/v1/whoami", pr_operators_whoami, PR_AUTH_ADMIN, NULL,
 	  PR_PERM_SELF },
 	{ PR_POST, "/admin/v1/whoami/password", pr_sessions_change_password,

@@ -23,7 +23,8 @@
 #include "runtime/crypto.h"
 #include "runtime/passwd.h"
 
-#define SALT_LEN 16
+#define SALT_LEN 16 /* a new hash's; a stored one may have 8 to 32 */
+#define SALT_MAX 32
 #define KEY_LEN 32
 
 int pr_passwd_policy(const char *name, const char *pw, char *err, size_t len)
@@ -91,12 +92,12 @@ static int hex_val(int c)
 	return -1;
 }
 
-/* Reads exactly len bytes of lower-case hex from s (2 * len digits,
- * ending at end). Returns 0 or -EINVAL. */
+/* Reads len bytes of lower-case hex from s (2 * len digits, ending at
+ * end). Returns 0 or -EINVAL. */
 static int unhex(const char *s, const char *end, unsigned char *out,
 		 size_t len)
 {
-	if ((size_t)(end - s) != 2 * len)
+	if (end < s || (size_t)(end - s) != 2 * len)
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++) {
 		int hi = hex_val(s[2 * i]), lo = hex_val(s[2 * i + 1]);
@@ -108,9 +109,10 @@ static int unhex(const char *s, const char *end, unsigned char *out,
 	return 0;
 }
 
-/* Splits stored into its parameters, salt and key. */
+/* Splits stored into its parameters, salt (*salt_len bytes) and key. */
 static int parse(const char *stored, unsigned *ln, unsigned *r, unsigned *p,
-		 unsigned char salt[SALT_LEN], unsigned char key[KEY_LEN])
+		 unsigned char salt[SALT_MAX], size_t *salt_len,
+		 unsigned char key[KEY_LEN])
 {
 	const char *s, *d;
 	int used = 0;
@@ -124,7 +126,10 @@ static int parse(const char *stored, unsigned *ln, unsigned *r, unsigned *p,
 		return -EINVAL;
 	s += used;
 	d = strchr(s, '$');
-	if (!d || unhex(s, d, salt, SALT_LEN) < 0 ||
+	if (!d || (d - s) % 2 || (d - s) / 2 < 8 || (d - s) / 2 > SALT_MAX)
+		return -EINVAL;
+	*salt_len = (size_t)(d - s) / 2;
+	if (unhex(s, d, salt, *salt_len) < 0 ||
 	    unhex(d + 1, d + 1 + strlen(d + 1), key, KEY_LEN) < 0)
 		return -EINVAL;
 	return 0;
@@ -162,13 +167,14 @@ out:
 
 int pr_passwd_verify(const char *pw, const char *stored)
 {
-	unsigned char salt[SALT_LEN], want[KEY_LEN], got[KEY_LEN];
+	unsigned char salt[SALT_MAX], want[KEY_LEN], got[KEY_LEN];
 	unsigned ln, r, p;
-	int rc = parse(stored, &ln, &r, &p, salt, want);
+	size_t salt_len;
+	int rc = parse(stored, &ln, &r, &p, salt, &salt_len, want);
 
 	if (rc < 0)
 		return rc;
-	rc = scrypt(pw, salt, sizeof(salt), ln, r, p, got, sizeof(got));
+	rc = scrypt(pw, salt, salt_len, ln, r, p, got, sizeof(got));
 	if (rc == 0)
 		rc = pr_memeq_ct(got, want, sizeof(got)) == 0;
 	OPENSSL_cleanse(got, sizeof(got));
@@ -177,10 +183,11 @@ int pr_passwd_verify(const char *pw, const char *stored)
 
 int pr_passwd_stale(const char *stored)
 {
-	unsigned char salt[SALT_LEN], key[KEY_LEN];
+	unsigned char salt[SALT_MAX], key[KEY_LEN];
 	unsigned ln, r, p;
+	size_t salt_len;
 
-	if (parse(stored, &ln, &r, &p, salt, key) < 0)
+	if (parse(stored, &ln, &r, &p, salt, &salt_len, key) < 0)
 		return 1;
 	return ln != PR_PASSWD_LN || r != PR_PASSWD_R || p != PR_PASSWD_P;
 }

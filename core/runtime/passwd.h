@@ -4,7 +4,8 @@
  * EVP_KDF "SCRYPT" (doc/design.md §11, "Passwords and sessions").
  *
  * A stored hash names its algorithm and parameters next to its salt:
- * "scrypt$ln=15,r=8,p=3$<salt: 32 hex>$<key: 64 hex>", so the parameters
+ * "scrypt$ln=15,r=8,p=3$<salt: 32 hex>$<key: 64 hex>" (a stored salt may
+ * be 8 to 32 bytes; new ones are 16), so the parameters
  * may change later without invalidating a stored hash (each is verified
  * with its own). pr_passwd_hash and pr_passwd_verify take tens of
  * milliseconds and 32 MiB: never call them on the loop (offload.h); they

@@ -575,8 +575,9 @@ static void test_every_option_wrong_type(void **state)
 		assert_non_null(o->help);
 		assert_true(o->help[0] != '\0');
 	}
-	assert_int_equal(n, 65); /* 48, server.drain_ms, the 11 reconciliation.*
-				  * and admin.legacy_token, admin.lockout_* */
+	assert_int_equal(n, 68); /* 48, server.drain_ms, the 11 reconciliation.*
+				  * and admin.legacy_token, admin.lockout_*,
+				  * admin.session_*, admin.cookie_secure */
 }
 
 /* The restart-only options are the listen addresses, the store's and the
