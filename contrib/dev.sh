@@ -153,7 +153,7 @@ print_where() {
   admin API      http://127.0.0.1:$ADMIN_PORT/admin/v1/   (bearer token)
   console        http://127.0.0.1:$ADMIN_PORT/
   metrics        http://127.0.0.1:$ADMIN_PORT/metrics
-  admin token    $DEV/admin_token
+  admin token    $DEV/admin_token   (operator "admin"; payroutectl operator add)
   config         $CONF
   log            $LOG_FILE   (contrib/dev.sh logs -f)
   PostgreSQL     psql -h $PG_SOCK -U payroute payroute

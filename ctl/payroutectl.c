@@ -735,6 +735,37 @@ static int cmd_channel_disable(struct ctl *c, int argc, char **argv)
 	return channel_status(c, argv[0], "offline");
 }
 
+/* channel weight CODE N: the weight alone (PUT .../weight), which the
+ * operator role may set. */
+static int cmd_channel_weight(struct ctl *c, int argc, char **argv)
+{
+	char path[512], body[64], *end;
+	long long w;
+	json_t *j;
+	int rc;
+
+	(void)argc;
+	w = strtoll(argv[1], &end, 10);
+	if (!argv[1][0] || *end) {
+		err_msg(c, "%s: the weight is an integer", argv[1]);
+		return EXIT_USAGE;
+	}
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/channels/",
+			    argv[0], "/weight")))
+		return rc;
+	snprintf(body, sizeof(body), "{\"weight\": %lld}", w);
+	if ((rc = call(c, "PUT", path, body, strlen(body), &j)))
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("channel %s weight %lld (generation %lld)\n", argv[0],
+		       jint(json_object_get(j, "channel"), "weight"),
+		       jint(j, "generation"));
+	json_decref(j);
+	return 0;
+}
+
 /* channel set CODE PATH=VALUE...: a JSON Merge Patch of the channel
  * (PATCH /admin/v1/channels/CODE), checked by the daemon as a PUT. */
 static int cmd_channel_set(struct ctl *c, int argc, char **argv)
@@ -1809,6 +1840,10 @@ static const struct cmd cmds[] = {
 	  "Put a channel online; audited, in effect "
 	  "on every instance (POST /admin/v1/channels/CODE/status).",
 	  0, 1, 1, cmd_channel_enable },
+	{ "channel weight", "CODE N",
+	  "Set a channel's weight alone, the rest as it is; the operator role "
+	  "may (PUT /admin/v1/channels/CODE/weight).",
+	  0, 2, 2, cmd_channel_weight },
 	{ "channel set", "CODE PATH=VALUE...",
 	  "Change some of a channel's fields: a JSON Merge Patch (RFC 7396) "
 	  "of the channel (PATCH /admin/v1/channels/CODE), checked and "

@@ -624,6 +624,13 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 		if (n)
 			evbuffer_add(b, rc, n);
 	}
+	{
+		char ab[1024];
+		size_t n = pr_operators_metrics(ab, sizeof(ab));
+
+		if (n)
+			evbuffer_add(b, ab, n);
+	}
 	metrics_order_path(d, b, &st);
 	metrics_channels(d, b);
 	{
@@ -804,7 +811,9 @@ const struct pr_route pr_admin_routes[] = {
 	{ PR_DELETE, "/admin/v1/channels/{code}", pr_policy_channel_delete,
 	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_POLICY_WRITE },
 	{ PR_POST, "/admin/v1/channels/{code}/status", pr_policy_channel_status,
-	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_CHANNEL_STATUS },
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_CHANNEL_OPERATE },
+	{ PR_PUT, "/admin/v1/channels/{code}/weight", pr_policy_channel_weight,
+	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_CHANNEL_OPERATE },
 	{ PR_READ, "/admin/v1/whitelist", pr_policy_whitelist_list,
 	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/whitelist", pr_policy_whitelist_add,

@@ -46,8 +46,8 @@
 #include "runtime/crypto.h"
 #include "runtime/log.h"
 
-#define TOKEN_PREFIX "pro_"
-#define SECRET_HEX 64 /* 32 random bytes */
+#define TOKEN_PREFIX PR_TOKEN_PREFIX
+#define SECRET_HEX PR_TOKEN_SECRET_HEX
 #define MAX_BEARER 4096
 
 /* ------------------------------------------------------ address lockout */
@@ -66,6 +66,9 @@ struct addr_slot {
 	int64_t locked_until_ms;
 };
 static struct addr_slot addr_table[ADDR_SLOTS];
+
+/* /metrics: counted by this process since it started */
+static unsigned long n_auth_ok, n_auth_failed, n_auth_locked, n_denied;
 
 static size_t addr_hash(const char *a)
 {
@@ -240,6 +243,10 @@ static void fail(struct auth *a, const char *reason, int count_account)
 	a->reason = reason;
 	if (!a->status)
 		a->status = 401;
+	if (a->status == 429)
+		n_auth_locked++;
+	else
+		n_auth_failed++;
 	if (addr_failed(cfg, a->addr, pr_now_ms())) {
 		pr_warn("admin: address %s locked for %d s after %d failed "
 			"authentications",
@@ -336,6 +343,7 @@ static void on_token(PGresult *res, const char *err, void *arg)
 			pr_warn("admin: cannot record a token's use: the "
 				"store is busy");
 	}
+	n_auth_ok++;
 	a->done(r, a->arg);
 	free(a);
 }
@@ -347,27 +355,6 @@ static void on_token(PGresult *res, const char *err, void *arg)
 	"OR t.last_used_at < now() - interval '60 seconds' OR "                \
 	"o.failed_auth > 0), t.id FROM operator_tokens t JOIN "                \
 	"operators o ON o.name = t.operator "
-
-/* Splits "pro_<id>_<64 hex>" into id (digits, into id) and its secret;
- * returns the secret, or NULL when tok is not so made. */
-static const char *split_token(const char *tok, char *id, size_t idlen)
-{
-	const char *p = tok + strlen(TOKEN_PREFIX), *us;
-	size_t n;
-
-	if (strncmp(tok, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0)
-		return NULL;
-	us = strchr(p, '_');
-	n = us ? (size_t)(us - p) : 0;
-	if (n < 1 || n > 18 || n >= idlen || strspn(p, "0123456789") != n)
-		return NULL;
-	if (strlen(us + 1) != SECRET_HEX ||
-	    strspn(us + 1, "0123456789abcdef") != SECRET_HEX)
-		return NULL;
-	memcpy(id, p, n);
-	id[n] = '\0';
-	return us + 1;
-}
 
 /* The hex SHA-256 of s into hex[65]; 0 or negative. */
 static int sha256_hex(const char *s, char hex[65])
@@ -465,6 +452,7 @@ void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 		pr_warn("admin: refused %s %s from %s: the address is locked "
 			"out",
 			pr_http_method(r->req), r->path, a->addr);
+		n_auth_locked++;
 		reply_locked(r, locked, "address");
 		free(a);
 		return;
@@ -482,11 +470,12 @@ void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 		r->who.roles = PR_ROLE_ADMIN;
 		r->who.perms = pr_perms_of(r->who.roles);
 		r->who.via = PR_VIA_LEGACY;
+		n_auth_ok++;
 		free(a);
 		done(r, arg);
 		return;
 	}
-	secret = split_token(tok, id, sizeof(id));
+	secret = pr_token_split(tok, id, sizeof(id));
 	a->by_id = secret != NULL;
 	if (sha256_hex(secret ? secret : tok, a->hash) < 0) {
 		free(a);
@@ -545,6 +534,7 @@ void pr_operators_refuse(struct pr_request *r, enum pr_perm perm)
 	char obj[1100], addr[64], roles[96];
 	const char *p[5];
 
+	n_denied++;
 	snprintf(obj, sizeof(obj), "%s %s", pr_http_method(r->req), r->path);
 	pr_operators_client_addr(r, addr, sizeof(addr));
 	pr_warn("admin: refused %s to operator %s from %s: needs the "
@@ -628,6 +618,25 @@ void pr_operators_bootstrap(struct pr_daemon *d,
 		then(d);
 	}
 	OPENSSL_cleanse(hash, sizeof(hash));
+}
+
+size_t pr_operators_metrics(char *buf, size_t len)
+{
+	int n = snprintf(
+		buf, len,
+		"# HELP payroute_admin_auth_total Admin API authentications, by "
+		"outcome (locked: a locked operator or address refused).\n"
+		"# TYPE payroute_admin_auth_total counter\n"
+		"payroute_admin_auth_total{result=\"ok\"} %lu\n"
+		"payroute_admin_auth_total{result=\"failed\"} %lu\n"
+		"payroute_admin_auth_total{result=\"locked\"} %lu\n"
+		"# HELP payroute_admin_denied_total Admin API calls refused "
+		"(403) for want of a permission.\n"
+		"# TYPE payroute_admin_denied_total counter\n"
+		"payroute_admin_denied_total %lu\n",
+		n_auth_ok, n_auth_failed, n_auth_locked, n_denied);
+
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
 
 int pr_operators_name_ok(const char *s)

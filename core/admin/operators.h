@@ -80,6 +80,12 @@ void pr_operators_token_create(struct pr_request *r,
 void pr_operators_token_revoke(struct pr_request *r,
 			       const struct pr_route_match *m);
 
+/* The admin API's authentication figures as Prometheus text into buf
+ * (len bytes): payroute_admin_auth_total{result} (ok, failed, locked: a
+ * locked operator or address refused) and payroute_admin_denied_total
+ * (403s). Returns the length written, 0 when it does not fit. */
+size_t pr_operators_metrics(char *buf, size_t len);
+
 /* param_ok of the {name} segment: pr_operator_name_ok. */
 int pr_operators_name_ok(const char *s);
 

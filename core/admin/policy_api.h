@@ -45,6 +45,8 @@ void pr_policy_channel_patch(struct pr_request *r,
 			     const struct pr_route_match *m);
 void pr_policy_channel_delete(struct pr_request *r,
 			      const struct pr_route_match *m);
+void pr_policy_channel_weight(struct pr_request *r,
+			      const struct pr_route_match *m);
 void pr_policy_channel_status(struct pr_request *r,
 			      const struct pr_route_match *m);
 void pr_policy_whitelist_list(struct pr_request *r,

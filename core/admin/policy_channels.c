@@ -315,7 +315,9 @@ static int chan_update_prepare(struct pr_pw *w, PGresult *res)
 	return chan_write(w, w->body, 0);
 }
 
-static int chan_status_prepare(struct pr_pw *w, PGresult *res)
+/* The stored channel with the one field of the body (status, weight)
+ * set: written as a PUT of it. */
+static int chan_field_prepare(struct pr_pw *w, PGresult *res, const char *field)
 {
 	json_t *before = before_channel(res), *after;
 	int rc;
@@ -328,11 +330,21 @@ static int chan_status_prepare(struct pr_pw *w, PGresult *res)
 	json_decref(before);
 	if (!after)
 		return pr_pw_fail(w, 500, "internal", NULL, "out of memory");
-	json_object_set(after, "status", json_object_get(w->body, "status"));
+	json_object_set(after, field, json_object_get(w->body, field));
 	w->status = 200;
 	rc = chan_write(w, after, 0);
 	json_decref(after);
 	return rc;
+}
+
+static int chan_status_prepare(struct pr_pw *w, PGresult *res)
+{
+	return chan_field_prepare(w, res, "status");
+}
+
+static int chan_weight_prepare(struct pr_pw *w, PGresult *res)
+{
+	return chan_field_prepare(w, res, "weight");
 }
 
 /* A PATCH: the body is a JSON Merge Patch (RFC 7396) of the stored
@@ -461,6 +473,15 @@ static const struct pr_pw_ops chan_status_ops = {
 	.kind = "channel",
 	.before_sql = chan_before_sql,
 	.prepare = chan_status_prepare,
+	.finish = chan_finish,
+	.verify_status = 400,
+};
+
+static const struct pr_pw_ops chan_weight_ops = {
+	.action = "weight",
+	.kind = "channel",
+	.before_sql = chan_before_sql,
+	.prepare = chan_weight_prepare,
 	.finish = chan_finish,
 	.verify_status = 400,
 };
@@ -616,4 +637,25 @@ void pr_policy_channel_status(struct pr_request *r,
 		return;
 	}
 	pr_pw_start(r, &chan_status_ops, pr_route_param(m, "code"), body);
+}
+
+/* PUT /admin/v1/channels/{code}/weight: {"weight": N}, the rest of the
+ * channel as it is (the operator role may do this, not a whole PATCH);
+ * the weight is checked as in a PUT. */
+void pr_policy_channel_weight(struct pr_request *r,
+			      const struct pr_route_match *m)
+{
+	json_t *body = pr_api_read_body(r);
+
+	if (!body)
+		return;
+	if (json_object_size(body) != 1 ||
+	    !json_is_integer(json_object_get(body, "weight"))) {
+		json_decref(body);
+		pr_api_reply_err(r, 400, "invalid_field", "weight",
+				 "weight: the body is {\"weight\": N}, an "
+				 "integer");
+		return;
+	}
+	pr_pw_start(r, &chan_weight_ops, pr_route_param(m, "code"), body);
 }

@@ -2,7 +2,8 @@
  * perms.c - the one table of roles and their permissions (perms.h).
  *
  *   viewer    reads everything but secrets
- *   operator  the viewer's, and the day's operations: a channel's status,
+ *   operator  the viewer's, and the day's operations: a channel's status
+ *             and weight,
  *             overdue refunds and notifications, reconciliation follow-up,
  *             manual settlement
  *   admin     everything: the routing policy, merchants, reload, operators
@@ -18,7 +19,7 @@
 
 #define VIEWER_PERMS (BIT(PR_PERM_SELF) | BIT(PR_PERM_VIEW))
 #define OPERATOR_PERMS                                                         \
-	(VIEWER_PERMS | BIT(PR_PERM_CHANNEL_STATUS) |                          \
+	(VIEWER_PERMS | BIT(PR_PERM_CHANNEL_OPERATE) |                         \
 	 BIT(PR_PERM_ORDER_FOLLOW_UP) | BIT(PR_PERM_ORDER_SETTLE))
 #define ADMIN_PERMS                                                            \
 	(OPERATOR_PERMS | BIT(PR_PERM_POLICY_WRITE) |                          \
@@ -39,7 +40,7 @@ static const char *const perm_names[PR_PERM_N] = {
 	[PR_PERM_NONE] = "none",
 	[PR_PERM_SELF] = "self",
 	[PR_PERM_VIEW] = "view",
-	[PR_PERM_CHANNEL_STATUS] = "channel.status",
+	[PR_PERM_CHANNEL_OPERATE] = "channel.operate",
 	[PR_PERM_ORDER_FOLLOW_UP] = "order.follow_up",
 	[PR_PERM_ORDER_SETTLE] = "order.settle",
 	[PR_PERM_POLICY_WRITE] = "policy.write",
@@ -98,4 +99,25 @@ int pr_operator_name_ok(const char *name)
 	      (name[0] >= '0' && name[0] <= '9')))
 		return 0;
 	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._@-") == n;
+}
+
+const char *pr_token_split(const char *tok, char *id, size_t idlen)
+{
+	const size_t pre = sizeof(PR_TOKEN_PREFIX) - 1;
+	const char *p, *us;
+	size_t n;
+
+	if (!tok || strncmp(tok, PR_TOKEN_PREFIX, pre) != 0)
+		return NULL;
+	p = tok + pre;
+	us = strchr(p, '_');
+	n = us ? (size_t)(us - p) : 0;
+	if (n < 1 || n > 18 || n >= idlen || strspn(p, "0123456789") != n)
+		return NULL;
+	if (strlen(us + 1) != PR_TOKEN_SECRET_HEX ||
+	    strspn(us + 1, "0123456789abcdef") != PR_TOKEN_SECRET_HEX)
+		return NULL;
+	memcpy(id, p, n);
+	id[n] = '\0';
+	return us + 1;
 }

@@ -20,7 +20,8 @@ enum pr_perm {
 	PR_PERM_NONE = 0,
 	PR_PERM_SELF,		 /* any active operator: whoami, openapi */
 	PR_PERM_VIEW,		 /* read everything but secrets */
-	PR_PERM_CHANNEL_STATUS,	 /* a channel online/offline/maintenance */
+	PR_PERM_CHANNEL_OPERATE, /* a channel online or offline, its
+				  * weight */
 	PR_PERM_ORDER_FOLLOW_UP, /* overdue refunds (resend, resolve),
 				  * notifications (retry), reconciliation
 				  * (runs, differences) */
@@ -79,6 +80,17 @@ const char *pr_role_name(enum pr_role role);
 
 /* The role named name (its enum pr_role bit), or 0 when none is. */
 unsigned pr_role_parse(const char *name);
+
+/* An operator's API token: "pro_<id>_<64 lowercase hex>", the row's id
+ * and 32 random bytes (admin/operators.c). */
+#define PR_TOKEN_PREFIX "pro_"
+#define PR_TOKEN_SECRET_HEX 64
+
+/* Splits tok, when it is such a token, into its id (1 to 18 digits,
+ * copied NUL-terminated into id, idlen at least 19) and its secret.
+ * Returns the secret (pointing into tok), or NULL when tok is not so made
+ * (id is then untouched). */
+const char *pr_token_split(const char *tok, char *id, size_t idlen);
 
 /* 1 when name is a valid operator name (see PR_OPERATOR_NAME_MAX). */
 int pr_operator_name_ok(const char *name);

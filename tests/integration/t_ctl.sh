@@ -203,7 +203,7 @@ grep <<<"$OUT" -Eq '^admin +admin +active +payrouted ' || fail "operator list: n
 ctl_as carol whoami
 ok "whoami"
 has "carol (operator)" "whoami"
-has "permissions: self view channel.status order.follow_up order.settle" "whoami"
+has "permissions: self view channel.operate order.follow_up order.settle" "whoami"
 ctl_as carol operator add mallory --role admin
 rc_is 1 "an operator adding an operator"
 err_has "403 forbidden: operator carol may not do this: it needs the permission operators" "operator add by carol"
@@ -305,6 +305,14 @@ pass "channels (a table) and channel show (JSON, secrets masked)"
 # ---- channel disable/enable, audited, seen by b
 current_generation
 g0=$GEN
+ctl_as carol channel weight t_one 55
+ok "channel weight by an operator"
+has "channel t_one weight 55 (generation" "channel weight"
+[ "$(pq -c "SELECT actor || ':' || (before->>'weight') || '>' || (after->>'weight') FROM audit_log WHERE object_kind = 'channel' AND object_id = 't_one' AND action = 'weight'")" = "carol:$(pq -c "SELECT before->>'weight' FROM audit_log WHERE action = 'weight'")>55" ] ||
+	fail "channel weight is not audited under carol"
+ctl_as carol channel set t_one weight=56
+rc_is 1 "channel set (a whole PATCH) by an operator"
+err_has "403 forbidden" "channel set by carol"
 ctl_as carol --note "maintenance ticket 7" channel disable t_one
 ok "channel disable"
 has "channel t_one offline (generation" "channel disable"

@@ -246,6 +246,14 @@ send GET /admin/v1/whoami
 expect_code 200 "the admin once the address lockout ended"
 http GET "http://127.0.0.1:$ADMIN_PORT/admin/v1/whoami"
 expect_code 401 "no credential at all"
+http_get "http://127.0.0.1:$ADMIN_PORT/metrics"
+for m in 'payroute_admin_auth_total{result="failed"}' 'payroute_admin_auth_total{result="locked"}' payroute_admin_auth_total'{result="ok"}'; do
+	v=$(awk -v k="$m" '$1 == k {print $2}' <<<"$RESP_BODY")
+	[ "${v:-0}" -ge 1 ] || fail "metric $m: '${v:-}'"
+done
+# the refusals since the last restart: the walk's and the ones after it
+v=$(awk '$1 == "payroute_admin_denied_total" {print $2}' <<<"$RESP_BODY")
+[ "${v:-0}" -ge $((refused[viewer] + refused[op])) ] || fail "payroute_admin_denied_total: '${v:-}'"
 pass "the address locked after $n more failures (429 for every token), logged, audited; lifted after admin.lockout_duration_s"
 
 # ---------------------------------------------------------- legacy token

@@ -371,6 +371,10 @@ def walk(merchant_json, admin_json):
       body={"weight": -1})
     c("a", "post", "/admin/v1/channels/{code}/status", 200,
       vals={"code": "COPY"}, body={"status": "online"})
+    c("a", "put", "/admin/v1/channels/{code}/weight", 200,
+      vals={"code": "COPY"}, body={"weight": 9})
+    c("a", "put", "/admin/v1/channels/{code}/weight", 400,
+      vals={"code": "COPY"}, body={"weight": "heavy"})
     c("a", "get", "/admin/v1/whitelist", 200)
     wl = c("a", "post", "/admin/v1/whitelist", 201,
       body={"kind": "buyer_id", "value": "oa-buyer", "channel": "oa_copy",

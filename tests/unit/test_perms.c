@@ -51,6 +51,7 @@ static const struct grant grants[] = {
 	{ PR_PATCH, "/admin/v1/channels/{code}", A },
 	{ PR_DELETE, "/admin/v1/channels/{code}", A },
 	{ PR_POST, "/admin/v1/channels/{code}/status", O | A },
+	{ PR_PUT, "/admin/v1/channels/{code}/weight", O | A },
 	{ PR_READ, "/admin/v1/whitelist", ALL },
 	{ PR_POST, "/admin/v1/whitelist", A },
 	{ PR_DELETE, "/admin/v1/whitelist/{id}", A },
@@ -221,12 +222,66 @@ static void test_names(void **state)
 		"a1234567890123456789012345678901234567890123456789012345678901234"));
 }
 
+/* Tokens: what pr_token_split takes apart, one case a row. */
+static void test_token_split(void **state)
+{
+	static const char hex[] =
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	static const struct {
+		const char *name;
+		const char *head; /* before the 64 hex */
+		const char *tail; /* after them */
+		const char *id;	  /* NULL: not a token */
+	} rows[] = {
+		{ "a token", "pro_7_", "", "7" },
+		{ "the longest id", "pro_123456789012345678_", "",
+		  "123456789012345678" },
+		{ "an id too long", "pro_1234567890123456789_", "", NULL },
+		{ "no id", "pro__", "", NULL },
+		{ "an id not digits", "pro_7a_", "", NULL },
+		{ "another prefix", "prk_7_", "", NULL },
+		{ "upper case prefix", "PRO_7_", "", NULL },
+		{ "a secret too long", "pro_7_", "0", NULL },
+		{ "a secret with upper case", "pro_7_", "", NULL },
+		{ "no separator", "pro_7", "", NULL },
+	};
+	char tok[160], id[20];
+
+	for (size_t i = 0; i < N(rows); i++) {
+		const char *secret;
+
+		snprintf(tok, sizeof(tok), "%s%s%s", rows[i].head, hex,
+			 rows[i].tail);
+		if (strcmp(rows[i].name, "a secret with upper case") == 0)
+			tok[strlen(tok) - 1] = 'F';
+		snprintf(id, sizeof(id), "untouched");
+		secret = pr_token_split(tok, id, sizeof(id));
+		if (!rows[i].id) {
+			if (secret)
+				fail_msg("%s: %s taken", rows[i].name, tok);
+			assert_string_equal(id, "untouched");
+			continue;
+		}
+		if (!secret)
+			fail_msg("%s: %s refused", rows[i].name, tok);
+		assert_string_equal(id, rows[i].id);
+		assert_string_equal(secret, hex);
+	}
+	assert_null(pr_token_split("pro", id, sizeof(id)));
+	assert_null(pr_token_split("", id, sizeof(id)));
+	assert_null(pr_token_split(NULL, id, sizeof(id)));
+	/* an id longer than the caller's buffer is no token */
+	snprintf(tok, sizeof(tok), "pro_12345_%s", hex);
+	assert_null(pr_token_split(tok, id, 5));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_row_every_role),
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_token_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -321,6 +321,8 @@ static const struct face admin_face[] = {
 	  "/admin/v1/channels/{code}/status", ADMIN, NULL },
 	{ PR_GET, "/admin/v1/channels/ali_1/status",
 	  "/admin/v1/channels/{code}/status", ADMIN, "POST" },
+	{ PR_PUT, "/admin/v1/channels/ali_1/weight",
+	  "/admin/v1/channels/{code}/weight", ADMIN, NULL },
 	{ PR_GET, "/admin/v1/channels/ali_1/other", "/admin/{rest*}", ADMIN,
 	  NULL },
 	{ PR_GET, "/admin/v1/whitelist", "/admin/v1/whitelist", ADMIN, NULL },
