@@ -781,7 +781,7 @@ static void on_created(PGresult *res, const char *err, void *arg)
 	reply_row(arg, res, err, 201, "create operator");
 }
 
-/* POST /admin/v1/operators {"name", "roles": [...]} */
+/* POST /admin/v1/operators {"name", "roles": [...], "password"?} */
 void pr_operators_create(struct pr_request *r, const struct pr_route_match *m)
 {
 	json_t *body = pr_api_read_body(r);
@@ -801,6 +801,13 @@ void pr_operators_create(struct pr_request *r, const struct pr_route_match *m)
 	if (roles_field(r, body, 1, roles, sizeof(roles)) < 0 ||
 	    pr_api_audit_headers(r, &actor, &note) < 0)
 		goto out;
+	if (json_object_get(body, "password")) {
+		/* hashed off the loop first (sessions.c) */
+		pr_sessions_create_operator(
+			r, name, roles,
+			json_string_value(json_object_get(body, "password")));
+		goto out;
+	}
 	p[0] = name;
 	p[1] = roles;
 	p[2] = actor;

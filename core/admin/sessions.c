@@ -4,7 +4,8 @@
  * overview; the store's side is etc/migrations/012_sessions.sql.
  *
  * Passwords. Set by an operator holding the permission "operators" (POST
- * /admin/v1/operators/{name}/password) or by the operator itself with the
+ * /admin/v1/operators/{name}/password, or "password" in POST
+ * /admin/v1/operators) or by the operator itself with the
  * old one (POST /admin/v1/whoami/password); checked against the policy
  * (runtime/passwd.c) with a 400 naming the rule; hashed with scrypt. The
  * KDF takes tens of milliseconds (contrib/bench/bench_passwd prints it):
@@ -380,7 +381,9 @@ static void pwjob_free(struct pwjob *j)
 
 /* The worker's part: verify (j->verify: j->old or, for a sign-in, j->pw
  * against j->stored or the dummy), then hash j->pw when asked (j->verify
- * 2: the change of one's own password, only when the old one matched). */
+ * 2: the change of one's own password, only when the old one matched; 1:
+ * a sign-in whose stored hash has other parameters than the current
+ * ones, to store it anew). */
 static void pw_work(void *arg)
 {
 	struct pwjob *j = arg;
@@ -390,7 +393,8 @@ static void pw_work(void *arg)
 			pr_passwd_verify(j->verify == 2 ? j->old : j->pw,
 					 j->stored[0] ? j->stored :
 							dummy_hash) == 1;
-	if (j->verify != 1 && (j->verify == 0 || j->verified))
+	if (j->verify == 0 || (j->verify == 2 && j->verified) ||
+	    (j->verify == 1 && j->verified && pr_passwd_stale(j->stored)))
 		j->hash_rc = pr_passwd_hash(j->pw, j->fresh);
 	OPENSSL_cleanse(j->pw, sizeof(j->pw));
 	OPENSSL_cleanse(j->old, sizeof(j->old));
@@ -484,6 +488,13 @@ static void on_token_signed_in(struct pr_request *r, void *arg)
 	make_session(r, "token");
 }
 
+static void on_rehashed(PGresult *res, const char *err, void *arg)
+{
+	(void)arg;
+	if (!res)
+		pr_warn("admin: cannot store a password hashed anew: %s", err);
+}
+
 static void on_password_checked(void *arg)
 {
 	struct pwjob *j = arg;
@@ -512,6 +523,20 @@ static void on_password_checked(void *arg)
 			r->who.roles |= pr_role_parse(tok);
 		r->who.perms = pr_perms_of(r->who.roles);
 		r->who.via = PR_VIA_SESSION;
+		if (j->fresh[0] && j->hash_rc == 0) {
+			const char *p[3] = { j->name, j->fresh, j->stored };
+
+			pr_info("admin: the password of %s is hashed anew with "
+				"the current parameters",
+				j->name);
+			if (pr_db_query(r->d->db,
+					"UPDATE operators SET password_hash = "
+					"$2 WHERE name = $1 AND password_hash "
+					"= $3",
+					3, p, on_rehashed, NULL) < 0)
+				pr_warn("admin: cannot store a password "
+					"hashed anew: the store is busy");
+		}
 		make_session(r, "password");
 	}
 	pwjob_free(j);
@@ -776,6 +801,85 @@ void pr_sessions_set_password(struct pr_request *r,
 	hash_password(r, j);
 out:
 	json_decref(body);
+}
+
+static void on_operator_made(PGresult *res, const char *err, void *arg)
+{
+	struct pr_request *r = arg;
+	json_t *j;
+
+	if (!res) {
+		pr_api_reply_db_error(r, "operators", "create operator", err);
+		return;
+	}
+	j = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) :
+				  NULL;
+	if (!j) {
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the operator");
+		return;
+	}
+	pr_request_reply(r, 201, j);
+}
+
+static void on_create_hashed(void *arg)
+{
+	struct pwjob *j = arg;
+	struct pr_request *r = j->r;
+	const char *actor, *note, *p[5];
+
+	if (j->hash_rc < 0 || !j->fresh[0]) {
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot hash the password");
+		goto out;
+	}
+	if (pr_api_audit_headers(r, &actor, &note) < 0)
+		goto out;
+	p[0] = j->name;
+	p[1] = j->roles;
+	p[2] = actor;
+	p[3] = note;
+	p[4] = j->fresh;
+	pr_info("operators: %s creates operator %s %s, with a password", actor,
+		j->name, j->roles);
+	pr_api_query(r,
+		     "WITH o AS (INSERT INTO operators (name, roles, "
+		     "created_by, password_hash, password_set_at) VALUES ($1, "
+		     "$2::text[], $3, $5, now()) RETURNING *), a AS (INSERT "
+		     "INTO audit_log (actor, action, object_kind, object_id, "
+		     "after, note) SELECT $3, 'create', 'operator', o.name, "
+		     "pr_operator_json(o), $4 FROM o) SELECT "
+		     "pr_operator_json(o)::text FROM o",
+		     5, p, on_operator_made);
+out:
+	pwjob_free(j);
+}
+
+void pr_sessions_create_operator(struct pr_request *r, const char *name,
+				 const char *roles, const char *pw)
+{
+	struct pwjob *j = calloc(1, sizeof(*j));
+	char err[160];
+
+	if (!j) {
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	j->r = r;
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	snprintf(j->roles, sizeof(j->roles), "%s", roles);
+	snprintf(j->pw, sizeof(j->pw), "%s",
+		 pw && strlen(pw) <= PR_PASSWD_MAX ? pw : "");
+	if (pr_passwd_policy(j->name, j->pw, err, sizeof(err)) < 0) {
+		pr_api_reply_field(r, "password", "%s", err);
+		pwjob_free(j);
+		return;
+	}
+	if (pr_offload(r->d->base, pw_work, on_create_hashed, j) < 0) {
+		pwjob_free(j);
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot hash the password now");
+	}
 }
 
 static void on_own_row(PGresult *res, const char *err, void *arg)

@@ -42,6 +42,13 @@ void pr_sessions_sign_out(struct pr_request *r, const struct pr_route_match *m);
 /* POST /admin/v1/operators/{name}/password {"password"} */
 void pr_sessions_set_password(struct pr_request *r,
 			      const struct pr_route_match *m);
+/* POST /admin/v1/operators with a "password": operators.c checked name
+ * and roles (roles: a PostgreSQL array literal); this checks pw against
+ * the policy, hashes it off the loop, makes the operator with it and
+ * answers 201 (or 400 naming "password", 409...). pw NULL: not a string,
+ * refused. */
+void pr_sessions_create_operator(struct pr_request *r, const char *name,
+				 const char *roles, const char *pw);
 /* POST /admin/v1/whoami/password {"old_password","password"} */
 void pr_sessions_change_password(struct pr_request *r,
 				 const struct pr_route_match *m);

@@ -72,6 +72,24 @@ pq -c "SELECT count(*) FROM audit_log WHERE after::text LIKE '%horse%' OR before
 grep -q horse "$LOG_FILE" && fail "the password is in the log"
 [ "$(audits "action = 'password_set' AND actor = 'admin' AND object_id = 'alice'")" = 1 ] || fail "password_set not audited"
 pass "passwords: the policy's refusals name the field; scrypt with parameters and salt; audited, never in clear"
+send POST /admin/v1/operators '{"name":"bob","roles":["viewer"],"password":"short"}'
+expect_field "an operator made with a short password" password "12 to 256"
+[ "$(pq -c "SELECT count(*) FROM operators WHERE name = 'bob'")" = 0 ] || fail "bob made with a refused password"
+send POST /admin/v1/operators '{"name":"bob","roles":["viewer"],"password":"a viewer passphrase"}'
+expect_code 201 "bob made with a password"
+[ "$(json '.name + ":" + (.password_set_at != null | tostring)')" = bob:true ] || fail "bob: $RESP_BODY"
+send POST /admin/v1/operators '{"name":"bob","roles":["viewer"],"password":"a viewer passphrase"}'
+expect_code 409 "bob made twice"
+sign_in bob "a viewer passphrase"
+# a hash of other parameters (RFC 7914's vector: ln=14, p=1) still signs
+# in, and is stored anew with the current ones
+RFC='scrypt$ln=14,r=8,p=1$536f6469756d43686c6f72696465$7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2'
+pq -c "UPDATE operators SET password_hash = '$RFC' WHERE name = 'bob'" >/dev/null
+sign_in bob pleaseletmein
+rehashed() { [ "$(pq -c "SELECT password_hash LIKE 'scrypt\$ln=15,r=8,p=3\$%' FROM operators WHERE name = 'bob'")" = t ]; }
+wait_until 5 rehashed || fail "bob's hash is not stored anew: $(pq -c "SELECT password_hash FROM operators WHERE name = 'bob'")"
+sign_in bob pleaseletmein
+pass "an operator made with a password; a hash of older parameters signs in and is stored anew"
 
 # ------------------------------------------------------------ sign-in
 rm -f "$JAR"

@@ -443,6 +443,11 @@ def walk(merchant_json, admin_json):
       body={"name": "oa-viewer", "roles": ["viewer"]})
     c("a", "post", "/admin/v1/operators", 400,
       body={"name": "oa-bad", "roles": ["root"]})
+    c("a", "post", "/admin/v1/operators", 201,
+      body={"name": "oa-pw", "roles": ["viewer"],
+            "password": "an operator's passphrase"})
+    c("a", "post", "/admin/v1/operators", 400,
+      body={"name": "oa-pw2", "roles": ["viewer"], "password": "short"})
     c("a", "get", "/admin/v1/operators/{name}", 200, vals={"name": "OPNAME"})
     w.ctx["NOOP"] = "no-such-operator"
     c("a", "get", "/admin/v1/operators/{name}", 404, vals={"name": "NOOP"})
