@@ -90,6 +90,16 @@ rehashed() { [ "$(pq -c "SELECT password_hash LIKE 'scrypt\$ln=15,r=8,p=3\$%' FR
 wait_until 5 rehashed || fail "bob's hash is not stored anew: $(pq -c "SELECT password_hash FROM operators WHERE name = 'bob'")"
 sign_in bob pleaseletmein
 pass "an operator made with a password; a hash of older parameters signs in and is stored anew"
+# payroutectl operator password: from standard input, never an argument
+OUT=$(printf '%s\n' 'a passphrase from ctl' | PAYROUTE_ADMIN_URL=$BASE PAYROUTE_ADMIN_TOKEN=$TOKEN \
+	timeout 60 "$top_builddir/payroutectl" operator password bob 2>"$TEST_DIR/ctl.err") ||
+	fail "payroutectl operator password: $(cat "$TEST_DIR/ctl.err")"
+[ "$OUT" = "operator bob has a new password: roles viewer, active" ] || fail "payroutectl said: $OUT"
+PAYROUTE_ADMIN_URL=$BASE PAYROUTE_ADMIN_TOKEN=$TOKEN timeout 60 "$top_builddir/payroutectl" \
+	operator password bob </dev/null >/dev/null 2>"$TEST_DIR/ctl.err" && fail "a password from an empty stdin"
+grep -q 'no password on standard input' "$TEST_DIR/ctl.err" || fail "empty stdin: $(cat "$TEST_DIR/ctl.err")"
+sign_in bob 'a passphrase from ctl'
+pass "payroutectl operator password sets it from standard input"
 
 # ------------------------------------------------------------ sign-in
 rm -f "$JAR"
