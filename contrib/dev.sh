@@ -498,7 +498,6 @@ sim_down() {
 admin_call() {
 	local args=(-s -m 60 -X "$1" -w '\n%{http_code}'
 		-H "Authorization: Bearer $(cat "$DEV/admin_token")"
-		-H 'X-Payroute-Actor: dev.sh'
 		-H 'X-Payroute-Note: contrib/dev.sh up: sample catalogue')
 
 	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")

@@ -288,7 +288,6 @@ b_poke() {
 b_admin() {
 	local args=(-s -m 120 -X "$1" -w '\n%{http_code}'
 		-H "Authorization: Bearer $PAYROUTE_ADMIN_TOKEN"
-		-H "X-Payroute-Actor: $B_NAME"
 		-H "X-Payroute-Note: contrib/bench/$B_NAME.sh")
 
 	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")

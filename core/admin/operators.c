@@ -142,8 +142,8 @@ static int addr_failed(const struct pr_config *cfg, const char *addr,
 	return 1;
 }
 
-const char *pr_operators_client_addr(struct pr_request *r, char *buf,
-				     size_t len)
+/* The client's address of r ("?" when unknown), into buf. */
+static const char *client_addr(struct pr_request *r, char *buf, size_t len)
 {
 	struct evhttp_connection *c = evhttp_request_get_connection(r->req);
 	char *host = NULL;
@@ -162,8 +162,7 @@ struct auth {
 	void (*done)(struct pr_request *r, void *arg);
 	void *arg;
 	char addr[64];
-	char hash[65]; /* hex SHA-256 of the secret */
-	int by_id;     /* a "pro_" token: compare hash in constant time */
+	char hash[65];			     /* hex SHA-256 of the secret */
 	char name[PR_OPERATOR_NAME_MAX + 1]; /* a failure's operator */
 	const char *reason;		     /* a failure's, static */
 	const char *message; /* a 401's message, static; NULL: the token's */
@@ -173,13 +172,21 @@ struct auth {
 /* roles: "admin,viewer" as array_to_string gives them. */
 static unsigned parse_roles(const char *s)
 {
-	char buf[128], *save = NULL, *tok;
 	unsigned roles = 0;
+	char one[32];
 
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save))
-		roles |= pr_role_parse(tok);
+	while (*s) {
+		size_t n = strcspn(s, ",");
+
+		if (n < sizeof(one)) {
+			memcpy(one, s, n);
+			one[n] = '\0';
+			roles |= pr_role_parse(one);
+		}
+		s += n;
+		if (*s == ',')
+			s++;
+	}
 	return roles;
 }
 
@@ -198,8 +205,8 @@ static void reply_locked(struct pr_request *r, int64_t secs, const char *what)
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 			  "Retry-After", ra);
 	pr_api_reply_err(r, 429, "locked_out", NULL,
-			 "too many failed authentications from this %s; "
-			 "try again in %s seconds",
+			 "%s is locked out after too many failed "
+			 "authentications; try again in %s seconds",
 			 what, ra);
 }
 
@@ -218,7 +225,7 @@ static void on_failure_audited(PGresult *res, const char *err, void *arg)
 			a->name, PQgetvalue(res, 0, 0), a->addr);
 	if (a->status == 429)
 		reply_locked(r, r->gen->config->admin_lockout_duration_s,
-			     a->name[0] ? "account" : "address");
+			     a->name[0] ? "this operator" : "this address");
 	else if (a->message)
 		reply_unauthorized(r, a->message);
 	else if (strcmp(a->reason, "token expired") == 0 ||
@@ -285,7 +292,6 @@ static void on_token(PGresult *res, const char *err, void *arg)
 {
 	struct auth *a = arg;
 	struct pr_request *r = a->r;
-	struct pr_principal *who = &r->who;
 	int ok;
 
 	if (!res) {
@@ -322,16 +328,14 @@ static void on_token(PGresult *res, const char *err, void *arg)
 		fail(a, "operator disabled", 0);
 		return;
 	}
-	memset(who, 0, sizeof(*who));
-	snprintf(who->name, sizeof(who->name), "%s", a->name);
-	who->roles = parse_roles(PQgetvalue(res, 0, 2));
-	who->perms = pr_perms_of(who->roles);
-	who->via = PR_VIA_TOKEN;
-	who->token_id = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+	pr_operators_set_principal(r, a->name,
+				   parse_roles(PQgetvalue(res, 0, 2)),
+				   PR_VIA_TOKEN,
+				   strtoll(PQgetvalue(res, 0, 8), NULL, 10));
 	if (strcmp(PQgetvalue(res, 0, 7), "t") == 0) {
-		const char *p[2] = { PQgetvalue(res, 0, 8), who->name };
+		const char *p[2] = { PQgetvalue(res, 0, 8), r->who.name };
 
-		pr_info("admin: operator %s uses token %s from %s", who->name,
+		pr_info("admin: operator %s uses token %s from %s", r->who.name,
 			p[0], a->addr);
 		if (pr_db_query(r->d->db,
 				"WITH u AS (UPDATE operator_tokens SET "
@@ -372,6 +376,51 @@ static int sha256_hex(const char *s, char hex[65])
 	return 0;
 }
 
+void pr_operators_set_principal(struct pr_request *r, const char *name,
+				unsigned roles, enum pr_auth_via via,
+				int64_t token_id)
+{
+	memset(&r->who, 0, sizeof(r->who));
+	snprintf(r->who.name, sizeof(r->who.name), "%s", name);
+	r->who.roles = roles;
+	r->who.perms = pr_perms_of(roles);
+	r->who.via = via;
+	r->who.token_id = token_id;
+}
+
+int64_t pr_operators_address_locked(struct pr_request *r)
+{
+	char addr[64];
+
+	return addr_locked_s(client_addr(r, addr, sizeof(addr)), pr_now_ms());
+}
+
+void pr_operators_refuse_auth(struct pr_request *r, const char *name,
+			      const char *reason, int count_account, int locked)
+{
+	pr_operators_refuse_auth_msg(r, name, reason, count_account, locked,
+				     NULL);
+}
+
+void pr_operators_refuse_auth_msg(struct pr_request *r, const char *name,
+				  const char *reason, int count_account,
+				  int locked, const char *message)
+{
+	struct auth *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	a->r = r;
+	client_addr(r, a->addr, sizeof(a->addr));
+	if (name)
+		snprintf(a->name, sizeof(a->name), "%s", name);
+	a->status = locked ? 429 : 401;
+	a->message = message;
+	fail(a, reason, count_account);
+}
+
 void pr_operators_authenticate(struct pr_request *r,
 			       void (*done)(struct pr_request *r, void *arg),
 			       void *arg)
@@ -392,40 +441,6 @@ void pr_operators_authenticate(struct pr_request *r,
 	pr_operators_authenticate_token(r, h + 7, done, arg);
 }
 
-int pr_operators_addr_refused(struct pr_request *r)
-{
-	char addr[64];
-	int64_t locked;
-
-	pr_operators_client_addr(r, addr, sizeof(addr));
-	locked = addr_locked_s(addr, pr_now_ms());
-	if (!locked)
-		return 0;
-	pr_warn("admin: refused %s %s from %s: the address is locked out",
-		pr_http_method(r->req), r->path, addr);
-	reply_locked(r, locked, "address");
-	return 1;
-}
-
-void pr_operators_fail(struct pr_request *r, const char *name,
-		       const char *reason, int count_account, int status,
-		       const char *message)
-{
-	struct auth *a = calloc(1, sizeof(*a));
-
-	if (!a) {
-		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
-		return;
-	}
-	a->r = r;
-	pr_operators_client_addr(r, a->addr, sizeof(a->addr));
-	if (name)
-		snprintf(a->name, sizeof(a->name), "%s", name);
-	a->status = status;
-	a->message = message;
-	fail(a, reason, count_account);
-}
-
 void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 				     void (*done)(struct pr_request *r,
 						  void *arg),
@@ -433,11 +448,25 @@ void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 {
 	const struct pr_config *cfg = r->gen->config;
 	const char *secret;
-	char id[20];
+	char id[20], addr[64];
 	struct auth *a;
 	int64_t locked;
 	const char *p[1];
 
+	locked = pr_operators_address_locked(r);
+	if (locked) {
+		pr_warn("admin: refused %s %s from %s: the address is locked "
+			"out",
+			pr_http_method(r->req), r->path,
+			client_addr(r, addr, sizeof(addr)));
+		n_auth_locked++;
+		reply_locked(r, locked, "this address");
+		return;
+	}
+	if (strlen(tok) > MAX_BEARER) {
+		pr_operators_refuse_auth(r, NULL, "malformed token", 0, 0);
+		return;
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a) {
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
@@ -446,37 +475,18 @@ void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 	a->r = r;
 	a->done = done;
 	a->arg = arg;
-	pr_operators_client_addr(r, a->addr, sizeof(a->addr));
-	locked = addr_locked_s(a->addr, pr_now_ms());
-	if (locked) {
-		pr_warn("admin: refused %s %s from %s: the address is locked "
-			"out",
-			pr_http_method(r->req), r->path, a->addr);
-		n_auth_locked++;
-		reply_locked(r, locked, "address");
-		free(a);
-		return;
-	}
-	if (strlen(tok) > MAX_BEARER) {
-		fail(a, "malformed token", 0);
-		return;
-	}
+	client_addr(r, a->addr, sizeof(a->addr));
 	if (cfg->admin_legacy_token && cfg->admin_token &&
 	    strlen(tok) == strlen(cfg->admin_token) &&
 	    pr_memeq_ct(tok, cfg->admin_token, strlen(tok)) == 0) {
-		memset(&r->who, 0, sizeof(r->who));
-		snprintf(r->who.name, sizeof(r->who.name), "%s",
-			 PR_LEGACY_PRINCIPAL);
-		r->who.roles = PR_ROLE_ADMIN;
-		r->who.perms = pr_perms_of(r->who.roles);
-		r->who.via = PR_VIA_LEGACY;
+		pr_operators_set_principal(r, PR_LEGACY_PRINCIPAL,
+					   PR_ROLE_ADMIN, PR_VIA_LEGACY, 0);
 		n_auth_ok++;
 		free(a);
 		done(r, arg);
 		return;
 	}
 	secret = pr_token_split(tok, id, sizeof(id));
-	a->by_id = secret != NULL;
 	if (sha256_hex(secret ? secret : tok, a->hash) < 0) {
 		free(a);
 		pr_api_reply_err(r, 500, "internal", NULL, "cannot hash");
@@ -536,7 +546,7 @@ void pr_operators_refuse(struct pr_request *r, enum pr_perm perm)
 
 	n_denied++;
 	snprintf(obj, sizeof(obj), "%s %s", pr_http_method(r->req), r->path);
-	pr_operators_client_addr(r, addr, sizeof(addr));
+	client_addr(r, addr, sizeof(addr));
 	pr_warn("admin: refused %s to operator %s from %s: needs the "
 		"permission %s",
 		obj, r->who.name, addr, pr_perm_name(perm));

@@ -10,7 +10,10 @@
  * at; the handler then reads the principal in r->who (pr_api_actor for the
  * audit's actor). A second way to authenticate (a console session cookie)
  * belongs in pr_operators_authenticate, before the bearer token: it fills
- * the same r->who (with its own enum pr_auth_via) and calls done.
+ * the same r->who (pr_operators_set_principal, with its own enum
+ * pr_auth_via) and calls done; a password sign-in checks
+ * pr_operators_address_locked first and refuses through
+ * pr_operators_refuse_auth, so both ways share the lockout and the audit.
  */
 #ifndef PR_OPERATORS_H
 #define PR_OPERATORS_H
@@ -29,29 +32,43 @@ void pr_operators_authenticate(struct pr_request *r,
 			       void (*done)(struct pr_request *r, void *arg),
 			       void *arg);
 
-/* Authenticates r by the bearer token tok (pr_operators_authenticate's
- * second half; sessions.c's sign-in with a token): the same answers. */
+/* For a second way in (a console session, a password sign-in), the
+ * pieces a token's authentication is made of: */
+
+/* Fills r->who: operator name with roles (enum pr_role bits),
+ * authenticated via (token_id: the token, else 0). */
+void pr_operators_set_principal(struct pr_request *r, const char *name,
+				unsigned roles, enum pr_auth_via via,
+				int64_t token_id);
+
+/* Seconds the client address of r stays locked out after failed
+ * authentications (0: it is not); check it before trying a credential. */
+int64_t pr_operators_address_locked(struct pr_request *r);
+
+/* Refuses r's authentication: counts the failure on the client address,
+ * and when count_account on operator name in the store (NULL: no operator
+ * is known; see admin.lockout_*), logs and audits it ("auth_failed" with
+ * the address and reason), then answers 429 when locked (the operator is
+ * locked out), else 401 (the reason itself for "token expired", "token
+ * revoked" and "operator disabled", a generic message otherwise). reason
+ * is a static string. */
+void pr_operators_refuse_auth(struct pr_request *r, const char *name,
+			      const char *reason, int count_account,
+			      int locked);
+
+/* pr_operators_refuse_auth answering a 401 with message (a static string:
+ * "wrong name or password" for a sign-in) instead of the token's. */
+void pr_operators_refuse_auth_msg(struct pr_request *r, const char *name,
+				  const char *reason, int count_account,
+				  int locked, const char *message);
+
+/* Authenticates r by the bearer token tok as pr_operators_authenticate
+ * does with the Authorization header's (sessions.c: a sign-in with a
+ * token): the same answers. */
 void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 				     void (*done)(struct pr_request *r,
 						  void *arg),
 				     void *arg);
-
-/* When r's client address is locked out: answers 429 (logged) and
- * returns 1; else 0. */
-int pr_operators_addr_refused(struct pr_request *r);
-
-/* A failed authentication of r that another file found (sessions.c: a
- * wrong password, an unknown session): counted on the address and, with
- * count_account, on the operator name (NULL: none known), logged, audited
- * (action "auth_failed", reason), then answered status (401 with message,
- * a static string; 429 locked_out). */
-void pr_operators_fail(struct pr_request *r, const char *name,
-		       const char *reason, int count_account, int status,
-		       const char *message);
-
-/* The client's address of r ("?" when unknown), into buf; returns buf. */
-const char *pr_operators_client_addr(struct pr_request *r, char *buf,
-				     size_t len);
 
 /* The principal as whoami shows it: {"name", "roles", "permissions",
  * "via"}. New reference (NULL when out of memory). */

@@ -13,7 +13,7 @@
  *   POST /admin/v1/reconciliation/runs {"channel", "day"}
  *        runs a day (again) now; audited;
  *   POST /admin/v1/reconciliation/differences/{id}/resolve {"note"}
- *        an operator settles a difference; audited (X-Payroute-Actor).
+ *        an operator settles a difference; audited (pr_api_actor).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -65,6 +65,54 @@ static const char dummy_hash[] =
 
 /* ------------------------------------------------------------ helpers */
 
+/* The client's address of r ("?" when unknown), into buf; returns buf. */
+static const char *client_addr(struct pr_request *r, char *buf, size_t len)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(r->req);
+	char *host = NULL;
+	ev_uint16_t port = 0;
+
+	if (c)
+		evhttp_connection_get_peer(c, &host, &port);
+	snprintf(buf, len, "%s", host && *host ? host : "?");
+	return buf;
+}
+
+/* When r's address is locked out (operators.c counts it): answers 429
+ * with Retry-After, logged, and returns 1; else 0. */
+static int address_refused(struct pr_request *r)
+{
+	int64_t secs = pr_operators_address_locked(r);
+	char addr[64], ra[32];
+
+	if (!secs)
+		return 0;
+	pr_warn("admin: refused %s %s from %s: the address is locked out",
+		pr_http_method(r->req), r->path,
+		client_addr(r, addr, sizeof(addr)));
+	snprintf(ra, sizeof(ra), "%lld", (long long)secs);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+			  "Retry-After", ra);
+	pr_api_reply_err(r, 429, "locked_out", NULL,
+			 "this address is locked out after too many failed "
+			 "authentications; try again in %s seconds",
+			 ra);
+	return 1;
+}
+
+/* The roles "admin,viewer" (array_to_string) as enum pr_role bits. */
+static unsigned roles_of(const char *s)
+{
+	char buf[128], *save = NULL, *tok;
+	unsigned roles = 0;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
+		roles |= pr_role_parse(tok);
+	return roles;
+}
+
 static int sha256_hex(const char *s, char hex[65])
 {
 	unsigned char d[32];
@@ -197,7 +245,7 @@ static void csrf_refuse(struct pr_request *r, const char *why)
 	const char *p[4];
 
 	snprintf(obj, sizeof(obj), "%s %s", pr_http_method(r->req), r->path);
-	pr_operators_client_addr(r, addr, sizeof(addr));
+	client_addr(r, addr, sizeof(addr));
 	pr_warn("admin: refused %s from %s (operator %s): %s", obj, addr,
 		r->who.name[0] ? r->who.name : "-", why);
 	if (!f) {
@@ -261,14 +309,14 @@ static void on_session(PGresult *res, const char *err, void *arg)
 	}
 	if (PQntuples(res) != 1) {
 		set_cookie(r, NULL);
-		pr_operators_fail(r, NULL, "unknown session", 0, 401,
-				  "no such session: sign in again");
+		pr_operators_refuse_auth_msg(r, NULL, "unknown session", 0, 0,
+					     "no such session: sign in again");
 		goto out;
 	}
 	verdict = PQgetvalue(res, 0, 0);
 	if (strcmp(verdict, "locked") == 0) {
-		pr_operators_fail(r, PQgetvalue(res, 0, 1), "account locked", 0,
-				  429, NULL);
+		pr_operators_refuse_auth(r, PQgetvalue(res, 0, 1),
+					 "account locked", 0, 1);
 		goto out;
 	}
 	if (strcmp(verdict, "ok") != 0) {
@@ -276,23 +324,14 @@ static void on_session(PGresult *res, const char *err, void *arg)
 
 		pr_info("admin: session %s of operator %s from %s refused: %s",
 			PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 1),
-			pr_operators_client_addr(r, addr, sizeof(addr)),
+			client_addr(r, addr, sizeof(addr)),
 			verdict);
 		reply_expired(r, verdict);
 		goto out;
 	}
-	memset(&r->who, 0, sizeof(r->who));
-	snprintf(r->who.name, sizeof(r->who.name), "%s", PQgetvalue(res, 0, 1));
-	{
-		char buf[128], *save = NULL, *tok;
-
-		snprintf(buf, sizeof(buf), "%s", PQgetvalue(res, 0, 2));
-		for (tok = strtok_r(buf, ",", &save); tok;
-		     tok = strtok_r(NULL, ",", &save))
-			r->who.roles |= pr_role_parse(tok);
-	}
-	r->who.perms = pr_perms_of(r->who.roles);
-	r->who.via = PR_VIA_SESSION;
+	pr_operators_set_principal(r, PQgetvalue(res, 0, 1),
+				   roles_of(PQgetvalue(res, 0, 2)),
+				   PR_VIA_SESSION, 0);
 	if (evhttp_request_get_command(r->req) != EVHTTP_REQ_GET &&
 	    evhttp_request_get_command(r->req) != EVHTTP_REQ_HEAD) {
 		sent = pr_api_req_header(r, "X-CSRF-Token");
@@ -322,7 +361,7 @@ void pr_sessions_authenticate(struct pr_request *r,
 	char hash[65], idle[16], max[16];
 	const char *p[3];
 
-	if (pr_operators_addr_refused(r))
+	if (address_refused(r))
 		return;
 	a = calloc(1, sizeof(*a));
 	if (!a) {
@@ -332,8 +371,9 @@ void pr_sessions_authenticate(struct pr_request *r,
 	if (cookie_secret(r, a->secret) < 0) {
 		free(a);
 		set_cookie(r, NULL);
-		pr_operators_fail(r, NULL, "malformed session cookie", 0, 401,
-				  "no such session: sign in again");
+		pr_operators_refuse_auth_msg(r, NULL,
+					     "malformed session cookie", 0, 0,
+					     "no such session: sign in again");
 		return;
 	}
 	a->r = r;
@@ -454,7 +494,7 @@ static void make_session(struct pr_request *r, const char *via)
 	OPENSSL_cleanse(hex, strlen(hex));
 	free(hex);
 	OPENSSL_cleanse(raw, sizeof(raw));
-	pr_operators_client_addr(r, addr, sizeof(addr));
+	client_addr(r, addr, sizeof(addr));
 	snprintf(max, sizeof(max), "%d", r->gen->config->admin_session_max_s);
 	pr_info("admin: operator %s signed in from %s (%s)", r->who.name, addr,
 		via);
@@ -501,28 +541,20 @@ static void on_password_checked(void *arg)
 	struct pr_request *r = j->r;
 
 	if (!j->exists)
-		pr_operators_fail(r, NULL, "unknown operator", 0, 401,
-				  SIGN_IN_FAILED);
+		pr_operators_refuse_auth_msg(r, NULL, "unknown operator", 0, 0,
+					     SIGN_IN_FAILED);
 	else if (!j->stored[0])
-		pr_operators_fail(r, j->name, "no password set", 1, 401,
-				  SIGN_IN_FAILED);
+		pr_operators_refuse_auth_msg(r, j->name, "no password set", 1,
+					     0, SIGN_IN_FAILED);
 	else if (!j->verified)
-		pr_operators_fail(r, j->name, "wrong password", 1, 401,
-				  SIGN_IN_FAILED);
+		pr_operators_refuse_auth_msg(r, j->name, "wrong password", 1,
+					     0, SIGN_IN_FAILED);
 	else if (!j->active)
-		pr_operators_fail(r, j->name, "operator disabled", 0, 401,
-				  "operator disabled");
+		pr_operators_refuse_auth(r, j->name, "operator disabled", 0,
+					 0);
 	else {
-		char buf[64], *save = NULL, *tok;
-
-		memset(&r->who, 0, sizeof(r->who));
-		snprintf(r->who.name, sizeof(r->who.name), "%s", j->name);
-		snprintf(buf, sizeof(buf), "%s", j->roles);
-		for (tok = strtok_r(buf, ",", &save); tok;
-		     tok = strtok_r(NULL, ",", &save))
-			r->who.roles |= pr_role_parse(tok);
-		r->who.perms = pr_perms_of(r->who.roles);
-		r->who.via = PR_VIA_SESSION;
+		pr_operators_set_principal(r, j->name, roles_of(j->roles),
+					   PR_VIA_SESSION, 0);
 		if (j->fresh[0] && j->hash_rc == 0) {
 			const char *p[3] = { j->name, j->fresh, j->stored };
 
@@ -561,8 +593,8 @@ static void on_operator_row(PGresult *res, const char *err, void *arg)
 		snprintf(j->roles, sizeof(j->roles), "%s",
 			 PQgetvalue(res, 0, 3));
 		if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
-			pr_operators_fail(r, j->name, "account locked", 0, 429,
-					  NULL);
+			pr_operators_refuse_auth(r, j->name, "account locked",
+						 0, 1);
 			pwjob_free(j);
 			return;
 		}
@@ -586,7 +618,7 @@ void pr_sessions_sign_in(struct pr_request *r, const struct pr_route_match *m)
 		csrf_refuse(r, why);
 		return;
 	}
-	if (pr_operators_addr_refused(r))
+	if (address_refused(r))
 		return;
 	body = pr_api_read_body(r);
 	if (!body)
@@ -666,7 +698,7 @@ void pr_sessions_sign_out(struct pr_request *r, const struct pr_route_match *m)
 	}
 	OPENSSL_cleanse(secret, sizeof(secret));
 	pr_info("admin: operator %s signs out from %s", r->who.name,
-		pr_operators_client_addr(r, addr, sizeof(addr)));
+		client_addr(r, addr, sizeof(addr)));
 	p[0] = hash;
 	p[1] = addr;
 	pr_api_query(r,
@@ -719,7 +751,7 @@ static void on_password_hashed(void *arg)
 		pr_warn("admin: operator %s from %s gave a wrong old password "
 			"to change it",
 			j->name,
-			pr_operators_client_addr(r, addr, sizeof(addr)));
+			client_addr(r, addr, sizeof(addr)));
 		pr_api_reply_field(r, "old_password",
 				   "old_password: not your current password");
 		goto out;

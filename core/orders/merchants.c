@@ -16,8 +16,8 @@
  *   POST  /admin/v1/merchants/{id}/notify-secret new notification secret
  *
  * Each write is one SQL statement whose data-modifying WITH clauses change
- * the merchant and append to audit_log (object_kind "merchant", actor and
- * note from X-Payroute-Actor / X-Payroute-Note, like policy_write.c), so the
+ * the merchant and append to audit_log (object_kind "merchant", actor the
+ * operator (pr_api_actor), note from X-Payroute-Note, like policy_write.c), so the
  * change and its audit record commit together. The before image comes from
  * a sub-select FOR UPDATE of the same row, so it is the row the update
  * replaced even under concurrent writes. Audit images and every read carry

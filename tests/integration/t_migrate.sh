@@ -58,6 +58,12 @@ napplied=$(cat "$a_log" "$b_log" | grep -Ec 'store: applied migration 001_')
 [ "$napplied" = 1 ] ||
 	fail "'store: applied migration 001_...' logged $napplied times by the two daemons, expected once"
 pass "schema_migrations: $nrec versions, each once; 001 applied by one daemon only"
+# both started on an empty store: one made the first admin, once
+[ "$(pq -c "SELECT string_agg(name, ',') FROM operators"):$(pq -c "SELECT count(*) FROM audit_log WHERE action = 'bootstrap'")" = admin:1 ] ||
+	fail "the first admin: operators $(pq -c "SELECT string_agg(name, ',') FROM operators"), bootstrap audited $(pq -c "SELECT count(*) FROM audit_log WHERE action = 'bootstrap'") times"
+[ "$(cat "$a_log" "$b_log" | grep -c 'made the first, "admin"')" = 1 ] ||
+	fail "the first admin made by both daemons"
+pass "two daemons starting together on an empty store made one first admin"
 
 use_a
 admin_get /admin/v1/status
