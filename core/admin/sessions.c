@@ -525,6 +525,14 @@ static void make_session(struct pr_request *r, const char *via)
 static void on_token_signed_in(struct pr_request *r, void *arg)
 {
 	(void)arg;
+	if (r->who.via == PR_VIA_LEGACY) {
+		/* no operator: nothing a session could name */
+		pr_api_reply_err(r, 400, "bad_request", "token",
+				 "token: the shared admin.token cannot sign in "
+				 "to the console; use an operator's token or "
+				 "password");
+		return;
+	}
 	make_session(r, "token");
 }
 
