@@ -20,7 +20,8 @@
  * admin.cookie_secure); the store keeps only their SHA-256. Each request
  * the cookie authenticates is checked in the store (pr_session_check):
  * unused for admin.session_idle_s or older than admin.session_max_s, or of
- * a disabled operator, it has ended (401 session_expired; audited
+ * a disabled operator, or made with a token since revoked or expired, it
+ * has ended (401 session_expired; audited
  * session_end once). DELETE /admin/v1/session signs out. Failed sign-ins
  * count towards operators.c's lockout (per account and per address), and
  * sign-in, failures and sign-out are audited.
@@ -287,6 +288,8 @@ static void reply_expired(struct pr_request *r, const char *verdict)
 		msg = "older than the longest a session may last";
 	else if (strcmp(verdict, "disabled") == 0)
 		msg = "the operator is disabled";
+	else if (strcmp(verdict, "token") == 0)
+		msg = "the token it was signed in with is revoked or expired";
 	set_cookie(r, NULL);
 	pr_api_reply_err(r, 401, "session_expired", NULL,
 			 "the session has ended (%s: idle %d s, at most %d s); "
@@ -477,8 +480,8 @@ static void make_session(struct pr_request *r, const char *via)
 {
 	struct sauth *a = calloc(1, sizeof(*a));
 	unsigned char raw[SECRET_HEX / 2];
-	char hash[65], addr[64], max[16], *hex = NULL;
-	const char *p[5];
+	char hash[65], addr[64], max[16], tid[24], *hex = NULL;
+	const char *p[6];
 
 	if (!a || pr_random_bytes(raw, sizeof(raw)) < 0 ||
 	    !(hex = pr_hex_encode(raw, sizeof(raw))) ||
@@ -503,10 +506,13 @@ static void make_session(struct pr_request *r, const char *via)
 	p[2] = via;
 	p[3] = addr;
 	p[4] = max;
+	snprintf(tid, sizeof(tid), "%lld", (long long)r->who.token_id);
+	p[5] = r->who.via == PR_VIA_TOKEN ? tid : NULL;
+	r->who.via = PR_VIA_SESSION; /* what the answer says from now on */
 	if (pr_db_query(r->d->db,
 			"WITH s AS (INSERT INTO operator_sessions (operator, "
-			"hash, via, address) VALUES ($1, $2, $3, $4) "
-			"RETURNING id, created_at), o AS (UPDATE operators SET "
+			"hash, via, address, token_id) VALUES ($1, $2, $3, $4, "
+			"$6::bigint) RETURNING id, created_at), o AS (UPDATE operators SET "
 			"failed_auth = 0, first_failed_at = NULL WHERE name = "
 			"$1 AND failed_auth > 0), a AS (INSERT INTO audit_log "
 			"(actor, action, object_kind, object_id, after, note) "
@@ -515,7 +521,7 @@ static void make_session(struct pr_request *r, const char *via)
 			"'address', $4::text), 'signed in (' || $3 || ')' FROM "
 			"s) SELECT pr_rfc3339(s.created_at + make_interval(secs "
 			"=> $5::int)) FROM s",
-			5, p, on_session_made, a) < 0) {
+			6, p, on_session_made, a) < 0) {
 		OPENSSL_cleanse(a->secret, sizeof(a->secret));
 		free(a);
 		pr_api_store_unavailable(r);

@@ -13,8 +13,9 @@
 -- secret). A session ends by sign-out, by its idle or absolute time-out
 -- (admin.session_idle_s, admin.session_max_s, checked by payrouted at
 -- each request so that a changed setting applies to open sessions), when
--- its operator is disabled, or when the operator's password is set anew
--- (the other sessions end); the row stays, for the audit.
+-- its operator is disabled, when the operator's password is set anew
+-- (the other sessions end), or when the token a session was signed in with
+-- is revoked or expires; the row stays, for the audit.
 
 ALTER TABLE operators
 	ADD COLUMN password_hash text CHECK (password_hash IS NULL
@@ -29,13 +30,15 @@ CREATE TABLE operator_sessions (
 	operator text NOT NULL REFERENCES operators (name),
 	hash text NOT NULL UNIQUE CHECK (hash ~ '^[0-9a-f]{64}$'),
 	via text NOT NULL CHECK (via IN ('password', 'token')),
+	token_id bigint REFERENCES operator_tokens (id),
 	address text NOT NULL CHECK (length(address) BETWEEN 1 AND 64),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	last_seen_at timestamptz NOT NULL DEFAULT now(),
 	ended_at timestamptz,
 	ended_why text CHECK (ended_why IN ('sign_out', 'idle', 'absolute',
-		'disabled', 'password')),
+		'disabled', 'password', 'token')),
 	CHECK ((ended_at IS NULL) = (ended_why IS NULL)),
+	CHECK ((via = 'token') = (token_id IS NOT NULL)),
 	CHECK (last_seen_at >= created_at)
 );
 CREATE INDEX operator_sessions_open_idx ON operator_sessions (operator)
@@ -56,8 +59,9 @@ $$;
 -- A session's check at a request: p_hash the SHA-256 of the cookie's
 -- secret, p_idle_s and p_max_s the time-outs. Answers one row when the
 -- session is known: its verdict ('ok', 'ended', 'idle', 'absolute',
--- 'disabled', 'locked') with the operator and its roles. An open session
--- found past a time-out or of a disabled operator is ended here, and
+-- 'disabled', 'token', 'locked') with the operator and its roles. An open
+-- session found past a time-out, of a disabled operator or of a revoked or
+-- expired token is ended here, and
 -- audited (session_end); an 'ok' one has its last_seen_at moved on.
 CREATE FUNCTION pr_session_check(p_hash text, p_idle_s int, p_max_s int)
 RETURNS TABLE (verdict text, operator text, roles text, session_id bigint)
@@ -80,9 +84,12 @@ BEGIN
 		WHEN s.last_seen_at <= now() - make_interval(secs => p_idle_s)
 			THEN 'idle'
 		WHEN o.state <> 'active' THEN 'disabled'
+		WHEN EXISTS (SELECT 1 FROM operator_tokens t
+			WHERE t.id = s.token_id AND (t.revoked_at IS NOT NULL
+				OR t.expires_at <= now())) THEN 'token'
 		WHEN o.locked_until > now() THEN 'locked'
 		ELSE 'ok' END;
-	IF v IN ('absolute', 'idle', 'disabled') THEN
+	IF v IN ('absolute', 'idle', 'disabled', 'token') THEN
 		UPDATE operator_sessions SET ended_at = now(), ended_why = v
 			WHERE id = s.id;
 		INSERT INTO audit_log (actor, action, object_kind, object_id,

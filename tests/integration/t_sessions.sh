@@ -212,7 +212,22 @@ expect_code 200 "sign-in with a token"
 CSRF=$(json .csrf_token)
 [ "$(pq -c "SELECT count(*) FROM operator_sessions WHERE operator = 'alice' AND via = 'token' AND ended_at IS NULL")" = 1 ] ||
 	fail "no token session"
+[ "$(json .via)" = session ] || fail "a token's sign-in: $RESP_BODY"
 cp "$JAR" "$TEST_DIR/jar-token"
+# a session of a token ends when the token is revoked
+send POST /admin/v1/operators/alice/tokens '{"label":"t_sessions, revoked"}'
+expect_code 201 "a second token for alice"
+tok2=$(json .token)
+tid2=$(json .id)
+rm -f "$JAR"
+cs POST /admin/v1/session "{\"token\":\"$tok2\"}"
+expect_code 200 "sign-in with the second token"
+send DELETE "/admin/v1/operators/alice/tokens/$tid2"
+expect_code 200 "revoke the second token"
+cs GET /admin/v1/whoami
+[ "$RESP_CODE:$(json .error.code)" = 401:session_expired ] || fail "the session of a revoked token: $RESP_CODE $RESP_BODY"
+json .error.message | grep -q 'revoked or expired' || fail "revoked token's session: $RESP_BODY"
+[ "$(audits "action = 'session_end' AND actor = 'alice' AND after->>'why' = 'token'")" = 1 ] || fail "its end is not audited"
 sign_in alice "$PW"
 cs POST /admin/v1/whoami/password "{\"old_password\":\"not it at all\",\"password\":\"a brand new passphrase\"}"
 expect_field "a wrong old password" old_password "current"
@@ -226,7 +241,7 @@ JAR=$TEST_DIR/jar-token cs GET /admin/v1/whoami
 [ "$RESP_CODE" = 401 ] || fail "the token session after the change: $RESP_CODE $RESP_BODY"
 [ "$(audits "action = 'password_set' AND actor = 'alice' AND (after->>'sessions_ended')::int = 1")" = 1 ] ||
 	fail "the change is not audited"
-pass "sign-in with a token; an operator changes its password with the old one, the other sessions end"
+pass "sign-in with a token (its session ends with the token); an operator changes its password with the old one, the other sessions end"
 
 # ------------------------------------------------------------ lockout
 rm -f "$JAR"
