@@ -8,7 +8,7 @@
  * /admin/v1/operators) or by the operator itself with the
  * old one (POST /admin/v1/whoami/password); checked against the policy
  * (runtime/passwd.c) with a 400 naming the rule; hashed with scrypt. The
- * KDF takes tens of milliseconds (contrib/bench/bench_passwd prints it):
+ * KDF takes about 0.3 s of CPU (contrib/bench/bench_passwd prints it):
  * it runs on the worker thread of runtime/offload.c, never on the loop,
  * and the request goes on when the worker posts its result back. A name
  * that is no operator's (or one without a password) is checked against a

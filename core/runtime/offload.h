@@ -1,8 +1,7 @@
 /*
  * offload.h - work that would block the loop, run on a worker thread: a
- * password's memory-hard KDF (runtime/passwd.c) takes tens of
- * milliseconds of CPU, far too long for the one thread that serves every
- * request. A job's work runs on the worker; its done runs back on the
+ * password's memory-hard KDF (runtime/passwd.c) takes about 0.3 s of
+ * CPU, far too long for the one thread that serves every request. A job's work runs on the worker; its done runs back on the
  * loop, in the order the jobs finished, woken by a pipe the loop watches
  * (an ordinary libevent read event: the loop needs no thread support).
  *
