@@ -994,28 +994,31 @@ static unsigned method_of(struct pr_request *r)
 	}
 }
 
-/* A request of an operator's row, waiting for its authentication. */
-struct pending {
-	int rc;
-	struct pr_route_match m;
-};
-
-/* Once r->who is known: 405 with Allow when the path's rows do not take
- * the method; 403 when the operator lacks the row's permission; else the
+/* Once r->who is known (an operator's row of the admin table: the match
+ * is made again, a pure function of the method and the path, so that
+ * nothing waits in memory for the authentication, which may end in an
+ * answer of its own): 405 with Allow when the path's rows do not take the
+ * method; 403 when the operator lacks the row's permission; else the
  * handler. */
 static void authenticated(struct pr_request *r, void *arg)
 {
-	struct pending *p = arg;
+	struct pr_route_match m;
 	char allow[64];
+	int rc = pr_route_find(pr_admin_routes, pr_admin_n_routes, method_of(r),
+			       r->path, &m);
 
-	if (p->rc == -ENOTSUP)
-		pr_api_method_not_allowed(r, pr_route_allow(p->m.allowed, allow,
+	(void)arg;
+	if (rc == -ENOTSUP)
+		pr_api_method_not_allowed(r, pr_route_allow(m.allowed, allow,
 							    sizeof(allow)));
-	else if (!pr_perm_allowed(&r->who, p->m.route->perm))
-		pr_operators_refuse(r, p->m.route->perm);
+	else if (rc < 0)
+		pr_api_reply_err(r, 404, "not_found", NULL,
+				 "no such endpoint: %s %s",
+				 pr_http_method(r->req), r->path);
+	else if (!pr_perm_allowed(&r->who, m.route->perm))
+		pr_operators_refuse(r, m.route->perm);
 	else
-		p->m.route->handle(r, &p->m);
-	free(p);
+		m.route->handle(r, &m);
 }
 
 /* Answers r as pr_route_find found it (rc, m): 404 for a path no row
@@ -1033,16 +1036,7 @@ static void answer(struct pr_request *r, int rc, const struct pr_route_match *m)
 		return;
 	}
 	if (m->route->auth == PR_AUTH_ADMIN) {
-		struct pending *p = malloc(sizeof(*p));
-
-		if (!p) {
-			pr_api_reply_err(r, 500, "internal", NULL,
-					 "out of memory");
-			return;
-		}
-		p->rc = rc;
-		p->m = *m;
-		pr_operators_authenticate(r, authenticated, p);
+		pr_operators_authenticate(r, authenticated, NULL);
 		return;
 	}
 	if (rc == -ENOTSUP) {
