@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -1862,6 +1863,47 @@ static int cmd_operator_roles(struct ctl *c, int argc, char **argv)
 			     json_pack("{s:o}", "roles", roles), "changed");
 }
 
+/* operator password NAME: the password is the first line of standard
+ * input (never an argument: ps would show it); on a terminal it is asked
+ * for without echo. */
+static int cmd_operator_password(struct ctl *c, int argc, char **argv)
+{
+	char pw[300], path[512];
+	struct termios old, quiet;
+	int tty = isatty(STDIN_FILENO), echo_off = 0, rc;
+	size_t n;
+
+	(void)argc;
+	if (tty) {
+		fprintf(stderr, "password for %s: ", argv[0]);
+		if (tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+		}
+	}
+	if (!fgets(pw, sizeof(pw), stdin))
+		pw[0] = '\0';
+	if (echo_off) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+	if (!n) {
+		err_msg(c, "no password on standard input");
+		return EXIT_USAGE;
+	}
+	rc = path_with(c, path, sizeof(path), "/admin/v1/operators/", argv[0],
+		       "/password");
+	if (!rc)
+		rc = operator_call(c, "POST", path,
+				   json_pack("{s:s}", "password", pw),
+				   "has a new password");
+	memset(pw, 0, sizeof(pw));
+	return rc;
+}
+
 static int cmd_operator_token(struct ctl *c, int argc, char **argv)
 {
 	char path[512];
@@ -2255,6 +2297,11 @@ static const struct cmd cmds[] = {
 	  "Enable an operator again, lifting a lockout "
 	  "(PATCH /admin/v1/operators/NAME).",
 	  0, 1, 1, cmd_operator_enable },
+	{ "operator password", "NAME",
+	  "Set an operator's console password, read from the first line of "
+	  "standard input (asked for without echo on a terminal); its open "
+	  "sessions end (POST /admin/v1/operators/NAME/password).",
+	  0, 1, 1, cmd_operator_password },
 	{ "operator token", "NAME --label TEXT [--expires TIME]",
 	  "Make an API token for an operator; it is printed once, alone on "
 	  "stdout (POST /admin/v1/operators/NAME/tokens). TIME is RFC 3339.",

@@ -58,6 +58,7 @@
 #include "admin/approvals_api.h"
 #include "orders/withdrawals.h"
 #include "admin/operators.h"
+#include "admin/sessions.h"
 #include "admin/policy_api.h"
 #include "admin/policy_replay.h"
 #include "runtime/log.h"
@@ -972,9 +973,16 @@ const struct pr_route pr_admin_routes[] = {
 	{ PR_POST, "/admin/v1/reconciliation/differences/{id}/resolve",
 	  pr_recon_resolve, PR_AUTH_ADMIN, pr_route_id_ok,
 	  PR_PERM_ORDER_FOLLOW_UP },
-	/* operators and their tokens (operators.c) */
+	/* operators and their tokens (operators.c); the console's sessions
+	 * and passwords (sessions.c) */
+	{ PR_DELETE, "/admin/v1/session", pr_sessions_sign_out, PR_AUTH_ADMIN,
+	  NULL, PR_PERM_SELF },
+	{ PR_POST, "/admin/v1/session", pr_sessions_sign_in, PR_AUTH_NONE,
+	  NULL, PR_PERM_NONE }, /* signs in: no operator yet */
 	{ PR_READ, "/admin/v1/whoami", pr_operators_whoami, PR_AUTH_ADMIN, NULL,
 	  PR_PERM_SELF },
+	{ PR_POST, "/admin/v1/whoami/password", pr_sessions_change_password,
+	  PR_AUTH_ADMIN, NULL, PR_PERM_SELF },
 	{ PR_READ, "/admin/v1/operators", pr_operators_list, PR_AUTH_ADMIN,
 	  NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/operators", pr_operators_create, PR_AUTH_ADMIN,
@@ -983,6 +991,9 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_AUTH_ADMIN, pr_operators_name_ok, PR_PERM_VIEW },
 	{ PR_PATCH, "/admin/v1/operators/{name}", pr_operators_update,
 	  PR_AUTH_ADMIN, pr_operators_name_ok, PR_PERM_OPERATORS },
+	{ PR_POST, "/admin/v1/operators/{name}/password",
+	  pr_sessions_set_password, PR_AUTH_ADMIN, pr_operators_name_ok,
+	  PR_PERM_OPERATORS },
 	{ PR_READ, "/admin/v1/operators/{name}/tokens",
 	  pr_operators_tokens_list, PR_AUTH_ADMIN, pr_operators_name_ok,
 	  PR_PERM_OPERATORS },

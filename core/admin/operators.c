@@ -39,6 +39,7 @@
 #include <openssl/crypto.h>
 
 #include "admin/operators.h"
+#include "admin/sessions.h"
 #include "base/clock.h"
 #include "domain/tz.h"
 #include "runtime/apiutil.h"
@@ -164,7 +165,8 @@ struct auth {
 	char hash[65];			     /* hex SHA-256 of the secret */
 	char name[PR_OPERATOR_NAME_MAX + 1]; /* a failure's operator */
 	const char *reason;		     /* a failure's, static */
-	int status;			     /* 401 or 429 */
+	const char *message; /* a 401's message, static; NULL: the token's */
+	int status;	     /* 401 or 429 */
 };
 
 /* roles: "admin,viewer" as array_to_string gives them. */
@@ -224,6 +226,8 @@ static void on_failure_audited(PGresult *res, const char *err, void *arg)
 	if (a->status == 429)
 		reply_locked(r, r->gen->config->admin_lockout_duration_s,
 			     a->name[0] ? "this operator" : "this address");
+	else if (a->message)
+		reply_unauthorized(r, a->message);
 	else if (strcmp(a->reason, "token expired") == 0 ||
 		 strcmp(a->reason, "token revoked") == 0 ||
 		 strcmp(a->reason, "operator disabled") == 0)
@@ -394,6 +398,14 @@ int64_t pr_operators_address_locked(struct pr_request *r)
 void pr_operators_refuse_auth(struct pr_request *r, const char *name,
 			      const char *reason, int count_account, int locked)
 {
+	pr_operators_refuse_auth_msg(r, name, reason, count_account, locked,
+				     NULL);
+}
+
+void pr_operators_refuse_auth_msg(struct pr_request *r, const char *name,
+				  const char *reason, int count_account,
+				  int locked, const char *message)
+{
 	struct auth *a = calloc(1, sizeof(*a));
 
 	if (!a) {
@@ -405,6 +417,7 @@ void pr_operators_refuse_auth(struct pr_request *r, const char *name,
 	if (name)
 		snprintf(a->name, sizeof(a->name), "%s", name);
 	a->status = locked ? 429 : 401;
+	a->message = message;
 	fail(a, reason, count_account);
 }
 
@@ -412,22 +425,34 @@ void pr_operators_authenticate(struct pr_request *r,
 			       void (*done)(struct pr_request *r, void *arg),
 			       void *arg)
 {
-	const struct pr_config *cfg = r->gen->config;
 	const char *h = pr_api_req_header(r, "Authorization");
-	const char *tok, *secret;
-	char id[20], addr[64];
-	struct auth *a;
-	int64_t locked;
-	const char *p[1];
 
-	/* A second way in (a console session) goes here, before the bearer
-	 * token: filling r->who the same way and calling done. */
+	/* The console's session cookie (sessions.c), when no bearer token
+	 * is given: a bearer token wins, and needs no CSRF token. */
+	if (!h && pr_sessions_cookie_present(r)) {
+		pr_sessions_authenticate(r, done, arg);
+		return;
+	}
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
 		reply_unauthorized(r, "a valid operator token is required "
 				      "(Authorization: Bearer)");
 		return;
 	}
-	tok = h + 7;
+	pr_operators_authenticate_token(r, h + 7, done, arg);
+}
+
+void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
+				     void (*done)(struct pr_request *r,
+						  void *arg),
+				     void *arg)
+{
+	const struct pr_config *cfg = r->gen->config;
+	const char *secret;
+	char id[20], addr[64];
+	struct auth *a;
+	int64_t locked;
+	const char *p[1];
+
 	locked = pr_operators_address_locked(r);
 	if (locked) {
 		pr_warn("admin: refused %s %s from %s: the address is locked "
@@ -631,26 +656,37 @@ int pr_operators_name_ok(const char *s)
 
 /* ---------------------------------------------------------------- API */
 
-/* GET /admin/v1/whoami: the principal, for the console and payroutectl:
- * {"name", "roles": [...], "permissions": [...], "via"}. */
-void pr_operators_whoami(struct pr_request *r, const struct pr_route_match *m)
+json_t *pr_operators_principal_json(const struct pr_principal *who)
 {
 	json_t *roles = json_array(), *perms = json_array();
+	const char *via = who->via == PR_VIA_LEGACY  ? "legacy_token" :
+			  who->via == PR_VIA_SESSION ? "session" :
+						       "token";
 
 	for (unsigned b = 1; roles && b < (1u << PR_ROLE_N); b <<= 1)
-		if (r->who.roles & b)
+		if (who->roles & b)
 			json_array_append_new(roles, json_string(pr_role_name(
 							     (enum pr_role)b)));
 	for (int p = PR_PERM_SELF; perms && p < PR_PERM_N; p++)
-		if (pr_perm_allowed(&r->who, (enum pr_perm)p))
+		if (pr_perm_allowed(who, (enum pr_perm)p))
 			json_array_append_new(perms, json_string(pr_perm_name(
 							     (enum pr_perm)p)));
-	pr_request_reply(r, 200,
-			 json_pack("{s:s,s:o,s:o,s:s}", "name", r->who.name,
-				   "roles", roles, "permissions", perms, "via",
-				   r->who.via == PR_VIA_LEGACY ?
-					   "legacy_token" :
-					   "token"));
+	return json_pack("{s:s,s:o,s:o,s:s}", "name", who->name, "roles",
+			 roles, "permissions", perms, "via", via);
+}
+
+/* GET /admin/v1/whoami: the principal, for the console and payroutectl:
+ * {"name", "roles": [...], "permissions": [...], "via"}; by a console
+ * session also "csrf_token" (sessions.c: the page that reloads gets it
+ * again from here, as only its own origin can read this answer). */
+void pr_operators_whoami(struct pr_request *r, const struct pr_route_match *m)
+{
+	json_t *j = pr_operators_principal_json(&r->who);
+	char csrf[65];
+
+	if (j && r->who.via == PR_VIA_SESSION && pr_sessions_csrf(r, csrf) == 0)
+		json_object_set_new(j, "csrf_token", json_string(csrf));
+	pr_request_reply(r, 200, j);
 }
 
 /* Answers r with the JSON text of column 0 of the one row of res as
@@ -755,7 +791,7 @@ static void on_created(PGresult *res, const char *err, void *arg)
 	reply_row(arg, res, err, 201, "create operator");
 }
 
-/* POST /admin/v1/operators {"name", "roles": [...]} */
+/* POST /admin/v1/operators {"name", "roles": [...], "password"?} */
 void pr_operators_create(struct pr_request *r, const struct pr_route_match *m)
 {
 	json_t *body = pr_api_read_body(r);
@@ -775,6 +811,13 @@ void pr_operators_create(struct pr_request *r, const struct pr_route_match *m)
 	if (roles_field(r, body, 1, roles, sizeof(roles)) < 0 ||
 	    pr_api_audit_headers(r, &actor, &note) < 0)
 		goto out;
+	if (json_object_get(body, "password")) {
+		/* hashed off the loop first (sessions.c) */
+		pr_sessions_create_operator(
+			r, name, roles,
+			json_string_value(json_object_get(body, "password")));
+		goto out;
+	}
 	p[0] = name;
 	p[1] = roles;
 	p[2] = actor;

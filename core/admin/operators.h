@@ -56,6 +56,24 @@ void pr_operators_refuse_auth(struct pr_request *r, const char *name,
 			      const char *reason, int count_account,
 			      int locked);
 
+/* pr_operators_refuse_auth answering a 401 with message (a static string:
+ * "wrong name or password" for a sign-in) instead of the token's. */
+void pr_operators_refuse_auth_msg(struct pr_request *r, const char *name,
+				  const char *reason, int count_account,
+				  int locked, const char *message);
+
+/* Authenticates r by the bearer token tok as pr_operators_authenticate
+ * does with the Authorization header's (sessions.c: a sign-in with a
+ * token): the same answers. */
+void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
+				     void (*done)(struct pr_request *r,
+						  void *arg),
+				     void *arg);
+
+/* The principal as whoami shows it: {"name", "roles", "permissions",
+ * "via"}. New reference (NULL when out of memory). */
+json_t *pr_operators_principal_json(const struct pr_principal *who);
+
 /* Answers r 403 "forbidden" for perm (the route's): logged, and audited
  * (action "denied") before the answer goes out. */
 void pr_operators_refuse(struct pr_request *r, enum pr_perm perm);

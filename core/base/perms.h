@@ -53,6 +53,7 @@ enum pr_auth_via {
 	PR_VIA_NONE = 0, /* not authenticated */
 	PR_VIA_TOKEN,	 /* an operator's API token (Authorization: Bearer) */
 	PR_VIA_LEGACY,	 /* the shared admin.token, admin.legacy_token on */
+	PR_VIA_SESSION,	 /* a console session's cookie (admin/sessions.c) */
 };
 
 /* The longest operator name (bytes): [a-z0-9][a-z0-9._@-]{0,63}. */

@@ -115,6 +115,15 @@
 	X("approvals.expire_s", PR_OPT_INT, 0, FIELD(approvals_expire_s),      \
 	  FSIZE(approvals_expire_s), 1, 2592000, 86400, NULL, 0,               \
 	  "a pending approval expires after this many seconds")                \
+	X("admin.session_idle_s", PR_OPT_INT, 0, FIELD(admin_session_idle_s), \
+	  FSIZE(admin_session_idle_s), 1, 86400, 900, NULL, 0,                 \
+	  "a console session ends after this long unused")                     \
+	X("admin.session_max_s", PR_OPT_INT, 0, FIELD(admin_session_max_s),   \
+	  FSIZE(admin_session_max_s), 1, 604800, 43200, NULL, 0,               \
+	  "a console session ends this long after sign-in")                    \
+	X("admin.cookie_secure", PR_OPT_BOOL, 0, FIELD(admin_cookie_secure),   \
+	  FSIZE(admin_cookie_secure), 0, 1, 0, NULL, 0,                        \
+	  "the console's session cookie is Secure (HTTPS only)")               \
 	X("database.conninfo", PR_OPT_STRING, 1, FIELD(db_conninfo),           \
 	  FSIZE(db_conninfo), 0, 0, 0, NULL, F_REQUIRED,                       \
 	  "libpq connection string")                                           \

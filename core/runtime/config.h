@@ -47,6 +47,10 @@ struct pr_config {
 				      * the default: never) */
 	int approvals_policy_import; /* a policy import waits too (off) */
 	int approvals_expire_s;	     /* a pending one expires (86400) */
+	int admin_session_idle_s;	    /* a console session's idle
+					     * time-out (900) */
+	int admin_session_max_s; /* its absolute time-out (43200) */
+	int admin_cookie_secure; /* the session cookie is Secure (off) */
 
 	char *db_conninfo;	 /* database.conninfo */
 	int db_pool_size;	 /* database.pool_size (0..64; 0: auto, see

@@ -49,6 +49,7 @@
 #include "orders/completion.h"
 #include "runtime/daemon.h"
 #include "runtime/log.h"
+#include "runtime/offload.h"
 #include "orders/merchants.h"
 #include "orders/outbox.h"
 #include "orders/recon.h"
@@ -985,6 +986,7 @@ void pr_daemon_free(struct pr_daemon *d)
 	if (d->usage)
 		pr_usage_free(d->usage);
 	d->usage = NULL;
+	pr_offload_shutdown(); /* the password KDF's worker thread */
 	pr_listener_close(&d->merchant);
 	pr_listener_close(&d->admin);
 	pr_auth_cache_free(d->auth_cache);

@@ -6,7 +6,9 @@
 // admin API that the change really happened (and was audited with the
 // console's actor and note), or that a refused change wrote nothing.
 //
-// Environment (set by t_console.sh): ADMIN_URL, TOKEN, MERCHANT_URL,
+// Environment (set by t_console.sh): ADMIN_URL, TOKEN, CONSOLE_PASSWORD
+// (the password of console-test, an admin, and of cv-viewer and
+// cv-operator, who sign in with it in browsers of their own), MERCHANT_URL,
 // CHROMIUM, ALIPAY_CONF (a driver_config for a new alipay channel, a flat
 // object of strings: the test types each into the form's field for it),
 // MERCHANT_KEY (a merchant's API key), REFUND_RESEND and REFUND_RESOLVE
@@ -25,6 +27,7 @@ import { readFile } from "node:fs/promises";
 import { chromium } from "playwright-core";
 
 const { ADMIN_URL, TOKEN, MERCHANT_URL, CHROMIUM, ALIPAY_CONF, REFUND_RESEND, REFUND_RESOLVE, UNKNOWN_PAYMENT, SHOT_DIR } = process.env;
+const PASSWORD = process.env.CONSOLE_PASSWORD;
 const ACTOR = "console-test";
 let browser, page, note = "console test";
 const pageErrors = [];
@@ -873,13 +876,148 @@ test("approvals: approve another operator's settlement, reject one, never one's 
   assert.match(await page.locator("#approvals").innerText(), new RegExp(APPROVE_PAYMENT));
 });
 
-test("signing out forgets the token", async () => {
+test("signing out ends the session: its cookie is gone and a reload asks to sign in", async () => {
   await go("overview");
+  const before = (await page.context().cookies()).find((c) => c.name === "payroute_session");
+  assert.ok(before, "no session cookie");
   await page.click('#who button:has-text("Sign out")');
   await page.waitForSelector("#auth:not([hidden])");
+  assert.equal((await page.context().cookies()).find((c) => c.name === "payroute_session"), undefined);
   await page.reload();
   await page.waitForSelector("#auth:not([hidden])");
   assert.equal(await page.evaluate(() => sessionStorage.getItem("payroute_token")), null);
+  // the old cookie, sent again, is refused: the session ended on the server
+  const r = await fetch(ADMIN_URL + "/admin/v1/whoami", { headers: { Cookie: `payroute_session=${before.value}` } });
+  assert.equal(r.status, 401);
+  assert.equal((await r.json()).error.code, "session_expired");
+});
+
+// A browser of its own signed in as NAME with the password: its page.
+async function signInAs(name) {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const p = await ctx.newPage();
+  p.setDefaultTimeout(10000);
+  p.on("pageerror", (e) => pageErrors.push(name + ": " + e.message));
+  p.on("console", (m) => { if (m.type() === "error" && !/status of (400|401|403|404|409)/.test(m.text())) pageErrors.push(name + ": " + m.text()); });
+  p.on("dialog", (d) => d.accept(d.type() === "prompt" ? "by " + name : undefined));
+  await p.goto(ADMIN_URL + "/");
+  await p.fill("#name", name);
+  await p.fill("#password", PASSWORD);
+  await p.click("#login button");
+  await p.waitForSelector("#who-name");
+  assert.equal(await p.textContent("#who-name"), name);
+  return p;
+}
+async function open(p, hash) {
+  await p.goto(`${ADMIN_URL}/?load=${++loads}#/${hash}`);
+  await p.waitForSelector("#view[data-seq] section");
+}
+const visible = (p, sel) => p.locator(sel).filter({ visible: true }).count();
+
+test("the cookie: HttpOnly, SameSite=Strict, Path=/, not readable by the page", async () => {
+  const p = await signInAs("console-test");
+  const c = (await p.context().cookies()).find((x) => x.name === "payroute_session");
+  assert.ok(c, "no session cookie");
+  assert.equal(c.httpOnly, true);
+  assert.equal(c.sameSite, "Strict");
+  assert.equal(c.path, "/");
+  assert.equal(await p.evaluate(() => document.cookie.includes("payroute_session")), false);
+  assert.match(await p.textContent("#who-roles"), /admin/);
+  // an admin sees every control
+  await open(p, "overview");
+  assert.equal(await visible(p, "#reload"), 1);
+  await open(p, "channels");
+  assert.ok(await visible(p, ".status-switch") > 0);
+  assert.equal(await visible(p, 'button:has-text("New channel")'), 1);
+  await open(p, "merchants");
+  assert.equal(await visible(p, "#merchant-form"), 1);
+  await p.context().close();
+});
+
+test("a wrong password is refused with the sign-in form kept", async () => {
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  await p.goto(ADMIN_URL + "/");
+  await p.fill("#name", "cv-viewer");
+  await p.fill("#password", "not the password at all");
+  await p.click("#login button");
+  await p.locator("#msg div").filter({ hasText: "wrong name or password" }).waitFor();
+  assert.equal(await p.isVisible("#auth"), true);
+  assert.equal(await p.inputValue("#password"), "");
+  await ctx.close();
+});
+
+test("a viewer sees everything and no control that changes anything; the API refuses it anyway", async () => {
+  const p = await signInAs("cv-viewer");
+  assert.equal(await p.textContent("#who-roles"), "viewer");
+  assert.equal(await visible(p, "#read-only"), 1);
+  await open(p, "overview");
+  await p.waitForSelector("#generation");
+  assert.equal(await visible(p, "#reload"), 0);
+  await open(p, "channels");
+  await p.waitForSelector('tr[data-channel="wx_native"]');
+  assert.equal(await visible(p, ".status-switch"), 0);
+  assert.equal(await visible(p, 'button:has-text("New channel")'), 0);
+  assert.equal(await visible(p, 'tr[data-channel="wx_native"] button:has-text("set")'), 0);
+  await open(p, "merchants");
+  assert.equal(await visible(p, "#merchant-form"), 0);
+  await open(p, "whitelist");
+  assert.equal(await visible(p, "#whitelist-form"), 0);
+  await open(p, "codes");
+  assert.equal(await visible(p, "#override-form"), 0);
+  await open(p, "reconciliation");
+  assert.equal(await visible(p, "#recon-run"), 0);
+  // what the page would send is refused by the API, said so, audited
+  const msg = await p.evaluate(() => api("POST", "/admin/v1/channels/wx_native/status", { status: "offline" }).then(() => "done", (e) => e.status + " " + e.message));
+  assert.match(msg, /^403 not allowed for your role/);
+  assert.equal((await channel("wx_native")).status, "online");
+  // a change without the CSRF token is refused as such
+  const csrf = await p.evaluate(() => fetch("/admin/v1/reload", { method: "POST" }).then((r) => r.json()));
+  assert.equal(csrf.error.code, "csrf_failed");
+  await p.context().close();
+});
+
+test("an operator sets a channel's weight and status from the list, but sees no policy, merchant or reload control", async () => {
+  const p = await signInAs("cv-operator");
+  assert.equal(await p.textContent("#who-roles"), "operator");
+  assert.equal(await visible(p, "#read-only"), 0);
+  await open(p, "overview");
+  assert.equal(await visible(p, "#reload"), 0);
+  await open(p, "channels");
+  await p.waitForSelector('tr[data-channel="wx_native"]');
+  assert.equal(await visible(p, 'button:has-text("New channel")'), 0);
+  // its weight, from the list (PUT /channels/{code}/weight: channel.operate)
+  const w = (await channel("wx_native")).weight;
+  await p.fill('tr[data-channel="wx_native"] input.weight', String(w + 1));
+  await p.click('tr[data-channel="wx_native"] button:has-text("set")');
+  await eventually(async () => (await channel("wx_native")).weight === w + 1, "the weight set by cv-operator");
+  await open(p, "channels");
+  await p.click('tr[data-channel="wx_native"] .status-switch');
+  await eventually(async () => (await channel("wx_native")).status === "offline", "wx_native offline by cv-operator");
+  const a = await lastAudit("channel");
+  assert.equal(a.actor, "cv-operator");
+  assert.equal(a.note, "by cv-operator");
+  await p.waitForSelector('tr[data-channel="wx_native"] .tag.off');
+  await p.click('tr[data-channel="wx_native"] .status-switch');
+  await eventually(async () => (await channel("wx_native")).status === "online", "wx_native online again");
+  await open(p, "merchants");
+  assert.equal(await visible(p, "#merchant-form"), 0);
+  await open(p, "reconciliation");
+  assert.equal(await visible(p, "#recon-run"), 1);
+  await p.context().close();
+});
+
+test("a session that ends on the server (the operator disabled) sends the page back to sign-in, saying why", async () => {
+  const p = await signInAs("cv-viewer");
+  await open(p, "channels");
+  const r = await api("PATCH", "/admin/v1/operators/cv-viewer", { state: "disabled" });
+  assert.equal(r.status, 200);
+  await p.click('nav a[href="#/overview"]');
+  await p.waitForSelector("#auth:not([hidden])");
+  await p.locator("#msg div").filter({ hasText: "Signed out: the session has ended" }).waitFor();
+  assert.equal(await visible(p, "#nav"), 0);
+  assert.equal((await api("PATCH", "/admin/v1/operators/cv-viewer", { state: "active" })).status, 200);
+  await p.context().close();
 });
 
 test("no errors in the page", () => {

@@ -193,13 +193,27 @@ pass "a reconciled day with two differences and a fee drift"
 
 # ------------------------------------------------------------ the browser
 # The browser signs in as an operator of its own, console-test (admin), with
-# a token made for it: the audit log names it.
+# a token made for it (and later with its password): the audit log names
+# it. Then as a viewer and as an operator, each seeing only what its role
+# may do.
 send POST /admin/v1/operators '{"name":"console-test","roles":["admin"]}'
 expect_code 201 "create the operator console-test"
 send POST /admin/v1/operators/console-test/tokens '{"label":"t_console"}'
 expect_code 201 "a token for console-test"
 TOKEN=$(json .token)
 case $TOKEN in pro_*) ;; *) fail "no token in $RESP_BODY" ;; esac
+# and an operator of each role that signs in with a name and password:
+# console-test (admin), cv-viewer, cv-operator
+CONSOLE_PASSWORD='console test passphrase'
+send POST /admin/v1/operators/console-test/password "{\"password\":\"$CONSOLE_PASSWORD\"}"
+expect_code 200 "a password for console-test"
+for r in viewer operator; do
+	send POST /admin/v1/operators "{\"name\":\"cv-$r\",\"roles\":[\"$r\"]}"
+	expect_code 201 "create the operator cv-$r"
+	send POST "/admin/v1/operators/cv-$r/password" "{\"password\":\"$CONSOLE_PASSWORD\"}"
+	expect_code 200 "a password for cv-$r"
+done
+export CONSOLE_PASSWORD
 SHOT_DIR=$TEST_DIR/shots
 mkdir -p "$SHOT_DIR"
 export ADMIN_URL=http://127.0.0.1:$ADMIN_PORT MERCHANT_URL=http://127.0.0.1:$MERCHANT_PORT
@@ -222,11 +236,19 @@ fi
 grep -E '^# (tests|pass|fail)' "$TEST_DIR/node.out" | sed "s/^/$T_NAME: /"
 grep -q '^# fail 0' "$TEST_DIR/node.out" || fail "console tests: $(grep '^# fail' "$TEST_DIR/node.out")"
 n=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$TEST_DIR/node.out")
-[ "${n:-0}" -ge 15 ] || fail "only ${n:-0} console tests passed"
+[ "${n:-0}" -ge 20 ] || fail "only ${n:-0} console tests passed"
 pass "the console in Chromium: $n tests"
 
 # What the browser did is in the store, audited under its actor.
 n=$(pq -c "SELECT count(*) FROM audit_log WHERE actor = 'console-test'")
 [ "$n" -ge 10 ] || fail "only $n audited changes by console-test"
 pass "$n changes audited as console-test"
+for a in "sign_in:console-test" "sign_in:cv-viewer" "sign_in:cv-operator" "sign_out:console-test" \
+	"denied:cv-viewer" "session_end:cv-viewer"; do
+	[ "$(pq -c "SELECT count(*) FROM audit_log WHERE action = '${a%%:*}' AND actor = '${a#*:}'")" -ge 1 ] ||
+		fail "no audit row $a"
+done
+[ "$(pq -c "SELECT count(*) FROM audit_log WHERE actor = 'cv-operator' AND object_kind = 'channel'")" -ge 2 ] ||
+	fail "cv-operator's channel changes are not audited"
+pass "the browsers' sign-ins, sign-outs, refusals and changes are audited under each operator"
 exit 0

@@ -202,9 +202,11 @@ class Walker:
             with urllib.request.urlopen(req, timeout=20) as r:
                 status, raw, ctype = r.status, r.read(), \
                     r.headers.get("Content-Type", "")
+                self.last_headers = r.headers
         except urllib.error.HTTPError as e:
             status, raw, ctype = e.code, e.read(), \
                 e.headers.get("Content-Type", "")
+            self.last_headers = e.headers
         text = raw.decode("utf-8", "replace")
         if self.capture:
             self.capture.write(json.dumps(
@@ -476,6 +478,11 @@ def walk(merchant_json, admin_json):
       body={"name": "oa-viewer", "roles": ["viewer"]})
     c("a", "post", "/admin/v1/operators", 400,
       body={"name": "oa-bad", "roles": ["root"]})
+    c("a", "post", "/admin/v1/operators", 201,
+      body={"name": "oa-pw", "roles": ["viewer"],
+            "password": "an operator's passphrase"})
+    c("a", "post", "/admin/v1/operators", 400,
+      body={"name": "oa-pw2", "roles": ["viewer"], "password": "short"})
     c("a", "get", "/admin/v1/operators/{name}", 200, vals={"name": "OPNAME"})
     w.ctx["NOOP"] = "no-such-operator"
     c("a", "get", "/admin/v1/operators/{name}", 404, vals={"name": "NOOP"})
@@ -492,9 +499,40 @@ def walk(merchant_json, admin_json):
       vals={"name": "OPNAME"})
     c("a", "get", "/admin/v1/operators/{name}/tokens", 404,
       vals={"name": "NOOP"})
+    # its password, a console session signed in and out with it
+    pw = "openapi walk passphrase"
+    c("a", "post", "/admin/v1/operators/{name}/password", 400,
+      vals={"name": "OPNAME"}, body={"password": "short"})
+    c("a", "post", "/admin/v1/operators/{name}/password", 404,
+      vals={"name": "NOOP"}, body={"password": pw})
+    c("a", "post", "/admin/v1/operators/{name}/password", 200,
+      vals={"name": "OPNAME"}, body={"password": pw})
+    c("a", "post", "/admin/v1/session", 400, auth=False,
+      body={"name": w.ctx["OPNAME"]})
+    c("a", "post", "/admin/v1/session", 401, auth=False,
+      body={"name": w.ctx["OPNAME"], "password": "not the password"})
+    c("a", "post", "/admin/v1/session", 403, auth=False,
+      body={"name": w.ctx["OPNAME"], "password": pw},
+      headers={"Origin": "http://elsewhere.example"})
+    sess = c("a", "post", "/admin/v1/session", 200, auth=False,
+             body={"name": w.ctx["OPNAME"], "password": pw})
+    cookie = w.last_headers.get("Set-Cookie", "").split(";")[0]
+    c("a", "get", "/admin/v1/whoami", 200, auth=False,
+      headers={"Cookie": cookie})
+    c("a", "delete", "/admin/v1/session", 403, auth=False,
+      headers={"Cookie": cookie})
+    c("a", "delete", "/admin/v1/session", 200, auth=False,
+      headers={"Cookie": cookie, "X-CSRF-Token": sess["csrf_token"]})
+    c("a", "delete", "/admin/v1/session", 401, auth=False,
+      headers={"Cookie": cookie, "X-CSRF-Token": sess["csrf_token"]})
+    c("a", "delete", "/admin/v1/session", 400)
     admin_cred = w.cred["a"]
     w.cred["a"] = tok["token"]
     c("a", "get", "/admin/v1/whoami", 200)
+    c("a", "post", "/admin/v1/whoami/password", 400,
+      body={"old_password": "not it", "password": "a new walk passphrase"})
+    c("a", "post", "/admin/v1/whoami/password", 200,
+      body={"old_password": pw, "password": "a new walk passphrase"})
     c("a", "post", "/admin/v1/operators", 403,
       body={"name": "oa-other", "roles": ["admin"]})
     w.cred["a"] = admin_cred

@@ -6,15 +6,22 @@
  * #/channels/CODE, #/rules, ...) that fetches what it shows and draws it;
  * every change goes through the same API the rest of the world uses, with
  * X-Payroute-Note (asked for on every change) for the audit log, whose
- * actor is the operator the token belongs to (GET /admin/v1/whoami, shown
- * at the top with its roles). Errors are the API's own JSON
- * errors; a 400 that names a field marks that field in the form.
+ * actor is the signed-in operator (GET /admin/v1/whoami, shown at the top
+ * with its roles). Sign-in makes a session (POST /admin/v1/session, with a
+ * name and password or a token): an HttpOnly cookie this script never
+ * sees, and a CSRF token every change carries (X-CSRF-Token), kept in
+ * memory only and fetched again from whoami after a reload. What the
+ * operator's roles do not allow is not shown (h()'s "perm": the
+ * permissions whoami lists; the API refuses it anyway). A 401 (the session
+ * ended) goes back to the sign-in form saying why; a 403 is shown as the
+ * refusal it is. Errors are the API's own JSON errors; a 400 that names a
+ * field marks that field in the form.
  */
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  token: sessionStorage.getItem("payroute_token") || "",
+  csrf: "", /* the session's X-CSRF-Token (sign-in, whoami) */
   signedIn: false,
   who: null, /* GET /admin/v1/whoami: {name, roles, permissions} */
   drivers: [],
@@ -38,8 +45,14 @@ const CARD_TYPES = ["debit", "credit"];
 
 /* ------------------------------------------------------------ DOM helpers */
 
+/* can(perm): whether the signed-in operator holds the permission (whoami). */
+function can(perm) {
+  return !!(state.who && (state.who.permissions || []).includes(perm));
+}
+
 /* h("tag.class", {attr, onclick, ...}, child...): an element. Children are
- * nodes, strings (as text, never HTML), arrays or null. */
+ * nodes, strings (as text, never HTML), arrays or null. perm: the
+ * permission the control needs; without it the element is hidden. */
 function h(spec, attrs, ...kids) {
   const [tag, ...cls] = spec.split(".");
   const el = document.createElement(tag || "div");
@@ -51,6 +64,7 @@ function h(spec, attrs, ...kids) {
     else if (k === "value") el.value = v;
     else if (k === "checked") el.checked = !!v;
     else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "perm") { el.dataset.perm = v; if (!can(v)) { el.hidden = true; el.classList.add("denied"); } }
     else el.setAttribute(k, v === true ? "" : v);
   }
   append(el, kids);
@@ -167,16 +181,26 @@ class ApiError extends Error {
   }
 }
 
-/* api(method, path, body?, {note}) -> the JSON answer, or throws ApiError. */
+/* api(method, path, body?, {note}) -> the JSON answer, or throws ApiError.
+ * The session cookie goes with it (same origin); a change carries the
+ * CSRF token. A 401 means the session ended: back to the sign-in form. */
 async function api(method, path, body, opts) {
-  const headers = { Authorization: "Bearer " + state.token };
+  const headers = {};
+  if (method !== "GET" && method !== "HEAD" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
   if (opts && opts.note) headers["X-Payroute-Note"] = opts.note;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(path, { method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body) });
   if (r.status === 204) return {};
   const answer = await r.json().catch(() => null);
-  if (r.status === 401 && state.signedIn) signOut("the token was refused");
-  if (!r.ok) throw new ApiError(r.status, answer);
+  const err = new ApiError(r.status, answer);
+  if (r.status === 401 && state.signedIn) {
+    forget();
+    showSignIn("Signed out: " + err.message);
+  }
+  if (r.status === 403 && err.code === "forbidden") err.message = "not allowed for your role: " + err.message;
+  if (r.status === 403 && err.code === "csrf_failed") err.message = "refused: " + err.message;
+  if (!r.ok) throw err;
   return answer || {};
 }
 
@@ -257,7 +281,7 @@ async function viewOverview(view) {
         h("dt", {}, "uptime"), h("dd", {}, age(s.uptime_s)),
         h("dt", {}, "channels"), h("dd", {}, String(s.channels)),
         h("dt", {}, "requests in flight"), h("dd", {}, String(s.inflight))),
-      h("div.row", {}, h("button", { id: "reload", onclick: reload }, "Reload (like SIGHUP)"),
+      h("div.row", {}, h("button", { id: "reload", onclick: reload, perm: "daemon" }, "Reload (like SIGHUP)"),
         h("span.hint", {}, "Re-reads the config file, the drivers directory and the policy; applied only when all of it is valid."))),
     section("Drivers",
       table(["name", "version", "ABI", "file", "loaded in generation"],
@@ -396,7 +420,7 @@ function policySection() {
     h("p.hint", {}, "The channels, whitelist, rules and code overrides as one document. An import replaces all of it in one transaction: " +
       "what the file lacks is removed; secrets left masked (********) keep their stored values."),
     h("div.row", {}, h("button.secondary", { id: "policy-export", onclick: exportIt }, "Export to a file"),
-      h("label", {}, "Import from a file (a dry run first)", file)), out);
+      h("label", { perm: "policy.write" }, "Import from a file (a dry run first)", file)), out);
 }
 
 /* What one entry of a dry run's change lists is called. */
@@ -519,14 +543,14 @@ async function viewChannels(view) {
     td(tags(c.business_types)), td(tags(c.methods)), td(tags(c.environments)),
     td(feeText(c.fee, (c.currencies || [])[0]), "num"),
     td(h("span.row", {},
-      h("input", { type: "number", min: 0, value: c.weight, class: "weight", "aria-label": "weight of " + c.code }),
-      h("button.small.secondary", { onclick: (ev) => saveWeight(c, ev.target.previousSibling.value) }, "set"))),
+      h("input", { type: "number", min: 0, value: c.weight, class: "weight", "aria-label": "weight of " + c.code, disabled: !can("channel.operate") }),
+      h("button.small.secondary", { onclick: (ev) => saveWeight(c, ev.target.previousSibling.value), perm: "channel.operate" }, "set"))),
     td(h("button.small" + (c.status === "online" ? ".danger" : ""), {
-      class: "status-switch",
+      class: "status-switch", perm: "channel.operate",
       onclick: () => setStatus(c.code, c.status === "online" ? "offline" : "online"),
     }, c.status === "online" ? "Take offline" : "Bring online"))));
   append(view, section(h("span", {}, "Channels"),
-    h("div.row", {}, h("a", { href: "#/channels/new" }, h("button", {}, "New channel")),
+    h("div.row", {}, h("a", { href: "#/channels/new", perm: "policy.write" }, h("button", {}, "New channel")),
       h("span.hint", {}, "Weight and status apply at once (a new generation); the rest in the channel's page.")),
     table(["code", "driver", "institution", "status", "business", "methods", "environments", "fee", "weight", ""], rows,
       { id: "channels" })));
@@ -541,9 +565,8 @@ async function setStatus(code, status) {
 async function saveWeight(c, value) {
   const weight = Number(value);
   if (!Number.isInteger(weight) || weight < 0) { toast("weight: a whole number, 0 or more", true); return; }
-  const body = { ...c, weight };
   await change(`Channel ${c.code}: weight ${c.weight} → ${weight}`, (note) =>
-    api("PUT", `/admin/v1/channels/${encodeURIComponent(c.code)}`, body, { note })).catch(() => {});
+    api("PUT", `/admin/v1/channels/${encodeURIComponent(c.code)}/weight`, { weight }, { note })).catch(() => {});
   route();
 }
 
@@ -741,9 +764,9 @@ async function viewChannel(view, code) {
     h("fieldset", {}, h("legend", {}, "bank mappings (a bank code of ours → the channel's; card types, limits at that bank)"), banksBox),
     h("fieldset", {}, h("legend", {}, "maintenance windows (the channel takes nothing during them)"), windowsBox),
     h("div.row", {},
-      h("button", { type: "submit" }, isNew ? "Create channel" : "Save channel"),
+      h("button", { type: "submit", perm: "policy.write" }, isNew ? "Create channel" : "Save channel"),
       h("a", { href: "#/channels" }, h("button.secondary", { type: "button" }, "Cancel")),
-      !isNew && h("button.danger", { type: "button", onclick: () => deleteChannel(c.code) }, "Delete channel")));
+      !isNew && h("button.danger", { type: "button", onclick: () => deleteChannel(c.code), perm: "policy.write" }, "Delete channel")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     let body;
@@ -977,8 +1000,8 @@ async function viewRules(view) {
   draw();
   const form = h("form", { id: "rules-form" }, box,
     h("div.row", {},
-      h("button.secondary", { type: "button", onclick: () => { rules.push(newRule()); draw(); } }, "Add rule"),
-      h("button", { type: "submit" }, "Save rules")));
+      h("button.secondary", { type: "button", onclick: () => { rules.push(newRule()); draw(); }, perm: "policy.write" }, "Add rule"),
+      h("button", { type: "submit", perm: "policy.write" }, "Save rules")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     let body;
@@ -1100,8 +1123,8 @@ async function viewWhitelist(view) {
   const rows = (w.whitelist || []).map((e) => h("tr", {},
     td(e.id), td(e.kind), td(e.kind === "card_no" ? "card ending " + (e.value_hint || "?") : e.value),
     td(e.channel), td(e.note), td(e.created_by), td(when(e.created_at)), td(e.expires_at ? when(e.expires_at) : "never"),
-    td(h("button.small.danger", { onclick: () => delWhitelist(e) }, "remove"))));
-  const form = h("form.grid", { id: "whitelist-form" },
+    td(h("button.small.danger", { onclick: () => delWhitelist(e), perm: "policy.write" }, "remove"))));
+  const form = h("form.grid", { id: "whitelist-form", perm: "policy.write" },
     h("label", {}, "kind", select(["buyer_id", "seller_id", "card_no"], "buyer_id", { dataset: { field: "kind" } })),
     h("label", {}, "value (a card is stored as an HMAC only)", textInput("value", "", { required: true, autocomplete: "off" })),
     h("label", {}, "channel", channelSelect("", { dataset: { field: "channel" }, required: true })),
@@ -1235,9 +1258,9 @@ async function viewRefunds(view) {
         table(["at", "event", "from", "to", "by", "detail"], (r.history || []).map((e) =>
           h("tr", {}, td(when(e.at)), td(e.event), td(e.from), td(e.to), td(e.actor), td(h("code", {}, JSON.stringify(e.detail || {})))))))),
       td([h("div.actions", {},
-        h("button.small", { class: "resend", disabled: !canResend, title: canResend ? "send the refund again by its original route" : "the channel does not allow re-sending refunds",
+        h("button.small", { class: "resend", disabled: !canResend, perm: "order.follow_up", title: canResend ? "send the refund again by its original route" : "the channel does not allow re-sending refunds",
           onclick: () => resend(r) }, "Re-send"),
-        h("button.small.secondary", { class: "resolve", onclick: () => { resolve.hidden = !resolve.hidden; } }, "Resolve…")), resolve]));
+        h("button.small.secondary", { class: "resolve", onclick: () => { resolve.hidden = !resolve.hidden; }, perm: "order.follow_up" }, "Resolve…")), resolve]));
   });
   append(view, section("Overdue refunds",
     h("p.hint", {}, "Refunds unsettled past their channel's refund timeout, or whose original route is gone (account closed, card cancelled, past the refund window). " +
@@ -1363,7 +1386,7 @@ async function viewRecon(view, arg) {
       td(f.learnt_bps === null || f.learnt_bps === undefined ? "–" : (f.learnt_bps / 100).toFixed(2) + "%", "num"),
       td(feeText(f.configured, cur), "num"), driftCell(f));
   });
-  const form = h("form.row", { id: "recon-run" },
+  const form = h("form.row", { id: "recon-run", perm: "order.follow_up" },
     h("label", {}, "channel", channelSelect(channel, { required: true, dataset: { field: "channel" } })),
     h("label", {}, "day", h("input", { type: "date", required: true, dataset: { field: "day" } })),
     h("button", {}, "Run a day"));
@@ -1429,7 +1452,7 @@ async function viewReconDay(view, channel, day) {
       td(money(x.amount, (x.ours || x.theirs || {}).currency || cur), "num"),
       td([h("span", { class: x.status === "open" ? "bad" : "ok", dataset: { k: "status" } }, x.status),
         x.status === "resolved" ? h("div.muted", {}, "by " + x.resolved_by + " " + when(x.resolved_at) + ": " + x.resolution_note) : null]),
-      td(x.status === "resolved" ? null : [h("button.small.secondary", { class: "resolve", onclick: () => { resolve.hidden = !resolve.hidden; } }, "Resolve…"), resolve]));
+      td(x.status === "resolved" ? null : [h("button.small.secondary", { class: "resolve", onclick: () => { resolve.hidden = !resolve.hidden; }, perm: "order.follow_up" }, "Resolve…"), resolve]));
   });
   const dd = (k, v, attrs) => [h("dt", {}, k), h("dd", attrs || {}, v)];
   append(view, [
@@ -1569,7 +1592,7 @@ function settleOutcomes(kind, status) {
 function settleForm(kind, o, redraw) {
   const outcomes = settleOutcomes(kind, o.status);
   if (!outcomes.length) return null;
-  const form = h("form.grid", { id: "settle-form" },
+  const form = h("form.grid", { id: "settle-form", perm: "order.settle" },
     h("label", {}, "outcome", select(outcomes, outcomes[0], { dataset: { field: "outcome" } })),
     h("label", {}, "evidence (the channel's trade number or a statement reference)", h("input", { required: true, size: 30, dataset: { field: "evidence" } })),
     h("label", {}, "note (why)", h("input", { required: true, size: 40, dataset: { field: "note" } })),
@@ -1650,19 +1673,19 @@ async function viewCodes(view) {
       table(["channel", "driver", "op", "code", "sub code", "count", "last seen", "sample", "mapped now as", ""], (u.unmapped || []).map((r) => h("tr", {},
         td(r.channel), td(r.driver), td(r.op), td(r.code), td(r.sub_code), td(r.count, "num"), td(when(r.last_seen)),
         td([r.sample_order, r.sample_message].filter(Boolean).join(": ")), td(r.mapped_as || ""),
-        td(h("button.small", { onclick: () => fill(r) }, "Map…")))), { id: "unmapped" })),
+        td(h("button.small", { onclick: () => fill(r), perm: "policy.write" }, "Map…")))), { id: "unmapped" })),
     section("Overrides",
       table(["channel", "op", "code", "sub code", "unified", "effect", "retryable", "category", "message (en)", "message (zh-CN)", ""],
         (o.overrides || []).map((r) => h("tr", {}, td(r.channel), td(r.op), td(r.code), td(r.sub_code), td(r.unified), td(r.effect),
           td(r.retryable ? "yes" : ""), td(r.category), td(r.message_en), td(r.message_zh),
-          td(h("button.small.danger", { onclick: () => delOverride(r) }, "remove")))), { id: "overrides" }),
+          td(h("button.small.danger", { onclick: () => delOverride(r), perm: "policy.write" }, "remove")))), { id: "overrides" }),
       h("h3", {}, "Add or replace an override"), form),
     section("A channel's code table", h("div.row", {}, pick), tableBox),
   ]);
 }
 
 function overrideForm() {
-  const form = h("form.grid", { id: "override-form" },
+  const form = h("form.grid", { id: "override-form", perm: "policy.write" },
     h("label", {}, "channel", channelSelect("", { dataset: { field: "channel" }, required: true })),
     h("label", {}, "op", select(OPS, "pay", { dataset: { field: "op" } })),
     h("label", {}, "channel code", textInput("code", "", { required: true })),
@@ -1704,7 +1727,7 @@ async function viewNotifications(view) {
     table(["id", "order", "merchant", "state", "attempts", "last status", "next attempt", "url", ""], (n.notifications || []).map((x) => h("tr", {},
       td(x.id), td(h("a", { href: "#/orders/" + encodeURIComponent(x.order_id) }, x.order_id)), td(x.merchant_id), td(x.state), td(x.attempts, "num"),
       td(x.last_status || x.last_error || ""), td(when(x.next_at || x.next_attempt_at)), td(h("code", {}, x.url || x.notify_url || "")),
-      td(x.state !== "delivered" ? h("button.small", { onclick: () => retryNotification(x.id) }, "Retry now") : ""))), { id: "notifications" })));
+      td(x.state !== "delivered" ? h("button.small", { onclick: () => retryNotification(x.id), perm: "order.follow_up" }, "Retry now") : ""))), { id: "notifications" })));
 }
 
 async function retryNotification(id) {
@@ -1718,7 +1741,7 @@ async function viewMerchants(view) {
   const m = await api("GET", "/admin/v1/merchants");
   const secrets = h("div", { id: "merchant-secrets" });
   /* after the list is drawn again (route()), in the new page */
-  const form = h("form.grid", { id: "merchant-form" },
+  const form = h("form.grid", { id: "merchant-form", perm: "merchant.write" },
     h("label", {}, "id", textInput("id", "", { required: true, pattern: "[A-Za-z0-9_.\\-]+" })),
     h("label", {}, "name", textInput("name", "", { required: true })),
     h("label", {}, "locale", select(["zh-CN", "en"], "zh-CN", { dataset: { field: "locale" } })),
@@ -1752,12 +1775,12 @@ async function viewMerchants(view) {
       td(x.id), td(x.name), td(h("span.tag", { class: x.status === "active" ? "on" : "off" }, x.status)), td(x.locale), td(h("code", {}, x.api_key_prefix + "…")),
       td(when(x.created_at)),
       td(h("div.row", {},
-        h("button.small.secondary", { onclick: () => act(x, `Merchant ${x.id}: ${x.status === "active" ? "disable" : "enable"}`,
+        h("button.small.secondary", { perm: "merchant.write", onclick: () => act(x, `Merchant ${x.id}: ${x.status === "active" ? "disable" : "enable"}`,
           (note) => api("PATCH", "/admin/v1/merchants/" + encodeURIComponent(x.id), { status: x.status === "active" ? "disabled" : "active" }, { note })) },
           x.status === "active" ? "Disable" : "Enable"),
-        h("button.small.secondary", { onclick: () => act(x, "Merchant " + x.id + ": new API key",
+        h("button.small.secondary", { perm: "merchant.write", onclick: () => act(x, "Merchant " + x.id + ": new API key",
           (note) => api("POST", `/admin/v1/merchants/${encodeURIComponent(x.id)}/keys`, {}, { note })) }, "New API key"),
-        h("button.small.secondary", { onclick: () => act(x, "Merchant " + x.id + ": new notification secret",
+        h("button.small.secondary", { perm: "merchant.write", onclick: () => act(x, "Merchant " + x.id + ": new notification secret",
           (note) => api("POST", `/admin/v1/merchants/${encodeURIComponent(x.id)}/notify-secret`, {}, { note })) }, "New notification secret"))))),
       { id: "merchants" })),
     section("New merchant", form),
@@ -1809,7 +1832,7 @@ const VIEWS = {
 let routeSeq = 0;
 async function route() {
   const seq = ++routeSeq;
-  if (!state.token) { showSignIn(); return; }
+  if (!state.signedIn) { showSignIn(); return; }
   if (!state.minor) await loadCurrencies().catch(() => {});
   const [path] = location.hash.replace(/^#\/?/, "").split("?");
   const [name, ...rest] = path.split("/");
@@ -1825,7 +1848,7 @@ async function route() {
   try {
     await fn(view);
   } catch (e) {
-    if (!state.token) return;
+    if (!state.signedIn) return;
     view.replaceChildren(section("Error", h("p.bad", {}, e.message)));
   }
   if (seq !== routeSeq) return;
@@ -1841,43 +1864,60 @@ function showSignIn(why) {
   if (why) toast(why, true);
 }
 
-function signOut(why) {
-  state.token = "";
+function forget() {
+  state.csrf = "";
   state.signedIn = false;
-  sessionStorage.removeItem("payroute_token");
+  state.who = null;
+}
+
+/* Signs out: the session ends on the server (its cookie is cleared). */
+async function signOut(why) {
+  if (state.signedIn) await api("DELETE", "/admin/v1/session").catch(() => {});
+  forget();
   showSignIn(why);
 }
 
-async function signedIn() {
+/* who: whoami's answer (or the sign-in's): the operator, its roles and
+ * permissions, the session's CSRF token. */
+function signedIn(who) {
+  state.who = who;
+  state.csrf = who.csrf_token || "";
   state.signedIn = true;
   $("auth").hidden = true;
   $("nav").hidden = false;
-  try {
-    state.who = await api("GET", "/admin/v1/whoami");
-  } catch (e) {
-    state.who = null;
-  }
-  const who = state.who ? "signed in as " + state.who.name + " (" + state.who.roles.join(", ") + ")" : "signed in";
-  $("who").replaceChildren(who,
+  const readOnly = !can("channel.operate") && !can("order.follow_up") && !can("policy.write");
+  $("who").replaceChildren("signed in as ", h("strong", { id: "who-name" }, who.name),
+    " (", h("span", { id: "who-roles" }, who.roles.join(", ")), ")",
+    readOnly ? h("span.tag", { id: "read-only", title: "your role may look at everything but change nothing" }, "read only") : null,
     h("button.small.secondary", { onclick: () => signOut() }, "Sign out"));
 }
 
 $("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  state.token = $("token").value.trim();
+  const token = $("token").value.trim();
+  const body = token ? { token } : { name: $("name").value.trim(), password: $("password").value };
+  let answer;
   try {
-    await api("GET", "/admin/v1/whoami");
+    const r = await fetch("/admin/v1/session", { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    answer = await r.json().catch(() => null);
+    if (!r.ok) throw new ApiError(r.status, answer);
   } catch (e) {
-    state.token = "";
     toast("sign-in failed: " + e.message, true);
     return;
+  } finally {
+    $("password").value = "";
+    $("token").value = "";
   }
-  sessionStorage.setItem("payroute_token", state.token);
-  $("token").value = "";
-  await signedIn();
+  signedIn(answer);
   route();
 });
 
-window.addEventListener("hashchange", route);
-if (state.token) signedIn();
-route();
+/* A page loaded with a live session (its cookie) carries on. */
+async function start() {
+  const r = await fetch("/admin/v1/whoami", { credentials: "same-origin" }).catch(() => null);
+  if (r && r.ok) signedIn(await r.json());
+  window.addEventListener("hashchange", route);
+  route();
+}
+start();
