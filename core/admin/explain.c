@@ -36,12 +36,16 @@
  * which holds the UTC days around now, to cover its channel-local days. */
 #define MEMORY_SPAN_MS (12 * 3600 * 1000LL)
 
+/* Catalogues up to this many channels route into a stack array. */
+#define CANDS_ON_STACK 32
+
 struct explain {
 	struct pr_request *r;
 	struct pr_payreq req;
 	struct pr_payreq_extra extra;
 	char card_hmac[65];
-	json_t *warnings;
+	const char *warnings[1]; /* static strings */
+	size_t n_warnings;
 };
 
 static const char usage_sql[] =
@@ -57,7 +61,6 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 static void explain_free(struct explain *e)
 {
-	json_decref(e->warnings);
 	memset(&e->req, 0, sizeof(e->req)); /* the card number */
 	free(e);
 }
@@ -126,21 +129,76 @@ static void route_req(const struct explain *e, struct pr_route_req *rq)
 	rq->now_ms = e->extra.at_ms;
 }
 
-/* Routes e over usage and answers; usage_info (stolen) says where the
- * usage figures came from. */
+/* Where the usage figures came from, for the answer's "usage": the
+ * store, or this instance's view as of as_of (ms) at now. */
+struct usage_info {
+	const char *source; /* "store" or "memory" */
+	int64_t as_of, now;
+};
+
+static void gen_str(yajl_gen g, const char *s, int *st)
+{
+	*st |= yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+/* The members explain adds after the trace's: "generation", "at",
+ * "usage" and "warnings". */
+static void gen_extra(yajl_gen g, const struct explain *e,
+		      const struct usage_info *ui, int *st)
+{
+	size_t i;
+
+	gen_str(g, "generation", st);
+	*st |= yajl_gen_integer(g, (long long)e->r->gen->id);
+	gen_str(g, "at", st);
+	*st |= yajl_gen_integer(g, e->extra.at_ms);
+	gen_str(g, "usage", st);
+	*st |= yajl_gen_map_open(g);
+	gen_str(g, "source", st);
+	gen_str(g, ui->source, st);
+	if (ui->as_of) {
+		char t[32];
+
+		gen_str(g, "as_of", st);
+		if (pr_time_text(ui->as_of, t, sizeof(t)) < 0)
+			*st |= yajl_gen_null(g);
+		else
+			gen_str(g, t, st);
+		gen_str(g, "age_ms", st);
+		*st |= yajl_gen_integer(g, ui->now - ui->as_of);
+	}
+	*st |= yajl_gen_map_close(g);
+	gen_str(g, "warnings", st);
+	*st |= yajl_gen_array_open(g);
+	for (i = 0; i < e->n_warnings; i++)
+		gen_str(g, e->warnings[i], st);
+	*st |= yajl_gen_array_close(g);
+}
+
+/* Routes e over usage and answers. The answer is written by yajl's
+ * generator as the trace is walked: the same text as json_dumps of the
+ * tree pr_route_to_json builds plus these members, without the tree
+ * (doc/design.md §10 has the figures). */
 static void answer(struct explain *e, const struct pr_chan_usage *usage,
-		   json_t *usage_info)
+		   const struct usage_info *ui)
 {
 	struct pr_request *r = e->r;
 	const struct pr_catalogue *cat = &r->gen->cat;
 	struct pr_route_result out = { 0 };
+	struct pr_route_cand cands_stack[CANDS_ON_STACK];
 	struct pr_route_req rq;
-	json_t *body;
-	int rc;
+	const unsigned char *text;
+	yajl_gen g = NULL;
+	size_t len;
+	int rc, st = 0;
 
 	route_req(e, &rq);
-	out.cands = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*out.cands));
-	if (!out.cands) {
+	out.cands = cat->n_chans <= CANDS_ON_STACK ?
+			    cands_stack :
+			    calloc(cat->n_chans, sizeof(*out.cands));
+	g = yajl_gen_alloc(NULL);
+	if (!out.cands || !g ||
+	    !yajl_gen_config(g, yajl_gen_validate_utf8, 1)) {
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
@@ -151,20 +209,25 @@ static void answer(struct explain *e, const struct pr_chan_usage *usage,
 				 "cannot route: %s", strerror(-rc));
 		goto out;
 	}
-	body = pr_route_to_json(cat, &out);
-	if (!body) {
-		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+	st |= yajl_gen_map_open(g);
+	if (pr_route_trace_gen(g, cat, &out, 0) < 0)
+		st |= yajl_gen_invalid_string;
+	gen_extra(g, e, ui, &st);
+	st |= yajl_gen_map_close(g);
+	if (st || yajl_gen_get_buf(g, &text, &len) != yajl_gen_status_ok) {
+		pr_warn("explain: the answer cannot be written (yajl status "
+			"%d)",
+			st);
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "the answer cannot be written");
 		goto out;
 	}
-	json_object_set_new(body, "generation",
-			    json_integer((json_int_t)r->gen->id));
-	json_object_set_new(body, "at", json_integer(e->extra.at_ms));
-	json_object_set(body, "usage", usage_info);
-	json_object_set(body, "warnings", e->warnings);
-	pr_request_reply(r, 200, body);
+	pr_request_raw(r, 200, "application/json", text, len);
 out:
-	json_decref(usage_info);
-	free(out.cands);
+	if (g)
+		yajl_gen_free(g);
+	if (out.cands != cands_stack)
+		free(out.cands);
 }
 
 static void on_usage(PGresult *res, const char *dberr, void *arg)
@@ -194,7 +257,7 @@ static void on_usage(PGresult *res, const char *dberr, void *arg)
 				 "usage rows overflow");
 		goto out;
 	}
-	answer(e, usage, json_pack("{s:s}", "source", "store"));
+	answer(e, usage, &(struct usage_info){ "store", 0, 0 });
 out:
 	free(usage);
 	free(banks);
@@ -213,11 +276,7 @@ static void explain_memory(struct explain *e, int64_t now, int64_t as_of)
 	if (pr_order_usage(e->r->d, &e->r->gen->cat, &rq, &usage, &banks) < 0) {
 		pr_api_reply_err(e->r, 500, "internal", NULL, "out of memory");
 	} else {
-		json_t *as = pr_json_time(as_of);
-
-		answer(e, usage,
-		       json_pack("{s:s,s:o,s:I}", "source", "memory", "as_of",
-				 as, "age_ms", (json_int_t)(now - as_of)));
+		answer(e, usage, &(struct usage_info){ "memory", as_of, now });
 	}
 	free(usage);
 	free(banks);
@@ -245,7 +304,6 @@ void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 		return;
 	}
 	e->r = r;
-	e->warnings = json_array();
 	if (pr_payreq_parse(body, &e->req, &e->extra, field, sizeof(field), err,
 			    sizeof(err)) < 0) {
 		json_decref(body);
@@ -268,12 +326,9 @@ void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 			snprintf(e->card_hmac, sizeof(e->card_hmac), "%s", hex);
 			free(hex);
 		} else {
-			json_array_append_new(
-				e->warnings,
-				json_string(
-					"card_no ignored for the whitelist: "
-					"secrets.key_file is not "
-					"configured"));
+			e->warnings[e->n_warnings++] =
+				"card_no ignored for the whitelist: "
+				"secrets.key_file is not configured";
 		}
 		memset(e->req.card_no, 0, sizeof(e->req.card_no));
 	}

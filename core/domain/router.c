@@ -40,6 +40,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "domain/router.h"
 
 static const char *const drop_names[] = {
@@ -507,6 +509,25 @@ static const char *wl_kind_name(enum pr_wl_kind k)
 	return "unknown";
 }
 
+/* What dropped the channel of a whitelist entry that matched but did not
+ * decide: a filter's name, "not_in_catalogue" or "not_considered". */
+static const char *wl_unused_why(const struct pr_catalogue *cat,
+				 const struct pr_route_result *res,
+				 const struct pr_wl_entry *w)
+{
+	const char *why = "not_in_catalogue";
+	long ch = pr_catalogue_find(cat, w->channel);
+
+	if (ch >= 0) {
+		why = "not_considered";
+		for (size_t c = 0; c < res->n; c++)
+			if (res->cands[c].chan == (size_t)ch &&
+			    res->cands[c].dropped_by != PR_DROP_NONE)
+				why = pr_drop_name(res->cands[c].dropped_by);
+	}
+	return why;
+}
+
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -597,22 +618,13 @@ json_t *pr_route_trace_json(const struct pr_catalogue *cat,
 	x = json_array();
 	for (i = 0; x && i < res->n_wl_unused; i++) {
 		json_t *u;
-		const char *why = "not_in_catalogue";
-		long ch;
+		const char *why;
 
 		if (res->wl_unused[i] < 0 ||
 		    (size_t)res->wl_unused[i] >= cat->n_wl)
 			continue;
 		w = &cat->wl[res->wl_unused[i]];
-		ch = pr_catalogue_find(cat, w->channel);
-		if (ch >= 0) {
-			why = "not_considered";
-			for (size_t c = 0; c < res->n; c++)
-				if (res->cands[c].chan == (size_t)ch &&
-				    res->cands[c].dropped_by != PR_DROP_NONE)
-					why = pr_drop_name(
-						res->cands[c].dropped_by);
-		}
+		why = wl_unused_why(cat, res, w);
 		u = json_object();
 		if (u) {
 			put(u, "id", json_integer(w->id), &bad);
@@ -683,4 +695,193 @@ fail:
 	json_decref(a);
 	json_decref(o);
 	return NULL;
+}
+
+/* -------------------------------------------------- JSON, streamed */
+
+/* The generator's calls below OR their status into *st (yajl_gen_status_ok
+ * is 0): one test at the end says whether any failed. */
+static void g_key(yajl_gen g, const char *k, int *st)
+{
+	*st |= yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+}
+
+static void g_str(yajl_gen g, const char *s, int *st)
+{
+	*st |= s ? yajl_gen_string(g, (const unsigned char *)s, strlen(s)) :
+		   yajl_gen_null(g);
+}
+
+int pr_json_gen_real(yajl_gen g, double v)
+{
+	char buf[40], *e, *from;
+	int n;
+
+	/* jansson's dump (jsonp_dtostr, precision 0): "%.17g", a ".0" when
+	 * neither a point nor an exponent shows, and no '+' or leading
+	 * zeros in the exponent. yajl_gen_double's "%.20g" would differ. */
+	if (v != v || v - v != 0) /* NaN, infinities: no JSON number */
+		return yajl_gen_invalid_number;
+	n = snprintf(buf, sizeof(buf), "%.17g", v);
+	if (n < 0 || (size_t)n + 3 > sizeof(buf))
+		return yajl_gen_invalid_number;
+	if (!strchr(buf, '.') && !strchr(buf, 'e')) {
+		memcpy(buf + n, ".0", 3);
+		n += 2;
+	}
+	e = strchr(buf, 'e');
+	if (e) {
+		e++;
+		from = e + 1;
+		if (*e == '-')
+			e++;
+		while (*from == '0')
+			from++;
+		if (from != e) {
+			memmove(e, from, (size_t)(buf + n + 1 - from));
+			n -= (int)(from - e);
+		}
+	}
+	return yajl_gen_number(g, buf, (size_t)n);
+}
+
+static void g_wl(yajl_gen g, const struct pr_wl_entry *w, const char *why,
+		 int *st)
+{
+	*st |= yajl_gen_map_open(g);
+	g_key(g, "id", st);
+	*st |= yajl_gen_integer(g, w->id);
+	g_key(g, "kind", st);
+	g_str(g, wl_kind_name(w->kind), st);
+	g_key(g, "channel", st);
+	g_str(g, w->channel, st);
+	g_key(g, "note", st);
+	g_str(g, w->note, st);
+	if (why) {
+		g_key(g, "dropped_by", st);
+		g_str(g, why, st);
+	}
+	*st |= yajl_gen_map_close(g);
+}
+
+static void g_cand(yajl_gen g, const struct pr_catalogue *cat,
+		   const struct pr_route_cand *c, int *st)
+{
+	int ok = c->dropped_by == PR_DROP_NONE;
+
+	*st |= yajl_gen_map_open(g);
+	g_key(g, "channel", st);
+	g_str(g, cat->chans[c->chan].code, st);
+	g_key(g, "eligible", st);
+	*st |= yajl_gen_bool(g, ok);
+	g_key(g, "dropped_by", st);
+	g_str(g, ok ? NULL : pr_drop_name(c->dropped_by), st);
+	g_key(g, "fee", st);
+	*st |= yajl_gen_integer(g, c->fee);
+	g_key(g, "score", st);
+	if (ok) {
+		*st |= pr_json_gen_real(g, c->score);
+		g_key(g, "score_parts", st);
+		*st |= yajl_gen_map_open(g);
+		g_key(g, "weight", st);
+		*st |= pr_json_gen_real(g, c->part_weight);
+		g_key(g, "fee", st);
+		*st |= pr_json_gen_real(g, c->part_fee);
+		g_key(g, "success_rate", st);
+		*st |= pr_json_gen_real(g, c->part_success);
+		*st |= yajl_gen_map_close(g);
+	} else {
+		*st |= yajl_gen_null(g);
+		g_key(g, "score_parts", st);
+		*st |= yajl_gen_null(g);
+	}
+	*st |= yajl_gen_map_close(g);
+}
+
+int pr_route_trace_gen(yajl_gen g, const struct pr_catalogue *cat,
+		       const struct pr_route_result *res, size_t max_listed)
+{
+	size_t dropped[PR_DROP_RULE + 1] = { 0 }, listed = 0, more = 0, i;
+	size_t unused = 0;
+	int st = 0;
+
+	g_key(g, "chosen", &st);
+	g_str(g,
+	      res->chosen >= 0 && (size_t)res->chosen < cat->n_chans ?
+		      cat->chans[res->chosen].code :
+		      NULL,
+	      &st);
+	g_key(g, "whitelist", &st);
+	if (res->whitelist >= 0 && (size_t)res->whitelist < cat->n_wl)
+		g_wl(g, &cat->wl[res->whitelist], NULL, &st);
+	else
+		st |= yajl_gen_null(g);
+	for (i = 0; i < res->n_wl_unused; i++) {
+		const struct pr_wl_entry *w;
+
+		if (res->wl_unused[i] < 0 ||
+		    (size_t)res->wl_unused[i] >= cat->n_wl)
+			continue;
+		if (!unused++) { /* on an order's trace only when not empty */
+			g_key(g, "whitelist_unused", &st);
+			st |= yajl_gen_array_open(g);
+		}
+		w = &cat->wl[res->wl_unused[i]];
+		g_wl(g, w, wl_unused_why(cat, res, w), &st);
+	}
+	if (unused) {
+		st |= yajl_gen_array_close(g);
+	} else if (!max_listed) {
+		g_key(g, "whitelist_unused", &st);
+		st |= yajl_gen_array_open(g);
+		st |= yajl_gen_array_close(g);
+	}
+	g_key(g, "rule", &st);
+	if (res->rule >= 0 && (size_t)res->rule < cat->n_rules) {
+		const struct pr_rule *r = &cat->rules[res->rule];
+
+		st |= yajl_gen_map_open(g);
+		g_key(g, "id", &st);
+		st |= yajl_gen_integer(g, r->id);
+		g_key(g, "name", &st);
+		g_str(g, r->name, &st);
+		st |= yajl_gen_map_close(g);
+	} else {
+		st |= yajl_gen_null(g);
+	}
+	g_key(g, "candidates", &st);
+	st |= yajl_gen_array_open(g);
+	for (i = 0; i < res->n; i++) {
+		const struct pr_route_cand *c = &res->cands[i];
+
+		if (c->chan >= cat->n_chans)
+			continue;
+		if (max_listed && c->dropped_by != PR_DROP_NONE) {
+			if ((size_t)c->dropped_by <
+			    sizeof(dropped) / sizeof(dropped[0]))
+				dropped[c->dropped_by]++;
+			continue;
+		}
+		if (max_listed && listed == max_listed) {
+			more++;
+			continue;
+		}
+		listed++;
+		g_cand(g, cat, c, &st);
+	}
+	st |= yajl_gen_array_close(g);
+	if (max_listed) {
+		g_key(g, "dropped", &st);
+		st |= yajl_gen_map_open(g);
+		for (i = 1; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
+			if (!dropped[i])
+				continue;
+			g_key(g, pr_drop_name((enum pr_drop)i), &st);
+			st |= yajl_gen_integer(g, (long long)dropped[i]);
+		}
+		st |= yajl_gen_map_close(g);
+		g_key(g, "eligible_not_listed", &st);
+		st |= yajl_gen_integer(g, (long long)more);
+	}
+	return st ? -EINVAL : 0;
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <yajl/yajl_gen.h>
 
 #include "domain/catalogue.h"
 #include "domain/router.h"
@@ -608,6 +609,36 @@ static void merge(json_t *dst, json_t *src)
 	}
 }
 
+/* The streamed trace (pr_route_trace_gen, the explain answer) is the text
+ * json_dumps(JSON_COMPACT) gives for pr_route_trace_json's tree, byte for
+ * byte; what = the case, for the failure message. */
+static void check_gen(const struct pr_catalogue *cat,
+		      const struct pr_route_result *res, size_t max_listed,
+		      const char *what)
+{
+	json_t *j = pr_route_trace_json(cat, res, max_listed);
+	char *want = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *got;
+	size_t len;
+
+	assert_non_null(want);
+	assert_non_null(g);
+	assert_true(yajl_gen_config(g, yajl_gen_validate_utf8, 1));
+	assert_int_equal(yajl_gen_map_open(g), yajl_gen_status_ok);
+	if (pr_route_trace_gen(g, cat, res, max_listed) != 0)
+		fail_msg("%s (max_listed %zu): pr_route_trace_gen failed", what,
+			 max_listed);
+	assert_int_equal(yajl_gen_map_close(g), yajl_gen_status_ok);
+	assert_int_equal(yajl_gen_get_buf(g, &got, &len), yajl_gen_status_ok);
+	if (len != strlen(want) || memcmp(got, want, len) != 0)
+		fail_msg("%s (max_listed %zu): streamed\n%.*s\nwant\n%s", what,
+			 max_listed, (int)len, (const char *)got, want);
+	yajl_gen_free(g);
+	free(want);
+	json_decref(j);
+}
+
 static void build(const struct rcase *c, struct pr_catalogue *cat)
 {
 	json_t *base = jq(base_chan), *ov = jq(c->chans), *chans = json_array();
@@ -885,6 +916,9 @@ static void check_result(const struct rcase *c, const struct pr_catalogue *cat,
 				 c->name, mode, got,
 				 c->unused ? c->unused : "");
 	}
+	check_gen(cat, res, 0, c->name);
+	check_gen(cat, res, 2, c->name);
+
 	if ((c->rule_id == 0) != (res->rule < 0) ||
 	    (c->rule_id && cat->rules[res->rule].id != c->rule_id))
 		fail_msg("case \"%s\" (%s): rule %lld, want %lld", c->name,
@@ -1097,6 +1131,7 @@ static void test_trace_json(void **state)
 			    "status");
 	assert_true(json_is_null(json_object_get(k, "score")));
 
+	check_gen(&cat, &res, 0, "json");
 	/* The card's HMAC never appears in the trace. */
 	text = json_dumps(j, 0);
 	assert_non_null(text);
@@ -1107,6 +1142,8 @@ static void test_trace_json(void **state)
 	/* Nothing chosen: nulls. */
 	res.n = res.n_eligible = 0;
 	res.chosen = res.whitelist = res.rule = -1;
+	check_gen(&cat, &res, 0, "nothing chosen");
+	check_gen(&cat, &res, 3, "nothing chosen");
 	j = pr_route_to_json(&cat, &res);
 	assert_true(json_is_null(json_object_get(j, "chosen")));
 	assert_true(json_is_null(json_object_get(j, "whitelist")));
@@ -1153,6 +1190,8 @@ static void test_trace_bounded(void **state)
 	req = make_req(&q);
 	assert_int_equal(pr_route(&cat, &req, NULL, 1, &res), 0);
 
+	check_gen(&cat, &res, 16, "100 channels");
+	check_gen(&cat, &res, 0, "100 channels");
 	j = pr_route_trace_json(&cat, &res, 16);
 	assert_non_null(j);
 	cs = json_object_get(j, "candidates");
@@ -1245,6 +1284,84 @@ static void test_bucket_equals_full_trace(void **state)
 	json_decref(base);
 }
 
+/* Reals as jansson writes them: pr_json_gen_real against json_dumps, one
+ * value a row; NaN and the infinities are refused. */
+static void test_gen_real(void **state)
+{
+	static const double rows[] = {
+		0.0,	1.0,	  -1.0,	 0.5,	  2.5,	   1.0 / 3.0, 2.0 / 3.0,
+		0.1,	10.0 / 90.0, 1e-7, 1.5e-300, 1e21, 1e22,	 123456789.0,
+		-0.0,	1e300,	  4.9e-324, 0.30000000000000004,
+	};
+	char *want;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		yajl_gen g = yajl_gen_alloc(NULL);
+		json_t *r = json_real(rows[i]);
+		const unsigned char *got;
+		size_t len;
+
+		assert_non_null(g);
+		assert_non_null(r);
+		want = json_dumps(r, JSON_ENCODE_ANY | JSON_COMPACT);
+		assert_non_null(want);
+		assert_int_equal(pr_json_gen_real(g, rows[i]),
+				 yajl_gen_status_ok);
+		assert_int_equal(yajl_gen_get_buf(g, &got, &len),
+				 yajl_gen_status_ok);
+		if (len != strlen(want) || memcmp(got, want, len) != 0)
+			fail_msg("%.17g: wrote %.*s, jansson %s", rows[i],
+				 (int)len, (const char *)got, want);
+		free(want);
+		json_decref(r);
+		yajl_gen_free(g);
+	}
+	for (int i = 0; i < 3; i++) {
+		yajl_gen g = yajl_gen_alloc(NULL);
+		double v = i == 0 ? NAN : i == 1 ? INFINITY : -INFINITY;
+
+		assert_non_null(g);
+		assert_int_equal(pr_json_gen_real(g, v),
+				 yajl_gen_invalid_number);
+		yajl_gen_free(g);
+	}
+}
+
+/* Strings that need escaping, non-ASCII text and rule weights that make
+ * long fractions: streamed and dumped traces still agree. */
+static void test_gen_escapes(void **state)
+{
+	const struct rcase c = {
+		.name = "escapes",
+		.chans = "[{'code':'a','fee':{'rate_bps':7},'weight':3},"
+			 "{'code':'b','fee':{'rate_bps':11},'weight':7},"
+			 "{'code':'c','status':'offline'}]",
+		.wl = "[{'id':11,'kind':'card_no','value':'" CARD2 "',"
+		      "'channel':'c','note':'say \\\"hi\\\" \\\\ tab\\t "
+		      "nl\\n \\u0001 \\u00e9\\u4e2d /'},"
+		      "{'id':12,'kind':'buyer_id','value':'u1',"
+		      "'channel':'c','note':'gone'}]",
+		.rules = "[{'id':21,'name':'r\\u00e8gle \\\"1/3\\\"',"
+			 "'enabled':true,'conditions':{},'scoring':{"
+			 "'weight':0.3,'fee':0.7,'success_rate':0.1}}]",
+	};
+	struct qspec q = { .card = CARD2, .buyer = "u1", .amount = 12345 };
+	struct pr_route_cand cands[3];
+	struct pr_route_result res = { .cands = cands, .cap = 3 };
+	struct pr_route_req req;
+	struct pr_catalogue cat;
+
+	(void)state;
+	build(&c, &cat);
+	req = make_req(&q);
+	assert_int_equal(pr_route(&cat, &req, NULL, 1, &res), 0);
+	assert_int_equal(res.n_wl_unused, 2);
+	check_gen(&cat, &res, 0, "escapes");
+	check_gen(&cat, &res, 1, "escapes");
+	pr_catalogue_clear(&cat);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1253,6 +1370,8 @@ int main(void)
 		cmocka_unit_test(test_drop_names),
 		cmocka_unit_test(test_trace_json),
 		cmocka_unit_test(test_trace_bounded),
+		cmocka_unit_test(test_gen_real),
+		cmocka_unit_test(test_gen_escapes),
 		cmocka_unit_test(test_bucket_equals_full_trace),
 	};
 
