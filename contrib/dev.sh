@@ -48,7 +48,7 @@ LOG_FILE=$DEV/payrouted.log
 DRIVER_DIR=$PREFIX/lib/payroute/drivers
 
 PACKAGES="build-essential autoconf automake libtool libltdl-dev pkg-config
-libevent-dev libjansson-dev libyajl-dev libpq-dev libcurl4-openssl-dev libssl-dev
+libevent-dev libjansson-dev libpq-dev libcurl4-openssl-dev libssl-dev
 libcmocka-dev libzip-dev zlib1g-dev postgresql postgresql-client curl valgrind \
 procps python3 jq \
 clang libclang-rt-14-dev openssl chromium fonts-noto-cjk"

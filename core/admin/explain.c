@@ -24,6 +24,7 @@
 
 #include "runtime/apiutil.h"
 #include "base/clock.h"
+#include "base/jsonw.h"
 #include "runtime/crypto.h"
 #include "admin/explain.h"
 #include "runtime/log.h"
@@ -36,8 +37,11 @@
  * which holds the UTC days around now, to cover its channel-local days. */
 #define MEMORY_SPAN_MS (12 * 3600 * 1000LL)
 
-/* Catalogues up to this many channels route into a stack array. */
+/* Catalogues up to this many channels route into a stack array, and an
+ * answer up to this many bytes is written on the stack (the sample
+ * catalogue's, 8 channels, is about 1.1 KiB). */
 #define CANDS_ON_STACK 32
+#define ANSWER_ON_STACK 8192
 
 struct explain {
 	struct pr_request *r;
@@ -136,47 +140,40 @@ struct usage_info {
 	int64_t as_of, now;
 };
 
-static void gen_str(yajl_gen g, const char *s, int *st)
-{
-	*st |= yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
 /* The members explain adds after the trace's: "generation", "at",
  * "usage" and "warnings". */
-static void gen_extra(yajl_gen g, const struct explain *e,
-		      const struct usage_info *ui, int *st)
+static void write_extra(struct pr_jw *w, const struct explain *e,
+			const struct usage_info *ui)
 {
 	size_t i;
 
-	gen_str(g, "generation", st);
-	*st |= yajl_gen_integer(g, (long long)e->r->gen->id);
-	gen_str(g, "at", st);
-	*st |= yajl_gen_integer(g, e->extra.at_ms);
-	gen_str(g, "usage", st);
-	*st |= yajl_gen_map_open(g);
-	gen_str(g, "source", st);
-	gen_str(g, ui->source, st);
+	pr_jw_key(w, "generation");
+	pr_jw_int(w, (int64_t)e->r->gen->id);
+	pr_jw_key(w, "at");
+	pr_jw_int(w, e->extra.at_ms);
+	pr_jw_key(w, "usage");
+	pr_jw_obj_open(w);
+	pr_jw_key(w, "source");
+	pr_jw_str(w, ui->source);
 	if (ui->as_of) {
 		char t[32];
 
-		gen_str(g, "as_of", st);
-		if (pr_time_text(ui->as_of, t, sizeof(t)) < 0)
-			*st |= yajl_gen_null(g);
-		else
-			gen_str(g, t, st);
-		gen_str(g, "age_ms", st);
-		*st |= yajl_gen_integer(g, ui->now - ui->as_of);
+		pr_jw_key(w, "as_of");
+		pr_jw_str(w, pr_time_text(ui->as_of, t, sizeof(t)) < 0 ? NULL :
+									 t);
+		pr_jw_key(w, "age_ms");
+		pr_jw_int(w, ui->now - ui->as_of);
 	}
-	*st |= yajl_gen_map_close(g);
-	gen_str(g, "warnings", st);
-	*st |= yajl_gen_array_open(g);
+	pr_jw_obj_close(w);
+	pr_jw_key(w, "warnings");
+	pr_jw_arr_open(w);
 	for (i = 0; i < e->n_warnings; i++)
-		gen_str(g, e->warnings[i], st);
-	*st |= yajl_gen_array_close(g);
+		pr_jw_str(w, e->warnings[i]);
+	pr_jw_arr_close(w);
 }
 
-/* Routes e over usage and answers. The answer is written by yajl's
- * generator as the trace is walked: the same text as json_dumps of the
+/* Routes e over usage and answers. The answer is written as the route
+ * result is walked (base/jsonw.c): the same text as json_dumps of the
  * tree pr_route_to_json builds plus these members, without the tree
  * (doc/design.md §10 has the figures). */
 static void answer(struct explain *e, const struct pr_chan_usage *usage,
@@ -186,19 +183,17 @@ static void answer(struct explain *e, const struct pr_chan_usage *usage,
 	const struct pr_catalogue *cat = &r->gen->cat;
 	struct pr_route_result out = { 0 };
 	struct pr_route_cand cands_stack[CANDS_ON_STACK];
+	char room[ANSWER_ON_STACK];
 	struct pr_route_req rq;
-	const unsigned char *text;
-	yajl_gen g = NULL;
-	size_t len;
-	int rc, st = 0;
+	struct pr_jw w;
+	int rc;
 
+	pr_jw_init(&w, room, sizeof(room));
 	route_req(e, &rq);
 	out.cands = cat->n_chans <= CANDS_ON_STACK ?
 			    cands_stack :
 			    calloc(cat->n_chans, sizeof(*out.cands));
-	g = yajl_gen_alloc(NULL);
-	if (!out.cands || !g ||
-	    !yajl_gen_config(g, yajl_gen_validate_utf8, 1)) {
+	if (!out.cands) {
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
 	}
@@ -209,23 +204,20 @@ static void answer(struct explain *e, const struct pr_chan_usage *usage,
 				 "cannot route: %s", strerror(-rc));
 		goto out;
 	}
-	st |= yajl_gen_map_open(g);
-	if (pr_route_trace_gen(g, cat, &out, 0) < 0)
-		st |= yajl_gen_invalid_string;
-	gen_extra(g, e, ui, &st);
-	st |= yajl_gen_map_close(g);
-	if (st || yajl_gen_get_buf(g, &text, &len) != yajl_gen_status_ok) {
-		pr_warn("explain: the answer cannot be written (yajl status "
-			"%d)",
-			st);
+	pr_jw_obj_open(&w);
+	pr_route_trace_write(&w, cat, &out, 0);
+	write_extra(&w, e, ui);
+	pr_jw_obj_close(&w);
+	if (w.failed) {
+		pr_warn("explain: the answer cannot be written (out of "
+			"memory, or a catalogue string that is not UTF-8)");
 		pr_api_reply_err(r, 500, "internal", NULL,
 				 "the answer cannot be written");
 		goto out;
 	}
-	pr_request_raw(r, 200, "application/json", text, len);
+	pr_request_raw(r, 200, "application/json", w.p, w.len);
 out:
-	if (g)
-		yajl_gen_free(g);
+	pr_jw_free(&w);
 	if (out.cands != cands_stack)
 		free(out.cands);
 }

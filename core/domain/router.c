@@ -40,8 +40,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <stdio.h>
-
 #include "domain/router.h"
 
 static const char *const drop_names[] = {
@@ -697,160 +695,111 @@ fail:
 	return NULL;
 }
 
-/* -------------------------------------------------- JSON, streamed */
+/* ---------------------------------------------- JSON, written (jsonw) */
 
-/* The generator's calls below OR their status into *st (yajl_gen_status_ok
- * is 0): one test at the end says whether any failed. */
-static void g_key(yajl_gen g, const char *k, int *st)
+static void w_wl(struct pr_jw *w, const struct pr_wl_entry *e,
+		 const char *why)
 {
-	*st |= yajl_gen_string(g, (const unsigned char *)k, strlen(k));
-}
-
-static void g_str(yajl_gen g, const char *s, int *st)
-{
-	*st |= s ? yajl_gen_string(g, (const unsigned char *)s, strlen(s)) :
-		   yajl_gen_null(g);
-}
-
-int pr_json_gen_real(yajl_gen g, double v)
-{
-	char buf[40], *e, *from;
-	int n;
-
-	/* jansson's dump (jsonp_dtostr, precision 0): "%.17g", a ".0" when
-	 * neither a point nor an exponent shows, and no '+' or leading
-	 * zeros in the exponent. yajl_gen_double's "%.20g" would differ. */
-	if (v != v || v - v != 0) /* NaN, infinities: no JSON number */
-		return yajl_gen_invalid_number;
-	n = snprintf(buf, sizeof(buf), "%.17g", v);
-	if (n < 0 || (size_t)n + 3 > sizeof(buf))
-		return yajl_gen_invalid_number;
-	if (!strchr(buf, '.') && !strchr(buf, 'e')) {
-		memcpy(buf + n, ".0", 3);
-		n += 2;
-	}
-	e = strchr(buf, 'e');
-	if (e) {
-		e++;
-		from = e + 1;
-		if (*e == '-')
-			e++;
-		while (*from == '0')
-			from++;
-		if (from != e) {
-			memmove(e, from, (size_t)(buf + n + 1 - from));
-			n -= (int)(from - e);
-		}
-	}
-	return yajl_gen_number(g, buf, (size_t)n);
-}
-
-static void g_wl(yajl_gen g, const struct pr_wl_entry *w, const char *why,
-		 int *st)
-{
-	*st |= yajl_gen_map_open(g);
-	g_key(g, "id", st);
-	*st |= yajl_gen_integer(g, w->id);
-	g_key(g, "kind", st);
-	g_str(g, wl_kind_name(w->kind), st);
-	g_key(g, "channel", st);
-	g_str(g, w->channel, st);
-	g_key(g, "note", st);
-	g_str(g, w->note, st);
+	pr_jw_obj_open(w);
+	pr_jw_key(w, "id");
+	pr_jw_int(w, e->id);
+	pr_jw_key(w, "kind");
+	pr_jw_str(w, wl_kind_name(e->kind));
+	pr_jw_key(w, "channel");
+	pr_jw_str(w, e->channel);
+	pr_jw_key(w, "note");
+	pr_jw_str(w, e->note);
 	if (why) {
-		g_key(g, "dropped_by", st);
-		g_str(g, why, st);
+		pr_jw_key(w, "dropped_by");
+		pr_jw_str(w, why);
 	}
-	*st |= yajl_gen_map_close(g);
+	pr_jw_obj_close(w);
 }
 
-static void g_cand(yajl_gen g, const struct pr_catalogue *cat,
-		   const struct pr_route_cand *c, int *st)
+static void w_cand(struct pr_jw *w, const struct pr_catalogue *cat,
+		   const struct pr_route_cand *c)
 {
 	int ok = c->dropped_by == PR_DROP_NONE;
 
-	*st |= yajl_gen_map_open(g);
-	g_key(g, "channel", st);
-	g_str(g, cat->chans[c->chan].code, st);
-	g_key(g, "eligible", st);
-	*st |= yajl_gen_bool(g, ok);
-	g_key(g, "dropped_by", st);
-	g_str(g, ok ? NULL : pr_drop_name(c->dropped_by), st);
-	g_key(g, "fee", st);
-	*st |= yajl_gen_integer(g, c->fee);
-	g_key(g, "score", st);
+	pr_jw_obj_open(w);
+	pr_jw_key(w, "channel");
+	pr_jw_str(w, cat->chans[c->chan].code);
+	pr_jw_key(w, "eligible");
+	pr_jw_bool(w, ok);
+	pr_jw_key(w, "dropped_by");
+	pr_jw_str(w, ok ? NULL : pr_drop_name(c->dropped_by));
+	pr_jw_key(w, "fee");
+	pr_jw_int(w, c->fee);
+	pr_jw_key(w, "score");
 	if (ok) {
-		*st |= pr_json_gen_real(g, c->score);
-		g_key(g, "score_parts", st);
-		*st |= yajl_gen_map_open(g);
-		g_key(g, "weight", st);
-		*st |= pr_json_gen_real(g, c->part_weight);
-		g_key(g, "fee", st);
-		*st |= pr_json_gen_real(g, c->part_fee);
-		g_key(g, "success_rate", st);
-		*st |= pr_json_gen_real(g, c->part_success);
-		*st |= yajl_gen_map_close(g);
+		pr_jw_real(w, c->score);
+		pr_jw_key(w, "score_parts");
+		pr_jw_obj_open(w);
+		pr_jw_key(w, "weight");
+		pr_jw_real(w, c->part_weight);
+		pr_jw_key(w, "fee");
+		pr_jw_real(w, c->part_fee);
+		pr_jw_key(w, "success_rate");
+		pr_jw_real(w, c->part_success);
+		pr_jw_obj_close(w);
 	} else {
-		*st |= yajl_gen_null(g);
-		g_key(g, "score_parts", st);
-		*st |= yajl_gen_null(g);
+		pr_jw_null(w);
+		pr_jw_key(w, "score_parts");
+		pr_jw_null(w);
 	}
-	*st |= yajl_gen_map_close(g);
+	pr_jw_obj_close(w);
 }
 
-int pr_route_trace_gen(yajl_gen g, const struct pr_catalogue *cat,
-		       const struct pr_route_result *res, size_t max_listed)
+int pr_route_trace_write(struct pr_jw *w, const struct pr_catalogue *cat,
+			 const struct pr_route_result *res, size_t max_listed)
 {
 	size_t dropped[PR_DROP_RULE + 1] = { 0 }, listed = 0, more = 0, i;
 	size_t unused = 0;
-	int st = 0;
 
-	g_key(g, "chosen", &st);
-	g_str(g,
-	      res->chosen >= 0 && (size_t)res->chosen < cat->n_chans ?
-		      cat->chans[res->chosen].code :
-		      NULL,
-	      &st);
-	g_key(g, "whitelist", &st);
+	pr_jw_key(w, "chosen");
+	pr_jw_str(w, res->chosen >= 0 && (size_t)res->chosen < cat->n_chans ?
+			     cat->chans[res->chosen].code :
+			     NULL);
+	pr_jw_key(w, "whitelist");
 	if (res->whitelist >= 0 && (size_t)res->whitelist < cat->n_wl)
-		g_wl(g, &cat->wl[res->whitelist], NULL, &st);
+		w_wl(w, &cat->wl[res->whitelist], NULL);
 	else
-		st |= yajl_gen_null(g);
+		pr_jw_null(w);
 	for (i = 0; i < res->n_wl_unused; i++) {
-		const struct pr_wl_entry *w;
+		const struct pr_wl_entry *e;
 
 		if (res->wl_unused[i] < 0 ||
 		    (size_t)res->wl_unused[i] >= cat->n_wl)
 			continue;
 		if (!unused++) { /* on an order's trace only when not empty */
-			g_key(g, "whitelist_unused", &st);
-			st |= yajl_gen_array_open(g);
+			pr_jw_key(w, "whitelist_unused");
+			pr_jw_arr_open(w);
 		}
-		w = &cat->wl[res->wl_unused[i]];
-		g_wl(g, w, wl_unused_why(cat, res, w), &st);
+		e = &cat->wl[res->wl_unused[i]];
+		w_wl(w, e, wl_unused_why(cat, res, e));
 	}
 	if (unused) {
-		st |= yajl_gen_array_close(g);
+		pr_jw_arr_close(w);
 	} else if (!max_listed) {
-		g_key(g, "whitelist_unused", &st);
-		st |= yajl_gen_array_open(g);
-		st |= yajl_gen_array_close(g);
+		pr_jw_key(w, "whitelist_unused");
+		pr_jw_arr_open(w);
+		pr_jw_arr_close(w);
 	}
-	g_key(g, "rule", &st);
+	pr_jw_key(w, "rule");
 	if (res->rule >= 0 && (size_t)res->rule < cat->n_rules) {
 		const struct pr_rule *r = &cat->rules[res->rule];
 
-		st |= yajl_gen_map_open(g);
-		g_key(g, "id", &st);
-		st |= yajl_gen_integer(g, r->id);
-		g_key(g, "name", &st);
-		g_str(g, r->name, &st);
-		st |= yajl_gen_map_close(g);
+		pr_jw_obj_open(w);
+		pr_jw_key(w, "id");
+		pr_jw_int(w, r->id);
+		pr_jw_key(w, "name");
+		pr_jw_str(w, r->name);
+		pr_jw_obj_close(w);
 	} else {
-		st |= yajl_gen_null(g);
+		pr_jw_null(w);
 	}
-	g_key(g, "candidates", &st);
-	st |= yajl_gen_array_open(g);
+	pr_jw_key(w, "candidates");
+	pr_jw_arr_open(w);
 	for (i = 0; i < res->n; i++) {
 		const struct pr_route_cand *c = &res->cands[i];
 
@@ -867,21 +816,21 @@ int pr_route_trace_gen(yajl_gen g, const struct pr_catalogue *cat,
 			continue;
 		}
 		listed++;
-		g_cand(g, cat, c, &st);
+		w_cand(w, cat, c);
 	}
-	st |= yajl_gen_array_close(g);
+	pr_jw_arr_close(w);
 	if (max_listed) {
-		g_key(g, "dropped", &st);
-		st |= yajl_gen_map_open(g);
+		pr_jw_key(w, "dropped");
+		pr_jw_obj_open(w);
 		for (i = 1; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
 			if (!dropped[i])
 				continue;
-			g_key(g, pr_drop_name((enum pr_drop)i), &st);
-			st |= yajl_gen_integer(g, (long long)dropped[i]);
+			pr_jw_key(w, pr_drop_name((enum pr_drop)i));
+			pr_jw_int(w, (int64_t)dropped[i]);
 		}
-		st |= yajl_gen_map_close(g);
-		g_key(g, "eligible_not_listed", &st);
-		st |= yajl_gen_integer(g, (long long)more);
+		pr_jw_obj_close(w);
+		pr_jw_key(w, "eligible_not_listed");
+		pr_jw_int(w, (int64_t)more);
 	}
-	return st ? -EINVAL : 0;
+	return w->failed ? -EINVAL : 0;
 }

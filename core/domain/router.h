@@ -11,8 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <yajl/yajl_gen.h>
-
+#include "base/jsonw.h"
 #include "domain/catalogue.h"
 
 /* Why a channel was dropped: the first failing condition, in this order. */
@@ -125,18 +124,13 @@ json_t *pr_route_trace_json(const struct pr_catalogue *cat,
 			    size_t max_listed);
 
 /* The same trace as pr_route_trace_json(cat, res, max_listed), written
- * into g as the members of a map the caller opened (and closes, after
- * adding its own): the text json_dumps(JSON_COMPACT) gives for that tree,
- * byte for byte, without building it (the explain endpoint's answer,
- * admin/explain.c; tests/unit/test_router.c compares the two). Returns 0,
- * or -EINVAL when the generator refused a call (out of memory, a string
- * that is not UTF-8 when g validates, a state error). */
-int pr_route_trace_gen(yajl_gen g, const struct pr_catalogue *cat,
-		       const struct pr_route_result *res, size_t max_listed);
-
-/* v as jansson's json_dumps writes a real ("%.17g", always a point or an
- * exponent), through yajl_gen_number. Returns a yajl_gen_status;
- * yajl_gen_invalid_number for NaN and the infinities. */
-int pr_json_gen_real(yajl_gen g, double v);
+ * into w as the members of an object the caller opened (and closes,
+ * after adding its own): the text json_dumps(JSON_COMPACT) gives for that
+ * tree, byte for byte, without building it (the explain endpoint's
+ * answer, admin/explain.c; tests/unit/test_router.c compares the two on
+ * every case). Returns 0, or -EINVAL when w failed (out of memory, a
+ * string that is not UTF-8). */
+int pr_route_trace_write(struct pr_jw *w, const struct pr_catalogue *cat,
+			 const struct pr_route_result *res, size_t max_listed);
 
 #endif
