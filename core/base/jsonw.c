@@ -34,17 +34,13 @@ void pr_jw_free(struct pr_jw *w)
 	w->len = w->cap = 0;
 }
 
-/* Room for n more bytes; 0, or -1 (w failed). */
-static int room(struct pr_jw *w, size_t n)
+/* The text moves to (or grows on) the heap to take n more bytes; 0, or
+ * -1 (w failed). */
+static int grow(struct pr_jw *w, size_t n)
 {
-	size_t cap;
+	size_t cap = w->cap ? w->cap * 2 : 1024;
 	char *p;
 
-	if (w->failed)
-		return -1;
-	if (w->len + n <= w->cap)
-		return 0;
-	cap = w->cap ? w->cap * 2 : 1024;
 	while (cap < w->len + n)
 		cap *= 2;
 	p = w->own ? realloc(w->own, cap) : malloc(cap);
@@ -57,6 +53,14 @@ static int room(struct pr_jw *w, size_t n)
 	w->p = w->own = p;
 	w->cap = cap;
 	return 0;
+}
+
+/* Room for n more bytes; 0, or -1 (w failed). */
+static inline int room(struct pr_jw *w, size_t n)
+{
+	if (w->failed)
+		return -1;
+	return w->len + n <= w->cap ? 0 : grow(w, n);
 }
 
 static void put(struct pr_jw *w, const char *s, size_t n)
@@ -111,8 +115,26 @@ void pr_jw_arr_close(struct pr_jw *w)
 static void put_string(struct pr_jw *w, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t n = strlen(s), from = 0, i;
+	size_t n, from = 0, i;
 
+	/* Printable ASCII without '"' or '\\' (codes, keys, names): as
+	 * it is, in one copy. */
+	for (n = 0; s[n]; n++) {
+		unsigned char c = (unsigned char)s[n];
+
+		if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+			break;
+	}
+	if (!s[n]) {
+		if (room(w, n + 2) == 0) {
+			w->p[w->len] = '"';
+			memcpy(w->p + w->len + 1, s, n);
+			w->p[w->len + n + 1] = '"';
+			w->len += n + 2;
+		}
+		return;
+	}
+	n += strlen(s + n);
 	if (!pr_utf8_valid(s, n)) {
 		w->failed = 1;
 		return;
