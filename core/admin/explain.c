@@ -37,47 +37,11 @@
  * which holds the UTC days around now, to cover its channel-local days. */
 #define MEMORY_SPAN_MS (12 * 3600 * 1000LL)
 
-/* Catalogues up to this many channels route into a stack array. */
+/* Catalogues up to this many channels route into a stack array, and an
+ * answer up to this many bytes is written on the stack (the sample
+ * catalogue's, 8 channels, is about 1.1 KiB). */
 #define CANDS_ON_STACK 32
-
-/* An answer is written into a buffer of ANSWER_BUF bytes (the sample
- * catalogue's, 8 channels, is about 1.1 KiB; a longer one moves to the
- * heap) and handed to evhttp by reference; the buffer comes back when the
- * answer is written. Up to ANSWER_POOL are kept: copying each answer into
- * a fresh evbuffer chain of 2 KiB made malloc consolidate its heap at the
- * allocation and again at the free (4% of payrouted's CPU under
- * bench_explain.sh). The pool is the file's: the buffers come back from
- * libevent, possibly after the daemon is gone, and only need this. */
-#define ANSWER_BUF 8192
-#define ANSWER_POOL 16
-
-static char *answer_pool[ANSWER_POOL];
-static size_t answer_pooled;
-
-static char *answer_buf(void)
-{
-	return answer_pooled ? answer_pool[--answer_pooled] :
-			       malloc(ANSWER_BUF);
-}
-
-/* libevent is done with an answer written in a pool buffer. */
-static void answer_sent(const void *data, size_t len, void *arg)
-{
-	(void)len;
-	(void)arg;
-	if (answer_pooled < ANSWER_POOL)
-		answer_pool[answer_pooled++] = (char *)data;
-	else
-		free((void *)data);
-}
-
-/* ... in a buffer of its own (an answer past ANSWER_BUF bytes). */
-static void answer_sent_heap(const void *data, size_t len, void *arg)
-{
-	(void)len;
-	(void)arg;
-	free((void *)data);
-}
+#define ANSWER_ON_STACK 8192
 
 struct explain {
 	struct pr_request *r;
@@ -227,12 +191,12 @@ static void answer(struct explain *e, const struct pr_chan_usage *usage,
 	const struct pr_catalogue *cat = &r->gen->cat;
 	struct pr_route_result out = { 0 };
 	struct pr_route_cand cands_stack[CANDS_ON_STACK];
-	char *room = answer_buf();
+	char room[ANSWER_ON_STACK];
 	struct pr_route_req rq;
 	struct pr_jw w;
 	int rc;
 
-	pr_jw_init(&w, room, room ? ANSWER_BUF : 0);
+	pr_jw_init(&w, room, sizeof(room));
 	route_req(e, &rq);
 	out.cands = cat->n_chans <= CANDS_ON_STACK ?
 			    cands_stack :
@@ -259,19 +223,9 @@ static void answer(struct explain *e, const struct pr_chan_usage *usage,
 				 "the answer cannot be written");
 		goto out;
 	}
-	if (w.own) { /* outgrew the pool's buffer: the heap copy goes */
-		pr_request_ref(r, 200, "application/json", w.own, w.len,
-			       answer_sent_heap, NULL);
-		w.own = NULL;
-	} else {
-		pr_request_ref(r, 200, "application/json", room, w.len,
-			       answer_sent, NULL);
-		room = NULL;
-	}
+	pr_request_raw(r, 200, "application/json", w.p, w.len);
 out:
 	pr_jw_free(&w);
-	if (room)
-		answer_sent(room, 0, NULL);
 	if (out.cands != cands_stack)
 		free(out.cands);
 }

@@ -58,11 +58,15 @@ static const char policy_sql[] =
 
 /* ------------------------------------------------------------ requests */
 
-/* r answered: its figures, and r released. */
-static void request_done(struct pr_request *r)
+void pr_request_raw(struct pr_request *r, int status, const char *ctype,
+		    const void *body, size_t len)
 {
 	struct pr_daemon *d = r->d;
 
+	if (d->stopping)
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "Connection", "close");
+	pr_http_reply_raw(r->req, status, ctype, body, len);
 	pr_hist_observe(&d->overhead[r->op],
 			pr_mono_us() - r->started_us - r->wait_us);
 	if (r->gen != d->gen)
@@ -75,27 +79,6 @@ static void request_done(struct pr_request *r)
 	d->inflight--;
 	if (d->stopping && d->inflight == 0 && !d->usage_flushing)
 		event_base_loopexit(d->base, NULL);
-}
-
-void pr_request_raw(struct pr_request *r, int status, const char *ctype,
-		    const void *body, size_t len)
-{
-	if (r->d->stopping)
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-				  "Connection", "close");
-	pr_http_reply_raw(r->req, status, ctype, body, len);
-	request_done(r);
-}
-
-void pr_request_ref(struct pr_request *r, int status, const char *ctype,
-		    const void *body, size_t len,
-		    evbuffer_ref_cleanup_cb done, void *arg)
-{
-	if (r->d->stopping)
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-				  "Connection", "close");
-	pr_http_reply_ref(r->req, status, ctype, body, len, done, arg);
-	request_done(r);
 }
 
 /* No store error text reaches a client: a store_unavailable answer says

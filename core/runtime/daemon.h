@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
@@ -174,10 +173,5 @@ void pr_daemon_stop(struct pr_daemon *d, const char *why);
 void pr_request_reply(struct pr_request *r, int status, json_t *body);
 void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 		    const void *body, size_t len);
-/* pr_request_raw with body by reference (pr_http_reply_ref says when done
- * is called). */
-void pr_request_ref(struct pr_request *r, int status, const char *ctype,
-		    const void *body, size_t len,
-		    evbuffer_ref_cleanup_cb done, void *arg);
 
 #endif

@@ -1684,10 +1684,11 @@ const char *pr_http_reason(int status)
 	}
 }
 
-/* The headers of every answer but the door's own. */
-static void answer_headers(struct evhttp_request *req, const char *content_type)
+void pr_http_reply_raw(struct evhttp_request *req, int status,
+		       const char *content_type, const void *body, size_t len)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
 
 	evhttp_add_header(out, "Content-Type", content_type);
 	evhttp_add_header(out, "Cache-Control", "no-store");
@@ -1696,31 +1697,10 @@ static void answer_headers(struct evhttp_request *req, const char *content_type)
 	evhttp_add_header(out, "X-Frame-Options", "DENY");
 	if (!evhttp_find_header(out, "Content-Security-Policy"))
 		evhttp_add_header(out, "Content-Security-Policy", API_CSP);
-}
-
-void pr_http_reply_raw(struct evhttp_request *req, int status,
-		       const char *content_type, const void *body, size_t len)
-{
-	answer_headers(req, content_type);
 	/* Written where evhttp sends it from: no buffer of our own to
 	 * allocate, fill and move. */
 	if (len)
-		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
-	evhttp_send_reply(req, status, pr_http_reason(status), NULL);
-}
-
-void pr_http_reply_ref(struct evhttp_request *req, int status,
-		       const char *content_type, const void *body, size_t len,
-		       evbuffer_ref_cleanup_cb done, void *arg)
-{
-	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
-
-	answer_headers(req, content_type);
-	if (evbuffer_add_reference(buf, body, len, done, arg) < 0) {
-		/* no room for the reference: a copy, as pr_http_reply_raw */
 		evbuffer_add(buf, body, len);
-		done(body, len, arg);
-	}
 	evhttp_send_reply(req, status, pr_http_reason(status), NULL);
 }
 

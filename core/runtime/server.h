@@ -122,14 +122,6 @@ void pr_http_reply_error(struct evhttp_request *req, int status,
  * frame-ancestors 'none'. */
 void pr_http_reply_raw(struct evhttp_request *req, int status,
 		       const char *content_type, const void *body, size_t len);
-/* The same, with body handed over by reference rather than copied:
- * libevent sends it from where it is and calls done(body, len, arg) once
- * it is written or dropped (possibly after the request, the connection
- * and even the loop's last turn: done must need nothing but its
- * arguments). */
-void pr_http_reply_ref(struct evhttp_request *req, int status,
-		       const char *content_type, const void *body, size_t len,
-		       evbuffer_ref_cleanup_cb done, void *arg);
 const char *pr_http_reason(int status);
 
 /* The request's path (percent-decoded, without query) copied into buf;
