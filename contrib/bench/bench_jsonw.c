@@ -59,9 +59,8 @@ static int build(struct pr_catalogue *cat, json_t *doc, int copies)
 			json_array_append_new(chans, d);
 		}
 	}
-	rc = pr_catalogue_build(cat, chans, NULL,
-				json_object_get(doc, "rules"), err,
-				sizeof(err));
+	rc = pr_catalogue_build(cat, chans, NULL, json_object_get(doc, "rules"),
+				err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "bench_jsonw: catalogue: %s\n", err);
 	json_decref(chans);
@@ -80,8 +79,8 @@ static char *by_jansson(const struct pr_catalogue *cat,
 
 /* Writes into buf (cap bytes); returns the length, or 0. */
 static size_t by_jsonw(const struct pr_catalogue *cat,
-		       const struct pr_route_result *res, char *buf,
-		       size_t cap, char **heap)
+		       const struct pr_route_result *res, char *buf, size_t cap,
+		       char **heap)
 {
 	struct pr_jw w;
 	size_t n;

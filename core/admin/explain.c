@@ -167,8 +167,8 @@ static void write_extra(struct pr_jw *w, const struct explain *e,
 		char t[32];
 
 		pr_jw_key(w, "as_of");
-		pr_jw_str(w, pr_time_text(ui->as_of, t, sizeof(t)) < 0 ? NULL :
-									 t);
+		pr_jw_str(w,
+			  pr_time_text(ui->as_of, t, sizeof(t)) < 0 ? NULL : t);
 		pr_jw_key(w, "age_ms");
 		pr_jw_int(w, ui->now - ui->as_of);
 	}

@@ -12,11 +12,11 @@
 #include <stdint.h>
 
 struct pr_jw {
-	char *p;       /* the text so far (not NUL-terminated) */
+	char *p; /* the text so far (not NUL-terminated) */
 	size_t len, cap;
-	char *own;     /* p when it is the writer's heap copy, else NULL */
-	int comma;     /* the next member or element needs a ',' first */
-	int failed;    /* out of memory, or a string that is not UTF-8 */
+	char *own;  /* p when it is the writer's heap copy, else NULL */
+	int comma;  /* the next member or element needs a ',' first */
+	int failed; /* out of memory, or a string that is not UTF-8 */
 };
 
 /* Starts w on the caller's room (buf, cap bytes; may be NULL, 0): the text

@@ -697,8 +697,7 @@ fail:
 
 /* ---------------------------------------------- JSON, written (jsonw) */
 
-static void w_wl(struct pr_jw *w, const struct pr_wl_entry *e,
-		 const char *why)
+static void w_wl(struct pr_jw *w, const struct pr_wl_entry *e, const char *why)
 {
 	pr_jw_obj_open(w);
 	pr_jw_key(w, "id");

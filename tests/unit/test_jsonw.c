@@ -41,9 +41,9 @@ static void test_reals(void **state)
 		0.5,
 		2.5,
 		3.0,
-		0.0009765625,	     /* 1/1024: the exact path's smallest step */
-		9999999.9990234375,  /* the exact path's largest, 17 digits */
-		10000000.0,	     /* past it: glibc */
+		0.0009765625,	    /* 1/1024: the exact path's smallest step */
+		9999999.9990234375, /* the exact path's largest, 17 digits */
+		10000000.0,	    /* past it: glibc */
 		123.125,
 		1.0 / 3.0,
 		2.0 / 3.0,
@@ -117,8 +117,9 @@ static void test_strings(void **state)
 
 static void test_ints(void **state)
 {
-	static const int64_t rows[] = { 0, 1, -1, 42, 1796619757187LL,
-					INT64_MAX, INT64_MIN };
+	static const int64_t rows[] = {
+		0, 1, -1, 42, 1796619757187LL, INT64_MAX, INT64_MIN
+	};
 	struct pr_jw w;
 
 	(void)state;
