@@ -11,10 +11,11 @@
 # here on a free loopback port with explain's own answer as its fixed body
 # (so that both send the same bytes and the difference is payroute's
 # work). Prints both rates, their ratio (issue 11's target: >= 0.6), the
-# CPU payrouted used during its run and the store cost per explain
-# (lib_bench.sh; today each explain reads the day's usage with a SELECT),
-# and a summary line:
-#   bench_explain: explain N/s evhttp N/s ratio R ...
+# CPU each server used during its run (cores, and microseconds of CPU per
+# answer: the figure that holds when other work shares the machine and
+# the rates swing), the store cost per explain (lib_bench.sh; 0: explain
+# routes from memory), and a summary line:
+#   bench_explain: explain N/s evhttp N/s ratio R ... cpu_us U evhttp_cpu_us V
 #
 #   contrib/bench/bench_explain.sh [-e ENVFILE] [-b BUILDDIR] [-t THREADS]
 #       [-c CONNECTIONS] [-d SECS] [-m alipay|wechat_pay]
@@ -94,8 +95,10 @@ t0=$(date +%s%N)
 c_pr=$(b_ticks "$B_PR_PID")
 run "payroute: POST $PAYROUTE_ADMIN_URL/admin/v1/route/explain" \
 	"$PAYROUTE_ADMIN_URL/admin/v1/route/explain"
-awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) -v pr=$(($(b_ticks "$B_PR_PID") - c_pr)) \
-	'BEGIN { printf "  payrouted CPU %.2f cores\n", pr / hz / (ns / 1e9) }'
+t_pr=$(($(b_ticks "$B_PR_PID") - c_pr))
+awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) -v pr=$t_pr -v n="$REQS" \
+	'BEGIN { printf "  payrouted CPU %.2f cores, %.1f us per answer\n", pr / hz / (ns / 1e9), pr / hz * 1e6 / n }'
+EX_US=$(awk -v hz="$B_HZ" -v t=$t_pr -v n="$REQS" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
 c_pg=$(b_pg_ticks)
 b_settle
 after=$(b_sample "$B_DB" "$c_pg")
@@ -113,8 +116,14 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 [ -n "$PORT" ] || { cat "$B_TMP/evhttp.out" >&2; b_die "bench_evhttp did not start"; }
+t0=$(date +%s%N)
+c_ev=$(b_ticks "$EVPID")
 run "bench_evhttp: the same request to a bare evhttp server (127.0.0.1:$PORT)" \
 	"http://127.0.0.1:$PORT/admin/v1/route/explain"
+t_ev=$(($(b_ticks "$EVPID") - c_ev))
+awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) -v ev=$t_ev -v n="$REQS" \
+	'BEGIN { printf "  bench_evhttp CPU %.2f cores, %.1f us per answer\n", ev / hz / (ns / 1e9), ev / hz * 1e6 / n }'
+EV_US=$(awk -v hz="$B_HZ" -v t=$t_ev -v n="$REQS" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
 EVRPS=$RPS
-printf 'bench_explain: explain %s/s evhttp %s/s ratio %s (target >= 0.6) pg_cpu_ms %s commits %s per explain\n' \
-	"$EXPLAIN" "$EVRPS" "$(b_ratio "$EXPLAIN" "$EVRPS")" "$C_CPU_MS" "$C_COMMITS"
+printf 'bench_explain: explain %s/s evhttp %s/s ratio %s (target >= 0.6) pg_cpu_ms %s commits %s per explain cpu_us %s evhttp_cpu_us %s\n' \
+	"$EXPLAIN" "$EVRPS" "$(b_ratio "$EXPLAIN" "$EVRPS")" "$C_CPU_MS" "$C_COMMITS" "$EX_US" "$EV_US"

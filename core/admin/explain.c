@@ -24,6 +24,7 @@
 
 #include "runtime/apiutil.h"
 #include "base/clock.h"
+#include "base/jsonw.h"
 #include "runtime/crypto.h"
 #include "admin/explain.h"
 #include "runtime/log.h"
@@ -37,12 +38,19 @@
  * which holds the UTC days around now, to cover its channel-local days. */
 #define MEMORY_SPAN_MS (12 * 3600 * 1000LL)
 
+/* Catalogues up to this many channels route into a stack array, and an
+ * answer up to this many bytes is written on the stack (the sample
+ * catalogue's, 8 channels, is about 1.1 KiB). */
+#define CANDS_ON_STACK 32
+#define ANSWER_ON_STACK 8192
+
 struct explain {
 	struct pr_request *r;
 	struct pr_payreq req;
 	struct pr_payreq_extra extra;
 	char card_hmac[65];
-	json_t *warnings;
+	const char *warnings[1]; /* static strings */
+	size_t n_warnings;
 };
 
 static const char usage_sql[] =
@@ -56,10 +64,17 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
 
+static void explain_wipe(struct explain *e)
+{
+	/* the card number; explicit_bzero, which the compiler keeps for a
+	 * struct about to go out of scope */
+	explicit_bzero(&e->req, sizeof(e->req));
+}
+
+/* The copy made for a read of the store (pr_explain_handle). */
 static void explain_free(struct explain *e)
 {
-	json_decref(e->warnings);
-	memset(&e->req, 0, sizeof(e->req)); /* the card number */
+	explain_wipe(e);
 	free(e);
 }
 
@@ -127,20 +142,66 @@ static void route_req(const struct explain *e, struct pr_route_req *rq)
 	rq->now_ms = e->extra.at_ms;
 }
 
-/* Routes e over usage and answers; usage_info (stolen) says where the
- * usage figures came from. */
+/* Where the usage figures came from, for the answer's "usage": the
+ * store, or this instance's view as of as_of (ms) at now. */
+struct usage_info {
+	const char *source; /* "store" or "memory" */
+	int64_t as_of, now;
+};
+
+/* The members explain adds after the trace's: "generation", "at",
+ * "usage" and "warnings". */
+static void write_extra(struct pr_jw *w, const struct explain *e,
+			const struct usage_info *ui)
+{
+	size_t i;
+
+	pr_jw_key(w, "generation");
+	pr_jw_int(w, (int64_t)e->r->gen->id);
+	pr_jw_key(w, "at");
+	pr_jw_int(w, e->extra.at_ms);
+	pr_jw_key(w, "usage");
+	pr_jw_obj_open(w);
+	pr_jw_key(w, "source");
+	pr_jw_str(w, ui->source);
+	if (ui->as_of) {
+		char t[32];
+
+		pr_jw_key(w, "as_of");
+		pr_jw_str(w,
+			  pr_time_text(ui->as_of, t, sizeof(t)) < 0 ? NULL : t);
+		pr_jw_key(w, "age_ms");
+		pr_jw_int(w, ui->now - ui->as_of);
+	}
+	pr_jw_obj_close(w);
+	pr_jw_key(w, "warnings");
+	pr_jw_arr_open(w);
+	for (i = 0; i < e->n_warnings; i++)
+		pr_jw_str(w, e->warnings[i]);
+	pr_jw_arr_close(w);
+}
+
+/* Routes e over usage and answers. The answer is written as the route
+ * result is walked (base/jsonw.c): the same text as json_dumps of the
+ * tree pr_route_to_json builds plus these members, without the tree
+ * (doc/design.md §10 has the figures). */
 static void answer(struct explain *e, const struct pr_chan_usage *usage,
-		   json_t *usage_info)
+		   const struct usage_info *ui)
 {
 	struct pr_request *r = e->r;
 	const struct pr_catalogue *cat = &r->gen->cat;
 	struct pr_route_result out = { 0 };
+	struct pr_route_cand cands_stack[CANDS_ON_STACK];
+	char room[ANSWER_ON_STACK];
 	struct pr_route_req rq;
-	json_t *body;
+	struct pr_jw w;
 	int rc;
 
+	pr_jw_init(&w, room, sizeof(room));
 	route_req(e, &rq);
-	out.cands = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*out.cands));
+	out.cands = cat->n_chans <= CANDS_ON_STACK ?
+			    cands_stack :
+			    calloc(cat->n_chans, sizeof(*out.cands));
 	if (!out.cands) {
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
 		goto out;
@@ -153,20 +214,22 @@ static void answer(struct explain *e, const struct pr_chan_usage *usage,
 				 "cannot route: %s", strerror(-rc));
 		goto out;
 	}
-	body = pr_route_to_json(cat, &out);
-	if (!body) {
-		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+	pr_jw_obj_open(&w);
+	pr_route_trace_write(&w, cat, &out, 0);
+	write_extra(&w, e, ui);
+	pr_jw_obj_close(&w);
+	if (w.failed) {
+		pr_warn("explain: the answer cannot be written (out of "
+			"memory, or a catalogue string that is not UTF-8)");
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "the answer cannot be written");
 		goto out;
 	}
-	json_object_set_new(body, "generation",
-			    json_integer((json_int_t)r->gen->id));
-	json_object_set_new(body, "at", json_integer(e->extra.at_ms));
-	json_object_set(body, "usage", usage_info);
-	json_object_set(body, "warnings", e->warnings);
-	pr_request_reply(r, 200, body);
+	pr_request_raw(r, 200, "application/json", w.p, w.len);
 out:
-	json_decref(usage_info);
-	free(out.cands);
+	pr_jw_free(&w);
+	if (out.cands != cands_stack)
+		free(out.cands);
 }
 
 static void on_usage(PGresult *res, const char *dberr, void *arg)
@@ -196,7 +259,7 @@ static void on_usage(PGresult *res, const char *dberr, void *arg)
 				 "usage rows overflow");
 		goto out;
 	}
-	answer(e, usage, json_pack("{s:s}", "source", "store"));
+	answer(e, usage, &(struct usage_info){ "store", 0, 0 });
 out:
 	free(usage);
 	free(banks);
@@ -215,21 +278,19 @@ static void explain_memory(struct explain *e, int64_t now, int64_t as_of)
 	if (pr_order_usage(e->r->d, &e->r->gen->cat, &rq, &usage, &banks) < 0) {
 		pr_api_reply_err(e->r, 500, "internal", NULL, "out of memory");
 	} else {
-		json_t *as = pr_json_time(as_of);
-
-		answer(e, usage,
-		       json_pack("{s:s,s:o,s:I}", "source", "memory", "as_of",
-				 as, "age_ms", (json_int_t)(now - as_of)));
+		answer(e, usage, &(struct usage_info){ "memory", as_of, now });
 	}
 	free(usage);
 	free(banks);
-	explain_free(e);
 }
 
 void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 {
 	const struct pr_config *cfg = r->gen->config;
-	struct explain *e;
+	/* On the stack (it holds a whole payment request, 2.5 KiB: one
+	 * allocation that size per request made malloc consolidate); copied
+	 * to the heap only to wait for the store. */
+	struct explain ex, *e = &ex, *copy;
 	char field[64], err[512], day[32];
 	const char *params[1];
 	unsigned char mac[32];
@@ -240,14 +301,8 @@ void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 	body = pr_api_read_body(r);
 	if (!body)
 		return;
-	e = calloc(1, sizeof(*e));
-	if (!e) {
-		json_decref(body);
-		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
-		return;
-	}
+	memset(e, 0, sizeof(*e));
 	e->r = r;
-	e->warnings = json_array();
 	if (pr_payreq_parse(body, &e->req, &e->extra, field, sizeof(field), err,
 			    sizeof(err)) < 0) {
 		json_decref(body);
@@ -255,7 +310,7 @@ void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 				 json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
 					   "invalid_field", "message", err,
 					   "field", field));
-		explain_free(e);
+		explain_wipe(e);
 		return;
 	}
 	json_decref(body);
@@ -270,12 +325,9 @@ void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 			snprintf(e->card_hmac, sizeof(e->card_hmac), "%s", hex);
 			free(hex);
 		} else {
-			json_array_append_new(
-				e->warnings,
-				json_string(
-					"card_no ignored for the whitelist: "
-					"secrets.key_file is not "
-					"configured"));
+			e->warnings[e->n_warnings++] =
+				"card_no ignored for the whitelist: "
+				"secrets.key_file is not configured";
 		}
 		memset(e->req.card_no, 0, sizeof(e->req.card_no));
 	}
@@ -285,22 +337,31 @@ void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)
 		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store (PostgreSQL) is unavailable; "
 				 "today's usage cannot be read");
-		explain_free(e);
+		explain_wipe(e);
 		return;
 	}
 	now = pr_now_ms();
 	as_of = pr_usage_as_of(r->d->usage);
 	if (as_of > 0 && llabs(e->extra.at_ms - now) <= MEMORY_SPAN_MS) {
 		explain_memory(e, now, as_of);
+		explain_wipe(e);
 		return;
 	}
 	snprintf(day, sizeof(day), "%lld",
 		 (long long)floor_div(e->extra.at_ms, 86400000));
 	params[0] = day;
-	if (pr_db_query(r->d->db, usage_sql, 1, params, on_usage, e) < 0) {
+	copy = malloc(sizeof(*copy));
+	if (!copy) {
+		explain_wipe(e);
+		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	memcpy(copy, e, sizeof(*copy));
+	explain_wipe(e);
+	if (pr_db_query(r->d->db, usage_sql, 1, params, on_usage, copy) < 0) {
 		pr_api_reply_err(r, 503, "store_unavailable", NULL,
 				 "the store (PostgreSQL) is unavailable; "
 				 "today's usage cannot be read");
-		explain_free(e);
+		explain_free(copy);
 	}
 }

@@ -636,6 +636,25 @@ static const char *wl_kind_name(enum pr_wl_kind k)
 	return "unknown";
 }
 
+/* What dropped the channel of a whitelist entry that matched but did not
+ * decide: a filter's name, "not_in_catalogue" or "not_considered". */
+static const char *wl_unused_why(const struct pr_catalogue *cat,
+				 const struct pr_route_result *res,
+				 const struct pr_wl_entry *w)
+{
+	const char *why = "not_in_catalogue";
+	long ch = pr_catalogue_find(cat, w->channel);
+
+	if (ch >= 0) {
+		why = "not_considered";
+		for (size_t c = 0; c < res->n; c++)
+			if (res->cands[c].chan == (size_t)ch &&
+			    res->cands[c].dropped_by != PR_DROP_NONE)
+				why = pr_drop_name(res->cands[c].dropped_by);
+	}
+	return why;
+}
+
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -736,22 +755,13 @@ json_t *pr_route_trace_json(const struct pr_catalogue *cat,
 	x = json_array();
 	for (i = 0; x && i < res->n_wl_unused; i++) {
 		json_t *u;
-		const char *why = "not_in_catalogue";
-		long ch;
+		const char *why;
 
 		if (res->wl_unused[i] < 0 ||
 		    (size_t)res->wl_unused[i] >= cat->n_wl)
 			continue;
 		w = &cat->wl[res->wl_unused[i]];
-		ch = pr_catalogue_find(cat, w->channel);
-		if (ch >= 0) {
-			why = "not_considered";
-			for (size_t c = 0; c < res->n; c++)
-				if (res->cands[c].chan == (size_t)ch &&
-				    res->cands[c].dropped_by != PR_DROP_NONE)
-					why = pr_drop_name(
-						res->cands[c].dropped_by);
-		}
+		why = wl_unused_why(cat, res, w);
 		u = json_object();
 		if (u) {
 			put(u, "id", json_integer(w->id), &bad);
@@ -842,4 +852,143 @@ fail:
 	json_decref(a);
 	json_decref(o);
 	return NULL;
+}
+
+/* ---------------------------------------------- JSON, written (jsonw) */
+
+static void w_wl(struct pr_jw *w, const struct pr_wl_entry *e, const char *why)
+{
+	pr_jw_obj_open(w);
+	pr_jw_key(w, "id");
+	pr_jw_int(w, e->id);
+	pr_jw_key(w, "kind");
+	pr_jw_str(w, wl_kind_name(e->kind));
+	pr_jw_key(w, "channel");
+	pr_jw_str(w, e->channel);
+	pr_jw_key(w, "note");
+	pr_jw_str(w, e->note);
+	if (why) {
+		pr_jw_key(w, "dropped_by");
+		pr_jw_str(w, why);
+	}
+	pr_jw_obj_close(w);
+}
+
+static void w_cand(struct pr_jw *w, const struct pr_catalogue *cat,
+		   const struct pr_route_cand *c)
+{
+	int ok = c->dropped_by == PR_DROP_NONE;
+
+	pr_jw_obj_open(w);
+	pr_jw_key(w, "channel");
+	pr_jw_str(w, cat->chans[c->chan].code);
+	pr_jw_key(w, "eligible");
+	pr_jw_bool(w, ok);
+	pr_jw_key(w, "dropped_by");
+	pr_jw_str(w, ok ? NULL : pr_drop_name(c->dropped_by));
+	pr_jw_key(w, "fee");
+	pr_jw_int(w, c->fee);
+	pr_jw_key(w, "score");
+	if (ok) {
+		pr_jw_real(w, c->score);
+		pr_jw_key(w, "score_parts");
+		pr_jw_obj_open(w);
+		pr_jw_key(w, "weight");
+		pr_jw_real(w, c->part_weight);
+		pr_jw_key(w, "fee");
+		pr_jw_real(w, c->part_fee);
+		pr_jw_key(w, "success_rate");
+		pr_jw_real(w, c->part_success);
+		pr_jw_obj_close(w);
+	} else {
+		pr_jw_null(w);
+		pr_jw_key(w, "score_parts");
+		pr_jw_null(w);
+	}
+	pr_jw_obj_close(w);
+}
+
+int pr_route_trace_write(struct pr_jw *w, const struct pr_catalogue *cat,
+			 const struct pr_route_result *res, size_t max_listed)
+{
+	size_t dropped[PR_DROP_RULE + 1] = { 0 }, listed = 0, more = 0, i;
+	size_t unused = 0;
+
+	pr_jw_key(w, "chosen");
+	pr_jw_str(w, res->chosen >= 0 && (size_t)res->chosen < cat->n_chans ?
+			     cat->chans[res->chosen].code :
+			     NULL);
+	pr_jw_key(w, "whitelist");
+	if (res->whitelist >= 0 && (size_t)res->whitelist < cat->n_wl)
+		w_wl(w, &cat->wl[res->whitelist], NULL);
+	else
+		pr_jw_null(w);
+	for (i = 0; i < res->n_wl_unused; i++) {
+		const struct pr_wl_entry *e;
+
+		if (res->wl_unused[i] < 0 ||
+		    (size_t)res->wl_unused[i] >= cat->n_wl)
+			continue;
+		if (!unused++) { /* on an order's trace only when not empty */
+			pr_jw_key(w, "whitelist_unused");
+			pr_jw_arr_open(w);
+		}
+		e = &cat->wl[res->wl_unused[i]];
+		w_wl(w, e, wl_unused_why(cat, res, e));
+	}
+	if (unused) {
+		pr_jw_arr_close(w);
+	} else if (!max_listed) {
+		pr_jw_key(w, "whitelist_unused");
+		pr_jw_arr_open(w);
+		pr_jw_arr_close(w);
+	}
+	pr_jw_key(w, "rule");
+	if (res->rule >= 0 && (size_t)res->rule < cat->n_rules) {
+		const struct pr_rule *r = &cat->rules[res->rule];
+
+		pr_jw_obj_open(w);
+		pr_jw_key(w, "id");
+		pr_jw_int(w, r->id);
+		pr_jw_key(w, "name");
+		pr_jw_str(w, r->name);
+		pr_jw_obj_close(w);
+	} else {
+		pr_jw_null(w);
+	}
+	pr_jw_key(w, "candidates");
+	pr_jw_arr_open(w);
+	for (i = 0; i < res->n; i++) {
+		const struct pr_route_cand *c = &res->cands[i];
+
+		if (c->chan >= cat->n_chans)
+			continue;
+		if (max_listed && c->dropped_by != PR_DROP_NONE) {
+			if ((size_t)c->dropped_by <
+			    sizeof(dropped) / sizeof(dropped[0]))
+				dropped[c->dropped_by]++;
+			continue;
+		}
+		if (max_listed && listed == max_listed) {
+			more++;
+			continue;
+		}
+		listed++;
+		w_cand(w, cat, c);
+	}
+	pr_jw_arr_close(w);
+	if (max_listed) {
+		pr_jw_key(w, "dropped");
+		pr_jw_obj_open(w);
+		for (i = 1; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
+			if (!dropped[i])
+				continue;
+			pr_jw_key(w, pr_drop_name((enum pr_drop)i));
+			pr_jw_int(w, (int64_t)dropped[i]);
+		}
+		pr_jw_obj_close(w);
+		pr_jw_key(w, "eligible_not_listed");
+		pr_jw_int(w, (int64_t)more);
+	}
+	return w->failed ? -EINVAL : 0;
 }

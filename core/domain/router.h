@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/jsonw.h"
 #include "domain/breaker.h"
 #include "domain/catalogue.h"
 #include "domain/srate.h"
@@ -156,5 +157,15 @@ json_t *pr_route_to_json(const struct pr_catalogue *cat,
 json_t *pr_route_trace_json(const struct pr_catalogue *cat,
 			    const struct pr_route_result *res,
 			    size_t max_listed);
+
+/* The same trace as pr_route_trace_json(cat, res, max_listed), written
+ * into w as the members of an object the caller opened (and closes,
+ * after adding its own): the text json_dumps(JSON_COMPACT) gives for that
+ * tree, byte for byte, without building it (the explain endpoint's
+ * answer, admin/explain.c; tests/unit/test_router.c compares the two on
+ * every case). Returns 0, or -EINVAL when w failed (out of memory, a
+ * string that is not UTF-8). */
+int pr_route_trace_write(struct pr_jw *w, const struct pr_catalogue *cat,
+			 const struct pr_route_result *res, size_t max_listed);
 
 #endif

@@ -78,23 +78,33 @@ int pr_db_err_definite(const char *err)
 
 /* ----------------------------------------------------------- the JSON */
 
-json_t *pr_json_time(int64_t ms)
+int pr_time_text(int64_t ms, char *buf, size_t len)
 {
 	time_t t = (time_t)(ms / 1000);
 	int frac = (int)(ms % 1000);
-	char buf[64];
 	struct tm tm;
 
 	if (frac < 0) {
 		frac += 1000;
 		t--;
 	}
-	if (!gmtime_r(&t, &tm))
-		return json_null();
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	if (!gmtime_r(&t, &tm)) {
+		if (len)
+			buf[0] = '\0';
+		return -EOVERFLOW;
+	}
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		 tm.tm_min, tm.tm_sec, frac);
-	return json_string(buf);
+	return 0;
+}
+
+json_t *pr_json_time(int64_t ms)
+{
+	char buf[64];
+
+	return pr_time_text(ms, buf, sizeof(buf)) < 0 ? json_null() :
+							json_string(buf);
 }
 
 void pr_json_put_str(json_t *o, const char *key, const char *s)

@@ -309,6 +309,9 @@ int pr_order_callback(struct pr_daemon *d, const struct pr_order_kind *k,
 /* ms since the epoch as the merchant JSON writes times:
  * "2026-12-06T22:30:22.226Z" (a new reference). */
 json_t *pr_json_time(int64_t ms);
+/* The same text into buf (25 bytes are enough). Returns 0; -EOVERFLOW
+ * for a moment gmtime cannot express (buf is then ""). */
+int pr_time_text(int64_t ms, char *buf, size_t len);
 /* Sets key to s when s is not empty. */
 void pr_json_put_str(json_t *o, const char *key, const char *s);
 /* Sets "code", "message" (in locale: "en" or zh-CN) and "messages"

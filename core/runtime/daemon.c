@@ -87,7 +87,10 @@ void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 	if (r->gen != d->gen)
 		d->requests_on_old_gen++;
 	pr_gen_unref(r->gen);
-	free(r);
+	if (d->n_spare_reqs < PR_SPARE_REQS)
+		d->spare_reqs[d->n_spare_reqs++] = r;
+	else
+		free(r);
 	d->inflight--;
 	if (d->stopping && d->inflight == 0 && !d->usage_flushing)
 		event_base_loopexit(d->base, NULL);
@@ -194,7 +197,12 @@ static void request_begin(struct pr_daemon *d, struct evhttp_request *req,
 				    "payrouted is shutting down");
 		return;
 	}
-	r = calloc(1, sizeof(*r));
+	if (d->n_spare_reqs) {
+		r = d->spare_reqs[--d->n_spare_reqs];
+		memset(r, 0, sizeof(*r));
+	} else {
+		r = calloc(1, sizeof(*r));
+	}
 	if (!r) {
 		pr_http_reply_error(req, 500, "internal", "out of memory");
 		return;
@@ -991,6 +999,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	pr_listener_close(&d->admin);
 	pr_auth_cache_free(d->auth_cache);
 	d->auth_cache = NULL;
+	while (d->n_spare_reqs)
+		free(d->spare_reqs[--d->n_spare_reqs]);
 	pr_chanstats_free(d->chanstats);
 	d->chanstats = NULL;
 	if (d->reload_gen) {

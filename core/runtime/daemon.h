@@ -63,6 +63,8 @@ enum pr_req_op {
 	PR_REQ_N_OPS
 };
 
+#define PR_SPARE_REQS 64 /* answered requests kept for reuse */
+
 struct pr_daemon {
 	struct event_base *base;
 	char *config_path;
@@ -131,6 +133,11 @@ struct pr_daemon {
 	/* The time payroute adds to each request: its time here minus the
 	 * time spent waiting for channels (flow.c counts it), by op. */
 	struct pr_hist overhead[PR_REQ_N_OPS];
+	/* Answered requests kept for the next ones: a struct pr_request is
+	 * past malloc's small sizes, and allocating one per request made
+	 * glibc consolidate its heap (perf under bench_explain.sh). */
+	struct pr_request *spare_reqs[PR_SPARE_REQS];
+	size_t n_spare_reqs;
 };
 
 /* One HTTP request in flight. */

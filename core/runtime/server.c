@@ -1688,7 +1688,7 @@ void pr_http_reply_raw(struct evhttp_request *req, int status,
 		       const char *content_type, const void *body, size_t len)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	struct evbuffer *buf = evbuffer_new();
+	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
 
 	evhttp_add_header(out, "Content-Type", content_type);
 	evhttp_add_header(out, "Cache-Control", "no-store");
@@ -1697,11 +1697,11 @@ void pr_http_reply_raw(struct evhttp_request *req, int status,
 	evhttp_add_header(out, "X-Frame-Options", "DENY");
 	if (!evhttp_find_header(out, "Content-Security-Policy"))
 		evhttp_add_header(out, "Content-Security-Policy", API_CSP);
-	if (buf && len)
+	/* Written where evhttp sends it from: no buffer of our own to
+	 * allocate, fill and move. */
+	if (len)
 		evbuffer_add(buf, body, len);
-	evhttp_send_reply(req, status, pr_http_reason(status), buf);
-	if (buf)
-		evbuffer_free(buf);
+	evhttp_send_reply(req, status, pr_http_reason(status), NULL);
 }
 
 json_t *pr_http_error_body(const char *code, const char *field, const char *msg)

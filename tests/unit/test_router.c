@@ -608,6 +608,34 @@ static void merge(json_t *dst, json_t *src)
 	}
 }
 
+/* The written trace (pr_route_trace_write, the explain answer) is the text
+ * json_dumps(JSON_COMPACT) gives for pr_route_trace_json's tree, byte for
+ * byte; what = the case, for the failure message. */
+static void check_gen(const struct pr_catalogue *cat,
+		      const struct pr_route_result *res, size_t max_listed,
+		      const char *what)
+{
+	json_t *j = pr_route_trace_json(cat, res, max_listed);
+	char *want = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	char room[256]; /* small: the text moves to the heap */
+	struct pr_jw w;
+
+	assert_non_null(want);
+	pr_jw_init(&w, room, sizeof(room));
+	pr_jw_obj_open(&w);
+	if (pr_route_trace_write(&w, cat, res, max_listed) != 0)
+		fail_msg("%s (max_listed %zu): pr_route_trace_write failed",
+			 what, max_listed);
+	pr_jw_obj_close(&w);
+	assert_false(w.failed);
+	if (w.len != strlen(want) || memcmp(w.p, want, w.len) != 0)
+		fail_msg("%s (max_listed %zu): written\n%.*s\nwant\n%s", what,
+			 max_listed, (int)w.len, w.p, want);
+	pr_jw_free(&w);
+	free(want);
+	json_decref(j);
+}
+
 static void build(const struct rcase *c, struct pr_catalogue *cat)
 {
 	json_t *base = jq(base_chan), *ov = jq(c->chans), *chans = json_array();
@@ -885,6 +913,9 @@ static void check_result(const struct rcase *c, const struct pr_catalogue *cat,
 				 c->name, mode, got,
 				 c->unused ? c->unused : "");
 	}
+	check_gen(cat, res, 0, c->name);
+	check_gen(cat, res, 2, c->name);
+
 	if ((c->rule_id == 0) != (res->rule < 0) ||
 	    (c->rule_id && cat->rules[res->rule].id != c->rule_id))
 		fail_msg("case \"%s\" (%s): rule %lld, want %lld", c->name,
@@ -1097,6 +1128,7 @@ static void test_trace_json(void **state)
 			    "status");
 	assert_true(json_is_null(json_object_get(k, "score")));
 
+	check_gen(&cat, &res, 0, "json");
 	/* The card's HMAC never appears in the trace. */
 	text = json_dumps(j, 0);
 	assert_non_null(text);
@@ -1107,6 +1139,8 @@ static void test_trace_json(void **state)
 	/* Nothing chosen: nulls. */
 	res.n = res.n_eligible = 0;
 	res.chosen = res.whitelist = res.rule = -1;
+	check_gen(&cat, &res, 0, "nothing chosen");
+	check_gen(&cat, &res, 3, "nothing chosen");
 	j = pr_route_to_json(&cat, &res);
 	assert_true(json_is_null(json_object_get(j, "chosen")));
 	assert_true(json_is_null(json_object_get(j, "whitelist")));
@@ -1153,6 +1187,8 @@ static void test_trace_bounded(void **state)
 	req = make_req(&q);
 	assert_int_equal(pr_route(&cat, &req, NULL, 1, &res), 0);
 
+	check_gen(&cat, &res, 16, "100 channels");
+	check_gen(&cat, &res, 0, "100 channels");
 	j = pr_route_trace_json(&cat, &res, 16);
 	assert_non_null(j);
 	cs = json_object_get(j, "candidates");
@@ -1245,6 +1281,40 @@ static void test_bucket_equals_full_trace(void **state)
 	json_decref(base);
 }
 
+/* Strings that need escaping, non-ASCII text and rule weights that make
+ * long fractions: streamed and dumped traces still agree. */
+static void test_gen_escapes(void **state)
+{
+	const struct rcase c = {
+		.name = "escapes",
+		.chans = "[{'code':'a','fee':{'rate_bps':7},'weight':3},"
+			 "{'code':'b','fee':{'rate_bps':11},'weight':7},"
+			 "{'code':'c','status':'offline'}]",
+		.wl = "[{'id':11,'kind':'card_no','value':'" CARD2 "',"
+		      "'channel':'c','note':'say \\\"hi\\\" \\\\ tab\\t "
+		      "nl\\n \\u0001 \\u00e9\\u4e2d /'},"
+		      "{'id':12,'kind':'buyer_id','value':'u1',"
+		      "'channel':'c','note':'gone'}]",
+		.rules = "[{'id':21,'name':'r\\u00e8gle \\\"1/3\\\"',"
+			 "'enabled':true,'conditions':{},'scoring':{"
+			 "'weight':0.3,'fee':0.7,'success_rate':0.1}}]",
+	};
+	struct qspec q = { .card = CARD2, .buyer = "u1", .amount = 12345 };
+	struct pr_route_cand cands[3];
+	struct pr_route_result res = { .cands = cands, .cap = 3 };
+	struct pr_route_req req;
+	struct pr_catalogue cat;
+
+	(void)state;
+	build(&c, &cat);
+	req = make_req(&q);
+	assert_int_equal(pr_route(&cat, &req, NULL, 1, &res), 0);
+	assert_int_equal(res.n_wl_unused, 2);
+	check_gen(&cat, &res, 0, "escapes");
+	check_gen(&cat, &res, 1, "escapes");
+	pr_catalogue_clear(&cat);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1253,6 +1323,7 @@ int main(void)
 		cmocka_unit_test(test_drop_names),
 		cmocka_unit_test(test_trace_json),
 		cmocka_unit_test(test_trace_bounded),
+		cmocka_unit_test(test_gen_escapes),
 		cmocka_unit_test(test_bucket_equals_full_trace),
 	};
 
