@@ -4,8 +4,8 @@
  * and its history as this instance holds them (the same on every
  * instance within a second: orders/chanhealth.c), and an operator's force.
  *
- * A force is written to channel_breakers and audit_log with the caller's
- * X-Payroute-Actor (default "admin") and X-Payroute-Note, and logged.
+ * A force is written to channel_breakers and audit_log with
+ * the authenticated operator (pr_api_actor) and X-Payroute-Note, and logged.
  */
 #include <errno.h>
 #include <string.h>

@@ -905,13 +905,21 @@ static void w_cand(struct pr_jw *w, const struct pr_catalogue *cat,
 		pr_jw_key(w, "score_parts");
 		pr_jw_null(w);
 	}
+	pr_jw_key(w, "breaker");
+	pr_jw_str(w, ok ? (c->breaker == PR_BRK_ROUTE_PROBE ? "probe" :
+							      "closed") :
+			  c->breaker == PR_BRK_ROUTE_NONE  ? "open" :
+			  c->breaker == PR_BRK_ROUTE_PROBE ? "probe" :
+							     "closed");
+	pr_jw_key(w, "success");
+	pr_sr_est_write(w, &c->est);
 	pr_jw_obj_close(w);
 }
 
 int pr_route_trace_write(struct pr_jw *w, const struct pr_catalogue *cat,
 			 const struct pr_route_result *res, size_t max_listed)
 {
-	size_t dropped[PR_DROP_RULE + 1] = { 0 }, listed = 0, more = 0, i;
+	size_t dropped[PR_DROP_CIRCUIT_OPEN + 1] = { 0 }, listed = 0, more = 0, i;
 	size_t unused = 0;
 
 	pr_jw_key(w, "chosen");
@@ -952,6 +960,31 @@ int pr_route_trace_write(struct pr_jw *w, const struct pr_catalogue *cat,
 		pr_jw_int(w, r->id);
 		pr_jw_key(w, "name");
 		pr_jw_str(w, r->name);
+		pr_jw_obj_close(w);
+	} else {
+		pr_jw_null(w);
+	}
+	pr_jw_key(w, "scoring");
+	pr_jw_str(w, pr_score_mode_name(res->mode));
+	pr_jw_key(w, "probe");
+	pr_jw_bool(w, res->probe);
+	pr_jw_key(w, "exploration");
+	if (res->explore_share > 0) {
+		pr_jw_obj_open(w);
+		pr_jw_key(w, "share");
+		pr_jw_real(w, res->explore_share);
+		pr_jw_key(w, "draw");
+		if (res->explore_draw >= 0)
+			pr_jw_real(w, res->explore_draw);
+		else
+			pr_jw_null(w);
+		pr_jw_key(w, "explored");
+		pr_jw_bool(w, res->explored);
+		pr_jw_key(w, "instead_of");
+		pr_jw_str(w, res->explored && res->exploit >= 0 &&
+					     (size_t)res->exploit < cat->n_chans ?
+				     cat->chans[res->exploit].code :
+				     NULL);
 		pr_jw_obj_close(w);
 	} else {
 		pr_jw_null(w);

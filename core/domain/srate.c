@@ -378,6 +378,23 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 	return 0;
 }
 
+void pr_sr_est_write(struct pr_jw *w, const struct pr_sr_est *e)
+{
+	pr_jw_obj_open(w);
+	pr_jw_key(w, "rate");
+	if (e->level != PR_SR_NONE)
+		pr_jw_real(w, e->rate);
+	else
+		pr_jw_null(w);
+	pr_jw_key(w, "ok");
+	pr_jw_real(w, e->ok);
+	pr_jw_key(w, "n");
+	pr_jw_real(w, e->n);
+	pr_jw_key(w, "level");
+	pr_jw_str(w, pr_sr_level_name(e->level));
+	pr_jw_obj_close(w);
+}
+
 json_t *pr_sr_est_json(const struct pr_sr_est *e)
 {
 	return json_pack(

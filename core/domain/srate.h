@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 
+#include "base/jsonw.h"
+
 /* The levels, coarsest first. PR_SR_NONE: no estimate. */
 enum pr_sr_level {
 	PR_SR_NONE = 0,
@@ -88,5 +90,7 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 /* The estimate as JSON for explain: {"rate" (or null), "ok", "n",
  * "level"}. A new reference or NULL. */
 json_t *pr_sr_est_json(const struct pr_sr_est *e);
+/* The same bytes, written to w (explain's answer, base/jsonw.h). */
+void pr_sr_est_write(struct pr_jw *w, const struct pr_sr_est *e);
 
 #endif

@@ -174,12 +174,24 @@ wait_sql "SELECT state FROM channel_breakers WHERE channel = 'wx_a'" closed
 pass "recovery: after the cool-down one probe went to wx_a, closed the breaker; payments back on wx_a"
 
 # ------------------------------------------------------------ operator
-send POST /admin/v1/channels/wx_a/breaker '{"state":"open"}' -H 'X-Payroute-Actor: alice' -H 'X-Payroute-Note: maintenance call'
+# alice and bob, operators (channel.operate): the audit log names whose
+# token forced the breaker.
+declare -A TOK
+for name in alice bob; do
+	send POST /admin/v1/operators "{\"name\":\"$name\",\"roles\":[\"operator\"]}"
+	expect_code 201 "create $name"
+	send POST "/admin/v1/operators/$name/tokens" '{"label":"t_breaker"}'
+	expect_code 201 "a token for $name"
+	TOK[$name]=$(json .token)
+done
+ADMIN_TOKEN=$TOKEN
+TOKEN=${TOK[alice]}
+send POST /admin/v1/channels/wx_a/breaker '{"state":"open"}' -H 'X-Payroute-Note: maintenance call'
 expect_code 200 "force open"
 [ "$(json .changed)" = true ] && [ "$(json .breaker.state)" = open ] || fail "force open: $RESP_BODY"
 p
 [ "$CH" = wx_b ] && [ "$ATT" = wx_b ] || fail "forced open: $PID went to $CH ($ATT)"
-send POST /admin/v1/channels/wx_a/breaker '{"state":"closed"}' -H 'X-Payroute-Actor: alice'
+send POST /admin/v1/channels/wx_a/breaker '{"state":"closed"}'
 expect_code 200 "force closed"
 [ "$(json .breaker.state)" = closed ] || fail "force closed: $RESP_BODY"
 p
@@ -188,7 +200,7 @@ p
 CTL=$top_builddir/payroutectl
 ctl() {
 	OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT \
-		PAYROUTE_ADMIN_TOKEN=$TOKEN timeout 30 "$CTL" -a bob "$@" 2>&1) ||
+		PAYROUTE_ADMIN_TOKEN=${TOK[bob]} timeout 30 "$CTL" "$@" 2>&1) ||
 		fail "payroutectl $*: $OUT"
 }
 ctl channel breaker wx_a open
@@ -206,6 +218,7 @@ expect_field "force half_open" state closed
 send POST /admin/v1/channels/nope/breaker '{"state":"closed"}'
 expect_code 404 "an unknown channel"
 [ "$(json .error.code)" = not_found ] || fail "unknown channel: $RESP_BODY"
+TOKEN=$ADMIN_TOKEN
 wait_sql "SELECT count(*) FROM audit_log WHERE object_id = 'wx_a' AND actor = 'alice' AND action IN ('breaker_open', 'breaker_closed')" 2
 wait_sql "SELECT count(*) FROM audit_log WHERE object_id = 'wx_a' AND actor = 'bob' AND action IN ('breaker_open', 'breaker_closed')" 2
 pass "an operator forced it open and closed through the API (audited as alice) and payroutectl (bob); bad state 400, unknown channel 404"
