@@ -959,6 +959,9 @@ test("a viewer sees everything and no control that changes anything; the API ref
   assert.equal(await visible(p, ".status-switch"), 0);
   assert.equal(await visible(p, 'button:has-text("New channel")'), 0);
   assert.equal(await visible(p, 'tr[data-channel="wx_native"] button:has-text("set")'), 0);
+  await open(p, "channels/wx_native");
+  await p.waitForSelector("#breaker [data-state]");
+  assert.equal(await visible(p, "#breaker .breaker-close, #breaker .breaker-open"), 0);
   await open(p, "merchants");
   assert.equal(await visible(p, "#merchant-form"), 0);
   await open(p, "whitelist");

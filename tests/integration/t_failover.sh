@@ -45,8 +45,10 @@ STANDBY=$TEST_DIR/pg2
 mkdir -p "$STANDBY/sock"
 [ "$(id -u)" = 0 ] && chown -R "$PR_TEST_USER" "$STANDBY"
 chmod 755 "$STANDBY" "$STANDBY/sock"
+# --checkpoint=fast: the default spread checkpoint paces the fresh
+# cluster's dirty buffers over most of checkpoint_timeout (minutes).
 _as_pg "$PG_BIN/pg_basebackup" -D "$STANDBY/data" -R -X stream --no-sync \
-	-d "host=$PRIMARY/sock user=payroute application_name=standby1" \
+	--checkpoint=fast -d "host=$PRIMARY/sock user=payroute application_name=standby1" \
 	>"$STANDBY/basebackup.log" 2>&1 ||
 	{ cat "$STANDBY/basebackup.log" >&2; fail "pg_basebackup failed"; }
 cat >>"$STANDBY/data/postgresql.conf" <<EOF

@@ -815,7 +815,7 @@ async function breakerSection(code) {
     b.last_failure ? " (last: " + b.last_failure + ")" : "",
     b.half_open_at ? " · half opens at " + at(b.half_open_at) : "",
     b.state === "half_open" && b.probe_due ? " · next probe " + at(b.probe_due) : ""));
-  box.appendChild(h("div.row", {},
+  box.appendChild(h("div.row", { perm: "channel.operate" },
     h("button", { type: "button", class: "breaker-close", disabled: b.state === "closed",
       onclick: () => force("closed") }, "Close: back into routing"),
     h("button.secondary", { type: "button", class: "breaker-open", disabled: b.state === "open",
