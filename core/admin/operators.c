@@ -360,22 +360,6 @@ static void on_token(PGresult *res, const char *err, void *arg)
 	"o.failed_auth > 0), t.id FROM operator_tokens t JOIN "                \
 	"operators o ON o.name = t.operator "
 
-/* The hex SHA-256 of s into hex[65]; 0 or negative. */
-static int sha256_hex(const char *s, char hex[65])
-{
-	unsigned char d[32];
-	char *h;
-
-	if (pr_sha256(s, strlen(s), d) < 0)
-		return -EIO;
-	h = pr_hex_encode(d, sizeof(d));
-	if (!h)
-		return -ENOMEM;
-	snprintf(hex, 65, "%s", h);
-	free(h);
-	return 0;
-}
-
 void pr_operators_set_principal(struct pr_request *r, const char *name,
 				unsigned roles, enum pr_auth_via via,
 				int64_t token_id)
@@ -487,7 +471,7 @@ void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 		return;
 	}
 	secret = pr_token_split(tok, id, sizeof(id));
-	if (sha256_hex(secret ? secret : tok, a->hash) < 0) {
+	if (pr_sha256_hex(secret ? secret : tok, a->hash) < 0) {
 		free(a);
 		pr_api_reply_err(r, 500, "internal", NULL, "cannot hash");
 		return;
@@ -611,7 +595,7 @@ void pr_operators_bootstrap(struct pr_daemon *d,
 			"their own and turn it off",
 			PR_LEGACY_PRINCIPAL);
 	b = calloc(1, sizeof(*b));
-	if (!cfg->admin_token || !b || sha256_hex(cfg->admin_token, hash) < 0) {
+	if (!cfg->admin_token || !b || pr_sha256_hex(cfg->admin_token, hash) < 0) {
 		free(b);
 		then(d);
 		return;
@@ -990,7 +974,7 @@ void pr_operators_token_create(struct pr_request *r,
 	k = calloc(1, sizeof(*k));
 	if (!k || pr_random_bytes(raw, sizeof(raw)) < 0 ||
 	    !(hex = pr_hex_encode(raw, sizeof(raw))) ||
-	    sha256_hex(hex, hash) < 0) {
+	    pr_sha256_hex(hex, hash) < 0) {
 		pr_api_reply_err(r, 500, "internal", NULL,
 				 "cannot make a token");
 		free(k);

@@ -114,21 +114,6 @@ static unsigned roles_of(const char *s)
 	return roles;
 }
 
-static int sha256_hex(const char *s, char hex[65])
-{
-	unsigned char d[32];
-	char *h;
-
-	if (pr_sha256(s, strlen(s), d) < 0)
-		return -EIO;
-	h = pr_hex_encode(d, sizeof(d));
-	if (!h)
-		return -ENOMEM;
-	snprintf(hex, 65, "%s", h);
-	free(h);
-	return 0;
-}
-
 /* The session's secret from r's Cookie header into out[65]: 0, -ENOENT
  * without the cookie, -EINVAL when it is not 64 hex digits. */
 static int cookie_secret(struct pr_request *r, char out[65])
@@ -382,7 +367,7 @@ void pr_sessions_authenticate(struct pr_request *r,
 	a->r = r;
 	a->done = done;
 	a->arg = arg;
-	if (sha256_hex(a->secret, hash) < 0) {
+	if (pr_sha256_hex(a->secret, hash) < 0) {
 		free(a);
 		pr_api_reply_err(r, 500, "internal", NULL, "cannot hash");
 		return;
@@ -485,7 +470,7 @@ static void make_session(struct pr_request *r, const char *via)
 
 	if (!a || pr_random_bytes(raw, sizeof(raw)) < 0 ||
 	    !(hex = pr_hex_encode(raw, sizeof(raw))) ||
-	    sha256_hex(hex, hash) < 0) {
+	    pr_sha256_hex(hex, hash) < 0) {
 		free(a);
 		free(hex);
 		pr_api_reply_err(r, 500, "internal", NULL,
@@ -705,7 +690,7 @@ void pr_sessions_sign_out(struct pr_request *r, const struct pr_route_match *m)
 				 "authenticated by a token");
 		return;
 	}
-	if (sha256_hex(secret, hash) < 0) {
+	if (pr_sha256_hex(secret, hash) < 0) {
 		OPENSSL_cleanse(secret, sizeof(secret));
 		pr_api_reply_err(r, 500, "internal", NULL, "cannot hash");
 		return;
@@ -814,7 +799,7 @@ static void hash_password(struct pr_request *r, struct pwjob *j)
 	}
 	/* the caller's own session stays open; every other one ends */
 	if (r->who.via == PR_VIA_SESSION && cookie_secret(r, secret) == 0) {
-		sha256_hex(secret, j->keep);
+		pr_sha256_hex(secret, j->keep);
 		OPENSSL_cleanse(secret, sizeof(secret));
 	}
 	if (pr_offload(r->d->base, pw_work, on_password_hashed, j) < 0) {

@@ -858,6 +858,20 @@ char *pr_hex_encode(const void *data, size_t len)
 	return out;
 }
 
+int pr_sha256_hex(const char *s, char hex[65])
+{
+	unsigned char d[32];
+
+	if (!s || pr_sha256(s, strlen(s), d) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(d); i++) {
+		hex[2 * i] = hex_lower[d[i] >> 4];
+		hex[2 * i + 1] = hex_lower[d[i] & 0x0f];
+	}
+	hex[64] = '\0';
+	return 0;
+}
+
 /* The value of a hex digit, or -1. */
 static int hex_val(unsigned char c)
 {

@@ -59,6 +59,9 @@ int pr_aes256gcm_decrypt(const unsigned char key[32], const unsigned char *iv,
 int pr_hmac_sha256(const void *key, size_t key_len, const void *data,
 		   size_t len, unsigned char out[32]);
 int pr_sha256(const void *data, size_t len, unsigned char out[32]);
+/* The lower-case hex SHA-256 of the string s into hex[65] (the stored
+ * form of operators' tokens and sessions): 0, or -EINVAL. */
+int pr_sha256_hex(const char *s, char hex[65]);
 /* MD5, for identifiers channels define with it (Alipay's certificate
  * serial numbers), never for security. */
 int pr_md5(const void *data, size_t len, unsigned char out[16]);
