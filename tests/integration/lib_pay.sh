@@ -35,9 +35,17 @@
 #   wait_pay, wait_wd, wait_refund ID STATUS [SECS]
 #                              bounded wait for an order's status
 #   wait_sql SQL VALUE [SECS]  bounded wait for a query's answer
+#   LOAD_CLIENT                tests/integration/load_client.sh: one client
+#                              of a payment load (see its header)
+#   acked_once ANSWERS PREFIX [WHERE]   every payment load_client.sh's
+#                              lines in ANSWERS acknowledged (201) is
+#                              stored once, with the id it was answered
+#                              with; sets ACKED (their count), writes
+#                              ANSWERS.acked and ANSWERS.stored ("NO ID")
 
 PAYSIM=$top_builddir/contrib/paysim/paysim
 KEYS=$top_srcdir/tests/keys
+LOAD_CLIENT=$top_srcdir/tests/integration/load_client.sh
 
 _serial_dec() {
 	python3 -c "print(int('$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)', 16))"
@@ -231,3 +239,17 @@ wait_status() {
 wait_pay() { wait_status payments payment "$@"; }
 wait_wd() { wait_status withdrawals withdrawal "$@"; }
 wait_refund() { wait_status refunds refund "$@"; }
+
+# acked_once ANSWERS PREFIX [WHERE]: see the header. WHERE names the store
+# in the failure ("on the new primary"); pq is the store asked.
+acked_once() {
+	local answers=$1 prefix=$2 where=${3:-in the store} missing
+	awk '$2 == 201 { print $1, $3 }' "$answers" | sort >"$answers.acked"
+	pq -c "SELECT merchant_order_no || ' ' || id FROM payments WHERE merchant_order_no LIKE '$prefix-%'" |
+		sort >"$answers.stored"
+	missing=$(comm -23 "$answers.acked" "$answers.stored" | head -n 3)
+	[ -z "$missing" ] || fail "acknowledged but not $where (or under another id): $missing"
+	[ "$(pq -c "SELECT count(*) FROM (SELECT merchant_order_no FROM payments GROUP BY 1 HAVING count(*) > 1) d")" = 0 ] ||
+		fail "a merchant_order_no stored twice $where"
+	ACKED=$(wc -l <"$answers.acked")
+}

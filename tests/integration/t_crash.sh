@@ -31,34 +31,12 @@ add_channel "$(chan wx_native wechat wechat_pay native_qr 100)"
 merchant_create shop1
 settle_generation
 
-cat >"$TEST_DIR/client.sh" <<'EOF'
-#!/usr/bin/env bash
-# client.sh PORT KEY C [PREFIX [MAX]]: payments PREFIX-C-1.. until the
-# daemon is gone (or MAX of them, default 400); prints "NO HTTPCODE ID
-# STATUS" for each.
-port=$1 key=$2 c=$3 prefix=${4:-crash} max=${5:-400}
-for i in $(seq "$max"); do
-	no=$prefix-$c-$i
-	out=$(curl -s -m 10 -w '\n%{http_code}' -H "Authorization: Bearer $key" \
-		-H 'Content-Type: application/json' -H "Idempotency-Key: k-$no" \
-		--data-binary "{\"merchant_order_no\":\"$no\",\"amount\":$((100 + i)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"crash\"}" \
-		"http://127.0.0.1:$port/v1/payments")
-	code=${out##*$'\n'}
-	body=${out%$'\n'*}
-	printf '%s %s %s %s\n' "$no" "$code" \
-		"$(printf '%s' "$body" | jq -r '.id // "-"' 2>/dev/null || echo -)" \
-		"$(printf '%s' "$body" | jq -r '.status // "-"' 2>/dev/null || echo -)"
-	[ "$code" = 000 ] && break
-done
-exit 0
-EOF
-chmod +x "$TEST_DIR/client.sh"
 
 # The channel answers after 200 ms: the kill finds orders sent and not yet
 # answered (stored by their first commit, not by their second).
 sim_script '{"order":"*","rate":1,"faults":{"delay_ms":200}}'
 for c in 1 2 3 4 5 6 7 8; do
-	"$TEST_DIR/client.sh" "$MERCHANT_PORT" "$MKEY" $c >"$TEST_DIR/c$c.txt" &
+	"$LOAD_CLIENT" "$MERCHANT_PORT" "$MKEY" crash $c -g >"$TEST_DIR/c$c.txt" &
 	BG_PIDS+=($!)
 done
 # Kill in the middle of the load.
@@ -84,37 +62,25 @@ daemon_start
 wait_ready
 
 # Every acknowledged payment exactly once, with its id.
-awk '$2 == 201 { print $1, $3 }' "$TEST_DIR/all.txt" >"$TEST_DIR/acked.txt"
-pq -c "SELECT merchant_order_no || ' ' || id FROM payments WHERE merchant_order_no LIKE 'crash-%'" |
-	sort >"$TEST_DIR/stored.txt"
-sort "$TEST_DIR/acked.txt" >"$TEST_DIR/acked.sorted"
-missing=$(comm -23 "$TEST_DIR/acked.sorted" "$TEST_DIR/stored.txt" | head -n 3)
-[ -z "$missing" ] || fail "acknowledged but not stored (or another id): $missing"
-[ "$(pq -c "SELECT count(*) FROM (SELECT merchant_order_no FROM payments GROUP BY 1 HAVING count(*) > 1) d")" = 0 ] ||
-	fail "a merchant_order_no stored twice"
+acked_once "$TEST_DIR/all.txt" crash
 pass "every one of the $acked acknowledged payments is stored once, with the id it was answered with"
 
 # Nothing reached the channel without its order stored.
 curl -sf -m 5 "$SIM/_sim/ledger" | jq -r '.orders[] | .out_trade_no + " " + .state' |
 	sort >"$TEST_DIR/ledger.txt"
 sent=$(wc -l <"$TEST_DIR/ledger.txt")
-cut -d' ' -f2 "$TEST_DIR/stored.txt" | sort >"$TEST_DIR/stored.ids"
+cut -d' ' -f2 "$TEST_DIR/all.txt.stored" | sort >"$TEST_DIR/stored.ids"
 orphans=$(cut -d' ' -f1 "$TEST_DIR/ledger.txt" | sort | comm -23 - "$TEST_DIR/stored.ids" | head -n 3)
 [ -z "$orphans" ] || fail "the channel holds orders payroute never stored: $orphans"
 pass "the channel holds $sent orders, every one stored here first"
 
 # A retry of every request with its key and body creates nothing new.
 before=$(pq -c "SELECT count(*) FROM payments WHERE merchant_order_no LIKE 'crash-%'")
-while read -r no code id st; do
-	c=${no#crash-}
-	c=${c%%-*}
-	i=${no##*-}
-	out=$(curl -s -m 10 -w '\n%{http_code}' -H "Authorization: Bearer $MKEY" \
-		-H 'Content-Type: application/json' -H "Idempotency-Key: k-$no" \
-		--data-binary "{\"merchant_order_no\":\"$no\",\"amount\":$((100 + i)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"crash\"}" \
-		"http://127.0.0.1:$MERCHANT_PORT/v1/payments")
-	rcode=${out##*$'\n'}
-	rid=$(printf '%s' "${out%$'\n'*}" | jq -r '.id // .error.code')
+while read -r no code id st err; do
+	# shellcheck disable=SC2046
+	set -- $("$LOAD_CLIENT" "$MERCHANT_PORT" "$MKEY" -r "$no" </dev/null)
+	rcode=$2 rid=$3
+	[ "$rid" != - ] || rid=$5
 	case $code:$rcode in
 	201:201) [ "$rid" = "$id" ] || fail "retry of $no answered $rid, first $id" ;;
 	201:*) fail "retry of the acknowledged $no: HTTP $rcode $rid" ;;
@@ -162,7 +128,7 @@ pass "after the callbacks and the completion job, payroute agrees with the chann
 # ------------------------------------- PostgreSQL restarts under load
 BG_PIDS=("${BG_PIDS[0]}")
 for c in 1 2 3 4 5 6 7 8; do
-	"$TEST_DIR/client.sh" "$MERCHANT_PORT" "$MKEY" $c pgr 60 >"$TEST_DIR/p$c.txt" &
+	"$LOAD_CLIENT" "$MERCHANT_PORT" "$MKEY" pgr $c -n 60 -g >"$TEST_DIR/p$c.txt" &
 	BG_PIDS+=($!)
 done
 for i in $(seq 100); do
@@ -184,21 +150,13 @@ other=$(awk '$2 != 201 && $2 != 503' "$TEST_DIR/pall.txt" | head -n 3)
 [ -z "$other" ] || fail "under a PostgreSQL restart: answers other than 201 and 503: $other"
 [ "$refused" -gt 0 ] || fail "the restart refused no request: it was not under load"
 wait_ready 30
-awk '$2 == 201 { print $1, $3 }' "$TEST_DIR/pall.txt" | sort >"$TEST_DIR/packed.txt"
-pq -c "SELECT merchant_order_no || ' ' || id FROM payments WHERE merchant_order_no LIKE 'pgr-%'" |
-	sort >"$TEST_DIR/pstored.txt"
-missing=$(comm -23 "$TEST_DIR/packed.txt" "$TEST_DIR/pstored.txt" | head -n 3)
-[ -z "$missing" ] || fail "acknowledged during the restart but not stored: $missing"
+acked_once "$TEST_DIR/pall.txt" pgr "stored after the restart"
 freed=0 held=0
-while read -r no code id st; do
+while read -r no code id st err; do
 	[ "$code" = 503 ] || continue
-	i=${no##*-}
-	out=$(curl -s -m 10 -w '\n%{http_code}' -H "Authorization: Bearer $MKEY" \
-		-H 'Content-Type: application/json' -H "Idempotency-Key: k-$no" \
-		--data-binary "{\"merchant_order_no\":\"$no\",\"amount\":$((100 + i)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"crash\"}" \
-		"http://127.0.0.1:$MERCHANT_PORT/v1/payments")
-	rcode=${out##*$'\n'}
-	rerr=$(printf '%s' "${out%$'\n'*}" | jq -r '.error.code // "-"')
+	# shellcheck disable=SC2046
+	set -- $("$LOAD_CLIENT" "$MERCHANT_PORT" "$MKEY" -r "$no" </dev/null)
+	rcode=$2 rerr=$5
 	case $rcode:$rerr in
 	201:-) freed=$((freed + 1)) ;;
 	409:request_in_progress) held=$((held + 1)) ;;

@@ -61,31 +61,10 @@ lb_up() {
 wait_until 10 lb_up || fail "HAProxy does not pass /readyz through"
 pass "two payrouted behind HAProxy on :$LB_PORT"
 
-cat >"$TEST_DIR/client.sh" <<'EOF'
-#!/usr/bin/env bash
-# client.sh PORT KEY C STOPFILE: payments roll-C-1.. until STOPFILE
-# exists (at most 2000); "NO HTTPCODE ID INSTANCE".
-port=$1 key=$2 c=$3 stop=$4
-for i in $(seq 2000); do
-	[ -e "$stop" ] && break
-	no=roll-$c-$i
-	out=$(curl -s -m 20 -w '\n%{http_code}' -H "Authorization: Bearer $key" \
-		-H 'Content-Type: application/json' -H "Idempotency-Key: k-$no" \
-		--data-binary "{\"merchant_order_no\":\"$no\",\"amount\":$((100 + i)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"rolling\"}" \
-		"http://127.0.0.1:$port/v1/payments")
-	code=${out##*$'\n'}
-	body=${out%$'\n'*}
-	printf '%s %s %s\n' "$no" "$code" \
-		"$(printf '%s' "$body" | jq -r '.id // .error.code // "-"' 2>/dev/null || echo -)"
-	sleep 0.02
-done
-exit 0
-EOF
-chmod +x "$TEST_DIR/client.sh"
 STOP=$TEST_DIR/stop
 LOAD_PIDS=()
 for c in 1 2 3 4 5 6; do
-	"$TEST_DIR/client.sh" "$LB_PORT" "$MKEY" $c "$STOP" >"$TEST_DIR/c$c.txt" &
+	"$LOAD_CLIENT" "$LB_PORT" "$MKEY" roll $c -n 2000 -s "$STOP" -m 20 -p 0.02 >"$TEST_DIR/c$c.txt" &
 	BG_PIDS+=($!)
 	LOAD_PIDS+=($!)
 done
@@ -135,11 +114,5 @@ other=$(awk '$2 != 201 && $2 != 503' "$TEST_DIR/all.txt" | head -n 3)
 say "$total payments through HAProxy: $ok acknowledged, $r503 answered 503"
 pass "a rolling restart under load: no answer but 201 and the retryable 503"
 
-awk '$2 == 201 { print $1, $3 }' "$TEST_DIR/all.txt" | sort >"$TEST_DIR/acked.txt"
-pq -c "SELECT merchant_order_no || ' ' || id FROM payments WHERE merchant_order_no LIKE 'roll-%'" |
-	sort >"$TEST_DIR/stored.txt"
-missing=$(comm -23 "$TEST_DIR/acked.txt" "$TEST_DIR/stored.txt" | head -n 3)
-[ -z "$missing" ] || fail "acknowledged but not stored: $missing"
-[ "$(pq -c "SELECT count(*) FROM (SELECT merchant_order_no FROM payments GROUP BY 1 HAVING count(*) > 1) d")" = 0 ] ||
-	fail "a merchant_order_no stored twice"
+acked_once "$TEST_DIR/all.txt" roll
 pass "every one of the $ok acknowledged payments is stored once, with its id"
