@@ -452,16 +452,16 @@ static void on_token(PGresult *res, const char *err, void *arg)
 /* The hex SHA-256 of s into hex[65]; 0 or negative. */
 static int sha256_hex(const char *s, char hex[65])
 {
+	static const char digits[] = "0123456789abcdef";
 	unsigned char d[32];
-	char *h;
 
 	if (pr_sha256(s, strlen(s), d) < 0)
 		return -EIO;
-	h = pr_hex_encode(d, sizeof(d));
-	if (!h)
-		return -ENOMEM;
-	snprintf(hex, 65, "%s", h);
-	free(h);
+	for (size_t i = 0; i < sizeof(d); i++) {
+		hex[2 * i] = digits[d[i] >> 4];
+		hex[2 * i + 1] = digits[d[i] & 0x0f];
+	}
+	hex[64] = '\0';
 	return 0;
 }
 
