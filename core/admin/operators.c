@@ -743,6 +743,8 @@ void pr_operators_forget(struct pr_daemon *d, const char *name)
 
 void pr_operators_cache_notified(struct pr_daemon *d, const char *payload)
 {
+	size_t n;
+
 	if (!payload || !*payload) {
 		pr_authcache_flush(d->op_cache);
 		pr_info("admin: token cache emptied: %s",
@@ -751,9 +753,10 @@ void pr_operators_cache_notified(struct pr_daemon *d, const char *payload)
 				  "meanwhile may have been missed)");
 		return;
 	}
+	n = pr_authcache_drop_operator(d->op_cache, payload);
 	pr_debug("admin: operator %s changed in the store: %zu cached "
 		 "token(s) forgotten",
-		 payload, pr_authcache_drop_operator(d->op_cache, payload));
+		 payload, n);
 }
 
 size_t pr_operators_metrics(const struct pr_daemon *d, char *buf, size_t len)
