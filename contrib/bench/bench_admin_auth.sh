@@ -6,9 +6,12 @@
 # with the shared admin.token under admin.legacy_token (compared in
 # memory: what every request cost before operators), then with an
 # operator's API token (one indexed read of operator_tokens joined to
-# operators, and the hash compared in constant time). Prints both rates,
-# their ratio and the mean latencies, and a summary line:
-#   bench_admin_auth: legacy N/s token N/s ratio R
+# operators, and the hash compared in constant time; since the token
+# cache, of doc/design.md §11, only the first request of the run). Prints
+# both rates, their ratio, the mean latencies and payrouted's CPU per
+# answer (microseconds: the figure that holds when other work shares the
+# machine and the rates swing), and a summary line:
+#   bench_admin_auth: legacy N/s token N/s ratio R cpu_us L T
 #
 #   contrib/bench/bench_admin_auth.sh [-b BUILDDIR] [-d SECS] [-c CONNS]
 #       [-p ADMIN_PORT]  (the merchant listener takes ADMIN_PORT + 1)
@@ -52,24 +55,34 @@ send POST /admin/v1/operators/bench/tokens '{"label":"bench"}'
 expect_code 201 "a token for bench"
 optoken=$(json .token)
 
-# run TOKEN: wrk's requests per second and mean latency (ms) as "R L".
-run() {
-	local out
+hz=$(getconf CLK_TCK)
+# ticks: payrouted's CPU so far (user + system clock ticks).
+ticks() {
+	awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"
+}
 
+# run TOKEN: wrk's requests per second, mean latency (ms) and payrouted's
+# CPU per answer (us) as "R L C".
+run() {
+	local out c0 c1
+
+	c0=$(ticks)
 	out=$(wrk -t 1 -c "$conns" -d "${secs}s" -H "Authorization: Bearer $1" \
 		"http://127.0.0.1:$ADMIN_PORT/admin/v1/currencies" 2>&1)
+	c1=$(ticks)
 	grep <<<"$out" -q 'Non-2xx' && fail "wrk: answers other than 2xx: $out"
-	printf '%s %s\n' "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" \
-		"$(awk '$1 == "Latency" {print $2}' <<<"$out")"
+	printf '%s %s %s\n' "$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" \
+		"$(awk '$1 == "Latency" {print $2}' <<<"$out")" \
+		"$(awk -v t=$((c1 - c0)) -v hz="$hz" '/ requests in / { printf "%.1f", t / hz * 1e6 / $1 }' <<<"$out")"
 }
 # both once to warm the statement cache, then measured
 run "$TOKEN" >/dev/null
 run "$optoken" >/dev/null
-read -r lr ll < <(run "$TOKEN")
-read -r tr tl < <(run "$optoken")
+read -r lr ll lc < <(run "$TOKEN")
+read -r tr tl tc < <(run "$optoken")
 ratio=$(awk -v a="$tr" -v b="$lr" 'BEGIN { printf "%.2f", a / b }')
-say "legacy token (in memory): $lr requests/s, mean latency $ll"
-say "operator token (store):   $tr requests/s, mean latency $tl"
-echo "bench_admin_auth: legacy $lr/s token $tr/s ratio $ratio (GET /admin/v1/currencies, -c $conns, ${secs}s)"
+say "legacy token (in memory): $lr requests/s, mean latency $ll, $lc us CPU per answer"
+say "operator token:           $tr requests/s, mean latency $tl, $tc us CPU per answer"
+echo "bench_admin_auth: legacy $lr/s token $tr/s ratio $ratio cpu_us $lc $tc (GET /admin/v1/currencies, -c $conns, ${secs}s)"
 daemon_stop
 exit 0

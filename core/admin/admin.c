@@ -681,8 +681,8 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 			evbuffer_add(b, rc, n);
 	}
 	{
-		char ab[1024];
-		size_t n = pr_operators_metrics(ab, sizeof(ab));
+		char ab[2048];
+		size_t n = pr_operators_metrics(d, ab, sizeof(ab));
 
 		if (n)
 			evbuffer_add(b, ab, n);

@@ -40,6 +40,7 @@
 
 #include "admin/operators.h"
 #include "admin/sessions.h"
+#include "base/authcache.h"
 #include "base/clock.h"
 #include "domain/tz.h"
 #include "runtime/apiutil.h"
@@ -49,6 +50,7 @@
 #define TOKEN_PREFIX PR_TOKEN_PREFIX
 #define SECRET_HEX PR_TOKEN_SECRET_HEX
 #define MAX_BEARER 4096
+#define USE_EVERY_MS 60000 /* a token's last_used_at is written so often */
 
 /* ------------------------------------------------------ address lockout */
 
@@ -167,6 +169,12 @@ struct auth {
 	const char *reason;		     /* a failure's, static */
 	const char *message; /* a 401's message, static; NULL: the token's */
 	int status;	     /* 401 or 429 */
+	/* the token cache: what finds the token there; when the store's
+	 * answer may be kept, the cache's epoch and the time it was asked */
+	char key[PR_AUTHCACHE_KEY_MAX + 1];
+	int cacheable;
+	uint64_t epoch;
+	int64_t asked_ms;
 };
 
 /* roles: "admin,viewer" as array_to_string gives them. */
@@ -215,6 +223,10 @@ static void on_failure_audited(PGresult *res, const char *err, void *arg)
 	struct auth *a = arg;
 	struct pr_request *r = a->r;
 
+	/* the failure counted (or locked the account) in the store: this
+	 * instance forgets the operator's tokens before it answers */
+	if (a->name[0])
+		pr_operators_forget(r->d, a->name);
 	if (!res)
 		pr_warn("admin: cannot audit a failed authentication from %s: "
 			"%s",
@@ -288,11 +300,97 @@ static void on_used(PGresult *res, const char *err, void *arg)
 		pr_warn("admin: cannot record a token's use: %s", err);
 }
 
+/* Writes the use of r's token (r->who) to the store: its last_used_at,
+ * and the operator's failure count starts again. Logged. */
+static void record_use(struct pr_request *r, const char *addr)
+{
+	char id[24];
+	const char *p[2] = { id, r->who.name };
+
+	snprintf(id, sizeof(id), "%lld", (long long)r->who.token_id);
+	pr_info("admin: operator %s uses token %s from %s", r->who.name, id,
+		addr);
+	if (pr_db_query(r->d->db,
+			"WITH u AS (UPDATE operator_tokens SET "
+			"last_used_at = now() WHERE id = $1) UPDATE "
+			"operators SET failed_auth = 0, "
+			"first_failed_at = NULL WHERE name = $2 AND "
+			"failed_auth > 0",
+			2, p, on_used, NULL) < 0)
+		pr_warn("admin: cannot record a token's use: the "
+			"store is busy");
+}
+
+/* How long a verified token is reused at r (admin.auth_cache_ms), or 0:
+ * only while the store's changes reach this instance (the LISTEN
+ * connection is up), since a change sent meanwhile would be lost. */
+static int64_t cache_ttl(struct pr_request *r)
+{
+	int ttl = r->gen->config->admin_auth_cache_ms;
+
+	return ttl > 0 && r->d->op_cache && pr_db_listening(r->d->db) ? ttl :
+									 0;
+}
+
+/* Keeps what the store verified for a (r->who filled) in the token cache,
+ * unless anything was forgotten since it was asked. res is on_token's
+ * row; used: its use was just written. */
+static void cache_keep(struct auth *a, PGresult *res, int used)
+{
+	struct pr_request *r = a->r;
+	struct pr_authcache_ent e;
+	int64_t now = pr_mono_ms();
+
+	if (!a->cacheable)
+		return;
+	memset(&e, 0, sizeof(e));
+	snprintf(e.key, sizeof(e.key), "%s", a->key);
+	memcpy(e.hash, a->hash, sizeof(e.hash));
+	e.who = r->who;
+	e.at_ms = a->asked_ms;
+	/* the expiry as the time left by the store's clock, from when it
+	 * was asked: earlier than the true one, never later */
+	e.until_ms = PQgetisnull(res, 0, 9) ?
+			     INT64_MAX :
+			     a->asked_ms + strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+	e.used_ms = used || PQgetisnull(res, 0, 10) ?
+			    now :
+			    now - strtoll(PQgetvalue(res, 0, 10), NULL, 10);
+	if (pr_authcache_put(r->d->op_cache, a->epoch, &e) < 0)
+		pr_debug("admin: token %s of operator %s not cached: the "
+			 "cache was emptied while the store was asked",
+			 a->key, r->who.name);
+	OPENSSL_cleanse(&e, sizeof(e));
+}
+
+/* Authenticates a by the token cache's entry e (its hash compared in
+ * constant time, a wrong secret counted as the store's answer would be):
+ * no store round trip, but for the token's use once a minute. */
+static void from_cache(struct auth *a, struct pr_authcache_ent *e,
+		       int64_t now)
+{
+	struct pr_request *r = a->r;
+
+	if (pr_memeq_ct(e->hash, a->hash, 64) != 0) {
+		snprintf(a->name, sizeof(a->name), "%s", e->who.name);
+		fail(a, "wrong token secret", 1);
+		return;
+	}
+	r->who = e->who;
+	if (now - e->used_ms >= USE_EVERY_MS) {
+		e->used_ms = now;
+		record_use(r, a->addr);
+	}
+	n_auth_ok++;
+	a->done(r, a->arg);
+	free(a);
+}
+
 static void on_token(PGresult *res, const char *err, void *arg)
 {
 	struct auth *a = arg;
 	struct pr_request *r = a->r;
-	int ok;
+	int ok, used;
 
 	if (!res) {
 		pr_warn("admin: token lookup failed: %s", err);
@@ -332,21 +430,10 @@ static void on_token(PGresult *res, const char *err, void *arg)
 				   parse_roles(PQgetvalue(res, 0, 2)),
 				   PR_VIA_TOKEN,
 				   strtoll(PQgetvalue(res, 0, 8), NULL, 10));
-	if (strcmp(PQgetvalue(res, 0, 7), "t") == 0) {
-		const char *p[2] = { PQgetvalue(res, 0, 8), r->who.name };
-
-		pr_info("admin: operator %s uses token %s from %s", r->who.name,
-			p[0], a->addr);
-		if (pr_db_query(r->d->db,
-				"WITH u AS (UPDATE operator_tokens SET "
-				"last_used_at = now() WHERE id = $1) UPDATE "
-				"operators SET failed_auth = 0, "
-				"first_failed_at = NULL WHERE name = $2 AND "
-				"failed_auth > 0",
-				2, p, on_used, NULL) < 0)
-			pr_warn("admin: cannot record a token's use: the "
-				"store is busy");
-	}
+	used = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
+	if (used)
+		record_use(r, a->addr);
+	cache_keep(a, res, used);
 	n_auth_ok++;
 	a->done(r, a->arg);
 	free(a);
@@ -357,8 +444,10 @@ static void on_token(PGresult *res, const char *err, void *arg)
 	"t.revoked_at IS NOT NULL, coalesce(t.expires_at <= now(), false), "   \
 	"coalesce(o.locked_until > now(), false), (t.last_used_at IS NULL "    \
 	"OR t.last_used_at < now() - interval '60 seconds' OR "                \
-	"o.failed_auth > 0), t.id FROM operator_tokens t JOIN "                \
-	"operators o ON o.name = t.operator "
+	"o.failed_auth > 0), t.id, "                                           \
+	"floor(extract(epoch FROM t.expires_at - now()) * 1000)::bigint, "     \
+	"ceil(extract(epoch FROM now() - t.last_used_at) * 1000)::bigint "     \
+	"FROM operator_tokens t JOIN operators o ON o.name = t.operator "
 
 void pr_operators_set_principal(struct pr_request *r, const char *name,
 				unsigned roles, enum pr_auth_via via,
@@ -434,7 +523,7 @@ void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 	const char *secret;
 	char id[20], addr[64];
 	struct auth *a;
-	int64_t locked;
+	int64_t locked, ttl;
 	const char *p[1];
 
 	locked = pr_operators_address_locked(r);
@@ -475,6 +564,22 @@ void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 		free(a);
 		pr_api_reply_err(r, 500, "internal", NULL, "cannot hash");
 		return;
+	}
+	snprintf(a->key, sizeof(a->key), "%s%s", secret ? "t" : "h",
+		 secret ? id : a->hash);
+	ttl = cache_ttl(r);
+	if (ttl > 0) {
+		int64_t now = pr_mono_ms();
+		struct pr_authcache_ent *e =
+			pr_authcache_get(r->d->op_cache, a->key, now, ttl);
+
+		if (e) {
+			from_cache(a, e, now);
+			return;
+		}
+		a->cacheable = 1;
+		a->epoch = pr_authcache_epoch(r->d->op_cache);
+		a->asked_ms = now;
 	}
 	p[0] = secret ? id : a->hash;
 	if (pr_db_query(r->d->db,
@@ -614,9 +719,37 @@ void pr_operators_bootstrap(struct pr_daemon *d,
 	OPENSSL_cleanse(hash, sizeof(hash));
 }
 
-size_t pr_operators_metrics(char *buf, size_t len)
+void pr_operators_forget(struct pr_daemon *d, const char *name)
 {
-	int n = snprintf(
+	if (d && name && *name)
+		pr_authcache_drop_operator(d->op_cache, name);
+}
+
+void pr_operators_cache_notified(struct pr_daemon *d, const char *payload)
+{
+	size_t n;
+
+	if (!payload || !*payload) {
+		pr_authcache_flush(d->op_cache);
+		pr_info("admin: token cache emptied: %s",
+			payload ? "every operator changed in the store" :
+				  "listening for operator changes (any made "
+				  "meanwhile may have been missed)");
+		return;
+	}
+	n = pr_authcache_drop_operator(d->op_cache, payload);
+	pr_debug("admin: operator %s changed in the store: %zu cached "
+		 "token(s) forgotten",
+		 payload, n);
+}
+
+size_t pr_operators_metrics(const struct pr_daemon *d, char *buf, size_t len)
+{
+	struct pr_authcache_stats st;
+	int n;
+
+	pr_authcache_get_stats(d ? d->op_cache : NULL, &st);
+	n = snprintf(
 		buf, len,
 		"# HELP payroute_admin_auth_total Admin API authentications, by "
 		"outcome (locked: a locked operator or address refused).\n"
@@ -627,8 +760,22 @@ size_t pr_operators_metrics(char *buf, size_t len)
 		"# HELP payroute_admin_denied_total Admin API calls refused "
 		"(403) for want of a permission.\n"
 		"# TYPE payroute_admin_denied_total counter\n"
-		"payroute_admin_denied_total %lu\n",
-		n_auth_ok, n_auth_failed, n_auth_locked, n_denied);
+		"payroute_admin_denied_total %lu\n"
+		"# HELP payroute_admin_auth_cache_total Operator token checks "
+		"by the token cache (hit: no store round trip).\n"
+		"# TYPE payroute_admin_auth_cache_total counter\n"
+		"payroute_admin_auth_cache_total{result=\"hit\"} %lu\n"
+		"payroute_admin_auth_cache_total{result=\"miss\"} %lu\n"
+		"# HELP payroute_admin_auth_cache_flushes_total Times the token "
+		"cache was emptied whole (LISTEN connection back, TRUNCATE).\n"
+		"# TYPE payroute_admin_auth_cache_flushes_total counter\n"
+		"payroute_admin_auth_cache_flushes_total %lu\n"
+		"# HELP payroute_admin_auth_cache_entries Verified tokens "
+		"held by the token cache.\n"
+		"# TYPE payroute_admin_auth_cache_entries gauge\n"
+		"payroute_admin_auth_cache_entries %zu\n",
+		n_auth_ok, n_auth_failed, n_auth_locked, n_denied, st.hits,
+		st.misses, st.flushes, st.entries);
 
 	return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
@@ -675,8 +822,16 @@ void pr_operators_whoami(struct pr_request *r, const struct pr_route_match *m)
 
 /* Answers r with the JSON text of column 0 of the one row of res as
  * status, 404 (what) when there is none. */
-static void reply_row(struct pr_request *r, PGresult *res, const char *err,
-		      int status, const char *what)
+/* Answers r with the row a write or read returned (its one column, the
+ * JSON of an operator or a token). forget: the row is of a write that may
+ * change what a cached token of its operator ("name" of an operator's
+ * JSON, "operator" of a token's) authenticates; that operator's tokens
+ * are forgotten here at once, before the answer, as every instance does
+ * when the store's NOTIFY reaches it: a next request to this instance
+ * cannot beat the notification. */
+static void reply_row_forget(struct pr_request *r, PGresult *res,
+			     const char *err, int status, const char *what,
+			     const char *forget)
 {
 	json_t *j;
 
@@ -695,7 +850,16 @@ static void reply_row(struct pr_request *r, PGresult *res, const char *err,
 				 what);
 		return;
 	}
+	if (forget)
+		pr_operators_forget(
+			r->d, json_string_value(json_object_get(j, forget)));
 	pr_request_reply(r, status, j);
+}
+
+static void reply_row(struct pr_request *r, PGresult *res, const char *err,
+		      int status, const char *what)
+{
+	reply_row_forget(r, res, err, status, what, NULL);
 }
 
 static void on_list(PGresult *res, const char *err, void *arg)
@@ -821,7 +985,7 @@ out:
 
 static void on_updated(PGresult *res, const char *err, void *arg)
 {
-	reply_row(arg, res, err, 200, "update operator");
+	reply_row_forget(arg, res, err, 200, "update operator", "name");
 }
 
 /* PATCH /admin/v1/operators/{name} {"roles"?, "state"?}: the store keeps
@@ -1015,7 +1179,7 @@ out:
 
 static void on_revoked(PGresult *res, const char *err, void *arg)
 {
-	reply_row(arg, res, err, 200, "revoke token");
+	reply_row_forget(arg, res, err, 200, "revoke token", "operator");
 }
 
 /* DELETE /admin/v1/operators/{name}/tokens/{id}: revokes (the row stays,

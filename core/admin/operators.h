@@ -25,6 +25,24 @@
  * (not a valid operator name: no operator can be called so). */
 #define PR_LEGACY_PRINCIPAL "(admin.token)"
 
+/* The channel the store NOTIFYs operators' changes on, the payload the
+ * operator's name ("": every operator); etc/migrations/018_auth_notify.sql
+ * fires it. */
+#define PR_OPERATORS_NOTIFY_CHANNEL "payroute_operators"
+
+/* Slots of the daemon's cache of verified tokens (d->op_cache,
+ * base/authcache.h): an operator's tokens in use at once are few. */
+#define PR_OPERATORS_CACHE_SLOTS 1024
+
+/* The store said operator name (payload; "": every operator) changed, or
+ * (payload NULL) the LISTEN connection is back and changes may have been
+ * missed: the verified tokens of name (NULL, "": all) are forgotten. */
+void pr_operators_cache_notified(struct pr_daemon *d, const char *payload);
+
+/* Forgets the cached tokens of operator name at once, after this instance
+ * changed it in the store (the NOTIFY comes later); NULL or "": nothing. */
+void pr_operators_forget(struct pr_daemon *d, const char *name);
+
 /* Authenticates r. On success fills r->who and calls done(r, arg); on
  * failure answers r (401, 429 when locked out, 503 without the store),
  * logged and audited, and calls nothing. */
@@ -100,8 +118,11 @@ void pr_operators_token_revoke(struct pr_request *r,
 /* The admin API's authentication figures as Prometheus text into buf
  * (len bytes): payroute_admin_auth_total{result} (ok, failed, locked: a
  * locked operator or address refused) and payroute_admin_denied_total
- * (403s). Returns the length written, 0 when it does not fit. */
-size_t pr_operators_metrics(char *buf, size_t len);
+ * (403s), and the token cache's payroute_admin_auth_cache_total{result}
+ * (hit, miss), payroute_admin_auth_cache_flushes_total and
+ * payroute_admin_auth_cache_entries. Returns the length written, 0 when
+ * it does not fit. */
+size_t pr_operators_metrics(const struct pr_daemon *d, char *buf, size_t len);
 
 /* param_ok of the {name} segment: pr_operator_name_ok. */
 int pr_operators_name_ok(const char *s);

@@ -713,13 +713,16 @@ void pr_sessions_sign_out(struct pr_request *r, const struct pr_route_match *m)
 
 /* ---------------------------------------------------------- passwords */
 
-static void on_password_stored(PGresult *res, const char *err, void *arg)
+/* Answers r with the operator row a password write returned (its one
+ * column, pr_operator_json): status on success, 404 when no row came
+ * back, the store's error (what: the action, for the log) otherwise. */
+static void reply_operator_row(struct pr_request *r, PGresult *res,
+			       const char *err, const char *what, int status)
 {
-	struct pr_request *r = arg;
 	json_t *j;
 
 	if (!res) {
-		pr_api_reply_db_error(r, "operators", "set password", err);
+		pr_api_reply_db_error(r, "operators", what, err);
 		return;
 	}
 	if (PQntuples(res) != 1) {
@@ -732,7 +735,12 @@ static void on_password_stored(PGresult *res, const char *err, void *arg)
 				 "cannot read the operator");
 		return;
 	}
-	pr_request_reply(r, 200, j);
+	pr_request_reply(r, status, j);
+}
+
+static void on_password_stored(PGresult *res, const char *err, void *arg)
+{
+	reply_operator_row(arg, res, err, "set password", 200);
 }
 
 /* The worker is done with a new password: store it (j->verify 2: only
@@ -836,21 +844,7 @@ out:
 
 static void on_operator_made(PGresult *res, const char *err, void *arg)
 {
-	struct pr_request *r = arg;
-	json_t *j;
-
-	if (!res) {
-		pr_api_reply_db_error(r, "operators", "create operator", err);
-		return;
-	}
-	j = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) :
-				  NULL;
-	if (!j) {
-		pr_api_reply_err(r, 500, "internal", NULL,
-				 "cannot read the operator");
-		return;
-	}
-	pr_request_reply(r, 201, j);
+	reply_operator_row(arg, res, err, "create operator", 201);
 }
 
 static void on_create_hashed(void *arg)

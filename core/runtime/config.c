@@ -91,6 +91,9 @@
 	X("admin.legacy_token", PR_OPT_BOOL, 0, FIELD(admin_legacy_token),     \
 	  FSIZE(admin_legacy_token), 0, 1, 0, NULL, 0,                         \
 	  "admin.token also works as the old shared token (warned)")           \
+	X("admin.auth_cache_ms", PR_OPT_INT, 0, FIELD(admin_auth_cache_ms),    \
+	  FSIZE(admin_auth_cache_ms), 0, 60000, 30000, NULL, 0,                \
+	  "how long a verified operator token is reused (0: never)")           \
 	X("admin.lockout_failures", PR_OPT_INT, 0,                             \
 	  FIELD(admin_lockout_failures), FSIZE(admin_lockout_failures), 0,     \
 	  1000, 5, NULL, 0,                                                    \

@@ -35,6 +35,7 @@ struct pr_config {
 	int admin_max_per_address;
 	char *admin_token;	/* admin.token or admin.token_file */
 	int admin_legacy_token; /* admin.legacy_token (default off) */
+	int admin_auth_cache_ms; /* a verified token is reused (30000) */
 	/* admin.lockout_*: failed authentications (admin/operators.c) */
 	int admin_lockout_failures;	    /* per operator (5; 0: never) */
 	int admin_lockout_address_failures; /* per client address (20) */

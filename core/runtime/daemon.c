@@ -43,6 +43,7 @@
 
 #include "admin/admin.h"
 #include "admin/operators.h"
+#include "base/authcache.h"
 #include "orders/approvals.h"
 #include "base/clock.h"
 #include "orders/chanhealth.h"
@@ -734,6 +735,18 @@ static void on_merchants_notify(const char *channel, const char *payload,
 	pr_auth_cache_flush(d->auth_cache);
 }
 
+/* An operator or one of its tokens changed (payload: its name; "": all
+ * of them), or (channel NULL) the LISTEN connection is back and changes
+ * may have been missed: the operators' token cache forgets them. */
+static void on_operators_notify(const char *channel, const char *payload,
+				int backend_pid, void *arg)
+{
+	struct pr_daemon *d = arg;
+
+	(void)backend_pid;
+	pr_operators_cache_notified(d, channel ? payload : NULL);
+}
+
 static void load_policy(struct pr_daemon *d)
 {
 	pr_daemon_reload(d, "store ready: loading the routing policy", NULL,
@@ -763,6 +776,13 @@ static void on_store_state(int ready, void *arg)
 			pr_warn("store: cannot listen for merchant changes: "
 				"%s; merchants.auth_cache_ms bounds how long "
 				"an API key check made elsewhere is reused",
+				strerror(-rc));
+		rc = pr_db_listen(d->db, PR_OPERATORS_NOTIFY_CHANNEL,
+				  on_operators_notify, d);
+		if (rc < 0)
+			pr_warn("store: cannot listen for operator changes: "
+				"%s; operators' tokens are checked in the "
+				"store at every request",
 				strerror(-rc));
 		rc = pr_health_listen(d->health);
 		if (rc < 0)
@@ -918,6 +938,7 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 		return -ENOMEM;
 	}
 	d->auth_cache = pr_auth_cache_new();
+	d->op_cache = pr_authcache_new(PR_OPERATORS_CACHE_SLOTS);
 	d->chanstats = pr_chanstats_new();
 	d->health = pr_health_new(d);
 	d->completion = pr_completion_new(d);
@@ -926,7 +947,7 @@ int pr_daemon_start(struct pr_daemon *d, const char *config_path,
 	d->refunds = pr_refunds_new(d);
 	d->withdrawals = pr_withdrawals_new(d);
 	d->approvals = pr_approvals_new(d);
-	if (!d->auth_cache || !d->completion || !d->recon || !d->outbox ||
+	if (!d->auth_cache || !d->op_cache || !d->completion || !d->recon || !d->outbox ||
 	    !d->refunds || !d->withdrawals || !d->chanstats || !d->health ||
 	    !d->approvals) {
 		snprintf(err, errlen, "cannot start the background jobs");
@@ -999,6 +1020,8 @@ void pr_daemon_free(struct pr_daemon *d)
 	pr_listener_close(&d->admin);
 	pr_auth_cache_free(d->auth_cache);
 	d->auth_cache = NULL;
+	pr_authcache_free(d->op_cache);
+	d->op_cache = NULL;
 	while (d->n_spare_reqs)
 		free(d->spare_reqs[--d->n_spare_reqs]);
 	pr_chanstats_free(d->chanstats);

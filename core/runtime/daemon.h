@@ -47,6 +47,7 @@ struct pr_usage;
 struct pr_outbox;
 struct pr_completion;
 struct pr_auth_cache;
+struct pr_authcache;
 struct pr_refunds;
 struct pr_approvals;
 struct pr_withdrawals;
@@ -91,6 +92,7 @@ struct pr_daemon {
 	struct pr_completion *completion; /* order completion (completion.c) */
 	struct pr_recon *recon;		  /* daily bills (recon.c) */
 	struct pr_auth_cache *auth_cache; /* merchants by API key hash */
+	struct pr_authcache *op_cache;	  /* operators' verified tokens */
 	struct pr_withdrawals *withdrawals; /* pending re-routing */
 	struct pr_refunds *refunds;	    /* overdue gauge (refunds.c) */
 	struct pr_approvals *approvals;	    /* pending gauge (approvals.c) */

@@ -1946,6 +1946,16 @@ int pr_db_listen(struct pr_db *db, const char *channel, pr_db_notify_cb cb,
 	return 0;
 }
 
+int pr_db_listening(const struct pr_db *db)
+{
+	if (!db || !db->lconn || db->lconn->state != C_UP || !db->n_listens)
+		return 0;
+	for (size_t i = 0; i < db->n_listens; i++)
+		if (!db->listens[i].active)
+			return 0;
+	return 1;
+}
+
 int pr_db_own_backend(const struct pr_db *db, int backend_pid)
 {
 	if (!db || backend_pid <= 0)

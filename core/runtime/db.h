@@ -97,6 +97,11 @@ typedef void (*pr_db_notify_cb)(const char *channel, const char *payload,
 int pr_db_listen(struct pr_db *db, const char *channel, pr_db_notify_cb cb,
 		 void *arg);
 
+/* 1 when the LISTEN connection is up and every registered LISTEN is done
+ * on it: a notification sent from now on will be delivered. 0 while it
+ * is down or (re)connecting, when what is sent may be lost. */
+int pr_db_listening(const struct pr_db *db);
+
 /* 1 when backend_pid is the server process of one of this store's own
  * sessions (pool or LISTEN connection): a notification from it was sent by
  * this process. */

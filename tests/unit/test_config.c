@@ -592,8 +592,9 @@ static void test_every_option_wrong_type(void **state)
 	/* 48, server.drain_ms, the 11 reconciliation.*, the 2
 	 * routing.success_*, the 4 breaker.*, the 3 database.read_*,
 	 * admin.legacy_token, the 4 admin.lockout_*, the 3 approvals.*,
-	 * the 2 admin.session_* and admin.cookie_secure */
-	assert_int_equal(n, 80);
+	 * the 2 admin.session_* and admin.cookie_secure,
+	 * admin.auth_cache_ms */
+	assert_int_equal(n, 81);
 }
 
 /* The restart-only options are the listen addresses, the store's and the
