@@ -84,6 +84,8 @@ void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 	pr_http_reply_raw(r->req, status, ctype, body, len);
 	pr_hist_observe(&d->overhead[r->op],
 			pr_mono_us() - r->started_us - r->wait_us);
+	pr_hist_observe(&d->store_wait[r->op], r->store_wait_us);
+	pr_hist_observe(&d->store_run[r->op], r->store_run_us);
 	if (r->gen != d->gen)
 		d->requests_on_old_gen++;
 	pr_gen_unref(r->gen);

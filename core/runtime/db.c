@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 
@@ -76,7 +77,9 @@ struct db_query {
 	int timeout_ms; /* > 0: this statement's own limit instead */
 	int nparams;
 	char *sql;
+	const char *sql_src; /* the caller's pointer: a hint for stmt_get */
 	char **params;
+	int64_t queued_us, sent_us; /* monotonic; sent_us 0 until sent */
 	struct db_stmt *stmt; /* its prepared statement on the connection */
 	int preparing;	      /* the Prepare is in flight, then the query */
 	pr_db_cb cb;
@@ -95,6 +98,7 @@ struct db_stmt {
 	struct db_stmt *next; /* in the hash chain */
 	uint64_t hash;
 	char *sql;
+	const char *src; /* the pointer the text last came from */
 	unsigned uses;
 	int prepared; /* the server has it under name */
 	int broken;   /* its Prepare failed: always sent unprepared */
@@ -102,6 +106,9 @@ struct db_stmt {
 };
 
 #define DB_STMT_BUCKETS 256
+/* Texts found by the caller's pointer (most are static strings of 2 to 3
+ * KiB: hashing one costs microseconds, comparing it a few dozen ns). */
+#define DB_STMT_HINTS 64
 #define DB_STMT_MAX 1024 /* per session; beyond, texts are not prepared */
 #define DB_STMT_PREPARE_AT 2
 
@@ -121,6 +128,7 @@ struct pr_db_conn {
 	PGresult *res;	      /* its result so far */
 	/* This session's prepared statements (see struct db_stmt). */
 	struct db_stmt *stmts[DB_STMT_BUCKETS];
+	struct db_stmt *hints[DB_STMT_HINTS]; /* by the text's pointer */
 	size_t n_stmts;
 	unsigned long stmt_seq;
 	int migrating; /* running the migrations */
@@ -205,6 +213,9 @@ struct pr_db {
 	unsigned long errors;
 	unsigned long prepares;
 	unsigned long prepared_runs;
+	/* The statement whose callback is running: its wait for a
+	 * connection and its time on it (pr_db_last_times). */
+	int64_t last_wait_us, last_run_us;
 
 	/* LISTEN/NOTIFY. */
 	struct pr_db_conn *lconn; /* NULL until the first pr_db_listen */
@@ -367,19 +378,29 @@ static void stmts_clear(struct pr_db_conn *c)
 		}
 		c->stmts[b] = NULL;
 	}
+	memset(c->hints, 0, sizeof(c->hints));
 	c->n_stmts = 0;
 }
 
 /* The session's entry for sql, created on first sight (NULL when the
  * table is full or memory is short: the text is then sent unprepared). */
-static struct db_stmt *stmt_get(struct pr_db_conn *c, const char *sql)
+static struct db_stmt *stmt_get(struct pr_db_conn *c, const char *sql,
+			       const char *src)
 {
-	uint64_t h = stmt_hash(sql);
-	struct db_stmt **head = &c->stmts[h % DB_STMT_BUCKETS], *e;
+	size_t hint = ((uintptr_t)src >> 4) % DB_STMT_HINTS;
+	struct db_stmt **head, *e;
+	uint64_t h;
 
+	/* The text compared in full: a pointer seen before may hold
+	 * another text now. */
+	e = c->hints[hint];
+	if (e && e->src == src && strcmp(e->sql, sql) == 0)
+		return e;
+	h = stmt_hash(sql);
+	head = &c->stmts[h % DB_STMT_BUCKETS];
 	for (e = *head; e; e = e->next)
 		if (e->hash == h && strcmp(e->sql, sql) == 0)
-			return e;
+			goto found;
 	if (c->n_stmts >= DB_STMT_MAX)
 		return NULL;
 	e = calloc(1, sizeof(*e));
@@ -395,6 +416,9 @@ static struct db_stmt *stmt_get(struct pr_db_conn *c, const char *sql)
 	e->next = *head;
 	*head = e;
 	c->n_stmts++;
+found:
+	e->src = src;
+	c->hints[hint] = e;
 	return e;
 }
 
@@ -435,6 +459,8 @@ static struct db_query *query_new(enum query_kind kind, const char *sql,
 		memcpy(p, sql, sql_len);
 		q->sql = p;
 	}
+	q->sql_src = sql;
+	q->queued_us = pr_mono_us();
 	return q;
 }
 
@@ -712,7 +738,9 @@ static void conn_send(struct pr_db_conn *c, struct db_query *q)
 	 * then only executed: the server parses and plans it no more (its
 	 * plan cache decides between custom and generic plans). */
 	if (q->kind == QK_PARAMS && !q->internal && !q->stmt)
-		q->stmt = stmt_get(c, q->sql);
+		q->stmt = stmt_get(c, q->sql, q->sql_src);
+	if (!q->sent_us)
+		q->sent_us = pr_mono_us();
 	if (q->stmt && !q->stmt->prepared && !q->stmt->broken &&
 	    ++q->stmt->uses >= DB_STMT_PREPARE_AT) {
 		q->preparing = 1;
@@ -790,6 +818,8 @@ static void conn_done(struct pr_db_conn *c)
 	evtimer_del(c->timer);
 	if (!q->internal)
 		db->queries++;
+	db->last_wait_us = q->sent_us - q->queued_us;
+	db->last_run_us = pr_mono_us() - q->sent_us;
 	if (res && result_ok(res)) {
 		q->cb(res, NULL, q->arg);
 	} else {
@@ -1944,6 +1974,13 @@ int pr_db_listen(struct pr_db *db, const char *channel, pr_db_notify_cb cb,
 	    (c->state == C_UP && !c->cur))
 		evtimer_add(c->timer, &zero);
 	return 0;
+}
+
+void pr_db_last_times(const struct pr_db *db, int64_t *wait_us,
+		      int64_t *run_us)
+{
+	*wait_us = db->last_wait_us;
+	*run_us = db->last_run_us;
 }
 
 int pr_db_own_backend(const struct pr_db *db, int backend_pid)

@@ -15,6 +15,7 @@
 #define PR_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -96,6 +97,13 @@ typedef void (*pr_db_notify_cb)(const char *channel, const char *payload,
  * arguments or name), -ENOMEM, or -EAGAIN when the store is closing. */
 int pr_db_listen(struct pr_db *db, const char *channel, pr_db_notify_cb cb,
 		 void *arg);
+
+/* Only in a pr_db_cb of pr_db_query: how long the statement whose result
+ * it is waited for a pool connection (queued until sent) and how long it
+ * then took on it (sent until its result was complete), in
+ * microseconds. */
+void pr_db_last_times(const struct pr_db *db, int64_t *wait_us,
+		      int64_t *run_us);
 
 /* 1 when backend_pid is the server process of one of this store's own
  * sessions (pool or LISTEN connection): a notification from it was sent by
