@@ -450,7 +450,7 @@ b_codes() {
 # prefix), CREATED, RATE (payments created per second) and C_*. The run's
 # payments are paid at exit (b_settle_run).
 b_payments_run() {
-	local before after t0 c_pr c_sim c_pg wrk_us wrk_req wrk_non2xx wrk_err sim0 sim1
+	local before after t0 c_pr c_sim c_pg d_pr d_sim d_pg wrk_us wrk_req wrk_non2xx wrk_err sim0 sim1
 
 	RUN=$(b_run_prefix b)
 	b_at_exit "b_settle_run $RUN"
@@ -466,9 +466,10 @@ b_payments_run() {
 	# Who used the CPU: a process near one core (payrouted's loop is one
 	# thread) is the bottleneck; paysim's share says it is not the
 	# simulator.
+	d_pr=$(($(b_ticks "$B_PR_PID") - c_pr)) d_sim=$(($(b_ticks "$B_SIM_PID") - c_sim))
+	d_pg=$(($(b_pg_ticks) - c_pg))
 	awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) \
-		-v pr=$(($(b_ticks "$B_PR_PID") - c_pr)) -v sim=$(($(b_ticks "$B_SIM_PID") - c_sim)) \
-		-v pg=$(($(b_pg_ticks) - c_pg)) \
+		-v pr="$d_pr" -v sim="$d_sim" -v pg="$d_pg" \
 		'BEGIN { s = ns / 1e9; printf "CPU used during the run (cores): payrouted %.2f, paysim %.2f, postgres %.2f\n", pr / hz / s, sim / hz / s, pg / hz / s }'
 	sleep 1 # the requests wrk left in flight
 	c_pg=$(b_pg_ticks)
@@ -481,6 +482,12 @@ b_payments_run() {
 	RATE=$(b_rate "$CREATED" "$wrk_us")
 	echo "payments created: $CREATED ($RATE/s, counted in the payments table; wrk: $wrk_req answers, $wrk_non2xx non-2xx, $wrk_err socket errors)"
 	b_statuses "$RUN"
+	# The figure that holds when other work shares the cores and the
+	# rates swing: each process's CPU per payment created in the run.
+	read -r PR_CPU_MS SIM_CPU_MS < <(awk -v hz="$B_HZ" -v n="$CREATED" \
+		-v pr="$d_pr" -v sim="$d_sim" 'BEGIN { if (n <= 0) n = 1
+		printf "%.3f %.3f\n", pr * 1000 / hz / n, sim * 1000 / hz / n }')
+	echo "CPU per payment during the run: payrouted $PR_CPU_MS ms, paysim $SIM_CPU_MS ms (clock ticks of 1/$B_HZ s over $CREATED payments)"
 	b_sim_note "$sim0" "$sim1" "$CREATED" "the payments' orders"
 	b_autovacuum_note "$B_DB" "$before"
 	b_cost payroute "$CREATED" payment "$before" "$after"
@@ -620,6 +627,19 @@ b_vs_pattern() {
 		printf "payroute %.0f/s pattern %.0f/s ratio %s pg_cpu_ms %.2f vs %.2f (%sx) commits %.1f vs %.1f rows %.1f vs %.1f wal_bytes %.0f vs %.0f\n",
 			r, p, (p > 0) ? sprintf("%.2f", r / p) : "-", c, pc,
 			(pc > 0) ? sprintf("%.1f", c / pc) : "-", k, pk, w, pw, l, pl }'
+}
+
+# b_rsa_cost BITS: the CPU one RSA signature and one verification of BITS
+# bits cost on this machine, in ms ("SIGN VERIFY"), from `openssl speed`
+# (process CPU time, not wall time: it holds when other work shares the
+# cores; about 4 s). The daemon's drivers and paysim use the same
+# libcrypto; empty when openssl is missing.
+b_rsa_cost() {
+	command -v openssl >/dev/null || return 0
+	openssl speed -seconds 2 "rsa$1" 2>/dev/null |
+		awk -v b="$1" '$1 == "rsa" && $2 == b && $3 == "bits" {
+			s = $4; v = $5; sub(/s$/, "", s); sub(/s$/, "", v)
+			printf "%.4f %.4f\n", s * 1000, v * 1000 }'
 }
 
 # ---------------------------------------------------------------- misc
