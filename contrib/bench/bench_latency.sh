@@ -159,7 +159,7 @@ echo "$METRIC{op=\"$OP\"} over the paced run: $n requests, p50 $P50 ms, p99 $P99
 # wait for a pool connection and their time on it (commits included); the
 # rest is the daemon's loop (parsing, signing, verifying, rendering) and
 # the time a ready request waits for the loop or for a core.
-for part in payroute_store_wait_seconds payroute_store_run_seconds; do
+for part in payroute_store_wait_seconds payroute_store_run_seconds payroute_own_seconds; do
 	grep -q "^${part}_bucket{" "$B_TMP/m2" || continue
 	read -r _ pn _ ps _ q50 _ q99 < <(b_hist_quantiles "$part" "$OP" "$B_TMP/m1" "$B_TMP/m2" 0.5 0.99)
 	[ "${pn:-0}" = 0 ] && continue

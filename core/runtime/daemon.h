@@ -137,6 +137,9 @@ struct pr_daemon {
 	 * wait for a pool connection, and their time on one (commits). */
 	struct pr_hist store_wait[PR_REQ_N_OPS];
 	struct pr_hist store_run[PR_REQ_N_OPS];
+	/* and the rest: the overhead minus both (the loop's own work and
+	 * the time ready work waited for the loop or a core) */
+	struct pr_hist own[PR_REQ_N_OPS];
 	/* Answered requests kept for the next ones: a struct pr_request is
 	 * past malloc's small sizes, and allocating one per request made
 	 * glibc consolidate its heap (perf under bench_explain.sh). */
