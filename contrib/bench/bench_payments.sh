@@ -85,34 +85,11 @@ echo "bench_payments: $THREADS threads, $CONNS connections, ${SECS}s, method $ME
 b_autopay_off
 b_payments_run "$SECS" "$THREADS" "$CONNS" "$METHOD"
 
-# The ceiling the signatures leave: each payment is signed and its answer
-# verified by the driver, and verified and answered signed by paysim (two
-# RSA signatures and two verifications, measured here with openssl speed
-# on the key size of the dev keys), and the store needs at least the
-# pattern's CPU; on this machine's cores nothing can go faster than
-#   cores x 1000 / (2 x (sign + verify) + pattern pg_cpu_ms)   per second
-# (with payrouted's own work, paysim's, wrk's and the rest at zero). The
-# ratio to the pattern is read against it.
-KEYBITS=$(openssl pkey -in "$B_DEV/keys/wechat_merchant_private.pem" -noout -text 2>/dev/null |
-	sed -n '1s/.*(\([0-9]*\) bit.*/\1/p')
-read -r SIGN_MS VERIFY_MS < <(b_rsa_cost "${KEYBITS:-2048}") || true
-CORES=$(nproc)
-if [ -n "${SIGN_MS:-}" ]; then
-	awk -v s="$SIGN_MS" -v v="$VERIFY_MS" -v pr="$PR_CPU_MS" -v sim="$SIM_CPU_MS" -v b="${KEYBITS:-2048}" 'BEGIN {
-		printf "RSA-%s on this machine (openssl speed, CPU time): sign %.3f ms, verify %.3f ms; outside them, per payment: payrouted %.3f ms, paysim %.3f ms\n",
-			b, s, v, pr - s - v, sim - s - v }'
-fi
+b_rsa_note
 
 if [ "$PSECS" != 0 ]; then
 	echo "bench_payments: $(b_vs_pattern)"
-	if [ -n "${SIGN_MS:-}" ]; then
-		awk -v s="$SIGN_MS" -v v="$VERIFY_MS" -v pc="$P_CPU" -v c="$CORES" \
-			-v r="$RATE" -v p="$P_RATE" -v pr="$PR_CPU_MS" -v sim="$SIM_CPU_MS" 'BEGIN {
-			floor = 2 * (s + v) + pc
-			ceil = c * 1000 / floor
-			printf "bench_payments: ceiling %.0f/s on %d cores (%.3f ms of CPU a payment nothing avoids: 2 x (sign %.3f + verify %.3f) + the pattern'"'"'s pg_cpu_ms %.2f); payroute %.0f/s is %.2f of it; 0.5 x the pattern is %.0f/s, %.2f of it; CPU per payment payrouted %.3f ms paysim %.3f ms\n",
-				ceil, c, floor, s, v, pc, r, r / ceil, p / 2, p / 2 / ceil, pr, sim }'
-	fi
+	echo "bench_payments: $(b_ceiling 0.5)"
 else
 	printf 'bench_payments: payroute %s/s pg_cpu_ms %s commits %s rows %s wal_bytes %s (no pattern run: -p 0)\n' \
 		"$RATE" "$C_CPU_MS" "$C_COMMITS" "$C_ROWS" "$C_WAL"

@@ -642,6 +642,39 @@ b_rsa_cost() {
 			printf "%.4f %.4f\n", s * 1000, v * 1000 }'
 }
 
+# b_rsa_note: measures the RSA costs (SIGN_MS, VERIFY_MS, KEYBITS: the dev
+# keys' size; CORES) and prints them with payrouted's and paysim's CPU per
+# payment outside them (PR_CPU_MS, SIM_CPU_MS of b_payments_run)
+b_rsa_note() {
+	KEYBITS=$(openssl pkey -in "$B_DEV/keys/wechat_merchant_private.pem" -noout -text 2>/dev/null |
+		sed -n '1s/.*(\([0-9]*\) bit.*/\1/p')
+	KEYBITS=${KEYBITS:-2048}
+	SIGN_MS= VERIFY_MS=
+	read -r SIGN_MS VERIFY_MS < <(b_rsa_cost "$KEYBITS") || true
+	CORES=$(nproc)
+	[ -n "$SIGN_MS" ] || { echo "RSA costs not measured (no openssl)"; return 0; }
+	awk -v s="$SIGN_MS" -v v="$VERIFY_MS" -v pr="$PR_CPU_MS" -v sim="$SIM_CPU_MS" -v b="$KEYBITS" 'BEGIN {
+		printf "RSA-%s on this machine (openssl speed, CPU time): sign %.3f ms, verify %.3f ms; outside them, per payment: payrouted %.3f ms, paysim %.3f ms\n",
+			b, s, v, pr - s - v, sim - s - v }'
+}
+
+# b_ceiling TARGET: the ceiling the signatures leave (after b_rsa_note and
+# b_pattern): per payment the driver signs the request and verifies the
+# answer, paysim verifies it and signs its answer, and the store needs at
+# least the pattern's CPU; nothing can go faster than
+#   cores x 1000 / (2 x (sign + verify) + the pattern's pg_cpu_ms)
+# payments/s, with payrouted's own work, paysim's, wrk's and the rest at
+# zero. Prints it, RATE's share of it and TARGET x the pattern's rate's.
+b_ceiling() {
+	[ -n "${SIGN_MS:-}" ] || { echo "ceiling not computed (no openssl)"; return 0; }
+	awk -v s="$SIGN_MS" -v v="$VERIFY_MS" -v pc="$P_CPU" -v c="$CORES" -v t="$1" \
+		-v r="$RATE" -v p="$P_RATE" -v pr="$PR_CPU_MS" -v sim="$SIM_CPU_MS" 'BEGIN {
+		floor = 2 * (s + v) + pc
+		ceil = c * 1000 / floor
+		printf "ceiling %.0f/s on %d cores (%.3f ms of CPU a payment nothing avoids: 2 x (sign %.3f + verify %.3f) + the pattern'"'"'s pg_cpu_ms %.2f); payroute %.0f/s is %.2f of it; %s x the pattern is %.0f/s, %.2f of it; CPU per payment payrouted %.3f ms paysim %.3f ms\n",
+			ceil, c, floor, s, v, pc, r, r / ceil, t, p * t, p * t / ceil, pr, sim }'
+}
+
 # ---------------------------------------------------------------- misc
 # b_checkpoint: before a measured run (see b_cost)
 b_checkpoint() { b_sql postgres CHECKPOINT >/dev/null; }
