@@ -7,8 +7,9 @@
  * driven by socket events, with a connect timeout) or UP. An UP slot runs
  * at most one statement at a time: PQsendQueryParams, PQflush until the
  * output is gone, then PQconsumeInput/PQisBusy/PQgetResult on read events
- * until PQgetResult returns NULL. Queries wait in one FIFO queue and go to
- * the first idle slot. A slot whose connection fails fails the statement it
+ * until PQgetResult returns NULL. Queries wait in two FIFO queues and go to
+ * the first idle slot: requests' statements first, background jobs'
+ * (pr_db_query_bg) behind them and on at most bg_max slots. A slot whose connection fails fails the statement it
  * was running (never retried: it may not be idempotent), is closed, and
  * reconnects with jittered exponential back-off. A statement running past
  * query_timeout_ms closes its connection (PQcancel would block).
@@ -58,6 +59,7 @@
 #define DB_DEFAULT_RECONNECT_MIN_MS 100
 #define DB_DEFAULT_RECONNECT_MAX_MS 30000
 #define DB_CONNECT_TIMEOUT_MS 10000
+#define DB_BG_MAX_WAIT_US 1000000 /* then background goes before requests */
 #define DB_MAX_PARAMS 65535
 #define DB_MAX_MIGRATION_BYTES (16 * 1024 * 1024)
 /* pg_advisory_lock key serialising migrations across daemons ("payr"). */
@@ -74,6 +76,7 @@ struct db_query {
 	enum query_kind kind;
 	int internal;	/* ours (migrations, release): not in the stats */
 	int timed;	/* subject to query_timeout_ms */
+	int background; /* pr_db_query_bg: behind requests' statements */
 	int timeout_ms; /* > 0: this statement's own limit instead */
 	int nparams;
 	char *sql;
@@ -187,8 +190,10 @@ struct pr_db {
 	int ready;
 	int down_logged;  /* the store's unavailability has been logged */
 	char server[160]; /* host and port of the last connection made */
-	struct query_list queue;
-	size_t queued;
+	struct query_list queue;   /* requests' statements, first served */
+	struct query_list bgqueue; /* background jobs' (pr_db_query_bg) */
+	size_t queued;		   /* in both */
+	int bg_max;		   /* connections background work may hold */
 	struct event *kick; /* runs the dispatcher from the loop */
 	uint32_t rng;
 
@@ -531,6 +536,14 @@ static void store_down(struct pr_db *db, const char *reason)
 	pr_warn("%s: connection lost (%s); reconnecting", db->name, reason);
 	while ((q = TAILQ_FIRST(&db->queue)) != NULL) {
 		TAILQ_REMOVE(&db->queue, q, link);
+		db->queued--;
+		query_fail(db, q, "store unavailable");
+		free(q);
+		if (db->closing)
+			return;
+	}
+	while ((q = TAILQ_FIRST(&db->bgqueue)) != NULL) {
+		TAILQ_REMOVE(&db->bgqueue, q, link);
 		db->queued--;
 		query_fail(db, q, "store unavailable");
 		free(q);
@@ -1004,6 +1017,38 @@ static void conn_unhold(struct pr_db_conn *c)
 
 /* Gives a connection its next piece of work, if any. Returns 1 when it
  * should be asked again. */
+/* The next statement for an idle connection, taken off its queue: a
+ * request's first; a background job's only while fewer than bg_max
+ * connections run background work, so that a burst of it (a completion
+ * sweep, the outbox, a reconciliation) never holds every connection
+ * while requests wait; one that has waited a second goes before
+ * requests (within the same limit). */
+static struct db_query *next_query(struct pr_db *db)
+{
+	struct db_query *q = TAILQ_FIRST(&db->queue);
+	struct db_query *b = TAILQ_FIRST(&db->bgqueue);
+	int bg = 0;
+
+	/* Background work that has waited DB_BG_MAX_WAIT_US goes first:
+	 * requests in a steady stream never starve it. */
+	if (q && (!b || pr_mono_us() - b->queued_us < DB_BG_MAX_WAIT_US)) {
+		TAILQ_REMOVE(&db->queue, q, link);
+		return q;
+	}
+	if (!b)
+		return NULL;
+	for (int i = 0; i < db->pool_size; i++)
+		if (db->conns[i].cur && db->conns[i].cur->background)
+			bg++;
+	if (bg >= db->bg_max) {
+		if (q)
+			TAILQ_REMOVE(&db->queue, q, link);
+		return q;
+	}
+	TAILQ_REMOVE(&db->bgqueue, b, link);
+	return b;
+}
+
 static int conn_next_once(struct pr_db_conn *c)
 {
 	struct pr_db *db = c->db;
@@ -1053,10 +1098,9 @@ static int conn_next_once(struct pr_db_conn *c)
 	}
 	if (c->state != C_UP || !db->ready)
 		return 0;
-	q = TAILQ_FIRST(&db->queue);
+	q = next_query(db);
 	if (!q)
 		return 0;
-	TAILQ_REMOVE(&db->queue, q, link);
 	db->queued--;
 	if (q->kind == QK_ACQUIRE) {
 		c->held = 1;
@@ -1712,6 +1756,13 @@ struct pr_db *pr_db_new(struct event_base *base, const struct pr_db_opts *o,
 	db->on_state = on_state;
 	db->state_arg = arg;
 	db->pool_size = o->pool_size > 0 ? o->pool_size : DB_DEFAULT_POOL;
+	/* A quarter of the pool (at least one connection) stays for
+	 * requests; background work keeps at least one. */
+	db->bg_max = db->pool_size - (db->pool_size / 4 > 1 ?
+					      db->pool_size / 4 :
+					      1);
+	if (db->bg_max < 1)
+		db->bg_max = 1;
 	db->reconnect_min_ms = o->reconnect_min_ms > 0 ?
 				       o->reconnect_min_ms :
 				       DB_DEFAULT_RECONNECT_MIN_MS;
@@ -1726,6 +1777,7 @@ struct pr_db *pr_db_new(struct event_base *base, const struct pr_db_opts *o,
 					   DB_DEFAULT_MAX_QUEUE;
 	db->schema_version = -1;
 	TAILQ_INIT(&db->queue);
+	TAILQ_INIT(&db->bgqueue);
 	gettimeofday(&now, NULL);
 	db->rng = (uint32_t)now.tv_usec ^ (uint32_t)now.tv_sec ^
 		  ((uint32_t)getpid() << 16) ^ (uint32_t)(uintptr_t)db;
@@ -1797,6 +1849,7 @@ static void db_destroy(struct pr_db *db)
 	}
 	listener_free(db);
 	TAILQ_CONCAT(&fail, &db->queue, link);
+	TAILQ_CONCAT(&fail, &db->bgqueue, link);
 	db->queued = 0;
 	if (db->kick)
 		event_free(db->kick);
@@ -1841,8 +1894,9 @@ static int params_ok(int nparams, const char *const *params)
 	       (nparams == 0 || params);
 }
 
-int pr_db_query(struct pr_db *db, const char *sql, int nparams,
-		const char *const *params, pr_db_cb cb, void *arg)
+static int query_queue(struct pr_db *db, const char *sql, int nparams,
+		       const char *const *params, int timeout_ms,
+		       int background, pr_db_cb cb, void *arg)
 {
 	struct db_query *q;
 
@@ -1854,26 +1908,34 @@ int pr_db_query(struct pr_db *db, const char *sql, int nparams,
 	if (!q)
 		return -ENOMEM;
 	q->timed = 1;
+	q->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	q->background = background;
 	q->cb = cb;
 	q->arg = arg;
-	TAILQ_INSERT_TAIL(&db->queue, q, link);
+	TAILQ_INSERT_TAIL(background ? &db->bgqueue : &db->queue, q, link);
 	db->queued++;
 	db_kick(db);
 	return 0;
+}
+
+int pr_db_query(struct pr_db *db, const char *sql, int nparams,
+		const char *const *params, pr_db_cb cb, void *arg)
+{
+	return query_queue(db, sql, nparams, params, 0, 0, cb, arg);
 }
 
 int pr_db_query_timeout(struct pr_db *db, const char *sql, int nparams,
 			const char *const *params, int timeout_ms, pr_db_cb cb,
 			void *arg)
 {
-	struct db_query *q;
-	int rc = pr_db_query(db, sql, nparams, params, cb, arg);
+	return query_queue(db, sql, nparams, params, timeout_ms, 0, cb, arg);
+}
 
-	if (rc == 0 && timeout_ms > 0) {
-		q = TAILQ_LAST(&db->queue, query_list);
-		q->timeout_ms = timeout_ms;
-	}
-	return rc;
+int pr_db_query_bg(struct pr_db *db, const char *sql, int nparams,
+		   const char *const *params, int timeout_ms, pr_db_cb cb,
+		   void *arg)
+{
+	return query_queue(db, sql, nparams, params, timeout_ms, 1, cb, arg);
 }
 
 int pr_db_acquire(struct pr_db *db, pr_db_conn_cb cb, void *arg)

@@ -67,6 +67,16 @@ int pr_db_query_timeout(struct pr_db *db, const char *sql, int nparams,
 			const char *const *params, int timeout_ms, pr_db_cb cb,
 			void *arg);
 
+/* pr_db_query_timeout for a background job's statement (completion
+ * checks, the outbox, channel health, reconciliation, usage flushes):
+ * queued behind every request's statement, and run on at most
+ * pool_size - max(1, pool_size / 4) connections at once (at least one),
+ * so that a burst of background work never makes a request wait for a
+ * connection it holds. */
+int pr_db_query_bg(struct pr_db *db, const char *sql, int nparams,
+		   const char *const *params, int timeout_ms, pr_db_cb cb,
+		   void *arg);
+
 /* A connection held for a sequence of statements (a transaction). */
 struct pr_db_conn;
 typedef void (*pr_db_conn_cb)(struct pr_db_conn *conn, const char *err,
