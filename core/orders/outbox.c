@@ -304,8 +304,8 @@ static void record_ok(struct delivery *dl, int status)
 	dl->o->delivered++;
 	pr_debug("outbox: notification %s (%s %s) delivered to %s (HTTP %d)",
 		 dl->id, dl->kind, dl->order_id, dl->url, status);
-	if (pr_db_query_bg(dl->o->d->db, delivered_sql, 3, p, 0,
-			   on_recorded_ok, dl) < 0) {
+	if (pr_db_query_bg(dl->o->d->db, delivered_sql, 3, p, 0, on_recorded_ok,
+			   dl) < 0) {
 		pr_warn("outbox: notification %s was delivered but the store "
 			"is unavailable; it will be sent again after its lease",
 			dl->id);

@@ -335,10 +335,9 @@ static void match(struct run *u)
 
 	/* over a large bill the match runs longer than an ordinary
 	 * statement may: it has the run's lease */
-	if (u->r->dead ||
-	    pr_db_query_bg(u->r->d->db, sql, 4, p,
-			   u->gen->config->recon_lease_s * 1000, on_matched,
-			   u) < 0)
+	if (u->r->dead || pr_db_query_bg(u->r->d->db, sql, 4, p,
+					 u->gen->config->recon_lease_s * 1000,
+					 on_matched, u) < 0)
 		run_fail(u, "the store is unavailable");
 }
 

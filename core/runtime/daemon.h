@@ -155,8 +155,8 @@ struct pr_request {
 	const char *listener;
 	char path[1024];
 	int64_t started_ms;
-	int64_t started_us; /* monotonic */
-	int64_t wait_us;    /* spent waiting for channels */
+	int64_t started_us;    /* monotonic */
+	int64_t wait_us;       /* spent waiting for channels */
 	int64_t store_wait_us; /* its statements waiting for a connection */
 	int64_t store_run_us;  /* its statements on their connection */
 	enum pr_req_op op;

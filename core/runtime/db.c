@@ -194,7 +194,7 @@ struct pr_db {
 	struct query_list bgqueue; /* background jobs' (pr_db_query_bg) */
 	size_t queued;		   /* in both */
 	int bg_max;		   /* connections background work may hold */
-	struct event *kick; /* runs the dispatcher from the loop */
+	struct event *kick;	   /* runs the dispatcher from the loop */
 	uint32_t rng;
 
 	/* Migrations. */
@@ -390,7 +390,7 @@ static void stmts_clear(struct pr_db_conn *c)
 /* The session's entry for sql, created on first sight (NULL when the
  * table is full or memory is short: the text is then sent unprepared). */
 static struct db_stmt *stmt_get(struct pr_db_conn *c, const char *sql,
-			       const char *src)
+				const char *src)
 {
 	size_t hint = ((uintptr_t)src >> 4) % DB_STMT_HINTS;
 	struct db_stmt **head, *e;
@@ -1758,9 +1758,8 @@ struct pr_db *pr_db_new(struct event_base *base, const struct pr_db_opts *o,
 	db->pool_size = o->pool_size > 0 ? o->pool_size : DB_DEFAULT_POOL;
 	/* A quarter of the pool (at least one connection) stays for
 	 * requests; background work keeps at least one. */
-	db->bg_max = db->pool_size - (db->pool_size / 4 > 1 ?
-					      db->pool_size / 4 :
-					      1);
+	db->bg_max =
+		db->pool_size - (db->pool_size / 4 > 1 ? db->pool_size / 4 : 1);
 	if (db->bg_max < 1)
 		db->bg_max = 1;
 	db->reconnect_min_ms = o->reconnect_min_ms > 0 ?
@@ -2038,8 +2037,7 @@ int pr_db_listen(struct pr_db *db, const char *channel, pr_db_notify_cb cb,
 	return 0;
 }
 
-void pr_db_last_times(const struct pr_db *db, int64_t *wait_us,
-		      int64_t *run_us)
+void pr_db_last_times(const struct pr_db *db, int64_t *wait_us, int64_t *run_us)
 {
 	*wait_us = db->last_wait_us;
 	*run_us = db->last_run_us;
