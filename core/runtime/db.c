@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/qpick.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 
@@ -59,7 +60,6 @@
 #define DB_DEFAULT_RECONNECT_MIN_MS 100
 #define DB_DEFAULT_RECONNECT_MAX_MS 30000
 #define DB_CONNECT_TIMEOUT_MS 10000
-#define DB_BG_MAX_WAIT_US 1000000 /* then background goes before requests */
 #define DB_MAX_PARAMS 65535
 #define DB_MAX_MIGRATION_BYTES (16 * 1024 * 1024)
 /* pg_advisory_lock key serialising migrations across daemons ("payr"). */
@@ -1027,26 +1027,26 @@ static struct db_query *next_query(struct pr_db *db)
 {
 	struct db_query *q = TAILQ_FIRST(&db->queue);
 	struct db_query *b = TAILQ_FIRST(&db->bgqueue);
-	int bg = 0;
+	struct pr_qpick_state s = { .requests = q != NULL,
+				    .background = b != NULL,
+				    .bg_max = db->bg_max };
 
-	/* Background work that has waited DB_BG_MAX_WAIT_US goes first:
-	 * requests in a steady stream never starve it. */
-	if (q && (!b || pr_mono_us() - b->queued_us < DB_BG_MAX_WAIT_US)) {
+	if (b) {
+		s.bg_waited_us = pr_mono_us() - b->queued_us;
+		for (int i = 0; i < db->pool_size; i++)
+			if (db->conns[i].cur && db->conns[i].cur->background)
+				s.bg_running++;
+	}
+	switch (pr_qpick(&s)) {
+	case PR_QPICK_REQUEST:
 		TAILQ_REMOVE(&db->queue, q, link);
 		return q;
-	}
-	if (!b)
+	case PR_QPICK_BACKGROUND:
+		TAILQ_REMOVE(&db->bgqueue, b, link);
+		return b;
+	default:
 		return NULL;
-	for (int i = 0; i < db->pool_size; i++)
-		if (db->conns[i].cur && db->conns[i].cur->background)
-			bg++;
-	if (bg >= db->bg_max) {
-		if (q)
-			TAILQ_REMOVE(&db->queue, q, link);
-		return q;
 	}
-	TAILQ_REMOVE(&db->bgqueue, b, link);
-	return b;
 }
 
 static int conn_next_once(struct pr_db_conn *c)
@@ -1756,12 +1756,7 @@ struct pr_db *pr_db_new(struct event_base *base, const struct pr_db_opts *o,
 	db->on_state = on_state;
 	db->state_arg = arg;
 	db->pool_size = o->pool_size > 0 ? o->pool_size : DB_DEFAULT_POOL;
-	/* A quarter of the pool (at least one connection) stays for
-	 * requests; background work keeps at least one. */
-	db->bg_max =
-		db->pool_size - (db->pool_size / 4 > 1 ? db->pool_size / 4 : 1);
-	if (db->bg_max < 1)
-		db->bg_max = 1;
+	db->bg_max = pr_qpick_bg_max(db->pool_size);
 	db->reconnect_min_ms = o->reconnect_min_ms > 0 ?
 				       o->reconnect_min_ms :
 				       DB_DEFAULT_RECONNECT_MIN_MS;
