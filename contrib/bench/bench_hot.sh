@@ -18,6 +18,8 @@
 # both (lib_bench.sh), the channel's usage row for today (amount and count
 # run ahead of the payments by the leases), and a summary line:
 #   bench_hot: payroute N/s pattern N/s ratio R ... (channel CODE)
+#   bench_hot: ceiling N/s ... (as bench_payments.sh: what the RSA
+#     signatures and the pattern's store CPU leave of the cores)
 # Issue 11's target: ratio >= 0.7.
 #
 #   contrib/bench/bench_hot.sh [-e ENVFILE] [-t THREADS] [-c CONNECTIONS]
@@ -85,4 +87,6 @@ b_pattern nousage "$PSECS" "$PCLIENTS"
 b_autopay_off
 b_payments_run "$SECS" "$THREADS" "$CONNS" "$METHOD"
 b_sql "$B_DB" "SELECT 'usage row of $HOT today (' || day || '): amount ' || amount || ', count ' || count || ' (limits ' || coalesce(amount_limit::text, 'none') || ', ' || coalesce(count_limit::text, 'none') || '), last written ' || updated_at FROM channel_daily_usage WHERE channel = '$HOT' AND scope = '' ORDER BY day DESC LIMIT 1"
+b_rsa_note
 echo "bench_hot: $(b_vs_pattern | sed 's/ pattern / pattern_nousage /') (target ratio >= 0.7; channel $HOT)"
+echo "bench_hot: $(b_ceiling 0.7)"

@@ -155,6 +155,17 @@ fi
 read -r P50 P99 MEAN < <(awk -v a="$p50" -v b="$p99" -v s="$s" -v n="$n" \
 	'BEGIN { printf "%.3f %.3f %.3f\n", a * 1000, b * 1000, s * 1000 / n }')
 echo "$METRIC{op=\"$OP\"} over the paced run: $n requests, p50 $P50 ms, p99 $P99 ms, mean $MEAN ms"
+# Its parts in the store, where the daemon exports them: the statements'
+# wait for a pool connection and their time on it (commits included); the
+# rest is the daemon's loop (parsing, signing, verifying, rendering) and
+# the time a ready request waits for the loop or for a core.
+for part in payroute_store_wait_seconds payroute_store_run_seconds payroute_own_seconds; do
+	grep -q "^${part}_bucket{" "$B_TMP/m2" || continue
+	read -r _ pn _ ps _ q50 _ q99 < <(b_hist_quantiles "$part" "$OP" "$B_TMP/m1" "$B_TMP/m2" 0.5 0.99)
+	[ "${pn:-0}" = 0 ] && continue
+	awk -v m="$part" -v op="$OP" -v a="$q50" -v b="$q99" -v s="$ps" -v n="$pn" \
+		'BEGIN { printf "  of which %s{op=\"%s\"}: p50 %.3f ms, p99 %.3f ms, mean %.3f ms\n", m, op, a * 1000, b * 1000, s * 1000 / n }'
+done
 E2E=$(awk '{ printf "p50 %s ms p99 %s ms", $4, $7 }' <<<"$WRK_LINE")
 printf 'bench_latency: rate %s/s (asked %s/s%s) overhead p50 %s ms p99 %s ms (target p99 < 5 ms) end-to-end %s\n' \
 	"$DONE_RATE" "$RATE" "${PEAK:+, peak $PEAK/s}" "$P50" "$P99" "$E2E"

@@ -450,7 +450,7 @@ b_codes() {
 # prefix), CREATED, RATE (payments created per second) and C_*. The run's
 # payments are paid at exit (b_settle_run).
 b_payments_run() {
-	local before after t0 c_pr c_sim c_pg wrk_us wrk_req wrk_non2xx wrk_err sim0 sim1
+	local before after t0 c_pr c_sim c_pg d_pr d_sim d_pg wrk_us wrk_req wrk_non2xx wrk_err sim0 sim1
 
 	RUN=$(b_run_prefix b)
 	b_at_exit "b_settle_run $RUN"
@@ -466,9 +466,10 @@ b_payments_run() {
 	# Who used the CPU: a process near one core (payrouted's loop is one
 	# thread) is the bottleneck; paysim's share says it is not the
 	# simulator.
+	d_pr=$(($(b_ticks "$B_PR_PID") - c_pr)) d_sim=$(($(b_ticks "$B_SIM_PID") - c_sim))
+	d_pg=$(($(b_pg_ticks) - c_pg))
 	awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) \
-		-v pr=$(($(b_ticks "$B_PR_PID") - c_pr)) -v sim=$(($(b_ticks "$B_SIM_PID") - c_sim)) \
-		-v pg=$(($(b_pg_ticks) - c_pg)) \
+		-v pr="$d_pr" -v sim="$d_sim" -v pg="$d_pg" \
 		'BEGIN { s = ns / 1e9; printf "CPU used during the run (cores): payrouted %.2f, paysim %.2f, postgres %.2f\n", pr / hz / s, sim / hz / s, pg / hz / s }'
 	sleep 1 # the requests wrk left in flight
 	c_pg=$(b_pg_ticks)
@@ -481,6 +482,12 @@ b_payments_run() {
 	RATE=$(b_rate "$CREATED" "$wrk_us")
 	echo "payments created: $CREATED ($RATE/s, counted in the payments table; wrk: $wrk_req answers, $wrk_non2xx non-2xx, $wrk_err socket errors)"
 	b_statuses "$RUN"
+	# The figure that holds when other work shares the cores and the
+	# rates swing: each process's CPU per payment created in the run.
+	read -r PR_CPU_MS SIM_CPU_MS < <(awk -v hz="$B_HZ" -v n="$CREATED" \
+		-v pr="$d_pr" -v sim="$d_sim" 'BEGIN { if (n <= 0) n = 1
+		printf "%.3f %.3f\n", pr * 1000 / hz / n, sim * 1000 / hz / n }')
+	echo "CPU per payment during the run: payrouted $PR_CPU_MS ms, paysim $SIM_CPU_MS ms (clock ticks of 1/$B_HZ s over $CREATED payments)"
 	b_sim_note "$sim0" "$sim1" "$CREATED" "the payments' orders"
 	b_autovacuum_note "$B_DB" "$before"
 	b_cost payroute "$CREATED" payment "$before" "$after"
@@ -620,6 +627,52 @@ b_vs_pattern() {
 		printf "payroute %.0f/s pattern %.0f/s ratio %s pg_cpu_ms %.2f vs %.2f (%sx) commits %.1f vs %.1f rows %.1f vs %.1f wal_bytes %.0f vs %.0f\n",
 			r, p, (p > 0) ? sprintf("%.2f", r / p) : "-", c, pc,
 			(pc > 0) ? sprintf("%.1f", c / pc) : "-", k, pk, w, pw, l, pl }'
+}
+
+# b_rsa_cost BITS: the CPU one RSA signature and one verification of BITS
+# bits cost on this machine, in ms ("SIGN VERIFY"), from `openssl speed`
+# (process CPU time, not wall time: it holds when other work shares the
+# cores; about 4 s). The daemon's drivers and paysim use the same
+# libcrypto; empty when openssl is missing.
+b_rsa_cost() {
+	command -v openssl >/dev/null || return 0
+	openssl speed -seconds 2 "rsa$1" 2>/dev/null |
+		awk -v b="$1" '$1 == "rsa" && $2 == b && $3 == "bits" {
+			s = $4; v = $5; sub(/s$/, "", s); sub(/s$/, "", v)
+			printf "%.4f %.4f\n", s * 1000, v * 1000 }'
+}
+
+# b_rsa_note: measures the RSA costs (SIGN_MS, VERIFY_MS, KEYBITS: the dev
+# keys' size; CORES) and prints them with payrouted's and paysim's CPU per
+# payment outside them (PR_CPU_MS, SIM_CPU_MS of b_payments_run)
+b_rsa_note() {
+	KEYBITS=$(openssl pkey -in "$B_DEV/keys/wechat_merchant_private.pem" -noout -text 2>/dev/null |
+		sed -n '1s/.*(\([0-9]*\) bit.*/\1/p')
+	KEYBITS=${KEYBITS:-2048}
+	SIGN_MS= VERIFY_MS=
+	read -r SIGN_MS VERIFY_MS < <(b_rsa_cost "$KEYBITS") || true
+	CORES=$(nproc)
+	[ -n "$SIGN_MS" ] || { echo "RSA costs not measured (no openssl)"; return 0; }
+	awk -v s="$SIGN_MS" -v v="$VERIFY_MS" -v pr="$PR_CPU_MS" -v sim="$SIM_CPU_MS" -v b="$KEYBITS" 'BEGIN {
+		printf "RSA-%s on this machine (openssl speed, CPU time): sign %.3f ms, verify %.3f ms; outside them, per payment: payrouted %.3f ms, paysim %.3f ms\n",
+			b, s, v, pr - s - v, sim - s - v }'
+}
+
+# b_ceiling TARGET: the ceiling the signatures leave (after b_rsa_note and
+# b_pattern): per payment the driver signs the request and verifies the
+# answer, paysim verifies it and signs its answer, and the store needs at
+# least the pattern's CPU; nothing can go faster than
+#   cores x 1000 / (2 x (sign + verify) + the pattern's pg_cpu_ms)
+# payments/s, with payrouted's own work, paysim's, wrk's and the rest at
+# zero. Prints it, RATE's share of it and TARGET x the pattern's rate's.
+b_ceiling() {
+	[ -n "${SIGN_MS:-}" ] || { echo "ceiling not computed (no openssl)"; return 0; }
+	awk -v s="$SIGN_MS" -v v="$VERIFY_MS" -v pc="$P_CPU" -v c="$CORES" -v t="$1" \
+		-v r="$RATE" -v p="$P_RATE" -v pr="$PR_CPU_MS" -v sim="$SIM_CPU_MS" 'BEGIN {
+		floor = 2 * (s + v) + pc
+		ceil = c * 1000 / floor
+		printf "ceiling %.0f/s on %d cores (%.3f ms of CPU a payment nothing avoids: 2 x (sign %.3f + verify %.3f) + the pattern'"'"'s pg_cpu_ms %.2f); payroute %.0f/s is %.2f of it; %s x the pattern is %.0f/s, %.2f of it; CPU per payment payrouted %.3f ms paysim %.3f ms\n",
+			ceil, c, floor, s, v, pc, r, r / ceil, t, p * t, p * t / ceil, pr, sim }'
 }
 
 # ---------------------------------------------------------------- misc

@@ -291,6 +291,42 @@ static void metrics_order_path(struct pr_daemon *d, struct evbuffer *b,
 				   labels, buf, sizeof(buf)) < sizeof(buf))
 			evbuffer_add(b, buf, strlen(buf));
 	}
+	evbuffer_add_printf(
+		b, "# HELP payroute_store_wait_seconds Time a request's store "
+		   "statements waited for a pool connection (part of "
+		   "payroute_overhead_seconds).\n"
+		   "# TYPE payroute_store_wait_seconds histogram\n");
+	for (int i = 0; i < PR_REQ_N_OPS; i++) {
+		snprintf(labels, sizeof(labels), "op=\"%s\"", ops[i]);
+		if (pr_hist_format(&d->store_wait[i],
+				   "payroute_store_wait_seconds", labels, buf,
+				   sizeof(buf)) < sizeof(buf))
+			evbuffer_add(b, buf, strlen(buf));
+	}
+	evbuffer_add_printf(
+		b, "# HELP payroute_store_run_seconds Time a request's store "
+		   "statements ran on their connection, commits included "
+		   "(part of payroute_overhead_seconds).\n"
+		   "# TYPE payroute_store_run_seconds histogram\n");
+	for (int i = 0; i < PR_REQ_N_OPS; i++) {
+		snprintf(labels, sizeof(labels), "op=\"%s\"", ops[i]);
+		if (pr_hist_format(&d->store_run[i],
+				   "payroute_store_run_seconds", labels, buf,
+				   sizeof(buf)) < sizeof(buf))
+			evbuffer_add(b, buf, strlen(buf));
+	}
+	evbuffer_add_printf(
+		b, "# HELP payroute_own_seconds payroute_overhead_seconds "
+		   "minus a request's store wait and store time: the loop's "
+		   "own work, and ready work waiting for the loop or a "
+		   "core.\n"
+		   "# TYPE payroute_own_seconds histogram\n");
+	for (int i = 0; i < PR_REQ_N_OPS; i++) {
+		snprintf(labels, sizeof(labels), "op=\"%s\"", ops[i]);
+		if (pr_hist_format(&d->own[i], "payroute_own_seconds", labels,
+				   buf, sizeof(buf)) < sizeof(buf))
+			evbuffer_add(b, buf, strlen(buf));
+	}
 	if (d->usage) {
 		struct pr_usage_stats us;
 

@@ -93,7 +93,7 @@ void pr_check_settled(struct pr_check *k)
 		"DELETE FROM order_checks WHERE kind = $1 AND order_id = $2";
 	const char *p[2] = { k->kind->kind, k->order_id };
 
-	pr_db_query(k->d->db, sql, 2, p, on_settled, NULL);
+	pr_db_query_bg(k->d->db, sql, 2, p, 0, on_settled, NULL);
 }
 
 void pr_check_done(struct pr_check *k, const struct pr_check_end *e)
@@ -155,7 +155,8 @@ void pr_check_done(struct pr_check *k, const struct pr_check_end *e)
 	p[5] = s_delay;
 	p[6] = attention ? "true" : "false";
 	p[7] = detail;
-	if (!id || pr_db_query(k->d->db, sql, 8, p, on_rescheduled, id) < 0) {
+	if (!id ||
+	    pr_db_query_bg(k->d->db, sql, 8, p, 0, on_rescheduled, id) < 0) {
 		pr_warn("completion: %s %s not rescheduled: store unavailable",
 			k->kind->kind, k->order_id);
 		free(id);
@@ -233,7 +234,7 @@ static void housekeeping(struct pr_completion *c)
 	static const char sql[] = "DELETE FROM idempotency_keys "
 				  "WHERE created_at < now() - interval '1 day'";
 
-	pr_db_query(c->d->db, sql, 0, NULL, on_housekeeping, NULL);
+	pr_db_query_bg(c->d->db, sql, 0, NULL, 0, on_housekeeping, NULL);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -259,10 +260,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	p[0] = cfg->instance;
 	p[1] = batch;
 	p[2] = lease;
-	if (pr_db_query(c->d->db,
-			"SELECT r_kind, r_order_id, r_checks "
-			"FROM pr_checks_claim($1, $2::int, $3::int)",
-			3, p, on_claimed, c) == 0)
+	if (pr_db_query_bg(c->d->db,
+			   "SELECT r_kind, r_order_id, r_checks "
+			   "FROM pr_checks_claim($1, $2::int, $3::int)",
+			   3, p, 0, on_claimed, c) == 0)
 		c->claiming = 1;
 }
 

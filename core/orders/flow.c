@@ -30,6 +30,19 @@
 static void try_reserve(struct pr_flow *f);
 static void send_attempt(struct pr_flow *f);
 
+/* Adds the statement whose result is being handled to the request's time
+ * in the store (payroute_store_wait_seconds, _run_seconds). */
+static void count_store(struct pr_flow *f)
+{
+	int64_t wait_us, run_us;
+
+	if (!f->r)
+		return;
+	pr_db_last_times(f->d->db, &wait_us, &run_us);
+	f->r->store_wait_us += wait_us;
+	f->r->store_run_us += run_us;
+}
+
 void pr_flow_clear(struct pr_flow *f)
 {
 	json_decref(f->trace);
@@ -237,6 +250,14 @@ static void answer_committed(struct pr_flow *f, char *text)
 	json_t *body;
 
 	f->idem.active = 0; /* kept with the commit */
+	if (text && f->r) {
+		/* The text kept under the key is the answer, as it is. */
+		pr_request_raw(f->r, 201, "application/json", text,
+			       strlen(text));
+		free(text);
+		f->ops->end(f, 0, NULL);
+		return;
+	}
 	if (text) {
 		body = json_loads(text, 0, NULL);
 		free(text);
@@ -270,6 +291,7 @@ static void on_second(int rc, enum pr_apply_result result, int from, void *row,
 
 	free(s);
 	(void)from;
+	count_store(f);
 	if (rc < 0) {
 		free(text);
 		if (cascade) {
@@ -544,6 +566,7 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 	const struct pr_order_kind *k = f->ops->kind;
 	const char *result;
 
+	count_store(f);
 	if (!res || PQntuples(res) != 1) {
 		char field[64];
 		int status;

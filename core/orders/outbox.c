@@ -304,8 +304,8 @@ static void record_ok(struct delivery *dl, int status)
 	dl->o->delivered++;
 	pr_debug("outbox: notification %s (%s %s) delivered to %s (HTTP %d)",
 		 dl->id, dl->kind, dl->order_id, dl->url, status);
-	if (pr_db_query(dl->o->d->db, delivered_sql, 3, p, on_recorded_ok, dl) <
-	    0) {
+	if (pr_db_query_bg(dl->o->d->db, delivered_sql, 3, p, 0, on_recorded_ok,
+			   dl) < 0) {
 		pr_warn("outbox: notification %s was delivered but the store "
 			"is unavailable; it will be sent again after its lease",
 			dl->id);
@@ -338,8 +338,8 @@ static void record_failure(struct delivery *dl)
 	p[5] = sched;
 	p[6] = dl->instance;
 	p[7] = dl->body_new ? dl->body : NULL;
-	if (pr_db_query(dl->o->d->db, failed_sql, 8, p, on_recorded_failure,
-			dl) < 0) {
+	if (pr_db_query_bg(dl->o->d->db, failed_sql, 8, p, 0,
+			   on_recorded_failure, dl) < 0) {
 		pr_warn("outbox: notification %s: attempt failed (%s) and the "
 			"store is unavailable; it comes due again after its "
 			"lease",
@@ -756,7 +756,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	p[0] = c->instance;
 	p[1] = limit;
 	p[2] = lease;
-	if (pr_db_query(d->db, claim_sql, 3, p, on_claimed, c) < 0) {
+	if (pr_db_query_bg(d->db, claim_sql, 3, p, 0, on_claimed, c) < 0) {
 		free(c);
 		return;
 	}

@@ -335,10 +335,9 @@ static void match(struct run *u)
 
 	/* over a large bill the match runs longer than an ordinary
 	 * statement may: it has the run's lease */
-	if (u->r->dead ||
-	    pr_db_query_timeout(u->r->d->db, sql, 4, p,
-				u->gen->config->recon_lease_s * 1000,
-				on_matched, u) < 0)
+	if (u->r->dead || pr_db_query_bg(u->r->d->db, sql, 4, p,
+					 u->gen->config->recon_lease_s * 1000,
+					 on_matched, u) < 0)
 		run_fail(u, "the store is unavailable");
 }
 
@@ -591,12 +590,12 @@ static void start_run(struct pr_recon *r, const char *channel, const char *day,
 	p[1] = u->day;
 	snprintf(keep, sizeof(keep), "%d", u->gen->config->recon_keep_days);
 	p[2] = keep;
-	if (pr_db_query_timeout(r->d->db,
-				"DELETE FROM recon_bill_rows WHERE channel = $1 "
-				"AND (day = $2::date "
-				"OR day < $2::date - $3::int)",
-				3, p, u->gen->config->recon_lease_s * 1000,
-				on_forgotten, u) < 0)
+	if (pr_db_query_bg(r->d->db,
+			   "DELETE FROM recon_bill_rows WHERE channel = $1 "
+			   "AND (day = $2::date "
+			   "OR day < $2::date - $3::int)",
+			   3, p, u->gen->config->recon_lease_s * 1000,
+			   on_forgotten, u) < 0)
 		run_fail(u, "the store is unavailable");
 }
 

@@ -38,6 +38,13 @@
 struct payroute_key {
 	EVP_PKEY *pkey;
 	int is_private; /* loaded as a private key */
+	/* SHA256withRSA contexts initialised once, on first use, and copied
+	 * for each signature or verification (md_ctx): the initialisation
+	 * (fetching the algorithms, setting up the key's provider context)
+	 * cost 8 us of a 250 us signature and 3 us of a 20 us verification
+	 * with OpenSSL 3.0. Made and copied under tpl_mu: paysim signs
+	 * with one key from several threads. */
+	EVP_MD_CTX *sign_tpl, *verify_tpl;
 };
 
 #define KEY_MIN_BITS 2048
@@ -309,7 +316,7 @@ int pr_key_load(const char *pem_or_path, int is_private, payroute_key **out,
 		rc = -EINVAL;
 		goto out;
 	}
-	key = malloc(sizeof(*key));
+	key = calloc(1, sizeof(*key));
 	if (!key) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
@@ -334,8 +341,48 @@ void pr_key_free(payroute_key *key)
 {
 	if (!key)
 		return;
+	EVP_MD_CTX_free(key->sign_tpl);
+	EVP_MD_CTX_free(key->verify_tpl);
 	EVP_PKEY_free(key->pkey);
 	free(key);
+}
+
+/* A SHA256withRSA context for one signature (sign) or verification with
+ * key, copied from the key's template (made on first use), or NULL: out
+ * of memory, or the key cannot do it (a public key does not sign). The
+ * template is a cache: key is const to its users. */
+static pthread_mutex_t tpl_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static EVP_MD_CTX *md_ctx(const payroute_key *key, int sign)
+{
+	payroute_key *k = (payroute_key *)key;
+	EVP_MD_CTX **tpl = sign ? &k->sign_tpl : &k->verify_tpl;
+	EVP_MD_CTX *ctx = NULL, *t;
+	int ok;
+
+	pthread_mutex_lock(&tpl_mu);
+	if (!*tpl) {
+		t = EVP_MD_CTX_new();
+		if (!t)
+			goto out;
+		ok = sign ? EVP_DigestSignInit(t, NULL, EVP_sha256(), NULL,
+					       k->pkey) :
+			    EVP_DigestVerifyInit(t, NULL, EVP_sha256(), NULL,
+						 k->pkey);
+		if (ok != 1) {
+			EVP_MD_CTX_free(t);
+			goto out;
+		}
+		*tpl = t;
+	}
+	ctx = EVP_MD_CTX_new();
+	if (ctx && EVP_MD_CTX_copy_ex(ctx, *tpl) != 1) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+out:
+	pthread_mutex_unlock(&tpl_mu);
+	return ctx;
 }
 
 int pr_rsa_sha256_sign(const payroute_key *key, const void *data, size_t len,
@@ -352,14 +399,9 @@ int pr_rsa_sha256_sign(const payroute_key *key, const void *data, size_t len,
 		return -EINVAL;
 	if (!data)
 		data = "";
-	ctx = EVP_MD_CTX_new();
-	if (!ctx) {
-		rc = -ENOMEM;
-		goto out;
-	}
 	/* A public key fails here: there is nothing to sign with. */
-	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key->pkey) != 1 ||
-	    EVP_DigestSign(ctx, NULL, &sig_len, data, len) != 1) {
+	ctx = md_ctx(key, 1);
+	if (!ctx || EVP_DigestSign(ctx, NULL, &sig_len, data, len) != 1) {
 		rc = -EINVAL;
 		goto out;
 	}
@@ -403,13 +445,8 @@ int pr_rsa_sha256_verify(const payroute_key *key, const void *data, size_t len,
 		rc = -EBADMSG;
 		goto out;
 	}
-	ctx = EVP_MD_CTX_new();
+	ctx = md_ctx(key, 0);
 	if (!ctx) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key->pkey) !=
-	    1) {
 		rc = -EINVAL;
 		goto out;
 	}

@@ -67,6 +67,7 @@ void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 		    const void *body, size_t len)
 {
 	struct pr_daemon *d = r->d;
+	int64_t overhead;
 
 	if (d->stopping)
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
@@ -83,8 +84,12 @@ void pr_request_raw(struct pr_request *r, int status, const char *ctype,
 		}
 	}
 	pr_http_reply_raw(r->req, status, ctype, body, len);
-	pr_hist_observe(&d->overhead[r->op],
-			pr_mono_us() - r->started_us - r->wait_us);
+	overhead = pr_mono_us() - r->started_us - r->wait_us;
+	pr_hist_observe(&d->overhead[r->op], overhead);
+	pr_hist_observe(&d->store_wait[r->op], r->store_wait_us);
+	pr_hist_observe(&d->store_run[r->op], r->store_run_us);
+	pr_hist_observe(&d->own[r->op],
+			overhead - r->store_wait_us - r->store_run_us);
 	if (r->gen != d->gen)
 		d->requests_on_old_gen++;
 	pr_gen_unref(r->gen);

@@ -135,6 +135,13 @@ struct pr_daemon {
 	/* The time payroute adds to each request: its time here minus the
 	 * time spent waiting for channels (flow.c counts it), by op. */
 	struct pr_hist overhead[PR_REQ_N_OPS];
+	/* Its parts in the store (flow.c counts them): its statements'
+	 * wait for a pool connection, and their time on one (commits). */
+	struct pr_hist store_wait[PR_REQ_N_OPS];
+	struct pr_hist store_run[PR_REQ_N_OPS];
+	/* and the rest: the overhead minus both (the loop's own work and
+	 * the time ready work waited for the loop or a core) */
+	struct pr_hist own[PR_REQ_N_OPS];
 	/* Answered requests kept for the next ones: a struct pr_request is
 	 * past malloc's small sizes, and allocating one per request made
 	 * glibc consolidate its heap (perf under bench_explain.sh). */
@@ -150,8 +157,10 @@ struct pr_request {
 	const char *listener;
 	char path[1024];
 	int64_t started_ms;
-	int64_t started_us; /* monotonic */
-	int64_t wait_us;    /* spent waiting for channels */
+	int64_t started_us;    /* monotonic */
+	int64_t wait_us;       /* spent waiting for channels */
+	int64_t store_wait_us; /* its statements waiting for a connection */
+	int64_t store_run_us;  /* its statements on their connection */
 	enum pr_req_op op;
 	struct pr_read_src read_src; /* said in the answer's headers */
 	/* the authenticated operator of an admin request (admin/operators.c;

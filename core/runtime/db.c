@@ -7,8 +7,9 @@
  * driven by socket events, with a connect timeout) or UP. An UP slot runs
  * at most one statement at a time: PQsendQueryParams, PQflush until the
  * output is gone, then PQconsumeInput/PQisBusy/PQgetResult on read events
- * until PQgetResult returns NULL. Queries wait in one FIFO queue and go to
- * the first idle slot. A slot whose connection fails fails the statement it
+ * until PQgetResult returns NULL. Queries wait in two FIFO queues and go to
+ * the first idle slot: requests' statements first, background jobs'
+ * (pr_db_query_bg) behind them and on at most bg_max slots. A slot whose connection fails fails the statement it
  * was running (never retried: it may not be idempotent), is closed, and
  * reconnects with jittered exponential back-off. A statement running past
  * query_timeout_ms closes its connection (PQcancel would block).
@@ -49,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/qpick.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 
@@ -73,10 +76,13 @@ struct db_query {
 	enum query_kind kind;
 	int internal;	/* ours (migrations, release): not in the stats */
 	int timed;	/* subject to query_timeout_ms */
+	int background; /* pr_db_query_bg: behind requests' statements */
 	int timeout_ms; /* > 0: this statement's own limit instead */
 	int nparams;
 	char *sql;
+	const char *sql_src; /* the caller's pointer: a hint for stmt_get */
 	char **params;
+	int64_t queued_us, sent_us; /* monotonic; sent_us 0 until sent */
 	struct db_stmt *stmt; /* its prepared statement on the connection */
 	int preparing;	      /* the Prepare is in flight, then the query */
 	pr_db_cb cb;
@@ -95,6 +101,7 @@ struct db_stmt {
 	struct db_stmt *next; /* in the hash chain */
 	uint64_t hash;
 	char *sql;
+	const char *src; /* the pointer the text last came from */
 	unsigned uses;
 	int prepared; /* the server has it under name */
 	int broken;   /* its Prepare failed: always sent unprepared */
@@ -102,6 +109,9 @@ struct db_stmt {
 };
 
 #define DB_STMT_BUCKETS 256
+/* Texts found by the caller's pointer (most are static strings of 2 to 3
+ * KiB: hashing one costs microseconds, comparing it a few dozen ns). */
+#define DB_STMT_HINTS 64
 #define DB_STMT_MAX 1024 /* per session; beyond, texts are not prepared */
 #define DB_STMT_PREPARE_AT 2
 
@@ -121,6 +131,7 @@ struct pr_db_conn {
 	PGresult *res;	      /* its result so far */
 	/* This session's prepared statements (see struct db_stmt). */
 	struct db_stmt *stmts[DB_STMT_BUCKETS];
+	struct db_stmt *hints[DB_STMT_HINTS]; /* by the text's pointer */
 	size_t n_stmts;
 	unsigned long stmt_seq;
 	int migrating; /* running the migrations */
@@ -179,9 +190,11 @@ struct pr_db {
 	int ready;
 	int down_logged;  /* the store's unavailability has been logged */
 	char server[160]; /* host and port of the last connection made */
-	struct query_list queue;
-	size_t queued;
-	struct event *kick; /* runs the dispatcher from the loop */
+	struct query_list queue;   /* requests' statements, first served */
+	struct query_list bgqueue; /* background jobs' (pr_db_query_bg) */
+	size_t queued;		   /* in both */
+	int bg_max;		   /* connections background work may hold */
+	struct event *kick;	   /* runs the dispatcher from the loop */
 	uint32_t rng;
 
 	/* Migrations. */
@@ -205,6 +218,9 @@ struct pr_db {
 	unsigned long errors;
 	unsigned long prepares;
 	unsigned long prepared_runs;
+	/* The statement whose callback is running: its wait for a
+	 * connection and its time on it (pr_db_last_times). */
+	int64_t last_wait_us, last_run_us;
 
 	/* LISTEN/NOTIFY. */
 	struct pr_db_conn *lconn; /* NULL until the first pr_db_listen */
@@ -367,19 +383,29 @@ static void stmts_clear(struct pr_db_conn *c)
 		}
 		c->stmts[b] = NULL;
 	}
+	memset(c->hints, 0, sizeof(c->hints));
 	c->n_stmts = 0;
 }
 
 /* The session's entry for sql, created on first sight (NULL when the
  * table is full or memory is short: the text is then sent unprepared). */
-static struct db_stmt *stmt_get(struct pr_db_conn *c, const char *sql)
+static struct db_stmt *stmt_get(struct pr_db_conn *c, const char *sql,
+				const char *src)
 {
-	uint64_t h = stmt_hash(sql);
-	struct db_stmt **head = &c->stmts[h % DB_STMT_BUCKETS], *e;
+	size_t hint = ((uintptr_t)src >> 4) % DB_STMT_HINTS;
+	struct db_stmt **head, *e;
+	uint64_t h;
 
+	/* The text compared in full: a pointer seen before may hold
+	 * another text now. */
+	e = c->hints[hint];
+	if (e && e->src == src && strcmp(e->sql, sql) == 0)
+		return e;
+	h = stmt_hash(sql);
+	head = &c->stmts[h % DB_STMT_BUCKETS];
 	for (e = *head; e; e = e->next)
 		if (e->hash == h && strcmp(e->sql, sql) == 0)
-			return e;
+			goto found;
 	if (c->n_stmts >= DB_STMT_MAX)
 		return NULL;
 	e = calloc(1, sizeof(*e));
@@ -395,6 +421,9 @@ static struct db_stmt *stmt_get(struct pr_db_conn *c, const char *sql)
 	e->next = *head;
 	*head = e;
 	c->n_stmts++;
+found:
+	e->src = src;
+	c->hints[hint] = e;
 	return e;
 }
 
@@ -435,6 +464,8 @@ static struct db_query *query_new(enum query_kind kind, const char *sql,
 		memcpy(p, sql, sql_len);
 		q->sql = p;
 	}
+	q->sql_src = sql;
+	q->queued_us = pr_mono_us();
 	return q;
 }
 
@@ -505,6 +536,14 @@ static void store_down(struct pr_db *db, const char *reason)
 	pr_warn("%s: connection lost (%s); reconnecting", db->name, reason);
 	while ((q = TAILQ_FIRST(&db->queue)) != NULL) {
 		TAILQ_REMOVE(&db->queue, q, link);
+		db->queued--;
+		query_fail(db, q, "store unavailable");
+		free(q);
+		if (db->closing)
+			return;
+	}
+	while ((q = TAILQ_FIRST(&db->bgqueue)) != NULL) {
+		TAILQ_REMOVE(&db->bgqueue, q, link);
 		db->queued--;
 		query_fail(db, q, "store unavailable");
 		free(q);
@@ -712,7 +751,9 @@ static void conn_send(struct pr_db_conn *c, struct db_query *q)
 	 * then only executed: the server parses and plans it no more (its
 	 * plan cache decides between custom and generic plans). */
 	if (q->kind == QK_PARAMS && !q->internal && !q->stmt)
-		q->stmt = stmt_get(c, q->sql);
+		q->stmt = stmt_get(c, q->sql, q->sql_src);
+	if (!q->sent_us)
+		q->sent_us = pr_mono_us();
 	if (q->stmt && !q->stmt->prepared && !q->stmt->broken &&
 	    ++q->stmt->uses >= DB_STMT_PREPARE_AT) {
 		q->preparing = 1;
@@ -790,6 +831,8 @@ static void conn_done(struct pr_db_conn *c)
 	evtimer_del(c->timer);
 	if (!q->internal)
 		db->queries++;
+	db->last_wait_us = q->sent_us - q->queued_us;
+	db->last_run_us = pr_mono_us() - q->sent_us;
 	if (res && result_ok(res)) {
 		q->cb(res, NULL, q->arg);
 	} else {
@@ -974,6 +1017,38 @@ static void conn_unhold(struct pr_db_conn *c)
 
 /* Gives a connection its next piece of work, if any. Returns 1 when it
  * should be asked again. */
+/* The next statement for an idle connection, taken off its queue: a
+ * request's first; a background job's only while fewer than bg_max
+ * connections run background work, so that a burst of it (a completion
+ * sweep, the outbox, a reconciliation) never holds every connection
+ * while requests wait; one that has waited a second goes before
+ * requests (within the same limit). */
+static struct db_query *next_query(struct pr_db *db)
+{
+	struct db_query *q = TAILQ_FIRST(&db->queue);
+	struct db_query *b = TAILQ_FIRST(&db->bgqueue);
+	struct pr_qpick_state s = { .requests = q != NULL,
+				    .background = b != NULL,
+				    .bg_max = db->bg_max };
+
+	if (b) {
+		s.bg_waited_us = pr_mono_us() - b->queued_us;
+		for (int i = 0; i < db->pool_size; i++)
+			if (db->conns[i].cur && db->conns[i].cur->background)
+				s.bg_running++;
+	}
+	switch (pr_qpick(&s)) {
+	case PR_QPICK_REQUEST:
+		TAILQ_REMOVE(&db->queue, q, link);
+		return q;
+	case PR_QPICK_BACKGROUND:
+		TAILQ_REMOVE(&db->bgqueue, b, link);
+		return b;
+	default:
+		return NULL;
+	}
+}
+
 static int conn_next_once(struct pr_db_conn *c)
 {
 	struct pr_db *db = c->db;
@@ -1023,10 +1098,9 @@ static int conn_next_once(struct pr_db_conn *c)
 	}
 	if (c->state != C_UP || !db->ready)
 		return 0;
-	q = TAILQ_FIRST(&db->queue);
+	q = next_query(db);
 	if (!q)
 		return 0;
-	TAILQ_REMOVE(&db->queue, q, link);
 	db->queued--;
 	if (q->kind == QK_ACQUIRE) {
 		c->held = 1;
@@ -1682,6 +1756,7 @@ struct pr_db *pr_db_new(struct event_base *base, const struct pr_db_opts *o,
 	db->on_state = on_state;
 	db->state_arg = arg;
 	db->pool_size = o->pool_size > 0 ? o->pool_size : DB_DEFAULT_POOL;
+	db->bg_max = pr_qpick_bg_max(db->pool_size);
 	db->reconnect_min_ms = o->reconnect_min_ms > 0 ?
 				       o->reconnect_min_ms :
 				       DB_DEFAULT_RECONNECT_MIN_MS;
@@ -1696,6 +1771,7 @@ struct pr_db *pr_db_new(struct event_base *base, const struct pr_db_opts *o,
 					   DB_DEFAULT_MAX_QUEUE;
 	db->schema_version = -1;
 	TAILQ_INIT(&db->queue);
+	TAILQ_INIT(&db->bgqueue);
 	gettimeofday(&now, NULL);
 	db->rng = (uint32_t)now.tv_usec ^ (uint32_t)now.tv_sec ^
 		  ((uint32_t)getpid() << 16) ^ (uint32_t)(uintptr_t)db;
@@ -1767,6 +1843,7 @@ static void db_destroy(struct pr_db *db)
 	}
 	listener_free(db);
 	TAILQ_CONCAT(&fail, &db->queue, link);
+	TAILQ_CONCAT(&fail, &db->bgqueue, link);
 	db->queued = 0;
 	if (db->kick)
 		event_free(db->kick);
@@ -1811,8 +1888,9 @@ static int params_ok(int nparams, const char *const *params)
 	       (nparams == 0 || params);
 }
 
-int pr_db_query(struct pr_db *db, const char *sql, int nparams,
-		const char *const *params, pr_db_cb cb, void *arg)
+static int query_queue(struct pr_db *db, const char *sql, int nparams,
+		       const char *const *params, int timeout_ms,
+		       int background, pr_db_cb cb, void *arg)
 {
 	struct db_query *q;
 
@@ -1824,26 +1902,34 @@ int pr_db_query(struct pr_db *db, const char *sql, int nparams,
 	if (!q)
 		return -ENOMEM;
 	q->timed = 1;
+	q->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	q->background = background;
 	q->cb = cb;
 	q->arg = arg;
-	TAILQ_INSERT_TAIL(&db->queue, q, link);
+	TAILQ_INSERT_TAIL(background ? &db->bgqueue : &db->queue, q, link);
 	db->queued++;
 	db_kick(db);
 	return 0;
+}
+
+int pr_db_query(struct pr_db *db, const char *sql, int nparams,
+		const char *const *params, pr_db_cb cb, void *arg)
+{
+	return query_queue(db, sql, nparams, params, 0, 0, cb, arg);
 }
 
 int pr_db_query_timeout(struct pr_db *db, const char *sql, int nparams,
 			const char *const *params, int timeout_ms, pr_db_cb cb,
 			void *arg)
 {
-	struct db_query *q;
-	int rc = pr_db_query(db, sql, nparams, params, cb, arg);
+	return query_queue(db, sql, nparams, params, timeout_ms, 0, cb, arg);
+}
 
-	if (rc == 0 && timeout_ms > 0) {
-		q = TAILQ_LAST(&db->queue, query_list);
-		q->timeout_ms = timeout_ms;
-	}
-	return rc;
+int pr_db_query_bg(struct pr_db *db, const char *sql, int nparams,
+		   const char *const *params, int timeout_ms, pr_db_cb cb,
+		   void *arg)
+{
+	return query_queue(db, sql, nparams, params, timeout_ms, 1, cb, arg);
 }
 
 int pr_db_acquire(struct pr_db *db, pr_db_conn_cb cb, void *arg)
@@ -1954,6 +2040,12 @@ int pr_db_listening(const struct pr_db *db)
 		if (!db->listens[i].active)
 			return 0;
 	return 1;
+}
+
+void pr_db_last_times(const struct pr_db *db, int64_t *wait_us, int64_t *run_us)
+{
+	*wait_us = db->last_wait_us;
+	*run_us = db->last_run_us;
 }
 
 int pr_db_own_backend(const struct pr_db *db, int backend_pid)

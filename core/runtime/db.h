@@ -15,6 +15,7 @@
 #define PR_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -66,6 +67,16 @@ int pr_db_query_timeout(struct pr_db *db, const char *sql, int nparams,
 			const char *const *params, int timeout_ms, pr_db_cb cb,
 			void *arg);
 
+/* pr_db_query_timeout for a background job's statement (completion
+ * checks, the outbox, channel health, reconciliation, usage flushes):
+ * queued behind every request's statement, and run on at most
+ * pool_size - max(1, pool_size / 4) connections at once (at least one),
+ * so that a burst of background work never makes a request wait for a
+ * connection it holds. */
+int pr_db_query_bg(struct pr_db *db, const char *sql, int nparams,
+		   const char *const *params, int timeout_ms, pr_db_cb cb,
+		   void *arg);
+
 /* A connection held for a sequence of statements (a transaction). */
 struct pr_db_conn;
 typedef void (*pr_db_conn_cb)(struct pr_db_conn *conn, const char *err,
@@ -101,6 +112,12 @@ int pr_db_listen(struct pr_db *db, const char *channel, pr_db_notify_cb cb,
  * on it: a notification sent from now on will be delivered. 0 while it
  * is down or (re)connecting, when what is sent may be lost. */
 int pr_db_listening(const struct pr_db *db);
+/* Only in a pr_db_cb of pr_db_query: how long the statement whose result
+ * it is waited for a pool connection (queued until sent) and how long it
+ * then took on it (sent until its result was complete), in
+ * microseconds. */
+void pr_db_last_times(const struct pr_db *db, int64_t *wait_us,
+		      int64_t *run_us);
 
 /* 1 when backend_pid is the server process of one of this store's own
  * sessions (pool or LISTEN connection): a notification from it was sent by
