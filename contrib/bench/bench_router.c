@@ -27,6 +27,10 @@
  * explore 5 % of the decisions (a seed per decision). It is timed whole,
  * estimates included, over the same catalogues and requests.
  *
+ * Each table row ends with a digest (FNV-1a) of the warm-up decisions'
+ * traces (pr_route_trace_json, every candidate), so two builds can show
+ * that a change of the hot path changed no decision, score or estimate.
+ *
  * Usage: bench_router [decisions per size, default 200000]
  */
 #include <errno.h>
@@ -444,8 +448,23 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* FNV-1a over the compact JSON of the trace, into *h. */
+static void digest(uint64_t *h, const struct pr_catalogue *cat,
+		   const struct pr_route_result *res)
+{
+	json_t *j = pr_route_trace_json(cat, res, 0);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	for (const unsigned char *p = (const unsigned char *)(s ? s : "");
+	     *p; p++)
+		*h = (*h ^ *p) * 0x100000001b3ull;
+	free(s);
+	json_decref(j);
+}
+
 static int run(unsigned n_chans, size_t n_dec, int learning)
 {
+	uint64_t dig = 0xcbf29ce484222325ull;
 	struct learn l = { 0 };
 	double explored = 0, probes = 0, dropped_open = 0;
 	json_t *chans = json_array(), *wl, *rules;
@@ -516,6 +535,7 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 		sum_cons += (double)res.n;
 		sum_elig += (double)res.n_eligible;
 		chosen += res.chosen >= 0;
+		digest(&dig, &cat, &res);
 		explored += res.explored;
 		probes += res.probe;
 		for (size_t k = res.n_eligible; k < res.n; k++)
@@ -542,12 +562,14 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 	}
 	qsort(lat, n_dec, sizeof(*lat), cmp_i64);
 
-	printf("%8u %12.0f %9.3f %9.3f %9.3f %10.1f %9.1f %8.0f%%\n", n_chans,
+	printf("%8u %12.0f %9.3f %9.3f %9.3f %10.1f %9.1f %8.0f%% %016llx\n",
+	       n_chans,
 	       (double)n_dec / ((double)t_all / 1e9),
 	       (double)lat[n_dec / 2] / 1000.0,
 	       (double)lat[n_dec * 99 / 100] / 1000.0,
 	       (double)lat[n_dec * 999 / 1000] / 1000.0, sum_cons / N_REQS,
-	       sum_elig / N_REQS, 100.0 * chosen / N_REQS);
+	       sum_elig / N_REQS, 100.0 * chosen / N_REQS,
+	       (unsigned long long)dig);
 
 	if (learning)
 		printf("%8s explored %.1f%%, probes %.1f%%, circuit_open drops "
@@ -598,17 +620,17 @@ int main(int argc, char **argv)
 	pinned = sched_setaffinity(0, sizeof(set), &set) == 0;
 	printf("pr_route, bucket mode, %zu decisions per size, one thread%s\n",
 	       n_dec, pinned ? " pinned to CPU 0" : "");
-	printf("%8s %12s %9s %9s %9s %10s %9s %9s\n", "channels", "decisions/s",
-	       "p50 us", "p99 us", "p99.9 us", "considered", "eligible",
-	       "routed");
+	printf("%8s %12s %9s %9s %9s %10s %9s %9s %16s\n", "channels",
+	       "decisions/s", "p50 us", "p99 us", "p99.9 us", "considered",
+	       "eligible", "routed", "traces digest");
 	for (size_t i = 0; i < N_OF(sizes); i++)
 		if (run(sizes[i], n_dec, 0) < 0)
 			return 1;
 	printf("\nthe success-rate path: estimates and breakers of the "
 	       "bucket, then pr_route (success_first, 5 %% explored)\n");
-	printf("%8s %12s %9s %9s %9s %10s %9s %9s\n", "channels", "decisions/s",
-	       "p50 us", "p99 us", "p99.9 us", "considered", "eligible",
-	       "routed");
+	printf("%8s %12s %9s %9s %9s %10s %9s %9s %16s\n", "channels",
+	       "decisions/s", "p50 us", "p99 us", "p99.9 us", "considered",
+	       "eligible", "routed", "traces digest");
 	for (size_t i = 0; i < N_OF(sizes); i++)
 		if (run(sizes[i], n_dec, 1) < 0)
 			return 1;
