@@ -302,6 +302,11 @@ struct learn {
 	struct pr_breakers *brk;
 	struct pr_brk_cfg bcfg;
 	int64_t now_ms; /* the breakers' clock: just after they moved */
+	/* Each channel's breaker and estimates by catalogue index, as
+	 * chanhealth.c keeps them per generation (looked up again only when
+	 * a channel gains its first breaker or estimate). */
+	struct pr_brk **brk_of;
+	const struct pr_sr_chan **sr_of;
 };
 
 /* 400 outcomes per channel over its segments, spread over the requests'
@@ -318,7 +323,9 @@ static int learn_init(struct learn *l, const struct pr_catalogue *cat,
 	l->now_ms = t0 + 40000;
 	l->sr = pr_srate_new();
 	l->brk = pr_breakers_new();
-	if (!l->sr || !l->brk)
+	l->brk_of = calloc(cat->n_chans, sizeof(*l->brk_of));
+	l->sr_of = calloc(cat->n_chans, sizeof(*l->sr_of));
+	if (!l->sr || !l->brk || !l->brk_of || !l->sr_of)
 		return -ENOMEM;
 	for (size_t i = 0; i < cat->n_chans; i++) {
 		const struct pr_chan_spec *c = &cat->chans[i];
@@ -350,6 +357,7 @@ static int learn_init(struct learn *l, const struct pr_catalogue *cat,
 		b = pr_breakers_get(l->brk, c->code, 1);
 		if (!b)
 			return -ENOMEM;
+		l->brk_of[i] = b;
 		if (chance(17)) { /* about 1 % of all: half open */
 			for (int f = 0; f < PR_BRK_FAILURES; f++)
 				pr_brk_record(b, &l->bcfg, PR_BRK_EV_FAIL,
@@ -363,11 +371,14 @@ static int learn_init(struct learn *l, const struct pr_catalogue *cat,
 					      l->now_ms - 10000 + f);
 		}
 	}
+	for (size_t i = 0; i < cat->n_chans; i++)
+		l->sr_of[i] = pr_srate_chan(l->sr, cat->chans[i].code);
 	return 0;
 }
 
-/* What pr_order_usage adds per decision: the bucket's breakers (the
- * estimates are the router's, for the survivors: req.srate). */
+/* What pr_order_usage adds per decision: the bucket's breakers and the
+ * handles of their estimates (the estimates are the router's, for the
+ * survivors: req.srate). */
 static void learn_fill(struct learn *l, const struct pr_catalogue *cat,
 		       const struct pr_route_req *q,
 		       struct pr_chan_usage *usage)
@@ -380,9 +391,11 @@ static void learn_fill(struct learn *l, const struct pr_catalogue *cat,
 		size_t i = bk->chans[k];
 		struct pr_chan_usage *u = &usage[i];
 
-		b = pr_breakers_get(l->brk, cat->chans[i].code, 0);
+		b = l->brk_of[i];
 		u->breaker = b ? pr_brk_route(b, &l->bcfg, l->now_ms, NULL) :
 				 PR_BRK_ROUTE_ANY;
+		u->sr = l->sr_of[i];
+		u->sr_known = 1;
 	}
 }
 
@@ -455,8 +468,8 @@ static void digest(uint64_t *h, const struct pr_catalogue *cat,
 	json_t *j = pr_route_trace_json(cat, res, 0);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
-	for (const unsigned char *p = (const unsigned char *)(s ? s : "");
-	     *p; p++)
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
+	     p++)
 		*h = (*h ^ *p) * 0x100000001b3ull;
 	free(s);
 	json_decref(j);
@@ -563,8 +576,7 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 	qsort(lat, n_dec, sizeof(*lat), cmp_i64);
 
 	printf("%8u %12.0f %9.3f %9.3f %9.3f %10.1f %9.1f %8.0f%% %016llx\n",
-	       n_chans,
-	       (double)n_dec / ((double)t_all / 1e9),
+	       n_chans, (double)n_dec / ((double)t_all / 1e9),
 	       (double)lat[n_dec / 2] / 1000.0,
 	       (double)lat[n_dec * 99 / 100] / 1000.0,
 	       (double)lat[n_dec * 999 / 1000] / 1000.0, sum_cons / N_REQS,
@@ -587,6 +599,8 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 out:
 	pr_srate_free(l.sr);
 	pr_breakers_free(l.brk);
+	free(l.brk_of);
+	free(l.sr_of);
 	free(usage);
 	free(reqs);
 	free(lat);

@@ -355,6 +355,10 @@ static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 	int64_t min_fee = INT64_MAX;
 	const struct pr_chan_spec *c;
 	double rate, best = 0, floor;
+	const struct pr_chan_usage *u;
+	const struct pr_sr_chan *sc;
+	struct pr_sr_key key;
+	int have_key = 0;
 	size_t i;
 	/* estimates cost a lookup per survivor: made when the ranking uses
 	 * them, and for explain (an order's trace otherwise says "none") */
@@ -380,9 +384,20 @@ static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 						       (double)min_fee /
 							       (double)v[i].fee;
 		if (q->srate && need_rates) {
-			pr_srate_estimate(q->srate, &q->srate_cfg, c->code,
-					  q->method, q->environment,
-					  q->bank_code, q->now_ms, &v[i].est);
+			/* the request's ids once; each channel by its handle
+			 * (srate.h: no string hashed per channel) */
+			if (!have_key) {
+				pr_srate_key(q->srate, q->method,
+					     q->environment, q->bank_code,
+					     &key);
+				have_key = 1;
+			}
+			u = usage ? &usage[v[i].chan] : NULL;
+			sc = u && u->sr_known ?
+				     u->sr :
+				     pr_srate_chan(q->srate, c->code);
+			pr_srate_estimate_key(q->srate, &q->srate_cfg, sc, &key,
+					      q->now_ms, &v[i].est);
 			rate = v[i].est.rate;
 		} else {
 			rate = usage ? usage[v[i].chan].success_rate : -1;
