@@ -346,6 +346,36 @@ static double clamp01(double x)
 	return x > 1 ? 1 : x;
 }
 
+/* Each survivor's estimate into v[i].est, from the request's srate: the
+ * request's ids once, each channel by the handle the caller keeps
+ * (usage[i].sr; else by its code), the survivors' walks interleaved
+ * (srate.h: no string hashed per channel, the loads overlapping). */
+static void estimate(const struct pr_catalogue *cat,
+		     const struct pr_route_req *q,
+		     const struct pr_chan_usage *usage, struct pr_route_cand *v,
+		     size_t n)
+{
+	const struct pr_sr_chan *h[16];
+	const struct pr_chan_usage *u;
+	struct pr_sr_key key;
+	size_t m;
+
+	pr_srate_key(q->srate, q->method, q->environment, q->bank_code, &key);
+	for (size_t at = 0; at < n; at += m) {
+		m = n - at < 16 ? n - at : 16;
+		for (size_t i = 0; i < m; i++) {
+			u = usage ? &usage[v[at + i].chan] : NULL;
+			h[i] = u && u->sr_known ?
+				       u->sr :
+				       pr_srate_chan(
+					       q->srate,
+					       cat->chans[v[at + i].chan].code);
+		}
+		pr_srate_estimate_many(q->srate, &q->srate_cfg, h, m, &key,
+				       q->now_ms, &v[at].est, sizeof(*v));
+	}
+}
+
 static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 		  const struct pr_route_req *q,
 		  const struct pr_chan_usage *usage, int full_trace,
@@ -355,10 +385,6 @@ static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 	int64_t min_fee = INT64_MAX;
 	const struct pr_chan_spec *c;
 	double rate, best = 0, floor;
-	const struct pr_chan_usage *u;
-	const struct pr_sr_chan *sc;
-	struct pr_sr_key key;
-	int have_key = 0;
 	size_t i;
 	/* estimates cost a lookup per survivor: made when the ranking uses
 	 * them, and for explain (an order's trace otherwise says "none") */
@@ -374,6 +400,8 @@ static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 		if (v[i].fee < min_fee)
 			min_fee = v[i].fee;
 	}
+	if (q->srate && need_rates)
+		estimate(cat, q, usage, v, n);
 	for (i = 0; i < n; i++) {
 		c = &cat->chans[v[i].chan];
 		v[i].part_weight = max_w > 0 ? (double)c->weight / max_w : 0;
@@ -384,20 +412,6 @@ static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 						       (double)min_fee /
 							       (double)v[i].fee;
 		if (q->srate && need_rates) {
-			/* the request's ids once; each channel by its handle
-			 * (srate.h: no string hashed per channel) */
-			if (!have_key) {
-				pr_srate_key(q->srate, q->method,
-					     q->environment, q->bank_code,
-					     &key);
-				have_key = 1;
-			}
-			u = usage ? &usage[v[i].chan] : NULL;
-			sc = u && u->sr_known ?
-				     u->sr :
-				     pr_srate_chan(q->srate, c->code);
-			pr_srate_estimate_key(q->srate, &q->srate_cfg, sc, &key,
-					      q->now_ms, &v[i].est);
 			rate = v[i].est.rate;
 		} else {
 			rate = usage ? usage[v[i].chan].success_rate : -1;

@@ -33,7 +33,15 @@
 
 #define NO_ID UINT32_MAX
 
-/* One level of one channel: 64 bytes, allocated on a cache line. */
+/*
+ * One level of one channel, in one allocation aligned on a cache line:
+ * this header (48 bytes), then its children's label ids (cap_kid of
+ * them; the first four share the header's line), then their nodes'
+ * addresses. A walk down reads a node's header and ids together and the
+ * one address it needs, not three scattered blocks. A node that outgrows
+ * its room moves (its parent's address of it is updated; a channel's
+ * node moving changes the table's epoch: handles are stale then).
+ */
 struct sr_node {
 	double ok, n;
 	int64_t last_ms;
@@ -41,9 +49,7 @@ struct sr_node {
 	 * table's last record (INT64_MIN: below already): the hot path
 	 * compares a time instead of computing a power */
 	int64_t full_until;
-	uint32_t *kid_id;     /* the next finer level's labels, */
-	struct sr_node **kid; /* and their nodes, n_kid of each */
-	uint32_t id;	      /* its own label */
+	uint32_t id; /* its own label */
 	uint32_t n_kid, cap_kid;
 	uint8_t level; /* enum pr_sr_level */
 };
@@ -52,6 +58,22 @@ struct sr_node {
 struct pr_sr_chan {
 	struct sr_node n;
 };
+
+static uint32_t *kid_ids(const struct sr_node *e)
+{
+	return (uint32_t *)((char *)e + sizeof(*e));
+}
+
+static size_t ids_room(uint32_t cap)
+{
+	return ((size_t)cap * sizeof(uint32_t) + 7) & ~(size_t)7;
+}
+
+static struct sr_node **kid_ptrs(const struct sr_node *e)
+{
+	return (struct sr_node **)((char *)e + sizeof(*e) +
+				   ids_room(e->cap_kid));
+}
 
 /* The labels: open addressing, linear probing, at most half full. */
 struct lab_slot {
@@ -62,8 +84,8 @@ struct lab_slot {
 struct pr_srate {
 	struct lab_slot *ls;
 	size_t nls;
-	char **lab;		  /* each label by id */
-	struct pr_sr_chan **chan; /* a channel's node by its label's id */
+	char **lab;	       /* each label by id */
+	struct sr_node **chan; /* a channel's node by its label's id */
 	size_t n_lab, cap_lab;
 	uint64_t epoch;
 	struct pr_srate_cfg rec; /* the settings full_until was made with */
@@ -101,9 +123,7 @@ static void node_free(struct sr_node *e)
 	if (!e)
 		return;
 	for (uint32_t i = 0; i < e->n_kid; i++)
-		node_free(e->kid[i]);
-	free(e->kid_id);
-	free(e->kid);
+		node_free(kid_ptrs(e)[i]);
 	free(e);
 }
 
@@ -113,8 +133,7 @@ void pr_srate_free(struct pr_srate *s)
 		return;
 	for (size_t i = 0; i < s->n_lab; i++) {
 		free(s->lab[i]);
-		if (s->chan[i])
-			node_free(&s->chan[i]->n);
+		node_free(s->chan[i]);
 	}
 	free(s->lab);
 	free(s->chan);
@@ -185,7 +204,7 @@ static uint32_t lab_add(struct pr_srate *s, const char *str)
 	if (s->n_lab == s->cap_lab) {
 		size_t cap = s->cap_lab ? s->cap_lab * 2 : 32;
 		char **lab = realloc(s->lab, cap * sizeof(*lab));
-		struct pr_sr_chan **chan;
+		struct sr_node **chan;
 
 		if (!lab)
 			return NO_ID;
@@ -207,53 +226,73 @@ static uint32_t lab_add(struct pr_srate *s, const char *str)
 	return id;
 }
 
-_Static_assert(sizeof(struct sr_node) <= 64, "a node is one cache line");
+_Static_assert(sizeof(struct sr_node) == 48,
+	       "a node's header and its first four children's ids share a "
+	       "cache line");
 
-static struct sr_node *node_new(enum pr_sr_level l, uint32_t id)
+/* A node of level l labelled id with room for cap children. */
+static struct sr_node *node_new(enum pr_sr_level l, uint32_t id, uint32_t cap)
 {
-	struct sr_node *e = aligned_alloc(64, 64);
+	size_t len = sizeof(struct sr_node) + ids_room(cap) +
+		     (size_t)cap * sizeof(struct sr_node *);
+	struct sr_node *e = aligned_alloc(64, (len + 63) & ~(size_t)63);
 
 	if (!e)
 		return NULL;
 	memset(e, 0, sizeof(*e));
 	e->level = (uint8_t)l;
 	e->id = id;
+	e->cap_kid = cap;
 	return e;
 }
 
 /* The child of e labelled id, or NULL. */
 static struct sr_node *kid(const struct sr_node *e, uint32_t id)
 {
+	const uint32_t *ids = kid_ids(e);
+
 	for (uint32_t i = 0; i < e->n_kid; i++)
-		if (e->kid_id[i] == id)
-			return e->kid[i];
+		if (ids[i] == id)
+			return kid_ptrs(e)[i];
 	return NULL;
 }
 
-static struct sr_node *kid_add(struct sr_node *e, uint32_t id)
+/* Adds a child labelled id to the node at *slot (which may move: *slot is
+ * updated, and s's epoch when it is a channel's). Returns its index, or
+ * -1 when out of memory. */
+static long kid_add(struct pr_srate *s, struct sr_node **slot, uint32_t id)
 {
-	struct sr_node *k;
+	struct sr_node *e = *slot, *k;
 
+	if (e->level >= PR_SR_SEGMENT)
+		return -1;
 	if (e->n_kid == e->cap_kid) {
-		uint32_t cap = e->cap_kid ? e->cap_kid * 2 : 4;
-		uint32_t *ids = realloc(e->kid_id, cap * sizeof(*ids));
-		struct sr_node **kids;
+		struct sr_node *m = node_new((enum pr_sr_level)e->level, e->id,
+					     e->cap_kid ? e->cap_kid * 2 : 4);
 
-		if (!ids)
-			return NULL;
-		e->kid_id = ids;
-		kids = realloc(e->kid, cap * sizeof(*kids));
-		if (!kids)
-			return NULL;
-		e->kid = kids;
-		e->cap_kid = cap;
+		if (!m)
+			return -1;
+		m->ok = e->ok;
+		m->n = e->n;
+		m->last_ms = e->last_ms;
+		m->full_until = e->full_until;
+		m->n_kid = e->n_kid;
+		memcpy(kid_ids(m), kid_ids(e), e->n_kid * sizeof(uint32_t));
+		memcpy(kid_ptrs(m), kid_ptrs(e),
+		       e->n_kid * sizeof(struct sr_node *));
+		free(e);
+		*slot = e = m;
+		if (e->level == PR_SR_CHANNEL)
+			s->epoch++;
 	}
-	k = node_new((enum pr_sr_level)(e->level + 1), id);
+	/* a segment has no children */
+	k = node_new((enum pr_sr_level)(e->level + 1), id,
+		     e->level + 1 < PR_SR_SEGMENT ? 4 : 0);
 	if (!k)
-		return NULL;
-	e->kid_id[e->n_kid] = id;
-	e->kid[e->n_kid++] = k;
-	return k;
+		return -1;
+	kid_ids(e)[e->n_kid] = id;
+	kid_ptrs(e)[e->n_kid] = k;
+	return (long)e->n_kid++;
 }
 
 /* The factor by which counts as of last_ms shrink by now_ms. */
@@ -290,7 +329,7 @@ static void refresh(const struct pr_srate_cfg *cfg, struct sr_node *e)
 {
 	e->full_until = full_until(cfg, e);
 	for (uint32_t i = 0; i < e->n_kid; i++)
-		refresh(cfg, e->kid[i]);
+		refresh(cfg, kid_ptrs(e)[i]);
 }
 
 static void count(const struct pr_srate_cfg *cfg, struct sr_node *e,
@@ -312,7 +351,9 @@ int pr_srate_record(struct pr_srate *s, const struct pr_srate_cfg *cfg,
 {
 	const char *f[4];
 	uint32_t id[4];
-	struct sr_node *e, *k;
+	struct sr_node **slot, *e;
+	const uint32_t *ids;
+	long i;
 
 	if (!s || !cfg || !channel)
 		return -EINVAL;
@@ -320,34 +361,36 @@ int pr_srate_record(struct pr_srate *s, const struct pr_srate_cfg *cfg,
 	    s->rec.min_n != cfg->min_n) {
 		/* settings changed (a reload): every node anew */
 		s->rec = *cfg;
-		for (size_t i = 0; i < s->n_lab; i++)
-			if (s->chan[i])
-				refresh(cfg, &s->chan[i]->n);
+		for (size_t c = 0; c < s->n_lab; c++)
+			if (s->chan[c])
+				refresh(cfg, s->chan[c]);
 	}
 	f[0] = channel;
 	f[1] = nz(method);
 	f[2] = nz(environment);
 	f[3] = nz(bank);
-	for (int i = 0; i < 4; i++)
-		if ((id[i] = lab_add(s, f[i])) == NO_ID)
+	for (int j = 0; j < 4; j++)
+		if ((id[j] = lab_add(s, f[j])) == NO_ID)
 			return -ENOMEM;
-	if (!s->chan[id[0]]) {
-		e = node_new(PR_SR_CHANNEL, id[0]);
-		if (!e)
+	slot = &s->chan[id[0]];
+	if (!*slot) {
+		if (!(*slot = node_new(PR_SR_CHANNEL, id[0], 4)))
 			return -ENOMEM;
-		s->chan[id[0]] = (struct pr_sr_chan *)e;
 		s->epoch++;
 	}
 	/* coarse to fine: a level's id is id[its parent's level] */
-	e = &s->chan[id[0]]->n;
 	for (;;) {
+		e = *slot;
 		count(cfg, e, success, now_ms);
 		if (e->level == PR_SR_SEGMENT)
 			return 0;
-		k = kid(e, id[e->level]);
-		if (!k && !(k = kid_add(e, id[e->level])))
+		ids = kid_ids(e);
+		for (i = 0; i < (long)e->n_kid && ids[i] != id[e->level]; i++)
+			;
+		if (i == (long)e->n_kid &&
+		    (i = kid_add(s, slot, id[e->level])) < 0)
 			return -ENOMEM; /* the coarser levels counted */
-		e = k;
+		slot = &kid_ptrs(*slot)[i];
 	}
 }
 
@@ -359,7 +402,7 @@ const struct pr_sr_chan *pr_srate_chan(const struct pr_srate *s,
 	if (!s || !channel)
 		return NULL;
 	id = lab_find(s, channel);
-	return id == NO_ID ? NULL : s->chan[id];
+	return id == NO_ID ? NULL : (const struct pr_sr_chan *)s->chan[id];
 }
 
 uint64_t pr_srate_epoch(const struct pr_srate *s)
@@ -380,39 +423,20 @@ void pr_srate_key(const struct pr_srate *s, const char *method,
 	key->bank = lab_find(s, nz(bank));
 }
 
-/*
- * Down the request's path from the channel's node (as far as the tree
- * goes: the finest level it has for the request), then up from the
- * finest: a level's count is never above its parent's (every outcome
+/* The estimate from the request's path down a channel's tree, path[0]
+ * (its channel's node) to path[d - 1] (the finest level it has): up from
+ * the finest, a level's count is never above its parent's (every outcome
  * counts at all four, decayed alike), so the first level from the finest
- * up that reaches min_n is the finest that does.
- */
-void pr_srate_estimate_key(const struct pr_srate *s,
-			   const struct pr_srate_cfg *cfg,
-			   const struct pr_sr_chan *c,
-			   const struct pr_sr_key *key, int64_t now_ms,
-			   struct pr_sr_est *out)
+ * up that reaches min_n is the finest that does. */
+static void pick(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
+		 const struct sr_node *const *path, int d, int64_t now_ms,
+		 struct pr_sr_est *out)
 {
-	const struct sr_node *path[4], *e;
-	int d = 0, fast;
+	const struct sr_node *e;
+	int fast = s->rec.half_life_ms == cfg->half_life_ms &&
+		   s->rec.min_n == cfg->min_n;
 	double k;
 
-	out->rate = -1;
-	out->ok = out->n = 0;
-	out->level = PR_SR_NONE;
-	if (!s || !cfg || !c)
-		return;
-	path[d++] = &c->n;
-	if ((e = kid(path[0], key->method))) {
-		path[d++] = e;
-		if ((e = kid(e, key->environment))) {
-			path[d++] = e;
-			if ((e = kid(e, key->bank)))
-				path[d++] = e;
-		}
-	}
-	fast = s->rec.half_life_ms == cfg->half_life_ms &&
-	       s->rec.min_n == cfg->min_n;
 	/* down to the channel's own, whatever it has */
 	for (d--; d > 0; d--) {
 		e = path[d];
@@ -430,6 +454,96 @@ void pr_srate_estimate_key(const struct pr_srate *s,
 	out->level = (enum pr_sr_level)e->level;
 }
 
+static void est_none(struct pr_sr_est *out)
+{
+	out->rate = -1;
+	out->ok = out->n = 0;
+	out->level = PR_SR_NONE;
+}
+
+void pr_srate_estimate_key(const struct pr_srate *s,
+			   const struct pr_srate_cfg *cfg,
+			   const struct pr_sr_chan *c,
+			   const struct pr_sr_key *key, int64_t now_ms,
+			   struct pr_sr_est *out)
+{
+	const struct sr_node *path[4], *e;
+	int d = 0;
+
+	est_none(out);
+	if (!s || !cfg || !c)
+		return;
+	/* down the request's path as far as the tree goes */
+	path[d++] = &c->n;
+	if ((e = kid(path[0], key->method))) {
+		path[d++] = e;
+		if ((e = kid(e, key->environment))) {
+			path[d++] = e;
+			if ((e = kid(e, key->bank)))
+				path[d++] = e;
+		}
+	}
+	pick(s, cfg, path, d, now_ms, out);
+}
+
+/* A node's header, its children's ids and the first of their addresses. */
+static void prefetch(const struct sr_node *e)
+{
+	__builtin_prefetch(e);
+	__builtin_prefetch((const char *)e + 64);
+}
+
+/*
+ * The walks of up to ESTIMATE_BATCH channels a level at a time: each
+ * level's nodes of all of them are asked for from memory before any is
+ * read, so their cache misses overlap instead of following each other
+ * channel after channel (a walk is four dependent loads).
+ */
+#define ESTIMATE_BATCH 16
+
+static struct pr_sr_est *nth(struct pr_sr_est *out, size_t i, size_t stride)
+{
+	return (struct pr_sr_est *)((char *)out + i * stride);
+}
+
+void pr_srate_estimate_many(const struct pr_srate *s,
+			    const struct pr_srate_cfg *cfg,
+			    const struct pr_sr_chan *const *c, size_t n,
+			    const struct pr_sr_key *key, int64_t now_ms,
+			    struct pr_sr_est *out, size_t stride)
+{
+	const uint32_t want[3] = { key->method, key->environment, key->bank };
+	const struct sr_node *path[ESTIMATE_BATCH][4], *e;
+	int d[ESTIMATE_BATCH];
+	size_t m, i;
+
+	for (size_t at = 0; at < n; at += m) {
+		m = n - at < ESTIMATE_BATCH ? n - at : ESTIMATE_BATCH;
+		for (i = 0; i < m; i++) {
+			est_none(nth(out, at + i, stride));
+			d[i] = s && cfg && c[at + i] ? 1 : 0;
+			if (d[i]) {
+				path[i][0] = &c[at + i]->n;
+				prefetch(path[i][0]);
+			}
+		}
+		for (int l = 0; l < 3; l++)
+			for (i = 0; i < m; i++) {
+				if (d[i] != l + 1)
+					continue;
+				e = kid(path[i][l], want[l]);
+				if (e) {
+					path[i][d[i]++] = e;
+					prefetch(e);
+				}
+			}
+		for (i = 0; i < m; i++)
+			if (d[i])
+				pick(s, cfg, path[i], d[i], now_ms,
+				     nth(out, at + i, stride));
+	}
+}
+
 void pr_srate_estimate(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 		       const char *channel, const char *method,
 		       const char *environment, const char *bank,
@@ -444,7 +558,7 @@ void pr_srate_estimate(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 
 static void chan_drop(struct pr_srate *s, size_t id)
 {
-	node_free(&s->chan[id]->n);
+	node_free(s->chan[id]);
 	s->chan[id] = NULL;
 }
 
@@ -540,7 +654,7 @@ static int write_node(struct wr *w, const struct sr_node *e)
 	if (n)
 		w->out(w->arg, line, (size_t)n);
 	for (uint32_t i = 0; i < e->n_kid; i++)
-		if (write_node(w, e->kid[i]) < 0)
+		if (write_node(w, kid_ptrs(e)[i]) < 0)
 			return -ENOMEM;
 	return 0;
 }
@@ -566,7 +680,7 @@ int pr_srate_write(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 	for (w.fam = 0; w.fam < 2; w.fam++) {
 		out(arg, heads[w.fam], strlen(heads[w.fam]));
 		for (size_t i = 0; i < s->n_lab; i++)
-			if (s->chan[i] && write_node(&w, &s->chan[i]->n) < 0)
+			if (s->chan[i] && write_node(&w, s->chan[i]) < 0)
 				return -ENOMEM;
 	}
 	return 0;

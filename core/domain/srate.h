@@ -116,6 +116,16 @@ void pr_srate_estimate_key(const struct pr_srate *s,
 			   const struct pr_sr_key *key, int64_t now_ms,
 			   struct pr_sr_est *out);
 
+/* pr_srate_estimate_key for n channels (c[i]: a handle, or NULL) into
+ * out[i], stride bytes apart (an array of structs holding a pr_sr_est:
+ * sizeof of the struct), the walks down their trees interleaved so that
+ * their loads from memory overlap. The same bits as one at a time. */
+void pr_srate_estimate_many(const struct pr_srate *s,
+			    const struct pr_srate_cfg *cfg,
+			    const struct pr_sr_chan *const *c, size_t n,
+			    const struct pr_sr_key *key, int64_t now_ms,
+			    struct pr_sr_est *out, size_t stride);
+
 /* Forgets every estimate of channel (it left the catalogue). Returns 1
  * when it had some, else 0; the epoch changes when it had. */
 int pr_srate_drop(struct pr_srate *s, const char *channel);

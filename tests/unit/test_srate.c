@@ -424,6 +424,32 @@ static void test_reference(void **state)
 		by_level[want]++;
 		checked++;
 	}
+	/* many at once (interleaved, in batches): the same bits as one at a
+	 * time, for 40 channels' handles (d's NULL) over a few keys */
+	for (int r = 0; r < 12; r++) {
+		const struct pr_sr_chan *hs[40];
+		struct {
+			int pad;
+			struct pr_sr_est e;
+		} many[40];
+		int64_t at = t + (int64_t)(next(&x) % (2 * H));
+
+		pr_srate_key(s, ms[r % 4], es[r % 3], bs[(r / 3) % 4], &key);
+		for (int i = 0; i < 40; i++)
+			hs[i] = pr_srate_chan(s, chs[(i + r) % 4]);
+		pr_srate_estimate_many(s, &cfg, hs, 40, &key, at, &many[0].e,
+				       sizeof(many[0]));
+		for (int i = 0; i < 40; i++) {
+			pr_srate_estimate_key(s, &cfg, hs[i], &key, at, &e1);
+			e2 = many[i].e;
+			assert_true(
+				e1.level == e2.level &&
+				memcmp(&e1.rate, &e2.rate, sizeof(double)) ==
+					0 &&
+				memcmp(&e1.ok, &e2.ok, sizeof(double)) == 0 &&
+				memcmp(&e1.n, &e2.n, sizeof(double)) == 0);
+		}
+	}
 	/* the queries reached every level, and missed */
 	assert_true(checked > 2500);
 	for (l = 0; l < 5; l++)
