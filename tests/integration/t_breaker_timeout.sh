@@ -13,11 +13,13 @@
 #     the 4th on wx_a is circuit_open and payments go straight to wx_b;
 #     the breaker says why (CHANNEL_TIMEOUT, actor system), and so do
 #     explain, audit_log and channel_breakers;
-#   - once wx_a answers again and the cool-down (3 s) is over, one probe
+#   - once wx_a answers again and the cool-down (12 s: long enough for the
+#     checks of the open state on a loaded machine) is over, one probe
 #     goes to it, succeeds and closes the breaker; payments go to wx_a;
 #   - no attempt reached two channels: every payment has one attempt on
 #     one channel, and each simulator's ledger holds exactly the payments
-#     stored on its channel.
+#     stored on its channel;
+#   - wx_b deleted, its success-rate estimates go with it (/metrics).
 # The channel queries of the unknown payments are pushed past the test
 # (completion.schedule 10m): a query is a call too, and this test is
 # about what the payments' calls do to the breaker.
@@ -43,7 +45,7 @@ pass "two simulators: wx_a's on $SIM_A, wx_b's on $SIM_B"
 new_instance a
 install_drivers "$DRIVER_DIR" wechat
 TOP_EXTRA=', "breaker": { "failures": 3, "window_seconds": 60,
-	"cooldown_seconds": 3, "probe_interval_ms": 500 },
+	"cooldown_seconds": 12, "probe_interval_ms": 500 },
 	"http_client": { "timeout_ms": 800, "connect_timeout_ms": 500 },
 	"completion": { "schedule": "10m" }'
 write_conf
@@ -122,7 +124,7 @@ SIM=$SIM_A clear_script
 breaker wx_a
 until_ms=$(json .breaker.half_open_at)
 now_ms=$(date +%s%3N)
-[ -n "$until_ms" ] && [ "$until_ms" != null ] && [ "$until_ms" -le $((now_ms + 3000)) ] ||
+[ -n "$until_ms" ] && [ "$until_ms" != null ] && [ "$until_ms" -le $((now_ms + 12000)) ] ||
 	fail "half_open_at '$until_ms', now $now_ms"
 [ "$until_ms" -lt "$now_ms" ] || sleep "$(((until_ms - now_ms) / 1000 + 1))"
 p
@@ -156,3 +158,29 @@ done
 [ "$(comm -12 "$TEST_DIR/ledger_a" "$TEST_DIR/ledger_b" | wc -l)" = 0 ] ||
 	fail "a payment reached both simulators"
 pass "no attempt reached two channels: $(wc -l <"$TEST_DIR/payments.txt") payments, $(wc -l <"$TEST_DIR/ledger_a") on wx_a's simulator (3 of them unanswered), $(wc -l <"$TEST_DIR/ledger_b") on wx_b's, each once"
+
+# ------------------------------------------ a deleted channel's estimates
+# One payment on each channel succeeds: both have success-rate estimates
+# (/metrics). wx_b is deleted: the generation without it drops its
+# estimates; wx_a's stay.
+WXA_PID=$(awk '$2 == "wx_a" { p = $1 } END { print p }' "$TEST_DIR/payments.txt")
+WXB_PID=$(awk '$2 == "wx_b" { p = $1 } END { print p }' "$TEST_DIR/payments.txt")
+SIM=$SIM_A sim_pay wechat "$WXA_PID"
+sim_pay wechat "$WXB_PID"
+wait_pay "$WXA_PID" succeeded 15
+wait_pay "$WXB_PID" succeeded 15
+ok_a='payroute_route_success_outcomes{channel="wx_a",method="",environment="",bank="",level="channel",result="ok"}'
+ok_b='payroute_route_success_outcomes{channel="wx_b",method="",environment="",bank="",level="channel",result="ok"}'
+wait_until 10 sh -c "[ -n \"\$(curl -s -m 5 http://127.0.0.1:$ADMIN_PORT/metrics | grep -F '$ok_b')\" ]" ||
+	fail "no estimate for wx_b: $(metric "$ok_b")"
+[ -n "$(metric "$ok_a")" ] || fail "no estimate for wx_a"
+send DELETE /admin/v1/channels/wx_b
+expect_code 204 "delete wx_b"
+settle_generation
+wait_log 'success rates: the estimates of 1 channel no longer in the catalogue forgotten' 10 ||
+	fail "no log line for the dropped estimates"
+curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/metrics" >"$TEST_DIR/metrics.txt"
+grep -q 'payroute_route_success_[a-z]*{channel="wx_b"' "$TEST_DIR/metrics.txt" &&
+	fail "wx_b's estimates are still in /metrics"
+grep -qF "$ok_a" "$TEST_DIR/metrics.txt" || fail "wx_a's estimates went too"
+pass "a deleted channel's success-rate estimates are dropped with it (wx_a's stay)"
