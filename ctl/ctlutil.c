@@ -652,6 +652,10 @@ void pr_ctl_print_replay(FILE *f, json_t *job)
 	struct pr_ctl_table t;
 	char cells[9][64], ra[16], rd[16];
 	const char *row[9];
+	/* what was replayed: "payments" (the default) or "withdrawals" */
+	const char *what = json_is_string(json_object_get(job, "kind")) ?
+				   str(job, "kind") :
+				   "payments";
 	size_t i, k;
 
 	fprintf(f, "replay %lld: %s, %s to %s\n", num(job, "id"),
@@ -662,9 +666,9 @@ void pr_ctl_print_replay(FILE *f, json_t *job)
 		return;
 	}
 	fprintf(f,
-		"%lld payments replayed in %lld ms (%lld/s), %lld skipped; "
+		"%lld %s replayed in %lld ms (%lld/s), %lld skipped; "
 		"%lld would move\n",
-		num(res, "orders"), num(job, "elapsed_ms"),
+		num(res, "orders"), what, num(job, "elapsed_ms"),
 		num(job, "orders_per_second"), num(res, "skipped"),
 		num(res, "changed"));
 	json_array_foreach(json_object_get(res, "totals"), i, x) {
@@ -675,11 +679,11 @@ void pr_ctl_print_replay(FILE *f, json_t *job)
 		rate_text(json_object_get(d, "expected_success"), rd,
 			  sizeof(rd));
 		fprintf(f,
-			"%s: moved %lld payments, amount %lld; fees %lld -> "
+			"%s: moved %lld %s, amount %lld; fees %lld -> "
 			"%lld (%+lld); expected success %s -> %s; "
 			"unroutable %lld -> %lld\n",
 			str(x, "currency"),
-			num(json_object_get(x, "changed"), "orders"),
+			num(json_object_get(x, "changed"), "orders"), what,
 			num(json_object_get(x, "changed"), "amount"),
 			num(a, "fees"), num(d, "fees"),
 			num(d, "fees") - num(a, "fees"), ra, rd,
@@ -715,21 +719,22 @@ void pr_ctl_print_replay(FILE *f, json_t *job)
 			json_string_value(json_object_get(x, "from"));
 		const char *to = json_string_value(json_object_get(x, "to"));
 
-		fprintf(f, "flow: %s -> %s: %lld payments, %lld %s\n",
+		fprintf(f, "flow: %s -> %s: %lld %s, %lld %s\n",
 			from ? from : "(none)", to ? to : "(none)",
-			num(x, "orders"), num(x, "amount"), str(x, "currency"));
+			num(x, "orders"), what, num(x, "amount"),
+			str(x, "currency"));
 	}
 	json_array_foreach(json_object_get(res, "limit_days"), i, x)
 		fprintf(f,
-			"daily limit (%s): %s on %s, %s from %s, %lld payments "
+			"daily limit (%s): %s on %s, %s from %s, %lld %s "
 			"turned away\n",
 			str(x, "policy"), str(x, "channel"), str(x, "day"),
 			str(x, "limit"), str(x, "first_at"),
-			num(x, "orders_turned_away"));
+			num(x, "orders_turned_away"), what);
 	if (num(res, "recorded_differs"))
 		fprintf(f,
-			"note: %lld payments went to another channel than the "
+			"note: %lld %s went to another channel than the "
 			"active policy picks now (a cascade, other usage, or a "
 			"policy change in the range)\n",
-			num(res, "recorded_differs"));
+			num(res, "recorded_differs"), what);
 }

@@ -63,8 +63,9 @@ enum {
 	OPT_LABEL = 1u << 8,
 	OPT_EXPIRES = 1u << 9,
 	OPT_REASON = 1u << 10,
+	OPT_KIND = 1u << 11, /* --kind payments|withdrawals */
 };
-#define OPT_LAST OPT_REASON
+#define OPT_LAST OPT_KIND
 /* the most --role options (there are three roles) */
 #define MAX_ROLES 3
 
@@ -80,6 +81,7 @@ enum {
 	LONG_LABEL,
 	LONG_EXPIRES,
 	LONG_REASON,
+	LONG_KIND,
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +106,7 @@ static const struct option long_opts[] = {
 	{ "label", required_argument, NULL, LONG_LABEL },
 	{ "expires", required_argument, NULL, LONG_EXPIRES },
 	{ "reason", required_argument, NULL, LONG_REASON },
+	{ "kind", required_argument, NULL, LONG_KIND },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -121,6 +124,7 @@ struct ctl {
 	unsigned seen;
 	const char *output, *file, *outcome, *withdrawal, *evidence;
 	const char *from, *to;
+	const char *kind; /* policy replay: payments or withdrawals */
 	const char *roles[MAX_ROLES], *label, *expires;
 	const char *reason; /* --reason (approvals reject) */
 	int n_roles;
@@ -1091,6 +1095,11 @@ static int cmd_policy_replay(struct ctl *c, int argc, char **argv)
 	}
 	body = json_pack("{s:o,s:s,s:s}", "policy", doc, "from", c->from, "to",
 			 c->to);
+	if (body && c->kind &&
+	    json_object_set_new(body, "kind", json_string(c->kind)) < 0) {
+		json_decref(body);
+		body = NULL;
+	}
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (!text) {
@@ -2220,15 +2229,17 @@ static const struct cmd cmds[] = {
 	  "secret keeps the stored value. --dry-run checks it and prints "
 	  "what would change, writing nothing. FILE - reads standard input.",
 	  OPT_DRY_RUN, 1, 1, cmd_import },
-	{ "policy replay", "FILE --from TIME --to TIME",
+	{ "policy replay",
+	  "FILE --from TIME --to TIME [--kind payments|withdrawals]",
 	  "Replay a draft policy (a document as export writes it) over the "
-	  "payments stored between --from and --to, and print what would "
-	  "change against the active policy: per channel the payments moved "
+	  "payments (or, with --kind withdrawals, the withdrawals) stored "
+	  "between --from and --to, and print what would "
+	  "change against the active policy: per channel the orders moved "
 	  "in and out, the fees of each side, the expected success from the "
 	  "period's success rates, the days a daily limit is reached "
 	  "(POST /admin/v1/policy/replay, then GET .../replay/ID until it "
 	  "ends). Writes nothing. FILE - reads standard input.",
-	  OPT_RANGE, 1, 1, cmd_policy_replay },
+	  OPT_RANGE | OPT_KIND, 1, 1, cmd_policy_replay },
 	{ "overdue", "",
 	  "The refund overdue queue "
 	  "(GET /admin/v1/refunds/overdue).",
@@ -2413,6 +2424,9 @@ static void usage_cmd(FILE *f, const struct cmd *c)
 			"      --to TIME          the end, excluded (RFC 3339; "
 			"at most 31 days\n"
 			"                         after --from)\n");
+	if (c->opts & OPT_KIND)
+		fprintf(f, "\n      --kind KIND        payments (the default) "
+			   "or withdrawals\n");
 	fprintf(f, "\n%s", global_help);
 }
 
@@ -2478,6 +2492,8 @@ static const char *opt_name(unsigned bit)
 		return "--expires";
 	case OPT_REASON:
 		return "--reason";
+	case OPT_KIND:
+		return "--kind";
 	default:
 		return "--withdrawal";
 	}
@@ -2604,6 +2620,15 @@ static int take_opt(struct ctl *c, int o, const char *arg, const char *bad,
 	case LONG_EXPIRES:
 		c->expires = arg;
 		c->seen |= OPT_EXPIRES;
+		break;
+	case LONG_KIND:
+		if (strcmp(arg, "payments") != 0 &&
+		    strcmp(arg, "withdrawals") != 0) {
+			err_msg(c, "--kind: payments or withdrawals");
+			return EXIT_USAGE;
+		}
+		c->kind = arg;
+		c->seen |= OPT_KIND;
 		break;
 	case LONG_REASON:
 		c->reason = arg;

@@ -16,7 +16,10 @@
  * Requests vary (method, environment, amount, bank, buyer, time over a
  * week) and come with today's usage and success rates. Each decision is
  * timed with clock_gettime(CLOCK_MONOTONIC); the throughput comes from a
- * separate, untimed run. The process pins itself to one CPU when it can.
+ * separate, untimed run, and so does "cpu us", the thread's CPU time per
+ * decision over that run (on a shared machine the figure to compare: a
+ * wait for the CPU is not in it). The process pins itself to one CPU when
+ * it can.
  *
  * The second table is the success-rate path (doc/design.md §4), what
  * pr_order_usage and pr_order_route add on the hot path: for each channel
@@ -26,6 +29,10 @@
  * pr_route under rules that score success_first within 2 points and
  * explore 5 % of the decisions (a seed per decision). It is timed whole,
  * estimates included, over the same catalogues and requests.
+ *
+ * Each table row ends with a digest (FNV-1a) of the warm-up decisions'
+ * traces (pr_route_trace_json, every candidate), so two builds can show
+ * that a change of the hot path changed no decision, score or estimate.
  *
  * Usage: bench_router [decisions per size, default 200000]
  */
@@ -298,6 +305,11 @@ struct learn {
 	struct pr_breakers *brk;
 	struct pr_brk_cfg bcfg;
 	int64_t now_ms; /* the breakers' clock: just after they moved */
+	/* Each channel's breaker and estimates by catalogue index, as
+	 * chanhealth.c keeps them per generation (looked up again only when
+	 * a channel gains its first breaker or estimate). */
+	struct pr_brk **brk_of;
+	const struct pr_sr_chan **sr_of;
 };
 
 /* 400 outcomes per channel over its segments, spread over the requests'
@@ -314,7 +326,9 @@ static int learn_init(struct learn *l, const struct pr_catalogue *cat,
 	l->now_ms = t0 + 40000;
 	l->sr = pr_srate_new();
 	l->brk = pr_breakers_new();
-	if (!l->sr || !l->brk)
+	l->brk_of = calloc(cat->n_chans, sizeof(*l->brk_of));
+	l->sr_of = calloc(cat->n_chans, sizeof(*l->sr_of));
+	if (!l->sr || !l->brk || !l->brk_of || !l->sr_of)
 		return -ENOMEM;
 	for (size_t i = 0; i < cat->n_chans; i++) {
 		const struct pr_chan_spec *c = &cat->chans[i];
@@ -346,6 +360,7 @@ static int learn_init(struct learn *l, const struct pr_catalogue *cat,
 		b = pr_breakers_get(l->brk, c->code, 1);
 		if (!b)
 			return -ENOMEM;
+		l->brk_of[i] = b;
 		if (chance(17)) { /* about 1 % of all: half open */
 			for (int f = 0; f < PR_BRK_FAILURES; f++)
 				pr_brk_record(b, &l->bcfg, PR_BRK_EV_FAIL,
@@ -359,11 +374,14 @@ static int learn_init(struct learn *l, const struct pr_catalogue *cat,
 					      l->now_ms - 10000 + f);
 		}
 	}
+	for (size_t i = 0; i < cat->n_chans; i++)
+		l->sr_of[i] = pr_srate_chan(l->sr, cat->chans[i].code);
 	return 0;
 }
 
-/* What pr_order_usage adds per decision: the bucket's breakers (the
- * estimates are the router's, for the survivors: req.srate). */
+/* What pr_order_usage adds per decision: the bucket's breakers and the
+ * handles of their estimates (the estimates are the router's, for the
+ * survivors: req.srate). */
 static void learn_fill(struct learn *l, const struct pr_catalogue *cat,
 		       const struct pr_route_req *q,
 		       struct pr_chan_usage *usage)
@@ -376,9 +394,11 @@ static void learn_fill(struct learn *l, const struct pr_catalogue *cat,
 		size_t i = bk->chans[k];
 		struct pr_chan_usage *u = &usage[i];
 
-		b = pr_breakers_get(l->brk, cat->chans[i].code, 0);
+		b = l->brk_of[i];
 		u->breaker = b ? pr_brk_route(b, &l->bcfg, l->now_ms, NULL) :
 				 PR_BRK_ROUTE_ANY;
+		u->sr = l->sr_of[i];
+		u->sr_known = 1;
 	}
 }
 
@@ -429,6 +449,14 @@ static void gen_requests(struct bench_req *q, size_t n)
 	}
 }
 
+static int64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -444,8 +472,23 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* FNV-1a over the compact JSON of the trace, into *h. */
+static void digest(uint64_t *h, const struct pr_catalogue *cat,
+		   const struct pr_route_result *res)
+{
+	json_t *j = pr_route_trace_json(cat, res, 0);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
+	     p++)
+		*h = (*h ^ *p) * 0x100000001b3ull;
+	free(s);
+	json_decref(j);
+}
+
 static int run(unsigned n_chans, size_t n_dec, int learning)
 {
+	uint64_t dig = 0xcbf29ce484222325ull;
 	struct learn l = { 0 };
 	double explored = 0, probes = 0, dropped_open = 0;
 	json_t *chans = json_array(), *wl, *rules;
@@ -453,7 +496,7 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 	struct pr_chan_usage *usage = NULL;
 	struct bench_req *reqs = NULL;
 	struct pr_route_result res = { 0 };
-	int64_t *lat = NULL, t, t_all;
+	int64_t *lat = NULL, t, t_all, t_cpu;
 	char err[256];
 	double sum_cons = 0, sum_elig = 0, chosen = 0;
 	int rc = -ENOMEM;
@@ -516,6 +559,7 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 		sum_cons += (double)res.n;
 		sum_elig += (double)res.n_eligible;
 		chosen += res.chosen >= 0;
+		digest(&dig, &cat, &res);
 		explored += res.explored;
 		probes += res.probe;
 		for (size_t k = res.n_eligible; k < res.n; k++)
@@ -524,6 +568,7 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 	}
 
 	/* Throughput: untimed calls back to back. */
+	t_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	t_all = now_ns();
 	for (i = 0; i < n_dec; i++) {
 		if (learning)
@@ -531,6 +576,7 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 		pr_route(&cat, &reqs[i % N_REQS].r, usage, 0, &res);
 	}
 	t_all = now_ns() - t_all;
+	t_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t_cpu;
 
 	/* Latency: every call timed (with its estimates). */
 	for (i = 0; i < n_dec; i++) {
@@ -542,12 +588,15 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 	}
 	qsort(lat, n_dec, sizeof(*lat), cmp_i64);
 
-	printf("%8u %12.0f %9.3f %9.3f %9.3f %10.1f %9.1f %8.0f%%\n", n_chans,
-	       (double)n_dec / ((double)t_all / 1e9),
+	printf("%8u %12.0f %9.3f %9.3f %9.3f %9.3f %10.1f %9.1f %8.0f%% "
+	       "%016llx\n",
+	       n_chans, (double)n_dec / ((double)t_all / 1e9),
+	       (double)t_cpu / 1000.0 / (double)n_dec,
 	       (double)lat[n_dec / 2] / 1000.0,
 	       (double)lat[n_dec * 99 / 100] / 1000.0,
 	       (double)lat[n_dec * 999 / 1000] / 1000.0, sum_cons / N_REQS,
-	       sum_elig / N_REQS, 100.0 * chosen / N_REQS);
+	       sum_elig / N_REQS, 100.0 * chosen / N_REQS,
+	       (unsigned long long)dig);
 
 	if (learning)
 		printf("%8s explored %.1f%%, probes %.1f%%, circuit_open drops "
@@ -565,6 +614,8 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 out:
 	pr_srate_free(l.sr);
 	pr_breakers_free(l.brk);
+	free(l.brk_of);
+	free(l.sr_of);
 	free(usage);
 	free(reqs);
 	free(lat);
@@ -598,17 +649,17 @@ int main(int argc, char **argv)
 	pinned = sched_setaffinity(0, sizeof(set), &set) == 0;
 	printf("pr_route, bucket mode, %zu decisions per size, one thread%s\n",
 	       n_dec, pinned ? " pinned to CPU 0" : "");
-	printf("%8s %12s %9s %9s %9s %10s %9s %9s\n", "channels", "decisions/s",
-	       "p50 us", "p99 us", "p99.9 us", "considered", "eligible",
-	       "routed");
+	printf("%8s %12s %9s %9s %9s %9s %10s %9s %9s %16s\n", "channels",
+	       "decisions/s", "cpu us", "p50 us", "p99 us", "p99.9 us",
+	       "considered", "eligible", "routed", "traces digest");
 	for (size_t i = 0; i < N_OF(sizes); i++)
 		if (run(sizes[i], n_dec, 0) < 0)
 			return 1;
 	printf("\nthe success-rate path: estimates and breakers of the "
 	       "bucket, then pr_route (success_first, 5 %% explored)\n");
-	printf("%8s %12s %9s %9s %9s %10s %9s %9s\n", "channels", "decisions/s",
-	       "p50 us", "p99 us", "p99.9 us", "considered", "eligible",
-	       "routed");
+	printf("%8s %12s %9s %9s %9s %9s %10s %9s %9s %16s\n", "channels",
+	       "decisions/s", "cpu us", "p50 us", "p99 us", "p99.9 us",
+	       "considered", "eligible", "routed", "traces digest");
 	for (size_t i = 0; i < N_OF(sizes); i++)
 		if (run(sizes[i], n_dec, 1) < 0)
 			return 1;

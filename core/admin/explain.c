@@ -275,7 +275,7 @@ static void explain_memory(struct explain *e, int64_t now, int64_t as_of)
 	struct pr_route_req rq;
 
 	route_req(e, &rq);
-	if (pr_order_usage(e->r->d, &e->r->gen->cat, &rq, &usage, &banks) < 0) {
+	if (pr_order_usage(e->r->d, e->r->gen, &rq, &usage, &banks) < 0) {
 		pr_api_reply_err(e->r, 500, "internal", NULL, "out of memory");
 	} else {
 		answer(e, usage, &(struct usage_info){ "memory", as_of, now });

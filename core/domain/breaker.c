@@ -231,6 +231,7 @@ struct brk_ent {
 
 struct pr_breakers {
 	struct brk_ent *b[256];
+	uint64_t epoch; /* one more for each breaker created */
 };
 
 static uint32_t hash_code(const char *s)
@@ -244,7 +245,16 @@ static uint32_t hash_code(const char *s)
 
 struct pr_breakers *pr_breakers_new(void)
 {
-	return calloc(1, sizeof(struct pr_breakers));
+	struct pr_breakers *r = calloc(1, sizeof(*r));
+
+	if (r)
+		r->epoch = 1;
+	return r;
+}
+
+uint64_t pr_breakers_epoch(const struct pr_breakers *r)
+{
+	return r ? r->epoch : 0;
 }
 
 void pr_breakers_free(struct pr_breakers *r)
@@ -285,6 +295,7 @@ struct pr_brk *pr_breakers_get(struct pr_breakers *r, const char *channel,
 	e->hash = h;
 	e->next = r->b[h % nb];
 	r->b[h % nb] = e;
+	r->epoch++;
 	return &e->b;
 }
 

@@ -138,6 +138,11 @@ void pr_breakers_free(struct pr_breakers *r);
 struct pr_brk *pr_breakers_get(struct pr_breakers *r, const char *channel,
 			       int create);
 
+/* Changes whenever a breaker is created: a caller that keeps breakers by
+ * its own index (chanhealth.c, per generation) looks up again the
+ * channels it had none for. 0 for a NULL r. */
+uint64_t pr_breakers_epoch(const struct pr_breakers *r);
+
 /* Calls fn for every channel's breaker, in no particular order. */
 void pr_breakers_each(struct pr_breakers *r,
 		      void (*fn)(const char *channel, struct pr_brk *b,

@@ -346,6 +346,36 @@ static double clamp01(double x)
 	return x > 1 ? 1 : x;
 }
 
+/* Each survivor's estimate into v[i].est, from the request's srate: the
+ * request's ids once, each channel by the handle the caller keeps
+ * (usage[i].sr; else by its code), the survivors' walks interleaved
+ * (srate.h: no string hashed per channel, the loads overlapping). */
+static void estimate(const struct pr_catalogue *cat,
+		     const struct pr_route_req *q,
+		     const struct pr_chan_usage *usage, struct pr_route_cand *v,
+		     size_t n)
+{
+	const struct pr_sr_chan *h[16];
+	const struct pr_chan_usage *u;
+	struct pr_sr_key key;
+	size_t m;
+
+	pr_srate_key(q->srate, q->method, q->environment, q->bank_code, &key);
+	for (size_t at = 0; at < n; at += m) {
+		m = n - at < 16 ? n - at : 16;
+		for (size_t i = 0; i < m; i++) {
+			u = usage ? &usage[v[at + i].chan] : NULL;
+			h[i] = u && u->sr_known ?
+				       u->sr :
+				       pr_srate_chan(
+					       q->srate,
+					       cat->chans[v[at + i].chan].code);
+		}
+		pr_srate_estimate_many(q->srate, &q->srate_cfg, h, m, &key,
+				       q->now_ms, &v[at].est, sizeof(*v));
+	}
+}
+
 static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 		  const struct pr_route_req *q,
 		  const struct pr_chan_usage *usage, int full_trace,
@@ -370,6 +400,8 @@ static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 		if (v[i].fee < min_fee)
 			min_fee = v[i].fee;
 	}
+	if (q->srate && need_rates)
+		estimate(cat, q, usage, v, n);
 	for (i = 0; i < n; i++) {
 		c = &cat->chans[v[i].chan];
 		v[i].part_weight = max_w > 0 ? (double)c->weight / max_w : 0;
@@ -380,9 +412,6 @@ static void score(const struct pr_catalogue *cat, const struct pr_rule *rule,
 						       (double)min_fee /
 							       (double)v[i].fee;
 		if (q->srate && need_rates) {
-			pr_srate_estimate(q->srate, &q->srate_cfg, c->code,
-					  q->method, q->environment,
-					  q->bank_code, q->now_ms, &v[i].est);
 			rate = v[i].est.rate;
 		} else {
 			rate = usage ? usage[v[i].chan].success_rate : -1;

@@ -81,6 +81,12 @@ struct pr_chan_usage {
 	 * usual, NONE drops it (circuit_open), PROBE ranks it first unless
 	 * the whitelist decided (one probe). */
 	enum pr_brk_route breaker;
+	/* The channel's estimates in the request's srate (pr_srate_chan),
+	 * when sr_known: the caller keeps the handles, so a decision hashes
+	 * no channel code (NULL: the channel has none). sr_known 0: the
+	 * router looks the channel up by its code. */
+	const struct pr_sr_chan *sr;
+	int sr_known;
 };
 
 struct pr_route_cand {

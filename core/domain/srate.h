@@ -78,6 +78,63 @@ void pr_srate_estimate(const struct pr_srate *s, const struct pr_srate_cfg *cfg,
 		       const char *environment, const char *bank,
 		       int64_t now_ms, struct pr_sr_est *out);
 
+/*
+ * The hot path's way to the same estimate, without hashing a string per
+ * channel (doc/design.md §4, "Success-rate estimates"): the caller looks
+ * each channel up once (pr_srate_chan) and keeps the handle while
+ * pr_srate_epoch stays the same; a decision turns the request's method,
+ * environment and bank into ids once (pr_srate_key) and estimates each
+ * channel by handle and ids (pr_srate_estimate_key), which gives what
+ * pr_srate_estimate gives, bit for bit.
+ */
+struct pr_sr_chan;
+
+/* Channel's estimates, or NULL when it has none yet. Valid while
+ * pr_srate_epoch(s) returns what it returned when it was looked up. */
+const struct pr_sr_chan *pr_srate_chan(const struct pr_srate *s,
+				       const char *channel);
+
+/* Changes whenever a channel gains its first estimate or is dropped:
+ * the handles looked up before are then stale. 0 for a NULL s. */
+uint64_t pr_srate_epoch(const struct pr_srate *s);
+
+/* A request's (method, environment, bank) as the table's ids. */
+struct pr_sr_key {
+	uint32_t method, environment, bank;
+};
+
+/* The ids of (method, environment, bank) (each may be NULL or ""): ids
+ * the table has never seen match nothing. */
+void pr_srate_key(const struct pr_srate *s, const char *method,
+		  const char *environment, const char *bank,
+		  struct pr_sr_key *key);
+
+/* pr_srate_estimate for the channel of handle c (NULL: none) and key. */
+void pr_srate_estimate_key(const struct pr_srate *s,
+			   const struct pr_srate_cfg *cfg,
+			   const struct pr_sr_chan *c,
+			   const struct pr_sr_key *key, int64_t now_ms,
+			   struct pr_sr_est *out);
+
+/* pr_srate_estimate_key for n channels (c[i]: a handle, or NULL) into
+ * out[i], stride bytes apart (an array of structs holding a pr_sr_est:
+ * sizeof of the struct), the walks down their trees interleaved so that
+ * their loads from memory overlap. The same bits as one at a time. */
+void pr_srate_estimate_many(const struct pr_srate *s,
+			    const struct pr_srate_cfg *cfg,
+			    const struct pr_sr_chan *const *c, size_t n,
+			    const struct pr_sr_key *key, int64_t now_ms,
+			    struct pr_sr_est *out, size_t stride);
+
+/* Forgets every estimate of channel (it left the catalogue). Returns 1
+ * when it had some, else 0; the epoch changes when it had. */
+int pr_srate_drop(struct pr_srate *s, const char *channel);
+
+/* Drops the estimates of every channel for which keep returns 0 (a
+ * reload: the channels that left the catalogue). Returns how many. */
+size_t pr_srate_retain(struct pr_srate *s,
+		       int (*keep)(const char *channel, void *arg), void *arg);
+
 /* Every level of every channel as Prometheus text through out (arg passed
  * on): payroute_route_success_outcomes{channel,method,environment,bank,
  * level,result="ok"|"all"} (decayed counts at now_ms) and

@@ -36,10 +36,22 @@
 #include "orders/chanhealth.h"
 #include "orders/ordstore.h"
 
+/* A channel of the viewed catalogue: its breaker and estimates, or NULL
+ * for none yet. */
+struct view_ent {
+	struct pr_brk *brk;
+	const struct pr_sr_chan *sr;
+};
+
 struct pr_health {
 	struct pr_daemon *d;
 	struct pr_srate *sr;
 	struct pr_breakers *brk;
+	/* by catalogue index, for generation view_gen, as of the two
+	 * tables' epochs view_sr and view_brk */
+	struct view_ent *view;
+	size_t n_view;
+	uint64_t view_gen, view_sr, view_brk;
 	int syncing; /* the read of channel_breakers is in flight */
 	int again;   /* another was asked for meanwhile */
 	int dead;    /* freed while it was: its callback frees */
@@ -133,6 +145,7 @@ static void on_synced(PGresult *res, const char *err, void *arg)
 	if (h->dead) {
 		pr_srate_free(h->sr);
 		pr_breakers_free(h->brk);
+		free(h->view);
 		free(h);
 		return;
 	}
@@ -238,6 +251,7 @@ void pr_health_free(struct pr_health *h)
 	}
 	pr_srate_free(h->sr);
 	pr_breakers_free(h->brk);
+	free(h->view);
 	free(h);
 }
 
@@ -303,24 +317,81 @@ void pr_health_req(struct pr_health *h, const struct pr_config *cfg,
 	pr_health_cfg(cfg, &rq->srate_cfg, &bc);
 }
 
-void pr_health_fill(struct pr_health *h, const struct pr_config *cfg,
-		    const char *code, struct pr_chan_usage *u)
+/* The view of gen's catalogue, (re)built when another generation asks
+ * or either table's epoch moved; NULL when out of memory. */
+static const struct view_ent *view(struct pr_health *h,
+				   const struct pr_generation *gen)
 {
+	const struct pr_catalogue *cat = &gen->cat;
+	uint64_t es = pr_srate_epoch(h->sr), eb = pr_breakers_epoch(h->brk);
+
+	if (h->view && h->view_gen == gen->id && h->n_view == cat->n_chans &&
+	    h->view_sr == es && h->view_brk == eb)
+		return h->view;
+	if (h->n_view != cat->n_chans || !h->view) {
+		struct view_ent *v =
+			realloc(h->view,
+				(cat->n_chans ? cat->n_chans : 1) * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		h->view = v;
+		h->n_view = cat->n_chans;
+	}
+	for (size_t i = 0; i < cat->n_chans; i++) {
+		h->view[i].brk = pr_breakers_get(h->brk, cat->chans[i].code, 0);
+		h->view[i].sr = pr_srate_chan(h->sr, cat->chans[i].code);
+	}
+	h->view_gen = gen->id;
+	h->view_sr = es;
+	h->view_brk = eb;
+	return h->view;
+}
+
+void pr_health_fill(struct pr_health *h, const struct pr_config *cfg,
+		    const struct pr_generation *gen, size_t i, int64_t now_ms,
+		    struct pr_chan_usage *u)
+{
+	const struct view_ent *v;
 	struct pr_srate_cfg sc;
 	struct pr_brk_cfg bc;
-	struct pr_brk *b;
 	int changed = 0;
 
 	u->breaker = PR_BRK_ROUTE_ANY;
-	if (!h)
+	u->sr = NULL;
+	u->sr_known = 0;
+	if (!h || i >= gen->cat.n_chans)
+		return;
+	v = view(h, gen);
+	if (!v)
+		return; /* out of memory: the router looks up by code */
+	u->sr = v[i].sr;
+	u->sr_known = 1;
+	if (!v[i].brk)
 		return;
 	pr_health_cfg(cfg, &sc, &bc);
-	b = pr_breakers_get(h->brk, code, 0);
-	if (!b)
-		return;
-	u->breaker = pr_brk_route(b, &bc, pr_now_ms(), &changed);
+	u->breaker = pr_brk_route(v[i].brk, &bc, now_ms, &changed);
 	if (changed)
-		publish(h, code, b);
+		publish(h, gen->cat.chans[i].code, v[i].brk);
+}
+
+static int in_catalogue(const char *channel, void *arg)
+{
+	return pr_catalogue_find(arg, channel) >= 0;
+}
+
+size_t pr_health_catalogue(struct pr_health *h, const struct pr_generation *gen)
+{
+	size_t n;
+
+	if (!h)
+		return 0;
+	n = pr_srate_retain(h->sr, in_catalogue, (void *)&gen->cat);
+	if (n)
+		pr_info("success rates: the estimates of %zu channel%s no "
+			"longer in the catalogue forgotten",
+			n, n == 1 ? "" : "s");
+	return n;
 }
 
 void pr_health_routed(struct pr_health *h, const struct pr_catalogue *cat,

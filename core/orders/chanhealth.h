@@ -25,6 +25,7 @@
 #include "domain/srate.h"
 #include "runtime/config.h"
 #include "runtime/daemon.h"
+#include "runtime/generation.h"
 #include "orders/orders.h"
 
 /* Announces a breaker's transition (payload: the channel). */
@@ -60,10 +61,24 @@ void pr_health_outcome(struct pr_health *h, const struct pr_config *cfg,
 		       const char *channel, const char *method,
 		       const char *environment, const char *bank, int success);
 
-/* Fills u->breaker for channel code (an open breaker whose cool-down is
- * over turns half open here). */
+/* Fills u->breaker (as of now_ms: an open breaker whose cool-down is
+ * over turns half open here) and u->sr, u->sr_known (the handle of its
+ * estimates in the table pr_health_req points a request at) for channel
+ * i of gen's catalogue. Each channel's breaker and estimates are kept by
+ * catalogue index for the generation last asked about, looked up again
+ * only when another generation asks or a channel gains its first
+ * breaker or estimate: a decision hashes no channel code (doc/design.md
+ * §4, "Success-rate estimates"). */
 void pr_health_fill(struct pr_health *h, const struct pr_config *cfg,
-		    const char *code, struct pr_chan_usage *u);
+		    const struct pr_generation *gen, size_t i, int64_t now_ms,
+		    struct pr_chan_usage *u);
+
+/* gen became the active generation: the estimates of the channels that
+ * are not in its catalogue are forgotten (a channel deleted for good
+ * would keep them otherwise; one that comes back starts afresh). Returns
+ * how many channels were forgotten. */
+size_t pr_health_catalogue(struct pr_health *h,
+			   const struct pr_generation *gen);
 
 /* Points rq at the success-rate estimates (rq->srate, rq->srate_cfg),
  * valid while h lives and the loop does not turn. */

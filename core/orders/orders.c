@@ -397,12 +397,14 @@ void pr_order_new_id(char prefix, int64_t now_ms, char out[33])
 
 /* ------------------------------------------------------------ routing */
 
-int pr_order_usage(struct pr_daemon *d, const struct pr_catalogue *cat,
+int pr_order_usage(struct pr_daemon *d, const struct pr_generation *gen,
 		   const struct pr_route_req *rq, struct pr_chan_usage **usage,
 		   struct pr_bank_usage **banks)
 {
+	const struct pr_catalogue *cat = &gen->cat;
 	size_t n = cat->n_chans ? cat->n_chans : 1;
 	const struct pr_cat_bucket *b;
+	int64_t now_ms = pr_now_ms(); /* the breakers' clock, read once */
 
 	*usage = calloc(n, sizeof(**usage));
 	*banks = calloc(n, sizeof(**banks));
@@ -427,7 +429,8 @@ int pr_order_usage(struct pr_daemon *d, const struct pr_catalogue *cat,
 		pr_usage_today(d->usage, c->code, c->tz, rq->now_ms, &u->amount,
 			       &u->count);
 		if (d->gen)
-			pr_health_fill(d->health, d->gen->config, c->code, u);
+			pr_health_fill(d->health, d->gen->config, gen, i,
+				       now_ms, u);
 		if (rq->bank_code && rq->bank_code[0]) {
 			(*banks)[i].bank_code = rq->bank_code;
 			pr_usage_today_scope(d->usage, c->code, rq->bank_code,
@@ -453,7 +456,7 @@ int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
 
 	memset(out, 0, sizeof(*out));
 	res.cands = calloc(cat->n_chans ? cat->n_chans : 1, sizeof(*res.cands));
-	if (!res.cands || pr_order_usage(d, cat, rq, &usage, &banks) < 0)
+	if (!res.cands || pr_order_usage(d, gen, rq, &usage, &banks) < 0)
 		goto out;
 	res.cap = cat->n_chans;
 	/* a fresh seed per decision: the rule's exploration share */

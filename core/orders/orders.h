@@ -47,12 +47,13 @@ struct pr_order_route {
 int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
 		   const struct pr_route_req *rq, struct pr_order_route *out);
 
-/* This instance's view of today's usage and success rates for routing rq
- * over cat (the channels of the request's business/method bucket; the
- * others cannot pass the router's first filters): two arrays of
- * cat->n_chans entries the caller frees, banks holding the bank scope of
- * rq->bank_code that usage[i].banks points into. Returns 0 or -ENOMEM. */
-int pr_order_usage(struct pr_daemon *d, const struct pr_catalogue *cat,
+/* This instance's view of today's usage, breakers and success rates for
+ * routing rq over gen's catalogue (the channels of the request's
+ * business/method bucket; the others cannot pass the router's first
+ * filters): two arrays of gen->cat.n_chans entries the caller frees,
+ * banks holding the bank scope of rq->bank_code that usage[i].banks
+ * points into. Returns 0 or -ENOMEM. */
+int pr_order_usage(struct pr_daemon *d, const struct pr_generation *gen,
 		   const struct pr_route_req *rq, struct pr_chan_usage **usage,
 		   struct pr_bank_usage **banks);
 

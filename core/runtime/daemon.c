@@ -293,6 +293,8 @@ static void reload_finish(struct pr_daemon *d, int ok, const char *reason)
 		d->gen = g;
 		d->last_gen_id = g->id;
 		d->reloads_ok++;
+		/* a deleted channel's success rates go with it */
+		pr_health_catalogue(d->health, g);
 		pr_info("reload: generation %llu active (%zu drivers, %zu "
 			"channels%s)",
 			(unsigned long long)g->id, g->drivers.n, g->n_channels,

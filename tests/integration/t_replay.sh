@@ -258,3 +258,24 @@ OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKE
 	fail "payroutectl policy replay without --to should fail"
 grep -Fq -- "--from and --to" <<<"$OUT" || fail "payroutectl: $OUT"
 pass "payroutectl policy replay prints the summary"
+
+# the withdrawals of the range: payout offline leaves the 3 without a
+# channel
+jq '.channels |= map(if .code == "payout" then .status = "offline" else . end)' \
+	<<<"$POLICY" >"$TEST_DIR/draft_wd.json"
+OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
+	timeout 60 "$CTL" policy replay "$TEST_DIR/draft_wd.json" --from "$FROM" --to "$TO" \
+	--kind withdrawals 2>&1) || fail "payroutectl policy replay --kind withdrawals: $OUT"
+for want in "3 withdrawals replayed" "3 would move" \
+	"CNY: moved 3 withdrawals, amount 9000; fees 600 -> 0 (-600)" "unroutable 0 -> 3" \
+	"flow: payout -> (none): 3 withdrawals, 9000 CNY"; do
+	grep -Fq -- "$want" <<<"$OUT" ||
+		fail "payroutectl policy replay --kind withdrawals does not say '$want': $OUT"
+done
+OUT=$(PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
+	timeout 60 "$CTL" policy replay "$TEST_DIR/draft_wd.json" --from "$FROM" --to "$TO" \
+	--kind refunds 2>&1)
+rc=$?
+[ "$rc" = 2 ] && grep -Fq -- "--kind: payments or withdrawals" <<<"$OUT" ||
+	fail "payroutectl policy replay --kind refunds: exit $rc: $OUT"
+pass "payroutectl policy replay --kind withdrawals replays the withdrawals; --kind refunds is a usage error"

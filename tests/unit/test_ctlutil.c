@@ -514,6 +514,31 @@ static const struct import_row replay_rows[] = {
 	  "note: 2 payments went to another channel than the active policy "
 	  "picks now (a cascade, other usage, or a policy change in the "
 	  "range)\n" },
+	{ "withdrawals: they are named so",
+	  "{\"id\": 19, \"status\": \"done\", \"kind\": \"withdrawals\","
+	  "\"from\": \"F\", \"to\": \"T\", \"elapsed_ms\": 3,"
+	  "\"orders_per_second\": 1000, \"result\": {\"orders\": 3, \"skipped\": 0,"
+	  "\"changed\": 3, \"recorded_differs\": 1,"
+	  "\"totals\": [{\"currency\": \"CNY\", \"active\": {\"fees\": 600,"
+	  "\"expected_success\": 1, \"unroutable\": 0}, \"draft\": {\"fees\": 0,"
+	  "\"expected_success\": null, \"unroutable\": 3}, \"changed\":"
+	  " {\"orders\": 3, \"amount\": 9000}}],"
+	  "\"channels\": [], \"flows\": [{\"from\": \"payout\", \"to\": null,"
+	  "\"currency\": \"CNY\", \"orders\": 3, \"amount\": 9000}],"
+	  "\"limit_days\": [{\"policy\": \"active\", \"channel\": \"payout\","
+	  "\"day\": \"D\", \"limit\": \"daily_count_limit\", \"first_at\": \"A\","
+	  "\"orders_turned_away\": 2}]}}",
+	  "replay 19: done, F to T\n"
+	  "3 withdrawals replayed in 3 ms (1000/s), 0 skipped; 3 would move\n"
+	  "CNY: moved 3 withdrawals, amount 9000; fees 600 -> 0 (-600); "
+	  "expected success 1.000 -> -; unroutable 0 -> 3\n"
+	  "CHANNEL  CUR  ACTIVE  DRAFT  IN  OUT  FEES ACTIVE  FEES DRAFT  SUCCESS\n"
+	  "flow: payout -> (none): 3 withdrawals, 9000 CNY\n"
+	  "daily limit (active): payout on D, daily_count_limit from A, 2 "
+	  "withdrawals turned away\n"
+	  "note: 1 withdrawals went to another channel than the active policy "
+	  "picks now (a cascade, other usage, or a policy change in the "
+	  "range)\n" },
 	{ "failed: the error",
 	  "{\"id\": 18, \"status\": \"failed\", \"from\": \"F\", \"to\": \"T\","
 	  "\"result\": null, \"error\": \"reading payments failed\"}",

@@ -329,12 +329,69 @@ static void test_rule_json(void **state)
 	json_decref(in);
 }
 
+/*
+ * The estimates from a table (req.srate): by the handles the caller keeps
+ * (pr_chan_usage.sr, what the daemon passes) the router ranks and traces
+ * exactly as by the channels' codes, for requests that reach every level.
+ */
+static void test_srate_handles(void **state)
+{
+	static const char *const ms[] = { "alipay", "wechat_pay" };
+	static const char *const bs[] = { "ICBC", "CMB", NULL };
+	struct pr_srate_cfg cfg = { 600000, 4 };
+	struct pr_srate *s = pr_srate_new();
+	struct pr_catalogue cat;
+	struct pr_route_cand cands[3];
+	struct pr_route_result res = { .cands = cands, .cap = 3 };
+	struct pr_chan_usage u[3];
+	struct pr_route_req q;
+	char *by_code, *by_handle;
+	json_t *j;
+
+	(void)state;
+	build(&cat, "{\"mode\":\"success_first\",\"within_points\":1}");
+	request(&q);
+	for (int i = 0; i < 600; i++)
+		pr_srate_record(s, &cfg, cat.chans[i % 3].code, ms[i % 2], "h5",
+				bs[i % 3], i % (4 + i % 3) != 0,
+				q.now_ms - 600000 + i * 1000);
+	q.srate = s;
+	q.srate_cfg = cfg;
+	memset(u, 0, sizeof(u));
+	for (int i = 0; i < 3; i++) {
+		u[i].sr = pr_srate_chan(s, cat.chans[i].code);
+		u[i].sr_known = 1;
+	}
+	for (int k = 0; k < 12; k++) {
+		q.bank_code = bs[k % 3];
+		q.now_ms += 120000 * k;
+		for (int full = 0; full < 2; full++) {
+			assert_int_equal(pr_route(&cat, &q, NULL, full, &res),
+					 0);
+			j = pr_route_to_json(&cat, &res);
+			by_code = json_dumps(j, JSON_COMPACT);
+			json_decref(j);
+			assert_int_equal(pr_route(&cat, &q, u, full, &res), 0);
+			j = pr_route_to_json(&cat, &res);
+			by_handle = json_dumps(j, JSON_COMPACT);
+			json_decref(j);
+			assert_non_null(strstr(by_code, "\"level\":\""));
+			assert_string_equal(by_handle, by_code);
+			free(by_code);
+			free(by_handle);
+		}
+	}
+	pr_catalogue_clear(&cat);
+	pr_srate_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_explore),
 		cmocka_unit_test(test_rule_json),
+		cmocka_unit_test(test_srate_handles),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
