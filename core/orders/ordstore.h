@@ -101,7 +101,10 @@ struct pr_order_kind {
  *       usage_released set by $13 or a RELEASE state;
  *   e   the event ($5, or "$5.ignored" when the status was another);
  *   ea  the next attempt's 'attempt' event ($12);
- *   cd  the check row dropped in a FINAL state; ci, when $24 (a new
+ *   cd  the check row dropped in a FINAL state (by its key, $1, behind
+ *       EXISTS over u: a one-time filter, so that nothing is scanned
+ *       otherwise; joined to u, a generic plan made while the check queue
+ *       was empty scanned the whole queue at every change); ci, when $24 (a new
  *       attempt, an order that had none), queued due in $23 s in a
  *       CHECKED state (an order that is processing or unknown has its
  *       row from its first commit: the checks keep it);
@@ -165,8 +168,9 @@ struct pr_order_kind {
 	"from_status, to_status, detail) SELECT '" KIND "', u.id, $4::text, "    \
 	"'attempt', u.status, u.status, $12::jsonb FROM u "                      \
 	"WHERE $12::jsonb IS NOT NULL), "                                        \
-	"cd AS (DELETE FROM order_checks c USING u WHERE c.kind = '" KIND "' "   \
-	"AND c.order_id = u.id AND u.status IN (" FINAL ")), "                   \
+	"cd AS (DELETE FROM order_checks c WHERE c.kind = '" KIND "' AND "       \
+	"c.order_id = $1::text AND EXISTS (SELECT 1 FROM u "                     \
+	"WHERE u.status IN (" FINAL "))), "                                      \
 	"ci AS (INSERT INTO order_checks AS c (kind, order_id, next_at) "        \
 	"SELECT '" KIND "', u.id, now() + make_interval(secs => $23::int) "      \
 	"FROM u WHERE u.status IN (" CHECKED ") AND $24::boolean "               \
