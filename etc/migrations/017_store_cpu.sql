@@ -93,27 +93,34 @@ CREATE OR REPLACE FUNCTION pr_payments_guard() RETURNS trigger
 BEGIN
 	IF TG_OP = 'INSERT' THEN
 		-- the columns an UPDATE never changes (below)
-		IF NEW.id !~ '^[A-Za-z0-9]{8,32}$' THEN
-			PERFORM pr_row_refuse('payments', 'payments_id_check',
-				'id', NEW.id);
-		END IF;
-		IF NEW.merchant_order_no !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-			PERFORM pr_row_refuse('payments',
-				'payments_merchant_order_no_check',
-				'merchant_order_no', NEW.id);
-		END IF;
-		IF NEW.amount <= 0 THEN
-			PERFORM pr_row_refuse('payments',
-				'payments_amount_check', 'amount', NEW.id);
-		END IF;
-		IF NEW.currency !~ '^[A-Z]{3}$' THEN
-			PERFORM pr_row_refuse('payments',
-				'payments_currency_check', 'currency', NEW.id);
-		END IF;
-		IF NEW.card_last4 !~ '^[0-9]{4}$' THEN
-			PERFORM pr_row_refuse('payments',
-				'payments_card_last4_check', 'card_last4',
-				NEW.id);
+		IF (NEW.id !~ '^[A-Za-z0-9]{8,32}$') OR
+		   (NEW.merchant_order_no !~ '^[A-Za-z0-9_.:-]{1,64}$') OR
+		   (NEW.amount <= 0) OR
+		   (NEW.currency !~ '^[A-Z]{3}$') OR
+		   (NEW.card_last4 !~ '^[0-9]{4}$') THEN
+			-- which one (a failure only)
+			IF NEW.id !~ '^[A-Za-z0-9]{8,32}$' THEN
+				PERFORM pr_row_refuse('payments', 'payments_id_check',
+					'id', NEW.id);
+			END IF;
+			IF NEW.merchant_order_no !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+				PERFORM pr_row_refuse('payments',
+					'payments_merchant_order_no_check',
+					'merchant_order_no', NEW.id);
+			END IF;
+			IF NEW.amount <= 0 THEN
+				PERFORM pr_row_refuse('payments',
+					'payments_amount_check', 'amount', NEW.id);
+			END IF;
+			IF NEW.currency !~ '^[A-Z]{3}$' THEN
+				PERFORM pr_row_refuse('payments',
+					'payments_currency_check', 'currency', NEW.id);
+			END IF;
+			IF NEW.card_last4 !~ '^[0-9]{4}$' THEN
+				PERFORM pr_row_refuse('payments',
+					'payments_card_last4_check', 'card_last4',
+					NEW.id);
+			END IF;
 		END IF;
 		-- the merchant exists (migration 014's pr_merchant_named)
 		PERFORM FROM merchants WHERE id = NEW.merchant_id;
@@ -148,48 +155,62 @@ BEGIN
 		NEW.updated_at := now();
 	END IF;
 	-- the rules of the columns that change (CHECKs of 004 and 006)
-	IF NEW.status = ANY (pr_payment_states()) IS NOT TRUE THEN
-		PERFORM pr_row_refuse('payments', 'payments_status_check',
-			'status', NEW.id);
-	END IF;
-	IF NEW.attempts < 0 THEN
-		PERFORM pr_row_refuse('payments', 'payments_attempts_check',
-			'attempts', NEW.id);
-	END IF;
-	IF jsonb_typeof(NEW.payer) <> 'object' THEN
-		PERFORM pr_row_refuse('payments', 'payments_payer_check',
-			'payer', NEW.id);
-	END IF;
-	IF jsonb_typeof(NEW.trace) <> 'object' THEN
-		PERFORM pr_row_refuse('payments', 'payments_trace_check',
-			'trace', NEW.id);
-	END IF;
-	IF NEW.usage_amount <= 0 THEN
-		PERFORM pr_row_refuse('payments',
-			'payments_usage_amount_check', 'usage_amount', NEW.id);
-	END IF;
-	IF NEW.status = 'succeeded' AND NEW.paid_amount IS DISTINCT FROM
-	   NEW.amount THEN
-		PERFORM pr_row_refuse('payments', 'payments_paid_exactly', NULL,
-			NEW.id);
-	END IF;
-	IF (NEW.status = ANY (pr_payment_finals())) <>
-	   (NEW.finished_at IS NOT NULL) THEN
-		PERFORM pr_row_refuse('payments', 'payments_finished', NULL,
-			NEW.id);
-	END IF;
-	IF NEW.status NOT IN ('created', 'failed') AND NEW.channel IS NULL
-	THEN
-		PERFORM pr_row_refuse('payments', 'payments_channel', NULL,
-			NEW.id);
-	END IF;
-	IF NEW.refund_reserved < 0 OR NEW.refund_reserved > NEW.amount THEN
-		PERFORM pr_row_refuse('payments', 'payments_refund_within',
-			NULL, NEW.id);
-	END IF;
-	IF NEW.refund_reserved <> 0 AND NEW.status <> 'succeeded' THEN
-		PERFORM pr_row_refuse('payments', 'payments_refund_only_paid',
-			NULL, NEW.id);
+	IF (NEW.status = ANY (pr_payment_states()) IS NOT TRUE) OR
+	   (NEW.attempts < 0) OR
+	   (jsonb_typeof(NEW.payer) <> 'object') OR
+	   (jsonb_typeof(NEW.trace) <> 'object') OR
+	   (NEW.usage_amount <= 0) OR
+	   (NEW.status = 'succeeded' AND
+	    NEW.paid_amount IS DISTINCT FROM NEW.amount) OR
+	   ((NEW.status = ANY (pr_payment_finals())) <>
+	    (NEW.finished_at IS NOT NULL)) OR
+	   (NEW.status NOT IN ('created', 'failed') AND NEW.channel IS NULL) OR
+	   (NEW.refund_reserved < 0 OR NEW.refund_reserved > NEW.amount) OR
+	   (NEW.refund_reserved <> 0 AND NEW.status <> 'succeeded') THEN
+		-- which one (a failure only)
+		IF NEW.status = ANY (pr_payment_states()) IS NOT TRUE THEN
+			PERFORM pr_row_refuse('payments', 'payments_status_check',
+				'status', NEW.id);
+		END IF;
+		IF NEW.attempts < 0 THEN
+			PERFORM pr_row_refuse('payments', 'payments_attempts_check',
+				'attempts', NEW.id);
+		END IF;
+		IF jsonb_typeof(NEW.payer) <> 'object' THEN
+			PERFORM pr_row_refuse('payments', 'payments_payer_check',
+				'payer', NEW.id);
+		END IF;
+		IF jsonb_typeof(NEW.trace) <> 'object' THEN
+			PERFORM pr_row_refuse('payments', 'payments_trace_check',
+				'trace', NEW.id);
+		END IF;
+		IF NEW.usage_amount <= 0 THEN
+			PERFORM pr_row_refuse('payments',
+				'payments_usage_amount_check', 'usage_amount', NEW.id);
+		END IF;
+		IF NEW.status = 'succeeded' AND NEW.paid_amount IS DISTINCT FROM
+		   NEW.amount THEN
+			PERFORM pr_row_refuse('payments', 'payments_paid_exactly', NULL,
+				NEW.id);
+		END IF;
+		IF (NEW.status = ANY (pr_payment_finals())) <>
+		   (NEW.finished_at IS NOT NULL) THEN
+			PERFORM pr_row_refuse('payments', 'payments_finished', NULL,
+				NEW.id);
+		END IF;
+		IF NEW.status NOT IN ('created', 'failed') AND NEW.channel IS NULL
+		THEN
+			PERFORM pr_row_refuse('payments', 'payments_channel', NULL,
+				NEW.id);
+		END IF;
+		IF NEW.refund_reserved < 0 OR NEW.refund_reserved > NEW.amount THEN
+			PERFORM pr_row_refuse('payments', 'payments_refund_within',
+				NULL, NEW.id);
+		END IF;
+		IF NEW.refund_reserved <> 0 AND NEW.status <> 'succeeded' THEN
+			PERFORM pr_row_refuse('payments', 'payments_refund_only_paid',
+				NULL, NEW.id);
+		END IF;
 	END IF;
 	RETURN NEW;
 END
@@ -221,34 +242,42 @@ CREATE OR REPLACE FUNCTION pr_withdrawals_guard() RETURNS trigger
 BEGIN
 	IF TG_OP = 'INSERT' THEN
 		-- the columns an UPDATE never changes (below)
-		IF NEW.id !~ '^W[A-Za-z0-9]{7,31}$' THEN
-			PERFORM pr_row_refuse('withdrawals',
-				'withdrawals_id_check', 'id', NEW.id);
-		END IF;
-		IF NEW.merchant_withdrawal_no !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-			PERFORM pr_row_refuse('withdrawals',
-				'withdrawals_merchant_withdrawal_no_check',
-				'merchant_withdrawal_no', NEW.id);
-		END IF;
-		IF NEW.amount <= 0 THEN
-			PERFORM pr_row_refuse('withdrawals',
-				'withdrawals_amount_check', 'amount', NEW.id);
-		END IF;
-		IF NEW.currency !~ '^[A-Z]{3}$' THEN
-			PERFORM pr_row_refuse('withdrawals',
-				'withdrawals_currency_check', 'currency',
-				NEW.id);
-		END IF;
-		IF NEW.payee_kind IN ('bank_card', 'alipay_account',
-				      'wechat_openid') IS NOT TRUE THEN
-			PERFORM pr_row_refuse('withdrawals',
-				'withdrawals_payee_kind_check', 'payee_kind',
-				NEW.id);
-		END IF;
-		IF NEW.payee_account_enc !~ '^[A-Za-z0-9+/]{40,}={0,2}$' THEN
-			PERFORM pr_row_refuse('withdrawals',
-				'withdrawals_payee_account_enc_check',
-				'payee_account_enc', NEW.id);
+		IF (NEW.id !~ '^W[A-Za-z0-9]{7,31}$') OR
+		   (NEW.merchant_withdrawal_no !~ '^[A-Za-z0-9_.:-]{1,64}$') OR
+		   (NEW.amount <= 0) OR
+		   (NEW.currency !~ '^[A-Z]{3}$') OR
+		   (NEW.payee_kind IN ('bank_card', 'alipay_account', 'wechat_openid') IS NOT TRUE) OR
+		   (NEW.payee_account_enc !~ '^[A-Za-z0-9+/]{40,}={0,2}$') THEN
+			-- which one (a failure only)
+			IF NEW.id !~ '^W[A-Za-z0-9]{7,31}$' THEN
+				PERFORM pr_row_refuse('withdrawals',
+					'withdrawals_id_check', 'id', NEW.id);
+			END IF;
+			IF NEW.merchant_withdrawal_no !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+				PERFORM pr_row_refuse('withdrawals',
+					'withdrawals_merchant_withdrawal_no_check',
+					'merchant_withdrawal_no', NEW.id);
+			END IF;
+			IF NEW.amount <= 0 THEN
+				PERFORM pr_row_refuse('withdrawals',
+					'withdrawals_amount_check', 'amount', NEW.id);
+			END IF;
+			IF NEW.currency !~ '^[A-Z]{3}$' THEN
+				PERFORM pr_row_refuse('withdrawals',
+					'withdrawals_currency_check', 'currency',
+					NEW.id);
+			END IF;
+			IF NEW.payee_kind IN ('bank_card', 'alipay_account',
+					      'wechat_openid') IS NOT TRUE THEN
+				PERFORM pr_row_refuse('withdrawals',
+					'withdrawals_payee_kind_check', 'payee_kind',
+					NEW.id);
+			END IF;
+			IF NEW.payee_account_enc !~ '^[A-Za-z0-9+/]{40,}={0,2}$' THEN
+				PERFORM pr_row_refuse('withdrawals',
+					'withdrawals_payee_account_enc_check',
+					'payee_account_enc', NEW.id);
+			END IF;
 		END IF;
 		-- the merchant exists (migration 014's pr_merchant_named)
 		PERFORM FROM merchants WHERE id = NEW.merchant_id;
@@ -285,46 +314,60 @@ BEGIN
 		NEW.updated_at := now();
 	END IF;
 	-- the rules of the columns that change (CHECKs of 005)
-	IF length(NEW.payee_account_mask) NOT BETWEEN 1 AND 80 THEN
-		PERFORM pr_row_refuse('withdrawals',
-			'withdrawals_payee_account_mask_check',
-			'payee_account_mask', NEW.id);
-	END IF;
-	IF NEW.status = ANY (pr_withdrawal_states()) IS NOT TRUE THEN
-		PERFORM pr_row_refuse('withdrawals', 'withdrawals_status_check',
-			'status', NEW.id);
-	END IF;
-	IF NEW.attempts < 0 THEN
-		PERFORM pr_row_refuse('withdrawals',
-			'withdrawals_attempts_check', 'attempts', NEW.id);
-	END IF;
-	IF jsonb_typeof(NEW.trace) <> 'object' THEN
-		PERFORM pr_row_refuse('withdrawals', 'withdrawals_trace_check',
-			'trace', NEW.id);
-	END IF;
-	IF NEW.usage_amount <= 0 THEN
-		PERFORM pr_row_refuse('withdrawals',
-			'withdrawals_usage_amount_check', 'usage_amount',
-			NEW.id);
-	END IF;
-	IF NEW.status = 'succeeded' AND NEW.paid_amount IS DISTINCT FROM
-	   NEW.amount THEN
-		PERFORM pr_row_refuse('withdrawals', 'withdrawals_paid_exactly',
-			NULL, NEW.id);
-	END IF;
-	IF (NEW.status = ANY (pr_withdrawal_finals())) <>
-	   (NEW.finished_at IS NOT NULL) THEN
-		PERFORM pr_row_refuse('withdrawals', 'withdrawals_finished',
-			NULL, NEW.id);
-	END IF;
-	IF NEW.status NOT IN ('created', 'pending_channel', 'failed') AND
-	   NEW.channel IS NULL THEN
-		PERFORM pr_row_refuse('withdrawals', 'withdrawals_channel', NULL,
-			NEW.id);
-	END IF;
-	IF NEW.status = 'pending_channel' AND NEW.next_route_at IS NULL THEN
-		PERFORM pr_row_refuse('withdrawals', 'withdrawals_pending', NULL,
-			NEW.id);
+	IF (length(NEW.payee_account_mask) NOT BETWEEN 1 AND 80) OR
+	   (NEW.status = ANY (pr_withdrawal_states()) IS NOT TRUE) OR
+	   (NEW.attempts < 0) OR
+	   (jsonb_typeof(NEW.trace) <> 'object') OR
+	   (NEW.usage_amount <= 0) OR
+	   (NEW.status = 'succeeded' AND
+	    NEW.paid_amount IS DISTINCT FROM NEW.amount) OR
+	   ((NEW.status = ANY (pr_withdrawal_finals())) <>
+	    (NEW.finished_at IS NOT NULL)) OR
+	   (NEW.status NOT IN ('created', 'pending_channel', 'failed') AND
+	    NEW.channel IS NULL) OR
+	   (NEW.status = 'pending_channel' AND NEW.next_route_at IS NULL) THEN
+		-- which one (a failure only)
+		IF length(NEW.payee_account_mask) NOT BETWEEN 1 AND 80 THEN
+			PERFORM pr_row_refuse('withdrawals',
+				'withdrawals_payee_account_mask_check',
+				'payee_account_mask', NEW.id);
+		END IF;
+		IF NEW.status = ANY (pr_withdrawal_states()) IS NOT TRUE THEN
+			PERFORM pr_row_refuse('withdrawals', 'withdrawals_status_check',
+				'status', NEW.id);
+		END IF;
+		IF NEW.attempts < 0 THEN
+			PERFORM pr_row_refuse('withdrawals',
+				'withdrawals_attempts_check', 'attempts', NEW.id);
+		END IF;
+		IF jsonb_typeof(NEW.trace) <> 'object' THEN
+			PERFORM pr_row_refuse('withdrawals', 'withdrawals_trace_check',
+				'trace', NEW.id);
+		END IF;
+		IF NEW.usage_amount <= 0 THEN
+			PERFORM pr_row_refuse('withdrawals',
+				'withdrawals_usage_amount_check', 'usage_amount',
+				NEW.id);
+		END IF;
+		IF NEW.status = 'succeeded' AND NEW.paid_amount IS DISTINCT FROM
+		   NEW.amount THEN
+			PERFORM pr_row_refuse('withdrawals', 'withdrawals_paid_exactly',
+				NULL, NEW.id);
+		END IF;
+		IF (NEW.status = ANY (pr_withdrawal_finals())) <>
+		   (NEW.finished_at IS NOT NULL) THEN
+			PERFORM pr_row_refuse('withdrawals', 'withdrawals_finished',
+				NULL, NEW.id);
+		END IF;
+		IF NEW.status NOT IN ('created', 'pending_channel', 'failed') AND
+		   NEW.channel IS NULL THEN
+			PERFORM pr_row_refuse('withdrawals', 'withdrawals_channel', NULL,
+				NEW.id);
+		END IF;
+		IF NEW.status = 'pending_channel' AND NEW.next_route_at IS NULL THEN
+			PERFORM pr_row_refuse('withdrawals', 'withdrawals_pending', NULL,
+				NEW.id);
+		END IF;
 	END IF;
 	RETURN NEW;
 END
