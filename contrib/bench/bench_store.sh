@@ -18,8 +18,8 @@
 #              "processing": two commits, two statements;
 #   plain      the same payment row inserted and updated by a bare INSERT
 #              and a bare UPDATE: no events, no check row, no WITH clauses;
-#              with the table's CHECK constraints and triggers;
-#   unchecked  plain on a copy of payments without its CHECK constraints
+#              with the table's rules (its guard trigger since migration 017);
+#   unchecked  plain on a copy of payments without its rules
 #              and triggers (what the database's guarantees cost a row).
 # Only pattern and payroute are what happens; plain and unchecked say where
 # payroute's cost goes. The tables are emptied and a CHECKPOINT taken before

@@ -1,8 +1,10 @@
 /*
  * bench_storesql - prints the two statements of a payment's two commits as
  * the daemon prepares them: the first commit (pr_pay_begin_sql,
- * core/orders/payments.c) and every later change (the payment kind's
- * apply_sql, core/orders/payorder.c), separated by a line "--".
+ * core/orders/payments.c) and the answer's change as bench_store.sh
+ * replays it, not final, without a next attempt or an Idempotency-Key
+ * (the payment kind's apply_lean_sql, core/orders/payorder.c), separated
+ * by a line "--".
  * contrib/bench/bench_store.sh replays them with pgbench, so that what the
  * store does per payment is measured from the daemon's own text.
  *
@@ -16,7 +18,7 @@
 int main(void)
 {
 	if (printf("%s\n--\n%s\n", pr_pay_begin_sql,
-		   pr_payment_kind.apply_sql) < 0)
+		   pr_payment_kind.apply_lean_sql) < 0)
 		return 1;
 	return 0;
 }

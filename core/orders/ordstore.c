@@ -239,9 +239,9 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	char *detail = NULL, *adetail = NULL, *payer = NULL, *trace = NULL;
 	const struct payroute_result *r = u->res;
 	const struct pr_code *c = u->code;
-	const char *p[28];
+	const char *p[28], *sql;
 	struct apply *a;
-	int rc = 0;
+	int rc = 0, lean;
 
 	if (u->to < 0 || u->to >= k->machine->n ||
 	    !pr_state_set_literal(k->machine, u->from, from, sizeof(from)))
@@ -299,7 +299,11 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	p[25] = u->guard_amount_set ? guard : NULL;
 	p[26] = u->idem_key;
 	p[27] = u->idem_key ? u->idem_body : NULL;
-	if (pr_db_query(d->db, k->apply_sql, 28, p, on_applied, a) < 0) {
+	/* The lean statement when none of the rare clauses would write. */
+	lean = !adetail && !u->check_reset && !u->idem_key &&
+	       !pr_state_final(k->machine, u->to);
+	sql = lean && k->apply_lean_sql ? k->apply_lean_sql : k->apply_sql;
+	if (pr_db_query(d->db, sql, 28, p, on_applied, a) < 0) {
 		free(a);
 		rc = -EAGAIN;
 	}

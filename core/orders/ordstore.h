@@ -70,8 +70,10 @@ struct pr_order_kind {
 	 * row's status is a state of this machine */
 	const struct pr_machine *machine;
 	int st_processing, st_unknown, st_succeeded, st_failed;
-	/* PR_APPLY_SQL for the kind, and what its $21 is. */
+	/* PR_APPLY_SQL for the kind, PR_APPLY_LEAN_SQL (the common change),
+	 * and what their $21 is. */
 	const char *apply_sql;
+	const char *apply_lean_sql;
 	enum pr_apply_extra apply_extra;
 	/* SELECT <row columns>, m.locale FROM <table> x JOIN merchants m
 	 * ON m.id = x.merchant_id WHERE x.id = $1 AND ($2::text IS NULL OR
@@ -101,7 +103,10 @@ struct pr_order_kind {
  *       usage_released set by $13 or a RELEASE state;
  *   e   the event ($5, or "$5.ignored" when the status was another);
  *   ea  the next attempt's 'attempt' event ($12);
- *   cd  the check row dropped in a FINAL state; ci, when $24 (a new
+ *   cd  the check row dropped in a FINAL state (by its key, $1, behind
+ *       EXISTS over u: a one-time filter, so that nothing is scanned
+ *       otherwise; joined to u, a generic plan made while the check queue
+ *       was empty scanned the whole queue at every change); ci, when $24 (a new
  *       attempt, an order that had none), queued due in $23 s in a
  *       CHECKED state (an order that is processing or unknown has its
  *       row from its first commit: the checks keep it);
@@ -120,53 +125,65 @@ struct pr_order_kind {
  * seconds, $24 check reset, $25 guard channel, $26 guard amount, $27
  * Idempotency-Key, $28 its answer. TABLE, KIND and the state lists are SQL
  * text; EXTRA is more SET items of the kind, using $21. */
-#define PR_APPLY_SQL(TABLE, KIND, FINAL, CHECKED, RELEASE, EXTRA, COLS)          \
-	"WITH o AS (SELECT * FROM " TABLE " WHERE id = $1::text FOR UPDATE), "   \
-	"g AS (SELECT o.id, o.status, o.usage_released, o.channel, "             \
-	"o.usage_day, o.usage_bank, o.usage_amount, "                            \
-	"($25::text IS NULL OR o.channel IS NOT DISTINCT FROM $25::text) AND "   \
-	"($26::bigint IS NULL OR o.amount = $26::bigint) AS g_ok, "              \
-	"o.status = ANY ($2::text[]) AS f_ok FROM o), "                          \
-	"u AS (UPDATE " TABLE " t SET status = $3::text, "                       \
-	"channel = coalesce($8::text, t.channel), "                              \
-	"attempts = t.attempts + CASE WHEN $8::text IS NULL THEN 0 ELSE 1 "      \
-	"END, "                                                                  \
-	"usage_day = CASE WHEN $8::text IS NULL THEN t.usage_day "               \
-	"ELSE DATE '1970-01-01' + $9::int END, "                                 \
-	"usage_bank = CASE WHEN $8::text IS NULL THEN t.usage_bank "             \
-	"ELSE $10::text END, "                                                   \
-	"usage_amount = CASE WHEN $8::text IS NULL THEN t.usage_amount "         \
-	"ELSE $11::bigint END, "                                                 \
-	"usage_released = CASE WHEN $8::text IS NOT NULL THEN false "            \
-	"ELSE t.usage_released OR $13::boolean OR "                              \
-	"$3::text IN (" RELEASE ") END, "                                        \
-	"code = coalesce($14::text, t.code), "                                   \
-	"message_en = coalesce($15::text, t.message_en), "                       \
-	"message_zh = coalesce($16::text, t.message_zh), "                       \
-	"channel_code = CASE WHEN $14::text IS NULL THEN t.channel_code "        \
-	"ELSE $17::text END, "                                                   \
-	"channel_sub_code = CASE WHEN $14::text IS NULL "                        \
-	"THEN t.channel_sub_code ELSE $18::text END, "                           \
-	"channel_message = CASE WHEN $14::text IS NULL "                         \
-	"THEN t.channel_message ELSE $19::text END, "                            \
-	"channel_trade_no = coalesce(nullif($20::text, ''), "                    \
-	"t.channel_trade_no), " EXTRA                                            \
-	"paid_amount = CASE WHEN $3::text = 'succeeded' THEN t.amount "          \
-	"ELSE t.paid_amount END, "                                               \
-	"trace = coalesce($22::jsonb, t.trace), "                                \
-	"finished_at = CASE WHEN $3::text IN (" FINAL ") "                       \
-	"THEN pr_ms_time($7::bigint) END "                                       \
-	"FROM g WHERE t.id = g.id AND g.g_ok AND g.f_ok RETURNING t.*), "        \
-	"e AS (INSERT INTO order_events (kind, order_id, actor, event, "         \
-	"from_status, to_status, detail) SELECT '" KIND "', g.id, $4::text, "    \
-	"CASE WHEN g.f_ok THEN $5::text ELSE $5::text || '.ignored' END, "       \
-	"g.status, $3::text, $6::jsonb FROM g WHERE g.g_ok), "                   \
+#define PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, RARE, COLS)          \
+	"WITH o AS (SELECT * FROM " TABLE " WHERE id = $1::text FOR UPDATE), " \
+	"g AS (SELECT o.id, o.status, o.usage_released, o.channel, "           \
+	"o.usage_day, o.usage_bank, o.usage_amount, "                          \
+	"($25::text IS NULL OR o.channel IS NOT DISTINCT FROM $25::text) AND " \
+	"($26::bigint IS NULL OR o.amount = $26::bigint) AS g_ok, "            \
+	"o.status = ANY ($2::text[]) AS f_ok FROM o), "                        \
+	"u AS (UPDATE " TABLE " t SET status = $3::text, "                     \
+	"channel = coalesce($8::text, t.channel), "                            \
+	"attempts = t.attempts + CASE WHEN $8::text IS NULL THEN 0 ELSE 1 "    \
+	"END, "                                                                \
+	"usage_day = CASE WHEN $8::text IS NULL THEN t.usage_day "             \
+	"ELSE DATE '1970-01-01' + $9::int END, "                               \
+	"usage_bank = CASE WHEN $8::text IS NULL THEN t.usage_bank "           \
+	"ELSE $10::text END, "                                                 \
+	"usage_amount = CASE WHEN $8::text IS NULL THEN t.usage_amount "       \
+	"ELSE $11::bigint END, "                                               \
+	"usage_released = CASE WHEN $8::text IS NOT NULL THEN false "          \
+	"ELSE t.usage_released OR $13::boolean OR "                            \
+	"$3::text IN (" RELEASE ") END, "                                      \
+	"code = coalesce($14::text, t.code), "                                 \
+	"message_en = coalesce($15::text, t.message_en), "                     \
+	"message_zh = coalesce($16::text, t.message_zh), "                     \
+	"channel_code = CASE WHEN $14::text IS NULL THEN t.channel_code "      \
+	"ELSE $17::text END, "                                                 \
+	"channel_sub_code = CASE WHEN $14::text IS NULL "                      \
+	"THEN t.channel_sub_code ELSE $18::text END, "                         \
+	"channel_message = CASE WHEN $14::text IS NULL "                       \
+	"THEN t.channel_message ELSE $19::text END, "                          \
+	"channel_trade_no = coalesce(nullif($20::text, ''), "                  \
+	"t.channel_trade_no), " EXTRA                                          \
+	"paid_amount = CASE WHEN $3::text = 'succeeded' THEN t.amount "        \
+	"ELSE t.paid_amount END, "                                             \
+	"trace = coalesce($22::jsonb, t.trace), "                              \
+	"finished_at = CASE WHEN $3::text IN (" FINAL ") "                     \
+	"THEN pr_ms_time($7::bigint) END "                                     \
+	"FROM g WHERE t.id = g.id AND g.g_ok AND g.f_ok RETURNING t.*), "      \
+	"e AS (INSERT INTO order_events (kind, order_id, actor, event, "       \
+	"from_status, to_status, detail) SELECT '" KIND "', g.id, $4::text, "  \
+	"CASE WHEN g.f_ok THEN $5::text ELSE $5::text || '.ignored' END, "     \
+	"g.status, $3::text, $6::jsonb FROM g WHERE g.g_ok), " RARE            \
+	"x AS (SELECT * FROM u UNION ALL SELECT * FROM o "                     \
+	"WHERE NOT EXISTS (SELECT 1 FROM u)) "                                 \
+	"SELECT CASE WHEN NOT g.g_ok THEN 'guard' WHEN NOT g.f_ok THEN "       \
+	"'ignored' ELSE 'changed' END, g.status, g.usage_released, "           \
+	"coalesce(g.channel, ''), "                                            \
+	"coalesce(g.usage_day - DATE '1970-01-01', 0), "                       \
+	"coalesce(g.usage_bank, ''), coalesce(g.usage_amount, 0), " COLS       \
+	" FROM g, x"
+/* The clauses of PR_APPLY_SQL that write only in some changes (ea, cd,
+ * ci, n, k). */
+#define PR_APPLY_RARE(KIND, FINAL, CHECKED)                                      \
 	"ea AS (INSERT INTO order_events (kind, order_id, actor, event, "        \
 	"from_status, to_status, detail) SELECT '" KIND "', u.id, $4::text, "    \
 	"'attempt', u.status, u.status, $12::jsonb FROM u "                      \
 	"WHERE $12::jsonb IS NOT NULL), "                                        \
-	"cd AS (DELETE FROM order_checks c USING u WHERE c.kind = '" KIND "' "   \
-	"AND c.order_id = u.id AND u.status IN (" FINAL ")), "                   \
+	"cd AS (DELETE FROM order_checks c WHERE c.kind = '" KIND "' AND "       \
+	"c.order_id = $1::text AND EXISTS (SELECT 1 FROM u "                     \
+	"WHERE u.status IN (" FINAL "))), "                                      \
 	"ci AS (INSERT INTO order_checks AS c (kind, order_id, next_at) "        \
 	"SELECT '" KIND "', u.id, now() + make_interval(secs => $23::int) "      \
 	"FROM u WHERE u.status IN (" CHECKED ") AND $24::boolean "               \
@@ -180,15 +197,22 @@ struct pr_order_kind {
 	"k AS (UPDATE idempotency_keys i SET state = 'done', status = 201, "     \
 	"body = $28::text, updated_at = now() FROM u "                           \
 	"WHERE $27::text IS NOT NULL AND i.merchant_id = u.merchant_id AND "     \
-	"i.key = $27::text AND i.state = 'in_progress'), "                       \
-	"x AS (SELECT * FROM u UNION ALL SELECT * FROM o "                       \
-	"WHERE NOT EXISTS (SELECT 1 FROM u)) "                                   \
-	"SELECT CASE WHEN NOT g.g_ok THEN 'guard' WHEN NOT g.f_ok THEN "         \
-	"'ignored' ELSE 'changed' END, g.status, g.usage_released, "             \
-	"coalesce(g.channel, ''), "                                              \
-	"coalesce(g.usage_day - DATE '1970-01-01', 0), "                         \
-	"coalesce(g.usage_bank, ''), coalesce(g.usage_amount, 0), " COLS         \
-	" FROM g, x"
+	"i.key = $27::text AND i.state = 'in_progress'), "
+#define PR_APPLY_SQL(TABLE, KIND, FINAL, CHECKED, RELEASE, EXTRA, COLS)        \
+	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA,                      \
+		      PR_APPLY_RARE(KIND, FINAL, CHECKED), COLS)
+/* The same statement for the common change, which writes none of the
+ * rare clauses: not final, no next attempt ($12 NULL), no check reset
+ * ($24 false), no Idempotency-Key ($27 NULL); pr_order_apply picks it.
+ * Their parameters keep their types in a clause nothing reads (the
+ * planner drops it): a statement executes every data-modifying clause it
+ * has, and prepares each at every execution, even one whose condition
+ * is false (each opens its table and indexes). */
+#define PR_APPLY_LEAN_SQL(TABLE, KIND, FINAL, RELEASE, EXTRA, COLS)            \
+	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA,                      \
+		      "r AS (SELECT $12::jsonb, $23::int, $24::boolean, "      \
+		      "$27::text, $28::text), ",                               \
+		      COLS)
 #define PR_APPLY_NCOLS 7
 
 /* One change of an order (pr_<kind>_apply). NULL pointers and zeros leave

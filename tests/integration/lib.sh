@@ -205,9 +205,10 @@ pq() {
 		-d payroute "$@"
 }
 
-# _check_same KIND TABLE CONSTRAINT WHAT DUMP: the states named in
-# CONSTRAINT of TABLE are the states statedump's DUMP lists as WHAT
-# ("state" or "final").
+# _check_same KIND TABLE CONSTRAINT WHAT DUMP [FUNC]: the states named in
+# CONSTRAINT of TABLE (or, when the table has no such constraint, listed
+# by the function FUNC its guard trigger checks them with) are the states
+# statedump's DUMP lists as WHAT ("state" or "final").
 _check_same() {
 	local want have
 
@@ -215,6 +216,10 @@ _check_same() {
 	have=$(pq -c "SELECT pg_get_constraintdef(oid) FROM pg_constraint
 		WHERE conrelid = '$2'::regclass AND conname = '$3'" |
 		grep -o "'[a-z_]*'" | tr -d "'" | sort | tr '\n' ' ')
+	if [ -z "$have" ] && [ -n "${6:-}" ]; then
+		# a rule of the table's guard trigger (migration 017)
+		have=$(pq -c "SELECT unnest($6())" | sort | tr '\n' ' ')
+	fi
 	[ "$want" = "$have" ] ||
 		fail "$1: $3 names '$have', core/domain/orderstate.c's $4 states are '$want'"
 }
@@ -222,9 +227,11 @@ _check_same() {
 # check_machine KIND TABLE: the store's state machine of KIND (payment,
 # withdrawal, refund) is core/domain/orderstate.c's, as tests/integration/statedump
 # prints it: pr_KIND_transition_ok answers as the C table for every pair
-# of states, TABLE's status CHECK names exactly its states and the CHECK
+# of states, TABLE's status rule names exactly its states and the rule
 # TABLE_finished (finished_at set exactly in a final state) exactly its
-# final states. Fails naming what differs.
+# final states (CHECKs of refunds; pr_KIND_states and pr_KIND_finals,
+# which the guard triggers of payments and withdrawals check, migration
+# 017). Fails naming what differs.
 check_machine() {
 	local kind=$1 table=$2 dump values got bad
 
@@ -240,8 +247,32 @@ check_machine() {
 			printf " %s>%s (C %s, store %s)", $2, $3, $4, $8 }')
 	[ -z "$bad" ] && [ "$(wc -l <<<"$got")" = "$(grep -c '^next ' <<<"$dump")" ] ||
 		fail "$kind: pr_${kind}_transition_ok differs from core/domain/orderstate.c:$bad"
-	_check_same "$kind" "$table" "${table}_status_check" state "$dump"
-	_check_same "$kind" "$table" "${table}_finished" final "$dump"
+	_check_same "$kind" "$table" "${table}_status_check" state "$dump" \
+		"pr_${kind}_states"
+	_check_same "$kind" "$table" "${table}_finished" final "$dump" \
+		"pr_${kind}_finals"
+}
+
+# check_rules TABLE BASE: the store's row rules of TABLE (its CHECKs,
+# or the guard trigger's since migration 017) refuse each case read from
+# stdin, one a line "NAME|OVERRIDE": the row BASE (a JSON object of every
+# NOT NULL column) merged with OVERRIDE (JSON) is inserted and refused
+# with an error naming NAME; BASE alone is accepted (rolled back).
+check_rules() {
+	local table=$1 base=$2 name over out ins
+
+	ins="INSERT INTO $table SELECT * FROM jsonb_populate_record(NULL::$table"
+	pq -c "BEGIN" -c "$ins, '$base')" -c "ROLLBACK" >/dev/null ||
+		fail "$table: the store refused the valid row $base"
+	while IFS='|' read -r name over; do
+		[ -n "$name" ] || continue
+		if out=$(pq -c "$ins, '$base'::jsonb || '$over')" 2>&1); then
+			pq -c "DELETE FROM $table WHERE id = '$base'::jsonb || '$over' ->> 'id'" >/dev/null 2>&1
+			fail "$table: the store accepted a row $name refuses ($over)"
+		fi
+		grep -q "$name" <<<"$out" ||
+			fail "$table: $over was refused, but not by $name: $out"
+	done
 }
 
 # pg_start: a fresh cluster in $TEST_DIR/pg, reachable only through the

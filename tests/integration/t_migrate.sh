@@ -183,8 +183,19 @@ err=$(pq -c "INSERT INTO payments (id, merchant_id, merchant_order_no,
 	'nobody', 'o-1', 'h', 1, 'CNY', 'wechat_pay', now())" 2>&1) &&
 	fail "a payment of merchant nobody was stored after the upgrade"
 grep -q 'does not exist' <<<"$err" || fail "merchant nobody: $err"
+err=$(pq -c "INSERT INTO payments (id, merchant_id, merchant_order_no,
+	request_hash, amount, currency, method, expire_at) VALUES ('PUP99999999',
+	'm-up', 'o-new', 'h', 0, 'CNY', 'wechat_pay', now())" 2>&1) &&
+	fail "a payment of amount 0 was stored after the upgrade"
+grep -q 'payments_amount_check' <<<"$err" || fail "amount 0: $err"
+err=$(pq -c "UPDATE payments SET status = 'failed' WHERE id = 'PUP00000002'" 2>&1) &&
+	fail "a succeeded payment became failed after the upgrade"
+grep -q 'not a transition' <<<"$err" || fail "succeeded -> failed: $err"
+err=$(pq -c "UPDATE withdrawals SET status = 'succeeded', finished_at = now() WHERE id = 'WUP00000001'" 2>&1) &&
+	fail "a withdrawal succeeded without its paid amount after the upgrade"
+grep -q 'withdrawals_paid_exactly' <<<"$err" || fail "succeeded unpaid: $err"
 err=$(pq -c "DELETE FROM merchants WHERE id = 'm-up'" 2>&1) &&
 	fail "merchant m-up was deleted with its orders"
-pass "upgrade to $(basename "$last") over $before payments, events and refunds: rows kept, duplicates and unknown merchants refused"
+pass "upgrade to $(basename "$last") over $before payments, events and refunds: rows kept; duplicates, unknown merchants, broken rules and transitions refused"
 daemon_stop
 exit 0

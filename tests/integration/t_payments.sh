@@ -362,6 +362,39 @@ if pq -c "UPDATE payments SET amount = amount + 1 WHERE id = '$ID_CLOSE'" 2>/dev
 fi
 pass "the store refuses every transition outside the machine and any change of amount"
 
+# every rule of a payment's row, whoever writes it (migration 017: the
+# guard trigger's, named as the CHECK constraints they were)
+M=$(pq -c "SELECT merchant_id FROM payments WHERE id = '$ID_CB'")
+check_rules payments '{"id": "Prules0001", "merchant_id": "'"$M"'",
+	"merchant_order_no": "rules-1", "request_hash": "h", "amount": 100,
+	"currency": "CNY", "method": "wechat_pay",
+	"expire_at": "2030-01-01T00:00:00Z", "status": "created",
+	"attempts": 0, "trace": {}, "usage_released": false,
+	"refund_reserved": 0, "created_at": "2030-01-01T00:00:00Z",
+	"updated_at": "2030-01-01T00:00:00Z"}' <<'RULES'
+payments_id_check|{"id": "P-1"}
+payments_merchant_order_no_check|{"merchant_order_no": "rules 1"}
+payments_amount_check|{"amount": 0}
+payments_currency_check|{"currency": "cny"}
+payments_card_last4_check|{"card_last4": "12a4"}
+payments_status_check|{"status": "paid", "channel": "x"}
+payments_attempts_check|{"attempts": -1}
+payments_payer_check|{"payer": [1]}
+payments_trace_check|{"trace": []}
+payments_usage_amount_check|{"usage_amount": 0}
+payments_channel|{"status": "processing"}
+payments_finished|{"status": "failed"}
+payments_finished|{"finished_at": "2030-01-01T00:00:00Z"}
+payments_paid_exactly|{"status": "succeeded", "channel": "x", "finished_at": "2030-01-01T00:00:00Z", "paid_amount": 99}
+payments_refund_only_paid|{"refund_reserved": 1}
+payments_refund_within|{"status": "succeeded", "channel": "x", "finished_at": "2030-01-01T00:00:00Z", "paid_amount": 100, "refund_reserved": 101}
+does not exist|{"merchant_id": "nobody"}
+RULES
+if pq -c "UPDATE payments SET card_last4 = '0000' WHERE id = '$ID_CB'" 2>/dev/null; then
+	fail "the store let a payment's card change"
+fi
+pass "the store refuses a payment row that breaks any rule, naming it"
+
 # --------------------------- two daemons share the completion job
 A_EXTRA=$TOP_EXTRA
 new_instance b

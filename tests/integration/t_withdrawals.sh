@@ -334,6 +334,37 @@ if pq -c "UPDATE withdrawals SET status = 'failed' WHERE id = '$ID_BANK'" 2>/dev
 fi
 pass "the store refuses every transition outside the machine"
 
+# every rule of a withdrawal's row, whoever writes it (migration 017: the
+# guard trigger's, named as the CHECK constraints they were)
+M=$(pq -c "SELECT merchant_id FROM withdrawals WHERE id = '$ID_BANK'")
+check_rules withdrawals '{"id": "Wrules0001", "merchant_id": "'"$M"'",
+	"merchant_withdrawal_no": "rules-1", "request_hash": "h",
+	"amount": 100, "currency": "CNY", "payee_kind": "bank_card",
+	"payee_account_enc": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB",
+	"payee_account_mask": "6222****1234", "method": "bank_transfer",
+	"status": "created", "attempts": 0, "trace": {},
+	"usage_released": false, "deadline_at": "2030-01-01T00:00:00Z",
+	"created_at": "2030-01-01T00:00:00Z",
+	"updated_at": "2030-01-01T00:00:00Z"}' <<'RULES'
+withdrawals_id_check|{"id": "P1234567"}
+withdrawals_merchant_withdrawal_no_check|{"merchant_withdrawal_no": ""}
+withdrawals_amount_check|{"amount": -5}
+withdrawals_currency_check|{"currency": "CN"}
+withdrawals_payee_kind_check|{"payee_kind": "cash"}
+withdrawals_payee_account_enc_check|{"payee_account_enc": "6222020200112233446"}
+withdrawals_payee_account_mask_check|{"payee_account_mask": ""}
+withdrawals_status_check|{"status": "closed", "channel": "x"}
+withdrawals_attempts_check|{"attempts": -1}
+withdrawals_trace_check|{"trace": "x"}
+withdrawals_usage_amount_check|{"usage_amount": -1}
+withdrawals_channel|{"status": "unknown"}
+withdrawals_pending|{"status": "pending_channel"}
+withdrawals_finished|{"status": "failed"}
+withdrawals_paid_exactly|{"status": "succeeded", "channel": "x", "finished_at": "2030-01-01T00:00:00Z", "paid_amount": 1}
+does not exist|{"merchant_id": "nobody"}
+RULES
+pass "the store refuses a withdrawal row that breaks any rule, naming it"
+
 # ------------------------------------------------- no secrets key: 503
 new_instance b
 install_drivers "$DRIVER_DIR" alipay wechat bank
