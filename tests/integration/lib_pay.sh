@@ -35,6 +35,18 @@
 #   wait_pay, wait_wd, wait_refund ID STATUS [SECS]
 #                              bounded wait for an order's status
 #   wait_sql SQL VALUE [SECS]  bounded wait for a query's answer
+#   sim_more NAME [PORT]       one more paysim with sim_start's config, on
+#                              PORT (a free one by default): sets
+#                              SIM_<NAME> (its URL), SPORT_<NAME> and
+#                              SIM_<NAME>_PID; again with the same PORT
+#                              after a kill starts it on that port again
+#   pay_traced PREFIX          one wechat_pay native_qr payment PREFIX-N
+#                              (N counts up from 1): sets PID, CH (its
+#                              channel), ST (its status), MS (how long the
+#                              merchant waited) and ATT (the channels of its
+#                              attempts, from the stored trace); appends
+#                              "PID CH ATT" to $TEST_DIR/payments.txt
+#   breaker CHANNEL            GET its breaker (RESP_BODY); STATE its state
 #   LOAD_CLIENT                tests/integration/load_client.sh: one client
 #                              of a payment load (see its header)
 #   acked_once ANSWERS PREFIX [WHERE]   every payment load_client.sh's
@@ -252,4 +264,48 @@ acked_once() {
 	[ "$(pq -c "SELECT count(*) FROM (SELECT merchant_order_no FROM payments GROUP BY 1 HAVING count(*) > 1) d")" = 0 ] ||
 		fail "a merchant_order_no stored twice $where"
 	ACKED=$(wc -l <"$answers.acked")
+}
+
+# sim_more NAME [PORT]: see the header.
+sim_more() {
+	local name=$1 port=${2:-} out=$TEST_DIR/paysim_${1,,}
+
+	if [ -z "$port" ]; then
+		free_port
+		port=$PORT
+	fi
+	: >"$out.out"
+	"$PAYSIM" --config "$TEST_DIR/sim.json" --port "$port" \
+		>"$out.out" 2>"$out.err" &
+	BG_PIDS+=($!)
+	printf -v "SIM_${name}_PID" '%s' "$!"
+	printf -v "SPORT_$name" '%s' "$port"
+	printf -v "SIM_$name" 'http://127.0.0.1:%s' "$port"
+	wait_until 10 grep -q listening "$out.out" ||
+		fail "simulator $name did not start: $(cat "$out.err")"
+}
+
+# pay_traced PREFIX: see the header.
+PAY_N=0
+pay_traced() {
+	local t0
+
+	PAY_N=$((PAY_N + 1))
+	t0=$(date +%s%3N)
+	pay "{\"merchant_order_no\":\"$1-$PAY_N\",\"amount\":$((100 + PAY_N)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"$1\"}"
+	MS=$(($(date +%s%3N) - t0))
+	expect_code 201 "payment $1-$PAY_N"
+	PID=$(json .id)
+	CH=$(json .channel)
+	ST=$(json .status)
+	ATT=$(pq -c "SELECT trace->'attempts' FROM payments WHERE id = '$PID'" |
+		jq -r '[.[].channel] | join(" ")')
+	echo "$PID $CH $ATT" >>"$TEST_DIR/payments.txt"
+}
+
+# breaker CHANNEL: see the header.
+breaker() {
+	send GET "/admin/v1/channels/$1/breaker"
+	expect_code 200 "breaker of $1"
+	STATE=$(json .breaker.state)
 }

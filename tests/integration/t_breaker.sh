@@ -31,19 +31,7 @@ SIM_B=$SIM
 
 # wx_a's simulator: the same config, a port of its own, killed and
 # started again on that port.
-free_port
-SPORT_A=$PORT
-SIM_A=http://127.0.0.1:$SPORT_A
-sim_a_start() {
-	: >"$TEST_DIR/paysim_a.out"
-	"$PAYSIM" --config "$TEST_DIR/sim.json" --port "$SPORT_A" \
-		>"$TEST_DIR/paysim_a.out" 2>"$TEST_DIR/paysim_a.err" &
-	SIM_A_PID=$!
-	BG_PIDS+=("$SIM_A_PID")
-	wait_until 10 grep -q listening "$TEST_DIR/paysim_a.out" ||
-		fail "wx_a's simulator did not start: $(cat "$TEST_DIR/paysim_a.err")"
-}
-sim_a_start
+sim_more A
 pass "two simulators: wx_a's on $SIM_A, wx_b's on $SIM_B"
 
 BREAKER=', "breaker": { "failures": 3, "window_seconds": 60,
@@ -62,25 +50,8 @@ add_channel "$(chan wx_b wechat wechat_pay native_qr 10)"
 merchant_create shop1
 settle_generation
 
-N=0
-# p: one payment through the current instance; sets PID, CH (its channel)
-# and ATT (the channels of its attempts, space-separated).
-p() {
-	N=$((N + 1))
-	pay "{\"merchant_order_no\":\"b-$N\",\"amount\":$((100 + N)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"breaker\"}"
-	expect_code 201 "payment b-$N"
-	PID=$(json .id)
-	CH=$(json .channel)
-	ATT=$(pq -c "SELECT trace->'attempts' FROM payments WHERE id = '$PID'" |
-		jq -r '[.[].channel] | join(" ")')
-	echo "$PID $CH $ATT" >>"$TEST_DIR/payments.txt"
-}
-# breaker CHANNEL: reads its breaker (RESP_BODY); STATE is its state.
-breaker() {
-	send GET "/admin/v1/channels/$1/breaker"
-	expect_code 200 "breaker of $1"
-	STATE=$(json .breaker.state)
-}
+# p: one payment through the current instance (pay_traced)
+p() { pay_traced b; }
 
 for i in 1 2 3; do
 	p
@@ -150,7 +121,7 @@ daemon_stop
 use a
 
 # ------------------------------------------------------------ recovery
-sim_a_start
+sim_more A "$SPORT_A"
 breaker wx_a
 [ "$STATE" = open ] || fail "before the cool-down ends: $RESP_BODY"
 until_ms=$(json .breaker.half_open_at)

@@ -32,14 +32,7 @@ pg_start
 sim_start
 SIM_B=$SIM
 
-free_port
-SPORT_A=$PORT
-SIM_A=http://127.0.0.1:$SPORT_A
-"$PAYSIM" --config "$TEST_DIR/sim.json" --port "$SPORT_A" \
-	>"$TEST_DIR/paysim_a.out" 2>"$TEST_DIR/paysim_a.err" &
-BG_PIDS+=($!)
-wait_until 10 grep -q listening "$TEST_DIR/paysim_a.out" ||
-	fail "wx_a's simulator did not start: $(cat "$TEST_DIR/paysim_a.err")"
+sim_more A
 pass "two simulators: wx_a's on $SIM_A, wx_b's on $SIM_B"
 
 new_instance a
@@ -57,29 +50,8 @@ add_channel "$(chan wx_b wechat wechat_pay native_qr 10)"
 merchant_create shop1
 settle_generation
 
-N=0
-# p: one payment; sets PID, CH (its channel), ST (its status), MS (how
-# long the merchant waited) and ATT (the channels of its attempts).
-p() {
-	local t0
-
-	N=$((N + 1))
-	t0=$(date +%s%3N)
-	pay "{\"merchant_order_no\":\"t-$N\",\"amount\":$((100 + N)),\"currency\":\"CNY\",\"method\":\"wechat_pay\",\"environment\":\"native_qr\",\"subject\":\"timeout\"}"
-	MS=$(($(date +%s%3N) - t0))
-	expect_code 201 "payment t-$N"
-	PID=$(json .id)
-	CH=$(json .channel)
-	ST=$(json .status)
-	ATT=$(pq -c "SELECT trace->'attempts' FROM payments WHERE id = '$PID'" |
-		jq -r '[.[].channel] | join(" ")')
-	echo "$PID $CH $ATT" >>"$TEST_DIR/payments.txt"
-}
-breaker() {
-	send GET "/admin/v1/channels/$1/breaker"
-	expect_code 200 "breaker of $1"
-	STATE=$(json .breaker.state)
-}
+# p: one payment (pay_traced)
+p() { pay_traced t; }
 
 p
 [ "$CH" = wx_a ] && [ "$ATT" = wx_a ] && [ "$ST" = processing ] ||
