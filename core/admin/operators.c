@@ -144,19 +144,6 @@ static int addr_failed(const struct pr_config *cfg, const char *addr,
 	return 1;
 }
 
-/* The client's address of r ("?" when unknown), into buf. */
-static const char *client_addr(struct pr_request *r, char *buf, size_t len)
-{
-	struct evhttp_connection *c = evhttp_request_get_connection(r->req);
-	char *host = NULL;
-	ev_uint16_t port = 0;
-
-	if (c)
-		evhttp_connection_get_peer(c, &host, &port);
-	snprintf(buf, len, "%s", host && *host ? host : "?");
-	return buf;
-}
-
 /* ------------------------------------------------------- authentication */
 
 struct auth {
@@ -465,7 +452,7 @@ int64_t pr_operators_address_locked(struct pr_request *r)
 {
 	char addr[64];
 
-	return addr_locked_s(client_addr(r, addr, sizeof(addr)), pr_now_ms());
+	return addr_locked_s(pr_api_client_addr(r, addr, sizeof(addr)), pr_now_ms());
 }
 
 void pr_operators_refuse_auth(struct pr_request *r, const char *name,
@@ -486,7 +473,7 @@ void pr_operators_refuse_auth_msg(struct pr_request *r, const char *name,
 		return;
 	}
 	a->r = r;
-	client_addr(r, a->addr, sizeof(a->addr));
+	pr_api_client_addr(r, a->addr, sizeof(a->addr));
 	if (name)
 		snprintf(a->name, sizeof(a->name), "%s", name);
 	a->status = locked ? 429 : 401;
@@ -531,7 +518,7 @@ void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 		pr_warn("admin: refused %s %s from %s: the address is locked "
 			"out",
 			pr_http_method(r->req), r->path,
-			client_addr(r, addr, sizeof(addr)));
+			pr_api_client_addr(r, addr, sizeof(addr)));
 		n_auth_locked++;
 		reply_locked(r, locked, "this address");
 		return;
@@ -548,7 +535,7 @@ void pr_operators_authenticate_token(struct pr_request *r, const char *tok,
 	a->r = r;
 	a->done = done;
 	a->arg = arg;
-	client_addr(r, a->addr, sizeof(a->addr));
+	pr_api_client_addr(r, a->addr, sizeof(a->addr));
 	if (cfg->admin_legacy_token && cfg->admin_token &&
 	    strlen(tok) == strlen(cfg->admin_token) &&
 	    pr_memeq_ct(tok, cfg->admin_token, strlen(tok)) == 0) {
@@ -635,7 +622,7 @@ void pr_operators_refuse(struct pr_request *r, enum pr_perm perm)
 
 	n_denied++;
 	snprintf(obj, sizeof(obj), "%s %s", pr_http_method(r->req), r->path);
-	client_addr(r, addr, sizeof(addr));
+	pr_api_client_addr(r, addr, sizeof(addr));
 	pr_warn("admin: refused %s to operator %s from %s: needs the "
 		"permission %s",
 		obj, r->who.name, addr, pr_perm_name(perm));

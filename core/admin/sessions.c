@@ -66,19 +66,6 @@ static const char dummy_hash[] =
 
 /* ------------------------------------------------------------ helpers */
 
-/* The client's address of r ("?" when unknown), into buf; returns buf. */
-static const char *client_addr(struct pr_request *r, char *buf, size_t len)
-{
-	struct evhttp_connection *c = evhttp_request_get_connection(r->req);
-	char *host = NULL;
-	ev_uint16_t port = 0;
-
-	if (c)
-		evhttp_connection_get_peer(c, &host, &port);
-	snprintf(buf, len, "%s", host && *host ? host : "?");
-	return buf;
-}
-
 /* When r's address is locked out (operators.c counts it): answers 429
  * with Retry-After, logged, and returns 1; else 0. */
 static int address_refused(struct pr_request *r)
@@ -90,7 +77,7 @@ static int address_refused(struct pr_request *r)
 		return 0;
 	pr_warn("admin: refused %s %s from %s: the address is locked out",
 		pr_http_method(r->req), r->path,
-		client_addr(r, addr, sizeof(addr)));
+		pr_api_client_addr(r, addr, sizeof(addr)));
 	snprintf(ra, sizeof(ra), "%lld", (long long)secs);
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 			  "Retry-After", ra);
@@ -231,7 +218,7 @@ static void csrf_refuse(struct pr_request *r, const char *why)
 	const char *p[4];
 
 	snprintf(obj, sizeof(obj), "%s %s", pr_http_method(r->req), r->path);
-	client_addr(r, addr, sizeof(addr));
+	pr_api_client_addr(r, addr, sizeof(addr));
 	pr_warn("admin: refused %s from %s (operator %s): %s", obj, addr,
 		r->who.name[0] ? r->who.name : "-", why);
 	if (!f) {
@@ -312,7 +299,7 @@ static void on_session(PGresult *res, const char *err, void *arg)
 
 		pr_info("admin: session %s of operator %s from %s refused: %s",
 			PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 1),
-			client_addr(r, addr, sizeof(addr)),
+			pr_api_client_addr(r, addr, sizeof(addr)),
 			verdict);
 		reply_expired(r, verdict);
 		goto out;
@@ -482,7 +469,7 @@ static void make_session(struct pr_request *r, const char *via)
 	OPENSSL_cleanse(hex, strlen(hex));
 	free(hex);
 	OPENSSL_cleanse(raw, sizeof(raw));
-	client_addr(r, addr, sizeof(addr));
+	pr_api_client_addr(r, addr, sizeof(addr));
 	snprintf(max, sizeof(max), "%d", r->gen->config->admin_session_max_s);
 	pr_info("admin: operator %s signed in from %s (%s)", r->who.name, addr,
 		via);
@@ -697,7 +684,7 @@ void pr_sessions_sign_out(struct pr_request *r, const struct pr_route_match *m)
 	}
 	OPENSSL_cleanse(secret, sizeof(secret));
 	pr_info("admin: operator %s signs out from %s", r->who.name,
-		client_addr(r, addr, sizeof(addr)));
+		pr_api_client_addr(r, addr, sizeof(addr)));
 	p[0] = hash;
 	p[1] = addr;
 	pr_api_query(r,
@@ -758,7 +745,7 @@ static void on_password_hashed(void *arg)
 		pr_warn("admin: operator %s from %s gave a wrong old password "
 			"to change it",
 			j->name,
-			client_addr(r, addr, sizeof(addr)));
+			pr_api_client_addr(r, addr, sizeof(addr)));
 		pr_api_reply_field(r, "old_password",
 				   "old_password: not your current password");
 		goto out;

@@ -119,8 +119,7 @@ void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 	const struct payroute_driver *drv;
 	const char *code = pr_route_param(m, "code"), *uri, *q;
 	struct evkeyval *kv;
-	char err[256] = "", *ip = NULL, who[PAYROUTE_ID_LEN + 32];
-	ev_uint16_t port = 0;
+	char err[256] = "", who[PAYROUTE_ID_LEN + 32];
 	size_t nh = 0;
 	struct cb *c;
 	int rc;
@@ -131,9 +130,7 @@ void pr_callbacks_handle(struct pr_request *r, const struct pr_route_match *m)
 		return;
 	}
 	c->r = r;
-	evhttp_connection_get_peer(evhttp_request_get_connection(r->req), &ip,
-				   &port);
-	snprintf(c->peer, sizeof(c->peer), "%s", ip ? ip : "?");
+	pr_api_client_addr(r, c->peer, sizeof(c->peer));
 	c->ch = pr_gen_channel(r->gen, code);
 	if (!c->ch) {
 		pr_warn("callback for unknown channel \"%.64s\" from %s: "

@@ -282,3 +282,15 @@ int pr_api_audit_headers(struct pr_request *r, const char **actor,
 	}
 	return 0;
 }
+
+const char *pr_api_client_addr(struct pr_request *r, char *buf, size_t len)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(r->req);
+	char *host = NULL;
+	ev_uint16_t port = 0;
+
+	if (c)
+		evhttp_connection_get_peer(c, &host, &port);
+	snprintf(buf, len, "%s", host && *host ? host : "?");
+	return buf;
+}

@@ -142,4 +142,7 @@ const char *pr_api_actor(const struct pr_request *r);
 int pr_api_audit_headers(struct pr_request *r, const char **actor,
 			 const char **note);
 
+/* The client's address of r ("?" when unknown) into buf; returns buf. */
+const char *pr_api_client_addr(struct pr_request *r, char *buf, size_t len);
+
 #endif
