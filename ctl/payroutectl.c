@@ -2632,6 +2632,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rc = cmd->run(&c, npos, pos);
+	json_decref(c.currencies);
 	if (fflush(stdout) != 0 && !rc) {
 		err_msg(&c, "standard output: %s", strerror(errno));
 		rc = EXIT_FAIL;
