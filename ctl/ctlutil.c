@@ -408,12 +408,19 @@ void pr_ctl_table_print(const struct pr_ctl_table *t, FILE *f)
 	for (size_t r = 0; r < t->nrows; r++) {
 		for (size_t c = 0; c < nc; c++) {
 			const char *s = t->cells[r * t->ncols + c];
+			size_t n = utf8_len(s), p;
 
+			if (c)
+				fputs("  ", f);
+			if (t->right >> c & 1)
+				for (p = n; p < w[c]; p++)
+					fputc(' ', f);
 			fputs(s, f);
 			if (c + 1 == nc)
 				break;
-			for (size_t p = utf8_len(s); p < w[c] + 2; p++)
-				fputc(' ', f);
+			if (!(t->right >> c & 1))
+				for (p = n; p < w[c]; p++)
+					fputc(' ', f);
 		}
 		fputc('\n', f);
 	}
@@ -427,6 +434,154 @@ void pr_ctl_table_clear(struct pr_ctl_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* -------------------------------------------------------------- amounts */
+
+int pr_ctl_minor_units(const json_t *currencies, const char *code)
+{
+	json_t *c;
+	size_t i;
+
+	if (!code)
+		return -1;
+	json_array_foreach(json_object_get(currencies, "currencies"), i, c) {
+		json_t *m = json_object_get(c, "minor");
+		const char *k = json_string_value(json_object_get(c, "code"));
+
+		if (k && strcmp(k, code) == 0 && json_is_integer(m) &&
+		    json_integer_value(m) >= 0 && json_integer_value(m) <= 18)
+			return (int)json_integer_value(m);
+	}
+	return -1;
+}
+
+void pr_ctl_major(long long amount, int digits, char *out, size_t outlen)
+{
+	/* unsigned, so that the most negative amount has a magnitude */
+	unsigned long long a = amount < 0 ? 0ULL - (unsigned long long)amount :
+					    (unsigned long long)amount;
+	char frac[20];
+
+	if (digits < 0 || digits >= (int)sizeof(frac)) {
+		snprintf(out, outlen, "%lld minor", amount);
+		return;
+	}
+	frac[digits] = '\0';
+	for (int i = digits; i-- > 0; a /= 10)
+		frac[i] = (char)('0' + a % 10);
+	snprintf(out, outlen, "%s%llu%s%s", amount < 0 ? "-" : "", a,
+		 digits ? "." : "", frac);
+}
+
+/* The value at a dotted path of row ("limits.daily_amount"), or NULL. */
+static json_t *at_path(json_t *row, const char *path)
+{
+	const char *dot;
+	char part[65];
+
+	while (row && (dot = strchr(path, '.'))) {
+		size_t n = (size_t)(dot - path);
+
+		if (n >= sizeof(part))
+			return NULL;
+		memcpy(part, path, n);
+		part[n] = '\0';
+		row = json_object_get(row, part);
+		path = dot + 1;
+	}
+	return json_object_get(row, path);
+}
+
+/* A row's cell for the column col (malloc'd), or NULL: out of memory. */
+static char *col_cell(const struct pr_ctl_col *col, json_t *row,
+		      const json_t *currencies)
+{
+	const char *missing = col->missing ? col->missing : "-";
+	json_t *v = col->kind == PR_CTL_COL_FN ? NULL : at_path(row, col->path);
+	char buf[256];
+
+	switch (col->kind) {
+	case PR_CTL_COL_VALUE:
+		return !v || json_is_null(v) ? strdup(missing) : pr_ctl_cell(v);
+	case PR_CTL_COL_AMOUNT: {
+		const char *cur = json_string_value(at_path(row, col->arg));
+		size_t n;
+
+		if (!json_is_integer(v))
+			return strdup("-");
+		pr_ctl_major((long long)json_integer_value(v),
+			     pr_ctl_minor_units(currencies, cur), buf,
+			     sizeof(buf));
+		n = strlen(buf);
+		if (cur)
+			snprintf(buf + n, sizeof(buf) - n, " %s", cur);
+		return strdup(buf);
+	}
+	case PR_CTL_COL_DURATION:
+		pr_ctl_duration((long long)json_integer_value(v), buf,
+				sizeof(buf));
+		return strdup(buf);
+	case PR_CTL_COL_REAL:
+		if (!json_is_number(v))
+			return strdup(missing);
+		snprintf(buf, sizeof(buf), col->arg ? "%+.2f" : "%.2f",
+			 json_number_value(v));
+		return strdup(buf);
+	case PR_CTL_COL_IF_TRUE:
+		return strdup(json_is_true(v) ? col->arg : "");
+	case PR_CTL_COL_FN:
+		buf[0] = '\0';
+		col->fn(row, buf, sizeof(buf));
+		return strdup(buf);
+	}
+	return strdup(missing);
+}
+
+int pr_ctl_print_rows(FILE *f, const struct pr_ctl_col *cols, size_t ncols,
+		      json_t *rows, const json_t *currencies, const char *empty)
+{
+	const char *head[64];
+	struct pr_ctl_table t;
+	char **row = NULL;
+	json_t *r;
+	size_t i, c;
+	int rc;
+
+	if (ncols == 0 || ncols > 64)
+		return -EINVAL;
+	for (c = 0; c < ncols; c++)
+		head[c] = cols[c].head;
+	if ((rc = pr_ctl_table_init(&t, ncols, head)) < 0)
+		return rc;
+	for (c = 0; c < ncols; c++)
+		if (cols[c].kind == PR_CTL_COL_AMOUNT)
+			t.right |= 1ULL << c;
+	json_array_foreach(rows, i, r) {
+		rc = -ENOMEM;
+		if (!(row = calloc(ncols, sizeof(*row))))
+			goto out;
+		for (c = 0; c < ncols; c++)
+			if (!(row[c] = col_cell(&cols[c], r, currencies)))
+				goto out;
+		if ((rc = table_row(&t, row)) < 0)
+			goto out;
+		free(row);
+		row = NULL;
+	}
+	if (t.nrows == 1 && empty)
+		fprintf(f, "%s\n", empty);
+	else
+		pr_ctl_table_print(&t, f);
+	rc = 0;
+out:
+	if (row) {
+		for (c = 0; c < ncols; c++)
+			free(row[c]);
+		free(row);
+	}
+	pr_ctl_table_clear(&t);
+	return rc;
+}
+
 /* -------------------------------------------------------------- explain */
 
 static const char *str(json_t *o, const char *k)
@@ -438,15 +593,20 @@ static const char *str(json_t *o, const char *k)
 
 void pr_ctl_print_explain(FILE *f, json_t *a)
 {
-	static const char *const head[] = { "CHANNEL",	  "ELIGIBLE",
-					    "DROPPED_BY", "FEE",
-					    "SCORE",	  "WEIGHT",
-					    "FEE_SCORE",  "SUCCESS" };
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "CHANNEL", .path = "channel" },
+		{ .head = "ELIGIBLE", .path = "eligible" },
+		{ .head = "DROPPED_BY", .path = "dropped_by" },
+		{ .head = "FEE", .path = "fee" },
+		{ .head = "SCORE", .path = "score" },
+		{ .head = "WEIGHT", .path = "score_parts.weight" },
+		{ .head = "FEE_SCORE", .path = "score_parts.fee" },
+		{ .head = "SUCCESS", .path = "score_parts.success_rate" },
+	};
 	json_t *chosen = json_object_get(a, "chosen");
 	json_t *wl = json_object_get(a, "whitelist");
 	json_t *rule = json_object_get(a, "rule");
-	json_t *cands = json_object_get(a, "candidates"), *c, *w;
-	struct pr_ctl_table t;
+	json_t *w;
 	size_t i;
 
 	if (json_is_string(chosen))
@@ -472,29 +632,9 @@ void pr_ctl_print_explain(FILE *f, json_t *a)
 			str(rule, "name"));
 	json_array_foreach(json_object_get(a, "warnings"), i, w)
 		fprintf(f, "warning: %s\n", json_string_value(w));
-	if (pr_ctl_table_init(&t, 8, head) < 0)
-		return;
-	json_array_foreach(cands, i, c) {
-		json_t *parts = json_object_get(c, "score_parts");
-		json_t *row[8] = {
-			json_object_get(c, "channel"),
-			json_object_get(c, "eligible"),
-			json_object_get(c, "dropped_by"),
-			json_object_get(c, "fee"),
-			json_object_get(c, "score"),
-			json_object_get(parts, "weight"),
-			json_object_get(parts, "fee"),
-			json_object_get(parts, "success_rate"),
-		};
-
-		if (pr_ctl_table_add_json(&t, row) < 0)
-			break;
-	}
-	if (t.nrows > 1)
-		pr_ctl_table_print(&t, f);
-	else
-		fprintf(f, "no channels\n");
-	pr_ctl_table_clear(&t);
+	pr_ctl_print_rows(f, cols, sizeof(cols) / sizeof(cols[0]),
+			  json_object_get(a, "candidates"), NULL,
+			  "no channels");
 }
 
 /* --------------------------------------------------------------- import */
@@ -642,21 +782,33 @@ static void rate_text(json_t *v, char *out, size_t len)
 		snprintf(out, len, "-");
 }
 
+/* A replayed channel's success rate over the period (rate_text). */
+static void success_cell(json_t *x, char *out, size_t len)
+{
+	rate_text(json_object_get(x, "success_rate"), out, len);
+}
+
 void pr_ctl_print_replay(FILE *f, json_t *job)
 {
-	static const char *const head[] = {
-		"CHANNEL", "CUR",	  "ACTIVE",	"DRAFT",  "IN",
-		"OUT",	   "FEES ACTIVE", "FEES DRAFT", "SUCCESS"
+	/* fees in minor units, next to their currency */
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "CHANNEL", .path = "channel", .missing = "" },
+		{ .head = "CUR", .path = "currency", .missing = "" },
+		{ .head = "ACTIVE", .path = "active.orders", .missing = "0" },
+		{ .head = "DRAFT", .path = "draft.orders", .missing = "0" },
+		{ .head = "IN", .path = "moved_in.orders", .missing = "0" },
+		{ .head = "OUT", .path = "moved_out.orders", .missing = "0" },
+		{ .head = "FEES ACTIVE", .path = "active.fees", .missing = "0" },
+		{ .head = "FEES DRAFT", .path = "draft.fees", .missing = "0" },
+		{ .head = "SUCCESS", .kind = PR_CTL_COL_FN, .fn = success_cell },
 	};
 	json_t *res = json_object_get(job, "result"), *x, *a, *d;
-	struct pr_ctl_table t;
-	char cells[9][64], ra[16], rd[16];
-	const char *row[9];
+	char ra[16], rd[16];
 	/* what was replayed: "payments" (the default) or "withdrawals" */
 	const char *what = json_is_string(json_object_get(job, "kind")) ?
 				   str(job, "kind") :
 				   "payments";
-	size_t i, k;
+	size_t i;
 
 	fprintf(f, "replay %lld: %s, %s to %s\n", num(job, "id"),
 		str(job, "status"), str(job, "from"), str(job, "to"));
@@ -689,31 +841,8 @@ void pr_ctl_print_replay(FILE *f, json_t *job)
 			num(d, "fees") - num(a, "fees"), ra, rd,
 			num(a, "unroutable"), num(d, "unroutable"));
 	}
-	if (pr_ctl_table_init(&t, 9, head) == 0) {
-		json_array_foreach(json_object_get(res, "channels"), i, x) {
-			a = json_object_get(x, "active");
-			d = json_object_get(x, "draft");
-			snprintf(cells[0], 64, "%s", str(x, "channel"));
-			snprintf(cells[1], 64, "%s", str(x, "currency"));
-			snprintf(cells[2], 64, "%lld", num(a, "orders"));
-			snprintf(cells[3], 64, "%lld", num(d, "orders"));
-			snprintf(cells[4], 64, "%lld",
-				 num(json_object_get(x, "moved_in"), "orders"));
-			snprintf(cells[5], 64, "%lld",
-				 num(json_object_get(x, "moved_out"),
-				     "orders"));
-			snprintf(cells[6], 64, "%lld", num(a, "fees"));
-			snprintf(cells[7], 64, "%lld", num(d, "fees"));
-			rate_text(json_object_get(x, "success_rate"), cells[8],
-				  64);
-			for (k = 0; k < 9; k++)
-				row[k] = cells[k];
-			if (pr_ctl_table_add(&t, row) < 0)
-				break;
-		}
-		pr_ctl_table_print(&t, f);
-		pr_ctl_table_clear(&t);
-	}
+	pr_ctl_print_rows(f, cols, sizeof(cols) / sizeof(cols[0]),
+			  json_object_get(res, "channels"), NULL, NULL);
 	json_array_foreach(json_object_get(res, "flows"), i, x) {
 		const char *from =
 			json_string_value(json_object_get(x, "from"));

@@ -11,6 +11,7 @@
 #define PR_CTLUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -59,7 +60,8 @@ struct pr_ctl_table {
 	size_t ncols;
 	size_t nrows; /* the header is row 0 */
 	size_t cap;
-	char **cells; /* nrows * ncols, owned */
+	char **cells;	/* nrows * ncols, owned */
+	uint64_t right; /* bit c: column c is aligned right (c < 64) */
 };
 
 /* Starts a table with its header row. Returns 0 or -ENOMEM. */
@@ -73,6 +75,54 @@ int pr_ctl_table_add(struct pr_ctl_table *t, const char *const *cells);
 int pr_ctl_table_add_json(struct pr_ctl_table *t, json_t *const *values);
 void pr_ctl_table_print(const struct pr_ctl_table *t, FILE *f);
 void pr_ctl_table_clear(struct pr_ctl_table *t);
+
+/* The minor units of code in GET /admin/v1/currencies' answer
+ * ({"currencies": [{"code", "minor"}]}, the daemon's ISO 4217 table), or
+ * -1 when currencies is NULL or does not list code. */
+int pr_ctl_minor_units(const json_t *currencies, const char *code);
+
+/* An amount of minor units as text in major units: (1234, 2) "12.34",
+ * (-5, 2) "-0.05", (1500, 0) "1500". With digits < 0 (a currency whose
+ * minor units are not known) the minor units as they are and "minor":
+ * (1234, -1) "1234 minor". */
+void pr_ctl_major(long long amount, int digits, char *out, size_t outlen);
+
+/* How a column of pr_ctl_print_rows makes a row's cell from the value at
+ * its path. */
+enum pr_ctl_col_kind {
+	PR_CTL_COL_VALUE,    /* pr_ctl_cell; missing or null: .missing */
+	PR_CTL_COL_AMOUNT,   /* minor units in the currency at the row's
+				.arg, shown as "12.34 CNY" (pr_ctl_major);
+				aligned right; not an integer: "-" */
+	PR_CTL_COL_DURATION, /* seconds, through pr_ctl_duration */
+	PR_CTL_COL_REAL,     /* a number with 2 decimals ("0.50"; with
+				.arg "+", signed: "+0.50"); not a number:
+				.missing */
+	PR_CTL_COL_IF_TRUE,  /* .arg when the value is true, else "" */
+	PR_CTL_COL_FN,	     /* .fn(row, out, outlen), path unused */
+};
+
+/* One column of a table of JSON objects. */
+struct pr_ctl_col {
+	const char *head; /* the header's text */
+	const char *path; /* the value's member; dotted for a member
+				      of a member ("fee.rate_bps") */
+	enum pr_ctl_col_kind kind;
+	const char *arg;     /* AMOUNT: the currency's path; REAL:
+				      "+" or NULL; IF_TRUE: the text */
+	const char *missing; /* the text for no value (NULL: "-") */
+	void (*fn)(json_t *row, char *out, size_t outlen); /* FN */
+};
+
+/* Prints rows (a JSON array of objects) as a table with the ncols
+ * columns cols (at most 64), one line a row; when there are no rows,
+ * the line empty in place of the table (NULL: the header alone).
+ * currencies is GET /admin/v1/currencies' answer for AMOUNT columns
+ * (NULL: amounts in minor units). Returns 0, or -ENOMEM (-EINVAL for no
+ * or too many columns) with nothing printed. */
+int pr_ctl_print_rows(FILE *f, const struct pr_ctl_col *cols, size_t ncols,
+		      json_t *rows, const json_t *currencies,
+		      const char *empty);
 
 /* Prints POST /admin/v1/route/explain's answer: the chosen channel (or
  * that none is usable), the whitelist entry or rule that applied, then a

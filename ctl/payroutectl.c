@@ -132,6 +132,9 @@ struct ctl {
 	/* the command as errors name it: "channel disable foo" */
 	char what[512];
 	CURL *curl;
+	/* GET /admin/v1/currencies, read once for the amounts of a table */
+	json_t *currencies;
+	int currencies_read;
 };
 
 struct answer {
@@ -362,6 +365,65 @@ static long long jint(json_t *o, const char *k)
 	return (long long)json_integer_value(json_object_get(o, k));
 }
 
+#define NCOLS(cols) (sizeof(cols) / sizeof((cols)[0]))
+
+/* The daemon's currencies and their minor units (GET
+ * /admin/v1/currencies, the table the console also uses), read once;
+ * NULL when they cannot be read, and amounts then show in minor units. */
+static const json_t *currencies(struct ctl *c)
+{
+	struct answer a;
+	json_t *j = NULL;
+
+	if (c->currencies_read)
+		return c->currencies;
+	c->currencies_read = 1;
+	if (request(c, "GET", "/admin/v1/currencies", NULL, 0, &a))
+		return NULL;
+	if (a.status >= 200 && a.status <= 299)
+		j = json_loadb(a.body, a.len, 0, NULL);
+	answer_clear(&a);
+	c->currencies = j;
+	return j;
+}
+
+/* Prints rows as a table of the columns cols (pr_ctl_print_rows), the
+ * line empty when there are none; reads the currencies when a column is
+ * an amount. Returns 0, or EXIT_FAIL after reporting. */
+static int show_rows(struct ctl *c, const struct pr_ctl_col *cols, size_t n,
+		     json_t *rows, const char *empty)
+{
+	const json_t *cur = NULL;
+
+	for (size_t i = 0; i < n && !cur; i++)
+		if (cols[i].kind == PR_CTL_COL_AMOUNT && json_array_size(rows))
+			cur = currencies(c);
+	if (pr_ctl_print_rows(stdout, cols, n, rows, cur, empty) < 0) {
+		err_msg(c, "out of memory");
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* GET path, then its answer as it is (--json) or its member key as a
+ * table of the columns cols (show_rows). Returns 0, or EXIT_FAIL after
+ * reporting. */
+static int list(struct ctl *c, const char *path, const char *key,
+		const struct pr_ctl_col *cols, size_t n, const char *empty)
+{
+	json_t *j;
+	int rc;
+
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		rc = show_rows(c, cols, n, json_object_get(j, key), empty);
+	json_decref(j);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- files */
 
 /* Reads a whole file ("-": standard input) into *buf (NUL-terminated, the
@@ -505,13 +567,28 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* How many keys a driver declares; "-": none (its init checks). */
+static void keys_count(json_t *d, char *out, size_t len)
+{
+	json_t *keys = json_object_get(d, "config_keys");
+
+	if (json_is_array(keys))
+		snprintf(out, len, "%zu", json_array_size(keys));
+	else
+		snprintf(out, len, "-");
+}
+
 static int cmd_drivers(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "NAME",	  "VERSION", "ABI",
-					    "GENERATION", "KEYS",    "FILE" };
-	struct pr_ctl_table t;
-	json_t *j, *d;
-	size_t i;
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "NAME", .path = "name" },
+		{ .head = "VERSION", .path = "version" },
+		{ .head = "ABI", .path = "abi" },
+		{ .head = "GENERATION", .path = "generation" },
+		{ .head = "KEYS", .kind = PR_CTL_COL_FN, .fn = keys_count },
+		{ .head = "FILE", .path = "path" },
+	};
+	json_t *j;
 	int rc;
 
 	(void)argc;
@@ -520,56 +597,28 @@ static int cmd_drivers(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (c->json) {
 		print_json(stdout, j);
-		json_decref(j);
-		return 0;
+	} else if (!(rc = show_rows(c, cols, NCOLS(cols),
+				    json_object_get(j, "drivers"),
+				    "no drivers loaded"))) {
+		printf("generation %lld\n", jint(j, "generation"));
 	}
-	if (pr_ctl_table_init(&t, 6, head) < 0)
-		goto oom;
-	json_array_foreach(json_object_get(j, "drivers"), i, d) {
-		json_t *keys = json_object_get(d, "config_keys");
-		/* how many keys it declares; "-": none (checked by init) */
-		json_t *n = json_is_array(keys) ?
-				    json_integer(
-					    (json_int_t)json_array_size(keys)) :
-				    NULL;
-		json_t *row[6] = { json_object_get(d, "name"),
-				   json_object_get(d, "version"),
-				   json_object_get(d, "abi"),
-				   json_object_get(d, "generation"),
-				   n,
-				   json_object_get(d, "path") };
-
-		rc = pr_ctl_table_add_json(&t, row);
-		json_decref(n);
-		if (rc < 0) {
-			pr_ctl_table_clear(&t);
-			goto oom;
-		}
-	}
-	if (t.nrows > 1)
-		pr_ctl_table_print(&t, stdout);
-	else
-		printf("no drivers loaded\n");
-	printf("generation %lld\n", jint(j, "generation"));
-	pr_ctl_table_clear(&t);
 	json_decref(j);
-	return 0;
-oom:
-	json_decref(j);
-	err_msg(c, "out of memory");
-	return EXIT_FAIL;
+	return rc;
 }
 
 /* One driver and the keys of its config (GET /admin/v1/drivers/NAME). */
 static int cmd_driver(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = {
-		"KEY", "TYPE", "REQUIRED", "SECRET", "DEFAULT", "DESCRIPTION"
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "KEY", .path = "name" },
+		{ .head = "TYPE", .path = "type" },
+		{ .head = "REQUIRED", .path = "required" },
+		{ .head = "SECRET", .path = "secret" },
+		{ .head = "DEFAULT", .path = "default" },
+		{ .head = "DESCRIPTION", .path = "description" },
 	};
-	struct pr_ctl_table t;
 	char path[512];
-	json_t *j, *keys, *k;
-	size_t i;
+	json_t *j, *keys;
 	int rc;
 
 	(void)argc;
@@ -601,29 +650,9 @@ static int cmd_driver(struct ctl *c, int argc, char **argv)
 	printf("config      %zu key(s); an unknown key, a wrong type or a "
 	       "missing required key is refused\n",
 	       json_array_size(keys));
-	if (pr_ctl_table_init(&t, 6, head) < 0)
-		goto oom;
-	json_array_foreach(keys, i, k) {
-		json_t *row[6] = { json_object_get(k, "name"),
-				   json_object_get(k, "type"),
-				   json_object_get(k, "required"),
-				   json_object_get(k, "secret"),
-				   json_object_get(k, "default"),
-				   json_object_get(k, "description") };
-
-		if (pr_ctl_table_add_json(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			goto oom;
-		}
-	}
-	pr_ctl_table_print(&t, stdout);
-	pr_ctl_table_clear(&t);
+	rc = show_rows(c, cols, NCOLS(cols), keys, NULL);
 	json_decref(j);
-	return 0;
-oom:
-	json_decref(j);
-	err_msg(c, "out of memory");
-	return EXIT_FAIL;
+	return rc;
 }
 
 static int cmd_reload(struct ctl *c, int argc, char **argv)
@@ -646,58 +675,24 @@ static int cmd_reload(struct ctl *c, int argc, char **argv)
 
 static int cmd_channels(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "CODE",	  "DRIVER",
-					    "STATUS",	  "BUSINESS",
-					    "METHODS",	  "ENVIRONMENTS",
-					    "CURRENCIES", "FEE_BPS",
-					    "WEIGHT",	  "DAILY_AMOUNT" };
-	struct pr_ctl_table t;
-	json_t *j, *ch;
-	size_t i;
-	int rc;
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "CODE", .path = "code" },
+		{ .head = "DRIVER", .path = "driver" },
+		{ .head = "STATUS", .path = "status" },
+		{ .head = "BUSINESS", .path = "business_types" },
+		{ .head = "METHODS", .path = "methods" },
+		{ .head = "ENVIRONMENTS", .path = "environments" },
+		{ .head = "CURRENCIES", .path = "currencies" },
+		{ .head = "FEE_BPS", .path = "fee.rate_bps" },
+		{ .head = "WEIGHT", .path = "weight" },
+		/* minor units: a channel may take several currencies */
+		{ .head = "DAILY_AMOUNT", .path = "limits.daily_amount" },
+	};
 
 	(void)argc;
 	(void)argv;
-	if ((rc = call(c, "GET", "/admin/v1/channels", NULL, 0, &j)))
-		return rc;
-	if (c->json) {
-		print_json(stdout, j);
-		json_decref(j);
-		return 0;
-	}
-	if (pr_ctl_table_init(&t, 10, head) < 0)
-		goto oom;
-	json_array_foreach(json_object_get(j, "channels"), i, ch) {
-		json_t *row[10] = {
-			json_object_get(ch, "code"),
-			json_object_get(ch, "driver"),
-			json_object_get(ch, "status"),
-			json_object_get(ch, "business_types"),
-			json_object_get(ch, "methods"),
-			json_object_get(ch, "environments"),
-			json_object_get(ch, "currencies"),
-			json_object_get(json_object_get(ch, "fee"), "rate_bps"),
-			json_object_get(ch, "weight"),
-			json_object_get(json_object_get(ch, "limits"),
-					"daily_amount"),
-		};
-
-		if (pr_ctl_table_add_json(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			goto oom;
-		}
-	}
-	if (t.nrows > 1)
-		pr_ctl_table_print(&t, stdout);
-	else
-		printf("no channels\n");
-	pr_ctl_table_clear(&t);
-	json_decref(j);
-	return 0;
-oom:
-	json_decref(j);
-	err_msg(c, "out of memory");
-	return EXIT_FAIL;
+	return list(c, "/admin/v1/channels", "channels", cols, NCOLS(cols),
+		    "no channels");
 }
 
 static int cmd_channel_show(struct ctl *c, int argc, char **argv)
@@ -1126,60 +1121,26 @@ static int cmd_policy_replay(struct ctl *c, int argc, char **argv)
 
 static int cmd_overdue(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "ID",	"PAYMENT", "CHANNEL",
-					    "AMOUNT",	"REASON",  "AGE",
-					    "ATTEMPTS", "BUYER" };
-	struct pr_ctl_table t;
-	json_t *j, *r;
-	size_t i;
-	int rc;
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "ID", .path = "id" },
+		{ .head = "PAYMENT", .path = "payment_id" },
+		{ .head = "CHANNEL", .path = "channel" },
+		{ .head = "AMOUNT",
+		  .path = "amount",
+		  .kind = PR_CTL_COL_AMOUNT,
+		  .arg = "currency" },
+		{ .head = "REASON", .path = "reason" },
+		{ .head = "AGE",
+		  .path = "age_seconds",
+		  .kind = PR_CTL_COL_DURATION },
+		{ .head = "ATTEMPTS", .path = "attempts" },
+		{ .head = "BUYER", .path = "buyer_id" },
+	};
 
 	(void)argc;
 	(void)argv;
-	if ((rc = call(c, "GET", "/admin/v1/refunds/overdue", NULL, 0, &j)))
-		return rc;
-	if (c->json) {
-		print_json(stdout, j);
-		json_decref(j);
-		return 0;
-	}
-	if (pr_ctl_table_init(&t, 8, head) < 0)
-		goto oom;
-	json_array_foreach(json_object_get(j, "refunds"), i, r) {
-		char amount[64], age[32], attempts[32];
-		const char *row[8];
-
-		snprintf(amount, sizeof(amount), "%lld %s", jint(r, "amount"),
-			 jstr(r, "currency"));
-		pr_ctl_duration(jint(r, "age_seconds"), age, sizeof(age));
-		snprintf(attempts, sizeof(attempts), "%lld",
-			 jint(r, "attempts"));
-		row[0] = jstr(r, "id");
-		row[1] = jstr(r, "payment_id");
-		row[2] = jstr(r, "channel");
-		row[3] = amount;
-		row[4] = jstr(r, "reason");
-		row[5] = age;
-		row[6] = attempts;
-		row[7] = json_is_string(json_object_get(r, "buyer_id")) ?
-				 jstr(r, "buyer_id") :
-				 NULL;
-		if (pr_ctl_table_add(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			goto oom;
-		}
-	}
-	if (t.nrows > 1)
-		pr_ctl_table_print(&t, stdout);
-	else
-		printf("no overdue refunds\n");
-	pr_ctl_table_clear(&t);
-	json_decref(j);
-	return 0;
-oom:
-	json_decref(j);
-	err_msg(c, "out of memory");
-	return EXIT_FAIL;
+	return list(c, "/admin/v1/refunds/overdue", "refunds", cols,
+		    NCOLS(cols), "no overdue refunds");
 }
 
 static int cmd_refund_resend(struct ctl *c, int argc, char **argv)
@@ -1259,14 +1220,10 @@ static const char *list_kind(const char *k)
 
 static int cmd_orders(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "ID",     "MERCHANT", "NUMBER",
-					    "STATUS", "CHANNEL",  "AMOUNT",
-					    "CODE",   "CREATED",  "WAITING" };
-	const char *kind = list_kind(argv[0]);
-	char path[4096], *no_key;
-	struct pr_ctl_table t;
-	size_t o, i;
-	json_t *j, *it;
+	const char *kind = list_kind(argv[0]), *no;
+	char path[4096];
+	size_t o;
+	json_t *j;
 	int rc;
 
 	if (!kind) {
@@ -1302,41 +1259,33 @@ static int cmd_orders(struct ctl *c, int argc, char **argv)
 		json_decref(j);
 		return 0;
 	}
-	no_key = strcmp(kind, "payments") == 0 ? "merchant_order_no" :
-		 strcmp(kind, "refunds") == 0  ? "merchant_refund_no" :
-						 "merchant_withdrawal_no";
-	if (pr_ctl_table_init(&t, strcmp(kind, "withdrawals") == 0 ? 9 : 8,
-			      head) < 0)
-		goto oom;
-	json_array_foreach(json_object_get(j, "items"), i, it) {
-		char amount[64];
-		const char *row[9];
-		json_t *w = json_object_get(it, "waiting");
+	no = strcmp(kind, "payments") == 0 ? "merchant_order_no" :
+	     strcmp(kind, "refunds") == 0  ? "merchant_refund_no" :
+					     "merchant_withdrawal_no";
+	{
+		char empty[32];
+		const struct pr_ctl_col cols[] = {
+			{ .head = "ID", .path = "id" },
+			{ .head = "MERCHANT", .path = "merchant_id" },
+			{ .head = "NUMBER", .path = no },
+			{ .head = "STATUS", .path = "status" },
+			{ .head = "CHANNEL", .path = "channel" },
+			{ .head = "AMOUNT",
+			  .path = "amount",
+			  .kind = PR_CTL_COL_AMOUNT,
+			  .arg = "currency" },
+			{ .head = "CODE", .path = "code" },
+			{ .head = "CREATED", .path = "created_at" },
+			/* only withdrawals wait (for an approval) */
+			{ .head = "WAITING",
+			  .path = "waiting.reason",
+			  .missing = "" },
+		};
 
-		snprintf(amount, sizeof(amount), "%lld %s", jint(it, "amount"),
-			 jstr(it, "currency"));
-		row[0] = jstr(it, "id");
-		row[1] = jstr(it, "merchant_id");
-		row[2] = jstr(it, no_key);
-		row[3] = jstr(it, "status");
-		row[4] = json_is_string(json_object_get(it, "channel")) ?
-				 jstr(it, "channel") :
-				 "-";
-		row[5] = amount;
-		row[6] = json_is_string(json_object_get(it, "code")) ?
-				 jstr(it, "code") :
-				 "-";
-		row[7] = jstr(it, "created_at");
-		row[8] = json_is_object(w) ? jstr(w, "reason") : "";
-		if (pr_ctl_table_add(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			goto oom;
-		}
+		snprintf(empty, sizeof(empty), "no %s", kind);
+		rc = show_rows(c, cols, NCOLS(cols) - (kind[0] != 'w'),
+			       json_object_get(j, "items"), empty);
 	}
-	if (t.nrows > 1)
-		pr_ctl_table_print(&t, stdout);
-	else
-		printf("no %s\n", kind);
 	if (json_is_string(json_object_get(j, "next_cursor"))) {
 		printf("more: payroutectl orders");
 		for (int a = 0; a < argc; a++)
@@ -1344,13 +1293,8 @@ static int cmd_orders(struct ctl *c, int argc, char **argv)
 				printf(" %s", argv[a]);
 		printf(" cursor=%s\n", jstr(j, "next_cursor"));
 	}
-	pr_ctl_table_clear(&t);
 	json_decref(j);
-	return 0;
-oom:
-	json_decref(j);
-	err_msg(c, "out of memory");
-	return EXIT_FAIL;
+	return rc;
 }
 
 static int cmd_settle(struct ctl *c, int argc, char **argv)
@@ -1400,162 +1344,120 @@ static int cmd_settle(struct ctl *c, int argc, char **argv)
 
 /* ------------------------------------------------------ reconciliation */
 
-/* The open differences of a run as a table. */
-static int print_differences(json_t *j)
+/* A difference's side "ours": "status amount" (minor units: the
+ * reconciliation's answer names no currency), "-" for none. */
+static void ours_text(json_t *d, char *out, size_t len)
 {
-	static const char *const head[] = {
-		"ID",	"KIND",	  "ORDER",  "REF",
-		"OURS", "THEIRS", "STATUS", "CHECK"
-	};
-	struct pr_ctl_table t;
-	json_t *d;
-	size_t i;
+	json_t *o = json_object_get(d, "ours");
 
-	if (pr_ctl_table_init(&t, 8, head) < 0)
-		return -1;
-	json_array_foreach(json_object_get(j, "differences"), i, d) {
-		char id[32], ours[96], theirs[96];
-		json_t *o = json_object_get(d, "ours");
-		json_t *th = json_object_get(d, "theirs");
-		const char *row[8];
-
-		snprintf(id, sizeof(id), "%lld", jint(d, "id"));
-		if (json_is_object(o))
-			snprintf(ours, sizeof(ours), "%s %lld",
-				 jstr(o, "status"), jint(o, "amount"));
-		else
-			snprintf(ours, sizeof(ours), "-");
-		if (json_is_object(th))
-			snprintf(theirs, sizeof(theirs), "%s %lld fee %lld",
-				 jstr(th, "effect"), jint(th, "amount"),
-				 jint(th, "fee"));
-		else
-			snprintf(theirs, sizeof(theirs), "-");
-		row[0] = id;
-		row[1] = jstr(d, "kind");
-		row[2] = jstr(d, "order_kind");
-		row[3] = jstr(d, "ref");
-		row[4] = ours;
-		row[5] = theirs;
-		row[6] = jstr(d, "status");
-		row[7] = json_is_true(json_object_get(d, "check_scheduled")) ?
-				 "checked" :
-				 "";
-		if (pr_ctl_table_add(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			return -1;
-		}
-	}
-	if (t.nrows > 1)
-		pr_ctl_table_print(&t, stdout);
+	if (json_is_object(o))
+		snprintf(out, len, "%s %lld", jstr(o, "status"),
+			 jint(o, "amount"));
 	else
-		printf("no differences\n");
-	pr_ctl_table_clear(&t);
-	return 0;
+		snprintf(out, len, "-");
+}
+
+/* A difference's side "theirs": "effect amount fee fee", "-" for none. */
+static void theirs_text(json_t *d, char *out, size_t len)
+{
+	json_t *th = json_object_get(d, "theirs");
+
+	if (json_is_object(th))
+		snprintf(out, len, "%s %lld fee %lld", jstr(th, "effect"),
+			 jint(th, "amount"), jint(th, "fee"));
+	else
+		snprintf(out, len, "-");
+}
+
+/* The open differences of a run as a table. */
+static int print_differences(struct ctl *c, json_t *j)
+{
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "ID", .path = "id" },
+		{ .head = "KIND", .path = "kind" },
+		{ .head = "ORDER", .path = "order_kind" },
+		{ .head = "REF", .path = "ref" },
+		{ .head = "OURS", .kind = PR_CTL_COL_FN, .fn = ours_text },
+		{ .head = "THEIRS", .kind = PR_CTL_COL_FN, .fn = theirs_text },
+		{ .head = "STATUS", .path = "status" },
+		{ .head = "CHECK",
+		  .path = "check_scheduled",
+		  .kind = PR_CTL_COL_IF_TRUE,
+		  .arg = "checked" },
+	};
+
+	return show_rows(c, cols, NCOLS(cols),
+			 json_object_get(j, "differences"), "no differences");
+}
+
+/* A run's open differences, summed over their kinds. */
+static void open_count(json_t *r, char *out, size_t len)
+{
+	const char *key;
+	long long n = 0;
+	json_t *v;
+
+	json_object_foreach(json_object_get(r, "open_differences"), key, v)
+		n += json_integer_value(v);
+	snprintf(out, len, "%lld", n);
+}
+
+/* A run's status, "done (no bill)" for a day the channel had no bill. */
+static void run_status(json_t *r, char *out, size_t len)
+{
+	int no_bill = json_is_true(json_object_get(r, "no_bill")) &&
+		      strcmp(jstr(r, "status"), "done") == 0;
+
+	snprintf(out, len, "%s",
+		 no_bill ? "done (no bill)" : jstr(r, "status"));
 }
 
 /* The runs and the fees, as tables. */
-static int print_runs(json_t *j)
+static int print_runs(struct ctl *c, json_t *j)
 {
-	static const char *const head[] = { "DAY",     "CHANNEL", "STATUS",
-					    "ROWS",    "MATCHED", "OPEN",
-					    "FEE BPS", "ERROR" };
-	static const char *const fhead[] = { "CHANNEL",	   "AMOUNT",
-					     "BILLED",	   "EXPECTED",
-					     "LEARNT BPS", "MODEL BPS",
-					     "DRIFT %",	   "FLAG" };
-	struct pr_ctl_table t;
-	json_t *r;
-	size_t i;
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "DAY", .path = "day" },
+		{ .head = "CHANNEL", .path = "channel" },
+		{ .head = "STATUS", .kind = PR_CTL_COL_FN, .fn = run_status },
+		{ .head = "ROWS", .path = "bill.rows" },
+		{ .head = "MATCHED", .path = "matched.count" },
+		{ .head = "OPEN", .kind = PR_CTL_COL_FN, .fn = open_count },
+		{ .head = "FEE BPS",
+		  .path = "fees.learnt_bps",
+		  .kind = PR_CTL_COL_REAL },
+		{ .head = "ERROR", .path = "error", .missing = "" },
+	};
+	/* minor units: the answer names no currency */
+	static const struct pr_ctl_col fcols[] = {
+		{ .head = "CHANNEL", .path = "channel" },
+		{ .head = "AMOUNT", .path = "amount" },
+		{ .head = "BILLED", .path = "billed" },
+		{ .head = "EXPECTED", .path = "expected" },
+		{ .head = "LEARNT BPS",
+		  .path = "learnt_bps",
+		  .kind = PR_CTL_COL_REAL },
+		{ .head = "MODEL BPS", .path = "configured.rate_bps" },
+		{ .head = "DRIFT %",
+		  .path = "drift_pct",
+		  .kind = PR_CTL_COL_REAL,
+		  .arg = "+" },
+		{ .head = "FLAG",
+		  .path = "drift",
+		  .kind = PR_CTL_COL_IF_TRUE,
+		  .arg = "DRIFT" },
+	};
+	int rc;
 
-	if (pr_ctl_table_init(&t, 8, head) < 0)
-		return -1;
-	json_array_foreach(json_object_get(j, "runs"), i, r) {
-		char rows[32], matched[32], open[32], bps[32];
-		json_t *fees = json_object_get(r, "fees"), *v;
-		long long n = 0;
-		const char *key;
-		const char *row[8];
-
-		json_object_foreach(json_object_get(r, "open_differences"), key,
-				    v)
-			n += json_integer_value(v);
-		snprintf(rows, sizeof(rows), "%lld",
-			 jint(json_object_get(r, "bill"), "rows"));
-		snprintf(matched, sizeof(matched), "%lld",
-			 jint(json_object_get(r, "matched"), "count"));
-		snprintf(open, sizeof(open), "%lld", n);
-		v = json_object_get(fees, "learnt_bps");
-		if (json_is_number(v))
-			snprintf(bps, sizeof(bps), "%.2f",
-				 json_number_value(v));
-		else
-			snprintf(bps, sizeof(bps), "-");
-		row[0] = jstr(r, "day");
-		row[1] = jstr(r, "channel");
-		row[2] = json_is_true(json_object_get(r, "no_bill")) &&
-					 strcmp(jstr(r, "status"), "done") ==
-						 0 ?
-				 "done (no bill)" :
-				 jstr(r, "status");
-		row[3] = rows;
-		row[4] = matched;
-		row[5] = open;
-		row[6] = bps;
-		row[7] = json_is_string(json_object_get(r, "error")) ?
-				 jstr(r, "error") :
-				 "";
-		if (pr_ctl_table_add(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			return -1;
-		}
-	}
-	if (t.nrows > 1)
-		pr_ctl_table_print(&t, stdout);
-	else
-		printf("no reconciliation runs\n");
-	pr_ctl_table_clear(&t);
+	if ((rc = show_rows(c, cols, NCOLS(cols), json_object_get(j, "runs"),
+			    "no reconciliation runs")))
+		return rc;
 	if (json_array_size(json_object_get(j, "fees")) == 0)
 		return 0;
 	printf("\nfees over the last 30 days (flagged past %lld%% of the fee "
 	       "model):\n",
 	       jint(j, "drift_pct_threshold"));
-	if (pr_ctl_table_init(&t, 8, fhead) < 0)
-		return -1;
-	json_array_foreach(json_object_get(j, "fees"), i, r) {
-		char a[32], b[32], e[32], l[32], m[32], d[32];
-		const char *row[8];
-		json_t *v;
-
-		snprintf(a, sizeof(a), "%lld", jint(r, "amount"));
-		snprintf(b, sizeof(b), "%lld", jint(r, "billed"));
-		snprintf(e, sizeof(e), "%lld", jint(r, "expected"));
-		v = json_object_get(r, "learnt_bps");
-		snprintf(l, sizeof(l), "%.2f", json_number_value(v));
-		snprintf(m, sizeof(m), "%lld",
-			 jint(json_object_get(r, "configured"), "rate_bps"));
-		v = json_object_get(r, "drift_pct");
-		if (json_is_number(v))
-			snprintf(d, sizeof(d), "%+.2f", json_number_value(v));
-		else
-			snprintf(d, sizeof(d), "-");
-		row[0] = jstr(r, "channel");
-		row[1] = a;
-		row[2] = b;
-		row[3] = e;
-		row[4] = l;
-		row[5] = m;
-		row[6] = d;
-		row[7] = json_is_true(json_object_get(r, "drift")) ? "DRIFT" :
-								     "";
-		if (pr_ctl_table_add(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			return -1;
-		}
-	}
-	pr_ctl_table_print(&t, stdout);
-	pr_ctl_table_clear(&t);
-	return 0;
+	return show_rows(c, fcols, NCOLS(fcols), json_object_get(j, "fees"),
+			 NULL);
 }
 
 static int cmd_recon(struct ctl *c, int argc, char **argv)
@@ -1620,13 +1522,12 @@ static int cmd_recon(struct ctl *c, int argc, char **argv)
 		       json_is_true(json_object_get(fees, "drift")) ?
 			       " (DRIFT)" :
 			       "");
-		if (print_differences(j) < 0)
-			err_msg(c, "out of memory");
-	} else if (print_runs(j) < 0) {
-		err_msg(c, "out of memory");
+		rc = print_differences(c, j);
+	} else {
+		rc = print_runs(c, j);
 	}
 	json_decref(j);
-	return 0;
+	return rc;
 }
 
 static int cmd_recon_run(struct ctl *c, int argc, char **argv)
@@ -1736,47 +1637,26 @@ static const char *roles_text(json_t *op, char *buf, size_t len)
 	return buf;
 }
 
+/* An operator's roles joined by ",". */
+static void roles_cell(json_t *op, char *out, size_t len)
+{
+	roles_text(op, out, len);
+}
+
 static int cmd_operator_list(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "NAME", "ROLES", "STATE",
-					    "CREATED BY", "CREATED" };
-	struct pr_ctl_table t;
-	json_t *j, *op;
-	char roles[64];
-	size_t i;
-	int rc;
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "NAME", .path = "name" },
+		{ .head = "ROLES", .kind = PR_CTL_COL_FN, .fn = roles_cell },
+		{ .head = "STATE", .path = "state" },
+		{ .head = "CREATED BY", .path = "created_by" },
+		{ .head = "CREATED", .path = "created_at" },
+	};
 
 	(void)argc;
 	(void)argv;
-	if ((rc = call(c, "GET", "/admin/v1/operators", NULL, 0, &j)))
-		return rc;
-	if (c->json) {
-		print_json(stdout, j);
-		json_decref(j);
-		return 0;
-	}
-	if (pr_ctl_table_init(&t, 5, head) < 0)
-		goto oom;
-	json_array_foreach(json_object_get(j, "operators"), i, op) {
-		const char *row[5] = { jstr(op, "name"),
-				       roles_text(op, roles, sizeof(roles)),
-				       jstr(op, "state"),
-				       jstr(op, "created_by"),
-				       jstr(op, "created_at") };
-
-		if (pr_ctl_table_add(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			goto oom;
-		}
-	}
-	pr_ctl_table_print(&t, stdout);
-	pr_ctl_table_clear(&t);
-	json_decref(j);
-	return 0;
-oom:
-	json_decref(j);
-	err_msg(c, "out of memory");
-	return EXIT_FAIL;
+	return list(c, "/admin/v1/operators", "operators", cols, NCOLS(cols),
+		    NULL);
 }
 
 /* Sends body (stolen) to method path; prints the answer's operator. */
@@ -1960,50 +1840,22 @@ static int cmd_operator_token(struct ctl *c, int argc, char **argv)
 
 static int cmd_operator_tokens(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "ID",      "LABEL",	  "STATE",
-					    "CREATED", "EXPIRES", "LAST USED" };
-	struct pr_ctl_table t;
-	char path[512], id[24];
-	json_t *j, *tk;
-	size_t i;
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "ID", .path = "id" },
+		{ .head = "LABEL", .path = "label" },
+		{ .head = "STATE", .path = "state" },
+		{ .head = "CREATED", .path = "created_at" },
+		{ .head = "EXPIRES", .path = "expires_at" },
+		{ .head = "LAST USED", .path = "last_used_at" },
+	};
+	char path[512];
 	int rc;
 
 	(void)argc;
 	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/operators/",
 			    argv[0], "/tokens")))
 		return rc;
-	if ((rc = call(c, "GET", path, NULL, 0, &j)))
-		return rc;
-	if (c->json) {
-		print_json(stdout, j);
-		json_decref(j);
-		return 0;
-	}
-	if (pr_ctl_table_init(&t, 6, head) < 0)
-		goto oom;
-	json_array_foreach(json_object_get(j, "tokens"), i, tk) {
-		const char *row[6];
-
-		snprintf(id, sizeof(id), "%lld", jint(tk, "id"));
-		row[0] = id;
-		row[1] = jstr(tk, "label");
-		row[2] = jstr(tk, "state");
-		row[3] = json_string_value(json_object_get(tk, "created_at"));
-		row[4] = json_string_value(json_object_get(tk, "expires_at"));
-		row[5] = json_string_value(json_object_get(tk, "last_used_at"));
-		if (pr_ctl_table_add(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			goto oom;
-		}
-	}
-	pr_ctl_table_print(&t, stdout);
-	pr_ctl_table_clear(&t);
-	json_decref(j);
-	return 0;
-oom:
-	json_decref(j);
-	err_msg(c, "out of memory");
-	return EXIT_FAIL;
+	return list(c, path, "tokens", cols, NCOLS(cols), NULL);
 }
 
 static int cmd_operator_revoke(struct ctl *c, int argc, char **argv)
@@ -2036,14 +1888,20 @@ static int cmd_operator_revoke(struct ctl *c, int argc, char **argv)
 
 static int cmd_approvals_list(struct ctl *c, int argc, char **argv)
 {
-	static const char *const head[] = { "ID",	  "STATE",  "KIND",
-					    "TARGET",	  "AMOUNT", "BY",
-					    "DECIDED BY", "EXPIRES" };
-	struct pr_ctl_table t;
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "ID", .path = "id" },
+		{ .head = "STATE", .path = "state" },
+		{ .head = "KIND", .path = "kind" },
+		{ .head = "TARGET", .path = "target" },
+		{ .head = "AMOUNT",
+		  .path = "amount",
+		  .kind = PR_CTL_COL_AMOUNT,
+		  .arg = "currency" },
+		{ .head = "BY", .path = "requested_by" },
+		{ .head = "DECIDED BY", .path = "decided_by" },
+		{ .head = "EXPIRES", .path = "expires_at" },
+	};
 	char path[128];
-	json_t *j, *a;
-	size_t i;
-	int rc;
 
 	if (argc > 0 &&
 	    strspn(argv[0], "abcdefghijklmnopqrstuvwxyz") != strlen(argv[0])) {
@@ -2055,52 +1913,7 @@ static int cmd_approvals_list(struct ctl *c, int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "/admin/v1/approvals%s%s",
 		 argc > 0 ? "?state=" : "", argc > 0 ? argv[0] : "");
-	if ((rc = call(c, "GET", path, NULL, 0, &j)))
-		return rc;
-	if (c->json) {
-		print_json(stdout, j);
-		json_decref(j);
-		return 0;
-	}
-	if (pr_ctl_table_init(&t, 8, head) < 0) {
-		json_decref(j);
-		err_msg(c, "out of memory");
-		return EXIT_FAIL;
-	}
-	json_array_foreach(json_object_get(j, "items"), i, a) {
-		char id[24], amount[48];
-		const char *row[8];
-
-		snprintf(id, sizeof(id), "%lld", jint(a, "id"));
-		if (json_is_integer(json_object_get(a, "amount")))
-			snprintf(amount, sizeof(amount), "%lld %s",
-				 jint(a, "amount"), jstr(a, "currency"));
-		else
-			snprintf(amount, sizeof(amount), "-");
-		row[0] = id;
-		row[1] = jstr(a, "state");
-		row[2] = jstr(a, "kind");
-		row[3] = jstr(a, "target");
-		row[4] = amount;
-		row[5] = jstr(a, "requested_by");
-		row[6] = json_is_string(json_object_get(a, "decided_by")) ?
-				 jstr(a, "decided_by") :
-				 "-";
-		row[7] = jstr(a, "expires_at");
-		if (pr_ctl_table_add(&t, row) < 0) {
-			pr_ctl_table_clear(&t);
-			json_decref(j);
-			err_msg(c, "out of memory");
-			return EXIT_FAIL;
-		}
-	}
-	if (t.nrows > 1)
-		pr_ctl_table_print(&t, stdout);
-	else
-		printf("no approvals\n");
-	pr_ctl_table_clear(&t);
-	json_decref(j);
-	return 0;
+	return list(c, path, "items", cols, NCOLS(cols), "no approvals");
 }
 
 static int cmd_approvals_decide(struct ctl *c, const char *id, const char *verb,
@@ -2819,6 +2632,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rc = cmd->run(&c, npos, pos);
+	json_decref(c.currencies);
 	if (fflush(stdout) != 0 && !rc) {
 		err_msg(&c, "standard output: %s", strerror(errno));
 		rc = EXIT_FAIL;

@@ -33,22 +33,7 @@ set -eu
 ENVFILE=$B_ROOT/.dev/env
 BUILD=$B_ROOT/.dev/build
 THREADS=1 CONNS=50 SECS=10 METHOD=wechat_pay
-usage() {
-	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-t THREADS] [-c CONNECTIONS] [-d SECS] [-m METHOD]" >&2
-	exit 2
-}
-while getopts e:b:t:c:d:m: o; do
-	case $o in
-	e) ENVFILE=$OPTARG ;;
-	b) BUILD=$OPTARG ;;
-	t) THREADS=$OPTARG ;;
-	c) CONNS=$OPTARG ;;
-	d) SECS=$OPTARG ;;
-	m) METHOD=$OPTARG ;;
-	*) usage ;;
-	esac
-done
-[ $# -ge "$OPTIND" ] && usage
+b_opts "e:ENVFILE b:BUILD:BUILDDIR t:THREADS c:CONNS:CONNECTIONS d:SECS m:METHOD" "$@"
 b_need wrk
 b_init "$ENVFILE"
 b_method "$METHOD"

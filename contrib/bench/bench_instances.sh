@@ -44,22 +44,7 @@ set -eu
 . "$(dirname "$0")/lib_bench.sh"
 ENVFILE=$B_ROOT/.dev/env
 COUNTS="1 2 3" CONNS=16 SECS=10 METHOD=wechat_pay BASE=
-usage() {
-	echo "usage: $0 [-e ENVFILE] [-n COUNTS] [-c CONNECTIONS] [-d SECS] [-m METHOD] [-P BASE_PORT]" >&2
-	exit 2
-}
-while getopts e:n:c:d:m:P: o; do
-	case $o in
-	e) ENVFILE=$OPTARG ;;
-	n) COUNTS=$OPTARG ;;
-	c) CONNS=$OPTARG ;;
-	d) SECS=$OPTARG ;;
-	m) METHOD=$OPTARG ;;
-	P) BASE=$OPTARG ;;
-	*) usage ;;
-	esac
-done
-[ $# -ge "$OPTIND" ] && usage
+b_opts "e:ENVFILE n:COUNTS c:CONNS:CONNECTIONS d:SECS m:METHOD P:BASE:BASE_PORT" "$@"
 b_need wrk
 b_init "$ENVFILE"
 b_method "$METHOD"

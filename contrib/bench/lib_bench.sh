@@ -108,6 +108,38 @@ trap b_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# b_opts "L:VAR[:LABEL] ..." ARG...: a bench's options, each -L VALUE
+# setting the variable VAR (the defaults are set before). An unknown
+# option, one without its value or an argument left over prints the usage
+# built from the list ("usage: bench_x.sh [-L LABEL] ...", LABEL
+# defaulting to VAR) and exits 2.
+b_opts() {
+	local spec=$1 letters="" usage="usage: $0" o pair rest
+	local OPTIND=1 OPTARG
+
+	shift
+	for pair in $spec; do
+		rest=${pair#*:}
+		letters+="${pair%%:*}:"
+		usage+=" [-${pair%%:*} ${rest#*:}]"
+	done
+	while getopts "$letters" o; do
+		for pair in $spec; do
+			rest=${pair#*:}
+			if [ "$o" = "${pair%%:*}" ]; then
+				printf -v "${rest%%:*}" '%s' "$OPTARG"
+				continue 2
+			fi
+		done
+		echo "$usage" >&2
+		exit 2
+	done
+	if [ $# -ge "$OPTIND" ]; then
+		echo "$usage" >&2
+		exit 2
+	fi
+}
+
 # b_tmp: a private temporary directory, B_TMP, removed at exit.
 b_tmp() {
 	[ -n "$B_TMP" ] || B_TMP=$(mktemp -d /tmp/payroute-bench.XXXXXX)

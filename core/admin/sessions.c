@@ -725,6 +725,39 @@ static void reply_operator_row(struct pr_request *r, PGresult *res,
 	pr_request_reply(r, status, j);
 }
 
+/* In a job's done callback: 0 with the request's audit headers when the
+ * worker made a hash, else -1 with j->r answered (500, or the audit
+ * headers' refusal). */
+static int hashed(struct pwjob *j, const char **actor, const char **note)
+{
+	if (j->hash_rc < 0 || !j->fresh[0]) {
+		pr_api_reply_err(j->r, 500, "internal", NULL,
+				 "cannot hash the password");
+		return -1;
+	}
+	return pr_api_audit_headers(j->r, actor, note) < 0 ? -1 : 0;
+}
+
+/* Checks j->pw against the password policy, then hashes it on the worker
+ * and calls done(j) in the loop. When it cannot, answers r (400 naming
+ * the field, or 500) and frees j. */
+static void offload_hash(struct pr_request *r, struct pwjob *j,
+			 void (*done)(void *arg))
+{
+	char err[160];
+
+	if (pr_passwd_policy(j->name, j->pw, err, sizeof(err)) < 0) {
+		pr_api_reply_field(r, "password", "%s", err);
+		pwjob_free(j);
+		return;
+	}
+	if (pr_offload(r->d->base, pw_work, done, j) < 0) {
+		pwjob_free(j);
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot hash the password now");
+	}
+}
+
 static void on_password_stored(PGresult *res, const char *err, void *arg)
 {
 	reply_operator_row(arg, res, err, "set password", 200);
@@ -750,12 +783,7 @@ static void on_password_hashed(void *arg)
 				   "old_password: not your current password");
 		goto out;
 	}
-	if (j->hash_rc < 0 || !j->fresh[0]) {
-		pr_api_reply_err(r, 500, "internal", NULL,
-				 "cannot hash the password");
-		goto out;
-	}
-	if (pr_api_audit_headers(r, &actor, &note) < 0)
+	if (hashed(j, &actor, &note) < 0)
 		goto out;
 	p[0] = j->name;
 	p[1] = j->fresh;
@@ -785,23 +813,14 @@ out:
 /* Starts j (name, pw set) on the worker after the policy check. */
 static void hash_password(struct pr_request *r, struct pwjob *j)
 {
-	char err[160], secret[65];
+	char secret[65];
 
-	if (pr_passwd_policy(j->name, j->pw, err, sizeof(err)) < 0) {
-		pr_api_reply_field(r, "password", "%s", err);
-		pwjob_free(j);
-		return;
-	}
 	/* the caller's own session stays open; every other one ends */
 	if (r->who.via == PR_VIA_SESSION && cookie_secret(r, secret) == 0) {
 		pr_sha256_hex(secret, j->keep);
 		OPENSSL_cleanse(secret, sizeof(secret));
 	}
-	if (pr_offload(r->d->base, pw_work, on_password_hashed, j) < 0) {
-		pwjob_free(j);
-		pr_api_reply_err(r, 500, "internal", NULL,
-				 "cannot hash the password now");
-	}
+	offload_hash(r, j, on_password_hashed);
 }
 
 void pr_sessions_set_password(struct pr_request *r,
@@ -840,12 +859,7 @@ static void on_create_hashed(void *arg)
 	struct pr_request *r = j->r;
 	const char *actor, *note, *p[5];
 
-	if (j->hash_rc < 0 || !j->fresh[0]) {
-		pr_api_reply_err(r, 500, "internal", NULL,
-				 "cannot hash the password");
-		goto out;
-	}
-	if (pr_api_audit_headers(r, &actor, &note) < 0)
+	if (hashed(j, &actor, &note) < 0)
 		goto out;
 	p[0] = j->name;
 	p[1] = j->roles;
@@ -871,7 +885,6 @@ void pr_sessions_create_operator(struct pr_request *r, const char *name,
 				 const char *roles, const char *pw)
 {
 	struct pwjob *j = calloc(1, sizeof(*j));
-	char err[160];
 
 	if (!j) {
 		pr_api_reply_err(r, 500, "internal", NULL, "out of memory");
@@ -882,16 +895,7 @@ void pr_sessions_create_operator(struct pr_request *r, const char *name,
 	snprintf(j->roles, sizeof(j->roles), "%s", roles);
 	snprintf(j->pw, sizeof(j->pw), "%s",
 		 pw && strlen(pw) <= PR_PASSWD_MAX ? pw : "");
-	if (pr_passwd_policy(j->name, j->pw, err, sizeof(err)) < 0) {
-		pr_api_reply_field(r, "password", "%s", err);
-		pwjob_free(j);
-		return;
-	}
-	if (pr_offload(r->d->base, pw_work, on_create_hashed, j) < 0) {
-		pwjob_free(j);
-		pr_api_reply_err(r, 500, "internal", NULL,
-				 "cannot hash the password now");
-	}
+	offload_hash(r, j, on_create_hashed);
 }
 
 static void on_own_row(PGresult *res, const char *err, void *arg)

@@ -760,6 +760,30 @@ static void load_policy(struct pr_daemon *d)
 			 NULL);
 }
 
+/* The store's notification channels this instance listens on (doc/design.md
+ * §3: a NOTIFY from another instance), and what is lost when a LISTEN
+ * fails. */
+static const struct {
+	const char *channel;
+	pr_db_notify_cb cb;
+	const char *what;    /* "cannot listen for WHAT" */
+	const char *without; /* what happens without it */
+} listens[] = {
+	{ PR_POLICY_NOTIFY_CHANNEL, on_policy_notify, "policy changes",
+	  "changes made by other instances need a reload here" },
+	{ PR_MERCHANTS_NOTIFY_CHANNEL, on_merchants_notify, "merchant changes",
+	  "merchants.auth_cache_ms bounds how long an API key check made "
+	  "elsewhere is reused" },
+	{ PR_OPERATORS_NOTIFY_CHANNEL, on_operators_notify, "operator changes",
+	  "operators' tokens are checked in the store at every request" },
+};
+
+static void listen_failed(int rc, const char *what, const char *without)
+{
+	pr_warn("store: cannot listen for %s: %s; %s", what, strerror(-rc),
+		without);
+}
+
 static void on_store_state(int ready, void *arg)
 {
 	struct pr_daemon *d = arg;
@@ -768,34 +792,21 @@ static void on_store_state(int ready, void *arg)
 	if (!ready || d->stopping)
 		return;
 	if (!d->listening) {
-		rc = pr_db_listen(d->db, PR_POLICY_NOTIFY_CHANNEL,
-				  on_policy_notify, d);
-		if (rc < 0)
-			pr_warn("store: cannot listen for policy changes: %s; "
-				"changes made by other instances need a "
-				"reload here",
-				strerror(-rc));
-		else
-			d->listening = 1;
-		rc = pr_db_listen(d->db, PR_MERCHANTS_NOTIFY_CHANNEL,
-				  on_merchants_notify, d);
-		if (rc < 0)
-			pr_warn("store: cannot listen for merchant changes: "
-				"%s; merchants.auth_cache_ms bounds how long "
-				"an API key check made elsewhere is reused",
-				strerror(-rc));
-		rc = pr_db_listen(d->db, PR_OPERATORS_NOTIFY_CHANNEL,
-				  on_operators_notify, d);
-		if (rc < 0)
-			pr_warn("store: cannot listen for operator changes: "
-				"%s; operators' tokens are checked in the "
-				"store at every request",
-				strerror(-rc));
+		for (size_t i = 0; i < sizeof(listens) / sizeof(listens[0]);
+		     i++) {
+			rc = pr_db_listen(d->db, listens[i].channel,
+					  listens[i].cb, d);
+			if (rc < 0)
+				listen_failed(rc, listens[i].what,
+					      listens[i].without);
+			else if (listens[i].cb == on_policy_notify)
+				d->listening = 1;
+		}
 		rc = pr_health_listen(d->health);
 		if (rc < 0)
-			pr_warn("store: cannot listen for circuit breakers: "
-				"%s; this instance decides from its own calls",
-				strerror(-rc));
+			listen_failed(rc, "circuit breakers",
+				      "this instance decides from its own "
+				      "calls");
 	}
 	if (!d->bootstrapped) {
 		/* the first admin before the first policy load, so that

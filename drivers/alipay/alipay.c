@@ -186,6 +186,7 @@
 #include "alipay_bill.h"
 #include "drvbuf.h"
 #include "drvconf.h"
+#include "drvfield.h"
 
 #define ALIPAY_MAX_ID 64
 
@@ -589,42 +590,6 @@ fail:
 #define ALIPAY_MAX_AUTH_CODE 64
 #define BEIJING_OFFSET_S (8 * 3600)
 
-/* Copies text, truncated to fit on a UTF-8 character boundary. */
-static void copy_text(char *dst, size_t dstlen, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= dstlen) {
-		n = dstlen - 1;
-		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-			n--;
-	}
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-/* True when s is printable ASCII without spaces. */
-static int is_token(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
-			return 0;
-	return 1;
-}
-
-/* Copies an identifier or a code of the channel's (printable ASCII, no
- * spaces, fits dst): -EPROTO naming `what` when it is not one. */
-static int copy_token(char *dst, size_t dstlen, const char *src,
-		      const char *what, char *err, size_t errlen)
-{
-	if (strlen(src) >= dstlen || !is_token(src)) {
-		snprintf(err, errlen, "%s: not a valid identifier", what);
-		return -EPROTO;
-	}
-	memcpy(dst, src, strlen(src) + 1);
-	return 0;
-}
-
 /* An order field the operation needs: present, an identifier. */
 static int need_id(const char *v, const char *what, char *err, size_t errlen)
 {
@@ -970,7 +935,7 @@ static int need_auth_code(const struct payroute_order *o, const char **out,
 			 "auth_code: required for barcode payments");
 		return -EINVAL;
 	}
-	if (strlen(v) > ALIPAY_MAX_AUTH_CODE || !is_token(v)) {
+	if (strlen(v) > ALIPAY_MAX_AUTH_CODE || !drv_is_token(v)) {
 		snprintf(err, errlen,
 			 "auth_code: at most %d printable characters without "
 			 "spaces",
@@ -1012,7 +977,7 @@ static int pay_biz(struct alipay_state *st, const struct payroute_order *o,
 	}
 	/* Alipay requires a subject. */
 	if (o->subject && *o->subject)
-		copy_text(subject, sizeof(subject), o->subject);
+		drv_copy_text(subject, sizeof(subject), o->subject);
 	else
 		snprintf(subject, sizeof(subject), "order %s", o->order_id);
 
@@ -1551,7 +1516,7 @@ static int parse_answer(struct alipay_state *st, const char *method,
 			 "channel's alipay_cert is %s (Alipay has a new "
 			 "certificate: download it and update alipay_cert)",
 			 strlen(json_string_value(sn)) <= ALIPAY_SN_LEN &&
-					 is_token(json_string_value(sn)) ?
+					 drv_is_token(json_string_value(sn)) ?
 				 json_string_value(sn) :
 				 "(not an SN)",
 			 st->alipay_cert_sn);
@@ -1585,21 +1550,21 @@ static int parse_answer(struct alipay_state *st, const char *method,
 		rc = -EBADMSG;
 		goto fail;
 	}
-	if (copy_token(out->code, sizeof(out->code), code, "code", err,
-		       errlen) < 0)
+	if (drv_copy_id(out->code, sizeof(out->code), code, DRV_F_TOKEN, "code",
+			err, errlen) < 0)
 		goto fail;
 	if (get_field(node, "sub_code", &sub, err, errlen) < 0 ||
 	    get_field(node, "msg", &m, err, errlen) < 0 ||
 	    get_field(node, "sub_msg", &sm, err, errlen) < 0)
 		goto fail;
-	if (sub && copy_token(out->sub_code, sizeof(out->sub_code), sub,
-			      "sub_code", err, errlen) < 0)
+	if (sub && drv_copy_id(out->sub_code, sizeof(out->sub_code), sub,
+			       DRV_F_TOKEN, "sub_code", err, errlen) < 0)
 		goto fail;
 	if (m && sm)
 		snprintf(msg, sizeof(msg), "%s: %s", m, sm);
 	else
 		snprintf(msg, sizeof(msg), "%s", m ? m : sm ? sm : "");
-	copy_text(out->message, sizeof(out->message), msg);
+	drv_copy_text(out->message, sizeof(out->message), msg);
 	*root_out = root;
 	*node_out = node;
 	return 0;
@@ -1710,9 +1675,10 @@ static int parse_by_spec(void *state, const struct answer_spec *spec,
 	if (spec->trade_no) {
 		if (get_field(node, spec->trade_no, &v, err, errlen) < 0)
 			goto out;
-		if (v && copy_token(out->channel_trade_no,
-				    sizeof(out->channel_trade_no), v,
-				    spec->trade_no, err, errlen) < 0)
+		if (v &&
+		    drv_copy_id(out->channel_trade_no,
+				sizeof(out->channel_trade_no), v, DRV_F_TOKEN,
+				spec->trade_no, err, errlen) < 0)
 			goto out;
 	}
 	if (ok && spec->status) {
@@ -1722,10 +1688,11 @@ static int parse_by_spec(void *state, const struct answer_spec *spec,
 			snprintf(err, errlen, "answer: no %s", spec->status);
 			goto out;
 		}
-		if (v && (copy_token(out->sub_code, sizeof(out->sub_code), v,
-				     spec->status, err, errlen) < 0 ||
-			  copy_token(out->status, sizeof(out->status), v,
-				     spec->status, err, errlen) < 0))
+		if (v &&
+		    (drv_copy_id(out->sub_code, sizeof(out->sub_code), v,
+				 DRV_F_TOKEN, spec->status, err, errlen) < 0 ||
+		     drv_copy_id(out->status, sizeof(out->status), v,
+				 DRV_F_TOKEN, spec->status, err, errlen) < 0))
 			goto out;
 		/* A failed transfer says why. */
 		if (get_field(node, "fail_reason", &fail_reason, err, errlen) <
@@ -1736,7 +1703,7 @@ static int parse_by_spec(void *state, const struct answer_spec *spec,
 
 			snprintf(msg, sizeof(msg), "%s: %s", out->message,
 				 fail_reason);
-			copy_text(out->message, sizeof(out->message), msg);
+			drv_copy_text(out->message, sizeof(out->message), msg);
 		}
 	}
 	if (spec->amount) {
@@ -2141,7 +2108,8 @@ static int parse_form(const struct payroute_services *svc, const char *body,
 		if (strcmp(np->p[i - 1].key, np->p[i].key) == 0) {
 			snprintf(err, errlen,
 				 "notification: parameter %s twice",
-				 is_token(np->p[i].key) ? np->p[i].key : "?");
+				 drv_is_token(np->p[i].key) ? np->p[i].key :
+							      "?");
 			return -EPROTO;
 		}
 	}
@@ -2188,21 +2156,31 @@ static int verify_notify(struct alipay_state *st,
 	return -EBADMSG;
 }
 
-/* Copies the optional notification parameter `key` (an identifier). */
-static int notify_token(const struct notify_params *np, const char *key,
-			char *dst, size_t dstlen, int required, char *err,
-			size_t errlen)
+/* drv_get_fn over the notification's parameters. */
+static int notify_param(const void *np, const char *key, const char **v,
+			char *err, size_t errlen)
 {
-	const char *v = notify_get(np, key);
-
-	if (!v || !*v) {
-		if (!required)
-			return 0;
-		snprintf(err, errlen, "notification: no %s", key);
-		return -EPROTO;
-	}
-	return copy_token(dst, dstlen, v, key, err, errlen);
+	(void)err;
+	(void)errlen;
+	*v = notify_get(np, key);
+	return 0;
 }
+
+#define NOTIFY(key, member, flags)                                             \
+	DRV_FIELD(struct payroute_notify, key, member, DRV_F_TOKEN | (flags))
+
+/* What every notification says: the order, Alipay's trade, its status. */
+static const struct drv_field notify_fields[] = {
+	NOTIFY("out_trade_no", order_id, DRV_F_REQUIRED),
+	NOTIFY("trade_no", channel_trade_no, 0),
+	NOTIFY("trade_status", status, DRV_F_REQUIRED),
+};
+/* What a refund's adds: our refund's number. */
+static const struct drv_field notify_refund_fields[] = {
+	NOTIFY("out_biz_no", refund_id, 0),
+};
+
+#undef NOTIFY
 
 static int alipay_parse_notify(void *state, const struct payroute_inbound *in,
 			       struct payroute_notify *out, char *err,
@@ -2227,7 +2205,7 @@ static int alipay_parse_notify(void *state, const struct payroute_inbound *in,
 
 	if (in->method && strcmp(in->method, "POST") != 0) {
 		snprintf(err, errlen, "notification: method %s, not POST",
-			 is_token(in->method) ? in->method : "?");
+			 drv_is_token(in->method) ? in->method : "?");
 		return -EPROTO;
 	}
 	if (!in->body || in->body_len == 0) {
@@ -2260,18 +2238,15 @@ static int alipay_parse_notify(void *state, const struct payroute_inbound *in,
 			 st->app_id);
 		goto out;
 	}
-	if (notify_token(np, "out_trade_no", out->order_id,
-			 sizeof(out->order_id), 1, err, errlen) < 0 ||
-	    notify_token(np, "trade_no", out->channel_trade_no,
-			 sizeof(out->channel_trade_no), 0, err, errlen) < 0 ||
-	    notify_token(np, "trade_status", out->status, sizeof(out->status),
-			 1, err, errlen) < 0)
+	if (drv_take_fields(out, notify_fields,
+			    sizeof(notify_fields) / sizeof(notify_fields[0]),
+			    notify_param, np, "notification", err, errlen) < 0)
 		goto out;
 	v = notify_get(np, "gmt_refund");
 	if (v && *v && (v = notify_get(np, "refund_fee")) && *v) {
 		out->kind = PAYROUTE_KIND_REFUND;
-		if (notify_token(np, "out_biz_no", out->refund_id,
-				 sizeof(out->refund_id), 0, err, errlen) < 0)
+		if (drv_take_fields(out, notify_refund_fields, 1, notify_param,
+				    np, "notification", err, errlen) < 0)
 			goto out;
 		snprintf(out->code, sizeof(out->code), "REFUND_SUCCESS");
 		memcpy(out->sub_code, out->status, sizeof(out->sub_code));
@@ -2301,7 +2276,7 @@ static int alipay_parse_notify(void *state, const struct payroute_inbound *in,
 	}
 	snprintf(out->message, sizeof(out->message), "%s %s",
 		 notify_get(np, "notify_type") &&
-				 is_token(notify_get(np, "notify_type")) ?
+				 drv_is_token(notify_get(np, "notify_type")) ?
 			 notify_get(np, "notify_type") :
 			 "notification",
 		 out->status);

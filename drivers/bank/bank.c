@@ -157,6 +157,7 @@
 #include "bank_bill.h"
 #include "drvbuf.h"
 #include "drvconf.h"
+#include "drvfield.h"
 
 #define BANK_MAX_ID 64
 
@@ -822,62 +823,6 @@ static int all_alnum(const char *s, size_t max)
 		if (!is_alnum((unsigned char)*s))
 			return 0;
 	return n > 0 && n <= max;
-}
-
-/* Copies src to dst as valid UTF-8, truncated on a character boundary;
- * bytes that are not UTF-8 or are control characters become '?'. */
-static void copy_text(char *dst, size_t size, const char *src)
-{
-	const unsigned char *s = (const unsigned char *)src;
-	size_t o = 0, len, i;
-	unsigned int cp;
-
-	while (*s) {
-		if (*s < 0x80) {
-			len = 1;
-			cp = *s;
-		} else if ((*s & 0xe0) == 0xc0) {
-			len = 2;
-			cp = *s & 0x1f;
-		} else if ((*s & 0xf0) == 0xe0) {
-			len = 3;
-			cp = *s & 0x0f;
-		} else if ((*s & 0xf8) == 0xf0) {
-			len = 4;
-			cp = *s & 0x07;
-		} else {
-			len = 0;
-			cp = 0;
-		}
-		for (i = 1; len && i < len; i++) {
-			if ((s[i] & 0xc0) != 0x80) {
-				len = 0;
-				break;
-			}
-			cp = cp << 6 | (s[i] & 0x3f);
-		}
-		if (len &&
-		    ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-		     (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		     (cp >= 0xd800 && cp <= 0xdfff)))
-			len = 0;
-		if (len == 1 && (cp < 0x20 || cp == 0x7f))
-			len = 0;
-		if (len == 0) {
-			if (o + 1 >= size)
-				break;
-			dst[o++] = '?';
-			s++;
-			continue;
-		}
-		if (o + len >= size)
-			break;
-		memcpy(dst + o, s, len);
-		o += len;
-		s += len;
-	}
-	if (size)
-		dst[o] = '\0';
 }
 
 /* yyyyMMddHHmmss in Beijing time (UTC+8, no daylight saving). */
@@ -1558,9 +1503,9 @@ static int read_common(struct bank_state *st, const struct bank_msg *m,
 		snprintf(err, errlen, "bank: malformed txnAmt");
 		return -EPROTO;
 	}
-	copy_text(code, code_len, resp);
-	copy_text(message, msg_len, msg ? msg : "");
-	copy_text(trade_no, trade_len, qid ? qid : "");
+	drv_copy_clean(code, code_len, resp);
+	drv_copy_clean(message, msg_len, msg ? msg : "");
+	drv_copy_clean(trade_no, trade_len, qid ? qid : "");
 	return 0;
 }
 
@@ -1615,8 +1560,9 @@ static int parse(void *state, enum bank_op op, const struct payroute_order *o,
 				rc = -EPROTO;
 				goto out;
 			}
-			copy_text(out->sub_code, sizeof(out->sub_code), orig);
-			copy_text(out->status, sizeof(out->status), orig);
+			drv_copy_clean(out->sub_code, sizeof(out->sub_code),
+				       orig);
+			drv_copy_clean(out->status, sizeof(out->status), orig);
 		}
 	}
 	rc = 0;
@@ -1748,9 +1694,10 @@ static int parse_pay(void *state, const struct payroute_order *o,
 			 strerror(-rc));
 		goto out;
 	}
-	copy_text(out->code, sizeof(out->code), "FORM");
-	copy_text(out->message, sizeof(out->message),
-		  "front consume: the payer posts the form to the gateway");
+	drv_copy_clean(out->code, sizeof(out->code), "FORM");
+	drv_copy_clean(
+		out->message, sizeof(out->message),
+		"front consume: the payer posts the form to the gateway");
 out:
 	msg_clear(&m);
 	free(url.p);
@@ -1813,10 +1760,11 @@ static int parse_notify(void *state, const struct payroute_inbound *in,
 	out->amount = -1;
 	out->reply_ok_status = 200;
 	out->reply_fail_status = 400;
-	copy_text(out->reply_content_type, sizeof(out->reply_content_type),
-		  "text/plain; charset=UTF-8");
-	copy_text(out->reply_ok_body, sizeof(out->reply_ok_body), "ok");
-	copy_text(out->reply_fail_body, sizeof(out->reply_fail_body), "fail");
+	drv_copy_clean(out->reply_content_type, sizeof(out->reply_content_type),
+		       "text/plain; charset=UTF-8");
+	drv_copy_clean(out->reply_ok_body, sizeof(out->reply_ok_body), "ok");
+	drv_copy_clean(out->reply_fail_body, sizeof(out->reply_fail_body),
+		       "fail");
 	if (!in->method || strcmp(in->method, "POST") != 0) {
 		snprintf(err, errlen, "bank: notification is not a POST");
 		return -EPROTO;
@@ -1863,8 +1811,8 @@ static int parse_notify(void *state, const struct payroute_inbound *in,
 		snprintf(err, errlen, "bank: malformed orderId");
 		goto out;
 	}
-	copy_text(out->sub_code, sizeof(out->sub_code), type);
-	copy_text(out->status, sizeof(out->status), out->code);
+	drv_copy_clean(out->sub_code, sizeof(out->sub_code), type);
+	drv_copy_clean(out->status, sizeof(out->status), out->code);
 	rc = 0;
 out:
 	msg_clear(&m);

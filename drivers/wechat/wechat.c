@@ -106,6 +106,7 @@
 #include <payroute/driver.h>
 
 #include "drvconf.h"
+#include "drvfield.h"
 #include "wechat_bill.h"
 
 #define WECHAT_MAX_ID 64
@@ -408,22 +409,6 @@ static void utf8_trunc(char *dst, size_t dstsz, const char *src,
 	}
 	memcpy(dst, src, i);
 	dst[i] = '\0';
-}
-
-/* Copies a string the channel sent into a fixed result field; -EPROTO when
- * it does not fit (an id cut short would be a different id). */
-static int copy_out(char *dst, size_t dstsz, const char *src, const char *what,
-		    char *err, size_t errlen)
-{
-	size_t len = strlen(src);
-
-	if (len >= dstsz) {
-		snprintf(err, errlen, "%s: longer than %zu bytes", what,
-			 dstsz - 1);
-		return -EPROTO;
-	}
-	memcpy(dst, src, len + 1);
-	return 0;
 }
 
 /* Reads the string member `key` of obj. Absent: *out = NULL, and an error
@@ -1143,8 +1128,8 @@ static int parse_answer(const struct wechat_state *st,
 	if (rc == 0)
 		rc = jstr(root, "message", 0, &msg, err, errlen);
 	if (rc == 0)
-		rc = copy_out(out->code, sizeof(out->code), code, "code", err,
-			      errlen);
+		rc = drv_copy_id(out->code, sizeof(out->code), code, 0, "code",
+				 err, errlen);
 	if (rc == 0 && msg)
 		snprintf(out->message, sizeof(out->message), "%s", msg);
 	json_decref(root);
@@ -1353,15 +1338,15 @@ static int wechat_parse_query(void *state, const struct payroute_order *o,
 	if (rc == 0 && json_is_object(payer))
 		rc = jstr(payer, "openid", 0, &openid, err, errlen);
 	if (rc == 0)
-		rc = copy_out(out->sub_code, sizeof(out->sub_code), state_s,
-			      "trade_state", err, errlen);
+		rc = drv_copy_id(out->sub_code, sizeof(out->sub_code), state_s,
+				 0, "trade_state", err, errlen);
 	if (rc == 0)
-		rc = copy_out(out->status, sizeof(out->status), state_s,
-			      "trade_state", err, errlen);
+		rc = drv_copy_id(out->status, sizeof(out->status), state_s, 0,
+				 "trade_state", err, errlen);
 	if (rc == 0 && txn)
-		rc = copy_out(out->channel_trade_no,
-			      sizeof(out->channel_trade_no), txn,
-			      "transaction_id", err, errlen);
+		rc = drv_copy_id(out->channel_trade_no,
+				 sizeof(out->channel_trade_no), txn, 0,
+				 "transaction_id", err, errlen);
 	if (rc == 0 && desc)
 		snprintf(out->message, sizeof(out->message), "%s", desc);
 	if (rc == 0 && openid && *openid)
@@ -1423,15 +1408,15 @@ static int parse_refund_common(void *state, const struct payroute_order *o,
 		rc = jint(json_object_get(body, "amount"), "refund",
 			  &out->amount, err, errlen);
 	if (rc == 0)
-		rc = copy_out(out->sub_code, sizeof(out->sub_code), status,
-			      "status", err, errlen);
+		rc = drv_copy_id(out->sub_code, sizeof(out->sub_code), status,
+				 0, "status", err, errlen);
 	if (rc == 0)
-		rc = copy_out(out->status, sizeof(out->status), status,
-			      "status", err, errlen);
+		rc = drv_copy_id(out->status, sizeof(out->status), status, 0,
+				 "status", err, errlen);
 	if (rc == 0 && refund_id)
-		rc = copy_out(out->channel_trade_no,
-			      sizeof(out->channel_trade_no), refund_id,
-			      "refund_id", err, errlen);
+		rc = drv_copy_id(out->channel_trade_no,
+				 sizeof(out->channel_trade_no), refund_id, 0,
+				 "refund_id", err, errlen);
 out:
 	json_decref(body);
 	return rc;
@@ -1464,18 +1449,18 @@ static int wechat_parse_payout(void *state, const struct payroute_order *o,
 	if (rc == 0)
 		rc = jstr(body, "batch_status", 0, &status, err, errlen);
 	if (rc == 0)
-		rc = copy_out(out->channel_trade_no,
-			      sizeof(out->channel_trade_no), batch_id,
-			      "batch_id", err, errlen);
+		rc = drv_copy_id(out->channel_trade_no,
+				 sizeof(out->channel_trade_no), batch_id, 0,
+				 "batch_id", err, errlen);
 	if (rc == 0) {
 		if (!status || !*status)
 			status = "ACCEPTED";
-		rc = copy_out(out->sub_code, sizeof(out->sub_code), status,
-			      "batch_status", err, errlen);
+		rc = drv_copy_id(out->sub_code, sizeof(out->sub_code), status,
+				 0, "batch_status", err, errlen);
 	}
 	if (rc == 0)
-		rc = copy_out(out->status, sizeof(out->status), status,
-			      "batch_status", err, errlen);
+		rc = drv_copy_id(out->status, sizeof(out->status), status, 0,
+				 "batch_status", err, errlen);
 out:
 	json_decref(body);
 	return rc;
@@ -1540,15 +1525,15 @@ static int wechat_parse_payout_query(void *state,
 		if (o->payout_id && strcmp(dno, o->payout_id) == 0)
 			status = dstatus;
 	}
-	rc = copy_out(out->sub_code, sizeof(out->sub_code), status,
-		      "batch_status", err, errlen);
+	rc = drv_copy_id(out->sub_code, sizeof(out->sub_code), status, 0,
+			 "batch_status", err, errlen);
 	if (rc == 0)
-		rc = copy_out(out->status, sizeof(out->status), status,
-			      "batch_status", err, errlen);
+		rc = drv_copy_id(out->status, sizeof(out->status), status, 0,
+				 "batch_status", err, errlen);
 	if (rc == 0 && batch_id)
-		rc = copy_out(out->channel_trade_no,
-			      sizeof(out->channel_trade_no), batch_id,
-			      "batch_id", err, errlen);
+		rc = drv_copy_id(out->channel_trade_no,
+				 sizeof(out->channel_trade_no), batch_id, 0,
+				 "batch_id", err, errlen);
 	if (rc == 0 && reason)
 		snprintf(out->message, sizeof(out->message), "%s", reason);
 out:
@@ -1621,39 +1606,37 @@ out:
 	return rc;
 }
 
+/* drv_get_fn over a JSON object: a string member, NULL when absent or
+ * null; another type is refused. */
+static int json_get(const void *obj, const char *key, const char **v, char *err,
+		    size_t errlen)
+{
+	return jstr(obj, key, 0, v, err, errlen);
+}
+
+#define NOTIFY(key, member, flags)                                             \
+	DRV_FIELD(struct payroute_notify, key, member, flags)
+#define REQ DRV_F_REQUIRED
+
 /* A payment: TRANSACTION.* with a transaction resource. */
 static int notify_payment(const json_t *r, struct payroute_notify *out,
 			  char *err, size_t errlen)
 {
-	const char *no = NULL, *txn = NULL, *state_s = NULL, *desc = NULL;
+	static const struct drv_field fields[] = {
+		NOTIFY("out_trade_no", order_id, REQ),
+		NOTIFY("trade_state", code, REQ),
+		NOTIFY("trade_state", status, REQ),
+		NOTIFY("transaction_id", channel_trade_no, 0),
+		NOTIFY("trade_state_desc", message, DRV_F_TEXT),
+	};
 	int rc;
 
 	out->kind = PAYROUTE_KIND_PAYMENT;
-	rc = jstr(r, "out_trade_no", 1, &no, err, errlen);
-	if (rc == 0)
-		rc = jstr(r, "trade_state", 1, &state_s, err, errlen);
-	if (rc == 0)
-		rc = jstr(r, "transaction_id", 0, &txn, err, errlen);
-	if (rc == 0)
-		rc = jstr(r, "trade_state_desc", 0, &desc, err, errlen);
+	rc = drv_take_fields(out, fields, sizeof(fields) / sizeof(fields[0]),
+			     json_get, r, "notification", err, errlen);
 	if (rc == 0)
 		rc = jint(json_object_get(r, "amount"), "total", &out->amount,
 			  err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->order_id, sizeof(out->order_id), no,
-			      "out_trade_no", err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->code, sizeof(out->code), state_s,
-			      "trade_state", err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->status, sizeof(out->status), state_s,
-			      "trade_state", err, errlen);
-	if (rc == 0 && txn)
-		rc = copy_out(out->channel_trade_no,
-			      sizeof(out->channel_trade_no), txn,
-			      "transaction_id", err, errlen);
-	if (rc == 0 && desc)
-		snprintf(out->message, sizeof(out->message), "%s", desc);
 	return rc;
 }
 
@@ -1661,36 +1644,21 @@ static int notify_payment(const json_t *r, struct payroute_notify *out,
 static int notify_refund(const json_t *r, struct payroute_notify *out,
 			 char *err, size_t errlen)
 {
-	const char *no = NULL, *rno = NULL, *rid = NULL, *status = NULL;
+	static const struct drv_field fields[] = {
+		NOTIFY("out_trade_no", order_id, REQ),
+		NOTIFY("out_refund_no", refund_id, REQ),
+		NOTIFY("refund_status", code, REQ),
+		NOTIFY("refund_status", status, REQ),
+		NOTIFY("refund_id", channel_trade_no, 0),
+	};
 	int rc;
 
 	out->kind = PAYROUTE_KIND_REFUND;
-	rc = jstr(r, "out_trade_no", 1, &no, err, errlen);
-	if (rc == 0)
-		rc = jstr(r, "out_refund_no", 1, &rno, err, errlen);
-	if (rc == 0)
-		rc = jstr(r, "refund_status", 1, &status, err, errlen);
-	if (rc == 0)
-		rc = jstr(r, "refund_id", 0, &rid, err, errlen);
+	rc = drv_take_fields(out, fields, sizeof(fields) / sizeof(fields[0]),
+			     json_get, r, "notification", err, errlen);
 	if (rc == 0)
 		rc = jint(json_object_get(r, "amount"), "refund", &out->amount,
 			  err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->order_id, sizeof(out->order_id), no,
-			      "out_trade_no", err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->refund_id, sizeof(out->refund_id), rno,
-			      "out_refund_no", err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->code, sizeof(out->code), status,
-			      "refund_status", err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->status, sizeof(out->status), status,
-			      "refund_status", err, errlen);
-	if (rc == 0 && rid)
-		rc = copy_out(out->channel_trade_no,
-			      sizeof(out->channel_trade_no), rid, "refund_id",
-			      err, errlen);
 	return rc;
 }
 
@@ -1700,36 +1668,25 @@ static int notify_refund(const json_t *r, struct payroute_notify *out,
 static int notify_payout(const json_t *r, struct payroute_notify *out,
 			 char *err, size_t errlen)
 {
-	const char *no = NULL, *bid = NULL, *status = NULL, *reason = NULL;
+	static const struct drv_field fields[] = {
+		NOTIFY("out_batch_no", order_id, REQ),
+		NOTIFY("batch_status", code, REQ),
+		NOTIFY("batch_status", status, REQ),
+		NOTIFY("batch_id", channel_trade_no, 0),
+		NOTIFY("close_reason", message, DRV_F_TEXT),
+	};
 	int rc;
 
 	out->kind = PAYROUTE_KIND_PAYOUT;
-	rc = jstr(r, "out_batch_no", 1, &no, err, errlen);
-	if (rc == 0)
-		rc = jstr(r, "batch_status", 1, &status, err, errlen);
-	if (rc == 0)
-		rc = jstr(r, "batch_id", 0, &bid, err, errlen);
-	if (rc == 0)
-		rc = jstr(r, "close_reason", 0, &reason, err, errlen);
+	rc = drv_take_fields(out, fields, sizeof(fields) / sizeof(fields[0]),
+			     json_get, r, "notification", err, errlen);
 	if (rc == 0)
 		rc = jint(r, "total_amount", &out->amount, err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->order_id, sizeof(out->order_id), no,
-			      "out_batch_no", err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->code, sizeof(out->code), status,
-			      "batch_status", err, errlen);
-	if (rc == 0)
-		rc = copy_out(out->status, sizeof(out->status), status,
-			      "batch_status", err, errlen);
-	if (rc == 0 && bid)
-		rc = copy_out(out->channel_trade_no,
-			      sizeof(out->channel_trade_no), bid, "batch_id",
-			      err, errlen);
-	if (rc == 0 && reason)
-		snprintf(out->message, sizeof(out->message), "%s", reason);
 	return rc;
 }
+
+#undef REQ
+#undef NOTIFY
 
 static int wechat_parse_notify(void *state, const struct payroute_inbound *in,
 			       struct payroute_notify *out, char *err,

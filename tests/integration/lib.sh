@@ -411,6 +411,23 @@ use() {
 	I_DIR=${I_DIRS[$1]}
 }
 
+# start_instance NAME DRIVER...: a new instance NAME with the named
+# drivers installed, started, ready and saved (use NAME comes back to
+# it). A test that varies the config defines instance_setup, called after
+# new_instance and before write_conf (ADMIN_EXTRA=..., TOP_EXTRA=...).
+start_instance() {
+	new_instance "$1"
+	shift
+	install_drivers "$DRIVER_DIR" "$@"
+	if declare -F instance_setup >/dev/null; then
+		instance_setup
+	fi
+	write_conf
+	daemon_start
+	wait_ready
+	save_instance
+}
+
 # write_conf [FILE]: writes the current instance's config (to $CONF).
 write_conf() {
 	local out=${1:-$CONF}

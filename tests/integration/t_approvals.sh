@@ -302,7 +302,7 @@ pctl alice settle payments "$P6" --outcome succeeded --note "the statement shows
 [[ $OUT =~ ^approval\ ([0-9]+)\ pending:\ payment.settle\ of\ $P6,\ asked\ by\ alice ]] || fail "ctl settle: $OUT"
 A9=${BASH_REMATCH[1]}
 pctl bob approvals list pending
-[ "$RC" = 0 ] && grep <<<"$OUT" -Eq "^$A9 +pending +payment.settle +$P6 +6000 CNY +alice +- " || fail "ctl approvals list: $RC $OUT $ERR"
+[ "$RC" = 0 ] && grep <<<"$OUT" -Eq "^$A9 +pending +payment.settle +$P6 +60\.00 CNY +alice +- " || fail "ctl approvals list: $RC $OUT $ERR"
 pctl alice approvals approve "$A9"
 [ "$RC" = 1 ] && grep <<<"$ERR" -q "403 own_request" || fail "ctl approve own: $RC $OUT $ERR"
 pctl bob approvals reject "$A9"

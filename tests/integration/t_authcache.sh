@@ -22,20 +22,9 @@ pg_start
 BOUND=5 # seconds B may take to see a change made elsewhere
 CACHE=$',\n\t\t"auth_cache_ms": 60000, "lockout_failures": 3, "lockout_address_failures": 100'
 
-new_instance a
-install_drivers "$DRIVER_DIR" good
-ADMIN_EXTRA=$CACHE
-write_conf
-daemon_start
-wait_ready
-save_instance
-new_instance b
-install_drivers "$DRIVER_DIR" good
-ADMIN_EXTRA=$CACHE
-write_conf
-daemon_start
-wait_ready
-save_instance
+instance_setup() { ADMIN_EXTRA=$CACHE; }
+start_instance a good
+start_instance b good
 use a
 
 # on INSTANCE NAME METHOD PATH [BODY]: a request to INSTANCE with operator

@@ -37,13 +37,8 @@ pass "two simulators: wx_a's on $SIM_A, wx_b's on $SIM_B"
 BREAKER=', "breaker": { "failures": 3, "window_seconds": 60,
 	"cooldown_seconds": 40, "probe_interval_ms": 500 },
 	"http_client": { "timeout_ms": 1500, "connect_timeout_ms": 500 }'
-new_instance a
-install_drivers "$DRIVER_DIR" wechat
-TOP_EXTRA=$BREAKER
-write_conf
-daemon_start
-wait_ready
-save_instance
+instance_setup() { TOP_EXTRA=$BREAKER; }
+start_instance a wechat
 add_channel "$(chan wx_a wechat wechat_pay native_qr 100 |
 	jq --arg u "$SIM_A/wechat" '.driver_config.api_base = $u')"
 add_channel "$(chan wx_b wechat wechat_pay native_qr 10)"
@@ -100,13 +95,7 @@ grep -q 'channel wx_a: breaker closed -> open (3 failures in 60 s' "$LOG_FILE" |
 pass "open: explain (circuit_open), /metrics, the breaker endpoint, audit_log (system), channel_breakers, the log"
 
 # ------------------------------------------------ a second instance
-new_instance b
-install_drivers "$DRIVER_DIR" wechat
-TOP_EXTRA=$BREAKER
-write_conf
-daemon_start
-wait_ready
-save_instance
+start_instance b wechat
 settle_generation
 wait_until 5 sh -c "curl -s -H 'Authorization: Bearer $TOKEN' \
 	http://127.0.0.1:$ADMIN_PORT/admin/v1/channels/wx_a/breaker |

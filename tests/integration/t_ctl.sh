@@ -612,12 +612,18 @@ ok overdue
 grep <<<"$OUT" -Eq '^ID +PAYMENT +CHANNEL +AMOUNT +REASON +AGE +ATTEMPTS +BUYER$' ||
 	fail "overdue: no header:
 $OUT"
-grep <<<"$OUT" -Eq "^$RW +P[A-Za-z0-9]+ +wx_native +100 CNY +refund_window_expired " ||
+grep <<<"$OUT" -Eq "^$RW +P[A-Za-z0-9]+ +wx_native +1\.00 CNY +refund_window_expired " ||
 	fail "overdue: no row for $RW:
 $OUT"
-grep <<<"$OUT" -Eq "^$RT +P[A-Za-z0-9]+ +wx_native +700 CNY +refund_timeout " ||
+grep <<<"$OUT" -Eq "^$RT +P[A-Za-z0-9]+ +wx_native +7\.00 CNY +refund_timeout " ||
 	fail "overdue: no row for $RT:
 $OUT"
+# the table shows major units (CNY: 2 digits); --json keeps the API's
+# minor units
+ctl --json overdue
+ok "overdue --json"
+[ "$(jq -r --arg id "$RT" '.refunds[] | select(.id == $id) | "\(.amount) \(.currency)"' <<<"$OUT")" = "700 CNY" ] ||
+	fail "overdue --json: not in minor units: $OUT"
 ctl refund resend "$RW"
 rc_is 1 "resend past the refund window"
 err_has "payroutectl: refund resend $RW: 409 resend_not_allowed:" "resend past the window"

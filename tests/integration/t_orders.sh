@@ -299,7 +299,7 @@ ctl 0 $next
 [ -z "$(comm -12 <(sort <<<"$page1") <(grep -o '^PSEED[0-9]*' <<<"$OUT" | sort))" ] ||
 	fail "pages 1 and 2 share rows: $page1 / $OUT"
 ctl 0 orders payments merchant_order_no=seed-3
-grep -Eq '^PSEED000003 +shop2 +seed-3 +succeeded +wx_native +300 CNY +SUCCESS' <<<"$OUT" ||
+grep -Eq '^PSEED000003 +shop2 +seed-3 +succeeded +wx_native +3\.00 CNY +SUCCESS' <<<"$OUT" ||
 	fail "orders by number: $OUT"
 ctl 1 orders payments status=paid
 grep -q "400 invalid_field: status: one of" <<<"$ERR" || fail "a bad filter: $ERR"

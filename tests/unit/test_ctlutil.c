@@ -335,6 +335,145 @@ static void test_table(void **state)
 	free(buf);
 }
 
+/* ------------------------------------------------------------ amounts */
+
+struct major_row {
+	const char *name;
+	long long amount;
+	int digits;
+	const char *text;
+};
+
+static const struct major_row major_rows[] = {
+	{ "CNY, two digits", 1234, 2, "12.34" },
+	{ "under one unit", 5, 2, "0.05" },
+	{ "negative", -5, 2, "-0.05" },
+	{ "zero", 0, 2, "0.00" },
+	{ "JPY, no digits", 1500, 0, "1500" },
+	{ "KWD, three digits", 1234567, 3, "1234.567" },
+	{ "CLF, four digits", 10000, 4, "1.0000" },
+	{ "the most negative", INT64_MIN, 2, "-92233720368547758.08" },
+	{ "unknown currency", 1234, -1, "1234 minor" },
+	{ "digits beyond any currency", 1234, 40, "1234 minor" },
+};
+
+static void test_major(void **state)
+{
+	json_t *cur = load("{\"currencies\": [{\"code\": \"CNY\", \"minor\": 2},"
+			   " {\"code\": \"JPY\", \"minor\": 0},"
+			   " {\"code\": \"BAD\", \"minor\": \"2\"}]}");
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(major_rows) / sizeof(major_rows[0]);
+	     i++) {
+		const struct major_row *r = &major_rows[i];
+
+		pr_ctl_major(r->amount, r->digits, out, sizeof(out));
+		if (strcmp(out, r->text) != 0)
+			fail_msg("%s: \"%s\", want \"%s\"", r->name, out,
+				 r->text);
+	}
+	assert_int_equal(pr_ctl_minor_units(cur, "CNY"), 2);
+	assert_int_equal(pr_ctl_minor_units(cur, "JPY"), 0);
+	assert_int_equal(pr_ctl_minor_units(cur, "USD"), -1);
+	assert_int_equal(pr_ctl_minor_units(cur, "BAD"), -1);
+	assert_int_equal(pr_ctl_minor_units(cur, NULL), -1);
+	assert_int_equal(pr_ctl_minor_units(NULL, "CNY"), -1);
+	json_decref(cur);
+}
+
+/* A table's text from pr_ctl_print_rows (the caller frees it). */
+static char *rows_text(const struct pr_ctl_col *cols, size_t n,
+		       const char *rows, const char *currencies,
+		       const char *empty)
+{
+	json_t *r = load(rows), *cur = currencies ? load(currencies) : NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_int_equal(pr_ctl_print_rows(f, cols, n, r, cur, empty), 0);
+	fclose(f);
+	json_decref(r);
+	json_decref(cur);
+	return buf;
+}
+
+static void fn_cell(json_t *row, char *out, size_t len)
+{
+	snprintf(out, len, "<%s>",
+		 json_string_value(json_object_get(row, "id")));
+}
+
+static void test_rows(void **state)
+{
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "ID", .path = "id" },
+		{ .head = "AMOUNT",
+		  .path = "amount",
+		  .kind = PR_CTL_COL_AMOUNT,
+		  .arg = "currency" },
+		{ .head = "FEE", .path = "fee.rate_bps" },
+		{ .head = "AGE", .path = "age", .kind = PR_CTL_COL_DURATION },
+		{ .head = "BPS", .path = "bps", .kind = PR_CTL_COL_REAL },
+		{ .head = "DRIFT",
+		  .path = "bps",
+		  .kind = PR_CTL_COL_REAL,
+		  .arg = "+" },
+		{ .head = "FN", .kind = PR_CTL_COL_FN, .fn = fn_cell },
+		{ .head = "FLAG",
+		  .path = "on",
+		  .kind = PR_CTL_COL_IF_TRUE,
+		  .arg = "ON" },
+		{ .head = "WHY", .path = "w.reason", .missing = "" },
+	};
+	static const char rows[] =
+		"[{\"id\": \"a\", \"amount\": 1234, \"currency\": \"CNY\","
+		"  \"fee\": {\"rate_bps\": 30}, \"age\": 3700, \"bps\": 0.5,"
+		"  \"on\": true, \"w\": {\"reason\": \"approval\"}},"
+		" {\"id\": \"bb\", \"amount\": 1500, \"currency\": \"JPY\","
+		"  \"age\": 5, \"bps\": -1.25, \"w\": null},"
+		" {\"id\": \"c\", \"amount\": 7, \"currency\": \"XTS\"},"
+		" {\"id\": \"d\", \"amount\": null}]";
+	static const char cur[] =
+		"{\"currencies\": [{\"code\": \"CNY\", \"minor\": 2},"
+		" {\"code\": \"JPY\", \"minor\": 0}]}";
+	char *t;
+
+	(void)state;
+	t = rows_text(cols, sizeof(cols) / sizeof(cols[0]), rows, cur, "none");
+	/* amounts in major units, aligned right; the last column unpadded */
+	assert_string_equal(t,
+			    "ID       AMOUNT  FEE  AGE    BPS    DRIFT  FN    "
+			    "FLAG  WHY\n"
+			    "a     12.34 CNY  30   1h01m  0.50   +0.50  <a>   "
+			    "ON    approval\n"
+			    "bb     1500 JPY  -    5s     -1.25  -1.25  <bb>  "
+			    "      \n"
+			    "c   7 minor XTS  -    0s     -      -      <c>   "
+			    "      \n"
+			    "d             -  -    0s     -      -      <d>   "
+			    "      \n");
+	free(t);
+	/* no rows: the line given, or the header alone */
+	t = rows_text(cols, 2, "[]", NULL, "no things");
+	assert_string_equal(t, "no things\n");
+	free(t);
+	t = rows_text(cols, 2, "[]", NULL, NULL);
+	assert_string_equal(t, "ID  AMOUNT\n");
+	free(t);
+	/* without the currencies: minor units */
+	t = rows_text(cols, 2, "[{\"id\": \"x\", \"amount\": 100, "
+			       "\"currency\": \"CNY\"}]",
+		      NULL, NULL);
+	assert_string_equal(t, "ID         AMOUNT\n"
+			       "x   100 minor CNY\n");
+	free(t);
+	assert_int_equal(pr_ctl_print_rows(stdout, cols, 0, NULL, NULL, NULL),
+			 -EINVAL);
+}
+
 static void test_explain(void **state)
 {
 	json_t *a = load(
@@ -574,6 +713,8 @@ int main(void)
 		cmocka_unit_test(test_error_text),
 		cmocka_unit_test(test_cells),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_major),
+		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_explain),
 		cmocka_unit_test(test_import),
 		cmocka_unit_test(test_replay),
