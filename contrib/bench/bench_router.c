@@ -30,6 +30,15 @@
  * explore 5 % of the decisions (a seed per decision). It is timed whole,
  * estimates included, over the same catalogues and requests.
  *
+ * Under the second table's rows, "daemon path": what payrouted does per
+ * decision around pr_route with the arrays pr_order_usage hands it
+ * (orders/orders.c): the catalogue-sized usage and bank arrays, zeroed,
+ * then the bucket's estimates and breakers, pr_route and the stored trace
+ * (pr_route_trace_json dumped, as the order row gets it). "calloc" is
+ * what the daemon did before (two callocs and their frees a decision),
+ * "reused" what it does now (one pair per thread, zeroed); thread CPU per
+ * decision, the same requests.
+ *
  * Each table row ends with a digest (FNV-1a) of the warm-up decisions'
  * traces (pr_route_trace_json, every candidate), so two builds can show
  * that a change of the hot path changed no decision, score or estimate.
@@ -486,6 +495,61 @@ static void digest(uint64_t *h, const struct pr_catalogue *cat,
 	json_decref(j);
 }
 
+/* One decision the way the daemon makes it (see the file's comment):
+ * the usage arrays from calloc (fresh) or the kept ones zeroed, the
+ * bucket's figures from base, pr_route and the trace's text. Returns 0 or
+ * -ENOMEM. */
+static int daemon_decision(struct learn *l, const struct pr_catalogue *cat,
+			   const struct pr_route_req *q,
+			   const struct pr_chan_usage *base, int fresh,
+			   struct pr_chan_usage *kept_u,
+			   struct pr_bank_usage *kept_b,
+			   struct pr_route_result *res)
+{
+	size_t n = cat->n_chans;
+	struct pr_chan_usage *u = kept_u;
+	struct pr_bank_usage *b = kept_b;
+	const struct pr_cat_bucket *bk =
+		pr_catalogue_bucket(cat, q->business, q->method);
+	json_t *j;
+	char *s;
+
+	if (fresh) {
+		u = calloc(n, sizeof(*u));
+		b = calloc(n, sizeof(*b));
+		if (!u || !b) {
+			free(u);
+			free(b);
+			return -ENOMEM;
+		}
+	} else {
+		memset(u, 0, n * sizeof(*u));
+		memset(b, 0, n * sizeof(*b));
+	}
+	for (size_t i = 0; i < n; i++) {
+		u[i].success_rate = -1;
+		u[i].est.rate = -1;
+	}
+	for (size_t k = 0; bk && k < bk->n; k++) {
+		size_t i = bk->chans[k];
+
+		u[i].amount = base[i].amount;
+		u[i].count = base[i].count;
+		u[i].success_rate = base[i].success_rate;
+	}
+	learn_fill(l, cat, q, u);
+	pr_route(cat, q, u, 0, res);
+	j = pr_route_trace_json(cat, res, 0);
+	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	free(s);
+	json_decref(j);
+	if (fresh) {
+		free(u);
+		free(b);
+	}
+	return 0;
+}
+
 static int run(unsigned n_chans, size_t n_dec, int learning)
 {
 	uint64_t dig = 0xcbf29ce484222325ull;
@@ -598,11 +662,38 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 	       sum_elig / N_REQS, 100.0 * chosen / N_REQS,
 	       (unsigned long long)dig);
 
-	if (learning)
+	if (learning) {
+		struct pr_chan_usage *ku = calloc(cat.n_chans, sizeof(*ku));
+		struct pr_bank_usage *kb = calloc(cat.n_chans, sizeof(*kb));
+		double us[2];
+
 		printf("%8s explored %.1f%%, probes %.1f%%, circuit_open drops "
 		       "%.2f per decision\n",
 		       "", 100.0 * explored / N_REQS, 100.0 * probes / N_REQS,
 		       dropped_open / N_REQS);
+		if (!ku || !kb) {
+			free(ku);
+			free(kb);
+			goto out;
+		}
+		for (int fresh = 1; fresh >= 0; fresh--) {
+			size_t n = n_dec / 10;
+
+			t_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+			for (i = 0; i < n; i++)
+				if (daemon_decision(&l, &cat,
+						    &reqs[i % N_REQS].r, usage,
+						    fresh, ku, kb, &res) < 0)
+					break;
+			t_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t_cpu;
+			us[fresh] = (double)t_cpu / 1000.0 / (double)n;
+		}
+		free(ku);
+		free(kb);
+		printf("%8s daemon path (arrays, estimates, pr_route, stored "
+		       "trace): calloc %.3f us, reused %.3f us per decision\n",
+		       "", us[1], us[0]);
+	}
 	/* The explain path (full trace) for reference. */
 	t_all = now_ns();
 	for (i = 0; i < n_dec / 10; i++)
