@@ -136,4 +136,4 @@ EV_US=$(awk -v hz="$B_HZ" -v t=$t_ev -v n="$REQS" 'BEGIN { printf "%.1f", t / hz
 EVRPS=$RPS
 printf 'bench_explain: explain %s/s evhttp%s %s/s ratio %s (target >= 0.6) pg_cpu_ms %s commits %s per explain cpu_us %s evhttp_cpu_us %s cpu_ratio %s\n' \
 	"$EXPLAIN" "${EVOPT:+ $EVOPT}" "$EVRPS" "$(b_ratio "$EXPLAIN" "$EVRPS")" "$C_CPU_MS" "$C_COMMITS" "$EX_US" "$EV_US" \
-	"$(awk -v a="$EV_US" -v b="$EX_US" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')"
+	"$(awk -v a="$EV_US" -v b="$EX_US" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
