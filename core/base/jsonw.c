@@ -191,11 +191,40 @@ static void put_string(struct pr_jw *w, const char *s)
 	put_c(w, '"');
 }
 
+/* s all plain (put_string's fast path), written quoted after the
+ * separator and followed by tail (0: nothing), with one check for room.
+ * Returns 0, or -1 when s is not all plain or w cannot grow: then nothing
+ * was written (the keys and most values of a trace are plain, and this is
+ * how they are written). */
+static int put_plain(struct pr_jw *w, const char *s, char tail)
+{
+	size_t n;
+	char *p;
+
+	for (n = 0; plain[(unsigned char)s[n]]; n++)
+		;
+	if (s[n] || room(w, n + 4) < 0)
+		return -1;
+	p = w->p + w->len;
+	if (w->comma)
+		*p++ = ',';
+	*p++ = '"';
+	memcpy(p, s, n);
+	p += n;
+	*p++ = '"';
+	if (tail)
+		*p++ = tail;
+	w->len = (size_t)(p - w->p);
+	return 0;
+}
+
 void pr_jw_key(struct pr_jw *w, const char *k)
 {
-	sep(w);
-	put_string(w, k);
-	put_c(w, ':');
+	if (put_plain(w, k, ':') < 0) {
+		sep(w);
+		put_string(w, k);
+		put_c(w, ':');
+	}
 	w->comma = 0;
 }
 
@@ -205,8 +234,10 @@ void pr_jw_str(struct pr_jw *w, const char *s)
 		pr_jw_null(w);
 		return;
 	}
-	sep(w);
-	put_string(w, s);
+	if (put_plain(w, s, 0) < 0) {
+		sep(w);
+		put_string(w, s);
+	}
 	w->comma = 1;
 }
 
