@@ -6,7 +6,12 @@
  * keep-alive) on this machine: contrib/bench/bench_explain.sh measures
  * POST /admin/v1/route/explain against it with the same request.
  *
- * Usage: bench_evhttp [--port N] [--body JSON]
+ * Usage: bench_evhttp [--port N] [--body JSON] [--changelist]
+ *
+ * --changelist builds the event base with
+ * EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, as payrouted's loop is
+ * (runtime/daemon.c): the ceiling of a server built like payrouted's
+ * with libevent's settings too, where the default is libevent's defaults.
  *
  * Listens on 127.0.0.1:N only (0, the default: the kernel picks a port) and
  * prints "bench_evhttp listening on 127.0.0.1:PORT" on stdout once it
@@ -55,7 +60,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench_evhttp [--port N] [--body JSON]\n");
+	fprintf(f, "usage: bench_evhttp [--port N] [--body JSON] "
+		   "[--changelist]\n");
 }
 
 int main(int argc, char **argv)
@@ -63,20 +69,23 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "body", required_argument, NULL, 'b' },
+		{ "changelist", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct event_base *base;
+	struct event_config *ec;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bs;
 	struct event *sint, *sterm;
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	long port = 0;
+	int changelist = 0;
 	char *end;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:b:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:b:lh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			errno = 0;
@@ -89,6 +98,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			body = optarg;
+			break;
+		case 'l':
+			changelist = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -104,7 +116,12 @@ int main(int argc, char **argv)
 	}
 	body_len = strlen(body);
 	signal(SIGPIPE, SIG_IGN);
-	base = event_base_new();
+	ec = event_config_new();
+	if (ec && changelist)
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = ec ? event_base_new_with_config(ec) : NULL;
+	if (ec)
+		event_config_free(ec);
 	http = base ? evhttp_new(base) : NULL;
 	if (!http) {
 		fprintf(stderr, "bench_evhttp: cannot set up libevent\n");

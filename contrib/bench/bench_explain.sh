@@ -13,12 +13,20 @@
 # work). Prints both rates, their ratio (issue 11's target: >= 0.6), the
 # CPU each server used during its run (cores, and microseconds of CPU per
 # answer: the figure that holds when other work shares the machine and
-# the rates swing), the store cost per explain (lib_bench.sh; 0: explain
-# routes from memory), and a summary line:
-#   bench_explain: explain N/s evhttp N/s ratio R ... cpu_us U evhttp_cpu_us V
+# the rates swing), the ratio of those (evhttp's CPU per answer over
+# explain's: the rate ratio two servers would have with a core each), the
+# store cost per explain (lib_bench.sh; 0: explain routes from memory),
+# and a summary line:
+#   bench_explain: explain N/s evhttp N/s ratio R ... cpu_us U
+#       evhttp_cpu_us V cpu_ratio C
 #
 #   contrib/bench/bench_explain.sh [-e ENVFILE] [-b BUILDDIR] [-t THREADS]
-#       [-c CONNECTIONS] [-d SECS] [-m alipay|wechat_pay]
+#       [-c CONNECTIONS] [-d SECS] [-m alipay|wechat_pay] [-l]
+#
+# -l runs bench_evhttp --changelist: libevent's epoll changelist, as
+# payrouted's loop has it (runtime/daemon.c), so that the ceiling differs
+# from payrouted in nothing but payroute's work; without it bench_evhttp
+# keeps libevent's defaults (the "bare evhttp server" of issue 11).
 #
 # BUILDDIR holds contrib/bench/bench_evhttp (`make bench`; default
 # .dev/build of this tree, where it is built when missing). ENVFILE: the
@@ -32,8 +40,8 @@ set -eu
 . "$(dirname "$0")/lib_bench.sh"
 ENVFILE=$B_ROOT/.dev/env
 BUILD=$B_ROOT/.dev/build
-THREADS=1 CONNS=50 SECS=10 METHOD=wechat_pay
-b_opts "e:ENVFILE b:BUILD:BUILDDIR t:THREADS c:CONNS:CONNECTIONS d:SECS m:METHOD" "$@"
+THREADS=1 CONNS=50 SECS=10 METHOD=wechat_pay EVOPT=
+b_opts "e:ENVFILE b:BUILD:BUILDDIR t:THREADS c:CONNS:CONNECTIONS d:SECS m:METHOD l=EVOPT=--changelist" "$@"
 b_need wrk
 b_init "$ENVFILE"
 b_method "$METHOD"
@@ -90,7 +98,7 @@ after=$(b_sample "$B_DB" "$c_pg")
 EXPLAIN=$RPS
 b_cost explain "$REQS" explain "$before" "$after"
 
-"$EVHTTP" --body "$ANSWER" >"$B_TMP/evhttp.out" 2>&1 &
+"$EVHTTP" --body "$ANSWER" $EVOPT >"$B_TMP/evhttp.out" 2>&1 &
 EVPID=$!
 b_at_exit "kill $EVPID 2>/dev/null; wait $EVPID 2>/dev/null"
 PORT=
@@ -103,12 +111,13 @@ done
 [ -n "$PORT" ] || { cat "$B_TMP/evhttp.out" >&2; b_die "bench_evhttp did not start"; }
 t0=$(date +%s%N)
 c_ev=$(b_ticks "$EVPID")
-run "bench_evhttp: the same request to a bare evhttp server (127.0.0.1:$PORT)" \
+run "bench_evhttp${EVOPT:+ $EVOPT}: the same request to a bare evhttp server (127.0.0.1:$PORT)" \
 	"http://127.0.0.1:$PORT/admin/v1/route/explain"
 t_ev=$(($(b_ticks "$EVPID") - c_ev))
 awk -v hz="$B_HZ" -v ns=$(($(date +%s%N) - t0)) -v ev=$t_ev -v n="$REQS" \
 	'BEGIN { printf "  bench_evhttp CPU %.2f cores, %.1f us per answer\n", ev / hz / (ns / 1e9), ev / hz * 1e6 / n }'
 EV_US=$(awk -v hz="$B_HZ" -v t=$t_ev -v n="$REQS" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
 EVRPS=$RPS
-printf 'bench_explain: explain %s/s evhttp %s/s ratio %s (target >= 0.6) pg_cpu_ms %s commits %s per explain cpu_us %s evhttp_cpu_us %s\n' \
-	"$EXPLAIN" "$EVRPS" "$(b_ratio "$EXPLAIN" "$EVRPS")" "$C_CPU_MS" "$C_COMMITS" "$EX_US" "$EV_US"
+printf 'bench_explain: explain %s/s evhttp%s %s/s ratio %s (target >= 0.6) pg_cpu_ms %s commits %s per explain cpu_us %s evhttp_cpu_us %s cpu_ratio %s\n' \
+	"$EXPLAIN" "${EVOPT:+ $EVOPT}" "$EVRPS" "$(b_ratio "$EXPLAIN" "$EVRPS")" "$C_CPU_MS" "$C_COMMITS" "$EX_US" "$EV_US" \
+	"$(awk -v a="$EV_US" -v b="$EX_US" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"

@@ -30,6 +30,18 @@
  * explore 5 % of the decisions (a seed per decision). It is timed whole,
  * estimates included, over the same catalogues and requests.
  *
+ * Under the second table's rows, "daemon path": what payrouted does per
+ * decision around pr_route with the arrays pr_order_usage hands it
+ * (orders/orders.c): the catalogue-sized usage and bank arrays, zeroed,
+ * the bucket's estimates and breakers, and pr_route. "calloc" is what the
+ * daemon did before (two callocs and their frees a decision), "reused"
+ * what it does now (one pair per thread, zeroed). Then "stored trace":
+ * the order path's trace of the same decisions (16 listed candidates,
+ * PR_TRACE_LISTED of orders/orders.h) as the order row gets it today, a
+ * jansson tree dumped (pr_route_trace_json), against the same bytes
+ * written by jsonw (pr_route_trace_write, what explain uses). Thread CPU
+ * per decision, the same requests.
+ *
  * Each table row ends with a digest (FNV-1a) of the warm-up decisions'
  * traces (pr_route_trace_json, every candidate), so two builds can show
  * that a change of the hot path changed no decision, score or estimate.
@@ -46,12 +58,14 @@
 
 #include <jansson.h>
 
+#include "base/jsonw.h"
 #include "domain/breaker.h"
 #include "domain/catalogue.h"
 #include "domain/router.h"
 #include "domain/srate.h"
 
 #define N_REQS 4096
+#define TRACE_LISTED 16 /* PR_TRACE_LISTED (orders/orders.h) */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -486,6 +500,83 @@ static void digest(uint64_t *h, const struct pr_catalogue *cat,
 	json_decref(j);
 }
 
+/* One decision the way the daemon makes it (see the file's comment):
+ * the usage arrays from calloc (fresh) or the kept ones zeroed, the
+ * bucket's figures from base, and pr_route. Returns 0 or -ENOMEM. */
+static int daemon_decision(struct learn *l, const struct pr_catalogue *cat,
+			   const struct pr_route_req *q,
+			   const struct pr_chan_usage *base, int fresh,
+			   struct pr_chan_usage *kept_u,
+			   struct pr_bank_usage *kept_b,
+			   struct pr_route_result *res)
+{
+	size_t n = cat->n_chans;
+	struct pr_chan_usage *u = kept_u;
+	struct pr_bank_usage *b = kept_b;
+	const struct pr_cat_bucket *bk =
+		pr_catalogue_bucket(cat, q->business, q->method);
+
+	if (fresh) {
+		u = calloc(n, sizeof(*u));
+		b = calloc(n, sizeof(*b));
+		if (!u || !b) {
+			free(u);
+			free(b);
+			return -ENOMEM;
+		}
+	} else {
+		memset(u, 0, n * sizeof(*u));
+		memset(b, 0, n * sizeof(*b));
+	}
+	for (size_t i = 0; i < n; i++) {
+		u[i].success_rate = -1;
+		u[i].est.rate = -1;
+	}
+	for (size_t k = 0; bk && k < bk->n; k++) {
+		size_t i = bk->chans[k];
+
+		u[i].amount = base[i].amount;
+		u[i].count = base[i].count;
+		u[i].success_rate = base[i].success_rate;
+	}
+	learn_fill(l, cat, q, u);
+	pr_route(cat, q, u, 0, res);
+	if (fresh) {
+		free(u);
+		free(b);
+	}
+	return 0;
+}
+
+/* The order path's trace of res both ways, each timed (thread CPU, ns
+ * added to ns[1] for the jansson tree dumped, ns[0] for jsonw). Returns 1
+ * when the two texts are the same bytes, else 0. */
+static int stored_trace(const struct pr_catalogue *cat,
+			const struct pr_route_result *res, int64_t ns[2])
+{
+	int64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), t1, t2;
+	json_t *j = pr_route_trace_json(cat, res, TRACE_LISTED);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	char room[8192];
+	struct pr_jw w;
+	int same;
+
+	json_decref(j);
+	t1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	pr_jw_init(&w, room, sizeof(room));
+	pr_jw_obj_open(&w);
+	pr_route_trace_write(&w, cat, res, TRACE_LISTED);
+	pr_jw_obj_close(&w);
+	t2 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	same = s && !w.failed && w.len == strlen(s) &&
+	       memcmp(w.p, s, w.len) == 0;
+	pr_jw_free(&w);
+	free(s);
+	ns[1] += t1 - t0;
+	ns[0] += t2 - t1;
+	return same;
+}
+
 static int run(unsigned n_chans, size_t n_dec, int learning)
 {
 	uint64_t dig = 0xcbf29ce484222325ull;
@@ -598,11 +689,51 @@ static int run(unsigned n_chans, size_t n_dec, int learning)
 	       sum_elig / N_REQS, 100.0 * chosen / N_REQS,
 	       (unsigned long long)dig);
 
-	if (learning)
+	if (learning) {
+		struct pr_chan_usage *ku = calloc(cat.n_chans, sizeof(*ku));
+		struct pr_bank_usage *kb = calloc(cat.n_chans, sizeof(*kb));
+		double us[2];
+		int64_t tns[2] = { 0, 0 };
+		size_t n_same = 0;
+
 		printf("%8s explored %.1f%%, probes %.1f%%, circuit_open drops "
 		       "%.2f per decision\n",
 		       "", 100.0 * explored / N_REQS, 100.0 * probes / N_REQS,
 		       dropped_open / N_REQS);
+		if (!ku || !kb) {
+			free(ku);
+			free(kb);
+			goto out;
+		}
+		for (int fresh = 1; fresh >= 0; fresh--) {
+			size_t n = n_dec / 10;
+
+			t_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+			for (i = 0; i < n; i++)
+				if (daemon_decision(&l, &cat,
+						    &reqs[i % N_REQS].r, usage,
+						    fresh, ku, kb, &res) < 0)
+					break;
+			t_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t_cpu;
+			us[fresh] = (double)t_cpu / 1000.0 / (double)n;
+		}
+		/* the same decisions, their traces written both ways */
+		for (i = 0; i < n_dec / 100; i++) {
+			daemon_decision(&l, &cat, &reqs[i % N_REQS].r, usage,
+					0, ku, kb, &res);
+			n_same += (size_t)stored_trace(&cat, &res, tns);
+		}
+		free(ku);
+		free(kb);
+		printf("%8s daemon path (arrays, estimates, pr_route): calloc "
+		       "%.3f us, reused %.3f us per decision\n",
+		       "", us[1], us[0]);
+		printf("%8s stored trace (16 listed): jansson tree + dump "
+		       "%.3f us, jsonw %.3f us per decision (%s bytes)\n",
+		       "", (double)tns[1] / 1000.0 / (double)(n_dec / 100),
+		       (double)tns[0] / 1000.0 / (double)(n_dec / 100),
+		       n_same == n_dec / 100 ? "the same" : "NOT the same");
+	}
 	/* The explain path (full trace) for reference. */
 	t_all = now_ns();
 	for (i = 0; i < n_dec / 10; i++)

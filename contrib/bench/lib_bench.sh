@@ -108,28 +108,41 @@ trap b_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# b_opts "L:VAR[:LABEL] ..." ARG...: a bench's options, each -L VALUE
-# setting the variable VAR (the defaults are set before). An unknown
-# option, one without its value or an argument left over prints the usage
-# built from the list ("usage: bench_x.sh [-L LABEL] ...", LABEL
-# defaulting to VAR) and exits 2.
+# b_opts "L:VAR[:LABEL] ... L=VAR=VALUE ..." ARG...: a bench's options,
+# each -L VALUE setting the variable VAR (the defaults are set before), or
+# for a flag (L=VAR=VALUE) -L setting VAR to VALUE. An unknown option, one
+# without its value or an argument left over prints the usage built from
+# the list ("usage: bench_x.sh [-L LABEL] [-F] ...", LABEL defaulting to
+# VAR) and exits 2.
 b_opts() {
 	local spec=$1 letters="" usage="usage: $0" o pair rest
 	local OPTIND=1 OPTARG
 
 	shift
 	for pair in $spec; do
-		rest=${pair#*:}
-		letters+="${pair%%:*}:"
-		usage+=" [-${pair%%:*} ${rest#*:}]"
+		case $pair in
+		?=*) letters+="${pair%%=*}" usage+=" [-${pair%%=*}]" ;;
+		*)
+			rest=${pair#*:}
+			letters+="${pair%%:*}:"
+			usage+=" [-${pair%%:*} ${rest#*:}]"
+			;;
+		esac
 	done
 	while getopts "$letters" o; do
 		for pair in $spec; do
-			rest=${pair#*:}
-			if [ "$o" = "${pair%%:*}" ]; then
+			case $pair in
+			"$o"=*)
+				rest=${pair#*=}
+				printf -v "${rest%%=*}" '%s' "${rest#*=}"
+				continue 2
+				;;
+			"$o":*)
+				rest=${pair#*:}
 				printf -v "${rest%%:*}" '%s' "$OPTARG"
 				continue 2
-			fi
+				;;
+			esac
 		done
 		echo "$usage" >&2
 		exit 2

@@ -280,8 +280,6 @@ static void explain_memory(struct explain *e, int64_t now, int64_t as_of)
 	} else {
 		answer(e, usage, &(struct usage_info){ "memory", as_of, now });
 	}
-	free(usage);
-	free(banks);
 }
 
 void pr_explain_handle(struct pr_request *r, const struct pr_route_match *m)

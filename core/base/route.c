@@ -62,13 +62,41 @@ static int match(const struct pr_route *row, const char *path,
 	return *s == '\0';
 }
 
+/* *dst = *src, the part of buf the parameters use only. */
+static void match_copy(struct pr_route_match *dst,
+		       const struct pr_route_match *src)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < src->n_params; i++) {
+		size_t end = src->params[i].at +
+			     strlen(src->buf + src->params[i].at) + 1;
+
+		if (end > used)
+			used = end;
+	}
+	dst->route = src->route;
+	dst->allowed = src->allowed;
+	dst->n_params = src->n_params;
+	memcpy(dst->params, src->params,
+	       src->n_params * sizeof(src->params[0]));
+	memcpy(dst->buf, src->buf, used);
+	if (!used)
+		dst->buf[0] = '\0';
+}
+
 int pr_route_find(const struct pr_route *table, size_t n, unsigned method,
 		  const char *path, struct pr_route_match *m)
 {
 	struct pr_route_match tmp;
 	unsigned allowed;
 
-	memset(m, 0, sizeof(*m));
+	/* The header fields, not the 1 KiB buf: a match copies only what
+	 * its parameters use (this runs for every request). */
+	m->route = NULL;
+	m->allowed = 0;
+	m->n_params = 0;
+	m->buf[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		const struct pr_route *row = &table[i];
 
@@ -78,7 +106,7 @@ int pr_route_find(const struct pr_route *table, size_t n, unsigned method,
 			continue;
 		if (!m->route || (row->methods & method)) {
 			allowed = m->allowed;
-			*m = tmp;
+			match_copy(m, &tmp);
 			m->route = row;
 			m->allowed = allowed;
 		}

@@ -295,6 +295,7 @@ static void strlist_clear(struct pr_strlist *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+	l->ids = NULL; /* the catalogue's */
 }
 
 static int get_strlist(json_t *o, const char *pfx, const char *key,
@@ -1665,6 +1666,81 @@ static int catalogue_build(struct pr_catalogue *cat, json_t *channels,
 	return build_buckets(cat);
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The lists of channel c whose strings are interned. */
+static void chan_lists(struct pr_chan_spec *c, struct pr_strlist *l[4])
+{
+	l[0] = &c->methods;
+	l[1] = &c->environments;
+	l[2] = &c->product_codes;
+	l[3] = &c->currencies;
+}
+
+/* cat's names and the ids of its channels' lists (struct pr_catalogue). */
+static int intern_names(struct pr_catalogue *cat)
+{
+	struct pr_strlist *l[4];
+	size_t total = 0, n = 0, at = 0;
+
+	for (size_t i = 0; i < cat->n_chans; i++) {
+		chan_lists(&cat->chans[i], l);
+		for (int k = 0; k < 4; k++)
+			total += l[k]->n;
+	}
+	if (!total)
+		return 0;
+	cat->names = malloc(total * sizeof(*cat->names));
+	cat->names_ids = malloc(total * sizeof(*cat->names_ids));
+	if (!cat->names || !cat->names_ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < cat->n_chans; i++) {
+		chan_lists(&cat->chans[i], l);
+		for (int k = 0; k < 4; k++)
+			for (size_t j = 0; j < l[k]->n; j++)
+				cat->names[n++] = l[k]->v[j];
+	}
+	qsort(cat->names, n, sizeof(*cat->names), name_cmp);
+	cat->n_names = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!cat->n_names ||
+		    strcmp(cat->names[cat->n_names - 1], cat->names[i]) != 0)
+			cat->names[cat->n_names++] = cat->names[i];
+	for (size_t i = 0; i < cat->n_chans; i++) {
+		chan_lists(&cat->chans[i], l);
+		for (int k = 0; k < 4; k++) {
+			l[k]->ids = &cat->names_ids[at];
+			for (size_t j = 0; j < l[k]->n; j++)
+				cat->names_ids[at++] =
+					pr_catalogue_name_id(cat, l[k]->v[j]);
+		}
+	}
+	return 0;
+}
+
+uint32_t pr_catalogue_name_id(const struct pr_catalogue *cat, const char *s)
+{
+	size_t lo = 0, hi = cat->n_names;
+
+	if (!s)
+		return PR_NAME_NONE;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(s, cat->names[mid]);
+
+		if (r == 0)
+			return (uint32_t)mid;
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return PR_NAME_NONE;
+}
+
 int pr_catalogue_build(struct pr_catalogue *cat, json_t *channels,
 		       json_t *whitelist, json_t *rules, char *err,
 		       size_t errlen)
@@ -1673,6 +1749,8 @@ int pr_catalogue_build(struct pr_catalogue *cat, json_t *channels,
 
 	memset(cat, 0, sizeof(*cat));
 	rc = catalogue_build(cat, channels, whitelist, rules, err, errlen);
+	if (rc == 0)
+		rc = intern_names(cat);
 	if (rc == -ENOMEM)
 		fail(err, errlen, "out of memory");
 	if (rc < 0)
@@ -1700,6 +1778,8 @@ void pr_catalogue_clear(struct pr_catalogue *cat)
 		free(cat->buckets[i].chans);
 	}
 	free(cat->buckets);
+	free(cat->names);
+	free(cat->names_ids);
 	memset(cat, 0, sizeof(*cat));
 }
 

@@ -57,6 +57,11 @@ struct pr_mwindow {
 struct pr_strlist {
 	char **v;
 	size_t n;
+	/* v's ids in the catalogue's names (pr_catalogue_build sets them for
+	 * a channel's methods, environments, product codes and currencies;
+	 * they point into the catalogue's names_ids). NULL: compared as
+	 * strings. */
+	const uint32_t *ids;
 };
 
 struct pr_chan_spec {
@@ -197,7 +202,18 @@ struct pr_catalogue {
 	size_t n_rules;
 	struct pr_cat_bucket *buckets;
 	size_t n_buckets;
+	/* Every distinct string of the channels' methods, environments,
+	 * product codes and currencies, sorted (pointers into those lists);
+	 * a list's ids index it, so the router looks a request's values up
+	 * once per decision and compares numbers (pr_catalogue_name_id).
+	 * names_ids holds the lists' ids. */
+	const char **names;
+	size_t n_names;
+	uint32_t *names_ids;
 };
+
+/* No such name in the catalogue (pr_catalogue_name_id). */
+#define PR_NAME_NONE UINT32_MAX
 
 /* Builds a catalogue from JSON arrays of channels, whitelist entries and
  * rules (each may be NULL: empty). A whitelist entry or rule naming a
@@ -208,6 +224,11 @@ int pr_catalogue_build(struct pr_catalogue *cat, json_t *channels,
 		       json_t *whitelist, json_t *rules, char *err,
 		       size_t errlen);
 void pr_catalogue_clear(struct pr_catalogue *cat);
+
+/* The id of s among cat's names (a channel's methods, environments,
+ * product codes and currencies), or PR_NAME_NONE when no such list holds
+ * s (or s is NULL). */
+uint32_t pr_catalogue_name_id(const struct pr_catalogue *cat, const char *s);
 
 /* Index of the channel with that code, or -1. */
 long pr_catalogue_find(const struct pr_catalogue *cat, const char *code);

@@ -100,6 +100,63 @@ static int list_has(const struct pr_strlist *l, const char *s)
 	return 0;
 }
 
+/* A request's values as the catalogue's name ids (pr_catalogue_name_id),
+ * looked up once per decision so that the filters compare numbers where
+ * they called strcmp for each channel, and the card type its method needs
+ * at a bank. The four lookups cost more than they save for a handful of
+ * channels: below INTERN_MIN_CANDS considered channels the ids are not
+ * looked up (known 0) and the lists are compared as strings
+ * (bench_router: 10 channels, 2.3 considered, 0.23 us a decision with
+ * strings, 0.30 with ids; 100 channels, 37 considered, 2.06 with strings,
+ * 1.98 with ids). */
+#define INTERN_MIN_CANDS 16
+
+struct req_ids {
+	int known;
+	uint32_t method, environment, product_code, currency;
+	unsigned card_need; /* PR_CARD_*, 0: any */
+};
+
+static void req_ids_get(const struct pr_catalogue *cat,
+			const struct pr_route_req *q, size_t n_cons,
+			struct req_ids *qi)
+{
+	qi->known = n_cons >= INTERN_MIN_CANDS && cat->n_names;
+	qi->method = qi->environment = PR_NAME_NONE;
+	qi->product_code = qi->currency = PR_NAME_NONE;
+	if (qi->known) {
+		qi->method = pr_catalogue_name_id(cat, q->method);
+		qi->environment = pr_catalogue_name_id(cat, q->environment);
+		qi->product_code = pr_catalogue_name_id(cat, q->product_code);
+		qi->currency = pr_catalogue_name_id(cat, q->currency);
+	}
+	qi->card_need = 0;
+	if (!str_set(q->bank_code))
+		return; /* only a bank's card types read it */
+	if (strcmp(q->method, "debit_card") == 0)
+		qi->card_need = PR_CARD_DEBIT;
+	else if (strcmp(q->method, "credit_card") == 0)
+		qi->card_need = PR_CARD_CREDIT;
+}
+
+/* list_has by the list's ids (id: s's, PR_NAME_NONE when the catalogue
+ * has no such name), or by string for a list without ids or a request
+ * whose ids were not looked up (known 0). */
+static int list_has_id(const struct pr_strlist *l, const char *s, int known,
+		       uint32_t id)
+{
+	size_t i;
+
+	if (!known || !l->ids)
+		return list_has(l, s);
+	if (id == PR_NAME_NONE)
+		return 0;
+	for (i = 0; i < l->n; i++)
+		if (l->ids[i] == id)
+			return 1;
+	return 0;
+}
+
 /* A rule condition: an empty list matches anything. */
 static int cond_ok(const struct pr_strlist *l, const char *s)
 {
@@ -203,20 +260,17 @@ static int over(int64_t used, int64_t amount, int64_t limit)
 
 static enum pr_drop check_bank(const struct pr_chan_spec *c,
 			       const struct pr_route_req *q,
+			       const struct req_ids *qi,
 			       const struct pr_chan_usage *u)
 {
 	const struct pr_bank_map *b;
-	unsigned need = 0;
+	unsigned need = qi->card_need;
 
 	if (!str_set(q->bank_code))
 		return PR_DROP_NONE;
 	b = pr_chan_bank(c, q->bank_code);
 	if (!b)
 		return PR_DROP_BANK;
-	if (strcmp(q->method, "debit_card") == 0)
-		need = PR_CARD_DEBIT;
-	else if (strcmp(q->method, "credit_card") == 0)
-		need = PR_CARD_CREDIT;
 	if (need && b->card_types && !(b->card_types & need))
 		return PR_DROP_BANK;
 	if (b->txn_max > 0 && q->amount > b->txn_max)
@@ -233,22 +287,27 @@ static enum pr_drop check_bank(const struct pr_chan_spec *c,
  * AND). */
 static enum pr_drop
 check(const struct pr_catalogue *cat, const struct pr_chan_spec *c,
-      const struct pr_route_req *q, const struct pr_chan_usage *u,
-      const struct pr_rule *rule, const struct wl_range *m, int in_bucket)
+      const struct pr_route_req *q, const struct req_ids *qi,
+      const struct pr_chan_usage *u, const struct pr_rule *rule,
+      const struct wl_range *m, int in_bucket)
 {
 	enum pr_drop d;
 
 	if (!(c->business & q->business))
 		return PR_DROP_BUSINESS_TYPE;
-	if (!in_bucket && !list_has(&c->methods, q->method))
+	if (!in_bucket &&
+	    !list_has_id(&c->methods, q->method, qi->known, qi->method))
 		return PR_DROP_METHOD;
-	if (q->environment && !list_has(&c->environments, q->environment))
+	if (q->environment && !list_has_id(&c->environments, q->environment,
+					   qi->known, qi->environment))
 		return PR_DROP_ENVIRONMENT;
-	if (c->product_codes.n && !list_has(&c->product_codes, q->product_code))
+	if (c->product_codes.n &&
+	    !list_has_id(&c->product_codes, q->product_code, qi->known,
+			 qi->product_code))
 		return PR_DROP_PRODUCT_CODE;
-	if (!list_has(&c->currencies, q->currency))
+	if (!list_has_id(&c->currencies, q->currency, qi->known, qi->currency))
 		return PR_DROP_CURRENCY;
-	d = check_bank(c, q, u);
+	d = check_bank(c, q, qi, u);
 	if (d != PR_DROP_NONE)
 		return d;
 	if (!c->online)
@@ -524,6 +583,7 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 	const struct pr_chan_usage *u;
 	struct pr_route_cand *v, t;
 	struct wl_range m[3];
+	struct req_ids qi;
 	size_t n_cons, i, k, e, ne = 0, nd = 0, ci;
 	int sorted = 1;
 	long wl_cand = -1, wl_chan;
@@ -561,6 +621,7 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 	m[0] = wl_find(cat, PR_WL_CARD, req->card_hmac);
 	m[1] = wl_find(cat, PR_WL_BUYER, req->buyer_id);
 	m[2] = wl_find(cat, PR_WL_SELLER, req->seller_id);
+	req_ids_get(cat, req, n_cons, &qi);
 
 	/* Eligible ones fill v from the front; dropped ones from the back
 	 * (out->cap - 1 downwards), to be moved behind them at the end. */
@@ -569,7 +630,8 @@ int pr_route(const struct pr_catalogue *cat, const struct pr_route_req *req,
 		if (ci >= cat->n_chans)
 			continue; /* a broken bucket: never read past */
 		u = usage ? &usage[ci] : NULL;
-		d = check(cat, &cat->chans[ci], req, u, rule, m, bk != NULL);
+		d = check(cat, &cat->chans[ci], req, &qi, u, rule, m,
+			  bk != NULL);
 		t.chan = ci;
 		t.dropped_by = d;
 		t.fee = pr_chan_fee(&cat->chans[ci], req->amount);

@@ -397,6 +397,14 @@ void pr_order_new_id(char prefix, int64_t now_ms, char out[33])
 
 /* ------------------------------------------------------------ routing */
 
+/* The arrays pr_order_usage fills: one pair per thread, grown to the
+ * largest catalogue routed on it and kept (a decision used to calloc two
+ * catalogue-sized arrays and free them; contrib/bench/bench_router's
+ * "daemon path" figures measure it). */
+static __thread struct pr_chan_usage *usage_scratch;
+static __thread struct pr_bank_usage *banks_scratch;
+static __thread size_t scratch_cap;
+
 int pr_order_usage(struct pr_daemon *d, const struct pr_generation *gen,
 		   const struct pr_route_req *rq, struct pr_chan_usage **usage,
 		   struct pr_bank_usage **banks)
@@ -406,15 +414,27 @@ int pr_order_usage(struct pr_daemon *d, const struct pr_generation *gen,
 	const struct pr_cat_bucket *b;
 	int64_t now_ms = pr_now_ms(); /* the breakers' clock, read once */
 
-	*usage = calloc(n, sizeof(**usage));
-	*banks = calloc(n, sizeof(**banks));
-	if (!*usage || !*banks) {
-		free(*usage);
-		free(*banks);
-		*usage = NULL;
-		*banks = NULL;
-		return -ENOMEM;
+	*usage = NULL;
+	*banks = NULL;
+	if (n > scratch_cap) {
+		struct pr_chan_usage *u = calloc(n, sizeof(*u));
+		struct pr_bank_usage *bk = calloc(n, sizeof(*bk));
+
+		if (!u || !bk) {
+			free(u);
+			free(bk);
+			return -ENOMEM;
+		}
+		free(usage_scratch);
+		free(banks_scratch);
+		usage_scratch = u;
+		banks_scratch = bk;
+		scratch_cap = n;
 	}
+	*usage = usage_scratch;
+	*banks = banks_scratch;
+	memset(*usage, 0, n * sizeof(**usage));
+	memset(*banks, 0, n * sizeof(**banks));
 	for (size_t i = 0; i < cat->n_chans; i++) {
 		(*usage)[i].success_rate = -1;
 		(*usage)[i].est.rate = -1;
@@ -484,8 +504,6 @@ int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
 	out->n_cands = res.n_eligible;
 	rc = 0;
 out:
-	free(usage);
-	free(banks);
 	free(res.cands);
 	return rc;
 }

@@ -50,9 +50,11 @@ int pr_order_route(struct pr_daemon *d, const struct pr_generation *gen,
 /* This instance's view of today's usage, breakers and success rates for
  * routing rq over gen's catalogue (the channels of the request's
  * business/method bucket; the others cannot pass the router's first
- * filters): two arrays of gen->cat.n_chans entries the caller frees,
- * banks holding the bank scope of rq->bank_code that usage[i].banks
- * points into. Returns 0 or -ENOMEM. */
+ * filters): two arrays of gen->cat.n_chans entries, banks holding the
+ * bank scope of rq->bank_code that usage[i].banks points into. The arrays
+ * are this thread's, reused by its next call: the caller does not free
+ * them and is done with them before it calls again. Returns 0 or -ENOMEM
+ * (then both NULL). */
 int pr_order_usage(struct pr_daemon *d, const struct pr_generation *gen,
 		   const struct pr_route_req *rq, struct pr_chan_usage **usage,
 		   struct pr_bank_usage **banks);

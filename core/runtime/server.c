@@ -1689,13 +1689,17 @@ void pr_http_reply_raw(struct evhttp_request *req, int status,
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
+	/* looked for before ours are added: a list of what the handler set,
+	 * usually none, not of six */
+	int has_csp = evhttp_find_header(out, "Content-Security-Policy") !=
+		      NULL;
 
 	evhttp_add_header(out, "Content-Type", content_type);
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(out, "Referrer-Policy", "no-referrer");
 	evhttp_add_header(out, "X-Frame-Options", "DENY");
-	if (!evhttp_find_header(out, "Content-Security-Policy"))
+	if (!has_csp)
 		evhttp_add_header(out, "Content-Security-Policy", API_CSP);
 	/* Written where evhttp sends it from: no buffer of our own to
 	 * allocate, fill and move. */

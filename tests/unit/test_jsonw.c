@@ -107,6 +107,21 @@ static void test_strings(void **state)
 		same(&w, json_string(rows[i]), rows[i]);
 		pr_jw_free(&w);
 	}
+	/* every ASCII byte, alone and inside plain text (the fast path's
+	 * table and the escaping path) */
+	for (int c = 1; c < 0x80; c++) {
+		char one[2] = { (char)c, 0 }, mid[8];
+
+		snprintf(mid, sizeof(mid), "ab%cde", c);
+		pr_jw_init(&w, NULL, 0);
+		pr_jw_str(&w, one);
+		same(&w, json_string(one), "one ASCII byte");
+		pr_jw_free(&w);
+		pr_jw_init(&w, NULL, 0);
+		pr_jw_str(&w, mid);
+		same(&w, json_string(mid), "an ASCII byte in text");
+		pr_jw_free(&w);
+	}
 	/* not UTF-8: jansson would not hold it; the writer fails */
 	pr_jw_init(&w, NULL, 0);
 	pr_jw_str(&w, "bad \xc3(");
