@@ -48,7 +48,7 @@ struct pr_completion {
 	struct pr_daemon *d;
 	struct event *timer;
 	int claiming;
-	int dead; /* freed by the daemon; the last check frees it */
+	int dead;	  /* freed by the daemon; the last check frees it */
 	size_t in_flight; /* claimed and not ended, pending ones included */
 	/* The claimed batch's checks not started yet (pace_next). */
 	struct pr_check **pending;
