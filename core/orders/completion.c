@@ -16,7 +16,8 @@
  * /admin/v1/orders/attention lists it).
  *
  * A claimed batch is not started at once: its checks start one by one,
- * spread over three quarters of the interval (pace_next), so that a batch
+ * spread over three quarters of the interval (at most half the lease:
+ * each starts well within its claim) (pace_next), so that a batch
  * of 32 does not put 32 channel calls (a signature each), 32 loads and
  * 32 commits in front of the requests arriving in the same few
  * milliseconds (doc/design.md §10: the overhead's tail). The rate is the
@@ -228,6 +229,7 @@ static void pace_next(evutil_socket_t fd, short what, void *arg)
 static void on_claimed(PGresult *res, const char *err, void *arg)
 {
 	struct pr_completion *c = arg;
+	const struct pr_config *cfg;
 	int64_t spread_us;
 	int n;
 
@@ -280,8 +282,14 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		c->pending = NULL;
 		return;
 	}
-	spread_us = (int64_t)c->d->gen->config->completion_interval_ms * 750 /
-		    (int64_t)c->n_pending;
+	cfg = c->d->gen->config;
+	/* Three quarters of the interval, and at most half the lease: a
+	 * check must start well before its claim runs out and another
+	 * instance may take the row. */
+	spread_us = (int64_t)cfg->completion_interval_ms * 750;
+	if (spread_us > (int64_t)cfg->completion_lease_s * 500000)
+		spread_us = (int64_t)cfg->completion_lease_s * 500000;
+	spread_us /= (int64_t)c->n_pending;
 	c->pace_tv.tv_sec = spread_us / 1000000;
 	c->pace_tv.tv_usec = spread_us % 1000000;
 	pace_next(-1, 0, c);
