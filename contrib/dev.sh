@@ -334,6 +334,12 @@ pg_up() {
 # contrib/dev.sh: a private server on a unix socket only
 listen_addresses = ''
 unix_socket_directories = '$PG_SOCK'
+# What contrib/bench/bench_latency.sh reads (doc/design.md §10): the WAL
+# flushes' time in pg_stat_wal, and autovacuum runs and checkpoints in
+# the log (pg.log)
+track_wal_io_timing = on
+log_checkpoints = on
+log_autovacuum_min_duration = 0
 EOF
 	fi
 	if ! pg_running; then

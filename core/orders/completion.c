@@ -15,6 +15,15 @@
  * the order for attention (it stays in order_checks and GET
  * /admin/v1/orders/attention lists it).
  *
+ * A claimed batch is not started at once: its checks start one by one,
+ * spread over three quarters of the interval (at most half the lease:
+ * each starts well within its claim) (pace_next), so that a batch
+ * of 32 does not put 32 channel calls (a signature each), 32 loads and
+ * 32 commits in front of the requests arriving in the same few
+ * milliseconds (doc/design.md §10: the overhead's tail). The rate is the
+ * same: a batch is done within the interval, and the next claim waits
+ * for it as before.
+ *
  * The same tick forgets Idempotency-Keys older than a day. (No order is
  * left in `created` any more: its first commit stores it in the state its
  * attempt puts it in; migration 008 says how rows of the previous version
@@ -40,8 +49,13 @@ struct pr_completion {
 	struct pr_daemon *d;
 	struct event *timer;
 	int claiming;
-	int dead; /* freed by the daemon; the last check frees it */
-	size_t in_flight;
+	int dead;	  /* freed by the daemon; the last check frees it */
+	size_t in_flight; /* claimed and not ended, pending ones included */
+	/* The claimed batch's checks not started yet (pace_next). */
+	struct pr_check **pending;
+	size_t n_pending, next_pending;
+	struct event *pace;
+	struct timeval pace_tv; /* between two starts */
 	int64_t last_housekeeping;
 	struct pr_completion_stats st;
 };
@@ -175,9 +189,48 @@ static const struct pr_check_kind *const kinds[] = {
 
 /* ---------------------------------------------------------------- tick */
 
+/* Forgets the checks of the batch not started yet (the daemon stops):
+ * their rows come due again when the lease ends. */
+static void drop_pending(struct pr_completion *c)
+{
+	for (size_t i = c->next_pending; i < c->n_pending; i++) {
+		c->in_flight--;
+		pr_gen_unref(c->pending[i]->gen);
+		free(c->pending[i]);
+	}
+	free(c->pending);
+	c->pending = NULL;
+	c->n_pending = c->next_pending = 0;
+}
+
+/* Starts the batch's next check, and arms the timer for the one after. */
+static void pace_next(evutil_socket_t fd, short what, void *arg)
+{
+	struct pr_completion *c = arg;
+	struct pr_check *k;
+
+	(void)fd;
+	(void)what;
+	if (c->d->stopping) {
+		drop_pending(c);
+		return;
+	}
+	k = c->pending[c->next_pending++];
+	if (c->next_pending < c->n_pending) {
+		evtimer_add(c->pace, &c->pace_tv);
+	} else {
+		free(c->pending);
+		c->pending = NULL;
+		c->n_pending = c->next_pending = 0;
+	}
+	k->kind->check(k);
+}
+
 static void on_claimed(PGresult *res, const char *err, void *arg)
 {
 	struct pr_completion *c = arg;
+	const struct pr_config *cfg;
+	int64_t spread_us;
 	int n;
 
 	c->claiming = 0;
@@ -192,6 +245,11 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		return;
 	}
 	n = PQntuples(res);
+	if (n == 0)
+		return;
+	c->pending = calloc((size_t)n, sizeof(*c->pending));
+	if (!c->pending)
+		return; /* the rows come due again when the lease ends */
 	for (int i = 0; i < n; i++) {
 		const char *kind = PQgetvalue(res, i, 0);
 		const struct pr_check_kind *kk = NULL;
@@ -217,8 +275,24 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		k->checks = atoi(PQgetvalue(res, i, 2));
 		c->in_flight++;
 		c->st.claimed++;
-		kk->check(k);
+		c->pending[c->n_pending++] = k;
 	}
+	if (c->n_pending == 0) {
+		free(c->pending);
+		c->pending = NULL;
+		return;
+	}
+	cfg = c->d->gen->config;
+	/* Three quarters of the interval, and at most half the lease: a
+	 * check must start well before its claim runs out and another
+	 * instance may take the row. */
+	spread_us = (int64_t)cfg->completion_interval_ms * 750;
+	if (spread_us > (int64_t)cfg->completion_lease_s * 500000)
+		spread_us = (int64_t)cfg->completion_lease_s * 500000;
+	spread_us /= (int64_t)c->n_pending;
+	c->pace_tv.tv_sec = spread_us / 1000000;
+	c->pace_tv.tv_usec = spread_us % 1000000;
+	pace_next(-1, 0, c);
 }
 
 static void on_housekeeping(PGresult *res, const char *err, void *arg)
@@ -275,7 +349,12 @@ struct pr_completion *pr_completion_new(struct pr_daemon *d)
 		return NULL;
 	c->d = d;
 	c->timer = evtimer_new(d->base, on_tick, c);
-	if (!c->timer) {
+	c->pace = evtimer_new(d->base, pace_next, c);
+	if (!c->timer || !c->pace) {
+		if (c->timer)
+			event_free(c->timer);
+		if (c->pace)
+			event_free(c->pace);
 		free(c);
 		return NULL;
 	}
@@ -289,6 +368,9 @@ void pr_completion_free(struct pr_completion *c)
 		return;
 	event_free(c->timer);
 	c->timer = NULL;
+	event_free(c->pace);
+	c->pace = NULL;
+	drop_pending(c);
 	if (c->in_flight > 0 || c->claiming) {
 		/* Checks still running end with errors as the store and the
 		 * HTTP client go; the last one frees c. Their rows come due
