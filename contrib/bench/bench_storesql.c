@@ -1,7 +1,8 @@
 /*
  * bench_storesql - prints the two statements of a payment's two commits as
- * the daemon prepares them: the first commit (pr_pay_begin_sql,
- * core/orders/payments.c) and the answer's change as bench_store.sh
+ * the daemon prepares them: the first commit of a processing payment
+ * without an Idempotency-Key (the lean variant of pr_pay_begin_sqls,
+ * core/orders/payments.c, flow.h) and the answer's change as bench_store.sh
  * replays it, not final, without a next attempt or an Idempotency-Key
  * (the payment kind's apply_lean_sql, core/orders/payorder.c), separated
  * by a line "--".
@@ -12,12 +13,13 @@
  */
 #include <stdio.h>
 
+#include "orders/flow.h"
 #include "orders/payments.h"
 #include "orders/payorder.h"
 
 int main(void)
 {
-	if (printf("%s\n--\n%s\n", pr_pay_begin_sql,
+	if (printf("%s\n--\n%s\n", pr_pay_begin_sqls.lean,
 		   pr_payment_kind.apply_lean_sql) < 0)
 		return 1;
 	return 0;

@@ -376,7 +376,7 @@ static void wd_flow_order(struct pr_flow *f, const struct pr_chan_spec *c)
 static int wd_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 		    pr_db_cb cb, void *arg)
 {
-	static const char sql[] = PR_BEGIN_SQL(
+	static const struct pr_flow_begin_sqls sqls = PR_BEGIN_SQLS(
 		"withdrawals", "withdrawal", "merchant_withdrawal_no",
 		", amount, currency, payee_kind, payee_account_enc, "
 		"payee_account_mask, payee_name, payee_bank_code, method, "
@@ -408,8 +408,8 @@ static int wd_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 	params[30] = deadline;
 	params[31] = b->retry_s;
 #undef OPT
-	return pr_db_query(w->d->db, sql, PR_BEGIN_NPARAMS + 12, params, cb,
-			   arg) < 0 ?
+	return pr_db_query(w->d->db, pr_flow_begin_sql(&sqls, b),
+			   PR_BEGIN_NPARAMS + 12, params, cb, arg) < 0 ?
 		       -EAGAIN :
 		       0;
 }
