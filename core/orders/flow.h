@@ -87,16 +87,20 @@ struct pr_flow_begin {
  * condition is false; so does a LATERAL lookup behind a false condition.
  * The kinds therefore send one of three variants (pr_flow_begin_sql):
  *   PR_BEGIN_SQL      everything: an order that ends or waits in its
- *                     first commit (no channel could take it: rare);
+ *                     first commit (no channel could take it: rare),
+ *                     with its first event ('answer', 'pending');
  *   PR_BEGIN_KEY_SQL  a processing order with an Idempotency-Key: the key,
- *                     the order, its 'attempt' event and its check row;
+ *                     the order and its check row;
  *   PR_BEGIN_LEAN_SQL a processing order without one (the common case):
- *                     the order, its event and its check row.
+ *                     the order and its check row.
+ * A processing order's first event ('attempt', created -> processing,
+ * {"channel", "attempt": 1}) is not a row: the order's created_by (the
+ * actor, migration 019), created_at and first channel say it, and the
+ * history read (PR_ORDER_HISTORY) shows it first, with id 0.
  * The variants answer the same columns; the parameters a variant does
  * not use keep their types in a clause nothing reads (the planner drops
  * it). */
-#define PR_BEGIN_SQL_(TABLE, KIND, NO, COLS, VALS, K, P_COND, EVENT, N, \
-		      KI)                                           \
+#define PR_BEGIN_SQL_(TABLE, KIND, NO, COLS, VALS, K, P_COND, E, N, KI) \
 	"WITH " K "p AS (INSERT INTO " TABLE " (id, merchant_id, " NO       \
 	", request_hash, "                                                  \
 	"status, channel, attempts, usage_day, usage_bank, usage_amount, "  \
@@ -107,10 +111,7 @@ struct pr_flow_begin {
 	"$15::text, $16::text, $17::jsonb, pr_ms_time($6::bigint), "        \
 	"CASE WHEN $7::text = 'failed' THEN pr_ms_time($6::bigint) END" VALS \
 	P_COND " ON CONFLICT (merchant_id, " NO ") DO NOTHING "             \
-	"RETURNING id, merchant_id, notify_url), "                          \
-	"e AS (INSERT INTO order_events (kind, order_id, actor, event, "    \
-	"from_status, to_status, detail) SELECT '" KIND "', p.id, $5::text, " \
-	EVENT ", 'created', $7::text, $12::jsonb FROM p), "                 \
+	"RETURNING id, merchant_id, notify_url), " E                        \
 	"c AS (INSERT INTO order_checks (kind, order_id, next_at) "         \
 	"SELECT '" KIND "', p.id, now() + make_interval(secs => $13::int) " \
 	"FROM p WHERE $7::text = 'processing')" N " "                       \
@@ -142,9 +143,12 @@ struct pr_flow_begin {
 #define PR_BEGIN_SQL(TABLE, KIND, NO, COLS, VALS)                            \
 	PR_BEGIN_SQL_(TABLE, KIND, NO, COLS, VALS, PR_BEGIN_K,               \
 		      PR_BEGIN_P_COND,                                       \
-		      "CASE $7::text WHEN 'processing' THEN 'attempt' "      \
+		      "e AS (INSERT INTO order_events (kind, order_id, "     \
+		      "actor, event, from_status, to_status, detail) "       \
+		      "SELECT '" KIND "', p.id, $5::text, CASE $7::text "    \
+		      "WHEN 'processing' THEN 'attempt' "                    \
 		      "WHEN 'pending_channel' THEN 'pending' ELSE 'answer' " \
-		      "END",                                                 \
+		      "END, 'created', $7::text, $12::jsonb FROM p), ",      \
 		      ", n AS (INSERT INTO merchant_notifications "          \
 		      "(merchant_id, kind, order_id, event, url) SELECT "    \
 		      "p.merchant_id, '" KIND "', p.id, '" KIND ".' || "     \
@@ -152,11 +156,14 @@ struct pr_flow_begin {
 		      "'failed' AND coalesce(p.notify_url, '') <> '')",      \
 		      PR_BEGIN_KI(TABLE, NO))
 #define PR_BEGIN_KEY_SQL(TABLE, KIND, NO, COLS, VALS)                        \
-	PR_BEGIN_SQL_(TABLE, KIND, NO, COLS, VALS, PR_BEGIN_K,               \
-		      PR_BEGIN_P_COND, "'attempt'", , PR_BEGIN_KI(TABLE, NO))
+	PR_BEGIN_SQL_(TABLE, KIND, NO, ", created_by" COLS,                  \
+		      ", $5::text" VALS, PR_BEGIN_K, PR_BEGIN_P_COND, ,      \
+		      ", r0 AS (SELECT $12::jsonb)", PR_BEGIN_KI(TABLE, NO))
 #define PR_BEGIN_LEAN_SQL(TABLE, KIND, NO, COLS, VALS)                       \
-	PR_BEGIN_SQL_(TABLE, KIND, NO, COLS, VALS, , , "'attempt'",          \
-		      ", r0 AS (SELECT $18::text, $19::text, $20::text)",    \
+	PR_BEGIN_SQL_(TABLE, KIND, NO, ", created_by" COLS,                  \
+		      ", $5::text" VALS, , , ,                               \
+		      ", r0 AS (SELECT $12::jsonb, $18::text, $19::text, "   \
+		      "$20::text)",                                          \
 		      "NULL::text, NULL::text, NULL::text, NULL::int, "      \
 		      "NULL::text, NULL::text, NULL::boolean "               \
 		      "FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM p) "     \
@@ -165,6 +172,19 @@ struct pr_flow_begin {
 		      TABLE " WHERE r.result = 'duplicate' AND "             \
 		      "merchant_id = $2::text AND " NO " = $3::text) d "     \
 		      "ON true")
+/* The history of an order of KIND (its row is alias A): its first event
+ * when the row implies it (created_by set, above), with id 0, then its
+ * rows of order_events in order; SQL text of a jsonb array. */
+#define PR_ORDER_HISTORY(KIND, A)                                            \
+	"(SELECT coalesce(jsonb_agg(x.j ORDER BY x.id), '[]') FROM ("        \
+	"SELECT 0::bigint AS id, jsonb_build_object('id', 0, 'at', "         \
+	A ".created_at, 'actor', " A ".created_by, 'event', 'attempt', "     \
+	"'from_status', 'created', 'to_status', 'processing', 'detail', "    \
+	"jsonb_build_object('channel', coalesce(" A ".trace #>> "            \
+	"'{attempts,0,channel}', " A ".channel), 'attempt', 1)) AS j "       \
+	"WHERE " A ".created_by IS NOT NULL UNION ALL "                      \
+	"SELECT e.id, to_jsonb(e) - 'kind' - 'order_id' FROM order_events e " \
+	"WHERE e.kind = '" KIND "' AND e.order_id = " A ".id) x)"
 /* The three of a kind, for pr_flow_begin_sql. */
 struct pr_flow_begin_sqls {
 	const char *full, *key, *lean;

@@ -656,10 +656,9 @@ static void on_attention(PGresult *res, const char *err, void *arg)
 
 static const char pay_sql[] =
 	"SELECT jsonb_build_object("
-	"'payment', to_jsonb(p) - 'card_hmac' - 'request_hash', "
-	"'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'kind' - "
-	"'order_id' ORDER BY e.id), '[]') FROM order_events e "
-	"WHERE e.kind = 'payment' AND e.order_id = p.id), "
+	"'payment', to_jsonb(p) - 'card_hmac' - 'request_hash' - "
+	"'created_by', "
+	"'events', " PR_ORDER_HISTORY("payment", "p") ", "
 	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
 	"FROM order_checks c WHERE c.kind = 'payment' "
 	"AND c.order_id = p.id), "

@@ -1241,10 +1241,8 @@ static void on_admin_row(PGresult *res, const char *err, void *arg)
 static const char admin_sql[] =
 	"SELECT jsonb_build_object("
 	"'withdrawal', to_jsonb(w) - 'payee_account_enc' - "
-	"'request_hash', "
-	"'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'kind' - "
-	"'order_id' ORDER BY e.id), '[]') FROM order_events e "
-	"WHERE e.kind = 'withdrawal' AND e.order_id = w.id), "
+	"'request_hash' - 'created_by', "
+	"'events', " PR_ORDER_HISTORY("withdrawal", "w") ", "
 	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
 	"FROM order_checks c WHERE c.kind = 'withdrawal' "
 	"AND c.order_id = w.id), "
