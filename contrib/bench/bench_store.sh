@@ -11,14 +11,16 @@
 # other (so that the machine's other load falls on all of them alike):
 #   pattern    pattern_pay.sql: reserve a usage row + insert a narrow order
 #              (commit), mark it answered (commit);
-#   payroute   the first commit of a payment (its row with the route trace,
-#              the attempt event, the check row) and the answer's commit
+#   payroute   the first commit of a payment (its row with the route trace
+#              and its check row; its first event is the row, migration
+#              019) and the answer's commit
 #              (the transition with the answer's event), as the daemon
 #              sends them for a payment on a channel that answers
 #              "processing": two commits, two statements (the first
 #              commit's lean variant: no Idempotency-Key);
 #   full       the same with the first commit's full variant (every
-#              clause: what every first commit ran before the lean one);
+#              clause and the 'attempt' event row: what every first
+#              commit ran before the lean one and migration 019);
 #   plain      the same payment row inserted and updated by a bare INSERT
 #              and a bare UPDATE: no events, no check row, no WITH clauses;
 #              with the table's rules (its guard trigger since migration 017);

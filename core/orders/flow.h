@@ -7,7 +7,8 @@
  *   instance's lease, most of the time without a round trip; refused:
  *   the next candidate) ->
  *   FIRST COMMIT (the kind's begin): the Idempotency-Key, the order with
- *   its route trace and this attempt, its first event and its check row;
+ *   its route trace and this attempt (its first event: the row says it),
+ *   and its check row;
  *   nothing is sent to a channel before it is durable ->
  *   the driver's call (orders.c) -> the code map's effect:
  *     failed and retryable: the next candidate is reserved, and the
