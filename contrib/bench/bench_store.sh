@@ -11,11 +11,16 @@
 # other (so that the machine's other load falls on all of them alike):
 #   pattern    pattern_pay.sql: reserve a usage row + insert a narrow order
 #              (commit), mark it answered (commit);
-#   payroute   the first commit of a payment (its row with the route trace,
-#              the attempt event, the check row) and the answer's commit
+#   payroute   the first commit of a payment (its row with the route trace
+#              and its check row; its first event is the row, migration
+#              019) and the answer's commit
 #              (the transition with the answer's event), as the daemon
 #              sends them for a payment on a channel that answers
-#              "processing": two commits, two statements;
+#              "processing": two commits, two statements (the first
+#              commit's lean variant: no Idempotency-Key);
+#   full       the same with the first commit's full variant (every
+#              clause and the 'attempt' event row: what every first
+#              commit ran before the lean one and migration 019);
 #   plain      the same payment row inserted and updated by a bare INSERT
 #              and a bare UPDATE: no events, no check row, no WITH clauses;
 #              with the table's rules (its guard trigger since migration 017);
@@ -81,7 +86,7 @@ bq -c "CREATE TABLE payments_unchecked (LIKE payments INCLUDING DEFAULTS INCLUDI
 python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
 import re, sys
 tmp = sys.argv[1]
-begin, apply_ = open(tmp + '/stmts.sql').read().split('\n--\n')
+begin, apply_, full = open(tmp + '/stmts.sql').read().split('\n--\n')
 one = lambda s: ' '.join(s.split())
 def q(s):
     return "'" + s.replace("'", "''") + "'"
@@ -101,26 +106,37 @@ ID = "('P' || lpad(:client_id::text, 3, '0') || lpad(:n::text, 12, '0'))"
 NO = "('b' || :client_id::text || '-' || :n::text)"
 NOW = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 MSG_EN, MSG_ZH = 'The payment is being processed.', '支付处理中。'
+# The texts the daemon sends as parameters are pgbench variables (-D):
+# with -M prepared pgbench sends them as parameters too, so that the
+# server parses the trace, details and payer at every execution as it
+# does for the daemon.
+V = {'route': route, 'trace': trace, 'attempt': attempt, 'payer': payer,
+     'detail': '{"attempt": 1, "channel": "wx_native"}', 'msg_en': MSG_EN,
+     'msg_zh': MSG_ZH}
+open(tmp + '/vars', 'w').write(''.join(k + '=' + v + '\n'
+                                       for k, v in V.items()))
 bp = {1: ID, 2: "'demo'", 3: NO, 4: q('e3' * 32), 5: "'bench'", 6: NOW,
       7: "'processing'", 8: "'wx_native'",
       9: "(current_date - DATE '1970-01-01')", 10: 'NULL', 11: ':amt',
-      12: q('{"attempt": 1, "channel": "wx_native"}'), 13: '10',
-      14: 'NULL', 15: 'NULL', 16: 'NULL', 17: q(route), 18: 'NULL',
+      12: ':detail', 13: '10',
+      14: 'NULL', 15: 'NULL', 16: 'NULL', 17: ':route', 18: 'NULL',
       19: 'NULL', 20: 'NULL', 21: ':amt', 22: "'CNY'", 23: "'wechat_pay'",
       24: "'native_qr'", 25: "'NATIVE'", 26: 'NULL', 27: 'NULL',
       28: 'NULL', 29: 'NULL', 30: 'NULL', 31: "'bench'", 32: 'NULL',
       33: "'127.0.0.1'", 34: NOW + ' + 1800000'}
 ap = {1: ID, 2: "'{processing}'", 3: "'processing'", 4: "'bench'",
-      5: "'answer'", 6: q(attempt), 7: NOW, 8: 'NULL', 9: 'NULL',
+      5: "'answer'", 6: ':attempt', 7: NOW, 8: 'NULL', 9: 'NULL',
       10: 'NULL', 11: 'NULL', 12: 'NULL', 13: 'false', 14: "'PROCESSING'",
-      15: q(MSG_EN), 16: q(MSG_ZH), 17: "'200'", 18: "''", 19: "''",
-      20: 'NULL', 21: q(payer), 22: q(trace), 23: '10', 24: 'false',
+      15: ':msg_en', 16: ':msg_zh', 17: "'200'", 18: "''", 19: "''",
+      20: 'NULL', 21: ':payer', 22: ':trace', 23: '10', 24: 'false',
       25: 'NULL', 26: 'NULL', 27: 'NULL', 28: 'NULL'}
 def sub(s, m):
     return re.sub(r'\$(\d+)', lambda x: m[int(x.group(1))], one(s))
 head = '\\set n :n + 1\n\\set amt random(100, 5099)\n'
 open(tmp + '/payroute.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
+open(tmp + '/full.sql', 'w').write(
+    head + sub(full, bp) + ';\n' + sub(apply_, ap) + ';\n')
 def plain(table):
     ins = ('INSERT INTO ' + table + ' (id, merchant_id, merchant_order_no, '
            'request_hash, status, channel, attempts, usage_day, usage_amount, '
@@ -128,20 +144,22 @@ def plain(table):
            'product_code, subject, client_ip, expire_at) VALUES (' +
            ', '.join([ID, "'demo'", NO, q('e3' * 32), "'processing'",
                       "'wx_native'", '1', 'current_date', ':amt',
-                      q(route) + '::jsonb', 'pr_ms_time(' + NOW + ')', ':amt',
+                      ':route::jsonb', 'pr_ms_time(' + NOW + ')', ':amt',
                       "'CNY'", "'wechat_pay'", "'native_qr'", "'NATIVE'",
                       "'bench'", "'127.0.0.1'",
                       'pr_ms_time(' + NOW + ' + 1800000)']) + ');')
     upd = ('UPDATE ' + table + " SET status = 'processing', code = "
-           "'PROCESSING', message_en = " + q(MSG_EN) + ', message_zh = ' +
-           q(MSG_ZH) + ", channel_code = '200', channel_sub_code = '', "
-           "channel_message = '', payer = " + q(payer) + '::jsonb, trace = ' +
-           q(trace) + '::jsonb, updated_at = now() WHERE id = ' + ID + ';')
+           "'PROCESSING', message_en = :msg_en, message_zh = :msg_zh, "
+           "channel_code = '200', channel_sub_code = '', "
+           "channel_message = '', payer = :payer::jsonb, trace = "
+           ':trace::jsonb, updated_at = now() WHERE id = ' + ID + ';')
     return head + ins + '\n' + upd + '\n'
 open(tmp + '/plain.sql', 'w').write(plain('payments'))
 open(tmp + '/unchecked.sql', 'w').write(plain('payments_unchecked'))
 EOF
 cp "$B_HERE/pattern_pay.sql" "$B_TMP/pattern.sql"
+VARS=()
+while IFS= read -r v; do VARS+=(-D "$v"); done <"$B_TMP/vars"
 
 echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit on)"
 # run NAME: one pgbench run of $B_TMP/NAME.sql; sets CPU_<NAME>
@@ -151,7 +169,7 @@ run() {
 	bq -c "TRUNCATE payments, payments_unchecked, order_events, order_checks, bench_orders CASCADE"
 	b_checkpoint
 	before=$(b_sample "$DB")
-	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 \
+	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 "${VARS[@]}" \
 		-c "$CLIENTS" -j 2 -T "$SECS" -f "$B_TMP/$1.sql" \
 		"$B_CONNINFO dbname=$DB" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "pgbench $1 failed"; }
@@ -163,9 +181,9 @@ run() {
 	eval "CPU_$1=\$C_CPU_MS"
 }
 for r in $(seq 1 "$ROUNDS"); do
-	for v in pattern payroute plain unchecked; do
+	for v in pattern payroute full plain unchecked; do
 		run "$v"
 	done
 	# shellcheck disable=SC2154 # set by run through eval
-	echo "bench_store: round $r: payroute pg_cpu_ms $CPU_payroute vs pattern $CPU_pattern ($(b_ratio "$CPU_payroute" "$CPU_pattern")x); plain $CPU_plain ($(b_ratio "$CPU_plain" "$CPU_pattern")x), unchecked $CPU_unchecked ($(b_ratio "$CPU_unchecked" "$CPU_pattern")x)"
+	echo "bench_store: round $r: payroute pg_cpu_ms $CPU_payroute vs pattern $CPU_pattern ($(b_ratio "$CPU_payroute" "$CPU_pattern")x); full $CPU_full ($(b_ratio "$CPU_full" "$CPU_pattern")x); plain $CPU_plain ($(b_ratio "$CPU_plain" "$CPU_pattern")x), unchecked $CPU_unchecked ($(b_ratio "$CPU_unchecked" "$CPU_pattern")x)"
 done

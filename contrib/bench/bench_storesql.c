@@ -1,10 +1,12 @@
 /*
  * bench_storesql - prints the two statements of a payment's two commits as
- * the daemon prepares them: the first commit (pr_pay_begin_sql,
- * core/orders/payments.c) and the answer's change as bench_store.sh
+ * the daemon prepares them: the first commit of a processing payment
+ * without an Idempotency-Key (the lean variant of pr_pay_begin_sqls,
+ * core/orders/payments.c, flow.h) and the answer's change as bench_store.sh
  * replays it, not final, without a next attempt or an Idempotency-Key
- * (the payment kind's apply_lean_sql, core/orders/payorder.c), separated
- * by a line "--".
+ * (the payment kind's apply_lean_sql, core/orders/payorder.c), then the
+ * first commit's full variant (what every first commit was before the lean
+ * one), separated by lines "--".
  * contrib/bench/bench_store.sh replays them with pgbench, so that what the
  * store does per payment is measured from the daemon's own text.
  *
@@ -12,13 +14,14 @@
  */
 #include <stdio.h>
 
+#include "orders/flow.h"
 #include "orders/payments.h"
 #include "orders/payorder.h"
 
 int main(void)
 {
-	if (printf("%s\n--\n%s\n", pr_pay_begin_sql,
-		   pr_payment_kind.apply_lean_sql) < 0)
+	if (printf("%s\n--\n%s\n--\n%s\n", pr_pay_begin_sqls.lean,
+		   pr_payment_kind.apply_lean_sql, pr_pay_begin_sqls.full) < 0)
 		return 1;
 	return 0;
 }

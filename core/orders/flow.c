@@ -439,6 +439,14 @@ static void cascade_commit(struct pr_flow *f)
 	}
 }
 
+const char *pr_flow_begin_sql(const struct pr_flow_begin_sqls *s,
+			      const struct pr_flow_begin *b)
+{
+	if (strcmp(b->status, "processing") != 0)
+		return s->full;
+	return b->idem_key ? s->key : s->lean;
+}
+
 void pr_flow_begin_params(const struct pr_flow *f,
 			  const struct pr_flow_begin *b, const char *hash,
 			  const char **p)

@@ -113,7 +113,7 @@ static void pay_predict(struct pr_flow *f, const struct pr_call *c)
 	}
 }
 
-const char pr_pay_begin_sql[] = PR_BEGIN_SQL(
+const struct pr_flow_begin_sqls pr_pay_begin_sqls = PR_BEGIN_SQLS(
 	"payments", "payment", "merchant_order_no",
 	", amount, currency, method, environment, product_code, "
 	"buyer_id, seller_id, card_hmac, card_last4, bank_code, "
@@ -150,7 +150,8 @@ static int pay_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 	params[32] = OPT(w->client_ip);
 	params[33] = expire;
 #undef OPT
-	return pr_db_query(p->d->db, pr_pay_begin_sql, PR_BEGIN_NPARAMS + 14,
+	return pr_db_query(p->d->db, pr_flow_begin_sql(&pr_pay_begin_sqls, b),
+			   PR_BEGIN_NPARAMS + 14,
 			   params, cb, arg) < 0 ?
 		       -EAGAIN :
 		       0;
@@ -655,10 +656,9 @@ static void on_attention(PGresult *res, const char *err, void *arg)
 
 static const char pay_sql[] =
 	"SELECT jsonb_build_object("
-	"'payment', to_jsonb(p) - 'card_hmac' - 'request_hash', "
-	"'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'kind' - "
-	"'order_id' ORDER BY e.id), '[]') FROM order_events e "
-	"WHERE e.kind = 'payment' AND e.order_id = p.id), "
+	"'payment', to_jsonb(p) - 'card_hmac' - 'request_hash' - "
+	"'created_by', "
+	"'events', " PR_ORDER_HISTORY("payment", "p") ", "
 	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
 	"FROM order_checks c WHERE c.kind = 'payment' "
 	"AND c.order_id = p.id), "

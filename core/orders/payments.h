@@ -24,10 +24,11 @@ void pr_payments_find(struct pr_request *r, const struct pr_route_match *m);
 void pr_payments_get(struct pr_request *r, const struct pr_route_match *m);
 void pr_payments_close(struct pr_request *r, const struct pr_route_match *m);
 
-/* The first commit of a payment: PR_BEGIN_SQL (flow.h) with the payment's
+/* The first commit of a payment: PR_BEGIN_SQLS (flow.h) with the payment's
  * columns, $21 amount .. $34 expire_at (ms). Exported for
- * contrib/bench/bench_storesql, which prints it for bench_store.sh. */
-extern const char pr_pay_begin_sql[];
+ * contrib/bench/bench_storesql, which prints them for bench_store.sh. */
+struct pr_flow_begin_sqls;
+extern const struct pr_flow_begin_sqls pr_pay_begin_sqls;
 
 /* The admin listener's (the caller has checked the token): one payment
  * with its history, and the orders that need attention. */

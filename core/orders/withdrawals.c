@@ -376,7 +376,7 @@ static void wd_flow_order(struct pr_flow *f, const struct pr_chan_spec *c)
 static int wd_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 		    pr_db_cb cb, void *arg)
 {
-	static const char sql[] = PR_BEGIN_SQL(
+	static const struct pr_flow_begin_sqls sqls = PR_BEGIN_SQLS(
 		"withdrawals", "withdrawal", "merchant_withdrawal_no",
 		", amount, currency, payee_kind, payee_account_enc, "
 		"payee_account_mask, payee_name, payee_bank_code, method, "
@@ -408,8 +408,8 @@ static int wd_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 	params[30] = deadline;
 	params[31] = b->retry_s;
 #undef OPT
-	return pr_db_query(w->d->db, sql, PR_BEGIN_NPARAMS + 12, params, cb,
-			   arg) < 0 ?
+	return pr_db_query(w->d->db, pr_flow_begin_sql(&sqls, b),
+			   PR_BEGIN_NPARAMS + 12, params, cb, arg) < 0 ?
 		       -EAGAIN :
 		       0;
 }
@@ -1241,10 +1241,8 @@ static void on_admin_row(PGresult *res, const char *err, void *arg)
 static const char admin_sql[] =
 	"SELECT jsonb_build_object("
 	"'withdrawal', to_jsonb(w) - 'payee_account_enc' - "
-	"'request_hash', "
-	"'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) - 'kind' - "
-	"'order_id' ORDER BY e.id), '[]') FROM order_events e "
-	"WHERE e.kind = 'withdrawal' AND e.order_id = w.id), "
+	"'request_hash' - 'created_by', "
+	"'events', " PR_ORDER_HISTORY("withdrawal", "w") ", "
 	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
 	"FROM order_checks c WHERE c.kind = 'withdrawal' "
 	"AND c.order_id = w.id), "
