@@ -101,100 +101,100 @@ struct pr_flow_begin {
  * The variants answer the same columns; the parameters a variant does
  * not use keep their types in a clause nothing reads (the planner drops
  * it). */
-#define PR_BEGIN_SQL_(TABLE, KIND, NO, COLS, VALS, K, P_COND, E, N, KI) \
-	"WITH " K "p AS (INSERT INTO " TABLE " (id, merchant_id, " NO       \
-	", request_hash, "                                                  \
-	"status, channel, attempts, usage_day, usage_bank, usage_amount, "  \
-	"code, message_en, message_zh, trace, created_at, finished_at" COLS \
-	") SELECT $1::text, $2::text, $3::text, $4::text, $7::text, "       \
-	"$8::text, CASE WHEN $8::text IS NULL THEN 0 ELSE 1 END, "          \
-	"DATE '1970-01-01' + $9::int, $10::text, $11::bigint, $14::text, "  \
-	"$15::text, $16::text, $17::jsonb, pr_ms_time($6::bigint), "        \
-	"CASE WHEN $7::text = 'failed' THEN pr_ms_time($6::bigint) END" VALS \
-	P_COND " ON CONFLICT (merchant_id, " NO ") DO NOTHING "             \
-	"RETURNING id, merchant_id, notify_url), " E                        \
-	"c AS (INSERT INTO order_checks (kind, order_id, next_at) "         \
-	"SELECT '" KIND "', p.id, now() + make_interval(secs => $13::int) " \
-	"FROM p WHERE $7::text = 'processing')" N " "                       \
+#define PR_BEGIN_SQL_(TABLE, KIND, NO, COLS, VALS, K, P_COND, E, N, KI)        \
+	"WITH " K "p AS (INSERT INTO " TABLE " (id, merchant_id, " NO          \
+	", request_hash, "                                                     \
+	"status, channel, attempts, usage_day, usage_bank, usage_amount, "     \
+	"code, message_en, message_zh, trace, created_at, finished_at" COLS    \
+	") SELECT $1::text, $2::text, $3::text, $4::text, $7::text, "          \
+	"$8::text, CASE WHEN $8::text IS NULL THEN 0 ELSE 1 END, "             \
+	"DATE '1970-01-01' + $9::int, $10::text, $11::bigint, $14::text, "     \
+	"$15::text, $16::text, $17::jsonb, pr_ms_time($6::bigint), "           \
+	"CASE WHEN $7::text = 'failed' THEN pr_ms_time($6::bigint) END" VALS   \
+		P_COND " ON CONFLICT (merchant_id, " NO ") DO NOTHING "        \
+	"RETURNING id, merchant_id, notify_url), " E                           \
+	"c AS (INSERT INTO order_checks (kind, order_id, next_at) "            \
+	"SELECT '" KIND "', p.id, now() + make_interval(secs => $13::int) "    \
+	"FROM p WHERE $7::text = 'processing')" N " "                          \
 	"SELECT r.result, d.id, d.request_hash, " KI
 /* The Idempotency-Key's clause, and the key's row when it was another
  * request's. */
-#define PR_BEGIN_K                                                          \
-	"k AS (INSERT INTO idempotency_keys (merchant_id, key, endpoint, "  \
-	"request_hash, order_id, state, status, body) SELECT $2::text, "    \
-	"$18::text, $19::text, $4::text, $1::text, "                        \
-	"CASE WHEN $7::text = 'processing' THEN 'in_progress' ELSE 'done' " \
-	"END, CASE WHEN $7::text = 'processing' THEN NULL ELSE 201 END, "   \
-	"CASE WHEN $7::text = 'processing' THEN NULL ELSE $20::text END "   \
-	"WHERE $18::text IS NOT NULL "                                      \
+#define PR_BEGIN_K                                                             \
+	"k AS (INSERT INTO idempotency_keys (merchant_id, key, endpoint, "     \
+	"request_hash, order_id, state, status, body) SELECT $2::text, "       \
+	"$18::text, $19::text, $4::text, $1::text, "                           \
+	"CASE WHEN $7::text = 'processing' THEN 'in_progress' ELSE 'done' "    \
+	"END, CASE WHEN $7::text = 'processing' THEN NULL ELSE 201 END, "      \
+	"CASE WHEN $7::text = 'processing' THEN NULL ELSE $20::text END "      \
+	"WHERE $18::text IS NOT NULL "                                         \
 	"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING 1), "
-#define PR_BEGIN_KI(TABLE, NO)                                              \
-	"ki.endpoint, ki.request_hash, ki.state, ki.status, ki.body, "      \
-	"coalesce(ki.order_id, ''), "                                       \
-	"ki.created_at < now() - interval '5 minutes' "                     \
-	"FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM p) THEN 'created' "   \
-	"WHEN $18::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM k) "      \
-	"THEN 'key' ELSE 'duplicate' END AS result) r "                     \
-	"LEFT JOIN LATERAL (SELECT id, request_hash FROM " TABLE            \
-	" WHERE r.result = 'duplicate' AND merchant_id = $2::text AND " NO  \
-	" = $3::text) d ON true LEFT JOIN LATERAL (SELECT * FROM "          \
-	"idempotency_keys WHERE r.result = 'key' AND merchant_id = $2::text " \
+#define PR_BEGIN_KI(TABLE, NO)                                                 \
+	"ki.endpoint, ki.request_hash, ki.state, ki.status, ki.body, "         \
+	"coalesce(ki.order_id, ''), "                                          \
+	"ki.created_at < now() - interval '5 minutes' "                        \
+	"FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM p) THEN 'created' "      \
+	"WHEN $18::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM k) "         \
+	"THEN 'key' ELSE 'duplicate' END AS result) r "                        \
+	"LEFT JOIN LATERAL (SELECT id, request_hash FROM " TABLE               \
+	" WHERE r.result = 'duplicate' AND merchant_id = $2::text AND " NO     \
+	" = $3::text) d ON true LEFT JOIN LATERAL (SELECT * FROM "             \
+	"idempotency_keys WHERE r.result = 'key' AND merchant_id = $2::text "  \
 	"AND key = $18::text) ki ON true"
 #define PR_BEGIN_P_COND " WHERE $18::text IS NULL OR EXISTS (SELECT 1 FROM k)"
-#define PR_BEGIN_SQL(TABLE, KIND, NO, COLS, VALS)                            \
-	PR_BEGIN_SQL_(TABLE, KIND, NO, COLS, VALS, PR_BEGIN_K,               \
-		      PR_BEGIN_P_COND,                                       \
-		      "e AS (INSERT INTO order_events (kind, order_id, "     \
-		      "actor, event, from_status, to_status, detail) "       \
-		      "SELECT '" KIND "', p.id, $5::text, CASE $7::text "    \
-		      "WHEN 'processing' THEN 'attempt' "                    \
-		      "WHEN 'pending_channel' THEN 'pending' ELSE 'answer' " \
-		      "END, 'created', $7::text, $12::jsonb FROM p), ",      \
-		      ", n AS (INSERT INTO merchant_notifications "          \
-		      "(merchant_id, kind, order_id, event, url) SELECT "    \
-		      "p.merchant_id, '" KIND "', p.id, '" KIND ".' || "     \
-		      "$7::text, p.notify_url FROM p WHERE $7::text = "      \
-		      "'failed' AND coalesce(p.notify_url, '') <> '')",      \
+#define PR_BEGIN_SQL(TABLE, KIND, NO, COLS, VALS)                              \
+	PR_BEGIN_SQL_(TABLE, KIND, NO, COLS, VALS, PR_BEGIN_K,                 \
+		      PR_BEGIN_P_COND,                                         \
+		      "e AS (INSERT INTO order_events (kind, order_id, "       \
+		      "actor, event, from_status, to_status, detail) "         \
+		      "SELECT '" KIND "', p.id, $5::text, CASE $7::text "      \
+		      "WHEN 'processing' THEN 'attempt' "                      \
+		      "WHEN 'pending_channel' THEN 'pending' ELSE 'answer' "   \
+		      "END, 'created', $7::text, $12::jsonb FROM p), ",        \
+		      ", n AS (INSERT INTO merchant_notifications "            \
+		      "(merchant_id, kind, order_id, event, url) SELECT "      \
+		      "p.merchant_id, '" KIND "', p.id, '" KIND ".' || "       \
+		      "$7::text, p.notify_url FROM p WHERE $7::text = "        \
+		      "'failed' AND coalesce(p.notify_url, '') <> '')",        \
 		      PR_BEGIN_KI(TABLE, NO))
-#define PR_BEGIN_KEY_SQL(TABLE, KIND, NO, COLS, VALS)                        \
-	PR_BEGIN_SQL_(TABLE, KIND, NO, ", created_by" COLS,                  \
-		      ", $5::text" VALS, PR_BEGIN_K, PR_BEGIN_P_COND, ,      \
+#define PR_BEGIN_KEY_SQL(TABLE, KIND, NO, COLS, VALS)                          \
+	PR_BEGIN_SQL_(TABLE, KIND, NO, ", created_by" COLS, ", $5::text" VALS, \
+		      PR_BEGIN_K, PR_BEGIN_P_COND, ,                           \
 		      ", r0 AS (SELECT $12::jsonb)", PR_BEGIN_KI(TABLE, NO))
-#define PR_BEGIN_LEAN_SQL(TABLE, KIND, NO, COLS, VALS)                       \
-	PR_BEGIN_SQL_(TABLE, KIND, NO, ", created_by" COLS,                  \
-		      ", $5::text" VALS, , , ,                               \
-		      ", r0 AS (SELECT $12::jsonb, $18::text, $19::text, "   \
-		      "$20::text)",                                          \
-		      "NULL::text, NULL::text, NULL::text, NULL::int, "      \
-		      "NULL::text, NULL::text, NULL::boolean "               \
-		      "FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM p) "     \
-		      "THEN 'created' ELSE 'duplicate' END AS result) r "    \
-		      "LEFT JOIN LATERAL (SELECT id, request_hash FROM "     \
-		      TABLE " WHERE r.result = 'duplicate' AND "             \
-		      "merchant_id = $2::text AND " NO " = $3::text) d "     \
+#define PR_BEGIN_LEAN_SQL(TABLE, KIND, NO, COLS, VALS)                         \
+	PR_BEGIN_SQL_(TABLE, KIND, NO, ", created_by" COLS, ", $5::text" VALS, \
+		      , , ,                                                    \
+		      ", r0 AS (SELECT $12::jsonb, $18::text, $19::text, "     \
+		      "$20::text)",                                            \
+		      "NULL::text, NULL::text, NULL::text, NULL::int, "        \
+		      "NULL::text, NULL::text, NULL::boolean "                 \
+		      "FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM p) "       \
+		      "THEN 'created' ELSE 'duplicate' END AS result) r "      \
+		      "LEFT JOIN LATERAL (SELECT id, request_hash FROM " TABLE \
+		      " WHERE r.result = 'duplicate' AND "                     \
+		      "merchant_id = $2::text AND " NO " = $3::text) d "       \
 		      "ON true")
 /* The history of an order of KIND (its row is alias A): its first event
  * when the row implies it (created_by set, above), with id 0, then its
  * rows of order_events in order; SQL text of a jsonb array. */
-#define PR_ORDER_HISTORY(KIND, A)                                            \
-	"(SELECT coalesce(jsonb_agg(x.j ORDER BY x.id), '[]') FROM ("        \
-	"SELECT 0::bigint AS id, jsonb_build_object('id', 0, 'at', "         \
-	A ".created_at, 'actor', " A ".created_by, 'event', 'attempt', "     \
-	"'from_status', 'created', 'to_status', 'processing', 'detail', "    \
-	"jsonb_build_object('channel', coalesce(" A ".trace #>> "            \
-	"'{attempts,0,channel}', " A ".channel), 'attempt', 1)) AS j "       \
-	"WHERE " A ".created_by IS NOT NULL UNION ALL "                      \
-	"SELECT e.id, to_jsonb(e) - 'kind' - 'order_id' FROM order_events e " \
+#define PR_ORDER_HISTORY(KIND, A)                                              \
+	"(SELECT coalesce(jsonb_agg(x.j ORDER BY x.id), '[]') FROM ("          \
+	"SELECT 0::bigint AS id, jsonb_build_object('id', 0, 'at', " A         \
+	".created_at, 'actor', " A ".created_by, 'event', 'attempt', "         \
+	"'from_status', 'created', 'to_status', 'processing', 'detail', "      \
+	"jsonb_build_object('channel', coalesce(" A ".trace #>> "              \
+	"'{attempts,0,channel}', " A ".channel), 'attempt', 1)) AS j "         \
+	"WHERE " A ".created_by IS NOT NULL UNION ALL "                        \
+	"SELECT e.id, to_jsonb(e) - 'kind' - 'order_id' FROM order_events e "  \
 	"WHERE e.kind = '" KIND "' AND e.order_id = " A ".id) x)"
 /* The three of a kind, for pr_flow_begin_sql. */
 struct pr_flow_begin_sqls {
 	const char *full, *key, *lean;
 };
-#define PR_BEGIN_SQLS(TABLE, KIND, NO, COLS, VALS)                           \
-	{                                                                    \
-		PR_BEGIN_SQL(TABLE, KIND, NO, COLS, VALS),                   \
-			PR_BEGIN_KEY_SQL(TABLE, KIND, NO, COLS, VALS),       \
-			PR_BEGIN_LEAN_SQL(TABLE, KIND, NO, COLS, VALS)       \
+#define PR_BEGIN_SQLS(TABLE, KIND, NO, COLS, VALS)                             \
+	{                                                                      \
+		PR_BEGIN_SQL(TABLE, KIND, NO, COLS, VALS),                     \
+			PR_BEGIN_KEY_SQL(TABLE, KIND, NO, COLS, VALS),         \
+			PR_BEGIN_LEAN_SQL(TABLE, KIND, NO, COLS, VALS)         \
 	}
 #define PR_BEGIN_NCOLS 3
 #define PR_BEGIN_NPARAMS 20

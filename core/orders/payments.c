@@ -151,8 +151,7 @@ static int pay_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 	params[33] = expire;
 #undef OPT
 	return pr_db_query(p->d->db, pr_flow_begin_sql(&pr_pay_begin_sqls, b),
-			   PR_BEGIN_NPARAMS + 14,
-			   params, cb, arg) < 0 ?
+			   PR_BEGIN_NPARAMS + 14, params, cb, arg) < 0 ?
 		       -EAGAIN :
 		       0;
 }
@@ -654,11 +653,14 @@ static void on_attention(PGresult *res, const char *err, void *arg)
 	on_admin_payment(res, err, arg);
 }
 
+/* The order's history: its first event, when its row says it, and its
+ * events (flow.h). */
+#define PAY_HISTORY PR_ORDER_HISTORY("payment", "p")
 static const char pay_sql[] =
 	"SELECT jsonb_build_object("
 	"'payment', to_jsonb(p) - 'card_hmac' - 'request_hash' - "
 	"'created_by', "
-	"'events', " PR_ORDER_HISTORY("payment", "p") ", "
+	"'events', " PAY_HISTORY ", "
 	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
 	"FROM order_checks c WHERE c.kind = 'payment' "
 	"AND c.order_id = p.id), "

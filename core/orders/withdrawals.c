@@ -1238,11 +1238,14 @@ static void on_admin_row(PGresult *res, const char *err, void *arg)
 	pr_request_reply(r, 200, j);
 }
 
+/* The order's history: its first event, when its row says it, and its
+ * events (flow.h). */
+#define WD_HISTORY PR_ORDER_HISTORY("withdrawal", "w")
 static const char admin_sql[] =
 	"SELECT jsonb_build_object("
 	"'withdrawal', to_jsonb(w) - 'payee_account_enc' - "
 	"'request_hash' - 'created_by', "
-	"'events', " PR_ORDER_HISTORY("withdrawal", "w") ", "
+	"'events', " WD_HISTORY ", "
 	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
 	"FROM order_checks c WHERE c.kind = 'withdrawal' "
 	"AND c.order_id = w.id), "
