@@ -7,7 +7,7 @@
 # (a path relative to the source tree). The target is linked with that
 # driver's .c and the core files behind pr_services() (core/runtime/services.c,
 # core/runtime/crypto.c, core/runtime/x509.c, core/domain/drvobj.c, core/runtime/log.c, core/base/clock.c),
-# drivers/common/drv{conf,buf}.c and billtext.c, and the driver's bill
+# drivers/common/drv{conf,buf,field}.c and billtext.c, and the driver's bill
 # reader (drivers/X/X_bill.c) when there is one.
 # A target of the core's own parsers (pure files: no loop, no store) names
 # the core files it links instead, on one line:
@@ -42,6 +42,7 @@ core="$src/core/runtime/services.c $src/core/runtime/crypto.c $src/core/runtime/
 	$src/core/domain/drvobj.c $src/core/runtime/log.c $src/core/base/clock.c
 	$src/drivers/common/drvconf.c
 	$src/drivers/common/drvbuf.c
+	$src/drivers/common/drvfield.c
 	$src/drivers/common/billtext.c"
 
 status=0
