@@ -265,6 +265,9 @@ pass "nothing reached the channel unstored; after the callbacks and the completi
 use a
 kill -TERM "$DAEMON_PID"
 t0=$(date +%s%N)
+# the signal is handled on the loop's next turn: ask once it says so
+wait_log 'shutting down \(SIGTERM\): not ready for 1500 ms' 5 ||
+	fail "payrouted a's log does not say it drains"
 http_get "http://127.0.0.1:$ADMIN_PORT/readyz"
 [ "$RESP_CODE" = 503 ] && [ "$(json .reason)" = "shutting down (draining)" ] ||
 	fail "/readyz while draining: $RESP_CODE $RESP_BODY"
@@ -273,8 +276,6 @@ _mcall POST /v1/payments '{"merchant_order_no":"drain-a","amount":100,"currency"
 wait_until 10 eval '! kill -0 "$DAEMON_PID" 2>/dev/null' || fail "payrouted a did not stop after draining"
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -ge 1400 ] || fail "payrouted a stopped after $ms ms, before its 1500 ms drain"
-wait_log 'shutting down \(SIGTERM\): not ready for 1500 ms' 1 ||
-	fail "payrouted a's log does not say it drains"
 use b
 _mcall POST /v1/payments '{"merchant_order_no":"drain-b","amount":100,"currency":"CNY","method":"wechat_pay","environment":"native_qr","subject":"drain"}'
 [ "$RESP_CODE" = 201 ] || fail "payrouted b after a stopped: HTTP $RESP_CODE $RESP_BODY"
