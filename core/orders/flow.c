@@ -484,7 +484,7 @@ static void on_call(struct pr_call *c, void *arg)
 	int to;
 
 	if (f->r)
-		f->r->wait_us += pr_mono_us() - f->sent_us;
+		f->r->wait_us += pr_call_wait_us(c);
 	f->last_code = code;
 	if (code->effect == PAYROUTE_EFFECT_FAILED && code->retryable) {
 		a = pr_flow_attempt_json(f, c, "retryable_failure");
@@ -525,7 +525,6 @@ static void send_attempt(struct pr_flow *f)
 {
 	f->have_tok = 0; /* the order's row holds it now */
 	f->ops->order(f, f->spec);
-	f->sent_us = pr_mono_us();
 	if (pr_chan_call(f->d, f->gen, f->ch, f->ops->op, &f->order, on_call,
 			 f) < 0)
 		flow_error(f, 500, "internal", "out of memory");

@@ -289,7 +289,6 @@ struct pr_flow {
 	struct payroute_order order;
 	char notify_buf[512];
 	const struct pr_code *last_code;
-	int64_t sent_us; /* the call's start, for the time spent waiting */
 };
 
 /* The variant of s that b needs (PR_BEGIN_SQL_ above): lean for a

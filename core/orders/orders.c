@@ -272,6 +272,11 @@ static int defer(struct call *k)
 		       0;
 }
 
+int64_t pr_call_wait_us(const struct pr_call *c)
+{
+	return c->sent && c->ms > 0 ? (int64_t)(c->ms * 1000.0) : 0;
+}
+
 int pr_chan_call(struct pr_daemon *d, struct pr_generation *gen,
 		 const struct pr_channel *ch, enum pr_op op,
 		 const struct payroute_order *o, pr_call_cb cb, void *arg)

@@ -113,6 +113,12 @@ struct pr_call {
 	char detail[256]; /* what went wrong, for logs and the trace */
 };
 
+/* What call c waited for its channel, in µs: the HTTP round trip. The
+ * driver's building and signing of the request and its reading of the
+ * answer are payrouted's own time (payroute_overhead_seconds, doc/
+ * design.md §10); 0 when nothing was sent. */
+int64_t pr_call_wait_us(const struct pr_call *c);
+
 /* Called once with the outcome; c is valid during the call only. */
 typedef void (*pr_call_cb)(struct pr_call *c, void *arg);
 

@@ -522,6 +522,7 @@ typedef void (*rf_sent_cb)(int rc, struct rf_row *r, const char *err,
 struct rf_send {
 	struct pr_daemon *d;
 	struct pr_generation *gen;
+	struct pr_request *r; /* answered by cb: the channel's time is its wait */
 	struct rf_row row;
 	const char *actor;
 	char actor_buf[130];
@@ -589,6 +590,7 @@ static void on_refund_call(struct pr_call *c, void *arg)
 	json_t *detail;
 	int rc;
 
+	s->r->wait_us += pr_call_wait_us(c);
 	rf_outcome(c, s->row.status, &to, &overdue);
 	rf_predict(s, to, overdue, c);
 	detail = json_pack("{s:s,s:s,s:s,s:i}", "channel", s->row.channel,
@@ -662,13 +664,15 @@ static int past_window(const struct pr_chan_spec *spec, int64_t paid_ms)
  * recorded), or an overdue one re-sent with request_no (NULL: keep its
  * number), first checking the refund window and recording the attempt.
  * With idem, the answer is kept under that key in the answer's commit. cb
- * gets the refund as it is afterwards. Returns 0 or a negative errno (cb
- * not called). */
-static int rf_send(struct pr_daemon *d, struct pr_generation *gen,
-		   const struct rf_row *r, const char *request_no,
-		   const char *actor, struct pr_idem *idem, rf_sent_cb cb,
-		   void *arg)
+ * gets the refund as it is afterwards, and answers req (of which the send
+ * uses the daemon and generation). Returns 0 or a negative errno (cb not
+ * called). */
+static int rf_send(struct pr_request *req, const struct rf_row *r,
+		   const char *request_no, const char *actor,
+		   struct pr_idem *idem, rf_sent_cb cb, void *arg)
 {
+	struct pr_daemon *d = req->d;
+	struct pr_generation *gen = req->gen;
 	long ci = pr_catalogue_find(&gen->cat, r->channel);
 	const struct pr_chan_spec *spec = ci >= 0 ? &gen->cat.chans[ci] : NULL;
 	struct rf_update u = { 0 };
@@ -681,6 +685,7 @@ static int rf_send(struct pr_daemon *d, struct pr_generation *gen,
 		return -ENOMEM;
 	s->d = d;
 	s->gen = pr_gen_ref(gen);
+	s->r = req;
 	s->row = *r;
 	s->idem = idem;
 	s->cb = cb;
@@ -905,8 +910,8 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 			cr_reply(c, 201, rf_render(&row));
 			return;
 		}
-		if (rf_send(r->d, r->gen, &row, NULL, NULL, &c->idem,
-			    on_created_sent, c) < 0) {
+		if (rf_send(r, &row, NULL, NULL, &c->idem, on_created_sent,
+			    c) < 0) {
 			c->idem.active = 0;
 			cr_error(c, 503, "store_unavailable",
 				 "refund %s is recorded but could not be sent "
@@ -1795,8 +1800,8 @@ static void on_act_loaded(struct rf_row *row, const char *err, void *arg)
 		else
 			snprintf(a->new_no, sizeof(a->new_no), "%.28sA%d",
 				 row->id, row->attempts + 1);
-		if (rf_send(r->d, r->gen, row, a->new_no[0] ? a->new_no : NULL,
-			    a->actor, NULL, on_resent, a) < 0) {
+		if (rf_send(r, row, a->new_no[0] ? a->new_no : NULL, a->actor,
+			    NULL, on_resent, a) < 0) {
 			pr_api_reply_err(r, 503, "store_unavailable", NULL,
 					 "the store is unavailable");
 			free(a);

@@ -214,3 +214,33 @@ wait_refund "$RT" succeeded 15
 [ "$(pq -c "SELECT count(*) FROM audit_log WHERE object_id = '$RT' AND action = 'resend' AND actor = 'admin'")" = 1 ] ||
 	fail "the resend is not audited"
 pass "timeout: overdue (refund_timeout, listed with history, counted), re-sent with the same number, succeeded once"
+
+# ---------------------------------------- what payroute adds, not the channel
+# payroute_overhead_seconds{op} is a request's time minus its channels'
+# round trips (pr_call_wait_us): a refund and a payment whose channel
+# answers 0.7 s late (within http_client.timeout_ms) add payroute's few
+# ms to it, not 0.7 s.
+overhead_sum() {
+	http GET "http://127.0.0.1:$ADMIN_PORT/metrics"
+	printf '%s\n' "$RESP_BODY" | awk -v k="payroute_overhead_seconds_sum{op=\"$1\"}" '$1 == k { print $2 }'
+}
+paid 100 p-slow
+sim_script '{"order":"*","rate":1,"faults":{"delay_ms":700}}'
+for op in refund payment; do
+	before=$(overhead_sum "$op")
+	t0=$(date +%s%N)
+	if [ "$op" = refund ]; then
+		refund "$PID" r-slow 100
+	else
+		pay '{"merchant_order_no":"p-slow-2","amount":100,"currency":"CNY","method":"wechat_pay","environment":"native_qr","subject":"slow"}'
+	fi
+	expect_code 201 "a $op its channel answers late"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$ms" -ge 650 ] || fail "the $op was answered in $ms ms: the channel's delay did not apply"
+	after=$(overhead_sum "$op")
+	[ -n "$before" ] && [ -n "$after" ] || fail "no payroute_overhead_seconds_sum{op=\"$op\"} in /metrics"
+	awk -v a="$before" -v b="$after" 'BEGIN { exit !(b - a < 0.4) }' ||
+		fail "a $op answered in $ms ms, 700 of them the channel's, counted $(awk -v a="$before" -v b="$after" 'BEGIN { print b - a }') s of overhead"
+done
+clear_script
+pass "a refund and a payment whose channel answers 0.7 s late: payroute_overhead_seconds counts payrouted's time only"
