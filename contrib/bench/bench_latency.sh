@@ -196,14 +196,7 @@ EOF
 # at most. pgbench -R draws Poisson arrivals, burstier than wrk's fixed
 # schedule: the floor is, if anything, high.
 floor_run() {
-	b_need pgbench
-	b_sql postgres "DROP DATABASE IF EXISTS $B_PATTERN_DB" >/dev/null &&
-		b_sql postgres "CREATE DATABASE $B_PATTERN_DB" >/dev/null ||
-		b_die "cannot create the database $B_PATTERN_DB"
-	b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $B_PATTERN_DB' >/dev/null 2>&1"
-	PGOPTIONS='-c client_min_messages=warning' \
-		psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=$B_PATTERN_DB" \
-		-f "$B_HERE/pattern.sql" >/dev/null || b_die "pattern.sql failed"
+	b_pattern_db
 	mkdir -p "$B_TMP/floor"
 	floor_one "$@" pattern_pay.sql "two durable commits"
 	floor_one "$@" pattern_pay_relaxed.sql "the second commit relaxed"

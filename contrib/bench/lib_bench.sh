@@ -616,6 +616,21 @@ b_statuses() {
 b_run_prefix() { printf '%s%s' "$1" "$(date +%s%N)"; }
 
 # ---------------------------------------------------------------- pattern
+B_PATTERN_DB=payroute_bench
+
+# b_pattern_db: the pattern's database B_PATTERN_DB made anew on the
+# instance's cluster (pattern.sql: its tables), dropped at exit
+b_pattern_db() {
+	b_need pgbench
+	b_sql postgres "DROP DATABASE IF EXISTS $B_PATTERN_DB" >/dev/null &&
+		b_sql postgres "CREATE DATABASE $B_PATTERN_DB" >/dev/null ||
+		b_die "cannot create the database $B_PATTERN_DB"
+	b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $B_PATTERN_DB' >/dev/null 2>&1"
+	PGOPTIONS='-c client_min_messages=warning' \
+		psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=$B_PATTERN_DB" \
+		-f "$B_HERE/pattern.sql" >/dev/null || b_die "pattern.sql failed"
+}
+
 # b_pattern VARIANT SECS CLIENTS: the minimal durable pattern of a payment
 # (pattern.sql, pattern_pay.sql or pattern_pay_nousage.sql) with pgbench
 # on the instance's cluster, in a scratch database payroute_bench created
@@ -627,19 +642,11 @@ b_run_prefix() { printf '%s%s' "$1" "$(date +%s%N)"; }
 # before every measured run, so that full-page images count alike. Sets
 # P_RATE (pairs/s), P_PAIRS, C_* (b_cost) and P_CPU, P_COMMITS, P_ROWS,
 # P_WAL (copies of C_*).
-B_PATTERN_DB=payroute_bench
 b_pattern() {
 	local script=$B_HERE/pattern_pay.sql out before after
 
 	[ "$1" = nousage ] && script=$B_HERE/pattern_pay_nousage.sql
-	b_need pgbench
-	b_sql postgres "DROP DATABASE IF EXISTS $B_PATTERN_DB" >/dev/null &&
-		b_sql postgres "CREATE DATABASE $B_PATTERN_DB" >/dev/null ||
-		b_die "cannot create the database $B_PATTERN_DB"
-	b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $B_PATTERN_DB' >/dev/null 2>&1"
-	PGOPTIONS='-c client_min_messages=warning' \
-		psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=$B_PATTERN_DB" \
-		-f "$B_HERE/pattern.sql" >/dev/null || b_die "pattern.sql failed"
+	b_pattern_db
 	b_settle # what ran before publishes its WAL counts (the whole cluster's)
 	b_checkpoint
 	before=$(b_sample "$B_PATTERN_DB")
