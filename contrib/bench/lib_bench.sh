@@ -373,6 +373,23 @@ b_sim_note() {
 	echo "paysim answered $(($2 - $1 - 1)) requests in the window, $3 of them $4: $(($2 - $1 - 1 - $3)) others (the completion job's queries, mostly)"
 }
 
+# b_checks_done: how many checks payrouted's completion job has ended
+# (payroute_completion_checks_total, every result), or empty
+b_checks_done() {
+	curl -sf -m 10 "$PAYROUTE_ADMIN_URL/metrics" |
+		awk '/^payroute_completion_checks_total[{ ]/ { n += $NF; seen = 1 } END { if (seen) print n }'
+}
+
+# b_first_check: the first step of completion.schedule in seconds (the
+# instance's file; 10 when it does not say)
+b_first_check() {
+	jq -r '.completion.schedule // "10s"' "$PAYROUTE_CONF" 2>/dev/null |
+		awk -F, '{ v = $1; m = 1; if (v ~ /ms$/) { m = 0.001; sub(/ms$/, "", v) }
+			else if (v ~ /m$/) { m = 60; sub(/m$/, "", v) }
+			else if (v ~ /h$/) { m = 3600; sub(/h$/, "", v) } else sub(/s$/, "", v)
+			print v * m }'
+}
+
 # b_autopay_off: the simulated payer pays nothing by itself (a "*" script
 # with "pay": "never"), so that a run creates payments only; reset at exit
 # ({"order": "*", "faults": null}: auto_pay applies again to new orders).
@@ -495,14 +512,14 @@ b_codes() {
 # prefix), CREATED, RATE (payments created per second) and C_*. The run's
 # payments are paid at exit (b_settle_run).
 b_payments_run() {
-	local before after t0 c_pr c_sim c_pg d_pr d_sim d_pg wrk_us wrk_req wrk_non2xx wrk_err sim0 sim1
+	local before after t0 c_pr c_sim c_pg d_pr d_sim d_pg wrk_us wrk_req wrk_non2xx wrk_err sim0 sim1 chk0 chk1 win
 
 	RUN=$(b_run_prefix b)
 	b_at_exit "b_settle_run $RUN"
 	b_payments_lua "$B_TMP/pay.lua" "$RUN" "$4"
 	b_checkpoint
 	b_background "$B_DB"
-	sim0=$(b_sim_requests)
+	sim0=$(b_sim_requests) chk0=$(b_checks_done)
 	before=$(b_sample "$B_DB")
 	t0=$(date +%s%N)
 	c_pr=$(b_ticks "$B_PR_PID") c_sim=$(b_ticks "$B_SIM_PID") c_pg=$(b_pg_ticks)
@@ -520,7 +537,8 @@ b_payments_run() {
 	c_pg=$(b_pg_ticks)
 	b_settle
 	after=$(b_sample "$B_DB" "$c_pg")
-	sim1=$(b_sim_requests)
+	sim1=$(b_sim_requests) chk1=$(b_checks_done)
+	win=$((($(date +%s%N) - t0) / 1000000))
 	read -r _ wrk_us wrk_req wrk_non2xx wrk_err < <(grep '^wrk_run ' "$B_TMP/wrk.out") ||
 		b_die "no summary from wrk"
 	CREATED=$(b_count_payments "$RUN")
@@ -534,6 +552,8 @@ b_payments_run() {
 		printf "%.3f %.3f\n", pr * 1000 / hz / n, sim * 1000 / hz / n }')
 	echo "CPU per payment during the run: payrouted $PR_CPU_MS ms, paysim $SIM_CPU_MS ms (clock ticks of 1/$B_HZ s over $CREATED payments)"
 	b_sim_note "$sim0" "$sim1" "$CREATED" "the payments' orders"
+	[ -n "$chk0" ] && [ -n "$chk1" ] &&
+		echo "the completion job's checks in the window: $((chk1 - chk0)) (payrouted's; the window lasted ${win} ms from the load's start, its settle included, and the run's first payments come due $(b_first_check) s after they were made: a longer window counts their checks' statements and CPU in the store cost below)"
 	b_autovacuum_note "$B_DB" "$before"
 	b_cost payroute "$CREATED" payment "$before" "$after"
 }
