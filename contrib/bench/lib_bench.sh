@@ -296,35 +296,39 @@ b_background() {
 # 10.5 s ago (its deferred flush came) or when it ended a transaction at
 # least 1 s after the call (a flush at most 1 s old then covers the call).
 # So after 1 s, while some backend has neither, payrouted is made to run a
-# read on its connections: 2 x database.pool_size concurrent GETs of an
-# unknown payment through the merchant API (404; one or two reads each,
-# counted in the window when this follows a run; a connection the pool
-# does not pick is waited for). Polls every 0.5 s, one short session each.
+# read on its connections: 4 x its connections' count of GETs of an
+# unknown payment through the merchant API, sent together by one curl
+# (404; one or two reads each, counted in the window when this follows a
+# run), so that the pool needs every connection for them: fewer, or sent
+# one process each, a burst was answered by the same few connections
+# while the others waited out their 10 s and the window grew past the
+# run's first checks. Polls every 0.5 s, one short session each.
 b_settle() {
-	local end i n pool
+	local end i n conns
 
 	end=$(date +%s%N)
 	sleep 1.05
-	pool=$(jq -r '.database.pool_size // 4' "$PAYROUTE_CONF" 2>/dev/null) || pool=4
 	for ((i = 0; i < B_SETTLE * 2; i++)); do
-		n=$(b_sql postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname IS NOT NULL AND pid <> pg_backend_pid() AND NOT (state = 'idle' AND (state_change >= to_timestamp($end / 1e9 + 1) OR state_change <= now() - interval '10.5 s'))") || n=1
-		[ "$n" = 0 ] && return 0
-		b_poke "$((2 * pool))"
+		read -r n conns < <(b_sql postgres "SELECT count(*) FILTER (WHERE NOT (state = 'idle' AND (state_change >= to_timestamp($end / 1e9 + 1) OR state_change <= now() - interval '10.5 s'))), count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname IS NOT NULL AND pid <> pg_backend_pid()" | tr '|' ' ') || n=1
+		[ "${n:-1}" = 0 ] && return 0
+		b_poke "$((4 * ${conns:-4}))"
 		sleep 0.5
 	done
 	b_say "note: some store connection had not published its stats after ${B_SETTLE}s (BENCH_SETTLE)" >&2
 }
 
-# b_poke N: N concurrent reads through payrouted (GET of an unknown payment)
+# b_poke N: N concurrent reads through payrouted (GET of an unknown
+# payment), sent at once by one curl
 b_poke() {
-	local i pids=()
+	local i
 
+	b_tmp
 	for ((i = 0; i < $1; i++)); do
-		curl -s -o /dev/null -m 5 -H "Authorization: Bearer ${PAYROUTE_MERCHANT_KEY:-}" \
-			"$PAYROUTE_MERCHANT_URL/v1/payments/Pbenchsettle000000" &
-		pids+=($!)
-	done
-	wait "${pids[@]}"
+		printf 'url = "%s/v1/payments/Pbenchsettle000000"\nheader = "Authorization: Bearer %s"\noutput = "/dev/null"\n' \
+			"$PAYROUTE_MERCHANT_URL" "${PAYROUTE_MERCHANT_KEY:-}"
+	done >"$B_TMP/poke.cfg"
+	curl -s --parallel --parallel-immediate --parallel-max "$1" -m 5 \
+		-K "$B_TMP/poke.cfg" >/dev/null 2>&1 || true
 }
 
 # ---------------------------------------------------------------- APIs
