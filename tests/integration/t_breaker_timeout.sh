@@ -35,15 +35,13 @@ SIM_B=$SIM
 sim_more A
 pass "two simulators: wx_a's on $SIM_A, wx_b's on $SIM_B"
 
-new_instance a
-install_drivers "$DRIVER_DIR" wechat
-TOP_EXTRA=', "breaker": { "failures": 3, "window_seconds": 60,
+instance_setup() {
+	TOP_EXTRA=', "breaker": { "failures": 3, "window_seconds": 60,
 	"cooldown_seconds": 12, "probe_interval_ms": 500 },
 	"http_client": { "timeout_ms": 800, "connect_timeout_ms": 500 },
 	"completion": { "schedule": "10m" }'
-write_conf
-daemon_start
-wait_ready
+}
+start_instance a wechat
 add_channel "$(chan wx_a wechat wechat_pay native_qr 100 |
 	jq --arg u "$SIM_A/wechat" '.driver_config.api_base = $u')"
 add_channel "$(chan wx_b wechat wechat_pay native_qr 10)"

@@ -15,14 +15,12 @@ require_tools jq curl openssl python3
 pg_start
 sim_start
 
-new_instance a
-install_drivers "$DRIVER_DIR" wechat
-TOP_EXTRA=',
+instance_setup() {
+	TOP_EXTRA=',
 	"http_client": { "timeout_ms": 1500, "connect_timeout_ms": 500 },
 	"completion": { "schedule": "1s,1s,1s,1s,2s", "interval_ms": 2000, "batch": 4 }'
-write_conf
-daemon_start
-wait_ready
+}
+start_instance a wechat
 add_channel "$(chan wx_native wechat wechat_pay native_qr 100)"
 merchant_create shop1
 

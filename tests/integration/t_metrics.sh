@@ -17,14 +17,12 @@ require_tools jq curl openssl python3 promtool
 pg_start
 sim_start
 
-new_instance a
-install_drivers "$DRIVER_DIR" wechat
-TOP_EXTRA=',
+instance_setup() {
+	TOP_EXTRA=',
 	"http_client": { "timeout_ms": 1500, "connect_timeout_ms": 500 },
 	"completion": { "schedule": "30s", "interval_ms": 200, "batch": 4 }'
-write_conf
-daemon_start
-wait_ready
+}
+start_instance a wechat
 
 N=24     # paid payments
 NFAIL=4  # refused by the channel (not retryable)
