@@ -108,7 +108,15 @@ BG_PIDS+=("$CLIENT")
 sleep 0.3
 daemon_spawn
 wait_healthy
-http_get "http://127.0.0.1:$ADMIN_PORT/readyz"
+# The store pool may still be connecting when /healthz first answers: wait
+# (at most 1.5 s, well inside the 2 s the lock holds the policy back) until
+# /readyz stops naming the store, then it must name the policy.
+for _ in $(seq 30); do
+	http_get "http://127.0.0.1:$ADMIN_PORT/readyz"
+	[ "$RESP_CODE" = 503 ] && [ "$(json .reason)" = "store unavailable" ] ||
+		break
+	sleep 0.05
+done
 [ "$RESP_CODE" = 503 ] &&
 	[ "$(json .reason)" = "the routing policy is not loaded yet" ] ||
 	fail "/readyz while the policy loads: $RESP_CODE $RESP_BODY"
