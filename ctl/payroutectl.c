@@ -1344,31 +1344,6 @@ static int cmd_settle(struct ctl *c, int argc, char **argv)
 
 /* ------------------------------------------------------ reconciliation */
 
-/* A difference's side "ours": "status amount" (minor units: the
- * reconciliation's answer names no currency), "-" for none. */
-static void ours_text(json_t *d, char *out, size_t len)
-{
-	json_t *o = json_object_get(d, "ours");
-
-	if (json_is_object(o))
-		snprintf(out, len, "%s %lld", jstr(o, "status"),
-			 jint(o, "amount"));
-	else
-		snprintf(out, len, "-");
-}
-
-/* A difference's side "theirs": "effect amount fee fee", "-" for none. */
-static void theirs_text(json_t *d, char *out, size_t len)
-{
-	json_t *th = json_object_get(d, "theirs");
-
-	if (json_is_object(th))
-		snprintf(out, len, "%s %lld fee %lld", jstr(th, "effect"),
-			 jint(th, "amount"), jint(th, "fee"));
-	else
-		snprintf(out, len, "-");
-}
-
 /* The open differences of a run as a table. */
 static int print_differences(struct ctl *c, json_t *j)
 {
@@ -1377,8 +1352,21 @@ static int print_differences(struct ctl *c, json_t *j)
 		{ .head = "KIND", .path = "kind" },
 		{ .head = "ORDER", .path = "order_kind" },
 		{ .head = "REF", .path = "ref" },
-		{ .head = "OURS", .kind = PR_CTL_COL_FN, .fn = ours_text },
-		{ .head = "THEIRS", .kind = PR_CTL_COL_FN, .fn = theirs_text },
+		/* each side in its own currency: a bill may name another */
+		{ .head = "OURS", .path = "ours.status" },
+		{ .head = "AMOUNT",
+		  .path = "ours.amount",
+		  .kind = PR_CTL_COL_AMOUNT,
+		  .arg = "ours.currency" },
+		{ .head = "THEIRS", .path = "theirs.effect" },
+		{ .head = "AMOUNT",
+		  .path = "theirs.amount",
+		  .kind = PR_CTL_COL_AMOUNT,
+		  .arg = "theirs.currency" },
+		{ .head = "FEE",
+		  .path = "theirs.fee",
+		  .kind = PR_CTL_COL_AMOUNT,
+		  .arg = "theirs.currency" },
 		{ .head = "STATUS", .path = "status" },
 		{ .head = "CHECK",
 		  .path = "check_scheduled",

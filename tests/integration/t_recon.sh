@@ -202,7 +202,10 @@ PAYROUTE_ADMIN_URL=http://127.0.0.1:$ADMIN_PORT PAYROUTE_ADMIN_TOKEN=$TOKEN \
 	fail "payroutectl recon: $(cat "$TEST_DIR/ctl.out")"
 grep -q "amount_mismatch" "$TEST_DIR/ctl.out" && grep -q GHOST0000001 "$TEST_DIR/ctl.out" ||
 	fail "payroutectl recon: $(cat "$TEST_DIR/ctl.out")"
-pass "payroutectl recon CHANNEL DAY"
+# Each side's amount in its own currency's major units (777 and 778 fen).
+grep -Eq "amount_mismatch .*succeeded +7\.77 CNY +success +7\.78 CNY " "$TEST_DIR/ctl.out" ||
+	fail "payroutectl recon: the amounts are not in major units: $(grep amount_mismatch "$TEST_DIR/ctl.out")"
+pass "payroutectl recon CHANNEL DAY, amounts in major units"
 
 # ------------------------------------------------------------ clean days
 _sim_post /_sim/bill_script '{"channel":"wechat"}' "no more faults"
