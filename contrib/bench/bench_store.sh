@@ -25,16 +25,23 @@
 #              and a bare UPDATE: no events, no check row, no WITH clauses;
 #              with the table's rules (its guard trigger since migration 017);
 #   unchecked  plain on a copy of payments without its rules
-#              and triggers (what the database's guarantees cost a row).
+#              and triggers (what the database's guarantees cost a row);
+#   before     with -B NNN: payroute's statements on a second scratch
+#              database (payroute_store_before) built from the migrations
+#              numbered below NNN, so that a migration's change is measured
+#              against the schema without it in the same run.
 # Only pattern and payroute are what happens; plain and unchecked say where
 # payroute's cost goes. The tables are emptied and a CHECKPOINT taken before
 # each run. Prints, per payment (one pgbench transaction): PostgreSQL CPU
 # (every process of the cluster, reaped backends included), commits, rows
 # written, WAL bytes, full-page images, buffer hits (lib_bench.sh b_cost),
-# and each round's ratio payroute / pattern.
+# and each round's ratio payroute / pattern (and before / pattern).
 #
 #   contrib/bench/bench_store.sh [-e ENVFILE] [-b BUILDDIR] [-d SECS]
-#       [-c CLIENTS] [-r ROUNDS]
+#       [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s "RUN ..."]
+#
+# -s: the runs of a round, in order (default "pattern payroute full plain
+# unchecked", and before after payroute with -B).
 #
 # BUILDDIR: where `make bench` built bench_storesql (default build/ of this
 # tree). Needs pgbench, psql, python3 (it writes the pgbench scripts).
@@ -43,44 +50,66 @@ set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
 ENVFILE=$B_ROOT/.dev/env
-BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2
+BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2 BEFORE= RUNS=
 usage() {
-	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS]" >&2
+	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s RUNS]" >&2
 	exit 2
 }
-while getopts e:b:d:c:r: o; do
+while getopts e:b:d:c:r:B:s: o; do
 	case $o in
 	e) ENVFILE=$OPTARG ;;
 	b) BUILD=$OPTARG ;;
 	d) SECS=$OPTARG ;;
 	c) CLIENTS=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
+	B) BEFORE=$OPTARG ;;
+	s) RUNS=$OPTARG ;;
 	*) usage ;;
 	esac
 done
 [ $# -ge "$OPTIND" ] && usage
+case $BEFORE in '' | [0-9][0-9][0-9]) ;; *) usage ;; esac
+if [ -z "$RUNS" ]; then
+	RUNS="pattern payroute${BEFORE:+ before} full plain unchecked"
+fi
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
 b_need pgbench python3
 b_init "$ENVFILE"
 b_tmp
-DB=payroute_store
+DB=payroute_store DBB=payroute_store_before
 
-b_sql postgres "DROP DATABASE IF EXISTS $DB" >/dev/null &&
-	b_sql postgres "CREATE DATABASE $DB" >/dev/null ||
-	b_die "cannot create the database $DB"
-b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $DB' >/dev/null 2>&1"
 bq() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=$DB" "$@" >/dev/null; }
-for f in "$B_ROOT"/etc/migrations/[0-9]*.sql; do
-	bq -1 -f "$f" || b_die "migration $(basename "$f") failed"
-done
-bq -f "$B_HERE/pattern.sql" || b_die "pattern.sql failed"
-bq -c "INSERT INTO merchants (id, api_key_prefix, api_key_hash, notify_secret)
-	VALUES ('demo', 'prk_bench', repeat('0', 64), repeat('s', 32))" ||
-	b_die "cannot insert the merchant"
-# unchecked: payments' copy without CHECK constraints and triggers
-bq -c "CREATE TABLE payments_unchecked (LIKE payments INCLUDING DEFAULTS INCLUDING INDEXES) WITH (fillfactor = 70)" ||
-	b_die "cannot create payments_unchecked"
+# mkdb [UPTO]: creates the scratch database $DB with the migrations
+# numbered below UPTO (all without), the pattern's tables, the merchant
+# and payments_unchecked
+mkdb() {
+	local f n
+
+	b_sql postgres "DROP DATABASE IF EXISTS $DB" >/dev/null &&
+		b_sql postgres "CREATE DATABASE $DB" >/dev/null ||
+		b_die "cannot create the database $DB"
+	b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $DB' >/dev/null 2>&1"
+	for f in "$B_ROOT"/etc/migrations/[0-9]*.sql; do
+		n=$(basename "$f")
+		[ -n "${1:-}" ] && [ "${n%%_*}" -ge "$1" ] && continue
+		bq -1 -f "$f" || b_die "migration $n failed"
+	done
+	bq -f "$B_HERE/pattern.sql" || b_die "pattern.sql failed"
+	bq -c "INSERT INTO merchants (id, api_key_prefix, api_key_hash, notify_secret)
+		VALUES ('demo', 'prk_bench', repeat('0', 64), repeat('s', 32))" ||
+		b_die "cannot insert the merchant"
+	# unchecked: payments' copy without CHECK constraints and triggers
+	bq -c "CREATE TABLE payments_unchecked (LIKE payments INCLUDING DEFAULTS INCLUDING INDEXES) WITH (fillfactor = 70)" ||
+		b_die "cannot create payments_unchecked"
+}
+if [ -n "$BEFORE" ]; then
+	[ -n "$(ls "$B_ROOT"/etc/migrations/"$BEFORE"_*.sql 2>/dev/null)" ] ||
+		b_die "no migration $BEFORE in etc/migrations"
+	(DB=$DBB && mkdb "$BEFORE")
+	b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $DBB' >/dev/null 2>&1"
+fi
+mkdb
 
 "$STORESQL" >"$B_TMP/stmts.sql" || b_die "$STORESQL failed"
 python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
@@ -135,6 +164,8 @@ def sub(s, m):
 head = '\\set n :n + 1\n\\set amt random(100, 5099)\n'
 open(tmp + '/payroute.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
+open(tmp + '/before.sql', 'w').write(
+    head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
 open(tmp + '/full.sql', 'w').write(
     head + sub(full, bp) + ';\n' + sub(apply_, ap) + ';\n')
 def plain(table):
@@ -161,29 +192,39 @@ cp "$B_HERE/pattern_pay.sql" "$B_TMP/pattern.sql"
 VARS=()
 while IFS= read -r v; do VARS+=(-D "$v"); done <"$B_TMP/vars"
 
-echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit on)"
+echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB${BEFORE:+ (before: $DBB, migrations below $BEFORE)} on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit on)"
 # run NAME: one pgbench run of $B_TMP/NAME.sql; sets CPU_<NAME>
 run() {
-	local out before after n
+	local out before after n db=$DB
 
-	bq -c "TRUNCATE payments, payments_unchecked, order_events, order_checks, bench_orders CASCADE"
+	[ "$1" = before ] && db=$DBB
+	DB=$db bq -c "TRUNCATE payments, payments_unchecked, order_events, order_checks, bench_orders CASCADE"
 	b_checkpoint
-	before=$(b_sample "$DB")
+	before=$(b_sample "$db")
 	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 "${VARS[@]}" \
 		-c "$CLIENTS" -j 2 -T "$SECS" -f "$B_TMP/$1.sql" \
-		"$B_CONNINFO dbname=$DB" 2>&1) ||
+		"$B_CONNINFO dbname=$db" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "pgbench $1 failed"; }
 	sleep 2 # its backends exit, and flush their stats as they do
-	after=$(b_sample "$DB")
+	after=$(b_sample "$db")
 	n=$(printf '%s\n' "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
 	[ -n "$n" ] || { printf '%s\n' "$out" >&2; b_die "cannot read pgbench's output"; }
 	b_cost "$1 ($(b_rate "$n" "${SECS}000000")/s)" "$n" payment "$before" "$after"
 	eval "CPU_$1=\$C_CPU_MS"
 }
 for r in $(seq 1 "$ROUNDS"); do
-	for v in pattern payroute full plain unchecked; do
+	line=
+	for v in $RUNS; do
+		case $v in
+		pattern | payroute | before | full | plain | unchecked) ;;
+		*) b_die "no run $v (-s)" ;;
+		esac
 		run "$v"
+		[ "$v" = pattern ] && continue
+		eval "line=\"\$line, $v \$CPU_$v\""
+		if [ -n "${CPU_pattern:-}" ]; then
+			eval "line=\"\$line (\$(b_ratio \"\$CPU_$v\" \"\$CPU_pattern\")x)\""
+		fi
 	done
-	# shellcheck disable=SC2154 # set by run through eval
-	echo "bench_store: round $r: payroute pg_cpu_ms $CPU_payroute vs pattern $CPU_pattern ($(b_ratio "$CPU_payroute" "$CPU_pattern")x); full $CPU_full ($(b_ratio "$CPU_full" "$CPU_pattern")x); plain $CPU_plain ($(b_ratio "$CPU_plain" "$CPU_pattern")x), unchecked $CPU_unchecked ($(b_ratio "$CPU_unchecked" "$CPU_pattern")x)"
+	echo "bench_store: round $r: pg_cpu_ms a payment: pattern ${CPU_pattern:-not run}$line"
 done
