@@ -26,6 +26,8 @@
 #              with the table's rules (its guard trigger since migration 017);
 #   unchecked  plain on a copy of payments without its rules
 #              and triggers (what the database's guarantees cost a row);
+#   json       unchecked on a copy whose trace and payer are json instead
+#              of jsonb, sent as json (what parsing them as jsonb costs);
 #   before     with -B NNN: payroute's statements on a second scratch
 #              database (payroute_store_before) built from the migrations
 #              numbered below NNN, so that a migration's change is measured
@@ -102,6 +104,11 @@ mkdb() {
 	# unchecked: payments' copy without CHECK constraints and triggers
 	bq -c "CREATE TABLE payments_unchecked (LIKE payments INCLUDING DEFAULTS INCLUDING INDEXES) WITH (fillfactor = 70)" ||
 		b_die "cannot create payments_unchecked"
+	bq -c "CREATE TABLE payments_json (LIKE payments_unchecked INCLUDING DEFAULTS INCLUDING INDEXES) WITH (fillfactor = 70);
+		ALTER TABLE payments_json ALTER trace DROP DEFAULT,
+			ALTER trace TYPE json, ALTER trace SET DEFAULT '{}',
+			ALTER payer TYPE json" ||
+		b_die "cannot create payments_json"
 }
 if [ -n "$BEFORE" ]; then
 	[ -n "$(ls "$B_ROOT"/etc/migrations/"$BEFORE"_*.sql 2>/dev/null)" ] ||
@@ -168,25 +175,26 @@ open(tmp + '/before.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
 open(tmp + '/full.sql', 'w').write(
     head + sub(full, bp) + ';\n' + sub(apply_, ap) + ';\n')
-def plain(table):
+def plain(table, j='jsonb'):
     ins = ('INSERT INTO ' + table + ' (id, merchant_id, merchant_order_no, '
            'request_hash, status, channel, attempts, usage_day, usage_amount, '
            'trace, created_at, amount, currency, method, environment, '
            'product_code, subject, client_ip, expire_at) VALUES (' +
            ', '.join([ID, "'demo'", NO, q('e3' * 32), "'processing'",
                       "'wx_native'", '1', 'current_date', ':amt',
-                      ':route::jsonb', 'pr_ms_time(' + NOW + ')', ':amt',
+                      ':route::' + j, 'pr_ms_time(' + NOW + ')', ':amt',
                       "'CNY'", "'wechat_pay'", "'native_qr'", "'NATIVE'",
                       "'bench'", "'127.0.0.1'",
                       'pr_ms_time(' + NOW + ' + 1800000)']) + ');')
     upd = ('UPDATE ' + table + " SET status = 'processing', code = "
            "'PROCESSING', message_en = :msg_en, message_zh = :msg_zh, "
            "channel_code = '200', channel_sub_code = '', "
-           "channel_message = '', payer = :payer::jsonb, trace = "
-           ':trace::jsonb, updated_at = now() WHERE id = ' + ID + ';')
+           "channel_message = '', payer = :payer::" + j + ", trace = "
+           ':trace::' + j + ', updated_at = now() WHERE id = ' + ID + ';')
     return head + ins + '\n' + upd + '\n'
 open(tmp + '/plain.sql', 'w').write(plain('payments'))
 open(tmp + '/unchecked.sql', 'w').write(plain('payments_unchecked'))
+open(tmp + '/json.sql', 'w').write(plain('payments_json', 'json'))
 EOF
 cp "$B_HERE/pattern_pay.sql" "$B_TMP/pattern.sql"
 VARS=()
@@ -198,7 +206,7 @@ run() {
 	local out before after n db=$DB
 
 	[ "$1" = before ] && db=$DBB
-	DB=$db bq -c "TRUNCATE payments, payments_unchecked, order_events, order_checks, bench_orders CASCADE"
+	DB=$db bq -c "TRUNCATE payments, payments_unchecked, payments_json, order_events, order_checks, bench_orders CASCADE"
 	b_checkpoint
 	before=$(b_sample "$db")
 	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 "${VARS[@]}" \
@@ -216,7 +224,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	line=
 	for v in $RUNS; do
 		case $v in
-		pattern | payroute | before | full | plain | unchecked) ;;
+		pattern | payroute | before | full | plain | unchecked | json) ;;
 		*) b_die "no run $v (-s)" ;;
 		esac
 		run "$v"
