@@ -31,7 +31,9 @@
 #   before     with -B NNN: payroute's statements on a second scratch
 #              database (payroute_store_before) built from the migrations
 #              numbered below NNN, so that a migration's change is measured
-#              against the schema without it in the same run.
+#              against the schema without it in the same run (the
+#              statements must run on both: a migration that changes the
+#              daemon's statements is measured by building each tree).
 # Only pattern and payroute are what happens; plain and unchecked say where
 # payroute's cost goes. The tables are emptied and a CHECKPOINT taken before
 # each run. Prints, per payment (one pgbench transaction): PostgreSQL CPU
@@ -52,7 +54,7 @@ set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
 ENVFILE=$B_ROOT/.dev/env
-BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2 BEFORE= RUNS=
+BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2 BEFORE='' RUNS=''
 usage() {
 	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s RUNS]" >&2
 	exit 2
@@ -81,17 +83,21 @@ b_init "$ENVFILE"
 b_tmp
 DB=payroute_store DBB=payroute_store_before
 
-bq() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=$DB" "$@" >/dev/null; }
-# mkdb [UPTO]: creates the scratch database $DB with the migrations
+# bq: psql on the scratch database $DB (or $BQ_DB when set)
+bq() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=${BQ_DB:-$DB}" "$@" >/dev/null; }
+# mkdb NAME [UPTO]: creates the scratch database NAME with the migrations
 # numbered below UPTO (all without), the pattern's tables, the merchant
-# and payments_unchecked
+# and the copies of payments
 mkdb() {
 	local f n
+	BQ_DB=$1
+	shift
 
-	b_sql postgres "DROP DATABASE IF EXISTS $DB" >/dev/null &&
-		b_sql postgres "CREATE DATABASE $DB" >/dev/null ||
-		b_die "cannot create the database $DB"
-	b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $DB' >/dev/null 2>&1"
+	b_sql postgres "DROP DATABASE IF EXISTS $BQ_DB" >/dev/null ||
+		b_die "cannot drop the database $BQ_DB"
+	b_sql postgres "CREATE DATABASE $BQ_DB" >/dev/null ||
+		b_die "cannot create the database $BQ_DB"
+	b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $BQ_DB' >/dev/null 2>&1"
 	for f in "$B_ROOT"/etc/migrations/[0-9]*.sql; do
 		n=$(basename "$f")
 		[ -n "${1:-}" ] && [ "${n%%_*}" -ge "$1" ] && continue
@@ -109,14 +115,14 @@ mkdb() {
 			ALTER trace TYPE json, ALTER trace SET DEFAULT '{}',
 			ALTER payer TYPE json" ||
 		b_die "cannot create payments_json"
+	BQ_DB=''
 }
 if [ -n "$BEFORE" ]; then
 	[ -n "$(ls "$B_ROOT"/etc/migrations/"$BEFORE"_*.sql 2>/dev/null)" ] ||
 		b_die "no migration $BEFORE in etc/migrations"
-	(DB=$DBB && mkdb "$BEFORE")
-	b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $DBB' >/dev/null 2>&1"
+	mkdb "$DBB" "$BEFORE"
 fi
-mkdb
+mkdb "$DB"
 
 "$STORESQL" >"$B_TMP/stmts.sql" || b_die "$STORESQL failed"
 python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
@@ -206,7 +212,7 @@ run() {
 	local out before after n db=$DB
 
 	[ "$1" = before ] && db=$DBB
-	DB=$db bq -c "TRUNCATE payments, payments_unchecked, payments_json, order_events, order_checks, bench_orders CASCADE"
+	BQ_DB=$db bq -c "TRUNCATE payments, payments_unchecked, payments_json, order_events, order_checks, bench_orders CASCADE"
 	b_checkpoint
 	before=$(b_sample "$db")
 	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 "${VARS[@]}" \
