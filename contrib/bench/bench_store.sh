@@ -42,10 +42,16 @@
 # and each round's ratio payroute / pattern (and before / pattern).
 #
 #   contrib/bench/bench_store.sh [-e ENVFILE] [-b BUILDDIR] [-d SECS]
-#       [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s "RUN ..."]
+#       [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s "RUN ..."] [-P]
 #
 # -s: the runs of a round, in order (default "pattern payroute full plain
 # unchecked", and before after payroute with -B).
+# -P: the closer view (perf, run as root or with perf_event_paranoid low
+# enough): perf record --call-graph dwarf on one backend of each run for
+# its middle (use -c 1, and -d 10 or more), and print the share of that
+# backend's samples spent under each of PERF_FUNCS (default: the guard
+# triggers, PL/pgSQL making expressions ready, its queries through SPI,
+# jsonb's and json's parsers).
 #
 # BUILDDIR: where `make bench` built bench_storesql (default build/ of this
 # tree). Needs pgbench, psql, python3 (it writes the pgbench scripts).
@@ -54,12 +60,13 @@ set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
 ENVFILE=$B_ROOT/.dev/env
-BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2 BEFORE='' RUNS=''
+BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2 BEFORE='' RUNS='' PERF=''
+PERF_FUNCS=${PERF_FUNCS:-plpgsql_exec_trigger ExecInitExprWithParams SPI_execute_plan_with_paramlist jsonb_in json_in}
 usage() {
-	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s RUNS]" >&2
+	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s RUNS] [-P]" >&2
 	exit 2
 }
-while getopts e:b:d:c:r:B:s: o; do
+while getopts e:b:d:c:r:B:s:P o; do
 	case $o in
 	e) ENVFILE=$OPTARG ;;
 	b) BUILD=$OPTARG ;;
@@ -68,6 +75,7 @@ while getopts e:b:d:c:r:B:s: o; do
 	r) ROUNDS=$OPTARG ;;
 	B) BEFORE=$OPTARG ;;
 	s) RUNS=$OPTARG ;;
+	P) PERF=1 ;;
 	*) usage ;;
 	esac
 done
@@ -79,6 +87,7 @@ fi
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
 b_need pgbench python3
+[ -z "$PERF" ] || b_need perf
 b_init "$ENVFILE"
 b_tmp
 DB=payroute_store DBB=payroute_store_before
@@ -207,6 +216,47 @@ VARS=()
 while IFS= read -r v; do VARS+=(-D "$v"); done <"$B_TMP/vars"
 
 echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB${BEFORE:+ (before: $DBB, migrations below $BEFORE)} on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit on)"
+# perf_one NAME DB: perf record on a backend of pgbench's run NAME on DB,
+# from a quarter of the run to three quarters (in the background)
+perf_one() {
+	local pid
+
+	sleep "$(awk -v s="$SECS" 'BEGIN { print s / 4 }')"
+	pid=$(b_sql postgres "SELECT pid FROM pg_stat_activity WHERE datname = '$2' AND application_name = 'pgbench' LIMIT 1")
+	[ -n "$pid" ] || { echo "bench_store: no backend of $1 to perf" >&2; return 0; }
+	perf record -q --call-graph dwarf -F 999 -p "$pid" -o "$B_TMP/perf.$1" \
+		-- sleep "$(awk -v s="$SECS" 'BEGIN { print s / 2 }')" >/dev/null 2>&1 ||
+		echo "bench_store: perf record failed on $1" >&2
+}
+# perf_shares NAME: the share of run NAME's backend samples under each
+# function of PERF_FUNCS
+perf_shares() {
+	[ -s "$B_TMP/perf.$1" ] || return 0
+	perf script -i "$B_TMP/perf.$1" --no-demangle 2>/dev/null |
+		python3 -c '
+import sys
+funcs = sys.argv[1].split()
+n, hit, stack = 0, dict.fromkeys(funcs, 0), set()
+def flush():
+    global n
+    if stack:
+        n += 1
+        for f in funcs:
+            hit[f] += f in stack
+for line in sys.stdin:
+    if line[:1] in "\t ":
+        p = line.split()
+        if len(p) > 1:
+            stack.add(p[1].split("+")[0])
+    else:
+        flush()
+        stack = set()
+flush()
+print("perf %s: %d samples of one backend; under %s" % (sys.argv[2], n,
+      ", ".join("%s %.1f%%" % (f, 100.0 * hit[f] / max(n, 1)) for f in funcs)))
+' "$PERF_FUNCS" "$1"
+	rm -f "$B_TMP/perf.$1"
+}
 # run NAME: one pgbench run of $B_TMP/NAME.sql; sets CPU_<NAME>
 run() {
 	local out before after n db=$DB
@@ -215,10 +265,13 @@ run() {
 	BQ_DB=$db bq -c "TRUNCATE payments, payments_unchecked, payments_json, order_events, order_checks, bench_orders CASCADE"
 	b_checkpoint
 	before=$(b_sample "$db")
+	[ -z "$PERF" ] || perf_one "$1" "$db" &
 	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 "${VARS[@]}" \
 		-c "$CLIENTS" -j 2 -T "$SECS" -f "$B_TMP/$1.sql" \
 		"$B_CONNINFO dbname=$db" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "pgbench $1 failed"; }
+	wait
+	[ -z "$PERF" ] || perf_shares "$1"
 	sleep 2 # its backends exit, and flush their stats as they do
 	after=$(b_sample "$db")
 	n=$(printf '%s\n' "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
