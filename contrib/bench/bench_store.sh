@@ -25,16 +25,33 @@
 #              and a bare UPDATE: no events, no check row, no WITH clauses;
 #              with the table's rules (its guard trigger since migration 017);
 #   unchecked  plain on a copy of payments without its rules
-#              and triggers (what the database's guarantees cost a row).
+#              and triggers (what the database's guarantees cost a row);
+#   json       unchecked on a copy whose trace and payer are json instead
+#              of jsonb, sent as json (what parsing them as jsonb costs);
+#   before     with -B NNN: payroute's statements on a second scratch
+#              database (payroute_store_before) built from the migrations
+#              numbered below NNN, so that a migration's change is measured
+#              against the schema without it in the same run (the
+#              statements must run on both: a migration that changes the
+#              daemon's statements is measured by building each tree).
 # Only pattern and payroute are what happens; plain and unchecked say where
 # payroute's cost goes. The tables are emptied and a CHECKPOINT taken before
 # each run. Prints, per payment (one pgbench transaction): PostgreSQL CPU
 # (every process of the cluster, reaped backends included), commits, rows
 # written, WAL bytes, full-page images, buffer hits (lib_bench.sh b_cost),
-# and each round's ratio payroute / pattern.
+# and each round's ratio payroute / pattern (and before / pattern).
 #
 #   contrib/bench/bench_store.sh [-e ENVFILE] [-b BUILDDIR] [-d SECS]
-#       [-c CLIENTS] [-r ROUNDS]
+#       [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s "RUN ..."] [-P]
+#
+# -s: the runs of a round, in order (default "pattern payroute full plain
+# unchecked", and before after payroute with -B).
+# -P: the closer view (perf, run as root or with perf_event_paranoid low
+# enough): perf record --call-graph dwarf on one backend of each run for
+# its middle (use -c 1, and -d 10 or more), and print the share of that
+# backend's samples spent under each of PERF_FUNCS (default: the guard
+# triggers, PL/pgSQL making expressions ready, its queries through SPI,
+# jsonb's and json's parsers).
 #
 # BUILDDIR: where `make bench` built bench_storesql (default build/ of this
 # tree). Needs pgbench, psql, python3 (it writes the pgbench scripts).
@@ -43,44 +60,78 @@ set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
 ENVFILE=$B_ROOT/.dev/env
-BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2
+BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2 BEFORE='' RUNS='' PERF=''
+PERF_FUNCS=${PERF_FUNCS:-plpgsql_exec_trigger ExecInitExprWithParams SPI_execute_plan_with_paramlist jsonb_in json_in}
 usage() {
-	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS]" >&2
+	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s RUNS] [-P]" >&2
 	exit 2
 }
-while getopts e:b:d:c:r: o; do
+while getopts e:b:d:c:r:B:s:P o; do
 	case $o in
 	e) ENVFILE=$OPTARG ;;
 	b) BUILD=$OPTARG ;;
 	d) SECS=$OPTARG ;;
 	c) CLIENTS=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
+	B) BEFORE=$OPTARG ;;
+	s) RUNS=$OPTARG ;;
+	P) PERF=1 ;;
 	*) usage ;;
 	esac
 done
 [ $# -ge "$OPTIND" ] && usage
+case $BEFORE in '' | [0-9][0-9][0-9]) ;; *) usage ;; esac
+if [ -z "$RUNS" ]; then
+	RUNS="pattern payroute${BEFORE:+ before} full plain unchecked"
+fi
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
 b_need pgbench python3
+[ -z "$PERF" ] || b_need perf
 b_init "$ENVFILE"
 b_tmp
-DB=payroute_store
+DB=payroute_store DBB=payroute_store_before
 
-b_sql postgres "DROP DATABASE IF EXISTS $DB" >/dev/null &&
-	b_sql postgres "CREATE DATABASE $DB" >/dev/null ||
-	b_die "cannot create the database $DB"
-b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $DB' >/dev/null 2>&1"
-bq() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=$DB" "$@" >/dev/null; }
-for f in "$B_ROOT"/etc/migrations/[0-9]*.sql; do
-	bq -1 -f "$f" || b_die "migration $(basename "$f") failed"
-done
-bq -f "$B_HERE/pattern.sql" || b_die "pattern.sql failed"
-bq -c "INSERT INTO merchants (id, api_key_prefix, api_key_hash, notify_secret)
-	VALUES ('demo', 'prk_bench', repeat('0', 64), repeat('s', 32))" ||
-	b_die "cannot insert the merchant"
-# unchecked: payments' copy without CHECK constraints and triggers
-bq -c "CREATE TABLE payments_unchecked (LIKE payments INCLUDING DEFAULTS INCLUDING INDEXES) WITH (fillfactor = 70)" ||
-	b_die "cannot create payments_unchecked"
+# bq: psql on the scratch database $DB (or $BQ_DB when set)
+bq() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -d "$B_CONNINFO dbname=${BQ_DB:-$DB}" "$@" >/dev/null; }
+# mkdb NAME [UPTO]: creates the scratch database NAME with the migrations
+# numbered below UPTO (all without), the pattern's tables, the merchant
+# and the copies of payments
+mkdb() {
+	local f n
+	BQ_DB=$1
+	shift
+
+	b_sql postgres "DROP DATABASE IF EXISTS $BQ_DB" >/dev/null ||
+		b_die "cannot drop the database $BQ_DB"
+	b_sql postgres "CREATE DATABASE $BQ_DB" >/dev/null ||
+		b_die "cannot create the database $BQ_DB"
+	b_at_exit "b_sql postgres 'DROP DATABASE IF EXISTS $BQ_DB' >/dev/null 2>&1"
+	for f in "$B_ROOT"/etc/migrations/[0-9]*.sql; do
+		n=$(basename "$f")
+		[ -n "${1:-}" ] && [ "${n%%_*}" -ge "$1" ] && continue
+		bq -1 -f "$f" || b_die "migration $n failed"
+	done
+	bq -f "$B_HERE/pattern.sql" || b_die "pattern.sql failed"
+	bq -c "INSERT INTO merchants (id, api_key_prefix, api_key_hash, notify_secret)
+		VALUES ('demo', 'prk_bench', repeat('0', 64), repeat('s', 32))" ||
+		b_die "cannot insert the merchant"
+	# unchecked: payments' copy without CHECK constraints and triggers
+	bq -c "CREATE TABLE payments_unchecked (LIKE payments INCLUDING DEFAULTS INCLUDING INDEXES) WITH (fillfactor = 70)" ||
+		b_die "cannot create payments_unchecked"
+	bq -c "CREATE TABLE payments_json (LIKE payments_unchecked INCLUDING DEFAULTS INCLUDING INDEXES) WITH (fillfactor = 70);
+		ALTER TABLE payments_json ALTER trace DROP DEFAULT,
+			ALTER trace TYPE json, ALTER trace SET DEFAULT '{}',
+			ALTER payer TYPE json" ||
+		b_die "cannot create payments_json"
+	BQ_DB=''
+}
+if [ -n "$BEFORE" ]; then
+	[ -n "$(ls "$B_ROOT"/etc/migrations/"$BEFORE"_*.sql 2>/dev/null)" ] ||
+		b_die "no migration $BEFORE in etc/migrations"
+	mkdb "$DBB" "$BEFORE"
+fi
+mkdb "$DB"
 
 "$STORESQL" >"$B_TMP/stmts.sql" || b_die "$STORESQL failed"
 python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
@@ -135,55 +186,112 @@ def sub(s, m):
 head = '\\set n :n + 1\n\\set amt random(100, 5099)\n'
 open(tmp + '/payroute.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
+open(tmp + '/before.sql', 'w').write(
+    head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
 open(tmp + '/full.sql', 'w').write(
     head + sub(full, bp) + ';\n' + sub(apply_, ap) + ';\n')
-def plain(table):
+def plain(table, j='jsonb'):
     ins = ('INSERT INTO ' + table + ' (id, merchant_id, merchant_order_no, '
            'request_hash, status, channel, attempts, usage_day, usage_amount, '
            'trace, created_at, amount, currency, method, environment, '
            'product_code, subject, client_ip, expire_at) VALUES (' +
            ', '.join([ID, "'demo'", NO, q('e3' * 32), "'processing'",
                       "'wx_native'", '1', 'current_date', ':amt',
-                      ':route::jsonb', 'pr_ms_time(' + NOW + ')', ':amt',
+                      ':route::' + j, 'pr_ms_time(' + NOW + ')', ':amt',
                       "'CNY'", "'wechat_pay'", "'native_qr'", "'NATIVE'",
                       "'bench'", "'127.0.0.1'",
                       'pr_ms_time(' + NOW + ' + 1800000)']) + ');')
     upd = ('UPDATE ' + table + " SET status = 'processing', code = "
            "'PROCESSING', message_en = :msg_en, message_zh = :msg_zh, "
            "channel_code = '200', channel_sub_code = '', "
-           "channel_message = '', payer = :payer::jsonb, trace = "
-           ':trace::jsonb, updated_at = now() WHERE id = ' + ID + ';')
+           "channel_message = '', payer = :payer::" + j + ", trace = "
+           ':trace::' + j + ', updated_at = now() WHERE id = ' + ID + ';')
     return head + ins + '\n' + upd + '\n'
 open(tmp + '/plain.sql', 'w').write(plain('payments'))
 open(tmp + '/unchecked.sql', 'w').write(plain('payments_unchecked'))
+open(tmp + '/json.sql', 'w').write(plain('payments_json', 'json'))
 EOF
 cp "$B_HERE/pattern_pay.sql" "$B_TMP/pattern.sql"
 VARS=()
 while IFS= read -r v; do VARS+=(-D "$v"); done <"$B_TMP/vars"
 
-echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit on)"
+echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB${BEFORE:+ (before: $DBB, migrations below $BEFORE)} on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit on)"
+# perf_one NAME DB: perf record on a backend of pgbench's run NAME on DB,
+# from a quarter of the run to three quarters (in the background)
+perf_one() {
+	local pid
+
+	sleep "$(awk -v s="$SECS" 'BEGIN { print s / 4 }')"
+	pid=$(b_sql postgres "SELECT pid FROM pg_stat_activity WHERE datname = '$2' AND application_name = 'pgbench' LIMIT 1")
+	[ -n "$pid" ] || { echo "bench_store: no backend of $1 to perf" >&2; return 0; }
+	perf record -q --call-graph dwarf -F 999 -p "$pid" -o "$B_TMP/perf.$1" \
+		-- sleep "$(awk -v s="$SECS" 'BEGIN { print s / 2 }')" >/dev/null 2>&1 ||
+		echo "bench_store: perf record failed on $1" >&2
+}
+# perf_shares NAME: the share of run NAME's backend samples under each
+# function of PERF_FUNCS
+perf_shares() {
+	[ -s "$B_TMP/perf.$1" ] || return 0
+	perf script -i "$B_TMP/perf.$1" --no-demangle 2>/dev/null |
+		python3 -c '
+import sys
+funcs = sys.argv[1].split()
+n, hit, stack = 0, dict.fromkeys(funcs, 0), set()
+def flush():
+    global n
+    if stack:
+        n += 1
+        for f in funcs:
+            hit[f] += f in stack
+for line in sys.stdin:
+    if line[:1] in "\t ":
+        p = line.split()
+        if len(p) > 1:
+            stack.add(p[1].split("+")[0])
+    else:
+        flush()
+        stack = set()
+flush()
+print("perf %s: %d samples of one backend; under %s" % (sys.argv[2], n,
+      ", ".join("%s %.1f%%" % (f, 100.0 * hit[f] / max(n, 1)) for f in funcs)))
+' "$PERF_FUNCS" "$1"
+	rm -f "$B_TMP/perf.$1"
+}
 # run NAME: one pgbench run of $B_TMP/NAME.sql; sets CPU_<NAME>
 run() {
-	local out before after n
+	local out before after n db=$DB
 
-	bq -c "TRUNCATE payments, payments_unchecked, order_events, order_checks, bench_orders CASCADE"
+	[ "$1" = before ] && db=$DBB
+	BQ_DB=$db bq -c "TRUNCATE payments, payments_unchecked, payments_json, order_events, order_checks, bench_orders CASCADE"
 	b_checkpoint
-	before=$(b_sample "$DB")
+	before=$(b_sample "$db")
+	[ -z "$PERF" ] || perf_one "$1" "$db" &
 	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 "${VARS[@]}" \
 		-c "$CLIENTS" -j 2 -T "$SECS" -f "$B_TMP/$1.sql" \
-		"$B_CONNINFO dbname=$DB" 2>&1) ||
+		"$B_CONNINFO dbname=$db" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "pgbench $1 failed"; }
+	wait
+	[ -z "$PERF" ] || perf_shares "$1"
 	sleep 2 # its backends exit, and flush their stats as they do
-	after=$(b_sample "$DB")
+	after=$(b_sample "$db")
 	n=$(printf '%s\n' "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
 	[ -n "$n" ] || { printf '%s\n' "$out" >&2; b_die "cannot read pgbench's output"; }
 	b_cost "$1 ($(b_rate "$n" "${SECS}000000")/s)" "$n" payment "$before" "$after"
 	eval "CPU_$1=\$C_CPU_MS"
 }
 for r in $(seq 1 "$ROUNDS"); do
-	for v in pattern payroute full plain unchecked; do
+	line=
+	for v in $RUNS; do
+		case $v in
+		pattern | payroute | before | full | plain | unchecked | json) ;;
+		*) b_die "no run $v (-s)" ;;
+		esac
 		run "$v"
+		[ "$v" = pattern ] && continue
+		eval "line=\"\$line, $v \$CPU_$v\""
+		if [ -n "${CPU_pattern:-}" ]; then
+			eval "line=\"\$line (\$(b_ratio \"\$CPU_$v\" \"\$CPU_pattern\")x)\""
+		fi
 	done
-	# shellcheck disable=SC2154 # set by run through eval
-	echo "bench_store: round $r: payroute pg_cpu_ms $CPU_payroute vs pattern $CPU_pattern ($(b_ratio "$CPU_payroute" "$CPU_pattern")x); full $CPU_full ($(b_ratio "$CPU_full" "$CPU_pattern")x); plain $CPU_plain ($(b_ratio "$CPU_plain" "$CPU_pattern")x), unchecked $CPU_unchecked ($(b_ratio "$CPU_unchecked" "$CPU_pattern")x)"
+	echo "bench_store: round $r: pg_cpu_ms a payment: pattern ${CPU_pattern:-not run}$line"
 done
