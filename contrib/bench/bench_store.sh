@@ -13,11 +13,15 @@
 #              (commit), mark it answered (commit);
 #   payroute   the first commit of a payment (its row with the route trace
 #              and its check row; its first event is the row, migration
-#              019) and the answer's commit
-#              (the transition with the answer's event), as the daemon
+#              019) and the answer's commit (the transition; its answer's
+#              event is the order's columns, migration 021), as the daemon
 #              sends them for a payment on a channel that answers
 #              "processing": two commits, two statements (the first
 #              commit's lean variant: no Idempotency-Key);
+#   rowevent   payroute with the answer's commit as it was before
+#              migration 021, its event a row of order_events (the lean
+#              change that checks and callbacks still send), where
+#              payroute's order keeps it in its own columns;
 #   full       the same with the first commit's full variant (every
 #              clause and the 'attempt' event row: what every first
 #              commit ran before the lean one and migration 019);
@@ -34,8 +38,15 @@
 # and each round's ratio payroute / pattern.
 #
 #   contrib/bench/bench_store.sh [-e ENVFILE] [-b BUILDDIR] [-d SECS]
-#       [-c CLIENTS] [-r ROUNDS]
+#       [-c CLIENTS] [-r ROUNDS] [-v 'VARIANT...'] [-s off]
 #
+# -v: only these variants, in this order, each round (e.g. -v 'payroute
+# rowevent' to alternate two of them); the round's summary line then
+# names each one's PostgreSQL CPU per payment. -s off: the runs' commits
+# with synchronous_commit off, so that the clients do not wait for WAL
+# flushes: more payments a second on the same CPU, a steadier figure when
+# two variants commit alike and differ only in what they execute (never
+# the figure to quote against the pattern's durable commits).
 # BUILDDIR: where `make bench` built bench_storesql (default build/ of this
 # tree). Needs pgbench, psql, python3 (it writes the pgbench scripts).
 # Loopback only (the instance's socket); bounded by -d and -r.
@@ -43,22 +54,25 @@ set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
 ENVFILE=$B_ROOT/.dev/env
-BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2
+BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2 VARIANTS= SYNC=on
 usage() {
-	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS]" >&2
+	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS] [-v 'VARIANT...'] [-s off]" >&2
 	exit 2
 }
-while getopts e:b:d:c:r: o; do
+while getopts e:b:d:c:r:v:s: o; do
 	case $o in
 	e) ENVFILE=$OPTARG ;;
 	b) BUILD=$OPTARG ;;
 	d) SECS=$OPTARG ;;
 	c) CLIENTS=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
+	v) VARIANTS=$OPTARG ;;
+	s) SYNC=$OPTARG ;;
 	*) usage ;;
 	esac
 done
 [ $# -ge "$OPTIND" ] && usage
+case $SYNC in on | off) ;; *) usage ;; esac
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
 b_need pgbench python3
@@ -86,7 +100,7 @@ bq -c "CREATE TABLE payments_unchecked (LIKE payments INCLUDING DEFAULTS INCLUDI
 python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
 import re, sys
 tmp = sys.argv[1]
-begin, apply_, full = open(tmp + '/stmts.sql').read().split('\n--\n')
+begin, apply_, full, lean = open(tmp + '/stmts.sql').read().split('\n--\n')
 one = lambda s: ' '.join(s.split())
 def q(s):
     return "'" + s.replace("'", "''") + "'"
@@ -135,6 +149,8 @@ def sub(s, m):
 head = '\\set n :n + 1\n\\set amt random(100, 5099)\n'
 open(tmp + '/payroute.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
+open(tmp + '/rowevent.sql', 'w').write(
+    head + sub(begin, bp) + ';\n' + sub(lean, ap) + ';\n')
 open(tmp + '/full.sql', 'w').write(
     head + sub(full, bp) + ';\n' + sub(apply_, ap) + ';\n')
 def plain(table):
@@ -161,7 +177,7 @@ cp "$B_HERE/pattern_pay.sql" "$B_TMP/pattern.sql"
 VARS=()
 while IFS= read -r v; do VARS+=(-D "$v"); done <"$B_TMP/vars"
 
-echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit on)"
+echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit $SYNC)"
 # run NAME: one pgbench run of $B_TMP/NAME.sql; sets CPU_<NAME>
 run() {
 	local out before after n
@@ -169,7 +185,7 @@ run() {
 	bq -c "TRUNCATE payments, payments_unchecked, order_events, order_checks, bench_orders CASCADE"
 	b_checkpoint
 	before=$(b_sample "$DB")
-	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 "${VARS[@]}" \
+	out=$(PGOPTIONS="-c synchronous_commit=$SYNC" pgbench -n -M prepared -D n=0 "${VARS[@]}" \
 		-c "$CLIENTS" -j 2 -T "$SECS" -f "$B_TMP/$1.sql" \
 		"$B_CONNINFO dbname=$DB" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "pgbench $1 failed"; }
@@ -180,10 +196,25 @@ run() {
 	b_cost "$1 ($(b_rate "$n" "${SECS}000000")/s)" "$n" payment "$before" "$after"
 	eval "CPU_$1=\$C_CPU_MS"
 }
+for v in $VARIANTS; do
+	case $v in
+	pattern | payroute | rowevent | full | plain | unchecked) ;;
+	*) b_die "no variant $v (-v: pattern payroute rowevent full plain unchecked)" ;;
+	esac
+done
 for r in $(seq 1 "$ROUNDS"); do
-	for v in pattern payroute full plain unchecked; do
+	if [ -n "$VARIANTS" ]; then
+		line=
+		for v in $VARIANTS; do
+			run "$v"
+			line="$line $v $C_CPU_MS"
+		done
+		echo "bench_store: round $r: pg_cpu_ms$line"
+		continue
+	fi
+	for v in pattern payroute rowevent full plain unchecked; do
 		run "$v"
 	done
 	# shellcheck disable=SC2154 # set by run through eval
-	echo "bench_store: round $r: payroute pg_cpu_ms $CPU_payroute vs pattern $CPU_pattern ($(b_ratio "$CPU_payroute" "$CPU_pattern")x); full $CPU_full ($(b_ratio "$CPU_full" "$CPU_pattern")x); plain $CPU_plain ($(b_ratio "$CPU_plain" "$CPU_pattern")x), unchecked $CPU_unchecked ($(b_ratio "$CPU_unchecked" "$CPU_pattern")x)"
+	echo "bench_store: round $r: payroute pg_cpu_ms $CPU_payroute vs pattern $CPU_pattern ($(b_ratio "$CPU_payroute" "$CPU_pattern")x); rowevent $CPU_rowevent ($(b_ratio "$CPU_rowevent" "$CPU_pattern")x); full $CPU_full ($(b_ratio "$CPU_full" "$CPU_pattern")x); plain $CPU_plain ($(b_ratio "$CPU_plain" "$CPU_pattern")x), unchecked $CPU_unchecked ($(b_ratio "$CPU_unchecked" "$CPU_pattern")x)"
 done
