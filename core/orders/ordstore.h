@@ -131,8 +131,8 @@ struct pr_order_kind {
  * text; EXTRA is more SET items of the kind, using $21; IMPLIED a boolean
  * over o (i_ok: the event is the order's columns, not a row) and ASET the
  * SET items that keep it. */
-#define PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, RARE, IMPLIED,      \
-		      ASET, COLS)                                              \
+#define PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, RARE, IMPLIED, ASET, \
+		      COLS)                                                    \
 	"WITH o AS (SELECT * FROM " TABLE " WHERE id = $1::text FOR UPDATE), " \
 	"g AS (SELECT o.id, o.status, o.usage_released, o.channel, "           \
 	"o.usage_day, o.usage_bank, o.usage_amount, "                          \
@@ -172,9 +172,8 @@ struct pr_order_kind {
 	"e AS (INSERT INTO order_events (kind, order_id, actor, event, "       \
 	"from_status, to_status, detail) SELECT '" KIND "', g.id, $4::text, "  \
 	"CASE WHEN g.f_ok THEN $5::text ELSE $5::text || '.ignored' END, "     \
-	"g.status, $3::text, $6::jsonb FROM g "                                 \
-	"WHERE g.g_ok AND NOT (g.f_ok AND g.i_ok)), "                          \
-	RARE                                                                   \
+	"g.status, $3::text, $6::jsonb FROM g "                                \
+	"WHERE g.g_ok AND NOT (g.f_ok AND g.i_ok)), " RARE                     \
 	"x AS (SELECT * FROM u UNION ALL SELECT * FROM o "                     \
 	"WHERE NOT EXISTS (SELECT 1 FROM u)) "                                 \
 	"SELECT CASE WHEN NOT g.g_ok THEN 'guard' WHEN NOT g.f_ok THEN "       \
@@ -218,7 +217,7 @@ struct pr_order_kind {
  * has, and prepares each at every execution, even one whose condition
  * is false (each opens its table and indexes). */
 #define PR_APPLY_LEAN_SQL(TABLE, KIND, FINAL, RELEASE, EXTRA, COLS)            \
-	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, PR_APPLY_LEAN_R,      \
+	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, PR_APPLY_LEAN_R,     \
 		      "false", "", COLS)
 #define PR_APPLY_LEAN_R                                                        \
 	"r AS (SELECT $12::jsonb, $23::int, $24::boolean, $27::text, "         \
@@ -228,7 +227,7 @@ struct pr_order_kind {
  * callbacks) send PR_APPLY_LEAN_SQL, without the columns' expressions
  * (the executor starts each at every execution). */
 #define PR_APPLY_ANSWER_SQL(TABLE, KIND, FINAL, RELEASE, EXTRA, COLS)          \
-	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, PR_APPLY_LEAN_R,      \
+	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, PR_APPLY_LEAN_R,     \
 		      PR_APPLY_IMPLIED, PR_APPLY_ASET, COLS)
 /* The answer statement's event implied by the order (migration 021): the
  * first answer of an order whose first attempt is its row (created_by,
