@@ -13,11 +13,15 @@
 #              (commit), mark it answered (commit);
 #   payroute   the first commit of a payment (its row with the route trace
 #              and its check row; its first event is the row, migration
-#              019) and the answer's commit
-#              (the transition with the answer's event), as the daemon
+#              019) and the answer's commit (the transition; its answer's
+#              event is the order's columns, migration 021), as the daemon
 #              sends them for a payment on a channel that answers
 #              "processing": two commits, two statements (the first
 #              commit's lean variant: no Idempotency-Key);
+#   rowevent   payroute with the answer's commit as it was before
+#              migration 021, its event a row of order_events (the lean
+#              change that checks and callbacks still send), where
+#              payroute's order keeps it in its own columns;
 #   full       the same with the first commit's full variant (every
 #              clause and the 'attempt' event row: what every first
 #              commit ran before the lean one and migration 019);
@@ -42,10 +46,17 @@
 # and each round's ratio payroute / pattern (and before / pattern).
 #
 #   contrib/bench/bench_store.sh [-e ENVFILE] [-b BUILDDIR] [-d SECS]
-#       [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s "RUN ..."] [-P]
+#       [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s "RUN ..."] [-S off] [-P]
 #
-# -s: the runs of a round, in order (default "pattern payroute full plain
-# unchecked", and before after payroute with -B).
+# -s: the runs of a round, in order (default "pattern payroute rowevent
+# full plain unchecked", and before after payroute with -B); e.g. -s
+# 'payroute rowevent' to alternate two of them. rowevent: the answer's
+# event as a row, as before migration 021.
+# -S off: the runs' commits with synchronous_commit off, so that the
+# clients do not wait for WAL flushes: more payments a second on the same
+# CPU, a steadier figure when two runs commit alike and differ only in
+# what they execute (never the figure to quote against the pattern's
+# durable commits).
 # -P: the closer view (perf, run as root or with perf_event_paranoid low
 # enough): perf record --call-graph dwarf on one backend of each run for
 # its middle (use -c 1, and -d 10 or more), and print the share of that
@@ -60,13 +71,13 @@ set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
 ENVFILE=$B_ROOT/.dev/env
-BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2 BEFORE='' RUNS='' PERF=''
+BUILD=$B_ROOT/build SECS=6 CLIENTS=16 ROUNDS=2 BEFORE='' RUNS='' PERF='' SYNC=on
 PERF_FUNCS=${PERF_FUNCS:-plpgsql_exec_trigger ExecInitExprWithParams SPI_execute_plan_with_paramlist jsonb_in json_in}
 usage() {
-	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s RUNS] [-P]" >&2
+	echo "usage: $0 [-e ENVFILE] [-b BUILDDIR] [-d SECS] [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s RUNS] [-S off] [-P]" >&2
 	exit 2
 }
-while getopts e:b:d:c:r:B:s:P o; do
+while getopts e:b:d:c:r:B:s:S:P o; do
 	case $o in
 	e) ENVFILE=$OPTARG ;;
 	b) BUILD=$OPTARG ;;
@@ -75,14 +86,16 @@ while getopts e:b:d:c:r:B:s:P o; do
 	r) ROUNDS=$OPTARG ;;
 	B) BEFORE=$OPTARG ;;
 	s) RUNS=$OPTARG ;;
+	S) SYNC=$OPTARG ;;
 	P) PERF=1 ;;
 	*) usage ;;
 	esac
 done
 [ $# -ge "$OPTIND" ] && usage
 case $BEFORE in '' | [0-9][0-9][0-9]) ;; *) usage ;; esac
+case $SYNC in on | off) ;; *) usage ;; esac
 if [ -z "$RUNS" ]; then
-	RUNS="pattern payroute${BEFORE:+ before} full plain unchecked"
+	RUNS="pattern payroute${BEFORE:+ before} rowevent full plain unchecked"
 fi
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
@@ -137,7 +150,7 @@ mkdb "$DB"
 python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
 import re, sys
 tmp = sys.argv[1]
-begin, apply_, full = open(tmp + '/stmts.sql').read().split('\n--\n')
+begin, apply_, full, lean = open(tmp + '/stmts.sql').read().split('\n--\n')
 one = lambda s: ' '.join(s.split())
 def q(s):
     return "'" + s.replace("'", "''") + "'"
@@ -188,6 +201,8 @@ open(tmp + '/payroute.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
 open(tmp + '/before.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
+open(tmp + '/rowevent.sql', 'w').write(
+    head + sub(begin, bp) + ';\n' + sub(lean, ap) + ';\n')
 open(tmp + '/full.sql', 'w').write(
     head + sub(full, bp) + ';\n' + sub(apply_, ap) + ';\n')
 def plain(table, j='jsonb'):
@@ -215,7 +230,7 @@ cp "$B_HERE/pattern_pay.sql" "$B_TMP/pattern.sql"
 VARS=()
 while IFS= read -r v; do VARS+=(-D "$v"); done <"$B_TMP/vars"
 
-echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB${BEFORE:+ (before: $DBB, migrations below $BEFORE)} on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit on)"
+echo "bench_store: ${SECS}s per run, $CLIENTS clients, $ROUNDS rounds, database $DB${BEFORE:+ (before: $DBB, migrations below $BEFORE)} on $B_PGDATA (fsync $(b_sql postgres 'SHOW fsync'), synchronous_commit $SYNC)"
 # perf_one NAME DB: perf record on a backend of pgbench's run NAME on DB,
 # from a quarter of the run to three quarters (in the background)
 perf_one() {
@@ -266,7 +281,7 @@ run() {
 	b_checkpoint
 	before=$(b_sample "$db")
 	[ -z "$PERF" ] || perf_one "$1" "$db" &
-	out=$(PGOPTIONS='-c synchronous_commit=on' pgbench -n -M prepared -D n=0 "${VARS[@]}" \
+	out=$(PGOPTIONS="-c synchronous_commit=$SYNC" pgbench -n -M prepared -D n=0 "${VARS[@]}" \
 		-c "$CLIENTS" -j 2 -T "$SECS" -f "$B_TMP/$1.sql" \
 		"$B_CONNINFO dbname=$db" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "pgbench $1 failed"; }
@@ -283,7 +298,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	line=
 	for v in $RUNS; do
 		case $v in
-		pattern | payroute | before | full | plain | unchecked | json) ;;
+		pattern | payroute | before | rowevent | full | plain | unchecked | json) ;;
 		*) b_die "no run $v (-s)" ;;
 		esac
 		run "$v"

@@ -518,6 +518,9 @@ static void on_call(struct pr_call *c, void *arg)
 	}
 	a = pr_flow_attempt_json(f, c, outcome);
 	json_array_append_new(f->attempts, a);
+	/* The answer's detail is the attempt as the stored trace has it: the
+	 * history shows a first answer kept by the order (PR_APPLY_IMPLIED,
+	 * ordstore.h) with the trace's first attempt as its detail. */
 	second_commit(f, to, code, c, a);
 }
 

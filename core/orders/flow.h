@@ -97,7 +97,11 @@ struct pr_flow_begin {
  * A processing order's first event ('attempt', created -> processing,
  * {"channel", "attempt": 1}) is not a row: the order's created_by (the
  * actor, migration 019), created_at and first channel say it, and the
- * history read (PR_ORDER_HISTORY) shows it first, with id 0.
+ * history read (PR_ORDER_HISTORY) shows it first, with id 0. Nor, mostly,
+ * is its first answer (migration 021): when the lean apply applies it
+ * (PR_APPLY_IMPLIED, ordstore.h), the order's answer_id, answer_at,
+ * answer_by and answer_to and its trace's first attempt say it, and the
+ * history shows it with its id from order_events' sequence, in its place.
  * The variants answer the same columns; the parameters a variant does
  * not use keep their types in a clause nothing reads (the planner drops
  * it). */
@@ -174,8 +178,10 @@ struct pr_flow_begin {
 		      "merchant_id = $2::text AND " NO " = $3::text) d "       \
 		      "ON true")
 /* The history of an order of KIND (its row is alias A): its first event
- * when the row implies it (created_by set, above), with id 0, then its
- * rows of order_events in order; SQL text of a jsonb array. */
+ * when the row implies it (created_by set, above), with id 0, its first
+ * answer when the row keeps it (answer_id set, migration 021) with that
+ * id, and its rows of order_events, in the order of their ids; SQL text
+ * of a jsonb array. */
 #define PR_ORDER_HISTORY(KIND, A)                                              \
 	"(SELECT coalesce(jsonb_agg(x.j ORDER BY x.id), '[]') FROM ("          \
 	"SELECT 0::bigint AS id, jsonb_build_object('id', 0, 'at', " A         \
@@ -184,6 +190,11 @@ struct pr_flow_begin {
 	"jsonb_build_object('channel', coalesce(" A ".trace #>> "              \
 	"'{attempts,0,channel}', " A ".channel), 'attempt', 1)) AS j "         \
 	"WHERE " A ".created_by IS NOT NULL UNION ALL "                        \
+	"SELECT " A ".answer_id, jsonb_build_object('id', " A ".answer_id, "   \
+	"'at', " A ".answer_at, 'actor', " A ".answer_by, 'event', 'answer', " \
+	"'from_status', 'processing', 'to_status', " A ".answer_to, "          \
+	"'detail', " A ".trace #> '{attempts,0}') "                            \
+	"WHERE " A ".answer_id IS NOT NULL UNION ALL "                         \
 	"SELECT e.id, to_jsonb(e) - 'kind' - 'order_id' FROM order_events e "  \
 	"WHERE e.kind = '" KIND "' AND e.order_id = " A ".id) x)"
 /* The three of a kind, for pr_flow_begin_sql. */

@@ -303,6 +303,8 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	lean = !adetail && !u->check_reset && !u->idem_key &&
 	       !pr_state_final(k->machine, u->to);
 	sql = lean && k->apply_lean_sql ? k->apply_lean_sql : k->apply_sql;
+	if (lean && k->apply_answer_sql && strcmp(u->event, "answer") == 0)
+		sql = k->apply_answer_sql;
 	if (pr_db_query(d->db, sql, 28, p, on_applied, a) < 0) {
 		free(a);
 		rc = -EAGAIN;

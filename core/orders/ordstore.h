@@ -71,9 +71,11 @@ struct pr_order_kind {
 	const struct pr_machine *machine;
 	int st_processing, st_unknown, st_succeeded, st_failed;
 	/* PR_APPLY_SQL for the kind, PR_APPLY_LEAN_SQL (the common change),
-	 * and what their $21 is. */
+	 * PR_APPLY_ANSWER_SQL (the lean one for the flow's answers), and
+	 * what their $21 is. */
 	const char *apply_sql;
 	const char *apply_lean_sql;
+	const char *apply_answer_sql;
 	enum pr_apply_extra apply_extra;
 	/* SELECT <row columns>, m.locale FROM <table> x JOIN merchants m
 	 * ON m.id = x.merchant_id WHERE x.id = $1 AND ($2::text IS NULL OR
@@ -101,7 +103,9 @@ struct pr_order_kind {
  *   u   the transition to $3 with the outcome; a next attempt when $8 (its
  *       channel) is given, whose reservation replaces the current one;
  *       usage_released set by $13 or a RELEASE state;
- *   e   the event ($5, or "$5.ignored" when the status was another);
+ *   e   the event ($5, or "$5.ignored" when the status was another),
+ *       unless the order's columns keep it (i_ok: PR_APPLY_ANSWER_SQL's
+ *       PR_APPLY_IMPLIED);
  *   ea  the next attempt's 'attempt' event ($12);
  *   cd  the check row dropped in a FINAL state (by its key, $1, behind
  *       EXISTS over u: a one-time filter, so that nothing is scanned
@@ -124,15 +128,18 @@ struct pr_order_kind {
  * channel trade number, $21 EXTRA's parameter, $22 trace, $23 check
  * seconds, $24 check reset, $25 guard channel, $26 guard amount, $27
  * Idempotency-Key, $28 its answer. TABLE, KIND and the state lists are SQL
- * text; EXTRA is more SET items of the kind, using $21. */
-#define PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, RARE, COLS)          \
+ * text; EXTRA is more SET items of the kind, using $21; IMPLIED a boolean
+ * over o (i_ok: the event is the order's columns, not a row) and ASET the
+ * SET items that keep it. */
+#define PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, RARE, IMPLIED, ASET, \
+		      COLS)                                                    \
 	"WITH o AS (SELECT * FROM " TABLE " WHERE id = $1::text FOR UPDATE), " \
 	"g AS (SELECT o.id, o.status, o.usage_released, o.channel, "           \
 	"o.usage_day, o.usage_bank, o.usage_amount, "                          \
 	"($25::text IS NULL OR o.channel IS NOT DISTINCT FROM $25::text) AND " \
 	"($26::bigint IS NULL OR o.amount = $26::bigint) AS g_ok, "            \
-	"o.status = ANY ($2::text[]) AS f_ok FROM o), "                        \
-	"u AS (UPDATE " TABLE " t SET status = $3::text, "                     \
+	"o.status = ANY ($2::text[]) AS f_ok, " IMPLIED " AS i_ok FROM o), "   \
+	"u AS (UPDATE " TABLE " t SET " ASET "status = $3::text, "             \
 	"channel = coalesce($8::text, t.channel), "                            \
 	"attempts = t.attempts + CASE WHEN $8::text IS NULL THEN 0 ELSE 1 "    \
 	"END, "                                                                \
@@ -165,7 +172,8 @@ struct pr_order_kind {
 	"e AS (INSERT INTO order_events (kind, order_id, actor, event, "       \
 	"from_status, to_status, detail) SELECT '" KIND "', g.id, $4::text, "  \
 	"CASE WHEN g.f_ok THEN $5::text ELSE $5::text || '.ignored' END, "     \
-	"g.status, $3::text, $6::jsonb FROM g WHERE g.g_ok), " RARE            \
+	"g.status, $3::text, $6::jsonb FROM g "                                \
+	"WHERE g.g_ok AND NOT (g.f_ok AND g.i_ok)), " RARE                     \
 	"x AS (SELECT * FROM u UNION ALL SELECT * FROM o "                     \
 	"WHERE NOT EXISTS (SELECT 1 FROM u)) "                                 \
 	"SELECT CASE WHEN NOT g.g_ok THEN 'guard' WHEN NOT g.f_ok THEN "       \
@@ -200,7 +208,7 @@ struct pr_order_kind {
 	"i.key = $27::text AND i.state = 'in_progress'), "
 #define PR_APPLY_SQL(TABLE, KIND, FINAL, CHECKED, RELEASE, EXTRA, COLS)        \
 	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA,                      \
-		      PR_APPLY_RARE(KIND, FINAL, CHECKED), COLS)
+		      PR_APPLY_RARE(KIND, FINAL, CHECKED), "false", "", COLS)
 /* The same statement for the common change, which writes none of the
  * rare clauses: not final, no next attempt ($12 NULL), no check reset
  * ($24 false), no Idempotency-Key ($27 NULL); pr_order_apply picks it.
@@ -209,10 +217,39 @@ struct pr_order_kind {
  * has, and prepares each at every execution, even one whose condition
  * is false (each opens its table and indexes). */
 #define PR_APPLY_LEAN_SQL(TABLE, KIND, FINAL, RELEASE, EXTRA, COLS)            \
-	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA,                      \
-		      "r AS (SELECT $12::jsonb, $23::int, $24::boolean, "      \
-		      "$27::text, $28::text), ",                               \
-		      COLS)
+	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, PR_APPLY_LEAN_R,     \
+		      "false", "", COLS)
+#define PR_APPLY_LEAN_R                                                        \
+	"r AS (SELECT $12::jsonb, $23::int, $24::boolean, $27::text, "         \
+	"$28::text), "
+/* The lean statement for an answer of the flow (event 'answer'), whose
+ * event the order may keep (PR_APPLY_IMPLIED); other changes (checks,
+ * callbacks) send PR_APPLY_LEAN_SQL, without the columns' expressions
+ * (the executor starts each at every execution). */
+#define PR_APPLY_ANSWER_SQL(TABLE, KIND, FINAL, RELEASE, EXTRA, COLS)          \
+	PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, PR_APPLY_LEAN_R,     \
+		      PR_APPLY_IMPLIED, PR_APPLY_ASET, COLS)
+/* The answer statement's event implied by the order (migration 021): the
+ * first answer of an order whose first attempt is its row (created_by,
+ * migration 019), still processing on that attempt, when the answer
+ * changes it (f_ok: e tests both). Its detail is then the trace's first
+ * attempt, by construction (the flow appends the answer's detail to the
+ * trace it stores with it, flow.c), which the history shows as the
+ * event's detail: the statement does not compare the two, since jsonb
+ * operators on the trace cost more than they check. The same UPDATE
+ * keeps the event's id (drawn from order_events' sequence: its place
+ * among the order's events), time, actor and new status; e writes no
+ * row then. */
+#define PR_APPLY_IMPLIED                                                       \
+	"coalesce($5::text = 'answer' AND o.status = 'processing' AND "        \
+	"o.created_by IS NOT NULL AND o.attempts = 1 AND "                     \
+	"o.answer_id IS NULL, false)"
+#define PR_APPLY_ASET                                                          \
+	"answer_id = CASE WHEN g.i_ok THEN nextval('order_events_id_seq') "    \
+	"ELSE t.answer_id END, "                                               \
+	"answer_at = CASE WHEN g.i_ok THEN now() ELSE t.answer_at END, "       \
+	"answer_by = CASE WHEN g.i_ok THEN $4::text ELSE t.answer_by END, "    \
+	"answer_to = CASE WHEN g.i_ok THEN $3::text ELSE t.answer_to END, "
 #define PR_APPLY_NCOLS 7
 
 /* One change of an order (pr_<kind>_apply). NULL pointers and zeros leave

@@ -653,13 +653,14 @@ static void on_attention(PGresult *res, const char *err, void *arg)
 	on_admin_payment(res, err, arg);
 }
 
-/* The order's history: its first event, when its row says it, and its
- * events (flow.h). */
+/* The order's history: its first event and first answer, when its row
+ * says them, and its events (flow.h). */
 #define PAY_HISTORY PR_ORDER_HISTORY("payment", "p")
 static const char pay_sql[] =
 	"SELECT jsonb_build_object("
 	"'payment', to_jsonb(p) - 'card_hmac' - 'request_hash' - "
-	"'created_by', "
+	"'created_by' - 'answer_id' - 'answer_at' - 'answer_by' - "
+	"'answer_to', "
 	"'events', " PAY_HISTORY ", "
 	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
 	"FROM order_checks c WHERE c.kind = 'payment' "

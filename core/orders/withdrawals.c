@@ -271,6 +271,13 @@ const struct pr_order_kind pr_withdrawal_kind = {
 		"now() + make_interval(secs => $21::int) END, "
 		"route_claimed_by = NULL, ",
 		WD_COLS),
+	.apply_answer_sql = PR_APPLY_ANSWER_SQL(
+		"withdrawals", "withdrawal", "'succeeded', 'failed'",
+		"'failed'",
+		"next_route_at = CASE WHEN $3::text = 'pending_channel' THEN "
+		"now() + make_interval(secs => $21::int) END, "
+		"route_claimed_by = NULL, ",
+		WD_COLS),
 	.apply_extra = PR_EXTRA_RETRY,
 	.load_sql = "SELECT " WD_COLS ", m.locale "
 		    "FROM withdrawals x JOIN merchants m "
@@ -1238,13 +1245,14 @@ static void on_admin_row(PGresult *res, const char *err, void *arg)
 	pr_request_reply(r, 200, j);
 }
 
-/* The order's history: its first event, when its row says it, and its
- * events (flow.h). */
+/* The order's history: its first event and first answer, when its row
+ * says them, and its events (flow.h). */
 #define WD_HISTORY PR_ORDER_HISTORY("withdrawal", "w")
 static const char admin_sql[] =
 	"SELECT jsonb_build_object("
 	"'withdrawal', to_jsonb(w) - 'payee_account_enc' - "
-	"'request_hash' - 'created_by', "
+	"'request_hash' - 'created_by' - 'answer_id' - 'answer_at' - "
+	"'answer_by' - 'answer_to', "
 	"'events', " WD_HISTORY ", "
 	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
 	"FROM order_checks c WHERE c.kind = 'withdrawal' "

@@ -114,6 +114,50 @@ mget "/v1/payments?merchant_order_no=o-cb"
 [ "$(json .id)" = "$ID_CB" ] || fail "by merchant_order_no: $RESP_BODY"
 pass "success by callback: processing with a QR code, then succeeded"
 
+# ------------------------------------- the history: events the row keeps
+# o-cb's first attempt and its answer are its row's (migrations 019 and
+# 021), not rows of order_events; the admin API's history shows them as
+# the rows were: the attempt with id 0, the answer with the id the row
+# would have had (order_events' sequence), before the callback's row.
+admin_get "/admin/v1/payments/$ID_CB"
+expect_code 200 "admin o-cb"
+[ "$(json '[.events[] | .event + ":" + (.from_status // "") + ">" + .to_status + ":" + .actor] | join(" ")')" = \
+	"attempt:created>processing:inst-a answer:processing>processing:inst-a callback:processing>succeeded:inst-a" ] ||
+	fail "o-cb's history: $RESP_BODY"
+[ "$(json '.events[1].detail == .payment.trace.attempts[0] and .events[1].detail.outcome == "processing"')" = true ] ||
+	fail "o-cb's answer detail is not its trace's first attempt: $RESP_BODY"
+[ "$(json '.events[1].id > 0 and .events[1].id < .events[2].id and (.events[1].at | type) == "string" and .events[1].at <= .events[2].at')" = true ] ||
+	fail "o-cb's answer: id or time out of order: $RESP_BODY"
+[ "$(json '[.events[1] | keys[]] == [.events[2] | keys[]]')" = true ] ||
+	fail "o-cb's answer has other fields than a row's: $RESP_BODY"
+[ "$(json '.payment | has("answer_id") or has("answer_at") or has("answer_by") or has("answer_to") or has("created_by")')" = false ] ||
+	fail "the admin payment shows the history's columns: $RESP_BODY"
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_CB' AND event LIKE 'answer%'")" = 0 ] ||
+	fail "o-cb's answer was written as a row too"
+# An answer applied after a check the channel answered meanwhile (here
+# the check's row written while the channel holds the answer back) comes
+# after it, as it happened.
+sim_script '{"order":"*","rate":1,"faults":{"delay_ms":1000}}'
+pay "$(body o-late-answer wechat_pay native_qr)" &
+PAY_BG=$!
+wait_sql "SELECT count(*) FROM payments WHERE merchant_order_no = 'o-late-answer'" 1 5
+ID_LA=$(pq -c "SELECT id FROM payments WHERE merchant_order_no = 'o-late-answer'")
+# (the completion job's own first check put off meanwhile)
+pq -c "UPDATE order_checks SET next_at = now() + interval '1 hour' WHERE order_id = '$ID_LA';
+	INSERT INTO order_events (kind, order_id, actor, event, from_status, to_status, detail)
+	VALUES ('payment', '$ID_LA', 'test', 'check', 'processing', 'processing', '{}')" >/dev/null
+wait "$PAY_BG" || fail "POST o-late-answer failed"
+clear_script
+[ "$(pq -c "SELECT status FROM payments WHERE id = '$ID_LA'")" = processing ] ||
+	fail "o-late-answer: not processing"
+admin_get "/admin/v1/payments/$ID_LA"
+expect_code 200 "admin o-late-answer"
+[ "$(json '[.events[] | .event + ":" + .actor] | join(" ")')" = "attempt:inst-a check:test answer:inst-a" ] &&
+	[ "$(json '.events[2].id > .events[1].id')" = true ] ||
+	fail "o-late-answer's history: $RESP_BODY"
+pq -c "UPDATE order_checks SET next_at = now() WHERE order_id = '$ID_LA'" >/dev/null
+pass "history: the first attempt and answer kept by the row, shown as rows were, in the order they happened"
+
 # ------------------------------------------- merchant notification, signed
 # (o-cb's notification; the sink answered 200 at once)
 wait_sql "SELECT state FROM merchant_notifications WHERE order_id = '$ID_CB'" delivered
@@ -175,6 +219,12 @@ ID_TO=$(json .id)
 	fail "o-timeout was sent elsewhere"
 sim_pay wechat "$ID_TO"
 wait_pay "$ID_TO" succeeded 15
+# its answer (processing -> unknown) kept by the row, before the checks
+admin_get "/admin/v1/payments/$ID_TO"
+[ "$(json '[.events[:2][] | .event + ":" + .from_status + ">" + .to_status] | join(" ")')" = \
+	"attempt:created>processing answer:processing>unknown" ] &&
+	[ "$(json '.events[1].detail == .payment.trace.attempts[0] and .events[1].detail.outcome == "unknown" and (.events[1].id as $a | [.events[2:][] | .id > $a] | all)')" = true ] ||
+	fail "o-timeout's history: $RESP_BODY"
 pass "timeout: unknown (never failed, never re-sent), then succeeded by query"
 
 # --------------------------------- duplicate, late and forged callbacks

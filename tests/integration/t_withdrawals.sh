@@ -296,6 +296,14 @@ expect_code 200 "admin withdrawal"
 [ "$(json .withdrawal.payee_account_mask)" = "6222 **** **** 0123" ] || fail "admin: $RESP_BODY"
 [ "$(json '.withdrawal | has("payee_account_enc")')" = false ] || fail "admin shows the ciphertext"
 [ "$(json '.events | length')" -ge 3 ] || fail "admin events: $RESP_BODY"
+# its first attempt and answer kept by the row (migrations 019, 021),
+# shown as the rows were, before the callback's row
+[ "$(json '[.events[:2][] | .event + ":" + .from_status + ">" + .to_status] | join(" ")')" = \
+	"attempt:created>processing answer:processing>processing" ] &&
+	[ "$(json '.events[0].id == 0 and .events[1].detail == .withdrawal.trace.attempts[0] and (.events[1].id as $a | [.events[2:][] | .id > $a] | all) and (.withdrawal | has("answer_id") | not)')" = true ] ||
+	fail "w-bank's history: $RESP_BODY"
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE kind = 'withdrawal' AND order_id = '$ID_BANK' AND event LIKE 'answer%'")" = 0 ] ||
+	fail "w-bank's answer was written as a row too"
 [ "$(json '.withdrawal.trace.route.chosen')" = bank_wd ] || fail "admin trace: $RESP_BODY"
 pass "admin: GET /admin/v1/withdrawals/{id} with the masked account, trace and events"
 

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# bench_store_ir.sh - what a payment's two statements cost a PostgreSQL
+# backend in instructions, counted by valgrind (cachegrind), not timed: the
+# figure that does not swing with the machine's other load, for telling
+# apart two variants of a statement whose CPU time differs by less than
+# bench_store.sh's runs swing (doc/design.md §10).
+#
+# The daemon's texts (bench_storesql, as bench_store.sh replays them) run
+# as prepared statements in a single-user backend (postgres --single) on a
+# scratch cluster made here (initdb into a temporary directory, the
+# migrations of etc/migrations and bench_store's merchant applied through
+# a server on a socket in that directory, stopped before the runs), with
+# a payment's values as EXECUTE's parameters (each parsed once, as the
+# daemon's are), synchronous_commit off (no flush to wait for; the
+# instructions are the same). Each variant runs twice, with -n SMALL and -n LARGE payments; the
+# difference over LARGE - SMALL is the cost of a payment, start-up and the
+# first executions' plans cancelled out. Variants:
+#   payroute   the first commit's lean variant and the answer's statement
+#              (apply_answer_sql: its event the order's columns, migration
+#              021);
+#   rowevent   the same first commit and the lean change checks and
+#              callbacks send (apply_lean_sql: the answer's statement before
+#              migration 021, its event a row of order_events).
+# Prints instructions per payment for each, and their difference.
+#
+#   contrib/bench/bench_store_ir.sh [-b BUILDDIR] [-n SMALL,LARGE]
+#       [-v 'VARIANT...']
+#
+# Needs valgrind, python3 and PostgreSQL's server binaries
+# (/usr/lib/postgresql/*/bin); as root, runs PostgreSQL as $PG_USER
+# (default payroute; initdb refuses root). No TCP: nothing listens but
+# that socket while the schema is made. Takes about 10 s of CPU a variant at the default counts.
+set -eu
+
+. "$(dirname "$0")/lib_bench.sh"
+BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute rowevent"
+PG_USER=${PG_USER:-payroute}
+usage() {
+	echo "usage: $0 [-b BUILDDIR] [-n SMALL,LARGE] [-v 'VARIANT...']" >&2
+	exit 2
+}
+while getopts b:n:v: o; do
+	case $o in
+	b) BUILD=$OPTARG ;;
+	n) COUNTS=$OPTARG ;;
+	v) VARIANTS=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+[ $# -ge "$OPTIND" ] && usage
+SMALL=${COUNTS%,*} LARGE=${COUNTS#*,}
+case $SMALL$LARGE in *[!0-9]* | '') usage ;; esac
+[ "$LARGE" -gt "$SMALL" ] || b_die "-n: LARGE must be more than SMALL"
+for v in $VARIANTS; do
+	case $v in payroute | rowevent) ;; *) b_die "no variant $v (payroute rowevent)" ;; esac
+done
+STORESQL=$BUILD/contrib/bench/bench_storesql
+[ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
+b_need valgrind python3
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -n "$PG_BIN" ] && [ -x "$PG_BIN/postgres" ] || b_die "no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)"
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
+}
+b_tmp
+[ "$(id -u)" = 0 ] && chown "$PG_USER" "$B_TMP"
+as_pg "$PG_BIN/initdb" -D "$B_TMP/data" -U payroute -A trust -E UTF8 \
+	--locale=C --no-sync >"$B_TMP/initdb.log" 2>&1 ||
+	{ cat "$B_TMP/initdb.log" >&2; b_die "initdb failed"; }
+"$STORESQL" >"$B_TMP/stmts.sql" || b_die "$STORESQL failed"
+# The schema through a server on a socket in $B_TMP only (no TCP), stopped
+# before the counted runs.
+as_pg "$PG_BIN/pg_ctl" -D "$B_TMP/data" -l "$B_TMP/pg.log" -w -t 60 \
+	-o "-c listen_addresses= -k $B_TMP -p 5432" start >/dev/null ||
+	{ tail "$B_TMP/pg.log" >&2; b_die "cannot start the scratch server"; }
+b_at_exit "as_pg '$PG_BIN/pg_ctl' -D '$B_TMP/data' -m immediate -w stop >/dev/null 2>&1"
+sq() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -h "$B_TMP" -p 5432 -U payroute "$@" >/dev/null; }
+sq -d postgres -c 'CREATE DATABASE bench' || b_die "CREATE DATABASE failed"
+for f in "$B_ROOT"/etc/migrations/[0-9]*.sql; do
+	sq -d bench -1 -f "$f" || b_die "migration $(basename "$f") failed"
+done
+sq -d bench -c "INSERT INTO merchants (id, api_key_prefix, api_key_hash, notify_secret)
+	VALUES ('demo', 'prk_bench', repeat('0', 64), repeat('s', 32))" ||
+	b_die "cannot insert the merchant"
+as_pg "$PG_BIN/pg_ctl" -D "$B_TMP/data" -w -t 60 stop >/dev/null ||
+	b_die "cannot stop the scratch server"
+
+# script VARIANT N: the single-user SQL of N payments
+script() {
+	python3 - "$B_TMP/stmts.sql" "$1" "$2" <<'EOF'
+import sys
+stmts, v, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+begin, answer, full, lean = open(stmts).read().split('\n--\n')
+one = lambda s: ' '.join(s.split())
+q = lambda s: "'" + s.replace("'", "''") + "'"
+route = ('{"route": {"rule": {"id": 2, "name": "default: weight, fee and '
+         'success rate"}, "chosen": "wx_native", "dropped": {"environment": '
+         '2}, "whitelist": null, "candidates": [{"fee": 9, "score": 3.0, '
+         '"channel": "wx_native", "eligible": true, "dropped_by": null, '
+         '"score_parts": {"fee": 1.0, "weight": 1.0, "success_rate": 1.0}}], '
+         '"eligible_not_listed": 0}, "attempts": [], "generation": 17}')
+attempt = ('{"ms": 16.649, "code": "PROCESSING", "channel": "wx_native", '
+           '"outcome": "processing", "http_status": 200, "channel_code": '
+           '"200", "channel_sub_code": ""}')
+trace = route.replace('"attempts": []', '"attempts": [' + attempt + ']')
+payer = '{"qr_code": "weixin://wxpay/bizpayurl?pr=OVMz1sJJ5zFajwfK"}'
+now = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+out = ['TRUNCATE payments, order_events, order_checks CASCADE;\n\n',
+       'SET synchronous_commit = off;\n\n',
+       'PREPARE b AS ' + one(begin) + ';\n\n',
+       'PREPARE a AS ' + one(answer if v == 'payroute' else lean) + ';\n\n']
+for i in range(1, n + 1):
+    ID, amt = q('P001%012d' % i), str(100 + i % 5000)
+    bp = [ID, "'demo'", q('b-%d' % i), q('e3' * 32), "'bench'", now,
+          "'processing'", "'wx_native'", "(current_date - DATE '1970-01-01')",
+          'NULL', amt, q('{"attempt": 1, "channel": "wx_native"}'), '10',
+          'NULL', 'NULL', 'NULL', q(route), 'NULL', 'NULL', 'NULL', amt,
+          "'CNY'", "'wechat_pay'", "'native_qr'", "'NATIVE'", 'NULL', 'NULL',
+          'NULL', 'NULL', 'NULL', "'bench'", 'NULL', "'127.0.0.1'",
+          now + ' + 1800000']
+    ap = [ID, "'{processing}'", "'processing'", "'bench'", "'answer'",
+          q(attempt), now, 'NULL', 'NULL', 'NULL', 'NULL', 'NULL', 'false',
+          "'PROCESSING'", q('The payment is being processed.'),
+          q('支付处理中。'), "'200'", "''", "''", 'NULL', q(payer), q(trace),
+          '10', 'false', 'NULL', 'NULL', 'NULL', 'NULL']
+    out.append('EXECUTE b(' + ', '.join(bp) + ');\n\n')
+    out.append('EXECUTE a(' + ', '.join(ap) + ');\n\n')
+out.append('SELECT count(*) AS events, (SELECT count(answer_id) FROM '
+           'payments) AS kept, (SELECT count(*) FROM payments WHERE '
+           "status = 'processing') AS processing FROM order_events;\n\n")
+sys.stdout.write(''.join(out))
+EOF
+}
+# irefs VARIANT N: instructions of a backend running N payments
+irefs() {
+	local f=$B_TMP/$1.$2.sql out
+
+	script "$1" "$2" >"$f" || b_die "cannot write $f"
+	out=$(as_pg valgrind --tool=cachegrind --cache-sim=no \
+		--cachegrind-out-file=/dev/null "$PG_BIN/postgres" --single \
+		-D "$B_TMP/data" -j bench <"$f" 2>&1) ||
+		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "$1: the backend failed"; }
+	printf '%s\n' "$out" | grep -q 'ERROR' &&
+		{ printf '%s\n' "$out" | grep -m 5 'ERROR' >&2; b_die "$1: a statement failed"; }
+	# every payment processing, its answer's event a row or the order's
+	printf '%s\n' "$out" | tr -d '\n' | grep -q "processing = \"$2\"" ||
+		b_die "$1: not $2 processing payments"
+	IR=$(printf '%s\n' "$out" | sed -n 's/.*I *refs: *//p' | tr -d ', ')
+	EVENTS=$(printf '%s\n' "$out" | sed -n 's/.*events = "\([0-9]*\)".*/\1/p')
+	KEPT=$(printf '%s\n' "$out" | sed -n 's/.*kept = "\([0-9]*\)".*/\1/p')
+	[ -n "$IR" ] || b_die "$1: no instruction count from valgrind"
+}
+echo "bench_store_ir: $SMALL and $LARGE payments a variant, single-user backend ($PG_BIN), synchronous_commit off"
+for v in $VARIANTS; do
+	irefs "$v" "$SMALL"
+	small=$IR
+	irefs "$v" "$LARGE"
+	per=$(((IR - small) / (LARGE - SMALL)))
+	eval "IR_$v=$per"
+	echo "bench_store_ir: $v: $per instructions a payment (answer events: $EVENTS rows, $KEPT kept by the order, of $LARGE)"
+done
+if [ -n "${IR_payroute:-}" ] && [ -n "${IR_rowevent:-}" ]; then
+	echo "bench_store_ir: payroute - rowevent: $((IR_payroute - IR_rowevent)) instructions a payment ($(awk -v a="$IR_payroute" -v b="$IR_rowevent" 'BEGIN { printf "%+.1f", (a - b) * 100 / b }')%)"
+fi
