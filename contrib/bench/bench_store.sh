@@ -18,6 +18,10 @@
 #              sends them for a payment on a channel that answers
 #              "processing": two commits, two statements (the first
 #              commit's lean variant: no Idempotency-Key);
+#   answer     payroute with the answer's commit as the statement the
+#              fast one (one UPDATE, apply_fast_sql) falls back to, and
+#              the daemon sent before it: the same change with every clause
+#              of the apply (PR_APPLY_ANSWER_SQL);
 #   rowevent   payroute with the answer's commit as it was before
 #              migration 021, its event a row of order_events (the lean
 #              change that checks and callbacks still send), where
@@ -48,10 +52,9 @@
 #   contrib/bench/bench_store.sh [-e ENVFILE] [-b BUILDDIR] [-d SECS]
 #       [-c CLIENTS] [-r ROUNDS] [-B NNN] [-s "RUN ..."] [-S off] [-P]
 #
-# -s: the runs of a round, in order (default "pattern payroute rowevent
-# full plain unchecked", and before after payroute with -B); e.g. -s
-# 'payroute rowevent' to alternate two of them. rowevent: the answer's
-# event as a row, as before migration 021.
+# -s: the runs of a round, in order (default "pattern payroute answer
+# rowevent full plain unchecked", and before after payroute with -B);
+# e.g. -s 'payroute answer' to alternate two of them.
 # -S off: the runs' commits with synchronous_commit off, so that the
 # clients do not wait for WAL flushes: more payments a second on the same
 # CPU, a steadier figure when two runs commit alike and differ only in
@@ -95,7 +98,7 @@ done
 case $BEFORE in '' | [0-9][0-9][0-9]) ;; *) usage ;; esac
 case $SYNC in on | off) ;; *) usage ;; esac
 if [ -z "$RUNS" ]; then
-	RUNS="pattern payroute${BEFORE:+ before} rowevent full plain unchecked"
+	RUNS="pattern payroute${BEFORE:+ before} answer rowevent full plain unchecked"
 fi
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
@@ -150,7 +153,8 @@ mkdb "$DB"
 python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
 import re, sys
 tmp = sys.argv[1]
-begin, apply_, full, lean = open(tmp + '/stmts.sql').read().split('\n--\n')
+begin, apply_, full, lean, answer = open(tmp + '/stmts.sql').read().split(
+    '\n--\n')
 one = lambda s: ' '.join(s.split())
 def q(s):
     return "'" + s.replace("'", "''") + "'"
@@ -203,6 +207,8 @@ open(tmp + '/before.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n')
 open(tmp + '/rowevent.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(lean, ap) + ';\n')
+open(tmp + '/answer.sql', 'w').write(
+    head + sub(begin, bp) + ';\n' + sub(answer, ap) + ';\n')
 open(tmp + '/full.sql', 'w').write(
     head + sub(full, bp) + ';\n' + sub(apply_, ap) + ';\n')
 def plain(table, j='jsonb'):
@@ -298,7 +304,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	line=
 	for v in $RUNS; do
 		case $v in
-		pattern | payroute | before | rowevent | full | plain | unchecked | json) ;;
+		pattern | payroute | before | answer | rowevent | full | plain | unchecked | json) ;;
 		*) b_die "no run $v (-s)" ;;
 		esac
 		run "$v"

@@ -16,8 +16,11 @@
 # difference over LARGE - SMALL is the cost of a payment, start-up and the
 # first executions' plans cancelled out. Variants:
 #   payroute   the first commit's lean variant and the answer's statement
-#              (apply_answer_sql: its event the order's columns, migration
-#              021);
+#              (apply_fast_sql: one UPDATE, its event the order's columns,
+#              migration 021);
+#   answer     the same first commit and the statement the fast one falls
+#              back to (apply_answer_sql: the same change with every
+#              clause of the apply);
 #   rowevent   the same first commit and the lean change checks and
 #              callbacks send (apply_lean_sql: the answer's statement before
 #              migration 021, its event a row of order_events).
@@ -33,7 +36,7 @@
 set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
-BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute rowevent"
+BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute answer rowevent"
 PG_USER=${PG_USER:-payroute}
 usage() {
 	echo "usage: $0 [-b BUILDDIR] [-n SMALL,LARGE] [-v 'VARIANT...']" >&2
@@ -52,7 +55,7 @@ SMALL=${COUNTS%,*} LARGE=${COUNTS#*,}
 case $SMALL$LARGE in *[!0-9]* | '') usage ;; esac
 [ "$LARGE" -gt "$SMALL" ] || b_die "-n: LARGE must be more than SMALL"
 for v in $VARIANTS; do
-	case $v in payroute | rowevent) ;; *) b_die "no variant $v (payroute rowevent)" ;; esac
+	case $v in payroute | answer | rowevent) ;; *) b_die "no variant $v (payroute answer rowevent)" ;; esac
 done
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
@@ -90,7 +93,7 @@ script() {
 	python3 - "$B_TMP/stmts.sql" "$1" "$2" <<'EOF'
 import sys
 stmts, v, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-begin, answer, full, lean = open(stmts).read().split('\n--\n')
+begin, fast, full, lean, answer = open(stmts).read().split('\n--\n')
 one = lambda s: ' '.join(s.split())
 q = lambda s: "'" + s.replace("'", "''") + "'"
 route = ('{"route": {"rule": {"id": 2, "name": "default: weight, fee and '
@@ -108,7 +111,8 @@ now = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 out = ['TRUNCATE payments, order_events, order_checks CASCADE;\n\n',
        'SET synchronous_commit = off;\n\n',
        'PREPARE b AS ' + one(begin) + ';\n\n',
-       'PREPARE a AS ' + one(answer if v == 'payroute' else lean) + ';\n\n']
+       'PREPARE a AS ' + one({'payroute': fast, 'answer': answer,
+                              'rowevent': lean}[v]) + ';\n\n']
 for i in range(1, n + 1):
     ID, amt = q('P001%012d' % i), str(100 + i % 5000)
     bp = [ID, "'demo'", q('b-%d' % i), q('e3' * 32), "'bench'", now,
@@ -159,6 +163,13 @@ for v in $VARIANTS; do
 	eval "IR_$v=$per"
 	echo "bench_store_ir: $v: $per instructions a payment (answer events: $EVENTS rows, $KEPT kept by the order, of $LARGE)"
 done
-if [ -n "${IR_payroute:-}" ] && [ -n "${IR_rowevent:-}" ]; then
-	echo "bench_store_ir: payroute - rowevent: $((IR_payroute - IR_rowevent)) instructions a payment ($(awk -v a="$IR_payroute" -v b="$IR_rowevent" 'BEGIN { printf "%+.1f", (a - b) * 100 / b }')%)"
-fi
+# diff A B: A's instructions against B's, when both ran
+diff() {
+	local a b
+	eval "a=\${IR_$1:-} b=\${IR_$2:-}"
+	[ -n "$a" ] && [ -n "$b" ] || return 0
+	echo "bench_store_ir: $1 - $2: $((a - b)) instructions a payment ($(awk -v a="$a" -v b="$b" 'BEGIN { printf "%+.1f", (a - b) * 100 / b }')%)"
+}
+diff payroute answer
+diff answer rowevent
+diff payroute rowevent

@@ -4,11 +4,13 @@
  * without an Idempotency-Key (the lean variant of pr_pay_begin_sqls,
  * core/orders/payments.c, flow.h) and the answer's change as bench_store.sh
  * replays it, not final, without a next attempt or an Idempotency-Key
- * (the payment kind's apply_answer_sql, core/orders/payorder.c), then the
- * first commit's full variant (what every first commit was before the lean
- * one), then the lean change of checks and callbacks (apply_lean_sql: the
- * answer's statement before migration 021, writing its event row),
- * separated by lines "--".
+ * (the payment kind's apply_fast_sql, core/orders/payorder.c: one UPDATE),
+ * then the first commit's full variant (what every first commit was
+ * before the lean one), then the lean change of checks and callbacks
+ * (apply_lean_sql: the answer's statement before migration 021, writing
+ * its event row), then the answer's statement the fast one falls back to
+ * (apply_answer_sql: what the daemon sent for it before), separated by
+ * lines "--".
  * contrib/bench/bench_store.sh replays them with pgbench, so that what the
  * store does per payment is measured from the daemon's own text.
  *
@@ -22,9 +24,10 @@
 
 int main(void)
 {
-	if (printf("%s\n--\n%s\n--\n%s\n--\n%s\n", pr_pay_begin_sqls.lean,
-		   pr_payment_kind.apply_answer_sql, pr_pay_begin_sqls.full,
-		   pr_payment_kind.apply_lean_sql) < 0)
+	if (printf("%s\n--\n%s\n--\n%s\n--\n%s\n--\n%s\n",
+		   pr_pay_begin_sqls.lean, pr_payment_kind.apply_fast_sql,
+		   pr_pay_begin_sqls.full, pr_payment_kind.apply_lean_sql,
+		   pr_payment_kind.apply_answer_sql) < 0)
 		return 1;
 	return 0;
 }

@@ -135,6 +135,11 @@ struct apply {
 	int new_attempt;
 	pr_order_apply_cb cb;
 	void *arg;
+	/* The kind's apply_fast_sql was sent: when it updates no row, the
+	 * statement to send instead, with these parameters (one block). */
+	const char *fallback_sql;
+	const char *p[28];
+	char *p_block;
 };
 
 static const char *const apply_results[] = { "changed", "ignored", "guard" };
@@ -227,7 +232,42 @@ out:
 
 static void on_applied(PGresult *res, const char *err, void *arg)
 {
-	apply_done(arg, res, err ? err : "store error");
+	struct apply *a = arg;
+
+	/* The fast answer found the order moved, or a guard: the statement
+	 * that writes what the full one would (PR_APPLY_FAST_SQL). */
+	if (a->fallback_sql && res && PQntuples(res) == 0) {
+		const char *sql = a->fallback_sql;
+
+		a->fallback_sql = NULL;
+		if (pr_db_query(a->d->db, sql, 28, a->p, on_applied, a) == 0)
+			return;
+		res = NULL;
+		err = "store unavailable";
+	}
+	free(a->p_block);
+	a->p_block = NULL;
+	apply_done(a, res, err ? err : "store error");
+}
+
+/* Keeps a copy of the parameters p[0 .. n - 1] in a, for the fallback. */
+static int keep_params(struct apply *a, const char *const *p, int n)
+{
+	size_t len = 0;
+	char *w;
+
+	for (int i = 0; i < n; i++)
+		len += p[i] ? strlen(p[i]) + 1 : 0;
+	a->p_block = w = malloc(len ? len : 1);
+	if (!w)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		size_t l = p[i] ? strlen(p[i]) + 1 : 0;
+
+		a->p[i] = p[i] ? memcpy(w, p[i], l) : NULL;
+		w += l;
+	}
+	return 0;
 }
 
 int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
@@ -303,9 +343,19 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	lean = !adetail && !u->check_reset && !u->idem_key &&
 	       !pr_state_final(k->machine, u->to);
 	sql = lean && k->apply_lean_sql ? k->apply_lean_sql : k->apply_sql;
-	if (lean && k->apply_answer_sql && strcmp(u->event, "answer") == 0)
+	if (lean && k->apply_answer_sql && strcmp(u->event, "answer") == 0) {
 		sql = k->apply_answer_sql;
+		/* The flow's answer to its own processing order: one UPDATE,
+		 * or this statement when it finds the order otherwise. */
+		if (k->apply_fast_sql && !u->release &&
+		    (u->from & PR_FROM(k->st_processing)) &&
+		    keep_params(a, p, 28) == 0) {
+			a->fallback_sql = sql;
+			sql = k->apply_fast_sql;
+		}
+	}
 	if (pr_db_query(d->db, sql, 28, p, on_applied, a) < 0) {
+		free(a->p_block);
 		free(a);
 		rc = -EAGAIN;
 	}

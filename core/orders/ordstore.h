@@ -76,6 +76,7 @@ struct pr_order_kind {
 	const char *apply_sql;
 	const char *apply_lean_sql;
 	const char *apply_answer_sql;
+	const char *apply_fast_sql; /* PR_APPLY_FAST_SQL, tried first */
 	enum pr_apply_extra apply_extra;
 	/* SELECT <row columns>, m.locale FROM <table> x JOIN merchants m
 	 * ON m.id = x.merchant_id WHERE x.id = $1 AND ($2::text IS NULL OR
@@ -250,6 +251,48 @@ struct pr_order_kind {
 	"answer_at = CASE WHEN g.i_ok THEN now() ELSE t.answer_at END, "       \
 	"answer_by = CASE WHEN g.i_ok THEN $4::text ELSE t.answer_by END, "    \
 	"answer_to = CASE WHEN g.i_ok THEN $3::text ELSE t.answer_to END, "
+/* The flow's first answer as one UPDATE (PR_APPLY_FAST_SQL): the change
+ * PR_APPLY_ANSWER_SQL makes when its event is implied (i_ok), without
+ * its o, g, e and x clauses, whose executor start-up (the INSERT's table
+ * and indexes opened though it writes nothing) was most of what the
+ * statement cost beyond its UPDATE (doc/design.md §10). Its WHERE is
+ * i_ok and the guards, its SET the same as u's for a change that is not
+ * final, names no next attempt ($8 NULL) and releases nothing ($13
+ * false): the reservation and usage_released are then what they were,
+ * and the status before 'processing', so the answer's first columns come
+ * from the row after. pr_order_apply sends it only for such a change, and
+ * when it updates no row (the order moved, or another state: a callback
+ * came first, a guard), sends PR_APPLY_ANSWER_SQL with the same
+ * parameters, which writes what the full statement would. Parameters as
+ * PR_APPLY_SQL_'s; those it does not read keep their types in r. */
+#define PR_APPLY_FAST_SQL(TABLE, EXTRA, COLS)                                  \
+	"WITH r AS (SELECT $2::text[], $5::text, $6::jsonb, $7::bigint, "      \
+	"$8::text, $9::int, $10::text, $11::bigint, $12::jsonb, "              \
+	"$13::boolean, $23::int, $24::boolean, $27::text, $28::text), "        \
+	"x AS (UPDATE " TABLE " t SET answer_id = "                            \
+	"nextval('order_events_id_seq'), answer_at = now(), "                  \
+	"answer_by = $4::text, answer_to = $3::text, status = $3::text, "      \
+	"code = coalesce($14::text, t.code), "                                 \
+	"message_en = coalesce($15::text, t.message_en), "                     \
+	"message_zh = coalesce($16::text, t.message_zh), "                     \
+	"channel_code = CASE WHEN $14::text IS NULL THEN t.channel_code "      \
+	"ELSE $17::text END, "                                                 \
+	"channel_sub_code = CASE WHEN $14::text IS NULL "                      \
+	"THEN t.channel_sub_code ELSE $18::text END, "                         \
+	"channel_message = CASE WHEN $14::text IS NULL "                       \
+	"THEN t.channel_message ELSE $19::text END, "                          \
+	"channel_trade_no = coalesce(nullif($20::text, ''), "                  \
+	"t.channel_trade_no), " EXTRA "trace = coalesce($22::jsonb, t.trace) " \
+	"WHERE t.id = $1::text AND t.status = 'processing' AND "               \
+	"t.created_by IS NOT NULL AND t.attempts = 1 AND "                     \
+	"t.answer_id IS NULL AND "                                             \
+	"($25::text IS NULL OR t.channel IS NOT DISTINCT FROM $25::text) AND " \
+	"($26::bigint IS NULL OR t.amount = $26::bigint) RETURNING t.*) "      \
+	"SELECT 'changed', 'processing', x.usage_released, "                   \
+	"coalesce(x.channel, ''), "                                            \
+	"coalesce(x.usage_day - DATE '1970-01-01', 0), "                       \
+	"coalesce(x.usage_bank, ''), coalesce(x.usage_amount, 0), " COLS       \
+	" FROM x"
 #define PR_APPLY_NCOLS 7
 
 /* One change of an order (pr_<kind>_apply). NULL pointers and zeros leave

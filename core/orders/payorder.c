@@ -118,6 +118,9 @@ const struct pr_order_kind pr_payment_kind = {
 		"payments", "payment", "'succeeded', 'failed', 'closed'",
 		"'failed', 'closed'", "payer = coalesce($21::jsonb, t.payer), ",
 		PR_PAY_COLS),
+	.apply_fast_sql = PR_APPLY_FAST_SQL(
+		"payments", "payer = coalesce($21::jsonb, t.payer), ",
+		PR_PAY_COLS),
 	.apply_extra = PR_EXTRA_PAYER,
 	.load_sql = "SELECT " PR_PAY_COLS ", m.locale "
 		    "FROM payments x JOIN merchants m ON m.id = x.merchant_id "

@@ -278,6 +278,12 @@ const struct pr_order_kind pr_withdrawal_kind = {
 		"now() + make_interval(secs => $21::int) END, "
 		"route_claimed_by = NULL, ",
 		WD_COLS),
+	.apply_fast_sql = PR_APPLY_FAST_SQL(
+		"withdrawals",
+		"next_route_at = CASE WHEN $3::text = 'pending_channel' THEN "
+		"now() + make_interval(secs => $21::int) END, "
+		"route_claimed_by = NULL, ",
+		WD_COLS),
 	.apply_extra = PR_EXTRA_RETRY,
 	.load_sql = "SELECT " WD_COLS ", m.locale "
 		    "FROM withdrawals x JOIN merchants m "

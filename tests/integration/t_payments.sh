@@ -157,6 +157,32 @@ expect_code 200 "admin o-late-answer"
 	fail "o-late-answer's history: $RESP_BODY"
 pq -c "UPDATE order_checks SET next_at = now() WHERE order_id = '$ID_LA'" >/dev/null
 pass "history: the first attempt and answer kept by the row, shown as rows were, in the order they happened"
+# The channel's answer comes after its callback settled the order (the
+# payer paid while the answer was on its way): the answer's one-UPDATE
+# statement finds the order moved and the full one records it as
+# ignored; the merchant gets the order as the store has it.
+sim_script '{"order":"*","rate":1,"faults":{"delay_ms":1000}}'
+(
+	pay "$(body o-cb-first wechat_pay native_qr)"
+	printf '%s\n%s\n' "$RESP_CODE" "$RESP_BODY" >"$TEST_DIR/cb-first"
+) &
+PAY_BG=$!
+wait_sql "SELECT count(*) FROM payments WHERE merchant_order_no = 'o-cb-first'" 1 5
+ID_CF=$(pq -c "SELECT id FROM payments WHERE merchant_order_no = 'o-cb-first'")
+sim_pay wechat "$ID_CF"
+wait_pay "$ID_CF" succeeded 5
+[ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_CF' AND event LIKE 'answer%'")" = 0 ] ||
+	fail "o-cb-first: the answer came before the callback; the test proves nothing"
+wait "$PAY_BG" || fail "POST o-cb-first failed"
+clear_script
+[ "$(sed -n 1p "$TEST_DIR/cb-first")" = 201 ] &&
+	[ "$(sed -n 2p "$TEST_DIR/cb-first" | jq -r .status)" = succeeded ] ||
+	fail "o-cb-first's answer: $(cat "$TEST_DIR/cb-first")"
+admin_get "/admin/v1/payments/$ID_CF"
+[ "$(json '[.events[] | .event + ":" + (.from_status // "") + ">" + .to_status] | join(" ")')" = \
+	"attempt:created>processing callback:processing>succeeded answer.ignored:succeeded>processing" ] ||
+	fail "o-cb-first's history: $RESP_BODY"
+pass "an answer after its callback: recorded as ignored, the merchant answered with the settled order"
 
 # ------------------------------------------- merchant notification, signed
 # (o-cb's notification; the sink answered 200 at once)
@@ -312,7 +338,7 @@ expect_code 409 "same merchant_order_no without a key"
 [ "$(pq -c "SELECT count(*) FROM payments WHERE merchant_order_no = 'o-idem'")" = 1 ] ||
 	fail "two o-idem orders"
 # A retry while the first is still running.
-sim_script '{"order":"*","rate":1,"faults":{"delay_ms":1500}}'
+sim_script '{"order":"*","rate":1,"faults":{"delay_ms":1000}}'
 B2=$(body o-inprog wechat_pay native_qr)
 ( pay "$B2" key-2; echo "$RESP_CODE" >"$TEST_DIR/first.code" ) &
 BG_PIDS+=($!)
