@@ -13,8 +13,9 @@
 #              (commit), mark it answered (commit);
 #   payroute   the first commit of a payment (its row with the route trace
 #              and its check row; its first event is the row, migration
-#              019) and the answer's commit (the transition; its answer's
-#              event is the order's columns, migration 021), as the daemon
+#              019) and the answer's commit (the transition as one UPDATE;
+#              its answer's event is the order's columns, migration 021),
+#              as the daemon
 #              sends them for a payment on a channel that answers
 #              "processing": two commits, two statements (the first
 #              commit's lean variant: no Idempotency-Key);
@@ -22,6 +23,11 @@
 #              fast one (one UPDATE, apply_fast_sql) falls back to, and
 #              the daemon sent before it: the same change with every clause
 #              of the apply (PR_APPLY_ANSWER_SQL);
+#   begin      payroute's first commit alone (one commit a payment);
+#   life       payroute, then a callback's final change (succeeded: the
+#              kind's full apply, which drops the order's check row and
+#              queues its notification): a payment's whole life, three
+#              commits;
 #   rowevent   payroute with the answer's commit as it was before
 #              migration 021, its event a row of order_events (the lean
 #              change that checks and callbacks still send), where
@@ -153,8 +159,8 @@ mkdb "$DB"
 python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
 import re, sys
 tmp = sys.argv[1]
-begin, apply_, full, lean, answer = open(tmp + '/stmts.sql').read().split(
-    '\n--\n')
+begin, apply_, full, lean, answer, final = open(
+    tmp + '/stmts.sql').read().split('\n--\n')
 one = lambda s: ' '.join(s.split())
 def q(s):
     return "'" + s.replace("'", "''") + "'"
@@ -209,6 +215,19 @@ open(tmp + '/rowevent.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(lean, ap) + ';\n')
 open(tmp + '/answer.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(answer, ap) + ';\n')
+# begin: the first commit alone
+open(tmp + '/begin.sql', 'w').write(head + sub(begin, bp) + ';\n')
+# life: payroute, then a callback's final change (succeeded, guarded by
+# the channel and the amount: the kind's full apply, which ends the
+# order's check)
+fp = dict(ap)
+fp.update({2: "'{processing,unknown}'", 3: "'succeeded'", 5: "'callback'",
+           14: "'SUCCESS'", 15: "'Paid.'", 16: "'已支付。'",
+           17: "'SUCCESS'", 20: "'T' || :n::text", 21: 'NULL', 22: 'NULL',
+           25: "'wx_native'", 26: ':amt'})
+open(tmp + '/life.sql', 'w').write(
+    head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n' +
+    sub(final, fp) + ';\n')
 open(tmp + '/full.sql', 'w').write(
     head + sub(full, bp) + ';\n' + sub(apply_, ap) + ';\n')
 def plain(table, j='jsonb'):
@@ -278,12 +297,19 @@ print("perf %s: %d samples of one backend; under %s" % (sys.argv[2], n,
 ' "$PERF_FUNCS" "$1"
 	rm -f "$B_TMP/perf.$1"
 }
+# tables DB: the tables the runs on DB write
+tables() {
+	b_sql "$1" "SELECT string_agg(tablename, ', ') FROM pg_tables
+		WHERE schemaname = 'public' AND tablename IN ('payments',
+		'payments_unchecked', 'payments_json', 'order_events',
+		'order_checks', 'bench_orders', 'merchant_notifications')"
+}
 # run NAME: one pgbench run of $B_TMP/NAME.sql; sets CPU_<NAME>
 run() {
 	local out before after n db=$DB
 
 	[ "$1" = before ] && db=$DBB
-	BQ_DB=$db bq -c "TRUNCATE payments, payments_unchecked, payments_json, order_events, order_checks, bench_orders CASCADE"
+	BQ_DB=$db bq -c "TRUNCATE $(tables "$db") CASCADE"
 	b_checkpoint
 	before=$(b_sample "$db")
 	[ -z "$PERF" ] || perf_one "$1" "$db" &
@@ -304,7 +330,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	line=
 	for v in $RUNS; do
 		case $v in
-		pattern | payroute | before | answer | rowevent | full | plain | unchecked | json) ;;
+		pattern | payroute | before | answer | rowevent | begin | life | full | plain | unchecked | json) ;;
 		*) b_die "no run $v (-s)" ;;
 		esac
 		run "$v"

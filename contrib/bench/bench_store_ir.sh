@@ -93,7 +93,8 @@ script() {
 	python3 - "$B_TMP/stmts.sql" "$1" "$2" <<'EOF'
 import sys
 stmts, v, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-begin, fast, full, lean, answer = open(stmts).read().split('\n--\n')
+begin, fast, full, lean, answer, final = open(stmts).read().split(
+    '\n--\n')
 one = lambda s: ' '.join(s.split())
 q = lambda s: "'" + s.replace("'", "''") + "'"
 route = ('{"route": {"rule": {"id": 2, "name": "default: weight, fee and '

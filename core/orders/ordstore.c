@@ -135,11 +135,6 @@ struct apply {
 	int new_attempt;
 	pr_order_apply_cb cb;
 	void *arg;
-	/* The kind's apply_fast_sql was sent: when it updates no row, the
-	 * statement to send instead, with these parameters (one block). */
-	const char *fallback_sql;
-	const char *p[28];
-	char *p_block;
 };
 
 static const char *const apply_results[] = { "changed", "ignored", "guard" };
@@ -232,42 +227,7 @@ out:
 
 static void on_applied(PGresult *res, const char *err, void *arg)
 {
-	struct apply *a = arg;
-
-	/* The fast answer found the order moved, or a guard: the statement
-	 * that writes what the full one would (PR_APPLY_FAST_SQL). */
-	if (a->fallback_sql && res && PQntuples(res) == 0) {
-		const char *sql = a->fallback_sql;
-
-		a->fallback_sql = NULL;
-		if (pr_db_query(a->d->db, sql, 28, a->p, on_applied, a) == 0)
-			return;
-		res = NULL;
-		err = "store unavailable";
-	}
-	free(a->p_block);
-	a->p_block = NULL;
-	apply_done(a, res, err ? err : "store error");
-}
-
-/* Keeps a copy of the parameters p[0 .. n - 1] in a, for the fallback. */
-static int keep_params(struct apply *a, const char *const *p, int n)
-{
-	size_t len = 0;
-	char *w;
-
-	for (int i = 0; i < n; i++)
-		len += p[i] ? strlen(p[i]) + 1 : 0;
-	a->p_block = w = malloc(len ? len : 1);
-	if (!w)
-		return -ENOMEM;
-	for (int i = 0; i < n; i++) {
-		size_t l = p[i] ? strlen(p[i]) + 1 : 0;
-
-		a->p[i] = p[i] ? memcpy(w, p[i], l) : NULL;
-		w += l;
-	}
-	return 0;
+	apply_done(arg, res, err ? err : "store error");
 }
 
 int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
@@ -279,7 +239,7 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	char *detail = NULL, *adetail = NULL, *payer = NULL, *trace = NULL;
 	const struct payroute_result *r = u->res;
 	const struct pr_code *c = u->code;
-	const char *p[28], *sql;
+	const char *p[28], *sql, *sql_else = NULL;
 	struct apply *a;
 	int rc = 0, lean;
 
@@ -348,14 +308,14 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 		/* The flow's answer to its own processing order: one UPDATE,
 		 * or this statement when it finds the order otherwise. */
 		if (k->apply_fast_sql && !u->release &&
-		    (u->from & PR_FROM(k->st_processing)) &&
-		    keep_params(a, p, 28) == 0) {
-			a->fallback_sql = sql;
+		    (u->from & PR_FROM(k->st_processing))) {
+			sql_else = sql;
 			sql = k->apply_fast_sql;
 		}
 	}
-	if (pr_db_query(d->db, sql, 28, p, on_applied, a) < 0) {
-		free(a->p_block);
+	if ((sql_else ? pr_db_query_else(d->db, sql, sql_else, 28, p,
+					 on_applied, a) :
+			pr_db_query(d->db, sql, 28, p, on_applied, a)) < 0) {
 		free(a);
 		rc = -EAGAIN;
 	}

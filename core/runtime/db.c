@@ -1918,6 +1918,69 @@ int pr_db_query(struct pr_db *db, const char *sql, int nparams,
 	return query_queue(db, sql, nparams, params, 0, 0, cb, arg);
 }
 
+/* A statement whose result, when it has no row, is another's (the
+ * parameters kept for it, after the pointers). */
+struct query_else {
+	struct pr_db *db;
+	const char *sql;
+	int nparams;
+	pr_db_cb cb;
+	void *arg;
+	const char *params[];
+};
+
+static void on_query_else(PGresult *res, const char *err, void *arg)
+{
+	struct query_else *e = arg;
+
+	if (!err && res && PQntuples(res) == 0) {
+		if (query_queue(e->db, e->sql, e->nparams, e->params, 0, 0,
+				e->cb, e->arg) == 0) {
+			free(e);
+			return;
+		}
+		res = NULL;
+		err = "store unavailable (its queue is full)";
+	}
+	e->cb(res, err, e->arg);
+	free(e);
+}
+
+int pr_db_query_else(struct pr_db *db, const char *sql, const char *sql_else,
+		     int nparams, const char *const *params, pr_db_cb cb,
+		     void *arg)
+{
+	size_t len = sizeof(struct query_else) +
+		     (size_t)nparams * sizeof(const char *);
+	struct query_else *e;
+	char *w;
+	int rc;
+
+	if (!sql_else || !params_ok(nparams, params))
+		return -EINVAL;
+	for (int i = 0; i < nparams; i++)
+		len += params[i] ? strlen(params[i]) + 1 : 0;
+	e = malloc(len);
+	if (!e)
+		return -ENOMEM;
+	e->db = db;
+	e->sql = sql_else;
+	e->nparams = nparams;
+	e->cb = cb;
+	e->arg = arg;
+	w = (char *)&e->params[nparams];
+	for (int i = 0; i < nparams; i++) {
+		size_t n = params[i] ? strlen(params[i]) + 1 : 0;
+
+		e->params[i] = params[i] ? memcpy(w, params[i], n) : NULL;
+		w += n;
+	}
+	rc = query_queue(db, sql, nparams, params, 0, 0, on_query_else, e);
+	if (rc < 0)
+		free(e);
+	return rc;
+}
+
 int pr_db_query_timeout(struct pr_db *db, const char *sql, int nparams,
 			const char *const *params, int timeout_ms, pr_db_cb cb,
 			void *arg)

@@ -60,6 +60,15 @@ int pr_db_ready(const struct pr_db *db);
 int pr_db_query(struct pr_db *db, const char *sql, int nparams,
 		const char *const *params, pr_db_cb cb, void *arg);
 
+/* pr_db_query of sql; when its result has no row (and no error), of
+ * sql_else with the same parameters (kept until then), whose result cb
+ * gets: for a change that is one cheap statement in the common case and
+ * a fuller one otherwise (the order flow's, doc/design.md §5). cb is
+ * called once, with the last statement's result. */
+int pr_db_query_else(struct pr_db *db, const char *sql, const char *sql_else,
+		     int nparams, const char *const *params, pr_db_cb cb,
+		     void *arg);
+
 /* pr_db_query for a statement known to run long (a reconciliation's
  * match over a million rows): timeout_ms replaces database.query_timeout_ms
  * for it (0: the default). */

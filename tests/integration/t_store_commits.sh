@@ -45,7 +45,7 @@ add_channel "$(chan wx_native wechat wechat_pay native_qr 100)"
 merchant_create shop1
 settle_generation
 
-N=100
+N=300
 SETTLE_GETS=6
 
 # stat: "commits xids callbacks" of database payroute, read from database
