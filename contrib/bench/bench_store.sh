@@ -156,29 +156,19 @@ fi
 mkdb "$DB"
 
 "$STORESQL" >"$B_TMP/stmts.sql" || b_die "$STORESQL failed"
-python3 - "$B_TMP" <<'EOF' || b_die "cannot write the pgbench scripts"
+python3 - "$B_TMP" "$B_HERE" <<'EOF' || b_die "cannot write the pgbench scripts"
 import re, sys
 tmp = sys.argv[1]
-begin, apply_, full, lean, answer, final = open(
-    tmp + '/stmts.sql').read().split('\n--\n')
-one = lambda s: ' '.join(s.split())
-def q(s):
-    return "'" + s.replace("'", "''") + "'"
-route = ('{"route": {"rule": {"id": 2, "name": "default: weight, fee and '
-         'success rate"}, "chosen": "wx_native", "dropped": {"environment": '
-         '2}, "whitelist": null, "candidates": [{"fee": 9, "score": 3.0, '
-         '"channel": "wx_native", "eligible": true, "dropped_by": null, '
-         '"score_parts": {"fee": 1.0, "weight": 1.0, "success_rate": 1.0}}], '
-         '"eligible_not_listed": 0}, "attempts": [], "generation": 17}')
-attempt = ('{"ms": 16.649, "code": "PROCESSING", "channel": "wx_native", '
-           '"outcome": "processing", "http_status": 200, "channel_code": '
-           '"200", "channel_sub_code": ""}')
-trace = route.replace('"attempts": []', '"attempts": [' + attempt + ']')
-payer = '{"qr_code": "weixin://wxpay/bizpayurl?pr=OVMz1sJJ5zFajwfK"}'
+sys.dont_write_bytecode = True  # nothing written next to the script
+sys.path.insert(0, sys.argv[2])
+from storepay import statements, one, q, ROUTE as route, ATTEMPT as attempt, \
+    TRACE as trace, PAYER as payer, NOW
+st = statements(tmp + '/stmts.sql')
+begin, apply_, full, lean, answer, final = (
+    st['begin'], st['fast'], st['full'], st['lean'], st['answer'], st['final'])
 # ids as the daemon's: time-ordered (here per client), unique
 ID = "('P' || lpad(:client_id::text, 3, '0') || lpad(:n::text, 12, '0'))"
 NO = "('b' || :client_id::text || '-' || :n::text)"
-NOW = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 MSG_EN, MSG_ZH = 'The payment is being processed.', '支付处理中。'
 # The texts the daemon sends as parameters are pgbench variables (-D):
 # with -M prepared pgbench sends them as parameters too, so that the

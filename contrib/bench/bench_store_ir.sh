@@ -90,25 +90,15 @@ as_pg "$PG_BIN/pg_ctl" -D "$B_TMP/data" -w -t 60 stop >/dev/null ||
 
 # script VARIANT N: the single-user SQL of N payments
 script() {
-	python3 - "$B_TMP/stmts.sql" "$1" "$2" <<'EOF'
+	python3 - "$B_TMP/stmts.sql" "$1" "$2" "$B_HERE" <<'EOF'
 import sys
 stmts, v, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-begin, fast, full, lean, answer, final = open(stmts).read().split(
-    '\n--\n')
-one = lambda s: ' '.join(s.split())
-q = lambda s: "'" + s.replace("'", "''") + "'"
-route = ('{"route": {"rule": {"id": 2, "name": "default: weight, fee and '
-         'success rate"}, "chosen": "wx_native", "dropped": {"environment": '
-         '2}, "whitelist": null, "candidates": [{"fee": 9, "score": 3.0, '
-         '"channel": "wx_native", "eligible": true, "dropped_by": null, '
-         '"score_parts": {"fee": 1.0, "weight": 1.0, "success_rate": 1.0}}], '
-         '"eligible_not_listed": 0}, "attempts": [], "generation": 17}')
-attempt = ('{"ms": 16.649, "code": "PROCESSING", "channel": "wx_native", '
-           '"outcome": "processing", "http_status": 200, "channel_code": '
-           '"200", "channel_sub_code": ""}')
-trace = route.replace('"attempts": []', '"attempts": [' + attempt + ']')
-payer = '{"qr_code": "weixin://wxpay/bizpayurl?pr=OVMz1sJJ5zFajwfK"}'
-now = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+sys.dont_write_bytecode = True  # nothing written next to the script
+sys.path.insert(0, sys.argv[4])
+from storepay import statements, one, q, ROUTE as route, ATTEMPT as attempt, \
+    TRACE as trace, PAYER as payer, NOW as now
+st = statements(stmts)
+begin, fast, lean, answer = st['begin'], st['fast'], st['lean'], st['answer']
 out = ['TRUNCATE payments, order_events, order_checks CASCADE;\n\n',
        'SET synchronous_commit = off;\n\n',
        'PREPARE b AS ' + one(begin) + ';\n\n',

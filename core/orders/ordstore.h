@@ -94,6 +94,22 @@ struct pr_order_kind {
 	json_t *(*render)(const void *row, const char *locale);
 };
 
+/* The SET items of a change's outcome (its unified code and messages,
+ * the channel's code, sub code, message and trade number: $14 to $20),
+ * then EXTRA, the kind's: in PR_APPLY_SQL_ and PR_APPLY_FAST_SQL. */
+#define PR_APPLY_OUTCOME(EXTRA)                                                \
+	"code = coalesce($14::text, t.code), "                                 \
+	"message_en = coalesce($15::text, t.message_en), "                     \
+	"message_zh = coalesce($16::text, t.message_zh), "                     \
+	"channel_code = CASE WHEN $14::text IS NULL THEN t.channel_code "      \
+	"ELSE $17::text END, "                                                 \
+	"channel_sub_code = CASE WHEN $14::text IS NULL "                      \
+	"THEN t.channel_sub_code ELSE $18::text END, "                         \
+	"channel_message = CASE WHEN $14::text IS NULL "                       \
+	"THEN t.channel_message ELSE $19::text END, "                          \
+	"channel_trade_no = coalesce(nullif($20::text, ''), "                  \
+	"t.channel_trade_no), " EXTRA
+
 /* The statement of pr_order_apply for a kind: one statement (data-
  * modifying WITH clauses, prepared once per store session), the contract
  * of doc/design.md §5:
@@ -132,57 +148,47 @@ struct pr_order_kind {
  * text; EXTRA is more SET items of the kind, using $21; IMPLIED a boolean
  * over o (i_ok: the event is the order's columns, not a row) and ASET the
  * SET items that keep it. */
-#define PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, RARE, IMPLIED, ASET, \
-		      COLS)                                                    \
-	"WITH o AS (SELECT * FROM " TABLE " WHERE id = $1::text FOR UPDATE), " \
-	"g AS (SELECT o.id, o.status, o.usage_released, o.channel, "           \
-	"o.usage_day, o.usage_bank, o.usage_amount, "                          \
-	"($25::text IS NULL OR o.channel IS NOT DISTINCT FROM $25::text) AND " \
-	"($26::bigint IS NULL OR o.amount = $26::bigint) AS g_ok, "            \
-	"o.status = ANY ($2::text[]) AS f_ok, " IMPLIED " AS i_ok FROM o), "   \
-	"u AS (UPDATE " TABLE " t SET " ASET "status = $3::text, "             \
-	"channel = coalesce($8::text, t.channel), "                            \
-	"attempts = t.attempts + CASE WHEN $8::text IS NULL THEN 0 ELSE 1 "    \
-	"END, "                                                                \
-	"usage_day = CASE WHEN $8::text IS NULL THEN t.usage_day "             \
-	"ELSE DATE '1970-01-01' + $9::int END, "                               \
-	"usage_bank = CASE WHEN $8::text IS NULL THEN t.usage_bank "           \
-	"ELSE $10::text END, "                                                 \
-	"usage_amount = CASE WHEN $8::text IS NULL THEN t.usage_amount "       \
-	"ELSE $11::bigint END, "                                               \
-	"usage_released = CASE WHEN $8::text IS NOT NULL THEN false "          \
-	"ELSE t.usage_released OR $13::boolean OR "                            \
-	"$3::text IN (" RELEASE ") END, "                                      \
-	"code = coalesce($14::text, t.code), "                                 \
-	"message_en = coalesce($15::text, t.message_en), "                     \
-	"message_zh = coalesce($16::text, t.message_zh), "                     \
-	"channel_code = CASE WHEN $14::text IS NULL THEN t.channel_code "      \
-	"ELSE $17::text END, "                                                 \
-	"channel_sub_code = CASE WHEN $14::text IS NULL "                      \
-	"THEN t.channel_sub_code ELSE $18::text END, "                         \
-	"channel_message = CASE WHEN $14::text IS NULL "                       \
-	"THEN t.channel_message ELSE $19::text END, "                          \
-	"channel_trade_no = coalesce(nullif($20::text, ''), "                  \
-	"t.channel_trade_no), " EXTRA                                          \
-	"paid_amount = CASE WHEN $3::text = 'succeeded' THEN t.amount "        \
-	"ELSE t.paid_amount END, "                                             \
-	"trace = coalesce($22::jsonb, t.trace), "                              \
-	"finished_at = CASE WHEN $3::text IN (" FINAL ") "                     \
-	"THEN pr_ms_time($7::bigint) END "                                     \
-	"FROM g WHERE t.id = g.id AND g.g_ok AND g.f_ok RETURNING t.*), "      \
-	"e AS (INSERT INTO order_events (kind, order_id, actor, event, "       \
-	"from_status, to_status, detail) SELECT '" KIND "', g.id, $4::text, "  \
-	"CASE WHEN g.f_ok THEN $5::text ELSE $5::text || '.ignored' END, "     \
-	"g.status, $3::text, $6::jsonb FROM g "                                \
-	"WHERE g.g_ok AND NOT (g.f_ok AND g.i_ok)), " RARE                     \
-	"x AS (SELECT * FROM u UNION ALL SELECT * FROM o "                     \
-	"WHERE NOT EXISTS (SELECT 1 FROM u)) "                                 \
-	"SELECT CASE WHEN NOT g.g_ok THEN 'guard' WHEN NOT g.f_ok THEN "       \
-	"'ignored' ELSE 'changed' END, g.status, g.usage_released, "           \
-	"coalesce(g.channel, ''), "                                            \
-	"coalesce(g.usage_day - DATE '1970-01-01', 0), "                       \
-	"coalesce(g.usage_bank, ''), coalesce(g.usage_amount, 0), " COLS       \
-	" FROM g, x"
+#define PR_APPLY_SQL_(TABLE, KIND, FINAL, RELEASE, EXTRA, RARE, IMPLIED, ASET,            \
+		      COLS)                                                               \
+	"WITH o AS (SELECT * FROM " TABLE " WHERE id = $1::text FOR UPDATE), "            \
+	"g AS (SELECT o.id, o.status, o.usage_released, o.channel, "                      \
+	"o.usage_day, o.usage_bank, o.usage_amount, "                                     \
+	"($25::text IS NULL OR o.channel IS NOT DISTINCT FROM $25::text) AND "            \
+	"($26::bigint IS NULL OR o.amount = $26::bigint) AS g_ok, "                       \
+	"o.status = ANY ($2::text[]) AS f_ok, " IMPLIED " AS i_ok FROM o), "              \
+	"u AS (UPDATE " TABLE " t SET " ASET "status = $3::text, "                        \
+	"channel = coalesce($8::text, t.channel), "                                       \
+	"attempts = t.attempts + CASE WHEN $8::text IS NULL THEN 0 ELSE 1 "               \
+	"END, "                                                                           \
+	"usage_day = CASE WHEN $8::text IS NULL THEN t.usage_day "                        \
+	"ELSE DATE '1970-01-01' + $9::int END, "                                          \
+	"usage_bank = CASE WHEN $8::text IS NULL THEN t.usage_bank "                      \
+	"ELSE $10::text END, "                                                            \
+	"usage_amount = CASE WHEN $8::text IS NULL THEN t.usage_amount "                  \
+	"ELSE $11::bigint END, "                                                          \
+	"usage_released = CASE WHEN $8::text IS NOT NULL THEN false "                     \
+	"ELSE t.usage_released OR $13::boolean OR "                                       \
+	"$3::text IN (" RELEASE ") END, " PR_APPLY_OUTCOME(                               \
+		EXTRA) "paid_amount = CASE WHEN $3::text = 'succeeded' THEN t.amount "    \
+		       "ELSE t.paid_amount END, "                                         \
+		       "trace = coalesce($22::jsonb, t.trace), "                          \
+		       "finished_at = CASE WHEN $3::text IN (" FINAL ") "                 \
+		       "THEN pr_ms_time($7::bigint) END "                                 \
+		       "FROM g WHERE t.id = g.id AND g.g_ok AND g.f_ok RETURNING t.*), "  \
+		       "e AS (INSERT INTO order_events (kind, order_id, actor, event, "   \
+		       "from_status, to_status, detail) SELECT '" KIND                    \
+		       "', g.id, $4::text, "                                              \
+		       "CASE WHEN g.f_ok THEN $5::text ELSE $5::text || '.ignored' END, " \
+		       "g.status, $3::text, $6::jsonb FROM g "                            \
+		       "WHERE g.g_ok AND NOT (g.f_ok AND g.i_ok)), " RARE                 \
+		       "x AS (SELECT * FROM u UNION ALL SELECT * FROM o "                 \
+		       "WHERE NOT EXISTS (SELECT 1 FROM u)) "                             \
+		       "SELECT CASE WHEN NOT g.g_ok THEN 'guard' WHEN NOT g.f_ok THEN "   \
+		       "'ignored' ELSE 'changed' END, g.status, g.usage_released, "       \
+		       "coalesce(g.channel, ''), "                                        \
+		       "coalesce(g.usage_day - DATE '1970-01-01', 0), "                   \
+		       "coalesce(g.usage_bank, ''), coalesce(g.usage_amount, 0), " COLS   \
+		       " FROM g, x"
 /* The clauses of PR_APPLY_SQL that write only in some changes (ea, cd,
  * ci, n, k). */
 #define PR_APPLY_RARE(KIND, FINAL, CHECKED)                                      \
@@ -265,34 +271,24 @@ struct pr_order_kind {
  * came first, a guard), sends PR_APPLY_ANSWER_SQL with the same
  * parameters, which writes what the full statement would. Parameters as
  * PR_APPLY_SQL_'s; those it does not read keep their types in r. */
-#define PR_APPLY_FAST_SQL(TABLE, EXTRA, COLS)                                  \
-	"WITH r AS (SELECT $2::text[], $5::text, $6::jsonb, $7::bigint, "      \
-	"$8::text, $9::int, $10::text, $11::bigint, $12::jsonb, "              \
-	"$13::boolean, $23::int, $24::boolean, $27::text, $28::text), "        \
-	"x AS (UPDATE " TABLE " t SET answer_id = "                            \
-	"nextval('order_events_id_seq'), answer_at = now(), "                  \
-	"answer_by = $4::text, answer_to = $3::text, status = $3::text, "      \
-	"code = coalesce($14::text, t.code), "                                 \
-	"message_en = coalesce($15::text, t.message_en), "                     \
-	"message_zh = coalesce($16::text, t.message_zh), "                     \
-	"channel_code = CASE WHEN $14::text IS NULL THEN t.channel_code "      \
-	"ELSE $17::text END, "                                                 \
-	"channel_sub_code = CASE WHEN $14::text IS NULL "                      \
-	"THEN t.channel_sub_code ELSE $18::text END, "                         \
-	"channel_message = CASE WHEN $14::text IS NULL "                       \
-	"THEN t.channel_message ELSE $19::text END, "                          \
-	"channel_trade_no = coalesce(nullif($20::text, ''), "                  \
-	"t.channel_trade_no), " EXTRA "trace = coalesce($22::jsonb, t.trace) " \
-	"WHERE t.id = $1::text AND t.status = 'processing' AND "               \
-	"t.created_by IS NOT NULL AND t.attempts = 1 AND "                     \
-	"t.answer_id IS NULL AND "                                             \
-	"($25::text IS NULL OR t.channel IS NOT DISTINCT FROM $25::text) AND " \
-	"($26::bigint IS NULL OR t.amount = $26::bigint) RETURNING t.*) "      \
-	"SELECT 'changed', 'processing', x.usage_released, "                   \
-	"coalesce(x.channel, ''), "                                            \
-	"coalesce(x.usage_day - DATE '1970-01-01', 0), "                       \
-	"coalesce(x.usage_bank, ''), coalesce(x.usage_amount, 0), " COLS       \
-	" FROM x"
+#define PR_APPLY_FAST_SQL(TABLE, EXTRA, COLS)                                                 \
+	"WITH r AS (SELECT $2::text[], $5::text, $6::jsonb, $7::bigint, "                     \
+	"$8::text, $9::int, $10::text, $11::bigint, $12::jsonb, "                             \
+	"$13::boolean, $23::int, $24::boolean, $27::text, $28::text), "                       \
+	"x AS (UPDATE " TABLE " t SET answer_id = "                                           \
+	"nextval('order_events_id_seq'), answer_at = now(), "                                 \
+	"answer_by = $4::text, answer_to = $3::text, status = $3::text, " PR_APPLY_OUTCOME(   \
+		EXTRA) "trace = coalesce($22::jsonb, t.trace) "                               \
+		       "WHERE t.id = $1::text AND t.status = 'processing' AND "               \
+		       "t.created_by IS NOT NULL AND t.attempts = 1 AND "                     \
+		       "t.answer_id IS NULL AND "                                             \
+		       "($25::text IS NULL OR t.channel IS NOT DISTINCT FROM $25::text) AND " \
+		       "($26::bigint IS NULL OR t.amount = $26::bigint) RETURNING t.*) "      \
+		       "SELECT 'changed', 'processing', x.usage_released, "                   \
+		       "coalesce(x.channel, ''), "                                            \
+		       "coalesce(x.usage_day - DATE '1970-01-01', 0), "                       \
+		       "coalesce(x.usage_bank, ''), coalesce(x.usage_amount, 0), " COLS       \
+		       " FROM x"
 #define PR_APPLY_NCOLS 7
 
 /* One change of an order (pr_<kind>_apply). NULL pointers and zeros leave

@@ -99,6 +99,10 @@ static json_t *pay_render(const void *row, const char *locale)
 	return o;
 }
 
+/* The kind's own SET items of a change (PR_APPLY_SQL's EXTRA, $21 the
+ * payer data of an answer). */
+#define PAY_APPLY_EXTRA "payer = coalesce($21::jsonb, t.payer), "
+
 const struct pr_order_kind pr_payment_kind = {
 	.name = "payment",
 	.machine = &pr_pay_machine,
@@ -109,18 +113,15 @@ const struct pr_order_kind pr_payment_kind = {
 	.apply_sql = PR_APPLY_SQL(
 		"payments", "payment", "'succeeded', 'failed', 'closed'",
 		"'processing', 'unknown'", "'failed', 'closed'",
-		"payer = coalesce($21::jsonb, t.payer), ", PR_PAY_COLS),
+		PAY_APPLY_EXTRA, PR_PAY_COLS),
 	.apply_lean_sql = PR_APPLY_LEAN_SQL(
 		"payments", "payment", "'succeeded', 'failed', 'closed'",
-		"'failed', 'closed'", "payer = coalesce($21::jsonb, t.payer), ",
-		PR_PAY_COLS),
+		"'failed', 'closed'", PAY_APPLY_EXTRA, PR_PAY_COLS),
 	.apply_answer_sql = PR_APPLY_ANSWER_SQL(
 		"payments", "payment", "'succeeded', 'failed', 'closed'",
-		"'failed', 'closed'", "payer = coalesce($21::jsonb, t.payer), ",
-		PR_PAY_COLS),
-	.apply_fast_sql = PR_APPLY_FAST_SQL(
-		"payments", "payer = coalesce($21::jsonb, t.payer), ",
-		PR_PAY_COLS),
+		"'failed', 'closed'", PAY_APPLY_EXTRA, PR_PAY_COLS),
+	.apply_fast_sql =
+		PR_APPLY_FAST_SQL("payments", PAY_APPLY_EXTRA, PR_PAY_COLS),
 	.apply_extra = PR_EXTRA_PAYER,
 	.load_sql = "SELECT " PR_PAY_COLS ", m.locale "
 		    "FROM payments x JOIN merchants m ON m.id = x.merchant_id "

@@ -250,6 +250,13 @@ static json_t *wd_render(const void *row, const char *locale)
 	return o;
 }
 
+/* The kind's own SET items of a change (PR_APPLY_SQL's EXTRA, $21 the
+ * retry delay of pending_channel). */
+#define WD_APPLY_EXTRA                                                         \
+	"next_route_at = CASE WHEN $3::text = 'pending_channel' THEN "         \
+	"now() + make_interval(secs => $21::int) END, "                        \
+	"route_claimed_by = NULL, "
+
 const struct pr_order_kind pr_withdrawal_kind = {
 	.name = "withdrawal",
 	.machine = &pr_wd_machine,
@@ -259,31 +266,15 @@ const struct pr_order_kind pr_withdrawal_kind = {
 	.st_failed = PR_WD_FAILED,
 	.apply_sql = PR_APPLY_SQL(
 		"withdrawals", "withdrawal", "'succeeded', 'failed'",
-		"'processing', 'unknown'", "'failed'",
-		"next_route_at = CASE WHEN $3::text = 'pending_channel' THEN "
-		"now() + make_interval(secs => $21::int) END, "
-		"route_claimed_by = NULL, ",
-		WD_COLS),
-	.apply_lean_sql = PR_APPLY_LEAN_SQL(
-		"withdrawals", "withdrawal", "'succeeded', 'failed'",
-		"'failed'",
-		"next_route_at = CASE WHEN $3::text = 'pending_channel' THEN "
-		"now() + make_interval(secs => $21::int) END, "
-		"route_claimed_by = NULL, ",
-		WD_COLS),
+		"'processing', 'unknown'", "'failed'", WD_APPLY_EXTRA, WD_COLS),
+	.apply_lean_sql = PR_APPLY_LEAN_SQL("withdrawals", "withdrawal",
+					    "'succeeded', 'failed'", "'failed'",
+					    WD_APPLY_EXTRA, WD_COLS),
 	.apply_answer_sql = PR_APPLY_ANSWER_SQL(
 		"withdrawals", "withdrawal", "'succeeded', 'failed'",
-		"'failed'",
-		"next_route_at = CASE WHEN $3::text = 'pending_channel' THEN "
-		"now() + make_interval(secs => $21::int) END, "
-		"route_claimed_by = NULL, ",
-		WD_COLS),
-	.apply_fast_sql = PR_APPLY_FAST_SQL(
-		"withdrawals",
-		"next_route_at = CASE WHEN $3::text = 'pending_channel' THEN "
-		"now() + make_interval(secs => $21::int) END, "
-		"route_claimed_by = NULL, ",
-		WD_COLS),
+		"'failed'", WD_APPLY_EXTRA, WD_COLS),
+	.apply_fast_sql =
+		PR_APPLY_FAST_SQL("withdrawals", WD_APPLY_EXTRA, WD_COLS),
 	.apply_extra = PR_EXTRA_RETRY,
 	.load_sql = "SELECT " WD_COLS ", m.locale "
 		    "FROM withdrawals x JOIN merchants m "
