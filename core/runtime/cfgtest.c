@@ -81,6 +81,7 @@ int pr_cfgtest_channels(const struct pr_config *cfg,
 	const char *values[] = { cfg->db_conninfo, PR_CFGTEST_CONNECT_S, NULL };
 	PGconn *conn;
 	PGresult *res = NULL;
+	const char *state;
 	json_t *chans = NULL, *ch;
 	size_t i, problems = 0;
 	int rc = -1;
@@ -94,6 +95,15 @@ int pr_cfgtest_channels(const struct pr_config *cfg,
 		goto out;
 	}
 	res = PQexec(conn, "SELECT channels::text FROM policy_snapshot");
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (state && strcmp(state, "42P01") == 0) {
+		/* undefined_table: a new database (contrib/dev.sh up's
+		 * first start), not a problem */
+		fprintf(out, "payrouted: channels not checked: the store has "
+			     "no schema yet (payrouted applies its migrations "
+			     "when it starts)\n");
+		goto out;
+	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		fprintf(out,
 			"payrouted: channels not checked: cannot read them "

@@ -416,6 +416,16 @@ grep <<<"$out" -Fq "3 stored channel(s) checked against the drivers: 0 problem(s
 	fail "-t: not 3 channels and 0 problems: $out"
 pass "a reload only warns about it; the channel's next write refuses it; without it -t passes"
 
+# -t against a database without the schema yet (a first start): says so,
+# no PostgreSQL error, and the test passes (the daemon migrates it).
+pq -c "CREATE DATABASE t_channels_empty" >/dev/null || fail "cannot create t_channels_empty"
+sed 's/dbname=payroute /dbname=t_channels_empty /' "$CONF" >"$TEST_DIR/empty.conf"
+grep -q 'dbname=t_channels_empty' "$TEST_DIR/empty.conf" || fail "no conninfo to point at t_channels_empty in $CONF"
+out=$("$PAYROUTED" -t -c "$TEST_DIR/empty.conf" 2>&1 </dev/null) || fail "-t failed on a new database: $out"
+grep <<<"$out" -Fqx "payrouted: channels not checked: the store has no schema yet (payrouted applies its migrations when it starts)" &&
+	! grep <<<"$out" -q 'ERROR' || fail "-t on a new database: $out"
+pass "-t on a database without the schema: says so, without PostgreSQL's error"
+
 current_generation
 [ "$(json '[.drivers[] | select(.name == "testgood")] | length')" = 1 ] ||
 	fail "GET /admin/v1/drivers no longer lists testgood: $RESP_BODY"
