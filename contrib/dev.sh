@@ -225,7 +225,9 @@ sample_payment() {
 	code=${out##*$'\n'}
 	[ "$code" = 201 ] || die "the sample payment was refused: HTTP $code: ${out%$'\n'*}"
 	id=$(printf '%s' "${out%$'\n'*}" | jq -r .id)
-	say "sample payment $id: $(printf '%s' "${out%$'\n'*}" | jq -r '.status + " on " + .channel + ", payer gets " + (.payer | keys | join(","))')"
+	say "sample payment $id: $(printf '%s' "${out%$'\n'*}" | jq -r '.status + " on " + (.channel // "no channel") + (if (.payer | type) == "object" then ", payer gets " + (.payer | keys | join(",")) else ": " + (.code // "no code") + (if .message then " (" + .message + ")" else "" end) end)')"
+	st=$(printf '%s' "${out%$'\n'*}" | jq -r .status)
+	[ "$st" = processing ] || die "the sample payment $id is '$st', not processing (see $LOG_FILE)"
 	curl -sf -m 5 -H 'Content-Type: application/json' \
 		--data-binary "{\"channel\":\"alipay\",\"out_trade_no\":\"$id\"}" \
 		"http://127.0.0.1:$SIM_PORT/_sim/pay" >/dev/null ||
@@ -519,7 +521,7 @@ admin_call() {
 # channel, each whitelist entry, then the rules. Prints how many channels
 # are loaded. Failures are reported one by one and do not stop `up`.
 load_sample() {
-	local out code n cat item failed=0
+	local out code n cat item stale failed=0
 
 	out=$(admin_call GET /admin/v1/channels)
 	code=${out##*$'\n'}
@@ -527,6 +529,14 @@ load_sample() {
 	n=$(printf '%s' "${out%$'\n'*}" | jq '.channels | length')
 	if [ "$n" != 0 ]; then
 		say "$n channels in the store: the sample catalogue is not loaded again"
+		# The store's channels from an earlier `up` name that run's
+		# simulator port: say so when this run's is another.
+		stale=$(printf '%s' "${out%$'\n'*}" | jq -r --arg p "$SIM_PORT" \
+			'[.channels[] | .. | strings |
+			  capture("^https?://127\\.0\\.0\\.1:(?<p>[0-9]+)/") | .p |
+			  select(. != $p)] | unique | join(", ")')
+		[ -z "$stale" ] ||
+			say "warning: the store's channels call the simulator on port $stale, this run's listens on $SIM_PORT: they will not reach it (the sample payment fails); 'contrib/dev.sh down && rm -rf $DEV' starts afresh on these ports"
 		return 0
 	fi
 	[ -f "$SAMPLE" ] || die "no $SAMPLE"
