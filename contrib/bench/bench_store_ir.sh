@@ -38,21 +38,9 @@ set -eu
 . "$(dirname "$0")/lib_bench.sh"
 BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute answer rowevent"
 PG_USER=${PG_USER:-payroute}
-usage() {
-	echo "usage: $0 [-b BUILDDIR] [-n SMALL,LARGE] [-v 'VARIANT...']" >&2
-	exit 2
-}
-while getopts b:n:v: o; do
-	case $o in
-	b) BUILD=$OPTARG ;;
-	n) COUNTS=$OPTARG ;;
-	v) VARIANTS=$OPTARG ;;
-	*) usage ;;
-	esac
-done
-[ $# -ge "$OPTIND" ] && usage
+b_opts "b:BUILD:BUILDDIR n:COUNTS:SMALL,LARGE v:VARIANTS:'VARIANT...'" "$@"
 SMALL=${COUNTS%,*} LARGE=${COUNTS#*,}
-case $SMALL$LARGE in *[!0-9]* | '') usage ;; esac
+case $SMALL$LARGE in *[!0-9]* | '') b_die "-n: SMALL,LARGE, two counts" ;; esac
 [ "$LARGE" -gt "$SMALL" ] || b_die "-n: LARGE must be more than SMALL"
 for v in $VARIANTS; do
 	case $v in payroute | answer | rowevent) ;; *) b_die "no variant $v (payroute answer rowevent)" ;; esac
