@@ -43,14 +43,16 @@
  *        faults: {"delay_ms": N, "timeout": true, "http_status": N,
  *        "code": C, "sub_code": S, "pay": "success" | "fail" | "never",
  *        "callback": "drop" | "duplicate" | "delay:MS" | "bad_signature" |
- *        "out_of_order" | "out_of_order:MS" | "stale" | "no_amount",
+ *        "out_of_order" | "out_of_order:MS" | "stale" | "no_amount" |
+ *        "wrong_amount",
  *        "refund": "processing" | "account_closed"}. out_of_order holds
  *        the notification back (MS, default max(10 x notify_delay_ms,
  *        500 ms)) so that later ones overtake it; a refund scripted with
  *        {} (no faults) keeps its own notification on time while its
  *        payment's is held. stale (WeChat Pay) signs the notification
  *        with a timestamp 10 minutes old; no_amount (Alipay) leaves
- *        total_amount out of it (both signed as sent).
+ *        total_amount out of it; wrong_amount (Alipay) says 0.01 more
+ *        was paid than the order's amount (each signed as sent).
  *   POST /_sim/pay {"channel", "out_trade_no", ["result": "fail"]}
  *   POST /_sim/bill_script {"channel", ...}  the faults of a channel's
  *        daily bills: see sim_bill.c. The bills themselves are asked for

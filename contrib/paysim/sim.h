@@ -54,8 +54,9 @@ enum sim_cb_fault {
 	SIM_CB_DELAY,
 	SIM_CB_BAD_SIGNATURE,
 	SIM_CB_OUT_OF_ORDER,
-	SIM_CB_STALE,	 /* WeChat Pay: signed with a timestamp 10 min old */
-	SIM_CB_NO_AMOUNT /* Alipay: total_amount left out (signed so) */
+	SIM_CB_STALE,	    /* WeChat Pay: signed with a timestamp 10 min old */
+	SIM_CB_NO_AMOUNT,   /* Alipay: total_amount left out (signed so) */
+	SIM_CB_WRONG_AMOUNT /* Alipay: amounts 0.01 more than the order's */
 };
 enum sim_refund_fault {
 	SIM_REFUND_NORMAL = 0,
@@ -431,8 +432,10 @@ void sim_bank_handle(struct sim *s, const struct sim_req *rq,
 /* Notifications for an order / refund / payout that just changed state.
  * fault: the scripted callback fault: SIM_CB_BAD_SIGNATURE signs
  * something else, SIM_CB_STALE (WeChat Pay) signs with an old timestamp,
- * SIM_CB_NO_AMOUNT (Alipay) leaves total_amount out; the protocols ignore
- * the faults they have no such thing for. Return a built
+ * SIM_CB_NO_AMOUNT (Alipay) leaves total_amount out, SIM_CB_WRONG_AMOUNT
+ * (Alipay) says 0.01 more was paid than the order's amount (all signed as
+ * sent); the protocols ignore the faults they have no such thing for.
+ * Return a built
  * request in *req (caller clears), its signature possibly deferred into
  * *sig (caller clears), or a negative errno when the protocol sends none
  * for this change. ack_body: what the receiver must answer. */

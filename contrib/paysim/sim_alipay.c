@@ -871,7 +871,9 @@ int sim_alipay_notice(struct sim *s, char kind, void *ent,
 	sim_form_add(&f, "notify_id", nid);
 	sim_form_add(&f, "notify_type", "trade_status_sync");
 	sim_form_add(&f, "out_trade_no", o->out_trade_no);
-	sim_fmt_yuan(o->amount, a, sizeof(a));
+	/* wrong_amount: a channel reporting another amount than the order's,
+	 * signed as sent (the receiver's amount guard must catch it) */
+	sim_fmt_yuan(o->amount + (fault == SIM_CB_WRONG_AMOUNT), a, sizeof(a));
 	if (fault != SIM_CB_NO_AMOUNT)
 		sim_form_add(&f, "total_amount", a);
 	sim_form_add(&f, "trade_status", trade_status(o));

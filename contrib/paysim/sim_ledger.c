@@ -245,10 +245,11 @@ static int parse_faults(json_t *j, struct sim_fault *f, char *err,
 			size_t errlen)
 {
 	static const char *const pays[] = { "success", "fail", "never", NULL };
-	static const char *const cbs[] = { "drop",	   "duplicate",
-					   "delay",	   "bad_signature",
-					   "out_of_order", "stale",
-					   "no_amount",	   NULL };
+	static const char *const cbs[] = {
+		"drop",		 "duplicate",	 "delay",
+		"bad_signature", "out_of_order", "stale",
+		"no_amount",	 "wrong_amount", NULL
+	};
 	static const char *const refunds[] = { "processing", "account_closed",
 					       NULL };
 	const char *k;

@@ -320,6 +320,25 @@ clear_script
 wait_pay "$ID_NOAMT" succeeded 15 # by query, with the amount checked
 pass "a stale WeChat Pay callback and an Alipay TRADE_SUCCESS without total_amount: refused as what they are, logged with channel and payment"
 
+# ------------------ a callback reporting another amount than the order's
+# A signed TRADE_SUCCESS for 0.01 more than the order's amount: the amount
+# guard refuses the success (the callback's one-UPDATE change finds no
+# row, the full change it falls back to answers 'guard', neither writes),
+# and the order is left unknown with AMOUNT_MISMATCH for an operator.
+sim_script '{"order":"*","rate":1,"faults":{"callback":"wrong_amount"}}'
+pay "$(body o-wramt alipay native_qr)"
+ID_WRAMT=$(json .id)
+[ "$(json .channel)" = ali_qr ] || fail "o-wramt: $RESP_BODY"
+AMT_WRAMT=$(json .amount)
+sim_pay alipay "$ID_WRAMT"
+wait_log "callback from ali_qr: payment $ID_WRAMT moved $((AMT_WRAMT + 1)) but the order is $AMT_WRAMT: left unknown for an operator" 10 ||
+	fail "no log line for the callback's other amount"
+[ "$(pq -c "SELECT string_agg(event || ':' || from_status || '>' || to_status || ':' || (detail->>'code'), ' ' ORDER BY id) FROM order_events WHERE order_id = '$ID_WRAMT' AND event LIKE 'callback%'")" = \
+	"callback:processing>unknown:AMOUNT_MISMATCH" ] ||
+	fail "o-wramt's callback events: $(pq -c "SELECT string_agg(event || ':' || to_status, ' ') FROM order_events WHERE order_id = '$ID_WRAMT'")"
+clear_script
+pass "a callback reporting another amount: its success refused, the order left unknown with AMOUNT_MISMATCH"
+
 # ------------------------------------------------------ idempotency
 B=$(body o-idem wechat_pay native_qr)
 pay "$B" key-1
