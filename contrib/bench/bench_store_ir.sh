@@ -21,10 +21,18 @@
 #   answer     the same first commit and the statement the fast one falls
 #              back to (apply_answer_sql: the same change with every
 #              clause of the apply);
-#   rowevent   the same first commit and the lean change checks and
-#              callbacks send (apply_lean_sql: the answer's statement before
-#              migration 021, its event a row of order_events).
-# Prints instructions per payment for each, and their difference.
+#   rowevent   the same first commit and the lean change checks send
+#              (apply_lean_sql: the answer's statement before migration
+#              021, its event a row of order_events);
+#   life       payroute, then the payment's callback (succeeded, guarded
+#              by its channel and amount) as the daemon sends it first
+#              (apply_final_sql: one UPDATE, the event row, the check row
+#              dropped; no notify_url, as bench_callbacks.sh's payments):
+#              a payment's whole life;
+#   lifefull   the same with the callback as the full change the final
+#              one falls back to (apply_sql: what the daemon sent before).
+# Prints instructions per payment for each, and their difference (life
+# - payroute: a callback's).
 #
 #   contrib/bench/bench_store_ir.sh [-b BUILDDIR] [-n SMALL,LARGE]
 #       [-v 'VARIANT...']
@@ -36,14 +44,14 @@
 set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
-BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute answer rowevent"
+BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute answer rowevent life lifefull"
 PG_USER=${PG_USER:-payroute}
 b_opts "b:BUILD:BUILDDIR n:COUNTS:SMALL,LARGE v:VARIANTS:'VARIANT...'" "$@"
 SMALL=${COUNTS%,*} LARGE=${COUNTS#*,}
 case $SMALL$LARGE in *[!0-9]* | '') b_die "-n: SMALL,LARGE, two counts" ;; esac
 [ "$LARGE" -gt "$SMALL" ] || b_die "-n: LARGE must be more than SMALL"
 for v in $VARIANTS; do
-	case $v in payroute | answer | rowevent) ;; *) b_die "no variant $v (payroute answer rowevent)" ;; esac
+	case $v in payroute | answer | rowevent | life | lifefull) ;; *) b_die "no variant $v (payroute answer rowevent life lifefull)" ;; esac
 done
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
@@ -87,11 +95,16 @@ from storepay import statements, one, q, ROUTE as route, ATTEMPT as attempt, \
     TRACE as trace, PAYER as payer, NOW as now
 st = statements(stmts)
 begin, fast, lean, answer = st['begin'], st['fast'], st['lean'], st['answer']
-out = ['TRUNCATE payments, order_events, order_checks CASCADE;\n\n',
+# the callback's statement, for the life variants
+cb = {'life': st['finalfast'], 'lifefull': st['final']}.get(v)
+out = ['TRUNCATE payments, order_events, order_checks, '
+       'merchant_notifications CASCADE;\n\n',
        'SET synchronous_commit = off;\n\n',
        'PREPARE b AS ' + one(begin) + ';\n\n',
        'PREPARE a AS ' + one({'payroute': fast, 'answer': answer,
-                              'rowevent': lean}[v]) + ';\n\n']
+                              'rowevent': lean}.get(v, fast)) + ';\n\n']
+if cb:
+    out.append('PREPARE c AS ' + one(cb) + ';\n\n')
 for i in range(1, n + 1):
     ID, amt = q('P001%012d' % i), str(100 + i % 5000)
     bp = [ID, "'demo'", q('b-%d' % i), q('e3' * 32), "'bench'", now,
@@ -108,9 +121,25 @@ for i in range(1, n + 1):
           '10', 'false', 'NULL', 'NULL', 'NULL', 'NULL']
     out.append('EXECUTE b(' + ', '.join(bp) + ');\n\n')
     out.append('EXECUTE a(' + ', '.join(ap) + ');\n\n')
+    if cb:
+        # the channel's callback: succeeded, guarded by the channel and
+        # the amount
+        cp = list(ap)
+        cp[1:6] = ["'{processing,unknown}'", "'succeeded'", "'bench'",
+                   "'callback'", q('{"channel": "wx_native", "code": '
+                                   '"SUCCESS"}')]
+        cp[13:22] = ["'SUCCESS'", q('Paid.'), q('已支付。'), "'SUCCESS'",
+                     "''", "''", q('T%d' % i), 'NULL', 'NULL']
+        cp[24:26] = ["'wx_native'", amt]
+        out.append('EXECUTE c(' + ', '.join(cp) + ');\n\n')
+# what every variant leaves: each payment processing, or succeeded by its
+# callback with its check row dropped (life, lifefull: a check row left
+# counts against)
 out.append('SELECT count(*) AS events, (SELECT count(answer_id) FROM '
            'payments) AS kept, (SELECT count(*) FROM payments WHERE '
-           "status = 'processing') AS processing FROM order_events;\n\n")
+           "status = %s) + (SELECT count(*) FROM order_checks) * %d AS "
+           "processing FROM order_events;\n\n"
+           % (("'succeeded'", -1) if cb else ("'processing'", 0)))
 sys.stdout.write(''.join(out))
 EOF
 }
@@ -125,9 +154,10 @@ irefs() {
 		{ printf '%s\n' "$out" | tail -n 20 >&2; b_die "$1: the backend failed"; }
 	printf '%s\n' "$out" | grep -q 'ERROR' &&
 		{ printf '%s\n' "$out" | grep -m 5 'ERROR' >&2; b_die "$1: a statement failed"; }
-	# every payment processing, its answer's event a row or the order's
+	# every payment processing (or succeeded, its check row dropped), its
+	# answer's event a row or the order's
 	printf '%s\n' "$out" | tr -d '\n' | grep -q "processing = \"$2\"" ||
-		b_die "$1: not $2 processing payments"
+		b_die "$1: not $2 payments processing (or succeeded, their check rows dropped)"
 	IR=$(printf '%s\n' "$out" | sed -n 's/.*I *refs: *//p' | tr -d ', ')
 	EVENTS=$(printf '%s\n' "$out" | sed -n 's/.*events = "\([0-9]*\)".*/\1/p')
 	KEPT=$(printf '%s\n' "$out" | sed -n 's/.*kept = "\([0-9]*\)".*/\1/p')
@@ -140,7 +170,7 @@ for v in $VARIANTS; do
 	irefs "$v" "$LARGE"
 	per=$(((IR - small) / (LARGE - SMALL)))
 	eval "IR_$v=$per"
-	echo "bench_store_ir: $v: $per instructions a payment (answer events: $EVENTS rows, $KEPT kept by the order, of $LARGE)"
+	echo "bench_store_ir: $v: $per instructions a payment (event rows: $EVENTS, answers kept by the order: $KEPT, of $LARGE)"
 done
 # diff A B: A's instructions against B's, when both ran
 diff() {
@@ -152,3 +182,6 @@ diff() {
 diff payroute answer
 diff answer rowevent
 diff payroute rowevent
+diff life lifefull
+diff life payroute
+diff lifefull payroute

@@ -11,7 +11,9 @@
  * its event row), then the answer's statement the fast one falls back to
  * (apply_answer_sql: what the daemon sent for it before), then the
  * kind's full change (apply_sql: a callback's final state, which drops
- * the order's check row), separated by lines "--".
+ * the order's check row, and what the daemon sent for it before), then
+ * the final change of a processing order as one UPDATE (apply_final_sql:
+ * what the daemon sends a callback first), separated by lines "--".
  * contrib/bench/bench_store.sh replays them with pgbench, so that what the
  * store does per payment is measured from the daemon's own text.
  *
@@ -25,11 +27,11 @@
 
 int main(void)
 {
-	if (printf("%s\n--\n%s\n--\n%s\n--\n%s\n--\n%s\n--\n%s\n",
+	if (printf("%s\n--\n%s\n--\n%s\n--\n%s\n--\n%s\n--\n%s\n--\n%s\n",
 		   pr_pay_begin_sqls.lean, pr_payment_kind.apply_fast_sql,
 		   pr_pay_begin_sqls.full, pr_payment_kind.apply_lean_sql,
-		   pr_payment_kind.apply_answer_sql,
-		   pr_payment_kind.apply_sql) < 0)
+		   pr_payment_kind.apply_answer_sql, pr_payment_kind.apply_sql,
+		   pr_payment_kind.apply_final_sql) < 0)
 		return 1;
 	return 0;
 }

@@ -313,6 +313,16 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 			sql = k->apply_fast_sql;
 		}
 	}
+	/* A processing order's final change without a next attempt, a check
+	 * reset or a key (a callback, a check): one UPDATE, or the full
+	 * statement when it finds the order otherwise. */
+	if (!lean && k->apply_final_sql && !u->channel && !adetail &&
+	    !u->check_reset && !u->idem_key &&
+	    pr_state_final(k->machine, u->to) &&
+	    (u->from & PR_FROM(k->st_processing))) {
+		sql_else = sql;
+		sql = k->apply_final_sql;
+	}
 	if ((sql_else ? pr_db_query_else(d->db, sql, sql_else, 28, p,
 					 on_applied, a) :
 			pr_db_query(d->db, sql, 28, p, on_applied, a)) < 0) {

@@ -76,7 +76,8 @@ struct pr_order_kind {
 	const char *apply_sql;
 	const char *apply_lean_sql;
 	const char *apply_answer_sql;
-	const char *apply_fast_sql; /* PR_APPLY_FAST_SQL, tried first */
+	const char *apply_fast_sql;  /* PR_APPLY_FAST_SQL, tried first */
+	const char *apply_final_sql; /* PR_APPLY_FINAL_SQL, tried first */
 	enum pr_apply_extra apply_extra;
 	/* SELECT <row columns>, m.locale FROM <table> x JOIN merchants m
 	 * ON m.id = x.merchant_id WHERE x.id = $1 AND ($2::text IS NULL OR
@@ -285,6 +286,59 @@ struct pr_order_kind {
 		       "($25::text IS NULL OR t.channel IS NOT DISTINCT FROM $25::text) AND " \
 		       "($26::bigint IS NULL OR t.amount = $26::bigint) RETURNING t.*) "      \
 		       "SELECT 'changed', 'processing', x.usage_released, "                   \
+		       "coalesce(x.channel, ''), "                                            \
+		       "coalesce(x.usage_day - DATE '1970-01-01', 0), "                       \
+		       "coalesce(x.usage_bank, ''), coalesce(x.usage_amount, 0), " COLS       \
+		       " FROM x"
+/* A processing order's final change (a callback's, a check's, an
+ * answer's that keeps no Idempotency-Key) as one UPDATE and the rows a
+ * final change writes (PR_APPLY_FINAL_SQL): the same method as
+ * PR_APPLY_FAST_SQL for PR_APPLY_SQL, without its o, g, x clauses and
+ * the ea, ci and k ones that write nothing then (a final state names no
+ * next attempt, queues no check). Its WHERE is the guards, $3 one of
+ * FINAL, and the order processing with its reservation held: the status
+ * and usage_released before are then 'processing' and false, the event's
+ * from status 'processing', and the reservation (no next attempt: $8
+ * NULL) what the row after has. Its SET is u's for such a change; e, cd
+ * and n are the full statement's for a final state (e without i_ok: an
+ * implied event is the flow's first answer, never final). A change with
+ * a next attempt, a check reset or a key ($8, $12, $24, $27) updates no
+ * row either. pr_order_apply sends it only for such a change, and when it
+ * updates no row (an
+ * unknown order, one that moved, a guard), sends PR_APPLY_SQL with the
+ * same parameters. Parameters as PR_APPLY_SQL_'s; those it does not read
+ * keep their types in r. */
+#define PR_APPLY_FINAL_SQL(TABLE, KIND, FINAL, RELEASE, EXTRA, COLS)                          \
+	"WITH r AS (SELECT $2::text[], $9::int, $10::text, $11::bigint, "                     \
+	"$23::int, $28::text), "                                                              \
+	"x AS (UPDATE " TABLE " t SET status = $3::text, "                                    \
+	"usage_released = $13::boolean OR $3::text IN (" RELEASE                              \
+	"), " PR_APPLY_OUTCOME(                                                               \
+		EXTRA) "paid_amount = CASE WHEN $3::text = 'succeeded' "                      \
+		       "THEN t.amount ELSE t.paid_amount END, "                               \
+		       "trace = coalesce($22::jsonb, t.trace), "                              \
+		       "finished_at = pr_ms_time($7::bigint) "                                \
+		       "WHERE t.id = $1::text AND $3::text IN (" FINAL                        \
+		       ") AND "                                                               \
+		       "$8::text IS NULL AND $12::jsonb IS NULL AND NOT $24::boolean AND "    \
+		       "$27::text IS NULL AND "                                               \
+		       "t.status = 'processing' AND NOT t.usage_released AND "                \
+		       "($25::text IS NULL OR t.channel IS NOT DISTINCT FROM $25::text) AND " \
+		       "($26::bigint IS NULL OR t.amount = $26::bigint) RETURNING t.*), "     \
+		       "e AS (INSERT INTO order_events (kind, order_id, actor, event, "       \
+		       "from_status, to_status, detail) SELECT '" KIND                        \
+		       "', x.id, "                                                            \
+		       "$4::text, $5::text, 'processing', $3::text, $6::jsonb FROM x), "      \
+		       "cd AS (DELETE FROM order_checks c WHERE c.kind = '" KIND              \
+		       "' AND "                                                               \
+		       "c.order_id = $1::text AND EXISTS (SELECT 1 FROM x)), "                \
+		       "n AS (INSERT INTO merchant_notifications (merchant_id, kind, "        \
+		       "order_id, event, url) SELECT x.merchant_id, '" KIND                   \
+		       "', x.id, "                                                            \
+		       "'" KIND ".' || x.status, x.notify_url FROM x "                        \
+		       "WHERE coalesce(x.notify_url, '') <> '' "                              \
+		       "ON CONFLICT (kind, order_id, event) DO NOTHING) "                     \
+		       "SELECT 'changed', 'processing', false, "                              \
 		       "coalesce(x.channel, ''), "                                            \
 		       "coalesce(x.usage_day - DATE '1970-01-01', 0), "                       \
 		       "coalesce(x.usage_bank, ''), coalesce(x.usage_amount, 0), " COLS       \

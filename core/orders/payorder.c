@@ -122,6 +122,9 @@ const struct pr_order_kind pr_payment_kind = {
 		"'failed', 'closed'", PAY_APPLY_EXTRA, PR_PAY_COLS),
 	.apply_fast_sql =
 		PR_APPLY_FAST_SQL("payments", PAY_APPLY_EXTRA, PR_PAY_COLS),
+	.apply_final_sql = PR_APPLY_FINAL_SQL(
+		"payments", "payment", "'succeeded', 'failed', 'closed'",
+		"'failed', 'closed'", PAY_APPLY_EXTRA, PR_PAY_COLS),
 	.apply_extra = PR_EXTRA_PAYER,
 	.load_sql = "SELECT " PR_PAY_COLS ", m.locale "
 		    "FROM payments x JOIN merchants m ON m.id = x.merchant_id "

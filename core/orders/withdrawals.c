@@ -275,6 +275,9 @@ const struct pr_order_kind pr_withdrawal_kind = {
 		"'failed'", WD_APPLY_EXTRA, WD_COLS),
 	.apply_fast_sql =
 		PR_APPLY_FAST_SQL("withdrawals", WD_APPLY_EXTRA, WD_COLS),
+	.apply_final_sql = PR_APPLY_FINAL_SQL(
+		"withdrawals", "withdrawal", "'succeeded', 'failed'",
+		"'failed'", WD_APPLY_EXTRA, WD_COLS),
 	.apply_extra = PR_EXTRA_RETRY,
 	.load_sql = "SELECT " WD_COLS ", m.locale "
 		    "FROM withdrawals x JOIN merchants m "
