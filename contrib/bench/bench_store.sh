@@ -24,10 +24,12 @@
 #              the daemon sent before it: the same change with every clause
 #              of the apply (PR_APPLY_ANSWER_SQL);
 #   begin      payroute's first commit alone (one commit a payment);
-#   life       payroute, then a callback's final change (succeeded: the
-#              kind's full apply, which drops the order's check row and
-#              queues its notification): a payment's whole life, three
-#              commits;
+#   life       payroute, then a callback's final change (succeeded,
+#              guarded by the channel and the amount) as the daemon sends
+#              it first (apply_final_sql: one UPDATE, the event row, the
+#              check row dropped): a payment's whole life, three commits;
+#   lifefull   the same with the callback as the full change the final one
+#              falls back to (apply_sql: what the daemon sent before);
 #   rowevent   payroute with the answer's commit as it was before
 #              migration 021, its event a row of order_events (the lean
 #              change that checks and callbacks still send), where
@@ -164,8 +166,9 @@ sys.path.insert(0, sys.argv[2])
 from storepay import statements, one, q, ROUTE as route, ATTEMPT as attempt, \
     TRACE as trace, PAYER as payer, NOW
 st = statements(tmp + '/stmts.sql')
-begin, apply_, full, lean, answer, final = (
-    st['begin'], st['fast'], st['full'], st['lean'], st['answer'], st['final'])
+begin, apply_, full, lean, answer, final, finalfast = (
+    st['begin'], st['fast'], st['full'], st['lean'], st['answer'], st['final'],
+    st['finalfast'])
 # ids as the daemon's: time-ordered (here per client), unique
 ID = "('P' || lpad(:client_id::text, 3, '0') || lpad(:n::text, 12, '0'))"
 NO = "('b' || :client_id::text || '-' || :n::text)"
@@ -207,17 +210,18 @@ open(tmp + '/answer.sql', 'w').write(
     head + sub(begin, bp) + ';\n' + sub(answer, ap) + ';\n')
 # begin: the first commit alone
 open(tmp + '/begin.sql', 'w').write(head + sub(begin, bp) + ';\n')
-# life: payroute, then a callback's final change (succeeded, guarded by
-# the channel and the amount: the kind's full apply, which ends the
-# order's check)
+# life, lifefull: payroute, then a callback's final change (succeeded,
+# guarded by the channel and the amount, which ends the order's check) as
+# one UPDATE (apply_final_sql), or the kind's full apply
 fp = dict(ap)
 fp.update({2: "'{processing,unknown}'", 3: "'succeeded'", 5: "'callback'",
            14: "'SUCCESS'", 15: "'Paid.'", 16: "'已支付。'",
            17: "'SUCCESS'", 20: "'T' || :n::text", 21: 'NULL', 22: 'NULL',
            25: "'wx_native'", 26: ':amt'})
-open(tmp + '/life.sql', 'w').write(
-    head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n' +
-    sub(final, fp) + ';\n')
+for name, cb in (('life', finalfast), ('lifefull', final)):
+    open(tmp + '/' + name + '.sql', 'w').write(
+        head + sub(begin, bp) + ';\n' + sub(apply_, ap) + ';\n' +
+        sub(cb, fp) + ';\n')
 open(tmp + '/full.sql', 'w').write(
     head + sub(full, bp) + ';\n' + sub(apply_, ap) + ';\n')
 def plain(table, j='jsonb'):
@@ -320,7 +324,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	line=
 	for v in $RUNS; do
 		case $v in
-		pattern | payroute | before | answer | rowevent | begin | life | full | plain | unchecked | json) ;;
+		pattern | payroute | before | answer | rowevent | begin | life | lifefull | full | plain | unchecked | json) ;;
 		*) b_die "no run $v (-s)" ;;
 		esac
 		run "$v"
