@@ -168,6 +168,8 @@ static void take_row(struct pr_flow *f, void *row)
 	const struct pr_order_kind *k = f->ops->kind;
 	char locale[8];
 
+	if (row == f->row)
+		return; /* the prediction, as the store now has it */
 	memcpy(locale, f->row->locale, sizeof(locale));
 	k->row_clear(f->row);
 	memcpy(f->row, row, k->row_size);
@@ -377,6 +379,7 @@ static void second_commit(struct pr_flow *f, int to, const struct pr_code *code,
 	u.check_s = (int)f->gen->config->completion_s[0];
 	u.idem_key = f->idem.active ? f->idem.key : NULL;
 	u.idem_body = s->idem_text;
+	u.row_after = f->row; /* predicted above */
 	rc = pr_order_apply(f->d, f->ops->kind, &u, on_second, s);
 	json_decref(payer);
 	if (rc < 0) {

@@ -133,6 +133,7 @@ struct apply {
 	struct pr_daemon *d;
 	const struct pr_order_kind *k;
 	int new_attempt;
+	const void *row_after; /* the caller's, for PR_APPLY_FAST_SQL */
 	pr_order_apply_cb cb;
 	void *arg;
 };
@@ -163,7 +164,7 @@ static void apply_done(struct apply *a, PGresult *res, const char *err)
 	const struct pr_order_kind *k = a->k;
 	enum pr_apply_result result = PR_APPLY_CHANGED;
 	struct pr_order_common *row = NULL;
-	int from = -1, released_before, rc = 0;
+	int from = -1, released_before, rc = 0, copied = 0;
 	int64_t old_amount;
 
 	if (!res) {
@@ -185,7 +186,13 @@ static void apply_done(struct apply *a, PGresult *res, const char *err)
 		err = "out of memory";
 		goto out;
 	}
-	if (from < 0 || k->row_read(res, 0, PR_APPLY_NCOLS, 0, row) < 0) {
+	if (from >= 0 && PQnfields(res) == PR_APPLY_NCOLS && a->row_after) {
+		/* PR_APPLY_FAST_SQL changed it: the row after is the caller's
+		 * (a copy, so that what follows reads one kind of row) */
+		memcpy(row, a->row_after, k->row_size);
+		copied = 1;
+	} else if (from < 0 ||
+		   k->row_read(res, 0, PR_APPLY_NCOLS, 0, row) < 0) {
 		rc = -EPROTO;
 		err = "the store gave a malformed row";
 		goto out;
@@ -217,11 +224,12 @@ static void apply_done(struct apply *a, PGresult *res, const char *err)
 	}
 out:
 	if (a->cb)
-		a->cb(rc, result, from, rc == 0 ? row : NULL, err, a->arg);
-	if (row) {
+		a->cb(rc, result, from,
+		      rc == 0 ? (copied ? (void *)a->row_after : row) : NULL,
+		      err, a->arg);
+	if (row && !copied)
 		k->row_clear(row);
-		free(row);
-	}
+	free(row);
 	free(a);
 }
 
@@ -252,6 +260,7 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 	a->d = d;
 	a->k = k;
 	a->new_attempt = u->channel != NULL;
+	a->row_after = u->row_after;
 	a->cb = cb;
 	a->arg = arg;
 	if (u->detail)
@@ -307,7 +316,7 @@ int pr_order_apply(struct pr_daemon *d, const struct pr_order_kind *k,
 		sql = k->apply_answer_sql;
 		/* The flow's answer to its own processing order: one UPDATE,
 		 * or this statement when it finds the order otherwise. */
-		if (k->apply_fast_sql && !u->release &&
+		if (k->apply_fast_sql && u->row_after && !u->release &&
 		    (u->from & PR_FROM(k->st_processing))) {
 			sql_else = sql;
 			sql = k->apply_fast_sql;

@@ -120,8 +120,7 @@ const struct pr_order_kind pr_payment_kind = {
 	.apply_answer_sql = PR_APPLY_ANSWER_SQL(
 		"payments", "payment", "'succeeded', 'failed', 'closed'",
 		"'failed', 'closed'", PAY_APPLY_EXTRA, PR_PAY_COLS),
-	.apply_fast_sql =
-		PR_APPLY_FAST_SQL("payments", PAY_APPLY_EXTRA, PR_PAY_COLS),
+	.apply_fast_sql = PR_APPLY_FAST_SQL("payments", PAY_APPLY_EXTRA),
 	.apply_final_sql = PR_APPLY_FINAL_SQL(
 		"payments", "payment", "'succeeded', 'failed', 'closed'",
 		"'failed', 'closed'", PAY_APPLY_EXTRA, PR_PAY_COLS),

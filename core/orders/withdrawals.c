@@ -273,8 +273,7 @@ const struct pr_order_kind pr_withdrawal_kind = {
 	.apply_answer_sql = PR_APPLY_ANSWER_SQL(
 		"withdrawals", "withdrawal", "'succeeded', 'failed'",
 		"'failed'", WD_APPLY_EXTRA, WD_COLS),
-	.apply_fast_sql =
-		PR_APPLY_FAST_SQL("withdrawals", WD_APPLY_EXTRA, WD_COLS),
+	.apply_fast_sql = PR_APPLY_FAST_SQL("withdrawals", WD_APPLY_EXTRA),
 	.apply_final_sql = PR_APPLY_FINAL_SQL(
 		"withdrawals", "withdrawal", "'succeeded', 'failed'",
 		"'failed'", WD_APPLY_EXTRA, WD_COLS),

@@ -104,6 +104,13 @@ ID_CB=$(json .id)
 [ "$(json .status)" = processing ] || fail "o-cb: $RESP_BODY"
 [ "$(json .channel)" = wx_native ] || fail "o-cb channel: $RESP_BODY"
 [ -n "$(json .payer.code_url)" ] || fail "o-cb: no QR code for the payer: $RESP_BODY"
+# The 201 is rendered from the flow's own row as its answer's UPDATE
+# leaves it (PR_APPLY_FAST_SQL sends no row back): the stored order must
+# read the same.
+ANSWERED=$(printf '%s' "$RESP_BODY" | jq -S .)
+mget "/v1/payments/$ID_CB"
+[ "$(printf '%s' "$RESP_BODY" | jq -S .)" = "$ANSWERED" ] ||
+	fail "o-cb: the answer differs from the stored order: $ANSWERED against $RESP_BODY"
 sim_pay wechat "$ID_CB"
 wait_pay "$ID_CB" succeeded
 n=$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_CB' AND event = 'callback'")
@@ -112,7 +119,7 @@ mget "/v1/payments/$ID_CB"
 [ "$(json .status)" = succeeded ] && [ "$(json .code)" = SUCCESS ] || fail "GET o-cb: $RESP_BODY"
 mget "/v1/payments?merchant_order_no=o-cb"
 [ "$(json .id)" = "$ID_CB" ] || fail "by merchant_order_no: $RESP_BODY"
-pass "success by callback: processing with a QR code, then succeeded"
+pass "success by callback: processing with a QR code (the answer as stored), then succeeded"
 
 # ------------------------------------- the history: events the row keeps
 # o-cb's first attempt and its answer are its row's (migrations 019 and

@@ -290,6 +290,22 @@ http DELETE "http://127.0.0.1:$ADMIN_PORT/admin/v1/channels/ali_wd_key" -H "Auth
 expect_code 204 "delete ali_wd_key"
 pass "a public-key-mode alipay channel refuses the transfer (driver error, logged with the withdrawal and the channel); paid by the certificate-mode one"
 
+# ------------------------------- the answer is the withdrawal as stored
+# The 201 is rendered from the flow's own row as its answer's UPDATE
+# leaves it (PR_APPLY_FAST_SQL sends no row back): the stored withdrawal
+# must read the same (held processing by the channel meanwhile).
+sim_script '{"order":"*","rate":1,"faults":{"pay":"never"}}'
+withdraw "$(wbody w-pred bank_card $CARD)"
+expect_code 201 "create w-pred"
+ID_PRED=$(json .id)
+[ "$(json .status)" = processing ] || fail "w-pred: $RESP_BODY"
+ANSWERED=$(printf '%s' "$RESP_BODY" | jq -S .)
+mget "/v1/withdrawals/$ID_PRED"
+[ "$(printf '%s' "$RESP_BODY" | jq -S .)" = "$ANSWERED" ] ||
+	fail "w-pred: the answer differs from the stored withdrawal: $ANSWERED against $RESP_BODY"
+clear_script
+pass "a processing withdrawal's answer reads as the stored withdrawal"
+
 # ------------------------------------------------------------ admin view
 admin_get "/admin/v1/withdrawals/$ID_BANK"
 expect_code 200 "admin withdrawal"
