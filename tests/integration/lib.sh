@@ -18,6 +18,9 @@
 #                              unix socket only; pq runs psql against it
 #   check_machine KIND TABLE   the store's state machine of an order kind
 #                              is core/domain/orderstate.c's
+#   check_rules TABLE BASE, check_update_rules TABLE
+#                              the store refuses rows that break its rules
+#                              (cases on stdin), naming the rule
 #   free_port                  PORT=a port nobody listens on (asks the kernel)
 #   new_instance NAME          sets the variables of one daemon: I_DIR, CONF,
 #                              LOG_FILE, PID_FILE, DRIVER_DIR, MERCHANT_PORT,
@@ -257,7 +260,8 @@ check_machine() {
 # or the guard trigger's since migration 017) refuse each case read from
 # stdin, one a line "NAME|OVERRIDE": the row BASE (a JSON object of every
 # NOT NULL column) merged with OVERRIDE (JSON) is inserted and refused
-# with an error naming NAME; BASE alone is accepted (rolled back).
+# with an error naming NAME (a rule of TABLE, TABLE_...: as its CHECK
+# would, SQLSTATE 23514); BASE alone is accepted (rolled back).
 check_rules() {
 	local table=$1 base=$2 name over out ins
 
@@ -266,13 +270,49 @@ check_rules() {
 		fail "$table: the store refused the valid row $base"
 	while IFS='|' read -r name over; do
 		[ -n "$name" ] || continue
-		if out=$(pq -c "$ins, '$base'::jsonb || '$over')" 2>&1); then
+		if out=$(pq -v VERBOSITY=verbose -c "$ins, '$base'::jsonb || '$over')" 2>&1); then
 			pq -c "DELETE FROM $table WHERE id = '$base'::jsonb || '$over' ->> 'id'" >/dev/null 2>&1
 			fail "$table: the store accepted a row $name refuses ($over)"
 		fi
-		grep -q "$name" <<<"$out" ||
+		_refused_by "$table" "$name" "$out" ||
 			fail "$table: $over was refused, but not by $name: $out"
 	done
+}
+
+# check_update_rules TABLE: the store's rules of TABLE on UPDATE, each
+# case read from stdin, one a line "NAME|ID|SET": `UPDATE TABLE SET SET
+# WHERE id = 'ID'` is refused with an error naming NAME (a rule of TABLE:
+# SQLSTATE 23514 and the constraint, as check_rules), or, NAME "ok",
+# updates that one row (rolled back).
+check_update_rules() {
+	local table=$1 name id set out
+
+	while IFS='|' read -r name id set; do
+		[ -n "$name" ] || continue
+		if [ "$name" = ok ]; then
+			out=$(pq -c "BEGIN" -c "UPDATE $table SET $set WHERE id = '$id' RETURNING id" \
+				-c "ROLLBACK" 2>&1) && [ "$out" = "$id" ] ||
+				fail "$table: SET $set on $id was not one row updated: $out"
+			continue
+		fi
+		if out=$(pq -v VERBOSITY=verbose -c "BEGIN" \
+			-c "UPDATE $table SET $set WHERE id = '$id' RETURNING id" \
+			-c "ROLLBACK" 2>&1); then
+			fail "$table: the store let SET $set change $id, which $name refuses ($out)"
+		fi
+		_refused_by "$table" "$name" "$out" ||
+			fail "$table: SET $set on $id was refused, but not by $name: $out"
+	done
+}
+
+# _refused_by TABLE NAME OUT: psql's verbose error OUT names NAME; a rule
+# of TABLE (TABLE_...) with SQLSTATE 23514, as a CHECK constraint.
+_refused_by() {
+	case $2 in
+	"$1"_*)
+		grep -Fq "ERROR:  23514: new row for relation \"$1\" violates check constraint \"$2\"" <<<"$3" ;;
+	*) grep -q "$2" <<<"$3" ;;
+	esac
 }
 
 # pg_start: a fresh cluster in $TEST_DIR/pg, reachable only through the

@@ -71,7 +71,11 @@ expect_code 200 "daemon a: GET /admin/v1/status"
 sv=$(json .schema_version)
 maxv=$(pq -c "SELECT max(version) FROM schema_migrations")
 [ "$sv" = "$maxv" ] || fail "status schema_version $sv, the table says $maxv"
-pass "status reports schema_version $sv"
+# the newest file's number (022_provenance.sql: 22)
+newest=$(basename "$(ls "$top_srcdir/etc/migrations"/[0-9]*.sql | sort | tail -n 1)")
+[ "$sv" = "$((10#${newest%%_*}))" ] ||
+	fail "status schema_version $sv, the newest migration is $newest"
+pass "status reports schema_version $sv, the newest migration's"
 
 daemon_stop "$a_pid"
 daemon_stop "$b_pid"
@@ -196,6 +200,11 @@ err=$(pq -c "UPDATE withdrawals SET status = 'succeeded', finished_at = now() WH
 grep -q 'withdrawals_paid_exactly' <<<"$err" || fail "succeeded unpaid: $err"
 err=$(pq -c "DELETE FROM merchants WHERE id = 'm-up'" 2>&1) &&
 	fail "merchant m-up was deleted with its orders"
+# A row stored without created_by (as before migration 019) keeps none:
+# no writer claims it later (migration 022).
+err=$(pq -c "UPDATE payments SET created_by = 'inst-x' WHERE id = 'PUP00000003'" 2>&1) &&
+	fail "a payment stored without created_by was given one after the upgrade"
+grep -q 'payments_created_by_kept' <<<"$err" || fail "created_by of an old row: $err"
 pass "upgrade to $(basename "$last") over $before payments, events and refunds: rows kept; duplicates, unknown merchants, broken rules and transitions refused"
 daemon_stop
 exit 0

@@ -490,12 +490,38 @@ payments_finished|{"finished_at": "2030-01-01T00:00:00Z"}
 payments_paid_exactly|{"status": "succeeded", "channel": "x", "finished_at": "2030-01-01T00:00:00Z", "paid_amount": 99}
 payments_refund_only_paid|{"refund_reserved": 1}
 payments_refund_within|{"status": "succeeded", "channel": "x", "finished_at": "2030-01-01T00:00:00Z", "paid_amount": 100, "refund_reserved": 101}
+payments_answer_whole|{"answer_id": 1}
+payments_answer_whole|{"answer_to": "processing"}
+payments_answer_whole|{"answer_id": 1, "answer_at": "2030-01-01T00:00:00Z", "answer_by": "inst-a"}
+payments_answer_to_check|{"answer_id": 1, "answer_at": "2030-01-01T00:00:00Z", "answer_by": "inst-a", "answer_to": "paid"}
 does not exist|{"merchant_id": "nobody"}
 RULES
 if pq -c "UPDATE payments SET card_last4 = '0000' WHERE id = '$ID_CB'" 2>/dev/null; then
 	fail "the store let a payment's card change"
 fi
 pass "the store refuses a payment row that breaks any rule, naming it"
+
+# its provenance (migration 022): who stored it and its first answer,
+# which the history shows as events, never change once set; the answer's
+# columns are all set or none. o-cb keeps both in its row (above), o-fail
+# no answer (a final one is a row of order_events).
+[ "$(pq -c "SELECT string_agg(id || ':' || (created_by IS NOT NULL) || (answer_id IS NOT NULL), ' ' ORDER BY id = '$ID_FAIL') FROM payments WHERE id IN ('$ID_CB', '$ID_FAIL')")" = "$ID_CB:truetrue $ID_FAIL:truefalse" ] ||
+	fail "o-cb should keep who stored it and its answer in its row, o-fail only who stored it"
+check_update_rules payments <<RULES
+payments_created_by_kept|$ID_CB|created_by = 'inst-x'
+payments_created_by_kept|$ID_CB|created_by = NULL
+payments_answer_kept|$ID_CB|answer_by = 'inst-x'
+payments_answer_kept|$ID_CB|answer_id = answer_id + 1
+payments_answer_kept|$ID_CB|answer_at = answer_at - interval '1 second'
+payments_answer_kept|$ID_CB|answer_to = 'unknown'
+payments_answer_kept|$ID_CB|answer_id = NULL, answer_at = NULL, answer_by = NULL, answer_to = NULL
+payments_answer_whole|$ID_FAIL|answer_id = 1
+payments_answer_whole|$ID_FAIL|answer_id = 1, answer_at = now(), answer_by = 'inst-a'
+payments_answer_to_check|$ID_FAIL|answer_id = 1, answer_at = now(), answer_by = 'inst-a', answer_to = 'paid'
+ok|$ID_FAIL|answer_id = 1, answer_at = now(), answer_by = 'inst-a', answer_to = 'processing'
+ok|$ID_CB|created_by = created_by, answer_by = answer_by, code = code
+RULES
+pass "the store refuses a change of who stored a payment or of its answer once set, and an answer in part, naming the rule"
 
 # --------------------------- two daemons share the completion job
 A_EXTRA=$TOP_EXTRA

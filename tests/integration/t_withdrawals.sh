@@ -385,9 +385,29 @@ withdrawals_channel|{"status": "unknown"}
 withdrawals_pending|{"status": "pending_channel"}
 withdrawals_finished|{"status": "failed"}
 withdrawals_paid_exactly|{"status": "succeeded", "channel": "x", "finished_at": "2030-01-01T00:00:00Z", "paid_amount": 1}
+withdrawals_answer_whole|{"answer_by": "inst-a"}
+withdrawals_answer_whole|{"answer_id": 1, "answer_at": "2030-01-01T00:00:00Z", "answer_to": "processing"}
+withdrawals_answer_to_check|{"answer_id": 1, "answer_at": "2030-01-01T00:00:00Z", "answer_by": "inst-a", "answer_to": "closed"}
 does not exist|{"merchant_id": "nobody"}
 RULES
 pass "the store refuses a withdrawal row that breaks any rule, naming it"
+
+# its provenance (migration 022), as a payment's: w-bank keeps who stored
+# it and its first answer in its row (above); w-pend waited in its first
+# commit, stored by nobody, and stays so; w-fail has no answer kept.
+[ "$(pq -c "SELECT string_agg(id || ':' || (created_by IS NOT NULL) || (answer_id IS NOT NULL), ' ' ORDER BY id = '$ID_PEND', id = '$ID_FAIL') FROM withdrawals WHERE id IN ('$ID_BANK', '$ID_PEND', '$ID_FAIL')")" = "$ID_BANK:truetrue $ID_FAIL:truefalse $ID_PEND:falsefalse" ] ||
+	fail "w-bank should keep who stored it and its answer in its row, w-fail only who stored it, w-pend neither"
+check_update_rules withdrawals <<RULES
+withdrawals_created_by_kept|$ID_BANK|created_by = 'inst-x'
+withdrawals_created_by_kept|$ID_PEND|created_by = 'inst-a'
+withdrawals_answer_kept|$ID_BANK|answer_by = 'inst-x'
+withdrawals_answer_kept|$ID_BANK|answer_to = 'unknown'
+withdrawals_answer_kept|$ID_BANK|answer_id = NULL, answer_at = NULL, answer_by = NULL, answer_to = NULL
+withdrawals_answer_whole|$ID_FAIL|answer_at = now()
+withdrawals_answer_to_check|$ID_FAIL|answer_id = 1, answer_at = now(), answer_by = 'inst-a', answer_to = 'closed'
+ok|$ID_FAIL|answer_id = 1, answer_at = now(), answer_by = 'inst-a', answer_to = 'unknown'
+RULES
+pass "the store refuses a change of who stored a withdrawal or of its answer once set, and an answer in part, naming the rule"
 
 # ------------------------------------------------- no secrets key: 503
 new_instance b
