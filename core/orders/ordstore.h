@@ -273,9 +273,9 @@ struct pr_order_kind {
  * parameters, which writes what the full statement would. It answers the
  * first PR_APPLY_NCOLS columns only, not the row after: the caller holds
  * it (pr_order_update.row_after, the flow's prediction, which the UPDATE
- * makes true), and sending it back cost the store a sixth of a payment's
- * two statements (the RETURNING of the whole row and some thirty columns
- * out as text: doc/design.md §10). Parameters as PR_APPLY_SQL_'s; those
+ * makes true), and sending it back cost the store about 15% of a
+ * payment's two statements (the RETURNING of the whole row and some
+ * thirty columns out as text: doc/design.md §10). Parameters as PR_APPLY_SQL_'s; those
  * it does not read keep their types in r. */
 #define PR_APPLY_FAST_SQL(TABLE, EXTRA)                                                       \
 	"WITH r AS (SELECT $2::text[], $5::text, $6::jsonb, $7::bigint, "                     \
@@ -310,10 +310,9 @@ struct pr_order_kind {
  * implied event is the flow's first answer, never final). A change with
  * a next attempt, a check reset or a key ($8, $12, $24, $27) updates no
  * row either. pr_order_apply sends it only for such a change, and when it
- * updates no row (an
- * unknown order, one that moved, a guard), sends PR_APPLY_SQL with the
- * same parameters. Parameters as PR_APPLY_SQL_'s; those it does not read
- * keep their types in r. */
+ * updates no row (an unknown order, one that moved, a guard), sends
+ * PR_APPLY_SQL with the same parameters. Parameters as PR_APPLY_SQL_'s;
+ * those it does not read keep their types in r. */
 #define PR_APPLY_FINAL_SQL(TABLE, KIND, FINAL, RELEASE, EXTRA, COLS)                          \
 	"WITH r AS (SELECT $2::text[], $9::int, $10::text, $11::bigint, "                     \
 	"$23::int, $28::text), "                                                              \
