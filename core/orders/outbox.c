@@ -54,7 +54,9 @@
  * with the new secret. doc/merchant-notifications.md has the same for
  * merchants, with examples.
  *
- * Outcome of an attempt: any 2xx marks the row delivered; anything else (a
+ * Outcome of an attempt: any 2xx marks the row delivered (the successes
+ * of a busy outbox in batches: one statement for those that came while
+ * the last one was recorded, record_flush); anything else (a
  * status, a time-out after notify.timeout_ms, a connection error) adds one
  * attempt, records last_status / last_error and schedules the next attempt
  * notify.schedule[min(attempts - 1, n - 1)] seconds later, unless
@@ -80,7 +82,8 @@
  *
  * Shutdown: pr_outbox_free detaches the deliveries in flight; their
  * callbacks (called by the store and the HTTP client as they are freed)
- * then only free memory.
+ * then only free memory. Those delivered and waiting to be recorded are
+ * freed there: they are sent again when their leases end.
  */
 #include <errno.h>
 #include <ifaddrs.h>
@@ -126,7 +129,7 @@ struct delivery {
 	char instance[65]; /* the claimer's name */
 	char *merchant_id, *kind, *order_id, *event, *url, *body, *secret;
 	int attempts; /* before this one */
-	int status;   /* HTTP status of a failure, 0 for none */
+	int status;   /* HTTP status of the answer; a failure's may be 0 */
 	char error[MAX_ERROR + 1];
 	int force_abandon; /* a refused URL */
 	int body_new; /* built here from the order: kept with the outcome */
@@ -139,6 +142,13 @@ struct claim {
 	char instance[65];
 };
 
+/* Deliveries recorded as delivered by one statement (record_flush). */
+struct record {
+	struct pr_outbox *o; /* NULL once the outbox is freed */
+	size_t n;
+	struct delivery *dl[];
+};
+
 TAILQ_HEAD(delivery_list, delivery);
 
 struct pr_outbox {
@@ -149,6 +159,11 @@ struct pr_outbox {
 	int more;	     /* the last claim was full: more may be due */
 	struct delivery_list deliveries;
 	size_t inflight;
+	/* Delivered, waiting to be recorded while a record is in flight: the
+	 * successes of a busy outbox are recorded together. */
+	struct delivery **wait;
+	size_t n_wait, cap_wait;
+	struct record *rec; /* in flight, or NULL */
 	unsigned long delivered, failed, abandoned;
 };
 
@@ -225,16 +240,26 @@ static void delivery_done(struct delivery *dl)
 	delivery_free(dl);
 }
 
+static void record_flush(struct pr_outbox *o);
+
 static void on_recorded_ok(PGresult *res, const char *err, void *arg)
 {
-	struct delivery *dl = arg;
+	struct record *rec = arg;
+	struct pr_outbox *o = rec->o;
 
-	if (dl->o && !res)
-		pr_warn("outbox: notification %s was delivered but that could "
-			"not be recorded (%s); it will be sent again after "
-			"its lease",
-			dl->id, err ? err : "?");
-	delivery_done(dl);
+	if (o)
+		o->rec = NULL;
+	for (size_t i = 0; i < rec->n; i++) {
+		if (o && !res)
+			pr_warn("outbox: notification %s was delivered but "
+				"that could not be recorded (%s); it will be "
+				"sent again after its lease",
+				rec->dl[i]->id, err ? err : "?");
+		delivery_done(rec->dl[i]);
+	}
+	free(rec);
+	if (o)
+		record_flush(o);
 }
 
 static void on_recorded_failure(PGresult *res, const char *err, void *arg)
@@ -271,11 +296,15 @@ static void on_recorded_failure(PGresult *res, const char *err, void *arg)
 	delivery_done(dl);
 }
 
+/* $1 the deliveries, a JSON array of {"id", "status", "body" (the body
+ * built here, or null)}. */
 static const char delivered_sql[] =
-	"UPDATE merchant_notifications SET state = 'delivered', "
-	"delivered_at = now(), attempts = attempts + 1, last_status = $2::int, "
-	"last_error = NULL, claimed_by = NULL, body = coalesce(body, $3) "
-	"WHERE id = $1::bigint AND state = 'pending'";
+	"UPDATE merchant_notifications n SET state = 'delivered', "
+	"delivered_at = now(), attempts = n.attempts + 1, "
+	"last_status = v.status, last_error = NULL, claimed_by = NULL, "
+	"body = coalesce(n.body, v.body) "
+	"FROM json_to_recordset($1::json) AS v(id bigint, status int, "
+	"body text) WHERE n.id = v.id AND n.state = 'pending'";
 
 /* $1 id, $2 status (NULL: none), $3 error, $4 give-up seconds, $5 abandon
  * now, $6 the schedule as an int[], $7 the claimer, $8 the body built here
@@ -295,22 +324,89 @@ static const char failed_sql[] =
 	"RETURNING n.state, n.attempts, "
 	"extract(epoch FROM n.next_at - now())::int";
 
+/* Records the deliveries waiting, in one statement, unless one is in
+ * flight: its answer calls this again, so that a busy outbox records its
+ * successes in batches (what the claim is to the rows due) and an idle
+ * one each at once. */
+static void record_flush(struct pr_outbox *o)
+{
+	struct record *rec;
+	json_t *arr;
+	char *text = NULL;
+	const char *p[1];
+
+	if (o->rec || o->n_wait == 0)
+		return;
+	rec = malloc(sizeof(*rec) + o->n_wait * sizeof(rec->dl[0]));
+	arr = json_array();
+	for (size_t i = 0; rec && arr && i < o->n_wait; i++) {
+		struct delivery *dl = o->wait[i];
+
+		if (json_array_append_new(
+			    arr, json_pack("{s:s,s:i,s:s?}", "id", dl->id,
+					   "status", dl->status, "body",
+					   dl->body_new ? dl->body : NULL)) < 0)
+			break;
+	}
+	if (rec && arr && json_array_size(arr) == o->n_wait)
+		text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (!rec || !text) {
+		free(rec);
+		free(text);
+		pr_err("outbox: out of memory; %zu delivered notifications are "
+		       "sent again after their leases",
+		       o->n_wait);
+		for (size_t i = 0; i < o->n_wait; i++)
+			delivery_done(o->wait[i]);
+		o->n_wait = 0;
+		return;
+	}
+	rec->o = o;
+	rec->n = o->n_wait;
+	memcpy(rec->dl, o->wait, rec->n * sizeof(rec->dl[0]));
+	o->n_wait = 0;
+	p[0] = text;
+	if (pr_db_query_bg(o->d->db, delivered_sql, 1, p, 0, on_recorded_ok,
+			   rec) < 0) {
+		for (size_t i = 0; i < rec->n; i++) {
+			pr_warn("outbox: notification %s was delivered but the "
+				"store is unavailable; it will be sent again "
+				"after its lease",
+				rec->dl[i]->id);
+			delivery_done(rec->dl[i]);
+		}
+		free(rec);
+	} else {
+		o->rec = rec;
+	}
+	free(text);
+}
+
 static void record_ok(struct delivery *dl, int status)
 {
-	char st[16];
-	const char *p[3] = { dl->id, st, dl->body_new ? dl->body : NULL };
+	struct pr_outbox *o = dl->o;
 
-	snprintf(st, sizeof(st), "%d", status);
-	dl->o->delivered++;
+	dl->status = status;
+	o->delivered++;
 	pr_debug("outbox: notification %s (%s %s) delivered to %s (HTTP %d)",
 		 dl->id, dl->kind, dl->order_id, dl->url, status);
-	if (pr_db_query_bg(dl->o->d->db, delivered_sql, 3, p, 0, on_recorded_ok,
-			   dl) < 0) {
-		pr_warn("outbox: notification %s was delivered but the store "
-			"is unavailable; it will be sent again after its lease",
-			dl->id);
-		delivery_done(dl);
+	if (o->n_wait == o->cap_wait) {
+		size_t cap = o->cap_wait ? 2 * o->cap_wait : 16;
+		struct delivery **w = realloc(o->wait, cap * sizeof(*w));
+
+		if (!w) {
+			pr_err("outbox: out of memory; notification %s was "
+			       "delivered and is sent again after its lease",
+			       dl->id);
+			delivery_done(dl);
+			return;
+		}
+		o->wait = w;
+		o->cap_wait = cap;
 	}
+	o->wait[o->n_wait++] = dl;
+	record_flush(o);
 }
 
 static void record_failure(struct delivery *dl)
@@ -795,6 +891,15 @@ void pr_outbox_free(struct pr_outbox *o)
 	event_free(o->ev_tick);
 	if (o->claim)
 		o->claim->o = NULL;
+	if (o->rec)
+		o->rec->o = NULL;
+	/* delivered, waiting to be recorded: no callback will free them */
+	for (size_t i = 0; i < o->n_wait; i++) {
+		TAILQ_REMOVE(&o->deliveries, o->wait[i], link);
+		delivery_free(o->wait[i]);
+		n++;
+	}
+	free(o->wait);
 	while ((dl = TAILQ_FIRST(&o->deliveries))) {
 		TAILQ_REMOVE(&o->deliveries, dl, link);
 		dl->o = NULL; /* freed by its pending callback */

@@ -392,6 +392,9 @@ sink s7
 [ "$(json .count)" = 30 ] || fail "30 notifications, two daemons: the sink got $(json .count)"
 [ "$(json '[.received[].headers["Payroute-Notification-Id"]] | unique | length')" = 30 ] ||
 	fail "a notification was sent twice"
+# recorded whole, several to a statement when they come together
+[ "$(pq -c "SELECT count(*) FROM merchant_notifications WHERE order_id LIKE 'multi%' AND state = 'delivered' AND attempts = 1 AND last_status = 200 AND delivered_at IS NOT NULL AND claimed_by IS NULL AND body IS NOT NULL")" = 30 ] ||
+	fail "the 30 delivered rows: $(pq -c "SELECT id, state, attempts, last_status, claimed_by FROM merchant_notifications WHERE order_id LIKE 'multi%'")"
 pass "two daemons on one database: 30 notifications, each delivered exactly once"
 
 # Stop daemon a while it waits for an answer: the row stays claimed by

@@ -195,14 +195,18 @@ pass "an answer after its callback: recorded as ignored, the merchant answered w
 # (o-cb's notification; the sink answered 200 at once)
 wait_sql "SELECT state FROM merchant_notifications WHERE order_id = '$ID_CB'" delivered
 curl -sf "$SINK" >"$TEST_DIR/sink.json" || fail "the sink has nothing"
-rec=$(jq -c '.received[-1]' "$TEST_DIR/sink.json")
+rec=$(jq -c --arg id "$ID_CB" '[.received[] | select((.body | fromjson? | .payment.id) == $id)] | .[0]' "$TEST_DIR/sink.json")
+[ "$rec" != null ] || fail "the sink has no notification of o-cb"
 nbody=$(printf '%s' "$rec" | jq -r .body)
 sig=$(printf '%s' "$rec" | jq -r '.headers | to_entries[] | select(.key | ascii_downcase == "payroute-signature") | .value')
 ts=${sig#t=}; ts=${ts%%,*}
 want=$(printf '%s.%s' "$ts" "$nbody" | openssl dgst -sha256 -hmac "$MSECRET" -r | cut -d' ' -f1)
 [ "$sig" = "t=$ts,v1=$want" ] || fail "notification signature $sig, want t=$ts,v1=$want"
 [ "$(printf '%s' "$nbody" | jq -r .payment.status)" = succeeded ] || fail "notification body: $nbody"
-pass "merchant notification delivered, HMAC-SHA256 signature verifies"
+# the body built at delivery is kept with the outcome, byte for byte
+[ "$(pq -c "SELECT body FROM merchant_notifications WHERE order_id = '$ID_CB'")" = "$nbody" ] ||
+	fail "the stored body differs from the one sent: $(pq -c "SELECT body FROM merchant_notifications WHERE order_id = '$ID_CB'")"
+pass "merchant notification delivered, HMAC-SHA256 signature verifies, its body kept"
 
 # --------------------------------------- retryable failure, then success
 pay "$(body o-cascade wechat_pay jsapi)"
