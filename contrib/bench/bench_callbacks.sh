@@ -20,7 +20,16 @@
 #   bench_callbacks: N callbacks in S s: R/s pg_cpu_ms A commits B ...
 #
 #   contrib/bench/bench_callbacks.sh [-e ENVFILE] [-n PAYMENTS]
-#       [-c CONNECTIONS] [-m alipay|wechat_pay] [-w MAX_WAIT_SECS]
+#       [-c CONNECTIONS] [-m alipay|wechat_pay] [-w MAX_WAIT_SECS] [-u]
+#
+# -u: each payment has a notify_url, paysim's sink (POST
+# /_sim/sink/NAME answers 200; the instance must allow loopback
+# notification URLs, as contrib/dev.sh's does), so that each callback
+# queues a merchant notification. After the callbacks the script waits
+# (up to -w seconds) until the outbox delivered every one of the run's,
+# and prints the store cost per callback from the first payment to the
+# last delivery recorded: the callback with its notification's claim,
+# the order read to build the body and the outcome recorded.
 #
 # What bounds the figure: not paysim's notify_delay_ms (.dev/paysim.json,
 # 2000 in a dev instance): that only delays the payer's own auto-pay,
@@ -42,18 +51,19 @@ set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
 ENVFILE=$B_ROOT/.dev/env
-N=1000 CONNS=16 METHOD=wechat_pay MAXWAIT=120
+N=1000 CONNS=16 METHOD=wechat_pay MAXWAIT=120 NOTIFY=0
 usage() {
-	echo "usage: $0 [-e ENVFILE] [-n PAYMENTS] [-c CONNECTIONS] [-m METHOD] [-w MAX_WAIT_SECS]" >&2
+	echo "usage: $0 [-e ENVFILE] [-n PAYMENTS] [-c CONNECTIONS] [-m METHOD] [-w MAX_WAIT_SECS] [-u]" >&2
 	exit 2
 }
-while getopts e:n:c:m:w: o; do
+while getopts e:n:c:m:w:u o; do
 	case $o in
 	e) ENVFILE=$OPTARG ;;
 	n) N=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	m) METHOD=$OPTARG ;;
 	w) MAXWAIT=$OPTARG ;;
+	u) NOTIFY=1 ;;
 	*) usage ;;
 	esac
 done
@@ -68,7 +78,9 @@ RUN=$(b_run_prefix c)
 b_autopay_off
 
 # 1. the payments (not measured)
-b_create_cfg "$B_TMP/create.cfg" "$RUN" "$METHOD" "$N"
+NOTIFY_URL=
+[ "$NOTIFY" = 0 ] || NOTIFY_URL=$B_SIM_URL/_sim/sink/bench-$RUN
+b_create_cfg "$B_TMP/create.cfg" "$RUN" "$METHOD" "$N" "$NOTIFY_URL"
 c0=$(date +%s%N)
 b_curl_parallel "$B_TMP/create.cfg" "$CONNS" "$B_TMP/create.out"
 c1=$(date +%s%N)
@@ -137,3 +149,20 @@ b_autovacuum_note "$B_DB" "$before"
 b_cost callbacks "$SETTLED" callback "$before" "$after"
 printf 'bench_callbacks: %s callbacks in %s s: %s/s pg_cpu_ms %s commits %s write_xacts %s rows %s wal_bytes %s\n' \
 	"$SETTLED" "$SECS" "$RATE" "$C_CPU_MS" "$C_COMMITS" "$C_XACTS" "$C_ROWS" "$C_WAL"
+[ "$NOTIFY" = 1 ] || exit 0
+
+# 3. -u: the run's notifications, until every one is delivered
+deadline=$(($(date +%s%N) + MAXWAIT * 1000000000))
+while :; do
+	left=$(b_sql "$B_DB" "SELECT count(*) FROM merchant_notifications n JOIN payments p ON p.id = n.order_id AND n.kind = 'payment' WHERE p.merchant_order_no LIKE '$RUN-%' AND n.state <> 'delivered'")
+	[ "$left" = 0 ] && break
+	[ "$(date +%s%N)" -ge "$deadline" ] && { echo "notifications: $left not delivered after ${MAXWAIT}s (-w)"; break; }
+	sleep 0.5
+done
+b_settle
+after=$(b_sample "$B_DB")
+DELIVERED=$(b_sql "$B_DB" "SELECT count(*) FROM merchant_notifications n JOIN payments p ON p.id = n.order_id AND n.kind = 'payment' WHERE p.merchant_order_no LIKE '$RUN-%' AND n.state = 'delivered'")
+echo "notifications: $DELIVERED of the run's delivered (paysim's sink bench-$RUN)"
+b_cost "callbacks with their notifications" "$SETTLED" callback "$before" "$after"
+printf 'bench_callbacks: %s callbacks with %s notifications delivered: pg_cpu_ms %s commits %s write_xacts %s rows %s wal_bytes %s a callback\n' \
+	"$SETTLED" "$DELIVERED" "$C_CPU_MS" "$C_COMMITS" "$C_XACTS" "$C_ROWS" "$C_WAL"

@@ -478,19 +478,22 @@ end
 EOF
 }
 
-# b_create_cfg FILE PREFIX METHOD N: a curl config (-K) creating N
-# payments (merchant_order_no PREFIX-0-1 .. PREFIX-0-N), one transfer each,
-# writing each answer's HTTP status on a line (b_curl_parallel)
+# b_create_cfg FILE PREFIX METHOD N [NOTIFY_URL]: a curl config (-K)
+# creating N payments (merchant_order_no PREFIX-0-1 .. PREFIX-0-N), one
+# transfer each, writing each answer's HTTP status on a line
+# (b_curl_parallel); with NOTIFY_URL (no quotes or backslashes in it),
+# each payment's notify_url
 b_create_cfg() {
-	local i
+	local i notify=
 
 	[ -n "${PAYROUTE_MERCHANT_KEY:-}" ] || b_die "no PAYROUTE_MERCHANT_KEY in the env file"
 	b_method "$3"
+	[ -z "${5:-}" ] || notify=',\"notify_url\":\"'$5'\"'
 	for ((i = 1; i <= $4; i++)); do
 		[ "$i" = 1 ] || echo next
-		printf 'url = "%s/v1/payments"\nheader = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\ndata-binary = "{\\"merchant_order_no\\":\\"%s-0-%d\\",\\"amount\\":%d,\\"currency\\":\\"CNY\\",\\"method\\":\\"%s\\",\\"environment\\":\\"%s\\",\\"product_code\\":\\"%s\\",\\"subject\\":\\"bench\\"}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
+		printf 'url = "%s/v1/payments"\nheader = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\ndata-binary = "{\\"merchant_order_no\\":\\"%s-0-%d\\",\\"amount\\":%d,\\"currency\\":\\"CNY\\",\\"method\\":\\"%s\\",\\"environment\\":\\"%s\\",\\"product_code\\":\\"%s\\",\\"subject\\":\\"bench\\"%s}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
 			"$PAYROUTE_MERCHANT_URL" "$PAYROUTE_MERCHANT_KEY" "$2" "$i" \
-			$((100 + i % 5000)) "$3" "$B_ENV" "$B_PRODUCT"
+			$((100 + i % 5000)) "$3" "$B_ENV" "$B_PRODUCT" "$notify"
 	done >"$1"
 }
 
