@@ -633,8 +633,18 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 		"# HELP payroute_notifications_inflight Notifications being "
 		"delivered by this instance.\n"
 		"# TYPE payroute_notifications_inflight gauge\n"
-		"payroute_notifications_inflight %zu\n",
-		ob.delivered, ob.failed, ob.abandoned, ob.inflight);
+		"payroute_notifications_inflight %zu\n"
+		"# HELP payroute_notification_orders_read_total First "
+		"attempts' orders read to build their bodies: with the "
+		"claim, or alone (a refund; an order the claim did not "
+		"find).\n"
+		"# TYPE payroute_notification_orders_read_total counter\n"
+		"payroute_notification_orders_read_total{read=\"with_claim\"} "
+		"%lu\n"
+		"payroute_notification_orders_read_total{read=\"alone\"} "
+		"%lu\n",
+		ob.delivered, ob.failed, ob.abandoned, ob.inflight,
+		ob.read_with_claim, ob.read_alone);
 	{
 		struct pr_reads_stats rs;
 
@@ -911,8 +921,8 @@ const struct pr_route pr_admin_routes[] = {
 	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/channels/{code}/breaker", pr_breaker_force,
 	  PR_AUTH_ADMIN, pr_policy_code_ok, PR_PERM_CHANNEL_OPERATE },
-	{ PR_READ, "/admin/v1/breakers", pr_breakers_list, PR_AUTH_ADMIN,
-	  NULL, PR_PERM_VIEW },
+	{ PR_READ, "/admin/v1/breakers", pr_breakers_list, PR_AUTH_ADMIN, NULL,
+	  PR_PERM_VIEW },
 	{ PR_READ, "/admin/v1/whitelist", pr_policy_whitelist_list,
 	  PR_AUTH_ADMIN, NULL, PR_PERM_VIEW },
 	{ PR_POST, "/admin/v1/whitelist", pr_policy_whitelist_add,
@@ -1013,8 +1023,8 @@ const struct pr_route pr_admin_routes[] = {
 	 * and passwords (sessions.c) */
 	{ PR_DELETE, "/admin/v1/session", pr_sessions_sign_out, PR_AUTH_ADMIN,
 	  NULL, PR_PERM_SELF },
-	{ PR_POST, "/admin/v1/session", pr_sessions_sign_in, PR_AUTH_NONE,
-	  NULL, PR_PERM_NONE }, /* signs in: no operator yet */
+	{ PR_POST, "/admin/v1/session", pr_sessions_sign_in, PR_AUTH_NONE, NULL,
+	  PR_PERM_NONE }, /* signs in: no operator yet */
 	{ PR_READ, "/admin/v1/whoami", pr_operators_whoami, PR_AUTH_ADMIN, NULL,
 	  PR_PERM_SELF },
 	{ PR_POST, "/admin/v1/whoami/password", pr_sessions_change_password,

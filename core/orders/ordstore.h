@@ -79,6 +79,11 @@ struct pr_order_kind {
 	const char *apply_fast_sql;  /* PR_APPLY_FAST_SQL, tried first */
 	const char *apply_final_sql; /* PR_APPLY_FINAL_SQL, tried first */
 	enum pr_apply_extra apply_extra;
+	/* Its table, and its row columns over that table aliased x (what
+	 * row_read reads; load_sql selects them): the outbox reads the
+	 * orders of the notifications it claims with the claim. */
+	const char *table;
+	const char *cols;
 	/* SELECT <row columns>, m.locale FROM <table> x JOIN merchants m
 	 * ON m.id = x.merchant_id WHERE x.id = $1 AND ($2::text IS NULL OR
 	 * x.merchant_id = $2) */

@@ -164,7 +164,10 @@ struct pr_outbox {
 	struct delivery **wait;
 	size_t n_wait, cap_wait;
 	struct record *rec; /* in flight, or NULL */
+	char *claim_sql;    /* claim_sql_build */
 	unsigned long delivered, failed, abandoned;
+	/* first attempts' bodies, by how their order was read */
+	unsigned long read_with_claim, read_alone;
 };
 
 /* -------------------------------------------------------------- sign */
@@ -688,10 +691,13 @@ static void on_order_json(json_t *j, const char *err, void *arg)
 	delivery_start(dl);
 }
 
+/* Reads the order alone, then builds the body (on_order_json): a refund,
+ * or an order the claim did not find. */
 static void delivery_build(struct delivery *dl)
 {
 	int rc;
 
+	dl->o->read_alone++;
 	if (strcmp(dl->kind, "payment") == 0)
 		rc = pr_order_json_load(dl->o->d, &pr_payment_kind,
 					dl->order_id, on_order_json, dl);
@@ -712,18 +718,110 @@ static void delivery_build(struct delivery *dl)
 
 /* -------------------------------------------------------------- claim */
 
-/* $1 instance, $2 how many, $3 lease seconds. */
-static const char claim_sql[] =
-	"UPDATE merchant_notifications n "
-	"SET next_at = now() + make_interval(secs => $3::int), "
-	"claimed_by = $1 "
-	"FROM (SELECT id FROM merchant_notifications "
-	"WHERE state = 'pending' AND next_at <= now() "
-	"ORDER BY next_at LIMIT $2::int FOR UPDATE SKIP LOCKED) d, "
-	"merchants m "
-	"WHERE n.id = d.id AND m.id = n.merchant_id "
-	"RETURNING n.id, n.merchant_id, n.kind, n.order_id, n.event, n.url, "
-	"n.body, n.attempts, m.notify_secret";
+/* The kinds whose orders the claim reads: a first attempt's body is
+ * built from its order, and reading each order alone cost a statement (a
+ * commit) per notification, as much as the claim and the record of a
+ * busy outbox together. A refund's is read alone (pr_refund_json_load:
+ * its row is read with its payment's), as is an order the claim did not
+ * find. */
+static const struct pr_order_kind *const claim_kinds[] = {
+	&pr_payment_kind,
+	&pr_withdrawal_kind,
+};
+#define N_CLAIM_KINDS (sizeof(claim_kinds) / sizeof(claim_kinds[0]))
+#define CLAIM_MARK "pr_kind_" /* + the kind's name: its columns follow */
+
+/* The claim: $1 instance, $2 how many, $3 lease seconds.
+ *
+ *   WITH c AS (UPDATE merchant_notifications n SET next_at = ...,
+ *     claimed_by = $1 FROM (SELECT id ... FOR UPDATE SKIP LOCKED) d,
+ *     merchants m ... RETURNING n.id, ..., m.notify_secret, m.locale)
+ *   SELECT c.id, ..., c.notify_secret, k0.*, k1.* FROM c
+ *   LEFT JOIN LATERAL (SELECT true AS pr_kind_payment, <its columns>,
+ *     c.locale FROM payments x WHERE c.body IS NULL AND
+ *     c.kind = 'payment' AND x.id = c.order_id) k0 ON true
+ *   LEFT JOIN LATERAL (... withdrawals ...) k1 ON true
+ *
+ * Each claimed row carries its notification's columns (delivery_from_row),
+ * then per kind a mark, NULL unless that kind's order was read (a first
+ * attempt: no body yet), its row columns (the kind's row_read) and the
+ * merchant's locale. The order is final when its notification exists (the
+ * same transaction made both), so what is read is what a later read
+ * would give. Returns a new string or NULL. */
+static char *claim_sql_build(void)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *sql = NULL;
+	size_t len;
+	int rc;
+
+	if (!b)
+		return NULL;
+	rc = evbuffer_add_printf(
+		b, "%s",
+		"WITH c AS (UPDATE merchant_notifications n "
+		"SET next_at = now() + make_interval(secs => $3::int), "
+		"claimed_by = $1 "
+		"FROM (SELECT id FROM merchant_notifications "
+		"WHERE state = 'pending' AND next_at <= now() "
+		"ORDER BY next_at LIMIT $2::int FOR UPDATE SKIP LOCKED) d, "
+		"merchants m "
+		"WHERE n.id = d.id AND m.id = n.merchant_id "
+		"RETURNING n.id, n.merchant_id, n.kind, n.order_id, n.event, "
+		"n.url, n.body, n.attempts, m.notify_secret, m.locale) "
+		"SELECT c.id, c.merchant_id, c.kind, c.order_id, c.event, "
+		"c.url, c.body, c.attempts, c.notify_secret");
+	for (size_t i = 0; rc >= 0 && i < N_CLAIM_KINDS; i++)
+		rc = evbuffer_add_printf(b, ", k%zu.*", i);
+	if (rc >= 0)
+		rc = evbuffer_add_printf(b, " FROM c");
+	for (size_t i = 0; rc >= 0 && i < N_CLAIM_KINDS; i++) {
+		const struct pr_order_kind *k = claim_kinds[i];
+
+		rc = evbuffer_add_printf(
+			b,
+			" LEFT JOIN LATERAL (SELECT true AS " CLAIM_MARK
+			"%s, %s, c.locale FROM %s x WHERE c.body IS NULL AND "
+			"c.kind = '%s' AND x.id = c.order_id) k%zu ON true",
+			k->name, k->cols, k->table, k->name, i);
+	}
+	len = evbuffer_get_length(b);
+	if (rc >= 0 && (sql = malloc(len + 1))) {
+		evbuffer_copyout(b, sql, len);
+		sql[len] = '\0';
+	}
+	evbuffer_free(b);
+	return sql;
+}
+
+/* Builds dl's body from the order the claim read in row r of res (mark:
+ * the column of its kind's mark, or -1), and starts the delivery.
+ * Returns -ENOENT when the claim did not read it (a refund, or no such
+ * order: the caller reads it alone). */
+static int body_from_claim(struct delivery *dl, PGresult *res, int r,
+			   const struct pr_order_kind *k, int mark)
+{
+	void *row;
+	json_t *j = NULL;
+	const char *err = NULL;
+
+	if (!k || mark < 0 || PQgetisnull(res, r, mark))
+		return -ENOENT;
+	dl->o->read_with_claim++;
+	row = calloc(1, k->row_size);
+	if (!row)
+		err = "out of memory";
+	else if (k->row_read(res, r, mark + 1, 1, row) < 0)
+		err = "the store gave a malformed row";
+	else if (!(j = k->render(row, NULL)))
+		err = "out of memory";
+	if (row) {
+		k->row_clear(row);
+		free(row);
+	}
+	on_order_json(j, err, dl);
+	return 0;
+}
 
 static struct delivery *delivery_from_row(struct pr_outbox *o, PGresult *res,
 					  int row, const char *instance)
@@ -759,6 +857,7 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 	struct claim *c = arg;
 	struct pr_outbox *o = c->o;
 	struct delivery *dl;
+	int mark[N_CLAIM_KINDS];
 	int n;
 
 	if (!o) {
@@ -777,7 +876,17 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		pr_debug("outbox: claimed %d notifications", n);
 	if (n >= c->limit)
 		o->more = 1;
+	for (size_t k = 0; k < N_CLAIM_KINDS; k++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), CLAIM_MARK "%s",
+			 claim_kinds[k]->name);
+		mark[k] = PQfnumber(res, name);
+	}
 	for (int i = 0; i < n; i++) {
+		const struct pr_order_kind *kind = NULL;
+		int kmark = -1;
+
 		dl = delivery_from_row(o, res, i, c->instance);
 		if (!dl) {
 			pr_err("outbox: out of memory; notification %s comes "
@@ -790,9 +899,15 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		/* Never calls back from inside: a failure found at once is
 		 * recorded by a query, and ends the delivery at the latest
 		 * when that query cannot be queued. */
+		for (size_t k = 0; k < N_CLAIM_KINDS; k++) {
+			if (strcmp(dl->kind, claim_kinds[k]->name) == 0) {
+				kind = claim_kinds[k];
+				kmark = mark[k];
+			}
+		}
 		if (dl->body)
 			delivery_start(dl);
-		else
+		else if (body_from_claim(dl, res, i, kind, kmark) < 0)
 			delivery_build(dl);
 	}
 	free(c);
@@ -852,7 +967,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	p[0] = c->instance;
 	p[1] = limit;
 	p[2] = lease;
-	if (pr_db_query_bg(d->db, claim_sql, 3, p, 0, on_claimed, c) < 0) {
+	if (pr_db_query_bg(d->db, o->claim_sql, 3, p, 0, on_claimed, c) < 0) {
 		free(c);
 		return;
 	}
@@ -872,8 +987,10 @@ struct pr_outbox *pr_outbox_new(struct pr_daemon *d)
 		return NULL;
 	o->d = d;
 	TAILQ_INIT(&o->deliveries);
-	o->ev_tick = evtimer_new(d->base, on_tick, o);
+	o->claim_sql = claim_sql_build();
+	o->ev_tick = o->claim_sql ? evtimer_new(d->base, on_tick, o) : NULL;
 	if (!o->ev_tick) {
+		free(o->claim_sql);
 		free(o);
 		return NULL;
 	}
@@ -909,6 +1026,7 @@ void pr_outbox_free(struct pr_outbox *o)
 		pr_info("outbox: %zu deliveries in flight dropped; they are "
 			"sent again when their leases end",
 			n);
+	free(o->claim_sql);
 	free(o);
 }
 
@@ -927,6 +1045,8 @@ void pr_outbox_get_stats(const struct pr_outbox *o, struct pr_outbox_stats *st)
 	st->failed = o->failed;
 	st->abandoned = o->abandoned;
 	st->inflight = o->inflight;
+	st->read_with_claim = o->read_with_claim;
+	st->read_alone = o->read_alone;
 }
 
 /* ---------------------------------------------------------- admin API */

@@ -25,6 +25,9 @@ struct pr_outbox_stats {
 				    abandoned) */
 	unsigned long abandoned; /* given up (too old, or a refused URL) */
 	size_t inflight;	 /* claimed and not yet recorded */
+	/* first attempts' bodies, by how their order was read: with the
+	 * claim, or alone (a refund; an order the claim did not find) */
+	unsigned long read_with_claim, read_alone;
 };
 
 /* Starts the sender on d (its loop, store, HTTP client and current

@@ -125,6 +125,8 @@ const struct pr_order_kind pr_payment_kind = {
 		"payments", "payment", "'succeeded', 'failed', 'closed'",
 		"'failed', 'closed'", PAY_APPLY_EXTRA, PR_PAY_COLS),
 	.apply_extra = PR_EXTRA_PAYER,
+	.table = "payments",
+	.cols = PR_PAY_COLS,
 	.load_sql = "SELECT " PR_PAY_COLS ", m.locale "
 		    "FROM payments x JOIN merchants m ON m.id = x.merchant_id "
 		    "WHERE x.id = $1 AND ($2::text IS NULL OR "

@@ -278,6 +278,8 @@ const struct pr_order_kind pr_withdrawal_kind = {
 		"withdrawals", "withdrawal", "'succeeded', 'failed'",
 		"'failed'", WD_APPLY_EXTRA, WD_COLS),
 	.apply_extra = PR_EXTRA_RETRY,
+	.table = "withdrawals",
+	.cols = WD_COLS,
 	.load_sql = "SELECT " WD_COLS ", m.locale "
 		    "FROM withdrawals x JOIN merchants m "
 		    "ON m.id = x.merchant_id WHERE x.id = $1 AND "

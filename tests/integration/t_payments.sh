@@ -206,7 +206,16 @@ want=$(printf '%s.%s' "$ts" "$nbody" | openssl dgst -sha256 -hmac "$MSECRET" -r 
 # the body built at delivery is kept with the outcome, byte for byte
 [ "$(pq -c "SELECT body FROM merchant_notifications WHERE order_id = '$ID_CB'")" = "$nbody" ] ||
 	fail "the stored body differs from the one sent: $(pq -c "SELECT body FROM merchant_notifications WHERE order_id = '$ID_CB'")"
-pass "merchant notification delivered, HMAC-SHA256 signature verifies, its body kept"
+# the body's payment is the order as GET shows it, its row read with the
+# notification's claim (outbox.c: claim_sql_build), not by a statement of
+# its own
+mget "/v1/payments/$ID_CB"
+[ "$(printf '%s' "$nbody" | jq -S .payment)" = "$(printf '%s' "$RESP_BODY" | jq -S .)" ] ||
+	fail "the notification's payment differs from GET: $nbody against $RESP_BODY"
+[ "$(metric 'payroute_notification_orders_read_total{read="with_claim"}')" -ge 1 ] &&
+	[ "$(metric 'payroute_notification_orders_read_total{read="alone"}')" = 0 ] ||
+	fail "payment orders read for their notifications: $(metric 'payroute_notification_orders_read_total{read="with_claim"}') with the claim, $(metric 'payroute_notification_orders_read_total{read="alone"}') alone"
+pass "merchant notification delivered, HMAC-SHA256 signature verifies, its body kept, its payment as GET shows it (read with the claim)"
 
 # --------------------------------------- retryable failure, then success
 pay "$(body o-cascade wechat_pay jsapi)"

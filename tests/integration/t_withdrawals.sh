@@ -156,6 +156,13 @@ wait_sql "SELECT state || ':' || event FROM merchant_notifications WHERE order_i
 curl -sf "$SINK" | jq -e --arg id "$ID_BANK" \
 	'[.received[].body | fromjson | select(.withdrawal.id == $id)] | .[0].withdrawal.payee.account == "6222 **** **** 0123"' >/dev/null ||
 	fail "the merchant notification of w-bank is missing or shows the account"
+# its withdrawal is the order as GET shows it, read with the claim
+mget "/v1/withdrawals/$ID_BANK"
+[ "$(curl -sf "$SINK" | jq -S --arg id "$ID_BANK" '[.received[].body | fromjson | select(.withdrawal.id == $id)] | .[0].withdrawal')" = \
+	"$(printf '%s' "$RESP_BODY" | jq -S .)" ] ||
+	fail "the notification's withdrawal differs from GET $RESP_BODY"
+[ "$(metric 'payroute_notification_orders_read_total{read="with_claim"}')" -ge 1 ] ||
+	fail "no withdrawal read with its notification's claim"
 pass "bank card: processing, then succeeded by the channel's callback; merchant notified (masked)"
 
 # ---------------------------------------- success in the answer (alipay)
