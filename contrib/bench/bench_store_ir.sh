@@ -15,9 +15,13 @@
 # instructions are the same). Each variant runs twice, with -n SMALL and -n LARGE payments; the
 # difference over LARGE - SMALL is the cost of a payment, start-up and the
 # first executions' plans cancelled out. Variants:
-#   payroute   the first commit's lean variant and the answer's statement
-#              (apply_fast_sql: one UPDATE, its event the order's columns,
-#              migration 021);
+#   payroute   the first commit's fast variant (PR_BEGIN_FAST_SQL: the
+#              order inserted, answered from its INSERT) and the answer's
+#              statement (apply_fast_sql: one UPDATE, its event the
+#              order's columns, migration 021);
+#   beginlean  the same with the first commit's lean variant (what the
+#              fast one falls back to for a duplicate; what the daemon
+#              sent first before);
 #   answer     the same first commit and the statement the fast one falls
 #              back to (apply_answer_sql: the same change with every
 #              clause of the apply);
@@ -44,14 +48,14 @@
 set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
-BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute answer rowevent life lifefull"
+BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute beginlean answer rowevent life lifefull"
 PG_USER=${PG_USER:-payroute}
 b_opts "b:BUILD:BUILDDIR n:COUNTS:SMALL,LARGE v:VARIANTS:'VARIANT...'" "$@"
 SMALL=${COUNTS%,*} LARGE=${COUNTS#*,}
 case $SMALL$LARGE in *[!0-9]* | '') b_die "-n: SMALL,LARGE, two counts" ;; esac
 [ "$LARGE" -gt "$SMALL" ] || b_die "-n: LARGE must be more than SMALL"
 for v in $VARIANTS; do
-	case $v in payroute | answer | rowevent | life | lifefull) ;; *) b_die "no variant $v (payroute answer rowevent life lifefull)" ;; esac
+	case $v in payroute | beginlean | answer | rowevent | life | lifefull) ;; *) b_die "no variant $v (payroute beginlean answer rowevent life lifefull)" ;; esac
 done
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
@@ -100,7 +104,8 @@ cb = {'life': st['finalfast'], 'lifefull': st['final']}.get(v)
 out = ['TRUNCATE payments, order_events, order_checks, '
        'merchant_notifications CASCADE;\n\n',
        'SET synchronous_commit = off;\n\n',
-       'PREPARE b AS ' + one(begin) + ';\n\n',
+       'PREPARE b AS ' + one(st['beginlean'] if v == 'beginlean'
+                             else begin) + ';\n\n',
        'PREPARE a AS ' + one({'payroute': fast, 'answer': answer,
                               'rowevent': lean}.get(v, fast)) + ';\n\n']
 if cb:
@@ -179,6 +184,7 @@ diff() {
 	[ -n "$a" ] && [ -n "$b" ] || return 0
 	echo "bench_store_ir: $1 - $2: $((a - b)) instructions a payment ($(awk -v a="$a" -v b="$b" 'BEGIN { printf "%+.1f", (a - b) * 100 / b }')%)"
 }
+diff payroute beginlean
 diff payroute answer
 diff answer rowevent
 diff payroute rowevent

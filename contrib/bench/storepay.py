@@ -4,7 +4,8 @@ daemon sends with them (the route trace before and after the answer, the
 attempt, the payer), so that both replay the same payment."""
 
 # The statements bench_storesql prints, in its order, separated by "--".
-NAMES = ('begin', 'fast', 'full', 'lean', 'answer', 'final', 'finalfast')
+NAMES = ('begin', 'fast', 'full', 'lean', 'answer', 'final', 'finalfast',
+         'beginlean')
 
 
 def statements(path):

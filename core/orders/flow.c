@@ -442,12 +442,19 @@ static void cascade_commit(struct pr_flow *f)
 	}
 }
 
-const char *pr_flow_begin_sql(const struct pr_flow_begin_sqls *s,
-			      const struct pr_flow_begin *b)
+int pr_flow_begin_send(struct pr_db *db, const struct pr_flow_begin_sqls *s,
+		       const struct pr_flow_begin *b, int n,
+		       const char *const *p, pr_db_cb cb, void *arg)
 {
+	int rc;
+
 	if (strcmp(b->status, "processing") != 0)
-		return s->full;
-	return b->idem_key ? s->key : s->lean;
+		rc = pr_db_query(db, s->full, n, p, cb, arg);
+	else if (b->idem_key)
+		rc = pr_db_query(db, s->key, n, p, cb, arg);
+	else
+		rc = pr_db_query_else(db, s->fast, s->lean, n, p, cb, arg);
+	return rc < 0 ? -EAGAIN : 0;
 }
 
 void pr_flow_begin_params(const struct pr_flow *f,

@@ -86,7 +86,7 @@ struct pr_flow_begin {
  * A statement executes every data-modifying clause it has, and starts
  * each (opens its table and indexes) at every execution even when its
  * condition is false; so does a LATERAL lookup behind a false condition.
- * The kinds therefore send one of three variants (pr_flow_begin_sql):
+ * The kinds therefore send one of three variants (pr_flow_begin_send):
  *   PR_BEGIN_SQL      everything: an order that ends or waits in its
  *                     first commit (no channel could take it: rare),
  *                     with its first event ('answer', 'pending');
@@ -119,8 +119,7 @@ struct pr_flow_begin {
 	"RETURNING id, merchant_id, notify_url), " E                           \
 	"c AS (INSERT INTO order_checks (kind, order_id, next_at) "            \
 	"SELECT '" KIND "', p.id, now() + make_interval(secs => $13::int) "    \
-	"FROM p WHERE $7::text = 'processing')" N " "                          \
-	"SELECT r.result, d.id, d.request_hash, " KI
+	"FROM p WHERE $7::text = 'processing')" N " " KI
 /* The Idempotency-Key's clause, and the key's row when it was another
  * request's. */
 #define PR_BEGIN_K                                                             \
@@ -133,6 +132,7 @@ struct pr_flow_begin {
 	"WHERE $18::text IS NOT NULL "                                         \
 	"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING 1), "
 #define PR_BEGIN_KI(TABLE, NO)                                                 \
+	"SELECT r.result, d.id, d.request_hash, "                              \
 	"ki.endpoint, ki.request_hash, ki.state, ki.status, ki.body, "         \
 	"coalesce(ki.order_id, ''), "                                          \
 	"ki.created_at < now() - interval '5 minutes' "                        \
@@ -169,6 +169,7 @@ struct pr_flow_begin {
 		      , , ,                                                    \
 		      ", r0 AS (SELECT $12::jsonb, $18::text, $19::text, "     \
 		      "$20::text)",                                            \
+		      "SELECT r.result, d.id, d.request_hash, "                \
 		      "NULL::text, NULL::text, NULL::text, NULL::int, "        \
 		      "NULL::text, NULL::text, NULL::boolean "                 \
 		      "FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM p) "       \
@@ -197,15 +198,33 @@ struct pr_flow_begin {
 	"WHERE " A ".answer_id IS NOT NULL UNION ALL "                         \
 	"SELECT e.id, to_jsonb(e) - 'kind' - 'order_id' FROM order_events e "  \
 	"WHERE e.kind = '" KIND "' AND e.order_id = " A ".id) x)"
-/* The three of a kind, for pr_flow_begin_sql. */
+/* The lean variant as the kinds send it first: the same clauses, and
+ * the answer of an order inserted straight from p, without the closing
+ * SELECT's EXISTS and its LATERAL lookup of a duplicate (which the
+ * executor starts at every execution: about 3% of a payment's two
+ * statements, doc/design.md §10). A duplicate merchant number inserts
+ * nothing (ON CONFLICT DO NOTHING, having waited for the row's own
+ * transaction), so it answers no row; pr_flow_begin_send then sends
+ * PR_BEGIN_LEAN_SQL with the same parameters, which inserts nothing
+ * either and answers the duplicate. */
+#define PR_BEGIN_FAST_SQL(TABLE, KIND, NO, COLS, VALS)                         \
+	PR_BEGIN_SQL_(TABLE, KIND, NO, ", created_by" COLS, ", $5::text" VALS, \
+		      , , ,                                                    \
+		      ", r0 AS (SELECT $12::jsonb, $18::text, $19::text, "     \
+		      "$20::text)",                                            \
+		      "SELECT 'created', NULL::text, NULL::text, NULL::text, " \
+		      "NULL::text, NULL::text, NULL::int, NULL::text, "        \
+		      "NULL::text, NULL::boolean FROM p")
+/* The variants of a kind, for pr_flow_begin_send. */
 struct pr_flow_begin_sqls {
-	const char *full, *key, *lean;
+	const char *full, *key, *lean, *fast;
 };
 #define PR_BEGIN_SQLS(TABLE, KIND, NO, COLS, VALS)                             \
 	{                                                                      \
 		PR_BEGIN_SQL(TABLE, KIND, NO, COLS, VALS),                     \
 			PR_BEGIN_KEY_SQL(TABLE, KIND, NO, COLS, VALS),         \
-			PR_BEGIN_LEAN_SQL(TABLE, KIND, NO, COLS, VALS)         \
+			PR_BEGIN_LEAN_SQL(TABLE, KIND, NO, COLS, VALS),        \
+			PR_BEGIN_FAST_SQL(TABLE, KIND, NO, COLS, VALS)         \
 	}
 #define PR_BEGIN_NCOLS 3
 #define PR_BEGIN_NPARAMS 20
@@ -237,7 +256,7 @@ struct pr_flow_ops {
 	/* Fills f->order for an attempt on channel c. */
 	void (*order)(struct pr_flow *f, const struct pr_chan_spec *c);
 	/* Sends the first commit of a new order: the kind's PR_BEGIN_SQLS
-	 * variant for b (pr_flow_begin_sql) with
+	 * variant for b (pr_flow_begin_send) with
 	 * b's parameters ($1 .. $20, pr_flow_begin_params) and its own.
 	 * Returns 0 or -EAGAIN / -ENOMEM (cb not called). */
 	int (*begin)(struct pr_flow *f, const struct pr_flow_begin *b,
@@ -302,11 +321,14 @@ struct pr_flow {
 	const struct pr_code *last_code;
 };
 
-/* The variant of s that b needs (PR_BEGIN_SQL_ above): lean for a
- * processing order without an Idempotency-Key, key for one with it, full
- * for an order that ends or waits in its first commit. */
-const char *pr_flow_begin_sql(const struct pr_flow_begin_sqls *s,
-			      const struct pr_flow_begin *b);
+/* Sends the variant of s that b needs (PR_BEGIN_SQL_ above) with the n
+ * parameters p: for a processing order without an Idempotency-Key the
+ * fast one, then the lean one when it answered no row (a duplicate); key
+ * for one with a key; full for an order that ends or waits in its first
+ * commit. Returns 0 or -EAGAIN (cb not called). */
+int pr_flow_begin_send(struct pr_db *db, const struct pr_flow_begin_sqls *s,
+		       const struct pr_flow_begin *b, int n,
+		       const char *const *p, pr_db_cb cb, void *arg);
 
 /* Fills p[0 .. PR_BEGIN_NPARAMS - 1] with the common parameters of a
  * begin statement (f->row's id, merchant, number; b; the request hash). */

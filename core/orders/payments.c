@@ -150,10 +150,8 @@ static int pay_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 	params[32] = OPT(w->client_ip);
 	params[33] = expire;
 #undef OPT
-	return pr_db_query(p->d->db, pr_flow_begin_sql(&pr_pay_begin_sqls, b),
-			   PR_BEGIN_NPARAMS + 14, params, cb, arg) < 0 ?
-		       -EAGAIN :
-		       0;
+	return pr_flow_begin_send(p->d->db, &pr_pay_begin_sqls, b,
+				  PR_BEGIN_NPARAMS + 14, params, cb, arg);
 }
 
 static void pay_end(struct pr_flow *f, int status, json_t *body)

@@ -416,10 +416,8 @@ static int wd_begin(struct pr_flow *f, const struct pr_flow_begin *b,
 	params[30] = deadline;
 	params[31] = b->retry_s;
 #undef OPT
-	return pr_db_query(w->d->db, pr_flow_begin_sql(&sqls, b),
-			   PR_BEGIN_NPARAMS + 12, params, cb, arg) < 0 ?
-		       -EAGAIN :
-		       0;
+	return pr_flow_begin_send(w->d->db, &sqls, b, PR_BEGIN_NPARAMS + 12,
+				  params, cb, arg);
 }
 
 static void wd_end(struct pr_flow *f, int status, json_t *body)

@@ -374,6 +374,11 @@ expect_code 409 "same key, another body"
 pay "$B"
 expect_code 409 "same merchant_order_no without a key"
 [ "$(json .error.code)" = duplicate_order ] || fail "duplicate: $RESP_BODY"
+# it names the order that has the number (the first commit inserted
+# nothing, answered no row, and its lean variant read the duplicate:
+# pr_flow_begin_send)
+[ "$(json .error.payment_id)" = "$(pq -c "SELECT id FROM payments WHERE merchant_order_no = 'o-idem'")" ] ||
+	fail "the duplicate's 409 does not name o-idem's payment: $RESP_BODY"
 [ "$(pq -c "SELECT count(*) FROM payments WHERE merchant_order_no = 'o-idem'")" = 1 ] ||
 	fail "two o-idem orders"
 # A retry while the first is still running.

@@ -246,6 +246,8 @@ expect_code 409 "same key, another body"
 withdraw "$B"
 expect_code 409 "same merchant_withdrawal_no without a key"
 [ "$(json .error.code)" = duplicate_order ] || fail "duplicate: $RESP_BODY"
+[ "$(json .error.withdrawal_id)" = "$(pq -c "SELECT id FROM withdrawals WHERE merchant_withdrawal_no = 'w-idem'")" ] ||
+	fail "the duplicate's 409 does not name w-idem's withdrawal: $RESP_BODY"
 [ "$(pq -c "SELECT count(*) FROM withdrawals WHERE merchant_withdrawal_no = 'w-idem'")" = 1 ] ||
 	fail "two w-idem withdrawals"
 pass "idempotency: replay, 409 for another body, 409 duplicate, one withdrawal"
