@@ -34,9 +34,14 @@
 #              dropped; no notify_url, as bench_callbacks.sh's payments):
 #              a payment's whole life;
 #   lifefull   the same with the callback as the full change the final
-#              one falls back to (apply_sql: what the daemon sent before).
+#              one falls back to (apply_sql: what the daemon sent before);
+#   pattern    the minimal durable pattern of a payment (pattern_pay.sql's
+#              statements as prepared statements: the usage row raised
+#              and the order inserted in one transaction, then marked
+#              answered; tables of pattern.sql), what bench_payments.sh
+#              compares payroute's store cost with.
 # Prints instructions per payment for each, and their difference (life
-# - payroute: a callback's).
+# - payroute: a callback's; payroute / pattern).
 #
 #   contrib/bench/bench_store_ir.sh [-b BUILDDIR] [-n SMALL,LARGE]
 #       [-v 'VARIANT...']
@@ -48,14 +53,14 @@
 set -eu
 
 . "$(dirname "$0")/lib_bench.sh"
-BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute beginlean answer rowevent life lifefull"
+BUILD=$B_ROOT/build COUNTS=50,350 VARIANTS="payroute beginlean answer rowevent life lifefull pattern"
 PG_USER=${PG_USER:-payroute}
 b_opts "b:BUILD:BUILDDIR n:COUNTS:SMALL,LARGE v:VARIANTS:'VARIANT...'" "$@"
 SMALL=${COUNTS%,*} LARGE=${COUNTS#*,}
 case $SMALL$LARGE in *[!0-9]* | '') b_die "-n: SMALL,LARGE, two counts" ;; esac
 [ "$LARGE" -gt "$SMALL" ] || b_die "-n: LARGE must be more than SMALL"
 for v in $VARIANTS; do
-	case $v in payroute | beginlean | answer | rowevent | life | lifefull) ;; *) b_die "no variant $v (payroute beginlean answer rowevent life lifefull)" ;; esac
+	case $v in payroute | beginlean | answer | rowevent | life | lifefull | pattern) ;; *) b_die "no variant $v (payroute beginlean answer rowevent life lifefull pattern)" ;; esac
 done
 STORESQL=$BUILD/contrib/bench/bench_storesql
 [ -x "$STORESQL" ] || b_die "build $STORESQL first (make bench in $BUILD, or -b BUILDDIR)"
@@ -85,6 +90,7 @@ done
 sq -d bench -c "INSERT INTO merchants (id, api_key_prefix, api_key_hash, notify_secret)
 	VALUES ('demo', 'prk_bench', repeat('0', 64), repeat('s', 32))" ||
 	b_die "cannot insert the merchant"
+sq -d bench -f "$B_HERE/pattern.sql" || b_die "pattern.sql failed"
 as_pg "$PG_BIN/pg_ctl" -D "$B_TMP/data" -w -t 60 stop >/dev/null ||
 	b_die "cannot stop the scratch server"
 
@@ -98,6 +104,28 @@ sys.path.insert(0, sys.argv[4])
 from storepay import statements, one, q, ROUTE as route, ATTEMPT as attempt, \
     TRACE as trace, PAYER as payer, NOW as now
 st = statements(stmts)
+if v == 'pattern':
+    # pattern_pay.sql's statements, its random channel and amount drawn
+    # from the payment's number
+    out = ['TRUNCATE bench_orders RESTART IDENTITY;\n\n',
+           'SET synchronous_commit = off;\n\n',
+           'PREPARE u AS UPDATE bench_usage SET amount = amount + $1, '
+           'count = count + 1 WHERE channel = $2;\n\n',
+           "PREPARE i AS INSERT INTO bench_orders (id, merchant_id, "
+           "merchant_order_no, amount, method, channel) SELECT n, 'demo', "
+           "'pb' || n, $1, 'wechat_pay', $2 FROM "
+           "nextval('bench_orders_id_seq') n RETURNING id;\n\n",
+           "PREPARE m AS UPDATE bench_orders SET status = 'processing', "
+           "channel_trade_no = 'T' || id, updated_at = now() "
+           "WHERE id = $1;\n\n"]
+    for i in range(1, n + 1):
+        ch, amt = 1 + i % 10, 100 + i % 5000
+        out.append('BEGIN;\n\nEXECUTE u(%d, %d);\n\nEXECUTE i(%d, %d);'
+                   '\n\nCOMMIT;\n\nEXECUTE m(%d);\n\n' % (amt, ch, amt, ch, i))
+    out.append("SELECT 0 AS events, 0 AS kept, count(*) AS processing "
+               "FROM bench_orders WHERE status = 'processing';\n\n")
+    sys.stdout.write(''.join(out))
+    sys.exit(0)
 begin, fast, lean, answer = st['begin'], st['fast'], st['lean'], st['answer']
 # the callback's statement, for the life variants
 cb = {'life': st['finalfast'], 'lifefull': st['final']}.get(v)
@@ -191,3 +219,5 @@ diff payroute rowevent
 diff life lifefull
 diff life payroute
 diff lifefull payroute
+[ -n "${IR_payroute:-}" ] && [ -n "${IR_pattern:-}" ] &&
+	echo "bench_store_ir: payroute / pattern: $(awk -v a="$IR_payroute" -v b="$IR_pattern" 'BEGIN { printf "%.2f", a / b }') (the harness reads each statement's text: a share of both that the wire protocol does not have)"
