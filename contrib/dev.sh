@@ -215,7 +215,7 @@ demo_merchant() {
 # the simulator, the payer pays (the simulator's /_sim/pay), the channel's
 # signed callback settles it.
 sample_payment() {
-	local key body out code id st i
+	local key body out code id st i why
 
 	key=$(cat "$DEV/merchant_key")
 	body=$(printf '{"merchant_order_no":"sample-%s","amount":880,"currency":"CNY","method":"alipay","environment":"native_qr","product_code":"FACE_TO_FACE_PAYMENT","subject":"dev.sh sample payment"}' "$(date +%s%N)")
@@ -227,7 +227,16 @@ sample_payment() {
 	id=$(printf '%s' "${out%$'\n'*}" | jq -r .id)
 	say "sample payment $id: $(printf '%s' "${out%$'\n'*}" | jq -r '.status + " on " + (.channel // "no channel") + (if (.payer | type) == "object" then ", payer gets " + (.payer | keys | join(",")) else ": " + (.code // "no code") + (if .message then " (" + .message + ")" else "" end) end)')"
 	st=$(printf '%s' "${out%$'\n'*}" | jq -r .status)
-	[ "$st" = processing ] || die "the sample payment $id is '$st', not processing (see $LOG_FILE)"
+	if [ "$st" != processing ]; then
+		# why, as the route explain sees it now: each channel of the
+		# method dropped, with the first filter it failed (a
+		# maintenance window, a status, a limit)
+		why=$(curl -s -m 5 -H "Authorization: Bearer $(cat "$DEV/admin_token")" \
+			-H 'Content-Type: application/json' --data-binary "$body" \
+			"http://127.0.0.1:$ADMIN_PORT/admin/v1/route/explain" |
+			jq -r '[.candidates[]? | select(.dropped_by != null and .dropped_by != "method" and .dropped_by != "business_type") | .channel + ": " + .dropped_by] | join(", ")' 2>/dev/null) || why=
+		die "the sample payment $id is '$st', not processing${why:+ (route explain now: $why)} (see $LOG_FILE)"
+	fi
 	curl -sf -m 5 -H 'Content-Type: application/json' \
 		--data-binary "{\"channel\":\"alipay\",\"out_trade_no\":\"$id\"}" \
 		"http://127.0.0.1:$SIM_PORT/_sim/pay" >/dev/null ||
