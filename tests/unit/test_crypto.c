@@ -934,6 +934,7 @@ static void test_rsa_encrypt(void **state)
 	unsigned char *plain, big[256];
 	char *ct, *ct2, *bad;
 	size_t plain_len, max;
+	int rc;
 
 	priv = load(k->priv_pkcs8, 1);
 	pub = load(k->pub_spki, 0);
@@ -976,14 +977,26 @@ static void test_rsa_encrypt(void **state)
 		free(plain);
 		free(ct2);
 
-		/* The other padding does not decrypt it. */
-		assert_int_equal(pr_rsa_decrypt(priv,
-						pads[i] == PAYROUTE_RSA_PKCS1 ?
-							PAYROUTE_RSA_OAEP_SHA1 :
-							PAYROUTE_RSA_PKCS1,
-						ct, &plain, &plain_len),
-				 -EBADMSG);
-		assert_null(plain);
+		/* The other padding does not give the message back. It is
+		 * refused, except about once in 400 runs for an OAEP text read
+		 * as PKCS#1 v1.5: the block after the raw RSA operation is
+		 * random-looking and then happens to have that padding's shape
+		 * (00 02, eight non-zero bytes, a zero), and "decrypts" to
+		 * other bytes (seen in CI). */
+		rc = pr_rsa_decrypt(priv,
+				    pads[i] == PAYROUTE_RSA_PKCS1 ?
+					    PAYROUTE_RSA_OAEP_SHA1 :
+					    PAYROUTE_RSA_PKCS1,
+				    ct, &plain, &plain_len);
+		if (rc == 0) {
+			assert_int_equal(pads[i], PAYROUTE_RSA_OAEP_SHA1);
+			assert_false(plain_len == strlen(name) &&
+				     memcmp(plain, name, plain_len) == 0);
+			free(plain);
+		} else {
+			assert_int_equal(rc, -EBADMSG);
+			assert_null(plain);
+		}
 		/* A public key cannot decrypt; a tampered text does not. */
 		assert_int_equal(pr_rsa_decrypt(pub, pads[i], ct, &plain,
 						&plain_len),
