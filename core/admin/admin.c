@@ -701,9 +701,17 @@ static void handle_metrics(struct pr_request *r, const struct pr_route_match *m)
 			"# HELP payroute_completion_inflight Orders being "
 			"checked by this instance.\n"
 			"# TYPE payroute_completion_inflight gauge\n"
-			"payroute_completion_inflight %lu\n",
+			"payroute_completion_inflight %lu\n"
+			"# HELP payroute_completion_orders_read_total Checked "
+			"orders read: with the claim, or alone (a refund; an "
+			"order the claim did not read).\n"
+			"# TYPE payroute_completion_orders_read_total counter\n"
+			"payroute_completion_orders_read_total{read="
+			"\"with_claim\"} %lu\n"
+			"payroute_completion_orders_read_total{read=\"alone\"} "
+			"%lu\n",
 			cs.settled, cs.rescheduled, cs.attention, cs.errors,
-			cs.in_flight);
+			cs.in_flight, cs.read_with_claim, cs.read_alone);
 	}
 	{
 		char rb[4096];

@@ -58,7 +58,25 @@ struct pr_completion {
 	struct timeval pace_tv; /* between two starts */
 	int64_t last_housekeeping;
 	struct pr_completion_stats st;
+	char *claim_sql; /* claim_sql_build */
 };
+
+static void completion_release(struct pr_completion *c)
+{
+	free(c->claim_sql);
+	free(c);
+}
+
+/* Frees what check k holds besides itself. */
+static void check_clear(struct pr_check *k)
+{
+	if (k->row) {
+		k->kind->order->row_clear(k->row);
+		free(k->row);
+		k->row = NULL;
+	}
+	pr_gen_unref(k->gen);
+}
 
 static void on_tick(evutil_socket_t fd, short what, void *arg);
 
@@ -88,10 +106,10 @@ static void check_free(struct pr_check *k)
 	struct pr_completion *c = k->c;
 
 	c->in_flight--;
-	pr_gen_unref(k->gen);
+	check_clear(k);
 	free(k);
 	if (c->dead && c->in_flight == 0 && !c->claiming)
-		free(c);
+		completion_release(c);
 }
 
 static void on_settled(PGresult *res, const char *err, void *arg)
@@ -186,6 +204,68 @@ static const struct pr_check_kind *const kinds[] = {
 	&pr_refund_check,
 	&pr_withdrawal_check,
 };
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+int pr_check_load(struct pr_check *k, pr_order_load_cb cb, void *arg)
+{
+	const struct pr_order_kind *ok = k->kind->order;
+	void *row = k->row;
+
+	if (!row) {
+		k->c->st.read_alone++;
+		return pr_order_load(k->d, ok, k->order_id, NULL, cb, arg);
+	}
+	/* k's no more: cb may end it */
+	k->row = NULL;
+	k->c->st.read_with_claim++;
+	cb(row, NULL, arg);
+	ok->row_clear(row);
+	free(row);
+	return 0;
+}
+
+/* The claim: $1 instance, $2 how many, $3 lease seconds.
+ *
+ *   SELECT c.r_kind, c.r_order_id, c.r_checks, k0.*, k1.*
+ *   FROM pr_checks_claim($1, $2::int, $3::int) c
+ *   <pr_order_lateral of each kind with an order kind: c.r_kind =
+ *     '<kind>', by c.r_order_id>
+ *
+ * Returns a new string or NULL. */
+static char *claim_sql_build(void)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *sql = NULL;
+	size_t len;
+	int rc;
+
+	if (!b)
+		return NULL;
+	rc = evbuffer_add_printf(b, "SELECT c.r_kind, c.r_order_id, "
+				    "c.r_checks");
+	for (size_t i = 0; rc >= 0 && i < N_KINDS; i++)
+		if (kinds[i]->order)
+			rc = evbuffer_add_printf(b, ", k%zu.*", i);
+	if (rc >= 0)
+		rc = evbuffer_add_printf(b, " FROM pr_checks_claim($1, "
+					    "$2::int, $3::int) c");
+	for (size_t i = 0; rc >= 0 && i < N_KINDS; i++) {
+		char cond[64];
+
+		if (!kinds[i]->order)
+			continue;
+		snprintf(cond, sizeof(cond), "c.r_kind = '%s'", kinds[i]->kind);
+		rc = pr_order_lateral(b, kinds[i]->order, (int)i, cond,
+				      "c.r_order_id");
+	}
+	len = evbuffer_get_length(b);
+	if (rc >= 0 && (sql = malloc(len + 1))) {
+		evbuffer_copyout(b, sql, len);
+		sql[len] = '\0';
+	}
+	evbuffer_free(b);
+	return sql;
+}
 
 /* ---------------------------------------------------------------- tick */
 
@@ -195,7 +275,7 @@ static void drop_pending(struct pr_completion *c)
 {
 	for (size_t i = c->next_pending; i < c->n_pending; i++) {
 		c->in_flight--;
-		pr_gen_unref(c->pending[i]->gen);
+		check_clear(c->pending[i]);
 		free(c->pending[i]);
 	}
 	free(c->pending);
@@ -231,12 +311,13 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 	struct pr_completion *c = arg;
 	const struct pr_config *cfg;
 	int64_t spread_us;
+	int mark[N_KINDS];
 	int n;
 
 	c->claiming = 0;
 	if (c->dead) {
 		if (c->in_flight == 0)
-			free(c);
+			completion_release(c);
 		return;
 	}
 	if (!res) {
@@ -250,14 +331,22 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 	c->pending = calloc((size_t)n, sizeof(*c->pending));
 	if (!c->pending)
 		return; /* the rows come due again when the lease ends */
+	for (size_t j = 0; j < N_KINDS; j++)
+		mark[j] = kinds[j]->order ?
+				  pr_order_lateral_mark(res, kinds[j]->order) :
+				  -1;
 	for (int i = 0; i < n; i++) {
 		const char *kind = PQgetvalue(res, i, 0);
 		const struct pr_check_kind *kk = NULL;
+		const char *rerr = NULL;
 		struct pr_check *k;
+		int kmark = -1;
 
-		for (size_t j = 0; j < sizeof(kinds) / sizeof(kinds[0]); j++)
-			if (strcmp(kinds[j]->kind, kind) == 0)
+		for (size_t j = 0; j < N_KINDS; j++)
+			if (strcmp(kinds[j]->kind, kind) == 0) {
 				kk = kinds[j];
+				kmark = mark[j];
+			}
 		if (!kk) {
 			pr_warn("completion: no checker for %s %s", kind,
 				PQgetvalue(res, i, 1));
@@ -273,6 +362,14 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		snprintf(k->order_id, sizeof(k->order_id), "%s",
 			 PQgetvalue(res, i, 1));
 		k->checks = atoi(PQgetvalue(res, i, 2));
+		/* its order, when the claim read it (else read alone) */
+		if (kk->order)
+			k->row = pr_order_lateral_read(res, i, kk->order, kmark,
+						       &rerr);
+		if (rerr)
+			pr_warn("completion: %s %s as the claim read it: %s "
+				"(read again)",
+				kind, k->order_id, rerr);
 		c->in_flight++;
 		c->st.claimed++;
 		c->pending[c->n_pending++] = k;
@@ -334,10 +431,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	p[0] = cfg->instance;
 	p[1] = batch;
 	p[2] = lease;
-	if (pr_db_query_bg(c->d->db,
-			   "SELECT r_kind, r_order_id, r_checks "
-			   "FROM pr_checks_claim($1, $2::int, $3::int)",
-			   3, p, 0, on_claimed, c) == 0)
+	if (pr_db_query_bg(c->d->db, c->claim_sql, 3, p, 0, on_claimed, c) == 0)
 		c->claiming = 1;
 }
 
@@ -348,14 +442,15 @@ struct pr_completion *pr_completion_new(struct pr_daemon *d)
 	if (!c)
 		return NULL;
 	c->d = d;
+	c->claim_sql = claim_sql_build();
 	c->timer = evtimer_new(d->base, on_tick, c);
 	c->pace = evtimer_new(d->base, pace_next, c);
-	if (!c->timer || !c->pace) {
+	if (!c->claim_sql || !c->timer || !c->pace) {
 		if (c->timer)
 			event_free(c->timer);
 		if (c->pace)
 			event_free(c->pace);
-		free(c);
+		completion_release(c);
 		return NULL;
 	}
 	arm(c);
@@ -378,7 +473,7 @@ void pr_completion_free(struct pr_completion *c)
 		c->dead = 1;
 		return;
 	}
-	free(c);
+	completion_release(c);
 }
 
 void pr_completion_get_stats(const struct pr_completion *c,

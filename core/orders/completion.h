@@ -16,6 +16,7 @@
 #define PR_COMPLETION_H
 
 #include "runtime/daemon.h"
+#include "orders/ordstore.h"
 
 struct pr_completion;
 struct pr_check;
@@ -25,6 +26,10 @@ struct pr_check;
 struct pr_check_kind {
 	const char *kind; /* "payment", "refund", "withdrawal" */
 	void (*check)(struct pr_check *k);
+	/* The kind's orders as the claim reads them (pr_check_load), or
+	 * NULL: each check reads its order itself (refunds: a refund's row
+	 * is read with its payment's). */
+	const struct pr_order_kind *order;
 };
 
 /* One claimed check. */
@@ -36,7 +41,19 @@ struct pr_check {
 	char order_id[64];
 	int checks; /* checks done before this one */
 	void *data; /* the kind's */
+	void *row;  /* its order as the claim read it (kind->order's row) */
 };
+
+/* Gives check k's order (of k->kind->order) to cb: the row the claim
+ * read, at once, or, when the claim read none, the row a statement of its
+ * own reads. The claim reads the batch's orders in one statement, instead
+ * of one statement a check; a check starts up to three quarters of
+ * completion.interval_ms after its claim (the batch's pacing), a window
+ * of the same kind as the one between any read and the channel's answer:
+ * an order settled meanwhile makes its check's change "ignored" (the
+ * transition's from-states), as it always could. cb may end k. Returns 0
+ * or -EAGAIN / -ENOMEM (cb not called). */
+int pr_check_load(struct pr_check *k, pr_order_load_cb cb, void *arg);
 
 /* Ends a check. final: the order reached a final state (its check row is
  * gone with the transition). Otherwise the next check is scheduled:
@@ -71,6 +88,8 @@ struct pr_completion_stats {
 	unsigned long attention; /* flagged for manual attention */
 	unsigned long errors;
 	unsigned long in_flight;
+	/* checks' orders, by how they were read: with the claim, alone */
+	unsigned long read_with_claim, read_alone;
 };
 void pr_completion_get_stats(const struct pr_completion *c,
 			     struct pr_completion_stats *st);

@@ -583,6 +583,51 @@ static void on_json_loaded(void *row, const char *err, void *arg)
 	free(l);
 }
 
+#define LATERAL_MARK "pr_kind_" /* + the kind's name */
+
+int pr_order_lateral(struct evbuffer *b, const struct pr_order_kind *k, int i,
+		     const char *cond, const char *id)
+{
+	return evbuffer_add_printf(
+		       b,
+		       " LEFT JOIN LATERAL (SELECT true AS " LATERAL_MARK
+		       "%s, %s, m.locale FROM %s x JOIN merchants m ON "
+		       "m.id = x.merchant_id WHERE %s AND x.id = %s) k%d ON true",
+		       k->name, k->cols, k->table, cond, id, i) < 0 ?
+		       -ENOMEM :
+		       0;
+}
+
+int pr_order_lateral_mark(PGresult *res, const struct pr_order_kind *k)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), LATERAL_MARK "%s", k->name);
+	return PQfnumber(res, name);
+}
+
+void *pr_order_lateral_read(PGresult *res, int r, const struct pr_order_kind *k,
+			    int mark, const char **err)
+{
+	void *row;
+
+	*err = NULL;
+	if (mark < 0 || PQgetisnull(res, r, mark))
+		return NULL;
+	row = calloc(1, k->row_size);
+	if (!row) {
+		*err = "out of memory";
+		return NULL;
+	}
+	if (k->row_read(res, r, mark + 1, 1, row) < 0) {
+		k->row_clear(row);
+		free(row);
+		*err = "the store gave a malformed row";
+		return NULL;
+	}
+	return row;
+}
+
 int pr_order_json_load(struct pr_daemon *d, const struct pr_order_kind *k,
 		       const char *id, pr_order_json_cb cb, void *arg)
 {

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/buffer.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <payroute/driver.h>
@@ -441,6 +442,27 @@ typedef void (*pr_order_json_cb)(json_t *j, const char *err, void *arg);
  * -EAGAIN / -ENOMEM (cb not called). */
 int pr_order_json_load(struct pr_daemon *d, const struct pr_order_kind *k,
 		       const char *id, pr_order_json_cb cb, void *arg);
+
+/* Orders read with a claim (the outbox's, the completion job's): one
+ * statement for a batch's orders instead of one each. pr_order_lateral
+ * appends to b
+ *
+ *   LEFT JOIN LATERAL (SELECT true AS pr_kind_<name>, <row columns>,
+ *   m.locale FROM <table> x JOIN merchants m ON m.id = x.merchant_id
+ *   WHERE <cond> AND x.id = <id>) k<i> ON true
+ *
+ * where cond and id are SQL text over the claim's alias (cond: that the
+ * claimed row is of kind k, and anything else). The claim's SELECT list
+ * names k<i>.* for each. pr_order_lateral_mark gives the column of kind
+ * k's mark in res (-1: none); pr_order_lateral_read reads row r's order
+ * of kind k: a new row (free it with k->row_clear, then free), or NULL,
+ * with *err NULL when the claim read none (the mark is NULL) and set when
+ * the row is malformed or memory is short. Return 0 or -ENOMEM. */
+int pr_order_lateral(struct evbuffer *b, const struct pr_order_kind *k, int i,
+		     const char *cond, const char *id);
+int pr_order_lateral_mark(PGresult *res, const struct pr_order_kind *k);
+void *pr_order_lateral_read(PGresult *res, int r, const struct pr_order_kind *k,
+			    int mark, const char **err);
 
 /* 1 when the store error text err says the statement surely changed
  * nothing (the server refused it, or it was never sent); 0 when it may

@@ -729,25 +729,22 @@ static const struct pr_order_kind *const claim_kinds[] = {
 	&pr_withdrawal_kind,
 };
 #define N_CLAIM_KINDS (sizeof(claim_kinds) / sizeof(claim_kinds[0]))
-#define CLAIM_MARK "pr_kind_" /* + the kind's name: its columns follow */
 
 /* The claim: $1 instance, $2 how many, $3 lease seconds.
  *
  *   WITH c AS (UPDATE merchant_notifications n SET next_at = ...,
  *     claimed_by = $1 FROM (SELECT id ... FOR UPDATE SKIP LOCKED) d,
- *     merchants m ... RETURNING n.id, ..., m.notify_secret, m.locale)
+ *     merchants m ... RETURNING n.id, ..., m.notify_secret)
  *   SELECT c.id, ..., c.notify_secret, k0.*, k1.* FROM c
- *   LEFT JOIN LATERAL (SELECT true AS pr_kind_payment, <its columns>,
- *     c.locale FROM payments x WHERE c.body IS NULL AND
- *     c.kind = 'payment' AND x.id = c.order_id) k0 ON true
- *   LEFT JOIN LATERAL (... withdrawals ...) k1 ON true
+ *   <pr_order_lateral of payments and withdrawals, for a row with no
+ *     body yet: c.body IS NULL AND c.kind = '<kind>', by c.order_id>
  *
  * Each claimed row carries its notification's columns (delivery_from_row),
  * then per kind a mark, NULL unless that kind's order was read (a first
- * attempt: no body yet), its row columns (the kind's row_read) and the
- * merchant's locale. The order is final when its notification exists (the
- * same transaction made both), so what is read is what a later read
- * would give. Returns a new string or NULL. */
+ * attempt: no body yet), its row columns and the merchant's locale. The
+ * order is final when its notification exists (the same transaction made
+ * both), so what is read is what a later read would give. Returns a new
+ * string or NULL. */
 static char *claim_sql_build(void)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -768,7 +765,7 @@ static char *claim_sql_build(void)
 		"merchants m "
 		"WHERE n.id = d.id AND m.id = n.merchant_id "
 		"RETURNING n.id, n.merchant_id, n.kind, n.order_id, n.event, "
-		"n.url, n.body, n.attempts, m.notify_secret, m.locale) "
+		"n.url, n.body, n.attempts, m.notify_secret) "
 		"SELECT c.id, c.merchant_id, c.kind, c.order_id, c.event, "
 		"c.url, c.body, c.attempts, c.notify_secret");
 	for (size_t i = 0; rc >= 0 && i < N_CLAIM_KINDS; i++)
@@ -776,14 +773,12 @@ static char *claim_sql_build(void)
 	if (rc >= 0)
 		rc = evbuffer_add_printf(b, " FROM c");
 	for (size_t i = 0; rc >= 0 && i < N_CLAIM_KINDS; i++) {
-		const struct pr_order_kind *k = claim_kinds[i];
+		char cond[96];
 
-		rc = evbuffer_add_printf(
-			b,
-			" LEFT JOIN LATERAL (SELECT true AS " CLAIM_MARK
-			"%s, %s, c.locale FROM %s x WHERE c.body IS NULL AND "
-			"c.kind = '%s' AND x.id = c.order_id) k%zu ON true",
-			k->name, k->cols, k->table, k->name, i);
+		snprintf(cond, sizeof(cond), "c.body IS NULL AND c.kind = '%s'",
+			 claim_kinds[i]->name);
+		rc = pr_order_lateral(b, claim_kinds[i], (int)i, cond,
+				      "c.order_id");
 	}
 	len = evbuffer_get_length(b);
 	if (rc >= 0 && (sql = malloc(len + 1))) {
@@ -803,17 +798,15 @@ static int body_from_claim(struct delivery *dl, PGresult *res, int r,
 {
 	void *row;
 	json_t *j = NULL;
-	const char *err = NULL;
+	const char *err;
 
-	if (!k || mark < 0 || PQgetisnull(res, r, mark))
+	if (!k)
+		return -ENOENT;
+	row = pr_order_lateral_read(res, r, k, mark, &err);
+	if (!row && !err)
 		return -ENOENT;
 	dl->o->read_with_claim++;
-	row = calloc(1, k->row_size);
-	if (!row)
-		err = "out of memory";
-	else if (k->row_read(res, r, mark + 1, 1, row) < 0)
-		err = "the store gave a malformed row";
-	else if (!(j = k->render(row, NULL)))
+	if (row && !(j = k->render(row, NULL)))
 		err = "out of memory";
 	if (row) {
 		k->row_clear(row);
@@ -876,13 +869,8 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		pr_debug("outbox: claimed %d notifications", n);
 	if (n >= c->limit)
 		o->more = 1;
-	for (size_t k = 0; k < N_CLAIM_KINDS; k++) {
-		char name[64];
-
-		snprintf(name, sizeof(name), CLAIM_MARK "%s",
-			 claim_kinds[k]->name);
-		mark[k] = PQfnumber(res, name);
-	}
+	for (size_t k = 0; k < N_CLAIM_KINDS; k++)
+		mark[k] = pr_order_lateral_mark(res, claim_kinds[k]);
 	for (int i = 0; i < n; i++) {
 		const struct pr_order_kind *kind = NULL;
 		int kmark = -1;

@@ -402,8 +402,7 @@ static void check_payment(struct pr_check *k)
 		return;
 	}
 	pc->k = k;
-	if (pr_order_load(k->d, &pr_payment_kind, k->order_id, NULL,
-			  on_check_loaded, pc) < 0) {
+	if (pr_check_load(k, on_check_loaded, pc) < 0) {
 		free(pc);
 		e.result = "store unavailable";
 		e.keep_going = 1;
@@ -411,7 +410,8 @@ static void check_payment(struct pr_check *k)
 	}
 }
 
-const struct pr_check_kind pr_payment_check = { "payment", check_payment };
+const struct pr_check_kind pr_payment_check = { "payment", check_payment,
+						&pr_payment_kind };
 
 /* ----------------------------------------------------------- callbacks */
 

@@ -910,8 +910,8 @@ static void on_begun(PGresult *res, const char *err, void *arg)
 			cr_reply(c, 201, rf_render(&row));
 			return;
 		}
-		if (rf_send(r, &row, NULL, NULL, &c->idem, on_created_sent,
-			    c) < 0) {
+		if (rf_send(r, &row, NULL, NULL, &c->idem, on_created_sent, c) <
+		    0) {
 			c->idem.active = 0;
 			cr_error(c, 503, "store_unavailable",
 				 "refund %s is recorded but could not be sent "
@@ -1456,7 +1456,8 @@ static void check_refund(struct pr_check *k)
 	}
 }
 
-const struct pr_check_kind pr_refund_check = { "refund", check_refund };
+/* A refund reads its row itself, with its payment's (rf_load). */
+const struct pr_check_kind pr_refund_check = { "refund", check_refund, NULL };
 
 /* -------------------------------------------------------- callbacks */
 

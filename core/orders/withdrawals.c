@@ -1157,8 +1157,7 @@ static void check_withdrawal(struct pr_check *k)
 		return;
 	}
 	wc->k = k;
-	if (pr_order_load(k->d, &pr_withdrawal_kind, k->order_id, NULL,
-			  on_check_loaded, wc) < 0) {
+	if (pr_check_load(k, on_check_loaded, wc) < 0) {
 		free(wc);
 		e.result = "store unavailable";
 		e.keep_going = 1;
@@ -1167,7 +1166,8 @@ static void check_withdrawal(struct pr_check *k)
 }
 
 const struct pr_check_kind pr_withdrawal_check = { "withdrawal",
-						   check_withdrawal };
+						   check_withdrawal,
+						   &pr_withdrawal_kind };
 
 /* ------------------------------------------------------------ callbacks */
 

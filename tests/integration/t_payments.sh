@@ -251,7 +251,12 @@ clear_script
 wait_pay "$ID_LOST" succeeded 15
 [ "$(pq -c "SELECT count(*) FROM order_events WHERE order_id = '$ID_LOST' AND event = 'check' AND to_status = 'succeeded'")" = 1 ] ||
 	fail "o-lost: not settled by a check"
-pass "callback lost: the completion job's query settled it"
+# its order read with the check's claim (completion.c: claim_sql_build),
+# not by a statement of its own
+[ "$(metric 'payroute_completion_orders_read_total{read="with_claim"}')" -ge 1 ] &&
+	[ "$(metric 'payroute_completion_orders_read_total{read="alone"}')" = 0 ] ||
+	fail "checked payments' orders: $(metric 'payroute_completion_orders_read_total{read="with_claim"}') read with the claim, $(metric 'payroute_completion_orders_read_total{read="alone"}') alone"
+pass "callback lost: the completion job's query settled it (its order read with the claim)"
 
 # ------------------------------- timeout -> unknown -> resolved by query
 sim_script '{"order":"*","rate":1,"faults":{"timeout":true,"callback":"drop"}}'
