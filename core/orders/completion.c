@@ -9,8 +9,10 @@
  * ends. A claim is not taken while the previous batch is still running.
  *
  * Each kind checks its orders itself (struct pr_check_kind: payments in
- * payorder.c, refunds in refunds.c, withdrawals in withdrawals.c): load the
- * order, ask its channel, apply the answer, and end with pr_check_done,
+ * payorder.c, refunds in refunds.c, withdrawals in withdrawals.c): take
+ * the order (pr_check_load: the row the claim read, which reads a batch's
+ * payments and withdrawals in the same statement; a refund reads its
+ * own), ask its channel, apply the answer, and end with pr_check_done,
  * which schedules the next check or, when the schedule is used up, flags
  * the order for attention (it stays in order_checks and GET
  * /admin/v1/orders/attention lists it).
