@@ -449,7 +449,10 @@ int pr_order_json_load(struct pr_daemon *d, const struct pr_order_kind *k,
  *
  *   LEFT JOIN LATERAL (SELECT true AS pr_kind_<name>, <row columns>,
  *   m.locale FROM <table> x JOIN merchants m ON m.id = x.merchant_id
- *   WHERE <cond> AND x.id = <id>) k<i> ON true
+ *   WHERE <cond> AND x.id = <id> OFFSET 0) k<i> ON true
+ *
+ * (a lookup by primary key per claimed row, never a scan of the table:
+ * ordstore.c says why OFFSET 0)
  *
  * where cond and id are SQL text over the claim's alias (cond: that the
  * claimed row is of kind k, and anything else). The claim's SELECT list
