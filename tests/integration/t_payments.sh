@@ -258,6 +258,19 @@ wait_pay "$ID_LOST" succeeded 15
 	fail "checked payments' orders: $(metric 'payroute_completion_orders_read_total{read="with_claim"}') read with the claim, $(metric 'payroute_completion_orders_read_total{read="alone"}') alone"
 pass "callback lost: the completion job's query settled it (its order read with the claim)"
 
+# The claims (the completion job's and the outbox's, every 200 ms here)
+# look their orders up by primary key, never by a scan of the table: a
+# plan that hashed payments (LATERAL pulled up into a join) scanned it at
+# every claim (ordstore.c: pr_order_lateral). Nothing else of this test
+# runs meanwhile; a backend publishes its counts about once a second.
+sleep 1.5
+scans0=$(pq -c "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'payments'")
+sleep 5
+scans1=$(pq -c "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'payments'")
+[ $((scans1 - scans0)) -le 1 ] ||
+	fail "payments was scanned $((scans1 - scans0)) times in 5 s of claims"
+pass "the claims read their orders by primary key: $((scans1 - scans0)) scans of payments in 5 s of claims"
+
 # ------------------------------- timeout -> unknown -> resolved by query
 sim_script '{"order":"*","rate":1,"faults":{"timeout":true,"callback":"drop"}}'
 pay "$(body o-timeout wechat_pay native_qr)"
