@@ -230,43 +230,22 @@ int pr_check_load(struct pr_check *k, pr_order_load_cb cb, void *arg)
  *
  *   SELECT c.r_kind, c.r_order_id, c.r_checks, k0.*, k1.*
  *   FROM pr_checks_claim($1, $2::int, $3::int) c
- *   <pr_order_lateral of each kind with an order kind: c.r_kind =
- *     '<kind>', by c.r_order_id>
+ *   <pr_order_claim_sql's lookups of the kinds with an order kind, by
+ *     c.r_kind and c.r_order_id>
  *
  * Returns a new string or NULL. */
 static char *claim_sql_build(void)
 {
-	struct evbuffer *b = evbuffer_new();
-	char *sql = NULL;
-	size_t len;
-	int rc;
+	const struct pr_order_kind *ok[N_KINDS];
+	size_t n = 0;
 
-	if (!b)
-		return NULL;
-	rc = evbuffer_add_printf(b, "SELECT c.r_kind, c.r_order_id, "
-				    "c.r_checks");
-	for (size_t i = 0; rc >= 0 && i < N_KINDS; i++)
+	for (size_t i = 0; i < N_KINDS; i++)
 		if (kinds[i]->order)
-			rc = evbuffer_add_printf(b, ", k%zu.*", i);
-	if (rc >= 0)
-		rc = evbuffer_add_printf(b, " FROM pr_checks_claim($1, "
-					    "$2::int, $3::int) c");
-	for (size_t i = 0; rc >= 0 && i < N_KINDS; i++) {
-		char cond[64];
-
-		if (!kinds[i]->order)
-			continue;
-		snprintf(cond, sizeof(cond), "c.r_kind = '%s'", kinds[i]->kind);
-		rc = pr_order_lateral(b, kinds[i]->order, (int)i, cond,
-				      "c.r_order_id");
-	}
-	len = evbuffer_get_length(b);
-	if (rc >= 0 && (sql = malloc(len + 1))) {
-		evbuffer_copyout(b, sql, len);
-		sql[len] = '\0';
-	}
-	evbuffer_free(b);
-	return sql;
+			ok[n++] = kinds[i]->order;
+	return pr_order_claim_sql(
+		"SELECT c.r_kind, c.r_order_id, c.r_checks",
+		" FROM pr_checks_claim($1, $2::int, $3::int) c", ok, n, NULL,
+		"c.r_kind", "c.r_order_id");
 }
 
 /* ---------------------------------------------------------------- tick */

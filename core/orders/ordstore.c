@@ -585,25 +585,46 @@ static void on_json_loaded(void *row, const char *err, void *arg)
 
 #define LATERAL_MARK "pr_kind_" /* + the kind's name */
 
-/* OFFSET 0 keeps the subquery a subquery: the planner would otherwise
+/* OFFSET 0 keeps each lookup a subquery: the planner would otherwise
  * pull it up into a join, and with a claim it estimates at 1,000 rows (a
  * function's default) or a small table it hashed the whole kind's table,
  * read by a sequential scan at every claim (6.7 ms a claim with 3,200
  * payments, growing with the table). Kept, it is looked up by the
  * claimed row's id (the table's primary key), once per row, and not at
  * all for a row of another kind (a one-time filter). */
-int pr_order_lateral(struct evbuffer *b, const struct pr_order_kind *k, int i,
-		     const char *cond, const char *id)
+char *pr_order_claim_sql(const char *head, const char *from,
+			 const struct pr_order_kind *const *kinds, size_t n,
+			 const char *cond, const char *kind_col, const char *id)
 {
-	return evbuffer_add_printf(
-		       b,
-		       " LEFT JOIN LATERAL (SELECT true AS " LATERAL_MARK
-		       "%s, %s, m.locale FROM %s x JOIN merchants m ON "
-		       "m.id = x.merchant_id WHERE %s AND x.id = %s "
-		       "OFFSET 0) k%d ON true",
-		       k->name, k->cols, k->table, cond, id, i) < 0 ?
-		       -ENOMEM :
-		       0;
+	struct evbuffer *b = evbuffer_new();
+	char *sql = NULL;
+	size_t len;
+	int rc;
+
+	if (!b)
+		return NULL;
+	rc = evbuffer_add_printf(b, "%s", head);
+	for (size_t i = 0; rc >= 0 && i < n; i++)
+		rc = evbuffer_add_printf(b, ", k%zu.*", i);
+	if (rc >= 0)
+		rc = evbuffer_add_printf(b, "%s", from);
+	for (size_t i = 0; rc >= 0 && i < n; i++)
+		rc = evbuffer_add_printf(
+			b,
+			" LEFT JOIN LATERAL (SELECT true AS " LATERAL_MARK
+			"%s, %s, m.locale FROM %s x JOIN merchants m ON "
+			"m.id = x.merchant_id WHERE %s%s%s = '%s' AND "
+			"x.id = %s OFFSET 0) k%zu ON true",
+			kinds[i]->name, kinds[i]->cols, kinds[i]->table,
+			cond ? cond : "", cond ? " AND " : "", kind_col,
+			kinds[i]->name, id, i);
+	len = evbuffer_get_length(b);
+	if (rc >= 0 && (sql = malloc(len + 1))) {
+		evbuffer_copyout(b, sql, len);
+		sql[len] = '\0';
+	}
+	evbuffer_free(b);
+	return sql;
 }
 
 int pr_order_lateral_mark(PGresult *res, const struct pr_order_kind *k)

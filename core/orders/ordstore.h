@@ -444,25 +444,28 @@ int pr_order_json_load(struct pr_daemon *d, const struct pr_order_kind *k,
 		       const char *id, pr_order_json_cb cb, void *arg);
 
 /* Orders read with a claim (the outbox's, the completion job's): one
- * statement for a batch's orders instead of one each. pr_order_lateral
- * appends to b
+ * statement for a batch's orders instead of one each. pr_order_claim_sql
+ * builds the claim's text: head (the SELECT and its own columns), then
+ * ", k<i>.*" for each of the n kinds, from (" FROM <the claim> c"), then
+ * for each kind
  *
  *   LEFT JOIN LATERAL (SELECT true AS pr_kind_<name>, <row columns>,
  *   m.locale FROM <table> x JOIN merchants m ON m.id = x.merchant_id
- *   WHERE <cond> AND x.id = <id> OFFSET 0) k<i> ON true
+ *   WHERE [<cond> AND] <kind_col> = '<name>' AND x.id = <id>
+ *   OFFSET 0) k<i> ON true
  *
- * (a lookup by primary key per claimed row, never a scan of the table:
- * ordstore.c says why OFFSET 0)
- *
- * where cond and id are SQL text over the claim's alias (cond: that the
- * claimed row is of kind k, and anything else). The claim's SELECT list
- * names k<i>.* for each. pr_order_lateral_mark gives the column of kind
- * k's mark in res (-1: none); pr_order_lateral_read reads row r's order
- * of kind k: a new row (free it with k->row_clear, then free), or NULL,
- * with *err NULL when the claim read none (the mark is NULL) and set when
- * the row is malformed or memory is short. Return 0 or -ENOMEM. */
-int pr_order_lateral(struct evbuffer *b, const struct pr_order_kind *k, int i,
-		     const char *cond, const char *id);
+ * cond (may be NULL), kind_col and id being SQL text over the claim's
+ * alias: a lookup by primary key per claimed row, never a scan of the
+ * table (ordstore.c says why OFFSET 0). Returns a new string or NULL.
+ * pr_order_lateral_mark gives the column of kind k's mark in res (-1:
+ * none); pr_order_lateral_read reads row r's order of kind k: a new row
+ * (free it with k->row_clear, then free), or NULL, with *err NULL when
+ * the claim read none (the mark is NULL) and set when the row is
+ * malformed or memory is short. */
+char *pr_order_claim_sql(const char *head, const char *from,
+			 const struct pr_order_kind *const *kinds, size_t n,
+			 const char *cond, const char *kind_col,
+			 const char *id);
 int pr_order_lateral_mark(PGresult *res, const struct pr_order_kind *k);
 void *pr_order_lateral_read(PGresult *res, int r, const struct pr_order_kind *k,
 			    int mark, const char **err);

@@ -736,8 +736,8 @@ static const struct pr_order_kind *const claim_kinds[] = {
  *     claimed_by = $1 FROM (SELECT id ... FOR UPDATE SKIP LOCKED) d,
  *     merchants m ... RETURNING n.id, ..., m.notify_secret)
  *   SELECT c.id, ..., c.notify_secret, k0.*, k1.* FROM c
- *   <pr_order_lateral of payments and withdrawals, for a row with no
- *     body yet: c.body IS NULL AND c.kind = '<kind>', by c.order_id>
+ *   <pr_order_claim_sql's lookups of payments and withdrawals, for a
+ *     row with no body yet: c.body IS NULL, by c.kind and c.order_id>
  *
  * Each claimed row carries its notification's columns (delivery_from_row),
  * then per kind a mark, NULL unless that kind's order was read (a first
@@ -747,15 +747,7 @@ static const struct pr_order_kind *const claim_kinds[] = {
  * string or NULL. */
 static char *claim_sql_build(void)
 {
-	struct evbuffer *b = evbuffer_new();
-	char *sql = NULL;
-	size_t len;
-	int rc;
-
-	if (!b)
-		return NULL;
-	rc = evbuffer_add_printf(
-		b, "%s",
+	return pr_order_claim_sql(
 		"WITH c AS (UPDATE merchant_notifications n "
 		"SET next_at = now() + make_interval(secs => $3::int), "
 		"claimed_by = $1 "
@@ -767,26 +759,9 @@ static char *claim_sql_build(void)
 		"RETURNING n.id, n.merchant_id, n.kind, n.order_id, n.event, "
 		"n.url, n.body, n.attempts, m.notify_secret) "
 		"SELECT c.id, c.merchant_id, c.kind, c.order_id, c.event, "
-		"c.url, c.body, c.attempts, c.notify_secret");
-	for (size_t i = 0; rc >= 0 && i < N_CLAIM_KINDS; i++)
-		rc = evbuffer_add_printf(b, ", k%zu.*", i);
-	if (rc >= 0)
-		rc = evbuffer_add_printf(b, " FROM c");
-	for (size_t i = 0; rc >= 0 && i < N_CLAIM_KINDS; i++) {
-		char cond[96];
-
-		snprintf(cond, sizeof(cond), "c.body IS NULL AND c.kind = '%s'",
-			 claim_kinds[i]->name);
-		rc = pr_order_lateral(b, claim_kinds[i], (int)i, cond,
-				      "c.order_id");
-	}
-	len = evbuffer_get_length(b);
-	if (rc >= 0 && (sql = malloc(len + 1))) {
-		evbuffer_copyout(b, sql, len);
-		sql[len] = '\0';
-	}
-	evbuffer_free(b);
-	return sql;
+		"c.url, c.body, c.attempts, c.notify_secret",
+		" FROM c", claim_kinds, N_CLAIM_KINDS, "c.body IS NULL",
+		"c.kind", "c.order_id");
 }
 
 /* Builds dl's body from the order the claim read in row r of res (mark:

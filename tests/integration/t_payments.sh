@@ -261,7 +261,7 @@ pass "callback lost: the completion job's query settled it (its order read with 
 # The claims (the completion job's and the outbox's, every 200 ms here)
 # look their orders up by primary key, never by a scan of the table: a
 # plan that hashed payments (LATERAL pulled up into a join) scanned it at
-# every claim (ordstore.c: pr_order_lateral). Nothing else of this test
+# every claim (ordstore.c: pr_order_claim_sql). Nothing else of this test
 # runs meanwhile; a backend publishes its counts about once a second.
 sleep 1.5
 scans0=$(pq -c "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'payments'")
