@@ -314,7 +314,7 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		return; /* the rows come due again when the lease ends */
 	for (size_t j = 0; j < N_KINDS; j++)
 		mark[j] = kinds[j]->order ?
-				  pr_order_lateral_mark(res, kinds[j]->order) :
+				  pr_order_claim_mark(res, kinds[j]->order) :
 				  -1;
 	for (int i = 0; i < n; i++) {
 		const char *kind = PQgetvalue(res, i, 0);
@@ -345,8 +345,8 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		k->checks = atoi(PQgetvalue(res, i, 2));
 		/* its order, when the claim read it (else read alone) */
 		if (kk->order)
-			k->row = pr_order_lateral_read(res, i, kk->order, kmark,
-						       &rerr);
+			k->row = pr_order_claim_read(res, i, kk->order, kmark,
+						     &rerr);
 		if (rerr)
 			pr_warn("completion: %s %s as the claim read it: %s "
 				"(read again)",

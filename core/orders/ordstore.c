@@ -583,7 +583,7 @@ static void on_json_loaded(void *row, const char *err, void *arg)
 	free(l);
 }
 
-#define LATERAL_MARK "pr_kind_" /* + the kind's name */
+#define CLAIM_MARK "pr_kind_" /* + the kind's name */
 
 /* OFFSET 0 keeps each lookup a subquery: the planner would otherwise
  * pull it up into a join, and with a claim it estimates at 1,000 rows (a
@@ -611,7 +611,7 @@ char *pr_order_claim_sql(const char *head, const char *from,
 	for (size_t i = 0; rc >= 0 && i < n; i++)
 		rc = evbuffer_add_printf(
 			b,
-			" LEFT JOIN LATERAL (SELECT true AS " LATERAL_MARK
+			" LEFT JOIN LATERAL (SELECT true AS " CLAIM_MARK
 			"%s, %s, m.locale FROM %s x JOIN merchants m ON "
 			"m.id = x.merchant_id WHERE %s%s%s = '%s' AND "
 			"x.id = %s OFFSET 0) k%zu ON true",
@@ -627,16 +627,16 @@ char *pr_order_claim_sql(const char *head, const char *from,
 	return sql;
 }
 
-int pr_order_lateral_mark(PGresult *res, const struct pr_order_kind *k)
+int pr_order_claim_mark(PGresult *res, const struct pr_order_kind *k)
 {
 	char name[64];
 
-	snprintf(name, sizeof(name), LATERAL_MARK "%s", k->name);
+	snprintf(name, sizeof(name), CLAIM_MARK "%s", k->name);
 	return PQfnumber(res, name);
 }
 
-void *pr_order_lateral_read(PGresult *res, int r, const struct pr_order_kind *k,
-			    int mark, const char **err)
+void *pr_order_claim_read(PGresult *res, int r, const struct pr_order_kind *k,
+			  int mark, const char **err)
 {
 	void *row;
 

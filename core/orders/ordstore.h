@@ -457,8 +457,8 @@ int pr_order_json_load(struct pr_daemon *d, const struct pr_order_kind *k,
  * cond (may be NULL), kind_col and id being SQL text over the claim's
  * alias: a lookup by primary key per claimed row, never a scan of the
  * table (ordstore.c says why OFFSET 0). Returns a new string or NULL.
- * pr_order_lateral_mark gives the column of kind k's mark in res (-1:
- * none); pr_order_lateral_read reads row r's order of kind k: a new row
+ * pr_order_claim_mark gives the column of kind k's mark in res (-1:
+ * none); pr_order_claim_read reads row r's order of kind k: a new row
  * (free it with k->row_clear, then free), or NULL, with *err NULL when
  * the claim read none (the mark is NULL) and set when the row is
  * malformed or memory is short. */
@@ -466,9 +466,9 @@ char *pr_order_claim_sql(const char *head, const char *from,
 			 const struct pr_order_kind *const *kinds, size_t n,
 			 const char *cond, const char *kind_col,
 			 const char *id);
-int pr_order_lateral_mark(PGresult *res, const struct pr_order_kind *k);
-void *pr_order_lateral_read(PGresult *res, int r, const struct pr_order_kind *k,
-			    int mark, const char **err);
+int pr_order_claim_mark(PGresult *res, const struct pr_order_kind *k);
+void *pr_order_claim_read(PGresult *res, int r, const struct pr_order_kind *k,
+			  int mark, const char **err);
 
 /* 1 when the store error text err says the statement surely changed
  * nothing (the server refused it, or it was never sent); 0 when it may

@@ -777,7 +777,7 @@ static int body_from_claim(struct delivery *dl, PGresult *res, int r,
 
 	if (!k)
 		return -ENOENT;
-	row = pr_order_lateral_read(res, r, k, mark, &err);
+	row = pr_order_claim_read(res, r, k, mark, &err);
 	if (!row && !err)
 		return -ENOENT;
 	dl->o->read_with_claim++;
@@ -845,7 +845,7 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 	if (n >= c->limit)
 		o->more = 1;
 	for (size_t k = 0; k < N_CLAIM_KINDS; k++)
-		mark[k] = pr_order_lateral_mark(res, claim_kinds[k]);
+		mark[k] = pr_order_claim_mark(res, claim_kinds[k]);
 	for (int i = 0; i < n; i++) {
 		const struct pr_order_kind *kind = NULL;
 		int kmark = -1;
@@ -859,15 +859,15 @@ static void on_claimed(PGresult *res, const char *err, void *arg)
 		}
 		TAILQ_INSERT_TAIL(&o->deliveries, dl, link);
 		o->inflight++;
-		/* Never calls back from inside: a failure found at once is
-		 * recorded by a query, and ends the delivery at the latest
-		 * when that query cannot be queued. */
 		for (size_t k = 0; k < N_CLAIM_KINDS; k++) {
 			if (strcmp(dl->kind, claim_kinds[k]->name) == 0) {
 				kind = claim_kinds[k];
 				kmark = mark[k];
 			}
 		}
+		/* Never calls back from inside: a failure found at once is
+		 * recorded by a query, and ends the delivery at the latest
+		 * when that query cannot be queued. */
 		if (dl->body)
 			delivery_start(dl);
 		else if (body_from_claim(dl, res, i, kind, kmark) < 0)
