@@ -511,6 +511,13 @@ check_rules payments '{"id": "Prules0001", "merchant_id": "'"$M"'",
 	"refund_reserved": 0, "created_at": "2030-01-01T00:00:00Z",
 	"updated_at": "2030-01-01T00:00:00Z"}' <<'RULES'
 payments_id_check|{"id": "P-1"}
+payments_id_check|{"id": "Prules7"}
+payments_id_check|{"id": "Pa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1bc"}
+payments_id_check|{"id": "Prules\u00e901"}
+ok|{"id": "Prules08"}
+ok|{"id": "Pa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1b"}
+payments_merchant_order_no_check|{"merchant_order_no": "oooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooox"}
+ok|{"merchant_order_no": "oooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo"}
 payments_merchant_order_no_check|{"merchant_order_no": "rules 1"}
 payments_amount_check|{"amount": 0}
 payments_currency_check|{"currency": "cny"}
@@ -536,6 +543,24 @@ if pq -c "UPDATE payments SET card_last4 = '0000' WHERE id = '$ID_CB'" 2>/dev/nu
 	fail "the store let a payment's card change"
 fi
 pass "the store refuses a payment row that breaks any rule, naming it"
+
+# the rules of one column of the order path's own rows are the columns'
+# domains (migration 023): refused as a CHECK would, naming the rule
+while IFS='|' read -r rule sql; do
+	[ -n "$rule" ] || continue
+	out=$(pq -v VERBOSITY=verbose -c "BEGIN" -c "$sql" -c "ROLLBACK" 2>&1) &&
+		fail "the store accepted what $rule refuses: $sql"
+	grep -Fq "ERROR:  23514: value for domain" <<<"$out" &&
+		grep -Fq "violates check constraint \"$rule\"" <<<"$out" ||
+		fail "$sql was refused, but not by $rule: $out"
+done <<RULES
+pr_order_kind_check|INSERT INTO order_checks (kind, order_id, next_at) VALUES ('payout', 'x', now())
+pr_count_check|INSERT INTO order_checks (kind, order_id, next_at, checks) VALUES ('payment', 'x', now(), -1)
+pr_order_kind_check|INSERT INTO order_events (kind, order_id, actor, event) VALUES ('Payment', 'x', 't', 'e')
+pr_notification_state_check|INSERT INTO merchant_notifications (merchant_id, kind, order_id, event, url, body, state) VALUES ('$M', 'payment', 'x', 'e', 'http://127.0.0.1/', '{}', 'sent')
+pr_count_check|INSERT INTO merchant_notifications (merchant_id, kind, order_id, event, url, body, attempts) VALUES ('$M', 'payment', 'x', 'e', 'http://127.0.0.1/', '{}', -1)
+RULES
+pass "the store refuses an order check, event or notification outside its columns' rules, naming the rule"
 
 # its provenance (migration 022): who stored it and its first answer,
 # which the history shows as events, never change once set; the answer's

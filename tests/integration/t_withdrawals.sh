@@ -380,6 +380,17 @@ check_rules withdrawals '{"id": "Wrules0001", "merchant_id": "'"$M"'",
 	"created_at": "2030-01-01T00:00:00Z",
 	"updated_at": "2030-01-01T00:00:00Z"}' <<'RULES'
 withdrawals_id_check|{"id": "P1234567"}
+withdrawals_id_check|{"id": "W123456"}
+withdrawals_id_check|{"id": "Wa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1bc"}
+ok|{"id": "W1234567"}
+ok|{"id": "Wa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1b"}
+withdrawals_merchant_withdrawal_no_check|{"merchant_withdrawal_no": "oooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooox"}
+ok|{"merchant_withdrawal_no": "oooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo"}
+withdrawals_payee_account_enc_check|{"payee_account_enc": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUF="}
+withdrawals_payee_account_enc_check|{"payee_account_enc": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB==="}
+withdrawals_payee_account_enc_check|{"payee_account_enc": "QUFBQUFBQUFBQUFBQUFB=QUFBQUFBQUFBQUFBQUFB"}
+ok|{"payee_account_enc": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB=="}
+ok|{"payee_account_enc": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"}
 withdrawals_merchant_withdrawal_no_check|{"merchant_withdrawal_no": ""}
 withdrawals_amount_check|{"amount": -5}
 withdrawals_currency_check|{"currency": "CN"}
