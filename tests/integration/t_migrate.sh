@@ -71,7 +71,7 @@ expect_code 200 "daemon a: GET /admin/v1/status"
 sv=$(json .schema_version)
 maxv=$(pq -c "SELECT max(version) FROM schema_migrations")
 [ "$sv" = "$maxv" ] || fail "status schema_version $sv, the table says $maxv"
-# the newest file's number (023_rule_costs.sql: 23)
+# the newest file's number (024_plan_rows.sql: 24)
 newest=$(basename "$(ls "$top_srcdir/etc/migrations"/[0-9]*.sql | sort | tail -n 1)")
 [ "$sv" = "$((10#${newest%%_*}))" ] ||
 	fail "status schema_version $sv, the newest migration is $newest"

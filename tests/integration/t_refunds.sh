@@ -250,3 +250,26 @@ for op in refund payment; do
 done
 clear_script
 pass "a refund and a payment whose channel answers 0.7 s late: payroute_overhead_seconds counts payrouted's time only"
+
+# ------------------------------- a refund reads its payment and merchant by key
+# The statements of a refund join what pr_refund_begin and pr_refund_apply
+# return (one row) to payments and merchants. Planned as the 1,000 rows a
+# set-returning function is by default, the join hashed all of merchants
+# in every refund statement (migration 024: the functions declare ROWS
+# 1). With 5,000 merchants analyzed, a refund from its request to its
+# success scans merchants not once. A backend publishes its counts about
+# once a second.
+pq -c "INSERT INTO merchants (id, api_key_prefix, api_key_hash, notify_secret)
+	SELECT 'plan-' || i, 'prk_plan' || i, encode(sha256(('plan' || i)::bytea), 'hex'),
+	repeat('s', 32) FROM generate_series(1, 5000) i" -c "ANALYZE merchants" >/dev/null
+paid 500 p-plan
+sleep 1.5
+scans0=$(pq -c "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'merchants'")
+refund "$PID" r-plan 200
+expect_code 201 "a refund among 5,000 merchants"
+wait_refund "$(json .id)" succeeded
+sleep 1.5
+scans1=$(pq -c "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'merchants'")
+[ "$scans1" = "$scans0" ] ||
+	fail "a refund scanned merchants $((scans1 - scans0)) times (5,000 of them)"
+pass "a refund among 5,000 merchants reads its merchant by key: no scan of merchants"
