@@ -34,6 +34,10 @@
  * Host names in conninfo are resolved by libpq with a blocking
  * getaddrinfo() inside PQconnectStart; use host addresses (hostaddr=) or
  * Unix sockets where that matters.
+ *
+ * Sessions name themselves "payrouted" (fallback_application_name: an
+ * application_name in conninfo wins), so that pg_stat_activity and the
+ * server's log (%a) tell them from other clients.
  */
 
 #include <dirent.h>
@@ -591,9 +595,13 @@ static void conn_start(struct pr_db_conn *c)
 {
 	struct pr_db *db = c->db;
 	struct timeval tv = ms_tv(DB_CONNECT_TIMEOUT_MS);
+	/* conninfo expanded in place (expand_dbname): a URI or key=value */
+	const char *const keys[] = { "dbname", "fallback_application_name",
+				     NULL };
+	const char *const vals[] = { db->conninfo, "payrouted", NULL };
 	char reason[512];
 
-	c->pg = PQconnectStart(db->conninfo);
+	c->pg = PQconnectStartParams(keys, vals, 1);
 	if (!c->pg) {
 		conn_fail(c, "out of memory", NULL);
 		return;

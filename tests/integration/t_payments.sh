@@ -270,6 +270,9 @@ scans1=$(pq -c "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'paymen
 [ $((scans1 - scans0)) -le 1 ] ||
 	fail "payments was scanned $((scans1 - scans0)) times in 5 s of claims"
 pass "the claims read their orders by primary key: $((scans1 - scans0)) scans of payments in 5 s of claims"
+[ "$(pq -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'payrouted'")" -ge 2 ] ||
+	fail "payrouted's store sessions do not name themselves: $(pq -c "SELECT string_agg(DISTINCT application_name, ',') FROM pg_stat_activity")"
+pass "payrouted's store sessions name themselves in pg_stat_activity"
 
 # ------------------------------- timeout -> unknown -> resolved by query
 sim_script '{"order":"*","rate":1,"faults":{"timeout":true,"callback":"drop"}}'
