@@ -41,7 +41,10 @@
 # Every wait here is bounded in both iterations and seconds. The cleanup
 # trap stops every daemon and PostgreSQL it started and removes the test
 # directory (kept when PR_KEEP_TEST_DIR=1), and shows the daemon log tail
-# when a test fails.
+# when a test fails. With PR_TEST_SQL_LOG=DIR the test's PostgreSQL logs
+# every statement with its client's name (log_statement, %a) and the
+# cleanup copies that log to DIR/T_NAME.PID.log (contrib/bench/
+# plan_audit.sh reads payrouted's statements from them).
 
 set -u
 set -o pipefail
@@ -147,6 +150,10 @@ _cleanup() {
 		kill -KILL "$pid" 2>/dev/null
 	done
 	wait 2>/dev/null
+	if [ -n "${PR_TEST_SQL_LOG:-}" ] && [ -n "$PG_ROOT" ] &&
+		[ -f "$PG_ROOT/pg.log" ]; then
+		cp "$PG_ROOT/pg.log" "$PR_TEST_SQL_LOG/$T_NAME.$$.log"
+	fi
 	if [ "$PG_UP" = 1 ]; then
 		_as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m immediate -w \
 			-t 20 stop >/dev/null 2>&1
@@ -345,6 +352,10 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 EOF
+	if [ -n "${PR_TEST_SQL_LOG:-}" ]; then
+		printf "log_statement = 'all'\nlog_line_prefix = '%%a|'\n" \
+			>>"$PG_ROOT/data/postgresql.conf"
+	fi
 	pg_start_again
 	pq -d postgres -c 'CREATE DATABASE payroute' >/dev/null ||
 		fail "createdb payroute failed"
