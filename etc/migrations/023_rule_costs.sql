@@ -39,6 +39,13 @@
 --    The columns change type before their domains have constraints (no
 --    table is rewritten), and each constraint is then checked against
 --    the rows already stored (as the CHECK it replaces had).
+--
+-- 3. The guards test a row's rules joined in one IF and, on a failure
+--    only, each again to name the one that failed. Were the two ever to
+--    differ (a rule edited in one place), the row would pass with no
+--    rule named. After the named ones, a refusal of the row as a whole
+--    (payments_rules, withdrawals_rules) closes each such branch; it
+--    costs nothing when the row is good.
 
 -- ---------------------------------------------------------------- 1.
 
@@ -79,6 +86,9 @@ BEGIN
 					'payments_card_last4_check', 'card_last4',
 					NEW.id);
 			END IF;
+			-- none of them: the tests above and the one they are joined
+			-- in differ (023)
+			PERFORM pr_row_refuse('payments', 'payments_rules', NULL, NEW.id);
 		END IF;
 		-- the merchant exists (migration 014's pr_merchant_named)
 		PERFORM FROM merchants WHERE id = NEW.merchant_id;
@@ -202,6 +212,8 @@ BEGIN
 			PERFORM pr_row_refuse('payments', 'payments_answer_to_check',
 				'answer_to', NEW.id);
 		END IF;
+		-- none of them (as above)
+		PERFORM pr_row_refuse('payments', 'payments_rules', NULL, NEW.id);
 	END IF;
 	RETURN NEW;
 END
@@ -254,6 +266,9 @@ BEGIN
 					'withdrawals_payee_account_enc_check',
 					'payee_account_enc', NEW.id);
 			END IF;
+			-- none of them: the tests above and the one they are joined
+			-- in differ (023)
+			PERFORM pr_row_refuse('withdrawals', 'withdrawals_rules', NULL, NEW.id);
 		END IF;
 		-- the merchant exists (migration 014's pr_merchant_named)
 		PERFORM FROM merchants WHERE id = NEW.merchant_id;
@@ -378,6 +393,8 @@ BEGIN
 			PERFORM pr_row_refuse('withdrawals',
 				'withdrawals_answer_to_check', 'answer_to', NEW.id);
 		END IF;
+		-- none of them (as above)
+		PERFORM pr_row_refuse('withdrawals', 'withdrawals_rules', NULL, NEW.id);
 	END IF;
 	RETURN NEW;
 END
