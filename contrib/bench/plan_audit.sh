@@ -17,9 +17,10 @@
 #      the tests are run here first (make check in BUILDDIR, about 15
 #      minutes on 2 cores).
 #   2. A private PostgreSQL on a socket in a temporary directory (no TCP),
-#      the schema of etc/migrations, plan_audit.sql's rows: -n ORDERS
-#      payments (default 1,000,000) and what goes with them, -m MERCHANTS
-#      more merchants (default 100,000); ANALYZE.
+#      the schema of etc/migrations, orders_load.sql's -n ORDERS payments
+#      (default 1,000,000), refunds and withdrawals, and plan_audit.sql's
+#      rows that go with them, -m MERCHANTS more merchants (default
+#      100,000); ANALYZE.
 #   3. Each statement prepared there (plan_cache_mode force_generic_plan)
 #      and EXPLAINed with NULL parameters: its generic plan.
 #
@@ -85,6 +86,8 @@ for f in "$B_ROOT"/etc/migrations/[0-9]*.sql; do
 	sq -d payroute -1 -f "$f" >/dev/null || b_die "migration $(basename "$f") failed"
 done
 t0=$(date +%s)
+sq -d payroute -v orders="$ORDERS" -f "$B_HERE/orders_load.sql" >/dev/null ||
+	b_die "orders_load.sql failed"
 sq -d payroute -v orders="$ORDERS" -v merchants="$MERCHANTS" \
 	-f "$B_HERE/plan_audit.sql" >/dev/null || b_die "plan_audit.sql failed"
 b_say "store: $(sq -d payroute -At -c "SELECT (SELECT count(*) FROM payments) || ' payments, ' || (SELECT count(*) FROM merchants) || ' merchants, ' || (SELECT count(*) FROM order_events) || ' events', pg_size_pretty(pg_database_size('payroute'))" | tr '|' ' '), loaded in $(($(date +%s) - t0)) s"
