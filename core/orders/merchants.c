@@ -7,7 +7,8 @@
  *   POST  /admin/v1/merchants                    create; 201 with the API
  *                                                key and notify secret,
  *                                                the only time they show
- *   GET   /admin/v1/merchants                    list
+ *   GET   /admin/v1/merchants                    a page of them (q, status,
+ *                                                limit, cursor)
  *   GET   /admin/v1/merchants/{id}               one
  *   PATCH /admin/v1/merchants/{id}               name, status, locale,
  *                                                post_delivery_bearer
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -52,6 +54,9 @@
 #define KEY_HEX_LEN 64 /* 32 random bytes */
 #define SECRET_LEN (4 + KEY_HEX_LEN)
 #define MAX_NAME 200
+/* GET /admin/v1/merchants: a page's rows, by default and at most. */
+#define MERCHANTS_DEFAULT_LIMIT 100
+#define MERCHANTS_MAX_LIMIT 1000
 
 /* The public JSON of merchant row alias A (text, ready for ::jsonb). */
 #define MERCHANT_JSON(A)                                                       \
@@ -488,19 +493,33 @@ void pr_merchants_new_secret(struct pr_request *r,
 static void on_list(PGresult *res, const char *err, void *arg)
 {
 	struct pr_request *r = arg;
-	json_t *arr;
+	json_t *arr, *m;
+	int n, limit;
 
 	if (!res) {
 		pr_api_reply_db_error(r, "merchants", "list merchants", err);
 		return;
 	}
-	arr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-	if (!arr) {
-		pr_api_reply_err(r, 500, "internal", NULL,
-				 "cannot read the merchants");
-		return;
+	arr = json_array();
+	n = PQntuples(res);
+	/* Each row carries the page's size (list_sql's third column). */
+	limit = n ? atoi(PQgetvalue(res, 0, 2)) : 0;
+	for (int i = 0; i < n && i < limit; i++) {
+		m = json_loads(PQgetvalue(res, i, 1), 0, NULL);
+		if (!m || json_array_append_new(arr, m) < 0) {
+			json_decref(arr);
+			pr_api_reply_err(r, 500, "internal", NULL,
+					 "cannot read the merchants");
+			return;
+		}
 	}
-	pr_request_reply(r, 200, json_pack("{s:o}", "merchants", arr));
+	/* The statement asks for one more than a page: when it came, the
+	 * next page starts after the page's last id. */
+	pr_request_reply(r, 200,
+			 json_pack("{s:o,s:o}", "merchants", arr, "next_cursor",
+				   n > limit ? json_string(PQgetvalue(
+						       res, limit - 1, 0)) :
+					       json_null()));
 }
 
 static void on_one(PGresult *res, const char *err, void *arg)
@@ -525,14 +544,83 @@ static void on_one(PGresult *res, const char *err, void *arg)
 	pr_request_reply(r, 200, m);
 }
 
-/* GET /admin/v1/merchants */
+/* GET /admin/v1/merchants[?q=&status=&limit=&cursor=]: a page of the
+ * merchants in the order of their ids (keyset paging, as the order lists,
+ * doc/design.md §9: the cursor is the last id of the page before, so a
+ * merchant created meanwhile never shifts a page). q matches a part of
+ * the id or, ignoring case, of the name. The statement asks for one row
+ * more than the page, which tells whether there is a next page; each
+ * page is an Index Scan of merchants_pkey from the cursor, however many
+ * merchants there are (plan_audit.sh). */
+#define LIST_ITEM MERCHANT_JSON("m")
+static const char list_sql[] =
+	"SELECT m.id, " LIST_ITEM "::text, $4::int FROM merchants m "
+	"WHERE m.id > coalesce($1::text, '') "
+	"AND ($2::text IS NULL OR m.status = $2) "
+	"AND ($3::text IS NULL OR strpos(m.id, lower($3)) > 0 "
+	"OR strpos(lower(m.name), lower($3)) > 0) "
+	"ORDER BY m.id LIMIT $4::int + 1";
+
 void pr_merchants_list(struct pr_request *r, const struct pr_route_match *m)
 {
-	pr_api_query(
-		r,
-		"SELECT coalesce(json_agg(" MERCHANT_JSON(
-			"m") " ORDER BY m.id), '[]')::text FROM merchants m",
-		0, NULL, on_list);
+	static const char *const names[] = { "cursor", "status", "q", "limit" };
+	struct evkeyvalq args;
+	struct evkeyval *kv;
+	char vals[4][MAX_NAME + 1], err[160] = "";
+	const char *p[4] = { NULL, NULL, NULL, NULL }, *bad = NULL;
+	size_t i;
+	long n = MERCHANTS_DEFAULT_LIMIT;
+	char *end;
+
+	if (pr_api_query_args(r, &args) < 0)
+		return;
+	TAILQ_FOREACH(kv, &args, next) {
+		for (i = 0; i < 4 && strcmp(kv->key, names[i]) != 0; i++)
+			;
+		bad = i < 4 ? names[i] : kv->key;
+		errno = 0;
+		if (i == 3)
+			n = strtol(kv->value, &end, 10);
+		if (i == 4)
+			snprintf(err, sizeof(err),
+				 "%.64s: unknown parameter (q, status, limit "
+				 "and cursor are known)",
+				 kv->key);
+		else if (p[i])
+			snprintf(err, sizeof(err), "%s: given more than once",
+				 names[i]);
+		else if (i == 0 && !pr_merchant_id_ok(kv->value))
+			snprintf(err, sizeof(err),
+				 "cursor: not one a page of this list gave "
+				 "(next_cursor)");
+		else if (i == 1 && strcmp(kv->value, "active") != 0 &&
+			 strcmp(kv->value, "disabled") != 0)
+			snprintf(err, sizeof(err),
+				 "status: active or disabled");
+		else if (i == 2 &&
+			 (!*kv->value || !pr_api_text_ok(kv->value, 64)))
+			snprintf(err, sizeof(err),
+				 "q: 1 to 64 bytes of text, without control "
+				 "characters");
+		else if (i == 3 && (!*kv->value || *end || errno || n < 1 ||
+				    n > MERCHANTS_MAX_LIMIT))
+			snprintf(err, sizeof(err),
+				 "limit: an integer from 1 to %d",
+				 MERCHANTS_MAX_LIMIT);
+		if (*err)
+			break;
+		snprintf(vals[i], sizeof(vals[i]), "%s", kv->value);
+		p[i] = vals[i];
+	}
+	if (*err) {
+		pr_info("merchants: a list refused: %s", err);
+		pr_api_reply_err(r, 400, "invalid_field", bad, "%s", err);
+	} else {
+		snprintf(vals[3], sizeof(vals[3]), "%ld", n);
+		p[3] = vals[3];
+		pr_api_query(r, list_sql, 4, p, on_list);
+	}
+	evhttp_clear_headers(&args);
 }
 
 /* GET /admin/v1/merchants/{id} */

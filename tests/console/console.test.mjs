@@ -684,6 +684,29 @@ test("merchants: a new merchant's API key is shown once and works", async () => 
   assert.equal(await page.locator("#merchant-secrets code").count(), 0, "not shown again");
 });
 
+test("merchants: searched by part of the id or name, in pages whose Back is the browser's", async () => {
+  for (const id of ["page-a", "page-b", "page-c"])
+    assert.equal((await api("POST", "/admin/v1/merchants", { id, name: "Paged " + id.slice(-1).toUpperCase() })).status, 201);
+  await go("merchants");
+  await page.fill('#merchant-search [data-field="q"]', "PAGED");
+  await page.click('#merchant-search button:text-is("Search")');
+  await page.waitForFunction(() => location.hash === "#/merchants?q=PAGED" && document.querySelectorAll("#merchants tbody tr").length === 3);
+  assert.equal(await page.locator("#merchant-list-next").count(), 0, "one page holds them");
+  await go("merchants?q=page-&limit=2");
+  const first = await page.locator("#merchants tbody tr td:first-child").allTextContents();
+  assert.deepEqual(first, ["page-a", "page-b"]);
+  await page.click("#merchant-list-next");
+  await page.waitForFunction(() => /cursor=page-b/.test(location.hash) && document.querySelector("#merchants tbody tr td")?.textContent === "page-c");
+  assert.deepEqual(await page.locator("#merchants tbody tr td:first-child").allTextContents(), ["page-c"]);
+  assert.equal(await page.locator("#merchant-list-next").count(), 0, "the last page has no next");
+  await page.click("#merchant-list-back");
+  await page.waitForFunction(() => !/cursor=/.test(location.hash) && document.querySelectorAll("#merchants tbody tr").length === 2);
+  await go("merchants?status=disabled&q=page-");
+  assert.match(await page.locator("#merchant-list-count").textContent(), /no merchant matches/);
+  await go("merchants?limit=0");
+  assert.match(await page.locator("#merchant-list-error").textContent(), /limit: an integer from 1 to 1000/);
+});
+
 test("the audit log lists the console's changes, filtered by kind", async () => {
   await go("audit?object_kind=channel");
   await page.waitForSelector("#audit tbody tr");

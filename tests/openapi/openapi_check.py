@@ -427,6 +427,8 @@ def walk(merchant_json, admin_json):
     c("a", "get", "/admin/v1/policy/replay/{id}", 404,
       vals={"id": "NOREPLAY"})
     c("a", "get", "/admin/v1/merchants", 200)
+    c("a", "get", "/admin/v1/merchants", 200, query="q=shop&status=active&limit=1")
+    c("a", "get", "/admin/v1/merchants", 400, query="limit=0")
     c("a", "post", "/admin/v1/merchants", 201,
       body={"id": "oa_shop", "name": "OpenAPI shop", "locale": "en"})
     c("a", "post", "/admin/v1/merchants", 409,

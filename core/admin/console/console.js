@@ -1737,8 +1737,37 @@ async function retryNotification(id) {
 
 /* ------------------------------------------------------------ merchants */
 
+/* A page of the merchants the hash's query names (#/merchants?q=shop&
+ * status=active&limit=100&cursor=...; the API's parameters, limit only from
+ * the address), in the order of their ids: the next page is
+ * the same query with the answer's next_cursor, so the browser's Back is
+ * the previous page. */
 async function viewMerchants(view) {
-  const m = await api("GET", "/admin/v1/merchants");
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const q = new URLSearchParams();
+  for (const n of ["q", "status", "limit", "cursor"]) if (params.get(n)) q.set(n, params.get(n));
+  const search = h("form.row", { id: "merchant-search" },
+    h("input", { value: params.get("q") || "", size: 24, placeholder: "part of the id or name", dataset: { field: "q" } }),
+    select(["", "active", "disabled"], params.get("status") || "", { dataset: { field: "status" } }),
+    h("button", {}, "Search"),
+    h("button.secondary", { type: "button", onclick: () => { location.hash = "#/merchants"; } }, "Clear"));
+  search.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    search.querySelectorAll("[data-field]").forEach((el) => { if (el.value.trim()) p.set(el.dataset.field, el.value.trim()); });
+    location.hash = "#/merchants" + (p.toString() ? "?" + p : "");
+  });
+  let m;
+  try {
+    m = await api("GET", "/admin/v1/merchants" + (q.toString() ? "?" + q : ""));
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 400) throw e;
+    markField(search, e.field, e.message);
+    append(view, section("Merchants", search, h("p.bad", { id: "merchant-list-error" }, e.message)));
+    return;
+  }
+  const next = new URLSearchParams(params);
+  if (m.next_cursor) next.set("cursor", m.next_cursor);
   const secrets = h("div", { id: "merchant-secrets" });
   /* after the list is drawn again (route()), in the new page */
   const form = h("form.grid", { id: "merchant-form", perm: "merchant.write" },
@@ -1771,7 +1800,7 @@ async function viewMerchants(view) {
   };
   append(view, [
     secrets,
-    section("Merchants", table(["id", "name", "status", "locale", "key", "created", ""], (m.merchants || []).map((x) => h("tr", {},
+    section("Merchants", search, table(["id", "name", "status", "locale", "key", "created", ""], (m.merchants || []).map((x) => h("tr", {},
       td(x.id), td(x.name), td(h("span.tag", { class: x.status === "active" ? "on" : "off" }, x.status)), td(x.locale), td(h("code", {}, x.api_key_prefix + "…")),
       td(when(x.created_at)),
       td(h("div.row", {},
@@ -1782,7 +1811,11 @@ async function viewMerchants(view) {
           (note) => api("POST", `/admin/v1/merchants/${encodeURIComponent(x.id)}/keys`, {}, { note })) }, "New API key"),
         h("button.small.secondary", { perm: "merchant.write", onclick: () => act(x, "Merchant " + x.id + ": new notification secret",
           (note) => api("POST", `/admin/v1/merchants/${encodeURIComponent(x.id)}/notify-secret`, {}, { note })) }, "New notification secret"))))),
-      { id: "merchants" })),
+      { id: "merchants" }),
+      h("div.row", {},
+        h("span.muted", { id: "merchant-list-count" }, (m.merchants || []).length ? `${m.merchants.length} merchants, by id` : "no merchant matches"),
+        params.get("cursor") ? h("button.secondary", { id: "merchant-list-back", type: "button", onclick: () => history.back() }, "Previous page") : null,
+        m.next_cursor ? h("a", { id: "merchant-list-next", href: "#/merchants?" + next }, "Next page →") : null)),
     section("New merchant", form),
   ]);
 }
