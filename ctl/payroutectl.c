@@ -1218,20 +1218,15 @@ static const char *list_kind(const char *k)
 	return NULL;
 }
 
-static int cmd_orders(struct ctl *c, int argc, char **argv)
+/* The path of a list: head and the filters NAME=VALUE of argv (each
+ * escaped) as its query string. Returns 0, or EXIT_USAGE after reporting
+ * an argument that is no filter or filters too long. */
+static int filter_path(struct ctl *c, char *path, size_t len, const char *head,
+		       int argc, char **argv)
 {
-	const char *kind = list_kind(argv[0]), *no;
-	char path[4096];
-	size_t o;
-	json_t *j;
-	int rc;
+	size_t o = (size_t)snprintf(path, len, "%s", head);
 
-	if (!kind) {
-		err_msg(c, "%s: payments, refunds or withdrawals", argv[0]);
-		return EXIT_USAGE;
-	}
-	o = (size_t)snprintf(path, sizeof(path), "/admin/v1/%s", kind);
-	for (int a = 1; a < argc; a++) {
+	for (int a = 0; a < argc; a++) {
 		const char *eq = strchr(argv[a], '=');
 		char *k, *v;
 
@@ -1241,17 +1236,46 @@ static int cmd_orders(struct ctl *c, int argc, char **argv)
 		}
 		k = curl_easy_escape(c->curl, argv[a], (int)(eq - argv[a]));
 		v = curl_easy_escape(c->curl, eq + 1, 0);
-		if (k && v && o < sizeof(path))
-			o += (size_t)snprintf(path + o, sizeof(path) - o,
-					      "%c%s=%s", a == 1 ? '?' : '&', k,
-					      v);
+		if (k && v && o < len)
+			o += (size_t)snprintf(path + o, len - o, "%c%s=%s",
+					      a == 0 ? '?' : '&', k, v);
 		curl_free(k);
 		curl_free(v);
-		if (o >= sizeof(path)) {
+		if (!k || !v || o >= len) {
 			err_msg(c, "the filters are too long");
 			return EXIT_USAGE;
 		}
 	}
+	return 0;
+}
+
+/* After a page of a list: the command that prints the next one (the
+ * same arguments, cursor=next_cursor), when the answer has one. */
+static void print_more(json_t *j, const char *cmd, int argc, char **argv)
+{
+	if (!json_is_string(json_object_get(j, "next_cursor")))
+		return;
+	printf("more: payroutectl %s", cmd);
+	for (int a = 0; a < argc; a++)
+		if (strncmp(argv[a], "cursor=", 7) != 0)
+			printf(" %s", argv[a]);
+	printf(" cursor=%s\n", jstr(j, "next_cursor"));
+}
+
+static int cmd_orders(struct ctl *c, int argc, char **argv)
+{
+	const char *kind = list_kind(argv[0]), *no;
+	char path[4096], head[64];
+	json_t *j;
+	int rc;
+
+	if (!kind) {
+		err_msg(c, "%s: payments, refunds or withdrawals", argv[0]);
+		return EXIT_USAGE;
+	}
+	snprintf(head, sizeof(head), "/admin/v1/%s", kind);
+	if ((rc = filter_path(c, path, sizeof(path), head, argc - 1, argv + 1)))
+		return rc;
 	if ((rc = call(c, "GET", path, NULL, 0, &j)))
 		return rc;
 	if (c->json) {
@@ -1286,13 +1310,7 @@ static int cmd_orders(struct ctl *c, int argc, char **argv)
 		rc = show_rows(c, cols, NCOLS(cols) - (kind[0] != 'w'),
 			       json_object_get(j, "items"), empty);
 	}
-	if (json_is_string(json_object_get(j, "next_cursor"))) {
-		printf("more: payroutectl orders");
-		for (int a = 0; a < argc; a++)
-			if (strncmp(argv[a], "cursor=", 7) != 0)
-				printf(" %s", argv[a]);
-		printf(" cursor=%s\n", jstr(j, "next_cursor"));
-	}
+	print_more(j, "orders", argc, argv);
 	json_decref(j);
 	return rc;
 }
@@ -1756,7 +1774,8 @@ static int cmd_operator_password(struct ctl *c, int argc, char **argv)
 		if (tcgetattr(STDIN_FILENO, &old) == 0) {
 			quiet = old;
 			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+			echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) ==
+				   0;
 		}
 	}
 	if (!fgets(pw, sizeof(pw), stdin))
@@ -1958,6 +1977,184 @@ static int cmd_approvals_reject(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* ------------------------------------------------------------ merchants */
+
+static int cmd_merchants(struct ctl *c, int argc, char **argv)
+{
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "ID", .path = "id" },
+		{ .head = "NAME", .path = "name" },
+		{ .head = "STATUS", .path = "status" },
+		{ .head = "LOCALE", .path = "locale" },
+		{ .head = "KEY", .path = "api_key_prefix" },
+		{ .head = "CREATED", .path = "created_at" },
+	};
+	char path[4096];
+	json_t *j;
+	int rc;
+
+	if ((rc = filter_path(c, path, sizeof(path), "/admin/v1/merchants",
+			      argc, argv)))
+		return rc;
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	rc = show_rows(c, cols, NCOLS(cols), json_object_get(j, "merchants"),
+		       "no merchants");
+	print_more(j, "merchants", argc, argv);
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_merchant_show(struct ctl *c, int argc, char **argv)
+{
+	char path[512];
+	json_t *j;
+	int rc;
+
+	(void)argc;
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/merchants/",
+			    argv[0], "")))
+		return rc;
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	print_json(stdout, j);
+	json_decref(j);
+	return 0;
+}
+
+/* Sends body (stolen; NULL: none) to method on the merchant id's path
+ * with tail, then prints what the answer says: with --json all of it,
+ * else "merchant ID DONE: STATUS, locale L" on standard error and each
+ * credential the answer carries (shown this once) on standard output, a
+ * line each ("api_key prk_...", "notify_secret prn_..."), for a pipe. */
+static int merchant_call(struct ctl *c, const char *method, const char *id,
+			 const char *tail, json_t *body, const char *done)
+{
+	static const char *const creds[] = { "api_key", "notify_secret" };
+	char path[512], *text = NULL;
+	json_t *j = NULL;
+	int rc, shown = 0;
+
+	if (body && !(text = json_dumps(body, JSON_COMPACT))) {
+		json_decref(body);
+		err_msg(c, "out of memory (or an argument not UTF-8)");
+		return EXIT_FAIL;
+	}
+	json_decref(body);
+	snprintf(path, sizeof(path), "/admin/v1/merchants");
+	rc = id ? path_with(c, path, sizeof(path), "/admin/v1/merchants/", id,
+			    tail) :
+		  0;
+	if (!rc)
+		rc = call(c, method, path, text ? text : "{}",
+			  text ? strlen(text) : 2, &j);
+	free(text);
+	if (rc)
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	for (size_t i = 0; i < 2; i++)
+		shown += json_is_string(json_object_get(j, creds[i]));
+	fprintf(stderr, "merchant %s %s: %s, locale %s%s%s\n", jstr(j, "id"),
+		done, jstr(j, "status"), jstr(j, "locale"),
+		shown ? "; shown this once below (the store keeps no copy): "
+			"give " :
+			"",
+		shown > 1 ? "them to the merchant" :
+		shown	  ? "it to the merchant" :
+			    "");
+	for (size_t i = 0; i < 2; i++)
+		if (json_is_string(json_object_get(j, creds[i])))
+			printf("%s %s\n", creds[i], jstr(j, creds[i]));
+	json_decref(j);
+	return 0;
+}
+
+/* A merchant's fields from FIELD=VALUE arguments (pr_ctl_kv_add): NULL
+ * after reporting (*rc EXIT_USAGE or EXIT_FAIL). */
+static json_t *merchant_fields(struct ctl *c, int argc, char **argv, int *rc)
+{
+	json_t *body = json_object();
+	char err[256];
+	int r;
+
+	if (!body) {
+		err_msg(c, "out of memory");
+		*rc = EXIT_FAIL;
+		return NULL;
+	}
+	if ((r = pr_ctl_kv_add(body, argc, argv, err, sizeof(err))) < 0) {
+		json_decref(body);
+		err_msg(c, "%s", err);
+		*rc = r == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+		return NULL;
+	}
+	return body;
+}
+
+static int cmd_merchant_add(struct ctl *c, int argc, char **argv)
+{
+	int rc = 0;
+	json_t *body = merchant_fields(c, argc - 1, argv + 1, &rc);
+
+	if (!body)
+		return rc;
+	if (json_object_set_new(body, "id", json_string(argv[0])) < 0) {
+		json_decref(body);
+		err_msg(c, "%s: not UTF-8", argv[0]);
+		return EXIT_USAGE;
+	}
+	return merchant_call(c, "POST", NULL, "", body, "created");
+}
+
+static int cmd_merchant_set(struct ctl *c, int argc, char **argv)
+{
+	int rc = 0;
+	json_t *body = merchant_fields(c, argc - 1, argv + 1, &rc);
+
+	if (!body)
+		return rc;
+	return merchant_call(c, "PATCH", argv[0], "", body, "updated");
+}
+
+static int cmd_merchant_disable(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return merchant_call(c, "PATCH", argv[0], "",
+			     json_pack("{s:s}", "status", "disabled"),
+			     "disabled");
+}
+
+static int cmd_merchant_enable(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return merchant_call(c, "PATCH", argv[0], "",
+			     json_pack("{s:s}", "status", "active"), "enabled");
+}
+
+static int cmd_merchant_key(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return merchant_call(c, "POST", argv[0], "/keys", NULL,
+			     "has a new API key (the old one no longer works)");
+}
+
+static int cmd_merchant_secret(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return merchant_call(c, "POST", argv[0], "/notify-secret", NULL,
+			     "has a new notification secret (notifications "
+			     "are signed with it from now on)");
+}
+
 static const struct cmd cmds[] = {
 	{ "status", "",
 	  "The daemon's version, generation, uptime, store pool "
@@ -2072,6 +2269,44 @@ static const struct cmd cmds[] = {
 	  "number or a statement reference; --note says why. Audited; the "
 	  "merchant is notified (POST /admin/v1/KIND/ID/settle).",
 	  OPT_OUTCOME | OPT_EVIDENCE, 2, 2, cmd_settle },
+	{ "merchants", "[FILTER=VALUE]...",
+	  "The merchants by id, a page at a time (GET /admin/v1/merchants): "
+	  "q (a part of the id, or of the name ignoring case), status "
+	  "(active or disabled), limit (1 to 1000, default 100); the next "
+	  "page's command is printed after the table (cursor=...).",
+	  0, 0, -1, cmd_merchants },
+	{ "merchant show", "ID",
+	  "One merchant (GET /admin/v1/merchants/ID): never its API key or "
+	  "notification secret, only the key's first characters.",
+	  0, 1, 1, cmd_merchant_show },
+	{ "merchant add",
+	  "ID name=TEXT [locale=zh-CN|en] "
+	  "[post_delivery_bearer=merchant|platform]",
+	  "Create a merchant (POST /admin/v1/merchants). Its API key and "
+	  "notification secret are printed this once, each on a line of "
+	  "standard output (\"api_key prk_...\", \"notify_secret prn_...\"): "
+	  "the store keeps only the key's hash. Give them to the merchant.",
+	  0, 1, -1, cmd_merchant_add },
+	{ "merchant set", "ID FIELD=VALUE...",
+	  "Change a merchant's name, locale or post_delivery_bearer (PATCH "
+	  "/admin/v1/merchants/ID).",
+	  0, 2, -1, cmd_merchant_set },
+	{ "merchant disable", "ID",
+	  "Disable a merchant: its API key is refused from now on, on every "
+	  "instance (PATCH /admin/v1/merchants/ID).",
+	  0, 1, 1, cmd_merchant_disable },
+	{ "merchant enable", "ID", "Enable a disabled merchant again.", 0, 1, 1,
+	  cmd_merchant_enable },
+	{ "merchant key", "ID",
+	  "A new API key for the merchant (POST /admin/v1/merchants/ID/keys): "
+	  "the old one stops working at once; the new one is printed this "
+	  "once on standard output.",
+	  0, 1, 1, cmd_merchant_key },
+	{ "merchant secret", "ID",
+	  "A new notification secret for the merchant (POST "
+	  "/admin/v1/merchants/ID/notify-secret): notifications are signed "
+	  "with it from now on; printed this once on standard output.",
+	  0, 1, 1, cmd_merchant_secret },
 	{ "recon", "[CHANNEL [DAY]]",
 	  "Reconciliation against the channels' bills "
 	  "(GET /admin/v1/reconciliation): the latest runs with their counts "

@@ -17,7 +17,9 @@
 # nothing and names the field; an import removes what the document lacks
 # (channel, its whitelist entry and override) and adds what it has; b
 # picks every import up through NOTIFY. The overdue queue: overdue lists
-# it, refund resend and refund resolve act on it (audited).
+# it, refund resend and refund resolve act on it (audited). Merchants:
+# add (its credentials once, on standard output), the list in pages,
+# show, set, disable and enable, key and secret rotation, audited.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pay.sh"
 
@@ -125,6 +127,10 @@ usage_err "explain without a payment" "no payment" explain
 usage_err "explain amount=abc" "amount is an integer" explain amount=abc currency=CNY
 usage_err "explain with a bad argument" "expected KEY=VALUE" explain amount
 usage_err "resolve without --outcome" "--outcome and --note are required" refund resolve R1 --note x
+usage_err "merchant add without ID" "payroutectl: merchant add: missing argument" merchant add
+usage_err "merchant set without a field" "payroutectl: merchant set m1: missing argument" merchant set m1
+usage_err "merchant add with a bad field" "expected KEY=VALUE" merchant add m1 name
+usage_err "merchants with a bad filter" "nofilter: a filter is NAME=VALUE" merchants nofilter
 OUT=$(env -u PAYROUTE_ADMIN_TOKEN PAYROUTE_ADMIN_URL=http://127.0.0.1:1 \
 	timeout 20 "$CTL" status 2>"$TEST_DIR/ctl.err")
 RC=$?
@@ -135,7 +141,9 @@ pass "usage errors exit 2 and say what is wrong, without contacting the server"
 
 for cmd in status drivers reload channels "channel show" "channel enable" \
 	"channel disable" explain export import overdue "refund resend" \
-	"refund resolve"; do
+	"refund resolve" merchants "merchant show" "merchant add" \
+	"merchant set" "merchant disable" "merchant enable" "merchant key" \
+	"merchant secret"; do
 	# shellcheck disable=SC2086 # two-word commands
 	OUT=$(timeout 20 "$CTL" $cmd --help 2>&1)
 	RC=$?
@@ -645,6 +653,83 @@ ctl overdue
 ok "overdue, empty"
 [ "$OUT" = "no overdue refunds" ] || fail "overdue after resolve and resend: $OUT"
 pass "overdue lists the queue; refund resolve and resend act on it (audited); 409s exit 1"
+
+# ---------------------------------------------------------- merchants
+# A merchant's life from the shell, by an admin (merchant.write): created
+# with its credentials printed once on standard output, listed in pages,
+# changed, disabled (its key refused at once) and enabled, its key and
+# notification secret rotated; every write audited with the operator.
+mauth() { # KEY: the merchant API's status for KEY (404: authenticated, 403: disabled)
+	curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" \
+		"http://127.0.0.1:$MERCHANT_PORT/v1/payments/nosuchpayment01"
+}
+ctl_as dave merchant add cli-a name="CLI Shop A" locale=en --note onboarding
+ok "merchant add"
+err_has "merchant cli-a created: active, locale en; shown this once below (the store keeps no copy): give them to the merchant" "merchant add"
+KEY=$(awk '$1 == "api_key" { print $2 }' <<<"$OUT")
+[[ $KEY =~ ^prk_[0-9a-f]{64}$ ]] && [[ $(awk '$1 == "notify_secret" { print $2 }' <<<"$OUT") =~ ^prn_[0-9a-f]{64}$ ]] ||
+	fail "merchant add printed: $OUT"
+[ "$(mauth "$KEY")" = 404 ] || fail "the key merchant add printed does not authenticate"
+for m in cli-b cli-c; do
+	ctl_as dave merchant add "$m" name="CLI Shop ${m#cli-}"
+	ok "merchant add $m"
+done
+ctl merchants q=cli- limit=2
+ok "merchants, a page"
+has "more: payroutectl merchants q=cli- limit=2 cursor=cli-b" "merchants q=cli- limit=2"
+[ "$(awk 'NR > 1 && $1 ~ /^cli-/ { print $1 }' <<<"$OUT" | tr '\n' ' ')" = "cli-a cli-b " ] ||
+	fail "merchants, the first page: $OUT"
+ctl merchants q=cli- limit=2 cursor=cli-b
+[ "$(awk 'NR > 1 { print $1 "/" $(NF - 3) }' <<<"$OUT")" = cli-c/active ] && ! grep -q '^more:' <<<"$OUT" ||
+	fail "merchants, the last page: $OUT"
+ctl merchants --json q="shop a"
+ok "merchants --json"
+[ "$(jq -r '([.merchants[].id] | join(",")) + " " + (.next_cursor | tostring)' <<<"$OUT")" = "cli-a null" ] ||
+	fail "merchants --json q=\"shop a\": $OUT"
+ctl merchants limit=0
+rc_is 1 "merchants limit=0"
+err_has "payroutectl: merchants limit=0: 400 invalid_field: limit: an integer from 1 to 1000" "merchants limit=0"
+ctl merchant show cli-a
+ok "merchant show"
+[ "$(jq -r '.name + " " + .api_key_prefix' <<<"$OUT")" = "CLI Shop A ${KEY:0:12}" ] && ! grep -q "${KEY:12}" <<<"$OUT" ||
+	fail "merchant show: $OUT"
+ctl_as dave merchant set cli-a name="CLI Shop A2" post_delivery_bearer=platform
+ok "merchant set"
+err_has "merchant cli-a updated: active, locale en" "merchant set"
+[ -z "$OUT" ] || fail "merchant set printed a credential: $OUT"
+[ "$(pq -c "SELECT name || ' ' || post_delivery_bearer FROM merchants WHERE id = 'cli-a'")" = "CLI Shop A2 platform" ] ||
+	fail "merchant set did not change the store"
+ctl_as dave merchant set cli-a locale=fr
+rc_is 1 "merchant set locale=fr"
+err_has "400 invalid_field" "merchant set locale=fr"
+ctl_as dave merchant disable cli-a
+ok "merchant disable"
+[ "$(mauth "$KEY")" = 403 ] || fail "a disabled merchant's key is not refused (403 merchant_disabled)"
+ctl_as dave merchant enable cli-a
+ok "merchant enable"
+[ "$(mauth "$KEY")" = 404 ] || fail "an enabled merchant's key does not authenticate"
+ctl_as dave merchant key cli-a
+ok "merchant key"
+KEY2=$(awk '$1 == "api_key" { print $2 }' <<<"$OUT")
+[[ $KEY2 =~ ^prk_[0-9a-f]{64}$ ]] && [ "$KEY2" != "$KEY" ] && [ "$(wc -l <<<"$OUT")" = 1 ] ||
+	fail "merchant key printed: $OUT"
+[ "$(mauth "$KEY")" = 401 ] && [ "$(mauth "$KEY2")" = 404 ] ||
+	fail "after merchant key: the old key must fail and the new one work"
+ctl_as dave merchant secret cli-a
+ok "merchant secret"
+[[ $OUT =~ ^notify_secret\ prn_[0-9a-f]{64}$ ]] || fail "merchant secret printed: $OUT"
+ctl_as carol merchant disable cli-b
+rc_is 1 "merchant disable as an operator"
+err_has "403" "merchant disable without merchant.write"
+ctl merchant show nobody
+rc_is 1 "merchant show nobody"
+err_has "payroutectl: merchant show nobody: 404 not_found: no such merchant" "merchant show nobody"
+[ "$(pq -c "SELECT string_agg(action || ':' || actor, ',' ORDER BY id) FROM audit_log WHERE object_kind = 'merchant' AND object_id = 'cli-a'")" = \
+	"create:dave,update:dave,update:dave,update:dave,rotate_key:dave,rotate_notify_secret:dave" ] ||
+	fail "merchant audit: $(pq -c "SELECT string_agg(action || ':' || actor, ',' ORDER BY id) FROM audit_log WHERE object_kind = 'merchant' AND object_id = 'cli-a'")"
+[ "$(pq -c "SELECT note FROM audit_log WHERE object_kind = 'merchant' AND object_id = 'cli-a' AND action = 'create'")" = onboarding ] ||
+	fail "merchant add --note is not in the audit log"
+pass "merchants: add (credentials once, on stdout), pages, show, set, disable/enable (the key refused at once), key and secret rotated, audited; 400, 403 and 404 exit 1"
 
 for n in a b; do
 	use "$n"
