@@ -695,21 +695,27 @@ static int cmd_channels(struct ctl *c, int argc, char **argv)
 		    "no channels");
 }
 
-static int cmd_channel_show(struct ctl *c, int argc, char **argv)
+/* GET head + the escaped id, printed as JSON (channel show, merchant
+ * show). */
+static int show_one(struct ctl *c, const char *head, const char *id)
 {
 	char path[512];
 	json_t *j;
 	int rc;
 
-	(void)argc;
-	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/channels/",
-			    argv[0], "")))
+	if ((rc = path_with(c, path, sizeof(path), head, id, "")))
 		return rc;
 	if ((rc = call(c, "GET", path, NULL, 0, &j)))
 		return rc;
 	print_json(stdout, j);
 	json_decref(j);
 	return 0;
+}
+
+static int cmd_channel_show(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return show_one(c, "/admin/v1/channels/", argv[0]);
 }
 
 static int channel_status(struct ctl *c, const char *code, const char *st)
@@ -2012,19 +2018,8 @@ static int cmd_merchants(struct ctl *c, int argc, char **argv)
 
 static int cmd_merchant_show(struct ctl *c, int argc, char **argv)
 {
-	char path[512];
-	json_t *j;
-	int rc;
-
 	(void)argc;
-	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/merchants/",
-			    argv[0], "")))
-		return rc;
-	if ((rc = call(c, "GET", path, NULL, 0, &j)))
-		return rc;
-	print_json(stdout, j);
-	json_decref(j);
-	return 0;
+	return show_one(c, "/admin/v1/merchants/", argv[0]);
 }
 
 /* Sends body (stolen; NULL: none) to method on the merchant id's path
