@@ -289,7 +289,8 @@ char *pr_ctl_cell(const json_t *v)
 		}
 		return out;
 	}
-	return json_dumps(v, JSON_COMPACT);
+	/* 3.042 as 3.042, not the double's 17 digits */
+	return json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9));
 }
 
 void pr_ctl_duration(long long s, char *out, size_t outlen)

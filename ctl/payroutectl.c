@@ -1985,6 +1985,32 @@ static int cmd_approvals_reject(struct ctl *c, int argc, char **argv)
 
 /* ------------------------------------------------------------ merchants */
 
+/* A list with filters (filter_path): its answer as it is (--json) or its
+ * member key as a table of the columns cols, then the next page's command
+ * when the answer has a next_cursor (print_more, as cmd). */
+static int list_filtered(struct ctl *c, const char *cmd, const char *head,
+			 const char *key, const struct pr_ctl_col *cols,
+			 size_t n, const char *empty, int argc, char **argv)
+{
+	char path[4096];
+	json_t *j;
+	int rc;
+
+	if ((rc = filter_path(c, path, sizeof(path), head, argc, argv)))
+		return rc;
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	rc = show_rows(c, cols, n, json_object_get(j, key), empty);
+	print_more(j, cmd, argc, argv);
+	json_decref(j);
+	return rc;
+}
+
 static int cmd_merchants(struct ctl *c, int argc, char **argv)
 {
 	static const struct pr_ctl_col cols[] = {
@@ -1995,25 +2021,9 @@ static int cmd_merchants(struct ctl *c, int argc, char **argv)
 		{ .head = "KEY", .path = "api_key_prefix" },
 		{ .head = "CREATED", .path = "created_at" },
 	};
-	char path[4096];
-	json_t *j;
-	int rc;
 
-	if ((rc = filter_path(c, path, sizeof(path), "/admin/v1/merchants",
-			      argc, argv)))
-		return rc;
-	if ((rc = call(c, "GET", path, NULL, 0, &j)))
-		return rc;
-	if (c->json) {
-		print_json(stdout, j);
-		json_decref(j);
-		return 0;
-	}
-	rc = show_rows(c, cols, NCOLS(cols), json_object_get(j, "merchants"),
-		       "no merchants");
-	print_more(j, "merchants", argc, argv);
-	json_decref(j);
-	return rc;
+	return list_filtered(c, "merchants", "/admin/v1/merchants", "merchants",
+			     cols, NCOLS(cols), "no merchants", argc, argv);
 }
 
 static int cmd_merchant_show(struct ctl *c, int argc, char **argv)
@@ -2150,6 +2160,181 @@ static int cmd_merchant_secret(struct ctl *c, int argc, char **argv)
 			     "are signed with it from now on)");
 }
 
+/* ------------------------------------------------- an order, follow-ups */
+
+/* order ID: the kind from the id's first letter (P, R, W), as the
+ * console's lookup. */
+static int cmd_order(struct ctl *c, int argc, char **argv)
+{
+	static const struct pr_ctl_col hist[] = {
+		{ .head = "AT", .path = "at" },
+		{ .head = "ACTOR", .path = "actor" },
+		{ .head = "EVENT", .path = "event" },
+		{ .head = "FROM", .path = "from_status" },
+		{ .head = "TO", .path = "to_status" },
+		{ .head = "DETAIL", .path = "detail" },
+	};
+	static const struct pr_ctl_col notes[] = {
+		{ .head = "NOTIFICATION", .path = "id" },
+		{ .head = "EVENT", .path = "event" },
+		{ .head = "STATE", .path = "state" },
+		{ .head = "ATTEMPTS", .path = "attempts" },
+		{ .head = "LAST STATUS", .path = "last_status" },
+		{ .head = "LAST ERROR", .path = "last_error" },
+	};
+	const char *kind = argv[0][0] == 'P' ? "payment" :
+			   argv[0][0] == 'R' ? "refund" :
+			   argv[0][0] == 'W' ? "withdrawal" :
+					       NULL;
+	char head[64], path[512], amount[64];
+	json_t *j, *o, *ck;
+	int rc, digits;
+
+	(void)argc;
+	if (!kind) {
+		err_msg(c,
+			"%s: a payment (P...), refund (R...) or withdrawal "
+			"(W...) id",
+			argv[0]);
+		return EXIT_USAGE;
+	}
+	snprintf(head, sizeof(head), "/admin/v1/%ss/", kind);
+	if ((rc = path_with(c, path, sizeof(path), head, argv[0], "")))
+		return rc;
+	if ((rc = call(c, "GET", path, NULL, 0, &j)))
+		return rc;
+	if (c->json) {
+		print_json(stdout, j);
+		json_decref(j);
+		return 0;
+	}
+	o = json_object_get(j, kind);
+	/* digits -1 (currency unknown): "1234 minor" */
+	digits = pr_ctl_minor_units(currencies(c), jstr(o, "currency"));
+	pr_ctl_major(jint(o, "amount"), digits, amount, sizeof(amount));
+	printf("%s %s: %s, %s %s on %s\n", kind, jstr(o, "id"),
+	       jstr(o, "status"), amount, jstr(o, "currency"),
+	       json_is_string(json_object_get(o, "channel")) ?
+		       jstr(o, "channel") :
+		       "no channel");
+	printf("merchant %s", jstr(o, "merchant_id"));
+	if (json_is_string(json_object_get(o, "payment_id")))
+		printf(", payment %s", jstr(o, "payment_id"));
+	printf(", created %s", jstr(o, "created_at"));
+	if (json_is_string(json_object_get(o, "finished_at")))
+		printf(", finished %s", jstr(o, "finished_at"));
+	printf("\n");
+	if (json_is_string(json_object_get(o, "code")))
+		printf("code %s: %s\n", jstr(o, "code"), jstr(o, "message_en"));
+	if (json_is_string(json_object_get(o, "channel_trade_no")))
+		printf("the channel's trade number %s\n",
+		       jstr(o, "channel_trade_no"));
+	ck = json_object_get(j, "check");
+	if (json_is_object(ck))
+		printf("supplementary query: %lld so far, next %s%s%s\n",
+		       jint(ck, "checks"), jstr(ck, "next_at"),
+		       json_is_true(json_object_get(ck, "attention")) ?
+			       "; needs an operator: " :
+			       "",
+		       json_is_true(json_object_get(ck, "attention")) ?
+			       jstr(ck, "attention_reason") :
+			       "");
+	printf("\n");
+	rc = show_rows(c, hist, NCOLS(hist), json_object_get(j, "events"),
+		       "no history");
+	if (!rc && json_array_size(json_object_get(j, "notifications"))) {
+		printf("\n");
+		rc = show_rows(c, notes, NCOLS(notes),
+			       json_object_get(j, "notifications"), NULL);
+	}
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_attention(struct ctl *c, int argc, char **argv)
+{
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "KIND", .path = "kind" },
+		{ .head = "ID", .path = "id" },
+		{ .head = "STATUS", .path = "status" },
+		{ .head = "CHANNEL", .path = "channel" },
+		{ .head = "AMOUNT",
+		  .path = "amount",
+		  .kind = PR_CTL_COL_AMOUNT,
+		  .arg = "currency" },
+		{ .head = "CHECKS", .path = "checks" },
+		{ .head = "REASON", .path = "reason" },
+		{ .head = "LAST RESULT", .path = "last_result" },
+		{ .head = "SINCE", .path = "since" },
+	};
+
+	return list_filtered(c, "attention", "/admin/v1/orders/attention",
+			     "orders", cols, NCOLS(cols),
+			     "no orders need an operator", argc, argv);
+}
+
+static int cmd_notifications(struct ctl *c, int argc, char **argv)
+{
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "ID", .path = "id" },
+		{ .head = "MERCHANT", .path = "merchant_id" },
+		{ .head = "ORDER", .path = "order_id" },
+		{ .head = "EVENT", .path = "event" },
+		{ .head = "STATE", .path = "state" },
+		{ .head = "ATTEMPTS", .path = "attempts" },
+		{ .head = "NEXT", .path = "next_at" },
+		{ .head = "LAST STATUS", .path = "last_status" },
+		{ .head = "LAST ERROR", .path = "last_error" },
+	};
+
+	return list_filtered(c, "notifications", "/admin/v1/notifications",
+			     "notifications", cols, NCOLS(cols),
+			     "no notifications", argc, argv);
+}
+
+static int cmd_notification_show(struct ctl *c, int argc, char **argv)
+{
+	(void)argc;
+	return show_one(c, "/admin/v1/notifications/", argv[0]);
+}
+
+static int cmd_notification_retry(struct ctl *c, int argc, char **argv)
+{
+	char path[512];
+	json_t *j;
+	int rc;
+
+	(void)argc;
+	if ((rc = path_with(c, path, sizeof(path), "/admin/v1/notifications/",
+			    argv[0], "/retry")))
+		return rc;
+	if ((rc = call(c, "POST", path, "{}", 2, &j)))
+		return rc;
+	if (c->json)
+		print_json(stdout, j);
+	else
+		printf("notification %lld (%s of %s) re-queued: %s, next %s\n",
+		       jint(j, "id"), jstr(j, "event"), jstr(j, "order_id"),
+		       jstr(j, "state"), jstr(j, "next_at"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_audit(struct ctl *c, int argc, char **argv)
+{
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "AT", .path = "at" },
+		{ .head = "ACTOR", .path = "actor" },
+		{ .head = "ACTION", .path = "action" },
+		{ .head = "KIND", .path = "object_kind" },
+		{ .head = "OBJECT", .path = "object_id" },
+		{ .head = "NOTE", .path = "note" },
+	};
+
+	return list_filtered(c, "audit", "/admin/v1/audit", "audit", cols,
+			     NCOLS(cols), "no audit entries", argc, argv);
+}
+
 static const struct cmd cmds[] = {
 	{ "status", "",
 	  "The daemon's version, generation, uptime, store pool "
@@ -2264,6 +2449,37 @@ static const struct cmd cmds[] = {
 	  "number or a statement reference; --note says why. Audited; the "
 	  "merchant is notified (POST /admin/v1/KIND/ID/settle).",
 	  OPT_OUTCOME | OPT_EVIDENCE, 2, 2, cmd_settle },
+	{ "order", "ID",
+	  "One order, by its id (a payment P..., a refund R... or a "
+	  "withdrawal W...; GET /admin/v1/KIND/ID): its state, amount, "
+	  "channel and code, its supplementary query, its history (every "
+	  "attempt, answer, check, callback and operator action) and its "
+	  "merchant notifications; --json for all of it, the route trace "
+	  "included.",
+	  0, 1, 1, cmd_order },
+	{ "attention", "",
+	  "The orders the completion job gave up on, whose outcome at the "
+	  "channel is unknown (GET /admin/v1/orders/attention): settle each "
+	  "(payroutectl settle) once the channel or its statement says.",
+	  0, 0, 0, cmd_attention },
+	{ "notifications", "[FILTER=VALUE]...",
+	  "Merchant notifications, newest first (GET "
+	  "/admin/v1/notifications): state (pending, delivered, abandoned), "
+	  "order_id, merchant_id, limit (1 to 1000, default 100).",
+	  0, 0, -1, cmd_notifications },
+	{ "notification show", "ID",
+	  "One merchant notification (GET /admin/v1/notifications/ID), its "
+	  "URL, attempts and last answer.",
+	  0, 1, 1, cmd_notification_show },
+	{ "notification retry", "ID",
+	  "Send a notification that is not delivered again now, an abandoned "
+	  "one included (POST /admin/v1/notifications/ID/retry). Audited.",
+	  0, 1, 1, cmd_notification_retry },
+	{ "audit", "[FILTER=VALUE]...",
+	  "The audit log, newest first (GET /admin/v1/audit): object_kind "
+	  "(channel, merchant, operator, refund, notification, ...), "
+	  "object_id, limit (1 to 1000, default 100).",
+	  0, 0, -1, cmd_audit },
 	{ "merchants", "[FILTER=VALUE]...",
 	  "The merchants by id, a page at a time (GET /admin/v1/merchants): "
 	  "q (a part of the id, or of the name ignoring case), status "

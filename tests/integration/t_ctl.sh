@@ -19,7 +19,9 @@
 # picks every import up through NOTIFY. The overdue queue: overdue lists
 # it, refund resend and refund resolve act on it (audited). Merchants:
 # add (its credentials once, on standard output), the list in pages,
-# show, set, disable and enable, key and secret rotation, audited.
+# show, set, disable and enable, key and secret rotation, audited. An
+# order by its id (its state, history, check), the attention queue,
+# notifications, the audit log.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pay.sh"
 
@@ -143,7 +145,8 @@ for cmd in status drivers reload channels "channel show" "channel enable" \
 	"channel disable" explain export import overdue "refund resend" \
 	"refund resolve" merchants "merchant show" "merchant add" \
 	"merchant set" "merchant disable" "merchant enable" "merchant key" \
-	"merchant secret"; do
+	"merchant secret" order attention notifications "notification show" \
+	"notification retry" audit; do
 	# shellcheck disable=SC2086 # two-word commands
 	OUT=$(timeout 20 "$CTL" $cmd --help 2>&1)
 	RC=$?
@@ -653,6 +656,58 @@ ctl overdue
 ok "overdue, empty"
 [ "$OUT" = "no overdue refunds" ] || fail "overdue after resolve and resend: $OUT"
 pass "overdue lists the queue; refund resolve and resend act on it (audited); 409s exit 1"
+
+# ------------------------------------- an order, the follow-up queues
+# order ID shows the refund resent above and its payment: state, amount
+# in major units, history; attention, notifications and audit are the
+# queues and the log an operator reads.
+ctl order "$PID"
+ok "order (a payment)"
+has "payment $PID: succeeded, 7.00 CNY on wx_native" "order $PID"
+grep <<<"$OUT" -Eq '^AT +ACTOR +EVENT +FROM +TO +DETAIL$' || fail "order: no history table: $OUT"
+grep <<<"$OUT" -Eq ' (answer|callback) +processing +succeeded ' || fail "order: the payment's success is not in its history: $OUT"
+grep <<<"$OUT" -q '"ms":[0-9]*\.[0-9]\{0,9\}[,}]' || fail "order: a duration printed with spurious digits: $OUT"
+ctl order "$RT"
+ok "order (a refund)"
+has "refund $RT: succeeded, 7.00 CNY on wx_native" "order $RT"
+has "payment $PID" "order $RT names its payment"
+grep <<<"$OUT" -Eq ' frank +attempt +overdue +processing ' || fail "order $RT: the resend by frank (an attempt from overdue) is not in its history: $OUT"
+ctl order --json "$RW"
+ok "order --json"
+[ "$(jq -r '.refund | .id + " " + .status + " " + .resolution' <<<"$OUT")" = "$RW resolved refunded_by_transfer" ] ||
+	fail "order --json $RW: $(jq -c '.refund | [.id, .status, .resolution]' <<<"$OUT")"
+ctl order X123
+rc_is 2 "order X123"
+err_has "X123: a payment (P...), refund (R...) or withdrawal (W...) id" "order X123"
+ctl order P0nosuchpayment0
+rc_is 1 "order of no payment"
+err_has "404 not_found" "order of no payment"
+ctl attention
+ok "attention, empty"
+[ "$OUT" = "no orders need an operator" ] || fail "attention: $OUT"
+pq -c "INSERT INTO order_checks (kind, order_id, next_at, checks, attention, attention_reason, last_result)
+	VALUES ('payment', '$PID', now(), 6, true, 'no answer after 6 checks', 'timeout')" >/dev/null
+ctl attention
+ok "attention"
+grep <<<"$OUT" -Eq "^payment +$PID +succeeded +wx_native +7\.00 CNY +6 +no answer after 6 checks +timeout " ||
+	fail "attention: no row for $PID: $OUT"
+ctl order "$PID"
+has "supplementary query: 6 so far" "order with a check"
+has "needs an operator: no answer after 6 checks" "order with a check"
+pq -c "DELETE FROM order_checks WHERE kind = 'payment' AND order_id = '$PID'" >/dev/null
+ctl notifications state=pending
+ok "notifications"
+ctl notifications state=lost
+rc_is 1 "notifications state=lost"
+err_has "400 invalid_field: state: pending, delivered or abandoned" "notifications state=lost"
+ctl notification retry 987654321
+rc_is 1 "notification retry of none"
+err_has "404 not_found: no such notification" "notification retry of none"
+ctl audit object_kind=refund object_id="$RW"
+ok "audit"
+grep <<<"$OUT" -Eq "^[0-9TZ:-]+ +frank +resolve +refund +$RW +paid by bank transfer, ticket 42$" ||
+	fail "audit: the resolve of $RW: $OUT"
+pass "order ID (a payment, a refund; --json), attention, notifications, audit; a bad id exits 2, a 400 or 404 exits 1"
 
 # ---------------------------------------------------------- merchants
 # A merchant's life from the shell, by an admin (merchant.write): created
