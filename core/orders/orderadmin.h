@@ -22,6 +22,22 @@
 #include "base/route.h"
 #include "orders/approvals.h"
 
+/* What GET /admin/v1/{payments,refunds,withdrawals}/{id} shows beside an
+ * order of KIND (its row is alias A) and its history: its row of
+ * order_checks ('check': the supplementary query, null when it has none)
+ * and its merchant notifications ('notifications', oldest first); SQL
+ * text of two members of a jsonb_build_object. */
+#define PR_ORDER_FOLLOW_UPS(KIND, A)                                           \
+	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "                  \
+	"FROM order_checks c WHERE c.kind = '" KIND "' "                       \
+	"AND c.order_id = " A ".id), "                                         \
+	"'notifications', (SELECT coalesce(jsonb_agg(jsonb_build_object("      \
+	"'id', n.id, 'event', n.event, 'state', n.state, 'attempts', "         \
+	"n.attempts, 'last_status', n.last_status, 'last_error', "             \
+	"n.last_error) ORDER BY n.id), '[]') "                                 \
+	"FROM merchant_notifications n WHERE n.kind = '" KIND "' "             \
+	"AND n.order_id = " A ".id)"
+
 /* GET /admin/v1/payments, /admin/v1/refunds, /admin/v1/withdrawals:
  * {"items": [...], "next_cursor": text or null}. */
 void pr_orders_list_payments(struct pr_request *r,

@@ -41,6 +41,7 @@
 #include "orders/idem.h"
 #include "runtime/log.h"
 #include "orders/merchants.h"
+#include "orders/orderadmin.h"
 #include "orders/orders.h"
 #include "orders/outbox.h"
 #include "orders/payments.h"
@@ -652,23 +653,16 @@ static void on_attention(PGresult *res, const char *err, void *arg)
 }
 
 /* The order's history: its first event and first answer, when its row
- * says them, and its events (flow.h). */
+ * says them, and its events (flow.h); its check and notifications
+ * (orderadmin.h). */
 #define PAY_HISTORY PR_ORDER_HISTORY("payment", "p")
+#define PAY_FOLLOW_UPS PR_ORDER_FOLLOW_UPS("payment", "p")
 static const char pay_sql[] =
 	"SELECT jsonb_build_object("
 	"'payment', to_jsonb(p) - 'card_hmac' - 'request_hash' - "
 	"'created_by' - 'answer_id' - 'answer_at' - 'answer_by' - "
 	"'answer_to', "
-	"'events', " PAY_HISTORY ", "
-	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
-	"FROM order_checks c WHERE c.kind = 'payment' "
-	"AND c.order_id = p.id), "
-	"'notifications', (SELECT coalesce(jsonb_agg(jsonb_build_object("
-	"'id', n.id, 'event', n.event, 'state', n.state, 'attempts', "
-	"n.attempts, 'last_status', n.last_status, 'last_error', "
-	"n.last_error) ORDER BY n.id), '[]') "
-	"FROM merchant_notifications n WHERE n.kind = 'payment' "
-	"AND n.order_id = p.id))::text "
+	"'events', " PAY_HISTORY ", " PAY_FOLLOW_UPS ")::text "
 	"FROM payments p WHERE p.id = $1";
 
 static const char attention_sql[] =

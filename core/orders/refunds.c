@@ -1904,12 +1904,14 @@ static const char overdue_sql[] =
 	"r.overdue_at), '[]'))::text FROM refunds r JOIN payments p ON "
 	"p.id = r.payment_id WHERE r.status = 'overdue'";
 
+/* A refund, its events, its check and notifications (orderadmin.h). */
+#define RF_FOLLOW_UPS PR_ORDER_FOLLOW_UPS("refund", "r")
 static const char one_sql[] =
 	"SELECT jsonb_build_object('refund', to_jsonb(r) - "
 	"'request_hash', 'events', (SELECT coalesce(jsonb_agg(to_jsonb(e) "
 	"- 'kind' - 'order_id' ORDER BY e.id), '[]') FROM order_events e "
-	"WHERE e.kind = 'refund' AND e.order_id = r.id))::text "
-	"FROM refunds r WHERE r.id = $1";
+	"WHERE e.kind = 'refund' AND e.order_id = r.id), " RF_FOLLOW_UPS
+	")::text FROM refunds r WHERE r.id = $1";
 
 /* GET /admin/v1/refunds/overdue */
 void pr_refunds_overdue(struct pr_request *r, const struct pr_route_match *m)

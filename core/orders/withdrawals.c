@@ -58,6 +58,7 @@
 #include "orders/idem.h"
 #include "runtime/log.h"
 #include "orders/merchants.h"
+#include "orders/orderadmin.h"
 #include "orders/orders.h"
 #include "domain/orderstate.h"
 #include "orders/ordstore.h"
@@ -1245,23 +1246,16 @@ static void on_admin_row(PGresult *res, const char *err, void *arg)
 }
 
 /* The order's history: its first event and first answer, when its row
- * says them, and its events (flow.h). */
+ * says them, and its events (flow.h); its check and notifications
+ * (orderadmin.h). */
 #define WD_HISTORY PR_ORDER_HISTORY("withdrawal", "w")
+#define WD_FOLLOW_UPS PR_ORDER_FOLLOW_UPS("withdrawal", "w")
 static const char admin_sql[] =
 	"SELECT jsonb_build_object("
 	"'withdrawal', to_jsonb(w) - 'payee_account_enc' - "
 	"'request_hash' - 'created_by' - 'answer_id' - 'answer_at' - "
 	"'answer_by' - 'answer_to', "
-	"'events', " WD_HISTORY ", "
-	"'check', (SELECT to_jsonb(c) - 'kind' - 'order_id' "
-	"FROM order_checks c WHERE c.kind = 'withdrawal' "
-	"AND c.order_id = w.id), "
-	"'notifications', (SELECT coalesce(jsonb_agg(jsonb_build_object("
-	"'id', n.id, 'event', n.event, 'state', n.state, 'attempts', "
-	"n.attempts, 'last_status', n.last_status, 'last_error', "
-	"n.last_error) ORDER BY n.id), '[]') "
-	"FROM merchant_notifications n WHERE n.kind = 'withdrawal' "
-	"AND n.order_id = w.id))::text "
+	"'events', " WD_HISTORY ", " WD_FOLLOW_UPS ")::text "
 	"FROM withdrawals w WHERE w.id = $1";
 
 /* GET /admin/v1/withdrawals/{id} */

@@ -686,15 +686,19 @@ ctl attention
 ok "attention, empty"
 [ "$OUT" = "no orders need an operator" ] || fail "attention: $OUT"
 pq -c "INSERT INTO order_checks (kind, order_id, next_at, checks, attention, attention_reason, last_result)
-	VALUES ('payment', '$PID', now(), 6, true, 'no answer after 6 checks', 'timeout')" >/dev/null
+	VALUES ('payment', '$PID', now(), 6, true, 'no answer after 6 checks', 'timeout'),
+	('refund', '$RT', now(), 4, true, 'no answer after 4 checks', 'timeout')" >/dev/null
 ctl attention
 ok "attention"
-grep <<<"$OUT" -Eq "^payment +$PID +succeeded +wx_native +7\.00 CNY +6 +no answer after 6 checks +timeout " ||
-	fail "attention: no row for $PID: $OUT"
+grep <<<"$OUT" -Eq "^payment +$PID +succeeded +wx_native +7\.00 CNY +6 +no answer after 6 checks +timeout " &&
+	grep <<<"$OUT" -Eq "^refund +$RT +succeeded +wx_native +7\.00 CNY +4 +no answer after 4 checks +timeout " ||
+	fail "attention: no row for $PID or $RT: $OUT"
 ctl order "$PID"
 has "supplementary query: 6 so far" "order with a check"
 has "needs an operator: no answer after 6 checks" "order with a check"
-pq -c "DELETE FROM order_checks WHERE kind = 'payment' AND order_id = '$PID'" >/dev/null
+ctl order "$RT"
+has "supplementary query: 4 so far" "a refund with a check (GET /admin/v1/refunds/ID shows it)"
+pq -c "DELETE FROM order_checks WHERE (kind, order_id) IN (('payment', '$PID'), ('refund', '$RT'))" >/dev/null
 ctl notifications state=pending
 ok "notifications"
 ctl notifications state=lost
