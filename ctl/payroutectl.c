@@ -2335,6 +2335,44 @@ static int cmd_audit(struct ctl *c, int argc, char **argv)
 			     NCOLS(cols), "no audit entries", argc, argv);
 }
 
+/* ------------------------------------------------ result codes, breakers */
+
+static int cmd_codes_unmapped(struct ctl *c, int argc, char **argv)
+{
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "CHANNEL", .path = "channel" },
+		{ .head = "OP", .path = "op" },
+		{ .head = "CODE", .path = "code" },
+		{ .head = "SUB CODE", .path = "sub_code" },
+		{ .head = "COUNT", .path = "count" },
+		{ .head = "LAST SEEN", .path = "last_seen" },
+		{ .head = "SAMPLE ORDER", .path = "sample_order" },
+		{ .head = "MESSAGE", .path = "sample_message" },
+	};
+
+	return list_filtered(c, "codes unmapped", "/admin/v1/codes/unmapped",
+			     "unmapped", cols, NCOLS(cols),
+			     "every code the channels answered is mapped", argc,
+			     argv);
+}
+
+static int cmd_breakers(struct ctl *c, int argc, char **argv)
+{
+	static const struct pr_ctl_col cols[] = {
+		{ .head = "CHANNEL", .path = "channel" },
+		{ .head = "STATE", .path = "state" },
+		{ .head = "FAILURES", .path = "failures_in_window" },
+		{ .head = "OPENED", .path = "opened" },
+		{ .head = "PROBE DUE", .path = "probe_due" },
+		{ .head = "LAST FAILURE", .path = "last_failure" },
+	};
+
+	(void)argc;
+	(void)argv;
+	return list(c, "/admin/v1/breakers", "breakers", cols, NCOLS(cols),
+		    "no channels");
+}
+
 static const struct cmd cmds[] = {
 	{ "status", "",
 	  "The daemon's version, generation, uptime, store pool "
@@ -2385,6 +2423,19 @@ static const struct cmd cmds[] = {
 	  "move (GET /admin/v1/channels/CODE/breaker); with a state, force "
 	  "it, audited, on every instance within a second (POST).",
 	  0, 1, 2, cmd_channel_breaker },
+	{ "breakers", "",
+	  "Every channel's circuit breaker (GET /admin/v1/breakers): its "
+	  "state, failures in the window, times opened, when a probe is due "
+	  "and the last failure; channel breaker CODE for one, and to force "
+	  "it.",
+	  0, 0, 0, cmd_breakers },
+	{ "codes unmapped", "[FILTER=VALUE]...",
+	  "The result codes channels answered that no table maps to a "
+	  "unified code (GET /admin/v1/codes/unmapped), the most frequent "
+	  "first, with a sample order and message: map each with an "
+	  "override (codes.overrides of the policy document, import). "
+	  "Filters: channel, limit (1 to 10000, default 1000).",
+	  0, 0, -1, cmd_codes_unmapped },
 	{ "explain", "[-f FILE | -] [KEY=VALUE | KEY:=JSON]...",
 	  "The routing decision for a payment, without paying: the chosen "
 	  "channel and every candidate with what dropped it and its score "

@@ -21,7 +21,7 @@
 # add (its credentials once, on standard output), the list in pages,
 # show, set, disable and enable, key and secret rotation, audited. An
 # order by its id (its state, history, check), the attention queue,
-# notifications, the audit log.
+# notifications, the audit log, the breakers, the unmapped result codes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pay.sh"
 
@@ -146,7 +146,7 @@ for cmd in status drivers reload channels "channel show" "channel enable" \
 	"refund resolve" merchants "merchant show" "merchant add" \
 	"merchant set" "merchant disable" "merchant enable" "merchant key" \
 	"merchant secret" order attention notifications "notification show" \
-	"notification retry" audit; do
+	"notification retry" audit breakers "codes unmapped"; do
 	# shellcheck disable=SC2086 # two-word commands
 	OUT=$(timeout 20 "$CTL" $cmd --help 2>&1)
 	RC=$?
@@ -711,7 +711,20 @@ ctl audit object_kind=refund object_id="$RW"
 ok "audit"
 grep <<<"$OUT" -Eq "^[0-9TZ:-]+ +frank +resolve +refund +$RW +paid by bank transfer, ticket 42$" ||
 	fail "audit: the resolve of $RW: $OUT"
-pass "order ID (a payment, a refund; --json), attention, notifications, audit; a bad id exits 2, a 400 or 404 exits 1"
+ctl breakers
+ok "breakers"
+grep <<<"$OUT" -Eq '^wx_native +closed +[0-9]+ +[0-9]+ ' || fail "breakers: no closed wx_native: $OUT"
+ctl codes unmapped
+ok "codes unmapped, none"
+[ "$OUT" = "every code the channels answered is mapped" ] || fail "codes unmapped: $OUT"
+pq -c "INSERT INTO unmapped_codes (channel, driver, op, code, sub_code, count, sample_order, sample_message)
+	VALUES ('wx_native', 'wechat', 'pay', 'NEW_LIMIT', 'X1', 3, '$PID', 'a limit the bank added')" >/dev/null
+ctl codes unmapped channel=wx_native
+ok "codes unmapped"
+grep <<<"$OUT" -Eq "^wx_native +pay +NEW_LIMIT +X1 +3 +[0-9TZ:-]+ +$PID +a limit the bank added$" ||
+	fail "codes unmapped: $OUT"
+pq -c "DELETE FROM unmapped_codes WHERE code = 'NEW_LIMIT'" >/dev/null
+pass "order ID (a payment, a refund; --json), attention, notifications, audit, breakers, codes unmapped; a bad id exits 2, a 400 or 404 exits 1"
 
 # ---------------------------------------------------------- merchants
 # A merchant's life from the shell, by an admin (merchant.write): created
