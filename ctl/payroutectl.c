@@ -2035,8 +2035,10 @@ static int cmd_merchant_show(struct ctl *c, int argc, char **argv)
 /* Sends body (stolen; NULL: none) to method on the merchant id's path
  * with tail, then prints what the answer says: with --json all of it,
  * else "merchant ID DONE: STATUS, locale L" on standard error and each
- * credential the answer carries (shown this once) on standard output, a
- * line each ("api_key prk_...", "notify_secret prn_..."), for a pipe. */
+ * credential the answer carries on standard output, a line each
+ * ("api_key prk_...", "notify_secret prn_..."), for a pipe: no read of
+ * the API shows them again (the store keeps the key's hash only, and the
+ * secret for signing). */
 static int merchant_call(struct ctl *c, const char *method, const char *id,
 			 const char *tail, json_t *body, const char *done)
 {
@@ -2070,8 +2072,8 @@ static int merchant_call(struct ctl *c, const char *method, const char *id,
 		shown += json_is_string(json_object_get(j, creds[i]));
 	fprintf(stderr, "merchant %s %s: %s, locale %s%s%s\n", jstr(j, "id"),
 		done, jstr(j, "status"), jstr(j, "locale"),
-		shown ? "; shown this once below (the store keeps no copy): "
-			"give " :
+		shown ? "; shown this once below (the API never shows it "
+			"again): give " :
 			"",
 		shown > 1 ? "them to the merchant" :
 		shown	  ? "it to the merchant" :

@@ -737,7 +737,7 @@ mauth() { # KEY: the merchant API's status for KEY (404: authenticated, 403: dis
 }
 ctl_as dave merchant add cli-a name="CLI Shop A" locale=en --note onboarding
 ok "merchant add"
-err_has "merchant cli-a created: active, locale en; shown this once below (the store keeps no copy): give them to the merchant" "merchant add"
+err_has "merchant cli-a created: active, locale en; shown this once below (the API never shows it again): give them to the merchant" "merchant add"
 KEY=$(awk '$1 == "api_key" { print $2 }' <<<"$OUT")
 [[ $KEY =~ ^prk_[0-9a-f]{64}$ ]] && [[ $(awk '$1 == "notify_secret" { print $2 }' <<<"$OUT") =~ ^prn_[0-9a-f]{64}$ ]] ||
 	fail "merchant add printed: $OUT"
