@@ -714,6 +714,20 @@ test("the audit log lists the console's changes, filtered by kind", async () => 
   assert.ok(kinds.length >= 4, "at least the changes made here: " + kinds.length);
   assert.ok(kinds.every((k) => k === "channel"), kinds.join(","));
   assert.match(await page.textContent("#audit"), /maintenance at the bank/);
+  /* in pages of 2: the older page (what the API gives after the first
+   * page's cursor), then Back to the newer */
+  const p1 = (await api("GET", "/admin/v1/audit?object_kind=channel&limit=2")).body;
+  assert.ok(p1.next_cursor, "more than 2 channel entries");
+  await go("audit?object_kind=channel&limit=2");
+  assert.equal(await page.locator("#audit tbody tr").count(), 2);
+  await page.click("#audit-next");
+  await page.waitForFunction((c) => location.hash.includes("cursor=" + c) && document.querySelector("#audit-back"), p1.next_cursor);
+  const p2 = (await api("GET", `/admin/v1/audit?object_kind=channel&limit=2&cursor=${p1.next_cursor}`)).body;
+  const rows = await page.locator("#audit > tbody > tr").evaluateAll((trs) => trs.map((tr) =>
+    [3, 5, 6].map((i) => tr.children[i - 1].textContent).join("|")));
+  assert.deepEqual(rows, p2.audit.map((e) => [e.action, e.object_id, e.note ?? ""].join("|")));
+  await page.click("#audit-back");
+  await page.waitForFunction(() => !/cursor=/.test(location.hash) && !document.querySelector("#audit-back"));
 });
 
 test("an order looked up shows its route and history", async () => {

@@ -344,7 +344,20 @@ send GET '/admin/v1/audit?object_kind=routing_rules'
 	fail "rules audit rows: $RESP_BODY"
 send GET '/admin/v1/audit?limit=0'
 expect_field "audit limit 0" limit limit
-pass "audit: who, before and after of every change, newest first, secrets masked"
+# In pages: the cursor is the page's oldest id; the next page is older.
+send GET '/admin/v1/audit?object_kind=whitelist&limit=3'
+C=$(json .next_cursor)
+[ "$(json '.audit | length')" = 3 ] && [ "$C" = "$(json '.audit[2].id | tostring')" ] ||
+	fail "audit, a page of 3 of 4: $RESP_BODY"
+send GET "/admin/v1/audit?object_kind=whitelist&limit=3&cursor=$C"
+[ "$(json '.audit | length')" = 1 ] && [ "$(json .next_cursor)" = null ] &&
+	[ "$(json '.audit[0].id')" -lt "$C" ] || fail "audit, the page after $C: $RESP_BODY"
+send GET '/admin/v1/audit?cursor=abc'
+expect_field "audit cursor abc" cursor "next_cursor"
+send GET '/admin/v1/audit?cursor=0'
+expect_field "audit cursor 0" cursor "next_cursor"
+grep -q 'audit: a list refused: cursor abc' "$LOG_FILE" || fail "the refused cursor is not in the log"
+pass "audit: who, before and after of every change, newest first in pages, secrets masked"
 
 # ---- the keys a driver declares (ABI 1.2)
 KEYCH=$(printf '%s' "$FULL" | jq -c '.code = "t_keys" | .driver = "testkeys" |

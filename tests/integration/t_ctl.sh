@@ -707,6 +707,9 @@ err_has "400 invalid_field: state: pending, delivered or abandoned" "notificatio
 ctl notification retry 987654321
 rc_is 1 "notification retry of none"
 err_has "404 not_found: no such notification" "notification retry of none"
+ctl audit object_kind=refund limit=1
+ok "audit, a page"
+has "more: payroutectl audit object_kind=refund limit=1 cursor=" "audit limit=1"
 ctl audit object_kind=refund object_id="$RW"
 ok "audit"
 grep <<<"$OUT" -Eq "^[0-9TZ:-]+ +frank +resolve +refund +$RW +paid by bank transfer, ticket 42$" ||

@@ -1825,8 +1825,12 @@ async function viewMerchants(view) {
 async function viewAudit(view) {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const q = new URLSearchParams({ limit: params.get("limit") || "100" });
-  for (const k of ["object_kind", "object_id"]) if (params.get(k)) q.set(k, params.get(k));
+  for (const k of ["object_kind", "object_id", "cursor"]) if (params.get(k)) q.set(k, params.get(k));
   const a = await api("GET", "/admin/v1/audit?" + q);
+  /* older entries: the same query from the answer's next_cursor; Back is
+   * the newer page */
+  const next = new URLSearchParams(params);
+  if (a.next_cursor) next.set("cursor", a.next_cursor);
   const form = h("form.row", { id: "audit-filter" },
     h("input", { placeholder: "object kind (channel, whitelist, routing_rules...)", value: params.get("object_kind") || "", dataset: { field: "object_kind" } }),
     h("input", { placeholder: "object id", value: params.get("object_id") || "", dataset: { field: "object_id" } }),
@@ -1842,7 +1846,10 @@ async function viewAudit(view) {
       td(when(e.at)), td(e.actor), td(e.action), td(e.object_kind), td(e.object_id), td(e.note),
       td(h("details", {}, h("summary", {}, changedKeys(e.before, e.after)),
         h("div.grid", {}, h("div", {}, h("span.muted", {}, "before"), h("pre", {}, json(e.before))),
-          h("div", {}, h("span.muted", {}, "after"), h("pre", {}, json(e.after)))))))), { id: "audit" })));
+          h("div", {}, h("span.muted", {}, "after"), h("pre", {}, json(e.after)))))))), { id: "audit" }),
+    h("div.row", {},
+      params.get("cursor") ? h("button.secondary", { id: "audit-back", type: "button", onclick: () => history.back() }, "Newer entries") : null,
+      a.next_cursor ? h("a", { id: "audit-next", href: "#/audit?" + next }, "Older entries →") : null)));
 }
 
 function changedKeys(before, after) {
