@@ -493,33 +493,19 @@ void pr_merchants_new_secret(struct pr_request *r,
 static void on_list(PGresult *res, const char *err, void *arg)
 {
 	struct pr_request *r = arg;
-	json_t *arr, *m;
-	int n, limit;
+	json_t *page;
 
 	if (!res) {
 		pr_api_reply_db_error(r, "merchants", "list merchants", err);
 		return;
 	}
-	arr = json_array();
-	n = PQntuples(res);
-	/* Each row carries the page's size (list_sql's third column). */
-	limit = n ? atoi(PQgetvalue(res, 0, 2)) : 0;
-	for (int i = 0; i < n && i < limit; i++) {
-		m = json_loads(PQgetvalue(res, i, 1), 0, NULL);
-		if (!m || json_array_append_new(arr, m) < 0) {
-			json_decref(arr);
-			pr_api_reply_err(r, 500, "internal", NULL,
-					 "cannot read the merchants");
-			return;
-		}
+	page = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	if (!page) {
+		pr_api_reply_err(r, 500, "internal", NULL,
+				 "cannot read the merchants");
+		return;
 	}
-	/* The statement asks for one more than a page: when it came, the
-	 * next page starts after the page's last id. */
-	pr_request_reply(r, 200,
-			 json_pack("{s:o,s:o}", "merchants", arr, "next_cursor",
-				   n > limit ? json_string(PQgetvalue(
-						       res, limit - 1, 0)) :
-					       json_null()));
+	pr_request_reply(r, 200, page);
 }
 
 static void on_one(PGresult *res, const char *err, void *arg)
@@ -549,17 +535,22 @@ static void on_one(PGresult *res, const char *err, void *arg)
  * doc/design.md §9: the cursor is the last id of the page before, so a
  * merchant created meanwhile never shifts a page). q matches a part of
  * the id or, ignoring case, of the name. The statement asks for one row
- * more than the page, which tells whether there is a next page; each
+ * more than the page, which tells whether there is a next page, and
+ * answers the page as the API's JSON (as the audit log's list); each
  * page is an Index Scan of merchants_pkey from the cursor, however many
  * merchants there are (plan_audit.sh). */
 #define LIST_ITEM MERCHANT_JSON("m")
 static const char list_sql[] =
-	"SELECT m.id, " LIST_ITEM "::text, $4::int FROM merchants m "
-	"WHERE m.id > coalesce($1::text, '') "
+	"SELECT json_build_object('merchants', coalesce(json_agg(x.j ORDER BY "
+	"x.n) FILTER (WHERE x.n <= $4::int), '[]'), 'next_cursor', "
+	"max(x.id) FILTER (WHERE x.n = $4::int AND x.more))::text FROM ("
+	"SELECT l.*, row_number() OVER (ORDER BY l.id) AS n, "
+	"count(*) OVER () > $4::int AS more FROM (SELECT m.id, " LIST_ITEM
+	" AS j FROM merchants m WHERE m.id > coalesce($1::text, '') "
 	"AND ($2::text IS NULL OR m.status = $2) "
 	"AND ($3::text IS NULL OR strpos(m.id, lower($3)) > 0 "
 	"OR strpos(lower(m.name), lower($3)) > 0) "
-	"ORDER BY m.id LIMIT $4::int + 1";
+	"ORDER BY m.id LIMIT $4::int + 1) l) x";
 
 void pr_merchants_list(struct pr_request *r, const struct pr_route_match *m)
 {
